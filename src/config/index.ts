@@ -1,0 +1,113 @@
+import path from 'node:path';
+
+/** Where the store lives: the embedded SQLite file (or memory), or a PostgreSQL URL. */
+export type DatabaseTarget =
+  | { kind: 'sqlite'; file: string | ':memory:' }
+  | { kind: 'postgres'; url: string };
+
+/** Every knob Tidings reads, compiled once from the environment and frozen. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly workerPort: number | null;
+  readonly database: DatabaseTarget;
+  readonly dataDir: string;
+  /** Secret key of the default tenant; null means "generate one on first start". */
+  readonly apiKey: string | null;
+  /** Master secret for token signing and credential encryption; null = generated and kept in the store. */
+  readonly secret: string | null;
+  readonly logLevel: string;
+  /** Largest accepted request body, in bytes (bulk ingest gets `bulkBodyLimit`). */
+  readonly bodyLimit: number;
+  readonly bulkBodyLimit: number;
+  /** Jobs a worker runs at once. */
+  readonly workerConcurrency: number;
+  /** How long a claimed job stays leased without a heartbeat. */
+  readonly leaseMs: number;
+}
+
+/** A configuration value that cannot work; the message says how to fix it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function intIn(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not valid: use a whole number from ${min} to ${max}.`,
+    );
+  }
+  return value;
+}
+
+function parseDatabase(raw: string, cwd: string): DatabaseTarget {
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) return { kind: 'postgres', url: raw };
+  if (raw.startsWith('sqlite:')) {
+    const rest = raw.slice('sqlite:'.length);
+    if (rest === ':memory:') return { kind: 'sqlite', file: ':memory:' };
+    if (rest === '')
+      throw new ConfigError('TIDINGS_DATABASE_URL=sqlite: needs a path, e.g. sqlite:./data/tidings.db');
+    return { kind: 'sqlite', file: path.resolve(cwd, rest) };
+  }
+  throw new ConfigError(
+    `TIDINGS_DATABASE_URL=${JSON.stringify(raw)} is not valid: use sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db.`,
+  );
+}
+
+/**
+ * Reads the environment into a frozen {@link Config}.
+ *
+ * @example
+ * const config = loadConfig({ TIDINGS_PORT: '9000' });
+ * config.port; // 9000
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const database = parseDatabase(env.TIDINGS_DATABASE_URL || 'sqlite:./data/tidings.db', cwd);
+  const defaultDataDir =
+    database.kind === 'sqlite' && database.file !== ':memory:'
+      ? path.dirname(database.file)
+      : path.resolve(cwd, 'data');
+  const dataDir = env.TIDINGS_DATA_DIR ? path.resolve(cwd, env.TIDINGS_DATA_DIR) : defaultDataDir;
+
+  const apiKey = env.TIDINGS_API_KEY || null;
+  if (apiKey !== null && (apiKey.length < 16 || !/^[\x21-\x7e]+$/.test(apiKey))) {
+    throw new ConfigError(
+      'TIDINGS_API_KEY must be at least 16 printable characters without spaces; unset it to have one generated.',
+    );
+  }
+  const secret = env.TIDINGS_SECRET || null;
+  if (secret !== null && secret.length < 32) {
+    throw new ConfigError(
+      'TIDINGS_SECRET must be at least 32 characters (try: openssl rand -hex 32); unset it to have one generated.',
+    );
+  }
+  const logLevel = env.TIDINGS_LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      `TIDINGS_LOG_LEVEL=${JSON.stringify(logLevel)} is not valid: use one of ${LOG_LEVELS.join(', ')}.`,
+    );
+  }
+  const workerPortRaw = env.TIDINGS_WORKER_PORT;
+
+  return Object.freeze({
+    host: env.TIDINGS_HOST || '127.0.0.1',
+    port: intIn(env, 'TIDINGS_PORT', 8787, 0, 65535),
+    workerPort: workerPortRaw ? intIn(env, 'TIDINGS_WORKER_PORT', 0, 0, 65535) : null,
+    database: Object.freeze(database),
+    dataDir,
+    apiKey,
+    secret,
+    logLevel,
+    bodyLimit: intIn(env, 'TIDINGS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    bulkBodyLimit: intIn(env, 'TIDINGS_BULK_BODY_LIMIT', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
+    leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
+  });
+}

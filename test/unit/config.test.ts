@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+
+describe('loadConfig', () => {
+  it('uses the embedded store under ./data by default', () => {
+    const config = loadConfig({}, '/srv/app');
+    expect(config.port).toBe(8787);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.database).toEqual({ kind: 'sqlite', file: '/srv/app/data/tidings.db' });
+    expect(config.dataDir).toBe('/srv/app/data');
+    expect(config.apiKey).toBeNull();
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('follows the SQLite file for the data dir unless told otherwise', () => {
+    expect(loadConfig({ TIDINGS_DATABASE_URL: 'sqlite:/var/t/x.db' }, '/').dataDir).toBe('/var/t');
+    expect(
+      loadConfig({ TIDINGS_DATABASE_URL: 'sqlite:/var/t/x.db', TIDINGS_DATA_DIR: 'd' }, '/w').dataDir,
+    ).toBe('/w/d');
+    expect(loadConfig({ TIDINGS_DATABASE_URL: 'sqlite::memory:' }, '/w').database).toEqual({
+      kind: 'sqlite',
+      file: ':memory:',
+    });
+    expect(loadConfig({ TIDINGS_DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+  });
+
+  it.each([
+    [{ TIDINGS_PORT: 'eighty' }, /TIDINGS_PORT="eighty" is not valid: use a whole number from 0 to 65535/],
+    [{ TIDINGS_PORT: '70000' }, /TIDINGS_PORT/],
+    [{ TIDINGS_DATABASE_URL: 'mysql://x' }, /use sqlite:<path>, sqlite::memory: or postgres:/],
+    [{ TIDINGS_API_KEY: 'short' }, /at least 16 printable characters/],
+    [{ TIDINGS_API_KEY: 'has a space in it ok' }, /without spaces/],
+    [{ TIDINGS_SECRET: 'tooshort' }, /openssl rand -hex 32/],
+    [{ TIDINGS_LOG_LEVEL: 'loud' }, /use one of fatal, error/],
+  ])('rejects %o with a message that says how to fix it', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
