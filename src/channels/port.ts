@@ -1,0 +1,44 @@
+import type { Channel } from '../shared/model.ts';
+
+/**
+ * What a provider said, in our closed vocabulary. The pipeline decides retries and final
+ * statuses from this alone, never from provider quirks.
+ * - accepted: the provider took the message (status `sent`, or `delivered` for the inbox/sandbox).
+ * - retryable: try again later (timeouts, 5xx, 429, SMTP 4xx); `retryAfterMs` when the provider said.
+ * - permanent: the provider refused this message for good (status `failed`).
+ * - bad_address: the recipient address is unusable (status `failed`, later: suppression / token removal).
+ */
+export type SendOutcome =
+  | { kind: 'accepted'; providerMessageId?: string; detail?: string }
+  | { kind: 'retryable'; reason: string; retryAfterMs?: number }
+  | { kind: 'permanent'; reason: string }
+  | { kind: 'bad_address'; reason: string };
+
+/** One rendered message on its way to a provider. */
+export interface OutboundMessage {
+  tenantId: string;
+  messageId: string;
+  eventId: string;
+  workflow: string;
+  channel: Channel;
+  subscriber: {
+    id: string;
+    email: string | null;
+    phone: string | null;
+    locale: string | null;
+    timezone: string | null;
+  };
+  /** Rendered template fields (title, body, subject, html, text…). */
+  content: Record<string, string>;
+  /** The event's data, for providers that forward structured payloads (webhooks). */
+  data: Record<string, unknown>;
+}
+
+/** A configured provider, ready to send. Adapters know one provider and nothing about queues. */
+export interface ChannelProvider {
+  /** Provider name as used in integrations (`smtp`, `webhook`, `sandbox`…). */
+  readonly name: string;
+  send(message: OutboundMessage): Promise<SendOutcome>;
+  /** Releases pooled connections. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,170 @@
+/** The domain vocabulary shared by every room. Times inside the system are epoch milliseconds. */
+
+export const LANES = ['critical', 'high', 'normal', 'bulk'] as const;
+export type Lane = (typeof LANES)[number];
+
+export const CHANNELS = ['in_app', 'email', 'sms', 'push', 'webpush', 'chat', 'webhook'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const MESSAGE_STATUSES = [
+  'queued',
+  'deferred',
+  'suppressed',
+  'rate_limited',
+  'sending',
+  'sent',
+  'delivered',
+  'read',
+  'clicked',
+  'failed',
+  'bounced',
+  'dead',
+  'cancelled',
+  'escalated',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
+  'delivered',
+  'read',
+  'clicked',
+  'failed',
+  'bounced',
+  'dead',
+  'cancelled',
+  'suppressed',
+  'rate_limited',
+]);
+
+/** One line of a message's story: what happened, when, and why. */
+export interface TimelineEntry {
+  at: string;
+  status: string;
+  detail?: string;
+}
+
+/** A recipient as written in an event's `to`. */
+export type Recipient =
+  | string
+  | {
+      subscriberId: string;
+      email?: string;
+      phone?: string;
+      locale?: string;
+      timezone?: string;
+      data?: object;
+    }
+  | { topic: string };
+
+export interface EventInput {
+  workflow: string;
+  to: Recipient[];
+  data?: Record<string, unknown>;
+  idempotencyKey?: string;
+  priority?: Lane;
+  sendAt?: string;
+  actor?: string;
+}
+
+export interface EventRecord {
+  tenantId: string;
+  id: string;
+  workflow: string;
+  payload: EventInput;
+  priority: Lane;
+  status: string;
+  createdAt: number;
+}
+
+export interface SubscriberRecord {
+  tenantId: string;
+  id: string;
+  email: string | null;
+  phone: string | null;
+  locale: string | null;
+  timezone: string | null;
+  data: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type SubscriberPatch = Partial<
+  Pick<SubscriberRecord, 'email' | 'phone' | 'locale' | 'timezone' | 'data'>
+>;
+
+/** A template is a set of named fields (title, body, subject, html, text…), each a Liquid source. */
+export type TemplateFields = Record<string, string>;
+
+export interface WorkflowChannelStep {
+  channel: Channel;
+  template: TemplateFields;
+  fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
+}
+
+export interface WorkflowDefinition {
+  name?: string;
+  category?: string;
+  priority?: Lane;
+  quietHours?: 'bypass' | 'respect';
+  paused?: boolean;
+  channels: WorkflowChannelStep[];
+  rateLimit?: { per: string; limit: number; window: string }[];
+  digest?: { window: string };
+}
+
+export interface WorkflowRecord {
+  tenantId: string;
+  key: string;
+  definition: WorkflowDefinition;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface IntegrationRecord {
+  tenantId: string;
+  id: string;
+  channel: Channel;
+  provider: string;
+  priority: number;
+  config: Record<string, unknown>;
+  /** Encrypted at rest; the store hands back the sealed string, `providers/` opens it. */
+  sealedCredentials: string | null;
+  enabled: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface MessageRecord {
+  tenantId: string;
+  id: string;
+  eventId: string;
+  subscriberId: string;
+  channel: Channel;
+  workflow: string;
+  status: MessageStatus;
+  provider: string | null;
+  /** The rendered template fields. */
+  content: Record<string, string>;
+  /** Event data, kept for the inbox item. */
+  data: Record<string, unknown>;
+  timeline: TimelineEntry[];
+  /** Event time: inbox order and per-recipient order follow it. */
+  eventAt: number;
+  createdAt: number;
+  updatedAt: number;
+  seenAt: number | null;
+  readAt: number | null;
+  archivedAt: number | null;
+  lastError: string | null;
+}
+
+export interface SandboxCapture {
+  id: string;
+  tenantId: string;
+  messageId: string;
+  channel: Channel;
+  to: string | null;
+  content: Record<string, unknown>;
+  createdAt: number;
+}

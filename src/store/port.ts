@@ -1,0 +1,232 @@
+import type {
+  Channel,
+  EventInput,
+  EventRecord,
+  IntegrationRecord,
+  Lane,
+  MessageRecord,
+  MessageStatus,
+  SandboxCapture,
+  SubscriberPatch,
+  SubscriberRecord,
+  TimelineEntry,
+  WorkflowDefinition,
+  WorkflowRecord,
+} from '../shared/model.ts';
+
+/** A job to be queued. `runAt` defaults to now. */
+export interface JobSpec {
+  tenantId: string;
+  kind: string;
+  lane: Lane;
+  payload: unknown;
+  partitionKey?: string | null;
+  runAt?: number;
+  maxAttempts?: number;
+}
+
+/** A job as claimed by a worker. `attempts` counts this run. */
+export interface Job {
+  id: number;
+  tenantId: string;
+  kind: string;
+  lane: Lane;
+  partitionKey: string | null;
+  payload: unknown;
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  createdAt: number;
+}
+
+export interface DeadJob extends Job {
+  lastError: string | null;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  /** How many jobs to take from each lane, asked for in this order. */
+  quotas: { lane: Lane; limit: number }[];
+}
+
+/** The durable job table (see src/queue for the behaviour built on it). */
+export interface JobStore {
+  enqueueJobs(specs: JobSpec[]): Promise<void>;
+  /** Leases ready jobs: at most one per partition key, never one whose partition is already leased. */
+  claimJobs(request: ClaimRequest): Promise<Job[]>;
+  /** Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically. */
+  completeJobs(owner: string, ids: number[], followUps?: JobSpec[]): Promise<void>;
+  retryJob(owner: string, id: number, runAt: number, error: string): Promise<void>;
+  deadJob(owner: string, id: number, error: string): Promise<void>;
+  extendLeases(owner: string, ids: number[], until: number): Promise<void>;
+  /** Returns expired leases to the ready state; answers how many. */
+  releaseExpiredLeases(now: number): Promise<number>;
+  releaseLeasesOf(owner: string): Promise<number>;
+  leaseOwners(): Promise<string[]>;
+  /** Earliest `run_at` of a ready job, or null when none is waiting. */
+  nextRunAt(): Promise<number | null>;
+  countJobs(): Promise<{ ready: number; leased: number; dead: number }>;
+  listDeadJobs(limit: number): Promise<DeadJob[]>;
+}
+
+export interface TenantStore {
+  /** Stores `value` under `key` unless one is there already; answers the value that won. */
+  settingOnce(key: string, value: string): Promise<string>;
+  ensureTenant(id: string, name: string): Promise<void>;
+  tenantExists(id: string): Promise<boolean>;
+  /** Adds a key; with `replaceLabel`, first removes the tenant's keys that carry that label. */
+  addApiKey(
+    key: { tenantId: string; hash: string; prefix: string; label: string },
+    replaceLabel?: boolean,
+  ): Promise<void>;
+  tenantForKeyHash(hash: string): Promise<string | null>;
+  countApiKeys(tenantId: string, label: string): Promise<number>;
+}
+
+/** One event to accept, already validated. */
+export interface AcceptEvent {
+  tenantId: string;
+  id: string;
+  input: EventInput;
+  priority: Lane;
+  idempotencyKey: string | null;
+  payloadHash: string;
+  now: number;
+  /** Subscribers written inline in `to`, upserted with the event. */
+  inlineSubscribers: ({ id: string } & SubscriberPatch)[];
+  /** The first job, committed with the event. */
+  job: JobSpec;
+}
+
+export type AcceptResult =
+  | { ok: true; eventId: string; duplicate: boolean }
+  | { ok: false; code: 'workflow_not_found' | 'idempotency_key_reused'; eventId?: string };
+
+export interface EventStore {
+  /** Stores each event with its first job in one transaction, honouring idempotency keys (24 h). */
+  acceptEvents(events: AcceptEvent[], idempotencyWindowMs: number): Promise<AcceptResult[]>;
+  getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
+  setEventStatus(tenantId: string, id: string, status: string): Promise<void>;
+}
+
+export interface SubscriberStore {
+  upsertSubscriber(
+    tenantId: string,
+    id: string,
+    patch: SubscriberPatch,
+    now: number,
+  ): Promise<SubscriberRecord>;
+  getSubscriber(tenantId: string, id: string): Promise<SubscriberRecord | null>;
+  /** Loads many subscribers, creating the unknown ones empty. */
+  loadOrCreateSubscribers(tenantId: string, ids: string[], now: number): Promise<SubscriberRecord[]>;
+  upsertTopic(
+    tenantId: string,
+    key: string,
+    name: string | null,
+    now: number,
+  ): Promise<{ key: string; name: string | null; createdAt: number }>;
+  topicExists(tenantId: string, key: string): Promise<boolean>;
+  addTopicMembers(tenantId: string, key: string, subscriberIds: string[], now: number): Promise<void>;
+  removeTopicMember(tenantId: string, key: string, subscriberId: string): Promise<boolean>;
+  /** One page of a topic's members, ordered by subscriber id, after `afterId`. */
+  topicMembersPage(tenantId: string, key: string, afterId: string | null, limit: number): Promise<string[]>;
+  countTopicMembers(tenantId: string, key: string): Promise<number>;
+}
+
+export interface WorkflowStore {
+  putWorkflow(
+    tenantId: string,
+    key: string,
+    definition: WorkflowDefinition,
+    now: number,
+  ): Promise<WorkflowRecord>;
+  getWorkflow(tenantId: string, key: string): Promise<WorkflowRecord | null>;
+  listWorkflows(tenantId: string): Promise<WorkflowRecord[]>;
+}
+
+export interface IntegrationStore {
+  putIntegration(
+    record: Omit<IntegrationRecord, 'createdAt' | 'updatedAt'>,
+    now: number,
+  ): Promise<IntegrationRecord>;
+  getIntegration(tenantId: string, id: string): Promise<IntegrationRecord | null>;
+  /** All of a tenant's integrations (for one channel when given), lowest priority number first. */
+  listIntegrations(tenantId: string, channel?: Channel): Promise<IntegrationRecord[]>;
+}
+
+/** A message to create; `followUp` is queued only if the message is new. */
+export interface NewMessage {
+  record: MessageRecord;
+  followUp: JobSpec | null;
+}
+
+export interface MessageUpdate {
+  status: MessageStatus;
+  provider?: string | null;
+  lastError?: string | null;
+  append: TimelineEntry[];
+  now: number;
+}
+
+export interface MessageFilter {
+  tenantId: string;
+  subscriberId?: string;
+  eventId?: string;
+  channel?: Channel;
+  status?: MessageStatus;
+  /** Only messages whose id sorts before this one (newest first paging). */
+  beforeId?: string;
+  limit: number;
+}
+
+export interface InboxPage {
+  tenantId: string;
+  subscriberId: string;
+  /** Cursor position: items strictly older than (eventAt, id). */
+  before: { eventAt: number; id: string } | null;
+  limit: number;
+  archived: boolean;
+}
+
+export interface MessageStore {
+  /**
+   * Creates messages, skipping any (event, subscriber, channel) that already has one, queues the
+   * follow-ups of those created and completes `ack` jobs — all in one transaction. Answers the ids created.
+   */
+  createMessages(messages: NewMessage[], ack?: { owner: string; jobIds: number[] }): Promise<string[]>;
+  getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
+  listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
+  /** Applies a status change and appends to the timeline; answers false if the message is gone. */
+  updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  listInbox(page: InboxPage): Promise<MessageRecord[]>;
+  countUnread(tenantId: string, subscriberId: string): Promise<number>;
+  /** Marks one inbox item; answers the updated item, or null if it is not this subscriber's. */
+  markInbox(
+    tenantId: string,
+    subscriberId: string,
+    id: string,
+    mark: 'read' | 'archive' | 'seen',
+    now: number,
+  ): Promise<MessageRecord | null>;
+  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
+  saveSandboxCapture(capture: SandboxCapture): Promise<void>;
+  listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
+}
+
+/**
+ * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
+ * adapters implement it and pass the same contract suite (test/store/contract.ts).
+ */
+export interface Store
+  extends JobStore,
+    TenantStore,
+    EventStore,
+    SubscriberStore,
+    WorkflowStore,
+    IntegrationStore,
+    MessageStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  close(): Promise<void>;
+}

@@ -1,0 +1,74 @@
+import type Database from 'better-sqlite3';
+import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
+import type { JobStatements } from './jobs.ts';
+import { type EventRow, toEvent } from './rows.ts';
+import type { SubscriberStatements } from './subscribers.ts';
+
+export function sqliteEventStore(
+  db: Database.Database,
+  jobs: JobStatements,
+  subscribers: SubscriberStatements,
+): EventStore {
+  const workflowExists = db.prepare('SELECT 1 FROM workflows WHERE tenant_id = ? AND key = ?').pluck();
+  const findKey = db.prepare(
+    'SELECT event_id, payload_hash, created_at FROM idempotency_keys WHERE tenant_id = ? AND key = ?',
+  );
+  const putKey = db.prepare(
+    `INSERT INTO idempotency_keys (tenant_id, key, event_id, payload_hash, created_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (tenant_id, key) DO UPDATE SET event_id = excluded.event_id,
+       payload_hash = excluded.payload_hash, created_at = excluded.created_at`,
+  );
+  const insertEvent = db.prepare(
+    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
+     VALUES (?, ?, ?, ?, ?, 'accepted', ?)`,
+  );
+  const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
+  const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
+
+  function acceptOne(event: AcceptEvent, windowMs: number): AcceptResult {
+    if (workflowExists.get(event.tenantId, event.input.workflow) === undefined) {
+      return { ok: false, code: 'workflow_not_found' };
+    }
+    if (event.idempotencyKey !== null) {
+      const seen = findKey.get(event.tenantId, event.idempotencyKey) as
+        | { event_id: string; payload_hash: string; created_at: number }
+        | undefined;
+      if (seen && seen.created_at > event.now - windowMs) {
+        return seen.payload_hash === event.payloadHash
+          ? { ok: true, eventId: seen.event_id, duplicate: true }
+          : { ok: false, code: 'idempotency_key_reused', eventId: seen.event_id };
+      }
+      putKey.run(event.tenantId, event.idempotencyKey, event.id, event.payloadHash, event.now);
+    }
+    insertEvent.run(
+      event.tenantId,
+      event.id,
+      event.input.workflow,
+      JSON.stringify(event.input),
+      event.priority,
+      event.now,
+    );
+    for (const { id, ...patch } of event.inlineSubscribers)
+      subscribers.upsert(event.tenantId, id, patch, event.now);
+    jobs.enqueue(event.job, event.now);
+    return { ok: true, eventId: event.id, duplicate: false };
+  }
+
+  // One transaction for the whole batch: concurrent requests are grouped into one commit (see ingest/).
+  const acceptAll = db.transaction((events: AcceptEvent[], windowMs: number) =>
+    events.map((event) => acceptOne(event, windowMs)),
+  );
+
+  return {
+    async acceptEvents(events, windowMs) {
+      return acceptAll.immediate(events, windowMs);
+    },
+    async getEvent(tenantId, id) {
+      const row = getEvent.get(tenantId, id) as EventRow | undefined;
+      return row ? toEvent(row) : null;
+    },
+    async setEventStatus(tenantId, id, status) {
+      setStatus.run(status, tenantId, id);
+    },
+  };
+}

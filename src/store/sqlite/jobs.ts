@@ -1,0 +1,178 @@
+import type Database from 'better-sqlite3';
+import type { Lane } from '../../shared/model.ts';
+import type { ClaimRequest, DeadJob, Job, JobSpec, JobStore } from '../port.ts';
+
+interface JobRow {
+  id: number;
+  tenant_id: string;
+  kind: string;
+  lane: string;
+  partition_key: string | null;
+  payload: string;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  created_at: number;
+  last_error: string | null;
+}
+
+const DEFAULT_MAX_ATTEMPTS = 8;
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    kind: row.kind,
+    lane: row.lane as Lane,
+    partitionKey: row.partition_key,
+    payload: JSON.parse(row.payload),
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Prepared job statements shared by the queue and by the transactions that enqueue follow-ups. */
+export function jobStatements(db: Database.Database) {
+  const insert = db.prepare(
+    `INSERT INTO jobs (tenant_id, kind, lane, partition_key, run_at, max_attempts, payload, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const remove = db.prepare('DELETE FROM jobs WHERE id = ? AND lease_owner = ?');
+  return {
+    enqueue(spec: JobSpec, now = Date.now()): void {
+      insert.run(
+        spec.tenantId,
+        spec.kind,
+        spec.lane,
+        spec.partitionKey ?? null,
+        spec.runAt ?? now,
+        spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        JSON.stringify(spec.payload ?? null),
+        now,
+      );
+    },
+    /** Answers how many of the jobs were still held by `owner` (and are now gone). */
+    complete(owner: string, ids: number[]): number {
+      let removed = 0;
+      for (const id of ids) removed += remove.run(id, owner).changes;
+      return removed;
+    },
+  };
+}
+
+export type JobStatements = ReturnType<typeof jobStatements>;
+
+export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobStore {
+  const candidates = db.prepare(
+    `SELECT id, partition_key FROM jobs
+      WHERE state = 'ready' AND lane = ? AND run_at <= ?
+        AND (partition_key IS NULL OR NOT EXISTS (
+              SELECT 1 FROM jobs held WHERE held.state = 'leased' AND held.partition_key = jobs.partition_key))
+      ORDER BY run_at, id LIMIT ?`,
+  );
+  const lease = db.prepare(
+    `UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1
+      WHERE id = ? RETURNING *`,
+  );
+  const retry = db.prepare(
+    `UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL
+      WHERE id = ? AND lease_owner = ?`,
+  );
+  const dead = db.prepare(
+    `UPDATE jobs SET state = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL
+      WHERE id = ? AND lease_owner = ?`,
+  );
+  const extend = db.prepare(
+    `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'leased'`,
+  );
+  const releaseExpired = db.prepare(
+    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < ?`,
+  );
+  const releaseOwner = db.prepare(
+    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_owner = ?`,
+  );
+  const owners = db.prepare(`SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased'`).pluck();
+  const nextRun = db.prepare(`SELECT MIN(run_at) FROM jobs WHERE state = 'ready'`).pluck();
+  const counts = db.prepare(`SELECT state, COUNT(*) AS n FROM jobs GROUP BY state`);
+  const deadJobs = db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?`);
+
+  const claim = db.transaction((request: ClaimRequest): Job[] => {
+    const claimed: Job[] = [];
+    const seenPartitions = new Set<string>();
+    const until = request.now + request.leaseMs;
+    for (const { lane, limit } of request.quotas) {
+      if (limit <= 0) continue;
+      let taken = 0;
+      const rows = candidates.all(lane, request.now, limit + 32) as {
+        id: number;
+        partition_key: string | null;
+      }[];
+      for (const row of rows) {
+        if (taken >= limit) break;
+        if (row.partition_key !== null) {
+          // Only the oldest ready job of a partition may run; the rest wait for it to finish.
+          if (seenPartitions.has(row.partition_key)) continue;
+          seenPartitions.add(row.partition_key);
+        }
+        claimed.push(toJob(lease.get(request.owner, until, row.id) as JobRow));
+        taken++;
+      }
+    }
+    return claimed;
+  });
+
+  return {
+    async enqueueJobs(specs) {
+      const now = Date.now();
+      db.transaction(() => {
+        for (const spec of specs) jobs.enqueue(spec, now);
+      })();
+    },
+    async claimJobs(request) {
+      return claim.immediate(request);
+    },
+    async completeJobs(owner, ids, followUps = []) {
+      db.transaction(() => {
+        const removed = jobs.complete(owner, ids);
+        // A job whose lease was lost will run again elsewhere; its follow-ups come from that run.
+        if (removed > 0) for (const spec of followUps) jobs.enqueue(spec);
+      }).immediate();
+    },
+    async retryJob(owner, id, runAt, error) {
+      retry.run(runAt, error, id, owner);
+    },
+    async deadJob(owner, id, error) {
+      dead.run(error, id, owner);
+    },
+    async extendLeases(owner, ids, until) {
+      db.transaction(() => {
+        for (const id of ids) extend.run(until, id, owner);
+      })();
+    },
+    async releaseExpiredLeases(now) {
+      return releaseExpired.run(now).changes;
+    },
+    async releaseLeasesOf(owner) {
+      return releaseOwner.run(owner).changes;
+    },
+    async leaseOwners() {
+      return owners.all() as string[];
+    },
+    async nextRunAt() {
+      return (nextRun.get() as number | null) ?? null;
+    },
+    async countJobs() {
+      const result = { ready: 0, leased: 0, dead: 0 };
+      for (const row of counts.all() as { state: keyof typeof result; n: number }[])
+        result[row.state] = row.n;
+      return result;
+    },
+    async listDeadJobs(limit) {
+      return (deadJobs.all(limit) as JobRow[]).map(
+        (row): DeadJob => ({ ...toJob(row), lastError: row.last_error }),
+      );
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import type Database from 'better-sqlite3';
+import type { Channel, SandboxCapture } from '../../shared/model.ts';
+import type { MessageStore } from '../port.ts';
+import type { JobStatements } from './jobs.ts';
+import { type MessageRow, toMessage } from './rows.ts';
+
+export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
+  const insert = db.prepare(
+    `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
+       timeline, event_at, created_at, updated_at, last_error)
+     VALUES (@tenantId, @id, @eventId, @subscriberId, @channel, @workflow, @status, @provider, @content, @data,
+       @timeline, @eventAt, @createdAt, @updatedAt, @lastError)
+     ON CONFLICT DO NOTHING`,
+  );
+  const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
+  const setStatus = db.prepare(
+    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, updated_at = ?
+      WHERE tenant_id = ? AND id = ?`,
+  );
+  const append = db.prepare(
+    `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+  );
+  const inboxNewest = db.prepare(
+    `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
+       AND (archived_at IS NULL) = ? ORDER BY event_at DESC, id DESC LIMIT ?`,
+  );
+  const inboxOlder = db.prepare(
+    `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
+       AND (archived_at IS NULL) = ? AND (event_at < ? OR (event_at = ? AND id < ?))
+     ORDER BY event_at DESC, id DESC LIMIT ?`,
+  );
+  const unread = db
+    .prepare(
+      `SELECT COUNT(*) FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
+         AND read_at IS NULL AND archived_at IS NULL`,
+    )
+    .pluck();
+  const inboxItem = db.prepare(
+    `SELECT * FROM messages WHERE tenant_id = ? AND id = ? AND subscriber_id = ? AND channel = 'in_app'`,
+  );
+  const writeMarks = db.prepare(
+    `UPDATE messages SET seen_at = ?, read_at = ?, archived_at = ?, status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+  );
+  const readAll = db.prepare(
+    `UPDATE messages SET read_at = @now, seen_at = COALESCE(seen_at, @now), updated_at = @now,
+       status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND channel = 'in_app'
+       AND read_at IS NULL AND archived_at IS NULL`,
+  );
+  const seenAll = db.prepare(
+    `UPDATE messages SET seen_at = @now, updated_at = @now
+     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND channel = 'in_app' AND seen_at IS NULL`,
+  );
+  const capture = db.prepare(
+    `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const capturesAll = db.prepare(
+    'SELECT * FROM sandbox_captures WHERE tenant_id = ? ORDER BY id DESC LIMIT ?',
+  );
+  const capturesChannel = db.prepare(
+    'SELECT * FROM sandbox_captures WHERE tenant_id = ? AND channel = ? ORDER BY id DESC LIMIT ?',
+  );
+  const listCache = new Map<string, Database.Statement>();
+
+  const createMessages = db.transaction(
+    (messages: Parameters<MessageStore['createMessages']>[0], ack?: { owner: string; jobIds: number[] }) => {
+      const created: string[] = [];
+      for (const { record, followUp } of messages) {
+        const inserted = insert.run({
+          ...record,
+          content: JSON.stringify(record.content),
+          data: JSON.stringify(record.data),
+          timeline: JSON.stringify(record.timeline),
+        }).changes;
+        if (inserted === 0) continue;
+        created.push(record.id);
+        if (followUp) jobs.enqueue(followUp, record.createdAt);
+      }
+      if (ack) jobs.complete(ack.owner, ack.jobIds);
+      return created;
+    },
+  );
+
+  return {
+    async createMessages(messages, ack) {
+      return createMessages.immediate(messages, ack);
+    },
+    async getMessage(tenantId, id) {
+      const row = get.get(tenantId, id) as MessageRow | undefined;
+      return row ? toMessage(row) : null;
+    },
+    async listMessages(filter) {
+      const where = ['tenant_id = @tenantId'];
+      if (filter.subscriberId !== undefined) where.push('subscriber_id = @subscriberId');
+      if (filter.eventId !== undefined) where.push('event_id = @eventId');
+      if (filter.channel !== undefined) where.push('channel = @channel');
+      if (filter.status !== undefined) where.push('status = @status');
+      if (filter.beforeId !== undefined) where.push('id < @beforeId');
+      const sql = `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+      let statement = listCache.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        listCache.set(sql, statement);
+      }
+      return (statement.all(filter) as MessageRow[]).map(toMessage);
+    },
+    async updateMessage(tenantId, id, update) {
+      return db
+        .transaction(() => {
+          const changed = setStatus.run(
+            update.status,
+            update.provider ?? null,
+            update.lastError ?? null,
+            update.now,
+            tenantId,
+            id,
+          ).changes;
+          if (changed === 0) return false;
+          for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+          return true;
+        })
+        .immediate();
+    },
+    async listInbox(page) {
+      const live = page.archived ? 0 : 1;
+      const rows = page.before
+        ? inboxOlder.all(
+            page.tenantId,
+            page.subscriberId,
+            live,
+            page.before.eventAt,
+            page.before.eventAt,
+            page.before.id,
+            page.limit,
+          )
+        : inboxNewest.all(page.tenantId, page.subscriberId, live, page.limit);
+      return (rows as MessageRow[]).map(toMessage);
+    },
+    async countUnread(tenantId, subscriberId) {
+      return unread.get(tenantId, subscriberId) as number;
+    },
+    async markInbox(tenantId, subscriberId, id, mark, now) {
+      return db
+        .transaction(() => {
+          const row = inboxItem.get(tenantId, id, subscriberId) as MessageRow | undefined;
+          if (!row) return null;
+          const seen = row.seen_at ?? now;
+          // Reading or archiving an item is a read receipt.
+          const read = mark === 'seen' ? row.read_at : (row.read_at ?? now);
+          const archived = mark === 'archive' ? (row.archived_at ?? now) : row.archived_at;
+          const becameRead = row.read_at === null && read !== null;
+          const status =
+            becameRead && (row.status === 'delivered' || row.status === 'sent') ? 'read' : row.status;
+          writeMarks.run(seen, read, archived, status, now, tenantId, id);
+          if (becameRead)
+            append.run(
+              JSON.stringify({ at: new Date(now).toISOString(), status: 'read', detail: `inbox ${mark}` }),
+              tenantId,
+              id,
+            );
+          if (mark === 'archive' && row.archived_at === null) {
+            append.run(JSON.stringify({ at: new Date(now).toISOString(), status: 'archived' }), tenantId, id);
+          }
+          return toMessage(get.get(tenantId, id) as MessageRow);
+        })
+        .immediate();
+    },
+    async markAllInbox(tenantId, subscriberId, mark, now) {
+      if (mark === 'seen') return seenAll.run({ tenantId, subscriberId, now }).changes;
+      const entry = JSON.stringify({
+        at: new Date(now).toISOString(),
+        status: 'read',
+        detail: 'inbox read-all',
+      });
+      return readAll.run({ tenantId, subscriberId, now, entry }).changes;
+    },
+    async saveSandboxCapture(c: SandboxCapture) {
+      capture.run(c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt);
+    },
+    async listSandboxCaptures(tenantId, limit, channel?: Channel) {
+      const rows = (
+        channel ? capturesChannel.all(tenantId, channel, limit) : capturesAll.all(tenantId, limit)
+      ) as {
+        tenant_id: string;
+        id: string;
+        message_id: string;
+        channel: Channel;
+        recipient: string | null;
+        content: string;
+        created_at: number;
+      }[];
+      return rows.map((r) => ({
+        tenantId: r.tenant_id,
+        id: r.id,
+        messageId: r.message_id,
+        channel: r.channel,
+        to: r.recipient,
+        content: JSON.parse(r.content),
+        createdAt: r.created_at,
+      }));
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import type {
+  Channel,
+  EventRecord,
+  IntegrationRecord,
+  Lane,
+  MessageRecord,
+  MessageStatus,
+  SubscriberRecord,
+  WorkflowRecord,
+} from '../../shared/model.ts';
+
+/** Row shapes as SQLite returns them, and their mapping to the domain records. */
+
+export interface SubscriberRow {
+  tenant_id: string;
+  id: string;
+  email: string | null;
+  phone: string | null;
+  locale: string | null;
+  timezone: string | null;
+  data: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toSubscriber(row: SubscriberRow): SubscriberRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    email: row.email,
+    phone: row.phone,
+    locale: row.locale,
+    timezone: row.timezone,
+    data: JSON.parse(row.data),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface EventRow {
+  tenant_id: string;
+  id: string;
+  workflow: string;
+  payload: string;
+  priority: string;
+  status: string;
+  created_at: number;
+}
+
+export function toEvent(row: EventRow): EventRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    workflow: row.workflow,
+    payload: JSON.parse(row.payload),
+    priority: row.priority as Lane,
+    status: row.status,
+    createdAt: row.created_at,
+  };
+}
+
+export interface WorkflowRow {
+  tenant_id: string;
+  key: string;
+  definition: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toWorkflow(row: WorkflowRow): WorkflowRecord {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    definition: JSON.parse(row.definition),
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface IntegrationRow {
+  tenant_id: string;
+  id: string;
+  channel: string;
+  provider: string;
+  priority: number;
+  config: string;
+  credentials: string | null;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toIntegration(row: IntegrationRow): IntegrationRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    channel: row.channel as Channel,
+    provider: row.provider,
+    priority: row.priority,
+    config: JSON.parse(row.config),
+    sealedCredentials: row.credentials,
+    enabled: row.enabled === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface MessageRow {
+  tenant_id: string;
+  id: string;
+  event_id: string;
+  subscriber_id: string;
+  channel: string;
+  workflow: string;
+  status: string;
+  provider: string | null;
+  content: string;
+  data: string;
+  timeline: string;
+  event_at: number;
+  created_at: number;
+  updated_at: number;
+  seen_at: number | null;
+  read_at: number | null;
+  archived_at: number | null;
+  last_error: string | null;
+}
+
+export function toMessage(row: MessageRow): MessageRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    eventId: row.event_id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel as Channel,
+    workflow: row.workflow,
+    status: row.status as MessageStatus,
+    provider: row.provider,
+    content: JSON.parse(row.content),
+    data: JSON.parse(row.data),
+    timeline: JSON.parse(row.timeline),
+    eventAt: row.event_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    seenAt: row.seen_at,
+    readAt: row.read_at,
+    archivedAt: row.archived_at,
+    lastError: row.last_error,
+  };
+}

@@ -1,0 +1,131 @@
+import type Database from 'better-sqlite3';
+import type { SubscriberPatch, SubscriberRecord } from '../../shared/model.ts';
+import type { SubscriberStore } from '../port.ts';
+import { type SubscriberRow, toSubscriber } from './rows.ts';
+
+/** Statements for writing subscribers, shared with event acceptance (inline subscribers). */
+export function subscriberStatements(db: Database.Database) {
+  const get = db.prepare('SELECT * FROM subscribers WHERE tenant_id = ? AND id = ?');
+  const write = db.prepare(
+    `INSERT INTO subscribers (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
+     VALUES (@tenant_id, @id, @email, @phone, @locale, @timezone, @data, @created_at, @updated_at)
+     ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+       locale = excluded.locale, timezone = excluded.timezone, data = excluded.data, updated_at = excluded.updated_at`,
+  );
+  const createEmpty = db.prepare(
+    `INSERT INTO subscribers (tenant_id, id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  return {
+    /** Fields present in `patch` are set (null clears one); absent fields are kept. */
+    upsert(tenantId: string, id: string, patch: SubscriberPatch, now: number): SubscriberRecord {
+      const existing = get.get(tenantId, id) as SubscriberRow | undefined;
+      const pick = <K extends keyof SubscriberRow>(key: K, value: SubscriberRow[K] | undefined) =>
+        value === undefined ? (existing?.[key] ?? null) : value;
+      const row: SubscriberRow = {
+        tenant_id: tenantId,
+        id,
+        email: pick('email', patch.email),
+        phone: pick('phone', patch.phone),
+        locale: pick('locale', patch.locale),
+        timezone: pick('timezone', patch.timezone),
+        data: patch.data === undefined ? (existing?.data ?? '{}') : JSON.stringify(patch.data ?? {}),
+        created_at: existing?.created_at ?? now,
+        updated_at: now,
+      };
+      write.run(row);
+      return toSubscriber(row);
+    },
+    createEmpty(tenantId: string, id: string, now: number): void {
+      createEmpty.run(tenantId, id, now, now);
+    },
+    get(tenantId: string, id: string): SubscriberRecord | null {
+      const row = get.get(tenantId, id) as SubscriberRow | undefined;
+      return row ? toSubscriber(row) : null;
+    },
+  };
+}
+
+export type SubscriberStatements = ReturnType<typeof subscriberStatements>;
+
+export function sqliteSubscriberStore(
+  db: Database.Database,
+  subscribers: SubscriberStatements,
+): SubscriberStore {
+  const upsertTopic = db.prepare(
+    `INSERT INTO topics (tenant_id, key, name, created_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (tenant_id, key) DO UPDATE SET name = COALESCE(excluded.name, topics.name)
+     RETURNING key, name, created_at`,
+  );
+  const topic = db.prepare('SELECT 1 FROM topics WHERE tenant_id = ? AND key = ?').pluck();
+  const addMember = db.prepare(
+    `INSERT INTO topic_members (tenant_id, topic_key, subscriber_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const removeMember = db.prepare(
+    'DELETE FROM topic_members WHERE tenant_id = ? AND topic_key = ? AND subscriber_id = ?',
+  );
+  const firstPage = db
+    .prepare(
+      'SELECT subscriber_id FROM topic_members WHERE tenant_id = ? AND topic_key = ? ORDER BY subscriber_id LIMIT ?',
+    )
+    .pluck();
+  const nextPage = db
+    .prepare(
+      `SELECT subscriber_id FROM topic_members WHERE tenant_id = ? AND topic_key = ? AND subscriber_id > ?
+       ORDER BY subscriber_id LIMIT ?`,
+    )
+    .pluck();
+  const countMembers = db
+    .prepare('SELECT COUNT(*) FROM topic_members WHERE tenant_id = ? AND topic_key = ?')
+    .pluck();
+
+  const loadOrCreate = db.transaction((tenantId: string, ids: string[], now: number) =>
+    ids.map((id) => {
+      const found = subscribers.get(tenantId, id);
+      if (found) return found;
+      subscribers.createEmpty(tenantId, id, now);
+      return subscribers.get(tenantId, id)!;
+    }),
+  );
+
+  return {
+    async upsertSubscriber(tenantId, id, patch, now) {
+      return db.transaction(() => subscribers.upsert(tenantId, id, patch, now)).immediate();
+    },
+    async getSubscriber(tenantId, id) {
+      return subscribers.get(tenantId, id);
+    },
+    async loadOrCreateSubscribers(tenantId, ids, now) {
+      return loadOrCreate.immediate(tenantId, ids, now);
+    },
+    async upsertTopic(tenantId, key, name, now) {
+      const row = upsertTopic.get(tenantId, key, name, now) as {
+        key: string;
+        name: string | null;
+        created_at: number;
+      };
+      return { key: row.key, name: row.name, createdAt: row.created_at };
+    },
+    async topicExists(tenantId, key) {
+      return topic.get(tenantId, key) !== undefined;
+    },
+    async addTopicMembers(tenantId, key, subscriberIds, now) {
+      db.transaction(() => {
+        for (const id of subscriberIds) {
+          subscribers.createEmpty(tenantId, id, now);
+          addMember.run(tenantId, key, id, now);
+        }
+      }).immediate();
+    },
+    async removeTopicMember(tenantId, key, subscriberId) {
+      return removeMember.run(tenantId, key, subscriberId).changes > 0;
+    },
+    async topicMembersPage(tenantId, key, afterId, limit) {
+      return (
+        afterId === null ? firstPage.all(tenantId, key, limit) : nextPage.all(tenantId, key, afterId, limit)
+      ) as string[];
+    },
+    async countTopicMembers(tenantId, key) {
+      return countMembers.get(tenantId, key) as number;
+    },
+  };
+}

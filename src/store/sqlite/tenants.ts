@@ -1,0 +1,44 @@
+import type Database from 'better-sqlite3';
+import type { TenantStore } from '../port.ts';
+
+export function sqliteTenantStore(db: Database.Database): TenantStore {
+  const insertSetting = db.prepare(
+    'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
+  );
+  const getSetting = db.prepare('SELECT value FROM settings WHERE key = ?').pluck();
+  const insertTenant = db.prepare(
+    'INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
+  );
+  const tenant = db.prepare('SELECT 1 FROM tenants WHERE id = ?').pluck();
+  const deleteLabel = db.prepare('DELETE FROM api_keys WHERE tenant_id = ? AND label = ?');
+  const insertKey = db.prepare(
+    'INSERT INTO api_keys (key_hash, tenant_id, label, prefix, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING',
+  );
+  const byHash = db.prepare('SELECT tenant_id FROM api_keys WHERE key_hash = ?').pluck();
+  const countLabel = db.prepare('SELECT COUNT(*) FROM api_keys WHERE tenant_id = ? AND label = ?').pluck();
+
+  return {
+    async settingOnce(key, value) {
+      insertSetting.run(key, value);
+      return getSetting.get(key) as string;
+    },
+    async ensureTenant(id, name) {
+      insertTenant.run(id, name, Date.now());
+    },
+    async tenantExists(id) {
+      return tenant.get(id) !== undefined;
+    },
+    async addApiKey(key, replaceLabel = false) {
+      db.transaction(() => {
+        if (replaceLabel) deleteLabel.run(key.tenantId, key.label);
+        insertKey.run(key.hash, key.tenantId, key.label, key.prefix, Date.now());
+      }).immediate();
+    },
+    async tenantForKeyHash(hash) {
+      return (byHash.get(hash) as string | undefined) ?? null;
+    },
+    async countApiKeys(tenantId, label) {
+      return countLabel.get(tenantId, label) as number;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type Database from 'better-sqlite3';
+import type { IntegrationStore, WorkflowStore } from '../port.ts';
+import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from './rows.ts';
+
+export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
+  const put = db.prepare(
+    `INSERT INTO workflows (tenant_id, key, definition, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+     ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
+       version = workflows.version + 1, updated_at = excluded.updated_at
+     RETURNING *`,
+  );
+  const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
+  const list = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? ORDER BY key');
+  return {
+    async putWorkflow(tenantId, key, definition, now) {
+      return toWorkflow(put.get(tenantId, key, JSON.stringify(definition), now, now) as WorkflowRow);
+    },
+    async getWorkflow(tenantId, key) {
+      const row = get.get(tenantId, key) as WorkflowRow | undefined;
+      return row ? toWorkflow(row) : null;
+    },
+    async listWorkflows(tenantId) {
+      return (list.all(tenantId) as WorkflowRow[]).map(toWorkflow);
+    },
+  };
+}
+
+export function sqliteIntegrationStore(db: Database.Database): IntegrationStore {
+  const put = db.prepare(
+    `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled, created_at, updated_at)
+     VALUES (@tenant_id, @id, @channel, @provider, @priority, @config, @credentials, @enabled, @now, @now)
+     ON CONFLICT (tenant_id, id) DO UPDATE SET channel = excluded.channel, provider = excluded.provider,
+       priority = excluded.priority, config = excluded.config, credentials = excluded.credentials,
+       enabled = excluded.enabled, updated_at = excluded.updated_at
+     RETURNING *`,
+  );
+  const get = db.prepare('SELECT * FROM integrations WHERE tenant_id = ? AND id = ?');
+  const listAll = db.prepare('SELECT * FROM integrations WHERE tenant_id = ? ORDER BY priority, id');
+  const listChannel = db.prepare(
+    'SELECT * FROM integrations WHERE tenant_id = ? AND channel = ? ORDER BY priority, id',
+  );
+  return {
+    async putIntegration(record, now) {
+      const row = put.get({
+        tenant_id: record.tenantId,
+        id: record.id,
+        channel: record.channel,
+        provider: record.provider,
+        priority: record.priority,
+        config: JSON.stringify(record.config),
+        credentials: record.sealedCredentials,
+        enabled: record.enabled ? 1 : 0,
+        now,
+      }) as IntegrationRow;
+      return toIntegration(row);
+    },
+    async getIntegration(tenantId, id) {
+      const row = get.get(tenantId, id) as IntegrationRow | undefined;
+      return row ? toIntegration(row) : null;
+    },
+    async listIntegrations(tenantId, channel) {
+      const rows = (channel ? listChannel.all(tenantId, channel) : listAll.all(tenantId)) as IntegrationRow[];
+      return rows.map(toIntegration);
+    },
+  };
+}

@@ -1,0 +1,478 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MessageRecord } from '../../src/shared/model.ts';
+import type { AcceptEvent, JobSpec, Store } from '../../src/store/port.ts';
+
+const T = 'ten_a';
+const OTHER = 'ten_b';
+const DAY = 86_400_000;
+
+function job(over: Partial<JobSpec> = {}): JobSpec {
+  return { tenantId: T, kind: 'test', lane: 'normal', payload: { n: 1 }, ...over };
+}
+
+function acceptable(over: Partial<AcceptEvent> & { id: string }): AcceptEvent {
+  return {
+    tenantId: T,
+    input: { workflow: 'welcome', to: ['u1'] },
+    priority: 'normal',
+    idempotencyKey: null,
+    payloadHash: 'h1',
+    now: 1_000_000,
+    inlineSubscribers: [],
+    job: job({ kind: 'fanout', payload: { eventId: over.id } }),
+    ...over,
+  };
+}
+
+function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
+  return {
+    tenantId: T,
+    eventId: 'evt_1',
+    subscriberId: 'u1',
+    channel: 'in_app',
+    workflow: 'welcome',
+    status: 'delivered',
+    provider: 'inbox',
+    content: { title: 'Hi', body: 'There' },
+    data: { a: 1 },
+    timeline: [{ at: '2026-01-01T00:00:00.000Z', status: 'delivered' }],
+    eventAt: 1000,
+    createdAt: 1000,
+    updatedAt: 1000,
+    seenAt: null,
+    readAt: null,
+    archivedAt: null,
+    lastError: null,
+    ...over,
+  };
+}
+
+/**
+ * The behaviour every Store adapter must have. Each adapter's test file calls this with a
+ * factory that returns a fresh, empty, migrated store.
+ */
+export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await makeStore();
+      await store.ensureTenant(T, 'A');
+      await store.ensureTenant(OTHER, 'B');
+      await store.putWorkflow(T, 'welcome', { channels: [] }, 1);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('settings, tenants and keys', () => {
+      it('keeps the first value written for a setting', async () => {
+        expect(await store.settingOnce('secret', 'one')).toBe('one');
+        expect(await store.settingOnce('secret', 'two')).toBe('one');
+      });
+
+      it('finds a tenant by key hash and replaces keys by label', async () => {
+        await store.addApiKey({ tenantId: T, hash: 'h-old', prefix: 'tdk_a', label: 'default' });
+        expect(await store.tenantForKeyHash('h-old')).toBe(T);
+        await store.addApiKey({ tenantId: T, hash: 'h-new', prefix: 'tdk_b', label: 'default' }, true);
+        expect(await store.tenantForKeyHash('h-old')).toBeNull();
+        expect(await store.tenantForKeyHash('h-new')).toBe(T);
+        expect(await store.countApiKeys(T, 'default')).toBe(1);
+        expect(await store.tenantExists(OTHER)).toBe(true);
+        expect(await store.tenantExists('nope')).toBe(false);
+      });
+    });
+
+    describe('accepting events', () => {
+      it('stores the event and its first job together', async () => {
+        const [result] = await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        expect(result).toEqual({ ok: true, eventId: 'evt_1', duplicate: false });
+        const event = await store.getEvent(T, 'evt_1');
+        expect(event).toMatchObject({
+          id: 'evt_1',
+          workflow: 'welcome',
+          status: 'accepted',
+          createdAt: 1_000_000,
+        });
+        expect(event?.payload).toEqual({ workflow: 'welcome', to: ['u1'] });
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+      });
+
+      it('rejects an unknown workflow without writing anything', async () => {
+        const [result] = await store.acceptEvents(
+          [acceptable({ id: 'evt_1', input: { workflow: 'nope', to: ['u1'] } })],
+          DAY,
+        );
+        expect(result).toEqual({ ok: false, code: 'workflow_not_found' });
+        expect(await store.getEvent(T, 'evt_1')).toBeNull();
+        expect((await store.countJobs()).ready).toBe(0);
+      });
+
+      it('answers a repeated idempotency key with the first event, within the window only', async () => {
+        const first = acceptable({ id: 'evt_1', idempotencyKey: 'k' });
+        const again = acceptable({ id: 'evt_2', idempotencyKey: 'k' });
+        const changed = acceptable({ id: 'evt_3', idempotencyKey: 'k', payloadHash: 'h2' });
+        const results = await store.acceptEvents([first, again, changed], DAY);
+        expect(results).toEqual([
+          { ok: true, eventId: 'evt_1', duplicate: false },
+          { ok: true, eventId: 'evt_1', duplicate: true },
+          { ok: false, code: 'idempotency_key_reused', eventId: 'evt_1' },
+        ]);
+        expect(await store.getEvent(T, 'evt_2')).toBeNull();
+        expect((await store.countJobs()).ready).toBe(1);
+        const later = acceptable({ id: 'evt_4', idempotencyKey: 'k', now: 1_000_000 + DAY + 1 });
+        expect(await store.acceptEvents([later], DAY)).toEqual([
+          { ok: true, eventId: 'evt_4', duplicate: false },
+        ]);
+      });
+
+      it('scopes idempotency keys to the tenant', async () => {
+        await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
+        const results = await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_1', idempotencyKey: 'k' }),
+            acceptable({ id: 'evt_2', tenantId: OTHER, idempotencyKey: 'k' }),
+          ],
+          DAY,
+        );
+        expect(results.map((r) => r.ok && r.duplicate)).toEqual([false, false]);
+        expect(await store.getEvent(OTHER, 'evt_1')).toBeNull();
+      });
+
+      it('upserts inline subscribers with the event', async () => {
+        await store.acceptEvents(
+          [acceptable({ id: 'evt_1', inlineSubscribers: [{ id: 'u7', email: 'a@example.com' }] })],
+          DAY,
+        );
+        expect(await store.getSubscriber(T, 'u7')).toMatchObject({
+          id: 'u7',
+          email: 'a@example.com',
+          phone: null,
+        });
+      });
+    });
+
+    describe('subscribers and topics', () => {
+      it('merges upserts: given fields are set, absent ones kept, null clears', async () => {
+        await store.upsertSubscriber(T, 'u1', { email: 'a@x.io', phone: '+1555', data: { plan: 'pro' } }, 10);
+        const updated = await store.upsertSubscriber(T, 'u1', { phone: null, timezone: 'Asia/Tokyo' }, 20);
+        expect(updated).toMatchObject({
+          email: 'a@x.io',
+          phone: null,
+          timezone: 'Asia/Tokyo',
+          data: { plan: 'pro' },
+        });
+        expect(updated.createdAt).toBe(10);
+        expect(updated.updatedAt).toBe(20);
+        expect(await store.getSubscriber(OTHER, 'u1')).toBeNull();
+      });
+
+      it('creates unknown subscribers empty when loading many', async () => {
+        await store.upsertSubscriber(T, 'known', { email: 'k@x.io' }, 1);
+        const loaded = await store.loadOrCreateSubscribers(T, ['known', 'fresh'], 5);
+        expect(loaded.map((s) => [s.id, s.email])).toEqual([
+          ['known', 'k@x.io'],
+          ['fresh', null],
+        ]);
+        expect(await store.getSubscriber(T, 'fresh')).not.toBeNull();
+      });
+
+      it('pages topic members in id order and removes members', async () => {
+        await store.upsertTopic(T, 'ops', 'Ops', 1);
+        expect(await store.topicExists(T, 'ops')).toBe(true);
+        expect(await store.topicExists(OTHER, 'ops')).toBe(false);
+        await store.addTopicMembers(T, 'ops', ['c', 'a', 'b', 'a'], 2);
+        expect(await store.topicMembersPage(T, 'ops', null, 2)).toEqual(['a', 'b']);
+        expect(await store.topicMembersPage(T, 'ops', 'b', 2)).toEqual(['c']);
+        expect(await store.countTopicMembers(T, 'ops')).toBe(3);
+        expect(await store.removeTopicMember(T, 'ops', 'b')).toBe(true);
+        expect(await store.removeTopicMember(T, 'ops', 'b')).toBe(false);
+        expect(await store.topicMembersPage(T, 'ops', null, 10)).toEqual(['a', 'c']);
+        expect(await store.getSubscriber(T, 'c')).not.toBeNull();
+      });
+    });
+
+    describe('workflows and integrations', () => {
+      it('versions workflows on every put', async () => {
+        const second = await store.putWorkflow(T, 'welcome', { name: 'W', channels: [] }, 2);
+        expect(second.version).toBe(2);
+        expect((await store.getWorkflow(T, 'welcome'))?.definition.name).toBe('W');
+        expect(await store.getWorkflow(OTHER, 'welcome')).toBeNull();
+        expect((await store.listWorkflows(T)).map((w) => w.key)).toEqual(['welcome']);
+      });
+
+      it('lists integrations by priority, per channel', async () => {
+        const base = { tenantId: T, config: {}, sealedCredentials: 'sealed', enabled: true } as const;
+        await store.putIntegration({ ...base, id: 'b', channel: 'email', provider: 'smtp', priority: 2 }, 1);
+        await store.putIntegration({ ...base, id: 'a', channel: 'email', provider: 'smtp', priority: 1 }, 1);
+        await store.putIntegration(
+          { ...base, id: 'w', channel: 'webhook', provider: 'webhook', priority: 1 },
+          1,
+        );
+        expect((await store.listIntegrations(T, 'email')).map((i) => i.id)).toEqual(['a', 'b']);
+        expect((await store.listIntegrations(T)).length).toBe(3);
+        expect((await store.getIntegration(T, 'a'))?.sealedCredentials).toBe('sealed');
+        expect(await store.listIntegrations(OTHER)).toEqual([]);
+      });
+    });
+
+    describe('messages and the inbox', () => {
+      it('creates one message per (event, subscriber, channel) and queues follow-ups of new ones only', async () => {
+        const followUp = job({ kind: 'send' });
+        const created = await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null },
+          { record: message({ id: 'msg_2', channel: 'email', status: 'queued' }), followUp },
+        ]);
+        expect(created).toEqual(['msg_1', 'msg_2']);
+        const again = await store.createMessages([
+          { record: message({ id: 'msg_3', channel: 'email', status: 'queued' }), followUp },
+        ]);
+        expect(again).toEqual([]);
+        expect((await store.countJobs()).ready).toBe(1);
+        expect(await store.getMessage(T, 'msg_2')).toMatchObject({ channel: 'email', status: 'queued' });
+        expect(await store.getMessage(OTHER, 'msg_2')).toBeNull();
+      });
+
+      it('completes the acknowledged job in the same transaction', async () => {
+        await store.enqueueJobs([job()]);
+        const [claimed] = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 1000,
+          quotas: [{ lane: 'normal', limit: 1 }],
+        });
+        await store.createMessages([{ record: message({ id: 'msg_1' }), followUp: null }], {
+          owner: 'w1',
+          jobIds: [claimed!.id],
+        });
+        expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 0 });
+      });
+
+      it('appends to the timeline on update', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'email', status: 'queued' }), followUp: null },
+        ]);
+        const ok = await store.updateMessage(T, 'msg_1', {
+          status: 'sent',
+          provider: 'smtp',
+          append: [
+            { at: 'a', status: 'sending' },
+            { at: 'b', status: 'sent', detail: '250 OK' },
+          ],
+          now: 5,
+        });
+        expect(ok).toBe(true);
+        const updated = await store.getMessage(T, 'msg_1');
+        expect(updated?.status).toBe('sent');
+        expect(updated?.provider).toBe('smtp');
+        expect(updated?.timeline.map((e) => e.status)).toEqual(['delivered', 'sending', 'sent']);
+        expect(await store.updateMessage(OTHER, 'msg_1', { status: 'failed', append: [], now: 6 })).toBe(
+          false,
+        );
+      });
+
+      it('filters and pages messages newest first', async () => {
+        await store.createMessages(
+          ['msg_1', 'msg_2', 'msg_3'].map((id, i) => ({
+            record: message({ id, eventId: `evt_${i}`, subscriberId: i === 2 ? 'u2' : 'u1' }),
+            followUp: null,
+          })),
+        );
+        expect((await store.listMessages({ tenantId: T, limit: 2 })).map((m) => m.id)).toEqual([
+          'msg_3',
+          'msg_2',
+        ]);
+        expect(
+          (await store.listMessages({ tenantId: T, limit: 5, beforeId: 'msg_2' })).map((m) => m.id),
+        ).toEqual(['msg_1']);
+        expect(
+          (await store.listMessages({ tenantId: T, limit: 5, subscriberId: 'u2' })).map((m) => m.id),
+        ).toEqual(['msg_3']);
+        expect(
+          (await store.listMessages({ tenantId: T, limit: 5, eventId: 'evt_0' })).map((m) => m.id),
+        ).toEqual(['msg_1']);
+        expect(await store.listMessages({ tenantId: OTHER, limit: 5 })).toEqual([]);
+      });
+
+      it('lists the inbox by event time with a cursor and tracks read state', async () => {
+        await store.createMessages(
+          [1, 2, 3].map((n) => ({
+            record: message({ id: `msg_${n}`, eventId: `evt_${n}`, eventAt: n === 3 ? 1 : n * 100 }),
+            followUp: null,
+          })),
+        );
+        const first = await store.listInbox({
+          tenantId: T,
+          subscriberId: 'u1',
+          before: null,
+          limit: 2,
+          archived: false,
+        });
+        expect(first.map((m) => m.id)).toEqual(['msg_2', 'msg_1']);
+        const last = first.at(-1)!;
+        const second = await store.listInbox({
+          tenantId: T,
+          subscriberId: 'u1',
+          before: { eventAt: last.eventAt, id: last.id },
+          limit: 2,
+          archived: false,
+        });
+        expect(second.map((m) => m.id)).toEqual(['msg_3']);
+        expect(await store.countUnread(T, 'u1')).toBe(3);
+
+        const read = await store.markInbox(T, 'u1', 'msg_1', 'read', 50);
+        expect(read).toMatchObject({ readAt: 50, seenAt: 50, status: 'read' });
+        expect(read?.timeline.at(-1)?.status).toBe('read');
+        expect(await store.markInbox(T, 'u2', 'msg_2', 'read', 50)).toBeNull();
+        expect(await store.countUnread(T, 'u1')).toBe(2);
+
+        const archived = await store.markInbox(T, 'u1', 'msg_2', 'archive', 60);
+        expect(archived).toMatchObject({ archivedAt: 60, readAt: 60 });
+        const live = await store.listInbox({
+          tenantId: T,
+          subscriberId: 'u1',
+          before: null,
+          limit: 10,
+          archived: false,
+        });
+        expect(live.map((m) => m.id)).toEqual(['msg_1', 'msg_3']);
+        const gone = await store.listInbox({
+          tenantId: T,
+          subscriberId: 'u1',
+          before: null,
+          limit: 10,
+          archived: true,
+        });
+        expect(gone.map((m) => m.id)).toEqual(['msg_2']);
+
+        expect(await store.markAllInbox(T, 'u1', 'seen', 70)).toBe(1);
+        expect(await store.markAllInbox(T, 'u1', 'read', 80)).toBe(1);
+        expect(await store.countUnread(T, 'u1')).toBe(0);
+        expect((await store.getMessage(T, 'msg_3'))?.status).toBe('read');
+      });
+
+      it('keeps sandbox captures per tenant', async () => {
+        await store.saveSandboxCapture({
+          id: 'cap_1',
+          tenantId: T,
+          messageId: 'msg_1',
+          channel: 'email',
+          to: 'a@x.io',
+          content: { subject: 'S' },
+          createdAt: 1,
+        });
+        expect(await store.listSandboxCaptures(T, 10)).toEqual([
+          {
+            id: 'cap_1',
+            tenantId: T,
+            messageId: 'msg_1',
+            channel: 'email',
+            to: 'a@x.io',
+            content: { subject: 'S' },
+            createdAt: 1,
+          },
+        ]);
+        expect(await store.listSandboxCaptures(T, 10, 'sms')).toEqual([]);
+        expect(await store.listSandboxCaptures(OTHER, 10)).toEqual([]);
+      });
+    });
+
+    describe('jobs', () => {
+      const now = () => Date.now() + 5;
+
+      it('claims ready jobs by run_at and skips future ones', async () => {
+        await store.enqueueJobs([
+          job({ payload: 'later', runAt: Date.now() + 60_000 }),
+          job({ payload: 'now' }),
+        ]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: now(),
+          leaseMs: 1000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        });
+        expect(claimed.map((j) => j.payload)).toEqual(['now']);
+        expect(claimed[0]).toMatchObject({ attempts: 1, lane: 'normal', kind: 'test', tenantId: T });
+        expect(await store.nextRunAt()).toBeGreaterThan(Date.now() + 50_000);
+      });
+
+      it('honours per-lane quotas in the order asked', async () => {
+        await store.enqueueJobs([
+          ...Array.from({ length: 5 }, () => job({ lane: 'bulk', payload: 'bulk' })),
+          job({ lane: 'critical', payload: 'critical' }),
+        ]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: now(),
+          leaseMs: 1000,
+          quotas: [
+            { lane: 'critical', limit: 3 },
+            { lane: 'bulk', limit: 2 },
+          ],
+        });
+        expect(claimed.map((j) => j.payload)).toEqual(['critical', 'bulk', 'bulk']);
+      });
+
+      it('runs one job per partition at a time, oldest first', async () => {
+        await store.enqueueJobs([
+          job({ partitionKey: 'p', payload: 1 }),
+          job({ partitionKey: 'p', payload: 2 }),
+          job({ partitionKey: 'q', payload: 3 }),
+        ]);
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const first = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        expect(first.map((j) => j.payload)).toEqual([1, 3]);
+        expect(await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 1000, quotas })).toEqual([]);
+        await store.completeJobs('w1', [first[0]!.id]);
+        const next = await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 1000, quotas });
+        expect(next.map((j) => j.payload)).toEqual([2]);
+      });
+
+      it('completes only jobs the owner still holds, with follow-ups atomically', async () => {
+        await store.enqueueJobs([job()]);
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const [claimed] = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        await store.completeJobs('w2', [claimed!.id], [job({ payload: 'stolen' })]);
+        expect(await store.countJobs()).toEqual({ ready: 0, leased: 1, dead: 0 });
+        await store.completeJobs('w1', [claimed!.id], [job({ payload: 'next' })]);
+        const follow = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        expect(follow.map((j) => j.payload)).toEqual(['next']);
+      });
+
+      it('retries later, dead-letters, and lists dead jobs', async () => {
+        await store.enqueueJobs([job({ maxAttempts: 2 })]);
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const [first] = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        await store.retryJob('w1', first!.id, Date.now() + 100_000, 'boom');
+        expect(await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas })).toEqual([]);
+        const [second] = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 200_000,
+          leaseMs: 1000,
+          quotas,
+        });
+        expect(second!.attempts).toBe(2);
+        await store.deadJob('w1', second!.id, 'still boom');
+        expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 1 });
+        expect(await store.listDeadJobs(10)).toMatchObject([
+          { id: first!.id, lastError: 'still boom', attempts: 2 },
+        ]);
+      });
+
+      it('releases expired leases and leases of a given owner', async () => {
+        await store.enqueueJobs([job(), job()]);
+        const quotas = [{ lane: 'normal' as const, limit: 1 }];
+        const t = now();
+        const [a] = await store.claimJobs({ owner: 'w1', now: t, leaseMs: 100, quotas });
+        const [b] = await store.claimJobs({ owner: 'w2', now: t, leaseMs: 100, quotas });
+        await store.extendLeases('w2', [b!.id], t + 10_000);
+        expect(await store.leaseOwners()).toEqual(expect.arrayContaining(['w1', 'w2']));
+        expect(await store.releaseExpiredLeases(t + 500)).toBe(1);
+        const [again] = await store.claimJobs({ owner: 'w3', now: t + 600, leaseMs: 100, quotas });
+        expect(again!.id).toBe(a!.id);
+        expect(again!.attempts).toBe(2);
+        expect(await store.releaseLeasesOf('w2')).toBe(1);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 1, dead: 0 });
+      });
+    });
+  });
+}
