@@ -1,0 +1,51 @@
+import { LANES, type Lane } from '../shared/model.ts';
+
+/** Relative claim weights: when every lane has work, critical gets 8 slots for each bulk one. */
+export const LANE_WEIGHTS: Readonly<Record<Lane, number>> = Object.freeze({
+  critical: 8,
+  high: 4,
+  normal: 2,
+  bulk: 1,
+});
+
+/**
+ * The largest share of a worker's slots a lane may hold. Lower lanes can never fill a worker,
+ * so a critical job always finds a free slot within one claim cycle.
+ */
+export const LANE_MAX_SHARE: Readonly<Record<Lane, number>> = Object.freeze({
+  critical: 1,
+  high: 0.9,
+  normal: 0.75,
+  bulk: 0.5,
+});
+
+export interface LaneLoad {
+  concurrency: number;
+  inFlight: Readonly<Record<Lane, number>>;
+  /** Lanes believed to have ready work; the free slots are shared among these by weight. */
+  active: ReadonlySet<Lane>;
+}
+
+/**
+ * How many jobs to claim from each lane this cycle (weighted fair sharing of the free slots),
+ * in priority order.
+ *
+ * @example
+ * laneQuotas({ concurrency: 10, inFlight: { critical: 0, high: 0, normal: 0, bulk: 0 }, active: new Set(['bulk']) });
+ * // [{ lane: 'bulk', limit: 5 }]
+ */
+export function laneQuotas(load: LaneLoad): { lane: Lane; limit: number }[] {
+  const busy = LANES.reduce((sum, lane) => sum + load.inFlight[lane], 0);
+  const free = load.concurrency - busy;
+  if (free <= 0) return [];
+  const lanes = load.active.size > 0 ? LANES.filter((lane) => load.active.has(lane)) : [...LANES];
+  const totalWeight = lanes.reduce((sum, lane) => sum + LANE_WEIGHTS[lane], 0);
+  const quotas: { lane: Lane; limit: number }[] = [];
+  for (const lane of lanes) {
+    const room = Math.floor(load.concurrency * LANE_MAX_SHARE[lane]) - load.inFlight[lane];
+    const share = Math.max(1, Math.round((free * LANE_WEIGHTS[lane]) / totalWeight));
+    const limit = Math.min(room, share, free);
+    if (limit > 0) quotas.push({ lane, limit });
+  }
+  return quotas;
+}

@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/backoff.ts';
+import { laneQuotas } from '../policy/lanes.ts';
+import { LANES, type Lane } from '../shared/model.ts';
+import type { Job, JobStore } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { JobHandler, JobResult } from './handler.ts';
+import type { JobSignal } from './signal.ts';
+
+export interface WorkerOptions {
+  store: JobStore;
+  signal: JobSignal;
+  handlers: JobHandler[];
+  logger: Logger;
+  /** Jobs in flight at once. */
+  concurrency?: number;
+  leaseMs?: number;
+  /** Longest sleep when idle; delayed jobs are picked up at their run_at anyway. */
+  pollMs?: number;
+  backoff?: BackoffOptions;
+  /** Lease owner name; unique per process (`host:pid:random`). */
+  owner?: string;
+}
+
+function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms));
+  });
+  return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
+}
+
+/** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
+export function ownerName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+function ownerIsDeadLocalProcess(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Claims jobs from the store and runs them: weighted fair lanes, leases kept alive by
+ * heartbeats, expired leases reclaimed, retries with backoff and full jitter, dead letters.
+ */
+export class Worker {
+  readonly owner: string;
+  /** Claim round trips made so far (tests use it to bound how long a job waited). */
+  claimCycles = 0;
+  private readonly handlers = new Map<string, JobHandler>();
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly backoff: BackoffOptions;
+  private readonly inFlight: Record<Lane, number> = { critical: 0, high: 0, normal: 0, bulk: 0 };
+  private readonly heldIds = new Set<number>();
+  private readonly active = new Set<Lane>(LANES);
+  private readonly running = new Set<Promise<void>>();
+  private pendingDone: number[] = [];
+  private flushScheduled: Promise<void> | null = null;
+  private wakeResolve: (() => void) | null = null;
+  private wakePromise: Promise<void>;
+  private stopping = false;
+  private loopDone: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.owner = options.owner ?? ownerName();
+    this.concurrency = options.concurrency ?? 256;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollMs = options.pollMs ?? 1_000;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    for (const handler of options.handlers) this.handlers.set(handler.kind, handler);
+    this.wakePromise = this.newWakePromise();
+  }
+
+  async start(): Promise<void> {
+    await this.reclaimFromDeadLocalOwners();
+    this.unsubscribe = this.options.signal.subscribe((lane) => this.wake(lane));
+    this.timers.push(setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(this.leaseMs / 3))));
+    this.timers.push(
+      setInterval(() => void this.sweepExpired(), Math.max(100, Math.floor(this.leaseMs / 2))),
+    );
+    for (const timer of this.timers) timer.unref();
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, lets in-flight jobs finish (up to `graceMs`), then releases any still held. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.wake(null);
+    await this.loopDone;
+    await sleepUntilWoken(
+      graceMs,
+      Promise.allSettled([...this.running]).then(() => undefined),
+    );
+    await this.flushDone();
+    for (const timer of this.timers) clearInterval(timer);
+    if (this.heldIds.size > 0) {
+      const released = await this.options.store.releaseLeasesOf(this.owner);
+      this.options.logger.warn({ released }, 'released unfinished jobs on shutdown');
+    }
+  }
+
+  /** Wakes the claim loop (new jobs in `lane`, or a slot freed when null). */
+  wake(lane: Lane | null): void {
+    if (lane) this.active.add(lane);
+    else for (const l of LANES) this.active.add(l);
+    this.wakeResolve?.();
+  }
+
+  private newWakePromise(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeResolve = resolve;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      // Renewed before looking at the load: any wake from here on ends the next idle wait.
+      this.wakePromise = this.newWakePromise();
+      const quotas = laneQuotas({
+        concurrency: this.concurrency,
+        inFlight: this.inFlight,
+        active: this.active,
+      });
+      if (quotas.length === 0) {
+        await this.idle(this.pollMs);
+        continue;
+      }
+      let jobs: Job[];
+      try {
+        jobs = await this.options.store.claimJobs({
+          owner: this.owner,
+          now: Date.now(),
+          leaseMs: this.leaseMs,
+          quotas,
+        });
+        this.claimCycles++;
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'claiming jobs failed; retrying');
+        await this.idle(this.pollMs);
+        continue;
+      }
+      const claimedPerLane = new Map<Lane, number>();
+      for (const job of jobs) claimedPerLane.set(job.lane, (claimedPerLane.get(job.lane) ?? 0) + 1);
+      for (const { lane, limit } of quotas) {
+        // A lane that could not fill its quota has no more ready work until someone says otherwise.
+        if ((claimedPerLane.get(lane) ?? 0) < limit) this.active.delete(lane);
+      }
+      if (jobs.length > 0) this.dispatch(jobs);
+      if (this.active.size === 0) await this.idle(await this.untilNextRun());
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    await sleepUntilWoken(ms, this.wakePromise);
+    if (!this.stopping && this.active.size === 0) for (const lane of LANES) this.active.add(lane);
+  }
+
+  private async untilNextRun(): Promise<number> {
+    try {
+      const next = await this.options.store.nextRunAt();
+      return next === null ? this.pollMs : Math.min(this.pollMs, next - Date.now());
+    } catch {
+      return this.pollMs;
+    }
+  }
+
+  private dispatch(jobs: Job[]): void {
+    const byKind = new Map<string, Job[]>();
+    for (const job of jobs) {
+      const list = byKind.get(job.kind) ?? [];
+      list.push(job);
+      byKind.set(job.kind, list);
+    }
+    for (const [kind, list] of byKind) {
+      const handler = this.handlers.get(kind);
+      const size = handler?.batchSize ?? 1;
+      for (let i = 0; i < list.length; i += size) this.track(list.slice(i, i + size), handler);
+    }
+  }
+
+  private track(jobs: Job[], handler: JobHandler | undefined): void {
+    for (const job of jobs) {
+      this.inFlight[job.lane]++;
+      this.heldIds.add(job.id);
+    }
+    const task = this.runBatch(jobs, handler).finally(() => {
+      for (const job of jobs) {
+        this.inFlight[job.lane]--;
+        this.heldIds.delete(job.id);
+      }
+      this.running.delete(task);
+      this.wakeResolve?.();
+    });
+    this.running.add(task);
+  }
+
+  private async runBatch(jobs: Job[], handler: JobHandler | undefined): Promise<void> {
+    let results: JobResult[];
+    if (!handler) {
+      results = jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
+    } else {
+      try {
+        results = await handler.run(jobs, { owner: this.owner });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.options.logger.error(
+          { err: error, kind: handler.kind, jobs: jobs.length },
+          'job handler failed',
+        );
+        results = jobs.map(() => ({ kind: 'retry', error: message }));
+      }
+    }
+    const settled: Promise<void>[] = [];
+    jobs.forEach((job, index) => {
+      const result = results[index] ?? { kind: 'retry', error: 'handler returned no result' };
+      if (result.kind === 'done') this.pendingDone.push(job.id);
+      else if (result.kind === 'retry' || result.kind === 'dead')
+        settled.push(this.fail(job, result, handler));
+    });
+    settled.push(this.scheduleFlush());
+    await Promise.all(settled);
+  }
+
+  private async fail(
+    job: Job,
+    result: Extract<JobResult, { kind: 'retry' | 'dead' }>,
+    handler: JobHandler | undefined,
+  ): Promise<void> {
+    const store = this.options.store;
+    if (result.kind === 'retry' && job.attempts < job.maxAttempts) {
+      const delay = result.delayMs ?? retryDelay(job.attempts, this.backoff);
+      await store.retryJob(this.owner, job.id, Date.now() + delay, result.error);
+      return;
+    }
+    await store.deadJob(this.owner, job.id, result.error);
+    this.options.logger.warn(
+      { jobId: job.id, kind: job.kind, attempts: job.attempts, error: result.error },
+      'job dead-lettered',
+    );
+    try {
+      await handler?.onDead?.(job, result.error);
+    } catch (error) {
+      this.options.logger.error({ err: error, jobId: job.id }, 'dead-letter hook failed');
+    }
+  }
+
+  /** Completes finished jobs in one write per tick rather than one per job. */
+  private scheduleFlush(): Promise<void> {
+    if (!this.flushScheduled) {
+      this.flushScheduled = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+        this.flushDone(),
+      );
+    }
+    return this.flushScheduled;
+  }
+
+  private async flushDone(): Promise<void> {
+    this.flushScheduled = null;
+    const ids = this.pendingDone;
+    if (ids.length === 0) return;
+    this.pendingDone = [];
+    try {
+      await this.options.store.completeJobs(this.owner, ids);
+    } catch (error) {
+      // The jobs stay leased; they run again after the lease expires (effects are idempotent).
+      this.options.logger.error({ err: error, jobs: ids.length }, 'completing jobs failed');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heldIds.size === 0) return;
+    try {
+      await this.options.store.extendLeases(this.owner, [...this.heldIds], Date.now() + this.leaseMs);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'lease heartbeat failed');
+    }
+  }
+
+  private async sweepExpired(): Promise<void> {
+    try {
+      const released = await this.options.store.releaseExpiredLeases(Date.now());
+      if (released > 0) {
+        this.options.logger.warn({ released }, 'reclaimed jobs whose lease expired');
+        this.wake(null);
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'lease sweep failed');
+    }
+  }
+
+  /** A process killed mid-job on this host left leases behind; take them back at once. */
+  private async reclaimFromDeadLocalOwners(): Promise<void> {
+    for (const owner of await this.options.store.leaseOwners()) {
+      if (!ownerIsDeadLocalProcess(owner)) continue;
+      const released = await this.options.store.releaseLeasesOf(owner);
+      this.options.logger.warn({ owner, released }, 'reclaimed jobs from a process that died');
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { retryDelay } from '../../../src/policy/backoff.ts';
+import { laneQuotas } from '../../../src/policy/lanes.ts';
+import type { Lane } from '../../../src/shared/model.ts';
+
+const idle = { critical: 0, high: 0, normal: 0, bulk: 0 };
+
+describe('retryDelay (exponential backoff, full jitter)', () => {
+  const options = { baseMs: 1000, capMs: 60_000 };
+  it.each([
+    [1, 0, 0],
+    [1, 0.999, 999],
+    [2, 0.5, 1000],
+    [3, 0.5, 2000],
+    [6, 0.999, 31_968],
+    [7, 0.999, 59_940],
+    [50, 0.999, 59_940],
+    [5000, 0.5, 30_000],
+  ])('attempt %i with random %f waits %i ms', (attempt, random, expected) => {
+    expect(retryDelay(attempt, options, () => random)).toBe(expected);
+  });
+
+  it('stays within [0, min(cap, base·2^(n-1))) for any random draw', () => {
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const ceiling = Math.min(60_000, 1000 * 2 ** (attempt - 1));
+      for (let i = 0; i < 200; i++) {
+        const delay = retryDelay(attempt, options);
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThan(ceiling);
+      }
+    }
+  });
+});
+
+describe('laneQuotas (weighted fair claiming)', () => {
+  const quotas = (inFlight: Record<Lane, number>, active: Lane[], concurrency = 100) =>
+    laneQuotas({ concurrency, inFlight, active: new Set(active) });
+
+  it('shares free slots by weight among lanes with work', () => {
+    expect(quotas(idle, ['critical', 'high', 'normal', 'bulk'])).toEqual([
+      { lane: 'critical', limit: 53 },
+      { lane: 'high', limit: 27 },
+      { lane: 'normal', limit: 13 },
+      { lane: 'bulk', limit: 7 },
+    ]);
+  });
+
+  it('never lets bulk hold more than half the slots', () => {
+    expect(quotas(idle, ['bulk'])).toEqual([{ lane: 'bulk', limit: 50 }]);
+    expect(quotas({ ...idle, bulk: 50 }, ['bulk'])).toEqual([]);
+  });
+
+  it('keeps room for critical even when lower lanes are at their caps', () => {
+    const busy = { critical: 0, high: 0, normal: 25, bulk: 50 };
+    expect(quotas(busy, ['critical'])).toEqual([{ lane: 'critical', limit: 25 }]);
+  });
+
+  it('claims nothing when every slot is taken', () => {
+    expect(quotas({ critical: 100, high: 0, normal: 0, bulk: 0 }, ['critical', 'bulk'])).toEqual([]);
+  });
+
+  it('gives every active lane at least one slot', () => {
+    expect(quotas({ critical: 0, high: 0, normal: 0, bulk: 0 }, ['critical', 'bulk'], 2)).toEqual([
+      { lane: 'critical', limit: 2 },
+      { lane: 'bulk', limit: 1 },
+    ]);
+  });
+});

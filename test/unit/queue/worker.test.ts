@@ -1,0 +1,243 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DONE, type JobHandler, type JobResult } from '../../../src/queue/handler.ts';
+import { JobSignal } from '../../../src/queue/signal.ts';
+import { Worker } from '../../../src/queue/worker.ts';
+import type { Job, JobSpec, Store } from '../../../src/store/port.ts';
+import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+import { silentLogger } from '../../../src/telemetry/logger.ts';
+import { sleep, waitFor } from '../../helpers/wait.ts';
+
+const logger = silentLogger();
+let store: Store;
+let workers: Worker[] = [];
+
+function setup(): { store: Store; signal: JobSignal } {
+  store = openSqliteStore({ file: ':memory:' });
+  return { store, signal: new JobSignal() };
+}
+
+async function startWorker(
+  options: Omit<ConstructorParameters<typeof Worker>[0], 'logger'>,
+): Promise<Worker> {
+  const worker = new Worker({ logger, ...options });
+  workers.push(worker);
+  await worker.start();
+  return worker;
+}
+
+function spec(over: Partial<JobSpec> = {}): JobSpec {
+  return { tenantId: 't', kind: 'work', lane: 'normal', payload: null, ...over };
+}
+
+function handler(
+  kind: string,
+  run: (job: Job) => Promise<JobResult> | JobResult,
+  extra: Partial<JobHandler> = {},
+): JobHandler {
+  return { kind, batchSize: 1, run: async (jobs) => Promise.all(jobs.map(run)), ...extra };
+}
+
+afterEach(async () => {
+  for (const worker of workers) await worker.stop(100);
+  workers = [];
+  await store?.close();
+});
+
+describe('Worker', () => {
+  it('runs a job as soon as it is signalled, without waiting for a poll', async () => {
+    const { store, signal } = setup();
+    const ran: unknown[] = [];
+    await startWorker({
+      store,
+      signal,
+      pollMs: 60_000,
+      handlers: [handler('work', (job) => (ran.push(job.payload), DONE))],
+    });
+    await sleep(20);
+    await store.enqueueJobs([spec({ payload: 'hello' })]);
+    signal.notify('normal');
+    await waitFor(() => ran.length === 1, 'the job to run', 1000);
+    await waitFor(
+      async () => (await store.countJobs()).ready + (await store.countJobs()).leased === 0,
+      'completion',
+    );
+  });
+
+  it('does not delay a critical job behind a bulk backlog by more than one claim cycle', async () => {
+    const { store, signal } = setup();
+    let bulkDone = 0;
+    let criticalAtCycle = -1;
+    let worker: Worker | undefined;
+    const slow = handler('work', async (job) => {
+      if (job.lane === 'critical') {
+        criticalAtCycle = worker!.claimCycles;
+        return DONE;
+      }
+      await sleep(30);
+      bulkDone++;
+      return DONE;
+    });
+    await store.enqueueJobs(Array.from({ length: 500 }, () => spec({ lane: 'bulk' })));
+    worker = await startWorker({ store, signal, concurrency: 8, handlers: [slow] });
+    await waitFor(() => bulkDone >= 8, 'bulk traffic to flow');
+    await store.enqueueJobs([spec({ lane: 'critical' })]);
+    const cyclesAtEnqueue = worker.claimCycles;
+    signal.notify('critical');
+    await waitFor(() => criticalAtCycle >= 0, 'the critical job', 2000);
+    expect(criticalAtCycle - cyclesAtEnqueue).toBeLessThanOrEqual(1);
+    expect(bulkDone).toBeLessThan(500);
+  });
+
+  it('reclaims a job whose lease expired (its worker crashed) and runs it again', async () => {
+    const { store, signal } = setup();
+    await store.enqueueJobs([spec({ payload: 'orphan' })]);
+    const [orphan] = await store.claimJobs({
+      owner: 'elsewhere:1:gone',
+      now: Date.now(),
+      leaseMs: 150,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    const ran: Job[] = [];
+    await startWorker({
+      store,
+      signal,
+      leaseMs: 300,
+      handlers: [handler('work', (job) => (ran.push(job), DONE))],
+    });
+    await waitFor(() => ran.length === 1, 'the orphan to be reclaimed', 3000);
+    expect(ran[0]).toMatchObject({ id: orphan!.id, attempts: 2 });
+  });
+
+  it('takes back at once the leases of a dead process on this host', async () => {
+    const { store, signal } = setup();
+    const exited = spawnSync(process.execPath, ['-e', 'process.pid']).pid;
+    await store.enqueueJobs([spec()]);
+    await store.claimJobs({
+      owner: `${hostname()}:${exited}:abcd`,
+      now: Date.now(),
+      leaseMs: 3_600_000,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    const ran: Job[] = [];
+    await startWorker({ store, signal, handlers: [handler('work', (job) => (ran.push(job), DONE))] });
+    await waitFor(() => ran.length === 1, 'the job of the dead process', 2000);
+  });
+
+  it('keeps a long job leased with heartbeats so nobody else takes it', async () => {
+    const { store, signal } = setup();
+    await store.enqueueJobs([spec()]);
+    let runs = 0;
+    await startWorker({
+      store,
+      signal,
+      leaseMs: 150,
+      handlers: [handler('work', async () => (runs++, await sleep(600), DONE))],
+    });
+    await waitFor(() => runs === 1, 'the job to start');
+    await sleep(300);
+    expect(await store.releaseExpiredLeases(Date.now())).toBe(0);
+    await waitFor(async () => (await store.countJobs()).leased === 0, 'the job to finish', 2000);
+    expect(runs).toBe(1);
+  });
+
+  it('retries with backoff, then dead-letters after max attempts and calls onDead once', async () => {
+    const { store, signal } = setup();
+    const attempts: number[] = [];
+    const dead: string[] = [];
+    await store.enqueueJobs([spec({ maxAttempts: 3 })]);
+    await startWorker({
+      store,
+      signal,
+      backoff: { baseMs: 20, capMs: 40 },
+      handlers: [
+        handler(
+          'work',
+          (job) => (attempts.push(job.attempts), { kind: 'retry', error: `boom ${job.attempts}` }),
+          {
+            onDead: async (_job, error) => void dead.push(error),
+          },
+        ),
+      ],
+    });
+    await waitFor(() => dead.length === 1, 'dead-lettering', 3000);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(dead).toEqual(['boom 3']);
+    expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 1 });
+    expect((await store.listDeadJobs(5))[0]?.lastError).toBe('boom 3');
+  });
+
+  it('retries a batch whose handler throws, and dead-letters jobs of unknown kinds', async () => {
+    const { store, signal } = setup();
+    let calls = 0;
+    await store.enqueueJobs([
+      spec({ kind: 'flaky', maxAttempts: 5 }),
+      spec({ kind: 'mystery', maxAttempts: 5 }),
+    ]);
+    await startWorker({
+      store,
+      signal,
+      backoff: { baseMs: 1, capMs: 1 },
+      handlers: [
+        handler('flaky', () => {
+          calls++;
+          if (calls < 3) throw new Error('transient');
+          return DONE;
+        }),
+      ],
+    });
+    await waitFor(() => calls === 3, 'the flaky job to succeed', 3000);
+    await waitFor(async () => (await store.countJobs()).dead === 1, 'the unknown kind to be dead-lettered');
+    expect((await store.listDeadJobs(5))[0]?.lastError).toMatch(/no handler for job kind "mystery"/);
+  });
+
+  it('serialises one partition: one job at a time, in order, while other partitions run in parallel', async () => {
+    const { store, signal } = setup();
+    const order: number[] = [];
+    const running = new Map<string, number>();
+    let maxSamePartition = 0;
+    let maxOverall = 0;
+    const work = handler('work', async (job) => {
+      const key = job.partitionKey!;
+      running.set(key, (running.get(key) ?? 0) + 1);
+      maxSamePartition = Math.max(maxSamePartition, running.get(key)!);
+      maxOverall = Math.max(
+        maxOverall,
+        [...running.values()].reduce((a, b) => a + b, 0),
+      );
+      await sleep(5);
+      if (key === 'p') order.push(job.payload as number);
+      running.set(key, running.get(key)! - 1);
+      return DONE;
+    });
+    await store.enqueueJobs([
+      ...Array.from({ length: 20 }, (_, i) => spec({ partitionKey: 'p', payload: i })),
+      ...Array.from({ length: 20 }, (_, i) => spec({ partitionKey: `q${i}`, payload: i })),
+    ]);
+    await startWorker({ store, signal, concurrency: 16, handlers: [work] });
+    await waitFor(() => order.length === 20, 'partition p to drain', 5000);
+    expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(maxSamePartition).toBe(1);
+    expect(maxOverall).toBeGreaterThan(1);
+  });
+
+  it('finishes in-flight jobs on stop and claims nothing after', async () => {
+    const { store, signal } = setup();
+    let finished = 0;
+    await store.enqueueJobs(Array.from({ length: 3 }, () => spec()));
+    const worker = await startWorker({
+      store,
+      signal,
+      handlers: [handler('work', async () => (await sleep(100), finished++, DONE))],
+    });
+    await sleep(30);
+    await worker.stop(2000);
+    workers = [];
+    expect(finished).toBe(3);
+    await store.enqueueJobs([spec()]);
+    signal.notify('normal');
+    await sleep(50);
+    expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+  });
+});
