@@ -90,14 +90,16 @@ export interface AcceptEvent {
   tenantId: string;
   id: string;
   input: EventInput;
-  priority: Lane;
   idempotencyKey: string | null;
   payloadHash: string;
   now: number;
   /** Subscribers written inline in `to`, upserted with the event. */
   inlineSubscribers: ({ id: string } & SubscriberPatch)[];
-  /** The first job, committed with the event. */
-  job: JobSpec;
+  /**
+   * The first job, committed with the event. Its lane is the event's priority, else the
+   * workflow's, else normal — resolved in the transaction, so an MFA workflow is critical by default.
+   */
+  job: Omit<JobSpec, 'lane'>;
 }
 
 export type AcceptResult =
@@ -168,6 +170,8 @@ export interface MessageUpdate {
   lastError?: string | null;
   append: TimelineEntry[];
   now: number;
+  /** Queued in the same transaction (a replay's new send job). */
+  followUp?: JobSpec;
 }
 
 export interface MessageFilter {

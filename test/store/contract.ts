@@ -14,12 +14,11 @@ function acceptable(over: Partial<AcceptEvent> & { id: string }): AcceptEvent {
   return {
     tenantId: T,
     input: { workflow: 'welcome', to: ['u1'] },
-    priority: 'normal',
     idempotencyKey: null,
     payloadHash: 'h1',
     now: 1_000_000,
     inlineSubscribers: [],
-    job: job({ kind: 'fanout', payload: { eventId: over.id } }),
+    job: { tenantId: over.tenantId ?? T, kind: 'fanout', payload: { eventId: over.id } },
     ...over,
   };
 }
@@ -95,6 +94,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         });
         expect(event?.payload).toEqual({ workflow: 'welcome', to: ['u1'] });
         expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+      });
+
+      it("queues the first job in the event's lane, else the workflow's", async () => {
+        await store.putWorkflow(T, 'mfa', { priority: 'critical', channels: [] }, 1);
+        await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_1', input: { workflow: 'mfa', to: ['u1'] } }),
+            acceptable({ id: 'evt_2', input: { workflow: 'mfa', to: ['u1'], priority: 'bulk' } }),
+            acceptable({ id: 'evt_3' }),
+          ],
+          DAY,
+        );
+        expect((await store.getEvent(T, 'evt_1'))?.priority).toBe('critical');
+        const claimed = await store.claimJobs({
+          owner: 'w',
+          now: Date.now() + 10,
+          leaseMs: 1000,
+          quotas: [
+            { lane: 'critical', limit: 5 },
+            { lane: 'bulk', limit: 5 },
+            { lane: 'normal', limit: 5 },
+          ],
+        });
+        expect(claimed.map((j) => [j.lane, (j.payload as { eventId: string }).eventId])).toEqual([
+          ['critical', 'evt_1'],
+          ['bulk', 'evt_2'],
+          ['normal', 'evt_3'],
+        ]);
       });
 
       it('rejects an unknown workflow without writing anything', async () => {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { Lane } from '../../shared/model.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 import { type EventRow, toEvent } from './rows.ts';
@@ -9,7 +10,11 @@ export function sqliteEventStore(
   jobs: JobStatements,
   subscribers: SubscriberStatements,
 ): EventStore {
-  const workflowExists = db.prepare('SELECT 1 FROM workflows WHERE tenant_id = ? AND key = ?').pluck();
+  const workflowPriority = db
+    .prepare(
+      `SELECT COALESCE(json_extract(definition, '$.priority'), 'normal') FROM workflows WHERE tenant_id = ? AND key = ?`,
+    )
+    .pluck();
   const findKey = db.prepare(
     'SELECT event_id, payload_hash, created_at FROM idempotency_keys WHERE tenant_id = ? AND key = ?',
   );
@@ -26,9 +31,9 @@ export function sqliteEventStore(
   const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
 
   function acceptOne(event: AcceptEvent, windowMs: number): AcceptResult {
-    if (workflowExists.get(event.tenantId, event.input.workflow) === undefined) {
-      return { ok: false, code: 'workflow_not_found' };
-    }
+    const workflowLane = workflowPriority.get(event.tenantId, event.input.workflow) as Lane | undefined;
+    if (workflowLane === undefined) return { ok: false, code: 'workflow_not_found' };
+    const lane = event.input.priority ?? workflowLane;
     if (event.idempotencyKey !== null) {
       const seen = findKey.get(event.tenantId, event.idempotencyKey) as
         | { event_id: string; payload_hash: string; created_at: number }
@@ -45,12 +50,12 @@ export function sqliteEventStore(
       event.id,
       event.input.workflow,
       JSON.stringify(event.input),
-      event.priority,
+      lane,
       event.now,
     );
     for (const { id, ...patch } of event.inlineSubscribers)
       subscribers.upsert(event.tenantId, id, patch, event.now);
-    jobs.enqueue(event.job, event.now);
+    jobs.enqueue({ ...event.job, lane }, event.now);
     return { ok: true, eventId: event.id, duplicate: false };
   }
 

@@ -119,6 +119,7 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
           ).changes;
           if (changed === 0) return false;
           for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+          if (update.followUp) jobs.enqueue(update.followUp, update.now);
           return true;
         })
         .immediate();

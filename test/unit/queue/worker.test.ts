@@ -39,6 +39,12 @@ function handler(
   return { kind, batchSize: 1, run: async (jobs) => Promise.all(jobs.map(run)), ...extra };
 }
 
+/** Records `value` and finishes the job. */
+function collect<T>(list: T[], value: T): JobResult {
+  list.push(value);
+  return DONE;
+}
+
 afterEach(async () => {
   for (const worker of workers) await worker.stop(100);
   workers = [];
@@ -53,7 +59,7 @@ describe('Worker', () => {
       store,
       signal,
       pollMs: 60_000,
-      handlers: [handler('work', (job) => (ran.push(job.payload), DONE))],
+      handlers: [handler('work', (job) => collect(ran, job.payload))],
     });
     await sleep(20);
     await store.enqueueJobs([spec({ payload: 'hello' })]);
@@ -104,7 +110,7 @@ describe('Worker', () => {
       store,
       signal,
       leaseMs: 300,
-      handlers: [handler('work', (job) => (ran.push(job), DONE))],
+      handlers: [handler('work', (job) => collect(ran, job))],
     });
     await waitFor(() => ran.length === 1, 'the orphan to be reclaimed', 3000);
     expect(ran[0]).toMatchObject({ id: orphan!.id, attempts: 2 });
@@ -121,7 +127,7 @@ describe('Worker', () => {
       quotas: [{ lane: 'normal', limit: 1 }],
     });
     const ran: Job[] = [];
-    await startWorker({ store, signal, handlers: [handler('work', (job) => (ran.push(job), DONE))] });
+    await startWorker({ store, signal, handlers: [handler('work', (job) => collect(ran, job))] });
     await waitFor(() => ran.length === 1, 'the job of the dead process', 2000);
   });
 
@@ -133,7 +139,13 @@ describe('Worker', () => {
       store,
       signal,
       leaseMs: 150,
-      handlers: [handler('work', async () => (runs++, await sleep(600), DONE))],
+      handlers: [
+        handler('work', async () => {
+          runs++;
+          await sleep(600);
+          return DONE;
+        }),
+      ],
     });
     await waitFor(() => runs === 1, 'the job to start');
     await sleep(300);
@@ -154,7 +166,10 @@ describe('Worker', () => {
       handlers: [
         handler(
           'work',
-          (job) => (attempts.push(job.attempts), { kind: 'retry', error: `boom ${job.attempts}` }),
+          (job) => {
+            attempts.push(job.attempts);
+            return { kind: 'retry', error: `boom ${job.attempts}` };
+          },
           {
             onDead: async (_job, error) => void dead.push(error),
           },
@@ -229,7 +244,13 @@ describe('Worker', () => {
     const worker = await startWorker({
       store,
       signal,
-      handlers: [handler('work', async () => (await sleep(100), finished++, DONE))],
+      handlers: [
+        handler('work', async () => {
+          await sleep(100);
+          finished++;
+          return DONE;
+        }),
+      ],
     });
     await sleep(30);
     await worker.stop(2000);

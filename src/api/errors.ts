@@ -1,0 +1,58 @@
+/** Field-level problems with a request: `path` points into the body (or query/params), e.g. `to[1].email`. */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/**
+ * The one error catalogue: every failure the API reports has a stable code clients can
+ * program against, an HTTP status, and a human message.
+ */
+export const ERROR_CODES = {
+  validation_failed: 400,
+  invalid_json: 400,
+  idempotency_key_mismatch: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  idempotency_key_reused: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  workflow_not_found: 422,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.status = ERROR_CODES[code];
+  }
+
+  toBody() {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+export function validationError(details: ErrorDetail[], where = 'body'): ApiError {
+  const first = details[0];
+  const summary = first ? `${where}.${first.path || '(root)'} ${first.message}` : `invalid ${where}`;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+  return new ApiError('validation_failed', `${summary}${more}`, details);
+}
+
+export function notFound(what: string, id: string): ApiError {
+  return new ApiError('not_found', `${what} "${id}" was not found`);
+}

@@ -1,0 +1,85 @@
+import type { FastifySchemaCompiler } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { type ErrorDetail, validationError } from './errors.ts';
+
+interface SchemaError {
+  keyword: string;
+  schemaPath: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+/** `/to/1/email` → `to[1].email`. */
+export function pointerToPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    out += /^\d+$/.test(part) ? `[${part}]` : out === '' ? part : `.${part}`;
+  }
+  return out;
+}
+
+function join(base: string, field: string): string {
+  return base === '' ? field : `${base}.${field}`;
+}
+
+/** Turns schema errors into one readable detail per problem, each naming its field. */
+export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  const seen = new Set<string>();
+  const add = (path: string, message: string) => {
+    const full = prefix && path ? `${prefix}.${path}`.replace('.[', '[') : prefix || path;
+    const key = `${full}\u0000${message}`;
+    if (!seen.has(key)) details.push({ path: full, message });
+    seen.add(key);
+  };
+  for (const error of errors) {
+    const path = pointerToPath(error.instancePath);
+    if (error.keyword === 'required') {
+      for (const field of (error.params.requiredProperties as string[] | undefined) ?? [])
+        add(join(path, field), 'is required');
+    } else if (error.keyword === 'additionalProperties') {
+      for (const field of (error.params.additionalProperties as string[] | undefined) ?? []) {
+        add(join(path, field), 'is not a known field');
+      }
+    } else if (error.keyword === 'boolean' && error.schemaPath.endsWith('additionalProperties')) {
+      add(path, 'is not a known field');
+    } else {
+      add(path, error.message);
+    }
+  }
+  return details;
+}
+
+export type Validator<T> = (
+  value: unknown,
+  prefix?: string,
+) => { ok: true; value: T } | { ok: false; details: ErrorDetail[] };
+
+/** A compiled TypeBox validator answering either the value or field-named details. */
+export function compileValidator<T>(schema: TSchema): Validator<T> {
+  const compiled = Compile(schema);
+  return (value, prefix = '') =>
+    compiled.Check(value)
+      ? { ok: true, value: value as T }
+      : { ok: false, details: errorDetails(compiled.Errors(value) as Iterable<SchemaError>, prefix) };
+}
+
+const WHERE: Record<string, string> = {
+  body: 'body',
+  querystring: 'query',
+  params: 'path',
+  headers: 'header',
+};
+
+/** Fastify validator compiler: TypeBox checks, errors in our catalogue's shape. */
+export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const validate = compileValidator(schema);
+  const where = WHERE[httpPart ?? 'body'] ?? 'body';
+  return (data: unknown) => {
+    const result = validate(data);
+    return result.ok ? { value: result.value } : { error: validationError(result.details, where) };
+  };
+};

@@ -1,0 +1,227 @@
+import { convert } from 'html-to-text';
+import nodemailer from 'nodemailer';
+import type { ChannelProvider, OutboundMessage, SendOutcome } from '../port.ts';
+
+/** Non-secret SMTP settings, as stored on an integration. */
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  /** Implicit TLS (usually port 465). When false, nodemailer still upgrades with STARTTLS if offered. */
+  secure?: boolean;
+  /** Envelope sender and From header, e.g. `Acme <noreply@acme.test>`. */
+  from: string;
+  /** DKIM signing; the private key lives in the credentials. */
+  dkim?: { domainName: string; keySelector: string };
+}
+
+/** Secret SMTP settings, kept apart from the config so they can be stored encrypted. */
+export interface SmtpCredentials {
+  user?: string;
+  pass?: string;
+  /** PEM private key, required when `SmtpConfig.dkim` is set. */
+  dkimPrivateKey?: string;
+}
+
+/** Every outcome except success: what a failed send becomes. */
+export type FailedOutcome = Exclude<SendOutcome, { kind: 'accepted' }>;
+
+/**
+ * Creates the `smtp` provider: one pooled nodemailer transport per configured integration.
+ * Each message goes to `subscriber.email` with a Message-ID derived from the Tidings message id,
+ * so a retried send carries the same Message-ID and receivers can spot the duplicate.
+ */
+export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredentials): ChannelProvider {
+  if (config.dkim && !credentials.dkimPrivateKey) {
+    throw new Error('smtp: dkim is configured but credentials.dkimPrivateKey is missing');
+  }
+  const transport = nodemailer.createTransport({
+    pool: true,
+    host: config.host,
+    port: config.port,
+    secure: config.secure ?? false,
+    auth: credentials.user ? { user: credentials.user, pass: credentials.pass ?? '' } : undefined,
+    dkim:
+      config.dkim && credentials.dkimPrivateKey
+        ? { ...config.dkim, privateKey: credentials.dkimPrivateKey }
+        : undefined,
+    // The pipeline owns retries: fail fast instead of holding a worker for nodemailer's
+    // defaults (2 min to connect, 10 min of socket inactivity).
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 60_000,
+  });
+
+  return {
+    name: 'smtp',
+    async send(message: OutboundMessage): Promise<SendOutcome> {
+      const to = message.subscriber.email;
+      if (!to) return { kind: 'bad_address', reason: 'subscriber has no email address' };
+      if (!looksLikeAddress(to)) return { kind: 'bad_address', reason: `not a usable email address: ${to}` };
+      const { subject = '', html, text } = message.content;
+      if (html === undefined && text === undefined) {
+        return { kind: 'permanent', reason: 'email content has neither html nor text' };
+      }
+      try {
+        const info = await transport.sendMail({
+          from: config.from,
+          // The object form stops nodemailer from parsing the address as a list.
+          to: { name: '', address: to },
+          subject,
+          html,
+          text: text ?? (html === undefined ? undefined : htmlToText(html)),
+          messageId: smtpMessageId(message.messageId),
+          headers: { 'X-Tidings-Message-Id': message.messageId },
+        });
+        if (info.rejected.length > 0 || info.accepted.length === 0) {
+          const first = info.rejectedErrors?.[0];
+          return first
+            ? classifySmtpError(first)
+            : { kind: 'bad_address', reason: `recipient rejected: ${info.response}` };
+        }
+        return { kind: 'accepted', providerMessageId: info.messageId, detail: info.response };
+      } catch (err) {
+        return classifySmtpError(err);
+      }
+    },
+    async close(): Promise<void> {
+      transport.close();
+    },
+  };
+}
+
+/** The Message-ID header for a Tidings message: stable across retries of the same message. */
+export function smtpMessageId(messageId: string): string {
+  return `<${messageId}@tidings>`;
+}
+
+/** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
+function htmlToText(html: string): string {
+  return convert(html, {
+    wordwrap: 78,
+    selectors: [
+      { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
+      { selector: 'img', format: 'skip' },
+    ],
+  });
+}
+
+/**
+ * Refuses what is certainly not a single mailbox (spaces, lists, angle brackets, missing `@`);
+ * the server remains the judge of everything else.
+ */
+function looksLikeAddress(address: string): boolean {
+  return /^[^\s@<>,;"()]+@[^\s@<>,;"()]+$/.test(address);
+}
+
+/** The fields nodemailer (and Node's net module) put on their errors, read defensively. */
+interface SmtpErrorFields {
+  message: string;
+  code?: string;
+  originalCode?: string;
+  responseCode?: number;
+  command?: string;
+  response?: string;
+}
+
+/** Connection-level failures: the message never got a verdict, so trying later may work. */
+const TRANSIENT_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ETLS',
+  'EPROTOCOL',
+  'EPROXY',
+  'EMAXLIMIT',
+  'EABORT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Local failures that the same message and configuration would hit again. */
+const LOCAL_PERMANENT_CODES = new Set([
+  'EAUTH',
+  'ENOAUTH',
+  'EOAUTH2',
+  'ECONFIG',
+  'EMESSAGE',
+  'ESTREAM',
+  'EOTP',
+  'EREQUIRETLS',
+  'EMAXRECIPIENTS',
+  'EFILEACCESS',
+  'EURLACCESS',
+]);
+
+/**
+ * Maps a nodemailer/SMTP error to our outcome vocabulary.
+ * - A server reply decides first: 4xx (and 503, a session-state hiccup) → retryable; 5xx on RCPT
+ *   about the mailbox (550/551/553, or enhanced status 5.1.x / 5.2.1) → bad_address; any other
+ *   5xx → permanent. A policy refusal on RCPT (e.g. `550 5.7.1 relaying denied`) stays permanent
+ *   because it says nothing about the address, and bad_address leads to suppression.
+ * - Without a reply: connection errors and timeouts → retryable; an address nodemailer itself
+ *   refused → bad_address; local configuration/content errors → permanent; anything unknown →
+ *   retryable, since retries are bounded and an unknown error is no proof the message is bad.
+ */
+export function classifySmtpError(err: unknown): FailedOutcome {
+  const e = readSmtpError(err);
+  const reason = describeSmtpError(e);
+  if (e.responseCode !== undefined) return classifyReply(e.responseCode, e.command, e.response, reason);
+  if (e.code === 'EENVELOPE' && /recipient/i.test(e.message)) return { kind: 'bad_address', reason };
+  if (isIn(TRANSIENT_CODES, e.code) || isIn(TRANSIENT_CODES, e.originalCode)) {
+    return { kind: 'retryable', reason };
+  }
+  if (isIn(LOCAL_PERMANENT_CODES, e.code) || e.code === 'EENVELOPE') return { kind: 'permanent', reason };
+  return { kind: 'retryable', reason };
+}
+
+function classifyReply(
+  code: number,
+  command: string | undefined,
+  response: string | undefined,
+  reason: string,
+): FailedOutcome {
+  if (code < 500 || code === 503) return { kind: 'retryable', reason };
+  const onRecipient = command?.toUpperCase().startsWith('RCPT') ?? false;
+  if (onRecipient && isMailboxProblem(code, response)) return { kind: 'bad_address', reason };
+  return { kind: 'permanent', reason };
+}
+
+/** RFC 3463: subject 1 is addressing status, 2.1 is "mailbox disabled". */
+function isMailboxProblem(code: number, response: string | undefined): boolean {
+  const enhanced = /^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(response ?? '');
+  if (enhanced) {
+    const subject = enhanced[2];
+    return subject === '1' || (subject === '2' && enhanced[3] === '1');
+  }
+  return code === 550 || code === 551 || code === 553;
+}
+
+function readSmtpError(err: unknown): SmtpErrorFields {
+  if (typeof err !== 'object' || err === null) return { message: String(err) };
+  const o = err as Record<string, unknown>;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    message: str(o.message) ?? String(err),
+    code: str(o.code),
+    originalCode: str(o.originalCode),
+    responseCode: typeof o.responseCode === 'number' ? o.responseCode : undefined,
+    command: str(o.command),
+    response: str(o.response),
+  };
+}
+
+function describeSmtpError(e: SmtpErrorFields): string {
+  const code = [e.code, e.originalCode].filter(Boolean).join('/');
+  const where = e.command ? ` on ${e.command}` : '';
+  return `${code || 'error'}${where}: ${e.message}`;
+}
+
+function isIn(set: ReadonlySet<string>, value: string | undefined): boolean {
+  return value !== undefined && set.has(value);
+}

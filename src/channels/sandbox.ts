@@ -1,0 +1,36 @@
+import { newId } from '../shared/ids.ts';
+import type { MessageStore } from '../store/port.ts';
+import type { ChannelProvider, OutboundMessage } from './port.ts';
+
+function addressFor(message: OutboundMessage): string | null {
+  switch (message.channel) {
+    case 'email':
+      return message.subscriber.email;
+    case 'sms':
+      return message.subscriber.phone;
+    default:
+      return message.subscriber.id;
+  }
+}
+
+/**
+ * The built-in provider for every channel: it captures the message into the store instead of
+ * sending it, so the embedded default works with no credentials and shows what would have gone out.
+ */
+export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapture'>): ChannelProvider {
+  return {
+    name: 'sandbox',
+    async send(message) {
+      await store.saveSandboxCapture({
+        id: newId('cap'),
+        tenantId: message.tenantId,
+        messageId: message.messageId,
+        channel: message.channel,
+        to: addressFor(message),
+        content: message.content,
+        createdAt: Date.now(),
+      });
+      return { kind: 'accepted', detail: 'captured by the sandbox provider' };
+    },
+  };
+}

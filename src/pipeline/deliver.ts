@@ -1,0 +1,211 @@
+import type { JobHandler } from '../queue/handler.ts';
+import { ACKED } from '../queue/handler.ts';
+import { newId } from '../shared/ids.ts';
+import type {
+  EventRecord,
+  MessageRecord,
+  SubscriberRecord,
+  TimelineEntry,
+  WorkflowRecord,
+} from '../shared/model.ts';
+import { iso } from '../shared/time.ts';
+import type { NewMessage } from '../store/port.ts';
+import { renderFields } from '../templates/render.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS } from './deps.ts';
+
+/** One event to deliver to some of its recipients. */
+export interface DeliveryTarget {
+  event: EventRecord;
+  workflow: WorkflowRecord;
+  subscriberIds: string[];
+}
+
+function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
+  const { tenantId: _tenant, ...rest } = subscriber;
+  return { ...rest.data, ...rest, subscriberId: subscriber.id };
+}
+
+/**
+ * Builds the messages of each (event, subscriber): one per workflow channel, rendered. The
+ * in-app message *is* the inbox row (delivered at once); every other channel is queued with a
+ * send job on the recipient's partition, which the store commits in the same transaction as the
+ * inbox row — so the inbox row always exists before any push, SMS or email goes out.
+ */
+export function buildMessages(
+  deps: Pick<PipelineDeps, 'templates'>,
+  target: DeliveryTarget,
+  subscribers: SubscriberRecord[],
+  now: number,
+): NewMessage[] {
+  const { event, workflow } = target;
+  const steps = workflow.definition.channels;
+  const compiled = deps.templates.steps(workflow);
+  const accepted: TimelineEntry = {
+    at: iso(event.createdAt),
+    status: 'accepted',
+    detail: `event ${event.id}`,
+  };
+  const at = iso(now);
+  const data = (event.payload.data ?? {}) as Record<string, unknown>;
+  const messages: NewMessage[] = [];
+  for (const subscriber of subscribers) {
+    const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
+    steps.forEach((step, index) => {
+      // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
+      if (step.fallback) return;
+      const id = newId('msg', now);
+      const routed: TimelineEntry = {
+        at,
+        status: 'routed',
+        detail: `workflow ${workflow.key} v${workflow.version}, ${step.channel}`,
+      };
+      const base: Omit<MessageRecord, 'status' | 'provider' | 'content' | 'timeline' | 'lastError'> = {
+        tenantId: event.tenantId,
+        id,
+        eventId: event.id,
+        subscriberId: subscriber.id,
+        channel: step.channel,
+        workflow: workflow.key,
+        data,
+        eventAt: event.createdAt,
+        createdAt: now,
+        updatedAt: now,
+        seenAt: null,
+        readAt: null,
+        archivedAt: null,
+      };
+      let content: Record<string, string>;
+      try {
+        content = renderFields(compiled[index]!, scope);
+      } catch (error) {
+        const reason = `template error: ${(error as Error).message.split('\n')[0]}`;
+        messages.push({
+          record: {
+            ...base,
+            status: 'failed',
+            provider: null,
+            content: {},
+            lastError: reason,
+            timeline: [accepted, routed, { at, status: 'failed', detail: reason }],
+          },
+          followUp: null,
+        });
+        return;
+      }
+      const rendered: TimelineEntry = { at, status: 'rendered' };
+      if (step.channel === 'in_app') {
+        const delivered: TimelineEntry = { at, status: 'delivered', detail: 'inbox item written' };
+        messages.push({
+          record: {
+            ...base,
+            status: 'delivered',
+            provider: 'inbox',
+            content,
+            lastError: null,
+            timeline: [accepted, routed, rendered, delivered],
+          },
+          followUp: null,
+        });
+        return;
+      }
+      const queued: TimelineEntry = { at, status: 'queued', detail: `${event.priority} lane` };
+      messages.push({
+        record: {
+          ...base,
+          status: 'queued',
+          provider: null,
+          content,
+          lastError: null,
+          timeline: [accepted, routed, rendered, queued],
+        },
+        followUp: {
+          tenantId: event.tenantId,
+          kind: JOB_KINDS.send,
+          lane: event.priority,
+          // One recipient's sends on one channel and lane leave one at a time, in event order.
+          partitionKey: `${subscriber.id}:${step.channel}:${event.priority}`,
+          payload: { messageId: id },
+          runAt: now,
+          maxAttempts: SEND_MAX_ATTEMPTS,
+        },
+      });
+    });
+  }
+  return messages;
+}
+
+/** Loads (creating unknown ones) the subscribers of each target and builds all their messages. */
+export async function buildDeliveries(
+  deps: PipelineDeps,
+  targets: DeliveryTarget[],
+  now: number,
+): Promise<NewMessage[]> {
+  const messages: NewMessage[] = [];
+  for (const target of targets) {
+    const subscribers = await deps.store.loadOrCreateSubscribers(
+      target.event.tenantId,
+      target.subscriberIds,
+      now,
+    );
+    messages.push(...buildMessages(deps, target, subscribers, now));
+  }
+  return messages;
+}
+
+/** Loads events and workflows for jobs, once per distinct key; answers null where either is gone. */
+export async function loadTargets(
+  deps: PipelineDeps,
+  items: { tenantId: string; eventId: string; subscriberIds?: string[] }[],
+): Promise<(Omit<DeliveryTarget, 'subscriberIds'> | null)[]> {
+  const workflows = new Map<string, WorkflowRecord | null>();
+  const out: (Omit<DeliveryTarget, 'subscriberIds'> | null)[] = [];
+  for (const item of items) {
+    const event = await deps.store.getEvent(item.tenantId, item.eventId);
+    if (!event || event.status === 'cancelled') {
+      out.push(null);
+      continue;
+    }
+    const key = `${event.tenantId}\u0000${event.workflow}`;
+    if (!workflows.has(key)) workflows.set(key, await deps.store.getWorkflow(event.tenantId, event.workflow));
+    const workflow = workflows.get(key) ?? null;
+    out.push(workflow ? { event, workflow } : null);
+  }
+  return out;
+}
+
+/** Creates the messages for `targets` and completes `jobIds` in one transaction, then wakes senders. */
+export async function commitDeliveries(
+  deps: PipelineDeps,
+  targets: DeliveryTarget[],
+  ack: { owner: string; jobIds: number[] },
+): Promise<void> {
+  const messages = await buildDeliveries(deps, targets, Date.now());
+  await deps.store.createMessages(messages, ack);
+  notifyLanes(
+    deps.signal,
+    messages.map((m) => m.followUp),
+  );
+}
+
+interface DeliverPayload {
+  eventId: string;
+  subscriberIds: string[];
+}
+
+/** `deliver` jobs: one page of an event's recipients each; a batch of jobs is written in one transaction. */
+export function deliverHandler(deps: PipelineDeps): JobHandler {
+  return {
+    kind: JOB_KINDS.deliver,
+    batchSize: 32,
+    async run(jobs, context) {
+      const payloads = jobs.map((job) => ({ tenantId: job.tenantId, ...(job.payload as DeliverPayload) }));
+      const loaded = await loadTargets(deps, payloads);
+      const targets: DeliveryTarget[] = [];
+      loaded.forEach((target, i) => {
+        if (target) targets.push({ ...target, subscriberIds: payloads[i]!.subscriberIds });
+      });
+      await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
+      return jobs.map(() => ACKED);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import type { JobSpec, Store } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { TemplateCache } from '../templates/render.ts';
+
+/** What the job handlers are built from: ports only, no SQL and no HTTP. */
+export interface PipelineDeps {
+  store: Store;
+  signal: JobSignal;
+  templates: TemplateCache;
+  providers: ProviderRegistry;
+  logger: Logger;
+}
+
+export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send' } as const;
+
+/** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
+export const DELIVER_CHUNK = 100;
+export const SEND_MAX_ATTEMPTS = 8;
+
+/** Wakes the workers for the lanes of jobs just committed. */
+export function notifyLanes(signal: JobSignal, jobs: Iterable<Pick<JobSpec, 'lane'> | null>): void {
+  const lanes = new Set<JobSpec['lane']>();
+  for (const job of jobs) if (job) lanes.add(job.lane);
+  for (const lane of lanes) signal.notify(lane);
+}

@@ -1,0 +1,128 @@
+import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
+import { retryDelay } from '../policy/backoff.ts';
+import { DONE, type JobHandler, type JobResult } from '../queue/handler.ts';
+import {
+  FINAL_STATUSES,
+  type MessageRecord,
+  type MessageStatus,
+  type SubscriberRecord,
+} from '../shared/model.ts';
+import { iso } from '../shared/time.ts';
+import type { Job } from '../store/port.ts';
+import { JOB_KINDS, type PipelineDeps } from './deps.ts';
+
+interface SendPayload {
+  messageId: string;
+}
+
+function outbound(message: MessageRecord, subscriber: SubscriberRecord | null): OutboundMessage {
+  return {
+    tenantId: message.tenantId,
+    messageId: message.id,
+    eventId: message.eventId,
+    workflow: message.workflow,
+    channel: message.channel,
+    subscriber: {
+      id: message.subscriberId,
+      email: subscriber?.email ?? null,
+      phone: subscriber?.phone ?? null,
+      locale: subscriber?.locale ?? null,
+      timezone: subscriber?.timezone ?? null,
+    },
+    content: message.content,
+    data: message.data,
+  };
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
+}
+
+/**
+ * `send` jobs: one message to its provider. Providers are tried in failover order, one per
+ * attempt; the adapter's outcome decides: sent, failed (permanent or bad address), or retried
+ * with backoff and full jitter until attempts run out (dead letter, replayable).
+ */
+export function sendHandler(deps: PipelineDeps): JobHandler {
+  const { store } = deps;
+
+  async function record(
+    message: MessageRecord,
+    status: MessageStatus,
+    detail: string,
+    extra: { provider?: string; error?: string } = {},
+  ) {
+    const now = Date.now();
+    await store.updateMessage(message.tenantId, message.id, {
+      status,
+      provider: extra.provider,
+      lastError: extra.error ?? null,
+      append: [{ at: iso(now), status, detail }],
+      now,
+    });
+  }
+
+  async function sendOne(job: Job): Promise<JobResult> {
+    const { messageId } = job.payload as SendPayload;
+    const message = await store.getMessage(job.tenantId, messageId);
+    // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
+    if (!message || FINAL_STATUSES.has(message.status) || message.status === 'sent') return DONE;
+    const subscriber = await store.getSubscriber(job.tenantId, message.subscriberId);
+    const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
+    const chosen = candidates[(job.attempts - 1) % candidates.length]!;
+    const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
+    await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
+      provider: chosen.integrationId,
+    });
+
+    let outcome: SendOutcome;
+    try {
+      outcome = await chosen.provider.send(outbound(message, subscriber));
+    } catch (error) {
+      outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
+    }
+    switch (outcome.kind) {
+      case 'accepted': {
+        const id = outcome.providerMessageId ? ` as ${outcome.providerMessageId}` : '';
+        await record(
+          message,
+          'sent',
+          `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+        );
+        return DONE;
+      }
+      case 'bad_address':
+        await record(message, 'failed', `bad address: ${outcome.reason}`, { error: outcome.reason });
+        return DONE;
+      case 'permanent':
+        await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
+          error: outcome.reason,
+        });
+        return DONE;
+      case 'retryable': {
+        if (job.attempts >= job.maxAttempts) {
+          await record(message, 'dead', `gave up after ${job.attempts} attempts: ${outcome.reason}`, {
+            error: outcome.reason,
+          });
+          return { kind: 'dead', error: outcome.reason };
+        }
+        const delayMs = outcome.retryAfterMs ?? retryDelay(job.attempts);
+        await record(message, 'queued', `${outcome.reason}; retry in ${seconds(delayMs)} (${attempt})`, {
+          error: outcome.reason,
+        });
+        return { kind: 'retry', error: outcome.reason, delayMs };
+      }
+    }
+  }
+
+  return {
+    kind: JOB_KINDS.send,
+    batchSize: 16,
+    run: (jobs) => Promise.all(jobs.map(sendOne)),
+    async onDead(job, error) {
+      const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
+      if (message && !FINAL_STATUSES.has(message.status))
+        await record(message, 'dead', `gave up: ${error}`, { error });
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import type { ChannelProvider } from '../channels/port.ts';
+import { createSandboxProvider } from '../channels/sandbox.ts';
+import { unseal } from '../security/secrets.ts';
+import type { Channel, IntegrationRecord } from '../shared/model.ts';
+import type { Store } from '../store/port.ts';
+import { PROVIDERS, SANDBOX } from './catalog.ts';
+
+export interface ResolvedProvider {
+  /** The integration id, or 'sandbox' for the built-in fallback. */
+  integrationId: string;
+  provider: ChannelProvider;
+}
+
+const LIST_TTL_MS = 5_000;
+
+/**
+ * Turns a tenant's integrations into live provider clients, in failover order (lowest priority
+ * number first), falling back to the sandbox when a channel has none. Clients are built once per
+ * integration version and reused, so SMTP pools and HTTP keep-alive survive between sends.
+ */
+export class ProviderRegistry {
+  private readonly sandbox: ChannelProvider;
+  private readonly lists = new Map<string, { at: number; integrations: IntegrationRecord[] }>();
+  private readonly clients = new Map<string, ChannelProvider>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly credentialKey: Buffer,
+  ) {
+    this.sandbox = createSandboxProvider(store);
+  }
+
+  async forChannel(tenantId: string, channel: Channel): Promise<ResolvedProvider[]> {
+    const integrations = (await this.integrations(tenantId)).filter(
+      (i) => i.enabled && i.channel === channel,
+    );
+    if (integrations.length === 0) return [{ integrationId: SANDBOX, provider: this.sandbox }];
+    return integrations.map((integration) => ({
+      integrationId: integration.id,
+      provider: this.client(integration),
+    }));
+  }
+
+  /** Forget cached integrations of a tenant (after an integration changed in this process). */
+  invalidate(tenantId: string): void {
+    this.lists.delete(tenantId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.clients.values()].map((client) => client.close?.()));
+    this.clients.clear();
+  }
+
+  private async integrations(tenantId: string): Promise<IntegrationRecord[]> {
+    const cached = this.lists.get(tenantId);
+    if (cached && Date.now() - cached.at < LIST_TTL_MS) return cached.integrations;
+    const integrations = await this.store.listIntegrations(tenantId);
+    this.lists.set(tenantId, { at: Date.now(), integrations });
+    return integrations;
+  }
+
+  private client(integration: IntegrationRecord): ChannelProvider {
+    const key = `${integration.tenantId}\u0000${integration.id}`;
+    const version = `${key}\u0000${integration.updatedAt}`;
+    const existing = this.clients.get(version);
+    if (existing) return existing;
+    for (const [cachedVersion, client] of this.clients) {
+      if (cachedVersion.startsWith(`${key}\u0000`)) {
+        void client.close?.();
+        this.clients.delete(cachedVersion);
+      }
+    }
+    const client = this.build(integration);
+    this.clients.set(version, client);
+    return client;
+  }
+
+  private build(integration: IntegrationRecord): ChannelProvider {
+    if (integration.provider === SANDBOX) return this.sandbox;
+    const definition = PROVIDERS[integration.provider];
+    if (!definition)
+      throw new Error(`integration ${integration.id} uses unknown provider "${integration.provider}"`);
+    const credentials = integration.sealedCredentials
+      ? unseal<Record<string, unknown>>(this.credentialKey, integration.sealedCredentials)
+      : {};
+    return definition.create(integration.config, credentials);
+  }
+}

@@ -1,0 +1,169 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
+import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
+import { type FakeSmtp, startFakeSmtp } from '../../fakes/smtp.ts';
+
+function emailMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
+  return {
+    tenantId: 'ten_1',
+    messageId: 'msg_01TEST',
+    eventId: 'evt_01TEST',
+    workflow: 'welcome',
+    channel: 'email',
+    subscriber: { id: 'sub_1', email: 'ada@example.test', phone: null, locale: 'en', timezone: null },
+    content: {
+      subject: 'Welcome, Ada',
+      html: '<h1>Hello Ada</h1><p>Your <a href="https://app.example.test/x">account</a> is ready.</p>',
+    },
+    data: {},
+    ...overrides,
+  };
+}
+
+/** A port nothing listens on: bind an ephemeral port, then release it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return address.port;
+}
+
+describe('smtp provider against a real SMTP server', () => {
+  let smtp: FakeSmtp;
+  const providers: ChannelProvider[] = [];
+
+  function provider(
+    extra: Partial<Parameters<typeof createSmtpProvider>[0]> = {},
+    credentials: Parameters<typeof createSmtpProvider>[1] = {},
+  ): ChannelProvider {
+    const p = createSmtpProvider(
+      { host: smtp.host, port: smtp.port, from: 'Tidings <noreply@tidings.test>', ...extra },
+      credentials,
+    );
+    providers.push(p);
+    return p;
+  }
+
+  beforeAll(async () => {
+    smtp = await startFakeSmtp({
+      rejectRecipients: {
+        'gone@example.test': { code: 550, message: '5.1.1 mailbox unavailable' },
+        'busy@example.test': { code: 450, message: '4.2.1 try later' },
+      },
+    });
+  });
+
+  afterEach(async () => {
+    await Promise.all(providers.splice(0).map((p) => p.close?.()));
+    smtp.reset();
+    smtp.rejectData(null);
+  });
+
+  afterAll(async () => {
+    await smtp.close();
+  });
+
+  it('delivers a multipart message with stable Message-ID, headers, and a generated text part', async () => {
+    const outcome = await provider().send(emailMessage());
+
+    expect(outcome).toMatchObject({ kind: 'accepted', providerMessageId: '<msg_01TEST@tidings>' });
+    expect(outcome.kind === 'accepted' && outcome.detail).toMatch(/^250/);
+    const [mail] = await smtp.waitFor(1);
+    expect(mail?.envelope).toEqual({ from: 'noreply@tidings.test', to: ['ada@example.test'] });
+    expect(mail?.header('message-id')).toBe('<msg_01TEST@tidings>');
+    expect(mail?.header('x-tidings-message-id')).toBe('msg_01TEST');
+    expect(mail?.header('from')).toBe('Tidings <noreply@tidings.test>');
+    expect(mail?.header('to')).toBe('ada@example.test');
+    expect(mail?.header('subject')).toBe('Welcome, Ada');
+    expect(mail?.mime.contentType).toBe('multipart/alternative');
+    expect(mail?.mime.parts.map((p) => p.contentType)).toEqual(['text/plain', 'text/html']);
+    expect(mail?.html).toBe(emailMessage().content.html);
+    expect(mail?.text).toContain('HELLO ADA');
+    expect(mail?.text).toContain('account [https://app.example.test/x]');
+    expect(mail?.text).not.toContain('<');
+  });
+
+  it('uses the rendered text part when there is one, and keeps the Message-ID on a retry', async () => {
+    const p = provider();
+    const msg = emailMessage({ content: { subject: 'S', html: '<p>rich</p>', text: 'plain ünïcode' } });
+    await p.send(msg);
+    await p.send(msg);
+
+    const mails = await smtp.waitFor(2);
+    expect(mails.map((m) => m.header('message-id'))).toEqual([
+      '<msg_01TEST@tidings>',
+      '<msg_01TEST@tidings>',
+    ]);
+    expect(mails[0]?.text?.trim()).toBe('plain ünïcode');
+    expect(mails[0]?.html?.trim()).toBe('<p>rich</p>');
+  });
+
+  it('authenticates when credentials are given', async () => {
+    await provider({}, { user: 'mailer', pass: 's3cret' }).send(emailMessage());
+    const [mail] = await smtp.waitFor(1);
+    expect(mail?.user).toBe('mailer');
+  });
+
+  it('signs with DKIM when configured', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const dkimPrivateKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await provider({ dkim: { domainName: 'tidings.test', keySelector: 'mail' } }, { dkimPrivateKey }).send(
+      emailMessage(),
+    );
+    const [mail] = await smtp.waitFor(1);
+    expect(mail?.header('dkim-signature')).toMatch(/d=tidings\.test;.*s=mail;/);
+  });
+
+  it('refuses a DKIM config without a private key', () => {
+    expect(() => provider({ dkim: { domainName: 'tidings.test', keySelector: 'mail' } })).toThrow(
+      /dkimPrivateKey/,
+    );
+  });
+
+  it('maps 550 at RCPT TO to bad_address', async () => {
+    const outcome = await provider().send(
+      emailMessage({ subscriber: { ...emailMessage().subscriber, email: 'gone@example.test' } }),
+    );
+    expect(outcome).toMatchObject({ kind: 'bad_address', reason: expect.stringContaining('550 5.1.1') });
+    expect(smtp.received).toHaveLength(0);
+  });
+
+  it('maps 450 at RCPT TO to retryable', async () => {
+    const outcome = await provider().send(
+      emailMessage({ subscriber: { ...emailMessage().subscriber, email: 'busy@example.test' } }),
+    );
+    expect(outcome).toMatchObject({ kind: 'retryable', reason: expect.stringContaining('450 4.2.1') });
+  });
+
+  it('maps a 554 after DATA to permanent', async () => {
+    smtp.rejectData({ code: 554, message: '5.6.0 content rejected' });
+    const outcome = await provider().send(emailMessage());
+    expect(outcome).toMatchObject({ kind: 'permanent', reason: expect.stringContaining('554') });
+  });
+
+  it('maps a refused connection to retryable', async () => {
+    const p = createSmtpProvider({ host: '127.0.0.1', port: await closedPort(), from: 'a@b.test' }, {});
+    providers.push(p);
+    const outcome = await p.send(emailMessage());
+    expect(outcome).toMatchObject({ kind: 'retryable', reason: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('reports a subscriber without email as bad_address without connecting', async () => {
+    const outcome = await provider().send(
+      emailMessage({ subscriber: { ...emailMessage().subscriber, email: null } }),
+    );
+    expect(outcome).toEqual({ kind: 'bad_address', reason: 'subscriber has no email address' });
+  });
+
+  it('refuses an address list instead of mailing every entry', async () => {
+    const outcome = await provider().send(
+      emailMessage({ subscriber: { ...emailMessage().subscriber, email: 'a@x.test, b@y.test' } }),
+    );
+    expect(outcome.kind).toBe('bad_address');
+    expect(smtp.received).toHaveLength(0);
+  });
+});

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { classifySmtpError } from '../../../src/channels/email/smtp.ts';
+import { classifyWebhookResponse } from '../../../src/channels/webhook/webhook.ts';
+
+/** An error shaped like the ones nodemailer hands back (see its NodemailerError). */
+function smtpError(fields: { code?: string; originalCode?: string; command?: string; response?: string }) {
+  const responseCode = Number(/^\d{3}/.exec(fields.response ?? '')?.[0]) || undefined;
+  return Object.assign(new Error(fields.response ?? 'failed'), { ...fields, responseCode });
+}
+/** A server reply to a command; nodemailer codes replies on the envelope EENVELOPE. */
+const reply = (command: string, response: string, code = 'EENVELOPE') =>
+  smtpError({ code, command, response });
+const rcpt = (response: string) => reply('RCPT TO', response);
+/** A failure with no server reply: a connection or local error. */
+const noReply = (code: string, originalCode?: string) => smtpError({ code, originalCode, command: 'CONN' });
+
+describe('classifySmtpError', () => {
+  it.each([
+    // Server replies on RCPT TO about the mailbox: the address is unusable.
+    ['550 5.1.1 on RCPT', rcpt('550 5.1.1 no user'), 'bad_address'],
+    ['550 without enhanced code on RCPT', rcpt('550 no such user'), 'bad_address'],
+    ['551 on RCPT', rcpt('551 user not local'), 'bad_address'],
+    ['553 on RCPT', rcpt('553 mailbox name invalid'), 'bad_address'],
+    ['550 5.2.1 mailbox disabled', rcpt('550 5.2.1 disabled'), 'bad_address'],
+    // Other 5xx: the message is refused for good, but the address is not to blame.
+    ['550 5.7.1 relaying denied on RCPT', rcpt('550 5.7.1 relaying denied'), 'permanent'],
+    ['552 5.2.2 mailbox full on RCPT', rcpt('552 5.2.2 mailbox full'), 'permanent'],
+    ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'permanent'],
+    ['554 after DATA', reply('DATA', '554 5.6.0 spam', 'EMESSAGE'), 'permanent'],
+    ['550 on MAIL FROM', reply('MAIL FROM', '550 5.1.8 bad sender domain'), 'permanent'],
+    ['535 on AUTH', reply('AUTH PLAIN', '535 5.7.8 bad credentials', 'EAUTH'), 'permanent'],
+    // Transient replies.
+    ['421 on connect', reply('CONN', '421 4.3.2 shutting down', 'EPROTOCOL'), 'retryable'],
+    ['450 on RCPT', rcpt('450 4.2.1 try later'), 'retryable'],
+    ['451 after DATA', reply('DATA', '451 4.3.0 local error', 'EMESSAGE'), 'retryable'],
+    ['452 on RCPT', rcpt('452 4.5.3 too many recipients'), 'retryable'],
+    ['454 on AUTH', reply('AUTH PLAIN', '454 4.7.0 temporary failure', 'EAUTH'), 'retryable'],
+    ['503 bad sequence', rcpt('503 5.5.1 bad sequence'), 'retryable'],
+    // No reply at all: connection trouble.
+    ['ESOCKET/ECONNREFUSED', noReply('ESOCKET', 'ECONNREFUSED'), 'retryable'],
+    ['ESOCKET/ECONNRESET', noReply('ESOCKET', 'ECONNRESET'), 'retryable'],
+    ['ETIMEDOUT', noReply('ETIMEDOUT'), 'retryable'],
+    ['ECONNECTION', noReply('ECONNECTION'), 'retryable'],
+    ['EDNS', noReply('EDNS'), 'retryable'],
+    [
+      'bare ECONNREFUSED',
+      Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      'retryable',
+    ],
+    // No reply, refused locally.
+    [
+      'invalid sender (API)',
+      Object.assign(new Error('Invalid sender "x"'), { code: 'EENVELOPE' }),
+      'permanent',
+    ],
+    ['missing credentials', noReply('EAUTH'), 'permanent'],
+    ['message too large', noReply('EMESSAGE'), 'permanent'],
+    // Unknown: bounded retries are safer than failing a message on a guess.
+    ['unknown error', new Error('something odd'), 'retryable'],
+    ['not an error', 'boom', 'retryable'],
+    ['null', null, 'retryable'],
+  ])('%s → %s', (_name, err, kind) => {
+    expect(classifySmtpError(err).kind).toBe(kind);
+  });
+
+  it('treats an address nodemailer refuses before sending as bad_address', () => {
+    const invalid = Object.assign(new Error('Invalid recipient "a b"'), {
+      code: 'EENVELOPE',
+      command: 'API',
+    });
+    const none = Object.assign(new Error('No recipients defined'), { code: 'EENVELOPE', command: 'API' });
+    expect(classifySmtpError(invalid).kind).toBe('bad_address');
+    expect(classifySmtpError(none).kind).toBe('bad_address');
+  });
+
+  it('keeps the server reply in the reason', () => {
+    const err = smtpError({ code: 'EENVELOPE', command: 'RCPT TO', response: '550 5.1.1 no user' });
+    expect(classifySmtpError(err).reason).toBe('EENVELOPE on RCPT TO: 550 5.1.1 no user');
+  });
+});
+
+describe('classifyWebhookResponse', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  it.each([
+    [200, null, { kind: 'accepted', detail: 'HTTP 200' }],
+    [202, null, { kind: 'accepted', detail: 'HTTP 202' }],
+    [204, null, { kind: 'accepted', detail: 'HTTP 204' }],
+    [408, null, { kind: 'retryable', reason: 'HTTP 408' }],
+    [425, null, { kind: 'retryable', reason: 'HTTP 425' }],
+    [429, null, { kind: 'retryable', reason: 'HTTP 429' }],
+    [429, '30', { kind: 'retryable', reason: 'HTTP 429', retryAfterMs: 30_000 }],
+    [503, '0', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 0 }],
+    [503, 'Thu, 01 Jan 2026 00:01:30 GMT', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 90_000 }],
+    [503, 'Wed, 31 Dec 2025 23:00:00 GMT', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 0 }],
+    [503, '5.5', { kind: 'retryable', reason: 'HTTP 503' }],
+    [503, 'soon', { kind: 'retryable', reason: 'HTTP 503' }],
+    [503, '', { kind: 'retryable', reason: 'HTTP 503' }],
+    [500, null, { kind: 'retryable', reason: 'HTTP 500' }],
+    [502, null, { kind: 'retryable', reason: 'HTTP 502' }],
+    [504, null, { kind: 'retryable', reason: 'HTTP 504' }],
+    [410, null, { kind: 'bad_address', reason: 'HTTP 410 (endpoint gone)' }],
+    [400, null, { kind: 'permanent', reason: 'HTTP 400' }],
+    [401, null, { kind: 'permanent', reason: 'HTTP 401' }],
+    [403, null, { kind: 'permanent', reason: 'HTTP 403' }],
+    [404, null, { kind: 'permanent', reason: 'HTTP 404' }],
+    [409, null, { kind: 'permanent', reason: 'HTTP 409' }],
+    [413, null, { kind: 'permanent', reason: 'HTTP 413' }],
+    [422, null, { kind: 'permanent', reason: 'HTTP 422' }],
+    [301, null, { kind: 'permanent', reason: 'HTTP 301 (redirects are not followed)' }],
+    [307, null, { kind: 'permanent', reason: 'HTTP 307 (redirects are not followed)' }],
+  ])('%i (Retry-After %j)', (status, retryAfter, expected) => {
+    expect(classifyWebhookResponse(status, retryAfter, now)).toEqual(expected);
+  });
+});
