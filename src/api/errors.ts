@@ -32,17 +32,17 @@ export class ApiError extends Error {
   readonly status: number;
 
   constructor(
-    readonly code: ErrorCode,
+    readonly errorCode: ErrorCode,
     message: string,
     readonly details: ErrorDetail[] = [],
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
-    this.status = ERROR_CODES[code];
+    this.status = ERROR_CODES[errorCode];
   }
 
   toBody() {
-    return { error: { code: this.code, message: this.message, details: this.details } };
+    return { error: { code: this.errorCode, message: this.message, details: this.details } };
   }
 }
 

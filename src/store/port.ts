@@ -111,6 +111,8 @@ export interface EventStore {
   acceptEvents(events: AcceptEvent[], idempotencyWindowMs: number): Promise<AcceptResult[]>;
   getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
   setEventStatus(tenantId: string, id: string, status: string): Promise<void>;
+  /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
+  cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
 }
 
 export interface SubscriberStore {

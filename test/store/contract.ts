@@ -165,6 +165,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.getEvent(OTHER, 'evt_1')).toBeNull();
       });
 
+      it('cancels an event and only its unsent messages', async () => {
+        await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1', channel: 'email', status: 'queued' }), followUp: null },
+          { record: message({ id: 'msg_2', eventId: 'evt_1', channel: 'sms', status: 'sent' }), followUp: null },
+          { record: message({ id: 'msg_3', eventId: 'evt_1' }), followUp: null },
+        ]);
+        expect(await store.cancelEvent(T, 'evt_1', 9)).toBe(1);
+        expect((await store.getEvent(T, 'evt_1'))?.status).toBe('cancelled');
+        const cancelled = await store.getMessage(T, 'msg_1');
+        expect(cancelled?.status).toBe('cancelled');
+        expect(cancelled?.timeline.at(-1)?.status).toBe('cancelled');
+        expect((await store.getMessage(T, 'msg_2'))?.status).toBe('sent');
+        expect((await store.getMessage(T, 'msg_3'))?.status).toBe('delivered');
+      });
+
       it('upserts inline subscribers with the event', async () => {
         await store.acceptEvents(
           [acceptable({ id: 'evt_1', inlineSubscribers: [{ id: 'u7', email: 'a@example.com' }] })],

@@ -29,6 +29,11 @@ export function sqliteEventStore(
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
   const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
+  const cancelMessages = db.prepare(
+    `UPDATE messages SET status = 'cancelled', updated_at = @now,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND event_id = @id AND status IN ('queued', 'deferred')`,
+  );
 
   function acceptOne(event: AcceptEvent, windowMs: number): AcceptResult {
     const workflowLane = workflowPriority.get(event.tenantId, event.input.workflow) as Lane | undefined;
@@ -74,6 +79,19 @@ export function sqliteEventStore(
     },
     async setEventStatus(tenantId, id, status) {
       setStatus.run(status, tenantId, id);
+    },
+    async cancelEvent(tenantId, id, now) {
+      return db
+        .transaction(() => {
+          setStatus.run('cancelled', tenantId, id);
+          const entry = JSON.stringify({
+            at: new Date(now).toISOString(),
+            status: 'cancelled',
+            detail: 'event cancelled',
+          });
+          return cancelMessages.run({ tenantId, id, now, entry }).changes;
+        })
+        .immediate();
     },
   };
 }

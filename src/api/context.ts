@@ -1,0 +1,34 @@
+import type { Config } from '../config/index.ts';
+import type { IngestService } from '../ingest/service.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import type { Keys } from '../security/secrets.ts';
+import type { Store } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+
+/** Everything the HTTP routes need, built once by the runtime. */
+export interface ApiContext {
+  config: Config;
+  store: Store;
+  ingest: IngestService;
+  providers: ProviderRegistry;
+  signal: JobSignal;
+  keys: Keys;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export type AuthMode = 'none' | 'server' | 'subscriber' | 'server-or-subscriber';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route; checked in onRequest, before the body is read. */
+    auth?: AuthMode;
+  }
+  interface FastifyRequest {
+    tenantId: string;
+    /** Set when the caller used a subscriber token. */
+    subscriberId: string | null;
+  }
+}

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../context.ts';
+import { ApiError, notFound, validationError } from '../errors.ts';
+import { IdParams, InboxQuery } from '../schemas.ts';
+import { decodeCursor, encodeCursor, inboxItemView } from '../views.ts';
+
+const subscriberOnly = { auth: 'subscriber' as const };
+
+function subscriberOf(request: { subscriberId: string | null }): string {
+  if (!request.subscriberId) throw new ApiError('unauthorized', 'a subscriber token is required');
+  return request.subscriberId;
+}
+
+function position(cursor: string | undefined): { eventAt: number; id: string } | null {
+  if (cursor === undefined) return null;
+  const parts = decodeCursor(cursor);
+  const eventAt = Number(parts?.[0]);
+  if (!parts || parts.length !== 2 || !Number.isFinite(eventAt)) {
+    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+  }
+  return { eventAt, id: parts[1]! };
+}
+
+/** The subscriber-facing inbox, authenticated by subscriber tokens. */
+export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store } = context;
+  const params = IdParams('itemId');
+
+  app.get('/v1/inbox', { config: subscriberOnly, schema: { querystring: InboxQuery } }, async (request) => {
+    const query = request.query as InboxQuery;
+    const limit = query.limit ?? 20;
+    const items = await store.listInbox({
+      tenantId: request.tenantId,
+      subscriberId: subscriberOf(request),
+      before: position(query.cursor),
+      limit,
+      archived: query.archived ?? false,
+    });
+    const last = items.length === limit ? items.at(-1) : undefined;
+    return {
+      items: items.map(inboxItemView),
+      nextCursor: last ? encodeCursor([last.eventAt, last.id]) : null,
+    };
+  });
+
+  app.get('/v1/inbox/unread-count', { config: subscriberOnly }, async (request) => ({
+    count: await store.countUnread(request.tenantId, subscriberOf(request)),
+  }));
+
+  for (const mark of ['read', 'archive'] as const) {
+    app.post(`/v1/inbox/:itemId/${mark}`, { config: subscriberOnly, schema: { params } }, async (request) => {
+      const { itemId } = request.params as { itemId: string };
+      const item = await store.markInbox(request.tenantId, subscriberOf(request), itemId, mark, Date.now());
+      if (!item) throw notFound('inbox item', itemId);
+      return inboxItemView(item);
+    });
+  }
+
+  app.post('/v1/inbox/read-all', { config: subscriberOnly }, async (request) => ({
+    updated: await store.markAllInbox(request.tenantId, subscriberOf(request), 'read', Date.now()),
+  }));
+  app.post('/v1/inbox/seen-all', { config: subscriberOnly }, async (request) => ({
+    updated: await store.markAllInbox(request.tenantId, subscriberOf(request), 'seen', Date.now()),
+  }));
+}

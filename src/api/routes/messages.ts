@@ -1,0 +1,113 @@
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { JOB_KINDS, SEND_MAX_ATTEMPTS } from '../../pipeline/deps.ts';
+import type { MessageRecord } from '../../shared/model.ts';
+import { iso } from '../../shared/time.ts';
+import type { ApiContext } from '../context.ts';
+import { ApiError, notFound, validationError } from '../errors.ts';
+import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
+import { decodeCursor, encodeCursor, messageView } from '../views.ts';
+
+function page(items: MessageRecord[], limit: number) {
+  const last = items.length === limit ? items.at(-1) : undefined;
+  return { items: items.map(messageView), nextCursor: last ? encodeCursor([last.id]) : null };
+}
+
+function beforeId(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const parts = decodeCursor(cursor);
+  if (!parts || parts.length !== 1)
+    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+  return parts[0];
+}
+
+export async function messageRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store, signal } = context;
+  const params = IdParams('messageId');
+
+  app.get('/v1/messages', { schema: { querystring: MessageQuery } }, async (request) => {
+    const query = request.query as MessageQuery;
+    const limit = query.limit ?? 50;
+    const { cursor: _cursor, limit: _limit, ...filters } = query;
+    const items = await store.listMessages({
+      tenantId: request.tenantId,
+      ...filters,
+      beforeId: beforeId(query.cursor),
+      limit,
+    });
+    return page(items, limit);
+  });
+
+  app.get('/v1/messages/:messageId', { schema: { params } }, async (request) => {
+    const { messageId } = request.params as { messageId: string };
+    const message = await store.getMessage(request.tenantId, messageId);
+    if (!message) throw notFound('message', messageId);
+    return messageView(message);
+  });
+
+  const deadQuery = Type.Object(
+    { cursor: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Limit(200, 50)) },
+    { additionalProperties: false },
+  );
+  app.get('/v1/dead-letters', { schema: { querystring: deadQuery } }, async (request) => {
+    const query = request.query as { cursor?: string; limit?: number };
+    const limit = query.limit ?? 50;
+    const items = await store.listMessages({
+      tenantId: request.tenantId,
+      status: 'dead',
+      beforeId: beforeId(query.cursor),
+      limit,
+    });
+    return page(items, limit);
+  });
+
+  app.post('/v1/dead-letters/:messageId/replay', { schema: { params } }, async (request, reply) => {
+    const { messageId } = request.params as { messageId: string };
+    const message = await store.getMessage(request.tenantId, messageId);
+    if (!message) throw notFound('message', messageId);
+    if (message.status !== 'dead') {
+      throw new ApiError(
+        'conflict',
+        `message ${messageId} is ${message.status}; only dead messages can be replayed`,
+      );
+    }
+    const event = await store.getEvent(request.tenantId, message.eventId);
+    const lane = event?.priority ?? 'normal';
+    const now = Date.now();
+    await store.updateMessage(request.tenantId, messageId, {
+      status: 'queued',
+      lastError: null,
+      append: [{ at: iso(now), status: 'queued', detail: 'replayed from the dead letters' }],
+      now,
+      followUp: {
+        tenantId: request.tenantId,
+        kind: JOB_KINDS.send,
+        lane,
+        partitionKey: `${message.subscriberId}:${message.channel}:${lane}`,
+        payload: { messageId },
+        maxAttempts: SEND_MAX_ATTEMPTS,
+      },
+    });
+    signal.notify(lane);
+    return reply.status(202).send({ messageId, status: 'queued' });
+  });
+
+  const sandboxQuery = Type.Object(
+    { channel: Type.Optional(Channel), limit: Type.Optional(Limit(500, 50)) },
+    { additionalProperties: false },
+  );
+  app.get('/v1/sandbox/messages', { schema: { querystring: sandboxQuery } }, async (request) => {
+    const query = request.query as { channel?: MessageRecord['channel']; limit?: number };
+    const captures = await store.listSandboxCaptures(request.tenantId, query.limit ?? 50, query.channel);
+    return {
+      items: captures.map((c) => ({
+        id: c.id,
+        messageId: c.messageId,
+        channel: c.channel,
+        to: c.to,
+        content: c.content,
+        createdAt: iso(c.createdAt),
+      })),
+    };
+  });
+}

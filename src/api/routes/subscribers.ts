@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { mintSubscriberToken } from '../../security/subscriber-token.ts';
+import { iso } from '../../shared/time.ts';
+import type { ApiContext } from '../context.ts';
+import { notFound } from '../errors.ts';
+import { Id, IdParams, SubscriberBody, TokenBody, TopicBody, TopicMembersBody } from '../schemas.ts';
+import { subscriberView } from '../views.ts';
+
+export async function subscriberRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store } = context;
+  const subscriberParams = IdParams('subscriberId');
+
+  app.put(
+    '/v1/subscribers/:subscriberId',
+    { schema: { params: subscriberParams, body: SubscriberBody } },
+    async (request) => {
+      const { subscriberId } = request.params as { subscriberId: string };
+      const body = (request.body ?? {}) as SubscriberBody;
+      return subscriberView(await store.upsertSubscriber(request.tenantId, subscriberId, body, Date.now()));
+    },
+  );
+
+  app.get('/v1/subscribers/:subscriberId', { schema: { params: subscriberParams } }, async (request) => {
+    const { subscriberId } = request.params as { subscriberId: string };
+    const subscriber = await store.getSubscriber(request.tenantId, subscriberId);
+    if (!subscriber) throw notFound('subscriber', subscriberId);
+    return subscriberView(subscriber);
+  });
+
+  app.post(
+    '/v1/subscribers/:subscriberId/token',
+    { schema: { params: subscriberParams, body: Type.Optional(TokenBody) } },
+    async (request) => {
+      const { subscriberId } = request.params as { subscriberId: string };
+      const body = (request.body ?? {}) as { expiresIn?: number };
+      // Minting a token for a new id creates the subscriber, like triggering an event does.
+      await store.loadOrCreateSubscribers(request.tenantId, [subscriberId], Date.now());
+      const { token, expiresAt } = await mintSubscriberToken(
+        context.keys.tokenSigning,
+        { tenantId: request.tenantId, subscriberId },
+        body.expiresIn,
+      );
+      return { token, expiresAt: iso(expiresAt) };
+    },
+  );
+
+  const topicParams = IdParams('key');
+  const topicView = async (tenantId: string, key: string, name: string | null, createdAt: number) => ({
+    key,
+    name,
+    createdAt: iso(createdAt),
+    subscriberCount: await store.countTopicMembers(tenantId, key),
+  });
+
+  app.put(
+    '/v1/topics/:key',
+    { schema: { params: topicParams, body: Type.Optional(TopicBody) } },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const body = (request.body ?? {}) as { name?: string };
+      const topic = await store.upsertTopic(request.tenantId, key, body.name ?? null, Date.now());
+      return topicView(request.tenantId, topic.key, topic.name, topic.createdAt);
+    },
+  );
+
+  app.get('/v1/topics/:key', { schema: { params: topicParams } }, async (request) => {
+    const { key } = request.params as { key: string };
+    if (!(await store.topicExists(request.tenantId, key))) throw notFound('topic', key);
+    const topic = await store.upsertTopic(request.tenantId, key, null, Date.now());
+    return topicView(request.tenantId, topic.key, topic.name, topic.createdAt);
+  });
+
+  app.post(
+    '/v1/topics/:key/subscribers',
+    { schema: { params: topicParams, body: TopicMembersBody } },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const { subscriberIds } = request.body as { subscriberIds: string[] };
+      if (!(await store.topicExists(request.tenantId, key))) throw notFound('topic', key);
+      await store.addTopicMembers(request.tenantId, key, subscriberIds, Date.now());
+      return {
+        key,
+        added: subscriberIds.length,
+        subscriberCount: await store.countTopicMembers(request.tenantId, key),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/topics/:key/subscribers/:subscriberId',
+    { schema: { params: Type.Object({ key: Id, subscriberId: Id }) } },
+    async (request, reply) => {
+      const { key, subscriberId } = request.params as { key: string; subscriberId: string };
+      if (!(await store.removeTopicMember(request.tenantId, key, subscriberId))) {
+        throw notFound('topic member', `${key}/${subscriberId}`);
+      }
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import type { WorkflowDefinition } from '../../shared/model.ts';
+import { templateErrors } from '../../templates/render.ts';
+import type { ApiContext } from '../context.ts';
+import { type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { IdParams, WorkflowBody } from '../schemas.ts';
+import { workflowView } from '../views.ts';
+
+/** Template syntax is checked when the workflow is saved, not when the first event fails. */
+function templateDetails(body: WorkflowBody): ErrorDetail[] {
+  return body.channels.flatMap((step, i) =>
+    templateErrors(step.template).map((e) => ({
+      path: `channels[${i}].template.${e.field}`,
+      message: e.message,
+    })),
+  );
+}
+
+export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store } = context;
+  const params = IdParams('key');
+
+  app.put('/v1/workflows/:key', { schema: { params, body: WorkflowBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const body = request.body as WorkflowBody;
+    const details = templateDetails(body);
+    if (details.length > 0) throw validationError(details);
+    return workflowView(
+      await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
+    );
+  });
+
+  app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const workflow = await store.getWorkflow(request.tenantId, key);
+    if (!workflow) throw notFound('workflow', key);
+    return workflowView(workflow);
+  });
+
+  app.get('/v1/workflows', async (request) => ({
+    items: (await store.listWorkflows(request.tenantId)).map(workflowView),
+  }));
+}

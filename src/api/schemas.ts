@@ -1,0 +1,110 @@
+import Type, { type Static } from 'typebox';
+import { SubscriberFields } from '../ingest/schema.ts';
+import { CHANNELS, LANES, MESSAGE_STATUSES } from '../shared/model.ts';
+
+/** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
+
+export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s/?#]+$' });
+export const Channel = Type.Enum([...CHANNELS]);
+
+export const IdParams = (name: string) => Type.Object({ [name]: Id });
+
+export const SubscriberBody = Type.Object(SubscriberFields, { additionalProperties: false });
+export type SubscriberBody = Static<typeof SubscriberBody>;
+
+export const TopicBody = Type.Object(
+  { name: Type.Optional(Type.String({ maxLength: 200 })) },
+  { additionalProperties: false },
+);
+export const TopicMembersBody = Type.Object(
+  { subscriberIds: Type.Array(Id, { minItems: 1, maxItems: 10_000 }) },
+  { additionalProperties: false },
+);
+
+const TemplateFields = Type.Record(
+  Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$' }),
+  Type.String({ maxLength: 100_000 }),
+);
+const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'e.g. "90s", "10m", "2h", "1d"' });
+
+export const WorkflowBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    category: Type.Optional(Type.String({ maxLength: 64 })),
+    priority: Type.Optional(Type.Enum([...LANES])),
+    quietHours: Type.Optional(Type.Enum(['bypass', 'respect'])),
+    paused: Type.Optional(Type.Boolean()),
+    channels: Type.Array(
+      Type.Object(
+        {
+          channel: Channel,
+          template: TemplateFields,
+          fallback: Type.Optional(
+            Type.Object(
+              { after: Duration, unless: Type.Enum(['delivered', 'read', 'clicked']) },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 20 },
+    ),
+    rateLimit: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { per: Type.String({ minLength: 1 }), limit: Type.Integer({ minimum: 1 }), window: Duration },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+    digest: Type.Optional(Type.Object({ window: Duration }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type WorkflowBody = Static<typeof WorkflowBody>;
+
+export const IntegrationBody = Type.Object(
+  {
+    channel: Channel,
+    provider: Type.String({ minLength: 1, maxLength: 64 }),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    enabled: Type.Optional(Type.Boolean()),
+    config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    credentials: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type IntegrationBody = Static<typeof IntegrationBody>;
+
+export const Limit = (max: number, fallback: number) =>
+  Type.Integer({ minimum: 1, maximum: max, default: fallback });
+
+export const MessageQuery = Type.Object(
+  {
+    subscriberId: Type.Optional(Id),
+    eventId: Type.Optional(Id),
+    channel: Type.Optional(Channel),
+    status: Type.Optional(Type.Enum([...MESSAGE_STATUSES])),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(Limit(200, 50)),
+  },
+  { additionalProperties: false },
+);
+export type MessageQuery = Static<typeof MessageQuery>;
+
+export const InboxQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(Limit(100, 20)),
+    archived: Type.Optional(Type.Boolean()),
+    token: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type InboxQuery = Static<typeof InboxQuery>;
+
+export const TokenBody = Type.Object(
+  { expiresIn: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86_400, description: 'seconds' })) },
+  { additionalProperties: false },
+);

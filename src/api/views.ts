@@ -1,0 +1,128 @@
+import type {
+  EventRecord,
+  IntegrationRecord,
+  MessageRecord,
+  SubscriberRecord,
+  WorkflowRecord,
+} from '../shared/model.ts';
+import { iso, isoOrNull } from '../shared/time.ts';
+
+/** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */
+
+export function subscriberView(s: SubscriberRecord) {
+  return {
+    subscriberId: s.id,
+    email: s.email,
+    phone: s.phone,
+    locale: s.locale,
+    timezone: s.timezone,
+    data: s.data,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+  };
+}
+
+export function messageView(m: MessageRecord) {
+  return {
+    messageId: m.id,
+    eventId: m.eventId,
+    subscriberId: m.subscriberId,
+    workflow: m.workflow,
+    channel: m.channel,
+    status: m.status,
+    provider: m.provider,
+    content: m.content,
+    lastError: m.lastError,
+    createdAt: iso(m.createdAt),
+    updatedAt: iso(m.updatedAt),
+    timeline: m.timeline,
+  };
+}
+
+export function inboxItemView(m: MessageRecord) {
+  return {
+    id: m.id,
+    eventId: m.eventId,
+    workflow: m.workflow,
+    title: m.content.title ?? null,
+    body: m.content.body ?? null,
+    content: m.content,
+    data: m.data,
+    createdAt: iso(m.eventAt),
+    seenAt: isoOrNull(m.seenAt),
+    readAt: isoOrNull(m.readAt),
+    archivedAt: isoOrNull(m.archivedAt),
+  };
+}
+
+/** An event's status follows its messages: accepted → processing → completed (or cancelled). */
+export function eventStatus(
+  event: EventRecord,
+  messages: MessageRecord[],
+  finalStatuses: ReadonlySet<string>,
+): string {
+  if (event.status !== 'accepted') return event.status;
+  if (messages.length === 0) return 'accepted';
+  return messages.every((m) => finalStatuses.has(m.status) || m.status === 'sent')
+    ? 'completed'
+    : 'processing';
+}
+
+export function eventView(event: EventRecord, messages: MessageRecord[], status: string) {
+  return {
+    eventId: event.id,
+    workflow: event.workflow,
+    status,
+    priority: event.priority,
+    createdAt: iso(event.createdAt),
+    to: event.payload.to,
+    data: event.payload.data ?? {},
+    messages: messages.map((m) => ({
+      messageId: m.id,
+      subscriberId: m.subscriberId,
+      channel: m.channel,
+      status: m.status,
+      provider: m.provider,
+      timeline: m.timeline,
+    })),
+  };
+}
+
+export function workflowView(w: WorkflowRecord) {
+  return {
+    key: w.key,
+    ...w.definition,
+    version: w.version,
+    createdAt: iso(w.createdAt),
+    updatedAt: iso(w.updatedAt),
+  };
+}
+
+/** Credentials are never returned; only whether some are set. */
+export function integrationView(i: IntegrationRecord) {
+  return {
+    id: i.id,
+    channel: i.channel,
+    provider: i.provider,
+    priority: i.priority,
+    enabled: i.enabled,
+    config: i.config,
+    hasCredentials: i.sealedCredentials !== null,
+    createdAt: iso(i.createdAt),
+    updatedAt: iso(i.updatedAt),
+  };
+}
+
+/** Opaque cursors: base64url of the position, so clients cannot depend on their contents. */
+export function encodeCursor(parts: (string | number)[]): string {
+  return Buffer.from(parts.join('\u0000')).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string[] | null {
+  try {
+    const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('\u0000');
+    return parts.length > 0 && parts.every((p) => p.length > 0) ? parts : null;
+  } catch {
+    return null;
+  }
+}

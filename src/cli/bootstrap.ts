@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { hashApiKey, randomSecret } from '../security/secrets.ts';
+import type { Store } from '../store/port.ts';
+
+export const DEFAULT_TENANT = 'default';
+const DEFAULT_KEY_LABEL = 'default';
+
+/** A new secret API key: `tdk_` + 192 random bits. */
+export function generateApiKey(): string {
+  return `tdk_${randomBytes(24).toString('base64url')}`;
+}
+
+export async function addTenantKey(
+  store: Store,
+  tenantId: string,
+  key: string,
+  label: string,
+  replace = false,
+) {
+  await store.addApiKey({ tenantId, hash: hashApiKey(key), prefix: key.slice(0, 8), label }, replace);
+}
+
+/**
+ * Makes sure the default tenant has a key: TIDINGS_API_KEY replaces any earlier default key;
+ * otherwise one is generated on first start, saved under the data dir and answered (to be
+ * printed once). Answers null when nothing new was generated.
+ */
+export async function seedDefaultTenant(
+  store: Store,
+  config: Config,
+): Promise<{ generatedKey: string | null; keyFile: string }> {
+  const keyFile = path.join(config.dataDir, 'api-key');
+  await store.ensureTenant(DEFAULT_TENANT, 'Default');
+  if (config.apiKey) {
+    await addTenantKey(store, DEFAULT_TENANT, config.apiKey, DEFAULT_KEY_LABEL, true);
+    return { generatedKey: null, keyFile };
+  }
+  if ((await store.countApiKeys(DEFAULT_TENANT, DEFAULT_KEY_LABEL)) > 0)
+    return { generatedKey: null, keyFile };
+  const key = generateApiKey();
+  await addTenantKey(store, DEFAULT_TENANT, key, DEFAULT_KEY_LABEL);
+  mkdirSync(config.dataDir, { recursive: true });
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
+  return { generatedKey: key, keyFile };
+}
+
+/** The saved generated key, if this data dir has one (for the start banner's curl). */
+export function readSavedKey(keyFile: string): string | null {
+  return existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null;
+}
+
+/** The master secret: TIDINGS_SECRET, or one generated once and kept in the store for every process. */
+export async function masterSecret(store: Store, config: Config): Promise<string> {
+  return config.secret ?? store.settingOnce('master_secret', randomSecret(32));
+}
+
+/** A first-run workflow so the printed curl works right away. */
+export async function seedDemoWorkflow(store: Store): Promise<void> {
+  if (await store.getWorkflow(DEFAULT_TENANT, 'welcome')) return;
+  await store.putWorkflow(
+    DEFAULT_TENANT,
+    'welcome',
+    {
+      name: 'Welcome',
+      category: 'transactional',
+      channels: [
+        {
+          channel: 'in_app',
+          template: {
+            title: 'Welcome, {{ data.name | default: subscriber.subscriberId }}!',
+            body: 'Tidings is running.',
+          },
+        },
+        {
+          channel: 'email',
+          template: {
+            subject: 'Welcome to Tidings',
+            html: '<h1>Hello {{ data.name }}</h1><p>Your first notification.</p>',
+          },
+        },
+      ],
+    },
+    Date.now(),
+  );
+}

@@ -1,0 +1,86 @@
+import { JOB_KINDS } from '../pipeline/deps.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import { newId } from '../shared/ids.ts';
+import type { EventInput, Recipient } from '../shared/model.ts';
+import type { AcceptEvent, AcceptResult, EventStore } from '../store/port.ts';
+import { payloadHash } from './canonical.ts';
+import type { EventBody } from './schema.ts';
+
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+
+interface Pending {
+  event: AcceptEvent;
+  resolve(result: AcceptResult): void;
+  reject(error: unknown): void;
+}
+
+function inlineSubscribers(to: Recipient[]): AcceptEvent['inlineSubscribers'] {
+  const out: AcceptEvent['inlineSubscribers'] = [];
+  for (const r of to) {
+    if (typeof r === 'object' && 'subscriberId' in r) {
+      const { subscriberId, ...patch } = r;
+      out.push({ id: subscriberId, ...(patch as object) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Accepts validated events durably. Requests arriving in the same tick are grouped into one
+ * store transaction (group commit), so each 202 still follows its own commit while the store
+ * pays for one commit per batch instead of one per request.
+ */
+export class IngestService {
+  private queue: Pending[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly signal: JobSignal,
+    private readonly maxBatch = 2_000,
+  ) {}
+
+  /** Accepts one event; the promise settles after its transaction has committed. */
+  accept(tenantId: string, body: EventBody, idempotencyKey: string | null): Promise<AcceptResult> {
+    const now = Date.now();
+    const { idempotencyKey: _inBody, ...rest } = body;
+    const input: EventInput = rest as EventInput;
+    const id = newId('evt', now);
+    const sendAt = body.sendAt ? Date.parse(body.sendAt) : now;
+    const event: AcceptEvent = {
+      tenantId,
+      id,
+      input,
+      idempotencyKey,
+      payloadHash: payloadHash(input),
+      now,
+      inlineSubscribers: inlineSubscribers(body.to as Recipient[]),
+      job: { tenantId, kind: JOB_KINDS.fanout, payload: { eventId: id }, runAt: Math.max(now, sendAt) },
+    };
+    return new Promise<AcceptResult>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (this.queue.length >= this.maxBatch) void this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    try {
+      const results = await this.store.acceptEvents(
+        batch.map((p) => p.event),
+        IDEMPOTENCY_WINDOW_MS,
+      );
+      batch.forEach((pending, i) => pending.resolve(results[i]!));
+      if (results.some((r) => r.ok && !r.duplicate)) this.signal.notify(null);
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
+  }
+}
