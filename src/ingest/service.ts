@@ -77,7 +77,7 @@ export class IngestService {
         batch.map((p) => p.event),
         IDEMPOTENCY_WINDOW_MS,
       );
-      batch.forEach((pending, i) => pending.resolve(results[i]!));
+      for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
       if (results.some((r) => r.ok && !r.duplicate)) this.signal.notify(null);
     } catch (error) {
       for (const pending of batch) pending.reject(error);

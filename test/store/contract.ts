@@ -168,8 +168,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       it('cancels an event and only its unsent messages', async () => {
         await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
         await store.createMessages([
-          { record: message({ id: 'msg_1', eventId: 'evt_1', channel: 'email', status: 'queued' }), followUp: null },
-          { record: message({ id: 'msg_2', eventId: 'evt_1', channel: 'sms', status: 'sent' }), followUp: null },
+          {
+            record: message({ id: 'msg_1', eventId: 'evt_1', channel: 'email', status: 'queued' }),
+            followUp: null,
+          },
+          {
+            record: message({ id: 'msg_2', eventId: 'evt_1', channel: 'sms', status: 'sent' }),
+            followUp: null,
+          },
           { record: message({ id: 'msg_3', eventId: 'evt_1' }), followUp: null },
         ]);
         expect(await store.cancelEvent(T, 'evt_1', 9)).toBe(1);
