@@ -79,7 +79,8 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
   const validate = compileValidator(schema);
   const where = WHERE[httpPart ?? 'body'] ?? 'body';
   return (data: unknown) => {
-    const result = validate(data);
+    // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
+    const result = validate((data === undefined || data === null) && httpPart === 'body' ? {} : data);
     return result.ok ? { value: result.value } : { error: validationError(result.details, where) };
   };
 };

@@ -30,7 +30,7 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
 
   app.post(
     '/v1/subscribers/:subscriberId/token',
-    { schema: { params: subscriberParams, body: Type.Optional(TokenBody) } },
+    { schema: { params: subscriberParams, body: TokenBody } },
     async (request) => {
       const { subscriberId } = request.params as { subscriberId: string };
       const body = (request.body ?? {}) as { expiresIn?: number };
@@ -53,16 +53,12 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
     subscriberCount: await store.countTopicMembers(tenantId, key),
   });
 
-  app.put(
-    '/v1/topics/:key',
-    { schema: { params: topicParams, body: Type.Optional(TopicBody) } },
-    async (request) => {
-      const { key } = request.params as { key: string };
-      const body = (request.body ?? {}) as { name?: string };
-      const topic = await store.upsertTopic(request.tenantId, key, body.name ?? null, Date.now());
-      return topicView(request.tenantId, topic.key, topic.name, topic.createdAt);
-    },
-  );
+  app.put('/v1/topics/:key', { schema: { params: topicParams, body: TopicBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const body = (request.body ?? {}) as { name?: string };
+    const topic = await store.upsertTopic(request.tenantId, key, body.name ?? null, Date.now());
+    return topicView(request.tenantId, topic.key, topic.name, topic.createdAt);
+  });
 
   app.get('/v1/topics/:key', { schema: { params: topicParams } }, async (request) => {
     const { key } = request.params as { key: string };

@@ -1,0 +1,67 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startTidings, type Tidings } from '../../src/cli/runtime.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { silentLogger } from '../../src/telemetry/logger.ts';
+
+export interface TestServer {
+  url: string;
+  key: string;
+  dataDir: string;
+  tidings: Tidings;
+  /** fetch with the server key (or `auth`), JSON in and out. */
+  call(
+    method: string,
+    route: string,
+    body?: unknown,
+    options?: { auth?: string | null; headers?: Record<string, string> },
+  ): Promise<{
+    status: number;
+    body: any; // biome-ignore lint/suspicious/noExplicitAny: test responses are checked field by field
+    headers: Headers;
+  }>;
+  close(): Promise<void>;
+}
+
+export const TEST_KEY = 'tdk_test_key_0123456789abcdef';
+
+/** Starts a real Tidings (API + worker) on a free port with a fresh SQLite file. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tidings-e2e-'));
+  const config = loadConfig({
+    TIDINGS_DATABASE_URL: `sqlite:${path.join(dataDir, 'tidings.db')}`,
+    TIDINGS_PORT: '0',
+    TIDINGS_API_KEY: TEST_KEY,
+    TIDINGS_LEASE_MS: '5000',
+    ...env,
+  });
+  const tidings = await startTidings(config, silentLogger(), ['api', 'worker']);
+  const url = tidings.url!;
+  return {
+    url,
+    key: TEST_KEY,
+    dataDir,
+    tidings,
+    async call(method, route, body, options = {}) {
+      const auth = options.auth === undefined ? TEST_KEY : options.auth;
+      const headers: Record<string, string> = { ...options.headers };
+      if (auth !== null) headers.authorization = `Bearer ${auth}`;
+      if (body !== undefined) headers['content-type'] ??= 'application/json';
+      const response = await fetch(`${url}${route}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: response.status, body: parsed, headers: response.headers };
+    },
+    close: () => tidings.close(),
+  };
+}

@@ -1,0 +1,225 @@
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const WEBHOOK_SECRET = `whsec_${Buffer.from('a-very-secret-signing-key!').toString('base64')}`;
+
+let server: TestServer;
+let smtp: FakeSmtp;
+let receiver: WebhookReceiver;
+
+beforeAll(async () => {
+  [server, smtp, receiver] = await Promise.all([startTestServer(), startFakeSmtp(), startWebhookReceiver()]);
+  const email = await server.call('PUT', '/v1/integrations/mail', {
+    channel: 'email',
+    provider: 'smtp',
+    config: { host: smtp.host, port: smtp.port, from: 'Tidings <noreply@tidings.test>' },
+    credentials: { user: 'relay', pass: 'relay-password' },
+  });
+  expect(email.status).toBe(200);
+  expect(email.body).not.toHaveProperty('credentials');
+  const hook = await server.call('PUT', '/v1/integrations/hook', {
+    channel: 'webhook',
+    provider: 'webhook',
+    config: { url: receiver.url },
+    credentials: { secret: WEBHOOK_SECRET },
+  });
+  expect(hook.status).toBe(200);
+  const workflow = await server.call('PUT', '/v1/workflows/order-shipped', {
+    name: 'Order shipped',
+    channels: [
+      {
+        channel: 'in_app',
+        template: {
+          title: 'Order {{ data.order }} shipped',
+          body: 'Hi {{ subscriber.email }}, {{ data.note }}',
+        },
+      },
+      {
+        channel: 'email',
+        template: {
+          subject: 'Your order {{ data.order }}',
+          html: '<p>Hello {{ data.name }}</p><p>{{ data.note }}</p>',
+        },
+      },
+      { channel: 'webhook', template: { text: 'order {{ data.order }} shipped' } },
+    ],
+  });
+  expect(workflow.status).toBe(200);
+  expect(workflow.body.version).toBe(1);
+});
+
+afterAll(async () => {
+  await Promise.all([server?.close(), smtp?.close(), receiver?.close()]);
+});
+
+describe('trigger → inbox + email + webhook', () => {
+  it('writes the inbox row, sends one email over SMTP and one signed webhook, with timelines', async () => {
+    const note = '<script>alert(1)</script> & more';
+    const trigger = await server.call('POST', '/v1/events', {
+      workflow: 'order-shipped',
+      to: [{ subscriberId: 'ada', email: 'ada@example.test' }],
+      data: { order: 'A-17', name: 'Ada', note },
+    });
+    expect(trigger.status).toBe(202);
+    expect(trigger.body).toEqual({ eventId: expect.stringMatching(/^evt_/), status: 'accepted' });
+    const { eventId } = trigger.body;
+
+    const [mail] = await smtp.waitFor(1);
+    expect(mail!.envelope.to).toEqual(['ada@example.test']);
+    expect(mail!.header('subject')).toBe('Your order A-17');
+    // Event data is escaped in HTML fields, so it can never inject markup.
+    expect(mail!.html).toContain('<p>Hello Ada</p><p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; more</p>');
+    expect(mail!.text).toContain('Hello Ada');
+    expect(mail!.user).toBe('relay');
+
+    const [hook] = await receiver.waitFor(1);
+    const payload = new Webhook(WEBHOOK_SECRET).verify(hook!.body, hook!.headers) as Record<string, unknown>;
+    expect(payload).toMatchObject({
+      eventId,
+      workflow: 'order-shipped',
+      subscriberId: 'ada',
+      content: { text: 'order A-17 shipped' },
+    });
+
+    const event = await waitFor(async () => {
+      const res = await server.call('GET', `/v1/events/${eventId}`);
+      return res.body.status === 'completed' ? res.body : null;
+    }, 'the event to complete');
+    expect(event.messages).toHaveLength(3);
+    const byChannel = Object.fromEntries(event.messages.map((m: { channel: string }) => [m.channel, m]));
+    expect(byChannel.in_app.status).toBe('delivered');
+    expect(byChannel.email).toMatchObject({ status: 'sent', provider: 'mail' });
+    expect(byChannel.webhook).toMatchObject({ status: 'sent', provider: 'hook' });
+    const steps = (m: { timeline: { status: string }[] }) => m.timeline.map((e) => e.status);
+    expect(steps(byChannel.in_app)).toEqual(['accepted', 'routed', 'rendered', 'delivered']);
+    expect(steps(byChannel.email)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
+    expect(steps(byChannel.webhook)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
+    expect(hook!.headers['webhook-id']).toBe(byChannel.webhook.messageId);
+    expect(mail!.header('message-id')).toContain(byChannel.email.messageId);
+
+    // Plain-text fields are not entity-encoded: the inbox shows exactly what was sent.
+    const token = (await server.call('POST', '/v1/subscribers/ada/token')).body.token;
+    const inbox = await server.call('GET', '/v1/inbox', undefined, { auth: token });
+    expect(inbox.body.items).toHaveLength(1);
+    expect(inbox.body.items[0]).toMatchObject({
+      id: byChannel.in_app.messageId,
+      eventId,
+      workflow: 'order-shipped',
+      title: 'Order A-17 shipped',
+      body: `Hi ada@example.test, ${note}`,
+      readAt: null,
+    });
+
+    const message = await server.call('GET', `/v1/messages/${byChannel.email.messageId}`);
+    expect(message.body).toMatchObject({ messageId: byChannel.email.messageId, status: 'sent', eventId });
+    expect(smtp.received).toHaveLength(1);
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('uses the sandbox for a channel without an integration, visible through the API', async () => {
+    await server.call('PUT', '/v1/workflows/sms-only', {
+      channels: [{ channel: 'sms', template: { body: 'Code {{ data.code }}' } }],
+    });
+    const trigger = await server.call('POST', '/v1/events', {
+      workflow: 'sms-only',
+      to: [{ subscriberId: 'bob', phone: '+15555550100' }],
+      data: { code: '123456' },
+    });
+    expect(trigger.status).toBe(202);
+    const capture = await waitFor(async () => {
+      const res = await server.call('GET', '/v1/sandbox/messages?channel=sms');
+      return res.body.items[0];
+    }, 'the sandbox capture');
+    expect(capture).toMatchObject({ channel: 'sms', to: '+15555550100', content: { body: 'Code 123456' } });
+    const message = await server.call('GET', `/v1/messages/${capture.messageId}`);
+    expect(message.body).toMatchObject({ status: 'sent', provider: 'sandbox' });
+  });
+
+  it('fails a message the SMTP server refuses for good, and does not retry it', async () => {
+    smtp.rejectRecipient('gone@example.test', { code: 550, message: '5.1.1 mailbox unavailable' });
+    const trigger = await server.call('POST', '/v1/events', {
+      workflow: 'order-shipped',
+      to: [{ subscriberId: 'gone', email: 'gone@example.test' }],
+      data: { order: 'B-1' },
+    });
+    const email = await waitFor(async () => {
+      const res = await server.call('GET', `/v1/messages?eventId=${trigger.body.eventId}&channel=email`);
+      const m = res.body.items[0];
+      return m && m.status === 'failed' ? m : null;
+    }, 'the email to fail');
+    expect(email.lastError).toMatch(/550/);
+    expect(email.timeline.at(-1).detail).toMatch(/^bad address/);
+  });
+
+  it('retries a webhook the receiver cannot take yet, then dead-letters it; a replay sends it', async () => {
+    receiver.setDefaultResponse({ status: 503, headers: { 'retry-after': '0' } });
+    await server.call('PUT', '/v1/workflows/ping', {
+      channels: [{ channel: 'webhook', template: { text: 'ping' } }],
+    });
+    const before = receiver.received.length;
+    const trigger = await server.call('POST', '/v1/events', { workflow: 'ping', to: ['carol'] });
+    const dead = await waitFor(
+      async () => {
+        const res = await server.call('GET', '/v1/dead-letters');
+        return res.body.items.find((m: { eventId: string }) => m.eventId === trigger.body.eventId);
+      },
+      'the webhook to be dead-lettered',
+      15_000,
+    );
+    expect(receiver.received.length - before).toBe(8);
+    expect(dead.status).toBe('dead');
+    expect(dead.timeline.filter((e: { status: string }) => e.status === 'sending')).toHaveLength(8);
+    expect(dead.timeline.at(-1).detail).toMatch(/gave up after 8 attempts: HTTP 503/);
+
+    receiver.setDefaultResponse({ status: 200 });
+    const replay = await server.call('POST', `/v1/dead-letters/${dead.messageId}/replay`);
+    expect(replay.status).toBe(202);
+    await waitFor(
+      async () => (await server.call('GET', `/v1/messages/${dead.messageId}`)).body.status === 'sent',
+      'the replay',
+    );
+    const again = await server.call('POST', `/v1/dead-letters/${dead.messageId}/replay`);
+    expect(again.status).toBe(409);
+    expect(receiver.received.length - before).toBe(9);
+  });
+});
+
+describe('fanout', () => {
+  it('delivers to every member of a large topic exactly once, plus direct recipients', async () => {
+    await server.call('PUT', '/v1/workflows/broadcast', {
+      channels: [{ channel: 'in_app', template: { title: 'News', body: 'n' } }],
+    });
+    expect((await server.call('PUT', '/v1/topics/everyone', { name: 'Everyone' })).status).toBe(200);
+    const ids = Array.from({ length: 12_345 }, (_, i) => `member_${i}`);
+    for (let i = 0; i < ids.length; i += 5000) {
+      const res = await server.call('POST', '/v1/topics/everyone/subscribers', {
+        subscriberIds: ids.slice(i, i + 5000),
+      });
+      expect(res.status).toBe(200);
+    }
+    expect((await server.call('GET', '/v1/topics/everyone')).body.subscriberCount).toBe(12_345);
+    const trigger = await server.call('POST', '/v1/events', {
+      workflow: 'broadcast',
+      to: [{ topic: 'everyone' }, 'member_7', 'outsider'],
+    });
+    expect(trigger.status).toBe(202);
+    const store = server.tidings.store;
+    await waitFor(
+      async () =>
+        (await store.listMessages({ tenantId: 'default', eventId: trigger.body.eventId, limit: 20_000 }))
+          .length === 12_346,
+      'every member to get the message',
+      20_000,
+    );
+    const messages = await store.listMessages({
+      tenantId: 'default',
+      eventId: trigger.body.eventId,
+      limit: 20_000,
+    });
+    expect(new Set(messages.map((m) => m.subscriberId)).size).toBe(12_346);
+  });
+});
