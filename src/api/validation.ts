@@ -1,6 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
 import { type ErrorDetail, validationError } from './errors.ts';
 
 interface SchemaError {
@@ -77,10 +78,15 @@ const WHERE: Record<string, string> = {
 /** Fastify validator compiler: TypeBox checks, errors in our catalogue's shape. */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const validate = compileValidator(schema);
-  const where = WHERE[httpPart ?? 'body'] ?? 'body';
+  const part = httpPart ?? 'body';
+  const where = WHERE[part] ?? 'body';
   return (data: unknown) => {
+    let input = data;
     // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
-    const result = validate((data === undefined || data === null) && httpPart === 'body' ? {} : data);
+    if (part === 'body' && (data === undefined || data === null)) input = {};
+    // Query strings and path parameters arrive as text: "limit=20" becomes the number 20.
+    else if (part !== 'body') input = Value.Convert(schema, data);
+    const result = validate(input);
     return result.ok ? { value: result.value } : { error: validationError(result.details, where) };
   };
 };

@@ -1,0 +1,355 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { deriveKeys } from '../../src/security/secrets.ts';
+import { mintSubscriberToken } from '../../src/security/subscriber-token.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+let server: TestServer;
+const OTHER_KEY = 'tdk_other_tenant_key_000000000';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await server.tidings.store.ensureTenant('ten_other', 'Other');
+  await addTenantKey(server.tidings.store, 'ten_other', OTHER_KEY, 'default');
+  const res = await server.call('PUT', '/v1/workflows/alert', {
+    priority: 'high',
+    channels: [{ channel: 'in_app', template: { title: 'Alert {{ data.n }}', body: 'b' } }],
+  });
+  expect(res.status).toBe(200);
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function jobCount() {
+  const counts = await server.tidings.store.countJobs();
+  return counts.ready + counts.leased + counts.dead;
+}
+
+async function inboxOf(subscriberId: string) {
+  const token = (await server.call('POST', `/v1/subscribers/${subscriberId}/token`)).body.token;
+  return (await server.call('GET', '/v1/inbox?limit=100', undefined, { auth: token })).body.items;
+}
+
+describe('idempotent ingest', () => {
+  it('answers a repeated body key with the same event, marked duplicate, and sends nothing again', async () => {
+    const body = { workflow: 'alert', to: ['idem_1'], data: { n: 1 }, idempotencyKey: 'alert-9913' };
+    const first = await server.call('POST', '/v1/events', body);
+    expect(first.status).toBe(202);
+    const second = await server.call('POST', '/v1/events', body);
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual({ eventId: first.body.eventId, status: 'accepted', duplicate: true });
+    await waitFor(async () => (await inboxOf('idem_1')).length === 1, 'the first delivery');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await inboxOf('idem_1')).toHaveLength(1);
+  });
+
+  it('takes the key from the Idempotency-Key header too, and the header and body must agree', async () => {
+    const body = { workflow: 'alert', to: ['idem_2'], data: { n: 2 } };
+    const headers = { 'idempotency-key': 'hdr-1' };
+    const first = await server.call('POST', '/v1/events', body, { headers });
+    const second = await server.call('POST', '/v1/events', { ...body, idempotencyKey: 'hdr-1' }, { headers });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(200);
+    expect(second.body.eventId).toBe(first.body.eventId);
+    const mismatch = await server.call(
+      'POST',
+      '/v1/events',
+      { ...body, idempotencyKey: 'other' },
+      { headers },
+    );
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.error.code).toBe('idempotency_key_mismatch');
+  });
+
+  it('refuses the same key with a different payload (409)', async () => {
+    await server.call('POST', '/v1/events', { workflow: 'alert', to: ['idem_3'], idempotencyKey: 'k-409' });
+    const res = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['someone_else'],
+      idempotencyKey: 'k-409',
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({
+      code: 'idempotency_key_reused',
+      details: [{ path: 'idempotencyKey' }],
+    });
+  });
+
+  it('yields one event when 20 identical requests race', async () => {
+    const body = { workflow: 'alert', to: ['racer'], data: { n: 20 }, idempotencyKey: 'race-1' };
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => server.call('POST', '/v1/events', body)),
+    );
+    const ids = new Set(results.map((r) => r.body.eventId));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => r.status === 202)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 200 && r.body.duplicate === true)).toHaveLength(19);
+    await waitFor(async () => (await inboxOf('racer')).length === 1, 'the delivery');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await inboxOf('racer')).toHaveLength(1);
+  });
+
+  it('accepts bulk events one by one: a bad item does not reject the others', async () => {
+    const res = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        { workflow: 'alert', to: ['bulk_1'], idempotencyKey: 'bulk-a' },
+        { workflow: 'alert' },
+        { workflow: 'missing', to: ['bulk_2'] },
+        { workflow: 'alert', to: ['bulk_1'], idempotencyKey: 'bulk-a' },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const [ok, invalid, unknown, duplicate] = res.body.results;
+    expect(ok).toEqual({ eventId: expect.stringMatching(/^evt_/), status: 'accepted' });
+    expect(invalid.error).toMatchObject({
+      code: 'validation_failed',
+      details: [{ path: 'events[1].to', message: 'is required' }],
+    });
+    expect(unknown.error.code).toBe('workflow_not_found');
+    expect(duplicate).toEqual({ eventId: ok.eventId, status: 'accepted', duplicate: true });
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    [{ to: ['u'] }, 'workflow', 'is required'],
+    [{ workflow: 'alert' }, 'to', 'is required'],
+    [{ workflow: 'alert', to: [] }, 'to', 'must not have fewer than 1 items'],
+    [
+      { workflow: 'alert', to: [{ subscriberId: 'u', email: 'not-an-email' }] },
+      'to[0].email',
+      'must match format "email"',
+    ],
+    [{ workflow: 'alert', to: ['ok', 42] }, 'to[1]', 'must be a subscriber id'],
+    [{ workflow: 'alert', to: [{ topic: '' }] }, 'to[0].topic', 'must not have fewer than 1 characters'],
+    [{ workflow: 'alert', to: ['u'], priority: 'urgent' }, 'priority', ''],
+    [{ workflow: 'alert', to: ['u'], surprise: true }, 'surprise', 'is not a known field'],
+    [{ workflow: 'alert', to: ['u'], sendAt: 'tomorrow' }, 'sendAt', 'format'],
+  ])('rejects %j with 400 naming %s, storing nothing', async (body, path, message) => {
+    const jobsBefore = await jobCount();
+    const res = await server.call('POST', '/v1/events', body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(res.body.error.message).toContain(path);
+    expect(res.body.error.details).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path, message: expect.stringContaining(message) })]),
+    );
+    expect(await jobCount()).toBe(jobsBefore);
+  });
+
+  it('answers 422 for an unknown workflow', async () => {
+    const res = await server.call('POST', '/v1/events', { workflow: 'nope', to: ['u'] });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('workflow_not_found');
+  });
+
+  it('answers 400 for malformed JSON and 413 for an oversized body', async () => {
+    const malformed = await server.call('POST', '/v1/events', '{"workflow": "alert", ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.code).toBe('invalid_json');
+    const huge = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['u'],
+      data: { blob: 'x'.repeat(1_100_000) },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.body.error.code).toBe('payload_too_large');
+  });
+
+  it('rejects broken templates when the workflow is saved', async () => {
+    const res = await server.call('PUT', '/v1/workflows/broken', {
+      channels: [{ channel: 'in_app', template: { title: 'ok', body: '{{ data.x ' } }],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details[0].path).toBe('channels[0].template.body');
+    expect((await server.call('GET', '/v1/workflows/broken')).status).toBe(404);
+  });
+
+  it('validates integrations against their provider and never returns credentials', async () => {
+    const unknown = await server.call('PUT', '/v1/integrations/x', { channel: 'email', provider: 'pigeon' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details[0].path).toBe('provider');
+    const missing = await server.call('PUT', '/v1/integrations/x', {
+      channel: 'email',
+      provider: 'smtp',
+      config: { host: 'h' },
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.details.map((d: { path: string }) => d.path)).toEqual(
+      expect.arrayContaining(['config.port', 'config.from']),
+    );
+    const ok = await server.call('PUT', '/v1/integrations/x', {
+      channel: 'email',
+      provider: 'smtp',
+      config: { host: 'h', port: 25, from: 'a@b.c' },
+      credentials: { pass: 'hunter2' },
+    });
+    expect(ok.status).toBe(200);
+    const listed = await server.call('GET', '/v1/integrations');
+    expect(JSON.stringify(listed.body)).not.toContain('hunter2');
+    expect(listed.body.items[0]).toMatchObject({ id: 'x', hasCredentials: true });
+  });
+});
+
+describe('auth and tenant isolation', () => {
+  it('answers 401 for a missing or wrong key, before reading the body', async () => {
+    expect((await server.call('GET', '/v1/workflows', undefined, { auth: null })).status).toBe(401);
+    const wrong = await server.call('POST', '/v1/events', '{not even json', {
+      auth: 'tdk_wrong_key_00000000000',
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('unauthorized');
+  });
+
+  it('rejects forged and expired subscriber tokens, and server routes refuse them', async () => {
+    const { token } = (await server.call('POST', '/v1/subscribers/iso_1/token')).body;
+    const forged = `${token.slice(0, -4)}AAAA`;
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: forged })).status).toBe(401);
+    const wrongKey = await mintSubscriberToken(new Uint8Array(32), {
+      tenantId: 'default',
+      subscriberId: 'iso_1',
+    });
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: wrongKey.token })).status).toBe(401);
+    // Signed with the server's real key, but two days old with a one-minute lifetime.
+    const keys = deriveKeys(await server.tidings.store.settingOnce('master_secret', 'unused'));
+    const claims = { tenantId: 'default', subscriberId: 'iso_1' };
+    const valid = await mintSubscriberToken(keys.tokenSigning, claims, 60);
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: valid.token })).status).toBe(200);
+    const expired = await mintSubscriberToken(keys.tokenSigning, claims, 60, Date.now() - 2 * 86_400_000);
+    const refused = await server.call('GET', '/v1/inbox', undefined, { auth: expired.token });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.message).toMatch(/invalid or has expired/);
+    const short = await server.call('POST', '/v1/subscribers/iso_1/token', { expiresIn: 60 });
+    expect(Date.parse(short.body.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
+    expect((await server.call('GET', '/v1/events/evt_x', undefined, { auth: token })).status).toBe(401);
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: server.key })).status).toBe(401);
+  });
+
+  it("shows another tenant none of this tenant's events, subscribers, workflows or inbox", async () => {
+    await server.call('PUT', '/v1/subscribers/iso_2', { email: 'iso@example.test' });
+    const event = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['iso_2'] });
+    const other = { auth: OTHER_KEY };
+    expect((await server.call('GET', `/v1/events/${event.body.eventId}`, undefined, other)).status).toBe(404);
+    expect((await server.call('GET', '/v1/subscribers/iso_2', undefined, other)).status).toBe(404);
+    expect((await server.call('GET', '/v1/workflows/alert', undefined, other)).status).toBe(404);
+    expect(
+      (await server.call('POST', '/v1/events', { workflow: 'alert', to: ['iso_2'] }, other)).status,
+    ).toBe(422);
+    await waitFor(async () => (await inboxOf('iso_2')).length === 1, 'the delivery');
+    const item = (await inboxOf('iso_2'))[0];
+    expect((await server.call('GET', `/v1/messages/${item.id}`, undefined, other)).status).toBe(404);
+    const otherToken = (await server.call('POST', '/v1/subscribers/iso_2/token', undefined, other)).body
+      .token;
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: otherToken })).body.items).toEqual([]);
+    expect(
+      (await server.call('POST', `/v1/inbox/${item.id}/read`, undefined, { auth: otherToken })).status,
+    ).toBe(404);
+    expect((await server.call('GET', '/v1/messages', undefined, other)).body.items).toEqual([]);
+  });
+});
+
+describe('inbox', () => {
+  it('pages newest first with a cursor and keeps read state', async () => {
+    for (let n = 0; n < 5; n++) {
+      expect(
+        (await server.call('POST', '/v1/events', { workflow: 'alert', to: ['reader'], data: { n } })).status,
+      ).toBe(202);
+    }
+    const token = (await server.call('POST', '/v1/subscribers/reader/token')).body.token;
+    const auth = { auth: token };
+    await waitFor(
+      async () => (await server.call('GET', '/v1/inbox/unread-count', undefined, auth)).body.count === 5,
+      '5 unread',
+    );
+    const first = await server.call('GET', '/v1/inbox?limit=2', undefined, auth);
+    expect(first.body.items.map((i: { title: string }) => i.title)).toEqual(['Alert 4', 'Alert 3']);
+    const second = await server.call(
+      'GET',
+      `/v1/inbox?limit=2&cursor=${first.body.nextCursor}`,
+      undefined,
+      auth,
+    );
+    expect(second.body.items.map((i: { title: string }) => i.title)).toEqual(['Alert 2', 'Alert 1']);
+    const third = await server.call(
+      'GET',
+      `/v1/inbox?limit=2&cursor=${second.body.nextCursor}`,
+      undefined,
+      auth,
+    );
+    expect(third.body.items.map((i: { title: string }) => i.title)).toEqual(['Alert 0']);
+    expect(third.body.nextCursor).toBeNull();
+    expect((await server.call('GET', '/v1/inbox?cursor=garbage!', undefined, auth)).status).toBe(400);
+
+    const [top] = first.body.items;
+    const read = await server.call('POST', `/v1/inbox/${top.id}/read`, undefined, auth);
+    expect(read.status).toBe(200);
+    expect(read.body.readAt).not.toBeNull();
+    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, auth)).body.count).toBe(4);
+    const message = await server.call('GET', `/v1/messages/${top.id}`);
+    expect(message.body.status).toBe('read');
+
+    const archived = await server.call('POST', `/v1/inbox/${first.body.items[1].id}/archive`, '', {
+      ...auth,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(archived.status).toBe(200);
+    expect((await server.call('GET', '/v1/inbox?limit=10', undefined, auth)).body.items).toHaveLength(4);
+    expect((await server.call('GET', '/v1/inbox?archived=true', undefined, auth)).body.items).toHaveLength(1);
+
+    expect((await server.call('POST', '/v1/inbox/seen-all', undefined, auth)).body.updated).toBe(3);
+    expect((await server.call('POST', '/v1/inbox/read-all', undefined, auth)).body.updated).toBe(3);
+    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, auth)).body.count).toBe(0);
+  });
+
+  it('answers CORS preflights for the inbox only', async () => {
+    const preflight = await fetch(`${server.url}/v1/inbox`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const events = await fetch(`${server.url}/v1/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
+    expect(events.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('operations', () => {
+  it('serves health, readiness, metrics and the OpenAPI document without a key', async () => {
+    expect((await server.call('GET', '/healthz', undefined, { auth: null })).body).toEqual({ status: 'ok' });
+    expect((await server.call('GET', '/readyz', undefined, { auth: null })).body).toEqual({
+      status: 'ready',
+    });
+    const metrics = await server.call('GET', '/metrics', undefined, { auth: null });
+    expect(metrics.body).toContain('tidings_events_accepted_total');
+    const openapi = await server.call('GET', '/openapi.json', undefined, { auth: null });
+    expect(openapi.body.openapi).toBe('3.1.0');
+    expect(Object.keys(openapi.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/events',
+        '/v1/events/bulk',
+        '/v1/inbox',
+        '/v1/workflows/{key}',
+        '/v1/dead-letters',
+      ]),
+    );
+    expect(
+      openapi.body.paths['/v1/events'].post.requestBody.content['application/json'].schema.required,
+    ).toEqual(['workflow', 'to']);
+  });
+
+  it('answers unknown routes with the error catalogue', async () => {
+    const res = await server.call('GET', '/v1/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+});
