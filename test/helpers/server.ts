@@ -5,6 +5,9 @@ import { startTidings, type Tidings } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: test responses are read field by field and checked by assertions
+type Json = any;
+
 export interface TestServer {
   url: string;
   key: string;
@@ -18,7 +21,7 @@ export interface TestServer {
     options?: { auth?: string | null; headers?: Record<string, string> },
   ): Promise<{
     status: number;
-    body: any; // biome-ignore lint/suspicious/noExplicitAny: test responses are checked field by field
+    body: Json;
     headers: Headers;
   }>;
   close(): Promise<void>;
