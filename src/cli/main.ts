@@ -16,10 +16,10 @@ Configuration comes from TIDINGS_* environment variables (see API.md "Running it
 
 function banner(config: Config, tidings: Tidings): string {
   const url = tidings.url ?? '';
+  // TIDINGS_API_KEY replaced any saved generated key, so the saved file is only right without it.
   const key =
     tidings.generatedKey ??
-    readSavedKey(tidings.keyFile) ??
-    (config.apiKey ? '$TIDINGS_API_KEY' : '<your key>');
+    (config.apiKey ? '$TIDINGS_API_KEY' : (readSavedKey(tidings.keyFile) ?? '<your key>'));
   const lines = [`Tidings is running at ${url}`];
   if (tidings.generatedKey) {
     lines.push('', `Your API key (shown once, saved in ${tidings.keyFile}):`, `  ${tidings.generatedKey}`);

@@ -55,6 +55,7 @@ export class IngestService {
       payloadHash: payloadHash(input),
       now,
       inlineSubscribers: inlineSubscribers(body.to as Recipient[]),
+      subscriberIds: [...new Set(body.to.filter((r): r is string => typeof r === 'string'))],
       job: { tenantId, kind: JOB_KINDS.fanout, payload: { eventId: id }, runAt: Math.max(now, sendAt) },
     };
     return new Promise<AcceptResult>((resolve, reject) => {

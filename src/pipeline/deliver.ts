@@ -134,7 +134,10 @@ export function buildMessages(
   return messages;
 }
 
-/** Loads (creating unknown ones) the subscribers of each target and builds all their messages. */
+/**
+ * Loads the subscribers of each target and builds all their messages. Recipients were created at
+ * ingest (or when they joined a topic); one erased since then simply gets nothing.
+ */
 export async function buildDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],

@@ -95,6 +95,8 @@ export interface AcceptEvent {
   now: number;
   /** Subscribers written inline in `to`, upserted with the event. */
   inlineSubscribers: ({ id: string } & SubscriberPatch)[];
+  /** Plain subscriber ids in `to`: unknown ones are created empty with the event (so in-app works at once). */
+  subscriberIds: string[];
   /**
    * The first job, committed with the event. Its lane is the event's priority, else the
    * workflow's, else normal — resolved in the transaction, so an MFA workflow is critical by default.
@@ -123,6 +125,8 @@ export interface SubscriberStore {
     now: number,
   ): Promise<SubscriberRecord>;
   getSubscriber(tenantId: string, id: string): Promise<SubscriberRecord | null>;
+  /** Loads the subscribers that exist among `ids`, in no particular order. */
+  getSubscribers(tenantId: string, ids: string[]): Promise<SubscriberRecord[]>;
   /** Loads many subscribers, creating the unknown ones empty. */
   loadOrCreateSubscribers(tenantId: string, ids: string[], now: number): Promise<SubscriberRecord[]>;
   upsertTopic(

@@ -18,6 +18,7 @@ function acceptable(over: Partial<AcceptEvent> & { id: string }): AcceptEvent {
     payloadHash: 'h1',
     now: 1_000_000,
     inlineSubscribers: [],
+    subscriberIds: [],
     job: { tenantId: over.tenantId ?? T, kind: 'fanout', payload: { eventId: over.id } },
     ...over,
   };

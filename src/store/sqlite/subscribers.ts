@@ -94,6 +94,14 @@ export function sqliteSubscriberStore(
     async getSubscriber(tenantId, id) {
       return subscribers.get(tenantId, id);
     },
+    async getSubscribers(tenantId, ids) {
+      const found: SubscriberRecord[] = [];
+      for (const id of ids) {
+        const subscriber = subscribers.get(tenantId, id);
+        if (subscriber) found.push(subscriber);
+      }
+      return found;
+    },
     async loadOrCreateSubscribers(tenantId, ids, now) {
       return loadOrCreate.immediate(tenantId, ids, now);
     },
