@@ -31,7 +31,7 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   );
   const unread = db
     .prepare(
-      `SELECT COUNT(*) FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
+      `SELECT COUNT(*) FROM messages INDEXED BY messages_unread WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
          AND read_at IS NULL AND archived_at IS NULL`,
     )
     .pluck();
