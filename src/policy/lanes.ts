@@ -42,7 +42,8 @@ export function laneQuotas(load: LaneLoad): { lane: Lane; limit: number }[] {
   const totalWeight = lanes.reduce((sum, lane) => sum + LANE_WEIGHTS[lane], 0);
   const quotas: { lane: Lane; limit: number }[] = [];
   for (const lane of lanes) {
-    const room = Math.floor(load.concurrency * LANE_MAX_SHARE[lane]) - load.inFlight[lane];
+    // Every lane may hold at least one slot, so a tiny worker still serves all lanes.
+    const room = Math.max(1, Math.floor(load.concurrency * LANE_MAX_SHARE[lane])) - load.inFlight[lane];
     const share = Math.max(1, Math.round((free * LANE_WEIGHTS[lane]) / totalWeight));
     const limit = Math.min(room, share, free);
     if (limit > 0) quotas.push({ lane, limit });

@@ -59,6 +59,11 @@ describe('laneQuotas (weighted fair claiming)', () => {
     expect(quotas({ critical: 100, high: 0, normal: 0, bulk: 0 }, ['critical', 'bulk'])).toEqual([]);
   });
 
+  it('lets every lane use a slot of a one-slot worker', () => {
+    expect(quotas(idle, ['bulk'], 1)).toEqual([{ lane: 'bulk', limit: 1 }]);
+    expect(quotas({ ...idle, bulk: 1 }, ['critical'], 1)).toEqual([]);
+  });
+
   it('gives every active lane at least one slot', () => {
     expect(quotas({ critical: 0, high: 0, normal: 0, bulk: 0 }, ['critical', 'bulk'], 2)).toEqual([
       { lane: 'critical', limit: 2 },

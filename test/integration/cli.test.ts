@@ -1,0 +1,160 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  callJson,
+  cleanupChildren,
+  type RunningChild,
+  runCli,
+  sqliteEnv,
+  startChild,
+  tempDataDir,
+} from '../helpers/child.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const KEY_PATTERN = /tdk_[A-Za-z0-9_-]{32}/g;
+
+afterEach(cleanupChildren);
+
+/** Waits for the start banner (written just after the port opens) and answers it. */
+async function bannerOf(child: RunningChild): Promise<string> {
+  await waitFor(() => child.stdout().includes('/v1/sandbox/messages'), 'the start banner', 10_000);
+  return child.stdout();
+}
+
+/** SIGTERM, and the exit code once the child is gone. */
+async function stop(child: RunningChild): Promise<number | null> {
+  child.kill('SIGTERM');
+  return child.exited;
+}
+
+describe('tidings CLI', () => {
+  it('generates, prints and saves a key on first start, and keeps it on the next start', async () => {
+    const dataDir = tempDataDir();
+    const first = await startChild(sqliteEnv(dataDir));
+    const banner = await bannerOf(first);
+
+    expect(banner).toContain(`Tidings is running at ${first.url}`);
+    const keys = [...new Set(banner.match(KEY_PATTERN))];
+    expect(keys).toHaveLength(1);
+    const key = keys[0]!;
+    expect(banner).toContain(`Your API key`);
+    expect(banner).toContain(`curl -s -X POST ${first.url}/v1/events -H "Authorization: Bearer ${key}"`);
+
+    expect((await callJson(`${first.url}/v1/workflows`, 'GET', key)).status).toBe(200);
+    expect((await callJson(`${first.url}/v1/workflows`, 'GET', 'tdk_not_the_key_0123456789')).status).toBe(
+      401,
+    );
+
+    const keyFile = path.join(dataDir, 'api-key');
+    expect(readFileSync(keyFile, 'utf8').trim()).toBe(key);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(await stop(first)).toBe(0);
+
+    const second = await startChild(sqliteEnv(dataDir));
+    const again = await bannerOf(second);
+    expect(again).not.toContain('Your API key');
+    expect(new Set(again.match(KEY_PATTERN))).toEqual(new Set([key]));
+    expect(readFileSync(keyFile, 'utf8').trim()).toBe(key);
+    expect((await callJson(`${second.url}/v1/workflows`, 'GET', key)).status).toBe(200);
+  });
+
+  it('TIDINGS_API_KEY replaces the default key and is never printed', async () => {
+    const dataDir = tempDataDir();
+    const first = await startChild(sqliteEnv(dataDir));
+    const generated = (await bannerOf(first)).match(KEY_PATTERN)![0];
+    expect(await stop(first)).toBe(0);
+
+    const chosen = 'my_own_key_0123456789abcdef';
+    const second = await startChild({ ...sqliteEnv(dataDir), TIDINGS_API_KEY: chosen });
+    const banner = await bannerOf(second);
+    expect((await callJson(`${second.url}/v1/workflows`, 'GET', generated)).status).toBe(401);
+    expect((await callJson(`${second.url}/v1/workflows`, 'GET', chosen)).status).toBe(200);
+    expect(banner).not.toContain(chosen);
+    // The curl in the banner must not carry the replaced (now dead) generated key.
+    expect(banner).not.toContain(generated);
+    expect(banner).toContain('Bearer $TIDINGS_API_KEY');
+  });
+
+  it('tenant create prints a working key that only sees its own tenant', async () => {
+    const dataDir = tempDataDir();
+    const defaultKey = 'tdk_default_tenant_key_0123456789';
+    const env = { ...sqliteEnv(dataDir), TIDINGS_API_KEY: defaultKey };
+    const server = await startChild(env);
+
+    const put = await callJson(`${server.url}/v1/workflows/w`, 'PUT', defaultKey, {
+      channels: [{ channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'b' } }],
+    });
+    expect(put.status).toBe(200);
+    const event = await callJson(`${server.url}/v1/events`, 'POST', defaultKey, {
+      workflow: 'w',
+      to: ['user_1'],
+      data: { n: 1 },
+    });
+    expect(event.status).toBe(202);
+    const eventId: string = event.body.eventId;
+
+    // Run against the same database while the server is up: the new key works without a restart.
+    const created = await runCli(['tenant', 'create', 'Acme Corp'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const lines = created.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const tenant = JSON.parse(lines[0]!);
+    expect(tenant).toEqual({ tenantId: expect.any(String), name: 'Acme Corp', apiKey: expect.any(String) });
+    expect(tenant.tenantId).not.toBe('default');
+
+    expect((await callJson(`${server.url}/v1/workflows`, 'GET', tenant.apiKey)).status).toBe(200);
+    const theirs = await callJson(`${server.url}/v1/workflows`, 'GET', tenant.apiKey);
+    expect(theirs.body.items.map((w: { key: string }) => w.key)).not.toContain('w');
+    expect((await callJson(`${server.url}/v1/events/${eventId}`, 'GET', tenant.apiKey)).status).toBe(404);
+    expect((await callJson(`${server.url}/v1/events/${eventId}`, 'GET', defaultKey)).status).toBe(200);
+
+    const usage = await runCli(['tenant', 'create'], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('tenant create NAME');
+  });
+
+  it('migrate applies migrations to a fresh database and exits 0', async () => {
+    const dataDir = tempDataDir();
+    const result = await runCli(['migrate'], sqliteEnv(dataDir));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('migrations applied');
+    expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
+    // Running it again is a no-op.
+    expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
+  });
+
+  it('a bad setting or an unknown command exits 2 and says why', async () => {
+    const dataDir = tempDataDir();
+    const badPort = await runCli(['start'], { ...sqliteEnv(dataDir), TIDINGS_PORT: 'abc' });
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('TIDINGS_PORT');
+    expect(badPort.stderr).toMatch(/whole number/);
+
+    const unknown = await runCli(['frobnicate'], sqliteEnv(dataDir));
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('frobnicate');
+    expect(unknown.stderr).toContain('usage: tidings');
+  });
+
+  it('SIGTERM stops a running start cleanly (exit 0) within a few seconds', async () => {
+    const child = await startChild({
+      ...sqliteEnv(tempDataDir()),
+      TIDINGS_API_KEY: 'tdk_sigterm_key_0123456789',
+    });
+    await bannerOf(child);
+    const sentAt = Date.now();
+    const code = await stop(child);
+    const tookMs = Date.now() - sentAt;
+    expect(code).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(tookMs).toBeLessThan(5_000);
+  });
+
+  it('is healthy within 10 s of being spawned', async () => {
+    const child = await startChild(sqliteEnv(tempDataDir()), { healthyWithinMs: 10_000 });
+    expect(child.healthyAfterMs).toBeLessThan(10_000);
+    const health = await callJson(`${child.url}/healthz`, 'GET', null);
+    expect(health.status).toBe(200);
+  });
+});
