@@ -52,7 +52,7 @@ export class IngestService {
       id,
       input,
       idempotencyKey,
-      payloadHash: payloadHash(input),
+      payloadHash: idempotencyKey === null ? null : payloadHash(input),
       now,
       inlineSubscribers: inlineSubscribers(body.to as Recipient[]),
       subscriberIds: [...new Set(body.to.filter((r): r is string => typeof r === 'string'))],

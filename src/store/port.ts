@@ -91,7 +91,8 @@ export interface AcceptEvent {
   id: string;
   input: EventInput;
   idempotencyKey: string | null;
-  payloadHash: string;
+  /** Hash of the canonical payload; only needed (and computed) when there is an idempotency key. */
+  payloadHash: string | null;
   now: number;
   /** Subscribers written inline in `to`, upserted with the event. */
   inlineSubscribers: ({ id: string } & SubscriberPatch)[];

@@ -35,8 +35,17 @@ export function sqliteEventStore(
      WHERE tenant_id = @tenantId AND event_id = @id AND status IN ('queued', 'deferred')`,
   );
 
-  function acceptOne(event: AcceptEvent, windowMs: number): AcceptResult {
-    const workflowLane = workflowPriority.get(event.tenantId, event.input.workflow) as Lane | undefined;
+  function acceptOne(
+    event: AcceptEvent,
+    windowMs: number,
+    lanes: Map<string, Lane | undefined>,
+  ): AcceptResult {
+    // A batch usually triggers a handful of workflows: look each one up once.
+    const workflowKey = `${event.tenantId}\u0000${event.input.workflow}`;
+    if (!lanes.has(workflowKey)) {
+      lanes.set(workflowKey, workflowPriority.get(event.tenantId, event.input.workflow) as Lane | undefined);
+    }
+    const workflowLane = lanes.get(workflowKey);
     if (workflowLane === undefined) return { ok: false, code: 'workflow_not_found' };
     const lane = event.input.priority ?? workflowLane;
     if (event.idempotencyKey !== null) {
@@ -65,9 +74,10 @@ export function sqliteEventStore(
   }
 
   // One transaction for the whole batch: concurrent requests are grouped into one commit (see ingest/).
-  const acceptAll = db.transaction((events: AcceptEvent[], windowMs: number) =>
-    events.map((event) => acceptOne(event, windowMs)),
-  );
+  const acceptAll = db.transaction((events: AcceptEvent[], windowMs: number) => {
+    const lanes = new Map<string, Lane | undefined>();
+    return events.map((event) => acceptOne(event, windowMs, lanes));
+  });
 
   return {
     async acceptEvents(events, windowMs) {

@@ -13,11 +13,49 @@ import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 export interface SqliteOptions {
   /** Path of the database file, or ':memory:'. */
   file: string;
-  /**
-   * 'full' fsyncs every commit (survives power loss); 'normal' survives process crashes only.
-   * Ingest groups concurrent requests into one commit, so 'full' costs one fsync per batch.
-   */
-  synchronous?: 'full' | 'normal';
+}
+
+/**
+ * Writes that answer an API caller (a 202, a saved opt-out, a new key) are fsynced before they
+ * return: they survive power loss. The workers' own commits (claims, deliveries, statuses) use
+ * synchronous=NORMAL — they survive a process crash, and since the WAL is append-only, the next
+ * durable commit makes them durable too; a power cut can only roll back work whose job rolls
+ * back with it and runs again.
+ */
+const DURABLE_WRITES = [
+  'acceptEvents',
+  'cancelEvent',
+  'settingOnce',
+  'ensureTenant',
+  'addApiKey',
+  'upsertSubscriber',
+  'loadOrCreateSubscribers',
+  'upsertTopic',
+  'addTopicMembers',
+  'removeTopicMember',
+  'putWorkflow',
+  'putIntegration',
+  'markInbox',
+  'markAllInbox',
+] as const satisfies readonly (keyof Store)[];
+
+function fsyncDurableWrites(db: Database.Database, store: Store): Store {
+  const full = db.prepare('PRAGMA synchronous = FULL');
+  const normal = db.prepare('PRAGMA synchronous = NORMAL');
+  const wrapped: Record<string, unknown> = { ...store };
+  for (const name of DURABLE_WRITES) {
+    const method = store[name] as (...args: unknown[]) => Promise<unknown>;
+    // better-sqlite3 runs the write synchronously inside the call, so the pragma covers exactly it.
+    wrapped[name] = (...args: unknown[]) => {
+      full.run();
+      try {
+        return method(...args);
+      } finally {
+        normal.run();
+      }
+    };
+  }
+  return wrapped as unknown as Store;
 }
 
 /**
@@ -30,7 +68,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   if (options.file !== ':memory:') mkdirSync(path.dirname(options.file), { recursive: true });
   const db = new Database(options.file);
   db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous ?? 'full'}`);
+  db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('cache_size = -65536');
@@ -38,7 +76,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
 
   const jobs = jobStatements(db);
   const subscribers = subscriberStatements(db);
-  return {
+  const store: Store = {
     dialect: 'sqlite',
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
@@ -51,4 +89,5 @@ export function openSqliteStore(options: SqliteOptions): Store {
       if (db.open) db.close();
     },
   };
+  return fsyncDurableWrites(db, store);
 }
