@@ -99,11 +99,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   });
 
   // The inbox is called from browsers on the customer's origin, with bearer tokens (no cookies).
+  const inboxCors = { origin: true, methods: ['GET', 'POST'], maxAge: 600 };
+  const noCors = { origin: false };
   await app.register(cors, {
-    delegator: (request, callback) => {
-      const inbox = (request.url ?? '').startsWith('/v1/inbox');
-      callback(null, inbox ? { origin: true, methods: ['GET', 'POST'], maxAge: 600 } : { origin: false });
-    },
+    delegator: (request, callback) => callback(null, request.url?.startsWith('/v1/inbox') ? inboxCors : noCors),
   });
   await app.register(swagger, {
     openapi: {
