@@ -102,7 +102,8 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   const inboxCors = { origin: true, methods: ['GET', 'POST'], maxAge: 600 };
   const noCors = { origin: false };
   await app.register(cors, {
-    delegator: (request, callback) => callback(null, request.url?.startsWith('/v1/inbox') ? inboxCors : noCors),
+    delegator: (request, callback) =>
+      callback(null, request.url?.startsWith('/v1/inbox') ? inboxCors : noCors),
   });
   await app.register(swagger, {
     openapi: {

@@ -16,7 +16,7 @@ function page(items: MessageRecord[], limit: number) {
 function beforeId(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const parts = decodeCursor(cursor);
-  if (!parts || parts.length !== 1)
+  if (parts?.length !== 1)
     throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
   return parts[0];
 }
