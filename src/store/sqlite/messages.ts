@@ -96,9 +96,20 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
       if (filter.subscriberId !== undefined) where.push('subscriber_id = @subscriberId');
       if (filter.eventId !== undefined) where.push('event_id = @eventId');
       if (filter.channel !== undefined) where.push('channel = @channel');
-      if (filter.status !== undefined) where.push('status = @status');
+      // A literal, so the planner can prove the partial dead-letter index applies.
+      if (filter.status === 'dead') where.push(`status = 'dead'`);
+      else if (filter.status !== undefined) where.push('status = @status');
       if (filter.beforeId !== undefined) where.push('id < @beforeId');
-      const sql = `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+      // Left alone, the planner walks the primary key to avoid a sort; name the selective index instead.
+      const index =
+        filter.status === 'dead'
+          ? ' INDEXED BY messages_dead'
+          : filter.eventId !== undefined
+            ? ' INDEXED BY messages_once'
+            : filter.subscriberId !== undefined
+              ? ' INDEXED BY messages_by_subscriber'
+              : '';
+      const sql = `SELECT * FROM messages${index} WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
       let statement = listCache.get(sql);
       if (!statement) {
         statement = db.prepare(sql);
