@@ -2,24 +2,25 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.ts';
 import type { Config } from '../config/index.ts';
 import { IngestService } from '../ingest/service.ts';
-import { pipelineHandlers } from '../pipeline/index.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { JobSignal } from '../queue/signal.ts';
-import { Worker } from '../queue/worker.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
-import { openSqliteStore } from '../store/sqlite/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
-import { TemplateCache } from '../templates/render.ts';
 import { masterSecret, seedDefaultTenant } from './bootstrap.ts';
+import { openStore } from './open-store.ts';
+import { startWorkerRole, type WorkerRole } from './worker-role.ts';
+import { startWorkerThread } from './worker-threads.ts';
+
+export { openStore } from './open-store.ts';
 
 export type Role = 'api' | 'worker';
 
 export interface Tidings {
   store: Store;
   app: FastifyInstance | null;
-  worker: Worker | null;
+  worker: WorkerRole | null;
   /** Base URL of the API when it listens. */
   url: string | null;
   generatedKey: string | null;
@@ -28,11 +29,16 @@ export interface Tidings {
   close(): Promise<void>;
 }
 
-export function openStore(config: Config): Store {
-  if (config.database.kind === 'postgres') {
-    throw new Error('PostgreSQL support is not built yet: use sqlite:<path> for TIDINGS_DATABASE_URL.');
-  }
-  return openSqliteStore({ file: config.database.file });
+function combineRoles(roles: WorkerRole[]): WorkerRole {
+  return {
+    owner: roles.map((r) => r.owner).join(','),
+    invalidate: (tenantId) => {
+      for (const role of roles) role.invalidate(tenantId);
+    },
+    stop: async () => {
+      await Promise.all(roles.map((r) => r.stop()));
+    },
+  };
 }
 
 /**
@@ -47,17 +53,21 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const providers = new ProviderRegistry(store, keys.credentials);
   const metrics = createMetrics();
 
-  let worker: Worker | null = null;
+  let worker: WorkerRole | null = null;
   if (roles.includes('worker')) {
-    worker = new Worker({
-      store,
-      signal,
-      logger,
-      handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, logger }),
-      concurrency: config.workerConcurrency,
-      leaseMs: config.leaseMs,
-    });
-    await worker.start();
+    // A thread opens the store on its own: not possible for an in-memory database.
+    const sqliteFile = config.database.kind === 'sqlite' && config.database.file !== ':memory:';
+    const threads = roles.includes('api') && sqliteFile ? config.workerThreads : 0;
+    worker =
+      threads > 0
+        ? combineRoles(
+            await Promise.all(
+              Array.from({ length: threads }, () => startWorkerThread(config, signal, logger)),
+            ),
+          )
+        : await startWorkerRole(config, store, keys, signal, logger);
+    const role = worker;
+    providers.onInvalidate((tenantId) => role.invalidate(tenantId));
   }
 
   let app: FastifyInstance | null = null;

@@ -24,6 +24,11 @@ export interface Config {
   readonly workerConcurrency: number;
   /** How long a claimed job stays leased without a heartbeat. */
   readonly leaseMs: number;
+  /**
+   * `tidings start` runs its workers on this many threads beside the API thread (each with its
+   * own store connection), so ingest and delivery use separate cores; 0 runs them on the API thread.
+   */
+  readonly workerThreads: number;
 }
 
 /** A configuration value that cannot work; the message says how to fix it. */
@@ -109,5 +114,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     bulkBodyLimit: intIn(env, 'TIDINGS_BULK_BODY_LIMIT', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
+    workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
   });
 }

@@ -22,6 +22,7 @@ export class ProviderRegistry {
   private readonly sandbox: ChannelProvider;
   private readonly lists = new Map<string, { at: number; integrations: IntegrationRecord[] }>();
   private readonly clients = new Map<string, ChannelProvider>();
+  private readonly invalidationListeners = new Set<(tenantId: string) => void>();
 
   constructor(
     private readonly store: Store,
@@ -44,6 +45,12 @@ export class ProviderRegistry {
   /** Forget cached integrations of a tenant (after an integration changed in this process). */
   invalidate(tenantId: string): void {
     this.lists.delete(tenantId);
+    for (const listener of this.invalidationListeners) listener(tenantId);
+  }
+
+  /** Hear about invalidations, to pass them on to registries in other threads. */
+  onInvalidate(listener: (tenantId: string) => void): void {
+    this.invalidationListeners.add(listener);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,45 @@
+import type { Config } from '../config/index.ts';
+import { pipelineHandlers } from '../pipeline/index.ts';
+import { ProviderRegistry } from '../providers/registry.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import { Worker } from '../queue/worker.ts';
+import type { Keys } from '../security/secrets.ts';
+import type { Store } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { TemplateCache } from '../templates/render.ts';
+
+/** A running set of job workers and what they own. */
+export interface WorkerRole {
+  owner: string;
+  /** Integrations of a tenant changed: rebuild its provider clients on the next send. */
+  invalidate(tenantId: string): void;
+  stop(): Promise<void>;
+}
+
+/** Starts the pipeline's workers on `store`; stopping drains them and closes provider clients. */
+export async function startWorkerRole(
+  config: Config,
+  store: Store,
+  keys: Keys,
+  signal: JobSignal,
+  logger: Logger,
+): Promise<WorkerRole> {
+  const providers = new ProviderRegistry(store, keys.credentials);
+  const worker = new Worker({
+    store,
+    signal,
+    logger,
+    handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, logger }),
+    concurrency: config.workerConcurrency,
+    leaseMs: config.leaseMs,
+  });
+  await worker.start();
+  return {
+    owner: worker.owner,
+    invalidate: (tenantId) => providers.invalidate(tenantId),
+    async stop() {
+      await worker.stop();
+      await providers.close();
+    },
+  };
+}

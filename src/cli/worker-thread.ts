@@ -1,0 +1,50 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config/index.ts';
+import { JobSignal } from '../queue/signal.ts';
+import { deriveKeys } from '../security/secrets.ts';
+import type { Lane } from '../shared/model.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { masterSecret } from './bootstrap.ts';
+import { openStore } from './open-store.ts';
+import { startWorkerRole } from './worker-role.ts';
+
+/** Messages between the API thread and a worker thread. */
+export type ToWorkerThread =
+  | { type: 'notify'; lane: Lane | null }
+  | { type: 'invalidate'; tenantId: string }
+  | { type: 'stop' };
+export type FromWorkerThread = { type: 'ready'; owner: string } | { type: 'stopped' };
+
+// The body of a worker thread (see worker-threads.ts): its own store connection and workers,
+// woken by the API thread's job signals.
+const config = workerData.config as Config;
+const port = parentPort!;
+const logger = createLogger(config.logLevel).child({ thread: 'worker' });
+const store = openStore(config);
+const signal = new JobSignal();
+const role = await startWorkerRole(
+  config,
+  store,
+  deriveKeys(await masterSecret(store, config)),
+  signal,
+  logger,
+);
+
+port.on('message', (message: ToWorkerThread) => {
+  if (message.type === 'notify') {
+    signal.notify(message.lane);
+    return;
+  }
+  if (message.type === 'invalidate') {
+    role.invalidate(message.tenantId);
+    return;
+  }
+  void role
+    .stop()
+    .then(() => store.close())
+    .finally(() => {
+      port.postMessage({ type: 'stopped' } satisfies FromWorkerThread);
+      port.close();
+    });
+});
+port.postMessage({ type: 'ready', owner: role.owner } satisfies FromWorkerThread);
