@@ -6,6 +6,7 @@ import { ProviderRegistry } from '../providers/registry.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
+import { ThreadWriteLock } from '../store/sqlite/write-lock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { masterSecret, seedDefaultTenant } from './bootstrap.ts';
@@ -46,7 +47,8 @@ function combineRoles(roles: WorkerRole[]): WorkerRole {
  * tenant seeded before the port opens.
  */
 export async function startTidings(config: Config, logger: Logger, roles: Role[]): Promise<Tidings> {
-  const store = openStore(config);
+  const writeLock = ThreadWriteLock.create();
+  const store = openStore(config, writeLock);
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   const keys = deriveKeys(await masterSecret(store, config));
   const signal = new JobSignal();
@@ -62,7 +64,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
       threads > 0
         ? combineRoles(
             await Promise.all(
-              Array.from({ length: threads }, () => startWorkerThread(config, signal, logger)),
+              Array.from({ length: threads }, () => startWorkerThread(config, writeLock, signal, logger)),
             ),
           )
         : await startWorkerRole(config, store, keys, signal, logger);

@@ -20,7 +20,7 @@ export type FromWorkerThread = { type: 'ready'; owner: string } | { type: 'stopp
 const config = workerData.config as Config;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
-const store = openStore(config);
+const store = openStore(config, workerData.writeLock as Int32Array);
 const signal = new JobSignal();
 const role = await startWorkerRole(
   config,

@@ -15,6 +15,7 @@ const STOP_GRACE_MS = 15_000;
  */
 export async function startWorkerThread(
   config: Config,
+  writeLock: Int32Array,
   signal: JobSignal,
   logger: Logger,
 ): Promise<WorkerRole> {
@@ -23,7 +24,7 @@ export async function startWorkerThread(
 
   const spawn = () =>
     new Promise<{ thread: Thread; owner: string }>((resolve, reject) => {
-      const thread = new Thread(ENTRY, { workerData: { config } });
+      const thread = new Thread(ENTRY, { workerData: { config, writeLock } });
       const onEarlyExit = (code: number) =>
         reject(new Error(`worker thread exited during start-up (code ${code})`));
       thread.once('error', reject);

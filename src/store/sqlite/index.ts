@@ -9,10 +9,13 @@ import { migrate } from './migrate.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantStore } from './tenants.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
+import { guardWrites, ThreadWriteLock } from './write-lock.ts';
 
 export interface SqliteOptions {
   /** Path of the database file, or ':memory:'. */
   file: string;
+  /** Shared by the threads of this process that open the same file (see ThreadWriteLock). */
+  writeLock?: Int32Array;
 }
 
 /**
@@ -72,6 +75,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('cache_size = -65536');
+  if (options.writeLock) guardWrites(db, new ThreadWriteLock(options.writeLock));
   migrate(db);
 
   const jobs = jobStatements(db);
