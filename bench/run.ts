@@ -27,14 +27,22 @@ const USAGE = `usage: npm run bench -- [options]
                    create the 10,000 subscribers events go to before each scenario, so deliveries
                    find them (default: the first event to each subscriber creates it)
   --keep           keep each server's data dir (database + server.log)
-  --tmp DIR        where the data dirs go (default: the OS temp dir)`;
+  --tmp DIR        where the data dirs go (default: the OS temp dir)
+  --env NAME=VALUE a setting for every server, e.g. --env TIDINGS_WORKER_THREADS=2 (repeatable)`;
 
 interface Args extends BenchOptions {
   only: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, profileRoot: null, keep: false, only: null, knownSubscribers: false };
+  const args: Args = {
+    quick: false,
+    profileRoot: null,
+    keep: false,
+    only: null,
+    knownSubscribers: false,
+    serverEnv: {},
+  };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -51,7 +59,11 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--keep') args.keep = true;
     else if (arg === '--known-subscribers') args.knownSubscribers = true;
     else if (arg === '--tmp') args.tmpRoot = path.resolve(value());
-    else if (arg === '--help' || arg === '-h') {
+    else if (arg === '--env') {
+      const [name, ...rest] = value().split('=');
+      if (!name || rest.length === 0) throw new Error(`--env needs NAME=VALUE\n\n${USAGE}`);
+      args.serverEnv[name] = rest.join('=');
+    } else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown option ${arg}\n\n${USAGE}`);
@@ -89,6 +101,7 @@ async function runScenario(
         name,
         tmpRoot: options.tmpRoot,
         keep: options.keep,
+        env: options.serverEnv,
         profileDir: options.profileRoot ? path.join(options.profileRoot, name) : null,
       });
       console.log(`  server ${name} up in ${fmt(server.startMs)} ms at ${server.url} (${server.dbFile})`);

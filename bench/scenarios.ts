@@ -13,6 +13,8 @@ export interface BenchOptions {
   tmpRoot?: string;
   /** Create the subscribers events are sent to before each scenario (else the first event creates each). */
   knownSubscribers: boolean;
+  /** Extra TIDINGS_* settings for every server (`--env NAME=VALUE`). */
+  serverEnv: Record<string, string>;
 }
 
 export interface ScenarioContext {
