@@ -145,11 +145,7 @@ export async function buildDeliveries(
 ): Promise<NewMessage[]> {
   const messages: NewMessage[] = [];
   for (const target of targets) {
-    const subscribers = await deps.store.loadOrCreateSubscribers(
-      target.event.tenantId,
-      target.subscriberIds,
-      now,
-    );
+    const subscribers = await deps.store.getSubscribers(target.event.tenantId, target.subscriberIds);
     messages.push(...buildMessages(deps, target, subscribers, now));
   }
   return messages;
