@@ -188,9 +188,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.getMessage(T, 'msg_3'))?.status).toBe('delivered');
       });
 
-      it('upserts inline subscribers with the event', async () => {
+      it('upserts inline subscribers and creates unknown plain ids with the event', async () => {
+        await store.upsertSubscriber(T, 'known', { email: 'k@example.com' }, 1);
         await store.acceptEvents(
-          [acceptable({ id: 'evt_1', inlineSubscribers: [{ id: 'u7', email: 'a@example.com' }] })],
+          [
+            acceptable({
+              id: 'evt_1',
+              inlineSubscribers: [{ id: 'u7', email: 'a@example.com' }],
+              subscriberIds: ['known', 'fresh'],
+            }),
+          ],
           DAY,
         );
         expect(await store.getSubscriber(T, 'u7')).toMatchObject({
@@ -198,6 +205,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           email: 'a@example.com',
           phone: null,
         });
+        expect(await store.getSubscriber(T, 'fresh')).toMatchObject({ id: 'fresh', email: null });
+        expect(await store.getSubscriber(T, 'known')).toMatchObject({ email: 'k@example.com' });
+        const many = await store.getSubscribers(T, ['known', 'nobody', 'fresh']);
+        expect(many.map((s) => s.id).sort()).toEqual(['fresh', 'known']);
+        expect(await store.getSubscribers(OTHER, ['known'])).toEqual([]);
       });
     });
 

@@ -67,6 +67,7 @@ export function sqliteEventStore(
       lane,
       event.now,
     );
+    for (const id of event.subscriberIds) subscribers.createEmpty(event.tenantId, id, event.now);
     for (const { id, ...patch } of event.inlineSubscribers)
       subscribers.upsert(event.tenantId, id, patch, event.now);
     jobs.enqueue({ ...event.job, lane }, event.now);
