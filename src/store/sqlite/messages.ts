@@ -67,11 +67,18 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   const createMessages = db.transaction(
     (messages: Parameters<MessageStore['createMessages']>[0], ack?: { owner: string; jobIds: number[] }) => {
       const created: string[] = [];
+      // Messages of one event share its data object: serialise it once, not once per recipient.
+      let lastData: object | null = null;
+      let lastDataJson = '';
       for (const { record, followUp } of messages) {
+        if (record.data !== lastData) {
+          lastData = record.data;
+          lastDataJson = JSON.stringify(record.data);
+        }
         const inserted = insert.run({
           ...record,
           content: JSON.stringify(record.content),
-          data: JSON.stringify(record.data),
+          data: lastDataJson,
           timeline: JSON.stringify(record.timeline),
         }).changes;
         if (inserted === 0) continue;

@@ -74,6 +74,10 @@ export function sqliteSubscriberStore(
        ORDER BY subscriber_id LIMIT ?`,
     )
     .pluck();
+  // One statement for a whole page of recipients instead of one lookup each.
+  const many = db.prepare(
+    'SELECT * FROM subscribers WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))',
+  );
   const countMembers = db
     .prepare('SELECT COUNT(*) FROM topic_members WHERE tenant_id = ? AND topic_key = ?')
     .pluck();
@@ -95,12 +99,8 @@ export function sqliteSubscriberStore(
       return subscribers.get(tenantId, id);
     },
     async getSubscribers(tenantId, ids) {
-      const found: SubscriberRecord[] = [];
-      for (const id of ids) {
-        const subscriber = subscribers.get(tenantId, id);
-        if (subscriber) found.push(subscriber);
-      }
-      return found;
+      if (ids.length === 0) return [];
+      return (many.all(tenantId, JSON.stringify(ids)) as SubscriberRow[]).map(toSubscriber);
     },
     async loadOrCreateSubscribers(tenantId, ids, now) {
       return loadOrCreate.immediate(tenantId, ids, now);
