@@ -113,7 +113,6 @@ export interface EventStore {
   /** Stores each event with its first job in one transaction, honouring idempotency keys (24 h). */
   acceptEvents(events: AcceptEvent[], idempotencyWindowMs: number): Promise<AcceptResult[]>;
   getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
-  setEventStatus(tenantId: string, id: string, status: string): Promise<void>;
   /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
 }

@@ -88,9 +88,6 @@ export function sqliteEventStore(
       const row = getEvent.get(tenantId, id) as EventRow | undefined;
       return row ? toEvent(row) : null;
     },
-    async setEventStatus(tenantId, id, status) {
-      setStatus.run(status, tenantId, id);
-    },
     async cancelEvent(tenantId, id, now) {
       return db
         .transaction(() => {
