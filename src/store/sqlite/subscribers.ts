@@ -100,6 +100,10 @@ export function sqliteSubscriberStore(
     },
     async getSubscribers(tenantId, ids) {
       if (ids.length === 0) return [];
+      if (ids.length === 1) {
+        const one = subscribers.get(tenantId, ids[0]!);
+        return one ? [one] : [];
+      }
       return (many.all(tenantId, JSON.stringify(ids)) as SubscriberRow[]).map(toSubscriber);
     },
     async loadOrCreateSubscribers(tenantId, ids, now) {
