@@ -474,6 +474,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(claimed.map((j) => j.payload)).toEqual(['critical', 'bulk', 'bulk']);
       });
 
+      it("shares a lane among tenants: one tenant's backlog does not hold back another's jobs", async () => {
+        await store.enqueueJobs(Array.from({ length: 100 }, (_, i) => job({ tenantId: T, payload: i })));
+        await store.enqueueJobs(Array.from({ length: 3 }, (_, i) => job({ tenantId: OTHER, payload: i })));
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const claimed = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        expect(claimed).toHaveLength(10);
+        expect(claimed.filter((j) => j.tenantId === OTHER)).toHaveLength(3);
+        expect(claimed.filter((j) => j.tenantId === T).map((j) => j.payload)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+      });
+
+      it('reaches every tenant in turn when more tenants have work than one claim serves', async () => {
+        await store.enqueueJobs(
+          Array.from({ length: 40 }, (_, i) => job({ tenantId: `ten_${String(i).padStart(2, '0')}` })),
+        );
+        const quotas = [{ lane: 'normal' as const, limit: 100 }];
+        const first = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        const second = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        expect(first.length).toBeGreaterThan(0);
+        expect(first.length + second.length).toBe(40);
+        expect(new Set([...first, ...second].map((j) => j.tenantId)).size).toBe(40);
+      });
+
       it('runs one job per partition at a time, oldest first', async () => {
         await store.enqueueJobs([
           job({ partitionKey: 'p', payload: 1 }),

@@ -17,6 +17,8 @@ interface JobRow {
 }
 
 const DEFAULT_MAX_ATTEMPTS = 8;
+/** Tenants served per lane in one claim; the rest are reached by the round-robin cursor. */
+const MAX_TENANTS_PER_CLAIM = 32;
 
 function toJob(row: JobRow): Job {
   return {
@@ -67,11 +69,38 @@ export type JobStatements = ReturnType<typeof jobStatements>;
 export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobStore {
   const candidates = db.prepare(
     `SELECT id, partition_key FROM jobs
-      WHERE state = 'ready' AND lane = ? AND run_at <= ?
+      WHERE state = 'ready' AND lane = ? AND tenant_id = ? AND run_at <= ?
         AND (partition_key IS NULL OR NOT EXISTS (
               SELECT 1 FROM jobs held WHERE held.state = 'leased' AND held.partition_key = jobs.partition_key))
       ORDER BY run_at, id LIMIT ?`,
   );
+  // Tenants with ready jobs in a lane, in id order after a cursor: a loose index scan, one seek each.
+  const tenantsAfter = db
+    .prepare(
+      `WITH RECURSIVE t(tenant) AS (
+         SELECT (SELECT MIN(tenant_id) FROM jobs WHERE state = 'ready' AND lane = @lane AND tenant_id > @after)
+         UNION ALL
+         SELECT (SELECT MIN(tenant_id) FROM jobs WHERE state = 'ready' AND lane = @lane AND tenant_id > t.tenant)
+           FROM t WHERE t.tenant IS NOT NULL
+         LIMIT @limit)
+       SELECT tenant FROM t WHERE tenant IS NOT NULL`,
+    )
+    .pluck();
+  // Where each lane's round-robin over tenants resumes.
+  const cursors = new Map<Lane, string>();
+
+  /** Up to MAX_TENANTS_PER_CLAIM tenants with work in `lane`, starting after the lane's cursor and wrapping. */
+  function tenantsFor(lane: Lane): string[] {
+    const after = cursors.get(lane) ?? '';
+    const tenants = tenantsAfter.all({ lane, after, limit: MAX_TENANTS_PER_CLAIM }) as string[];
+    if (tenants.length < MAX_TENANTS_PER_CLAIM && after !== '') {
+      for (const tenant of tenantsAfter.all({ lane, after: '', limit: MAX_TENANTS_PER_CLAIM }) as string[]) {
+        if (tenant > after || tenants.length >= MAX_TENANTS_PER_CLAIM) break;
+        tenants.push(tenant);
+      }
+    }
+    return tenants;
+  }
   const lease = db.prepare(
     `UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, attempts = attempts + 1
       WHERE id = ? RETURNING *`,
@@ -102,10 +131,11 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     const claimed: Job[] = [];
     const seenPartitions = new Set<string>();
     const until = request.now + request.leaseMs;
-    for (const { lane, limit } of request.quotas) {
-      if (limit <= 0) continue;
+
+    /** Leases up to `limit` of one tenant's ready jobs in `lane`; answers how many. */
+    function take(lane: Lane, tenant: string, limit: number): number {
       let taken = 0;
-      const rows = candidates.all(lane, request.now, limit + 32) as {
+      const rows = candidates.all(lane, tenant, request.now, limit + 32) as {
         id: number;
         partition_key: string | null;
       }[];
@@ -118,6 +148,25 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
         }
         claimed.push(toJob(lease.get(request.owner, until, row.id) as JobRow));
         taken++;
+      }
+      return taken;
+    }
+
+    for (const { lane, limit } of request.quotas) {
+      if (limit <= 0) continue;
+      const tenants = tenantsFor(lane);
+      if (tenants.length === 0) continue;
+      // First an equal share for every tenant with work, then what is left to whoever has more.
+      const share = Math.max(1, Math.ceil(limit / tenants.length));
+      let taken = 0;
+      for (const tenant of tenants) {
+        if (taken >= limit) break;
+        taken += take(lane, tenant, Math.min(share, limit - taken));
+        cursors.set(lane, tenant);
+      }
+      for (const tenant of tenants) {
+        if (taken >= limit) break;
+        taken += take(lane, tenant, limit - taken);
       }
     }
     return claimed;
