@@ -4,6 +4,7 @@ import { closedLoop, type LoadResult, type Outcome, openLoop } from './load.ts';
 import type { Target } from './report.ts';
 import { type BenchServer, JSON_HEADERS } from './server.ts';
 import { fmt, round, sleep, summarize } from './stats.ts';
+import { workerOnly } from './worker-only.ts';
 
 export interface BenchOptions {
   quick: boolean;
@@ -510,4 +511,4 @@ const latency: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency];
+export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, workerOnly];
