@@ -47,6 +47,21 @@ export function buildMessages(
   };
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
+  // Every recipient of a step gets the same timeline so far: build it once per step (the store
+  // also serialises it once).
+  const rendered: TimelineEntry = { at, status: 'rendered' };
+  const timelines = steps.map((step) => {
+    const routed: TimelineEntry = {
+      at,
+      status: 'routed',
+      detail: `workflow ${workflow.key} v${workflow.version}, ${step.channel}`,
+    };
+    const last: TimelineEntry =
+      step.channel === 'in_app'
+        ? { at, status: 'delivered', detail: 'inbox item written' }
+        : { at, status: 'queued', detail: `${event.priority} lane` };
+    return { routed, ready: [accepted, routed, rendered, last] };
+  });
   const messages: NewMessage[] = [];
   for (const subscriber of subscribers) {
     const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
@@ -54,11 +69,7 @@ export function buildMessages(
       // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
       if (step.fallback) return;
       const id = newId('msg', now);
-      const routed: TimelineEntry = {
-        at,
-        status: 'routed',
-        detail: `workflow ${workflow.key} v${workflow.version}, ${step.channel}`,
-      };
+      const { routed, ready } = timelines[index]!;
       const base: Omit<MessageRecord, 'status' | 'provider' | 'content' | 'timeline' | 'lastError'> = {
         tenantId: event.tenantId,
         id,
@@ -92,9 +103,7 @@ export function buildMessages(
         });
         return;
       }
-      const rendered: TimelineEntry = { at, status: 'rendered' };
       if (step.channel === 'in_app') {
-        const delivered: TimelineEntry = { at, status: 'delivered', detail: 'inbox item written' };
         messages.push({
           record: {
             ...base,
@@ -102,13 +111,12 @@ export function buildMessages(
             provider: 'inbox',
             content,
             lastError: null,
-            timeline: [accepted, routed, rendered, delivered],
+            timeline: ready,
           },
           followUp: null,
         });
         return;
       }
-      const queued: TimelineEntry = { at, status: 'queued', detail: `${event.priority} lane` };
       messages.push({
         record: {
           ...base,
@@ -116,7 +124,7 @@ export function buildMessages(
           provider: null,
           content,
           lastError: null,
-          timeline: [accepted, routed, rendered, queued],
+          timeline: ready,
         },
         followUp: {
           tenantId: event.tenantId,

@@ -8,8 +8,7 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
        timeline, event_at, created_at, updated_at, last_error)
-     VALUES (@tenantId, @id, @eventId, @subscriberId, @channel, @workflow, @status, @provider, @content, @data,
-       @timeline, @eventAt, @createdAt, @updatedAt, @lastError)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
@@ -67,20 +66,35 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   const createMessages = db.transaction(
     (messages: Parameters<MessageStore['createMessages']>[0], ack?: { owner: string; jobIds: number[] }) => {
       const created: string[] = [];
-      // Messages of one event share its data object: serialise it once, not once per recipient.
-      let lastData: object | null = null;
-      let lastDataJson = '';
-      for (const { record, followUp } of messages) {
-        if (record.data !== lastData) {
-          lastData = record.data;
-          lastDataJson = JSON.stringify(record.data);
+      // Recipients of one event share its data and, per channel, an identical timeline: serialise
+      // each shared object once per batch rather than once per recipient.
+      const serialised = new Map<object, string>();
+      const json = (value: object) => {
+        let text = serialised.get(value);
+        if (text === undefined) {
+          text = JSON.stringify(value);
+          serialised.set(value, text);
         }
-        const inserted = insert.run({
-          ...record,
-          content: JSON.stringify(record.content),
-          data: lastDataJson,
-          timeline: JSON.stringify(record.timeline),
-        }).changes;
+        return text;
+      };
+      for (const { record, followUp } of messages) {
+        const inserted = insert.run(
+          record.tenantId,
+          record.id,
+          record.eventId,
+          record.subscriberId,
+          record.channel,
+          record.workflow,
+          record.status,
+          record.provider,
+          JSON.stringify(record.content),
+          json(record.data),
+          json(record.timeline),
+          record.eventAt,
+          record.createdAt,
+          record.updatedAt,
+          record.lastError,
+        ).changes;
         if (inserted === 0) continue;
         created.push(record.id);
         if (followUp) jobs.enqueue(followUp, record.createdAt);
