@@ -37,7 +37,7 @@ async function drain(store: Store): Promise<number> {
   const signal = new JobSignal();
   const logger = silentLogger();
   const providers = new ProviderRegistry(store, Buffer.alloc(32));
-  const handlers = pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, logger });
+  const handlers = pipelineHandlers({ store, signal, templates: new TemplateCache(), providers });
   const worker = new Worker({ store, signal, logger, handlers });
   const started = performance.now();
   await worker.start();

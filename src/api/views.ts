@@ -1,9 +1,10 @@
-import type {
-  EventRecord,
-  IntegrationRecord,
-  MessageRecord,
-  SubscriberRecord,
-  WorkflowRecord,
+import {
+  type EventRecord,
+  FINAL_STATUSES,
+  type IntegrationRecord,
+  type MessageRecord,
+  type SubscriberRecord,
+  type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
 
@@ -56,14 +57,10 @@ export function inboxItemView(m: MessageRecord) {
 }
 
 /** An event's status follows its messages: accepted → processing → completed (or cancelled). */
-export function eventStatus(
-  event: EventRecord,
-  messages: MessageRecord[],
-  finalStatuses: ReadonlySet<string>,
-): string {
+export function eventStatus(event: EventRecord, messages: MessageRecord[]): string {
   if (event.status !== 'accepted') return event.status;
   if (messages.length === 0) return 'accepted';
-  return messages.every((m) => finalStatuses.has(m.status) || m.status === 'sent')
+  return messages.every((m) => FINAL_STATUSES.has(m.status) || m.status === 'sent')
     ? 'completed'
     : 'processing';
 }

@@ -29,7 +29,7 @@ export async function startWorkerRole(
     store,
     signal,
     logger,
-    handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, logger }),
+    handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers }),
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,
   });

@@ -1,7 +1,6 @@
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { JobSpec, Store } from '../store/port.ts';
-import type { Logger } from '../telemetry/logger.ts';
 import type { TemplateCache } from '../templates/render.ts';
 
 /** What the job handlers are built from: ports only, no SQL and no HTTP. */
@@ -10,7 +9,6 @@ export interface PipelineDeps {
   signal: JobSignal;
   templates: TemplateCache;
   providers: ProviderRegistry;
-  logger: Logger;
 }
 
 export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send' } as const;

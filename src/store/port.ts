@@ -135,7 +135,10 @@ export interface SubscriberStore {
     name: string | null,
     now: number,
   ): Promise<{ key: string; name: string | null; createdAt: number }>;
-  topicExists(tenantId: string, key: string): Promise<boolean>;
+  getTopic(
+    tenantId: string,
+    key: string,
+  ): Promise<{ key: string; name: string | null; createdAt: number } | null>;
   addTopicMembers(tenantId: string, key: string, subscriberIds: string[], now: number): Promise<void>;
   removeTopicMember(tenantId: string, key: string, subscriberId: string): Promise<boolean>;
   /** One page of a topic's members, ordered by subscriber id, after `afterId`. */

@@ -240,8 +240,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
 
       it('pages topic members in id order and removes members', async () => {
         await store.upsertTopic(T, 'ops', 'Ops', 1);
-        expect(await store.topicExists(T, 'ops')).toBe(true);
-        expect(await store.topicExists(OTHER, 'ops')).toBe(false);
+        expect(await store.getTopic(T, 'ops')).toEqual({ key: 'ops', name: 'Ops', createdAt: 1 });
+        await store.upsertTopic(T, 'ops', null, 9);
+        expect(await store.getTopic(T, 'ops')).toEqual({ key: 'ops', name: 'Ops', createdAt: 1 });
+        expect(await store.getTopic(OTHER, 'ops')).toBeNull();
         await store.addTopicMembers(T, 'ops', ['c', 'a', 'b', 'a'], 2);
         expect(await store.topicMembersPage(T, 'ops', null, 2)).toEqual(['a', 'b']);
         expect(await store.topicMembersPage(T, 'ops', 'b', 2)).toEqual(['c']);

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
-import { FINAL_STATUSES } from '../../shared/model.ts';
 import type { AcceptResult } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
@@ -115,7 +114,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     if (!event) throw notFound('event', eventId);
     const messages = await store.listMessages({ tenantId: request.tenantId, eventId, limit: 10_000 });
     messages.reverse();
-    return eventView(event, messages, eventStatus(event, messages, FINAL_STATUSES));
+    return eventView(event, messages, eventStatus(event, messages));
   });
 
   app.delete('/v1/events/:eventId', { schema: { params: IdParams('eventId') } }, async (request) => {

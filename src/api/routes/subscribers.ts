@@ -62,8 +62,8 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
 
   app.get('/v1/topics/:key', { schema: { params: topicParams } }, async (request) => {
     const { key } = request.params as { key: string };
-    if (!(await store.topicExists(request.tenantId, key))) throw notFound('topic', key);
-    const topic = await store.upsertTopic(request.tenantId, key, null, Date.now());
+    const topic = await store.getTopic(request.tenantId, key);
+    if (!topic) throw notFound('topic', key);
     return topicView(request.tenantId, topic.key, topic.name, topic.createdAt);
   });
 
@@ -73,7 +73,7 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
     async (request) => {
       const { key } = request.params as { key: string };
       const { subscriberIds } = request.body as { subscriberIds: string[] };
-      if (!(await store.topicExists(request.tenantId, key))) throw notFound('topic', key);
+      if (!(await store.getTopic(request.tenantId, key))) throw notFound('topic', key);
       await store.addTopicMembers(request.tenantId, key, subscriberIds, Date.now());
       return {
         key,

@@ -56,7 +56,7 @@ export function sqliteSubscriberStore(
      ON CONFLICT (tenant_id, key) DO UPDATE SET name = COALESCE(excluded.name, topics.name)
      RETURNING key, name, created_at`,
   );
-  const topic = db.prepare('SELECT 1 FROM topics WHERE tenant_id = ? AND key = ?').pluck();
+  const topic = db.prepare('SELECT key, name, created_at FROM topics WHERE tenant_id = ? AND key = ?');
   const addMember = db.prepare(
     `INSERT INTO topic_members (tenant_id, topic_key, subscriber_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
@@ -117,8 +117,11 @@ export function sqliteSubscriberStore(
       };
       return { key: row.key, name: row.name, createdAt: row.created_at };
     },
-    async topicExists(tenantId, key) {
-      return topic.get(tenantId, key) !== undefined;
+    async getTopic(tenantId, key) {
+      const row = topic.get(tenantId, key) as
+        | { key: string; name: string | null; created_at: number }
+        | undefined;
+      return row ? { key: row.key, name: row.name, createdAt: row.created_at } : null;
     },
     async addTopicMembers(tenantId, key, subscriberIds, now) {
       db.transaction(() => {
