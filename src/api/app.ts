@@ -128,3 +128,18 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   }
   return app;
 }
+
+/**
+ * The operations endpoints alone (/healthz, /readyz, /metrics), for a `tidings worker` given
+ * TIDINGS_WORKER_PORT: a worker otherwise opens no port.
+ */
+export async function buildHealthApp(
+  context: Pick<ApiContext, 'store' | 'metrics' | 'logger'>,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: context.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  await healthRoutes(app, context);
+  return app;
+}

@@ -65,10 +65,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       if (command === 'start') {
         await seedDemoWorkflow(tidings.store);
         process.stdout.write(`${banner(config, tidings)}\n`);
-      } else if (tidings.url) {
+      } else if (command === 'api') {
         logger.info({ url: tidings.url }, 'api listening');
       } else {
-        logger.info({ owner: tidings.worker?.owner }, 'worker started');
+        logger.info({ owner: tidings.worker?.owner, healthUrl: tidings.url }, 'worker started');
       }
       return;
     }
@@ -115,6 +115,7 @@ export async function main(args: string[]): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn(warning);
   try {
     await run(args, config, logger);
   } catch (error) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../api/app.ts';
+import { buildApp, buildHealthApp } from '../api/app.ts';
 import type { Config } from '../config/index.ts';
 import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
@@ -78,6 +78,9 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     const ingest = new IngestService(store, signal);
     app = await buildApp({ config, store, ingest, providers, signal, keys, logger, metrics });
     url = await app.listen({ host: config.host, port: config.port });
+  } else if (config.workerPort !== null) {
+    app = await buildHealthApp({ store, metrics, logger });
+    url = await app.listen({ host: config.host, port: config.workerPort });
   }
 
   let closing: Promise<void> | null = null;

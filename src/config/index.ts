@@ -29,6 +29,8 @@ export interface Config {
    * own store connection), so ingest and delivery use separate cores; 0 runs them on the API thread.
    */
   readonly workerThreads: number;
+  /** Settings that work but deserve a word at start-up. */
+  readonly warnings: readonly string[];
 }
 
 /** A configuration value that cannot work; the message says how to fix it. */
@@ -87,10 +89,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'TIDINGS_API_KEY must be at least 16 printable characters without spaces; unset it to have one generated.',
     );
   }
+  // API.md puts no rule on the secret, so a short one is accepted; start-up warns about it.
   const secret = env.TIDINGS_SECRET || null;
+  const warnings: string[] = [];
   if (secret !== null && secret.length < 32) {
-    throw new ConfigError(
-      'TIDINGS_SECRET must be at least 32 characters (try: openssl rand -hex 32); unset it to have one generated.',
+    warnings.push(
+      'TIDINGS_SECRET is shorter than 32 characters; a longer one (openssl rand -hex 32) is safer.',
     );
   }
   const logLevel = env.TIDINGS_LOG_LEVEL || 'info';
@@ -115,5 +119,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
     workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
+    warnings: Object.freeze(warnings),
   });
 }

@@ -61,7 +61,7 @@ function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   return merged;
 }
 
-interface Spawned {
+export interface Spawned {
   proc: ChildProcess;
   stdout(): string;
   stderr(): string;
@@ -91,6 +91,11 @@ function spawnCli(args: string[], env: Record<string, string | undefined>): Spaw
   live.add(tracked);
   void tracked.exited.then(() => live.delete(tracked));
   return { proc, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Spawns `tidings <args>` without waiting for it to become healthy (tracked for cleanup like the rest). */
+export function spawnTidings(args: string[], env: Record<string, string | undefined>): Spawned {
+  return spawnCli(args, env);
 }
 
 /** A TCP port that was free a moment ago (listen on 0, read it, close). */
@@ -173,14 +178,14 @@ export async function runCli(
  */
 export async function startChild(
   env: Record<string, string | undefined> = {},
-  options: { args?: string[]; healthyWithinMs?: number } = {},
+  options: { args?: string[]; healthyWithinMs?: number; portVariable?: string } = {},
 ): Promise<RunningChild> {
-  const { args = ['start'], healthyWithinMs = 15_000 } = options;
+  const { args = ['start'], healthyWithinMs = 15_000, portVariable = 'TIDINGS_PORT' } = options;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const startedAt = Date.now();
-    const child = spawnCli(args, { TIDINGS_HOST: '127.0.0.1', ...env, TIDINGS_PORT: String(port) });
+    const child = spawnCli(args, { TIDINGS_HOST: '127.0.0.1', ...env, [portVariable]: String(port) });
     try {
       await waitForHealthy(url, healthyWithinMs, child.exited);
     } catch (error) {

@@ -4,8 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   callJson,
   cleanupChildren,
+  freePort,
   type RunningChild,
   runCli,
+  spawnTidings,
   sqliteEnv,
   startChild,
   tempDataDir,
@@ -156,5 +158,44 @@ describe('tidings CLI', () => {
     expect(child.healthyAfterMs).toBeLessThan(10_000);
     const health = await callJson(`${child.url}/healthz`, 'GET', null);
     expect(health.status).toBe(200);
+  });
+
+  it('runs api and worker as separate processes on one SQLite file; a worker opens a port only when asked', async () => {
+    const dir = tempDataDir();
+    const key = 'tdk_split_roles_key_0123456789';
+    const env = { ...sqliteEnv(dir), TIDINGS_API_KEY: key };
+    const api = await startChild(env, { args: ['api'] });
+    const worker = await startChild(env, { args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' });
+    expect((await callJson(`${worker.url}/healthz`, 'GET', null)).status).toBe(200);
+    const metrics = await fetch(`${worker.url}/metrics`);
+    expect(await metrics.text()).toContain('tidings_');
+    // The worker serves operations only: the API is not there.
+    expect((await callJson(`${worker.url}/v1/workflows`, 'GET', key)).status).toBe(404);
+
+    const workflow = {
+      channels: [{ channel: 'in_app', template: { title: 'Split {{ data.n }}', body: 'b' } }],
+    };
+    expect((await callJson(`${api.url}/v1/workflows/split`, 'PUT', key, workflow)).status).toBe(200);
+    const event = await callJson(`${api.url}/v1/events`, 'POST', key, {
+      workflow: 'split',
+      to: ['sam'],
+      data: { n: 1 },
+    });
+    expect(event.status).toBe(202);
+    const done = await waitFor(
+      async () => {
+        const res = await callJson(`${api.url}/v1/events/${event.body.eventId}`, 'GET', key);
+        return res.body.status === 'completed' ? res.body : null;
+      },
+      'the worker process to deliver',
+      10_000,
+    );
+    expect(done.messages).toMatchObject([{ subscriberId: 'sam', channel: 'in_app', status: 'delivered' }]);
+
+    // Without TIDINGS_WORKER_PORT a worker listens nowhere, not even on TIDINGS_PORT.
+    const quietPort = String(await freePort());
+    const quiet = spawnTidings(['worker'], { ...env, TIDINGS_PORT: quietPort });
+    await waitFor(() => quiet.stdout().includes('worker started'), 'the quiet worker to start', 10_000);
+    await expect(fetch(`http://127.0.0.1:${quietPort}/healthz`)).rejects.toThrow();
   });
 });

@@ -2,7 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
-export async function healthRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+/** Liveness, readiness and metrics; also served alone by a worker with TIDINGS_WORKER_PORT. */
+export async function healthRoutes(
+  app: FastifyInstance,
+  context: Pick<ApiContext, 'store' | 'metrics'>,
+): Promise<void> {
   const open = { config: { auth: 'none' as const }, schema: { security: [] } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async () => {
