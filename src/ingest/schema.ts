@@ -1,17 +1,38 @@
 import Type, { type Static } from 'typebox';
+import { Format } from 'typebox/format';
 import type { ErrorDetail } from '../api/errors.ts';
 import { compileValidator } from '../api/validation.ts';
 import { LANES } from '../shared/model.ts';
 
 const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s/?#]+$' });
 
+/** Formats the runtime can check exactly: Intl knows every IANA zone name and BCP 47 tag. */
+Format.Set('iana-time-zone', (value) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+});
+Format.Set('bcp47-locale', (value) => {
+  try {
+    return Intl.getCanonicalLocales(value).length === 1;
+  } catch {
+    return false;
+  }
+});
+
 export const SubscriberFields = {
   email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 320 }), Type.Null()])),
   phone: Type.Optional(Type.Union([Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$' }), Type.Null()])),
-  locale: Type.Optional(
-    Type.Union([Type.String({ pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$' }), Type.Null()]),
+  locale: Type.Optional(Type.Union([Type.String({ format: 'bcp47-locale', maxLength: 64 }), Type.Null()])),
+  timezone: Type.Optional(
+    Type.Union([
+      Type.String({ format: 'iana-time-zone', maxLength: 64, description: 'e.g. Asia/Tokyo' }),
+      Type.Null(),
+    ]),
   ),
-  timezone: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])),
   data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 };
 
@@ -36,6 +57,15 @@ export const EventBody = Type.Object(
     priority: Type.Optional(Type.Enum([...LANES])),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     actor: Type.Optional(Type.String({ maxLength: 128 })),
+    schedule: Type.Optional(
+      Type.Object(
+        {
+          localTime: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+          spreadOver: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$' })),
+        },
+        { additionalProperties: false, description: 'Not supported yet: answered with 422' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -136,6 +136,16 @@ describe('bad input', () => {
     [{ workflow: 'alert', to: ['u'], priority: 'urgent' }, 'priority', ''],
     [{ workflow: 'alert', to: ['u'], surprise: true }, 'surprise', 'is not a known field'],
     [{ workflow: 'alert', to: ['u'], sendAt: 'tomorrow' }, 'sendAt', 'format'],
+    [
+      { workflow: 'alert', to: [{ subscriberId: 'u', timezone: 'Mars/Olympus' }] },
+      'to[0].timezone',
+      'iana-time-zone',
+    ],
+    [
+      { workflow: 'alert', to: [{ subscriberId: 'u', locale: 'not a locale' }] },
+      'to[0].locale',
+      'bcp47-locale',
+    ],
   ])('rejects %j with 400 naming %s, storing nothing', async (body, path, message) => {
     const before = storedRows();
     const res = await server.call('POST', '/v1/events', body);
@@ -146,6 +156,30 @@ describe('bad input', () => {
       expect.arrayContaining([expect.objectContaining({ path, message: expect.stringContaining(message) })]),
     );
     expect(storedRows()).toBe(before);
+  });
+
+  it('refuses a schedule option (not built yet) with 422 instead of sending at once', async () => {
+    const before = storedRows();
+    const body = { workflow: 'alert', to: ['u'], schedule: { localTime: '09:00', spreadOver: '60m' } };
+    const res = await server.call('POST', '/v1/events', body);
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'unprocessable', details: [{ path: 'schedule' }] });
+    const bulk = await server.call('POST', '/v1/events/bulk', { events: [body] });
+    expect(bulk.body.results[0].error.code).toBe('unprocessable');
+    expect(storedRows()).toBe(before);
+  });
+
+  it('checks subscriber time zones and locales, and stores valid ones', async () => {
+    const bad = await server.call('PUT', '/v1/subscribers/tz_1', { timezone: 'Asia/Tokyoo' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('timezone');
+    expect((await server.call('GET', '/v1/subscribers/tz_1')).status).toBe(404);
+    const good = await server.call('PUT', '/v1/subscribers/tz_1', {
+      timezone: 'Asia/Tokyo',
+      locale: 'es-MX',
+    });
+    expect(good.status).toBe(200);
+    expect(good.body).toMatchObject({ subscriberId: 'tz_1', timezone: 'Asia/Tokyo', locale: 'es-MX' });
   });
 
   it('answers 422 for an unknown workflow', async () => {
