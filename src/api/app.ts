@@ -83,6 +83,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let apiError = error instanceof ApiError ? error : fromFastifyError(error);
+    if (!apiError && /^SQLITE_(BUSY|LOCKED)/.test(String(error.code))) {
+      // Another process held the database past the busy timeout: nothing was written; retrying is safe.
+      apiError = new ApiError('unavailable', 'the store is busy; retry shortly', [], { 'retry-after': '1' });
+    }
     if (!apiError && error.statusCode && error.statusCode < 500) {
       apiError = new ApiError('validation_failed', error.message);
     }

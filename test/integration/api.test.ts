@@ -389,6 +389,21 @@ describe('operations', () => {
     ).toEqual(['workflow', 'to']);
   });
 
+  it('answers 503 with Retry-After when another process holds the database too long, writing nothing', async () => {
+    const other = new Database(path.join(server.dataDir, 'tidings.db'));
+    other.prepare('BEGIN IMMEDIATE').run();
+    try {
+      const res = await server.call('PUT', '/v1/subscribers/busy_1', { email: 'busy@example.test' });
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('unavailable');
+      expect(res.headers.get('retry-after')).toBe('1');
+    } finally {
+      other.prepare('ROLLBACK').run();
+      other.close();
+    }
+    expect((await server.call('GET', '/v1/subscribers/busy_1')).status).toBe(404);
+  }, 15_000);
+
   it('answers unknown routes with the error catalogue', async () => {
     const res = await server.call('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);
