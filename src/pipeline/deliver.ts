@@ -159,15 +159,21 @@ export async function buildDeliveries(
   return messages;
 }
 
-/** Loads events and workflows for jobs, once per distinct key; answers null where either is gone. */
+/**
+ * Loads events and workflows for jobs, once per distinct key (a batch of a topic's deliver jobs
+ * shares one event); answers null where either is gone.
+ */
 export async function loadTargets(
   deps: PipelineDeps,
-  items: { tenantId: string; eventId: string; subscriberIds?: string[] }[],
+  items: { tenantId: string; eventId: string }[],
 ): Promise<(Omit<DeliveryTarget, 'subscriberIds'> | null)[]> {
+  const events = new Map<string, EventRecord | null>();
   const workflows = new Map<string, WorkflowRecord | null>();
   const out: (Omit<DeliveryTarget, 'subscriberIds'> | null)[] = [];
   for (const item of items) {
-    const event = await deps.store.getEvent(item.tenantId, item.eventId);
+    const eventKey = `${item.tenantId}\u0000${item.eventId}`;
+    if (!events.has(eventKey)) events.set(eventKey, await deps.store.getEvent(item.tenantId, item.eventId));
+    const event = events.get(eventKey) ?? null;
     if (!event || event.status === 'cancelled') {
       out.push(null);
       continue;
