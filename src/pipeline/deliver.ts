@@ -11,7 +11,7 @@ import type {
 import { iso } from '../shared/time.ts';
 import type { NewMessage } from '../store/port.ts';
 import { renderFields } from '../templates/render.ts';
-import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS } from './deps.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 
 /** One event to deliver to some of its recipients. */
 export interface DeliveryTarget {
@@ -126,16 +126,7 @@ export function buildMessages(
           lastError: null,
           timeline: ready,
         },
-        followUp: {
-          tenantId: event.tenantId,
-          kind: JOB_KINDS.send,
-          lane: event.priority,
-          // One recipient's sends on one channel and lane leave one at a time, in event order.
-          partitionKey: `${subscriber.id}:${step.channel}:${event.priority}`,
-          payload: { messageId: id },
-          runAt: now,
-          maxAttempts: SEND_MAX_ATTEMPTS,
-        },
+        followUp: sendJob(base, event.priority, now),
       });
     });
   }

@@ -1,5 +1,6 @@
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
+import type { Lane, MessageRecord } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
 import type { TemplateCache } from '../templates/render.ts';
 
@@ -16,6 +17,26 @@ export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send' } 
 /** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
 export const DELIVER_CHUNK = 100;
 export const SEND_MAX_ATTEMPTS = 8;
+
+/**
+ * The job that sends one message. One recipient's sends on one channel and lane share a
+ * partition, so they leave one at a time, in event order.
+ */
+export function sendJob(
+  message: Pick<MessageRecord, 'tenantId' | 'id' | 'subscriberId' | 'channel'>,
+  lane: Lane,
+  runAt?: number,
+): JobSpec {
+  return {
+    tenantId: message.tenantId,
+    kind: JOB_KINDS.send,
+    lane,
+    partitionKey: `${message.subscriberId}:${message.channel}:${lane}`,
+    payload: { messageId: message.id },
+    runAt,
+    maxAttempts: SEND_MAX_ATTEMPTS,
+  };
+}
 
 /** Wakes the workers for the lanes of jobs just committed. */
 export function notifyLanes(signal: JobSignal, jobs: Iterable<Pick<JobSpec, 'lane'> | null>): void {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { JOB_KINDS, SEND_MAX_ATTEMPTS } from '../../pipeline/deps.ts';
+import { sendJob } from '../../pipeline/deps.ts';
 import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
@@ -79,14 +79,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       lastError: null,
       append: [{ at: iso(now), status: 'queued', detail: 'replayed from the dead letters' }],
       now,
-      followUp: {
-        tenantId: request.tenantId,
-        kind: JOB_KINDS.send,
-        lane,
-        partitionKey: `${message.subscriberId}:${message.channel}:${lane}`,
-        payload: { messageId },
-        maxAttempts: SEND_MAX_ATTEMPTS,
-      },
+      followUp: sendJob(message, lane),
     });
     signal.notify(lane);
     return reply.status(202).send({ messageId, status: 'queued' });
