@@ -41,7 +41,14 @@ export async function seedDefaultTenant(
   if ((await store.countApiKeys(DEFAULT_TENANT, DEFAULT_KEY_LABEL)) > 0)
     return { generatedKey: null, keyFile };
   const key = generateApiKey();
-  await addTenantKey(store, DEFAULT_TENANT, key, DEFAULT_KEY_LABEL);
+  // Processes started together on one database: only the first one's key is kept (and printed).
+  const added = await store.addFirstApiKey({
+    tenantId: DEFAULT_TENANT,
+    hash: hashApiKey(key),
+    prefix: key.slice(0, 8),
+    label: DEFAULT_KEY_LABEL,
+  });
+  if (!added) return { generatedKey: null, keyFile };
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   chmodSync(keyFile, 0o600);

@@ -13,6 +13,7 @@ import type {
   WorkflowDefinition,
   WorkflowRecord,
 } from '../shared/model.ts';
+import type { StoreCapabilities } from './capabilities.ts';
 
 /** A job to be queued. `runAt` defaults to now. */
 export interface JobSpec {
@@ -81,6 +82,11 @@ export interface TenantStore {
     key: { tenantId: string; hash: string; prefix: string; label: string },
     replaceLabel?: boolean,
   ): Promise<void>;
+  /**
+   * Adds the key only if the tenant has none with its label yet; answers whether it did. Safe
+   * when several processes seed at once: exactly one of them adds a key.
+   */
+  addFirstApiKey(key: { tenantId: string; hash: string; prefix: string; label: string }): Promise<boolean>;
   tenantForKeyHash(hash: string): Promise<string | null>;
   countApiKeys(tenantId: string, label: string): Promise<number>;
 }
@@ -228,6 +234,13 @@ export interface MessageStore {
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
 
+/** Cross-process wake-ups for idle workers. */
+export interface JobWakeups {
+  /** Tells the other processes that jobs are ready in `lane` (null: in any lane). */
+  announce(lane: Lane | null): void;
+  close(): Promise<void>;
+}
+
 /**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
@@ -241,5 +254,11 @@ export interface Store
     IntegrationStore,
     MessageStore {
   readonly dialect: 'sqlite' | 'postgres';
+  readonly capabilities: StoreCapabilities;
+  /**
+   * Where `capabilities.crossProcessWakeups`: calls `onReady` when another process announces jobs,
+   * reconnecting on its own after the database restarts.
+   */
+  listenForJobs?(onReady: (lane: Lane | null) => void): Promise<JobWakeups>;
   close(): Promise<void>;
 }

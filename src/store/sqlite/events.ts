@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { Lane } from '../../shared/model.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
+import { type EventRow, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
-import { type EventRow, toEvent } from './rows.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
 export function sqliteEventStore(

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
@@ -31,6 +32,7 @@ const DURABLE_WRITES = [
   'settingOnce',
   'ensureTenant',
   'addApiKey',
+  'addFirstApiKey',
   'upsertSubscriber',
   'loadOrCreateSubscribers',
   'upsertTopic',
@@ -82,6 +84,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   const subscribers = subscriberStatements(db);
   const store: Store = {
     dialect: 'sqlite',
+    capabilities: SQLITE_CAPABILITIES,
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
     ...sqliteEventStore(db, jobs, subscribers),

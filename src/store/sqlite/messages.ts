@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture } from '../../shared/model.ts';
 import type { MessageStore } from '../port.ts';
+import { type MessageRow, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
-import { type MessageRow, toMessage } from './rows.ts';
 
 export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
   const insert = db.prepare(

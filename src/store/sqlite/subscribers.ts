@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { SubscriberPatch, SubscriberRecord } from '../../shared/model.ts';
 import type { SubscriberStore } from '../port.ts';
-import { type SubscriberRow, toSubscriber } from './rows.ts';
+import { type SubscriberRow, toSubscriber } from '../rows.ts';
 
 /** Statements for writing subscribers, shared with event acceptance (inline subscribers). */
 export function subscriberStatements(db: Database.Database) {

@@ -34,6 +34,16 @@ export function sqliteTenantStore(db: Database.Database): TenantStore {
         insertKey.run(key.hash, key.tenantId, key.label, key.prefix, Date.now());
       }).immediate();
     },
+    async addFirstApiKey(key) {
+      // An IMMEDIATE transaction holds the database's one write lock: seeders take turns.
+      return db
+        .transaction(() => {
+          if ((countLabel.get(key.tenantId, key.label) as number) > 0) return false;
+          insertKey.run(key.hash, key.tenantId, key.label, key.prefix, Date.now());
+          return true;
+        })
+        .immediate();
+    },
     async tenantForKeyHash(hash) {
       return (byHash.get(hash) as string | undefined) ?? null;
     },

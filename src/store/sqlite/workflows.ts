@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { IntegrationStore, WorkflowStore } from '../port.ts';
-import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from './rows.ts';
+import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(

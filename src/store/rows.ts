@@ -7,9 +7,18 @@ import type {
   MessageStatus,
   SubscriberRecord,
   WorkflowRecord,
-} from '../../shared/model.ts';
+} from '../shared/model.ts';
 
-/** Row shapes as SQLite returns them, and their mapping to the domain records. */
+/**
+ * Row shapes as the adapters return them, and their mapping to the domain records. SQLite hands
+ * JSON columns back as text and booleans as 0/1; PostgreSQL parses jsonb and has real booleans.
+ */
+
+type JsonColumn = string | object | null;
+
+function fromJson(value: JsonColumn) {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}
 
 export interface SubscriberRow {
   tenant_id: string;
@@ -18,7 +27,7 @@ export interface SubscriberRow {
   phone: string | null;
   locale: string | null;
   timezone: string | null;
-  data: string;
+  data: JsonColumn;
   created_at: number;
   updated_at: number;
 }
@@ -31,7 +40,7 @@ export function toSubscriber(row: SubscriberRow): SubscriberRecord {
     phone: row.phone,
     locale: row.locale,
     timezone: row.timezone,
-    data: JSON.parse(row.data),
+    data: fromJson(row.data),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -41,7 +50,7 @@ export interface EventRow {
   tenant_id: string;
   id: string;
   workflow: string;
-  payload: string;
+  payload: JsonColumn;
   priority: string;
   status: string;
   created_at: number;
@@ -52,7 +61,7 @@ export function toEvent(row: EventRow): EventRecord {
     tenantId: row.tenant_id,
     id: row.id,
     workflow: row.workflow,
-    payload: JSON.parse(row.payload),
+    payload: fromJson(row.payload),
     priority: row.priority as Lane,
     status: row.status,
     createdAt: row.created_at,
@@ -62,7 +71,7 @@ export function toEvent(row: EventRow): EventRecord {
 export interface WorkflowRow {
   tenant_id: string;
   key: string;
-  definition: string;
+  definition: JsonColumn;
   version: number;
   created_at: number;
   updated_at: number;
@@ -72,7 +81,7 @@ export function toWorkflow(row: WorkflowRow): WorkflowRecord {
   return {
     tenantId: row.tenant_id,
     key: row.key,
-    definition: JSON.parse(row.definition),
+    definition: fromJson(row.definition),
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -85,9 +94,9 @@ export interface IntegrationRow {
   channel: string;
   provider: string;
   priority: number;
-  config: string;
+  config: JsonColumn;
   credentials: string | null;
-  enabled: number;
+  enabled: number | boolean;
   created_at: number;
   updated_at: number;
 }
@@ -99,9 +108,9 @@ export function toIntegration(row: IntegrationRow): IntegrationRecord {
     channel: row.channel as Channel,
     provider: row.provider,
     priority: row.priority,
-    config: JSON.parse(row.config),
+    config: fromJson(row.config),
     sealedCredentials: row.credentials,
-    enabled: row.enabled === 1,
+    enabled: row.enabled === 1 || row.enabled === true,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -116,9 +125,9 @@ export interface MessageRow {
   workflow: string;
   status: string;
   provider: string | null;
-  content: string;
-  data: string;
-  timeline: string;
+  content: JsonColumn;
+  data: JsonColumn;
+  timeline: JsonColumn;
   event_at: number;
   created_at: number;
   updated_at: number;
@@ -138,9 +147,9 @@ export function toMessage(row: MessageRow): MessageRecord {
     workflow: row.workflow,
     status: row.status as MessageStatus,
     provider: row.provider,
-    content: JSON.parse(row.content),
-    data: JSON.parse(row.data),
-    timeline: JSON.parse(row.timeline),
+    content: fromJson(row.content),
+    data: fromJson(row.data),
+    timeline: fromJson(row.timeline),
     eventAt: row.event_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -1,0 +1,66 @@
+import type { AcceptResult, EventStore } from '../port.ts';
+import { type EventRow, toEvent } from '../rows.ts';
+import { type Queryable, run } from './client.ts';
+
+export function postgresEventStore(db: Queryable): EventStore {
+  return {
+    async acceptEvents(events, windowMs) {
+      if (events.length === 0) return [];
+      // Keys are claimed in one order by every batch, so two batches sharing keys cannot deadlock.
+      const order = events.map((_, i) => i);
+      order.sort((a, b) => {
+        const x = events[a]!;
+        const y = events[b]!;
+        const kx = `${x.tenantId}\u0000${x.idempotencyKey ?? ''}`;
+        const ky = `${y.tenantId}\u0000${y.idempotencyKey ?? ''}`;
+        return kx < ky ? -1 : kx > ky ? 1 : a - b;
+      });
+      const batch = order.map((i) => {
+        const e = events[i]!;
+        return {
+          tenantId: e.tenantId,
+          id: e.id,
+          input: e.input,
+          idempotencyKey: e.idempotencyKey,
+          payloadHash: e.payloadHash,
+          now: e.now,
+          inlineSubscribers: e.inlineSubscribers,
+          subscriberIds: e.subscriberIds,
+          job: e.job,
+        };
+      });
+      const { rows } = await run<{ results: AcceptResult[] }>(
+        db,
+        'SELECT tidings_accept($1::jsonb, $2) AS results',
+        [JSON.stringify(batch), windowMs],
+      );
+      const sorted = rows[0]!.results;
+      const results: AcceptResult[] = new Array(events.length);
+      order.forEach((original, position) => {
+        results[original] = sorted[position]!;
+      });
+      return results;
+    },
+    async getEvent(tenantId, id) {
+      const { rows } = await run<EventRow>(db, 'SELECT * FROM events WHERE tenant_id = $1 AND id = $2', [
+        tenantId,
+        id,
+      ]);
+      return rows[0] ? toEvent(rows[0]) : null;
+    },
+    async cancelEvent(tenantId, id, now) {
+      const entry = JSON.stringify([
+        { at: new Date(now).toISOString(), status: 'cancelled', detail: 'event cancelled' },
+      ]);
+      const { rows } = await run<{ n: number }>(
+        db,
+        `WITH e AS (UPDATE events SET status = 'cancelled' WHERE tenant_id = $1 AND id = $2),
+              m AS (UPDATE messages SET status = 'cancelled', updated_at = $3, timeline = timeline || $4::jsonb
+                     WHERE tenant_id = $1 AND event_id = $2 AND status IN ('queued', 'deferred') RETURNING 1)
+         SELECT count(*)::INT AS n FROM m`,
+        [tenantId, id, now, entry],
+      );
+      return rows[0]!.n;
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import type pg from 'pg';
+import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
+import type { Store } from '../port.ts';
+import { createPool } from './client.ts';
+import { postgresEventStore } from './events.ts';
+import { postgresJobStore } from './jobs.ts';
+import { postgresMessageStore } from './messages.ts';
+import { migrate } from './migrate.ts';
+import { postgresSubscriberStore } from './subscribers.ts';
+import { postgresTenantStore } from './tenants.ts';
+import { listenForJobs } from './wakeups.ts';
+import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
+
+export interface PostgresOptions {
+  /** postgres://user@host:port/database */
+  url: string;
+  /** Connections this process keeps at most. */
+  poolSize?: number;
+  /** Connection trouble the store recovers from by itself (logged, not thrown). */
+  onError?: (error: Error, context: string) => void;
+}
+
+/**
+ * Opens the PostgreSQL store, applying pending migrations first (under an advisory lock, so
+ * processes started together migrate once). Connections that break — the server restarted —
+ * are replaced on the next query; a query that was in flight fails and its caller retries.
+ *
+ * @example
+ * const store = await openPostgresStore({ url: 'postgres://127.0.0.1:5432/tidings' });
+ */
+export async function openPostgresStore(options: PostgresOptions): Promise<Store> {
+  const pool: pg.Pool = createPool({
+    url: options.url,
+    max: options.poolSize,
+    onIdleError: (error) => options.onError?.(error, 'idle database connection lost'),
+  });
+  try {
+    await migrate(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  let closed = false;
+  return {
+    dialect: 'postgres',
+    capabilities: POSTGRES_CAPABILITIES,
+    ...postgresJobStore(pool),
+    ...postgresTenantStore(pool),
+    ...postgresEventStore(pool),
+    ...postgresSubscriberStore(pool),
+    ...postgresWorkflowStore(pool),
+    ...postgresIntegrationStore(pool),
+    ...postgresMessageStore(pool),
+    listenForJobs: (onReady) => listenForJobs({ url: options.url, pool, onReady, onError: options.onError }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

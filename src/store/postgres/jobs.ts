@@ -1,0 +1,167 @@
+import type { Lane } from '../../shared/model.ts';
+import type { DeadJob, Job, JobSpec, JobStore } from '../port.ts';
+import { type Queryable, run } from './client.ts';
+
+interface JobRow {
+  id: number;
+  tenant_id: string;
+  kind: string;
+  lane: string;
+  partition_key: string | null;
+  payload: unknown;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  created_at: number;
+  last_error: string | null;
+}
+
+const DEFAULT_MAX_ATTEMPTS = 8;
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    kind: row.kind,
+    lane: row.lane as Lane,
+    partitionKey: row.partition_key,
+    payload: row.payload,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Jobs as one JSON array parameter, inserted by `insertJobsFrom`. `tag` links a job to the row that owns it. */
+export function jobsParam(specs: (JobSpec & { tag?: string })[], now = Date.now()): string {
+  return JSON.stringify(
+    specs.map((spec) => ({
+      tenant_id: spec.tenantId,
+      kind: spec.kind,
+      lane: spec.lane,
+      partition_key: spec.partitionKey ?? null,
+      run_at: spec.runAt ?? now,
+      max_attempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      payload: spec.payload ?? null,
+      created_at: now,
+      tag: spec.tag ?? null,
+    })),
+  );
+}
+
+/** `INSERT INTO jobs … SELECT` from a `jobsParam` parameter `$n`, optionally filtered on `j.tag`. */
+export function insertJobsFrom(param: string, where = 'TRUE'): string {
+  return `INSERT INTO jobs (tenant_id, kind, lane, partition_key, run_at, max_attempts, payload, created_at)
+    SELECT j.tenant_id, j.kind, j.lane, j.partition_key, j.run_at, j.max_attempts, coalesce(j.payload, 'null'), j.created_at
+      FROM jsonb_to_recordset(${param}::jsonb) AS j(tenant_id TEXT, kind TEXT, lane TEXT, partition_key TEXT,
+        run_at BIGINT, max_attempts INT, payload JSONB, created_at BIGINT, tag TEXT)
+     WHERE ${where}`;
+}
+
+export function postgresJobStore(db: Queryable): JobStore {
+  // Where each lane's round-robin over tenants resumes (per process, like the SQLite adapter's).
+  const cursors = new Map<Lane, string>();
+
+  return {
+    async enqueueJobs(specs) {
+      if (specs.length === 0) return;
+      await run(db, insertJobsFrom('$1'), [jobsParam(specs)]);
+    },
+    async claimJobs(request) {
+      const quotas = request.quotas.filter((q) => q.limit > 0);
+      if (quotas.length === 0) return [];
+      const { rows } = await run<JobRow>(db, 'SELECT * FROM tidings_claim($1, $2, $3, $4, $5, $6)', [
+        request.owner,
+        request.now,
+        request.now + request.leaseMs,
+        quotas.map((q) => q.lane),
+        quotas.map((q) => q.limit),
+        quotas.map((q) => cursors.get(q.lane) ?? ''),
+      ]);
+      for (const row of rows) cursors.set(row.lane as Lane, row.tenant_id);
+      return rows.map(toJob);
+    },
+    async completeJobs(owner, ids, followUps = []) {
+      if (ids.length === 0) return;
+      // A job whose lease was lost will run again elsewhere; its follow-ups come from that run.
+      await run(
+        db,
+        `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)
+         ${insertJobsFrom('$3', 'EXISTS (SELECT 1 FROM done)')}`,
+        [ids, owner, jobsParam(followUps)],
+      );
+    },
+    async retryJob(owner, id, runAt, error) {
+      await run(
+        db,
+        `UPDATE jobs SET state = 'ready', run_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+          WHERE id = $3 AND lease_owner = $4`,
+        [runAt, error, id, owner],
+      );
+    },
+    async deadJob(owner, id, error) {
+      await run(
+        db,
+        `UPDATE jobs SET state = 'dead', last_error = $1, lease_owner = NULL, lease_until = NULL
+          WHERE id = $2 AND lease_owner = $3`,
+        [error, id, owner],
+      );
+    },
+    async extendLeases(owner, ids, until) {
+      if (ids.length === 0) return;
+      await run(
+        db,
+        `UPDATE jobs SET lease_until = $1 WHERE id = ANY($2::BIGINT[]) AND lease_owner = $3 AND state = 'leased'`,
+        [until, ids, owner],
+      );
+    },
+    async releaseExpiredLeases(now) {
+      const result = await run(
+        db,
+        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < $1`,
+        [now],
+      );
+      return result.rowCount ?? 0;
+    },
+    async releaseLeasesOf(owner) {
+      const result = await run(
+        db,
+        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_owner = $1`,
+        [owner],
+      );
+      return result.rowCount ?? 0;
+    },
+    async leaseOwners() {
+      const { rows } = await run<{ lease_owner: string }>(
+        db,
+        `SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased'`,
+      );
+      return rows.map((r) => r.lease_owner);
+    },
+    async nextRunAt() {
+      const { rows } = await run<{ next: number | null }>(
+        db,
+        `SELECT min(run_at) AS next FROM jobs WHERE state = 'ready'`,
+      );
+      return rows[0]?.next ?? null;
+    },
+    async countJobs() {
+      const result = { ready: 0, leased: 0, dead: 0 };
+      const { rows } = await run<{ state: keyof typeof result; n: number }>(
+        db,
+        'SELECT state, count(*)::INT AS n FROM jobs GROUP BY state',
+      );
+      for (const row of rows) result[row.state] = row.n;
+      return result;
+    },
+    async listDeadJobs(limit) {
+      const { rows } = await run<JobRow>(
+        db,
+        `SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT $1`,
+        [limit],
+      );
+      return rows.map((row): DeadJob => ({ ...toJob(row), lastError: row.last_error }));
+    },
+  };
+}

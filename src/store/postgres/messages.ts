@@ -1,0 +1,225 @@
+import type { Channel, SandboxCapture } from '../../shared/model.ts';
+import type { MessageStore } from '../port.ts';
+import { type MessageRow, toMessage } from '../rows.ts';
+import { type Queryable, run } from './client.ts';
+import { insertJobsFrom, jobsParam } from './jobs.ts';
+
+interface CaptureRow {
+  tenant_id: string;
+  id: string;
+  message_id: string;
+  channel: Channel;
+  recipient: string | null;
+  content: Record<string, unknown>;
+  created_at: number;
+}
+
+const entryJson = (now: number, status: string, detail?: string) =>
+  JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
+
+export function postgresMessageStore(db: Queryable): MessageStore {
+  return {
+    async createMessages(messages, ack) {
+      if (messages.length === 0 && !ack) return [];
+      const rows = messages.map(({ record: r }) => ({
+        tenant_id: r.tenantId,
+        id: r.id,
+        event_id: r.eventId,
+        subscriber_id: r.subscriberId,
+        channel: r.channel,
+        workflow: r.workflow,
+        status: r.status,
+        provider: r.provider,
+        content: r.content,
+        data: r.data,
+        timeline: r.timeline,
+        event_at: r.eventAt,
+        created_at: r.createdAt,
+        updated_at: r.updatedAt,
+        last_error: r.lastError,
+      }));
+      const followUps = messages.flatMap(({ record, followUp }) =>
+        followUp ? [{ ...followUp, tag: record.id }] : [],
+      );
+      // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
+      const { rows: created } = await run<{ id: string }>(
+        db,
+        `WITH m AS (
+           INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
+             content, data, timeline, event_at, created_at, updated_at, last_error)
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
+             subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
+             data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT)
+           ON CONFLICT DO NOTHING
+           RETURNING id),
+         f AS (${insertJobsFrom('$2', 'j.tag IN (SELECT id FROM m)')}),
+         a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4)
+         SELECT id FROM m`,
+        [
+          JSON.stringify(rows),
+          jobsParam(followUps, messages[0]?.record.createdAt),
+          ack?.jobIds ?? [],
+          ack?.owner ?? '',
+        ],
+      );
+      const ids = new Set(created.map((r) => r.id));
+      return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
+    },
+    async getMessage(tenantId, id) {
+      const { rows } = await run<MessageRow>(db, 'SELECT * FROM messages WHERE tenant_id = $1 AND id = $2', [
+        tenantId,
+        id,
+      ]);
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async listMessages(filter) {
+      const values: unknown[] = [filter.tenantId];
+      const where = ['tenant_id = $1'];
+      const add = (column: string, value: unknown) => {
+        values.push(value);
+        where.push(`${column} $${values.length}`);
+      };
+      if (filter.subscriberId !== undefined) add('subscriber_id =', filter.subscriberId);
+      if (filter.eventId !== undefined) add('event_id =', filter.eventId);
+      if (filter.channel !== undefined) add('channel =', filter.channel);
+      // A literal, so the planner can prove the partial dead-letter index applies.
+      if (filter.status === 'dead') where.push(`status = 'dead'`);
+      else if (filter.status !== undefined) add('status =', filter.status);
+      if (filter.beforeId !== undefined) add('id <', filter.beforeId);
+      values.push(filter.limit);
+      const { rows } = await run<MessageRow>(
+        db,
+        `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.length}`,
+        values,
+      );
+      return rows.map(toMessage);
+    },
+    async updateMessage(tenantId, id, update) {
+      const { rows } = await run<{ n: number }>(
+        db,
+        `WITH u AS (
+           UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
+                  timeline = timeline || $5::jsonb
+            WHERE tenant_id = $6 AND id = $7 RETURNING 1),
+         f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
+         SELECT count(*)::INT AS n FROM u`,
+        [
+          update.status,
+          update.provider ?? null,
+          update.lastError ?? null,
+          update.now,
+          JSON.stringify(update.append),
+          tenantId,
+          id,
+          jobsParam(update.followUp ? [update.followUp] : [], update.now),
+        ],
+      );
+      return rows[0]!.n > 0;
+    },
+    async listInbox(page) {
+      const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived, page.limit];
+      let older = '';
+      if (page.before) {
+        values.push(page.before.eventAt, page.before.id);
+        older = 'AND (event_at < $5 OR (event_at = $5 AND id < $6))';
+      }
+      const { rows } = await run<MessageRow>(
+        db,
+        `SELECT * FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
+           AND (archived_at IS NULL) = $3 ${older}
+         ORDER BY event_at DESC, id DESC LIMIT $4`,
+        values,
+      );
+      return rows.map(toMessage);
+    },
+    async countUnread(tenantId, subscriberId) {
+      const { rows } = await run<{ n: number }>(
+        db,
+        `SELECT count(*)::INT AS n FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
+           AND read_at IS NULL AND archived_at IS NULL`,
+        [tenantId, subscriberId],
+      );
+      return rows[0]!.n;
+    },
+    async markInbox(tenantId, subscriberId, id, mark, now) {
+      // Reading or archiving an item is a read receipt. SET expressions see the row as it was.
+      const reads = mark !== 'seen';
+      const archives = mark === 'archive';
+      const { rows } = await run<MessageRow>(
+        db,
+        `UPDATE messages SET
+           seen_at = COALESCE(seen_at, $4),
+           read_at = CASE WHEN $5 THEN COALESCE(read_at, $4) ELSE read_at END,
+           archived_at = CASE WHEN $6 THEN COALESCE(archived_at, $4) ELSE archived_at END,
+           status = CASE WHEN $5 AND read_at IS NULL AND status IN ('delivered', 'sent') THEN 'read' ELSE status END,
+           timeline = timeline
+             || CASE WHEN $5 AND read_at IS NULL THEN jsonb_build_array($7::jsonb) ELSE '[]'::jsonb END
+             || CASE WHEN $6 AND archived_at IS NULL THEN jsonb_build_array($8::jsonb) ELSE '[]'::jsonb END,
+           updated_at = $4
+         WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
+         RETURNING *`,
+        [
+          tenantId,
+          id,
+          subscriberId,
+          now,
+          reads,
+          archives,
+          entryJson(now, 'read', `inbox ${mark}`),
+          entryJson(now, 'archived'),
+        ],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async markAllInbox(tenantId, subscriberId, mark, now) {
+      const result =
+        mark === 'seen'
+          ? await run(
+              db,
+              `UPDATE messages SET seen_at = $3, updated_at = $3
+                WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app' AND seen_at IS NULL`,
+              [tenantId, subscriberId, now],
+            )
+          : await run(
+              db,
+              `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
+                 status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
+                 timeline = timeline || jsonb_build_array($4::jsonb)
+               WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
+                 AND read_at IS NULL AND archived_at IS NULL`,
+              [tenantId, subscriberId, now, entryJson(now, 'read', 'inbox read-all')],
+            );
+      return result.rowCount ?? 0;
+    },
+    async saveSandboxCapture(c: SandboxCapture) {
+      await run(
+        db,
+        `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+        [c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt],
+      );
+    },
+    async listSandboxCaptures(tenantId, limit, channel?: Channel) {
+      const { rows } = channel
+        ? await run<CaptureRow>(
+            db,
+            'SELECT * FROM sandbox_captures WHERE tenant_id = $1 AND channel = $2 ORDER BY id DESC LIMIT $3',
+            [tenantId, channel, limit],
+          )
+        : await run<CaptureRow>(
+            db,
+            'SELECT * FROM sandbox_captures WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2',
+            [tenantId, limit],
+          );
+      return rows.map((r) => ({
+        tenantId: r.tenant_id,
+        id: r.id,
+        messageId: r.message_id,
+        channel: r.channel,
+        to: r.recipient,
+        content: r.content,
+        createdAt: r.created_at,
+      }));
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import type pg from 'pg';
+import type { TenantStore } from '../port.ts';
+import { run, transaction } from './client.ts';
+
+export function postgresTenantStore(pool: pg.Pool): TenantStore {
+  return {
+    async settingOnce(key, value) {
+      // Concurrent first writers: the loser's INSERT waits for the winner, then reads its value.
+      const { rows } = await run<{ value: string }>(
+        pool,
+        `WITH ins AS (INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
+         SELECT value FROM ins UNION ALL SELECT value FROM settings WHERE key = $1`,
+        [key, value],
+      );
+      return rows[0]!.value;
+    },
+    async ensureTenant(id, name) {
+      await run(
+        pool,
+        'INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING',
+        [id, name, Date.now()],
+      );
+    },
+    async tenantExists(id) {
+      const { rowCount } = await run(pool, 'SELECT 1 FROM tenants WHERE id = $1', [id]);
+      return (rowCount ?? 0) > 0;
+    },
+    async addApiKey(key, replaceLabel = false) {
+      await transaction(pool, async (client) => {
+        if (replaceLabel)
+          await client.query('DELETE FROM api_keys WHERE tenant_id = $1 AND label = $2', [
+            key.tenantId,
+            key.label,
+          ]);
+        await client.query(
+          `INSERT INTO api_keys (key_hash, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (key_hash) DO NOTHING`,
+          [key.hash, key.tenantId, key.label, key.prefix, Date.now()],
+        );
+      });
+    },
+    async addFirstApiKey(key) {
+      return transaction(pool, async (client) => {
+        // Processes seeding the same tenant at once take turns, so exactly one key is generated.
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+          `tidings:api_keys:${key.tenantId}:${key.label}`,
+        ]);
+        const { rowCount } = await client.query(
+          'SELECT 1 FROM api_keys WHERE tenant_id = $1 AND label = $2',
+          [key.tenantId, key.label],
+        );
+        if ((rowCount ?? 0) > 0) return false;
+        await client.query(
+          'INSERT INTO api_keys (key_hash, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5)',
+          [key.hash, key.tenantId, key.label, key.prefix, Date.now()],
+        );
+        return true;
+      });
+    },
+    async tenantForKeyHash(hash) {
+      const { rows } = await run<{ tenant_id: string }>(
+        pool,
+        'SELECT tenant_id FROM api_keys WHERE key_hash = $1',
+        [hash],
+      );
+      return rows[0]?.tenant_id ?? null;
+    },
+    async countApiKeys(tenantId, label) {
+      const { rows } = await run<{ n: number }>(
+        pool,
+        'SELECT count(*)::INT AS n FROM api_keys WHERE tenant_id = $1 AND label = $2',
+        [tenantId, label],
+      );
+      return rows[0]!.n;
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import type { IntegrationStore, WorkflowStore } from '../port.ts';
+import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
+import { type Queryable, run } from './client.ts';
+
+export function postgresWorkflowStore(db: Queryable): WorkflowStore {
+  return {
+    async putWorkflow(tenantId, key, definition, now) {
+      const { rows } = await run<WorkflowRow>(
+        db,
+        `INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
+         VALUES ($1, $2, $3::jsonb, 1, $4, $4)
+         ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
+           version = cur.version + 1, updated_at = excluded.updated_at
+         RETURNING *`,
+        [tenantId, key, JSON.stringify(definition), now],
+      );
+      return toWorkflow(rows[0]!);
+    },
+    async getWorkflow(tenantId, key) {
+      const { rows } = await run<WorkflowRow>(
+        db,
+        'SELECT * FROM workflows WHERE tenant_id = $1 AND key = $2',
+        [tenantId, key],
+      );
+      return rows[0] ? toWorkflow(rows[0]) : null;
+    },
+    async listWorkflows(tenantId) {
+      const { rows } = await run<WorkflowRow>(
+        db,
+        'SELECT * FROM workflows WHERE tenant_id = $1 ORDER BY key',
+        [tenantId],
+      );
+      return rows.map(toWorkflow);
+    },
+  };
+}
+
+export function postgresIntegrationStore(db: Queryable): IntegrationStore {
+  return {
+    async putIntegration(record, now) {
+      const { rows } = await run<IntegrationRow>(
+        db,
+        `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled,
+           created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $9)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET channel = excluded.channel, provider = excluded.provider,
+           priority = excluded.priority, config = excluded.config, credentials = excluded.credentials,
+           enabled = excluded.enabled, updated_at = excluded.updated_at
+         RETURNING *`,
+        [
+          record.tenantId,
+          record.id,
+          record.channel,
+          record.provider,
+          record.priority,
+          JSON.stringify(record.config),
+          record.sealedCredentials,
+          record.enabled,
+          now,
+        ],
+      );
+      return toIntegration(rows[0]!);
+    },
+    async getIntegration(tenantId, id) {
+      const { rows } = await run<IntegrationRow>(
+        db,
+        'SELECT * FROM integrations WHERE tenant_id = $1 AND id = $2',
+        [tenantId, id],
+      );
+      return rows[0] ? toIntegration(rows[0]) : null;
+    },
+    async listIntegrations(tenantId, channel) {
+      const { rows } = channel
+        ? await run<IntegrationRow>(
+            db,
+            'SELECT * FROM integrations WHERE tenant_id = $1 AND channel = $2 ORDER BY priority, id',
+            [tenantId, channel],
+          )
+        : await run<IntegrationRow>(
+            db,
+            'SELECT * FROM integrations WHERE tenant_id = $1 ORDER BY priority, id',
+            [tenantId],
+          );
+      return rows.map(toIntegration);
+    },
+  };
+}

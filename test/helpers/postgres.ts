@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll } from 'vitest';
+
+/** The server the PostgreSQL tests use; each test gets a database of its own on it. */
+export const ADMIN_URL =
+  process.env.TIDINGS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function probe(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const unavailable = await probe();
+if (unavailable !== null) {
+  if (process.env.CI) {
+    throw new Error(`PostgreSQL is required in CI (${ADMIN_URL}): ${unavailable}`);
+  }
+  console.warn(
+    `\n  PostgreSQL tests SKIPPED: no server at ${ADMIN_URL} (${unavailable}).\n  Set TIDINGS_TEST_POSTGRES_URL to run them.\n`,
+  );
+}
+
+/** True when a PostgreSQL server answers (always true in CI, where a missing server fails the run). */
+export const postgresAvailable = unavailable === null;
+
+const created: string[] = [];
+
+function urlFor(database: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty database; dropped when the test file ends. */
+export async function freshDatabaseUrl(): Promise<string> {
+  const name = `tidings_test_${randomBytes(6).toString('hex')}`;
+  await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  created.push(name);
+  return urlFor(name);
+}
+
+afterAll(async () => {
+  if (created.length === 0) return;
+  const names = created.splice(0);
+  await admin(async (client) => {
+    for (const name of names) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+});
