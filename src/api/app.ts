@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
+import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { ApiError } from './errors.ts';
@@ -83,8 +84,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let apiError = error instanceof ApiError ? error : fromFastifyError(error);
-    if (!apiError && /^SQLITE_(BUSY|LOCKED)/.test(String(error.code))) {
-      // Another process held the database past the busy timeout: nothing was written; retrying is safe.
+    if (!apiError && isStoreUnavailable(error)) {
+      // Busy past the timeout, or the database is restarting. A write may or may not have
+      // committed: a retry with the same idempotency key is answered from the first if it did.
+      request.log.warn({ err: error, url: request.routeOptions.url }, 'store unavailable');
       apiError = new ApiError('unavailable', 'the store is busy; retry shortly', [], { 'retry-after': '1' });
     }
     if (!apiError && error.statusCode && error.statusCode < 500) {

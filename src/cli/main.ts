@@ -73,7 +73,7 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       return;
     }
     case 'migrate': {
-      const store = openStore(config);
+      const store = await openStore(config);
       await store.close();
       process.stdout.write('migrations applied\n');
       return;
@@ -81,7 +81,7 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'tenant': {
       const [action, name] = rest;
       if (action !== 'create' || !name) throw new UsageError('usage: tidings tenant create NAME');
-      const store = openStore(config);
+      const store = await openStore(config);
       const tenantId = newId('ten');
       await store.ensureTenant(tenantId, name);
       const key = generateApiKey();

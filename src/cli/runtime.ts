@@ -3,6 +3,7 @@ import { buildApp, buildHealthApp } from '../api/app.ts';
 import type { Config } from '../config/index.ts';
 import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
+import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
@@ -10,7 +11,7 @@ import { ThreadWriteLock } from '../store/sqlite/write-lock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { masterSecret, seedDefaultTenant } from './bootstrap.ts';
-import { openStore } from './open-store.ts';
+import { openStore, storeOpensFromThreads } from './open-store.ts';
 import { startWorkerRole, type WorkerRole } from './worker-role.ts';
 import { startWorkerThread } from './worker-threads.ts';
 
@@ -48,18 +49,19 @@ function combineRoles(roles: WorkerRole[]): WorkerRole {
  */
 export async function startTidings(config: Config, logger: Logger, roles: Role[]): Promise<Tidings> {
   const writeLock = ThreadWriteLock.create();
-  const store = openStore(config, writeLock);
+  const store = await openStore(config, writeLock, logger);
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   const keys = deriveKeys(await masterSecret(store, config));
   const signal = new JobSignal();
+  // Workers on this thread listen for other processes' jobs; worker threads relay their own.
+  const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   const providers = new ProviderRegistry(store, keys.credentials);
   const metrics = createMetrics();
 
   let worker: WorkerRole | null = null;
   if (roles.includes('worker')) {
     // A thread opens the store on its own: not possible for an in-memory database.
-    const sqliteFile = config.database.kind === 'sqlite' && config.database.file !== ':memory:';
-    const threads = roles.includes('api') && sqliteFile ? config.workerThreads : 0;
+    const threads = roles.includes('api') && storeOpensFromThreads(config) ? config.workerThreads : 0;
     worker =
       threads > 0
         ? combineRoles(
@@ -95,6 +97,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
       closing ??= (async () => {
         await app?.close();
         await worker?.stop();
+        await unrelay();
         await providers.close();
         await store.close();
       })();

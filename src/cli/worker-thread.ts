@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
+import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
@@ -20,8 +21,10 @@ export type FromWorkerThread = { type: 'ready'; owner: string } | { type: 'stopp
 const config = workerData.config as Config;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
-const store = openStore(config, workerData.writeLock as Int32Array);
+const store = await openStore(config, workerData.writeLock as Int32Array, logger);
 const signal = new JobSignal();
+// The API thread listens for other processes and forwards; this thread announces its own jobs.
+const unrelay = await relayJobSignal(store, signal, { listen: false });
 const role = await startWorkerRole(
   config,
   store,
@@ -32,7 +35,8 @@ const role = await startWorkerRole(
 
 port.on('message', (message: ToWorkerThread) => {
   if (message.type === 'notify') {
-    signal.notify(message.lane);
+    // Already announced by the API thread (or received from another process): not sent out again.
+    signal.notify(message.lane, 'remote');
     return;
   }
   if (message.type === 'invalidate') {
@@ -41,6 +45,7 @@ port.on('message', (message: ToWorkerThread) => {
   }
   void role
     .stop()
+    .then(unrelay)
     .then(() => store.close())
     .finally(() => {
       port.postMessage({ type: 'stopped' } satisfies FromWorkerThread);

@@ -1,18 +1,21 @@
 import type { Lane } from '../shared/model.ts';
 
-type Listener = (lane: Lane | null) => void;
+/** Where a wake-up came from: this process, or another one (relayed by the store). */
+export type SignalOrigin = 'local' | 'remote';
+type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
 
 /**
  * In-process wake-up for idle workers: whoever commits new jobs calls `notify`, so a worker
- * starts on them at once instead of waiting for its next poll. (Across processes the
- * PostgreSQL adapter feeds LISTEN/NOTIFY into the same signal.)
+ * starts on them at once instead of waiting for its next poll. Across processes, a store with
+ * cross-process wake-ups relays local notifications out and feeds others' in as 'remote' (see
+ * relayJobSignal), so a relayed wake-up is never sent back out.
  */
 export class JobSignal {
   private readonly listeners = new Set<Listener>();
 
   /** Tells listeners that jobs are ready, in `lane` (or in any lane when null). */
-  notify(lane: Lane | null = null): void {
-    for (const listener of this.listeners) listener(lane);
+  notify(lane: Lane | null = null, origin: SignalOrigin = 'local'): void {
+    for (const listener of this.listeners) listener(lane, origin);
   }
 
   subscribe(listener: Listener): () => void {

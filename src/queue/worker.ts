@@ -232,7 +232,12 @@ export class Worker {
         settled.push(this.fail(job, result, handler));
     });
     settled.push(this.scheduleFlush());
-    await Promise.all(settled);
+    try {
+      await Promise.all(settled);
+    } catch (error) {
+      // The store is unreachable: the jobs stay leased and run again once their lease expires.
+      this.options.logger.error({ err: error, jobs: jobs.length }, 'recording job results failed');
+    }
   }
 
   private async fail(

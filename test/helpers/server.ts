@@ -4,12 +4,15 @@ import path from 'node:path';
 import { startTidings, type Tidings } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
+import { databaseEnv } from './store-under-test.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: test responses are read field by field and checked by assertions
 type Json = any;
 
 export interface TestServer {
   url: string;
+  /** TIDINGS_DATABASE_URL of this server's own fresh database. */
+  databaseUrl: string;
   key: string;
   dataDir: string;
   tidings: Tidings;
@@ -29,11 +32,12 @@ export interface TestServer {
 
 export const TEST_KEY = 'tdk_test_key_0123456789abcdef';
 
-/** Starts a real Tidings (API + worker) on a free port with a fresh SQLite file. */
+/** Starts a real Tidings (API + worker) on a free port with a fresh database of the store under test. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tidings-e2e-'));
+  const database = await databaseEnv(dataDir);
   const config = loadConfig({
-    TIDINGS_DATABASE_URL: `sqlite:${path.join(dataDir, 'tidings.db')}`,
+    ...database,
     TIDINGS_PORT: '0',
     TIDINGS_API_KEY: TEST_KEY,
     TIDINGS_LEASE_MS: '5000',
@@ -43,6 +47,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const url = tidings.url!;
   return {
     url,
+    databaseUrl: database.TIDINGS_DATABASE_URL!,
     key: TEST_KEY,
     dataDir,
     tidings,

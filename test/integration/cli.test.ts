@@ -12,6 +12,7 @@ import {
   startChild,
   tempDataDir,
 } from '../helpers/child.ts';
+import { databaseEnv, STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KEY_PATTERN = /tdk_[A-Za-z0-9_-]{32}/g;
@@ -33,7 +34,8 @@ async function stop(child: RunningChild): Promise<number | null> {
 describe('tidings CLI', () => {
   it('generates, prints and saves a key on first start, and keeps it on the next start', async () => {
     const dataDir = tempDataDir();
-    const first = await startChild(sqliteEnv(dataDir));
+    const dbEnv = await databaseEnv(dataDir);
+    const first = await startChild(dbEnv);
     const banner = await bannerOf(first);
 
     expect(banner).toContain(`Tidings is running at ${first.url}`);
@@ -53,7 +55,7 @@ describe('tidings CLI', () => {
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
     expect(await stop(first)).toBe(0);
 
-    const second = await startChild(sqliteEnv(dataDir));
+    const second = await startChild(dbEnv);
     const again = await bannerOf(second);
     expect(again).not.toContain('Your API key');
     expect(new Set(again.match(KEY_PATTERN))).toEqual(new Set([key]));
@@ -63,12 +65,13 @@ describe('tidings CLI', () => {
 
   it('TIDINGS_API_KEY replaces the default key and is never printed', async () => {
     const dataDir = tempDataDir();
-    const first = await startChild(sqliteEnv(dataDir));
+    const dbEnv = await databaseEnv(dataDir);
+    const first = await startChild(dbEnv);
     const generated = (await bannerOf(first)).match(KEY_PATTERN)![0];
     expect(await stop(first)).toBe(0);
 
     const chosen = 'my_own_key_0123456789abcdef';
-    const second = await startChild({ ...sqliteEnv(dataDir), TIDINGS_API_KEY: chosen });
+    const second = await startChild({ ...dbEnv, TIDINGS_API_KEY: chosen });
     const banner = await bannerOf(second);
     expect((await callJson(`${second.url}/v1/workflows`, 'GET', generated)).status).toBe(401);
     expect((await callJson(`${second.url}/v1/workflows`, 'GET', chosen)).status).toBe(200);
@@ -80,8 +83,9 @@ describe('tidings CLI', () => {
 
   it('tenant create prints a working key that only sees its own tenant', async () => {
     const dataDir = tempDataDir();
+    const dbEnv = await databaseEnv(dataDir);
     const defaultKey = 'tdk_default_tenant_key_0123456789';
-    const env = { ...sqliteEnv(dataDir), TIDINGS_API_KEY: defaultKey };
+    const env = { ...dbEnv, TIDINGS_API_KEY: defaultKey };
     const server = await startChild(env);
 
     const put = await callJson(`${server.url}/v1/workflows/w`, 'PUT', defaultKey, {
@@ -116,24 +120,28 @@ describe('tidings CLI', () => {
     expect(usage.stderr).toContain('tenant create NAME');
   });
 
-  it('migrate applies migrations to a fresh database and exits 0', async () => {
-    const dataDir = tempDataDir();
-    const result = await runCli(['migrate'], sqliteEnv(dataDir));
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain('migrations applied');
-    expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
-    // Running it again is a no-op.
-    expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
-  });
+  it.runIf(STORE_UNDER_TEST === 'sqlite')(
+    'migrate applies migrations to a fresh database and exits 0',
+    async () => {
+      const dataDir = tempDataDir();
+      const result = await runCli(['migrate'], sqliteEnv(dataDir));
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain('migrations applied');
+      expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
+      // Running it again is a no-op.
+      expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
+    },
+  );
 
   it('a bad setting or an unknown command exits 2 and says why', async () => {
     const dataDir = tempDataDir();
-    const badPort = await runCli(['start'], { ...sqliteEnv(dataDir), TIDINGS_PORT: 'abc' });
+    const dbEnv = await databaseEnv(dataDir);
+    const badPort = await runCli(['start'], { ...dbEnv, TIDINGS_PORT: 'abc' });
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toContain('TIDINGS_PORT');
     expect(badPort.stderr).toMatch(/whole number/);
 
-    const unknown = await runCli(['frobnicate'], sqliteEnv(dataDir));
+    const unknown = await runCli(['frobnicate'], dbEnv);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('frobnicate');
     expect(unknown.stderr).toContain('usage: tidings');
@@ -141,7 +149,7 @@ describe('tidings CLI', () => {
 
   it('SIGTERM stops a running start cleanly (exit 0) within a few seconds', async () => {
     const child = await startChild({
-      ...sqliteEnv(tempDataDir()),
+      ...(await databaseEnv(tempDataDir())),
       TIDINGS_API_KEY: 'tdk_sigterm_key_0123456789',
     });
     await bannerOf(child);
@@ -154,16 +162,16 @@ describe('tidings CLI', () => {
   });
 
   it('is healthy within 10 s of being spawned', async () => {
-    const child = await startChild(sqliteEnv(tempDataDir()), { healthyWithinMs: 10_000 });
+    const child = await startChild(await databaseEnv(tempDataDir()), { healthyWithinMs: 10_000 });
     expect(child.healthyAfterMs).toBeLessThan(10_000);
     const health = await callJson(`${child.url}/healthz`, 'GET', null);
     expect(health.status).toBe(200);
   });
 
-  it('runs api and worker as separate processes on one SQLite file; a worker opens a port only when asked', async () => {
+  it('runs api and worker as separate processes on one database; a worker opens a port only when asked', async () => {
     const dir = tempDataDir();
     const key = 'tdk_split_roles_key_0123456789';
-    const env = { ...sqliteEnv(dir), TIDINGS_API_KEY: key };
+    const env = { ...(await databaseEnv(dir)), TIDINGS_API_KEY: key };
     const api = await startChild(env, { args: ['api'] });
     const worker = await startChild(env, { args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' });
     expect((await callJson(`${worker.url}/healthz`, 'GET', null)).status).toBe(200);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { callJson, cleanupChildren, sqliteEnv, startChild, tempDataDir } from '../helpers/child.ts';
+import { callJson, cleanupChildren, startChild, tempDataDir } from '../helpers/child.ts';
+import { databaseEnv } from '../helpers/store-under-test.ts';
 
 const KEY = 'tdk_crash_safety_key_0123456789';
 const EVENTS = 300;
@@ -19,7 +20,7 @@ describe('crash safety (acceptance)', () => {
     'keeps every accepted event when SIGKILLed right after the last 202, with %s',
     async (_, firstEnv) => {
       const dataDir = tempDataDir('tidings-crash-');
-      const env = { ...sqliteEnv(dataDir), TIDINGS_API_KEY: KEY };
+      const env = { ...(await databaseEnv(dataDir)), TIDINGS_API_KEY: KEY };
 
       const first = await startChild({ ...env, ...firstEnv });
       const put = await callJson(`${first.url}/v1/workflows/w`, 'PUT', KEY, {
