@@ -2,6 +2,7 @@ import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { newId } from '../shared/ids.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { addTenantKey, generateApiKey, readSavedKey, seedDemoWorkflow } from './bootstrap.ts';
+import { migrateFrom } from './migrate-from.ts';
 import { openStore, type Role, startTidings, type Tidings } from './runtime.ts';
 
 const USAGE = `usage: tidings <command>
@@ -10,6 +11,8 @@ const USAGE = `usage: tidings <command>
   api                   the HTTP API only
   worker                job workers only (no HTTP port)
   migrate               apply database migrations and exit
+  migrate --from sqlite:PATH
+                        copy the SQLite installation at PATH into PostgreSQL (TIDINGS_DATABASE_URL)
   tenant create NAME    create a tenant and print its API key
 
 Configuration comes from TIDINGS_* environment variables (see API.md "Running it").`;
@@ -73,6 +76,7 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       return;
     }
     case 'migrate': {
+      if (rest.length > 0) return migrateFrom(rest, config);
       const store = await openStore(config);
       await store.close();
       process.stdout.write('migrations applied\n');

@@ -1,0 +1,171 @@
+/**
+ * What `tidings migrate --from sqlite:…` copies, table by table. Both schemas have the same tables
+ * and columns (sqlite/migrations, postgres/migrations); only the types differ: SQLite keeps JSON
+ * as text, booleans as 0/1, and PostgreSQL has JSONB and BOOLEAN. Columns are named one by one,
+ * never `SELECT *`, so a column one side has and the other lacks fails loudly instead of being
+ * dropped; test/integration/migrate-from.test.ts checks this list against both live schemas.
+ */
+
+/** How a SQLite value becomes a PostgreSQL one. */
+export type ColumnKind = 'text' | 'int' | 'json' | 'bool';
+
+export interface TableSpec {
+  name: string;
+  /** Copied columns, in insert order. */
+  columns: Readonly<Record<string, ColumnKind>>;
+  /**
+   * SQL over the batch record `r` that replaces a column's copied value (the jobs table turns
+   * leases into ready jobs this way, inside the INSERT, so rows stream through untouched).
+   */
+  rewrite?: Readonly<Record<string, string>>;
+  /** The id is an identity column the copy keeps: INSERT … OVERRIDING SYSTEM VALUE. */
+  keepsIdentity?: boolean;
+}
+
+// A leased job's worker belonged to the old installation and is gone: the job arrives ready, as
+// releaseExpiredLeases would leave it (its attempt count stands, as after any lost lease).
+const UNLEASED = (column: string) => `CASE WHEN r.state = 'leased' THEN NULL ELSE r.${column} END`;
+
+/**
+ * In copy order: tenants before api_keys (the one foreign key). Settings come first so the
+ * master secret is in place before anything that depends on it.
+ */
+export const TABLES: readonly TableSpec[] = [
+  { name: 'settings', columns: { key: 'text', value: 'text' } },
+  { name: 'tenants', columns: { id: 'text', name: 'text', created_at: 'int' } },
+  {
+    name: 'api_keys',
+    columns: { key_hash: 'text', tenant_id: 'text', label: 'text', prefix: 'text', created_at: 'int' },
+  },
+  {
+    name: 'subscribers',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      email: 'text',
+      phone: 'text',
+      locale: 'text',
+      timezone: 'text',
+      data: 'json',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  { name: 'topics', columns: { tenant_id: 'text', key: 'text', name: 'text', created_at: 'int' } },
+  {
+    name: 'topic_members',
+    columns: { tenant_id: 'text', topic_key: 'text', subscriber_id: 'text', created_at: 'int' },
+  },
+  {
+    name: 'workflows',
+    columns: {
+      tenant_id: 'text',
+      key: 'text',
+      definition: 'json',
+      version: 'int',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
+    name: 'integrations',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      channel: 'text',
+      provider: 'text',
+      priority: 'int',
+      config: 'json',
+      // Sealed with a key derived from the master secret: copied as the opaque string it is.
+      credentials: 'text',
+      enabled: 'bool',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
+    name: 'events',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      workflow: 'text',
+      payload: 'json',
+      priority: 'text',
+      status: 'text',
+      created_at: 'int',
+    },
+  },
+  {
+    name: 'idempotency_keys',
+    columns: { tenant_id: 'text', key: 'text', event_id: 'text', payload_hash: 'text', created_at: 'int' },
+  },
+  {
+    name: 'messages',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      event_id: 'text',
+      subscriber_id: 'text',
+      channel: 'text',
+      workflow: 'text',
+      status: 'text',
+      provider: 'text',
+      content: 'json',
+      data: 'json',
+      timeline: 'json',
+      event_at: 'int',
+      created_at: 'int',
+      updated_at: 'int',
+      seen_at: 'int',
+      read_at: 'int',
+      archived_at: 'int',
+      last_error: 'text',
+    },
+  },
+  {
+    name: 'sandbox_captures',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      message_id: 'text',
+      channel: 'text',
+      recipient: 'text',
+      content: 'json',
+      created_at: 'int',
+    },
+  },
+  {
+    name: 'jobs',
+    columns: {
+      id: 'int',
+      tenant_id: 'text',
+      kind: 'text',
+      lane: 'text',
+      partition_key: 'text',
+      run_at: 'int',
+      attempts: 'int',
+      max_attempts: 'int',
+      state: 'text',
+      lease_owner: 'text',
+      lease_until: 'int',
+      payload: 'json',
+      last_error: 'text',
+      created_at: 'int',
+    },
+    rewrite: {
+      state: `CASE WHEN r.state = 'leased' THEN 'ready' ELSE r.state END`,
+      lease_owner: UNLEASED('lease_owner'),
+      lease_until: UNLEASED('lease_until'),
+    },
+    keepsIdentity: true,
+  },
+];
+
+/** Tables whose rows belong to tenants: any row in one means the database is in use. */
+export const TENANT_TABLES: readonly string[] = TABLES.filter((t) => t.name !== 'settings').map(
+  (t) => t.name,
+);
+
+export function columnNames(spec: TableSpec): string[] {
+  return Object.keys(spec.columns);
+}
