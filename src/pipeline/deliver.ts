@@ -142,9 +142,24 @@ export async function buildDeliveries(
   targets: DeliveryTarget[],
   now: number,
 ): Promise<NewMessage[]> {
+  // One read per tenant for the whole batch, not one per target.
+  const wanted = new Map<string, Set<string>>();
+  for (const target of targets) {
+    const ids = wanted.get(target.event.tenantId) ?? new Set<string>();
+    for (const id of target.subscriberIds) ids.add(id);
+    wanted.set(target.event.tenantId, ids);
+  }
+  const found = new Map<string, SubscriberRecord>();
+  for (const [tenantId, ids] of wanted) {
+    for (const subscriber of await deps.store.getSubscribers(tenantId, [...ids]))
+      found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
+  }
   const messages: NewMessage[] = [];
   for (const target of targets) {
-    const subscribers = await deps.store.getSubscribers(target.event.tenantId, target.subscriberIds);
+    const subscribers = target.subscriberIds.flatMap((id) => {
+      const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
+      return subscriber ? [subscriber] : [];
+    });
     messages.push(...buildMessages(deps, target, subscribers, now));
   }
   return messages;
@@ -158,13 +173,16 @@ export async function loadTargets(
   deps: PipelineDeps,
   items: { tenantId: string; eventId: string }[],
 ): Promise<(Omit<DeliveryTarget, 'subscriberIds'> | null)[]> {
-  const events = new Map<string, EventRecord | null>();
+  const events = new Map<string, EventRecord>();
+  const refs = new Map(items.map((item) => [`${item.tenantId}\u0000${item.eventId}`, item]));
+  for (const event of await deps.store.getEvents(
+    [...refs.values()].map((item) => ({ tenantId: item.tenantId, id: item.eventId })),
+  ))
+    events.set(`${event.tenantId}\u0000${event.id}`, event);
   const workflows = new Map<string, WorkflowRecord | null>();
   const out: (Omit<DeliveryTarget, 'subscriberIds'> | null)[] = [];
   for (const item of items) {
-    const eventKey = `${item.tenantId}\u0000${item.eventId}`;
-    if (!events.has(eventKey)) events.set(eventKey, await deps.store.getEvent(item.tenantId, item.eventId));
-    const event = events.get(eventKey) ?? null;
+    const event = events.get(`${item.tenantId}\u0000${item.eventId}`) ?? null;
     if (!event || event.status === 'cancelled') {
       out.push(null);
       continue;

@@ -119,6 +119,8 @@ export interface EventStore {
   /** Stores each event with its first job in one transaction, honouring idempotency keys (24 h). */
   acceptEvents(events: AcceptEvent[], idempotencyWindowMs: number): Promise<AcceptResult[]>;
   getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
+  /** Loads many events at once (a worker's batch); answers those that exist, in no particular order. */
+  getEvents(refs: { tenantId: string; id: string }[]): Promise<EventRecord[]>;
   /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
 }

@@ -153,6 +153,34 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
       });
 
+      it('answers a mixed batch in order and loads many events at once', async () => {
+        const results = await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_z', idempotencyKey: 'z' }),
+            acceptable({ id: 'evt_x', input: { workflow: 'missing', to: ['u1'] } }),
+            acceptable({ id: 'evt_a', idempotencyKey: 'a' }),
+            acceptable({ id: 'evt_n' }),
+            acceptable({ id: 'evt_z2', idempotencyKey: 'z' }),
+          ],
+          DAY,
+        );
+        expect(results).toEqual([
+          { ok: true, eventId: 'evt_z', duplicate: false },
+          { ok: false, code: 'workflow_not_found' },
+          { ok: true, eventId: 'evt_a', duplicate: false },
+          { ok: true, eventId: 'evt_n', duplicate: false },
+          { ok: true, eventId: 'evt_z', duplicate: true },
+        ]);
+        const loaded = await store.getEvents([
+          { tenantId: T, id: 'evt_n' },
+          { tenantId: T, id: 'evt_x' },
+          { tenantId: OTHER, id: 'evt_a' },
+          { tenantId: T, id: 'evt_z' },
+        ]);
+        expect(loaded.map((e) => e.id).sort()).toEqual(['evt_n', 'evt_z']);
+        expect((await store.countJobs()).ready).toBe(3);
+      });
+
       it('scopes idempotency keys to the tenant', async () => {
         await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
         const results = await store.acceptEvents(

@@ -48,6 +48,16 @@ export function postgresEventStore(db: Queryable): EventStore {
       ]);
       return rows[0] ? toEvent(rows[0]) : null;
     },
+    async getEvents(refs) {
+      if (refs.length === 0) return [];
+      const { rows } = await run<EventRow>(
+        db,
+        `SELECT e.* FROM unnest($1::TEXT[], $2::TEXT[]) AS k(tenant_id, id)
+           JOIN events e ON e.tenant_id = k.tenant_id AND e.id = k.id`,
+        [refs.map((r) => r.tenantId), refs.map((r) => r.id)],
+      );
+      return rows.map(toEvent);
+    },
     async cancelEvent(tenantId, id, now) {
       const entry = JSON.stringify([
         { at: new Date(now).toISOString(), status: 'cancelled', detail: 'event cancelled' },

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Lane } from '../../shared/model.ts';
+import type { EventRecord, Lane } from '../../shared/model.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
 import { type EventRow, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
@@ -87,6 +87,14 @@ export function sqliteEventStore(
     async getEvent(tenantId, id) {
       const row = getEvent.get(tenantId, id) as EventRow | undefined;
       return row ? toEvent(row) : null;
+    },
+    async getEvents(refs) {
+      const found: EventRecord[] = [];
+      for (const ref of refs) {
+        const row = getEvent.get(ref.tenantId, ref.id) as EventRow | undefined;
+        if (row) found.push(toEvent(row));
+      }
+      return found;
     },
     async cancelEvent(tenantId, id, now) {
       return db

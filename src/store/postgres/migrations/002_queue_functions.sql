@@ -91,79 +91,113 @@ END
 $$;
 
 -- Accepts a batch of validated events (see AcceptEvent in src/store/port.ts, serialised by
--- src/store/postgres/events.ts): per event, the idempotency key, the event row, its recipients
--- and its first job, all in the caller's one statement. Answers one result object per event.
+-- src/store/postgres/events.ts) in one call, set-based: a handful of statements per batch, not
+-- per event. Answers one result object per event, in batch order. Idempotency keys are claimed
+-- in (tenant, key) order, so two batches sharing keys cannot deadlock; within a batch the first
+-- event with a key claims it and later ones are answered from it.
 CREATE FUNCTION tidings_accept(p_events JSONB, p_window BIGINT) RETURNS JSONB LANGUAGE plpgsql AS $$
 DECLARE
-  e JSONB;
-  s JSONB;
-  v_tenant TEXT;
-  v_now BIGINT;
-  v_key TEXT;
-  v_lane TEXT;
-  v_found RECORD;
-  v_results JSONB := '[]';
+  v_count INT := jsonb_array_length(p_events);
+  v_lanes TEXT[];
+  v_owned TEXT[];
+  v_accepted BOOLEAN[];
+  v_inline RECORD;
+  v_results JSONB;
 BEGIN
-  FOR e IN SELECT value FROM jsonb_array_elements(p_events) LOOP
-    v_tenant := e->>'tenantId';
-    v_now := (e->>'now')::BIGINT;
-    SELECT coalesce(definition->>'priority', 'normal') INTO v_lane
-      FROM workflows WHERE tenant_id = v_tenant AND key = e->'input'->>'workflow';
-    IF NOT FOUND THEN
-      v_results := v_results || jsonb_build_object('ok', false, 'code', 'workflow_not_found');
-      CONTINUE;
-    END IF;
-    v_lane := coalesce(e->'input'->>'priority', v_lane);
+  -- The lane of each event (its priority, else its workflow's); NULL when the workflow is unknown.
+  SELECT array_agg(CASE WHEN w.key IS NULL THEN NULL
+                        ELSE coalesce(b.e->'input'->>'priority', w.definition->>'priority', 'normal') END
+                   ORDER BY b.ord)
+    INTO v_lanes
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+    LEFT JOIN workflows w ON w.tenant_id = b.e->>'tenantId' AND w.key = b.e->'input'->>'workflow';
 
-    v_key := e->>'idempotencyKey';
-    IF v_key IS NOT NULL THEN
-      -- Claims the key, or takes over one older than the window; a live key is left alone.
-      INSERT INTO idempotency_keys (tenant_id, key, event_id, payload_hash, created_at)
-      VALUES (v_tenant, v_key, e->>'id', e->>'payloadHash', v_now)
-      ON CONFLICT (tenant_id, key) DO UPDATE
-        SET event_id = excluded.event_id, payload_hash = excluded.payload_hash, created_at = excluded.created_at
-        WHERE idempotency_keys.created_at <= v_now - p_window;
-      IF NOT FOUND THEN
-        SELECT event_id, payload_hash INTO v_found FROM idempotency_keys WHERE tenant_id = v_tenant AND key = v_key;
-        IF v_found.payload_hash = e->>'payloadHash' THEN
-          v_results := v_results || jsonb_build_object('ok', true, 'eventId', v_found.event_id, 'duplicate', true);
-        ELSE
-          v_results := v_results || jsonb_build_object(
-            'ok', false, 'code', 'idempotency_key_reused', 'eventId', v_found.event_id);
-        END IF;
-        CONTINUE;
-      END IF;
-    END IF;
+  -- Claim each key once, or take over one older than the window; a live key is left alone.
+  WITH claimed AS (
+    INSERT INTO idempotency_keys AS cur (tenant_id, key, event_id, payload_hash, created_at)
+    SELECT tenant_id, key, event_id, payload_hash, created_at FROM (
+      SELECT DISTINCT ON (b.e->>'tenantId', b.e->>'idempotencyKey')
+             b.e->>'tenantId' AS tenant_id, b.e->>'idempotencyKey' AS key, b.e->>'id' AS event_id,
+             b.e->>'payloadHash' AS payload_hash, (b.e->>'now')::BIGINT AS created_at
+        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+       WHERE b.e->>'idempotencyKey' IS NOT NULL AND v_lanes[b.ord] IS NOT NULL
+       ORDER BY b.e->>'tenantId', b.e->>'idempotencyKey', b.ord) AS firsts
+    ORDER BY tenant_id, key
+    ON CONFLICT (tenant_id, key) DO UPDATE
+      SET event_id = excluded.event_id, payload_hash = excluded.payload_hash, created_at = excluded.created_at
+      WHERE cur.created_at <= excluded.created_at - p_window
+    RETURNING event_id)
+  SELECT coalesce(array_agg(event_id), '{}') INTO v_owned FROM claimed;
 
-    INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
-    VALUES (v_tenant, e->>'id', e->'input'->>'workflow', e->'input', v_lane, 'accepted', v_now);
+  SELECT array_agg(v_lanes[b.ord] IS NOT NULL AND (b.e->>'idempotencyKey' IS NULL OR o.id IS NOT NULL)
+                   ORDER BY b.ord)
+    INTO v_accepted
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+    LEFT JOIN unnest(v_owned) AS o(id) ON o.id = b.e->>'id';
 
-    INSERT INTO subscribers (tenant_id, id, created_at, updated_at)
-    SELECT v_tenant, ids.value, v_now, v_now FROM jsonb_array_elements_text(e->'subscriberIds') AS ids
-    ORDER BY ids.value
-    ON CONFLICT DO NOTHING;
+  INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
+  SELECT b.e->>'tenantId', b.e->>'id', b.e->'input'->>'workflow', b.e->'input', v_lanes[b.ord], 'accepted',
+         (b.e->>'now')::BIGINT
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+   WHERE v_accepted[b.ord];
 
-    -- Inline subscribers: fields present are set (null clears one), absent fields are kept.
-    FOR s IN SELECT value FROM jsonb_array_elements(e->'inlineSubscribers') LOOP
-      INSERT INTO subscribers AS cur (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
-      VALUES (v_tenant, s->>'id', s->>'email', s->>'phone', s->>'locale', s->>'timezone',
-              CASE WHEN jsonb_typeof(s->'data') = 'object' THEN s->'data' ELSE '{}' END, v_now, v_now)
-      ON CONFLICT (tenant_id, id) DO UPDATE SET
-        email = CASE WHEN s ? 'email' THEN excluded.email ELSE cur.email END,
-        phone = CASE WHEN s ? 'phone' THEN excluded.phone ELSE cur.phone END,
-        locale = CASE WHEN s ? 'locale' THEN excluded.locale ELSE cur.locale END,
-        timezone = CASE WHEN s ? 'timezone' THEN excluded.timezone ELSE cur.timezone END,
-        data = CASE WHEN s ? 'data' THEN excluded.data ELSE cur.data END,
-        updated_at = excluded.updated_at;
-    END LOOP;
+  -- Plain recipient ids: unknown ones are created empty, so in-app delivery works at once.
+  INSERT INTO subscribers (tenant_id, id, created_at, updated_at)
+  SELECT DISTINCT b.e->>'tenantId', ids.value, (b.e->>'now')::BIGINT, (b.e->>'now')::BIGINT
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+   CROSS JOIN jsonb_array_elements_text(b.e->'subscriberIds') AS ids
+   WHERE v_accepted[b.ord]
+   ORDER BY 1, 2
+  ON CONFLICT DO NOTHING;
 
-    INSERT INTO jobs (tenant_id, kind, lane, partition_key, run_at, max_attempts, payload, created_at)
-    VALUES (e->'job'->>'tenantId', e->'job'->>'kind', v_lane, e->'job'->>'partitionKey',
-            coalesce((e->'job'->>'runAt')::BIGINT, v_now), coalesce((e->'job'->>'maxAttempts')::INT, 8),
-            coalesce(e->'job'->'payload', 'null'), v_now);
-
-    v_results := v_results || jsonb_build_object('ok', true, 'eventId', e->>'id', 'duplicate', false);
+  -- Inline subscribers (rare in bulk): fields present are set (null clears one), absent ones kept.
+  FOR v_inline IN
+    SELECT b.e->>'tenantId' AS tenant_id, (b.e->>'now')::BIGINT AS now, s.value AS s
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+     CROSS JOIN jsonb_array_elements(b.e->'inlineSubscribers') AS s
+     WHERE v_accepted[b.ord]
+     ORDER BY b.ord
+  LOOP
+    INSERT INTO subscribers AS cur (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
+    VALUES (v_inline.tenant_id, v_inline.s->>'id', v_inline.s->>'email', v_inline.s->>'phone',
+            v_inline.s->>'locale', v_inline.s->>'timezone',
+            CASE WHEN jsonb_typeof(v_inline.s->'data') = 'object' THEN v_inline.s->'data' ELSE '{}' END,
+            v_inline.now, v_inline.now)
+    ON CONFLICT (tenant_id, id) DO UPDATE SET
+      email = CASE WHEN v_inline.s ? 'email' THEN excluded.email ELSE cur.email END,
+      phone = CASE WHEN v_inline.s ? 'phone' THEN excluded.phone ELSE cur.phone END,
+      locale = CASE WHEN v_inline.s ? 'locale' THEN excluded.locale ELSE cur.locale END,
+      timezone = CASE WHEN v_inline.s ? 'timezone' THEN excluded.timezone ELSE cur.timezone END,
+      data = CASE WHEN v_inline.s ? 'data' THEN excluded.data ELSE cur.data END,
+      updated_at = excluded.updated_at;
   END LOOP;
+
+  INSERT INTO jobs (tenant_id, kind, lane, partition_key, run_at, max_attempts, payload, created_at)
+  SELECT b.e->'job'->>'tenantId', b.e->'job'->>'kind', v_lanes[b.ord], b.e->'job'->>'partitionKey',
+         coalesce((b.e->'job'->>'runAt')::BIGINT, (b.e->>'now')::BIGINT),
+         coalesce((b.e->'job'->>'maxAttempts')::INT, 8), coalesce(b.e->'job'->'payload', 'null'),
+         (b.e->>'now')::BIGINT
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
+   WHERE v_accepted[b.ord]
+   ORDER BY b.ord;
+
+  SELECT coalesce(jsonb_agg(
+           CASE
+             WHEN v_lanes[b.ord] IS NULL THEN jsonb_build_object('ok', false, 'code', 'workflow_not_found')
+             WHEN v_accepted[b.ord] THEN jsonb_build_object('ok', true, 'eventId', b.e->>'id', 'duplicate', false)
+             -- Only the events not accepted look up the key that answered them.
+             ELSE (SELECT CASE WHEN k.payload_hash = b.e->>'payloadHash'
+                            THEN jsonb_build_object('ok', true, 'eventId', k.event_id, 'duplicate', true)
+                            ELSE jsonb_build_object('ok', false, 'code', 'idempotency_key_reused', 'eventId', k.event_id)
+                          END
+                     FROM idempotency_keys k
+                    WHERE k.tenant_id = b.e->>'tenantId' AND k.key = b.e->>'idempotencyKey')
+           END ORDER BY b.ord), '[]')
+    INTO v_results
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord);
+  IF jsonb_array_length(v_results) <> v_count THEN
+    RAISE EXCEPTION 'tidings_accept: % results for % events', jsonb_array_length(v_results), v_count;
+  END IF;
   RETURN v_results;
 END
 $$;
