@@ -23,8 +23,8 @@ DECLARE
   v_want INT;
   v_got INT;
   v_seen TEXT[] := '{}';
+  v_ids BIGINT[];
   v_row RECORD;
-  v_job jobs;
 BEGIN
   FOR i IN 1 .. coalesce(array_length(p_lanes, 1), 0) LOOP
     v_lane := p_lanes[i];
@@ -57,6 +57,7 @@ BEGIN
     v_share := greatest(1, ceil(v_limit::NUMERIC / array_length(v_tenants, 1)));
     v_taken := 0;
     FOR v_pass IN 1 .. 2 LOOP
+      v_ids := '{}';
       FOREACH v_tenant IN ARRAY v_tenants LOOP
         EXIT WHEN v_taken >= v_limit;
         v_want := CASE WHEN v_pass = 1 THEN least(v_share, v_limit - v_taken) ELSE v_limit - v_taken END;
@@ -76,15 +77,18 @@ BEGIN
             CONTINUE WHEN EXISTS (
               SELECT 1 FROM jobs WHERE state = 'leased' AND partition_key = v_row.partition_key);
           END IF;
-          UPDATE jobs SET state = 'leased', lease_owner = p_owner, lease_until = p_until,
-                          attempts = attempts + 1
-           WHERE id = v_row.id
-          RETURNING * INTO v_job;
-          RETURN NEXT v_job;
+          v_ids := v_ids || v_row.id;
           v_got := v_got + 1;
         END LOOP;
         v_taken := v_taken + v_got;
       END LOOP;
+      -- One UPDATE per pass: the second pass then sees the first one's jobs as leased.
+      RETURN QUERY
+        WITH leased AS (
+          UPDATE jobs SET state = 'leased', lease_owner = p_owner, lease_until = p_until, attempts = attempts + 1
+           WHERE id = ANY (v_ids)
+          RETURNING *)
+        SELECT * FROM leased ORDER BY run_at, id;
     END LOOP;
   END LOOP;
 END
