@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/backoff.ts';
 import { laneQuotas } from '../policy/lanes.ts';
 import { LANES, type Lane } from '../shared/model.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { JobHandler, JobResult } from './handler.ts';
@@ -235,7 +236,8 @@ export class Worker {
     try {
       await Promise.all(settled);
     } catch (error) {
-      // The store is unreachable: the jobs stay leased and run again once their lease expires.
+      // The store stayed unreachable for a whole lease (or the write failed otherwise): the jobs
+      // stay leased and run again once their lease expires.
       this.options.logger.error({ err: error, jobs: jobs.length }, 'recording job results failed');
     }
   }
@@ -248,10 +250,10 @@ export class Worker {
     const store = this.options.store;
     if (result.kind === 'retry' && job.attempts < job.maxAttempts) {
       const delay = result.delayMs ?? retryDelay(job.attempts, this.backoff);
-      await store.retryJob(this.owner, job.id, Date.now() + delay, result.error);
+      await this.whileUnavailable(() => store.retryJob(this.owner, job.id, Date.now() + delay, result.error));
       return;
     }
-    await store.deadJob(this.owner, job.id, result.error);
+    await this.whileUnavailable(() => store.deadJob(this.owner, job.id, result.error));
     this.options.logger.warn(
       { jobId: job.id, kind: job.kind, attempts: job.attempts, error: result.error },
       'job dead-lettered',
@@ -279,10 +281,30 @@ export class Worker {
     if (ids.length === 0) return;
     this.pendingDone = [];
     try {
-      await this.options.store.completeJobs(this.owner, ids);
+      await this.whileUnavailable(() => this.options.store.completeJobs(this.owner, ids));
     } catch (error) {
       // The jobs stay leased; they run again after the lease expires (effects are idempotent).
       this.options.logger.error({ err: error, jobs: ids.length }, 'completing jobs failed');
+    }
+  }
+
+  /**
+   * Runs a write of job results, again while the store is unreachable (a database restart, say),
+   * for at most one lease time. Without this, a result that could not be written during a
+   * restart of a few seconds left its job leased until the lease expired and a sweep released it
+   * (30 s + 15 s by default), and then ran it a second time. Its jobs stay held while this
+   * waits, so heartbeats renew their leases as soon as the store answers again; the writes only
+   * touch jobs this owner still leases, so one that lands late changes nothing.
+   */
+  private async whileUnavailable(write: () => Promise<void>): Promise<void> {
+    const giveUpAt = Date.now() + this.leaseMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        if (this.stopping || !isStoreUnavailable(error) || Date.now() >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.pollMs, 50 * 2 ** attempt)));
+      }
     }
   }
 

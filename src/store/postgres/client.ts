@@ -67,6 +67,13 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     let broken = false;
+    // The pool listens for errors of idle connections only. Should the server go away while this
+    // one is checked out (a restart mid-transaction), node-postgres emits 'error' on it, which
+    // unheard would end the process; the query in flight fails anyway and is handled below.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -80,6 +87,7 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
       }
       if (attempt >= MAX_TRIES || !isRetryable(error)) throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
     await pause(attempt);
