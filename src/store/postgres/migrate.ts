@@ -14,6 +14,10 @@ const MIGRATION_LOCK = 7_146_104_902;
  */
 export async function migrate(pool: pg.Pool): Promise<string[]> {
   const client = await pool.connect();
+  // A checked-out connection's 'error' (the server going away mid-migration) would otherwise end
+  // the process; the query in flight rejects anyway and the start-up fails with its message.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await client.query(
@@ -50,6 +54,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     return ran;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    client.off('error', ignore);
     client.release();
   }
 }

@@ -31,11 +31,15 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
       if (message.channel !== CHANNEL) return;
       options.onReady(message.payload === ANY_LANE || !message.payload ? null : (message.payload as Lane));
     });
+    // Only the current listener's loss matters: a late error from a replaced one is ignored.
     next.on('error', (error) => {
+      if (client !== next) return;
       options.onError?.(error, 'job wake-up connection lost; reconnecting');
       scheduleReconnect();
     });
-    next.on('end', () => scheduleReconnect());
+    next.on('end', () => {
+      if (client === next) scheduleReconnect();
+    });
     try {
       await next.connect();
       await next.query(`LISTEN ${CHANNEL}`);
