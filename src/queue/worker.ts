@@ -24,6 +24,9 @@ export interface WorkerOptions {
   owner?: string;
 }
 
+/** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
+const IDLE_FLOOR_MS = 50;
+
 function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => {
@@ -170,10 +173,16 @@ export class Worker {
     if (!this.stopping && this.active.size === 0) for (const lane of LANES) this.active.add(lane);
   }
 
+  /**
+   * How long to sleep after a claim found nothing: until the next delayed job is due, at least
+   * IDLE_FLOOR_MS. A job already due that a claim did not return waits behind its partition (or
+   * another claimer holds it); retrying at once would spin, and its partition's completion wakes
+   * this worker anyway.
+   */
   private async untilNextRun(): Promise<number> {
     try {
       const next = await this.options.store.nextRunAt();
-      return next === null ? this.pollMs : Math.min(this.pollMs, next - Date.now());
+      return next === null ? this.pollMs : Math.min(this.pollMs, Math.max(IDLE_FLOOR_MS, next - Date.now()));
     } catch {
       return this.pollMs;
     }

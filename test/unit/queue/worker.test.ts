@@ -116,6 +116,21 @@ describe('Worker', () => {
     expect(ran[0]).toMatchObject({ id: orphan!.id, attempts: 2 });
   });
 
+  it('does not spin while the only due job waits behind its partition held elsewhere', async () => {
+    const { store, signal } = setup();
+    await store.enqueueJobs([spec({ partitionKey: 'p', payload: 'held' }), spec({ partitionKey: 'p' })]);
+    await store.claimJobs({
+      owner: 'elsewhere:1:busy',
+      now: Date.now(),
+      leaseMs: 60_000,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    const worker = await startWorker({ store, signal, handlers: [handler('work', () => DONE)] });
+    await sleep(500);
+    // An idle wait of at least 50 ms allows about 10 claims in 500 ms; retrying at once made hundreds.
+    expect(worker.claimCycles).toBeLessThan(25);
+  });
+
   it('takes back at once the leases of a dead process on this host', async () => {
     const { store, signal } = setup();
     const exited = spawnSync(process.execPath, ['-e', 'process.pid']).pid;
