@@ -24,6 +24,9 @@ export interface WorkerOptions {
   owner?: string;
 }
 
+/** How often a worker offers the store its housekeeping (see JobStore.maintainJobs). */
+const MAINTENANCE_EVERY_MS = 10_000;
+
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
 
@@ -74,6 +77,7 @@ export class Worker {
   private wakeResolve: (() => void) | null = null;
   private wakePromise: Promise<void>;
   private stopping = false;
+  private maintaining = false;
   private loopDone: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | null = null;
@@ -95,6 +99,7 @@ export class Worker {
     this.timers.push(
       setInterval(() => void this.sweepExpired(), Math.max(100, Math.floor(this.leaseMs / 2))),
     );
+    this.timers.push(setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS));
     for (const timer of this.timers) timer.unref();
     this.loopDone = this.loop();
   }
@@ -323,6 +328,20 @@ export class Worker {
       await this.options.store.extendLeases(this.owner, [...this.heldIds], Date.now() + this.leaseMs);
     } catch (error) {
       this.options.logger.error({ err: error }, 'lease heartbeat failed');
+    }
+  }
+
+  private async maintain(): Promise<void> {
+    if (!this.options.store.maintainJobs || this.maintaining) return;
+    this.maintaining = true;
+    try {
+      const started = Date.now();
+      if (await this.options.store.maintainJobs())
+        this.options.logger.info({ ms: Date.now() - started }, 'vacuumed the job queue');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'queue maintenance failed');
+    } finally {
+      this.maintaining = false;
     }
   }
 

@@ -70,6 +70,12 @@ export interface JobStore {
   nextRunAt(): Promise<number | null>;
   countJobs(): Promise<{ ready: number; leased: number; dead: number }>;
   listDeadJobs(limit: number): Promise<DeadJob[]>;
+  /**
+   * Housekeeping for stores whose deleted rows linger until vacuumed (PostgreSQL): removes the
+   * queue's dead row versions when they pile up. Answers whether it did any work. Safe to call
+   * from every process: one at a time does the work, the others return at once.
+   */
+  maintainJobs?(): Promise<boolean>;
 }
 
 export interface TenantStore {

@@ -1,6 +1,7 @@
+import type pg from 'pg';
 import type { Lane } from '../../shared/model.ts';
 import type { DeadJob, Job, JobSpec, JobStore } from '../port.ts';
-import { type Queryable, run } from './client.ts';
+import { run } from './client.ts';
 
 interface JobRow {
   id: number;
@@ -59,7 +60,44 @@ export function insertJobsFrom(param: string, where = 'TRUE'): string {
      WHERE ${where}`;
 }
 
-export function postgresJobStore(db: Queryable): JobStore {
+/** Any fixed number: the lock that lets one process at a time vacuum the queue. */
+const VACUUM_LOCK = 7_146_104_903;
+/** Dead row versions in `jobs` that make a vacuum worth its cost. */
+const VACUUM_AFTER_DEAD = 20_000;
+
+/**
+ * Every job is inserted, leased, and deleted: three row versions, two of them dead at once.
+ * Autovacuum may be off, or wake once a minute (autovacuum_naptime), while a busy queue leaves
+ * hundreds of thousands of dead versions a minute; claims then wade through them in the index
+ * and slow down. So workers vacuum the table themselves once the statistics show enough dead
+ * rows — a small table, so it takes well under a second.
+ */
+async function vacuumJobs(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ dead: number }>(
+    `SELECT n_dead_tup AS dead FROM pg_stat_user_tables WHERE relid = 'jobs'::regclass`,
+  );
+  if ((rows[0]?.dead ?? 0) < VACUUM_AFTER_DEAD) return false;
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  try {
+    const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+      VACUUM_LOCK,
+    ]);
+    if (!locked.rows[0]?.ok) return false;
+    try {
+      await client.query('VACUUM (ANALYZE) jobs');
+      return true;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [VACUUM_LOCK]);
+    }
+  } finally {
+    client.off('error', ignore);
+    client.release();
+  }
+}
+
+export function postgresJobStore(db: pg.Pool): JobStore {
   // Where each lane's round-robin over tenants resumes (per process, like the SQLite adapter's).
   const cursors = new Map<Lane, string>();
 
@@ -155,6 +193,7 @@ export function postgresJobStore(db: Queryable): JobStore {
       for (const row of rows) result[row.state] = row.n;
       return result;
     },
+    maintainJobs: () => vacuumJobs(db),
     async listDeadJobs(limit) {
       const { rows } = await run<JobRow>(
         db,
