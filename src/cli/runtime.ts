@@ -50,6 +50,7 @@ function combineRoles(roles: WorkerRole[]): WorkerRole {
 export async function startTidings(config: Config, logger: Logger, roles: Role[]): Promise<Tidings> {
   const writeLock = ThreadWriteLock.create();
   const store = await openStore(config, writeLock, logger);
+  logger.info({ store: store.dialect, capabilities: store.capabilities }, 'store open and migrated');
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   const keys = deriveKeys(await masterSecret(store, config));
   const signal = new JobSignal();
