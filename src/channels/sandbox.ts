@@ -21,12 +21,18 @@ export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapt
   return {
     name: 'sandbox',
     async send(message) {
+      const to = addressFor(message);
+      // As a real provider would: an email or SMS needs somewhere to go.
+      if (to === null || to === '') {
+        const what = message.channel === 'sms' ? 'phone number' : 'email address';
+        return { kind: 'bad_address', reason: `the subscriber has no ${what}` };
+      }
       await store.saveSandboxCapture({
         id: newId('cap'),
         tenantId: message.tenantId,
         messageId: message.messageId,
         channel: message.channel,
-        to: addressFor(message),
+        to,
         content: message.content,
         createdAt: Date.now(),
       });

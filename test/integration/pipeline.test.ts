@@ -139,6 +139,23 @@ describe('trigger → inbox + email + webhook', () => {
     expect(message.body).toMatchObject({ status: 'sent', provider: 'sandbox' });
   });
 
+  it('fails a sandbox SMS to a subscriber without a phone number as a bad address, capturing nothing', async () => {
+    const trigger = await server.call('POST', '/v1/events', {
+      workflow: 'sms-only',
+      to: [{ subscriberId: 'no_phone' }],
+      data: { code: '654321' },
+    });
+    expect(trigger.status).toBe(202);
+    const sms = await waitFor(async () => {
+      const res = await server.call('GET', `/v1/messages?eventId=${trigger.body.eventId}&channel=sms`);
+      return res.body.items[0]?.status === 'failed' ? res.body.items[0] : null;
+    }, 'the SMS to fail');
+    expect(sms.lastError).toBe('the subscriber has no phone number');
+    expect(sms.timeline.at(-1)).toMatchObject({ status: 'failed' });
+    const captures = await server.call('GET', '/v1/sandbox/messages?channel=sms');
+    expect(captures.body.items.map((c: { messageId: string }) => c.messageId)).not.toContain(sms.id);
+  });
+
   it('fails a message the SMTP server refuses for good, and does not retry it', async () => {
     smtp.rejectRecipient('gone@example.test', { code: 550, message: '5.1.1 mailbox unavailable' });
     const trigger = await server.call('POST', '/v1/events', {
