@@ -75,6 +75,26 @@ const WHERE: Record<string, string> = {
   headers: 'header',
 };
 
+/**
+ * Converts text fields to the schema's types, but only where nothing is lost: Value.Convert
+ * turns "1.5" into the integer 1, which would answer a request the caller did not make. Such a
+ * field keeps its text and fails validation with a 400 naming it.
+ */
+function convertExactly(schema: TSchema, data: unknown): unknown {
+  if (!data || typeof data !== 'object') return Value.Convert(schema, data);
+  // Value.Convert changes the object it is given: keep the texts as they came.
+  const original = { ...(data as Record<string, unknown>) };
+  const converted = Value.Convert(schema, { ...original });
+  if (!converted || typeof converted !== 'object') return converted;
+  const result = { ...(converted as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(result)) {
+    const text = original[key];
+    if (typeof text === 'string' && typeof value === 'number' && String(value) !== text.trim())
+      result[key] = text;
+  }
+  return result;
+}
+
 /** Fastify validator compiler: TypeBox checks, errors in our catalogue's shape. */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const validate = compileValidator(schema);
@@ -85,7 +105,7 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
     if (part === 'body' && (data === undefined || data === null)) input = {};
     // Query strings and path parameters arrive as text: "limit=20" becomes the number 20.
-    else if (part !== 'body') input = Value.Convert(schema, data);
+    else if (part !== 'body') input = convertExactly(schema, data);
     const result = validate(input);
     return result.ok ? { value: result.value } : { error: validationError(result.details, where) };
   };

@@ -154,6 +154,17 @@ describe('bad input', () => {
     expect(await storedRows()).toBe(before);
   });
 
+  it.each(['1.5', '1e1', 'ten', '0'])(
+    'answers 400 naming the query field for limit=%s instead of guessing',
+    async (limit) => {
+      const res = await server.call('GET', `/v1/messages?limit=${limit}`);
+      expect(res.status).toBe(400);
+      expect(res.body.error.details).toEqual(
+        expect.arrayContaining([expect.objectContaining({ path: expect.stringContaining('limit') })]),
+      );
+    },
+  );
+
   it('refuses a schedule option (not built yet) with 422 instead of sending at once', async () => {
     const before = await storedRows();
     const body = { workflow: 'alert', to: ['u'], schedule: { localTime: '09:00', spreadOver: '60m' } };
