@@ -69,7 +69,7 @@ export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredenti
           subject,
           html,
           text: text ?? (html === undefined ? undefined : htmlToText(html)),
-          messageId: smtpMessageId(message.messageId),
+          messageId: smtpMessageId(message.messageId, config.from),
           headers: { 'X-Tidings-Message-Id': message.messageId },
         });
         if (info.rejected.length > 0 || info.accepted.length === 0) {
@@ -89,9 +89,13 @@ export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredenti
   };
 }
 
-/** The Message-ID header for a Tidings message: stable across retries of the same message. */
-export function smtpMessageId(messageId: string): string {
-  return `<${messageId}@tidings>`;
+/**
+ * The Message-ID header for a Tidings message: stable across retries of the same message, on the
+ * sender's own domain (a Message-ID whose right side has no dot is a spam signal).
+ */
+export function smtpMessageId(messageId: string, from: string): string {
+  const domain = /@([^\s>@]+\.[^\s>@]+)>?\s*$/.exec(from)?.[1] ?? 'tidings.invalid';
+  return `<${messageId}@${domain.toLowerCase()}>`;
 }
 
 /** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */

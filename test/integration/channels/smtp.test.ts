@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
+import { createSmtpProvider, smtpMessageId } from '../../../src/channels/email/smtp.ts';
 import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
 import { type FakeSmtp, startFakeSmtp } from '../../fakes/smtp.ts';
 
@@ -70,11 +70,11 @@ describe('smtp provider against a real SMTP server', () => {
   it('delivers a multipart message with stable Message-ID, headers, and a generated text part', async () => {
     const outcome = await provider().send(emailMessage());
 
-    expect(outcome).toMatchObject({ kind: 'accepted', providerMessageId: '<msg_01TEST@tidings>' });
+    expect(outcome).toMatchObject({ kind: 'accepted', providerMessageId: '<msg_01TEST@tidings.test>' });
     expect(outcome.kind === 'accepted' && outcome.detail).toMatch(/^250/);
     const [mail] = await smtp.waitFor(1);
     expect(mail?.envelope).toEqual({ from: 'noreply@tidings.test', to: ['ada@example.test'] });
-    expect(mail?.header('message-id')).toBe('<msg_01TEST@tidings>');
+    expect(mail?.header('message-id')).toBe('<msg_01TEST@tidings.test>');
     expect(mail?.header('x-tidings-message-id')).toBe('msg_01TEST');
     expect(mail?.header('from')).toBe('Tidings <noreply@tidings.test>');
     expect(mail?.header('to')).toBe('ada@example.test');
@@ -95,11 +95,17 @@ describe('smtp provider against a real SMTP server', () => {
 
     const mails = await smtp.waitFor(2);
     expect(mails.map((m) => m.header('message-id'))).toEqual([
-      '<msg_01TEST@tidings>',
-      '<msg_01TEST@tidings>',
+      '<msg_01TEST@tidings.test>',
+      '<msg_01TEST@tidings.test>',
     ]);
     expect(mails[0]?.text?.trim()).toBe('plain ünïcode');
     expect(mails[0]?.html?.trim()).toBe('<p>rich</p>');
+  });
+
+  it("puts the Message-ID on the sender's domain, never on one without a dot", () => {
+    expect(smtpMessageId('msg_1', 'Acme <alerts@Mail.Acme.COM>')).toBe('<msg_1@mail.acme.com>');
+    expect(smtpMessageId('msg_1', 'alerts@acme.io')).toBe('<msg_1@acme.io>');
+    expect(smtpMessageId('msg_1', 'root@localhost')).toBe('<msg_1@tidings.invalid>');
   });
 
   it('authenticates when credentials are given', async () => {
