@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import { startIdempotencyKeyPurge } from '../ingest/retention.ts';
 import { pipelineHandlers } from '../pipeline/index.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
@@ -34,10 +35,12 @@ export async function startWorkerRole(
     leaseMs: config.leaseMs,
   });
   await worker.start();
+  const stopPurge = startIdempotencyKeyPurge(store, logger);
   return {
     owner: worker.owner,
     invalidate: (tenantId) => providers.invalidate(tenantId),
     async stop() {
+      stopPurge();
       await worker.stop();
       await providers.close();
     },

@@ -127,6 +127,11 @@ export interface EventStore {
   getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
   /** Loads many events at once (a worker's batch); answers those that exist, in no particular order. */
   getEvents(refs: { tenantId: string; id: string }[]): Promise<EventRecord[]>;
+  /**
+   * Deletes up to `limit` idempotency keys stored before `before` (they no longer answer
+   * anything); answers how many. Without it the key table grows by one row per keyed event forever.
+   */
+  purgeIdempotencyKeys(before: number, limit: number): Promise<number>;
   /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
 }

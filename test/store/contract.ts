@@ -181,6 +181,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.countJobs()).ready).toBe(3);
       });
 
+      it('purges idempotency keys stored before a time, oldest first, in batches', async () => {
+        await store.acceptEvents(
+          [0, 1, 2, 3].map((n) => acceptable({ id: `evt_${n}`, idempotencyKey: `k${n}`, now: 1_000 + n })),
+          DAY,
+        );
+        expect(await store.purgeIdempotencyKeys(1_003, 2)).toBe(2);
+        expect(await store.purgeIdempotencyKeys(1_003, 2)).toBe(1);
+        expect(await store.purgeIdempotencyKeys(1_003, 2)).toBe(0);
+        // k3 still answers; k0 is free again.
+        const again = await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_a', idempotencyKey: 'k3', now: 2_000 }),
+            acceptable({ id: 'evt_b', idempotencyKey: 'k0', now: 2_000 }),
+          ],
+          DAY,
+        );
+        expect(again).toEqual([
+          { ok: true, eventId: 'evt_3', duplicate: true },
+          { ok: true, eventId: 'evt_b', duplicate: false },
+        ]);
+      });
+
       it('scopes idempotency keys to the tenant', async () => {
         await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
         const results = await store.acceptEvents(

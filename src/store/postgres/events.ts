@@ -48,6 +48,15 @@ export function postgresEventStore(db: Queryable): EventStore {
       ]);
       return rows[0] ? toEvent(rows[0]) : null;
     },
+    async purgeIdempotencyKeys(before, limit) {
+      const result = await run(
+        db,
+        `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
+           (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
+    },
     async getEvents(refs) {
       if (refs.length === 0) return [];
       const { rows } = await run<EventRow>(

@@ -28,6 +28,10 @@ export function sqliteEventStore(
      VALUES (?, ?, ?, ?, ?, 'accepted', ?)`,
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
+  const purgeKeys = db.prepare(
+    `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
+       (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+  );
   const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
   const cancelMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
@@ -87,6 +91,9 @@ export function sqliteEventStore(
     async getEvent(tenantId, id) {
       const row = getEvent.get(tenantId, id) as EventRow | undefined;
       return row ? toEvent(row) : null;
+    },
+    async purgeIdempotencyKeys(before, limit) {
+      return purgeKeys.run(before, limit).changes;
     },
     async getEvents(refs) {
       const found: EventRecord[] = [];

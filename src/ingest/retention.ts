@@ -1,0 +1,37 @@
+import type { Store } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { IDEMPOTENCY_WINDOW_MS } from './service.ts';
+
+const PURGE_EVERY_MS = 60_000;
+const PURGE_BATCH = 5_000;
+/** Batches per run at most, so one run never holds the store for long; the next run goes on. */
+const MAX_BATCHES_PER_RUN = 20;
+
+/**
+ * Deletes idempotency keys older than the idempotency window, once a minute, in small batches:
+ * they no longer answer anything, and kept forever they would grow the key table by one row per
+ * keyed event. Answers how to stop it. Any number of processes may run it at once.
+ */
+export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => void {
+  let running = false;
+  const purge = async () => {
+    if (running) return;
+    running = true;
+    try {
+      let removed = 0;
+      for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
+        const n = await store.purgeIdempotencyKeys(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH);
+        removed += n;
+        if (n < PURGE_BATCH) break;
+      }
+      if (removed > 0) logger.info({ removed }, 'purged expired idempotency keys');
+    } catch (error) {
+      logger.warn({ err: error }, 'purging expired idempotency keys failed; trying again later');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void purge(), PURGE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
