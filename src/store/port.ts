@@ -232,6 +232,11 @@ export interface MessageStore {
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  /**
+   * Applies `update` (with its follow-up send job) only while the message is still dead;
+   * answers false otherwise, so two replays racing queue one send.
+   */
+  replayDeadMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
   listInbox(page: InboxPage): Promise<MessageRecord[]>;
   countUnread(tenantId: string, subscriberId: string): Promise<number>;
   /** Marks one inbox item; answers the updated item, or null if it is not this subscriber's. */

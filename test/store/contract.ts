@@ -384,6 +384,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         );
       });
 
+      it('replays a message only while it is dead, queueing its send once', async () => {
+        await store.createMessages([{ record: message({ id: 'msg_1', status: 'dead' }), followUp: null }]);
+        const replay = {
+          status: 'queued' as const,
+          lastError: null,
+          append: [{ at: '2026-01-01T00:00:01.000Z', status: 'queued' as const, detail: 'replayed' }],
+          now: 2000,
+          followUp: job({ kind: 'send', payload: { messageId: 'msg_1' } }),
+        };
+        expect(await store.replayDeadMessage(T, 'msg_1', replay)).toBe(true);
+        expect(await store.replayDeadMessage(T, 'msg_1', replay)).toBe(false);
+        expect((await store.getMessage(T, 'msg_1'))?.timeline.map((e) => e.status)).toEqual([
+          'delivered',
+          'queued',
+        ]);
+        expect((await store.countJobs()).ready).toBe(1);
+      });
+
       it('filters and pages messages newest first', async () => {
         await store.createMessages(
           ['msg_1', 'msg_2', 'msg_3'].map((id, i) => ({

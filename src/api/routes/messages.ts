@@ -74,13 +74,16 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
     const event = await store.getEvent(request.tenantId, message.eventId);
     const lane = event?.priority ?? 'normal';
     const now = Date.now();
-    await store.updateMessage(request.tenantId, messageId, {
+    const replayed = await store.replayDeadMessage(request.tenantId, messageId, {
       status: 'queued',
       lastError: null,
       append: [{ at: iso(now), status: 'queued', detail: 'replayed from the dead letters' }],
       now,
       followUp: sendJob(message, lane),
     });
+    // Another replay got there first.
+    if (!replayed)
+      throw new ApiError('conflict', `message ${messageId} is no longer dead; it was replayed already`);
     signal.notify(lane);
     return reply.status(202).send({ messageId, status: 'queued' });
   });

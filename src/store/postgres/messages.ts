@@ -1,5 +1,5 @@
-import type { Channel, SandboxCapture } from '../../shared/model.ts';
-import type { MessageStore } from '../port.ts';
+import type { Channel, MessageStatus, SandboxCapture } from '../../shared/model.ts';
+import type { MessageStore, MessageUpdate } from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -18,6 +18,36 @@ const entryJson = (now: number, status: string, detail?: string) =>
   JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
 
 export function postgresMessageStore(db: Queryable): MessageStore {
+  /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
+  async function applyUpdate(
+    tenantId: string,
+    id: string,
+    update: MessageUpdate,
+    onlyIf: MessageStatus | null,
+  ) {
+    const { rows } = await run<{ n: number }>(
+      db,
+      `WITH u AS (
+         UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
+                timeline = timeline || $5::jsonb
+          WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT IS NULL OR status = $9) RETURNING 1),
+       f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
+       SELECT count(*)::INT AS n FROM u`,
+      [
+        update.status,
+        update.provider ?? null,
+        update.lastError ?? null,
+        update.now,
+        JSON.stringify(update.append),
+        tenantId,
+        id,
+        jobsParam(update.followUp ? [update.followUp] : [], update.now),
+        onlyIf,
+      ],
+    );
+    return rows[0]!.n > 0;
+  }
+
   return {
     async createMessages(messages, ack) {
       if (messages.length === 0 && !ack) return [];
@@ -95,26 +125,10 @@ export function postgresMessageStore(db: Queryable): MessageStore {
       return rows.map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      const { rows } = await run<{ n: number }>(
-        db,
-        `WITH u AS (
-           UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
-                  timeline = timeline || $5::jsonb
-            WHERE tenant_id = $6 AND id = $7 RETURNING 1),
-         f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
-         SELECT count(*)::INT AS n FROM u`,
-        [
-          update.status,
-          update.provider ?? null,
-          update.lastError ?? null,
-          update.now,
-          JSON.stringify(update.append),
-          tenantId,
-          id,
-          jobsParam(update.followUp ? [update.followUp] : [], update.now),
-        ],
-      );
-      return rows[0]!.n > 0;
+      return applyUpdate(tenantId, id, update, null);
+    },
+    async replayDeadMessage(tenantId, id, update) {
+      return applyUpdate(tenantId, id, update, 'dead');
     },
     async listInbox(page) {
       const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived, page.limit];

@@ -42,6 +42,7 @@ const DURABLE_WRITES = [
   'putIntegration',
   'markInbox',
   'markAllInbox',
+  'replayDeadMessage',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {

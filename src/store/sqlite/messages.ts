@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture } from '../../shared/model.ts';
-import type { MessageStore } from '../port.ts';
+import type { MessageStore, MessageUpdate } from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -15,6 +15,10 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   const setStatus = db.prepare(
     `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, updated_at = ?
       WHERE tenant_id = ? AND id = ?`,
+  );
+  const setStatusFromDead = db.prepare(
+    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, updated_at = ?
+      WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
@@ -62,6 +66,26 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
     'SELECT * FROM sandbox_captures WHERE tenant_id = ? AND channel = ? ORDER BY id DESC LIMIT ?',
   );
   const listCache = new Map<string, Database.Statement>();
+
+  /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
+  function applyUpdate(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null) {
+    return db
+      .transaction(() => {
+        const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
+          update.status,
+          update.provider ?? null,
+          update.lastError ?? null,
+          update.now,
+          tenantId,
+          id,
+        ).changes;
+        if (changed === 0) return false;
+        for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+        if (update.followUp) jobs.enqueue(update.followUp, update.now);
+        return true;
+      })
+      .immediate();
+  }
 
   const createMessages = db.transaction(
     (messages: Parameters<MessageStore['createMessages']>[0], ack?: { owner: string; jobIds: number[] }) => {
@@ -139,22 +163,10 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
       return (statement.all(filter) as MessageRow[]).map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      return db
-        .transaction(() => {
-          const changed = setStatus.run(
-            update.status,
-            update.provider ?? null,
-            update.lastError ?? null,
-            update.now,
-            tenantId,
-            id,
-          ).changes;
-          if (changed === 0) return false;
-          for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
-          if (update.followUp) jobs.enqueue(update.followUp, update.now);
-          return true;
-        })
-        .immediate();
+      return applyUpdate(tenantId, id, update, null);
+    },
+    async replayDeadMessage(tenantId, id, update) {
+      return applyUpdate(tenantId, id, update, 'dead');
     },
     async listInbox(page) {
       const live = page.archived ? 0 : 1;
