@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { InboxFeed } from '../src/inbox/feed.ts';
 import { pipelineHandlers } from '../src/pipeline/index.ts';
 import { ProviderRegistry } from '../src/providers/registry.ts';
 import { JobSignal } from '../src/queue/signal.ts';
@@ -37,7 +38,13 @@ async function drain(store: Store): Promise<number> {
   const signal = new JobSignal();
   const logger = silentLogger();
   const providers = new ProviderRegistry(store, Buffer.alloc(32));
-  const handlers = pipelineHandlers({ store, signal, templates: new TemplateCache(), providers });
+  const handlers = pipelineHandlers({
+    store,
+    signal,
+    templates: new TemplateCache(),
+    providers,
+    inboxFeed: new InboxFeed(),
+  });
   const worker = new Worker({ store, signal, logger, handlers });
   const started = performance.now();
   await worker.start();

@@ -13,6 +13,7 @@ import { ApiError } from './errors.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
@@ -130,6 +131,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     integrationRoutes,
     messageRoutes,
     inboxRoutes,
+    inboxStreamRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }

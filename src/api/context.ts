@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import type { InboxFeed } from '../inbox/feed.ts';
 import type { IngestService } from '../ingest/service.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
@@ -17,6 +18,8 @@ export interface ApiContext {
   keys: Keys;
   logger: Logger;
   metrics: Metrics;
+  /** Inbox changes of this process, for the realtime streams (and published by the inbox routes). */
+  inboxFeed: InboxFeed;
 }
 
 export type AuthMode = 'none' | 'server' | 'subscriber' | 'server-or-subscriber';

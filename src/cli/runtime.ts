@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, buildHealthApp } from '../api/app.ts';
 import type { Config } from '../config/index.ts';
+import { InboxFeed } from '../inbox/feed.ts';
 import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { relayJobSignal } from '../queue/relay.ts';
@@ -54,6 +55,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   const keys = deriveKeys(await masterSecret(store, config));
   const signal = new JobSignal();
+  const inboxFeed = new InboxFeed();
   // Workers on this thread listen for other processes' jobs; worker threads relay their own.
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   const providers = new ProviderRegistry(store, keys.credentials);
@@ -67,10 +69,12 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
       threads > 0
         ? combineRoles(
             await Promise.all(
-              Array.from({ length: threads }, () => startWorkerThread(config, writeLock, signal, logger)),
+              Array.from({ length: threads }, () =>
+                startWorkerThread(config, writeLock, signal, logger, inboxFeed),
+              ),
             ),
           )
-        : await startWorkerRole(config, store, keys, signal, logger);
+        : await startWorkerRole(config, store, keys, signal, logger, inboxFeed);
     const role = worker;
     providers.onInvalidate((tenantId) => role.invalidate(tenantId));
   }
@@ -79,7 +83,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   let url: string | null = null;
   if (roles.includes('api')) {
     const ingest = new IngestService(store, signal);
-    app = await buildApp({ config, store, ingest, providers, signal, keys, logger, metrics });
+    app = await buildApp({ config, store, ingest, providers, signal, keys, logger, metrics, inboxFeed });
     url = await app.listen({ host: config.host, port: config.port });
   } else if (config.workerPort !== null) {
     app = await buildHealthApp({ store, metrics, logger });

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import type { InboxFeed } from '../inbox/feed.ts';
 import { startIdempotencyKeyPurge } from '../ingest/retention.ts';
 import { pipelineHandlers } from '../pipeline/index.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
@@ -24,13 +25,14 @@ export async function startWorkerRole(
   keys: Keys,
   signal: JobSignal,
   logger: Logger,
+  inboxFeed: InboxFeed,
 ): Promise<WorkerRole> {
   const providers = new ProviderRegistry(store, keys.credentials);
   const worker = new Worker({
     store,
     signal,
     logger,
-    handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers }),
+    handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, inboxFeed }),
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,
   });

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
+import { type InboxChange, InboxFeed } from '../inbox/feed.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
@@ -14,7 +15,10 @@ export type ToWorkerThread =
   | { type: 'notify'; lane: Lane | null }
   | { type: 'invalidate'; tenantId: string }
   | { type: 'stop' };
-export type FromWorkerThread = { type: 'ready'; owner: string } | { type: 'stopped' };
+export type FromWorkerThread =
+  | { type: 'ready'; owner: string }
+  | { type: 'stopped' }
+  | { type: 'inbox'; change: InboxChange };
 
 // The body of a worker thread (see worker-threads.ts): its own store connection and workers,
 // woken by the API thread's job signals.
@@ -23,6 +27,9 @@ const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
 const store = await openStore(config, workerData.writeLock as Int32Array, logger);
 const signal = new JobSignal();
+const inboxFeed = new InboxFeed();
+// Streams live on the API thread: every inbox change of this thread's deliveries goes there.
+inboxFeed.tap((change) => port.postMessage({ type: 'inbox', change } satisfies FromWorkerThread));
 // The API thread listens for other processes and forwards; this thread announces its own jobs.
 const unrelay = await relayJobSignal(store, signal, { listen: false });
 const role = await startWorkerRole(
@@ -31,6 +38,7 @@ const role = await startWorkerRole(
   deriveKeys(await masterSecret(store, config)),
   signal,
   logger,
+  inboxFeed,
 );
 
 port.on('message', (message: ToWorkerThread) => {

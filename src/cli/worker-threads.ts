@@ -1,5 +1,6 @@
 import { Worker as Thread } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
+import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { WorkerRole } from './worker-role.ts';
@@ -18,6 +19,7 @@ export async function startWorkerThread(
   writeLock: Int32Array,
   signal: JobSignal,
   logger: Logger,
+  inboxFeed: InboxFeed,
 ): Promise<WorkerRole> {
   let stopping = false;
   let current: { thread: Thread; owner: string };
@@ -29,6 +31,10 @@ export async function startWorkerThread(
         reject(new Error(`worker thread exited during start-up (code ${code})`));
       thread.once('error', reject);
       thread.once('exit', onEarlyExit);
+      // New inbox items of the thread's deliveries reach this thread's streams (and relays).
+      thread.on('message', (message: FromWorkerThread) => {
+        if (message.type === 'inbox') inboxFeed.publish(message.change, 'remote');
+      });
       thread.once('message', (message: FromWorkerThread) => {
         if (message.type !== 'ready') return;
         thread.off('error', reject);

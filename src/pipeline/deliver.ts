@@ -202,7 +202,16 @@ export async function commitDeliveries(
   ack: { owner: string; jobIds: number[] },
 ): Promise<void> {
   const messages = await buildDeliveries(deps, targets, Date.now());
-  await deps.store.createMessages(messages, ack);
+  const created = new Set(await deps.store.createMessages(messages, ack));
+  for (const { record } of messages) {
+    if (record.channel !== 'in_app' || !created.has(record.id)) continue;
+    deps.inboxFeed.publish({
+      type: 'item.created',
+      tenantId: record.tenantId,
+      subscriberId: record.subscriberId,
+      itemId: record.id,
+    });
+  }
   notifyLanes(
     deps.signal,
     messages.map((m) => m.followUp),

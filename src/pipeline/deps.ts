@@ -1,3 +1,4 @@
+import type { InboxFeed } from '../inbox/feed.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Lane, MessageRecord } from '../shared/model.ts';
@@ -10,6 +11,8 @@ export interface PipelineDeps {
   signal: JobSignal;
   templates: TemplateCache;
   providers: ProviderRegistry;
+  /** Told about every new inbox item, after its commit (realtime streams listen). */
+  inboxFeed: InboxFeed;
 }
 
 export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send' } as const;

@@ -23,7 +23,7 @@ function position(cursor: string | undefined): { eventAt: number; id: string } |
 
 /** The subscriber-facing inbox, authenticated by subscriber tokens. */
 export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
-  const { store } = context;
+  const { store, inboxFeed } = context;
   const params = IdParams('itemId');
 
   app.get('/v1/inbox', { config: subscriberOnly, schema: { querystring: InboxQuery } }, async (request) => {
@@ -50,16 +50,21 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
   for (const mark of ['read', 'archive'] as const) {
     app.post(`/v1/inbox/:itemId/${mark}`, { config: subscriberOnly, schema: { params } }, async (request) => {
       const { itemId } = request.params as { itemId: string };
-      const item = await store.markInbox(request.tenantId, subscriberOf(request), itemId, mark, Date.now());
+      const subscriberId = subscriberOf(request);
+      const item = await store.markInbox(request.tenantId, subscriberId, itemId, mark, Date.now());
       if (!item) throw notFound('inbox item', itemId);
+      inboxFeed.publish({ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId });
       return inboxItemView(item);
     });
   }
 
-  app.post('/v1/inbox/read-all', { config: subscriberOnly }, async (request) => ({
-    updated: await store.markAllInbox(request.tenantId, subscriberOf(request), 'read', Date.now()),
-  }));
-  app.post('/v1/inbox/seen-all', { config: subscriberOnly }, async (request) => ({
-    updated: await store.markAllInbox(request.tenantId, subscriberOf(request), 'seen', Date.now()),
-  }));
+  for (const mark of ['read', 'seen'] as const) {
+    app.post(`/v1/inbox/${mark}-all`, { config: subscriberOnly }, async (request) => {
+      const subscriberId = subscriberOf(request);
+      const updated = await store.markAllInbox(request.tenantId, subscriberId, mark, Date.now());
+      if (updated > 0)
+        inboxFeed.publish({ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId });
+      return { updated };
+    });
+  }
 }

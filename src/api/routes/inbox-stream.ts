@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { InboxChange } from '../../inbox/feed.ts';
+import type { ApiContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { inboxItemView } from '../views.ts';
+
+/** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
+const HEARTBEAT_MS = 15_000;
+
+function frame(event: string, data: unknown, id?: string): string {
+  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * `GET /v1/inbox/stream`: Server-Sent Events for one subscriber — `ready` with the unread count
+ * on connect, then `item.created` (a new inbox item), `item.updated` (read, seen or archived on
+ * any device) and `inbox.read-all` / `inbox.seen-all`, each with the unread count after it.
+ * The token may come as `?token=` (EventSource cannot set headers).
+ */
+export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store, inboxFeed } = context;
+  const open = new Set<FastifyReply>();
+  // Streams never end by themselves: close them so the server can stop.
+  app.addHook('preClose', async () => {
+    for (const reply of open) reply.raw.end();
+  });
+
+  app.get('/v1/inbox/stream', { config: { auth: 'subscriber' } }, async (request, reply) => {
+    const subscriberId = request.subscriberId;
+    if (!subscriberId) throw new ApiError('unauthorized', 'a subscriber token is required');
+    const { tenantId } = request;
+    const unreadCount = await store.countUnread(tenantId, subscriberId);
+
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      // Set by earlier hooks (CORS for browser origins): a hijacked reply sends them itself.
+      ...(reply.getHeaders() as Record<string, string>),
+    });
+    raw.write(frame('ready', { unreadCount }));
+    open.add(reply);
+
+    // Changes are written in order, one at a time: each waits for its item and count.
+    let queue = Promise.resolve();
+    const send = async (change: InboxChange) => {
+      const count = await store.countUnread(tenantId, subscriberId);
+      if (change.type === 'item.created' || change.type === 'item.updated') {
+        const item = await store.getMessage(tenantId, change.itemId);
+        if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') return;
+        raw.write(frame(change.type, { item: inboxItemView(item), unreadCount: count }, item.id));
+      } else {
+        raw.write(frame(change.type, { unreadCount: count }));
+      }
+    };
+    const unsubscribe = inboxFeed.subscribe(tenantId, subscriberId, (change) => {
+      queue = queue
+        .then(() => send(change))
+        .catch((error) => {
+          request.log.warn({ err: error }, 'inbox stream update failed');
+        });
+    });
+    const heartbeat = setInterval(() => raw.write(': ping\n\n'), HEARTBEAT_MS);
+    heartbeat.unref();
+    raw.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      open.delete(reply);
+    });
+  });
+}
