@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, buildHealthApp } from '../api/app.ts';
 import type { Config } from '../config/index.ts';
 import { InboxFeed } from '../inbox/feed.ts';
+import { relayInboxFeed } from '../inbox/relay.ts';
 import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { relayJobSignal } from '../queue/relay.ts';
@@ -58,6 +59,8 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const inboxFeed = new InboxFeed();
   // Workers on this thread listen for other processes' jobs; worker threads relay their own.
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
+  // Streams live in api processes: they listen for the inbox changes of every other process.
+  const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: roles.includes('api') });
   const providers = new ProviderRegistry(store, keys.credentials);
   const metrics = createMetrics();
 
@@ -103,6 +106,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         await app?.close();
         await worker?.stop();
         await unrelay();
+        await unrelayInbox();
         await providers.close();
         await store.close();
       })();

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
 import { type InboxChange, InboxFeed } from '../inbox/feed.ts';
+import { relayInboxFeed } from '../inbox/relay.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
@@ -32,6 +33,8 @@ const inboxFeed = new InboxFeed();
 inboxFeed.tap((change) => port.postMessage({ type: 'inbox', change } satisfies FromWorkerThread));
 // The API thread listens for other processes and forwards; this thread announces its own jobs.
 const unrelay = await relayJobSignal(store, signal, { listen: false });
+// New inbox items go to the API thread (above) and, through the store, to other processes' streams.
+const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: false });
 const role = await startWorkerRole(
   config,
   store,
@@ -54,6 +57,7 @@ port.on('message', (message: ToWorkerThread) => {
   void role
     .stop()
     .then(unrelay)
+    .then(unrelayInbox)
     .then(() => store.close())
     .finally(() => {
       port.postMessage({ type: 'stopped' } satisfies FromWorkerThread);

@@ -252,12 +252,15 @@ export interface MessageStore {
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
 
-/** Cross-process wake-ups for idle workers. */
-export interface JobWakeups {
-  /** Tells the other processes that jobs are ready in `lane` (null: in any lane). */
-  announce(lane: Lane | null): void;
+/** A notification channel between the processes sharing a store (PostgreSQL LISTEN/NOTIFY). */
+export interface StoreChannel {
+  /** Sends `payload` (at most 7,500 bytes) to every listening process, this one's included. */
+  publish(payload: string): void;
   close(): Promise<void>;
 }
+
+/** The channels Tidings uses: job wake-ups, and inbox changes for the realtime streams. */
+export type StoreChannelName = 'jobs' | 'inbox';
 
 /**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
@@ -274,9 +277,14 @@ export interface Store
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**
-   * Where `capabilities.crossProcessWakeups`: calls `onReady` when another process announces jobs,
-   * reconnecting on its own after the database restarts.
+   * Where `capabilities.crossProcessWakeups`: a channel to the other processes. With `onMessage`
+   * it listens (reconnecting on its own after the database restarts, then calling
+   * `onReconnect`); without, it only publishes.
    */
-  listenForJobs?(onReady: (lane: Lane | null) => void): Promise<JobWakeups>;
+  openChannel?(
+    name: StoreChannelName,
+    onMessage: ((payload: string) => void) | null,
+    onReconnect?: () => void,
+  ): Promise<StoreChannel>;
   close(): Promise<void>;
 }

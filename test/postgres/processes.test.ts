@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callJson, cleanupChildren, runCli, startChild, tempDataDir } from '../helpers/child.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
+import { openSse } from '../helpers/sse.ts';
 
 afterEach(cleanupChildren);
 
@@ -44,6 +45,48 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
     for (const api of apis.slice(1)) {
       const inbox = await callJson(`${api.url}/v1/inbox`, 'GET', minted.body.token);
       expect(inbox.status).toBe(200);
+    }
+  });
+
+  it("carries inbox changes between processes: a stream on one api hears of a worker's delivery and another api's read", async () => {
+    const url = await freshDatabaseUrl();
+    const key = 'tdk_inbox_relay_key_0123456789';
+    const env = { TIDINGS_DATABASE_URL: url, TIDINGS_API_KEY: key };
+    const [streaming, other] = await Promise.all([
+      startChild({ ...env, TIDINGS_DATA_DIR: tempDataDir() }, { args: ['api'] }),
+      startChild({ ...env, TIDINGS_DATA_DIR: tempDataDir() }, { args: ['api'] }),
+    ]);
+    await startChild(
+      { ...env, TIDINGS_DATA_DIR: tempDataDir() },
+      { args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' },
+    );
+    const workflow = {
+      channels: [{ channel: 'in_app', template: { title: 'Relay {{ data.n }}', body: 'b' } }],
+    };
+    expect((await callJson(`${other.url}/v1/workflows/relay`, 'PUT', key, workflow)).status).toBe(200);
+    const { token } = (await callJson(`${other.url}/v1/subscribers/relay_user/token`, 'POST', key)).body;
+
+    const stream = await openSse(`${streaming.url}/v1/inbox/stream?token=${encodeURIComponent(token)}`);
+    try {
+      await stream.next('ready');
+      const sent = await callJson(`${other.url}/v1/events`, 'POST', key, {
+        workflow: 'relay',
+        to: ['relay_user'],
+        data: { n: 7 },
+      });
+      expect(sent.status).toBe(202);
+      const created = await stream.next('item.created', 15_000);
+      expect(created.data).toMatchObject({ item: { title: 'Relay 7' }, unreadCount: 1 });
+
+      const read = await callJson(`${other.url}/v1/inbox/${created.data.item.id}/read`, 'POST', token);
+      expect(read.status).toBe(200);
+      const updated = await stream.next('item.updated', 15_000);
+      expect(updated.data).toMatchObject({ item: { id: created.data.item.id }, unreadCount: 0 });
+      // Each change arrives once, not once per relay path.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(stream.seen.map((e) => e.event)).toEqual(['ready', 'item.created', 'item.updated']);
+    } finally {
+      stream.close();
     }
   });
 

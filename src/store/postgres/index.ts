@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
+import { openChannel } from './channel.ts';
 import { createPool } from './client.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
@@ -8,7 +9,6 @@ import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
 import { postgresTenantStore } from './tenants.ts';
-import { listenForJobs } from './wakeups.ts';
 import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
 
 export interface PostgresOptions {
@@ -51,7 +51,15 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
-    listenForJobs: (onReady) => listenForJobs({ url: options.url, pool, onReady, onError: options.onError }),
+    openChannel: (name, onMessage, onReconnect) =>
+      openChannel({
+        url: options.url,
+        pool,
+        name: `tidings_${name}`,
+        onMessage,
+        onReconnect,
+        onError: options.onError,
+      }),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,40 +1,43 @@
 import pg from 'pg';
-import type { Lane } from '../../shared/model.ts';
-import type { JobWakeups } from '../port.ts';
+import type { StoreChannel } from '../port.ts';
 
-const CHANNEL = 'tidings_jobs';
-const ANY_LANE = '*';
 const MAX_RECONNECT_DELAY_MS = 5_000;
 
-export interface WakeupOptions {
+export interface ChannelOptions {
   url: string;
   pool: pg.Pool;
-  onReady: (lane: Lane | null) => void;
+  /** The LISTEN/NOTIFY channel name. */
+  name: string;
+  /** Null: this process only publishes, and opens no listening connection. */
+  onMessage: ((payload: string) => void) | null;
+  /** The listening connection came back after a loss: whatever was sent meanwhile is gone. */
+  onReconnect?: () => void;
   onError?: (error: Error, context: string) => void;
 }
 
 /**
- * LISTEN/NOTIFY between processes. Listening holds one connection of its own, re-opened with
- * backoff whenever it drops (a database restart, say); after a reconnect every lane is woken,
- * since announcements sent meanwhile were lost. Announcements are coalesced: while one NOTIFY is
- * in flight, further lanes wait and go out together in the next one.
+ * A LISTEN/NOTIFY channel between processes. Listening holds one connection of its own,
+ * re-opened with backoff whenever it drops (a database restart, say). Publishing is coalesced:
+ * while one NOTIFY is in flight, further payloads wait (identical ones once) and go out
+ * together in the next.
  */
-export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups> {
+export async function openChannel(options: ChannelOptions): Promise<StoreChannel> {
   let closed = false;
   let client: pg.Client | null = null;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let failures = 0;
+  const onMessage = options.onMessage;
 
   const connect = async (): Promise<void> => {
+    if (!onMessage) return;
     const next = new pg.Client({ connectionString: options.url, application_name: 'tidings-listen' });
     next.on('notification', (message) => {
-      if (message.channel !== CHANNEL) return;
-      options.onReady(message.payload === ANY_LANE || !message.payload ? null : (message.payload as Lane));
+      if (message.channel === options.name && message.payload !== undefined) onMessage(message.payload);
     });
     // Only the current listener's loss matters: a late error from a replaced one is ignored.
     next.on('error', (error) => {
       if (client !== next) return;
-      options.onError?.(error, 'job wake-up connection lost; reconnecting');
+      options.onError?.(error, `${options.name} listener lost; reconnecting`);
       scheduleReconnect();
     });
     next.on('end', () => {
@@ -42,9 +45,8 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
     });
     try {
       await next.connect();
-      await next.query(`LISTEN ${CHANNEL}`);
+      await next.query(`LISTEN ${options.name}`);
     } catch (error) {
-      next.removeAllListeners('end');
       await next.end().catch(() => undefined);
       throw error;
     }
@@ -60,15 +62,14 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
     if (closed || reconnectTimer) return;
     const lost = client;
     client = null;
-    lost?.removeAllListeners('end');
     void lost?.end().catch(() => undefined);
     const delay = Math.min(MAX_RECONNECT_DELAY_MS, 100 * 2 ** failures++);
     reconnectTimer = setTimeout(() => {
       reconnectTimer = null;
       connect().then(
-        () => options.onReady(null),
+        () => options.onReconnect?.(),
         (error: Error) => {
-          options.onError?.(error, 'job wake-up reconnect failed; trying again');
+          options.onError?.(error, `${options.name} listener reconnect failed; trying again`);
           scheduleReconnect();
         },
       );
@@ -82,12 +83,12 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
   let sending = false;
   const flush = () => {
     if (sending || pending.size === 0 || closed) return;
-    const lanes = [...pending];
+    const payloads = [...pending];
     pending.clear();
     sending = true;
     options.pool
-      .query('SELECT pg_notify($1, l) FROM unnest($2::TEXT[]) AS l', [CHANNEL, lanes])
-      .catch((error: Error) => options.onError?.(error, 'announcing jobs failed; idle workers poll'))
+      .query('SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p', [options.name, payloads])
+      .catch((error: Error) => options.onError?.(error, `publishing on ${options.name} failed`))
       .finally(() => {
         sending = false;
         flush();
@@ -95,8 +96,8 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
   };
 
   return {
-    announce(lane) {
-      pending.add(lane ?? ANY_LANE);
+    publish(payload) {
+      pending.add(payload);
       if (!sending) setImmediate(flush);
     },
     async close() {
@@ -104,7 +105,6 @@ export async function listenForJobs(options: WakeupOptions): Promise<JobWakeups>
       if (reconnectTimer) clearTimeout(reconnectTimer);
       const current = client;
       client = null;
-      current?.removeAllListeners('end');
       await current?.end().catch(() => undefined);
     },
   };

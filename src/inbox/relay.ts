@@ -1,0 +1,69 @@
+import { hostname } from 'node:os';
+import type { Store } from '../store/port.ts';
+import type { InboxChange, InboxFeed } from './feed.ts';
+
+/** NOTIFY payloads stay under PostgreSQL's 8,000-byte limit. */
+const MAX_PAYLOAD = 7_500;
+
+interface Envelope {
+  /** The sending process: it hears its own notifications, and must not publish them twice. */
+  from: string;
+  changes: InboxChange[];
+}
+
+/**
+ * Carries inbox changes between processes on the same store, so a stream open on one api
+ * process hears of an item a worker process delivered and of a read made through another api
+ * process. Local changes are sent in batches (one NOTIFY per tick, split to fit); with `listen`,
+ * other processes' changes are published here as 'remote'. Threads of one process share its
+ * name, so a worker thread's own changes (already passed to the API thread) are not taken in
+ * twice. Changes sent while a listener was reconnecting are lost: a stream's next event carries
+ * the current unread count again. Answers how to disconnect.
+ */
+export async function relayInboxFeed(
+  store: Store,
+  feed: InboxFeed,
+  options: { listen: boolean },
+): Promise<() => Promise<void>> {
+  if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
+  const self = `${hostname()}:${process.pid}`;
+  const channel = await store.openChannel(
+    'inbox',
+    options.listen
+      ? (payload) => {
+          const envelope = JSON.parse(payload) as Envelope;
+          if (envelope.from === self) return;
+          for (const change of envelope.changes) feed.publish(change, 'remote');
+        }
+      : null,
+  );
+
+  let batch: InboxChange[] = [];
+  const flush = () => {
+    const changes = batch;
+    batch = [];
+    let chunk: InboxChange[] = [];
+    let size = 0;
+    for (const change of changes) {
+      const length = JSON.stringify(change).length + 1;
+      if (chunk.length > 0 && size + length > MAX_PAYLOAD) {
+        channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(change);
+      size += length;
+    }
+    if (chunk.length > 0) channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
+  };
+  const untap = feed.tap((change, origin) => {
+    if (origin !== 'local') return;
+    if (batch.length === 0) setImmediate(flush);
+    batch.push(change);
+  });
+  return async () => {
+    untap();
+    if (batch.length > 0) flush();
+    await channel.close();
+  };
+}
