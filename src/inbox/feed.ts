@@ -47,11 +47,4 @@ export class InboxFeed {
     this.taps.add(tap);
     return () => this.taps.delete(tap);
   }
-
-  /** Open streams in this process. */
-  get subscribers(): number {
-    let n = 0;
-    for (const set of this.listeners.values()) n += set.size;
-    return n;
-  }
 }

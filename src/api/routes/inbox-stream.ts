@@ -41,7 +41,12 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       // Set by earlier hooks (CORS for browser origins): a hijacked reply sends them itself.
       ...(reply.getHeaders() as Record<string, string>),
     });
-    raw.write(frame('ready', { unreadCount }));
+    // A device that went away must not be written to (nor crash the process with a late 'error').
+    const write = (text: string) => {
+      if (!raw.writableEnded && !raw.destroyed) raw.write(text);
+    };
+    raw.on('error', (error) => request.log.debug({ err: error }, 'inbox stream connection failed'));
+    write(frame('ready', { unreadCount }));
     open.add(reply);
 
     // Changes are written in order, one at a time: each waits for its item and count.
@@ -51,9 +56,9 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       if (change.type === 'item.created' || change.type === 'item.updated') {
         const item = await store.getMessage(tenantId, change.itemId);
         if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') return;
-        raw.write(frame(change.type, { item: inboxItemView(item), unreadCount: count }, item.id));
+        write(frame(change.type, { item: inboxItemView(item), unreadCount: count }, item.id));
       } else {
-        raw.write(frame(change.type, { unreadCount: count }));
+        write(frame(change.type, { unreadCount: count }));
       }
     };
     const unsubscribe = inboxFeed.subscribe(tenantId, subscriberId, (change) => {
@@ -63,7 +68,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
           request.log.warn({ err: error }, 'inbox stream update failed');
         });
     });
-    const heartbeat = setInterval(() => raw.write(': ping\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => write(': ping\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     raw.on('close', () => {
       clearInterval(heartbeat);
