@@ -8,6 +8,27 @@ import { runStoreContract } from './contract.ts';
 describe.runIf(postgresAvailable)('postgres', () => {
   runStoreContract('postgres', async () => openPostgresStore({ url: await freshDatabaseUrl() }));
 
+  it('answers racing first writers of a setting, and racing creators of a subscriber, with the one that won', async () => {
+    const url = await freshDatabaseUrl();
+    const stores = await Promise.all([openPostgresStore({ url }), openPostgresStore({ url })]);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const values = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => stores[i % 2]!.settingOnce(`secret_${round}`, `value_${i}`)),
+        );
+        expect(new Set(values).size).toBe(1);
+        const loaded = await Promise.all(
+          Array.from({ length: 12 }, (_, i) =>
+            stores[i % 2]!.loadOrCreateSubscribers('t', [`u_${round}`], 1),
+          ),
+        );
+        for (const found of loaded) expect(found.map((s) => s.id)).toEqual([`u_${round}`]);
+      }
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
   it('vacuums the job queue once finished jobs leave enough dead rows behind', async () => {
     const url = await freshDatabaseUrl();
     const store = await openPostgresStore({ url });

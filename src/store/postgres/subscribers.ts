@@ -56,8 +56,18 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
          SELECT * FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::TEXT[])`,
         [tenantId, ids, now],
       );
-      // A statement's parts share one snapshot: existing rows come from the SELECT, new ones from RETURNING.
+      // A statement's parts share one snapshot: existing rows come from the SELECT, new ones from
+      // RETURNING. A row another transaction committed meanwhile is in neither: read it again.
       const byId = new Map(rows.map((row) => [row.id, row]));
+      const missing = ids.filter((id) => !byId.has(id));
+      if (missing.length > 0) {
+        const again = await run<SubscriberRow>(
+          db,
+          'SELECT * FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::TEXT[])',
+          [tenantId, missing],
+        );
+        for (const row of again.rows) byId.set(row.id, row);
+      }
       return ids.flatMap((id) => {
         const row = byId.get(id);
         return row ? [toSubscriber(row)] : [];

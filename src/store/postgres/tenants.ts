@@ -5,14 +5,20 @@ import { run, transaction } from './client.ts';
 export function postgresTenantStore(pool: pg.Pool): TenantStore {
   return {
     async settingOnce(key, value) {
-      // Concurrent first writers: the loser's INSERT waits for the winner, then reads its value.
-      const { rows } = await run<{ value: string }>(
-        pool,
-        `WITH ins AS (INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING value)
-         SELECT value FROM ins UNION ALL SELECT value FROM settings WHERE key = $1`,
-        [key, value],
-      );
-      return rows[0]!.value;
+      // Two statements, not one: a concurrent first writer's INSERT makes ours wait and then do
+      // nothing, and only a statement started after that sees the winner's committed value.
+      for (;;) {
+        const inserted = await run(
+          pool,
+          'INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING',
+          [key, value],
+        );
+        if ((inserted.rowCount ?? 0) > 0) return value;
+        const { rows } = await run<{ value: string }>(pool, 'SELECT value FROM settings WHERE key = $1', [
+          key,
+        ]);
+        if (rows[0]) return rows[0].value;
+      }
     },
     async ensureTenant(id, name) {
       await run(
