@@ -19,7 +19,7 @@ export type ToWorkerThread =
 export type FromWorkerThread =
   | { type: 'ready'; owner: string }
   | { type: 'stopped' }
-  | { type: 'inbox'; change: InboxChange };
+  | { type: 'inbox'; changes: readonly InboxChange[] };
 
 // The body of a worker thread (see worker-threads.ts): its own store connection and workers,
 // woken by the API thread's job signals.
@@ -30,7 +30,9 @@ const store = await openStore(config, workerData.writeLock as Int32Array, logger
 const signal = new JobSignal();
 const inboxFeed = new InboxFeed();
 // Streams live on the API thread: every inbox change of this thread's deliveries goes there.
-inboxFeed.tap((change) => port.postMessage({ type: 'inbox', change } satisfies FromWorkerThread));
+inboxFeed.tap((changes, origin) => {
+  if (origin === 'local') port.postMessage({ type: 'inbox', changes } satisfies FromWorkerThread);
+});
 // The API thread listens for other processes and forwards; this thread announces its own jobs.
 const unrelay = await relayJobSignal(store, signal, { listen: false });
 // New inbox items go to the API thread (above) and, through the store, to other processes' streams.

@@ -33,7 +33,7 @@ export async function startWorkerThread(
       thread.once('exit', onEarlyExit);
       // New inbox items of the thread's deliveries reach this thread's streams (and relays).
       thread.on('message', (message: FromWorkerThread) => {
-        if (message.type === 'inbox') inboxFeed.publish(message.change, 'remote');
+        if (message.type === 'inbox') inboxFeed.publish(message.changes, 'remote');
       });
       thread.once('message', (message: FromWorkerThread) => {
         if (message.type !== 'ready') return;

@@ -14,7 +14,8 @@ interface Envelope {
 /**
  * Carries inbox changes between processes on the same store, so a stream open on one api
  * process hears of an item a worker process delivered and of a read made through another api
- * process. Local changes are sent in batches (one NOTIFY per tick, split to fit); with `listen`,
+ * process. Each local batch goes out as one NOTIFY (split to fit; the channel coalesces what
+ * waits behind a NOTIFY in flight); with `listen`,
  * other processes' changes are published here as 'remote'. Threads of one process share its
  * name, so a worker thread's own changes (already passed to the API thread) are not taken in
  * twice. Changes sent while a listener was reconnecting are lost: a stream's next event carries
@@ -33,15 +34,13 @@ export async function relayInboxFeed(
       ? (payload) => {
           const envelope = JSON.parse(payload) as Envelope;
           if (envelope.from === self) return;
-          for (const change of envelope.changes) feed.publish(change, 'remote');
+          feed.publish(envelope.changes, 'remote');
         }
       : null,
   );
 
-  let batch: InboxChange[] = [];
-  const flush = () => {
-    const changes = batch;
-    batch = [];
+  /** One NOTIFY per batch, split where a payload would grow too large. */
+  const send = (changes: readonly InboxChange[]) => {
     let chunk: InboxChange[] = [];
     let size = 0;
     for (const change of changes) {
@@ -56,14 +55,11 @@ export async function relayInboxFeed(
     }
     if (chunk.length > 0) channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
   };
-  const untap = feed.tap((change, origin) => {
-    if (origin !== 'local') return;
-    if (batch.length === 0) setImmediate(flush);
-    batch.push(change);
+  const untap = feed.tap((changes, origin) => {
+    if (origin === 'local') send(changes);
   });
   return async () => {
     untap();
-    if (batch.length > 0) flush();
     await channel.close();
   };
 }

@@ -203,15 +203,20 @@ export async function commitDeliveries(
 ): Promise<void> {
   const messages = await buildDeliveries(deps, targets, Date.now());
   const created = new Set(await deps.store.createMessages(messages, ack));
-  for (const { record } of messages) {
-    if (record.channel !== 'in_app' || !created.has(record.id)) continue;
-    deps.inboxFeed.publish({
-      type: 'item.created',
-      tenantId: record.tenantId,
-      subscriberId: record.subscriberId,
-      itemId: record.id,
-    });
-  }
+  deps.inboxFeed.publish(
+    messages.flatMap(({ record }) =>
+      record.channel === 'in_app' && created.has(record.id)
+        ? [
+            {
+              type: 'item.created',
+              tenantId: record.tenantId,
+              subscriberId: record.subscriberId,
+              itemId: record.id,
+            },
+          ]
+        : [],
+    ),
+  );
   notifyLanes(
     deps.signal,
     messages.map((m) => m.followUp),

@@ -53,7 +53,7 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       const subscriberId = subscriberOf(request);
       const item = await store.markInbox(request.tenantId, subscriberId, itemId, mark, Date.now());
       if (!item) throw notFound('inbox item', itemId);
-      inboxFeed.publish({ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId });
+      inboxFeed.publish([{ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId }]);
       return inboxItemView(item);
     });
   }
@@ -63,7 +63,7 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       const subscriberId = subscriberOf(request);
       const updated = await store.markAllInbox(request.tenantId, subscriberId, mark, Date.now());
       if (updated > 0)
-        inboxFeed.publish({ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId });
+        inboxFeed.publish([{ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId }]);
       return { updated };
     });
   }
