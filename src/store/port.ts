@@ -23,8 +23,11 @@ export interface JobSpec {
   payload: unknown;
   partitionKey?: string | null;
   runAt?: number;
+  /** Default DEFAULT_JOB_MAX_ATTEMPTS. */
   maxAttempts?: number;
 }
+
+export const DEFAULT_JOB_MAX_ATTEMPTS = 8;
 
 /** A job as claimed by a worker. `attempts` counts this run. */
 export interface Job {

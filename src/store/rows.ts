@@ -5,20 +5,21 @@ import type {
   Lane,
   MessageRecord,
   MessageStatus,
+  SandboxCapture,
   SubscriberRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
+import type { DeadJob, Job } from './port.ts';
 
 /**
- * Row shapes as the adapters return them, and their mapping to the domain records. SQLite hands
- * JSON columns back as text and booleans as 0/1; PostgreSQL parses jsonb and has real booleans.
+ * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
+ * JSON columns back as text (see src/store/postgres/client.ts); booleans are 0/1 in SQLite and
+ * real booleans in PostgreSQL.
  */
 
-type JsonColumn = string | object | null;
+type JsonColumn = string;
 
-function fromJson(value: JsonColumn) {
-  return typeof value === 'string' ? JSON.parse(value) : value;
-}
+const fromJson = (value: JsonColumn) => JSON.parse(value);
 
 export interface SubscriberRow {
   tenant_id: string;
@@ -157,5 +158,60 @@ export function toMessage(row: MessageRow): MessageRecord {
     readAt: row.read_at,
     archivedAt: row.archived_at,
     lastError: row.last_error,
+  };
+}
+
+export interface JobRow {
+  id: number;
+  tenant_id: string;
+  kind: string;
+  lane: string;
+  partition_key: string | null;
+  payload: JsonColumn;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  created_at: number;
+  last_error: string | null;
+}
+
+export function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    kind: row.kind,
+    lane: row.lane as Lane,
+    partitionKey: row.partition_key,
+    payload: fromJson(row.payload),
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+  };
+}
+
+export function toDeadJob(row: JobRow): DeadJob {
+  return { ...toJob(row), lastError: row.last_error };
+}
+
+export interface SandboxCaptureRow {
+  tenant_id: string;
+  id: string;
+  message_id: string;
+  channel: string;
+  recipient: string | null;
+  content: JsonColumn;
+  created_at: number;
+}
+
+export function toSandboxCapture(row: SandboxCaptureRow): SandboxCapture {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    messageId: row.message_id,
+    channel: row.channel as Channel,
+    to: row.recipient,
+    content: fromJson(row.content),
+    createdAt: row.created_at,
   };
 }

@@ -4,13 +4,19 @@ import pg from 'pg';
 export type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 // Epoch-millisecond times and job ids are BIGINT; their values stay far below 2^53, so they are
-// read as numbers rather than pg's default strings.
+// read as numbers rather than pg's default strings. json/jsonb arrive as their text, as SQLite
+// hands them back, so both adapters share one row mapping (src/store/rows.ts): a parsed jsonb
+// string value ("now") could not be told apart from JSON text.
 const INT8_OID = 20;
+const JSON_OIDS = new Set([114, 3802]);
+const asText = (value: string) => value;
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary'
-      ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (format === 'binary') return pg.types.getTypeParser(oid, format);
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    if (JSON_OIDS.has(oid)) return asText;
+    return pg.types.getTypeParser(oid, format);
+  }) as typeof pg.types.getTypeParser,
 };
 
 export interface PoolOptions {

@@ -1,4 +1,4 @@
-import type { AcceptResult, EventStore } from '../port.ts';
+import { type AcceptResult, DEFAULT_JOB_MAX_ATTEMPTS, type EventStore } from '../port.ts';
 import { type EventRow, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
@@ -26,15 +26,15 @@ export function postgresEventStore(db: Queryable): EventStore {
           now: e.now,
           inlineSubscribers: e.inlineSubscribers,
           subscriberIds: e.subscriberIds,
-          job: e.job,
+          // The default is filled here, so the SQL function never needs its own copy of it.
+          job: { ...e.job, maxAttempts: e.job.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS },
         };
       });
-      const { rows } = await run<{ results: AcceptResult[] }>(
-        db,
-        'SELECT tidings_accept($1::jsonb, $2) AS results',
-        [JSON.stringify(batch), windowMs],
-      );
-      const sorted = rows[0]!.results;
+      const { rows } = await run<{ results: string }>(db, 'SELECT tidings_accept($1::jsonb, $2) AS results', [
+        JSON.stringify(batch),
+        windowMs,
+      ]);
+      const sorted = JSON.parse(rows[0]!.results) as AcceptResult[];
       const results: AcceptResult[] = new Array(events.length);
       order.forEach((original, position) => {
         results[original] = sorted[position]!;

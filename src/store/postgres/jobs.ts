@@ -1,38 +1,8 @@
 import type pg from 'pg';
 import type { Lane } from '../../shared/model.ts';
-import type { DeadJob, Job, JobSpec, JobStore } from '../port.ts';
+import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore } from '../port.ts';
+import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 import { run } from './client.ts';
-
-interface JobRow {
-  id: number;
-  tenant_id: string;
-  kind: string;
-  lane: string;
-  partition_key: string | null;
-  payload: unknown;
-  attempts: number;
-  max_attempts: number;
-  run_at: number;
-  created_at: number;
-  last_error: string | null;
-}
-
-const DEFAULT_MAX_ATTEMPTS = 8;
-
-function toJob(row: JobRow): Job {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    kind: row.kind,
-    lane: row.lane as Lane,
-    partitionKey: row.partition_key,
-    payload: row.payload,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    runAt: row.run_at,
-    createdAt: row.created_at,
-  };
-}
 
 /** Jobs as one JSON array parameter, inserted by `insertJobsFrom`. `tag` links a job to the row that owns it. */
 export function jobsParam(specs: (JobSpec & { tag?: string })[], now = Date.now()): string {
@@ -43,7 +13,7 @@ export function jobsParam(specs: (JobSpec & { tag?: string })[], now = Date.now(
       lane: spec.lane,
       partition_key: spec.partitionKey ?? null,
       run_at: spec.runAt ?? now,
-      max_attempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      max_attempts: spec.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS,
       payload: spec.payload ?? null,
       created_at: now,
       tag: spec.tag ?? null,
@@ -200,7 +170,7 @@ export function postgresJobStore(db: pg.Pool): JobStore {
         `SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT $1`,
         [limit],
       );
-      return rows.map((row): DeadJob => ({ ...toJob(row), lastError: row.last_error }));
+      return rows.map(toDeadJob);
     },
   };
 }

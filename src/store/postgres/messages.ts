@@ -1,18 +1,8 @@
 import type { Channel, MessageStatus, SandboxCapture } from '../../shared/model.ts';
 import type { MessageStore, MessageUpdate } from '../port.ts';
-import { type MessageRow, toMessage } from '../rows.ts';
+import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
-
-interface CaptureRow {
-  tenant_id: string;
-  id: string;
-  message_id: string;
-  channel: Channel;
-  recipient: string | null;
-  content: Record<string, unknown>;
-  created_at: number;
-}
 
 const entryJson = (now: number, status: string, detail?: string) =>
   JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
@@ -215,25 +205,17 @@ export function postgresMessageStore(db: Queryable): MessageStore {
     },
     async listSandboxCaptures(tenantId, limit, channel?: Channel) {
       const { rows } = channel
-        ? await run<CaptureRow>(
+        ? await run<SandboxCaptureRow>(
             db,
             'SELECT * FROM sandbox_captures WHERE tenant_id = $1 AND channel = $2 ORDER BY id DESC LIMIT $3',
             [tenantId, channel, limit],
           )
-        : await run<CaptureRow>(
+        : await run<SandboxCaptureRow>(
             db,
             'SELECT * FROM sandbox_captures WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2',
             [tenantId, limit],
           );
-      return rows.map((r) => ({
-        tenantId: r.tenant_id,
-        id: r.id,
-        messageId: r.message_id,
-        channel: r.channel,
-        to: r.recipient,
-        content: r.content,
-        createdAt: r.created_at,
-      }));
+      return rows.map(toSandboxCapture);
     },
   };
 }

@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { migrationFiles } from '../migration-files.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 /** Any fixed number: every Tidings process that migrates takes this advisory lock first. */
@@ -28,14 +28,9 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
         (r) => r.version,
       ),
     );
-    const files = readdirSync(MIGRATIONS_DIR)
-      .filter((f) => /^\d+_.+\.sql$/.test(f))
-      .sort();
     const ran: string[] = [];
-    for (const file of files) {
-      const version = Number.parseInt(file, 10);
+    for (const { version, name: file, sql } of migrationFiles(MIGRATIONS_DIR)) {
       if (applied.has(version)) continue;
-      const sql = readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8');
       await client.query('BEGIN');
       try {
         await client.query(sql);

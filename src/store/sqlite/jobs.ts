@@ -1,39 +1,16 @@
 import type Database from 'better-sqlite3';
 import type { Lane } from '../../shared/model.ts';
-import type { ClaimRequest, DeadJob, Job, JobSpec, JobStore } from '../port.ts';
+import {
+  type ClaimRequest,
+  DEFAULT_JOB_MAX_ATTEMPTS,
+  type Job,
+  type JobSpec,
+  type JobStore,
+} from '../port.ts';
+import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 
-interface JobRow {
-  id: number;
-  tenant_id: string;
-  kind: string;
-  lane: string;
-  partition_key: string | null;
-  payload: string;
-  attempts: number;
-  max_attempts: number;
-  run_at: number;
-  created_at: number;
-  last_error: string | null;
-}
-
-const DEFAULT_MAX_ATTEMPTS = 8;
 /** Tenants served per lane in one claim; the rest are reached by the round-robin cursor. */
 const MAX_TENANTS_PER_CLAIM = 32;
-
-function toJob(row: JobRow): Job {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    kind: row.kind,
-    lane: row.lane as Lane,
-    partitionKey: row.partition_key,
-    payload: JSON.parse(row.payload),
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    runAt: row.run_at,
-    createdAt: row.created_at,
-  };
-}
 
 /** Prepared job statements shared by the queue and by the transactions that enqueue follow-ups. */
 export function jobStatements(db: Database.Database) {
@@ -50,7 +27,7 @@ export function jobStatements(db: Database.Database) {
         spec.lane,
         spec.partitionKey ?? null,
         spec.runAt ?? now,
-        spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        spec.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS,
         JSON.stringify(spec.payload ?? null),
         now,
       );
@@ -219,9 +196,7 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       return result;
     },
     async listDeadJobs(limit) {
-      return (deadJobs.all(limit) as JobRow[]).map(
-        (row): DeadJob => ({ ...toJob(row), lastError: row.last_error }),
-      );
+      return (deadJobs.all(limit) as JobRow[]).map(toDeadJob);
     },
   };
 }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture } from '../../shared/model.ts';
 import type { MessageStore, MessageUpdate } from '../port.ts';
-import { type MessageRow, toMessage } from '../rows.ts';
+import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
 export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
@@ -227,24 +227,8 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
     async listSandboxCaptures(tenantId, limit, channel?: Channel) {
       const rows = (
         channel ? capturesChannel.all(tenantId, channel, limit) : capturesAll.all(tenantId, limit)
-      ) as {
-        tenant_id: string;
-        id: string;
-        message_id: string;
-        channel: Channel;
-        recipient: string | null;
-        content: string;
-        created_at: number;
-      }[];
-      return rows.map((r) => ({
-        tenantId: r.tenant_id,
-        id: r.id,
-        messageId: r.message_id,
-        channel: r.channel,
-        to: r.recipient,
-        content: JSON.parse(r.content),
-        createdAt: r.created_at,
-      }));
+      ) as SandboxCaptureRow[];
+      return rows.map(toSandboxCapture);
     },
   };
 }

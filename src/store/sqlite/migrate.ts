@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
+import { migrationFiles } from '../migration-files.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -15,14 +15,9 @@ export function migrate(db: Database.Database): string[] {
       (r) => r.version,
     ),
   );
-  const files = readdirSync(MIGRATIONS_DIR)
-    .filter((f) => /^\d+_.+\.sql$/.test(f))
-    .sort();
   const ran: string[] = [];
-  for (const file of files) {
-    const version = Number.parseInt(file, 10);
+  for (const { version, name: file, sql } of migrationFiles(MIGRATIONS_DIR)) {
     if (applied.has(version)) continue;
-    const sql = readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8');
     db.transaction(() => {
       db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
