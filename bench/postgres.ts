@@ -9,12 +9,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { machineInfo } from './report.ts';
-import { API_KEY, REPO_ROOT } from './server.ts';
+import { API_KEY, childEnv, freePort, REPO_ROOT, track } from './server.ts';
 import { fmt, round, sleep } from './stats.ts';
 
 const ADMIN_URL = process.env.TIDINGS_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -44,17 +43,6 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /** A database of its own for one scenario, dropped afterwards. */
 async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
   const name = `tidings_bench_${randomBytes(5).toString('hex')}`;
@@ -71,25 +59,17 @@ async function withDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
   }
 }
 
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
 /** Spawns `tidings <role>`; its output goes to a log file in `dir`. */
 function spawnRole(role: string, env: Record<string, string>, dir: string, label: string): ChildProcess {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TIDINGS_')) clean[k] = v;
   const child = spawn(process.execPath, [path.join('bin', 'tidings.mjs'), role], {
     cwd: REPO_ROOT,
-    env: { ...clean, TIDINGS_LOG_LEVEL: 'warn', ...env },
+    env: childEnv({ TIDINGS_LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(path.join(dir, `${label}.log`));
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  track(child);
   return child;
 }
 

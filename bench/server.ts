@@ -39,7 +39,7 @@ export interface StopReport {
   dir: string | null;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -52,7 +52,7 @@ function freePort(): Promise<number> {
 }
 
 /** The environment of the child: ours without any TIDINGS_* of the caller's shell, plus the bench's. */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!name.startsWith('TIDINGS_') && name !== 'NODE_OPTIONS') env[name] = value;
@@ -324,7 +324,8 @@ function scanLog(file: string): { warnings: number; errors: number; samples: str
 
 // Never leave a server behind when the bench itself dies.
 const children = new Set<ChildProcess>();
-function track(child: ChildProcess): void {
+/** Kills `child` should the bench itself exit or be interrupted. */
+export function track(child: ChildProcess): void {
   children.add(child);
   child.once('exit', () => children.delete(child));
 }
