@@ -11,8 +11,6 @@ export interface StoreCapabilities {
   readonly singleWriter: boolean;
   /** Concurrent first runs serialise their migrations and seeding on database locks (advisory locks). */
   readonly advisoryLocks: boolean;
-  /** INSERT/UPDATE … RETURNING. */
-  readonly returning: boolean;
   /** Any number of machines can share it (not only processes of one host). */
   readonly networked: boolean;
 }
@@ -22,7 +20,6 @@ export const SQLITE_CAPABILITIES: StoreCapabilities = Object.freeze({
   crossProcessWakeups: false,
   singleWriter: true,
   advisoryLocks: false,
-  returning: true,
   networked: false,
 });
 
@@ -31,6 +28,5 @@ export const POSTGRES_CAPABILITIES: StoreCapabilities = Object.freeze({
   crossProcessWakeups: true,
   singleWriter: false,
   advisoryLocks: true,
-  returning: true,
   networked: true,
 });

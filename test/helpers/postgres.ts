@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll } from 'vitest';
+import { withPostgres } from './pg-client.ts';
 
 /** The server the PostgreSQL tests use; each test gets a database of its own on it. */
 export const ADMIN_URL =
@@ -40,15 +41,7 @@ function urlFor(database: string): string {
   return url.toString();
 }
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>) => withPostgres(ADMIN_URL, work);
 
 /** A new, empty database; dropped when the test file ends. */
 export async function freshDatabaseUrl(): Promise<string> {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { sqliteEnv } from './child.ts';
+import { withPostgres } from './pg-client.ts';
 
 /**
  * The integration suite runs twice (see vitest.config.ts): on the embedded SQLite store, and on
@@ -30,15 +30,11 @@ export async function countRows(databaseUrl: string, tables: string[]): Promise<
     }
     return counts;
   }
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
+  return withPostgres(databaseUrl, async (client) => {
     for (const table of tables) {
       const { rows } = await client.query<{ n: number }>(`SELECT count(*)::INT AS n FROM ${table}`);
       counts[table] = rows[0]!.n;
     }
-  } finally {
-    await client.end();
-  }
-  return counts;
+    return counts;
+  });
 }

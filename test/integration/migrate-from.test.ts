@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/security/secrets.ts';
 import type { Lane, MessageRecord, TimelineEntry } from '../../src/shared/model.ts';
@@ -14,6 +13,7 @@ import { MARKER_KEY } from '../../src/store/transfer/preflight.ts';
 import { copySqliteToPostgres } from '../../src/store/transfer/sqlite-to-postgres.ts';
 import { columnNames, TABLES } from '../../src/store/transfer/tables.ts';
 import { cleanupChildren, runCli, sqliteEnv, tempDataDir } from '../helpers/child.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 
 const T = 'ten_a';
@@ -215,18 +215,8 @@ function countRows(file: string): Record<string, number> {
   }
 }
 
-async function onPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function countPostgresRows(url: string): Promise<Record<string, number>> {
-  return onPostgres(url, async (client) => {
+  return withPostgres(url, async (client) => {
     const counts: Record<string, number> = {};
     for (const t of TABLES) {
       const { rows } = await client.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${t.name}`);
@@ -340,7 +330,7 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     db.close();
     const url = await freshDatabaseUrl();
     await (await openPostgresStore({ url })).close();
-    const pgColumns = await onPostgres(url, async (client) => {
+    const pgColumns = await withPostgres(url, async (client) => {
       const { rows } = await client.query<{ table_name: string; column_name: string }>(
         `SELECT table_name, column_name FROM information_schema.columns
           WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY ordinal_position`,
@@ -523,7 +513,7 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     const again = await copySqliteToPostgres({ sourceFile: file, targetUrl: url });
     expect(again.alreadyCopied).toBe(true);
     expect(await countPostgresRows(url)).toEqual(complete);
-    const marker = await onPostgres(url, async (client) => {
+    const marker = await withPostgres(url, async (client) => {
       const { rows } = await client.query('SELECT value FROM settings WHERE key = $1', [MARKER_KEY]);
       return JSON.parse(rows[0].value);
     });
@@ -532,7 +522,7 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     const store = await openPostgresStore({ url });
     try {
       await store.enqueueJobs([{ tenantId: T, kind: 'fresh', lane: 'normal', payload: null }]);
-      const ids = await onPostgres(url, async (client) => {
+      const ids = await withPostgres(url, async (client) => {
         const { rows } = await client.query<{ id: string; kind: string }>('SELECT id, kind FROM jobs');
         return rows.map((r) => ({ id: Number(r.id), kind: r.kind }));
       });

@@ -1,21 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { callJson, cleanupChildren, runCli, startChild, tempDataDir } from '../helpers/child.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 import { openSse } from '../helpers/sse.ts';
 
 afterEach(cleanupChildren);
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
+  return withPostgres(url, async (client) => (await client.query<T>(text)).rows);
 }
 
 describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', () => {

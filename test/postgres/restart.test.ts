@@ -1,7 +1,7 @@
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, transaction } from '../../src/store/postgres/client.ts';
 import { callJson, cleanupChildren, type RunningChild, startChild, tempDataDir } from '../helpers/child.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
 import { type PgCluster, postgresBinDir, type StopMode, startPgCluster } from '../helpers/pg-cluster.ts';
 
 // Restarting PostgreSQL under load, on a private cluster this file starts on a free port (never
@@ -157,17 +157,10 @@ async function waitForReady(url: string, timeoutMs: number): Promise<number> {
 
 /** One number from the database behind `databaseUrl`, bypassing Tidings. */
 async function countOf(databaseUrl: string, sql: string): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: number }>(sql);
-    return rows[0]!.n;
-  } finally {
-    await client.end();
-  }
+  return withPostgres(databaseUrl, async (client) => (await client.query<{ n: number }>(sql)).rows[0]!.n);
 }
 
-// Sessions holding LISTEN for job wake-ups (src/store/postgres/wakeups.ts names them so).
+// Sessions holding LISTEN for job wake-ups (src/store/postgres/channel.ts names them so).
 const LISTENERS = `SELECT count(*)::INT AS n FROM pg_stat_activity
   WHERE datname = current_database() AND application_name = 'tidings-listen' AND query = 'LISTEN tidings_jobs'`;
 
