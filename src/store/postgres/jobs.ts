@@ -3,6 +3,7 @@ import type { Lane } from '../../shared/model.ts';
 import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore } from '../port.ts';
 import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 import { run } from './client.ts';
+import { ADVISORY_LOCKS } from './locks.ts';
 
 /** Jobs as one JSON array parameter, inserted by `insertJobsFrom`. `tag` links a job to the row that owns it. */
 export function jobsParam(specs: (JobSpec & { tag?: string })[], now = Date.now()): string {
@@ -30,8 +31,6 @@ export function insertJobsFrom(param: string, where = 'TRUE'): string {
      WHERE ${where}`;
 }
 
-/** Any fixed number: the lock that lets one process at a time vacuum the queue. */
-const VACUUM_LOCK = 7_146_104_903;
 /** Dead row versions in `jobs` that make a vacuum worth its cost. */
 const VACUUM_AFTER_DEAD = 20_000;
 
@@ -52,14 +51,14 @@ async function vacuumJobs(pool: pg.Pool): Promise<boolean> {
   client.on('error', ignore);
   try {
     const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
-      VACUUM_LOCK,
+      ADVISORY_LOCKS.jobVacuum,
     ]);
     if (!locked.rows[0]?.ok) return false;
     try {
       await client.query('VACUUM (ANALYZE) jobs');
       return true;
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [VACUUM_LOCK]);
+      await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.jobVacuum]);
     }
   } finally {
     client.off('error', ignore);

@@ -2,10 +2,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { migrationFiles } from '../migration-files.ts';
+import { ADVISORY_LOCKS } from './locks.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
-/** Any fixed number: every Tidings process that migrates takes this advisory lock first. */
-const MIGRATION_LOCK = 7_146_104_902;
 
 /**
  * Applies the numbered `migrations/NNN_name.sql` files not yet applied, each in its own
@@ -19,7 +18,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
   const ignore = () => undefined;
   client.on('error', ignore);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
     );
@@ -48,7 +47,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     }
     return ran;
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]).catch(() => undefined);
     client.off('error', ignore);
     client.release();
   }

@@ -1,10 +1,8 @@
 import type pg from 'pg';
 import { run } from '../postgres/client.ts';
+import { ADVISORY_LOCKS } from '../postgres/locks.ts';
 import { TransferRefused } from './errors.ts';
 import { type ColumnKind, columnNames, type TableSpec, TENANT_TABLES } from './tables.ts';
-
-/** Any fixed number, distinct from the migration lock: one copy into a database at a time. */
-const TRANSFER_LOCK = 7_146_104_903;
 
 /**
  * Takes the copy's session lock on `client`, or refuses at once: two copies racing into one
@@ -13,7 +11,7 @@ const TRANSFER_LOCK = 7_146_104_903;
  */
 export async function lockTarget(client: pg.PoolClient): Promise<void> {
   const { rows } = await run<{ locked: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS locked', [
-    TRANSFER_LOCK,
+    ADVISORY_LOCKS.transfer,
   ]);
   if (!rows[0]?.locked) {
     throw new TransferRefused('another `tidings migrate --from` is copying into this database right now');
