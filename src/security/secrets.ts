@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
+/** The setting that keeps the generated master secret (when TIDINGS_SECRET is unset). */
+export const MASTER_SECRET_SETTING = 'master_secret';
+
 /**
  * Keys derived from the one master secret (TIDINGS_SECRET, or generated once and kept in the
  * store): each use gets its own key, so a leak of one does not expose the others.

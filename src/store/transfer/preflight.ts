@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { MASTER_SECRET_SETTING } from '../../security/secrets.ts';
 import { run } from '../postgres/client.ts';
 import { TransferRefused } from './errors.ts';
 import { hasTenantData, readSetting, writeSetting } from './target.ts';
@@ -9,7 +10,6 @@ import { hasTenantData, readSetting, writeSetting } from './target.ts';
  * difference between "resume my interrupted copy" and "pour one installation into another".
  */
 export const MARKER_KEY = 'copied_from_sqlite';
-const SECRET_KEY = 'master_secret';
 
 export interface CopyMarker {
   /** Absolute path of the SQLite file copied. */
@@ -58,7 +58,7 @@ export async function prepareTarget(
   now: number,
 ): Promise<Preflight> {
   const marker = parseMarker(await readSetting(client, MARKER_KEY));
-  const targetSecret = await readSetting(client, SECRET_KEY);
+  const targetSecret = await readSetting(client, MASTER_SECRET_SETTING);
   const used = await hasTenantData(client);
 
   if (used && source.secret !== undefined && targetSecret !== undefined && targetSecret !== source.secret) {
@@ -94,7 +94,8 @@ export async function prepareTarget(
   try {
     // The source's secret arrives with the settings table, copied first, before any data that
     // depends on it; an unused secret of the target's own makes room for it.
-    if (secret === 'replaced') await run(client, 'DELETE FROM settings WHERE key = $1', [SECRET_KEY]);
+    if (secret === 'replaced')
+      await run(client, 'DELETE FROM settings WHERE key = $1', [MASTER_SECRET_SETTING]);
     await writeSetting(client, MARKER_KEY, JSON.stringify(started));
     await run(client, 'COMMIT');
   } catch (error) {

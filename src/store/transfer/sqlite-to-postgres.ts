@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type pg from 'pg';
+import { MASTER_SECRET_SETTING } from '../../security/secrets.ts';
 import { createPool } from '../postgres/client.ts';
 import { migrate } from '../postgres/migrate.ts';
 import { copyTable, type TableProgress } from './copy-table.ts';
@@ -102,7 +103,7 @@ async function copyAll(
   }
   const preflight = await prepareTarget(
     client,
-    { file: source.file, secret: source.setting('master_secret') },
+    { file: source.file, secret: source.setting(MASTER_SECRET_SETTING) },
     Date.now(),
   );
   if (!preflight.proceed) {
