@@ -7,6 +7,7 @@ import { hashApiKey } from '../../src/security/secrets.ts';
 import type { Lane, MessageRecord, TimelineEntry } from '../../src/shared/model.ts';
 import type { AcceptEvent, InboxPage, Job, Store } from '../../src/store/port.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
+import { ADVISORY_LOCKS } from '../../src/store/postgres/locks.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { TransferRefused } from '../../src/store/transfer/errors.ts';
 import { MARKER_KEY } from '../../src/store/transfer/preflight.ts';
@@ -531,6 +532,17 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     } finally {
       await store.close();
     }
+  });
+
+  it('refuses to copy while another copy into the same database holds its lock, and writes nothing', async () => {
+    const url = await freshDatabaseUrl();
+    await withPostgres(url, async (other) => {
+      await other.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.transfer]);
+      await expect(copySqliteToPostgres({ sourceFile: file, targetUrl: url })).rejects.toThrow(
+        /another `tidings migrate --from` is copying/,
+      );
+    });
+    expect((await countPostgresRows(url)).tenants).toBe(0);
   });
 
   it('refuses a target that already holds another installation, and writes nothing', async () => {

@@ -68,33 +68,74 @@ export async function run<R extends pg.QueryResultRow = Record<string, unknown>>
   }
 }
 
+/**
+ * Runs `work` on one checked-out connection (a transaction, a session lock, a VACUUM). The pool
+ * listens for errors of idle connections only: should the server go away while this one is
+ * checked out, node-postgres emits 'error' on it, which unheard would end the process. It is
+ * heard here, and such a connection is discarded rather than pooled, as is one whose `work`
+ * calls `discard` (a session whose state is unknown, or whose session locks must end with it).
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, discard: () => void) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  const discard = () => {
+    broken = true;
+  };
+  client.on('error', discard);
+  try {
+    return await work(client, discard);
+  } finally {
+    client.off('error', discard);
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `work` holding the session advisory lock `key` (see locks.ts) on a connection of its own.
+ * With `wait`, queues for the lock; without, answers null at once when another session holds it.
+ */
+export async function withSessionLock<T>(
+  pool: pg.Pool,
+  key: number,
+  options: { wait: boolean },
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T | null> {
+  return withClient(pool, async (client, discard) => {
+    if (options.wait) {
+      await client.query('SELECT pg_advisory_lock($1)', [key]);
+    } else {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+      if (!rows[0]?.ok) return null;
+    }
+    try {
+      return await work(client);
+    } finally {
+      // Should the unlock fail, ending the session releases the lock.
+      await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(discard);
+    }
+  });
+}
+
 /** Runs `work` in one transaction on one connection; a deadlock victim is run again from the start. */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const client = await pool.connect();
-    let broken = false;
-    // The pool listens for errors of idle connections only. Should the server go away while this
-    // one is checked out (a restart mid-transaction), node-postgres emits 'error' on it, which
-    // unheard would end the process; the query in flight fails anyway and is handled below.
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
     try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
+      return await withClient(pool, async (client, discard) => {
+        await client.query('BEGIN');
+        try {
+          const result = await work(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(discard);
+          throw error;
+        }
+      });
     } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
       if (attempt >= MAX_TRIES || !isRetryable(error)) throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
     }
     await pause(attempt);
   }

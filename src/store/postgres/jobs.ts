@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Lane } from '../../shared/model.ts';
 import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore } from '../port.ts';
 import { type JobRow, toDeadJob, toJob } from '../rows.ts';
-import { run } from './client.ts';
+import { run, withSessionLock } from './client.ts';
 import { ADVISORY_LOCKS } from './locks.ts';
 
 /** Jobs as one JSON array parameter, inserted by `insertJobsFrom`. `tag` links a job to the row that owns it. */
@@ -46,24 +46,11 @@ async function vacuumJobs(pool: pg.Pool): Promise<boolean> {
     `SELECT n_dead_tup AS dead FROM pg_stat_user_tables WHERE relid = 'jobs'::regclass`,
   );
   if ((rows[0]?.dead ?? 0) < VACUUM_AFTER_DEAD) return false;
-  const client = await pool.connect();
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  try {
-    const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
-      ADVISORY_LOCKS.jobVacuum,
-    ]);
-    if (!locked.rows[0]?.ok) return false;
-    try {
-      await client.query('VACUUM (ANALYZE) jobs');
-      return true;
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.jobVacuum]);
-    }
-  } finally {
-    client.off('error', ignore);
-    client.release();
-  }
+  const vacuumed = await withSessionLock(pool, ADVISORY_LOCKS.jobVacuum, { wait: false }, async (client) => {
+    await client.query('VACUUM (ANALYZE) jobs');
+    return true;
+  });
+  return vacuumed ?? false;
 }
 
 export function postgresJobStore(db: pg.Pool): JobStore {

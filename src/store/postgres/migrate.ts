@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { migrationFiles } from '../migration-files.ts';
+import { withSessionLock } from './client.ts';
 import { ADVISORY_LOCKS } from './locks.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -12,13 +13,7 @@ const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '
  * and then find nothing left to do.
  */
 export async function migrate(pool: pg.Pool): Promise<string[]> {
-  const client = await pool.connect();
-  // A checked-out connection's 'error' (the server going away mid-migration) would otherwise end
-  // the process; the query in flight rejects anyway and the start-up fails with its message.
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.migrations]);
+  const done = await withSessionLock(pool, ADVISORY_LOCKS.migrations, { wait: true }, async (client) => {
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
     );
@@ -46,9 +41,6 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
       ran.push(file);
     }
     return ran;
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.migrations]).catch(() => undefined);
-    client.off('error', ignore);
-    client.release();
-  }
+  });
+  return done ?? [];
 }

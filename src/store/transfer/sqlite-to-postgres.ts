@@ -1,14 +1,15 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { MASTER_SECRET_SETTING } from '../../security/secrets.ts';
-import { createPool } from '../postgres/client.ts';
+import { createPool, withSessionLock } from '../postgres/client.ts';
+import { ADVISORY_LOCKS } from '../postgres/locks.ts';
 import { migrate } from '../postgres/migrate.ts';
 import { copyTable, type TableProgress } from './copy-table.ts';
 import { TransferRefused } from './errors.ts';
 import { type CopyMarker, finishCopy, prepareTarget, type SecretOutcome } from './preflight.ts';
 import { openSqliteSource, type SqliteSource } from './source.ts';
 import { TABLES } from './tables.ts';
-import { analyze, lockTarget, moveJobIdsPastCopied } from './target.ts';
+import { analyze, moveJobIdsPastCopied } from './target.ts';
 
 export interface SqliteToPostgresOptions {
   /** The embedded installation's database file. */
@@ -74,14 +75,14 @@ export async function copySqliteToPostgres(
   try {
     log(`copying ${sourceFile} into PostgreSQL at ${describeTarget(options.targetUrl)}`);
     await migrate(pool);
-    const client = await pool.connect();
-    try {
-      await lockTarget(client);
-      return await copyAll(source, client, options, log);
-    } finally {
-      // Destroyed, not pooled: ending the session also drops its advisory lock, even after a failure.
-      client.release(true);
+    // Two copies racing into one database would each take the other's rows for an earlier run of their own.
+    const report = await withSessionLock(pool, ADVISORY_LOCKS.transfer, { wait: false }, (client) =>
+      copyAll(source, client, options, log),
+    );
+    if (report === null) {
+      throw new TransferRefused('another `tidings migrate --from` is copying into this database right now');
     }
+    return report;
   } finally {
     await pool.end();
     source.close();

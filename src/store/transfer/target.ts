@@ -1,22 +1,6 @@
 import type pg from 'pg';
 import { run } from '../postgres/client.ts';
-import { ADVISORY_LOCKS } from '../postgres/locks.ts';
-import { TransferRefused } from './errors.ts';
 import { type ColumnKind, columnNames, type TableSpec, TENANT_TABLES } from './tables.ts';
-
-/**
- * Takes the copy's session lock on `client`, or refuses at once: two copies racing into one
- * database would each take the other's rows for an earlier run of their own. The lock lasts as
- * long as the session; the caller ends the session (destroys the client) when the copy is over.
- */
-export async function lockTarget(client: pg.PoolClient): Promise<void> {
-  const { rows } = await run<{ locked: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS locked', [
-    ADVISORY_LOCKS.transfer,
-  ]);
-  if (!rows[0]?.locked) {
-    throw new TransferRefused('another `tidings migrate --from` is copying into this database right now');
-  }
-}
 
 /** Whether any tenant-owned row exists: a database someone already uses, or a copy under way. */
 export async function hasTenantData(client: pg.PoolClient): Promise<boolean> {
