@@ -5,7 +5,7 @@
 export interface StoreCapabilities {
   /** Claims skip rows another claimer holds instead of waiting for them (FOR UPDATE SKIP LOCKED). */
   readonly skipLocked: boolean;
-  /** Commits can wake idle workers in other processes (LISTEN/NOTIFY); see Store.listenForJobs. */
+  /** Commits can wake idle workers in other processes (LISTEN/NOTIFY); see Store.openChannel. */
   readonly crossProcessWakeups: boolean;
   /** One writer at a time per database: a process's threads queue on a shared write lock. */
   readonly singleWriter: boolean;
