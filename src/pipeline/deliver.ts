@@ -9,7 +9,7 @@ import type {
   WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { NewMessage } from '../store/port.ts';
+import type { MessageAck, NewMessage } from '../store/port.ts';
 import { renderFields } from '../templates/render.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 
@@ -199,7 +199,7 @@ export async function loadTargets(
 export async function commitDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
-  ack: { owner: string; jobIds: number[] },
+  ack: MessageAck,
 ): Promise<void> {
   const messages = await buildDeliveries(deps, targets, Date.now());
   const created = new Set(await deps.store.createMessages(messages, ack));
@@ -217,10 +217,7 @@ export async function commitDeliveries(
         : [],
     ),
   );
-  notifyLanes(
-    deps.signal,
-    messages.map((m) => m.followUp),
-  );
+  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...(ack.followUps ?? [])]);
 }
 
 interface DeliverPayload {

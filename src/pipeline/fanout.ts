@@ -1,4 +1,4 @@
-import { ACKED, DONE, type JobHandler, type JobResult } from '../queue/handler.ts';
+import { ACKED, type JobHandler } from '../queue/handler.ts';
 import type { Job, JobSpec } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget, loadTargets } from './deliver.ts';
 import { DELIVER_CHUNK, JOB_KINDS, notifyLanes, type PipelineDeps } from './deps.ts';
@@ -8,12 +8,15 @@ import { chunk, directSubscriberIds, topicKeys } from './recipients.ts';
 const MEMBERS_PER_RUN = 10_000;
 const MEMBER_PAGE = 1_000;
 
+/**
+ * Either the events accepted together (their first job, see AcceptEvent.job), or one event whose
+ * recipients are paged (with where its topic fanout resumes).
+ */
 interface FanoutPayload {
-  eventId: string;
-  /** Where a paged topic fanout resumes. */
+  eventIds?: string[];
+  eventId?: string;
   cursor?: { topic: number; after: string | null };
 }
-
 /**
  * `fanout` jobs: resolve an event's recipients. A short list of subscriber ids is delivered in
  * the same job (one write for the whole claimed batch); topics and long lists become `deliver`
@@ -64,41 +67,59 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
     notifyLanes(deps.signal, followUps);
   }
 
+  /** A short list of subscriber ids and no topic: delivered in the fanout run itself. */
+  function inlineable(target: Omit<DeliveryTarget, 'subscriberIds'>): string[] | null {
+    const to = target.event.payload.to;
+    const direct = directSubscriberIds(to);
+    return direct.length <= DELIVER_CHUNK && topicKeys(to).length === 0 ? direct : null;
+  }
+
   return {
     kind: JOB_KINDS.fanout,
-    batchSize: 64,
+    // A job names up to EVENTS_PER_FIRST_JOB events: this bounds one write to a few hundred.
+    batchSize: 4,
     async run(jobs, context) {
       const payloads = jobs.map((job) => job.payload as FanoutPayload);
-      const loaded = await loadTargets(
-        deps,
-        jobs.map((job, i) => ({ tenantId: job.tenantId, eventId: payloads[i]!.eventId })),
-      );
-      const results: JobResult[] = [];
-      const inline: DeliveryTarget[] = [];
-      const inlineJobIds: number[] = [];
-      for (const [i, job] of jobs.entries()) {
-        const target = loaded[i];
+      const refs = jobs.flatMap((job, i) => {
         const payload = payloads[i]!;
-        if (!target) {
-          results.push(DONE);
+        const ids = payload.eventIds ?? (payload.eventId ? [payload.eventId] : []);
+        return ids.map((eventId) => ({ tenantId: job.tenantId, eventId }));
+      });
+      const loaded = await loadTargets(deps, refs);
+      const inline: DeliveryTarget[] = [];
+      const ackIds: number[] = [];
+      const followUps: JobSpec[] = [];
+      let next = 0;
+      for (const [i, job] of jobs.entries()) {
+        const payload = payloads[i]!;
+        if (payload.eventIds) {
+          // Events accepted together: the short ones now, each of the others in a paged job of its own.
+          for (const target of loaded.slice(next, next + payload.eventIds.length)) {
+            if (!target) continue;
+            const direct = inlineable(target);
+            if (direct) inline.push({ ...target, subscriberIds: direct });
+            else
+              followUps.push({
+                tenantId: target.event.tenantId,
+                kind: JOB_KINDS.fanout,
+                lane: target.event.priority,
+                payload: { eventId: target.event.id },
+              });
+          }
+          next += payload.eventIds.length;
+          ackIds.push(job.id);
           continue;
         }
-        const direct = directSubscriberIds(target.event.payload.to);
-        if (
-          !payload.cursor &&
-          direct.length <= DELIVER_CHUNK &&
-          topicKeys(target.event.payload.to).length === 0
-        ) {
+        const target = payload.eventId ? loaded[next++] : null;
+        const direct = target && !payload.cursor ? inlineable(target) : null;
+        if (!target) ackIds.push(job.id);
+        else if (direct) {
           inline.push({ ...target, subscriberIds: direct });
-          inlineJobIds.push(job.id);
-        } else {
-          await page(job, target, payload, context.owner);
-        }
-        results.push(ACKED);
+          ackIds.push(job.id);
+        } else await page(job, target, payload, context.owner);
       }
-      if (inline.length > 0)
-        await commitDeliveries(deps, inline, { owner: context.owner, jobIds: inlineJobIds });
-      return results;
+      await commitDeliveries(deps, inline, { owner: context.owner, jobIds: ackIds, followUps });
+      return jobs.map(() => ACKED);
     },
   };
 }

@@ -36,7 +36,7 @@ function acceptable(id: string, over: Partial<AcceptEvent> = {}): AcceptEvent {
     now: ACCEPTED_AT,
     inlineSubscribers: [],
     subscriberIds: ['u1'],
-    job: { tenantId: T, kind: 'fanout', payload: { eventId: id } },
+    job: { kind: 'fanout', runAt: ACCEPTED_AT },
     ...over,
   };
 }

@@ -239,4 +239,41 @@ describe('fanout', () => {
     });
     expect(new Set(messages.map((m) => m.subscriberId)).size).toBe(12_346);
   });
+
+  it('delivers a bulk request mixing direct recipients, topics and long lists, each recipient once', async () => {
+    await server.call('PUT', '/v1/workflows/mixed', {
+      channels: [{ channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'b' } }],
+    });
+    const squad = ['sq_1', 'sq_2', 'sq_3', 'direct_1'];
+    await server.call('PUT', '/v1/topics/squad', {});
+    await server.call('POST', '/v1/topics/squad/subscribers', { subscriberIds: squad });
+    const long = Array.from({ length: 150 }, (_, i) => `long_${i}`);
+    // Events accepted together share first jobs; the topic and long-list ones are paged on their own.
+    const events = Array.from({ length: 230 }, (_, n) => ({
+      workflow: 'mixed',
+      data: { n },
+      to: n % 3 === 0 ? [`direct_${n % 5}`] : n % 3 === 1 ? [{ topic: 'squad' }, 'direct_1'] : long,
+    }));
+    const res = await server.call('POST', '/v1/events/bulk', { events });
+    expect(res.status).toBe(202);
+    const ids: string[] = res.body.results.map((r: { eventId: string }) => r.eventId);
+    const expected = events.map((e) => (e.to === long ? long.length : e.to.length === 1 ? 1 : squad.length));
+    const store = server.tidings.store;
+    const counts = async () =>
+      Promise.all(
+        ids.map(async (eventId) => {
+          const messages = await store.listMessages({ tenantId: 'default', eventId, limit: 500 });
+          return new Set(messages.map((m) => m.subscriberId)).size === messages.length ? messages.length : -1;
+        }),
+      );
+    await waitFor(
+      async () => (await counts()).every((n, i) => n === expected[i]),
+      'every event delivered',
+      20_000,
+    );
+    const event = await server.call('GET', `/v1/events/${ids[1]}`);
+    expect(event.body.messages.map((m: { subscriberId: string }) => m.subscriberId).sort()).toEqual(
+      [...squad].sort(),
+    );
+  });
 });

@@ -19,7 +19,7 @@ function acceptable(over: Partial<AcceptEvent> & { id: string }): AcceptEvent {
     now: 1_000_000,
     inlineSubscribers: [],
     subscriberIds: [],
-    job: { tenantId: over.tenantId ?? T, kind: 'fanout', payload: { eventId: over.id } },
+    job: { kind: 'fanout', runAt: 1_000_000 },
     ...over,
   };
 }
@@ -118,11 +118,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
             { lane: 'normal', limit: 5 },
           ],
         });
-        expect(claimed.map((j) => [j.lane, (j.payload as { eventId: string }).eventId])).toEqual([
-          ['critical', 'evt_1'],
-          ['bulk', 'evt_2'],
-          ['normal', 'evt_3'],
+        expect(claimed.map((j) => [j.lane, j.payload])).toEqual([
+          ['critical', { eventIds: ['evt_1'] }],
+          ['bulk', { eventIds: ['evt_2'] }],
+          ['normal', { eventIds: ['evt_3'] }],
         ]);
+      });
+
+      it('queues one first job per hundred events accepted together, only for those accepted', async () => {
+        const at = Date.now();
+        const later = at + 60_000;
+        await store.acceptEvents(
+          [acceptable({ id: 'evt_old', idempotencyKey: 'k', payloadHash: 'h1' })],
+          DAY,
+        );
+        const ids = Array.from({ length: 250 }, (_, i) => `evt_${String(i).padStart(3, '0')}`);
+        const results = await store.acceptEvents(
+          [
+            ...ids.map((id) => acceptable({ id, job: { kind: 'fanout', runAt: at } })),
+            acceptable({ id: 'evt_dup', idempotencyKey: 'k', payloadHash: 'h1' }),
+            acceptable({ id: 'evt_nowf', input: { workflow: 'nope', to: ['u1'] } }),
+            acceptable({ id: 'evt_later', job: { kind: 'fanout', runAt: later } }),
+            acceptable({ id: 'evt_bulk', input: { workflow: 'welcome', to: ['u1'], priority: 'bulk' } }),
+          ],
+          DAY,
+        );
+        expect(results.filter((r) => r.ok && !r.duplicate)).toHaveLength(252);
+        const claimed = await store.claimJobs({
+          owner: 'w',
+          now: later,
+          leaseMs: 1000,
+          quotas: [
+            { lane: 'normal', limit: 50 },
+            { lane: 'bulk', limit: 50 },
+          ],
+        });
+        const named = claimed.map((j) => (j.payload as { eventIds: string[] }).eventIds);
+        expect(named.map((list) => list.length).sort((a, b) => a - b)).toEqual([1, 1, 1, 50, 100, 100]);
+        expect(named.filter((list) => list.length > 1).flat()).toEqual(ids);
+        expect(named.flat().sort()).toEqual([...ids, 'evt_bulk', 'evt_later', 'evt_old'].sort());
       });
 
       it('rejects an unknown workflow without writing anything', async () => {
@@ -178,7 +212,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           { tenantId: T, id: 'evt_z' },
         ]);
         expect(loaded.map((e) => e.id).sort()).toEqual(['evt_n', 'evt_z']);
-        expect((await store.countJobs()).ready).toBe(3);
+        // Three events accepted, one tenant, one lane, one run time: one first job names them all.
+        expect((await store.countJobs()).ready).toBe(1);
       });
 
       it('purges idempotency keys stored before a time, oldest first, in batches', async () => {

@@ -1,4 +1,9 @@
-import { type AcceptResult, DEFAULT_JOB_MAX_ATTEMPTS, type EventStore } from '../port.ts';
+import {
+  type AcceptResult,
+  DEFAULT_JOB_MAX_ATTEMPTS,
+  EVENTS_PER_FIRST_JOB,
+  type EventStore,
+} from '../port.ts';
 import { type EventRow, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
@@ -26,14 +31,14 @@ export function postgresEventStore(db: Queryable): EventStore {
           now: e.now,
           inlineSubscribers: e.inlineSubscribers,
           subscriberIds: e.subscriberIds,
-          // The default is filled here, so the SQL function never needs its own copy of it.
-          job: { ...e.job, maxAttempts: e.job.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS },
+          job: e.job,
         };
       });
-      const { rows } = await run<{ results: string }>(db, 'SELECT tidings_accept($1::jsonb, $2) AS results', [
-        JSON.stringify(batch),
-        windowMs,
-      ]);
+      const { rows } = await run<{ results: string }>(
+        db,
+        'SELECT tidings_accept($1::jsonb, $2, $3, $4) AS results',
+        [JSON.stringify(batch), windowMs, EVENTS_PER_FIRST_JOB, DEFAULT_JOB_MAX_ATTEMPTS],
+      );
       const sorted = JSON.parse(rows[0]!.results) as AcceptResult[];
       const results: AcceptResult[] = new Array(events.length);
       order.forEach((original, position) => {

@@ -1,5 +1,5 @@
 import type { Channel, MessageStatus, SandboxCapture } from '../../shared/model.ts';
-import type { MessageStore, MessageUpdate } from '../port.ts';
+import type { JobSpec, MessageStore, MessageUpdate } from '../port.ts';
 import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -58,9 +58,11 @@ export function postgresMessageStore(db: Queryable): MessageStore {
         updated_at: r.updatedAt,
         last_error: r.lastError,
       }));
-      const followUps = messages.flatMap(({ record, followUp }) =>
+      const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
         followUp ? [{ ...followUp, tag: record.id }] : [],
       );
+      // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
+      followUps.push(...(ack?.followUps ?? []));
       // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
       const { rows: created } = await run<{ id: string }>(
         db,
@@ -72,8 +74,8 @@ export function postgresMessageStore(db: Queryable): MessageStore {
              data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT)
            ON CONFLICT DO NOTHING
            RETURNING id),
-         f AS (${insertJobsFrom('$2', 'j.tag IN (SELECT id FROM m)')}),
-         a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4)
+         a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
+         f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})
          SELECT id FROM m`,
         [
           JSON.stringify(rows),

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EventRecord, Lane } from '../../shared/model.ts';
+import { FirstJobs } from '../first-jobs.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
 import { type EventRow, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
@@ -43,6 +44,7 @@ export function sqliteEventStore(
     event: AcceptEvent,
     windowMs: number,
     lanes: Map<string, Lane | undefined>,
+    firstJobs: FirstJobs,
   ): AcceptResult {
     // A batch usually triggers a handful of workflows: look each one up once.
     const workflowKey = `${event.tenantId}\u0000${event.input.workflow}`;
@@ -74,14 +76,17 @@ export function sqliteEventStore(
     for (const id of event.subscriberIds) subscribers.createEmpty(event.tenantId, id, event.now);
     for (const { id, ...patch } of event.inlineSubscribers)
       subscribers.upsert(event.tenantId, id, patch, event.now);
-    jobs.enqueue({ ...event.job, lane }, event.now);
+    firstJobs.add(event, lane);
     return { ok: true, eventId: event.id, duplicate: false };
   }
 
   // One transaction for the whole batch: concurrent requests are grouped into one commit (see ingest/).
   const acceptAll = db.transaction((events: AcceptEvent[], windowMs: number) => {
     const lanes = new Map<string, Lane | undefined>();
-    return events.map((event) => acceptOne(event, windowMs, lanes));
+    const firstJobs = new FirstJobs();
+    const results = events.map((event) => acceptOne(event, windowMs, lanes, firstJobs));
+    for (const spec of firstJobs.specs()) jobs.enqueue(spec);
+    return results;
   });
 
   return {

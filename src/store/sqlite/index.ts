@@ -78,6 +78,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('cache_size = -65536');
+  db.pragma('wal_autocheckpoint = 10000');
   if (options.writeLock) guardWrites(db, new ThreadWriteLock(options.writeLock));
   migrate(db);
 

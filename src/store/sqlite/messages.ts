@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture } from '../../shared/model.ts';
-import type { MessageStore, MessageUpdate } from '../port.ts';
+import type { MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
 import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -87,46 +87,45 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
       .immediate();
   }
 
-  const createMessages = db.transaction(
-    (messages: Parameters<MessageStore['createMessages']>[0], ack?: { owner: string; jobIds: number[] }) => {
-      const created: string[] = [];
-      // Recipients of one event share its data and, per channel, an identical timeline: serialise
-      // each shared object once per batch rather than once per recipient.
-      const serialised = new Map<object, string>();
-      const json = (value: object) => {
-        let text = serialised.get(value);
-        if (text === undefined) {
-          text = JSON.stringify(value);
-          serialised.set(value, text);
-        }
-        return text;
-      };
-      for (const { record, followUp } of messages) {
-        const inserted = insert.run(
-          record.tenantId,
-          record.id,
-          record.eventId,
-          record.subscriberId,
-          record.channel,
-          record.workflow,
-          record.status,
-          record.provider,
-          JSON.stringify(record.content),
-          json(record.data),
-          json(record.timeline),
-          record.eventAt,
-          record.createdAt,
-          record.updatedAt,
-          record.lastError,
-        ).changes;
-        if (inserted === 0) continue;
-        created.push(record.id);
-        if (followUp) jobs.enqueue(followUp, record.createdAt);
+  const createMessages = db.transaction((messages: NewMessage[], ack?: MessageAck) => {
+    const created: string[] = [];
+    // Recipients of one event share its data and, per channel, an identical timeline: serialise
+    // each shared object once per batch rather than once per recipient.
+    const serialised = new Map<object, string>();
+    const json = (value: object) => {
+      let text = serialised.get(value);
+      if (text === undefined) {
+        text = JSON.stringify(value);
+        serialised.set(value, text);
       }
-      if (ack) jobs.complete(ack.owner, ack.jobIds);
-      return created;
-    },
-  );
+      return text;
+    };
+    for (const { record, followUp } of messages) {
+      const inserted = insert.run(
+        record.tenantId,
+        record.id,
+        record.eventId,
+        record.subscriberId,
+        record.channel,
+        record.workflow,
+        record.status,
+        record.provider,
+        JSON.stringify(record.content),
+        json(record.data),
+        json(record.timeline),
+        record.eventAt,
+        record.createdAt,
+        record.updatedAt,
+        record.lastError,
+      ).changes;
+      if (inserted === 0) continue;
+      created.push(record.id);
+      if (followUp) jobs.enqueue(followUp, record.createdAt);
+    }
+    if (ack && jobs.complete(ack.owner, ack.jobIds) > 0)
+      for (const spec of ack.followUps ?? []) jobs.enqueue(spec);
+    return created;
+  });
 
   return {
     async createMessages(messages, ack) {
