@@ -63,72 +63,65 @@ export function buildMessages(
     return { routed, ready: [accepted, routed, rendered, last] };
   });
   const messages: NewMessage[] = [];
+  // Hot path (one iteration per recipient and channel): records are built whole, in one shape,
+  // rather than spread from a shared base, which V8 handles far more slowly.
+  const record = (
+    subscriberId: string,
+    channel: MessageRecord['channel'],
+    status: MessageRecord['status'],
+    provider: string | null,
+    content: Record<string, string>,
+    timeline: TimelineEntry[],
+    lastError: string | null,
+  ): MessageRecord => ({
+    tenantId: event.tenantId,
+    id: newId('msg', now),
+    eventId: event.id,
+    subscriberId,
+    channel,
+    workflow: workflow.key,
+    status,
+    provider,
+    content,
+    data,
+    timeline,
+    eventAt: event.createdAt,
+    createdAt: now,
+    updatedAt: now,
+    seenAt: null,
+    readAt: null,
+    archivedAt: null,
+    lastError,
+  });
   for (const subscriber of subscribers) {
     const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
-    steps.forEach((step, index) => {
+    for (let index = 0; index < steps.length; index++) {
+      const step = steps[index]!;
       // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
-      if (step.fallback) return;
-      const id = newId('msg', now);
+      if (step.fallback) continue;
       const { routed, ready } = timelines[index]!;
-      const base: Omit<MessageRecord, 'status' | 'provider' | 'content' | 'timeline' | 'lastError'> = {
-        tenantId: event.tenantId,
-        id,
-        eventId: event.id,
-        subscriberId: subscriber.id,
-        channel: step.channel,
-        workflow: workflow.key,
-        data,
-        eventAt: event.createdAt,
-        createdAt: now,
-        updatedAt: now,
-        seenAt: null,
-        readAt: null,
-        archivedAt: null,
-      };
       let content: Record<string, string>;
       try {
         content = renderFields(compiled[index]!, scope);
       } catch (error) {
         const reason = `template error: ${(error as Error).message.split('\n')[0]}`;
+        const failed: TimelineEntry = { at, status: 'failed', detail: reason };
         messages.push({
-          record: {
-            ...base,
-            status: 'failed',
-            provider: null,
-            content: {},
-            lastError: reason,
-            timeline: [accepted, routed, { at, status: 'failed', detail: reason }],
-          },
+          record: record(subscriber.id, step.channel, 'failed', null, {}, [accepted, routed, failed], reason),
           followUp: null,
         });
-        return;
+        continue;
       }
       if (step.channel === 'in_app') {
         messages.push({
-          record: {
-            ...base,
-            status: 'delivered',
-            provider: 'inbox',
-            content,
-            lastError: null,
-            timeline: ready,
-          },
+          record: record(subscriber.id, 'in_app', 'delivered', 'inbox', content, ready, null),
           followUp: null,
         });
-        return;
+        continue;
       }
-      messages.push({
-        record: {
-          ...base,
-          status: 'queued',
-          provider: null,
-          content,
-          lastError: null,
-          timeline: ready,
-        },
-        followUp: sendJob(base, event.priority, now),
-      });
-    });
+      const queued = record(subscriber.id, step.channel, 'queued', null, content, ready, null);
+      messages.push({ record: queued, followUp: sendJob(queued, event.priority, now) });
+    }
   }
   return messages;
 }

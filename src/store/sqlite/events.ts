@@ -29,6 +29,9 @@ export function sqliteEventStore(
      VALUES (?, ?, ?, ?, ?, 'accepted', ?)`,
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
+  const getEventsOf = db.prepare(
+    'SELECT * FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))',
+  );
   const purgeKeys = db.prepare(
     `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
        (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
@@ -101,11 +104,17 @@ export function sqliteEventStore(
       return purgeKeys.run(before, limit).changes;
     },
     async getEvents(refs) {
-      const found: EventRecord[] = [];
+      // One statement per tenant in the batch (usually one), not one per event.
+      const byTenant = new Map<string, string[]>();
       for (const ref of refs) {
-        const row = getEvent.get(ref.tenantId, ref.id) as EventRow | undefined;
-        if (row) found.push(toEvent(row));
+        const ids = byTenant.get(ref.tenantId);
+        if (ids) ids.push(ref.id);
+        else byTenant.set(ref.tenantId, [ref.id]);
       }
+      const found: EventRecord[] = [];
+      for (const [tenantId, ids] of byTenant)
+        for (const row of getEventsOf.all(tenantId, JSON.stringify(ids)) as EventRow[])
+          found.push(toEvent(row));
       return found;
     },
     async cancelEvent(tenantId, id, now) {
