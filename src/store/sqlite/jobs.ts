@@ -19,24 +19,28 @@ export function jobStatements(db: Database.Database) {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const remove = db.prepare('DELETE FROM jobs WHERE id = ? AND lease_owner = ?');
+  function enqueue(spec: JobSpec, now = Date.now()): void {
+    insert.run(
+      spec.tenantId,
+      spec.kind,
+      spec.lane,
+      spec.partitionKey ?? null,
+      spec.runAt ?? now,
+      spec.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS,
+      JSON.stringify(spec.payload ?? null),
+      now,
+    );
+  }
   return {
-    enqueue(spec: JobSpec, now = Date.now()): void {
-      insert.run(
-        spec.tenantId,
-        spec.kind,
-        spec.lane,
-        spec.partitionKey ?? null,
-        spec.runAt ?? now,
-        spec.maxAttempts ?? DEFAULT_JOB_MAX_ATTEMPTS,
-        JSON.stringify(spec.payload ?? null),
-        now,
-      );
-    },
-    /** Answers how many of the jobs were still held by `owner` (and are now gone). */
-    complete(owner: string, ids: number[]): number {
+    enqueue,
+    /**
+     * Deletes the jobs `owner` still holds and, if it held any, queues `followUps`: a job whose
+     * lease was lost will run again elsewhere, and its follow-ups come from that run.
+     */
+    complete(owner: string, ids: number[], followUps: JobSpec[] = []): void {
       let removed = 0;
       for (const id of ids) removed += remove.run(id, owner).changes;
-      return removed;
+      if (removed > 0) for (const spec of followUps) enqueue(spec);
     },
   };
 }
@@ -160,11 +164,7 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       return claim.immediate(request);
     },
     async completeJobs(owner, ids, followUps = []) {
-      db.transaction(() => {
-        const removed = jobs.complete(owner, ids);
-        // A job whose lease was lost will run again elsewhere; its follow-ups come from that run.
-        if (removed > 0) for (const spec of followUps) jobs.enqueue(spec);
-      }).immediate();
+      db.transaction(() => jobs.complete(owner, ids, followUps)).immediate();
     },
     async retryJob(owner, id, runAt, error) {
       retry.run(runAt, error, id, owner);

@@ -122,8 +122,7 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
       created.push(record.id);
       if (followUp) jobs.enqueue(followUp, record.createdAt);
     }
-    if (ack && jobs.complete(ack.owner, ack.jobIds) > 0)
-      for (const spec of ack.followUps ?? []) jobs.enqueue(spec);
+    if (ack) jobs.complete(ack.owner, ack.jobIds, ack.followUps);
     return created;
   });
 
