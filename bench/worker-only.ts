@@ -29,7 +29,7 @@ function event(to: AcceptEvent['input']['to'], n: number): AcceptEvent {
     now: Date.now(),
     inlineSubscribers: [],
     subscriberIds,
-    job: { kind: 'fanout', runAt: Date.now() },
+    job: { kind: 'fanout', runAt: null },
   };
 }
 

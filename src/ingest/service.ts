@@ -56,7 +56,7 @@ export class IngestService {
       now,
       inlineSubscribers: inlineSubscribers(body.to as Recipient[]),
       subscriberIds: [...new Set(body.to.filter((r): r is string => typeof r === 'string'))],
-      job: { kind: JOB_KINDS.fanout, runAt: Math.max(now, sendAt) },
+      job: { kind: JOB_KINDS.fanout, runAt: sendAt > now ? sendAt : null },
     };
     return new Promise<AcceptResult>((resolve, reject) => {
       this.queue.push({ event, resolve, reject });

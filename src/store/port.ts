@@ -119,8 +119,10 @@ export interface AcceptEvent {
    * Accepted events of one call whose first jobs share tenant, kind, lane and run time are queued
    * together, up to {@link EVENTS_PER_FIRST_JOB} per job, with the payload `{ eventIds }` in accept
    * order: a bulk request costs the queue one row per hundred events, not one per event.
+   * `runAt` null means as soon as accepted: such events group together whatever millisecond each
+   * was accepted in (a bulk request's events span several).
    */
-  job: { kind: string; runAt: number };
+  job: { kind: string; runAt: number | null };
 }
 
 /** Most events one first job names (see AcceptEvent.job). */

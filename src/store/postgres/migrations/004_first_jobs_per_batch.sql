@@ -81,9 +81,11 @@ BEGIN
   END LOOP;
 
   -- First jobs: accepted events that share tenant, kind, lane and run time are queued together,
-  -- p_per_job per job, each with p_max_attempts, payload {"eventIds": [...]} in batch order (see AcceptEvent.job).
+  -- p_per_job per job, each with p_max_attempts, payload {"eventIds": [...]} in batch order (see
+  -- AcceptEvent.job). A null runAt (at once) groups with the other nulls and runs at acceptance.
   INSERT INTO jobs (tenant_id, kind, lane, run_at, max_attempts, payload, created_at)
-  SELECT tenant_id, kind, lane, run_at, p_max_attempts, jsonb_build_object('eventIds', jsonb_agg(id ORDER BY ord)), min(now)
+  SELECT tenant_id, kind, lane, coalesce(run_at, min(now)), p_max_attempts,
+         jsonb_build_object('eventIds', jsonb_agg(id ORDER BY ord)), min(now)
     FROM (SELECT b.e->>'tenantId' AS tenant_id, b.e->'job'->>'kind' AS kind, v_lanes[b.ord] AS lane,
                  (b.e->'job'->>'runAt')::BIGINT AS run_at, b.e->>'id' AS id, b.ord,
                  (b.e->>'now')::BIGINT AS now,
