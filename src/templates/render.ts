@@ -1,5 +1,6 @@
 import { Liquid, type Template } from 'liquidjs';
 import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
+import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 
 /** Fields rendered as HTML: every interpolated value is HTML-escaped, so event data cannot inject markup. */
 const HTML_FIELDS = new Set(['html']);
@@ -9,7 +10,8 @@ const limits = { parseLimit: 100_000, renderLimit: 1_000, memoryLimit: 10_000_00
 const textEngine = new Liquid({ strictFilters: true, ...limits });
 const htmlEngine = new Liquid({ strictFilters: true, outputEscape: 'escape', ...limits });
 
-export type CompiledFields = [field: string, template: Template[], html: boolean][];
+/** Per field: its parsed template, whether it is HTML, and its parts if it is plain interpolation. */
+export type CompiledFields = [field: string, template: Template[], html: boolean, plain: Part[] | null][];
 
 export interface RenderScope {
   data: Record<string, unknown>;
@@ -27,6 +29,7 @@ export function compileFields(fields: TemplateFields): CompiledFields {
     field,
     engineFor(field).parse(source),
     HTML_FIELDS.has(field),
+    plainInterpolation(source),
   ]);
 }
 
@@ -50,8 +53,10 @@ export function templateErrors(fields: TemplateFields): { field: string; message
 
 export function renderFields(compiled: CompiledFields, scope: RenderScope): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, template, html] of compiled) {
-    out[field] = (html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object) as string;
+  for (const [field, template, html, plain] of compiled) {
+    out[field] =
+      (plain && interpolate(plain, scope, html, limits.memoryLimit)) ??
+      ((html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object) as string);
   }
   return out;
 }
