@@ -4,18 +4,26 @@ import { openPostgresStore } from '../store/postgres/index.ts';
 import { openSqliteStore } from '../store/sqlite/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
-/**
- * Opens (and migrates) the store the configuration names. Threads of one process that open the
- * same SQLite file pass the same `writeLock`.
- */
-export async function openStore(config: Config, writeLock?: Int32Array, logger?: Logger): Promise<Store> {
+/** What the threads of one process that open the same SQLite file share. */
+export interface SharedSqlite {
+  writeLock: Int32Array;
+  /** Whether the process runs a checkpoint thread (src/store/sqlite/checkpointer.ts). */
+  backgroundCheckpoints: boolean;
+}
+
+/** Opens (and migrates) the store the configuration names. */
+export async function openStore(config: Config, shared?: SharedSqlite, logger?: Logger): Promise<Store> {
   if (config.database.kind === 'postgres') {
     return openPostgresStore({
       url: config.database.url,
       onError: (error, context) => logger?.warn({ err: error }, context),
     });
   }
-  return openSqliteStore({ file: config.database.file, writeLock });
+  return openSqliteStore({
+    file: config.database.file,
+    writeLock: shared?.writeLock,
+    checkpoints: shared?.backgroundCheckpoints ? 'background' : 'on-commit',
+  });
 }
 
 /** Whether a worker thread can open this store on its own (an in-memory database cannot be shared). */

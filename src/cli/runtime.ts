@@ -9,11 +9,12 @@ import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
+import { startCheckpointThread } from '../store/sqlite/checkpointer.ts';
 import { ThreadWriteLock } from '../store/sqlite/write-lock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { masterSecret, seedDefaultTenant } from './bootstrap.ts';
-import { openStore, storeOpensFromThreads } from './open-store.ts';
+import { openStore, type SharedSqlite, storeOpensFromThreads } from './open-store.ts';
 import { startWorkerRole, type WorkerRole } from './worker-role.ts';
 import { startWorkerThread } from './worker-threads.ts';
 
@@ -50,8 +51,16 @@ function combineRoles(roles: WorkerRole[]): WorkerRole {
  * tenant seeded before the port opens.
  */
 export async function startTidings(config: Config, logger: Logger, roles: Role[]): Promise<Tidings> {
-  const writeLock = ThreadWriteLock.create();
-  const store = await openStore(config, writeLock, logger);
+  // The threads of this process share the SQLite file's write lock; a file (not ':memory:') is
+  // checkpointed by a thread of its own rather than by whichever writer commits.
+  const sqliteFile =
+    config.database.kind === 'sqlite' && config.database.file !== ':memory:' ? config.database.file : null;
+  const shared: SharedSqlite = {
+    writeLock: ThreadWriteLock.create(),
+    backgroundCheckpoints: sqliteFile !== null,
+  };
+  const store = await openStore(config, shared, logger);
+  const checkpoints = sqliteFile ? await startCheckpointThread(sqliteFile, shared.writeLock, logger) : null;
   logger.info({ store: store.dialect, capabilities: store.capabilities }, 'store open and migrated');
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   const keys = deriveKeys(await masterSecret(store, config));
@@ -73,7 +82,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         ? combineRoles(
             await Promise.all(
               Array.from({ length: threads }, () =>
-                startWorkerThread(config, writeLock, signal, logger, inboxFeed),
+                startWorkerThread(config, shared, signal, logger, inboxFeed),
               ),
             ),
           )
@@ -108,6 +117,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         await unrelay();
         await unrelayInbox();
         await providers.close();
+        await checkpoints?.stop();
         await store.close();
       })();
       return closing;

@@ -8,7 +8,7 @@ import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { masterSecret } from './bootstrap.ts';
-import { openStore } from './open-store.ts';
+import { openStore, type SharedSqlite } from './open-store.ts';
 import { startWorkerRole } from './worker-role.ts';
 
 /** Messages between the API thread and a worker thread. */
@@ -26,7 +26,7 @@ export type FromWorkerThread =
 const config = workerData.config as Config;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
-const store = await openStore(config, workerData.writeLock as Int32Array, logger);
+const store = await openStore(config, workerData.shared as SharedSqlite, logger);
 const signal = new JobSignal();
 const inboxFeed = new InboxFeed();
 // Streams live on the API thread: every inbox change of this thread's deliveries goes there.

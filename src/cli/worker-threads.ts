@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { SharedSqlite } from './open-store.ts';
 import type { WorkerRole } from './worker-role.ts';
 import type { FromWorkerThread, ToWorkerThread } from './worker-thread.ts';
 
@@ -16,7 +17,7 @@ const STOP_GRACE_MS = 15_000;
  */
 export async function startWorkerThread(
   config: Config,
-  writeLock: Int32Array,
+  shared: SharedSqlite,
   signal: JobSignal,
   logger: Logger,
   inboxFeed: InboxFeed,
@@ -26,7 +27,7 @@ export async function startWorkerThread(
 
   const spawn = () =>
     new Promise<{ thread: Thread; owner: string }>((resolve, reject) => {
-      const thread = new Thread(ENTRY, { workerData: { config, writeLock } });
+      const thread = new Thread(ENTRY, { workerData: { config, shared } });
       const onEarlyExit = (code: number) =>
         reject(new Error(`worker thread exited during start-up (code ${code})`));
       thread.once('error', reject);

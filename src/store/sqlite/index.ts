@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
+import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
 import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
@@ -17,6 +18,11 @@ export interface SqliteOptions {
   file: string;
   /** Shared by the threads of this process that open the same file (see ThreadWriteLock). */
   writeLock?: Int32Array;
+  /**
+   * Who copies the write-ahead log into the database file: the committing writer (SQLite's
+   * default), or a checkpoint thread (see checkpoint-policy.ts), writers keeping only a backstop.
+   */
+  checkpoints?: 'on-commit' | 'background';
 }
 
 /**
@@ -78,10 +84,12 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('cache_size = -65536');
-  // Checkpoint every ~40 MiB of WAL rather than SQLite's 4 MiB: the inbox indexes are keyed by
-  // recipient, so each delivery batch dirties pages all over them, and a small WAL wrote those
-  // same pages back (and fsynced) over and over; the committing writer pays for each checkpoint.
-  db.pragma('wal_autocheckpoint = 10000');
+  // Writers that checkpoint do so every ~40 MiB of WAL rather than SQLite's 4 MiB: the inbox
+  // indexes are keyed by recipient, so each delivery batch dirties pages all over them, and a
+  // small WAL wrote those same pages back (and fsynced) over and over.
+  const autoCheckpoint =
+    options.checkpoints === 'background' ? CHECKPOINT_POLICY.writerBackstopPages : 10_000;
+  db.pragma(`wal_autocheckpoint = ${autoCheckpoint}`);
   if (options.writeLock) guardWrites(db, new ThreadWriteLock(options.writeLock));
   migrate(db);
 

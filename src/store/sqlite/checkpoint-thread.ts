@@ -1,0 +1,47 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import {
+  CHECKPOINT_POLICY,
+  type CheckpointPolicy,
+  type CheckpointResult,
+  shouldRestartLog,
+} from './checkpoint-policy.ts';
+import { ThreadWriteLock } from './write-lock.ts';
+
+/** Messages between the thread that owns the store and its checkpoint thread. */
+export type ToCheckpointThread = { type: 'stop' };
+export type FromCheckpointThread = { type: 'ready' };
+
+// The body of the checkpoint thread (see checkpointer.ts): its own connection, which never
+// writes rows; it copies the log into the database file while the writers go on.
+const {
+  file,
+  writeLock,
+  policy: overrides,
+} = workerData as {
+  file: string;
+  writeLock: Int32Array;
+  policy?: Partial<CheckpointPolicy>;
+};
+const policy: CheckpointPolicy = { ...CHECKPOINT_POLICY, ...overrides };
+const port = parentPort!;
+const db = new Database(file);
+const lock = new ThreadWriteLock(writeLock);
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+
+function copyLog(): void {
+  const result = checkpoint.get() as CheckpointResult;
+  // Writers append while it copies, and a writer restarts the log from its beginning only if its
+  // transaction starts when every page has been copied. So once the log is long, copy the few
+  // pages appended meanwhile while writers wait: the next one restarts the log.
+  if (shouldRestartLog(result, policy)) lock.run(() => checkpoint.get());
+}
+
+const timer = setInterval(copyLog, policy.intervalMs);
+port.on('message', (message: ToCheckpointThread) => {
+  if (message.type !== 'stop') return;
+  clearInterval(timer);
+  db.close();
+  port.close();
+});
+port.postMessage({ type: 'ready' } satisfies FromCheckpointThread);
