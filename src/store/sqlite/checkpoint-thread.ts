@@ -31,10 +31,13 @@ const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 function copyLog(): void {
   const result = checkpoint.get() as CheckpointResult;
+  if (!shouldRestartLog(result, policy)) return;
   // Writers append while it copies, and a writer restarts the log from its beginning only if its
-  // transaction starts when every page has been copied. So once the log is long, copy the few
-  // pages appended meanwhile while writers wait: the next one restarts the log.
-  if (shouldRestartLog(result, policy)) lock.run(() => checkpoint.get());
+  // transaction starts when every page has been copied. So once the log is long: copy what was
+  // appended during that pass (writers still going, a shorter pass), then the few pages appended
+  // during this one while writers wait. The next writer restarts the log.
+  checkpoint.get();
+  lock.run(() => checkpoint.get());
 }
 
 const timer = setInterval(copyLog, policy.intervalMs);
