@@ -46,9 +46,10 @@ const ESCAPED = /[&<>"']/g;
 
 /**
  * Renders `parts` against `scope` as LiquidJS would, HTML-escaping every output when `html`.
- * Answers undefined when escaping would pass LiquidJS's `memoryLimit`, when a value is not a string, number, boolean or nothing (LiquidJS formats
- * arrays and objects its own way), or when a step walks through something other than a plain
- * object: the caller then renders with LiquidJS.
+ * Answers undefined when a value is not a string, number, boolean or nothing (LiquidJS formats
+ * arrays and objects its own way), when a step walks through something other than a plain
+ * object, or when escaping would pass LiquidJS's `memoryLimit`: the caller then renders with
+ * LiquidJS (which, for the last, refuses).
  */
 export function interpolate(
   parts: readonly Part[],

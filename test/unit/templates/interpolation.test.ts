@@ -104,5 +104,11 @@ describe('plain interpolation', () => {
     expect(interpolate(parts, { data: { v: '12345' } }, true, 10)).toBe('1234512345');
     expect(interpolate(parts, { data: { v: '123456' } }, true, 10)).toBeUndefined();
     expect(interpolate(parts, { data: { v: '123456' } }, false, 10)).toBe('123456123456');
+    // Through renderFields, as LiquidJS: a huge value is refused in HTML, kept whole in text.
+    const huge = { data: { v: 'x'.repeat(limits.memoryLimit + 1) }, subscriber: {}, actor: null };
+    expect(() => renderFields(compileFields({ html: '{{ data.v }}' }), huge)).toThrow(/memory alloc limit/);
+    expect(renderFields(compileFields({ title: '{{ data.v }}' }), huge).title).toHaveLength(
+      limits.memoryLimit + 1,
+    );
   });
 });
