@@ -74,52 +74,80 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
     return direct.length <= DELIVER_CHUNK && topicKeys(to).length === 0 ? direct : null;
   }
 
+  async function runBatch(jobs: Job[], context: { owner: string }) {
+    const payloads = jobs.map((job) => job.payload as FanoutPayload);
+    const refs = jobs.flatMap((job, i) => {
+      const payload = payloads[i]!;
+      const ids = payload.eventIds ?? (payload.eventId ? [payload.eventId] : []);
+      return ids.map((eventId) => ({ tenantId: job.tenantId, eventId }));
+    });
+    const loaded = await loadTargets(deps, refs);
+    const inline: DeliveryTarget[] = [];
+    const ackIds: number[] = [];
+    const followUps: JobSpec[] = [];
+    let next = 0;
+    for (const [i, job] of jobs.entries()) {
+      const payload = payloads[i]!;
+      if (payload.eventIds) {
+        // Events accepted together: the short ones now, each of the others in a paged job of its own.
+        for (const target of loaded.slice(next, next + payload.eventIds.length)) {
+          if (!target) continue;
+          const direct = inlineable(target);
+          if (direct) inline.push({ ...target, subscriberIds: direct });
+          else
+            followUps.push({
+              tenantId: target.event.tenantId,
+              kind: JOB_KINDS.fanout,
+              lane: target.event.priority,
+              payload: { eventId: target.event.id },
+            });
+        }
+        next += payload.eventIds.length;
+        ackIds.push(job.id);
+        continue;
+      }
+      const target = payload.eventId ? loaded[next++] : null;
+      const direct = target && !payload.cursor ? inlineable(target) : null;
+      if (!target) ackIds.push(job.id);
+      else if (direct) {
+        inline.push({ ...target, subscriberIds: direct });
+        ackIds.push(job.id);
+      } else await page(job, target, payload, context.owner);
+    }
+    await commitDeliveries(deps, inline, { owner: context.owner, jobIds: ackIds, followUps });
+    return jobs.map(() => ACKED);
+  }
+
+  /**
+   * The events of one first job failed together (the worker already ran its batch one job at a
+   * time): give each event a job of its own, so the one that cannot be delivered retries and
+   * dead-letters alone while the others go out now. (Had the failed run committed, the job would
+   * no longer be ours, and nothing is queued.)
+   */
+  async function split(job: Job, eventIds: string[], owner: string) {
+    const singles: JobSpec[] = eventIds.map((eventId) => ({
+      tenantId: job.tenantId,
+      kind: JOB_KINDS.fanout,
+      lane: job.lane,
+      payload: { eventId },
+    }));
+    await deps.store.completeJobs(owner, [job.id], singles);
+    notifyLanes(deps.signal, singles);
+  }
+
   return {
     kind: JOB_KINDS.fanout,
     // A job names up to EVENTS_PER_FIRST_JOB events: this bounds one write to a few hundred.
     batchSize: 4,
     async run(jobs, context) {
-      const payloads = jobs.map((job) => job.payload as FanoutPayload);
-      const refs = jobs.flatMap((job, i) => {
-        const payload = payloads[i]!;
-        const ids = payload.eventIds ?? (payload.eventId ? [payload.eventId] : []);
-        return ids.map((eventId) => ({ tenantId: job.tenantId, eventId }));
-      });
-      const loaded = await loadTargets(deps, refs);
-      const inline: DeliveryTarget[] = [];
-      const ackIds: number[] = [];
-      const followUps: JobSpec[] = [];
-      let next = 0;
-      for (const [i, job] of jobs.entries()) {
-        const payload = payloads[i]!;
-        if (payload.eventIds) {
-          // Events accepted together: the short ones now, each of the others in a paged job of its own.
-          for (const target of loaded.slice(next, next + payload.eventIds.length)) {
-            if (!target) continue;
-            const direct = inlineable(target);
-            if (direct) inline.push({ ...target, subscriberIds: direct });
-            else
-              followUps.push({
-                tenantId: target.event.tenantId,
-                kind: JOB_KINDS.fanout,
-                lane: target.event.priority,
-                payload: { eventId: target.event.id },
-              });
-          }
-          next += payload.eventIds.length;
-          ackIds.push(job.id);
-          continue;
-        }
-        const target = payload.eventId ? loaded[next++] : null;
-        const direct = target && !payload.cursor ? inlineable(target) : null;
-        if (!target) ackIds.push(job.id);
-        else if (direct) {
-          inline.push({ ...target, subscriberIds: direct });
-          ackIds.push(job.id);
-        } else await page(job, target, payload, context.owner);
+      try {
+        return await runBatch(jobs, context);
+      } catch (error) {
+        const eventIds = jobs.length === 1 ? (jobs[0]!.payload as FanoutPayload).eventIds : undefined;
+        if (!eventIds || eventIds.length < 2) throw error;
+        await split(jobs[0]!, eventIds, context.owner);
+        return [ACKED];
       }
-      await commitDeliveries(deps, inline, { owner: context.owner, jobIds: ackIds, followUps });
-      return jobs.map(() => ACKED);
     },
   };
 }

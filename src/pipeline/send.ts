@@ -118,7 +118,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   return {
     kind: JOB_KINDS.send,
     batchSize: 16,
-    run: (jobs) => Promise.all(jobs.map(sendOne)),
+    // Each job settles on its own: one that throws must not fail the batch while the others'
+    // sends are still in flight (they would run again, and send twice).
+    run: (jobs) =>
+      Promise.all(
+        jobs.map((job) =>
+          sendOne(job).catch((error): JobResult => ({ kind: 'retry', error: (error as Error).message })),
+        ),
+      ),
     async onDead(job, error) {
       const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
       if (message && !FINAL_STATUSES.has(message.status))

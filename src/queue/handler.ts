@@ -23,7 +23,10 @@ export interface JobHandler {
   kind: string;
   /** Most jobs handed to one `run` call. */
   batchSize: number;
-  /** Answers one result per job, in the same order. */
+  /**
+   * Answers one result per job, in the same order. If it throws, the worker runs the jobs again
+   * one at a time, so it must not throw while work for the batch is still in flight.
+   */
   run(jobs: Job[], context: JobContext): Promise<JobResult[]>;
   /** Called once a job is dead-lettered (retries exhausted or `dead`), e.g. to mark its message. */
   onDead?(job: Job, error: string): Promise<void>;

@@ -38,6 +38,10 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
 }
 
+function retryAfter(error: unknown): JobResult {
+  return { kind: 'retry', error: error instanceof Error ? error.message : String(error) };
+}
+
 /** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
 export function ownerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -231,12 +235,11 @@ export class Worker {
       try {
         results = await handler.run(jobs, { owner: this.owner });
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
         this.options.logger.error(
           { err: error, kind: handler.kind, jobs: jobs.length },
-          'job handler failed',
+          jobs.length > 1 ? 'job handler failed; running the batch one job at a time' : 'job handler failed',
         );
-        results = jobs.map(() => ({ kind: 'retry', error: message }));
+        results = jobs.length > 1 ? await this.runOneByOne(jobs, handler) : [retryAfter(error)];
       }
     }
     const settled: Promise<void>[] = [];
@@ -254,6 +257,25 @@ export class Worker {
       // stay leased and run again once their lease expires.
       this.options.logger.error({ err: error, jobs: jobs.length }, 'recording job results failed');
     }
+  }
+
+  /**
+   * Runs a batch that failed as a whole again, job by job, so one job that cannot succeed does
+   * not take the rest of its batch into retries and dead letters with it. (Handlers settle or
+   * abandon all their work before they throw, so nothing of the failed run is still going.)
+   */
+  private async runOneByOne(jobs: Job[], handler: JobHandler): Promise<JobResult[]> {
+    const results: JobResult[] = [];
+    for (const job of jobs) {
+      try {
+        results.push(
+          (await handler.run([job], { owner: this.owner }))[0] ?? retryAfter('handler returned no result'),
+        );
+      } catch (error) {
+        results.push(retryAfter(error));
+      }
+    }
+    return results;
   }
 
   private async fail(

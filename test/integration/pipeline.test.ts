@@ -276,4 +276,35 @@ describe('fanout', () => {
       [...squad].sort(),
     );
   });
+
+  it('delivers the rest of a bulk request at once when one of its events cannot be delivered', async () => {
+    await server.call('PUT', '/v1/workflows/fine', {
+      channels: [{ channel: 'in_app', template: { title: 'Fine {{ data.n }}', body: 'b' } }],
+    });
+    // A workflow saved by an older version whose template no longer parses (the API refuses it
+    // today): building its messages throws, which no retry will cure.
+    await server.tidings.store.putWorkflow(
+      'default',
+      'broken',
+      { channels: [{ channel: 'in_app', template: { title: 'Oops {{ data.n ', body: 'b' } }] },
+      Date.now(),
+    );
+    const events = Array.from({ length: 12 }, (_, n) => ({
+      workflow: n === 5 ? 'broken' : 'fine',
+      to: [`isolated_${n}`],
+      data: { n },
+    }));
+    const res = await server.call('POST', '/v1/events/bulk', { events });
+    expect(res.status).toBe(202);
+    const ids: string[] = res.body.results.map((r: { eventId: string }) => r.eventId);
+    const messagesOf = async (eventId: string) =>
+      (await server.tidings.store.listMessages({ tenantId: 'default', eventId, limit: 10 })).length;
+    // They were accepted together, into one first job: the eleven others must not wait for the
+    // broken one's retries.
+    await waitFor(
+      async () => (await Promise.all(ids.map(messagesOf))).every((n, i) => n === (i === 5 ? 0 : 1)),
+      'the eleven deliverable events delivered',
+      5000,
+    );
+  });
 });

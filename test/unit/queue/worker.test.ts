@@ -222,6 +222,36 @@ describe('Worker', () => {
     expect((await store.listDeadJobs(5))[0]?.lastError).toMatch(/no handler for job kind "mystery"/);
   });
 
+  it('runs a batch that throws again one job at a time, so only the job that cannot succeed retries', async () => {
+    const { store, signal } = setup();
+    const runs: string[][] = [];
+    const dead: unknown[] = [];
+    await store.enqueueJobs(['a', 'b', 'poison', 'c'].map((payload) => spec({ payload, maxAttempts: 2 })));
+    await startWorker({
+      store,
+      signal,
+      backoff: { baseMs: 1, capMs: 1 },
+      handlers: [
+        {
+          kind: 'work',
+          batchSize: 4,
+          async run(jobs) {
+            runs.push(jobs.map((job) => job.payload as string));
+            if (jobs.some((job) => job.payload === 'poison')) throw new Error('cannot handle poison');
+            return jobs.map(() => DONE);
+          },
+          onDead: async (job) => void dead.push(job.payload),
+        },
+      ],
+    });
+    await waitFor(() => dead.length === 1, 'the poison job to be dead-lettered', 3000);
+    // The whole batch once, then each job alone; after that only the poison job runs again.
+    expect(runs.slice(0, 5)).toEqual([['a', 'b', 'poison', 'c'], ['a'], ['b'], ['poison'], ['c']]);
+    expect(runs.slice(5)).toEqual([['poison']]);
+    expect(dead).toEqual(['poison']);
+    expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 1 });
+  });
+
   it('serialises one partition: one job at a time, in order, while other partitions run in parallel', async () => {
     const { store, signal } = setup();
     const order: number[] = [];
