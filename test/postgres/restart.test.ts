@@ -238,7 +238,20 @@ describe.skipIf(!binaries)('restarting PostgreSQL under load (acceptance)', () =
         await sleep(250);
       }
       const drainedMs = Date.now() - started;
-      expect(new Set(items.map((item) => item.eventId)).size, context()).toBe(EVENTS);
+      const delivered = new Set(items.map((item) => item.eventId));
+      // Should some never arrive: which ones, and what the queue and the events table say of them.
+      const undelivered = async () => {
+        const missing = eventIds.filter((id) => !delivered.has(id));
+        const state = await withPostgres(databaseUrl, async (client) => ({
+          events: (await client.query('SELECT id, status FROM events WHERE id = ANY($1)', [missing])).rows,
+          jobs: (
+            await client.query('SELECT id, kind, attempts, run_at, state, last_error, payload FROM jobs')
+          ).rows,
+          now: Date.now(),
+        }));
+        return `${context()}\n--- undelivered ---\n${JSON.stringify({ missing, ...state }).slice(0, 4_000)}`;
+      };
+      expect(delivered.size, delivered.size < EVENTS ? await undelivered() : '').toBe(EVENTS);
       expect(items).toHaveLength(EVENTS);
       expect(new Set(items.map((item) => item.id)).size).toBe(EVENTS);
       const byEvent = new Map(items.map((item) => [item.eventId as string, item]));
