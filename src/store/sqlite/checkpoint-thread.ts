@@ -40,7 +40,16 @@ function copyLog(): void {
   lock.run(() => checkpoint.get());
 }
 
-const timer = setInterval(copyLog, policy.intervalMs);
+const timer = setInterval(() => {
+  try {
+    copyLog();
+  } catch (error) {
+    // Another connection checkpointing at the same moment (a writer's backstop): next round.
+    // Anything else ends the thread, which is logged and restarted.
+    const code = (error as { code?: string }).code;
+    if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw error;
+  }
+}, policy.intervalMs);
 port.on('message', (message: ToCheckpointThread) => {
   if (message.type !== 'stop') return;
   clearInterval(timer);
