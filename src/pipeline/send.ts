@@ -1,6 +1,6 @@
 import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
-import { DONE, type JobHandler, type JobResult } from '../queue/handler.ts';
+import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   FINAL_STATUSES,
   type MessageRecord,
@@ -120,12 +120,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     batchSize: 16,
     // Each job settles on its own: one that throws must not fail the batch while the others'
     // sends are still in flight (they would run again, and send twice).
-    run: (jobs) =>
-      Promise.all(
-        jobs.map((job) =>
-          sendOne(job).catch((error): JobResult => ({ kind: 'retry', error: (error as Error).message })),
-        ),
-      ),
+    run: (jobs) => Promise.all(jobs.map((job) => sendOne(job).catch(retryAfterError))),
     async onDead(job, error) {
       const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
       if (message && !FINAL_STATUSES.has(message.status))

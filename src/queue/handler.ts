@@ -1,17 +1,31 @@
+import { isStoreUnavailable } from '../store/errors.ts';
 import type { Job } from '../store/port.ts';
 
 /**
  * What a handler decided for one job:
  * - done: the worker completes it (with `followUps` queued atomically when given);
  * - acked: the handler already completed it inside its own write transaction;
- * - retry: run again after `delayMs` (or the backoff policy), until attempts run out;
+ * - retry: run again after `delayMs` (or the backoff policy), until attempts run out; with
+ *   `storeUnavailable`, shortly and without counting the attempt (see retryAfterError);
  * - dead: give up now (dead letter).
  */
 export type JobResult =
   | { kind: 'done' }
   | { kind: 'acked' }
-  | { kind: 'retry'; error: string; delayMs?: number }
+  | { kind: 'retry'; error: string; delayMs?: number; storeUnavailable?: boolean }
   | { kind: 'dead'; error: string };
+
+/**
+ * What to do with a job whose run threw `error`: retry it. If the store could not be reached (a
+ * database restart), the job itself is not at fault: the worker retries it soon, without
+ * counting the attempt, so an outage neither stretches its backoff nor dead-letters it.
+ */
+export function retryAfterError(error: unknown): JobResult {
+  const message = error instanceof Error ? error.message : String(error);
+  return isStoreUnavailable(error)
+    ? { kind: 'retry', error: message, storeUnavailable: true }
+    : { kind: 'retry', error: message };
+}
 
 export interface JobContext {
   /** The lease owner; pass it to store writes that complete jobs. */

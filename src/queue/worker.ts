@@ -6,7 +6,7 @@ import { LANES, type Lane } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { JobHandler, JobResult } from './handler.ts';
+import { type JobHandler, type JobResult, retryAfterError } from './handler.ts';
 import type { JobSignal } from './signal.ts';
 
 export interface WorkerOptions {
@@ -20,12 +20,17 @@ export interface WorkerOptions {
   /** Longest sleep when idle; delayed jobs are picked up at their run_at anyway. */
   pollMs?: number;
   backoff?: BackoffOptions;
+  /** Delay before retrying a job that failed because the store was unreachable. */
+  storeRetryMs?: number;
   /** Lease owner name; unique per process (`host:pid:random`). */
   owner?: string;
 }
 
 /** How often a worker offers the store its housekeeping (see JobStore.maintainJobs). */
 const MAINTENANCE_EVERY_MS = 10_000;
+
+/** A job that failed for want of the store runs again this soon (the store is usually back). */
+const STORE_RETRY_MS = 1000;
 
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
@@ -36,10 +41,6 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
     timer = setTimeout(resolve, Math.max(0, ms));
   });
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
-}
-
-function retryAfter(error: unknown): JobResult {
-  return { kind: 'retry', error: error instanceof Error ? error.message : String(error) };
 }
 
 /** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
@@ -72,6 +73,7 @@ export class Worker {
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly backoff: BackoffOptions;
+  private readonly storeRetryMs: number;
   private readonly inFlight: Record<Lane, number> = { critical: 0, high: 0, normal: 0, bulk: 0 };
   private readonly heldIds = new Set<number>();
   private readonly active = new Set<Lane>(LANES);
@@ -92,6 +94,7 @@ export class Worker {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1_000;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.storeRetryMs = options.storeRetryMs ?? STORE_RETRY_MS;
     for (const handler of options.handlers) this.handlers.set(handler.kind, handler);
     this.wakePromise = this.newWakePromise();
   }
@@ -235,11 +238,13 @@ export class Worker {
       try {
         results = await handler.run(jobs, { owner: this.owner });
       } catch (error) {
+        // Run one by one unless the store is down: then every job would fail the same way.
+        const oneByOne = jobs.length > 1 && !isStoreUnavailable(error);
         this.options.logger.error(
           { err: error, kind: handler.kind, jobs: jobs.length },
-          jobs.length > 1 ? 'job handler failed; running the batch one job at a time' : 'job handler failed',
+          oneByOne ? 'job handler failed; running the batch one job at a time' : 'job handler failed',
         );
-        results = jobs.length > 1 ? await this.runOneByOne(jobs, handler) : [retryAfter(error)];
+        results = oneByOne ? await this.runOneByOne(jobs, handler) : jobs.map(() => retryAfterError(error));
       }
     }
     const settled: Promise<void>[] = [];
@@ -269,10 +274,11 @@ export class Worker {
     for (const job of jobs) {
       try {
         results.push(
-          (await handler.run([job], { owner: this.owner }))[0] ?? retryAfter('handler returned no result'),
+          (await handler.run([job], { owner: this.owner }))[0] ??
+            retryAfterError('handler returned no result'),
         );
       } catch (error) {
-        results.push(retryAfter(error));
+        results.push(retryAfterError(error));
       }
     }
     return results;
@@ -284,9 +290,14 @@ export class Worker {
     handler: JobHandler | undefined,
   ): Promise<void> {
     const store = this.options.store;
-    if (result.kind === 'retry' && job.attempts < job.maxAttempts) {
-      const delay = result.delayMs ?? retryDelay(job.attempts, this.backoff);
-      await this.whileUnavailable(() => store.retryJob(this.owner, job.id, Date.now() + delay, result.error));
+    const refundAttempt = result.kind === 'retry' && result.storeUnavailable === true;
+    if (result.kind === 'retry' && (refundAttempt || job.attempts < job.maxAttempts)) {
+      const delay = refundAttempt
+        ? this.storeRetryMs
+        : (result.delayMs ?? retryDelay(job.attempts, this.backoff));
+      await this.whileUnavailable(() =>
+        store.retryJob(this.owner, job.id, Date.now() + delay, result.error, { refundAttempt }),
+      );
       return;
     }
     await this.whileUnavailable(() => store.deadJob(this.owner, job.id, result.error));

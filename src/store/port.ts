@@ -62,7 +62,17 @@ export interface JobStore {
   claimJobs(request: ClaimRequest): Promise<Job[]>;
   /** Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically. */
   completeJobs(owner: string, ids: number[], followUps?: JobSpec[]): Promise<void>;
-  retryJob(owner: string, id: number, runAt: number, error: string): Promise<void>;
+  /**
+   * Makes a held job ready again at `runAt`. With `refundAttempt`, the attempt just made does not
+   * count towards `maxAttempts` (it failed because the store itself could not be reached).
+   */
+  retryJob(
+    owner: string,
+    id: number,
+    runAt: number,
+    error: string,
+    options?: { refundAttempt?: boolean },
+  ): Promise<void>;
   deadJob(owner: string, id: number, error: string): Promise<void>;
   extendLeases(owner: string, ids: number[], until: number): Promise<void>;
   /** Returns expired leases to the ready state; answers how many. */

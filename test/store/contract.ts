@@ -651,6 +651,20 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
       });
 
+      it('gives back the attempt of a retry that failed for want of the store', async () => {
+        await store.enqueueJobs([job({ maxAttempts: 2 })]);
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const later = (ms: number) => ({ owner: 'w1', now: Date.now() + ms, leaseMs: 1000, quotas });
+        const [first] = await store.claimJobs(later(0));
+        expect(first!.attempts).toBe(1);
+        await store.retryJob('w1', first!.id, Date.now(), 'connect ECONNREFUSED', { refundAttempt: true });
+        const [second] = await store.claimJobs(later(10));
+        expect(second!.attempts).toBe(1);
+        await store.retryJob('w1', second!.id, Date.now(), 'boom');
+        const [third] = await store.claimJobs(later(20));
+        expect(third!.attempts).toBe(2);
+      });
+
       it('releases expired leases and leases of a given owner', async () => {
         await store.enqueueJobs([job(), job()]);
         const quotas = [{ lane: 'normal' as const, limit: 1 }];

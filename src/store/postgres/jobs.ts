@@ -86,12 +86,13 @@ export function postgresJobStore(db: pg.Pool): JobStore {
         [ids, owner, jobsParam(followUps)],
       );
     },
-    async retryJob(owner, id, runAt, error) {
+    async retryJob(owner, id, runAt, error, options) {
       await run(
         db,
-        `UPDATE jobs SET state = 'ready', run_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+        `UPDATE jobs SET state = 'ready', run_at = $1, last_error = $2, attempts = attempts - $5,
+           lease_owner = NULL, lease_until = NULL
           WHERE id = $3 AND lease_owner = $4`,
-        [runAt, error, id, owner],
+        [runAt, error, id, owner, options?.refundAttempt ? 1 : 0],
       );
     },
     async deadJob(owner, id, error) {

@@ -87,7 +87,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       WHERE id = ? RETURNING *`,
   );
   const retry = db.prepare(
-    `UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL
+    `UPDATE jobs SET state = 'ready', run_at = ?, last_error = ?, attempts = attempts - ?, lease_owner = NULL,
+       lease_until = NULL
       WHERE id = ? AND lease_owner = ?`,
   );
   const dead = db.prepare(
@@ -166,8 +167,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     async completeJobs(owner, ids, followUps = []) {
       db.transaction(() => jobs.complete(owner, ids, followUps)).immediate();
     },
-    async retryJob(owner, id, runAt, error) {
-      retry.run(runAt, error, id, owner);
+    async retryJob(owner, id, runAt, error, options) {
+      retry.run(runAt, error, options?.refundAttempt ? 1 : 0, id, owner);
     },
     async deadJob(owner, id, error) {
       dead.run(error, id, owner);

@@ -84,4 +84,39 @@ describe('Worker while the store is briefly unreachable', () => {
     await waitFor(async () => (await inner.countJobs()).leased === 0, 'completion', 3000);
     expect(attempts).toEqual([1, 2]);
   });
+
+  it('does not count attempts that failed because the store was unreachable', async () => {
+    const inner = openSqliteStore({ file: ':memory:' });
+    store = inner;
+    await inner.enqueueJobs([{ tenantId: 't', kind: 'work', lane: 'normal', payload: null, maxAttempts: 2 }]);
+    // The handler's own reads fail like a restarting database five times: more than maxAttempts.
+    const flaky = failingFirst(inner, 'getEvents', 5);
+    const attempts: number[] = [];
+    worker = new Worker({
+      store: inner,
+      signal: new JobSignal(),
+      logger: silentLogger(),
+      handlers: [
+        {
+          kind: 'work',
+          batchSize: 1,
+          async run(jobs) {
+            attempts.push(jobs[0]!.attempts);
+            await flaky.getEvents([]);
+            return [DONE];
+          },
+        },
+      ],
+      pollMs: 20,
+      storeRetryMs: 10,
+    });
+    await worker.start();
+    await waitFor(
+      async () => attempts.length === 6 && (await inner.countJobs()).leased === 0,
+      'completion',
+      5000,
+    );
+    expect(await inner.countJobs()).toEqual({ ready: 0, leased: 0, dead: 0 });
+    expect(attempts).toEqual([1, 1, 1, 1, 1, 1]);
+  });
 });
