@@ -76,6 +76,8 @@ export class Worker {
   private readonly storeRetryMs: number;
   private readonly inFlight: Record<Lane, number> = { critical: 0, high: 0, normal: 0, bulk: 0 };
   private readonly heldIds = new Set<number>();
+  /** A claim failed: it may have leased jobs this worker never received (see releaseUnknownClaims). */
+  private claimsInDoubt = false;
   private readonly active = new Set<Lane>(LANES);
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
@@ -155,6 +157,10 @@ export class Worker {
         await this.idle(this.pollMs);
         continue;
       }
+      if (this.claimsInDoubt && !(await this.releaseUnknownClaims())) {
+        await this.idle(this.pollMs);
+        continue;
+      }
       let jobs: Job[];
       try {
         jobs = await this.options.store.claimJobs({
@@ -166,6 +172,7 @@ export class Worker {
         this.claimCycles++;
       } catch (error) {
         this.options.logger.error({ err: error }, 'claiming jobs failed; retrying');
+        this.claimsInDoubt = true;
         await this.idle(this.pollMs);
         continue;
       }
@@ -177,6 +184,25 @@ export class Worker {
       }
       if (jobs.length > 0) this.dispatch(jobs);
       if (this.active.size === 0) await this.idle(await this.untilNextRun());
+    }
+  }
+
+  /**
+   * A claim that failed may still have committed (the connection dropped after the COMMIT went
+   * out): its jobs would be leased to this worker, which does not know them, until the lease ran
+   * out (30 s, then a sweep). Once the store answers again, every lease of this worker but the
+   * jobs it is running goes back to ready. Answers whether that happened.
+   */
+  private async releaseUnknownClaims(): Promise<boolean> {
+    try {
+      const released = await this.options.store.releaseLeasesOf(this.owner, [...this.heldIds]);
+      if (released > 0)
+        this.options.logger.warn({ released }, 'released jobs claimed while the store was failing');
+      this.claimsInDoubt = false;
+      return true;
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'releasing jobs of failed claims failed; retrying');
+      return false;
     }
   }
 

@@ -77,7 +77,8 @@ export interface JobStore {
   extendLeases(owner: string, ids: number[], until: number): Promise<void>;
   /** Returns expired leases to the ready state; answers how many. */
   releaseExpiredLeases(now: number): Promise<number>;
-  releaseLeasesOf(owner: string): Promise<number>;
+  /** Returns the jobs `owner` holds to the ready state, except `keep`; answers how many. */
+  releaseLeasesOf(owner: string, keep?: number[]): Promise<number>;
   leaseOwners(): Promise<string[]>;
   /** Earliest `run_at` of a ready job, or null when none is waiting. */
   nextRunAt(): Promise<number | null>;

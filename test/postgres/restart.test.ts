@@ -245,7 +245,9 @@ describe.skipIf(!binaries)('restarting PostgreSQL under load (acceptance)', () =
         const state = await withPostgres(databaseUrl, async (client) => ({
           events: (await client.query('SELECT id, status FROM events WHERE id = ANY($1)', [missing])).rows,
           jobs: (
-            await client.query('SELECT id, kind, attempts, run_at, state, last_error, payload FROM jobs')
+            await client.query(
+              'SELECT id, kind, attempts, run_at, state, lease_owner, lease_until, last_error, payload FROM jobs',
+            )
           ).rows,
           now: Date.now(),
         }));

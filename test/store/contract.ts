@@ -680,6 +680,17 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.releaseLeasesOf('w2')).toBe(1);
         expect(await store.countJobs()).toEqual({ ready: 1, leased: 1, dead: 0 });
       });
+
+      it('releases the leases of an owner except the ones it keeps', async () => {
+        await store.enqueueJobs([job(), job(), job()]);
+        const quotas = [{ lane: 'normal' as const, limit: 3 }];
+        const held = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 10_000, quotas });
+        expect(held).toHaveLength(3);
+        expect(await store.releaseLeasesOf('w1', [held[1]!.id])).toBe(2);
+        expect(await store.countJobs()).toEqual({ ready: 2, leased: 1, dead: 0 });
+        const again = await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 10_000, quotas });
+        expect(again.map((j) => j.id).sort()).toEqual([held[0]!.id, held[2]!.id].sort());
+      });
     });
   });
 }

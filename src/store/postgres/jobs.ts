@@ -119,11 +119,12 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       );
       return result.rowCount ?? 0;
     },
-    async releaseLeasesOf(owner) {
+    async releaseLeasesOf(owner, keep = []) {
       const result = await run(
         db,
-        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_owner = $1`,
-        [owner],
+        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL
+          WHERE state = 'leased' AND lease_owner = $1 AND NOT (id = ANY($2::BIGINT[]))`,
+        [owner, keep],
       );
       return result.rowCount ?? 0;
     },

@@ -102,7 +102,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < ?`,
   );
   const releaseOwner = db.prepare(
-    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_owner = ?`,
+    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL
+      WHERE state = 'leased' AND lease_owner = ? AND id NOT IN (SELECT value FROM json_each(?))`,
   );
   const owners = db.prepare(`SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased'`).pluck();
   const nextRun = db.prepare(`SELECT MIN(run_at) FROM jobs WHERE state = 'ready'`).pluck();
@@ -181,8 +182,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     async releaseExpiredLeases(now) {
       return releaseExpired.run(now).changes;
     },
-    async releaseLeasesOf(owner) {
-      return releaseOwner.run(owner).changes;
+    async releaseLeasesOf(owner, keep = []) {
+      return releaseOwner.run(owner, JSON.stringify(keep)).changes;
     },
     async leaseOwners() {
       return owners.all() as string[];

@@ -85,6 +85,35 @@ describe('Worker while the store is briefly unreachable', () => {
     expect(attempts).toEqual([1, 2]);
   });
 
+  it('takes back at once jobs of a claim that committed but answered with an error', async () => {
+    const inner = openSqliteStore({ file: ':memory:' });
+    store = inner;
+    await inner.enqueueJobs([{ tenantId: 't', kind: 'work', lane: 'normal', payload: 'lost claim' }]);
+    // The first claim commits its leases, then the connection drops before the answer arrives.
+    let dropped = false;
+    const wrapped = new Proxy(inner, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'claimJobs') return value;
+        return async (...args: Parameters<Store['claimJobs']>) => {
+          const jobs = await target.claimJobs(...args);
+          if (dropped) return jobs;
+          dropped = true;
+          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+        };
+      },
+    });
+    const ran: unknown[] = [];
+    // Its lease (600 s, see start) would otherwise keep the job from running for ten minutes.
+    await start(wrapped, (job) => {
+      ran.push(job.payload);
+      return DONE;
+    });
+    await waitFor(() => ran.length === 1, 'the job of the lost claim to run', 3000);
+    expect(dropped).toBe(true);
+    expect(ran).toEqual(['lost claim']);
+  });
+
   it('does not count attempts that failed because the store was unreachable', async () => {
     const inner = openSqliteStore({ file: ':memory:' });
     store = inner;
