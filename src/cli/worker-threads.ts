@@ -1,7 +1,7 @@
-import { Worker as Thread } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
+import { superviseThread } from '../shared/supervised-thread.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SharedSqlite } from './open-store.ts';
 import type { WorkerRole } from './worker-role.ts';
@@ -22,62 +22,30 @@ export async function startWorkerThread(
   logger: Logger,
   inboxFeed: InboxFeed,
 ): Promise<WorkerRole> {
-  let stopping = false;
-  let current: { thread: Thread; owner: string };
-
-  const spawn = () =>
-    new Promise<{ thread: Thread; owner: string }>((resolve, reject) => {
-      const thread = new Thread(ENTRY, { workerData: { config, shared } });
-      const onEarlyExit = (code: number) =>
-        reject(new Error(`worker thread exited during start-up (code ${code})`));
-      thread.once('error', reject);
-      thread.once('exit', onEarlyExit);
-      // New inbox items of the thread's deliveries reach this thread's streams (and relays).
-      thread.on('message', (message: FromWorkerThread) => {
-        if (message.type === 'inbox') inboxFeed.publish(message.changes, 'remote');
-      });
-      thread.once('message', (message: FromWorkerThread) => {
-        if (message.type !== 'ready') return;
-        thread.off('error', reject);
-        thread.off('exit', onEarlyExit);
-        thread.on('error', (error) => logger.error({ err: error }, 'worker thread failed'));
-        thread.on('exit', (code) => {
-          if (stopping) return;
-          logger.error({ code }, 'worker thread exited; restarting it');
-          setTimeout(
-            () =>
-              void spawn().then(
-                (next) => (current = next),
-                (error) => logger.fatal({ err: error }, 'worker thread restart failed'),
-              ),
-            1000,
-          );
-        });
-        resolve({ thread, owner: message.owner });
-      });
-    });
-
-  current = await spawn();
-  const unsubscribe = signal.subscribe((lane) =>
-    current.thread.postMessage({ type: 'notify', lane } satisfies ToWorkerThread),
-  );
+  const supervised = await superviseThread<Extract<FromWorkerThread, { type: 'ready' }>>({
+    name: 'worker thread',
+    entry: ENTRY,
+    workerData: { config, shared },
+    logger,
+    // New inbox items of the thread's deliveries reach this thread's streams (and relays).
+    onMessage: (message) => {
+      const fromThread = message as FromWorkerThread;
+      if (fromThread.type === 'inbox') inboxFeed.publish(fromThread.changes, 'remote');
+    },
+  });
+  const post = (message: ToWorkerThread) => supervised.post(message);
+  const unsubscribe = signal.subscribe((lane) => post({ type: 'notify', lane }));
 
   return {
     get owner() {
-      return current.owner;
+      return supervised.current.ready.owner;
     },
     invalidate(tenantId) {
-      current.thread.postMessage({ type: 'invalidate', tenantId } satisfies ToWorkerThread);
+      post({ type: 'invalidate', tenantId });
     },
     async stop() {
-      stopping = true;
       unsubscribe();
-      const { thread } = current;
-      const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
-      thread.postMessage({ type: 'stop' } satisfies ToWorkerThread);
-      const timer = setTimeout(() => void thread.terminate(), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
+      await supervised.stop({ type: 'stop' } satisfies ToWorkerThread, STOP_GRACE_MS);
     },
   };
 }

@@ -1,10 +1,11 @@
-import { Worker as Thread } from 'node:worker_threads';
+import { superviseThread } from '../../shared/supervised-thread.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { CheckpointPolicy } from './checkpoint-policy.ts';
 import type { FromCheckpointThread, ToCheckpointThread } from './checkpoint-thread.ts';
 
 const ENTRY = new URL('./checkpoint-thread-entry.mjs', import.meta.url);
-const RESTART_DELAY_MS = 1000;
+/** Its rounds are short: it exits at once when asked. */
+const STOP_GRACE_MS = 5_000;
 
 export interface CheckpointThread {
   stop(): Promise<void>;
@@ -21,37 +22,13 @@ export async function startCheckpointThread(
   logger: Logger,
   policy?: Partial<CheckpointPolicy>,
 ): Promise<CheckpointThread> {
-  let stopping = false;
-  const spawn = () =>
-    new Promise<{ thread: Thread; exited: Promise<void> }>((resolve, reject) => {
-      const thread = new Thread(ENTRY, { workerData: { file, writeLock, policy } });
-      const exited = new Promise<void>((done) => thread.once('exit', () => done()));
-      thread.once('error', reject);
-      thread.once('message', (message: FromCheckpointThread) => {
-        if (message.type !== 'ready') return;
-        thread.off('error', reject);
-        thread.on('error', (error) => logger.error({ err: error }, 'checkpoint thread failed'));
-        thread.once('exit', (code) => {
-          if (stopping) return;
-          logger.error({ code }, 'checkpoint thread exited; restarting it');
-          setTimeout(() => {
-            if (stopping) return;
-            spawn().then(
-              (next) => (current = next),
-              (error) => logger.error({ err: error }, 'checkpoint thread restart failed'),
-            );
-          }, RESTART_DELAY_MS);
-        });
-        resolve({ thread, exited });
-      });
-    });
-  let current = await spawn();
+  const supervised = await superviseThread<FromCheckpointThread>({
+    name: 'checkpoint thread',
+    entry: ENTRY,
+    workerData: { file, writeLock, policy },
+    logger,
+  });
   return {
-    async stop() {
-      stopping = true;
-      const { thread, exited } = current;
-      thread.postMessage({ type: 'stop' } satisfies ToCheckpointThread);
-      await exited;
-    },
+    stop: () => supervised.stop({ type: 'stop' } satisfies ToCheckpointThread, STOP_GRACE_MS),
   };
 }
