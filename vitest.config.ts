@@ -19,7 +19,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: ['test/integration/**/*.test.ts', ...POSTGRES_ONLY],
+          include: ['test/integration/**/*.test.ts', 'test/security/**/*.test.ts', ...POSTGRES_ONLY],
           env: { TIDINGS_TEST_STORE: 'postgres' },
         },
       },

@@ -33,6 +33,7 @@ export function messageView(m: MessageRecord) {
     status: m.status,
     provider: m.provider,
     content: m.content,
+    reason: m.reason,
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),

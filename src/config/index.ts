@@ -29,6 +29,17 @@ export interface Config {
    * own store connection), so ingest and delivery use separate cores; 0 runs them on the API thread.
    */
   readonly workerThreads: number;
+  /**
+   * TIDINGS_ALLOW_PRIVATE_TARGETS as given: a comma-separated CIDR list or `all`; null = none.
+   * src/security/outbound parses and applies it.
+   */
+  readonly allowPrivateTargets: string | null;
+  /** TIDINGS_SECRET_PREVIOUS: the secret values were sealed under before TIDINGS_SECRET (re-sealed at start). */
+  readonly secretPrevious: string | null;
+  /** TIDINGS_OPERATOR_KEY: enables the tenant and key routes (/v1/tenants); null = they answer 404. */
+  readonly operatorKey: string | null;
+  /** TIDINGS_CORS_ORIGINS: origins browser-facing routes answer with CORS headers; `*` = any. */
+  readonly corsOrigins: readonly string[] | '*';
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -104,6 +115,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     );
   }
   const workerPortRaw = env.TIDINGS_WORKER_PORT;
+  const operatorKey = env.TIDINGS_OPERATOR_KEY || null;
+  if (operatorKey !== null && (operatorKey.length < 32 || !/^[\x21-\x7e]+$/.test(operatorKey))) {
+    throw new ConfigError(
+      'TIDINGS_OPERATOR_KEY must be at least 32 printable characters without spaces (openssl rand -hex 32); unset it to turn the tenant routes off.',
+    );
+  }
+  const corsRaw = (env.TIDINGS_CORS_ORIGINS ?? '*').trim();
+  const corsOrigins =
+    corsRaw === '*' || corsRaw === ''
+      ? ('*' as const)
+      : Object.freeze(
+          corsRaw
+            .split(',')
+            .map((origin) => origin.trim())
+            .filter(Boolean),
+        );
 
   return Object.freeze({
     host: env.TIDINGS_HOST || '127.0.0.1',
@@ -119,6 +146,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
     workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
+    allowPrivateTargets: env.TIDINGS_ALLOW_PRIVATE_TARGETS?.trim() || null,
+    secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
+    operatorKey,
+    corsOrigins,
     warnings: Object.freeze(warnings),
   });
 }

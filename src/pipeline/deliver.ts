@@ -73,6 +73,7 @@ export function buildMessages(
     content: Record<string, string>,
     timeline: TimelineEntry[],
     lastError: string | null,
+    reason: MessageRecord['reason'],
   ): MessageRecord => ({
     tenantId: event.tenantId,
     id: newId('msg', now),
@@ -92,6 +93,7 @@ export function buildMessages(
     readAt: null,
     archivedAt: null,
     lastError,
+    reason,
   });
   for (const subscriber of subscribers) {
     const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
@@ -107,19 +109,28 @@ export function buildMessages(
         const reason = `template error: ${(error as Error).message.split('\n')[0]}`;
         const failed: TimelineEntry = { at, status: 'failed', detail: reason };
         messages.push({
-          record: record(subscriber.id, step.channel, 'failed', null, {}, [accepted, routed, failed], reason),
+          record: record(
+            subscriber.id,
+            step.channel,
+            'failed',
+            null,
+            {},
+            [accepted, routed, failed],
+            reason,
+            'template_error',
+          ),
           followUp: null,
         });
         continue;
       }
       if (step.channel === 'in_app') {
         messages.push({
-          record: record(subscriber.id, 'in_app', 'delivered', 'inbox', content, ready, null),
+          record: record(subscriber.id, 'in_app', 'delivered', 'inbox', content, ready, null, null),
           followUp: null,
         });
         continue;
       }
-      const queued = record(subscriber.id, step.channel, 'queued', null, content, ready, null);
+      const queued = record(subscriber.id, step.channel, 'queued', null, content, ready, null, null);
       messages.push({ record: queued, followUp: sendJob(queued, event.priority, now) });
     }
   }

@@ -3,6 +3,7 @@ import { retryDelay } from '../policy/backoff.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   FINAL_STATUSES,
+  type MessageReason,
   type MessageRecord,
   type MessageStatus,
   type SubscriberRecord,
@@ -50,13 +51,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     message: MessageRecord,
     status: MessageStatus,
     detail: string,
-    extra: { provider?: string; error?: string } = {},
+    extra: { provider?: string; error?: string; reason?: MessageReason } = {},
   ) {
     const now = Date.now();
     await store.updateMessage(message.tenantId, message.id, {
       status,
       provider: extra.provider,
       lastError: extra.error ?? null,
+      reason: extra.reason ?? null,
       append: [{ at: iso(now), status, detail }],
       now,
     });
@@ -92,17 +94,22 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         return DONE;
       }
       case 'bad_address':
-        await record(message, 'failed', `bad address: ${outcome.reason}`, { error: outcome.reason });
+        await record(message, 'failed', `bad address: ${outcome.reason}`, {
+          error: outcome.reason,
+          reason: 'bad_address',
+        });
         return DONE;
       case 'permanent':
         await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
           error: outcome.reason,
+          reason: 'provider_rejected',
         });
         return DONE;
       case 'retryable': {
         if (job.attempts >= job.maxAttempts) {
           await record(message, 'dead', `gave up after ${job.attempts} attempts: ${outcome.reason}`, {
             error: outcome.reason,
+            reason: 'retries_exhausted',
           });
           return { kind: 'dead', error: outcome.reason };
         }
@@ -124,7 +131,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     async onDead(job, error) {
       const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
       if (message && !FINAL_STATUSES.has(message.status))
-        await record(message, 'dead', `gave up: ${error}`, { error });
+        await record(message, 'dead', `gave up: ${error}`, { error, reason: 'retries_exhausted' });
     },
   };
 }

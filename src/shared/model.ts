@@ -36,6 +36,23 @@ export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
   'rate_limited',
 ]);
 
+/** Why a message did not go out (API.md "Messages"): stable codes clients can program against. */
+export const MESSAGE_REASONS = [
+  'bad_address',
+  'blocked_target',
+  'template_error',
+  'template_timeout',
+  'no_device',
+  'no_address',
+  'opted_out',
+  'workflow_paused',
+  'rate_limited',
+  'online',
+  'provider_rejected',
+  'retries_exhausted',
+] as const;
+export type MessageReason = (typeof MESSAGE_REASONS)[number];
+
 /** One line of a message's story: what happened, when, and why. */
 export interface TimelineEntry {
   at: string;
@@ -157,6 +174,8 @@ export interface MessageRecord {
   readAt: number | null;
   archivedAt: number | null;
   lastError: string | null;
+  /** Why a message did not go out (or was stopped): a stable code from MESSAGE_REASONS, else null. */
+  reason: MessageReason | null;
 }
 
 export interface SandboxCapture {

@@ -4,6 +4,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  MessageReason,
   MessageRecord,
   MessageStatus,
   SandboxCapture,
@@ -218,6 +219,8 @@ export interface MessageUpdate {
   status: MessageStatus;
   provider?: string | null;
   lastError?: string | null;
+  /** Replaces the message's reason code (undefined keeps it; null clears it). */
+  reason?: MessageReason | null;
   append: TimelineEntry[];
   now: number;
   /** Queued in the same transaction (a replay's new send job). */

@@ -3,6 +3,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  MessageReason,
   MessageRecord,
   MessageStatus,
   SandboxCapture,
@@ -136,6 +137,7 @@ export interface MessageRow {
   read_at: number | null;
   archived_at: number | null;
   last_error: string | null;
+  reason: string | null;
 }
 
 export function toMessage(row: MessageRow): MessageRecord {
@@ -158,6 +160,7 @@ export function toMessage(row: MessageRow): MessageRecord {
     readAt: row.read_at,
     archivedAt: row.archived_at,
     lastError: row.last_error,
+    reason: row.reason as MessageReason | null,
   };
 }
 

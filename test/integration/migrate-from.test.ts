@@ -62,6 +62,7 @@ function inApp(id: string, eventAt: number, over: Partial<MessageRecord> = {}): 
     readAt: null,
     archivedAt: null,
     lastError: null,
+    reason: null,
     ...over,
   };
 }

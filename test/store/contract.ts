@@ -43,6 +43,7 @@ function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
     readAt: null,
     archivedAt: null,
     lastError: null,
+    reason: null,
     ...over,
   };
 }
@@ -421,6 +422,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.updateMessage(OTHER, 'msg_1', { status: 'failed', append: [], now: 6 })).toBe(
           false,
         );
+      });
+
+      it('keeps a message reason code: set on create and update, kept when not given, cleared with null', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', status: 'failed', reason: 'template_error' }), followUp: null },
+        ]);
+        expect((await store.getMessage(T, 'msg_1'))?.reason).toBe('template_error');
+        await store.updateMessage(T, 'msg_1', { status: 'failed', append: [], now: 2 });
+        expect((await store.getMessage(T, 'msg_1'))?.reason).toBe('template_error');
+        await store.updateMessage(T, 'msg_1', {
+          status: 'failed',
+          reason: 'blocked_target',
+          append: [],
+          now: 3,
+        });
+        expect((await store.getMessage(T, 'msg_1'))?.reason).toBe('blocked_target');
+        await store.updateMessage(T, 'msg_1', { status: 'queued', reason: null, append: [], now: 4 });
+        expect((await store.getMessage(T, 'msg_1'))?.reason).toBeNull();
       });
 
       it('replays a message only while it is dead, queueing its send once', async () => {

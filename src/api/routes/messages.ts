@@ -77,6 +77,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
     const replayed = await store.replayDeadMessage(request.tenantId, messageId, {
       status: 'queued',
       lastError: null,
+      reason: null,
       append: [{ at: iso(now), status: 'queued', detail: 'replayed from the dead letters' }],
       now,
       followUp: sendJob(message, lane),

@@ -19,6 +19,7 @@ export function postgresMessageStore(db: Queryable): MessageStore {
       db,
       `WITH u AS (
          UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
+                reason = CASE WHEN $10::BOOLEAN THEN $11::TEXT ELSE reason END,
                 timeline = timeline || $5::jsonb
           WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT IS NULL OR status = $9) RETURNING 1),
        f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
@@ -33,6 +34,8 @@ export function postgresMessageStore(db: Queryable): MessageStore {
         id,
         jobsParam(update.followUp ? [update.followUp] : [], update.now),
         onlyIf,
+        update.reason !== undefined,
+        update.reason ?? null,
       ],
     );
     return rows[0]!.n > 0;
@@ -57,6 +60,7 @@ export function postgresMessageStore(db: Queryable): MessageStore {
         created_at: r.createdAt,
         updated_at: r.updatedAt,
         last_error: r.lastError,
+        reason: r.reason,
       }));
       const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
         followUp ? [{ ...followUp, tag: record.id }] : [],
@@ -68,10 +72,10 @@ export function postgresMessageStore(db: Queryable): MessageStore {
         db,
         `WITH m AS (
            INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
-             content, data, timeline, event_at, created_at, updated_at, last_error)
+             content, data, timeline, event_at, created_at, updated_at, last_error, reason)
            SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
              subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
-             data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT)
+             data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT)
            ON CONFLICT DO NOTHING
            RETURNING id),
          a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),

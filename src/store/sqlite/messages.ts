@@ -7,18 +7,18 @@ import type { JobStatements } from './jobs.ts';
 export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
-       timeline, event_at, created_at, updated_at, last_error)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       timeline, event_at, created_at, updated_at, last_error, reason)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
   const setStatus = db.prepare(
-    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, updated_at = ?
-      WHERE tenant_id = ? AND id = ?`,
+    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       updated_at = ? WHERE tenant_id = ? AND id = ?`,
   );
   const setStatusFromDead = db.prepare(
-    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, updated_at = ?
-      WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
+    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
@@ -75,6 +75,8 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
           update.status,
           update.provider ?? null,
           update.lastError ?? null,
+          update.reason === undefined ? 0 : 1,
+          update.reason ?? null,
           update.now,
           tenantId,
           id,
@@ -117,6 +119,7 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
         record.createdAt,
         record.updatedAt,
         record.lastError,
+        record.reason,
       ).changes;
       if (inserted === 0) continue;
       created.push(record.id);

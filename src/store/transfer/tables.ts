@@ -120,6 +120,7 @@ export const TABLES: readonly TableSpec[] = [
       read_at: 'int',
       archived_at: 'int',
       last_error: 'text',
+      reason: 'text',
     },
   },
   {
