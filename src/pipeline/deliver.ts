@@ -10,7 +10,7 @@ import type {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { MessageAck, NewMessage } from '../store/port.ts';
-import { renderFields } from '../templates/render.ts';
+import { renderFields, TemplateCompileError } from '../templates/render.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 
 /** One event to deliver to some of its recipients. */
@@ -104,7 +104,10 @@ export function buildMessages(
       const { routed, ready } = timelines[index]!;
       let content: Record<string, string>;
       try {
-        content = renderFields(compiled[index]!, scope);
+        const fields = compiled[index]!;
+        // A template stored before a rule refused it (e.g. one that loads files) fails its message.
+        if (fields instanceof TemplateCompileError) throw fields;
+        content = renderFields(fields, scope);
       } catch (error) {
         const reason = `template error: ${(error as Error).message.split('\n')[0]}`;
         const failed: TimelineEntry = { at, status: 'failed', detail: reason };

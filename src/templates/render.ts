@@ -1,17 +1,28 @@
-import { Liquid, type Template } from 'liquidjs';
+import type { Template } from 'liquidjs';
 import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
+import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 
 /** Fields rendered as HTML: every interpolated value is HTML-escaped, so event data cannot inject markup. */
 const HTML_FIELDS = new Set(['html']);
 
-const limits = { parseLimit: 100_000, renderLimit: 1_000, memoryLimit: 10_000_000 };
-// Plain-text fields are not entity-encoded: clients render them as text.
-const textEngine = new Liquid({ strictFilters: true, ...limits });
-const htmlEngine = new Liquid({ strictFilters: true, outputEscape: 'escape', ...limits });
-
 /** Per field: its parsed template, whether it is HTML, and its parts if it is plain interpolation. */
 export type CompiledFields = [field: string, template: Template[], html: boolean, plain: Part[] | null][];
+
+/** A step's fields, compiled; or why they cannot be (a template stored before a rule refused it). */
+export type CompiledStep = CompiledFields | TemplateCompileError;
+
+export class TemplateCompileError extends Error {
+  override name = 'TemplateCompileError';
+}
+
+/** A render that ran past its time budget: the message fails with `template_timeout`. */
+export class TemplateTimeout extends Error {
+  override name = 'TemplateTimeout';
+  constructor(budgetMs: number) {
+    super(`template render ran past its ${budgetMs} ms budget`);
+  }
+}
 
 export interface RenderScope {
   data: Record<string, unknown>;
@@ -19,7 +30,12 @@ export interface RenderScope {
   actor: unknown;
 }
 
-function engineFor(field: string): Liquid {
+/** Where a caller learns how long LiquidJS ran (plain interpolation is not timed: it cannot loop). */
+export interface RenderClock {
+  liquidMs: number;
+}
+
+function engineFor(field: string) {
   return HTML_FIELDS.has(field) ? htmlEngine : textEngine;
 }
 
@@ -33,8 +49,23 @@ export function compileFields(fields: TemplateFields): CompiledFields {
   ]);
 }
 
+function firstLine(error: unknown): string {
+  return (error as Error).message.split('\n')[0] ?? 'invalid template';
+}
+
+/** Like compileFields, but answers the error (naming the field) instead of throwing it. */
+export function compileStep(fields: TemplateFields): CompiledStep {
+  try {
+    return compileFields(fields);
+  } catch (error) {
+    const field = templateErrors(fields)[0]?.field;
+    return new TemplateCompileError(field ? `${field}: ${firstLine(error)}` : firstLine(error));
+  }
+}
+
 /**
- * Checks templates for syntax errors; answers one message per broken field.
+ * Checks templates for syntax errors and for what templates may not do (load files); answers one
+ * message per broken field.
  *
  * @example
  * templateErrors({ body: '{{ data.x ' }); // [{ field: 'body', message: '...' }]
@@ -45,32 +76,63 @@ export function templateErrors(fields: TemplateFields): { field: string; message
     try {
       engineFor(field).parse(source);
     } catch (error) {
-      errors.push({ field, message: (error as Error).message.split('\n')[0] ?? 'invalid template' });
+      errors.push({ field, message: firstLine(error) });
     }
   }
   return errors;
 }
 
-export function renderFields(compiled: CompiledFields, scope: RenderScope): Record<string, string> {
+const RENDER_LIMIT_EXCEEDED = /render limit exceeded/;
+
+/**
+ * Renders one message's fields within `budgetMs` for all of them together. Plain `{{ a.b }}`
+ * fields take the fast path and read no clock; every field LiquidJS renders gets what is left of
+ * the budget as its render limit. Throws TemplateTimeout past the budget, a LiquidJS error
+ * otherwise.
+ */
+export function renderFields(
+  compiled: CompiledFields,
+  scope: RenderScope,
+  clock?: RenderClock,
+  budgetMs: number = MESSAGE_BUDGET_MS,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, template, html, plain] of compiled) {
-    out[field] =
-      (plain && interpolate(plain, scope, html, limits.memoryLimit)) ??
-      ((html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object) as string);
+  let started = -1;
+  try {
+    for (const [field, template, html, plain] of compiled) {
+      const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit);
+      if (fast !== null && fast !== undefined) {
+        out[field] = fast;
+        continue;
+      }
+      if (started < 0) started = performance.now();
+      const left = budgetMs - (performance.now() - started);
+      if (left <= 0) throw new TemplateTimeout(budgetMs);
+      try {
+        out[field] = (html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object, {
+          renderLimit: left,
+        }) as string;
+      } catch (error) {
+        if (RENDER_LIMIT_EXCEEDED.test((error as Error).message)) throw new TemplateTimeout(budgetMs);
+        throw error;
+      }
+    }
+  } finally {
+    if (clock && started >= 0) clock.liquidMs += performance.now() - started;
   }
   return out;
 }
 
 /** Compiled workflows, keyed by tenant, key and version, so each version is parsed once per process. */
 export class TemplateCache {
-  private readonly cache = new Map<string, CompiledFields[]>();
+  private readonly cache = new Map<string, CompiledStep[]>();
 
   /** One compiled field set per workflow channel step, in order. */
-  steps(workflow: WorkflowRecord): CompiledFields[] {
+  steps(workflow: WorkflowRecord): CompiledStep[] {
     const key = `${workflow.tenantId}\u0000${workflow.key}\u0000${workflow.version}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
-      compiled = workflow.definition.channels.map((step) => compileFields(step.template));
+      compiled = workflow.definition.channels.map((step) => compileStep(step.template));
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);
     }

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { FILE_TAGS, htmlEngine, MESSAGE_BUDGET_MS, textEngine } from '../../../src/templates/engine.ts';
+import {
+  compileFields,
+  compileStep,
+  type RenderClock,
+  renderFields,
+  TemplateCompileError,
+  TemplateTimeout,
+  templateErrors,
+} from '../../../src/templates/render.ts';
+
+describe('the sandboxed engines', () => {
+  it('refuse every tag that loads a template, naming it', () => {
+    for (const tag of FILE_TAGS) {
+      for (const source of [
+        `{% ${tag} 'package.json' %}`,
+        `{% ${tag} data.f %}`,
+        `{% liquid ${tag} "x" %}`,
+      ]) {
+        expect(templateErrors({ body: source })).toEqual([
+          { field: 'body', message: expect.stringMatching(new RegExp(`${tag}.*partials are not supported`)) },
+        ]);
+        const step = compileStep({ title: 'ok', body: source });
+        expect(step).toBeInstanceOf(TemplateCompileError);
+        expect((step as Error).message).toMatch(/^body: /);
+      }
+    }
+  });
+
+  it('have a file system with no files in it', () => {
+    for (const engine of [textEngine, htmlEngine]) {
+      for (const file of ['package.json', './package.json', '/etc/passwd', '../package.json'])
+        expect(() => engine.renderFileSync(file, {})).toThrow();
+    }
+  });
+});
+
+describe('the render budget', () => {
+  const items = Array.from({ length: 3_000 }, (_, i) => i);
+  const scope = { data: { items, name: 'Ada' }, subscriber: {}, actor: null };
+
+  it('stops a render that loops past the budget with TemplateTimeout, close to the budget', () => {
+    const compiled = compileFields({
+      body: '{% for a in data.items %}{% for b in data.items %}{{ b }}{% endfor %}{% endfor %}',
+    });
+    const clock: RenderClock = { liquidMs: 0 };
+    const started = performance.now();
+    expect(() => renderFields(compiled, scope, clock)).toThrow(TemplateTimeout);
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(MESSAGE_BUDGET_MS - 1);
+    expect(took).toBeLessThan(MESSAGE_BUDGET_MS * 4);
+    expect(clock.liquidMs).toBeGreaterThanOrEqual(MESSAGE_BUDGET_MS - 1);
+  });
+
+  it('is one budget for all the fields of a message, not one per field', () => {
+    const slow = '{% for a in data.items %}{% for b in (1..400) %}{% endfor %}{% endfor %}';
+    const compiled = compileFields({ title: slow, body: slow, text: slow, html: slow });
+    const started = performance.now();
+    let error: unknown;
+    try {
+      renderFields(compiled, scope, undefined, 20);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TemplateTimeout);
+    expect(performance.now() - started).toBeLessThan(60);
+  });
+
+  it('reads no clock for plain interpolation', () => {
+    const clock: RenderClock = { liquidMs: 0 };
+    expect(renderFields(compileFields({ title: 'Hi {{ data.name }}' }), scope, clock)).toEqual({
+      title: 'Hi Ada',
+    });
+    expect(clock.liquidMs).toBe(0);
+    renderFields(compileFields({ title: 'Hi {{ data.name | upcase }}' }), scope, clock);
+    expect(clock.liquidMs).toBeGreaterThan(0);
+  });
+});
