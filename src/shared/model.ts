@@ -136,6 +136,10 @@ export interface WorkflowRecord {
   version: number;
   createdAt: number;
   updatedAt: number;
+  /** Set when Tidings paused the workflow itself (renders kept timing out); a PUT clears it. */
+  pausedReason: string | null;
+  /** Renders in a row that ran past their time budget (reset by a render that did not, and by a PUT). */
+  renderTimeouts: number;
 }
 
 export interface IntegrationRecord {

@@ -197,6 +197,20 @@ export interface WorkflowStore {
   ): Promise<WorkflowRecord>;
   getWorkflow(tenantId: string, key: string): Promise<WorkflowRecord | null>;
   listWorkflows(tenantId: string): Promise<WorkflowRecord[]>;
+  /**
+   * Counts the renders of version `version` of a workflow that ran past their time budget, in a
+   * row: `afterSuccess` (one of its renders succeeded before these `timeouts`) starts the count
+   * again. When the count reaches `pauseAt` the workflow is paused with `reason` (a PUT clears
+   * both). Answers the workflow as it stands, or null when it is gone or has a newer version (a
+   * new definition starts clean).
+   */
+  countRenderTimeouts(
+    tenantId: string,
+    key: string,
+    version: number,
+    outcome: { timeouts: number; afterSuccess: boolean },
+    pause: { at: number; reason: string },
+  ): Promise<WorkflowRecord | null>;
 }
 
 export interface IntegrationStore {

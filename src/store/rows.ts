@@ -77,6 +77,8 @@ export interface WorkflowRow {
   version: number;
   created_at: number;
   updated_at: number;
+  paused_reason: string | null;
+  render_timeouts: number;
 }
 
 export function toWorkflow(row: WorkflowRow): WorkflowRecord {
@@ -87,6 +89,8 @@ export function toWorkflow(row: WorkflowRow): WorkflowRecord {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    pausedReason: row.paused_reason,
+    renderTimeouts: row.render_timeouts,
   };
 }
 

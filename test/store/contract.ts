@@ -354,6 +354,48 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.listWorkflows(T)).map((w) => w.key)).toEqual(['welcome']);
       });
 
+      it('counts render timeouts in a row, pauses at the threshold, and a put starts clean', async () => {
+        const pause = { at: 5, reason: 'renders kept timing out' };
+        const v1 = await store.putWorkflow(T, 'slow', { channels: [] }, 1);
+        expect(v1).toMatchObject({ pausedReason: null, renderTimeouts: 0 });
+        const count = (timeouts: number, afterSuccess: boolean, version = v1.version) =>
+          store.countRenderTimeouts(T, 'slow', version, { timeouts, afterSuccess }, pause);
+
+        expect(await count(3, false)).toMatchObject({ renderTimeouts: 3, pausedReason: null });
+        // A success in between starts the count again: 2, not 5.
+        expect(await count(2, true)).toMatchObject({ renderTimeouts: 2, pausedReason: null });
+        expect(await count(0, true)).toMatchObject({ renderTimeouts: 0, pausedReason: null });
+        expect(await count(4, false)).toMatchObject({ renderTimeouts: 4, pausedReason: null });
+        expect(await count(1, false)).toMatchObject({ renderTimeouts: 5, pausedReason: pause.reason });
+        // Already paused: the reason stays the first one.
+        expect(
+          await store.countRenderTimeouts(
+            T,
+            'slow',
+            v1.version,
+            { timeouts: 1, afterSuccess: false },
+            {
+              at: 1,
+              reason: 'other',
+            },
+          ),
+        ).toMatchObject({ pausedReason: pause.reason });
+        expect(await store.getWorkflow(T, 'slow')).toMatchObject({ pausedReason: pause.reason });
+        expect(await store.getWorkflow(OTHER, 'slow')).toBeNull();
+        expect(
+          await store.countRenderTimeouts(OTHER, 'slow', 1, { timeouts: 9, afterSuccess: false }, pause),
+        ).toBeNull();
+
+        // A new definition unpauses and starts clean; counts for the old version no longer land.
+        const v2 = await store.putWorkflow(T, 'slow', { channels: [] }, 2);
+        expect(v2).toMatchObject({ version: v1.version + 1, pausedReason: null, renderTimeouts: 0 });
+        expect(await count(9, false, v1.version)).toBeNull();
+        expect(await store.getWorkflow(T, 'slow')).toMatchObject({ pausedReason: null, renderTimeouts: 0 });
+        expect(await store.listWorkflows(T)).toContainEqual(
+          expect.objectContaining({ key: 'slow', pausedReason: null, renderTimeouts: 0 }),
+        );
+      });
+
       it('lists integrations by priority, per channel', async () => {
         const base = { tenantId: T, config: {}, sealedCredentials: 'sealed', enabled: true } as const;
         await store.putIntegration({ ...base, id: 'b', channel: 'email', provider: 'smtp', priority: 2 }, 1);

@@ -10,7 +10,8 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         `INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
          VALUES ($1, $2, $3::jsonb, 1, $4, $4)
          ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
-           version = cur.version + 1, updated_at = excluded.updated_at
+           version = cur.version + 1, updated_at = excluded.updated_at,
+           paused_reason = NULL, render_timeouts = 0
          RETURNING *`,
         [tenantId, key, JSON.stringify(definition), now],
       );
@@ -31,6 +32,21 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         [tenantId],
       );
       return rows.map(toWorkflow);
+    },
+    async countRenderTimeouts(tenantId, key, version, outcome, pause) {
+      // Every right-hand side reads the row as it was, so both use the count before this update.
+      const { rows } = await run<WorkflowRow>(
+        db,
+        `UPDATE workflows SET
+           render_timeouts = (CASE WHEN $4 THEN 0 ELSE render_timeouts END) + $5,
+           paused_reason = CASE
+             WHEN paused_reason IS NULL AND (CASE WHEN $4 THEN 0 ELSE render_timeouts END) + $5 >= $6
+             THEN $7 ELSE paused_reason END
+         WHERE tenant_id = $1 AND key = $2 AND version = $3
+         RETURNING *`,
+        [tenantId, key, version, outcome.afterSuccess, outcome.timeouts, pause.at, pause.reason],
+      );
+      return rows[0] ? toWorkflow(rows[0]) : null;
     },
   };
 }

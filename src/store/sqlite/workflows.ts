@@ -6,10 +6,21 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(
     `INSERT INTO workflows (tenant_id, key, definition, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
      ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
-       version = workflows.version + 1, updated_at = excluded.updated_at
+       version = workflows.version + 1, updated_at = excluded.updated_at,
+       paused_reason = NULL, render_timeouts = 0
      RETURNING *`,
   );
   const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
+  // Every right-hand side reads the row as it was, so both use the count before this update.
+  const countTimeouts = db.prepare(
+    `UPDATE workflows SET
+       render_timeouts = (CASE WHEN @afterSuccess THEN 0 ELSE render_timeouts END) + @timeouts,
+       paused_reason = CASE
+         WHEN paused_reason IS NULL AND (CASE WHEN @afterSuccess THEN 0 ELSE render_timeouts END) + @timeouts >= @pauseAt
+         THEN @reason ELSE paused_reason END
+     WHERE tenant_id = @tenantId AND key = @key AND version = @version
+     RETURNING *`,
+  );
   const list = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? ORDER BY key');
   return {
     async putWorkflow(tenantId, key, definition, now) {
@@ -21,6 +32,18 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     },
     async listWorkflows(tenantId) {
       return (list.all(tenantId) as WorkflowRow[]).map(toWorkflow);
+    },
+    async countRenderTimeouts(tenantId, key, version, outcome, pause) {
+      const row = countTimeouts.get({
+        tenantId,
+        key,
+        version,
+        timeouts: outcome.timeouts,
+        afterSuccess: outcome.afterSuccess ? 1 : 0,
+        pauseAt: pause.at,
+        reason: pause.reason,
+      }) as WorkflowRow | undefined;
+      return row ? toWorkflow(row) : null;
     },
   };
 }

@@ -65,6 +65,8 @@ export const TABLES: readonly TableSpec[] = [
       version: 'int',
       created_at: 'int',
       updated_at: 'int',
+      paused_reason: 'text',
+      render_timeouts: 'int',
     },
   },
   {
