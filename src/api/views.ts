@@ -90,6 +90,9 @@ export function workflowView(w: WorkflowRecord) {
   return {
     key: w.key,
     ...w.definition,
+    // Paused by its definition (the kill switch), or by Tidings when its renders kept timing out.
+    paused: w.definition.paused === true || w.pausedReason !== null,
+    pausedReason: w.pausedReason,
     version: w.version,
     createdAt: iso(w.createdAt),
     updatedAt: iso(w.updatedAt),

@@ -6,11 +6,13 @@ import type {
   MessageRecord,
   SubscriberRecord,
   TimelineEntry,
+  WorkflowDefinition,
   WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { MessageAck, NewMessage } from '../store/port.ts';
-import { renderFields, TemplateCompileError } from '../templates/render.ts';
+import type { JobSpec, MessageAck, NewMessage } from '../store/port.ts';
+import { renderFields, TemplateCompileError, TemplateTimeout } from '../templates/render.ts';
+import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS, RenderLedger } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 
 /** One event to deliver to some of its recipients. */
@@ -18,6 +20,8 @@ export interface DeliveryTarget {
   event: EventRecord;
   workflow: WorkflowRecord;
   subscriberIds: string[];
+  /** Only these channel steps (by index): the rest of a delivery deferred after a slow render. */
+  steps?: number[];
 }
 
 function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
@@ -25,21 +29,44 @@ function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> 
   return { ...rest.data, ...rest, subscriberId: subscriber.id };
 }
 
+/** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */
+function inboxData(definition: WorkflowDefinition, data: Record<string, unknown>): Record<string, unknown> {
+  const keep = definition.inboxData;
+  if (keep === undefined || keep === 'all') return data;
+  const shown: Record<string, unknown> = {};
+  if (keep === 'none') return shown;
+  for (const key of keep) if (Object.hasOwn(data, key)) shown[key] = data[key];
+  return shown;
+}
+
+/** Why a paused workflow's message was not sent, for its timeline. */
+function pausedDetail(workflow: WorkflowRecord): string {
+  return workflow.pausedReason ?? 'workflow paused (its definition says "paused": true)';
+}
+
 /**
  * Builds the messages of each (event, subscriber): one per workflow channel, rendered. The
  * in-app message *is* the inbox row (delivered at once); every other channel is queued with a
  * send job on the recipient's partition, which the store commits in the same transaction as the
  * inbox row — so the inbox row always exists before any push, SMS or email goes out.
+ *
+ * A paused workflow's messages are created `suppressed` (reason `workflow_paused`) and nothing is
+ * rendered or sent. Renders are accounted in `ledger`: once the workflow may render no more in
+ * this batch, what is left of the target goes to `deferred`, to be delivered by a later job.
  */
 export function buildMessages(
   deps: Pick<PipelineDeps, 'templates'>,
   target: DeliveryTarget,
   subscribers: SubscriberRecord[],
   now: number,
+  ledger: RenderLedger = new RenderLedger(),
+  deferred: DeliveryTarget[] = [],
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
+  const paused = workflow.definition.paused === true || workflow.pausedReason !== null;
   const compiled = deps.templates.steps(workflow);
+  const renders = ledger.of(workflow);
   const accepted: TimelineEntry = {
     at: iso(event.createdAt),
     status: 'accepted',
@@ -47,6 +74,7 @@ export function buildMessages(
   };
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
+  const inAppData = inboxData(workflow.definition, data);
   // Every recipient of a step gets the same timeline so far: build it once per step (the store
   // also serialises it once).
   const rendered: TimelineEntry = { at, status: 'rendered' };
@@ -62,6 +90,7 @@ export function buildMessages(
         : { at, status: 'queued', detail: `${event.priority} lane` };
     return { routed, ready: [accepted, routed, rendered, last] };
   });
+  const suppressed: TimelineEntry = { at, status: 'suppressed', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
   // Hot path (one iteration per recipient and channel): records are built whole, in one shape,
   // rather than spread from a shared base, which V8 handles far more slowly.
@@ -84,7 +113,7 @@ export function buildMessages(
     status,
     provider,
     content,
-    data,
+    data: channel === 'in_app' ? inAppData : data,
     timeline,
     eventAt: event.createdAt,
     createdAt: now,
@@ -95,60 +124,102 @@ export function buildMessages(
     lastError,
     reason,
   });
-  for (const subscriber of subscribers) {
+  const failure = (
+    subscriberId: string,
+    index: number,
+    status: 'failed' | 'suppressed',
+    detail: string,
+    reason: MessageRecord['reason'],
+  ): NewMessage => {
+    const entry: TimelineEntry = status === 'suppressed' ? suppressed : { at, status, detail };
+    const timeline = [accepted, timelines[index]!.routed, entry];
+    return {
+      record: record(subscriberId, steps[index]!.channel, status, null, {}, timeline, detail, reason),
+      followUp: null,
+    };
+  };
+  const only = target.steps ? new Set(target.steps) : null;
+  for (let s = 0; s < subscribers.length; s++) {
+    const subscriber = subscribers[s]!;
     const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
+    let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
       // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
-      if (step.fallback) continue;
-      const { routed, ready } = timelines[index]!;
+      if (step.fallback || (only && !only.has(index))) continue;
+      if (paused) {
+        messages.push(failure(subscriber.id, index, 'suppressed', suppressed.detail!, 'workflow_paused'));
+        continue;
+      }
+      if (renders.exhausted()) {
+        // This workflow renders no more in this batch: the rest of this delivery waits for a later one.
+        const left = steps.flatMap((_, i) => (i >= index && (!only || only.has(i)) ? [i] : []));
+        deferred.push({ event, workflow, subscriberIds: [subscriber.id], steps: left });
+        const others = subscribers.slice(s + 1).map((other) => other.id);
+        if (others.length > 0) deferred.push({ event, workflow, subscriberIds: others, steps: target.steps });
+        return messages;
+      }
       let content: Record<string, string>;
       try {
         const fields = compiled[index]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
-        content = renderFields(fields, scope);
+        content = renderFields(fields, scope, renders.clock);
       } catch (error) {
-        const reason = `template error: ${(error as Error).message.split('\n')[0]}`;
-        const failed: TimelineEntry = { at, status: 'failed', detail: reason };
+        if (error instanceof TemplateTimeout) {
+          renders.timedOut();
+          timedOut = true;
+          messages.push(failure(subscriber.id, index, 'failed', error.message, 'template_timeout'));
+          continue;
+        }
+        const detail = `template error: ${(error as Error).message.split('\n')[0]}`;
+        messages.push(failure(subscriber.id, index, 'failed', detail, 'template_error'));
+        continue;
+      }
+      if (step.channel === 'in_app') {
         messages.push({
           record: record(
             subscriber.id,
-            step.channel,
-            'failed',
+            'in_app',
+            'delivered',
+            'inbox',
+            content,
+            timelines[index]!.ready,
             null,
-            {},
-            [accepted, routed, failed],
-            reason,
-            'template_error',
+            null,
           ),
           followUp: null,
         });
         continue;
       }
-      if (step.channel === 'in_app') {
-        messages.push({
-          record: record(subscriber.id, 'in_app', 'delivered', 'inbox', content, ready, null, null),
-          followUp: null,
-        });
-        continue;
-      }
-      const queued = record(subscriber.id, step.channel, 'queued', null, content, ready, null, null);
+      const queued = record(
+        subscriber.id,
+        step.channel,
+        'queued',
+        null,
+        content,
+        timelines[index]!.ready,
+        null,
+        null,
+      );
       messages.push({ record: queued, followUp: sendJob(queued, event.priority, now) });
     }
+    if (!paused && !timedOut) renders.cleanDelivery();
   }
   return messages;
 }
 
 /**
  * Loads the subscribers of each target and builds all their messages. Recipients were created at
- * ingest (or when they joined a topic); one erased since then simply gets nothing.
+ * ingest (or when they joined a topic); one erased since then simply gets nothing. Answers what
+ * was left for a later job too (see buildMessages).
  */
 export async function buildDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   now: number,
-): Promise<NewMessage[]> {
+  ledger: RenderLedger = new RenderLedger(),
+): Promise<{ messages: NewMessage[]; deferred: DeliveryTarget[] }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
   for (const target of targets) {
@@ -162,14 +233,15 @@ export async function buildDeliveries(
       found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
   }
   const messages: NewMessage[] = [];
+  const deferred: DeliveryTarget[] = [];
   for (const target of targets) {
     const subscribers = target.subscriberIds.flatMap((id) => {
       const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
       return subscriber ? [subscriber] : [];
     });
-    messages.push(...buildMessages(deps, target, subscribers, now));
+    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred));
   }
-  return messages;
+  return { messages, deferred };
 }
 
 /**
@@ -202,17 +274,40 @@ export async function loadTargets(
   return out;
 }
 
+/** The job that delivers what a batch left for later: other batches (other tenants) run first. */
+function deferredJob(target: DeliveryTarget): JobSpec {
+  const payload: DeliverPayload = { eventId: target.event.id, subscriberIds: target.subscriberIds };
+  if (target.steps) payload.steps = target.steps;
+  return { tenantId: target.event.tenantId, kind: JOB_KINDS.deliver, lane: target.event.priority, payload };
+}
+
+/** Tells the store how each workflow's renders went, pausing one whose renders keep timing out. */
+async function countRenderTimeouts(deps: PipelineDeps, ledger: RenderLedger): Promise<void> {
+  for (const renders of ledger.changed()) {
+    const { tenantId, key, version } = renders.workflow;
+    await deps.store.countRenderTimeouts(
+      tenantId,
+      key,
+      version,
+      { timeouts: renders.timeouts, afterSuccess: renders.afterSuccess },
+      { at: PAUSE_AFTER_TIMEOUTS, reason: PAUSED_FOR_TIMEOUTS },
+    );
+  }
+}
+
 /** Creates the messages for `targets` and completes `jobIds` in one transaction, then wakes senders. */
 export async function commitDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   ack: MessageAck,
 ): Promise<void> {
-  const messages = await buildDeliveries(deps, targets, Date.now());
-  const created = new Set(await deps.store.createMessages(messages, ack));
+  const ledger = new RenderLedger();
+  const { messages, deferred } = await buildDeliveries(deps, targets, Date.now(), ledger);
+  const followUps = [...(ack.followUps ?? []), ...deferred.map(deferredJob)];
+  const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }));
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
-      record.channel === 'in_app' && created.has(record.id)
+      record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
         ? [
             {
               type: 'item.created',
@@ -224,12 +319,15 @@ export async function commitDeliveries(
         : [],
     ),
   );
-  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...(ack.followUps ?? [])]);
+  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps]);
+  await countRenderTimeouts(deps, ledger);
 }
 
 interface DeliverPayload {
   eventId: string;
   subscriberIds: string[];
+  /** Only these channel steps (a delivery deferred part-way). */
+  steps?: number[];
 }
 
 /** `deliver` jobs: one page of an event's recipients each; a batch of jobs is written in one transaction. */
@@ -242,7 +340,9 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
       const loaded = await loadTargets(deps, payloads);
       const targets: DeliveryTarget[] = [];
       loaded.forEach((target, i) => {
-        if (target) targets.push({ ...target, subscriberIds: payloads[i]!.subscriberIds });
+        if (!target) return;
+        const { subscriberIds, steps } = payloads[i]!;
+        targets.push(steps ? { ...target, subscriberIds, steps } : { ...target, subscriberIds });
       });
       await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
       return jobs.map(() => ACKED);

@@ -127,6 +127,8 @@ export interface WorkflowDefinition {
   channels: WorkflowChannelStep[];
   rateLimit?: { per: string; limit: number; window: string }[];
   digest?: { window: string };
+  /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
+  inboxData?: 'all' | 'none' | string[];
 }
 
 export interface WorkflowRecord {
