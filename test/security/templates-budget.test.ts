@@ -28,7 +28,14 @@ async function inboxOf(subscriberId: string, auth?: string) {
     .token;
   return (await server.call('GET', '/v1/inbox?limit=100', undefined, { auth: token })).body.items as {
     id: string;
+    title: string;
   }[];
+}
+
+async function unreadOf(subscriberId: string) {
+  const token = (await server.call('POST', `/v1/subscribers/${subscriberId}/token`)).body.token;
+  return (await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body
+    .count as number;
 }
 
 /** The messages of an event once there are `count` of them and none is still on its way. */
@@ -89,6 +96,8 @@ describe("Finding 4: one tenant's template stalls every tenant", () => {
       });
     }
     expect((await server.call('GET', '/v1/workflows/slow')).body).toMatchObject({ paused: false });
+    expect(await inboxOf('slow_1')).toEqual([]);
+    expect(await unreadOf('slow_1')).toBe(0);
 
     // Ten more in a row: 20, and the workflow is paused with a reason.
     const second = await trigger('slow', RECIPIENTS, { items: ITEMS });
@@ -152,6 +161,9 @@ describe('Finding 4 (kill switch): "paused": true was accepted and ignored', () 
         'suppressed',
       ]);
     }
+    // Nothing reached the inbox: no item, nothing unread.
+    expect(await inboxOf('kill_1')).toEqual([]);
+    expect(await unreadOf('kill_1')).toBe(0);
 
     // A PUT that does not say paused unpauses it.
     expect((await server.call('PUT', '/v1/workflows/promo', body)).body).toMatchObject({ paused: false });
@@ -161,5 +173,7 @@ describe('Finding 4 (kill switch): "paused": true was accepted and ignored', () 
       status: 'delivered',
       content: { title: 'Sale 2' },
     });
+    expect((await inboxOf('kill_1')).map((item) => item.title)).toEqual(['Sale 2']);
+    expect(await unreadOf('kill_1')).toBe(1);
   });
 });

@@ -118,6 +118,8 @@ describe('Finding 1: templates read server files', () => {
     const token = (await server.call('POST', '/v1/subscribers/file-reader/token')).body.token;
     const inbox = await server.call('GET', '/v1/inbox?limit=100', undefined, { auth: token });
     expect(inbox.status).toBe(200);
+    // Failed in-app messages are no inbox items.
+    expect(inbox.body.items).toEqual([]);
     expect(holdsFileContent(JSON.stringify(inbox.body))).toBe(false);
   });
 });

@@ -23,19 +23,22 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
   );
+  // In-app messages that never reached the inbox (failed, suppressed) are not inbox items.
   const inboxNewest = db.prepare(
     `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? ORDER BY event_at DESC, id DESC LIMIT ?`,
+       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed')
+     ORDER BY event_at DESC, id DESC LIMIT ?`,
   );
   const inboxOlder = db.prepare(
     `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? AND (event_at < ? OR (event_at = ? AND id < ?))
+       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed')
+       AND (event_at < ? OR (event_at = ? AND id < ?))
      ORDER BY event_at DESC, id DESC LIMIT ?`,
   );
   const unread = db
     .prepare(
       `SELECT COUNT(*) FROM messages INDEXED BY messages_unread WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-         AND read_at IS NULL AND archived_at IS NULL`,
+         AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed')`,
     )
     .pluck();
   const inboxItem = db.prepare(
