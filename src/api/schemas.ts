@@ -21,9 +21,19 @@ export const TopicMembersBody = Type.Object(
   { additionalProperties: false },
 );
 
+// A name outside the pattern (`__proto__`, `_x`, `a.b`) is refused, not kept or silently dropped.
 const TemplateFields = Type.Record(
   Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$' }),
   Type.String({ maxLength: 100_000 }),
+  { additionalProperties: false },
+);
+/** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
+const InboxData = Type.Union(
+  [
+    Type.Enum(['all', 'none']),
+    Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 50, uniqueItems: true }),
+  ],
+  { description: '"all" (default), "none", or up to 50 top-level keys of the event data' },
 );
 const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'e.g. "90s", "10m", "2h", "1d"' });
 
@@ -59,6 +69,7 @@ export const WorkflowBody = Type.Object(
       ),
     ),
     digest: Type.Optional(Type.Object({ window: Duration }, { additionalProperties: false })),
+    inboxData: Type.Optional(InboxData),
   },
   { additionalProperties: false },
 );

@@ -33,7 +33,8 @@ function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> 
 function inboxData(definition: WorkflowDefinition, data: Record<string, unknown>): Record<string, unknown> {
   const keep = definition.inboxData;
   if (keep === undefined || keep === 'all') return data;
-  const shown: Record<string, unknown> = {};
+  // No prototype: a key named `__proto__` is kept as data like any other.
+  const shown: Record<string, unknown> = Object.create(null);
   if (keep === 'none') return shown;
   for (const key of keep) if (Object.hasOwn(data, key)) shown[key] = data[key];
   return shown;
@@ -133,6 +134,7 @@ export function buildMessages(
   ): NewMessage => {
     const entry: TimelineEntry = status === 'suppressed' ? suppressed : { at, status, detail };
     const timeline = [accepted, timelines[index]!.routed, entry];
+    // An in-app message that failed or was suppressed is no inbox item: the inbox lists and counts none.
     return {
       record: record(subscriberId, steps[index]!.channel, status, null, {}, timeline, detail, reason),
       followUp: null,
