@@ -34,6 +34,7 @@ export function messageView(m: MessageRecord) {
     provider: m.provider,
     content: m.content,
     reason: m.reason,
+    escalated: false,
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
@@ -80,7 +81,10 @@ export function eventView(event: EventRecord, messages: MessageRecord[], status:
       subscriberId: m.subscriberId,
       channel: m.channel,
       status: m.status,
+      reason: m.reason,
       provider: m.provider,
+      // API.md lists it; fallbacks (escalations) are not built yet, so no message has escalated.
+      escalated: false,
       timeline: m.timeline,
     })),
   };
