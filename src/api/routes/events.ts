@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
+import { IdempotencyKey } from '../../ingest/fields.ts';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
 import type { AcceptResult } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams } from '../schemas.ts';
-import { typeboxValidatorCompiler } from '../validation.ts';
+import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
 import { eventStatus, eventView } from '../views.ts';
 
 const MAX_BULK = 1000;
@@ -14,7 +15,7 @@ const MAX_BULK = 1000;
 const eventBodyCompiler: FastifySchemaCompiler<unknown> = ({ httpPart }) => {
   if (httpPart !== 'body') return () => ({ value: undefined });
   return (data: unknown) => {
-    const result = validateEvent(data);
+    const result = validateEvent(data, Date.now());
     return result.ok ? { value: result.value } : { error: validationError(result.details) };
   };
 };
@@ -61,7 +62,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       schema: {
         body: EventBody,
         headers: Type.Object({
-          'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          'idempotency-key': Type.Optional(IdempotencyKey),
         }),
       },
       validatorCompiler: (route) =>
@@ -96,16 +97,19 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
           { additionalProperties: false },
         ),
       },
+      // Each item is held to the JSON limits by validateEvent, so one bad item refuses only itself.
+      validatorCompiler: itemwiseBodyCompiler,
     },
     async (request, reply) => {
       const { events } = request.body as { events: unknown[] };
+      const now = Date.now();
       const results = await Promise.all(
         events.map(async (item, index) => {
-          const checked = validateEvent(item);
+          const checked = validateEvent(item, now);
           if (!checked.ok) {
             const details: ErrorDetail[] = checked.details.map((d) => ({
               ...d,
-              path: `events[${index}].${d.path}`,
+              path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
             }));
             return { error: validationError(details).toBody().error };
           }
