@@ -117,3 +117,135 @@ describe("Finding 3 — one caller's bad input fails other callers' requests", (
     expect(results[10]!.error!.details[0]!.path).toMatch(/^events\[10\]\.data\.a(\[0\])+$/);
   });
 });
+
+describe('Finding 7 — limits that disagree', () => {
+  const id100 = 'i'.repeat(100);
+  const id101 = 'i'.repeat(101);
+
+  it('accepts ids of 100 characters and refuses 101 at ingest, naming the field', async () => {
+    const ok = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: [id100],
+      idempotencyKey: id100,
+    });
+    expect(ok.status).toBe(202);
+    for (const [body, path] of [
+      [{ workflow: 'alert', to: [id101] }, 'to[0]'],
+      [{ workflow: id101, to: ['u'] }, 'workflow'],
+      [{ workflow: 'alert', to: [{ topic: id101 }] }, 'to[0].topic'],
+      [{ workflow: 'alert', to: [{ subscriberId: id101 }] }, 'to[0].subscriberId'],
+      [{ workflow: 'alert', to: ['u'], idempotencyKey: id101 }, 'idempotencyKey'],
+    ] as const) {
+      const res = await server.call('POST', '/v1/events', body);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    }
+    const header = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: ['u'] },
+      {
+        headers: { 'idempotency-key': id101 },
+      },
+    );
+    expect(header.status).toBe(400);
+    expect(header.body.error.code).toBe('validation_failed');
+  });
+
+  it('refuses an id of 101–400 characters in a path with 400 naming it, and a longer one with 414', async () => {
+    const long = await server.call('GET', `/v1/subscribers/${id101}`);
+    expect(long.status).toBe(400);
+    expect(long.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: 'subscriberId' }] });
+    const huge = await server.call('GET', `/v1/subscribers/${'x'.repeat(5_000)}`);
+    expect(huge.status).toBe(414);
+    expect(huge.body.error).toMatchObject({ code: 'uri_too_long', details: [] });
+  });
+
+  it('answers router, parser and HTTP errors with their real status in the catalogue shape', async () => {
+    const unknown = await server.call('GET', '/v1/nothing-here');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+
+    const wrongMethod = await server.call('PATCH', '/v1/events', {});
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.body.error.code).toBe('method_not_allowed');
+    expect(wrongMethod.headers.get('allow')).toContain('POST');
+
+    const badEncoding = await server.call('GET', '/v1/subscribers/%E0%A4%A');
+    expect(badEncoding.status).toBe(400);
+    expect(badEncoding.body.error.code).toBe('validation_failed');
+
+    const text = await server.call('POST', '/v1/events', 'hello', {
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe('unsupported_media_type');
+
+    const malformed = await server.call('POST', '/v1/events', '{"workflow":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.code).toBe('invalid_json');
+
+    const bigHeaders = await server.call('GET', '/v1/workflows', undefined, {
+      headers: { 'x-filler': 'f'.repeat(20_000) },
+    });
+    expect(bigHeaders.status).toBe(431);
+    expect(bigHeaders.body.error.code).toBe('header_fields_too_large');
+  });
+});
+
+describe('Finding 11 — accepted input that should be refused with a field path', () => {
+  it.each([
+    {
+      name: 'an email without a dot in its domain',
+      to: { subscriberId: 'u', email: 'a@b' },
+      path: 'to[0].email',
+    },
+    {
+      name: 'CRLF inside a quoted email',
+      to: { subscriberId: 'u', email: '"a\r\nBcc: x"@example.com' },
+      path: 'to[0].email',
+    },
+    { name: 'a NUL in an id', to: 'a\u0000b', path: 'to[0]' },
+    { name: 'a bidi override in an id', to: 'user\u202Egnp.exe', path: 'to[0]' },
+    { name: 'a bidi isolate in an id', to: 'user\u2066x', path: 'to[0]' },
+    { name: 'a control character in an id', to: 'a\u0007b', path: 'to[0]' },
+    { name: 'a C1 control character in an id', to: 'a\u0085b', path: 'to[0]' },
+  ])('refuses $name at ingest with 400 naming $path', async ({ to, path }) => {
+    const before = await storedRows();
+    const res = await server.call('POST', '/v1/events', { workflow: 'alert', to: [to] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    expect(await storedRows()).toBe(before);
+  });
+
+  it('refuses a sendAt more than one year ahead, naming sendAt, and takes one within the year', async () => {
+    const later = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const far = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['u'], sendAt: later(400) });
+    expect(far.status).toBe(400);
+    expect(far.body.error.details).toEqual([{ path: 'sendAt', message: 'must be at most one year ahead' }]);
+    const near = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['u'],
+      sendAt: later(300),
+    });
+    expect(near.status).toBe(202);
+  });
+
+  it('holds PUT /v1/subscribers to the same email, id and JSON rules', async () => {
+    const email = await server.call('PUT', '/v1/subscribers/sub_rules', {
+      email: '"a\r\nBcc: x"@example.com',
+    });
+    expect(email.status).toBe(400);
+    expect(email.body.error.details[0].path).toBe('email');
+    const bidi = await server.call('PUT', `/v1/subscribers/${encodeURIComponent('ab\u202Ec')}`, {});
+    expect(bidi.status).toBe(400);
+    expect(bidi.body.error.details[0].path).toBe('subscriberId');
+    const nul = await server.call('PUT', '/v1/subscribers/sub_rules', '{"data":{"note":"a\\u0000"}}');
+    expect(nul.status).toBe(400);
+    expect(nul.body.error.details[0].path).toBe('data.note');
+    const ok = await server.call('PUT', '/v1/subscribers/sub_rules', {
+      email: 'first.last+tag@mail.example.com',
+    });
+    expect(ok.status).toBe(200);
+  });
+});
