@@ -193,6 +193,49 @@ describe('Finding 7 — limits that disagree', () => {
   });
 });
 
+describe('Finding 8 — bulk ignores Idempotency-Key', () => {
+  const eventCount = async () => (await countRows(server.databaseUrl, ['events'])).events!;
+  const bulk = (tag: string) => ({
+    events: [
+      { workflow: 'alert', to: [`${tag}_1`], data: { n: 1 } },
+      { workflow: 'alert', to: [`${tag}_2`], idempotencyKey: `${tag}-own-key` },
+      { workflow: 'alert' },
+    ],
+  });
+
+  it('replays the first response to the same key and body, creating no second set of events', async () => {
+    const headers = { 'idempotency-key': 'bulk-once' };
+    const before = await eventCount();
+    const first = await server.call('POST', '/v1/events/bulk', bulk('once'), { headers });
+    expect(first.status).toBe(202);
+    expect(first.body.results[0].eventId).toMatch(/^evt_/);
+    expect(first.body.results[2].error.code).toBe('validation_failed');
+    const again = await server.call('POST', '/v1/events/bulk', bulk('once'), { headers });
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    expect(await eventCount()).toBe(before + 2);
+  });
+
+  it('refuses the same key with another body (409)', async () => {
+    const headers = { 'idempotency-key': 'bulk-409' };
+    expect((await server.call('POST', '/v1/events/bulk', bulk('a'), { headers })).status).toBe(202);
+    const other = await server.call('POST', '/v1/events/bulk', bulk('b'), { headers });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+  });
+
+  it('makes one set of events when the same keyed bulk races itself', async () => {
+    const headers = { 'idempotency-key': 'bulk-race' };
+    const before = await eventCount();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => server.call('POST', '/v1/events/bulk', bulk('race'), { headers })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
+    for (const answer of answers) expect(answer.body).toEqual(answers[0]!.body);
+    expect(await eventCount()).toBe(before + 2);
+  });
+});
+
 describe('Finding 11 — accepted input that should be refused with a field path', () => {
   it.each([
     {

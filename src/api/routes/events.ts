@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
+import { bodyHash } from '../../ingest/canonical.ts';
 import { IdempotencyKey } from '../../ingest/fields.ts';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
-import type { AcceptResult } from '../../store/port.ts';
+import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
+import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams } from '../schemas.ts';
@@ -30,6 +32,26 @@ function unsupported(body: EventBody): ApiError | null {
     'unprocessable',
     "schedule (delivery at each recipient's local time) is not supported yet; use sendAt",
     [{ path: 'schedule', message: 'is not supported yet' }],
+  );
+}
+
+/**
+ * The key a bulk item without one of its own is accepted under when the request carries an
+ * Idempotency-Key: a repeat of the request (even one racing the first) then finds each event
+ * already accepted, in the same transaction that stores it, instead of making a second set. The
+ * separators are control characters, which client keys cannot contain, so no client key collides.
+ */
+function bulkItemKey(bulkKey: string, index: number): string {
+  return `\u001fbulk\u001f${bulkKey}\u001f${index}`;
+}
+
+/** The stored first answer to a keyed bulk request, or 409 when this body is not the one it answered. */
+function replayed(first: BulkResponse, hash: string): unknown {
+  if (first.bodyHash === hash) return first.response;
+  throw new ApiError(
+    'idempotency_key_reused',
+    'this Idempotency-Key was used in the last 24 h for a bulk request with a different body',
+    [{ path: 'Idempotency-Key', message: 'was already used with a different body' }],
   );
 }
 
@@ -87,6 +109,31 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     },
   );
 
+  /** One bulk item: validated on its own, accepted under its own key or one derived from the request's. */
+  async function acceptItem(
+    tenantId: string,
+    item: unknown,
+    index: number,
+    now: number,
+    bulkKey: string | null,
+  ) {
+    const checked = validateEvent(item, now);
+    if (!checked.ok) {
+      const details: ErrorDetail[] = checked.details.map((d) => ({
+        ...d,
+        path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
+      }));
+      return { error: validationError(details).toBody().error };
+    }
+    const refused = unsupported(checked.value);
+    if (refused) return { error: refused.toBody().error };
+    const key = checked.value.idempotencyKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
+    const result = await ingest.accept(tenantId, checked.value, key);
+    if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
+    metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
+    return acceptedBody(result);
+  }
+
   app.post(
     '/v1/events/bulk',
     {
@@ -96,36 +143,31 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
           { events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BULK }) },
           { additionalProperties: false },
         ),
+        headers: Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) }),
       },
       // Each item is held to the JSON limits by validateEvent, so one bad item refuses only itself.
       validatorCompiler: itemwiseBodyCompiler,
     },
     async (request, reply) => {
       const { events } = request.body as { events: unknown[] };
+      const { tenantId } = request;
       const now = Date.now();
+      const bulkKey = (request.headers['idempotency-key'] as string | undefined) ?? null;
+      const hash = bulkKey === null ? null : bodyHash(request.body);
+      if (bulkKey !== null) {
+        const first = await store.getBulkResponse(tenantId, bulkKey, now - IDEMPOTENCY_WINDOW_MS);
+        if (first) return reply.status(202).send(replayed(first, hash!));
+      }
       const results = await Promise.all(
-        events.map(async (item, index) => {
-          const checked = validateEvent(item, now);
-          if (!checked.ok) {
-            const details: ErrorDetail[] = checked.details.map((d) => ({
-              ...d,
-              path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
-            }));
-            return { error: validationError(details).toBody().error };
-          }
-          const refused = unsupported(checked.value);
-          if (refused) return { error: refused.toBody().error };
-          const result = await ingest.accept(
-            request.tenantId,
-            checked.value,
-            checked.value.idempotencyKey ?? null,
-          );
-          if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
-          metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
-          return acceptedBody(result);
-        }),
+        events.map((item, index) => acceptItem(tenantId, item, index, now, bulkKey)),
       );
-      return reply.status(202).send({ results });
+      if (bulkKey === null) return reply.status(202).send({ results });
+      // A concurrent duplicate may have saved its answer first: both then answer with that one.
+      const saved = await store.saveBulkResponse(
+        { tenantId, key: bulkKey, bodyHash: hash!, response: { results }, createdAt: now },
+        IDEMPOTENCY_WINDOW_MS,
+      );
+      return reply.status(202).send(replayed(saved, hash!));
     },
   );
 
