@@ -165,6 +165,8 @@ export interface EventStore {
    * anything); answers how many. Without it the key table grows by one row per keyed event forever.
    */
   purgeIdempotencyKeys(before: number, limit: number): Promise<number>;
+  /** Which of `keys` are topics of the tenant (one read, whatever the number of keys). */
+  knownTopics(tenantId: string, keys: string[]): Promise<string[]>;
   /** The bulk response stored under (tenant, key) after `notBefore`, or null. */
   getBulkResponse(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null>;
   /**

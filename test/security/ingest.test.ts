@@ -274,6 +274,40 @@ describe('Finding 11 — accepted input that should be refused with a field path
     expect(near.status).toBe(202);
   });
 
+  it('refuses an event to a topic that does not exist with 422 topic_not_found naming to[i].topic', async () => {
+    expect((await server.call('PUT', '/v1/topics/on-call', {})).status).toBe(200);
+    const before = await storedRows();
+    const single = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['u', { topic: 'on-call' }, { topic: 'no-such-topic' }],
+    });
+    expect(single.status).toBe(422);
+    expect(single.body.error).toMatchObject({ code: 'topic_not_found', details: [{ path: 'to[2].topic' }] });
+    // Another tenant's topic of the same name is not this tenant's.
+    const other = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: [{ topic: 'on-call' }] },
+      {
+        auth: OTHER_KEY,
+      },
+    );
+    expect(other.status).toBe(422);
+    expect(await storedRows()).toBe(before);
+    const bulk = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        { workflow: 'alert', to: [{ topic: 'on-call' }] },
+        { workflow: 'alert', to: [{ topic: 'ghost' }] },
+      ],
+    });
+    expect(bulk.status).toBe(202);
+    expect(bulk.body.results[0].eventId).toMatch(/^evt_/);
+    expect(bulk.body.results[1].error).toMatchObject({
+      code: 'topic_not_found',
+      details: [{ path: 'events[1].to[0].topic' }],
+    });
+  });
+
   it('holds PUT /v1/subscribers to the same email, id and JSON rules', async () => {
     const email = await server.call('PUT', '/v1/subscribers/sub_rules', {
       email: '"a\r\nBcc: x"@example.com',

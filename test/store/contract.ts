@@ -267,6 +267,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.getBulkResponse(T, 'b1', 0)).toBeNull();
       });
 
+      it('answers which of many topic keys exist for the tenant, in one call', async () => {
+        await store.upsertTopic(T, 'on-call', null, 1);
+        await store.upsertTopic(OTHER, 'ops', null, 1);
+        expect(await store.knownTopics(T, [])).toEqual([]);
+        expect((await store.knownTopics(T, ['ops', 'on-call', 'nope'])).sort()).toEqual(['on-call']);
+        expect(await store.knownTopics(OTHER, ['ops', 'on-call'])).toEqual(['ops']);
+      });
+
       it('scopes idempotency keys to the tenant', async () => {
         await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
         const results = await store.acceptEvents(

@@ -4,6 +4,7 @@ import { bodyHash } from '../../ingest/canonical.ts';
 import { IdempotencyKey } from '../../ingest/fields.ts';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
 import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
+import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
 import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
@@ -55,6 +56,22 @@ function replayed(first: BulkResponse, hash: string): unknown {
   );
 }
 
+/** An item's details, their paths under `events[index]`. */
+function itemDetails(details: ErrorDetail[], index: number): ErrorDetail[] {
+  return details.map((d) => ({
+    ...d,
+    path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
+  }));
+}
+
+function topicNotFound(details: ErrorDetail[]): ApiError {
+  return new ApiError(
+    'topic_not_found',
+    `no topic at ${details.map((d) => d.path).join(', ')}: create it with PUT /v1/topics/{key}`,
+    details,
+  );
+}
+
 function acceptedBody(result: Extract<AcceptResult, { ok: true }>) {
   return result.duplicate
     ? { eventId: result.eventId, status: 'accepted', duplicate: true }
@@ -102,6 +119,8 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       }
       const refused = unsupported(body);
       if (refused) throw refused;
+      const unknownTopics = unknownTopicDetails(body, await knownTopicsOf(request.tenantId, [body]));
+      if (unknownTopics.length > 0) throw topicNotFound(unknownTopics);
       const result = await ingest.accept(request.tenantId, body, header ?? body.idempotencyKey ?? null);
       if (!result.ok) throw rejection(result, body.workflow);
       metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
@@ -109,24 +128,30 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     },
   );
 
-  /** One bulk item: validated on its own, accepted under its own key or one derived from the request's. */
+  /** The topics among those `events` name that exist: one read (none when no event names a topic). */
+  async function knownTopicsOf(tenantId: string, events: EventBody[]): Promise<Set<string>> {
+    const keys = topicKeys(events);
+    return new Set(keys.length === 0 ? [] : await store.knownTopics(tenantId, keys));
+  }
+
+  /**
+   * One bulk item, already validated: accepted under its own key or one derived from the
+   * request's, unless it is refused (not supported, unknown topic).
+   */
   async function acceptItem(
     tenantId: string,
-    item: unknown,
+    checked: ReturnType<typeof validateEvent>,
     index: number,
-    now: number,
+    topics: ReadonlySet<string>,
     bulkKey: string | null,
   ) {
-    const checked = validateEvent(item, now);
-    if (!checked.ok) {
-      const details: ErrorDetail[] = checked.details.map((d) => ({
-        ...d,
-        path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
-      }));
-      return { error: validationError(details).toBody().error };
-    }
+    if (!checked.ok) return { error: validationError(itemDetails(checked.details, index)).toBody().error };
     const refused = unsupported(checked.value);
     if (refused) return { error: refused.toBody().error };
+    const unknownTopics = unknownTopicDetails(checked.value, topics);
+    if (unknownTopics.length > 0) {
+      return { error: topicNotFound(itemDetails(unknownTopics, index)).toBody().error };
+    }
     const key = checked.value.idempotencyKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
     const result = await ingest.accept(tenantId, checked.value, key);
     if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
@@ -158,8 +183,13 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
         const first = await store.getBulkResponse(tenantId, bulkKey, now - IDEMPOTENCY_WINDOW_MS);
         if (first) return reply.status(202).send(replayed(first, hash!));
       }
+      const checked = events.map((item) => validateEvent(item, now));
+      const topics = await knownTopicsOf(
+        tenantId,
+        checked.flatMap((c) => (c.ok ? [c.value] : [])),
+      );
       const results = await Promise.all(
-        events.map((item, index) => acceptItem(tenantId, item, index, now, bulkKey)),
+        checked.map((item, index) => acceptItem(tenantId, item, index, topics, bulkKey)),
       );
       if (bulkKey === null) return reply.status(202).send({ results });
       // A concurrent duplicate may have saved its answer first: both then answer with that one.

@@ -92,6 +92,15 @@ export function postgresEventStore(db: Queryable): EventStore {
       );
       return result.rowCount ?? 0;
     },
+    async knownTopics(tenantId, keys) {
+      if (keys.length === 0) return [];
+      const { rows } = await run<{ key: string }>(
+        db,
+        'SELECT key FROM topics WHERE tenant_id = $1 AND key = ANY($2::TEXT[])',
+        [tenantId, keys],
+      );
+      return rows.map((row) => row.key);
+    },
     getBulkResponse: getBulk,
     async saveBulkResponse(response, windowMs) {
       const { tenantId, key, bodyHash, createdAt } = response;

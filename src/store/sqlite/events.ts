@@ -44,6 +44,9 @@ export function sqliteEventStore(
     `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
        (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
   );
+  const topicsAmong = db
+    .prepare('SELECT key FROM topics WHERE tenant_id = ? AND key IN (SELECT value FROM json_each(?))')
+    .pluck();
   const getBulk = db.prepare(
     `SELECT tenant_id, key, body_hash, response, created_at FROM bulk_responses
      WHERE tenant_id = ? AND key = ? AND created_at > ?`,
@@ -142,6 +145,10 @@ export function sqliteEventStore(
     },
     async purgeIdempotencyKeys(before, limit) {
       return purgeKeys.run(before, limit).changes;
+    },
+    async knownTopics(tenantId, keys) {
+      if (keys.length === 0) return [];
+      return topicsAmong.all(tenantId, JSON.stringify(keys)) as string[];
     },
     async getBulkResponse(tenantId, key, notBefore) {
       return readBulk(tenantId, key, notBefore);
