@@ -82,19 +82,16 @@ const MAX_PATH_SEGMENT = 4 * ID_MAX_LENGTH;
  */
 function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const apiError =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? new ApiError('header_fields_too_large', 'the request line and headers are larger than 16 KB')
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? null
+  // A request that timed out is closed without an answer: the catalogue has no 408, and the
+  // client has stopped sending anyway.
+  if (socket.writable && error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
+    const apiError =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('header_fields_too_large', 'the request line and headers are larger than 16 KB')
         : new ApiError('validation_failed', 'the request is not valid HTTP');
-  if (socket.writable) {
-    const status = apiError?.status ?? 408;
-    const body = JSON.stringify(
-      apiError?.toBody() ?? { error: { code: 'timeout', message: 'request timed out', details: [] } },
-    );
+    const body = JSON.stringify(apiError.toBody());
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+      `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
