@@ -1,11 +1,15 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from 'fastify';
+import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
@@ -20,7 +24,7 @@ import { subscriberRoutes } from './routes/subscribers.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
-/** Fastify's own error codes that are the client's fault, mapped into our catalogue. */
+/** Fastify's own errors that are the client's fault, by code, mapped into our catalogue. */
 function fromFastifyError(error: FastifyError): ApiError | null {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -29,10 +33,101 @@ function fromFastifyError(error: FastifyError): ApiError | null {
       return new ApiError('unsupported_media_type', 'send the body as application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError('invalid_json', error.message);
+    case 'FST_ERR_BAD_URL':
+      return new ApiError('validation_failed', 'the path is not valid (bad percent-encoding)', [
+        { path: 'path', message: 'is not a valid URL component' },
+      ]);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(
+        'uri_too_long',
+        `a path segment is longer than ${MAX_PATH_SEGMENT} characters (ids are at most ${ID_MAX_LENGTH})`,
+      );
     default:
-      return error.statusCode === 413 ? new ApiError('payload_too_large', error.message) : null;
+      return fromStatus(error);
   }
+}
+
+/** Any other Fastify error with a client status keeps that status, in the catalogue's words. */
+function fromStatus(error: FastifyError): ApiError | null {
+  switch (error.statusCode) {
+    case 404:
+      return new ApiError('not_found', error.message);
+    case 405:
+      return new ApiError('method_not_allowed', error.message);
+    case 413:
+      return new ApiError('payload_too_large', error.message);
+    case 414:
+      return new ApiError('uri_too_long', error.message);
+    case 415:
+      return new ApiError('unsupported_media_type', error.message);
+    case 431:
+      return new ApiError('header_fields_too_large', error.message);
+    default:
+      return null;
+  }
+}
+
+/**
+ * A path segment longer than this is answered 414 by the router before any route runs. It is
+ * well above the id limit so that an id of 101–400 characters reaches its route and is refused
+ * there with a 400 naming the field, like the same id in a body.
+ */
+const MAX_PATH_SEGMENT = 4 * ID_MAX_LENGTH;
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers too large, malformed
+ * requests, timeouts): answered in the catalogue's shape on the raw socket, then closed.
+ */
+function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // A request that timed out is closed without an answer: the catalogue has no 408, and the
+  // client has stopped sending anyway.
+  if (socket.writable && error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') {
+    const apiError =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('header_fields_too_large', 'the request line and headers are larger than 16 KB')
+        : new ApiError('validation_failed', 'the request is not valid HTTP');
+    const body = JSON.stringify(apiError.toBody());
+    socket.write(
+      `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/**
+ * Remembers every route's methods and path pattern, so that a request for a known path with
+ * another method answers 405 with `Allow` instead of 404 (Fastify itself answers 404).
+ */
+function routeMethods(app: FastifyInstance): (path: string) => string[] {
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method).filter((method) => method !== 'OPTIONS');
+    // CORS answers OPTIONS on every path: it says nothing about which paths exist.
+    if (methods.length === 0) return;
+    const source = route.url
+      .split('/')
+      .map((segment) =>
+        segment.startsWith(':')
+          ? '[^/]+'
+          : segment === '*'
+            ? '.*'
+            : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      )
+      .join('/');
+    routes.push({
+      pattern: new RegExp(`^${source}/?$`),
+      methods,
+    });
+  });
+  return (path) => {
+    const methods = new Set<string>();
+    for (const route of routes) if (route.pattern.test(path)) for (const m of route.methods) methods.add(m);
+    return [...methods];
+  };
 }
 
 function parseJson(body: string): unknown {
@@ -58,7 +153,16 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array' } },
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
+    // Router errors (bad percent-encoding, over-long path segments) in the catalogue's shape.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const apiError =
+        fromFastifyError(error as FastifyError) ?? new ApiError('validation_failed', error.message);
+      void reply.status(apiError.status).send(apiError.toBody());
+    },
+    clientErrorHandler: onClientError,
   });
+  const methodsFor = routeMethods(app);
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
@@ -102,7 +206,14 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     void reply.status(apiError.status).headers(apiError.headers).send(apiError.toBody());
   });
   app.setNotFoundHandler({}, (request, reply) => {
-    const error = new ApiError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsFor(path).filter((method) => method !== request.method);
+    if (allowed.length > 0) {
+      const error = new ApiError('method_not_allowed', `${request.method} is not allowed on ${path}`);
+      void reply.status(405).header('allow', allowed.join(', ')).send(error.toBody());
+      return;
+    }
+    const error = new ApiError('not_found', `no route for ${request.method} ${path}`);
     void reply.status(404).send(error.toBody());
   });
 

@@ -1,10 +1,10 @@
 import Type, { type Static } from 'typebox';
-import { SubscriberFields } from '../ingest/schema.ts';
+import { Id, SubscriberFields } from '../ingest/fields.ts';
 import { CHANNELS, LANES, MESSAGE_STATUSES } from '../shared/model.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
 
-export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s/?#]+$' });
+export { Id };
 export const Channel = Type.Enum([...CHANNELS]);
 
 export const IdParams = (name: string) => Type.Object({ [name]: Id });

@@ -2,6 +2,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
+import { findJsonProblem } from '../ingest/json-limits.ts';
 import { type ErrorDetail, validationError } from './errors.ts';
 
 interface SchemaError {
@@ -95,12 +96,32 @@ function convertExactly(schema: TSchema, data: unknown): unknown {
   return result;
 }
 
-/** Fastify validator compiler: TypeBox checks, errors in our catalogue's shape. */
-export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+/**
+ * Fastify validator compiler: TypeBox checks, errors in our catalogue's shape. Every body is
+ * first held to the JSON limits (depth, NUL, unpaired surrogates, numbers JSON cannot keep), so
+ * no route stores what its store would refuse or silently change.
+ */
+export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) =>
+  schemaValidator(route, true);
+
+/**
+ * The same without the JSON limits on the body as a whole: for bulk routes, which hold each item
+ * to them one by one so that one bad item does not refuse the others.
+ */
+export const itemwiseBodyCompiler: FastifySchemaCompiler<TSchema> = (route) => schemaValidator(route, false);
+
+function schemaValidator(
+  { schema, httpPart }: { schema: TSchema; httpPart?: string },
+  limitBody: boolean,
+): ReturnType<FastifySchemaCompiler<TSchema>> {
   const validate = compileValidator(schema);
   const part = httpPart ?? 'body';
   const where = WHERE[part] ?? 'body';
   return (data: unknown) => {
+    if (limitBody && part === 'body') {
+      const problem = findJsonProblem(data);
+      if (problem) return { error: validationError([problem], where) };
+    }
     let input = data;
     // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
     if (part === 'body' && (data === undefined || data === null)) input = {};
@@ -109,4 +130,4 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
     const result = validate(input);
     return result.ok ? { value: result.value } : { error: validationError(result.details, where) };
   };
-};
+}

@@ -13,3 +13,48 @@ export function canonicalJson(value: unknown): string {
 export function payloadHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('base64url');
 }
+
+const CLOSE_ARRAY = Symbol('close array');
+const CLOSE_OBJECT = Symbol('close object');
+const COMMA = Symbol('comma');
+class Key {
+  constructor(readonly name: string) {}
+}
+
+/**
+ * A hash of a parsed request body as it was sent (keys in their order), computed without
+ * recursion: a bulk body may hold items nested far deeper than JSON.stringify's stack allows
+ * (they are refused one by one, but the request as a whole is still keyed and replayed).
+ * Two bodies hash equally when they are the same JSON value written with the same key order.
+ */
+export function bodyHash(value: unknown): string {
+  const hash = createHash('sha256');
+  let chunk = '';
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === COMMA) chunk += ',';
+    else if (node === CLOSE_ARRAY) chunk += ']';
+    else if (node === CLOSE_OBJECT) chunk += '}';
+    else if (node instanceof Key) chunk += `${JSON.stringify(node.name)}:`;
+    else if (Array.isArray(node)) {
+      chunk += '[';
+      stack.push(CLOSE_ARRAY);
+      for (let i = node.length - 1; i >= 0; i--) stack.push(COMMA, node[i]);
+    } else if (node !== null && typeof node === 'object') {
+      chunk += '{';
+      stack.push(CLOSE_OBJECT);
+      const keys = Object.keys(node);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!;
+        stack.push(COMMA, (node as Record<string, unknown>)[key], new Key(key));
+      }
+    } else if (typeof node === 'number' && !Number.isFinite(node)) chunk += String(node);
+    else chunk += JSON.stringify(node) ?? 'null';
+    if (chunk.length > 65_536) {
+      hash.update(chunk);
+      chunk = '';
+    }
+  }
+  return hash.update(chunk).digest('base64url');
+}

@@ -8,9 +8,9 @@ const PURGE_BATCH = 5_000;
 const MAX_BATCHES_PER_RUN = 20;
 
 /**
- * Deletes idempotency keys older than the idempotency window, once a minute, in small batches:
- * they no longer answer anything, and kept forever they would grow the key table by one row per
- * keyed event. Answers how to stop it. Any number of processes may run it at once.
+ * Deletes idempotency keys and stored bulk answers older than the idempotency window, once a
+ * minute, in small batches: they no longer answer anything, and kept forever they would grow
+ * their tables by one row per keyed event or bulk request. Answers how to stop it. Any number of processes may run it at once.
  */
 export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => void {
   let running = false;
@@ -19,10 +19,16 @@ export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => vo
     running = true;
     try {
       let removed = 0;
-      for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
-        const n = await store.purgeIdempotencyKeys(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH);
-        removed += n;
-        if (n < PURGE_BATCH) break;
+      // Event keys, then the stored answers of keyed bulk requests: both live for the same window.
+      for (const purgeOne of [
+        (before: number) => store.purgeIdempotencyKeys(before, PURGE_BATCH),
+        (before: number) => store.purgeBulkResponses(before, PURGE_BATCH),
+      ]) {
+        for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
+          const n = await purgeOne(Date.now() - IDEMPOTENCY_WINDOW_MS);
+          removed += n;
+          if (n < PURGE_BATCH) break;
+        }
       }
       if (removed > 0) logger.info({ removed }, 'purged expired idempotency keys');
     } catch (error) {

@@ -2,6 +2,7 @@ import { JOB_KINDS } from '../pipeline/deps.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import { newId } from '../shared/ids.ts';
 import type { EventInput, Recipient } from '../shared/model.ts';
+import { isStoreUnavailable } from '../store/errors.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../store/port.ts';
 import { payloadHash } from './canonical.ts';
 import type { EventBody } from './schema.ts';
@@ -73,6 +74,18 @@ export class IngestService {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
+    await this.commit(batch);
+  }
+
+  /**
+   * Commits `batch` as one transaction. Events were validated one by one before they got here,
+   * but if the shared commit still fails for a reason of its own (not "the store is
+   * unavailable"), one event may be failing everyone else's: the halves are committed apart,
+   * down to single events, so only the culprit answers with an error. Each culprit costs about
+   * 2·log2(batch) extra commits; a batch without one costs nothing more. An unavailable store
+   * fails the whole batch at once (503), as retrying it piecemeal would only be slower.
+   */
+  private async commit(batch: Pending[]): Promise<void> {
     try {
       const results = await this.store.acceptEvents(
         batch.map((p) => p.event),
@@ -81,7 +94,13 @@ export class IngestService {
       for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
       if (results.some((r) => r.ok && !r.duplicate)) this.signal.notify(null);
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      if (batch.length === 1 || isStoreUnavailable(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      const middle = batch.length >> 1;
+      await this.commit(batch.slice(0, middle));
+      await this.commit(batch.slice(middle));
     }
   }
 }

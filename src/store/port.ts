@@ -144,6 +144,16 @@ export type AcceptResult =
   | { ok: true; eventId: string; duplicate: boolean }
   | { ok: false; code: 'workflow_not_found' | 'idempotency_key_reused'; eventId?: string };
 
+/** The first answer to a bulk request made with an `Idempotency-Key` header. */
+export interface BulkResponse {
+  tenantId: string;
+  key: string;
+  /** Hash of the request body: a repeat with another body under the key is refused (409). */
+  bodyHash: string;
+  response: unknown;
+  createdAt: number;
+}
+
 export interface EventStore {
   /** Stores each event with its first job in one transaction, honouring idempotency keys (24 h). */
   acceptEvents(events: AcceptEvent[], idempotencyWindowMs: number): Promise<AcceptResult[]>;
@@ -155,6 +165,17 @@ export interface EventStore {
    * anything); answers how many. Without it the key table grows by one row per keyed event forever.
    */
   purgeIdempotencyKeys(before: number, limit: number): Promise<number>;
+  /** Which of `keys` are topics of the tenant (one read, whatever the number of keys). */
+  knownTopics(tenantId: string, keys: string[]): Promise<string[]>;
+  /** The bulk response stored under (tenant, key) after `notBefore`, or null. */
+  getBulkResponse(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null>;
+  /**
+   * Stores `response` unless a live one (stored within `windowMs` of `response.createdAt`) holds
+   * the key already; answers the one that holds it afterwards, so concurrent duplicates agree.
+   */
+  saveBulkResponse(response: BulkResponse, windowMs: number): Promise<BulkResponse>;
+  /** Deletes up to `limit` bulk responses stored before `before`; answers how many. */
+  purgeBulkResponses(before: number, limit: number): Promise<number>;
   /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
 }

@@ -243,6 +243,38 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
       });
 
+      it('keeps the first bulk response per (tenant, key) within the window, then purges it', async () => {
+        const first = { tenantId: T, key: 'b1', bodyHash: 'h1', response: { results: [{ eventId: 'e1' }] } };
+        expect(await store.getBulkResponse(T, 'b1', 0)).toBeNull();
+        expect(await store.saveBulkResponse({ ...first, createdAt: 1_000 }, DAY)).toEqual({
+          ...first,
+          createdAt: 1_000,
+        });
+        // A second save within the window (a concurrent duplicate, or another body) leaves the first.
+        const second = { ...first, bodyHash: 'h2', response: { results: [] }, createdAt: 2_000 };
+        expect(await store.saveBulkResponse(second, DAY)).toEqual({ ...first, createdAt: 1_000 });
+        expect(await store.getBulkResponse(T, 'b1', 999)).toEqual({ ...first, createdAt: 1_000 });
+        // Not seen past the window, and another tenant's key is its own.
+        expect(await store.getBulkResponse(T, 'b1', 1_000)).toBeNull();
+        expect(await store.getBulkResponse(OTHER, 'b1', 0)).toBeNull();
+        const other = { ...second, tenantId: OTHER };
+        expect(await store.saveBulkResponse(other, DAY)).toEqual(other);
+        // Past the window the key is taken over by the next save.
+        const later = { ...second, createdAt: 1_000 + DAY };
+        expect(await store.saveBulkResponse(later, DAY)).toEqual(later);
+        expect(await store.purgeBulkResponses(1_000 + DAY, 5)).toBe(1);
+        expect(await store.purgeBulkResponses(1_000 + DAY + 1, 5)).toBe(1);
+        expect(await store.getBulkResponse(T, 'b1', 0)).toBeNull();
+      });
+
+      it('answers which of many topic keys exist for the tenant, in one call', async () => {
+        await store.upsertTopic(T, 'on-call', null, 1);
+        await store.upsertTopic(OTHER, 'ops', null, 1);
+        expect(await store.knownTopics(T, [])).toEqual([]);
+        expect((await store.knownTopics(T, ['ops', 'on-call', 'nope'])).sort()).toEqual(['on-call']);
+        expect(await store.knownTopics(OTHER, ['ops', 'on-call'])).toEqual(['ops']);
+      });
+
       it('scopes idempotency keys to the tenant', async () => {
         await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
         const results = await store.acceptEvents(

@@ -1,11 +1,15 @@
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
+import { bodyHash } from '../../ingest/canonical.ts';
+import { IdempotencyKey } from '../../ingest/fields.ts';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
-import type { AcceptResult } from '../../store/port.ts';
+import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
+import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
+import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams } from '../schemas.ts';
-import { typeboxValidatorCompiler } from '../validation.ts';
+import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
 import { eventStatus, eventView } from '../views.ts';
 
 const MAX_BULK = 1000;
@@ -14,7 +18,7 @@ const MAX_BULK = 1000;
 const eventBodyCompiler: FastifySchemaCompiler<unknown> = ({ httpPart }) => {
   if (httpPart !== 'body') return () => ({ value: undefined });
   return (data: unknown) => {
-    const result = validateEvent(data);
+    const result = validateEvent(data, Date.now());
     return result.ok ? { value: result.value } : { error: validationError(result.details) };
   };
 };
@@ -29,6 +33,42 @@ function unsupported(body: EventBody): ApiError | null {
     'unprocessable',
     "schedule (delivery at each recipient's local time) is not supported yet; use sendAt",
     [{ path: 'schedule', message: 'is not supported yet' }],
+  );
+}
+
+/**
+ * The key a bulk item without one of its own is accepted under when the request carries an
+ * Idempotency-Key: a repeat of the request (even one racing the first) then finds each event
+ * already accepted, in the same transaction that stores it, instead of making a second set. The
+ * separators are control characters, which client keys cannot contain, so no client key collides.
+ */
+function bulkItemKey(bulkKey: string, index: number): string {
+  return `\u001fbulk\u001f${bulkKey}\u001f${index}`;
+}
+
+/** The stored first answer to a keyed bulk request, or 409 when this body is not the one it answered. */
+function replayed(first: BulkResponse, hash: string): unknown {
+  if (first.bodyHash === hash) return first.response;
+  throw new ApiError(
+    'idempotency_key_reused',
+    'this Idempotency-Key was used in the last 24 h for a bulk request with a different body',
+    [{ path: 'Idempotency-Key', message: 'was already used with a different body' }],
+  );
+}
+
+/** An item's details, their paths under `events[index]`. */
+function itemDetails(details: ErrorDetail[], index: number): ErrorDetail[] {
+  return details.map((d) => ({
+    ...d,
+    path: d.path === '' ? `events[${index}]` : `events[${index}].${d.path}`,
+  }));
+}
+
+function topicNotFound(details: ErrorDetail[]): ApiError {
+  return new ApiError(
+    'topic_not_found',
+    `no topic at ${details.map((d) => d.path).join(', ')}: create it with PUT /v1/topics/{key}`,
+    details,
   );
 }
 
@@ -61,7 +101,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       schema: {
         body: EventBody,
         headers: Type.Object({
-          'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          'idempotency-key': Type.Optional(IdempotencyKey),
         }),
       },
       validatorCompiler: (route) =>
@@ -79,12 +119,45 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       }
       const refused = unsupported(body);
       if (refused) throw refused;
+      const unknownTopics = unknownTopicDetails(body, await knownTopicsOf(request.tenantId, [body]));
+      if (unknownTopics.length > 0) throw topicNotFound(unknownTopics);
       const result = await ingest.accept(request.tenantId, body, header ?? body.idempotencyKey ?? null);
       if (!result.ok) throw rejection(result, body.workflow);
       metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
       return reply.status(result.duplicate ? 200 : 202).send(acceptedBody(result));
     },
   );
+
+  /** The topics among those `events` name that exist: one read (none when no event names a topic). */
+  async function knownTopicsOf(tenantId: string, events: EventBody[]): Promise<Set<string>> {
+    const keys = topicKeys(events);
+    return new Set(keys.length === 0 ? [] : await store.knownTopics(tenantId, keys));
+  }
+
+  /**
+   * One bulk item, already validated: accepted under its own key or one derived from the
+   * request's, unless it is refused (not supported, unknown topic).
+   */
+  async function acceptItem(
+    tenantId: string,
+    checked: ReturnType<typeof validateEvent>,
+    index: number,
+    topics: ReadonlySet<string>,
+    bulkKey: string | null,
+  ) {
+    if (!checked.ok) return { error: validationError(itemDetails(checked.details, index)).toBody().error };
+    const refused = unsupported(checked.value);
+    if (refused) return { error: refused.toBody().error };
+    const unknownTopics = unknownTopicDetails(checked.value, topics);
+    if (unknownTopics.length > 0) {
+      return { error: topicNotFound(itemDetails(unknownTopics, index)).toBody().error };
+    }
+    const key = checked.value.idempotencyKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
+    const result = await ingest.accept(tenantId, checked.value, key);
+    if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
+    metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
+    return acceptedBody(result);
+  }
 
   app.post(
     '/v1/events/bulk',
@@ -95,33 +168,36 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
           { events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BULK }) },
           { additionalProperties: false },
         ),
+        headers: Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) }),
       },
+      // Each item is held to the JSON limits by validateEvent, so one bad item refuses only itself.
+      validatorCompiler: itemwiseBodyCompiler,
     },
     async (request, reply) => {
       const { events } = request.body as { events: unknown[] };
-      const results = await Promise.all(
-        events.map(async (item, index) => {
-          const checked = validateEvent(item);
-          if (!checked.ok) {
-            const details: ErrorDetail[] = checked.details.map((d) => ({
-              ...d,
-              path: `events[${index}].${d.path}`,
-            }));
-            return { error: validationError(details).toBody().error };
-          }
-          const refused = unsupported(checked.value);
-          if (refused) return { error: refused.toBody().error };
-          const result = await ingest.accept(
-            request.tenantId,
-            checked.value,
-            checked.value.idempotencyKey ?? null,
-          );
-          if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
-          metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
-          return acceptedBody(result);
-        }),
+      const { tenantId } = request;
+      const now = Date.now();
+      const bulkKey = (request.headers['idempotency-key'] as string | undefined) ?? null;
+      const hash = bulkKey === null ? null : bodyHash(request.body);
+      if (bulkKey !== null) {
+        const first = await store.getBulkResponse(tenantId, bulkKey, now - IDEMPOTENCY_WINDOW_MS);
+        if (first) return reply.status(202).send(replayed(first, hash!));
+      }
+      const checked = events.map((item) => validateEvent(item, now));
+      const topics = await knownTopicsOf(
+        tenantId,
+        checked.flatMap((c) => (c.ok ? [c.value] : [])),
       );
-      return reply.status(202).send({ results });
+      const results = await Promise.all(
+        checked.map((item, index) => acceptItem(tenantId, item, index, topics, bulkKey)),
+      );
+      if (bulkKey === null) return reply.status(202).send({ results });
+      // A concurrent duplicate may have saved its answer first: both then answer with that one.
+      const saved = await store.saveBulkResponse(
+        { tenantId, key: bulkKey, bodyHash: hash!, response: { results }, createdAt: now },
+        IDEMPOTENCY_WINDOW_MS,
+      );
+      return reply.status(202).send(replayed(saved, hash!));
     },
   );
 

@@ -1,5 +1,6 @@
 import {
   type AcceptResult,
+  type BulkResponse,
   DEFAULT_JOB_MAX_ATTEMPTS,
   EVENTS_PER_FIRST_JOB,
   type EventStore,
@@ -7,7 +8,36 @@ import {
 import { type EventRow, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
+interface BulkRow {
+  tenant_id: string;
+  key: string;
+  body_hash: string;
+  /** jsonb arrives as its text (see client.ts). */
+  response: string;
+  created_at: number;
+}
+
+function toBulkResponse(row: BulkRow): BulkResponse {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    bodyHash: row.body_hash,
+    response: JSON.parse(row.response),
+    createdAt: row.created_at,
+  };
+}
+
 export function postgresEventStore(db: Queryable): EventStore {
+  async function getBulk(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null> {
+    const { rows } = await run<BulkRow>(
+      db,
+      `SELECT tenant_id, key, body_hash, response, created_at FROM bulk_responses
+        WHERE tenant_id = $1 AND key = $2 AND created_at > $3`,
+      [tenantId, key, notBefore],
+    );
+    return rows[0] ? toBulkResponse(rows[0]) : null;
+  }
+
   return {
     async acceptEvents(events, windowMs) {
       if (events.length === 0) return [];
@@ -58,6 +88,51 @@ export function postgresEventStore(db: Queryable): EventStore {
         db,
         `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
            (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
+    },
+    async knownTopics(tenantId, keys) {
+      if (keys.length === 0) return [];
+      const { rows } = await run<{ key: string }>(
+        db,
+        'SELECT key FROM topics WHERE tenant_id = $1 AND key = ANY($2::TEXT[])',
+        [tenantId, keys],
+      );
+      return rows.map((row) => row.key);
+    },
+    getBulkResponse: getBulk,
+    async saveBulkResponse(response, windowMs) {
+      const { tenantId, key, bodyHash, createdAt } = response;
+      // Inserts, or takes over a response older than the window; either way answers the row
+      // that holds the key. A concurrent insert of the same key waits for the first to commit
+      // and then leaves it alone; the statement's snapshot predates that commit, so the row is
+      // read again below in a statement of its own.
+      const { rows } = await run<BulkRow>(
+        db,
+        `WITH saved AS (
+           INSERT INTO bulk_responses AS cur (tenant_id, key, body_hash, response, created_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5)
+           ON CONFLICT (tenant_id, key) DO UPDATE SET body_hash = excluded.body_hash,
+             response = excluded.response, created_at = excluded.created_at
+           WHERE cur.created_at <= $5 - $6
+           RETURNING tenant_id, key, body_hash, response, created_at)
+         SELECT * FROM saved
+         UNION ALL
+         SELECT tenant_id, key, body_hash, response, created_at FROM bulk_responses
+          WHERE tenant_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM saved)`,
+        [tenantId, key, bodyHash, JSON.stringify(response.response), createdAt, windowMs],
+      );
+      if (rows[0]) return toBulkResponse(rows[0]);
+      const held = await getBulk(tenantId, key, createdAt - windowMs);
+      if (!held) throw new Error(`bulk response ${key} neither saved nor found`);
+      return held;
+    },
+    async purgeBulkResponses(before, limit) {
+      const result = await run(
+        db,
+        `DELETE FROM bulk_responses WHERE (tenant_id, key) IN
+           (SELECT tenant_id, key FROM bulk_responses WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
         [before, limit],
       );
       return result.rowCount ?? 0;

@@ -1,10 +1,18 @@
 import type Database from 'better-sqlite3';
 import type { EventRecord, Lane } from '../../shared/model.ts';
 import { FirstJobs } from '../first-jobs.ts';
-import type { AcceptEvent, AcceptResult, EventStore } from '../port.ts';
+import type { AcceptEvent, AcceptResult, BulkResponse, EventStore } from '../port.ts';
 import { type EventRow, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 import type { SubscriberStatements } from './subscribers.ts';
+
+interface BulkRow {
+  tenant_id: string;
+  key: string;
+  body_hash: string;
+  response: string;
+  created_at: number;
+}
 
 export function sqliteEventStore(
   db: Database.Database,
@@ -36,6 +44,41 @@ export function sqliteEventStore(
     `DELETE FROM idempotency_keys WHERE (tenant_id, key) IN
        (SELECT tenant_id, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
   );
+  const topicsAmong = db
+    .prepare('SELECT key FROM topics WHERE tenant_id = ? AND key IN (SELECT value FROM json_each(?))')
+    .pluck();
+  const getBulk = db.prepare(
+    `SELECT tenant_id, key, body_hash, response, created_at FROM bulk_responses
+     WHERE tenant_id = ? AND key = ? AND created_at > ?`,
+  );
+  // Takes the key over only from a response older than the window (its created_at <= cutoff).
+  const putBulk = db.prepare(
+    `INSERT INTO bulk_responses (tenant_id, key, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (tenant_id, key) DO UPDATE SET body_hash = excluded.body_hash,
+       response = excluded.response, created_at = excluded.created_at
+     WHERE bulk_responses.created_at <= ?`,
+  );
+  const purgeBulk = db.prepare(
+    `DELETE FROM bulk_responses WHERE rowid IN
+       (SELECT rowid FROM bulk_responses WHERE created_at < ? ORDER BY created_at LIMIT ?)`,
+  );
+  const readBulk = (tenantId: string, key: string, notBefore: number): BulkResponse | null => {
+    const row = getBulk.get(tenantId, key, notBefore) as BulkRow | undefined;
+    return row
+      ? {
+          tenantId: row.tenant_id,
+          key: row.key,
+          bodyHash: row.body_hash,
+          response: JSON.parse(row.response),
+          createdAt: row.created_at,
+        }
+      : null;
+  };
+  const saveBulk = db.transaction((response: BulkResponse, windowMs: number) => {
+    const { tenantId, key, bodyHash, createdAt } = response;
+    putBulk.run(tenantId, key, bodyHash, JSON.stringify(response.response), createdAt, createdAt - windowMs);
+    return readBulk(tenantId, key, createdAt - windowMs)!;
+  });
   const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
   const cancelMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
@@ -102,6 +145,19 @@ export function sqliteEventStore(
     },
     async purgeIdempotencyKeys(before, limit) {
       return purgeKeys.run(before, limit).changes;
+    },
+    async knownTopics(tenantId, keys) {
+      if (keys.length === 0) return [];
+      return topicsAmong.all(tenantId, JSON.stringify(keys)) as string[];
+    },
+    async getBulkResponse(tenantId, key, notBefore) {
+      return readBulk(tenantId, key, notBefore);
+    },
+    async saveBulkResponse(response, windowMs) {
+      return saveBulk.immediate(response, windowMs);
+    },
+    async purgeBulkResponses(before, limit) {
+      return purgeBulk.run(before, limit).changes;
     },
     async getEvents(refs) {
       // One statement per tenant in the batch (usually one), not one per event.

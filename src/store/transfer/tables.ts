@@ -102,6 +102,10 @@ export const TABLES: readonly TableSpec[] = [
     columns: { tenant_id: 'text', key: 'text', event_id: 'text', payload_hash: 'text', created_at: 'int' },
   },
   {
+    name: 'bulk_responses',
+    columns: { tenant_id: 'text', key: 'text', body_hash: 'text', response: 'json', created_at: 'int' },
+  },
+  {
     name: 'messages',
     columns: {
       tenant_id: 'text',

@@ -1,0 +1,92 @@
+import Type from 'typebox';
+import { Format } from 'typebox/format';
+
+/**
+ * The field rules shared by events, subscribers and every route that names an id. They live
+ * here, below both ingest/ and api/, so there is one definition of each (API.md, "Auth and
+ * errors"): a limit that differs between two copies is how ids of 101–128 characters used to be
+ * accepted at ingest and then answered 414 by every route.
+ */
+
+/** Longest id of any kind: subscriber, workflow, topic, device, integration, idempotency key. */
+export const ID_MAX_LENGTH = 100;
+
+// C0 and C1 controls, DEL, and the bidi embeddings/overrides/isolates that make an id display
+// as something it is not (U+202A–202E, U+2066–2069).
+const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
+
+/**
+ * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the
+ * characters that end a path segment either.
+ */
+export const Id = Type.String({
+  minLength: 1,
+  maxLength: ID_MAX_LENGTH,
+  pattern: `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]+$`,
+  description: `1–${ID_MAX_LENGTH} characters; no whitespace, "/", "?", "#", control or bidi-override characters`,
+});
+
+/**
+ * An idempotency key never appears in a path, so clients may use spaces or slashes in it
+ * ("order 42/refund"); the length and control/bidi rules are the same as for ids.
+ */
+export const IdempotencyKey = Type.String({
+  minLength: 1,
+  maxLength: ID_MAX_LENGTH,
+  pattern: `^[^${FORBIDDEN_IN_ANY_ID}]+$`,
+  description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
+});
+
+// An address we can hand to any mail provider: a dot-atom local part (no quoted strings, so no
+// CR/LF or spaces that could smuggle a header) and a domain with at least one dot and a
+// top-level label of letters (or an IDNA `xn--` label). RFC 5321 limits: 64 + 1 + 255, 254 total.
+const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const TOP_LABEL = '(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})';
+const EMAIL = new RegExp(`^(?=.{1,64}@)${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+${TOP_LABEL}$`);
+export const EMAIL_MAX_LENGTH = 254;
+
+/** Whether `value` is an email address Tidings accepts (see EMAIL above). */
+export function isDeliverableEmail(value: string): boolean {
+  return value.length <= EMAIL_MAX_LENGTH && EMAIL.test(value);
+}
+
+// TypeBox's own `email` format takes `a@b` and quoted local parts holding CR/LF
+// (`"a\r\nBcc: x"@example.com`): every `format: 'email'` in Tidings means the rule above.
+Format.Set('email', isDeliverableEmail);
+
+/** Formats the runtime can check exactly: Intl knows every IANA zone name and BCP 47 tag. */
+Format.Set('iana-time-zone', (value) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+});
+Format.Set('bcp47-locale', (value) => {
+  try {
+    return Intl.getCanonicalLocales(value).length === 1;
+  } catch {
+    return false;
+  }
+});
+
+/** E.164: a plus, a country code that does not start with 0, at most 15 digits in all. */
+export const PHONE_PATTERN = '^\\+[1-9][0-9]{6,14}$';
+
+/** The fields a subscriber carries, the same in `PUT /v1/subscribers/{id}` and inline in `to`. */
+export const SubscriberFields = {
+  email: Type.Optional(
+    Type.Union([Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH }), Type.Null()]),
+  ),
+  phone: Type.Optional(Type.Union([Type.String({ pattern: PHONE_PATTERN }), Type.Null()])),
+  locale: Type.Optional(Type.Union([Type.String({ format: 'bcp47-locale', maxLength: 64 }), Type.Null()])),
+  timezone: Type.Optional(
+    Type.Union([
+      Type.String({ format: 'iana-time-zone', maxLength: 64, description: 'e.g. Asia/Tokyo' }),
+      Type.Null(),
+    ]),
+  ),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+};

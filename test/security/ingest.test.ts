@@ -1,0 +1,328 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { countRows } from '../helpers/store-under-test.ts';
+
+/**
+ * Issue 9, ingest and request limits: findings 3, 7, 8 and 11, through the public API on the
+ * store under test (SQLite, and PostgreSQL in the "postgres" project).
+ */
+
+let server: TestServer;
+const OTHER_KEY = 'tdk_ingest_other_tenant_key_0000';
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await server.tidings.store.ensureTenant('ten_other', 'Other');
+  await addTenantKey(server.tidings.store, 'ten_other', OTHER_KEY, 'default');
+  const workflow = { channels: [{ channel: 'in_app', template: { title: 'Hi', body: 'b' } }] };
+  for (const key of [server.key, OTHER_KEY]) {
+    const res = await server.call('PUT', '/v1/workflows/alert', workflow, { auth: key });
+    expect(res.status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+/** Rows an accepted event (or bulk) would add, read straight from the database. */
+async function storedRows(): Promise<number> {
+  const counts = await countRows(server.databaseUrl, ['events', 'idempotency_keys']);
+  return counts.events! + counts.idempotency_keys!;
+}
+
+const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+
+/** Raw JSON bodies that once failed every event committed together with them. */
+const HOSTILE_BODIES: { name: string; body: string; path: string }[] = [
+  {
+    name: '10,000 levels of nesting',
+    body: `{"workflow":"alert","to":["h"],"data":{"a":${nested(10_000)}}}`,
+    path: 'data.a',
+  },
+  {
+    name: 'a NUL character',
+    body: '{"workflow":"alert","to":["h"],"data":{"a":{"b":[0,1,2,"x\\u0000y"]}}}',
+    path: 'data.a.b[3]',
+  },
+  {
+    name: 'a lone surrogate',
+    body: '{"workflow":"alert","to":["h"],"data":{"s":"\\ud800"}}',
+    path: 'data.s',
+  },
+  {
+    name: 'a NUL in a key',
+    body: '{"workflow":"alert","to":["h"],"data":{"k\\u0000":1}}',
+    path: 'data.k\u0000',
+  },
+  {
+    name: 'a number JSON cannot keep',
+    body: '{"workflow":"alert","to":["h"],"data":{"n":1e400}}',
+    path: 'data.n',
+  },
+  {
+    name: 'an integer above 2^53',
+    body: '{"workflow":"alert","to":["h"],"data":{"n":9007199254740993}}',
+    path: 'data.n',
+  },
+  { name: 'a NUL in a recipient id', body: '{"workflow":"alert","to":["a\\u0000b"]}', path: 'to[0]' },
+];
+
+describe("Finding 3 — one caller's bad input fails other callers' requests", () => {
+  it.each(HOSTILE_BODIES)(
+    'refuses an event with $name: 400 naming $path, nothing stored',
+    async ({ body, path }) => {
+      const before = await storedRows();
+      const res = await server.call('POST', '/v1/events', body, { auth: OTHER_KEY });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(res.body.error.details[0].path.startsWith(path)).toBe(true);
+      expect(await storedRows()).toBe(before);
+    },
+  );
+
+  it("answers every one of a tenant's events 202 while another tenant sends hostile bodies at the same time", async () => {
+    // Rounds of requests fired together, so that the hostile ones are accepted in the same
+    // group commit as the good ones (requests arriving in one tick share a transaction).
+    const good: number[] = [];
+    const hostile: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      const answers = await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) =>
+          server.call('POST', '/v1/events', { workflow: 'alert', to: [`calm_${round}_${i}`] }),
+        ),
+        ...HOSTILE_BODIES.map(({ body }) => server.call('POST', '/v1/events', body, { auth: OTHER_KEY })),
+      ]);
+      good.push(...answers.slice(0, 10).map((r) => r.status));
+      hostile.push(...answers.slice(10).map((r) => r.status));
+    }
+    expect(good.filter((status) => status !== 202)).toEqual([]);
+    expect(hostile.filter((status) => status !== 400)).toEqual([]);
+  });
+
+  it('answers a bulk of 10 good events and one too deep with 202 and one error naming its path', async () => {
+    const events = Array.from({ length: 10 }, (_, i) => ({ workflow: 'alert', to: [`bulk_${i}`] }));
+    const deep = `{"workflow":"alert","to":["deep"],"data":{"a":${nested(40)}}}`;
+    const body = `{"events":[${events.map((e) => JSON.stringify(e)).join(',')},${deep}]}`;
+    const res = await server.call('POST', '/v1/events/bulk', body);
+    expect(res.status).toBe(202);
+    const results = res.body.results as {
+      eventId?: string;
+      error?: { code: string; details: { path: string }[] };
+    }[];
+    expect(results).toHaveLength(11);
+    expect(results.slice(0, 10).every((r) => r.eventId?.startsWith('evt_'))).toBe(true);
+    expect(results[10]!.error!.code).toBe('validation_failed');
+    expect(results[10]!.error!.details[0]!.path).toMatch(/^events\[10\]\.data\.a(\[0\])+$/);
+  });
+});
+
+describe('Finding 7 — limits that disagree', () => {
+  const id100 = 'i'.repeat(100);
+  const id101 = 'i'.repeat(101);
+
+  it('accepts ids of 100 characters and refuses 101 at ingest, naming the field', async () => {
+    const ok = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: [id100],
+      idempotencyKey: id100,
+    });
+    expect(ok.status).toBe(202);
+    for (const [body, path] of [
+      [{ workflow: 'alert', to: [id101] }, 'to[0]'],
+      [{ workflow: id101, to: ['u'] }, 'workflow'],
+      [{ workflow: 'alert', to: [{ topic: id101 }] }, 'to[0].topic'],
+      [{ workflow: 'alert', to: [{ subscriberId: id101 }] }, 'to[0].subscriberId'],
+      [{ workflow: 'alert', to: ['u'], idempotencyKey: id101 }, 'idempotencyKey'],
+    ] as const) {
+      const res = await server.call('POST', '/v1/events', body);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    }
+    const header = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: ['u'] },
+      {
+        headers: { 'idempotency-key': id101 },
+      },
+    );
+    expect(header.status).toBe(400);
+    expect(header.body.error.code).toBe('validation_failed');
+  });
+
+  it('refuses an id of 101–400 characters in a path with 400 naming it, and a longer one with 414', async () => {
+    const long = await server.call('GET', `/v1/subscribers/${id101}`);
+    expect(long.status).toBe(400);
+    expect(long.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: 'subscriberId' }] });
+    const huge = await server.call('GET', `/v1/subscribers/${'x'.repeat(5_000)}`);
+    expect(huge.status).toBe(414);
+    expect(huge.body.error).toMatchObject({ code: 'uri_too_long', details: [] });
+  });
+
+  it('answers router, parser and HTTP errors with their real status in the catalogue shape', async () => {
+    const unknown = await server.call('GET', '/v1/nothing-here');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+
+    const wrongMethod = await server.call('PATCH', '/v1/events', {});
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.body.error.code).toBe('method_not_allowed');
+    expect(wrongMethod.headers.get('allow')).toContain('POST');
+
+    const badEncoding = await server.call('GET', '/v1/subscribers/%E0%A4%A');
+    expect(badEncoding.status).toBe(400);
+    expect(badEncoding.body.error.code).toBe('validation_failed');
+
+    const text = await server.call('POST', '/v1/events', 'hello', {
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe('unsupported_media_type');
+
+    const malformed = await server.call('POST', '/v1/events', '{"workflow":');
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.code).toBe('invalid_json');
+
+    const bigHeaders = await server.call('GET', '/v1/workflows', undefined, {
+      headers: { 'x-filler': 'f'.repeat(20_000) },
+    });
+    expect(bigHeaders.status).toBe(431);
+    expect(bigHeaders.body.error.code).toBe('header_fields_too_large');
+  });
+});
+
+describe('Finding 8 — bulk ignores Idempotency-Key', () => {
+  const eventCount = async () => (await countRows(server.databaseUrl, ['events'])).events!;
+  const bulk = (tag: string) => ({
+    events: [
+      { workflow: 'alert', to: [`${tag}_1`], data: { n: 1 } },
+      { workflow: 'alert', to: [`${tag}_2`], idempotencyKey: `${tag}-own-key` },
+      { workflow: 'alert' },
+    ],
+  });
+
+  it('replays the first response to the same key and body, creating no second set of events', async () => {
+    const headers = { 'idempotency-key': 'bulk-once' };
+    const before = await eventCount();
+    const first = await server.call('POST', '/v1/events/bulk', bulk('once'), { headers });
+    expect(first.status).toBe(202);
+    expect(first.body.results[0].eventId).toMatch(/^evt_/);
+    expect(first.body.results[2].error.code).toBe('validation_failed');
+    const again = await server.call('POST', '/v1/events/bulk', bulk('once'), { headers });
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    expect(await eventCount()).toBe(before + 2);
+  });
+
+  it('refuses the same key with another body (409)', async () => {
+    const headers = { 'idempotency-key': 'bulk-409' };
+    expect((await server.call('POST', '/v1/events/bulk', bulk('a'), { headers })).status).toBe(202);
+    const other = await server.call('POST', '/v1/events/bulk', bulk('b'), { headers });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+  });
+
+  it('makes one set of events when the same keyed bulk races itself', async () => {
+    const headers = { 'idempotency-key': 'bulk-race' };
+    const before = await eventCount();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => server.call('POST', '/v1/events/bulk', bulk('race'), { headers })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
+    for (const answer of answers) expect(answer.body).toEqual(answers[0]!.body);
+    expect(await eventCount()).toBe(before + 2);
+  });
+});
+
+describe('Finding 11 — accepted input that should be refused with a field path', () => {
+  it.each([
+    {
+      name: 'an email without a dot in its domain',
+      to: { subscriberId: 'u', email: 'a@b' },
+      path: 'to[0].email',
+    },
+    {
+      name: 'CRLF inside a quoted email',
+      to: { subscriberId: 'u', email: '"a\r\nBcc: x"@example.com' },
+      path: 'to[0].email',
+    },
+    { name: 'a NUL in an id', to: 'a\u0000b', path: 'to[0]' },
+    { name: 'a bidi override in an id', to: 'user\u202Egnp.exe', path: 'to[0]' },
+    { name: 'a bidi isolate in an id', to: 'user\u2066x', path: 'to[0]' },
+    { name: 'a control character in an id', to: 'a\u0007b', path: 'to[0]' },
+    { name: 'a C1 control character in an id', to: 'a\u0085b', path: 'to[0]' },
+  ])('refuses $name at ingest with 400 naming $path', async ({ to, path }) => {
+    const before = await storedRows();
+    const res = await server.call('POST', '/v1/events', { workflow: 'alert', to: [to] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    expect(await storedRows()).toBe(before);
+  });
+
+  it('refuses a sendAt more than one year ahead, naming sendAt, and takes one within the year', async () => {
+    const later = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const far = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['u'], sendAt: later(400) });
+    expect(far.status).toBe(400);
+    expect(far.body.error.details).toEqual([{ path: 'sendAt', message: 'must be at most one year ahead' }]);
+    const near = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['u'],
+      sendAt: later(300),
+    });
+    expect(near.status).toBe(202);
+  });
+
+  it('refuses an event to a topic that does not exist with 422 topic_not_found naming to[i].topic', async () => {
+    expect((await server.call('PUT', '/v1/topics/on-call', {})).status).toBe(200);
+    const before = await storedRows();
+    const single = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['u', { topic: 'on-call' }, { topic: 'no-such-topic' }],
+    });
+    expect(single.status).toBe(422);
+    expect(single.body.error).toMatchObject({ code: 'topic_not_found', details: [{ path: 'to[2].topic' }] });
+    // Another tenant's topic of the same name is not this tenant's.
+    const other = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: [{ topic: 'on-call' }] },
+      {
+        auth: OTHER_KEY,
+      },
+    );
+    expect(other.status).toBe(422);
+    expect(await storedRows()).toBe(before);
+    const bulk = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        { workflow: 'alert', to: [{ topic: 'on-call' }] },
+        { workflow: 'alert', to: [{ topic: 'ghost' }] },
+      ],
+    });
+    expect(bulk.status).toBe(202);
+    expect(bulk.body.results[0].eventId).toMatch(/^evt_/);
+    expect(bulk.body.results[1].error).toMatchObject({
+      code: 'topic_not_found',
+      details: [{ path: 'events[1].to[0].topic' }],
+    });
+  });
+
+  it('holds PUT /v1/subscribers to the same email, id and JSON rules', async () => {
+    const email = await server.call('PUT', '/v1/subscribers/sub_rules', {
+      email: '"a\r\nBcc: x"@example.com',
+    });
+    expect(email.status).toBe(400);
+    expect(email.body.error.details[0].path).toBe('email');
+    const bidi = await server.call('PUT', `/v1/subscribers/${encodeURIComponent('ab\u202Ec')}`, {});
+    expect(bidi.status).toBe(400);
+    expect(bidi.body.error.details[0].path).toBe('subscriberId');
+    const nul = await server.call('PUT', '/v1/subscribers/sub_rules', '{"data":{"note":"a\\u0000"}}');
+    expect(nul.status).toBe(400);
+    expect(nul.body.error.details[0].path).toBe('data.note');
+    const ok = await server.call('PUT', '/v1/subscribers/sub_rules', {
+      email: 'first.last+tag@mail.example.com',
+    });
+    expect(ok.status).toBe(200);
+  });
+});

@@ -1,0 +1,65 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventBody } from '../../../src/ingest/schema.ts';
+import { IngestService } from '../../../src/ingest/service.ts';
+import { JobSignal } from '../../../src/queue/signal.ts';
+import type { Store } from '../../../src/store/port.ts';
+import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+
+const T = 'ten_a';
+
+/** An event the store itself cannot take: a BigInt does not serialise, so its commit throws. */
+const poisoned = { workflow: 'welcome', to: ['u_bad'], data: { n: 1n } } as unknown as EventBody;
+const good = (i: number): EventBody => ({ workflow: 'welcome', to: [`u_${i}`], data: { i } });
+
+describe('IngestService: events committed together', () => {
+  let store: Store;
+  beforeEach(async () => {
+    store = openSqliteStore({ file: ':memory:' });
+    await store.ensureTenant(T, 'A');
+    await store.putWorkflow(T, 'welcome', { channels: [] }, 1);
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('commits the others again without an event whose shared commit failed', async () => {
+    const ingest = new IngestService(store, new JobSignal());
+    // Accepted in one tick: one group commit, which the poisoned event makes throw.
+    const answers = await Promise.allSettled([
+      ...[0, 1, 2].map((i) => ingest.accept(T, good(i), null)),
+      ingest.accept(T, poisoned, null),
+      ...[3, 4, 5, 6].map((i) => ingest.accept(T, good(i), null)),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    for (const answer of answers) {
+      if (answer.status !== 'fulfilled' || !answer.value.ok) continue;
+      expect(await store.getEvent(T, answer.value.eventId)).not.toBeNull();
+    }
+  });
+
+  it('fails the whole batch at once, without retrying piece by piece, when the store is unavailable', async () => {
+    let calls = 0;
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const unavailable: Store = Object.create(store, {
+      acceptEvents: {
+        value: async () => {
+          calls++;
+          throw busy;
+        },
+      },
+    });
+    const ingest = new IngestService(unavailable, new JobSignal());
+    const answers = await Promise.allSettled([0, 1, 2, 3].map((i) => ingest.accept(T, good(i), null)));
+    expect(answers.every((a) => a.status === 'rejected' && a.reason === busy)).toBe(true);
+    expect(calls).toBe(1);
+  });
+});
