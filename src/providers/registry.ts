@@ -1,4 +1,4 @@
-import type { ChannelProvider } from '../channels/port.ts';
+import { type ChannelProvider, ProviderConfigError } from '../channels/port.ts';
 import { createSandboxProvider } from '../channels/sandbox.ts';
 import { createOutboundGuard, type OutboundGuard } from '../security/outbound/index.ts';
 import { unseal } from '../security/secrets.ts';
@@ -100,6 +100,20 @@ export class ProviderRegistry {
     const credentials = integration.sealedCredentials
       ? unseal<Record<string, unknown>>(this.credentialKey, integration.sealedCredentials)
       : {};
-    return definition.create(integration.config, credentials, { outbound: this.outbound });
+    try {
+      return definition.create(integration.config, credentials, { outbound: this.outbound });
+    } catch (error) {
+      // Stored before PUT checked it (PUT refuses such config now): every send would fail the
+      // same way, so each fails at once instead of retrying eight times.
+      if (!(error instanceof ProviderConfigError)) throw error;
+      return unusableProvider(integration.provider, `${error.path} ${error.message}`);
+    }
   }
+}
+
+function unusableProvider(name: string, why: string): ChannelProvider {
+  return {
+    name,
+    send: async () => ({ kind: 'permanent', reason: `integration cannot be used: ${why}` }),
+  };
 }

@@ -174,4 +174,46 @@ describe('finding 5: credentials re-targeted', () => {
     const [mail] = await smtp.waitFor(1);
     expect(mail?.user).toBe('relay');
   });
+
+  it('an integration stored before PUT checked its DKIM key fails its messages at once, not after eight tries', async () => {
+    const own = await startTestServer();
+    try {
+      // Written straight to the store, as an earlier version accepted it.
+      await own.tidings.store.putIntegration(
+        {
+          tenantId: 'default',
+          id: 'legacy',
+          channel: 'email',
+          provider: 'smtp',
+          priority: 1,
+          config: smtpConfig({ dkim: { domainName: 'tidings.test', keySelector: 'mail' } }),
+          sealedCredentials: null,
+          enabled: true,
+        },
+        Date.now(),
+      );
+      const workflow = await own.call('PUT', '/v1/workflows/legacy', {
+        name: 'legacy',
+        channels: [{ channel: 'email', template: { subject: 'Hi', text: 'Hello' } }],
+      });
+      expect(workflow.status).toBe(200);
+      const event = await own.call('POST', '/v1/events', {
+        workflow: 'legacy',
+        to: [{ subscriberId: 'ada', email: 'ada@example.test' }],
+      });
+      const message = await waitFor(async () => {
+        const view = (await own.call('GET', `/v1/events/${event.body.eventId}`)).body;
+        const first = view.messages?.[0];
+        return first && ['failed', 'dead'].includes(first.status)
+          ? (await own.call('GET', `/v1/messages/${first.messageId}`)).body
+          : null;
+      }, 'the legacy integration message to fail');
+      expect(message).toMatchObject({ status: 'failed', reason: 'provider_rejected' });
+      expect(message.lastError).toContain('credentials.dkimPrivateKey');
+      const attempts = message.timeline.filter((e: { status: string }) => e.status === 'sending');
+      expect(attempts).toHaveLength(1);
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -170,6 +170,31 @@ describe('finding 2: SSRF with the answer read back', () => {
     expect(other.body.error?.code).toBe('blocked_target');
   });
 
+  it('fails a message of an integration stored before the rule that names a loopback address', async () => {
+    smtp.reset();
+    const server = await startTestServer();
+    try {
+      // Written straight to the store, as an earlier version accepted it.
+      await server.tidings.store.putIntegration(
+        {
+          tenantId: 'default',
+          id: 'legacy',
+          channel: 'email',
+          provider: 'smtp',
+          priority: 1,
+          config: { host: '2130706433', port: smtp.port, from: 'Tidings <noreply@tidings.test>' },
+          sealedCredentials: null,
+          enabled: true,
+        },
+        Date.now(),
+      );
+      expect(await sendOne(server, 'email')).toMatchObject({ status: 'failed', reason: 'blocked_target' });
+      expect(smtp.commands).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('never puts a receiver answer body in the message view, only the status and its phrase', async () => {
     const leak = 'AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
     receiver.reset();
