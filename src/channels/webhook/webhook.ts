@@ -127,7 +127,7 @@ export function classifyWebhookResponse(
       ? { kind: 'retryable', reason }
       : { kind: 'retryable', reason, retryAfterMs };
   }
-  if (status === 410) return { kind: 'bad_address', reason: `${reason} (endpoint gone)` };
+  if (status === 410) return { kind: 'bad_address', reason };
   if (status >= 300 && status < 400)
     return { kind: 'permanent', reason: `${reason} (redirects are not followed)` };
   return { kind: 'permanent', reason };
