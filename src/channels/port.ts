@@ -1,3 +1,4 @@
+import type { OutboundGuard } from '../security/outbound/index.ts';
 import type { Channel } from '../shared/model.ts';
 
 /**
@@ -7,12 +8,15 @@ import type { Channel } from '../shared/model.ts';
  * - retryable: try again later (timeouts, 5xx, 429, SMTP 4xx); `retryAfterMs` when the provider said.
  * - permanent: the provider refused this message for good (status `failed`).
  * - bad_address: the recipient address is unusable (status `failed`, later: suppression / token removal).
+ * - blocked_target: the integration's host is one the private-target rule refuses (status
+ *   `failed`, reason `blocked_target`; never retried: the same host is refused again).
  */
 export type SendOutcome =
   | { kind: 'accepted'; providerMessageId?: string; detail?: string }
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
   | { kind: 'permanent'; reason: string }
-  | { kind: 'bad_address'; reason: string };
+  | { kind: 'bad_address'; reason: string }
+  | { kind: 'blocked_target'; reason: string };
 
 /** One rendered message on its way to a provider. */
 export interface OutboundMessage {
@@ -41,4 +45,24 @@ export interface ChannelProvider {
   send(message: OutboundMessage): Promise<SendOutcome>;
   /** Releases pooled connections. */
   close?(): Promise<void>;
+}
+
+/** What every provider is built with: the one guarded way to reach hosts a tenant named. */
+export interface ProviderContext {
+  outbound: OutboundGuard;
+}
+
+/**
+ * Config or credentials a provider cannot be built from, found offline when the client is
+ * built (at `PUT`): `path` names the field (`credentials.dkimPrivateKey`, `config.url`…).
+ */
+export class ProviderConfigError extends Error {
+  override name = 'ProviderConfigError';
+
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -70,7 +70,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   // Streams live in api processes: they listen for the inbox changes of every other process.
   const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: roles.includes('api') });
-  const providers = new ProviderRegistry(store, keys.credentials);
+  const providers = new ProviderRegistry(store, keys.credentials, config.allowPrivateTargets);
   const metrics = createMetrics();
 
   let worker: WorkerRole | null = null;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { AllowListError, parseAllowList } from '../security/outbound/allow-list.ts';
 
 /** Where the store lives: the embedded SQLite file (or memory), or a PostgreSQL URL. */
 export type DatabaseTarget =
@@ -79,6 +80,16 @@ function parseDatabase(raw: string, cwd: string): DatabaseTarget {
   );
 }
 
+/** TIDINGS_ALLOW_PRIVATE_TARGETS kept as given, once src/security/outbound can read it. */
+function checkedAllowList(raw: string | undefined): string | null {
+  try {
+    return parseAllowList(raw).source;
+  } catch (error) {
+    if (error instanceof AllowListError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
 /**
  * Reads the environment into a frozen {@link Config}.
  *
@@ -146,7 +157,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
     workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
-    allowPrivateTargets: env.TIDINGS_ALLOW_PRIVATE_TARGETS?.trim() || null,
+    allowPrivateTargets: checkedAllowList(env.TIDINGS_ALLOW_PRIVATE_TARGETS),
     secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
     operatorKey,
     corsOrigins,

@@ -99,6 +99,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           reason: 'bad_address',
         });
         return DONE;
+      case 'blocked_target':
+        // The same host is refused on every attempt and by every process: fail now, never retry.
+        await record(message, 'failed', `blocked target: ${outcome.reason}`, {
+          error: outcome.reason,
+          reason: 'blocked_target',
+        });
+        return DONE;
       case 'permanent':
         await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
           error: outcome.reason,

@@ -1,21 +1,38 @@
 import Type, { type TSchema } from 'typebox';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
-import type { ChannelProvider } from '../channels/port.ts';
+import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import type { Channel } from '../shared/model.ts';
+
+type Fields = Record<string, unknown>;
+
+/** A host an integration makes Tidings connect to, and the field that names it. */
+export interface ProviderTarget {
+  path: string;
+  host: string;
+}
 
 /** One provider Tidings can talk to: which channels it serves and what its config and credentials look like. */
 export interface ProviderDefinition {
   channels: readonly Channel[] | 'any';
   config: TSchema;
   credentials: TSchema;
-  create(config: Record<string, unknown>, credentials: Record<string, unknown>): ChannelProvider;
+  /** Builds the client offline (never connects); throws ProviderConfigError naming a bad field. */
+  create(config: Fields, credentials: Fields, context: ProviderContext): ChannelProvider;
+  /** The hosts the config points at, for the private-target check at `PUT`. */
+  targets(config: Fields): ProviderTarget[];
+  /**
+   * True when `after` sends the credentials somewhere `before` did not (another host, port or
+   * URL, or less protection on the way): the stored credentials must then be given again.
+   */
+  retargets(before: Fields, after: Fields): boolean;
 }
 
 const smtpConfig = Type.Object({
-  host: Type.String({ minLength: 1 }),
+  host: Type.String({ minLength: 1, maxLength: 253 }),
   port: Type.Integer({ minimum: 1, maximum: 65535 }),
   secure: Type.Optional(Type.Boolean()),
+  insecure: Type.Optional(Type.Boolean()),
   from: Type.String({ minLength: 3 }),
   dkim: Type.Optional(Type.Object({ domainName: Type.String(), keySelector: Type.String() })),
 });
@@ -27,19 +44,36 @@ const smtpCredentials = Type.Object({
 const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) });
 const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) });
 
+const text = (value: unknown) => (typeof value === 'string' ? value : '');
+const sameHost = (a: unknown, b: unknown) =>
+  text(a).toLowerCase().replace(/\.+$/, '') === text(b).toLowerCase().replace(/\.+$/, '');
+
+function urlHost(url: unknown): string {
+  return URL.canParse(text(url)) ? new URL(text(url)).hostname : text(url);
+}
+
 /** Providers by name. The sandbox is built in (see ProviderRegistry) and needs no integration. */
 export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.freeze({
   smtp: {
     channels: ['email'],
     config: smtpConfig,
     credentials: smtpCredentials,
-    create: (config, credentials) => createSmtpProvider(config as never, credentials as never),
+    create: (config, credentials, context) =>
+      createSmtpProvider(config as never, credentials as never, context),
+    targets: (config) => [{ path: 'config.host', host: text(config.host) }],
+    retargets: (before, after) =>
+      !sameHost(before.host, after.host) ||
+      before.port !== after.port ||
+      (after.insecure === true && before.insecure !== true),
   },
   webhook: {
     channels: ['webhook'],
     config: webhookConfig,
     credentials: webhookCredentials,
-    create: (config, credentials) => createWebhookProvider(config as never, credentials as never),
+    create: (config, credentials, context) =>
+      createWebhookProvider(config as never, credentials as never, context),
+    targets: (config) => [{ path: 'config.url', host: urlHost(config.url) }],
+    retargets: (before, after) => text(before.url) !== text(after.url),
   },
 });
 

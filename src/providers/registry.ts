@@ -1,5 +1,6 @@
-import type { ChannelProvider } from '../channels/port.ts';
+import { type ChannelProvider, ProviderConfigError } from '../channels/port.ts';
 import { createSandboxProvider } from '../channels/sandbox.ts';
+import { createOutboundGuard, type OutboundGuard } from '../security/outbound/index.ts';
 import { unseal } from '../security/secrets.ts';
 import type { Channel, IntegrationRecord } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
@@ -23,12 +24,20 @@ export class ProviderRegistry {
   private readonly lists = new Map<string, { at: number; integrations: IntegrationRecord[] }>();
   private readonly clients = new Map<string, ChannelProvider>();
   private readonly invalidationListeners = new Set<(tenantId: string) => void>();
+  /** The one way out for tenant-directed connections (private-target rule, pooled HTTP). */
+  readonly outbound: OutboundGuard;
 
+  /**
+   * @param allowPrivateTargets TIDINGS_ALLOW_PRIVATE_TARGETS as given (config.allowPrivateTargets);
+   *   null, the default, lets no provider reach a loopback, private or metadata address.
+   */
   constructor(
     private readonly store: Store,
     private readonly credentialKey: Buffer,
+    allowPrivateTargets: string | null = null,
   ) {
     this.sandbox = createSandboxProvider(store);
+    this.outbound = createOutboundGuard(allowPrivateTargets);
   }
 
   async forChannel(tenantId: string, channel: Channel): Promise<ResolvedProvider[]> {
@@ -56,6 +65,7 @@ export class ProviderRegistry {
   async close(): Promise<void> {
     await Promise.allSettled([...this.clients.values()].map((client) => client.close?.()));
     this.clients.clear();
+    await this.outbound.close();
   }
 
   private async integrations(tenantId: string): Promise<IntegrationRecord[]> {
@@ -90,6 +100,20 @@ export class ProviderRegistry {
     const credentials = integration.sealedCredentials
       ? unseal<Record<string, unknown>>(this.credentialKey, integration.sealedCredentials)
       : {};
-    return definition.create(integration.config, credentials);
+    try {
+      return definition.create(integration.config, credentials, { outbound: this.outbound });
+    } catch (error) {
+      // Stored before PUT checked it (PUT refuses such config now): every send would fail the
+      // same way, so each fails at once instead of retrying eight times.
+      if (!(error instanceof ProviderConfigError)) throw error;
+      return unusableProvider(integration.provider, `${error.path} ${error.message}`);
+    }
   }
+}
+
+function unusableProvider(name: string, why: string): ChannelProvider {
+  return {
+    name,
+    send: async () => ({ kind: 'permanent', reason: `integration cannot be used: ${why}` }),
+  };
 }

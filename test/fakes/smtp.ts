@@ -61,13 +61,18 @@ export interface FakeSmtp {
   readonly port: number;
   /** Every accepted message, in arrival order. Refused messages are not recorded. */
   readonly received: CapturedMail[];
+  /**
+   * The server's log of client command lines, in order (`EHLO …`, `AUTH PLAIN …` with the
+   * credentials redacted, `MAIL FROM:…`): shows what a client sent even when it was refused.
+   */
+  readonly commands: string[];
   /** Refuses (or, with null, accepts again) an address at RCPT TO from now on. */
   rejectRecipient(address: string, reply: SmtpReply | null): void;
   /** Refuses (or, with null, accepts again) every message after DATA from now on. */
   rejectData(reply: SmtpReply | null): void;
   /** Resolves with `received` once it holds at least `count` messages; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<CapturedMail[]>;
-  /** Forgets received messages (rejection rules stay). */
+  /** Forgets received messages and commands (rejection rules stay). */
   reset(): void;
   /** Stops the server, dropping client connections still open after a short grace period. */
   close(): Promise<void>;
@@ -81,7 +86,20 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
   }
   let dataReply = options.rejectData ?? null;
   const received: CapturedMail[] = [];
+  const commands: string[] = [];
   const waiters = new Set<() => void>();
+  const quiet = () => undefined;
+  // smtp-server logs each client command as debug({ tnx: 'command' }, 'C:', line).
+  const commandLog = {
+    debug(entry: { tnx?: string }, _label: string, line?: string) {
+      if (entry?.tnx === 'command' && typeof line === 'string') commands.push(line);
+    },
+    trace: quiet,
+    info: quiet,
+    warn: quiet,
+    error: quiet,
+    fatal: quiet,
+  };
 
   const server = new SMTPServer({
     authOptional: true,
@@ -90,7 +108,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
     // Replies go out exactly as scripted; the server would otherwise prefix its own enhanced code.
     hideENHANCEDSTATUSCODES: true,
     disableReverseLookup: true,
-    logger: false,
+    logger: commandLog as never,
     // Tests close the fake while pooled clients may still hold idle connections.
     closeTimeout: 200,
     onAuth(auth, _session, callback) {
@@ -136,6 +154,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
     host: '127.0.0.1',
     port,
     received,
+    commands,
     rejectRecipient(address, reply) {
       if (reply) rejections.set(address.toLowerCase(), reply);
       else rejections.delete(address.toLowerCase());
@@ -155,6 +174,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
     },
     reset() {
       received.length = 0;
+      commands.length = 0;
     },
     close() {
       return new Promise<void>((resolve) => server.close(() => resolve()));

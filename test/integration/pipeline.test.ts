@@ -1,5 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -12,11 +13,17 @@ let smtp: FakeSmtp;
 let receiver: WebhookReceiver;
 
 beforeAll(async () => {
-  [server, smtp, receiver] = await Promise.all([startTestServer(), startFakeSmtp(), startWebhookReceiver()]);
+  [server, smtp, receiver] = await Promise.all([
+    // The fakes listen on loopback, which tenant-directed connections reach only when allowed.
+    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
+    startFakeSmtp(),
+    startWebhookReceiver(),
+  ]);
   const email = await server.call('PUT', '/v1/integrations/mail', {
     channel: 'email',
     provider: 'smtp',
-    config: { host: smtp.host, port: smtp.port, from: 'Tidings <noreply@tidings.test>' },
+    // The fake offers no STARTTLS; AUTH in plain text needs the integration to say so.
+    config: { host: smtp.host, port: smtp.port, from: 'Tidings <noreply@tidings.test>', insecure: true },
     credentials: { user: 'relay', pass: 'relay-password' },
   });
   expect(email.status).toBe(200);

@@ -1,11 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import { PROVIDERS, SANDBOX } from '../../providers/catalog.ts';
-import { seal } from '../../security/secrets.ts';
+import { ProviderConfigError } from '../../channels/port.ts';
+import { PROVIDERS, type ProviderDefinition, SANDBOX } from '../../providers/catalog.ts';
+import type { ProviderRegistry } from '../../providers/registry.ts';
+import { seal, unseal } from '../../security/secrets.ts';
+import type { IntegrationRecord } from '../../shared/model.ts';
 import type { ApiContext } from '../context.ts';
-import { type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
 import { compileValidator, type Validator } from '../validation.ts';
 import { integrationView } from '../views.ts';
+
+type Fields = Record<string, unknown>;
 
 const validators = new Map<string, { config: Validator<unknown>; credentials: Validator<unknown> }>();
 function providerValidators(provider: string) {
@@ -45,6 +50,63 @@ function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean
   return details;
 }
 
+/**
+ * The private-target rule at `PUT`, offline: IP literals (in any spelling a URL parser accepts)
+ * and localhost names are refused here; other names are checked after DNS, at every connect.
+ */
+function checkTargets(definition: ProviderDefinition, config: Fields, providers: ProviderRegistry): void {
+  const invalid: ErrorDetail[] = [];
+  const blocked: ErrorDetail[] = [];
+  for (const target of definition.targets(config)) {
+    const verdict = providers.outbound.checkHost(target.host);
+    if (verdict === 'invalid') invalid.push({ path: target.path, message: 'is not a host name or address' });
+    if (verdict === 'blocked') {
+      blocked.push({
+        path: target.path,
+        message:
+          'is a loopback, private, link-local or metadata address; TIDINGS_ALLOW_PRIVATE_TARGETS does not allow it',
+      });
+    }
+  }
+  if (invalid.length > 0) throw validationError(invalid);
+  if (blocked.length > 0) {
+    throw new ApiError('blocked_target', `${blocked[0]!.path} ${blocked[0]!.message}`, blocked);
+  }
+}
+
+/** Stored credentials go only where they were given for: another target needs them again. */
+function checkCredentialsFollow(
+  definition: ProviderDefinition,
+  body: IntegrationBody,
+  config: Fields,
+  existing: IntegrationRecord | null,
+): void {
+  if (body.credentials !== undefined || !existing?.sealedCredentials) return;
+  if (existing.provider === body.provider && !definition.retargets(existing.config, config)) return;
+  const message =
+    'must be given again: this change sends them somewhere else (host, port, URL, provider or TLS setting)';
+  throw new ApiError('credentials_required', `credentials ${message}`, [{ path: 'credentials', message }]);
+}
+
+/** Builds the client as a send would, without connecting, so bad keys are a 422 now. */
+function buildOffline(
+  definition: ProviderDefinition,
+  config: Fields,
+  credentials: Fields,
+  providers: ProviderRegistry,
+): void {
+  try {
+    const client = definition.create(config, credentials, { outbound: providers.outbound });
+    void client.close?.().catch(() => undefined);
+  } catch (error) {
+    const detail =
+      error instanceof ProviderConfigError
+        ? { path: error.path, message: error.message }
+        : { path: 'config', message: `cannot be used: ${(error as Error).message}` };
+    throw new ApiError('unprocessable', `${detail.path} ${detail.message}`, [detail]);
+  }
+}
+
 export async function integrationRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, providers } = context;
   const params = IdParams('integrationId');
@@ -58,6 +120,18 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       const existing = await store.getIntegration(request.tenantId, integrationId);
       const details = integrationDetails(body, existing?.sealedCredentials != null);
       if (details.length > 0) throw validationError(details);
+      const config = body.config ?? {};
+      const definition = PROVIDERS[body.provider];
+      if (definition) {
+        checkTargets(definition, config, providers);
+        checkCredentialsFollow(definition, body, config, existing);
+        const credentials =
+          body.credentials ??
+          (existing?.sealedCredentials
+            ? unseal<Fields>(context.keys.credentials, existing.sealedCredentials)
+            : {});
+        buildOffline(definition, config, credentials, providers);
+      }
       // Omitted credentials keep the stored ones, so priorities can change without resending secrets.
       const sealedCredentials =
         body.credentials !== undefined
@@ -70,7 +144,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
           channel: body.channel,
           provider: body.provider,
           priority: body.priority ?? 1,
-          config: body.config ?? {},
+          config,
           sealedCredentials,
           enabled: body.enabled ?? true,
         },

@@ -1,6 +1,15 @@
+import { createPrivateKey } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { convert } from 'html-to-text';
 import nodemailer from 'nodemailer';
-import type { ChannelProvider, OutboundMessage, SendOutcome } from '../port.ts';
+import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
+import {
+  type ChannelProvider,
+  type OutboundMessage,
+  ProviderConfigError,
+  type ProviderContext,
+  type SendOutcome,
+} from '../port.ts';
 
 /** Non-secret SMTP settings, as stored on an integration. */
 export interface SmtpConfig {
@@ -8,6 +17,11 @@ export interface SmtpConfig {
   port: number;
   /** Implicit TLS (usually port 465). When false, nodemailer still upgrades with STARTTLS if offered. */
   secure?: boolean;
+  /**
+   * Allows AUTH over a connection without TLS (a server that offers no STARTTLS). Off by default:
+   * with a `user` and without `secure`, STARTTLS is required before any credential is sent.
+   */
+  insecure?: boolean;
   /** Envelope sender and From header, e.g. `Acme <noreply@acme.test>`. */
   from: string;
   /** DKIM signing; the private key lives in the credentials. */
@@ -25,28 +39,45 @@ export interface SmtpCredentials {
 /** Every outcome except success: what a failed send becomes. */
 export type FailedOutcome = Exclude<SendOutcome, { kind: 'accepted' }>;
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * Creates the `smtp` provider: one pooled nodemailer transport per configured integration.
  * Each message goes to `subscriber.email` with a Message-ID derived from the Tidings message id,
  * so a retried send carries the same Message-ID and receivers can spot the duplicate.
+ *
+ * Every connection is opened by the outbound guard (the host resolved and each address checked,
+ * then a socket to a checked address); nodemailer layers TLS on it with the host name as
+ * servername. Building the provider never connects, so it doubles as the offline check at `PUT`:
+ * a DKIM setting without a usable private key throws {@link ProviderConfigError}.
  */
-export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredentials): ChannelProvider {
-  if (config.dkim && !credentials.dkimPrivateKey) {
-    throw new Error('smtp: dkim is configured but credentials.dkimPrivateKey is missing');
-  }
+export function createSmtpProvider(
+  config: SmtpConfig,
+  credentials: SmtpCredentials,
+  context: ProviderContext,
+): ChannelProvider {
+  const dkimPrivateKey = config.dkim ? checkedDkimKey(credentials.dkimPrivateKey) : undefined;
+  const secure = config.secure ?? false;
   const transport = nodemailer.createTransport({
     pool: true,
     host: config.host,
     port: config.port,
-    secure: config.secure ?? false,
+    secure,
+    // Credentials never cross the wire in clear unless the integration says so.
+    requireTLS: !secure && Boolean(credentials.user) && config.insecure !== true,
     auth: credentials.user ? { user: credentials.user, pass: credentials.pass ?? '' } : undefined,
-    dkim:
-      config.dkim && credentials.dkimPrivateKey
-        ? { ...config.dkim, privateKey: credentials.dkimPrivateKey }
-        : undefined,
+    dkim: config.dkim && dkimPrivateKey ? { ...config.dkim, privateKey: dkimPrivateKey } : undefined,
+    getSocket(options: { host?: string; port?: number }, callback: SocketCallback) {
+      context.outbound
+        .connect(options.host ?? config.host, options.port ?? config.port, CONNECT_TIMEOUT_MS)
+        .then(
+          (connection) => callback(null, { connection }),
+          (error: Error) => callback(error),
+        );
+    },
     // The pipeline owns retries: fail fast instead of holding a worker for nodemailer's
     // defaults (2 min to connect, 10 min of socket inactivity).
-    connectionTimeout: 10_000,
+    connectionTimeout: CONNECT_TIMEOUT_MS,
     greetingTimeout: 10_000,
     socketTimeout: 60_000,
   });
@@ -76,10 +107,13 @@ export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredenti
           const first = info.rejectedErrors?.[0];
           return first
             ? classifySmtpError(first)
-            : { kind: 'bad_address', reason: `recipient rejected: ${info.response}` };
+            : { kind: 'bad_address', reason: `recipient rejected: ${smtpReplyLine(info.response)}` };
         }
-        return { kind: 'accepted', providerMessageId: info.messageId, detail: info.response };
+        return { kind: 'accepted', providerMessageId: info.messageId, detail: smtpReplyLine(info.response) };
       } catch (err) {
+        if (isBlockedTargetError(err)) {
+          return { kind: 'blocked_target', reason: new BlockedTargetError(config.host).message };
+        }
         return classifySmtpError(err);
       }
     },
@@ -87,6 +121,28 @@ export function createSmtpProvider(config: SmtpConfig, credentials: SmtpCredenti
       transport.close();
     },
   };
+}
+
+type SocketCallback = (error: Error | null, socket?: { connection: Socket }) => void;
+
+/** The DKIM key, parsed now so a wrong one is refused at `PUT` rather than at every send. */
+function checkedDkimKey(pem: string | undefined): string {
+  if (!pem) {
+    throw new ProviderConfigError('credentials.dkimPrivateKey', 'is required when config.dkim is set');
+  }
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ed25519') {
+      throw new Error(`${key.asymmetricKeyType} keys cannot sign DKIM`);
+    }
+  } catch (error) {
+    const why = error instanceof Error && /cannot sign DKIM/.test(error.message) ? `: ${error.message}` : '';
+    throw new ProviderConfigError(
+      'credentials.dkimPrivateKey',
+      `must be a PEM private key (RSA or Ed25519)${why}`,
+    );
+  }
+  return pem;
 }
 
 /**
@@ -190,6 +246,8 @@ function classifyReply(
   response: string | undefined,
   reason: string,
 ): FailedOutcome {
+  // A server that refuses STARTTLS will refuse it next time too: credentials stay home.
+  if (command === 'STARTTLS' && code >= 500) return { kind: 'permanent', reason };
   if (code < 500 || code === 503) return { kind: 'retryable', reason };
   const onRecipient = command?.toUpperCase().startsWith('RCPT') ?? false;
   if (onRecipient && isMailboxProblem(code, response)) return { kind: 'bad_address', reason };
@@ -220,10 +278,42 @@ function readSmtpError(err: unknown): SmtpErrorFields {
   };
 }
 
+/**
+ * Failures before any SMTP reply: refused, reset, unreachable, unresolvable and timed out read
+ * the same, so sends cannot be used to scan which hosts and ports exist behind us.
+ */
+export const NO_CONNECTION = 'could not connect to the SMTP server (connection failed or timed out)';
+
+const NO_STARTTLS =
+  'the SMTP server did not accept STARTTLS, and credentials are only sent over TLS (config.insecure allows plain text)';
+
+/**
+ * A short reason for the timeline: the reply code and enhanced status (`SMTP 550 5.1.1 on RCPT
+ * TO`), never the server's free text, which comes from whatever host the tenant named.
+ */
 function describeSmtpError(e: SmtpErrorFields): string {
-  const code = [e.code, e.originalCode].filter(Boolean).join('/');
-  const where = e.command ? ` on ${e.command}` : '';
-  return `${code || 'error'}${where}: ${e.message}`;
+  if (e.command === 'STARTTLS' || e.code === 'EREQUIRETLS') return NO_STARTTLS;
+  if (e.responseCode !== undefined) {
+    const where = e.command && e.command !== 'CONN' ? ` on ${e.command}` : '';
+    return `${smtpReplyLine(e.response, e.responseCode)}${where}`;
+  }
+  // A failed handshake says what was wrong with the certificate (OpenSSL's words, not the server's).
+  if (e.code === 'ETLS') return `TLS with the SMTP server failed: ${localWords(e.message)}`;
+  if (isIn(TRANSIENT_CODES, e.code) || isIn(TRANSIENT_CODES, e.originalCode)) return NO_CONNECTION;
+  return `${e.code ?? 'error'}: ${localWords(e.message)}`;
+}
+
+/** Nodemailer's own words of an error, cut before any quoted server response. */
+function localWords(message: string): string {
+  return message.split(/\s*(?:response=|\n)/)[0]!.slice(0, 160);
+}
+
+/** `250 2.0.0 Ok: queued as X` → `SMTP 250 2.0.0`. */
+export function smtpReplyLine(response: string | undefined, code?: number): string {
+  const reply = /^(\d{3})(?:[ -](\d\.\d{1,3}\.\d{1,3})\b)?/.exec(response?.trim() ?? '');
+  const replyCode = code ?? (reply ? Number(reply[1]) : undefined);
+  if (replyCode === undefined) return 'SMTP reply';
+  return reply?.[2] ? `SMTP ${replyCode} ${reply[2]}` : `SMTP ${replyCode}`;
 }
 
 function isIn(set: ReadonlySet<string>, value: string | undefined): boolean {

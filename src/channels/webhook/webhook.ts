@@ -1,5 +1,14 @@
+import { STATUS_CODES } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
 import type { Channel } from '../../shared/model.ts';
-import type { ChannelProvider, OutboundMessage, SendOutcome } from '../port.ts';
+import {
+  type ChannelProvider,
+  type OutboundMessage,
+  ProviderConfigError,
+  type ProviderContext,
+  type SendOutcome,
+} from '../port.ts';
 import { signWebhook } from './signature.ts';
 
 /** Where to deliver, as stored on an integration. */
@@ -27,31 +36,36 @@ export interface WebhookPayload {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-/** How much of an error response body we keep in the reason: enough to debug, not to bloat the log. */
-const SNIPPET_BYTES = 200;
 
 /**
  * Creates the `webhook` provider: a signed JSON POST per message (Standard Webhooks headers).
  * `webhook-id` is the Tidings message id, stable across retries, so receivers can deduplicate.
+ * Requests go through the outbound guard's dispatcher, which refuses private targets and
+ * follows no redirect. The timeline gets the HTTP status and its standard phrase, never the
+ * receiver's body: the target is whatever the tenant typed, and its answer is not theirs to read.
  */
 export function createWebhookProvider(
   config: WebhookConfig,
   credentials: WebhookCredentials,
+  context: ProviderContext,
 ): ChannelProvider {
-  const url = new URL(config.url);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`webhook: url must be http(s), got ${url.protocol}`);
+  const url = URL.canParse(config.url) ? new URL(config.url) : null;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    throw new ProviderConfigError('config.url', 'must be an http(s) URL');
   }
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const path = `${url.pathname}${url.search}`;
 
   return {
     name: 'webhook',
     async send(message: OutboundMessage): Promise<SendOutcome> {
       const body = JSON.stringify(toPayload(message));
       const timestamp = Math.floor(Date.now() / 1000);
-      let response: Response;
+      let response: Dispatcher.ResponseData;
       try {
-        response = await fetch(url, {
+        response = await context.outbound.http.request({
+          origin: url.origin,
+          path,
           method: 'POST',
           headers: {
             'content-type': 'application/json',
@@ -61,25 +75,19 @@ export function createWebhookProvider(
             'webhook-signature': signWebhook(credentials.secret, message.messageId, timestamp, body),
           },
           body,
-          // A redirect would resend the signed payload somewhere the integration did not name.
-          redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        return { kind: 'retryable', reason: describeFetchError(err, timeoutMs) };
+        return requestFailure(err, url.hostname);
       }
-      const outcome = classifyWebhookResponse(
-        response.status,
-        response.headers.get('retry-after'),
+      // Nobody reads the body, success or not; dumping it frees the connection for reuse.
+      await response.body.dump().catch(() => undefined);
+      const retryAfter = response.headers['retry-after'];
+      return classifyWebhookResponse(
+        response.statusCode,
+        Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
         Date.now(),
       );
-      if (outcome.kind === 'accepted') {
-        // Nobody reads a success body; cancelling frees the connection.
-        await response.body?.cancel().catch(() => undefined);
-        return outcome;
-      }
-      const snippet = await readSnippet(response);
-      return snippet ? { ...outcome, reason: `${outcome.reason}: ${snippet}` } : outcome;
     },
   };
 }
@@ -111,7 +119,7 @@ export function classifyWebhookResponse(
   retryAfterHeader: string | null,
   now: number,
 ): SendOutcome {
-  const reason = `HTTP ${status}`;
+  const reason = httpStatusLine(status);
   if (status >= 200 && status < 300) return { kind: 'accepted', detail: reason };
   if (status === 408 || status === 425 || status === 429 || (status >= 500 && status < 600)) {
     const retryAfterMs = parseRetryAfter(retryAfterHeader, now);
@@ -119,7 +127,7 @@ export function classifyWebhookResponse(
       ? { kind: 'retryable', reason }
       : { kind: 'retryable', reason, retryAfterMs };
   }
-  if (status === 410) return { kind: 'bad_address', reason: `${reason} (endpoint gone)` };
+  if (status === 410) return { kind: 'bad_address', reason };
   if (status >= 300 && status < 400)
     return { kind: 'permanent', reason: `${reason} (redirects are not followed)` };
   return { kind: 'permanent', reason };
@@ -136,37 +144,20 @@ function parseRetryAfter(header: string | null, now: number): number | undefined
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-    return `timed out after ${timeoutMs} ms`;
-  }
-  // undici reports network failures as TypeError('fetch failed') with the system error as cause.
-  const cause = err instanceof Error ? err.cause : undefined;
-  const code =
-    typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : undefined;
-  const message = err instanceof Error ? err.message : String(err);
-  return `network error: ${code ?? message}`;
+/** `HTTP 500 Internal Server Error`: the status and its standard phrase (not the server's own). */
+export function httpStatusLine(status: number): string {
+  const phrase = STATUS_CODES[status];
+  return phrase ? `HTTP ${status} ${phrase}` : `HTTP ${status}`;
 }
 
-/** The first bytes of an error body, whitespace-collapsed; never throws. */
-async function readSnippet(response: Response): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < SNIPPET_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body that fails mid-read changes nothing about the status we already have.
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  const raw = Buffer.concat(chunks).toString('utf8');
-  const text = raw.slice(0, SNIPPET_BYTES).replace(/\s+/g, ' ').trim();
-  return raw.length > SNIPPET_BYTES ? `${text}…` : text;
+/**
+ * No answer at all. Refused, reset, unreachable, unresolvable and timed out read the same, so
+ * delivery attempts cannot be used to scan which hosts and ports exist behind us.
+ */
+export const NO_RESPONSE = 'no response from the receiver (connection failed or timed out)';
+
+function requestFailure(err: unknown, host: string): SendOutcome {
+  if (isBlockedTargetError(err))
+    return { kind: 'blocked_target', reason: new BlockedTargetError(host).message };
+  return { kind: 'retryable', reason: NO_RESPONSE };
 }

@@ -1,8 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSmtpProvider, smtpMessageId } from '../../../src/channels/email/smtp.ts';
-import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
+import { createSmtpProvider, NO_CONNECTION, smtpMessageId } from '../../../src/channels/email/smtp.ts';
+import {
+  type ChannelProvider,
+  type OutboundMessage,
+  ProviderConfigError,
+} from '../../../src/channels/port.ts';
+import { loopbackContext } from '../../fakes/outbound.ts';
 import { type FakeSmtp, startFakeSmtp } from '../../fakes/smtp.ts';
 
 function emailMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
@@ -35,6 +40,7 @@ async function closedPort(): Promise<number> {
 describe('smtp provider against a real SMTP server', () => {
   let smtp: FakeSmtp;
   const providers: ChannelProvider[] = [];
+  const context = loopbackContext();
 
   function provider(
     extra: Partial<Parameters<typeof createSmtpProvider>[0]> = {},
@@ -43,6 +49,7 @@ describe('smtp provider against a real SMTP server', () => {
     const p = createSmtpProvider(
       { host: smtp.host, port: smtp.port, from: 'Tidings <noreply@tidings.test>', ...extra },
       credentials,
+      context,
     );
     providers.push(p);
     return p;
@@ -71,7 +78,7 @@ describe('smtp provider against a real SMTP server', () => {
     const outcome = await provider().send(emailMessage());
 
     expect(outcome).toMatchObject({ kind: 'accepted', providerMessageId: '<msg_01TEST@tidings.test>' });
-    expect(outcome.kind === 'accepted' && outcome.detail).toMatch(/^250/);
+    expect(outcome.kind === 'accepted' && outcome.detail).toMatch(/^SMTP 250\b/);
     const [mail] = await smtp.waitFor(1);
     expect(mail?.envelope).toEqual({ from: 'noreply@tidings.test', to: ['ada@example.test'] });
     expect(mail?.header('message-id')).toBe('<msg_01TEST@tidings.test>');
@@ -108,10 +115,18 @@ describe('smtp provider against a real SMTP server', () => {
     expect(smtpMessageId('msg_1', 'root@localhost')).toBe('<msg_1@tidings.invalid>');
   });
 
-  it('authenticates when credentials are given', async () => {
-    await provider({}, { user: 'mailer', pass: 's3cret' }).send(emailMessage());
+  it('authenticates in plain text only when the integration says insecure', async () => {
+    await provider({ insecure: true }, { user: 'mailer', pass: 's3cret' }).send(emailMessage());
     const [mail] = await smtp.waitFor(1);
     expect(mail?.user).toBe('mailer');
+  });
+
+  it('never sends AUTH to a server without STARTTLS: the send fails for good', async () => {
+    const outcome = await provider({}, { user: 'mailer', pass: 's3cret' }).send(emailMessage());
+    expect(outcome).toMatchObject({ kind: 'permanent', reason: expect.stringContaining('STARTTLS') });
+    expect(smtp.commands.some((line) => /^EHLO /i.test(line))).toBe(true);
+    expect(smtp.commands.some((line) => /^AUTH\b/i.test(line))).toBe(false);
+    expect(smtp.received).toHaveLength(0);
   });
 
   it('signs with DKIM when configured', async () => {
@@ -124,10 +139,23 @@ describe('smtp provider against a real SMTP server', () => {
     expect(mail?.header('dkim-signature')).toMatch(/d=tidings\.test;.*s=mail;/);
   });
 
-  it('refuses a DKIM config without a private key', () => {
-    expect(() => provider({ dkim: { domainName: 'tidings.test', keySelector: 'mail' } })).toThrow(
-      /dkimPrivateKey/,
-    );
+  it('refuses a DKIM config without a private key, or with one that is not a PEM private key', () => {
+    const dkim = { domainName: 'tidings.test', keySelector: 'mail' };
+    expect(() => provider({ dkim })).toThrow(ProviderConfigError);
+    expect(() => provider({ dkim })).toThrow(/dkimPrivateKey|required/);
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    for (const dkimPrivateKey of [
+      'not a key',
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    ]) {
+      try {
+        provider({ dkim }, { dkimPrivateKey });
+        expect.unreachable('a bad DKIM key was accepted');
+      } catch (error) {
+        expect(error).toBeInstanceOf(ProviderConfigError);
+        expect((error as ProviderConfigError).path).toBe('credentials.dkimPrivateKey');
+      }
+    }
   });
 
   it('maps 550 at RCPT TO to bad_address', async () => {
@@ -152,10 +180,14 @@ describe('smtp provider against a real SMTP server', () => {
   });
 
   it('maps a refused connection to retryable', async () => {
-    const p = createSmtpProvider({ host: '127.0.0.1', port: await closedPort(), from: 'a@b.test' }, {});
+    const p = createSmtpProvider(
+      { host: '127.0.0.1', port: await closedPort(), from: 'a@b.test' },
+      {},
+      context,
+    );
     providers.push(p);
     const outcome = await p.send(emailMessage());
-    expect(outcome).toMatchObject({ kind: 'retryable', reason: expect.stringContaining('ECONNREFUSED') });
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_CONNECTION });
   });
 
   it('reports a subscriber without email as bad_address without connecting', async () => {

@@ -3,7 +3,8 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../../src/channels/port.ts';
 import { generateWebhookSecret, signWebhook } from '../../../src/channels/webhook/signature.ts';
-import { createWebhookProvider } from '../../../src/channels/webhook/webhook.ts';
+import { createWebhookProvider, NO_RESPONSE } from '../../../src/channels/webhook/webhook.ts';
+import { loopbackContext } from '../../fakes/outbound.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../fakes/webhook-receiver.ts';
 
 function webhookMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
@@ -47,22 +48,24 @@ describe('standard webhooks signature', () => {
 describe('webhook provider against a real HTTP server', () => {
   let receiver: WebhookReceiver;
   const secret = generateWebhookSecret();
+  const context = loopbackContext();
 
   beforeEach(async () => {
     receiver = await startWebhookReceiver();
   });
 
   afterEach(async () => {
+    await context.outbound.close();
     await receiver.close();
   });
 
   const provider = (timeoutMs?: number) =>
-    createWebhookProvider({ url: receiver.url, timeoutMs }, { secret });
+    createWebhookProvider({ url: receiver.url, timeoutMs }, { secret }, context);
 
   it('POSTs a signed JSON payload that standardwebhooks verifies', async () => {
     const outcome = await provider().send(webhookMessage());
 
-    expect(outcome).toEqual({ kind: 'accepted', detail: 'HTTP 200' });
+    expect(outcome).toEqual({ kind: 'accepted', detail: 'HTTP 200 OK' });
     const [request] = await receiver.waitFor(1);
     expect(request?.method).toBe('POST');
     expect(request?.headers['content-type']).toBe('application/json');
@@ -97,7 +100,11 @@ describe('webhook provider against a real HTTP server', () => {
   it('maps 503 with Retry-After to retryable with retryAfterMs', async () => {
     receiver.respondWith({ status: 503, headers: { 'retry-after': '7' }, body: 'maintenance' });
     const outcome = await provider().send(webhookMessage());
-    expect(outcome).toEqual({ kind: 'retryable', reason: 'HTTP 503: maintenance', retryAfterMs: 7000 });
+    expect(outcome).toEqual({
+      kind: 'retryable',
+      reason: 'HTTP 503 Service Unavailable',
+      retryAfterMs: 7000,
+    });
   });
 
   it('maps 410 Gone to bad_address', async () => {
@@ -105,10 +112,10 @@ describe('webhook provider against a real HTTP server', () => {
     expect((await provider().send(webhookMessage())).kind).toBe('bad_address');
   });
 
-  it('maps 400 to permanent, keeping the start of the error body', async () => {
+  it("maps 400 to permanent with the status's standard phrase, never the receiver's body", async () => {
     receiver.respondWith({ status: 400, body: `{"error":"bad payload"}${' '.repeat(5000)}x` });
     const outcome = await provider().send(webhookMessage());
-    expect(outcome).toEqual({ kind: 'permanent', reason: 'HTTP 400: {"error":"bad payload"}…' });
+    expect(outcome).toEqual({ kind: 'permanent', reason: 'HTTP 400 Bad Request' });
   });
 
   it('does not follow redirects', async () => {
@@ -122,7 +129,7 @@ describe('webhook provider against a real HTTP server', () => {
     receiver.respondWith({ status: 200, delayMs: 2_000 });
     const started = Date.now();
     const outcome = await provider(200).send(webhookMessage());
-    expect(outcome).toEqual({ kind: 'retryable', reason: 'timed out after 200 ms' });
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_RESPONSE });
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
@@ -132,13 +139,15 @@ describe('webhook provider against a real HTTP server', () => {
     const address = server.address();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const port = typeof address === 'object' && address ? address.port : 1;
-    const outcome = await createWebhookProvider({ url: `http://127.0.0.1:${port}/` }, { secret }).send(
-      webhookMessage(),
-    );
-    expect(outcome).toEqual({ kind: 'retryable', reason: 'network error: ECONNREFUSED' });
+    const outcome = await createWebhookProvider(
+      { url: `http://127.0.0.1:${port}/` },
+      { secret },
+      context,
+    ).send(webhookMessage());
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_RESPONSE });
   });
 
   it('rejects a non-http url up front', () => {
-    expect(() => createWebhookProvider({ url: 'ftp://example.test/' }, { secret })).toThrow(/http/);
+    expect(() => createWebhookProvider({ url: 'ftp://example.test/' }, { secret }, context)).toThrow(/http/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySmtpError } from '../../../src/channels/email/smtp.ts';
+import { classifySmtpError, NO_CONNECTION } from '../../../src/channels/email/smtp.ts';
 import { classifyWebhookResponse } from '../../../src/channels/webhook/webhook.ts';
 
 /** An error shaped like the ones nodemailer hands back (see its NodemailerError). */
@@ -73,9 +73,26 @@ describe('classifySmtpError', () => {
     expect(classifySmtpError(none).kind).toBe('bad_address');
   });
 
-  it('keeps the server reply in the reason', () => {
-    const err = smtpError({ code: 'EENVELOPE', command: 'RCPT TO', response: '550 5.1.1 no user' });
-    expect(classifySmtpError(err).reason).toBe('EENVELOPE on RCPT TO: 550 5.1.1 no user');
+  it("keeps the reply code and enhanced status in the reason, never the server's own words", () => {
+    const err = smtpError({
+      code: 'EENVELOPE',
+      command: 'RCPT TO',
+      response: '550 5.1.1 secret-token no user',
+    });
+    expect(classifySmtpError(err).reason).toBe('SMTP 550 5.1.1 on RCPT TO');
+    const plain = smtpError({ code: 'EMESSAGE', command: 'DATA', response: '554 go away' });
+    expect(classifySmtpError(plain).reason).toBe('SMTP 554 on DATA');
+  });
+
+  it('reads refused, reset, timed out and unresolvable connections the same (no port scanner)', () => {
+    const failures = [
+      noReply('ESOCKET', 'ECONNREFUSED'),
+      noReply('ESOCKET', 'ECONNRESET'),
+      noReply('ETIMEDOUT'),
+      noReply('EDNS'),
+      Object.assign(new Error('getaddrinfo ENOTFOUND x.invalid'), { code: 'ENOTFOUND' }),
+    ];
+    expect(new Set(failures.map((e) => classifySmtpError(e).reason))).toEqual(new Set([NO_CONNECTION]));
   });
 });
 
@@ -83,32 +100,40 @@ describe('classifyWebhookResponse', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
 
   it.each([
-    [200, null, { kind: 'accepted', detail: 'HTTP 200' }],
-    [202, null, { kind: 'accepted', detail: 'HTTP 202' }],
-    [204, null, { kind: 'accepted', detail: 'HTTP 204' }],
-    [408, null, { kind: 'retryable', reason: 'HTTP 408' }],
-    [425, null, { kind: 'retryable', reason: 'HTTP 425' }],
-    [429, null, { kind: 'retryable', reason: 'HTTP 429' }],
-    [429, '30', { kind: 'retryable', reason: 'HTTP 429', retryAfterMs: 30_000 }],
-    [503, '0', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 0 }],
-    [503, 'Thu, 01 Jan 2026 00:01:30 GMT', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 90_000 }],
-    [503, 'Wed, 31 Dec 2025 23:00:00 GMT', { kind: 'retryable', reason: 'HTTP 503', retryAfterMs: 0 }],
-    [503, '5.5', { kind: 'retryable', reason: 'HTTP 503' }],
-    [503, 'soon', { kind: 'retryable', reason: 'HTTP 503' }],
-    [503, '', { kind: 'retryable', reason: 'HTTP 503' }],
-    [500, null, { kind: 'retryable', reason: 'HTTP 500' }],
-    [502, null, { kind: 'retryable', reason: 'HTTP 502' }],
-    [504, null, { kind: 'retryable', reason: 'HTTP 504' }],
-    [410, null, { kind: 'bad_address', reason: 'HTTP 410 (endpoint gone)' }],
-    [400, null, { kind: 'permanent', reason: 'HTTP 400' }],
-    [401, null, { kind: 'permanent', reason: 'HTTP 401' }],
-    [403, null, { kind: 'permanent', reason: 'HTTP 403' }],
-    [404, null, { kind: 'permanent', reason: 'HTTP 404' }],
-    [409, null, { kind: 'permanent', reason: 'HTTP 409' }],
-    [413, null, { kind: 'permanent', reason: 'HTTP 413' }],
-    [422, null, { kind: 'permanent', reason: 'HTTP 422' }],
-    [301, null, { kind: 'permanent', reason: 'HTTP 301 (redirects are not followed)' }],
-    [307, null, { kind: 'permanent', reason: 'HTTP 307 (redirects are not followed)' }],
+    [200, null, { kind: 'accepted', detail: 'HTTP 200 OK' }],
+    [202, null, { kind: 'accepted', detail: 'HTTP 202 Accepted' }],
+    [204, null, { kind: 'accepted', detail: 'HTTP 204 No Content' }],
+    [408, null, { kind: 'retryable', reason: 'HTTP 408 Request Timeout' }],
+    [425, null, { kind: 'retryable', reason: 'HTTP 425 Too Early' }],
+    [429, null, { kind: 'retryable', reason: 'HTTP 429 Too Many Requests' }],
+    [429, '30', { kind: 'retryable', reason: 'HTTP 429 Too Many Requests', retryAfterMs: 30_000 }],
+    [503, '0', { kind: 'retryable', reason: 'HTTP 503 Service Unavailable', retryAfterMs: 0 }],
+    [
+      503,
+      'Thu, 01 Jan 2026 00:01:30 GMT',
+      { kind: 'retryable', reason: 'HTTP 503 Service Unavailable', retryAfterMs: 90_000 },
+    ],
+    [
+      503,
+      'Wed, 31 Dec 2025 23:00:00 GMT',
+      { kind: 'retryable', reason: 'HTTP 503 Service Unavailable', retryAfterMs: 0 },
+    ],
+    [503, '5.5', { kind: 'retryable', reason: 'HTTP 503 Service Unavailable' }],
+    [503, 'soon', { kind: 'retryable', reason: 'HTTP 503 Service Unavailable' }],
+    [503, '', { kind: 'retryable', reason: 'HTTP 503 Service Unavailable' }],
+    [500, null, { kind: 'retryable', reason: 'HTTP 500 Internal Server Error' }],
+    [502, null, { kind: 'retryable', reason: 'HTTP 502 Bad Gateway' }],
+    [504, null, { kind: 'retryable', reason: 'HTTP 504 Gateway Timeout' }],
+    [410, null, { kind: 'bad_address', reason: 'HTTP 410 Gone' }],
+    [400, null, { kind: 'permanent', reason: 'HTTP 400 Bad Request' }],
+    [401, null, { kind: 'permanent', reason: 'HTTP 401 Unauthorized' }],
+    [403, null, { kind: 'permanent', reason: 'HTTP 403 Forbidden' }],
+    [404, null, { kind: 'permanent', reason: 'HTTP 404 Not Found' }],
+    [409, null, { kind: 'permanent', reason: 'HTTP 409 Conflict' }],
+    [413, null, { kind: 'permanent', reason: 'HTTP 413 Payload Too Large' }],
+    [422, null, { kind: 'permanent', reason: 'HTTP 422 Unprocessable Entity' }],
+    [301, null, { kind: 'permanent', reason: 'HTTP 301 Moved Permanently (redirects are not followed)' }],
+    [307, null, { kind: 'permanent', reason: 'HTTP 307 Temporary Redirect (redirects are not followed)' }],
   ])('%i (Retry-After %j)', (status, retryAfter, expected) => {
     expect(classifyWebhookResponse(status, retryAfter, now)).toEqual(expected);
   });
