@@ -69,6 +69,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     const message = await store.getMessage(job.tenantId, messageId);
     // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
     if (!message || FINAL_STATUSES.has(message.status) || message.status === 'sent') return DONE;
+    // The kill switch holds sends queued before the pause too (a retry, a slow queue).
+    const workflow = await store.getWorkflow(job.tenantId, message.workflow);
+    if (workflow && (workflow.definition.paused === true || workflow.pausedReason !== null)) {
+      await record(message, 'suppressed', `workflow ${workflow.key} is paused`, {
+        reason: 'workflow_paused',
+      });
+      return DONE;
+    }
     const subscriber = await store.getSubscriber(job.tenantId, message.subscriberId);
     const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
     const chosen = candidates[(job.attempts - 1) % candidates.length]!;
