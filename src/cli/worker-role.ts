@@ -27,7 +27,7 @@ export async function startWorkerRole(
   logger: Logger,
   inboxFeed: InboxFeed,
 ): Promise<WorkerRole> {
-  const providers = new ProviderRegistry(store, keys.credentials);
+  const providers = new ProviderRegistry(store, keys.credentialKeyring);
   const worker = new Worker({
     store,
     signal,

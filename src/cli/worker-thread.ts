@@ -4,10 +4,10 @@ import { type InboxChange, InboxFeed } from '../inbox/feed.ts';
 import { relayInboxFeed } from '../inbox/relay.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
+import type { MasterSecrets } from '../security/master-secret.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { masterSecret } from './bootstrap.ts';
 import { openStore, type SharedSqlite } from './open-store.ts';
 import { startWorkerRole } from './worker-role.ts';
 
@@ -24,6 +24,7 @@ export type FromWorkerThread =
 // The body of a worker thread (see worker-threads.ts): its own store connection and workers,
 // woken by the API thread's job signals.
 const config = workerData.config as Config;
+const secrets = workerData.secrets as MasterSecrets;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
@@ -40,7 +41,7 @@ const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: false });
 const role = await startWorkerRole(
   config,
   store,
-  deriveKeys(await masterSecret(store, config)),
+  deriveKeys(secrets.current, secrets.previous),
   signal,
   logger,
   inboxFeed,

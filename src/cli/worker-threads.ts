@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
+import type { MasterSecrets } from '../security/master-secret.ts';
 import { superviseThread } from '../shared/supervised-thread.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SharedSqlite } from './open-store.ts';
@@ -18,6 +19,7 @@ const STOP_GRACE_MS = 15_000;
 export async function startWorkerThread(
   config: Config,
   shared: SharedSqlite,
+  secrets: MasterSecrets,
   signal: JobSignal,
   logger: Logger,
   inboxFeed: InboxFeed,
@@ -25,7 +27,8 @@ export async function startWorkerThread(
   const supervised = await superviseThread<Extract<FromWorkerThread, { type: 'ready' }>>({
     name: 'worker thread',
     entry: ENTRY,
-    workerData: { config, shared },
+    // The secrets settled by the API thread at start (never re-read or re-decided by a thread).
+    workerData: { config, shared, secrets },
     logger,
     // New inbox items of the thread's deliveries reach this thread's streams (and relays).
     onMessage: (message) => {
