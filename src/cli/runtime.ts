@@ -41,6 +41,8 @@ export interface Tidings {
 function combineRoles(roles: WorkerRole[]): WorkerRole {
   return {
     owner: roles.map((r) => r.owner).join(','),
+    health: () => roles.map((r) => r.health()).find((problem) => problem !== null) ?? null,
+    threads: () => roles.flatMap((r) => r.threads()),
     invalidate: (tenantId) => {
       for (const role of roles) role.invalidate(tenantId);
     },
@@ -104,14 +106,26 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     providers.onInvalidate((tenantId) => role.invalidate(tenantId));
   }
 
+  const workerHealth = () => worker?.health() ?? null;
   let app: FastifyInstance | null = null;
   let url: string | null = null;
   if (roles.includes('api')) {
     const ingest = new IngestService(store, signal);
-    app = await buildApp({ config, store, ingest, providers, signal, keys, logger, metrics, inboxFeed });
+    app = await buildApp({
+      config,
+      store,
+      ingest,
+      providers,
+      signal,
+      keys,
+      logger,
+      metrics,
+      inboxFeed,
+      workerHealth,
+    });
     url = await app.listen({ host: config.host, port: config.port });
   } else if (config.workerPort !== null) {
-    app = await buildHealthApp({ store, metrics, logger });
+    app = await buildHealthApp({ store, metrics, logger, workerHealth });
     url = await app.listen({ host: config.host, port: config.workerPort });
   }
 

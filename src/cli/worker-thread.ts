@@ -19,7 +19,9 @@ export type ToWorkerThread =
 export type FromWorkerThread =
   | { type: 'ready'; owner: string }
   | { type: 'stopped' }
-  | { type: 'inbox'; changes: readonly InboxChange[] };
+  | { type: 'inbox'; changes: readonly InboxChange[] }
+  /** The thread's workers started or stopped failing their claims (null: fine again). */
+  | { type: 'health'; problem: string | null };
 
 // The body of a worker thread (see worker-threads.ts): its own store connection and workers,
 // woken by the API thread's job signals.
@@ -45,6 +47,7 @@ const role = await startWorkerRole(
   signal,
   logger,
   inboxFeed,
+  (problem) => port.postMessage({ type: 'health', problem } satisfies FromWorkerThread),
 );
 
 port.on('message', (message: ToWorkerThread) => {

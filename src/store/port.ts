@@ -336,6 +336,12 @@ export interface Store
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**
+   * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
+   * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite
+   * file fails it; rejects with the store's error otherwise.
+   */
+  probe(): Promise<void>;
+  /**
    * Where `capabilities.crossProcessWakeups`: a channel to the other processes. With `onMessage`
    * it listens (reconnecting on its own after the database restarts, then calling
    * `onReconnect`); without, it only publishes.

@@ -71,6 +71,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.settingOnce('secret', 'two')).toBe('one');
       });
 
+      it('answers its readiness probe', async () => {
+        await expect(store.probe()).resolves.toBeUndefined();
+      });
+
       it('reads a setting, and replaces or removes it only while it holds the expected value', async () => {
         expect(await store.getSetting('canary')).toBeNull();
         await store.settingOnce('canary', 'one');
