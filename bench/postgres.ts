@@ -123,7 +123,13 @@ async function withCluster<T>(
     const procs: ChildProcess[] = [];
     try {
       const port = await freePort();
-      const env = { TIDINGS_DATABASE_URL: url, TIDINGS_API_KEY: API_KEY, TIDINGS_DATA_DIR: dir };
+      // Every process sharing a PostgreSQL database must be given the same master secret.
+      const env = {
+        TIDINGS_DATABASE_URL: url,
+        TIDINGS_API_KEY: API_KEY,
+        TIDINGS_DATA_DIR: dir,
+        TIDINGS_SECRET: 'bench-master-secret-0123456789abcdef',
+      };
       const api = spawnRole(
         'api',
         { ...env, TIDINGS_PORT: String(port), TIDINGS_HOST: '127.0.0.1' },

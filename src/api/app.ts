@@ -254,7 +254,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
  * TIDINGS_WORKER_PORT: a worker otherwise opens no port.
  */
 export async function buildHealthApp(
-  context: Pick<ApiContext, 'store' | 'metrics' | 'logger'>,
+  context: Pick<ApiContext, 'store' | 'metrics' | 'logger' | 'workerHealth'>,
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: context.logger as FastifyBaseLogger,

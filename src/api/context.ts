@@ -20,6 +20,8 @@ export interface ApiContext {
   metrics: Metrics;
   /** Inbox changes of this process, for the realtime streams (and published by the inbox routes). */
   inboxFeed: InboxFeed;
+  /** Why this process's workers cannot take work (claims failing, a dead thread), or null; /readyz reports it. */
+  workerHealth?: () => string | null;
 }
 
 export type AuthMode = 'none' | 'server' | 'subscriber' | 'server-or-subscriber';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { hashApiKey, MASTER_SECRET_SETTING, randomSecret } from '../security/secrets.ts';
+import { hashApiKey } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 
 export const DEFAULT_TENANT = 'default';
@@ -58,11 +58,6 @@ export async function seedDefaultTenant(
 /** The saved generated key, if this data dir has one (for the start banner's curl). */
 export function readSavedKey(keyFile: string): string | null {
   return existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null;
-}
-
-/** The master secret: TIDINGS_SECRET, or one generated once and kept in the store for every process. */
-export async function masterSecret(store: Store, config: Config): Promise<string> {
-  return config.secret ?? store.settingOnce(MASTER_SECRET_SETTING, randomSecret(32));
 }
 
 /** A first-run workflow so the printed curl works right away. */

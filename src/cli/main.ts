@@ -127,6 +127,11 @@ export async function main(args: string[]): Promise<void> {
       process.stderr.write(`${error.message}\n`);
       process.exit(2);
     }
+    // Found at start (e.g. a TIDINGS_SECRET that does not open the stored credentials): said like one found in the environment.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tidings: configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: error }, 'tidings failed to start');
     process.exit(1);
   }

@@ -7,13 +7,15 @@ import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
-import { deriveKeys } from '../security/secrets.ts';
+import { restrictExistingFiles, restrictNewFiles } from '../security/file-modes.ts';
+import { prepareMasterSecret } from '../security/master-secret.ts';
+import { deriveKeys, type Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 import { startCheckpointThread } from '../store/sqlite/checkpointer.ts';
 import { ThreadWriteLock } from '../store/sqlite/write-lock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
-import { masterSecret, seedDefaultTenant } from './bootstrap.ts';
+import { seedDefaultTenant } from './bootstrap.ts';
 import { openStore, type SharedSqlite, storeOpensFromThreads } from './open-store.ts';
 import { startWorkerRole, type WorkerRole } from './worker-role.ts';
 import { startWorkerThread } from './worker-threads.ts';
@@ -30,6 +32,8 @@ export interface Tidings {
   url: string | null;
   generatedKey: string | null;
   keyFile: string;
+  /** Keys derived from the master secret (tests mint tokens with them). */
+  keys: Keys;
   /** Stops accepting, drains the worker, closes the store. */
   close(): Promise<void>;
 }
@@ -37,6 +41,8 @@ export interface Tidings {
 function combineRoles(roles: WorkerRole[]): WorkerRole {
   return {
     owner: roles.map((r) => r.owner).join(','),
+    health: () => roles.map((r) => r.health()).find((problem) => problem !== null) ?? null,
+    threads: () => roles.flatMap((r) => r.threads()),
     invalidate: (tenantId) => {
       for (const role of roles) role.invalidate(tenantId);
     },
@@ -51,6 +57,8 @@ function combineRoles(roles: WorkerRole[]): WorkerRole {
  * tenant seeded before the port opens.
  */
 export async function startTidings(config: Config, logger: Logger, roles: Role[]): Promise<Tidings> {
+  // Before anything is created: whatever this process writes is readable by its user only.
+  restrictNewFiles();
   // The threads of this process share the SQLite file's write lock; a file (not ':memory:') is
   // checkpointed by a thread of its own rather than by whichever writer commits.
   const sqliteFile =
@@ -62,15 +70,22 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const store = await openStore(config, shared, logger);
   const checkpoints = sqliteFile ? await startCheckpointThread(sqliteFile, shared.writeLock, logger) : null;
   logger.info({ store: store.dialect, capabilities: store.capabilities }, 'store open and migrated');
+  // The secret first: a start with one that cannot open the stored values stops before writing anything.
+  const secrets = await prepareMasterSecret(store, config, logger).catch(async (error: unknown) => {
+    await checkpoints?.stop();
+    await store.close();
+    throw error;
+  });
+  const keys = deriveKeys(secrets.current, secrets.previous);
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
-  const keys = deriveKeys(await masterSecret(store, config));
+  restrictExistingFiles([keyFile]);
   const signal = new JobSignal();
   const inboxFeed = new InboxFeed();
   // Workers on this thread listen for other processes' jobs; worker threads relay their own.
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   // Streams live in api processes: they listen for the inbox changes of every other process.
   const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: roles.includes('api') });
-  const providers = new ProviderRegistry(store, keys.credentials, config.allowPrivateTargets);
+  const providers = new ProviderRegistry(store, keys.credentialKeyring, config.allowPrivateTargets);
   const metrics = createMetrics();
 
   let worker: WorkerRole | null = null;
@@ -82,7 +97,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         ? combineRoles(
             await Promise.all(
               Array.from({ length: threads }, () =>
-                startWorkerThread(config, shared, signal, logger, inboxFeed),
+                startWorkerThread(config, shared, secrets, signal, logger, inboxFeed),
               ),
             ),
           )
@@ -91,14 +106,26 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     providers.onInvalidate((tenantId) => role.invalidate(tenantId));
   }
 
+  const workerHealth = () => worker?.health() ?? null;
   let app: FastifyInstance | null = null;
   let url: string | null = null;
   if (roles.includes('api')) {
     const ingest = new IngestService(store, signal);
-    app = await buildApp({ config, store, ingest, providers, signal, keys, logger, metrics, inboxFeed });
+    app = await buildApp({
+      config,
+      store,
+      ingest,
+      providers,
+      signal,
+      keys,
+      logger,
+      metrics,
+      inboxFeed,
+      workerHealth,
+    });
     url = await app.listen({ host: config.host, port: config.port });
   } else if (config.workerPort !== null) {
-    app = await buildHealthApp({ store, metrics, logger });
+    app = await buildHealthApp({ store, metrics, logger, workerHealth });
     url = await app.listen({ host: config.host, port: config.workerPort });
   }
 
@@ -110,6 +137,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     url,
     generatedKey,
     keyFile,
+    keys,
     close() {
       closing ??= (async () => {
         await app?.close();

@@ -1,3 +1,4 @@
+import type { Worker as Thread } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import { startIdempotencyKeyPurge } from '../ingest/retention.ts';
@@ -13,6 +14,10 @@ import { TemplateCache } from '../templates/render.ts';
 /** A running set of job workers and what they own. */
 export interface WorkerRole {
   owner: string;
+  /** Why these workers cannot take work now (claims failing, a thread dead), or null (see /readyz). */
+  health(): string | null;
+  /** The threads these workers run on (none when they run on the caller's); for diagnostics and tests. */
+  threads(): readonly Thread[];
   /** Integrations of a tenant changed: rebuild its provider clients on the next send. */
   invalidate(tenantId: string): void;
   stop(): Promise<void>;
@@ -26,8 +31,9 @@ export async function startWorkerRole(
   signal: JobSignal,
   logger: Logger,
   inboxFeed: InboxFeed,
+  onHealthChange?: (problem: string | null) => void,
 ): Promise<WorkerRole> {
-  const providers = new ProviderRegistry(store, keys.credentials, config.allowPrivateTargets);
+  const providers = new ProviderRegistry(store, keys.credentialKeyring, config.allowPrivateTargets);
   const worker = new Worker({
     store,
     signal,
@@ -35,11 +41,14 @@ export async function startWorkerRole(
     handlers: pipelineHandlers({ store, signal, templates: new TemplateCache(), providers, inboxFeed }),
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,
+    onHealthChange,
   });
   await worker.start();
   const stopPurge = startIdempotencyKeyPurge(store, logger);
   return {
     owner: worker.owner,
+    health: () => worker.health(),
+    threads: () => [],
     invalidate: (tenantId) => providers.invalidate(tenantId),
     async stop() {
       stopPurge();

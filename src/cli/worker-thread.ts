@@ -4,10 +4,10 @@ import { type InboxChange, InboxFeed } from '../inbox/feed.ts';
 import { relayInboxFeed } from '../inbox/relay.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
+import type { MasterSecrets } from '../security/master-secret.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { masterSecret } from './bootstrap.ts';
 import { openStore, type SharedSqlite } from './open-store.ts';
 import { startWorkerRole } from './worker-role.ts';
 
@@ -19,11 +19,14 @@ export type ToWorkerThread =
 export type FromWorkerThread =
   | { type: 'ready'; owner: string }
   | { type: 'stopped' }
-  | { type: 'inbox'; changes: readonly InboxChange[] };
+  | { type: 'inbox'; changes: readonly InboxChange[] }
+  /** The thread's workers started or stopped failing their claims (null: fine again). */
+  | { type: 'health'; problem: string | null };
 
 // The body of a worker thread (see worker-threads.ts): its own store connection and workers,
 // woken by the API thread's job signals.
 const config = workerData.config as Config;
+const secrets = workerData.secrets as MasterSecrets;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
@@ -40,10 +43,11 @@ const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: false });
 const role = await startWorkerRole(
   config,
   store,
-  deriveKeys(await masterSecret(store, config)),
+  deriveKeys(secrets.current, secrets.previous),
   signal,
   logger,
   inboxFeed,
+  (problem) => port.postMessage({ type: 'health', problem } satisfies FromWorkerThread),
 );
 
 port.on('message', (message: ToWorkerThread) => {

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
+import type { MasterSecrets } from '../security/master-secret.ts';
 import { superviseThread } from '../shared/supervised-thread.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SharedSqlite } from './open-store.ts';
@@ -18,19 +19,25 @@ const STOP_GRACE_MS = 15_000;
 export async function startWorkerThread(
   config: Config,
   shared: SharedSqlite,
+  secrets: MasterSecrets,
   signal: JobSignal,
   logger: Logger,
   inboxFeed: InboxFeed,
 ): Promise<WorkerRole> {
+  let threadProblem: string | null = null;
   const supervised = await superviseThread<Extract<FromWorkerThread, { type: 'ready' }>>({
     name: 'worker thread',
     entry: ENTRY,
-    workerData: { config, shared },
+    // The secrets settled by the API thread at start (never re-read or re-decided by a thread).
+    workerData: { config, shared, secrets },
     logger,
-    // New inbox items of the thread's deliveries reach this thread's streams (and relays).
+    // New inbox items of the thread's deliveries reach this thread's streams (and relays); its
+    // workers' health is kept for /readyz (a new incarnation starts healthy).
     onMessage: (message) => {
       const fromThread = message as FromWorkerThread;
       if (fromThread.type === 'inbox') inboxFeed.publish(fromThread.changes, 'remote');
+      else if (fromThread.type === 'health') threadProblem = fromThread.problem;
+      else if (fromThread.type === 'ready') threadProblem = null;
     },
   });
   const post = (message: ToWorkerThread) => supervised.post(message);
@@ -40,6 +47,14 @@ export async function startWorkerThread(
     get owner() {
       return supervised.current.ready.owner;
     },
+    health() {
+      // A thread that has exited reports -1 (even before its 'exit' event); it stays the current
+      // one until a restart is ready, and for good if the restart failed.
+      if (supervised.current.thread.threadId === -1)
+        return 'the worker thread has exited and is not running again yet';
+      return threadProblem;
+    },
+    threads: () => [supervised.current.thread],
     invalidate(tenantId) {
       post({ type: 'invalidate', tenantId });
     },

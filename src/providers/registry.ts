@@ -33,7 +33,8 @@ export class ProviderRegistry {
    */
   constructor(
     private readonly store: Store,
-    private readonly credentialKey: Buffer,
+    /** Opens sealed credentials: the current key first, then previous secrets' (see Keys.credentialKeyring). */
+    private readonly credentialKeys: Buffer | readonly Buffer[],
     allowPrivateTargets: string | null = null,
   ) {
     this.sandbox = createSandboxProvider(store);
@@ -98,7 +99,7 @@ export class ProviderRegistry {
     if (!definition)
       throw new Error(`integration ${integration.id} uses unknown provider "${integration.provider}"`);
     const credentials = integration.sealedCredentials
-      ? unseal<Record<string, unknown>>(this.credentialKey, integration.sealedCredentials)
+      ? unseal<Record<string, unknown>>(this.credentialKeys, integration.sealedCredentials)
       : {};
     try {
       return definition.create(integration.config, credentials, { outbound: this.outbound });

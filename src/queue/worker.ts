@@ -4,6 +4,7 @@ import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/back
 import { laneQuotas } from '../policy/lanes.ts';
 import { LANES, type Lane } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
+import { storeFailureReason } from '../store/failure-reason.ts';
 import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type JobHandler, type JobResult, retryAfterError } from './handler.ts';
@@ -24,6 +25,8 @@ export interface WorkerOptions {
   storeRetryMs?: number;
   /** Lease owner name; unique per process (`host:pid:random`). */
   owner?: string;
+  /** Told when claiming starts or stops failing (see Worker.health), e.g. to pass it to another thread. */
+  onHealthChange?: (problem: string | null) => void;
 }
 
 /** How often a worker offers the store its housekeeping (see JobStore.maintainJobs). */
@@ -78,6 +81,8 @@ export class Worker {
   private readonly heldIds = new Set<number>();
   /** A claim failed: it may have leased jobs this worker never received (see releaseUnknownClaims). */
   private claimsInDoubt = false;
+  /** Why claims fail, since when; null once one succeeds again. */
+  private claimFailure: { reason: string; since: number } | null = null;
   private readonly active = new Set<Lane>(LANES);
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
@@ -131,6 +136,29 @@ export class Worker {
     }
   }
 
+  /**
+   * Why this worker cannot take work now (its claims fail: the store is down or damaged), or null.
+   * Readiness (/readyz) reports it: a store that answers a probe may still fail every claim.
+   */
+  health(): string | null {
+    if (this.claimFailure === null) return null;
+    const since = new Date(this.claimFailure.since).toISOString();
+    return `the workers cannot claim jobs since ${since}: the store fails (${this.claimFailure.reason})`;
+  }
+
+  private claimsFailed(error: unknown): void {
+    const reason = storeFailureReason(error);
+    if (this.claimFailure?.reason === reason) return;
+    this.claimFailure = { reason, since: this.claimFailure?.since ?? Date.now() };
+    this.options.onHealthChange?.(this.health());
+  }
+
+  private claimsSucceeded(): void {
+    if (this.claimFailure === null) return;
+    this.claimFailure = null;
+    this.options.onHealthChange?.(null);
+  }
+
   /** Wakes the claim loop (new jobs in `lane`, or a slot freed when null). */
   wake(lane: Lane | null): void {
     if (lane) this.active.add(lane);
@@ -170,8 +198,10 @@ export class Worker {
           quotas,
         });
         this.claimCycles++;
+        this.claimsSucceeded();
       } catch (error) {
         this.options.logger.error({ err: error }, 'claiming jobs failed; retrying');
+        this.claimsFailed(error);
         this.claimsInDoubt = true;
         await this.idle(this.pollMs);
         continue;
@@ -202,6 +232,7 @@ export class Worker {
       return true;
     } catch (error) {
       this.options.logger.error({ err: error }, 'releasing jobs of failed claims failed; retrying');
+      this.claimsFailed(error);
       return false;
     }
   }

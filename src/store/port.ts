@@ -96,6 +96,12 @@ export interface JobStore {
 export interface TenantStore {
   /** Stores `value` under `key` unless one is there already; answers the value that won. */
   settingOnce(key: string, value: string): Promise<string>;
+  getSetting(key: string): Promise<string | null>;
+  /**
+   * Sets `key` to `value` (null removes it) only while it still holds `expected`; answers
+   * whether it did. Processes starting at once each try; one wins, the others see its value.
+   */
+  replaceSetting(key: string, expected: string, value: string | null): Promise<boolean>;
   ensureTenant(id: string, name: string): Promise<void>;
   tenantExists(id: string): Promise<boolean>;
   /** Adds a key; with `replaceLabel`, first removes the tenant's keys that carry that label. */
@@ -242,6 +248,26 @@ export interface IntegrationStore {
   getIntegration(tenantId: string, id: string): Promise<IntegrationRecord | null>;
   /** All of a tenant's integrations (for one channel when given), lowest priority number first. */
   listIntegrations(tenantId: string, channel?: Channel): Promise<IntegrationRecord[]>;
+  /** Every tenant's sealed integration credentials (checked and re-sealed at start-up). */
+  listSealedCredentials(): Promise<SealedCredentials[]>;
+  /**
+   * Replaces sealed credentials where they still hold `from` (a PUT since the listing wins);
+   * leaves `updatedAt` alone, as the credentials themselves did not change. Answers how many.
+   */
+  resealCredentials(changes: readonly ResealedCredentials[]): Promise<number>;
+}
+
+export interface SealedCredentials {
+  tenantId: string;
+  integrationId: string;
+  sealed: string;
+}
+
+export interface ResealedCredentials {
+  tenantId: string;
+  integrationId: string;
+  from: string;
+  to: string;
 }
 
 /** A message to create; `followUp` is queued only if the message is new. */
@@ -344,6 +370,12 @@ export interface Store
     MessageStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
+  /**
+   * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
+   * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite
+   * file fails it; rejects with the store's error otherwise.
+   */
+  probe(): Promise<void>;
   /**
    * Where `capabilities.crossProcessWakeups`: a channel to the other processes. With `onMessage`
    * it listens (reconnecting on its own after the database restarts, then calling

@@ -46,6 +46,12 @@ process.once('exit', () => {
 });
 
 /**
+ * The master secret children on PostgreSQL get unless a test names its own TIDINGS_SECRET (or
+ * passes it as undefined to start without one): every process sharing a database needs the same.
+ */
+export const POSTGRES_TEST_SECRET = 'tidings-test-master-secret-0123456789';
+
+/**
  * The child's environment: this process's, minus any TIDINGS_* setting of the developer's shell
  * (so tests only see what they set), plus `env`. `CI` and the rest pass through.
  */
@@ -54,6 +60,8 @@ function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   for (const [name, value] of Object.entries(process.env)) {
     if (!name.startsWith('TIDINGS_')) merged[name] = value;
   }
+  if (/^postgres(ql)?:/.test(env.TIDINGS_DATABASE_URL ?? '') && !('TIDINGS_SECRET' in env))
+    merged.TIDINGS_SECRET = POSTGRES_TEST_SECRET;
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete merged[name];
     else merged[name] = value;

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { startTidings, type Tidings } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
-import { databaseEnv } from './store-under-test.ts';
+import { POSTGRES_TEST_SECRET } from './child.ts';
+import { databaseEnv, STORE_UNDER_TEST } from './store-under-test.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: test responses are read field by field and checked by assertions
 type Json = any;
@@ -41,6 +42,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     TIDINGS_PORT: '0',
     TIDINGS_API_KEY: TEST_KEY,
     TIDINGS_LEASE_MS: '5000',
+    // Required on PostgreSQL; on SQLite the generated one (in the data dir's secret file) is used.
+    ...(STORE_UNDER_TEST === 'postgres' ? { TIDINGS_SECRET: POSTGRES_TEST_SECRET } : {}),
     ...env,
   });
   const tidings = await startTidings(config, silentLogger(), ['api', 'worker']);

@@ -2,7 +2,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
-import { deriveKeys } from '../../src/security/secrets.ts';
 import { mintSubscriberToken } from '../../src/security/subscriber-token.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { countRows, STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
@@ -263,7 +262,7 @@ describe('auth and tenant isolation', () => {
     });
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: wrongKey.token })).status).toBe(401);
     // Signed with the server's real key, but two days old with a one-minute lifetime.
-    const keys = deriveKeys(await server.tidings.store.settingOnce('master_secret', 'unused'));
+    const keys = server.tidings.keys;
     const claims = { tenantId: 'default', subscriberId: 'iso_1' };
     const valid = await mintSubscriberToken(keys.tokenSigning, claims, 60);
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: valid.token })).status).toBe(200);

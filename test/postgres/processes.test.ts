@@ -14,9 +14,10 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
 }
 
 describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', () => {
-  it('start together safely: one migration run, one generated key, one secret that every api honours', async () => {
+  it('start together safely: one migration run, one generated key, tokens that every api honours', async () => {
     const url = await freshDatabaseUrl();
-    // No TIDINGS_API_KEY and no TIDINGS_SECRET: both must be generated exactly once, by whoever wins.
+    // No TIDINGS_API_KEY: it must be generated exactly once, by whoever wins. (TIDINGS_SECRET is
+    // required on PostgreSQL: startChild gives every process the same one.)
     const dirs = [tempDataDir(), tempDataDir(), tempDataDir()];
     const apis = await Promise.all(
       dirs.map((dir) => startChild({ TIDINGS_DATABASE_URL: url, TIDINGS_DATA_DIR: dir }, { args: ['api'] })),

@@ -71,6 +71,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.settingOnce('secret', 'two')).toBe('one');
       });
 
+      it('answers its readiness probe', async () => {
+        await expect(store.probe()).resolves.toBeUndefined();
+      });
+
+      it('reads a setting, and replaces or removes it only while it holds the expected value', async () => {
+        expect(await store.getSetting('canary')).toBeNull();
+        await store.settingOnce('canary', 'one');
+        expect(await store.getSetting('canary')).toBe('one');
+        expect(await store.replaceSetting('canary', 'stale', 'two')).toBe(false);
+        expect(await store.replaceSetting('canary', 'one', 'two')).toBe(true);
+        expect(await store.getSetting('canary')).toBe('two');
+        expect(await store.replaceSetting('canary', 'one', null)).toBe(false);
+        expect(await store.replaceSetting('canary', 'two', null)).toBe(true);
+        expect(await store.getSetting('canary')).toBeNull();
+      });
+
       it('finds a tenant by key hash and replaces keys by label', async () => {
         await store.addApiKey({ tenantId: T, hash: 'h-old', prefix: 'tdk_a', label: 'default' });
         expect(await store.tenantForKeyHash('h-old')).toBe(T);
@@ -80,6 +96,44 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.countApiKeys(T, 'default')).toBe(1);
         expect(await store.tenantExists(OTHER)).toBe(true);
         expect(await store.tenantExists('nope')).toBe(false);
+      });
+    });
+
+    describe('sealed integration credentials', () => {
+      const integration = (tenantId: string, id: string, sealedCredentials: string | null) =>
+        store.putIntegration(
+          {
+            tenantId,
+            id,
+            channel: 'email',
+            provider: 'smtp',
+            priority: 1,
+            config: {},
+            sealedCredentials,
+            enabled: true,
+          },
+          5_000,
+        );
+
+      it("lists every tenant's sealed credentials and re-seals those still holding the old value", async () => {
+        await integration(T, 'smtp', 'v2.k1.a');
+        await integration(OTHER, 'smtp', 'v2.k1.b');
+        await integration(T, 'plain', null);
+        expect(await store.listSealedCredentials()).toEqual([
+          { tenantId: T, integrationId: 'smtp', sealed: 'v2.k1.a' },
+          { tenantId: OTHER, integrationId: 'smtp', sealed: 'v2.k1.b' },
+        ]);
+        // The second change lost a race with a PUT: it must not overwrite the new credentials.
+        await integration(OTHER, 'smtp', 'v2.k2.put');
+        const changed = await store.resealCredentials([
+          { tenantId: T, integrationId: 'smtp', from: 'v2.k1.a', to: 'v2.k2.a' },
+          { tenantId: OTHER, integrationId: 'smtp', from: 'v2.k1.b', to: 'v2.k2.b' },
+        ]);
+        expect(changed).toBe(1);
+        expect((await store.getIntegration(T, 'smtp'))?.sealedCredentials).toBe('v2.k2.a');
+        expect((await store.getIntegration(T, 'smtp'))?.updatedAt).toBe(5_000);
+        expect((await store.getIntegration(OTHER, 'smtp'))?.sealedCredentials).toBe('v2.k2.put');
+        expect(await store.resealCredentials([])).toBe(0);
       });
     });
 

@@ -128,7 +128,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         const credentials =
           body.credentials ??
           (existing?.sealedCredentials
-            ? unseal<Fields>(context.keys.credentials, existing.sealedCredentials)
+            ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
             : {});
         buildOffline(definition, config, credentials, providers);
       }

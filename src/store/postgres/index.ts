@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
-import { createPool } from './client.ts';
+import { createPool, run } from './client.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
@@ -51,6 +51,10 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
+    async probe() {
+      await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
+      await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);
+    },
     openChannel: (name, onMessage, onReconnect) =>
       openChannel({
         url: options.url,

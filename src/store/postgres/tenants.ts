@@ -20,6 +20,21 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
         if (rows[0]) return rows[0].value;
       }
     },
+    async getSetting(key) {
+      const { rows } = await run<{ value: string }>(pool, 'SELECT value FROM settings WHERE key = $1', [key]);
+      return rows[0]?.value ?? null;
+    },
+    async replaceSetting(key, expected, value) {
+      const { rowCount } =
+        value === null
+          ? await run(pool, 'DELETE FROM settings WHERE key = $1 AND value = $2', [key, expected])
+          : await run(pool, 'UPDATE settings SET value = $1 WHERE key = $2 AND value = $3', [
+              value,
+              key,
+              expected,
+            ]);
+      return (rowCount ?? 0) > 0;
+    },
     async ensureTenant(id, name) {
       await run(
         pool,

@@ -53,6 +53,30 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
 
 export function postgresIntegrationStore(db: Queryable): IntegrationStore {
   return {
+    async listSealedCredentials() {
+      const { rows } = await run<{ tenant_id: string; id: string; credentials: string }>(
+        db,
+        'SELECT tenant_id, id, credentials FROM integrations WHERE credentials IS NOT NULL ORDER BY tenant_id, id',
+      );
+      return rows.map((r) => ({ tenantId: r.tenant_id, integrationId: r.id, sealed: r.credentials }));
+    },
+    async resealCredentials(changes) {
+      if (changes.length === 0) return 0;
+      // One statement: all of them or none, whatever the pool's connections.
+      const { rowCount } = await run(
+        db,
+        `UPDATE integrations AS i SET credentials = c.next
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c(tenant_id, id, prev, next)
+         WHERE i.tenant_id = c.tenant_id AND i.id = c.id AND i.credentials = c.prev`,
+        [
+          changes.map((c) => c.tenantId),
+          changes.map((c) => c.integrationId),
+          changes.map((c) => c.from),
+          changes.map((c) => c.to),
+        ],
+      );
+      return rowCount ?? 0;
+    },
     async putIntegration(record, now) {
       const { rows } = await run<IntegrationRow>(
         db,

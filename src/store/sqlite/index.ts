@@ -8,6 +8,7 @@ import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { sqliteProbe } from './probe.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantStore } from './tenants.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
@@ -36,6 +37,7 @@ const DURABLE_WRITES = [
   'acceptEvents',
   'cancelEvent',
   'settingOnce',
+  'replaceSetting',
   'ensureTenant',
   'addApiKey',
   'addFirstApiKey',
@@ -46,6 +48,7 @@ const DURABLE_WRITES = [
   'removeTopicMember',
   'putWorkflow',
   'putIntegration',
+  'resealCredentials',
   'markInbox',
   'markAllInbox',
   'replayDeadMessage',
@@ -105,6 +108,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteMessageStore(db, jobs),
+    probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();
     },

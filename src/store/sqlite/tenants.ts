@@ -6,6 +6,8 @@ export function sqliteTenantStore(db: Database.Database): TenantStore {
     'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING',
   );
   const getSetting = db.prepare('SELECT value FROM settings WHERE key = ?').pluck();
+  const updateSetting = db.prepare('UPDATE settings SET value = ? WHERE key = ? AND value = ?');
+  const deleteSetting = db.prepare('DELETE FROM settings WHERE key = ? AND value = ?');
   const insertTenant = db.prepare(
     'INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
   );
@@ -21,6 +23,14 @@ export function sqliteTenantStore(db: Database.Database): TenantStore {
     async settingOnce(key, value) {
       insertSetting.run(key, value);
       return getSetting.get(key) as string;
+    },
+    async getSetting(key) {
+      return (getSetting.get(key) as string | undefined) ?? null;
+    },
+    async replaceSetting(key, expected, value) {
+      const result =
+        value === null ? deleteSetting.run(key, expected) : updateSetting.run(value, key, expected);
+      return result.changes > 0;
     },
     async ensureTenant(id, name) {
       insertTenant.run(id, name, Date.now());

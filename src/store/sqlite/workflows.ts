@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { IntegrationStore, WorkflowStore } from '../port.ts';
+import type { IntegrationStore, ResealedCredentials, WorkflowStore } from '../port.ts';
 import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
@@ -62,7 +62,25 @@ export function sqliteIntegrationStore(db: Database.Database): IntegrationStore 
   const listChannel = db.prepare(
     'SELECT * FROM integrations WHERE tenant_id = ? AND channel = ? ORDER BY priority, id',
   );
+  const sealed = db.prepare(
+    'SELECT tenant_id, id, credentials FROM integrations WHERE credentials IS NOT NULL ORDER BY tenant_id, id',
+  );
+  const reseal = db.prepare(
+    'UPDATE integrations SET credentials = ? WHERE tenant_id = ? AND id = ? AND credentials = ?',
+  );
+  const resealAll = db.transaction((changes: readonly ResealedCredentials[]) => {
+    let changed = 0;
+    for (const c of changes) changed += reseal.run(c.to, c.tenantId, c.integrationId, c.from).changes;
+    return changed;
+  });
   return {
+    async listSealedCredentials() {
+      const rows = sealed.all() as { tenant_id: string; id: string; credentials: string }[];
+      return rows.map((r) => ({ tenantId: r.tenant_id, integrationId: r.id, sealed: r.credentials }));
+    },
+    async resealCredentials(changes) {
+      return changes.length === 0 ? 0 : resealAll.immediate(changes);
+    },
     async putIntegration(record, now) {
       const row = put.get({
         tenant_id: record.tenantId,

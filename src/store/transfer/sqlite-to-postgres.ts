@@ -163,6 +163,7 @@ const SECRET_NOTES: Record<SecretOutcome, string> = {
   same: 'master secret: already in place',
   replaced: "master secret: the target's own, which no data depended on yet, was replaced by the copied one",
   none:
-    'master secret: the source keeps none, so it ran with TIDINGS_SECRET; start the PostgreSQL ' +
-    'installation with that same TIDINGS_SECRET, or its integration credentials cannot be read',
+    'master secret: the source keeps none in its database (it ran with TIDINGS_SECRET, or keeps its ' +
+    'generated one in the master-secret file of its data directory); start the PostgreSQL ' +
+    'installation with that secret as TIDINGS_SECRET, or its integration credentials cannot be read',
 };
