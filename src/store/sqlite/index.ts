@@ -39,6 +39,7 @@ const DURABLE_WRITES = [
   'ensureTenant',
   'addApiKey',
   'addFirstApiKey',
+  'revokeApiKey',
   'upsertSubscriber',
   'loadOrCreateSubscribers',
   'upsertTopic',
