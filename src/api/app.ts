@@ -1,4 +1,3 @@
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
@@ -9,6 +8,7 @@ import Fastify, {
 import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
+import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -17,6 +17,7 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
+import { tenantRoutes } from './routes/tenants.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -62,6 +63,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
+  app.decorateRequest('tokenExpiresAt', null);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -76,11 +78,28 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     else done(new ApiError('unsupported_media_type', 'send the body as application/json'), undefined);
   });
 
-  const authenticate = createAuthenticator(context.store, context.keys.tokenSigning);
+  // Runs before authentication, so that every answer carries these headers, refusals included.
+  const { corsOrigins } = context.config;
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (!isBrowserFacing(request.url)) return;
+    reply.headers(corsHeaders(request.headers.origin, corsOrigins));
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
+      reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
+      await reply.status(204).send();
+    }
+  });
+
+  const authenticator = createAuthenticator({
+    store: context.store,
+    tokenKey: context.keys.tokenSigning,
+    operatorKey: context.config.operatorKey,
+  });
   app.addHook('onRequest', async (request) => {
     if (request.method === 'OPTIONS') return;
-    const mode: AuthMode = request.routeOptions.config?.auth ?? 'server';
-    await authenticate(request, mode);
+    const config = request.routeOptions.config;
+    const mode: AuthMode = config?.auth ?? 'server';
+    await authenticator.authenticate(request, mode, config?.queryToken === true);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -106,13 +125,6 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     void reply.status(404).send(error.toBody());
   });
 
-  // The inbox is called from browsers on the customer's origin, with bearer tokens (no cookies).
-  const inboxCors = { origin: true, methods: ['GET', 'POST'], maxAge: 600 };
-  const noCors = { origin: false };
-  await app.register(cors, {
-    delegator: (request, callback) =>
-      callback(null, request.url?.startsWith('/v1/inbox') ? inboxCors : noCors),
-  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -135,6 +147,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }
+  await app.register(async (scope) =>
+    tenantRoutes(scope, context, { onKeyRevoked: authenticator.forgetKeys }),
+  );
   return app;
 }
 
