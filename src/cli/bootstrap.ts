@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
@@ -41,11 +41,6 @@ export async function seedDefaultTenant(
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   chmodSync(keyFile, 0o600);
   return { generatedKey: key, keyFile };
-}
-
-/** The saved generated key, if this data dir has one (for the start banner's curl). */
-export function readSavedKey(keyFile: string): string | null {
-  return existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null;
 }
 
 /** The master secret: TIDINGS_SECRET, or one generated once and kept in the store for every process. */
