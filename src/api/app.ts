@@ -78,24 +78,23 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     else done(new ApiError('unsupported_media_type', 'send the body as application/json'), undefined);
   });
 
-  // Runs before authentication, so that every answer carries these headers, refusals included.
   const { corsOrigins } = context.config;
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    if (!isBrowserFacing(request.url)) return;
-    reply.headers(corsHeaders(request.headers.origin, corsOrigins));
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
-      reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
-      await reply.status(204).send();
-    }
-  });
-
   const authenticator = createAuthenticator({
     store: context.store,
     tokenKey: context.keys.tokenSigning,
     operatorKey: context.config.operatorKey,
   });
-  app.addHook('onRequest', async (request) => {
+  // One hook (it runs on every request): headers first, so that every answer carries them,
+  // refusals included — a browser must be able to read the 401 that says "refresh your token".
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (isBrowserFacing(request.url)) {
+      reply.headers(corsHeaders(request.headers.origin, corsOrigins));
+      if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
+        reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
+        return reply.status(204).send();
+      }
+    }
     if (request.method === 'OPTIONS') return;
     const config = request.routeOptions.config;
     const mode: AuthMode = config?.auth ?? 'server';
