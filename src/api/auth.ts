@@ -64,7 +64,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     const hit = cache.get(hash);
     if (hit && now() - hit.at < KEY_CACHE_TTL_MS) return hit.tenantId;
     const tenantId = await store.tenantForKeyHash(hash);
-    if (cache.size >= KEY_CACHE_MAX) cache.clear();
+    // Full (a flood of wrong keys, say): forget the oldest entry, not the valid keys in use.
+    if (hit) cache.delete(hash);
+    else if (cache.size >= KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(hash, { tenantId, at: now() });
     return tenantId;
   }
