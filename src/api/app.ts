@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
@@ -84,18 +85,25 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     tokenKey: context.keys.tokenSigning,
     operatorKey: context.config.operatorKey,
   });
-  // One hook (it runs on every request): headers first, so that every answer carries them,
-  // refusals included — a browser must be able to read the 401 that says "refresh your token".
+  // Set on the raw response before Fastify even routes the request, so that every answer carries
+  // them: refusals (a browser must be able to read the 401 that says "refresh your token", and a
+  // 429's Retry-After), Fastify's own early errors (a bad URL, a too-long id) and hijacked streams.
+  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    response.setHeader('x-content-type-options', 'nosniff');
+    if (request.url && isBrowserFacing(request.url)) {
+      for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins))) {
+        response.setHeader(name, value);
+      }
+    }
+  });
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    if (isBrowserFacing(request.url)) {
-      reply.headers(corsHeaders(request.headers.origin, corsOrigins));
-      if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) {
+    if (request.method === 'OPTIONS') {
+      if (request.headers['access-control-request-method'] && isBrowserFacing(request.url)) {
         reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
         return reply.status(204).send();
       }
+      return;
     }
-    if (request.method === 'OPTIONS') return;
     const config = request.routeOptions.config;
     const mode: AuthMode = config?.auth ?? 'server';
     await authenticator.authenticate(request, mode, config?.queryToken === true);

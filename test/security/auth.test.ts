@@ -95,6 +95,10 @@ describe('10. key handling', () => {
       await server.call('POST', '/v1/events', '{not json'),
       await server.call('GET', '/healthz', undefined, { auth: null }),
     ];
+    // Fastify's own early refusals too: an undecodable URL, an id past the router's length limit.
+    for (const route of ['/v1/events/%E0%A4%A', `/v1/events/${'x'.repeat(300)}`]) {
+      answers.push(await server.call('GET', route));
+    }
     for (const answer of answers) expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
 
     const stream = await openSse(`${server.url}/v1/inbox/stream`, {

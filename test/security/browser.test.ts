@@ -109,8 +109,14 @@ describe('9. browser-facing answers', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe(ORIGIN);
 
-    // The other browser-facing paths get them whatever they answer; the server API never does.
-    for (const route of ['/inbox.js', '/v1/unsubscribe/tok', '/v1/preferences-page?token=x']) {
+    // The other browser-facing paths get them whatever they answer (even Fastify's own early
+    // refusal of an undecodable URL); the server API never does.
+    for (const route of [
+      '/inbox.js',
+      '/v1/unsubscribe/tok',
+      '/v1/preferences-page?token=x',
+      '/v1/inbox/%E0%A4%A',
+    ]) {
       const answer = await fetch(`${server.url}${route}`, { headers: origin });
       expect(answer.headers.get('access-control-allow-origin'), route).toBe(ORIGIN);
     }
