@@ -1,6 +1,5 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
@@ -13,6 +12,7 @@ import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
+import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -21,6 +21,7 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
+import { tenantRoutes } from './routes/tenants.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -92,6 +93,7 @@ function onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     const body = JSON.stringify(apiError.toBody());
     socket.write(
       `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nContent-Type: application/json\r\n` +
+        'X-Content-Type-Options: nosniff\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
@@ -166,6 +168,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
+  app.decorateRequest('tokenExpiresAt', null);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -180,11 +183,34 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     else done(new ApiError('unsupported_media_type', 'send the body as application/json'), undefined);
   });
 
-  const authenticate = createAuthenticator(context.store, context.keys.tokenSigning);
-  app.addHook('onRequest', async (request) => {
-    if (request.method === 'OPTIONS') return;
-    const mode: AuthMode = request.routeOptions.config?.auth ?? 'server';
-    await authenticate(request, mode);
+  const { corsOrigins } = context.config;
+  const authenticator = createAuthenticator({
+    store: context.store,
+    tokenKey: context.keys.tokenSigning,
+    operatorKey: context.config.operatorKey,
+  });
+  // Set on the raw response before Fastify even routes the request, so that every answer carries
+  // them: refusals (a browser must be able to read the 401 that says "refresh your token", and a
+  // 429's Retry-After), Fastify's own early errors (a bad URL, a too-long id) and hijacked streams.
+  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    response.setHeader('x-content-type-options', 'nosniff');
+    if (request.url && isBrowserFacing(request.url)) {
+      for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins))) {
+        response.setHeader(name, value);
+      }
+    }
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS') {
+      if (request.headers['access-control-request-method'] && isBrowserFacing(request.url)) {
+        reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
+        return reply.status(204).send();
+      }
+      return;
+    }
+    const config = request.routeOptions.config;
+    const mode: AuthMode = config?.auth ?? 'server';
+    await authenticator.authenticate(request, mode, config?.queryToken === true);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -217,13 +243,6 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     void reply.status(404).send(error.toBody());
   });
 
-  // The inbox is called from browsers on the customer's origin, with bearer tokens (no cookies).
-  const inboxCors = { origin: true, methods: ['GET', 'POST'], maxAge: 600 };
-  const noCors = { origin: false };
-  await app.register(cors, {
-    delegator: (request, callback) =>
-      callback(null, request.url?.startsWith('/v1/inbox') ? inboxCors : noCors),
-  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -246,6 +265,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }
+  await app.register(async (scope) =>
+    tenantRoutes(scope, context, { onKeyRevoked: authenticator.forgetKeys }),
+  );
   return app;
 }
 

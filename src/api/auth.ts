@@ -1,50 +1,117 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { hashApiKey } from '../security/secrets.ts';
 import { verifySubscriberToken } from '../security/subscriber-token.ts';
 import type { TenantStore } from '../store/port.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import type { AuthMode } from './context.ts';
 import { ApiError } from './errors.ts';
 
-const CACHE_TTL_MS = 10_000;
+/**
+ * How long a key lookup is trusted. A key revoked in this process stops working at once (the
+ * cache is cleared); one revoked by another process (or the CLI) stops within this long.
+ */
+export const KEY_CACHE_TTL_MS = 10_000;
+const KEY_CACHE_MAX = 10_000;
 
-function bearer(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1]! : null;
-  }
-  // Browsers cannot set headers on EventSource/WebSocket: streams may pass the token in the query.
-  const query = request.query as { token?: unknown } | undefined;
-  return typeof query?.token === 'string' ? query.token : null;
+export interface AuthOptions {
+  store: Pick<TenantStore, 'tenantForKeyHash'>;
+  tokenKey: Uint8Array;
+  /** TIDINGS_OPERATOR_KEY; null turns the operator routes off (they answer 404). */
+  operatorKey: string | null;
+  throttle?: AuthThrottle;
+  now?: () => number;
 }
+
+export interface Authenticator {
+  /** Sets `request.tenantId` (and the subscriber fields) or throws 401 / 404 / 429. */
+  authenticate(request: FastifyRequest, mode: AuthMode, queryToken: boolean): Promise<void>;
+  /** Drops cached key lookups: a key revoked in this process stops working at once. */
+  forgetKeys(): void;
+}
+
+function headerCredential(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : '';
+}
+
+function queryCredential(request: FastifyRequest): string | null {
+  const query = request.query as { token?: unknown } | undefined;
+  return typeof query?.token === 'string' && query.token !== '' ? query.token : null;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 /**
  * Authenticates requests in `onRequest` (before any body is read): server keys by their SHA-256
- * (cached briefly, so the hot path does not hit the store), subscriber tokens by signature and expiry.
+ * (cached briefly, so the hot path does not hit the store), subscriber tokens by signature and
+ * expiry, the operator key by a constant-time comparison. Server keys are read only from the
+ * `Authorization` header; `?token=` is taken only on stream routes and only as a subscriber token
+ * (browsers cannot set headers on EventSource/WebSocket, and URLs end up in logs). Failed
+ * attempts are counted per address: past the allowance they answer 429 instead of 401.
  */
-export function createAuthenticator(store: TenantStore, tokenKey: Uint8Array) {
+export function createAuthenticator(options: AuthOptions): Authenticator {
+  const { store, tokenKey } = options;
+  const throttle = options.throttle ?? new AuthThrottle();
+  const now = options.now ?? Date.now;
+  const operatorDigest = options.operatorKey === null ? null : sha256(options.operatorKey);
   const cache = new Map<string, { tenantId: string | null; at: number }>();
 
   async function tenantForKey(key: string): Promise<string | null> {
     const hash = hashApiKey(key);
     const hit = cache.get(hash);
-    if (hit && Date.now() - hit.at < CACHE_TTL_MS) return hit.tenantId;
+    if (hit && now() - hit.at < KEY_CACHE_TTL_MS) return hit.tenantId;
     const tenantId = await store.tenantForKeyHash(hash);
-    if (cache.size > 10_000) cache.clear();
-    cache.set(hash, { tenantId, at: Date.now() });
+    // Full (a flood of wrong keys, say): forget the oldest entry, not the valid keys in use.
+    if (hit) cache.delete(hash);
+    else if (cache.size >= KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(hash, { tenantId, at: now() });
     return tenantId;
   }
 
-  return async function authenticate(request: FastifyRequest, mode: AuthMode): Promise<void> {
+  function isOperatorKey(credential: string): boolean {
+    // Both sides hashed to the same length first, so the comparison time says nothing about the key.
+    return operatorDigest !== null && timingSafeEqual(sha256(credential), operatorDigest);
+  }
+
+  /** A presented credential was refused: 401, or 429 once this address has failed too often. */
+  function refuse(request: FastifyRequest, message: string): ApiError {
+    const retryAfter = throttle.fail(request.ip, now());
+    if (retryAfter === null) return new ApiError('unauthorized', message);
+    return new ApiError(
+      'too_many_failed_attempts',
+      'too many failed authentication attempts from this address; retry later',
+      [],
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  async function authenticate(request: FastifyRequest, mode: AuthMode, queryToken: boolean): Promise<void> {
     if (mode === 'none') return;
-    const credential = bearer(request);
-    if (!credential)
+    if (mode === 'operator' && operatorDigest === null) {
+      // Off unless TIDINGS_OPERATOR_KEY is set: the routes do not exist, whatever the caller sends.
+      throw new ApiError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    }
+    const fromHeader = headerCredential(request);
+    const fromQuery = fromHeader === null && queryToken ? queryCredential(request) : null;
+    const credential = fromHeader ?? fromQuery;
+    if (credential === null) {
       throw new ApiError('unauthorized', 'missing credentials: send "Authorization: Bearer <key>"');
-    if (mode !== 'subscriber') {
+    }
+    if (credential === '') throw refuse(request, 'the Authorization header must be "Bearer <key>"');
+
+    if (mode === 'operator') {
+      if (isOperatorKey(credential)) return;
+      throw refuse(request, 'the operator key is not valid');
+    }
+    if ((mode === 'server' || mode === 'server-or-subscriber') && fromQuery === null) {
       const tenantId = await tenantForKey(credential);
       if (tenantId) {
         request.tenantId = tenantId;
         request.subscriberId = null;
+        request.tokenExpiresAt = null;
         return;
       }
     }
@@ -53,13 +120,16 @@ export function createAuthenticator(store: TenantStore, tokenKey: Uint8Array) {
       if (claims) {
         request.tenantId = claims.tenantId;
         request.subscriberId = claims.subscriberId;
+        request.tokenExpiresAt = claims.expiresAt;
         return;
       }
-      throw new ApiError('unauthorized', 'the subscriber token is invalid or has expired');
+      throw refuse(request, 'the subscriber token is invalid or has expired');
     }
-    throw new ApiError(
-      'unauthorized',
+    throw refuse(
+      request,
       mode === 'subscriber' ? 'a subscriber token is required' : 'the API key is not valid',
     );
-  };
+  }
+
+  return { authenticate, forgetKeys: () => cache.clear() };
 }

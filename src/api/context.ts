@@ -24,16 +24,24 @@ export interface ApiContext {
   workerHealth?: () => string | null;
 }
 
-export type AuthMode = 'none' | 'server' | 'subscriber' | 'server-or-subscriber';
+/** `operator`: the TIDINGS_OPERATOR_KEY routes (tenants and keys); 404 when it is unset. */
+export type AuthMode = 'none' | 'server' | 'subscriber' | 'server-or-subscriber' | 'operator';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route; checked in onRequest, before the body is read. */
     auth?: AuthMode;
+    /**
+     * Stream routes only: a subscriber token may come as `?token=` (EventSource and WebSocket
+     * cannot set headers). Never a server key: URLs end up in logs.
+     */
+    queryToken?: boolean;
   }
   interface FastifyRequest {
     tenantId: string;
     /** Set when the caller used a subscriber token. */
     subscriberId: string | null;
+    /** When the caller's subscriber token expires (epoch ms); null for a server key. */
+    tokenExpiresAt: number | null;
   }
 }

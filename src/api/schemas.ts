@@ -115,7 +115,15 @@ export const InboxQuery = Type.Object(
 );
 export type InboxQuery = Static<typeof InboxQuery>;
 
+/** `expiresIn`: a duration string from "1s" to "7d" (API.md), or a whole number of seconds (1…604800). */
 export const TokenBody = Type.Object(
-  { expiresIn: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86_400, description: 'seconds' })) },
+  {
+    expiresIn: Type.Optional(
+      Type.Union([
+        Type.String({ pattern: '^\\d+(s|m|h|d)$', maxLength: 12, description: 'e.g. "15m", "1h", "7d"' }),
+        Type.Integer({ minimum: 1, maximum: 7 * 86_400, description: 'seconds' }),
+      ]),
+    ),
+  },
   { additionalProperties: false },
 );

@@ -1,27 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
+import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
 import { hashApiKey } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 
 export const DEFAULT_TENANT = 'default';
 const DEFAULT_KEY_LABEL = 'default';
 
-/** A new secret API key: `tdk_` + 192 random bits. */
-export function generateApiKey(): string {
-  return `tdk_${randomBytes(24).toString('base64url')}`;
-}
-
-export async function addTenantKey(
-  store: Store,
-  tenantId: string,
-  key: string,
-  label: string,
-  replace = false,
-) {
-  await store.addApiKey({ tenantId, hash: hashApiKey(key), prefix: key.slice(0, 8), label }, replace);
-}
+// Key making lives in security/api-keys.ts (the tenant API uses it too); kept importable from here.
+export { addTenantKey, generateApiKey };
 
 /**
  * Makes sure the default tenant has a key: TIDINGS_API_KEY replaces any earlier default key;
@@ -45,7 +33,7 @@ export async function seedDefaultTenant(
   const added = await store.addFirstApiKey({
     tenantId: DEFAULT_TENANT,
     hash: hashApiKey(key),
-    prefix: key.slice(0, 8),
+    prefix: keyPrefix(key),
     label: DEFAULT_KEY_LABEL,
   });
   if (!added) return { generatedKey: null, keyFile };
@@ -53,11 +41,6 @@ export async function seedDefaultTenant(
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   chmodSync(keyFile, 0o600);
   return { generatedKey: key, keyFile };
-}
-
-/** The saved generated key, if this data dir has one (for the start banner's curl). */
-export function readSavedKey(keyFile: string): string | null {
-  return existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : null;
 }
 
 /** A first-run workflow so the printed curl works right away. */

@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
+import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
-import { addTenantKey, generateApiKey, readSavedKey, seedDemoWorkflow } from './bootstrap.ts';
+import { seedDemoWorkflow } from './bootstrap.ts';
+import { keyCommand, UsageError } from './key-commands.ts';
 import { migrateFrom } from './migrate-from.ts';
 import { openStore, type Role, startTidings, type Tidings } from './runtime.ts';
 
@@ -14,15 +17,34 @@ const USAGE = `usage: tidings <command>
   migrate --from sqlite:PATH
                         copy the SQLite installation at PATH into PostgreSQL (TIDINGS_DATABASE_URL)
   tenant create NAME    create a tenant and print its API key
+  key create [--tenant ID] [--label LABEL]
+                        add an API key to a tenant (default: the default tenant) and print it
+  key list [--tenant ID]
+                        list keys: ids, tenants, prefixes and labels, never the secrets
+  key revoke KEY_ID     revoke a key
 
 Configuration comes from TIDINGS_* environment variables (see API.md "Running it").`;
 
+/** A path as one shell word, for the banner's copy-paste commands. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The start banner. A generated key is printed once, on the start that generated it; later
+ * banners point at where it is kept (`$(cat <key file>)`) instead of reading it back out, so
+ * the secret does not land in every start's output (and the logs that collect it).
+ */
 function banner(config: Config, tidings: Tidings): string {
   const url = tidings.url ?? '';
   // TIDINGS_API_KEY replaced any saved generated key, so the saved file is only right without it.
   const key =
     tidings.generatedKey ??
-    (config.apiKey ? '$TIDINGS_API_KEY' : (readSavedKey(tidings.keyFile) ?? '<your key>'));
+    (config.apiKey
+      ? '$TIDINGS_API_KEY'
+      : existsSync(tidings.keyFile)
+        ? `$(cat ${shellWord(tidings.keyFile)})`
+        : '<your key>');
   const lines = [`Tidings is running at ${url}`];
   if (tidings.generatedKey) {
     lines.push('', `Your API key (shown once, saved in ${tidings.keyFile}):`, `  ${tidings.generatedKey}`);
@@ -94,6 +116,8 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       process.stdout.write(`${JSON.stringify({ tenantId, name, apiKey: key })}\n`);
       return;
     }
+    case 'key':
+      return keyCommand(rest, config);
     case 'help':
     case '--help':
     case '-h':
@@ -103,8 +127,6 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
 }
-
-class UsageError extends Error {}
 
 /** Entry point of the `tidings` command. */
 export async function main(args: string[]): Promise<void> {

@@ -1,10 +1,29 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { parseDuration } from '../shared/time.ts';
 
 export const DEFAULT_TOKEN_LIFETIME_S = 24 * 3600;
+/** API.md: `expiresIn` is from 1 s to 7 d. */
+export const MIN_TOKEN_LIFETIME_S = 1;
+export const MAX_TOKEN_LIFETIME_S = 7 * 86_400;
 
 export interface SubscriberClaims {
   tenantId: string;
   subscriberId: string;
+}
+
+export interface VerifiedSubscriberToken extends SubscriberClaims {
+  /** When the token stops being valid (epoch ms): open streams close then. */
+  expiresAt: number;
+}
+
+/**
+ * The lifetime a mint asks for, in whole seconds: a duration string ("90s", "1h", "7d") or a
+ * number of seconds. Answers null when it is not one, or outside 1 s … 7 d (or below a second).
+ */
+export function tokenLifetimeSeconds(expiresIn: string | number): number | null {
+  const seconds = typeof expiresIn === 'number' ? expiresIn : (parseDuration(expiresIn) ?? Number.NaN) / 1000;
+  if (!Number.isInteger(seconds)) return null;
+  return seconds >= MIN_TOKEN_LIFETIME_S && seconds <= MAX_TOKEN_LIFETIME_S ? seconds : null;
 }
 
 /** Mints HMAC-signed (HS256), expiring subscriber tokens for the browser inbox. */
@@ -26,15 +45,23 @@ export async function mintSubscriberToken(
   return { token, expiresAt: exp * 1000 };
 }
 
-/** Answers the claims of a valid token, or null for a forged, malformed or expired one. */
+/**
+ * Answers the claims of a valid token, or null for a forged, malformed or expired one — and for
+ * one without `exp`: a token that never expires could never be taken back.
+ */
 export async function verifySubscriberToken(
   key: Uint8Array,
   token: string,
-): Promise<SubscriberClaims | null> {
+): Promise<VerifiedSubscriberToken | null> {
   try {
-    const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], audience: 'tidings:inbox' });
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ['HS256'],
+      audience: 'tidings:inbox',
+      requiredClaims: ['exp'],
+    });
     if (typeof payload.tid !== 'string' || typeof payload.sub !== 'string') return null;
-    return { tenantId: payload.tid, subscriberId: payload.sub };
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return null;
+    return { tenantId: payload.tid, subscriberId: payload.sub, expiresAt: payload.exp * 1000 };
   } catch (error) {
     if (error instanceof errors.JOSEError) return null;
     throw error;

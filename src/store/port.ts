@@ -93,6 +93,31 @@ export interface JobStore {
   maintainJobs?(): Promise<boolean>;
 }
 
+/** A key to add: only its SHA-256 is kept; `prefix` (e.g. `tdk_AbCd`) is what lists show of it. */
+export interface NewApiKey {
+  /** The key's public id (`key_…`); the store makes one when absent. */
+  id?: string;
+  tenantId: string;
+  hash: string;
+  prefix: string;
+  label: string;
+}
+
+/** A stored key as lists show it: never the secret nor its hash. */
+export interface ApiKeyRecord {
+  id: string;
+  tenantId: string;
+  prefix: string;
+  label: string;
+  createdAt: number;
+}
+
+export interface TenantRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
 export interface TenantStore {
   /** Stores `value` under `key` unless one is there already; answers the value that won. */
   settingOnce(key: string, value: string): Promise<string>;
@@ -104,18 +129,27 @@ export interface TenantStore {
   replaceSetting(key: string, expected: string, value: string | null): Promise<boolean>;
   ensureTenant(id: string, name: string): Promise<void>;
   tenantExists(id: string): Promise<boolean>;
-  /** Adds a key; with `replaceLabel`, first removes the tenant's keys that carry that label. */
-  addApiKey(
-    key: { tenantId: string; hash: string; prefix: string; label: string },
-    replaceLabel?: boolean,
-  ): Promise<void>;
+  /** Tenants in id order, after `after` (a tenant id, exclusive), at most `limit`. */
+  listTenants(after: string | null, limit: number): Promise<TenantRecord[]>;
+  /**
+   * Adds a key and answers its id; with `replaceLabel`, first removes the tenant's keys that
+   * carry that label.
+   */
+  addApiKey(key: NewApiKey, replaceLabel?: boolean): Promise<string>;
   /**
    * Adds the key only if the tenant has none with its label yet; answers whether it did. Safe
    * when several processes seed at once: exactly one of them adds a key.
    */
-  addFirstApiKey(key: { tenantId: string; hash: string; prefix: string; label: string }): Promise<boolean>;
+  addFirstApiKey(key: NewApiKey): Promise<boolean>;
   tenantForKeyHash(hash: string): Promise<string | null>;
   countApiKeys(tenantId: string, label: string): Promise<number>;
+  /** One tenant's keys (or every tenant's, with null), oldest first. */
+  listApiKeys(tenantId: string | null): Promise<ApiKeyRecord[]>;
+  /**
+   * Removes a key by id (only within `tenantId` when one is given); answers whether one was
+   * removed. Its hash is gone, so it stops authenticating (after the auth cache's TTL elsewhere).
+   */
+  revokeApiKey(keyId: string, tenantId: string | null): Promise<boolean>;
 }
 
 /** One event to accept, already validated. */

@@ -97,6 +97,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.tenantExists(OTHER)).toBe(true);
         expect(await store.tenantExists('nope')).toBe(false);
       });
+
+      it('lists tenants in id order, a page at a time', async () => {
+        await store.ensureTenant('ten_c', 'C');
+        const first = await store.listTenants(null, 2);
+        expect(first.map((t) => t.id)).toEqual([T, OTHER]);
+        expect(first[0]).toEqual({ id: T, name: 'A', createdAt: expect.any(Number) });
+        expect((await store.listTenants(OTHER, 2)).map((t) => t.id)).toEqual(['ten_c']);
+      });
+
+      it('gives keys ids, lists them without their hashes and revokes them by id', async () => {
+        const id = await store.addApiKey({ tenantId: T, hash: 'h-1', prefix: 'tdk_a', label: 'ci' });
+        expect(id).toMatch(/^key_/);
+        await store.addApiKey({ id: 'key_given', tenantId: OTHER, hash: 'h-2', prefix: 'tdk_b', label: 'x' });
+        expect(
+          await store.addFirstApiKey({ tenantId: T, hash: 'h-3', prefix: 'tdk_c', label: 'default' }),
+        ).toBe(true);
+        const keys = await store.listApiKeys(T);
+        expect(keys).toHaveLength(2);
+        expect(keys[0]).toEqual({
+          id,
+          tenantId: T,
+          prefix: 'tdk_a',
+          label: 'ci',
+          createdAt: expect.any(Number),
+        });
+        expect(keys[1]?.id).toMatch(/^key_/);
+        expect((await store.listApiKeys(null)).map((k) => k.id).sort()).toEqual(
+          [id, keys[1]!.id, 'key_given'].sort(),
+        );
+
+        // Scoped to a tenant, another tenant's key id is not found (and stays).
+        expect(await store.revokeApiKey('key_given', T)).toBe(false);
+        expect(await store.tenantForKeyHash('h-2')).toBe(OTHER);
+        expect(await store.revokeApiKey(id, T)).toBe(true);
+        expect(await store.tenantForKeyHash('h-1')).toBeNull();
+        expect(await store.revokeApiKey(id, T)).toBe(false);
+        expect(await store.revokeApiKey('key_given', null)).toBe(true);
+        expect(await store.listApiKeys(OTHER)).toEqual([]);
+      });
     });
 
     describe('sealed integration credentials', () => {

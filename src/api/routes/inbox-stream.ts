@@ -3,9 +3,14 @@ import type { InboxChange } from '../../inbox/feed.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { inboxItemView } from '../views.ts';
+import { StreamRegistry } from './stream-registry.ts';
 
 /** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
+/** API.md: a subscriber has at most 20 open streams; opening another closes the oldest. */
+export const MAX_STREAMS_PER_SUBSCRIBER = 20;
+/** Subscriber tokens only; `?token=` is accepted here (EventSource cannot set headers). */
+const STREAM_ROUTE = { config: { auth: 'subscriber' as const, queryToken: true } };
 
 function frame(event: string, data: unknown, id?: string): string {
   return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -15,19 +20,21 @@ function frame(event: string, data: unknown, id?: string): string {
  * `GET /v1/inbox/stream`: Server-Sent Events for one subscriber — `ready` with the unread count
  * on connect, then `item.created` (a new inbox item), `item.updated` (read, seen or archived on
  * any device) and `inbox.read-all` / `inbox.seen-all`, each with the unread count after it.
- * The token may come as `?token=` (EventSource cannot set headers).
+ * The token may come as `?token=` (EventSource cannot set headers). A stream ends when its token
+ * expires (the browser's EventSource then reconnects, is refused, and fetches a new token), and a
+ * subscriber keeps at most {@link MAX_STREAMS_PER_SUBSCRIBER} open in this process — across
+ * tokens; opening another ends the oldest.
  */
 export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, inboxFeed } = context;
-  const open = new Set<FastifyReply>();
+  const open = new StreamRegistry<FastifyReply>(MAX_STREAMS_PER_SUBSCRIBER, (reply) => reply.raw.end());
   // Streams never end by themselves: close them so the server can stop.
-  app.addHook('preClose', async () => {
-    for (const reply of open) reply.raw.end();
-  });
+  app.addHook('preClose', async () => open.closeAll());
 
-  app.get('/v1/inbox/stream', { config: { auth: 'subscriber' } }, async (request, reply) => {
-    const subscriberId = request.subscriberId;
-    if (!subscriberId) throw new ApiError('unauthorized', 'a subscriber token is required');
+  app.get('/v1/inbox/stream', STREAM_ROUTE, async (request, reply) => {
+    const { subscriberId, tokenExpiresAt } = request;
+    if (!subscriberId || tokenExpiresAt === null)
+      throw new ApiError('unauthorized', 'a subscriber token is required');
     const { tenantId } = request;
     const unreadCount = await store.countUnread(tenantId, subscriberId);
 
@@ -47,7 +54,10 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     };
     raw.on('error', (error) => request.log.debug({ err: error }, 'inbox stream connection failed'));
     write(frame('ready', { unreadCount }));
-    open.add(reply);
+    const release = open.add(`${tenantId}\u0000${subscriberId}`, reply);
+    // A stream must not outlive its token. setTimeout's limit (24.8 days) is far beyond 7 days.
+    const expiry = setTimeout(() => raw.end(), Math.max(0, tokenExpiresAt - Date.now()));
+    expiry.unref();
 
     // Changes are written in order, one at a time: each waits for its item and count.
     let queue = Promise.resolve();
@@ -72,8 +82,9 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     heartbeat.unref();
     raw.on('close', () => {
       clearInterval(heartbeat);
+      clearTimeout(expiry);
       unsubscribe();
-      open.delete(reply);
+      release();
     });
   });
 }

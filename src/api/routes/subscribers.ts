@@ -1,9 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { mintSubscriberToken } from '../../security/subscriber-token.ts';
+import {
+  DEFAULT_TOKEN_LIFETIME_S,
+  mintSubscriberToken,
+  tokenLifetimeSeconds,
+} from '../../security/subscriber-token.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
-import { notFound } from '../errors.ts';
+import { notFound, validationError } from '../errors.ts';
 import { Id, IdParams, SubscriberBody, TokenBody, TopicBody, TopicMembersBody } from '../schemas.ts';
 import { subscriberView } from '../views.ts';
 
@@ -31,16 +35,24 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
   app.post(
     '/v1/subscribers/:subscriberId/token',
     { schema: { params: subscriberParams, body: TokenBody } },
-    async (request) => {
+    async (request, reply) => {
       const { subscriberId } = request.params as { subscriberId: string };
-      const body = (request.body ?? {}) as { expiresIn?: number };
+      const { expiresIn } = (request.body ?? {}) as { expiresIn?: string | number };
+      const lifetime = expiresIn === undefined ? DEFAULT_TOKEN_LIFETIME_S : tokenLifetimeSeconds(expiresIn);
+      if (lifetime === null) {
+        throw validationError([
+          { path: 'expiresIn', message: 'must be a duration from "1s" to "7d" (or 1 to 604800 seconds)' },
+        ]);
+      }
       // Minting a token for a new id creates the subscriber, like triggering an event does.
       await store.loadOrCreateSubscribers(request.tenantId, [subscriberId], Date.now());
       const { token, expiresAt } = await mintSubscriberToken(
         context.keys.tokenSigning,
         { tenantId: request.tenantId, subscriberId },
-        body.expiresIn,
+        lifetime,
       );
+      // A bearer credential: no browser or proxy cache may keep a copy.
+      void reply.header('cache-control', 'no-store');
       return { token, expiresAt: iso(expiresAt) };
     },
   );

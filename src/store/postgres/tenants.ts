@@ -1,6 +1,10 @@
 import type pg from 'pg';
-import type { TenantStore } from '../port.ts';
+import { newId } from '../../shared/ids.ts';
+import type { ApiKeyRecord, TenantRecord, TenantStore } from '../port.ts';
 import { run, transaction } from './client.ts';
+
+const KEY_COLUMNS =
+  'SELECT id, tenant_id AS "tenantId", prefix, label, created_at AS "createdAt" FROM api_keys';
 
 export function postgresTenantStore(pool: pg.Pool): TenantStore {
   return {
@@ -46,7 +50,16 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
       const { rowCount } = await run(pool, 'SELECT 1 FROM tenants WHERE id = $1', [id]);
       return (rowCount ?? 0) > 0;
     },
+    async listTenants(after, limit) {
+      const { rows } = await run<TenantRecord>(
+        pool,
+        'SELECT id, name, created_at AS "createdAt" FROM tenants WHERE id > $1 ORDER BY id LIMIT $2',
+        [after ?? '', limit],
+      );
+      return rows;
+    },
     async addApiKey(key, replaceLabel = false) {
+      const id = key.id ?? newId('key');
       await transaction(pool, async (client) => {
         if (replaceLabel)
           await client.query('DELETE FROM api_keys WHERE tenant_id = $1 AND label = $2', [
@@ -54,11 +67,12 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
             key.label,
           ]);
         await client.query(
-          `INSERT INTO api_keys (key_hash, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5)
+          `INSERT INTO api_keys (key_hash, id, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (key_hash) DO NOTHING`,
-          [key.hash, key.tenantId, key.label, key.prefix, Date.now()],
+          [key.hash, id, key.tenantId, key.label, key.prefix, Date.now()],
         );
       });
+      return id;
     },
     async addFirstApiKey(key) {
       return transaction(pool, async (client) => {
@@ -72,8 +86,8 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
         );
         if ((rowCount ?? 0) > 0) return false;
         await client.query(
-          'INSERT INTO api_keys (key_hash, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5)',
-          [key.hash, key.tenantId, key.label, key.prefix, Date.now()],
+          'INSERT INTO api_keys (key_hash, id, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [key.hash, key.id ?? newId('key'), key.tenantId, key.label, key.prefix, Date.now()],
         );
         return true;
       });
@@ -93,6 +107,22 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
         [tenantId, label],
       );
       return rows[0]!.n;
+    },
+    async listApiKeys(tenantId) {
+      const { rows } =
+        tenantId === null
+          ? await run<ApiKeyRecord>(pool, `${KEY_COLUMNS} ORDER BY created_at, id`)
+          : await run<ApiKeyRecord>(pool, `${KEY_COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id`, [
+              tenantId,
+            ]);
+      return rows;
+    },
+    async revokeApiKey(keyId, tenantId) {
+      const { rowCount } =
+        tenantId === null
+          ? await run(pool, 'DELETE FROM api_keys WHERE id = $1', [keyId])
+          : await run(pool, 'DELETE FROM api_keys WHERE id = $1 AND tenant_id = $2', [keyId, tenantId]);
+      return (rowCount ?? 0) > 0;
     },
   };
 }

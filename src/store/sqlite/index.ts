@@ -41,6 +41,7 @@ const DURABLE_WRITES = [
   'ensureTenant',
   'addApiKey',
   'addFirstApiKey',
+  'revokeApiKey',
   'upsertSubscriber',
   'loadOrCreateSubscribers',
   'upsertTopic',

@@ -35,7 +35,14 @@ export const TABLES: readonly TableSpec[] = [
   { name: 'tenants', columns: { id: 'text', name: 'text', created_at: 'int' } },
   {
     name: 'api_keys',
-    columns: { key_hash: 'text', tenant_id: 'text', label: 'text', prefix: 'text', created_at: 'int' },
+    columns: {
+      key_hash: 'text',
+      id: 'text',
+      tenant_id: 'text',
+      label: 'text',
+      prefix: 'text',
+      created_at: 'int',
+    },
   },
   {
     name: 'subscribers',

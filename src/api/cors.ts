@@ -1,0 +1,46 @@
+/**
+ * CORS for the browser-facing routes only (API.md "Auth and errors"): the inbox and its streams,
+ * `/inbox.js`, the unsubscribe link and the preference page. They are called from the customer's
+ * own origin with bearer tokens (never cookies), so `Access-Control-Allow-Credentials` is never
+ * sent. Their answers carry the headers on every status — a 401 a browser cannot read would hide
+ * that its token needs refreshing, a 429 would hide its `Retry-After`. The server API sends none.
+ */
+
+const BROWSER_PATHS = ['/v1/inbox', '/inbox.js', '/v1/unsubscribe', '/v1/preferences-page'];
+const PREFLIGHT_METHODS = 'GET, POST, PATCH, OPTIONS';
+const DEFAULT_ALLOWED_HEADERS = 'Authorization, Content-Type, Last-Event-ID';
+const PREFLIGHT_MAX_AGE_S = '600';
+
+/** Whether `url` (path and query) is one of the browser-facing routes, or below one. */
+export function isBrowserFacing(url: string): boolean {
+  for (const prefix of BROWSER_PATHS) {
+    if (!url.startsWith(prefix)) continue;
+    const next = url.charCodeAt(prefix.length);
+    // End of the path, a sub-path or a query: `/v1/inboxes` is not the inbox.
+    if (Number.isNaN(next) || next === 0x2f || next === 0x3f) return true;
+  }
+  return false;
+}
+
+/**
+ * The CORS headers of a browser-facing answer to a request from `origin`. With `*` the caller's
+ * origin is reflected (or `*` without one); with a list, only a listed origin is allowed.
+ */
+export function corsHeaders(
+  origin: string | undefined,
+  allowed: readonly string[] | '*',
+): Record<string, string> {
+  const headers: Record<string, string> = { vary: 'Origin', 'access-control-expose-headers': 'Retry-After' };
+  if (allowed === '*') headers['access-control-allow-origin'] = origin || '*';
+  else if (origin && allowed.includes(origin)) headers['access-control-allow-origin'] = origin;
+  return headers;
+}
+
+/** What a preflight (`OPTIONS` with `Access-Control-Request-Method`) answer adds. */
+export function preflightHeaders(requestedHeaders: string | undefined): Record<string, string> {
+  return {
+    'access-control-allow-methods': PREFLIGHT_METHODS,
+    'access-control-allow-headers': requestedHeaders || DEFAULT_ALLOWED_HEADERS,
+    'access-control-max-age': PREFLIGHT_MAX_AGE_S,
+  };
+}

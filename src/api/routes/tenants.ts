@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify';
+import Type, { type Static } from 'typebox';
+import { addTenantKey, generateApiKey, keyPrefix } from '../../security/api-keys.ts';
+import { newId } from '../../shared/ids.ts';
+import { iso } from '../../shared/time.ts';
+import type { ApiKeyRecord } from '../../store/port.ts';
+import type { ApiContext } from '../context.ts';
+import { notFound } from '../errors.ts';
+import { Id, Limit } from '../schemas.ts';
+
+/** Printable text without control characters: names and labels end up in terminals and logs. */
+const Text = (maxLength: number) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
+
+const TenantBody = Type.Object({ name: Text(200) }, { additionalProperties: false });
+const KeyBody = Type.Object({ label: Type.Optional(Text(100)) }, { additionalProperties: false });
+const TenantsQuery = Type.Object(
+  { cursor: Type.Optional(Id), limit: Type.Optional(Limit(100, 100)) },
+  { additionalProperties: false },
+);
+const TenantParams = Type.Object({ tenantId: Id });
+const KeyParams = Type.Object({ tenantId: Id, keyId: Id });
+
+/** The first key of a tenant made here, as `tidings tenant create` labels it. */
+const FIRST_KEY_LABEL = 'default';
+/** Keys added later, unless the operator names them. */
+const ADDED_KEY_LABEL = 'api';
+
+const operatorOnly = { auth: 'operator' as const };
+// A new secret is in the answer: no cache (browser, proxy) may keep a copy.
+const NO_STORE = { 'cache-control': 'no-store' };
+
+const keyView = (key: ApiKeyRecord) => ({
+  keyId: key.id,
+  prefix: key.prefix,
+  label: key.label,
+  createdAt: iso(key.createdAt),
+});
+
+export interface TenantRouteHooks {
+  /** Called after a key is revoked, so this process stops accepting it at once. */
+  onKeyRevoked(): void;
+}
+
+/**
+ * API.md "Tenants and keys (operators)": tenants and their keys, managed with the operator key
+ * (TIDINGS_OPERATOR_KEY), so a multi-tenant deployment needs no shell access. Without that key
+ * these routes answer 404 (see auth.ts); a tenant's own key is refused on them.
+ */
+export async function tenantRoutes(
+  app: FastifyInstance,
+  context: ApiContext,
+  hooks: TenantRouteHooks,
+): Promise<void> {
+  const { store } = context;
+
+  app.post('/v1/tenants', { config: operatorOnly, schema: { body: TenantBody } }, async (request, reply) => {
+    const { name } = request.body as Static<typeof TenantBody>;
+    const tenantId = newId('ten');
+    await store.ensureTenant(tenantId, name);
+    const apiKey = generateApiKey();
+    const keyId = await addTenantKey(store, tenantId, apiKey, FIRST_KEY_LABEL);
+    return reply.status(201).headers(NO_STORE).send({ tenantId, name, apiKey, keyId });
+  });
+
+  app.get('/v1/tenants', { config: operatorOnly, schema: { querystring: TenantsQuery } }, async (request) => {
+    const query = request.query as Static<typeof TenantsQuery>;
+    const limit = query.limit ?? 100;
+    const tenants = await store.listTenants(query.cursor ?? null, limit);
+    return {
+      items: tenants.map((t) => ({ tenantId: t.id, name: t.name, createdAt: iso(t.createdAt) })),
+      nextCursor: tenants.length === limit ? tenants.at(-1)!.id : null,
+    };
+  });
+
+  app.post(
+    '/v1/tenants/:tenantId/keys',
+    { config: operatorOnly, schema: { params: TenantParams, body: KeyBody } },
+    async (request, reply) => {
+      const { tenantId } = request.params as Static<typeof TenantParams>;
+      const label = (request.body as Static<typeof KeyBody> | undefined)?.label ?? ADDED_KEY_LABEL;
+      if (!(await store.tenantExists(tenantId))) throw notFound('tenant', tenantId);
+      const apiKey = generateApiKey();
+      const keyId = await addTenantKey(store, tenantId, apiKey, label);
+      return reply
+        .status(201)
+        .headers(NO_STORE)
+        .send({ keyId, tenantId, apiKey, prefix: keyPrefix(apiKey), label });
+    },
+  );
+
+  app.get(
+    '/v1/tenants/:tenantId/keys',
+    { config: operatorOnly, schema: { params: TenantParams } },
+    async (request) => {
+      const { tenantId } = request.params as Static<typeof TenantParams>;
+      if (!(await store.tenantExists(tenantId))) throw notFound('tenant', tenantId);
+      return { items: (await store.listApiKeys(tenantId)).map(keyView), nextCursor: null };
+    },
+  );
+
+  app.delete(
+    '/v1/tenants/:tenantId/keys/:keyId',
+    { config: operatorOnly, schema: { params: KeyParams } },
+    async (request, reply) => {
+      const { tenantId, keyId } = request.params as Static<typeof KeyParams>;
+      if (!(await store.revokeApiKey(keyId, tenantId))) throw notFound('key', keyId);
+      hooks.onKeyRevoked();
+      return reply.status(204).send();
+    },
+  );
+}

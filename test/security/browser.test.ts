@@ -1,0 +1,241 @@
+import { SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deriveKeys } from '../../src/security/secrets.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const SECRET = 'browser-test-secret-0123456789abcdef0123456789';
+const ORIGIN = 'https://app.example.test';
+
+/** An SSE response read to its end in the background: its text so far, and whether it ended. */
+interface RawStream {
+  status: number;
+  headers: Headers;
+  text(): string;
+  hasEnded(): boolean;
+  close(): void;
+}
+
+const streams: RawStream[] = [];
+
+async function openStream(url: string, headers: Record<string, string> = {}): Promise<RawStream> {
+  const abort = new AbortController();
+  const response = await fetch(url, {
+    headers: { accept: 'text/event-stream', ...headers },
+    signal: abort.signal,
+  });
+  let text = '';
+  let ended = false;
+  const decoder = new TextDecoder();
+  void (async () => {
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+      }
+    } catch {
+      // aborted by the test
+    }
+    ended = true;
+  })();
+  const stream = {
+    status: response.status,
+    headers: response.headers,
+    text: () => text,
+    hasEnded: () => ended,
+    close: () => abort.abort(),
+  };
+  streams.push(stream);
+  return stream;
+}
+
+async function openReady(url: string, headers: Record<string, string> = {}): Promise<RawStream> {
+  const stream = await openStream(url, headers);
+  expect(stream.status).toBe(200);
+  await waitFor(() => stream.text().includes('event: ready'), 'the ready event');
+  return stream;
+}
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ TIDINGS_SECRET: SECRET });
+  const put = await server.call('PUT', '/v1/workflows/ping', {
+    channels: [{ channel: 'in_app', template: { title: 'Ping {{ data.n }}', body: 'b' } }],
+  });
+  expect(put.status).toBe(200);
+});
+
+afterEach(() => {
+  for (const stream of streams.splice(0)) stream.close();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function mint(subscriberId: string, body?: unknown) {
+  return server.call('POST', `/v1/subscribers/${subscriberId}/token`, body);
+}
+
+const streamUrl = (token: string) => `${server.url}/v1/inbox/stream?token=${encodeURIComponent(token)}`;
+
+describe('9. browser-facing answers', () => {
+  it('sends CORS headers on inbox refusals (401, 404) as on successes, and none on the server API', async () => {
+    const origin = { origin: ORIGIN };
+    const noToken = await server.call('GET', '/v1/inbox', undefined, { auth: null, headers: origin });
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(noToken.headers.get('vary')).toMatch(/origin/i);
+
+    const badToken = await server.call('GET', '/v1/inbox/unread-count', undefined, {
+      auth: 'a.b.c',
+      headers: origin,
+    });
+    expect(badToken.status).toBe(401);
+    expect(badToken.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+
+    const stream = await fetch(`${server.url}/v1/inbox/stream?token=a.b.c`, { headers: origin });
+    expect(stream.status).toBe(401);
+    expect(stream.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+
+    const token = (await mint('cors_ada')).body.token;
+    const missing = await server.call('POST', '/v1/inbox/msg_nope/read', undefined, {
+      auth: token,
+      headers: origin,
+    });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    const ok = await server.call('GET', '/v1/inbox', undefined, { auth: token, headers: origin });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+
+    // The other browser-facing paths get them whatever they answer (even Fastify's own early
+    // refusal of an undecodable URL); the server API never does.
+    for (const route of [
+      '/inbox.js',
+      '/v1/unsubscribe/tok',
+      '/v1/preferences-page?token=x',
+      '/v1/inbox/%E0%A4%A',
+    ]) {
+      const answer = await fetch(`${server.url}${route}`, { headers: origin });
+      expect(answer.headers.get('access-control-allow-origin'), route).toBe(ORIGIN);
+    }
+    for (const auth of [server.key, null]) {
+      const events = await server.call('GET', '/v1/workflows', undefined, { auth, headers: origin });
+      expect(events.headers.get('access-control-allow-origin')).toBeNull();
+    }
+    const preflight = await fetch(`${server.url}/v1/inbox/read-all`, {
+      method: 'OPTIONS',
+      headers: {
+        ...origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
+  });
+
+  it('answers only the origins TIDINGS_CORS_ORIGINS lists', async () => {
+    const listed = await startTestServer({
+      TIDINGS_SECRET: SECRET,
+      TIDINGS_CORS_ORIGINS: `${ORIGIN}, https://b.test`,
+    });
+    try {
+      const from = async (origin: string) =>
+        (await fetch(`${listed.url}/v1/inbox`, { headers: { origin } })).headers.get(
+          'access-control-allow-origin',
+        );
+      expect(await from(ORIGIN)).toBe(ORIGIN);
+      expect(await from('https://b.test')).toBe('https://b.test');
+      expect(await from('https://evil.test')).toBeNull();
+    } finally {
+      await listed.close();
+    }
+  });
+
+  it('mints tokens for a duration string from 1 s to 7 d, uncached, and refuses other lifetimes naming the field', async () => {
+    const before = Date.now();
+    const hour = await mint('ttl_ada', { expiresIn: '1h' });
+    expect(hour.status).toBe(200);
+    expect(Object.keys(hour.body).sort()).toEqual(['expiresAt', 'token']);
+    expect(hour.headers.get('cache-control')).toBe('no-store');
+    const lifetime = Date.parse(hour.body.expiresAt) - before;
+    expect(lifetime).toBeGreaterThan(3_598_000);
+    expect(lifetime).toBeLessThanOrEqual(3_601_000);
+
+    const week = await mint('ttl_ada', { expiresIn: '7d' });
+    expect(Date.parse(week.body.expiresAt) - before).toBeGreaterThan(7 * 86_400_000 - 2_000);
+    expect((await mint('ttl_ada', { expiresIn: '1s' })).status).toBe(200);
+    expect((await mint('ttl_ada', { expiresIn: 90 })).status).toBe(200);
+    const byDefault = await mint('ttl_ada');
+    expect(Date.parse(byDefault.body.expiresAt) - before).toBeGreaterThan(86_400_000 - 2_000);
+
+    for (const expiresIn of ['8d', '0s', '604801s', 'forever', '1.5h', 0, 604_801]) {
+      const refused = await mint('ttl_ada', { expiresIn });
+      expect(refused.status, JSON.stringify(expiresIn)).toBe(400);
+      expect(refused.body.error.code).toBe('validation_failed');
+      expect(refused.body.error.details[0].path).toContain('expiresIn');
+    }
+  });
+
+  it('refuses a subscriber token without an expiry, even one signed with the real key', async () => {
+    const signing = deriveKeys(SECRET).tokenSigning;
+    const claims = new SignJWT({ tid: 'default' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('noexp_ada')
+      .setAudience('tidings:inbox')
+      .setIssuedAt();
+    const forever = await claims.sign(signing);
+    const refused = await server.call('GET', '/v1/inbox', undefined, { auth: forever });
+    expect(refused.status).toBe(401);
+    expect((await fetch(streamUrl(forever))).status).toBe(401);
+
+    // The same claims with an expiry are accepted: it is the missing `exp` that is refused.
+    const expiring = await claims.setExpirationTime('1h').sign(signing);
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: expiring })).status).toBe(200);
+  });
+
+  it('closes an open stream when its token expires, and refuses the token afterwards', async () => {
+    const minted = await mint('exp_ada', { expiresIn: '2s' });
+    const expiresAt = Date.parse(minted.body.expiresAt);
+    const stream = await openReady(streamUrl(minted.body.token));
+    await waitFor(() => stream.hasEnded(), 'the stream to end at the token expiry', 8_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt - 50);
+
+    // Nothing reaches it after the end, and reconnecting with the expired token is refused.
+    const event = await server.call('POST', '/v1/events', {
+      workflow: 'ping',
+      to: ['exp_ada'],
+      data: { n: 1 },
+    });
+    expect(event.status).toBe(202);
+    const again = await fetch(streamUrl(minted.body.token), { headers: { origin: ORIGIN } });
+    expect(again.status).toBe(401);
+    expect(again.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(stream.text()).not.toContain('item.created');
+  });
+
+  it('keeps at most 20 open streams per subscriber, across tokens: opening another closes the oldest', async () => {
+    const first = (await mint('cap_ada')).body.token;
+    const second = (await mint('cap_ada')).body.token;
+    const open: RawStream[] = [];
+    for (let i = 0; i < 20; i++) open.push(await openReady(streamUrl(first)));
+    const other = await openReady(streamUrl((await mint('cap_bob')).body.token));
+    expect(open.some((s) => s.hasEnded())).toBe(false);
+
+    const newest = await openReady(`${server.url}/v1/inbox/stream`, { authorization: `Bearer ${second}` });
+    await waitFor(() => open[0]!.hasEnded(), 'the oldest stream to close');
+    await openReady(streamUrl(second));
+    await waitFor(() => open[1]!.hasEnded(), 'the next oldest stream to close');
+
+    // The others stay open and live: an item reaches the newest stream and the other subscriber's is untouched.
+    expect(open.slice(2).some((s) => s.hasEnded())).toBe(false);
+    expect(other.hasEnded()).toBe(false);
+    await server.call('POST', '/v1/events', { workflow: 'ping', to: ['cap_ada'], data: { n: 2 } });
+    await waitFor(() => newest.text().includes('item.created'), 'the item on the newest stream');
+    await waitFor(() => open[19]!.text().includes('item.created'), 'the item on a kept stream');
+  });
+});
