@@ -28,21 +28,33 @@ export interface ProviderDefinition {
   retargets(before: Fields, after: Fields): boolean;
 }
 
-const smtpConfig = Type.Object({
-  host: Type.String({ minLength: 1, maxLength: 253 }),
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
-  secure: Type.Optional(Type.Boolean()),
-  insecure: Type.Optional(Type.Boolean()),
-  from: Type.String({ minLength: 3 }),
-  dkim: Type.Optional(Type.Object({ domainName: Type.String(), keySelector: Type.String() })),
-});
-const smtpCredentials = Type.Object({
-  user: Type.Optional(Type.String()),
-  pass: Type.Optional(Type.String()),
-  dkimPrivateKey: Type.Optional(Type.String()),
-});
-const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) });
-const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) });
+// A field the schema does not name is refused, never stored: an adapter that later reads a field of
+// that name (a timeout, a proxy) must not find a tenant's value waiting for it.
+const CLOSED = { additionalProperties: false } as const;
+
+const smtpConfig = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    secure: Type.Optional(Type.Boolean()),
+    insecure: Type.Optional(Type.Boolean()),
+    from: Type.String({ minLength: 3 }),
+    dkim: Type.Optional(
+      Type.Object({ domainName: Type.String(), keySelector: Type.String() }, { additionalProperties: false }),
+    ),
+  },
+  CLOSED,
+);
+const smtpCredentials = Type.Object(
+  {
+    user: Type.Optional(Type.String()),
+    pass: Type.Optional(Type.String()),
+    dkimPrivateKey: Type.Optional(Type.String()),
+  },
+  CLOSED,
+);
+const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) }, CLOSED);
+const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) }, CLOSED);
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>

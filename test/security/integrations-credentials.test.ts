@@ -217,3 +217,43 @@ describe('finding 5: credentials re-targeted', () => {
     }
   });
 });
+
+describe('finding 5: integration config takes only the fields its provider names', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it.each([
+    [
+      'a webhook timeout',
+      'webhook',
+      { url: 'https://hooks.example.com/in', timeoutMs: 2_147_483_647 },
+      'config.timeoutMs',
+    ],
+    [
+      'an SMTP proxy',
+      'smtp',
+      { host: 'smtp.example.com', port: 587, from: 'a@example.com', proxy: 'socks5://x' },
+      'config.proxy',
+    ],
+  ])(
+    'refuses %s the adapter would read (400 naming the field), storing nothing',
+    async (_, provider, config, path) => {
+      const channel = provider === 'smtp' ? 'email' : 'webhook';
+      const credentials = provider === 'smtp' ? {} : { secret: SECRET };
+      const answer = await server.call('PUT', `/v1/integrations/extra-${provider}`, {
+        channel,
+        provider,
+        config,
+        credentials,
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+      expect((await server.call('GET', `/v1/integrations/extra-${provider}`)).status).toBe(404);
+    },
+  );
+});

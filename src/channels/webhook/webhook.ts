@@ -14,7 +14,11 @@ import { signWebhook } from './signature.ts';
 /** Where to deliver, as stored on an integration. */
 export interface WebhookConfig {
   url: string;
-  /** Whole-request deadline (connect, headers, body), 10 s by default. */
+  /**
+   * Whole-request deadline (connect, headers, body), 10 s by default, at most 30 s. Not part of the
+   * integration schema (tenants cannot set it): a receiver that trickles its answer must not hold
+   * a shared send slot for long.
+   */
   timeoutMs?: number;
 }
 
@@ -36,6 +40,7 @@ export interface WebhookPayload {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_TIMEOUT_MS = 30_000;
 
 /**
  * Creates the `webhook` provider: a signed JSON POST per message (Standard Webhooks headers).
@@ -53,7 +58,7 @@ export function createWebhookProvider(
   if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
     throw new ProviderConfigError('config.url', 'must be an http(s) URL');
   }
-  const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = Math.min(config.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
   const path = `${url.pathname}${url.search}`;
 
   return {
