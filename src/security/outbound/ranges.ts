@@ -25,7 +25,7 @@ const BLOCKED_IPV4: readonly [string, number][] = [
 
 const BLOCKED_IPV6: readonly [string, number][] = [
   ['::', 96], // unspecified, loopback and the deprecated IPv4-compatible forms (::a.b.c.d)
-  ['::ffff:0:0', 96], // IPv4-translated (SIIT, RFC 2765): never a host we should reach
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT, RFC 2765): never a host we should reach
   ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215)
   ['100::', 64], // discard-only
   ['2001::', 23], // IETF protocol assignments, Teredo included
