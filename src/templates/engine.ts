@@ -49,8 +49,63 @@ export const LIMITS = {
   // renders (each loop iteration included); renderFields passes each field what is left of the
   // message's budget.
   renderLimit: MESSAGE_BUDGET_MS,
-  memoryLimit: 10_000_000,
+  // Units of work filters and ranges may use (array items, string characters). One filter over a
+  // long array runs between two clock checks: 1,000,000 keeps that under a few hundred ms.
+  memoryLimit: 1_000_000,
 } as const;
+
+interface FilterThis {
+  context: { renderLimit: { check(now: number): void }; memoryLimit: { use(count: number): void } };
+}
+type FilterHandler = (this: FilterThis, ...args: unknown[]) => unknown;
+
+/**
+ * Filters that evaluate a Liquid expression per item (about 1.7 µs each, against a few ns for a
+ * plain item), and filters that walk an array without charging the memory limit at all. Each is
+ * charged per item before it runs, so one call over a long array stays within the render budget:
+ * 1,000,000 / 32 ≈ 31,000 expression evaluations ≈ 50 ms.
+ */
+const ITEM_COST: Readonly<Record<string, number>> = {
+  where_exp: 32,
+  reject_exp: 32,
+  group_by_exp: 32,
+  has_exp: 32,
+  find_exp: 32,
+  find_index_exp: 32,
+  find: 1,
+  find_index: 1,
+  has: 1,
+  sum: 1,
+};
+
+function itemsIn(value: unknown): number {
+  return Array.isArray(value) || typeof value === 'string' ? value.length : 1;
+}
+
+/**
+ * LiquidJS checks its render limit between nodes, never inside a filter, and a filter such as
+ * `find_exp` evaluates an expression (itself with filters) per item: nested, one output ran for
+ * seconds past the budget. Every filter call now checks the clock first, so nested filters stop
+ * at the budget; one flat filter over a long array is bounded by `memoryLimit` instead.
+ */
+function timeFilters(engine: Liquid): void {
+  for (const [name, implementation] of Object.entries(engine.filters)) {
+    const handler = (typeof implementation === 'function' ? implementation : implementation.handler) as
+      | FilterHandler
+      | undefined;
+    if (!handler) continue;
+    const raw = typeof implementation === 'function' ? false : implementation.raw === true;
+    const cost = ITEM_COST[name] ?? 0;
+    engine.registerFilter(name, {
+      raw,
+      handler: function (this: FilterThis, ...args: unknown[]) {
+        this.context.renderLimit.check(performance.now());
+        if (cost > 0) this.context.memoryLimit.use(itemsIn(args[0]) * cost);
+        return handler.apply(this, args);
+      } as never,
+    });
+  }
+}
 
 function sandboxed(options: LiquidOptions): Liquid {
   const engine = new Liquid({
@@ -66,6 +121,7 @@ function sandboxed(options: LiquidOptions): Liquid {
     ownPropertyOnly: true,
   });
   for (const name of FILE_TAGS) engine.registerTag(name, RefusedFileTag);
+  timeFilters(engine);
   return engine;
 }
 

@@ -24,6 +24,29 @@ export class TemplateTimeout extends Error {
   }
 }
 
+/** A render whose output is larger than a message may be: the message fails with `template_error`. */
+export class TemplateTooLarge extends Error {
+  override name = 'TemplateTooLarge';
+}
+
+/**
+ * Most characters one rendered field, and one message's fields together, may hold. Output is not
+ * charged to LiquidJS's memory limit (nor to the plain fast path): a loop printing a large value
+ * rendered 450 MB in 30 ms, then cost seconds to serialise and store. The length of a V8 string
+ * is known without flattening it, so the check is free.
+ */
+export const MAX_FIELD_CHARS = 1_000_000;
+export const MAX_MESSAGE_CHARS = 2_000_000;
+
+function checkSize(field: string, value: string, total: number): number {
+  if (value.length > MAX_FIELD_CHARS)
+    throw new TemplateTooLarge(`${field} rendered to more than ${MAX_FIELD_CHARS} characters`);
+  const sum = total + value.length;
+  if (sum > MAX_MESSAGE_CHARS)
+    throw new TemplateTooLarge(`the message rendered to more than ${MAX_MESSAGE_CHARS} characters`);
+  return sum;
+}
+
 export interface RenderScope {
   data: Record<string, unknown>;
   subscriber: Record<string, unknown>;
@@ -98,24 +121,32 @@ export function renderFields(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   let started = -1;
+  let size = 0;
   try {
     for (const [field, template, html, plain] of compiled) {
       const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit);
       if (fast !== null && fast !== undefined) {
+        size = checkSize(field, fast, size);
         out[field] = fast;
         continue;
       }
       if (started < 0) started = performance.now();
       const left = budgetMs - (performance.now() - started);
       if (left <= 0) throw new TemplateTimeout(budgetMs);
+      let value: string;
       try {
-        out[field] = (html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object, {
+        value = (html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object, {
           renderLimit: left,
         }) as string;
       } catch (error) {
         if (RENDER_LIMIT_EXCEEDED.test((error as Error).message)) throw new TemplateTimeout(budgetMs);
         throw error;
       }
+      // The limit is checked between nodes and filter calls: work inside one call can finish late,
+      // and that counts as a timeout too (it pauses the workflow like any other).
+      if (performance.now() - started > budgetMs) throw new TemplateTimeout(budgetMs);
+      size = checkSize(field, value, size);
+      out[field] = value;
     }
   } finally {
     if (clock && started >= 0) clock.liquidMs += performance.now() - started;

@@ -7,6 +7,7 @@ import {
   renderFields,
   TemplateCompileError,
   TemplateTimeout,
+  TemplateTooLarge,
   templateErrors,
 } from '../../../src/templates/render.ts';
 
@@ -59,12 +60,44 @@ describe('the render budget', () => {
     const started = performance.now();
     let error: unknown;
     try {
-      renderFields(compiled, scope, undefined, 20);
+      renderFields(compiled, scope, undefined, 100);
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(TemplateTimeout);
-    expect(performance.now() - started).toBeLessThan(60);
+    // Four fields with a budget each would take at least 400 ms.
+    expect(performance.now() - started).toBeLessThan(300);
+  });
+
+  it('stops filters that evaluate an expression per item, nested inside each other, at the budget', () => {
+    // Quadratic work inside one output: LiquidJS checks its limit between nodes, not in filters.
+    const compiled = compileFields({
+      body: `{% assign r = (1..2000) %}{{ r | find_exp: "x", "r | find_exp: 'y', 'y == 0'" }}`,
+    });
+    const started = performance.now();
+    expect(() => renderFields(compiled, scope)).toThrow(TemplateTimeout);
+    expect(performance.now() - started).toBeLessThan(MESSAGE_BUDGET_MS * 4);
+  });
+
+  it('charges expression filters per item, so one call over a long array is refused', () => {
+    const compiled = compileFields({ body: '{{ (1..100000) | find_exp: "x", "x == 0" }}' });
+    expect(() => renderFields(compiled, scope)).toThrow(/memory alloc limit exceeded/);
+  });
+
+  it('refuses output larger than a field or a message may hold, from LiquidJS and from plain interpolation', () => {
+    const big = 'x'.repeat(600_000);
+    const looped = compileFields({ body: '{% for i in (1..500) %}{{ data.big }}{% endfor %}' });
+    expect(() => renderFields(looped, { ...scope, data: { big } })).toThrow(TemplateTooLarge);
+    const plain = compileFields({ body: '{{ data.big }}{{ data.big }}' });
+    expect(() => renderFields(plain, { ...scope, data: { big } })).toThrow(TemplateTooLarge);
+    // Three fields of 700,000 characters: each may be that large, not all of them together.
+    const fields = compileFields({ title: '{{ data.big }}', body: '{{ data.big }}', text: '{{ data.big }}' });
+    expect(() => renderFields(fields, { ...scope, data: { big: 'x'.repeat(700_000) } })).toThrow(
+      /the message rendered to more than/,
+    );
+    expect(
+      renderFields(compileFields({ body: '{{ data.big }}' }), { ...scope, data: { big } }).body,
+    ).toHaveLength(600_000);
   });
 
   it('reads no clock for plain interpolation', () => {
