@@ -15,7 +15,7 @@ function position(cursor: string | undefined): { eventAt: number; id: string } |
   if (cursor === undefined) return null;
   const parts = decodeCursor(cursor);
   const eventAt = Number(parts?.[0]);
-  if (parts?.length !== 2 || !Number.isFinite(eventAt)) {
+  if (parts?.length !== 2 || !Number.isSafeInteger(eventAt)) {
     throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
   }
   return { eventAt, id: parts[1]! };
