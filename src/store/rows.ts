@@ -10,7 +10,7 @@ import type {
   SubscriberRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
-import type { DeadJob, Job } from './port.ts';
+import type { BulkResponse, DeadJob, Job } from './port.ts';
 
 /**
  * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
@@ -219,6 +219,24 @@ export function toSandboxCapture(row: SandboxCaptureRow): SandboxCapture {
     channel: row.channel as Channel,
     to: row.recipient,
     content: fromJson(row.content),
+    createdAt: row.created_at,
+  };
+}
+
+export interface BulkRow {
+  tenant_id: string;
+  key: string;
+  body_hash: string;
+  response: JsonColumn;
+  created_at: number;
+}
+
+export function toBulkResponse(row: BulkRow): BulkResponse {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    bodyHash: row.body_hash,
+    response: fromJson(row.response),
     createdAt: row.created_at,
   };
 }

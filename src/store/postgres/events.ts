@@ -5,27 +5,8 @@ import {
   EVENTS_PER_FIRST_JOB,
   type EventStore,
 } from '../port.ts';
-import { type EventRow, toEvent } from '../rows.ts';
+import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
-
-interface BulkRow {
-  tenant_id: string;
-  key: string;
-  body_hash: string;
-  /** jsonb arrives as its text (see client.ts). */
-  response: string;
-  created_at: number;
-}
-
-function toBulkResponse(row: BulkRow): BulkResponse {
-  return {
-    tenantId: row.tenant_id,
-    key: row.key,
-    bodyHash: row.body_hash,
-    response: JSON.parse(row.response),
-    createdAt: row.created_at,
-  };
-}
 
 export function postgresEventStore(db: Queryable): EventStore {
   async function getBulk(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null> {

@@ -2,17 +2,9 @@ import type Database from 'better-sqlite3';
 import type { EventRecord, Lane } from '../../shared/model.ts';
 import { FirstJobs } from '../first-jobs.ts';
 import type { AcceptEvent, AcceptResult, BulkResponse, EventStore } from '../port.ts';
-import { type EventRow, toEvent } from '../rows.ts';
+import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 import type { SubscriberStatements } from './subscribers.ts';
-
-interface BulkRow {
-  tenant_id: string;
-  key: string;
-  body_hash: string;
-  response: string;
-  created_at: number;
-}
 
 export function sqliteEventStore(
   db: Database.Database,
@@ -64,15 +56,7 @@ export function sqliteEventStore(
   );
   const readBulk = (tenantId: string, key: string, notBefore: number): BulkResponse | null => {
     const row = getBulk.get(tenantId, key, notBefore) as BulkRow | undefined;
-    return row
-      ? {
-          tenantId: row.tenant_id,
-          key: row.key,
-          bodyHash: row.body_hash,
-          response: JSON.parse(row.response),
-          createdAt: row.created_at,
-        }
-      : null;
+    return row ? toBulkResponse(row) : null;
   };
   const saveBulk = db.transaction((response: BulkResponse, windowMs: number) => {
     const { tenantId, key, bodyHash, createdAt } = response;
