@@ -51,7 +51,7 @@ function pausedDetail(workflow: WorkflowRecord): string {
  * send job on the recipient's partition, which the store commits in the same transaction as the
  * inbox row — so the inbox row always exists before any push, SMS or email goes out.
  *
- * A paused workflow's messages are created `suppressed` (reason `workflow_paused`) and nothing is
+ * A paused workflow's messages are created `cancelled` (reason `workflow_paused`) and nothing is
  * rendered or sent. Renders are accounted in `ledger`: once the workflow may render no more in
  * this batch, what is left of the target goes to `deferred`, to be delivered by a later job.
  */
@@ -91,7 +91,7 @@ export function buildMessages(
         : { at, status: 'queued', detail: `${event.priority} lane` };
     return { routed, ready: [accepted, routed, rendered, last] };
   });
-  const suppressed: TimelineEntry = { at, status: 'suppressed', detail: pausedDetail(workflow) };
+  const cancelled: TimelineEntry = { at, status: 'cancelled', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
   // Hot path (one iteration per recipient and channel): records are built whole, in one shape,
   // rather than spread from a shared base, which V8 handles far more slowly.
@@ -128,13 +128,13 @@ export function buildMessages(
   const failure = (
     subscriberId: string,
     index: number,
-    status: 'failed' | 'suppressed',
+    status: 'failed' | 'cancelled',
     detail: string,
     reason: MessageRecord['reason'],
   ): NewMessage => {
-    const entry: TimelineEntry = status === 'suppressed' ? suppressed : { at, status, detail };
+    const entry: TimelineEntry = status === 'cancelled' ? cancelled : { at, status, detail };
     const timeline = [accepted, timelines[index]!.routed, entry];
-    // An in-app message that failed or was suppressed is no inbox item: the inbox lists and counts none.
+    // An in-app message that failed or was cancelled is no inbox item: the inbox lists and counts none.
     return {
       record: record(subscriberId, steps[index]!.channel, status, null, {}, timeline, detail, reason),
       followUp: null,
@@ -150,7 +150,7 @@ export function buildMessages(
       // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
       if (step.fallback || (only && !only.has(index))) continue;
       if (paused) {
-        messages.push(failure(subscriber.id, index, 'suppressed', suppressed.detail!, 'workflow_paused'));
+        messages.push(failure(subscriber.id, index, 'cancelled', cancelled.detail!, 'workflow_paused'));
         continue;
       }
       if (renders.exhausted()) {

@@ -72,7 +72,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
     const workflow = await store.getWorkflow(job.tenantId, message.workflow);
     if (workflow && (workflow.definition.paused === true || workflow.pausedReason !== null)) {
-      await record(message, 'suppressed', `workflow ${workflow.key} is paused`, {
+      await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });
       return DONE;

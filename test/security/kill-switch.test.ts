@@ -23,7 +23,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe('Finding 4 (kill switch): sends queued before a pause', () => {
-  it('are suppressed with workflow_paused instead of going out once the workflow is paused', async () => {
+  it('are cancelled with workflow_paused instead of going out once the workflow is paused', async () => {
     const integration = await server.call('PUT', '/v1/integrations/mail', {
       channel: 'email',
       provider: 'smtp',
@@ -52,11 +52,11 @@ describe('Finding 4 (kill switch): sends queued before a pause', () => {
     );
     const held = await waitFor(async () => {
       const message = (await server.call('GET', `/v1/messages/${messageId}`)).body;
-      return message.status === 'suppressed' ? message : null;
-    }, 'the queued send to be suppressed');
+      return message.status === 'cancelled' ? message : null;
+    }, 'the queued send to be cancelled');
     expect(held.reason).toBe('workflow_paused');
     expect(held.timeline.at(-1)).toMatchObject({
-      status: 'suppressed',
+      status: 'cancelled',
       detail: 'workflow retrying is paused',
     });
   });

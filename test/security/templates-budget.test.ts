@@ -117,11 +117,11 @@ describe("Finding 4: one tenant's template stalls every tenant", () => {
       pausedReason: null,
     });
 
-    // While paused, nothing renders and nothing is sent: messages are suppressed, in-app included.
+    // While paused, nothing renders and nothing is sent: messages are cancelled, in-app included.
     const third = await trigger('slow', RECIPIENTS, { items: ITEMS });
     const held = await settledMessages(third, RECIPIENTS.length * 2);
     for (const message of held)
-      expect(message).toMatchObject({ status: 'suppressed', reason: 'workflow_paused', provider: null });
+      expect(message).toMatchObject({ status: 'cancelled', reason: 'workflow_paused', provider: null });
     expect(held[0].timeline.at(-1).detail).toBe(paused.pausedReason);
 
     // A new definition unpauses it.
@@ -136,7 +136,7 @@ describe("Finding 4: one tenant's template stalls every tenant", () => {
 });
 
 describe('Finding 4 (kill switch): "paused": true was accepted and ignored', () => {
-  it('suppresses every message of a paused workflow, in-app included, until a PUT unpauses it', async () => {
+  it('cancels every message of a paused workflow, in-app included, until a PUT unpauses it', async () => {
     const body = {
       channels: [
         { channel: 'in_app', template: { title: 'Sale {{ data.n }}' } },
@@ -150,15 +150,15 @@ describe('Finding 4 (kill switch): "paused": true was accepted and ignored', () 
     const held = await trigger('promo', ['kill_1'], { n: 1 });
     const messages = await settledMessages(held, 2);
     expect(messages.map((m) => [m.channel, m.status, m.reason]).sort()).toEqual([
-      ['email', 'suppressed', 'workflow_paused'],
-      ['in_app', 'suppressed', 'workflow_paused'],
+      ['email', 'cancelled', 'workflow_paused'],
+      ['in_app', 'cancelled', 'workflow_paused'],
     ]);
     for (const message of messages) {
       expect(message.content).toEqual({});
       expect(message.timeline.map((t: { status: string }) => t.status)).toEqual([
         'accepted',
         'routed',
-        'suppressed',
+        'cancelled',
       ]);
     }
     // Nothing reached the inbox: no item, nothing unread.
