@@ -129,6 +129,48 @@ export interface WorkflowDefinition {
   digest?: { window: string };
   /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
   inboxData?: 'all' | 'none' | string[];
+  /** Choices that hold for subscribers who made none of their own (e.g. email off until opted in). */
+  defaultPreferences?: { channels?: ChannelChoices };
+}
+
+/** On (true) or off (false) per channel; a channel not named is left to the next rule. */
+export type ChannelChoices = Partial<Record<Channel, boolean>>;
+
+/** A daily window in the subscriber's own time zone, `HH:MM` to `HH:MM` (it may cross midnight). */
+export interface QuietHours {
+  start: string;
+  end: string;
+}
+
+/**
+ * A subscriber's own consent choices (API.md "preferences"). What is absent is no choice: the
+ * workflow's `defaultPreferences`, then "on", apply.
+ */
+export interface PreferenceChoices {
+  channels: ChannelChoices;
+  /** Per category (the workflow's `category`), per channel. */
+  categories: Record<string, ChannelChoices>;
+  /** Per workflow key. */
+  workflows: Record<string, { enabled: boolean }>;
+  quietHours: QuietHours | null;
+}
+
+/** Categories whose messages a subscriber cannot opt out of (MFA codes, password resets, alerts). */
+export const MANDATORY_CATEGORIES: ReadonlySet<string> = new Set(['transactional', 'security']);
+
+/** Channels that interrupt a person: quiet hours hold them back (the inbox and webhooks never wait). */
+export const INTERRUPTIVE_CHANNELS: ReadonlySet<Channel> = new Set([
+  'push',
+  'webpush',
+  'sms',
+  'email',
+  'chat',
+]);
+
+/** A tenant's settings (API.md `GET`/`PATCH /v1/settings`). */
+export interface TenantSettings {
+  /** IANA zone for subscribers without one of their own. */
+  defaultTimezone: string;
 }
 
 export interface WorkflowRecord {
