@@ -7,9 +7,12 @@ import type {
   MessageReason,
   MessageRecord,
   MessageStatus,
+  PreferenceChoices,
+  QuietHours,
   SandboxCapture,
   SubscriberPatch,
   SubscriberRecord,
+  TenantSettings,
   TimelineEntry,
   WorkflowDefinition,
   WorkflowRecord,
@@ -380,6 +383,51 @@ export interface MessageStore {
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
 
+/** On, off, or `null`: the choice is withdrawn (the defaults apply again). */
+export type ChannelChoicesPatch = Partial<Record<Channel, boolean | null>>;
+
+/**
+ * A PATCH of a subscriber's preferences, already validated: what it names is set, `null` withdraws
+ * a choice (a channel, a whole category or workflow, the quiet hours), what it leaves out is kept.
+ */
+export interface PreferencePatch {
+  channels?: ChannelChoicesPatch;
+  categories?: Record<string, ChannelChoicesPatch | null>;
+  workflows?: Record<string, { enabled: boolean } | null>;
+  quietHours?: QuietHours | null;
+}
+
+export interface PreferenceStore {
+  /** A subscriber's own choices, or null when they made none. */
+  getPreferences(tenantId: string, subscriberId: string): Promise<PreferenceChoices | null>;
+  /**
+   * The choices of those among `subscriberIds` who made any (one read, by primary key, whatever
+   * the number of ids): the delivery path asks once per tenant per batch.
+   */
+  getPreferencesFor(tenantId: string, subscriberIds: string[]): Promise<Map<string, PreferenceChoices>>;
+  /**
+   * Merges `patch` into the stored choices key by key and answers the result, atomically (two
+   * concurrent patches of different keys both stick). An unknown subscriber is created empty in
+   * the same transaction, as a token or an event for a new id does.
+   */
+  patchPreferences(
+    tenantId: string,
+    subscriberId: string,
+    patch: PreferencePatch,
+    now: number,
+  ): Promise<PreferenceChoices>;
+}
+
+/** A PATCH of the tenant settings: what it names is set, the rest kept. */
+export type TenantSettingsPatch = Partial<TenantSettings>;
+
+export interface TenantSettingsStore {
+  /** The tenant's settings, each at its default (DEFAULT_TENANT_SETTINGS) until set. */
+  getTenantSettings(tenantId: string): Promise<TenantSettings>;
+  /** Sets what `patch` names, atomically, and answers the settings as they stand. */
+  patchTenantSettings(tenantId: string, patch: TenantSettingsPatch, now: number): Promise<TenantSettings>;
+}
+
 /** A notification channel between the processes sharing a store (PostgreSQL LISTEN/NOTIFY). */
 export interface StoreChannel {
   /** Sends `payload` (at most 7,500 bytes) to every listening process, this one's included. */
@@ -401,7 +449,9 @@ export interface Store
     SubscriberStore,
     WorkflowStore,
     IntegrationStore,
-    MessageStore {
+    MessageStore,
+    PreferenceStore,
+    TenantSettingsStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

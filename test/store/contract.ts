@@ -476,6 +476,132 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('preferences and tenant settings', () => {
+      it('answers null for a subscriber who made no choices, and the stored choices once they did', async () => {
+        await store.upsertSubscriber(T, 'u1', {}, 1);
+        expect(await store.getPreferences(T, 'u1')).toBeNull();
+        const saved = await store.patchPreferences(T, 'u1', { channels: { sms: false } }, 5);
+        expect(saved).toEqual({ channels: { sms: false }, categories: {}, workflows: {}, quietHours: null });
+        expect(await store.getPreferences(T, 'u1')).toEqual(saved);
+        expect(await store.getPreferences(OTHER, 'u1')).toBeNull();
+      });
+
+      it('merges patches key by key, and null withdraws a choice', async () => {
+        await store.patchPreferences(
+          T,
+          'u1',
+          {
+            channels: { sms: false, email: true },
+            categories: { marketing: { email: false }, news: { push: false } },
+            workflows: { digest: { enabled: false } },
+            quietHours: { start: '22:00', end: '07:00' },
+          },
+          1,
+        );
+        const merged = await store.patchPreferences(
+          T,
+          'u1',
+          {
+            channels: { email: null, push: false },
+            categories: { marketing: { sms: false }, news: { push: null } },
+            workflows: { weekly: { enabled: true } },
+          },
+          2,
+        );
+        expect(merged).toEqual({
+          channels: { sms: false, push: false },
+          categories: { marketing: { email: false, sms: false } },
+          workflows: { digest: { enabled: false }, weekly: { enabled: true } },
+          quietHours: { start: '22:00', end: '07:00' },
+        });
+        const cleared = await store.patchPreferences(
+          T,
+          'u1',
+          { categories: { marketing: null }, workflows: { digest: null }, quietHours: null },
+          3,
+        );
+        expect(cleared).toEqual({
+          channels: { sms: false, push: false },
+          categories: {},
+          workflows: { weekly: { enabled: true } },
+          quietHours: null,
+        });
+        expect(await store.getPreferences(T, 'u1')).toEqual(cleared);
+      });
+
+      it('keeps names like __proto__ as plain keys', async () => {
+        const saved = await store.patchPreferences(
+          T,
+          'u1',
+          { categories: { ['__proto__']: { email: false } }, workflows: { constructor: { enabled: false } } },
+          1,
+        );
+        expect(Object.keys(saved.categories)).toEqual(['__proto__']);
+        const read = (await store.getPreferences(T, 'u1'))!;
+        expect(Object.getPrototypeOf(read.categories)).toBe(Object.prototype);
+        expect(Object.entries(read.categories)).toEqual([['__proto__', { email: false }]]);
+        expect(read.workflows).toEqual({ constructor: { enabled: false } });
+      });
+
+      it('creates an unknown subscriber empty with their first choices', async () => {
+        await store.patchPreferences(T, 'newcomer', { channels: { email: false } }, 7);
+        expect(await store.getSubscriber(T, 'newcomer')).toMatchObject({
+          id: 'newcomer',
+          email: null,
+          createdAt: 7,
+        });
+        expect(await store.getSubscriber(OTHER, 'newcomer')).toBeNull();
+      });
+
+      it('loads a batch of subscribers’ choices in one call, only for those who made any', async () => {
+        expect(await store.getPreferencesFor(T, [])).toEqual(new Map());
+        expect(await store.getPreferencesFor(T, ['a', 'b'])).toEqual(new Map());
+        await store.patchPreferences(T, 'a', { channels: { email: false } }, 1);
+        await store.patchPreferences(T, 'c', { quietHours: { start: '23:00', end: '06:30' } }, 1);
+        await store.patchPreferences(OTHER, 'b', { channels: { sms: false } }, 1);
+        const ids = ['a', 'b', 'c', ...Array.from({ length: 1000 }, (_, i) => `x${i}`)];
+        const found = await store.getPreferencesFor(T, ids);
+        expect([...found.keys()].sort()).toEqual(['a', 'c']);
+        expect(found.get('a')!.channels).toEqual({ email: false });
+        expect(found.get('c')!.quietHours).toEqual({ start: '23:00', end: '06:30' });
+      });
+
+      it('keeps both of two concurrent patches of different keys', async () => {
+        await store.upsertSubscriber(T, 'u1', {}, 1);
+        const channels = ['email', 'sms', 'push', 'chat', 'webpush'] as const;
+        await Promise.all(
+          channels.map((channel, i) =>
+            store.patchPreferences(T, 'u1', { channels: { [channel]: false } }, 10 + i),
+          ),
+        );
+        await Promise.all(
+          channels.map((channel, i) =>
+            store.patchPreferences(T, 'fresh', { categories: { [`c${i}`]: { [channel]: false } } }, 20 + i),
+          ),
+        );
+        expect((await store.getPreferences(T, 'u1'))!.channels).toEqual(
+          Object.fromEntries(channels.map((c) => [c, false])),
+        );
+        expect(Object.keys((await store.getPreferences(T, 'fresh'))!.categories).sort()).toEqual([
+          'c0',
+          'c1',
+          'c2',
+          'c3',
+          'c4',
+        ]);
+      });
+
+      it('answers default tenant settings until set, per tenant', async () => {
+        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC' });
+        expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual({
+          defaultTimezone: 'Asia/Tokyo',
+        });
+        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo' });
+        expect(await store.patchTenantSettings(T, {}, 2)).toEqual({ defaultTimezone: 'Asia/Tokyo' });
+        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC' });
+      });
+    });
+
     describe('workflows and integrations', () => {
       it('versions workflows on every put', async () => {
         const second = await store.putWorkflow(T, 'welcome', { name: 'W', channels: [] }, 2);

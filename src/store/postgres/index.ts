@@ -7,7 +7,9 @@ import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { postgresPreferenceStore } from './preferences.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
+import { postgresTenantSettingsStore } from './tenant-settings.ts';
 import { postgresTenantStore } from './tenants.ts';
 import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
 
@@ -51,6 +53,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
+    ...postgresPreferenceStore(pool),
+    ...postgresTenantSettingsStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

@@ -8,8 +8,10 @@ import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { sqlitePreferenceStore } from './preferences.ts';
 import { sqliteProbe } from './probe.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
+import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 import { guardWrites, ThreadWriteLock } from './write-lock.ts';
@@ -53,6 +55,8 @@ const DURABLE_WRITES = [
   'markInbox',
   'markAllInbox',
   'replayDeadMessage',
+  'patchPreferences',
+  'patchTenantSettings',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -109,6 +113,8 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteMessageStore(db, jobs),
+    ...sqlitePreferenceStore(db, subscribers),
+    ...sqliteTenantSettingsStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

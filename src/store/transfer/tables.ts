@@ -58,6 +58,11 @@ export const TABLES: readonly TableSpec[] = [
       updated_at: 'int',
     },
   },
+  {
+    name: 'preferences',
+    columns: { tenant_id: 'text', subscriber_id: 'text', choices: 'json', updated_at: 'int' },
+  },
+  { name: 'tenant_settings', columns: { tenant_id: 'text', settings: 'json', updated_at: 'int' } },
   { name: 'topics', columns: { tenant_id: 'text', key: 'text', name: 'text', created_at: 'int' } },
   {
     name: 'topic_members',

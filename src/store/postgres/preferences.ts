@@ -1,0 +1,54 @@
+import type pg from 'pg';
+import type { PreferenceChoices } from '../../shared/model.ts';
+import type { PreferenceStore } from '../port.ts';
+import { mergePreferences, parsePreferences } from '../preference-merge.ts';
+import { run, transaction } from './client.ts';
+
+type ChoicesRow = { subscriber_id: string; choices: string };
+
+const CREATE_SUBSCRIBER = `INSERT INTO subscribers (tenant_id, id, created_at, updated_at) VALUES ($1, $2, $3, $3)
+  ON CONFLICT DO NOTHING`;
+
+// Creates the row if absent and locks it either way; RETURNING reads the latest committed choices
+// (in READ COMMITTED an ON CONFLICT update sees the newest row version), so a concurrent patch
+// waits here and then merges into what the first one wrote.
+const LOCK_CHOICES = `INSERT INTO preferences AS cur (tenant_id, subscriber_id, choices, updated_at)
+  VALUES ($1, $2, '{}', $3)
+  ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET updated_at = cur.updated_at
+  RETURNING choices`;
+
+export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
+  return {
+    async getPreferences(tenantId, subscriberId) {
+      const { rows } = await run<{ choices: string }>(
+        pool,
+        'SELECT choices FROM preferences WHERE tenant_id = $1 AND subscriber_id = $2',
+        [tenantId, subscriberId],
+      );
+      return rows[0] ? parsePreferences(rows[0].choices) : null;
+    },
+    async getPreferencesFor(tenantId, subscriberIds) {
+      const found = new Map<string, PreferenceChoices>();
+      if (subscriberIds.length === 0) return found;
+      const { rows } = await run<ChoicesRow>(
+        pool,
+        'SELECT subscriber_id, choices FROM preferences WHERE tenant_id = $1 AND subscriber_id = ANY($2::TEXT[])',
+        [tenantId, subscriberIds],
+      );
+      for (const row of rows) found.set(row.subscriber_id, parsePreferences(row.choices));
+      return found;
+    },
+    async patchPreferences(tenantId, subscriberId, patch, now) {
+      return transaction(pool, async (client) => {
+        await client.query(CREATE_SUBSCRIBER, [tenantId, subscriberId, now]);
+        const { rows } = await client.query<{ choices: string }>(LOCK_CHOICES, [tenantId, subscriberId, now]);
+        const merged = mergePreferences(parsePreferences(rows[0]!.choices), patch);
+        await client.query(
+          'UPDATE preferences SET choices = $3, updated_at = $4 WHERE tenant_id = $1 AND subscriber_id = $2',
+          [tenantId, subscriberId, JSON.stringify(merged), now],
+        );
+        return merged;
+      });
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { ChannelChoices, PreferenceChoices, TenantSettings } from '../shared/model.ts';
+import type { ChannelChoicesPatch, PreferencePatch, TenantSettingsPatch } from './port.ts';
+
+/**
+ * How stored preferences and tenant settings are merged and read back, shared by both adapters so
+ * they cannot drift apart. Each adapter runs the merge inside one transaction holding the row.
+ *
+ * Keys are category and workflow names chosen by the caller (`__proto__` included), so objects are
+ * only ever built with Object.fromEntries (own data properties) and read through Object.entries:
+ * never `object[key] = value`, which for `__proto__` would replace the prototype instead.
+ */
+
+export function emptyPreferences(): PreferenceChoices {
+  return { channels: {}, categories: {}, workflows: {}, quietHours: null };
+}
+
+export const DEFAULT_TENANT_SETTINGS: Readonly<TenantSettings> = Object.freeze({ defaultTimezone: 'UTC' });
+
+/** Sets what `patch` names; `null` removes the key. */
+function mergeKeyed<T, P>(
+  current: Record<string, T>,
+  patch: Record<string, P | null> | undefined,
+  apply: (existing: T | undefined, value: P) => T | null,
+): Record<string, T> {
+  if (!patch) return current;
+  const merged = new Map(Object.entries(current));
+  for (const [key, value] of Object.entries(patch)) {
+    const next = value === null ? null : apply(merged.get(key), value);
+    if (next === null) merged.delete(key);
+    else merged.set(key, next);
+  }
+  return Object.fromEntries(merged);
+}
+
+function mergeChannels(current: ChannelChoices, patch: ChannelChoicesPatch): ChannelChoices {
+  return mergeKeyed<boolean, boolean>(current, patch, (_, on) => on);
+}
+
+/** The stored choices with `patch` applied, key by key (see PreferencePatch). */
+export function mergePreferences(
+  current: PreferenceChoices | null,
+  patch: PreferencePatch,
+): PreferenceChoices {
+  const base = current ?? emptyPreferences();
+  return {
+    channels: patch.channels ? mergeChannels(base.channels, patch.channels) : base.channels,
+    categories: mergeKeyed<ChannelChoices, ChannelChoicesPatch>(
+      base.categories,
+      patch.categories,
+      (existing, p) => {
+        const channels = mergeChannels(existing ?? {}, p);
+        // A category with no choice left is no choice at all: not kept as an empty object.
+        return Object.keys(channels).length === 0 ? null : channels;
+      },
+    ),
+    workflows: mergeKeyed<{ enabled: boolean }, { enabled: boolean }>(
+      base.workflows,
+      patch.workflows,
+      (_, p) => ({
+        enabled: p.enabled,
+      }),
+    ),
+    quietHours:
+      patch.quietHours === undefined
+        ? base.quietHours
+        : patch.quietHours && { start: patch.quietHours.start, end: patch.quietHours.end },
+  };
+}
+
+/** Stored JSON text → choices; a key a future version might drop is read as "no choice". */
+export function parsePreferences(json: string): PreferenceChoices {
+  const stored = JSON.parse(json) as Partial<PreferenceChoices>;
+  return {
+    channels: stored.channels ?? {},
+    categories: stored.categories ?? {},
+    workflows: stored.workflows ?? {},
+    quietHours: stored.quietHours ?? null,
+  };
+}
+
+export function mergeTenantSettings(current: TenantSettings, patch: TenantSettingsPatch): TenantSettings {
+  return { defaultTimezone: patch.defaultTimezone ?? current.defaultTimezone };
+}
+
+/** Stored JSON text (or no row) → settings, each missing one at its default. */
+export function parseTenantSettings(json: string | null | undefined): TenantSettings {
+  const stored = json ? (JSON.parse(json) as Partial<TenantSettings>) : {};
+  return { defaultTimezone: stored.defaultTimezone ?? DEFAULT_TENANT_SETTINGS.defaultTimezone };
+}

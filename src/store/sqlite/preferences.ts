@@ -1,0 +1,56 @@
+import type Database from 'better-sqlite3';
+import type { PreferenceChoices } from '../../shared/model.ts';
+import type { PreferencePatch, PreferenceStore } from '../port.ts';
+import { mergePreferences, parsePreferences } from '../preference-merge.ts';
+import type { SubscriberStatements } from './subscribers.ts';
+
+type ChoicesRow = { subscriber_id: string; choices: string };
+
+export function sqlitePreferenceStore(
+  db: Database.Database,
+  subscribers: SubscriberStatements,
+): PreferenceStore {
+  const one = db.prepare('SELECT choices FROM preferences WHERE tenant_id = ? AND subscriber_id = ?').pluck();
+  // One statement for a whole batch of recipients: a primary-key probe per id.
+  const many = db.prepare(
+    `SELECT subscriber_id, choices FROM preferences
+     WHERE tenant_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))`,
+  );
+  const write = db.prepare(
+    `INSERT INTO preferences (tenant_id, subscriber_id, choices, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET choices = excluded.choices, updated_at = excluded.updated_at`,
+  );
+
+  const read = (tenantId: string, subscriberId: string): PreferenceChoices | null => {
+    const json = one.get(tenantId, subscriberId) as string | undefined;
+    return json === undefined ? null : parsePreferences(json);
+  };
+
+  // Read, merge and write under the write lock (an immediate transaction): no other writer can
+  // slip a patch in between, so concurrent patches of different keys all stick.
+  const patch = db.transaction(
+    (tenantId: string, subscriberId: string, changes: PreferencePatch, now: number) => {
+      subscribers.createEmpty(tenantId, subscriberId, now);
+      const merged = mergePreferences(read(tenantId, subscriberId), changes);
+      write.run(tenantId, subscriberId, JSON.stringify(merged), now);
+      return merged;
+    },
+  );
+
+  return {
+    async getPreferences(tenantId, subscriberId) {
+      return read(tenantId, subscriberId);
+    },
+    async getPreferencesFor(tenantId, subscriberIds) {
+      const found = new Map<string, PreferenceChoices>();
+      if (subscriberIds.length === 0) return found;
+      for (const row of many.all(tenantId, JSON.stringify(subscriberIds)) as ChoicesRow[]) {
+        found.set(row.subscriber_id, parsePreferences(row.choices));
+      }
+      return found;
+    },
+    async patchPreferences(tenantId, subscriberId, changes, now) {
+      return patch.immediate(tenantId, subscriberId, changes, now);
+    },
+  };
+}
