@@ -20,6 +20,8 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { preferenceRoutes } from './routes/preferences.ts';
+import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { workflowRoutes } from './routes/workflows.ts';
@@ -257,6 +259,8 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     healthRoutes,
     eventRoutes,
     subscriberRoutes,
+    preferenceRoutes,
+    settingsRoutes,
     workflowRoutes,
     integrationRoutes,
     messageRoutes,

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Id, SubscriberFields } from '../ingest/fields.ts';
+import { FORBIDDEN_IN_ANY_ID, ID_MAX_LENGTH, Id, SubscriberFields } from '../ingest/fields.ts';
 import { CHANNELS, LANES, MESSAGE_STATUSES } from '../shared/model.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
@@ -124,6 +124,63 @@ export const TokenBody = Type.Object(
         Type.Integer({ minimum: 1, maximum: 7 * 86_400, description: 'seconds' }),
       ]),
     ),
+  },
+  { additionalProperties: false },
+);
+
+/** On (true), off (false), or null: the choice is withdrawn and the defaults apply again. */
+const ChannelChoice = Type.Union([Type.Boolean(), Type.Null()]);
+const ChannelChoices = Type.Object(
+  Object.fromEntries(CHANNELS.map((channel) => [channel, Type.Optional(ChannelChoice)])),
+  { additionalProperties: false, description: 'per channel: true (on), false (off) or null (no choice)' },
+);
+// Record keys are checked by pattern alone, so the length limits live in the patterns.
+const CategoryName = Type.String({ pattern: `^[^${FORBIDDEN_IN_ANY_ID}]{1,64}$` });
+const WorkflowKey = Type.String({ pattern: `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]{1,${ID_MAX_LENGTH}}$` });
+const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: '`HH:MM`, 24 h' });
+/** Most categories or workflows one PATCH may name. */
+export const PREFERENCE_KEYS_PER_PATCH = 100;
+
+export const PreferencesBody = Type.Object(
+  {
+    channels: Type.Optional(ChannelChoices),
+    categories: Type.Optional(
+      Type.Record(CategoryName, Type.Union([ChannelChoices, Type.Null()]), {
+        additionalProperties: false,
+        maxProperties: PREFERENCE_KEYS_PER_PATCH,
+        description: 'per category (1–64 characters): channel choices, or null to withdraw them all',
+      }),
+    ),
+    workflows: Type.Optional(
+      Type.Record(
+        WorkflowKey,
+        Type.Union([Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }), Type.Null()]),
+        {
+          additionalProperties: false,
+          maxProperties: PREFERENCE_KEYS_PER_PATCH,
+          description: 'per workflow key: {"enabled": false} turns it off; null withdraws the choice',
+        },
+      ),
+    ),
+    quietHours: Type.Optional(
+      Type.Union([
+        Type.Object({ start: ClockTime, end: ClockTime }, { additionalProperties: false }),
+        Type.Null(),
+      ]),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const SettingsBody = Type.Object(
+  {
+    defaultTimezone: Type.Optional(
+      Type.String({ format: 'iana-time-zone', maxLength: 64, description: 'e.g. Asia/Tokyo' }),
+    ),
+    // Named by API.md but not built yet: the schema lets them through only so that the route can
+    // refuse them with a 422 that says so, rather than a client believing a cap is in force.
+    dailyCap: Type.Optional(Type.Unknown({ description: 'not supported yet: answered 422' })),
+    inboxTabs: Type.Optional(Type.Unknown({ description: 'not supported yet: answered 422' })),
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,9 @@ import {
   FINAL_STATUSES,
   type IntegrationRecord,
   type MessageRecord,
+  type PreferenceChoices,
   type SubscriberRecord,
+  type TenantSettings,
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
@@ -130,4 +132,12 @@ export function decodeCursor(cursor: string): string[] | null {
   } catch {
     return null;
   }
+}
+
+export function preferencesView(p: PreferenceChoices) {
+  return { channels: p.channels, categories: p.categories, workflows: p.workflows, quietHours: p.quietHours };
+}
+
+export function tenantSettingsView(s: TenantSettings) {
+  return { defaultTimezone: s.defaultTimezone };
 }

@@ -13,7 +13,7 @@ export const ID_MAX_LENGTH = 100;
 
 // C0 and C1 controls, DEL, and the bidi embeddings/overrides/isolates that make an id display
 // as something it is not (U+202A–202E, U+2066–2069).
-const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
+export const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
 
 /**
  * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the

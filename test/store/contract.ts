@@ -566,7 +566,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(found.get('c')!.quietHours).toEqual({ start: '23:00', end: '06:30' });
       });
 
-      it('keeps both of two concurrent patches of different keys', async () => {
+      it('keeps every one of concurrent patches of different keys', async () => {
         await store.upsertSubscriber(T, 'u1', {}, 1);
         const channels = ['email', 'sms', 'push', 'chat', 'webpush'] as const;
         await Promise.all(
