@@ -229,6 +229,15 @@ describe('tenant isolation', () => {
     expect((await preferencesOf('shared-id', asOther)).body.channels).toEqual({ sms: false });
   });
 
+  it('documents the routes in /openapi.json', async () => {
+    const openapi = await server.call('GET', '/openapi.json', undefined, { auth: null });
+    const paths = openapi.body.paths;
+    expect(Object.keys(paths['/v1/subscribers/{subscriberId}/preferences']).sort()).toEqual(['get', 'patch']);
+    expect(Object.keys(paths['/v1/settings']).sort()).toEqual(['get', 'patch']);
+    const body = paths['/v1/settings'].patch.requestBody.content['application/json'].schema;
+    expect(body.properties.defaultTimezone.format).toBe('iana-time-zone');
+  });
+
   it('requires the server key', async () => {
     expect(
       (await server.call('GET', '/v1/subscribers/ada/preferences', undefined, { auth: null })).status,
