@@ -129,6 +129,13 @@ async function buildInstallation(store: Store): Promise<void> {
   );
   await store.upsertTopic(T, 'news', 'News', 21);
   await store.addTopicMembers(T, 'news', MEMBERS, 22);
+  await store.patchPreferences(
+    T,
+    'u1',
+    { categories: { marketing: { email: false } }, quietHours: { start: '22:00', end: '07:00' } },
+    23,
+  );
+  await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 24);
 
   await store.acceptEvents(
     [
@@ -396,6 +403,9 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
       expect(pages.map((p) => p.length)).toEqual([10, 10, 5]);
       expect(pages.flat()).toEqual(MEMBERS);
       expect(await store.countTopicMembers(T, 'news')).toBe(25);
+      expect(await store.getPreferences(T, 'u1')).toEqual(await sqlite.getPreferences(T, 'u1'));
+      expect((await store.getPreferences(T, 'u1'))?.quietHours).toEqual({ start: '22:00', end: '07:00' });
+      expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo' });
       expect(await store.listWorkflows(T)).toEqual(await sqlite.listWorkflows(T));
       expect((await store.getWorkflow(T, 'welcome'))?.version).toBe(2);
       expect(await store.listWorkflows(OTHER)).toEqual(await sqlite.listWorkflows(OTHER));
