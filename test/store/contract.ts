@@ -564,6 +564,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect([...found.keys()].sort()).toEqual(['a', 'c']);
         expect(found.get('a')!.channels).toEqual({ email: false });
         expect(found.get('c')!.quietHours).toEqual({ start: '23:00', end: '06:30' });
+        expect(await store.getPreferencesFor(T, ['a'])).toEqual(new Map([['a', found.get('a')]]));
+        expect(await store.getPreferencesFor(T, ['b'])).toEqual(new Map());
       });
 
       it('keeps every one of concurrent patches of different keys', async () => {

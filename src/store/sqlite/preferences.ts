@@ -44,6 +44,12 @@ export function sqlitePreferenceStore(
     async getPreferencesFor(tenantId, subscriberIds) {
       const found = new Map<string, PreferenceChoices>();
       if (subscriberIds.length === 0) return found;
+      if (subscriberIds.length === 1) {
+        // A one-recipient event (the common case) skips encoding the id list as JSON.
+        const choices = read(tenantId, subscriberIds[0]!);
+        if (choices) found.set(subscriberIds[0]!, choices);
+        return found;
+      }
       for (const row of many.all(tenantId, JSON.stringify(subscriberIds)) as ChoicesRow[]) {
         found.set(row.subscriber_id, parsePreferences(row.choices));
       }
