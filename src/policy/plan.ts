@@ -63,7 +63,9 @@ export function plan(input: PlanInput): Plan {
 
   // b. Consent. Transactional and security messages (MFA codes, password resets, alerts) ignore
   // every opt-out; the preference API refuses such opt-outs (403), and a choice stored before
-  // the workflow's category changed must not block them either.
+  // the workflow's category changed must not block them either. Defaults are skipped too: they
+  // mean "off until the subscriber opts in", and nobody opts in to a password reset — a
+  // mandatory workflow that should not use a channel leaves that step out.
   if (category === null || !MANDATORY_CATEGORIES.has(category)) {
     const refusal = consentRefusal(input, preferences, category);
     if (refusal !== null) return refusal;
