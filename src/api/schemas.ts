@@ -37,6 +37,12 @@ const InboxData = Type.Union(
 );
 const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'e.g. "90s", "10m", "2h", "1d"' });
 
+/** A workflow's default per channel, e.g. {"email": false}: off until the subscriber opts in. */
+const DefaultChannelChoices = Type.Object(
+  Object.fromEntries(CHANNELS.map((channel) => [channel, Type.Optional(Type.Boolean())])),
+  { additionalProperties: false },
+);
+
 export const WorkflowBody = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 200 })),
@@ -70,6 +76,16 @@ export const WorkflowBody = Type.Object(
     ),
     digest: Type.Optional(Type.Object({ window: Duration }, { additionalProperties: false })),
     inboxData: Type.Optional(InboxData),
+    defaultPreferences: Type.Optional(
+      Type.Object(
+        { channels: Type.Optional(DefaultChannelChoices) },
+        {
+          additionalProperties: false,
+          description:
+            'Choices for subscribers who made none of their own, e.g. {"channels": {"email": false}}',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

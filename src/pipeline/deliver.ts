@@ -1,9 +1,11 @@
+import { type PlanInput, plan } from '../policy/plan.ts';
 import type { JobHandler } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
 import type {
   EventRecord,
   MessageRecord,
+  PreferenceChoices,
   SubscriberRecord,
   TimelineEntry,
   WorkflowDefinition,
@@ -40,6 +42,25 @@ function inboxData(definition: WorkflowDefinition, data: Record<string, unknown>
   return shown;
 }
 
+/** What one tenant's recipients in a batch chose, and the tenant's zone for those without one. */
+export interface TenantConsent {
+  preferences: ReadonlyMap<string, PreferenceChoices>;
+  defaultTimezone: string;
+}
+
+const NO_CHOICES: TenantConsent = { preferences: new Map(), defaultTimezone: 'UTC' };
+
+/** The part of a workflow the routing decision reads, built once per delivery. */
+export function planWorkflow(workflow: WorkflowRecord): PlanInput['workflow'] {
+  const { category, quietHours, defaultPreferences } = workflow.definition;
+  return {
+    key: workflow.key,
+    category: category ?? null,
+    quietHours: quietHours ?? 'respect',
+    defaultPreferences: defaultPreferences ?? null,
+  };
+}
+
 /** Why a paused workflow's message was not sent, for its timeline. */
 function pausedDetail(workflow: WorkflowRecord): string {
   return workflow.pausedReason ?? 'workflow paused (its definition says "paused": true)';
@@ -62,12 +83,14 @@ export function buildMessages(
   now: number,
   ledger: RenderLedger = new RenderLedger(),
   deferred: DeliveryTarget[] = [],
+  consent: TenantConsent = NO_CHOICES,
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
   const paused = workflow.definition.paused === true || workflow.pausedReason !== null;
   const compiled = deps.templates.steps(workflow);
   const renders = ledger.of(workflow);
+  const routing = planWorkflow(workflow);
   const accepted: TimelineEntry = {
     at: iso(event.createdAt),
     status: 'accepted',
@@ -128,7 +151,7 @@ export function buildMessages(
   const failure = (
     subscriberId: string,
     index: number,
-    status: 'failed' | 'cancelled',
+    status: 'failed' | 'cancelled' | 'suppressed',
     detail: string,
     reason: MessageRecord['reason'],
   ): NewMessage => {
@@ -144,6 +167,7 @@ export function buildMessages(
   for (let s = 0; s < subscribers.length; s++) {
     const subscriber = subscribers[s]!;
     const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
+    const choices = consent.preferences.get(subscriber.id) ?? null;
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
@@ -160,6 +184,19 @@ export function buildMessages(
         const others = subscribers.slice(s + 1).map((other) => other.id);
         if (others.length > 0) deferred.push({ event, workflow, subscriberIds: others, steps: target.steps });
         return messages;
+      }
+      const decision = plan({
+        channel: step.channel,
+        lane: event.priority,
+        workflow: routing,
+        subscriber,
+        preferences: choices,
+        defaultTimezone: consent.defaultTimezone,
+        now,
+      });
+      if (decision.kind === 'suppress') {
+        messages.push(failure(subscriber.id, index, 'suppressed', decision.detail, decision.reason));
+        continue;
       }
       let content: Record<string, string>;
       try {
@@ -192,6 +229,15 @@ export function buildMessages(
           ),
           followUp: null,
         });
+        continue;
+      }
+      if (decision.kind === 'defer') {
+        // Quiet hours: rendered now (with the version and data of now), sent when the window ends.
+        const { routed } = timelines[index]!;
+        const held: TimelineEntry = { at, status: 'deferred', detail: decision.detail };
+        const timeline = [accepted, routed, rendered, held];
+        const waiting = record(subscriber.id, step.channel, 'deferred', null, content, timeline, null, null);
+        messages.push({ record: waiting, followUp: sendJob(waiting, event.priority, decision.until) });
         continue;
       }
       const queued = record(
@@ -230,9 +276,17 @@ export async function buildDeliveries(
     wanted.set(target.event.tenantId, ids);
   }
   const found = new Map<string, SubscriberRecord>();
+  const consent = new Map<string, TenantConsent>();
   for (const [tenantId, ids] of wanted) {
-    for (const subscriber of await deps.store.getSubscribers(tenantId, [...ids]))
+    const list = [...ids];
+    for (const subscriber of await deps.store.getSubscribers(tenantId, list))
       found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
+    // Read at delivery, never cached: a PATCH holds for every delivery that starts after it.
+    const [preferences, settings] = await Promise.all([
+      deps.store.getPreferencesFor(tenantId, list),
+      deps.store.getTenantSettings(tenantId),
+    ]);
+    consent.set(tenantId, { preferences, defaultTimezone: settings.defaultTimezone });
   }
   const messages: NewMessage[] = [];
   const deferred: DeliveryTarget[] = [];
@@ -241,7 +295,8 @@ export async function buildDeliveries(
       const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
       return subscriber ? [subscriber] : [];
     });
-    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred));
+    const choices = consent.get(target.event.tenantId);
+    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices));
   }
   return { messages, deferred };
 }

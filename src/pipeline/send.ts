@@ -1,5 +1,6 @@
 import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
+import { type Plan, plan } from '../policy/plan.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   FINAL_STATUSES,
@@ -7,10 +8,21 @@ import {
   type MessageRecord,
   type MessageStatus,
   type SubscriberRecord,
+  type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
-import { JOB_KINDS, type PipelineDeps } from './deps.ts';
+import { planWorkflow } from './deliver.ts';
+import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+
+/** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
+const UNKNOWN_WORKFLOW = {
+  key: '',
+  category: null,
+  quietHours: 'respect',
+  defaultPreferences: null,
+} as const;
+const NO_SUBSCRIBER = { email: null, phone: null, timezone: null };
 
 interface SendPayload {
   messageId: string;
@@ -64,6 +76,27 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     });
   }
 
+  async function routeNow(
+    job: Job,
+    message: MessageRecord,
+    workflow: WorkflowRecord | null,
+    subscriber: SubscriberRecord | null,
+  ): Promise<Plan> {
+    const [preferences, settings] = await Promise.all([
+      store.getPreferences(job.tenantId, message.subscriberId),
+      store.getTenantSettings(job.tenantId),
+    ]);
+    return plan({
+      channel: message.channel,
+      lane: job.lane,
+      workflow: workflow ? planWorkflow(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
+      subscriber: subscriber ?? NO_SUBSCRIBER,
+      preferences,
+      defaultTimezone: settings.defaultTimezone,
+      now: Date.now(),
+    });
+  }
+
   async function sendOne(job: Job): Promise<JobResult> {
     const { messageId } = job.payload as SendPayload;
     const message = await store.getMessage(job.tenantId, messageId);
@@ -78,6 +111,24 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       return DONE;
     }
     const subscriber = await store.getSubscriber(job.tenantId, message.subscriberId);
+    // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
+    // after the message was queued or deferred still holds it back.
+    const decision = await routeNow(job, message, workflow, subscriber);
+    if (decision.kind === 'suppress') {
+      await record(message, 'suppressed', decision.detail, { reason: decision.reason });
+      return DONE;
+    }
+    if (decision.kind === 'defer') {
+      const now = Date.now();
+      await store.updateMessage(message.tenantId, message.id, {
+        status: 'deferred',
+        reason: null,
+        append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
+        now,
+        followUp: sendJob(message, job.lane, decision.until),
+      });
+      return DONE;
+    }
     const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
     const chosen = candidates[(job.attempts - 1) % candidates.length]!;
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;

@@ -146,7 +146,7 @@ describe('trigger → inbox + email + webhook', () => {
     expect(message.body).toMatchObject({ status: 'sent', provider: 'sandbox' });
   });
 
-  it('fails a sandbox SMS to a subscriber without a phone number as a bad address, capturing nothing', async () => {
+  it('suppresses an SMS to a subscriber without a phone number (no_address), capturing nothing', async () => {
     const trigger = await server.call('POST', '/v1/events', {
       workflow: 'sms-only',
       to: [{ subscriberId: 'no_phone' }],
@@ -155,12 +155,12 @@ describe('trigger → inbox + email + webhook', () => {
     expect(trigger.status).toBe(202);
     const sms = await waitFor(async () => {
       const res = await server.call('GET', `/v1/messages?eventId=${trigger.body.eventId}&channel=sms`);
-      return res.body.items[0]?.status === 'failed' ? res.body.items[0] : null;
-    }, 'the SMS to fail');
-    expect(sms.lastError).toBe('the subscriber has no phone number');
-    expect(sms.timeline.at(-1)).toMatchObject({ status: 'failed' });
+      return res.body.items[0]?.status === 'suppressed' ? res.body.items[0] : null;
+    }, 'the SMS to be suppressed');
+    expect(sms.reason).toBe('no_address');
+    expect(sms.timeline.at(-1)).toMatchObject({ status: 'suppressed', detail: 'no phone number' });
     const captures = await server.call('GET', '/v1/sandbox/messages?channel=sms');
-    expect(captures.body.items.map((c: { messageId: string }) => c.messageId)).not.toContain(sms.id);
+    expect(captures.body.items.map((c: { messageId: string }) => c.messageId)).not.toContain(sms.messageId);
   });
 
   it('fails a message the SMTP server refuses for good, and does not retry it', async () => {

@@ -1,0 +1,216 @@
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
+type Json = any;
+
+let server: TestServer;
+let smtp: FakeSmtp;
+
+beforeAll(async () => {
+  [server, smtp] = await Promise.all([
+    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
+    startFakeSmtp(),
+  ]);
+  const mail = await server.call('PUT', '/v1/integrations/mail', {
+    channel: 'email',
+    provider: 'smtp',
+    config: { host: smtp.host, port: smtp.port, from: 'Acme <noreply@acme.example>' },
+  });
+  expect(mail.status).toBe(200);
+});
+
+afterAll(async () => {
+  await Promise.all([server?.close(), smtp?.close()]);
+});
+
+beforeEach(() => smtp.reset());
+
+const twoChannels = (extra: Record<string, unknown> = {}) => ({
+  channels: [
+    { channel: 'in_app', template: { title: 'News {{ data.n }}' } },
+    { channel: 'email', template: { subject: 'News', text: 'News {{ data.n }}' } },
+  ],
+  ...extra,
+});
+
+async function trigger(workflow: string, subscriberId: string, extra: Record<string, unknown> = {}) {
+  const sent = await server.call('POST', '/v1/events', {
+    workflow,
+    to: [{ subscriberId, email: `${subscriberId}@example.com`, ...extra }],
+    data: { n: 1 },
+  });
+  expect(sent.status).toBe(202);
+  return sent.body.eventId as string;
+}
+
+/** The event's messages by channel, once every one of them has left `queued`/`sending`. */
+async function settled(eventId: string, count: number): Promise<Record<string, Json>> {
+  const view = await waitFor(async () => {
+    const event = (await server.call('GET', `/v1/events/${eventId}`)).body;
+    const done =
+      event.messages?.length === count &&
+      event.messages.every((m: Json) => !['queued', 'sending'].includes(m.status));
+    return done ? event : null;
+  }, `${count} settled messages of ${eventId}`);
+  const byChannel: Record<string, Json> = {};
+  for (const m of view.messages)
+    byChannel[m.channel] = (await server.call('GET', `/v1/messages/${m.messageId}`)).body;
+  return byChannel;
+}
+
+const patch = (subscriberId: string, body: unknown) =>
+  server.call('PATCH', `/v1/subscribers/${subscriberId}/preferences`, body);
+
+/** `HH:MM` in `timeZone`, `minutes` from now. */
+function localTime(timeZone: string, minutes: number): string {
+  return new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).format(Date.now() + minutes * 60_000);
+}
+
+describe('routing and consent, through the public API', () => {
+  it('a marketing email opt-out: in-app arrives, email is suppressed with the reason, nothing reaches SMTP', async () => {
+    expect(
+      (await server.call('PUT', '/v1/workflows/promo', twoChannels({ category: 'marketing' }))).status,
+    ).toBe(200);
+    await server.call('PUT', '/v1/subscribers/opt_1', { email: 'opt_1@example.com' });
+    expect((await patch('opt_1', { categories: { marketing: { email: false } } })).status).toBe(200);
+
+    const messages = await settled(await trigger('promo', 'opt_1'), 2);
+    expect(messages.in_app).toMatchObject({ status: 'delivered' });
+    expect(messages.email).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    expect(messages.email.timeline.at(-1).detail).toMatch(/marketing/);
+    // A later event of another workflow still sends email: the opt-out is per category.
+    expect(
+      (await server.call('PUT', '/v1/workflows/receipt', twoChannels({ category: 'billing' }))).status,
+    ).toBe(200);
+    const receipt = await settled(await trigger('receipt', 'opt_1'), 2);
+    expect(receipt.email).toMatchObject({ status: 'sent' });
+    expect(smtp.received.map((mail) => mail.envelope.to)).toEqual([['opt_1@example.com']]);
+  });
+
+  it('a workflow the subscriber disabled: every channel is suppressed, the inbox gets nothing', async () => {
+    expect((await server.call('PUT', '/v1/workflows/digest-off', twoChannels())).status).toBe(200);
+    await server.call('PUT', '/v1/subscribers/opt_2', {});
+    expect((await patch('opt_2', { workflows: { 'digest-off': { enabled: false } } })).status).toBe(200);
+    const messages = await settled(await trigger('digest-off', 'opt_2'), 2);
+    expect(messages.in_app).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    expect(messages.email).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    const token = (await server.call('POST', '/v1/subscribers/opt_2/token')).body.token;
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: token })).body.items).toEqual([]);
+    expect(smtp.received).toEqual([]);
+  });
+
+  it('transactional and security messages ignore opt-outs, which cannot be set for them', async () => {
+    expect(
+      (await server.call('PUT', '/v1/workflows/mfa', twoChannels({ category: 'security' }))).status,
+    ).toBe(200);
+    await server.call('PUT', '/v1/subscribers/opt_3', {});
+    expect((await patch('opt_3', { categories: { security: { email: false } } })).status).toBe(403);
+    expect((await patch('opt_3', { channels: { email: false } })).status).toBe(200);
+    const messages = await settled(await trigger('mfa', 'opt_3'), 2);
+    expect(messages.email).toMatchObject({ status: 'sent' });
+  });
+
+  it('a channel the subscriber cannot be reached on is suppressed with no_address, never silently skipped', async () => {
+    expect((await server.call('PUT', '/v1/workflows/plain', twoChannels())).status).toBe(200);
+    const sent = await server.call('POST', '/v1/events', {
+      workflow: 'plain',
+      to: ['no_email_1'],
+      data: { n: 1 },
+    });
+    const messages = await settled(sent.body.eventId, 2);
+    expect(messages.in_app).toMatchObject({ status: 'delivered' });
+    expect(messages.email).toMatchObject({ status: 'suppressed', reason: 'no_address' });
+  });
+
+  it('a workflow default holds until the subscriber chooses: email off by default, on once opted in', async () => {
+    const body = twoChannels({ defaultPreferences: { channels: { email: false } } });
+    expect((await server.call('PUT', '/v1/workflows/opt-in', body)).status).toBe(200);
+    const before = await settled(await trigger('opt-in', 'opt_4'), 2);
+    expect(before.email).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    expect((await patch('opt_4', { channels: { email: true } })).status).toBe(200);
+    const after = await settled(await trigger('opt-in', 'opt_4'), 2);
+    expect(after.email).toMatchObject({ status: 'sent' });
+  });
+
+  it('quiet hours in the subscriber zone: email deferred to the window end, in-app at once; bypass sends now', async () => {
+    const zone = 'Asia/Tokyo';
+    expect((await server.call('PUT', '/v1/workflows/nightly', twoChannels())).status).toBe(200);
+    await server.call('PUT', '/v1/subscribers/tokyo_1', { email: 'tokyo_1@example.com', timezone: zone });
+    const window = { start: localTime(zone, -60), end: localTime(zone, 60) };
+    expect((await patch('tokyo_1', { quietHours: window })).status).toBe(200);
+
+    const held = await settled(await trigger('nightly', 'tokyo_1'), 2);
+    expect(held.in_app).toMatchObject({ status: 'delivered' });
+    expect(held.email).toMatchObject({ status: 'deferred' });
+    const entry = held.email.timeline.at(-1);
+    expect(entry).toMatchObject({ status: 'deferred' });
+    const until = Date.parse(/until (\S+)/.exec(entry.detail)![1]!);
+    // The window ends about an hour from now (the minute boundary makes it 59–60 minutes).
+    expect(until - Date.now()).toBeGreaterThan(58 * 60_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(60 * 60_000);
+    expect(entry.detail).toContain(zone);
+
+    expect(
+      (await server.call('PUT', '/v1/workflows/alarm', twoChannels({ quietHours: 'bypass' }))).status,
+    ).toBe(200);
+    const now = await settled(await trigger('alarm', 'tokyo_1'), 2);
+    expect(now.email).toMatchObject({ status: 'sent' });
+  });
+});
+
+describe('consent is re-checked right before a send', () => {
+  /** A loopback port nothing listens on: SMTP connections to it are refused, so sends keep retrying. */
+  async function closedPort(): Promise<number> {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    return port;
+  }
+
+  it('an opt-out made while a send waits for its retry suppresses it', async () => {
+    const other = await startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS });
+    try {
+      await other.call('PUT', '/v1/integrations/mail', {
+        channel: 'email',
+        provider: 'smtp',
+        config: { host: '127.0.0.1', port: await closedPort(), from: 'Acme <noreply@acme.example>' },
+      });
+      await other.call('PUT', '/v1/workflows/news', {
+        category: 'marketing',
+        channels: [{ channel: 'email', template: { subject: 'News', text: 'News' } }],
+      });
+      const sent = await other.call('POST', '/v1/events', {
+        workflow: 'news',
+        to: [{ subscriberId: 'late_1', email: 'late_1@example.com' }],
+      });
+      const messageId = await waitFor(async () => {
+        const message = (await other.call('GET', `/v1/events/${sent.body.eventId}`)).body.messages?.[0];
+        return message?.timeline.some((t: Json) => t.detail?.includes('retry in'))
+          ? (message.messageId as string)
+          : null;
+      }, 'a send waiting for its retry');
+      expect(
+        (await other.call('PATCH', '/v1/subscribers/late_1/preferences', { channels: { email: false } }))
+          .status,
+      ).toBe(200);
+      const message = await waitFor(async () => {
+        const view = (await other.call('GET', `/v1/messages/${messageId}`)).body;
+        return view.status === 'suppressed' ? view : null;
+      }, 'the waiting send to be suppressed');
+      expect(message.reason).toBe('opted_out');
+    } finally {
+      await other.close();
+    }
+  });
+});
