@@ -47,7 +47,8 @@ export function windowEnd(now: number, windowMs: number): number {
  * The counter a layer names for one recipient (and channel, for `subscriber+channel`). Window
  * length and limit are part of it, so two rules never share a count; the window itself is not
  * (a counter row is reset when a new window starts, so it does not pile up one row per window).
- * NUL separates the parts: no key, id or channel name contains it.
+ * U+001F (unit separator) joins the parts: ids and keys may hold no control character, and
+ * PostgreSQL text may hold no NUL.
  */
 export function counterScope(
   layer: RateLayer,
@@ -55,10 +56,10 @@ export function counterScope(
   subscriberId: string,
   channel: Channel | null,
 ): string {
-  const rule = `${workflowKey}\u0000${layer.per}\u0000${layer.windowMs}\u0000${layer.limit}`;
+  const rule = `${workflowKey}\u001f${layer.per}\u001f${layer.windowMs}\u001f${layer.limit}`;
   if (layer.per === 'tenant') return rule;
-  if (layer.per === 'subscriber') return `${rule}\u0000${subscriberId}`;
-  return `${rule}\u0000${subscriberId}\u0000${channel}`;
+  if (layer.per === 'subscriber') return `${rule}\u001f${subscriberId}`;
+  return `${rule}\u001f${subscriberId}\u001f${channel}`;
 }
 
 /** A counter a take may use: its limit and the end of its current window. */
