@@ -56,7 +56,7 @@ async function bulk(
 
 /** Every message of these events, in full, once none is `queued` or `sending` any more. */
 async function settled(eventIds: string[], perEvent: number, auth?: { auth: string }): Promise<Json[]> {
-  const views = await waitFor(async () => {
+  const views: Json[] = (await waitFor(async (): Promise<Json[] | null> => {
     const all: Json[] = [];
     for (const id of eventIds) {
       const event = (await server.call('GET', `/v1/events/${id}`, undefined, auth)).body;
@@ -65,7 +65,7 @@ async function settled(eventIds: string[], perEvent: number, auth?: { auth: stri
       all.push(...event.messages);
     }
     return all;
-  }, `every message of ${eventIds.length} events settled`);
+  }, `every message of ${eventIds.length} events settled`)) as Json[];
   return Promise.all(
     views.map(
       async (m: Json) => (await server.call('GET', `/v1/messages/${m.messageId}`, undefined, auth)).body,

@@ -38,7 +38,7 @@ export function postgresRateCounterStore(pool: pg.Pool): RateCounterStore {
           counters.map((c) => c.limit),
           takes,
         );
-        const changed = counters.flatMap((c, i) => (counts[i] !== before[i] ? [i] : []));
+        const changed = counters.flatMap((_, i) => (counts[i] !== before[i] ? [i] : []));
         if (changed.length > 0) {
           await client.query(WRITE_COUNTS, [
             tenantId,
