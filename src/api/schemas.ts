@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { FORBIDDEN_IN_ANY_ID, ID_MAX_LENGTH, Id, SubscriberFields } from '../ingest/fields.ts';
-import { CHANNELS, LANES, MESSAGE_STATUSES } from '../shared/model.ts';
+import { CHANNELS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
 
@@ -69,9 +69,16 @@ export const WorkflowBody = Type.Object(
     rateLimit: Type.Optional(
       Type.Array(
         Type.Object(
-          { per: Type.String({ minLength: 1 }), limit: Type.Integer({ minimum: 1 }), window: Duration },
+          {
+            per: Type.Enum([...RATE_LIMIT_PER]),
+            limit: Type.Integer({ minimum: 1 }),
+            // At least 1 ms: a zero window could count nothing.
+            window: Type.String({ pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$', description: 'e.g. "1h"' }),
+          },
           { additionalProperties: false },
         ),
+        // Each rule is a counter per recipient and event on the delivery path: a handful is plenty.
+        { maxItems: 10 },
       ),
     ),
     digest: Type.Optional(Type.Object({ window: Duration }, { additionalProperties: false })),

@@ -20,12 +20,14 @@ export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => vo
     try {
       let removed = 0;
       // Event keys, then the stored answers of keyed bulk requests: both live for the same window.
+      // Then workflow rate-limit counters whose window has ended: a take starts those from zero anyway.
       for (const purgeOne of [
-        (before: number) => store.purgeIdempotencyKeys(before, PURGE_BATCH),
-        (before: number) => store.purgeBulkResponses(before, PURGE_BATCH),
+        () => store.purgeIdempotencyKeys(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH),
+        () => store.purgeBulkResponses(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH),
+        () => store.purgeRateCounters(Date.now(), PURGE_BATCH),
       ]) {
         for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
-          const n = await purgeOne(Date.now() - IDEMPOTENCY_WINDOW_MS);
+          const n = await purgeOne();
           removed += n;
           if (n < PURGE_BATCH) break;
         }

@@ -16,6 +16,7 @@ import type { JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { renderFields, TemplateCompileError, TemplateTimeout } from '../templates/render.ts';
 import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS, RenderLedger } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
+import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 
 /** One event to deliver to some of its recipients. */
 export interface DeliveryTarget {
@@ -290,14 +291,19 @@ export async function buildDeliveries(
   }
   const messages: NewMessage[] = [];
   const deferred: DeliveryTarget[] = [];
+  // Rate limits cost nothing unless a workflow of the batch has one.
+  const spans: TargetSpan[] | null = anyRateLimited(targets) ? [] : null;
   for (const target of targets) {
     const subscribers = target.subscriberIds.flatMap((id) => {
       const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
       return subscriber ? [subscriber] : [];
     });
     const choices = consent.get(target.event.tenantId);
+    const start = messages.length;
     messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices));
+    spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
   }
+  if (spans) await applyRateLimits(deps.store, spans, messages, now);
   return { messages, deferred };
 }
 

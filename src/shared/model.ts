@@ -118,6 +118,16 @@ export interface WorkflowChannelStep {
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
 }
 
+/** What a workflow rate limit counts: per recipient, per recipient and channel, or all recipients. */
+export const RATE_LIMIT_PER = ['subscriber', 'subscriber+channel', 'tenant'] as const;
+
+/** A workflow rate limit: at most `limit` per `window` (a duration such as "1h") per `per`. */
+export interface RateLimitRule {
+  per: (typeof RATE_LIMIT_PER)[number];
+  limit: number;
+  window: string;
+}
+
 export interface WorkflowDefinition {
   name?: string;
   category?: string;
@@ -125,7 +135,7 @@ export interface WorkflowDefinition {
   quietHours?: 'bypass' | 'respect';
   paused?: boolean;
   channels: WorkflowChannelStep[];
-  rateLimit?: { per: string; limit: number; window: string }[];
+  rateLimit?: RateLimitRule[];
   digest?: { window: string };
   /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
   inboxData?: 'all' | 'none' | string[];

@@ -1,3 +1,4 @@
+import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type {
   Channel,
   EventInput,
@@ -439,6 +440,22 @@ export interface StoreChannel {
 export type StoreChannelName = 'jobs' | 'inbox';
 
 /**
+ * Workflow rate-limit counters (src/policy/rate-limit.ts), correct across worker threads and
+ * processes: every take is decided under the store's lock on the counters it names.
+ */
+export interface RateCounterStore {
+  /**
+   * Decides `takes` in order (grantRateTakes) against `counters` (distinct scopes) of one tenant
+   * and commits the new counts, atomically, in one call: answers per take and part GRANTED or the
+   * index of the counter that was full. A counter whose stored window ended before its
+   * `windowEnd` starts again from zero.
+   */
+  takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<number[][]>;
+  /** Deletes up to `limit` counters whose window ended at or before `before`; answers how many. */
+  purgeRateCounters(before: number, limit: number): Promise<number>;
+}
+
+/**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
  */
@@ -451,7 +468,8 @@ export interface Store
     IntegrationStore,
     MessageStore,
     PreferenceStore,
-    TenantSettingsStore {
+    TenantSettingsStore,
+    RateCounterStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

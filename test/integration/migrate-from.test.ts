@@ -136,6 +136,11 @@ async function buildInstallation(store: Store): Promise<void> {
     23,
   );
   await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 24);
+  await store.takeRateCounts(
+    T,
+    [{ scope: 'news\u001ftenant', limit: 5, windowEnd: 4_000_000_000_000 }],
+    [{ shared: [0], parts: [[]] }],
+  );
 
   await store.acceptEvents(
     [

@@ -604,6 +604,52 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('rate counters', () => {
+      it('takes rate counters up to their limits, counting shared ones once per take, per tenant', async () => {
+        const counters = [
+          { scope: 'wf\u001fsubscriber', limit: 2, windowEnd: 1_000 },
+          { scope: 'wf\u001femail', limit: 3, windowEnd: 1_000 },
+          { scope: 'wf\u001fsms', limit: 1, windowEnd: 1_000 },
+        ];
+        // One recipient, two channels: the shared counter counts once, each channel its own.
+        const take = { shared: [0], parts: [[1], [2]] };
+        expect(await store.takeRateCounts(T, counters, [take])).toEqual([[-1, -1]]);
+        // sms is full (index 2); email still goes, so the shared counter counts again.
+        expect(await store.takeRateCounts(T, counters, [take, take])).toEqual([
+          [-1, 2],
+          [0, 0],
+        ]);
+        expect(await store.takeRateCounts(OTHER, counters, [take])).toEqual([[-1, -1]]);
+        // A later window starts from zero.
+        const later = counters.map((c) => ({ ...c, windowEnd: 2_000 }));
+        expect(await store.takeRateCounts(T, later, [take])).toEqual([[-1, -1]]);
+      });
+
+      it('never grants past a limit when takes race', async () => {
+        const counters = [{ scope: 'wf\u001ftenant', limit: 3, windowEnd: 1_000 }];
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, () => store.takeRateCounts(T, counters, [{ shared: [0], parts: [[]] }])),
+        );
+        expect(answers.flat(2).filter((a) => a === -1)).toHaveLength(3);
+      });
+
+      it('purges rate counters whose window ended, in batches', async () => {
+        const take = { shared: [0], parts: [[]] };
+        const ended = [{ scope: 'old', limit: 1, windowEnd: 100 }];
+        const current = [{ scope: 'new', limit: 1, windowEnd: 500 }];
+        await store.takeRateCounts(T, ended, [take]);
+        await store.takeRateCounts(OTHER, ended, [take]);
+        await store.takeRateCounts(T, current, [take]);
+        expect(await store.takeRateCounts(T, ended, [take])).toEqual([[0]]);
+        expect(await store.purgeRateCounters(99, 10)).toBe(0);
+        expect(await store.purgeRateCounters(100, 1)).toBe(1);
+        expect(await store.purgeRateCounters(100, 10)).toBe(1);
+        // Gone: the same window counts from zero again; the current counter was kept.
+        expect(await store.takeRateCounts(T, ended, [take])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
+      });
+    });
+
     describe('workflows and integrations', () => {
       it('versions workflows on every put', async () => {
         const second = await store.putWorkflow(T, 'welcome', { name: 'W', channels: [] }, 2);

@@ -8,6 +8,7 @@ import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresPreferenceStore } from './preferences.ts';
+import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
 import { postgresTenantSettingsStore } from './tenant-settings.ts';
 import { postgresTenantStore } from './tenants.ts';
@@ -55,6 +56,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresMessageStore(pool),
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),
+    ...postgresRateCounterStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

@@ -137,7 +137,7 @@ export function postgresMessageStore(db: Queryable): MessageStore {
         db,
         // In-app messages that never reached the inbox (failed, suppressed) are not inbox items.
         `SELECT * FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
-           AND (archived_at IS NULL) = $3 AND status NOT IN ('failed', 'suppressed', 'cancelled') ${older}
+           AND (archived_at IS NULL) = $3 AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited') ${older}
          ORDER BY event_at DESC, id DESC LIMIT $4`,
         values,
       );
@@ -147,7 +147,7 @@ export function postgresMessageStore(db: Queryable): MessageStore {
       const { rows } = await run<{ n: number }>(
         db,
         `SELECT count(*)::INT AS n FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
-           AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled')`,
+           AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`,
         [tenantId, subscriberId],
       );
       return rows[0]!.n;

@@ -10,6 +10,7 @@ import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
 import { sqliteProbe } from './probe.ts';
+import { sqliteRateCounterStore } from './rate-counters.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
@@ -115,6 +116,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteMessageStore(db, jobs),
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
+    ...sqliteRateCounterStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

@@ -26,19 +26,19 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   // In-app messages that never reached the inbox (failed, suppressed) are not inbox items.
   const inboxNewest = db.prepare(
     `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled')
+       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
      ORDER BY event_at DESC, id DESC LIMIT ?`,
   );
   const inboxOlder = db.prepare(
     `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled')
+       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
        AND (event_at < ? OR (event_at = ? AND id < ?))
      ORDER BY event_at DESC, id DESC LIMIT ?`,
   );
   const unread = db
     .prepare(
       `SELECT COUNT(*) FROM messages INDEXED BY messages_unread WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-         AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled')`,
+         AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`,
     )
     .pluck();
   const inboxItem = db.prepare(

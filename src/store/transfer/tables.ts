@@ -117,6 +117,12 @@ export const TABLES: readonly TableSpec[] = [
     name: 'bulk_responses',
     columns: { tenant_id: 'text', key: 'text', body_hash: 'text', response: 'json', created_at: 'int' },
   },
+  // Copied although they are transient: a counter of a long window ("1d") left behind would let a
+  // subscriber get up to twice the limit on the day of the move. One row per active scope: cheap.
+  {
+    name: 'rate_counters',
+    columns: { tenant_id: 'text', scope: 'text', window_end: 'int', count: 'int' },
+  },
   {
     name: 'messages',
     columns: {

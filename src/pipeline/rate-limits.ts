@@ -1,0 +1,158 @@
+import {
+  counterScope,
+  GRANTED,
+  type RateCounterRef,
+  type RateLayer,
+  type RateTake,
+  rateLayers,
+  windowEnd,
+} from '../policy/rate-limit.ts';
+import type { TimelineEntry, WorkflowRecord } from '../shared/model.ts';
+import { iso } from '../shared/time.ts';
+import type { NewMessage, Store } from '../store/port.ts';
+
+/** The messages one target (an event for some recipients) produced: `messages[start, end)`. */
+export interface TargetSpan {
+  tenantId: string;
+  workflow: WorkflowRecord;
+  start: number;
+  end: number;
+}
+
+/** True when some workflow of the batch has a rate limit: only then is there any work to do. */
+export function anyRateLimited(targets: readonly { workflow: WorkflowRecord }[]): boolean {
+  for (const target of targets) if (target.workflow.definition.rateLimit?.length) return true;
+  return false;
+}
+
+/** One tenant's request: its distinct counters, the takes, and where each answer goes. */
+interface TenantRequest {
+  counters: RateCounterRef[];
+  labels: string[];
+  byScope: Map<string, number>;
+  takes: RateTake[];
+  /** Per take and part: the index of its message in the batch. */
+  messageAt: number[][];
+}
+
+/**
+ * Takes the workflows' rate-limit counters for the messages of a batch that would go out (queued,
+ * deferred, or an in-app row delivered) and turns each one past a limit into a `rate_limited`
+ * message naming the layer, with nothing sent and no inbox item. One store call per tenant.
+ *
+ * `subscriber` and `tenant` layers count one per recipient per event (the channels of one
+ * notification are one notification to a person); `subscriber+channel` counts each message.
+ * Messages replaced in `messages`, in place.
+ */
+export async function applyRateLimits(
+  store: Pick<Store, 'takeRateCounts'>,
+  spans: readonly TargetSpan[],
+  messages: NewMessage[],
+  now: number,
+): Promise<void> {
+  const layersOf = new Map<WorkflowRecord, RateLayer[]>();
+  const requests = new Map<string, TenantRequest>();
+  for (const span of spans) {
+    let layers = layersOf.get(span.workflow);
+    if (!layers) {
+      layers = rateLayers(span.workflow.definition.rateLimit);
+      layersOf.set(span.workflow, layers);
+    }
+    if (layers.length === 0) continue;
+    let request = requests.get(span.tenantId);
+    if (!request) {
+      request = { counters: [], labels: [], byScope: new Map(), takes: [], messageAt: [] };
+      requests.set(span.tenantId, request);
+    }
+    // buildMessages writes one recipient's messages next to each other: one take per run.
+    let i = span.start;
+    while (i < span.end) {
+      const subscriberId = messages[i]!.record.subscriberId;
+      let j = i;
+      while (j < span.end && messages[j]!.record.subscriberId === subscriberId) j++;
+      addTake(request, layers, span.workflow.key, messages, i, j, now);
+      i = j;
+    }
+  }
+  for (const [tenantId, request] of requests) {
+    if (request.takes.length === 0) continue;
+    const answers = await store.takeRateCounts(tenantId, request.counters, request.takes);
+    answers.forEach((parts, t) => {
+      parts.forEach((full, p) => {
+        if (full === GRANTED) return;
+        const at = request.messageAt[t]![p]!;
+        messages[at] = rateLimited(messages[at]!, request.labels[full]!, now);
+      });
+    });
+  }
+}
+
+/** Whether a message built by deliver would reach anyone: only those are counted. */
+function goesOut(message: NewMessage): boolean {
+  const status = message.record.status;
+  return status === 'queued' || status === 'deferred' || status === 'delivered';
+}
+
+function addTake(
+  request: TenantRequest,
+  layers: readonly RateLayer[],
+  workflowKey: string,
+  messages: readonly NewMessage[],
+  from: number,
+  to: number,
+  now: number,
+): void {
+  const counter = (
+    layer: RateLayer,
+    subscriberId: string,
+    channel: NewMessage['record']['channel'] | null,
+  ) => {
+    const scope = counterScope(layer, workflowKey, subscriberId, channel);
+    let index = request.byScope.get(scope);
+    if (index === undefined) {
+      index = request.counters.length;
+      request.byScope.set(scope, index);
+      request.counters.push({ scope, limit: layer.limit, windowEnd: windowEnd(now, layer.windowMs) });
+      request.labels.push(layer.label);
+    }
+    return index;
+  };
+  const parts: number[][] = [];
+  const at: number[] = [];
+  for (let m = from; m < to; m++) {
+    const { record } = messages[m]!;
+    if (!goesOut(messages[m]!)) continue;
+    const own: number[] = [];
+    for (const layer of layers)
+      if (layer.per === 'subscriber+channel') own.push(counter(layer, record.subscriberId, record.channel));
+    parts.push(own);
+    at.push(m);
+  }
+  if (parts.length === 0) return;
+  const subscriberId = messages[from]!.record.subscriberId;
+  const shared: number[] = [];
+  for (const layer of layers)
+    if (layer.per !== 'subscriber+channel') shared.push(counter(layer, subscriberId, null));
+  request.takes.push({ shared, parts });
+  request.messageAt.push(at);
+}
+
+/** The message as created past a limit: nothing rendered is kept, nothing is sent. */
+function rateLimited(message: NewMessage, label: string, now: number): NewMessage {
+  const { record } = message;
+  const entry: TimelineEntry = { at: iso(now), status: 'rate_limited', detail: label };
+  // Keeps "accepted" and "routed"; rendering and queueing did not happen as far as anyone can tell.
+  const timeline = [...record.timeline.slice(0, 2), entry];
+  return {
+    record: {
+      ...record,
+      status: 'rate_limited',
+      provider: null,
+      content: {},
+      timeline,
+      lastError: label,
+      reason: 'rate_limited',
+    },
+    followUp: null,
+  };
+}

@@ -1,0 +1,130 @@
+import type { Channel, RateLimitRule } from '../shared/model.ts';
+import { parseDuration } from '../shared/time.ts';
+
+/**
+ * Workflow rate limits (API.md workflow `rateLimit`), as pure decisions: which counters a
+ * recipient's messages of one event take, and whether a batch of such takes fits. The counts
+ * themselves live in the store (RateCounterStore), which runs `grantRateTakes` under its lock.
+ *
+ * Windows are fixed and aligned to their length from the epoch ("1h" = each whole UTC hour), so
+ * every worker and process agrees on the window from the clock alone, and a counter is one row.
+ * A burst straddling a boundary may therefore see up to twice the limit within one window length.
+ */
+
+/** One rule of a workflow, its window parsed once per delivery batch. */
+export interface RateLayer {
+  per: RateLimitRule['per'];
+  limit: number;
+  windowMs: number;
+  /** For the timeline: "rate limit per subscriber: 3 per 1h". */
+  label: string;
+}
+
+/** The rules of a workflow that can count (a window of at least 1 ms); an empty list: no limits. */
+export function rateLayers(rules: readonly RateLimitRule[] | undefined): RateLayer[] {
+  if (!rules) return [];
+  const layers: RateLayer[] = [];
+  for (const rule of rules) {
+    const windowMs = parseDuration(rule.window);
+    // The API refuses such rules; one stored before that check counts nothing rather than dividing by zero.
+    if (windowMs === null || windowMs <= 0 || !(rule.limit >= 1)) continue;
+    layers.push({
+      per: rule.per,
+      limit: rule.limit,
+      windowMs,
+      label: `rate limit per ${rule.per}: ${rule.limit} per ${rule.window}`,
+    });
+  }
+  return layers;
+}
+
+/** When the fixed window holding `now` ends (epoch ms): the counter's expiry. */
+export function windowEnd(now: number, windowMs: number): number {
+  return Math.floor(now / windowMs) * windowMs + windowMs;
+}
+
+/**
+ * The counter a layer names for one recipient (and channel, for `subscriber+channel`). Window
+ * length and limit are part of it, so two rules never share a count; the window itself is not
+ * (a counter row is reset when a new window starts, so it does not pile up one row per window).
+ * U+001F (unit separator) joins the parts: ids and keys may hold no control character, and
+ * PostgreSQL text may hold no NUL.
+ */
+export function counterScope(
+  layer: RateLayer,
+  workflowKey: string,
+  subscriberId: string,
+  channel: Channel | null,
+): string {
+  const rule = `${workflowKey}\u001f${layer.per}\u001f${layer.windowMs}\u001f${layer.limit}`;
+  if (layer.per === 'tenant') return rule;
+  if (layer.per === 'subscriber') return `${rule}\u001f${subscriberId}`;
+  return `${rule}\u001f${subscriberId}\u001f${channel}`;
+}
+
+/** A counter a take may use: its limit and the end of its current window. */
+export interface RateCounterRef {
+  scope: string;
+  limit: number;
+  windowEnd: number;
+}
+
+/**
+ * What one recipient's messages of one event take: `shared` counters (layers `subscriber` and
+ * `tenant`: one per recipient per event, whatever the number of channels) and, per message,
+ * its own counters (`subscriber+channel`). Numbers index the request's counter list.
+ */
+export interface RateTake {
+  shared: number[];
+  parts: number[][];
+}
+
+/** Granted: the message may go out. */
+export const GRANTED = -1;
+
+/**
+ * Decides a batch of takes in order against `counts` (the counters' current values, updated in
+ * place) and answers, per take and part, GRANTED or the index of the counter that was full.
+ *
+ * A part is granted when every shared counter and every counter of its own has room. Counters
+ * only count what goes out: a part's own counters when it is granted, the shared ones once when
+ * any part of the take is — a recipient whose every channel was refused is not counted against
+ * the subscriber or tenant layer.
+ */
+export function grantRateTakes(
+  counts: number[],
+  limits: readonly number[],
+  takes: readonly RateTake[],
+): number[][] {
+  const answers: number[][] = [];
+  for (const take of takes) {
+    let sharedFull = GRANTED;
+    for (const counter of take.shared) {
+      if (counts[counter]! >= limits[counter]!) {
+        sharedFull = counter;
+        break;
+      }
+    }
+    const answer: number[] = [];
+    let anyGranted = false;
+    for (const part of take.parts) {
+      let full = sharedFull;
+      if (full === GRANTED) {
+        for (const counter of part) {
+          if (counts[counter]! >= limits[counter]!) {
+            full = counter;
+            break;
+          }
+        }
+      }
+      if (full === GRANTED) {
+        for (const counter of part) counts[counter]!++;
+        anyGranted = true;
+      }
+      answer.push(full);
+    }
+    if (anyGranted) for (const counter of take.shared) counts[counter]!++;
+    answers.push(answer);
+  }
+  return answers;
+}

@@ -1,0 +1,60 @@
+import type Database from 'better-sqlite3';
+import { grantRateTakes, type RateCounterRef, type RateTake } from '../../policy/rate-limit.ts';
+import type { RateCounterStore } from '../port.ts';
+
+type CounterRow = { scope: string; window_end: number; count: number };
+
+export function sqliteRateCounterStore(db: Database.Database): RateCounterStore {
+  // One statement for a batch's counters: a primary-key probe per scope.
+  const read = db.prepare(
+    `SELECT scope, window_end, count FROM rate_counters
+     WHERE tenant_id = ? AND scope IN (SELECT value FROM json_each(?))`,
+  );
+  const write = db.prepare(
+    `INSERT INTO rate_counters (tenant_id, scope, window_end, count) VALUES (?, ?, ?, ?)
+     ON CONFLICT (tenant_id, scope) DO UPDATE SET window_end = excluded.window_end, count = excluded.count`,
+  );
+  const purge = db.prepare(
+    `DELETE FROM rate_counters WHERE (tenant_id, scope) IN
+       (SELECT tenant_id, scope FROM rate_counters WHERE window_end <= ? LIMIT ?)`,
+  );
+
+  // Read, decide and write under the write lock (an immediate transaction): another thread's or
+  // process's take waits for this one and then sees its counts.
+  const take = db.transaction((tenantId: string, counters: RateCounterRef[], takes: RateTake[]) => {
+    const stored = new Map<string, CounterRow>();
+    for (const row of read.all(tenantId, JSON.stringify(counters.map((c) => c.scope))) as CounterRow[])
+      stored.set(row.scope, row);
+    const windows: number[] = [];
+    const counts = counters.map((counter) => {
+      const row = stored.get(counter.scope);
+      // A later window than the stored one starts from zero; a worker whose clock lags keeps the newer one.
+      if (!row || row.window_end < counter.windowEnd) {
+        windows.push(counter.windowEnd);
+        return 0;
+      }
+      windows.push(row.window_end);
+      return row.count;
+    });
+    const before = counts.slice();
+    const answers = grantRateTakes(
+      counts,
+      counters.map((c) => c.limit),
+      takes,
+    );
+    counters.forEach((counter, i) => {
+      if (counts[i] !== before[i]) write.run(tenantId, counter.scope, windows[i], counts[i]);
+    });
+    return answers;
+  });
+
+  return {
+    async takeRateCounts(tenantId, counters, takes) {
+      if (takes.length === 0) return [];
+      return take.immediate(tenantId, counters, takes);
+    },
+    async purgeRateCounters(before, limit) {
+      return purge.run(before, limit).changes;
+    },
+  };
+}
