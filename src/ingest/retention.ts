@@ -8,9 +8,10 @@ const PURGE_BATCH = 5_000;
 const MAX_BATCHES_PER_RUN = 20;
 
 /**
- * Deletes idempotency keys and stored bulk answers older than the idempotency window, once a
- * minute, in small batches: they no longer answer anything, and kept forever they would grow
- * their tables by one row per keyed event or bulk request. Answers how to stop it. Any number of processes may run it at once.
+ * Deletes what has expired, once a minute, in small batches: idempotency keys and stored bulk
+ * answers older than the idempotency window (they no longer answer anything, and kept forever
+ * they would grow their tables by one row per keyed event or bulk request), and rate-limit
+ * counters whose window has ended. Answers how to stop it. Any number of processes may run it at once.
  */
 export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => void {
   let running = false;
@@ -32,9 +33,10 @@ export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => vo
           if (n < PURGE_BATCH) break;
         }
       }
-      if (removed > 0) logger.info({ removed }, 'purged expired idempotency keys');
+      if (removed > 0)
+        logger.info({ removed }, 'purged expired idempotency keys, bulk answers and rate counters');
     } catch (error) {
-      logger.warn({ err: error }, 'purging expired idempotency keys failed; trying again later');
+      logger.warn({ err: error }, 'purging expired keys and counters failed; trying again later');
     } finally {
       running = false;
     }
