@@ -37,6 +37,18 @@ export const IdempotencyKey = Type.String({
   description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
 });
 
+/**
+ * The key events share so one request can cancel them all (`DELETE /v1/events?cancellationKey=`).
+ * It travels in a query string, never a path, so the idempotency key's rules fit: spaces and
+ * slashes are fine ("order 42/reminders"), controls and bidi overrides are not.
+ */
+export const CancellationKey = Type.String({
+  minLength: 1,
+  maxLength: ID_MAX_LENGTH,
+  pattern: `^[^${FORBIDDEN_IN_ANY_ID}]+$`,
+  description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
+});
+
 // An address we can hand to any mail provider: a dot-atom local part (no quoted strings, so no
 // CR/LF or spaces that could smuggle a header) and a domain with at least one dot and a
 // top-level label of letters (or an IDNA `xn--` label). RFC 5321 limits: 64 + 1 + 255, 254 total.

@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../api/errors.ts';
 import { compileValidator } from '../api/validation.ts';
 import { LANES } from '../shared/model.ts';
-import { Id, IdempotencyKey, SubscriberFields } from './fields.ts';
+import { CancellationKey, Id, IdempotencyKey, SubscriberFields } from './fields.ts';
 import { findJsonProblem } from './json-limits.ts';
 
 export { SubscriberFields };
@@ -25,6 +25,7 @@ export const EventBody = Type.Object(
     to: Type.Array(Recipient, { minItems: 1, maxItems: MAX_INLINE_RECIPIENTS }),
     data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     idempotencyKey: Type.Optional(IdempotencyKey),
+    cancellationKey: Type.Optional(CancellationKey),
     priority: Type.Optional(Type.Enum([...LANES])),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     actor: Type.Optional(Type.String({ maxLength: 128 })),

@@ -78,6 +78,8 @@ export interface EventInput {
   to: Recipient[];
   data?: Record<string, unknown>;
   idempotencyKey?: string;
+  /** Shared by events one `DELETE /v1/events?cancellationKey=` cancels together. */
+  cancellationKey?: string;
   priority?: Lane;
   sendAt?: string;
   actor?: string;

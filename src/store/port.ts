@@ -222,6 +222,18 @@ export interface EventStore {
   purgeBulkResponses(before: number, limit: number): Promise<number>;
   /** Marks the event cancelled and its not-yet-sent messages too; answers how many messages were stopped. */
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
+  /**
+   * Cancels every event of the tenant stored with this `cancellationKey`, and their not-yet-sent
+   * messages (each with a timeline entry naming the key), in one transaction, found through an
+   * index. Answers how many events this call cancelled (ones cancelled before are not counted
+   * again) and how many messages it stopped. Events stored later with the key are not touched.
+   */
+  cancelEventsByKey(tenantId: string, key: string, now: number): Promise<CancelledByKey>;
+}
+
+export interface CancelledByKey {
+  events: number;
+  messages: number;
 }
 
 export interface SubscriberStore {

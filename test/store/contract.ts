@@ -409,6 +409,82 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.getMessage(T, 'msg_3'))?.status).toBe('delivered');
       });
 
+      it('cancels by cancellationKey: every keyed event of the tenant and their unsent messages, once', async () => {
+        await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
+        const keyed = (id: string, cancellationKey?: string, tenantId = T) =>
+          acceptable({ id, tenantId, input: { workflow: 'welcome', to: ['u1'], cancellationKey } });
+        await store.acceptEvents(
+          [
+            keyed('evt_1', 'order 42/reminders'),
+            keyed('evt_2', 'order 42/reminders'),
+            keyed('evt_3', 'order 43/reminders'),
+            keyed('evt_4'),
+            keyed('evt_5', 'order 42/reminders', OTHER),
+          ],
+          DAY,
+        );
+        const queued = (id: string, eventId: string, over: Partial<MessageRecord> = {}) => ({
+          record: message({ id, eventId, channel: 'email', status: 'queued', ...over }),
+          followUp: null,
+        });
+        await store.createMessages([
+          queued('msg_1', 'evt_1'),
+          queued('msg_2', 'evt_1', { channel: 'sms', status: 'sent' }),
+          queued('msg_3', 'evt_1', { channel: 'in_app', status: 'delivered' }),
+          queued('msg_4', 'evt_2', { status: 'deferred' }),
+          queued('msg_5', 'evt_3'),
+          queued('msg_6', 'evt_4'),
+          queued('msg_7', 'evt_5', { tenantId: OTHER }),
+        ]);
+
+        expect(await store.cancelEventsByKey(T, 'order 42/reminders', 9)).toEqual({ events: 2, messages: 2 });
+        for (const id of ['evt_1', 'evt_2']) expect((await store.getEvent(T, id))?.status).toBe('cancelled');
+        for (const id of ['msg_1', 'msg_4']) {
+          const cancelled = await store.getMessage(T, id);
+          expect(cancelled?.status).toBe('cancelled');
+          expect(cancelled?.updatedAt).toBe(9);
+          expect(cancelled?.timeline.at(-1)).toEqual({
+            at: new Date(9).toISOString(),
+            status: 'cancelled',
+            detail: 'cancelled with its events by cancellationKey "order 42/reminders"',
+          });
+        }
+        expect((await store.getMessage(T, 'msg_2'))?.status).toBe('sent');
+        expect((await store.getMessage(T, 'msg_3'))?.status).toBe('delivered');
+        // Another key, no key, and another tenant's event with the same key: untouched.
+        for (const id of ['evt_3', 'evt_4']) expect((await store.getEvent(T, id))?.status).toBe('accepted');
+        for (const id of ['msg_5', 'msg_6']) expect((await store.getMessage(T, id))?.status).toBe('queued');
+        expect((await store.getEvent(OTHER, 'evt_5'))?.status).toBe('accepted');
+        expect((await store.getMessage(OTHER, 'msg_7'))?.status).toBe('queued');
+
+        // A repeat cancels nothing new; an event accepted later with the key is not affected.
+        expect(await store.cancelEventsByKey(T, 'order 42/reminders', 10)).toEqual({
+          events: 0,
+          messages: 0,
+        });
+        await store.acceptEvents([keyed('evt_6', 'order 42/reminders')], DAY);
+        expect((await store.getEvent(T, 'evt_6'))?.status).toBe('accepted');
+        // A key no event carries is not an error.
+        expect(await store.cancelEventsByKey(T, 'nobody', 11)).toEqual({ events: 0, messages: 0 });
+      });
+
+      it('cancelling by key also stops messages written after an earlier cancel of the same events', async () => {
+        await store.acceptEvents(
+          [acceptable({ id: 'evt_1', input: { workflow: 'welcome', to: ['u1'], cancellationKey: 'k' } })],
+          DAY,
+        );
+        expect(await store.cancelEventsByKey(T, 'k', 5)).toEqual({ events: 1, messages: 0 });
+        // A delivery that read the event before the cancel writes its messages after it.
+        await store.createMessages([
+          {
+            record: message({ id: 'msg_1', eventId: 'evt_1', channel: 'email', status: 'queued' }),
+            followUp: null,
+          },
+        ]);
+        expect(await store.cancelEventsByKey(T, 'k', 6)).toEqual({ events: 0, messages: 1 });
+        expect((await store.getMessage(T, 'msg_1'))?.status).toBe('cancelled');
+      });
+
       it('upserts inline subscribers and creates unknown plain ids with the event', async () => {
         await store.upsertSubscriber(T, 'known', { email: 'k@example.com' }, 1);
         await store.acceptEvents(

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
 import { bodyHash } from '../../ingest/canonical.ts';
-import { IdempotencyKey } from '../../ingest/fields.ts';
+import { CancellationKey, IdempotencyKey } from '../../ingest/fields.ts';
 import { EventBody, validateEvent } from '../../ingest/schema.ts';
 import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
 import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
@@ -13,6 +13,9 @@ import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts
 import { eventStatus, eventView } from '../views.ts';
 
 const MAX_BULK = 1000;
+
+/** `DELETE /v1/events?cancellationKey=…`: the key is required (a bare DELETE cancels nothing). */
+const CancelByKeyQuery = Type.Object({ cancellationKey: CancellationKey }, { additionalProperties: false });
 
 /** Event bodies are checked recipient by recipient, so errors name the exact field. */
 const eventBodyCompiler: FastifySchemaCompiler<unknown> = ({ httpPart }) => {
@@ -216,5 +219,15 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     if (!event) throw notFound('event', eventId);
     const cancelled = await store.cancelEvent(request.tenantId, eventId, Date.now());
     return { eventId, status: 'cancelled', cancelledMessages: cancelled };
+  });
+
+  app.delete('/v1/events', { schema: { querystring: CancelByKeyQuery } }, async (request) => {
+    const { cancellationKey } = request.query as { cancellationKey: string };
+    const cancelled = await store.cancelEventsByKey(request.tenantId, cancellationKey, Date.now());
+    return {
+      cancellationKey,
+      cancelledEvents: cancelled.events,
+      cancelledMessages: cancelled.messages,
+    };
   });
 }

@@ -1,3 +1,4 @@
+import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import {
   type AcceptResult,
   type BulkResponse,
@@ -136,11 +137,33 @@ export function postgresEventStore(db: Queryable): EventStore {
         db,
         `WITH e AS (UPDATE events SET status = 'cancelled' WHERE tenant_id = $1 AND id = $2),
               m AS (UPDATE messages SET status = 'cancelled', updated_at = $3, timeline = timeline || $4::jsonb
-                     WHERE tenant_id = $1 AND event_id = $2 AND status IN ('queued', 'deferred') RETURNING 1)
+                     WHERE tenant_id = $1 AND event_id = $2 AND status IN (${CANCELLABLE_SQL}) RETURNING 1)
          SELECT count(*)::INT AS n FROM m`,
         [tenantId, id, now, entry],
       );
       return rows[0]!.n;
+    },
+    async cancelEventsByKey(tenantId, key, now) {
+      // One statement, so one snapshot and one transaction. `keyed` reads through
+      // events_by_cancellation_key (migration 012), whose predicate it repeats. Messages of every
+      // keyed event are stopped, those cancelled before too: a delivery already past its event
+      // check may have written messages after that earlier cancel.
+      const { rows } = await run<{ events: number; messages: number }>(
+        db,
+        `WITH keyed AS (
+           SELECT id, status FROM events
+            WHERE tenant_id = $1 AND payload ? 'cancellationKey' AND payload->>'cancellationKey' = $2),
+         e AS (
+           UPDATE events SET status = 'cancelled'
+            WHERE tenant_id = $1 AND id IN (SELECT id FROM keyed WHERE status <> 'cancelled') RETURNING 1),
+         m AS (
+           UPDATE messages SET status = 'cancelled', updated_at = $3, timeline = timeline || $4::jsonb
+            WHERE tenant_id = $1 AND event_id IN (SELECT id FROM keyed) AND status IN (${CANCELLABLE_SQL})
+           RETURNING 1)
+         SELECT (SELECT count(*) FROM e)::INT AS events, (SELECT count(*) FROM m)::INT AS messages`,
+        [tenantId, key, now, JSON.stringify([cancelledByKeyEntry(key, now)])],
+      );
+      return rows[0]!;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EventRecord, Lane } from '../../shared/model.ts';
+import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import { FirstJobs } from '../first-jobs.ts';
 import type { AcceptEvent, AcceptResult, BulkResponse, EventStore } from '../port.ts';
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
@@ -67,8 +68,31 @@ export function sqliteEventStore(
   const cancelMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
        timeline = json_insert(timeline, '$[#]', json(@entry))
-     WHERE tenant_id = @tenantId AND event_id = @id AND status IN ('queued', 'deferred')`,
+     WHERE tenant_id = @tenantId AND event_id = @id AND status IN (${CANCELLABLE_SQL})`,
   );
+  // Both read through events_by_cancellation_key (migration 013): the expression must be written
+  // exactly as the index has it, with its IS NOT NULL, for SQLite to use the index.
+  const keyedEvents = `SELECT id FROM events WHERE tenant_id = @tenantId
+       AND json_extract(payload, '$.cancellationKey') IS NOT NULL
+       AND json_extract(payload, '$.cancellationKey') = @key`;
+  const cancelKeyedEvents = db.prepare(
+    `UPDATE events SET status = 'cancelled'
+      WHERE tenant_id = @tenantId AND status <> 'cancelled' AND id IN (${keyedEvents})`,
+  );
+  // Every keyed event's messages, those cancelled before too: a delivery that was already past
+  // its event check may have written messages after that earlier cancel.
+  const cancelKeyedMessages = db.prepare(
+    `UPDATE messages SET status = 'cancelled', updated_at = @now,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND event_id IN (${keyedEvents}) AND status IN (${CANCELLABLE_SQL})`,
+  );
+  const cancelByKey = db.transaction((tenantId: string, key: string, now: number) => {
+    const entry = JSON.stringify(cancelledByKeyEntry(key, now));
+    return {
+      events: cancelKeyedEvents.run({ tenantId, key }).changes,
+      messages: cancelKeyedMessages.run({ tenantId, key, now, entry }).changes,
+    };
+  });
 
   function acceptOne(
     event: AcceptEvent,
@@ -169,6 +193,9 @@ export function sqliteEventStore(
           return cancelMessages.run({ tenantId, id, now, entry }).changes;
         })
         .immediate();
+    },
+    async cancelEventsByKey(tenantId, key, now) {
+      return cancelByKey.immediate(tenantId, key, now);
     },
   };
 }

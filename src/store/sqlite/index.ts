@@ -39,6 +39,7 @@ export interface SqliteOptions {
 const DURABLE_WRITES = [
   'acceptEvents',
   'cancelEvent',
+  'cancelEventsByKey',
   'settingOnce',
   'replaceSetting',
   'ensureTenant',

@@ -1,0 +1,21 @@
+import type { TimelineEntry } from '../shared/model.ts';
+
+/**
+ * What a cancel stops: messages still waiting for their send (queued, or a retry waiting its
+ * turn; deferred by quiet hours or a schedule). A message in `sending` is with its provider
+ * already and cannot be recalled: cancelling it would only be overwritten by the provider's
+ * answer a moment later, so it is left to finish and not counted.
+ */
+export const CANCELLABLE_STATUSES = ['queued', 'deferred'] as const;
+
+/** The SQL list of CANCELLABLE_STATUSES, for `status IN (…)` (both dialects quote alike). */
+export const CANCELLABLE_SQL = CANCELLABLE_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/** The timeline entry of a message stopped by `DELETE /v1/events?cancellationKey=`: it names the key. */
+export function cancelledByKeyEntry(key: string, now: number): TimelineEntry {
+  return {
+    at: new Date(now).toISOString(),
+    status: 'cancelled',
+    detail: `cancelled with its events by cancellationKey ${JSON.stringify(key)}`,
+  };
+}
