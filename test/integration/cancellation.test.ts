@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
+type Json = any;
+
+let server: TestServer;
+let smtp: FakeSmtp;
+const OTHER_KEY = 'tdk_cancel_other_tenant_key_0000';
+const other = { auth: OTHER_KEY };
+
+/** In-app and email through the fake SMTP server. */
+const twoChannels = {
+  channels: [
+    { channel: 'in_app', template: { title: 'Reminder {{ data.n }}' } },
+    { channel: 'email', template: { subject: 'Reminder', text: 'Reminder {{ data.n }}' } },
+  ],
+};
+
+beforeAll(async () => {
+  [server, smtp] = await Promise.all([
+    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
+    startFakeSmtp(),
+  ]);
+  await server.tidings.store.ensureTenant('ten_cancel_other', 'Other');
+  await addTenantKey(server.tidings.store, 'ten_cancel_other', OTHER_KEY, 'default');
+  for (const auth of [undefined, other]) {
+    const mail = await server.call(
+      'PUT',
+      '/v1/integrations/mail',
+      {
+        channel: 'email',
+        provider: 'smtp',
+        config: { host: smtp.host, port: smtp.port, from: 'Acme <noreply@acme.example>' },
+      },
+      auth,
+    );
+    expect(mail.status).toBe(200);
+    expect((await server.call('PUT', '/v1/workflows/reminder', twoChannels, auth)).status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all([server?.close(), smtp?.close()]);
+});
+
+beforeEach(() => smtp.reset());
+
+const cancelByKey = (key: string, auth?: { auth: string }) =>
+  server.call('DELETE', `/v1/events?cancellationKey=${encodeURIComponent(key)}`, undefined, auth);
+
+const eventView = async (eventId: string, auth?: { auth: string }) =>
+  (await server.call('GET', `/v1/events/${eventId}`, undefined, auth)).body;
+
+/** The event's view once it has `count` messages, none of them `queued` or `sending` any more. */
+function settled(eventId: string, count: number, auth?: { auth: string }): Promise<Json> {
+  return waitFor(async () => {
+    const view = await eventView(eventId, auth);
+    const done =
+      view.messages?.length === count &&
+      view.messages.every((m: Json) => !['queued', 'sending'].includes(m.status));
+    return done ? view : null;
+  }, `${count} settled messages of ${eventId}`);
+}
+
+function event(subscriberId: string, extra: Record<string, unknown>) {
+  return {
+    workflow: 'reminder',
+    to: [{ subscriberId, email: `${subscriberId}@example.com` }],
+    data: { n: 1 },
+    ...extra,
+  };
+}
+
+/** The fields an error names (a value may break more than one rule of its field). */
+const paths = (error: Json): string[] => [...new Set<string>(error.details.map((d: Json) => d.path))];
+
+async function inboxTitles(subscriberId: string): Promise<string[]> {
+  const token = (await server.call('POST', `/v1/subscribers/${subscriberId}/token`)).body.token;
+  const inbox = await server.call('GET', '/v1/inbox', undefined, { auth: token });
+  return inbox.body.items.map((item: Json) => item.title);
+}
+
+describe('cancel by cancellationKey, through the public API', () => {
+  it('scheduled events with the key (single and bulk) are cancelled before their sendAt: nothing is ever delivered', async () => {
+    const sendAt = new Date(Date.now() + 1500).toISOString();
+    const key = 'order 42/reminders';
+    const single = await server.call(
+      'POST',
+      '/v1/events',
+      event('sched_1', { sendAt, cancellationKey: key }),
+    );
+    expect(single.status).toBe(202);
+    const bulk = await server.call('POST', '/v1/events/bulk', {
+      events: [event('sched_2', { sendAt, cancellationKey: key, data: { n: 2 } })],
+    });
+    expect(bulk.status).toBe(202);
+    const keyed = [single.body.eventId, bulk.body.results[0].eventId] as string[];
+    // The control: the same subscriber, no key, due just after the keyed ones.
+    const control = await server.call(
+      'POST',
+      '/v1/events',
+      event('sched_1', { sendAt: new Date(Date.parse(sendAt) + 200).toISOString(), data: { n: 3 } }),
+    );
+    expect(control.status).toBe(202);
+
+    const cancelled = await cancelByKey(key);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body).toEqual({ cancellationKey: key, cancelledEvents: 2, cancelledMessages: 0 });
+
+    // Once the control has gone out, the keyed events' time has passed too: they made nothing.
+    await settled(control.body.eventId, 2);
+    for (const id of keyed) {
+      const view = await eventView(id);
+      expect(view.status).toBe('cancelled');
+      expect(view.messages).toEqual([]);
+    }
+    expect(await inboxTitles('sched_1')).toEqual(['Reminder 3']);
+    expect(await inboxTitles('sched_2')).toEqual([]);
+    expect(smtp.received.map((mail) => mail.envelope.to)).toEqual([['sched_1@example.com']]);
+    // A repeat finds nothing left to cancel.
+    expect((await cancelByKey(key)).body).toEqual({
+      cancellationKey: key,
+      cancelledEvents: 0,
+      cancelledMessages: 0,
+    });
+  });
+
+  it('an email deferred by quiet hours is cancelled by key, its timeline naming the key; a later event with the key is not', async () => {
+    await server.call('PUT', '/v1/subscribers/quiet_1', { email: 'quiet_1@example.com', timezone: 'UTC' });
+    const hhmm = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
+    const quiet = await server.call('PATCH', '/v1/subscribers/quiet_1/preferences', {
+      quietHours: { start: hhmm(-60), end: hhmm(60) },
+    });
+    expect(quiet.status).toBe(200);
+    const sent = await server.call('POST', '/v1/events', event('quiet_1', { cancellationKey: 'digest-7' }));
+    const held = await settled(sent.body.eventId, 2);
+    const email = held.messages.find((m: Json) => m.channel === 'email');
+    expect(email.status).toBe('deferred');
+    expect(held.messages.find((m: Json) => m.channel === 'in_app').status).toBe('delivered');
+
+    const cancelled = await cancelByKey('digest-7');
+    expect(cancelled.body).toEqual({ cancellationKey: 'digest-7', cancelledEvents: 1, cancelledMessages: 1 });
+    const message = (await server.call('GET', `/v1/messages/${email.messageId}`)).body;
+    expect(message.status).toBe('cancelled');
+    expect(message.timeline.at(-1)).toMatchObject({
+      status: 'cancelled',
+      detail: 'cancelled with its events by cancellationKey "digest-7"',
+    });
+    const view = await eventView(sent.body.eventId);
+    expect(view.status).toBe('cancelled');
+    // The in-app message had been delivered already: a cancel does not take it back.
+    expect(view.messages.find((m: Json) => m.channel === 'in_app').status).toBe('delivered');
+
+    // An event accepted after the cancel, with the same key, is delivered as usual.
+    await server.call('PATCH', '/v1/subscribers/quiet_1/preferences', { quietHours: null });
+    const later = await server.call('POST', '/v1/events', event('quiet_1', { cancellationKey: 'digest-7' }));
+    const after = await settled(later.body.eventId, 2);
+    expect(after.status).toBe('completed');
+    expect(after.messages.find((m: Json) => m.channel === 'email').status).toBe('sent');
+    expect(smtp.received.map((mail) => mail.envelope.to)).toEqual([['quiet_1@example.com']]);
+  });
+
+  it("another tenant's events with the same key are untouched", async () => {
+    const sendAt = new Date(Date.now() + 1000).toISOString();
+    const mine = await server.call(
+      'POST',
+      '/v1/events',
+      event('iso_1', { sendAt, cancellationKey: 'shared' }),
+    );
+    const theirs = await server.call(
+      'POST',
+      '/v1/events',
+      event('iso_2', { sendAt, cancellationKey: 'shared' }),
+      other,
+    );
+    expect([mine.status, theirs.status]).toEqual([202, 202]);
+
+    expect((await cancelByKey('shared')).body).toMatchObject({ cancelledEvents: 1 });
+    const delivered = await settled(theirs.body.eventId, 2, other);
+    expect(delivered.status).toBe('completed');
+    expect(delivered.messages.map((m: Json) => m.status).sort()).toEqual(['delivered', 'sent']);
+    expect((await eventView(mine.body.eventId)).status).toBe('cancelled');
+    // The other tenant cancelling the same key now finds its event already done: no message stopped.
+    expect((await cancelByKey('shared', other)).body).toMatchObject({ cancelledMessages: 0 });
+  });
+
+  it('refuses a missing or malformed key with 400 naming the parameter, and a bad key in an event naming the field', async () => {
+    for (const route of [
+      '/v1/events',
+      '/v1/events?cancellationKey=',
+      `/v1/events?cancellationKey=${'k'.repeat(101)}`,
+      '/v1/events?cancellationKey=a%00b',
+      '/v1/events?cancellationKey=a%E2%80%AEb',
+      '/v1/events?cancellationKey=a&cancellationKey=b',
+    ]) {
+      const refused = await server.call('DELETE', route);
+      expect(refused.status, route).toBe(400);
+      expect(paths(refused.body.error), route).toEqual(['cancellationKey']);
+    }
+
+    const bad = await server.call('POST', '/v1/events', event('bad_1', { cancellationKey: 'x\u202ey' }));
+    expect(bad.status).toBe(400);
+    expect(paths(bad.body.error)).toEqual(['cancellationKey']);
+    const bulk = await server.call('POST', '/v1/events/bulk', {
+      events: [event('bad_2', { cancellationKey: '' }), event('bad_3', { cancellationKey: 'ok' })],
+    });
+    expect(bulk.status).toBe(202);
+    expect(paths(bulk.body.results[0].error)).toEqual(['events[0].cancellationKey']);
+    expect(bulk.body.results[1].eventId).toMatch(/^evt_/);
+  });
+});
