@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { KEYED_EVENTS_SQL } from '../../src/store/postgres/events.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { ADVISORY_LOCKS } from '../../src/store/postgres/locks.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
@@ -27,6 +28,32 @@ describe.runIf(postgresAvailable)('postgres', () => {
       }
     } finally {
       await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
+  it('finds events by cancellation key through their index, not by reading every event', async () => {
+    const url = await freshDatabaseUrl();
+    const store = await openPostgresStore({ url });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      // 5,000 events of one tenant, three of them keyed.
+      await db.query(
+        `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
+         SELECT 't', 'evt_' || n, 'w',
+                CASE WHEN n % 2000 = 0 THEN jsonb_build_object('cancellationKey', 'k') ELSE '{}' END,
+                'normal', 'accepted', n
+           FROM generate_series(1, 5000) AS n`,
+      );
+      await db.query('ANALYZE events');
+      const { rows } = await db.query<{ 'QUERY PLAN': unknown }>(
+        `EXPLAIN (FORMAT JSON) ${KEYED_EVENTS_SQL.replace('$1', "'t'").replace('$2', "'k'")}`,
+      );
+      expect(JSON.stringify(rows[0]!['QUERY PLAN'])).toContain('events_by_cancellation_key');
+      expect((await db.query(KEYED_EVENTS_SQL, ['t', 'k'])).rowCount).toBe(2);
+    } finally {
+      await db.end();
+      await store.close();
     }
   });
 

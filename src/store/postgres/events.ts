@@ -9,6 +9,13 @@ import {
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
+/**
+ * A tenant's ($1) events stored with the cancellation key $2, read through
+ * events_by_cancellation_key (migration 012), whose predicate it repeats so the planner may use it.
+ */
+export const KEYED_EVENTS_SQL = `SELECT id, status FROM events
+            WHERE tenant_id = $1 AND payload ? 'cancellationKey' AND payload->>'cancellationKey' = $2`;
+
 export function postgresEventStore(db: Queryable): EventStore {
   async function getBulk(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null> {
     const { rows } = await run<BulkRow>(
@@ -144,15 +151,12 @@ export function postgresEventStore(db: Queryable): EventStore {
       return rows[0]!.n;
     },
     async cancelEventsByKey(tenantId, key, now) {
-      // One statement, so one snapshot and one transaction. `keyed` reads through
-      // events_by_cancellation_key (migration 012), whose predicate it repeats. Messages of every
+      // One statement, so one snapshot and one transaction. Messages of every
       // keyed event are stopped, those cancelled before too: a delivery already past its event
       // check may have written messages after that earlier cancel.
       const { rows } = await run<{ events: number; messages: number }>(
         db,
-        `WITH keyed AS (
-           SELECT id, status FROM events
-            WHERE tenant_id = $1 AND payload ? 'cancellationKey' AND payload->>'cancellationKey' = $2),
+        `WITH keyed AS (${KEYED_EVENTS_SQL}),
          e AS (
            UPDATE events SET status = 'cancelled'
             WHERE tenant_id = $1 AND id IN (SELECT id FROM keyed WHERE status <> 'cancelled') RETURNING 1),

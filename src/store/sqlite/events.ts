@@ -7,6 +7,15 @@ import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts
 import type { JobStatements } from './jobs.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
+/**
+ * The ids of a tenant's events stored with a cancellation key, read through
+ * events_by_cancellation_key (migration 013): the expression is written exactly as the index has
+ * it, with the index's IS NOT NULL, or SQLite would read every event of the tenant.
+ */
+export const KEYED_EVENTS_SQL = `SELECT id FROM events WHERE tenant_id = @tenantId
+       AND json_extract(payload, '$.cancellationKey') IS NOT NULL
+       AND json_extract(payload, '$.cancellationKey') = @key`;
+
 export function sqliteEventStore(
   db: Database.Database,
   jobs: JobStatements,
@@ -70,11 +79,7 @@ export function sqliteEventStore(
        timeline = json_insert(timeline, '$[#]', json(@entry))
      WHERE tenant_id = @tenantId AND event_id = @id AND status IN (${CANCELLABLE_SQL})`,
   );
-  // Both read through events_by_cancellation_key (migration 013): the expression must be written
-  // exactly as the index has it, with its IS NOT NULL, for SQLite to use the index.
-  const keyedEvents = `SELECT id FROM events WHERE tenant_id = @tenantId
-       AND json_extract(payload, '$.cancellationKey') IS NOT NULL
-       AND json_extract(payload, '$.cancellationKey') = @key`;
+  const keyedEvents = KEYED_EVENTS_SQL;
   const cancelKeyedEvents = db.prepare(
     `UPDATE events SET status = 'cancelled'
       WHERE tenant_id = @tenantId AND status <> 'cancelled' AND id IN (${keyedEvents})`,
