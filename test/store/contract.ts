@@ -418,7 +418,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
             keyed('evt_1', 'order 42/reminders'),
             keyed('evt_2', 'order 42/reminders'),
             keyed('evt_3', 'order 43/reminders'),
-            keyed('evt_4'),
+            // The key's name and value inside data are data, not a key.
+            acceptable({
+              id: 'evt_4',
+              input: { workflow: 'welcome', to: ['u1'], data: { cancellationKey: 'order 42/reminders' } },
+            }),
             keyed('evt_5', 'order 42/reminders', OTHER),
           ],
           DAY,

@@ -9,11 +9,11 @@ import type { SubscriberStatements } from './subscribers.ts';
 
 /**
  * The ids of a tenant's events stored with a cancellation key, read through
- * events_by_cancellation_key (migration 013): the expression is written exactly as the index has
- * it, with the index's IS NOT NULL, or SQLite would read every event of the tenant.
+ * events_by_cancellation_key (migration 013): the index's own predicate and expression are
+ * repeated word for word, or SQLite would read every event of the tenant.
  */
 export const KEYED_EVENTS_SQL = `SELECT id FROM events WHERE tenant_id = @tenantId
-       AND json_extract(payload, '$.cancellationKey') IS NOT NULL
+       AND instr(payload, '"cancellationKey"') > 0
        AND json_extract(payload, '$.cancellationKey') = @key`;
 
 export function sqliteEventStore(
