@@ -51,10 +51,15 @@ async function createWorkflows(server: BenchServer): Promise<void> {
   });
 }
 
-/** One critical event as the database tells it: accepted and (if it was) sent, epoch ms. */
+/**
+ * One critical event as the database tells it, epoch ms on the server's clock: accepted, then the
+ * message's timeline (queued by the deliver job, claimed by a send job, accepted by the provider).
+ */
 interface CriticalRow {
   phase: Phase;
   acceptedAt: number;
+  queuedAt: number | null;
+  sendingAt: number | null;
   sentAt: number | null;
 }
 
@@ -62,18 +67,25 @@ function criticalRows(server: BenchServer): CriticalRow[] {
   const rows = server
     .db()
     .prepare(
-      `SELECT json_extract(e.payload, '$.data.phase') AS phase, e.created_at AS acceptedAt,
-              (SELECT json_extract(t.value, '$.at') FROM json_each(m.timeline) t
-                WHERE json_extract(t.value, '$.status') = 'sent' LIMIT 1) AS sentIso
+      `SELECT json_extract(e.payload, '$.data.phase') AS phase, e.created_at AS acceptedAt, m.timeline
          FROM events e JOIN messages m ON m.tenant_id = e.tenant_id AND m.event_id = e.id
         WHERE e.workflow = 'critical'`,
     )
-    .all() as { phase: Phase; acceptedAt: number; sentIso: string | null }[];
-  return rows.map((r) => ({
-    phase: r.phase,
-    acceptedAt: r.acceptedAt,
-    sentAt: r.sentIso === null ? null : Date.parse(r.sentIso),
-  }));
+    .all() as { phase: Phase; acceptedAt: number; timeline: string }[];
+  return rows.map((r) => {
+    const entries = JSON.parse(r.timeline) as { at: string; status: string }[];
+    const at = (status: string) => {
+      const entry = entries.find((e) => e.status === status);
+      return entry ? Date.parse(entry.at) : null;
+    };
+    return {
+      phase: r.phase,
+      acceptedAt: r.acceptedAt,
+      queuedAt: at('queued'),
+      sendingAt: at('sending'),
+      sentAt: at('sent'),
+    };
+  });
 }
 
 function sentCount(server: BenchServer): number {
@@ -106,8 +118,38 @@ function broadcastSpan(server: BenchServer): { acceptedAt: number; lastRowAt: nu
     .get() as { acceptedAt: number; lastRowAt: number; rows: number };
 }
 
-function latencies(rows: CriticalRow[]): Summary {
-  return summarize(rows.flatMap((r) => (r.sentAt === null ? [] : [r.sentAt - r.acceptedAt])));
+function latencies(rows: CriticalRow[], from: Stamp = 'acceptedAt', to: Stamp = 'sentAt'): Summary {
+  return summarize(
+    rows.flatMap((r) => {
+      const start = r[from];
+      const end = r[to];
+      return start === null || end === null ? [] : [end - start];
+    }),
+  );
+}
+
+type Stamp = 'acceptedAt' | 'queuedAt' | 'sendingAt' | 'sentAt';
+
+/** Where the time goes: accepted → queued (fanout + deliver jobs), → sending (send job claimed), → sent. */
+function stages(rows: CriticalRow[]) {
+  const sent = rows.filter((r) => r.sentAt !== null);
+  const p = (from: Stamp, to: Stamp) => {
+    const s = latencies(sent, from, to);
+    return { p50: s.p50, p99: s.p99, max: s.max };
+  };
+  return {
+    acceptedToQueued: p('acceptedAt', 'queuedAt'),
+    queuedToSending: p('queuedAt', 'sendingAt'),
+    sendingToSent: p('sendingAt', 'sentAt'),
+  };
+}
+
+function stageText(s: ReturnType<typeof stages>): string {
+  const one = (name: string, v: { p50: number; p99: number }) => `${name} ${fmt(v.p50, 1)}/${fmt(v.p99, 1)}`;
+  return (
+    `stages p50/p99 ms: ${one('accepted→queued', s.acceptedToQueued)}, ` +
+    `${one('queued→sending', s.queuedToSending)}, ${one('sending→sent', s.sendingToSent)}`
+  );
 }
 
 function unexpectedTotal(result: OpenLoopResult): number {
@@ -192,10 +234,12 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
     `(a) alone: ${fmt(a.count)} sent, 202 → provider accepted p50 ${fmt(a.p50, 1)} ms, ` +
       `p99 ${fmt(a.p99, 1)} ms, max ${fmt(a.max, 1)} ms`,
   );
+  ctx.log(`    ${stageText(stages(aloneRows))}`);
   ctx.log(
     `(b) during broadcast: ${fmt(b.count)} sent in the drain window, p50 ${fmt(b.p50, 1)} ms, ` +
       `p99 ${fmt(b.p99, 1)} ms, max ${fmt(b.max, 1)} ms; ratio of p99s ${fmt(ratio, 2)}`,
   );
+  ctx.log(`    ${stageText(stages(inDrain))}`);
   ctx.log(
     `broadcast: ${drained ? 'drained' : 'NOT drained'}: ${fmt(span.rows)} inbox rows in ` +
       `${fmt(drainMs / 1000, 2)} s (${fmt(broadcastRate)} deliveries/s by the rows' created_at)`,
@@ -225,6 +269,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
       achievedRate: round(alone.rate, 2),
       accepted: alone.ok,
       acceptedToSentMs: roundSummary(a),
+      stagesMs: stages(aloneRows),
       clientScheduledTo202Ms: roundSummary(alone.latency),
       unexpected: alone.unexpected,
     },
@@ -233,6 +278,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
       accepted: drain.ok,
       inDrainWindow: inDrain.length,
       acceptedToSentMs: roundSummary(b),
+      stagesMs: stages(inDrain),
       clientScheduledTo202Ms: roundSummary(drain.latency),
       unexpected: drain.unexpected,
     },
