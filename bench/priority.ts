@@ -198,20 +198,26 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
     signal: stop.signal,
     send: (i) => postCritical(pool, criticalJson(DRAIN_FIRST + i, 'drain')),
   });
-  await sleep(250);
-  const broadcastStart = performance.now();
-  await server.api('POST', '/v1/events', { workflow: 'broadcast', to: [{ topic: 'all' }], data: { n: 1 } });
-  let lastLog = broadcastStart;
-  const drained = await until(() => {
-    const count = server.inAppCount();
-    if (performance.now() - lastLog >= 2_000) {
-      lastLog = performance.now();
-      ctx.log(`${fmt((lastLog - broadcastStart) / 1000, 1)} s: ${fmt(count)} / ${fmt(members)} inbox rows`);
-    }
-    return count >= members;
-  }, drainCapMs - 250);
-  const drainMs = performance.now() - broadcastStart;
-  stop.abort();
+  let drained = false;
+  let drainMs = 0;
+  try {
+    await sleep(250);
+    const broadcastStart = performance.now();
+    await server.api('POST', '/v1/events', { workflow: 'broadcast', to: [{ topic: 'all' }], data: { n: 1 } });
+    let lastLog = broadcastStart;
+    drained = await until(() => {
+      const count = server.inAppCount();
+      if (performance.now() - lastLog >= 2_000) {
+        lastLog = performance.now();
+        ctx.log(`${fmt((lastLog - broadcastStart) / 1000, 1)} s: ${fmt(count)} / ${fmt(members)} inbox rows`);
+      }
+      return count >= members;
+    }, drainCapMs - 250);
+    drainMs = performance.now() - broadcastStart;
+  } finally {
+    // Also when the broadcast was refused: the critical schedule must not outlive the server.
+    stop.abort();
+  }
   const drain = await during;
   const accepted = alone.ok + drain.ok;
   // Let the last critical sends finish (they were accepted while the broadcast still ran).
