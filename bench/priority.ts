@@ -258,6 +258,9 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
   ctx.row('(a) client: scheduled send → 202 p99', alone.latency.p99, 'ms');
   ctx.row('(b) client: scheduled send → 202 p99', drain.latency.p99, 'ms');
   ctx.row('p99 ratio (b) / (a)', ratio, '×', { op: '<=', value: RATIO_TARGET });
+  // The p99 of a few hundred samples is their 2nd–5th worst: the p50 ratio shows the same
+  // isolation with far less noise from the machine, so it is printed next to the target.
+  ctx.row('p50 ratio (b) / (a)', b.p50 / a.p50, '×', undefined, 'less noisy');
   ctx.row('(b) critical events in the drain window', b.count, '', undefined, `${fmt(drainMs / 1000, 1)} s`);
   ctx.row(
     'broadcast deliveries',
@@ -289,6 +292,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
       unexpected: drain.unexpected,
     },
     p99Ratio: round(ratio, 3),
+    p50Ratio: round(b.p50 / a.p50, 3),
     notSent,
     broadcast: {
       drained,
