@@ -143,6 +143,8 @@ export interface OpenLoopResult {
 /**
  * Open loop: requests leave on a fixed schedule (`rate` per second) whether or not earlier
  * ones were answered. `send(i, measured)` is told whether request `i` is in the measured window.
+ * An aborted `signal` ends the schedule early (for loads that run until something else is done);
+ * the requests already sent are still awaited.
  */
 export async function openLoop(options: {
   label: string;
@@ -151,8 +153,9 @@ export async function openLoop(options: {
   durationMs: number;
   expectStatus: number;
   send: (i: number, measured: boolean) => Promise<Outcome>;
+  signal?: AbortSignal;
 }): Promise<OpenLoopResult> {
-  const { rate, warmupMs, durationMs, expectStatus, send } = options;
+  const { rate, warmupMs, durationMs, expectStatus, send, signal } = options;
   const interval = 1000 / rate;
   const warmupCount = Math.round((warmupMs / 1000) * rate);
   const total = warmupCount + Math.round((durationMs / 1000) * rate);
@@ -202,7 +205,7 @@ export async function openLoop(options: {
   }
 
   try {
-    while (next < total) {
+    while (next < total && !signal?.aborted) {
       const due = Math.min(total, Math.floor((performance.now() - t0) / interval) + 1);
       while (next < due) fire(next++);
       if (next < total) await sleep(Math.max(0, t0 + next * interval - performance.now()));

@@ -95,7 +95,8 @@ function shown(row: Row): string {
 function targetText(target: Target | undefined, unit: string): string {
   if (!target) return '';
   const op = target.op === '>=' ? '≥' : target.op === '<=' ? '≤' : '=';
-  return `${op} ${fmt(target.value)} ${unit}`.trim();
+  // Up to 2 decimals, so a ratio target of 1.5 is not shown as 2.
+  return `${op} ${fmt(target.value, 2)} ${unit}`.trim();
 }
 
 /** The result table, as text. */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Pool } from 'undici';
 import { closedLoop, type LoadResult, type Outcome, openLoop } from './load.ts';
+import { priority } from './priority.ts';
 import type { Target } from './report.ts';
 import { type BenchServer, JSON_HEADERS } from './server.ts';
 import { fmt, round, sleep, summarize } from './stats.ts';
@@ -511,4 +512,4 @@ const latency: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, workerOnly];
+export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, priority, workerOnly];
