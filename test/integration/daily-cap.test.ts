@@ -135,6 +135,45 @@ describe('daily cap per subscriber, through the public API', () => {
   });
 });
 
+describe('daily cap beside workflow rate limits', () => {
+  it('counts only what goes out: a message a workflow limit held back does not use up the cap', async () => {
+    const put = await server.call('PUT', '/v1/workflows/cap-limited', {
+      rateLimit: [{ per: 'subscriber', limit: 1, window: '1h' }],
+      channels: [
+        { channel: 'in_app', template: { title: 'News {{ data.n }}' } },
+        { channel: 'email', template: { subject: 'News', text: 'News {{ data.n }}' } },
+      ],
+    });
+    expect(put.status).toBe(200);
+    expect(limited(await settled([await send('cap-limited', 'cap_u6')]))).toEqual([]);
+    const second = limited(await settled([await send('cap-limited', 'cap_u6')]));
+    expect(second).toHaveLength(2);
+    expect(second[0].timeline.at(-1).detail).toBe('rate limit per subscriber: 1 per 1h');
+    // One notification went out so far: one more fits under the cap of 2, then the cap holds.
+    expect(limited(await settled([await send('cap-news', 'cap_u6')]))).toEqual([]);
+    const capped = limited(await settled([await send('cap-news', 'cap_u6')]));
+    expect(capped).toHaveLength(2);
+    expect(capped[0].timeline.at(-1).detail).toBe(CAP_DETAIL);
+  });
+
+  it('two bulk requests at once never get past the cap', async () => {
+    const bulk = async (workflow: string) => {
+      const events = Array.from({ length: 5 }, (_, n) => ({
+        workflow,
+        to: [{ subscriberId: 'cap_r1', email: 'cap_r1@example.com' }],
+        data: { n },
+      }));
+      const sent = await server.call('POST', '/v1/events/bulk', { events });
+      expect(sent.status).toBe(202);
+      return sent.body.results.map((r: Json) => r.eventId as string) as string[];
+    };
+    const [first, second] = await Promise.all([bulk('cap-news'), bulk('cap-digest')]);
+    const messages = await settled([...first!, ...second!]);
+    expect(messages.filter((m) => m.status !== 'rate_limited')).toHaveLength(4);
+    expect(limited(messages)).toHaveLength(16);
+  });
+});
+
 describe('dailyCap in the tenant settings', () => {
   it('round-trips: null by default, set, kept by another patch, removed with null', async () => {
     const before = await server.call('GET', '/v1/settings', undefined, other);
