@@ -195,14 +195,34 @@ export const PreferencesBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** The highest `dailyCap.perSubscriber` a tenant may set. */
+export const DAILY_CAP_MAX = 100_000;
+
 export const SettingsBody = Type.Object(
   {
     defaultTimezone: Type.Optional(
       Type.String({ format: 'iana-time-zone', maxLength: 64, description: 'e.g. Asia/Tokyo' }),
     ),
-    // Named by API.md but not built yet: the schema lets them through only so that the route can
-    // refuse them with a 422 that says so, rather than a client believing a cap is in force.
-    dailyCap: Type.Optional(Type.Unknown({ description: 'not supported yet: answered 422' })),
+    dailyCap: Type.Optional(
+      Type.Union(
+        [
+          Type.Object(
+            {
+              perSubscriber: Type.Integer({
+                minimum: 1,
+                maximum: DAILY_CAP_MAX,
+                description: 'notifications per subscriber per day, across workflows',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        { description: 'transactional and security workflows are exempt; null removes the cap' },
+      ),
+    ),
+    // Named by API.md but not built yet: the schema lets it through only so that the route can
+    // refuse it with a 422 that says so, rather than a client believing tabs are in force.
     inboxTabs: Type.Optional(Type.Unknown({ description: 'not supported yet: answered 422' })),
   },
   { additionalProperties: false },

@@ -139,5 +139,5 @@ export function preferencesView(p: PreferenceChoices) {
 }
 
 export function tenantSettingsView(s: TenantSettings) {
-  return { defaultTimezone: s.defaultTimezone };
+  return { defaultTimezone: s.defaultTimezone, dailyCap: s.dailyCap };
 }

@@ -1,3 +1,4 @@
+import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type PlanInput, plan } from '../policy/plan.ts';
 import type { JobHandler } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
@@ -278,6 +279,7 @@ export async function buildDeliveries(
   }
   const found = new Map<string, SubscriberRecord>();
   const consent = new Map<string, TenantConsent>();
+  const caps = new Map<string, DailyCapLayer>();
   for (const [tenantId, ids] of wanted) {
     const list = [...ids];
     for (const subscriber of await deps.store.getSubscribers(tenantId, list))
@@ -288,11 +290,13 @@ export async function buildDeliveries(
       deps.store.getTenantSettings(tenantId),
     ]);
     consent.set(tenantId, { preferences, defaultTimezone: settings.defaultTimezone });
+    const cap = dailyCapLayer(settings.dailyCap, settings.defaultTimezone, now);
+    if (cap) caps.set(tenantId, cap);
   }
   const messages: NewMessage[] = [];
   const deferred: DeliveryTarget[] = [];
-  // Rate limits cost nothing unless a workflow of the batch has one.
-  const spans: TargetSpan[] | null = anyRateLimited(targets) ? [] : null;
+  // Rate limits and caps cost nothing unless a workflow of the batch has one or a tenant caps its subscribers.
+  const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
   for (const target of targets) {
     const subscribers = target.subscriberIds.flatMap((id) => {
       const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
@@ -303,7 +307,7 @@ export async function buildDeliveries(
     messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices));
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
   }
-  if (spans) await applyRateLimits(deps.store, spans, messages, now);
+  if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
   return { messages, deferred };
 }
 

@@ -1,3 +1,4 @@
+import { countsAgainstDailyCap, type DailyCapLayer, dailyCapScope } from '../policy/daily-cap.ts';
 import {
   counterScope,
   GRANTED,
@@ -36,19 +37,22 @@ interface TenantRequest {
 }
 
 /**
- * Takes the workflows' rate-limit counters for the messages of a batch that would go out (queued,
- * deferred, or an in-app row delivered) and turns each one past a limit into a `rate_limited`
- * message naming the layer, with nothing sent and no inbox item. One store call per tenant.
+ * Takes the workflows' rate-limit counters and the tenants' daily caps for the messages of a
+ * batch that would go out (queued, deferred, or an in-app row delivered) and turns each one past
+ * a limit into a `rate_limited` message naming the layer, with nothing sent and no inbox item.
+ * One store call per tenant.
  *
- * `subscriber` and `tenant` layers count one per recipient per event (the channels of one
- * notification are one notification to a person); `subscriber+channel` counts each message.
- * Messages replaced in `messages`, in place.
+ * `subscriber` and `tenant` layers, and the daily cap, count one per recipient per event (the
+ * channels of one notification are one notification to a person); `subscriber+channel` counts
+ * each message. Workflows of a mandatory category (transactional, security) never take the daily
+ * cap. `caps` holds the tenants that have one. Messages replaced in `messages`, in place.
  */
 export async function applyRateLimits(
   store: Pick<Store, 'takeRateCounts'>,
   spans: readonly TargetSpan[],
   messages: NewMessage[],
   now: number,
+  caps: ReadonlyMap<string, DailyCapLayer> = new Map(),
 ): Promise<void> {
   const layersOf = new Map<WorkflowRecord, RateLayer[]>();
   const requests = new Map<string, TenantRequest>();
@@ -58,7 +62,10 @@ export async function applyRateLimits(
       layers = rateLayers(span.workflow.definition.rateLimit);
       layersOf.set(span.workflow, layers);
     }
-    if (layers.length === 0) continue;
+    const cap = countsAgainstDailyCap(span.workflow.definition.category)
+      ? caps.get(span.tenantId)
+      : undefined;
+    if (layers.length === 0 && !cap) continue;
     let request = requests.get(span.tenantId);
     if (!request) {
       request = { counters: [], labels: [], byScope: new Map(), takes: [], messageAt: [] };
@@ -70,7 +77,7 @@ export async function applyRateLimits(
       const subscriberId = messages[i]!.record.subscriberId;
       let j = i;
       while (j < span.end && messages[j]!.record.subscriberId === subscriberId) j++;
-      addTake(request, layers, span.workflow.key, messages, i, j, now);
+      addTake(request, layers, cap, span.workflow.key, messages, i, j, now);
       i = j;
     }
   }
@@ -96,26 +103,30 @@ function goesOut(message: NewMessage): boolean {
 function addTake(
   request: TenantRequest,
   layers: readonly RateLayer[],
+  cap: DailyCapLayer | undefined,
   workflowKey: string,
   messages: readonly NewMessage[],
   from: number,
   to: number,
   now: number,
 ): void {
+  const indexOf = (scope: string, limit: number, end: number, label: string) => {
+    let index = request.byScope.get(scope);
+    if (index === undefined) {
+      index = request.counters.length;
+      request.byScope.set(scope, index);
+      request.counters.push({ scope, limit, windowEnd: end });
+      request.labels.push(label);
+    }
+    return index;
+  };
   const counter = (
     layer: RateLayer,
     subscriberId: string,
     channel: NewMessage['record']['channel'] | null,
   ) => {
     const scope = counterScope(layer, workflowKey, subscriberId, channel);
-    let index = request.byScope.get(scope);
-    if (index === undefined) {
-      index = request.counters.length;
-      request.byScope.set(scope, index);
-      request.counters.push({ scope, limit: layer.limit, windowEnd: windowEnd(now, layer.windowMs) });
-      request.labels.push(layer.label);
-    }
-    return index;
+    return indexOf(scope, layer.limit, windowEnd(now, layer.windowMs), layer.label);
   };
   const parts: number[][] = [];
   const at: number[] = [];
@@ -133,6 +144,8 @@ function addTake(
   const shared: number[] = [];
   for (const layer of layers)
     if (layer.per !== 'subscriber+channel') shared.push(counter(layer, subscriberId, null));
+  // Last: when a workflow limit is also full, the timeline names the workflow's own layer.
+  if (cap) shared.push(indexOf(dailyCapScope(subscriberId), cap.limit, cap.windowEnd, cap.label));
   request.takes.push({ shared, parts });
   request.messageAt.push(at);
 }

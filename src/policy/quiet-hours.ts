@@ -224,3 +224,25 @@ export function quietUntil(window: QuietHours, timeZone: string, now: number): n
   }
   return until;
 }
+
+/**
+ * The instant (epoch ms) the day holding `now` ends in `timeZone`: the first moment after `now`
+ * at which the wall clock shows 00:00 (the first instant after the gap, where a zone skips
+ * midnight; the later occurrence, when `now` is in a repeated hour that already showed it).
+ *
+ * @throws RangeError when `timeZone` is not a zone Intl knows (check with isTimeZone first).
+ * @example
+ * nextLocalMidnight('Asia/Tokyo', Date.parse('2026-12-01T12:00:00Z'));
+ * // Date.parse('2026-12-01T15:00:00Z'): midnight of 2 December in Tokyo
+ */
+export function nextLocalMidnight(timeZone: string, now: number): number {
+  const zone = lookupZone(timeZone);
+  if (zone === null) throw new RangeError(`unknown time zone: ${timeZone}`);
+  const span = spanAround(zone, now);
+  const localNow = now + (now < span.change ? span.before : span.after);
+  const tomorrow = (Math.floor(localNow / DAY) + 1) * DAY;
+  const first = instantOf(span, tomorrow, false);
+  if (first > now) return first;
+  const second = instantOf(span, tomorrow, true);
+  return second > now ? second : instantOf(span, tomorrow + DAY, false);
+}

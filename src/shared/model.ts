@@ -183,6 +183,13 @@ export const INTERRUPTIVE_CHANNELS: ReadonlySet<Channel> = new Set([
 export interface TenantSettings {
   /** IANA zone for subscribers without one of their own. */
   defaultTimezone: string;
+  /** Most notifications one subscriber gets per day across workflows (not transactional or security); null: no cap. */
+  dailyCap: DailyCap | null;
+}
+
+/** A tenant's cap across workflows (API.md settings `dailyCap`). */
+export interface DailyCap {
+  perSubscriber: number;
 }
 
 export interface WorkflowRecord {

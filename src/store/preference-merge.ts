@@ -14,7 +14,10 @@ export function emptyPreferences(): PreferenceChoices {
   return { channels: {}, categories: {}, workflows: {}, quietHours: null };
 }
 
-export const DEFAULT_TENANT_SETTINGS: Readonly<TenantSettings> = Object.freeze({ defaultTimezone: 'UTC' });
+export const DEFAULT_TENANT_SETTINGS: Readonly<TenantSettings> = Object.freeze({
+  defaultTimezone: 'UTC',
+  dailyCap: null,
+});
 
 /** Sets what `patch` names; `null` removes the key. */
 function mergeKeyed<T, P>(
@@ -78,12 +81,22 @@ export function parsePreferences(json: string): PreferenceChoices {
   };
 }
 
+/** Sets what `patch` names; `dailyCap: null` removes the cap. */
 export function mergeTenantSettings(current: TenantSettings, patch: TenantSettingsPatch): TenantSettings {
-  return { defaultTimezone: patch.defaultTimezone ?? current.defaultTimezone };
+  return {
+    defaultTimezone: patch.defaultTimezone ?? current.defaultTimezone,
+    dailyCap:
+      patch.dailyCap === undefined
+        ? current.dailyCap
+        : patch.dailyCap && { perSubscriber: patch.dailyCap.perSubscriber },
+  };
 }
 
 /** Stored JSON text (or no row) → settings, each missing one at its default. */
 export function parseTenantSettings(json: string | null | undefined): TenantSettings {
   const stored = json ? (JSON.parse(json) as Partial<TenantSettings>) : {};
-  return { defaultTimezone: stored.defaultTimezone ?? DEFAULT_TENANT_SETTINGS.defaultTimezone };
+  return {
+    defaultTimezone: stored.defaultTimezone ?? DEFAULT_TENANT_SETTINGS.defaultTimezone,
+    dailyCap: stored.dailyCap ?? null,
+  };
 }

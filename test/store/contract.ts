@@ -674,13 +674,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('answers default tenant settings until set, per tenant', async () => {
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC' });
-        expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual({
+        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null };
+        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual(tokyo);
+        expect(await store.getTenantSettings(T)).toEqual(tokyo);
+        expect(await store.patchTenantSettings(T, {}, 2)).toEqual(tokyo);
+        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+      });
+
+      it('sets the daily cap beside the zone, keeps it through other patches, and removes it with null', async () => {
+        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } };
+        expect(await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 } }, 1)).toEqual(capped);
+        expect(await store.getTenantSettings(T)).toEqual(capped);
+        expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
+          dailyCap: { perSubscriber: 20 },
         });
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo' });
-        expect(await store.patchTenantSettings(T, {}, 2)).toEqual({ defaultTimezone: 'Asia/Tokyo' });
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC' });
+        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        expect(await store.patchTenantSettings(T, { dailyCap: null }, 3)).toEqual({
+          defaultTimezone: 'Asia/Tokyo',
+          dailyCap: null,
+        });
+        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
       });
     });
 

@@ -6,7 +6,7 @@ import { SettingsBody } from '../schemas.ts';
 import { tenantSettingsView } from '../views.ts';
 
 /** Settings API.md names that are not built yet: refused, never accepted and silently ignored. */
-const NOT_SUPPORTED_YET = ['dailyCap', 'inboxTabs'] as const;
+const NOT_SUPPORTED_YET = ['inboxTabs'] as const;
 
 /** `GET`/`PATCH /v1/settings`: the calling tenant's settings. */
 export async function settingsRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
@@ -28,6 +28,7 @@ export async function settingsRoutes(app: FastifyInstance, context: ApiContext):
     }
     const patch: TenantSettingsPatch = {};
     if (body.defaultTimezone !== undefined) patch.defaultTimezone = body.defaultTimezone;
+    if (body.dailyCap !== undefined) patch.dailyCap = body.dailyCap;
     return tenantSettingsView(await store.patchTenantSettings(request.tenantId, patch, Date.now()));
   });
 }

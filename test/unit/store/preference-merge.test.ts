@@ -91,13 +91,34 @@ describe('stored JSON', () => {
   });
 
   it('reads tenant settings at their defaults until set', () => {
-    expect(parseTenantSettings(undefined)).toEqual({ defaultTimezone: 'UTC' });
-    expect(parseTenantSettings('{}')).toEqual({ defaultTimezone: 'UTC' });
-    expect(mergeTenantSettings({ defaultTimezone: 'UTC' }, { defaultTimezone: 'Asia/Tokyo' })).toEqual({
+    const utc = { defaultTimezone: 'UTC', dailyCap: null };
+    expect(parseTenantSettings(undefined)).toEqual(utc);
+    expect(parseTenantSettings('{}')).toEqual(utc);
+    // Settings stored before the daily cap existed read as "no cap".
+    expect(parseTenantSettings('{"defaultTimezone":"Asia/Tokyo"}')).toEqual({
       defaultTimezone: 'Asia/Tokyo',
+      dailyCap: null,
     });
-    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo' }, {})).toEqual({
+    expect(mergeTenantSettings(utc, { defaultTimezone: 'Asia/Tokyo' })).toEqual({
       defaultTimezone: 'Asia/Tokyo',
+      dailyCap: null,
     });
+    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo', dailyCap: null }, {})).toEqual({
+      defaultTimezone: 'Asia/Tokyo',
+      dailyCap: null,
+    });
+  });
+
+  it('sets, keeps and removes the daily cap', () => {
+    const capped = mergeTenantSettings(
+      { defaultTimezone: 'UTC', dailyCap: null },
+      { dailyCap: { perSubscriber: 20 } },
+    );
+    expect(capped).toEqual({ defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } });
+    expect(parseTenantSettings(JSON.stringify(capped))).toEqual(capped);
+    expect(mergeTenantSettings(capped, { defaultTimezone: 'Asia/Tokyo' }).dailyCap).toEqual({
+      perSubscriber: 20,
+    });
+    expect(mergeTenantSettings(capped, { dailyCap: null }).dailyCap).toBeNull();
   });
 });
