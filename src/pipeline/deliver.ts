@@ -402,6 +402,7 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
   return {
     kind: JOB_KINDS.deliver,
     batchSize: 32,
+    bulkBatchSize: 4,
     async run(jobs, context) {
       const payloads = jobs.map((job) => ({ tenantId: job.tenantId, ...(job.payload as DeliverPayload) }));
       const loaded = await loadTargets(deps, payloads);

@@ -38,6 +38,13 @@ export interface JobHandler {
   /** Most jobs handed to one `run` call. */
   batchSize: number;
   /**
+   * For handlers whose batches are long stretches of synchronous work (rendering, building rows):
+   * in the bulk lane, batches of at most this many jobs, run one after another with the event loop
+   * free in between, so a critical job never waits behind more than one such batch. (Run at once
+   * and in full, a claim's worth of bulk deliveries held a critical message for 250 ms.)
+   */
+  bulkBatchSize?: number;
+  /**
    * Answers one result per job, in the same order. If it throws, the worker runs the jobs again
    * one at a time, so it must not throw while work for the batch is still in flight.
    */

@@ -46,6 +46,8 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
 }
 
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
 export function ownerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -86,6 +88,8 @@ export class Worker {
   private readonly active = new Set<Lane>(LANES);
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
+  /** The bulk-lane batches of paced handlers (JobHandler.bulkBatchSize) run one after another on this. */
+  private bulkChain: Promise<void> = Promise.resolve();
   private flushScheduled: Promise<void> | null = null;
   private wakeResolve: (() => void) | null = null;
   private wakePromise: Promise<void>;
@@ -266,17 +270,31 @@ export class Worker {
     }
     for (const [kind, list] of byKind) {
       const handler = this.handlers.get(kind);
+      const paced = handler?.bulkBatchSize ? list.filter((job) => job.lane === 'bulk') : [];
+      const rest = paced.length > 0 ? list.filter((job) => job.lane !== 'bulk') : list;
       const size = handler?.batchSize ?? 1;
-      for (let i = 0; i < list.length; i += size) this.track(list.slice(i, i + size), handler);
+      for (let i = 0; i < rest.length; i += size) this.track(rest.slice(i, i + size), handler, false);
+      const small = handler?.bulkBatchSize ?? 1;
+      for (let i = 0; i < paced.length; i += small) this.track(paced.slice(i, i + small), handler, true);
     }
   }
 
-  private track(jobs: Job[], handler: JobHandler | undefined): void {
+  private track(jobs: Job[], handler: JobHandler | undefined, paced: boolean): void {
     for (const job of jobs) {
       this.inFlight[job.lane]++;
       this.heldIds.add(job.id);
     }
-    const task = this.runBatch(jobs, handler).finally(() => {
+    let run: Promise<void>;
+    if (paced) {
+      // After the previous paced batch, and after whatever the event loop has waiting (a claim,
+      // a critical job's next step): a yield per batch, not one per claim.
+      run = this.bulkChain.then(yieldToEventLoop).then(() => this.runBatch(jobs, handler));
+      // runBatch settles every job itself; a rejection here must not stop the batches after it.
+      this.bulkChain = run.catch(() => undefined);
+    } else {
+      run = this.runBatch(jobs, handler);
+    }
+    const task = run.finally(() => {
       for (const job of jobs) {
         this.inFlight[job.lane]--;
         this.heldIds.delete(job.id);

@@ -282,6 +282,52 @@ describe('Worker', () => {
     expect(maxOverall).toBeGreaterThan(1);
   });
 
+  it('runs the bulk batches of a paced handler small and one at a time, so a critical job runs between them', async () => {
+    const { store, signal } = setup();
+    const order: string[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        // Synchronous work, as rendering and building rows are.
+      }
+    };
+    const heavy: JobHandler = {
+      kind: 'heavy',
+      batchSize: 12,
+      bulkBatchSize: 2,
+      run: async (jobs) => {
+        running++;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        order.push(`bulk×${jobs.length}`);
+        if (order.length === 1) {
+          // A critical job arrives while the broadcast is being delivered.
+          await store.enqueueJobs([spec({ kind: 'fast', lane: 'critical' })]);
+          signal.notify('critical');
+        }
+        busy(10);
+        await Promise.resolve();
+        running--;
+        return jobs.map(() => DONE);
+      },
+    };
+    await store.enqueueJobs(Array.from({ length: 12 }, () => spec({ kind: 'heavy', lane: 'bulk' })));
+    await startWorker({
+      store,
+      signal,
+      handlers: [heavy, handler('fast', () => collect(order, 'critical'))],
+    });
+    await waitFor(
+      () => order.filter((o) => o.startsWith('bulk')).length === 6 && order.includes('critical'),
+      'all jobs',
+    );
+    expect(order.filter((o) => o.startsWith('bulk'))).toEqual(Array(6).fill('bulk×2'));
+    expect(mostAtOnce).toBe(1);
+    // The critical job did not wait for the whole broadcast.
+    expect(order.indexOf('critical')).toBeLessThan(order.length - 1);
+  });
+
   it('finishes in-flight jobs on stop and claims nothing after', async () => {
     const { store, signal } = setup();
     let finished = 0;
