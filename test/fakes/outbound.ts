@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import type { ProviderContext } from '../../src/channels/port.ts';
 import { createOutboundGuard, type OutboundGuard } from '../../src/security/outbound/index.ts';
 
@@ -15,4 +16,13 @@ export function loopbackContext(): ProviderContext & { outbound: OutboundGuard }
 /** A provider context with the default rule: no private target at all. */
 export function strictContext(): ProviderContext & { outbound: OutboundGuard } {
   return { outbound: createOutboundGuard(null) };
+}
+
+/** A loopback port nothing listens on: connections to it are refused, so sends to it keep retrying. */
+export async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }

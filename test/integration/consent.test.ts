@@ -1,6 +1,5 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { closedPort, LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -169,15 +168,6 @@ describe('routing and consent, through the public API', () => {
 });
 
 describe('consent is re-checked right before a send', () => {
-  /** A loopback port nothing listens on: SMTP connections to it are refused, so sends keep retrying. */
-  async function closedPort(): Promise<number> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
-    return port;
-  }
-
   it('an opt-out made while a send waits for its retry suppresses it', async () => {
     const other = await startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS });
     try {

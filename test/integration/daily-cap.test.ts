@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { settledMessages } from '../helpers/messages.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
 type Json = any;
@@ -60,37 +60,20 @@ async function send(workflow: string, subscriberId: string, auth?: { auth: strin
   expect(sent.status).toBe(202);
   const eventId = sent.body.eventId as string;
   // Each event settles before the next is sent, so which one the cap holds back is known.
-  await settled([eventId], auth);
+  await settledMessages(server, [eventId], 2, auth);
   return eventId;
 }
 
-/** Every message of these events, in full, once none is `queued` or `sending` any more. */
-async function settled(eventIds: string[], auth?: { auth: string }): Promise<Json[]> {
-  const views: Json[] = (await waitFor(async (): Promise<Json[] | null> => {
-    const all: Json[] = [];
-    for (const id of eventIds) {
-      const event = (await server.call('GET', `/v1/events/${id}`, undefined, auth)).body;
-      if (event.messages?.length !== 2) return null;
-      if (event.messages.some((m: Json) => ['queued', 'sending'].includes(m.status))) return null;
-      all.push(...event.messages);
-    }
-    return all;
-  }, `every message of ${eventIds.length} events settled`)) as Json[];
-  return Promise.all(
-    views.map(
-      async (m: Json) => (await server.call('GET', `/v1/messages/${m.messageId}`, undefined, auth)).body,
-    ),
-  );
-}
-
+/** The messages of these events (two channels each) once settled. */
+const settled = (ids: string[], auth?: { auth: string }) => settledMessages(server, ids, 2, auth);
 const limited = (messages: Json[]) => messages.filter((m) => m.status === 'rate_limited');
 
 describe('daily cap per subscriber, through the public API', () => {
   it('cap 2: of 3 events of two workflows, 2 go out on every channel and the third is rate_limited naming the cap', async () => {
     const ids = [await send('cap-news', 'cap_u1'), await send('cap-digest', 'cap_u1')];
     const third = await send('cap-news', 'cap_u1');
-    expect(limited(await settled(ids))).toEqual([]);
-    const held = await settled([third]);
+    expect(limited(await settledMessages(server, ids, 2))).toEqual([]);
+    const held = await settledMessages(server, [third], 2);
     expect(held.map((m) => m.status)).toEqual(['rate_limited', 'rate_limited']);
     for (const m of held) {
       expect(m.reason).toBe('rate_limited');
@@ -108,7 +91,7 @@ describe('daily cap per subscriber, through the public API', () => {
     expect(limited(await settled([await send('cap-news', 'cap_u2')]))).toHaveLength(2);
     // cap_u2 is full: cap_u3 is not.
     const theirs = [await send('cap-news', 'cap_u3'), await send('cap-digest', 'cap_u3')];
-    expect(limited(await settled(theirs))).toEqual([]);
+    expect(limited(await settledMessages(server, theirs, 2))).toEqual([]);
     // The other tenant has no cap.
     const elsewhere = [];
     for (let n = 0; n < 3; n++) elsewhere.push(await send('cap-news', 'cap_u2', other));
@@ -123,14 +106,14 @@ describe('daily cap per subscriber, through the public API', () => {
     const mandatory = [];
     for (const workflow of ['cap-alert', 'cap-receipt', 'cap-alert'])
       mandatory.push(await send(workflow, 'cap_u4'));
-    const sent = await settled(mandatory);
+    const sent = await settledMessages(server, mandatory, 2);
     expect(limited(sent)).toEqual([]);
     expect(sent.every((m) => ['delivered', 'sent'].includes(m.status))).toBe(true);
 
     // And they are not counted: after three of them, a fresh subscriber still gets two others.
     for (const workflow of ['cap-alert', 'cap-receipt', 'cap-alert']) await send(workflow, 'cap_u5');
     const counted = [await send('cap-news', 'cap_u5'), await send('cap-digest', 'cap_u5')];
-    expect(limited(await settled(counted))).toEqual([]);
+    expect(limited(await settledMessages(server, counted, 2))).toEqual([]);
     expect(limited(await settled([await send('cap-news', 'cap_u5')]))).toHaveLength(2);
   });
 });

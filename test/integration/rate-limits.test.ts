@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { settledMessages } from '../helpers/messages.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
 type Json = any;
@@ -54,32 +54,13 @@ async function bulk(
   return sent.body.results.map((r: Json) => r.eventId as string);
 }
 
-/** Every message of these events, in full, once none is `queued` or `sending` any more. */
-async function settled(eventIds: string[], perEvent: number, auth?: { auth: string }): Promise<Json[]> {
-  const views: Json[] = (await waitFor(async (): Promise<Json[] | null> => {
-    const all: Json[] = [];
-    for (const id of eventIds) {
-      const event = (await server.call('GET', `/v1/events/${id}`, undefined, auth)).body;
-      if (event.messages?.length !== perEvent) return null;
-      if (event.messages.some((m: Json) => ['queued', 'sending'].includes(m.status))) return null;
-      all.push(...event.messages);
-    }
-    return all;
-  }, `every message of ${eventIds.length} events settled`)) as Json[];
-  return Promise.all(
-    views.map(
-      async (m: Json) => (await server.call('GET', `/v1/messages/${m.messageId}`, undefined, auth)).body,
-    ),
-  );
-}
-
 const limited = (messages: Json[]) => messages.filter((m) => m.status === 'rate_limited');
 const through = (messages: Json[]) => messages.filter((m) => m.status !== 'rate_limited');
 
 describe('workflow rate limits, through the public API', () => {
   it('10 events against 3 per hour per subscriber: 3 delivered on every channel, 7 rate_limited naming the layer', async () => {
     await putWorkflow('rl-sub', [{ per: 'subscriber', limit: 3, window: '1h' }]);
-    const messages = await settled(await bulk('rl-sub', ['rl_u1'], 10), 2);
+    const messages = await settledMessages(server, await bulk('rl-sub', ['rl_u1'], 10), 2);
     expect(through(messages)).toHaveLength(6);
     expect(limited(messages)).toHaveLength(14);
     // Counted per event, not per channel: an event goes out on both channels or on neither.
@@ -104,14 +85,14 @@ describe('workflow rate limits, through the public API', () => {
     );
 
     // Another subscriber of the workflow, and another workflow for the same subscriber, are not affected.
-    expect(limited(await settled(await bulk('rl-sub', ['rl_u2'], 2), 2))).toEqual([]);
+    expect(limited(await settledMessages(server, await bulk('rl-sub', ['rl_u2'], 2), 2))).toEqual([]);
     await putWorkflow('rl-unlimited', undefined);
-    expect(limited(await settled(await bulk('rl-unlimited', ['rl_u1'], 2), 2))).toEqual([]);
+    expect(limited(await settledMessages(server, await bulk('rl-unlimited', ['rl_u1'], 2), 2))).toEqual([]);
   });
 
   it('subscriber+channel counts each channel apart', async () => {
     await putWorkflow('rl-chan', [{ per: 'subscriber+channel', limit: 2, window: '1h' }]);
-    const messages = await settled(await bulk('rl-chan', ['rl_c1'], 3), 2);
+    const messages = await settledMessages(server, await bulk('rl-chan', ['rl_c1'], 3), 2);
     for (const channel of ['in_app', 'email']) {
       const mine = messages.filter((m) => m.channel === channel);
       expect(through(mine)).toHaveLength(2);
@@ -123,7 +104,7 @@ describe('workflow rate limits, through the public API', () => {
   it('tenant counts every recipient of the workflow, and another tenant keeps its own count', async () => {
     await putWorkflow('rl-tenant', [{ per: 'tenant', limit: 3, window: '1h' }]);
     const recipients = ['rl_t1', 'rl_t2', 'rl_t3', 'rl_t4', 'rl_t5'];
-    const messages = await settled(await bulk('rl-tenant', recipients, 1), 10);
+    const messages = await settledMessages(server, await bulk('rl-tenant', recipients, 1), 10);
     const reached = new Set(through(messages).map((m) => m.subscriberId));
     expect(reached.size).toBe(3);
     expect(through(messages)).toHaveLength(6);
@@ -131,9 +112,9 @@ describe('workflow rate limits, through the public API', () => {
     expect(limited(messages)[0].timeline.at(-1).detail).toBe('rate limit per tenant: 3 per 1h');
 
     await putWorkflow('rl-tenant', [{ per: 'tenant', limit: 3, window: '1h' }], other);
-    expect(limited(await settled(await bulk('rl-tenant', ['rl_t1', 'rl_t2'], 1, other), 4, other))).toEqual(
-      [],
-    );
+    expect(
+      limited(await settledMessages(server, await bulk('rl-tenant', ['rl_t1', 'rl_t2'], 1, other), 4, other)),
+    ).toEqual([]);
   });
 
   it('two bulk requests at once never get past the limit', async () => {
@@ -142,7 +123,7 @@ describe('workflow rate limits, through the public API', () => {
       bulk('rl-race', ['rl_r1'], 10),
       bulk('rl-race', ['rl_r1'], 10),
     ]);
-    const messages = await settled([...first!, ...second!], 2);
+    const messages = await settledMessages(server, [...first!, ...second!], 2);
     expect(through(messages)).toHaveLength(6);
     expect(limited(messages)).toHaveLength(34);
   });
