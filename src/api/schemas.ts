@@ -61,6 +61,14 @@ export const WorkflowBody = Type.Object(
               { additionalProperties: false },
             ),
           ),
+          if: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 1000,
+              description:
+                'a Liquid expression over data, subscriber, actor, e.g. "data.amount > 100"; false skips the step',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

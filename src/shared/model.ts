@@ -118,6 +118,21 @@ export interface WorkflowChannelStep {
   channel: Channel;
   template: TemplateFields;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
+  /** A Liquid expression over data, subscriber and actor: false skips this step for that recipient. */
+  if?: string;
+}
+
+/** A step a recipient did not get because its `if` was false (the event view lists them). */
+export interface SkippedStep {
+  tenantId: string;
+  eventId: string;
+  subscriberId: string;
+  /** The step's index in the workflow's `channels`. */
+  step: number;
+  channel: Channel;
+  /** e.g. `condition false: data.amount > 100` */
+  reason: string;
+  createdAt: number;
 }
 
 /** What a workflow rate limit counts: per recipient, per recipient and channel, or all recipients. */

@@ -1,5 +1,6 @@
 import type { Template } from 'liquidjs';
 import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
+import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 
@@ -154,19 +155,55 @@ export function renderFields(
   return out;
 }
 
+/**
+ * A step's `if`, compiled: null when the step has none; a TemplateCompileError when it cannot be
+ * used (one stored before a rule refused it), which fails the step's messages.
+ */
+export type CompiledCondition = Template[] | TemplateCompileError | null;
+
+/** A workflow version's steps, compiled; `conditions` is null when no step has an `if`. */
+interface CompiledWorkflow {
+  steps: CompiledStep[];
+  conditions: CompiledCondition[] | null;
+}
+
+function compileConditionOf(expression: string | undefined): CompiledCondition {
+  if (expression === undefined) return null;
+  try {
+    return compileCondition(expression);
+  } catch (error) {
+    return new TemplateCompileError(`if: ${firstLine(error)}`);
+  }
+}
+
 /** Compiled workflows, keyed by tenant, key and version, so each version is parsed once per process. */
 export class TemplateCache {
-  private readonly cache = new Map<string, CompiledStep[]>();
+  private readonly cache = new Map<string, CompiledWorkflow>();
 
-  /** One compiled field set per workflow channel step, in order. */
-  steps(workflow: WorkflowRecord): CompiledStep[] {
+  private compiled(workflow: WorkflowRecord): CompiledWorkflow {
     const key = `${workflow.tenantId}\u0000${workflow.key}\u0000${workflow.version}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
-      compiled = workflow.definition.channels.map((step) => compileStep(step.template));
+      const { channels } = workflow.definition;
+      compiled = {
+        steps: channels.map((step) => compileStep(step.template)),
+        conditions: channels.some((step) => step.if !== undefined)
+          ? channels.map((step) => compileConditionOf(step.if))
+          : null,
+      };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);
     }
     return compiled;
+  }
+
+  /** One compiled field set per workflow channel step, in order. */
+  steps(workflow: WorkflowRecord): CompiledStep[] {
+    return this.compiled(workflow).steps;
+  }
+
+  /** One compiled condition per step, in order; null when no step has one (nothing to evaluate). */
+  conditions(workflow: WorkflowRecord): CompiledCondition[] | null {
+    return this.compiled(workflow).conditions;
   }
 }

@@ -1,19 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import type { WorkflowDefinition } from '../../shared/model.ts';
+import { conditionError } from '../../templates/condition.ts';
 import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { workflowView } from '../views.ts';
 
-/** Template syntax is checked when the workflow is saved, not when the first event fails. */
+/** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
 function templateDetails(body: WorkflowBody): ErrorDetail[] {
-  return body.channels.flatMap((step, i) =>
-    templateErrors(step.template).map((e) => ({
+  return body.channels.flatMap((step, i) => {
+    const details: ErrorDetail[] = templateErrors(step.template).map((e) => ({
       path: `channels[${i}].template.${e.field}`,
       message: e.message,
-    })),
-  );
+    }));
+    const condition = step.if === undefined ? null : conditionError(step.if);
+    if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
+    return details;
+  });
 }
 
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
