@@ -11,6 +11,7 @@ import type {
   PreferenceChoices,
   QuietHours,
   SandboxCapture,
+  SkippedStep,
   SubscriberPatch,
   SubscriberRecord,
   TenantSettings,
@@ -369,9 +370,12 @@ export interface MessageAck {
 export interface MessageStore {
   /**
    * Creates messages, skipping any (event, subscriber, channel) that already has one, queues the
-   * follow-ups of those created and completes `ack` jobs — all in one transaction. Answers the ids created.
+   * follow-ups of those created, records `skipped` steps (once per event, subscriber and step) and
+   * completes `ack` jobs — all in one transaction. Answers the ids created.
    */
-  createMessages(messages: NewMessage[], ack?: MessageAck): Promise<string[]>;
+  createMessages(messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[]): Promise<string[]>;
+  /** An event's skipped steps, by subscriber then step; at most `limit`. */
+  listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */

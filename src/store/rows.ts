@@ -7,6 +7,7 @@ import type {
   MessageRecord,
   MessageStatus,
   SandboxCapture,
+  SkippedStep,
   SubscriberRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
@@ -219,6 +220,28 @@ export function toSandboxCapture(row: SandboxCaptureRow): SandboxCapture {
     channel: row.channel as Channel,
     to: row.recipient,
     content: fromJson(row.content),
+    createdAt: row.created_at,
+  };
+}
+
+export interface SkippedStepRow {
+  tenant_id: string;
+  event_id: string;
+  subscriber_id: string;
+  step: number;
+  channel: string;
+  reason: string;
+  created_at: number;
+}
+
+export function toSkippedStep(row: SkippedStepRow): SkippedStep {
+  return {
+    tenantId: row.tenant_id,
+    eventId: row.event_id,
+    subscriberId: row.subscriber_id,
+    step: row.step,
+    channel: row.channel as Channel,
+    reason: row.reason,
     createdAt: row.created_at,
   };
 }

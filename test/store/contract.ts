@@ -843,6 +843,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 0 });
       });
 
+      it('records skipped steps with the messages, once per (event, subscriber, step), per tenant', async () => {
+        const skip = (subscriberId: string, step: number, tenantId = T) => ({
+          tenantId,
+          eventId: 'evt_1',
+          subscriberId,
+          step,
+          channel: 'email' as const,
+          reason: 'condition false: data.amount > 100',
+          createdAt: 1000,
+        });
+        await store.enqueueJobs([job()]);
+        const [claimed] = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 1000,
+          quotas: [{ lane: 'normal', limit: 1 }],
+        });
+        const created = await store.createMessages(
+          [{ record: message({ id: 'msg_1' }), followUp: null }],
+          { owner: 'w1', jobIds: [claimed!.id] },
+          [skip('u2', 1), skip('u1', 2), skip('u1', 1)],
+        );
+        expect(created).toEqual(['msg_1']);
+        expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 0 });
+        // A delivery that runs again (a lost lease) records nothing twice; skips alone are written too.
+        await store.createMessages([], undefined, [skip('u1', 1), { ...skip('u1', 2), reason: 'other' }]);
+        await store.createMessages([], undefined, [skip('u1', 1, OTHER)]);
+        const listed = await store.listSkippedSteps(T, 'evt_1', 100);
+        expect(listed.map((s) => [s.subscriberId, s.step])).toEqual([
+          ['u1', 1],
+          ['u1', 2],
+          ['u2', 1],
+        ]);
+        expect(listed[1]).toEqual(skip('u1', 2));
+        expect(await store.listSkippedSteps(T, 'evt_1', 2)).toHaveLength(2);
+        expect(await store.listSkippedSteps(T, 'evt_2', 100)).toEqual([]);
+        expect(await store.listSkippedSteps(OTHER, 'evt_1', 100)).toHaveLength(1);
+      });
+
       it('appends to the timeline on update', async () => {
         await store.createMessages([
           { record: message({ id: 'msg_1', channel: 'email', status: 'queued' }), followUp: null },

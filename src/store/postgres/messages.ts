@@ -1,11 +1,43 @@
-import type { Channel, MessageStatus, SandboxCapture } from '../../shared/model.ts';
+import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { JobSpec, MessageStore, MessageUpdate } from '../port.ts';
-import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
+import {
+  type MessageRow,
+  type SandboxCaptureRow,
+  type SkippedStepRow,
+  toMessage,
+  toSandboxCapture,
+  toSkippedStep,
+} from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 const entryJson = (now: number, status: string, detail?: string) =>
   JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
+
+/**
+ * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
+ * transaction); only added when there are some, so deliveries without conditions run unchanged.
+ */
+const INSERT_SKIPPED = `,
+         s AS (
+           INSERT INTO skipped_steps (tenant_id, event_id, subscriber_id, step, channel, reason, created_at)
+           SELECT * FROM jsonb_to_recordset($5::jsonb) AS r(tenant_id TEXT, event_id TEXT, subscriber_id TEXT,
+             step INTEGER, channel TEXT, reason TEXT, created_at BIGINT)
+           ON CONFLICT DO NOTHING)`;
+
+function skippedParam(skipped: SkippedStep[]): string {
+  return JSON.stringify(
+    skipped.map((s) => ({
+      tenant_id: s.tenantId,
+      event_id: s.eventId,
+      subscriber_id: s.subscriberId,
+      step: s.step,
+      channel: s.channel,
+      reason: s.reason,
+      created_at: s.createdAt,
+    })),
+  );
+}
 
 export function postgresMessageStore(db: Queryable): MessageStore {
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
@@ -42,8 +74,8 @@ export function postgresMessageStore(db: Queryable): MessageStore {
   }
 
   return {
-    async createMessages(messages, ack) {
-      if (messages.length === 0 && !ack) return [];
+    async createMessages(messages, ack, skipped = []) {
+      if (messages.length === 0 && !ack && skipped.length === 0) return [];
       const rows = messages.map(({ record: r }) => ({
         tenant_id: r.tenantId,
         id: r.id,
@@ -79,17 +111,26 @@ export function postgresMessageStore(db: Queryable): MessageStore {
            ON CONFLICT DO NOTHING
            RETURNING id),
          a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
-         f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})
+         f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
          SELECT id FROM m`,
         [
           JSON.stringify(rows),
           jobsParam(followUps, messages[0]?.record.createdAt),
           ack?.jobIds ?? [],
           ack?.owner ?? '',
+          ...(skipped.length > 0 ? [skippedParam(skipped)] : []),
         ],
       );
       const ids = new Set(created.map((r) => r.id));
       return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
+    },
+    async listSkippedSteps(tenantId, eventId, limit) {
+      const { rows } = await run<SkippedStepRow>(
+        db,
+        `SELECT * FROM skipped_steps WHERE tenant_id = $1 AND event_id = $2 ORDER BY subscriber_id, step LIMIT $3`,
+        [tenantId, eventId, limit],
+      );
+      return rows.map(toSkippedStep);
     },
     async getMessage(tenantId, id) {
       const { rows } = await run<MessageRow>(db, 'SELECT * FROM messages WHERE tenant_id = $1 AND id = $2', [

@@ -1,7 +1,14 @@
 import type Database from 'better-sqlite3';
-import type { Channel, SandboxCapture } from '../../shared/model.ts';
+import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
-import { type MessageRow, type SandboxCaptureRow, toMessage, toSandboxCapture } from '../rows.ts';
+import {
+  type MessageRow,
+  type SandboxCaptureRow,
+  type SkippedStepRow,
+  toMessage,
+  toSandboxCapture,
+  toSkippedStep,
+} from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
 export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
@@ -12,6 +19,13 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
+  const insertSkipped = db.prepare(
+    `INSERT INTO skipped_steps (tenant_id, event_id, subscriber_id, step, channel, reason, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const skippedOf = db.prepare(
+    `SELECT * FROM skipped_steps WHERE tenant_id = ? AND event_id = ? ORDER BY subscriber_id, step LIMIT ?`,
+  );
   const setStatus = db.prepare(
     `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
        updated_at = ? WHERE tenant_id = ? AND id = ?`,
@@ -92,49 +106,56 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
       .immediate();
   }
 
-  const createMessages = db.transaction((messages: NewMessage[], ack?: MessageAck) => {
-    const created: string[] = [];
-    // Recipients of one event share its data and, per channel, an identical timeline: serialise
-    // each shared object once per batch rather than once per recipient.
-    const serialised = new Map<object, string>();
-    const json = (value: object) => {
-      let text = serialised.get(value);
-      if (text === undefined) {
-        text = JSON.stringify(value);
-        serialised.set(value, text);
+  const createMessages = db.transaction(
+    (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[]) => {
+      const created: string[] = [];
+      // Recipients of one event share its data and, per channel, an identical timeline: serialise
+      // each shared object once per batch rather than once per recipient.
+      const serialised = new Map<object, string>();
+      const json = (value: object) => {
+        let text = serialised.get(value);
+        if (text === undefined) {
+          text = JSON.stringify(value);
+          serialised.set(value, text);
+        }
+        return text;
+      };
+      for (const { record, followUp } of messages) {
+        const inserted = insert.run(
+          record.tenantId,
+          record.id,
+          record.eventId,
+          record.subscriberId,
+          record.channel,
+          record.workflow,
+          record.status,
+          record.provider,
+          JSON.stringify(record.content),
+          json(record.data),
+          json(record.timeline),
+          record.eventAt,
+          record.createdAt,
+          record.updatedAt,
+          record.lastError,
+          record.reason,
+        ).changes;
+        if (inserted === 0) continue;
+        created.push(record.id);
+        if (followUp) jobs.enqueue(followUp, record.createdAt);
       }
-      return text;
-    };
-    for (const { record, followUp } of messages) {
-      const inserted = insert.run(
-        record.tenantId,
-        record.id,
-        record.eventId,
-        record.subscriberId,
-        record.channel,
-        record.workflow,
-        record.status,
-        record.provider,
-        JSON.stringify(record.content),
-        json(record.data),
-        json(record.timeline),
-        record.eventAt,
-        record.createdAt,
-        record.updatedAt,
-        record.lastError,
-        record.reason,
-      ).changes;
-      if (inserted === 0) continue;
-      created.push(record.id);
-      if (followUp) jobs.enqueue(followUp, record.createdAt);
-    }
-    if (ack) jobs.complete(ack.owner, ack.jobIds, ack.followUps);
-    return created;
-  });
+      for (const s of skipped ?? [])
+        insertSkipped.run(s.tenantId, s.eventId, s.subscriberId, s.step, s.channel, s.reason, s.createdAt);
+      if (ack) jobs.complete(ack.owner, ack.jobIds, ack.followUps);
+      return created;
+    },
+  );
 
   return {
-    async createMessages(messages, ack) {
-      return createMessages.immediate(messages, ack);
+    async createMessages(messages, ack, skipped) {
+      return createMessages.immediate(messages, ack, skipped);
+    },
+    async listSkippedSteps(tenantId, eventId, limit) {
+      return (skippedOf.all(tenantId, eventId, limit) as SkippedStepRow[]).map(toSkippedStep);
     },
     async getMessage(tenantId, id) {
       const row = get.get(tenantId, id) as MessageRow | undefined;

@@ -148,6 +148,18 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    name: 'skipped_steps',
+    columns: {
+      tenant_id: 'text',
+      event_id: 'text',
+      subscriber_id: 'text',
+      step: 'int',
+      channel: 'text',
+      reason: 'text',
+      created_at: 'int',
+    },
+  },
+  {
     name: 'sandbox_captures',
     columns: {
       tenant_id: 'text',
