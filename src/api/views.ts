@@ -4,6 +4,7 @@ import {
   type IntegrationRecord,
   type MessageRecord,
   type PreferenceChoices,
+  type SkippedStep,
   type SubscriberRecord,
   type TenantSettings,
   type WorkflowRecord,
@@ -60,16 +61,28 @@ export function inboxItemView(m: MessageRecord) {
   };
 }
 
-/** An event's status follows its messages: accepted → processing → completed (or cancelled). */
-export function eventStatus(event: EventRecord, messages: MessageRecord[]): string {
+/**
+ * An event's status follows its messages: accepted → processing → completed (or cancelled). An
+ * event whose every step was skipped by its conditions has no message and is completed.
+ */
+export function eventStatus(
+  event: EventRecord,
+  messages: MessageRecord[],
+  skipped: SkippedStep[] = [],
+): string {
   if (event.status !== 'accepted') return event.status;
-  if (messages.length === 0) return 'accepted';
+  if (messages.length === 0) return skipped.length > 0 ? 'completed' : 'accepted';
   return messages.every((m) => FINAL_STATUSES.has(m.status) || m.status === 'sent')
     ? 'completed'
     : 'processing';
 }
 
-export function eventView(event: EventRecord, messages: MessageRecord[], status: string) {
+export function eventView(
+  event: EventRecord,
+  messages: MessageRecord[],
+  status: string,
+  skipped: SkippedStep[] = [],
+) {
   return {
     eventId: event.id,
     workflow: event.workflow,
@@ -88,6 +101,13 @@ export function eventView(event: EventRecord, messages: MessageRecord[], status:
       // API.md lists it; fallbacks (escalations) are not built yet, so no message has escalated.
       escalated: false,
       timeline: m.timeline,
+    })),
+    // Steps whose `if` was false for a recipient: no message was created for them.
+    skipped: skipped.map((s) => ({
+      subscriberId: s.subscriberId,
+      channel: s.channel,
+      step: s.step,
+      reason: s.reason,
     })),
   };
 }

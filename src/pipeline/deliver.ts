@@ -7,6 +7,7 @@ import type {
   EventRecord,
   MessageRecord,
   PreferenceChoices,
+  SkippedStep,
   SubscriberRecord,
   TimelineEntry,
   WorkflowDefinition,
@@ -14,6 +15,8 @@ import type {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { JobSpec, MessageAck, NewMessage } from '../store/port.ts';
+import { evaluateCondition } from '../templates/condition.ts';
+import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
 import { renderFields, TemplateCompileError, TemplateTimeout } from '../templates/render.ts';
 import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS, RenderLedger } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
@@ -77,6 +80,10 @@ function pausedDetail(workflow: WorkflowRecord): string {
  * A paused workflow's messages are created `cancelled` (reason `workflow_paused`) and nothing is
  * rendered or sent. Renders are accounted in `ledger`: once the workflow may render no more in
  * this batch, what is left of the target goes to `deferred`, to be delivered by a later job.
+ *
+ * A step with an `if` has it evaluated first, before routing and rendering: false creates no
+ * message and goes to `skipped` instead; a condition that fails to evaluate fails the message
+ * (`template_error`, or `template_timeout` past the budget, which it shares with the render).
  */
 export function buildMessages(
   deps: Pick<PipelineDeps, 'templates'>,
@@ -86,11 +93,14 @@ export function buildMessages(
   ledger: RenderLedger = new RenderLedger(),
   deferred: DeliveryTarget[] = [],
   consent: TenantConsent = NO_CHOICES,
+  skipped: SkippedStep[] = [],
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
   const paused = workflow.definition.paused === true || workflow.pausedReason !== null;
   const compiled = deps.templates.steps(workflow);
+  // Null unless some step has an `if`: workflows without conditions pay one null check per step.
+  const conditions = deps.templates.conditions(workflow);
   const renders = ledger.of(workflow);
   const routing = planWorkflow(workflow);
   const accepted: TimelineEntry = {
@@ -187,6 +197,42 @@ export function buildMessages(
         if (others.length > 0) deferred.push({ event, workflow, subscriberIds: others, steps: target.steps });
         return messages;
       }
+      let budget = MESSAGE_BUDGET_MS;
+      const condition = conditions?.[index];
+      if (condition) {
+        const started = performance.now();
+        try {
+          // One stored before a rule refused it fails its messages, like a broken template.
+          if (condition instanceof TemplateCompileError) throw condition;
+          if (!evaluateCondition(condition, scope, budget)) {
+            skipped.push({
+              tenantId: event.tenantId,
+              eventId: event.id,
+              subscriberId: subscriber.id,
+              step: index,
+              channel: step.channel,
+              reason: `condition false: ${step.if}`,
+              createdAt: now,
+            });
+            continue;
+          }
+        } catch (error) {
+          if (error instanceof TemplateTimeout) {
+            renders.timedOut();
+            timedOut = true;
+            const detail = `condition (if: ${step.if}): ${error.message}`;
+            messages.push(failure(subscriber.id, index, 'failed', detail, 'template_timeout'));
+            continue;
+          }
+          const detail = `condition error (if: ${step.if}): ${(error as Error).message.split('\n')[0]}`;
+          messages.push(failure(subscriber.id, index, 'failed', detail, 'template_error'));
+          continue;
+        } finally {
+          const spent = performance.now() - started;
+          renders.clock.liquidMs += spent;
+          budget -= spent;
+        }
+      }
       const decision = plan({
         channel: step.channel,
         lane: event.priority,
@@ -205,7 +251,7 @@ export function buildMessages(
         const fields = compiled[index]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
-        content = renderFields(fields, scope, renders.clock);
+        content = renderFields(fields, scope, renders.clock, budget);
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();
@@ -269,7 +315,7 @@ export async function buildDeliveries(
   targets: DeliveryTarget[],
   now: number,
   ledger: RenderLedger = new RenderLedger(),
-): Promise<{ messages: NewMessage[]; deferred: DeliveryTarget[] }> {
+): Promise<{ messages: NewMessage[]; deferred: DeliveryTarget[]; skipped: SkippedStep[] }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
   for (const target of targets) {
@@ -295,6 +341,7 @@ export async function buildDeliveries(
   }
   const messages: NewMessage[] = [];
   const deferred: DeliveryTarget[] = [];
+  const skipped: SkippedStep[] = [];
   // Rate limits and caps cost nothing unless a workflow of the batch has one or a tenant caps its subscribers.
   const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
   for (const target of targets) {
@@ -304,11 +351,11 @@ export async function buildDeliveries(
     });
     const choices = consent.get(target.event.tenantId);
     const start = messages.length;
-    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices));
+    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped));
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
-  return { messages, deferred };
+  return { messages, deferred, skipped };
 }
 
 /**
@@ -369,9 +416,9 @@ export async function commitDeliveries(
   ack: MessageAck,
 ): Promise<void> {
   const ledger = new RenderLedger();
-  const { messages, deferred } = await buildDeliveries(deps, targets, Date.now(), ledger);
+  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, Date.now(), ledger);
   const followUps = [...(ack.followUps ?? []), ...deferred.map(deferredJob)];
-  const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }));
+  const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }, skipped));
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
       record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)

@@ -208,9 +208,12 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     const { eventId } = request.params as { eventId: string };
     const event = await store.getEvent(request.tenantId, eventId);
     if (!event) throw notFound('event', eventId);
-    const messages = await store.listMessages({ tenantId: request.tenantId, eventId, limit: 10_000 });
+    const [messages, skipped] = await Promise.all([
+      store.listMessages({ tenantId: request.tenantId, eventId, limit: 10_000 }),
+      store.listSkippedSteps(request.tenantId, eventId, 10_000),
+    ]);
     messages.reverse();
-    return eventView(event, messages, eventStatus(event, messages));
+    return eventView(event, messages, eventStatus(event, messages, skipped), skipped);
   });
 
   app.delete('/v1/events/:eventId', { schema: { params: IdParams('eventId') } }, async (request) => {
