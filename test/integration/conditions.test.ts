@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
+type Json = any;
+
+/** Step conditions (`"if"`) through the public API, on the store under test. */
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+async function putWorkflow(key: string, channels: Json[]) {
+  const put = await server.call('PUT', `/v1/workflows/${key}`, { channels });
+  expect(put.status).toBe(200);
+  return put;
+}
+
+async function send(workflow: string, to: Json[], extra: Json = {}): Promise<string> {
+  const sent = await server.call('POST', '/v1/events', { workflow, to, ...extra });
+  expect(sent.status).toBe(202);
+  return sent.body.eventId as string;
+}
+
+/** The event view once `steps` (messages plus skipped steps) are decided and none is still on its way. */
+async function settledEvent(eventId: string, steps: number): Promise<Json> {
+  return waitFor(async () => {
+    const event = (await server.call('GET', `/v1/events/${eventId}`)).body;
+    if (event.messages.length + event.skipped.length !== steps) return null;
+    if (event.messages.some((m: Json) => ['queued', 'sending'].includes(m.status))) return null;
+    return event;
+  }, `event ${eventId} settled with ${steps} steps`);
+}
+
+const channelsOf = (event: Json) => event.messages.map((m: Json) => `${m.subscriberId}:${m.channel}`).sort();
+
+describe('step conditions ("if"), end to end', () => {
+  it('data.amount > 100: the email step goes out for 150 and is skipped for 50, named in the event view', async () => {
+    await putWorkflow('cond-amount', [
+      { channel: 'in_app', template: { title: 'Payment {{ data.amount }}' } },
+      {
+        channel: 'email',
+        if: 'data.amount > 100',
+        template: { subject: 'Big payment', text: '{{ data.amount }}' },
+      },
+    ]);
+    const to = [{ subscriberId: 'amount_u1', email: 'amount_u1@example.com' }];
+    const big = await settledEvent(await send('cond-amount', to, { data: { amount: 150 } }), 2);
+    expect(channelsOf(big)).toEqual(['amount_u1:email', 'amount_u1:in_app']);
+    expect(big.skipped).toEqual([]);
+
+    const small = await settledEvent(await send('cond-amount', to, { data: { amount: 50 } }), 2);
+    expect(channelsOf(small)).toEqual(['amount_u1:in_app']);
+    expect(small.skipped).toEqual([
+      { subscriberId: 'amount_u1', channel: 'email', step: 1, reason: 'condition false: data.amount > 100' },
+    ]);
+    expect(small.status).toBe('completed');
+    // No email message exists for it at all (not one with a status).
+    const emails = await server.call('GET', `/v1/messages?eventId=${small.eventId}&channel=email`);
+    expect(emails.body.items).toEqual([]);
+  });
+
+  it("subscriber.locale == 'de': per recipient of one event; an event skipped for everyone is completed", async () => {
+    await putWorkflow('cond-locale', [
+      { channel: 'in_app', if: "subscriber.locale == 'de'", template: { title: 'Hallo' } },
+    ]);
+    const both = await settledEvent(
+      await send('cond-locale', [
+        { subscriberId: 'locale_de', locale: 'de' },
+        { subscriberId: 'locale_en', locale: 'en' },
+      ]),
+      2,
+    );
+    expect(channelsOf(both)).toEqual(['locale_de:in_app']);
+    expect(both.skipped).toEqual([
+      {
+        subscriberId: 'locale_en',
+        channel: 'in_app',
+        step: 0,
+        reason: "condition false: subscriber.locale == 'de'",
+      },
+    ]);
+
+    const nobody = await settledEvent(await send('cond-locale', [{ subscriberId: 'locale_en' }]), 1);
+    expect(nobody.messages).toEqual([]);
+    expect(nobody.status).toBe('completed');
+  });
+
+  it('a condition on actor', async () => {
+    await putWorkflow('cond-actor', [
+      { channel: 'in_app', template: { title: 'Changed' } },
+      {
+        channel: 'email',
+        if: "actor != 'system'",
+        template: { subject: 'Changed by {{ actor }}', text: 'x' },
+      },
+    ]);
+    const to = [{ subscriberId: 'actor_u1', email: 'actor_u1@example.com' }];
+    const byPerson = await settledEvent(await send('cond-actor', to, { actor: 'user_7' }), 2);
+    expect(channelsOf(byPerson)).toEqual(['actor_u1:email', 'actor_u1:in_app']);
+    const bySystem = await settledEvent(await send('cond-actor', to, { actor: 'system' }), 2);
+    expect(channelsOf(bySystem)).toEqual(['actor_u1:in_app']);
+    expect(bySystem.skipped).toEqual([
+      { subscriberId: 'actor_u1', channel: 'email', step: 1, reason: "condition false: actor != 'system'" },
+    ]);
+  });
+
+  it('refuses a malformed condition at PUT with 400 naming channels[i].if, and saves nothing', async () => {
+    for (const bad of ['data.amount >', 'data.amount > 100 foo', 'data.x | no_such_filter', 'and']) {
+      const put = await server.call('PUT', '/v1/workflows/cond-bad', {
+        channels: [
+          { channel: 'in_app', template: { title: 'x' } },
+          { channel: 'email', if: bad, template: { subject: 'x' } },
+        ],
+      });
+      expect({ bad, status: put.status }).toEqual({ bad, status: 400 });
+      expect(put.body.error.code).toBe('validation_failed');
+      expect(put.body.error.details).toEqual([{ path: 'channels[1].if', message: expect.any(String) }]);
+    }
+    for (const bad of ['', 'x'.repeat(1001)]) {
+      const put = await server.call('PUT', '/v1/workflows/cond-bad', {
+        channels: [{ channel: 'in_app', if: bad, template: { title: 'x' } }],
+      });
+      expect(put.status).toBe(400);
+      expect(put.body.error.details[0].path).toBe('channels[0].if');
+    }
+    expect((await server.call('GET', '/v1/workflows/cond-bad')).status).toBe(404);
+  });
+
+  it('refuses an include inside "if" at PUT (no file is ever read), and any other tag smuggled in', async () => {
+    for (const smuggled of [
+      "true %}{% include 'package.json' %}{% if true",
+      "true %}{% render '/etc/passwd' %}{% if true",
+      'true %}{{ data.secret }}{% endif %}{% if true',
+    ]) {
+      const put = await server.call('PUT', '/v1/workflows/cond-include', {
+        channels: [{ channel: 'in_app', if: smuggled, template: { title: 'x' } }],
+      });
+      expect({ smuggled, status: put.status }).toEqual({ smuggled, status: 400 });
+      expect(put.body.error.details).toEqual([
+        {
+          path: 'channels[0].if',
+          message: expect.stringMatching(/partials are not supported|single expression/),
+        },
+      ]);
+    }
+    expect((await server.call('GET', '/v1/workflows/cond-include')).status).toBe(404);
+  });
+
+  it('a condition that runs past the render budget fails its message (template_timeout) naming the condition', async () => {
+    const slow = `(1..2000) | find_exp: "x", "(1..2000) | find_exp: 'y', 'y == 0'"`;
+    await putWorkflow('cond-slow', [
+      { channel: 'in_app', template: { title: 'always' } },
+      { channel: 'email', if: slow, template: { subject: 'x', text: 'x' } },
+    ]);
+    const event = await settledEvent(
+      await send('cond-slow', [{ subscriberId: 'slow_u1', email: 'slow_u1@example.com' }]),
+      2,
+    );
+    const email = event.messages.find((m: Json) => m.channel === 'email');
+    expect(email).toMatchObject({ status: 'failed', reason: 'template_timeout' });
+    expect(email.timeline.at(-1).detail).toContain(`if: ${slow}`);
+    expect(event.skipped).toEqual([]);
+  });
+
+  it('the workflow view keeps each step\'s "if"', async () => {
+    await putWorkflow('cond-view', [{ channel: 'in_app', if: 'data.show', template: { title: 'x' } }]);
+    const got = await server.call('GET', '/v1/workflows/cond-view');
+    expect(got.body.channels[0].if).toBe('data.show');
+  });
+});
