@@ -112,7 +112,11 @@ describe('step conditions ("if"), end to end', () => {
     ]);
   });
 
-  it('refuses a malformed condition at PUT with 400 naming channels[i].if, and saves nothing', async () => {
+  it('refuses a malformed condition at PUT with 400 naming channels[i].if (a well-formed one is saved)', async () => {
+    await putWorkflow('cond-good', [
+      { channel: 'in_app', template: { title: 'x' } },
+      { channel: 'email', if: "data.amount > 100 and data.tags contains 'vip'", template: { subject: 'x' } },
+    ]);
     for (const bad of ['data.amount >', 'data.amount > 100 foo', 'data.x | no_such_filter', 'and']) {
       const put = await server.call('PUT', '/v1/workflows/cond-bad', {
         channels: [
