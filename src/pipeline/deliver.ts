@@ -98,9 +98,8 @@ export function buildMessages(
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
   const paused = workflow.definition.paused === true || workflow.pausedReason !== null;
-  const compiled = deps.templates.steps(workflow);
-  // Null unless some step has an `if`: workflows without conditions pay one null check per step.
-  const conditions = deps.templates.conditions(workflow);
+  // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
+  const { steps: compiled, conditions } = deps.templates.compiled(workflow);
   const renders = ledger.of(workflow);
   const routing = planWorkflow(workflow);
   const accepted: TimelineEntry = {

@@ -162,7 +162,7 @@ export function renderFields(
 export type CompiledCondition = Template[] | TemplateCompileError | null;
 
 /** A workflow version's steps, compiled; `conditions` is null when no step has an `if`. */
-interface CompiledWorkflow {
+export interface CompiledWorkflow {
   steps: CompiledStep[];
   conditions: CompiledCondition[] | null;
 }
@@ -180,7 +180,8 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
 export class TemplateCache {
   private readonly cache = new Map<string, CompiledWorkflow>();
 
-  private compiled(workflow: WorkflowRecord): CompiledWorkflow {
+  /** A workflow version's compiled steps and conditions, from one cache lookup. */
+  compiled(workflow: WorkflowRecord): CompiledWorkflow {
     const key = `${workflow.tenantId}\u0000${workflow.key}\u0000${workflow.version}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
