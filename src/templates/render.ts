@@ -172,7 +172,7 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
   try {
     return compileCondition(expression);
   } catch (error) {
-    return new TemplateCompileError(`if: ${firstLine(error)}`);
+    return new TemplateCompileError(firstLine(error));
   }
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TENANT } from '../../src/cli/bootstrap.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -172,6 +173,31 @@ describe('step conditions ("if"), end to end', () => {
     expect(email).toMatchObject({ status: 'failed', reason: 'template_timeout' });
     expect(email.timeline.at(-1).detail).toContain(`if: ${slow}`);
     expect(event.skipped).toEqual([]);
+  });
+
+  it('a stored condition that no longer parses fails its message with template_error naming it; nothing renders', async () => {
+    // Saved past the API (as if before the rule existed): PUT would refuse it.
+    const smuggled = "true %}{% include 'package.json' %}{% if true";
+    await server.tidings.store.putWorkflow(
+      DEFAULT_TENANT,
+      'cond-stored',
+      {
+        channels: [
+          { channel: 'in_app', template: { title: 'always' } },
+          { channel: 'email', if: smuggled, template: { subject: 'x', text: 'x' } },
+        ],
+      },
+      Date.now(),
+    );
+    const event = await settledEvent(
+      await send('cond-stored', [{ subscriberId: 'stored_u1', email: 'stored_u1@example.com' }]),
+      2,
+    );
+    const email = event.messages.find((m: Json) => m.channel === 'email');
+    expect(email).toMatchObject({ status: 'failed', reason: 'template_error' });
+    const full = (await server.call('GET', `/v1/messages/${email.messageId}`)).body;
+    expect(full.content).toEqual({});
+    expect(full.lastError).toMatch(/^condition error \(if: true %}.*\): .*partials are not supported/);
   });
 
   it('the workflow view keeps each step\'s "if"', async () => {
