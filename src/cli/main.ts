@@ -23,7 +23,7 @@ const USAGE = `usage: tidings <command>
                         list keys: ids, tenants, prefixes and labels, never the secrets
   key revoke KEY_ID     revoke a key
 
-Configuration comes from TIDINGS_* environment variables (see API.md "Running it").`;
+Configuration comes from TIDINGS_* environment variables (see docs/api.md "Running it" and the README).`;
 
 /** A path as one shell word, for the banner's copy-paste commands. */
 function shellWord(text: string): string {
