@@ -2,6 +2,7 @@ import {
   type EventRecord,
   FINAL_STATUSES,
   type IntegrationRecord,
+  isPaused,
   type MessageRecord,
   type PreferenceChoices,
   type SkippedStep,
@@ -117,7 +118,7 @@ export function workflowView(w: WorkflowRecord) {
     key: w.key,
     ...w.definition,
     // Paused by its definition (the kill switch), or by Tidings when its renders kept timing out.
-    paused: w.definition.paused === true || w.pausedReason !== null,
+    paused: isPaused(w),
     pausedReason: w.pausedReason,
     version: w.version,
     createdAt: iso(w.createdAt),

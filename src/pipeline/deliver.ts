@@ -1,5 +1,5 @@
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
-import { type PlanInput, plan } from '../policy/plan.ts';
+import { plan, routingOf } from '../policy/plan.ts';
 import type { JobHandler } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
@@ -13,6 +13,7 @@ import type {
   WorkflowDefinition,
   WorkflowRecord,
 } from '../shared/model.ts';
+import { isPaused } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
@@ -55,17 +56,6 @@ export interface TenantConsent {
 
 const NO_CHOICES: TenantConsent = { preferences: new Map(), defaultTimezone: 'UTC' };
 
-/** The part of a workflow the routing decision reads, built once per delivery. */
-export function planWorkflow(workflow: WorkflowRecord): PlanInput['workflow'] {
-  const { category, quietHours, defaultPreferences } = workflow.definition;
-  return {
-    key: workflow.key,
-    category: category ?? null,
-    quietHours: quietHours ?? 'respect',
-    defaultPreferences: defaultPreferences ?? null,
-  };
-}
-
 /** Why a paused workflow's message was not sent, for its timeline. */
 function pausedDetail(workflow: WorkflowRecord): string {
   return workflow.pausedReason ?? 'workflow paused (its definition says "paused": true)';
@@ -97,11 +87,11 @@ export function buildMessages(
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
-  const paused = workflow.definition.paused === true || workflow.pausedReason !== null;
+  const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
   const { steps: compiled, conditions } = deps.templates.compiled(workflow);
   const renders = ledger.of(workflow);
-  const routing = planWorkflow(workflow);
+  const routing = routingOf(workflow);
   const accepted: TimelineEntry = {
     at: iso(event.createdAt),
     status: 'accepted',

@@ -1,9 +1,10 @@
 import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
-import { type Plan, plan } from '../policy/plan.ts';
+import { type Plan, plan, routingOf } from '../policy/plan.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   FINAL_STATUSES,
+  isPaused,
   type MessageReason,
   type MessageRecord,
   type MessageStatus,
@@ -12,7 +13,6 @@ import {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
-import { planWorkflow } from './deliver.ts';
 import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
@@ -89,7 +89,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     return plan({
       channel: message.channel,
       lane: job.lane,
-      workflow: workflow ? planWorkflow(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
+      workflow: workflow ? routingOf(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
       subscriber: subscriber ?? NO_SUBSCRIBER,
       preferences,
       defaultTimezone: settings.defaultTimezone,
@@ -104,7 +104,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     if (!message || FINAL_STATUSES.has(message.status) || message.status === 'sent') return DONE;
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
     const workflow = await store.getWorkflow(job.tenantId, message.workflow);
-    if (workflow && (workflow.definition.paused === true || workflow.pausedReason !== null)) {
+    if (workflow && isPaused(workflow)) {
       await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });

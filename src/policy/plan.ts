@@ -5,6 +5,7 @@ import {
   type Lane,
   MANDATORY_CATEGORIES,
   type PreferenceChoices,
+  type WorkflowRecord,
 } from '../shared/model.ts';
 import { isTimeZone, quietUntil } from './quiet-hours.ts';
 
@@ -25,6 +26,17 @@ export interface PlanInput {
   /** The tenant's zone, for subscribers without one of their own. */
   defaultTimezone: string;
   now: number;
+}
+
+/** The part of a workflow the decision reads: built once per delivery (or send), not per recipient. */
+export function routingOf(workflow: WorkflowRecord): PlanInput['workflow'] {
+  const { category, quietHours, defaultPreferences } = workflow.definition;
+  return {
+    key: workflow.key,
+    category: category ?? null,
+    quietHours: quietHours ?? 'respect',
+    defaultPreferences: defaultPreferences ?? null,
+  };
 }
 
 export type Plan =

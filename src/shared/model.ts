@@ -220,6 +220,11 @@ export interface WorkflowRecord {
   renderTimeouts: number;
 }
 
+/** Paused by its definition (the kill switch) or by Tidings (renders that kept timing out): nothing new goes out. */
+export function isPaused(workflow: WorkflowRecord): boolean {
+  return workflow.definition.paused === true || workflow.pausedReason !== null;
+}
+
 export interface IntegrationRecord {
   tenantId: string;
   id: string;
