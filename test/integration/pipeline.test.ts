@@ -142,8 +142,12 @@ describe('trigger → inbox + email + webhook', () => {
       return res.body.items[0];
     }, 'the sandbox capture');
     expect(capture).toMatchObject({ channel: 'sms', to: '+15555550100', content: { body: 'Code 123456' } });
-    const message = await server.call('GET', `/v1/messages/${capture.messageId}`);
-    expect(message.body).toMatchObject({ status: 'sent', provider: 'sandbox' });
+    // The capture is written by the provider call, the status after it returns: wait for the second.
+    const message = await waitFor(async () => {
+      const res = await server.call('GET', `/v1/messages/${capture.messageId}`);
+      return res.body.status === 'sending' ? null : res.body;
+    }, 'the message to leave sending');
+    expect(message).toMatchObject({ status: 'sent', provider: 'sandbox' });
   });
 
   it('suppresses an SMS to a subscriber without a phone number (no_address), capturing nothing', async () => {
