@@ -12,11 +12,30 @@ import type { Channel } from '../shared/model.ts';
  *   `failed`, reason `blocked_target`; never retried: the same host is refused again).
  */
 export type SendOutcome =
-  | { kind: 'accepted'; providerMessageId?: string; detail?: string }
+  | { kind: 'accepted'; providerMessageId?: string; detail?: string; meta?: MessageMeta }
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
-  | { kind: 'permanent'; reason: string }
-  | { kind: 'bad_address'; reason: string }
+  | { kind: 'permanent'; reason: string; meta?: MessageMeta }
+  | { kind: 'bad_address'; reason: string; deactivate?: DeviceDeactivation }
   | { kind: 'blocked_target'; reason: string };
+
+/** What a channel adds to a message's `meta` (API.md "Messages"): segments, encoding, collapseId… */
+export type MessageMeta = Record<string, string | number | boolean>;
+
+/**
+ * Why a provider said a device token is dead (API.md device `reason`): the device is deactivated
+ * at once and later sends skip it.
+ */
+export type DeviceDeactivation = 'unregistered' | 'bad_token' | 'expired';
+
+/** The device a push or web-push message goes to (one message per active device). */
+export interface DeviceTarget {
+  id: string;
+  platform: 'apns' | 'fcm' | 'webpush';
+  /** APNs device token or FCM registration token; empty for web push. */
+  token: string;
+  /** Web push only: the browser's PushSubscription. */
+  subscription?: { endpoint: string; keys: { p256dh: string; auth: string } };
+}
 
 /** One rendered message on its way to a provider. */
 export interface OutboundMessage {
@@ -36,6 +55,14 @@ export interface OutboundMessage {
   content: Record<string, string>;
   /** The event's data, for providers that forward structured payloads (webhooks). */
   data: Record<string, unknown>;
+  /** push / webpush: the one device this message goes to. */
+  device?: DeviceTarget;
+  /** push: the subscriber's unread inbox count at send time (for `badge: "unread"`). */
+  unreadCount?: number;
+  /** email: the one-click unsubscribe URL (absent for transactional and security categories). */
+  unsubscribeUrl?: string;
+  /** The send's attempt number (1 on the first try): idempotency ids stay the same across attempts. */
+  attempt?: number;
 }
 
 /** A configured provider, ready to send. Adapters know one provider and nothing about queues. */
