@@ -24,6 +24,7 @@ import { preferenceRoutes } from './routes/preferences.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { unsubscribeRoutes } from './routes/unsubscribe.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -266,6 +267,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     messageRoutes,
     inboxRoutes,
     inboxStreamRoutes,
+    unsubscribeRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }

@@ -41,6 +41,11 @@ export interface Config {
   readonly operatorKey: string | null;
   /** TIDINGS_CORS_ORIGINS: origins browser-facing routes answer with CORS headers; `*` = any. */
   readonly corsOrigins: readonly string[] | '*';
+  /**
+   * TIDINGS_PUBLIC_URL: the base URL links in messages point at (one-click unsubscribe, provider
+   * callbacks), without a trailing slash; defaults to `http://TIDINGS_HOST:TIDINGS_PORT`.
+   */
+  readonly publicUrl: string;
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -143,9 +148,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
             .filter(Boolean),
         );
 
+  const host = env.TIDINGS_HOST || '127.0.0.1';
+  const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
   return Object.freeze({
-    host: env.TIDINGS_HOST || '127.0.0.1',
-    port: intIn(env, 'TIDINGS_PORT', 8787, 0, 65535),
+    host,
+    port,
     workerPort: workerPortRaw ? intIn(env, 'TIDINGS_WORKER_PORT', 0, 0, 65535) : null,
     database: Object.freeze(database),
     dataDir,
@@ -161,6 +168,25 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
     operatorKey,
     corsOrigins,
+    publicUrl: checkedPublicUrl(env.TIDINGS_PUBLIC_URL, host, port),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** TIDINGS_PUBLIC_URL as links are built from it: http(s), no query or fragment, no trailing slash. */
+function checkedPublicUrl(raw: string | undefined, host: string, port: number): string {
+  if (!raw) return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = URL.canParse(raw) ? new URL(raw) : null;
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username
+  ) {
+    throw new ConfigError(
+      `TIDINGS_PUBLIC_URL=${JSON.stringify(raw)} is not valid: use the http(s) URL users reach Tidings at, e.g. https://notify.example.com (a path is kept; no query, fragment or credentials).`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
 }

@@ -13,6 +13,8 @@ export interface PipelineDeps {
   providers: ProviderRegistry;
   /** Told about every new inbox item, after its commit (realtime streams listen). */
   inboxFeed: InboxFeed;
+  /** Where links in messages point (one-click unsubscribe); without it emails carry none. */
+  links?: { publicUrl: string; unsubscribeKey: Buffer };
 }
 
 export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send' } as const;

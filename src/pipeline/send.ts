@@ -2,9 +2,11 @@ import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
 import { type Plan, plan, routingOf } from '../policy/plan.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import { signUnsubscribeToken, unsubscribeUrl } from '../security/unsubscribe-token.ts';
 import {
   FINAL_STATUSES,
   isPaused,
+  MANDATORY_CATEGORIES,
   type MessageReason,
   type MessageRecord,
   type MessageStatus,
@@ -28,7 +30,31 @@ interface SendPayload {
   messageId: string;
 }
 
-function outbound(message: MessageRecord, subscriber: SubscriberRecord | null): OutboundMessage {
+/**
+ * The one-click unsubscribe link of an email (RFC 8058): every category but the mandatory ones
+ * (an MFA code or a password reset cannot be unsubscribed from) carries one.
+ */
+function unsubscribeLink(
+  links: PipelineDeps['links'],
+  message: MessageRecord,
+  workflow: WorkflowRecord | null,
+): string | undefined {
+  if (!links || message.channel !== 'email') return undefined;
+  const category = workflow?.definition.category;
+  if (category !== undefined && MANDATORY_CATEGORIES.has(category)) return undefined;
+  const token = signUnsubscribeToken(links.unsubscribeKey, {
+    tenantId: message.tenantId,
+    subscriberId: message.subscriberId,
+    scope: category !== undefined ? { category } : { workflow: message.workflow },
+  });
+  return unsubscribeUrl(links.publicUrl, token);
+}
+
+function outbound(
+  message: MessageRecord,
+  subscriber: SubscriberRecord | null,
+  unsubscribe: string | undefined,
+): OutboundMessage {
   return {
     tenantId: message.tenantId,
     messageId: message.id,
@@ -44,6 +70,7 @@ function outbound(message: MessageRecord, subscriber: SubscriberRecord | null): 
     },
     content: message.content,
     data: message.data,
+    ...(unsubscribe ? { unsubscribeUrl: unsubscribe } : {}),
   };
 }
 
@@ -138,7 +165,9 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
 
     let outcome: SendOutcome;
     try {
-      outcome = await chosen.provider.send(outbound(message, subscriber));
+      outcome = await chosen.provider.send(
+        outbound(message, subscriber, unsubscribeLink(deps.links, message, workflow)),
+      );
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }

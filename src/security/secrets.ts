@@ -12,6 +12,8 @@ export const MASTER_SECRET_SETTING = 'master_secret';
  */
 export interface Keys {
   tokenSigning: Uint8Array;
+  /** Signs the one-click unsubscribe links in emails (they never expire, so they get a key of their own). */
+  unsubscribeSigning: Buffer;
   /** Seals new values. */
   credentials: Buffer;
   /**
@@ -29,6 +31,7 @@ export function deriveKeys(masterSecret: string, previousSecrets: readonly strin
   const credentials = deriveCredentialKey(masterSecret);
   return {
     tokenSigning: new Uint8Array(hkdfSync('sha256', masterSecret, 'tidings', 'subscriber-token', 32)),
+    unsubscribeSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'unsubscribe', 32)),
     credentials,
     credentialKeyring: [credentials, ...previousSecrets.map(deriveCredentialKey)],
   };

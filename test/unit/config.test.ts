@@ -45,4 +45,20 @@ describe('loadConfig', () => {
     ]);
     expect(loadConfig({ TIDINGS_SECRET: 'x'.repeat(32) }).warnings).toEqual([]);
   });
+
+  it('takes TIDINGS_PUBLIC_URL without its trailing slash, defaulting to the listening address', () => {
+    expect(loadConfig({}).publicUrl).toBe('http://127.0.0.1:8787');
+    expect(loadConfig({ TIDINGS_HOST: '::1', TIDINGS_PORT: '9000' }).publicUrl).toBe('http://[::1]:9000');
+    expect(loadConfig({ TIDINGS_PUBLIC_URL: 'https://notify.example.com/t/' }).publicUrl).toBe(
+      'https://notify.example.com/t',
+    );
+    for (const bad of [
+      'notify.example.com',
+      'ftp://x.example',
+      'https://x.example/?a=1',
+      'https://u:p@x.example',
+    ]) {
+      expect(() => loadConfig({ TIDINGS_PUBLIC_URL: bad }), bad).toThrow(/TIDINGS_PUBLIC_URL/);
+    }
+  });
 });

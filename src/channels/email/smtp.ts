@@ -66,7 +66,10 @@ export function createSmtpProvider(
     // Credentials never cross the wire in clear unless the integration says so.
     requireTLS: !secure && Boolean(credentials.user) && config.insecure !== true,
     auth: credentials.user ? { user: credentials.user, pass: credentials.pass ?? '' } : undefined,
-    dkim: config.dkim && dkimPrivateKey ? { ...config.dkim, privateKey: dkimPrivateKey } : undefined,
+    dkim:
+      config.dkim && dkimPrivateKey
+        ? { ...config.dkim, privateKey: dkimPrivateKey, headerFieldNames: DKIM_SIGNED_HEADERS }
+        : undefined,
     getSocket(options: { host?: string; port?: number }, callback: SocketCallback) {
       context.outbound
         .connect(options.host ?? config.host, options.port ?? config.port, CONNECT_TIMEOUT_MS)
@@ -101,7 +104,7 @@ export function createSmtpProvider(
           html,
           text: text ?? (html === undefined ? undefined : htmlToText(html)),
           messageId: smtpMessageId(message.messageId, config.from),
-          headers: { 'X-Tidings-Message-Id': message.messageId },
+          headers: { 'X-Tidings-Message-Id': message.messageId, ...oneClickUnsubscribe(message) },
         });
         if (info.rejected.length > 0 || info.accepted.length === 0) {
           const first = info.rejectedErrors?.[0];
@@ -120,6 +123,26 @@ export function createSmtpProvider(
     async close(): Promise<void> {
       transport.close();
     },
+  };
+}
+
+/**
+ * The headers DKIM signs: nodemailer's defaults plus List-Unsubscribe-Post, which RFC 8058 §4
+ * requires to be covered (else anyone relaying the mail could turn a one-click link on).
+ */
+const DKIM_SIGNED_HEADERS =
+  'From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:' +
+  'Content-Transfer-Encoding:Content-ID:Content-Description:Resent-Date:Resent-From:' +
+  'Resent-Sender:Resent-To:Resent-Cc:Resent-Message-ID:In-Reply-To:References:' +
+  'List-Id:List-Help:List-Unsubscribe:List-Unsubscribe-Post:List-Subscribe:List-Post:' +
+  'List-Owner:List-Archive';
+
+/** RFC 8058 one-click unsubscribe headers, when the message has a link (never for mandatory categories). */
+export function oneClickUnsubscribe(message: OutboundMessage): Record<string, string> {
+  if (!message.unsubscribeUrl) return {};
+  return {
+    'List-Unsubscribe': `<${message.unsubscribeUrl}>`,
+    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
   };
 }
 
