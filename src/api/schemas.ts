@@ -114,6 +114,15 @@ export const IntegrationBody = Type.Object(
     enabled: Type.Optional(Type.Boolean()),
     config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     credentials: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    rateLimit: Type.Optional(
+      Type.Object(
+        {
+          // Whole milliseconds between sends: beyond 1000 per second there is no slot to give.
+          perSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
+        },
+        { additionalProperties: false, description: 'sends beyond it wait for a slot; none is dropped' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -135,6 +135,7 @@ export function integrationView(i: IntegrationRecord) {
     priority: i.priority,
     enabled: i.enabled,
     config: i.config,
+    rateLimit: i.perSecond === null ? null : { perSecond: i.perSecond },
     hasCredentials: i.sealedCredentials !== null,
     createdAt: iso(i.createdAt),
     updatedAt: iso(i.updatedAt),

@@ -31,13 +31,15 @@ export function sendJob(
   message: Pick<MessageRecord, 'tenantId' | 'id' | 'subscriberId' | 'channel'>,
   lane: Lane,
   runAt?: number,
+  /** The send holds a reserved slot of this integration's rate limit (src/pipeline/throttle.ts). */
+  slotOf?: string,
 ): JobSpec {
   return {
     tenantId: message.tenantId,
     kind: JOB_KINDS.send,
     lane,
     partitionKey: `${message.subscriberId}:${message.channel}:${lane}`,
-    payload: { messageId: message.id },
+    payload: slotOf === undefined ? { messageId: message.id } : { messageId: message.id, slotOf },
     runAt,
     maxAttempts: SEND_MAX_ATTEMPTS,
   };

@@ -16,6 +16,7 @@ import {
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
 import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+import { throttledUntil } from './throttle.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
 const UNKNOWN_WORKFLOW = {
@@ -28,6 +29,8 @@ const NO_SUBSCRIBER = { email: null, phone: null, timezone: null };
 
 interface SendPayload {
   messageId: string;
+  /** Set when this send waited for a slot of that integration's rate limit: it goes without another. */
+  slotOf?: string;
 }
 
 /**
@@ -125,7 +128,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   }
 
   async function sendOne(job: Job): Promise<JobResult> {
-    const { messageId } = job.payload as SendPayload;
+    const { messageId, slotOf } = job.payload as SendPayload;
     const message = await store.getMessage(job.tenantId, messageId);
     // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
     if (!message || FINAL_STATUSES.has(message.status) || message.status === 'sent') return DONE;
@@ -158,6 +161,25 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
     const chosen = candidates[(job.attempts - 1) % candidates.length]!;
+    if (slotOf !== chosen.integrationId) {
+      const until = await throttledUntil(store, job.tenantId, chosen, Date.now());
+      if (until !== null) {
+        // Over the integration's rate limit: this send takes its reserved slot later, once.
+        const now = Date.now();
+        const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
+        await store.updateMessage(message.tenantId, message.id, {
+          status: 'queued',
+          append: [{ at: iso(now), status: 'queued', detail }],
+          now,
+          // Waiting is no attempt, but earlier failed ones still count: the send keeps what it has left.
+          followUp: {
+            ...sendJob(message, job.lane, until, chosen.integrationId),
+            maxAttempts: job.maxAttempts - job.attempts + 1,
+          },
+        });
+        return DONE;
+      }
+    }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
       provider: chosen.integrationId,

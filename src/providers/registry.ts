@@ -10,6 +10,8 @@ export interface ResolvedProvider {
   /** The integration id, or 'sandbox' for the built-in fallback. */
   integrationId: string;
   provider: ChannelProvider;
+  /** The integration's `rateLimit.perSecond`, or null (the sandbox has none). */
+  perSecond: number | null;
 }
 
 const LIST_TTL_MS = 5_000;
@@ -45,10 +47,12 @@ export class ProviderRegistry {
     const integrations = (await this.integrations(tenantId)).filter(
       (i) => i.enabled && i.channel === channel,
     );
-    if (integrations.length === 0) return [{ integrationId: SANDBOX, provider: this.sandbox }];
+    if (integrations.length === 0)
+      return [{ integrationId: SANDBOX, provider: this.sandbox, perSecond: null }];
     return integrations.map((integration) => ({
       integrationId: integration.id,
       provider: this.client(integration),
+      perSecond: integration.perSecond,
     }));
   }
 

@@ -235,6 +235,8 @@ export interface IntegrationRecord {
   /** Encrypted at rest; the store hands back the sealed string, `providers/` opens it. */
   sealedCredentials: string | null;
   enabled: boolean;
+  /** Sends through this integration per second, across every worker and process; null = no limit. */
+  perSecond: number | null;
   createdAt: number;
   updatedAt: number;
 }

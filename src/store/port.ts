@@ -292,8 +292,9 @@ export interface WorkflowStore {
 }
 
 export interface IntegrationStore {
+  /** `perSecond` left out = no limit. */
   putIntegration(
-    record: Omit<IntegrationRecord, 'createdAt' | 'updatedAt'>,
+    record: Omit<IntegrationRecord, 'createdAt' | 'updatedAt' | 'perSecond'> & { perSecond?: number | null },
     now: number,
   ): Promise<IntegrationRecord>;
   getIntegration(tenantId: string, id: string): Promise<IntegrationRecord | null>;
@@ -469,6 +470,20 @@ export interface RateCounterStore {
   takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<number[][]>;
   /** Deletes up to `limit` counters whose window ended at or before `before`; answers how many. */
   purgeRateCounters(before: number, limit: number): Promise<number>;
+  /**
+   * Reserves a send in the first fixed window (aligned like the counters) from `now` on that has
+   * fewer than `limit` reservations, atomically across processes, and answers when the send may
+   * go: `now` when that is the current window, else the start of the window it got. The row holds
+   * the last window with reservations and their count; once that window ended it is purged like
+   * any counter.
+   */
+  reserveSendSlot(
+    tenantId: string,
+    scope: string,
+    now: number,
+    limit: number,
+    windowMs: number,
+  ): Promise<number>;
 }
 
 /**

@@ -104,6 +104,7 @@ export interface IntegrationRow {
   config: JsonColumn;
   credentials: string | null;
   enabled: number | boolean;
+  rate_limit_per_second: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -118,6 +119,7 @@ export function toIntegration(row: IntegrationRow): IntegrationRecord {
     config: fromJson(row.config),
     sealedCredentials: row.credentials,
     enabled: row.enabled === 1 || row.enabled === true,
+    perSecond: row.rate_limit_per_second ?? null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -743,6 +743,29 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.takeRateCounts(T, ended, [take])).toEqual([[-1]]);
         expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
       });
+
+      it('reserves send slots: now while the window has room, then the start of the next window with room', async () => {
+        const reserve = (tenant: string, now: number) => store.reserveSendSlot(tenant, 'int', now, 2, 1000);
+        expect(await reserve(T, 10_500)).toBe(10_500);
+        expect(await reserve(T, 10_600)).toBe(10_600);
+        expect(await reserve(T, 10_700)).toBe(11_000);
+        expect(await reserve(T, 10_700)).toBe(11_000);
+        expect(await reserve(T, 10_800)).toBe(12_000);
+        // Another tenant's integration of the same id has its own slots.
+        expect(await reserve(OTHER, 10_800)).toBe(10_800);
+        // Once the reserved windows are past, it is now again.
+        expect(await reserve(T, 20_250)).toBe(20_250);
+        // Racing reservations never put more than the limit into one window.
+        const slots = await Promise.all(Array.from({ length: 9 }, () => reserve(T, 30_100)));
+        const perWindow = new Map<number, number>();
+        for (const slot of slots)
+          perWindow.set(Math.floor(slot / 1000), (perWindow.get(Math.floor(slot / 1000)) ?? 0) + 1);
+        expect([...perWindow.values()].every((n) => n <= 2)).toBe(true);
+        expect(Math.max(...slots)).toBe(34_000);
+        // Slot rows are counters: purged once their window ended.
+        expect(await store.purgeRateCounters(35_000, 100)).toBeGreaterThanOrEqual(1);
+        expect(await reserve(T, 35_000)).toBe(35_000);
+      });
     });
 
     describe('workflows and integrations', () => {
@@ -808,6 +831,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.listIntegrations(T)).length).toBe(3);
         expect((await store.getIntegration(T, 'a'))?.sealedCredentials).toBe('sealed');
         expect(await store.listIntegrations(OTHER)).toEqual([]);
+        expect((await store.getIntegration(T, 'a'))?.perSecond).toBeNull();
+        await store.putIntegration(
+          { ...base, id: 'a', channel: 'email', provider: 'smtp', priority: 1, perSecond: 7 },
+          2,
+        );
+        expect((await store.getIntegration(T, 'a'))?.perSecond).toBe(7);
       });
     });
 

@@ -147,6 +147,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
           config,
           sealedCredentials,
           enabled: body.enabled ?? true,
+          perSecond: body.rateLimit?.perSecond ?? null,
         },
         Date.now(),
       );

@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { grantRateTakes } from '../../policy/rate-limit.ts';
+import { grantRateTakes, windowEnd } from '../../policy/rate-limit.ts';
 import type { RateCounterStore } from '../port.ts';
+import { RESERVE_SLOT } from '../send-slots.ts';
 import { run, transaction } from './client.ts';
 
 type CounterRow = { scope: string; window_end: number; count: number };
@@ -22,6 +23,21 @@ const WRITE_COUNTS = `UPDATE rate_counters AS cur SET count = u.count
 
 export function postgresRateCounterStore(pool: pg.Pool): RateCounterStore {
   return {
+    async reserveSendSlot(tenantId, scope, now, limit, windowMs) {
+      const numbered = RESERVE_SLOT.replace('$tenant', '$1')
+        .replace('$scope', '$2')
+        .replaceAll('$current', '$3::BIGINT')
+        .replaceAll('$limit', '$4::INT')
+        .replaceAll('$window', '$5::BIGINT');
+      const { rows } = await run<{ window_end: string | number }>(pool, numbered, [
+        tenantId,
+        scope,
+        windowEnd(now, windowMs),
+        limit,
+        windowMs,
+      ]);
+      return Math.max(now, Number(rows[0]!.window_end) - windowMs);
+    },
     async takeRateCounts(tenantId, counters, takes) {
       if (takes.length === 0) return [];
       return transaction(pool, async (client) => {

@@ -81,11 +81,12 @@ export function postgresIntegrationStore(db: Queryable): IntegrationStore {
       const { rows } = await run<IntegrationRow>(
         db,
         `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled,
-           created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $9)
+           rate_limit_per_second, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $10, $9, $9)
          ON CONFLICT (tenant_id, id) DO UPDATE SET channel = excluded.channel, provider = excluded.provider,
            priority = excluded.priority, config = excluded.config, credentials = excluded.credentials,
-           enabled = excluded.enabled, updated_at = excluded.updated_at
+           enabled = excluded.enabled, rate_limit_per_second = excluded.rate_limit_per_second,
+           updated_at = excluded.updated_at
          RETURNING *`,
         [
           record.tenantId,
@@ -97,6 +98,7 @@ export function postgresIntegrationStore(db: Queryable): IntegrationStore {
           record.sealedCredentials,
           record.enabled,
           now,
+          record.perSecond ?? null,
         ],
       );
       return toIntegration(rows[0]!);

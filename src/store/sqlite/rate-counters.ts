@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
-import { grantRateTakes, type RateCounterRef, type RateTake } from '../../policy/rate-limit.ts';
+import { grantRateTakes, type RateCounterRef, type RateTake, windowEnd } from '../../policy/rate-limit.ts';
 import type { RateCounterStore } from '../port.ts';
+import { RESERVE_SLOT } from '../send-slots.ts';
 
 type CounterRow = { scope: string; window_end: number; count: number };
 
@@ -48,7 +49,14 @@ export function sqliteRateCounterStore(db: Database.Database): RateCounterStore 
     return answers;
   });
 
+  const reserve = db.prepare(RESERVE_SLOT.replace(/\$(\w+)/g, '@$1'));
+
   return {
+    async reserveSendSlot(tenantId, scope, now, limit, windowMs) {
+      const current = windowEnd(now, windowMs);
+      const row = reserve.get({ tenant: tenantId, scope, current, limit, window: windowMs }) as CounterRow;
+      return Math.max(now, row.window_end - windowMs);
+    },
     async takeRateCounts(tenantId, counters, takes) {
       if (takes.length === 0) return [];
       return take.immediate(tenantId, counters, takes);

@@ -50,11 +50,13 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
 
 export function sqliteIntegrationStore(db: Database.Database): IntegrationStore {
   const put = db.prepare(
-    `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled, created_at, updated_at)
-     VALUES (@tenant_id, @id, @channel, @provider, @priority, @config, @credentials, @enabled, @now, @now)
+    `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled,
+       rate_limit_per_second, created_at, updated_at)
+     VALUES (@tenant_id, @id, @channel, @provider, @priority, @config, @credentials, @enabled, @per_second, @now, @now)
      ON CONFLICT (tenant_id, id) DO UPDATE SET channel = excluded.channel, provider = excluded.provider,
        priority = excluded.priority, config = excluded.config, credentials = excluded.credentials,
-       enabled = excluded.enabled, updated_at = excluded.updated_at
+       enabled = excluded.enabled, rate_limit_per_second = excluded.rate_limit_per_second,
+       updated_at = excluded.updated_at
      RETURNING *`,
   );
   const get = db.prepare('SELECT * FROM integrations WHERE tenant_id = ? AND id = ?');
@@ -91,6 +93,7 @@ export function sqliteIntegrationStore(db: Database.Database): IntegrationStore 
         config: JSON.stringify(record.config),
         credentials: record.sealedCredentials,
         enabled: record.enabled ? 1 : 0,
+        per_second: record.perSecond ?? null,
         now,
       }) as IntegrationRow;
       return toIntegration(row);

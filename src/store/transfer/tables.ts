@@ -93,6 +93,7 @@ export const TABLES: readonly TableSpec[] = [
       // Sealed with a key derived from the master secret: copied as the opaque string it is.
       credentials: 'text',
       enabled: 'bool',
+      rate_limit_per_second: 'int',
       created_at: 'int',
       updated_at: 'int',
     },
