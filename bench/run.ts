@@ -20,9 +20,13 @@ import { fmt } from './stats.ts';
 const USAGE = `usage: npm run bench -- [options]
 
   --quick          run every scenario briefly (smoke run, ~40 s)
-  --only NAME      run one scenario: ${SCENARIOS.map((s) => s.name).join(', ')}
+  --only NAME[,NAME…]
+                   run these scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
                    (a prefix works too: "e2e" runs both e2e scenarios)
   --profile        write a CPU profile of each server to bench/results/profiles/<run>/
+  --policy         run e2e-topic and e2e-bulk three times back to back: plain, with policy (a rate
+                   limit that drops nothing, preferences for 1 recipient in 10, some opting out)
+                   and with a limit that drops 20 %; prints each one's deliveries/s over plain's
   --known-subscribers
                    create the 10,000 subscribers events go to before each scenario, so deliveries
                    find them (default: the first event to each subscriber creates it)
@@ -42,6 +46,7 @@ function parseArgs(argv: string[]): Args {
     only: null,
     knownSubscribers: false,
     serverEnv: {},
+    policy: false,
   };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   for (let i = 0; i < argv.length; i++) {
@@ -58,6 +63,7 @@ function parseArgs(argv: string[]): Args {
       args.profileRoot = path.join(REPO_ROOT, 'bench', 'results', 'profiles', stamp);
     else if (arg === '--keep') args.keep = true;
     else if (arg === '--known-subscribers') args.knownSubscribers = true;
+    else if (arg === '--policy') args.policy = true;
     else if (arg === '--tmp') args.tmpRoot = path.resolve(value());
     else if (arg === '--env') {
       const [name, ...rest] = value().split('=');
@@ -71,11 +77,18 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** The scenarios `--only` names (comma-separated names or prefixes), in the bench's own order. */
 function selected(only: string | null) {
   if (only === null) return SCENARIOS;
-  const chosen = SCENARIOS.filter((s) => s.name === only || s.name.startsWith(`${only}-`));
-  if (chosen.length === 0) throw new Error(`no scenario "${only}"\n\n${USAGE}`);
-  return chosen;
+  const names = only
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (!SCENARIOS.some((s) => s.name === name || s.name.startsWith(`${name}-`)))
+      throw new Error(`no scenario "${name}"\n\n${USAGE}`);
+  }
+  return SCENARIOS.filter((s) => names.some((name) => s.name === name || s.name.startsWith(`${name}-`)));
 }
 
 async function runScenario(
@@ -155,7 +168,9 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const startedAt = new Date();
   const fsyncBefore = probeFsync(args.tmpRoot);
-  const mode = `${args.quick ? ' (quick)' : ''}${args.knownSubscribers ? ' (known subscribers)' : ''}`;
+  const mode =
+    `${args.quick ? ' (quick)' : ''}${args.knownSubscribers ? ' (known subscribers)' : ''}` +
+    `${args.policy ? ' (policy)' : ''}`;
   console.log(
     `Tidings bench${mode}: ${machine.cpuCount} × ${machine.cpuModel}, ` +
       `${machine.totalMemoryGiB} GiB, node ${machine.node}, kernel ${machine.kernel}`,
@@ -188,6 +203,7 @@ async function main(): Promise<void> {
       only: args.only,
       profile: args.profileRoot !== null,
       knownSubscribers: args.knownSubscribers,
+      policy: args.policy,
     },
     machine: { ...machine, fsyncMs: { before: fsyncBefore, after: fsyncAfter } },
     summary: { rows: rows.length, misses, failedScenarios: failed },

@@ -240,11 +240,18 @@ export class BenchServer {
    * API's cheapest way to create many), so later deliveries find them instead of creating them.
    */
   async createSubscribers(count: number, prefix = 'user_', topic = 'bench-seed'): Promise<void> {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push(`${prefix}${i}`);
+    await this.addTopicMembers(topic, ids);
+  }
+
+  /** Adds `ids` to `topic` (created if need be), 10,000 per call; unknown ids become subscribers. */
+  async addTopicMembers(topic: string, ids: readonly string[]): Promise<void> {
     await this.api('PUT', `/v1/topics/${topic}`, {});
-    for (let first = 0; first < count; first += 10_000) {
-      const ids: string[] = [];
-      for (let i = first; i < Math.min(count, first + 10_000); i++) ids.push(`${prefix}${i}`);
-      await this.api('POST', `/v1/topics/${topic}/subscribers`, { subscriberIds: ids });
+    for (let first = 0; first < ids.length; first += 10_000) {
+      await this.api('POST', `/v1/topics/${topic}/subscribers`, {
+        subscriberIds: ids.slice(first, first + 10_000),
+      });
     }
   }
 

@@ -1,6 +1,6 @@
 import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
-import { type Plan, plan, routingOf } from '../policy/plan.ts';
+import { plan, routingOf } from '../policy/plan.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import { signUnsubscribeToken, unsubscribeUrl } from '../security/unsubscribe-token.ts';
 import {
@@ -16,6 +16,7 @@ import {
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
 import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+import { type BatchReads, readForSends } from './send-batch.ts';
 import { throttledUntil } from './throttle.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
@@ -106,44 +107,28 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     });
   }
 
-  async function routeNow(
-    job: Job,
-    message: MessageRecord,
-    workflow: WorkflowRecord | null,
-    subscriber: SubscriberRecord | null,
-  ): Promise<Plan> {
-    const [preferences, settings] = await Promise.all([
-      store.getPreferences(job.tenantId, message.subscriberId),
-      store.getTenantSettings(job.tenantId),
-    ]);
-    return plan({
-      channel: message.channel,
-      lane: job.lane,
-      workflow: workflow ? routingOf(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
-      subscriber: subscriber ?? NO_SUBSCRIBER,
-      preferences,
-      defaultTimezone: settings.defaultTimezone,
-      now: Date.now(),
-    });
-  }
-
-  async function sendOne(job: Job): Promise<JobResult> {
-    const { messageId, slotOf } = job.payload as SendPayload;
-    const message = await store.getMessage(job.tenantId, messageId);
-    // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
-    if (!message || FINAL_STATUSES.has(message.status) || message.status === 'sent') return DONE;
+  async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
+    const { slotOf } = job.payload as SendPayload;
+    const workflow = batch.workflow(message);
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
-    const workflow = await store.getWorkflow(job.tenantId, message.workflow);
     if (workflow && isPaused(workflow)) {
       await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });
       return DONE;
     }
-    const subscriber = await store.getSubscriber(job.tenantId, message.subscriberId);
+    const subscriber = batch.subscriber(message);
     // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
     // after the message was queued or deferred still holds it back.
-    const decision = await routeNow(job, message, workflow, subscriber);
+    const decision = plan({
+      channel: message.channel,
+      lane: job.lane,
+      workflow: workflow ? routingOf(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
+      subscriber: subscriber ?? NO_SUBSCRIBER,
+      preferences: batch.preferences(message),
+      defaultTimezone: batch.defaultTimezone(message),
+      now: Date.now(),
+    });
     if (decision.kind === 'suppress') {
       await record(message, 'suppressed', decision.detail, { reason: decision.reason });
       return DONE;
@@ -242,9 +227,26 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   return {
     kind: JOB_KINDS.send,
     batchSize: 16,
-    // Each job settles on its own: one that throws must not fail the batch while the others'
-    // sends are still in flight (they would run again, and send twice).
-    run: (jobs) => Promise.all(jobs.map((job) => sendOne(job).catch(retryAfterError))),
+    async run(jobs) {
+      // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
+      // the batch (the worker runs its jobs again one at a time).
+      const messages = await Promise.all(
+        jobs.map((job) => store.getMessage(job.tenantId, (job.payload as SendPayload).messageId)),
+      );
+      // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
+      const live = messages.map((message) =>
+        message && !FINAL_STATUSES.has(message.status) && message.status !== 'sent' ? message : null,
+      );
+      const batch = await readForSends(store, live);
+      // Each job settles on its own: one that throws must not fail the batch while the others'
+      // sends are still in flight (they would run again, and send twice).
+      return Promise.all(
+        jobs.map((job, i) => {
+          const message = live[i];
+          return message ? sendOne(job, message, batch).catch(retryAfterError) : DONE;
+        }),
+      );
+    },
     async onDead(job, error) {
       const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
       if (message && !FINAL_STATUSES.has(message.status))
