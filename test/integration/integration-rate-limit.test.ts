@@ -62,11 +62,11 @@ describe('integration rateLimit.perSecond', () => {
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(1000);
 
     const eventIds: string[] = sent.body.results.map((r: Json) => r.eventId);
-    const timelines: Json[][] = await waitFor(async (): Promise<Json[][] | null> => {
+    const timelines = (await waitFor(async () => {
       const views = await Promise.all(eventIds.map((id) => server.call('GET', `/v1/events/${id}`)));
       const messages = views.map((v) => v.body.messages?.[0]);
       return messages.every((m) => m?.status === 'sent') ? messages.map((m: Json) => m.timeline) : null;
-    }, 'every message sent');
+    }, 'every message sent')) as Json[][];
     const waited = timelines.filter((timeline: Json[]) =>
       timeline.some((entry) => /sends at most 4\/s; waits until/.test(entry.detail ?? '')),
     );
