@@ -52,16 +52,21 @@ export async function queuedJobs(databaseUrl: string, kind: string): Promise<Que
   if (databaseUrl.startsWith('sqlite:')) {
     const db = new Database(path.resolve(databaseUrl.slice('sqlite:'.length)), { readonly: true });
     try {
-      const rows = db.prepare(sql.replace('$1', '?')).all(kind) as { kind: string; run_at: number; payload: string }[];
+      const rows = db.prepare(sql.replace('$1', '?')).all(kind) as {
+        kind: string;
+        run_at: number;
+        payload: string;
+      }[];
       return rows.map((row) => ({ kind: row.kind, runAt: row.run_at, payload: JSON.parse(row.payload) }));
     } finally {
       db.close();
     }
   }
   return withPostgres(databaseUrl, async (client) => {
-    const { rows } = await client.query<{ kind: string; run_at: string; payload: Record<string, unknown> }>(sql, [
-      kind,
-    ]);
+    const { rows } = await client.query<{ kind: string; run_at: string; payload: Record<string, unknown> }>(
+      sql,
+      [kind],
+    );
     return rows.map((row) => ({ kind: row.kind, runAt: Number(row.run_at), payload: row.payload }));
   });
 }

@@ -52,11 +52,12 @@ async function scheduledJobs(eventId: string): Promise<QueuedJob[]> {
 }
 
 /** Waits until the event's recipients have been split into `count` scheduled jobs; answers them. */
-function splitInto(eventId: string, count: number): Promise<QueuedJob[]> {
-  return waitFor(async () => {
-    const jobs = await scheduledJobs(eventId);
-    return jobs.length === count ? jobs : null;
+async function splitInto(eventId: string, count: number): Promise<QueuedJob[]> {
+  const jobs = await waitFor(async () => {
+    const queued = await scheduledJobs(eventId);
+    return queued.length === count ? queued : null;
   }, `${count} scheduled deliver jobs of ${eventId}`);
+  return jobs!;
 }
 
 /** Per subscriber: the job's run time, and the recipients it carries. */
@@ -93,125 +94,137 @@ function expectBuiltAt(message: Json, due: number): void {
 }
 
 describe('schedule: delivery at a local time on each recipient’s clock', () => {
-  it(
-    'holds every delivery until its recipient’s local time (own zone, else the tenant’s), spreads, ' +
-      'works through topics and bulk, and a cancelled schedule (by id, by key) sends nothing',
-    { timeout: 150_000 },
-    async () => {
-      // Recipients without a zone are read in the tenant's, which matches New York all year.
-      const settings = await server.call('PATCH', '/v1/settings', { defaultTimezone: 'America/Toronto' });
-      expect(settings.status).toBe(200);
-      await server.call('PUT', '/v1/subscribers/bird_1', { timezone: NEW_YORK });
-      await server.call('PUT', '/v1/subscribers/bird_2', {});
-      await server.call('PUT', '/v1/topics/early-birds', {});
-      await server.call('POST', '/v1/topics/early-birds/subscribers', { subscriberIds: ['bird_1', 'bird_2'] });
-      // Ids whose places in a 5-second spread differ (the offset is a stable hash of the id).
-      const spreadIds = ['spread_0', 'spread_1', 'spread_2', 'spread_3', 'spread_4'];
-      const bySpread = [...spreadIds].sort((a, b) => spreadOffset(a, 5000) - spreadOffset(b, 5000));
-      const [early, late] = [bySpread[0], bySpread.at(-1)];
-      expect(spreadOffset(early!, 5000)).toBeLessThan(spreadOffset(late!, 5000));
+  it('holds every delivery until its recipient’s local time (own zone, else the tenant’s), spreads, ' +
+    'works through topics and bulk, and a cancelled schedule (by id, by key) sends nothing', {
+    timeout: 150_000,
+  }, async () => {
+    // Recipients without a zone are read in the tenant's, which matches New York all year.
+    const settings = await server.call('PATCH', '/v1/settings', { defaultTimezone: 'America/Toronto' });
+    expect(settings.status).toBe(200);
+    await server.call('PUT', '/v1/subscribers/bird_1', { timezone: NEW_YORK });
+    await server.call('PUT', '/v1/subscribers/bird_2', {});
+    await server.call('PUT', '/v1/topics/early-birds', {});
+    await server.call('POST', '/v1/topics/early-birds/subscribers', { subscriberIds: ['bird_1', 'bird_2'] });
+    // Ids whose places in a 5-second spread differ (the offset is a stable hash of the id).
+    const spreadIds = ['spread_0', 'spread_1', 'spread_2', 'spread_3', 'spread_4'];
+    const bySpread = [...spreadIds].sort((a, b) => spreadOffset(a, 5000) - spreadOffset(b, 5000));
+    const [early, late] = [bySpread[0], bySpread.at(-1)];
+    expect(spreadOffset(early!, 5000)).toBeLessThan(spreadOffset(late!, 5000));
 
-      // The next whole minute at least 5 s away: New York's clock shows `localTime` then.
-      const due = Math.ceil((Date.now() + 5000) / MINUTE) * MINUTE;
-      const schedule = { localTime: clockIn(NEW_YORK, due) };
+    // The next whole minute at least 5 s away: New York's clock shows `localTime` then.
+    const due = Math.ceil((Date.now() + 5000) / MINUTE) * MINUTE;
+    const schedule = { localTime: clockIn(NEW_YORK, due) };
 
-      const direct = await accepted({
+    const direct = await accepted({
+      workflow: 'morning',
+      to: [
+        { subscriberId: 'ny_1', timezone: NEW_YORK },
+        { subscriberId: 'in_1', timezone: KOLKATA },
+        'nozone_1',
+      ],
+      data: { n: 1 },
+      schedule,
+    });
+    const topic = await accepted({
+      workflow: 'morning',
+      to: [{ topic: 'early-birds' }],
+      data: { n: 2 },
+      schedule,
+    });
+    const bulk = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        {
+          workflow: 'morning',
+          to: [early, late].map((subscriberId) => ({ subscriberId, timezone: NEW_YORK })),
+          data: { n: 3 },
+          schedule: { ...schedule, spreadOver: '5s' },
+        },
+      ],
+    });
+    expect(bulk.status).toBe(202);
+    const spread = bulk.body.results[0].eventId as string;
+    const byId = await accepted({
+      workflow: 'morning',
+      to: [{ subscriberId: 'cancel_1', timezone: NEW_YORK }],
+      schedule,
+    });
+    const keyed = [
+      await accepted({
         workflow: 'morning',
-        to: [{ subscriberId: 'ny_1', timezone: NEW_YORK }, { subscriberId: 'in_1', timezone: KOLKATA }, 'nozone_1'],
-        data: { n: 1 },
+        to: [{ topic: 'early-birds' }],
         schedule,
-      });
-      const topic = await accepted({ workflow: 'morning', to: [{ topic: 'early-birds' }], data: { n: 2 }, schedule });
-      const bulk = await server.call('POST', '/v1/events/bulk', {
-        events: [
-          {
-            workflow: 'morning',
-            to: [early, late].map((subscriberId) => ({ subscriberId, timezone: NEW_YORK })),
-            data: { n: 3 },
-            schedule: { ...schedule, spreadOver: '5s' },
-          },
-        ],
-      });
-      expect(bulk.status).toBe(202);
-      const spread = bulk.body.results[0].eventId as string;
-      const byId = await accepted({
-        workflow: 'morning',
-        to: [{ subscriberId: 'cancel_1', timezone: NEW_YORK }],
-        schedule,
-      });
-      const keyed = [
-        await accepted({ workflow: 'morning', to: [{ topic: 'early-birds' }], schedule, cancellationKey: 'am-1' }),
-        await accepted({ workflow: 'morning', to: ['cancel_2'], schedule, cancellationKey: 'am-1' }),
-      ];
-      // sendAt with a schedule means "the next local time at or after sendAt": here, tomorrow's.
-      const notBefore = await accepted({
-        workflow: 'morning',
-        to: [{ subscriberId: 'late_1', timezone: NEW_YORK }],
-        schedule,
-        sendAt: iso(due + 1000),
-      });
+        cancellationKey: 'am-1',
+      }),
+      await accepted({ workflow: 'morning', to: ['cancel_2'], schedule, cancellationKey: 'am-1' }),
+    ];
+    // sendAt with a schedule means "the next local time at or after sendAt": here, tomorrow's.
+    const notBefore = await accepted({
+      workflow: 'morning',
+      to: [{ subscriberId: 'late_1', timezone: NEW_YORK }],
+      schedule,
+      sendAt: iso(due + 1000),
+    });
 
-      // Split by instant: New York and Toronto clocks at `due`, Kolkata's at its own next `localTime`.
-      const createdAt = Date.parse((await eventView(direct)).createdAt);
-      const kolkata = nextLocalTime(schedule.localTime, KOLKATA, createdAt);
-      expect(kolkata).not.toBe(due);
-      expect(runTimes(await splitInto(direct, 2))).toEqual({
-        ny_1: iso(due),
-        nozone_1: iso(due),
-        in_1: iso(kolkata),
-      });
-      expect(runTimes(await splitInto(topic, 1))).toEqual({ bird_1: iso(due), bird_2: iso(due) });
-      expect(runTimes(await splitInto(spread, 2))).toEqual({
-        [early!]: iso(due + spreadOffset(early!, 5000)),
-        [late!]: iso(due + spreadOffset(late!, 5000)),
-      });
-      await splitInto(byId, 1);
-      await splitInto(keyed[0]!, 1);
-      await splitInto(keyed[1]!, 1);
+    // Split by instant: New York and Toronto clocks at `due`, Kolkata's at its own next `localTime`.
+    const createdAt = Date.parse((await eventView(direct)).createdAt);
+    const kolkata = nextLocalTime(schedule.localTime, KOLKATA, createdAt);
+    expect(kolkata).not.toBe(due);
+    expect(runTimes(await splitInto(direct, 2))).toEqual({
+      ny_1: iso(due),
+      nozone_1: iso(due),
+      in_1: iso(kolkata),
+    });
+    expect(runTimes(await splitInto(topic, 1))).toEqual({ bird_1: iso(due), bird_2: iso(due) });
+    expect(runTimes(await splitInto(spread, 2))).toEqual({
+      [early!]: iso(due + spreadOffset(early!, 5000)),
+      [late!]: iso(due + spreadOffset(late!, 5000)),
+    });
+    await splitInto(byId, 1);
+    await splitInto(keyed[0]!, 1);
+    await splitInto(keyed[1]!, 1);
 
-      // Nothing is built before its time; the event says what it is waiting for.
-      for (const id of [direct, topic, spread]) {
-        const view = await eventView(id);
-        expect(view.status).toBe('accepted');
-        expect(view.messages).toEqual([]);
-        expect(view.schedule.localTime).toBe(schedule.localTime);
-      }
-      expect(Date.now(), 'the events were split before their time came').toBeLessThan(due);
+    // Nothing is built before its time; the event says what it is waiting for.
+    for (const id of [direct, topic, spread]) {
+      const view = await eventView(id);
+      expect(view.status).toBe('accepted');
+      expect(view.messages).toEqual([]);
+      expect(view.schedule.localTime).toBe(schedule.localTime);
+    }
+    expect(Date.now(), 'the events were split before their time came').toBeLessThan(due);
 
-      const cancelled = await server.call('DELETE', `/v1/events/${byId}`);
-      expect(cancelled.body).toEqual({ eventId: byId, status: 'cancelled', cancelledMessages: 0 });
-      const byKey = await server.call('DELETE', '/v1/events?cancellationKey=am-1');
-      expect(byKey.body).toEqual({ cancellationKey: 'am-1', cancelledEvents: 2, cancelledMessages: 0 });
+    const cancelled = await server.call('DELETE', `/v1/events/${byId}`);
+    expect(cancelled.body).toEqual({ eventId: byId, status: 'cancelled', cancelledMessages: 0 });
+    const byKey = await server.call('DELETE', '/v1/events?cancellationKey=am-1');
+    expect(byKey.body).toEqual({ cancellationKey: 'am-1', cancelledEvents: 2, cancelledMessages: 0 });
 
-      // At `due`: New York and the tenant's zone get theirs; Kolkata's recipient waits.
-      const directView = await withMessages(direct, 2);
-      const bySubscriber = new Map(directView.messages.map((m: Json) => [m.subscriberId, m]));
-      expectBuiltAt(bySubscriber.get('ny_1'), due);
-      expectBuiltAt(bySubscriber.get('nozone_1'), due);
-      for (const message of (await withMessages(topic, 2)).messages) expectBuiltAt(message, due);
-      const spreadView = await withMessages(spread, 2);
-      for (const message of spreadView.messages)
-        expectBuiltAt(message, due + spreadOffset(message.subscriberId, 5000));
+    // At `due`: New York and the tenant's zone get theirs; Kolkata's recipient waits.
+    const directView = await withMessages(direct, 2);
+    const bySubscriber = new Map(directView.messages.map((m: Json) => [m.subscriberId, m]));
+    expectBuiltAt(bySubscriber.get('ny_1'), due);
+    expectBuiltAt(bySubscriber.get('nozone_1'), due);
+    for (const message of (await withMessages(topic, 2)).messages) expectBuiltAt(message, due);
+    const spreadView = await withMessages(spread, 2);
+    for (const message of spreadView.messages)
+      expectBuiltAt(message, due + spreadOffset(message.subscriberId, 5000));
 
-      // The cancelled events' jobs came due with the others and made nothing.
-      await waitFor(async () => {
-        const jobs = await queuedJobs(server.databaseUrl, 'deliver');
-        return !jobs.some((job) => [byId, ...keyed].includes(job.payload.eventId as string));
-      }, 'the cancelled events’ scheduled jobs to run');
-      for (const id of [byId, ...keyed]) {
-        const view = await eventView(id);
-        expect(view.status).toBe('cancelled');
-        expect(view.messages).toEqual([]);
-      }
+    // The cancelled events' jobs came due with the others and made nothing.
+    await waitFor(async () => {
+      const jobs = await queuedJobs(server.databaseUrl, 'deliver');
+      return !jobs.some((job) => [byId, ...keyed].includes(job.payload.eventId as string));
+    }, 'the cancelled events’ scheduled jobs to run');
+    for (const id of [byId, ...keyed]) {
+      const view = await eventView(id);
+      expect(view.status).toBe('cancelled');
+      expect(view.messages).toEqual([]);
+    }
 
-      // Still waiting: Kolkata's recipient, and the event whose sendAt came a second after `due`.
-      expect(runTimes(await scheduledJobs(direct))).toEqual({ in_1: iso(kolkata) });
-      const tomorrow = nextLocalTime(schedule.localTime, NEW_YORK, due + 1000);
-      expect(tomorrow).toBeGreaterThan(due + 20 * 3_600_000);
-      expect(runTimes(await splitInto(notBefore, 1))).toEqual({ late_1: iso(tomorrow) });
-      expect((await eventView(notBefore)).messages).toEqual([]);
-    },
-  );
+    // Still waiting: Kolkata's recipient, and the event whose sendAt came a second after `due`.
+    expect(runTimes(await scheduledJobs(direct))).toEqual({ in_1: iso(kolkata) });
+    const tomorrow = nextLocalTime(schedule.localTime, NEW_YORK, due + 1000);
+    expect(tomorrow).toBeGreaterThan(due + 20 * 3_600_000);
+    expect(runTimes(await splitInto(notBefore, 1))).toEqual({ late_1: iso(tomorrow) });
+    expect((await eventView(notBefore)).messages).toEqual([]);
+  });
 });
 
 describe('schedule: what POST /v1/events refuses', () => {

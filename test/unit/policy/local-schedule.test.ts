@@ -121,7 +121,8 @@ describe('spreadOffset', () => {
   });
 
   it('never spreads past 24 hours', () => {
-    for (let i = 0; i < 200; i++) expect(spreadOffset(`u${i}`, 10 * MAX_SPREAD_MS)).toBeLessThan(MAX_SPREAD_MS);
+    for (let i = 0; i < 200; i++)
+      expect(spreadOffset(`u${i}`, 10 * MAX_SPREAD_MS)).toBeLessThan(MAX_SPREAD_MS);
   });
 });
 
