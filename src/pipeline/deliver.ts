@@ -400,9 +400,10 @@ export async function loadTargets(
 
 /**
  * The job that delivers what a batch left for later: other batches (other tenants) run first. A
- * scheduled delivery runs at its instant (at once when that has passed).
+ * scheduled delivery runs at its instant; once that has passed, it queues as of `now` like any
+ * other, so an earlier run time does not put it ahead of other tenants' work.
  */
-function deferredJob(target: DeliveryTarget): JobSpec {
+function deferredJob(target: DeliveryTarget, now: number): JobSpec {
   const payload: DeliverPayload = { eventId: target.event.id, subscriberIds: target.subscriberIds };
   if (target.steps) payload.steps = target.steps;
   const job: JobSpec = {
@@ -413,7 +414,7 @@ function deferredJob(target: DeliveryTarget): JobSpec {
   };
   if (target.at !== undefined) {
     payload.at = target.at;
-    job.runAt = target.at;
+    if (target.at > now) job.runAt = target.at;
   }
   return job;
 }
@@ -439,8 +440,9 @@ export async function commitDeliveries(
   ack: MessageAck,
 ): Promise<void> {
   const ledger = new RenderLedger();
-  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, Date.now(), ledger);
-  const followUps = [...(ack.followUps ?? []), ...deferred.map(deferredJob)];
+  const now = Date.now();
+  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, now, ledger);
+  const followUps = [...(ack.followUps ?? []), ...deferred.map((target) => deferredJob(target, now))];
   const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }, skipped));
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>

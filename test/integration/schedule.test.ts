@@ -112,7 +112,7 @@ describe('schedule: delivery at a local time on each recipient’s clock', () =>
     expect(spreadOffset(early!, 5000)).toBeLessThan(spreadOffset(late!, 5000));
 
     // The next whole minute at least 5 s away: New York's clock shows `localTime` then.
-    const due = Math.ceil((Date.now() + 5000) / MINUTE) * MINUTE;
+    const due = Math.ceil((Date.now() + 8000) / MINUTE) * MINUTE;
     const schedule = { localTime: clockIn(NEW_YORK, due) };
 
     const direct = await accepted({
