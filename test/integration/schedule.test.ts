@@ -111,7 +111,8 @@ describe('schedule: delivery at a local time on each recipient’s clock', () =>
     const [early, late] = [bySpread[0], bySpread.at(-1)];
     expect(spreadOffset(early!, 5000)).toBeLessThan(spreadOffset(late!, 5000));
 
-    // The next whole minute at least 5 s away: New York's clock shows `localTime` then.
+    // The next whole minute at least 8 s away (time to accept and split everything before it):
+    // New York's clock shows `localTime` then.
     const due = Math.ceil((Date.now() + 8000) / MINUTE) * MINUTE;
     const schedule = { localTime: clockIn(NEW_YORK, due) };
 
