@@ -92,6 +92,8 @@ export function eventView(
     createdAt: iso(event.createdAt),
     to: event.payload.to,
     data: event.payload.data ?? {},
+    // A scheduled event shows its schedule: until a recipient's time comes it has no message.
+    ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),
     messages: messages.map((m) => ({
       messageId: m.id,
       subscriberId: m.subscriberId,

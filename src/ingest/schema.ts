@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import type { ErrorDetail } from '../api/errors.ts';
 import { compileValidator } from '../api/validation.ts';
+import { spreadOverMs } from '../policy/local-schedule.ts';
 import { LANES } from '../shared/model.ts';
 import { CancellationKey, Id, IdempotencyKey, SubscriberFields } from './fields.ts';
 import { findJsonProblem } from './json-limits.ts';
@@ -32,10 +33,23 @@ export const EventBody = Type.Object(
     schedule: Type.Optional(
       Type.Object(
         {
-          localTime: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
-          spreadOver: Type.Optional(Type.String({ pattern: '^\\d+(ms|s|m|h|d)$' })),
+          localTime: Type.String({
+            pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
+            description: "HH:MM (00:00–23:59) on each recipient's own clock",
+          }),
+          spreadOver: Type.Optional(
+            Type.String({
+              pattern: '^\\d+(ms|s|m|h|d)$',
+              description: 'a duration from 0s to 24h: recipients are spread over this window',
+            }),
+          ),
         },
-        { additionalProperties: false, description: 'Not supported yet: answered with 422' },
+        {
+          additionalProperties: false,
+          description:
+            "Deliver at the next localTime in each recipient's time zone (the tenant's defaultTimezone for " +
+            'recipients without one), at or after sendAt when the event has one',
+        },
       ),
     ),
   },
@@ -111,6 +125,12 @@ export function validateEvent(
     if (sendAt > latestSendAt(now)) {
       return { ok: false, details: [{ path: 'sendAt', message: 'must be at most one year ahead' }] };
     }
+  }
+  if (event.schedule !== undefined && spreadOverMs(event.schedule.spreadOver) === null) {
+    return {
+      ok: false,
+      details: [{ path: 'schedule.spreadOver', message: 'must be a duration from 0s to 24h (e.g. "60m")' }],
+    };
   }
   return { ok: true, value: event };
 }

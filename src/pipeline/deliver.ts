@@ -22,6 +22,7 @@ import { renderFields, TemplateCompileError, TemplateTimeout } from '../template
 import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS, RenderLedger } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
+import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 
 /** One event to deliver to some of its recipients. */
 export interface DeliveryTarget {
@@ -30,6 +31,11 @@ export interface DeliveryTarget {
   subscriberIds: string[];
   /** Only these channel steps (by index): the rest of a delivery deferred after a slow render. */
   steps?: number[];
+  /**
+   * The instant a scheduled event's delivery to these recipients was due (schedule.ts): set, its
+   * messages are built; unset on an event with a schedule, the recipients are split by instant.
+   */
+  at?: number;
 }
 
 function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
@@ -97,6 +103,8 @@ export function buildMessages(
     status: 'accepted',
     detail: `event ${event.id}`,
   };
+  // What happened before routing: acceptance, and the schedule that held the delivery until `at`.
+  const head = target.at === undefined ? [accepted] : [accepted, scheduledEntry(event, target.at)];
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
   const inAppData = inboxData(workflow.definition, data);
@@ -113,7 +121,7 @@ export function buildMessages(
       step.channel === 'in_app'
         ? { at, status: 'delivered', detail: 'inbox item written' }
         : { at, status: 'queued', detail: `${event.priority} lane` };
-    return { routed, ready: [accepted, routed, rendered, last] };
+    return { routed, ready: [...head, routed, rendered, last] };
   });
   const cancelled: TimelineEntry = { at, status: 'cancelled', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
@@ -157,7 +165,7 @@ export function buildMessages(
     reason: MessageRecord['reason'],
   ): NewMessage => {
     const entry: TimelineEntry = status === 'cancelled' ? cancelled : { at, status, detail };
-    const timeline = [accepted, timelines[index]!.routed, entry];
+    const timeline = [...head, timelines[index]!.routed, entry];
     // An in-app message that failed or was cancelled is no inbox item: the inbox lists and counts none.
     return {
       record: record(subscriberId, steps[index]!.channel, status, null, {}, timeline, detail, reason),
@@ -181,9 +189,10 @@ export function buildMessages(
       if (renders.exhausted()) {
         // This workflow renders no more in this batch: the rest of this delivery waits for a later one.
         const left = steps.flatMap((_, i) => (i >= index && (!only || only.has(i)) ? [i] : []));
-        deferred.push({ event, workflow, subscriberIds: [subscriber.id], steps: left });
+        // (A scheduled delivery's rest keeps its `at`: it is not split again.)
+        deferred.push({ ...target, subscriberIds: [subscriber.id], steps: left });
         const others = subscribers.slice(s + 1).map((other) => other.id);
-        if (others.length > 0) deferred.push({ event, workflow, subscriberIds: others, steps: target.steps });
+        if (others.length > 0) deferred.push({ ...target, subscriberIds: others });
         return messages;
       }
       let budget = MESSAGE_BUDGET_MS;
@@ -272,7 +281,7 @@ export function buildMessages(
         // Quiet hours: rendered now (with the version and data of now), sent when the window ends.
         const { routed } = timelines[index]!;
         const held: TimelineEntry = { at, status: 'deferred', detail: decision.detail };
-        const timeline = [accepted, routed, rendered, held];
+        const timeline = [...head, routed, rendered, held];
         const waiting = record(subscriber.id, step.channel, 'deferred', null, content, timeline, null, null);
         messages.push({ record: waiting, followUp: sendJob(waiting, event.priority, decision.until) });
         continue;
@@ -333,15 +342,27 @@ export async function buildDeliveries(
   const skipped: SkippedStep[] = [];
   // Rate limits and caps cost nothing unless a workflow of the batch has one or a tenant caps its subscribers.
   const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
+  const build = (target: DeliveryTarget, subscribers: SubscriberRecord[], choices?: TenantConsent) => {
+    const start = messages.length;
+    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped));
+    spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
+  };
   for (const target of targets) {
     const subscribers = target.subscriberIds.flatMap((id) => {
       const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
       return subscriber ? [subscriber] : [];
     });
     const choices = consent.get(target.event.tenantId);
-    const start = messages.length;
-    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped));
-    spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
+    if (!awaitsSchedule(target)) {
+      build(target, subscribers, choices);
+      continue;
+    }
+    // A scheduled event: recipients already due are delivered now, the others by a job at their instant.
+    const defaultTimezone = choices?.defaultTimezone ?? NO_CHOICES.defaultTimezone;
+    for (const due of splitBySchedule(target, subscribers, defaultTimezone)) {
+      if (due.target.at! <= now) build(due.target, due.subscribers, choices);
+      else deferred.push(due.target);
+    }
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
   return { messages, deferred, skipped };
@@ -377,11 +398,25 @@ export async function loadTargets(
   return out;
 }
 
-/** The job that delivers what a batch left for later: other batches (other tenants) run first. */
-function deferredJob(target: DeliveryTarget): JobSpec {
+/**
+ * The job that delivers what a batch left for later: other batches (other tenants) run first. A
+ * scheduled delivery runs at its instant; once that has passed, it queues as of `now` like any
+ * other, so an earlier run time does not put it ahead of other tenants' work.
+ */
+function deferredJob(target: DeliveryTarget, now: number): JobSpec {
   const payload: DeliverPayload = { eventId: target.event.id, subscriberIds: target.subscriberIds };
   if (target.steps) payload.steps = target.steps;
-  return { tenantId: target.event.tenantId, kind: JOB_KINDS.deliver, lane: target.event.priority, payload };
+  const job: JobSpec = {
+    tenantId: target.event.tenantId,
+    kind: JOB_KINDS.deliver,
+    lane: target.event.priority,
+    payload,
+  };
+  if (target.at !== undefined) {
+    payload.at = target.at;
+    if (target.at > now) job.runAt = target.at;
+  }
+  return job;
 }
 
 /** Tells the store how each workflow's renders went, pausing one whose renders keep timing out. */
@@ -405,8 +440,9 @@ export async function commitDeliveries(
   ack: MessageAck,
 ): Promise<void> {
   const ledger = new RenderLedger();
-  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, Date.now(), ledger);
-  const followUps = [...(ack.followUps ?? []), ...deferred.map(deferredJob)];
+  const now = Date.now();
+  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, now, ledger);
+  const followUps = [...(ack.followUps ?? []), ...deferred.map((target) => deferredJob(target, now))];
   const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }, skipped));
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
@@ -431,6 +467,8 @@ interface DeliverPayload {
   subscriberIds: string[];
   /** Only these channel steps (a delivery deferred part-way). */
   steps?: number[];
+  /** A scheduled event's delivery due at this instant (epoch ms): build its messages. */
+  at?: number;
 }
 
 /** `deliver` jobs: one page of an event's recipients each; a batch of jobs is written in one transaction. */
@@ -445,8 +483,11 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
       const targets: DeliveryTarget[] = [];
       loaded.forEach((target, i) => {
         if (!target) return;
-        const { subscriberIds, steps } = payloads[i]!;
-        targets.push(steps ? { ...target, subscriberIds, steps } : { ...target, subscriberIds });
+        const { subscriberIds, steps, at } = payloads[i]!;
+        const delivery: DeliveryTarget = { ...target, subscriberIds };
+        if (steps) delivery.steps = steps;
+        if (at !== undefined) delivery.at = at;
+        targets.push(delivery);
       });
       await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
       return jobs.map(() => ACKED);

@@ -150,11 +150,11 @@ function suppress(reason: 'opted_out' | 'no_address', detail: string): Plan {
 }
 
 /**
- * The zone quiet hours are read in: the subscriber's, else the tenant's default, else UTC. A zone
- * Intl does not know (stored before validation, or from an older tzdata) falls back instead of
- * throwing: a bad zone must not stop delivery.
+ * The zone a subscriber's clock is read in (quiet hours, local-time schedules): the subscriber's,
+ * else the tenant's default, else UTC. A zone Intl does not know (stored before validation, or
+ * from an older tzdata) falls back instead of throwing: a bad zone must not stop delivery.
  */
-function zoneFor(subscriberZone: string | null, defaultZone: string): string {
+export function zoneFor(subscriberZone: string | null, defaultZone: string): string {
   if (subscriberZone && isTimeZone(subscriberZone)) return subscriberZone;
   if (isTimeZone(defaultZone)) return defaultZone;
   return 'UTC';

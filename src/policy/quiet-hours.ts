@@ -191,6 +191,36 @@ function instantOf(span: OffsetSpan, local: number, later: boolean): number {
 }
 
 /**
+ * A zone's wall clock around `now` (valid from two days before it to three days after), for
+ * policies that turn local times into instants (local-schedule.ts) with the same DST rules as
+ * quiet hours. Local times are epoch-style ms "as if the wall clock were UTC".
+ */
+export interface ZoneClock {
+  /** What the wall clock shows at `instant`. */
+  localOf(instant: number): number;
+  /**
+   * The instant the wall clock shows `local`: `later` picks between the two occurrences of a
+   * repeated time; a time inside a gap gives the first instant after the gap.
+   */
+  instantOf(local: number, later: boolean): number;
+}
+
+/**
+ * The wall clock of `timeZone` around `now`.
+ *
+ * @throws RangeError when `timeZone` is not a zone Intl knows (check with isTimeZone first).
+ */
+export function zoneClock(timeZone: string, now: number): ZoneClock {
+  const zone = lookupZone(timeZone);
+  if (zone === null) throw new RangeError(`unknown time zone: ${timeZone}`);
+  const span = spanAround(zone, now);
+  return {
+    localOf: (instant) => instant + (instant < span.change ? span.before : span.after),
+    instantOf: (local, later) => instantOf(span, local, later),
+  };
+}
+
+/**
  * When `now` falls inside the quiet-hours `window` in `timeZone`, the UTC instant (epoch ms) at
  * which it ends; null when it does not, when start equals end (no window) or when a time is not
  * `HH:MM` (the preference API refuses those; a stored one never blocks delivery).

@@ -83,6 +83,8 @@ export interface EventInput {
   priority?: Lane;
   sendAt?: string;
   actor?: string;
+  /** Deliver at this local time in each recipient's zone (policy/local-schedule.ts). */
+  schedule?: { localTime: string; spreadOver?: string };
 }
 
 export interface EventRecord {

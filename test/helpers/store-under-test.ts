@@ -38,3 +38,35 @@ export async function countRows(databaseUrl: string, tables: string[]): Promise<
     return counts;
   });
 }
+
+/** A job waiting in the queue, read straight from the database (tests check what is scheduled when). */
+export interface QueuedJob {
+  kind: string;
+  runAt: number;
+  payload: Record<string, unknown>;
+}
+
+/** The jobs of `kind` waiting (state `ready`) in the database behind `databaseUrl`, by run time. */
+export async function queuedJobs(databaseUrl: string, kind: string): Promise<QueuedJob[]> {
+  const sql = `SELECT kind, run_at, payload FROM jobs WHERE state = 'ready' AND kind = $1 ORDER BY run_at, id`;
+  if (databaseUrl.startsWith('sqlite:')) {
+    const db = new Database(path.resolve(databaseUrl.slice('sqlite:'.length)), { readonly: true });
+    try {
+      const rows = db.prepare(sql.replace('$1', '?')).all(kind) as {
+        kind: string;
+        run_at: number;
+        payload: string;
+      }[];
+      return rows.map((row) => ({ kind: row.kind, runAt: row.run_at, payload: JSON.parse(row.payload) }));
+    } finally {
+      db.close();
+    }
+  }
+  return withPostgres(databaseUrl, async (client) => {
+    const { rows } = await client.query<{ kind: string; run_at: string; payload: Record<string, unknown> }>(
+      sql,
+      [kind],
+    );
+    return rows.map((row) => ({ kind: row.kind, runAt: Number(row.run_at), payload: row.payload }));
+  });
+}

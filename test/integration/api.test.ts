@@ -164,17 +164,6 @@ describe('bad input', () => {
     },
   );
 
-  it('refuses a schedule option (not built yet) with 422 instead of sending at once', async () => {
-    const before = await storedRows();
-    const body = { workflow: 'alert', to: ['u'], schedule: { localTime: '09:00', spreadOver: '60m' } };
-    const res = await server.call('POST', '/v1/events', body);
-    expect(res.status).toBe(422);
-    expect(res.body.error).toMatchObject({ code: 'unprocessable', details: [{ path: 'schedule' }] });
-    const bulk = await server.call('POST', '/v1/events/bulk', { events: [body] });
-    expect(bulk.body.results[0].error.code).toBe('unprocessable');
-    expect(await storedRows()).toBe(before);
-  });
-
   it('checks subscriber time zones and locales, and stores valid ones', async () => {
     const bad = await server.call('PUT', '/v1/subscribers/tz_1', { timezone: 'Asia/Tokyoo' });
     expect(bad.status).toBe(400);

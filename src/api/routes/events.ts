@@ -27,19 +27,6 @@ const eventBodyCompiler: FastifySchemaCompiler<unknown> = ({ httpPart }) => {
 };
 
 /**
- * Options API.md names that are not built yet. They are refused, not ignored: silently sending
- * now what was asked for 09:00 local time would be worse than a clear answer.
- */
-function unsupported(body: EventBody): ApiError | null {
-  if (body.schedule === undefined) return null;
-  return new ApiError(
-    'unprocessable',
-    "schedule (delivery at each recipient's local time) is not supported yet; use sendAt",
-    [{ path: 'schedule', message: 'is not supported yet' }],
-  );
-}
-
-/**
  * The key a bulk item without one of its own is accepted under when the request carries an
  * Idempotency-Key: a repeat of the request (even one racing the first) then finds each event
  * already accepted, in the same transaction that stores it, instead of making a second set. The
@@ -120,8 +107,6 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
           [{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }],
         );
       }
-      const refused = unsupported(body);
-      if (refused) throw refused;
       const unknownTopics = unknownTopicDetails(body, await knownTopicsOf(request.tenantId, [body]));
       if (unknownTopics.length > 0) throw topicNotFound(unknownTopics);
       const result = await ingest.accept(request.tenantId, body, header ?? body.idempotencyKey ?? null);
@@ -139,7 +124,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
 
   /**
    * One bulk item, already validated: accepted under its own key or one derived from the
-   * request's, unless it is refused (not supported, unknown topic).
+   * request's, unless it is refused (unknown topic).
    */
   async function acceptItem(
     tenantId: string,
@@ -149,8 +134,6 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     bulkKey: string | null,
   ) {
     if (!checked.ok) return { error: validationError(itemDetails(checked.details, index)).toBody().error };
-    const refused = unsupported(checked.value);
-    if (refused) return { error: refused.toBody().error };
     const unknownTopics = unknownTopicDetails(checked.value, topics);
     if (unknownTopics.length > 0) {
       return { error: topicNotFound(itemDetails(unknownTopics, index)).toBody().error };
