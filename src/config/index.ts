@@ -41,6 +41,11 @@ export interface Config {
   readonly operatorKey: string | null;
   /** TIDINGS_CORS_ORIGINS: origins browser-facing routes answer with CORS headers; `*` = any. */
   readonly corsOrigins: readonly string[] | '*';
+  /**
+   * TIDINGS_PUBLIC_URL without a trailing slash: the base of links in messages and of provider
+   * callbacks (Twilio StatusCallback); `http://TIDINGS_HOST:TIDINGS_PORT` by default.
+   */
+  readonly publicUrl: string;
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -143,9 +148,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
             .filter(Boolean),
         );
 
+  const host = env.TIDINGS_HOST || '127.0.0.1';
+  const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
+
   return Object.freeze({
-    host: env.TIDINGS_HOST || '127.0.0.1',
-    port: intIn(env, 'TIDINGS_PORT', 8787, 0, 65535),
+    host,
+    port,
     workerPort: workerPortRaw ? intIn(env, 'TIDINGS_WORKER_PORT', 0, 0, 65535) : null,
     database: Object.freeze(database),
     dataDir,
@@ -161,6 +169,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
     operatorKey,
     corsOrigins,
+    publicUrl: publicUrl(env.TIDINGS_PUBLIC_URL, host, port),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** TIDINGS_PUBLIC_URL checked (an http(s) URL; a path in it is kept), else the listening address. */
+function publicUrl(raw: string | undefined, host: string, port: number): string {
+  if (raw === undefined || raw.trim() === '') {
+    const shown = host.includes(':') ? `[${host}]` : host;
+    return `http://${shown}:${port}`;
+  }
+  const url = URL.canParse(raw.trim()) ? new URL(raw.trim()) : null;
+  if ((url?.protocol !== 'http:' && url?.protocol !== 'https:') || url.search || url.hash) {
+    throw new ConfigError(
+      `TIDINGS_PUBLIC_URL=${JSON.stringify(raw)} is not valid: use the http(s) base URL clients and providers reach Tidings at, e.g. https://notify.example.com.`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
 }
