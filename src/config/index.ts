@@ -42,8 +42,8 @@ export interface Config {
   /** TIDINGS_CORS_ORIGINS: origins browser-facing routes answer with CORS headers; `*` = any. */
   readonly corsOrigins: readonly string[] | '*';
   /**
-   * TIDINGS_PUBLIC_URL without a trailing slash: the base of links in messages and of provider
-   * callbacks (Twilio StatusCallback); `http://TIDINGS_HOST:TIDINGS_PORT` by default.
+   * TIDINGS_PUBLIC_URL: the base URL links in messages point at (one-click unsubscribe, provider
+   * callbacks), without a trailing slash; defaults to `http://TIDINGS_HOST:TIDINGS_PORT`.
    */
   readonly publicUrl: string;
   /** Settings that work but deserve a word at start-up. */
@@ -150,7 +150,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
 
   const host = env.TIDINGS_HOST || '127.0.0.1';
   const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
-
   return Object.freeze({
     host,
     port,
@@ -169,21 +168,24 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
     operatorKey,
     corsOrigins,
-    publicUrl: publicUrl(env.TIDINGS_PUBLIC_URL, host, port),
+    publicUrl: checkedPublicUrl(env.TIDINGS_PUBLIC_URL, host, port),
     warnings: Object.freeze(warnings),
   });
 }
 
-/** TIDINGS_PUBLIC_URL checked (an http(s) URL; a path in it is kept), else the listening address. */
-function publicUrl(raw: string | undefined, host: string, port: number): string {
-  if (raw === undefined || raw.trim() === '') {
-    const shown = host.includes(':') ? `[${host}]` : host;
-    return `http://${shown}:${port}`;
-  }
-  const url = URL.canParse(raw.trim()) ? new URL(raw.trim()) : null;
-  if ((url?.protocol !== 'http:' && url?.protocol !== 'https:') || url.search || url.hash) {
+/** TIDINGS_PUBLIC_URL as links are built from it: http(s), no query or fragment, no trailing slash. */
+function checkedPublicUrl(raw: string | undefined, host: string, port: number): string {
+  if (!raw) return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = URL.canParse(raw) ? new URL(raw) : null;
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username
+  ) {
     throw new ConfigError(
-      `TIDINGS_PUBLIC_URL=${JSON.stringify(raw)} is not valid: use the http(s) base URL clients and providers reach Tidings at, e.g. https://notify.example.com.`,
+      `TIDINGS_PUBLIC_URL=${JSON.stringify(raw)} is not valid: use the http(s) URL users reach Tidings at, e.g. https://notify.example.com (a path is kept; no query, fragment or credentials).`,
     );
   }
   return url.href.replace(/\/+$/, '');
