@@ -10,13 +10,18 @@ import type { Channel } from '../shared/model.ts';
  * - bad_address: the recipient address is unusable (status `failed`, later: suppression / token removal).
  * - blocked_target: the integration's host is one the private-target rule refuses (status
  *   `failed`, reason `blocked_target`; never retried: the same host is refused again).
+ * - opted_out: the provider refuses because the recipient opted out of this channel with it
+ *   (Twilio 21610: the number texted STOP). The message is `suppressed` with reason `opted_out`
+ *   and the subscriber's preference for the channel is turned off, so later sends stop before
+ *   the provider instead of being refused one by one.
  */
 export type SendOutcome =
   | { kind: 'accepted'; providerMessageId?: string; detail?: string; meta?: MessageMeta }
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
   | { kind: 'permanent'; reason: string; meta?: MessageMeta }
   | { kind: 'bad_address'; reason: string; deactivate?: DeviceDeactivation }
-  | { kind: 'blocked_target'; reason: string };
+  | { kind: 'blocked_target'; reason: string }
+  | { kind: 'opted_out'; reason: string };
 
 /** What a channel adds to a message's `meta` (API.md "Messages"): segments, encoding, collapseId… */
 export type MessageMeta = Record<string, string | number | boolean>;
@@ -77,6 +82,13 @@ export interface ChannelProvider {
 /** What every provider is built with: the one guarded way to reach hosts a tenant named. */
 export interface ProviderContext {
   outbound: OutboundGuard;
+  /** The integration being built (absent when a client is built outside one, e.g. in tests). */
+  integrationId?: string;
+  /**
+   * TIDINGS_PUBLIC_URL: where providers reach Tidings back (Twilio's StatusCallback is
+   * `{publicUrl}/v1/providers/{integrationId}/webhook`). Absent: no callback is asked for.
+   */
+  publicUrl?: string;
 }
 
 /**

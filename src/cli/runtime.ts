@@ -85,7 +85,12 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   // Streams live in api processes: they listen for the inbox changes of every other process.
   const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: roles.includes('api') });
-  const providers = new ProviderRegistry(store, keys.credentialKeyring, config.allowPrivateTargets);
+  const providers = new ProviderRegistry(
+    store,
+    keys.credentialKeyring,
+    config.allowPrivateTargets,
+    config.publicUrl,
+  );
   const metrics = createMetrics();
 
   let worker: WorkerRole | null = null;

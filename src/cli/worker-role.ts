@@ -33,7 +33,12 @@ export async function startWorkerRole(
   inboxFeed: InboxFeed,
   onHealthChange?: (problem: string | null) => void,
 ): Promise<WorkerRole> {
-  const providers = new ProviderRegistry(store, keys.credentialKeyring, config.allowPrivateTargets);
+  const providers = new ProviderRegistry(
+    store,
+    keys.credentialKeyring,
+    config.allowPrivateTargets,
+    config.publicUrl,
+  );
   const worker = new Worker({
     store,
     signal,

@@ -201,6 +201,23 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           reason: 'blocked_target',
         });
         return DONE;
+      case 'opted_out':
+        // The provider keeps the recipient's STOP; Tidings keeps it too, so the next message for
+        // this channel is suppressed before any provider call. (No preference row is created for
+        // a subscriber erased meanwhile.)
+        if (subscriber) {
+          await store.patchPreferences(
+            message.tenantId,
+            message.subscriberId,
+            { channels: { [message.channel]: false } },
+            Date.now(),
+          );
+        }
+        await record(message, 'suppressed', `opted out at ${chosen.integrationId}: ${outcome.reason}`, {
+          error: outcome.reason,
+          reason: 'opted_out',
+        });
+        return DONE;
       case 'permanent':
         await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
           error: outcome.reason,

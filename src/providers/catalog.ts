@@ -1,6 +1,11 @@
 import Type, { type TSchema } from 'typebox';
+import { createDiscordProvider } from '../channels/chat/discord.ts';
+import { createSlackProvider } from '../channels/chat/slack.ts';
+import { createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
+import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
 import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
+import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import type { Channel } from '../shared/model.ts';
 
@@ -26,6 +31,11 @@ export interface ProviderDefinition {
    * URL, or less protection on the way): the stored credentials must then be given again.
    */
   retargets(before: Fields, after: Fields): boolean;
+  /**
+   * Config fields that are secrets themselves (a chat webhook URL): stored sealed with the
+   * credentials and returned masked (see secret-config.ts).
+   */
+  secretConfig?: readonly string[];
 }
 
 // A field the schema does not name is refused, never stored: an adapter that later reads a field of
@@ -56,12 +66,63 @@ const smtpCredentials = Type.Object(
 const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) }, CLOSED);
 const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) }, CLOSED);
 
+// HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
+// create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
+const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: 2048 }));
+const twilioConfig = Type.Object(
+  {
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    messagingServiceSid: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    endpoint,
+  },
+  CLOSED,
+);
+const twilioCredentials = Type.Object(
+  { accountSid: Type.String({ minLength: 1, maxLength: 64 }), authToken: Type.String({ minLength: 1 }) },
+  CLOSED,
+);
+const sesConfig = Type.Object(
+  { region: Type.String({ minLength: 1, maxLength: 64 }), from: Type.String({ minLength: 3 }), endpoint },
+  CLOSED,
+);
+const sesCredentials = Type.Object(
+  {
+    accessKeyId: Type.String({ minLength: 1, maxLength: 128 }),
+    secretAccessKey: Type.String({ minLength: 1 }),
+  },
+  CLOSED,
+);
+const sendgridConfig = Type.Object({ from: Type.String({ minLength: 3 }), endpoint }, CLOSED);
+const sendgridCredentials = Type.Object({ apiKey: Type.String({ minLength: 1 }) }, CLOSED);
+const chatConfig = Type.Object(
+  { webhookUrl: Type.String({ minLength: 1, maxLength: 2048 }), endpoint },
+  CLOSED,
+);
+const noCredentials = Type.Object({}, CLOSED);
+
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>
   text(a).toLowerCase().replace(/\.+$/, '') === text(b).toLowerCase().replace(/\.+$/, '');
 
 function urlHost(url: unknown): string {
   return URL.canParse(text(url)) ? new URL(text(url)).hostname : text(url);
+}
+
+/** The one host an HTTP provider connects to: `config.endpoint`'s when set, else its own API's. */
+function endpointTarget(config: Fields, fallback: string): ProviderTarget[] {
+  return config.endpoint === undefined
+    ? [{ path: 'config.endpoint', host: urlHost(fallback) }]
+    : [{ path: 'config.endpoint', host: urlHost(config.endpoint) }];
+}
+
+/** Credentials sent to another endpoint than before must be given again. */
+const endpointMoved = (before: Fields, after: Fields) => text(before.endpoint) !== text(after.endpoint);
+
+/** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
+function chatTargets(config: Fields): ProviderTarget[] {
+  return config.endpoint === undefined
+    ? [{ path: 'config.webhookUrl', host: urlHost(config.webhookUrl) }]
+    : [{ path: 'config.endpoint', host: urlHost(config.endpoint) }];
 }
 
 /** Providers by name. The sandbox is built in (see ProviderRegistry) and needs no integration. */
@@ -86,6 +147,53 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       createWebhookProvider(config as never, credentials as never, context),
     targets: (config) => [{ path: 'config.url', host: urlHost(config.url) }],
     retargets: (before, after) => text(before.url) !== text(after.url),
+  },
+  twilio: {
+    channels: ['sms'],
+    config: twilioConfig,
+    credentials: twilioCredentials,
+    create: (config, credentials, context) =>
+      createTwilioProvider(config as never, credentials as never, context),
+    targets: (config) => endpointTarget(config, TWILIO_API),
+    retargets: endpointMoved,
+  },
+  ses: {
+    channels: ['email'],
+    config: sesConfig,
+    credentials: sesCredentials,
+    create: (config, credentials, context) =>
+      createSesProvider(config as never, credentials as never, context),
+    targets: (config) => endpointTarget(config, `https://email.${text(config.region)}.amazonaws.com`),
+    // The default endpoint follows the region: another region is another host.
+    retargets: (before, after) => endpointMoved(before, after) || text(before.region) !== text(after.region),
+  },
+  sendgrid: {
+    channels: ['email'],
+    config: sendgridConfig,
+    credentials: sendgridCredentials,
+    create: (config, credentials, context) =>
+      createSendGridProvider(config as never, credentials as never, context),
+    targets: (config) => endpointTarget(config, SENDGRID_API),
+    retargets: endpointMoved,
+  },
+  slack: {
+    channels: ['chat'],
+    config: chatConfig,
+    credentials: noCredentials,
+    create: (config, _credentials, context) => createSlackProvider(config as never, context),
+    targets: chatTargets,
+    // The only sealed value is the webhook URL itself, which every PUT gives again.
+    retargets: () => false,
+    secretConfig: ['webhookUrl'],
+  },
+  discord: {
+    channels: ['chat'],
+    config: chatConfig,
+    credentials: noCredentials,
+    create: (config, _credentials, context) => createDiscordProvider(config as never, context),
+    targets: chatTargets,
+    retargets: () => false,
+    secretConfig: ['webhookUrl'],
   },
 });
 

@@ -5,6 +5,7 @@ import { unseal } from '../security/secrets.ts';
 import type { Channel, IntegrationRecord } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
 import { PROVIDERS, SANDBOX } from './catalog.ts';
+import { withSecretConfig } from './secret-config.ts';
 
 export interface ResolvedProvider {
   /** The integration id, or 'sandbox' for the built-in fallback. */
@@ -38,6 +39,8 @@ export class ProviderRegistry {
     /** Opens sealed credentials: the current key first, then previous secrets' (see Keys.credentialKeyring). */
     private readonly credentialKeys: Buffer | readonly Buffer[],
     allowPrivateTargets: string | null = null,
+    /** TIDINGS_PUBLIC_URL (config.publicUrl): where providers call back (Twilio StatusCallback). */
+    private readonly publicUrl: string | null = null,
   ) {
     this.sandbox = createSandboxProvider(store);
     this.outbound = createOutboundGuard(allowPrivateTargets);
@@ -106,7 +109,11 @@ export class ProviderRegistry {
       ? unseal<Record<string, unknown>>(this.credentialKeys, integration.sealedCredentials)
       : {};
     try {
-      return definition.create(integration.config, credentials, { outbound: this.outbound });
+      return definition.create(withSecretConfig(definition, integration.config, credentials), credentials, {
+        outbound: this.outbound,
+        integrationId: integration.id,
+        ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
+      });
     } catch (error) {
       // Stored before PUT checked it (PUT refuses such config now): every send would fail the
       // same way, so each fails at once instead of retrying eight times.

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ProviderConfigError } from '../../channels/port.ts';
 import { PROVIDERS, type ProviderDefinition, SANDBOX } from '../../providers/catalog.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
+import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-config.ts';
 import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
 import type { ApiContext } from '../context.ts';
@@ -88,16 +89,10 @@ function checkCredentialsFollow(
   throw new ApiError('credentials_required', `credentials ${message}`, [{ path: 'credentials', message }]);
 }
 
-/** Builds the client as a send would, without connecting, so bad keys are a 422 now. */
-function buildOffline(
-  definition: ProviderDefinition,
-  config: Fields,
-  credentials: Fields,
-  providers: ProviderRegistry,
-): void {
+/** Runs an offline check, turning a ProviderConfigError into a 422 naming the field. */
+function offline<T>(check: () => T): T {
   try {
-    const client = definition.create(config, credentials, { outbound: providers.outbound });
-    void client.close?.().catch(() => undefined);
+    return check();
   } catch (error) {
     const detail =
       error instanceof ProviderConfigError
@@ -105,6 +100,17 @@ function buildOffline(
         : { path: 'config', message: `cannot be used: ${(error as Error).message}` };
     throw new ApiError('unprocessable', `${detail.path} ${detail.message}`, [detail]);
   }
+}
+
+/** Builds the client as a send would, without connecting, so bad keys are a 422 now. */
+function buildOffline(
+  definition: ProviderDefinition,
+  config: Fields,
+  credentials: Fields,
+  providers: ProviderRegistry,
+): void {
+  const client = offline(() => definition.create(config, credentials, { outbound: providers.outbound }));
+  void client.close?.().catch(() => undefined);
 }
 
 export async function integrationRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
@@ -120,23 +126,32 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       const existing = await store.getIntegration(request.tenantId, integrationId);
       const details = integrationDetails(body, existing?.sealedCredentials != null);
       if (details.length > 0) throw validationError(details);
-      const config = body.config ?? {};
       const definition = PROVIDERS[body.provider];
+      let config = body.config ?? {};
+      let sealedCredentials = existing?.sealedCredentials ?? null;
+      if (body.credentials !== undefined)
+        sealedCredentials = seal(context.keys.credentials, body.credentials);
       if (definition) {
+        // Omitted credentials keep the stored ones, so priorities can change without resending secrets.
+        const storedCredentials = existing?.sealedCredentials
+          ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
+          : {};
+        const stored =
+          existing?.provider === body.provider
+            ? { config: existing.config, credentials: storedCredentials }
+            : null;
+        config = offline(() => restoreSecretConfig(definition, config, stored));
         checkTargets(definition, config, providers);
         checkCredentialsFollow(definition, body, config, existing);
-        const credentials =
-          body.credentials ??
-          (existing?.sealedCredentials
-            ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
-            : {});
+        const credentials = body.credentials ?? storedCredentials;
         buildOffline(definition, config, credentials, providers);
+        if (definition.secretConfig) {
+          // A webhook URL that is itself the secret is sealed with the credentials, never stored plain.
+          const split = splitSecretConfig(definition, config, credentials);
+          config = split.config;
+          sealedCredentials = seal(context.keys.credentials, split.credentials);
+        }
       }
-      // Omitted credentials keep the stored ones, so priorities can change without resending secrets.
-      const sealedCredentials =
-        body.credentials !== undefined
-          ? seal(context.keys.credentials, body.credentials)
-          : (existing?.sealedCredentials ?? null);
       const record = await store.putIntegration(
         {
           tenantId: request.tenantId,

@@ -1,6 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { convert } from 'html-to-text';
 import nodemailer from 'nodemailer';
 import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
 import {
@@ -10,6 +9,7 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
+import { htmlToText, looksLikeAddress } from './content.ts';
 
 /** Non-secret SMTP settings, as stored on an integration. */
 export interface SmtpConfig {
@@ -175,25 +175,6 @@ function checkedDkimKey(pem: string | undefined): string {
 export function smtpMessageId(messageId: string, from: string): string {
   const domain = /@([^\s>@]+\.[^\s>@]+)>?\s*$/.exec(from)?.[1] ?? 'tidings.invalid';
   return `<${messageId}@${domain.toLowerCase()}>`;
-}
-
-/** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
-function htmlToText(html: string): string {
-  return convert(html, {
-    wordwrap: 78,
-    selectors: [
-      { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
-      { selector: 'img', format: 'skip' },
-    ],
-  });
-}
-
-/**
- * Refuses what is certainly not a single mailbox (spaces, lists, angle brackets, missing `@`);
- * the server remains the judge of everything else.
- */
-function looksLikeAddress(address: string): boolean {
-  return /^[^\s@<>,;"()]+@[^\s@<>,;"()]+$/.test(address);
 }
 
 /** The fields nodemailer (and Node's net module) put on their errors, read defensively. */

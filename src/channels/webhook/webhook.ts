@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
 import type { Channel } from '../../shared/model.ts';
+import { parseRetryAfter } from '../http.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -136,17 +137,6 @@ export function classifyWebhookResponse(
   if (status >= 300 && status < 400)
     return { kind: 'permanent', reason: `${reason} (redirects are not followed)` };
   return { kind: 'permanent', reason };
-}
-
-/** RFC 9110 §10.2.3: either non-negative delay seconds or an HTTP-date. Garbage is ignored. */
-function parseRetryAfter(header: string | null, now: number): number | undefined {
-  const value = header?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  // Date.parse is lenient enough to read "5.5" as a date; an HTTP-date always has a day name.
-  if (!/[a-z]/i.test(value)) return undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** `HTTP 500 Internal Server Error`: the status and its standard phrase (not the server's own). */

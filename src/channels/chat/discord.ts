@@ -1,0 +1,79 @@
+import {
+  header,
+  isAnswer,
+  type ProviderAnswer,
+  parseObject,
+  parseRetryAfter,
+  providerWords,
+  requestProvider,
+  retryable,
+} from '../http.ts';
+import type { ChannelProvider, OutboundMessage, ProviderContext, SendOutcome } from '../port.ts';
+import { httpStatusLine } from '../webhook/webhook.ts';
+import { type ChatWebhookConfig, chatTarget, chatText } from './target.ts';
+
+/** Discord's JSON error codes that say the webhook itself is gone or its token wrong. */
+const UNKNOWN_WEBHOOK = 10015;
+const INVALID_WEBHOOK_TOKEN = 50027;
+
+/**
+ * Creates the `discord` provider: Execute Webhook with `?wait=true`, so Discord answers the
+ * created message (whose `id` becomes the provider message id) instead of 204.
+ */
+export function createDiscordProvider(config: ChatWebhookConfig, context: ProviderContext): ChannelProvider {
+  const target = chatTarget(config);
+  const path = `${target.path}${target.path.includes('?') ? '&' : '?'}wait=true`;
+  return {
+    name: 'discord',
+    async send(message: OutboundMessage): Promise<SendOutcome> {
+      const content = chatText(message.content);
+      if (content.trim() === '') return { kind: 'permanent', reason: 'the chat template rendered no text' };
+      const answer = await requestProvider(context, target.origin, {
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', 'user-agent': 'Tidings' },
+        // No mentions are resolved: event data rendered into the text must not ping @everyone.
+        body: JSON.stringify({ content, allowed_mentions: { parse: [] } }),
+      });
+      if (!isAnswer(answer)) return answer;
+      return classifyDiscordAnswer(answer, Date.now());
+    },
+  };
+}
+
+/**
+ * Maps a Discord answer.
+ * - 2xx → accepted, with the created message's `id`.
+ * - 429 → retryable after the body's `retry_after` (seconds, fractional) or the Retry-After
+ *   header; 5xx → retryable.
+ * - 404 Unknown Webhook (10015), 401 Invalid Webhook Token (50027) → bad_address: the webhook
+ *   was deleted or its URL is wrong.
+ * - Other 4xx (50035 Invalid Form Body, e.g. content over 2000 characters) → permanent.
+ */
+export function classifyDiscordAnswer(answer: ProviderAnswer, now: number): SendOutcome {
+  const json = parseObject(answer.body);
+  const line = httpStatusLine(answer.status);
+  if (answer.status >= 200 && answer.status < 300) {
+    const id = json?.id;
+    return typeof id === 'string'
+      ? { kind: 'accepted', providerMessageId: id, detail: line }
+      : { kind: 'accepted', detail: line };
+  }
+  const code = typeof json?.code === 'number' ? json.code : null;
+  const words = providerWords(json?.message);
+  const reason = code === null ? (words ? `${line}: ${words}` : line) : `${line}, Discord ${code}: ${words}`;
+  if (answer.status === 429) {
+    const seconds = typeof json?.retry_after === 'number' && json.retry_after >= 0 ? json.retry_after : null;
+    const retryAfterMs =
+      seconds === null
+        ? parseRetryAfter(header(answer.headers, 'retry-after'), now)
+        : Math.ceil(seconds * 1000);
+    return retryable(reason, retryAfterMs);
+  }
+  if (answer.status >= 500)
+    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+  if (code === UNKNOWN_WEBHOOK || code === INVALID_WEBHOOK_TOKEN || answer.status === 404) {
+    return { kind: 'bad_address', reason };
+  }
+  return { kind: 'permanent', reason };
+}

@@ -1,0 +1,85 @@
+import { convert } from 'html-to-text';
+import { isDeliverableEmail } from '../../ingest/fields.ts';
+
+/** A mailbox: an address and an optional display name (`Acme <noreply@acme.test>`). */
+export interface Mailbox {
+  name: string | null;
+  address: string;
+}
+
+/**
+ * Reads `address` or `Name <address>` (the name optionally quoted). Null for anything else, for
+ * an address Tidings would not accept from a subscriber either, and for a name holding control
+ * characters (a CR/LF there would start a header of its own).
+ */
+export function parseMailbox(value: string): Mailbox | null {
+  const trimmed = value.trim();
+  const named = /^(?:"([^"]*)"|([^"<>]*?))\s*<([^<>\s]+)>$/.exec(trimmed);
+  const name = named ? (named[1] ?? named[2] ?? '').trim() : null;
+  const address = named ? named[3]! : trimmed;
+  if (!isDeliverableEmail(address)) return null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a name with control characters is refused
+  if (name !== null && /[\u0000-\u001f\u007f]/.test(name)) return null;
+  return { name: name || null, address };
+}
+
+/**
+ * A mailbox as a header value (`"Acme, Inc." <a@acme.test>`): the name quoted when it holds
+ * specials, and RFC 2047-encoded when it is not ASCII.
+ */
+export function formatMailbox(mailbox: Mailbox): string {
+  if (!mailbox.name) return mailbox.address;
+  const name = /^[\u0020-\u007e]*$/.test(mailbox.name)
+    ? `"${mailbox.name.replace(/(["\\])/g, '\\$1')}"`
+    : `=?UTF-8?B?${Buffer.from(mailbox.name, 'utf8').toString('base64')}?=`;
+  return `${name} <${mailbox.address}>`;
+}
+
+/** The parts of an email, from the rendered template fields. */
+export interface EmailParts {
+  subject: string;
+  html?: string;
+  text: string;
+  /** The step's `replyTo` field, checked. */
+  replyTo?: Mailbox;
+}
+
+/**
+ * Subject, html and text from the rendered content (text generated from html when the template
+ * has none), or why the message cannot be sent as it is.
+ */
+export function emailParts(content: Record<string, string>): EmailParts | { problem: string } {
+  const { subject = '', html, text, replyTo } = content;
+  if (html === undefined && text === undefined) return { problem: 'email content has neither html nor text' };
+  let replyToMailbox: Mailbox | undefined;
+  if (replyTo !== undefined && replyTo.trim() !== '') {
+    const parsed = parseMailbox(replyTo);
+    if (!parsed) return { problem: 'replyTo is not an email address or "Name <address>"' };
+    replyToMailbox = parsed;
+  }
+  return {
+    subject,
+    ...(html === undefined ? {} : { html }),
+    text: text ?? htmlToText(html ?? ''),
+    ...(replyToMailbox ? { replyTo: replyToMailbox } : {}),
+  };
+}
+
+/** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
+export function htmlToText(html: string): string {
+  return convert(html, {
+    wordwrap: 78,
+    selectors: [
+      { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
+      { selector: 'img', format: 'skip' },
+    ],
+  });
+}
+
+/**
+ * Refuses what is certainly not a single mailbox (spaces, lists, angle brackets, missing `@`);
+ * the provider remains the judge of everything else.
+ */
+export function looksLikeAddress(address: string): boolean {
+  return /^[^\s@<>,;"()]+@[^\s@<>,;"()]+$/.test(address);
+}

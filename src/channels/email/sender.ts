@@ -1,0 +1,25 @@
+import { ProviderConfigError } from '../port.ts';
+import { type Mailbox, parseMailbox } from './content.ts';
+
+/** `config.from` of an HTTP email provider, checked at `PUT` (422 naming the field). */
+export function checkedFrom(from: unknown): Mailbox {
+  const mailbox = typeof from === 'string' ? parseMailbox(from) : null;
+  if (!mailbox) {
+    throw new ProviderConfigError('config.from', 'must be an email address or "Name <address>"');
+  }
+  return mailbox;
+}
+
+/** Headers every Tidings email carries, beside what the provider sets itself. */
+export function tidingsHeaders(
+  messageId: string,
+  unsubscribeUrl: string | undefined,
+): Record<string, string> {
+  return {
+    'X-Tidings-Message-Id': messageId,
+    // RFC 8058 one-click unsubscribe, for categories subscribers may leave.
+    ...(unsubscribeUrl
+      ? { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
+      : {}),
+  };
+}

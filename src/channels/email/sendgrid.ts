@@ -1,0 +1,126 @@
+import {
+  baseUrl,
+  header,
+  isAnswer,
+  joinPath,
+  type ProviderAnswer,
+  parseObject,
+  parseRetryAfter,
+  providerWords,
+  requestProvider,
+  retryable,
+} from '../http.ts';
+import {
+  type ChannelProvider,
+  type OutboundMessage,
+  ProviderConfigError,
+  type ProviderContext,
+  type SendOutcome,
+} from '../port.ts';
+import { httpStatusLine } from '../webhook/webhook.ts';
+import { emailParts, looksLikeAddress, type Mailbox } from './content.ts';
+import { checkedFrom, tidingsHeaders } from './sender.ts';
+
+export interface SendGridConfig {
+  /** `address` or `Name <address>`, a verified sender. */
+  from: string;
+  /** Base URL override; `https://api.sendgrid.com` by default (EU accounts: `https://api.eu.sendgrid.com`). */
+  endpoint?: string;
+}
+
+export interface SendGridCredentials {
+  apiKey: string;
+}
+
+export const SENDGRID_API = 'https://api.sendgrid.com';
+
+/**
+ * Creates the `sendgrid` provider: v3 Mail Send (`POST /v3/mail/send`, bearer API key) through
+ * the outbound guard. SendGrid answers 202 with an `X-Message-Id` header, the provider message
+ * id. The Tidings message id travels as a header and a custom arg, so SendGrid's event webhook
+ * can be matched back to the message.
+ */
+export function createSendGridProvider(
+  config: SendGridConfig,
+  credentials: SendGridCredentials,
+  context: ProviderContext,
+): ChannelProvider {
+  const from = checkedFrom(config.from);
+  if (!credentials.apiKey) throw new ProviderConfigError('credentials.apiKey', 'is required');
+  const base = baseUrl(config.endpoint, SENDGRID_API);
+  const path = joinPath(base, '/v3/mail/send');
+
+  return {
+    name: 'sendgrid',
+    async send(message: OutboundMessage): Promise<SendOutcome> {
+      const to = message.subscriber.email;
+      if (!to) return { kind: 'bad_address', reason: 'the subscriber has no email address' };
+      if (!looksLikeAddress(to)) return { kind: 'bad_address', reason: 'not a usable email address' };
+      const parts = emailParts(message.content);
+      if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
+      const body = {
+        personalizations: [{ to: [{ email: to }] }],
+        from: person(from),
+        ...(parts.replyTo ? { reply_to: person(parts.replyTo) } : {}),
+        subject: parts.subject,
+        // SendGrid wants text/plain before text/html.
+        content: [
+          { type: 'text/plain', value: parts.text },
+          ...(parts.html === undefined ? [] : [{ type: 'text/html', value: parts.html }]),
+        ],
+        headers: tidingsHeaders(message.messageId, message.unsubscribeUrl),
+        custom_args: { tidings_message_id: message.messageId },
+      };
+      const answer = await requestProvider(context, base, {
+        method: 'POST',
+        path,
+        headers: {
+          authorization: `Bearer ${credentials.apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'user-agent': 'Tidings',
+        },
+        body: JSON.stringify(body),
+      });
+      if (!isAnswer(answer)) return answer;
+      return classifySendGridAnswer(answer, Date.now());
+    },
+  };
+}
+
+function person(mailbox: Mailbox): { email: string; name?: string } {
+  return mailbox.name ? { email: mailbox.address, name: mailbox.name } : { email: mailbox.address };
+}
+
+/**
+ * Maps a Mail Send answer.
+ * - 2xx (202 Accepted) → accepted, with `X-Message-Id`.
+ * - 429 and 5xx → retryable (Retry-After when sent).
+ * - 400 (validation), 401/403 (key or sender not allowed), 413 (too large), any other 4xx →
+ *   permanent, with the first `{"errors": [{message, field}]}` entry.
+ */
+export function classifySendGridAnswer(answer: ProviderAnswer, now: number): SendOutcome {
+  const line = httpStatusLine(answer.status);
+  if (answer.status >= 200 && answer.status < 300) {
+    const id = header(answer.headers, 'x-message-id');
+    return id
+      ? { kind: 'accepted', providerMessageId: id, detail: line }
+      : { kind: 'accepted', detail: line };
+  }
+  const reason = `${line}${firstError(answer.body)}`;
+  if (answer.status === 429 || answer.status >= 500) {
+    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+  }
+  return { kind: 'permanent', reason };
+}
+
+/** `: The from address does not match a verified Sender Identity (from.email)`, or ''. */
+function firstError(body: string): string {
+  const errors = parseObject(body)?.errors;
+  const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
+  if (typeof first !== 'object' || first === null) return '';
+  const { message, field } = first as { message?: unknown; field?: unknown };
+  const words = providerWords(message);
+  const where = typeof field === 'string' && /^[\w.[\]-]{1,64}$/.test(field) ? ` (${field})` : '';
+  return words ? `: ${words}${where}` : '';
+}
