@@ -54,10 +54,15 @@ function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean
  * The private-target rule at `PUT`, offline: IP literals (in any spelling a URL parser accepts)
  * and localhost names are refused here; other names are checked after DNS, at every connect.
  */
-function checkTargets(definition: ProviderDefinition, config: Fields, providers: ProviderRegistry): void {
+function checkTargets(
+  definition: ProviderDefinition,
+  config: Fields,
+  credentials: Fields,
+  providers: ProviderRegistry,
+): void {
   const invalid: ErrorDetail[] = [];
   const blocked: ErrorDetail[] = [];
-  for (const target of definition.targets(config)) {
+  for (const target of definition.targets(config, credentials)) {
     const verdict = providers.outbound.checkHost(target.host);
     if (verdict === 'invalid') invalid.push({ path: target.path, message: 'is not a host name or address' });
     if (verdict === 'blocked') {
@@ -123,13 +128,13 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       const config = body.config ?? {};
       const definition = PROVIDERS[body.provider];
       if (definition) {
-        checkTargets(definition, config, providers);
-        checkCredentialsFollow(definition, body, config, existing);
         const credentials =
           body.credentials ??
           (existing?.sealedCredentials
             ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
             : {});
+        checkTargets(definition, config, credentials, providers);
+        checkCredentialsFollow(definition, body, config, existing);
         buildOffline(definition, config, credentials, providers);
       }
       // Omitted credentials keep the stored ones, so priorities can change without resending secrets.
