@@ -63,9 +63,14 @@ export function fcmError(
   return { status, headers, body: { error: { code: status, message, status: canonical, details } } };
 }
 
-export async function startFcmFake(options: { projectId?: string } = {}): Promise<FcmFake> {
+/** RSA key generation is slow on a busy machine: fakes share one key unless asked for their own. */
+let sharedKeys: ReturnType<typeof rsaKeys> | undefined;
+const rsaKeys = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+export async function startFcmFake(options: { projectId?: string; ownKey?: boolean } = {}): Promise<FcmFake> {
   const projectId = options.projectId ?? 'tidings-test';
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  if (!options.ownKey) sharedKeys ??= rsaKeys();
+  const { publicKey, privateKey } = options.ownKey || !sharedKeys ? rsaKeys() : sharedKeys;
   const clientEmail = `tidings-sender@${projectId}.iam.gserviceaccount.com`;
   const requests: FakeRequest[] = [];
   const answers: FcmAnswer[] = [];
