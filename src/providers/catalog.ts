@@ -6,7 +6,10 @@ import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
 import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
+import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
+import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
+import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import type { Channel } from '../shared/model.ts';
 
 type Fields = Record<string, unknown>;
@@ -24,8 +27,12 @@ export interface ProviderDefinition {
   credentials: TSchema;
   /** Builds the client offline (never connects); throws ProviderConfigError naming a bad field. */
   create(config: Fields, credentials: Fields, context: ProviderContext): ChannelProvider;
-  /** The hosts the config points at, for the private-target check at `PUT`. */
-  targets(config: Fields): ProviderTarget[];
+  /**
+   * The hosts the config (and credentials, where they name one: FCM's `token_uri`) point at, for
+   * the private-target check at `PUT`. `credentials` are the ones the integration will use: given
+   * with the `PUT`, or the stored ones.
+   */
+  targets(config: Fields, credentials: Fields): ProviderTarget[];
   /**
    * True when `after` sends the credentials somewhere `before` did not (another host, port or
    * URL, or less protection on the way): the stored credentials must then be given again.
@@ -99,6 +106,32 @@ const chatConfig = Type.Object(
   CLOSED,
 );
 const noCredentials = Type.Object({}, CLOSED);
+const fcmConfig = Type.Object(
+  {
+    // Google project ids: lower-case letters, digits and hyphens (older ones: `domain.com:name`).
+    projectId: Type.String({ pattern: '^[a-z0-9][a-z0-9.:-]*$', minLength: 1, maxLength: 100 }),
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
+  },
+  CLOSED,
+);
+const fcmCredentials = Type.Object(
+  {
+    // The key file as Google gives it, or its text; its fields are checked when the client is built.
+    serviceAccount: Type.Union([Type.String({ minLength: 1, maxLength: 65_536 }), Type.Object({})]),
+  },
+  CLOSED,
+);
+const webpushConfig = Type.Object(
+  { subject: Type.String({ pattern: '^(mailto|https):', maxLength: 2048 }) },
+  CLOSED,
+);
+const webpushCredentials = Type.Object(
+  {
+    vapidPublicKey: Type.String({ minLength: 1, maxLength: 200 }),
+    vapidPrivateKey: Type.String({ minLength: 1, maxLength: 200 }),
+  },
+  CLOSED,
+);
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>
@@ -194,6 +227,34 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     targets: chatTargets,
     retargets: () => false,
     secretConfig: ['webhookUrl'],
+  },
+  fcm: {
+    channels: ['push'],
+    config: fcmConfig,
+    credentials: fcmCredentials,
+    create: (config, credentials, context) =>
+      createFcmProvider(config as never, credentials as never, context),
+    targets: (config, credentials) => {
+      const targets = [{ path: 'config.endpoint', host: urlHost(config.endpoint ?? FCM_DEFAULT_ENDPOINT) }];
+      // The assertion goes to the token URI: it is held to the same rule as the endpoint.
+      const tokenHost = serviceAccountTokenHost(credentials.serviceAccount);
+      if (tokenHost !== null) targets.push({ path: 'credentials.serviceAccount.token_uri', host: tokenHost });
+      return targets;
+    },
+    // A new token_uri comes with new credentials anyway; the endpoint receives the access token.
+    retargets: (before, after) =>
+      text(before.endpoint || FCM_DEFAULT_ENDPOINT) !== text(after.endpoint || FCM_DEFAULT_ENDPOINT),
+  },
+  webpush: {
+    channels: ['webpush'],
+    config: webpushConfig,
+    credentials: webpushCredentials,
+    create: (config, credentials, context) =>
+      createWebPushProvider(config as never, credentials as never, context),
+    // Endpoints are the subscribers' (checked at device PUT and at every send), never the config's.
+    targets: () => [],
+    // The private key signs; it is never sent anywhere.
+    retargets: () => false,
   },
 });
 

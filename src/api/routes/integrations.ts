@@ -55,10 +55,15 @@ function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean
  * The private-target rule at `PUT`, offline: IP literals (in any spelling a URL parser accepts)
  * and localhost names are refused here; other names are checked after DNS, at every connect.
  */
-function checkTargets(definition: ProviderDefinition, config: Fields, providers: ProviderRegistry): void {
+function checkTargets(
+  definition: ProviderDefinition,
+  config: Fields,
+  credentials: Fields,
+  providers: ProviderRegistry,
+): void {
   const invalid: ErrorDetail[] = [];
   const blocked: ErrorDetail[] = [];
-  for (const target of definition.targets(config)) {
+  for (const target of definition.targets(config, credentials)) {
     const verdict = providers.outbound.checkHost(target.host);
     if (verdict === 'invalid') invalid.push({ path: target.path, message: 'is not a host name or address' });
     if (verdict === 'blocked') {
@@ -141,9 +146,9 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
             ? { config: existing.config, credentials: storedCredentials }
             : null;
         config = offline(() => restoreSecretConfig(definition, config, stored));
-        checkTargets(definition, config, providers);
-        checkCredentialsFollow(definition, body, config, existing);
         const credentials = body.credentials ?? storedCredentials;
+        checkTargets(definition, config, credentials, providers);
+        checkCredentialsFollow(definition, body, config, existing);
         buildOffline(definition, config, credentials, providers);
         if (definition.secretConfig) {
           // A webhook URL that is itself the secret is sealed with the credentials, never stored plain.

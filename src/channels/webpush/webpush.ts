@@ -1,0 +1,185 @@
+import { createECDH } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import webpush from 'web-push';
+import { readBodyText, requestFailure } from '../http-answer.ts';
+import {
+  type ChannelProvider,
+  type MessageMeta,
+  type OutboundMessage,
+  ProviderConfigError,
+  type ProviderContext,
+  type SendOutcome,
+} from '../port.ts';
+import { httpStatusLine } from '../webhook/webhook.ts';
+import { classifyWebPushResponse, toWebPush } from './webpush-payload.ts';
+
+export interface WebPushConfig {
+  /** VAPID `sub`: how the push service reaches the sender (`mailto:` or `https:`). */
+  subject: string;
+  /** Per-request deadline, 10 s by default (not settable through the API). */
+  timeoutMs?: number;
+}
+
+/** The VAPID key pair, URL-safe base64 as `web-push generate-vapid-keys` prints it. */
+export interface WebPushCredentials {
+  vapidPublicKey: string;
+  vapidPrivateKey: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * How long the push service keeps a message for an offline browser (RFC 8030 §5.2 `TTL`): four
+ * weeks, the longest push services keep one and what FCM does by default for app pushes.
+ */
+export const WEB_PUSH_TTL_SECONDS = 28 * 24 * 3600;
+
+/**
+ * Creates the `webpush` provider: one encrypted push message (RFC 8291 aes128gcm) per browser
+ * subscription, signed with the integration's VAPID key (RFC 8292). The `web-push` library builds
+ * the request (encryption, VAPID JWT, TTL, Urgency, Topic); we send it ourselves through the
+ * outbound guard, because the endpoint is whatever URL the subscriber's browser handed over and
+ * must meet the private-target rule on every connect.
+ */
+export function createWebPushProvider(
+  config: WebPushConfig,
+  credentials: WebPushCredentials,
+  context: ProviderContext,
+): ChannelProvider {
+  const vapidDetails = checkVapid(config, credentials);
+  const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  return {
+    name: 'webpush',
+    async send(message: OutboundMessage): Promise<SendOutcome> {
+      const device = message.device;
+      const subscription = device?.subscription;
+      if (!device || !subscription) {
+        return { kind: 'permanent', reason: 'the message has no web push subscription' };
+      }
+      const meta: MessageMeta = { deviceId: device.id };
+      const delivery = toWebPush(message);
+      if ('error' in delivery) return { kind: 'permanent', reason: delivery.error, meta };
+      if (delivery.payload.collapseId !== undefined) meta.collapseId = delivery.payload.collapseId;
+
+      const endpoint = URL.canParse(subscription.endpoint) ? new URL(subscription.endpoint) : null;
+      if (endpoint?.protocol !== 'https:' && endpoint?.protocol !== 'http:') {
+        return {
+          kind: 'bad_address',
+          reason: 'the subscription endpoint is not an http(s) URL',
+          deactivate: 'bad_token',
+        };
+      }
+      let request: ReturnType<typeof webpush.generateRequestDetails>;
+      try {
+        request = webpush.generateRequestDetails(subscription, delivery.text, {
+          vapidDetails,
+          TTL: WEB_PUSH_TTL_SECONDS,
+          urgency: delivery.urgency,
+          contentEncoding: 'aes128gcm',
+          ...(delivery.topic === undefined ? {} : { topic: delivery.topic }),
+        });
+      } catch (err) {
+        // Keys a browser never makes (wrong length, not a P-256 point): nothing can reach it.
+        return {
+          kind: 'bad_address',
+          reason: `the subscription cannot be encrypted to: ${(err as Error).message}`,
+          deactivate: 'bad_token',
+        };
+      }
+
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await context.outbound.http.request({
+          origin: endpoint.origin,
+          path: `${endpoint.pathname}${endpoint.search}`,
+          method: 'POST',
+          headers: requestHeaders(request.headers),
+          body: request.body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        return requestFailure(err, endpoint.hostname, 'the push service');
+      }
+      // The answer's body is the push service's, about a subscriber-chosen URL: never shown.
+      await readBodyText(response);
+      const retryAfter = response.headers['retry-after'];
+      const outcome = classifyWebPushResponse(
+        response.statusCode,
+        Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
+        Date.now(),
+      );
+      if (outcome.kind === 'permanent') return { ...outcome, meta };
+      if (outcome.kind !== 'accepted') return outcome;
+      // RFC 8030 §5: 201 Created, Location = the push message resource.
+      const location = response.headers.location;
+      const providerMessageId = Array.isArray(location) ? location[0] : location;
+      const accepted: SendOutcome = { kind: 'accepted', detail: httpStatusLine(response.statusCode), meta };
+      return providerMessageId ? { ...accepted, providerMessageId } : accepted;
+    },
+  };
+}
+
+/** Header values as strings; the content length is undici's to set from the body. */
+function requestHeaders(headers: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'content-length' || value === undefined) continue;
+    out[name.toLowerCase()] = String(value);
+  }
+  return out;
+}
+
+/**
+ * The VAPID subject and key pair, checked offline (at `PUT`): the subject a `mailto:` or `https:`
+ * URL, the public key a 65-byte uncompressed P-256 point, the private key 32 bytes and the one
+ * that public key belongs to (a mismatched pair signs JWTs every push service refuses).
+ * Then the `web-push` library's own checks, by building VAPID headers once.
+ */
+function checkVapid(config: WebPushConfig, credentials: WebPushCredentials) {
+  const subject = config.subject ?? '';
+  const subjectUrl = URL.canParse(subject) ? new URL(subject) : null;
+  if (subjectUrl?.protocol !== 'mailto:' && subjectUrl?.protocol !== 'https:') {
+    throw new ProviderConfigError('config.subject', 'must be a mailto: or https: URL');
+  }
+  const publicKey = urlSafeBase64(credentials.vapidPublicKey, 'credentials.vapidPublicKey', 65);
+  const privateKey = urlSafeBase64(credentials.vapidPrivateKey, 'credentials.vapidPrivateKey', 32);
+  let derived: Buffer;
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(privateKey);
+    derived = ecdh.getPublicKey();
+  } catch {
+    throw new ProviderConfigError('credentials.vapidPrivateKey', 'is not a P-256 private key');
+  }
+  if (!derived.equals(publicKey)) {
+    throw new ProviderConfigError('credentials.vapidPrivateKey', 'does not belong to vapidPublicKey');
+  }
+  const details = {
+    subject,
+    publicKey: credentials.vapidPublicKey,
+    privateKey: credentials.vapidPrivateKey,
+  };
+  try {
+    webpush.getVapidHeaders(
+      'https://push.example',
+      subject,
+      details.publicKey,
+      details.privateKey,
+      'aes128gcm',
+    );
+  } catch (err) {
+    throw new ProviderConfigError('credentials', `cannot sign VAPID tokens: ${(err as Error).message}`);
+  }
+  return details;
+}
+
+function urlSafeBase64(value: unknown, path: string, bytes: number): Buffer {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]+$/.test(value)) {
+    throw new ProviderConfigError(path, 'must be URL-safe base64 without padding');
+  }
+  const decoded = Buffer.from(value, 'base64url');
+  if (decoded.length !== bytes) {
+    throw new ProviderConfigError(path, `must decode to ${bytes} bytes (it decodes to ${decoded.length})`);
+  }
+  return decoded;
+}
