@@ -1,5 +1,5 @@
-import type { SendOutcome } from '../port.ts';
 import { parseRetryAfter } from '../http.ts';
+import type { SendOutcome } from '../port.ts';
 import { httpStatusLine } from '../webhook/webhook.ts';
 
 /**

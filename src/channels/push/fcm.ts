@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { parseRetryAfter } from '../http.ts';
 import { readBodyText, requestFailure } from '../http-answer.ts';
 import {
   type ChannelProvider,
@@ -8,7 +9,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { parseRetryAfter } from '../http.ts';
 import { httpStatusLine } from '../webhook/webhook.ts';
 import { parseServiceAccount, type ServiceAccount } from './fcm-credentials.ts';
 import { classifyFcmResponse, isStaleAccessToken, readGoogleError } from './fcm-errors.ts';

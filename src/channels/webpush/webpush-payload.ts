@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Urgency } from 'web-push';
-import type { OutboundMessage, SendOutcome } from '../port.ts';
 import { parseRetryAfter } from '../http.ts';
+import type { OutboundMessage, SendOutcome } from '../port.ts';
 import { httpStatusLine } from '../webhook/webhook.ts';
 
 /**
