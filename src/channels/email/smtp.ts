@@ -9,7 +9,7 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { htmlToText, looksLikeAddress } from './content.ts';
+import { emailParts, looksLikeAddress } from './content.ts';
 
 /** Non-secret SMTP settings, as stored on an integration. */
 export interface SmtpConfig {
@@ -91,18 +91,19 @@ export function createSmtpProvider(
       const to = message.subscriber.email;
       if (!to) return { kind: 'bad_address', reason: 'subscriber has no email address' };
       if (!looksLikeAddress(to)) return { kind: 'bad_address', reason: `not a usable email address: ${to}` };
-      const { subject = '', html, text } = message.content;
-      if (html === undefined && text === undefined) {
-        return { kind: 'permanent', reason: 'email content has neither html nor text' };
-      }
+      const parts = emailParts(message.content);
+      if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
       try {
         const info = await transport.sendMail({
           from: config.from,
           // The object form stops nodemailer from parsing the address as a list.
           to: { name: '', address: to },
-          subject,
-          html,
-          text: text ?? (html === undefined ? undefined : htmlToText(html)),
+          subject: parts.subject,
+          html: parts.html,
+          text: parts.text,
+          ...(parts.replyTo
+            ? { replyTo: { name: parts.replyTo.name ?? '', address: parts.replyTo.address } }
+            : {}),
           messageId: smtpMessageId(message.messageId, config.from),
           headers: { 'X-Tidings-Message-Id': message.messageId, ...oneClickUnsubscribe(message) },
         });

@@ -94,6 +94,20 @@ describe('smtp provider against a real SMTP server', () => {
     expect(mail?.text).not.toContain('<');
   });
 
+  it('sets Reply-To from the step template field replyTo, and refuses one that is no mailbox', async () => {
+    const p = provider();
+    const outcome = await p.send(
+      emailMessage({ content: { subject: 'S', text: 'hi', replyTo: 'Support Team <help@tidings.test>' } }),
+    );
+    expect(outcome.kind).toBe('accepted');
+    const [mail] = await smtp.waitFor(1);
+    expect(mail?.header('reply-to')).toBe('Support Team <help@tidings.test>');
+    const refused = await p.send(
+      emailMessage({ content: { subject: 'S', text: 'hi', replyTo: 'a\r\nBcc: x@y' } }),
+    );
+    expect(refused).toMatchObject({ kind: 'permanent', reason: expect.stringMatching(/replyTo/) });
+  });
+
   it('uses the rendered text part when there is one, and keeps the Message-ID on a retry', async () => {
     const p = provider();
     const msg = emailMessage({ content: { subject: 'S', html: '<p>rich</p>', text: 'plain ünïcode' } });
