@@ -27,7 +27,10 @@ const gathering = {
     },
     {
       channel: 'email',
-      template: { subject: '{{ count }} updates', text: 'first {{ data.n }}; all {{ events | map: "n" | join: "," }}' },
+      template: {
+        subject: '{{ count }} updates',
+        text: 'first {{ data.n }}; all {{ events | map: "n" | join: "," }}',
+      },
     },
   ],
   digest: { window: WINDOW, key: '{{ data.thread }}' },
