@@ -211,6 +211,25 @@ describe('digests through the public API', () => {
     expect(await messagesOf('dg_void')).toEqual([]);
   });
 
+  it("policy applies at the close: an email opt-out made while the window was open suppresses the digest's email", async () => {
+    const first = await trigger('dg_policy', { thread: 't', n: 1 });
+    await trigger('dg_policy', { thread: 't', n: 2 });
+    await waitFor(async () => {
+      const view = (await server.call('GET', `/v1/events/${first}`)).body;
+      return view.skipped.length > 0;
+    }, 'the event to join its digest');
+    const patch = await server.call('PATCH', '/v1/subscribers/dg_policy/preferences', {
+      channels: { email: false },
+    });
+    expect(patch.status).toBe(200);
+    const messages = await settled('dg_policy', 2);
+    expect(byChannel(messages, 'email')[0]).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    expect(byChannel(messages, 'in_app')[0]).toMatchObject({
+      status: 'delivered',
+      content: { title: '2 updates on t', body: '1,2' },
+    });
+  });
+
   it('the first event cancelled: the digest belongs to the oldest event left', async () => {
     const first = await trigger('dg_first', { thread: 't', n: 1 });
     const second = await trigger('dg_first', { thread: 't', n: 2 });
