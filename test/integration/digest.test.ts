@@ -67,8 +67,8 @@ async function messagesOf(subscriberId: string): Promise<Json[]> {
 }
 
 /** The subscriber's messages once there are `count` of them, none still queued or sending. */
-function settled(subscriberId: string, count: number, timeoutMs = 4 * WINDOW_MS): Promise<Json[]> {
-  return waitFor(
+async function settled(subscriberId: string, count: number, timeoutMs = 4 * WINDOW_MS): Promise<Json[]> {
+  const items = await waitFor(
     async () => {
       const items = await messagesOf(subscriberId);
       return items.length === count && items.every((m) => !['queued', 'sending'].includes(m.status))
@@ -78,6 +78,7 @@ function settled(subscriberId: string, count: number, timeoutMs = 4 * WINDOW_MS)
     `${count} settled messages for ${subscriberId}`,
     timeoutMs,
   );
+  return items!;
 }
 
 const byChannel = (messages: Json[], channel: string) => messages.filter((m) => m.channel === channel);
