@@ -89,7 +89,27 @@ export const WorkflowBody = Type.Object(
         { maxItems: 10 },
       ),
     ),
-    digest: Type.Optional(Type.Object({ window: Duration }, { additionalProperties: false })),
+    digest: Type.Optional(
+      Type.Object(
+        {
+          // From 1 s to 7 d: the bounds are checked at PUT (400 naming digest.window).
+          window: Type.String({
+            pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$',
+            maxLength: 20,
+            description: 'from "1s" to "7d", e.g. "10m"',
+          }),
+          key: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 1000,
+              description:
+                'a Liquid template over data, subscriber, actor, e.g. "{{ data.thread_id }}"; absent: one digest per subscriber',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     inboxData: Type.Optional(InboxData),
     defaultPreferences: Type.Optional(
       Type.Object(

@@ -1,4 +1,5 @@
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
+import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
 import type { JobHandler } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
@@ -15,11 +16,22 @@ import type {
 } from '../shared/model.ts';
 import { isPaused } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { JobSpec, MessageAck, NewMessage } from '../store/port.ts';
+import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
-import { renderFields, TemplateCompileError, TemplateTimeout } from '../templates/render.ts';
-import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS, RenderLedger } from '../templates/render-ledger.ts';
+import {
+  type CompiledStep,
+  type RenderScope,
+  renderFields,
+  TemplateCompileError,
+  TemplateTimeout,
+} from '../templates/render.ts';
+import {
+  PAUSE_AFTER_TIMEOUTS,
+  PAUSED_FOR_TIMEOUTS,
+  RenderLedger,
+  type WorkflowRenders,
+} from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
@@ -36,6 +48,11 @@ export interface DeliveryTarget {
    * messages are built; unset on an event with a schedule, the recipients are split by instant.
    */
   at?: number;
+  /**
+   * A digest's close: its messages belong to `event` (the oldest live one) and their templates
+   * also see `count` and `events`. Without it, a digest workflow's recipients join their digest.
+   */
+  digest?: { id: string; scope: DigestScope };
 }
 
 function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
@@ -67,6 +84,33 @@ function pausedDetail(workflow: WorkflowRecord): string {
   return workflow.pausedReason ?? 'workflow paused (its definition says "paused": true)';
 }
 
+/** Why a digest key could not be rendered: the detail and reason its recipient's messages fail with. */
+interface KeyFailure {
+  detail: string;
+  reason: 'template_error' | 'template_timeout';
+}
+
+/** A recipient's digest key, rendered ('' when the digest has none), or why it failed. */
+function renderDigestKey(
+  compiled: CompiledStep | null,
+  scope: RenderScope,
+  renders: WorkflowRenders,
+): string | KeyFailure {
+  if (compiled === null) return '';
+  try {
+    // A key stored before a rule refused it (e.g. one that loads files) fails like a template.
+    if (compiled instanceof TemplateCompileError) throw compiled;
+    return renderFields(compiled, scope, renders.clock, MESSAGE_BUDGET_MS).key ?? '';
+  } catch (error) {
+    if (error instanceof TemplateTimeout) {
+      renders.timedOut();
+      return { detail: `digest key: ${error.message}`, reason: 'template_timeout' };
+    }
+    const detail = `digest key error: ${(error as Error).message.split('\n')[0]}`;
+    return { detail, reason: 'template_error' };
+  }
+}
+
 /**
  * Builds the messages of each (event, subscriber): one per workflow channel, rendered. The
  * in-app message *is* the inbox row (delivered at once); every other channel is queued with a
@@ -80,6 +124,10 @@ function pausedDetail(workflow: WorkflowRecord): string {
  * A step with an `if` has it evaluated first, before routing and rendering: false creates no
  * message and goes to `skipped` instead; a condition that fails to evaluate fails the message
  * (`template_error`, or `template_timeout` past the budget, which it shares with the render).
+ *
+ * A workflow with a digest creates no message for its recipients: each joins the digest of its
+ * rendered key (`joins`, the event view's `skipped` saying so), to be sent at the window's close
+ * by the `digest` job, which builds that close's messages here again with `target.digest` set.
  */
 export function buildMessages(
   deps: Pick<PipelineDeps, 'templates'>,
@@ -90,12 +138,13 @@ export function buildMessages(
   deferred: DeliveryTarget[] = [],
   consent: TenantConsent = NO_CHOICES,
   skipped: SkippedStep[] = [],
+  joins: DigestJoin[] = [],
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
-  const { steps: compiled, conditions } = deps.templates.compiled(workflow);
+  const { steps: compiled, conditions, digestKey } = deps.templates.compiled(workflow);
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
   const accepted: TimelineEntry = {
@@ -173,9 +222,50 @@ export function buildMessages(
     };
   };
   const only = target.steps ? new Set(target.steps) : null;
+  // A digest workflow's recipients join their digest instead; its close (target.digest) sends.
+  const digest = workflow.definition.digest;
+  const windowMs = digest && !target.digest && !paused ? digestWindowMs(digest.window) : null;
+  const digestSteps = steps.flatMap((step, index) =>
+    step.fallback || (only && !only.has(index)) ? [] : [{ step: index, channel: step.channel }],
+  );
   for (let s = 0; s < subscribers.length; s++) {
     const subscriber = subscribers[s]!;
-    const scope = { data, subscriber: subscriberScope(subscriber), actor: event.payload.actor ?? null };
+    const scope: RenderScope = {
+      data,
+      subscriber: subscriberScope(subscriber),
+      actor: event.payload.actor ?? null,
+    };
+    if (target.digest) {
+      scope.count = target.digest.scope.count;
+      scope.events = target.digest.scope.events;
+    }
+    if (windowMs !== null) {
+      if (renders.exhausted()) {
+        deferred.push({ ...target, subscriberIds: subscribers.slice(s).map((other) => other.id) });
+        return messages;
+      }
+      const key = renderDigestKey(digestKey, scope, renders);
+      if (typeof key === 'string') {
+        joins.push({
+          tenantId: event.tenantId,
+          workflow: workflow.key,
+          subscriberId: subscriber.id,
+          key: storedDigestKey(key),
+          eventId: event.id,
+          digestId: newId('dig', now),
+          now,
+          windowMs,
+          job: { kind: JOB_KINDS.digest, lane: event.priority },
+          steps: digestSteps,
+        });
+        renders.cleanDelivery();
+      } else {
+        // A key that cannot be rendered fails the recipient's messages, as a broken template does.
+        for (const { step } of digestSteps)
+          messages.push(failure(subscriber.id, step, 'failed', key.detail, key.reason));
+      }
+      continue;
+    }
     const choices = consent.preferences.get(subscriber.id) ?? null;
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
@@ -313,7 +403,12 @@ export async function buildDeliveries(
   targets: DeliveryTarget[],
   now: number,
   ledger: RenderLedger = new RenderLedger(),
-): Promise<{ messages: NewMessage[]; deferred: DeliveryTarget[]; skipped: SkippedStep[] }> {
+): Promise<{
+  messages: NewMessage[];
+  deferred: DeliveryTarget[];
+  skipped: SkippedStep[];
+  joins: DigestJoin[];
+}> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
   for (const target of targets) {
@@ -340,11 +435,14 @@ export async function buildDeliveries(
   const messages: NewMessage[] = [];
   const deferred: DeliveryTarget[] = [];
   const skipped: SkippedStep[] = [];
+  const joins: DigestJoin[] = [];
   // Rate limits and caps cost nothing unless a workflow of the batch has one or a tenant caps its subscribers.
   const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
   const build = (target: DeliveryTarget, subscribers: SubscriberRecord[], choices?: TenantConsent) => {
     const start = messages.length;
-    messages.push(...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped));
+    messages.push(
+      ...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped, joins),
+    );
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
   };
   for (const target of targets) {
@@ -365,7 +463,7 @@ export async function buildDeliveries(
     }
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
-  return { messages, deferred, skipped };
+  return { messages, deferred, skipped, joins };
 }
 
 /**
@@ -404,6 +502,17 @@ export async function loadTargets(
  * other, so an earlier run time does not put it ahead of other tenants' work.
  */
 function deferredJob(target: DeliveryTarget, now: number): JobSpec {
+  if (target.digest) {
+    // The rest of a digest's close: the digest job again, for the steps left.
+    const closing: DigestJobPayload = { digestId: target.digest.id };
+    if (target.steps) closing.steps = target.steps;
+    return {
+      tenantId: target.event.tenantId,
+      kind: JOB_KINDS.digest,
+      lane: target.event.priority,
+      payload: closing,
+    };
+  }
   const payload: DeliverPayload = { eventId: target.event.id, subscriberIds: target.subscriberIds };
   if (target.steps) payload.steps = target.steps;
   const job: JobSpec = {
@@ -433,17 +542,30 @@ async function countRenderTimeouts(deps: PipelineDeps, ledger: RenderLedger): Pr
   }
 }
 
-/** Creates the messages for `targets` and completes `jobIds` in one transaction, then wakes senders. */
+/**
+ * Creates the messages for `targets` and completes `jobIds` in one transaction, then wakes
+ * senders. The same transaction joins digests, and deletes the digests whose close this writes
+ * in full (`finished` names those with nothing left to send); a close deferred part-way stays
+ * until its last part is written.
+ */
 export async function commitDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   ack: MessageAck,
+  finished: { tenantId: string; id: string }[] = [],
 ): Promise<void> {
   const ledger = new RenderLedger();
   const now = Date.now();
-  const { messages, deferred, skipped } = await buildDeliveries(deps, targets, now, ledger);
+  const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
   const followUps = [...(ack.followUps ?? []), ...deferred.map((target) => deferredJob(target, now))];
-  const created = new Set(await deps.store.createMessages(messages, { ...ack, followUps }, skipped));
+  const pending = new Set(deferred.flatMap((target) => (target.digest ? [target.digest.id] : [])));
+  const closed = [...finished];
+  for (const target of targets)
+    if (target.digest && !pending.has(target.digest.id))
+      closed.push({ tenantId: target.event.tenantId, id: target.digest.id });
+  const created = new Set(
+    await deps.store.createMessages(messages, { ...ack, followUps }, skipped, { joins, finished: closed }),
+  );
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
       record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
@@ -458,7 +580,8 @@ export async function commitDeliveries(
         : [],
     ),
   );
-  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps]);
+  // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
+  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
 }
 

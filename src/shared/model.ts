@@ -155,7 +155,11 @@ export interface WorkflowDefinition {
   paused?: boolean;
   channels: WorkflowChannelStep[];
   rateLimit?: RateLimitRule[];
-  digest?: { window: string };
+  /**
+   * Gather a subscriber's events with one rendered `key` for `window` after the first, then send
+   * one message (src/policy/digest.ts).
+   */
+  digest?: { window: string; key?: string };
   /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
   inboxData?: 'all' | 'none' | string[];
   /** Choices that hold for subscribers who made none of their own (e.g. email off until opted in). */

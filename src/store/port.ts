@@ -368,13 +368,79 @@ export interface MessageAck {
   followUps?: JobSpec[];
 }
 
+/**
+ * One event joining a recipient's digest (API.md "Workflows"): the open digest of (tenant,
+ * workflow, subscriber, key) if there is one, else a new one — `digestId`, open from `now` to
+ * `now + windowMs` — whose close job (`job`, payload {@link DigestJobPayload}, due at the close)
+ * is queued by the same transaction. So exactly one close job exists per window, however many
+ * writers race to open it.
+ */
+export interface DigestJoin {
+  tenantId: string;
+  workflow: string;
+  subscriberId: string;
+  /** The rendered key as stored (storedDigestKey); '' when the workflow's digest has none. */
+  key: string;
+  eventId: string;
+  /** Used only if this join opens the window. */
+  digestId: string;
+  now: number;
+  windowMs: number;
+  job: { kind: string; lane: Lane };
+  /** Recorded as skipped steps of the event (reason digestJoinReason of the window's close). */
+  steps: { step: number; channel: Channel }[];
+}
+
+/** The payload of a digest's close job; `steps`: only these (a close deferred part-way). */
+export interface DigestJobPayload {
+  digestId: string;
+  steps?: number[];
+}
+
+/** A digest at its close, with the events it gathered, in the order they joined. */
+export interface ClosedDigest {
+  tenantId: string;
+  id: string;
+  workflow: string;
+  subscriberId: string;
+  key: string;
+  openedAt: number;
+  closesAt: number;
+  eventIds: string[];
+}
+
+/** What a delivery write does to digests, beside its messages. */
+export interface DigestWrites {
+  /**
+   * Made only when the write's `ack` still holds one of its jobs (or it has none): a delivery
+   * run again after a lost lease joins nothing twice, even after the first window closed.
+   */
+  joins?: DigestJoin[];
+  /** Digests whose messages this write creates: they are deleted with their events. */
+  finished?: { tenantId: string; id: string }[];
+}
+
+export interface DigestStore {
+  /**
+   * Closes the digest — events from now on open a new window — and answers it with its events;
+   * null when it is gone (its messages were written). Closing again answers the same. Every join
+   * that reached this digest committed before this answers: none is lost.
+   */
+  closeDigest(tenantId: string, id: string): Promise<ClosedDigest | null>;
+}
+
 export interface MessageStore {
   /**
    * Creates messages, skipping any (event, subscriber, channel) that already has one, queues the
-   * follow-ups of those created, records `skipped` steps (once per event, subscriber and step) and
-   * completes `ack` jobs — all in one transaction. Answers the ids created.
+   * follow-ups of those created, records `skipped` steps (once per event, subscriber and step),
+   * makes the `digests` writes and completes `ack` jobs — all in one transaction. Answers the ids created.
    */
-  createMessages(messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[]): Promise<string[]>;
+  createMessages(
+    messages: NewMessage[],
+    ack?: MessageAck,
+    skipped?: SkippedStep[],
+    digests?: DigestWrites,
+  ): Promise<string[]>;
   /** An event's skipped steps, by subscriber then step; at most `limit`. */
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
@@ -500,7 +566,8 @@ export interface Store
     MessageStore,
     PreferenceStore,
     TenantSettingsStore,
-    RateCounterStore {
+    RateCounterStore,
+    DigestStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

@@ -52,6 +52,10 @@ export interface RenderScope {
   data: Record<string, unknown>;
   subscriber: Record<string, unknown>;
   actor: unknown;
+  /** At a digest's close: how many events it gathered. */
+  count?: number;
+  /** At a digest's close: each event's data, oldest first. */
+  events?: Record<string, unknown>[];
 }
 
 /** Where a caller learns how long LiquidJS ran (plain interpolation is not timed: it cannot loop). */
@@ -165,6 +169,8 @@ export type CompiledCondition = Template[] | TemplateCompileError | null;
 export interface CompiledWorkflow {
   steps: CompiledStep[];
   conditions: CompiledCondition[] | null;
+  /** The digest's `key` as the one field `key`; null when the workflow has no digest or no key. */
+  digestKey: CompiledStep | null;
 }
 
 function compileConditionOf(expression: string | undefined): CompiledCondition {
@@ -185,8 +191,9 @@ export class TemplateCache {
     const key = `${workflow.tenantId}\u0000${workflow.key}\u0000${workflow.version}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
-      const { channels } = workflow.definition;
+      const { channels, digest } = workflow.definition;
       compiled = {
+        digestKey: digest?.key === undefined ? null : compileStep({ key: digest.key }),
         steps: channels.map((step) => compileStep(step.template)),
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))

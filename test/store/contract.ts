@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/shared/model.ts';
-import type { AcceptEvent, JobSpec, Store } from '../../src/store/port.ts';
+import type { AcceptEvent, DigestJobPayload, DigestJoin, JobSpec, Store } from '../../src/store/port.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -1073,6 +1073,146 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
         expect(await store.listSandboxCaptures(T, 10, 'sms')).toEqual([]);
         expect(await store.listSandboxCaptures(OTHER, 10)).toEqual([]);
+      });
+    });
+
+    describe('digests', () => {
+      const NOW = 1_000_000;
+      /** A join of `eventId` to u1's digest of workflow w, key k (tenant T), opening digestId if it must. */
+      const join = (eventId: string, digestId: string, over: Partial<DigestJoin> = {}): DigestJoin => ({
+        tenantId: T,
+        workflow: 'w',
+        subscriberId: 'u1',
+        key: 'k',
+        eventId,
+        digestId,
+        now: NOW,
+        windowMs: 60_000,
+        job: { kind: 'digest', lane: 'high' },
+        steps: [
+          { step: 0, channel: 'in_app' },
+          { step: 1, channel: 'email' },
+        ],
+        ...over,
+      });
+      /** Every ready digest job, claimed (they are due at the window's close). */
+      const closeJobs = async (at = NOW + 60_000) =>
+        (
+          await store.claimJobs({
+            owner: 'closer',
+            now: at,
+            leaseMs: 1000,
+            quotas: [{ lane: 'high', limit: 100 }],
+          })
+        ).filter((j) => j.kind === 'digest');
+
+      it('opens a window at the first join, queues one close job due at its end, and gathers later joins', async () => {
+        await store.createMessages([], undefined, [], { joins: [join('evt_1', 'dig_1')] });
+        // Joins of one write that meet the same digest (a batch) open it once.
+        await store.createMessages([], undefined, [], {
+          joins: [join('evt_2', 'dig_2', { now: NOW + 10 }), join('evt_3', 'dig_3', { now: NOW + 20 })],
+        });
+        // Another key, another subscriber, another tenant: digests of their own.
+        await store.createMessages([], undefined, [], {
+          joins: [
+            join('evt_4', 'dig_4', { key: 'other' }),
+            join('evt_5', 'dig_5', { subscriberId: 'u2' }),
+            join('evt_6', 'dig_6', { tenantId: OTHER }),
+          ],
+        });
+        expect(await closeJobs(NOW + 59_999)).toEqual([]);
+        const jobs = await closeJobs();
+        expect(jobs.map((j) => [j.tenantId, (j.payload as DigestJobPayload).digestId]).sort()).toEqual([
+          [T, 'dig_1'],
+          [T, 'dig_4'],
+          [T, 'dig_5'],
+          [OTHER, 'dig_6'],
+        ]);
+        expect(jobs.every((j) => j.runAt === NOW + 60_000)).toBe(true);
+        // Each joined event's view says where its steps went.
+        const reason = `digest: gathered into the digest closing at ${new Date(NOW + 60_000).toISOString()}`;
+        expect(await store.listSkippedSteps(T, 'evt_3', 10)).toEqual([
+          {
+            tenantId: T,
+            eventId: 'evt_3',
+            subscriberId: 'u1',
+            step: 0,
+            channel: 'in_app',
+            reason,
+            createdAt: NOW + 20,
+          },
+          {
+            tenantId: T,
+            eventId: 'evt_3',
+            subscriberId: 'u1',
+            step: 1,
+            channel: 'email',
+            reason,
+            createdAt: NOW + 20,
+          },
+        ]);
+        expect(await store.closeDigest(T, 'dig_1')).toEqual({
+          tenantId: T,
+          id: 'dig_1',
+          workflow: 'w',
+          subscriberId: 'u1',
+          key: 'k',
+          openedAt: NOW,
+          closesAt: NOW + 60_000,
+          eventIds: ['evt_1', 'evt_2', 'evt_3'],
+        });
+        expect(await store.closeDigest(OTHER, 'dig_1')).toBeNull();
+        expect((await store.closeDigest(OTHER, 'dig_6'))?.eventIds).toEqual(['evt_6']);
+      });
+
+      it('a closed digest takes no more joins: the next opens a new window; finishing deletes it', async () => {
+        await store.createMessages([], undefined, [], { joins: [join('evt_1', 'dig_1')] });
+        const closed = await store.closeDigest(T, 'dig_1');
+        // Closing again (a close job run again) answers the same.
+        expect(await store.closeDigest(T, 'dig_1')).toEqual(closed);
+        await store.createMessages([], undefined, [], {
+          joins: [join('evt_2', 'dig_2', { now: NOW + 70_000 })],
+        });
+        expect((await store.closeDigest(T, 'dig_1'))?.eventIds).toEqual(['evt_1']);
+        expect((await closeJobs(NOW + 130_000)).map((j) => j.payload)).toEqual([
+          { digestId: 'dig_1' },
+          { digestId: 'dig_2' },
+        ]);
+        await store.createMessages(
+          [{ record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null }],
+          undefined,
+          [],
+          {
+            finished: [{ tenantId: T, id: 'dig_1' }],
+          },
+        );
+        expect(await store.closeDigest(T, 'dig_1')).toBeNull();
+        expect(await store.getMessage(T, 'msg_1')).not.toBeNull();
+        expect((await store.closeDigest(T, 'dig_2'))?.eventIds).toEqual(['evt_2']);
+      });
+
+      it('an event joins once, and a run that lost its lease joins nothing', async () => {
+        await store.enqueueJobs([job({ kind: 'deliver' })]);
+        const [held] = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 1000,
+          quotas: [{ lane: 'normal', limit: 1 }],
+        });
+        // w2's lease is gone (the job is w1's now): its write joins nothing.
+        await store.createMessages([], { owner: 'w2', jobIds: [held!.id] }, [], {
+          joins: [join('evt_1', 'dig_x')],
+        });
+        expect(await store.closeDigest(T, 'dig_x')).toBeNull();
+        expect(await store.listSkippedSteps(T, 'evt_1', 10)).toEqual([]);
+        await store.createMessages([], { owner: 'w1', jobIds: [held!.id] }, [], {
+          joins: [join('evt_1', 'dig_1')],
+        });
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+        // The same event again (a write without an ack): still one entry.
+        await store.createMessages([], undefined, [], { joins: [join('evt_1', 'dig_2')] });
+        expect((await store.closeDigest(T, 'dig_1'))?.eventIds).toEqual(['evt_1']);
+        expect(await store.closeDigest(T, 'dig_2')).toBeNull();
       });
     });
 

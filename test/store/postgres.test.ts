@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import type { DigestJobPayload, DigestJoin, Store } from '../../src/store/port.ts';
 import { KEYED_EVENTS_SQL } from '../../src/store/postgres/events.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { ADVISORY_LOCKS } from '../../src/store/postgres/locks.ts';
@@ -54,6 +55,71 @@ describe.runIf(postgresAvailable)('postgres', () => {
     } finally {
       await db.end();
       await store.close();
+    }
+  });
+
+  it('digest joins racing closes on two stores: every join lands in exactly one digest, and every digest has exactly one close job', async () => {
+    const url = await freshDatabaseUrl();
+    const stores = await Promise.all([openPostgresStore({ url }), openPostgresStore({ url })]);
+    const JOINS = 240;
+    const gathered = new Map<string, string[]>();
+    let joined = 0;
+    try {
+      const joiners = Array.from({ length: 8 }, async (_, w) => {
+        while (joined < JOINS) {
+          const n = joined++;
+          const join = (eventId: string): DigestJoin => ({
+            tenantId: 't',
+            workflow: 'w',
+            subscriberId: `u${n % 2}`,
+            key: 'k',
+            eventId,
+            digestId: `dig_${eventId}`,
+            now: Date.now(),
+            windowMs: 1,
+            job: { kind: 'digest', lane: 'normal' },
+            steps: [{ step: 0, channel: 'in_app' }],
+          });
+          // Two events per write, for the two subscribers: a write locks two digests.
+          await stores[w % 2]!.createMessages([], undefined, [], {
+            joins: [join(`evt_${n}_a`), join(`evt_${n}_b`)].map((j, i) => ({ ...j, subscriberId: `u${i}` })),
+          });
+        }
+      });
+      let joining = true;
+      const closer = async (store: Store, owner: string) => {
+        for (;;) {
+          const jobs = await store.claimJobs({
+            owner,
+            now: Date.now() + 60_000,
+            leaseMs: 60_000,
+            quotas: [{ lane: 'normal', limit: 10 }],
+          });
+          if (jobs.length === 0 && !joining) return;
+          for (const job of jobs) {
+            const { digestId } = job.payload as DigestJobPayload;
+            const digest = await store.closeDigest('t', digestId);
+            expect(digest, `close job for ${digestId}`).not.toBeNull();
+            expect(gathered.has(digestId)).toBe(false);
+            gathered.set(digestId, digest!.eventIds);
+            await store.createMessages([], { owner, jobIds: [job.id] }, [], {
+              finished: [{ tenantId: 't', id: digestId }],
+            });
+          }
+        }
+      };
+      const closers = [closer(stores[0]!, 'c0'), closer(stores[1]!, 'c1')];
+      await Promise.all(joiners);
+      joining = false;
+      await Promise.all(closers);
+      const events = [...gathered.values()].flat();
+      expect(events).toHaveLength(2 * JOINS);
+      expect(new Set(events).size).toBe(2 * JOINS);
+      // Closes raced the joins: windows were opened again and again.
+      expect(gathered.size).toBeGreaterThan(2);
+      expect(await stores[0]!.countJobs()).toEqual({ ready: 0, leased: 0, dead: 0 });
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
     }
   });
 

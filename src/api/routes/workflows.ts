@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
 import { conditionError } from '../../templates/condition.ts';
 import { templateErrors } from '../../templates/render.ts';
@@ -20,6 +21,22 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
   });
 }
 
+/** A digest's window must be one Tidings can keep, and its key a template that parses. */
+function digestDetails(body: WorkflowBody): ErrorDetail[] {
+  const digest = body.digest;
+  if (!digest) return [];
+  const details: ErrorDetail[] = [];
+  if (digestWindowMs(digest.window) === null)
+    details.push({
+      path: 'digest.window',
+      message: `must be from ${DIGEST_WINDOW_MIN_MS / 1000}s to ${DIGEST_WINDOW_MAX_MS / 86_400_000}d`,
+    });
+  if (digest.key !== undefined)
+    for (const e of templateErrors({ key: digest.key }))
+      details.push({ path: 'digest.key', message: e.message });
+  return details;
+}
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -27,7 +44,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   app.put('/v1/workflows/:key', { schema: { params, body: WorkflowBody } }, async (request) => {
     const { key } = request.params as { key: string };
     const body = request.body as WorkflowBody;
-    const details = templateDetails(body);
+    const details = [...templateDetails(body), ...digestDetails(body)];
     if (details.length > 0) throw validationError(details);
     return workflowView(
       await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),

@@ -3,6 +3,7 @@ import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
 import { createPool, run } from './client.ts';
+import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
@@ -54,6 +55,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
+    ...postgresDigestStore(pool),
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),

@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import type { JobSpec, MessageStore, MessageUpdate } from '../port.ts';
+import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
 import {
   type MessageRow,
   type SandboxCaptureRow,
@@ -8,7 +9,8 @@ import {
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
-import { type Queryable, run } from './client.ts';
+import { type Queryable, run, transaction } from './client.ts';
+import { writeDigests } from './digests.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 const entryJson = (now: number, status: string, detail?: string) =>
@@ -39,7 +41,67 @@ function skippedParam(skipped: SkippedStep[]): string {
   );
 }
 
-export function postgresMessageStore(db: Queryable): MessageStore {
+/**
+ * The messages of a delivery, the follow-ups of those that are new, its skipped steps and the
+ * acknowledged jobs: one statement (so one transaction on its own).
+ */
+async function insertMessages(
+  db: Queryable,
+  messages: NewMessage[],
+  ack: MessageAck | undefined,
+  skipped: SkippedStep[],
+): Promise<string[]> {
+  if (messages.length === 0 && !ack && skipped.length === 0) return [];
+  const rows = messages.map(({ record: r }) => ({
+    tenant_id: r.tenantId,
+    id: r.id,
+    event_id: r.eventId,
+    subscriber_id: r.subscriberId,
+    channel: r.channel,
+    workflow: r.workflow,
+    status: r.status,
+    provider: r.provider,
+    content: r.content,
+    data: r.data,
+    timeline: r.timeline,
+    event_at: r.eventAt,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+    last_error: r.lastError,
+    reason: r.reason,
+  }));
+  const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
+    followUp ? [{ ...followUp, tag: record.id }] : [],
+  );
+  // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
+  followUps.push(...(ack?.followUps ?? []));
+  // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
+  const { rows: created } = await run<{ id: string }>(
+    db,
+    `WITH m AS (
+         INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
+           content, data, timeline, event_at, created_at, updated_at, last_error, reason)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
+           subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
+           data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT)
+         ON CONFLICT DO NOTHING
+         RETURNING id),
+       a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
+       f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
+       SELECT id FROM m`,
+    [
+      JSON.stringify(rows),
+      jobsParam(followUps, messages[0]?.record.createdAt),
+      ack?.jobIds ?? [],
+      ack?.owner ?? '',
+      ...(skipped.length > 0 ? [skippedParam(skipped)] : []),
+    ],
+  );
+  const ids = new Set(created.map((r) => r.id));
+  return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
+}
+
+export function postgresMessageStore(db: pg.Pool): MessageStore {
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   async function applyUpdate(
     tenantId: string,
@@ -74,55 +136,14 @@ export function postgresMessageStore(db: Queryable): MessageStore {
   }
 
   return {
-    async createMessages(messages, ack, skipped = []) {
-      if (messages.length === 0 && !ack && skipped.length === 0) return [];
-      const rows = messages.map(({ record: r }) => ({
-        tenant_id: r.tenantId,
-        id: r.id,
-        event_id: r.eventId,
-        subscriber_id: r.subscriberId,
-        channel: r.channel,
-        workflow: r.workflow,
-        status: r.status,
-        provider: r.provider,
-        content: r.content,
-        data: r.data,
-        timeline: r.timeline,
-        event_at: r.eventAt,
-        created_at: r.createdAt,
-        updated_at: r.updatedAt,
-        last_error: r.lastError,
-        reason: r.reason,
-      }));
-      const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
-        followUp ? [{ ...followUp, tag: record.id }] : [],
-      );
-      // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
-      followUps.push(...(ack?.followUps ?? []));
-      // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
-      const { rows: created } = await run<{ id: string }>(
-        db,
-        `WITH m AS (
-           INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
-             content, data, timeline, event_at, created_at, updated_at, last_error, reason)
-           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
-             subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
-             data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT)
-           ON CONFLICT DO NOTHING
-           RETURNING id),
-         a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
-         f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
-         SELECT id FROM m`,
-        [
-          JSON.stringify(rows),
-          jobsParam(followUps, messages[0]?.record.createdAt),
-          ack?.jobIds ?? [],
-          ack?.owner ?? '',
-          ...(skipped.length > 0 ? [skippedParam(skipped)] : []),
-        ],
-      );
-      const ids = new Set(created.map((r) => r.id));
-      return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
+    async createMessages(messages, ack, skipped = [], digests) {
+      if (!digests || (!digests.joins?.length && !digests.finished?.length))
+        return insertMessages(db, messages, ack, skipped);
+      // Digest writes take several statements: one transaction holds them and the messages.
+      return transaction(db, async (client) => {
+        await writeDigests(client, digests, ack);
+        return insertMessages(client, messages, ack, skipped);
+      });
     },
     async listSkippedSteps(tenantId, eventId, limit) {
       const { rows } = await run<SkippedStepRow>(

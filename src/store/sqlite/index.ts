@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
+import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
@@ -114,7 +115,8 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteSubscriberStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
-    ...sqliteMessageStore(db, jobs),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),
+    ...sqliteDigestStore(db),
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),

@@ -19,6 +19,7 @@ export function jobStatements(db: Database.Database) {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const remove = db.prepare('DELETE FROM jobs WHERE id = ? AND lease_owner = ?');
+  const held = db.prepare('SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ?').pluck();
   function enqueue(spec: JobSpec, now = Date.now()): void {
     insert.run(
       spec.tenantId,
@@ -41,6 +42,11 @@ export function jobStatements(db: Database.Database) {
       let removed = 0;
       for (const id of ids) removed += remove.run(id, owner).changes;
       if (removed > 0) for (const spec of followUps) enqueue(spec);
+    },
+    /** Whether `owner` still holds one of the jobs `ids` (complete would delete it). */
+    holdsAny(owner: string, ids: number[]): boolean {
+      for (const id of ids) if (held.get(id, owner) !== undefined) return true;
+      return false;
     },
   };
 }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import type { MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
+import type { DigestWrites, MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
 import {
   type MessageRow,
   type SandboxCaptureRow,
@@ -9,9 +9,14 @@ import {
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
+import type { DigestStatements } from './digests.ts';
 import type { JobStatements } from './jobs.ts';
 
-export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): MessageStore {
+export function sqliteMessageStore(
+  db: Database.Database,
+  jobs: JobStatements,
+  digests: DigestStatements,
+): MessageStore {
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
        timeline, event_at, created_at, updated_at, last_error, reason)
@@ -107,7 +112,12 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   }
 
   const createMessages = db.transaction(
-    (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[]) => {
+    (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[], digestWrites?: DigestWrites) => {
+      const joins = digestWrites?.joins ?? [];
+      // A run that lost its lease joins nothing: the run that holds it now joins (DigestWrites).
+      if (joins.length > 0 && (!ack || jobs.holdsAny(ack.owner, ack.jobIds)))
+        for (const join of joins) digests.join(join);
+      for (const done of digestWrites?.finished ?? []) digests.finish(done);
       const created: string[] = [];
       // Recipients of one event share its data and, per channel, an identical timeline: serialise
       // each shared object once per batch rather than once per recipient.
@@ -151,8 +161,8 @@ export function sqliteMessageStore(db: Database.Database, jobs: JobStatements): 
   );
 
   return {
-    async createMessages(messages, ack, skipped) {
-      return createMessages.immediate(messages, ack, skipped);
+    async createMessages(messages, ack, skipped, digestWrites) {
+      return createMessages.immediate(messages, ack, skipped, digestWrites);
     },
     async listSkippedSteps(tenantId, eventId, limit) {
       return (skippedOf.all(tenantId, eventId, limit) as SkippedStepRow[]).map(toSkippedStep);

@@ -160,6 +160,25 @@ export const TABLES: readonly TableSpec[] = [
       created_at: 'int',
     },
   },
+  // Open digests and their events: a window in progress on the day of the move still closes
+  // (its close job is copied with the jobs) and sends what it gathered.
+  {
+    name: 'digests',
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      workflow: 'text',
+      subscriber_id: 'text',
+      digest_key: 'text',
+      opened_at: 'int',
+      closes_at: 'int',
+      closed: 'bool',
+    },
+  },
+  {
+    name: 'digest_events',
+    columns: { tenant_id: 'text', digest_id: 'text', event_id: 'text', joined_at: 'int' },
+  },
   {
     name: 'sandbox_captures',
     columns: {

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DIGEST_EVENTS_IN_SCOPE,
+  DIGEST_KEY_MAX_CHARS,
+  digestJoinReason,
+  digestScope,
+  digestWindowMs,
+  oldestFirst,
+  storedDigestKey,
+} from '../../../src/policy/digest.ts';
+
+describe('digestWindowMs', () => {
+  it.each([
+    ['1s', 1000],
+    ['1000ms', 1000],
+    ['10m', 600_000],
+    ['2h', 7_200_000],
+    ['7d', 604_800_000],
+    ['168h', 604_800_000],
+  ])('%s is %d ms', (window, ms) => {
+    expect(digestWindowMs(window)).toBe(ms);
+  });
+
+  it.each(['999ms', '0s', '8d', '169h', '604800001ms', '1w', '', 'soon', '99999999999999999999d'])(
+    'refuses %j (not a duration from 1s to 7d)',
+    (window) => {
+      expect(digestWindowMs(window)).toBeNull();
+    },
+  );
+});
+
+describe('storedDigestKey', () => {
+  it('keeps a key up to the limit as it is, the empty key included', () => {
+    expect(storedDigestKey('')).toBe('');
+    expect(storedDigestKey('thread 42')).toBe('thread 42');
+    const longest = 'x'.repeat(DIGEST_KEY_MAX_CHARS);
+    expect(storedDigestKey(longest)).toBe(longest);
+  });
+
+  it('stores a longer key as its hash: equal keys meet, different ones do not', () => {
+    const long = 'y'.repeat(DIGEST_KEY_MAX_CHARS + 1);
+    expect(storedDigestKey(long)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(storedDigestKey(long)).toBe(storedDigestKey(`${long}`));
+    expect(storedDigestKey(`${long}z`)).not.toBe(storedDigestKey(long));
+  });
+});
+
+describe('digestJoinReason', () => {
+  it("names the window's close", () => {
+    expect(digestJoinReason(Date.parse('2026-05-01T10:00:00Z'))).toBe(
+      'digest: gathered into the digest closing at 2026-05-01T10:00:00.000Z',
+    );
+  });
+});
+
+describe('oldestFirst and digestScope', () => {
+  const event = (id: string, createdAt: number, n: number) => ({ id, createdAt, data: { n } });
+
+  it('orders by event time, then id, whatever the order events joined in', () => {
+    const events = [
+      event('evt_c', 20, 3),
+      event('evt_b', 10, 2),
+      event('evt_a', 10, 1),
+      event('evt_d', 5, 0),
+    ];
+    expect(oldestFirst(events).map((e) => e.id)).toEqual(['evt_d', 'evt_a', 'evt_b', 'evt_c']);
+    // The input is left as it was.
+    expect(events[0]!.id).toBe('evt_c');
+  });
+
+  it('counts every event and lists the data of the first DIGEST_EVENTS_IN_SCOPE', () => {
+    expect(digestScope([])).toEqual({ count: 0, events: [] });
+    expect(digestScope([event('e1', 1, 1), event('e2', 2, 2)])).toEqual({
+      count: 2,
+      events: [{ n: 1 }, { n: 2 }],
+    });
+    const many = Array.from({ length: DIGEST_EVENTS_IN_SCOPE + 5 }, (_, i) => event(`e${i}`, i, i));
+    const scope = digestScope(many);
+    expect(scope.count).toBe(DIGEST_EVENTS_IN_SCOPE + 5);
+    expect(scope.events).toHaveLength(DIGEST_EVENTS_IN_SCOPE);
+    expect(scope.events.at(-1)).toEqual({ n: DIGEST_EVENTS_IN_SCOPE - 1 });
+  });
+});
