@@ -106,7 +106,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     create: (config, credentials, context) =>
       createApnsProvider(config as never, credentials as never, context),
     targets: (config) => [
-      { path: config.endpoint === undefined ? 'config.environment' : 'config.endpoint', host: urlHost(apnsEndpoint(config)) },
+      {
+        path: config.endpoint === undefined ? 'config.environment' : 'config.endpoint',
+        host: urlHost(apnsEndpoint(config)),
+      },
     ],
     // Provider tokens are bearer credentials for every app of the team: they may go to another
     // endpoint only when both are Apple's own (production and sandbox).

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import {
   constants,
   createSecureServer,
-  type IncomingHttpHeaders,
   type Http2Session,
+  type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
@@ -86,6 +86,11 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
     settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
   });
   server.on('sessionError', () => undefined);
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     stream.on('error', () => undefined);
     const session = stream.session!;
@@ -114,7 +119,12 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
     for (const [name, value] of Object.entries(headers)) {
       if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : String(value);
     }
-    const request: FakeRequest = { method: flat[':method'] ?? '', path: flat[':path'] ?? '', headers: flat, body };
+    const request: FakeRequest = {
+      method: flat[':method'] ?? '',
+      path: flat[':path'] ?? '',
+      headers: flat,
+      body,
+    };
     requests.push(request);
     const apnsId = flat['apns-id'] ?? randomUUID();
     const deviceToken = /^\/3\/device\/([^/?]+)$/.exec(request.path)?.[1];
@@ -136,7 +146,10 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
   }
 
   /** What APNs refuses before looking at the device: method, path, token, topic, payload. */
-  async function appleChecks(request: FakeRequest, deviceToken: string | undefined): Promise<ApnsAnswer | null> {
+  async function appleChecks(
+    request: FakeRequest,
+    deviceToken: string | undefined,
+  ): Promise<ApnsAnswer | null> {
     if (request.method !== 'POST') return { status: 405, reason: 'MethodNotAllowed' };
     if (!deviceToken) return { status: 404, reason: 'BadPath' };
     const authorization = request.headers.authorization ?? '';
@@ -203,6 +216,8 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
     },
     async close() {
       await relay.close();
+      // An HTTP/2 server's close waits for its sessions: end them.
+      for (const session of sessions) session.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(tls.dir, { recursive: true, force: true });
     },

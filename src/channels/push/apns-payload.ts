@@ -37,7 +37,10 @@ export function mapPush(content: Record<string, string>, unreadCount: number | u
   if (collapseId !== undefined) {
     const bytes = Buffer.byteLength(collapseId);
     if (bytes > MAX_COLLAPSE_ID_BYTES) {
-      return { ok: false, reason: `collapseId is ${bytes} bytes; APNs accepts at most ${MAX_COLLAPSE_ID_BYTES}` };
+      return {
+        ok: false,
+        reason: `collapseId is ${bytes} bytes; APNs accepts at most ${MAX_COLLAPSE_ID_BYTES}`,
+      };
     }
   }
   const data = parseData(content.data);
@@ -89,7 +92,10 @@ export function mapPush(content: Record<string, string>, unreadCount: number | u
   const payload = JSON.stringify(body);
   const bytes = Buffer.byteLength(payload);
   if (bytes > MAX_PAYLOAD_BYTES) {
-    return { ok: false, reason: `payload is ${bytes} bytes after mapping; APNs accepts at most ${MAX_PAYLOAD_BYTES}` };
+    return {
+      ok: false,
+      reason: `payload is ${bytes} bytes after mapping; APNs accepts at most ${MAX_PAYLOAD_BYTES}`,
+    };
   }
   return {
     ok: true,

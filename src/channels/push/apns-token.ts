@@ -13,7 +13,11 @@ export const TOKEN_RENEW_AFTER_MS = 40 * 60_000;
  * Pure: whether a token issued at `issuedAtMs` must be replaced at `nowMs`. A clock that jumped
  * back by more than a minute also renews: APNs would read the old `iat` as issued in the future.
  */
-export function tokenIsStale(issuedAtMs: number, nowMs: number, renewAfterMs = TOKEN_RENEW_AFTER_MS): boolean {
+export function tokenIsStale(
+  issuedAtMs: number,
+  nowMs: number,
+  renewAfterMs = TOKEN_RENEW_AFTER_MS,
+): boolean {
   return nowMs - issuedAtMs >= renewAfterMs || issuedAtMs - nowMs > 60_000;
 }
 

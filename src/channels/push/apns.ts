@@ -1,7 +1,11 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { isIP } from 'node:net';
-import { connect as tlsConnect, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { BlockedTargetError, isBlockedTargetError, type OutboundGuard } from '../../security/outbound/index.ts';
+import { type SecureContextOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import {
+  BlockedTargetError,
+  isBlockedTargetError,
+  type OutboundGuard,
+} from '../../security/outbound/index.ts';
 import {
   type ChannelProvider,
   type DeviceDeactivation,
@@ -115,7 +119,11 @@ export function createApnsProvider(
         return { kind: 'permanent', reason: 'push message has no APNs device to go to' };
       }
       if (!isDeviceToken(device.token)) {
-        return { kind: 'bad_address', reason: 'device token is not an APNs token (hex)', deactivate: 'bad_token' };
+        return {
+          kind: 'bad_address',
+          reason: 'device token is not an APNs token (hex)',
+          deactivate: 'bad_token',
+        };
       }
       const mapped = mapPush(message.content, message.unreadCount);
       if (!mapped.ok) return { kind: 'permanent', reason: mapped.reason, meta: { deviceId: device.id } };
@@ -186,10 +194,16 @@ export function classifyApnsAnswer(
   }
   if (status === 429 || (status >= 500 && status < 600)) {
     const retryAfterMs = parseRetryAfter(headerText(answer.headers, 'retry-after') ?? null, now);
-    return retryAfterMs === undefined ? { kind: 'retryable', reason } : { kind: 'retryable', reason, retryAfterMs };
+    return retryAfterMs === undefined
+      ? { kind: 'retryable', reason }
+      : { kind: 'retryable', reason, retryAfterMs };
   }
   if (status === 403 && reasonCode === 'ExpiredProviderToken') {
-    return { kind: 'permanent', reason: `${reason} (a freshly signed token too: is this server's clock right?)`, meta };
+    return {
+      kind: 'permanent',
+      reason: `${reason} (a freshly signed token too: is this server's clock right?)`,
+      meta,
+    };
   }
   return { kind: 'permanent', reason, meta };
 }

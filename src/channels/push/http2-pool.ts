@@ -1,8 +1,8 @@
 import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
-  constants,
   connect,
+  constants,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
@@ -319,7 +319,9 @@ export class Http2Pool {
           const refused = stream.rstCode === constants.NGHTTP2_REFUSED_STREAM;
           const neverSent = stream.id === undefined;
           const aboveGoaway =
-            connection.lastStreamId !== undefined && stream.id !== undefined && stream.id > connection.lastStreamId;
+            connection.lastStreamId !== undefined &&
+            stream.id !== undefined &&
+            stream.id > connection.lastStreamId;
           if (refused || neverSent || aboveGoaway) {
             reject(new UnprocessedError('the server did not process the request'));
           } else {
