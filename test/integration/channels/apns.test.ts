@@ -1,9 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
 import { type ApnsOptions, createApnsProvider, NO_ANSWER } from '../../../src/channels/push/apns.ts';
 import { apnsIdFor } from '../../../src/channels/push/apns-payload.ts';
 import { type ApnsFake, apnsKeyPair, startApnsFake } from '../../fakes/apns.ts';
 import { closedPort, loopbackContext, strictContext } from '../../fakes/outbound.ts';
+import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const keys = apnsKeyPair();
@@ -200,5 +202,96 @@ describe('apns provider against a real HTTP/2 server', () => {
     await strict.outbound.close();
     expect(outcome.kind).toBe('blocked_target');
     expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe('apns integrations through the API', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const config = { ...APP, environment: 'production' };
+  const put = (id: string, body: Record<string, unknown>) =>
+    server.call('PUT', `/v1/integrations/${id}`, { channel: 'push', provider: 'apns', ...body });
+  const paths = (res: { body: { error: { details: { path: string }[] } } }) =>
+    res.body.error.details.map((d) => d.path);
+
+  it('stores a P-256 .p8 key and never returns it', async () => {
+    const ok = await put('ios', { config, credentials: { privateKey: keys.privateKey } });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ id: 'ios', provider: 'apns', channel: 'push', hasCredentials: true });
+    const listed = await server.call('GET', '/v1/integrations');
+    expect(JSON.stringify(listed.body)).not.toContain('PRIVATE KEY');
+  });
+
+  it('refuses a key that is not a P-256 PEM with 422 naming credentials.privateKey', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    for (const privateKey of ['not a key', rsa]) {
+      const res = await put('bad-key', { config, credentials: { privateKey } });
+      expect(res.status).toBe(422);
+      expect(res.body.error.code).toBe('unprocessable');
+      expect(paths(res)).toEqual(['credentials.privateKey']);
+    }
+    expect((await server.call('GET', '/v1/integrations/bad-key')).status).toBe(404);
+  });
+
+  it('validates the config fields by name', async () => {
+    const missing = await put('x', { config: { teamId: 'TEAM123456' }, credentials: {} });
+    expect(missing.status).toBe(400);
+    expect(paths(missing)).toEqual(
+      expect.arrayContaining([
+        'config.keyId',
+        'config.bundleId',
+        'config.environment',
+        'credentials.privateKey',
+      ]),
+    );
+    const staging = await put('x', {
+      config: { ...config, environment: 'staging' },
+      credentials: { privateKey: keys.privateKey },
+    });
+    expect(staging.status).toBe(400);
+    expect(paths(staging)).toContain('config.environment');
+    const plain = await put('x', {
+      config: { ...config, endpoint: 'http://apns.example.com' },
+      credentials: { privateKey: keys.privateKey },
+    });
+    expect(plain.status).toBe(400);
+    expect(paths(plain)).toContain('config.endpoint');
+    const wrongChannel = await server.call('PUT', '/v1/integrations/x', {
+      channel: 'email',
+      provider: 'apns',
+      config,
+      credentials: { privateKey: keys.privateKey },
+    });
+    expect(wrongChannel.status).toBe(400);
+    expect(paths(wrongChannel)).toEqual(['channel']);
+  });
+
+  it('holds an endpoint override to the private-target rule', async () => {
+    const res = await put('x', {
+      config: { ...config, endpoint: 'https://127.0.0.1:8443' },
+      credentials: { privateKey: keys.privateKey },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('blocked_target');
+    expect(paths(res)).toEqual(['config.endpoint']);
+  });
+
+  it('asks for the key again when tokens would go to another host, not between Apple environments', async () => {
+    expect((await put('move', { config, credentials: { privateKey: keys.privateKey } })).status).toBe(200);
+    const sandbox = await put('move', { config: { ...config, environment: 'sandbox' } });
+    expect(sandbox.status).toBe(200);
+    const elsewhere = await put('move', {
+      config: { ...config, endpoint: 'https://apns-proxy.example.com' },
+    });
+    expect(elsewhere.status).toBe(422);
+    expect(elsewhere.body.error.code).toBe('credentials_required');
   });
 });
