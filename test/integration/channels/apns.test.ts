@@ -1,10 +1,16 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
 import { type ApnsOptions, createApnsProvider, NO_ANSWER } from '../../../src/channels/push/apns.ts';
 import { apnsIdFor } from '../../../src/channels/push/apns-payload.ts';
 import { type ApnsFake, apnsKeyPair, startApnsFake } from '../../fakes/apns.ts';
 import { closedPort, loopbackContext, strictContext } from '../../fakes/outbound.ts';
+import { REPO_ROOT } from '../../helpers/child.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -187,6 +193,29 @@ describe('apns provider against a real HTTP/2 server', () => {
       reason: expect.stringMatching(/^TLS with APNs failed: /),
     });
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it("trusts NODE_EXTRA_CA_CERTS, as Node's own store does", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tidings-apns-ca-'));
+    const caFile = path.join(dir, 'ca.pem');
+    writeFileSync(caFile, fake.ca);
+    try {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        ['bin/run-ts.mjs', 'test/fixtures/apns-send.ts', fake.url],
+        {
+          cwd: REPO_ROOT,
+          env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, APNS_TEST_KEY: keys.privateKey },
+        },
+      );
+      expect(JSON.parse(stdout)).toMatchObject({
+        kind: 'accepted',
+        providerMessageId: apnsIdFor('msg_child'),
+      });
+      expect(fake.requests).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('maps a private endpoint the rule refuses to blocked_target', async () => {
