@@ -43,6 +43,11 @@ export interface ApnsFakeOptions {
   bundleId: string;
   /** SETTINGS_MAX_CONCURRENT_STREAMS the server announces (APNs: ~1000 once a token is valid). */
   maxConcurrentStreams?: number;
+  /**
+   * Like APNs with token auth: announce this limit first (APNs: 1), and raise it to
+   * `maxConcurrentStreams` once a request on the connection carried a valid token.
+   */
+  initialMaxConcurrentStreams?: number;
 }
 
 export interface ApnsFake extends ConformanceFake {
@@ -52,6 +57,8 @@ export interface ApnsFake extends ConformanceFake {
   readonly ca: string;
   /** TCP connections accepted so far. */
   readonly connections: number;
+  /** The most requests the server had in progress at once, over all connections. */
+  readonly peakStreams: number;
   /** How many times each apns-id was answered 200: a duplicate shows as 2. */
   readonly acceptedByApnsId: ReadonlyMap<string, number>;
   /** Answers for the next requests, in order, after the request passed Apple's own checks. */
@@ -59,10 +66,11 @@ export interface ApnsFake extends ConformanceFake {
   /** The answer for every request to this device token (until `reset`). */
   answerFor(deviceToken: string, answer: ApnsAnswer): void;
   /**
-   * After the `n`-th request from now arrives, send GOAWAY (NO_ERROR) on its connection with
-   * that stream as the last one processed: earlier streams are answered, later ones never are.
+   * After the `n`-th request from now arrives, send GOAWAY (NO_ERROR unless `code` says) on its
+   * connection with that stream as the last one processed: earlier streams are answered, later
+   * ones never are.
    */
-  goawayAfter(n: number): void;
+  goawayAfter(n: number, code?: number): void;
   /** Stops relaying on every open connection: the client's requests and PINGs go unanswered. */
   freeze(): void;
   /** Forgets requests, counts and scripts. */
@@ -77,14 +85,20 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
   const perToken = new Map<string, ApnsAnswer>();
   const verified = new Map<string, string | null>();
   let goawayCountdown: number | undefined;
+  let goawayCode: number = constants.NGHTTP2_NO_ERROR;
   const goneAway = new WeakMap<Http2Session, number>();
 
   const server = createSecureServer({
     key: tls.key,
     cert: tls.cert,
     allowHTTP1: false,
-    settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
+    settings: {
+      maxConcurrentStreams: options.initialMaxConcurrentStreams ?? options.maxConcurrentStreams ?? 1000,
+    },
   });
+  const raised = new WeakSet<Http2Session>();
+  let inProgress = 0;
+  let peakStreams = 0;
   server.on('sessionError', () => undefined);
   const sessions = new Set<Http2Session>();
   server.on('session', (session) => {
@@ -104,8 +118,11 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
     if (goawayCountdown !== undefined && --goawayCountdown === 0) {
       goawayCountdown = undefined;
       goneAway.set(session, streamId);
-      session.goaway(constants.NGHTTP2_NO_ERROR, streamId);
+      session.goaway(goawayCode, streamId);
     }
+    inProgress++;
+    peakStreams = Math.max(peakStreams, inProgress);
+    stream.once('close', () => inProgress--);
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
@@ -134,6 +151,16 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
       next.shift() ??
       ({ status: 200 } as ApnsAnswer);
     if (stream.destroyed || stream.closed) return;
+    const session = stream.session;
+    if (
+      verdict.status !== 403 &&
+      options.initialMaxConcurrentStreams !== undefined &&
+      session &&
+      !raised.has(session)
+    ) {
+      raised.add(session);
+      session.settings({ maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 });
+    }
     if (verdict.status === 200) acceptedByApnsId.set(apnsId, (acceptedByApnsId.get(apnsId) ?? 0) + 1);
     const reply = verdict.reason === undefined ? '' : JSON.stringify({ reason: verdict.reason });
     stream.respond({
@@ -201,10 +228,14 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
     get connections() {
       return relay.count();
     },
+    get peakStreams() {
+      return peakStreams;
+    },
     answerNext: (...answers) => next.push(...answers),
     answerFor: (token, answer) => perToken.set(token, answer),
-    goawayAfter(n) {
+    goawayAfter(n, code = constants.NGHTTP2_NO_ERROR) {
       goawayCountdown = n;
+      goawayCode = code;
     },
     freeze: () => relay.freeze(),
     reset() {
@@ -213,6 +244,7 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
       next.length = 0;
       perToken.clear();
       goawayCountdown = undefined;
+      peakStreams = inProgress;
     },
     async close() {
       await relay.close();

@@ -115,7 +115,7 @@ export function createApnsProvider(
     name: 'apns',
     async send(message: OutboundMessage): Promise<SendOutcome> {
       const device = message.device;
-      if (!device || device.platform !== 'apns') {
+      if (device?.platform !== 'apns') {
         return { kind: 'permanent', reason: 'push message has no APNs device to go to' };
       }
       if (!isDeviceToken(device.token)) {

@@ -25,7 +25,10 @@ export interface Http2PoolOptions {
   /** Each connection is PINGed this often; no answer within `pingTimeoutMs` replaces it. */
   pingIntervalMs: number;
   pingTimeoutMs: number;
-  /** A request with no complete answer by then fails (the connection may be dead). */
+  /**
+   * A request with no complete answer by then fails (the connection may be dead); so does one
+   * that waited that long for a free stream.
+   */
   requestTimeoutMs: number;
 }
 
@@ -164,7 +167,23 @@ export class Http2Pool {
       return Promise.resolve(free);
     }
     return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      // A server that never frees a stream (or announces a limit of 0) must not hold a send forever.
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) this.waiters.splice(index, 1);
+        reject(new Http2RequestError('no free HTTP/2 stream in time'));
+      }, this.options.requestTimeoutMs);
+      const waiter: Waiter = {
+        resolve: (connection) => {
+          clearTimeout(timer);
+          resolve(connection);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.waiters.push(waiter);
       this.dispatch();
     });
   }

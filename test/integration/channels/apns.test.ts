@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +79,26 @@ describe('apns provider against a real HTTP/2 server', () => {
     expect(outcomes[7]).toMatchObject({ providerMessageId: apnsIdFor('msg_7'), meta: { deviceId: 'dev_7' } });
   });
 
+  it('starts at the one stream APNs allows before a valid token, and uses the limit it raises to', async () => {
+    const strict = await startApnsFake({
+      ...APP,
+      publicKey: keys.publicKey,
+      initialMaxConcurrentStreams: 1,
+      maxConcurrentStreams: 500,
+    });
+    const apns = provider({ ca: strict.ca }, strict.url);
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 400 }, (_, n) => apns.send(push(n))));
+      expect(outcomes.filter((o) => o.kind === 'accepted')).toHaveLength(400);
+      expect(strict.connections).toBeLessThanOrEqual(4);
+      // Four connections held to one stream each would never run more than 4 at once.
+      expect(strict.peakStreams).toBeGreaterThan(4);
+    } finally {
+      await apns.close?.();
+      await strict.close();
+    }
+  });
+
   it('loses and duplicates nothing when the server sends GOAWAY in the middle of a burst', async () => {
     const before = fake.connections;
     const apns = provider();
@@ -91,6 +112,21 @@ describe('apns provider against a real HTTP/2 server', () => {
     expect(fake.acceptedByApnsId.size).toBe(301);
     const duplicated = [...fake.acceptedByApnsId].filter(([, count]) => count !== 1);
     expect(duplicated).toEqual([]);
+  });
+
+  it('after a GOAWAY with an error code, resends what was not processed and reports the rest retryable', async () => {
+    const apns = provider();
+    expect((await apns.send(push(0))).kind).toBe('accepted');
+    fake.reset();
+    // Node ends the session at once on an error GOAWAY, so streams the server took may lose their answer.
+    fake.goawayAfter(40, constants.NGHTTP2_INTERNAL_ERROR);
+    const outcomes = await Promise.all(Array.from({ length: 300 }, (_, n) => apns.send(push(n + 1))));
+
+    const kinds = new Set(outcomes.map((o) => o.kind));
+    expect([...kinds].every((kind) => kind === 'accepted' || kind === 'retryable')).toBe(true);
+    // Every stream above the last one processed went again and was accepted: at most 40 are in doubt.
+    expect(outcomes.filter((o) => o.kind === 'accepted').length).toBeGreaterThanOrEqual(260);
+    expect([...fake.acceptedByApnsId.values()].every((count) => count === 1)).toBe(true);
   });
 
   it('replaces a connection that stops answering PINGs', async () => {
