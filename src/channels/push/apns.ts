@@ -182,8 +182,10 @@ export function classifyApnsAnswer(
   const reason = `APNs ${answer.status}${reasonCode ? ` ${reasonCode}` : ''}`;
   const status = answer.status;
   if (status === 200) {
+    // APNs echoes ours; anything else from an endpoint override is not worth storing.
     const echoed = headerText(answer.headers, 'apns-id');
-    return { kind: 'accepted', providerMessageId: echoed ?? apnsId, detail: reason, meta };
+    const providerMessageId = echoed && UUID.test(echoed) ? echoed.toLowerCase() : apnsId;
+    return { kind: 'accepted', providerMessageId, detail: reason, meta };
   }
   if (status === 410) {
     const deactivate: DeviceDeactivation = reasonCode === 'ExpiredToken' ? 'expired' : 'unregistered';
@@ -207,6 +209,8 @@ export function classifyApnsAnswer(
   }
   return { kind: 'permanent', reason, meta };
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Apple's `{"reason": "BadDeviceToken"}`; only a plain word is kept (the endpoint may be anyone's). */
 export function apnsReason(body: string): string | undefined {

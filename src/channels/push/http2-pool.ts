@@ -121,11 +121,6 @@ export class Http2Pool {
 
   constructor(private readonly options: Http2PoolOptions) {}
 
-  /** Connections opened and not yet closed (retired ones still draining included). */
-  get size(): number {
-    return this.connections.size;
-  }
-
   async request(headers: OutgoingHttpHeaders, body: string): Promise<Http2Answer> {
     for (let round = 0; ; round++) {
       const connection = await this.acquire();
@@ -150,7 +145,9 @@ export class Http2Pool {
           new Promise<void>((resolve) => {
             connection.stopPinging();
             if (connection.session.destroyed) return resolve();
-            connection.session.close(() => resolve());
+            // A retired session is already closing: close() again would not call back, 'close' will.
+            connection.session.once('close', () => resolve());
+            connection.session.close();
             // A stream that never ends must not hold shutdown.
             setTimeout(() => connection.session.destroy(), 2_000).unref();
           }),

@@ -205,11 +205,18 @@ describe('classifyApnsAnswer', () => {
   });
 
   it('returns the echoed apns-id as providerMessageId, with meta', () => {
-    expect(classifyApnsAnswer(answer(200, undefined, { 'apns-id': 'echoed' }), 'ours', meta, now)).toEqual({
+    const echoed = '0f0e0d0c-0b0a-5908-8706-050403020100';
+    expect(classifyApnsAnswer(answer(200, undefined, { 'apns-id': echoed }), 'ours', meta, now)).toEqual({
       kind: 'accepted',
-      providerMessageId: 'echoed',
+      providerMessageId: echoed,
       detail: 'APNs 200',
       meta,
+    });
+    // Whatever else an endpoint override answers is not stored.
+    expect(
+      classifyApnsAnswer(answer(200, undefined, { 'apns-id': '<b>x</b>' }), 'ours', meta, now),
+    ).toMatchObject({
+      providerMessageId: 'ours',
     });
   });
 
