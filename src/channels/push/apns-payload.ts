@@ -46,7 +46,7 @@ export function mapPush(content: Record<string, string>, unreadCount: number | u
   const data = parseData(content.data);
   if (!data.ok) return data;
 
-  const silent = content.silent === 'true';
+  const silent = content.silent?.trim() === 'true';
   const aps: Record<string, unknown> = {};
   let priority: 10 | 5 = 10;
   if (silent) {
@@ -58,7 +58,7 @@ export function mapPush(content: Record<string, string>, unreadCount: number | u
     const badge = badgeOf(content.badge, unreadCount);
     if (typeof badge === 'string') return { ok: false, reason: badge };
     if (badge !== undefined) aps.badge = badge;
-    const level = nonEmpty(content.interruptionLevel);
+    const level = nonEmpty(content.interruptionLevel?.trim());
     if (level !== undefined) {
       if (!INTERRUPTION_LEVELS.has(level)) {
         return {

@@ -15,7 +15,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { parseRetryAfter } from '../webhook/webhook.ts';
 import { apnsIdFor, isDeviceToken, mapPush } from './apns-payload.ts';
 import { apnsTokenSigner, ProviderTokenCache, parseApnsKey } from './apns-token.ts';
 import { type Http2Answer, Http2Pool } from './http2-pool.ts';
@@ -208,6 +207,20 @@ export function classifyApnsAnswer(
     };
   }
   return { kind: 'permanent', reason, meta };
+}
+
+/**
+ * RFC 9110 §10.2.3 Retry-After: delay seconds or an HTTP-date (relative to `now`); garbage is
+ * ignored. The same rule as the webhook adapter's, which keeps its copy private.
+ */
+function parseRetryAfter(header: string | null, now: number): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // An HTTP-date always has a day name; Date.parse alone would read "5.5" as a date.
+  if (!/[a-z]/i.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -139,7 +139,7 @@ export function classifyWebhookResponse(
 }
 
 /** RFC 9110 §10.2.3: either non-negative delay seconds or an HTTP-date. Garbage is ignored. */
-export function parseRetryAfter(header: string | null, now: number): number | undefined {
+function parseRetryAfter(header: string | null, now: number): number | undefined {
   const value = header?.trim();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1000;

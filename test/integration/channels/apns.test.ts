@@ -131,7 +131,7 @@ describe('apns provider against a real HTTP/2 server', () => {
 
   it('replaces a connection that stops answering PINGs', async () => {
     const before = fake.connections;
-    const apns = provider({ pingIntervalMs: 100, pingTimeoutMs: 200, requestTimeoutMs: 20_000 });
+    const apns = provider({ pingIntervalMs: 200, pingTimeoutMs: 500, requestTimeoutMs: 20_000 });
     expect((await apns.send(push(1))).kind).toBe('accepted');
     expect(fake.connections - before).toBe(1);
 
