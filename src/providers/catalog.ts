@@ -8,6 +8,7 @@ import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
 import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
+import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import type { Channel } from '../shared/model.ts';
@@ -132,6 +133,21 @@ const webpushCredentials = Type.Object(
   },
   CLOSED,
 );
+// Apple's ids are 10 characters; the schema only keeps them to what a JWT header and claim can carry
+// as-is, and APNs itself is the judge (InvalidProviderToken).
+const appleId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9]+$' });
+const apnsConfig = Type.Object(
+  {
+    teamId: appleId,
+    keyId: appleId,
+    // Reverse-DNS: letters, digits, hyphens and periods (Apple's rule for bundle ids).
+    bundleId: Type.String({ minLength: 1, maxLength: 155, pattern: '^[A-Za-z0-9.-]+$' }),
+    environment: Type.Union([Type.Literal('production'), Type.Literal('sandbox')]),
+    endpoint: Type.Optional(Type.String({ pattern: '^https://', maxLength: 2048 })),
+  },
+  CLOSED,
+);
+const apnsCredentials = Type.Object({ privateKey: Type.String({ minLength: 1, maxLength: 16_384 }) }, CLOSED);
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>
@@ -158,6 +174,10 @@ function chatTargets(config: Fields): ProviderTarget[] {
     : [{ path: 'config.endpoint', host: urlHost(config.endpoint) }];
 }
 
+function isAppleEndpoint(url: string): boolean {
+  return (Object.values(APNS_ENDPOINTS) as string[]).includes(url);
+}
+
 /** Providers by name. The sandbox is built in (see ProviderRegistry) and needs no integration. */
 export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.freeze({
   smtp: {
@@ -171,6 +191,25 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       !sameHost(before.host, after.host) ||
       before.port !== after.port ||
       (after.insecure === true && before.insecure !== true),
+  },
+  apns: {
+    channels: ['push'],
+    config: apnsConfig,
+    credentials: apnsCredentials,
+    create: (config, credentials, context) =>
+      createApnsProvider(config as never, credentials as never, context),
+    targets: (config) => [
+      {
+        path: config.endpoint === undefined ? 'config.environment' : 'config.endpoint',
+        host: urlHost(apnsEndpoint(config)),
+      },
+    ],
+    // Provider tokens are bearer credentials for every app of the team: they may go to another
+    // endpoint only when both are Apple's own (production and sandbox).
+    retargets: (before, after) => {
+      const [from, to] = [apnsEndpoint(before), apnsEndpoint(after)];
+      return from !== to && !(isAppleEndpoint(from) && isAppleEndpoint(to));
+    },
   },
   webhook: {
     channels: ['webhook'],
