@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
+import { sqliteDeviceStore } from './devices.ts';
 import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
@@ -51,6 +52,8 @@ const DURABLE_WRITES = [
   'upsertTopic',
   'addTopicMembers',
   'removeTopicMember',
+  'upsertDevice',
+  'deleteDevice',
   'putWorkflow',
   'putIntegration',
   'resealCredentials',
@@ -112,6 +115,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteTenantStore(db),
     ...sqliteEventStore(db, jobs, subscribers),
     ...sqliteSubscriberStore(db, subscribers),
+    ...sqliteDeviceStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteMessageStore(db, jobs),
