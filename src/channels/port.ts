@@ -1,5 +1,11 @@
 import type { OutboundGuard } from '../security/outbound/index.ts';
-import type { Channel, DevicePlatform, DeviceReason, MessageMeta, WebPushSubscription } from '../shared/model.ts';
+import type {
+  Channel,
+  DevicePlatform,
+  DeviceReason,
+  MessageMeta,
+  WebPushSubscription,
+} from '../shared/model.ts';
 
 export type { MessageMeta };
 
