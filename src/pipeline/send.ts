@@ -1,8 +1,10 @@
-import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
+import type { DeviceTarget, MessageMeta, OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
 import { type Plan, plan, routingOf } from '../policy/plan.ts';
+import { forPlatform } from '../providers/registry.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
+  type DeviceRecord,
   FINAL_STATUSES,
   isPaused,
   type MessageReason,
@@ -28,8 +30,25 @@ interface SendPayload {
   messageId: string;
 }
 
-function outbound(message: MessageRecord, subscriber: SubscriberRecord | null): OutboundMessage {
-  return {
+/** What a send adds to the stored message: its device, the unread count (push) and the attempt number. */
+interface SendExtras {
+  device: DeviceRecord | null;
+  unreadCount: number | undefined;
+  attempt: number;
+}
+
+function deviceTarget(device: DeviceRecord): DeviceTarget {
+  const target: DeviceTarget = { id: device.id, platform: device.platform, token: device.token };
+  if (device.subscription) target.subscription = device.subscription;
+  return target;
+}
+
+function outbound(
+  message: MessageRecord,
+  subscriber: SubscriberRecord | null,
+  extras: SendExtras,
+): OutboundMessage {
+  const sent: OutboundMessage = {
     tenantId: message.tenantId,
     messageId: message.id,
     eventId: message.eventId,
@@ -44,7 +63,11 @@ function outbound(message: MessageRecord, subscriber: SubscriberRecord | null): 
     },
     content: message.content,
     data: message.data,
+    attempt: extras.attempt,
   };
+  if (extras.device) sent.device = deviceTarget(extras.device);
+  if (extras.unreadCount !== undefined) sent.unreadCount = extras.unreadCount;
+  return sent;
 }
 
 function seconds(ms: number): string {
@@ -63,7 +86,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     message: MessageRecord,
     status: MessageStatus,
     detail: string,
-    extra: { provider?: string; error?: string; reason?: MessageReason } = {},
+    extra: {
+      provider?: string;
+      error?: string;
+      reason?: MessageReason;
+      providerMessageId?: string;
+      meta?: MessageMeta;
+    } = {},
   ) {
     const now = Date.now();
     await store.updateMessage(message.tenantId, message.id, {
@@ -71,6 +100,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       provider: extra.provider,
       lastError: extra.error ?? null,
       reason: extra.reason ?? null,
+      providerMessageId: extra.providerMessageId,
+      meta: extra.meta,
       append: [{ at: iso(now), status, detail }],
       now,
     });
@@ -110,6 +141,24 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
+    // A device message goes to that device only while it is active: one a provider reported dead
+    // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
+    let device: DeviceRecord | null = null;
+    if (message.deviceId) {
+      device = await store.getDevice(job.tenantId, message.subscriberId, message.deviceId);
+      if (!device?.active) {
+        const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
+        await record(
+          message,
+          'suppressed',
+          `device ${message.deviceId} ${why} since the message was queued`,
+          {
+            reason: 'no_device',
+          },
+        );
+        return DONE;
+      }
+    }
     const subscriber = await store.getSubscriber(job.tenantId, message.subscriberId);
     // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
     // after the message was queued or deferred still holds it back.
@@ -129,16 +178,29 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
-    const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
+    const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
+    const candidates = device ? forPlatform(integrations, device.platform) : integrations;
+    if (candidates.length === 0) {
+      // The tenant set up this channel for other platforms only: no retry can change that.
+      const theirs = integrations.map((i) => `${i.integrationId} (${i.providerName})`).join(', ');
+      const detail = `no ${message.channel} integration serves ${device!.platform} devices (the tenant has ${theirs})`;
+      await record(message, 'failed', detail, { error: detail, reason: 'no_address' });
+      return DONE;
+    }
     const chosen = candidates[(job.attempts - 1) % candidates.length]!;
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
+    // The badge a push may show ("unread"); read only for push, at send time, so it is current.
+    const unreadCount =
+      message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
       provider: chosen.integrationId,
     });
 
     let outcome: SendOutcome;
     try {
-      outcome = await chosen.provider.send(outbound(message, subscriber));
+      outcome = await chosen.provider.send(
+        outbound(message, subscriber, { device, unreadCount, attempt: job.attempts }),
+      );
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }
@@ -149,15 +211,24 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           message,
           'sent',
           `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+          { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
         );
         return DONE;
       }
-      case 'bad_address':
-        await record(message, 'failed', `bad address: ${outcome.reason}`, {
+      case 'bad_address': {
+        // A dead token: deactivated at once, so this device's later messages are skipped, not sent.
+        let deactivated = '';
+        if (device && outcome.deactivate) {
+          const now = Date.now();
+          if (await store.deactivateDevice(device, outcome.deactivate, now))
+            deactivated = `; device ${device.id} deactivated (${outcome.deactivate})`;
+        }
+        await record(message, 'failed', `bad address: ${outcome.reason}${deactivated}`, {
           error: outcome.reason,
           reason: 'bad_address',
         });
         return DONE;
+      }
       case 'blocked_target':
         // The same host is refused on every attempt and by every process: fail now, never retry.
         await record(message, 'failed', `blocked target: ${outcome.reason}`, {
@@ -169,6 +240,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
           error: outcome.reason,
           reason: 'provider_rejected',
+          meta: outcome.meta,
         });
         return DONE;
       case 'retryable': {
