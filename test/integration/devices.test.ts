@@ -22,7 +22,7 @@ const KEYS = {
   auth: Buffer.alloc(16, 9).toString('base64url'),
 };
 const subscription = (endpoint = 'https://push.example.test/send/abcd1234') => ({ endpoint, keys: KEYS });
-const SETTLED = new Set(['sent', 'failed', 'suppressed', 'dead', 'delivered']);
+const SETTLED = new Set(['sent', 'failed', 'suppressed', 'rate_limited', 'dead', 'delivered']);
 
 let server: TestServer;
 
@@ -351,6 +351,31 @@ describe('push to devices', () => {
       status: 'sent',
       meta: { deviceId: 'old' },
     });
+  });
+
+  it('counts the pushes of one event to a person’s devices once against a per-subscriber+channel limit', async () => {
+    const workflow = await server.call('PUT', '/v1/workflows/once-an-hour', {
+      channels: [{ channel: 'push', template: { title: 'Hi', body: 'there' } }],
+      rateLimit: [{ per: 'subscriber+channel', limit: 1, window: '1h' }],
+    });
+    expect(workflow.status).toBe(200);
+    await server.call('PUT', '/v1/subscribers/uma/devices/phone', {
+      platform: 'apns',
+      token: '1'.repeat(64),
+    });
+    await server.call('PUT', '/v1/subscribers/uma/devices/tablet', {
+      platform: 'fcm',
+      token: `${FCM_TOKEN}-uma`,
+    });
+    const send = async () => {
+      const res = await server.call('POST', '/v1/events', { workflow: 'once-an-hour', to: ['uma'] });
+      return settled(server, res.body.eventId, 2);
+    };
+    expect((await send()).map((m: Json) => m.status)).toEqual(['sent', 'sent']);
+    expect((await send()).map((m: Json) => [m.status, m.reason])).toEqual([
+      ['rate_limited', 'rate_limited'],
+      ['rate_limited', 'rate_limited'],
+    ]);
   });
 
   it('fails a push to a platform none of the tenant’s push integrations serves (reason no_address)', async () => {
