@@ -666,6 +666,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.listDevices(OTHER, 'carol')).toHaveLength(1);
       });
 
+      it('leaves a token raced for by several subscribers with exactly one of them, and racing new devices within the limit', async () => {
+        const racers = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+        const results = await Promise.all(
+          racers.map((subscriberId) => store.upsertDevice(apns({ subscriberId, id: 'phone' }), 1, 100)),
+        );
+        expect(results.every((r) => r.ok)).toBe(true);
+        const holders = (await Promise.all(racers.map((id) => store.listDevices(T, id)))).flat();
+        expect(holders).toHaveLength(1);
+        const many = await Promise.all(
+          [1, 2, 3, 4, 5].map((n) =>
+            store.upsertDevice(apns({ subscriberId: 'busy', id: `d${n}`, token: `${n}`.repeat(64) }), n, 3),
+          ),
+        );
+        expect(many.filter((r) => r.ok)).toHaveLength(3);
+        expect(await store.listDevices(T, 'busy')).toHaveLength(3);
+      });
+
       it('refuses a new device beyond the limit, but not a re-PUT or a replaced token', async () => {
         for (const n of [1, 2])
           expect((await store.upsertDevice(apns({ id: `d${n}`, token: `${n}`.repeat(64) }), n, 2)).ok).toBe(

@@ -4,11 +4,12 @@ import type { DeviceInput, DeviceStore, DeviceUpsert } from '../port.ts';
 import { type DeviceRow, toDevice } from '../rows.ts';
 import { run, transaction } from './client.ts';
 
-// Creates the subscriber if absent, then locks it: concurrent PUTs for one subscriber take turns,
-// so the device count they check is the one they write into.
-const LOCK_SUBSCRIBER = `WITH c AS (INSERT INTO subscribers (tenant_id, id, created_at, updated_at)
-    VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING)
-  SELECT 1 FROM subscribers WHERE tenant_id = $1 AND id = $2 FOR UPDATE`;
+// Creates the subscriber if absent, then locks it (a statement of its own: one statement's SELECT
+// would not see its own CTE's new row): concurrent PUTs for one subscriber take turns, so the
+// device count they check is the one they write into.
+const CREATE_SUBSCRIBER = `INSERT INTO subscribers (tenant_id, id, created_at, updated_at) VALUES ($1, $2, $3, $3)
+  ON CONFLICT DO NOTHING`;
+const LOCK_SUBSCRIBER = 'SELECT 1 FROM subscribers WHERE tenant_id = $1 AND id = $2 FOR UPDATE';
 
 const WRITE = `INSERT INTO devices AS cur (tenant_id, subscriber_id, id, platform, token, subscription, address_hash,
     active, deactivated_at, reason, created_at, updated_at)
@@ -20,13 +21,14 @@ const WRITE = `INSERT INTO devices AS cur (tenant_id, subscriber_id, id, platfor
 
 /** Two PUTs of one token under different subscribers at once: the loser runs again and finds the winner's row. */
 const UNIQUE_VIOLATION = '23505';
-const ADDRESS_RACE_TRIES = 3;
+const ADDRESS_RACE_TRIES = 5;
 
 export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
   async function upsertOnce(input: DeviceInput, now: number, limit: number): Promise<DeviceUpsert> {
     const hash = deviceAddressHash(input);
     return transaction(pool, async (client) => {
-      await client.query(LOCK_SUBSCRIBER, [input.tenantId, input.subscriberId, now]);
+      await client.query(CREATE_SUBSCRIBER, [input.tenantId, input.subscriberId, now]);
+      await client.query(LOCK_SUBSCRIBER, [input.tenantId, input.subscriberId]);
       const { rows: counted } = await client.query<{ mine: boolean; others: number }>(
         `SELECT bool_or(id = $3) AS mine, count(*) FILTER (WHERE address_hash <> $4)::INT AS others
            FROM devices WHERE tenant_id = $1 AND subscriber_id = $2`,
