@@ -348,9 +348,12 @@ function devicesOn(
 }
 
 /** The devices a step's messages go to: one message each, or one message to no device. */
-function deviceIds(targets: readonly DeviceRecord[] | null): (string | null)[] {
-  return targets ? targets.map((device) => device.id) : [null];
+function deviceIds(targets: readonly DeviceRecord[] | null): readonly (string | null)[] {
+  return targets ? targets.map((device) => device.id) : TO_NO_DEVICE;
 }
+
+/** Every message of a channel without devices: shared, so the hot path allocates nothing for it. */
+const TO_NO_DEVICE: readonly (string | null)[] = Object.freeze([null]);
 
 /** The device platforms the steps of a target send to (none for most workflows: then no read at all). */
 function platformsOf(target: DeliveryTarget, into: Set<DevicePlatform>): void {
