@@ -14,6 +14,7 @@ import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
@@ -260,6 +261,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     healthRoutes,
     eventRoutes,
     subscriberRoutes,
+    deviceRoutes,
     preferenceRoutes,
     settingsRoutes,
     workflowRoutes,

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { FORBIDDEN_IN_ANY_ID, ID_MAX_LENGTH, Id, SubscriberFields } from '../ingest/fields.ts';
-import { CHANNELS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
+import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
 
@@ -11,6 +11,43 @@ export const IdParams = (name: string) => Type.Object({ [name]: Id });
 
 export const SubscriberBody = Type.Object(SubscriberFields, { additionalProperties: false });
 export type SubscriberBody = Static<typeof SubscriberBody>;
+
+/**
+ * A device: `token` for apns and fcm, `subscription` (a PushSubscription's toJSON()) for webpush.
+ * The shape is checked here, the rules of each platform in device-input.ts.
+ */
+export const DeviceBody = Type.Object(
+  {
+    platform: Type.Enum([...DEVICE_PLATFORMS]),
+    token: Type.Optional(
+      Type.String({
+        maxLength: 4096,
+        description: 'apns: 64–200 hex characters; fcm: the registration token',
+      }),
+    ),
+    subscription: Type.Optional(
+      Type.Object(
+        {
+          endpoint: Type.String({ maxLength: 2048, description: 'https URL of the push service' }),
+          keys: Type.Object(
+            {
+              p256dh: Type.String({ maxLength: 200, description: 'base64url, 65 bytes' }),
+              auth: Type.String({ maxLength: 100, description: 'base64url, 16 bytes' }),
+            },
+            { additionalProperties: false },
+          ),
+          expirationTime: Type.Optional(
+            Type.Union([Type.Number(), Type.Null()], {
+              description: 'accepted as toJSON() gives it; not used',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const TopicBody = Type.Object(
   { name: Type.Optional(Type.String({ maxLength: 200 })) },

@@ -1,4 +1,5 @@
 import {
+  type DeviceRecord,
   type EventRecord,
   FINAL_STATUSES,
   type IntegrationRecord,
@@ -11,6 +12,7 @@ import {
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
+import { tokenHint } from './device-input.ts';
 
 /** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */
 
@@ -36,13 +38,29 @@ export function messageView(m: MessageRecord) {
     channel: m.channel,
     status: m.status,
     provider: m.provider,
+    providerMessageId: m.providerMessageId ?? null,
     content: m.content,
+    meta: m.meta ?? {},
     reason: m.reason,
     escalated: false,
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
     timeline: m.timeline,
+  };
+}
+
+/** The token itself never leaves: `tokenHint` shows its last characters (web push: the push service and the endpoint's end). */
+export function deviceView(d: DeviceRecord) {
+  return {
+    deviceId: d.id,
+    platform: d.platform,
+    active: d.active,
+    deactivatedAt: isoOrNull(d.deactivatedAt),
+    reason: d.reason,
+    tokenHint: tokenHint(d),
+    createdAt: iso(d.createdAt),
+    updatedAt: iso(d.updatedAt),
   };
 }
 

@@ -1,5 +1,13 @@
 import type { OutboundGuard } from '../security/outbound/index.ts';
-import type { Channel } from '../shared/model.ts';
+import type {
+  Channel,
+  DevicePlatform,
+  DeviceReason,
+  MessageMeta,
+  WebPushSubscription,
+} from '../shared/model.ts';
+
+export type { MessageMeta };
 
 /**
  * What a provider said, in our closed vocabulary. The pipeline decides retries and final
@@ -23,23 +31,20 @@ export type SendOutcome =
   | { kind: 'blocked_target'; reason: string }
   | { kind: 'opted_out'; reason: string };
 
-/** What a channel adds to a message's `meta` (API.md "Messages"): segments, encoding, collapseId… */
-export type MessageMeta = Record<string, string | number | boolean>;
-
 /**
  * Why a provider said a device token is dead (API.md device `reason`): the device is deactivated
  * at once and later sends skip it.
  */
-export type DeviceDeactivation = 'unregistered' | 'bad_token' | 'expired';
+export type DeviceDeactivation = DeviceReason;
 
 /** The device a push or web-push message goes to (one message per active device). */
 export interface DeviceTarget {
   id: string;
-  platform: 'apns' | 'fcm' | 'webpush';
+  platform: DevicePlatform;
   /** APNs device token or FCM registration token; empty for web push. */
   token: string;
   /** Web push only: the browser's PushSubscription. */
-  subscription?: { endpoint: string; keys: { p256dh: string; auth: string } };
+  subscription?: WebPushSubscription;
 }
 
 /** One rendered message on its way to a provider. */

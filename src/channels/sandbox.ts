@@ -3,6 +3,8 @@ import type { MessageStore } from '../store/port.ts';
 import type { ChannelProvider, OutboundMessage } from './port.ts';
 
 function addressFor(message: OutboundMessage): string | null {
+  // Push and web push go to one device: the capture names it, never its token.
+  if (message.device) return message.device.id;
   switch (message.channel) {
     case 'email':
       return message.subscriber.email;

@@ -5,6 +5,8 @@ import type { JobHandler } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
 import type {
+  DevicePlatform,
+  DeviceRecord,
   EventRecord,
   MessageRecord,
   PreferenceChoices,
@@ -14,7 +16,7 @@ import type {
   WorkflowDefinition,
   WorkflowRecord,
 } from '../shared/model.ts';
-import { isPaused } from '../shared/model.ts';
+import { isPaused, PLATFORMS_OF_CHANNEL } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
@@ -79,6 +81,13 @@ export interface TenantConsent {
 
 const NO_CHOICES: TenantConsent = { preferences: new Map(), defaultTimezone: 'UTC' };
 
+/** One tenant's recipients' active devices in a batch, by subscriber id, each one's oldest first. */
+export type TenantDevices = ReadonlyMap<string, readonly DeviceRecord[]>;
+
+const NO_DEVICES: TenantDevices = new Map();
+/** The meta of every message that goes to no device: shared (and frozen), so stores serialise it once. */
+const NO_META = Object.freeze({});
+
 /** Why a paused workflow's message was not sent, for its timeline. */
 function pausedDetail(workflow: WorkflowRecord): string {
   return workflow.pausedReason ?? 'workflow paused (its definition says "paused": true)';
@@ -128,6 +137,10 @@ function renderDigestKey(
  * A workflow with a digest creates no message for its recipients: each joins the digest of its
  * rendered key (`joins`, the event view's `skipped` saying so), to be sent at the window's close
  * by the `digest` job, which builds that close's messages here again with `target.digest` set.
+ *
+ * Push and web push steps make one message per active device of the step's platforms (rendered
+ * once, `meta.deviceId` on each); a recipient with none gets one `suppressed` message with reason
+ * `no_device` — checked before consent, as plan() checks addresses (the fixable problem first).
  */
 export function buildMessages(
   deps: Pick<PipelineDeps, 'templates'>,
@@ -139,6 +152,7 @@ export function buildMessages(
   consent: TenantConsent = NO_CHOICES,
   skipped: SkippedStep[] = [],
   joins: DigestJoin[] = [],
+  devices: TenantDevices = NO_DEVICES,
 ): NewMessage[] {
   const { event, workflow } = target;
   const steps = workflow.definition.channels;
@@ -185,6 +199,7 @@ export function buildMessages(
     timeline: TimelineEntry[],
     lastError: string | null,
     reason: MessageRecord['reason'],
+    deviceId: string | null = null,
   ): MessageRecord => ({
     tenantId: event.tenantId,
     id: newId('msg', now),
@@ -205,6 +220,9 @@ export function buildMessages(
     archivedAt: null,
     lastError,
     reason,
+    deviceId,
+    providerMessageId: null,
+    meta: deviceId === null ? NO_META : { deviceId },
   });
   const failure = (
     subscriberId: string,
@@ -321,6 +339,17 @@ export function buildMessages(
           budget -= spent;
         }
       }
+      // Push and web push go to devices: one message each, or one `no_device` when there is none.
+      const platforms = PLATFORMS_OF_CHANNEL[step.channel];
+      let targets: readonly DeviceRecord[] | null = null;
+      if (platforms) {
+        targets = devicesOn(devices.get(subscriber.id), platforms);
+        if (targets.length === 0) {
+          const detail = `no active ${platforms.join(' or ')} device`;
+          messages.push(failure(subscriber.id, index, 'suppressed', detail, 'no_device'));
+          continue;
+        }
+      }
       const decision = plan({
         channel: step.channel,
         lane: event.priority,
@@ -372,25 +401,65 @@ export function buildMessages(
         const { routed } = timelines[index]!;
         const held: TimelineEntry = { at, status: 'deferred', detail: decision.detail };
         const timeline = [...head, routed, rendered, held];
-        const waiting = record(subscriber.id, step.channel, 'deferred', null, content, timeline, null, null);
-        messages.push({ record: waiting, followUp: sendJob(waiting, event.priority, decision.until) });
+        for (const deviceId of deviceIds(targets)) {
+          const waiting = record(
+            subscriber.id,
+            step.channel,
+            'deferred',
+            null,
+            content,
+            timeline,
+            null,
+            null,
+            deviceId,
+          );
+          messages.push({ record: waiting, followUp: sendJob(waiting, event.priority, decision.until) });
+        }
         continue;
       }
-      const queued = record(
-        subscriber.id,
-        step.channel,
-        'queued',
-        null,
-        content,
-        timelines[index]!.ready,
-        null,
-        null,
-      );
-      messages.push({ record: queued, followUp: sendJob(queued, event.priority, now) });
+      for (const deviceId of deviceIds(targets)) {
+        const queued = record(
+          subscriber.id,
+          step.channel,
+          'queued',
+          null,
+          content,
+          timelines[index]!.ready,
+          null,
+          null,
+          deviceId,
+        );
+        messages.push({ record: queued, followUp: sendJob(queued, event.priority, now) });
+      }
     }
     if (!paused && !timedOut) renders.cleanDelivery();
   }
   return messages;
+}
+
+/** A recipient's devices on the step's platforms (those of a channel are few: a filter beats a map). */
+function devicesOn(
+  all: readonly DeviceRecord[] | undefined,
+  platforms: readonly DevicePlatform[],
+): readonly DeviceRecord[] {
+  if (!all) return [];
+  return all.filter((device) => platforms.includes(device.platform));
+}
+
+/** The devices a step's messages go to: one message each, or one message to no device. */
+function deviceIds(targets: readonly DeviceRecord[] | null): readonly (string | null)[] {
+  return targets ? targets.map((device) => device.id) : TO_NO_DEVICE;
+}
+
+/** Every message of a channel without devices: shared, so the hot path allocates nothing for it. */
+const TO_NO_DEVICE: readonly (string | null)[] = Object.freeze([null]);
+
+/** The device platforms the steps of a target send to (none for most workflows: then no read at all). */
+function platformsOf(target: DeliveryTarget, into: Set<DevicePlatform>): void {
+  target.workflow.definition.channels.forEach((step, index) => {
+    if (step.fallback || (target.steps && !target.steps.includes(index))) return;
+    for (const platform of PLATFORMS_OF_CHANNEL[step.channel] ?? []) into.add(platform);
+  });
 }
 
 /**
@@ -411,16 +480,25 @@ export async function buildDeliveries(
 }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
+  const platforms = new Map<string, Set<DevicePlatform>>();
   for (const target of targets) {
-    const ids = wanted.get(target.event.tenantId) ?? new Set<string>();
+    const tenantId = target.event.tenantId;
+    const ids = wanted.get(tenantId) ?? new Set<string>();
     for (const id of target.subscriberIds) ids.add(id);
-    wanted.set(target.event.tenantId, ids);
+    wanted.set(tenantId, ids);
+    const tenantPlatforms = platforms.get(tenantId) ?? new Set<DevicePlatform>();
+    platformsOf(target, tenantPlatforms);
+    platforms.set(tenantId, tenantPlatforms);
   }
   const found = new Map<string, SubscriberRecord>();
   const consent = new Map<string, TenantConsent>();
   const caps = new Map<string, DailyCapLayer>();
+  const devices = new Map<string, Map<string, DeviceRecord[]>>();
   for (const [tenantId, ids] of wanted) {
     const list = [...ids];
+    const onPlatforms = [...(platforms.get(tenantId) ?? [])];
+    if (onPlatforms.length > 0)
+      devices.set(tenantId, bySubscriber(await deps.store.activeDevicesOf(tenantId, list, onPlatforms)));
     for (const subscriber of await deps.store.getSubscribers(tenantId, list))
       found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
     // Read at delivery, never cached: a PATCH holds for every delivery that starts after it.
@@ -440,8 +518,20 @@ export async function buildDeliveries(
   const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
   const build = (target: DeliveryTarget, subscribers: SubscriberRecord[], choices?: TenantConsent) => {
     const start = messages.length;
+    const tenantDevices = devices.get(target.event.tenantId);
     messages.push(
-      ...buildMessages(deps, target, subscribers, now, ledger, deferred, choices, skipped, joins),
+      ...buildMessages(
+        deps,
+        target,
+        subscribers,
+        now,
+        ledger,
+        deferred,
+        choices,
+        skipped,
+        joins,
+        tenantDevices,
+      ),
     );
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
   };
@@ -464,6 +554,16 @@ export async function buildDeliveries(
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
   return { messages, deferred, skipped, joins };
+}
+
+function bySubscriber(devices: DeviceRecord[]): Map<string, DeviceRecord[]> {
+  const map = new Map<string, DeviceRecord[]>();
+  for (const device of devices) {
+    const list = map.get(device.subscriberId);
+    if (list) list.push(device);
+    else map.set(device.subscriberId, [device]);
+  }
+  return map;
 }
 
 /**

@@ -34,6 +34,8 @@ interface TenantRequest {
   takes: RateTake[];
   /** Per take and part: the index of its message in the batch. */
   messageAt: number[][];
+  /** Messages that share the part of the message at this index (the other devices of one push). */
+  sharers: Map<number, number[]>;
 }
 
 /**
@@ -44,7 +46,8 @@ interface TenantRequest {
  *
  * `subscriber` and `tenant` layers, and the daily cap, count one per recipient per event (the
  * channels of one notification are one notification to a person); `subscriber+channel` counts
- * each message. Workflows of a mandatory category (transactional, security) never take the daily
+ * each message, except that the device messages of one channel (a push to each of a person's
+ * phones) count once and share one answer. Workflows of a mandatory category (transactional, security) never take the daily
  * cap. `caps` holds the tenants that have one. Messages replaced in `messages`, in place.
  */
 export async function applyRateLimits(
@@ -68,7 +71,14 @@ export async function applyRateLimits(
     if (layers.length === 0 && !cap) continue;
     let request = requests.get(span.tenantId);
     if (!request) {
-      request = { counters: [], labels: [], byScope: new Map(), takes: [], messageAt: [] };
+      request = {
+        counters: [],
+        labels: [],
+        byScope: new Map(),
+        takes: [],
+        messageAt: [],
+        sharers: new Map(),
+      };
       requests.set(span.tenantId, request);
     }
     // buildMessages writes one recipient's messages next to each other: one take per run.
@@ -88,7 +98,8 @@ export async function applyRateLimits(
       parts.forEach((full, p) => {
         if (full === GRANTED) return;
         const at = request.messageAt[t]![p]!;
-        messages[at] = rateLimited(messages[at]!, request.labels[full]!, now);
+        for (const m of [at, ...(request.sharers.get(at) ?? [])])
+          messages[m] = rateLimited(messages[m]!, request.labels[full]!, now);
       });
     });
   }
@@ -130,9 +141,22 @@ function addTake(
   };
   const parts: number[][] = [];
   const at: number[] = [];
+  // The first device message of each channel: the others of that channel share its part.
+  let deviceLeads: Map<string, number> | null = null;
   for (let m = from; m < to; m++) {
     const { record } = messages[m]!;
     if (!goesOut(messages[m]!)) continue;
+    if (record.deviceId) {
+      deviceLeads ??= new Map();
+      const lead = deviceLeads.get(record.channel);
+      if (lead !== undefined) {
+        const shared = request.sharers.get(lead);
+        if (shared) shared.push(m);
+        else request.sharers.set(lead, [m]);
+        continue;
+      }
+      deviceLeads.set(record.channel, m);
+    }
     const own: number[] = [];
     for (const layer of layers)
       if (layer.per === 'subscriber+channel') own.push(counter(layer, record.subscriberId, record.channel));

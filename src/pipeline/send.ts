@@ -1,9 +1,11 @@
-import type { OutboundMessage, SendOutcome } from '../channels/port.ts';
+import type { DeviceTarget, MessageMeta, OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
 import { plan, routingOf } from '../policy/plan.ts';
+import { forPlatform } from '../providers/registry.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import { signUnsubscribeToken, unsubscribeUrl } from '../security/unsubscribe-token.ts';
 import {
+  type DeviceRecord,
   FINAL_STATUSES,
   isPaused,
   MANDATORY_CATEGORIES,
@@ -54,12 +56,26 @@ function unsubscribeLink(
   return unsubscribeUrl(links.publicUrl, token);
 }
 
+/** What a send adds to the message for its provider: device, unread count (push), attempt, unsubscribe link. */
+interface SendExtras {
+  device: DeviceRecord | null;
+  unreadCount: number | undefined;
+  attempt: number;
+  unsubscribeUrl: string | undefined;
+}
+
+function deviceTarget(device: DeviceRecord): DeviceTarget {
+  const target: DeviceTarget = { id: device.id, platform: device.platform, token: device.token };
+  if (device.subscription) target.subscription = device.subscription;
+  return target;
+}
+
 function outbound(
   message: MessageRecord,
   subscriber: SubscriberRecord | null,
-  unsubscribe: string | undefined,
+  extras: SendExtras,
 ): OutboundMessage {
-  return {
+  const sent: OutboundMessage = {
     tenantId: message.tenantId,
     messageId: message.id,
     eventId: message.eventId,
@@ -74,8 +90,12 @@ function outbound(
     },
     content: message.content,
     data: message.data,
-    ...(unsubscribe ? { unsubscribeUrl: unsubscribe } : {}),
+    attempt: extras.attempt,
   };
+  if (extras.device) sent.device = deviceTarget(extras.device);
+  if (extras.unreadCount !== undefined) sent.unreadCount = extras.unreadCount;
+  if (extras.unsubscribeUrl) sent.unsubscribeUrl = extras.unsubscribeUrl;
+  return sent;
 }
 
 function seconds(ms: number): string {
@@ -94,7 +114,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     message: MessageRecord,
     status: MessageStatus,
     detail: string,
-    extra: { provider?: string; error?: string; reason?: MessageReason } = {},
+    extra: {
+      provider?: string;
+      error?: string;
+      reason?: MessageReason;
+      providerMessageId?: string;
+      meta?: MessageMeta;
+    } = {},
   ) {
     const now = Date.now();
     await store.updateMessage(message.tenantId, message.id, {
@@ -102,6 +128,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       provider: extra.provider,
       lastError: extra.error ?? null,
       reason: extra.reason ?? null,
+      providerMessageId: extra.providerMessageId,
+      meta: extra.meta,
       append: [{ at: iso(now), status, detail }],
       now,
     });
@@ -116,6 +144,24 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         reason: 'workflow_paused',
       });
       return DONE;
+    }
+    // A device message goes to that device only while it is active: one a provider reported dead
+    // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
+    let device: DeviceRecord | null = null;
+    if (message.deviceId) {
+      device = await store.getDevice(job.tenantId, message.subscriberId, message.deviceId);
+      if (!device?.active) {
+        const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
+        await record(
+          message,
+          'suppressed',
+          `device ${message.deviceId} ${why} since the message was queued`,
+          {
+            reason: 'no_device',
+          },
+        );
+        return DONE;
+      }
     }
     const subscriber = batch.subscriber(message);
     // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
@@ -144,7 +190,15 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
-    const candidates = await deps.providers.forChannel(job.tenantId, message.channel);
+    const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
+    const candidates = device ? forPlatform(integrations, device.platform) : integrations;
+    if (candidates.length === 0) {
+      // The tenant set up this channel for other platforms only: no retry can change that.
+      const theirs = integrations.map((i) => `${i.integrationId} (${i.providerName})`).join(', ');
+      const detail = `no ${message.channel} integration serves ${device!.platform} devices (the tenant has ${theirs})`;
+      await record(message, 'failed', detail, { error: detail, reason: 'no_address' });
+      return DONE;
+    }
     const chosen = candidates[(job.attempts - 1) % candidates.length]!;
     if (slotOf !== chosen.integrationId) {
       const until = await throttledUntil(store, job.tenantId, chosen, Date.now());
@@ -166,6 +220,9 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       }
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
+    // The badge a push may show ("unread"); read only for push, at send time, so it is current.
+    const unreadCount =
+      message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
       provider: chosen.integrationId,
     });
@@ -173,7 +230,12 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     let outcome: SendOutcome;
     try {
       outcome = await chosen.provider.send(
-        outbound(message, subscriber, unsubscribeLink(deps.links, message, workflow)),
+        outbound(message, subscriber, {
+          device,
+          unreadCount,
+          attempt: job.attempts,
+          unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
+        }),
       );
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
@@ -185,15 +247,23 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           message,
           'sent',
           `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+          { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
         );
         return DONE;
       }
-      case 'bad_address':
-        await record(message, 'failed', `bad address: ${outcome.reason}`, {
+      case 'bad_address': {
+        // A dead token: deactivated at once, so this device's later messages are skipped, not sent.
+        let deactivated = '';
+        if (device && outcome.deactivate) {
+          if (await store.deactivateDevice(device, outcome.deactivate, Date.now()))
+            deactivated = `; device ${device.id} deactivated (${outcome.deactivate})`;
+        }
+        await record(message, 'failed', `bad address: ${outcome.reason}${deactivated}`, {
           error: outcome.reason,
           reason: 'bad_address',
         });
         return DONE;
+      }
       case 'blocked_target':
         // The same host is refused on every attempt and by every process: fail now, never retry.
         await record(message, 'failed', `blocked target: ${outcome.reason}`, {
@@ -222,6 +292,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
           error: outcome.reason,
           reason: 'provider_rejected',
+          meta: outcome.meta,
         });
         return DONE;
       case 'retryable': {

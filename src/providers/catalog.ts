@@ -5,10 +5,10 @@ import { createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid
 import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
 import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
+import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
 import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
-import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import type { Channel } from '../shared/model.ts';

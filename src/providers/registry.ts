@@ -2,7 +2,7 @@ import { type ChannelProvider, ProviderConfigError } from '../channels/port.ts';
 import { createSandboxProvider } from '../channels/sandbox.ts';
 import { createOutboundGuard, type OutboundGuard } from '../security/outbound/index.ts';
 import { unseal } from '../security/secrets.ts';
-import type { Channel, IntegrationRecord } from '../shared/model.ts';
+import type { Channel, DevicePlatform, IntegrationRecord } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
 import { PROVIDERS, SANDBOX } from './catalog.ts';
 import { withSecretConfig } from './secret-config.ts';
@@ -10,9 +10,25 @@ import { withSecretConfig } from './secret-config.ts';
 export interface ResolvedProvider {
   /** The integration id, or 'sandbox' for the built-in fallback. */
   integrationId: string;
+  /** The integration's provider name (`apns`, `smtp`…), or 'sandbox'. */
+  providerName: string;
   provider: ChannelProvider;
   /** The integration's `rateLimit.perSecond`, or null (the sandbox has none). */
   perSecond: number | null;
+}
+
+/**
+ * The providers that can reach a device of `platform`, in failover order: an APNs device only
+ * through `apns` integrations, an FCM one only through `fcm`, web push through `webpush` (the
+ * platform names are the provider names). A sandbox — the built-in fallback of a channel with no
+ * integration, or one configured as an integration — captures pushes for any platform. Empty
+ * when the tenant has integrations for the channel but none for this platform.
+ */
+export function forPlatform<T extends Pick<ResolvedProvider, 'providerName'>>(
+  candidates: readonly T[],
+  platform: DevicePlatform,
+): T[] {
+  return candidates.filter((c) => c.providerName === platform || c.providerName === SANDBOX);
 }
 
 const LIST_TTL_MS = 5_000;
@@ -51,9 +67,10 @@ export class ProviderRegistry {
       (i) => i.enabled && i.channel === channel,
     );
     if (integrations.length === 0)
-      return [{ integrationId: SANDBOX, provider: this.sandbox, perSecond: null }];
+      return [{ integrationId: SANDBOX, providerName: SANDBOX, provider: this.sandbox, perSecond: null }];
     return integrations.map((integration) => ({
       integrationId: integration.id,
+      providerName: integration.provider,
       provider: this.client(integration),
       perSecond: integration.perSecond,
     }));

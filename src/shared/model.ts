@@ -256,6 +256,15 @@ export interface MessageRecord {
   workflow: string;
   status: MessageStatus;
   provider: string | null;
+  /**
+   * push / webpush: the one device this message goes to. A message is unique per (event,
+   * subscriber, channel, device); absent or null on every other message (stored as '').
+   */
+  deviceId?: string | null;
+  /** The provider's id for the accepted message (APNs `apns-id`, FCM `name`, Twilio `sid`…), once it said. */
+  providerMessageId?: string | null;
+  /** What the channel adds (API.md "Messages" `meta`): `deviceId`, merged with the provider's outcome meta. */
+  meta?: MessageMeta;
   /** The rendered template fields. */
   content: Record<string, string>;
   /** Event data, kept for the inbox item. */
@@ -271,6 +280,47 @@ export interface MessageRecord {
   lastError: string | null;
   /** Why a message did not go out (or was stopped): a stable code from MESSAGE_REASONS, else null. */
   reason: MessageReason | null;
+}
+
+/** What a channel adds to a message's `meta` (API.md "Messages"): deviceId, segments, collapseId… */
+export type MessageMeta = Record<string, string | number | boolean>;
+
+/** Where a device's pushes go: APNs and FCM devices take the `push` channel, web push ones `webpush`. */
+export const DEVICE_PLATFORMS = ['apns', 'fcm', 'webpush'] as const;
+export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
+
+/** The platforms each device channel reaches. */
+export const PLATFORMS_OF_CHANNEL: Readonly<Partial<Record<Channel, readonly DevicePlatform[]>>> = {
+  push: ['apns', 'fcm'],
+  webpush: ['webpush'],
+};
+
+/** Why a device was deactivated (API.md device `reason`): a provider reported its token dead. */
+export const DEVICE_REASONS = ['unregistered', 'bad_token', 'expired'] as const;
+export type DeviceReason = (typeof DEVICE_REASONS)[number];
+
+/** A browser's PushSubscription (RFC 8030 endpoint, RFC 8291 keys in base64url). */
+export interface WebPushSubscription {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+}
+
+/** A subscriber's device: where their push or web push messages go. */
+export interface DeviceRecord {
+  tenantId: string;
+  subscriberId: string;
+  id: string;
+  platform: DevicePlatform;
+  /** APNs device token or FCM registration token; '' for web push. */
+  token: string;
+  /** Web push only. */
+  subscription: WebPushSubscription | null;
+  /** False once a provider reported the token dead: later sends skip it until it is PUT again. */
+  active: boolean;
+  deactivatedAt: number | null;
+  reason: DeviceReason | null;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export interface SandboxCapture {

@@ -1,10 +1,14 @@
 import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type {
   Channel,
+  DevicePlatform,
+  DeviceReason,
+  DeviceRecord,
   EventInput,
   EventRecord,
   IntegrationRecord,
   Lane,
+  MessageMeta,
   MessageReason,
   MessageRecord,
   MessageStatus,
@@ -16,6 +20,7 @@ import type {
   SubscriberRecord,
   TenantSettings,
   TimelineEntry,
+  WebPushSubscription,
   WorkflowDefinition,
   WorkflowRecord,
 } from '../shared/model.ts';
@@ -334,6 +339,10 @@ export interface MessageUpdate {
   lastError?: string | null;
   /** Replaces the message's reason code (undefined keeps it; null clears it). */
   reason?: MessageReason | null;
+  /** The provider's id for the message (undefined keeps the stored one). */
+  providerMessageId?: string;
+  /** Merged into the stored meta, key by key (a provider's segments, collapseId…). */
+  meta?: MessageMeta;
   append: TimelineEntry[];
   now: number;
   /** Queued in the same transaction (a replay's new send job). */
@@ -431,8 +440,8 @@ export interface DigestStore {
 
 export interface MessageStore {
   /**
-   * Creates messages, skipping any (event, subscriber, channel) that already has one, queues the
-   * follow-ups of those created, records `skipped` steps (once per event, subscriber and step),
+   * Creates messages, skipping any (event, subscriber, channel, device) that already has one, queues
+   * the follow-ups of those created, records `skipped` steps (once per event, subscriber and step),
    * makes the `digests` writes and completes `ack` jobs — all in one transaction. Answers the ids created.
    */
   createMessages(
@@ -465,6 +474,62 @@ export interface MessageStore {
   markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
   saveSandboxCapture(capture: SandboxCapture): Promise<void>;
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
+}
+
+/** A device as a PUT gives it, already validated. */
+export interface DeviceInput {
+  tenantId: string;
+  subscriberId: string;
+  id: string;
+  platform: DevicePlatform;
+  /** APNs or FCM token; '' for web push. */
+  token: string;
+  subscription: WebPushSubscription | null;
+}
+
+export type DeviceUpsert =
+  | { ok: true; device: DeviceRecord }
+  /** The subscriber holds `limit` devices already and this one is new. */
+  | { ok: false; code: 'device_limit'; limit: number };
+
+/** The device a message went to, as it was sent: deactivation applies only while it still holds that token. */
+export interface DeviceRef {
+  tenantId: string;
+  subscriberId: string;
+  id: string;
+  platform: DevicePlatform;
+  token: string;
+  subscription: WebPushSubscription | null;
+}
+
+export interface DeviceStore {
+  /**
+   * Creates or replaces a device, active, atomically: an unknown subscriber is created empty; a
+   * re-PUT of the same id reactivates it (keeping `createdAt`); the same token (or web push
+   * endpoint) held by another device of the tenant — another subscriber's included — is removed
+   * there first (the phone changed hands). A new device beyond `limit` per subscriber is refused.
+   */
+  upsertDevice(device: DeviceInput, now: number, limit: number): Promise<DeviceUpsert>;
+  /** A subscriber's devices, active or not, oldest first. */
+  listDevices(tenantId: string, subscriberId: string): Promise<DeviceRecord[]>;
+  getDevice(tenantId: string, subscriberId: string, id: string): Promise<DeviceRecord | null>;
+  /** Answers whether there was one to delete. */
+  deleteDevice(tenantId: string, subscriberId: string, id: string): Promise<boolean>;
+  /**
+   * Deactivates the device a provider reported dead, only while it is active and still holds the
+   * token (or endpoint) the message went to — a fresh token PUT meanwhile stays active. Answers
+   * whether it did.
+   */
+  deactivateDevice(device: DeviceRef, reason: DeviceReason, at: number): Promise<boolean>;
+  /**
+   * The active devices of many subscribers of one tenant on `platforms`, in one read (the
+   * delivery path asks once per tenant per batch), each subscriber's oldest first.
+   */
+  activeDevicesOf(
+    tenantId: string,
+    subscriberIds: string[],
+    platforms: readonly DevicePlatform[],
+  ): Promise<DeviceRecord[]>;
 }
 
 /** On, off, or `null`: the choice is withdrawn (the defaults apply again). */
@@ -561,6 +626,7 @@ export interface Store
     TenantStore,
     EventStore,
     SubscriberStore,
+    DeviceStore,
     WorkflowStore,
     IntegrationStore,
     MessageStore,

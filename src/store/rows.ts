@@ -1,5 +1,8 @@
 import type {
   Channel,
+  DevicePlatform,
+  DeviceReason,
+  DeviceRecord,
   EventRecord,
   IntegrationRecord,
   Lane,
@@ -145,6 +148,9 @@ export interface MessageRow {
   archived_at: number | null;
   last_error: string | null;
   reason: string | null;
+  device_id: string;
+  provider_message_id: string | null;
+  meta: JsonColumn;
 }
 
 export function toMessage(row: MessageRow): MessageRecord {
@@ -168,6 +174,39 @@ export function toMessage(row: MessageRow): MessageRecord {
     archivedAt: row.archived_at,
     lastError: row.last_error,
     reason: row.reason as MessageReason | null,
+    deviceId: row.device_id === '' ? null : row.device_id,
+    providerMessageId: row.provider_message_id,
+    meta: fromJson(row.meta),
+  };
+}
+
+export interface DeviceRow {
+  tenant_id: string;
+  subscriber_id: string;
+  id: string;
+  platform: string;
+  token: string;
+  subscription: JsonColumn | null;
+  active: number | boolean;
+  deactivated_at: number | null;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toDevice(row: DeviceRow): DeviceRecord {
+  return {
+    tenantId: row.tenant_id,
+    subscriberId: row.subscriber_id,
+    id: row.id,
+    platform: row.platform as DevicePlatform,
+    token: row.token,
+    subscription: row.subscription === null ? null : fromJson(row.subscription),
+    active: row.active === 1 || row.active === true,
+    deactivatedAt: row.deactivated_at,
+    reason: row.reason as DeviceReason | null,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 

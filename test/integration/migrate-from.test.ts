@@ -127,6 +127,28 @@ async function buildInstallation(store: Store): Promise<void> {
     },
     20,
   );
+  await store.upsertDevice(
+    {
+      tenantId: T,
+      subscriberId: 'u1',
+      id: 'phone',
+      platform: 'apns',
+      token: 'ab'.repeat(32),
+      subscription: null,
+    },
+    20,
+    100,
+  );
+  const browser = {
+    tenantId: T,
+    subscriberId: 'u1',
+    id: 'browser',
+    platform: 'webpush' as const,
+    token: '',
+    subscription: { endpoint: 'https://push.example.com/x', keys: { p256dh: 'BKey', auth: 'auth' } },
+  };
+  await store.upsertDevice(browser, 20, 100);
+  await store.deactivateDevice(browser, 'expired', 21);
   await store.upsertTopic(T, 'news', 'News', 21);
   await store.addTopicMembers(T, 'news', MEMBERS, 22);
   await store.patchPreferences(
@@ -181,6 +203,14 @@ async function buildInstallation(store: Store): Promise<void> {
     inApp('msg_07', 7_000),
     inApp('msg_08', 8_000, { subscriberId: 's001' }),
     inApp('msg_mail', 9_000, { channel: 'email', status: 'queued', provider: null }),
+    inApp('msg_push', 9_500, {
+      channel: 'push',
+      status: 'sent',
+      provider: 'sandbox',
+      deviceId: 'phone',
+      providerMessageId: 'apns-1',
+      meta: { deviceId: 'phone', collapseId: 'c' },
+    }),
   ];
   await store.createMessages(
     messages.map((record) => ({
@@ -404,6 +434,12 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
       });
       expect(u1).toEqual(await sqlite.getSubscriber(T, 'u1'));
       expect(await store.getTopic(T, 'news')).toEqual(await sqlite.getTopic(T, 'news'));
+      const devices = await store.listDevices(T, 'u1');
+      expect(devices).toEqual(await sqlite.listDevices(T, 'u1'));
+      expect(devices.map((d) => [d.id, d.active, d.reason])).toEqual([
+        ['browser', false, 'expired'],
+        ['phone', true, null],
+      ]);
       const pages = await wholeTopic(store, 'news');
       expect(pages.map((p) => p.length)).toEqual([10, 10, 5]);
       expect(pages.flat()).toEqual(MEMBERS);
@@ -451,6 +487,11 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
       const mail = await store.getMessage(T, 'msg_mail');
       expect(mail?.timeline.map((e) => e.status)).toEqual(['delivered', 'sent']);
       expect(mail).toEqual(await sqlite.getMessage(T, 'msg_mail'));
+      expect(await store.getMessage(T, 'msg_push')).toMatchObject({
+        deviceId: 'phone',
+        providerMessageId: 'apns-1',
+        meta: { deviceId: 'phone', collapseId: 'c' },
+      });
       expect(await store.listMessages({ tenantId: T, limit: 100 })).toEqual(
         await sqlite.listMessages({ tenantId: T, limit: 100 }),
       );

@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/shared/model.ts';
-import type { AcceptEvent, DigestJobPayload, DigestJoin, JobSpec, Store } from '../../src/store/port.ts';
+import type {
+  AcceptEvent,
+  DeviceInput,
+  DigestJobPayload,
+  DigestJoin,
+  JobSpec,
+  Store,
+} from '../../src/store/port.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -556,6 +563,183 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('devices', () => {
+      const APNS = 'a'.repeat(64);
+      const apns = (over: Partial<DeviceInput> = {}): DeviceInput => ({
+        tenantId: T,
+        subscriberId: 'u1',
+        id: 'phone',
+        platform: 'apns',
+        token: APNS,
+        subscription: null,
+        ...over,
+      });
+      const browser = (endpoint: string, over: Partial<DeviceInput> = {}): DeviceInput => ({
+        tenantId: T,
+        subscriberId: 'u1',
+        id: 'browser',
+        platform: 'webpush',
+        token: '',
+        subscription: { endpoint, keys: { p256dh: 'BP', auth: 'au' } },
+        ...over,
+      });
+
+      it('upserts a device, creating its subscriber, and lists, gets and deletes it per tenant', async () => {
+        const put = await store.upsertDevice(apns({ subscriberId: 'fresh' }), 10, 100);
+        expect(put).toEqual({
+          ok: true,
+          device: {
+            tenantId: T,
+            subscriberId: 'fresh',
+            id: 'phone',
+            platform: 'apns',
+            token: APNS,
+            subscription: null,
+            active: true,
+            deactivatedAt: null,
+            reason: null,
+            createdAt: 10,
+            updatedAt: 10,
+          },
+        });
+        expect(await store.getSubscriber(T, 'fresh')).not.toBeNull();
+        await store.upsertDevice(browser('https://push.example/a', { subscriberId: 'fresh' }), 11, 100);
+        expect((await store.listDevices(T, 'fresh')).map((d) => d.id)).toEqual(['phone', 'browser']);
+        expect(await store.getDevice(T, 'fresh', 'browser')).toMatchObject({
+          platform: 'webpush',
+          token: '',
+          subscription: { endpoint: 'https://push.example/a', keys: { p256dh: 'BP', auth: 'au' } },
+        });
+        expect(await store.listDevices(OTHER, 'fresh')).toEqual([]);
+        expect(await store.getDevice(OTHER, 'fresh', 'phone')).toBeNull();
+        expect(await store.deleteDevice(OTHER, 'fresh', 'phone')).toBe(false);
+        expect(await store.deleteDevice(T, 'fresh', 'phone')).toBe(true);
+        expect(await store.deleteDevice(T, 'fresh', 'phone')).toBe(false);
+        expect((await store.listDevices(T, 'fresh')).map((d) => d.id)).toEqual(['browser']);
+      });
+
+      it('deactivates a device only while it holds the token the message went to; a re-PUT reactivates it', async () => {
+        await store.upsertDevice(apns(), 10, 100);
+        const sentTo = {
+          tenantId: T,
+          subscriberId: 'u1',
+          id: 'phone',
+          platform: 'apns' as const,
+          token: APNS,
+          subscription: null,
+        };
+        expect(await store.deactivateDevice({ ...sentTo, token: 'b'.repeat(64) }, 'unregistered', 20)).toBe(
+          false,
+        );
+        expect(await store.deactivateDevice(sentTo, 'unregistered', 20)).toBe(true);
+        expect(await store.deactivateDevice(sentTo, 'bad_token', 21)).toBe(false);
+        expect(await store.getDevice(T, 'u1', 'phone')).toMatchObject({
+          active: false,
+          deactivatedAt: 20,
+          reason: 'unregistered',
+          createdAt: 10,
+        });
+        expect(await store.activeDevicesOf(T, ['u1'], ['apns', 'fcm'])).toEqual([]);
+        // The app registered again (same id, a fresh token): active, the old reason gone, createdAt kept.
+        const again = await store.upsertDevice(apns({ token: 'c'.repeat(64) }), 30, 100);
+        expect(again.ok && again.device).toMatchObject({
+          active: true,
+          deactivatedAt: null,
+          reason: null,
+          token: 'c'.repeat(64),
+          createdAt: 10,
+          updatedAt: 30,
+        });
+        // A report about the old token does not touch the new one.
+        expect(await store.deactivateDevice(sentTo, 'expired', 40)).toBe(false);
+        expect((await store.getDevice(T, 'u1', 'phone'))?.active).toBe(true);
+      });
+
+      it('moves a token PUT under another subscriber (or another id) there, so one address is one device', async () => {
+        await store.upsertDevice(apns({ subscriberId: 'alice' }), 10, 100);
+        await store.upsertDevice(browser('https://push.example/x', { subscriberId: 'alice' }), 10, 100);
+        await store.upsertDevice(apns({ subscriberId: 'bob', id: 'bobs-phone' }), 20, 100);
+        expect((await store.listDevices(T, 'alice')).map((d) => d.id)).toEqual(['browser']);
+        expect((await store.listDevices(T, 'bob')).map((d) => d.id)).toEqual(['bobs-phone']);
+        await store.upsertDevice(
+          browser('https://push.example/x', { subscriberId: 'alice', id: 'renamed' }),
+          30,
+          100,
+        );
+        expect((await store.listDevices(T, 'alice')).map((d) => d.id)).toEqual(['renamed']);
+        // Another tenant's device with the same token is another device.
+        await store.upsertDevice(apns({ tenantId: OTHER, subscriberId: 'carol' }), 40, 100);
+        expect(await store.listDevices(T, 'bob')).toHaveLength(1);
+        expect(await store.listDevices(OTHER, 'carol')).toHaveLength(1);
+      });
+
+      it('leaves a token raced for by several subscribers with exactly one of them, and racing new devices within the limit', async () => {
+        const racers = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+        const results = await Promise.all(
+          racers.map((subscriberId) => store.upsertDevice(apns({ subscriberId, id: 'phone' }), 1, 100)),
+        );
+        expect(results.every((r) => r.ok)).toBe(true);
+        const holders = (await Promise.all(racers.map((id) => store.listDevices(T, id)))).flat();
+        expect(holders).toHaveLength(1);
+        const many = await Promise.all(
+          [1, 2, 3, 4, 5].map((n) =>
+            store.upsertDevice(apns({ subscriberId: 'busy', id: `d${n}`, token: `${n}`.repeat(64) }), n, 3),
+          ),
+        );
+        expect(many.filter((r) => r.ok)).toHaveLength(3);
+        expect(await store.listDevices(T, 'busy')).toHaveLength(3);
+      });
+
+      it('refuses a new device beyond the limit, but not a re-PUT or a replaced token', async () => {
+        for (const n of [1, 2])
+          expect((await store.upsertDevice(apns({ id: `d${n}`, token: `${n}`.repeat(64) }), n, 2)).ok).toBe(
+            true,
+          );
+        expect(await store.upsertDevice(apns({ id: 'd3', token: '3'.repeat(64) }), 3, 2)).toEqual({
+          ok: false,
+          code: 'device_limit',
+          limit: 2,
+        });
+        expect((await store.upsertDevice(apns({ id: 'd2', token: '4'.repeat(64) }), 4, 2)).ok).toBe(true);
+        // The same token under a new id replaces the device that held it.
+        expect((await store.upsertDevice(apns({ id: 'd5', token: '4'.repeat(64) }), 5, 2)).ok).toBe(true);
+        expect((await store.listDevices(T, 'u1')).map((d) => d.id)).toEqual(['d1', 'd5']);
+      });
+
+      it('reads the active devices of many subscribers on some platforms at once', async () => {
+        await store.upsertDevice(apns({ subscriberId: 'u1' }), 1, 100);
+        await store.upsertDevice(
+          apns({ subscriberId: 'u1', id: 'tablet', platform: 'fcm', token: 'fcm:1' }),
+          2,
+          100,
+        );
+        await store.upsertDevice(browser('https://push.example/1', { subscriberId: 'u1' }), 3, 100);
+        await store.upsertDevice(apns({ subscriberId: 'u2', id: 'p2', token: 'd'.repeat(64) }), 4, 100);
+        await store.upsertDevice(apns({ subscriberId: 'u3', id: 'p3', token: 'e'.repeat(64) }), 5, 100);
+        await store.deactivateDevice(
+          {
+            tenantId: T,
+            subscriberId: 'u2',
+            id: 'p2',
+            platform: 'apns',
+            token: 'd'.repeat(64),
+            subscription: null,
+          },
+          'bad_token',
+          6,
+        );
+        const push = await store.activeDevicesOf(T, ['u1', 'u2', 'nobody'], ['apns', 'fcm']);
+        expect(push.map((d) => [d.subscriberId, d.id])).toEqual([
+          ['u1', 'phone'],
+          ['u1', 'tablet'],
+        ]);
+        const web = await store.activeDevicesOf(T, ['u1', 'u3'], ['webpush']);
+        expect(web.map((d) => d.id)).toEqual(['browser']);
+        expect(await store.activeDevicesOf(OTHER, ['u1'], ['apns'])).toEqual([]);
+        expect(await store.activeDevicesOf(T, [], ['apns'])).toEqual([]);
+      });
+    });
+
     describe('preferences and tenant settings', () => {
       it('answers null for a subscriber who made no choices, and the stored choices once they did', async () => {
         await store.upsertSubscriber(T, 'u1', {}, 1);
@@ -909,6 +1093,68 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.listSkippedSteps(T, 'evt_1', 2)).toHaveLength(2);
         expect(await store.listSkippedSteps(T, 'evt_2', 100)).toEqual([]);
         expect(await store.listSkippedSteps(OTHER, 'evt_1', 100)).toHaveLength(1);
+      });
+
+      it('creates one message per device of a channel, idempotently, with its meta', async () => {
+        const push = (id: string, deviceId: string | null) =>
+          message({
+            id,
+            channel: 'push',
+            status: 'queued',
+            deviceId,
+            meta: deviceId ? { deviceId } : {},
+          });
+        const created = await store.createMessages([
+          { record: push('msg_1', 'phone'), followUp: null },
+          { record: push('msg_2', 'tablet'), followUp: null },
+        ]);
+        expect(created).toEqual(['msg_1', 'msg_2']);
+        // A delivery that runs again creates nothing twice; a device-less message is one more.
+        expect(
+          await store.createMessages([
+            { record: push('msg_3', 'phone'), followUp: null },
+            { record: push('msg_4', null), followUp: null },
+            { record: push('msg_5', null), followUp: null },
+          ]),
+        ).toEqual(['msg_4']);
+        expect(await store.getMessage(T, 'msg_2')).toMatchObject({
+          deviceId: 'tablet',
+          meta: { deviceId: 'tablet' },
+          providerMessageId: null,
+        });
+        expect(await store.getMessage(T, 'msg_4')).toMatchObject({ deviceId: null, meta: {} });
+      });
+
+      it('stores the provider message id and merges meta on update', async () => {
+        await store.createMessages([
+          {
+            record: message({
+              id: 'msg_1',
+              channel: 'push',
+              status: 'queued',
+              deviceId: 'phone',
+              meta: { deviceId: 'phone' },
+            }),
+            followUp: null,
+          },
+        ]);
+        await store.updateMessage(T, 'msg_1', { status: 'sending', append: [], now: 2 });
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({
+          providerMessageId: null,
+          meta: { deviceId: 'phone' },
+        });
+        await store.updateMessage(T, 'msg_1', {
+          status: 'sent',
+          providerMessageId: 'apns-id-1',
+          meta: { collapseId: 'c1', segments: 2, retried: false },
+          append: [],
+          now: 3,
+        });
+        await store.updateMessage(T, 'msg_1', { status: 'delivered', append: [], now: 4 });
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({
+          providerMessageId: 'apns-id-1',
+          meta: { deviceId: 'phone', collapseId: 'c1', segments: 2, retried: false },
+        });
       });
 
       it('appends to the timeline on update', async () => {

@@ -3,6 +3,7 @@ import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
 import { createPool, run } from './client.ts';
+import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
@@ -52,6 +53,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresTenantStore(pool),
     ...postgresEventStore(pool),
     ...postgresSubscriberStore(pool),
+    ...postgresDeviceStore(pool),
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),

@@ -69,6 +69,9 @@ async function insertMessages(
     updated_at: r.updatedAt,
     last_error: r.lastError,
     reason: r.reason,
+    device_id: r.deviceId ?? '',
+    provider_message_id: r.providerMessageId ?? null,
+    meta: r.meta ?? {},
   }));
   const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
     followUp ? [{ ...followUp, tag: record.id }] : [],
@@ -80,10 +83,12 @@ async function insertMessages(
     db,
     `WITH m AS (
          INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
-           content, data, timeline, event_at, created_at, updated_at, last_error, reason)
+           content, data, timeline, event_at, created_at, updated_at, last_error, reason, device_id,
+           provider_message_id, meta)
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
            subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
-           data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT)
+           data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT,
+           device_id TEXT, provider_message_id TEXT, meta JSONB)
          ON CONFLICT DO NOTHING
          RETURNING id),
        a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
@@ -114,6 +119,8 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
       `WITH u AS (
          UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
                 reason = CASE WHEN $10::BOOLEAN THEN $11::TEXT ELSE reason END,
+                provider_message_id = COALESCE($12::TEXT, provider_message_id),
+                meta = meta || $13::jsonb,
                 timeline = timeline || $5::jsonb
           WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT IS NULL OR status = $9) RETURNING 1),
        f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
@@ -130,6 +137,8 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
         onlyIf,
         update.reason !== undefined,
         update.reason ?? null,
+        update.providerMessageId ?? null,
+        JSON.stringify(update.meta ?? {}),
       ],
     );
     return rows[0]!.n > 0;

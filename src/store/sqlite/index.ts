@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
+import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
@@ -52,6 +53,8 @@ const DURABLE_WRITES = [
   'upsertTopic',
   'addTopicMembers',
   'removeTopicMember',
+  'upsertDevice',
+  'deleteDevice',
   'putWorkflow',
   'putIntegration',
   'resealCredentials',
@@ -113,6 +116,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteTenantStore(db),
     ...sqliteEventStore(db, jobs, subscribers),
     ...sqliteSubscriberStore(db, subscribers),
+    ...sqliteDeviceStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),

@@ -12,6 +12,8 @@ import {
 import type { DigestStatements } from './digests.ts';
 import type { JobStatements } from './jobs.ts';
 
+const NO_META = Object.freeze({});
+
 export function sqliteMessageStore(
   db: Database.Database,
   jobs: JobStatements,
@@ -19,8 +21,8 @@ export function sqliteMessageStore(
 ): MessageStore {
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
-       timeline, event_at, created_at, updated_at, last_error, reason)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       timeline, event_at, created_at, updated_at, last_error, reason, device_id, provider_message_id, meta)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
@@ -33,10 +35,12 @@ export function sqliteMessageStore(
   );
   const setStatus = db.prepare(
     `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ?`,
   );
   const setStatusFromDead = db.prepare(
     `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
   const append = db.prepare(
@@ -99,6 +103,8 @@ export function sqliteMessageStore(
           update.lastError ?? null,
           update.reason === undefined ? 0 : 1,
           update.reason ?? null,
+          update.providerMessageId ?? null,
+          update.meta ? JSON.stringify(update.meta) : '{}',
           update.now,
           tenantId,
           id,
@@ -148,6 +154,9 @@ export function sqliteMessageStore(
           record.updatedAt,
           record.lastError,
           record.reason,
+          record.deviceId ?? '',
+          record.providerMessageId ?? null,
+          json(record.meta ?? NO_META),
         ).changes;
         if (inserted === 0) continue;
         created.push(record.id);

@@ -69,6 +69,24 @@ export const TABLES: readonly TableSpec[] = [
     columns: { tenant_id: 'text', topic_key: 'text', subscriber_id: 'text', created_at: 'int' },
   },
   {
+    name: 'devices',
+    // The token is copied as it is; address_hash is a plain SHA-256 (no key), valid in either store.
+    columns: {
+      tenant_id: 'text',
+      subscriber_id: 'text',
+      id: 'text',
+      platform: 'text',
+      token: 'text',
+      subscription: 'json',
+      address_hash: 'text',
+      active: 'bool',
+      deactivated_at: 'int',
+      reason: 'text',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
     name: 'workflows',
     columns: {
       tenant_id: 'text',
@@ -146,6 +164,9 @@ export const TABLES: readonly TableSpec[] = [
       archived_at: 'int',
       last_error: 'text',
       reason: 'text',
+      device_id: 'text',
+      provider_message_id: 'text',
+      meta: 'json',
     },
   },
   {
