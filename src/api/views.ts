@@ -11,6 +11,7 @@ import {
   type TenantSettings,
   type WorkflowRecord,
 } from '../shared/model.ts';
+import type { CircuitRecord } from '../store/port.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
 import { tokenHint } from './device-input.ts';
 
@@ -146,8 +147,14 @@ export function workflowView(w: WorkflowRecord) {
   };
 }
 
-/** Credentials are never returned; only whether some are set. */
-export function integrationView(i: IntegrationRecord) {
+/** A circuit no worker has published yet: closed, as every breaker starts. */
+const CLOSED_CIRCUIT = { state: 'closed', failures: 0, openedAt: null } as const;
+
+/**
+ * Credentials are never returned; only whether some are set. `circuit` is the breaker's state as
+ * its worker last published it (on transitions: `failures` counts those that opened it).
+ */
+export function integrationView(i: IntegrationRecord, circuit?: CircuitRecord) {
   return {
     id: i.id,
     channel: i.channel,
@@ -157,6 +164,13 @@ export function integrationView(i: IntegrationRecord) {
     config: i.config,
     rateLimit: i.perSecond === null ? null : { perSecond: i.perSecond },
     hasCredentials: i.sealedCredentials !== null,
+    circuit: circuit
+      ? {
+          state: circuit.state,
+          failures: circuit.failures,
+          openedAt: circuit.openedAt === null ? null : iso(circuit.openedAt),
+        }
+      : CLOSED_CIRCUIT,
     createdAt: iso(i.createdAt),
     updatedAt: iso(i.updatedAt),
   };

@@ -14,6 +14,11 @@ export type { MessageMeta };
  * statuses from this alone, never from provider quirks.
  * - accepted: the provider took the message (status `sent`, or `delivered` for the inbox/sandbox).
  * - retryable: try again later (timeouts, 5xx, 429, SMTP 4xx); `retryAfterMs` when the provider said.
+ *   With `integrationFailed`, the adapter knows the integration itself is broken and the message
+ *   never reached the provider (connection refused or unreachable, credentials refused: SMTP
+ *   EAUTH, HTTP 401/403 about our key): the send fails over to the next integration within the
+ *   same attempt, and the failure counts against this integration's circuit breaker, never
+ *   against the message (src/pipeline/failover.ts).
  * - permanent: the provider refused this message for good (status `failed`).
  * - bad_address: the recipient address is unusable (status `failed`, later: suppression / token removal).
  * - blocked_target: the integration's host is one the private-target rule refuses (status
@@ -25,7 +30,7 @@ export type { MessageMeta };
  */
 export type SendOutcome =
   | { kind: 'accepted'; providerMessageId?: string; detail?: string; meta?: MessageMeta }
-  | { kind: 'retryable'; reason: string; retryAfterMs?: number }
+  | { kind: 'retryable'; reason: string; retryAfterMs?: number; integrationFailed?: true }
   | { kind: 'permanent'; reason: string; meta?: MessageMeta }
   | { kind: 'bad_address'; reason: string; deactivate?: DeviceDeactivation }
   | { kind: 'blocked_target'; reason: string }

@@ -90,8 +90,9 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     keys.credentialKeyring,
     config.allowPrivateTargets,
     config.publicUrl,
+    config.circuitCoolDownMs,
   );
-  const metrics = createMetrics();
+  const metrics = createMetrics({ circuits: () => store.listCircuits(null) });
 
   let worker: WorkerRole | null = null;
   if (roles.includes('worker')) {

@@ -38,6 +38,7 @@ export async function startWorkerRole(
     keys.credentialKeyring,
     config.allowPrivateTargets,
     config.publicUrl,
+    config.circuitCoolDownMs,
   );
   const worker = new Worker({
     store,

@@ -25,6 +25,8 @@ export interface Config {
   readonly workerConcurrency: number;
   /** How long a claimed job stays leased without a heartbeat. */
   readonly leaseMs: number;
+  /** TIDINGS_CIRCUIT_COOLDOWN_MS: how long an integration's open circuit stays open before a probe. */
+  readonly circuitCoolDownMs: number;
   /**
    * `tidings start` runs its workers on this many threads beside the API thread (each with its
    * own store connection), so ingest and delivery use separate cores; 0 runs them on the API thread.
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
     workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
+    circuitCoolDownMs: intIn(env, 'TIDINGS_CIRCUIT_COOLDOWN_MS', 30_000, 100, 3_600_000),
     allowPrivateTargets: checkedAllowList(env.TIDINGS_ALLOW_PRIVATE_TARGETS),
     secretPrevious: env.TIDINGS_SECRET_PREVIOUS || null,
     operatorKey,

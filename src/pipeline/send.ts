@@ -17,9 +17,9 @@ import {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
-import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+import { JOB_KINDS, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
+import { sendWithFailover } from './failover.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
-import { throttledUntil } from './throttle.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
 const UNKNOWN_WORKFLOW = {
@@ -103,9 +103,10 @@ function seconds(ms: number): string {
 }
 
 /**
- * `send` jobs: one message to its provider. Providers are tried in failover order, one per
- * attempt; the adapter's outcome decides: sent, failed (permanent or bad address), or retried
- * with backoff and full jitter until attempts run out (dead letter, replayable).
+ * `send` jobs: one message to its provider. Each attempt goes through the channel's integrations
+ * in priority order, past open circuits and broken integrations (src/pipeline/failover.ts); the
+ * answering adapter's outcome decides: sent, failed (permanent or bad address), or retried with
+ * backoff and full jitter until attempts run out (dead letter, replayable).
  */
 export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
@@ -199,54 +200,75 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       await record(message, 'failed', detail, { error: detail, reason: 'no_address' });
       return DONE;
     }
-    const chosen = candidates[(job.attempts - 1) % candidates.length]!;
-    if (slotOf !== chosen.integrationId) {
-      const until = await throttledUntil(store, job.tenantId, chosen, Date.now());
-      if (until !== null) {
-        // Over the integration's rate limit: this send takes its reserved slot later, once.
-        const now = Date.now();
-        const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
-        await store.updateMessage(message.tenantId, message.id, {
-          status: 'queued',
-          append: [{ at: iso(now), status: 'queued', detail }],
-          now,
-          // Waiting is no attempt, but earlier failed ones still count: the send keeps what it has left.
-          followUp: {
-            ...sendJob(message, job.lane, until, chosen.integrationId),
-            maxAttempts: job.maxAttempts - job.attempts + 1,
-          },
-        });
-        return DONE;
-      }
-    }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
     // The badge a push may show ("unread"); read only for push, at send time, so it is current.
     const unreadCount =
       message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
-    await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
-      provider: chosen.integrationId,
+    // A send that waited (a rate-limit slot, open circuits) continues with fewer attempts left.
+    const isRetry = job.attempts > 1 || job.maxAttempts < SEND_MAX_ATTEMPTS;
+    const result = await sendWithFailover({
+      circuits: deps.providers.circuits,
+      store,
+      tenantId: job.tenantId,
+      candidates,
+      lastTried: isRetry ? message.provider : null,
+      isRetry,
+      slotOf,
+      async send(via, after) {
+        await record(message, 'sending', `${attempt} via ${via.integrationId}${after ? ` (passed over ${after})` : ''}`, {
+          provider: via.integrationId,
+        });
+        return via.provider.send(
+          outbound(message, subscriber, {
+            device,
+            unreadCount,
+            attempt: job.attempts,
+            unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
+          }),
+        );
+      },
     });
-
-    let outcome: SendOutcome;
-    try {
-      outcome = await chosen.provider.send(
-        outbound(message, subscriber, {
-          device,
-          unreadCount,
-          attempt: job.attempts,
-          unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
-        }),
-      );
-    } catch (error) {
-      outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
+    if (result.kind === 'throttled') {
+      // Over the integration's rate limit: this send takes its reserved slot later, once.
+      const { via: chosen, until } = result;
+      const now = Date.now();
+      const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
+      await store.updateMessage(message.tenantId, message.id, {
+        status: 'queued',
+        append: [{ at: iso(now), status: 'queued', detail }],
+        now,
+        // Waiting is no attempt, but earlier failed ones still count: the send keeps what it has left.
+        followUp: {
+          ...sendJob(message, job.lane, until, chosen.integrationId),
+          maxAttempts: job.maxAttempts - job.attempts + 1,
+        },
+      });
+      return DONE;
     }
+    if (result.kind === 'unavailable') {
+      if (!result.tried) {
+        // Every circuit open (or retry budget spent): no provider was called, so no attempt is
+        // used up; the send waits for the first integration that may take it again.
+        const now = Date.now();
+        await store.updateMessage(message.tenantId, message.id, {
+          status: 'queued',
+          append: [{ at: iso(now), status: 'queued', detail: `${result.reason}; waits until ${iso(result.until)}` }],
+          now,
+          followUp: { ...sendJob(message, job.lane, result.until), maxAttempts: job.maxAttempts - job.attempts + 1 },
+        });
+        return DONE;
+      }
+    }
+    const via = result.kind === 'answered' ? result.via.integrationId : 'no integration';
+    const outcome: SendOutcome =
+      result.kind === 'answered' ? result.outcome : { kind: 'retryable', reason: result.reason };
     switch (outcome.kind) {
       case 'accepted': {
         const id = outcome.providerMessageId ? ` as ${outcome.providerMessageId}` : '';
         await record(
           message,
           'sent',
-          `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
+          `${via} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
           { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
         );
         return DONE;
@@ -283,13 +305,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
             Date.now(),
           );
         }
-        await record(message, 'suppressed', `opted out at ${chosen.integrationId}: ${outcome.reason}`, {
+        await record(message, 'suppressed', `opted out at ${via}: ${outcome.reason}`, {
           error: outcome.reason,
           reason: 'opted_out',
         });
         return DONE;
       case 'permanent':
-        await record(message, 'failed', `refused by ${chosen.integrationId}: ${outcome.reason}`, {
+        await record(message, 'failed', `refused by ${via}: ${outcome.reason}`, {
           error: outcome.reason,
           reason: 'provider_rejected',
           meta: outcome.meta,

@@ -5,6 +5,8 @@ import { unseal } from '../security/secrets.ts';
 import type { Channel, DevicePlatform, IntegrationRecord } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
 import { PROVIDERS, SANDBOX } from './catalog.ts';
+import { DEFAULT_BREAKER } from './circuit-breaker.ts';
+import { Circuits } from './circuits.ts';
 import { withSecretConfig } from './secret-config.ts';
 
 export interface ResolvedProvider {
@@ -45,6 +47,8 @@ export class ProviderRegistry {
   private readonly invalidationListeners = new Set<(tenantId: string) => void>();
   /** The one way out for tenant-directed connections (private-target rule, pooled HTTP). */
   readonly outbound: OutboundGuard;
+  /** Circuit breakers and retry budgets of the integrations, shared by every send of this registry. */
+  readonly circuits: Circuits;
 
   /**
    * @param allowPrivateTargets TIDINGS_ALLOW_PRIVATE_TARGETS as given (config.allowPrivateTargets);
@@ -57,9 +61,12 @@ export class ProviderRegistry {
     allowPrivateTargets: string | null = null,
     /** TIDINGS_PUBLIC_URL (config.publicUrl): where providers call back (Twilio StatusCallback). */
     private readonly publicUrl: string | null = null,
+    /** TIDINGS_CIRCUIT_COOLDOWN_MS (config.circuitCoolDownMs): how long an open circuit stays open. */
+    circuitCoolDownMs: number = DEFAULT_BREAKER.coolDownMs,
   ) {
     this.sandbox = createSandboxProvider(store);
     this.outbound = createOutboundGuard(allowPrivateTargets);
+    this.circuits = new Circuits(store, { ...DEFAULT_BREAKER, coolDownMs: circuitCoolDownMs });
   }
 
   async forChannel(tenantId: string, channel: Channel): Promise<ResolvedProvider[]> {
@@ -110,6 +117,8 @@ export class ProviderRegistry {
       if (cachedVersion.startsWith(`${key}\u0000`)) {
         void client.close?.();
         this.clients.delete(cachedVersion);
+        // A changed integration (new host, new credentials) starts with a closed circuit.
+        this.circuits.reset(integration.tenantId, integration.id, Date.now());
       }
     }
     const client = this.build(integration);

@@ -231,6 +231,9 @@ export function isPaused(workflow: WorkflowRecord): boolean {
   return workflow.definition.paused === true || workflow.pausedReason !== null;
 }
 
+/** An integration's circuit breaker (API.md `circuit.state`). */
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
 export interface IntegrationRecord {
   tenantId: string;
   id: string;

@@ -6,6 +6,7 @@ import type {
   DeviceRecord,
   EventInput,
   EventRecord,
+  CircuitState,
   IntegrationRecord,
   Lane,
   MessageMeta,
@@ -312,6 +313,27 @@ export interface IntegrationStore {
    * leaves `updatedAt` alone, as the credentials themselves did not change. Answers how many.
    */
   resealCredentials(changes: readonly ResealedCredentials[]): Promise<number>;
+}
+
+/**
+ * A circuit breaker's state as its worker last published it (src/providers/circuits.ts): written
+ * on transitions only, read by `GET /v1/integrations` and /metrics, which may run in another
+ * thread or process than the workers.
+ */
+export interface CircuitRecord {
+  tenantId: string;
+  integrationId: string;
+  state: CircuitState;
+  failures: number;
+  openedAt: number | null;
+  /** When the transition happened: an older one arriving late never overwrites a newer one. */
+  updatedAt: number;
+}
+
+export interface CircuitStore {
+  putCircuit(record: CircuitRecord): Promise<void>;
+  /** A tenant's published circuits, or every tenant's (null, for metrics). */
+  listCircuits(tenantId: string | null): Promise<CircuitRecord[]>;
 }
 
 export interface SealedCredentials {
@@ -629,6 +651,7 @@ export interface Store
     DeviceStore,
     WorkflowStore,
     IntegrationStore,
+    CircuitStore,
     MessageStore,
     PreferenceStore,
     TenantSettingsStore,

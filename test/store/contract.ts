@@ -1022,6 +1022,33 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         );
         expect((await store.getIntegration(T, 'a'))?.perSecond).toBe(7);
       });
+
+      it('keeps the latest published circuit per integration; a late, older transition is dropped', async () => {
+        const circuit = (integrationId: string, state: 'closed' | 'open' | 'half_open', at: number) => ({
+          tenantId: T,
+          integrationId,
+          state,
+          failures: state === 'closed' ? 0 : 10,
+          openedAt: state === 'closed' ? null : at,
+          updatedAt: at,
+        });
+        expect(await store.listCircuits(T)).toEqual([]);
+        await store.putCircuit(circuit('primary', 'open', 1_700_000_000_000));
+        await store.putCircuit(circuit('backup', 'closed', 1_700_000_000_001));
+        await store.putCircuit({ ...circuit('primary', 'open', 5), tenantId: OTHER });
+        expect(await store.listCircuits(T)).toEqual([
+          circuit('backup', 'closed', 1_700_000_000_001),
+          circuit('primary', 'open', 1_700_000_000_000),
+        ]);
+        await store.putCircuit(circuit('primary', 'half_open', 1_700_000_030_000));
+        // Written late by another thread: older than what is stored, so it changes nothing.
+        await store.putCircuit(circuit('primary', 'closed', 1_700_000_020_000));
+        expect((await store.listCircuits(T)).find((c) => c.integrationId === 'primary')).toEqual(
+          circuit('primary', 'half_open', 1_700_000_030_000),
+        );
+        expect(await store.listCircuits(OTHER)).toEqual([{ ...circuit('primary', 'open', 5), tenantId: OTHER }]);
+        expect((await store.listCircuits(null)).length).toBe(3);
+      });
     });
 
     describe('messages and the inbox', () => {

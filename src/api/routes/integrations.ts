@@ -172,18 +172,34 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         Date.now(),
       );
       providers.invalidate(request.tenantId);
-      return integrationView(record);
+      // The circuit as published: the workers close it when they next build the changed client.
+      const circuits = await store.listCircuits(request.tenantId);
+      return integrationView(
+        record,
+        circuits.find((c) => c.integrationId === integrationId),
+      );
     },
   );
 
-  app.get('/v1/integrations', async (request) => ({
-    items: (await store.listIntegrations(request.tenantId)).map(integrationView),
-  }));
+  app.get('/v1/integrations', async (request) => {
+    const [integrations, circuits] = await Promise.all([
+      store.listIntegrations(request.tenantId),
+      store.listCircuits(request.tenantId),
+    ]);
+    const byId = new Map(circuits.map((c) => [c.integrationId, c]));
+    return { items: integrations.map((i) => integrationView(i, byId.get(i.id))) };
+  });
 
   app.get('/v1/integrations/:integrationId', { schema: { params } }, async (request) => {
     const { integrationId } = request.params as { integrationId: string };
-    const integration = await store.getIntegration(request.tenantId, integrationId);
+    const [integration, circuits] = await Promise.all([
+      store.getIntegration(request.tenantId, integrationId),
+      store.listCircuits(request.tenantId),
+    ]);
     if (!integration) throw notFound('integration', integrationId);
-    return integrationView(integration);
+    return integrationView(
+      integration,
+      circuits.find((c) => c.integrationId === integrationId),
+    );
   });
 }

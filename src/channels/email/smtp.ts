@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
+import { neverConnected } from '../never-connected.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -223,8 +224,25 @@ const LOCAL_PERMANENT_CODES = new Set([
   'EURLACCESS',
 ]);
 
+/** The integration's own credentials or TLS settings were refused: every message would be. */
+const INTEGRATION_CODES = new Set(['EAUTH', 'ENOAUTH', 'EOAUTH2', 'EREQUIRETLS']);
+
+/**
+ * The integration itself is broken and the message never reached the server: it could not be
+ * reached (refused, unreachable, unresolvable, connect timed out), it refused our credentials
+ * (EAUTH) or our STARTTLS requirement, or it greeted with 421 (service not available). The
+ * pipeline fails over to the next integration; this one's circuit breaker counts it.
+ */
+function isIntegrationFailure(e: SmtpErrorFields, err: unknown): boolean {
+  if (isIn(INTEGRATION_CODES, e.code)) return true;
+  if (e.command === 'STARTTLS' && (e.responseCode ?? 0) >= 500) return true;
+  if (e.responseCode === 421 && e.command === 'CONN') return true;
+  return e.responseCode === undefined && neverConnected(err);
+}
+
 /**
  * Maps a nodemailer/SMTP error to our outcome vocabulary.
+ * - The integration itself broken (see isIntegrationFailure) → retryable with `integrationFailed`.
  * - A server reply decides first: 4xx (and 503, a session-state hiccup) → retryable; 5xx on RCPT
  *   about the mailbox (550/551/553, or enhanced status 5.1.x / 5.2.1) → bad_address; any other
  *   5xx → permanent. A policy refusal on RCPT (e.g. `550 5.7.1 relaying denied`) stays permanent
@@ -236,6 +254,7 @@ const LOCAL_PERMANENT_CODES = new Set([
 export function classifySmtpError(err: unknown): FailedOutcome {
   const e = readSmtpError(err);
   const reason = describeSmtpError(e);
+  if (isIntegrationFailure(e, err)) return { kind: 'retryable', reason, integrationFailed: true };
   if (e.responseCode !== undefined) return classifyReply(e.responseCode, e.command, e.response, reason);
   if (e.code === 'EENVELOPE' && /recipient/i.test(e.message)) return { kind: 'bad_address', reason };
   if (isIn(TRANSIENT_CODES, e.code) || isIn(TRANSIENT_CODES, e.originalCode)) {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
+import { postgresCircuitStore } from './circuits.ts';
 import { openChannel } from './channel.ts';
 import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
@@ -56,6 +57,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresDeviceStore(pool),
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
+    ...postgresCircuitStore(pool),
     ...postgresMessageStore(pool),
     ...postgresDigestStore(pool),
     ...postgresPreferenceStore(pool),

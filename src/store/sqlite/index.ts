@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
+import { sqliteCircuitStore } from './circuits.ts';
 import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
@@ -119,6 +120,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteDeviceStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
+    ...sqliteCircuitStore(db),
     ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),
     ...sqliteDigestStore(db),
     ...sqlitePreferenceStore(db, subscribers),

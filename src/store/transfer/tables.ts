@@ -117,6 +117,18 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    // A breaker's last published state; the new installation's workers publish theirs on transitions.
+    name: 'integration_circuits',
+    columns: {
+      tenant_id: 'text',
+      integration_id: 'text',
+      state: 'text',
+      failures: 'int',
+      opened_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
     name: 'events',
     columns: {
       tenant_id: 'text',

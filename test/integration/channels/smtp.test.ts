@@ -135,9 +135,13 @@ describe('smtp provider against a real SMTP server', () => {
     expect(mail?.user).toBe('mailer');
   });
 
-  it('never sends AUTH to a server without STARTTLS: the send fails for good', async () => {
+  it('never sends AUTH to a server without STARTTLS: the integration is unusable, so the send fails over', async () => {
     const outcome = await provider({}, { user: 'mailer', pass: 's3cret' }).send(emailMessage());
-    expect(outcome).toMatchObject({ kind: 'permanent', reason: expect.stringContaining('STARTTLS') });
+    expect(outcome).toMatchObject({
+      kind: 'retryable',
+      integrationFailed: true,
+      reason: expect.stringContaining('STARTTLS'),
+    });
     expect(smtp.commands.some((line) => /^EHLO /i.test(line))).toBe(true);
     expect(smtp.commands.some((line) => /^AUTH\b/i.test(line))).toBe(false);
     expect(smtp.received).toHaveLength(0);
@@ -193,7 +197,7 @@ describe('smtp provider against a real SMTP server', () => {
     expect(outcome).toMatchObject({ kind: 'permanent', reason: expect.stringContaining('554') });
   });
 
-  it('maps a refused connection to retryable', async () => {
+  it('maps a refused connection to a broken integration (retryable, failing over)', async () => {
     const p = createSmtpProvider(
       { host: '127.0.0.1', port: await closedPort(), from: 'a@b.test' },
       {},
@@ -201,7 +205,7 @@ describe('smtp provider against a real SMTP server', () => {
     );
     providers.push(p);
     const outcome = await p.send(emailMessage());
-    expect(outcome).toEqual({ kind: 'retryable', reason: NO_CONNECTION });
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_CONNECTION, integrationFailed: true });
   });
 
   it('reports a subscriber without email as bad_address without connecting', async () => {

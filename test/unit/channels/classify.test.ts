@@ -28,24 +28,32 @@ describe('classifySmtpError', () => {
     ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'permanent'],
     ['554 after DATA', reply('DATA', '554 5.6.0 spam', 'EMESSAGE'), 'permanent'],
     ['550 on MAIL FROM', reply('MAIL FROM', '550 5.1.8 bad sender domain'), 'permanent'],
-    ['535 on AUTH', reply('AUTH PLAIN', '535 5.7.8 bad credentials', 'EAUTH'), 'permanent'],
+    // The integration itself is broken (credentials refused, unreachable): fail over, not fail.
+    ['535 on AUTH', reply('AUTH PLAIN', '535 5.7.8 bad credentials', 'EAUTH'), 'integration'],
     // Transient replies.
-    ['421 on connect', reply('CONN', '421 4.3.2 shutting down', 'EPROTOCOL'), 'retryable'],
+    ['421 on connect', reply('CONN', '421 4.3.2 shutting down', 'EPROTOCOL'), 'integration'],
     ['450 on RCPT', rcpt('450 4.2.1 try later'), 'retryable'],
     ['451 after DATA', reply('DATA', '451 4.3.0 local error', 'EMESSAGE'), 'retryable'],
     ['452 on RCPT', rcpt('452 4.5.3 too many recipients'), 'retryable'],
-    ['454 on AUTH', reply('AUTH PLAIN', '454 4.7.0 temporary failure', 'EAUTH'), 'retryable'],
+    ['454 on AUTH', reply('AUTH PLAIN', '454 4.7.0 temporary failure', 'EAUTH'), 'integration'],
+    ['421 after DATA', reply('DATA', '421 4.3.2 shutting down', 'EMESSAGE'), 'retryable'],
     ['503 bad sequence', rcpt('503 5.5.1 bad sequence'), 'retryable'],
     // No reply at all: connection trouble.
-    ['ESOCKET/ECONNREFUSED', noReply('ESOCKET', 'ECONNREFUSED'), 'retryable'],
+    ['ESOCKET/ECONNREFUSED', noReply('ESOCKET', 'ECONNREFUSED'), 'integration'],
+    ['ESOCKET/EHOSTUNREACH', noReply('ESOCKET', 'EHOSTUNREACH'), 'integration'],
     ['ESOCKET/ECONNRESET', noReply('ESOCKET', 'ECONNRESET'), 'retryable'],
     ['ETIMEDOUT', noReply('ETIMEDOUT'), 'retryable'],
     ['ECONNECTION', noReply('ECONNECTION'), 'retryable'],
-    ['EDNS', noReply('EDNS'), 'retryable'],
+    ['EDNS', noReply('EDNS'), 'integration'],
+    [
+      "the guard's connect deadline",
+      Object.assign(new Error('connect ETIMEDOUT smtp.test:25'), { code: 'ETIMEDOUT' }),
+      'integration',
+    ],
     [
       'bare ECONNREFUSED',
       Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
-      'retryable',
+      'integration',
     ],
     // No reply, refused locally.
     [
@@ -53,14 +61,16 @@ describe('classifySmtpError', () => {
       Object.assign(new Error('Invalid sender "x"'), { code: 'EENVELOPE' }),
       'permanent',
     ],
-    ['missing credentials', noReply('EAUTH'), 'permanent'],
+    ['missing credentials', noReply('EAUTH'), 'integration'],
     ['message too large', noReply('EMESSAGE'), 'permanent'],
     // Unknown: bounded retries are safer than failing a message on a guess.
     ['unknown error', new Error('something odd'), 'retryable'],
     ['not an error', 'boom', 'retryable'],
     ['null', null, 'retryable'],
   ])('%s → %s', (_name, err, kind) => {
-    expect(classifySmtpError(err).kind).toBe(kind);
+    const outcome = classifySmtpError(err);
+    // 'integration': retryable with integrationFailed (the next integration is tried at once).
+    expect(outcome.kind === 'retryable' && outcome.integrationFailed ? 'integration' : outcome.kind).toBe(kind);
   });
 
   it('treats an address nodemailer refuses before sending as bad_address', () => {

@@ -1,0 +1,107 @@
+import type { SendOutcome } from '../channels/port.ts';
+import type { Circuits, Refusal } from '../providers/circuits.ts';
+import type { ResolvedProvider } from '../providers/registry.ts';
+import type { RateCounterStore } from '../store/port.ts';
+import { throttledUntil } from './throttle.ts';
+
+/** How one attempt of a send went, over the channel's integrations. */
+export type FailoverResult =
+  /** An integration answered about the message itself (accepted, refused, retry later…). */
+  | { kind: 'answered'; via: ResolvedProvider; outcome: SendOutcome }
+  /** The integration to use is over its rate limit: the send takes its slot at `until`. */
+  | { kind: 'throttled'; via: ResolvedProvider; until: number }
+  /**
+   * No integration took the message. `tried`: some were called and said they are broken
+   * (an attempt was made; retry with backoff). Otherwise none could be called (open circuits,
+   * spent retry budgets): the send waits until `until`, which is no attempt.
+   */
+  | { kind: 'unavailable'; tried: boolean; reason: string; until: number };
+
+export interface FailoverInput {
+  circuits: Circuits;
+  store: Pick<RateCounterStore, 'reserveSendSlot'>;
+  tenantId: string;
+  /** The channel's integrations, in priority order. */
+  candidates: readonly ResolvedProvider[];
+  /** The integration that gave this message its last retryable answer: it goes last this time. */
+  lastTried: string | null;
+  /** A second or later attempt: it spends the integrations' retry budgets. */
+  isRetry: boolean;
+  /** Set when the send holds a reserved rate-limit slot of that integration. */
+  slotOf: string | undefined;
+  /** Makes the call; `after` says why earlier integrations were passed over (for the timeline). */
+  send(via: ResolvedProvider, after: string): Promise<SendOutcome>;
+  now?: () => number;
+}
+
+/** A wait that is no attempt is at least this long, so waiting sends do not spin while probes run. */
+const MIN_WAIT_MS = 1000;
+
+const REFUSALS: Record<Refusal, string> = {
+  open: 'circuit open',
+  probing: 'circuit half-open, probes in flight',
+  retry_budget: 'retry budget spent',
+};
+
+/**
+ * One attempt of a send: the integrations in priority order, each only if its circuit breaker
+ * (and, for a retry, its retry budget) lets the call go. An integration whose circuit is open is
+ * passed over at once, and one that answers that it is itself broken (connection refused,
+ * credentials refused: `retryable` with `integrationFailed`) counts against its breaker and the
+ * next one is tried within the same attempt — the message never pays for a broken integration.
+ * Any other answer ends the attempt: the pipeline decides from it as before. Every call's
+ * outcome and latency feed the breaker.
+ */
+export async function sendWithFailover(input: FailoverInput): Promise<FailoverResult> {
+  const now = input.now ?? Date.now;
+  const { circuits, tenantId } = input;
+  const passed: string[] = [];
+  let tried = false;
+  for (const via of failoverOrder(input.candidates, input.lastTried)) {
+    const id = via.integrationId;
+    const decision = circuits.permit(tenantId, id, input.isRetry, now());
+    if ('refused' in decision) {
+      passed.push(`${id}: ${REFUSALS[decision.refused]}`);
+      continue;
+    }
+    if (input.slotOf !== id) {
+      const until = await throttledUntil(input.store, tenantId, via, now()).catch((error: unknown) => {
+        circuits.release(tenantId, id, decision.permit);
+        throw error;
+      });
+      if (until !== null) {
+        circuits.release(tenantId, id, decision.permit);
+        return { kind: 'throttled', via, until };
+      }
+    }
+    const started = now();
+    let outcome: SendOutcome;
+    try {
+      outcome = await input.send(via, passed.join('; '));
+    } catch (error) {
+      outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
+    }
+    const failed = outcome.kind === 'retryable';
+    circuits.record(tenantId, id, decision.permit, { ok: !failed, latencyMs: now() - started }, now());
+    if (outcome.kind === 'retryable' && outcome.integrationFailed) {
+      tried = true;
+      passed.push(`${id}: ${outcome.reason}`);
+      continue;
+    }
+    return { kind: 'answered', via, outcome };
+  }
+  const reason = `no ${input.candidates.length > 1 ? 'integration' : 'integration of the channel'} could take it (${passed.join('; ')})`;
+  const ids = input.candidates.map((c) => c.integrationId);
+  const at = now();
+  return { kind: 'unavailable', tried, reason, until: Math.max(circuits.nextChance(tenantId, ids, at), at + MIN_WAIT_MS) };
+}
+
+/** Priority order, with the integration that just asked this message to retry moved to the end. */
+export function failoverOrder<T extends Pick<ResolvedProvider, 'integrationId'>>(
+  candidates: readonly T[],
+  lastTried: string | null,
+): T[] {
+  if (lastTried === null || candidates.length < 2) return [...candidates];
+  const last = candidates.filter((c) => c.integrationId === lastTried);
+  return [...candidates.filter((c) => c.integrationId !== lastTried), ...last];
+}
