@@ -11,8 +11,8 @@ import {
   type TenantSettings,
   type WorkflowRecord,
 } from '../shared/model.ts';
-import type { CircuitRecord } from '../store/port.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
+import type { CircuitRecord } from '../store/port.ts';
 import { tokenHint } from './device-input.ts';
 
 /** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */

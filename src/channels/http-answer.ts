@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { BlockedTargetError, isBlockedTargetError } from '../security/outbound/index.ts';
+import { neverConnected } from './never-connected.ts';
 import type { SendOutcome } from './port.ts';
 
 /**
@@ -30,13 +31,19 @@ export async function readBodyText(response: Dispatcher.ResponseData): Promise<s
 /**
  * A request that got no answer. A blocked target is final; refused, reset, unreachable,
  * unresolvable and timed out read the same (so sends cannot map which hosts exist) and are retried.
+ * When `host` belongs to the integration (FCM's API, not a subscriber's push service) and no
+ * connection was ever made, the integration is down: `integrationFailed`, so the send fails over.
  */
 export function requestFailure(
   err: unknown,
   host: string,
   who: string,
+  hostIsTheIntegrations = false,
 ): Extract<SendOutcome, { kind: 'blocked_target' | 'retryable' }> {
   if (isBlockedTargetError(err))
     return { kind: 'blocked_target', reason: new BlockedTargetError(host).message };
-  return { kind: 'retryable', reason: `no response from ${who} (connection failed or timed out)` };
+  const reason = `no response from ${who} (connection failed or timed out)`;
+  return hostIsTheIntegrations && neverConnected(err)
+    ? { kind: 'retryable', reason, integrationFailed: true }
+    : { kind: 'retryable', reason };
 }

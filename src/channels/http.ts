@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BlockedTargetError, isBlockedTargetError } from '../security/outbound/index.ts';
+import { neverConnected } from './never-connected.ts';
 import { ProviderConfigError, type ProviderContext, type SendOutcome } from './port.ts';
 
 /**
@@ -75,6 +76,8 @@ export async function requestProvider(
   } catch (error) {
     if (isBlockedTargetError(error))
       return { kind: 'blocked_target', reason: new BlockedTargetError(origin.hostname).message };
+    // The provider's host could not be reached at all: the integration is down, not the message.
+    if (neverConnected(error)) return integrationFailed(NO_ANSWER);
     return { kind: 'retryable', reason: NO_ANSWER };
   }
   try {
@@ -147,6 +150,15 @@ export function parseRetryAfter(header: string | null, now: number): number | un
   if (!/[a-z]/i.test(value)) return undefined;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * The integration itself is broken — its host unreachable, its credentials refused (401, or a 403
+ * about our key) — and the provider never took the message: the send fails over to the next
+ * integration at once, and this one's circuit breaker counts it.
+ */
+export function integrationFailed(reason: string): Extract<SendOutcome, { kind: 'retryable' }> {
+  return { kind: 'retryable', reason, integrationFailed: true };
 }
 
 /** A retryable outcome, with the provider's delay when it gave one. */

@@ -22,10 +22,12 @@ export function neverConnected(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
     const e = current as { code?: unknown; originalCode?: unknown; syscall?: unknown; message?: unknown };
-    for (const code of [e.code, e.originalCode]) if (typeof code === 'string' && BEFORE_CONNECTING.has(code)) return true;
+    for (const code of [e.code, e.originalCode])
+      if (typeof code === 'string' && BEFORE_CONNECTING.has(code)) return true;
     if (e.syscall === 'connect' || e.syscall === 'getaddrinfo') return true;
     // The outbound guard's own connect deadline (src/security/outbound/socket.ts).
-    if (e.code === 'ETIMEDOUT' && typeof e.message === 'string' && e.message.startsWith('connect ')) return true;
+    if (e.code === 'ETIMEDOUT' && typeof e.message === 'string' && e.message.startsWith('connect '))
+      return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

@@ -93,7 +93,12 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
   const reason = `no ${input.candidates.length > 1 ? 'integration' : 'integration of the channel'} could take it (${passed.join('; ')})`;
   const ids = input.candidates.map((c) => c.integrationId);
   const at = now();
-  return { kind: 'unavailable', tried, reason, until: Math.max(circuits.nextChance(tenantId, ids, at), at + MIN_WAIT_MS) };
+  return {
+    kind: 'unavailable',
+    tried,
+    reason,
+    until: Math.max(circuits.nextChance(tenantId, ids, at), at + MIN_WAIT_MS),
+  };
 }
 
 /** Priority order, with the integration that just asked this message to retry moved to the end. */

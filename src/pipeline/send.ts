@@ -215,9 +215,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       isRetry,
       slotOf,
       async send(via, after) {
-        await record(message, 'sending', `${attempt} via ${via.integrationId}${after ? ` (passed over ${after})` : ''}`, {
-          provider: via.integrationId,
-        });
+        await record(
+          message,
+          'sending',
+          `${attempt} via ${via.integrationId}${after ? ` (passed over ${after})` : ''}`,
+          {
+            provider: via.integrationId,
+          },
+        );
         return via.provider.send(
           outbound(message, subscriber, {
             device,
@@ -252,9 +257,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         const now = Date.now();
         await store.updateMessage(message.tenantId, message.id, {
           status: 'queued',
-          append: [{ at: iso(now), status: 'queued', detail: `${result.reason}; waits until ${iso(result.until)}` }],
+          append: [
+            { at: iso(now), status: 'queued', detail: `${result.reason}; waits until ${iso(result.until)}` },
+          ],
           now,
-          followUp: { ...sendJob(message, job.lane, result.until), maxAttempts: job.maxAttempts - job.attempts + 1 },
+          followUp: {
+            ...sendJob(message, job.lane, result.until),
+            maxAttempts: job.maxAttempts - job.attempts + 1,
+          },
         });
         return DONE;
       }
@@ -265,12 +275,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     switch (outcome.kind) {
       case 'accepted': {
         const id = outcome.providerMessageId ? ` as ${outcome.providerMessageId}` : '';
-        await record(
-          message,
-          'sent',
-          `${via} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
-          { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
-        );
+        await record(message, 'sent', `${via} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`, {
+          providerMessageId: outcome.providerMessageId,
+          meta: outcome.meta,
+        });
         return DONE;
       }
       case 'bad_address': {

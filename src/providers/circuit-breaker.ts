@@ -120,7 +120,9 @@ export function recordCall(
 
 /** When an open breaker lets a probe go; null unless open. */
 export function reopensAt(breaker: Breaker, settings: BreakerSettings): number | null {
-  return breaker.state === 'open' && breaker.openedAt !== null ? breaker.openedAt + settings.coolDownMs : null;
+  return breaker.state === 'open' && breaker.openedAt !== null
+    ? breaker.openedAt + settings.coolDownMs
+    : null;
 }
 
 function opened(now: number, failures: number): Breaker {

@@ -4,14 +4,20 @@ import {
   admit,
   type Breaker,
   type BreakerSettings,
-  CLOSED,
   type Call,
+  CLOSED,
   DEFAULT_BREAKER,
   recordCall,
   releaseProbe,
   reopensAt,
 } from './circuit-breaker.ts';
-import { DEFAULT_RETRY_BUDGET, FRESH_BUDGET, type RetryBudget, type RetryBudgetSettings, spend } from './retry-budget.ts';
+import {
+  DEFAULT_RETRY_BUDGET,
+  FRESH_BUDGET,
+  type RetryBudget,
+  type RetryBudgetSettings,
+  spend,
+} from './retry-budget.ts';
 
 /** Why a send may not use an integration now. */
 export type Refusal = 'open' | 'probing' | 'retry_budget';
@@ -66,7 +72,8 @@ export class Circuits {
     const decided = admit(entry.breaker, now, this.settings);
     entry.breaker = decided.breaker;
     this.publish(tenantId, integrationId, entry, now);
-    if (!decided.admission.admitted) return { refused: wasOpen && entry.breaker.state === 'open' ? 'open' : 'probing' };
+    if (!decided.admission.admitted)
+      return { refused: wasOpen && entry.breaker.state === 'open' ? 'open' : 'probing' };
     // Probes are few by design: they spend no retry budget, and first tries count towards it.
     if (!isRetry) entry.budget = spend(entry.budget, false, now, this.budget).budget;
     return { permit: decided.admission };

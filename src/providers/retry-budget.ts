@@ -44,7 +44,8 @@ export function spend(
     firsts += s.firsts;
     retries += s.retries;
   }
-  if (isRetry && retries >= settings.floor + settings.ratio * firsts) return { budget: { seconds }, allowed: false };
+  if (isRetry && retries >= settings.floor + settings.ratio * firsts)
+    return { budget: { seconds }, allowed: false };
   const last = seconds[seconds.length - 1];
   const counted =
     last?.at === second

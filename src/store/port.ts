@@ -1,12 +1,12 @@
 import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type {
   Channel,
+  CircuitState,
   DevicePlatform,
   DeviceReason,
   DeviceRecord,
   EventInput,
   EventRecord,
-  CircuitState,
   IntegrationRecord,
   Lane,
   MessageMeta,

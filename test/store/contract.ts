@@ -1046,7 +1046,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.listCircuits(T)).find((c) => c.integrationId === 'primary')).toEqual(
           circuit('primary', 'half_open', 1_700_000_030_000),
         );
-        expect(await store.listCircuits(OTHER)).toEqual([{ ...circuit('primary', 'open', 5), tenantId: OTHER }]);
+        expect(await store.listCircuits(OTHER)).toEqual([
+          { ...circuit('primary', 'open', 5), tenantId: OTHER },
+        ]);
         expect((await store.listCircuits(null)).length).toBe(3);
       });
     });

@@ -1,6 +1,7 @@
 import {
   baseUrl,
   header,
+  integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
@@ -96,8 +97,10 @@ function person(mailbox: Mailbox): { email: string; name?: string } {
  * Maps a Mail Send answer.
  * - 2xx (202 Accepted) → accepted, with `X-Message-Id`.
  * - 429 and 5xx → retryable (Retry-After when sent).
- * - 400 (validation), 401/403 (key or sender not allowed), 413 (too large), any other 4xx →
- *   permanent, with the first `{"errors": [{message, field}]}` entry.
+ * - 401/403 (the API key refused, or it may not send from this sender) → the integration itself
+ *   is broken: retryable with `integrationFailed`, so the send fails over to the next one.
+ * - 400 (validation), 413 (too large), any other 4xx → permanent, with the first
+ *   `{"errors": [{message, field}]}` entry.
  */
 export function classifySendGridAnswer(answer: ProviderAnswer, now: number): SendOutcome {
   const line = httpStatusLine(answer.status);
@@ -111,6 +114,7 @@ export function classifySendGridAnswer(answer: ProviderAnswer, now: number): Sen
   if (answer.status === 429 || answer.status >= 500) {
     return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
   }
+  if (answer.status === 401 || answer.status === 403) return integrationFailed(reason);
   return { kind: 'permanent', reason };
 }
 

@@ -1,6 +1,7 @@
 import {
   baseUrl,
   header,
+  integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
@@ -38,6 +39,12 @@ const UTF8 = 'UTF-8';
 
 /** Throttling: the same request succeeds later. */
 const THROTTLED = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
+/** The account or its sending identity cannot send at all: no message would go through it. */
+const ACCOUNT_BROKEN = new Set([
+  'AccountSuspendedException',
+  'SendingPausedException',
+  'MailFromDomainNotVerifiedException',
+]);
 
 /**
  * Creates the `ses` provider: SES API v2 SendEmail (`POST /v2/email/outbound-emails`), signed
@@ -107,9 +114,10 @@ export function createSesProvider(
  * - 2xx → accepted with `MessageId`.
  * - TooManyRequestsException, LimitExceededException (sending quota or rate), throttling, 429
  *   and 5xx → retryable.
- * - MessageRejected, MailFromDomainNotVerifiedException, AccountSuspendedException,
- *   SendingPausedException, BadRequestException, signature or key errors, any other 4xx →
- *   permanent.
+ * - 401/403 (signature or key refused), AccountSuspendedException, SendingPausedException,
+ *   MailFromDomainNotVerifiedException → the integration itself is broken: retryable with
+ *   `integrationFailed`, so the send fails over to the next integration.
+ * - MessageRejected, BadRequestException, any other 4xx → permanent.
  */
 export function classifySesAnswer(answer: ProviderAnswer, now: number): SendOutcome {
   const line = httpStatusLine(answer.status);
@@ -126,6 +134,8 @@ export function classifySesAnswer(answer: ProviderAnswer, now: number): SendOutc
   if ((type && THROTTLED.has(type)) || answer.status === 429 || answer.status >= 500) {
     return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
   }
+  if (answer.status === 401 || answer.status === 403 || (type && ACCOUNT_BROKEN.has(type)))
+    return integrationFailed(reason);
   return { kind: 'permanent', reason };
 }
 

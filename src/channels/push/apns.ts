@@ -7,6 +7,7 @@ import {
   type OutboundGuard,
 } from '../../security/outbound/index.ts';
 import { parseRetryAfter } from '../http.ts';
+import { neverConnected } from '../never-connected.ts';
 import {
   type ChannelProvider,
   type DeviceDeactivation,
@@ -155,7 +156,10 @@ export function createApnsProvider(
         if (isBlockedTargetError(error)) {
           return { kind: 'blocked_target', reason: new BlockedTargetError(endpoint.hostname).message };
         }
-        return { kind: 'retryable', reason: describeFailure(error) };
+        // APNs could not be reached at all: the integration is down, not the message.
+        return neverConnected(error)
+          ? { kind: 'retryable', reason: describeFailure(error), integrationFailed: true }
+          : { kind: 'retryable', reason: describeFailure(error) };
       }
     },
     close: () => pool.close(),
@@ -169,8 +173,11 @@ export function createApnsProvider(
  * - 400 BadDeviceToken / DeviceTokenNotForTopic → bad_address, the token is wrong for this app.
  * - 429 (TooManyRequests, TooManyProviderTokenUpdates) and 5xx → retryable, with Retry-After
  *   when sent.
- * - Other 4xx (bad topic, InvalidProviderToken, PayloadTooLarge…) → permanent with the reason:
- *   the same request gets the same answer.
+ * - 403 (InvalidProviderToken, ExpiredProviderToken even when freshly signed, BadCertificate…):
+ *   our credentials are refused, so the integration itself is broken → retryable with
+ *   `integrationFailed` (the send fails over; the circuit breaker counts it).
+ * - Other 4xx (bad topic, PayloadTooLarge…) → permanent with the reason: the same request gets
+ *   the same answer.
  */
 export function classifyApnsAnswer(
   answer: Http2Answer,
@@ -202,11 +209,12 @@ export function classifyApnsAnswer(
   }
   if (status === 403 && reasonCode === 'ExpiredProviderToken') {
     return {
-      kind: 'permanent',
+      kind: 'retryable',
       reason: `${reason} (a freshly signed token too: is this server's clock right?)`,
-      meta,
+      integrationFailed: true,
     };
   }
+  if (status === 403) return { kind: 'retryable', reason, integrationFailed: true };
   return { kind: 'permanent', reason, meta };
 }
 

@@ -72,8 +72,10 @@ export function isStaleAccessToken(status: number, error: GoogleError): boolean 
  *   `bad_token`; any other INVALID_ARGUMENT is about our payload → permanent.
  * - `QUOTA_EXCEEDED` (429), `UNAVAILABLE` (503), `INTERNAL` (500), and any 429/5xx →
  *   retryable, with `Retry-After` when sent.
- * - `THIRD_PARTY_AUTH_ERROR`, 401 (our token refused even after a renewal), 403, other 4xx →
- *   permanent with the status and Google's message.
+ * - `THIRD_PARTY_AUTH_ERROR` (the APNs credentials uploaded to Firebase), 401 (our token refused
+ *   even after a renewal), 403 (the service account may not send) → the integration itself is
+ *   broken: retryable with `integrationFailed`, so the send fails over to the next integration.
+ * - Other 4xx → permanent with the status and Google's message.
  */
 export function classifyFcmResponse(
   status: number,
@@ -94,6 +96,9 @@ export function classifyFcmResponse(
     return retryAfterMs === undefined
       ? { kind: 'retryable', reason }
       : { kind: 'retryable', reason, retryAfterMs };
+  }
+  if (code === 'THIRD_PARTY_AUTH_ERROR' || status === 401 || status === 403) {
+    return { kind: 'retryable', reason, integrationFailed: true };
   }
   return { kind: 'permanent', reason };
 }

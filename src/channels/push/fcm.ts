@@ -109,7 +109,7 @@ export function createFcmProvider(
         try {
           response = await post(body, accessToken);
         } catch (err) {
-          return requestFailure(err, sendUrl.hostname, 'FCM');
+          return requestFailure(err, sendUrl.hostname, 'FCM', true);
         }
         const text = await readBodyText(response);
         if (response.statusCode >= 200 && response.statusCode < 300) {
@@ -181,7 +181,7 @@ async function exchangeAssertion(
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
-    throw new TokenUnavailable(requestFailure(err, url.hostname, 'the OAuth token endpoint'));
+    throw new TokenUnavailable(requestFailure(err, url.hostname, 'the OAuth token endpoint', true));
   }
   const text = await readBodyText(response);
   const status = response.statusCode;
@@ -210,7 +210,9 @@ async function exchangeAssertion(
         : { kind: 'retryable', reason, retryAfterMs },
     );
   }
-  throw new TokenUnavailable({ kind: 'permanent', reason });
+  // The service account itself is refused (invalid_grant: a key Google does not know): no message
+  // can go through this integration, so sends fail over to the next one.
+  throw new TokenUnavailable({ kind: 'retryable', reason, integrationFailed: true });
 }
 
 function messageName(text: string): string | undefined {

@@ -2,6 +2,7 @@ import { PHONE_PATTERN } from '../../ingest/fields.ts';
 import {
   baseUrl,
   header,
+  integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
@@ -52,10 +53,12 @@ const BAD_NUMBER_CODES: Readonly<Record<number, string>> = {
 /** Twilio's "Attempt to send to unsubscribed recipient": the number texted STOP to this sender. */
 export const TWILIO_UNSUBSCRIBED = 21610;
 const TOO_MANY_REQUESTS = 20429;
+/** Twilio's "Authenticate": the accountSid / authToken pair was refused. */
+const AUTHENTICATION_FAILED = 20003;
 const KNOWN_CODES: Readonly<Record<number, string>> = {
   ...BAD_NUMBER_CODES,
   [TWILIO_UNSUBSCRIBED]: 'the recipient replied STOP to this sender',
-  20003: 'authentication failed (accountSid / authToken)',
+  [AUTHENTICATION_FAILED]: 'authentication failed (accountSid / authToken)',
   [TOO_MANY_REQUESTS]: 'too many requests',
   21606: 'the From number cannot send SMS',
   21609: 'invalid StatusCallback URL',
@@ -165,7 +168,9 @@ function callbackUrl(context: ProviderContext): string | null {
  * - 21610 (the number texted STOP) → opted_out: the subscriber is opted out of SMS.
  * - 21211 / 21614 (not a valid / not a mobile number) → bad_address.
  * - 20429 or HTTP 429, and 5xx → retryable, with Retry-After when Twilio sends one.
- * - Anything else (20003 authentication, 21606 sender, other 4xx) → permanent.
+ * - 401 / 20003 (accountSid or authToken refused) → the integration itself is broken: retryable
+ *   with `integrationFailed`, so the send fails over to the next integration.
+ * - Anything else (21606 sender, other 4xx) → permanent.
  */
 export function classifyTwilioError(answer: ProviderAnswer, now: number): SendOutcome {
   const error = parseObject(answer.body);
@@ -176,6 +181,7 @@ export function classifyTwilioError(answer: ProviderAnswer, now: number): SendOu
   if (answer.status === 429 || code === TOO_MANY_REQUESTS || answer.status >= 500) {
     return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
   }
+  if (answer.status === 401 || code === AUTHENTICATION_FAILED) return integrationFailed(reason);
   return { kind: 'permanent', reason };
 }
 

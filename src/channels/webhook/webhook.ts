@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
 import type { Channel } from '../../shared/model.ts';
 import { parseRetryAfter } from '../http.ts';
+import { neverConnected } from '../never-connected.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -154,5 +155,7 @@ export const NO_RESPONSE = 'no response from the receiver (connection failed or 
 function requestFailure(err: unknown, host: string): SendOutcome {
   if (isBlockedTargetError(err))
     return { kind: 'blocked_target', reason: new BlockedTargetError(host).message };
+  // The receiver could not be reached at all: the integration (its URL) is down, not the message.
+  if (neverConnected(err)) return { kind: 'retryable', reason: NO_RESPONSE, integrationFailed: true };
   return { kind: 'retryable', reason: NO_RESPONSE };
 }

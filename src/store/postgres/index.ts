@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
-import { postgresCircuitStore } from './circuits.ts';
 import { openChannel } from './channel.ts';
+import { postgresCircuitStore } from './circuits.ts';
 import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';

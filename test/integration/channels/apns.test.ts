@@ -216,10 +216,10 @@ describe('apns provider against a real HTTP/2 server', () => {
     expect(fake.requests).toHaveLength(0);
   });
 
-  it('maps a refused connection to retryable', async () => {
+  it('maps a refused connection to a broken integration (retryable, failing over)', async () => {
     const port = await closedPort();
     const outcome = await provider({}, `https://127.0.0.1:${port}`).send(push(1));
-    expect(outcome).toEqual({ kind: 'retryable', reason: NO_ANSWER });
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_ANSWER, integrationFailed: true });
   });
 
   it('does not trust a certificate outside the trust store', async () => {

@@ -78,15 +78,16 @@ describe('fcm provider against the fake', () => {
     expect(bearers[2]).not.toBe(bearers[1]);
   });
 
-  it('fails for good when the token endpoint refuses the assertion (a key Google does not know)', async () => {
+  it('reports the integration broken when the token endpoint refuses the assertion (a key Google does not know)', async () => {
     const other = await startFcmFake({ ownKey: true });
     try {
       // The other fake's key, sent to this fake's token endpoint: the signature does not verify.
       const provider = build({ ...other.serviceAccount, token_uri: fake.serviceAccount.token_uri });
       const outcome = await provider.send(push(1));
       expect(outcome).toEqual({
-        kind: 'permanent',
+        kind: 'retryable',
         reason: 'OAuth token exchange refused: HTTP 400 Bad Request invalid_grant: Invalid JWT Signature.',
+        integrationFailed: true,
       });
       expect(fake.requests).toHaveLength(0);
     } finally {
@@ -102,11 +103,12 @@ describe('fcm provider against the fake', () => {
     expect(fake.exchanges).toBe(2);
   });
 
-  it('retries when FCM cannot be reached', async () => {
+  it('fails over when FCM cannot be reached (the integration is down, not the message)', async () => {
     const provider = build(fake.serviceAccount, `http://127.0.0.1:${await closedPort()}`);
     expect(await provider.send(push(1))).toEqual({
       kind: 'retryable',
       reason: 'no response from FCM (connection failed or timed out)',
+      integrationFailed: true,
     });
   });
 

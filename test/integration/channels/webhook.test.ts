@@ -133,7 +133,7 @@ describe('webhook provider against a real HTTP server', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
-  it('maps a refused connection to retryable', async () => {
+  it('maps a refused connection to a broken integration (retryable, failing over)', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
@@ -144,7 +144,7 @@ describe('webhook provider against a real HTTP server', () => {
       { secret },
       context,
     ).send(webhookMessage());
-    expect(outcome).toEqual({ kind: 'retryable', reason: NO_RESPONSE });
+    expect(outcome).toEqual({ kind: 'retryable', reason: NO_RESPONSE, integrationFailed: true });
   });
 
   it('rejects a non-http url up front', () => {

@@ -187,8 +187,10 @@ describe('classifyApnsAnswer', () => {
     [400, 'DeviceTokenNotForTopic', { kind: 'bad_address', deactivate: 'bad_token' }],
     [400, 'BadTopic', { kind: 'permanent' }],
     [400, 'MissingTopic', { kind: 'permanent' }],
-    [403, 'InvalidProviderToken', { kind: 'permanent' }],
-    [403, 'ExpiredProviderToken', { kind: 'permanent' }],
+    // Our credentials refused: the integration is broken, the send fails over.
+    [403, 'InvalidProviderToken', { kind: 'retryable', integrationFailed: true }],
+    [403, 'ExpiredProviderToken', { kind: 'retryable', integrationFailed: true }],
+    [403, 'BadCertificateEnvironment', { kind: 'retryable', integrationFailed: true }],
     [404, 'BadPath', { kind: 'permanent' }],
     [405, 'MethodNotAllowed', { kind: 'permanent' }],
     [413, 'PayloadTooLarge', { kind: 'permanent' }],

@@ -70,7 +70,9 @@ describe('classifySmtpError', () => {
   ])('%s → %s', (_name, err, kind) => {
     const outcome = classifySmtpError(err);
     // 'integration': retryable with integrationFailed (the next integration is tried at once).
-    expect(outcome.kind === 'retryable' && outcome.integrationFailed ? 'integration' : outcome.kind).toBe(kind);
+    expect(outcome.kind === 'retryable' && outcome.integrationFailed ? 'integration' : outcome.kind).toBe(
+      kind,
+    );
   });
 
   it('treats an address nodemailer refuses before sending as bad_address', () => {

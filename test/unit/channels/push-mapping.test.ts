@@ -213,12 +213,16 @@ describe('classifyFcmResponse', () => {
     [503, google(503, 'UNAVAILABLE', 'UNAVAILABLE', 'Unavailable'), 'retryable', undefined],
     [500, google(500, 'INTERNAL', 'INTERNAL', 'Internal'), 'retryable', undefined],
     [502, readGoogleError('<html>Bad Gateway</html>'), 'retryable', undefined],
-    [401, google(401, 'UNAUTHENTICATED', 'THIRD_PARTY_AUTH_ERROR', 'APNs auth'), 'permanent', undefined],
-    [403, google(403, 'PERMISSION_DENIED', null, 'Permission denied'), 'permanent', undefined],
+    // Our credentials refused: the integration is broken ('integration': retryable, failing over).
+    [401, google(401, 'UNAUTHENTICATED', 'THIRD_PARTY_AUTH_ERROR', 'APNs auth'), 'integration', undefined],
+    [401, google(401, 'UNAUTHENTICATED', null, 'Request had invalid credentials'), 'integration', undefined],
+    [403, google(403, 'PERMISSION_DENIED', null, 'Permission denied'), 'integration', undefined],
     [404, google(404, 'NOT_FOUND', null, 'Project not found'), 'permanent', undefined],
   ])('HTTP %i %o → %s', (status, error, kind, deactivate) => {
     const outcome = classifyFcmResponse(status, error, null, 0);
-    expect(outcome.kind).toBe(kind);
+    expect(outcome.kind === 'retryable' && outcome.integrationFailed ? 'integration' : outcome.kind).toBe(
+      kind,
+    );
     if (deactivate) expect(outcome).toMatchObject({ deactivate });
     else expect(outcome).not.toHaveProperty('deactivate');
   });
