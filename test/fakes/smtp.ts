@@ -26,6 +26,10 @@ export interface FakeSmtpOptions {
   rejectRecipients?: Record<string, SmtpReply>;
   /** When set, every message is refused after DATA with this reply. */
   rejectData?: SmtpReply;
+  /** Refuses every AUTH with 535 (credentials not accepted). */
+  refuseAuth?: boolean;
+  /** Listen on this port (e.g. one a test kept closed until now); a free one by default. */
+  port?: number;
 }
 
 /** One MIME entity: its headers (lower-cased names, unfolded values) and decoded body or parts. */
@@ -112,6 +116,8 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
     // Tests close the fake while pooled clients may still hold idle connections.
     closeTimeout: 200,
     onAuth(auth, _session, callback) {
+      if (options.refuseAuth)
+        return callback(Object.assign(new Error('5.7.8 authentication failed'), { responseCode: 535 }));
       callback(null, { user: auth.username });
     },
     onRcptTo(address, _session, callback) {
@@ -141,7 +147,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
