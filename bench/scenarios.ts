@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Pool } from 'undici';
+import { failover } from './failover.ts';
 import { closedLoop, type LoadResult, type Outcome, openLoop } from './load.ts';
 import {
   type E2eVariant,
@@ -33,8 +34,15 @@ export interface BenchOptions {
 
 export interface ScenarioContext {
   options: BenchOptions;
-  /** Starts a fresh server, runs `fn`, stops the server (always) and records how it went. */
-  withServer<T>(name: string, fn: (server: BenchServer) => Promise<T>): Promise<T>;
+  /**
+   * Starts a fresh server, runs `fn`, stops the server (always) and records how it went. `env`:
+   * TIDINGS_* settings this scenario needs (e.g. loopback fakes), over the run's `--env` ones.
+   */
+  withServer<T>(
+    name: string,
+    fn: (server: BenchServer) => Promise<T>,
+    env?: Record<string, string>,
+  ): Promise<T>;
   row(metric: string, value: number, unit: string, target?: Target, note?: string): void;
   detail(key: string, value: unknown): void;
   log(message: string): void;
@@ -572,4 +580,13 @@ const latency: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, priority, workerOnly];
+export const SCENARIOS: Scenario[] = [
+  ingest,
+  bulk,
+  e2eTopic,
+  e2eBulk,
+  latency,
+  priority,
+  workerOnly,
+  failover,
+];

@@ -44,7 +44,7 @@ async function sendEmails(count: number): Promise<string[]> {
 
 /** The events' email messages once every one is `sent`. */
 async function sentMessages(eventIds: string[]): Promise<Json[]> {
-  return waitFor(
+  const messages = await waitFor(
     async () => {
       const views = await Promise.all(eventIds.map((id) => server.call('GET', `/v1/events/${id}`)));
       const messages = views.map((v) => v.body.messages?.find((m: Json) => m.channel === 'email'));
@@ -53,6 +53,7 @@ async function sentMessages(eventIds: string[]): Promise<Json[]> {
     'every email sent',
     20_000,
   );
+  return messages as Json[];
 }
 
 async function circuit(id: string): Promise<Json> {
