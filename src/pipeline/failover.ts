@@ -12,8 +12,8 @@ export type FailoverResult =
   | { kind: 'throttled'; via: ResolvedProvider; until: number }
   /**
    * No integration took the message. `tried`: some were called and said they are broken
-   * (an attempt was made; retry with backoff). Otherwise none could be called (open circuits,
-   * spent retry budgets): the send waits until `until`, which is no attempt.
+   * (an attempt was made; retry with backoff). Otherwise none could be called (their retry
+   * budgets are spent): the send waits until `until`, which is no attempt.
    */
   | { kind: 'unavailable'; tried: boolean; reason: string; until: number };
 
@@ -34,8 +34,12 @@ export interface FailoverInput {
   now?: () => number;
 }
 
-/** A wait that is no attempt is at least this long, so waiting sends do not spin while probes run. */
+/**
+ * A send whose retry budgets are spent waits 1–10 s (the budget's window), spread at random so a
+ * backlog of waiting retries comes back a few at a time rather than all at once.
+ */
 const MIN_WAIT_MS = 1000;
+const WAIT_SPREAD_MS = 9000;
 
 const REFUSALS: Record<Refusal, string> = {
   open: 'circuit open',
@@ -51,17 +55,37 @@ const REFUSALS: Record<Refusal, string> = {
  * next one is tried within the same attempt — the message never pays for a broken integration.
  * Any other answer ends the attempt: the pipeline decides from it as before. Every call's
  * outcome and latency feed the breaker.
+ *
+ * Breakers choose among integrations; they never hold a message back by themselves: when every
+ * circuit is open, the first integration passed over is called anyway, once, and its answer is
+ * the attempt's (so the contract's retry schedule and dead letters stand, and the retry budget
+ * keeps an outage from multiplying the load on it). Only a spent retry budget makes a send wait.
  */
 export async function sendWithFailover(input: FailoverInput): Promise<FailoverResult> {
   const now = input.now ?? Date.now;
   const { circuits, tenantId } = input;
   const passed: string[] = [];
   let tried = false;
-  for (const via of failoverOrder(input.candidates, input.lastTried)) {
+  const order = failoverOrder(input.candidates, input.lastTried);
+  /** The first integration passed over for its circuit alone: the way out when no circuit lets the send through. */
+  let lastResort: ResolvedProvider | null = null;
+  let resortQueued = false;
+  for (let i = 0; i < order.length; i++) {
+    const via = order[i]!;
     const id = via.integrationId;
-    const decision = circuits.permit(tenantId, id, input.isRetry, now());
+    const pastOpenCircuit = via === lastResort;
+    const decision = circuits.permit(tenantId, id, input.isRetry, now(), pastOpenCircuit);
     if ('refused' in decision) {
       passed.push(`${id}: ${REFUSALS[decision.refused]}`);
+      if (decision.refused !== 'retry_budget') lastResort ??= via;
+      // No circuit let the send through and none was called: the breakers pick among
+      // integrations, they never hold a message back on their own. It goes to the first one
+      // passed over, once; its answer decides this attempt (the message's backoff and the retry
+      // budget bound the load on a provider that is down).
+      if (i === order.length - 1 && !tried && lastResort && !resortQueued) {
+        order.push(lastResort);
+        resortQueued = true;
+      }
       continue;
     }
     if (input.slotOf !== id) {
@@ -77,7 +101,10 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
     const started = now();
     let outcome: SendOutcome;
     try {
-      outcome = await input.send(via, passed.join('; '));
+      const after = pastOpenCircuit
+        ? `${passed.join('; ')}; no circuit lets it through: tried anyway`
+        : passed.join('; ');
+      outcome = await input.send(via, after);
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }
@@ -86,6 +113,7 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
     if (outcome.kind === 'retryable' && outcome.integrationFailed) {
       tried = true;
       passed.push(`${id}: ${outcome.reason}`);
+      if (pastOpenCircuit) break;
       continue;
     }
     return { kind: 'answered', via, outcome };
@@ -97,7 +125,10 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
     kind: 'unavailable',
     tried,
     reason,
-    until: Math.max(circuits.nextChance(tenantId, ids, at), at + MIN_WAIT_MS),
+    until: Math.max(
+      circuits.nextChance(tenantId, ids, at),
+      at + MIN_WAIT_MS + Math.floor(Math.random() * WAIT_SPREAD_MS),
+    ),
   };
 }
 

@@ -252,8 +252,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     if (result.kind === 'unavailable') {
       if (!result.tried) {
-        // Every circuit open (or retry budget spent): no provider was called, so no attempt is
-        // used up; the send waits for the first integration that may take it again.
+        // Every integration's retry budget is spent: no provider was called, so no attempt is
+        // used up; the send waits and tries again later.
         const now = Date.now();
         await store.updateMessage(message.tenantId, message.id, {
           status: 'queued',

@@ -51,15 +51,24 @@ export class Circuits {
 
   /**
    * May a send use this integration now? A retry also needs room in the integration's retry
-   * budget. A permit must be settled with `record` or `release`.
+   * budget. A permit must be settled with `record` or `release`. `pastOpenCircuit`: the channel
+   * has no integration left whose circuit lets the send through, so it goes anyway, as an
+   * ordinary call (the budget still applies to a retry; the breaker learns nothing from it).
    */
   permit(
     tenantId: string,
     integrationId: string,
     isRetry: boolean,
     now: number,
+    pastOpenCircuit = false,
   ): { permit: Permit } | { refused: Refusal } {
     const entry = this.entry(tenantId, integrationId);
+    if (pastOpenCircuit) {
+      const spent = spend(entry.budget, isRetry, now, this.budget);
+      if (!spent.allowed) return { refused: 'retry_budget' };
+      entry.budget = spent.budget;
+      return { permit: { admitted: true, probe: false } };
+    }
     if (isRetry && entry.breaker.state === 'closed') {
       const spent = spend(entry.budget, true, now, this.budget);
       if (!spent.allowed) return { refused: 'retry_budget' };
