@@ -14,7 +14,7 @@ import type {
   SubscriberRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
-import type { BulkResponse, DeadJob, Job } from './port.ts';
+import type { BulkResponse, DeadJob, Job, WebhookEndpointRecord } from './port.ts';
 
 /**
  * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
@@ -302,5 +302,31 @@ export function toBulkResponse(row: BulkRow): BulkResponse {
     bodyHash: row.body_hash,
     response: fromJson(row.response),
     createdAt: row.created_at,
+  };
+}
+
+export interface WebhookEndpointRow {
+  tenant_id: string;
+  id: string;
+  url: string;
+  events: JsonColumn;
+  sealed_secrets: string;
+  enabled: number | boolean;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toWebhookEndpoint(row: WebhookEndpointRow): WebhookEndpointRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    url: row.url,
+    events: fromJson(row.events),
+    sealedSecrets: row.sealed_secrets,
+    enabled: row.enabled === 1 || row.enabled === true,
+    disabledReason: row.disabled_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }

@@ -4,6 +4,7 @@ import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
 import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
+import { postgresWebhookEndpointStore } from './webhook-endpoints.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
@@ -61,6 +62,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
+    ...postgresWebhookEndpointStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

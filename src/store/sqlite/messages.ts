@@ -112,6 +112,7 @@ export function sqliteMessageStore(
         if (changed === 0) return false;
         for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
         if (update.followUp) jobs.enqueue(update.followUp, update.now);
+        for (const event of update.events ?? []) jobs.enqueue(event, update.now);
         return true;
       })
       .immediate();
@@ -136,7 +137,7 @@ export function sqliteMessageStore(
         }
         return text;
       };
-      for (const { record, followUp } of messages) {
+      for (const { record, followUp, events } of messages) {
         const inserted = insert.run(
           record.tenantId,
           record.id,
@@ -161,6 +162,7 @@ export function sqliteMessageStore(
         if (inserted === 0) continue;
         created.push(record.id);
         if (followUp) jobs.enqueue(followUp, record.createdAt);
+        for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
       }
       for (const s of skipped ?? [])
         insertSkipped.run(s.tenantId, s.eventId, s.subscriberId, s.step, s.channel, s.reason, s.createdAt);
