@@ -570,12 +570,24 @@ export interface WebhookEndpointStore {
    * Replaces the sealed secrets only while they still are `from` (two rotations racing: one
    * wins, the other sees false). Answers whether it did.
    */
-  replaceWebhookSecrets(tenantId: string, id: string, from: string, to: string, now: number): Promise<boolean>;
+  replaceWebhookSecrets(
+    tenantId: string,
+    id: string,
+    from: string,
+    to: string,
+    now: number,
+  ): Promise<boolean>;
   /**
    * Disables the endpoint with `reason`, only while it still points at `url` (a PUT of a new URL
    * meanwhile stays enabled). Answers whether it did.
    */
-  disableWebhookEndpoint(tenantId: string, id: string, url: string, reason: string, now: number): Promise<boolean>;
+  disableWebhookEndpoint(
+    tenantId: string,
+    id: string,
+    url: string,
+    reason: string,
+    now: number,
+  ): Promise<boolean>;
 }
 
 /** On, off, or `null`: the choice is withdrawn (the defaults apply again). */

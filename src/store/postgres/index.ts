@@ -4,7 +4,6 @@ import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
 import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
-import { postgresWebhookEndpointStore } from './webhook-endpoints.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresJobStore } from './jobs.ts';
@@ -15,6 +14,7 @@ import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
 import { postgresTenantSettingsStore } from './tenant-settings.ts';
 import { postgresTenantStore } from './tenants.ts';
+import { postgresWebhookEndpointStore } from './webhook-endpoints.ts';
 import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
 
 export interface PostgresOptions {
