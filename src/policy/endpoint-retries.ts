@@ -2,8 +2,8 @@
  * When an outbound status webhook (src/webhooks) is tried again after a failed attempt: a fixed
  * schedule that backs off from seconds to hours, so a receiver that is down for a deploy gets its
  * events within a minute and one that is down overnight still gets them — the last attempt is
- * made 23 h 42 min 35 s after the first (README "Webhook endpoints"). A jitter of up to 10 % keeps
- * a burst of events that failed together from returning together.
+ * made at most 23 h 42 min 35 s after the first. A jitter that shortens each delay by up to 10 %
+ * keeps a burst of events that failed together from returning together (and never past the day).
  */
 export const ENDPOINT_RETRY_DELAYS_MS: readonly number[] = Object.freeze([
   5_000,
@@ -37,5 +37,5 @@ export function endpointRetryDelay(
   const scheduled = ENDPOINT_RETRY_DELAYS_MS[attempt - 1];
   if (scheduled === undefined) return null;
   if (retryAfterMs !== undefined && retryAfterMs <= ENDPOINT_MAX_RETRY_AFTER_MS) return retryAfterMs;
-  return Math.round(scheduled * (1 + random() * 0.1));
+  return Math.round(scheduled * (1 - random() * 0.1));
 }
