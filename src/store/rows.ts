@@ -330,3 +330,14 @@ export function toWebhookEndpoint(row: WebhookEndpointRow): WebhookEndpointRecor
     updatedAt: row.updated_at,
   };
 }
+
+/** An open (or closing) digest window, as both stores read it. */
+export interface DigestRow {
+  tenant_id: string;
+  id: string;
+  workflow: string;
+  subscriber_id: string;
+  digest_key: string;
+  opened_at: number;
+  closes_at: number;
+}
