@@ -17,7 +17,13 @@ export interface PipelineDeps {
   links?: { publicUrl: string; unsubscribeKey: Buffer };
 }
 
-export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send', digest: 'digest' } as const;
+export const JOB_KINDS = {
+  fanout: 'fanout',
+  deliver: 'deliver',
+  send: 'send',
+  digest: 'digest',
+  fallback: 'fallback',
+} as const;
 
 /** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
 export const DELIVER_CHUNK = 100;

@@ -86,7 +86,8 @@ export type FallbackDecision =
 /** When a message went out: its first `sent` entry, or receipt (in-app: `delivered` when written). */
 function wentOutAt(message: MessageRecord): number | null {
   for (const entry of message.timeline)
-    if (entry.status === 'sent' || receiptRank(entry.status as MessageStatus) > 0) return Date.parse(entry.at);
+    if (entry.status === 'sent' || receiptRank(entry.status as MessageStatus) > 0)
+      return Date.parse(entry.at);
   return receiptRank(message.status) > 0 ? message.updatedAt : null;
 }
 
