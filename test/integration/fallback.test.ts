@@ -89,7 +89,12 @@ async function subscriber(): Promise<string> {
 }
 
 async function trigger(workflow: string, to: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await server.call('POST', '/v1/events', { workflow, to: [to], data: { node: 'db-1' }, ...extra });
+  const res = await server.call('POST', '/v1/events', {
+    workflow,
+    to: [to],
+    data: { node: 'db-1' },
+    ...extra,
+  });
   expect(res.status).toBe(202);
   return res.body.eventId;
 }
@@ -164,9 +169,9 @@ describe('fallback chains', () => {
     expect(entryAt(sms, 'sent') - entryAt(push, 'sent')).toBeGreaterThanOrEqual(2000);
     const escalation = push.timeline.find((e: Json) => e.status === 'escalated');
     expect(escalation.detail).toContain(`sms message ${sms.messageId}`);
-    expect(sms.timeline.some((e: Json) => e.status === 'fallback' && e.detail.includes('no delivered receipt'))).toBe(
-      true,
-    );
+    expect(
+      sms.timeline.some((e: Json) => e.status === 'fallback' && e.detail.includes('no delivered receipt')),
+    ).toBe(true);
     const full = (await server.call('GET', `/v1/messages/${push.messageId}`)).body;
     expect(full.escalated).toBe(true);
     await queueDrained();
@@ -186,7 +191,9 @@ describe('fallback chains', () => {
     expect(hook.status).toBe('failed');
     expect(hook.reason).toBe('provider_rejected');
     expect(hook.timeline.find((e: Json) => e.status === 'escalated').detail).toContain(sms.messageId);
-    expect(sms.timeline.find((e: Json) => e.status === 'fallback').detail).toContain('webhook did not go out');
+    expect(sms.timeline.find((e: Json) => e.status === 'fallback').detail).toContain(
+      'webhook did not go out',
+    );
   });
 
   it('sends the SMS at once when the push has no device to go to', async () => {
@@ -293,9 +300,13 @@ describe('receipts', () => {
     const eventId = await trigger('mention', id);
     const inApp = await messageOn(eventId, 'in_app', () => true);
     const token = await tokenOf(id);
-    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body.count).toBe(1);
+    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body.count).toBe(
+      1,
+    );
     expect((await receipt(inApp.messageId, 'read')).body.status).toBe('read');
-    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body.count).toBe(0);
+    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body.count).toBe(
+      0,
+    );
   });
 });
 
