@@ -29,6 +29,8 @@ export interface FallbackPayload {
   subscriberId: string;
   /** The fallback step's index in the workflow's `channels`. */
   step: number;
+  /** Queued by the write that built the step: only marks the previous step escalated, never builds. */
+  confirm?: true;
 }
 
 export function fallbackJob(
@@ -36,8 +38,10 @@ export function fallbackJob(
   step: number,
   lane: Lane,
   runAt: number,
+  confirm = false,
 ): JobSpec {
   const payload: FallbackPayload = { eventId: of.eventId, subscriberId: of.subscriberId, step };
+  if (confirm) payload.confirm = true;
   return { tenantId: of.tenantId, kind: JOB_KINDS.fallback, lane, payload, runAt };
 }
 

@@ -21,14 +21,15 @@ export interface FallbackBuild {
  * subscriber), decided from that delivery's messages when the job fires (policy/fallback.ts).
  * Sending goes through the normal delivery path — the step's `if`, consent, quiet hours, rate
  * limits and the daily cap apply — and the job is completed in the transaction that writes the
- * message. That write also queues this job once more, at once: finding the message there, it
- * marks the previous step's messages `escalated` with an entry naming it (so a crash between the
- * two loses nothing, and a second device's job does the same harmlessly). A cancelled event (by
+ * message. That write also queues a confirmation of this job, at once: finding the message there,
+ * it marks the previous step's messages `escalated` with an entry naming it (so a crash between
+ * the two loses nothing, and a second device's job does the same harmlessly); finding none (the
+ * step's `if` was false) it does nothing. A cancelled event (by
  * id or cancellationKey), a deleted workflow, or a step no longer a fallback: nothing is sent.
  */
 export function fallbackHandler(deps: PipelineDeps): JobHandler {
   async function fire(job: Job, owner: string): Promise<JobResult> {
-    const { eventId, subscriberId, step } = job.payload as FallbackPayload;
+    const { eventId, subscriberId, step, confirm } = job.payload as FallbackPayload;
     const [loaded] = await loadTargets(deps, [{ tenantId: job.tenantId, eventId }]);
     if (!loaded) return DONE;
     const steps = loaded.workflow.definition.channels;
@@ -41,6 +42,8 @@ export function fallbackHandler(deps: PipelineDeps): JobHandler {
     });
     const now = Date.now();
     const decision = decideFallback(steps, step, messages, now);
+    // The step was built (or skipped by its `if`): a confirmation never builds it again.
+    if (confirm && decision.kind !== 'exists') return DONE;
     const ref = { tenantId: job.tenantId, eventId, subscriberId };
     const lane = loaded.event.priority;
     switch (decision.kind) {
@@ -80,7 +83,7 @@ export function fallbackHandler(deps: PipelineDeps): JobHandler {
         };
         // A scheduled event's recipients were split by instant long ago: this one is due now.
         if (loaded.event.payload.schedule) target.at = now;
-        const followUps = stopped ? [] : [fallbackJob(ref, step, lane, now)];
+        const followUps = stopped ? [] : [fallbackJob(ref, step, lane, now, true)];
         await commitDeliveries(deps, [target], { owner, jobIds: [job.id], followUps });
         return ACKED;
       }

@@ -52,6 +52,17 @@ beforeAll(async () => {
         },
       ],
     },
+    'maybe-sms': {
+      channels: [
+        { channel: 'push', template: { body: 'Node {{ data.node }} is down' } },
+        {
+          channel: 'sms',
+          if: 'data.urgent',
+          fallback: { after: '1s', unless: 'delivered' },
+          template: { body: 'ALERT node {{ data.node }}' },
+        },
+      ],
+    },
     mention: {
       channels: [
         { channel: 'in_app', template: { title: 'You were mentioned' } },
@@ -205,6 +216,25 @@ describe('fallback chains', () => {
     expect(push.status).toBe('suppressed');
     expect(push.reason).toBe('no_device');
     expect(entryAt(sms, 'sent') - Date.parse(push.createdAt)).toBeLessThan(2000);
+  });
+
+  it("applies a fallback step's `if`: false skips it, true sends it", async () => {
+    const put = await server.call('PUT', '/v1/subscribers/fb_cond', { phone: '+15550008888' });
+    expect(put.status).toBe(200);
+    const calm = await trigger('maybe-sms', 'fb_cond', { data: { node: 'db-2', urgent: false } });
+    const urgent = await trigger('maybe-sms', 'fb_cond', { data: { node: 'db-3', urgent: true } });
+    await messageOn(urgent, 'sms', (m) => m.status === 'sent');
+    const view = await waitFor(async () => {
+      const body = (await server.call('GET', `/v1/events/${calm}`)).body;
+      return body.skipped.length > 0 ? body : null;
+    }, 'the skipped fallback step');
+    expect(view.skipped).toEqual([
+      { subscriberId: 'fb_cond', channel: 'sms', step: 1, reason: 'condition false: data.urgent' },
+    ]);
+    await queueDrained();
+    expect((await messagesOf(calm)).map((m) => m.channel)).toEqual(['push']);
+    // The push went nowhere and its fallback was skipped: nothing escalated.
+    expect((await messagesOf(calm))[0].escalated).toBe(false);
   });
 
   it('counts reading the inbox item as the read receipt of the in-app message', async () => {
