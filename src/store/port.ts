@@ -519,14 +519,7 @@ export type DeviceUpsert =
   | { ok: false; code: 'device_limit'; limit: number };
 
 /** The device a message went to, as it was sent: deactivation applies only while it still holds that token. */
-export interface DeviceRef {
-  tenantId: string;
-  subscriberId: string;
-  id: string;
-  platform: DevicePlatform;
-  token: string;
-  subscription: WebPushSubscription | null;
-}
+export type DeviceRef = DeviceInput;
 
 export interface DeviceStore {
   /**

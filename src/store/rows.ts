@@ -306,3 +306,14 @@ export function toBulkResponse(row: BulkRow): BulkResponse {
     createdAt: row.created_at,
   };
 }
+
+/** An open (or closing) digest window, as both stores read it. */
+export interface DigestRow {
+  tenant_id: string;
+  id: string;
+  workflow: string;
+  subscriber_id: string;
+  digest_key: string;
+  opened_at: number;
+  closes_at: number;
+}
