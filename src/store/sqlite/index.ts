@@ -17,6 +17,7 @@ import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
 import { classifySqliteErrors } from './unavailable.ts';
+import { sqliteWebhookEndpointStore } from './webhook-endpoints.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 import { guardWrites, ThreadWriteLock } from './write-lock.ts';
 
@@ -64,6 +65,9 @@ const DURABLE_WRITES = [
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
+  'putWebhookEndpoint',
+  'deleteWebhookEndpoint',
+  'replaceWebhookSecrets',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -125,6 +129,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
+    ...sqliteWebhookEndpointStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();
