@@ -49,3 +49,20 @@ export function classifyStoreErrors<T extends object>(store: T, unavailable: (er
   }
   return classified as T;
 }
+
+/**
+ * Runs `write` again while the store is unavailable, with backoff from 50 ms, until `giveUpAfterMs`
+ * has passed (then the last error is thrown). For writes that must not be lost to an outage of a
+ * few seconds: the result of a provider call that already happened.
+ */
+export async function retryWhileUnavailable<T>(write: () => Promise<T>, giveUpAfterMs: number): Promise<T> {
+  const giveUpAt = Date.now() + giveUpAfterMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isStoreUnavailable(error) || Date.now() >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
+}

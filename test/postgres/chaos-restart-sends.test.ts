@@ -106,12 +106,14 @@ describe.skipIf(!binaries)('PostgreSQL restarted mid-send', () => {
     expect(new Set(seen.keys())).toEqual(ids);
     for (const [id, count] of seen) {
       if (count === 1) continue;
-      // A repeat is a send whose outcome could not be recorded while the server was down (today
-      // that is most sends in flight around the restart: the send handler does not hold on to an
-      // outcome it failed to write, the job runs again and sends again, under the same id).
+      // A repeat is a send whose outcome could not be recorded before its lease ran out: the job
+      // runs again and sends again, under the same id.
       expect(count, id).toBeLessThanOrEqual(2);
     }
     const repeats = receiver.received.length - seen.size;
+    // The send handler holds on to an outcome through the outage (it retries the write), so a
+    // restart of a few seconds repeats next to nothing (it repeated every send in flight before).
+    expect(repeats).toBeLessThanOrEqual(3);
     console.info(
       `[pg restart mid-send] sent before the restart: ${atRestart.size}/${EVENTS}; repeats: ${repeats}`,
     );
