@@ -16,6 +16,7 @@ import {
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
+import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
@@ -30,6 +31,9 @@ const UNKNOWN_WORKFLOW = {
   defaultPreferences: null,
 } as const;
 const NO_SUBSCRIBER = { email: null, phone: null, timezone: null };
+
+/** How long a send's status write is retried through a store outage (within a job's default lease). */
+const RECORD_THROUGH_OUTAGE_MS = 20_000;
 
 interface SendPayload {
   messageId: string;
@@ -148,7 +152,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
     const record: typeof recordStatus = async (m, status, detail, extra = {}) => {
       const followUp = fallbackAfterSettled(workflow, m, status, job.lane, Date.now());
-      await recordStatus(m, status, detail, { ...extra, followUp });
+      // Written through a store outage of a few seconds: given up, the job would run again and a
+      // provider that already took the message would get it twice (a PostgreSQL restart mid-send
+      // sent every message in flight twice).
+      await retryWhileUnavailable(
+        () => recordStatus(m, status, detail, { ...extra, followUp }),
+        RECORD_THROUGH_OUTAGE_MS,
+      );
       if (followUp) notifyLanes(deps.signal, [followUp]);
     };
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
