@@ -119,16 +119,11 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
     return { kind: 'answered', via, outcome };
   }
   const reason = `no ${input.candidates.length > 1 ? 'integration' : 'integration of the channel'} could take it (${passed.join('; ')})`;
-  const ids = input.candidates.map((c) => c.integrationId);
-  const at = now();
   return {
     kind: 'unavailable',
     tried,
     reason,
-    until: Math.max(
-      circuits.nextChance(tenantId, ids, at),
-      at + MIN_WAIT_MS + Math.floor(Math.random() * WAIT_SPREAD_MS),
-    ),
+    until: now() + MIN_WAIT_MS + Math.floor(Math.random() * WAIT_SPREAD_MS),
   };
 }
 

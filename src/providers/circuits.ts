@@ -9,7 +9,6 @@ import {
   DEFAULT_BREAKER,
   recordCall,
   releaseProbe,
-  reopensAt,
 } from './circuit-breaker.ts';
 import {
   DEFAULT_RETRY_BUDGET,
@@ -100,17 +99,6 @@ export class Circuits {
     const entry = this.entry(tenantId, integrationId);
     entry.breaker = recordCall(entry.breaker, call, permit, now, this.settings);
     this.publish(tenantId, integrationId, entry, now);
-  }
-
-  /** The earliest time one of these integrations lets a send through again (now, if one does). */
-  nextChance(tenantId: string, integrationIds: readonly string[], now: number): number {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const id of integrationIds) {
-      const breaker = this.entry(tenantId, id).breaker;
-      const at = reopensAt(breaker, this.settings) ?? now;
-      earliest = Math.min(earliest, Math.max(at, now));
-    }
-    return Number.isFinite(earliest) ? earliest : now;
   }
 
   /** The breaker as it stands (for tests and diagnostics). */

@@ -59,13 +59,6 @@ describe('Circuits: breakers shared by a worker, published on transitions only',
     expect(circuits.state('t', 'down').state).toBe('closed');
   });
 
-  it('waits for the earliest integration that may take a send again', () => {
-    for (let i = 0; i < 5; i++) call('a', false, T0);
-    for (let i = 0; i < 5; i++) call('b', false, T0 + 500);
-    expect(circuits.nextChance('t', ['a', 'b'], T0 + 600)).toBe(T0 + 1_000);
-    expect(circuits.nextChance('t', ['a', 'b', 'fresh'], T0 + 600)).toBe(T0 + 600);
-  });
-
   it('spends a retry budget per integration: over it, a retry is refused; first tries still go', () => {
     expect(call('x', true, T0, true)).toBe('called');
     expect(call('x', true, T0, true)).toBe('called');
