@@ -220,9 +220,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       }
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
-    // The badge a push may show ("unread"); read only for push, at send time, so it is current.
+    // The badge a push may show ("unread"); read only for push and web push, at send time, so it is current.
     const unreadCount =
-      message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
+      message.channel === 'push' || message.channel === 'webpush'
+        ? await store.countUnread(job.tenantId, message.subscriberId)
+        : undefined;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
       provider: chosen.integrationId,
     });

@@ -301,7 +301,7 @@ function startRelay(upstreamPort: number) {
 }
 
 /** A throwaway certificate for 127.0.0.1 and localhost, made with openssl (Node cannot issue X.509). */
-function selfSignedCertificate(): { key: string; cert: string; dir: string } {
+export function selfSignedCertificate(): { key: string; cert: string; dir: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'tidings-apns-fake-'));
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');
