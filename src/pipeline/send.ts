@@ -18,6 +18,7 @@ import {
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
 import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
 import { throttledUntil } from './throttle.ts';
 
@@ -109,6 +110,8 @@ function seconds(ms: number): string {
  */
 export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
+  // One commit for the status changes of many sends (see MessageWrites).
+  const writes = new MessageWrites(store);
 
   async function record(
     message: MessageRecord,
@@ -123,7 +126,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     } = {},
   ) {
     const now = Date.now();
-    await store.updateMessage(message.tenantId, message.id, {
+    await writes.write(message.tenantId, message.id, {
       status,
       provider: extra.provider,
       lastError: extra.error ?? null,
@@ -149,7 +152,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
     let device: DeviceRecord | null = null;
     if (message.deviceId) {
-      device = await store.getDevice(job.tenantId, message.subscriberId, message.deviceId);
+      // Active devices were read for the whole batch; one missing there is read again to say why.
+      device =
+        batch.device(message) ??
+        (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
       if (!device?.active) {
         const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
         await record(
@@ -181,7 +187,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     if (decision.kind === 'defer') {
       const now = Date.now();
-      await store.updateMessage(message.tenantId, message.id, {
+      await writes.write(message.tenantId, message.id, {
         status: 'deferred',
         reason: null,
         append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
@@ -206,7 +212,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         // Over the integration's rate limit: this send takes its reserved slot later, once.
         const now = Date.now();
         const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
-        await store.updateMessage(message.tenantId, message.id, {
+        await writes.write(message.tenantId, message.id, {
           status: 'queued',
           append: [{ at: iso(now), status: 'queued', detail }],
           now,
@@ -220,9 +226,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       }
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
-    // The badge a push may show ("unread"); read only for push and web push, at send time, so it is current.
+    // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
+    // when the template asks for it.
     const unreadCount =
-      message.channel === 'push' || message.channel === 'webpush'
+      (message.channel === 'push' || message.channel === 'webpush') &&
+      message.content.badge?.trim() === 'unread'
         ? await store.countUnread(job.tenantId, message.subscriberId)
         : undefined;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {

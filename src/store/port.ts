@@ -349,6 +349,13 @@ export interface MessageUpdate {
   followUp?: JobSpec;
 }
 
+/** One message's update, for {@link MessageStore.updateMessages}. */
+export interface MessageUpdateOf {
+  tenantId: string;
+  id: string;
+  update: MessageUpdate;
+}
+
 export interface MessageFilter {
   tenantId: string;
   subscriberId?: string;
@@ -456,6 +463,11 @@ export interface MessageStore {
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  /**
+   * Applies each update as updateMessage does, in order, all in one transaction (the send path
+   * records a batch of sends with one commit); answers, per update, false if its message is gone.
+   */
+  updateMessages(updates: readonly MessageUpdateOf[]): Promise<boolean[]>;
   /**
    * Applies `update` (with its follow-up send job) only while the message is still dead;
    * answers false otherwise, so two replays racing queue one send.

@@ -98,12 +98,16 @@ beforeAll(async () => {
   const caFile = path.join(caDir, 'fakes-ca.pem');
   writeFileSync(caFile, `${apns.ca}\n${webPushTls.cert}`);
   const dataDir = tempDataDir('tidings-push-');
-  server = await startChild({
-    ...(await databaseEnv(dataDir)),
-    TIDINGS_API_KEY: KEY,
-    TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
-    NODE_EXTRA_CA_CERTS: caFile,
-  });
+  server = await startChild(
+    {
+      ...(await databaseEnv(dataDir)),
+      TIDINGS_API_KEY: KEY,
+      TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
+      NODE_EXTRA_CA_CERTS: caFile,
+    },
+    // Start-up (TypeScript loading, the worker thread) is slow on a busy machine.
+    { healthyWithinMs: 45_000 },
+  );
 
   await ok('PUT', '/v1/integrations/apns-main', {
     channel: 'push',
@@ -133,7 +137,7 @@ beforeAll(async () => {
   await ok('PUT', '/v1/workflows/ping', {
     channels: [{ channel: 'push', template: { title: 'Ping {{ data.n }}', body: 'pong' } }],
   });
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await cleanupChildren();
