@@ -324,7 +324,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
 
   return {
     kind: JOB_KINDS.send,
-    batchSize: 16,
+    // Sends of a batch go out together (HTTP/2 streams on one connection) and their status
+    // changes share commits (MessageWrites); 64 amortises the batch's reads without holding many
+    // jobs behind one slow answer.
+    batchSize: 64,
     async run(jobs) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).

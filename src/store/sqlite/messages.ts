@@ -50,6 +50,12 @@ export function sqliteMessageStore(
        provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
+  // The common change, one timeline entry, in one statement: the row is rewritten once, not twice.
+  const setStatusAndAppend = db.prepare(
+    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
+       updated_at = ?, timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+  );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
   );
@@ -102,6 +108,24 @@ export function sqliteMessageStore(
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+    if (onlyIf === null && update.append.length === 1) {
+      const changed = setStatusAndAppend.run(
+        update.status,
+        update.provider ?? null,
+        update.lastError ?? null,
+        update.reason === undefined ? 0 : 1,
+        update.reason ?? null,
+        update.providerMessageId ?? null,
+        update.meta ? JSON.stringify(update.meta) : '{}',
+        update.now,
+        JSON.stringify(update.append[0]),
+        tenantId,
+        id,
+      ).changes;
+      if (changed === 0) return false;
+      if (update.followUp) jobs.enqueue(update.followUp, update.now);
+      return true;
+    }
     const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
       update.status,
       update.provider ?? null,
