@@ -26,6 +26,7 @@ import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { unsubscribeRoutes } from './routes/unsubscribe.ts';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -270,6 +271,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     inboxRoutes,
     inboxStreamRoutes,
     unsubscribeRoutes,
+    webhookEndpointRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }

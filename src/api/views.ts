@@ -12,6 +12,7 @@ import {
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
+import type { WebhookEndpointRecord } from '../store/port.ts';
 import { tokenHint } from './device-input.ts';
 
 /** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */
@@ -159,6 +160,19 @@ export function integrationView(i: IntegrationRecord) {
     hasCredentials: i.sealedCredentials !== null,
     createdAt: iso(i.createdAt),
     updatedAt: iso(i.updatedAt),
+  };
+}
+
+/** An endpoint as lists show it: never its secrets. */
+export function webhookEndpointView(e: WebhookEndpointRecord) {
+  return {
+    id: e.id,
+    url: e.url,
+    events: e.events,
+    enabled: e.enabled,
+    disabledReason: e.disabledReason,
+    createdAt: iso(e.createdAt),
+    updatedAt: iso(e.updatedAt),
   };
 }
 

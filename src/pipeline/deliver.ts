@@ -657,6 +657,7 @@ export async function commitDeliveries(
   const ledger = new RenderLedger();
   const now = Date.now();
   const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
+  await deps.webhooks?.emitter.forNewMessages(messages, now);
   const followUps = [...(ack.followUps ?? []), ...deferred.map((target) => deferredJob(target, now))];
   const pending = new Set(deferred.flatMap((target) => (target.digest ? [target.digest.id] : [])));
   const closed = [...finished];

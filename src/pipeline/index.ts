@@ -1,4 +1,5 @@
 import type { JobHandler } from '../queue/handler.ts';
+import { endpointEventHandler } from '../webhooks/deliver.ts';
 import { deliverHandler } from './deliver.ts';
 import type { PipelineDeps } from './deps.ts';
 import { digestHandler } from './digest.ts';
@@ -10,5 +11,12 @@ export { JOB_KINDS } from './deps.ts';
 
 /** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send. */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
-  return [fanoutHandler(deps), deliverHandler(deps), digestHandler(deps), sendHandler(deps)];
+  const handlers = [fanoutHandler(deps), deliverHandler(deps), digestHandler(deps), sendHandler(deps)];
+  if (deps.webhooks) {
+    const { emitter, keyring } = deps.webhooks;
+    handlers.push(
+      endpointEventHandler({ store: deps.store, outbound: deps.providers.outbound, keyring, emitter }),
+    );
+  }
+  return handlers;
 }

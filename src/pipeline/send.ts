@@ -127,6 +127,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   ) {
     const now = Date.now();
     await writes.write(message.tenantId, message.id, {
+      // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
+      events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
       provider: extra.provider,
       lastError: extra.error ?? null,
@@ -257,7 +259,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           message,
           'sent',
           `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
-          { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
+          {
+            provider: chosen.integrationId,
+            providerMessageId: outcome.providerMessageId,
+            meta: outcome.meta,
+          },
         );
         return DONE;
       }

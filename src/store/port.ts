@@ -327,10 +327,12 @@ export interface ResealedCredentials {
   to: string;
 }
 
-/** A message to create; `followUp` is queued only if the message is new. */
+/** A message to create; `followUp` (and `events`) are queued only if the message is new. */
 export interface NewMessage {
   record: MessageRecord;
   followUp: JobSpec | null;
+  /** Outbound status webhook jobs for the status it is created with (src/webhooks/emit.ts). */
+  events?: JobSpec[];
 }
 
 export interface MessageUpdate {
@@ -347,6 +349,8 @@ export interface MessageUpdate {
   now: number;
   /** Queued in the same transaction (a replay's new send job). */
   followUp?: JobSpec;
+  /** Outbound status webhook jobs for this status change, queued in the same transaction. */
+  events?: JobSpec[];
 }
 
 /** One message's update, for {@link MessageStore.updateMessages}. */
@@ -505,14 +509,7 @@ export type DeviceUpsert =
   | { ok: false; code: 'device_limit'; limit: number };
 
 /** The device a message went to, as it was sent: deactivation applies only while it still holds that token. */
-export interface DeviceRef {
-  tenantId: string;
-  subscriberId: string;
-  id: string;
-  platform: DevicePlatform;
-  token: string;
-  subscription: WebPushSubscription | null;
-}
+export type DeviceRef = DeviceInput;
 
 export interface DeviceStore {
   /**
@@ -542,6 +539,60 @@ export interface DeviceStore {
     subscriberIds: string[],
     platforms: readonly DevicePlatform[],
   ): Promise<DeviceRecord[]>;
+}
+
+/** A tenant's outbound status webhook endpoint (API.md "Receipts, feedback, unsubscribe"). */
+export interface WebhookEndpointRecord {
+  tenantId: string;
+  id: string;
+  url: string;
+  /** Event types it receives (`message.sent`…). */
+  events: string[];
+  /** The signing secrets, sealed (src/webhooks/secrets.ts): never listed, never returned. */
+  sealedSecrets: string;
+  enabled: boolean;
+  /** Why deliveries stopped (a 410 from the receiver), while `enabled` is false. */
+  disabledReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WebhookEndpointStore {
+  /**
+   * Creates the endpoint with `sealedSecrets`, or updates its url and events and enables it again
+   * (keeping its secrets: they are shown once, at creation). Answers it and whether it is new.
+   */
+  putWebhookEndpoint(
+    endpoint: Pick<WebhookEndpointRecord, 'tenantId' | 'id' | 'url' | 'events' | 'sealedSecrets'>,
+    now: number,
+  ): Promise<{ endpoint: WebhookEndpointRecord; created: boolean }>;
+  getWebhookEndpoint(tenantId: string, id: string): Promise<WebhookEndpointRecord | null>;
+  /** A tenant's endpoints, by id. */
+  listWebhookEndpoints(tenantId: string): Promise<WebhookEndpointRecord[]>;
+  /** Answers whether there was one to delete. */
+  deleteWebhookEndpoint(tenantId: string, id: string): Promise<boolean>;
+  /**
+   * Replaces the sealed secrets only while they still are `from` (two rotations racing: one
+   * wins, the other sees false). Answers whether it did.
+   */
+  replaceWebhookSecrets(
+    tenantId: string,
+    id: string,
+    from: string,
+    to: string,
+    now: number,
+  ): Promise<boolean>;
+  /**
+   * Disables the endpoint with `reason`, only while it still points at `url` (a PUT of a new URL
+   * meanwhile stays enabled). Answers whether it did.
+   */
+  disableWebhookEndpoint(
+    tenantId: string,
+    id: string,
+    url: string,
+    reason: string,
+    now: number,
+  ): Promise<boolean>;
 }
 
 /** On, off, or `null`: the choice is withdrawn (the defaults apply again). */
@@ -645,7 +696,8 @@ export interface Store
     PreferenceStore,
     TenantSettingsStore,
     RateCounterStore,
-    DigestStore {
+    DigestStore,
+    WebhookEndpointStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

@@ -1024,6 +1024,100 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('webhook endpoints', () => {
+      const endpoint = (
+        over: { id?: string; url?: string; sealedSecrets?: string; tenantId?: string } = {},
+      ) => ({
+        tenantId: T,
+        id: 'hooks',
+        url: 'https://example.com/hooks',
+        events: ['message.sent', 'message.failed'],
+        sealedSecrets: 'sealed-1',
+        ...over,
+      });
+
+      it('creates, then updates keeping the secrets and enabling again; lists per tenant by id', async () => {
+        const first = await store.putWebhookEndpoint(endpoint(), 10);
+        expect(first.created).toBe(true);
+        expect(first.endpoint).toEqual({
+          ...endpoint(),
+          enabled: true,
+          disabledReason: null,
+          createdAt: 10,
+          updatedAt: 10,
+        });
+        expect(
+          await store.disableWebhookEndpoint(T, 'hooks', 'https://example.com/hooks', 'HTTP 410 Gone', 15),
+        ).toBe(true);
+        expect(await store.getWebhookEndpoint(T, 'hooks')).toMatchObject({
+          enabled: false,
+          disabledReason: 'HTTP 410 Gone',
+        });
+        const again = await store.putWebhookEndpoint(
+          {
+            ...endpoint({ url: 'https://example.com/v2', sealedSecrets: 'ignored' }),
+            events: ['message.dead'],
+          },
+          20,
+        );
+        expect(again.created).toBe(false);
+        expect(again.endpoint).toMatchObject({
+          url: 'https://example.com/v2',
+          events: ['message.dead'],
+          sealedSecrets: 'sealed-1',
+          enabled: true,
+          disabledReason: null,
+          createdAt: 10,
+          updatedAt: 20,
+        });
+        await store.putWebhookEndpoint(endpoint({ id: 'a-first' }), 30);
+        await store.putWebhookEndpoint(endpoint({ tenantId: OTHER, id: 'theirs' }), 30);
+        expect((await store.listWebhookEndpoints(T)).map((e) => e.id)).toEqual(['a-first', 'hooks']);
+        expect((await store.listWebhookEndpoints(OTHER)).map((e) => e.id)).toEqual(['theirs']);
+        expect(await store.getWebhookEndpoint(OTHER, 'hooks')).toBeNull();
+      });
+
+      it('disables only while the URL is the one that answered; deletes per tenant', async () => {
+        await store.putWebhookEndpoint(endpoint(), 10);
+        expect(await store.disableWebhookEndpoint(T, 'hooks', 'https://old.example.com/', 'gone', 11)).toBe(
+          false,
+        );
+        expect(
+          await store.disableWebhookEndpoint(OTHER, 'hooks', 'https://example.com/hooks', 'gone', 11),
+        ).toBe(false);
+        expect((await store.getWebhookEndpoint(T, 'hooks'))!.enabled).toBe(true);
+        expect(await store.deleteWebhookEndpoint(OTHER, 'hooks')).toBe(false);
+        expect(await store.deleteWebhookEndpoint(T, 'hooks')).toBe(true);
+        expect(await store.deleteWebhookEndpoint(T, 'hooks')).toBe(false);
+        expect(await store.getWebhookEndpoint(T, 'hooks')).toBeNull();
+      });
+
+      it('replaces secrets only while they are the ones read (racing rotations: one wins)', async () => {
+        await store.putWebhookEndpoint(endpoint(), 10);
+        const [a, b] = await Promise.all([
+          store.replaceWebhookSecrets(T, 'hooks', 'sealed-1', 'sealed-a', 20),
+          store.replaceWebhookSecrets(T, 'hooks', 'sealed-1', 'sealed-b', 20),
+        ]);
+        expect([a, b].filter(Boolean)).toHaveLength(1);
+        expect((await store.getWebhookEndpoint(T, 'hooks'))!.sealedSecrets).toBe(a ? 'sealed-a' : 'sealed-b');
+        expect(await store.replaceWebhookSecrets(OTHER, 'hooks', a ? 'sealed-a' : 'sealed-b', 'x', 30)).toBe(
+          false,
+        );
+      });
+
+      it('queues event jobs with a status change and with new messages only', async () => {
+        const event = job({ kind: 'endpoint_event' });
+        await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null, events: [event, event] },
+        ]);
+        await store.createMessages([{ record: message({ id: 'msg_2' }), followUp: null, events: [event] }]);
+        expect((await store.countJobs()).ready).toBe(2);
+        await store.updateMessage(T, 'msg_1', { status: 'read', append: [], now: 2000, events: [event] });
+        await store.updateMessage(T, 'gone', { status: 'read', append: [], now: 2000, events: [event] });
+        expect((await store.countJobs()).ready).toBe(3);
+      });
+    });
+
     describe('messages and the inbox', () => {
       it('creates one message per (event, subscriber, channel) and queues follow-ups of new ones only', async () => {
         const followUp = job({ kind: 'send' });

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
 import { conditionError } from '../../templates/condition.ts';
+import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
@@ -19,6 +20,27 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
     return details;
   });
+}
+
+/**
+ * Compiles email steps' MJML into their `html` (once per workflow version: the stored definition
+ * carries both); answers what does not compile. MJML is for email steps only.
+ */
+async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
+  const details: ErrorDetail[] = [];
+  for (const [i, step] of body.channels.entries()) {
+    const source = step.template[MJML_FIELD];
+    if (source === undefined) continue;
+    const path = `channels[${i}].template.${MJML_FIELD}`;
+    if (step.channel !== 'email') {
+      details.push({ path, message: 'is for email steps only' });
+      continue;
+    }
+    const compiled = await compileMjml(source);
+    if (compiled.ok) step.template.html = compiled.html;
+    else details.push({ path, message: compiled.message });
+  }
+  return details;
 }
 
 /** A digest's window must be one Tidings can keep, and its key a template that parses. */
@@ -44,6 +66,8 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   app.put('/v1/workflows/:key', { schema: { params, body: WorkflowBody } }, async (request) => {
     const { key } = request.params as { key: string };
     const body = request.body as WorkflowBody;
+    const mjml = await compileMjmlSteps(body);
+    if (mjml.length > 0) throw validationError(mjml);
     const details = [...templateDetails(body), ...digestDetails(body)];
     if (details.length > 0) throw validationError(details);
     return workflowView(

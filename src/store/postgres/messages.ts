@@ -73,9 +73,10 @@ async function insertMessages(
     provider_message_id: r.providerMessageId ?? null,
     meta: r.meta ?? {},
   }));
-  const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
-    followUp ? [{ ...followUp, tag: record.id }] : [],
-  );
+  const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp, events }) => [
+    ...(followUp ? [{ ...followUp, tag: record.id }] : []),
+    ...(events ?? []).map((event) => ({ ...event, tag: record.id })),
+  ]);
   // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
   followUps.push(...(ack?.followUps ?? []));
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
@@ -134,7 +135,7 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
         JSON.stringify(update.append),
         tenantId,
         id,
-        jobsParam(update.followUp ? [update.followUp] : [], update.now),
+        jobsParam([...(update.followUp ? [update.followUp] : []), ...(update.events ?? [])], update.now),
         onlyIf,
         update.reason !== undefined,
         update.reason ?? null,

@@ -124,6 +124,7 @@ export function sqliteMessageStore(
       ).changes;
       if (changed === 0) return false;
       if (update.followUp) jobs.enqueue(update.followUp, update.now);
+      for (const event of update.events ?? []) jobs.enqueue(event, update.now);
       return true;
     }
     const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
@@ -141,6 +142,7 @@ export function sqliteMessageStore(
     if (changed === 0) return false;
     for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
     if (update.followUp) jobs.enqueue(update.followUp, update.now);
+    for (const event of update.events ?? []) jobs.enqueue(event, update.now);
     return true;
   }
   const applyUpdate = db.transaction(change);
@@ -167,7 +169,7 @@ export function sqliteMessageStore(
         }
         return text;
       };
-      for (const { record, followUp } of messages) {
+      for (const { record, followUp, events } of messages) {
         const inserted = insert.run(
           record.tenantId,
           record.id,
@@ -192,6 +194,7 @@ export function sqliteMessageStore(
         if (inserted === 0) continue;
         created.push(record.id);
         if (followUp) jobs.enqueue(followUp, record.createdAt);
+        for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
       }
       for (const s of skipped ?? [])
         insertSkipped.run(s.tenantId, s.eventId, s.subscriberId, s.step, s.channel, s.reason, s.createdAt);
