@@ -22,6 +22,7 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
+import { receiptRoutes } from './routes/receipts.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
@@ -268,6 +269,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     workflowRoutes,
     integrationRoutes,
     messageRoutes,
+    receiptRoutes,
     inboxRoutes,
     inboxStreamRoutes,
     unsubscribeRoutes,

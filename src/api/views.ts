@@ -43,7 +43,7 @@ export function messageView(m: MessageRecord) {
     content: m.content,
     meta: m.meta ?? {},
     reason: m.reason,
-    escalated: false,
+    escalated: m.escalated ?? false,
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
@@ -120,8 +120,8 @@ export function eventView(
       status: m.status,
       reason: m.reason,
       provider: m.provider,
-      // API.md lists it; fallbacks (escalations) are not built yet, so no message has escalated.
-      escalated: false,
+      // Its fallback step went out (src/pipeline/fallback.ts).
+      escalated: m.escalated ?? false,
       timeline: m.timeline,
     })),
     // Steps whose `if` was false for a recipient: no message was created for them.

@@ -23,7 +23,13 @@ export interface PipelineDeps {
   webhooks?: { emitter: WebhookEmitter; keyring: readonly Buffer[] };
 }
 
-export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send', digest: 'digest' } as const;
+export const JOB_KINDS = {
+  fanout: 'fanout',
+  deliver: 'deliver',
+  send: 'send',
+  digest: 'digest',
+  fallback: 'fallback',
+} as const;
 
 /** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
 export const DELIVER_CHUNK = 100;

@@ -3,15 +3,22 @@ import { endpointEventHandler } from '../webhooks/deliver.ts';
 import { deliverHandler } from './deliver.ts';
 import type { PipelineDeps } from './deps.ts';
 import { digestHandler } from './digest.ts';
+import { fallbackHandler } from './fallback.ts';
 import { fanoutHandler } from './fanout.ts';
 import { sendHandler } from './send.ts';
 
 export type { PipelineDeps } from './deps.ts';
 export { JOB_KINDS } from './deps.ts';
 
-/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send. */
+/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback). */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
-  const handlers = [fanoutHandler(deps), deliverHandler(deps), digestHandler(deps), sendHandler(deps)];
+  const handlers = [
+    fanoutHandler(deps),
+    deliverHandler(deps),
+    digestHandler(deps),
+    sendHandler(deps),
+    fallbackHandler(deps),
+  ];
   if (deps.webhooks) {
     const { emitter, keyring } = deps.webhooks;
     handlers.push(

@@ -360,6 +360,19 @@ export interface MessageUpdateOf {
   update: MessageUpdate;
 }
 
+export interface ReceiptWrite {
+  tenantId: string;
+  id: string;
+  /** Only this subscriber's message (a subscriber token); null for a server key. */
+  subscriberId: string | null;
+  receipt: 'delivered' | 'read' | 'clicked';
+  /** The statuses the receipt moves forward from (receiptMovesFrom). */
+  from: MessageStatus[];
+  entry: TimelineEntry;
+  now: number;
+  followUp?: JobSpec;
+}
+
 export interface MessageFilter {
   tenantId: string;
   subscriberId?: string;
@@ -477,6 +490,19 @@ export interface MessageStore {
    * answers false otherwise, so two replays racing queue one send.
    */
   replayDeadMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  /**
+   * A receipt (src/policy/fallback.ts): moves the message's status forward to `receipt` if it is
+   * in one of `from` (an in-app message read or clicked is read in the inbox too), appending a
+   * timeline entry and queueing `followUp` in the same transaction. With `subscriberId`, only
+   * that subscriber's message. Answers the message as it stands and whether it changed; null if
+   * there is none (or it is another subscriber's).
+   */
+  recordReceipt(receipt: ReceiptWrite): Promise<{ message: MessageRecord; changed: boolean } | null>;
+  /**
+   * Marks messages `escalated` (their fallback step went out), appending `entry` to each timeline,
+   * once: those marked already are left alone. Answers how many it marked.
+   */
+  markEscalated(tenantId: string, ids: string[], entry: TimelineEntry, now: number): Promise<number>;
   listInbox(page: InboxPage): Promise<MessageRecord[]>;
   countUnread(tenantId: string, subscriberId: string): Promise<number>;
   /** Marks one inbox item; answers the updated item, or null if it is not this subscriber's. */

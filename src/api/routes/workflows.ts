@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
+import { parseDuration } from '../../shared/time.ts';
 import { conditionError } from '../../templates/condition.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { templateErrors } from '../../templates/render.ts';
@@ -18,6 +19,32 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
     }));
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
+    return details;
+  });
+}
+
+/** The longest `fallback.after`: a fallback is for a message that should have arrived, not a reminder. */
+export const FALLBACK_AFTER_MAX_MS = 30 * 86_400_000;
+
+/**
+ * A fallback step falls back from the step before it, so the first step cannot have one; and a
+ * delivery has one message per channel, so a fallback's channel must be new to the workflow.
+ */
+function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
+  return body.channels.flatMap((step, i) => {
+    if (!step.fallback) return [];
+    if (i === 0)
+      return [
+        { path: 'channels[0].fallback', message: 'the first step has no earlier channel to fall back from' },
+      ];
+    const details: ErrorDetail[] = [];
+    if (body.channels.slice(0, i).some((earlier) => earlier.channel === step.channel))
+      details.push({
+        path: `channels[${i}].channel`,
+        message: `a fallback step needs a channel no earlier step uses (${step.channel} is used before it)`,
+      });
+    if ((parseDuration(step.fallback.after) ?? Number.POSITIVE_INFINITY) > FALLBACK_AFTER_MAX_MS)
+      details.push({ path: `channels[${i}].fallback.after`, message: 'must be at most 30d' });
     return details;
   });
 }
@@ -68,7 +95,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     const body = request.body as WorkflowBody;
     const mjml = await compileMjmlSteps(body);
     if (mjml.length > 0) throw validationError(mjml);
-    const details = [...templateDetails(body), ...digestDetails(body)];
+    const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
     if (details.length > 0) throw validationError(details);
     return workflowView(
       await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),

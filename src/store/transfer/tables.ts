@@ -182,6 +182,7 @@ export const TABLES: readonly TableSpec[] = [
       device_id: 'text',
       provider_message_id: 'text',
       meta: 'json',
+      escalated: 'bool',
     },
   },
   {
