@@ -12,6 +12,7 @@ import {
   type VariantKey,
 } from './policy.ts';
 import { priority } from './priority.ts';
+import { push } from './push.ts';
 import type { Target } from './report.ts';
 import { type BenchServer, JSON_HEADERS } from './server.ts';
 import { fmt, round, sleep, summarize } from './stats.ts';
@@ -34,7 +35,11 @@ export interface BenchOptions {
 export interface ScenarioContext {
   options: BenchOptions;
   /** Starts a fresh server, runs `fn`, stops the server (always) and records how it went. */
-  withServer<T>(name: string, fn: (server: BenchServer) => Promise<T>): Promise<T>;
+  withServer<T>(
+    name: string,
+    fn: (server: BenchServer) => Promise<T>,
+    env?: Record<string, string>,
+  ): Promise<T>;
   row(metric: string, value: number, unit: string, target?: Target, note?: string): void;
   detail(key: string, value: unknown): void;
   log(message: string): void;
@@ -572,4 +577,4 @@ const latency: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, priority, workerOnly];
+export const SCENARIOS: Scenario[] = [ingest, bulk, e2eTopic, e2eBulk, latency, priority, push, workerOnly];

@@ -20,6 +20,7 @@ import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
+import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
 import { throttledUntil } from './throttle.ts';
 
@@ -114,6 +115,8 @@ function seconds(ms: number): string {
  */
 export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
+  // One commit for the status changes of many sends (see MessageWrites).
+  const writes = new MessageWrites(store);
 
   async function recordStatus(
     message: MessageRecord,
@@ -130,7 +133,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     } = {},
   ) {
     const now = Date.now();
-    await store.updateMessage(message.tenantId, message.id, {
+    await writes.write(message.tenantId, message.id, {
       // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
       events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
@@ -171,7 +174,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
     let device: DeviceRecord | null = null;
     if (message.deviceId) {
-      device = await store.getDevice(job.tenantId, message.subscriberId, message.deviceId);
+      // Active devices were read for the whole batch; one missing there is read again to say why.
+      device =
+        batch.device(message) ??
+        (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
       if (!device?.active) {
         const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
         await record(
@@ -203,7 +209,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     if (decision.kind === 'defer') {
       const now = Date.now();
-      await store.updateMessage(message.tenantId, message.id, {
+      await writes.write(message.tenantId, message.id, {
         status: 'deferred',
         reason: null,
         append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
@@ -228,7 +234,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         // Over the integration's rate limit: this send takes its reserved slot later, once.
         const now = Date.now();
         const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
-        await store.updateMessage(message.tenantId, message.id, {
+        await writes.write(message.tenantId, message.id, {
           status: 'queued',
           append: [{ at: iso(now), status: 'queued', detail }],
           now,
@@ -242,9 +248,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       }
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
-    // The badge a push may show ("unread"); read only for push, at send time, so it is current.
+    // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
+    // when the template asks for it.
     const unreadCount =
-      message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
+      (message.channel === 'push' || message.channel === 'webpush') &&
+      message.content.badge?.trim() === 'unread'
+        ? await store.countUnread(job.tenantId, message.subscriberId)
+        : undefined;
     await record(message, 'sending', `${attempt} via ${chosen.integrationId}`, {
       provider: chosen.integrationId,
     });
@@ -340,7 +350,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
 
   return {
     kind: JOB_KINDS.send,
-    batchSize: 16,
+    // Sends of a batch go out together (HTTP/2 streams on one connection) and their status
+    // changes share commits (MessageWrites); 64 amortises the batch's reads without holding many
+    // jobs behind one slow answer.
+    batchSize: 64,
     async run(jobs) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).

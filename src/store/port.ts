@@ -353,6 +353,13 @@ export interface MessageUpdate {
   events?: JobSpec[];
 }
 
+/** One message's update, for {@link MessageStore.updateMessages}. */
+export interface MessageUpdateOf {
+  tenantId: string;
+  id: string;
+  update: MessageUpdate;
+}
+
 export interface ReceiptWrite {
   tenantId: string;
   id: string;
@@ -473,6 +480,11 @@ export interface MessageStore {
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  /**
+   * Applies each update as updateMessage does, in order, all in one transaction (the send path
+   * records a batch of sends with one commit); answers, per update, false if its message is gone.
+   */
+  updateMessages(updates: readonly MessageUpdateOf[]): Promise<boolean[]>;
   /**
    * Applies `update` (with its follow-up send job) only while the message is still dead;
    * answers false otherwise, so two replays racing queue one send.

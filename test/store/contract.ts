@@ -1274,6 +1274,64 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         );
       });
 
+      it('applies many updates in one call, in order, answering false for a message that is gone', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'push', status: 'queued' }), followUp: null },
+          {
+            record: message({ id: 'msg_2', channel: 'push', status: 'queued', subscriberId: 'sub_2' }),
+            followUp: null,
+          },
+        ]);
+        const jobsBefore = await store.countJobs();
+        expect(await store.updateMessages([])).toEqual([]);
+        const changed = await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sending', provider: 'apns', append: [{ at: 'a', status: 'sending' }], now: 2 },
+          },
+          { tenantId: OTHER, id: 'msg_2', update: { status: 'failed', append: [], now: 2 } },
+          {
+            tenantId: T,
+            id: 'msg_2',
+            update: {
+              status: 'deferred',
+              reason: null,
+              append: [{ at: 'b', status: 'deferred' }],
+              now: 2,
+              followUp: job({ kind: 'send', payload: { messageId: 'msg_2' } }),
+            },
+          },
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: {
+              status: 'sent',
+              providerMessageId: 'apns-id-1',
+              meta: { collapseId: 'c1' },
+              append: [{ at: 'c', status: 'sent', detail: 'APNs 200' }],
+              now: 3,
+            },
+          },
+          { tenantId: T, id: 'msg_gone', update: { status: 'sent', append: [], now: 3 } },
+        ]);
+        expect(changed).toEqual([true, false, true, true, false]);
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({
+          status: 'sent',
+          provider: 'apns',
+          providerMessageId: 'apns-id-1',
+          meta: { collapseId: 'c1' },
+          updatedAt: 3,
+        });
+        expect((await store.getMessage(T, 'msg_1'))?.timeline.map((e) => e.status)).toEqual([
+          'delivered',
+          'sending',
+          'sent',
+        ]);
+        expect(await store.getMessage(T, 'msg_2')).toMatchObject({ status: 'deferred' });
+        expect((await store.countJobs()).ready).toBe(jobsBefore.ready + 1);
+      });
+
       it('keeps a message reason code: set on create and update, kept when not given, cleared with null', async () => {
         await store.createMessages([
           { record: message({ id: 'msg_1', status: 'failed', reason: 'template_error' }), followUp: null },

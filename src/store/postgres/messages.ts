@@ -122,9 +122,10 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     id: string,
     update: MessageUpdate,
     onlyIf: MessageStatus | null,
+    on: Queryable = db,
   ) {
     const { rows } = await run<{ n: number }>(
-      db,
+      on,
       `WITH u AS (
          UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
                 reason = CASE WHEN $10::BOOLEAN THEN $11::TEXT ELSE reason END,
@@ -202,6 +203,16 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     },
     async updateMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, null);
+    },
+    async updateMessages(updates) {
+      if (updates.length <= 1) {
+        return Promise.all(updates.map((u) => applyUpdate(u.tenantId, u.id, u.update, null)));
+      }
+      return transaction(db, async (client) => {
+        const changed: boolean[] = [];
+        for (const u of updates) changed.push(await applyUpdate(u.tenantId, u.id, u.update, null, client));
+        return changed;
+      });
     },
     async replayDeadMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, 'dead');

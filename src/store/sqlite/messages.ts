@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import type { DigestWrites, MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
+import type {
+  DigestWrites,
+  MessageAck,
+  MessageStore,
+  MessageUpdate,
+  MessageUpdateOf,
+  NewMessage,
+} from '../port.ts';
 import {
   type MessageRow,
   type SandboxCaptureRow,
@@ -51,6 +58,12 @@ export function sqliteMessageStore(
     `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
        provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
+  );
+  // The common change, one timeline entry, in one statement: the row is rewritten once, not twice.
+  const setStatusAndAppend = db.prepare(
+    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
+       updated_at = ?, timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
   );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
@@ -119,30 +132,50 @@ export function sqliteMessageStore(
   const listCache = new Map<string, Database.Statement>();
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
-  function applyUpdate(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null) {
-    return db
-      .transaction(() => {
-        const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
-          update.status,
-          update.status,
-          update.provider ?? null,
-          update.lastError ?? null,
-          update.reason === undefined ? 0 : 1,
-          update.reason ?? null,
-          update.providerMessageId ?? null,
-          update.meta ? JSON.stringify(update.meta) : '{}',
-          update.now,
-          tenantId,
-          id,
-        ).changes;
-        if (changed === 0) return false;
-        for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
-        if (update.followUp) jobs.enqueue(update.followUp, update.now);
-        for (const event of update.events ?? []) jobs.enqueue(event, update.now);
-        return true;
-      })
-      .immediate();
+  function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+    if (onlyIf === null && update.append.length === 1) {
+      const changed = setStatusAndAppend.run(
+        update.status,
+        update.status,
+        update.provider ?? null,
+        update.lastError ?? null,
+        update.reason === undefined ? 0 : 1,
+        update.reason ?? null,
+        update.providerMessageId ?? null,
+        update.meta ? JSON.stringify(update.meta) : '{}',
+        update.now,
+        JSON.stringify(update.append[0]),
+        tenantId,
+        id,
+      ).changes;
+      if (changed === 0) return false;
+      if (update.followUp) jobs.enqueue(update.followUp, update.now);
+      for (const event of update.events ?? []) jobs.enqueue(event, update.now);
+      return true;
+    }
+    const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
+      update.status,
+      update.status,
+      update.provider ?? null,
+      update.lastError ?? null,
+      update.reason === undefined ? 0 : 1,
+      update.reason ?? null,
+      update.providerMessageId ?? null,
+      update.meta ? JSON.stringify(update.meta) : '{}',
+      update.now,
+      tenantId,
+      id,
+    ).changes;
+    if (changed === 0) return false;
+    for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+    if (update.followUp) jobs.enqueue(update.followUp, update.now);
+    for (const event of update.events ?? []) jobs.enqueue(event, update.now);
+    return true;
   }
+  const applyUpdate = db.transaction(change);
+  const applyUpdates = db.transaction((updates: readonly MessageUpdateOf[]) =>
+    updates.map((u) => change(u.tenantId, u.id, u.update, null)),
+  );
 
   const createMessages = db.transaction(
     (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[], digestWrites?: DigestWrites) => {
@@ -235,10 +268,13 @@ export function sqliteMessageStore(
       return (statement.all(filter) as MessageRow[]).map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, null);
+      return applyUpdate.immediate(tenantId, id, update, null);
+    },
+    async updateMessages(updates) {
+      return updates.length === 0 ? [] : applyUpdates.immediate(updates);
     },
     async replayDeadMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, 'dead');
+      return applyUpdate.immediate(tenantId, id, update, 'dead');
     },
     async recordReceipt(write) {
       return db
