@@ -1,4 +1,16 @@
-import type { MessageRecord, PreferenceChoices, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
+import {
+  NO_SUPPRESSIONS,
+  readSuppressions,
+  type SubscriberSuppressions,
+  suppressionFor,
+} from '../feedback/suppressions.ts';
+import type {
+  MessageRecord,
+  PreferenceChoices,
+  SubscriberRecord,
+  SuppressionRecord,
+  WorkflowRecord,
+} from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
 
 /**
@@ -12,6 +24,8 @@ export interface BatchReads {
   /** null: the subscriber made no choice at all. */
   preferences(message: MessageRecord): PreferenceChoices | null;
   defaultTimezone(message: MessageRecord): string;
+  /** The suppression of the message's address on its channel (a bounce, complaint or STOP), or null. */
+  suppression(message: MessageRecord): SuppressionRecord | null;
 }
 
 interface TenantReads {
@@ -19,6 +33,7 @@ interface TenantReads {
   subscribers: Map<string, SubscriberRecord>;
   preferences: ReadonlyMap<string, PreferenceChoices>;
   defaultTimezone: string;
+  suppressions: SubscriberSuppressions;
 }
 
 /**
@@ -28,23 +43,30 @@ interface TenantReads {
  * did when each send read on its own (guarantee 7: consent is enforced at send time).
  */
 export async function readForSends(
-  store: Pick<Store, 'getWorkflow' | 'getSubscribers' | 'getPreferencesFor' | 'getTenantSettings'>,
+  store: Pick<
+    Store,
+    'getWorkflow' | 'getSubscribers' | 'getPreferencesFor' | 'getTenantSettings' | 'suppressionsAmong'
+  >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {
-  const wanted = new Map<string, { subscriberIds: Set<string>; workflowKeys: Set<string> }>();
+  const wanted = new Map<
+    string,
+    { subscriberIds: Set<string>; workflowKeys: Set<string>; toAddresses: boolean }
+  >();
   for (const message of messages) {
     if (!message) continue;
     let tenant = wanted.get(message.tenantId);
     if (!tenant) {
-      tenant = { subscriberIds: new Set(), workflowKeys: new Set() };
+      tenant = { subscriberIds: new Set(), workflowKeys: new Set(), toAddresses: false };
       wanted.set(message.tenantId, tenant);
     }
+    if (message.channel === 'email' || message.channel === 'sms') tenant.toAddresses = true;
     tenant.subscriberIds.add(message.subscriberId);
     tenant.workflowKeys.add(message.workflow);
   }
   const tenants = new Map<string, TenantReads>();
   await Promise.all(
-    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys }]) => {
+    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, toAddresses }]) => {
       const ids = [...subscriberIds];
       const keys = [...workflowKeys];
       const [workflows, subscribers, preferences, settings] = await Promise.all([
@@ -58,6 +80,10 @@ export async function readForSends(
         subscribers: new Map(subscribers.map((subscriber) => [subscriber.id, subscriber])),
         preferences,
         defaultTimezone: settings.defaultTimezone,
+        // After the subscribers: suppressions are kept by address.
+        suppressions: toAddresses
+          ? await readSuppressions(store, tenantId, subscribers)
+          : NO_SUPPRESSIONS,
       });
     }),
   );
@@ -68,5 +94,7 @@ export async function readForSends(
     subscriber: (message) => of(message).subscribers.get(message.subscriberId) ?? null,
     preferences: (message) => of(message).preferences.get(message.subscriberId) ?? null,
     defaultTimezone: (message) => of(message).defaultTimezone,
+    suppression: (message) =>
+      suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
   };
 }
