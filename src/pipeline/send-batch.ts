@@ -81,9 +81,7 @@ export async function readForSends(
         preferences,
         defaultTimezone: settings.defaultTimezone,
         // After the subscribers: suppressions are kept by address.
-        suppressions: toAddresses
-          ? await readSuppressions(store, tenantId, subscribers)
-          : NO_SUPPRESSIONS,
+        suppressions: toAddresses ? await readSuppressions(store, tenantId, subscribers) : NO_SUPPRESSIONS,
       });
     }),
   );
@@ -94,7 +92,6 @@ export async function readForSends(
     subscriber: (message) => of(message).subscribers.get(message.subscriberId) ?? null,
     preferences: (message) => of(message).preferences.get(message.subscriberId) ?? null,
     defaultTimezone: (message) => of(message).defaultTimezone,
-    suppression: (message) =>
-      suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
+    suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
   };
 }
