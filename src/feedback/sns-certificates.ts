@@ -6,7 +6,7 @@ import type { TargetPolicy } from '../security/outbound/index.ts';
 import { isSnsUrl } from './sns-signature.ts';
 
 /**
- * Test-only settings, both unset by default and never needed in production:
+ * Test-only settings (config.testSns), both unset by default and never needed in production:
  * - TIDINGS_TEST_SNS_CERT_HOST (`host:port`): also accepted as an SNS host for SigningCertURL and
  *   SubscribeURL, so a local https fake can stand in for SNS.
  * - TIDINGS_TEST_SNS_CA (a PEM file): the only certificate authority trusted for those fetches
@@ -16,13 +16,6 @@ import { isSnsUrl } from './sns-signature.ts';
 export interface SnsTestOptions {
   certHost: string | null;
   caFile: string | null;
-}
-
-export function snsTestOptions(env: Record<string, string | undefined> = process.env): SnsTestOptions {
-  return {
-    certHost: env.TIDINGS_TEST_SNS_CERT_HOST || null,
-    caFile: env.TIDINGS_TEST_SNS_CA || null,
-  };
 }
 
 const FETCH_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { SnsClient, snsTestOptions } from '../../feedback/sns-certificates.ts';
+import { SnsClient } from '../../feedback/sns-certificates.ts';
 import { ProviderWebhooks } from '../../feedback/webhook.ts';
 import type { ApiContext } from '../context.ts';
 import { IdParams } from '../schemas.ts';
@@ -32,7 +32,7 @@ export async function providerWebhookRoutes(app: FastifyInstance, context: ApiCo
   const webhooks = new ProviderWebhooks(
     context.store,
     context.keys.credentialKeyring,
-    new SnsClient(context.providers.outbound.policy, snsTestOptions()),
+    new SnsClient(context.providers.outbound.policy, context.config.testSns),
     context.logger,
   );
   app.addHook('onClose', async () => webhooks.close());
