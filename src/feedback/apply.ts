@@ -60,7 +60,7 @@ export async function applyFeedback(
     if (message && change) {
       const changed = await store.applyFeedback(tenantId, message.id, {
         status: change.status,
-        from: change.status === null ? WENT_OUT : REPLACES[change.status],
+        from: change.replaces ?? (change.status === null ? WENT_OUT : REPLACES[change.status]),
         ...(change.reason !== undefined ? { reason: change.reason } : {}),
         ...(change.error !== undefined ? { lastError: change.error } : {}),
         entry: {

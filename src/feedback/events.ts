@@ -13,6 +13,8 @@ export interface MessageChange {
   reason?: MessageReason;
   error?: string;
   detail: string;
+  /** The statuses this change may replace, when narrower than REPLACES says (a text's carrier receipt is final). */
+  replaces?: readonly MessageStatus[];
 }
 
 /** What a callback says about an address: it bounced, complained, or texted STOP or START. */

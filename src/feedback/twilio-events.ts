@@ -58,6 +58,8 @@ export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
         reason: code in DEAD_NUMBER_CODES ? 'bad_address' : 'provider_rejected',
         error,
         detail: `Twilio: ${status} (${error})`,
+        // A carrier's delivery receipt is final: a later failure report for the text changes nothing.
+        replaces: ['sent'],
       },
     };
     const to = params.get('To');
