@@ -3,7 +3,16 @@ import { MANDATORY_CATEGORIES, type MessageRecord, type SuppressionReason } from
 import { iso } from '../shared/time.ts';
 import type { ChannelChoicesPatch, PreferencePatch, Store } from '../store/port.ts';
 import { addressHash } from './address.ts';
-import { type AddressFeedback, type FeedbackEvent, REPLACES, WENT_OUT } from './events.ts';
+import {
+  type AddressFeedback,
+  type FeedbackEvent,
+  type MessageChange,
+  REPLACES,
+  WENT_OUT,
+} from './events.ts';
+
+/** Told about each message whose status a callback changed (outbound webhooks, fallback steps). */
+export type AfterChange = (message: MessageRecord, change: MessageChange, now: number) => Promise<void>;
 
 /** The category a complaint opts the subscriber out of on email, beside the workflow's own. */
 export const COMPLAINT_CATEGORY = 'marketing';
@@ -42,6 +51,7 @@ export async function applyFeedback(
   tenantId: string,
   events: readonly FeedbackEvent[],
   now: number,
+  afterChange?: AfterChange,
 ): Promise<Applied> {
   const applied: Applied = { messages: 0, addresses: 0, unmatched: 0 };
   for (const event of events) {
@@ -70,7 +80,10 @@ export async function applyFeedback(
         },
         now,
       });
-      if (changed) applied.messages++;
+      if (changed) {
+        applied.messages++;
+        if (change.status !== null) await afterChange?.(message, change, now);
+      }
     }
     for (const address of event.addresses) {
       if (await applyToAddress(store, tenantId, address, message, now)) applied.addresses++;

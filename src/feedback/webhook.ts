@@ -1,10 +1,14 @@
 import { ApiError } from '../api/errors.ts';
+import { notifyLanes } from '../pipeline/deps.ts';
+import { fallbackAfterSettled } from '../pipeline/fallback-timers.ts';
+import type { JobSignal } from '../queue/signal.ts';
 import { unseal } from '../security/secrets.ts';
-import type { IntegrationRecord } from '../shared/model.ts';
-import type { Store } from '../store/port.ts';
+import type { IntegrationRecord, MessageRecord } from '../shared/model.ts';
+import type { JobSpec, Store } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { WebhookEmitter } from '../webhooks/emit.ts';
 import { type Applied, applyFeedback } from './apply.ts';
-import type { FeedbackEvent } from './events.ts';
+import type { FeedbackEvent, MessageChange } from './events.ts';
 import { sendgridEvents } from './sendgrid-events.ts';
 import {
   parseSendGridKey,
@@ -62,7 +66,43 @@ export class ProviderWebhooks {
     private readonly credentialKeys: readonly Buffer[],
     private readonly sns: SnsClient,
     private readonly logger: Logger,
+    /** Outbound status webhooks and the job signal, when the process has them. */
+    private readonly followUps: { emitter: WebhookEmitter; signal: JobSignal } | null = null,
   ) {}
+
+  /**
+   * What a status change from a callback sets off, as the send's own changes do: the tenant's
+   * webhook endpoints hear of it (message.delivered, message.bounced…), and a bounce or late
+   * failure makes the next fallback step due at once. Queued right after the change (like the
+   * API's own status writes): a crash in between loses the event, never the change.
+   */
+  private readonly afterChange = async (message: MessageRecord, change: MessageChange, now: number) => {
+    if (!this.followUps || change.status === null) return;
+    const jobs: JobSpec[] = [
+      ...(await this.followUps.emitter.forMessage(
+        message,
+        { status: change.status, reason: change.reason ?? null, error: change.error ?? null },
+        now,
+      )),
+    ];
+    if (change.status === 'bounced' || change.status === 'failed') {
+      const [workflow, event] = await Promise.all([
+        this.store.getWorkflow(message.tenantId, message.workflow),
+        this.store.getEvent(message.tenantId, message.eventId),
+      ]);
+      const fallback = fallbackAfterSettled(
+        workflow,
+        message,
+        change.status,
+        event?.priority ?? 'normal',
+        now,
+      );
+      if (fallback) jobs.push(fallback);
+    }
+    if (jobs.length === 0) return;
+    await this.store.enqueueJobs(jobs);
+    notifyLanes(this.followUps.signal, jobs);
+  };
 
   async handle(integrationId: string, request: WebhookRequest, now = Date.now()): Promise<WebhookAnswer> {
     const all = (await this.store.integrationsWithId(integrationId)).filter((i) =>
@@ -117,7 +157,7 @@ export class ProviderWebhooks {
   ): Promise<Applied> {
     const total: Applied = { messages: 0, addresses: 0, unmatched: 0 };
     for (const integration of tenants) {
-      const applied = await applyFeedback(this.store, integration.tenantId, events, now);
+      const applied = await applyFeedback(this.store, integration.tenantId, events, now, this.afterChange);
       total.messages += applied.messages;
       total.addresses += applied.addresses;
       total.unmatched += applied.unmatched;

@@ -34,6 +34,7 @@ export async function providerWebhookRoutes(app: FastifyInstance, context: ApiCo
     context.keys.credentialKeyring,
     new SnsClient(context.providers.outbound.policy, context.config.testSns),
     context.logger,
+    { emitter: context.webhooks, signal: context.signal },
   );
   app.addHook('onClose', async () => webhooks.close());
 

@@ -17,6 +17,7 @@ import { sqliteRateCounterStore } from './rate-counters.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
+import { sqliteWebhookEndpointStore } from './webhook-endpoints.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 import { guardWrites, ThreadWriteLock } from './write-lock.ts';
 
@@ -64,6 +65,9 @@ const DURABLE_WRITES = [
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
+  'putWebhookEndpoint',
+  'deleteWebhookEndpoint',
+  'replaceWebhookSecrets',
   // A provider's word on an address (hard bounce, complaint, STOP) must outlive a power cut: the
   // provider will not say it again.
   'suppressAddress',
@@ -129,6 +133,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
+    ...sqliteWebhookEndpointStore(db),
     ...sqliteFeedbackStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {

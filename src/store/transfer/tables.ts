@@ -87,6 +87,21 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    name: 'webhook_endpoints',
+    // The secrets stay sealed: the same master secret opens them in either store.
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      url: 'text',
+      events: 'json',
+      sealed_secrets: 'text',
+      enabled: 'bool',
+      disabled_reason: 'text',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
     name: 'workflows',
     columns: {
       tenant_id: 'text',
@@ -167,6 +182,7 @@ export const TABLES: readonly TableSpec[] = [
       device_id: 'text',
       provider_message_id: 'text',
       meta: 'json',
+      escalated: 'bool',
     },
   },
   {
