@@ -50,11 +50,22 @@ export function sendJob(
     tenantId: message.tenantId,
     kind: JOB_KINDS.send,
     lane,
-    partitionKey: `${message.subscriberId}:${message.channel}:${lane}`,
+    partitionKey: sendPartition(message.tenantId, message.subscriberId, message.channel, lane),
     payload: slotOf === undefined ? { messageId: message.id } : { messageId: message.id, slotOf },
     runAt,
     maxAttempts: SEND_MAX_ATTEMPTS,
   };
+}
+
+/**
+ * The partition of one recipient's sends on one channel and lane. Partitions are global to the
+ * queue, so the tenant is part of the key: without it, two tenants' subscribers named `user_1`
+ * waited for each other's sends. Tenant ids hold no `:` (`default`, `ten_…`) and channel and
+ * lane are names of ours, so the key reads back unambiguously from both ends. (Jobs queued with
+ * the older key keep it; they still leave one at a time, just not serialised with new ones.)
+ */
+export function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
+  return `${tenantId}:${subscriberId}:${channel}:${lane}`;
 }
 
 /** Wakes the workers for the lanes of jobs just committed. */

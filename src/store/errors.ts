@@ -1,23 +1,51 @@
 /**
- * Errors that mean "the store cannot be reached or is busy right now", not "this request is
- * wrong": the API answers them with 503 and Retry-After, and workers try again later.
+ * "The store cannot be reached or is busy right now", as opposed to "this request is wrong": the
+ * API answers it with 503 and Retry-After, and workers run the job again soon without counting
+ * the attempt. Only a store decides it (each adapter knows its driver's errors: see
+ * classifyStoreErrors); every other error a store throws is an ordinary one, and a job that hits
+ * it spends an attempt. (Deciding it outside the store, from codes, took PostgreSQL's 08P01 —
+ * a protocol violation such as a wrong bind count — for an outage: such a job retried every
+ * second, forever, its attempt refunded each time.)
  */
-const SQLITE_BUSY = /^SQLITE_(BUSY|LOCKED)/;
-// PostgreSQL SQLSTATE classes 08 (connection exception) and 57P (operator intervention: the
-// server is shutting down or starting up), and 53300 (too many connections).
-const POSTGRES_UNAVAILABLE = /^(08|57P|53300)/;
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
-// node-postgres reports a dropped connection with these messages and no code.
-const DROPPED =
-  /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/;
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  /** The driver's code (SQLITE_BUSY, 57P01, ECONNREFUSED…), kept for logs and readiness. */
+  readonly code: string | undefined;
 
-export function isStoreUnavailable(error: unknown): boolean {
-  if (!error || typeof error !== 'object') return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (
-    typeof code === 'string' &&
-    (SQLITE_BUSY.test(code) || POSTGRES_UNAVAILABLE.test(code) || SOCKET_CODES.has(code))
-  )
-    return true;
-  return typeof message === 'string' && DROPPED.test(message);
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    const code = (cause as { code?: unknown } | null)?.code;
+    this.code = typeof code === 'string' ? code : undefined;
+  }
+}
+
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}
+
+/**
+ * `store` with every method's failures classified: those `unavailable` recognises are thrown as
+ * a StoreUnavailableError (the driver's error as its cause), the rest unchanged.
+ */
+export function classifyStoreErrors<T extends object>(store: T, unavailable: (error: unknown) => boolean): T {
+  const translate = (error: unknown): never => {
+    throw !isStoreUnavailable(error) && unavailable(error) ? new StoreUnavailableError(error) : error;
+  };
+  const classified: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(store)) {
+    if (typeof value !== 'function') {
+      classified[name] = value;
+      continue;
+    }
+    classified[name] = (...args: unknown[]) => {
+      let result: unknown;
+      try {
+        result = value.apply(store, args);
+      } catch (error) {
+        return translate(error);
+      }
+      return result instanceof Promise ? result.catch(translate) : result;
+    };
+  }
+  return classified as T;
 }

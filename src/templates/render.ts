@@ -87,8 +87,14 @@ function firstLine(error: unknown): string {
   return (error as Error).message.split('\n')[0] ?? 'invalid template';
 }
 
-/** Like compileFields, but answers the error (naming the field) instead of throwing it. */
+/**
+ * Like compileFields, but answers the error (naming the field) instead of throwing it, for any
+ * stored value: a step saved by an older version may have no template object at all, and a throw
+ * here failed the whole delivery batch, retried until dead, instead of the step's message.
+ */
 export function compileStep(fields: TemplateFields): CompiledStep {
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields))
+    return new TemplateCompileError('template: not an object of fields');
   try {
     return compileFields(fields);
   } catch (error) {

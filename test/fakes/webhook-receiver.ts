@@ -28,6 +28,8 @@ export interface WebhookReceiverOptions {
   script?: ScriptedResponse[];
   /** Answer once the script is used up; `{ status: 200 }` by default. */
   defaultResponse?: ScriptedResponse;
+  /** Listen on this port (say, one a provider was refusing connections on) rather than a free one. */
+  port?: number;
 }
 
 /** A request as it arrived. */
@@ -100,7 +102,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });

@@ -15,6 +15,7 @@ import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
 import { postgresTenantSettingsStore } from './tenant-settings.ts';
 import { postgresTenantStore } from './tenants.ts';
+import { classifyPostgresErrors } from './unavailable.ts';
 import { postgresWebhookEndpointStore } from './webhook-endpoints.ts';
 import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
 
@@ -48,7 +49,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     throw error;
   }
   let closed = false;
-  return {
+  // Connection failures leave the store as StoreUnavailableError; everything else as it is.
+  return classifyPostgresErrors<Store>({
     dialect: 'postgres',
     capabilities: POSTGRES_CAPABILITIES,
     ...postgresJobStore(pool),
@@ -83,5 +85,5 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       closed = true;
       await pool.end();
     },
-  };
+  });
 }

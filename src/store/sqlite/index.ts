@@ -17,6 +17,7 @@ import { sqliteRateCounterStore } from './rate-counters.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
+import { classifySqliteErrors } from './unavailable.ts';
 import { sqliteWebhookEndpointStore } from './webhook-endpoints.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 import { guardWrites, ThreadWriteLock } from './write-lock.ts';
@@ -140,5 +141,6 @@ export function openSqliteStore(options: SqliteOptions): Store {
       if (db.open) db.close();
     },
   };
-  return fsyncDurableWrites(db, store);
+  // Busy errors leave the store as StoreUnavailableError; everything else as it is.
+  return classifySqliteErrors(fsyncDurableWrites(db, store));
 }

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventBody } from '../../../src/ingest/schema.ts';
 import { IngestService } from '../../../src/ingest/service.ts';
 import { JobSignal } from '../../../src/queue/signal.ts';
+import { StoreUnavailableError } from '../../../src/store/errors.ts';
 import type { Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
 
@@ -48,7 +49,9 @@ describe('IngestService: events committed together', () => {
 
   it('fails the whole batch at once, without retrying piece by piece, when the store is unavailable', async () => {
     let calls = 0;
-    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const busy = new StoreUnavailableError(
+      Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
+    );
     const unavailable: Store = Object.create(store, {
       acceptEvents: {
         value: async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DONE, type JobHandler, type JobResult } from '../../../src/queue/handler.ts';
 import { JobSignal } from '../../../src/queue/signal.ts';
 import { Worker } from '../../../src/queue/worker.ts';
+import { StoreUnavailableError } from '../../../src/store/errors.ts';
 import type { Job, Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
@@ -21,7 +22,10 @@ afterEach(async () => {
   store = null;
 });
 
-/** `inner`, except that `method` fails like an unreachable database the first `times` calls. */
+/**
+ * `inner`, except that `method` fails like an unreachable database the first `times` calls (as
+ * a store reports it: a StoreUnavailableError around the driver's error).
+ */
 function failingFirst(inner: Store, method: keyof Store, times: number, code = 'ECONNREFUSED'): Store {
   let left = times;
   return new Proxy(inner, {
@@ -29,7 +33,10 @@ function failingFirst(inner: Store, method: keyof Store, times: number, code = '
       const value = Reflect.get(target, property, receiver);
       if (property !== method || typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
-        if (left-- > 0) throw Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code });
+        if (left-- > 0)
+          throw new StoreUnavailableError(
+            Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code }),
+          );
         return value.apply(target, args);
       };
     },
@@ -99,7 +106,7 @@ describe('Worker while the store is briefly unreachable', () => {
           const jobs = await target.claimJobs(...args);
           if (dropped) return jobs;
           dropped = true;
-          throw Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined });
+          throw new StoreUnavailableError(new Error('Connection terminated unexpectedly'));
         };
       },
     });
