@@ -1,8 +1,15 @@
+import {
+  NO_SUPPRESSIONS,
+  readSuppressions,
+  type SubscriberSuppressions,
+  suppressionFor,
+} from '../feedback/suppressions.ts';
 import type {
   DeviceRecord,
   MessageRecord,
   PreferenceChoices,
   SubscriberRecord,
+  SuppressionRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
@@ -24,6 +31,8 @@ export interface BatchReads {
    * (deactivated or removed since the message was queued) or the message has none.
    */
   device(message: MessageRecord): DeviceRecord | null;
+  /** The suppression of the message's address on its channel (a bounce, complaint or STOP), or null. */
+  suppression(message: MessageRecord): SuppressionRecord | null;
 }
 
 const DEVICE_PLATFORMS = ['apns', 'fcm', 'webpush'] as const;
@@ -35,6 +44,7 @@ interface TenantReads {
   defaultTimezone: string;
   /** Active devices of the batch's device messages, by subscriber id and device id. */
   devices: Map<string, DeviceRecord>;
+  suppressions: SubscriberSuppressions;
 }
 
 const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u0000${deviceId}`;
@@ -48,28 +58,39 @@ const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u
 export async function readForSends(
   store: Pick<
     Store,
-    'getWorkflow' | 'getSubscribers' | 'getPreferencesFor' | 'getTenantSettings' | 'activeDevicesOf'
+    | 'getWorkflow'
+    | 'getSubscribers'
+    | 'getPreferencesFor'
+    | 'getTenantSettings'
+    | 'activeDevicesOf'
+    | 'suppressionsAmong'
   >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {
   const wanted = new Map<
     string,
-    { subscriberIds: Set<string>; workflowKeys: Set<string>; deviceOwners: Set<string> }
+    { subscriberIds: Set<string>; workflowKeys: Set<string>; deviceOwners: Set<string>; toAddresses: boolean }
   >();
   for (const message of messages) {
     if (!message) continue;
     let tenant = wanted.get(message.tenantId);
     if (!tenant) {
-      tenant = { subscriberIds: new Set(), workflowKeys: new Set(), deviceOwners: new Set() };
+      tenant = {
+        subscriberIds: new Set(),
+        workflowKeys: new Set(),
+        deviceOwners: new Set(),
+        toAddresses: false,
+      };
       wanted.set(message.tenantId, tenant);
     }
+    if (message.channel === 'email' || message.channel === 'sms') tenant.toAddresses = true;
     tenant.subscriberIds.add(message.subscriberId);
     tenant.workflowKeys.add(message.workflow);
     if (message.deviceId) tenant.deviceOwners.add(message.subscriberId);
   }
   const tenants = new Map<string, TenantReads>();
   await Promise.all(
-    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, deviceOwners }]) => {
+    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, deviceOwners, toAddresses }]) => {
       const ids = [...subscriberIds];
       const keys = [...workflowKeys];
       const [workflows, subscribers, preferences, settings, devices] = await Promise.all([
@@ -85,6 +106,8 @@ export async function readForSends(
         preferences,
         defaultTimezone: settings.defaultTimezone,
         devices: new Map(devices.map((d) => [deviceKey(d.subscriberId, d.id), d])),
+        // After the subscribers: suppressions are kept by address.
+        suppressions: toAddresses ? await readSuppressions(store, tenantId, subscribers) : NO_SUPPRESSIONS,
       });
     }),
   );
@@ -99,5 +122,6 @@ export async function readForSends(
       message.deviceId
         ? (of(message).devices.get(deviceKey(message.subscriberId, message.deviceId)) ?? null)
         : null,
+    suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
   };
 }

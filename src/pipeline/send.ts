@@ -201,6 +201,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       subscriber: subscriber ?? NO_SUBSCRIBER,
       preferences: batch.preferences(message),
       defaultTimezone: batch.defaultTimezone(message),
+      suppression: batch.suppression(message),
       now: Date.now(),
     });
     if (decision.kind === 'suppress') {

@@ -336,3 +336,20 @@ export interface SandboxCapture {
   content: Record<string, unknown>;
   createdAt: number;
 }
+
+/**
+ * Why an address is suppressed (src/feedback): a hard bounce, soft bounces that kept coming, a
+ * spam complaint, or an SMS STOP. Later sends to it on that channel are `suppressed`.
+ */
+export const SUPPRESSION_REASONS = ['hard_bounce', 'soft_bounces', 'complaint', 'sms_stop'] as const;
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
+/** An address a tenant must not send to on one channel, kept under a hash of the address (src/feedback/address.ts). */
+export interface SuppressionRecord {
+  tenantId: string;
+  channel: Channel;
+  addressHash: string;
+  reason: SuppressionReason;
+  detail: string;
+  createdAt: number;
+}

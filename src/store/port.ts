@@ -18,6 +18,8 @@ import type {
   SkippedStep,
   SubscriberPatch,
   SubscriberRecord,
+  SuppressionReason,
+  SuppressionRecord,
   TenantSettings,
   TimelineEntry,
   WebPushSubscription,
@@ -707,6 +709,56 @@ export interface RateCounterStore {
 }
 
 /**
+ * A status change reported by a provider after the send (src/feedback): applied only while the
+ * message's status is one of `from`, so callbacks that arrive twice, late or out of order never
+ * move a message backwards. `status` null keeps the status and only appends `entry`.
+ */
+export interface FeedbackChange {
+  status: MessageStatus | null;
+  from: readonly MessageStatus[];
+  /** Replaces the reason code (undefined keeps it). */
+  reason?: MessageReason | null;
+  lastError?: string | null;
+  entry: TimelineEntry;
+  now: number;
+}
+
+/** What provider callbacks read and write (src/feedback). */
+export interface FeedbackStore {
+  /** Every tenant's integration with this id (webhook URLs name no tenant), oldest tenant first. */
+  integrationsWithId(id: string): Promise<IntegrationRecord[]>;
+  /** The tenant's message the provider knows by `providerMessageId`, or null. */
+  messageByProviderId(tenantId: string, providerMessageId: string): Promise<MessageRecord | null>;
+  /** Applies `change` while the message's status is one of `change.from`; answers whether it did. */
+  applyFeedback(tenantId: string, messageId: string, change: FeedbackChange): Promise<boolean>;
+  /** Suppresses an address on a channel unless it is already (the first reason stays); answers whether it was new. */
+  suppressAddress(entry: SuppressionRecord): Promise<boolean>;
+  /** Lifts a suppression only while it has `reason` (START lifts a STOP, never a hard bounce); answers whether it did. */
+  liftSuppression(
+    tenantId: string,
+    channel: Channel,
+    addressHash: string,
+    reason: SuppressionReason,
+  ): Promise<boolean>;
+  /** The suppressions of any of `addressHashes` on any channel, in one read (the delivery path asks per batch). */
+  suppressionsAmong(tenantId: string, addressHashes: readonly string[]): Promise<SuppressionRecord[]>;
+  /**
+   * Records a soft bounce of an address (once per `ref`, the bounced message), forgets those
+   * before `since`, and answers how many are left in the window.
+   */
+  countSoftBounce(
+    tenantId: string,
+    channel: Channel,
+    addressHash: string,
+    ref: string,
+    at: number,
+    since: number,
+  ): Promise<number>;
+  /** The ids of the tenant's subscribers with this phone number (E.164 as stored). */
+  subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
+}
+
+/**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
  */
@@ -723,7 +775,8 @@ export interface Store
     TenantSettingsStore,
     RateCounterStore,
     DigestStore,
-    WebhookEndpointStore {
+    WebhookEndpointStore,
+    FeedbackStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

@@ -1871,5 +1871,131 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(again.map((j) => j.id).sort()).toEqual([held[0]!.id, held[2]!.id].sort());
       });
     });
+    describe('provider feedback', () => {
+      const suppression = (over: Partial<Parameters<Store['suppressAddress']>[0]> = {}) => ({
+        tenantId: T,
+        channel: 'email' as const,
+        addressHash: 'h-gone',
+        reason: 'hard_bounce' as const,
+        detail: '550 user unknown',
+        createdAt: 5,
+        ...over,
+      });
+
+      it('finds integrations by id across tenants, and messages by provider id within one', async () => {
+        const base = {
+          config: {},
+          sealedCredentials: null,
+          enabled: true,
+          channel: 'sms',
+          provider: 'twilio',
+        } as const;
+        await store.putIntegration({ ...base, tenantId: OTHER, id: 'texts', priority: 1 }, 1);
+        await store.putIntegration({ ...base, tenantId: T, id: 'texts', priority: 1 }, 1);
+        await store.putIntegration({ ...base, tenantId: T, id: 'other', priority: 2 }, 1);
+        expect((await store.integrationsWithId('texts')).map((i) => i.tenantId)).toEqual([T, OTHER]);
+        expect(await store.integrationsWithId('none')).toEqual([]);
+
+        await store.createMessages([
+          {
+            record: message({ id: 'msg_p1', channel: 'sms', status: 'sent', providerMessageId: 'SM1' }),
+            followUp: null,
+          },
+          {
+            record: message({
+              id: 'msg_p2',
+              tenantId: OTHER,
+              channel: 'sms',
+              status: 'sent',
+              providerMessageId: 'SM2',
+            }),
+            followUp: null,
+          },
+        ]);
+        expect((await store.messageByProviderId(T, 'SM1'))?.id).toBe('msg_p1');
+        expect(await store.messageByProviderId(T, 'SM2')).toBeNull();
+        expect(await store.messageByProviderId(OTHER, 'SM1')).toBeNull();
+      });
+
+      it('applies a feedback change only from the statuses it may replace', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_f1', channel: 'email', status: 'sent' }), followUp: null },
+        ]);
+        const entry = { at: '2026-01-01T00:00:01.000Z', status: 'delivered', detail: 'SES: delivered' };
+        const delivered = { status: 'delivered' as const, from: ['sent' as const], entry, now: 10 };
+        expect(await store.applyFeedback(T, 'msg_f1', delivered)).toBe(true);
+        expect(await store.applyFeedback(T, 'msg_f1', delivered)).toBe(false);
+        expect(await store.applyFeedback(OTHER, 'msg_f1', delivered)).toBe(false);
+        expect(await store.applyFeedback(T, 'msg_none', delivered)).toBe(false);
+        const bounce = {
+          status: 'bounced' as const,
+          from: ['sent' as const, 'delivered' as const],
+          reason: 'bad_address' as const,
+          lastError: 'SES bounce Permanent',
+          entry: { ...entry, status: 'bounced' },
+          now: 11,
+        };
+        expect(await store.applyFeedback(T, 'msg_f1', bounce)).toBe(true);
+        const complaint = {
+          status: null,
+          from: ['bounced' as const],
+          entry: { ...entry, status: 'complaint' },
+          now: 12,
+        };
+        expect(await store.applyFeedback(T, 'msg_f1', complaint)).toBe(true);
+        const after = await store.getMessage(T, 'msg_f1');
+        expect(after).toMatchObject({
+          status: 'bounced',
+          reason: 'bad_address',
+          lastError: 'SES bounce Permanent',
+          updatedAt: 12,
+        });
+        expect(after!.timeline.map((e) => e.status)).toEqual([
+          'delivered',
+          'delivered',
+          'bounced',
+          'complaint',
+        ]);
+      });
+
+      it('suppresses an address once (the first reason stays), per tenant, and lifts only by its reason', async () => {
+        expect(await store.suppressAddress(suppression())).toBe(true);
+        expect(await store.suppressAddress(suppression({ reason: 'complaint', detail: 'later' }))).toBe(
+          false,
+        );
+        expect(await store.suppressAddress(suppression({ channel: 'sms', reason: 'sms_stop' }))).toBe(true);
+        expect(await store.suppressAddress(suppression({ tenantId: OTHER }))).toBe(true);
+        const found = await store.suppressionsAmong(T, ['h-gone', 'h-other']);
+        expect(found.sort((a, b) => a.channel.localeCompare(b.channel))).toEqual([
+          suppression(),
+          suppression({ channel: 'sms', reason: 'sms_stop' }),
+        ]);
+        expect(await store.suppressionsAmong(T, [])).toEqual([]);
+        expect(await store.liftSuppression(T, 'email', 'h-gone', 'sms_stop')).toBe(false);
+        expect(await store.liftSuppression(T, 'sms', 'h-gone', 'sms_stop')).toBe(true);
+        expect((await store.suppressionsAmong(T, ['h-gone'])).map((s) => s.channel)).toEqual(['email']);
+        expect(await store.suppressionsAmong(OTHER, ['h-gone'])).toHaveLength(1);
+      });
+
+      it('counts soft bounces once per message within the window', async () => {
+        const count = (ref: string, at: number) =>
+          store.countSoftBounce(T, 'email', 'h-full', ref, at, at - 100);
+        expect(await count('m1', 1000)).toBe(1);
+        expect(await count('m1', 1001)).toBe(1);
+        expect(await count('m2', 1050)).toBe(2);
+        // m1 (1000) falls out of a window starting at 1020.
+        expect(await count('m3', 1120)).toBe(2);
+        expect(await store.countSoftBounce(OTHER, 'email', 'h-full', 'm1', 1120, 0)).toBe(1);
+      });
+
+      it('finds the subscribers with a phone number', async () => {
+        await store.upsertSubscriber(T, 'u-b', { phone: '+15550000001' }, 1);
+        await store.upsertSubscriber(T, 'u-a', { phone: '+15550000001' }, 1);
+        await store.upsertSubscriber(T, 'u-c', { phone: '+15550000002' }, 1);
+        await store.upsertSubscriber(OTHER, 'u-d', { phone: '+15550000001' }, 1);
+        expect(await store.subscribersWithPhone(T, '+15550000001')).toEqual(['u-a', 'u-b']);
+        expect(await store.subscribersWithPhone(T, '+15559999999')).toEqual([]);
+      });
+    });
   });
 }

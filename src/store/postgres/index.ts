@@ -6,6 +6,7 @@ import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
+import { postgresFeedbackStore } from './feedback.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -65,6 +66,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
+    ...postgresFeedbackStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

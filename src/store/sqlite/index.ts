@@ -7,6 +7,7 @@ import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
 import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
+import { sqliteFeedbackStore } from './feedback.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -68,6 +69,10 @@ const DURABLE_WRITES = [
   'putWebhookEndpoint',
   'deleteWebhookEndpoint',
   'replaceWebhookSecrets',
+  // A provider's word on an address (hard bounce, complaint, STOP) must outlive a power cut: the
+  // provider will not say it again.
+  'suppressAddress',
+  'liftSuppression',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -130,6 +135,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
+    ...sqliteFeedbackStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

@@ -216,6 +216,22 @@ export const TABLES: readonly TableSpec[] = [
     name: 'digest_events',
     columns: { tenant_id: 'text', digest_id: 'text', event_id: 'text', joined_at: 'int' },
   },
+  // Suppressed addresses must survive a move: the providers that reported them will not say it again.
+  {
+    name: 'suppressions',
+    columns: {
+      tenant_id: 'text',
+      channel: 'text',
+      address_hash: 'text',
+      reason: 'text',
+      detail: 'text',
+      created_at: 'int',
+    },
+  },
+  {
+    name: 'soft_bounces',
+    columns: { tenant_id: 'text', channel: 'text', address_hash: 'text', message_ref: 'text', at: 'int' },
+  },
   {
     name: 'sandbox_captures',
     columns: {
