@@ -6,6 +6,7 @@ import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
+import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -57,6 +58,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
+    ...postgresInboxStore(pool),
+    ...postgresPresenceStore(pool),
     ...postgresDigestStore(pool),
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),

@@ -7,6 +7,7 @@ import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
 import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
+import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -60,6 +61,7 @@ const DURABLE_WRITES = [
   'resealCredentials',
   'markInbox',
   'markAllInbox',
+  'snoozeInbox',
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
@@ -109,6 +111,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
 
   const jobs = jobStatements(db);
   const subscribers = subscriberStatements(db);
+  const inboxLog = inboxLogStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
@@ -119,7 +122,9 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteDeviceStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
-    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog),
+    ...sqliteInboxStore(db, inboxLog, jobs),
+    ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
