@@ -19,6 +19,7 @@ import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
 import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
+import { suppressIfOnline } from './skip-if-online.ts';
 import { throttledUntil } from './throttle.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
@@ -190,6 +191,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
+    if (await suppressIfOnline(store, message, workflow)) return DONE;
     const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
     if (candidates.length === 0) {

@@ -94,7 +94,9 @@ export function mergeTenantSettings(current: TenantSettings, patch: TenantSettin
     inboxTabs:
       patch.inboxTabs === undefined
         ? current.inboxTabs
-        : Object.fromEntries(Object.entries(patch.inboxTabs).map(([tab, categories]) => [tab, [...categories]])),
+        : Object.fromEntries(
+            Object.entries(patch.inboxTabs).map(([tab, categories]) => [tab, [...categories]]),
+          ),
   };
 }
 

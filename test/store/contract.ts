@@ -1303,7 +1303,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
           { record: message({ id: 'msg_3', eventId: 'evt_3', subscriberId: 'u2' }), followUp: null },
           // Not inbox items: no change.
-          { record: message({ id: 'msg_4', eventId: 'evt_4', channel: 'email', status: 'queued' }), followUp: null },
+          {
+            record: message({ id: 'msg_4', eventId: 'evt_4', channel: 'email', status: 'queued' }),
+            followUp: null,
+          },
           { record: message({ id: 'msg_5', eventId: 'evt_5', status: 'failed' }), followUp: null },
         ]);
         // A delivery run again creates nothing and logs nothing.
@@ -1345,7 +1348,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await Promise.all([
           ...Array.from({ length: 10 }, (_, n) => store.markInbox(T, 'u1', `msg_${n}`, 'seen', 5000)),
           ...Array.from({ length: 5 }, (_, n) =>
-            store.createMessages([{ record: message({ id: `new_${n}`, eventId: `e_${n}` }), followUp: null }]),
+            store.createMessages([
+              { record: message({ id: `new_${n}`, eventId: `e_${n}` }), followUp: null },
+            ]),
           ),
         ]);
         const seqs = (await store.listInboxChanges(T, 'u1', 0, 100)).map((c) => c.seq);
@@ -1356,8 +1361,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.putWorkflow(T, 'social', { category: 'social', channels: [] }, 1);
         await store.createMessages([
           { record: message({ id: 'msg_1', eventId: 'evt_1', eventAt: 100 }), followUp: null },
-          { record: message({ id: 'msg_2', eventId: 'evt_2', eventAt: 200, workflow: 'social' }), followUp: null },
-          { record: message({ id: 'msg_3', eventId: 'evt_3', eventAt: 300, workflow: 'social' }), followUp: null },
+          {
+            record: message({ id: 'msg_2', eventId: 'evt_2', eventAt: 200, workflow: 'social' }),
+            followUp: null,
+          },
+          {
+            record: message({ id: 'msg_3', eventId: 'evt_3', eventAt: 300, workflow: 'social' }),
+            followUp: null,
+          },
         ]);
         const list = (over: Partial<Parameters<Store['listInbox']>[0]>) =>
           store
@@ -1399,7 +1410,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.snoozeInbox(T, 'u2', 'msg_1', 9000, wake(9000), 2000)).toBeNull();
         expect((await store.countJobs()).ready).toBe(1);
         expect(
-          await store.listInbox({ tenantId: T, subscriberId: 'u1', before: null, limit: 10, archived: false }),
+          await store.listInbox({
+            tenantId: T,
+            subscriberId: 'u1',
+            before: null,
+            limit: 10,
+            archived: false,
+          }),
         ).toEqual([]);
         // Snoozed again, later: the first wake finds nothing to do.
         await store.snoozeInbox(T, 'u1', 'msg_1', 12_000, wake(12_000), 2500);
@@ -1409,7 +1426,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.wakeSnoozed(T, 'msg_1', 12_000, 12_001)).toBeNull();
         expect(await store.countUnread(T, 'u1')).toBe(1);
         const types = (await store.listInboxChanges(T, 'u1', 0, 10)).map((c) => c.type);
-        expect(types).toEqual(['item.created', 'item.updated', 'item.updated', 'item.updated', 'item.created']);
+        expect(types).toEqual([
+          'item.created',
+          'item.updated',
+          'item.updated',
+          'item.updated',
+          'item.created',
+        ]);
       });
 
       it('knows who is online from unexpired presence rows of any holder', async () => {

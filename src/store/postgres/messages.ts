@@ -14,9 +14,6 @@ import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
-const entryJson = (now: number, status: string, detail?: string) =>
-  JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
-
 /**
  * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
  * transaction); only added when there are some, so deliveries without conditions run unchanged.

@@ -105,11 +105,13 @@ describe('stored JSON', () => {
       dailyCap: null,
       inboxTabs: {},
     });
-    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} }, {})).toEqual({
-      defaultTimezone: 'Asia/Tokyo',
-      dailyCap: null,
-      inboxTabs: {},
-    });
+    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} }, {})).toEqual(
+      {
+        defaultTimezone: 'Asia/Tokyo',
+        dailyCap: null,
+        inboxTabs: {},
+      },
+    );
   });
 
   it('sets, keeps and removes the daily cap', () => {
