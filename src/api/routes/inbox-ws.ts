@@ -235,6 +235,11 @@ export async function inboxWebSocketRoutes(
       preHandler: async (request: FastifyRequest) => {
         resumePoint(request);
       },
+      // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
+      // one) would leave its socket open after the 401, holding up shutdown: close it.
+      onResponse: async (request: FastifyRequest) => {
+        if (request.raw.headers.upgrade) request.raw.socket?.destroy();
+      },
     },
     (socket, request) => {
       const after = resumePoint(request);
