@@ -22,10 +22,12 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
+import { receiptRoutes } from './routes/receipts.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { unsubscribeRoutes } from './routes/unsubscribe.ts';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -273,9 +275,11 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     workflowRoutes,
     integrationRoutes,
     messageRoutes,
+    receiptRoutes,
     inboxRoutes,
     inboxStreamRoutes,
     unsubscribeRoutes,
+    webhookEndpointRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }

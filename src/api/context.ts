@@ -7,6 +7,7 @@ import type { Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { WebhookEmitter } from '../webhooks/emit.ts';
 
 /** Everything the HTTP routes need, built once by the runtime. */
 export interface ApiContext {
@@ -20,6 +21,8 @@ export interface ApiContext {
   metrics: Metrics;
   /** Inbox changes of this process, for the realtime streams (and published by the inbox routes). */
   inboxFeed: InboxFeed;
+  /** Queues outbound webhook events for status changes the API makes; forgets endpoints a route changed. */
+  webhooks: WebhookEmitter;
   /** Why this process's workers cannot take work (claims failing, a dead thread), or null; /readyz reports it. */
   workerHealth?: () => string | null;
 }

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { FORBIDDEN_IN_ANY_ID, ID_MAX_LENGTH, Id, SubscriberFields } from '../ingest/fields.ts';
 import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
+import { ENDPOINT_EVENT_TYPES } from '../webhooks/events.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
 
@@ -190,6 +191,16 @@ export const IntegrationBody = Type.Object(
   { additionalProperties: false },
 );
 export type IntegrationBody = Static<typeof IntegrationBody>;
+
+/** An outbound status webhook endpoint (API.md "Receipts, feedback, unsubscribe"). */
+export const WebhookEndpointBody = Type.Object(
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL receiving signed POSTs' }),
+    events: Type.Array(Type.Enum([...ENDPOINT_EVENT_TYPES]), { minItems: 1, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+export type WebhookEndpointBody = Static<typeof WebhookEndpointBody>;
 
 export const Limit = (max: number, fallback: number) =>
   Type.Integer({ minimum: 1, maximum: max, default: fallback });

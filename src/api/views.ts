@@ -12,6 +12,7 @@ import {
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
+import type { WebhookEndpointRecord } from '../store/port.ts';
 import { tokenHint } from './device-input.ts';
 
 /** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */
@@ -42,7 +43,7 @@ export function messageView(m: MessageRecord) {
     content: m.content,
     meta: m.meta ?? {},
     reason: m.reason,
-    escalated: false,
+    escalated: m.escalated ?? false,
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
@@ -136,8 +137,8 @@ export function eventView(
       status: m.status,
       reason: m.reason,
       provider: m.provider,
-      // API.md lists it; fallbacks (escalations) are not built yet, so no message has escalated.
-      escalated: false,
+      // Its fallback step went out (src/pipeline/fallback.ts).
+      escalated: m.escalated ?? false,
       timeline: m.timeline,
     })),
     // Steps whose `if` was false for a recipient: no message was created for them.
@@ -176,6 +177,19 @@ export function integrationView(i: IntegrationRecord) {
     hasCredentials: i.sealedCredentials !== null,
     createdAt: iso(i.createdAt),
     updatedAt: iso(i.updatedAt),
+  };
+}
+
+/** An endpoint as lists show it: never its secrets. */
+export function webhookEndpointView(e: WebhookEndpointRecord) {
+  return {
+    id: e.id,
+    url: e.url,
+    events: e.events,
+    enabled: e.enabled,
+    disabledReason: e.disabledReason,
+    createdAt: iso(e.createdAt),
+    updatedAt: iso(e.updatedAt),
   };
 }
 

@@ -15,6 +15,7 @@ import { startCheckpointThread } from '../store/sqlite/checkpointer.ts';
 import { ThreadWriteLock } from '../store/sqlite/write-lock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
+import { WebhookEmitter } from '../webhooks/emit.ts';
 import { seedDefaultTenant } from './bootstrap.ts';
 import { openStore, type SharedSqlite, storeOpensFromThreads } from './open-store.ts';
 import { startWorkerRole, type WorkerRole } from './worker-role.ts';
@@ -92,6 +93,8 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     config.publicUrl,
   );
   const metrics = createMetrics();
+  // Status changes the API makes (inbox reads, unsubscribes) queue webhook events too.
+  const webhooks = new WebhookEmitter(store);
 
   let worker: WorkerRole | null = null;
   if (roles.includes('worker')) {
@@ -109,6 +112,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         : await startWorkerRole(config, store, keys, signal, logger, inboxFeed);
     const role = worker;
     providers.onInvalidate((tenantId) => role.invalidate(tenantId));
+    webhooks.onInvalidate((tenantId) => role.invalidate(tenantId));
   }
 
   const workerHealth = () => worker?.health() ?? null;
@@ -127,6 +131,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
       metrics,
       inboxFeed,
       workerHealth,
+      webhooks,
     });
     url = await app.listen({ host: config.host, port: config.port });
   } else if (config.workerPort !== null) {

@@ -10,6 +10,7 @@ import type { Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { TemplateCache } from '../templates/render.ts';
+import { WebhookEmitter } from '../webhooks/emit.ts';
 
 /** A running set of job workers and what they own. */
 export interface WorkerRole {
@@ -18,7 +19,7 @@ export interface WorkerRole {
   health(): string | null;
   /** The threads these workers run on (none when they run on the caller's); for diagnostics and tests. */
   threads(): readonly Thread[];
-  /** Integrations of a tenant changed: rebuild its provider clients on the next send. */
+  /** Integrations or webhook endpoints of a tenant changed: read them again on the next use. */
   invalidate(tenantId: string): void;
   stop(): Promise<void>;
 }
@@ -39,6 +40,7 @@ export async function startWorkerRole(
     config.allowPrivateTargets,
     config.publicUrl,
   );
+  const webhooks = new WebhookEmitter(store);
   const worker = new Worker({
     store,
     signal,
@@ -50,6 +52,7 @@ export async function startWorkerRole(
       providers,
       inboxFeed,
       links: { publicUrl: config.publicUrl, unsubscribeKey: keys.unsubscribeSigning },
+      webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
     }),
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,
@@ -61,7 +64,10 @@ export async function startWorkerRole(
     owner: worker.owner,
     health: () => worker.health(),
     threads: () => [],
-    invalidate: (tenantId) => providers.invalidate(tenantId),
+    invalidate: (tenantId) => {
+      providers.invalidate(tenantId);
+      webhooks.forget(tenantId);
+    },
     async stop() {
       stopPurge();
       await worker.stop();

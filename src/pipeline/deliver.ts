@@ -35,6 +35,8 @@ import {
   type WorkflowRenders,
 } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
+import type { FallbackBuild } from './fallback.ts';
+import { fallbackTimers } from './fallback-timers.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 
@@ -55,6 +57,8 @@ export interface DeliveryTarget {
    * also see `count` and `events`. Without it, a digest workflow's recipients join their digest.
    */
   digest?: { id: string; scope: DigestScope };
+  /** A fallback step decided by its job (src/pipeline/fallback.ts): built, unlike in a delivery. */
+  fallback?: FallbackBuild;
 }
 
 function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
@@ -168,6 +172,8 @@ export function buildMessages(
   };
   // What happened before routing: acceptance, and the schedule that held the delivery until `at`.
   const head = target.at === undefined ? [accepted] : [accepted, scheduledEntry(event, target.at)];
+  const fallback = target.fallback;
+  if (fallback && !fallback.stopped) head.push(fallback.because);
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
   const inAppData = inboxData(workflow.definition, data);
@@ -231,7 +237,7 @@ export function buildMessages(
     detail: string,
     reason: MessageRecord['reason'],
   ): NewMessage => {
-    const entry: TimelineEntry = status === 'cancelled' ? cancelled : { at, status, detail };
+    const entry: TimelineEntry = reason === 'workflow_paused' ? cancelled : { at, status, detail };
     const timeline = [...head, timelines[index]!.routed, entry];
     // An in-app message that failed or was cancelled is no inbox item: the inbox lists and counts none.
     return {
@@ -288,8 +294,8 @@ export function buildMessages(
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
-      // Fallback steps are escalations: they are sent later only if earlier channels got no receipt.
-      if (step.fallback || (only && !only.has(index))) continue;
+      // Fallback steps are escalations: their own jobs build them later, if earlier channels got no receipt.
+      if ((step.fallback && !fallback) || (only && !only.has(index))) continue;
       if (paused) {
         messages.push(failure(subscriber.id, index, 'cancelled', cancelled.detail!, 'workflow_paused'));
         continue;
@@ -338,6 +344,10 @@ export function buildMessages(
           renders.clock.liquidMs += spent;
           budget -= spent;
         }
+      }
+      if (fallback?.stopped) {
+        messages.push(failure(subscriber.id, index, 'cancelled', fallback.because.detail!, 'receipt'));
+        continue;
       }
       // Push and web push go to devices: one message each, or one `no_device` when there is none.
       const platforms = PLATFORMS_OF_CHANNEL[step.channel];
@@ -457,7 +467,7 @@ const TO_NO_DEVICE: readonly (string | null)[] = Object.freeze([null]);
 /** The device platforms the steps of a target send to (none for most workflows: then no read at all). */
 function platformsOf(target: DeliveryTarget, into: Set<DevicePlatform>): void {
   target.workflow.definition.channels.forEach((step, index) => {
-    if (step.fallback || (target.steps && !target.steps.includes(index))) return;
+    if ((step.fallback && !target.fallback) || (target.steps && !target.steps.includes(index))) return;
     for (const platform of PLATFORMS_OF_CHANNEL[step.channel] ?? []) into.add(platform);
   });
 }
@@ -657,7 +667,12 @@ export async function commitDeliveries(
   const ledger = new RenderLedger();
   const now = Date.now();
   const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
-  const followUps = [...(ack.followUps ?? []), ...deferred.map((target) => deferredJob(target, now))];
+  await deps.webhooks?.emitter.forNewMessages(messages, now);
+  const followUps = [
+    ...(ack.followUps ?? []),
+    ...deferred.map((target) => deferredJob(target, now)),
+    ...fallbackTimers(targets, messages, skipped, deferred, now),
+  ];
   const pending = new Set(deferred.flatMap((target) => (target.digest ? [target.digest.id] : [])));
   const closed = [...finished];
   for (const target of targets)

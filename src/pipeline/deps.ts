@@ -4,6 +4,7 @@ import type { JobSignal } from '../queue/signal.ts';
 import type { Lane, MessageRecord } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
 import type { TemplateCache } from '../templates/render.ts';
+import type { WebhookEmitter } from '../webhooks/emit.ts';
 
 /** What the job handlers are built from: ports only, no SQL and no HTTP. */
 export interface PipelineDeps {
@@ -15,9 +16,20 @@ export interface PipelineDeps {
   inboxFeed: InboxFeed;
   /** Where links in messages point (one-click unsubscribe); without it emails carry none. */
   links?: { publicUrl: string; unsubscribeKey: Buffer };
+  /**
+   * Outbound status webhooks: status changes queue events for the tenant's endpoints, and the
+   * keyring opens their signing secrets. Without it no event is queued or delivered.
+   */
+  webhooks?: { emitter: WebhookEmitter; keyring: readonly Buffer[] };
 }
 
-export const JOB_KINDS = { fanout: 'fanout', deliver: 'deliver', send: 'send', digest: 'digest' } as const;
+export const JOB_KINDS = {
+  fanout: 'fanout',
+  deliver: 'deliver',
+  send: 'send',
+  digest: 'digest',
+  fallback: 'fallback',
+} as const;
 
 /** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
 export const DELIVER_CHUNK = 100;

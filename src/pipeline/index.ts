@@ -1,7 +1,9 @@
 import type { JobHandler } from '../queue/handler.ts';
+import { endpointEventHandler } from '../webhooks/deliver.ts';
 import { deliverHandler } from './deliver.ts';
 import type { PipelineDeps } from './deps.ts';
 import { digestHandler } from './digest.ts';
+import { fallbackHandler } from './fallback.ts';
 import { fanoutHandler } from './fanout.ts';
 import { inboxWakeHandler } from './inbox-wake.ts';
 import { sendHandler } from './send.ts';
@@ -9,13 +11,21 @@ import { sendHandler } from './send.ts';
 export type { PipelineDeps } from './deps.ts';
 export { JOB_KINDS } from './deps.ts';
 
-/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send; inbox snoozes ending. */
+/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending. */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
-  return [
+  const handlers = [
     fanoutHandler(deps),
     deliverHandler(deps),
     digestHandler(deps),
     sendHandler(deps),
+    fallbackHandler(deps),
     inboxWakeHandler(deps),
   ];
+  if (deps.webhooks) {
+    const { emitter, keyring } = deps.webhooks;
+    handlers.push(
+      endpointEventHandler({ store: deps.store, outbound: deps.providers.outbound, keyring, emitter }),
+    );
+  }
+  return handlers;
 }

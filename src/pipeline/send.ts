@@ -16,8 +16,9 @@ import {
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { Job } from '../store/port.ts';
-import { JOB_KINDS, type PipelineDeps, sendJob } from './deps.ts';
+import type { Job, JobSpec } from '../store/port.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
+import { fallbackAfterSettled } from './fallback-timers.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
 import { suppressIfOnline } from './skip-if-online.ts';
 import { throttledUntil } from './throttle.ts';
@@ -111,7 +112,7 @@ function seconds(ms: number): string {
 export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
 
-  async function record(
+  async function recordStatus(
     message: MessageRecord,
     status: MessageStatus,
     detail: string,
@@ -121,10 +122,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       reason?: MessageReason;
       providerMessageId?: string;
       meta?: MessageMeta;
+      /** Queued with the change (a fallback step's job: src/pipeline/fallback-timers.ts). */
+      followUp?: JobSpec;
     } = {},
   ) {
     const now = Date.now();
     await store.updateMessage(message.tenantId, message.id, {
+      // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
+      events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
       provider: extra.provider,
       lastError: extra.error ?? null,
@@ -133,12 +138,19 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       meta: extra.meta,
       append: [{ at: iso(now), status, detail }],
       now,
+      followUp: extra.followUp,
     });
   }
 
   async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
     const { slotOf } = job.payload as SendPayload;
     const workflow = batch.workflow(message);
+    // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
+    const record: typeof recordStatus = async (m, status, detail, extra = {}) => {
+      const followUp = fallbackAfterSettled(workflow, m, status, job.lane, Date.now());
+      await recordStatus(m, status, detail, { ...extra, followUp });
+      if (followUp) notifyLanes(deps.signal, [followUp]);
+    };
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
     if (workflow && isPaused(workflow)) {
       await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
@@ -249,7 +261,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           message,
           'sent',
           `${chosen.integrationId} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`,
-          { providerMessageId: outcome.providerMessageId, meta: outcome.meta },
+          {
+            provider: chosen.integrationId,
+            providerMessageId: outcome.providerMessageId,
+            meta: outcome.meta,
+          },
         );
         return DONE;
       }
@@ -339,8 +355,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     },
     async onDead(job, error) {
       const message = await store.getMessage(job.tenantId, (job.payload as SendPayload).messageId);
-      if (message && !FINAL_STATUSES.has(message.status))
-        await record(message, 'dead', `gave up: ${error}`, { error, reason: 'retries_exhausted' });
+      if (message && !FINAL_STATUSES.has(message.status)) {
+        const workflow = await store.getWorkflow(message.tenantId, message.workflow);
+        await recordStatus(message, 'dead', `gave up: ${error}`, {
+          error,
+          reason: 'retries_exhausted',
+          followUp: fallbackAfterSettled(workflow, message, 'dead', job.lane, Date.now()),
+        });
+      }
     },
   };
 }

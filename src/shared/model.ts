@@ -50,6 +50,8 @@ export const MESSAGE_REASONS = [
   'online',
   'provider_rejected',
   'retries_exhausted',
+  /** A fallback step not sent: an earlier channel of its delivery got the receipt it waited for. */
+  'receipt',
 ] as const;
 export type MessageReason = (typeof MESSAGE_REASONS)[number];
 
@@ -289,6 +291,8 @@ export interface MessageRecord {
   lastError: string | null;
   /** Why a message did not go out (or was stopped): a stable code from MESSAGE_REASONS, else null. */
   reason: MessageReason | null;
+  /** A fallback step was sent because this message got no receipt in time (src/pipeline/fallback.ts). */
+  escalated?: boolean;
 }
 
 /** What a channel adds to a message's `meta` (API.md "Messages"): deviceId, segments, collapseId… */

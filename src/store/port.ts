@@ -327,10 +327,12 @@ export interface ResealedCredentials {
   to: string;
 }
 
-/** A message to create; `followUp` is queued only if the message is new. */
+/** A message to create; `followUp` (and `events`) are queued only if the message is new. */
 export interface NewMessage {
   record: MessageRecord;
   followUp: JobSpec | null;
+  /** Outbound status webhook jobs for the status it is created with (src/webhooks/emit.ts). */
+  events?: JobSpec[];
 }
 
 export interface MessageUpdate {
@@ -346,6 +348,21 @@ export interface MessageUpdate {
   append: TimelineEntry[];
   now: number;
   /** Queued in the same transaction (a replay's new send job). */
+  followUp?: JobSpec;
+  /** Outbound status webhook jobs for this status change, queued in the same transaction. */
+  events?: JobSpec[];
+}
+
+export interface ReceiptWrite {
+  tenantId: string;
+  id: string;
+  /** Only this subscriber's message (a subscriber token); null for a server key. */
+  subscriberId: string | null;
+  receipt: 'delivered' | 'read' | 'clicked';
+  /** The statuses the receipt moves forward from (receiptMovesFrom). */
+  from: MessageStatus[];
+  entry: TimelineEntry;
+  now: number;
   followUp?: JobSpec;
 }
 
@@ -556,6 +573,19 @@ export interface MessageStore {
    * answers false otherwise, so two replays racing queue one send.
    */
   replayDeadMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
+  /**
+   * A receipt (src/policy/fallback.ts): moves the message's status forward to `receipt` if it is
+   * in one of `from` (an in-app message read or clicked is read in the inbox too), appending a
+   * timeline entry and queueing `followUp` in the same transaction. With `subscriberId`, only
+   * that subscriber's message. Answers the message as it stands and whether it changed; null if
+   * there is none (or it is another subscriber's).
+   */
+  recordReceipt(receipt: ReceiptWrite): Promise<{ message: MessageRecord; changed: boolean } | null>;
+  /**
+   * Marks messages `escalated` (their fallback step went out), appending `entry` to each timeline,
+   * once: those marked already are left alone. Answers how many it marked.
+   */
+  markEscalated(tenantId: string, ids: string[], entry: TimelineEntry, now: number): Promise<number>;
   saveSandboxCapture(capture: SandboxCapture): Promise<void>;
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
@@ -577,14 +607,7 @@ export type DeviceUpsert =
   | { ok: false; code: 'device_limit'; limit: number };
 
 /** The device a message went to, as it was sent: deactivation applies only while it still holds that token. */
-export interface DeviceRef {
-  tenantId: string;
-  subscriberId: string;
-  id: string;
-  platform: DevicePlatform;
-  token: string;
-  subscription: WebPushSubscription | null;
-}
+export type DeviceRef = DeviceInput;
 
 export interface DeviceStore {
   /**
@@ -614,6 +637,60 @@ export interface DeviceStore {
     subscriberIds: string[],
     platforms: readonly DevicePlatform[],
   ): Promise<DeviceRecord[]>;
+}
+
+/** A tenant's outbound status webhook endpoint (API.md "Receipts, feedback, unsubscribe"). */
+export interface WebhookEndpointRecord {
+  tenantId: string;
+  id: string;
+  url: string;
+  /** Event types it receives (`message.sent`…). */
+  events: string[];
+  /** The signing secrets, sealed (src/webhooks/secrets.ts): never listed, never returned. */
+  sealedSecrets: string;
+  enabled: boolean;
+  /** Why deliveries stopped (a 410 from the receiver), while `enabled` is false. */
+  disabledReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WebhookEndpointStore {
+  /**
+   * Creates the endpoint with `sealedSecrets`, or updates its url and events and enables it again
+   * (keeping its secrets: they are shown once, at creation). Answers it and whether it is new.
+   */
+  putWebhookEndpoint(
+    endpoint: Pick<WebhookEndpointRecord, 'tenantId' | 'id' | 'url' | 'events' | 'sealedSecrets'>,
+    now: number,
+  ): Promise<{ endpoint: WebhookEndpointRecord; created: boolean }>;
+  getWebhookEndpoint(tenantId: string, id: string): Promise<WebhookEndpointRecord | null>;
+  /** A tenant's endpoints, by id. */
+  listWebhookEndpoints(tenantId: string): Promise<WebhookEndpointRecord[]>;
+  /** Answers whether there was one to delete. */
+  deleteWebhookEndpoint(tenantId: string, id: string): Promise<boolean>;
+  /**
+   * Replaces the sealed secrets only while they still are `from` (two rotations racing: one
+   * wins, the other sees false). Answers whether it did.
+   */
+  replaceWebhookSecrets(
+    tenantId: string,
+    id: string,
+    from: string,
+    to: string,
+    now: number,
+  ): Promise<boolean>;
+  /**
+   * Disables the endpoint with `reason`, only while it still points at `url` (a PUT of a new URL
+   * meanwhile stays enabled). Answers whether it did.
+   */
+  disableWebhookEndpoint(
+    tenantId: string,
+    id: string,
+    url: string,
+    reason: string,
+    now: number,
+  ): Promise<boolean>;
 }
 
 /** On, off, or `null`: the choice is withdrawn (the defaults apply again). */
@@ -719,7 +796,8 @@ export interface Store
     PreferenceStore,
     TenantSettingsStore,
     RateCounterStore,
-    DigestStore {
+    DigestStore,
+    WebhookEndpointStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

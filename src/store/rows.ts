@@ -14,7 +14,7 @@ import type {
   SubscriberRecord,
   WorkflowRecord,
 } from '../shared/model.ts';
-import type { BulkResponse, DeadJob, Job } from './port.ts';
+import type { BulkResponse, DeadJob, Job, WebhookEndpointRecord } from './port.ts';
 
 /**
  * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
@@ -152,6 +152,7 @@ export interface MessageRow {
   provider_message_id: string | null;
   meta: JsonColumn;
   snoozed_until: number | string | null;
+  escalated: number | boolean;
 }
 
 export function toMessage(row: MessageRow): MessageRecord {
@@ -179,6 +180,7 @@ export function toMessage(row: MessageRow): MessageRecord {
     providerMessageId: row.provider_message_id,
     meta: fromJson(row.meta),
     snoozedUntil: row.snoozed_until === null ? null : Number(row.snoozed_until),
+    escalated: row.escalated === 1 || row.escalated === true,
   };
 }
 
@@ -305,4 +307,41 @@ export function toBulkResponse(row: BulkRow): BulkResponse {
     response: fromJson(row.response),
     createdAt: row.created_at,
   };
+}
+
+export interface WebhookEndpointRow {
+  tenant_id: string;
+  id: string;
+  url: string;
+  events: JsonColumn;
+  sealed_secrets: string;
+  enabled: number | boolean;
+  disabled_reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toWebhookEndpoint(row: WebhookEndpointRow): WebhookEndpointRecord {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    url: row.url,
+    events: fromJson(row.events),
+    sealedSecrets: row.sealed_secrets,
+    enabled: row.enabled === 1 || row.enabled === true,
+    disabledReason: row.disabled_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** An open (or closing) digest window, as both stores read it. */
+export interface DigestRow {
+  tenant_id: string;
+  id: string;
+  workflow: string;
+  subscriber_id: string;
+  digest_key: string;
+  opened_at: number;
+  closes_at: number;
 }

@@ -3,6 +3,7 @@ import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
+import { MJML_FIELD } from './mjml.ts';
 
 /** Fields rendered as HTML: every interpolated value is HTML-escaped, so event data cannot inject markup. */
 const HTML_FIELDS = new Set(['html']);
@@ -69,12 +70,17 @@ function engineFor(field: string) {
 
 /** Parses every field once; throws a LiquidJS error naming the problem when a template is invalid. */
 export function compileFields(fields: TemplateFields): CompiledFields {
-  return Object.entries(fields).map(([field, source]) => [
+  return renderedEntries(fields).map(([field, source]) => [
     field,
     engineFor(field).parse(source),
     HTML_FIELDS.has(field),
     plainInterpolation(source),
   ]);
+}
+
+/** The fields rendered per message: an MJML source is not one (its compiled `html` is). */
+function renderedEntries(fields: TemplateFields): [string, string][] {
+  return Object.entries(fields).filter(([field]) => field !== MJML_FIELD);
 }
 
 function firstLine(error: unknown): string {
@@ -100,7 +106,7 @@ export function compileStep(fields: TemplateFields): CompiledStep {
  */
 export function templateErrors(fields: TemplateFields): { field: string; message: string }[] {
   const errors: { field: string; message: string }[] = [];
-  for (const [field, source] of Object.entries(fields)) {
+  for (const [field, source] of renderedEntries(fields)) {
     try {
       engineFor(field).parse(source);
     } catch (error) {

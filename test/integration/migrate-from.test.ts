@@ -158,6 +158,17 @@ async function buildInstallation(store: Store): Promise<void> {
     23,
   );
   await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 24);
+  await store.putWebhookEndpoint(
+    {
+      tenantId: T,
+      id: 'hooks',
+      url: 'https://example.com/hooks',
+      events: ['message.sent'],
+      sealedSecrets: 'v2.x',
+    },
+    24,
+  );
+  await store.disableWebhookEndpoint(T, 'hooks', 'https://example.com/hooks', 'HTTP 410 Gone', 25);
   await store.takeRateCounts(
     T,
     [{ scope: 'news\u001ftenant', limit: 5, windowEnd: 4_000_000_000_000 }],

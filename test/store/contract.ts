@@ -1024,6 +1024,100 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
     });
 
+    describe('webhook endpoints', () => {
+      const endpoint = (
+        over: { id?: string; url?: string; sealedSecrets?: string; tenantId?: string } = {},
+      ) => ({
+        tenantId: T,
+        id: 'hooks',
+        url: 'https://example.com/hooks',
+        events: ['message.sent', 'message.failed'],
+        sealedSecrets: 'sealed-1',
+        ...over,
+      });
+
+      it('creates, then updates keeping the secrets and enabling again; lists per tenant by id', async () => {
+        const first = await store.putWebhookEndpoint(endpoint(), 10);
+        expect(first.created).toBe(true);
+        expect(first.endpoint).toEqual({
+          ...endpoint(),
+          enabled: true,
+          disabledReason: null,
+          createdAt: 10,
+          updatedAt: 10,
+        });
+        expect(
+          await store.disableWebhookEndpoint(T, 'hooks', 'https://example.com/hooks', 'HTTP 410 Gone', 15),
+        ).toBe(true);
+        expect(await store.getWebhookEndpoint(T, 'hooks')).toMatchObject({
+          enabled: false,
+          disabledReason: 'HTTP 410 Gone',
+        });
+        const again = await store.putWebhookEndpoint(
+          {
+            ...endpoint({ url: 'https://example.com/v2', sealedSecrets: 'ignored' }),
+            events: ['message.dead'],
+          },
+          20,
+        );
+        expect(again.created).toBe(false);
+        expect(again.endpoint).toMatchObject({
+          url: 'https://example.com/v2',
+          events: ['message.dead'],
+          sealedSecrets: 'sealed-1',
+          enabled: true,
+          disabledReason: null,
+          createdAt: 10,
+          updatedAt: 20,
+        });
+        await store.putWebhookEndpoint(endpoint({ id: 'a-first' }), 30);
+        await store.putWebhookEndpoint(endpoint({ tenantId: OTHER, id: 'theirs' }), 30);
+        expect((await store.listWebhookEndpoints(T)).map((e) => e.id)).toEqual(['a-first', 'hooks']);
+        expect((await store.listWebhookEndpoints(OTHER)).map((e) => e.id)).toEqual(['theirs']);
+        expect(await store.getWebhookEndpoint(OTHER, 'hooks')).toBeNull();
+      });
+
+      it('disables only while the URL is the one that answered; deletes per tenant', async () => {
+        await store.putWebhookEndpoint(endpoint(), 10);
+        expect(await store.disableWebhookEndpoint(T, 'hooks', 'https://old.example.com/', 'gone', 11)).toBe(
+          false,
+        );
+        expect(
+          await store.disableWebhookEndpoint(OTHER, 'hooks', 'https://example.com/hooks', 'gone', 11),
+        ).toBe(false);
+        expect((await store.getWebhookEndpoint(T, 'hooks'))!.enabled).toBe(true);
+        expect(await store.deleteWebhookEndpoint(OTHER, 'hooks')).toBe(false);
+        expect(await store.deleteWebhookEndpoint(T, 'hooks')).toBe(true);
+        expect(await store.deleteWebhookEndpoint(T, 'hooks')).toBe(false);
+        expect(await store.getWebhookEndpoint(T, 'hooks')).toBeNull();
+      });
+
+      it('replaces secrets only while they are the ones read (racing rotations: one wins)', async () => {
+        await store.putWebhookEndpoint(endpoint(), 10);
+        const [a, b] = await Promise.all([
+          store.replaceWebhookSecrets(T, 'hooks', 'sealed-1', 'sealed-a', 20),
+          store.replaceWebhookSecrets(T, 'hooks', 'sealed-1', 'sealed-b', 20),
+        ]);
+        expect([a, b].filter(Boolean)).toHaveLength(1);
+        expect((await store.getWebhookEndpoint(T, 'hooks'))!.sealedSecrets).toBe(a ? 'sealed-a' : 'sealed-b');
+        expect(await store.replaceWebhookSecrets(OTHER, 'hooks', a ? 'sealed-a' : 'sealed-b', 'x', 30)).toBe(
+          false,
+        );
+      });
+
+      it('queues event jobs with a status change and with new messages only', async () => {
+        const event = job({ kind: 'endpoint_event' });
+        await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null, events: [event, event] },
+        ]);
+        await store.createMessages([{ record: message({ id: 'msg_2' }), followUp: null, events: [event] }]);
+        expect((await store.countJobs()).ready).toBe(2);
+        await store.updateMessage(T, 'msg_1', { status: 'read', append: [], now: 2000, events: [event] });
+        await store.updateMessage(T, 'gone', { status: 'read', append: [], now: 2000, events: [event] });
+        expect((await store.countJobs()).ready).toBe(3);
+      });
+    });
+
     describe('messages and the inbox', () => {
       it('creates one message per (event, subscriber, channel) and queues follow-ups of new ones only', async () => {
         const followUp = job({ kind: 'send' });
@@ -1476,6 +1570,118 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         ]);
         expect(await store.listSandboxCaptures(T, 10, 'sms')).toEqual([]);
         expect(await store.listSandboxCaptures(OTHER, 10)).toEqual([]);
+      });
+    });
+
+    describe('receipts and escalation', () => {
+      const entry = (status: string) => ({
+        at: '2026-01-01T00:00:05.000Z',
+        status,
+        detail: `${status} receipt`,
+      });
+      const FORWARD_TO_READ = ['queued', 'deferred', 'sending', 'sent', 'delivered'] as const;
+
+      it('moves a message forward from the listed statuses only, with an entry and a follow-up, once', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_p', channel: 'push', status: 'sent' }), followUp: null },
+        ]);
+        const write = {
+          tenantId: T,
+          id: 'msg_p',
+          subscriberId: null,
+          receipt: 'read' as const,
+          from: [...FORWARD_TO_READ],
+          entry: entry('read'),
+          now: 5000,
+          followUp: job({ kind: 'fallback' }),
+        };
+        const first = await store.recordReceipt(write);
+        expect(first?.changed).toBe(true);
+        expect(first?.message).toMatchObject({ status: 'read', updatedAt: 5000, escalated: false });
+        expect(first?.message.timeline.at(-1)).toEqual(entry('read'));
+        // Not an in-app message: no inbox marks.
+        expect(first?.message.readAt).toBeNull();
+        expect((await store.countJobs()).ready).toBe(1);
+        // Already read: nothing changes, nothing is queued again.
+        const again = await store.recordReceipt({ ...write, now: 6000 });
+        expect(again?.changed).toBe(false);
+        expect(again?.message.timeline).toHaveLength(2);
+        expect(again?.message.updatedAt).toBe(5000);
+        expect((await store.countJobs()).ready).toBe(1);
+      });
+
+      it("answers null for an unknown message, another tenant's, or another subscriber's", async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', status: 'delivered' }), followUp: null },
+        ]);
+        const write = {
+          tenantId: T,
+          id: 'msg_1',
+          subscriberId: 'u2',
+          receipt: 'read' as const,
+          from: [...FORWARD_TO_READ],
+          entry: entry('read'),
+          now: 5000,
+        };
+        expect(await store.recordReceipt(write)).toBeNull();
+        expect(await store.recordReceipt({ ...write, id: 'msg_none', subscriberId: null })).toBeNull();
+        expect(await store.recordReceipt({ ...write, tenantId: OTHER, subscriberId: null })).toBeNull();
+        expect((await store.getMessage(T, 'msg_1'))?.status).toBe('delivered');
+        const own = await store.recordReceipt({ ...write, subscriberId: 'u1' });
+        // An in-app message read by a receipt is read in the inbox too.
+        expect(own?.message).toMatchObject({ status: 'read', readAt: 5000, seenAt: 5000 });
+        expect(await store.countUnread(T, 'u1')).toBe(0);
+      });
+
+      it('keeps a receipt when a send answers after it', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_s', channel: 'sms', status: 'sending' }), followUp: null },
+        ]);
+        await store.recordReceipt({
+          tenantId: T,
+          id: 'msg_s',
+          subscriberId: null,
+          receipt: 'delivered',
+          from: ['sending'],
+          entry: entry('delivered'),
+          now: 5000,
+        });
+        const sent = { status: 'sent' as const, append: [{ at: 'x', status: 'sent' }], now: 6000 };
+        expect(await store.updateMessage(T, 'msg_s', { ...sent, providerMessageId: 'SM1' })).toBe(true);
+        const kept = await store.getMessage(T, 'msg_s');
+        expect(kept).toMatchObject({ status: 'delivered', providerMessageId: 'SM1' });
+        expect(kept?.timeline.map((e) => e.status)).toEqual(['delivered', 'delivered', 'sent']);
+        // Anything else still applies (a bounce reported later, say).
+        await store.updateMessage(T, 'msg_s', { status: 'bounced', append: [], now: 7000 });
+        expect((await store.getMessage(T, 'msg_s'))?.status).toBe('bounced');
+      });
+
+      it('marks messages escalated once, with one timeline entry each', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'push', status: 'sent' }), followUp: null },
+          {
+            record: message({ id: 'msg_2', channel: 'push', status: 'failed', deviceId: 'd2' }),
+            followUp: null,
+          },
+          { record: message({ id: 'msg_3', channel: 'email', status: 'sent' }), followUp: null },
+        ]);
+        const escalated = {
+          at: '2026-01-01T00:00:09.000Z',
+          status: 'escalated',
+          detail: 'fallback sent: sms message msg_9',
+        };
+        expect(await store.markEscalated(T, ['msg_1', 'msg_2'], escalated, 9000)).toBe(2);
+        expect(await store.markEscalated(T, ['msg_1', 'msg_2', 'msg_3'], escalated, 9500)).toBe(1);
+        expect(await store.markEscalated(OTHER, ['msg_1'], escalated, 9500)).toBe(0);
+        expect(await store.markEscalated(T, [], escalated, 9500)).toBe(0);
+        const first = await store.getMessage(T, 'msg_1');
+        expect(first).toMatchObject({ status: 'sent', escalated: true, updatedAt: 9000 });
+        expect(first?.timeline.filter((e) => e.status === 'escalated')).toEqual([escalated]);
+        expect((await store.listMessages({ tenantId: T, limit: 10 })).map((m) => m.escalated)).toEqual([
+          true,
+          true,
+          true,
+        ]);
       });
     });
 

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
+import { emitInboxRead } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { inboxItemView } from '../views.ts';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
@@ -171,6 +172,8 @@ export async function inboxWebSocketRoutes(
         return;
       }
       inboxFeed.publish([{ type: 'item.updated', tenantId, subscriberId, itemId: item.id }]);
+      // Read and archive are read receipts, told to webhook endpoints like the inbox routes do.
+      await emitInboxRead(context, item, now);
     };
     // Actions run one at a time, in the order sent.
     let actions = Promise.resolve();

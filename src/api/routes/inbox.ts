@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { inboxWakeJob } from '../../pipeline/inbox-wake.ts';
+import { emitInboxRead } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, InboxClickBody, InboxQuery, InboxSnoozeBody, UnreadCountQuery } from '../schemas.ts';
@@ -162,9 +163,11 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
     app.post(`/v1/inbox/:itemId/${mark}`, { config: subscriberOnly, schema: { params } }, async (request) => {
       const { itemId } = request.params as { itemId: string };
       const subscriberId = subscriberOf(request);
-      const item = await store.markInbox(request.tenantId, subscriberId, itemId, mark, Date.now());
+      const now = Date.now();
+      const item = await store.markInbox(request.tenantId, subscriberId, itemId, mark, now);
       if (!item) throw notFound('inbox item', itemId);
       inboxFeed.publish([{ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId }]);
+      await emitInboxRead(context, item, now);
       return inboxItemView(item);
     });
   }

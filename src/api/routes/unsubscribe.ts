@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import Type from 'typebox';
 import { type UnsubscribeClaims, verifyUnsubscribeToken } from '../../security/unsubscribe-token.ts';
 import type { PreferencePatch } from '../../store/port.ts';
+import { emitUnsubscribed } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -95,7 +96,9 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
           'category' in scope
             ? { categories: { [scope.category]: { email: false } } }
             : { workflows: { [scope.workflow]: { enabled: false } } };
-        await context.store.patchPreferences(tenantId, subscriberId, patch, Date.now());
+        const now = Date.now();
+        await context.store.patchPreferences(tenantId, subscriberId, patch, now);
+        await emitUnsubscribed(context, tenantId, subscriberId, { channel: 'email', ...scope }, now);
       }
       return page(reply, 'Unsubscribed', `<p>You will no longer receive ${escapeHtml(what(claims))}.</p>`);
     },

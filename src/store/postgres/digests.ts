@@ -8,18 +8,9 @@ import type {
   DigestWrites,
   JobSpec,
 } from '../port.ts';
+import type { DigestRow } from '../rows.ts';
 import { run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
-
-interface DigestRow {
-  tenant_id: string;
-  id: string;
-  workflow: string;
-  subscriber_id: string;
-  digest_key: string;
-  opened_at: number;
-  closes_at: number;
-}
 
 const slotOf = (tenantId: string, workflow: string, subscriberId: string, key: string) =>
   `${tenantId}\u0000${workflow}\u0000${subscriberId}\u0000${key}`;

@@ -15,6 +15,7 @@ import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
 import { postgresTenantSettingsStore } from './tenant-settings.ts';
 import { postgresTenantStore } from './tenants.ts';
+import { postgresWebhookEndpointStore } from './webhook-endpoints.ts';
 import { postgresIntegrationStore, postgresWorkflowStore } from './workflows.ts';
 
 export interface PostgresOptions {
@@ -64,6 +65,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
+    ...postgresWebhookEndpointStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

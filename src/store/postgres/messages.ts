@@ -15,6 +15,14 @@ import { logInboxChanges } from './inbox.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 /**
+ * The new status ($1) of an update: a message with a receipt keeps it when a send's answer or
+ * retry (queued, deferred, sending, sent) arrives after it — the device may report before the
+ * provider's answer is recorded.
+ */
+const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND $1::TEXT IN ('queued', 'deferred', 'sending', 'sent')
+                THEN status ELSE $1::TEXT END`;
+
+/**
  * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
  * transaction); only added when there are some, so deliveries without conditions run unchanged.
  */
@@ -71,9 +79,10 @@ async function insertMessages(
     provider_message_id: r.providerMessageId ?? null,
     meta: r.meta ?? {},
   }));
-  const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp }) =>
-    followUp ? [{ ...followUp, tag: record.id }] : [],
-  );
+  const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp, events }) => [
+    ...(followUp ? [{ ...followUp, tag: record.id }] : []),
+    ...(events ?? []).map((event) => ({ ...event, tag: record.id })),
+  ]);
   // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
   followUps.push(...(ack?.followUps ?? []));
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
@@ -119,7 +128,7 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     const { rows } = await run<{ n: number }>(
       db,
       `WITH u AS (
-         UPDATE messages SET status = $1, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
+         UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
                 reason = CASE WHEN $10::BOOLEAN THEN $11::TEXT ELSE reason END,
                 provider_message_id = COALESCE($12::TEXT, provider_message_id),
                 meta = meta || $13::jsonb,
@@ -135,7 +144,7 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
         JSON.stringify(update.append),
         tenantId,
         id,
-        jobsParam(update.followUp ? [update.followUp] : [], update.now),
+        jobsParam([...(update.followUp ? [update.followUp] : []), ...(update.events ?? [])], update.now),
         onlyIf,
         update.reason !== undefined,
         update.reason ?? null,
@@ -198,6 +207,53 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     },
     async replayDeadMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, 'dead');
+    },
+    async recordReceipt(write) {
+      // An in-app message read (or clicked) by a receipt is read in the inbox too. When nothing
+      // changes, the row is read as it stood (the statement's snapshot).
+      const { rows } = await run<MessageRow & { changed: boolean }>(
+        db,
+        `WITH u AS (
+           UPDATE messages SET status = $3, updated_at = $5,
+                  read_at = CASE WHEN channel = 'in_app' AND $6 THEN COALESCE(read_at, $5) ELSE read_at END,
+                  seen_at = CASE WHEN channel = 'in_app' AND $6 THEN COALESCE(seen_at, $5) ELSE seen_at END,
+                  timeline = timeline || jsonb_build_array($7::jsonb)
+            WHERE tenant_id = $1 AND id = $2 AND ($4::TEXT IS NULL OR subscriber_id = $4)
+              AND status = ANY($8::TEXT[])
+           RETURNING *),
+         f AS (${insertJobsFrom('$9', 'EXISTS (SELECT 1 FROM u)')}),
+         -- A receipt that reads an inbox item is a change its subscriber's streams replay.
+         receipted AS (SELECT tenant_id, subscriber_id, id AS item_id, $5::BIGINT AS at FROM u WHERE channel = 'in_app'),
+         ${logInboxChanges('receipted', `'item.updated'`)}
+         SELECT *, TRUE AS changed FROM u
+         UNION ALL
+         SELECT *, FALSE AS changed FROM messages
+          WHERE tenant_id = $1 AND id = $2 AND ($4::TEXT IS NULL OR subscriber_id = $4)
+            AND NOT EXISTS (SELECT 1 FROM u)`,
+        [
+          write.tenantId,
+          write.id,
+          write.receipt,
+          write.subscriberId,
+          write.now,
+          write.receipt !== 'delivered',
+          JSON.stringify(write.entry),
+          write.from,
+          jobsParam(write.followUp ? [write.followUp] : [], write.now),
+        ],
+      );
+      const row = rows[0];
+      return row ? { message: toMessage(row), changed: row.changed } : null;
+    },
+    async markEscalated(tenantId, ids, entry, now) {
+      if (ids.length === 0) return 0;
+      const result = await run(
+        db,
+        `UPDATE messages SET escalated = TRUE, updated_at = $3, timeline = timeline || jsonb_build_array($4::jsonb)
+          WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) AND NOT escalated`,
+        [tenantId, ids, now, JSON.stringify(entry)],
+      );
+      return result.rowCount ?? 0;
     },
     async saveSandboxCapture(c: SandboxCapture) {
       await run(

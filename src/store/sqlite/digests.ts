@@ -1,17 +1,8 @@
 import type Database from 'better-sqlite3';
 import { digestJoinReason } from '../../policy/digest.ts';
 import type { DigestJobPayload, DigestJoin, DigestStore } from '../port.ts';
+import type { DigestRow } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
-
-interface DigestRow {
-  tenant_id: string;
-  id: string;
-  workflow: string;
-  subscriber_id: string;
-  digest_key: string;
-  opened_at: number;
-  closes_at: number;
-}
 
 /**
  * Digest writes made inside a delivery's transaction (see DigestWrites). SQLite runs one writer

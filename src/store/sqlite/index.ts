@@ -17,6 +17,7 @@ import { sqliteRateCounterStore } from './rate-counters.ts';
 import { sqliteSubscriberStore, subscriberStatements } from './subscribers.ts';
 import { sqliteTenantSettingsStore } from './tenant-settings.ts';
 import { sqliteTenantStore } from './tenants.ts';
+import { sqliteWebhookEndpointStore } from './webhook-endpoints.ts';
 import { sqliteIntegrationStore, sqliteWorkflowStore } from './workflows.ts';
 import { guardWrites, ThreadWriteLock } from './write-lock.ts';
 
@@ -65,6 +66,9 @@ const DURABLE_WRITES = [
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
+  'putWebhookEndpoint',
+  'deleteWebhookEndpoint',
+  'replaceWebhookSecrets',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -129,6 +133,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
+    ...sqliteWebhookEndpointStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

@@ -15,6 +15,14 @@ import type { JobStatements } from './jobs.ts';
 
 const NO_META = Object.freeze({});
 
+/**
+ * The new status of an update (bound twice): a message with a receipt keeps it when a send's
+ * answer or retry (queued, deferred, sending, sent) arrives after it — the device may report
+ * before the provider's answer is recorded.
+ */
+const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND ? IN ('queued', 'deferred', 'sending', 'sent')
+       THEN status ELSE ? END`;
+
 export function sqliteMessageStore(
   db: Database.Database,
   jobs: JobStatements,
@@ -35,18 +43,35 @@ export function sqliteMessageStore(
   const skippedOf = db.prepare(
     `SELECT * FROM skipped_steps WHERE tenant_id = ? AND event_id = ? ORDER BY subscriber_id, step LIMIT ?`,
   );
+  // A receipt is never undone by a send's later answer (it may overtake it): see RECEIPT_KEEPS.
   const setStatus = db.prepare(
-    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
        provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ?`,
   );
   const setStatusFromDead = db.prepare(
-    `UPDATE messages SET status = ?, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
        provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+  );
+  // An in-app message read (or clicked) by a receipt is read in the inbox too.
+  const receipt = db.prepare(
+    `UPDATE messages SET status = @receipt, updated_at = @now,
+       read_at = CASE WHEN channel = 'in_app' AND @reads THEN COALESCE(read_at, @now) ELSE read_at END,
+       seen_at = CASE WHEN channel = 'in_app' AND @reads THEN COALESCE(seen_at, @now) ELSE seen_at END,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND id = @id AND (@subscriberId IS NULL OR subscriber_id = @subscriberId)
+       AND status IN (SELECT value FROM json_each(@from))`,
+  );
+  const getOf = db.prepare(
+    'SELECT * FROM messages WHERE tenant_id = @tenantId AND id = @id AND (@subscriberId IS NULL OR subscriber_id = @subscriberId)',
+  );
+  const escalate = db.prepare(
+    `UPDATE messages SET escalated = 1, updated_at = @now, timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids)) AND escalated = 0`,
   );
   const capture = db.prepare(
     `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
@@ -66,6 +91,7 @@ export function sqliteMessageStore(
       .transaction(() => {
         const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
           update.status,
+          update.status,
           update.provider ?? null,
           update.lastError ?? null,
           update.reason === undefined ? 0 : 1,
@@ -79,6 +105,7 @@ export function sqliteMessageStore(
         if (changed === 0) return false;
         for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
         if (update.followUp) jobs.enqueue(update.followUp, update.now);
+        for (const event of update.events ?? []) jobs.enqueue(event, update.now);
         return true;
       })
       .immediate();
@@ -103,7 +130,7 @@ export function sqliteMessageStore(
         }
         return text;
       };
-      for (const { record, followUp } of messages) {
+      for (const { record, followUp, events } of messages) {
         const inserted = insert.run(
           record.tenantId,
           record.id,
@@ -131,6 +158,7 @@ export function sqliteMessageStore(
         if (record.channel === 'in_app' && record.status === 'delivered')
           inbox.log(record.tenantId, record.subscriberId, 'item.created', record.id, record.createdAt);
         if (followUp) jobs.enqueue(followUp, record.createdAt);
+        for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
       }
       for (const s of skipped ?? [])
         insertSkipped.run(s.tenantId, s.eventId, s.subscriberId, s.step, s.channel, s.reason, s.createdAt);
@@ -181,6 +209,34 @@ export function sqliteMessageStore(
     },
     async replayDeadMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, 'dead');
+    },
+    async recordReceipt(write) {
+      return db
+        .transaction(() => {
+          const { tenantId, id, subscriberId, now } = write;
+          const changed =
+            receipt.run({
+              tenantId,
+              id,
+              subscriberId,
+              now,
+              receipt: write.receipt,
+              reads: write.receipt === 'delivered' ? 0 : 1,
+              entry: JSON.stringify(write.entry),
+              from: JSON.stringify(write.from),
+            }).changes > 0;
+          if (changed && write.followUp) jobs.enqueue(write.followUp, now);
+          const row = getOf.get({ tenantId, id, subscriberId }) as MessageRow | undefined;
+          // A receipt that reads an inbox item is a change its subscriber's streams replay.
+          if (changed && row?.channel === 'in_app')
+            inbox.log(tenantId, row.subscriber_id, 'item.updated', id, now);
+          return row ? { message: toMessage(row), changed } : null;
+        })
+        .immediate();
+    },
+    async markEscalated(tenantId, ids, entry, now) {
+      if (ids.length === 0) return 0;
+      return escalate.run({ tenantId, ids: JSON.stringify(ids), entry: JSON.stringify(entry), now }).changes;
     },
     async saveSandboxCapture(c: SandboxCapture) {
       capture.run(c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt);

@@ -87,6 +87,21 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    name: 'webhook_endpoints',
+    // The secrets stay sealed: the same master secret opens them in either store.
+    columns: {
+      tenant_id: 'text',
+      id: 'text',
+      url: 'text',
+      events: 'json',
+      sealed_secrets: 'text',
+      enabled: 'bool',
+      disabled_reason: 'text',
+      created_at: 'int',
+      updated_at: 'int',
+    },
+  },
+  {
     name: 'workflows',
     columns: {
       tenant_id: 'text',
@@ -168,6 +183,7 @@ export const TABLES: readonly TableSpec[] = [
       provider_message_id: 'text',
       meta: 'json',
       snoozed_until: 'int',
+      escalated: 'bool',
     },
   },
   // The inbox change log and its per-subscriber counters: open clients resume across the move.

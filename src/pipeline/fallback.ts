@@ -1,0 +1,103 @@
+import { decideFallback } from '../policy/fallback.ts';
+import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import type { TimelineEntry } from '../shared/model.ts';
+import { iso } from '../shared/time.ts';
+import type { Job } from '../store/port.ts';
+import { commitDeliveries, type DeliveryTarget, loadTargets } from './deliver.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps } from './deps.ts';
+import { type FallbackPayload, fallbackJob } from './fallback-timers.ts';
+
+/**
+ * How a fallback step's message is built (DeliveryTarget.fallback): `because` heads its
+ * timeline — or, with `stopped`, it is created `cancelled` (reason `receipt`) with that entry.
+ */
+export interface FallbackBuild {
+  because: TimelineEntry;
+  stopped: boolean;
+}
+
+/**
+ * `fallback` jobs (queued as fallback-timers.ts says): one fallback step of one (event,
+ * subscriber), decided from that delivery's messages when the job fires (policy/fallback.ts).
+ * Sending goes through the normal delivery path — the step's `if`, consent, quiet hours, rate
+ * limits and the daily cap apply — and the job is completed in the transaction that writes the
+ * message. That write also queues a confirmation of this job, at once: finding the message there,
+ * it marks the previous step's messages `escalated` with an entry naming it (so a crash between
+ * the two loses nothing, and a second device's job does the same harmlessly); finding none (the
+ * step's `if` was false) it does nothing. A cancelled event (by
+ * id or cancellationKey), a deleted workflow, or a step no longer a fallback: nothing is sent.
+ */
+export function fallbackHandler(deps: PipelineDeps): JobHandler {
+  async function fire(job: Job, owner: string): Promise<JobResult> {
+    const { eventId, subscriberId, step, confirm } = job.payload as FallbackPayload;
+    const [loaded] = await loadTargets(deps, [{ tenantId: job.tenantId, eventId }]);
+    if (!loaded) return DONE;
+    const steps = loaded.workflow.definition.channels;
+    if (!steps[step]?.fallback) return DONE;
+    const messages = await deps.store.listMessages({
+      tenantId: job.tenantId,
+      eventId,
+      subscriberId,
+      limit: 200,
+    });
+    const now = Date.now();
+    const decision = decideFallback(steps, step, messages, now);
+    // The step was built (or skipped by its `if`): a confirmation never builds it again.
+    if (confirm && decision.kind !== 'exists') return DONE;
+    const ref = { tenantId: job.tenantId, eventId, subscriberId };
+    const lane = loaded.event.priority;
+    switch (decision.kind) {
+      case 'wait':
+        return DONE;
+      case 'later': {
+        const again = fallbackJob(ref, step, lane, decision.at);
+        await deps.store.completeJobs(owner, [job.id], [again]);
+        notifyLanes(deps.signal, [again]);
+        return ACKED;
+      }
+      case 'exists': {
+        if (decision.escalated.length > 0) {
+          const names = decision.fallbacks.map((m) => `${m.channel} message ${m.id}`).join(', ');
+          const entry: TimelineEntry = {
+            at: iso(now),
+            status: 'escalated',
+            detail: `fallback sent: ${names}`,
+          };
+          await deps.store.markEscalated(job.tenantId, decision.escalated, entry, now);
+        }
+        return DONE;
+      }
+      case 'stop':
+      case 'send': {
+        const stopped = decision.kind === 'stop';
+        const because: TimelineEntry = {
+          at: iso(now),
+          status: stopped ? 'cancelled' : 'fallback',
+          detail: decision.detail,
+        };
+        const target: DeliveryTarget = {
+          ...loaded,
+          subscriberIds: [subscriberId],
+          steps: [step],
+          fallback: { because, stopped },
+        };
+        // A scheduled event's recipients were split by instant long ago: this one is due now.
+        if (loaded.event.payload.schedule) target.at = now;
+        const followUps = stopped ? [] : [fallbackJob(ref, step, lane, now, true)];
+        await commitDeliveries(deps, [target], { owner, jobIds: [job.id], followUps });
+        return ACKED;
+      }
+    }
+  }
+
+  return {
+    kind: JOB_KINDS.fallback,
+    batchSize: 8,
+    async run(jobs, context) {
+      // One at a time: each is a handful of reads and one write, and settles before the next starts.
+      const results: JobResult[] = [];
+      for (const job of jobs) results.push(await fire(job, context.owner).catch(retryAfterError));
+      return results;
+    },
+  };
+}

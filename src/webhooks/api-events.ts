@@ -1,0 +1,45 @@
+import type { JobSignal } from '../queue/signal.ts';
+import type { MessageRecord } from '../shared/model.ts';
+import type { JobSpec, Store } from '../store/port.ts';
+import type { WebhookEmitter } from './emit.ts';
+
+/** What the API routes hand in (a part of their ApiContext). */
+export interface EmitContext {
+  store: Pick<Store, 'enqueueJobs'>;
+  signal: JobSignal;
+  webhooks: WebhookEmitter;
+}
+
+/**
+ * Status changes the API itself makes, told to webhook endpoints. These writes (inbox marks,
+ * preference patches) queue no jobs of their own, so the events are queued right after them: a
+ * crash in between loses the event, never the change.
+ */
+async function queue(context: EmitContext, jobs: JobSpec[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await context.store.enqueueJobs(jobs);
+  context.signal.notify(jobs[0]!.lane);
+}
+
+/** `message.read` for an inbox item this very mark (at `now`) made read. */
+export async function emitInboxRead(context: EmitContext, item: MessageRecord, now: number): Promise<void> {
+  if (item.status !== 'read' || item.readAt !== now) return;
+  await queue(context, await context.webhooks.forMessage(item, { status: 'read' }, now));
+}
+
+/** `subscriber.unsubscribed`: a one-click unsubscribe (or a preference change) opted them out of `scope`. */
+export async function emitUnsubscribed(
+  context: EmitContext,
+  tenantId: string,
+  subscriberId: string,
+  scope: Record<string, unknown>,
+  now: number,
+): Promise<void> {
+  const jobs = await context.webhooks.jobsFor(
+    tenantId,
+    'subscriber.unsubscribed',
+    { subscriberId, ...scope },
+    now,
+  );
+  await queue(context, jobs);
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let smtp: FakeSmtp;
+
+const MJML = `<mjml><mj-body><mj-section><mj-column>
+  <mj-text>Hello {{ subscriber.data.name }}, you have {{ data.count }} new replies.</mj-text>
+  <mj-button href="https://app.example/t/{{ data.thread }}">Open</mj-button>
+</mj-column></mj-section></mj-body></mjml>`;
+
+beforeAll(async () => {
+  [server, smtp] = await Promise.all([
+    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
+    startFakeSmtp(),
+  ]);
+  const mail = await server.call('PUT', '/v1/integrations/mail', {
+    channel: 'email',
+    provider: 'smtp',
+    config: { host: smtp.host, port: smtp.port, from: 'Acme <news@acme.example>' },
+  });
+  expect(mail.status).toBe(200);
+});
+
+afterAll(async () => {
+  await Promise.all([server?.close(), smtp?.close()]);
+});
+
+const put = (key: string, channels: unknown[]) => server.call('PUT', `/v1/workflows/${key}`, { channels });
+
+describe('MJML email templates', () => {
+  it('compiles once at PUT into html, rendered per message with a generated text part', async () => {
+    const saved = await put('replies', [{ channel: 'email', template: { subject: 'Replies', mjml: MJML } }]);
+    expect(saved.status).toBe(200);
+    const stored = (await server.call('GET', '/v1/workflows/replies')).body;
+    expect(stored.channels[0].template.mjml).toBe(MJML);
+    expect(stored.channels[0].template.html).toMatch(/^<!doctype html>/i);
+    expect(stored.channels[0].template.html).toContain('{{ subscriber.data.name }}');
+
+    const sent = await server.call('POST', '/v1/events', {
+      workflow: 'replies',
+      to: [{ subscriberId: 'ann', email: 'ann@example.com', data: { name: 'Ann <3' } }],
+      data: { count: 4, thread: 't-9' },
+    });
+    expect(sent.status).toBe(202);
+    const [mail] = await smtp.waitFor(1);
+    // Rendered by Liquid after MJML: the name is HTML-escaped in the html part.
+    expect(mail!.html).toContain('Hello Ann &lt;3, you have 4 new replies.');
+    expect(mail!.html).toContain('href="https://app.example/t/t-9"');
+    expect(mail!.text).toContain('Hello Ann <3, you have 4 new replies.');
+    expect(mail!.raw).not.toContain('<mj-');
+  });
+
+  it('refuses MJML that does not compile, MJML outside email steps, and never reads included files', async () => {
+    const broken = await put('broken', [
+      {
+        channel: 'email',
+        template: { subject: 'x', mjml: '<mjml><mj-body><mj-colum></mj-colum></mj-body></mjml>' },
+      },
+    ]);
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.details[0]).toMatchObject({
+      path: 'channels[0].template.mjml',
+      message: expect.stringMatching(/mj-colum/),
+    });
+    const sms = await put('sms-mjml', [{ channel: 'sms', template: { body: 'x', mjml: MJML } }]);
+    expect(sms.status).toBe(400);
+    expect(sms.body.error.details[0].path).toBe('channels[0].template.mjml');
+
+    const include = await put('include', [
+      {
+        channel: 'email',
+        template: {
+          subject: 'x',
+          mjml: '<mjml><mj-body><mj-include path="/etc/passwd" type="html" /></mj-body></mjml>',
+        },
+      },
+    ]);
+    expect(include.status).toBe(200);
+    expect(include.body.channels[0].template.html).not.toContain('root:');
+  });
+});
