@@ -858,28 +858,60 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('answers default tenant settings until set, per tenant', async () => {
-        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null };
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} };
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual(tokyo);
         expect(await store.getTenantSettings(T)).toEqual(tokyo);
         expect(await store.patchTenantSettings(T, {}, 2)).toEqual(tokyo);
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
       });
 
       it('sets the daily cap beside the zone, keeps it through other patches, and removes it with null', async () => {
-        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } };
-        expect(await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 } }, 1)).toEqual(capped);
+        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 }, inboxTabs: {} };
+        expect(
+          await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 }, inboxTabs: {} }, 1),
+        ).toEqual(capped);
         expect(await store.getTenantSettings(T)).toEqual(capped);
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: { perSubscriber: 20 },
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
-        expect(await store.patchTenantSettings(T, { dailyCap: null }, 3)).toEqual({
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+        expect(await store.patchTenantSettings(T, { dailyCap: null, inboxTabs: {} }, 3)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: null,
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'Asia/Tokyo',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+      });
+
+      it('replaces inbox tabs as a whole and keeps them through other patches', async () => {
+        const tabs = { social: ['social', 'mentions'], money: ['billing'] };
+        expect((await store.patchTenantSettings(T, { inboxTabs: tabs }, 1)).inboxTabs).toEqual(tabs);
+        expect((await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).inboxTabs).toEqual(
+          tabs,
+        );
+        expect((await store.patchTenantSettings(T, { inboxTabs: { all: ['x'] } }, 3)).inboxTabs).toEqual({
+          all: ['x'],
+        });
+        expect((await store.getTenantSettings(OTHER)).inboxTabs).toEqual({});
       });
     });
 
