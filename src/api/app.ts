@@ -216,6 +216,12 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       return;
     }
     const config = request.routeOptions.config;
+    if (
+      config?.tokenInFirstMessage &&
+      !request.headers.authorization &&
+      !(request.query as { token?: unknown })?.token
+    )
+      return;
     const mode: AuthMode = config?.auth ?? 'server';
     await authenticator.authenticate(request, mode, config?.queryToken === true);
   });

@@ -22,6 +22,7 @@ import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
+import { suppressIfOnline } from './skip-if-online.ts';
 import { throttledUntil } from './throttle.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
@@ -219,6 +220,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
+    if (await suppressIfOnline(store, message, workflow)) return DONE;
     const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
     if (candidates.length === 0) {

@@ -393,6 +393,101 @@ export interface InboxPage {
   before: { eventAt: number; id: string } | null;
   limit: number;
   archived: boolean;
+  /** `unread` / `read` only; absent or `all`: both. */
+  status?: 'unread' | 'read' | 'all';
+  /** Only items whose workflow's category is one of these (a `?category=` or a tab's categories). */
+  categories?: readonly string[];
+}
+
+/** What a subscriber did to one inbox item (API.md "Inbox"); `read`, `archive` and `click` are receipts. */
+export type InboxMark = 'read' | 'archive' | 'seen' | 'unread' | 'click';
+
+/** One entry of a subscriber's inbox change log: what resumable streams replay (`seq` is the event id). */
+export interface InboxChangeRecord {
+  seq: number;
+  type: 'item.created' | 'item.updated' | 'inbox.read-all' | 'inbox.seen-all';
+  itemId: string | null;
+  createdAt: number;
+}
+
+/**
+ * The subscriber-facing inbox. Every change to what a subscriber's inbox shows (a new item, read
+ * state, archive, snooze, a read-all) appends to that subscriber's change log in the same
+ * transaction, numbered 1, 2, 3… per subscriber in commit order (writers of one subscriber queue
+ * on its counter row), so a stream that has seen change n and reads the log after n never skips
+ * one that commits later.
+ */
+export interface InboxStore {
+  /** Unsnoozed inbox items, newest first by event time (`page` filters). */
+  listInbox(page: InboxPage): Promise<MessageRecord[]>;
+  countUnread(tenantId: string, subscriberId: string): Promise<number>;
+  /** Unread items per workflow category (`null`: workflows without one, or deleted ones). */
+  countUnreadByCategory(tenantId: string, subscriberId: string): Promise<Map<string | null, number>>;
+  /**
+   * Marks one inbox item; answers the updated item, or null if it is not this subscriber's.
+   * `click` also reads it and moves its status to `clicked`, with `detail` in the timeline.
+   */
+  markInbox(
+    tenantId: string,
+    subscriberId: string,
+    id: string,
+    mark: InboxMark,
+    now: number,
+    detail?: string,
+  ): Promise<MessageRecord | null>;
+  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
+  /**
+   * Hides the item until `until` and queues `wake` (its job, due then) in the same transaction;
+   * answers the item, or null if it is not this subscriber's.
+   */
+  snoozeInbox(
+    tenantId: string,
+    subscriberId: string,
+    id: string,
+    until: number,
+    wake: JobSpec,
+    now: number,
+  ): Promise<MessageRecord | null>;
+  /**
+   * Brings back an item snoozed until exactly `until` (a later snooze wins: its own wake does it),
+   * unread and unseen, logged as `item.created`; answers it, or null when there was nothing to wake.
+   */
+  wakeSnoozed(tenantId: string, id: string, until: number, now: number): Promise<MessageRecord | null>;
+  /** The subscriber's changes after `afterSeq`, oldest first, at most `limit`. */
+  listInboxChanges(
+    tenantId: string,
+    subscriberId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<InboxChangeRecord[]>;
+  /** The number of the subscriber's latest change; 0 before the first. */
+  lastInboxChange(tenantId: string, subscriberId: string): Promise<number>;
+  /** Deletes up to `limit` changes logged before `before`; answers how many. */
+  purgeInboxChanges(before: number, limit: number): Promise<number>;
+}
+
+/** One subscriber with a live inbox stream somewhere. */
+export interface PresenceKey {
+  tenantId: string;
+  subscriberId: string;
+}
+
+/**
+ * Who has a live inbox connection (SSE or WebSocket) in any process, for `skipIfOnline`. Each
+ * process holds one row per subscriber it serves, under its own `holder` name, and extends all of
+ * them at once on a heartbeat; a process that dies stops extending, and its rows expire.
+ */
+export interface PresenceStore {
+  /** Holds (or extends) `keys` for `holder` until `expiresAt`. */
+  holdPresence(holder: string, keys: readonly PresenceKey[], expiresAt: number): Promise<void>;
+  /** Extends every row of `holder` to `expiresAt`. */
+  refreshPresence(holder: string, expiresAt: number): Promise<void>;
+  /** Drops `keys` (all of the holder's when null). */
+  releasePresence(holder: string, keys: readonly PresenceKey[] | null): Promise<void>;
+  /** Whether any holder's unexpired row names the subscriber. */
+  isOnline(tenantId: string, subscriberId: string, now: number): Promise<boolean>;
+  /** Deletes up to `limit` rows expired before `before`; answers how many. */
+  purgePresence(before: number, limit: number): Promise<number>;
 }
 
 /** The jobs a delivery write completes, and the jobs it queues once they are completed. */
@@ -505,17 +600,6 @@ export interface MessageStore {
    * once: those marked already are left alone. Answers how many it marked.
    */
   markEscalated(tenantId: string, ids: string[], entry: TimelineEntry, now: number): Promise<number>;
-  listInbox(page: InboxPage): Promise<MessageRecord[]>;
-  countUnread(tenantId: string, subscriberId: string): Promise<number>;
-  /** Marks one inbox item; answers the updated item, or null if it is not this subscriber's. */
-  markInbox(
-    tenantId: string,
-    subscriberId: string,
-    id: string,
-    mark: 'read' | 'archive' | 'seen',
-    now: number,
-  ): Promise<MessageRecord | null>;
-  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
   saveSandboxCapture(capture: SandboxCapture): Promise<void>;
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
@@ -771,6 +855,8 @@ export interface Store
     WorkflowStore,
     IntegrationStore,
     MessageStore,
+    InboxStore,
+    PresenceStore,
     PreferenceStore,
     TenantSettingsStore,
     RateCounterStore,

@@ -858,28 +858,60 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('answers default tenant settings until set, per tenant', async () => {
-        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null };
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} };
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual(tokyo);
         expect(await store.getTenantSettings(T)).toEqual(tokyo);
         expect(await store.patchTenantSettings(T, {}, 2)).toEqual(tokyo);
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
       });
 
       it('sets the daily cap beside the zone, keeps it through other patches, and removes it with null', async () => {
-        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } };
-        expect(await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 } }, 1)).toEqual(capped);
+        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 }, inboxTabs: {} };
+        expect(
+          await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 }, inboxTabs: {} }, 1),
+        ).toEqual(capped);
         expect(await store.getTenantSettings(T)).toEqual(capped);
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: { perSubscriber: 20 },
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
-        expect(await store.patchTenantSettings(T, { dailyCap: null }, 3)).toEqual({
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+        expect(await store.patchTenantSettings(T, { dailyCap: null, inboxTabs: {} }, 3)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: null,
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'Asia/Tokyo',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+      });
+
+      it('replaces inbox tabs as a whole and keeps them through other patches', async () => {
+        const tabs = { social: ['social', 'mentions'], money: ['billing'] };
+        expect((await store.patchTenantSettings(T, { inboxTabs: tabs }, 1)).inboxTabs).toEqual(tabs);
+        expect((await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).inboxTabs).toEqual(
+          tabs,
+        );
+        expect((await store.patchTenantSettings(T, { inboxTabs: { all: ['x'] } }, 3)).inboxTabs).toEqual({
+          all: ['x'],
+        });
+        expect((await store.getTenantSettings(OTHER)).inboxTabs).toEqual({});
       });
     });
 
@@ -1446,6 +1478,163 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.markAllInbox(T, 'u1', 'read', 80)).toBe(1);
         expect(await store.countUnread(T, 'u1')).toBe(0);
         expect((await store.getMessage(T, 'msg_3'))?.status).toBe('read');
+      });
+
+      it('logs every inbox change per subscriber, numbered in order, for streams to replay', async () => {
+        expect(await store.lastInboxChange(T, 'u1')).toBe(0);
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null },
+          { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
+          { record: message({ id: 'msg_3', eventId: 'evt_3', subscriberId: 'u2' }), followUp: null },
+          // Not inbox items: no change.
+          {
+            record: message({ id: 'msg_4', eventId: 'evt_4', channel: 'email', status: 'queued' }),
+            followUp: null,
+          },
+          { record: message({ id: 'msg_5', eventId: 'evt_5', status: 'failed' }), followUp: null },
+        ]);
+        // A delivery run again creates nothing and logs nothing.
+        await store.createMessages([{ record: message({ id: 'msg_9', eventId: 'evt_1' }), followUp: null }]);
+        await store.markInbox(T, 'u1', 'msg_1', 'read', 2000);
+        expect(await store.markInbox(T, 'u2', 'msg_1', 'read', 2000)).toBeNull();
+        expect(await store.markAllInbox(T, 'u1', 'read', 3000)).toBe(1);
+        // Nothing left to read: no change logged.
+        expect(await store.markAllInbox(T, 'u1', 'read', 3100)).toBe(0);
+        await store.markAllInbox(T, 'u1', 'seen', 3200);
+        const changes = await store.listInboxChanges(T, 'u1', 0, 100);
+        expect(changes.map((c) => [c.seq, c.type, c.itemId])).toEqual([
+          [1, 'item.created', 'msg_1'],
+          [2, 'item.created', 'msg_2'],
+          [3, 'item.updated', 'msg_1'],
+          [4, 'inbox.read-all', null],
+        ]);
+        expect(await store.lastInboxChange(T, 'u1')).toBe(4);
+        expect((await store.listInboxChanges(T, 'u1', 2, 1)).map((c) => c.seq)).toEqual([3]);
+        expect((await store.listInboxChanges(T, 'u2', 0, 10)).map((c) => [c.seq, c.itemId])).toEqual([
+          [1, 'msg_3'],
+        ]);
+        expect(await store.listInboxChanges(OTHER, 'u1', 0, 10)).toEqual([]);
+
+        // Only changes older than the cut are purged; numbering goes on from the counter.
+        expect(await store.purgeInboxChanges(2000, 100)).toBe(3);
+        expect((await store.listInboxChanges(T, 'u1', 0, 100)).map((c) => c.seq)).toEqual([3, 4]);
+        await store.createMessages([{ record: message({ id: 'msg_6', eventId: 'evt_6' }), followUp: null }]);
+        expect(await store.lastInboxChange(T, 'u1')).toBe(5);
+      });
+
+      it('numbers concurrent changes of one subscriber without a gap or a repeat', async () => {
+        await store.createMessages(
+          Array.from({ length: 10 }, (_, n) => ({
+            record: message({ id: `msg_${n}`, eventId: `evt_${n}` }),
+            followUp: null,
+          })),
+        );
+        await Promise.all([
+          ...Array.from({ length: 10 }, (_, n) => store.markInbox(T, 'u1', `msg_${n}`, 'seen', 5000)),
+          ...Array.from({ length: 5 }, (_, n) =>
+            store.createMessages([
+              { record: message({ id: `new_${n}`, eventId: `e_${n}` }), followUp: null },
+            ]),
+          ),
+        ]);
+        const seqs = (await store.listInboxChanges(T, 'u1', 0, 100)).map((c) => c.seq);
+        expect(seqs).toEqual(Array.from({ length: 25 }, (_, n) => n + 1));
+      });
+
+      it('filters the inbox by status and category, counts unread per category, marks unread and clicks', async () => {
+        await store.putWorkflow(T, 'social', { category: 'social', channels: [] }, 1);
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1', eventAt: 100 }), followUp: null },
+          {
+            record: message({ id: 'msg_2', eventId: 'evt_2', eventAt: 200, workflow: 'social' }),
+            followUp: null,
+          },
+          {
+            record: message({ id: 'msg_3', eventId: 'evt_3', eventAt: 300, workflow: 'social' }),
+            followUp: null,
+          },
+        ]);
+        const list = (over: Partial<Parameters<Store['listInbox']>[0]>) =>
+          store
+            .listInbox({ tenantId: T, subscriberId: 'u1', before: null, limit: 10, archived: false, ...over })
+            .then((items) => items.map((m) => m.id));
+        await store.markInbox(T, 'u1', 'msg_3', 'read', 400);
+        expect(await list({ status: 'unread' })).toEqual(['msg_2', 'msg_1']);
+        expect(await list({ status: 'read' })).toEqual(['msg_3']);
+        expect(await list({ status: 'all' })).toEqual(['msg_3', 'msg_2', 'msg_1']);
+        expect(await list({ categories: ['social'] })).toEqual(['msg_3', 'msg_2']);
+        expect(await list({ categories: ['social'], status: 'unread' })).toEqual(['msg_2']);
+        expect(await list({ categories: ['billing'] })).toEqual([]);
+        expect(await store.countUnreadByCategory(T, 'u1')).toEqual(
+          new Map<string | null, number>([
+            [null, 1],
+            ['social', 1],
+          ]),
+        );
+
+        const unread = await store.markInbox(T, 'u1', 'msg_3', 'unread', 500);
+        expect(unread).toMatchObject({ readAt: null, seenAt: 400 });
+        expect(await store.countUnread(T, 'u1')).toBe(3);
+        const clicked = await store.markInbox(T, 'u1', 'msg_2', 'click', 600, 'action 1: Reply');
+        expect(clicked).toMatchObject({ status: 'clicked', readAt: 600 });
+        expect(clicked?.timeline.at(-1)).toEqual({
+          at: new Date(600).toISOString(),
+          status: 'clicked',
+          detail: 'action 1: Reply',
+        });
+        expect(await store.countUnread(T, 'u1')).toBe(2);
+      });
+
+      it('snoozes an item with its wake job, and wakes it as new only for the latest snooze', async () => {
+        await store.createMessages([{ record: message({ id: 'msg_1' }), followUp: null }]);
+        await store.markInbox(T, 'u1', 'msg_1', 'read', 1500);
+        const wake = (until: number) => job({ kind: 'inbox-wake', runAt: until, payload: { until } });
+        const snoozed = await store.snoozeInbox(T, 'u1', 'msg_1', 9000, wake(9000), 2000);
+        expect(snoozed).toMatchObject({ snoozedUntil: 9000 });
+        expect(await store.snoozeInbox(T, 'u2', 'msg_1', 9000, wake(9000), 2000)).toBeNull();
+        expect((await store.countJobs()).ready).toBe(1);
+        expect(
+          await store.listInbox({
+            tenantId: T,
+            subscriberId: 'u1',
+            before: null,
+            limit: 10,
+            archived: false,
+          }),
+        ).toEqual([]);
+        // Snoozed again, later: the first wake finds nothing to do.
+        await store.snoozeInbox(T, 'u1', 'msg_1', 12_000, wake(12_000), 2500);
+        expect(await store.wakeSnoozed(T, 'msg_1', 9000, 9000)).toBeNull();
+        const woken = await store.wakeSnoozed(T, 'msg_1', 12_000, 12_000);
+        expect(woken).toMatchObject({ snoozedUntil: null, readAt: null, seenAt: null });
+        expect(await store.wakeSnoozed(T, 'msg_1', 12_000, 12_001)).toBeNull();
+        expect(await store.countUnread(T, 'u1')).toBe(1);
+        const types = (await store.listInboxChanges(T, 'u1', 0, 10)).map((c) => c.type);
+        expect(types).toEqual([
+          'item.created',
+          'item.updated',
+          'item.updated',
+          'item.updated',
+          'item.created',
+        ]);
+      });
+
+      it('knows who is online from unexpired presence rows of any holder', async () => {
+        const ada = { tenantId: T, subscriberId: 'ada' };
+        const bob = { tenantId: T, subscriberId: 'bob' };
+        await store.holdPresence('p1', [ada, bob], 10_000);
+        await store.holdPresence('p2', [ada], 5_000);
+        expect(await store.isOnline(T, 'ada', 9_000)).toBe(true);
+        expect(await store.isOnline(OTHER, 'ada', 9_000)).toBe(false);
+        await store.releasePresence('p1', [ada]);
+        expect(await store.isOnline(T, 'ada', 4_000)).toBe(true);
+        expect(await store.isOnline(T, 'ada', 6_000)).toBe(false);
+        await store.refreshPresence('p2', 20_000);
+        expect(await store.isOnline(T, 'ada', 15_000)).toBe(true);
+        expect(await store.isOnline(T, 'bob', 15_000)).toBe(false);
+        expect(await store.purgePresence(15_000, 100)).toBe(1);
+        await store.releasePresence('p2', null);
+        expect(await store.isOnline(T, 'ada', 15_000)).toBe(false);
       });
 
       it('keeps sandbox captures per tenant', async () => {

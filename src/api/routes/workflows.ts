@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
@@ -19,6 +20,11 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
     }));
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
+    if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
+      details.push({
+        path: `channels[${i}].skipIfOnline`,
+        message: 'applies to push, webpush, sms and email steps only',
+      });
     return details;
   });
 }

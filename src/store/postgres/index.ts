@@ -7,6 +7,7 @@ import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
+import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -61,6 +62,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresMessageStore(pool),
+    ...postgresInboxStore(pool),
+    ...postgresPresenceStore(pool),
     ...postgresDigestStore(pool),
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),

@@ -8,6 +8,7 @@ import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
+import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -63,6 +64,7 @@ const DURABLE_WRITES = [
   'resealCredentials',
   'markInbox',
   'markAllInbox',
+  'snoozeInbox',
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
@@ -119,6 +121,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
 
   const jobs = jobStatements(db);
   const subscribers = subscriberStatements(db);
+  const inboxLog = inboxLogStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
@@ -129,7 +132,9 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteDeviceStore(db, subscribers),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
-    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog),
+    ...sqliteInboxStore(db, inboxLog, jobs),
+    ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
