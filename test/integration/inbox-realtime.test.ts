@@ -26,8 +26,8 @@ beforeAll(async () => {
             title: `${key} {{ data.n }}`,
             body: 'b',
             actionUrl: 'https://app.example.test/items/{{ data.n }}',
-            action1Label: 'Reply',
-            action1Url: 'https://app.example.test/reply/{{ data.n }}',
+            // The contract's form; stored as flat fields (action1Label/action1Url).
+            actions: [{ label: 'Reply', url: 'https://app.example.test/reply/{{ data.n }}' }],
           },
         },
       ],
@@ -440,5 +440,26 @@ describe('inbox parity', () => {
     } finally {
       stream.close();
     }
+  });
+});
+
+describe('in-app template actions', () => {
+  it('takes at most two {label, url} and names what is wrong', async () => {
+    const put = (actions: unknown) =>
+      server.call('PUT', '/v1/workflows/acts', {
+        channels: [{ channel: 'in_app', template: { title: 't', actions } }],
+      });
+    const three = await put([1, 2, 3].map((n) => ({ label: `a${n}`, url: 'https://x.example' })));
+    expect(three.status).toBe(400);
+    expect(three.body.error.details[0].path).toBe('channels[0].template.actions');
+    const bad = await put([{ label: 'ok', url: 'https://x.example' }, { label: 7 }]);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].path).toBe('channels[0].template.actions[1]');
+    const good = await put([{ label: 'Open', url: 'https://x.example/{{ data.id }}' }]);
+    expect(good.status).toBe(200);
+    expect(good.body.channels[0].template).toMatchObject({
+      action1Label: 'Open',
+      action1Url: 'https://x.example/{{ data.id }}',
+    });
   });
 });

@@ -9,6 +9,7 @@ import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
+import { flattenTemplateActions } from '../template-actions.ts';
 import { workflowView } from '../views.ts';
 
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
@@ -96,17 +97,28 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   const { store } = context;
   const params = IdParams('key');
 
-  app.put('/v1/workflows/:key', { schema: { params, body: WorkflowBody } }, async (request) => {
-    const { key } = request.params as { key: string };
-    const body = request.body as WorkflowBody;
-    const mjml = await compileMjmlSteps(body);
-    if (mjml.length > 0) throw validationError(mjml);
-    const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
-    if (details.length > 0) throw validationError(details);
-    return workflowView(
-      await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
-    );
-  });
+  app.put(
+    '/v1/workflows/:key',
+    {
+      schema: { params, body: WorkflowBody },
+      // `actions: [{label, url}]` becomes flat template fields before the schema (strings only) sees it.
+      preValidation: async (request) => {
+        const problems = flattenTemplateActions(request.body);
+        if (problems.length > 0) throw validationError(problems);
+      },
+    },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const body = request.body as WorkflowBody;
+      const mjml = await compileMjmlSteps(body);
+      if (mjml.length > 0) throw validationError(mjml);
+      const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
+      if (details.length > 0) throw validationError(details);
+      return workflowView(
+        await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
+      );
+    },
+  );
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };
