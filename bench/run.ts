@@ -109,12 +109,12 @@ async function runScenario(
   console.log(`\n[${index}/${count}] ${scenario.name}: ${scenario.description}`);
   const ctx: ScenarioContext = {
     options,
-    async withServer(name, fn, env = {}) {
+    async withServer(name, fn, env) {
       const server = await BenchServer.start({
         name,
         tmpRoot: options.tmpRoot,
         keep: options.keep,
-        env: { ...options.serverEnv, ...env },
+        env: { ...env, ...options.serverEnv },
         profileDir: options.profileRoot ? path.join(options.profileRoot, name) : null,
       });
       console.log(`  server ${name} up in ${fmt(server.startMs)} ms at ${server.url} (${server.dbFile})`);

@@ -13,6 +13,7 @@ import {
   type VariantKey,
 } from './policy.ts';
 import { priority } from './priority.ts';
+import { push } from './push.ts';
 import type { Target } from './report.ts';
 import { type BenchServer, JSON_HEADERS } from './server.ts';
 import { fmt, round, sleep, summarize } from './stats.ts';
@@ -34,10 +35,7 @@ export interface BenchOptions {
 
 export interface ScenarioContext {
   options: BenchOptions;
-  /**
-   * Starts a fresh server, runs `fn`, stops the server (always) and records how it went. `env`:
-   * TIDINGS_* settings this scenario needs (e.g. loopback fakes), over the run's `--env` ones.
-   */
+  /** Starts a fresh server, runs `fn`, stops the server (always) and records how it went. */
   withServer<T>(
     name: string,
     fn: (server: BenchServer) => Promise<T>,
@@ -587,6 +585,7 @@ export const SCENARIOS: Scenario[] = [
   e2eBulk,
   latency,
   priority,
+  push,
   workerOnly,
   failover,
 ];

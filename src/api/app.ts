@@ -22,6 +22,7 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
+import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
@@ -215,6 +216,12 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       return;
     }
     const config = request.routeOptions.config;
+    if (
+      config?.tokenInFirstMessage &&
+      !request.headers.authorization &&
+      !(request.query as { token?: unknown })?.token
+    )
+      return;
     const mode: AuthMode = config?.auth ?? 'server';
     await authenticator.authenticate(request, mode, config?.queryToken === true);
   });
@@ -274,6 +281,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     inboxStreamRoutes,
     unsubscribeRoutes,
     webhookEndpointRoutes,
+    providerWebhookRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }

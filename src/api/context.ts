@@ -39,6 +39,11 @@ declare module 'fastify' {
      * cannot set headers). Never a server key: URLs end up in logs.
      */
     queryToken?: boolean;
+    /**
+     * The WebSocket route only: without a token on the request, the connection is let through
+     * and must send one as its first message (checked there).
+     */
+    tokenInFirstMessage?: boolean;
   }
   interface FastifyRequest {
     tenantId: string;

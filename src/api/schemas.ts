@@ -107,6 +107,12 @@ export const WorkflowBody = Type.Object(
                 'a Liquid expression over data, subscriber, actor, e.g. "data.amount > 100"; false skips the step',
             }),
           ),
+          skipIfOnline: Type.Optional(
+            Type.Boolean({
+              description:
+                'push, webpush, sms, email: suppressed (reason online) while the subscriber has a live inbox connection',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -217,11 +223,48 @@ export const InboxQuery = Type.Object(
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Limit(100, 20)),
     archived: Type.Optional(Type.Boolean()),
+    status: Type.Optional(Type.Enum(['unread', 'read', 'all'], { description: 'default all' })),
+    category: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: "a workflow's category" }),
+    ),
+    tab: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: "a tab of the settings' inboxTabs" }),
+    ),
     token: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );
 export type InboxQuery = Static<typeof InboxQuery>;
+
+export const UnreadCountQuery = Type.Object(
+  {
+    tabs: Type.Optional(Type.Boolean({ description: "also count per tab of the settings' inboxTabs" })),
+    token: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type UnreadCountQuery = Static<typeof UnreadCountQuery>;
+
+export const InboxClickBody = Type.Object(
+  {
+    action: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: 1 }), Type.String({ minLength: 1, maxLength: 200 })], {
+        description:
+          "which of the item's actions: its index (0 or 1) or its label; absent: the item's actionUrl",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type InboxClickBody = Static<typeof InboxClickBody>;
+
+export const InboxSnoozeBody = Type.Object(
+  {
+    until: Type.String({ format: 'date-time', description: 'ISO 8601; in the future, at most 1 year ahead' }),
+  },
+  { additionalProperties: false },
+);
+export type InboxSnoozeBody = Static<typeof InboxSnoozeBody>;
 
 /** `expiresIn`: a duration string from "1s" to "7d" (API.md), or a whole number of seconds (1…604800). */
 export const TokenBody = Type.Object(
@@ -306,9 +349,22 @@ export const SettingsBody = Type.Object(
         { description: 'transactional and security workflows are exempt; null removes the cap' },
       ),
     ),
-    // Named by API.md but not built yet: the schema lets it through only so that the route can
-    // refuse it with a 422 that says so, rather than a client believing tabs are in force.
-    inboxTabs: Type.Optional(Type.Unknown({ description: 'not supported yet: answered 422' })),
+    inboxTabs: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+        Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          minItems: 1,
+          maxItems: 50,
+          uniqueItems: true,
+        }),
+        {
+          additionalProperties: false,
+          maxProperties: 20,
+          description:
+            'tab name → the workflow categories it shows, e.g. {"social": ["social"]}; replaces all tabs',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -78,7 +78,24 @@ export function inboxItemView(m: MessageRecord) {
     seenAt: isoOrNull(m.seenAt),
     readAt: isoOrNull(m.readAt),
     archivedAt: isoOrNull(m.archivedAt),
+    snoozedUntil: isoOrNull(m.snoozedUntil ?? null),
+    actionUrl: m.content.actionUrl || null,
+    actions: inboxActions(m),
   };
+}
+
+/**
+ * An in-app item's action buttons (at most two): its template's `action1Label`/`action1Url` and
+ * `action2Label`/`action2Url` fields, those with both a label and a URL once rendered.
+ */
+export function inboxActions(m: MessageRecord): { label: string; url: string }[] {
+  const actions: { label: string; url: string }[] = [];
+  for (const n of [1, 2]) {
+    const label = m.content[`action${n}Label`];
+    const url = m.content[`action${n}Url`];
+    if (label && url) actions.push({ label, url });
+  }
+  return actions;
 }
 
 /**
@@ -208,5 +225,5 @@ export function preferencesView(p: PreferenceChoices) {
 }
 
 export function tenantSettingsView(s: TenantSettings) {
-  return { defaultTimezone: s.defaultTimezone, dailyCap: s.dailyCap };
+  return { defaultTimezone: s.defaultTimezone, dailyCap: s.dailyCap, inboxTabs: s.inboxTabs };
 }

@@ -48,6 +48,12 @@ export interface Config {
    * callbacks), without a trailing slash; defaults to `http://TIDINGS_HOST:TIDINGS_PORT`.
    */
   readonly publicUrl: string;
+  /**
+   * Test-only, unset by default (src/feedback/sns-certificates.ts): TIDINGS_TEST_SNS_CERT_HOST, a
+   * `host:port` also accepted as an SNS host for signing certificates and subscription links, and
+   * TIDINGS_TEST_SNS_CA, a PEM file trusted for those fetches (a local fake's certificate).
+   */
+  readonly testSns: { readonly certHost: string | null; readonly caFile: string | null };
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -150,6 +156,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
             .filter(Boolean),
         );
 
+  const testSns = Object.freeze({
+    certHost: env.TIDINGS_TEST_SNS_CERT_HOST || null,
+    caFile: env.TIDINGS_TEST_SNS_CA || null,
+  });
+  if (testSns.certHost !== null || testSns.caFile !== null) {
+    warnings.push(
+      'TIDINGS_TEST_SNS_CERT_HOST / TIDINGS_TEST_SNS_CA are set: SNS callbacks are verified against a test host. Never set them in production.',
+    );
+  }
   const host = env.TIDINGS_HOST || '127.0.0.1';
   const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
   return Object.freeze({
@@ -172,6 +187,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     operatorKey,
     corsOrigins,
     publicUrl: checkedPublicUrl(env.TIDINGS_PUBLIC_URL, host, port),
+    testSns,
     warnings: Object.freeze(warnings),
   });
 }

@@ -3,6 +3,11 @@ import type { Logger } from '../telemetry/logger.ts';
 import { IDEMPOTENCY_WINDOW_MS } from './service.ts';
 
 const PURGE_EVERY_MS = 60_000;
+/**
+ * How long inbox changes stay resumable (`Last-Event-ID`): a week, the longest a subscriber token
+ * lives. A client away longer reloads its inbox; the items themselves are kept as long as messages.
+ */
+export const INBOX_CHANGES_KEPT_MS = 7 * 86_400_000;
 const PURGE_BATCH = 5_000;
 /** Batches per run at most, so one run never holds the store for long; the next run goes on. */
 const MAX_BATCHES_PER_RUN = 20;
@@ -26,6 +31,9 @@ export function startIdempotencyKeyPurge(store: Store, logger: Logger): () => vo
         () => store.purgeIdempotencyKeys(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH),
         () => store.purgeBulkResponses(Date.now() - IDEMPOTENCY_WINDOW_MS, PURGE_BATCH),
         () => store.purgeRateCounters(Date.now(), PURGE_BATCH),
+        // Inbox changes past what a client may resume from, and presence rows no heartbeat kept.
+        () => store.purgeInboxChanges(Date.now() - INBOX_CHANGES_KEPT_MS, PURGE_BATCH),
+        () => store.purgePresence(Date.now(), PURGE_BATCH),
       ]) {
         for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
           const n = await purgeOne();

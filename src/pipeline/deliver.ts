@@ -1,3 +1,9 @@
+import {
+  readSuppressions,
+  type SubscriberSuppressions,
+  sendsToAddresses,
+  suppressionFor,
+} from '../feedback/suppressions.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
@@ -81,6 +87,8 @@ function inboxData(definition: WorkflowDefinition, data: Record<string, unknown>
 export interface TenantConsent {
   preferences: ReadonlyMap<string, PreferenceChoices>;
   defaultTimezone: string;
+  /** Suppressed addresses (bounces, complaints, STOP) of the tenant's recipients in the batch. */
+  suppressions?: SubscriberSuppressions;
 }
 
 const NO_CHOICES: TenantConsent = { preferences: new Map(), defaultTimezone: 'UTC' };
@@ -367,6 +375,7 @@ export function buildMessages(
         subscriber,
         preferences: choices,
         defaultTimezone: consent.defaultTimezone,
+        suppression: suppressionFor(consent.suppressions, subscriber.id, step.channel),
         now,
       });
       if (decision.kind === 'suppress') {
@@ -509,14 +518,16 @@ export async function buildDeliveries(
     const onPlatforms = [...(platforms.get(tenantId) ?? [])];
     if (onPlatforms.length > 0)
       devices.set(tenantId, bySubscriber(await deps.store.activeDevicesOf(tenantId, list, onPlatforms)));
-    for (const subscriber of await deps.store.getSubscribers(tenantId, list))
-      found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
-    // Read at delivery, never cached: a PATCH holds for every delivery that starts after it.
-    const [preferences, settings] = await Promise.all([
+    const tenantSubscribers = await deps.store.getSubscribers(tenantId, list);
+    for (const subscriber of tenantSubscribers) found.set(`${tenantId}\u0000${subscriber.id}`, subscriber);
+    // Read at delivery, never cached: a PATCH (or a bounce) holds for every delivery that starts after it.
+    const toAddresses = targets.some((t) => t.event.tenantId === tenantId && sendsToAddresses(t.workflow));
+    const [preferences, settings, suppressions] = await Promise.all([
       deps.store.getPreferencesFor(tenantId, list),
       deps.store.getTenantSettings(tenantId),
+      toAddresses ? readSuppressions(deps.store, tenantId, tenantSubscribers) : undefined,
     ]);
-    consent.set(tenantId, { preferences, defaultTimezone: settings.defaultTimezone });
+    consent.set(tenantId, { preferences, defaultTimezone: settings.defaultTimezone, suppressions });
     const cap = dailyCapLayer(settings.dailyCap, settings.defaultTimezone, now);
     if (cap) caps.set(tenantId, cap);
   }

@@ -5,12 +5,13 @@ import type { PipelineDeps } from './deps.ts';
 import { digestHandler } from './digest.ts';
 import { fallbackHandler } from './fallback.ts';
 import { fanoutHandler } from './fanout.ts';
+import { inboxWakeHandler } from './inbox-wake.ts';
 import { sendHandler } from './send.ts';
 
 export type { PipelineDeps } from './deps.ts';
 export { JOB_KINDS } from './deps.ts';
 
-/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback). */
+/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending. */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
   const handlers = [
     fanoutHandler(deps),
@@ -18,6 +19,7 @@ export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
     digestHandler(deps),
     sendHandler(deps),
     fallbackHandler(deps),
+    inboxWakeHandler(deps),
   ];
   if (deps.webhooks) {
     const { emitter, keyring } = deps.webhooks;

@@ -1,9 +1,23 @@
-import type { MessageRecord, PreferenceChoices, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
+import {
+  NO_SUPPRESSIONS,
+  readSuppressions,
+  type SubscriberSuppressions,
+  suppressionFor,
+} from '../feedback/suppressions.ts';
+import type {
+  DeviceRecord,
+  MessageRecord,
+  PreferenceChoices,
+  SubscriberRecord,
+  SuppressionRecord,
+  WorkflowRecord,
+} from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
 
 /**
  * What the send re-check reads about a batch's messages: their workflows, subscribers, the
- * subscribers' choices and the tenants' zones, read once per batch rather than once per message
+ * subscribers' choices, the tenants' zones and the active devices the messages go to, read once
+ * per batch rather than once per message
  * (a batch of 16 sends made 64 store reads before any provider call, now a handful per tenant).
  */
 export interface BatchReads {
@@ -12,14 +26,28 @@ export interface BatchReads {
   /** null: the subscriber made no choice at all. */
   preferences(message: MessageRecord): PreferenceChoices | null;
   defaultTimezone(message: MessageRecord): string;
+  /**
+   * The message's device (`deviceId`) if it is active; null when it is not among the active ones
+   * (deactivated or removed since the message was queued) or the message has none.
+   */
+  device(message: MessageRecord): DeviceRecord | null;
+  /** The suppression of the message's address on its channel (a bounce, complaint or STOP), or null. */
+  suppression(message: MessageRecord): SuppressionRecord | null;
 }
+
+const DEVICE_PLATFORMS = ['apns', 'fcm', 'webpush'] as const;
 
 interface TenantReads {
   workflows: Map<string, WorkflowRecord | null>;
   subscribers: Map<string, SubscriberRecord>;
   preferences: ReadonlyMap<string, PreferenceChoices>;
   defaultTimezone: string;
+  /** Active devices of the batch's device messages, by subscriber id and device id. */
+  devices: Map<string, DeviceRecord>;
+  suppressions: SubscriberSuppressions;
 }
+
+const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u0000${deviceId}`;
 
 /**
  * Reads, for the messages about to be sent (null entries: nothing to send), everything the
@@ -28,36 +56,58 @@ interface TenantReads {
  * did when each send read on its own (guarantee 7: consent is enforced at send time).
  */
 export async function readForSends(
-  store: Pick<Store, 'getWorkflow' | 'getSubscribers' | 'getPreferencesFor' | 'getTenantSettings'>,
+  store: Pick<
+    Store,
+    | 'getWorkflow'
+    | 'getSubscribers'
+    | 'getPreferencesFor'
+    | 'getTenantSettings'
+    | 'activeDevicesOf'
+    | 'suppressionsAmong'
+  >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {
-  const wanted = new Map<string, { subscriberIds: Set<string>; workflowKeys: Set<string> }>();
+  const wanted = new Map<
+    string,
+    { subscriberIds: Set<string>; workflowKeys: Set<string>; deviceOwners: Set<string>; toAddresses: boolean }
+  >();
   for (const message of messages) {
     if (!message) continue;
     let tenant = wanted.get(message.tenantId);
     if (!tenant) {
-      tenant = { subscriberIds: new Set(), workflowKeys: new Set() };
+      tenant = {
+        subscriberIds: new Set(),
+        workflowKeys: new Set(),
+        deviceOwners: new Set(),
+        toAddresses: false,
+      };
       wanted.set(message.tenantId, tenant);
     }
+    if (message.channel === 'email' || message.channel === 'sms') tenant.toAddresses = true;
     tenant.subscriberIds.add(message.subscriberId);
     tenant.workflowKeys.add(message.workflow);
+    if (message.deviceId) tenant.deviceOwners.add(message.subscriberId);
   }
   const tenants = new Map<string, TenantReads>();
   await Promise.all(
-    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys }]) => {
+    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, deviceOwners, toAddresses }]) => {
       const ids = [...subscriberIds];
       const keys = [...workflowKeys];
-      const [workflows, subscribers, preferences, settings] = await Promise.all([
+      const [workflows, subscribers, preferences, settings, devices] = await Promise.all([
         Promise.all(keys.map((key) => store.getWorkflow(tenantId, key))),
         store.getSubscribers(tenantId, ids),
         store.getPreferencesFor(tenantId, ids),
         store.getTenantSettings(tenantId),
+        deviceOwners.size === 0 ? [] : store.activeDevicesOf(tenantId, [...deviceOwners], DEVICE_PLATFORMS),
       ]);
       tenants.set(tenantId, {
         workflows: new Map(keys.map((key, i) => [key, workflows[i] ?? null])),
         subscribers: new Map(subscribers.map((subscriber) => [subscriber.id, subscriber])),
         preferences,
         defaultTimezone: settings.defaultTimezone,
+        devices: new Map(devices.map((d) => [deviceKey(d.subscriberId, d.id), d])),
+        // After the subscribers: suppressions are kept by address.
+        suppressions: toAddresses ? await readSuppressions(store, tenantId, subscribers) : NO_SUPPRESSIONS,
       });
     }),
   );
@@ -68,5 +118,10 @@ export async function readForSends(
     subscriber: (message) => of(message).subscribers.get(message.subscriberId) ?? null,
     preferences: (message) => of(message).preferences.get(message.subscriberId) ?? null,
     defaultTimezone: (message) => of(message).defaultTimezone,
+    device: (message) =>
+      message.deviceId
+        ? (of(message).devices.get(deviceKey(message.subscriberId, message.deviceId)) ?? null)
+        : null,
+    suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
   };
 }

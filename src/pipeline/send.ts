@@ -21,7 +21,9 @@ import type { Job, JobSpec } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
+import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
+import { suppressIfOnline } from './skip-if-online.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
 const UNKNOWN_WORKFLOW = {
@@ -115,6 +117,8 @@ function seconds(ms: number): string {
  */
 export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
+  // One commit for the status changes of many sends (see MessageWrites).
+  const writes = new MessageWrites(store);
 
   async function recordStatus(
     message: MessageRecord,
@@ -131,7 +135,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     } = {},
   ) {
     const now = Date.now();
-    await store.updateMessage(message.tenantId, message.id, {
+    await writes.write(message.tenantId, message.id, {
       // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
       events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
@@ -172,7 +176,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
     let device: DeviceRecord | null = null;
     if (message.deviceId) {
-      device = await store.getDevice(job.tenantId, message.subscriberId, message.deviceId);
+      // Active devices were read for the whole batch; one missing there is read again to say why.
+      device =
+        batch.device(message) ??
+        (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
       if (!device?.active) {
         const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
         await record(
@@ -196,6 +203,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       subscriber: subscriber ?? NO_SUBSCRIBER,
       preferences: batch.preferences(message),
       defaultTimezone: batch.defaultTimezone(message),
+      suppression: batch.suppression(message),
       now: Date.now(),
     });
     if (decision.kind === 'suppress') {
@@ -204,7 +212,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     if (decision.kind === 'defer') {
       const now = Date.now();
-      await store.updateMessage(message.tenantId, message.id, {
+      await writes.write(message.tenantId, message.id, {
         status: 'deferred',
         reason: null,
         append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
@@ -213,6 +221,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       });
       return DONE;
     }
+    if (await suppressIfOnline(store, message, workflow)) return DONE;
     const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
     if (candidates.length === 0) {
@@ -223,11 +232,16 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       return DONE;
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
-    // The badge a push may show ("unread"); read only for push, at send time, so it is current.
+    // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
+    // when the template asks for it.
     const unreadCount =
-      message.channel === 'push' ? await store.countUnread(job.tenantId, message.subscriberId) : undefined;
-    // A send that waited (a rate-limit slot, open circuits) continues with fewer attempts left.
+      (message.channel === 'push' || message.channel === 'webpush') &&
+      message.content.badge?.trim() === 'unread'
+        ? await store.countUnread(job.tenantId, message.subscriberId)
+        : undefined;
+    // A send that waited (a rate-limit slot, spent retry budgets) continues with fewer attempts left.
     const isRetry = job.attempts > 1 || job.maxAttempts < SEND_MAX_ATTEMPTS;
+    // Integrations in priority order, past open circuits and broken integrations (failover.ts).
     const result = await sendWithFailover({
       circuits: deps.providers.circuits,
       store,
@@ -237,14 +251,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       isRetry,
       slotOf,
       async send(via, after) {
-        await record(
-          message,
-          'sending',
-          `${attempt} via ${via.integrationId}${after ? ` (passed over ${after})` : ''}`,
-          {
-            provider: via.integrationId,
-          },
-        );
+        const passed = after ? ` (passed over ${after})` : '';
+        await record(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
+          provider: via.integrationId,
+        });
         return via.provider.send(
           outbound(message, subscriber, {
             device,
@@ -255,41 +265,26 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         );
       },
     });
-    if (result.kind === 'throttled') {
-      // Over the integration's rate limit: this send takes its reserved slot later, once.
-      const { via: chosen, until } = result;
+    if (result.kind === 'throttled' || (result.kind === 'unavailable' && !result.tried)) {
+      // Over the integration's rate limit (this send takes its reserved slot later, once), or every
+      // integration's retry budget is spent (no provider was called): waiting is no attempt, but
+      // earlier failed ones still count, so the send keeps what it has left.
       const now = Date.now();
-      const detail = `${chosen.integrationId} sends at most ${chosen.perSecond}/s; waits until ${iso(until)}`;
-      await store.updateMessage(message.tenantId, message.id, {
+      const detail =
+        result.kind === 'throttled'
+          ? `${result.via.integrationId} sends at most ${result.via.perSecond}/s; waits until ${iso(result.until)}`
+          : `${result.reason}; waits until ${iso(result.until)}`;
+      const slot = result.kind === 'throttled' ? result.via.integrationId : undefined;
+      await writes.write(message.tenantId, message.id, {
         status: 'queued',
         append: [{ at: iso(now), status: 'queued', detail }],
         now,
-        // Waiting is no attempt, but earlier failed ones still count: the send keeps what it has left.
         followUp: {
-          ...sendJob(message, job.lane, until, chosen.integrationId),
+          ...sendJob(message, job.lane, result.until, slot),
           maxAttempts: job.maxAttempts - job.attempts + 1,
         },
       });
       return DONE;
-    }
-    if (result.kind === 'unavailable') {
-      if (!result.tried) {
-        // Every integration's retry budget is spent: no provider was called, so no attempt is
-        // used up; the send waits and tries again later.
-        const now = Date.now();
-        await store.updateMessage(message.tenantId, message.id, {
-          status: 'queued',
-          append: [
-            { at: iso(now), status: 'queued', detail: `${result.reason}; waits until ${iso(result.until)}` },
-          ],
-          now,
-          followUp: {
-            ...sendJob(message, job.lane, result.until),
-            maxAttempts: job.maxAttempts - job.attempts + 1,
-          },
-        });
-        return DONE;
-      }
     }
     const via = result.kind === 'answered' ? result.via.integrationId : 'no integration';
     const outcome: SendOutcome =
@@ -367,7 +362,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
 
   return {
     kind: JOB_KINDS.send,
-    batchSize: 16,
+    // Sends of a batch go out together (HTTP/2 streams on one connection) and their status
+    // changes share commits (MessageWrites); 64 amortises the batch's reads without holding many
+    // jobs behind one slow answer.
+    batchSize: 64,
     async run(jobs) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).

@@ -5,9 +5,11 @@ import {
   type Lane,
   MANDATORY_CATEGORIES,
   type PreferenceChoices,
+  type SuppressionRecord,
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { isTimeZone, quietUntil } from './quiet-hours.ts';
+import { suppressionVerdict } from './suppression.ts';
 
 /** Everything the decision for one (recipient, channel) depends on; `now` is an argument, never read. */
 export interface PlanInput {
@@ -25,6 +27,11 @@ export interface PlanInput {
   preferences: PreferenceChoices | null;
   /** The tenant's zone, for subscribers without one of their own. */
   defaultTimezone: string;
+  /**
+   * The suppression of this channel's address (a hard bounce, a complaint, an SMS STOP), found by
+   * the caller per batch (src/feedback/suppressions.ts); absent or null: none.
+   */
+  suppression?: SuppressionRecord | null;
   now: number;
 }
 
@@ -41,7 +48,7 @@ export function routingOf(workflow: WorkflowRecord): PlanInput['workflow'] {
 
 export type Plan =
   | { kind: 'send' }
-  | { kind: 'suppress'; reason: 'opted_out' | 'no_address'; detail: string }
+  | { kind: 'suppress'; reason: 'opted_out' | 'no_address' | 'bad_address'; detail: string }
   /** Quiet hours: send at `until` (epoch ms). */
   | { kind: 'defer'; until: number; detail: string };
 
@@ -55,6 +62,9 @@ const SEND: Plan = Object.freeze({ kind: 'send' });
  *
  * a. Reachability first: a message that cannot reach anyone is `no_address`, whatever else holds,
  *    so the timeline names the fixable problem (add an address) rather than a consent state.
+ *    Then the address's suppression (`bad_address` after bounces, `opted_out` after a complaint
+ *    or STOP), whatever the category: a dead mailbox bounces an MFA code too, and a carrier
+ *    blocks every text to a number that sent STOP.
  * b. Consent (`opted_out`), unless the category is mandatory (transactional, security).
  * c. Quiet hours (`defer`) for interruptive channels.
  * d. Otherwise send.
@@ -68,6 +78,10 @@ export function plan(input: PlanInput): Plan {
   // device, `no_device`), in_app and webhook need no address.
   if (channel === 'email' && !subscriber.email) return suppress('no_address', 'no email address');
   if (channel === 'sms' && !subscriber.phone) return suppress('no_address', 'no phone number');
+  if (input.suppression) {
+    const { reason, detail } = suppressionVerdict(input.suppression);
+    return suppress(reason, detail);
+  }
 
   const preferences = input.preferences;
   const workflow = input.workflow;
@@ -145,7 +159,7 @@ function consentRefusal(
   return null;
 }
 
-function suppress(reason: 'opted_out' | 'no_address', detail: string): Plan {
+function suppress(reason: 'opted_out' | 'no_address' | 'bad_address', detail: string): Plan {
   return { kind: 'suppress', reason, detail };
 }
 

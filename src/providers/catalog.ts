@@ -4,13 +4,14 @@ import { createSlackProvider } from '../channels/chat/slack.ts';
 import { createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
 import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
-import type { ChannelProvider, ProviderContext } from '../channels/port.ts';
+import { type ChannelProvider, ProviderConfigError, type ProviderContext } from '../channels/port.ts';
 import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
 import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
+import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
 import type { Channel } from '../shared/model.ts';
 
 type Fields = Record<string, unknown>;
@@ -101,7 +102,14 @@ const sesCredentials = Type.Object(
   CLOSED,
 );
 const sendgridConfig = Type.Object({ from: Type.String({ minLength: 3 }), endpoint }, CLOSED);
-const sendgridCredentials = Type.Object({ apiKey: Type.String({ minLength: 1 }) }, CLOSED);
+const sendgridCredentials = Type.Object(
+  {
+    apiKey: Type.String({ minLength: 1 }),
+    // The Signed Event Webhook's verification key (base64 or PEM): without it, event callbacks are refused (401).
+    webhookVerificationKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  },
+  CLOSED,
+);
 const chatConfig = Type.Object(
   { webhookUrl: Type.String({ minLength: 1, maxLength: 2048 }), endpoint },
   CLOSED,
@@ -178,6 +186,19 @@ function isAppleEndpoint(url: string): boolean {
   return (Object.values(APNS_ENDPOINTS) as string[]).includes(url);
 }
 
+/** A SendGrid verification key must be a P-256 public key: checked at PUT, not at the first callback. */
+function checkSendGridWebhookKey(key: unknown): void {
+  if (key === undefined) return;
+  try {
+    parseSendGridKey(String(key));
+  } catch (error) {
+    throw new ProviderConfigError(
+      'credentials.webhookVerificationKey',
+      `${(error as Error).message.startsWith('is not') ? (error as Error).message : 'is not a public key'} (paste the Verification Key SendGrid shows for the Signed Event Webhook)`,
+    );
+  }
+}
+
 /** Providers by name. The sandbox is built in (see ProviderRegistry) and needs no integration. */
 export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.freeze({
   smtp: {
@@ -243,8 +264,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['email'],
     config: sendgridConfig,
     credentials: sendgridCredentials,
-    create: (config, credentials, context) =>
-      createSendGridProvider(config as never, credentials as never, context),
+    create: (config, credentials, context) => {
+      checkSendGridWebhookKey(credentials.webhookVerificationKey);
+      return createSendGridProvider(config as never, credentials as never, context);
+    },
     targets: (config) => endpointTarget(config, SENDGRID_API),
     retargets: endpointMoved,
   },

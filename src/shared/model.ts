@@ -124,6 +124,11 @@ export interface WorkflowChannelStep {
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
   /** A Liquid expression over data, subscriber and actor: false skips this step for that recipient. */
   if?: string;
+  /**
+   * push, webpush, sms, email: suppressed (reason `online`) when the subscriber has a live inbox
+   * connection as the message is about to go out — the in-app item is the delivery.
+   */
+  skipIfOnline?: boolean;
 }
 
 /** A step a recipient did not get because its `if` was false (the event view lists them). */
@@ -208,6 +213,8 @@ export interface TenantSettings {
   defaultTimezone: string;
   /** Most notifications one subscriber gets per day across workflows (not transactional or security); null: no cap. */
   dailyCap: DailyCap | null;
+  /** Inbox tabs by name, each a set of workflow categories (API.md `inboxTabs`). */
+  inboxTabs: Record<string, string[]>;
 }
 
 /** A tenant's cap across workflows (API.md settings `dailyCap`). */
@@ -282,6 +289,8 @@ export interface MessageRecord {
   seenAt: number | null;
   readAt: number | null;
   archivedAt: number | null;
+  /** In-app: hidden from the inbox until then (a snooze); absent or null otherwise. */
+  snoozedUntil?: number | null;
   lastError: string | null;
   /** Why a message did not go out (or was stopped): a stable code from MESSAGE_REASONS, else null. */
   reason: MessageReason | null;
@@ -337,5 +346,22 @@ export interface SandboxCapture {
   channel: Channel;
   to: string | null;
   content: Record<string, unknown>;
+  createdAt: number;
+}
+
+/**
+ * Why an address is suppressed (src/feedback): a hard bounce, soft bounces that kept coming, a
+ * spam complaint, or an SMS STOP. Later sends to it on that channel are `suppressed`.
+ */
+export const SUPPRESSION_REASONS = ['hard_bounce', 'soft_bounces', 'complaint', 'sms_stop'] as const;
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
+/** An address a tenant must not send to on one channel, kept under a hash of the address (src/feedback/address.ts). */
+export interface SuppressionRecord {
+  tenantId: string;
+  channel: Channel;
+  addressHash: string;
+  reason: SuppressionReason;
+  detail: string;
   createdAt: number;
 }

@@ -19,6 +19,8 @@ import type {
   SkippedStep,
   SubscriberPatch,
   SubscriberRecord,
+  SuppressionReason,
+  SuppressionRecord,
   TenantSettings,
   TimelineEntry,
   WebPushSubscription,
@@ -375,6 +377,13 @@ export interface MessageUpdate {
   events?: JobSpec[];
 }
 
+/** One message's update, for {@link MessageStore.updateMessages}. */
+export interface MessageUpdateOf {
+  tenantId: string;
+  id: string;
+  update: MessageUpdate;
+}
+
 export interface ReceiptWrite {
   tenantId: string;
   id: string;
@@ -406,6 +415,101 @@ export interface InboxPage {
   before: { eventAt: number; id: string } | null;
   limit: number;
   archived: boolean;
+  /** `unread` / `read` only; absent or `all`: both. */
+  status?: 'unread' | 'read' | 'all';
+  /** Only items whose workflow's category is one of these (a `?category=` or a tab's categories). */
+  categories?: readonly string[];
+}
+
+/** What a subscriber did to one inbox item (API.md "Inbox"); `read`, `archive` and `click` are receipts. */
+export type InboxMark = 'read' | 'archive' | 'seen' | 'unread' | 'click';
+
+/** One entry of a subscriber's inbox change log: what resumable streams replay (`seq` is the event id). */
+export interface InboxChangeRecord {
+  seq: number;
+  type: 'item.created' | 'item.updated' | 'inbox.read-all' | 'inbox.seen-all';
+  itemId: string | null;
+  createdAt: number;
+}
+
+/**
+ * The subscriber-facing inbox. Every change to what a subscriber's inbox shows (a new item, read
+ * state, archive, snooze, a read-all) appends to that subscriber's change log in the same
+ * transaction, numbered 1, 2, 3… per subscriber in commit order (writers of one subscriber queue
+ * on its counter row), so a stream that has seen change n and reads the log after n never skips
+ * one that commits later.
+ */
+export interface InboxStore {
+  /** Unsnoozed inbox items, newest first by event time (`page` filters). */
+  listInbox(page: InboxPage): Promise<MessageRecord[]>;
+  countUnread(tenantId: string, subscriberId: string): Promise<number>;
+  /** Unread items per workflow category (`null`: workflows without one, or deleted ones). */
+  countUnreadByCategory(tenantId: string, subscriberId: string): Promise<Map<string | null, number>>;
+  /**
+   * Marks one inbox item; answers the updated item, or null if it is not this subscriber's.
+   * `click` also reads it and moves its status to `clicked`, with `detail` in the timeline.
+   */
+  markInbox(
+    tenantId: string,
+    subscriberId: string,
+    id: string,
+    mark: InboxMark,
+    now: number,
+    detail?: string,
+  ): Promise<MessageRecord | null>;
+  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
+  /**
+   * Hides the item until `until` and queues `wake` (its job, due then) in the same transaction;
+   * answers the item, or null if it is not this subscriber's.
+   */
+  snoozeInbox(
+    tenantId: string,
+    subscriberId: string,
+    id: string,
+    until: number,
+    wake: JobSpec,
+    now: number,
+  ): Promise<MessageRecord | null>;
+  /**
+   * Brings back an item snoozed until exactly `until` (a later snooze wins: its own wake does it),
+   * unread and unseen, logged as `item.created`; answers it, or null when there was nothing to wake.
+   */
+  wakeSnoozed(tenantId: string, id: string, until: number, now: number): Promise<MessageRecord | null>;
+  /** The subscriber's changes after `afterSeq`, oldest first, at most `limit`. */
+  listInboxChanges(
+    tenantId: string,
+    subscriberId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<InboxChangeRecord[]>;
+  /** The number of the subscriber's latest change; 0 before the first. */
+  lastInboxChange(tenantId: string, subscriberId: string): Promise<number>;
+  /** Deletes up to `limit` changes logged before `before`; answers how many. */
+  purgeInboxChanges(before: number, limit: number): Promise<number>;
+}
+
+/** One subscriber with a live inbox stream somewhere. */
+export interface PresenceKey {
+  tenantId: string;
+  subscriberId: string;
+}
+
+/**
+ * Who has a live inbox connection (SSE or WebSocket) in any process, for `skipIfOnline`. Each
+ * process holds one row per subscriber it serves, under its own `holder` name, and extends all of
+ * them at once on a heartbeat; a process that dies stops extending, and its rows expire.
+ */
+export interface PresenceStore {
+  /** Holds (or extends) `keys` for `holder` until `expiresAt`. */
+  holdPresence(holder: string, keys: readonly PresenceKey[], expiresAt: number): Promise<void>;
+  /** Extends every row of `holder` to `expiresAt`. */
+  refreshPresence(holder: string, expiresAt: number): Promise<void>;
+  /** Drops `keys` (all of the holder's when null). */
+  releasePresence(holder: string, keys: readonly PresenceKey[] | null): Promise<void>;
+  /** Whether any holder's unexpired row names the subscriber. */
+  isOnline(tenantId: string, subscriberId: string, now: number): Promise<boolean>;
+  /** Deletes up to `limit` rows expired before `before`; answers how many. */
+  purgePresence(before: number, limit: number): Promise<number>;
 }
 
 /** The jobs a delivery write completes, and the jobs it queues once they are completed. */
@@ -496,6 +600,11 @@ export interface MessageStore {
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
   /**
+   * Applies each update as updateMessage does, in order, all in one transaction (the send path
+   * records a batch of sends with one commit); answers, per update, false if its message is gone.
+   */
+  updateMessages(updates: readonly MessageUpdateOf[]): Promise<boolean[]>;
+  /**
    * Applies `update` (with its follow-up send job) only while the message is still dead;
    * answers false otherwise, so two replays racing queue one send.
    */
@@ -513,17 +622,6 @@ export interface MessageStore {
    * once: those marked already are left alone. Answers how many it marked.
    */
   markEscalated(tenantId: string, ids: string[], entry: TimelineEntry, now: number): Promise<number>;
-  listInbox(page: InboxPage): Promise<MessageRecord[]>;
-  countUnread(tenantId: string, subscriberId: string): Promise<number>;
-  /** Marks one inbox item; answers the updated item, or null if it is not this subscriber's. */
-  markInbox(
-    tenantId: string,
-    subscriberId: string,
-    id: string,
-    mark: 'read' | 'archive' | 'seen',
-    now: number,
-  ): Promise<MessageRecord | null>;
-  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
   saveSandboxCapture(capture: SandboxCapture): Promise<void>;
   listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
 }
@@ -717,6 +815,56 @@ export interface RateCounterStore {
 }
 
 /**
+ * A status change reported by a provider after the send (src/feedback): applied only while the
+ * message's status is one of `from`, so callbacks that arrive twice, late or out of order never
+ * move a message backwards. `status` null keeps the status and only appends `entry`.
+ */
+export interface FeedbackChange {
+  status: MessageStatus | null;
+  from: readonly MessageStatus[];
+  /** Replaces the reason code (undefined keeps it). */
+  reason?: MessageReason | null;
+  lastError?: string | null;
+  entry: TimelineEntry;
+  now: number;
+}
+
+/** What provider callbacks read and write (src/feedback). */
+export interface FeedbackStore {
+  /** Every tenant's integration with this id (webhook URLs name no tenant), oldest tenant first. */
+  integrationsWithId(id: string): Promise<IntegrationRecord[]>;
+  /** The tenant's message the provider knows by `providerMessageId`, or null. */
+  messageByProviderId(tenantId: string, providerMessageId: string): Promise<MessageRecord | null>;
+  /** Applies `change` while the message's status is one of `change.from`; answers whether it did. */
+  applyFeedback(tenantId: string, messageId: string, change: FeedbackChange): Promise<boolean>;
+  /** Suppresses an address on a channel unless it is already (the first reason stays); answers whether it was new. */
+  suppressAddress(entry: SuppressionRecord): Promise<boolean>;
+  /** Lifts a suppression only while it has `reason` (START lifts a STOP, never a hard bounce); answers whether it did. */
+  liftSuppression(
+    tenantId: string,
+    channel: Channel,
+    addressHash: string,
+    reason: SuppressionReason,
+  ): Promise<boolean>;
+  /** The suppressions of any of `addressHashes` on any channel, in one read (the delivery path asks per batch). */
+  suppressionsAmong(tenantId: string, addressHashes: readonly string[]): Promise<SuppressionRecord[]>;
+  /**
+   * Records a soft bounce of an address (once per `ref`, the bounced message), forgets those
+   * before `since`, and answers how many are left in the window.
+   */
+  countSoftBounce(
+    tenantId: string,
+    channel: Channel,
+    addressHash: string,
+    ref: string,
+    at: number,
+    since: number,
+  ): Promise<number>;
+  /** The ids of the tenant's subscribers with this phone number (E.164 as stored). */
+  subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
+}
+
+/**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
  */
@@ -730,11 +878,14 @@ export interface Store
     IntegrationStore,
     CircuitStore,
     MessageStore,
+    InboxStore,
+    PresenceStore,
     PreferenceStore,
     TenantSettingsStore,
     RateCounterStore,
     DigestStore,
-    WebhookEndpointStore {
+    WebhookEndpointStore,
+    FeedbackStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

@@ -17,6 +17,7 @@ export function emptyPreferences(): PreferenceChoices {
 export const DEFAULT_TENANT_SETTINGS: Readonly<TenantSettings> = Object.freeze({
   defaultTimezone: 'UTC',
   dailyCap: null,
+  inboxTabs: Object.freeze({}) as Record<string, string[]>,
 });
 
 /** Sets what `patch` names; `null` removes the key. */
@@ -89,6 +90,13 @@ export function mergeTenantSettings(current: TenantSettings, patch: TenantSettin
       patch.dailyCap === undefined
         ? current.dailyCap
         : patch.dailyCap && { perSubscriber: patch.dailyCap.perSubscriber },
+    // Tabs are replaced as a whole: a PATCH names every tab the inbox shows.
+    inboxTabs:
+      patch.inboxTabs === undefined
+        ? current.inboxTabs
+        : Object.fromEntries(
+            Object.entries(patch.inboxTabs).map(([tab, categories]) => [tab, [...categories]]),
+          ),
   };
 }
 
@@ -98,5 +106,6 @@ export function parseTenantSettings(json: string | null | undefined): TenantSett
   return {
     defaultTimezone: stored.defaultTimezone ?? DEFAULT_TENANT_SETTINGS.defaultTimezone,
     dailyCap: stored.dailyCap ?? null,
+    inboxTabs: stored.inboxTabs ?? {},
   };
 }

@@ -151,6 +151,7 @@ export interface MessageRow {
   device_id: string;
   provider_message_id: string | null;
   meta: JsonColumn;
+  snoozed_until: number | string | null;
   escalated: number | boolean;
 }
 
@@ -178,6 +179,7 @@ export function toMessage(row: MessageRow): MessageRecord {
     deviceId: row.device_id === '' ? null : row.device_id,
     providerMessageId: row.provider_message_id,
     meta: fromJson(row.meta),
+    snoozedUntil: row.snoozed_until === null ? null : Number(row.snoozed_until),
     escalated: row.escalated === 1 || row.escalated === true,
   };
 }

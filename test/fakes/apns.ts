@@ -48,6 +48,8 @@ export interface ApnsFakeOptions {
    * `maxConcurrentStreams` once a request on the connection carried a valid token.
    */
   initialMaxConcurrentStreams?: number;
+  /** Keep every request in `requests` (default); the bench turns it off to count 100k pushes only. */
+  keepRequests?: boolean;
 }
 
 export interface ApnsFake extends ConformanceFake {
@@ -142,7 +144,7 @@ export async function startApnsFake(options: ApnsFakeOptions): Promise<ApnsFake>
       headers: flat,
       body,
     };
-    requests.push(request);
+    if (options.keepRequests !== false) requests.push(request);
     const apnsId = flat['apns-id'] ?? randomUUID();
     const deviceToken = /^\/3\/device\/([^/?]+)$/.exec(request.path)?.[1];
     const verdict =
@@ -301,7 +303,7 @@ function startRelay(upstreamPort: number) {
 }
 
 /** A throwaway certificate for 127.0.0.1 and localhost, made with openssl (Node cannot issue X.509). */
-function selfSignedCertificate(): { key: string; cert: string; dir: string } {
+export function selfSignedCertificate(): { key: string; cert: string; dir: string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'tidings-apns-fake-'));
   const keyFile = path.join(dir, 'key.pem');
   const certFile = path.join(dir, 'cert.pem');

@@ -1,5 +1,6 @@
 import { createDecipheriv, createECDH, createHmac, createPublicKey, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type RequestListener } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import type { ConformanceFake, FakeRequest } from '../channels/conformance.ts';
@@ -49,7 +50,15 @@ interface BrowserKeys {
   applicationServerKey: string;
 }
 
-export async function startWebPushFake(): Promise<WebPushFake> {
+export interface WebPushFakeOptions {
+  /**
+   * Serve HTTPS with this key and certificate (browsers' subscriptions are https URLs, and the
+   * devices API takes no other); the client must trust the certificate (NODE_EXTRA_CA_CERTS).
+   */
+  tls?: { key: string; cert: string };
+}
+
+export async function startWebPushFake(options: WebPushFakeOptions = {}): Promise<WebPushFake> {
   const browsers = new Map<string, BrowserKeys>();
   const requests: FakeRequest[] = [];
   const received: ReceivedPush[] = [];
@@ -58,7 +67,7 @@ export async function startWebPushFake(): Promise<WebPushFake> {
   let origin = '';
   let accepted = 0;
 
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -103,11 +112,12 @@ export async function startWebPushFake(): Promise<WebPushFake> {
         res.end();
       })().catch((error: unknown) => refuse(500, String(error)));
     });
-  });
+  };
+  const server = options.tls ? createTlsServer(options.tls, handle) : createServer(handle);
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  origin = `http://127.0.0.1:${port}`;
+  origin = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   return {
     url: origin,

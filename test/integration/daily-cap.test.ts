@@ -160,17 +160,18 @@ describe('daily cap beside workflow rate limits', () => {
 describe('dailyCap in the tenant settings', () => {
   it('round-trips: null by default, set, kept by another patch, removed with null', async () => {
     const before = await server.call('GET', '/v1/settings', undefined, other);
-    expect(before.body).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+    expect(before.body).toEqual({ defaultTimezone: 'UTC', dailyCap: null, inboxTabs: {} });
     const set = await server.call('PATCH', '/v1/settings', { dailyCap: { perSubscriber: 20 } }, other);
     expect(set.status).toBe(200);
-    expect(set.body).toEqual({ defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } });
+    expect(set.body).toEqual({ defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 }, inboxTabs: {} });
     await server.call('PATCH', '/v1/settings', { defaultTimezone: 'Asia/Tokyo' }, other);
     expect((await server.call('GET', '/v1/settings', undefined, other)).body).toEqual({
       defaultTimezone: 'Asia/Tokyo',
       dailyCap: { perSubscriber: 20 },
+      inboxTabs: {},
     });
     const removed = await server.call('PATCH', '/v1/settings', { dailyCap: null }, other);
-    expect(removed.body).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+    expect(removed.body).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} });
     expect((await server.call('GET', '/v1/settings', undefined, other)).body.dailyCap).toBeNull();
     await server.call('PATCH', '/v1/settings', { defaultTimezone: 'UTC' }, other);
   });
@@ -192,6 +193,7 @@ describe('dailyCap in the tenant settings', () => {
     expect((await server.call('GET', '/v1/settings')).body).toEqual({
       defaultTimezone: 'UTC',
       dailyCap: { perSubscriber: 2 },
+      inboxTabs: {},
     });
   });
 

@@ -31,7 +31,7 @@ describe('GET /v1/inbox/stream (Server-Sent Events)', () => {
     try {
       expect(phone.status).toBe(200);
       expect(phone.headers.get('content-type')).toContain('text/event-stream');
-      expect((await phone.next('ready')).data).toEqual({ unreadCount: 0 });
+      expect((await phone.next('ready')).data).toEqual({ type: 'ready', unreadCount: 0 });
       await laptop.next('ready');
       await other.next('ready');
 
@@ -43,7 +43,9 @@ describe('GET /v1/inbox/stream (Server-Sent Events)', () => {
       expect(sent.status).toBe(202);
       const created = await phone.next('item.created');
       expect(created.data).toMatchObject({ item: { title: 'Ping 1', readAt: null }, unreadCount: 1 });
-      expect(created.id).toBe(created.data.item.id);
+      // The SSE id is the event's own (its place in the subscriber's change log), also in the JSON.
+      expect(created.id).toMatch(/^\d+$/);
+      expect(created.data).toMatchObject({ type: 'item.created', id: created.id });
       expect((await laptop.next('item.created')).data.item.id).toBe(created.data.item.id);
 
       // Read on the laptop: the phone hears of it.
@@ -58,7 +60,10 @@ describe('GET /v1/inbox/stream (Server-Sent Events)', () => {
       await server.call('POST', '/v1/events', { workflow: 'ping', to: ['sse_ada'], data: { n: 2 } });
       await phone.next('item.created');
       await server.call('POST', '/v1/inbox/read-all', undefined, { auth: token });
-      expect((await phone.next('inbox.read-all')).data).toEqual({ unreadCount: 0 });
+      expect((await phone.next('inbox.read-all')).data).toMatchObject({
+        type: 'inbox.read-all',
+        unreadCount: 0,
+      });
 
       // Bob's stream saw none of Ada's inbox.
       expect(other.seen.map((e) => e.event)).toEqual(['ready']);

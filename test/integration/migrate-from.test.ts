@@ -457,7 +457,11 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
       expect(await store.countTopicMembers(T, 'news')).toBe(25);
       expect(await store.getPreferences(T, 'u1')).toEqual(await sqlite.getPreferences(T, 'u1'));
       expect((await store.getPreferences(T, 'u1'))?.quietHours).toEqual({ start: '22:00', end: '07:00' });
-      expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+      expect(await store.getTenantSettings(T)).toEqual({
+        defaultTimezone: 'Asia/Tokyo',
+        dailyCap: null,
+        inboxTabs: {},
+      });
       expect(await store.listWorkflows(T)).toEqual(await sqlite.listWorkflows(T));
       expect((await store.getWorkflow(T, 'welcome'))?.version).toBe(2);
       expect(await store.listWorkflows(OTHER)).toEqual(await sqlite.listWorkflows(OTHER));

@@ -180,18 +180,20 @@ describe('tenant settings', () => {
   it('round-trips the default time zone', async () => {
     const before = await server.call('GET', '/v1/settings');
     expect(before.status).toBe(200);
-    expect(before.body).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+    expect(before.body).toEqual({ defaultTimezone: 'UTC', dailyCap: null, inboxTabs: {} });
     const patched = await server.call('PATCH', '/v1/settings', { defaultTimezone: 'Asia/Tokyo' });
     expect(patched.status).toBe(200);
-    expect(patched.body).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+    expect(patched.body).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} });
     expect((await server.call('GET', '/v1/settings')).body).toEqual({
       defaultTimezone: 'Asia/Tokyo',
       dailyCap: null,
+      inboxTabs: {},
     });
     // The other tenant's settings are its own.
     expect((await server.call('GET', '/v1/settings', undefined, asOther)).body).toEqual({
       defaultTimezone: 'UTC',
       dailyCap: null,
+      inboxTabs: {},
     });
   });
 
@@ -205,23 +207,24 @@ describe('tenant settings', () => {
     expect((await server.call('GET', '/v1/settings')).body).toEqual({
       defaultTimezone: 'Europe/Berlin',
       dailyCap: null,
+      inboxTabs: {},
     });
   });
 
-  it.each([
-    [{ inboxTabs: { social: ['social'] } }, ['inboxTabs']],
-    [{ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} }, ['inboxTabs']],
-  ])('answers 422 for settings not built yet (%j), changing nothing', async (body, paths) => {
-    await server.call('PATCH', '/v1/settings', { defaultTimezone: 'America/Los_Angeles' });
-    const refused = await server.call('PATCH', '/v1/settings', body);
-    expect(refused.status).toBe(422);
-    expect(refused.body.error.code).toBe('unprocessable');
-    expect(refused.body.error.message).toMatch(/not supported yet/);
-    expect(refused.body.error.details.map((d: { path: string }) => d.path)).toEqual(paths);
-    expect((await server.call('GET', '/v1/settings')).body).toEqual({
-      defaultTimezone: 'America/Los_Angeles',
-      dailyCap: null,
+  it('sets inbox tabs (replaced as a whole) and answers 400 naming a bad one, changing nothing', async () => {
+    const set = await server.call('PATCH', '/v1/settings', { inboxTabs: { social: ['social'] } });
+    expect(set.status).toBe(200);
+    expect(set.body.inboxTabs).toEqual({ social: ['social'] });
+    for (const inboxTabs of [{ social: [] }, { social: 'social' }, { 'bad name': ['x'] }]) {
+      const refused = await server.call('PATCH', '/v1/settings', { inboxTabs });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details[0].path).toMatch(/^inboxTabs/);
+    }
+    const replaced = await server.call('PATCH', '/v1/settings', {
+      inboxTabs: { money: ['billing', 'invoices'] },
     });
+    expect(replaced.body.inboxTabs).toEqual({ money: ['billing', 'invoices'] });
+    await server.call('PATCH', '/v1/settings', { inboxTabs: {} });
   });
 });
 

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { callJson, cleanupChildren, runCli, startChild, tempDataDir } from '../helpers/child.ts';
 import { withPostgres } from '../helpers/pg-client.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 import { openSse } from '../helpers/sse.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 afterEach(cleanupChildren);
 
@@ -81,6 +83,40 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       // Each change arrives once, not once per relay path.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(stream.seen.map((e) => e.event)).toEqual(['ready', 'item.created', 'item.updated']);
+
+      // Resume on the other api process: the change log is in the store, so it replays exactly what followed.
+      const resumed = await openSse(`${other.url}/v1/inbox/stream?token=${encodeURIComponent(token)}`, {
+        'last-event-id': created.id!,
+      });
+      try {
+        await resumed.next('ready');
+        expect((await resumed.next('item.updated')).id).toBe(updated.id);
+        expect(resumed.seen.map((e) => e.event)).toEqual(['ready', 'item.updated']);
+      } finally {
+        resumed.close();
+      }
+
+      // A WebSocket on the streaming api hears a worker's delivery too.
+      const socket = new WebSocket(
+        `${streaming.url.replace(/^http/, 'ws')}/v1/inbox/ws?token=${encodeURIComponent(token)}`,
+      );
+      const events: { type: string; item?: { title: string } }[] = [];
+      socket.on('message', (data) => events.push(JSON.parse(String(data))));
+      try {
+        await waitFor(() => events.some((e) => e.type === 'ready'), 'the socket to be ready');
+        await callJson(`${other.url}/v1/events`, 'POST', key, {
+          workflow: 'relay',
+          to: ['relay_user'],
+          data: { n: 8 },
+        });
+        await waitFor(
+          () => events.some((e) => e.type === 'item.created' && e.item?.title === 'Relay 8'),
+          'the item on the WebSocket',
+          15_000,
+        );
+      } finally {
+        socket.close();
+      }
     } finally {
       stream.close();
     }

@@ -858,28 +858,60 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       });
 
       it('answers default tenant settings until set, per tenant', async () => {
-        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null };
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        const tokyo = { defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} };
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 1)).toEqual(tokyo);
         expect(await store.getTenantSettings(T)).toEqual(tokyo);
         expect(await store.patchTenantSettings(T, {}, 2)).toEqual(tokyo);
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
       });
 
       it('sets the daily cap beside the zone, keeps it through other patches, and removes it with null', async () => {
-        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } };
-        expect(await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 } }, 1)).toEqual(capped);
+        const capped = { defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 }, inboxTabs: {} };
+        expect(
+          await store.patchTenantSettings(T, { dailyCap: { perSubscriber: 20 }, inboxTabs: {} }, 1),
+        ).toEqual(capped);
         expect(await store.getTenantSettings(T)).toEqual(capped);
         expect(await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: { perSubscriber: 20 },
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(OTHER)).toEqual({ defaultTimezone: 'UTC', dailyCap: null });
-        expect(await store.patchTenantSettings(T, { dailyCap: null }, 3)).toEqual({
+        expect(await store.getTenantSettings(OTHER)).toEqual({
+          defaultTimezone: 'UTC',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+        expect(await store.patchTenantSettings(T, { dailyCap: null, inboxTabs: {} }, 3)).toEqual({
           defaultTimezone: 'Asia/Tokyo',
           dailyCap: null,
+          inboxTabs: {},
         });
-        expect(await store.getTenantSettings(T)).toEqual({ defaultTimezone: 'Asia/Tokyo', dailyCap: null });
+        expect(await store.getTenantSettings(T)).toEqual({
+          defaultTimezone: 'Asia/Tokyo',
+          dailyCap: null,
+          inboxTabs: {},
+        });
+      });
+
+      it('replaces inbox tabs as a whole and keeps them through other patches', async () => {
+        const tabs = { social: ['social', 'mentions'], money: ['billing'] };
+        expect((await store.patchTenantSettings(T, { inboxTabs: tabs }, 1)).inboxTabs).toEqual(tabs);
+        expect((await store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 2)).inboxTabs).toEqual(
+          tabs,
+        );
+        expect((await store.patchTenantSettings(T, { inboxTabs: { all: ['x'] } }, 3)).inboxTabs).toEqual({
+          all: ['x'],
+        });
+        expect((await store.getTenantSettings(OTHER)).inboxTabs).toEqual({});
       });
     });
 
@@ -1303,6 +1335,64 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         );
       });
 
+      it('applies many updates in one call, in order, answering false for a message that is gone', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'push', status: 'queued' }), followUp: null },
+          {
+            record: message({ id: 'msg_2', channel: 'push', status: 'queued', subscriberId: 'sub_2' }),
+            followUp: null,
+          },
+        ]);
+        const jobsBefore = await store.countJobs();
+        expect(await store.updateMessages([])).toEqual([]);
+        const changed = await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sending', provider: 'apns', append: [{ at: 'a', status: 'sending' }], now: 2 },
+          },
+          { tenantId: OTHER, id: 'msg_2', update: { status: 'failed', append: [], now: 2 } },
+          {
+            tenantId: T,
+            id: 'msg_2',
+            update: {
+              status: 'deferred',
+              reason: null,
+              append: [{ at: 'b', status: 'deferred' }],
+              now: 2,
+              followUp: job({ kind: 'send', payload: { messageId: 'msg_2' } }),
+            },
+          },
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: {
+              status: 'sent',
+              providerMessageId: 'apns-id-1',
+              meta: { collapseId: 'c1' },
+              append: [{ at: 'c', status: 'sent', detail: 'APNs 200' }],
+              now: 3,
+            },
+          },
+          { tenantId: T, id: 'msg_gone', update: { status: 'sent', append: [], now: 3 } },
+        ]);
+        expect(changed).toEqual([true, false, true, true, false]);
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({
+          status: 'sent',
+          provider: 'apns',
+          providerMessageId: 'apns-id-1',
+          meta: { collapseId: 'c1' },
+          updatedAt: 3,
+        });
+        expect((await store.getMessage(T, 'msg_1'))?.timeline.map((e) => e.status)).toEqual([
+          'delivered',
+          'sending',
+          'sent',
+        ]);
+        expect(await store.getMessage(T, 'msg_2')).toMatchObject({ status: 'deferred' });
+        expect((await store.countJobs()).ready).toBe(jobsBefore.ready + 1);
+      });
+
       it('keeps a message reason code: set on create and update, kept when not given, cleared with null', async () => {
         await store.createMessages([
           { record: message({ id: 'msg_1', status: 'failed', reason: 'template_error' }), followUp: null },
@@ -1417,6 +1507,163 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.markAllInbox(T, 'u1', 'read', 80)).toBe(1);
         expect(await store.countUnread(T, 'u1')).toBe(0);
         expect((await store.getMessage(T, 'msg_3'))?.status).toBe('read');
+      });
+
+      it('logs every inbox change per subscriber, numbered in order, for streams to replay', async () => {
+        expect(await store.lastInboxChange(T, 'u1')).toBe(0);
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null },
+          { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
+          { record: message({ id: 'msg_3', eventId: 'evt_3', subscriberId: 'u2' }), followUp: null },
+          // Not inbox items: no change.
+          {
+            record: message({ id: 'msg_4', eventId: 'evt_4', channel: 'email', status: 'queued' }),
+            followUp: null,
+          },
+          { record: message({ id: 'msg_5', eventId: 'evt_5', status: 'failed' }), followUp: null },
+        ]);
+        // A delivery run again creates nothing and logs nothing.
+        await store.createMessages([{ record: message({ id: 'msg_9', eventId: 'evt_1' }), followUp: null }]);
+        await store.markInbox(T, 'u1', 'msg_1', 'read', 2000);
+        expect(await store.markInbox(T, 'u2', 'msg_1', 'read', 2000)).toBeNull();
+        expect(await store.markAllInbox(T, 'u1', 'read', 3000)).toBe(1);
+        // Nothing left to read: no change logged.
+        expect(await store.markAllInbox(T, 'u1', 'read', 3100)).toBe(0);
+        await store.markAllInbox(T, 'u1', 'seen', 3200);
+        const changes = await store.listInboxChanges(T, 'u1', 0, 100);
+        expect(changes.map((c) => [c.seq, c.type, c.itemId])).toEqual([
+          [1, 'item.created', 'msg_1'],
+          [2, 'item.created', 'msg_2'],
+          [3, 'item.updated', 'msg_1'],
+          [4, 'inbox.read-all', null],
+        ]);
+        expect(await store.lastInboxChange(T, 'u1')).toBe(4);
+        expect((await store.listInboxChanges(T, 'u1', 2, 1)).map((c) => c.seq)).toEqual([3]);
+        expect((await store.listInboxChanges(T, 'u2', 0, 10)).map((c) => [c.seq, c.itemId])).toEqual([
+          [1, 'msg_3'],
+        ]);
+        expect(await store.listInboxChanges(OTHER, 'u1', 0, 10)).toEqual([]);
+
+        // Only changes older than the cut are purged; numbering goes on from the counter.
+        expect(await store.purgeInboxChanges(2000, 100)).toBe(3);
+        expect((await store.listInboxChanges(T, 'u1', 0, 100)).map((c) => c.seq)).toEqual([3, 4]);
+        await store.createMessages([{ record: message({ id: 'msg_6', eventId: 'evt_6' }), followUp: null }]);
+        expect(await store.lastInboxChange(T, 'u1')).toBe(5);
+      });
+
+      it('numbers concurrent changes of one subscriber without a gap or a repeat', async () => {
+        await store.createMessages(
+          Array.from({ length: 10 }, (_, n) => ({
+            record: message({ id: `msg_${n}`, eventId: `evt_${n}` }),
+            followUp: null,
+          })),
+        );
+        await Promise.all([
+          ...Array.from({ length: 10 }, (_, n) => store.markInbox(T, 'u1', `msg_${n}`, 'seen', 5000)),
+          ...Array.from({ length: 5 }, (_, n) =>
+            store.createMessages([
+              { record: message({ id: `new_${n}`, eventId: `e_${n}` }), followUp: null },
+            ]),
+          ),
+        ]);
+        const seqs = (await store.listInboxChanges(T, 'u1', 0, 100)).map((c) => c.seq);
+        expect(seqs).toEqual(Array.from({ length: 25 }, (_, n) => n + 1));
+      });
+
+      it('filters the inbox by status and category, counts unread per category, marks unread and clicks', async () => {
+        await store.putWorkflow(T, 'social', { category: 'social', channels: [] }, 1);
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1', eventAt: 100 }), followUp: null },
+          {
+            record: message({ id: 'msg_2', eventId: 'evt_2', eventAt: 200, workflow: 'social' }),
+            followUp: null,
+          },
+          {
+            record: message({ id: 'msg_3', eventId: 'evt_3', eventAt: 300, workflow: 'social' }),
+            followUp: null,
+          },
+        ]);
+        const list = (over: Partial<Parameters<Store['listInbox']>[0]>) =>
+          store
+            .listInbox({ tenantId: T, subscriberId: 'u1', before: null, limit: 10, archived: false, ...over })
+            .then((items) => items.map((m) => m.id));
+        await store.markInbox(T, 'u1', 'msg_3', 'read', 400);
+        expect(await list({ status: 'unread' })).toEqual(['msg_2', 'msg_1']);
+        expect(await list({ status: 'read' })).toEqual(['msg_3']);
+        expect(await list({ status: 'all' })).toEqual(['msg_3', 'msg_2', 'msg_1']);
+        expect(await list({ categories: ['social'] })).toEqual(['msg_3', 'msg_2']);
+        expect(await list({ categories: ['social'], status: 'unread' })).toEqual(['msg_2']);
+        expect(await list({ categories: ['billing'] })).toEqual([]);
+        expect(await store.countUnreadByCategory(T, 'u1')).toEqual(
+          new Map<string | null, number>([
+            [null, 1],
+            ['social', 1],
+          ]),
+        );
+
+        const unread = await store.markInbox(T, 'u1', 'msg_3', 'unread', 500);
+        expect(unread).toMatchObject({ readAt: null, seenAt: 400 });
+        expect(await store.countUnread(T, 'u1')).toBe(3);
+        const clicked = await store.markInbox(T, 'u1', 'msg_2', 'click', 600, 'action 1: Reply');
+        expect(clicked).toMatchObject({ status: 'clicked', readAt: 600 });
+        expect(clicked?.timeline.at(-1)).toEqual({
+          at: new Date(600).toISOString(),
+          status: 'clicked',
+          detail: 'action 1: Reply',
+        });
+        expect(await store.countUnread(T, 'u1')).toBe(2);
+      });
+
+      it('snoozes an item with its wake job, and wakes it as new only for the latest snooze', async () => {
+        await store.createMessages([{ record: message({ id: 'msg_1' }), followUp: null }]);
+        await store.markInbox(T, 'u1', 'msg_1', 'read', 1500);
+        const wake = (until: number) => job({ kind: 'inbox-wake', runAt: until, payload: { until } });
+        const snoozed = await store.snoozeInbox(T, 'u1', 'msg_1', 9000, wake(9000), 2000);
+        expect(snoozed).toMatchObject({ snoozedUntil: 9000 });
+        expect(await store.snoozeInbox(T, 'u2', 'msg_1', 9000, wake(9000), 2000)).toBeNull();
+        expect((await store.countJobs()).ready).toBe(1);
+        expect(
+          await store.listInbox({
+            tenantId: T,
+            subscriberId: 'u1',
+            before: null,
+            limit: 10,
+            archived: false,
+          }),
+        ).toEqual([]);
+        // Snoozed again, later: the first wake finds nothing to do.
+        await store.snoozeInbox(T, 'u1', 'msg_1', 12_000, wake(12_000), 2500);
+        expect(await store.wakeSnoozed(T, 'msg_1', 9000, 9000)).toBeNull();
+        const woken = await store.wakeSnoozed(T, 'msg_1', 12_000, 12_000);
+        expect(woken).toMatchObject({ snoozedUntil: null, readAt: null, seenAt: null });
+        expect(await store.wakeSnoozed(T, 'msg_1', 12_000, 12_001)).toBeNull();
+        expect(await store.countUnread(T, 'u1')).toBe(1);
+        const types = (await store.listInboxChanges(T, 'u1', 0, 10)).map((c) => c.type);
+        expect(types).toEqual([
+          'item.created',
+          'item.updated',
+          'item.updated',
+          'item.updated',
+          'item.created',
+        ]);
+      });
+
+      it('knows who is online from unexpired presence rows of any holder', async () => {
+        const ada = { tenantId: T, subscriberId: 'ada' };
+        const bob = { tenantId: T, subscriberId: 'bob' };
+        await store.holdPresence('p1', [ada, bob], 10_000);
+        await store.holdPresence('p2', [ada], 5_000);
+        expect(await store.isOnline(T, 'ada', 9_000)).toBe(true);
+        expect(await store.isOnline(OTHER, 'ada', 9_000)).toBe(false);
+        await store.releasePresence('p1', [ada]);
+        expect(await store.isOnline(T, 'ada', 4_000)).toBe(true);
+        expect(await store.isOnline(T, 'ada', 6_000)).toBe(false);
+        await store.refreshPresence('p2', 20_000);
+        expect(await store.isOnline(T, 'ada', 15_000)).toBe(true);
+        expect(await store.isOnline(T, 'bob', 15_000)).toBe(false);
+        expect(await store.purgePresence(15_000, 100)).toBe(1);
+        await store.releasePresence('p2', null);
+        expect(await store.isOnline(T, 'ada', 15_000)).toBe(false);
       });
 
       it('keeps sandbox captures per tenant', async () => {
@@ -1840,6 +2087,132 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.countJobs()).toEqual({ ready: 2, leased: 1, dead: 0 });
         const again = await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 10_000, quotas });
         expect(again.map((j) => j.id).sort()).toEqual([held[0]!.id, held[2]!.id].sort());
+      });
+    });
+    describe('provider feedback', () => {
+      const suppression = (over: Partial<Parameters<Store['suppressAddress']>[0]> = {}) => ({
+        tenantId: T,
+        channel: 'email' as const,
+        addressHash: 'h-gone',
+        reason: 'hard_bounce' as const,
+        detail: '550 user unknown',
+        createdAt: 5,
+        ...over,
+      });
+
+      it('finds integrations by id across tenants, and messages by provider id within one', async () => {
+        const base = {
+          config: {},
+          sealedCredentials: null,
+          enabled: true,
+          channel: 'sms',
+          provider: 'twilio',
+        } as const;
+        await store.putIntegration({ ...base, tenantId: OTHER, id: 'texts', priority: 1 }, 1);
+        await store.putIntegration({ ...base, tenantId: T, id: 'texts', priority: 1 }, 1);
+        await store.putIntegration({ ...base, tenantId: T, id: 'other', priority: 2 }, 1);
+        expect((await store.integrationsWithId('texts')).map((i) => i.tenantId)).toEqual([T, OTHER]);
+        expect(await store.integrationsWithId('none')).toEqual([]);
+
+        await store.createMessages([
+          {
+            record: message({ id: 'msg_p1', channel: 'sms', status: 'sent', providerMessageId: 'SM1' }),
+            followUp: null,
+          },
+          {
+            record: message({
+              id: 'msg_p2',
+              tenantId: OTHER,
+              channel: 'sms',
+              status: 'sent',
+              providerMessageId: 'SM2',
+            }),
+            followUp: null,
+          },
+        ]);
+        expect((await store.messageByProviderId(T, 'SM1'))?.id).toBe('msg_p1');
+        expect(await store.messageByProviderId(T, 'SM2')).toBeNull();
+        expect(await store.messageByProviderId(OTHER, 'SM1')).toBeNull();
+      });
+
+      it('applies a feedback change only from the statuses it may replace', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_f1', channel: 'email', status: 'sent' }), followUp: null },
+        ]);
+        const entry = { at: '2026-01-01T00:00:01.000Z', status: 'delivered', detail: 'SES: delivered' };
+        const delivered = { status: 'delivered' as const, from: ['sent' as const], entry, now: 10 };
+        expect(await store.applyFeedback(T, 'msg_f1', delivered)).toBe(true);
+        expect(await store.applyFeedback(T, 'msg_f1', delivered)).toBe(false);
+        expect(await store.applyFeedback(OTHER, 'msg_f1', delivered)).toBe(false);
+        expect(await store.applyFeedback(T, 'msg_none', delivered)).toBe(false);
+        const bounce = {
+          status: 'bounced' as const,
+          from: ['sent' as const, 'delivered' as const],
+          reason: 'bad_address' as const,
+          lastError: 'SES bounce Permanent',
+          entry: { ...entry, status: 'bounced' },
+          now: 11,
+        };
+        expect(await store.applyFeedback(T, 'msg_f1', bounce)).toBe(true);
+        const complaint = {
+          status: null,
+          from: ['bounced' as const],
+          entry: { ...entry, status: 'complaint' },
+          now: 12,
+        };
+        expect(await store.applyFeedback(T, 'msg_f1', complaint)).toBe(true);
+        const after = await store.getMessage(T, 'msg_f1');
+        expect(after).toMatchObject({
+          status: 'bounced',
+          reason: 'bad_address',
+          lastError: 'SES bounce Permanent',
+          updatedAt: 12,
+        });
+        expect(after!.timeline.map((e) => e.status)).toEqual([
+          'delivered',
+          'delivered',
+          'bounced',
+          'complaint',
+        ]);
+      });
+
+      it('suppresses an address once (the first reason stays), per tenant, and lifts only by its reason', async () => {
+        expect(await store.suppressAddress(suppression())).toBe(true);
+        expect(await store.suppressAddress(suppression({ reason: 'complaint', detail: 'later' }))).toBe(
+          false,
+        );
+        expect(await store.suppressAddress(suppression({ channel: 'sms', reason: 'sms_stop' }))).toBe(true);
+        expect(await store.suppressAddress(suppression({ tenantId: OTHER }))).toBe(true);
+        const found = await store.suppressionsAmong(T, ['h-gone', 'h-other']);
+        expect(found.sort((a, b) => a.channel.localeCompare(b.channel))).toEqual([
+          suppression(),
+          suppression({ channel: 'sms', reason: 'sms_stop' }),
+        ]);
+        expect(await store.suppressionsAmong(T, [])).toEqual([]);
+        expect(await store.liftSuppression(T, 'email', 'h-gone', 'sms_stop')).toBe(false);
+        expect(await store.liftSuppression(T, 'sms', 'h-gone', 'sms_stop')).toBe(true);
+        expect((await store.suppressionsAmong(T, ['h-gone'])).map((s) => s.channel)).toEqual(['email']);
+        expect(await store.suppressionsAmong(OTHER, ['h-gone'])).toHaveLength(1);
+      });
+
+      it('counts soft bounces once per message within the window', async () => {
+        const count = (ref: string, at: number) =>
+          store.countSoftBounce(T, 'email', 'h-full', ref, at, at - 100);
+        expect(await count('m1', 1000)).toBe(1);
+        expect(await count('m1', 1001)).toBe(1);
+        expect(await count('m2', 1050)).toBe(2);
+        // m1 (1000) falls out of a window starting at 1020.
+        expect(await count('m3', 1120)).toBe(2);
+        expect(await store.countSoftBounce(OTHER, 'email', 'h-full', 'm1', 1120, 0)).toBe(1);
+      });
+
+      it('finds the subscribers with a phone number', async () => {
+        await store.upsertSubscriber(T, 'u-b', { phone: '+15550000001' }, 1);
+        await store.upsertSubscriber(T, 'u-a', { phone: '+15550000001' }, 1);
+        await store.upsertSubscriber(T, 'u-c', { phone: '+15550000002' }, 1);
+        await store.upsertSubscriber(OTHER, 'u-d', { phone: '+15550000001' }, 1);
+        expect(await store.subscribersWithPhone(T, '+15550000001')).toEqual(['u-a', 'u-b']);
+        expect(await store.subscribersWithPhone(T, '+15559999999')).toEqual([]);
       });
     });
   });

@@ -1,42 +1,91 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { InboxChange } from '../../inbox/feed.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PresenceTracker } from '../../inbox/presence.ts';
+import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, validationError } from '../errors.ts';
 import { inboxItemView } from '../views.ts';
+import { inboxWebSocketRoutes } from './inbox-ws.ts';
 import { StreamRegistry } from './stream-registry.ts';
 
-/** A comment line every so often keeps proxies and load balancers from closing an idle stream. */
-const HEARTBEAT_MS = 15_000;
-/** API.md: a subscriber has at most 20 open streams; opening another closes the oldest. */
+/** A comment line (SSE) or a ping (WebSocket) every so often keeps proxies from closing an idle stream. */
+export const HEARTBEAT_MS = 15_000;
+/** API.md: a subscriber has at most 20 open streams (SSE and WebSocket together); another closes the oldest. */
 export const MAX_STREAMS_PER_SUBSCRIBER = 20;
+/**
+ * Bytes a client may leave unread before it is dropped: a stalled device never makes the server
+ * buffer without bound. Far above what a connected client lags by (a replay page is ~100 KB).
+ */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Subscriber tokens only; `?token=` is accepted here (EventSource cannot set headers). */
 const STREAM_ROUTE = { config: { auth: 'subscriber' as const, queryToken: true } };
 
-function frame(event: string, data: unknown, id?: string): string {
-  return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+/** One open realtime connection, whatever carries it. */
+export interface OpenStream {
+  /** Ends it: `reason` says why (a newer stream of the subscriber, shutdown). */
+  end(reason: 'replaced' | 'shutdown'): void;
+}
+
+/** What the SSE and WebSocket routes of one server share: the per-subscriber cap and presence. */
+export interface StreamHub {
+  open: StreamRegistry<OpenStream>;
+  presence: PresenceTracker;
+}
+
+/**
+ * Where a client resumes: `?after=` or the `Last-Event-ID` header (EventSource sends it on its
+ * own when it reconnects); null when neither is given. A malformed id is refused, naming it.
+ */
+export function resumePoint(request: FastifyRequest): number | null {
+  const query = request.query as { after?: unknown };
+  const header = request.headers['last-event-id'];
+  const fromQuery = typeof query.after === 'string' ? query.after : undefined;
+  const fromHeader = typeof header === 'string' ? header : undefined;
+  const value = fromQuery ?? fromHeader;
+  const parsed = parseEventId(value);
+  if (parsed === 'invalid') {
+    const path = fromQuery !== undefined ? 'after' : 'Last-Event-ID';
+    throw validationError(
+      [{ path, message: 'is not an event id this stream sent (a whole number)' }],
+      fromQuery !== undefined ? 'query' : 'headers',
+    );
+  }
+  return parsed;
+}
+
+function frame(event: InboxEvent): string {
+  const id = 'id' in event ? `id: ${event.id}\n` : '';
+  return `${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
 /**
  * `GET /v1/inbox/stream`: Server-Sent Events for one subscriber — `ready` with the unread count
- * on connect, then `item.created` (a new inbox item), `item.updated` (read, seen or archived on
- * any device) and `inbox.read-all` / `inbox.seen-all`, each with the unread count after it.
- * The token may come as `?token=` (EventSource cannot set headers). A stream ends when its token
- * expires (the browser's EventSource then reconnects, is refused, and fetches a new token), and a
- * subscriber keeps at most {@link MAX_STREAMS_PER_SUBSCRIBER} open in this process — across
- * tokens; opening another ends the oldest.
+ * on connect, then `item.created` (a new inbox item), `item.updated` (read, seen, archived,
+ * snoozed on any device) and `inbox.read-all` / `inbox.seen-all`, each with the unread count and
+ * its log id (`id:` line), which `Last-Event-ID` or `?after=` resumes from (src/inbox/session.ts).
+ * The token may come as `?token=`. A stream ends when its token expires (the browser's EventSource
+ * then reconnects, is refused, and fetches a new token), and a subscriber keeps at most
+ * {@link MAX_STREAMS_PER_SUBSCRIBER} open in this process, SSE and WebSocket together, across
+ * tokens; opening another ends the oldest. Also registers `GET /v1/inbox/ws` (inbox-ws.ts).
  */
 export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, inboxFeed } = context;
-  const open = new StreamRegistry<FastifyReply>(MAX_STREAMS_PER_SUBSCRIBER, (reply) => reply.raw.end());
+  const hub: StreamHub = {
+    open: new StreamRegistry<OpenStream>(MAX_STREAMS_PER_SUBSCRIBER, (stream) => stream.end('replaced')),
+    presence: new PresenceTracker(store, context.logger),
+  };
   // Streams never end by themselves: close them so the server can stop.
-  app.addHook('preClose', async () => open.closeAll());
+  app.addHook('preClose', async () => {
+    hub.open.closeAll((stream) => stream.end('shutdown'));
+    await hub.presence.stop();
+  });
 
   app.get('/v1/inbox/stream', STREAM_ROUTE, async (request, reply) => {
     const { subscriberId, tokenExpiresAt } = request;
     if (!subscriberId || tokenExpiresAt === null)
       throw new ApiError('unauthorized', 'a subscriber token is required');
     const { tenantId } = request;
-    const unreadCount = await store.countUnread(tenantId, subscriberId);
+    const after = resumePoint(request);
+    const leave = await hub.presence.enter(tenantId, subscriberId);
 
     reply.hijack();
     const raw = reply.raw;
@@ -48,43 +97,52 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       // Set by earlier hooks (CORS for browser origins): a hijacked reply sends them itself.
       ...(reply.getHeaders() as Record<string, string>),
     });
-    // A device that went away must not be written to (nor crash the process with a late 'error').
+    // A device that went away must not be written to (nor crash the process with a late 'error'),
+    // and one that stopped reading is dropped rather than buffered for.
     const write = (text: string) => {
-      if (!raw.writableEnded && !raw.destroyed) raw.write(text);
+      if (raw.writableEnded || raw.destroyed) return;
+      if (raw.writableLength > MAX_BUFFERED_BYTES) {
+        request.log.info('inbox stream dropped: the client stopped reading');
+        raw.destroy();
+        return;
+      }
+      raw.write(text);
     };
     raw.on('error', (error) => request.log.debug({ err: error }, 'inbox stream connection failed'));
-    write(frame('ready', { unreadCount }));
-    const release = open.add(`${tenantId}\u0000${subscriberId}`, reply);
+    const release = hub.open.add(`${tenantId}\u0000${subscriberId}`, { end: () => raw.end() });
     // A stream must not outlive its token. setTimeout's limit (24.8 days) is far beyond 7 days.
     const expiry = setTimeout(() => raw.end(), Math.max(0, tokenExpiresAt - Date.now()));
     expiry.unref();
-
-    // Changes are written in order, one at a time: each waits for its item and count.
-    let queue = Promise.resolve();
-    const send = async (change: InboxChange) => {
-      const count = await store.countUnread(tenantId, subscriberId);
-      if (change.type === 'item.created' || change.type === 'item.updated') {
-        const item = await store.getMessage(tenantId, change.itemId);
-        if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') return;
-        write(frame(change.type, { item: inboxItemView(item), unreadCount: count }, item.id));
-      } else {
-        write(frame(change.type, { unreadCount: count }));
-      }
-    };
-    const unsubscribe = inboxFeed.subscribe(tenantId, subscriberId, (change) => {
-      queue = queue
-        .then(() => send(change))
-        .catch((error) => {
-          request.log.warn({ err: error }, 'inbox stream update failed');
-        });
-    });
     const heartbeat = setInterval(() => write(': ping\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
+    let session: { close(): void } | null = null;
+    let ended = false;
     raw.on('close', () => {
+      ended = true;
       clearInterval(heartbeat);
       clearTimeout(expiry);
-      unsubscribe();
+      session?.close();
       release();
+      leave();
     });
+    try {
+      const opened = await openInboxSession({
+        store,
+        feed: inboxFeed,
+        tenantId,
+        subscriberId,
+        after,
+        view: inboxItemView,
+        send: (event) => write(frame(event)),
+        onError: (error) => request.log.warn({ err: error }, 'inbox stream update failed'),
+      });
+      if (ended) opened.close();
+      else session = opened;
+    } catch (error) {
+      request.log.warn({ err: error }, 'inbox stream could not start');
+      raw.end();
+    }
   });
+
+  await inboxWebSocketRoutes(app, context, hub);
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
@@ -8,6 +9,7 @@ import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
+import { flattenTemplateActions } from '../template-actions.ts';
 import { workflowView } from '../views.ts';
 
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
@@ -19,6 +21,11 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
     }));
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
+    if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
+      details.push({
+        path: `channels[${i}].skipIfOnline`,
+        message: 'applies to push, webpush, sms and email steps only',
+      });
     return details;
   });
 }
@@ -90,17 +97,28 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   const { store } = context;
   const params = IdParams('key');
 
-  app.put('/v1/workflows/:key', { schema: { params, body: WorkflowBody } }, async (request) => {
-    const { key } = request.params as { key: string };
-    const body = request.body as WorkflowBody;
-    const mjml = await compileMjmlSteps(body);
-    if (mjml.length > 0) throw validationError(mjml);
-    const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
-    if (details.length > 0) throw validationError(details);
-    return workflowView(
-      await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
-    );
-  });
+  app.put(
+    '/v1/workflows/:key',
+    {
+      schema: { params, body: WorkflowBody },
+      // `actions: [{label, url}]` becomes flat template fields before the schema (strings only) sees it.
+      preValidation: async (request) => {
+        const problems = flattenTemplateActions(request.body);
+        if (problems.length > 0) throw validationError(problems);
+      },
+    },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const body = request.body as WorkflowBody;
+      const mjml = await compileMjmlSteps(body);
+      if (mjml.length > 0) throw validationError(mjml);
+      const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
+      if (details.length > 0) throw validationError(details);
+      return workflowView(
+        await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
+      );
+    },
+  );
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };

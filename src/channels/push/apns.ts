@@ -222,6 +222,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Apple's `{"reason": "BadDeviceToken"}`; only a plain word is kept (the endpoint may be anyone's). */
 export function apnsReason(body: string): string | undefined {
+  // A 200's body is empty: no JSON.parse that throws on every accepted push.
+  if (body === '') return undefined;
   try {
     const reason = (JSON.parse(body) as { reason?: unknown } | null)?.reason;
     return typeof reason === 'string' && /^[A-Za-z]{1,64}$/.test(reason) ? reason : undefined;

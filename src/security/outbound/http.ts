@@ -7,6 +7,11 @@ import { guardedLookup } from './resolve.ts';
 export interface GuardedDispatcherOptions {
   /** TCP + TLS connect deadline. */
   connectTimeoutMs?: number;
+  /**
+   * Certificates to trust instead of Node's (PEM). Only tests set it (a local fake with a
+   * self-signed certificate, see src/feedback/sns-certificates.ts); unset, Node's store applies.
+   */
+  ca?: string;
 }
 
 /**
@@ -23,6 +28,7 @@ export function createGuardedDispatcher(
   const connectChecked = buildConnector({
     lookup: guardedLookup(policy),
     timeout: options.connectTimeoutMs ?? 10_000,
+    ...(options.ca ? { ca: options.ca } : {}),
   });
   const connect: buildConnector.connector = (connectOptions, callback) => {
     const host = hostWithoutDecoration(connectOptions.hostname);

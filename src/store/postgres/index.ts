@@ -7,6 +7,8 @@ import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
 import { postgresDigestStore } from './digests.ts';
 import { postgresEventStore } from './events.ts';
+import { postgresFeedbackStore } from './feedback.ts';
+import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -62,11 +64,14 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresIntegrationStore(pool),
     ...postgresCircuitStore(pool),
     ...postgresMessageStore(pool),
+    ...postgresInboxStore(pool),
+    ...postgresPresenceStore(pool),
     ...postgresDigestStore(pool),
     ...postgresPreferenceStore(pool),
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
+    ...postgresFeedbackStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

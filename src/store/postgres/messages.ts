@@ -11,6 +11,7 @@ import {
 } from '../rows.ts';
 import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
+import { logInboxChanges } from './inbox.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 /**
@@ -20,9 +21,6 @@ import { insertJobsFrom, jobsParam } from './jobs.ts';
  */
 const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND $1::TEXT IN ('queued', 'deferred', 'sending', 'sent')
                 THEN status ELSE $1::TEXT END`;
-
-const entryJson = (now: number, status: string, detail?: string) =>
-  JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
 
 /**
  * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
@@ -99,7 +97,11 @@ async function insertMessages(
            data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT,
            device_id TEXT, provider_message_id TEXT, meta JSONB)
          ON CONFLICT DO NOTHING
-         RETURNING id),
+         RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
+       -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).
+       items AS (SELECT tenant_id, subscriber_id, id AS item_id, created_at AS at FROM m
+                  WHERE channel = 'in_app' AND status = 'delivered'),
+       ${logInboxChanges('items', `'item.created'`)},
        a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
        f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
        SELECT id FROM m`,
@@ -122,9 +124,10 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     id: string,
     update: MessageUpdate,
     onlyIf: MessageStatus | null,
+    on: Queryable = db,
   ) {
     const { rows } = await run<{ n: number }>(
-      db,
+      on,
       `WITH u AS (
          UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE($2, provider), last_error = $3, updated_at = $4,
                 reason = CASE WHEN $10::BOOLEAN THEN $11::TEXT ELSE reason END,
@@ -203,6 +206,16 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
     async updateMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, null);
     },
+    async updateMessages(updates) {
+      if (updates.length <= 1) {
+        return Promise.all(updates.map((u) => applyUpdate(u.tenantId, u.id, u.update, null)));
+      }
+      return transaction(db, async (client) => {
+        const changed: boolean[] = [];
+        for (const u of updates) changed.push(await applyUpdate(u.tenantId, u.id, u.update, null, client));
+        return changed;
+      });
+    },
     async replayDeadMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update, 'dead');
     },
@@ -219,7 +232,10 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
             WHERE tenant_id = $1 AND id = $2 AND ($4::TEXT IS NULL OR subscriber_id = $4)
               AND status = ANY($8::TEXT[])
            RETURNING *),
-         f AS (${insertJobsFrom('$9', 'EXISTS (SELECT 1 FROM u)')})
+         f AS (${insertJobsFrom('$9', 'EXISTS (SELECT 1 FROM u)')}),
+         -- A receipt that reads an inbox item is a change its subscriber's streams replay.
+         receipted AS (SELECT tenant_id, subscriber_id, id AS item_id, $5::BIGINT AS at FROM u WHERE channel = 'in_app'),
+         ${logInboxChanges('receipted', `'item.updated'`)}
          SELECT *, TRUE AS changed FROM u
          UNION ALL
          SELECT *, FALSE AS changed FROM messages
@@ -248,82 +264,6 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
           WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) AND NOT escalated`,
         [tenantId, ids, now, JSON.stringify(entry)],
       );
-      return result.rowCount ?? 0;
-    },
-    async listInbox(page) {
-      const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived, page.limit];
-      let older = '';
-      if (page.before) {
-        values.push(page.before.eventAt, page.before.id);
-        older = 'AND (event_at < $5 OR (event_at = $5 AND id < $6))';
-      }
-      const { rows } = await run<MessageRow>(
-        db,
-        // In-app messages that never reached the inbox (failed, suppressed) are not inbox items.
-        `SELECT * FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
-           AND (archived_at IS NULL) = $3 AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited') ${older}
-         ORDER BY event_at DESC, id DESC LIMIT $4`,
-        values,
-      );
-      return rows.map(toMessage);
-    },
-    async countUnread(tenantId, subscriberId) {
-      const { rows } = await run<{ n: number }>(
-        db,
-        `SELECT count(*)::INT AS n FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
-           AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`,
-        [tenantId, subscriberId],
-      );
-      return rows[0]!.n;
-    },
-    async markInbox(tenantId, subscriberId, id, mark, now) {
-      // Reading or archiving an item is a read receipt. SET expressions see the row as it was.
-      const reads = mark !== 'seen';
-      const archives = mark === 'archive';
-      const { rows } = await run<MessageRow>(
-        db,
-        `UPDATE messages SET
-           seen_at = COALESCE(seen_at, $4),
-           read_at = CASE WHEN $5 THEN COALESCE(read_at, $4) ELSE read_at END,
-           archived_at = CASE WHEN $6 THEN COALESCE(archived_at, $4) ELSE archived_at END,
-           status = CASE WHEN $5 AND read_at IS NULL AND status IN ('delivered', 'sent') THEN 'read' ELSE status END,
-           timeline = timeline
-             || CASE WHEN $5 AND read_at IS NULL THEN jsonb_build_array($7::jsonb) ELSE '[]'::jsonb END
-             || CASE WHEN $6 AND archived_at IS NULL THEN jsonb_build_array($8::jsonb) ELSE '[]'::jsonb END,
-           updated_at = $4
-         WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
-         RETURNING *`,
-        [
-          tenantId,
-          id,
-          subscriberId,
-          now,
-          reads,
-          archives,
-          entryJson(now, 'read', `inbox ${mark}`),
-          entryJson(now, 'archived'),
-        ],
-      );
-      return rows[0] ? toMessage(rows[0]) : null;
-    },
-    async markAllInbox(tenantId, subscriberId, mark, now) {
-      const result =
-        mark === 'seen'
-          ? await run(
-              db,
-              `UPDATE messages SET seen_at = $3, updated_at = $3
-                WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app' AND seen_at IS NULL`,
-              [tenantId, subscriberId, now],
-            )
-          : await run(
-              db,
-              `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
-                 status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
-                 timeline = timeline || jsonb_build_array($4::jsonb)
-               WHERE tenant_id = $1 AND subscriber_id = $2 AND channel = 'in_app'
-                 AND read_at IS NULL AND archived_at IS NULL`,
-              [tenantId, subscriberId, now, entryJson(now, 'read', 'inbox read-all')],
-            );
       return result.rowCount ?? 0;
     },
     async saveSandboxCapture(c: SandboxCapture) {

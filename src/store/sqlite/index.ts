@@ -8,6 +8,8 @@ import { sqliteCircuitStore } from './circuits.ts';
 import { sqliteDeviceStore } from './devices.ts';
 import { digestStatements, sqliteDigestStore } from './digests.ts';
 import { sqliteEventStore } from './events.ts';
+import { sqliteFeedbackStore } from './feedback.ts';
+import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -63,12 +65,17 @@ const DURABLE_WRITES = [
   'resealCredentials',
   'markInbox',
   'markAllInbox',
+  'snoozeInbox',
   'replayDeadMessage',
   'patchPreferences',
   'patchTenantSettings',
   'putWebhookEndpoint',
   'deleteWebhookEndpoint',
   'replaceWebhookSecrets',
+  // A provider's word on an address (hard bounce, complaint, STOP) must outlive a power cut: the
+  // provider will not say it again.
+  'suppressAddress',
+  'liftSuppression',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -115,6 +122,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
 
   const jobs = jobStatements(db);
   const subscribers = subscriberStatements(db);
+  const inboxLog = inboxLogStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
@@ -126,12 +134,15 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteCircuitStore(db),
-    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs)),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog),
+    ...sqliteInboxStore(db, inboxLog, jobs),
+    ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
     ...sqlitePreferenceStore(db, subscribers),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
+    ...sqliteFeedbackStore(db),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

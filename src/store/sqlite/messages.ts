@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import type { DigestWrites, MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
+import type {
+  DigestWrites,
+  MessageAck,
+  MessageStore,
+  MessageUpdate,
+  MessageUpdateOf,
+  NewMessage,
+} from '../port.ts';
 import {
   type MessageRow,
   type SandboxCaptureRow,
@@ -10,6 +17,7 @@ import {
   toSkippedStep,
 } from '../rows.ts';
 import type { DigestStatements } from './digests.ts';
+import type { InboxLog } from './inbox.ts';
 import type { JobStatements } from './jobs.ts';
 
 const NO_META = Object.freeze({});
@@ -26,6 +34,7 @@ export function sqliteMessageStore(
   db: Database.Database,
   jobs: JobStatements,
   digests: DigestStatements,
+  inbox: InboxLog,
 ): MessageStore {
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
@@ -52,6 +61,12 @@ export function sqliteMessageStore(
        provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
        updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
   );
+  // The common change, one timeline entry, in one statement: the row is rewritten once, not twice.
+  const setStatusAndAppend = db.prepare(
+    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
+       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
+       updated_at = ?, timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+  );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
   );
@@ -71,41 +86,6 @@ export function sqliteMessageStore(
     `UPDATE messages SET escalated = 1, updated_at = @now, timeline = json_insert(timeline, '$[#]', json(@entry))
      WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids)) AND escalated = 0`,
   );
-  // In-app messages that never reached the inbox (failed, suppressed) are not inbox items.
-  const inboxNewest = db.prepare(
-    `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
-     ORDER BY event_at DESC, id DESC LIMIT ?`,
-  );
-  const inboxOlder = db.prepare(
-    `SELECT * FROM messages WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-       AND (archived_at IS NULL) = ? AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
-       AND (event_at < ? OR (event_at = ? AND id < ?))
-     ORDER BY event_at DESC, id DESC LIMIT ?`,
-  );
-  const unread = db
-    .prepare(
-      `SELECT COUNT(*) FROM messages INDEXED BY messages_unread WHERE tenant_id = ? AND subscriber_id = ? AND channel = 'in_app'
-         AND read_at IS NULL AND archived_at IS NULL AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`,
-    )
-    .pluck();
-  const inboxItem = db.prepare(
-    `SELECT * FROM messages WHERE tenant_id = ? AND id = ? AND subscriber_id = ? AND channel = 'in_app'`,
-  );
-  const writeMarks = db.prepare(
-    `UPDATE messages SET seen_at = ?, read_at = ?, archived_at = ?, status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-  );
-  const readAll = db.prepare(
-    `UPDATE messages SET read_at = @now, seen_at = COALESCE(seen_at, @now), updated_at = @now,
-       status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
-       timeline = json_insert(timeline, '$[#]', json(@entry))
-     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND channel = 'in_app'
-       AND read_at IS NULL AND archived_at IS NULL`,
-  );
-  const seenAll = db.prepare(
-    `UPDATE messages SET seen_at = @now, updated_at = @now
-     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND channel = 'in_app' AND seen_at IS NULL`,
-  );
   const capture = db.prepare(
     `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -119,30 +99,50 @@ export function sqliteMessageStore(
   const listCache = new Map<string, Database.Statement>();
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
-  function applyUpdate(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null) {
-    return db
-      .transaction(() => {
-        const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
-          update.status,
-          update.status,
-          update.provider ?? null,
-          update.lastError ?? null,
-          update.reason === undefined ? 0 : 1,
-          update.reason ?? null,
-          update.providerMessageId ?? null,
-          update.meta ? JSON.stringify(update.meta) : '{}',
-          update.now,
-          tenantId,
-          id,
-        ).changes;
-        if (changed === 0) return false;
-        for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
-        if (update.followUp) jobs.enqueue(update.followUp, update.now);
-        for (const event of update.events ?? []) jobs.enqueue(event, update.now);
-        return true;
-      })
-      .immediate();
+  function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+    if (onlyIf === null && update.append.length === 1) {
+      const changed = setStatusAndAppend.run(
+        update.status,
+        update.status,
+        update.provider ?? null,
+        update.lastError ?? null,
+        update.reason === undefined ? 0 : 1,
+        update.reason ?? null,
+        update.providerMessageId ?? null,
+        update.meta ? JSON.stringify(update.meta) : '{}',
+        update.now,
+        JSON.stringify(update.append[0]),
+        tenantId,
+        id,
+      ).changes;
+      if (changed === 0) return false;
+      if (update.followUp) jobs.enqueue(update.followUp, update.now);
+      for (const event of update.events ?? []) jobs.enqueue(event, update.now);
+      return true;
+    }
+    const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
+      update.status,
+      update.status,
+      update.provider ?? null,
+      update.lastError ?? null,
+      update.reason === undefined ? 0 : 1,
+      update.reason ?? null,
+      update.providerMessageId ?? null,
+      update.meta ? JSON.stringify(update.meta) : '{}',
+      update.now,
+      tenantId,
+      id,
+    ).changes;
+    if (changed === 0) return false;
+    for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+    if (update.followUp) jobs.enqueue(update.followUp, update.now);
+    for (const event of update.events ?? []) jobs.enqueue(event, update.now);
+    return true;
   }
+  const applyUpdate = db.transaction(change);
+  const applyUpdates = db.transaction((updates: readonly MessageUpdateOf[]) =>
+    updates.map((u) => change(u.tenantId, u.id, u.update, null)),
+  );
 
   const createMessages = db.transaction(
     (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[], digestWrites?: DigestWrites) => {
@@ -187,6 +187,9 @@ export function sqliteMessageStore(
         ).changes;
         if (inserted === 0) continue;
         created.push(record.id);
+        // A new inbox item is a change its subscriber's streams replay (in this transaction).
+        if (record.channel === 'in_app' && record.status === 'delivered')
+          inbox.log(record.tenantId, record.subscriberId, 'item.created', record.id, record.createdAt);
         if (followUp) jobs.enqueue(followUp, record.createdAt);
         for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
       }
@@ -235,10 +238,13 @@ export function sqliteMessageStore(
       return (statement.all(filter) as MessageRow[]).map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, null);
+      return applyUpdate.immediate(tenantId, id, update, null);
+    },
+    async updateMessages(updates) {
+      return updates.length === 0 ? [] : applyUpdates.immediate(updates);
     },
     async replayDeadMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, 'dead');
+      return applyUpdate.immediate(tenantId, id, update, 'dead');
     },
     async recordReceipt(write) {
       return db
@@ -257,6 +263,9 @@ export function sqliteMessageStore(
             }).changes > 0;
           if (changed && write.followUp) jobs.enqueue(write.followUp, now);
           const row = getOf.get({ tenantId, id, subscriberId }) as MessageRow | undefined;
+          // A receipt that reads an inbox item is a change its subscriber's streams replay.
+          if (changed && row?.channel === 'in_app')
+            inbox.log(tenantId, row.subscriber_id, 'item.updated', id, now);
           return row ? { message: toMessage(row), changed } : null;
         })
         .immediate();
@@ -264,59 +273,6 @@ export function sqliteMessageStore(
     async markEscalated(tenantId, ids, entry, now) {
       if (ids.length === 0) return 0;
       return escalate.run({ tenantId, ids: JSON.stringify(ids), entry: JSON.stringify(entry), now }).changes;
-    },
-    async listInbox(page) {
-      const live = page.archived ? 0 : 1;
-      const rows = page.before
-        ? inboxOlder.all(
-            page.tenantId,
-            page.subscriberId,
-            live,
-            page.before.eventAt,
-            page.before.eventAt,
-            page.before.id,
-            page.limit,
-          )
-        : inboxNewest.all(page.tenantId, page.subscriberId, live, page.limit);
-      return (rows as MessageRow[]).map(toMessage);
-    },
-    async countUnread(tenantId, subscriberId) {
-      return unread.get(tenantId, subscriberId) as number;
-    },
-    async markInbox(tenantId, subscriberId, id, mark, now) {
-      return db
-        .transaction(() => {
-          const row = inboxItem.get(tenantId, id, subscriberId) as MessageRow | undefined;
-          if (!row) return null;
-          const seen = row.seen_at ?? now;
-          // Reading or archiving an item is a read receipt.
-          const read = mark === 'seen' ? row.read_at : (row.read_at ?? now);
-          const archived = mark === 'archive' ? (row.archived_at ?? now) : row.archived_at;
-          const becameRead = row.read_at === null && read !== null;
-          const status =
-            becameRead && (row.status === 'delivered' || row.status === 'sent') ? 'read' : row.status;
-          writeMarks.run(seen, read, archived, status, now, tenantId, id);
-          if (becameRead)
-            append.run(
-              JSON.stringify({ at: new Date(now).toISOString(), status: 'read', detail: `inbox ${mark}` }),
-              tenantId,
-              id,
-            );
-          if (mark === 'archive' && row.archived_at === null) {
-            append.run(JSON.stringify({ at: new Date(now).toISOString(), status: 'archived' }), tenantId, id);
-          }
-          return toMessage(get.get(tenantId, id) as MessageRow);
-        })
-        .immediate();
-    },
-    async markAllInbox(tenantId, subscriberId, mark, now) {
-      if (mark === 'seen') return seenAll.run({ tenantId, subscriberId, now }).changes;
-      const entry = JSON.stringify({
-        at: new Date(now).toISOString(),
-        status: 'read',
-        detail: 'inbox read-all',
-      });
-      return readAll.run({ tenantId, subscriberId, now, entry }).changes;
     },
     async saveSandboxCapture(c: SandboxCapture) {
       capture.run(c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt);

@@ -194,8 +194,30 @@ export const TABLES: readonly TableSpec[] = [
       device_id: 'text',
       provider_message_id: 'text',
       meta: 'json',
+      snoozed_until: 'int',
       escalated: 'bool',
     },
+  },
+  // The inbox change log and its per-subscriber counters: open clients resume across the move.
+  {
+    name: 'inbox_cursors',
+    columns: { tenant_id: 'text', subscriber_id: 'text', last_seq: 'int' },
+  },
+  {
+    name: 'inbox_changes',
+    columns: {
+      tenant_id: 'text',
+      subscriber_id: 'text',
+      seq: 'int',
+      type: 'text',
+      item_id: 'text',
+      created_at: 'int',
+    },
+  },
+  // Presence rows expire within a minute; copied only so the schemas stay alike table for table.
+  {
+    name: 'inbox_presence',
+    columns: { tenant_id: 'text', subscriber_id: 'text', holder: 'text', expires_at: 'int' },
   },
   {
     name: 'skipped_steps',
@@ -227,6 +249,22 @@ export const TABLES: readonly TableSpec[] = [
   {
     name: 'digest_events',
     columns: { tenant_id: 'text', digest_id: 'text', event_id: 'text', joined_at: 'int' },
+  },
+  // Suppressed addresses must survive a move: the providers that reported them will not say it again.
+  {
+    name: 'suppressions',
+    columns: {
+      tenant_id: 'text',
+      channel: 'text',
+      address_hash: 'text',
+      reason: 'text',
+      detail: 'text',
+      created_at: 'int',
+    },
+  },
+  {
+    name: 'soft_bounces',
+    columns: { tenant_id: 'text', channel: 'text', address_hash: 'text', message_ref: 'text', at: 'int' },
   },
   {
     name: 'sandbox_captures',

@@ -91,30 +91,35 @@ describe('stored JSON', () => {
   });
 
   it('reads tenant settings at their defaults until set', () => {
-    const utc = { defaultTimezone: 'UTC', dailyCap: null };
+    const utc = { defaultTimezone: 'UTC', dailyCap: null, inboxTabs: {} };
     expect(parseTenantSettings(undefined)).toEqual(utc);
     expect(parseTenantSettings('{}')).toEqual(utc);
     // Settings stored before the daily cap existed read as "no cap".
     expect(parseTenantSettings('{"defaultTimezone":"Asia/Tokyo"}')).toEqual({
       defaultTimezone: 'Asia/Tokyo',
       dailyCap: null,
+      inboxTabs: {},
     });
     expect(mergeTenantSettings(utc, { defaultTimezone: 'Asia/Tokyo' })).toEqual({
       defaultTimezone: 'Asia/Tokyo',
       dailyCap: null,
+      inboxTabs: {},
     });
-    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo', dailyCap: null }, {})).toEqual({
-      defaultTimezone: 'Asia/Tokyo',
-      dailyCap: null,
-    });
+    expect(mergeTenantSettings({ defaultTimezone: 'Asia/Tokyo', dailyCap: null, inboxTabs: {} }, {})).toEqual(
+      {
+        defaultTimezone: 'Asia/Tokyo',
+        dailyCap: null,
+        inboxTabs: {},
+      },
+    );
   });
 
   it('sets, keeps and removes the daily cap', () => {
     const capped = mergeTenantSettings(
-      { defaultTimezone: 'UTC', dailyCap: null },
+      { defaultTimezone: 'UTC', dailyCap: null, inboxTabs: {} },
       { dailyCap: { perSubscriber: 20 } },
     );
-    expect(capped).toEqual({ defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 } });
+    expect(capped).toEqual({ defaultTimezone: 'UTC', dailyCap: { perSubscriber: 20 }, inboxTabs: {} });
     expect(parseTenantSettings(JSON.stringify(capped))).toEqual(capped);
     expect(mergeTenantSettings(capped, { defaultTimezone: 'Asia/Tokyo' }).dailyCap).toEqual({
       perSubscriber: 20,

@@ -1,0 +1,284 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
+import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
+import { verifySubscriberToken } from '../../security/subscriber-token.ts';
+import { emitInboxRead } from '../../webhooks/api-events.ts';
+import type { ApiContext } from '../context.ts';
+import { inboxItemView } from '../views.ts';
+import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
+
+/**
+ * Close codes of `GET /v1/inbox/ws`. 4xxx are ours (RFC 6455 §7.4.2 leaves them to applications),
+ * chosen to read like the HTTP status they stand for.
+ */
+export const WS_CLOSE = {
+  /** The server is stopping: reconnect (to another process) and resume. */
+  shutdown: 1001,
+  /** The client stopped reading and its send buffer filled: reconnect and resume. */
+  tooSlow: 1013,
+  /** No valid subscriber token (none in time, a bad one, or it expired): fetch a new one. */
+  unauthorized: 4401,
+  /** A newer stream of the subscriber took this one's place (at most 20 each). */
+  replaced: 4429,
+} as const;
+
+/** How long a connection without `?token=` has to send its token as the first message. */
+const AUTH_TIMEOUT_MS = 10_000;
+/** Client messages are small: one action each. */
+const MAX_CLIENT_MESSAGE_BYTES = 4096;
+
+interface Identity {
+  tenantId: string;
+  subscriberId: string;
+  expiresAt: number;
+}
+
+type ClientMessage =
+  | { type: 'read' | 'archive' | 'seen'; itemId: string }
+  | { type: 'read-all' }
+  | { type: 'auth'; token: string };
+
+/** A client message, checked; or what is wrong with it. */
+function parseClientMessage(data: string): ClientMessage | { error: string; path: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return { error: 'is not valid JSON', path: '(root)' };
+  }
+  if (typeof value !== 'object' || value === null) return { error: 'must be a JSON object', path: '(root)' };
+  const message = value as Record<string, unknown>;
+  switch (message.type) {
+    case 'read':
+    case 'archive':
+    case 'seen': {
+      const { itemId } = message;
+      if (typeof itemId !== 'string' || itemId.length === 0 || itemId.length > ID_MAX_LENGTH)
+        return { error: `must be an inbox item id (1–${ID_MAX_LENGTH} characters)`, path: 'itemId' };
+      return { type: message.type, itemId };
+    }
+    case 'read-all':
+      return { type: 'read-all' };
+    case 'auth':
+      if (typeof message.token !== 'string') return { error: 'must be a subscriber token', path: 'token' };
+      return { type: 'auth', token: message.token };
+    default:
+      return { error: 'must be one of "read", "archive", "seen", "read-all"', path: 'type' };
+  }
+}
+
+/**
+ * `GET /v1/inbox/ws`: the inbox stream over a WebSocket — the same JSON events as the SSE stream
+ * (inbox-stream.ts), resumable with `?after=`, plus client messages `{"type": "read" | "archive" |
+ * "seen", "itemId"}` and `{"type": "read-all"}`, which act like the inbox routes (a bad one is
+ * answered with `{"type": "error", "error": {code, message, details}}`, the connection stays).
+ * The token comes as `?token=` (checked before the upgrade: 401) or as the first message
+ * `{"type": "auth", "token"}`. Pings every {@link HEARTBEAT_MS}: a connection that has not
+ * answered the previous one is dead and is closed. Close codes: {@link WS_CLOSE}.
+ */
+export async function inboxWebSocketRoutes(
+  app: FastifyInstance,
+  context: ApiContext,
+  hub: StreamHub,
+): Promise<void> {
+  const { store, inboxFeed } = context;
+  await app.register(websocket, {
+    options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES },
+    // Ours end through the hub (with code 1001) before this runs.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.terminate();
+      this.websocketServer.close(() => done());
+    },
+  });
+
+  async function identify(token: string): Promise<Identity | null> {
+    const claims = await verifySubscriberToken(context.keys.tokenSigning, token);
+    return claims
+      ? { tenantId: claims.tenantId, subscriberId: claims.subscriberId, expiresAt: claims.expiresAt }
+      : null;
+  }
+
+  function serve(socket: WebSocket, request: FastifyRequest, identity: Identity, after: number | null) {
+    const { tenantId, subscriberId } = identity;
+    let ended = false;
+    const sendJson = (event: InboxEvent | Record<string, unknown>) => {
+      if (ended || socket.readyState !== socket.OPEN) return;
+      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        request.log.info('inbox websocket dropped: the client stopped reading');
+        end(WS_CLOSE.tooSlow, 'too slow: the send buffer is full');
+        return;
+      }
+      socket.send(JSON.stringify(event));
+    };
+    const end = (code: number, reason: string) => {
+      if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      // A peer that never answers the close (or cannot read it) is cut off.
+      setTimeout(() => socket.terminate(), 2_000).unref();
+    };
+
+    const release = hub.open.add(`${tenantId}\u0000${subscriberId}`, {
+      end: (why) =>
+        why === 'shutdown'
+          ? end(WS_CLOSE.shutdown, 'server stopping')
+          : end(WS_CLOSE.replaced, 'replaced by a newer stream'),
+    });
+    const expiry = setTimeout(
+      () => end(WS_CLOSE.unauthorized, 'token expired'),
+      Math.max(0, identity.expiresAt - Date.now()),
+    );
+    expiry.unref();
+    let alive = true;
+    socket.on('pong', () => {
+      alive = true;
+    });
+    const heartbeat = setInterval(() => {
+      if (!alive) {
+        request.log.debug('inbox websocket reaped: no pong');
+        socket.terminate();
+        return;
+      }
+      alive = false;
+      socket.ping();
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+
+    let session: { close(): void } | null = null;
+    let leave: (() => void) | null = null;
+    socket.on('close', () => {
+      ended = true;
+      clearInterval(heartbeat);
+      clearTimeout(expiry);
+      session?.close();
+      release();
+      leave?.();
+    });
+
+    const act = async (message: ClientMessage) => {
+      const now = Date.now();
+      if (message.type === 'auth') return; // already authenticated: nothing to do
+      if (message.type === 'read-all') {
+        const updated = await store.markAllInbox(tenantId, subscriberId, 'read', now);
+        if (updated > 0) inboxFeed.publish([{ type: 'inbox.read-all', tenantId, subscriberId }]);
+        return;
+      }
+      const item = await store.markInbox(tenantId, subscriberId, message.itemId, message.type, now);
+      if (!item) {
+        sendJson({
+          type: 'error',
+          error: { code: 'not_found', message: `inbox item "${message.itemId}" was not found`, details: [] },
+        });
+        return;
+      }
+      inboxFeed.publish([{ type: 'item.updated', tenantId, subscriberId, itemId: item.id }]);
+      // Read and archive are read receipts, told to webhook endpoints like the inbox routes do.
+      await emitInboxRead(context, item, now);
+    };
+    // Actions run one at a time, in the order sent.
+    let actions = Promise.resolve();
+    socket.on('message', (data, isBinary) => {
+      const parsed = isBinary
+        ? { error: 'must be a text frame', path: '(root)' }
+        : parseClientMessage(String(data));
+      if ('error' in parsed) {
+        sendJson({
+          type: 'error',
+          error: {
+            code: 'validation_failed',
+            message: `message.${parsed.path} ${parsed.error}`,
+            details: [{ path: parsed.path, message: parsed.error }],
+          },
+        });
+        return;
+      }
+      actions = actions
+        .then(() => act(parsed))
+        .catch((error: unknown) => {
+          request.log.warn({ err: error }, 'inbox websocket action failed');
+          sendJson({
+            type: 'error',
+            error: { code: 'unavailable', message: 'the action failed; retry', details: [] },
+          });
+        });
+    });
+
+    void (async () => {
+      try {
+        leave = await hub.presence.enter(tenantId, subscriberId);
+        if (ended) {
+          leave();
+          return;
+        }
+        const opened = await openInboxSession({
+          store,
+          feed: inboxFeed,
+          tenantId,
+          subscriberId,
+          after,
+          view: inboxItemView,
+          send: sendJson,
+          onError: (error) => request.log.warn({ err: error }, 'inbox websocket update failed'),
+        });
+        if (ended) opened.close();
+        else session = opened;
+      } catch (error) {
+        request.log.warn({ err: error }, 'inbox websocket could not start');
+        end(1011, 'could not start');
+      }
+    })();
+  }
+
+  app.get(
+    '/v1/inbox/ws',
+    {
+      websocket: true,
+      config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
+      // A bad resume point is refused before the upgrade (400 naming it).
+      preHandler: async (request: FastifyRequest) => {
+        resumePoint(request);
+      },
+      // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
+      // one) would leave its socket open after the 401, holding up shutdown: close it.
+      onResponse: async (request: FastifyRequest) => {
+        if (request.raw.headers.upgrade) request.raw.socket?.destroy();
+      },
+    },
+    (socket, request) => {
+      const after = resumePoint(request);
+      if (request.subscriberId && request.tokenExpiresAt !== null) {
+        serve(
+          socket,
+          request,
+          {
+            tenantId: request.tenantId,
+            subscriberId: request.subscriberId,
+            expiresAt: request.tokenExpiresAt,
+          },
+          after,
+        );
+        return;
+      }
+      // No token on the URL: the first message must carry it.
+      const timer = setTimeout(() => socket.close(WS_CLOSE.unauthorized, 'no token sent'), AUTH_TIMEOUT_MS);
+      timer.unref();
+      socket.once('message', (data) => {
+        clearTimeout(timer);
+        const message = parseClientMessage(String(data));
+        if ('error' in message || message.type !== 'auth') {
+          socket.close(WS_CLOSE.unauthorized, 'the first message must be {"type": "auth", "token"}');
+          return;
+        }
+        void identify(message.token).then(
+          (identity) => {
+            if (!identity)
+              socket.close(WS_CLOSE.unauthorized, 'the subscriber token is invalid or has expired');
+            else if (socket.readyState === socket.OPEN) serve(socket, request, identity, after);
+          },
+          () => socket.close(WS_CLOSE.unauthorized, 'the token could not be checked'),
+        );
+      });
+      socket.on('close', () => clearTimeout(timer));
+    },
+  );
+}

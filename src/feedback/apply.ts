@@ -1,0 +1,159 @@
+import { SOFT_BOUNCE_WINDOW_MS, softBouncesAreHard } from '../policy/suppression.ts';
+import { MANDATORY_CATEGORIES, type MessageRecord, type SuppressionReason } from '../shared/model.ts';
+import { iso } from '../shared/time.ts';
+import type { ChannelChoicesPatch, PreferencePatch, Store } from '../store/port.ts';
+import { addressHash } from './address.ts';
+import {
+  type AddressFeedback,
+  type FeedbackEvent,
+  type MessageChange,
+  REPLACES,
+  WENT_OUT,
+} from './events.ts';
+
+/** Told about each message whose status a callback changed (outbound webhooks, fallback steps). */
+export type AfterChange = (message: MessageRecord, change: MessageChange, now: number) => Promise<void>;
+
+/** The category a complaint opts the subscriber out of on email, beside the workflow's own. */
+export const COMPLAINT_CATEGORY = 'marketing';
+
+/** What applying a callback's events did, for the answer and the logs. */
+export interface Applied {
+  /** Messages whose status or timeline changed. */
+  messages: number;
+  /** Addresses newly suppressed or lifted. */
+  addresses: number;
+  /** Events about a message this tenant does not have (another tenant's, or not yet marked sent). */
+  unmatched: number;
+}
+
+type FeedbackDeps = Pick<
+  Store,
+  | 'getMessage'
+  | 'messageByProviderId'
+  | 'applyFeedback'
+  | 'suppressAddress'
+  | 'liftSuppression'
+  | 'countSoftBounce'
+  | 'subscribersWithPhone'
+  | 'getWorkflow'
+  | 'getSubscriber'
+  | 'patchPreferences'
+>;
+
+/**
+ * Makes a verified callback's events true for one tenant, each write effective before the
+ * callback is answered (guarantee 7: a bounce, complaint or STOP holds for every send that starts
+ * after it). Every step is idempotent, so a provider's retry of the same callback changes nothing.
+ */
+export async function applyFeedback(
+  store: FeedbackDeps,
+  tenantId: string,
+  events: readonly FeedbackEvent[],
+  now: number,
+  afterChange?: AfterChange,
+): Promise<Applied> {
+  const applied: Applied = { messages: 0, addresses: 0, unmatched: 0 };
+  for (const event of events) {
+    let message: MessageRecord | null = null;
+    if (event.ref) {
+      message =
+        'messageId' in event.ref
+          ? await store.getMessage(tenantId, event.ref.messageId)
+          : await store.messageByProviderId(tenantId, event.ref.providerMessageId);
+      if (!message) {
+        applied.unmatched++;
+        continue;
+      }
+    }
+    const change = event.change;
+    if (message && change) {
+      const changed = await store.applyFeedback(tenantId, message.id, {
+        status: change.status,
+        from: change.replaces ?? (change.status === null ? WENT_OUT : REPLACES[change.status]),
+        ...(change.reason !== undefined ? { reason: change.reason } : {}),
+        ...(change.error !== undefined ? { lastError: change.error } : {}),
+        entry: {
+          at: iso(now),
+          status: change.status ?? change.entryStatus ?? 'feedback',
+          detail: change.detail,
+        },
+        now,
+      });
+      if (changed) {
+        applied.messages++;
+        if (change.status !== null) await afterChange?.(message, change, now);
+      }
+    }
+    for (const address of event.addresses) {
+      if (await applyToAddress(store, tenantId, address, message, now)) applied.addresses++;
+    }
+  }
+  return applied;
+}
+
+async function applyToAddress(
+  store: FeedbackDeps,
+  tenantId: string,
+  feedback: AddressFeedback,
+  message: MessageRecord | null,
+  now: number,
+): Promise<boolean> {
+  const { channel } = feedback;
+  const hash = addressHash(channel, feedback.address);
+  const suppress = (reason: SuppressionReason, detail: string) =>
+    store.suppressAddress({ tenantId, channel, addressHash: hash, reason, detail, createdAt: now });
+  switch (feedback.effect) {
+    case 'hard_bounce':
+      return suppress('hard_bounce', feedback.detail);
+    case 'soft_bounce': {
+      // Counted once per bounced message, so a provider's retry of one callback is one bounce.
+      const ref = message?.id ?? `${now}`;
+      const count = await store.countSoftBounce(
+        tenantId,
+        channel,
+        hash,
+        ref,
+        now,
+        now - SOFT_BOUNCE_WINDOW_MS,
+      );
+      if (!softBouncesAreHard(count)) return false;
+      return suppress('soft_bounces', `${count} soft bounces within 7 days, the last: ${feedback.detail}`);
+    }
+    case 'complaint': {
+      const added = await suppress('complaint', feedback.detail);
+      if (message) await optOutAfterComplaint(store, tenantId, message, now);
+      return added;
+    }
+    case 'stop':
+    case 'start': {
+      const stop = feedback.effect === 'stop';
+      const changed = stop
+        ? await suppress('sms_stop', feedback.detail)
+        : await store.liftSuppression(tenantId, channel, hash, 'sms_stop');
+      // The preference shows it too (GET preferences), for every subscriber with that number.
+      const choice: ChannelChoicesPatch = { sms: !stop };
+      for (const subscriberId of await store.subscribersWithPhone(tenantId, feedback.address))
+        await store.patchPreferences(tenantId, subscriberId, { channels: choice }, now);
+      return changed;
+    }
+  }
+}
+
+/**
+ * A spam complaint also opts the subscriber out of marketing email, and of the complained-about
+ * workflow's own category when that is another one a subscriber may leave (never
+ * `transactional` or `security`). An erased subscriber gets no preference row back.
+ */
+async function optOutAfterComplaint(
+  store: FeedbackDeps,
+  tenantId: string,
+  message: MessageRecord,
+  now: number,
+): Promise<void> {
+  if (!(await store.getSubscriber(tenantId, message.subscriberId))) return;
+  const categories: NonNullable<PreferencePatch['categories']> = { [COMPLAINT_CATEGORY]: { email: false } };
+  const category = (await store.getWorkflow(tenantId, message.workflow))?.definition.category;
+  if (category && !MANDATORY_CATEGORIES.has(category)) categories[category] = { email: false };
+  await store.patchPreferences(tenantId, message.subscriberId, { categories }, now);
+}

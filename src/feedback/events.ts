@@ -1,0 +1,63 @@
+import type { MessageReason, MessageStatus } from '../shared/model.ts';
+import type { AddressChannel } from './address.ts';
+
+/** How a provider names the message it reports on: our id (SendGrid's custom arg) or its own. */
+export type MessageRef = { messageId: string } | { providerMessageId: string };
+
+/** What a callback says about one message. */
+export interface MessageChange {
+  /** The new status; null only records `entry` in the timeline (a complaint about a delivered email). */
+  status: 'delivered' | 'read' | 'clicked' | 'bounced' | 'failed' | null;
+  /** The timeline entry's status when `status` is null. */
+  entryStatus?: string;
+  reason?: MessageReason;
+  error?: string;
+  detail: string;
+  /** The statuses this change may replace, when narrower than REPLACES says (a text's carrier receipt is final). */
+  replaces?: readonly MessageStatus[];
+}
+
+/** What a callback says about an address: it bounced, complained, or texted STOP or START. */
+export interface AddressFeedback {
+  channel: AddressChannel;
+  address: string;
+  effect: 'hard_bounce' | 'soft_bounce' | 'complaint' | 'stop' | 'start';
+  detail: string;
+}
+
+/**
+ * One thing a provider reported, in Tidings' words. Parsers (twilio-events.ts, ses-events.ts,
+ * sendgrid-events.ts) are pure; apply.ts makes them so. Address effects of an event about a
+ * message apply only when that message is the tenant's: an integration id two tenants share (SNS
+ * signatures name no tenant) cannot suppress another tenant's addresses. An event about no
+ * message (an SMS STOP) is the tenant's by the signature alone.
+ */
+export interface FeedbackEvent {
+  ref?: MessageRef;
+  change?: MessageChange;
+  addresses: AddressFeedback[];
+}
+
+/**
+ * The statuses a reported status may replace: statuses only move forward (sent → delivered →
+ * read → clicked), a bounce follows a send or a delivery (a mailbox can refuse after the
+ * receiving server accepted), and a provider's late failure only replaces `sent`. A duplicate or
+ * out-of-order callback changes nothing.
+ */
+export const REPLACES: Readonly<Record<NonNullable<MessageChange['status']>, readonly MessageStatus[]>> = {
+  delivered: ['sent'],
+  read: ['sent', 'delivered'],
+  clicked: ['sent', 'delivered', 'read'],
+  bounced: ['sent', 'delivered'],
+  failed: ['sent'],
+};
+
+/** A timeline entry without a status change (a complaint) may go on a message in any status that went out. */
+export const WENT_OUT: readonly MessageStatus[] = [
+  'sent',
+  'delivered',
+  'read',
+  'clicked',
+  'bounced',
+  'failed',
+];

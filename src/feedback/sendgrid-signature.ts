@@ -1,0 +1,45 @@
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+
+/**
+ * SendGrid's Signed Event Webhook: an ECDSA P-256 / SHA-256 signature (base64, DER) in
+ * `X-Twilio-Email-Event-Webhook-Signature` over the `X-Twilio-Email-Event-Webhook-Timestamp`
+ * header followed by the raw body, verified with the account's verification key.
+ */
+export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
+export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
+
+/**
+ * Reads a verification key as SendGrid shows it (base64 of the DER SubjectPublicKeyInfo) or as
+ * PEM; throws when it is no P-256 public key.
+ */
+export function parseSendGridKey(text: string): KeyObject {
+  const trimmed = text.trim();
+  const key = trimmed.includes('-----BEGIN')
+    ? createPublicKey(trimmed)
+    : createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error('is not an ECDSA P-256 public key');
+  }
+  return key;
+}
+
+/** True when `signature` is SendGrid's over `timestamp` + `body` under `key`. */
+export function verifySendGridSignature(
+  key: KeyObject,
+  timestamp: string | undefined,
+  body: Buffer,
+  signature: string | undefined,
+): boolean {
+  if (!timestamp || !signature) return false;
+  try {
+    return verify(
+      'sha256',
+      Buffer.concat([Buffer.from(timestamp, 'utf8'), body]),
+      { key, dsaEncoding: 'der' },
+      Buffer.from(signature, 'base64'),
+    );
+  } catch {
+    // A signature that is no DER ECDSA value at all.
+    return false;
+  }
+}

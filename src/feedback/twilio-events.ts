@@ -1,0 +1,83 @@
+import type { FeedbackEvent } from './events.ts';
+
+/** Twilio error codes that say the number cannot receive texts at all: a hard bounce. */
+const DEAD_NUMBER_CODES: Readonly<Record<string, string>> = {
+  '30005': 'unknown destination handset',
+  '30006': 'landline or unreachable carrier',
+  '21211': 'invalid To number',
+  '21614': 'To number is not a mobile number',
+};
+/** Codes of a phone that may come back (switched off, out of coverage): a soft bounce. */
+const UNREACHABLE_CODES: Readonly<Record<string, string>> = {
+  '30003': 'unreachable destination handset',
+};
+
+/**
+ * Twilio's opt-out keywords (Advanced Opt-Out defaults, case-insensitive, the whole body): the
+ * number is opted out of or back in to SMS. Twilio's own `OptOutType` parameter wins when present.
+ */
+const STOP_WORDS = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE']);
+const START_WORDS = new Set(['START', 'YES', 'UNSTOP']);
+
+export function smsKeyword(body: string, optOutType: string | undefined): 'stop' | 'start' | null {
+  const type = optOutType?.trim().toUpperCase();
+  if (type === 'STOP') return 'stop';
+  if (type === 'START') return 'start';
+  const word = body.trim().toUpperCase();
+  if (STOP_WORDS.has(word)) return 'stop';
+  if (START_WORDS.has(word)) return 'start';
+  return null;
+}
+
+/**
+ * Reads a Twilio callback (form parameters, signature already checked): a status callback
+ * (MessageSid + MessageStatus) or an incoming message (From + Body) that may be STOP or START.
+ * - `delivered` → delivered; `read` (WhatsApp) → read.
+ * - `undelivered` → bounced, `failed` → failed, with the ErrorCode; a dead number is also a hard
+ *   bounce of the address, an unreachable one a soft bounce.
+ * - Intermediate statuses (queued, sending, sent…) say nothing new.
+ */
+export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
+  const sid = params.get('MessageSid') ?? params.get('SmsSid');
+  const status = params.get('MessageStatus') ?? params.get('SmsStatus');
+  if (sid && status && status !== 'received') {
+    const ref = { providerMessageId: sid };
+    if (status === 'delivered')
+      return [{ ref, change: { status: 'delivered', detail: 'Twilio: delivered' }, addresses: [] }];
+    if (status === 'read')
+      return [{ ref, change: { status: 'read', detail: 'Twilio: read' }, addresses: [] }];
+    if (status !== 'undelivered' && status !== 'failed') return [];
+    const code = params.get('ErrorCode') ?? '';
+    const known = DEAD_NUMBER_CODES[code] ?? UNREACHABLE_CODES[code];
+    const error = code ? `Twilio ${code}${known ? `: ${known}` : ''}` : `Twilio: ${status}`;
+    const event: FeedbackEvent = {
+      ref,
+      addresses: [],
+      change: {
+        status: status === 'undelivered' ? 'bounced' : 'failed',
+        reason: code in DEAD_NUMBER_CODES ? 'bad_address' : 'provider_rejected',
+        error,
+        detail: `Twilio: ${status} (${error})`,
+        // A carrier's delivery receipt is final: a later failure report for the text changes nothing.
+        replaces: ['sent'],
+      },
+    };
+    const to = params.get('To');
+    if (to && (code in DEAD_NUMBER_CODES || code in UNREACHABLE_CODES)) {
+      event.addresses.push({
+        channel: 'sms',
+        address: to,
+        effect: code in DEAD_NUMBER_CODES ? 'hard_bounce' : 'soft_bounce',
+        detail: error,
+      });
+    }
+    return [event];
+  }
+  const from = params.get('From');
+  const body = params.get('Body');
+  if (!from || body === null) return [];
+  const keyword = smsKeyword(body, params.get('OptOutType') ?? undefined);
+  if (keyword === null) return [];
+  const detail = `texted ${body.trim().toUpperCase().slice(0, 20)}`;
+  return [{ addresses: [{ channel: 'sms', address: from, effect: keyword, detail }] }];
+}

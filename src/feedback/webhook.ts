@@ -1,0 +1,251 @@
+import { ApiError } from '../api/errors.ts';
+import { notifyLanes } from '../pipeline/deps.ts';
+import { fallbackAfterSettled } from '../pipeline/fallback-timers.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import { unseal } from '../security/secrets.ts';
+import type { IntegrationRecord, MessageRecord } from '../shared/model.ts';
+import type { JobSpec, Store } from '../store/port.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { WebhookEmitter } from '../webhooks/emit.ts';
+import { type Applied, applyFeedback } from './apply.ts';
+import type { FeedbackEvent, MessageChange } from './events.ts';
+import { sendgridEvents } from './sendgrid-events.ts';
+import {
+  parseSendGridKey,
+  SENDGRID_SIGNATURE_HEADER,
+  SENDGRID_TIMESTAMP_HEADER,
+  verifySendGridSignature,
+} from './sendgrid-signature.ts';
+import { sesEvents } from './ses-events.ts';
+import type { SnsClient } from './sns-certificates.ts';
+import { parseSnsMessage, verifySnsSignature } from './sns-signature.ts';
+import { twilioEvents } from './twilio-events.ts';
+import { verifyTwilioSignature } from './twilio-signature.ts';
+
+/** The providers whose callbacks Tidings reads, each with its own signature scheme. */
+export const WEBHOOK_PROVIDERS = new Set(['twilio', 'ses', 'sendgrid']);
+
+export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature';
+
+/** A callback as it arrived: the URL the provider called (public), its headers and the exact bytes. */
+export interface WebhookRequest {
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface WebhookAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Twilio reads the answer to an incoming message as TwiML: an empty response sends no reply (Twilio itself answers STOP). */
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
+
+function header(request: WebhookRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function unsigned(integrationId: string, why: string): ApiError {
+  return new ApiError('unauthorized', `this callback for integration ${integrationId} is not signed: ${why}`);
+}
+
+/**
+ * `POST /v1/providers/{integrationId}/webhook`: finds the integrations with that id (the URL names
+ * no tenant, so several tenants may have one), checks the callback's signature with each one's
+ * scheme and credentials, and applies its events for every tenant whose integration it verifies
+ * against. Nothing is read from the body before its signature holds; an unsigned or badly signed
+ * callback is refused (401) and changes nothing.
+ */
+export class ProviderWebhooks {
+  constructor(
+    private readonly store: Store,
+    /** Opens sealed credentials (Keys.credentialKeyring). */
+    private readonly credentialKeys: readonly Buffer[],
+    private readonly sns: SnsClient,
+    private readonly logger: Logger,
+    /** Outbound status webhooks and the job signal, when the process has them. */
+    private readonly followUps: { emitter: WebhookEmitter; signal: JobSignal } | null = null,
+  ) {}
+
+  /**
+   * What a status change from a callback sets off, as the send's own changes do: the tenant's
+   * webhook endpoints hear of it (message.delivered, message.bounced…), and a bounce or late
+   * failure makes the next fallback step due at once. Queued right after the change (like the
+   * API's own status writes): a crash in between loses the event, never the change.
+   */
+  private readonly afterChange = async (message: MessageRecord, change: MessageChange, now: number) => {
+    if (!this.followUps || change.status === null) return;
+    const jobs: JobSpec[] = [
+      ...(await this.followUps.emitter.forMessage(
+        message,
+        { status: change.status, reason: change.reason ?? null, error: change.error ?? null },
+        now,
+      )),
+    ];
+    if (change.status === 'bounced' || change.status === 'failed') {
+      const [workflow, event] = await Promise.all([
+        this.store.getWorkflow(message.tenantId, message.workflow),
+        this.store.getEvent(message.tenantId, message.eventId),
+      ]);
+      const fallback = fallbackAfterSettled(
+        workflow,
+        message,
+        change.status,
+        event?.priority ?? 'normal',
+        now,
+      );
+      if (fallback) jobs.push(fallback);
+    }
+    if (jobs.length === 0) return;
+    await this.store.enqueueJobs(jobs);
+    notifyLanes(this.followUps.signal, jobs);
+  };
+
+  async handle(integrationId: string, request: WebhookRequest, now = Date.now()): Promise<WebhookAnswer> {
+    const all = (await this.store.integrationsWithId(integrationId)).filter((i) =>
+      WEBHOOK_PROVIDERS.has(i.provider),
+    );
+    if (all.length === 0)
+      throw new ApiError(
+        'not_found',
+        `no integration ${integrationId} takes provider callbacks (twilio, ses, sendgrid)`,
+      );
+    const of = (provider: string) => all.filter((i) => i.provider === provider);
+    if (header(request, TWILIO_SIGNATURE_HEADER) !== undefined && of('twilio').length > 0)
+      return this.twilio(integrationId, of('twilio'), request, now);
+    if (header(request, SENDGRID_SIGNATURE_HEADER) !== undefined && of('sendgrid').length > 0)
+      return this.sendgrid(integrationId, of('sendgrid'), request, now);
+    if (of('ses').length > 0 && header(request, 'x-amz-sns-message-type') !== undefined)
+      return this.ses(integrationId, of('ses'), request, now);
+    const expected = [...new Set(all.map((i) => i.provider))]
+      .map(
+        (p) =>
+          ({
+            twilio: 'X-Twilio-Signature',
+            sendgrid: 'X-Twilio-Email-Event-Webhook-Signature',
+            ses: 'an SNS message (x-amz-sns-message-type)',
+          })[p],
+      )
+      .join(' or ');
+    throw unsigned(integrationId, `expected ${expected}`);
+  }
+
+  async close(): Promise<void> {
+    await this.sns.close();
+  }
+
+  private credentials(integration: IntegrationRecord): Record<string, unknown> {
+    if (!integration.sealedCredentials) return {};
+    try {
+      return unseal<Record<string, unknown>>(this.credentialKeys, integration.sealedCredentials);
+    } catch (error) {
+      this.logger.warn(
+        { err: error, integration: integration.id },
+        'integration credentials cannot be opened',
+      );
+      return {};
+    }
+  }
+
+  private async applyFor(
+    tenants: IntegrationRecord[],
+    events: FeedbackEvent[],
+    now: number,
+  ): Promise<Applied> {
+    const total: Applied = { messages: 0, addresses: 0, unmatched: 0 };
+    for (const integration of tenants) {
+      const applied = await applyFeedback(this.store, integration.tenantId, events, now, this.afterChange);
+      total.messages += applied.messages;
+      total.addresses += applied.addresses;
+      total.unmatched += applied.unmatched;
+    }
+    return total;
+  }
+
+  private async twilio(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
+    const form = new URLSearchParams(request.body.toString('utf8'));
+    const params = [...form.entries()];
+    const signature = header(request, TWILIO_SIGNATURE_HEADER);
+    const verified = candidates.filter((integration) => {
+      const token = this.credentials(integration).authToken;
+      return typeof token === 'string' && verifyTwilioSignature(token, request.url, params, signature);
+    });
+    if (verified.length === 0) throw unsigned(id, 'X-Twilio-Signature does not match the auth token and URL');
+    await this.applyFor(verified, twilioEvents(form), now);
+    return { status: 200, contentType: 'text/xml', body: EMPTY_TWIML };
+  }
+
+  private async sendgrid(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
+    const signature = header(request, SENDGRID_SIGNATURE_HEADER);
+    const timestamp = header(request, SENDGRID_TIMESTAMP_HEADER);
+    const verified = candidates.filter((integration) => {
+      const key = this.credentials(integration).webhookVerificationKey;
+      if (typeof key !== 'string') return false;
+      try {
+        return verifySendGridSignature(parseSendGridKey(key), timestamp, request.body, signature);
+      } catch {
+        return false;
+      }
+    });
+    if (verified.length === 0)
+      throw unsigned(
+        id,
+        'the ECDSA signature does not verify with credentials.webhookVerificationKey (set it to the key SendGrid shows)',
+      );
+    const events = sendgridEvents(request.body.toString('utf8'));
+    if (events === null)
+      throw new ApiError('validation_failed', 'the body must be a JSON array of SendGrid events', [
+        { path: 'body', message: 'must be a JSON array' },
+      ]);
+    const applied = await this.applyFor(verified, events, now);
+    return {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ received: events.length, ...applied }),
+    };
+  }
+
+  private async ses(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
+    const message = parseSnsMessage(request.body.toString('utf8'));
+    if (!message) throw unsigned(id, 'the body is not an SNS message');
+    if (!this.sns.isCertificateUrl(message.SigningCertURL))
+      throw unsigned(id, 'SigningCertURL is not an https URL on an sns.<region>.amazonaws.com host');
+    let certificate: Awaited<ReturnType<SnsClient['certificate']>>;
+    try {
+      certificate = await this.sns.certificate(message.SigningCertURL);
+    } catch (error) {
+      // SNS retries what it could not deliver: the next try may reach the certificate.
+      this.logger.warn({ err: error, integration: id }, 'SNS signing certificate could not be fetched');
+      throw new ApiError('unavailable', 'the SNS signing certificate could not be fetched; retry later', [], {
+        'retry-after': '10',
+      });
+    }
+    if (!verifySnsSignature(message, certificate, now))
+      throw unsigned(id, 'the SNS signature does not verify with its signing certificate');
+    switch (message.Type) {
+      case 'SubscriptionConfirmation':
+        try {
+          await this.sns.confirm(message.SubscribeURL!);
+        } catch (error) {
+          this.logger.warn({ err: error, integration: id }, 'SNS subscription could not be confirmed');
+          throw new ApiError('unavailable', 'the SNS subscription could not be confirmed; retry later');
+        }
+        this.logger.info({ integration: id, topic: message.TopicArn }, 'SNS subscription confirmed');
+        return { status: 200, contentType: 'application/json', body: JSON.stringify({ confirmed: true }) };
+      case 'UnsubscribeConfirmation':
+        return { status: 200, contentType: 'application/json', body: JSON.stringify({ received: 0 }) };
+      case 'Notification': {
+        const events = sesEvents(message.Message);
+        const applied = await this.applyFor(candidates, events, now);
+        return {
+          status: 200,
+          contentType: 'application/json',
+          body: JSON.stringify({ received: events.length, ...applied }),
+        };
+      }
+    }
+  }
+}

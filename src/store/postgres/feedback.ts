@@ -1,0 +1,123 @@
+import type pg from 'pg';
+import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
+import type { FeedbackStore } from '../port.ts';
+import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
+import { run, transaction } from './client.ts';
+
+interface SuppressionRow {
+  tenant_id: string;
+  channel: string;
+  address_hash: string;
+  reason: string;
+  detail: string;
+  created_at: string | number;
+}
+
+function toSuppression(row: SuppressionRow): SuppressionRecord {
+  return {
+    tenantId: row.tenant_id,
+    channel: row.channel as Channel,
+    addressHash: row.address_hash,
+    reason: row.reason as SuppressionReason,
+    detail: row.detail,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
+export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
+  return {
+    async integrationsWithId(id) {
+      const { rows } = await run<IntegrationRow>(
+        pool,
+        'SELECT * FROM integrations WHERE id = $1 ORDER BY tenant_id',
+        [id],
+      );
+      return rows.map(toIntegration);
+    },
+    async messageByProviderId(tenantId, providerMessageId) {
+      const { rows } = await run<MessageRow>(
+        pool,
+        `SELECT * FROM messages WHERE tenant_id = $1 AND provider_message_id = $2 ORDER BY id LIMIT 1`,
+        [tenantId, providerMessageId],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async applyFeedback(tenantId, messageId, feedback) {
+      // One statement: the status test and the change are atomic under the row lock the UPDATE takes.
+      const { rowCount } = await run(
+        pool,
+        `UPDATE messages SET status = COALESCE($3::TEXT, status), updated_at = $4,
+           reason = CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE reason END,
+           last_error = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE last_error END,
+           timeline = timeline || jsonb_build_array($9::jsonb)
+         WHERE tenant_id = $1 AND id = $2 AND status = ANY($10::TEXT[])`,
+        [
+          tenantId,
+          messageId,
+          feedback.status,
+          feedback.now,
+          feedback.reason !== undefined,
+          feedback.reason ?? null,
+          feedback.lastError !== undefined,
+          feedback.lastError ?? null,
+          JSON.stringify(feedback.entry),
+          feedback.from,
+        ],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+    async suppressAddress(entry) {
+      const { rowCount } = await run(
+        pool,
+        `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+        [entry.tenantId, entry.channel, entry.addressHash, entry.reason, entry.detail, entry.createdAt],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+    async liftSuppression(tenantId, channel, addressHash, reason) {
+      const { rowCount } = await run(
+        pool,
+        'DELETE FROM suppressions WHERE tenant_id = $1 AND address_hash = $2 AND channel = $3 AND reason = $4',
+        [tenantId, addressHash, channel, reason],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+    async suppressionsAmong(tenantId, addressHashes) {
+      if (addressHashes.length === 0) return [];
+      const { rows } = await run<SuppressionRow>(
+        pool,
+        'SELECT * FROM suppressions WHERE tenant_id = $1 AND address_hash = ANY($2::TEXT[])',
+        [tenantId, addressHashes],
+      );
+      return rows.map(toSuppression);
+    },
+    async countSoftBounce(tenantId, channel, addressHash, ref, at, since) {
+      return transaction(pool, async (client) => {
+        await client.query(
+          `INSERT INTO soft_bounces (tenant_id, channel, address_hash, message_ref, at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING`,
+          [tenantId, channel, addressHash, ref, at],
+        );
+        await client.query(
+          'DELETE FROM soft_bounces WHERE tenant_id = $1 AND address_hash = $2 AND channel = $3 AND at < $4',
+          [tenantId, addressHash, channel, since],
+        );
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT count(*)::INT AS n FROM soft_bounces WHERE tenant_id = $1 AND address_hash = $2 AND channel = $3',
+          [tenantId, addressHash, channel],
+        );
+        return rows[0]!.n;
+      });
+    },
+    async subscribersWithPhone(tenantId, phone) {
+      const { rows } = await run<{ id: string }>(
+        pool,
+        'SELECT id FROM subscribers WHERE tenant_id = $1 AND phone = $2 ORDER BY id',
+        [tenantId, phone],
+      );
+      return rows.map((row) => row.id);
+    },
+  };
+}

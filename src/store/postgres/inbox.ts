@@ -1,0 +1,267 @@
+import type pg from 'pg';
+import type { InboxChangeRecord, InboxMark, InboxStore, PresenceStore } from '../port.ts';
+import { type MessageRow, toMessage } from '../rows.ts';
+import { run } from './client.ts';
+import { insertJobsFrom, jobsParam } from './jobs.ts';
+
+/** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
+const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
+
+/**
+ * CTEs (to follow others in a WITH) that append one change of `type` (an SQL expression) per row
+ * of `source` — rows (tenant_id, subscriber_id, item_id, at) — to the subscribers' change logs, in
+ * the statement that makes the changes. Each subscriber's counter row is bumped once by the number
+ * of its changes (in key order, so two statements never wait on each other's rows crosswise); its
+ * lock, held to commit, queues other writers of that subscriber, so numbers follow commit order.
+ */
+export function logInboxChanges(source: string, type: string): string {
+  return `
+    ${source}_n AS (
+      SELECT tenant_id, subscriber_id, item_id, at,
+             row_number() OVER (PARTITION BY tenant_id, subscriber_id ORDER BY item_id) AS k,
+             count(*) OVER (PARTITION BY tenant_id, subscriber_id) AS n
+        FROM ${source}),
+    ${source}_c AS (
+      INSERT INTO inbox_cursors (tenant_id, subscriber_id, last_seq)
+      SELECT DISTINCT tenant_id, subscriber_id, n FROM ${source}_n ORDER BY tenant_id, subscriber_id
+      ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET last_seq = inbox_cursors.last_seq + EXCLUDED.last_seq
+      RETURNING tenant_id, subscriber_id, last_seq),
+    ${source}_l AS (
+      INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at)
+      SELECT n.tenant_id, n.subscriber_id, c.last_seq - n.n + n.k, ${type}, n.item_id, n.at
+        FROM ${source}_n n JOIN ${source}_c c USING (tenant_id, subscriber_id))`;
+}
+
+const entryJson = (now: number, status: string, detail?: string) =>
+  JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
+
+export function postgresInboxStore(db: pg.Pool): InboxStore {
+  return {
+    async listInbox(page) {
+      const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived, page.limit];
+      const where: string[] = [];
+      if (page.status === 'unread') where.push('read_at IS NULL');
+      else if (page.status === 'read') where.push('read_at IS NOT NULL');
+      if (page.categories) {
+        values.push([...page.categories]);
+        where.push(`workflow IN (SELECT key FROM workflows WHERE tenant_id = $1
+          AND definition->>'category' = ANY($${values.length}::TEXT[]))`);
+      }
+      if (page.before) {
+        values.push(page.before.eventAt, page.before.id);
+        const at = values.length - 1;
+        where.push(`(event_at < $${at} OR (event_at = $${at} AND id < $${at + 1}))`);
+      }
+      const { rows } = await run<MessageRow>(
+        db,
+        `SELECT * FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
+           AND (archived_at IS NULL) = $3 AND snoozed_until IS NULL ${where.map((w) => `AND ${w}`).join(' ')}
+         ORDER BY event_at DESC, id DESC LIMIT $4`,
+        values,
+      );
+      return rows.map(toMessage);
+    },
+    async countUnread(tenantId, subscriberId) {
+      const { rows } = await run<{ n: number }>(
+        db,
+        `SELECT count(*)::INT AS n FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
+           AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL`,
+        [tenantId, subscriberId],
+      );
+      return rows[0]!.n;
+    },
+    async countUnreadByCategory(tenantId, subscriberId) {
+      const { rows } = await run<{ category: string | null; n: number }>(
+        db,
+        `SELECT w.definition->>'category' AS category, count(*)::INT AS n
+           FROM messages m LEFT JOIN workflows w ON w.tenant_id = m.tenant_id AND w.key = m.workflow
+          WHERE m.tenant_id = $1 AND m.subscriber_id = $2 AND m.channel = 'in_app'
+            AND m.status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
+            AND m.read_at IS NULL AND m.archived_at IS NULL AND m.snoozed_until IS NULL
+          GROUP BY 1`,
+        [tenantId, subscriberId],
+      );
+      return new Map(rows.map((r) => [r.category, r.n]));
+    },
+    async markInbox(tenantId, subscriberId, id, mark: InboxMark, now, detail) {
+      // Reading, archiving and clicking read the item. SET expressions see the row as it was.
+      const reads = mark === 'read' || mark === 'archive' || mark === 'click';
+      const { rows } = await run<MessageRow>(
+        db,
+        `WITH u AS (
+           UPDATE messages SET
+             seen_at = CASE WHEN $9 THEN seen_at ELSE COALESCE(seen_at, $4) END,
+             read_at = CASE WHEN $9 THEN NULL WHEN $5 THEN COALESCE(read_at, $4) ELSE read_at END,
+             archived_at = CASE WHEN $6 THEN COALESCE(archived_at, $4) ELSE archived_at END,
+             status = CASE
+               WHEN $10 AND status IN ('delivered', 'sent', 'read') THEN 'clicked'
+               WHEN $5 AND read_at IS NULL AND status IN ('delivered', 'sent') THEN 'read'
+               ELSE status END,
+             timeline = timeline
+               || CASE WHEN $5 AND read_at IS NULL THEN jsonb_build_array($7::jsonb) ELSE '[]'::jsonb END
+               || CASE WHEN $6 AND archived_at IS NULL THEN jsonb_build_array($8::jsonb) ELSE '[]'::jsonb END
+               || CASE WHEN $10 THEN jsonb_build_array($11::jsonb) ELSE '[]'::jsonb END,
+             updated_at = $4
+           WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
+           RETURNING *),
+         src AS (SELECT tenant_id, subscriber_id, id AS item_id, $4::BIGINT AS at FROM u),
+         ${logInboxChanges('src', `'item.updated'`)}
+         SELECT * FROM u`,
+        [
+          tenantId,
+          id,
+          subscriberId,
+          now,
+          reads,
+          mark === 'archive',
+          entryJson(now, 'read', `inbox ${mark}`),
+          entryJson(now, 'archived'),
+          mark === 'unread',
+          mark === 'click',
+          entryJson(now, 'clicked', detail ?? 'inbox click'),
+        ],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async markAllInbox(tenantId, subscriberId, mark, now) {
+      const update =
+        mark === 'seen'
+          ? `UPDATE messages SET seen_at = $3, updated_at = $3
+              WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM} AND seen_at IS NULL
+                AND snoozed_until IS NULL
+              RETURNING 1`
+          : `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
+                status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
+                timeline = timeline || jsonb_build_array($4::jsonb)
+              WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
+                AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
+              RETURNING 1`;
+      const { rows } = await run<{ n: number }>(
+        db,
+        `WITH u AS (${update}),
+         src AS (SELECT $1::TEXT AS tenant_id, $2::TEXT AS subscriber_id, NULL::TEXT AS item_id, $3::BIGINT AS at
+                  WHERE EXISTS (SELECT 1 FROM u)),
+         ${logInboxChanges('src', `'inbox.${mark}-all'`)}
+         SELECT count(*)::INT AS n FROM u`,
+        mark === 'seen'
+          ? [tenantId, subscriberId, now]
+          : [tenantId, subscriberId, now, entryJson(now, 'read', 'inbox read-all')],
+      );
+      return rows[0]!.n;
+    },
+    async snoozeInbox(tenantId, subscriberId, id, until, wake, now) {
+      const { rows } = await run<MessageRow>(
+        db,
+        `WITH u AS (
+           UPDATE messages SET snoozed_until = $4, updated_at = $5, timeline = timeline || jsonb_build_array($6::jsonb)
+            WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
+            RETURNING *),
+         f AS (${insertJobsFrom('$7', 'EXISTS (SELECT 1 FROM u)')}),
+         src AS (SELECT tenant_id, subscriber_id, id AS item_id, $5::BIGINT AS at FROM u),
+         ${logInboxChanges('src', `'item.updated'`)}
+         SELECT * FROM u`,
+        [
+          tenantId,
+          id,
+          subscriberId,
+          until,
+          now,
+          entryJson(now, 'snoozed', `until ${new Date(until).toISOString()}`),
+          jobsParam([wake], now),
+        ],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async wakeSnoozed(tenantId, id, until, now) {
+      const { rows } = await run<MessageRow>(
+        db,
+        `WITH u AS (
+           UPDATE messages SET snoozed_until = NULL, seen_at = NULL, read_at = NULL, updated_at = $4
+            WHERE tenant_id = $1 AND id = $2 AND snoozed_until = $3
+            RETURNING *),
+         src AS (SELECT tenant_id, subscriber_id, id AS item_id, $4::BIGINT AS at FROM u),
+         ${logInboxChanges('src', `'item.created'`)}
+         SELECT * FROM u`,
+        [tenantId, id, until, now],
+      );
+      return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async listInboxChanges(tenantId, subscriberId, afterSeq, limit) {
+      const { rows } = await run<{
+        seq: number;
+        type: InboxChangeRecord['type'];
+        item_id: string | null;
+        created_at: number;
+      }>(
+        db,
+        `SELECT seq, type, item_id, created_at FROM inbox_changes
+          WHERE tenant_id = $1 AND subscriber_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+        [tenantId, subscriberId, afterSeq, limit],
+      );
+      return rows.map((r) => ({ seq: r.seq, type: r.type, itemId: r.item_id, createdAt: r.created_at }));
+    },
+    async lastInboxChange(tenantId, subscriberId) {
+      const { rows } = await run<{ last_seq: number }>(
+        db,
+        'SELECT last_seq FROM inbox_cursors WHERE tenant_id = $1 AND subscriber_id = $2',
+        [tenantId, subscriberId],
+      );
+      return rows[0]?.last_seq ?? 0;
+    },
+    async purgeInboxChanges(before, limit) {
+      const result = await run(
+        db,
+        `DELETE FROM inbox_changes WHERE ctid IN (SELECT ctid FROM inbox_changes WHERE created_at < $1 LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
+    },
+  };
+}
+
+export function postgresPresenceStore(db: pg.Pool): PresenceStore {
+  return {
+    async holdPresence(holder, keys, expiresAt) {
+      if (keys.length === 0) return;
+      await run(
+        db,
+        `INSERT INTO inbox_presence (tenant_id, subscriber_id, holder, expires_at)
+         SELECT DISTINCT t, s, $3, $4::BIGINT FROM unnest($1::TEXT[], $2::TEXT[]) AS k(t, s)
+         ON CONFLICT (tenant_id, subscriber_id, holder) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+        [keys.map((k) => k.tenantId), keys.map((k) => k.subscriberId), holder, expiresAt],
+      );
+    },
+    async refreshPresence(holder, expiresAt) {
+      await run(db, 'UPDATE inbox_presence SET expires_at = $2 WHERE holder = $1', [holder, expiresAt]);
+    },
+    async releasePresence(holder, keys) {
+      if (keys === null) {
+        await run(db, 'DELETE FROM inbox_presence WHERE holder = $1', [holder]);
+        return;
+      }
+      if (keys.length === 0) return;
+      await run(
+        db,
+        `DELETE FROM inbox_presence WHERE holder = $3
+           AND (tenant_id, subscriber_id) IN (SELECT * FROM unnest($1::TEXT[], $2::TEXT[]))`,
+        [keys.map((k) => k.tenantId), keys.map((k) => k.subscriberId), holder],
+      );
+    },
+    async isOnline(tenantId, subscriberId, now) {
+      const { rows } = await run(
+        db,
+        `SELECT 1 FROM inbox_presence WHERE tenant_id = $1 AND subscriber_id = $2 AND expires_at > $3 LIMIT 1`,
+        [tenantId, subscriberId, now],
+      );
+      return rows.length > 0;
+    },
+    async purgePresence(before, limit) {
+      const result = await run(
+        db,
+        `DELETE FROM inbox_presence WHERE ctid IN (SELECT ctid FROM inbox_presence WHERE expires_at < $1 LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import type Database from 'better-sqlite3';
+import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
+import type { FeedbackStore } from '../port.ts';
+import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
+
+interface SuppressionRow {
+  tenant_id: string;
+  channel: string;
+  address_hash: string;
+  reason: string;
+  detail: string;
+  created_at: number;
+}
+
+function toSuppression(row: SuppressionRow): SuppressionRecord {
+  return {
+    tenantId: row.tenant_id,
+    channel: row.channel as Channel,
+    addressHash: row.address_hash,
+    reason: row.reason as SuppressionReason,
+    detail: row.detail,
+    createdAt: row.created_at,
+  };
+}
+
+/** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
+export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
+  const integrations = db.prepare('SELECT * FROM integrations WHERE id = ? ORDER BY tenant_id');
+  const byProviderId = db.prepare(
+    `SELECT * FROM messages INDEXED BY messages_by_provider_id
+     WHERE tenant_id = ? AND provider_message_id = ? ORDER BY id LIMIT 1`,
+  );
+  const status = db.prepare('SELECT status FROM messages WHERE tenant_id = ? AND id = ?').pluck();
+  const change = db.prepare(
+    `UPDATE messages SET status = COALESCE(@status, status), updated_at = @now,
+       reason = CASE WHEN @setReason THEN @reason ELSE reason END,
+       last_error = CASE WHEN @setError THEN @lastError ELSE last_error END,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND id = @id`,
+  );
+  const suppress = db.prepare(
+    `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const lift = db.prepare(
+    'DELETE FROM suppressions WHERE tenant_id = ? AND address_hash = ? AND channel = ? AND reason = ?',
+  );
+  const among = db.prepare(
+    'SELECT * FROM suppressions WHERE tenant_id = ? AND address_hash IN (SELECT value FROM json_each(?))',
+  );
+  const addBounce = db.prepare(
+    `INSERT INTO soft_bounces (tenant_id, channel, address_hash, message_ref, at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT DO NOTHING`,
+  );
+  const pruneBounces = db.prepare(
+    'DELETE FROM soft_bounces WHERE tenant_id = ? AND address_hash = ? AND channel = ? AND at < ?',
+  );
+  const countBounces = db
+    .prepare('SELECT COUNT(*) FROM soft_bounces WHERE tenant_id = ? AND address_hash = ? AND channel = ?')
+    .pluck();
+  const withPhone = db
+    .prepare(
+      'SELECT id FROM subscribers INDEXED BY subscribers_by_phone WHERE tenant_id = ? AND phone = ? ORDER BY id',
+    )
+    .pluck();
+
+  const applyFeedback = db.transaction(
+    (tenantId: string, id: string, feedback: Parameters<FeedbackStore['applyFeedback']>[2]) => {
+      const current = status.get(tenantId, id) as string | undefined;
+      if (current === undefined || !(feedback.from as readonly string[]).includes(current)) return false;
+      change.run({
+        tenantId,
+        id,
+        status: feedback.status,
+        now: feedback.now,
+        setReason: feedback.reason === undefined ? 0 : 1,
+        reason: feedback.reason ?? null,
+        setError: feedback.lastError === undefined ? 0 : 1,
+        lastError: feedback.lastError ?? null,
+        entry: JSON.stringify(feedback.entry),
+      });
+      return true;
+    },
+  );
+  const countSoftBounce = db.transaction(
+    (tenantId: string, channel: Channel, hash: string, ref: string, at: number, since: number) => {
+      addBounce.run(tenantId, channel, hash, ref, at);
+      pruneBounces.run(tenantId, hash, channel, since);
+      return countBounces.get(tenantId, hash, channel) as number;
+    },
+  );
+
+  return {
+    async integrationsWithId(id) {
+      return (integrations.all(id) as IntegrationRow[]).map(toIntegration);
+    },
+    async messageByProviderId(tenantId, providerMessageId) {
+      const row = byProviderId.get(tenantId, providerMessageId) as MessageRow | undefined;
+      return row ? toMessage(row) : null;
+    },
+    async applyFeedback(tenantId, messageId, feedback) {
+      return applyFeedback.immediate(tenantId, messageId, feedback);
+    },
+    async suppressAddress(entry) {
+      const { tenantId, channel, addressHash, reason, detail, createdAt } = entry;
+      return suppress.run(tenantId, channel, addressHash, reason, detail, createdAt).changes > 0;
+    },
+    async liftSuppression(tenantId, channel, addressHash, reason) {
+      return lift.run(tenantId, addressHash, channel, reason).changes > 0;
+    },
+    async suppressionsAmong(tenantId, addressHashes) {
+      if (addressHashes.length === 0) return [];
+      return (among.all(tenantId, JSON.stringify(addressHashes)) as SuppressionRow[]).map(toSuppression);
+    },
+    async countSoftBounce(tenantId, channel, addressHash, ref, at, since) {
+      return countSoftBounce.immediate(tenantId, channel, addressHash, ref, at, since);
+    },
+    async subscribersWithPhone(tenantId, phone) {
+      return withPhone.all(tenantId, phone) as string[];
+    },
+  };
+}

@@ -1,0 +1,279 @@
+import type Database from 'better-sqlite3';
+import type { InboxChangeRecord, InboxMark, InboxStore, PresenceKey, PresenceStore } from '../port.ts';
+import { type MessageRow, toMessage } from '../rows.ts';
+import type { JobStatements } from './jobs.ts';
+
+/** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
+const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
+
+/**
+ * Appends to a subscriber's inbox change log; called inside the transaction that makes the change
+ * (messages.ts logs new items the same way), so a change and its log entry commit together.
+ */
+export function inboxLogStatements(db: Database.Database) {
+  const bump = db
+    .prepare(
+      `INSERT INTO inbox_cursors (tenant_id, subscriber_id, last_seq) VALUES (?, ?, 1)
+       ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
+    )
+    .pluck();
+  const insert = db.prepare(
+    `INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  return {
+    log(
+      tenantId: string,
+      subscriberId: string,
+      type: InboxChangeRecord['type'],
+      itemId: string | null,
+      now: number,
+    ) {
+      const seq = bump.get(tenantId, subscriberId) as number;
+      insert.run(tenantId, subscriberId, seq, type, itemId, now);
+    },
+  };
+}
+export type InboxLog = ReturnType<typeof inboxLogStatements>;
+
+interface ChangeRow {
+  seq: number;
+  type: InboxChangeRecord['type'];
+  item_id: string | null;
+  created_at: number;
+}
+
+const entry = (now: number, status: string, detail?: string) =>
+  JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
+
+/** The new read/seen/archive state of an item after `mark` (reading, archiving and clicking read it). */
+function marked(row: MessageRow, mark: InboxMark, now: number) {
+  const reads = mark === 'read' || mark === 'archive' || mark === 'click';
+  return {
+    seen: mark === 'unread' ? row.seen_at : (row.seen_at ?? now),
+    read: mark === 'unread' ? null : reads ? (row.read_at ?? now) : row.read_at,
+    archived: mark === 'archive' ? (row.archived_at ?? now) : row.archived_at,
+  };
+}
+
+export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: JobStatements): InboxStore {
+  const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
+  const inboxItem = db.prepare(
+    `SELECT * FROM messages WHERE tenant_id = ? AND id = ? AND subscriber_id = ? AND channel = 'in_app'`,
+  );
+  const unread = db
+    .prepare(
+      `SELECT COUNT(*) FROM messages INDEXED BY messages_unread WHERE tenant_id = ? AND subscriber_id = ?
+         AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL AND ${IS_ITEM}`,
+    )
+    .pluck();
+  const unreadByCategory = db.prepare(
+    `SELECT json_extract(w.definition, '$.category') AS category, COUNT(*) AS n
+       FROM messages m INDEXED BY messages_unread
+       LEFT JOIN workflows w ON w.tenant_id = m.tenant_id AND w.key = m.workflow
+      WHERE m.tenant_id = ? AND m.subscriber_id = ? AND m.read_at IS NULL AND m.archived_at IS NULL
+        AND m.snoozed_until IS NULL AND m.channel = 'in_app'
+        AND m.status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')
+      GROUP BY 1`,
+  );
+  const writeMarks = db.prepare(
+    `UPDATE messages SET seen_at = ?, read_at = ?, archived_at = ?, status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+  );
+  const append = db.prepare(
+    `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+  );
+  const readAll = db.prepare(
+    `UPDATE messages SET read_at = @now, seen_at = COALESCE(seen_at, @now), updated_at = @now,
+       status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM}
+       AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL`,
+  );
+  const seenAll = db.prepare(
+    `UPDATE messages SET seen_at = @now, updated_at = @now
+     WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM} AND seen_at IS NULL
+       AND snoozed_until IS NULL`,
+  );
+  const snooze = db.prepare(
+    `UPDATE messages SET snoozed_until = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+  );
+  const wake = db.prepare(
+    `UPDATE messages SET snoozed_until = NULL, seen_at = NULL, read_at = NULL, updated_at = ?
+      WHERE tenant_id = ? AND id = ? AND snoozed_until = ? RETURNING *`,
+  );
+  const changesAfter = db.prepare(
+    `SELECT seq, type, item_id, created_at FROM inbox_changes
+      WHERE tenant_id = ? AND subscriber_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  );
+  const lastSeq = db
+    .prepare('SELECT last_seq FROM inbox_cursors WHERE tenant_id = ? AND subscriber_id = ?')
+    .pluck();
+  const purge = db.prepare(
+    `DELETE FROM inbox_changes WHERE (tenant_id, subscriber_id, seq) IN
+       (SELECT tenant_id, subscriber_id, seq FROM inbox_changes WHERE created_at < ? LIMIT ?)`,
+  );
+  const listCache = new Map<string, Database.Statement>();
+
+  const markOne = db.transaction(
+    (tenantId: string, subscriberId: string, id: string, mark: InboxMark, now: number, detail?: string) => {
+      const row = inboxItem.get(tenantId, id, subscriberId) as MessageRow | undefined;
+      if (!row) return null;
+      const next = marked(row, mark, now);
+      const becameRead = row.read_at === null && next.read !== null;
+      let status = row.status;
+      if (becameRead && (status === 'delivered' || status === 'sent')) status = 'read';
+      if (mark === 'click' && ['delivered', 'sent', 'read'].includes(status)) status = 'clicked';
+      writeMarks.run(next.seen, next.read, next.archived, status, now, tenantId, id);
+      if (becameRead) append.run(entry(now, 'read', `inbox ${mark}`), tenantId, id);
+      if (mark === 'archive' && row.archived_at === null) append.run(entry(now, 'archived'), tenantId, id);
+      if (mark === 'click') append.run(entry(now, 'clicked', detail ?? 'inbox click'), tenantId, id);
+      log.log(tenantId, subscriberId, 'item.updated', id, now);
+      return toMessage(get.get(tenantId, id) as MessageRow);
+    },
+  );
+  const markAll = db.transaction(
+    (tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number) => {
+      const changed =
+        mark === 'seen'
+          ? seenAll.run({ tenantId, subscriberId, now }).changes
+          : readAll.run({ tenantId, subscriberId, now, entry: entry(now, 'read', 'inbox read-all') }).changes;
+      if (changed > 0) log.log(tenantId, subscriberId, `inbox.${mark}-all`, null, now);
+      return changed;
+    },
+  );
+  const snoozeOne = db.transaction(
+    (
+      tenantId: string,
+      subscriberId: string,
+      id: string,
+      until: number,
+      wakeJob: Parameters<JobStatements['enqueue']>[0],
+      now: number,
+    ) => {
+      const row = inboxItem.get(tenantId, id, subscriberId) as MessageRow | undefined;
+      if (!row) return null;
+      snooze.run(until, now, tenantId, id);
+      append.run(entry(now, 'snoozed', `until ${new Date(until).toISOString()}`), tenantId, id);
+      jobs.enqueue(wakeJob, now);
+      log.log(tenantId, subscriberId, 'item.updated', id, now);
+      return toMessage(get.get(tenantId, id) as MessageRow);
+    },
+  );
+  const wakeOne = db.transaction((tenantId: string, id: string, until: number, now: number) => {
+    const row = wake.get(now, tenantId, id, until) as MessageRow | undefined;
+    if (!row) return null;
+    log.log(tenantId, row.subscriber_id, 'item.created', id, now);
+    return toMessage(row);
+  });
+
+  return {
+    async listInbox(page) {
+      const where = [
+        'tenant_id = @tenantId',
+        'subscriber_id = @subscriberId',
+        IS_ITEM,
+        '(archived_at IS NULL) = @live',
+        'snoozed_until IS NULL',
+      ];
+      if (page.status === 'unread') where.push('read_at IS NULL');
+      else if (page.status === 'read') where.push('read_at IS NOT NULL');
+      if (page.categories)
+        where.push(`workflow IN (SELECT key FROM workflows WHERE tenant_id = @tenantId
+          AND json_extract(definition, '$.category') IN (SELECT value FROM json_each(@categories)))`);
+      if (page.before) where.push('(event_at < @beforeAt OR (event_at = @beforeAt AND id < @beforeId))');
+      const sql = `SELECT * FROM messages INDEXED BY messages_inbox WHERE ${where.join(' AND ')}
+        ORDER BY event_at DESC, id DESC LIMIT @limit`;
+      let statement = listCache.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        listCache.set(sql, statement);
+      }
+      const rows = statement.all({
+        tenantId: page.tenantId,
+        subscriberId: page.subscriberId,
+        live: page.archived ? 0 : 1,
+        limit: page.limit,
+        ...(page.categories ? { categories: JSON.stringify(page.categories) } : {}),
+        ...(page.before ? { beforeAt: page.before.eventAt, beforeId: page.before.id } : {}),
+      }) as MessageRow[];
+      return rows.map(toMessage);
+    },
+    async countUnread(tenantId, subscriberId) {
+      return unread.get(tenantId, subscriberId) as number;
+    },
+    async countUnreadByCategory(tenantId, subscriberId) {
+      const rows = unreadByCategory.all(tenantId, subscriberId) as { category: unknown; n: number }[];
+      return new Map(rows.map((r) => [typeof r.category === 'string' ? r.category : null, r.n]));
+    },
+    async markInbox(tenantId, subscriberId, id, mark, now, detail) {
+      return markOne.immediate(tenantId, subscriberId, id, mark, now, detail);
+    },
+    async markAllInbox(tenantId, subscriberId, mark, now) {
+      return markAll.immediate(tenantId, subscriberId, mark, now);
+    },
+    async snoozeInbox(tenantId, subscriberId, id, until, wakeJob, now) {
+      return snoozeOne.immediate(tenantId, subscriberId, id, until, wakeJob, now);
+    },
+    async wakeSnoozed(tenantId, id, until, now) {
+      return wakeOne.immediate(tenantId, id, until, now);
+    },
+    async listInboxChanges(tenantId, subscriberId, afterSeq, limit) {
+      return (changesAfter.all(tenantId, subscriberId, afterSeq, limit) as ChangeRow[]).map((r) => ({
+        seq: r.seq,
+        type: r.type,
+        itemId: r.item_id,
+        createdAt: r.created_at,
+      }));
+    },
+    async lastInboxChange(tenantId, subscriberId) {
+      return (lastSeq.get(tenantId, subscriberId) as number | undefined) ?? 0;
+    },
+    async purgeInboxChanges(before, limit) {
+      return purge.run(before, limit).changes;
+    },
+  };
+}
+
+export function sqlitePresenceStore(db: Database.Database): PresenceStore {
+  const hold = db.prepare(
+    `INSERT INTO inbox_presence (tenant_id, subscriber_id, holder, expires_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (tenant_id, subscriber_id, holder) DO UPDATE SET expires_at = excluded.expires_at`,
+  );
+  const refresh = db.prepare('UPDATE inbox_presence SET expires_at = ? WHERE holder = ?');
+  const releaseOne = db.prepare(
+    'DELETE FROM inbox_presence WHERE tenant_id = ? AND subscriber_id = ? AND holder = ?',
+  );
+  const releaseAll = db.prepare('DELETE FROM inbox_presence WHERE holder = ?');
+  const online = db
+    .prepare(
+      `SELECT EXISTS (SELECT 1 FROM inbox_presence WHERE tenant_id = ? AND subscriber_id = ? AND expires_at > ?)`,
+    )
+    .pluck();
+  const purge = db.prepare(
+    `DELETE FROM inbox_presence WHERE (tenant_id, subscriber_id, holder) IN
+       (SELECT tenant_id, subscriber_id, holder FROM inbox_presence WHERE expires_at < ? LIMIT ?)`,
+  );
+  const holdAll = db.transaction((holder: string, keys: readonly PresenceKey[], expiresAt: number) => {
+    for (const key of keys) hold.run(key.tenantId, key.subscriberId, holder, expiresAt);
+  });
+  const releaseKeys = db.transaction((holder: string, keys: readonly PresenceKey[]) => {
+    for (const key of keys) releaseOne.run(key.tenantId, key.subscriberId, holder);
+  });
+  return {
+    async holdPresence(holder, keys, expiresAt) {
+      if (keys.length > 0) holdAll.immediate(holder, keys, expiresAt);
+    },
+    async refreshPresence(holder, expiresAt) {
+      refresh.run(expiresAt, holder);
+    },
+    async releasePresence(holder, keys) {
+      if (keys === null) releaseAll.run(holder);
+      else if (keys.length > 0) releaseKeys.immediate(holder, keys);
+    },
+    async isOnline(tenantId, subscriberId, now) {
+      return (online.get(tenantId, subscriberId, now) as number) === 1;
+    },
+    async purgePresence(before, limit) {
+      return purge.run(before, limit).changes;
+    },
+  };
+}

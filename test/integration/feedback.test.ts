@@ -1,0 +1,384 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { twilioSignature } from '../../src/feedback/twilio-signature.ts';
+import type { HttpProviderFake } from '../fakes/http-provider.ts';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { SENDGRID_TEST_KEY, startSendGridFake } from '../fakes/sendgrid.ts';
+import { SES_TEST_KEY_ID, SES_TEST_SECRET, startSesFake } from '../fakes/ses.ts';
+import { type SnsFake, startSnsFake, type UnsignedSnsMessage } from '../fakes/sns.ts';
+import { startTwilioFake, type TwilioFake } from '../fakes/twilio.ts';
+import { settledMessages } from '../helpers/messages.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: message views are read field by field and checked by assertions
+type Json = any;
+
+const PUBLIC_URL = 'https://notify.example.test';
+const TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-feedback';
+
+let server: TestServer;
+let twilio: TwilioFake;
+let ses: HttpProviderFake;
+let sendgrid: HttpProviderFake;
+let sns: SnsFake;
+const sendgridKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+beforeAll(async () => {
+  [twilio, ses, sendgrid, sns] = await Promise.all([
+    startTwilioFake(),
+    startSesFake(),
+    startSendGridFake(),
+    startSnsFake(),
+  ]);
+  server = await startTestServer({
+    TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
+    TIDINGS_PUBLIC_URL: PUBLIC_URL,
+    TIDINGS_TEST_SNS_CERT_HOST: sns.host,
+    TIDINGS_TEST_SNS_CA: sns.caFile,
+  });
+  const puts = await Promise.all([
+    server.call('PUT', '/v1/integrations/texts', {
+      channel: 'sms',
+      provider: 'twilio',
+      config: { from: '+15550001111', endpoint: twilio.url },
+      credentials: { accountSid: twilio.accountSid, authToken: twilio.authToken },
+    }),
+    server.call('PUT', '/v1/integrations/mail-ses', {
+      channel: 'email',
+      provider: 'ses',
+      priority: 1,
+      config: { region: 'us-east-1', from: 'news@acme.example', endpoint: ses.url },
+      credentials: { accessKeyId: SES_TEST_KEY_ID, secretAccessKey: SES_TEST_SECRET },
+    }),
+    server.call('PUT', '/v1/workflows/alert', {
+      channels: [{ channel: 'sms', template: { body: 'Alert {{ data.n }}' } }],
+    }),
+    server.call('PUT', '/v1/workflows/news', {
+      category: 'marketing',
+      channels: [{ channel: 'email', template: { subject: 'News', text: 'Issue {{ data.n }}' } }],
+    }),
+    server.call('PUT', '/v1/workflows/receipt', {
+      category: 'transactional',
+      channels: [{ channel: 'email', template: { subject: 'Receipt', text: 'Paid {{ data.n }}' } }],
+    }),
+  ]);
+  for (const put of puts) expect(put.status, JSON.stringify(put.body)).toBe(200);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await Promise.all([twilio?.close(), ses?.close(), sendgrid?.close(), sns?.close()]);
+});
+
+async function send(workflow: string, to: Record<string, string>, n = 1): Promise<Json> {
+  const event = await server.call('POST', '/v1/events', { workflow, to: [to], data: { n } });
+  expect(event.status).toBe(202);
+  const [message] = await settledMessages(server, [event.body.eventId], 1);
+  return message;
+}
+
+const message = async (id: string): Promise<Json> => (await server.call('GET', `/v1/messages/${id}`)).body;
+
+/** Posts a form to the Twilio webhook, signed with `token` over the public URL (or unsigned). */
+async function twilioCallback(params: Record<string, string>, token: string | null = twilio.authToken) {
+  const path = '/v1/providers/texts/webhook';
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (token !== null)
+    headers['x-twilio-signature'] = twilioSignature(token, `${PUBLIC_URL}${path}`, Object.entries(params));
+  return server.call('POST', path, new URLSearchParams(params).toString(), { auth: null, headers });
+}
+
+async function snsCallback(body: object, integration = 'mail-ses') {
+  return server.call('POST', `/v1/providers/${integration}/webhook`, JSON.stringify(body), {
+    auth: null,
+    headers: {
+      'content-type': 'text/plain; charset=UTF-8',
+      'x-amz-sns-message-type': (body as { Type: string }).Type,
+    },
+  });
+}
+
+function sesNotification(notification: object): UnsignedSnsMessage {
+  return {
+    Type: 'Notification',
+    MessageId: crypto.randomUUID(),
+    TopicArn: TOPIC,
+    Message: JSON.stringify(notification),
+    Timestamp: new Date().toISOString(),
+  };
+}
+
+describe('Twilio status callbacks and STOP', () => {
+  it('a wrong or missing signature is refused (401) and changes nothing; a valid delivered delivers', async () => {
+    const sent = await send('alert', { subscriberId: 'tw-1', phone: '+15557770001' });
+    expect(sent.status).toBe('sent');
+    expect(sent.providerMessageId).toMatch(/^SM/);
+    const callback = {
+      MessageSid: sent.providerMessageId,
+      MessageStatus: 'delivered',
+      AccountSid: twilio.accountSid,
+    };
+
+    const wrong = await twilioCallback(callback, 'not-the-auth-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('unauthorized');
+    const unsigned = await twilioCallback(callback, null);
+    expect(unsigned.status).toBe(401);
+    // Signed over other parameters than those posted.
+    const swapped = await server.call(
+      'POST',
+      '/v1/providers/texts/webhook',
+      new URLSearchParams({ ...callback, MessageStatus: 'undelivered' }).toString(),
+      {
+        auth: null,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': twilioSignature(
+            twilio.authToken,
+            `${PUBLIC_URL}/v1/providers/texts/webhook`,
+            Object.entries(callback),
+          ),
+        },
+      },
+    );
+    expect(swapped.status).toBe(401);
+    expect((await message(sent.messageId)).status).toBe('sent');
+
+    const valid = await twilioCallback(callback);
+    expect(valid.status).toBe(200);
+    expect(valid.headers.get('content-type')).toContain('text/xml');
+    const delivered = await message(sent.messageId);
+    expect(delivered.status).toBe('delivered');
+    expect(delivered.timeline.at(-1)).toMatchObject({ status: 'delivered', detail: 'Twilio: delivered' });
+    // A late `undelivered` for a delivered message moves nothing back.
+    await twilioCallback({ ...callback, MessageStatus: 'undelivered', ErrorCode: '30003' });
+    expect((await message(sent.messageId)).status).toBe('delivered');
+  });
+
+  it('an undelivered text to a dead number bounces and suppresses the number', async () => {
+    const sent = await send('alert', { subscriberId: 'tw-2', phone: '+15557770002' });
+    const answer = await twilioCallback({
+      MessageSid: sent.providerMessageId,
+      MessageStatus: 'undelivered',
+      ErrorCode: '30005',
+      To: '+15557770002',
+    });
+    expect(answer.status).toBe(200);
+    const bounced = await message(sent.messageId);
+    expect(bounced).toMatchObject({ status: 'bounced', reason: 'bad_address' });
+    expect(bounced.lastError).toContain('30005');
+    const next = await send('alert', { subscriberId: 'tw-2' }, 2);
+    expect(next).toMatchObject({ status: 'suppressed', reason: 'bad_address' });
+  });
+
+  it('STOP opts the number out of SMS (next text suppressed), START opts it back in', async () => {
+    const phone = '+15557770003';
+    expect((await send('alert', { subscriberId: 'tw-3', phone })).status).toBe('sent');
+    const texts = twilio.requests.length;
+
+    const stop = await twilioCallback({
+      From: phone,
+      To: '+15550001111',
+      Body: ' stop ',
+      MessageSid: 'SMin1',
+    });
+    expect(stop.status).toBe(200);
+    const held = await send('alert', { subscriberId: 'tw-3' }, 2);
+    expect(held).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    expect(twilio.requests.length).toBe(texts);
+    const preferences = await server.call('GET', '/v1/subscribers/tw-3/preferences');
+    expect(preferences.body.channels.sms).toBe(false);
+
+    // An unsigned START changes nothing.
+    expect((await twilioCallback({ From: phone, Body: 'START' }, null)).status).toBe(401);
+    expect((await send('alert', { subscriberId: 'tw-3' }, 3)).status).toBe('suppressed');
+
+    expect((await twilioCallback({ From: phone, To: '+15550001111', Body: 'START' })).status).toBe(200);
+    expect((await send('alert', { subscriberId: 'tw-3' }, 4)).status).toBe('sent');
+    expect(twilio.requests.length).toBe(texts + 1);
+  });
+});
+
+describe('SES via SNS', () => {
+  it('confirms a subscription by fetching its SubscribeURL', async () => {
+    const confirmation = sns.sign({
+      Type: 'SubscriptionConfirmation',
+      MessageId: crypto.randomUUID(),
+      TopicArn: TOPIC,
+      Message: 'You have chosen to subscribe to the topic',
+      Timestamp: new Date().toISOString(),
+      Token: 'confirm-token-1',
+      SubscribeURL: sns.subscribeUrl('confirm-token-1'),
+    });
+    const answer = await snsCallback(confirmation);
+    expect(answer.status).toBe(200);
+    expect(sns.confirmations.some((url) => url.includes('confirm-token-1'))).toBe(true);
+  });
+
+  it('a permanent bounce bounces the message and suppresses the address: the next email is suppressed', async () => {
+    const sent = await send('receipt', { subscriberId: 'ses-1', email: 'Gone@Example.com' });
+    expect(sent.status).toBe('sent');
+    const bounce = sns.sign(
+      sesNotification({
+        notificationType: 'Bounce',
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          bouncedRecipients: [
+            { emailAddress: 'gone@example.com', diagnosticCode: 'smtp; 550 5.1.1 user unknown' },
+          ],
+        },
+        mail: { messageId: sent.providerMessageId, destination: ['gone@example.com'] },
+      }),
+      '2',
+    );
+    // Tampered after signing: refused, nothing changes.
+    const tampered = await snsCallback({
+      ...bounce,
+      Message: bounce.Message.replace('Permanent', 'Transient'),
+    });
+    expect(tampered.status).toBe(401);
+    expect((await message(sent.messageId)).status).toBe('sent');
+
+    const answer = await snsCallback(bounce);
+    expect(answer.status).toBe(200);
+    expect(await message(sent.messageId)).toMatchObject({ status: 'bounced', reason: 'bad_address' });
+    const requests = ses.requests.length;
+    // Transactional too: a dead mailbox bounces a receipt as well.
+    const next = await send('receipt', { subscriberId: 'ses-1' }, 2);
+    expect(next).toMatchObject({ status: 'suppressed', reason: 'bad_address' });
+    expect(ses.requests.length).toBe(requests);
+  });
+
+  it('three soft bounces within the window make the address suppressed', async () => {
+    const to = { subscriberId: 'ses-2', email: 'full@example.com' };
+    for (let n = 1; n <= 3; n++) {
+      const sent = await send('news', to, n);
+      expect(sent.status, `send ${n}`).toBe('sent');
+      const bounce = sns.sign(
+        sesNotification({
+          notificationType: 'Bounce',
+          bounce: {
+            bounceType: 'Transient',
+            bounceSubType: 'MailboxFull',
+            bouncedRecipients: [{ emailAddress: to.email }],
+          },
+          mail: { messageId: sent.providerMessageId },
+        }),
+      );
+      expect((await snsCallback(bounce)).status).toBe(200);
+      // The same callback again (SNS retries) is one bounce, not two.
+      expect((await snsCallback(bounce)).status).toBe(200);
+      expect(await message(sent.messageId)).toMatchObject({ status: 'bounced', reason: 'provider_rejected' });
+    }
+    expect(await send('news', to, 4)).toMatchObject({ status: 'suppressed', reason: 'bad_address' });
+  });
+
+  it('a complaint suppresses the address and opts the subscriber out of marketing email', async () => {
+    const sent = await send('news', { subscriberId: 'ses-3', email: 'angry@example.com' });
+    const complaint = sns.sign(
+      sesNotification({
+        notificationType: 'Complaint',
+        complaint: {
+          complainedRecipients: [{ emailAddress: 'angry@example.com' }],
+          complaintFeedbackType: 'abuse',
+        },
+        mail: { messageId: sent.providerMessageId },
+      }),
+    );
+    expect((await snsCallback(complaint)).status).toBe(200);
+    const after = await message(sent.messageId);
+    expect(after.status).toBe('sent');
+    expect(after.timeline.at(-1)).toMatchObject({ status: 'complaint' });
+    const preferences = await server.call('GET', '/v1/subscribers/ses-3/preferences');
+    expect(preferences.body.categories.marketing.email).toBe(false);
+    expect(await send('news', { subscriberId: 'ses-3' }, 2)).toMatchObject({ status: 'suppressed' });
+  });
+
+  it('a delivery notification delivers; certificates off SNS hosts and unknown integrations are refused', async () => {
+    const sent = await send('news', { subscriberId: 'ses-4', email: 'fine@example.com' });
+    const delivery = sesNotification({
+      notificationType: 'Delivery',
+      delivery: { recipients: ['fine@example.com'], smtpResponse: '250 2.0.0 OK' },
+      mail: { messageId: sent.providerMessageId },
+    });
+    const elsewhere = sns.sign(delivery, '1', 'https://certs.evil.example/SimpleNotificationService-x.pem');
+    expect((await snsCallback(elsewhere)).status).toBe(401);
+    expect((await snsCallback(sns.sign(delivery), 'no-such-integration')).status).toBe(404);
+    expect((await message(sent.messageId)).status).toBe('sent');
+    expect((await snsCallback(sns.sign(delivery))).status).toBe(200);
+    expect((await message(sent.messageId)).status).toBe('delivered');
+  });
+});
+
+describe('SendGrid event webhook', () => {
+  it('verifies the ECDSA signature with webhookVerificationKey; delivered and open move the message forward', async () => {
+    const bad = await server.call('PUT', '/v1/integrations/mail-sg', {
+      channel: 'email',
+      provider: 'sendgrid',
+      priority: 0,
+      config: { from: 'news@acme.example', endpoint: sendgrid.url },
+      credentials: { apiKey: SENDGRID_TEST_KEY, webhookVerificationKey: 'not a key' },
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.details[0].path).toBe('credentials.webhookVerificationKey');
+    const put = await server.call('PUT', '/v1/integrations/mail-sg', {
+      channel: 'email',
+      provider: 'sendgrid',
+      priority: 0,
+      config: { from: 'news@acme.example', endpoint: sendgrid.url },
+      credentials: {
+        apiKey: SENDGRID_TEST_KEY,
+        webhookVerificationKey: sendgridKeys.publicKey
+          .export({ type: 'spki', format: 'der' })
+          .toString('base64'),
+      },
+    });
+    expect(put.status).toBe(200);
+    try {
+      const sent = await waitFor(async () => {
+        const m = await send('news', { subscriberId: 'sg-1', email: 'reader@example.com' });
+        return m.provider === 'mail-sg' ? m : null;
+      }, 'a send through SendGrid');
+      const post = (events: object[], key = sendgridKeys.privateKey) => {
+        const body = JSON.stringify(events);
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const signature = sign('sha256', Buffer.from(timestamp + body), key).toString('base64');
+        return server.call('POST', '/v1/providers/mail-sg/webhook', body, {
+          auth: null,
+          headers: {
+            'content-type': 'application/json',
+            'x-twilio-email-event-webhook-signature': signature,
+            'x-twilio-email-event-webhook-timestamp': timestamp,
+          },
+        });
+      };
+      const delivered = {
+        email: 'reader@example.com',
+        event: 'delivered',
+        sg_message_id: `${sent.providerMessageId}.filterdrecv-1.0`,
+        timestamp: 1,
+      };
+      const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+      expect((await post([delivered], stranger)).status).toBe(401);
+      expect((await message(sent.messageId)).status).toBe('sent');
+      expect((await post([delivered])).status).toBe(200);
+      expect((await message(sent.messageId)).status).toBe('delivered');
+      // Matched by the custom arg the adapter sends, too.
+      expect((await post([{ event: 'open', tidings_message_id: sent.messageId, timestamp: 2 }])).status).toBe(
+        200,
+      );
+      expect((await message(sent.messageId)).status).toBe('read');
+    } finally {
+      await server.call('DELETE', '/v1/integrations/mail-sg');
+      await server.call('PUT', '/v1/integrations/mail-sg', {
+        channel: 'email',
+        provider: 'sendgrid',
+        priority: 9,
+        config: { from: 'news@acme.example', endpoint: sendgrid.url },
+        credentials: { apiKey: SENDGRID_TEST_KEY },
+      });
+    }
+  });
+});

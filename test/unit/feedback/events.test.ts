@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { sendgridEvents } from '../../../src/feedback/sendgrid-events.ts';
+import { sesEvents } from '../../../src/feedback/ses-events.ts';
+import { smsKeyword, twilioEvents } from '../../../src/feedback/twilio-events.ts';
+import { plan } from '../../../src/policy/plan.ts';
+import type { SuppressionRecord } from '../../../src/shared/model.ts';
+
+describe('SMS keywords', () => {
+  it.each([
+    ['STOP', 'stop'],
+    [' stop ', 'stop'],
+    ['StopAll', 'stop'],
+    ['unsubscribe', 'stop'],
+    ['CANCEL', 'stop'],
+    ['end', 'stop'],
+    ['quit', 'stop'],
+    ['START', 'start'],
+    ['yes', 'start'],
+    ['unstop', 'start'],
+    ['stop please', null],
+    ['hello', null],
+    ['', null],
+  ] as const)('%j → %s', (body, expected) => {
+    expect(smsKeyword(body, undefined)).toBe(expected);
+  });
+
+  it("prefers Twilio's OptOutType", () => {
+    expect(smsKeyword('arrêt', 'STOP')).toBe('stop');
+    expect(smsKeyword('STOP', 'START')).toBe('start');
+  });
+});
+
+describe('provider events', () => {
+  it('Twilio: intermediate statuses say nothing; failures carry the error code', () => {
+    expect(twilioEvents(new URLSearchParams({ MessageSid: 'SM1', MessageStatus: 'sent' }))).toEqual([]);
+    const [failed] = twilioEvents(
+      new URLSearchParams({ MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '30007', To: '+1555' }),
+    );
+    expect(failed).toMatchObject({
+      ref: { providerMessageId: 'SM1' },
+      change: { status: 'failed', reason: 'provider_rejected', error: 'Twilio 30007' },
+      addresses: [],
+    });
+    const [soft] = twilioEvents(
+      new URLSearchParams({
+        MessageSid: 'SM2',
+        MessageStatus: 'undelivered',
+        ErrorCode: '30003',
+        To: '+1555',
+      }),
+    );
+    expect(soft!.addresses).toEqual([expect.objectContaining({ effect: 'soft_bounce', address: '+1555' })]);
+    expect(twilioEvents(new URLSearchParams({ From: '+1555', Body: 'hello' }))).toEqual([]);
+  });
+
+  it('SES: bounce kinds, complaints, and bodies that are not SES notifications', () => {
+    const [bounce] = sesEvents(
+      JSON.stringify({
+        eventType: 'Bounce',
+        bounce: { bounceType: 'Undetermined', bouncedRecipients: [{ emailAddress: 'a@x.test' }, {}] },
+        mail: { messageId: 'ses-1' },
+      }),
+    );
+    expect(bounce).toMatchObject({
+      ref: { providerMessageId: 'ses-1' },
+      change: { status: 'bounced', reason: 'provider_rejected' },
+      addresses: [{ channel: 'email', address: 'a@x.test', effect: 'soft_bounce' }],
+    });
+    expect(sesEvents('not json')).toEqual([]);
+    expect(sesEvents(JSON.stringify({ notificationType: 'Bounce' }))).toEqual([]);
+    expect(sesEvents(JSON.stringify({ notificationType: 'Send', mail: { messageId: 'm' } }))).toEqual([]);
+  });
+
+  it('SendGrid: matched by custom arg or sg_message_id prefix; drops and blocks classified', () => {
+    const events = sendgridEvents(
+      JSON.stringify([
+        { event: 'dropped', reason: 'Bounced Address', email: 'a@x.test', sg_message_id: 'abc.filter0001' },
+        { event: 'bounce', type: 'blocked', email: 'b@x.test', tidings_message_id: 'msg_1' },
+        { event: 'processed', sg_message_id: 'abc.filter0001' },
+        { event: 'delivered' },
+        'not an event',
+      ]),
+    );
+    expect(events).toEqual([
+      expect.objectContaining({
+        ref: { providerMessageId: 'abc' },
+        change: expect.objectContaining({ status: 'failed', reason: 'bad_address' }),
+        addresses: [expect.objectContaining({ effect: 'hard_bounce', address: 'a@x.test' })],
+      }),
+      expect.objectContaining({
+        ref: { messageId: 'msg_1' },
+        change: expect.objectContaining({ status: 'bounced', reason: 'provider_rejected' }),
+        addresses: [expect.objectContaining({ effect: 'soft_bounce' })],
+      }),
+    ]);
+    expect(sendgridEvents('{}')).toBeNull();
+    expect(sendgridEvents('nope')).toBeNull();
+  });
+});
+
+describe('plan with a suppression', () => {
+  const base = {
+    channel: 'email' as const,
+    lane: 'normal' as const,
+    workflow: {
+      key: 'reset',
+      category: 'security',
+      quietHours: 'respect' as const,
+      defaultPreferences: null,
+    },
+    subscriber: { email: 'a@x.test', phone: null, timezone: null },
+    preferences: null,
+    defaultTimezone: 'UTC',
+    now: 0,
+  };
+  const suppression = (reason: SuppressionRecord['reason']): SuppressionRecord => ({
+    tenantId: 't',
+    channel: 'email',
+    addressHash: 'h',
+    reason,
+    detail: 'why',
+    createdAt: 0,
+  });
+
+  it('suppresses even mandatory categories: bounces as bad_address, complaints and STOP as opted_out', () => {
+    expect(plan({ ...base, suppression: suppression('hard_bounce') })).toMatchObject({
+      kind: 'suppress',
+      reason: 'bad_address',
+    });
+    expect(plan({ ...base, suppression: suppression('soft_bounces') })).toMatchObject({
+      reason: 'bad_address',
+    });
+    expect(plan({ ...base, suppression: suppression('complaint') })).toMatchObject({ reason: 'opted_out' });
+    expect(plan({ ...base, suppression: suppression('sms_stop') })).toMatchObject({ reason: 'opted_out' });
+    expect(plan({ ...base, suppression: null })).toEqual({ kind: 'send' });
+    // A missing address is still the first thing said.
+    expect(
+      plan({
+        ...base,
+        subscriber: { ...base.subscriber, email: null },
+        suppression: suppression('hard_bounce'),
+      }),
+    ).toMatchObject({ reason: 'no_address' });
+  });
+});
