@@ -18,7 +18,7 @@ import {
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec } from '../store/port.ts';
-import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { MessageWrites } from './message-writes.ts';
@@ -239,8 +239,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       message.content.badge?.trim() === 'unread'
         ? await store.countUnread(job.tenantId, message.subscriberId)
         : undefined;
-    // A send that waited (a rate-limit slot, spent retry budgets) continues with fewer attempts left.
-    const isRetry = job.attempts > 1 || job.maxAttempts < SEND_MAX_ATTEMPTS;
+    // A retry is a send whose last provider answer asked for one (its error is recorded). A send run
+    // again after a crash (left `sending`, no error) or that waited for a slot is none: it must not
+    // spend the integrations' retry budgets, or a restart with many sends in flight would hold
+    // them back for the budget's window.
+    const isRetry = message.lastError !== null && message.status !== 'sending';
     // Integrations in priority order, past open circuits and broken integrations (failover.ts).
     const result = await sendWithFailover({
       circuits: deps.providers.circuits,

@@ -101,7 +101,7 @@ describeConformance<ApnsFake>({
     {
       name: '403 InvalidProviderToken',
       arrange: (fake) => fake.answerNext({ status: 403, reason: 'InvalidProviderToken' }),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: '403 ExpiredProviderToken once (a new token, sent again)',
@@ -115,7 +115,7 @@ describeConformance<ApnsFake>({
           { status: 403, reason: 'ExpiredProviderToken' },
           { status: 403, reason: 'ExpiredProviderToken' },
         ),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: '404 BadPath',

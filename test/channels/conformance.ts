@@ -41,6 +41,8 @@ export interface ExpectedOutcome {
   deactivate?: DeviceDeactivation;
   /** retryable answers carrying the provider's Retry-After. */
   retryAfterMs?: number;
+  /** retryable answers that say the integration itself is broken (failover, src/pipeline/failover.ts). */
+  integrationFailed?: boolean;
 }
 
 export interface ConformanceCase<F extends ConformanceFake> {
@@ -88,6 +90,10 @@ export function describeConformance<F extends ConformanceFake>(spec: Conformance
         expect(outcome).toMatchObject({ deactivate: error.expect.deactivate });
       if (error.expect.retryAfterMs !== undefined)
         expect(outcome).toMatchObject({ retryAfterMs: error.expect.retryAfterMs });
+      if (error.expect.integrationFailed !== undefined)
+        expect(outcome.kind === 'retryable' && outcome.integrationFailed === true).toBe(
+          error.expect.integrationFailed,
+        );
     });
   });
 }

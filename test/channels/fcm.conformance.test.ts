@@ -140,7 +140,7 @@ describeConformance<FcmFake>({
       expect: { kind: 'retryable' },
     },
     {
-      name: 'THIRD_PARTY_AUTH_ERROR (401) → permanent, not a token refresh',
+      name: 'THIRD_PARTY_AUTH_ERROR (401) → the integration is broken (fail over), not a token refresh',
       arrange: (fake) =>
         fake.failNext(
           fcmError(
@@ -150,7 +150,7 @@ describeConformance<FcmFake>({
             'Auth error from APNS or Web Push Service',
           ),
         ),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: 'a revoked access token (401) → renewed once, then accepted',
@@ -158,13 +158,13 @@ describeConformance<FcmFake>({
       expect: { kind: 'accepted' },
     },
     {
-      name: '401 again after the renewal → permanent',
+      name: '401 again after the renewal → the integration is broken (fail over)',
       arrange: (fake) =>
         fake.failNext(
           fcmError(401, 'UNAUTHENTICATED', null, 'Request had invalid authentication credentials.'),
           fcmError(401, 'UNAUTHENTICATED', null, 'Request had invalid authentication credentials.'),
         ),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
   ],
 });

@@ -72,12 +72,12 @@ describeConformance<HttpProviderFake>({
     {
       name: '401 bad key',
       arrange: (f) => f.answerNext(SENDGRID_ERRORS.unauthorized()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: '403 forbidden',
       arrange: (f) => f.answerNext(SENDGRID_ERRORS.forbidden()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: '413 too large',

@@ -75,17 +75,17 @@ describeConformance<HttpProviderFake>({
     {
       name: 'MailFromDomainNotVerifiedException',
       arrange: (f) => f.answerNext(SES_ERRORS.mailFromNotVerified()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: 'AccountSuspendedException',
       arrange: (f) => f.answerNext(SES_ERRORS.accountSuspended()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: 'SendingPausedException',
       arrange: (f) => f.answerNext(SES_ERRORS.sendingPaused()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
     {
       name: 'BadRequestException',

@@ -82,7 +82,7 @@ describeConformance<TwilioFake>({
     {
       name: '20003 authenticate',
       arrange: (f) => f.answerNext(TWILIO_ERRORS.authenticate()),
-      expect: { kind: 'permanent' },
+      expect: { kind: 'retryable', integrationFailed: true },
     },
   ],
 });
