@@ -7,18 +7,23 @@ import type { JobStatements } from './jobs.ts';
 const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
 
 /**
+ * The next number of a subscriber's change log: one past the highest logged, or purged (a purge
+ * records the highest number it deleted in `inbox_cursors`), so numbers never repeat. SQLite runs
+ * one writer at a time, so reading the highest and inserting the next needs no lock of its own —
+ * and the delivery path pays one insert per inbox item, not an insert and a counter update.
+ */
+const NEXT_SEQ = `1 + MAX(
+    COALESCE((SELECT MAX(seq) FROM inbox_changes WHERE tenant_id = @tenant AND subscriber_id = @subscriber), 0),
+    COALESCE((SELECT last_seq FROM inbox_cursors WHERE tenant_id = @tenant AND subscriber_id = @subscriber), 0))`;
+
+/**
  * Appends to a subscriber's inbox change log; called inside the transaction that makes the change
  * (messages.ts logs new items the same way), so a change and its log entry commit together.
  */
 export function inboxLogStatements(db: Database.Database) {
-  const bump = db
-    .prepare(
-      `INSERT INTO inbox_cursors (tenant_id, subscriber_id, last_seq) VALUES (?, ?, 1)
-       ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
-    )
-    .pluck();
   const insert = db.prepare(
-    `INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at)
+     VALUES (@tenant, @subscriber, ${NEXT_SEQ}, @type, @item, @now)`,
   );
   return {
     log(
@@ -28,8 +33,7 @@ export function inboxLogStatements(db: Database.Database) {
       itemId: string | null,
       now: number,
     ) {
-      const seq = bump.get(tenantId, subscriberId) as number;
-      insert.run(tenantId, subscriberId, seq, type, itemId, now);
+      insert.run({ tenant: tenantId, subscriber: subscriberId, type, item: itemId, now });
     },
   };
 }
@@ -104,13 +108,29 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
     `SELECT seq, type, item_id, created_at FROM inbox_changes
       WHERE tenant_id = ? AND subscriber_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
   );
-  const lastSeq = db
-    .prepare('SELECT last_seq FROM inbox_cursors WHERE tenant_id = ? AND subscriber_id = ?')
-    .pluck();
-  const purge = db.prepare(
-    `DELETE FROM inbox_changes WHERE (tenant_id, subscriber_id, seq) IN
-       (SELECT tenant_id, subscriber_id, seq FROM inbox_changes WHERE created_at < ? LIMIT ?)`,
+  const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
+  const oldest = db.prepare(
+    'SELECT tenant_id, subscriber_id, seq FROM inbox_changes WHERE created_at < ? LIMIT ?',
   );
+  const remember = db.prepare(
+    `INSERT INTO inbox_cursors (tenant_id, subscriber_id, last_seq) VALUES (?, ?, ?)
+     ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`,
+  );
+  const drop = db.prepare('DELETE FROM inbox_changes WHERE tenant_id = ? AND subscriber_id = ? AND seq = ?');
+  // The highest number purged per subscriber is kept, so the next change is numbered past it.
+  const purge = db.transaction((before: number, limit: number) => {
+    const rows = oldest.all(before, limit) as { tenant_id: string; subscriber_id: string; seq: number }[];
+    const highest = new Map<string, { tenant: string; subscriber: string; seq: number }>();
+    for (const row of rows) {
+      const key = `${row.tenant_id}\u0000${row.subscriber_id}`;
+      const seen = highest.get(key);
+      if (!seen || seen.seq < row.seq)
+        highest.set(key, { tenant: row.tenant_id, subscriber: row.subscriber_id, seq: row.seq });
+      drop.run(row.tenant_id, row.subscriber_id, row.seq);
+    }
+    for (const { tenant, subscriber, seq } of highest.values()) remember.run(tenant, subscriber, seq);
+    return rows.length;
+  });
   const listCache = new Map<string, Database.Statement>();
 
   const markOne = db.transaction(
@@ -225,10 +245,10 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       }));
     },
     async lastInboxChange(tenantId, subscriberId) {
-      return (lastSeq.get(tenantId, subscriberId) as number | undefined) ?? 0;
+      return lastSeq.get({ tenant: tenantId, subscriber: subscriberId }) as number;
     },
     async purgeInboxChanges(before, limit) {
-      return purge.run(before, limit).changes;
+      return purge.immediate(before, limit);
     },
   };
 }
