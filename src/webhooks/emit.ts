@@ -85,22 +85,33 @@ export class WebhookEmitter {
     return this.jobsFor(message.tenantId, type, messageEventData(message, facts), now);
   }
 
-  /** Sets `events` on new messages created in a status receivers hear about (in-app `delivered`, `failed`). */
+  /**
+   * Sets `events` on new messages created in a status receivers hear about (in-app `delivered`,
+   * `failed`). Each tenant's endpoints are looked up once per batch: a batch of a tenant without
+   * endpoints costs one map lookup, not a lookup and an event body per message.
+   */
   async forNewMessages(messages: NewMessage[], now: number): Promise<void> {
+    const byTenant = new Map<string, Listening[]>();
     for (const created of messages) {
       const { record } = created;
-      if (messageEventType(record.status) === null) continue;
-      const events = await this.forMessage(
-        record,
-        {
-          status: record.status,
-          reason: record.reason,
-          provider: record.provider,
-          error: record.lastError,
-        },
-        now,
+      const type = messageEventType(record.status);
+      if (type === null) continue;
+      let endpoints = byTenant.get(record.tenantId);
+      if (endpoints === undefined) {
+        endpoints = await this.listening(record.tenantId, now);
+        byTenant.set(record.tenantId, endpoints);
+      }
+      const listening = endpoints.filter((endpoint) => endpoint.events.has(type));
+      if (listening.length === 0) continue;
+      const data = messageEventData(record, {
+        status: record.status,
+        reason: record.reason,
+        provider: record.provider,
+        error: record.lastError,
+      });
+      created.events = listening.map((endpoint) =>
+        endpointEventJob(record.tenantId, endpoint.id, type, data, now),
       );
-      if (events.length > 0) created.events = events;
     }
   }
 
