@@ -1,5 +1,6 @@
 import {
   header,
+  httpStatusLine,
   isAnswer,
   type ProviderAnswer,
   parseObject,
@@ -9,7 +10,6 @@ import {
   retryable,
 } from '../http.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext, SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { type ChatWebhookConfig, chatTarget, chatText } from './target.ts';
 
 /** Discord's JSON error codes that say the webhook itself is gone or its token wrong. */

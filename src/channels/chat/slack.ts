@@ -1,5 +1,6 @@
 import {
   header,
+  httpStatusLine,
   isAnswer,
   type ProviderAnswer,
   parseRetryAfter,
@@ -7,7 +8,6 @@ import {
   retryable,
 } from '../http.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext, SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { type ChatWebhookConfig, chatTarget, chatText } from './target.ts';
 
 /**

@@ -1,6 +1,7 @@
 import {
   baseUrl,
   header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
@@ -18,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { emailParts, looksLikeAddress, type Mailbox } from './content.ts';
 import { checkedFrom, tidingsHeaders } from './sender.ts';
 

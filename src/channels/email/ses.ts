@@ -1,6 +1,7 @@
 import {
   baseUrl,
   header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
@@ -18,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { emailParts, formatMailbox, looksLikeAddress } from './content.ts';
 import { checkedFrom, tidingsHeaders } from './sender.ts';
 import { type AwsCredentials, signV4 } from './sigv4.ts';

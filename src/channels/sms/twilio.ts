@@ -2,6 +2,7 @@ import { PHONE_PATTERN } from '../../ingest/fields.ts';
 import {
   baseUrl,
   header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
@@ -19,7 +20,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { countSegments } from './segments.ts';
 
 /** Non-secret Twilio settings: exactly one of `from` and `messagingServiceSid`. */
