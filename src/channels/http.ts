@@ -197,6 +197,26 @@ export function integrationFailed(reason: string): Extract<SendOutcome, { kind: 
   return { kind: 'retryable', reason, integrationFailed: true };
 }
 
+/** A 2xx answer taken: accepted, with the provider's id for the message when it gave one. */
+export function acceptedAnswer(
+  answer: ProviderAnswer,
+  providerMessageId: unknown,
+): Extract<SendOutcome, { kind: 'accepted' }> {
+  const detail = httpStatusLine(answer.status);
+  return typeof providerMessageId === 'string' && providerMessageId !== ''
+    ? { kind: 'accepted', providerMessageId, detail }
+    : { kind: 'accepted', detail };
+}
+
+/** A busy provider (429, 5xx): retryable, after its Retry-After when it sent one. */
+export function retryLater(
+  answer: ProviderAnswer,
+  reason: string,
+  now: number,
+): Extract<SendOutcome, { kind: 'retryable' }> {
+  return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+}
+
 /** A retryable outcome, with the provider's delay when it gave one. */
 export function retryable(
   reason: string,

@@ -1,4 +1,5 @@
 import {
+  acceptedAnswer,
   baseUrl,
   header,
   httpStatusLine,
@@ -7,10 +8,9 @@ import {
   joinPath,
   type ProviderAnswer,
   parseObject,
-  parseRetryAfter,
   providerWords,
   requestProvider,
-  retryable,
+  retryLater,
 } from '../http.ts';
 import {
   type ChannelProvider,
@@ -123,16 +123,13 @@ export function classifySesAnswer(answer: ProviderAnswer, now: number): SendOutc
   const line = httpStatusLine(answer.status);
   const json = parseObject(answer.body);
   if (answer.status >= 200 && answer.status < 300) {
-    const id = json?.MessageId;
-    return typeof id === 'string'
-      ? { kind: 'accepted', providerMessageId: id, detail: line }
-      : { kind: 'accepted', detail: line };
+    return acceptedAnswer(answer, json?.MessageId);
   }
   const type = errorType(header(answer.headers, 'x-amzn-errortype'), json?.__type);
   const words = providerWords(json?.message ?? json?.Message);
   const reason = type ? `${line}, SES ${type}${words ? `: ${words}` : ''}` : line;
   if ((type && THROTTLED.has(type)) || answer.status === 429 || answer.status >= 500) {
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+    return retryLater(answer, reason, now);
   }
   if (answer.status === 401 || answer.status === 403 || (type && ACCOUNT_BROKEN.has(type)))
     return integrationFailed(reason);

@@ -1,5 +1,6 @@
 import type { NoAnswer } from '../http.ts';
 import {
+  acceptedAnswer,
   header,
   httpStatusLine,
   integrationFailed,
@@ -7,9 +8,8 @@ import {
   joinPath,
   type ProviderAnswer,
   parseObject,
-  parseRetryAfter,
   requestProvider,
-  retryable,
+  retryLater,
 } from '../http.ts';
 import {
   type ChannelProvider,
@@ -114,11 +114,7 @@ export function createFcmProvider(
         const answer = await post(body, accessToken);
         if (!isAnswer(answer)) return answer;
         if (answer.status >= 200 && answer.status < 300) {
-          const name = parseObject(answer.body)?.name;
-          const accepted: SendOutcome = { kind: 'accepted', detail: httpStatusLine(answer.status), meta };
-          return typeof name === 'string' && name !== ''
-            ? { ...accepted, providerMessageId: name }
-            : accepted;
+          return { ...acceptedAnswer(answer, parseObject(answer.body)?.name), meta };
         }
         const error = readGoogleError(answer.body);
         if (attempt === 1 && isStaleAccessToken(answer.status, error)) {
@@ -196,9 +192,7 @@ async function exchangeAssertion(
     typeof json?.error_description === 'string' ? `: ${json.error_description.slice(0, 200)}` : '';
   const reason = `OAuth token exchange refused: ${httpStatusLine(status)}${code}${description}`;
   if (status === 429 || status >= 500) {
-    throw new TokenUnavailable(
-      retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), Date.now())),
-    );
+    throw new TokenUnavailable(retryLater(answer, reason, Date.now()));
   }
   // The service account itself is refused (invalid_grant: a key Google does not know): no message
   // can go through this integration, so sends fail over to the next one.

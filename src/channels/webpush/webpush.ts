@@ -1,6 +1,6 @@
 import { createECDH } from 'node:crypto';
 import webpush from 'web-push';
-import { header, httpStatusLine, isAnswer, requestProvider } from '../http.ts';
+import { acceptedAnswer, header, isAnswer, requestProvider } from '../http.ts';
 import {
   type ChannelProvider,
   type MessageMeta,
@@ -105,9 +105,7 @@ export function createWebPushProvider(
       if (outcome.kind === 'permanent') return { ...outcome, meta };
       if (outcome.kind !== 'accepted') return outcome;
       // RFC 8030 §5: 201 Created, Location = the push message resource.
-      const providerMessageId = header(answer.headers, 'location');
-      const accepted: SendOutcome = { kind: 'accepted', detail: httpStatusLine(answer.status), meta };
-      return providerMessageId ? { ...accepted, providerMessageId } : accepted;
+      return { ...acceptedAnswer(answer, header(answer.headers, 'location')), meta };
     },
   };
 }
