@@ -120,7 +120,7 @@ export function isAnswer(result: ProviderAnswer | NoAnswer): result is ProviderA
  * provider took the message, and retrying one it took would send it twice (Twilio, SendGrid and
  * push services do not deduplicate).
  */
-export async function readCapped(response: Dispatcher.ResponseData): Promise<string> {
+async function readCapped(response: Dispatcher.ResponseData): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {

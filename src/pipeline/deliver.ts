@@ -486,7 +486,7 @@ function platformsOf(target: DeliveryTarget, into: Set<DevicePlatform>): void {
  * ingest (or when they joined a topic); one erased since then simply gets nothing. Answers what
  * was left for a later job too (see buildMessages).
  */
-export async function buildDeliveries(
+async function buildDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   now: number,

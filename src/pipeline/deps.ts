@@ -64,7 +64,7 @@ export function sendJob(
  * lane are names of ours, so the key reads back unambiguously from both ends. (Jobs queued with
  * the older key keep it; they still leave one at a time, just not serialised with new ones.)
  */
-export function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
+function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
   return `${tenantId}:${subscriberId}:${channel}:${lane}`;
 }
 
