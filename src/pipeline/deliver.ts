@@ -4,6 +4,7 @@ import {
   sendsToAddresses,
   suppressionFor,
 } from '../feedback/suppressions.ts';
+import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
@@ -406,7 +407,7 @@ export function buildMessages(
             'in_app',
             'delivered',
             'inbox',
-            content,
+            withoutScriptLinks(content),
             timelines[index]!.ready,
             null,
             null,
