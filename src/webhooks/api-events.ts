@@ -27,6 +27,11 @@ export async function emitInboxRead(context: EmitContext, item: MessageRecord, n
   await queue(context, await context.webhooks.forMessage(item, { status: 'read' }, now));
 }
 
+/** The status a receipt (`POST /v1/messages/{id}/receipt`) just moved a message to: delivered, read or clicked. */
+export async function emitReceipt(context: EmitContext, message: MessageRecord, now: number): Promise<void> {
+  await queue(context, await context.webhooks.forMessage(message, { status: message.status }, now));
+}
+
 /** `subscriber.unsubscribed`: a one-click unsubscribe (or a preference change) opted them out of `scope`. */
 export async function emitUnsubscribed(
   context: EmitContext,
