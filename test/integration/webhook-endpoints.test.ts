@@ -340,6 +340,29 @@ describe('webhook endpoint deliveries', () => {
       expect(event.data).toMatchObject({ messageId: email.messageId, eventId, channel: 'email' });
   });
 
+  it('tells endpoints about the first click on an inbox item (message.clicked), not the next ones', async () => {
+    const hook = await receiver();
+    const secret = await putEndpoint('clicks', hook.url, ['message.clicked']);
+    await sendEvent('both', 'u-clicks');
+    const inApp = await waitFor(async () => {
+      const { body } = await server.call('GET', '/v1/messages?subscriberId=u-clicks&channel=in_app');
+      return body.items[0];
+    }, 'the in-app message');
+    const token = (await server.call('POST', '/v1/subscribers/u-clicks/token')).body.token as string;
+    for (let i = 0; i < 2; i++) {
+      const click = await server.call('POST', `/v1/inbox/${inApp.messageId}/click`, {}, { auth: token });
+      expect(click.status).toBe(200);
+    }
+    await hook.waitFor(1);
+    await queueDrained();
+    const events = hook.received.map((request) => verify(secret, request));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'message.clicked',
+      data: { messageId: inApp.messageId, channel: 'in_app', status: 'clicked' },
+    });
+  });
+
   it('tells endpoints about one-click unsubscribes (subscriber.unsubscribed) and inbox reads (message.read)', async () => {
     const hook = await receiver();
     const secret = await putEndpoint('consent', hook.url, ['subscriber.unsubscribed', 'message.read']);
