@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderReference } from '../../scripts/api-reference/render.ts';
 import { ERROR_CODES } from '../../src/api/errors.ts';
 import { OPERATIONS } from '../../src/api/openapi/operations.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -96,6 +98,13 @@ describe('/openapi.json', () => {
   it('checks bodies for real: a body missing fields does not fit', () => {
     const event = operationOf('GET /v1/events/{eventId}').responses['200'].content['application/json'].schema;
     expect(schemaCheck(event, { eventId: 'evt_1' })).not.toEqual([]);
+  });
+
+  it('is what docs/reference.md documents (run `npm run docs:api` after changing a route)', () => {
+    const committed = readFileSync(new URL('../../docs/reference.md', import.meta.url), 'utf8');
+    expect(committed === renderReference(document), 'docs/reference.md is stale: run npm run docs:api').toBe(
+      true,
+    );
   });
 
   it('names who may call: open routes need no key, the others a bearer credential', () => {
