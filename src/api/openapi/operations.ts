@@ -86,6 +86,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Create or replace a workflow (a new version)',
     tag: 'Workflows',
     success: ok(B.WorkflowView, 'the workflow as saved', WORKFLOW_VIEW),
+    // A setting the contract names that is not built yet (locales, variants, layouts).
+    errors: ['unprocessable'],
     params: { key: 'welcome' },
     body: DEMO_WORKFLOW,
   },
