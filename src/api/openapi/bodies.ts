@@ -1,6 +1,7 @@
 import Type, { type TSchema } from 'typebox';
 import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES } from '../../shared/model.ts';
 import { ENDPOINT_EVENT_TYPES } from '../../webhooks/events.ts';
+import { ERROR_CODES } from '../errors.ts';
 
 /**
  * Response bodies as /openapi.json documents them. They document only: Fastify serializes
@@ -36,7 +37,7 @@ export const Accepted = Type.Object({
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.String({ description: 'stable: program against it' }),
+      code: Type.Enum(Object.keys(ERROR_CODES), { description: 'stable: program against it' }),
       message: Type.String({ description: 'for humans; may change' }),
       details: Type.Array(
         Type.Object({
