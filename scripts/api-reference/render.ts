@@ -51,19 +51,43 @@ function limits(schema: Json): string {
   return parts.join('; ');
 }
 
-function fieldsTable(schema: Json): string[] {
-  const properties = schema?.properties;
-  if (!properties) return [`Type: ${typeName(schema)}`, ''];
+/** The fields of an object, nested objects and arrays of objects spelled out (`items[].id`). */
+function fieldRows(schema: Json, prefix: string, depth: number): string[] {
   const required = new Set<string>(schema.required ?? []);
-  const rows = ['| field | type | required | notes |', '| --- | --- | --- | --- |'];
-  for (const [name, field] of Object.entries<Json>(properties)) {
+  const rows: string[] = [];
+  for (const [name, field] of Object.entries<Json>(schema.properties ?? {})) {
     const notes = [field.description, limits(field)].filter(Boolean).join('; ');
+    const path = `${prefix}${name}`;
     rows.push(
-      `| \`${name}\` | ${cell(typeName(field))} | ${required.has(name) ? 'yes' : ''} | ${cell(notes)} |`,
+      `| \`${path}\` | ${cell(typeName(field))} | ${required.has(name) ? 'yes' : ''} | ${cell(notes)} |`,
     );
+    if (depth >= 2) continue;
+    if (field.properties) rows.push(...fieldRows(field, `${path}.`, depth + 1));
+    else if (field.items?.properties) rows.push(...fieldRows(field.items, `${path}[].`, depth + 1));
   }
-  return [...rows, ''];
+  return rows;
 }
+
+function fieldsTable(schema: Json): string[] {
+  if (!schema?.properties) return [`Type: ${typeName(schema)}`, ''];
+  return [
+    '| field | type | required | notes |',
+    '| --- | --- | --- | --- |',
+    ...fieldRows(schema, '', 0),
+    '',
+  ];
+}
+
+const AUTH: Record<string, string> = {
+  none: 'No key.',
+  server: 'Authorization: Bearer the server (tenant) API key.',
+  subscriber:
+    'Authorization: Bearer a subscriber token (`POST /v1/subscribers/{subscriberId}/token`); streams also take `?token=`.',
+  'server-or-subscriber':
+    "Authorization: Bearer the server API key, or the subscriber's token for their own messages.",
+  operator:
+    'Authorization: Bearer the operator key (`TIDINGS_OPERATOR_KEY`); without it set, the route answers 404.',
+};
 
 function json(value: unknown): string[] {
   return ['```json', JSON.stringify(value, null, 2), '```', ''];
@@ -72,12 +96,7 @@ function json(value: unknown): string[] {
 function operationSection(method: string, path: string, operation: Json): string[] {
   const out = [`### ${method.toUpperCase()} ${path}`, ''];
   if (operation.summary) out.push(`${operation.summary}.`, '');
-  out.push(
-    Array.isArray(operation.security) && operation.security.length === 0
-      ? 'No key.'
-      : 'Authorization: Bearer (the server key, unless the summary says otherwise).',
-    '',
-  );
+  out.push(AUTH[operation['x-tidings-auth']] ?? AUTH.server!, '');
   const parameters: Json[] = operation.parameters ?? [];
   if (parameters.length > 0) {
     out.push('| parameter | in | type | required | notes |', '| --- | --- | --- | --- | --- |');

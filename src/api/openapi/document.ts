@@ -98,6 +98,8 @@ interface Operation {
   requestBody?: { content?: Record<string, { example?: unknown }> };
   responses?: Record<string, unknown>;
   security?: unknown[];
+  /** How the route authenticates: none, server, subscriber, server-or-subscriber, operator. */
+  'x-tidings-auth'?: AuthMode;
 }
 
 interface Document {
@@ -120,6 +122,7 @@ export function describeOperations<T>(document: T, authOf: (key: string) => Auth
       const key = `${method.toUpperCase()} ${path}`;
       const described = OPERATIONS[key];
       const auth = authOf(key);
+      operation['x-tidings-auth'] = auth;
       if (auth === 'none') operation.security = [];
       if (!described) continue;
       operation.summary = described.summary;

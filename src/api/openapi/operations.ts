@@ -58,7 +58,6 @@ const EVENT = {
 };
 const SUBSCRIBER_PARAMS = { subscriberId: 'ada' };
 const NOT_FOUND: ErrorCode[] = ['not_found'];
-const SUBSCRIBER_TOKEN_NOTE = 'Authorization: Bearer <subscriber token> (POST /v1/subscribers/{id}/token)';
 
 function ok(schema: TSchema, description = 'OK', example?: unknown): Record<number, Success> {
   return { 200: example === undefined ? { description, schema } : { description, schema, example } };
@@ -272,7 +271,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     query: { channel: 'email', limit: '5' },
   },
   'POST /v1/messages/{messageId}/receipt': {
-    summary: 'Report that a message was delivered, read or clicked (server key or subscriber token)',
+    summary: 'Report that a message was delivered, read or clicked',
     tag: 'Messages',
     success: ok(B.ReceiptAnswer, 'the message status after the receipt'),
     errors: ['not_found', 'unprocessable'],
@@ -309,7 +308,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     body: { defaultTimezone: 'Europe/Berlin', dailyCap: { perSubscriber: 20 } },
   },
   'GET /v1/inbox': {
-    summary: `The subscriber's inbox, newest first (${SUBSCRIBER_TOKEN_NOTE})`,
+    summary: "The subscriber's inbox, newest first",
     tag: 'Inbox',
     success: ok(B.Page(B.InboxItem), 'a page of items'),
     query: { limit: '20' },
@@ -430,31 +429,31 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     errors: ['not_found', 'unauthorized', 'unavailable'],
   },
   'POST /v1/tenants': {
-    summary: 'Create a tenant and its first key (operator key)',
+    summary: 'Create a tenant and its first key',
     tag: 'Tenants',
     success: { 201: { description: 'created: the key is shown this once', schema: B.TenantCreated } },
     errors: NOT_FOUND,
   },
   'GET /v1/tenants': {
-    summary: 'List tenants (operator key)',
+    summary: 'List tenants',
     tag: 'Tenants',
     success: ok(B.Page(B.TenantView), 'a page of tenants'),
     errors: NOT_FOUND,
   },
   'POST /v1/tenants/{tenantId}/keys': {
-    summary: 'Add an API key to a tenant (operator key)',
+    summary: 'Add an API key to a tenant',
     tag: 'Tenants',
     success: { 201: { description: 'created: the key is shown this once', schema: B.KeyCreated } },
     errors: NOT_FOUND,
   },
   'GET /v1/tenants/{tenantId}/keys': {
-    summary: "A tenant's keys (prefixes only) (operator key)",
+    summary: "A tenant's keys (prefixes only, never the secrets)",
     tag: 'Tenants',
     success: ok(B.Page(B.KeyView), 'the keys'),
     errors: NOT_FOUND,
   },
   'DELETE /v1/tenants/{tenantId}/keys/{keyId}': {
-    summary: 'Revoke a key (operator key)',
+    summary: 'Revoke a key',
     tag: 'Tenants',
     success: NO_CONTENT,
     errors: NOT_FOUND,
