@@ -112,6 +112,9 @@ describe('/openapi.json', () => {
     expect(document.paths['/v1/providers/{integrationId}/webhook'].post.security).toEqual([]);
     expect(document.paths['/v1/events'].post.security).toBeUndefined();
     expect(document.security).toEqual([{ bearer: [] }]);
+    expect(document.paths['/v1/inbox'].get['x-tidings-auth']).toBe('subscriber');
+    expect(document.paths['/v1/tenants'].post['x-tidings-auth']).toBe('operator');
+    expect(document.paths['/v1/events'].post['x-tidings-auth']).toBe('server');
   });
 });
 
