@@ -290,7 +290,15 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tidings API', version: '1.0.0', description: 'Multi-channel notification delivery' },
+      info: {
+        title: 'Tidings API',
+        version: '1.0.0',
+        description:
+          'Multi-channel notification delivery. Authenticate with `Authorization: Bearer <key>` ' +
+          '(each operation says which credential in `x-tidings-auth`). Every error answers ' +
+          '`{"error": {"code", "message", "details"}}` with a code from one catalogue (the `Error` schema). ' +
+          'Guides: docs/README.md in the repository.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

@@ -57,6 +57,78 @@ const EVENT = {
   idempotencyKey: 'signup-ada',
 };
 const SUBSCRIBER_PARAMS = { subscriberId: 'ada' };
+const AT = '2026-01-05T09:30:00.000Z';
+const SUBSCRIBER_VIEW = {
+  subscriberId: 'ada',
+  email: 'ada@example.com',
+  phone: null,
+  locale: 'en',
+  timezone: 'Europe/London',
+  data: { plan: 'pro' },
+  createdAt: AT,
+  updatedAt: AT,
+};
+const TIMELINE = [
+  { at: AT, status: 'queued' },
+  { at: '2026-01-05T09:30:00.120Z', status: 'sending', detail: 'via smtp (mail)' },
+  { at: '2026-01-05T09:30:00.480Z', status: 'sent', detail: 'SMTP 250 2.0.0 queued' },
+];
+const MESSAGE_VIEW = {
+  messageId: 'msg_01JH2X3Y5A',
+  eventId: 'evt_01JH2X3Y4Z',
+  subscriberId: 'ada',
+  workflow: 'welcome',
+  channel: 'email',
+  status: 'sent',
+  provider: 'smtp',
+  providerMessageId: null,
+  content: { subject: 'Welcome, Ada', text: 'Hello Ada!' },
+  meta: { messageIdHeader: '<msg_01JH2X3Y5A@tidings>' },
+  reason: null,
+  escalated: false,
+  lastError: null,
+  createdAt: AT,
+  updatedAt: '2026-01-05T09:30:00.480Z',
+  timeline: TIMELINE,
+};
+const EVENT_VIEW = {
+  eventId: 'evt_01JH2X3Y4Z',
+  workflow: 'welcome',
+  status: 'completed',
+  priority: 'normal',
+  createdAt: AT,
+  to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
+  data: { name: 'Ada' },
+  messages: [
+    {
+      messageId: 'msg_01JH2X3Y5A',
+      subscriberId: 'ada',
+      channel: 'email',
+      status: 'sent',
+      reason: null,
+      provider: 'smtp',
+      escalated: false,
+      timeline: TIMELINE,
+    },
+  ],
+  skipped: [],
+};
+const INBOX_ITEM = {
+  id: 'msg_01JH2X3Y5B',
+  eventId: 'evt_01JH2X3Y4Z',
+  workflow: 'welcome',
+  title: 'Welcome, Ada!',
+  body: 'Glad you are here.',
+  content: { title: 'Welcome, Ada!', body: 'Glad you are here.' },
+  data: { name: 'Ada' },
+  createdAt: AT,
+  seenAt: null,
+  readAt: null,
+  archivedAt: null,
+  snoozedUntil: null,
+  actionUrl: null,
+  actions: [],
+};
 const NOT_FOUND: ErrorCode[] = ['not_found'];
 
 function ok(schema: TSchema, description = 'OK', example?: unknown): Record<number, Success> {
@@ -105,7 +177,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'PUT /v1/subscribers/{subscriberId}': {
     summary: 'Create or update a subscriber (fields given replace those stored)',
     tag: 'Subscribers',
-    success: ok(B.SubscriberView, 'the subscriber as stored'),
+    success: ok(B.SubscriberView, 'the subscriber as stored', SUBSCRIBER_VIEW),
     errors: ['validation_failed'],
     params: SUBSCRIBER_PARAMS,
     body: SUBSCRIBER,
@@ -113,14 +185,17 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/subscribers/{subscriberId}': {
     summary: 'Read a subscriber',
     tag: 'Subscribers',
-    success: ok(B.SubscriberView, 'the subscriber'),
+    success: ok(B.SubscriberView, 'the subscriber', SUBSCRIBER_VIEW),
     errors: NOT_FOUND,
     params: SUBSCRIBER_PARAMS,
   },
   'POST /v1/subscribers/{subscriberId}/token': {
     summary: 'Mint a subscriber token for the browser inbox',
     tag: 'Subscribers',
-    success: ok(B.SubscriberToken, 'a token (Cache-Control: no-store)'),
+    success: ok(B.SubscriberToken, 'a token (Cache-Control: no-store)', {
+      token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl',
+      expiresAt: '2026-01-05T10:30:00.000Z',
+    }),
     params: SUBSCRIBER_PARAMS,
     body: { expiresIn: '1h' },
   },
@@ -163,7 +238,12 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'PUT /v1/topics/{key}': {
     summary: 'Create or rename a topic',
     tag: 'Topics',
-    success: ok(B.TopicView, 'the topic'),
+    success: ok(B.TopicView, 'the topic', {
+      key: 'release-notes',
+      name: 'Release notes',
+      createdAt: AT,
+      subscriberCount: 0,
+    }),
     params: { key: 'release-notes' },
     body: { name: 'Release notes' },
   },
@@ -225,7 +305,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/events/{eventId}': {
     summary: 'An event, its messages and their timelines',
     tag: 'Events',
-    success: ok(B.EventView, 'the event'),
+    success: ok(B.EventView, 'the event', EVENT_VIEW),
     errors: NOT_FOUND,
   },
   'DELETE /v1/events/{eventId}': {
@@ -237,19 +317,23 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'DELETE /v1/events': {
     summary: 'Cancel every event with this cancellation key',
     tag: 'Events',
-    success: ok(B.EventsCancelled, 'cancelled (0 when none matched)'),
+    success: ok(B.EventsCancelled, 'cancelled (0 when none matched)', {
+      cancellationKey: 'order-1234',
+      cancelledEvents: 2,
+      cancelledMessages: 3,
+    }),
     query: { cancellationKey: 'order-1234' },
   },
   'GET /v1/messages': {
     summary: 'List messages, newest first',
     tag: 'Messages',
-    success: ok(B.Page(B.MessageView), 'a page of messages'),
+    success: ok(B.Page(B.MessageView), 'a page of messages', { items: [MESSAGE_VIEW], nextCursor: null }),
     query: { subscriberId: 'ada', limit: '10' },
   },
   'GET /v1/messages/{messageId}': {
     summary: 'A message and its timeline',
     tag: 'Messages',
-    success: ok(B.MessageView, 'the message'),
+    success: ok(B.MessageView, 'the message', MESSAGE_VIEW),
     errors: NOT_FOUND,
   },
   'GET /v1/dead-letters': {
@@ -310,13 +394,13 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/inbox': {
     summary: "The subscriber's inbox, newest first",
     tag: 'Inbox',
-    success: ok(B.Page(B.InboxItem), 'a page of items'),
+    success: ok(B.Page(B.InboxItem), 'a page of items', { items: [INBOX_ITEM], nextCursor: null }),
     query: { limit: '20' },
   },
   'GET /v1/inbox/unread-count': {
     summary: 'Unread items (and per tab with tabs=true)',
     tag: 'Inbox',
-    success: ok(B.UnreadCount, 'the counts'),
+    success: ok(B.UnreadCount, 'the counts', { count: 3, tabs: { social: 2 } }),
   },
   'POST /v1/inbox/{itemId}/read': {
     summary: 'Mark an item read',
