@@ -165,8 +165,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       );
       if (followUp) notifyLanes(deps.signal, [followUp]);
     };
+    // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
+    // waits; this catches a send already claimed when it ran).
+    if (!workflow) {
+      await record(message, 'cancelled', `workflow ${message.workflow} was deleted`);
+      return DONE;
+    }
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
-    if (workflow && isPaused(workflow)) {
+    if (isPaused(workflow)) {
       await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });

@@ -864,6 +864,47 @@ export interface FeedbackStore {
   subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
 }
 
+/** A topic as lists show it. */
+export interface TopicRecord {
+  key: string;
+  name: string | null;
+  createdAt: number;
+}
+
+/** What `deleteWorkflow` stopped: events that had sent nothing yet, and messages still waiting. */
+export interface DeletedWorkflow {
+  events: number;
+  messages: number;
+}
+
+/**
+ * Listing and removing (API.md "Listing and removing"). Lists are keyset pages in key order,
+ * strictly after `after` (exclusive; null for the first page), at most `limit` long.
+ */
+export interface ListingStore {
+  listSubscribers(tenantId: string, after: string | null, limit: number): Promise<SubscriberRecord[]>;
+  listTopics(tenantId: string, after: string | null, limit: number): Promise<TopicRecord[]>;
+  /** The members of many topics in one read: topic key → member count (topics without members are left out). */
+  countTopicMembersOf(tenantId: string, keys: string[]): Promise<Map<string, number>>;
+  /** Upserts every item (fields as upsertSubscriber), all in one transaction. */
+  upsertSubscribers(
+    tenantId: string,
+    items: ({ id: string } & SubscriberPatch)[],
+    now: number,
+  ): Promise<SubscriberRecord[]>;
+  /**
+   * Deletes the workflow (new events for it are refused as unknown) and, in the same transaction,
+   * cancels what it has not sent yet: its messages still waiting (queued or deferred), each with a
+   * timeline entry, and its events none of whose messages went out (scheduled, digesting, not yet
+   * delivered). Answers null when there was no such workflow.
+   */
+  deleteWorkflow(tenantId: string, key: string, now: number): Promise<DeletedWorkflow | null>;
+  /** Deletes the integration and its published circuit; answers whether there was one. */
+  deleteIntegration(tenantId: string, id: string): Promise<boolean>;
+  /** Deletes the topic and its memberships (not the subscribers); answers whether there was one. */
+  deleteTopic(tenantId: string, key: string): Promise<boolean>;
+}
+
 /**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
@@ -885,7 +926,8 @@ export interface Store
     RateCounterStore,
     DigestStore,
     WebhookEndpointStore,
-    FeedbackStore {
+    FeedbackStore,
+    ListingStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**
