@@ -22,13 +22,19 @@ const PageQuery = Type.Object(
 );
 type PageQuery = { cursor?: string; limit?: number };
 
-/** The key a cursor stands after; a cursor this API did not issue is a 400 naming it. */
+/** Marks this file's cursors, so another list's cursor (or a forged one) is told apart. */
+const CURSOR_TAG = 'k1';
+
+/**
+ * The key a cursor stands after. A cursor this API did not issue — not the canonical encoding of
+ * a tagged key — is a 400 naming it.
+ */
 function afterKey(cursor: string | undefined): string | null {
   if (cursor === undefined) return null;
   const parts = decodeCursor(cursor);
-  if (parts?.length !== 1 || parts[0]!.length > 100)
+  if (parts?.length !== 2 || parts[0] !== CURSOR_TAG || encodeCursor(parts) !== cursor)
     throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
-  return parts[0]!;
+  return parts[1]!;
 }
 
 /**
@@ -38,7 +44,10 @@ function afterKey(cursor: string | undefined): string | null {
 function page<T, V>(rows: T[], limit: number, keyOf: (row: T) => string, view: (row: T) => V) {
   const items = rows.slice(0, limit);
   const more = rows.length > limit;
-  return { items: items.map(view), nextCursor: more ? encodeCursor([keyOf(items.at(-1)!)]) : null };
+  return {
+    items: items.map(view),
+    nextCursor: more ? encodeCursor([CURSOR_TAG, keyOf(items.at(-1)!)]) : null,
+  };
 }
 
 const checkBulkItem = compileValidator<{ subscriberId: string } & SubscriberPatch>(InlineSubscriber);
