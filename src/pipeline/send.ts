@@ -135,7 +135,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     } = {},
   ) {
     const now = Date.now();
-    await writes.write(message.tenantId, message.id, {
+    const changed = await writes.write(message.tenantId, message.id, {
       // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
       events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
@@ -148,6 +148,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       now,
       followUp: extra.followUp,
     });
+    if (changed) deps.tally?.message(message.channel, status);
   }
 
   async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
@@ -264,14 +265,21 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         await record(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
           provider: via.integrationId,
         });
-        return via.provider.send(
-          outbound(message, subscriber, {
-            device,
-            unreadCount,
-            attempt: job.attempts,
-            unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
-          }),
-        );
+        try {
+          const answer = await via.provider.send(
+            outbound(message, subscriber, {
+              device,
+              unreadCount,
+              attempt: job.attempts,
+              unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
+            }),
+          );
+          deps.tally?.providerRequest(via.providerName, answer.kind);
+          return answer;
+        } catch (error) {
+          deps.tally?.providerRequest(via.providerName, 'error');
+          throw error;
+        }
       },
     });
     if (result.kind === 'throttled' || (result.kind === 'unavailable' && !result.tried)) {
@@ -293,6 +301,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           maxAttempts: job.maxAttempts - job.attempts + 1,
         },
       });
+      deps.tally?.message(message.channel, 'queued');
       return DONE;
     }
     const via = result.kind === 'answered' ? result.via.integrationId : 'no integration';
@@ -306,6 +315,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           providerMessageId: outcome.providerMessageId,
           meta: outcome.meta,
         });
+        deps.tally?.latency(message.channel, job.lane, Date.now() - message.eventAt);
         return DONE;
       }
       case 'bad_address': {

@@ -57,6 +57,13 @@ export interface Job {
   createdAt: number;
 }
 
+/** One lane's backlog as /metrics shows it (tidings_queue_depth, tidings_queue_lag_seconds). */
+export interface QueueStats {
+  lane: Lane;
+  due: number;
+  oldestRunAt: number | null;
+}
+
 export interface DeadJob extends Job {
   lastError: string | null;
 }
@@ -97,6 +104,12 @@ export interface JobStore {
   /** Earliest `run_at` of a ready job, or null when none is waiting. */
   nextRunAt(): Promise<number | null>;
   countJobs(): Promise<{ ready: number; leased: number; dead: number }>;
+  /**
+   * Per lane, the ready jobs due by `now` — at most `cap` of them counted, so a scrape reads a
+   * bounded number of index entries whatever the backlog — and the oldest due `run_at` among
+   * those counted (null when none is due).
+   */
+  queueStats(now: number, cap: number): Promise<QueueStats[]>;
   listDeadJobs(limit: number): Promise<DeadJob[]>;
   /**
    * Housekeeping for stores whose deleted rows linger until vacuumed (PostgreSQL): removes the

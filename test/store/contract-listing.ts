@@ -168,6 +168,40 @@ export function listingContract(storeOf: () => Store, T: string, OTHER: string):
       expect(await store.deleteIntegration(T, 'mail')).toBe(false);
     });
 
+    it('counts due ready jobs per lane, capped, with the oldest run time among them', async () => {
+      const store = storeOf();
+      const spec = (lane: 'high' | 'bulk', runAt: number) => ({
+        tenantId: T,
+        kind: 'test',
+        lane,
+        payload: {},
+        runAt,
+      });
+      await store.enqueueJobs([spec('high', 100), spec('high', 50), spec('high', 5_000), spec('bulk', 300)]);
+      await store.enqueueJobs([spec('bulk', 200), spec('bulk', 400)]);
+      const stats = await store.queueStats(1_000, 10);
+      expect(stats).toEqual([
+        { lane: 'critical', due: 0, oldestRunAt: null },
+        { lane: 'high', due: 2, oldestRunAt: 50 },
+        { lane: 'normal', due: 0, oldestRunAt: null },
+        { lane: 'bulk', due: 3, oldestRunAt: 200 },
+      ]);
+      // Capped: at most `cap` counted per lane.
+      expect((await store.queueStats(1_000, 2)).find((s) => s.lane === 'bulk')?.due).toBe(2);
+      // A leased job is being worked on: no backlog.
+      await store.claimJobs({
+        owner: 'w',
+        now: 1_000,
+        leaseMs: 10_000,
+        quotas: [{ lane: 'high', limit: 10 }],
+      });
+      expect((await store.queueStats(1_000, 10)).find((s) => s.lane === 'high')).toEqual({
+        lane: 'high',
+        due: 0,
+        oldestRunAt: null,
+      });
+    });
+
     it('deletes a topic and its memberships, not the subscribers', async () => {
       const store = storeOf();
       await store.upsertTopic(T, 'news', null, 1);
