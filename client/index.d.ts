@@ -6,9 +6,11 @@ import type {
   IntegrationInput,
   MessageQuery,
   PreferencesPatch,
+  SettingsPatch,
   SubscriberFields,
   TopicFields,
   TriggerInput,
+  WebhookEndpointInput,
   WorkflowDefinition,
 } from './schemas.js';
 
@@ -189,6 +191,23 @@ export interface Integration {
   [field: string]: unknown;
 }
 
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: string[];
+  enabled: boolean;
+  disabledReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TenantSettings {
+  defaultTimezone: string;
+  dailyCap: { perSubscriber: number } | null;
+  inboxTabs: Record<string, string[]>;
+  [field: string]: unknown;
+}
+
 export interface WebhookHeaders {
   'webhook-id': string;
   'webhook-timestamp': string;
@@ -261,6 +280,40 @@ export declare class Tidings {
     ): Promise<{ key: string; deleted: true; cancelledEvents: number; cancelledMessages: number }>;
     list(query?: PageQuery): PageIterator<Workflow>;
     listPage(query?: PageQuery): Promise<Page<Workflow>>;
+    versions(key: string): Promise<Page<Workflow>>;
+    rollback(key: string, version: number): Promise<Workflow>;
+    preview(
+      key: string,
+      input: {
+        subscriberId?: string;
+        subscriber?: Record<string, unknown>;
+        data?: Record<string, unknown>;
+        locale?: string;
+      },
+    ): Promise<{ channels: { channel: Channel; content: Record<string, unknown> }[] }>;
+    stats(key: string): Promise<Record<string, unknown>>;
+  };
+
+  readonly webhookEndpoints: {
+    /** Answers the signing secret (`secret`) once, when the endpoint is created. */
+    put(id: string, endpoint: WebhookEndpointInput): Promise<WebhookEndpoint & { secret?: string }>;
+    list(): Promise<Page<WebhookEndpoint>>;
+    delete(id: string): Promise<void>;
+    /** A new secret; the old one keeps signing beside it for 24 h. */
+    rotate(id: string): Promise<WebhookEndpoint & { secret: string }>;
+    /** Sends a `ping` event. */
+    test(id: string): Promise<unknown>;
+  };
+
+  readonly settings: {
+    get(): Promise<TenantSettings>;
+    update(patch: SettingsPatch): Promise<TenantSettings>;
+  };
+
+  readonly deadLetters: {
+    list(query?: PageQuery): PageIterator<Message>;
+    listPage(query?: PageQuery): Promise<Page<Message>>;
+    replay(messageId: string): Promise<unknown>;
   };
 
   readonly integrations: {

@@ -257,6 +257,10 @@ export class Tidings {
       delete: (key) => call('DELETE', workflow(key)),
       list: (query) => new PageIterator(page('/v1/workflows'), query),
       listPage: page('/v1/workflows'),
+      versions: (key) => call('GET', `${workflow(key)}/versions`),
+      rollback: (key, version) => call('POST', `${workflow(key)}/rollback`, { body: { version } }),
+      preview: (key, input) => call('POST', `${workflow(key)}/preview`, { body: input }),
+      stats: (key) => call('GET', `${workflow(key)}/stats`),
     };
 
     const integration = (id) => `/v1/integrations/${segment(id)}`;
@@ -274,6 +278,26 @@ export class Tidings {
       get: (messageId) => call('GET', `/v1/messages/${segment(messageId)}`),
       receipt: (messageId, status) =>
         call('POST', `/v1/messages/${segment(messageId)}/receipt`, { body: { status } }),
+    };
+
+    const endpoint = (id) => `/v1/webhook-endpoints/${segment(id)}`;
+    this.webhookEndpoints = {
+      put: (id, body) => call('PUT', endpoint(id), { body }),
+      list: () => call('GET', '/v1/webhook-endpoints'),
+      delete: (id) => call('DELETE', endpoint(id)),
+      rotate: (id) => call('POST', `${endpoint(id)}/rotate`),
+      test: (id) => call('POST', `${endpoint(id)}/test`),
+    };
+
+    this.settings = {
+      get: () => call('GET', '/v1/settings'),
+      update: (patch) => call('PATCH', '/v1/settings', { body: patch }),
+    };
+
+    this.deadLetters = {
+      list: (query) => new PageIterator(page('/v1/dead-letters'), query),
+      listPage: page('/v1/dead-letters'),
+      replay: (messageId) => call('POST', `/v1/dead-letters/${segment(messageId)}/replay`),
     };
 
     this.webhooks = { verify: verifyWebhook };

@@ -154,6 +154,23 @@ describe('the client against a real server', () => {
       'not_found',
     );
 
+    const settings = await tidings.settings.update({ defaultTimezone: 'Europe/Paris' });
+    expect(settings.defaultTimezone).toBe('Europe/Paris');
+    expect((await tidings.settings.get()).defaultTimezone).toBe('Europe/Paris');
+    await tidings.settings.update({ defaultTimezone: 'UTC' });
+    const endpoint = await tidings.webhookEndpoints.put('cl-endpoint', {
+      url: 'https://hooks.example.com/tidings',
+      events: ['message.sent'],
+    });
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    expect((await tidings.webhookEndpoints.list()).items.map((e) => e.id)).toContain('cl-endpoint');
+    expect((await tidings.webhookEndpoints.rotate('cl-endpoint')).secret).not.toBe(endpoint.secret);
+    await tidings.webhookEndpoints.delete('cl-endpoint');
+    expect((await tidings.webhookEndpoints.list()).items.map((e) => e.id)).not.toContain('cl-endpoint');
+    const dead: string[] = [];
+    for await (const m of tidings.deadLetters.list().items()) dead.push(m.messageId);
+    expect(dead).toEqual([]);
+
     const subscribers: string[] = [];
     for await (const page of tidings.subscribers.list({ limit: 2 })) {
       expect(page.items.length).toBeLessThanOrEqual(2);
