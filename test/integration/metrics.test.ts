@@ -108,6 +108,20 @@ describe('/metrics', () => {
         sample(afterReceipt, 'tidings_messages_total{channel="email",status="delivered"}') -
           sample(before, 'tidings_messages_total{channel="email",status="delivered"}'),
       ).toBe(1);
+      // So does an inbox read by the subscriber.
+      const item = (await server.call('GET', '/v1/messages?channel=in_app&subscriberId=m_2')).body.items[0];
+      const token = (await server.call('POST', '/v1/subscribers/m_2/token')).body.token;
+      expect(
+        (await server.call('POST', `/v1/inbox/${item.messageId}/read`, undefined, { auth: token })).status,
+      ).toBe(200);
+      expect(
+        (await server.call('POST', `/v1/inbox/${item.messageId}/read`, undefined, { auth: token })).status,
+      ).toBe(200);
+      const afterRead = await scrape(server);
+      expect(
+        sample(afterRead, 'tidings_messages_total{channel="in_app",status="read"}') -
+          sample(before, 'tidings_messages_total{channel="in_app",status="read"}'),
+      ).toBe(1);
       for (const lane of LANES) expect(after.get(`tidings_queue_depth{lane="${lane}"}`)).toBeDefined();
     },
   );
