@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
@@ -321,6 +322,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     settingsRoutes,
     workflowRoutes,
     integrationRoutes,
+    listingRoutes,
     messageRoutes,
     receiptRoutes,
     inboxRoutes,
