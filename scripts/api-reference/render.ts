@@ -179,8 +179,7 @@ export function renderReference(document: Json): string {
     '`Allow`) for a known path with another method, 414 `uri_too_long` and 431',
     '`header_fields_too_large`.',
     '',
-    'The inbox WebSocket, `GET /v1/inbox/ws`, is not in the OpenAPI document (OpenAPI cannot',
-    'describe one): see [channels/in-app.md](channels/in-app.md).',
+    'The inbox WebSocket, `GET /v1/inbox/ws`, is described in [channels/in-app.md](channels/in-app.md).',
     '',
   ];
   for (const [tag, lines] of byTag) out.push(`## ${tag}`, '', ...lines);

@@ -177,6 +177,9 @@ export const IntegrationView = Type.Object({
   config: Json,
   rateLimit: Type.Union([Type.Object({ perSecond: Type.Integer() }), Type.Null()]),
   hasCredentials: Type.Boolean({ description: 'credentials are never returned' }),
+  health: Type.Enum(['healthy', 'degraded', 'down', 'disabled'], {
+    description: 'read from the circuit breaker',
+  }),
   circuit: Type.Object({
     state: Type.Enum(['closed', 'open', 'half_open']),
     failures: Type.Integer({ minimum: 0 }),
@@ -208,6 +211,7 @@ export const MessageView = Type.Object({
 export const ReplayQueued = Type.Object({ messageId: Type.String(), status: Type.Literal('queued') });
 
 export const SandboxCaptures = Type.Object({
+  nextCursor: Type.Null({ description: 'one page: the newest `limit` captures' }),
   items: Type.Array(
     Type.Object({
       id: Type.String(),
@@ -294,6 +298,21 @@ export const KeyView = Type.Object({
 
 export const TenantView = Type.Object({ tenantId: Type.String(), name: NullableString, createdAt: Time });
 
-/** A page of items: `nextCursor` is present on the lists that page. */
-export const Page = (item: TSchema, paged = true) =>
-  Type.Object(paged ? { items: Type.Array(item), nextCursor: Cursor } : { items: Type.Array(item) });
+/** A page of items, as every list answers. */
+export const Page = (item: TSchema) => Type.Object({ items: Type.Array(item), nextCursor: Cursor });
+
+export const BulkSubscribers = Type.Object({
+  results: Type.Array(Type.Union([SubscriberView, Type.Object({ error: ErrorBody.properties.error })]), {
+    description: 'one per subscriber, in request order: as stored, or the error for that one alone',
+  }),
+});
+
+export const WorkflowDeleted = Type.Object({
+  key: Type.String(),
+  deleted: Type.Literal(true),
+  cancelledEvents: Type.Integer({ minimum: 0 }),
+  cancelledMessages: Type.Integer({ minimum: 0 }),
+});
+
+/** A topic member: the subscriber, or its id alone when the subscriber is gone (erased). */
+export const TopicMember = Type.Union([SubscriberView, Type.Object({ subscriberId: Type.String() })]);

@@ -172,7 +172,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/workflows': {
     summary: 'List workflows',
     tag: 'Workflows',
-    success: ok(B.Page(B.WorkflowView, false), 'every workflow of the tenant'),
+    success: ok(B.Page(B.WorkflowView), 'a page of workflows, in key order'),
+    query: { limit: '10' },
   },
   'PUT /v1/subscribers/{subscriberId}': {
     summary: 'Create or update a subscriber (fields given replace those stored)',
@@ -378,7 +379,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/integrations': {
     summary: 'List integrations',
     tag: 'Integrations',
-    success: ok(B.Page(B.IntegrationView, false), 'every integration'),
+    success: ok(B.Page(B.IntegrationView), 'every integration'),
   },
   'GET /v1/settings': {
     summary: "The tenant's settings",
@@ -483,7 +484,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/webhook-endpoints': {
     summary: 'List webhook endpoints',
     tag: 'Webhook endpoints',
-    success: ok(B.Page(B.WebhookEndpointView, false), 'every endpoint'),
+    success: ok(B.Page(B.WebhookEndpointView), 'every endpoint (one page: at most 20)'),
   },
   'POST /v1/webhook-endpoints/{endpointId}/rotate': {
     summary: 'Rotate the signing secret (the old one stays valid for 24 h)',
@@ -541,5 +542,66 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Tenants',
     success: NO_CONTENT,
     errors: NOT_FOUND,
+  },
+  'GET /v1/subscribers': {
+    summary: 'List subscribers, in id order',
+    tag: 'Subscribers',
+    success: ok(B.Page(B.SubscriberView), 'a page of subscribers'),
+    query: { limit: '10' },
+  },
+  'POST /v1/subscribers/bulk': {
+    summary: 'Create or update up to 1000 subscribers, each answered on its own',
+    tag: 'Subscribers',
+    success: ok(B.BulkSubscribers, 'one result per subscriber, in request order'),
+    body: {
+      subscribers: [
+        { subscriberId: 'ada', email: 'ada@example.com' },
+        { subscriberId: 'grace', email: 'grace@example.com', timezone: 'America/New_York' },
+      ],
+    },
+  },
+  'DELETE /v1/workflows/{key}': {
+    summary: 'Delete a workflow: new events for it answer 422, what waits is cancelled',
+    tag: 'Workflows',
+    success: ok(B.WorkflowDeleted, 'deleted'),
+    errors: NOT_FOUND,
+  },
+  'DELETE /v1/integrations/{integrationId}': {
+    summary: 'Delete an integration (sends use the remaining ones, or the sandbox)',
+    tag: 'Integrations',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+  },
+  'GET /v1/topics': {
+    summary: 'List topics, in key order',
+    tag: 'Topics',
+    success: ok(B.Page(B.TopicView), 'a page of topics'),
+    query: { limit: '10' },
+  },
+  'GET /v1/topics/{key}/subscribers': {
+    summary: "A topic's subscribers, in id order",
+    tag: 'Topics',
+    success: ok(B.Page(B.TopicMember), 'a page of members'),
+    errors: NOT_FOUND,
+    params: { key: 'release-notes' },
+    query: { limit: '10' },
+  },
+  'DELETE /v1/topics/{key}': {
+    summary: 'Delete a topic (its subscribers stay)',
+    tag: 'Topics',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+  },
+  'GET /v1/inbox/ws': {
+    summary:
+      'The inbox stream over a WebSocket (send Upgrade: websocket; the token as ?token= or a first message)',
+    tag: 'Inbox',
+    success: {
+      101: {
+        description:
+          'switching to the WebSocket: events as on /v1/inbox/stream; client messages read, archive, seen, read-all, auth',
+      },
+    },
+    errors: ['upgrade_required'],
   },
 };

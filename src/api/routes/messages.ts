@@ -105,6 +105,8 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
         content: c.content,
         createdAt: iso(c.createdAt),
       })),
+      // The newest `limit` captures: one page, in the shape of every list.
+      nextCursor: null,
     };
   });
 }

@@ -82,6 +82,8 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
 
   app.get('/v1/webhook-endpoints', async (request) => ({
     items: (await store.listWebhookEndpoints(request.tenantId)).map(webhookEndpointView),
+    // At most 20 per tenant: always one page, answered in the shape of every list.
+    nextCursor: null,
   }));
 
   app.get('/v1/webhook-endpoints/:endpointId', { schema: { params } }, async (request) => {
