@@ -21,6 +21,7 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { personalDataRoutes } from './routes/personal-data.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
@@ -272,6 +273,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     subscriberRoutes,
     deviceRoutes,
     preferenceRoutes,
+    personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
     integrationRoutes,

@@ -14,6 +14,8 @@ export interface SubscriberClaims {
 export interface VerifiedSubscriberToken extends SubscriberClaims {
   /** When the token stops being valid (epoch ms): open streams close then. */
   expiresAt: number;
+  /** When it was minted (epoch ms, whole seconds); null for a token without `iat`. */
+  issuedAt: number | null;
 }
 
 /**
@@ -61,7 +63,9 @@ export async function verifySubscriberToken(
     });
     if (typeof payload.tid !== 'string' || typeof payload.sub !== 'string') return null;
     if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return null;
-    return { tenantId: payload.tid, subscriberId: payload.sub, expiresAt: payload.exp * 1000 };
+    const issuedAt =
+      typeof payload.iat === 'number' && Number.isFinite(payload.iat) ? payload.iat * 1000 : null;
+    return { tenantId: payload.tid, subscriberId: payload.sub, expiresAt: payload.exp * 1000, issuedAt };
   } catch (error) {
     if (error instanceof errors.JOSEError) return null;
     throw error;

@@ -12,6 +12,7 @@ import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { postgresPersonalDataStore } from './personal-data.ts';
 import { postgresPreferenceStore } from './preferences.ts';
 import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
@@ -72,6 +73,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool),
+    ...postgresPersonalDataStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);
