@@ -83,10 +83,13 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
    */
   async function checkSubscriberExists(claims: VerifiedSubscriberToken): Promise<void> {
     const subscriber = await store.getSubscriber(claims.tenantId, claims.subscriberId);
-    // `iat` counts whole seconds: a token minted in the second its subscriber was created is theirs.
-    const mintedBefore =
-      claims.issuedAt !== null && subscriber && claims.issuedAt + 1000 <= subscriber.createdAt;
-    if (!subscriber || mintedBefore)
+    // Tokens name their subscriber's creation time; older ones only carry `iat`, in whole seconds.
+    const another =
+      subscriber &&
+      (claims.subscriberCreatedAt !== undefined
+        ? claims.subscriberCreatedAt !== subscriber.createdAt
+        : claims.issuedAt !== null && claims.issuedAt + 1000 <= subscriber.createdAt);
+    if (!subscriber || another)
       throw new ApiError('not_found', `subscriber ${JSON.stringify(claims.subscriberId)} not found (erased)`);
   }
 

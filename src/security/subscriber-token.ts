@@ -9,6 +9,11 @@ export const MAX_TOKEN_LIFETIME_S = 7 * 86_400;
 export interface SubscriberClaims {
   tenantId: string;
   subscriberId: string;
+  /**
+   * When the subscriber the token is for was created (epoch ms): a token opens nothing for another
+   * subscriber of the same id, created after an erasure.
+   */
+  subscriberCreatedAt?: number;
 }
 
 export interface VerifiedSubscriberToken extends SubscriberClaims {
@@ -37,7 +42,8 @@ export async function mintSubscriberToken(
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(nowMs / 1000);
   const exp = iat + lifetimeSeconds;
-  const token = await new SignJWT({ tid: claims.tenantId })
+  const extra = claims.subscriberCreatedAt === undefined ? {} : { sca: claims.subscriberCreatedAt };
+  const token = await new SignJWT({ tid: claims.tenantId, ...extra })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.subscriberId)
     .setAudience('tidings:inbox')
