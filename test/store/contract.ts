@@ -8,6 +8,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { personalDataContract } from './personal-data-contract.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -71,6 +72,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
     afterEach(async () => {
       await store.close();
     });
+
+    describe('personal data', () => personalDataContract(() => store));
 
     describe('settings, tenants and keys', () => {
       it('keeps the first value written for a setting', async () => {
