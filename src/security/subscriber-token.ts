@@ -71,7 +71,14 @@ export async function verifySubscriberToken(
     if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return null;
     const issuedAt =
       typeof payload.iat === 'number' && Number.isFinite(payload.iat) ? payload.iat * 1000 : null;
-    return { tenantId: payload.tid, subscriberId: payload.sub, expiresAt: payload.exp * 1000, issuedAt };
+    const created = Number.isSafeInteger(payload.sca) ? { subscriberCreatedAt: payload.sca as number } : {};
+    return {
+      tenantId: payload.tid,
+      subscriberId: payload.sub,
+      expiresAt: payload.exp * 1000,
+      issuedAt,
+      ...created,
+    };
   } catch (error) {
     if (error instanceof errors.JOSEError) return null;
     throw error;

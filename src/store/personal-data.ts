@@ -60,3 +60,28 @@ export const EXPIRING: Readonly<Record<ExpiringTable, { idColumn: string; prefix
 export function expiryFloor(table: ExpiringTable, before: number): string {
   return idFloor(EXPIRING[table].prefix, before);
 }
+
+/**
+ * An event payload with what it held of an erased subscriber taken out: their entries in `to`
+ * become the bare erased id (no address, locale, zone or data), and when nobody else was in `to`,
+ * the event `data` (all about them) is emptied too. Answers null when the payload named them not.
+ */
+export function scrubEventPayload(
+  payload: unknown,
+  subscriberId: string,
+  erasedId: string,
+): Record<string, unknown> | null {
+  if (!payload || typeof payload !== 'object' || !Array.isArray((payload as { to?: unknown }).to))
+    return null;
+  const event = payload as Record<string, unknown> & { to: unknown[] };
+  let found = false;
+  const to = event.to.map((entry) => {
+    const id = typeof entry === 'string' ? entry : (entry as { subscriberId?: unknown } | null)?.subscriberId;
+    if (id !== subscriberId) return entry;
+    found = true;
+    return { subscriberId: erasedId };
+  });
+  if (!found) return null;
+  const alone = to.every((entry) => (entry as { subscriberId?: unknown })?.subscriberId === erasedId);
+  return { ...event, to, ...(alone && event.data !== undefined ? { data: {} } : {}) };
+}

@@ -143,6 +143,13 @@ describe('export', () => {
 describe('erasure', () => {
   it('DELETE answers 202; the profile, devices, preferences, topics and inbox are gone, messages keep statuses only, unsent ones are cancelled', async () => {
     const id = 'er_cal';
+    // An event for them and someone else, with an inline address: only their entry goes.
+    const shared = await server.call('POST', '/v1/events', {
+      workflow: 'feed',
+      to: [{ subscriberId: id, email: 'cal@example.com' }, 'er_dee'],
+      data: { n: 0 },
+    });
+    await settled(shared.body.eventId, 2);
     await server.call('PUT', `/v1/subscribers/${id}`, {
       email: 'cal@example.com',
       timezone: 'UTC',
@@ -151,7 +158,8 @@ describe('erasure', () => {
     await server.call('PUT', `/v1/subscribers/${id}/devices/pixel`, { platform: 'fcm', token: FCM_TOKEN });
     await server.call('POST', '/v1/topics/news/subscribers', { subscriberIds: [id] });
     const token = (await server.call('POST', `/v1/subscribers/${id}/token`, {})).body.token;
-    const sent = await settled(await trigger('welcome', id, { n: 1, secret: 'first' }), 2);
+    const firstEvent = await trigger('welcome', id, { n: 1, secret: 'first' });
+    const sent = await settled(firstEvent, 2);
     // Quiet hours around now: the next email waits (deferred) and must never leave.
     const hhmm = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString().slice(11, 16);
     await server.call('PATCH', `/v1/subscribers/${id}/preferences`, {
@@ -198,6 +206,15 @@ describe('erasure', () => {
     // Statuses stay: the delivered one is still delivered.
     const first = sent.find((m: { channel: string }) => m.channel === 'email');
     expect((await server.call('GET', `/v1/messages/${first.messageId}`)).body.status).toBe(first.status);
+    // The events' payloads no longer hold them: their entry in `to` is the erased id, and the
+    // data of an event that was theirs alone is gone.
+    const own = (await server.call('GET', `/v1/events/${firstEvent}`)).body;
+    expect(JSON.stringify(own)).not.toMatch(/cal@example\.com|"first"/);
+    expect(own.to).toEqual([{ subscriberId: expect.stringMatching(/^erased:/) }]);
+    expect(own.data).toEqual({});
+    const both = (await server.call('GET', `/v1/events/${shared.body.eventId}`)).body;
+    expect(both.to).toEqual([{ subscriberId: expect.stringMatching(/^erased:/) }, 'er_dee']);
+    expect(both.data).toEqual({ n: 0 });
     const after = (await server.call('GET', '/v1/sandbox/messages?limit=200')).body.items;
     expect(after.some((c: { to: string }) => c.to === 'cal@example.com')).toBe(false);
 

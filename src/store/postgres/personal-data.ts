@@ -1,6 +1,13 @@
 import type pg from 'pg';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
-import { type ConsentRow, EXPIRING, erasedEntry, expiryFloor, toConsent } from '../personal-data.ts';
+import {
+  type ConsentRow,
+  EXPIRING,
+  erasedEntry,
+  expiryFloor,
+  scrubEventPayload,
+  toConsent,
+} from '../personal-data.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -40,13 +47,29 @@ const FORGET = [
 
 async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
   const { tenantId, subscriberId, erasedId, before, batch, now } = request;
-  const { rows } = await client.query<{ id: string }>(
-    `SELECT id FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3
+  const { rows } = await client.query<{ id: string; event_id: string }>(
+    `SELECT id, event_id FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3
       ORDER BY id LIMIT $4 FOR UPDATE`,
     [tenantId, subscriberId, before, batch],
   );
   if (rows.length === 0) return 0;
   const ids = rows.map((row) => row.id);
+  const events = await client.query<{ id: string; payload: unknown }>(
+    'SELECT id, payload FROM events WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) FOR UPDATE',
+    [tenantId, [...new Set(rows.map((row) => row.event_id))]],
+  );
+  for (const event of events.rows) {
+    // JSONB columns arrive as text (client.ts keeps them unparsed).
+    const payload = typeof event.payload === 'string' ? JSON.parse(event.payload) : event.payload;
+    const scrubbed = scrubEventPayload(payload, subscriberId, erasedId);
+    if (scrubbed) {
+      await client.query('UPDATE events SET payload = $3::jsonb WHERE tenant_id = $1 AND id = $2', [
+        tenantId,
+        event.id,
+        JSON.stringify(scrubbed),
+      ]);
+    }
+  }
   const at = new Date(now).toISOString();
   await client.query(
     `UPDATE messages SET status = 'cancelled', timeline = timeline || jsonb_build_array($3::jsonb)

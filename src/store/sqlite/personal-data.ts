@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
-import { type ConsentRow, EXPIRING, erasedEntry, expiryFloor, toConsent } from '../personal-data.ts';
+import {
+  type ConsentRow,
+  EXPIRING,
+  erasedEntry,
+  expiryFloor,
+  scrubEventPayload,
+  toConsent,
+} from '../personal-data.ts';
 import type { ErasureRequest, ExpiringTable, PersonalDataStore } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -53,13 +60,13 @@ export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatemen
     `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = @erasedId, detail = NULL
       WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId`,
   ].map((sql) => db.prepare(sql));
-  const page = db
-    .prepare(
-      `SELECT id FROM messages INDEXED BY messages_by_subscriber
-        WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
-        ORDER BY id LIMIT @batch`,
-    )
-    .pluck();
+  const page = db.prepare(
+    `SELECT id, event_id FROM messages INDEXED BY messages_by_subscriber
+      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
+      ORDER BY id LIMIT @batch`,
+  );
+  const eventPayload = db.prepare('SELECT payload FROM events WHERE tenant_id = ? AND id = ?').pluck();
+  const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
   const cancel = db.prepare(
     `UPDATE messages SET status = 'cancelled', timeline = json_insert(timeline, '$[#]', json(@entry))
       WHERE tenant_id = @tenantId AND id = @id AND status IN (${CANCELLABLE_SQL})`,
@@ -76,8 +83,14 @@ export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatemen
   );
 
   const eraseBatch = (request: ErasureRequest): number => {
-    const ids = page.all(request) as string[];
-    const { tenantId, erasedId, now } = request;
+    const rows = page.all(request) as { id: string; event_id: string }[];
+    const ids = rows.map((row) => row.id);
+    const { tenantId, subscriberId, erasedId, now } = request;
+    for (const eventId of new Set(rows.map((row) => row.event_id))) {
+      const payload = eventPayload.get(tenantId, eventId) as string | undefined;
+      const scrubbed = payload && scrubEventPayload(JSON.parse(payload), subscriberId, erasedId);
+      if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, eventId);
+    }
     const cancelled = JSON.stringify({ at: new Date(now).toISOString(), status: 'cancelled' });
     const entry = JSON.stringify(erasedEntry(now));
     for (const id of ids) {
