@@ -96,10 +96,34 @@ export function personalDataContract(current: () => Store): void {
       10,
     );
     expect(await store.subscriberTopics(T, 'u1')).toEqual(['news']);
+    await store.acceptEvents(
+      [
+        {
+          tenantId: T,
+          id: 'evt_alone',
+          input: {
+            workflow: 'welcome',
+            to: [{ subscriberId: 'u1', email: 'ada@example.com' }],
+            data: { a: 1 },
+          },
+          idempotencyKey: null,
+          payloadHash: null,
+          now: 1000,
+          inlineSubscribers: [],
+          subscriberIds: [],
+          job: { kind: 'fanout', runAt: null },
+        },
+      ],
+      1000,
+    );
     const ids = [1, 2, 3, 4, 5].map((n) => msgId(1000, n));
     await store.createMessages([
       ...ids.map((id, i) => ({
-        record: message({ id, status: i === 0 ? 'queued' : 'sent' }),
+        record: message({
+          id,
+          status: i === 0 ? 'queued' : 'sent',
+          ...(i === 2 ? { eventId: 'evt_alone' } : {}),
+        }),
         followUp: null,
       })),
       { record: message({ id: msgId(1000, 9), subscriberId: 'u2' }), followUp: null },
@@ -147,6 +171,11 @@ export function personalDataContract(current: () => Store): void {
       expect(erased.timeline.at(-1)).toEqual({ at: new Date(5000).toISOString(), status: 'erased' });
       expect(erased.timeline[0]).toEqual({ at: '2026-01-01T00:00:00.000Z', status: 'sent' });
     }
+    expect((await store.getEvent(T, 'evt_alone'))!.payload).toEqual({
+      workflow: 'welcome',
+      to: [{ subscriberId: 'erased:h' }],
+      data: {},
+    });
     expect((await store.getMessage(T, ids[0]!))!.status).toBe('cancelled');
     expect((await store.getMessage(T, ids[1]!))!.status).toBe('sent');
     expect(await store.listSandboxCaptures(T, 10)).toEqual([]);
