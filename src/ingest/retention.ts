@@ -15,9 +15,11 @@ const PURGE_BATCH = 5_000;
  * Rows of the big tables (messages, events…) per delete: each batch is its own short transaction,
  * so deliveries wait a few milliseconds at most for the SQLite writer.
  */
-const RETENTION_BATCH = 1_000;
+const RETENTION_BATCH = 250;
 /** Batches per table per run at most, so one run never holds the store for long; the next run goes on. */
 const MAX_BATCHES_PER_RUN = 20;
+/** The big tables get more batches per run (smaller ones): up to 50,000 rows per table and tenant. */
+const MAX_RETENTION_BATCHES_PER_RUN = 200;
 /** Tenants listed per read. */
 const TENANT_PAGE = 100;
 /** Messages and captures before the events they came from; skipped steps are keyed by event. */
@@ -26,9 +28,13 @@ const EXPIRING_TABLES: readonly ExpiringTable[] = ['messages', 'sandbox_captures
 const breathe = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Runs `purge` in batches until one comes back short (or the run's share is spent); answers the rows removed. */
-async function drain(purge: () => Promise<number>, batch: number): Promise<number> {
+async function drain(
+  purge: () => Promise<number>,
+  batch: number,
+  maxBatches = MAX_BATCHES_PER_RUN,
+): Promise<number> {
   let removed = 0;
-  for (let round = 0; round < MAX_BATCHES_PER_RUN; round++) {
+  for (let round = 0; round < maxBatches; round++) {
     const n = await purge();
     removed += n;
     if (n < batch) break;
@@ -74,6 +80,7 @@ export function startRetentionSweep(store: Store, logger: Logger, retentionMs: n
             removed += await drain(
               () => store.purgeExpired(table, tenant.id, expired, RETENTION_BATCH),
               RETENTION_BATCH,
+              MAX_RETENTION_BATCHES_PER_RUN,
             );
           }
         }
