@@ -23,6 +23,7 @@ import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { personalDataRoutes } from './routes/personal-data.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
@@ -319,6 +320,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     subscriberRoutes,
     deviceRoutes,
     preferenceRoutes,
+    personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
     integrationRoutes,
