@@ -43,6 +43,7 @@ import {
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
+import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 
@@ -588,8 +589,8 @@ function bySubscriber(devices: DeviceRecord[]): Map<string, DeviceRecord[]> {
 }
 
 /**
- * Loads events and workflows for jobs, once per distinct key (a batch of a topic's deliver jobs
- * shares one event); answers null where either is gone.
+ * Loads events and the workflow version each renders with, once per distinct key (a batch of a
+ * topic's deliver jobs shares one event); answers null where either is gone.
  */
 export async function loadTargets(
   deps: PipelineDeps,
@@ -601,7 +602,7 @@ export async function loadTargets(
     [...refs.values()].map((item) => ({ tenantId: item.tenantId, id: item.eventId })),
   ))
     events.set(`${event.tenantId}\u0000${event.id}`, event);
-  const workflows = new Map<string, WorkflowRecord | null>();
+  const workflows = new PinnedWorkflows(deps);
   const out: (Omit<DeliveryTarget, 'subscriberIds'> | null)[] = [];
   for (const item of items) {
     const event = events.get(`${item.tenantId}\u0000${item.eventId}`) ?? null;
@@ -609,9 +610,7 @@ export async function loadTargets(
       out.push(null);
       continue;
     }
-    const key = `${event.tenantId}\u0000${event.workflow}`;
-    if (!workflows.has(key)) workflows.set(key, await deps.store.getWorkflow(event.tenantId, event.workflow));
-    const workflow = workflows.get(key) ?? null;
+    const workflow = await workflows.of(event);
     out.push(workflow ? { event, workflow } : null);
   }
   return out;

@@ -97,6 +97,8 @@ export interface EventRecord {
   priority: Lane;
   status: string;
   createdAt: number;
+  /** The workflow version current when the event was accepted; null for events older than versions. */
+  workflowVersion: number | null;
 }
 
 export interface SubscriberRecord {
@@ -233,6 +235,15 @@ export interface WorkflowRecord {
   pausedReason: string | null;
   /** Renders in a row that ran past their time budget (reset by a render that did not, and by a PUT). */
   renderTimeouts: number;
+}
+
+/** One immutable version of a workflow: what a PUT (or a rollback) saved. */
+export interface WorkflowVersionRecord {
+  tenantId: string;
+  key: string;
+  version: number;
+  definition: WorkflowDefinition;
+  createdAt: number;
 }
 
 /** Paused by its definition (the kill switch) or by Tidings (renders that kept timing out): nothing new goes out. */

@@ -26,6 +26,7 @@ import type {
   WebPushSubscription,
   WorkflowDefinition,
   WorkflowRecord,
+  WorkflowVersionRecord,
 } from '../shared/model.ts';
 import type { StoreCapabilities } from './capabilities.ts';
 
@@ -275,6 +276,10 @@ export interface SubscriberStore {
 }
 
 export interface WorkflowStore {
+  /**
+   * Saves `definition` as the workflow's next version (1 for a new workflow), kept immutable
+   * among its versions, and makes it the current one; answers the current workflow.
+   */
   putWorkflow(
     tenantId: string,
     key: string,
@@ -283,6 +288,10 @@ export interface WorkflowStore {
   ): Promise<WorkflowRecord>;
   getWorkflow(tenantId: string, key: string): Promise<WorkflowRecord | null>;
   listWorkflows(tenantId: string): Promise<WorkflowRecord[]>;
+  /** One saved version of a workflow, or null when it has no such version. */
+  getWorkflowVersion(tenantId: string, key: string, version: number): Promise<WorkflowVersionRecord | null>;
+  /** Every saved version of a workflow, newest first (empty when there is no such workflow). */
+  listWorkflowVersions(tenantId: string, key: string): Promise<WorkflowVersionRecord[]>;
   /**
    * Counts the renders of version `version` of a workflow that ran past their time budget, in a
    * row: `afterSuccess` (one of its renders succeeded before these `timeouts`) starts the count

@@ -1,5 +1,5 @@
 import type { Template } from 'liquidjs';
-import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
+import type { TemplateFields, WorkflowRecord, WorkflowVersionRecord } from '../shared/model.ts';
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
@@ -197,6 +197,19 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
 /** Compiled workflows, keyed by tenant, key and version, so each version is parsed once per process. */
 export class TemplateCache {
   private readonly cache = new Map<string, CompiledWorkflow>();
+  /** Saved versions are immutable: each is read from the store once per process. */
+  private readonly versions = new Map<string, WorkflowVersionRecord>();
+
+  /** A saved version read before, if it was. */
+  version(tenantId: string, key: string, version: number): WorkflowVersionRecord | undefined {
+    return this.versions.get(`${tenantId}\u0000${key}\u0000${version}`);
+  }
+
+  /** Keeps a saved version read from the store. */
+  keepVersion(record: WorkflowVersionRecord): void {
+    if (this.versions.size > 5_000) this.versions.clear();
+    this.versions.set(`${record.tenantId}\u0000${record.key}\u0000${record.version}`, record);
+  }
 
   /** A workflow version's compiled steps and conditions, from one cache lookup. */
   compiled(workflow: WorkflowRecord): CompiledWorkflow {

@@ -993,6 +993,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.listWorkflows(T)).map((w) => w.key)).toEqual(['welcome']);
       });
 
+      it('keeps every version immutable, lists them newest first, per tenant', async () => {
+        await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);
+        await store.putWorkflow(OTHER, 'welcome', { name: 'other', channels: [] }, 3);
+        const first = await store.getWorkflowVersion(T, 'welcome', 1);
+        expect(first).toEqual({
+          tenantId: T,
+          key: 'welcome',
+          version: 1,
+          definition: { channels: [] },
+          createdAt: 1,
+        });
+        expect((await store.getWorkflowVersion(T, 'welcome', 2))?.definition.name).toBe('two');
+        expect(await store.getWorkflowVersion(T, 'welcome', 3)).toBeNull();
+        expect(await store.getWorkflowVersion(OTHER, 'welcome', 2)).toBeNull();
+        const listed = await store.listWorkflowVersions(T, 'welcome');
+        expect(listed.map((v) => [v.version, v.definition.name ?? null, v.createdAt])).toEqual([
+          [2, 'two', 2],
+          [1, null, 1],
+        ]);
+        expect(await store.listWorkflowVersions(T, 'missing')).toEqual([]);
+      });
+
+      it('records on each event the workflow version current when it was accepted', async () => {
+        await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);
+        await store.acceptEvents([acceptable({ id: 'evt_2' }), acceptable({ id: 'evt_3' })], DAY);
+        const events = await store.getEvents([
+          { tenantId: T, id: 'evt_1' },
+          { tenantId: T, id: 'evt_2' },
+          { tenantId: T, id: 'evt_3' },
+        ]);
+        expect(events.map((e) => [e.id, e.workflowVersion]).sort()).toEqual([
+          ['evt_1', 1],
+          ['evt_2', 2],
+          ['evt_3', 2],
+        ]);
+        expect((await store.getEvent(T, 'evt_1'))?.workflowVersion).toBe(1);
+      });
+
       it('counts render timeouts in a row, pauses at the threshold, and a put starts clean', async () => {
         const pause = { at: 5, reason: 'renders kept timing out' };
         const v1 = await store.putWorkflow(T, 'slow', { channels: [] }, 1);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import Type, { type Static } from 'typebox';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { WorkflowDefinition } from '../../shared/model.ts';
@@ -10,7 +11,7 @@ import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
-import { workflowView } from '../views.ts';
+import { workflowVersionView, workflowView } from '../views.ts';
 
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
 function templateDetails(body: WorkflowBody): ErrorDetail[] {
@@ -93,6 +94,21 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
   return details;
 }
 
+/** A definition as it is saved, or the 400 that says what is wrong with it. */
+async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition> {
+  const mjml = await compileMjmlSteps(body);
+  if (mjml.length > 0) throw validationError(mjml);
+  const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
+  if (details.length > 0) throw validationError(details);
+  return body as WorkflowDefinition;
+}
+
+const RollbackBody = Type.Object(
+  { version: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) },
+  { additionalProperties: false },
+);
+type RollbackBody = Static<typeof RollbackBody>;
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -109,16 +125,30 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     },
     async (request) => {
       const { key } = request.params as { key: string };
-      const body = request.body as WorkflowBody;
-      const mjml = await compileMjmlSteps(body);
-      if (mjml.length > 0) throw validationError(mjml);
-      const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
-      if (details.length > 0) throw validationError(details);
-      return workflowView(
-        await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
-      );
+      const definition = await checkedDefinition(request.body as WorkflowBody);
+      return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
     },
   );
+
+  app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const versions = await store.listWorkflowVersions(request.tenantId, key);
+    if (versions.length === 0) throw notFound('workflow', key);
+    return { items: versions.map((v, i) => workflowVersionView(v, i === 0)) };
+  });
+
+  app.post('/v1/workflows/:key/rollback', { schema: { params, body: RollbackBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const { version } = request.body as RollbackBody;
+    const saved = await store.getWorkflowVersion(request.tenantId, key, version);
+    if (!saved) {
+      if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
+      throw notFound('workflow version', `${key} v${version}`);
+    }
+    // The copy is checked as a PUT of it would be: a rule added since it was saved holds for it too.
+    const definition = await checkedDefinition(structuredClone(saved.definition) as WorkflowBody);
+    return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
+  });
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };

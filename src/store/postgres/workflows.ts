@@ -1,5 +1,12 @@
 import type { IntegrationStore, WorkflowStore } from '../port.ts';
-import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
+import {
+  type IntegrationRow,
+  toIntegration,
+  toWorkflow,
+  toWorkflowVersion,
+  type WorkflowRow,
+  type WorkflowVersionRow,
+} from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
 export function postgresWorkflowStore(db: Queryable): WorkflowStore {
@@ -7,15 +14,37 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
     async putWorkflow(tenantId, key, definition, now) {
       const { rows } = await run<WorkflowRow>(
         db,
-        `INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
-         VALUES ($1, $2, $3::jsonb, 1, $4, $4)
-         ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
-           version = cur.version + 1, updated_at = excluded.updated_at,
-           paused_reason = NULL, render_timeouts = 0
-         RETURNING *`,
+        // One statement: the version is kept in the same commit that makes it current.
+        `WITH saved AS (
+           INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
+           VALUES ($1, $2, $3::jsonb, 1, $4, $4)
+           ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
+             version = cur.version + 1, updated_at = excluded.updated_at,
+             paused_reason = NULL, render_timeouts = 0
+           RETURNING *),
+         kept AS (
+           INSERT INTO workflow_versions (tenant_id, key, version, definition, created_at)
+           SELECT tenant_id, key, version, definition, updated_at FROM saved)
+         SELECT * FROM saved`,
         [tenantId, key, JSON.stringify(definition), now],
       );
       return toWorkflow(rows[0]!);
+    },
+    async getWorkflowVersion(tenantId, key, version) {
+      const { rows } = await run<WorkflowVersionRow>(
+        db,
+        'SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 AND version = $3',
+        [tenantId, key, version],
+      );
+      return rows[0] ? toWorkflowVersion(rows[0]) : null;
+    },
+    async listWorkflowVersions(tenantId, key) {
+      const { rows } = await run<WorkflowVersionRow>(
+        db,
+        'SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
+        [tenantId, key],
+      );
+      return rows.map(toWorkflowVersion);
     },
     async getWorkflow(tenantId, key) {
       const { rows } = await run<WorkflowRow>(

@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { IntegrationStore, ResealedCredentials, WorkflowStore } from '../port.ts';
-import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
+import {
+  type IntegrationRow,
+  toIntegration,
+  toWorkflow,
+  toWorkflowVersion,
+  type WorkflowRow,
+  type WorkflowVersionRow,
+} from '../rows.ts';
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(
@@ -9,6 +16,20 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
        version = workflows.version + 1, updated_at = excluded.updated_at,
        paused_reason = NULL, render_timeouts = 0
      RETURNING *`,
+  );
+  const keepVersion = db.prepare(
+    'INSERT INTO workflow_versions (tenant_id, key, version, definition, created_at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const save = db.transaction((tenantId: string, key: string, definition: string, now: number) => {
+    const row = put.get(tenantId, key, definition, now, now) as WorkflowRow;
+    keepVersion.run(tenantId, key, row.version, definition, now);
+    return row;
+  });
+  const getVersion = db.prepare(
+    'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? AND version = ?',
+  );
+  const listVersions = db.prepare(
+    'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
   );
   const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
   // Every right-hand side reads the row as it was, so both use the count before this update.
@@ -24,7 +45,14 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const list = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? ORDER BY key');
   return {
     async putWorkflow(tenantId, key, definition, now) {
-      return toWorkflow(put.get(tenantId, key, JSON.stringify(definition), now, now) as WorkflowRow);
+      return toWorkflow(save.immediate(tenantId, key, JSON.stringify(definition), now));
+    },
+    async getWorkflowVersion(tenantId, key, version) {
+      const row = getVersion.get(tenantId, key, version) as WorkflowVersionRow | undefined;
+      return row ? toWorkflowVersion(row) : null;
+    },
+    async listWorkflowVersions(tenantId, key) {
+      return (listVersions.all(tenantId, key) as WorkflowVersionRow[]).map(toWorkflowVersion);
     },
     async getWorkflow(tenantId, key) {
       const row = get.get(tenantId, key) as WorkflowRow | undefined;
