@@ -84,6 +84,20 @@ const DefaultChannelChoices = Type.Object(
 export const WorkflowBody = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 200 })),
+    defaultLocale: Type.Optional(
+      Type.String({
+        format: 'bcp47-locale',
+        maxLength: 64,
+        description: 'the last resort locale, "en" unless set',
+      }),
+    ),
+    messages: Type.Optional(
+      Type.Record(
+        Type.String({ minLength: 1, maxLength: 64 }),
+        Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 10_000 })),
+        { description: 'ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }}' },
+      ),
+    ),
     category: Type.Optional(Type.String({ maxLength: 64 })),
     priority: Type.Optional(Type.Enum([...LANES])),
     quietHours: Type.Optional(Type.Enum(['bypass', 'respect'])),
@@ -93,6 +107,12 @@ export const WorkflowBody = Type.Object(
         {
           channel: Channel,
           template: TemplateFields,
+          locales: Type.Optional(
+            Type.Record(Type.String({ minLength: 1, maxLength: 64 }), TemplateFields, {
+              maxProperties: 50,
+              description: 'fields per BCP 47 tag ("es", "es-MX"), over the default template',
+            }),
+          ),
           fallback: Type.Optional(
             Type.Object(
               { after: Duration, unless: Type.Enum(['delivered', 'read', 'clicked']) },

@@ -27,6 +27,7 @@ import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
+import type { RenderLocale } from '../templates/intl-filters.ts';
 import {
   type CompiledStep,
   type RenderScope,
@@ -171,7 +172,8 @@ export function buildMessages(
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
-  const { steps: compiled, conditions, digestKey } = deps.templates.compiled(workflow);
+  const { conditions, digestKey } = deps.templates.compiled(workflow);
+  const eventLocale = event.payload.locale ?? null;
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
   const accepted: TimelineEntry = {
@@ -300,6 +302,14 @@ export function buildMessages(
       continue;
     }
     const choices = consent.preferences.get(subscriber.id) ?? null;
+    // Decided once per (workflow version, locale): the steps in the recipient's locale.
+    const localized = deps.templates.localized(workflow, eventLocale ?? subscriber.locale);
+    const renderLocale: RenderLocale = {
+      locale: localized.locale,
+      timeZone: subscriber.timezone ?? consent.defaultTimezone,
+      now,
+      messages: localized.messages,
+    };
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
@@ -385,10 +395,10 @@ export function buildMessages(
       }
       let content: Record<string, string>;
       try {
-        const fields = compiled[index]!;
+        const fields = localized.steps[index]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
-        content = renderFields(fields, scope, renders.clock, budget);
+        content = renderFields(fields, scope, renders.clock, budget, renderLocale);
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();

@@ -85,6 +85,8 @@ export interface EventInput {
   priority?: Lane;
   sendAt?: string;
   actor?: string;
+  /** The locale to render in, instead of each recipient's own. */
+  locale?: string;
   /** Deliver at this local time in each recipient's zone (policy/local-schedule.ts). */
   schedule?: { localTime: string; spreadOver?: string };
 }
@@ -123,6 +125,8 @@ export type TemplateFields = Record<string, string>;
 export interface WorkflowChannelStep {
   channel: Channel;
   template: TemplateFields;
+  /** Fields per BCP 47 tag, overlaying `template` for recipients of that locale (templates/locale.ts). */
+  locales?: Record<string, TemplateFields>;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
   /** A Liquid expression over data, subscriber and actor: false skips this step for that recipient. */
   if?: string;
@@ -158,6 +162,10 @@ export interface RateLimitRule {
 
 export interface WorkflowDefinition {
   name?: string;
+  /** The locale recipients without a matching one get (`en` unless set). */
+  defaultLocale?: string;
+  /** ICU MessageFormat strings per locale and key, used through the `t` filter. */
+  messages?: Record<string, Record<string, string>>;
   category?: string;
   priority?: Lane;
   quietHours?: 'bypass' | 'respect';

@@ -5,6 +5,13 @@ import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../.
 import type { WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import { conditionError } from '../../templates/condition.ts';
+import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
+import {
+  canonicalCatalogue,
+  catalogueProblems,
+  inDefaultLocale,
+  literalMessageKeys,
+} from '../../templates/messages.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
@@ -20,6 +27,7 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
       path: `channels[${i}].template.${e.field}`,
       message: e.message,
     }));
+    details.push(...localeDetails(step.locales, `channels[${i}].locales`));
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
     if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
@@ -29,6 +37,45 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
       });
     return details;
   });
+}
+
+/** A step's `locales`: BCP 47 tags, each spelled once, holding templates that parse. */
+function localeDetails(
+  locales: Record<string, Record<string, string>> | undefined,
+  path: string,
+): ErrorDetail[] {
+  if (!locales) return [];
+  const tags = byCanonicalTag(locales);
+  if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
+  return Object.entries(locales).flatMap(([tag, fields]) =>
+    templateErrors(fields).map((e) => ({ path: `${path}.${tag}.${e.field}`, message: e.message })),
+  );
+}
+
+/**
+ * The `messages` catalogue parses (each message an ICU message), and every key a template names
+ * (`"key" | t`) is in the default locale's messages, the last resort of every recipient.
+ */
+function messageDetails(body: WorkflowBody): ErrorDetail[] {
+  const problems: ErrorDetail[] = catalogueProblems(body.messages);
+  if (problems.length > 0) return problems;
+  const catalogue = canonicalCatalogue(body.messages);
+  const defaultLocale = canonicalTag(body.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE;
+  const check = (fields: Record<string, string>, path: string) => {
+    for (const [field, source] of Object.entries(fields))
+      for (const key of literalMessageKeys(source))
+        if (!inDefaultLocale(catalogue, defaultLocale, key))
+          problems.push({
+            path: `${path}.${field}`,
+            message: `message "${key}" is not in the messages of the default locale (${defaultLocale}), which every recipient falls back to`,
+          });
+  };
+  body.channels.forEach((step, i) => {
+    check(step.template, `channels[${i}].template`);
+    for (const [tag, fields] of Object.entries(step.locales ?? {}))
+      check(fields, `channels[${i}].locales.${tag}`);
+  });
+  return problems;
 }
 
 /** The longest `fallback.after`: a fallback is for a message that should have arrived, not a reminder. */
@@ -64,16 +111,21 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
 async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
   for (const [i, step] of body.channels.entries()) {
-    const source = step.template[MJML_FIELD];
-    if (source === undefined) continue;
-    const path = `channels[${i}].template.${MJML_FIELD}`;
-    if (step.channel !== 'email') {
-      details.push({ path, message: 'is for email steps only' });
-      continue;
+    const templates: [string, Record<string, string>][] = [[`channels[${i}].template`, step.template]];
+    for (const [tag, fields] of Object.entries(step.locales ?? {}))
+      templates.push([`channels[${i}].locales.${tag}`, fields]);
+    for (const [at, fields] of templates) {
+      const source = fields[MJML_FIELD];
+      if (source === undefined) continue;
+      const path = `${at}.${MJML_FIELD}`;
+      if (step.channel !== 'email') {
+        details.push({ path, message: 'is for email steps only' });
+        continue;
+      }
+      const compiled = await compileMjml(source);
+      if (compiled.ok) fields.html = compiled.html;
+      else details.push({ path, message: compiled.message });
     }
-    const compiled = await compileMjml(source);
-    if (compiled.ok) step.template.html = compiled.html;
-    else details.push({ path, message: compiled.message });
   }
   return details;
 }
@@ -98,7 +150,12 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
 async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition> {
   const mjml = await compileMjmlSteps(body);
   if (mjml.length > 0) throw validationError(mjml);
-  const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
+  const details = [
+    ...templateDetails(body),
+    ...messageDetails(body),
+    ...fallbackDetails(body),
+    ...digestDetails(body),
+  ];
   if (details.length > 0) throw validationError(details);
   return body as WorkflowDefinition;
 }
