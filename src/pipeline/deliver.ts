@@ -27,7 +27,6 @@ import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
-import type { RenderLocale } from '../templates/intl-filters.ts';
 import {
   type CompiledStep,
   type RenderScope,
@@ -46,6 +45,7 @@ import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
+import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 
 /** One event to deliver to some of its recipients. */
@@ -67,11 +67,6 @@ export interface DeliveryTarget {
   digest?: { id: string; scope: DigestScope };
   /** A fallback step decided by its job (src/pipeline/fallback.ts): built, unlike in a delivery. */
   fallback?: FallbackBuild;
-}
-
-function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
-  const { tenantId: _tenant, ...rest } = subscriber;
-  return { ...rest.data, ...rest, subscriberId: subscriber.id };
 }
 
 /** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */
@@ -303,13 +298,14 @@ export function buildMessages(
     }
     const choices = consent.preferences.get(subscriber.id) ?? null;
     // Decided once per (workflow version, locale): the steps in the recipient's locale.
-    const localized = deps.templates.localized(workflow, eventLocale ?? subscriber.locale);
-    const renderLocale: RenderLocale = {
-      locale: localized.locale,
-      timeZone: subscriber.timezone ?? consent.defaultTimezone,
+    const { localized, renderLocale } = recipientLocale(
+      deps.templates,
+      workflow,
+      eventLocale,
+      subscriber,
+      consent.defaultTimezone,
       now,
-      messages: localized.messages,
-    };
+    );
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { Id, SubscriberFields } from '../../ingest/fields.ts';
+import { previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
-import type { WorkflowDefinition } from '../../shared/model.ts';
+import type { SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import { conditionError } from '../../templates/condition.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
@@ -13,7 +15,7 @@ import {
   literalMessageKeys,
 } from '../../templates/messages.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
-import { templateErrors } from '../../templates/render.ts';
+import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
@@ -166,6 +168,47 @@ const RollbackBody = Type.Object(
 );
 type RollbackBody = Static<typeof RollbackBody>;
 
+const PreviewBody = Type.Object(
+  {
+    subscriberId: Type.Optional(Id),
+    subscriber: Type.Optional(
+      Type.Object({ subscriberId: Type.Optional(Id), ...SubscriberFields }, { additionalProperties: false }),
+    ),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    locale: Type.Optional(Type.String({ format: 'bcp47-locale', maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+type PreviewBody = Static<typeof PreviewBody>;
+
+/** The recipient of a preview: a stored subscriber (404 when unknown) or one given inline, stored nowhere. */
+async function previewRecipient(
+  store: ApiContext['store'],
+  tenantId: string,
+  body: PreviewBody,
+  now: number,
+): Promise<SubscriberRecord> {
+  if ((body.subscriberId === undefined) === (body.subscriber === undefined))
+    throw validationError([{ path: 'subscriberId', message: 'give either subscriberId or subscriber' }]);
+  if (body.subscriberId !== undefined) {
+    const stored = await store.getSubscriber(tenantId, body.subscriberId);
+    if (!stored) throw notFound('subscriber', body.subscriberId);
+    return stored;
+  }
+  const inline = body.subscriber!;
+  return {
+    tenantId,
+    id: inline.subscriberId ?? 'preview',
+    email: inline.email ?? null,
+    phone: inline.phone ?? null,
+    locale: inline.locale ?? null,
+    timezone: inline.timezone ?? null,
+    data: (inline.data ?? {}) as Record<string, unknown>,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -186,6 +229,27 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
     },
   );
+
+  // The API's own compiled templates (workers keep theirs): a preview renders as a send would.
+  const templates = new TemplateCache();
+  app.post('/v1/workflows/:key/preview', { schema: { params, body: PreviewBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const body = request.body as PreviewBody;
+    const now = Date.now();
+    const workflow = await store.getWorkflow(request.tenantId, key);
+    if (!workflow) throw notFound('workflow', key);
+    const subscriber = await previewRecipient(store, request.tenantId, body, now);
+    const settings = await store.getTenantSettings(request.tenantId);
+    const channels = previewWorkflow(templates, {
+      workflow,
+      subscriber,
+      data: (body.data ?? {}) as Record<string, unknown>,
+      locale: body.locale ?? null,
+      defaultTimezone: settings.defaultTimezone,
+      now,
+    });
+    return { workflow: key, version: workflow.version, channels };
+  });
 
   app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };

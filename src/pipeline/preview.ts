@@ -1,0 +1,64 @@
+import type { Channel, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
+import { evaluateCondition } from '../templates/condition.ts';
+import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
+import {
+  type RenderScope,
+  renderFields,
+  type TemplateCache,
+  TemplateCompileError,
+} from '../templates/render.ts';
+import { recipientLocale, subscriberScope } from './recipient-render.ts';
+
+/** One step of a preview: its content, or why a send would have made no message or a failed one. */
+export interface PreviewChannel {
+  channel: Channel;
+  content: Record<string, string> | null;
+  /** The step's `if` was false for this recipient: a send would create no message. */
+  skipped?: string;
+  /** The render failed: a send would fail this message (`template_error` / `template_timeout`). */
+  error?: { reason: 'template_error' | 'template_timeout'; message: string };
+}
+
+export interface PreviewInput {
+  workflow: WorkflowRecord;
+  subscriber: SubscriberRecord;
+  data: Record<string, unknown>;
+  /** As the event's `"locale"`: over the subscriber's own. */
+  locale: string | null;
+  defaultTimezone: string;
+  now: number;
+}
+
+/**
+ * Renders every step of a workflow for one recipient as a delivery would (recipient-render.ts:
+ * the same scope, locale resolution, filters, conditions and render budget), and writes nothing.
+ * Consent, quiet hours and addresses are not applied: a preview shows the copy.
+ */
+export function previewWorkflow(templates: TemplateCache, input: PreviewInput): PreviewChannel[] {
+  const { workflow, subscriber } = input;
+  const scope: RenderScope = { data: input.data, subscriber: subscriberScope(subscriber), actor: null };
+  const { conditions } = templates.compiled(workflow);
+  const { localized, renderLocale } = recipientLocale(
+    templates,
+    workflow,
+    input.locale,
+    subscriber,
+    input.defaultTimezone,
+    input.now,
+  );
+  return workflow.definition.channels.map((step, index): PreviewChannel => {
+    const channel = step.channel;
+    try {
+      const condition = conditions?.[index];
+      if (condition instanceof TemplateCompileError) throw condition;
+      if (condition && !evaluateCondition(condition, scope, MESSAGE_BUDGET_MS))
+        return { channel, content: null, skipped: `condition false: ${step.if}` };
+      const fields = localized.steps[index]!;
+      if (fields instanceof TemplateCompileError) throw fields;
+      return { channel, content: renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale) };
+    } catch (error) {
+      const reason = (error as Error).name === 'TemplateTimeout' ? 'template_timeout' : 'template_error';
+      return { channel, content: null, error: { reason, message: (error as Error).message.split('\n')[0]! } };
+    }
+  });
+}
