@@ -65,6 +65,11 @@ const TemplateFields = Type.Record(
   Type.String({ maxLength: 100_000 }),
   { additionalProperties: false },
 );
+/** A template's fields per BCP 47 tag, over the default ones. */
+const Locales = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), TemplateFields, {
+  maxProperties: 50,
+  description: 'fields per BCP 47 tag ("es", "es-MX"), over the default template',
+});
 /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
 const InboxData = Type.Union(
   [
@@ -106,12 +111,25 @@ export const WorkflowBody = Type.Object(
       Type.Object(
         {
           channel: Channel,
-          template: TemplateFields,
-          locales: Type.Optional(
-            Type.Record(Type.String({ minLength: 1, maxLength: 64 }), TemplateFields, {
-              maxProperties: 50,
-              description: 'fields per BCP 47 tag ("es", "es-MX"), over the default template',
-            }),
+          template: Type.Optional(TemplateFields),
+          locales: Type.Optional(Locales),
+          variants: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$' }),
+                  weight: Type.Integer({ minimum: 0, maximum: 10_000 }),
+                  template: TemplateFields,
+                  locales: Type.Optional(Locales),
+                },
+                { additionalProperties: false },
+              ),
+              {
+                minItems: 2,
+                maxItems: 10,
+                description: 'an A/B test instead of template: each subscriber always gets the same variant',
+              },
+            ),
           ),
           fallback: Type.Optional(
             Type.Object(

@@ -47,6 +47,7 @@ import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
+import { variantIndex } from './variants.ts';
 
 /** One event to deliver to some of its recipients. */
 export interface DeliveryTarget {
@@ -200,6 +201,8 @@ export function buildMessages(
   });
   const cancelled: TimelineEntry = { at, status: 'cancelled', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
+  // The A/B variant of the step being built (its name goes into meta.variant), or null.
+  let variant: string | null = null;
   // Hot path (one iteration per recipient and channel): records are built whole, in one shape,
   // rather than spread from a shared base, which V8 handles far more slowly.
   const record = (
@@ -234,7 +237,8 @@ export function buildMessages(
     reason,
     deviceId,
     providerMessageId: null,
-    meta: deviceId === null ? NO_META : { deviceId },
+    meta:
+      variant === null ? (deviceId === null ? NO_META : { deviceId }) : metaWithVariant(deviceId, variant),
   });
   const failure = (
     subscriberId: string,
@@ -309,6 +313,12 @@ export function buildMessages(
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
+      let arm = 0;
+      variant = null;
+      if (step.variants) {
+        arm = variantIndex(step, subscriber.id, workflow.key);
+        variant = step.variants[arm]?.name ?? null;
+      }
       // Fallback steps are escalations: their own jobs build them later, if earlier channels got no receipt.
       if ((step.fallback && !fallback) || (only && !only.has(index))) continue;
       if (paused) {
@@ -391,7 +401,7 @@ export function buildMessages(
       }
       let content: Record<string, string>;
       try {
-        const fields = localized.steps[index]!;
+        const fields = localized.steps[index]![arm]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
         content = renderFields(fields, scope, renders.clock, budget, renderLocale);
@@ -461,6 +471,10 @@ export function buildMessages(
     if (!paused && !timedOut) renders.cleanDelivery();
   }
   return messages;
+}
+
+function metaWithVariant(deviceId: string | null, variant: string): Record<string, string> {
+  return deviceId === null ? { variant } : { deviceId, variant };
 }
 
 /** A recipient's devices on the step's platforms (those of a channel are few: a filter beats a map). */

@@ -8,11 +8,14 @@ import {
   TemplateCompileError,
 } from '../templates/render.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
+import { variantIndex } from './variants.ts';
 
 /** One step of a preview: its content, or why a send would have made no message or a failed one. */
 export interface PreviewChannel {
   channel: Channel;
   content: Record<string, string> | null;
+  /** The A/B variant this recipient gets of a step with variants. */
+  variant?: string;
   /** The step's `if` was false for this recipient: a send would create no message. */
   skipped?: string;
   /** The render failed: a send would fail this message (`template_error` / `template_timeout`). */
@@ -53,9 +56,12 @@ export function previewWorkflow(templates: TemplateCache, input: PreviewInput): 
       if (condition instanceof TemplateCompileError) throw condition;
       if (condition && !evaluateCondition(condition, scope, MESSAGE_BUDGET_MS))
         return { channel, content: null, skipped: `condition false: ${step.if}` };
-      const fields = localized.steps[index]!;
+      const arm = variantIndex(step, subscriber.id, workflow.key);
+      const fields = localized.steps[index]![arm]!;
       if (fields instanceof TemplateCompileError) throw fields;
-      return { channel, content: renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale) };
+      const content = renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale);
+      const variant = step.variants?.[arm]?.name;
+      return variant === undefined ? { channel, content } : { channel, content, variant };
     } catch (error) {
       const reason = (error as Error).name === 'TemplateTimeout' ? 'template_timeout' : 'template_error';
       return { channel, content: null, error: { reason, message: (error as Error).message.split('\n')[0]! } };

@@ -122,9 +122,20 @@ export type SubscriberPatch = Partial<
 /** A template is a set of named fields (title, body, subject, html, text…), each a Liquid source. */
 export type TemplateFields = Record<string, string>;
 
+/** One arm of an A/B test: recipients get it in proportion to `weight`, each always the same one. */
+export interface StepVariant {
+  name: string;
+  weight: number;
+  template: TemplateFields;
+  locales?: Record<string, TemplateFields>;
+}
+
 export interface WorkflowChannelStep {
   channel: Channel;
-  template: TemplateFields;
+  /** The step's fields; absent when the step has `variants` instead. */
+  template?: TemplateFields;
+  /** An A/B test instead of one `template` (pipeline/variants.ts). */
+  variants?: StepVariant[];
   /** Fields per BCP 47 tag, overlaying `template` for recipients of that locale (templates/locale.ts). */
   locales?: Record<string, TemplateFields>;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };

@@ -275,6 +275,13 @@ export interface SubscriberStore {
   countTopicMembers(tenantId: string, key: string): Promise<number>;
 }
 
+/** Messages of one A/B variant in one status. */
+export interface VariantCount {
+  variant: string;
+  status: MessageRecord['status'];
+  count: number;
+}
+
 export interface WorkflowStore {
   /**
    * Saves `definition` as the workflow's next version (1 for a new workflow), kept immutable
@@ -602,6 +609,8 @@ export interface MessageStore {
     skipped?: SkippedStep[],
     digests?: DigestWrites,
   ): Promise<string[]>;
+  /** How many of a workflow's messages each A/B variant has in each status (messages without a variant are not counted). */
+  variantCounts(tenantId: string, workflow: string): Promise<VariantCount[]>;
   /** An event's skipped steps, by subscriber then step; at most `limit`. */
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;

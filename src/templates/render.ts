@@ -1,6 +1,12 @@
 import type { IntlMessageFormat } from 'intl-messageformat';
 import { Context, type Liquid, type Template } from 'liquidjs';
-import type { TemplateFields, WorkflowRecord, WorkflowVersionRecord } from '../shared/model.ts';
+import type {
+  StepVariant,
+  TemplateFields,
+  WorkflowChannelStep,
+  WorkflowRecord,
+  WorkflowVersionRecord,
+} from '../shared/model.ts';
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
@@ -190,7 +196,8 @@ export type CompiledCondition = Template[] | TemplateCompileError | null;
 
 /** A workflow version's steps, compiled; `conditions` is null when no step has an `if`. */
 export interface CompiledWorkflow {
-  steps: CompiledStep[];
+  /** Per step, per arm (its one template, or each of its `variants`), compiled. */
+  steps: CompiledStep[][];
   conditions: CompiledCondition[] | null;
   /** The digest's `key` as the one field `key`; null when the workflow has no digest or no key. */
   digestKey: CompiledStep | null;
@@ -202,8 +209,8 @@ export interface CompiledWorkflow {
 
 interface Localization {
   defaultLocale: string;
-  /** Per step, its `locales` keyed by canonical tag; null for a step without any. */
-  stepLocales: (Map<string, TemplateFields> | null)[];
+  /** Per step and arm, its `locales` keyed by canonical tag; null for one without any. */
+  stepLocales: (Map<string, TemplateFields> | null)[][];
   catalogue: Map<string, Record<string, string>>;
   /** Messages parsed so far, by locale and key: shared by every recipient of the version. */
   parsed: Map<string, IntlMessageFormat>;
@@ -211,7 +218,8 @@ interface Localization {
 
 /** What one requested locale renders with: its steps, the tag filters format in, its messages. */
 export interface LocalizedSteps {
-  steps: CompiledStep[];
+  /** Per step, per arm (see armsOf). */
+  steps: CompiledStep[][];
   locale: string;
   messages: MessageBook | null;
 }
@@ -228,17 +236,25 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
   }
 }
 
+/** A step's arms: its one template (and locales), or each of its variants'. */
+export function armsOf(step: WorkflowChannelStep): Pick<StepVariant, 'template' | 'locales'>[] {
+  if (step.variants) return step.variants;
+  return [{ template: step.template as TemplateFields, locales: step.locales }];
+}
+
 function localizationOf(definition: WorkflowRecord['definition']): Localization | null {
   const { channels, messages } = definition;
-  const hasLocales = channels.some((step) => step.locales !== undefined);
+  const hasLocales = channels.some((step) => armsOf(step).some((arm) => arm.locales !== undefined));
   if (!hasLocales && messages === undefined) return null;
   return {
     defaultLocale: canonicalTag(definition.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE,
-    stepLocales: channels.map((step) => {
-      if (!step.locales) return null;
-      const checked = byCanonicalTag(step.locales);
-      return checked.ok ? checked.map : null;
-    }),
+    stepLocales: channels.map((step) =>
+      armsOf(step).map((arm) => {
+        if (!arm.locales) return null;
+        const checked = byCanonicalTag(arm.locales);
+        return checked.ok ? checked.map : null;
+      }),
+    ),
     catalogue: canonicalCatalogue(messages),
     parsed: new Map(),
   };
@@ -269,7 +285,7 @@ export class TemplateCache {
       const { channels, digest } = workflow.definition;
       compiled = {
         digestKey: digest?.key === undefined ? null : compileStep({ key: digest.key }),
-        steps: channels.map((step) => compileStep(step.template)),
+        steps: channels.map((step) => armsOf(step).map((arm) => compileStep(arm.template))),
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))
           : null,
@@ -296,11 +312,6 @@ export class TemplateCache {
     return localized;
   }
 
-  /** One compiled field set per workflow channel step, in order. */
-  steps(workflow: WorkflowRecord): CompiledStep[] {
-    return this.compiled(workflow).steps;
-  }
-
   /** One compiled condition per step, in order; null when no step has one (nothing to evaluate). */
   conditions(workflow: WorkflowRecord): CompiledCondition[] | null {
     return this.compiled(workflow).conditions;
@@ -320,10 +331,13 @@ function localize(
   const locale = wanted ?? fallback ?? DEFAULT_LOCALE;
   if (!localization) return { steps: compiled.steps, locale, messages: null };
   const chain = localeChain(wanted, localization.defaultLocale);
-  const steps = compiled.steps.map((base, i) => {
-    const locales = localization.stepLocales[i];
-    if (!locales || !chain.some((tag) => locales.has(tag))) return base;
-    return compileStep(localizedFields(workflow.definition.channels[i]!.template, locales, chain));
+  const steps = compiled.steps.map((arms, i) => {
+    const definitions = armsOf(workflow.definition.channels[i]!);
+    return arms.map((base, a) => {
+      const locales = localization.stepLocales[i]![a];
+      if (!locales || !chain.some((tag) => locales.has(tag))) return base;
+      return compileStep(localizedFields(definitions[a]!.template, locales, chain));
+    });
   });
   const messages =
     localization.catalogue.size === 0

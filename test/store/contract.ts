@@ -1015,6 +1015,33 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.listWorkflowVersions(T, 'missing')).toEqual([]);
       });
 
+      it("counts a workflow's messages per A/B variant and status, leaving out those without a variant", async () => {
+        const m = (id: string, status: MessageRecord['status'], variant?: string, workflow = 'welcome') => ({
+          record: message({
+            id,
+            eventId: `evt_${id}`,
+            workflow,
+            status,
+            meta: variant === undefined ? {} : { variant },
+          }),
+          followUp: null,
+        });
+        await store.createMessages([
+          m('m1', 'delivered', 'a'),
+          m('m2', 'delivered', 'a'),
+          m('m3', 'read', 'a'),
+          m('m4', 'delivered', 'b'),
+          m('m5', 'delivered'),
+          m('m6', 'delivered', 'a', 'other'),
+        ]);
+        expect(await store.variantCounts(T, 'welcome')).toEqual([
+          { variant: 'a', status: 'delivered', count: 2 },
+          { variant: 'a', status: 'read', count: 1 },
+          { variant: 'b', status: 'delivered', count: 1 },
+        ]);
+        expect(await store.variantCounts(OTHER, 'welcome')).toEqual([]);
+      });
+
       it('records on each event the workflow version current when it was accepted', async () => {
         await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
         await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);

@@ -6,6 +6,7 @@ import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import type { SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
+import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
 import {
@@ -22,14 +23,60 @@ import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
 
+type Step = WorkflowBody['channels'][number];
+type Fields = Record<string, string>;
+
+/** A step's templates with the path naming each: its one template, or each variant's. */
+function armsWithPaths(
+  step: Step,
+  i: number,
+): { at: string; template: Fields; locales?: Record<string, Fields> }[] {
+  if (step.variants)
+    return step.variants.map((variant, v) => ({
+      at: `channels[${i}].variants[${v}]`,
+      template: variant.template,
+      locales: variant.locales,
+    }));
+  return [{ at: `channels[${i}]`, template: step.template ?? {}, locales: step.locales }];
+}
+
+/** A step has one template or variants (named once each, some weight among them), not both. */
+function variantDetails(step: Step, i: number): ErrorDetail[] {
+  if (step.variants === undefined)
+    return step.template === undefined
+      ? [{ path: `channels[${i}].template`, message: 'is required (or variants)' }]
+      : [];
+  const details: ErrorDetail[] = [];
+  if (step.template !== undefined)
+    details.push({ path: `channels[${i}].variants`, message: 'a step has a template or variants, not both' });
+  if (step.locales !== undefined)
+    details.push({
+      path: `channels[${i}].locales`,
+      message: 'with variants, each variant carries its own locales',
+    });
+  const names = new Set<string>();
+  step.variants.forEach((variant, v) => {
+    if (names.has(variant.name))
+      details.push({
+        path: `channels[${i}].variants[${v}].name`,
+        message: `"${variant.name}" is used twice`,
+      });
+    names.add(variant.name);
+  });
+  if (step.variants.every((variant) => variant.weight === 0))
+    details.push({ path: `channels[${i}].variants`, message: 'at least one variant needs a weight above 0' });
+  return details;
+}
+
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
 function templateDetails(body: WorkflowBody): ErrorDetail[] {
   return body.channels.flatMap((step, i) => {
-    const details: ErrorDetail[] = templateErrors(step.template).map((e) => ({
-      path: `channels[${i}].template.${e.field}`,
-      message: e.message,
-    }));
-    details.push(...localeDetails(step.locales, `channels[${i}].locales`));
+    const details: ErrorDetail[] = variantDetails(step, i);
+    for (const arm of armsWithPaths(step, i)) {
+      for (const e of templateErrors(arm.template))
+        details.push({ path: `${arm.at}.template.${e.field}`, message: e.message });
+      details.push(...localeDetails(arm.locales, `${arm.at}.locales`));
+    }
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
     if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
@@ -42,10 +89,7 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
 }
 
 /** A step's `locales`: BCP 47 tags, each spelled once, holding templates that parse. */
-function localeDetails(
-  locales: Record<string, Record<string, string>> | undefined,
-  path: string,
-): ErrorDetail[] {
+function localeDetails(locales: Record<string, Fields> | undefined, path: string): ErrorDetail[] {
   if (!locales) return [];
   const tags = byCanonicalTag(locales);
   if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
@@ -73,9 +117,11 @@ function messageDetails(body: WorkflowBody): ErrorDetail[] {
           });
   };
   body.channels.forEach((step, i) => {
-    check(step.template, `channels[${i}].template`);
-    for (const [tag, fields] of Object.entries(step.locales ?? {}))
-      check(fields, `channels[${i}].locales.${tag}`);
+    for (const arm of armsWithPaths(step, i)) {
+      check(arm.template, `${arm.at}.template`);
+      for (const [tag, fields] of Object.entries(arm.locales ?? {}))
+        check(fields, `${arm.at}.locales.${tag}`);
+    }
   });
   return problems;
 }
@@ -113,9 +159,12 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
 async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
   for (const [i, step] of body.channels.entries()) {
-    const templates: [string, Record<string, string>][] = [[`channels[${i}].template`, step.template]];
-    for (const [tag, fields] of Object.entries(step.locales ?? {}))
-      templates.push([`channels[${i}].locales.${tag}`, fields]);
+    const templates: [string, Fields][] = [];
+    for (const arm of armsWithPaths(step, i)) {
+      templates.push([`${arm.at}.template`, arm.template]);
+      for (const [tag, fields] of Object.entries(arm.locales ?? {}))
+        templates.push([`${arm.at}.locales.${tag}`, fields]);
+    }
     for (const [at, fields] of templates) {
       const source = fields[MJML_FIELD];
       if (source === undefined) continue;
@@ -209,6 +258,29 @@ async function previewRecipient(
   };
 }
 
+/**
+ * Per A/B variant: its messages by status, and in all. The current definition's variants come
+ * first (with zeros when nothing was sent yet), then names only older versions had.
+ */
+function variantStats(definition: WorkflowDefinition, counts: VariantCount[]) {
+  const byName = new Map<string, { name: string; total: number; statuses: Record<string, number> }>();
+  const entry = (name: string) => {
+    let found = byName.get(name);
+    if (!found) {
+      found = { name, total: 0, statuses: {} };
+      byName.set(name, found);
+    }
+    return found;
+  };
+  for (const step of definition.channels) for (const variant of step.variants ?? []) entry(variant.name);
+  for (const { variant, status, count } of counts) {
+    const found = entry(variant);
+    found.statuses[status] = (found.statuses[status] ?? 0) + count;
+    found.total += count;
+  }
+  return [...byName.values()];
+}
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -249,6 +321,14 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       now,
     });
     return { workflow: key, version: workflow.version, channels };
+  });
+
+  app.get('/v1/workflows/:key/stats', { schema: { params } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const workflow = await store.getWorkflow(request.tenantId, key);
+    if (!workflow) throw notFound('workflow', key);
+    const counts = await store.variantCounts(request.tenantId, key);
+    return { workflow: key, variants: variantStats(workflow.definition, counts) };
   });
 
   app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
