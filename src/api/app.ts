@@ -20,6 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { layoutRoutes } from './routes/layouts.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
@@ -274,6 +275,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     preferenceRoutes,
     settingsRoutes,
     workflowRoutes,
+    layoutRoutes,
     integrationRoutes,
     messageRoutes,
     receiptRoutes,

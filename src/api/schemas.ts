@@ -113,6 +113,7 @@ export const WorkflowBody = Type.Object(
           channel: Channel,
           template: Type.Optional(TemplateFields),
           locales: Type.Optional(Locales),
+          layout: Type.Optional(Id),
           variants: Type.Optional(
             Type.Array(
               Type.Object(

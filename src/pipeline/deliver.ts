@@ -14,6 +14,7 @@ import type {
   DevicePlatform,
   DeviceRecord,
   EventRecord,
+  LayoutRecord,
   MessageRecord,
   PreferenceChoices,
   SkippedStep,
@@ -27,8 +28,10 @@ import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
+import { wrapInLayout } from '../templates/layout.ts';
 import {
   type CompiledStep,
+  MAX_FIELD_CHARS,
   type RenderScope,
   renderFields,
   TemplateCompileError,
@@ -43,6 +46,7 @@ import {
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
+import { attachLayouts } from './layouts.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
@@ -68,6 +72,8 @@ export interface DeliveryTarget {
   digest?: { id: string; scope: DigestScope };
   /** A fallback step decided by its job (src/pipeline/fallback.ts): built, unlike in a delivery. */
   fallback?: FallbackBuild;
+  /** Per email step with a `layout`: the version it is wrapped in, null when there is none (layouts.ts). */
+  layouts?: ReadonlyMap<number, LayoutRecord | null>;
 }
 
 /** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */
@@ -405,6 +411,8 @@ export function buildMessages(
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
         content = renderFields(fields, scope, renders.clock, budget, renderLocale);
+        if (step.layout !== undefined && step.channel === 'email' && target.layouts)
+          content = framed(content, step.layout, target.layouts.get(index));
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();
@@ -471,6 +479,20 @@ export function buildMessages(
     if (!paused && !timedOut) renders.cleanDelivery();
   }
   return messages;
+}
+
+/** An email's html in its layout; a layout that is gone fails the message (template_error). */
+export function framed(
+  content: Record<string, string>,
+  key: string,
+  layout: LayoutRecord | null | undefined,
+): Record<string, string> {
+  if (!layout) throw new Error(`layout "${key}" does not exist`);
+  if (content.html === undefined) return content;
+  const html = wrapInLayout(layout, content.html);
+  if (html.length > MAX_FIELD_CHARS)
+    throw new Error(`html in layout "${key}" is more than ${MAX_FIELD_CHARS} characters`);
+  return { ...content, html };
 }
 
 function metaWithVariant(deviceId: string | null, variant: string): Record<string, string> {
@@ -695,6 +717,7 @@ export async function commitDeliveries(
   finished: { tenantId: string; id: string }[] = [],
 ): Promise<void> {
   const ledger = new RenderLedger();
+  await attachLayouts(deps.store, targets);
   const now = Date.now();
   const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
   await deps.webhooks?.emitter.forNewMessages(messages, now);

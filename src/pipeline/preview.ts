@@ -1,4 +1,4 @@
-import type { Channel, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
+import type { Channel, LayoutRecord, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
 import {
@@ -7,6 +7,7 @@ import {
   type TemplateCache,
   TemplateCompileError,
 } from '../templates/render.ts';
+import { framed } from './deliver.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { variantIndex } from './variants.ts';
 
@@ -30,6 +31,8 @@ export interface PreviewInput {
   locale: string | null;
   defaultTimezone: string;
   now: number;
+  /** Per email step with a layout: its current version (null when it is gone). */
+  layouts: ReadonlyMap<number, LayoutRecord | null>;
 }
 
 /**
@@ -59,7 +62,9 @@ export function previewWorkflow(templates: TemplateCache, input: PreviewInput): 
       const arm = variantIndex(step, subscriber.id, workflow.key);
       const fields = localized.steps[index]![arm]!;
       if (fields instanceof TemplateCompileError) throw fields;
-      const content = renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale);
+      let content = renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale);
+      if (step.layout !== undefined && step.channel === 'email')
+        content = framed(content, step.layout, input.layouts.get(index));
       const variant = step.variants?.[arm]?.name;
       return variant === undefined ? { channel, content } : { channel, content, variant };
     } catch (error) {

@@ -136,6 +136,8 @@ export interface WorkflowChannelStep {
   template?: TemplateFields;
   /** An A/B test instead of one `template` (pipeline/variants.ts). */
   variants?: StepVariant[];
+  /** Email steps: the key of the layout their html is wrapped in (templates/layout.ts). */
+  layout?: string;
   /** Fields per BCP 47 tag, overlaying `template` for recipients of that locale (templates/locale.ts). */
   locales?: Record<string, TemplateFields>;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
@@ -254,6 +256,18 @@ export interface WorkflowRecord {
   pausedReason: string | null;
   /** Renders in a row that ran past their time budget (reset by a render that did not, and by a PUT). */
   renderTimeouts: number;
+}
+
+/** One immutable version of an email layout: its source and the HTML compiled from it once. */
+export interface LayoutRecord {
+  tenantId: string;
+  key: string;
+  version: number;
+  kind: 'mjml' | 'html';
+  source: string;
+  /** The compiled HTML, holding `{{ content }}` exactly once. */
+  html: string;
+  createdAt: number;
 }
 
 /** One immutable version of a workflow: what a PUT (or a rollback) saved. */

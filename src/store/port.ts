@@ -9,6 +9,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  LayoutRecord,
   MessageMeta,
   MessageReason,
   MessageRecord,
@@ -299,6 +300,15 @@ export interface WorkflowStore {
   getWorkflowVersion(tenantId: string, key: string, version: number): Promise<WorkflowVersionRecord | null>;
   /** Every saved version of a workflow, newest first (empty when there is no such workflow). */
   listWorkflowVersions(tenantId: string, key: string): Promise<WorkflowVersionRecord[]>;
+  /** Saves a layout's next version (1 for a new one) and answers it. */
+  putLayout(
+    tenantId: string,
+    key: string,
+    layout: Pick<LayoutRecord, 'kind' | 'source' | 'html'>,
+    now: number,
+  ): Promise<LayoutRecord>;
+  /** Every version of a layout, newest first (empty when there is no such layout). */
+  listLayoutVersions(tenantId: string, key: string): Promise<LayoutRecord[]>;
   /**
    * Counts the renders of version `version` of a workflow that ran past their time budget, in a
    * row: `afterSuccess` (one of its renders succeeded before these `timeouts`) starts the count

@@ -6,6 +6,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  LayoutRecord,
   MessageReason,
   MessageRecord,
   MessageStatus,
@@ -116,6 +117,28 @@ export function toWorkflowVersion(row: WorkflowVersionRow): WorkflowVersionRecor
     version: row.version,
     definition: fromJson(row.definition),
     createdAt: row.created_at,
+  };
+}
+
+export interface LayoutRow {
+  tenant_id: string;
+  key: string;
+  version: number;
+  kind: string;
+  source: string;
+  html: string;
+  created_at: number | string;
+}
+
+export function toLayout(row: LayoutRow): LayoutRecord {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    version: row.version,
+    kind: row.kind as LayoutRecord['kind'],
+    source: row.source,
+    html: row.html,
+    createdAt: Number(row.created_at),
   };
 }
 

@@ -1042,6 +1042,32 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.variantCounts(OTHER, 'welcome')).toEqual([]);
       });
 
+      it('numbers layout versions per tenant and key and lists them newest first', async () => {
+        const one = await store.putLayout(
+          T,
+          'brand',
+          { kind: 'html', source: 'a {{ content }}', html: 'a {{ content }}' },
+          5,
+        );
+        expect(one).toEqual({
+          tenantId: T,
+          key: 'brand',
+          version: 1,
+          kind: 'html',
+          source: 'a {{ content }}',
+          html: 'a {{ content }}',
+          createdAt: 5,
+        });
+        await store.putLayout(T, 'brand', { kind: 'mjml', source: '<mjml/>', html: 'b {{ content }}' }, 6);
+        await store.putLayout(OTHER, 'brand', { kind: 'html', source: 'c', html: 'c {{ content }}' }, 7);
+        expect((await store.listLayoutVersions(T, 'brand')).map((l) => [l.version, l.kind, l.html])).toEqual([
+          [2, 'mjml', 'b {{ content }}'],
+          [1, 'html', 'a {{ content }}'],
+        ]);
+        expect((await store.listLayoutVersions(OTHER, 'brand')).map((l) => l.version)).toEqual([1]);
+        expect(await store.listLayoutVersions(T, 'none')).toEqual([]);
+      });
+
       it('records on each event the workflow version current when it was accepted', async () => {
         await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
         await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);

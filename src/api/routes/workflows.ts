@@ -4,7 +4,7 @@ import { Id, SubscriberFields } from '../../ingest/fields.ts';
 import { previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
-import type { SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
+import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
@@ -197,6 +197,19 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
   return details;
 }
 
+/** A step's `layout` is for email steps, and names a layout that exists. */
+async function checkLayouts(store: ApiContext['store'], tenantId: string, definition: WorkflowDefinition) {
+  const details: ErrorDetail[] = [];
+  for (const [i, step] of definition.channels.entries()) {
+    if (step.layout === undefined) continue;
+    const path = `channels[${i}].layout`;
+    if (step.channel !== 'email') details.push({ path, message: 'is for email steps only' });
+    else if ((await store.listLayoutVersions(tenantId, step.layout)).length === 0)
+      details.push({ path, message: `no layout "${step.layout}": PUT /v1/layouts/${step.layout} first` });
+  }
+  if (details.length > 0) throw validationError(details);
+}
+
 /** A definition as it is saved, or the 400 that says what is wrong with it. */
 async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition> {
   const mjml = await compileMjmlSteps(body);
@@ -298,6 +311,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     async (request) => {
       const { key } = request.params as { key: string };
       const definition = await checkedDefinition(request.body as WorkflowBody);
+      await checkLayouts(store, request.tenantId, definition);
       return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
     },
   );
@@ -312,7 +326,12 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     if (!workflow) throw notFound('workflow', key);
     const subscriber = await previewRecipient(store, request.tenantId, body, now);
     const settings = await store.getTenantSettings(request.tenantId);
+    const layouts = new Map<number, LayoutRecord | null>();
+    for (const [index, step] of workflow.definition.channels.entries())
+      if (step.layout !== undefined && step.channel === 'email')
+        layouts.set(index, (await store.listLayoutVersions(request.tenantId, step.layout))[0] ?? null);
     const channels = previewWorkflow(templates, {
+      layouts,
       workflow,
       subscriber,
       data: (body.data ?? {}) as Record<string, unknown>,

@@ -1,7 +1,9 @@
 import type { IntegrationStore, WorkflowStore } from '../port.ts';
 import {
   type IntegrationRow,
+  type LayoutRow,
   toIntegration,
+  toLayout,
   toWorkflow,
   toWorkflowVersion,
   type WorkflowRow,
@@ -29,6 +31,32 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         [tenantId, key, JSON.stringify(definition), now],
       );
       return toWorkflow(rows[0]!);
+    },
+    async putLayout(tenantId, key, layout, now) {
+      // Two PUTs racing for one number: the loser takes the next one.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { rows } = await run<LayoutRow>(
+            db,
+            `INSERT INTO layout_versions (tenant_id, key, version, kind, source, html, created_at)
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6
+               FROM layout_versions WHERE tenant_id = $1 AND key = $2
+             RETURNING *`,
+            [tenantId, key, layout.kind, layout.source, layout.html, now],
+          );
+          return toLayout(rows[0]!);
+        } catch (error) {
+          if ((error as { code?: string }).code !== '23505' || attempt >= 5) throw error;
+        }
+      }
+    },
+    async listLayoutVersions(tenantId, key) {
+      const { rows } = await run<LayoutRow>(
+        db,
+        'SELECT * FROM layout_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
+        [tenantId, key],
+      );
+      return rows.map(toLayout);
     },
     async getWorkflowVersion(tenantId, key, version) {
       const { rows } = await run<WorkflowVersionRow>(

@@ -2,7 +2,9 @@ import type Database from 'better-sqlite3';
 import type { IntegrationStore, ResealedCredentials, WorkflowStore } from '../port.ts';
 import {
   type IntegrationRow,
+  type LayoutRow,
   toIntegration,
+  toLayout,
   toWorkflow,
   toWorkflowVersion,
   type WorkflowRow,
@@ -31,6 +33,15 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const listVersions = db.prepare(
     'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
   );
+  const insertLayout = db.prepare(
+    `INSERT INTO layout_versions (tenant_id, key, version, kind, source, html, created_at)
+     SELECT @tenantId, @key, COALESCE(MAX(version), 0) + 1, @kind, @source, @html, @now
+       FROM layout_versions WHERE tenant_id = @tenantId AND key = @key
+     RETURNING *`,
+  );
+  const layoutVersions = db.prepare(
+    'SELECT * FROM layout_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
+  );
   const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
   // Every right-hand side reads the row as it was, so both use the count before this update.
   const countTimeouts = db.prepare(
@@ -50,6 +61,15 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     async getWorkflowVersion(tenantId, key, version) {
       const row = getVersion.get(tenantId, key, version) as WorkflowVersionRow | undefined;
       return row ? toWorkflowVersion(row) : null;
+    },
+    async putLayout(tenantId, key, layout, now) {
+      const row = db
+        .transaction(() => insertLayout.get({ tenantId, key, ...layout, now }) as LayoutRow)
+        .immediate();
+      return toLayout(row);
+    },
+    async listLayoutVersions(tenantId, key) {
+      return (layoutVersions.all(tenantId, key) as LayoutRow[]).map(toLayout);
     },
     async listWorkflowVersions(tenantId, key) {
       return (listVersions.all(tenantId, key) as WorkflowVersionRow[]).map(toWorkflowVersion);

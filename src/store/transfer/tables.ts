@@ -115,6 +115,18 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    name: 'layout_versions',
+    columns: {
+      tenant_id: 'text',
+      key: 'text',
+      version: 'int',
+      kind: 'text',
+      source: 'text',
+      html: 'text',
+      created_at: 'int',
+    },
+  },
+  {
     name: 'workflow_versions',
     columns: { tenant_id: 'text', key: 'text', version: 'int', definition: 'json', created_at: 'int' },
   },
