@@ -174,7 +174,8 @@ export function buildMessages(
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
-  const { conditions, digestKey } = deps.templates.compiled(workflow);
+  const compiledWorkflow = deps.templates.compiled(workflow);
+  const { conditions, digestKey } = compiledWorkflow;
   const eventLocale = event.payload.locale ?? null;
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
@@ -315,6 +316,7 @@ export function buildMessages(
       subscriber,
       consent.defaultTimezone,
       now,
+      compiledWorkflow,
     );
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {

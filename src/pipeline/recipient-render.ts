@@ -1,6 +1,6 @@
 import type { SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
-import type { RenderLocale } from '../templates/intl-filters.ts';
-import type { LocalizedSteps, TemplateCache } from '../templates/render.ts';
+import { type RenderLocale, warmZone } from '../templates/intl-filters.ts';
+import type { CompiledWorkflow, LocalizedSteps, TemplateCache } from '../templates/render.ts';
 
 /**
  * What one recipient's messages render with — shared by deliveries (deliver.ts) and previews
@@ -25,13 +25,16 @@ export function recipientLocale(
   subscriber: Pick<SubscriberRecord, 'locale' | 'timezone'>,
   defaultTimezone: string,
   now: number,
+  compiled?: CompiledWorkflow,
 ): { localized: LocalizedSteps; renderLocale: RenderLocale } {
-  const localized = templates.localized(workflow, eventLocale ?? subscriber.locale);
+  const localized = templates.localized(workflow, eventLocale ?? subscriber.locale, compiled);
+  const timeZone = subscriber.timezone ?? defaultTimezone;
+  warmZone(timeZone);
   return {
     localized,
     renderLocale: {
       locale: localized.locale,
-      timeZone: subscriber.timezone ?? defaultTimezone,
+      timeZone,
       now,
       messages: localized.messages,
     },

@@ -52,6 +52,36 @@ function cached<F extends Intl.DateTimeFormat | Intl.NumberFormat | Intl.Relativ
   return formatter;
 }
 
+/**
+ * Loads the locale data `Intl` needs for these tags now, outside any render budget (a locale's
+ * first formatter took tens of milliseconds on a cold process: past a message's budget).
+ */
+export function warmIntl(tags: readonly string[]): void {
+  for (const tag of tags) {
+    try {
+      cached(`n\u0000${tag}`, () => new Intl.NumberFormat(tag));
+      cached(`r\u0000${tag}`, () => new Intl.RelativeTimeFormat(tag, { numeric: 'auto' }));
+      new Intl.PluralRules(tag).select(1);
+      new Intl.DateTimeFormat(tag, { dateStyle: 'short', timeStyle: 'short' }).format(0);
+    } catch {
+      // A tag Intl cannot use is refused at PUT and at ingest; nothing to warm.
+    }
+  }
+}
+
+const warmZones = new Set<string>();
+
+/** Loads a time zone's data the first time it is seen (outside any render budget), like warmIntl. */
+export function warmZone(timeZone: string): void {
+  if (warmZones.has(timeZone)) return;
+  if (warmZones.size < 1_000) warmZones.add(timeZone);
+  try {
+    new Intl.DateTimeFormat('en', { timeZone, timeStyle: 'short' }).format(0);
+  } catch {
+    // Zones are checked where they are set; a bad one fails the render that uses it.
+  }
+}
+
 export class FilterArgumentError extends Error {
   override name = 'FilterArgumentError';
 }

@@ -32,18 +32,42 @@ export class MessageBook {
     private readonly parsed: Map<string, IntlMessageFormat>,
   ) {}
 
+  /**
+   * Parses every message of the chain's locales now, outside any render budget: the first render
+   * in a locale then only formats (parsing, and loading a locale's plural rules, took longer than
+   * a message's budget on a cold process).
+   */
+  prepare(): this {
+    for (const tag of this.chain) {
+      const source = this.catalogue.get(tag);
+      if (!source) continue;
+      for (const key of Object.keys(source)) {
+        try {
+          this.parse(tag, key, source[key]!);
+        } catch {
+          // Checked at PUT; one stored otherwise fails the render that uses it, naming it.
+        }
+      }
+    }
+    return this;
+  }
+
+  private parse(tag: string, key: string, source: string): IntlMessageFormat {
+    const id = `${tag}\u0000${key}`;
+    let parsed = this.parsed.get(id);
+    if (!parsed) {
+      parsed = new IntlMessageFormat(source, tag, undefined, { ignoreTag: true });
+      this.parsed.set(id, parsed);
+    }
+    return parsed;
+  }
+
   /** The parsed message `key` of the most specific locale that has it; throws MissingMessage. */
   message(key: string): IntlMessageFormat {
     for (const tag of this.chain) {
       const source = this.catalogue.get(tag);
       if (!source || !Object.hasOwn(source, key)) continue;
-      const id = `${tag}\u0000${key}`;
-      let parsed = this.parsed.get(id);
-      if (!parsed) {
-        parsed = new IntlMessageFormat(source[key]!, tag, undefined, { ignoreTag: true });
-        this.parsed.set(id, parsed);
-      }
-      return parsed;
+      return this.parse(tag, key, source[key]!);
     }
     throw new MissingMessage(`message "${key}" is not in the messages of ${this.chain.join(', ')}`);
   }

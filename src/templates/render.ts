@@ -10,7 +10,7 @@ import type {
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
-import { LOCALE_REGISTER, type RenderLocale } from './intl-filters.ts';
+import { LOCALE_REGISTER, type RenderLocale, warmIntl } from './intl-filters.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE, localeChain, localizedFields } from './locale.ts';
 import { canonicalCatalogue, MessageBook } from './messages.ts';
 import { MJML_FIELD } from './mjml.ts';
@@ -300,10 +300,14 @@ export class TemplateCache {
 
   /**
    * The steps a recipient whose locale is `requested` (the event's, else the subscriber's; null
-   * for none) gets: decided once per workflow version and requested tag.
+   * for none) gets: decided once per workflow version and requested tag. `compiled` saves the
+   * version lookup when the caller holds it (a delivery, once per recipient).
    */
-  localized(workflow: WorkflowRecord, requested: string | null): LocalizedSteps {
-    const compiled = this.compiled(workflow);
+  localized(
+    workflow: WorkflowRecord,
+    requested: string | null,
+    compiled: CompiledWorkflow = this.compiled(workflow),
+  ): LocalizedSteps {
     const key = requested ?? '';
     const known = compiled.resolved.get(key);
     if (known) return known;
@@ -329,8 +333,12 @@ function localize(
     localization?.defaultLocale ?? canonicalTag(workflow.definition.defaultLocale ?? DEFAULT_LOCALE);
   // Numbers and dates follow the recipient's own locale, even when its copy falls back.
   const locale = wanted ?? fallback ?? DEFAULT_LOCALE;
-  if (!localization) return { steps: compiled.steps, locale, messages: null };
+  if (!localization) {
+    warmIntl([locale]);
+    return { steps: compiled.steps, locale, messages: null };
+  }
   const chain = localeChain(wanted, localization.defaultLocale);
+  warmIntl([locale, ...chain]);
   const steps = compiled.steps.map((arms, i) => {
     const definitions = armsOf(workflow.definition.channels[i]!);
     return arms.map((base, a) => {
@@ -342,6 +350,6 @@ function localize(
   const messages =
     localization.catalogue.size === 0
       ? null
-      : new MessageBook(localization.catalogue, chain, localization.parsed);
+      : new MessageBook(localization.catalogue, chain, localization.parsed).prepare();
   return { steps, locale, messages };
 }
