@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { layoutRoutes } from './routes/layouts.ts';
 import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { personalDataRoutes } from './routes/personal-data.ts';
@@ -323,6 +324,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
+    layoutRoutes,
     integrationRoutes,
     listingRoutes,
     messageRoutes,
