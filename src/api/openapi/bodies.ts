@@ -316,3 +316,64 @@ export const WorkflowDeleted = Type.Object({
 
 /** A topic member: the subscriber, or its id alone when the subscriber is gone (erased). */
 export const TopicMember = Type.Union([SubscriberView, Type.Object({ subscriberId: Type.String() })]);
+
+export const ConsentLog = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      at: Time,
+      change: Type.Unknown({ description: 'what changed (the preference patch)' }),
+      source: Type.String({
+        description: 'api, preference_page, unsubscribe_link, sms_stop, complaint, bounce',
+      }),
+      detail: Type.Unknown(),
+    }),
+    { description: 'every consent change, oldest first (the whole log: no pages)' },
+  ),
+});
+
+export const SubscriberExport = Type.Record(Type.String(), Type.Unknown(), {
+  description:
+    'everything held about the subscriber: profile, preferences, devices (masked), messages, consent log',
+});
+
+export const ErasureStarted = Type.Object({ subscriberId: Type.String(), status: Type.Literal('erasing') });
+
+export const WorkflowPreview = Type.Object({
+  workflow: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  channels: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+    description: 'each step rendered exactly as a send would render it',
+  }),
+});
+
+export const VariantStats = Type.Object({
+  workflow: Type.String(),
+  variants: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      total: Type.Integer({ minimum: 0 }),
+      statuses: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    }),
+  ),
+});
+
+export const WorkflowVersions = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      version: Type.Integer({ minimum: 1 }),
+      current: Type.Boolean(),
+      createdAt: Time,
+      definition: Json,
+    }),
+    { description: 'newest first' },
+  ),
+});
+
+export const LayoutView = Type.Object({
+  key: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  mjml: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  compiledHtml: Type.String(),
+  createdAt: Time,
+});
