@@ -18,6 +18,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { inboxScriptRoutes } from './routes/inbox-script.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
@@ -279,6 +280,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     receiptRoutes,
     inboxRoutes,
     inboxStreamRoutes,
+    inboxScriptRoutes,
     unsubscribeRoutes,
     webhookEndpointRoutes,
     providerWebhookRoutes,
