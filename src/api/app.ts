@@ -22,6 +22,7 @@ import { inboxScriptRoutes } from './routes/inbox-script.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { preferencePageRoutes } from './routes/preference-page.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
@@ -282,6 +283,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     inboxStreamRoutes,
     inboxScriptRoutes,
     unsubscribeRoutes,
+    preferencePageRoutes,
     webhookEndpointRoutes,
     providerWebhookRoutes,
   ]) {

@@ -43,6 +43,7 @@ import {
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
+import { templateLinks } from './links.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 
@@ -155,7 +156,7 @@ function renderDigestKey(
  * `no_device` — checked before consent, as plan() checks addresses (the fixable problem first).
  */
 export function buildMessages(
-  deps: Pick<PipelineDeps, 'templates'>,
+  deps: Pick<PipelineDeps, 'templates' | 'links'>,
   target: DeliveryTarget,
   subscribers: SubscriberRecord[],
   now: number,
@@ -173,6 +174,7 @@ export function buildMessages(
   const { steps: compiled, conditions, digestKey } = deps.templates.compiled(workflow);
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
+  const category = workflow.definition.category;
   const accepted: TimelineEntry = {
     at: iso(event.createdAt),
     status: 'accepted',
@@ -266,6 +268,11 @@ export function buildMessages(
       data,
       subscriber: subscriberScope(subscriber),
       actor: event.payload.actor ?? null,
+      links: templateLinks(
+        deps.links,
+        { tenantId: event.tenantId, subscriberId: subscriber.id, workflow: workflow.key, category },
+        now,
+      ),
     };
     if (target.digest) {
       scope.count = target.digest.scope.count;

@@ -53,6 +53,8 @@ export interface RenderScope {
   data: Record<string, unknown>;
   subscriber: Record<string, unknown>;
   actor: unknown;
+  /** `links.unsubscribe` and `links.preferences` (src/pipeline/links.ts), signed when read. */
+  links?: object;
   /** At a digest's close: how many events it gathered. */
   count?: number;
   /** At a digest's close: each event's data, oldest first. */
