@@ -191,7 +191,7 @@ describe('GET/POST /v1/preferences-page', () => {
     for (const headers of <Record<string, string>[]>[
       { origin: 'https://evil.example' },
       { 'sec-fetch-site': 'cross-site' },
-      { origin: 'null' },
+      { origin: 'null', 'sec-fetch-site': 'same-site' },
     ]) {
       const answer = await post(form, headers);
       expect(answer.status).toBe(403);

@@ -50,15 +50,17 @@ function refused(reply: FastifyReply, who: 'expired' | null) {
 }
 
 /**
- * A cross-site form post: the browser says so (`Sec-Fetch-Site`), or sends an `Origin` that is
- * neither this server as the request reached it nor TIDINGS_PUBLIC_URL. The page carries no
- * cookie to ride on — the token in the body is the credential — so this is defence in depth.
+ * A cross-site form post: the browser says so (`Sec-Fetch-Site`, which every current browser
+ * sends), or — for one that does not — sends an `Origin` that is neither this server as the
+ * request reached it nor TIDINGS_PUBLIC_URL. (The page's `no-referrer` policy makes its own posts
+ * carry `Origin: null`, so that value alone proves nothing.) The page carries no cookie to ride
+ * on — the token in the body is the credential — so this is defence in depth.
  */
 function crossSite(request: FastifyRequest, publicUrl: string): boolean {
   const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.origin;
-  if (origin === undefined) return false;
+  if (origin === undefined || origin === 'null') return false;
   if (!URL.canParse(origin)) return true;
   const from = new URL(origin);
   return from.origin !== new URL(publicUrl).origin && from.host !== request.headers.host;
