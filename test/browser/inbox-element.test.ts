@@ -26,6 +26,8 @@ function embedPage(): string {
   const params = new URLSearchParams(location.search);
   document.documentElement.dir = params.get('dir') || 'ltr';
   if (params.get('lang')) document.documentElement.lang = params.get('lang');
+  // ?nows: a browser (or a proxy) where WebSockets do not get through.
+  if (params.has('nows')) window.WebSocket = undefined;
   try {
     await import(${JSON.stringify(`${proxy.url}/inbox.js`)});
   } catch (error) {
@@ -35,7 +37,11 @@ function embedPage(): string {
   inbox.setAttribute('api', ${JSON.stringify(proxy.url)});
   inbox.setAttribute('token', location.hash.slice(1));
   window.events = [];
-  for (const type of ['tidings:ready', 'tidings:item', 'tidings:unread', 'tidings:status'])
+  // The page's answer to an expired token: fetch a new one (here: from the test) and set it.
+  inbox.addEventListener('tidings:token-expired', async () => {
+    inbox.setAttribute('token', await window.newToken());
+  });
+  for (const type of ['tidings:ready', 'tidings:item', 'tidings:unread', 'tidings:status', 'tidings:token-expired'])
     inbox.addEventListener(type, (event) => window.events.push({ type, detail: event.detail }));
   document.body.append(inbox);
 </script></body></html>`;
@@ -253,6 +259,44 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
       'missed 2',
       'missed 3',
     ]);
+    await context.close();
+  });
+
+  it('falls back to Server-Sent Events where WebSockets do not get through, resuming the same way', async () => {
+    await notify('sse', { title: 'first', body: 'b' });
+    const context = await browser.newContext();
+    const page = await open(context, 'sse', '?nows');
+    await waitForLabel(page, 'Notifications, 1 unread');
+    await notify('sse', { title: 'live over SSE', body: 'b' });
+    await waitForLabel(page, 'Notifications, 2 unread');
+    proxy.cut();
+    await notify('sse', { title: 'missed over SSE', body: 'b' });
+    proxy.restore();
+    await waitForLabel(page, 'Notifications, 3 unread');
+    await page.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(page)).length === 3, 'three items');
+    expect(await titles(page)).toEqual(['missed over SSE', 'live over SSE', 'first']);
+    await context.close();
+  });
+
+  it('asks the page for a new token when its token expires, and carries on with it', async () => {
+    const context = await browser.newContext();
+    await context.exposeFunction('newToken', () => tokenFor('tia'));
+    const page = await context.newPage();
+    const short = (await server.call('POST', '/v1/subscribers/tia/token', { expiresIn: '2s' })).body.token;
+    await page.goto(`${app.url}/#${short}`);
+    await waitForLabel(page, 'Notifications, none unread');
+    await waitFor(
+      () =>
+        page.evaluate(() =>
+          (window as unknown as { events: { type: string }[] }).events.some(
+            (e) => e.type === 'tidings:token-expired',
+          ),
+        ),
+      'the element to report the expired token',
+    );
+    await notify('tia', { title: 'after renewal', body: 'b' });
+    await waitForLabel(page, 'Notifications, 1 unread');
     await context.close();
   });
 
