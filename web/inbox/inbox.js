@@ -378,7 +378,6 @@ const DEFAULT_LABELS = {
   unread: 'Mark as unread',
   archive: 'Archive',
   open: 'Open',
-  loading: 'Loading…',
   offline: 'Reconnecting…',
   expired: 'Session expired',
   bellNone: 'Notifications, none unread',
