@@ -171,7 +171,7 @@ export function buildMessages(
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
-  const { steps: compiled, conditions, digestKey } = deps.templates.compiled(workflow);
+  const { steps: compiled, conditions, digestKey, usesLinks } = deps.templates.compiled(workflow);
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
   const category = workflow.definition.category;
@@ -268,12 +268,16 @@ export function buildMessages(
       data,
       subscriber: subscriberScope(subscriber),
       actor: event.payload.actor ?? null,
-      links: templateLinks(
-        deps.links,
-        { tenantId: event.tenantId, subscriberId: subscriber.id, workflow: workflow.key, category },
-        now,
-      ),
     };
+    if (usesLinks) {
+      const target = {
+        tenantId: event.tenantId,
+        subscriberId: subscriber.id,
+        workflow: workflow.key,
+        category,
+      };
+      scope.links = templateLinks(deps.links, target, now);
+    }
     if (target.digest) {
       scope.count = target.digest.scope.count;
       scope.events = target.digest.scope.events;

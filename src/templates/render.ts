@@ -185,7 +185,14 @@ export interface CompiledWorkflow {
   conditions: CompiledCondition[] | null;
   /** The digest's `key` as the one field `key`; null when the workflow has no digest or no key. */
   digestKey: CompiledStep | null;
+  /**
+   * Whether any template or condition may read `links` (the word appears in one): the others
+   * render without the per-recipient links object.
+   */
+  usesLinks: boolean;
 }
+
+const MENTIONS_LINKS = /\blinks\b/;
 
 function compileConditionOf(expression: string | undefined): CompiledCondition {
   if (expression === undefined) return null;
@@ -212,6 +219,9 @@ export class TemplateCache {
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))
           : null,
+        usesLinks: MENTIONS_LINKS.test(
+          JSON.stringify([channels.map((step) => [step.template, step.if]), digest?.key]),
+        ),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);
