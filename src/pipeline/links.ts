@@ -16,6 +16,8 @@ export interface LinkKeys {
 interface LinkTarget {
   tenantId: string;
   subscriberId: string;
+  /** The subscriber's creation time: a preference link opens nothing of a later subscriber of the id. */
+  subscriberCreatedAt?: number;
   workflow: string;
   category: string | undefined;
 }
@@ -42,6 +44,7 @@ export function preferencesLink(links: LinkKeys, target: LinkTarget, now: number
     tenantId: target.tenantId,
     subscriberId: target.subscriberId,
     expiresAt: now + PREFERENCE_LINK_LIFETIME_MS,
+    subscriberCreatedAt: target.subscriberCreatedAt,
   });
   return preferencePageUrl(links.publicUrl, token);
 }

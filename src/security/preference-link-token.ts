@@ -5,6 +5,11 @@ export interface PreferenceLinkClaims {
   subscriberId: string;
   /** When the link stops opening the page (epoch ms). */
   expiresAt: number;
+  /**
+   * When the subscriber was created (epoch ms): the link opens nothing of another subscriber of
+   * the same id, created after an erasure.
+   */
+  subscriberCreatedAt?: number;
 }
 
 /**
@@ -24,9 +29,13 @@ function mac(key: Buffer, body: string): Buffer {
 
 /** A URL-safe token naming (tenant, subscriber) until `expiresAt`, HMAC-signed. */
 export function signPreferenceLinkToken(key: Buffer, claims: PreferenceLinkClaims): string {
-  const body = Buffer.from(
-    JSON.stringify({ t: claims.tenantId, s: claims.subscriberId, e: Math.floor(claims.expiresAt / 1000) }),
-  ).toString('base64url');
+  const fields: Record<string, unknown> = {
+    t: claims.tenantId,
+    s: claims.subscriberId,
+    e: Math.floor(claims.expiresAt / 1000),
+  };
+  if (claims.subscriberCreatedAt !== undefined) fields.c = claims.subscriberCreatedAt;
+  const body = Buffer.from(JSON.stringify(fields)).toString('base64url');
   return `${body}.${mac(key, body).toString('base64url')}`;
 }
 
@@ -42,13 +51,13 @@ export function verifyPreferenceLinkToken(key: Buffer, token: string): Preferenc
   const expected = mac(key, body);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
   try {
-    const { t, s, e } = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<
-      string,
-      unknown
-    >;
+    const fields = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const { t, s, e, c } = fields;
     if (typeof t !== 'string' || typeof s !== 'string' || typeof e !== 'number' || !Number.isFinite(e))
       return null;
-    return { tenantId: t, subscriberId: s, expiresAt: e * 1000 };
+    const claims: PreferenceLinkClaims = { tenantId: t, subscriberId: s, expiresAt: e * 1000 };
+    if (typeof c === 'number' && Number.isFinite(c)) claims.subscriberCreatedAt = c;
+    return claims;
   } catch {
     return null;
   }

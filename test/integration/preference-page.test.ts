@@ -182,6 +182,17 @@ describe('GET/POST /v1/preferences-page', () => {
     expect((await fetch(`${server.url}/v1/preferences-page?token=a&token=b`)).status).toBe(401);
     const posted = await post(new URLSearchParams({ token: expired }));
     expect(posted.status).toBe(401);
+
+    // A genuine link for an earlier subscriber of the id (erased, then created anew) opens nothing.
+    const earlier = signPreferenceLinkToken(server.tidings.keys.preferenceLinkSigning, {
+      tenantId: 'default',
+      subscriberId: 'rex',
+      expiresAt: Date.now() + 60_000,
+      subscriberCreatedAt: 1,
+    });
+    const other = await fetch(`${server.url}/v1/preferences-page?token=${earlier}`);
+    expect(other.status).toBe(404);
+    expect((await fetch(link)).status).toBe(200);
   });
 
   it('refuses cross-site posts and other bodies, changing nothing', async () => {

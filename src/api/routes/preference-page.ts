@@ -9,7 +9,7 @@ import type { ApiContext } from '../context.ts';
 const MAX_TOKEN_LENGTH = 4096;
 const FORM_BODY_LIMIT = 64 * 1024;
 
-type Identity = { tenantId: string; subscriberId: string };
+type Identity = { tenantId: string; subscriberId: string; subscriberCreatedAt?: number };
 
 /**
  * Who a token names: a preference link token (`{{ links.preferences }}`, one dot) or a subscriber
@@ -89,7 +89,10 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
       store.listWorkflows(who.tenantId),
       store.getTenantSettings(who.tenantId),
     ]);
+    // Erased, or erased and created anew under the same id: the link was for someone else.
     if (!subscriber) return null;
+    if (who.subscriberCreatedAt !== undefined && who.subscriberCreatedAt !== subscriber.createdAt)
+      return null;
     return pageModel(
       workflows,
       choices ?? emptyPreferences(),
