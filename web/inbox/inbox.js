@@ -405,6 +405,7 @@ const UNITS = [
 /** "3 minutes ago", "yesterday", in the given locale. */
 export function relativeTime(iso, now, locale) {
   const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (!Number.isFinite(seconds)) return '';
   const format = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
   for (const [unit, size] of UNITS) {
     if (Math.abs(seconds) >= size) return format.format(Math.round(seconds / size), unit);
@@ -486,7 +487,13 @@ export class TidingsInbox extends HTMLElement {
     this.applyLabels();
 
     this.bell.addEventListener('click', () => (this.isOpen ? this.close() : this.open()));
-    this.readAllButton.addEventListener('click', () => this.act(() => this.client.readAll()));
+    this.readAllButton.addEventListener('click', () =>
+      this.act(async () => {
+        await this.client.readAll();
+        // The stream says so too; this keeps the list right while it reconnects.
+        this.markAllRead();
+      }),
+    );
     this.panel.addEventListener('keydown', (event) => this.onKeydown(event));
     this.onDocumentPointer = (event) => {
       if (this.isOpen && !event.composedPath().includes(this)) this.close(false);
@@ -501,6 +508,8 @@ export class TidingsInbox extends HTMLElement {
   }
 
   connectedCallback() {
+    // Attributes (label-*) are only certain to be there once connected.
+    this.applyLabels();
     document.addEventListener('pointerdown', this.onDocumentPointer);
     this.observer = new IntersectionObserver(
       (entries) => {
@@ -584,12 +593,16 @@ export class TidingsInbox extends HTMLElement {
         this.upsert(event.item, true);
         break;
       case 'inbox.read-all':
-        for (const { item } of [...this.items.values()])
-          if (!item.readAt) this.upsert({ ...item, readAt: new Date().toISOString() });
+        this.markAllRead();
         break;
       default:
         break;
     }
+  }
+
+  markAllRead() {
+    const now = new Date().toISOString();
+    for (const { item } of [...this.items.values()]) if (!item.readAt) this.upsert({ ...item, readAt: now });
   }
 
   setUnread(count) {
