@@ -34,7 +34,12 @@ export async function inboxScriptRoutes(app: FastifyInstance): Promise<void> {
     // A page that isolates itself (Cross-Origin-Embedder-Policy) may still load it from our origin.
     'cross-origin-resource-policy': 'cross-origin',
   };
-  app.get('/inbox.js', { config: { auth: 'none' }, schema: { hide: true } }, async (request, reply) => {
+  const schema = {
+    security: [],
+    description:
+      'The `<tidings-inbox>` element and its realtime client: a plain ES module (docs/inbox-element.md).',
+  };
+  app.get('/inbox.js', { config: { auth: 'none' }, schema }, async (request, reply) => {
     reply.headers(headers);
     if (matchesEtag(request.headers['if-none-match'], etag)) return reply.status(304).send();
     return reply.send(source);

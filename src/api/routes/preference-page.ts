@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
 import { messagePage, PAGE_HEADERS, preferencePage } from '../../preference-page/html.ts';
 import { type PageModel, pageModel, patchFromForm } from '../../preference-page/model.ts';
 import { verifyPreferenceLinkToken } from '../../security/preference-link-token.ts';
@@ -107,7 +108,14 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
       messagePage('Not found', 'There are no notification preferences for this link any more.'),
     );
 
-  app.get('/v1/preferences-page', { config: open, schema: { hide: true } }, async (request, reply) => {
+  // The query is read by hand: a malformed one still gets an HTML page (401), never JSON.
+  const pageSchema = {
+    security: [],
+    description:
+      'The subscriber’s own preference page (HTML). `token`: a subscriber token or a `{{ links.preferences }}` link token; bad or expired → 401 page.',
+    querystring: Type.Object({ token: Type.Optional(Type.Unknown()), saved: Type.Optional(Type.Unknown()) }),
+  };
+  app.get('/v1/preferences-page', { config: open, schema: pageSchema }, async (request, reply) => {
     const query = request.query as { token?: unknown; saved?: unknown };
     const who = await identify(context, query.token);
     if (who === null || who === 'expired') return refused(reply, who);
@@ -116,7 +124,12 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     return page(reply, 200, preferencePage(model, query.token as string, { saved: query.saved === '1' }));
   });
 
-  app.post('/v1/preferences-page', { config: open, schema: { hide: true } }, async (request, reply) => {
+  const saveSchema = {
+    security: [],
+    description:
+      'Saves the preference form (application/x-www-form-urlencoded, `token` in the body); 303 back to the page.',
+  };
+  app.post('/v1/preferences-page', { config: open, schema: saveSchema }, async (request, reply) => {
     if (crossSite(request, context.config.publicUrl)) {
       return page(
         reply,

@@ -42,6 +42,11 @@ describe('GET /inbox.js', () => {
     expect(await again.text()).toBe('');
     const stale = await fetch(`${server.url}/inbox.js`, { headers: { 'if-none-match': '"old"' } });
     expect(stale.status).toBe(200);
+    const openapi = (await server.call('GET', '/openapi.json', undefined, { auth: null })).body;
+    expect(openapi.paths['/inbox.js'].get.security).toEqual([]);
+    expect(Object.keys(openapi.paths['/v1/preferences-page'])).toEqual(
+      expect.arrayContaining(['get', 'post']),
+    );
     const head = await fetch(`${server.url}/inbox.js`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('etag')).toBe(etag);
