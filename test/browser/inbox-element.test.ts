@@ -171,6 +171,35 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await two.close();
   });
 
+  it('snoozes an item: it leaves both tabs until its time (keyboard Escape closes the choices first)', async () => {
+    await notify('zed', { title: 'Later please', body: 'b' });
+    await notify('zed', { title: 'Keep', body: 'b' });
+    const one = await browser.newContext();
+    const two = await browser.newContext();
+    const first = await open(one, 'zed');
+    const second = await open(two, 'zed');
+    await waitForLabel(second, 'Notifications, 2 unread');
+    await first.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(first)).length === 2, 'two items');
+    const item = first.locator('tidings-inbox .item', { hasText: 'Later please' });
+    await item.locator('[data-control="snooze"]').click();
+    expect(await item.locator('[data-control="snooze"]').getAttribute('aria-expanded')).toBe('true');
+    await first.keyboard.press('Escape');
+    expect(await item.locator('.snooze-choices').isHidden()).toBe(true);
+    expect(await first.locator('tidings-inbox [role="dialog"]').isVisible()).toBe(true);
+    await item.locator('[data-control="snooze"]').click();
+    await item.locator('[data-control="snoozeTomorrow"]').click();
+    await waitFor(async () => (await titles(first)).join() === 'Keep', 'the snoozed item gone');
+    await second.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(second)).join() === 'Keep', 'gone from the other tab too');
+    const stored = await server.call('GET', '/v1/inbox?status=all', undefined, {
+      auth: await tokenFor('zed'),
+    });
+    expect(stored.body.items.map((i: Json) => i.title)).toEqual(['Keep']);
+    await one.close();
+    await two.close();
+  });
+
   it('shows server text as text and follows only http(s) URLs', async () => {
     await notify('eve', {
       title: '<img src=x onerror="window.pwned=1">',

@@ -262,6 +262,11 @@ export class TidingsInboxClient extends EventTarget {
     return this.json('POST', '/v1/inbox/seen-all');
   }
 
+  /** Hides the item until `until` (an ISO time); it then comes back unread, as a new item. */
+  snooze(itemId, until) {
+    return this.json('POST', `/v1/inbox/${encodeURIComponent(itemId)}/snooze`, { until });
+  }
+
   /** Records the click (a receipt) and answers `{url}`; `action` is an action's index. */
   click(itemId, action) {
     return this.json(
@@ -359,6 +364,8 @@ time { color: var(--_muted); font-size: 0.8rem; white-space: nowrap; }
   padding-block: 0.15rem; padding-inline: 0.5rem; font-size: 0.8rem;
 }
 .controls .action { border-color: var(--_accent); color: var(--_accent); }
+.snooze-choices { display: flex; flex-wrap: wrap; gap: 0.4rem; inline-size: 100%; }
+.snooze-choices[hidden] { display: none; }
 .empty, .status { padding: 1.5rem 0.9rem; text-align: center; color: var(--_muted); }
 .status { padding-block: 0.5rem; font-size: 0.8rem; }
 .status[hidden], .empty[hidden] { display: none; }
@@ -378,6 +385,10 @@ const DEFAULT_LABELS = {
   unread: 'Mark as unread',
   archive: 'Archive',
   open: 'Open',
+  snooze: 'Snooze',
+  snoozeHour: 'For an hour',
+  snoozeTomorrow: 'Until tomorrow morning',
+  snoozeWeek: 'Until next week',
   offline: 'Reconnecting…',
   expired: 'Session expired',
   bellNone: 'Notifications, none unread',
@@ -411,6 +422,17 @@ export function relativeTime(iso, now, locale) {
     if (Math.abs(seconds) >= size) return format.format(Math.round(seconds / size), unit);
   }
   return format.format(0, 'second');
+}
+
+/** When each snooze choice ends, from `now` (local time: "tomorrow morning" is 09:00 here). */
+export function snoozeUntil(choice, now = new Date()) {
+  const at = new Date(now);
+  if (choice === 'snoozeHour') return new Date(now.getTime() + 3_600_000);
+  at.setHours(9, 0, 0, 0);
+  if (choice === 'snoozeTomorrow') at.setDate(at.getDate() + 1);
+  // Next week: the coming Monday, 09:00.
+  else at.setDate(at.getDate() + ((8 - at.getDay()) % 7 || 7));
+  return at;
 }
 
 /**
@@ -763,7 +785,36 @@ export class TidingsInbox extends HTMLElement {
       this.label('archive'),
     );
     archive.addEventListener('click', () => this.act(() => this.client.archive(item.id)));
-    controls.append(toggle, archive);
+    const snooze = element(
+      'button',
+      {
+        type: 'button',
+        'data-control': 'snooze',
+        'aria-expanded': 'false',
+        'aria-label': `${this.label('snooze')}: ${itemName}`,
+      },
+      this.label('snooze'),
+    );
+    const choices = element('div', {
+      class: 'snooze-choices',
+      role: 'group',
+      'aria-label': this.label('snooze'),
+      hidden: '',
+    });
+    for (const choice of ['snoozeHour', 'snoozeTomorrow', 'snoozeWeek']) {
+      const button = element('button', { type: 'button', 'data-control': choice }, this.label(choice));
+      button.addEventListener('click', () =>
+        this.act(() => this.client.snooze(item.id, snoozeUntil(choice).toISOString())),
+      );
+      choices.append(button);
+    }
+    snooze.addEventListener('click', () => {
+      const opening = choices.hidden;
+      choices.hidden = !opening;
+      snooze.setAttribute('aria-expanded', String(opening));
+      if (opening) choices.querySelector('button').focus();
+    });
+    controls.append(toggle, archive, snooze, choices);
     node.append(controls);
     node.setAttribute('aria-label', [item.title, item.body, time.textContent].filter(Boolean).join('. '));
     return node;
@@ -822,6 +873,15 @@ export class TidingsInbox extends HTMLElement {
   onKeydown(event) {
     if (event.key === 'Escape') {
       event.preventDefault();
+      const choices = this.shadowRoot.activeElement?.closest('.snooze-choices');
+      if (choices) {
+        // Escape in the snooze choices closes them, back on their button.
+        choices.hidden = true;
+        const button = choices.previousElementSibling;
+        button.setAttribute('aria-expanded', 'false');
+        button.focus();
+        return;
+      }
       this.close();
       return;
     }
