@@ -430,4 +430,53 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
       await context.close();
     }
   });
+
+  // Last: tabs are tenant settings, and every other test's page would show them.
+  it("shows the tenant's tabs with unread counts; a tab lists its categories only, live", async () => {
+    const put = await server.call('PUT', '/v1/workflows/liked', {
+      category: 'social',
+      channels: [{ channel: 'in_app', template: { title: '{{ data.title }}', body: 'b' } }],
+    });
+    expect(put.status).toBe(200);
+    expect((await server.call('PATCH', '/v1/settings', { inboxTabs: { social: ['social'] } })).status).toBe(
+      200,
+    );
+    await notify('tab', { title: 'plain', body: 'b' });
+    const liked = await server.call('POST', '/v1/events', {
+      workflow: 'liked',
+      to: ['tab'],
+      data: { title: 'liked 1' },
+    });
+    expect(liked.status).toBe(202);
+    const context = await browser.newContext();
+    const page = await open(context, 'tab');
+    await waitForLabel(page, 'Notifications, 2 unread');
+    await page.locator('tidings-inbox .bell').click();
+    const tabs = page.locator('tidings-inbox [role="tab"]');
+    await waitFor(
+      async () => (await tabs.allTextContents()).join('|') === 'All2|social1',
+      'the tabs with counts',
+    );
+    await waitFor(async () => (await titles(page)).length === 2, 'both items under All');
+
+    // Keyboard: ArrowRight from "All" selects the social tab.
+    await tabs.first().focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await tabs.nth(1).getAttribute('aria-selected')).toBe('true');
+    await waitFor(async () => (await titles(page)).join() === 'liked 1', 'only the social item');
+
+    await notify('tab', { title: 'plain 2', body: 'b' });
+    await server.call('POST', '/v1/events', { workflow: 'liked', to: ['tab'], data: { title: 'liked 2' } });
+    await waitFor(
+      async () => (await tabs.allTextContents()).join('|') === 'All4|social2',
+      'the counts, live',
+    );
+    await waitFor(
+      async () => (await titles(page)).join() === 'liked 2,liked 1',
+      'the new social item, and only it',
+    );
+    await tabs.first().click();
+    await waitFor(async () => (await titles(page)).length === 4, 'all four under All');
+    await context.close();
+  });
 });

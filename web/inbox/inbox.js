@@ -236,10 +236,16 @@ export class TidingsInboxClient extends EventTarget {
   }
 
   /** One page of the inbox, newest first: `{items, nextCursor}`. */
-  list(cursor, limit = PAGE_SIZE) {
+  list(cursor, limit = PAGE_SIZE, tab = null) {
     const query = new URLSearchParams({ limit: String(limit) });
     if (cursor) query.set('cursor', cursor);
+    if (tab) query.set('tab', tab);
     return this.json('GET', `/v1/inbox?${query}`);
+  }
+
+  /** `{count, tabs: {name: unread}}`: the tabs the tenant defines (settings `inboxTabs`). */
+  unreadByTab() {
+    return this.json('GET', '/v1/inbox/unread-count?tabs=true');
   }
 
   markRead(itemId) {
@@ -364,6 +370,11 @@ time { color: var(--_muted); font-size: 0.8rem; white-space: nowrap; }
   padding-block: 0.15rem; padding-inline: 0.5rem; font-size: 0.8rem;
 }
 .controls .action { border-color: var(--_accent); color: var(--_accent); }
+.tabs { display: flex; gap: 0.25rem; padding-inline: 0.6rem; border-block-end: 1px solid var(--_border); overflow-x: auto; }
+.tabs[hidden] { display: none; }
+.tabs button { border: 0; background: none; padding-block: 0.45rem; padding-inline: 0.5rem; border-block-end: 2px solid transparent; }
+.tabs button[aria-selected="true"] { border-block-end-color: var(--_accent); color: var(--_accent); font-weight: 600; }
+.tab-count { margin-inline-start: 0.3rem; font-size: 0.75rem; color: var(--_muted); }
 .snooze-choices { display: flex; flex-wrap: wrap; gap: 0.4rem; inline-size: 100%; }
 .snooze-choices[hidden] { display: none; }
 .empty, .status { padding: 1.5rem 0.9rem; text-align: center; color: var(--_muted); }
@@ -385,6 +396,7 @@ const DEFAULT_LABELS = {
   unread: 'Mark as unread',
   archive: 'Archive',
   open: 'Open',
+  allTab: 'All',
   snooze: 'Snooze',
   snoozeHour: 'For an hour',
   snoozeTomorrow: 'Until tomorrow morning',
@@ -499,12 +511,15 @@ export class TidingsInbox extends HTMLElement {
     const header = element('header');
     header.append(this.heading, this.readAllButton);
     this.statusLine = element('div', { class: 'status', role: 'status', hidden: '' });
+    this.tabList = element('div', { class: 'tabs', part: 'tabs', role: 'tablist', hidden: '' });
+    this.activeTab = null;
+    this.tabNames = [];
     this.list = element('ul', { class: 'list', part: 'list', role: 'list' });
     this.emptyState = element('div', { class: 'empty', part: 'empty', hidden: '' });
     this.sentinel = element('li', { class: 'sentinel', 'aria-hidden': 'true' });
     this.list.append(this.sentinel);
     this.live = element('div', { class: 'visually-hidden', 'aria-live': 'polite' });
-    this.panel.append(header, this.statusLine, this.list, this.emptyState);
+    this.panel.append(header, this.tabList, this.statusLine, this.list, this.emptyState);
     root.append(style, this.bell, this.panel, this.live);
     this.applyLabels();
 
@@ -604,21 +619,94 @@ export class TidingsInbox extends HTMLElement {
         // that resumed (`?after=`) has replayed what was missed; one that could not starts over.
         if (!this.ready || !event.resumed) this.reload();
         this.ready = true;
+        this.refreshTabs();
         this.emit('tidings:ready', { unreadCount: event.unreadCount });
         break;
       case 'item.created':
-        this.upsert(event.item, true);
+        // In a tab the item may not belong: the tab's first page says (an item's category is
+        // not part of it).
+        if (this.activeTab) this.mergeFirstPage();
+        else this.upsert(event.item, true);
         this.live.textContent = event.item?.title ?? '';
         this.emit('tidings:item', { item: event.item });
         break;
       case 'item.updated':
-        this.upsert(event.item, true);
+        if (!this.activeTab || this.items.has(event.item?.id)) this.upsert(event.item, true);
         break;
       case 'inbox.read-all':
         this.markAllRead();
         break;
       default:
         break;
+    }
+    if (event.type !== 'ready' && this.tabNames.length > 0) this.refreshTabs();
+  }
+
+  /** Reads the tabs and their unread counts, at most one request at a time (the last wins). */
+  refreshTabs() {
+    if (this.tabsPending) {
+      this.tabsAgain = true;
+      return;
+    }
+    this.tabsPending = this.client
+      ?.unreadByTab()
+      .then((answer) => this.renderTabs(answer?.tabs ?? {}))
+      .catch(() => {})
+      .finally(() => {
+        this.tabsPending = null;
+        if (this.tabsAgain) {
+          this.tabsAgain = false;
+          this.refreshTabs();
+        }
+      });
+  }
+
+  renderTabs(counts) {
+    const names = Object.keys(counts);
+    this.tabNames = names;
+    this.tabList.hidden = names.length === 0;
+    if (names.length === 0) return;
+    if (this.activeTab && !names.includes(this.activeTab)) this.selectTab(null);
+    const focused = this.shadowRoot.activeElement?.dataset?.tab;
+    this.tabList.replaceChildren(
+      ...[null, ...names].map((name) => {
+        const selected = name === this.activeTab;
+        const count = name === null ? this.unreadCount : counts[name];
+        const tab = element('button', {
+          type: 'button',
+          role: 'tab',
+          part: 'tab',
+          'data-tab': name ?? '',
+          'aria-selected': String(selected),
+          tabindex: selected ? '0' : '-1',
+        });
+        tab.append(document.createTextNode(name ?? this.label('allTab')));
+        if (count > 0) tab.append(element('span', { class: 'tab-count' }, String(count)));
+        tab.addEventListener('click', () => this.selectTab(name));
+        return tab;
+      }),
+    );
+    if (focused !== undefined) this.tabList.querySelector(`[data-tab="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  selectTab(name) {
+    if (name === this.activeTab) return;
+    this.activeTab = name;
+    for (const tab of this.tabList.children) {
+      const selected = (tab.dataset.tab || null) === name;
+      tab.setAttribute('aria-selected', String(selected));
+      tab.setAttribute('tabindex', selected ? '0' : '-1');
+    }
+    this.reload();
+  }
+
+  /** A live item while a tab is shown: the tab's newest page, merged into the list. */
+  async mergeFirstPage() {
+    try {
+      const page = await this.client.list(undefined, PAGE_SIZE, this.activeTab);
+      for (const item of page.items ?? []) this.upsert(item, false);
+    } catch (error) {
+      this.emit('tidings:error', { error: { message: error.message } });
     }
   }
 
@@ -646,7 +734,10 @@ export class TidingsInbox extends HTMLElement {
     this.readAllButton.disabled = count === 0;
   }
 
+  /** Starts the list over (first page); a page still on its way for the old list is dropped. */
   async reload() {
+    this.generation = (this.generation ?? 0) + 1;
+    this.loadingPage = false;
     this.items.clear();
     for (const node of [...this.list.querySelectorAll('.item')]) node.remove();
     this.nextCursor = undefined;
@@ -656,20 +747,25 @@ export class TidingsInbox extends HTMLElement {
 
   async loadMore() {
     if (this.loadingPage || this.exhausted || !this.client) return;
+    const generation = this.generation;
     this.loadingPage = true;
     try {
-      const page = await this.client.list(this.nextCursor);
+      const page = await this.client.list(this.nextCursor, PAGE_SIZE, this.activeTab);
+      if (generation !== this.generation) return;
       for (const item of page.items ?? []) this.upsert(item, false);
       this.nextCursor = page.nextCursor ?? null;
       this.exhausted = !page.nextCursor;
     } catch (error) {
       this.emit('tidings:error', { error: { message: error.message } });
     } finally {
-      this.loadingPage = false;
-      this.updateEmpty();
+      if (generation === this.generation) {
+        this.loadingPage = false;
+        this.updateEmpty();
+      }
     }
     // A short first page may leave the sentinel in view: the observer only fires on changes.
-    if (!this.exhausted && this.isOpen && this.sentinelVisible()) this.loadMore();
+    if (generation === this.generation && !this.exhausted && this.isOpen && this.sentinelVisible())
+      this.loadMore();
   }
 
   sentinelVisible() {
@@ -885,9 +981,20 @@ export class TidingsInbox extends HTMLElement {
       this.close();
       return;
     }
+    const active = this.shadowRoot.activeElement;
+    if (active?.getAttribute('role') === 'tab' && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
+      // Arrows move along the tabs (mirrored in a right-to-left page) and select as they go.
+      const tabs = [...this.tabList.children];
+      const rtl = getComputedStyle(this).direction === 'rtl';
+      const step = (event.key === 'ArrowRight') !== rtl ? 1 : -1;
+      const next = tabs[(tabs.indexOf(active) + step + tabs.length) % tabs.length];
+      event.preventDefault();
+      next.focus();
+      this.selectTab(next.dataset.tab || null);
+      return;
+    }
     const items = [...this.list.querySelectorAll('.item')];
     if (items.length === 0) return;
-    const active = this.shadowRoot.activeElement;
     const current = items.findIndex((node) => node === active || node.contains(active));
     let target = null;
     if (event.key === 'ArrowDown') target = items[Math.min(current + 1, items.length - 1)];
