@@ -398,6 +398,17 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
       }
     }, proxy.url);
     expect(read).toBe('blocked');
+    // Nor a WebSocket (to which browsers apply no CORS): the server refuses the upgrade.
+    const socket = await page.evaluate(
+      (url) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => resolve('open');
+          ws.onclose = () => resolve('refused');
+        }),
+      `${proxy.url.replace('http', 'ws')}/v1/inbox/ws`,
+    );
+    expect(socket).toBe('refused');
     await context.close();
   });
 
