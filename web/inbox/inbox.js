@@ -408,6 +408,8 @@ const DEFAULT_LABELS = {
 };
 
 let nextId = 0;
+// The module may be imported where there is no DOM (a server render, a test runner): the client
+// works there, the element is simply not defined.
 
 function element(tag, attributes = {}, text) {
   const node = document.createElement(tag);
@@ -456,7 +458,7 @@ export function snoozeUntil(choice, now = new Date()) {
  * `tidings:unread`, `tidings:click` (cancelable), `tidings:status`, `tidings:token-expired`,
  * `tidings:error`.
  */
-export class TidingsInbox extends HTMLElement {
+export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
   static get observedAttributes() {
     return ['api', 'token', 'lang'];
   }
