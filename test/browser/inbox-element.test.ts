@@ -39,6 +39,7 @@ function embedPage(): string {
   const inbox = document.createElement('tidings-inbox');
   inbox.setAttribute('api', ${JSON.stringify(proxy.url)});
   inbox.setAttribute('token', location.hash.slice(1));
+  if (params.get('quiet')) inbox.setAttribute('quiet-check', params.get('quiet'));
   window.events = [];
   // The page's answer to an expired token: fetch a new one (here: from the test) and set it.
   inbox.addEventListener('tidings:token-expired', async () => {
@@ -300,6 +301,20 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
       'missed 2',
       'missed 3',
     ]);
+    await context.close();
+  });
+
+  it('notices a connection that died without closing, and resumes', async () => {
+    const context = await browser.newContext();
+    const page = await open(context, 'hal', '?quiet=1');
+    await notify('hal', { title: 'before', body: 'b' });
+    await waitForLabel(page, 'Notifications, 1 unread');
+    proxy.freeze();
+    await notify('hal', { title: 'while frozen', body: 'b' });
+    await waitForLabel(page, 'Notifications, 2 unread');
+    await page.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(page)).length === 2, 'both items');
+    expect(await titles(page)).toEqual(['while frozen', 'before']);
     await context.close();
   });
 

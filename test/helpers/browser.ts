@@ -56,6 +56,11 @@ export async function startDropProxy(targetUrl: string): Promise<{
   url: string;
   /** Ends every open connection at once, and refuses new ones until `restore()`. */
   cut(): void;
+  /**
+   * Silently stops forwarding on every open connection, closing none (a half-open connection:
+   * a laptop that slept, a NAT that forgot it); new connections work.
+   */
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }> {
@@ -63,6 +68,7 @@ export async function startDropProxy(targetUrl: string): Promise<{
   const target = new URL(targetUrl);
   const sockets = new Set<import('node:net').Socket>();
   let refusing = false;
+  const pairs = new Set<{ frozen: boolean }>();
   const server = createTcpServer((client) => {
     if (refusing) {
       client.destroy();
@@ -74,7 +80,11 @@ export async function startDropProxy(targetUrl: string): Promise<{
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
-    client.pipe(upstream).pipe(client);
+    const pair = { frozen: false };
+    pairs.add(pair);
+    client.on('data', (chunk) => pair.frozen || upstream.write(chunk));
+    upstream.on('data', (chunk) => pair.frozen || client.write(chunk));
+    client.on('close', () => pairs.delete(pair));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -88,6 +98,9 @@ export async function startDropProxy(targetUrl: string): Promise<{
     },
     restore() {
       refusing = false;
+    },
+    freeze() {
+      for (const pair of pairs) pair.frozen = true;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -21,6 +21,13 @@ const BACKOFF_CAP_MS = 30_000;
 /** WebSocket attempts that never opened before the client tries Server-Sent Events instead. */
 const WS_FAILURES_BEFORE_SSE = 2;
 const PAGE_SIZE = 20;
+/**
+ * A connection can die without closing (a laptop that slept, a NAT that forgot it), and the
+ * server's pings are invisible to page scripts. So while the page is visible and the stream has
+ * been quiet this long, the client asks for the unread count; when it differs from the stream's,
+ * the stream is stale: reconnect and resume.
+ */
+const QUIET_CHECK_MS = 60_000;
 
 /** Only http(s) URLs are ever followed: a `javascript:` action URL must not run in the page. */
 export function safeUrl(value) {
@@ -45,8 +52,11 @@ export function backoffDelay(attempt, random = Math.random) {
  * `unauthorized`), `error` (`detail.error`). Actions go through the REST routes.
  */
 export class TidingsInboxClient extends EventTarget {
-  constructor({ api, token, transport = 'auto' }) {
+  constructor({ api, token, transport = 'auto', quietCheckMs = QUIET_CHECK_MS }) {
     super();
+    this.quietCheckMs = quietCheckMs;
+    this.lastHeardAt = Date.now();
+    this.lastUnread = null;
     this.api = String(api).replace(/\/+$/, '');
     this.token = token;
     this.transport = transport;
@@ -61,18 +71,25 @@ export class TidingsInboxClient extends EventTarget {
     this.onOnline = () => {
       if (!this.stopped && !this.connection) this.reconnectNow();
     };
+    this.onVisible = () => {
+      if (globalThis.document?.visibilityState === 'visible') this.checkQuiet();
+    };
   }
 
   start() {
     if (!this.stopped) return;
     this.stopped = false;
     globalThis.addEventListener?.('online', this.onOnline);
+    globalThis.document?.addEventListener('visibilitychange', this.onVisible);
+    this.watch = setInterval(() => this.checkQuiet(), Math.max(1000, this.quietCheckMs / 2));
     this.connect();
   }
 
   stop() {
     this.stopped = true;
     globalThis.removeEventListener?.('online', this.onOnline);
+    globalThis.document?.removeEventListener('visibilitychange', this.onVisible);
+    clearInterval(this.watch);
     clearTimeout(this.timer);
     this.timer = null;
     this.closeConnection();
@@ -176,6 +193,38 @@ export class TidingsInboxClient extends EventTarget {
     }
   }
 
+  /** See {@link QUIET_CHECK_MS}. */
+  async checkQuiet() {
+    if (
+      this.stopped ||
+      !this.connection ||
+      this.checking ||
+      globalThis.document?.visibilityState === 'hidden'
+    )
+      return;
+    if (Date.now() - this.lastHeardAt < this.quietCheckMs || this.lastUnread === null) return;
+    this.checking = true;
+    try {
+      // The request may ride a pooled connection that died with the stream's: it gets a deadline,
+      // and missing it counts as a stale stream too.
+      const deadline = Math.min(10_000, Math.max(2_000, this.quietCheckMs));
+      const response = await this.request(
+        'GET',
+        '/v1/inbox/unread-count',
+        undefined,
+        AbortSignal.timeout(deadline),
+      );
+      this.lastHeardAt = Date.now();
+      if (!response.ok) return;
+      const answer = await response.json();
+      if (answer?.count !== this.lastUnread && !this.stopped) this.reconnectNow();
+    } catch (error) {
+      if (error?.name === 'TimeoutError' && !this.stopped) this.reconnectNow();
+    } finally {
+      this.checking = false;
+    }
+  }
+
   unauthorized() {
     this.status('unauthorized');
   }
@@ -199,6 +248,8 @@ export class TidingsInboxClient extends EventTarget {
       return;
     }
     if (!event || typeof event.type !== 'string') return;
+    this.lastHeardAt = Date.now();
+    if (typeof event.unreadCount === 'number') this.lastUnread = event.unreadCount;
     if (event.type === 'error') {
       this.dispatchEvent(new CustomEvent('error', { detail: { error: event.error } }));
       return;
@@ -212,7 +263,7 @@ export class TidingsInboxClient extends EventTarget {
     this.dispatchEvent(new CustomEvent('event', { detail: event }));
   }
 
-  async request(method, path, body) {
+  async request(method, path, body, signal) {
     const headers = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return fetch(`${this.api}${path}`, {
@@ -220,6 +271,7 @@ export class TidingsInboxClient extends EventTarget {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'omit',
+      signal,
     });
   }
 
@@ -588,7 +640,13 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
     for (const node of [...this.list.querySelectorAll('.item')]) node.remove();
     if (!token) return;
     const transport = this.getAttribute('transport') || 'auto';
-    this.client = new TidingsInboxClient({ api: this.api, token, transport });
+    const quiet = Number(this.getAttribute('quiet-check'));
+    this.client = new TidingsInboxClient({
+      api: this.api,
+      token,
+      transport,
+      quietCheckMs: quiet > 0 ? quiet * 1000 : QUIET_CHECK_MS,
+    });
     this.client.addEventListener('event', (event) => this.onStreamEvent(event.detail));
     this.client.addEventListener('status', (event) => this.onStatus(event.detail.status));
     this.client.addEventListener('error', (event) => this.emit('tidings:error', event.detail));
