@@ -231,27 +231,31 @@ export async function inboxWebSocketRoutes(
     })();
   }
 
-  app.get(
-    '/v1/inbox/ws',
-    {
-      websocket: true,
-      config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
-      // A page on an origin TIDINGS_CORS_ORIGINS does not list (browsers apply no CORS to
-      // WebSockets) and a bad resume point (400 naming it) are refused before the upgrade.
-      preHandler: async (request: FastifyRequest) => {
-        if (!originAllowed(request.headers.origin, context.config.corsOrigins))
-          throw new ApiError('forbidden', 'this page’s origin is not allowed (TIDINGS_CORS_ORIGINS)', [
-            { path: 'Origin', message: 'is not one of TIDINGS_CORS_ORIGINS' },
-          ]);
-        resumePoint(request);
-      },
-      // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
-      // one) would leave its socket open after the 401, holding up shutdown: close it.
-      onResponse: async (request: FastifyRequest) => {
-        if (request.raw.headers.upgrade) request.raw.socket?.destroy();
-      },
+  app.route({
+    method: 'GET',
+    url: '/v1/inbox/ws',
+    config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
+    // `wsHandler` rather than `websocket: true`, which would hide the route from /openapi.json.
+    schema: {
+      summary: 'The inbox stream over a WebSocket (send Upgrade: websocket)',
+      description:
+        'Events as on GET /v1/inbox/stream; client messages {"type": "read"|"archive"|"seen", "itemId"}, {"type": "read-all"}, {"type": "auth", "token"}. Resume with ?after=.',
     },
-    (socket, request) => {
+    // A page on an origin TIDINGS_CORS_ORIGINS does not list (browsers apply no CORS to
+    // WebSockets) and a bad resume point (400 naming it) are refused before the upgrade.
+    preHandler: async (request: FastifyRequest) => {
+      if (!originAllowed(request.headers.origin, context.config.corsOrigins))
+        throw new ApiError('forbidden', 'this page’s origin is not allowed (TIDINGS_CORS_ORIGINS)', [
+          { path: 'Origin', message: 'is not one of TIDINGS_CORS_ORIGINS' },
+        ]);
+      resumePoint(request);
+    },
+    // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
+    // one) would leave its socket open after the 401, holding up shutdown: close it.
+    onResponse: async (request: FastifyRequest) => {
+      if (request.raw.headers.upgrade) request.raw.socket?.destroy();
+    },
+    wsHandler: (socket, request) => {
       const after = resumePoint(request);
       if (request.subscriberId && request.tokenExpiresAt !== null) {
         serve(
@@ -287,5 +291,9 @@ export async function inboxWebSocketRoutes(
       });
       socket.on('close', () => clearTimeout(timer));
     },
-  );
+    // A plain GET (no upgrade) is told what this route is, not a bare 404.
+    handler: async () => {
+      throw new ApiError('upgrade_required', 'GET /v1/inbox/ws is a WebSocket: send "Upgrade: websocket"');
+    },
+  });
 }
