@@ -118,17 +118,25 @@ describe('tidings CLI', () => {
     );
     expect(accepted).toMatchObject({ status: 'accepted', eventId: expect.any(String) });
     const inbox = bannerLines(banner, "See ada's in-app inbox");
-    const items = await waitFor(async () => {
-      const page = JSON.parse(await bash([...setup, ...inbox]));
-      return page.items?.length > 0 ? page.items : null;
-    }, "the demo's inbox item");
+    const items = await waitFor(
+      async () => {
+        const page = JSON.parse(await bash([...setup, ...inbox]));
+        return page.items?.length > 0 ? page.items : null;
+      },
+      "the demo's inbox item",
+      20_000,
+    );
     expect(items[0].title).toBe('Welcome, Ada!');
-    const sandbox = await waitFor(async () => {
-      const page = JSON.parse(await bash([...setup, ...bannerLines(banner, 'See the email')]));
-      return page.items?.length > 0 ? page.items : null;
-    }, "the demo's email in the sandbox");
+    const sandbox = await waitFor(
+      async () => {
+        const page = JSON.parse(await bash([...setup, ...bannerLines(banner, 'See the email')]));
+        return page.items?.length > 0 ? page.items : null;
+      },
+      "the demo's email in the sandbox",
+      20_000,
+    );
     expect(sandbox[0]).toMatchObject({ channel: 'email', to: 'ada@example.com' });
-  });
+  }, 60_000);
 
   it('--help points at the docs in the installation, which exist', async () => {
     const help = await runCli(['--help']);
