@@ -8,6 +8,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { listingContract } from './contract-listing.ts';
 import { personalDataContract } from './personal-data-contract.ts';
 
 const T = 'ten_a';
@@ -2218,5 +2219,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.subscribersWithPhone(T, '+15559999999')).toEqual([]);
       });
     });
+
+    listingContract(() => store, T, OTHER);
   });
 }

@@ -10,6 +10,7 @@ import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
+import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresPersonalDataStore } from './personal-data.ts';
@@ -73,6 +74,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool),
+    ...postgresListingStore(pool),
     ...postgresPersonalDataStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');

@@ -11,6 +11,7 @@ import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
+import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { consentStatements, sqlitePersonalDataStore } from './personal-data.ts';
@@ -59,6 +60,10 @@ const DURABLE_WRITES = [
   'upsertTopic',
   'addTopicMembers',
   'removeTopicMember',
+  'upsertSubscribers',
+  'deleteWorkflow',
+  'deleteIntegration',
+  'deleteTopic',
   'upsertDevice',
   'deleteDevice',
   'putWorkflow',
@@ -147,6 +152,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
     ...sqliteFeedbackStore(db, consent),
+    ...sqliteListingStore(db, subscribers),
     ...sqlitePersonalDataStore(db, jobs),
     probe: sqliteProbe(options.file, db),
     async close() {
