@@ -10,6 +10,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  LayoutRecord,
   MessageMeta,
   MessageReason,
   MessageRecord,
@@ -27,6 +28,7 @@ import type {
   WebPushSubscription,
   WorkflowDefinition,
   WorkflowRecord,
+  WorkflowVersionRecord,
 } from '../shared/model.ts';
 import type { StoreCapabilities } from './capabilities.ts';
 
@@ -288,7 +290,18 @@ export interface SubscriberStore {
   countTopicMembers(tenantId: string, key: string): Promise<number>;
 }
 
+/** Messages of one A/B variant in one status. */
+export interface VariantCount {
+  variant: string;
+  status: MessageRecord['status'];
+  count: number;
+}
+
 export interface WorkflowStore {
+  /**
+   * Saves `definition` as the workflow's next version (1 for a new workflow), kept immutable
+   * among its versions, and makes it the current one; answers the current workflow.
+   */
   putWorkflow(
     tenantId: string,
     key: string,
@@ -297,6 +310,19 @@ export interface WorkflowStore {
   ): Promise<WorkflowRecord>;
   getWorkflow(tenantId: string, key: string): Promise<WorkflowRecord | null>;
   listWorkflows(tenantId: string): Promise<WorkflowRecord[]>;
+  /** One saved version of a workflow, or null when it has no such version. */
+  getWorkflowVersion(tenantId: string, key: string, version: number): Promise<WorkflowVersionRecord | null>;
+  /** Every saved version of a workflow, newest first (empty when there is no such workflow). */
+  listWorkflowVersions(tenantId: string, key: string): Promise<WorkflowVersionRecord[]>;
+  /** Saves a layout's next version (1 for a new one) and answers it. */
+  putLayout(
+    tenantId: string,
+    key: string,
+    layout: Pick<LayoutRecord, 'kind' | 'source' | 'html'>,
+    now: number,
+  ): Promise<LayoutRecord>;
+  /** Every version of a layout, newest first (empty when there is no such layout). */
+  listLayoutVersions(tenantId: string, key: string): Promise<LayoutRecord[]>;
   /**
    * Counts the renders of version `version` of a workflow that ran past their time budget, in a
    * row: `afterSuccess` (one of its renders succeeded before these `timeouts`) starts the count
@@ -607,6 +633,8 @@ export interface MessageStore {
     skipped?: SkippedStep[],
     digests?: DigestWrites,
   ): Promise<string[]>;
+  /** How many of a workflow's messages each A/B variant has in each status (messages without a variant are not counted). */
+  variantCounts(tenantId: string, workflow: string): Promise<VariantCount[]>;
   /** An event's skipped steps, by subscriber then step; at most `limit`. */
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
