@@ -301,10 +301,47 @@ export const TenantView = Type.Object({ tenantId: Type.String(), name: NullableS
 /** A page of items, as every list answers. */
 export const Page = (item: TSchema) => Type.Object({ items: Type.Array(item), nextCursor: Cursor });
 
-export const BulkSubscribers = Type.Object({
-  results: Type.Array(Type.Union([SubscriberView, Type.Object({ error: ErrorBody.properties.error })]), {
-    description: 'one per subscriber, in request order: as stored, or the error for that one alone',
-  }),
+export const ConsentEntry = Type.Object(
+  {
+    at: Time,
+    change: Type.Record(Type.String(), Type.Unknown(), {
+      description: '`{"preferences": …}`, `{"suppressed": {channel, reason}}` or `{"unsuppressed": …}`',
+    }),
+    source: Type.Enum(['api', 'preference_page', 'unsubscribe_link', 'sms_stop', 'complaint', 'bounce']),
+    detail: NullableString,
+  },
+  { description: 'one consent change, oldest first (docs/personal-data-rights.md)' },
+);
+export const ConsentLogView = Type.Object({ items: Type.Array(ConsentEntry) });
+
+export const SubscriberExport = Type.Object(
+  {
+    exportedAt: Time,
+    subscriber: SubscriberView,
+    preferences: PreferencesView,
+    devices: Type.Array(DeviceView, { description: 'tokens masked, as the device list shows them' }),
+    topics: Type.Array(Type.String()),
+    consentLog: Type.Array(ConsentEntry),
+    messages: Type.Array(MessageView, { description: 'newest first, each with `data` too' }),
+  },
+  { description: 'everything held about the subscriber, streamed' },
+);
+
+export const ErasureAccepted = Type.Object({
+  subscriberId: Type.String(),
+  status: Type.Literal('erasing'),
+});
+
+export const WorkflowVersions = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      version: Type.Integer({ minimum: 1 }),
+      current: Type.Boolean(),
+      createdAt: Time,
+      definition: Json,
+    }),
+    { description: 'newest first' },
+  ),
 });
 
 export const WorkflowDeleted = Type.Object({
@@ -312,6 +349,15 @@ export const WorkflowDeleted = Type.Object({
   deleted: Type.Literal(true),
   cancelledEvents: Type.Integer({ minimum: 0 }),
   cancelledMessages: Type.Integer({ minimum: 0 }),
+});
+
+export const LayoutView = Type.Object({
+  key: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  mjml: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  compiledHtml: Type.String(),
+  createdAt: Time,
 });
 
 /** A topic member: the subscriber, or its id alone when the subscriber is gone (erased). */
@@ -331,12 +377,11 @@ export const ConsentLog = Type.Object({
   ),
 });
 
-export const SubscriberExport = Type.Record(Type.String(), Type.Unknown(), {
-  description:
-    'everything held about the subscriber: profile, preferences, devices (masked), messages, consent log',
+export const BulkSubscribers = Type.Object({
+  results: Type.Array(Type.Union([SubscriberView, Type.Object({ error: ErrorBody.properties.error })]), {
+    description: 'one per subscriber, in request order: as stored, or the error for that one alone',
+  }),
 });
-
-export const ErasureStarted = Type.Object({ subscriberId: Type.String(), status: Type.Literal('erasing') });
 
 export const WorkflowPreview = Type.Object({
   workflow: Type.String(),
@@ -355,25 +400,4 @@ export const VariantStats = Type.Object({
       statuses: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
     }),
   ),
-});
-
-export const WorkflowVersions = Type.Object({
-  items: Type.Array(
-    Type.Object({
-      version: Type.Integer({ minimum: 1 }),
-      current: Type.Boolean(),
-      createdAt: Time,
-      definition: Json,
-    }),
-    { description: 'newest first' },
-  ),
-});
-
-export const LayoutView = Type.Object({
-  key: Type.String(),
-  version: Type.Integer({ minimum: 1 }),
-  mjml: Type.Optional(Type.String()),
-  html: Type.Optional(Type.String()),
-  compiledHtml: Type.String(),
-  createdAt: Time,
 });

@@ -173,7 +173,6 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'List workflows',
     tag: 'Workflows',
     success: ok(B.Page(B.WorkflowView), 'a page of workflows, in key order'),
-    query: { limit: '10' },
   },
   'PUT /v1/subscribers/{subscriberId}': {
     summary: 'Create or update a subscriber (fields given replace those stored)',
@@ -220,6 +219,29 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Subscribers',
     success: NO_CONTENT,
     errors: NOT_FOUND,
+  },
+  'GET /v1/subscribers/{subscriberId}/consent-log': {
+    summary: "A subscriber's consent log: every consent change with its source",
+    tag: 'Subscribers',
+    success: ok(B.ConsentLogView, 'the entries, oldest first'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'GET /v1/subscribers/{subscriberId}/export': {
+    summary: 'Everything held about a subscriber, as one streamed JSON document',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberExport, 'the export'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'DELETE /v1/subscribers/{subscriberId}': {
+    summary: 'Erase a subscriber and their personal data (GDPR erasure); idempotent',
+    tag: 'Subscribers',
+    success: {
+      202: { description: 'erasing: the profile is gone, messages follow', schema: B.ErasureAccepted },
+    },
+    // Not `ada`: the examples after this one still read her.
+    params: { subscriberId: 'erased_example' },
   },
   'GET /v1/subscribers/{subscriberId}/preferences': {
     summary: "A subscriber's own choices (not the defaults they fall back to)",
@@ -676,25 +698,5 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: ok(B.VariantStats, 'the counts'),
     errors: NOT_FOUND,
     params: { key: 'welcome' },
-  },
-  'GET /v1/subscribers/{subscriberId}/consent-log': {
-    summary: "Every change to a subscriber's consent, with its source",
-    tag: 'Subscribers',
-    success: ok(B.ConsentLog, 'the log'),
-    errors: NOT_FOUND,
-    params: SUBSCRIBER_PARAMS,
-  },
-  'GET /v1/subscribers/{subscriberId}/export': {
-    summary: 'Everything held about a subscriber (GDPR access)',
-    tag: 'Subscribers',
-    success: ok(B.SubscriberExport, 'the export (Cache-Control: no-store)'),
-    errors: NOT_FOUND,
-    params: SUBSCRIBER_PARAMS,
-  },
-  'DELETE /v1/subscribers/{subscriberId}': {
-    summary: 'Erase a subscriber and their personal data (GDPR erasure)',
-    tag: 'Subscribers',
-    success: { 202: { description: 'erasing (also for an id never seen)', schema: B.ErasureStarted } },
-    params: { subscriberId: 'grace' },
   },
 };
