@@ -9,6 +9,7 @@ import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { restrictExistingFiles, restrictNewFiles } from '../security/file-modes.ts';
 import { prepareMasterSecret } from '../security/master-secret.ts';
+import { dataKeyFrom } from '../security/personal-data.ts';
 import { deriveKeys, type Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 import { startCheckpointThread } from '../store/sqlite/checkpointer.ts';
@@ -78,6 +79,8 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     throw error;
   });
   const keys = deriveKeys(secrets.current, secrets.previous);
+  // Before anything personal is read or written: the installation's data key, not the store's own.
+  store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   restrictExistingFiles([keyFile]);
   const signal = new JobSignal();

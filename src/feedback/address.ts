@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { PersonalData } from '../security/personal-data.ts';
 import type { Channel, SubscriberRecord } from '../shared/model.ts';
 
 /** The channels whose messages go to an address a provider can report on (bounce, complaint, STOP). */
@@ -19,13 +19,13 @@ export function normaliseAddress(channel: AddressChannel, address: string): stri
 }
 
 /**
- * The key a suppression is stored under: a SHA-256 of the normalised address, so the table holds
- * no address in plain text and its index stays small (like devices' `address_hash`). Not keyed:
- * whoever holds the database and guesses an address can test it, as they could read the
- * subscriber row itself today.
+ * The key a suppression is stored under, and the subscriber's `email_hash` / `phone_hash`: a keyed
+ * hash (HMAC under the installation's data key) of the normalised address, so no table holds an
+ * address in plain text, and whoever holds the database without the master secret cannot test
+ * guessed addresses against it.
  */
-export function addressHash(channel: AddressChannel, address: string): string {
-  return createHash('sha256').update(normaliseAddress(channel, address)).digest('hex');
+export function addressHash(personal: PersonalData, channel: AddressChannel, address: string): string {
+  return personal.hash(`address:${channel}`, normaliseAddress(channel, address));
 }
 
 /** The subscriber's address on an address channel, or null. */

@@ -36,6 +36,7 @@ type FeedbackDeps = Pick<
   | 'liftSuppression'
   | 'countSoftBounce'
   | 'subscribersWithPhone'
+  | 'personalData'
   | 'getWorkflow'
   | 'getSubscriber'
   | 'patchPreferences'
@@ -100,7 +101,7 @@ async function applyToAddress(
   now: number,
 ): Promise<boolean> {
   const { channel } = feedback;
-  const hash = addressHash(channel, feedback.address);
+  const hash = addressHash(store.personalData, channel, feedback.address);
   const suppress = (reason: SuppressionReason, detail: string) =>
     store.suppressAddress({ tenantId, channel, addressHash: hash, reason, detail, createdAt: now });
   switch (feedback.effect) {

@@ -67,9 +67,27 @@ export interface DeliveryTarget {
   fallback?: FallbackBuild;
 }
 
+/**
+ * What templates see of the subscriber. Email and phone are read through (the store opens them
+ * only when read), so rendering a template that does not name them decrypts nothing.
+ */
 function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
-  const { tenantId: _tenant, ...rest } = subscriber;
-  return { ...rest.data, ...rest, subscriberId: subscriber.id };
+  return {
+    ...subscriber.data,
+    id: subscriber.id,
+    get email() {
+      return subscriber.email;
+    },
+    get phone() {
+      return subscriber.phone;
+    },
+    locale: subscriber.locale,
+    timezone: subscriber.timezone,
+    data: subscriber.data,
+    createdAt: subscriber.createdAt,
+    updatedAt: subscriber.updatedAt,
+    subscriberId: subscriber.id,
+  };
 }
 
 /** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */

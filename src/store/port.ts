@@ -1,4 +1,5 @@
 import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
+import type { PersonalData } from '../security/personal-data.ts';
 import type {
   Channel,
   CircuitState,
@@ -888,6 +889,12 @@ export interface Store
     FeedbackStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
+  /**
+   * Seals and opens the personal fields this store keeps (email, phone, device tokens), and
+   * hashes addresses for lookups. A store opens with a key of its own; start-up switches it to
+   * the installation's (src/security/personal-data-key.ts) before anything personal is written.
+   */
+  readonly personalData: PersonalData;
   /**
    * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
    * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { addressHash } from '../../feedback/address.ts';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
 import type { FeedbackStore } from '../port.ts';
 import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
@@ -25,7 +27,7 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 }
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
-export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
+export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): FeedbackStore {
   return {
     async integrationsWithId(id) {
       const { rows } = await run<IntegrationRow>(
@@ -114,8 +116,8 @@ export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
     async subscribersWithPhone(tenantId, phone) {
       const { rows } = await run<{ id: string }>(
         pool,
-        'SELECT id FROM subscribers WHERE tenant_id = $1 AND phone = $2 ORDER BY id',
-        [tenantId, phone],
+        'SELECT id FROM subscribers WHERE tenant_id = $1 AND phone_hash = $2 ORDER BY id',
+        [tenantId, addressHash(personal, 'sms', phone)],
       );
       return rows.map((row) => row.id);
     },

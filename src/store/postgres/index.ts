@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PersonalData } from '../../security/personal-data.ts';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
@@ -51,19 +52,22 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     throw error;
   }
   let closed = false;
+  // Replaced by the installation's key at start (src/security/personal-data-key.ts).
+  const personal = new PersonalData();
   // Connection failures leave the store as StoreUnavailableError; everything else as it is.
   return classifyPostgresErrors<Store>({
     dialect: 'postgres',
     capabilities: POSTGRES_CAPABILITIES,
+    personalData: personal,
     ...postgresJobStore(pool),
     ...postgresTenantStore(pool),
-    ...postgresEventStore(pool),
-    ...postgresSubscriberStore(pool),
-    ...postgresDeviceStore(pool),
+    ...postgresEventStore(pool, personal),
+    ...postgresSubscriberStore(pool, personal),
+    ...postgresDeviceStore(pool, personal),
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresCircuitStore(pool),
-    ...postgresMessageStore(pool),
+    ...postgresMessageStore(pool, personal),
     ...postgresInboxStore(pool),
     ...postgresPresenceStore(pool),
     ...postgresDigestStore(pool),
@@ -71,7 +75,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
-    ...postgresFeedbackStore(pool),
+    ...postgresFeedbackStore(pool, personal),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

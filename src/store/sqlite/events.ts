@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { EventRecord, Lane } from '../../shared/model.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import { FirstJobs } from '../first-jobs.ts';
+import { sealEventInput, sealInlineSubscribers } from '../personal-fields.ts';
 import type { AcceptEvent, AcceptResult, BulkResponse, EventStore } from '../port.ts';
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
@@ -20,6 +22,7 @@ export function sqliteEventStore(
   db: Database.Database,
   jobs: JobStatements,
   subscribers: SubscriberStatements,
+  personal: PersonalData,
 ): EventStore {
   const workflowPriority = db
     .prepare(
@@ -124,17 +127,19 @@ export function sqliteEventStore(
       }
       putKey.run(event.tenantId, event.idempotencyKey, event.id, event.payloadHash, event.now);
     }
+    // Inline addresses are sealed once: the subscriber row and the stored event share the value.
+    const inline = sealInlineSubscribers(personal, event.inlineSubscribers);
     insertEvent.run(
       event.tenantId,
       event.id,
       event.input.workflow,
-      JSON.stringify(event.input),
+      JSON.stringify(sealEventInput(event.input, inline.byId)),
       lane,
       event.now,
     );
     for (const id of event.subscriberIds) subscribers.createEmpty(event.tenantId, id, event.now);
-    for (const { id, ...patch } of event.inlineSubscribers)
-      subscribers.upsert(event.tenantId, id, patch, event.now);
+    for (const { id, ...patch } of inline.sealed)
+      subscribers.upsertSealed(event.tenantId, id, patch, event.now);
     firstJobs.add(event, lane);
     return { ok: true, eventId: event.id, duplicate: false };
   }

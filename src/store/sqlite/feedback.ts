@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { addressHash } from '../../feedback/address.ts';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
 import type { FeedbackStore } from '../port.ts';
 import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
@@ -24,7 +26,7 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 }
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
-export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
+export function sqliteFeedbackStore(db: Database.Database, personal: PersonalData): FeedbackStore {
   const integrations = db.prepare('SELECT * FROM integrations WHERE id = ? ORDER BY tenant_id');
   const byProviderId = db.prepare(
     `SELECT * FROM messages INDEXED BY messages_by_provider_id
@@ -60,7 +62,7 @@ export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
     .pluck();
   const withPhone = db
     .prepare(
-      'SELECT id FROM subscribers INDEXED BY subscribers_by_phone WHERE tenant_id = ? AND phone = ? ORDER BY id',
+      'SELECT id FROM subscribers INDEXED BY subscribers_by_phone WHERE tenant_id = ? AND phone_hash = ? ORDER BY id',
     )
     .pluck();
 
@@ -116,7 +118,7 @@ export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
       return countSoftBounce.immediate(tenantId, channel, addressHash, ref, at, since);
     },
     async subscribersWithPhone(tenantId, phone) {
-      return withPhone.all(tenantId, phone) as string[];
+      return withPhone.all(tenantId, addressHash(personal, 'sms', phone)) as string[];
     },
   };
 }

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PersonalData } from '../../security/personal-data.ts';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
@@ -121,20 +122,23 @@ export function openSqliteStore(options: SqliteOptions): Store {
   migrate(db);
 
   const jobs = jobStatements(db);
-  const subscribers = subscriberStatements(db);
+  // Replaced by the installation's key at start (src/security/personal-data-key.ts).
+  const personal = new PersonalData();
+  const subscribers = subscriberStatements(db, personal);
   const inboxLog = inboxLogStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
+    personalData: personal,
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
-    ...sqliteEventStore(db, jobs, subscribers),
-    ...sqliteSubscriberStore(db, subscribers),
-    ...sqliteDeviceStore(db, subscribers),
+    ...sqliteEventStore(db, jobs, subscribers, personal),
+    ...sqliteSubscriberStore(db, subscribers, personal),
+    ...sqliteDeviceStore(db, subscribers, personal),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteCircuitStore(db),
-    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog, personal),
     ...sqliteInboxStore(db, inboxLog, jobs),
     ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
@@ -142,7 +146,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
-    ...sqliteFeedbackStore(db),
+    ...sqliteFeedbackStore(db, personal),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();
