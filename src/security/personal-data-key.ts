@@ -19,6 +19,21 @@ export function openDataKey(keyring: readonly Buffer[], sealed: string): DataKey
   return dataKeyFrom(Buffer.from(key, 'base64'));
 }
 
+/** Set once every row an earlier version wrote in clear has been sealed (sealLegacyData). */
+export const LEGACY_SEALED_SETTING = 'personal_data_sealed';
+
+/**
+ * Seals what a version before field encryption stored in clear, once per installation: later
+ * starts find the setting and skip the scan. Rows stay readable meanwhile (a value without the
+ * sealed prefix is read as it is).
+ */
+export async function sealLegacyData(store: Store): Promise<number> {
+  if ((await store.getSetting(LEGACY_SEALED_SETTING)) !== null) return 0;
+  const sealed = await store.sealLegacyPersonalData();
+  await store.settingOnce(LEGACY_SEALED_SETTING, String(Date.now()));
+  return sealed;
+}
+
 /**
  * The installation's data key: the stored one, or a new one stored now (the first process to
  * store one wins; the others use it). Called at start, after the master secret is settled.

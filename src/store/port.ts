@@ -896,6 +896,13 @@ export interface Store
    */
   readonly personalData: PersonalData;
   /**
+   * Seals what an earlier version stored in clear (subscribers' email and phone, device tokens,
+   * sandbox recipients) under `personalData`, adds the keyed hashes, and moves suppressions and
+   * devices from their old unkeyed hashes to keyed ones. In short transactions; answers how many
+   * rows it rewrote. Run at start, once the installation's key is in place.
+   */
+  sealLegacyPersonalData(): Promise<number>;
+  /**
    * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
    * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite
    * file fails it; rejects with the store's error otherwise.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type {
@@ -63,9 +64,14 @@ function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
  * Reads everything a store's database holds, bypassing the store: every row of every table as
  * text and, for a SQLite file, the raw bytes of the file and its WAL.
  */
-export type RawDump = (store: Store) => Promise<string>;
+export interface RawAccess {
+  dump(store: Store): Promise<string>;
+  /** Runs SQL both dialects read alike (literals only) straight on the database, bypassing the store. */
+  exec(store: Store, sql: string): Promise<void>;
+}
 
-export function runStoreContract(name: string, makeStore: () => Promise<Store>, rawDump?: RawDump): void {
+export function runStoreContract(name: string, makeStore: () => Promise<Store>, raw?: RawAccess): void {
+  const rawDump = raw?.dump;
   describe(`Store contract: ${name}`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -2343,6 +2349,65 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(twin?.emailHash).toBe(zeph?.emailHash);
         expect(twin?.phoneHash).toBeNull();
       });
+
+      it.runIf(raw !== undefined)(
+        'seals what an earlier version stored in clear, once: addresses, tokens and sandbox recipients, re-keying suppressions and devices',
+        async () => {
+          const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+          const subscription = JSON.stringify({ endpoint: ENDPOINT, keys: { p256dh: P256DH, auth: 'a' } });
+          for (const sql of [
+            `INSERT INTO subscribers (tenant_id, id, email, phone, data, created_at, updated_at)
+               VALUES ('${T}', 'old', '${EMAIL}', '${PHONE}', '{}', 1, 1)`,
+            `INSERT INTO devices (tenant_id, subscriber_id, id, platform, token, subscription, address_hash,
+               created_at, updated_at) VALUES ('${T}', 'old', 'phone', 'apns', '${TOKEN}', NULL,
+               '${sha(`apns\u0000${TOKEN}`)}', 1, 1)`,
+            `INSERT INTO devices (tenant_id, subscriber_id, id, platform, token, subscription, address_hash,
+               created_at, updated_at) VALUES ('${T}', 'old', 'browser', 'webpush', '', '${subscription}',
+               '${sha(`webpush\u0000${ENDPOINT}`)}', 1, 1)`,
+            `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
+               VALUES ('${T}', 'cap_old', 'msg_old', 'sms', '${PHONE}', '{}', 1)`,
+            // Suppressions were keyed by an unkeyed SHA-256 of the normalised address.
+            `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
+               VALUES ('${T}', 'email', '${sha(EMAIL.toLowerCase())}', 'hard_bounce', '550', 1)`,
+          ])
+            await raw!.exec(store, sql);
+          // Readable before they are sealed.
+          expect(await store.getSubscriber(T, 'old')).toMatchObject({ email: EMAIL, phone: PHONE });
+
+          expect(await store.sealLegacyPersonalData()).toBe(4);
+          expect(await store.sealLegacyPersonalData()).toBe(0);
+          const old = await store.getSubscriber(T, 'old');
+          expect(old).toMatchObject({ email: EMAIL, phone: PHONE });
+          expect(await store.subscribersWithPhone(T, PHONE)).toEqual(['old']);
+          // The suppression now answers to the subscriber's keyed hash.
+          expect(
+            (await store.suppressionsAmong(T, [old!.emailHash!])).map((x) => [x.channel, x.reason]),
+          ).toEqual([['email', 'hard_bounce']]);
+          const devices = await store.listDevices(T, 'old');
+          expect(devices.map((d) => [d.id, d.token, d.subscription?.endpoint ?? null])).toEqual([
+            ['browser', '', ENDPOINT],
+            ['phone', TOKEN, null],
+          ]);
+          // The same token PUT again finds the device under its new keyed hash: still one device.
+          await store.upsertDevice(
+            {
+              tenantId: T,
+              subscriberId: 'other',
+              id: 'p',
+              platform: 'apns',
+              token: TOKEN,
+              subscription: null,
+            },
+            5,
+            100,
+          );
+          expect((await store.listDevices(T, 'old')).map((d) => d.id)).toEqual(['browser']);
+          expect((await store.listSandboxCaptures(T, 5))[0]?.to).toBe(PHONE);
+          const dumped = await raw!.dump(store);
+          for (const value of [EMAIL, PHONE, TOKEN, ENDPOINT])
+            expect(dumped.includes(value), value).toBe(false);
+        },
+      );
 
       it.runIf(rawDump !== undefined)(
         'never holds an email, phone, device token or web push endpoint in clear: not in any row, nor in the database files',

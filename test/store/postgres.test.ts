@@ -18,24 +18,35 @@ describe.runIf(postgresAvailable)('postgres', () => {
       urls.set(store, url);
       return store;
     },
-    // Every row of every table, as PostgreSQL prints it.
-    async (store) => {
-      const db = new pg.Client({ connectionString: urls.get(store)! });
-      await db.connect();
-      try {
-        const { rows: tables } = await db.query<{ name: string }>(
-          `SELECT table_name AS name FROM information_schema.tables
-            WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
-        );
-        const parts: string[] = [];
-        for (const { name } of tables) {
-          const { rows } = await db.query<{ row: string }>(`SELECT t::text AS row FROM "${name}" AS t`);
-          parts.push(...rows.map((r) => r.row));
+    {
+      async exec(store, sql) {
+        const db = new pg.Client({ connectionString: urls.get(store)! });
+        await db.connect();
+        try {
+          await db.query(sql);
+        } finally {
+          await db.end();
         }
-        return parts.join('\n');
-      } finally {
-        await db.end();
-      }
+      },
+      // Every row of every table, as PostgreSQL prints it.
+      dump: async (store) => {
+        const db = new pg.Client({ connectionString: urls.get(store)! });
+        await db.connect();
+        try {
+          const { rows: tables } = await db.query<{ name: string }>(
+            `SELECT table_name AS name FROM information_schema.tables
+            WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+          );
+          const parts: string[] = [];
+          for (const { name } of tables) {
+            const { rows } = await db.query<{ row: string }>(`SELECT t::text AS row FROM "${name}" AS t`);
+            parts.push(...rows.map((r) => r.row));
+          }
+          return parts.join('\n');
+        } finally {
+          await db.end();
+        }
+      },
     },
   );
 

@@ -38,7 +38,18 @@ runStoreContract(
     files.set(store, file);
     return store;
   },
-  dumpSqlite,
+  {
+    dump: dumpSqlite,
+    async exec(store, sql) {
+      const db = new Database(files.get(store)!);
+      try {
+        db.pragma('busy_timeout = 5000');
+        db.exec(sql);
+      } finally {
+        db.close();
+      }
+    },
+  },
 );
 runStoreContract('sqlite (memory)', async () => openSqliteStore({ file: ':memory:' }));
 

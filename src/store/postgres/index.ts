@@ -11,6 +11,7 @@ import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
+import { postgresSealLegacy } from './legacy-personal.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresPreferenceStore } from './preferences.ts';
@@ -59,6 +60,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     dialect: 'postgres',
     capabilities: POSTGRES_CAPABILITIES,
     personalData: personal,
+    sealLegacyPersonalData: postgresSealLegacy(pool, personal),
     ...postgresJobStore(pool),
     ...postgresTenantStore(pool),
     ...postgresEventStore(pool, personal),

@@ -12,6 +12,7 @@ import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
+import { sqliteSealLegacy } from './legacy-personal.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
@@ -130,6 +131,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
     personalData: personal,
+    sealLegacyPersonalData: sqliteSealLegacy(db, personal),
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
     ...sqliteEventStore(db, jobs, subscribers, personal),
