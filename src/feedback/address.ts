@@ -28,6 +28,18 @@ export function addressHash(personal: PersonalData, channel: AddressChannel, add
   return personal.hash(`address:${channel}`, normaliseAddress(channel, address));
 }
 
+const EMAIL_LIKE = /[^\s<>()[\]{},;:"'`]+@[^\s<>()[\]{},;:"'`]+/g;
+const PHONE_LIKE = /\+\d[\d ().-]{6,}\d|\b\d{8,}\b/g;
+
+/**
+ * Provider words with every email address and phone number in them replaced: a bounce's
+ * diagnostic ("550 5.1.1 <ada@example.com>: user unknown") goes into timelines, the message's
+ * error and the suppression's detail, which keep no address (API.md "Personal data").
+ */
+export function withoutAddresses(words: string): string {
+  return words.replace(EMAIL_LIKE, '<address>').replace(PHONE_LIKE, '<number>');
+}
+
 /** The subscriber's address on an address channel, or null. */
 export function addressOf(channel: AddressChannel, subscriber: Pick<SubscriberRecord, 'email' | 'phone'>) {
   return channel === 'email' ? subscriber.email : subscriber.phone;
