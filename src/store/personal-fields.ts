@@ -1,5 +1,5 @@
 import { addressHash } from '../feedback/address.ts';
-import type { PersonalData } from '../security/personal-data.ts';
+import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
 import type { EventInput, SubscriberPatch } from '../shared/model.ts';
 
 /**
@@ -16,17 +16,50 @@ export interface SealedSubscriberPatch extends Omit<SubscriberPatch, 'email' | '
   phoneHash?: string | null;
 }
 
-export function sealSubscriberPatch(personal: PersonalData, patch: SubscriberPatch): SealedSubscriberPatch {
+/** The stored personal fields of a subscriber row, where the caller has it at hand. */
+export interface StoredAddresses {
+  email: string | null;
+  phone: string | null;
+  email_hash: string | null;
+  phone_hash: string | null;
+}
+
+/**
+ * Seals a patch's email and phone. Given the row as stored, an address that did not change (its
+ * keyed hash matches, and the stored value is sealed) keeps its sealed value: re-sending to an
+ * inline recipient costs a hash, not an encryption.
+ */
+export function sealSubscriberPatch(
+  personal: PersonalData,
+  patch: SubscriberPatch,
+  stored?: StoredAddresses,
+): SealedSubscriberPatch {
   const sealed: SealedSubscriberPatch = { ...patch };
   if (patch.email !== undefined) {
-    sealed.email = patch.email === null ? null : personal.seal(patch.email);
-    sealed.emailHash = patch.email === null ? null : addressHash(personal, 'email', patch.email);
+    const hash = patch.email === null ? null : addressHash(personal, 'email', patch.email);
+    sealed.emailHash = hash;
+    sealed.email =
+      patch.email === null
+        ? null
+        : (reusable(stored?.email, stored?.email_hash, hash) ?? personal.seal(patch.email));
   }
   if (patch.phone !== undefined) {
-    sealed.phone = patch.phone === null ? null : personal.seal(patch.phone);
-    sealed.phoneHash = patch.phone === null ? null : addressHash(personal, 'sms', patch.phone);
+    const hash = patch.phone === null ? null : addressHash(personal, 'sms', patch.phone);
+    sealed.phoneHash = hash;
+    sealed.phone =
+      patch.phone === null
+        ? null
+        : (reusable(stored?.phone, stored?.phone_hash, hash) ?? personal.seal(patch.phone));
   }
   return sealed;
+}
+
+function reusable(
+  value: string | null | undefined,
+  storedHash: string | null | undefined,
+  hash: string | null,
+): string | null {
+  return value && storedHash && storedHash === hash && isSealedPersonal(value) ? value : null;
 }
 
 /**
@@ -57,10 +90,11 @@ export function sealEventInput(
 export function sealInlineSubscribers<T extends { id: string } & SubscriberPatch>(
   personal: PersonalData,
   inline: readonly T[],
+  stored?: (id: string) => StoredAddresses | undefined,
 ): { sealed: ({ id: string } & SealedSubscriberPatch)[]; byId: Map<string, SealedSubscriberPatch> } {
   const byId = new Map<string, SealedSubscriberPatch>();
   const sealed = inline.map(({ id, ...patch }) => {
-    const one = sealSubscriberPatch(personal, patch);
+    const one = sealSubscriberPatch(personal, patch, stored?.(id));
     byId.set(id, one);
     return { id, ...one };
   });

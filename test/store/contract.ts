@@ -2350,6 +2350,39 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(twin?.phoneHash).toBeNull();
       });
 
+      it('an inline recipient sent to again keeps its address; a changed or cleared one takes the change', async () => {
+        await writeEverything();
+        const again = (id: string, email: string | null, phone?: string) =>
+          store.acceptEvents(
+            [
+              acceptable({
+                id,
+                input: { workflow: 'welcome', to: [{ subscriberId: 'marm', email: email ?? undefined }] },
+                inlineSubscribers: [
+                  { id: 'marm', email, ...(phone ? { phone } : {}) },
+                  ...(phone ? [{ id: 'marm', locale: 'fr' }] : []),
+                ],
+              }),
+            ],
+            DAY,
+          );
+        await again('evt_pd2', INLINE_EMAIL);
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: INLINE_EMAIL,
+          phone: INLINE_PHONE,
+        });
+        await again('evt_pd3', EMAIL, '+15550100000');
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: EMAIL,
+          phone: '+15550100000',
+          locale: 'fr',
+        });
+        expect(await store.subscribersWithPhone(T, '+15550100000')).toEqual(['marm']);
+        await again('evt_pd4', null);
+        const cleared = await store.getSubscriber(T, 'marm');
+        expect([cleared?.email, cleared?.hasEmail, cleared?.emailHash]).toEqual([null, false, null]);
+      });
+
       it.runIf(raw !== undefined)(
         'seals what an earlier version stored in clear, once: addresses, tokens and sandbox recipients, re-keying suppressions and devices',
         async () => {

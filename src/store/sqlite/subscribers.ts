@@ -26,8 +26,9 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
     id: string,
     patch: SealedSubscriberPatch,
     now: number,
+    read?: SubscriberRow,
   ): SubscriberRow {
-    const existing = get.get(tenantId, id) as SubscriberRow | undefined;
+    const existing = read ?? (get.get(tenantId, id) as SubscriberRow | undefined);
     const pick = <K extends keyof SubscriberRow>(key: K, value: SubscriberRow[K] | undefined) =>
       value === undefined ? (existing?.[key] ?? null) : value;
     const row: SubscriberRow = {
@@ -49,9 +50,15 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
   return {
     /** Fields present in `patch` are set (null clears one); absent fields are kept. */
     upsert(tenantId: string, id: string, patch: SubscriberPatch, now: number): SubscriberRecord {
-      return toSubscriber(upsertSealed(tenantId, id, sealSubscriberPatch(personal, patch), now), personal);
+      const stored = get.get(tenantId, id) as SubscriberRow | undefined;
+      const sealed = sealSubscriberPatch(personal, patch, stored);
+      return toSubscriber(upsertSealed(tenantId, id, sealed, now, stored), personal);
     },
     upsertSealed,
+    /** The row as stored (sealed fields), for a caller that seals a patch against it. */
+    stored(tenantId: string, id: string): SubscriberRow | undefined {
+      return get.get(tenantId, id) as SubscriberRow | undefined;
+    },
     createEmpty(tenantId: string, id: string, now: number): void {
       createEmpty.run(tenantId, id, now, now);
     },
