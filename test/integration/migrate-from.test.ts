@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newDataKey } from '../../src/security/personal-data.ts';
+import { PERSONAL_DATA_KEY_SETTING } from '../../src/security/personal-data-key.ts';
 import { hashApiKey } from '../../src/security/secrets.ts';
 import type { Lane, MessageRecord, TimelineEntry } from '../../src/shared/model.ts';
 import type { AcceptEvent, InboxPage, Job, Store } from '../../src/store/port.ts';
@@ -650,11 +651,16 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     const url = await freshDatabaseUrl();
     const unused = await openPostgresStore({ url });
     await unused.settingOnce('master_secret', 'generated-but-never-used');
+    // A start makes a personal data key; it seals nothing yet, and the copied rows need the source's.
+    await unused.settingOnce(PERSONAL_DATA_KEY_SETTING, 'made-by-a-start-never-used');
     await unused.close();
     const report = await copySqliteToPostgres({ sourceFile: file, targetUrl: url });
     expect(report.secret).toBe('replaced');
     const store = await openPostgresStore({ url });
     expect(await store.settingOnce('master_secret', 'x')).toBe(SECRET);
+    expect(await store.getSetting(PERSONAL_DATA_KEY_SETTING)).toBe(
+      (await sqlite.getSetting(PERSONAL_DATA_KEY_SETTING)) ?? null,
+    );
     await store.close();
   });
 
