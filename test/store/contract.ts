@@ -9,6 +9,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { listingContract } from './contract-listing.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -2458,5 +2459,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         },
       );
     });
+
+    listingContract(() => store, T, OTHER);
   });
 }

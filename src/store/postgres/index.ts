@@ -12,6 +12,7 @@ import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
 import { postgresSealLegacy } from './legacy-personal.ts';
+import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresPreferenceStore } from './preferences.ts';
@@ -78,6 +79,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool, personal),
+    ...postgresListingStore(pool, personal),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

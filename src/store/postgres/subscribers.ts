@@ -6,8 +6,8 @@ import { type Queryable, run } from './client.ts';
 
 // Fields present in the patch are set (null clears one); absent fields are kept.
 // Email and phone arrive sealed, with their hashes (src/store/personal-fields.ts).
-const UPSERT = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, email_hash, phone_hash, locale, timezone,
-    data, created_at, updated_at)
+export const UPSERT_SUBSCRIBER = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, email_hash, phone_hash,
+    locale, timezone, data, created_at, updated_at)
   VALUES ($1, $2, $3::jsonb->>'email', $3::jsonb->>'phone', $3::jsonb->>'emailHash', $3::jsonb->>'phoneHash',
           $3::jsonb->>'locale', $3::jsonb->>'timezone',
           CASE WHEN jsonb_typeof($3::jsonb->'data') = 'object' THEN $3::jsonb->'data' ELSE '{}' END, $4, $4)
@@ -34,7 +34,7 @@ export function postgresSubscriberStore(db: Queryable, personal: PersonalData): 
 
   return {
     async upsertSubscriber(tenantId, id, patch, now) {
-      const { rows } = await run<SubscriberRow>(db, UPSERT, [
+      const { rows } = await run<SubscriberRow>(db, UPSERT_SUBSCRIBER, [
         tenantId,
         id,
         JSON.stringify(sealSubscriberPatch(personal, patch)),

@@ -13,6 +13,7 @@ import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteSealLegacy } from './legacy-personal.ts';
+import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
@@ -60,6 +61,10 @@ const DURABLE_WRITES = [
   'upsertTopic',
   'addTopicMembers',
   'removeTopicMember',
+  'upsertSubscribers',
+  'deleteWorkflow',
+  'deleteIntegration',
+  'deleteTopic',
   'upsertDevice',
   'deleteDevice',
   'putWorkflow',
@@ -149,6 +154,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
     ...sqliteFeedbackStore(db, personal),
+    ...sqliteListingStore(db, subscribers, personal),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();
