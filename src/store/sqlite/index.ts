@@ -16,6 +16,7 @@ import { sqliteSealLegacy } from './legacy-personal.ts';
 import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { consentStatements, sqlitePersonalDataStore } from './personal-data.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
 import { sqliteProbe } from './probe.ts';
 import { sqliteRateCounterStore } from './rate-counters.ts';
@@ -83,6 +84,8 @@ const DURABLE_WRITES = [
   // provider will not say it again.
   'suppressAddress',
   'liftSuppression',
+  // A 202 for an erasure means the profile is gone for good.
+  'beginErasure',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -132,6 +135,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   const personal = new PersonalData();
   const subscribers = subscriberStatements(db, personal);
   const inboxLog = inboxLogStatements(db);
+  const consent = consentStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
@@ -149,12 +153,13 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteInboxStore(db, inboxLog, jobs),
     ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
-    ...sqlitePreferenceStore(db, subscribers),
+    ...sqlitePreferenceStore(db, subscribers, consent),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
-    ...sqliteFeedbackStore(db, personal),
+    ...sqliteFeedbackStore(db, consent, personal),
     ...sqliteListingStore(db, subscribers, personal),
+    ...sqlitePersonalDataStore(db, jobs),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();
