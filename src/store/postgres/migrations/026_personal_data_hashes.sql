@@ -8,12 +8,13 @@ ALTER TABLE subscribers ADD COLUMN phone_hash TEXT;
 DROP INDEX subscribers_by_phone;
 CREATE INDEX subscribers_by_phone ON subscribers(tenant_id, phone_hash) WHERE phone_hash IS NOT NULL;
 
--- tidings_accept as in 004_first_jobs_per_batch.sql, but inline subscribers also set the hashes
+-- tidings_accept as in 024_workflow_versions.sql, but inline subscribers also set the hashes
 -- (the caller seals their email and phone and adds emailHash / phoneHash).
 CREATE OR REPLACE FUNCTION tidings_accept(p_events JSONB, p_window BIGINT, p_per_job INT, p_max_attempts INT) RETURNS JSONB LANGUAGE plpgsql AS $$
 DECLARE
   v_count INT := jsonb_array_length(p_events);
   v_lanes TEXT[];
+  v_versions INT[];
   v_owned TEXT[];
   v_accepted BOOLEAN[];
   v_inline RECORD;
@@ -22,8 +23,9 @@ BEGIN
   -- The lane of each event (its priority, else its workflow's); NULL when the workflow is unknown.
   SELECT array_agg(CASE WHEN w.key IS NULL THEN NULL
                         ELSE coalesce(b.e->'input'->>'priority', w.definition->>'priority', 'normal') END
-                   ORDER BY b.ord)
-    INTO v_lanes
+                   ORDER BY b.ord),
+         array_agg(w.version ORDER BY b.ord)
+    INTO v_lanes, v_versions
     FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
     LEFT JOIN workflows w ON w.tenant_id = b.e->>'tenantId' AND w.key = b.e->'input'->>'workflow';
 
@@ -50,9 +52,9 @@ BEGIN
     FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
     LEFT JOIN unnest(v_owned) AS o(id) ON o.id = b.e->>'id';
 
-  INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
+  INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version)
   SELECT b.e->>'tenantId', b.e->>'id', b.e->'input'->>'workflow', b.e->'input', v_lanes[b.ord], 'accepted',
-         (b.e->>'now')::BIGINT
+         (b.e->>'now')::BIGINT, v_versions[b.ord]
     FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
    WHERE v_accepted[b.ord];
 
