@@ -15,6 +15,7 @@ import type {
   DevicePlatform,
   DeviceRecord,
   EventRecord,
+  Lane,
   MessageRecord,
   PreferenceChoices,
   SkippedStep,
@@ -693,6 +694,7 @@ export async function commitDeliveries(
   const created = new Set(
     await deps.store.createMessages(messages, { ...ack, followUps }, skipped, { joins, finished: closed }),
   );
+  countCreated(deps, targets, messages, created, now);
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
       record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
@@ -710,6 +712,30 @@ export async function commitDeliveries(
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
+}
+
+/**
+ * Counts the messages this commit created, by the status each was created with; an in-app message
+ * delivered at once has gone out, so its latency since the event is observed here.
+ */
+function countCreated(
+  deps: PipelineDeps,
+  targets: DeliveryTarget[],
+  messages: NewMessage[],
+  created: ReadonlySet<string>,
+  now: number,
+): void {
+  const { tally } = deps;
+  if (!tally) return;
+  let lanes: Map<string, Lane> | null = null;
+  for (const { record } of messages) {
+    if (!created.has(record.id)) continue;
+    tally.message(record.channel, record.status);
+    if (record.channel === 'in_app' && record.status === 'delivered') {
+      lanes ??= new Map(targets.map((t) => [t.event.id, t.event.priority]));
+      tally.latency(record.channel, lanes.get(record.eventId) ?? 'normal', now - record.eventAt);
+    }
+  }
 }
 
 interface DeliverPayload {

@@ -159,7 +159,8 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       store.listCircuits(request.tenantId),
     ]);
     const byId = new Map(circuits.map((c) => [c.integrationId, c]));
-    return { items: integrations.map((i) => integrationView(i, byId.get(i.id))) };
+    // A tenant has a handful of integrations: one page, always the last.
+    return { items: integrations.map((i) => integrationView(i, byId.get(i.id))), nextCursor: null };
   });
 
   app.get('/v1/integrations/:integrationId', { schema: { params } }, async (request) => {

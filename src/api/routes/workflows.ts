@@ -7,9 +7,10 @@ import { conditionError } from '../../templates/condition.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
+import { unbuiltWorkflowSettings } from '../unbuilt-settings.ts';
 import { workflowView } from '../views.ts';
 
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
@@ -103,6 +104,9 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       schema: { params, body: WorkflowBody },
       // `actions: [{label, url}]` becomes flat template fields before the schema (strings only) sees it.
       preValidation: async (request) => {
+        const unbuilt = unbuiltWorkflowSettings(request.body);
+        if (unbuilt.length > 0)
+          throw new ApiError('unprocessable', `${unbuilt[0]!.path} ${unbuilt[0]!.message}`, unbuilt);
         const problems = flattenTemplateActions(request.body);
         if (problems.length > 0) throw validationError(problems);
       },
@@ -126,8 +130,4 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     if (!workflow) throw notFound('workflow', key);
     return workflowView(workflow);
   });
-
-  app.get('/v1/workflows', async (request) => ({
-    items: (await store.listWorkflows(request.tenantId)).map(workflowView),
-  }));
 }
