@@ -172,7 +172,7 @@ export type IntegrationInput = {
 export type WebhookEndpointInput = {
   /** http(s) URL receiving signed POSTs */
   url: string;
-  events: Array<"message.sent" | "message.delivered" | "message.read" | "message.failed" | "message.dead" | "message.bounced" | "subscriber.unsubscribed">;
+  events: Array<"message.sent" | "message.delivered" | "message.read" | "message.clicked" | "message.failed" | "message.dead" | "message.bounced" | "subscriber.unsubscribed">;
 };
 
 export type SettingsPatch = {
