@@ -21,8 +21,10 @@ import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { layoutRoutes } from './routes/layouts.ts';
 import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { personalDataRoutes } from './routes/personal-data.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
@@ -319,8 +321,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     subscriberRoutes,
     deviceRoutes,
     preferenceRoutes,
+    personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
+    layoutRoutes,
     integrationRoutes,
     listingRoutes,
     messageRoutes,
