@@ -55,7 +55,11 @@ export async function startWorkerRole(
       templates: new TemplateCache(),
       providers,
       inboxFeed,
-      links: { publicUrl: config.publicUrl, unsubscribeKey: keys.unsubscribeSigning },
+      links: {
+        publicUrl: config.publicUrl,
+        unsubscribeKey: keys.unsubscribeSigning,
+        preferencesKey: keys.preferenceLinkSigning,
+      },
       webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
       tally,
     }),

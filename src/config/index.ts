@@ -166,16 +166,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'TIDINGS_OPERATOR_KEY must be at least 32 printable characters without spaces (openssl rand -hex 32); unset it to turn the tenant routes off.',
     );
   }
-  const corsRaw = (env.TIDINGS_CORS_ORIGINS ?? '*').trim();
-  const corsOrigins =
-    corsRaw === '*' || corsRaw === ''
-      ? ('*' as const)
-      : Object.freeze(
-          corsRaw
-            .split(',')
-            .map((origin) => origin.trim())
-            .filter(Boolean),
-        );
+  const corsOrigins = checkedCorsOrigins(env.TIDINGS_CORS_ORIGINS);
 
   const testSns = Object.freeze({
     certHost: env.TIDINGS_TEST_SNS_CERT_HOST || null,
@@ -216,6 +207,39 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     retentionMs: parseRetention(env.TIDINGS_RETENTION),
     warnings: Object.freeze(warnings),
   });
+}
+
+/**
+ * TIDINGS_CORS_ORIGINS: `*` (or unset) for any origin, else a comma-separated list of origins as
+ * browsers send them in `Origin` (`scheme://host[:port]`, the host in lower case, no path). A value
+ * that can never match — `app.example.com` without a scheme, a path, `*` inside a list — would
+ * silently lock every page out, so it stops start-up instead; a trailing slash is forgiven.
+ */
+function checkedCorsOrigins(raw: string | undefined): readonly string[] | '*' {
+  const trimmed = (raw ?? '*').trim();
+  if (trimmed === '*' || trimmed === '') return '*';
+  const origins = trimmed
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const url = URL.canParse(entry) ? new URL(entry) : null;
+      if (
+        !url ||
+        (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+        url.pathname !== '/' ||
+        url.search ||
+        url.hash ||
+        url.username ||
+        url.password
+      ) {
+        throw new ConfigError(
+          `TIDINGS_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin: list scheme://host[:port] values separated by commas (e.g. https://app.example.com,http://localhost:3000), or use * for any origin.`,
+        );
+      }
+      return url.origin;
+    });
+  return Object.freeze([...new Set(origins)]);
 }
 
 /** TIDINGS_PUBLIC_URL as links are built from it: http(s), no query or fragment, no trailing slash. */

@@ -76,4 +76,26 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ TIDINGS_RETENTION: bad }), bad).toThrow(/TIDINGS_RETENTION/);
     }
   });
+
+  it('reads TIDINGS_CORS_ORIGINS as origins browsers send, and refuses values that could never match', () => {
+    expect(loadConfig({}).corsOrigins).toBe('*');
+    expect(loadConfig({ TIDINGS_CORS_ORIGINS: ' * ' }).corsOrigins).toBe('*');
+    expect(
+      loadConfig({
+        TIDINGS_CORS_ORIGINS: 'https://App.Example.com/, http://localhost:3000,https://app.example.com',
+      }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    for (const bad of [
+      'app.example.com',
+      'https://app.example.com/inbox',
+      'https://app.example.com?x=1',
+      'https://a.example,*',
+      'ftp://files.example',
+      'null',
+    ]) {
+      expect(() => loadConfig({ TIDINGS_CORS_ORIGINS: bad }), bad).toThrow(
+        /TIDINGS_CORS_ORIGINS.*scheme:\/\/host/,
+      );
+    }
+  });
 });
