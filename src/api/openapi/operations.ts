@@ -470,6 +470,18 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Inbox',
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
   },
+  'GET /v1/inbox/ws': {
+    summary:
+      'Live inbox changes over a WebSocket (send Upgrade: websocket; token as header, ?token= or a first {"type": "auth", "token"} message)',
+    tag: 'Inbox',
+    success: {
+      101: {
+        description:
+          'switching protocols: the events of /v1/inbox/stream as JSON messages; the client may send {"type": "read"|"archive"|"seen", "itemId"} and {"type": "read-all"}',
+      },
+    },
+    errors: ['upgrade_required'],
+  },
   'GET /inbox.js': {
     summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',
     tag: 'Inbox',
@@ -642,18 +654,6 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Topics',
     success: NO_CONTENT,
     errors: NOT_FOUND,
-  },
-  'GET /v1/inbox/ws': {
-    summary:
-      'The inbox stream over a WebSocket (send Upgrade: websocket; the token as ?token= or a first message)',
-    tag: 'Inbox',
-    success: {
-      101: {
-        description:
-          'switching to the WebSocket: events as on /v1/inbox/stream; client messages read, archive, seen, read-all, auth',
-      },
-    },
-    errors: ['upgrade_required'],
   },
   'PUT /v1/layouts/{key}': {
     summary: 'Create a new version of an email layout (mjml or html holding {{ content }} once)',
