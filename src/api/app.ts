@@ -22,8 +22,10 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { inboxScriptRoutes } from './routes/inbox-script.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
+import { layoutRoutes } from './routes/layouts.ts';
 import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { personalDataRoutes } from './routes/personal-data.ts';
 import { preferencePageRoutes } from './routes/preference-page.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
@@ -321,8 +323,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     subscriberRoutes,
     deviceRoutes,
     preferenceRoutes,
+    personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
+    layoutRoutes,
     integrationRoutes,
     listingRoutes,
     messageRoutes,

@@ -65,6 +65,11 @@ const TemplateFields = Type.Record(
   Type.String({ maxLength: 100_000 }),
   { additionalProperties: false },
 );
+/** A template's fields per BCP 47 tag, over the default ones. */
+const Locales = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), TemplateFields, {
+  maxProperties: 50,
+  description: 'fields per BCP 47 tag ("es", "es-MX"), over the default template',
+});
 /** What inbox items show of the event data: all of it (default), none, or these top-level keys. */
 const InboxData = Type.Union(
   [
@@ -84,6 +89,20 @@ const DefaultChannelChoices = Type.Object(
 export const WorkflowBody = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 200 })),
+    defaultLocale: Type.Optional(
+      Type.String({
+        format: 'bcp47-locale',
+        maxLength: 64,
+        description: 'the last resort locale, "en" unless set',
+      }),
+    ),
+    messages: Type.Optional(
+      Type.Record(
+        Type.String({ minLength: 1, maxLength: 64 }),
+        Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 10_000 })),
+        { description: 'ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }}' },
+      ),
+    ),
     category: Type.Optional(Type.String({ maxLength: 64 })),
     priority: Type.Optional(Type.Enum([...LANES])),
     quietHours: Type.Optional(Type.Enum(['bypass', 'respect'])),
@@ -92,7 +111,27 @@ export const WorkflowBody = Type.Object(
       Type.Object(
         {
           channel: Channel,
-          template: TemplateFields,
+          template: Type.Optional(TemplateFields),
+          locales: Type.Optional(Locales),
+          layout: Type.Optional(Id),
+          variants: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$' }),
+                  weight: Type.Integer({ minimum: 0, maximum: 10_000 }),
+                  template: TemplateFields,
+                  locales: Type.Optional(Locales),
+                },
+                { additionalProperties: false },
+              ),
+              {
+                minItems: 2,
+                maxItems: 10,
+                description: 'an A/B test instead of template: each subscriber always gets the same variant',
+              },
+            ),
+          ),
           fallback: Type.Optional(
             Type.Object(
               { after: Duration, unless: Type.Enum(['delivered', 'read', 'clicked']) },

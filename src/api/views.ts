@@ -10,6 +10,7 @@ import {
   type SubscriberRecord,
   type TenantSettings,
   type WorkflowRecord,
+  type WorkflowVersionRecord,
 } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
 import type { CircuitRecord, WebhookEndpointRecord } from '../store/port.ts';
@@ -30,12 +31,14 @@ export function subscriberView(s: SubscriberRecord) {
   };
 }
 
-export function messageView(m: MessageRecord) {
+/** `workflowVersion` is its event's (the version it rendered with); null when unknown. */
+export function messageView(m: MessageRecord, workflowVersion: number | null = null) {
   return {
     messageId: m.id,
     eventId: m.eventId,
     subscriberId: m.subscriberId,
     workflow: m.workflow,
+    workflowVersion,
     channel: m.channel,
     status: m.status,
     provider: m.provider,
@@ -123,6 +126,8 @@ export function eventView(
   return {
     eventId: event.id,
     workflow: event.workflow,
+    // The version its messages render with: the one current when the event was accepted.
+    workflowVersion: event.workflowVersion,
     status,
     priority: event.priority,
     createdAt: iso(event.createdAt),
@@ -162,6 +167,11 @@ export function workflowView(w: WorkflowRecord) {
     createdAt: iso(w.createdAt),
     updatedAt: iso(w.updatedAt),
   };
+}
+
+/** One saved version of a workflow; `current` marks the one new events use. */
+export function workflowVersionView(v: WorkflowVersionRecord, current: boolean) {
+  return { version: v.version, current, createdAt: iso(v.createdAt), definition: v.definition };
 }
 
 /** A circuit no worker has published yet: closed, as every breaker starts. */

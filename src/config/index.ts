@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { AllowListError, parseAllowList } from '../security/outbound/allow-list.ts';
+import { parseDuration } from '../shared/time.ts';
 
 /** Where the store lives: the embedded SQLite file (or memory), or a PostgreSQL URL. */
 export type DatabaseTarget =
@@ -54,6 +55,11 @@ export interface Config {
    * TIDINGS_TEST_SNS_CA, a PEM file trusted for those fetches (a local fake's certificate).
    */
   readonly testSns: { readonly certHost: string | null; readonly caFile: string | null };
+  /**
+   * TIDINGS_RETENTION: events, messages, sandbox captures, dead letters and the like older than this
+   * are deleted by the retention sweep (src/ingest/retention.ts).
+   */
+  readonly retentionMs: number;
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -78,6 +84,21 @@ function intIn(env: Env, name: string, fallback: number, min: number, max: numbe
   }
   return value;
 }
+
+/** TIDINGS_RETENTION: a duration from one second to ten years ("90d", "12h", "5s"). */
+function parseRetention(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_RETENTION_MS;
+  const ms = parseDuration(raw);
+  if (ms === null || ms < 1000 || ms > 3650 * 86_400_000) {
+    throw new ConfigError(
+      `TIDINGS_RETENTION=${JSON.stringify(raw)} is not valid: use a duration from 1s to 3650d, such as 90d, 12h or 30m.`,
+    );
+  }
+  return ms;
+}
+
+/** TIDINGS_RETENTION's default: 90 days. */
+export const DEFAULT_RETENTION_MS = 90 * 86_400_000;
 
 function parseDatabase(raw: string, cwd: string): DatabaseTarget {
   if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) return { kind: 'postgres', url: raw };
@@ -183,6 +204,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     corsOrigins,
     publicUrl: checkedPublicUrl(env.TIDINGS_PUBLIC_URL, host, port),
     testSns,
+    retentionMs: parseRetention(env.TIDINGS_RETENTION),
     warnings: Object.freeze(warnings),
   });
 }

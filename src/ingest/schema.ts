@@ -30,6 +30,13 @@ export const EventBody = Type.Object(
     priority: Type.Optional(Type.Enum([...LANES])),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     actor: Type.Optional(Type.String({ maxLength: 128 })),
+    locale: Type.Optional(
+      Type.String({
+        format: 'bcp47-locale',
+        maxLength: 64,
+        description: "renders every recipient in this locale instead of each one's own",
+      }),
+    ),
     schedule: Type.Optional(
       Type.Object(
         {

@@ -16,6 +16,7 @@ import type {
   DeviceRecord,
   EventRecord,
   Lane,
+  LayoutRecord,
   MessageRecord,
   PreferenceChoices,
   SkippedStep,
@@ -29,8 +30,10 @@ import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
+import { wrapInLayout } from '../templates/layout.ts';
 import {
   type CompiledStep,
+  MAX_FIELD_CHARS,
   type RenderScope,
   renderFields,
   TemplateCompileError,
@@ -45,9 +48,13 @@ import {
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
+import { attachLayouts } from './layouts.ts';
 import { templateLinks } from './links.ts';
+import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
+import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
+import { variantIndex } from './variants.ts';
 
 /** One event to deliver to some of its recipients. */
 export interface DeliveryTarget {
@@ -68,11 +75,8 @@ export interface DeliveryTarget {
   digest?: { id: string; scope: DigestScope };
   /** A fallback step decided by its job (src/pipeline/fallback.ts): built, unlike in a delivery. */
   fallback?: FallbackBuild;
-}
-
-function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
-  const { tenantId: _tenant, ...rest } = subscriber;
-  return { ...rest.data, ...rest, subscriberId: subscriber.id };
+  /** Per email step with a `layout`: the version it is wrapped in, null when there is none (layouts.ts). */
+  layouts?: ReadonlyMap<number, LayoutRecord | null>;
 }
 
 /** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */
@@ -173,7 +177,9 @@ export function buildMessages(
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
-  const { steps: compiled, conditions, digestKey, usesLinks } = deps.templates.compiled(workflow);
+  const compiledWorkflow = deps.templates.compiled(workflow);
+  const { conditions, digestKey, usesLinks } = compiledWorkflow;
+  const eventLocale = event.payload.locale ?? null;
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
   const category = workflow.definition.category;
@@ -206,6 +212,8 @@ export function buildMessages(
   });
   const cancelled: TimelineEntry = { at, status: 'cancelled', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
+  // The A/B variant of the step being built (its name goes into meta.variant), or null.
+  let variant: string | null = null;
   // Hot path (one iteration per recipient and channel): records are built whole, in one shape,
   // rather than spread from a shared base, which V8 handles far more slowly.
   const record = (
@@ -240,7 +248,8 @@ export function buildMessages(
     reason,
     deviceId,
     providerMessageId: null,
-    meta: deviceId === null ? NO_META : { deviceId },
+    meta:
+      variant === null ? (deviceId === null ? NO_META : { deviceId }) : metaWithVariant(deviceId, variant),
   });
   const failure = (
     subscriberId: string,
@@ -272,13 +281,14 @@ export function buildMessages(
       actor: event.payload.actor ?? null,
     };
     if (usesLinks) {
-      const target = {
+      const linkTarget = {
         tenantId: event.tenantId,
         subscriberId: subscriber.id,
+        subscriberCreatedAt: subscriber.createdAt,
         workflow: workflow.key,
         category,
       };
-      scope.links = templateLinks(deps.links, target, now);
+      scope.links = templateLinks(deps.links, linkTarget, now);
     }
     if (target.digest) {
       scope.count = target.digest.scope.count;
@@ -312,9 +322,25 @@ export function buildMessages(
       continue;
     }
     const choices = consent.preferences.get(subscriber.id) ?? null;
+    // Decided once per (workflow version, locale): the steps in the recipient's locale.
+    const { localized, renderLocale } = recipientLocale(
+      deps.templates,
+      workflow,
+      eventLocale,
+      subscriber,
+      consent.defaultTimezone,
+      now,
+      compiledWorkflow,
+    );
     let timedOut = false;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
+      let arm = 0;
+      variant = null;
+      if (step.variants) {
+        arm = variantIndex(step, subscriber.id, workflow.key);
+        variant = step.variants[arm]?.name ?? null;
+      }
       // Fallback steps are escalations: their own jobs build them later, if earlier channels got no receipt.
       if ((step.fallback && !fallback) || (only && !only.has(index))) continue;
       if (paused) {
@@ -397,10 +423,12 @@ export function buildMessages(
       }
       let content: Record<string, string>;
       try {
-        const fields = compiled[index]!;
+        const fields = localized.steps[index]![arm]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
-        content = renderFields(fields, scope, renders.clock, budget);
+        content = renderFields(fields, scope, renders.clock, budget, renderLocale);
+        if (step.layout !== undefined && step.channel === 'email' && target.layouts)
+          content = framed(content, step.layout, target.layouts.get(index));
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();
@@ -467,6 +495,24 @@ export function buildMessages(
     if (!paused && !timedOut) renders.cleanDelivery();
   }
   return messages;
+}
+
+/** An email's html in its layout; a layout that is gone fails the message (template_error). */
+export function framed(
+  content: Record<string, string>,
+  key: string,
+  layout: LayoutRecord | null | undefined,
+): Record<string, string> {
+  if (!layout) throw new Error(`layout "${key}" does not exist`);
+  if (content.html === undefined) return content;
+  const html = wrapInLayout(layout, content.html);
+  if (html.length > MAX_FIELD_CHARS)
+    throw new Error(`html in layout "${key}" is more than ${MAX_FIELD_CHARS} characters`);
+  return { ...content, html };
+}
+
+function metaWithVariant(deviceId: string | null, variant: string): Record<string, string> {
+  return deviceId === null ? { variant } : { deviceId, variant };
 }
 
 /** A recipient's devices on the step's platforms (those of a channel are few: a filter beats a map). */
@@ -601,8 +647,8 @@ function bySubscriber(devices: DeviceRecord[]): Map<string, DeviceRecord[]> {
 }
 
 /**
- * Loads events and workflows for jobs, once per distinct key (a batch of a topic's deliver jobs
- * shares one event); answers null where either is gone.
+ * Loads events and the workflow version each renders with, once per distinct key (a batch of a
+ * topic's deliver jobs shares one event); answers null where either is gone.
  */
 export async function loadTargets(
   deps: PipelineDeps,
@@ -614,7 +660,7 @@ export async function loadTargets(
     [...refs.values()].map((item) => ({ tenantId: item.tenantId, id: item.eventId })),
   ))
     events.set(`${event.tenantId}\u0000${event.id}`, event);
-  const workflows = new Map<string, WorkflowRecord | null>();
+  const workflows = new PinnedWorkflows(deps);
   const out: (Omit<DeliveryTarget, 'subscriberIds'> | null)[] = [];
   for (const item of items) {
     const event = events.get(`${item.tenantId}\u0000${item.eventId}`) ?? null;
@@ -622,9 +668,7 @@ export async function loadTargets(
       out.push(null);
       continue;
     }
-    const key = `${event.tenantId}\u0000${event.workflow}`;
-    if (!workflows.has(key)) workflows.set(key, await deps.store.getWorkflow(event.tenantId, event.workflow));
-    const workflow = workflows.get(key) ?? null;
+    const workflow = await workflows.of(event);
     out.push(workflow ? { event, workflow } : null);
   }
   return out;
@@ -689,6 +733,7 @@ export async function commitDeliveries(
   finished: { tenantId: string; id: string }[] = [],
 ): Promise<void> {
   const ledger = new RenderLedger();
+  await attachLayouts(deps.store, targets);
   const now = Date.now();
   const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
   await deps.webhooks?.emitter.forNewMessages(messages, now);

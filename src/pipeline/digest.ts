@@ -3,6 +3,7 @@ import { ACKED, type JobHandler } from '../queue/handler.ts';
 import type { ClosedDigest, DigestJobPayload } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget } from './deliver.ts';
 import { JOB_KINDS, type PipelineDeps } from './deps.ts';
+import { PinnedWorkflows } from './pinned-workflow.ts';
 
 /**
  * What a closed digest sends: the messages of its oldest live event (so the (event, subscriber,
@@ -20,7 +21,8 @@ async function closingTarget(
   const live = oldestFirst(events.filter((event) => event.status !== 'cancelled'));
   const first = live[0];
   if (!first) return null;
-  const workflow = await deps.store.getWorkflow(digest.tenantId, digest.workflow);
+  // The close renders with the version its oldest live event was accepted under.
+  const workflow = await new PinnedWorkflows(deps).of(first);
   if (!workflow) return null;
   const gathered: DigestEvent[] = live.map((event) => ({
     id: event.id,

@@ -1,6 +1,7 @@
 import type { DeviceTarget, MessageMeta, OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
 import { plan, routingOf } from '../policy/plan.ts';
+import { changePreferences } from '../privacy/consent.ts';
 import { forPlatform } from '../providers/registry.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
@@ -332,12 +333,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         // this channel is suppressed before any provider call. (No preference row is created for
         // a subscriber erased meanwhile.)
         if (subscriber) {
-          await store.patchPreferences(
-            message.tenantId,
-            message.subscriberId,
-            { channels: { [message.channel]: false } },
-            Date.now(),
-          );
+          await changePreferences(store, {
+            tenantId: message.tenantId,
+            subscriberId: message.subscriberId,
+            patch: { channels: { [message.channel]: false } },
+            now: Date.now(),
+            source: 'sms_stop',
+            detail: `opted out at ${via} (message ${message.id}): ${outcome.reason}`,
+          });
         }
         await record(message, 'suppressed', `opted out at ${via}: ${outcome.reason}`, {
           error: outcome.reason,

@@ -23,6 +23,8 @@ export interface Keys {
    * (TIDINGS_SECRET_PREVIOUS) for values another process sealed before it was restarted.
    */
   credentialKeyring: readonly Buffer[];
+  /** Keys the hash that names an erased subscriber in what is kept of them (src/privacy/erasure.ts). */
+  erasure: Buffer;
 }
 
 function deriveCredentialKey(masterSecret: string): Buffer {
@@ -37,6 +39,7 @@ export function deriveKeys(masterSecret: string, previousSecrets: readonly strin
     preferenceLinkSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'preference-link', 32)),
     credentials,
     credentialKeyring: [credentials, ...previousSecrets.map(deriveCredentialKey)],
+    erasure: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'erased-subscriber', 32)),
   };
 }
 

@@ -85,6 +85,8 @@ export interface EventInput {
   priority?: Lane;
   sendAt?: string;
   actor?: string;
+  /** The locale to render in, instead of each recipient's own. */
+  locale?: string;
   /** Deliver at this local time in each recipient's zone (policy/local-schedule.ts). */
   schedule?: { localTime: string; spreadOver?: string };
 }
@@ -97,6 +99,8 @@ export interface EventRecord {
   priority: Lane;
   status: string;
   createdAt: number;
+  /** The workflow version current when the event was accepted; null for events older than versions. */
+  workflowVersion: number | null;
 }
 
 export interface SubscriberRecord {
@@ -118,9 +122,24 @@ export type SubscriberPatch = Partial<
 /** A template is a set of named fields (title, body, subject, html, text…), each a Liquid source. */
 export type TemplateFields = Record<string, string>;
 
+/** One arm of an A/B test: recipients get it in proportion to `weight`, each always the same one. */
+export interface StepVariant {
+  name: string;
+  weight: number;
+  template: TemplateFields;
+  locales?: Record<string, TemplateFields>;
+}
+
 export interface WorkflowChannelStep {
   channel: Channel;
-  template: TemplateFields;
+  /** The step's fields; absent when the step has `variants` instead. */
+  template?: TemplateFields;
+  /** An A/B test instead of one `template` (pipeline/variants.ts). */
+  variants?: StepVariant[];
+  /** Email steps: the key of the layout their html is wrapped in (templates/layout.ts). */
+  layout?: string;
+  /** Fields per BCP 47 tag, overlaying `template` for recipients of that locale (templates/locale.ts). */
+  locales?: Record<string, TemplateFields>;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };
   /** A Liquid expression over data, subscriber and actor: false skips this step for that recipient. */
   if?: string;
@@ -156,6 +175,10 @@ export interface RateLimitRule {
 
 export interface WorkflowDefinition {
   name?: string;
+  /** The locale recipients without a matching one get (`en` unless set). */
+  defaultLocale?: string;
+  /** ICU MessageFormat strings per locale and key, used through the `t` filter. */
+  messages?: Record<string, Record<string, string>>;
   category?: string;
   priority?: Lane;
   quietHours?: 'bypass' | 'respect';
@@ -233,6 +256,27 @@ export interface WorkflowRecord {
   pausedReason: string | null;
   /** Renders in a row that ran past their time budget (reset by a render that did not, and by a PUT). */
   renderTimeouts: number;
+}
+
+/** One immutable version of an email layout: its source and the HTML compiled from it once. */
+export interface LayoutRecord {
+  tenantId: string;
+  key: string;
+  version: number;
+  kind: 'mjml' | 'html';
+  source: string;
+  /** The compiled HTML, holding `{{ content }}` exactly once. */
+  html: string;
+  createdAt: number;
+}
+
+/** One immutable version of a workflow: what a PUT (or a rollback) saved. */
+export interface WorkflowVersionRecord {
+  tenantId: string;
+  key: string;
+  version: number;
+  definition: WorkflowDefinition;
+  createdAt: number;
 }
 
 /** Paused by its definition (the kill switch) or by Tidings (renders that kept timing out): nothing new goes out. */
@@ -355,6 +399,17 @@ export interface SandboxCapture {
  */
 export const SUPPRESSION_REASONS = ['hard_bounce', 'soft_bounces', 'complaint', 'sms_stop'] as const;
 export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
+/** Where a consent change came from (API.md consent log `source`). */
+export const CONSENT_SOURCES = [
+  'api',
+  'preference_page',
+  'unsubscribe_link',
+  'sms_stop',
+  'complaint',
+  'bounce',
+] as const;
+export type ConsentSource = (typeof CONSENT_SOURCES)[number];
 
 /** An address a tenant must not send to on one channel, kept under a hash of the address (src/feedback/address.ts). */
 export interface SuppressionRecord {

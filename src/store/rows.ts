@@ -6,6 +6,7 @@ import type {
   EventRecord,
   IntegrationRecord,
   Lane,
+  LayoutRecord,
   MessageReason,
   MessageRecord,
   MessageStatus,
@@ -13,6 +14,7 @@ import type {
   SkippedStep,
   SubscriberRecord,
   WorkflowRecord,
+  WorkflowVersionRecord,
 } from '../shared/model.ts';
 import type { BulkResponse, DeadJob, Job, WebhookEndpointRecord } from './port.ts';
 
@@ -60,6 +62,7 @@ export interface EventRow {
   priority: string;
   status: string;
   created_at: number;
+  workflow_version: number | null;
 }
 
 export function toEvent(row: EventRow): EventRecord {
@@ -71,6 +74,7 @@ export function toEvent(row: EventRow): EventRecord {
     priority: row.priority as Lane,
     status: row.status,
     createdAt: row.created_at,
+    workflowVersion: row.workflow_version ?? null,
   };
 }
 
@@ -95,6 +99,46 @@ export function toWorkflow(row: WorkflowRow): WorkflowRecord {
     updatedAt: row.updated_at,
     pausedReason: row.paused_reason,
     renderTimeouts: row.render_timeouts,
+  };
+}
+
+export interface WorkflowVersionRow {
+  tenant_id: string;
+  key: string;
+  version: number;
+  definition: JsonColumn;
+  created_at: number;
+}
+
+export function toWorkflowVersion(row: WorkflowVersionRow): WorkflowVersionRecord {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    version: row.version,
+    definition: fromJson(row.definition),
+    createdAt: row.created_at,
+  };
+}
+
+export interface LayoutRow {
+  tenant_id: string;
+  key: string;
+  version: number;
+  kind: string;
+  source: string;
+  html: string;
+  created_at: number | string;
+}
+
+export function toLayout(row: LayoutRow): LayoutRecord {
+  return {
+    tenantId: row.tenant_id,
+    key: row.key,
+    version: row.version,
+    kind: row.kind as LayoutRecord['kind'],
+    source: row.source,
+    html: row.html,
+    createdAt: Number(row.created_at),
   };
 }
 

@@ -1,4 +1,5 @@
 import { type FS, Liquid, type LiquidOptions, Tag, type TagToken, type TopLevelToken } from 'liquidjs';
+import { registerIntlFilters } from './intl-filters.ts';
 
 /**
  * The LiquidJS engines templates run in: sandboxed, so a template reaches nothing but the values
@@ -121,6 +122,7 @@ function sandboxed(options: LiquidOptions): Liquid {
     ownPropertyOnly: true,
   });
   for (const name of FILE_TAGS) engine.registerTag(name, RefusedFileTag);
+  registerIntlFilters(engine);
   timeFilters(engine);
   return engine;
 }

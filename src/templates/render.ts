@@ -1,8 +1,18 @@
-import type { Template } from 'liquidjs';
-import type { TemplateFields, WorkflowRecord } from '../shared/model.ts';
+import type { IntlMessageFormat } from 'intl-messageformat';
+import { Context, type Liquid, type Template } from 'liquidjs';
+import type {
+  StepVariant,
+  TemplateFields,
+  WorkflowChannelStep,
+  WorkflowRecord,
+  WorkflowVersionRecord,
+} from '../shared/model.ts';
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
+import { LOCALE_REGISTER, type RenderLocale, warmIntl } from './intl-filters.ts';
+import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE, localeChain, localizedFields } from './locale.ts';
+import { canonicalCatalogue, MessageBook } from './messages.ts';
 import { MJML_FIELD } from './mjml.ts';
 
 /** Fields rendered as HTML: every interpolated value is HTML-escaped, so event data cannot inject markup. */
@@ -126,6 +136,13 @@ export function templateErrors(fields: TemplateFields): { field: string; message
 
 const RENDER_LIMIT_EXCEEDED = /render limit exceeded/;
 
+/** A render's context: the scope, what is left of the budget, and the locale its filters format in. */
+function renderContext(engine: Liquid, scope: RenderScope, left: number, locale: RenderLocale | undefined) {
+  const context = new Context(scope, engine.options, { sync: true, renderLimit: left }, { liquid: engine });
+  if (locale) context.setRegister(LOCALE_REGISTER, locale);
+  return context;
+}
+
 /**
  * Renders one message's fields within `budgetMs` for all of them together. Plain `{{ a.b }}`
  * fields take the fast path and read no clock; every field LiquidJS renders gets what is left of
@@ -137,6 +154,7 @@ export function renderFields(
   scope: RenderScope,
   clock?: RenderClock,
   budgetMs: number = MESSAGE_BUDGET_MS,
+  locale?: RenderLocale,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   let started = -1;
@@ -154,9 +172,8 @@ export function renderFields(
       if (left <= 0) throw new TemplateTimeout(budgetMs);
       let value: string;
       try {
-        value = (html ? htmlEngine : textEngine).renderSync(template, scope as unknown as object, {
-          renderLimit: left,
-        }) as string;
+        const engine = html ? htmlEngine : textEngine;
+        value = engine.renderSync(template, renderContext(engine, scope, left, locale)) as string;
       } catch (error) {
         if (RENDER_LIMIT_EXCEEDED.test((error as Error).message)) throw new TemplateTimeout(budgetMs);
         throw error;
@@ -181,16 +198,41 @@ export type CompiledCondition = Template[] | TemplateCompileError | null;
 
 /** A workflow version's steps, compiled; `conditions` is null when no step has an `if`. */
 export interface CompiledWorkflow {
-  steps: CompiledStep[];
+  /** Per step, per arm (its one template, or each of its `variants`), compiled. */
+  steps: CompiledStep[][];
   conditions: CompiledCondition[] | null;
   /** The digest's `key` as the one field `key`; null when the workflow has no digest or no key. */
   digestKey: CompiledStep | null;
   /**
-   * Whether any template or condition may read `links` (the word appears in one): the others
-   * render without the per-recipient links object.
+   * Whether any template or condition may read `links` (the word appears in the definition): the
+   * others render without the per-recipient links object.
    */
   usesLinks: boolean;
+  /** Its locales and messages; null when it has neither (every recipient renders `steps`). */
+  localization: Localization | null;
+  /** Each requested locale's steps, decided once (see localized()). */
+  resolved: Map<string, LocalizedSteps>;
 }
+
+interface Localization {
+  defaultLocale: string;
+  /** Per step and arm, its `locales` keyed by canonical tag; null for one without any. */
+  stepLocales: (Map<string, TemplateFields> | null)[][];
+  catalogue: Map<string, Record<string, string>>;
+  /** Messages parsed so far, by locale and key: shared by every recipient of the version. */
+  parsed: Map<string, IntlMessageFormat>;
+}
+
+/** What one requested locale renders with: its steps, the tag filters format in, its messages. */
+export interface LocalizedSteps {
+  /** Per step, per arm (see armsOf). */
+  steps: CompiledStep[][];
+  locale: string;
+  messages: MessageBook | null;
+}
+
+/** Distinct requested locales decided per workflow version and kept; past it each is decided anew. */
+const RESOLVED_PER_VERSION = 200;
 
 const MENTIONS_LINKS = /\blinks\b/;
 
@@ -203,9 +245,46 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
   }
 }
 
+/** A step's arms: its one template (and locales), or each of its variants'. */
+export function armsOf(step: WorkflowChannelStep): Pick<StepVariant, 'template' | 'locales'>[] {
+  if (step.variants) return step.variants;
+  return [{ template: step.template as TemplateFields, locales: step.locales }];
+}
+
+function localizationOf(definition: WorkflowRecord['definition']): Localization | null {
+  const { channels, messages } = definition;
+  const hasLocales = channels.some((step) => armsOf(step).some((arm) => arm.locales !== undefined));
+  if (!hasLocales && messages === undefined) return null;
+  return {
+    defaultLocale: canonicalTag(definition.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE,
+    stepLocales: channels.map((step) =>
+      armsOf(step).map((arm) => {
+        if (!arm.locales) return null;
+        const checked = byCanonicalTag(arm.locales);
+        return checked.ok ? checked.map : null;
+      }),
+    ),
+    catalogue: canonicalCatalogue(messages),
+    parsed: new Map(),
+  };
+}
+
 /** Compiled workflows, keyed by tenant, key and version, so each version is parsed once per process. */
 export class TemplateCache {
   private readonly cache = new Map<string, CompiledWorkflow>();
+  /** Saved versions are immutable: each is read from the store once per process. */
+  private readonly versions = new Map<string, WorkflowVersionRecord>();
+
+  /** A saved version read before, if it was. */
+  version(tenantId: string, key: string, version: number): WorkflowVersionRecord | undefined {
+    return this.versions.get(`${tenantId}\u0000${key}\u0000${version}`);
+  }
+
+  /** Keeps a saved version read from the store. */
+  keepVersion(record: WorkflowVersionRecord): void {
+    if (this.versions.size > 5_000) this.versions.clear();
+    this.versions.set(`${record.tenantId}\u0000${record.key}\u0000${record.version}`, record);
+  }
 
   /** A workflow version's compiled steps and conditions, from one cache lookup. */
   compiled(workflow: WorkflowRecord): CompiledWorkflow {
@@ -215,13 +294,14 @@ export class TemplateCache {
       const { channels, digest } = workflow.definition;
       compiled = {
         digestKey: digest?.key === undefined ? null : compileStep({ key: digest.key }),
-        steps: channels.map((step) => compileStep(step.template)),
+        steps: channels.map((step) => armsOf(step).map((arm) => compileStep(arm.template))),
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))
           : null,
-        usesLinks: MENTIONS_LINKS.test(
-          JSON.stringify([channels.map((step) => [step.template, step.if]), digest?.key]),
-        ),
+        // Anywhere in the definition: templates, variants, locales, messages, conditions, the digest key.
+        usesLinks: MENTIONS_LINKS.test(JSON.stringify(workflow.definition)),
+        localization: localizationOf(workflow.definition),
+        resolved: new Map(),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);
@@ -229,13 +309,58 @@ export class TemplateCache {
     return compiled;
   }
 
-  /** One compiled field set per workflow channel step, in order. */
-  steps(workflow: WorkflowRecord): CompiledStep[] {
-    return this.compiled(workflow).steps;
+  /**
+   * The steps a recipient whose locale is `requested` (the event's, else the subscriber's; null
+   * for none) gets: decided once per workflow version and requested tag. `compiled` saves the
+   * version lookup when the caller holds it (a delivery, once per recipient).
+   */
+  localized(
+    workflow: WorkflowRecord,
+    requested: string | null,
+    compiled: CompiledWorkflow = this.compiled(workflow),
+  ): LocalizedSteps {
+    const key = requested ?? '';
+    const known = compiled.resolved.get(key);
+    if (known) return known;
+    const localized = localize(workflow, compiled, requested);
+    if (compiled.resolved.size < RESOLVED_PER_VERSION) compiled.resolved.set(key, localized);
+    return localized;
   }
 
   /** One compiled condition per step, in order; null when no step has one (nothing to evaluate). */
   conditions(workflow: WorkflowRecord): CompiledCondition[] | null {
     return this.compiled(workflow).conditions;
   }
+}
+
+function localize(
+  workflow: WorkflowRecord,
+  compiled: CompiledWorkflow,
+  requested: string | null,
+): LocalizedSteps {
+  const localization = compiled.localization;
+  const wanted = requested === null ? null : canonicalTag(requested);
+  const fallback =
+    localization?.defaultLocale ?? canonicalTag(workflow.definition.defaultLocale ?? DEFAULT_LOCALE);
+  // Numbers and dates follow the recipient's own locale, even when its copy falls back.
+  const locale = wanted ?? fallback ?? DEFAULT_LOCALE;
+  if (!localization) {
+    warmIntl([locale]);
+    return { steps: compiled.steps, locale, messages: null };
+  }
+  const chain = localeChain(wanted, localization.defaultLocale);
+  warmIntl([locale, ...chain]);
+  const steps = compiled.steps.map((arms, i) => {
+    const definitions = armsOf(workflow.definition.channels[i]!);
+    return arms.map((base, a) => {
+      const locales = localization.stepLocales[i]![a];
+      if (!locales || !chain.some((tag) => locales.has(tag))) return base;
+      return compileStep(localizedFields(definitions[a]!.template, locales, chain));
+    });
+  });
+  const messages =
+    localization.catalogue.size === 0
+      ? null
+      : new MessageBook(localization.catalogue, chain, localization.parsed).prepare();
+  return { steps, locale, messages };
 }

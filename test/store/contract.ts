@@ -9,6 +9,7 @@ import type {
   Store,
 } from '../../src/store/port.ts';
 import { listingContract } from './contract-listing.ts';
+import { personalDataContract } from './personal-data-contract.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -72,6 +73,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
     afterEach(async () => {
       await store.close();
     });
+
+    describe('personal data', () => personalDataContract(() => store));
 
     describe('settings, tenants and keys', () => {
       it('keeps the first value written for a setting', async () => {
@@ -992,6 +995,98 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect((await store.getWorkflow(T, 'welcome'))?.definition.name).toBe('W');
         expect(await store.getWorkflow(OTHER, 'welcome')).toBeNull();
         expect((await store.listWorkflows(T)).map((w) => w.key)).toEqual(['welcome']);
+      });
+
+      it('keeps every version immutable, lists them newest first, per tenant', async () => {
+        await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);
+        await store.putWorkflow(OTHER, 'welcome', { name: 'other', channels: [] }, 3);
+        const first = await store.getWorkflowVersion(T, 'welcome', 1);
+        expect(first).toEqual({
+          tenantId: T,
+          key: 'welcome',
+          version: 1,
+          definition: { channels: [] },
+          createdAt: 1,
+        });
+        expect((await store.getWorkflowVersion(T, 'welcome', 2))?.definition.name).toBe('two');
+        expect(await store.getWorkflowVersion(T, 'welcome', 3)).toBeNull();
+        expect(await store.getWorkflowVersion(OTHER, 'welcome', 2)).toBeNull();
+        const listed = await store.listWorkflowVersions(T, 'welcome');
+        expect(listed.map((v) => [v.version, v.definition.name ?? null, v.createdAt])).toEqual([
+          [2, 'two', 2],
+          [1, null, 1],
+        ]);
+        expect(await store.listWorkflowVersions(T, 'missing')).toEqual([]);
+      });
+
+      it("counts a workflow's messages per A/B variant and status, leaving out those without a variant", async () => {
+        const m = (id: string, status: MessageRecord['status'], variant?: string, workflow = 'welcome') => ({
+          record: message({
+            id,
+            eventId: `evt_${id}`,
+            workflow,
+            status,
+            meta: variant === undefined ? {} : { variant },
+          }),
+          followUp: null,
+        });
+        await store.createMessages([
+          m('m1', 'delivered', 'a'),
+          m('m2', 'delivered', 'a'),
+          m('m3', 'read', 'a'),
+          m('m4', 'delivered', 'b'),
+          m('m5', 'delivered'),
+          m('m6', 'delivered', 'a', 'other'),
+        ]);
+        expect(await store.variantCounts(T, 'welcome')).toEqual([
+          { variant: 'a', status: 'delivered', count: 2 },
+          { variant: 'a', status: 'read', count: 1 },
+          { variant: 'b', status: 'delivered', count: 1 },
+        ]);
+        expect(await store.variantCounts(OTHER, 'welcome')).toEqual([]);
+      });
+
+      it('numbers layout versions per tenant and key and lists them newest first', async () => {
+        const one = await store.putLayout(
+          T,
+          'brand',
+          { kind: 'html', source: 'a {{ content }}', html: 'a {{ content }}' },
+          5,
+        );
+        expect(one).toEqual({
+          tenantId: T,
+          key: 'brand',
+          version: 1,
+          kind: 'html',
+          source: 'a {{ content }}',
+          html: 'a {{ content }}',
+          createdAt: 5,
+        });
+        await store.putLayout(T, 'brand', { kind: 'mjml', source: '<mjml/>', html: 'b {{ content }}' }, 6);
+        await store.putLayout(OTHER, 'brand', { kind: 'html', source: 'c', html: 'c {{ content }}' }, 7);
+        expect((await store.listLayoutVersions(T, 'brand')).map((l) => [l.version, l.kind, l.html])).toEqual([
+          [2, 'mjml', 'b {{ content }}'],
+          [1, 'html', 'a {{ content }}'],
+        ]);
+        expect((await store.listLayoutVersions(OTHER, 'brand')).map((l) => l.version)).toEqual([1]);
+        expect(await store.listLayoutVersions(T, 'none')).toEqual([]);
+      });
+
+      it('records on each event the workflow version current when it was accepted', async () => {
+        await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);
+        await store.acceptEvents([acceptable({ id: 'evt_2' }), acceptable({ id: 'evt_3' })], DAY);
+        const events = await store.getEvents([
+          { tenantId: T, id: 'evt_1' },
+          { tenantId: T, id: 'evt_2' },
+          { tenantId: T, id: 'evt_3' },
+        ]);
+        expect(events.map((e) => [e.id, e.workflowVersion]).sort()).toEqual([
+          ['evt_1', 1],
+          ['evt_2', 2],
+          ['evt_3', 2],
+        ]);
+        expect((await store.getEvent(T, 'evt_1'))?.workflowVersion).toBe(1);
       });
 
       it('counts render timeouts in a row, pauses at the threshold, and a put starts clean', async () => {

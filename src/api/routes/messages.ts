@@ -3,14 +3,30 @@ import Type from 'typebox';
 import { sendJob } from '../../pipeline/deps.ts';
 import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
+import type { Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
 import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
-function page(items: MessageRecord[], limit: number) {
+/** The workflow version each message rendered with: its event's, read once per event of the page. */
+async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<string, number | null>> {
+  const ids = new Set(items.map((m) => `${m.tenantId}\u0000${m.eventId}`));
+  const refs = [...ids].map((id) => {
+    const [tenantId, eventId] = id.split('\u0000') as [string, string];
+    return { tenantId, id: eventId };
+  });
+  const events = refs.length === 0 ? [] : await store.getEvents(refs);
+  return new Map(events.map((e) => [`${e.tenantId}\u0000${e.id}`, e.workflowVersion]));
+}
+
+async function page(store: Store, items: MessageRecord[], limit: number) {
   const last = items.length === limit ? items.at(-1) : undefined;
-  return { items: items.map(messageView), nextCursor: last ? encodeCursor([last.id]) : null };
+  const versions = await versionsOf(store, items);
+  return {
+    items: items.map((m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null)),
+    nextCursor: last ? encodeCursor([last.id]) : null,
+  };
 }
 
 function beforeId(cursor: string | undefined): string | undefined {
@@ -35,14 +51,15 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       beforeId: beforeId(query.cursor),
       limit,
     });
-    return page(items, limit);
+    return page(store, items, limit);
   });
 
   app.get('/v1/messages/:messageId', { schema: { params } }, async (request) => {
     const { messageId } = request.params as { messageId: string };
     const message = await store.getMessage(request.tenantId, messageId);
     if (!message) throw notFound('message', messageId);
-    return messageView(message);
+    const event = await store.getEvent(request.tenantId, message.eventId);
+    return messageView(message, event?.workflowVersion ?? null);
   });
 
   const deadQuery = Type.Object(
@@ -58,7 +75,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       beforeId: beforeId(query.cursor),
       limit,
     });
-    return page(items, limit);
+    return page(store, items, limit);
   });
 
   app.post('/v1/dead-letters/:messageId/replay', { schema: { params } }, async (request, reply) => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { messagePage, PAGE_HEADERS, preferencePage } from '../../preference-page/html.ts';
 import { type PageModel, pageModel, patchFromForm } from '../../preference-page/model.ts';
+import { changePreferences } from '../../privacy/consent.ts';
 import { verifyPreferenceLinkToken } from '../../security/preference-link-token.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emptyPreferences } from '../../store/preference-merge.ts';
@@ -9,7 +10,13 @@ import type { ApiContext } from '../context.ts';
 const MAX_TOKEN_LENGTH = 4096;
 const FORM_BODY_LIMIT = 64 * 1024;
 
-type Identity = { tenantId: string; subscriberId: string; subscriberCreatedAt?: number };
+/** Who a token names; `issuedAt` only for a subscriber token without the subscriber's creation time. */
+type Identity = {
+  tenantId: string;
+  subscriberId: string;
+  subscriberCreatedAt?: number;
+  issuedAt?: number | null;
+};
 
 /**
  * Who a token names: a preference link token (`{{ links.preferences }}`, one dot) or a subscriber
@@ -89,10 +96,14 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
       store.listWorkflows(who.tenantId),
       store.getTenantSettings(who.tenantId),
     ]);
-    // Erased, or erased and created anew under the same id: the link was for someone else.
+    // Erased, or erased and created anew under the same id: the token was for someone else (the
+    // rule the API's authentication applies, src/api/auth.ts).
     if (!subscriber) return null;
-    if (who.subscriberCreatedAt !== undefined && who.subscriberCreatedAt !== subscriber.createdAt)
-      return null;
+    const another =
+      who.subscriberCreatedAt !== undefined
+        ? who.subscriberCreatedAt !== subscriber.createdAt
+        : who.issuedAt != null && who.issuedAt + 1000 <= subscriber.createdAt;
+    if (another) return null;
     return pageModel(
       workflows,
       choices ?? emptyPreferences(),
@@ -152,7 +163,15 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const patch = patchFromForm(model, form);
     if ('field' in patch) return page(reply, 400, preferencePage(model, token as string, { problem: patch }));
     if (Object.keys(patch).length > 0) {
-      await store.patchPreferences(who.tenantId, who.subscriberId, patch, Date.now());
+      // Logged in the consent log, in the same transaction, as the page's doing.
+      await changePreferences(store, {
+        tenantId: who.tenantId,
+        subscriberId: who.subscriberId,
+        patch,
+        now: Date.now(),
+        source: 'preference_page',
+        detail: 'hosted preference page',
+      });
     }
     return reply
       .status(303)

@@ -1,25 +1,82 @@
 import type { FastifyInstance } from 'fastify';
+import Type, { type Static } from 'typebox';
+import { Id, SubscriberFields } from '../../ingest/fields.ts';
+import { previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
-import type { WorkflowDefinition } from '../../shared/model.ts';
+import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
+import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
+import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
+import {
+  canonicalCatalogue,
+  catalogueProblems,
+  inDefaultLocale,
+  literalMessageKeys,
+} from '../../templates/messages.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
-import { templateErrors } from '../../templates/render.ts';
+import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
-import { unbuiltWorkflowSettings } from '../unbuilt-settings.ts';
-import { workflowView } from '../views.ts';
+import { workflowVersionView, workflowView } from '../views.ts';
+
+type Step = WorkflowBody['channels'][number];
+type Fields = Record<string, string>;
+
+/** A step's templates with the path naming each: its one template, or each variant's. */
+function armsWithPaths(
+  step: Step,
+  i: number,
+): { at: string; template: Fields; locales?: Record<string, Fields> }[] {
+  if (step.variants)
+    return step.variants.map((variant, v) => ({
+      at: `channels[${i}].variants[${v}]`,
+      template: variant.template,
+      locales: variant.locales,
+    }));
+  return [{ at: `channels[${i}]`, template: step.template ?? {}, locales: step.locales }];
+}
+
+/** A step has one template or variants (named once each, some weight among them), not both. */
+function variantDetails(step: Step, i: number): ErrorDetail[] {
+  if (step.variants === undefined)
+    return step.template === undefined
+      ? [{ path: `channels[${i}].template`, message: 'is required (or variants)' }]
+      : [];
+  const details: ErrorDetail[] = [];
+  if (step.template !== undefined)
+    details.push({ path: `channels[${i}].variants`, message: 'a step has a template or variants, not both' });
+  if (step.locales !== undefined)
+    details.push({
+      path: `channels[${i}].locales`,
+      message: 'with variants, each variant carries its own locales',
+    });
+  const names = new Set<string>();
+  step.variants.forEach((variant, v) => {
+    if (names.has(variant.name))
+      details.push({
+        path: `channels[${i}].variants[${v}].name`,
+        message: `"${variant.name}" is used twice`,
+      });
+    names.add(variant.name);
+  });
+  if (step.variants.every((variant) => variant.weight === 0))
+    details.push({ path: `channels[${i}].variants`, message: 'at least one variant needs a weight above 0' });
+  return details;
+}
 
 /** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
 function templateDetails(body: WorkflowBody): ErrorDetail[] {
   return body.channels.flatMap((step, i) => {
-    const details: ErrorDetail[] = templateErrors(step.template).map((e) => ({
-      path: `channels[${i}].template.${e.field}`,
-      message: e.message,
-    }));
+    const details: ErrorDetail[] = variantDetails(step, i);
+    for (const arm of armsWithPaths(step, i)) {
+      for (const e of templateErrors(arm.template))
+        details.push({ path: `${arm.at}.template.${e.field}`, message: e.message });
+      details.push(...localeDetails(arm.locales, `${arm.at}.locales`));
+    }
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
     if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
@@ -29,6 +86,44 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
       });
     return details;
   });
+}
+
+/** A step's `locales`: BCP 47 tags, each spelled once, holding templates that parse. */
+function localeDetails(locales: Record<string, Fields> | undefined, path: string): ErrorDetail[] {
+  if (!locales) return [];
+  const tags = byCanonicalTag(locales);
+  if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
+  return Object.entries(locales).flatMap(([tag, fields]) =>
+    templateErrors(fields).map((e) => ({ path: `${path}.${tag}.${e.field}`, message: e.message })),
+  );
+}
+
+/**
+ * The `messages` catalogue parses (each message an ICU message), and every key a template names
+ * (`"key" | t`) is in the default locale's messages, the last resort of every recipient.
+ */
+function messageDetails(body: WorkflowBody): ErrorDetail[] {
+  const problems: ErrorDetail[] = catalogueProblems(body.messages);
+  if (problems.length > 0) return problems;
+  const catalogue = canonicalCatalogue(body.messages);
+  const defaultLocale = canonicalTag(body.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE;
+  const check = (fields: Record<string, string>, path: string) => {
+    for (const [field, source] of Object.entries(fields))
+      for (const key of literalMessageKeys(source))
+        if (!inDefaultLocale(catalogue, defaultLocale, key))
+          problems.push({
+            path: `${path}.${field}`,
+            message: `message "${key}" is not in the messages of the default locale (${defaultLocale}), which every recipient falls back to`,
+          });
+  };
+  body.channels.forEach((step, i) => {
+    for (const arm of armsWithPaths(step, i)) {
+      check(arm.template, `${arm.at}.template`);
+      for (const [tag, fields] of Object.entries(arm.locales ?? {}))
+        check(fields, `${arm.at}.locales.${tag}`);
+    }
+  });
+  return problems;
 }
 
 /** The longest `fallback.after`: a fallback is for a message that should have arrived, not a reminder. */
@@ -64,16 +159,24 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
 async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
   for (const [i, step] of body.channels.entries()) {
-    const source = step.template[MJML_FIELD];
-    if (source === undefined) continue;
-    const path = `channels[${i}].template.${MJML_FIELD}`;
-    if (step.channel !== 'email') {
-      details.push({ path, message: 'is for email steps only' });
-      continue;
+    const templates: [string, Fields][] = [];
+    for (const arm of armsWithPaths(step, i)) {
+      templates.push([`${arm.at}.template`, arm.template]);
+      for (const [tag, fields] of Object.entries(arm.locales ?? {}))
+        templates.push([`${arm.at}.locales.${tag}`, fields]);
     }
-    const compiled = await compileMjml(source);
-    if (compiled.ok) step.template.html = compiled.html;
-    else details.push({ path, message: compiled.message });
+    for (const [at, fields] of templates) {
+      const source = fields[MJML_FIELD];
+      if (source === undefined) continue;
+      const path = `${at}.${MJML_FIELD}`;
+      if (step.channel !== 'email') {
+        details.push({ path, message: 'is for email steps only' });
+        continue;
+      }
+      const compiled = await compileMjml(source);
+      if (compiled.ok) fields.html = compiled.html;
+      else details.push({ path, message: compiled.message });
+    }
   }
   return details;
 }
@@ -94,6 +197,103 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
   return details;
 }
 
+/** A step's `layout` is for email steps, and names a layout that exists. */
+async function checkLayouts(store: ApiContext['store'], tenantId: string, definition: WorkflowDefinition) {
+  const details: ErrorDetail[] = [];
+  for (const [i, step] of definition.channels.entries()) {
+    if (step.layout === undefined) continue;
+    const path = `channels[${i}].layout`;
+    if (step.channel !== 'email') details.push({ path, message: 'is for email steps only' });
+    else if ((await store.listLayoutVersions(tenantId, step.layout)).length === 0)
+      details.push({ path, message: `no layout "${step.layout}": PUT /v1/layouts/${step.layout} first` });
+  }
+  if (details.length > 0) throw validationError(details);
+}
+
+/** A definition as it is saved, or the 400 that says what is wrong with it. */
+async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition> {
+  const mjml = await compileMjmlSteps(body);
+  if (mjml.length > 0) throw validationError(mjml);
+  const details = [
+    ...templateDetails(body),
+    ...messageDetails(body),
+    ...fallbackDetails(body),
+    ...digestDetails(body),
+  ];
+  if (details.length > 0) throw validationError(details);
+  return body as WorkflowDefinition;
+}
+
+const RollbackBody = Type.Object(
+  { version: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) },
+  { additionalProperties: false },
+);
+type RollbackBody = Static<typeof RollbackBody>;
+
+const PreviewBody = Type.Object(
+  {
+    subscriberId: Type.Optional(Id),
+    subscriber: Type.Optional(
+      Type.Object({ subscriberId: Type.Optional(Id), ...SubscriberFields }, { additionalProperties: false }),
+    ),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    locale: Type.Optional(Type.String({ format: 'bcp47-locale', maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+type PreviewBody = Static<typeof PreviewBody>;
+
+/** The recipient of a preview: a stored subscriber (404 when unknown) or one given inline, stored nowhere. */
+async function previewRecipient(
+  store: ApiContext['store'],
+  tenantId: string,
+  body: PreviewBody,
+  now: number,
+): Promise<SubscriberRecord> {
+  if ((body.subscriberId === undefined) === (body.subscriber === undefined))
+    throw validationError([{ path: 'subscriberId', message: 'give either subscriberId or subscriber' }]);
+  if (body.subscriberId !== undefined) {
+    const stored = await store.getSubscriber(tenantId, body.subscriberId);
+    if (!stored) throw notFound('subscriber', body.subscriberId);
+    return stored;
+  }
+  const inline = body.subscriber!;
+  return {
+    tenantId,
+    id: inline.subscriberId ?? 'preview',
+    email: inline.email ?? null,
+    phone: inline.phone ?? null,
+    locale: inline.locale ?? null,
+    timezone: inline.timezone ?? null,
+    data: (inline.data ?? {}) as Record<string, unknown>,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/**
+ * Per A/B variant: its messages by status, and in all. The current definition's variants come
+ * first (with zeros when nothing was sent yet), then names only older versions had.
+ */
+function variantStats(definition: WorkflowDefinition, counts: VariantCount[]) {
+  const byName = new Map<string, { name: string; total: number; statuses: Record<string, number> }>();
+  const entry = (name: string) => {
+    let found = byName.get(name);
+    if (!found) {
+      found = { name, total: 0, statuses: {} };
+      byName.set(name, found);
+    }
+    return found;
+  };
+  for (const step of definition.channels) for (const variant of step.variants ?? []) entry(variant.name);
+  for (const { variant, status, count } of counts) {
+    const found = entry(variant);
+    found.statuses[status] = (found.statuses[status] ?? 0) + count;
+    found.total += count;
+  }
+  return [...byName.values()];
+}
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -104,25 +304,71 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       schema: { params, body: WorkflowBody },
       // `actions: [{label, url}]` becomes flat template fields before the schema (strings only) sees it.
       preValidation: async (request) => {
-        const unbuilt = unbuiltWorkflowSettings(request.body);
-        if (unbuilt.length > 0)
-          throw new ApiError('unprocessable', `${unbuilt[0]!.path} ${unbuilt[0]!.message}`, unbuilt);
         const problems = flattenTemplateActions(request.body);
         if (problems.length > 0) throw validationError(problems);
       },
     },
     async (request) => {
       const { key } = request.params as { key: string };
-      const body = request.body as WorkflowBody;
-      const mjml = await compileMjmlSteps(body);
-      if (mjml.length > 0) throw validationError(mjml);
-      const details = [...templateDetails(body), ...fallbackDetails(body), ...digestDetails(body)];
-      if (details.length > 0) throw validationError(details);
-      return workflowView(
-        await store.putWorkflow(request.tenantId, key, body as WorkflowDefinition, Date.now()),
-      );
+      const definition = await checkedDefinition(request.body as WorkflowBody);
+      await checkLayouts(store, request.tenantId, definition);
+      return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
     },
   );
+
+  // The API's own compiled templates (workers keep theirs): a preview renders as a send would.
+  const templates = new TemplateCache();
+  app.post('/v1/workflows/:key/preview', { schema: { params, body: PreviewBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const body = request.body as PreviewBody;
+    const now = Date.now();
+    const workflow = await store.getWorkflow(request.tenantId, key);
+    if (!workflow) throw notFound('workflow', key);
+    const subscriber = await previewRecipient(store, request.tenantId, body, now);
+    const settings = await store.getTenantSettings(request.tenantId);
+    const layouts = new Map<number, LayoutRecord | null>();
+    for (const [index, step] of workflow.definition.channels.entries())
+      if (step.layout !== undefined && step.channel === 'email')
+        layouts.set(index, (await store.listLayoutVersions(request.tenantId, step.layout))[0] ?? null);
+    const channels = previewWorkflow(templates, {
+      layouts,
+      workflow,
+      subscriber,
+      data: (body.data ?? {}) as Record<string, unknown>,
+      locale: body.locale ?? null,
+      defaultTimezone: settings.defaultTimezone,
+      now,
+    });
+    return { workflow: key, version: workflow.version, channels };
+  });
+
+  app.get('/v1/workflows/:key/stats', { schema: { params } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const workflow = await store.getWorkflow(request.tenantId, key);
+    if (!workflow) throw notFound('workflow', key);
+    const counts = await store.variantCounts(request.tenantId, key);
+    return { workflow: key, variants: variantStats(workflow.definition, counts) };
+  });
+
+  app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const versions = await store.listWorkflowVersions(request.tenantId, key);
+    if (versions.length === 0) throw notFound('workflow', key);
+    return { items: versions.map((v, i) => workflowVersionView(v, i === 0)) };
+  });
+
+  app.post('/v1/workflows/:key/rollback', { schema: { params, body: RollbackBody } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const { version } = request.body as RollbackBody;
+    const saved = await store.getWorkflowVersion(request.tenantId, key, version);
+    if (!saved) {
+      if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
+      throw notFound('workflow version', `${key} v${version}`);
+    }
+    // The copy is checked as a PUT of it would be: a rule added since it was saved holds for it too.
+    const definition = await checkedDefinition(structuredClone(saved.definition) as WorkflowBody);
+    return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
+  });
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };

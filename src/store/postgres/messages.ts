@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage } from '../port.ts';
+import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
   type MessageRow,
   type SandboxCaptureRow,
@@ -165,6 +165,16 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
         await writeDigests(client, digests, ack);
         return insertMessages(client, messages, ack, skipped);
       });
+    },
+    async variantCounts(tenantId, workflow) {
+      const { rows } = await run<{ variant: string; status: VariantCount['status']; count: string }>(
+        db,
+        `SELECT meta->>'variant' AS variant, status, COUNT(*) AS count FROM messages
+          WHERE tenant_id = $1 AND workflow = $2 AND meta ? 'variant' AND meta->>'variant' IS NOT NULL
+          GROUP BY 1, 2 ORDER BY 1, 2`,
+        [tenantId, workflow],
+      );
+      return rows.map((row) => ({ variant: row.variant, status: row.status, count: Number(row.count) }));
     },
     async listSkippedSteps(tenantId, eventId, limit) {
       const { rows } = await run<SkippedStepRow>(

@@ -1,5 +1,14 @@
 import type { IntegrationStore, WorkflowStore } from '../port.ts';
-import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
+import {
+  type IntegrationRow,
+  type LayoutRow,
+  toIntegration,
+  toLayout,
+  toWorkflow,
+  toWorkflowVersion,
+  type WorkflowRow,
+  type WorkflowVersionRow,
+} from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
 export function postgresWorkflowStore(db: Queryable): WorkflowStore {
@@ -7,15 +16,63 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
     async putWorkflow(tenantId, key, definition, now) {
       const { rows } = await run<WorkflowRow>(
         db,
-        `INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
-         VALUES ($1, $2, $3::jsonb, 1, $4, $4)
-         ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
-           version = cur.version + 1, updated_at = excluded.updated_at,
-           paused_reason = NULL, render_timeouts = 0
-         RETURNING *`,
+        // One statement: the version is kept in the same commit that makes it current.
+        `WITH saved AS (
+           INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
+           VALUES ($1, $2, $3::jsonb, 1, $4, $4)
+           ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
+             version = cur.version + 1, updated_at = excluded.updated_at,
+             paused_reason = NULL, render_timeouts = 0
+           RETURNING *),
+         kept AS (
+           INSERT INTO workflow_versions (tenant_id, key, version, definition, created_at)
+           SELECT tenant_id, key, version, definition, updated_at FROM saved)
+         SELECT * FROM saved`,
         [tenantId, key, JSON.stringify(definition), now],
       );
       return toWorkflow(rows[0]!);
+    },
+    async putLayout(tenantId, key, layout, now) {
+      // Two PUTs racing for one number: the loser takes the next one.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { rows } = await run<LayoutRow>(
+            db,
+            `INSERT INTO layout_versions (tenant_id, key, version, kind, source, html, created_at)
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6
+               FROM layout_versions WHERE tenant_id = $1 AND key = $2
+             RETURNING *`,
+            [tenantId, key, layout.kind, layout.source, layout.html, now],
+          );
+          return toLayout(rows[0]!);
+        } catch (error) {
+          if ((error as { code?: string }).code !== '23505' || attempt >= 5) throw error;
+        }
+      }
+    },
+    async listLayoutVersions(tenantId, key) {
+      const { rows } = await run<LayoutRow>(
+        db,
+        'SELECT * FROM layout_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
+        [tenantId, key],
+      );
+      return rows.map(toLayout);
+    },
+    async getWorkflowVersion(tenantId, key, version) {
+      const { rows } = await run<WorkflowVersionRow>(
+        db,
+        'SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 AND version = $3',
+        [tenantId, key, version],
+      );
+      return rows[0] ? toWorkflowVersion(rows[0]) : null;
+    },
+    async listWorkflowVersions(tenantId, key) {
+      const { rows } = await run<WorkflowVersionRow>(
+        db,
+        'SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
+        [tenantId, key],
+      );
+      return rows.map(toWorkflowVersion);
     },
     async getWorkflow(tenantId, key) {
       const { rows } = await run<WorkflowRow>(

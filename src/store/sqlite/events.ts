@@ -16,16 +16,21 @@ export const KEYED_EVENTS_SQL = `SELECT id FROM events WHERE tenant_id = @tenant
        AND instr(payload, '"cancellationKey"') > 0
        AND json_extract(payload, '$.cancellationKey') = @key`;
 
+interface WorkflowLane {
+  lane: Lane;
+  version: number;
+}
+
 export function sqliteEventStore(
   db: Database.Database,
   jobs: JobStatements,
   subscribers: SubscriberStatements,
 ): EventStore {
-  const workflowPriority = db
-    .prepare(
-      `SELECT COALESCE(json_extract(definition, '$.priority'), 'normal') FROM workflows WHERE tenant_id = ? AND key = ?`,
-    )
-    .pluck();
+  // The workflow's lane and its current version, which the event keeps (it renders with it).
+  const workflowPriority = db.prepare(
+    `SELECT COALESCE(json_extract(definition, '$.priority'), 'normal') AS lane, version
+       FROM workflows WHERE tenant_id = ? AND key = ?`,
+  );
   const findKey = db.prepare(
     'SELECT event_id, payload_hash, created_at FROM idempotency_keys WHERE tenant_id = ? AND key = ?',
   );
@@ -35,8 +40,8 @@ export function sqliteEventStore(
        payload_hash = excluded.payload_hash, created_at = excluded.created_at`,
   );
   const insertEvent = db.prepare(
-    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at)
-     VALUES (?, ?, ?, ?, ?, 'accepted', ?)`,
+    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version)
+     VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?)`,
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
   const getEventsOf = db.prepare(
@@ -102,17 +107,20 @@ export function sqliteEventStore(
   function acceptOne(
     event: AcceptEvent,
     windowMs: number,
-    lanes: Map<string, Lane | undefined>,
+    lanes: Map<string, WorkflowLane | undefined>,
     firstJobs: FirstJobs,
   ): AcceptResult {
     // A batch usually triggers a handful of workflows: look each one up once.
     const workflowKey = `${event.tenantId}\u0000${event.input.workflow}`;
     if (!lanes.has(workflowKey)) {
-      lanes.set(workflowKey, workflowPriority.get(event.tenantId, event.input.workflow) as Lane | undefined);
+      lanes.set(
+        workflowKey,
+        workflowPriority.get(event.tenantId, event.input.workflow) as WorkflowLane | undefined,
+      );
     }
-    const workflowLane = lanes.get(workflowKey);
-    if (workflowLane === undefined) return { ok: false, code: 'workflow_not_found' };
-    const lane = event.input.priority ?? workflowLane;
+    const workflow = lanes.get(workflowKey);
+    if (workflow === undefined) return { ok: false, code: 'workflow_not_found' };
+    const lane = event.input.priority ?? workflow.lane;
     if (event.idempotencyKey !== null) {
       const seen = findKey.get(event.tenantId, event.idempotencyKey) as
         | { event_id: string; payload_hash: string; created_at: number }
@@ -131,6 +139,7 @@ export function sqliteEventStore(
       JSON.stringify(event.input),
       lane,
       event.now,
+      workflow.version,
     );
     for (const id of event.subscriberIds) subscribers.createEmpty(event.tenantId, id, event.now);
     for (const { id, ...patch } of event.inlineSubscribers)
@@ -141,7 +150,7 @@ export function sqliteEventStore(
 
   // One transaction for the whole batch: concurrent requests are grouped into one commit (see ingest/).
   const acceptAll = db.transaction((events: AcceptEvent[], windowMs: number) => {
-    const lanes = new Map<string, Lane | undefined>();
+    const lanes = new Map<string, WorkflowLane | undefined>();
     const firstJobs = new FirstJobs();
     const results = events.map((event) => acceptOne(event, windowMs, lanes, firstJobs));
     for (const spec of firstJobs.specs()) jobs.enqueue(spec);

@@ -7,6 +7,7 @@ import type {
   MessageUpdate,
   MessageUpdateOf,
   NewMessage,
+  VariantCount,
 } from '../port.ts';
 import {
   type MessageRow,
@@ -200,9 +201,20 @@ export function sqliteMessageStore(
     },
   );
 
+  // Read through messages_by_variant (migration 026), whose predicate and expression it repeats.
+  const variantCounts = db.prepare(
+    `SELECT json_extract(meta, '$.variant') AS variant, status, COUNT(*) AS count FROM messages
+      WHERE tenant_id = ? AND workflow = ? AND instr(meta, '"variant"') > 0
+        AND json_extract(meta, '$.variant') IS NOT NULL
+      GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+
   return {
     async createMessages(messages, ack, skipped, digestWrites) {
       return createMessages.immediate(messages, ack, skipped, digestWrites);
+    },
+    async variantCounts(tenantId, workflow) {
+      return variantCounts.all(tenantId, workflow) as VariantCount[];
     },
     async listSkippedSteps(tenantId, eventId, limit) {
       return (skippedOf.all(tenantId, eventId, limit) as SkippedStepRow[]).map(toSkippedStep);

@@ -1,6 +1,15 @@
 import type Database from 'better-sqlite3';
 import type { IntegrationStore, ResealedCredentials, WorkflowStore } from '../port.ts';
-import { type IntegrationRow, toIntegration, toWorkflow, type WorkflowRow } from '../rows.ts';
+import {
+  type IntegrationRow,
+  type LayoutRow,
+  toIntegration,
+  toLayout,
+  toWorkflow,
+  toWorkflowVersion,
+  type WorkflowRow,
+  type WorkflowVersionRow,
+} from '../rows.ts';
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(
@@ -9,6 +18,29 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
        version = workflows.version + 1, updated_at = excluded.updated_at,
        paused_reason = NULL, render_timeouts = 0
      RETURNING *`,
+  );
+  const keepVersion = db.prepare(
+    'INSERT INTO workflow_versions (tenant_id, key, version, definition, created_at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const save = db.transaction((tenantId: string, key: string, definition: string, now: number) => {
+    const row = put.get(tenantId, key, definition, now, now) as WorkflowRow;
+    keepVersion.run(tenantId, key, row.version, definition, now);
+    return row;
+  });
+  const getVersion = db.prepare(
+    'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? AND version = ?',
+  );
+  const listVersions = db.prepare(
+    'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
+  );
+  const insertLayout = db.prepare(
+    `INSERT INTO layout_versions (tenant_id, key, version, kind, source, html, created_at)
+     SELECT @tenantId, @key, COALESCE(MAX(version), 0) + 1, @kind, @source, @html, @now
+       FROM layout_versions WHERE tenant_id = @tenantId AND key = @key
+     RETURNING *`,
+  );
+  const layoutVersions = db.prepare(
+    'SELECT * FROM layout_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
   );
   const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
   // Every right-hand side reads the row as it was, so both use the count before this update.
@@ -24,7 +56,23 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const list = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? ORDER BY key');
   return {
     async putWorkflow(tenantId, key, definition, now) {
-      return toWorkflow(put.get(tenantId, key, JSON.stringify(definition), now, now) as WorkflowRow);
+      return toWorkflow(save.immediate(tenantId, key, JSON.stringify(definition), now));
+    },
+    async getWorkflowVersion(tenantId, key, version) {
+      const row = getVersion.get(tenantId, key, version) as WorkflowVersionRow | undefined;
+      return row ? toWorkflowVersion(row) : null;
+    },
+    async putLayout(tenantId, key, layout, now) {
+      const row = db
+        .transaction(() => insertLayout.get({ tenantId, key, ...layout, now }) as LayoutRow)
+        .immediate();
+      return toLayout(row);
+    },
+    async listLayoutVersions(tenantId, key) {
+      return (layoutVersions.all(tenantId, key) as LayoutRow[]).map(toLayout);
+    },
+    async listWorkflowVersions(tenantId, key) {
+      return (listVersions.all(tenantId, key) as WorkflowVersionRow[]).map(toWorkflowVersion);
     },
     async getWorkflow(tenantId, key) {
       const row = get.get(tenantId, key) as WorkflowRow | undefined;

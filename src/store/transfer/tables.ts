@@ -115,6 +115,22 @@ export const TABLES: readonly TableSpec[] = [
     },
   },
   {
+    name: 'layout_versions',
+    columns: {
+      tenant_id: 'text',
+      key: 'text',
+      version: 'int',
+      kind: 'text',
+      source: 'text',
+      html: 'text',
+      created_at: 'int',
+    },
+  },
+  {
+    name: 'workflow_versions',
+    columns: { tenant_id: 'text', key: 'text', version: 'int', definition: 'json', created_at: 'int' },
+  },
+  {
     name: 'integrations',
     columns: {
       tenant_id: 'text',
@@ -153,6 +169,7 @@ export const TABLES: readonly TableSpec[] = [
       priority: 'text',
       status: 'text',
       created_at: 'int',
+      workflow_version: 'int',
     },
   },
   {
@@ -261,6 +278,21 @@ export const TABLES: readonly TableSpec[] = [
       detail: 'text',
       created_at: 'int',
     },
+  },
+  // The consent log must survive a move: it is the proof of every opt-out. Its ids keep their order.
+  {
+    name: 'consent_log',
+    columns: {
+      id: 'int',
+      tenant_id: 'text',
+      subscriber_id: 'text',
+      subscriber_hash: 'text',
+      at: 'int',
+      change: 'json',
+      source: 'text',
+      detail: 'text',
+    },
+    keepsIdentity: true,
   },
   {
     name: 'soft_bounces',

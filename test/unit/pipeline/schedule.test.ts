@@ -15,6 +15,7 @@ function event(extra: Partial<EventInput>): EventRecord {
     priority: 'normal',
     status: 'accepted',
     createdAt: ACCEPTED,
+    workflowVersion: 1,
   };
 }
 

@@ -1,0 +1,160 @@
+import { IntlMessageFormat } from 'intl-messageformat';
+import { byCanonicalTag, languageOf } from './locale.ts';
+
+/**
+ * A workflow's `messages`: ICU MessageFormat strings per locale and key (API.md "Templates"),
+ * used in templates as `{{ "comments" | t: count: data.count }}`. A key is looked up along the
+ * recipient's locale chain (exact tag, language, default locale); each message is parsed once,
+ * with the plural and number rules of the locale it was written for, the first time a render
+ * needs it (per workflow version, see TemplateCache).
+ */
+
+export type MessageCatalogue = Record<string, Record<string, string>>;
+
+/** Longest message, most keys per locale, most locales. */
+export const MESSAGE_MAX_CHARS = 10_000;
+export const MESSAGES_MAX_KEYS = 500;
+export const MESSAGES_MAX_LOCALES = 50;
+
+/** A message key, as a field name: a letter, then letters, digits, `_`, `.` or `-`. */
+export const MESSAGE_KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+
+/** A message a template asked for that no locale of the chain holds. */
+export class MissingMessage extends Error {
+  override name = 'MissingMessage';
+}
+
+/** One recipient's messages: the chain to look keys up along, parsed messages shared per version. */
+export class MessageBook {
+  constructor(
+    private readonly catalogue: ReadonlyMap<string, Record<string, string>>,
+    private readonly chain: readonly string[],
+    private readonly parsed: Map<string, IntlMessageFormat>,
+  ) {}
+
+  /**
+   * Parses every message of the chain's locales now, outside any render budget: the first render
+   * in a locale then only formats (parsing, and loading a locale's plural rules, took longer than
+   * a message's budget on a cold process).
+   */
+  prepare(): this {
+    for (const tag of this.chain) {
+      const source = this.catalogue.get(tag);
+      if (!source) continue;
+      for (const key of Object.keys(source)) {
+        try {
+          this.parse(tag, key, source[key]!);
+        } catch {
+          // Checked at PUT; one stored otherwise fails the render that uses it, naming it.
+        }
+      }
+    }
+    return this;
+  }
+
+  private parse(tag: string, key: string, source: string): IntlMessageFormat {
+    const id = `${tag}\u0000${key}`;
+    let parsed = this.parsed.get(id);
+    if (!parsed) {
+      parsed = new IntlMessageFormat(source, tag, undefined, { ignoreTag: true });
+      this.parsed.set(id, parsed);
+    }
+    return parsed;
+  }
+
+  /** The parsed message `key` of the most specific locale that has it; throws MissingMessage. */
+  message(key: string): IntlMessageFormat {
+    for (const tag of this.chain) {
+      const source = this.catalogue.get(tag);
+      if (!source || !Object.hasOwn(source, key)) continue;
+      return this.parse(tag, key, source[key]!);
+    }
+    throw new MissingMessage(`message "${key}" is not in the messages of ${this.chain.join(', ')}`);
+  }
+}
+
+/** A catalogue keyed by canonical tags (it was checked at PUT; an unreadable tag is skipped). */
+export function canonicalCatalogue(
+  messages: MessageCatalogue | undefined,
+): Map<string, Record<string, string>> {
+  if (!messages) return new Map();
+  const checked = byCanonicalTag(messages);
+  return checked.ok ? checked.map : new Map();
+}
+
+export interface MessageProblem {
+  path: string;
+  message: string;
+}
+
+/** What is wrong with a catalogue, each problem naming `messages.<locale>.<key>`; for the check at PUT. */
+export function catalogueProblems(messages: MessageCatalogue | undefined): MessageProblem[] {
+  if (!messages) return [];
+  const problems: MessageProblem[] = [];
+  const tags = byCanonicalTag(messages);
+  if (!tags.ok) return [{ path: `messages.${tags.key}`, message: tags.message }];
+  if (tags.map.size > MESSAGES_MAX_LOCALES)
+    return [{ path: 'messages', message: `at most ${MESSAGES_MAX_LOCALES} locales` }];
+  for (const [locale, entries] of Object.entries(messages)) {
+    const keys = Object.keys(entries);
+    if (keys.length > MESSAGES_MAX_KEYS)
+      problems.push({ path: `messages.${locale}`, message: `at most ${MESSAGES_MAX_KEYS} messages` });
+    for (const key of keys) {
+      const path = `messages.${locale}.${key}`;
+      const source = entries[key]!;
+      if (!MESSAGE_KEY.test(key)) {
+        problems.push({
+          path,
+          message: 'a message key is a letter, then letters, digits, _, . or - (100 at most)',
+        });
+        continue;
+      }
+      if (source.length > MESSAGE_MAX_CHARS) {
+        problems.push({ path, message: `must be at most ${MESSAGE_MAX_CHARS} characters` });
+        continue;
+      }
+      try {
+        new IntlMessageFormat(source, canonicalTagOr(locale), undefined, { ignoreTag: true });
+      } catch (error) {
+        problems.push({ path, message: `is not an ICU message: ${firstLine(error)}` });
+      }
+    }
+  }
+  return problems;
+}
+
+function canonicalTagOr(tag: string): string {
+  try {
+    return Intl.getCanonicalLocales(tag)[0] ?? tag;
+  } catch {
+    return tag;
+  }
+}
+
+function firstLine(error: unknown): string {
+  return ((error as Error).message ?? String(error)).split('\n')[0] ?? 'invalid message';
+}
+
+// A string literal piped into `t`: `"comments" | t`, `'a.b' | t: n: 1`.
+const LITERAL_T = /(["'])([^"'\n]{1,200})\1\s*\|\s*t\b(?!\w)/g;
+
+/** The message keys a template names literally (`"key" | t`); keys computed at render are not known. */
+export function literalMessageKeys(source: string): string[] {
+  return [...source.matchAll(LITERAL_T)].map((match) => match[2]!);
+}
+
+/**
+ * Whether the last resort of every chain holds `key`: the default locale (or its language). A key
+ * only other locales hold would be missing for some recipients, so it is refused at PUT.
+ */
+export function inDefaultLocale(
+  catalogue: ReadonlyMap<string, Record<string, string>>,
+  defaultLocale: string,
+  key: string,
+): boolean {
+  for (const tag of [defaultLocale, languageOf(defaultLocale)]) {
+    const entries = catalogue.get(tag);
+    if (entries && Object.hasOwn(entries, key)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import { settledMessages } from '../helpers/messages.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// API.md "Templates": PUT /v1/layouts/{key} {"mjml"|"html"} holding {{ content }}; email steps
+// with "layout" are wrapped in it (MJML compiled once per version), the text part generated from
+// the final HTML, and an event keeps the layout version current when it was accepted.
+
+let server: TestServer;
+let smtp: FakeSmtp;
+
+const FRAME = `<mjml><mj-body><mj-section><mj-column>
+  <mj-text>ACME HEADER</mj-text>
+  <mj-text>{{ content }}</mj-text>
+  <mj-text>ACME FOOTER</mj-text>
+</mj-column></mj-section></mj-body></mjml>`;
+
+beforeAll(async () => {
+  [server, smtp] = await Promise.all([
+    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
+    startFakeSmtp(),
+  ]);
+  await server.call('PUT', '/v1/integrations/mail', {
+    channel: 'email',
+    provider: 'smtp',
+    config: { host: smtp.host, port: smtp.port, from: 'Acme <news@acme.example>' },
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([server?.close(), smtp?.close()]);
+});
+
+describe('email layouts', () => {
+  it('wraps the email in the compiled MJML layout, with a text part, pinned per event', async () => {
+    const saved = await server.call('PUT', '/v1/layouts/brand', { mjml: FRAME });
+    expect(saved.status).toBe(200);
+    expect(saved.body).toMatchObject({ key: 'brand', version: 1, mjml: FRAME });
+    expect(saved.body.compiledHtml).toMatch(/^<!doctype html>/i);
+    expect((await server.call('GET', '/v1/layouts/brand')).body.version).toBe(1);
+
+    const workflow = await server.call('PUT', '/v1/workflows/framed', {
+      channels: [
+        {
+          channel: 'email',
+          layout: 'brand',
+          template: { subject: 'Hi', html: '<p>Hello {{ data.name }}</p>' },
+        },
+      ],
+    });
+    expect(workflow.status).toBe(200);
+    const to = [{ subscriberId: 'lay_1', email: 'lay@example.com' }];
+    const scheduled = await server.call('POST', '/v1/events', {
+      workflow: 'framed',
+      to,
+      data: { name: 'Ada <3' },
+      sendAt: new Date(Date.now() + 2_500).toISOString(),
+    });
+    // A new layout version applies to events accepted from now on.
+    await server.call('PUT', '/v1/layouts/brand', { html: '<div>NEW FRAME {{content}}</div>' });
+    const now = await server.call('POST', '/v1/events', { workflow: 'framed', to, data: { name: 'Bo' } });
+
+    const [current] = await settledMessages(server, [now.body.eventId], 1);
+    expect(current.content.html).toBe('<div>NEW FRAME <p>Hello Bo</p></div>');
+    const [pinned] = await settledMessages(server, [scheduled.body.eventId], 1);
+    expect(pinned.content.html).toContain('ACME HEADER');
+    expect(pinned.content.html).toContain('<p>Hello Ada &lt;3</p>');
+    expect(pinned.content.html).not.toContain('{{');
+
+    const mails = await smtp.waitFor(2);
+    const framed = mails.find((mail) => mail.html?.includes('ACME FOOTER'))!;
+    expect(framed.text).toContain('ACME HEADER');
+    expect(framed.text).toContain('Hello Ada <3');
+    expect(framed.text).toContain('ACME FOOTER');
+  });
+
+  it('refuses a layout without {{ content }} once, an unknown layout and a layout outside email', async () => {
+    const none = await server.call('PUT', '/v1/layouts/bad', { html: '<div>nothing</div>' });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details[0].path).toBe('html');
+    const twice = await server.call('PUT', '/v1/layouts/bad', { html: '{{ content }}{{content}}' });
+    expect(twice.status).toBe(400);
+    expect((await server.call('PUT', '/v1/layouts/bad', { html: 'x', mjml: 'y' })).status).toBe(400);
+    expect((await server.call('GET', '/v1/layouts/bad')).status).toBe(404);
+
+    const unknown = await server.call('PUT', '/v1/workflows/unframed', {
+      channels: [{ channel: 'email', layout: 'nope', template: { subject: 's', html: 'h' } }],
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.details[0].path).toBe('channels[0].layout');
+    await server.call('PUT', '/v1/layouts/plain', { html: '<b>{{ content }}</b>' });
+    const sms = await server.call('PUT', '/v1/workflows/unframed', {
+      channels: [{ channel: 'sms', layout: 'plain', template: { body: 'b' } }],
+    });
+    expect(sms.status).toBe(400);
+    expect(sms.body.error.details[0].path).toBe('channels[0].layout');
+  });
+});

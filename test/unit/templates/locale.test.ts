@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import type { RenderLocale } from '../../../src/templates/intl-filters.ts';
+import { localeChain, localizedFields } from '../../../src/templates/locale.ts';
+import { MessageBook } from '../../../src/templates/messages.ts';
+import { compileFields, renderFields } from '../../../src/templates/render.ts';
+
+const NOW = Date.parse('2026-06-01T12:00:00Z');
+const scope = (data: Record<string, unknown>) => ({ data, subscriber: {}, actor: null });
+const render = (source: string, data: Record<string, unknown>, locale: Partial<RenderLocale> = {}) =>
+  renderFields(compileFields({ body: source }), scope(data), undefined, 50, {
+    locale: 'en',
+    timeZone: 'UTC',
+    now: NOW,
+    messages: null,
+    ...locale,
+  }).body;
+
+describe('locale resolution', () => {
+  it('looks up the exact tag, its language, then the default locale and its language', () => {
+    expect(localeChain('es-mx', 'en')).toEqual(['es-MX', 'es', 'en']);
+    expect(localeChain('es', 'pt-BR')).toEqual(['es', 'pt-BR', 'pt']);
+    expect(localeChain(null, 'en')).toEqual(['en']);
+    expect(localeChain('not a tag', 'en')).toEqual(['en']);
+  });
+
+  it('overlays the fields of each locale of the chain, the most specific last', () => {
+    const locales = new Map<string, Record<string, string>>([
+      ['es', { title: 'es title', body: 'es body' }],
+      ['es-MX', { title: 'mx title' }],
+    ]);
+    expect(localizedFields({ title: 't', body: 'b', extra: 'x' }, locales, ['es-MX', 'es', 'en'])).toEqual({
+      title: 'mx title',
+      body: 'es body',
+      extra: 'x',
+    });
+  });
+});
+
+describe('locale-aware filters', () => {
+  it('tells a time relative to now in the largest unit it has one of', () => {
+    expect(render('{{ data.at | relative }}', { at: '2026-06-04T12:00:00Z' })).toBe('in 3 days');
+    expect(render('{{ data.at | relative }}', { at: '2026-06-01T10:00:00Z' })).toBe('2 hours ago');
+    expect(render('{{ data.at | relative }}', { at: '2026-06-02T12:00:00Z' }, { locale: 'es' })).toBe(
+      'mañana',
+    );
+  });
+
+  it('formats in the given zone, and refuses an unknown style', () => {
+    expect(render('{{ data.at | datetime: "short" }}', { at: NOW }, { timeZone: 'Asia/Tokyo' })).toBe(
+      '6/1/26, 9:00 PM',
+    );
+    expect(() => render('{{ data.at | datetime: "tiny" }}', { at: NOW })).toThrow(
+      /datetime: the style must be/,
+    );
+  });
+
+  it('formats ICU messages with named arguments, along the chain', () => {
+    const book = new MessageBook(
+      new Map<string, Record<string, string>>([
+        ['en', { n: '{count, plural, one {# item} other {# items}}', hi: 'Hi {name}' }],
+        [
+          'ru',
+          { n: '{count, plural, one {# предмет} few {# предмета} many {# предметов} other {# предмета}}' },
+        ],
+      ]),
+      ['ru', 'en'],
+      new Map(),
+    );
+    const t = (source: string, data: Record<string, unknown>) => render(source, data, { messages: book });
+    expect(t('{{ "n" | t: count: data.c }}', { c: 3 })).toBe('3 предмета');
+    expect(t('{{ "n" | t: count: data.c }}', { c: 5 })).toBe('5 предметов');
+    expect(t('{{ "hi" | t: name: data.name }}', { name: '<b>' })).toBe('Hi <b>');
+    expect(() => t('{{ "nope" | t }}', {})).toThrow(/message "nope" is not in the messages of ru, en/);
+    expect(() => t('{{ "hi" | t: data.name }}', { name: 'x' })).toThrow(/arguments are named/);
+  });
+});
