@@ -23,6 +23,8 @@ export type TriggerInput = {
   priority?: "critical" | "high" | "normal" | "bulk";
   sendAt?: string;
   actor?: string;
+  /** renders every recipient in this locale instead of each one's own */
+  locale?: string;
   /** Deliver at the next localTime in each recipient's time zone (the tenant's defaultTimezone for recipients without one), at or after sendAt when the event has one */
   schedule?: {
     /** HH:MM (00:00–23:59) on each recipient's own clock */
@@ -111,13 +113,29 @@ export type TopicMembers = {
 
 export type WorkflowDefinition = {
   name?: string;
+  /** the last resort locale, "en" unless set */
+  defaultLocale?: string;
+  /** ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }} */
+  messages?: Record<string, Record<string, string>>;
   category?: string;
   priority?: "critical" | "high" | "normal" | "bulk";
   quietHours?: "bypass" | "respect";
   paused?: boolean;
   channels: Array<{
     channel: "in_app" | "email" | "sms" | "push" | "webpush" | "chat" | "webhook";
-    template: Record<string, string>;
+    template?: Record<string, string>;
+    /** fields per BCP 47 tag ("es", "es-MX"), over the default template */
+    locales?: Record<string, Record<string, string>>;
+    /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+    layout?: string;
+    /** an A/B test instead of template: each subscriber always gets the same variant */
+    variants?: Array<{
+      name: string;
+      weight: number;
+      template: Record<string, string>;
+      /** fields per BCP 47 tag ("es", "es-MX"), over the default template */
+      locales?: Record<string, Record<string, string>>;
+    }>;
     fallback?: {
       /** e.g. "90s", "10m", "2h", "1d" */
       after: string;
