@@ -203,15 +203,15 @@ export interface CompiledWorkflow {
   conditions: CompiledCondition[] | null;
   /** The digest's `key` as the one field `key`; null when the workflow has no digest or no key. */
   digestKey: CompiledStep | null;
-  /**
-   * Whether any template or condition may read `links` (the word appears in the definition): the
-   * others render without the per-recipient links object.
-   */
-  usesLinks: boolean;
   /** Its locales and messages; null when it has neither (every recipient renders `steps`). */
   localization: Localization | null;
   /** Each requested locale's steps, decided once (see localized()). */
   resolved: Map<string, LocalizedSteps>;
+  /**
+   * Whether any template or condition may read `links` (the word appears in one): the others
+   * render without the per-recipient links object.
+   */
+  usesLinks: boolean;
 }
 
 interface Localization {
@@ -298,10 +298,10 @@ export class TemplateCache {
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))
           : null,
-        // Anywhere in the definition: templates, variants, locales, messages, conditions, the digest key.
-        usesLinks: MENTIONS_LINKS.test(JSON.stringify(workflow.definition)),
         localization: localizationOf(workflow.definition),
         resolved: new Map(),
+        // Anywhere in the definition: templates, variants, locales, messages, conditions, the digest key.
+        usesLinks: MENTIONS_LINKS.test(JSON.stringify(workflow.definition)),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);
