@@ -220,6 +220,29 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: NO_CONTENT,
     errors: NOT_FOUND,
   },
+  'GET /v1/subscribers/{subscriberId}/consent-log': {
+    summary: "A subscriber's consent log: every consent change with its source",
+    tag: 'Subscribers',
+    success: ok(B.ConsentLogView, 'the entries, oldest first'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'GET /v1/subscribers/{subscriberId}/export': {
+    summary: 'Everything held about a subscriber, as one streamed JSON document',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberExport, 'the export'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'DELETE /v1/subscribers/{subscriberId}': {
+    summary: 'Erase a subscriber and their personal data (GDPR erasure); idempotent',
+    tag: 'Subscribers',
+    success: {
+      202: { description: 'erasing: the profile is gone, messages follow', schema: B.ErasureAccepted },
+    },
+    // Not `ada`: the examples after this one still read her.
+    params: { subscriberId: 'erased_example' },
+  },
   'GET /v1/subscribers/{subscriberId}/preferences': {
     summary: "A subscriber's own choices (not the defaults they fall back to)",
     tag: 'Preferences',

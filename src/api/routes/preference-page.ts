@@ -10,7 +10,7 @@ import type { ApiContext } from '../context.ts';
 const MAX_TOKEN_LENGTH = 4096;
 const FORM_BODY_LIMIT = 64 * 1024;
 
-/** Who a token names; `issuedAt` only for a subscriber token without the subscriber's creation time. */
+/** Who a token names; `issuedAt` only matters for a subscriber token minted before tokens named the subscriber's creation time. */
 type Identity = {
   tenantId: string;
   subscriberId: string;
@@ -163,14 +163,13 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const patch = patchFromForm(model, form);
     if ('field' in patch) return page(reply, 400, preferencePage(model, token as string, { problem: patch }));
     if (Object.keys(patch).length > 0) {
-      // Logged in the consent log, in the same transaction, as the page's doing.
       await changePreferences(store, {
         tenantId: who.tenantId,
         subscriberId: who.subscriberId,
         patch,
         now: Date.now(),
         source: 'preference_page',
-        detail: 'hosted preference page',
+        detail: 'the hosted preference page',
       });
     }
     return reply
