@@ -470,6 +470,18 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Inbox',
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
   },
+  'GET /v1/inbox/ws': {
+    summary:
+      'Live inbox changes over a WebSocket (send Upgrade: websocket; token as header, ?token= or a first {"type": "auth", "token"} message)',
+    tag: 'Inbox',
+    success: {
+      101: {
+        description:
+          'switching protocols: the events of /v1/inbox/stream as JSON messages; the client may send {"type": "read"|"archive"|"seen", "itemId"} and {"type": "read-all"}',
+      },
+    },
+    errors: ['upgrade_required'],
+  },
   'GET /inbox.js': {
     summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',
     tag: 'Inbox',
