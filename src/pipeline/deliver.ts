@@ -281,13 +281,14 @@ export function buildMessages(
       actor: event.payload.actor ?? null,
     };
     if (usesLinks) {
-      const target = {
+      const linkTarget = {
         tenantId: event.tenantId,
         subscriberId: subscriber.id,
+        subscriberCreatedAt: subscriber.createdAt,
         workflow: workflow.key,
         category,
       };
-      scope.links = templateLinks(deps.links, target, now);
+      scope.links = templateLinks(deps.links, linkTarget, now);
     }
     if (target.digest) {
       scope.count = target.digest.scope.count;

@@ -300,7 +300,8 @@ export class TemplateCache {
           : null,
         localization: localizationOf(workflow.definition),
         resolved: new Map(),
-        usesLinks: MENTIONS_LINKS.test(JSON.stringify([channels, digest?.key])),
+        // Anywhere in the definition: templates, variants, locales, messages, conditions, the digest key.
+        usesLinks: MENTIONS_LINKS.test(JSON.stringify(workflow.definition)),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);

@@ -10,7 +10,13 @@ import type { ApiContext } from '../context.ts';
 const MAX_TOKEN_LENGTH = 4096;
 const FORM_BODY_LIMIT = 64 * 1024;
 
-type Identity = { tenantId: string; subscriberId: string; subscriberCreatedAt?: number };
+/** Who a token names; `issuedAt` only matters for a subscriber token minted before tokens named the subscriber's creation time. */
+type Identity = {
+  tenantId: string;
+  subscriberId: string;
+  subscriberCreatedAt?: number;
+  issuedAt?: number | null;
+};
 
 /**
  * Who a token names: a preference link token (`{{ links.preferences }}`, one dot) or a subscriber
@@ -90,10 +96,14 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
       store.listWorkflows(who.tenantId),
       store.getTenantSettings(who.tenantId),
     ]);
-    // Erased, or erased and created anew under the same id: the link was for someone else.
+    // Erased, or erased and created anew under the same id: the token was for someone else (the
+    // rule the API's authentication applies, src/api/auth.ts).
     if (!subscriber) return null;
-    if (who.subscriberCreatedAt !== undefined && who.subscriberCreatedAt !== subscriber.createdAt)
-      return null;
+    const another =
+      who.subscriberCreatedAt !== undefined
+        ? who.subscriberCreatedAt !== subscriber.createdAt
+        : who.issuedAt != null && who.issuedAt + 1000 <= subscriber.createdAt;
+    if (another) return null;
     return pageModel(
       workflows,
       choices ?? emptyPreferences(),
