@@ -14,6 +14,7 @@ import { createAuthenticator } from './auth.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
+import { describeOperations, openapiPath } from './openapi/document.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -21,6 +22,7 @@ import { inboxRoutes } from './routes/inbox.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { layoutRoutes } from './routes/layouts.ts';
+import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
@@ -140,6 +142,35 @@ function routeMethods(app: FastifyInstance): (path: string) => string[] {
   };
 }
 
+/** How each route authenticates, by `METHOD /openapi/path`, for the OpenAPI document. */
+function routeAuth(app: FastifyInstance): (key: string) => AuthMode {
+  const modes = new Map<string, AuthMode>();
+  app.addHook('onRoute', (route) => {
+    for (const method of ([] as string[]).concat(route.method)) {
+      modes.set(`${method} ${openapiPath(route.url)}`, route.config?.auth ?? 'server');
+    }
+  });
+  return (key) => modes.get(key) ?? 'server';
+}
+
+/** What the URL the start banner prints opens on: what this is, and where to go next. */
+const LANDING_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Tidings</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 42rem; margin: 3rem auto; line-height: 1.5">
+<h1>Tidings is running</h1>
+<p>Self-hostable, multi-channel notification delivery. This server speaks JSON over HTTP: every
+<code>/v1</code> route wants <code>Authorization: Bearer &lt;API key&gt;</code> (the key is in
+<code>data/api-key</code> on an embedded install, or <code>TIDINGS_API_KEY</code>).</p>
+<ul>
+<li><a href="/openapi.json">/openapi.json</a>: the OpenAPI 3.1 document of every route, its answers and errors</li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a>: operations</li>
+<li>The guides are in the repository's <code>docs/</code> folder: <code>docs/README.md</code> is the index,
+<code>docs/getting-started.md</code> sends a first notification.</li>
+</ul>
+</body></html>
+`;
+
 function parseJson(body: string): unknown {
   // An empty body is allowed wherever a body is optional; required bodies fail validation instead.
   if (body.length === 0) return undefined;
@@ -173,6 +204,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     clientErrorHandler: onClientError,
   });
   const methodsFor = routeMethods(app);
+  const authOf = routeAuth(app);
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
@@ -260,12 +292,27 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Tidings API', version: '1.0.0', description: 'Multi-channel notification delivery' },
+      info: {
+        title: 'Tidings API',
+        version: '1.0.0',
+        description:
+          'Multi-channel notification delivery. Authenticate with `Authorization: Bearer <key>` ' +
+          '(each operation says which credential in `x-tidings-auth`). Every error answers ' +
+          '`{"error": {"code", "message", "details"}}` with a code from one catalogue (the `Error` schema). ' +
+          'Guides: docs/README.md in the repository.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    transformObject: (documents) =>
+      'openapiObject' in documents
+        ? describeOperations(documents.openapiObject, authOf)
+        : documents.swaggerObject,
   });
   app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/', { config: { auth: 'none' }, schema: { hide: true } }, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(LANDING_PAGE),
+  );
 
   for (const routes of [
     healthRoutes,
@@ -277,6 +324,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     workflowRoutes,
     layoutRoutes,
     integrationRoutes,
+    listingRoutes,
     messageRoutes,
     receiptRoutes,
     inboxRoutes,

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   payload_too_large: 413,
   uri_too_long: 414,
   unsupported_media_type: 415,
+  upgrade_required: 426,
   header_fields_too_large: 431,
   workflow_not_found: 422,
   topic_not_found: 422,

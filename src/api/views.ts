@@ -181,6 +181,21 @@ const CLOSED_CIRCUIT = { state: 'closed', failures: 0, openedAt: null } as const
  * Credentials are never returned; only whether some are set. `circuit` is the breaker's state as
  * its worker last published it (on transitions: `failures` counts those that opened it).
  */
+/**
+ * An integration's health in one word (API.md: "each with its health"), read from its circuit:
+ * `down` while the circuit is open (sends pass it over), `degraded` while it is half-open or has
+ * recent failures, `healthy` otherwise; `disabled` when it takes no sends at all.
+ */
+function integrationHealth(
+  i: IntegrationRecord,
+  circuit: CircuitRecord | undefined,
+): 'healthy' | 'degraded' | 'down' | 'disabled' {
+  if (!i.enabled) return 'disabled';
+  if (circuit?.state === 'open') return 'down';
+  if (circuit?.state === 'half_open' || (circuit?.failures ?? 0) > 0) return 'degraded';
+  return 'healthy';
+}
+
 export function integrationView(i: IntegrationRecord, circuit?: CircuitRecord) {
   return {
     id: i.id,
@@ -191,6 +206,7 @@ export function integrationView(i: IntegrationRecord, circuit?: CircuitRecord) {
     config: i.config,
     rateLimit: i.perSecond === null ? null : { perSecond: i.perSecond },
     hasCredentials: i.sealedCredentials !== null,
+    health: integrationHealth(i, circuit),
     circuit: circuit
       ? {
           state: circuit.state,

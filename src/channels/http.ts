@@ -1,12 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BlockedTargetError, isBlockedTargetError } from '../security/outbound/index.ts';
 import { neverConnected } from './never-connected.ts';
 import { ProviderConfigError, type ProviderContext, type SendOutcome } from './port.ts';
 
 /**
- * What the HTTP providers (Twilio, SendGrid, SES, Slack, Discord) share: one request through the
- * outbound guard with a deadline, a bounded read of the answer, and the Retry-After rule.
+ * What the HTTP providers (Twilio, SendGrid, SES, Slack, Discord, FCM, Web Push, webhooks) share:
+ * one request through the outbound guard with a deadline, a bounded read of the answer, the
+ * no-answer rule and the Retry-After rule.
  */
 
 /** A provider's answer, read whole (up to {@link MAX_ANSWER_BYTES}). */
@@ -27,7 +28,11 @@ const DEFAULT_TIMEOUT_MS = 15_000;
  * No answer at all. Refused, reset, unreachable, unresolvable and timed out read the same, so
  * sends cannot be used to scan which hosts and ports exist behind us.
  */
-export const NO_ANSWER = 'no response from the provider (connection failed or timed out)';
+export const NO_ANSWER = noAnswerReason('the provider');
+
+export function noAnswerReason(who: string): string {
+  return `no response from ${who} (connection failed or timed out)`;
+}
 
 /**
  * The base URL of an HTTP provider: `config.endpoint` when the integration sets one (regional
@@ -53,8 +58,15 @@ export interface ProviderRequest {
   /** Path and query, already joined with the base's path. */
   path: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   timeoutMs?: number;
+  /** Who failed to answer, for the reason: `the provider` by default. */
+  who?: string;
+  /**
+   * False when the host is not the integration's but a subscriber's (a browser's push service):
+   * then an unreachable host says nothing about the integration, which must not fail over.
+   */
+  hostIsTheIntegrations?: boolean;
 }
 
 /** Sends one request through the guard; answers the provider's reply, or why there is none. */
@@ -74,36 +86,54 @@ export async function requestProvider(
       signal: AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     });
   } catch (error) {
-    if (isBlockedTargetError(error))
-      return { kind: 'blocked_target', reason: new BlockedTargetError(origin.hostname).message };
-    // The provider's host could not be reached at all: the integration is down, not the message.
-    if (neverConnected(error)) return integrationFailed(NO_ANSWER);
-    return { kind: 'retryable', reason: NO_ANSWER };
+    return noAnswer(error, origin.hostname, request.who, request.hostIsTheIntegrations);
   }
-  try {
-    return { status: response.statusCode, headers: response.headers, body: await readCapped(response) };
-  } catch {
-    // The answer broke off mid-body: whether the provider took the message is unknown, and
-    // every provider here deduplicates or is told the same message id again.
-    return { kind: 'retryable', reason: NO_ANSWER };
-  }
+  return { status: response.statusCode, headers: response.headers, body: await readCapped(response) };
+}
+
+/**
+ * Why a request got no answer. A blocked target is final; the rest is retried, and when the host
+ * is the integration's own and no connection was ever made, the integration is down, not the
+ * message: `integrationFailed`, so the send fails over at once.
+ */
+export function noAnswer(
+  error: unknown,
+  host: string,
+  who = 'the provider',
+  hostIsTheIntegrations = true,
+): NoAnswer {
+  if (isBlockedTargetError(error))
+    return { kind: 'blocked_target', reason: new BlockedTargetError(host).message };
+  const reason = noAnswerReason(who);
+  return hostIsTheIntegrations && neverConnected(error)
+    ? integrationFailed(reason)
+    : { kind: 'retryable', reason };
 }
 
 export function isAnswer(result: ProviderAnswer | NoAnswer): result is ProviderAnswer {
   return 'status' in result;
 }
 
+/**
+ * The answer's body as text, at most {@link MAX_ANSWER_BYTES} of it; the rest is discarded unread.
+ * A body that breaks off is classified on what arrived: the status line already says whether the
+ * provider took the message, and retrying one it took would send it twice (Twilio, SendGrid and
+ * push services do not deduplicate).
+ */
 async function readCapped(response: Dispatcher.ResponseData): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= MAX_ANSWER_BYTES) {
-      response.body.destroy();
-      break;
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= MAX_ANSWER_BYTES) break;
     }
+  } catch {
+    // Cut off mid-way: what arrived is all there is.
   }
+  // Leaving the loop early does not drain the rest; destroying frees the connection.
+  if (size >= MAX_ANSWER_BYTES) response.body.destroy();
   return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
 }
 
@@ -141,6 +171,12 @@ export function providerWords(value: unknown): string {
   return clean.length > 160 ? `${clean.slice(0, 159)}…` : clean;
 }
 
+/** `HTTP 500 Internal Server Error`: the status and its standard phrase (not the server's own). */
+export function httpStatusLine(status: number): string {
+  const phrase = STATUS_CODES[status];
+  return phrase ? `HTTP ${status} ${phrase}` : `HTTP ${status}`;
+}
+
 /** RFC 9110 §10.2.3: either non-negative delay seconds or an HTTP-date. Garbage is ignored. */
 export function parseRetryAfter(header: string | null, now: number): number | undefined {
   const value = header?.trim();
@@ -161,8 +197,31 @@ export function integrationFailed(reason: string): Extract<SendOutcome, { kind: 
   return { kind: 'retryable', reason, integrationFailed: true };
 }
 
+/** A 2xx answer taken: accepted, with the provider's id for the message when it gave one. */
+export function acceptedAnswer(
+  answer: ProviderAnswer,
+  providerMessageId: unknown,
+): Extract<SendOutcome, { kind: 'accepted' }> {
+  const detail = httpStatusLine(answer.status);
+  return typeof providerMessageId === 'string' && providerMessageId !== ''
+    ? { kind: 'accepted', providerMessageId, detail }
+    : { kind: 'accepted', detail };
+}
+
+/** A busy provider (429, 5xx): retryable, after its Retry-After when it sent one. */
+export function retryLater(
+  answer: ProviderAnswer,
+  reason: string,
+  now: number,
+): Extract<SendOutcome, { kind: 'retryable' }> {
+  return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+}
+
 /** A retryable outcome, with the provider's delay when it gave one. */
-export function retryable(reason: string, retryAfterMs: number | undefined): NoAnswer {
+export function retryable(
+  reason: string,
+  retryAfterMs: number | undefined,
+): Extract<SendOutcome, { kind: 'retryable' }> {
   return retryAfterMs === undefined
     ? { kind: 'retryable', reason }
     : { kind: 'retryable', reason, retryAfterMs };

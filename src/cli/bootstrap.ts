@@ -43,9 +43,13 @@ export async function seedDefaultTenant(
   return { generatedKey: key, keyFile };
 }
 
-/** A first-run workflow so the printed curl works right away. */
+/**
+ * The demo workflow the banner's curl triggers, made by `start`, `api` and `migrate` when the
+ * default tenant has none of that name (one the user changed is left as it is).
+ */
 export async function seedDemoWorkflow(store: Store): Promise<void> {
   if (await store.getWorkflow(DEFAULT_TENANT, 'welcome')) return;
+  await store.ensureTenant(DEFAULT_TENANT, 'Default');
   await store.putWorkflow(
     DEFAULT_TENANT,
     'welcome',

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
@@ -7,6 +8,9 @@ import { seedDemoWorkflow } from './bootstrap.ts';
 import { keyCommand, UsageError } from './key-commands.ts';
 import { migrateFrom } from './migrate-from.ts';
 import { openStore, type Role, startTidings, type Tidings } from './runtime.ts';
+
+/** The docs folder of this installation (it ships with the package). */
+const DOCS = fileURLToPath(new URL('../../docs', import.meta.url));
 
 const USAGE = `usage: tidings <command>
 
@@ -23,7 +27,8 @@ const USAGE = `usage: tidings <command>
                         list keys: ids, tenants, prefixes and labels, never the secrets
   key revoke KEY_ID     revoke a key
 
-Configuration comes from TIDINGS_* environment variables (see docs/api.md "Running it" and the README).`;
+Configuration comes from TIDINGS_* environment variables: see ${DOCS}/operations.md.
+Guides and the API reference: ${DOCS}/README.md; a running server also serves /openapi.json.`;
 
 /** A path as one shell word, for the banner's copy-paste commands. */
 function shellWord(text: string): string {
@@ -41,21 +46,33 @@ function banner(config: Config, tidings: Tidings): string {
   const key =
     tidings.generatedKey ??
     (config.apiKey
-      ? '$TIDINGS_API_KEY'
+      ? null
       : existsSync(tidings.keyFile)
         ? `$(cat ${shellWord(tidings.keyFile)})`
         : '<your key>');
-  const lines = [`Tidings is running at ${url}`];
+  const lines = [
+    `Tidings is running at ${url}`,
+    '(this command stays in the foreground: Ctrl-C stops it; run the commands below in another terminal)',
+  ];
   if (tidings.generatedKey) {
     lines.push('', `Your API key (shown once, saved in ${tidings.keyFile}):`, `  ${tidings.generatedKey}`);
   }
+  const auth = '-H "Authorization: Bearer $TIDINGS_API_KEY"';
   lines.push(
     '',
-    'Trigger a demo notification:',
-    `  curl -s -X POST ${url}/v1/events -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\`,
+    'Set up your shell:',
+    `  export TIDINGS_URL=${url}`,
+    key === null ? '  # TIDINGS_API_KEY: the key you set it to' : `  export TIDINGS_API_KEY=${key}`,
+    'Trigger a demo notification (the "welcome" workflow: an in-app item and an email):',
+    `  curl -s -X POST "$TIDINGS_URL/v1/events" ${auth} -H "Content-Type: application/json" \\`,
     `    -d '{"workflow":"welcome","to":[{"subscriberId":"ada","email":"ada@example.com"}],"data":{"name":"Ada"}}'`,
-    'Then see what was sent (captured by the sandbox provider):',
-    `  curl -s ${url}/v1/sandbox/messages -H "Authorization: Bearer ${key}"`,
+    'See the email, captured by the sandbox provider instead of sent:',
+    `  curl -s "$TIDINGS_URL/v1/sandbox/messages" ${auth}`,
+    "See ada's in-app inbox, with a subscriber token as her browser would:",
+    `  TOKEN=$(curl -s -X POST "$TIDINGS_URL/v1/subscribers/ada/token" ${auth} | sed -E 's/.*"token":"([^"]+)".*/\\1/')`,
+    '  curl -s "$TIDINGS_URL/v1/inbox" -H "Authorization: Bearer $TOKEN"',
+    '',
+    `Docs: ${DOCS}/README.md; the API: ${url}/openapi.json`,
   );
   return lines.join('\n');
 }
@@ -87,11 +104,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       const roles: Role[] = command === 'start' ? ['api', 'worker'] : [command];
       const tidings = await startTidings(config, logger, roles);
       onSignals(logger, () => tidings.close());
-      if (command === 'start') {
+      if (command === 'start' || command === 'api') {
         await seedDemoWorkflow(tidings.store);
+        if (command === 'api') logger.info({ url: tidings.url }, 'api listening');
         process.stdout.write(`${banner(config, tidings)}\n`);
-      } else if (command === 'api') {
-        logger.info({ url: tidings.url }, 'api listening');
       } else {
         logger.info({ owner: tidings.worker?.owner, healthUrl: tidings.url }, 'worker started');
       }
@@ -100,6 +116,7 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'migrate': {
       if (rest.length > 0) return migrateFrom(rest, config);
       const store = await openStore(config);
+      await seedDemoWorkflow(store);
       await store.close();
       process.stdout.write('migrations applied\n');
       return;

@@ -93,7 +93,10 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     config.publicUrl,
     config.circuitCoolDownMs,
   );
-  const metrics = createMetrics({ circuits: () => store.listCircuits(null) });
+  const metrics = createMetrics({
+    circuits: () => store.listCircuits(null),
+    queue: (now, cap) => store.queueStats(now, cap),
+  });
   // Status changes the API makes (inbox reads, unsubscribes) queue webhook events too.
   const webhooks = new WebhookEmitter(store);
 
@@ -106,11 +109,11 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
         ? combineRoles(
             await Promise.all(
               Array.from({ length: threads }, () =>
-                startWorkerThread(config, shared, secrets, signal, logger, inboxFeed),
+                startWorkerThread(config, shared, secrets, signal, logger, inboxFeed, metrics.delivery),
               ),
             ),
           )
-        : await startWorkerRole(config, store, keys, signal, logger, inboxFeed);
+        : await startWorkerRole(config, store, keys, signal, logger, inboxFeed, undefined, metrics.delivery);
     const role = worker;
     providers.onInvalidate((tenantId) => role.invalidate(tenantId));
     webhooks.onInvalidate((tenantId) => role.invalidate(tenantId));

@@ -8,6 +8,7 @@ import type { JobSignal } from '../queue/signal.ts';
 import { Worker } from '../queue/worker.ts';
 import type { Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
+import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { TemplateCache } from '../templates/render.ts';
 import { WebhookEmitter } from '../webhooks/emit.ts';
@@ -33,6 +34,8 @@ export async function startWorkerRole(
   logger: Logger,
   inboxFeed: InboxFeed,
   onHealthChange?: (problem: string | null) => void,
+  /** Where deliveries are counted for /metrics. */
+  tally?: DeliveryTally,
 ): Promise<WorkerRole> {
   const providers = new ProviderRegistry(
     store,
@@ -54,6 +57,7 @@ export async function startWorkerRole(
       inboxFeed,
       links: { publicUrl: config.publicUrl, unsubscribeKey: keys.unsubscribeSigning },
       webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
+      tally,
     }),
     concurrency: config.workerConcurrency,
     leaseMs: config.leaseMs,

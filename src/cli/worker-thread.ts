@@ -7,6 +7,7 @@ import { JobSignal } from '../queue/signal.ts';
 import type { MasterSecrets } from '../security/master-secret.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
+import { DeliveryTally, type TallySnapshot } from '../telemetry/delivery-tally.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { openStore, type SharedSqlite } from './open-store.ts';
 import { startWorkerRole } from './worker-role.ts';
@@ -20,6 +21,8 @@ export type FromWorkerThread =
   | { type: 'ready'; owner: string }
   | { type: 'stopped' }
   | { type: 'inbox'; changes: readonly InboxChange[] }
+  /** Delivery counts since the last such message, for the API thread's /metrics. */
+  | { type: 'metrics'; snapshot: TallySnapshot }
   /** The thread's workers started or stopped failing their claims (null: fine again). */
   | { type: 'health'; problem: string | null };
 
@@ -40,6 +43,16 @@ inboxFeed.tap((changes, origin) => {
 const unrelay = await relayJobSignal(store, signal, { listen: false });
 // New inbox items go to the API thread (above) and, through the store, to other processes' streams.
 const unrelayInbox = await relayInboxFeed(store, inboxFeed, { listen: false });
+// Counted here, handed to the API thread's registry once a second: a scrape sees counts at most
+// a second old, and the hot path never posts a message per delivery.
+const tally = new DeliveryTally();
+const METRICS_EVERY_MS = 1000;
+const flushMetrics = () => {
+  const snapshot = tally.take();
+  if (snapshot) port.postMessage({ type: 'metrics', snapshot } satisfies FromWorkerThread);
+};
+const metricsTimer = setInterval(flushMetrics, METRICS_EVERY_MS);
+metricsTimer.unref();
 const role = await startWorkerRole(
   config,
   store,
@@ -48,6 +61,7 @@ const role = await startWorkerRole(
   logger,
   inboxFeed,
   (problem) => port.postMessage({ type: 'health', problem } satisfies FromWorkerThread),
+  tally,
 );
 
 port.on('message', (message: ToWorkerThread) => {
@@ -66,6 +80,8 @@ port.on('message', (message: ToWorkerThread) => {
     .then(unrelayInbox)
     .then(() => store.close())
     .finally(() => {
+      clearInterval(metricsTimer);
+      flushMetrics();
       port.postMessage({ type: 'stopped' } satisfies FromWorkerThread);
       port.close();
     });

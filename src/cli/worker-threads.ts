@@ -3,6 +3,7 @@ import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { MasterSecrets } from '../security/master-secret.ts';
 import { superviseThread } from '../shared/supervised-thread.ts';
+import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { SharedSqlite } from './open-store.ts';
 import type { WorkerRole } from './worker-role.ts';
@@ -23,6 +24,8 @@ export async function startWorkerThread(
   signal: JobSignal,
   logger: Logger,
   inboxFeed: InboxFeed,
+  /** The API thread's delivery counts, which the thread's own are added to (for /metrics). */
+  tally: DeliveryTally,
 ): Promise<WorkerRole> {
   let threadProblem: string | null = null;
   const supervised = await superviseThread<Extract<FromWorkerThread, { type: 'ready' }>>({
@@ -37,6 +40,7 @@ export async function startWorkerThread(
       const fromThread = message as FromWorkerThread;
       if (fromThread.type === 'inbox') inboxFeed.publish(fromThread.changes, 'remote');
       else if (fromThread.type === 'health') threadProblem = fromThread.problem;
+      else if (fromThread.type === 'metrics') tally.add(fromThread.snapshot);
       else if (fromThread.type === 'ready') threadProblem = null;
     },
   });

@@ -13,7 +13,7 @@ export function isAddressChannel(channel: Channel): channel is AddressChannel {
  * the local part case-insensitively, and a bounce reports the address in whatever case it was
  * sent), phone numbers trimmed (E.164, as subscribers store them).
  */
-export function normaliseAddress(channel: AddressChannel, address: string): string {
+function normaliseAddress(channel: AddressChannel, address: string): string {
   const trimmed = address.trim();
   return channel === 'email' ? trimmed.toLowerCase() : trimmed;
 }

@@ -23,6 +23,12 @@ const FETCH_TIMEOUT_MS = 10_000;
 const MAX_CERTIFICATE_BYTES = 64 * 1024;
 /** SNS rotates its certificates rarely and under new URLs: a few dozen cover every region in use. */
 const MAX_CACHED = 64;
+/**
+ * New certificate fetches allowed per minute. The fetch happens before the signature can be
+ * checked, so anyone can ask for one: without a bound, unsigned callbacks naming ever new
+ * SigningCertURLs would make this server fetch from SNS as fast as they arrive.
+ */
+const FETCHES_PER_MINUTE = 30;
 
 /**
  * The SNS side of the outside world: fetches signing certificates (cached by URL) and confirms
@@ -30,7 +36,12 @@ const MAX_CACHED = 64;
  * even for a URL that names an SNS host but resolves elsewhere).
  */
 export class SnsClient {
-  private readonly certificates = new Map<string, Promise<X509Certificate>>();
+  /** Certificates that loaded, by URL; only these are cached, so failed URLs never evict them. */
+  private readonly certificates = new Map<string, X509Certificate>();
+  /** Fetches in flight, by URL: concurrent callbacks naming the same one share it. */
+  private readonly loading = new Map<string, Promise<X509Certificate>>();
+  /** When the fetches of the last minute started. */
+  private fetchedAt: number[] = [];
   private readonly dispatcher: Dispatcher;
   private readonly testHost: string | null;
 
@@ -51,18 +62,32 @@ export class SnsClient {
     return isSnsUrl(url, 'subscribe', this.testHost);
   }
 
-  /** The certificate at an SNS SigningCertURL; a failed fetch is not cached (the next message tries again). */
-  certificate(url: string): Promise<X509Certificate> {
-    if (!this.isCertificateUrl(url))
-      return Promise.reject(new Error('SigningCertURL is not an SNS https URL'));
+  /**
+   * The certificate at an SNS SigningCertURL. A failed fetch is not cached (the next message tries
+   * again); past {@link FETCHES_PER_MINUTE} new fetches a minute, the answer is a refusal to retry
+   * later (SNS retries), while certificates already loaded keep being served.
+   */
+  async certificate(url: string, now = Date.now()): Promise<X509Certificate> {
+    if (!this.isCertificateUrl(url)) throw new Error('SigningCertURL is not an SNS https URL');
     const cached = this.certificates.get(url);
     if (cached) return cached;
-    const loading = this.get(url).then((pem) => new X509Certificate(pem));
-    if (this.certificates.size >= MAX_CACHED)
-      this.certificates.delete(this.certificates.keys().next().value!);
-    this.certificates.set(url, loading);
-    loading.catch(() => this.certificates.delete(url));
-    return loading;
+    const inFlight = this.loading.get(url);
+    if (inFlight) return inFlight;
+    this.fetchedAt = this.fetchedAt.filter((at) => at > now - 60_000);
+    if (this.fetchedAt.length >= FETCHES_PER_MINUTE)
+      throw new Error(`more than ${FETCHES_PER_MINUTE} SNS certificate fetches in a minute`);
+    this.fetchedAt.push(now);
+    const load = this.get(url).then((pem) => new X509Certificate(pem));
+    this.loading.set(url, load);
+    try {
+      const certificate = await load;
+      if (this.certificates.size >= MAX_CACHED)
+        this.certificates.delete(this.certificates.keys().next().value!);
+      this.certificates.set(url, certificate);
+      return certificate;
+    } finally {
+      this.loading.delete(url);
+    }
   }
 
   /** Confirms a subscription: a GET of its SubscribeURL (an SNS host only). */

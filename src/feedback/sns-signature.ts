@@ -67,7 +67,7 @@ export function snsStringToSign(message: SnsMessage): string {
 }
 
 /** SignatureVersion 1 is RSA with SHA-1, 2 is RSA with SHA-256; anything else is refused. */
-export function snsDigest(version: string): 'sha1' | 'sha256' | null {
+function snsDigest(version: string): 'sha1' | 'sha256' | null {
   return version === '1' ? 'sha1' : version === '2' ? 'sha256' : null;
 }
 

@@ -5,6 +5,7 @@ import type { JobSignal } from '../queue/signal.ts';
 import { unseal } from '../security/secrets.ts';
 import type { IntegrationRecord, MessageRecord } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
+import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { WebhookEmitter } from '../webhooks/emit.ts';
 import { type Applied, applyFeedback } from './apply.ts';
@@ -68,6 +69,8 @@ export class ProviderWebhooks {
     private readonly logger: Logger,
     /** Outbound status webhooks and the job signal, when the process has them. */
     private readonly followUps: { emitter: WebhookEmitter; signal: JobSignal } | null = null,
+    /** Counts the status changes callbacks make, for /metrics. */
+    private readonly tally: DeliveryTally | null = null,
   ) {}
 
   /**
@@ -77,6 +80,7 @@ export class ProviderWebhooks {
    * API's own status writes): a crash in between loses the event, never the change.
    */
   private readonly afterChange = async (message: MessageRecord, change: MessageChange, now: number) => {
+    if (change.status !== null) this.tally?.message(message.channel, change.status);
     if (!this.followUps || change.status === null) return;
     const jobs: JobSpec[] = [
       ...(await this.followUps.emitter.forMessage(

@@ -82,7 +82,7 @@ const checkInline = compileValidator(InlineSubscriber);
 const checkTopic = compileValidator(TopicRecipient);
 
 /** The furthest ahead `sendAt` may be (API.md: "at most one year ahead"). */
-export function latestSendAt(now: number): number {
+function latestSendAt(now: number): number {
   const limit = new Date(now);
   limit.setUTCFullYear(limit.getUTCFullYear() + 1);
   return limit.getTime();

@@ -4,6 +4,7 @@ import {
   sendsToAddresses,
   suppressionFor,
 } from '../feedback/suppressions.ts';
+import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
@@ -14,6 +15,7 @@ import type {
   DevicePlatform,
   DeviceRecord,
   EventRecord,
+  Lane,
   LayoutRecord,
   MessageRecord,
   PreferenceChoices,
@@ -433,7 +435,7 @@ export function buildMessages(
             'in_app',
             'delivered',
             'inbox',
-            content,
+            withoutScriptLinks(content),
             timelines[index]!.ready,
             null,
             null,
@@ -531,7 +533,7 @@ function platformsOf(target: DeliveryTarget, into: Set<DevicePlatform>): void {
  * ingest (or when they joined a topic); one erased since then simply gets nothing. Answers what
  * was left for a later job too (see buildMessages).
  */
-export async function buildDeliveries(
+async function buildDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   now: number,
@@ -736,6 +738,7 @@ export async function commitDeliveries(
   const created = new Set(
     await deps.store.createMessages(messages, { ...ack, followUps }, skipped, { joins, finished: closed }),
   );
+  countCreated(deps, targets, messages, created, now);
   deps.inboxFeed.publish(
     messages.flatMap(({ record }) =>
       record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
@@ -753,6 +756,30 @@ export async function commitDeliveries(
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
+}
+
+/**
+ * Counts the messages this commit created, by the status each was created with; an in-app message
+ * delivered at once has gone out, so its latency since the event is observed here.
+ */
+function countCreated(
+  deps: PipelineDeps,
+  targets: DeliveryTarget[],
+  messages: NewMessage[],
+  created: ReadonlySet<string>,
+  now: number,
+): void {
+  const { tally } = deps;
+  if (!tally) return;
+  let lanes: Map<string, Lane> | null = null;
+  for (const { record } of messages) {
+    if (!created.has(record.id)) continue;
+    tally.message(record.channel, record.status);
+    if (record.channel === 'in_app' && record.status === 'delivered') {
+      lanes ??= new Map(targets.map((t) => [t.event.id, t.event.priority]));
+      tally.latency(record.channel, lanes.get(record.eventId) ?? 'normal', now - record.eventAt);
+    }
+  }
 }
 
 interface DeliverPayload {

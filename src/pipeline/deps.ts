@@ -3,6 +3,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Lane, MessageRecord } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
+import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { TemplateCache } from '../templates/render.ts';
 import type { WebhookEmitter } from '../webhooks/emit.ts';
 
@@ -21,6 +22,8 @@ export interface PipelineDeps {
    * keyring opens their signing secrets. Without it no event is queued or delivered.
    */
   webhooks?: { emitter: WebhookEmitter; keyring: readonly Buffer[] };
+  /** Counts messages, provider answers and delivery latency for /metrics; without it nothing is counted. */
+  tally?: DeliveryTally;
 }
 
 export const JOB_KINDS = {
@@ -64,7 +67,7 @@ export function sendJob(
  * lane are names of ours, so the key reads back unambiguously from both ends. (Jobs queued with
  * the older key keep it; they still leave one at a time, just not serialised with new ones.)
  */
-export function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
+function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
   return `${tenantId}:${subscriberId}:${channel}:${lane}`;
 }
 

@@ -135,7 +135,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     } = {},
   ) {
     const now = Date.now();
-    await writes.write(message.tenantId, message.id, {
+    const changed = await writes.write(message.tenantId, message.id, {
       // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
       events: await deps.webhooks?.emitter.forMessage(message, { status, ...extra }, now),
       status,
@@ -148,6 +148,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       now,
       followUp: extra.followUp,
     });
+    if (changed) deps.tally?.message(message.channel, status);
   }
 
   async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
@@ -165,8 +166,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       );
       if (followUp) notifyLanes(deps.signal, [followUp]);
     };
+    // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
+    // waits; this catches a send already claimed when it ran).
+    if (!workflow) {
+      await record(message, 'cancelled', `workflow ${message.workflow} was deleted`);
+      return DONE;
+    }
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
-    if (workflow && isPaused(workflow)) {
+    if (isPaused(workflow)) {
       await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });
@@ -258,14 +265,21 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         await record(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
           provider: via.integrationId,
         });
-        return via.provider.send(
-          outbound(message, subscriber, {
-            device,
-            unreadCount,
-            attempt: job.attempts,
-            unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
-          }),
-        );
+        try {
+          const answer = await via.provider.send(
+            outbound(message, subscriber, {
+              device,
+              unreadCount,
+              attempt: job.attempts,
+              unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
+            }),
+          );
+          deps.tally?.providerRequest(via.providerName, answer.kind);
+          return answer;
+        } catch (error) {
+          deps.tally?.providerRequest(via.providerName, 'error');
+          throw error;
+        }
       },
     });
     if (result.kind === 'throttled' || (result.kind === 'unavailable' && !result.tried)) {
@@ -287,6 +301,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           maxAttempts: job.maxAttempts - job.attempts + 1,
         },
       });
+      deps.tally?.message(message.channel, 'queued');
       return DONE;
     }
     const via = result.kind === 'answered' ? result.via.integrationId : 'no integration';
@@ -300,6 +315,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           providerMessageId: outcome.providerMessageId,
           meta: outcome.meta,
         });
+        deps.tally?.latency(message.channel, job.lane, Date.now() - message.eventAt);
         return DONE;
       }
       case 'bad_address': {

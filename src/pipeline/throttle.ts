@@ -8,7 +8,7 @@ const THROTTLE_WINDOW_MS = 1000;
  * The slot scope of an integration. U+001E leads it: workflow counter scopes begin with a
  * workflow key, which holds no control character, so the two never meet.
  */
-export function integrationSlotScope(integrationId: string): string {
+function integrationSlotScope(integrationId: string): string {
   return `\u001eintegration\u001f${integrationId}`;
 }
 

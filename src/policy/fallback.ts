@@ -14,7 +14,7 @@ export type Receipt = (typeof RECEIPTS)[number];
 const RANK: Readonly<Partial<Record<MessageStatus, number>>> = { delivered: 1, read: 2, clicked: 3 };
 
 /** 0 for a message without a receipt, else the receipt's place in delivered < read < clicked. */
-export function receiptRank(status: MessageStatus): number {
+function receiptRank(status: MessageStatus): number {
   return RANK[status] ?? 0;
 }
 
@@ -43,7 +43,7 @@ export function receiptEffect(status: MessageStatus, receipt: Receipt): 'forward
   return receiptMovesFrom(receipt).includes(status) ? 'forward' : 'same';
 }
 
-export function fallbackAfterMs(step: WorkflowChannelStep): number {
+function fallbackAfterMs(step: WorkflowChannelStep): number {
   return parseDuration(step.fallback?.after ?? '0s') ?? 0;
 }
 

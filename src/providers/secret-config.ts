@@ -21,7 +21,7 @@ const ELLIPSIS = '…';
  * The masked form a secret shows in `GET /v1/integrations`: the URL's origin and the last four
  * characters, enough to tell two webhooks apart and nothing to post with.
  */
-export function maskSecret(value: string): string {
+function maskSecret(value: string): string {
   const origin = URL.canParse(value) ? new URL(value).origin : '';
   return `${origin}/${ELLIPSIS}${value.slice(-4)}`;
 }

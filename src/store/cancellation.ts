@@ -19,3 +19,12 @@ export function cancelledByKeyEntry(key: string, now: number): TimelineEntry {
     detail: `cancelled with its events by cancellationKey ${JSON.stringify(key)}`,
   };
 }
+
+/** The timeline entry of a message stopped because its workflow was deleted. */
+export function workflowDeletedEntry(key: string, now: number): TimelineEntry {
+  return {
+    at: new Date(now).toISOString(),
+    status: 'cancelled',
+    detail: `cancelled: workflow ${JSON.stringify(key)} was deleted`,
+  };
+}

@@ -59,6 +59,13 @@ export interface Job {
   createdAt: number;
 }
 
+/** One lane's backlog as /metrics shows it (tidings_queue_depth, tidings_queue_lag_seconds). */
+export interface QueueStats {
+  lane: Lane;
+  due: number;
+  oldestRunAt: number | null;
+}
+
 export interface DeadJob extends Job {
   lastError: string | null;
 }
@@ -99,6 +106,12 @@ export interface JobStore {
   /** Earliest `run_at` of a ready job, or null when none is waiting. */
   nextRunAt(): Promise<number | null>;
   countJobs(): Promise<{ ready: number; leased: number; dead: number }>;
+  /**
+   * Per lane, the ready jobs due by `now` — at most `cap` of them counted, so a scrape reads a
+   * bounded number of index entries whatever the backlog — and the oldest due `run_at` among
+   * those counted (null when none is due).
+   */
+  queueStats(now: number, cap: number): Promise<QueueStats[]>;
   listDeadJobs(limit: number): Promise<DeadJob[]>;
   /**
    * Housekeeping for stores whose deleted rows linger until vacuumed (PostgreSQL): removes the
@@ -892,6 +905,47 @@ export interface FeedbackStore {
   subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
 }
 
+/** A topic as lists show it. */
+export interface TopicRecord {
+  key: string;
+  name: string | null;
+  createdAt: number;
+}
+
+/** What `deleteWorkflow` stopped: events that had sent nothing yet, and messages still waiting. */
+export interface DeletedWorkflow {
+  events: number;
+  messages: number;
+}
+
+/**
+ * Listing and removing (API.md "Listing and removing"). Lists are keyset pages in key order,
+ * strictly after `after` (exclusive; null for the first page), at most `limit` long.
+ */
+export interface ListingStore {
+  listSubscribers(tenantId: string, after: string | null, limit: number): Promise<SubscriberRecord[]>;
+  listTopics(tenantId: string, after: string | null, limit: number): Promise<TopicRecord[]>;
+  /** The members of many topics in one read: topic key → member count (topics without members are left out). */
+  countTopicMembersOf(tenantId: string, keys: string[]): Promise<Map<string, number>>;
+  /** Upserts every item (fields as upsertSubscriber), all in one transaction. */
+  upsertSubscribers(
+    tenantId: string,
+    items: ({ id: string } & SubscriberPatch)[],
+    now: number,
+  ): Promise<SubscriberRecord[]>;
+  /**
+   * Deletes the workflow (new events for it are refused as unknown) and, in the same transaction,
+   * cancels what it has not sent yet: its messages still waiting (queued or deferred), each with a
+   * timeline entry, and its events none of whose messages went out (scheduled, digesting, not yet
+   * delivered). Answers null when there was no such workflow.
+   */
+  deleteWorkflow(tenantId: string, key: string, now: number): Promise<DeletedWorkflow | null>;
+  /** Deletes the integration and its published circuit; answers whether there was one. */
+  deleteIntegration(tenantId: string, id: string): Promise<boolean>;
+  /** Deletes the topic and its memberships (not the subscribers); answers whether there was one. */
+  deleteTopic(tenantId: string, key: string): Promise<boolean>;
+}
+
 /**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
@@ -913,7 +967,8 @@ export interface Store
     RateCounterStore,
     DigestStore,
     WebhookEndpointStore,
-    FeedbackStore {
+    FeedbackStore,
+    ListingStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

@@ -1,6 +1,7 @@
 import type { JobSignal } from '../queue/signal.ts';
 import type { MessageRecord } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
+import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { WebhookEmitter } from './emit.ts';
 
 /** What the API routes hand in (a part of their ApiContext). */
@@ -8,6 +9,8 @@ export interface EmitContext {
   store: Pick<Store, 'enqueueJobs'>;
   signal: JobSignal;
   webhooks: WebhookEmitter;
+  /** Counts the status changes the API makes, for /metrics. */
+  metrics?: { delivery: Pick<DeliveryTally, 'message'> };
 }
 
 /**
@@ -24,7 +27,13 @@ async function queue(context: EmitContext, jobs: JobSpec[]): Promise<void> {
 /** `message.read` for an inbox item this very mark (at `now`) made read. */
 export async function emitInboxRead(context: EmitContext, item: MessageRecord, now: number): Promise<void> {
   if (item.status !== 'read' || item.readAt !== now) return;
+  context.metrics?.delivery.message(item.channel, 'read');
   await queue(context, await context.webhooks.forMessage(item, { status: 'read' }, now));
+}
+
+/** The status a receipt (`POST /v1/messages/{id}/receipt`) just moved a message to: delivered, read or clicked. */
+export async function emitReceipt(context: EmitContext, message: MessageRecord, now: number): Promise<void> {
+  await queue(context, await context.webhooks.forMessage(message, { status: message.status }, now));
 }
 
 /** `subscriber.unsubscribed`: a one-click unsubscribe (or a preference change) opted them out of `scope`. */

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
-import { classifyWebhookResponse, httpStatusLine, NO_RESPONSE } from '../channels/webhook/webhook.ts';
+import { httpStatusLine } from '../channels/http.ts';
+import { classifyWebhookResponse, NO_RESPONSE } from '../channels/webhook/webhook.ts';
 import { endpointRetryDelay } from '../policy/endpoint-retries.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import { isBlockedTargetError, type OutboundGuard } from '../security/outbound/index.ts';

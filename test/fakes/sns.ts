@@ -25,6 +25,8 @@ export interface SnsFake {
   readonly confirmations: string[];
   /** How many times the certificate was fetched. */
   certificateFetches(): number;
+  /** How many requests of any kind arrived (unknown paths answer 404). */
+  requests(): number;
   subscribeUrl(token: string): string;
   sign(message: UnsignedSnsMessage, version?: '1' | '2', certUrl?: string): SnsMessage;
   close(): Promise<void>;
@@ -82,7 +84,9 @@ export async function startSnsFake(): Promise<SnsFake> {
   const { key, cert, certFile } = selfSignedRsaCertificate();
   const confirmations: string[] = [];
   let fetches = 0;
+  let requests = 0;
   const server = createServer({ key, cert }, (req, res) => {
+    requests++;
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === '/SimpleNotificationService-test.pem') {
       fetches++;
@@ -111,6 +115,7 @@ export async function startSnsFake(): Promise<SnsFake> {
     certUrl,
     confirmations,
     certificateFetches: () => fetches,
+    requests: () => requests,
     subscribeUrl: (token) =>
       `https://${host}/?Action=ConfirmSubscription&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Ases&Token=${token}`,
     sign: (message, version = '1', url = certUrl) => signSns(message, key, url, version),

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startTidings, type Tidings } from '../../src/cli/runtime.ts';
+import { type Role, startTidings, type Tidings } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/telemetry/logger.ts';
 import { POSTGRES_TEST_SECRET } from './child.ts';
@@ -34,7 +34,10 @@ export interface TestServer {
 export const TEST_KEY = 'tdk_test_key_0123456789abcdef';
 
 /** Starts a real Tidings (API + worker) on a free port with a fresh database of the store under test. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  roles: Role[] = ['api', 'worker'],
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tidings-e2e-'));
   const database = await databaseEnv(dataDir);
   const config = loadConfig({
@@ -46,7 +49,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...(STORE_UNDER_TEST === 'postgres' ? { TIDINGS_SECRET: POSTGRES_TEST_SECRET } : {}),
     ...env,
   });
-  const tidings = await startTidings(config, silentLogger(), ['api', 'worker']);
+  const tidings = await startTidings(config, silentLogger(), roles);
   const url = tidings.url!;
   return {
     url,

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
-import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
-import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { FakeSmtp } from '../fakes/smtp.ts';
+import { putSmtpIntegration, type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
 type Json = any;
 
+let setup: ServerWithMail;
 let server: TestServer;
 let smtp: FakeSmtp;
 const OTHER_KEY = 'tdk_cancel_other_tenant_key_0000';
@@ -22,31 +23,17 @@ const twoChannels = {
 };
 
 beforeAll(async () => {
-  [server, smtp] = await Promise.all([
-    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
-    startFakeSmtp(),
-  ]);
+  setup = await startServerWithMail();
+  ({ server, smtp } = setup);
   await server.tidings.store.ensureTenant('ten_cancel_other', 'Other');
   await addTenantKey(server.tidings.store, 'ten_cancel_other', OTHER_KEY, 'default');
+  await putSmtpIntegration(server, smtp, { auth: OTHER_KEY });
   for (const auth of [undefined, other]) {
-    const mail = await server.call(
-      'PUT',
-      '/v1/integrations/mail',
-      {
-        channel: 'email',
-        provider: 'smtp',
-        config: { host: smtp.host, port: smtp.port, from: 'Acme <noreply@acme.example>' },
-      },
-      auth,
-    );
-    expect(mail.status).toBe(200);
     expect((await server.call('PUT', '/v1/workflows/reminder', twoChannels, auth)).status).toBe(200);
   }
 });
 
-afterAll(async () => {
-  await Promise.all([server?.close(), smtp?.close()]);
-});
+afterAll(() => setup?.close());
 
 beforeEach(() => smtp.reset());
 

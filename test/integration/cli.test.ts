@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,6 +26,24 @@ async function bannerOf(child: RunningChild): Promise<string> {
   return child.stdout();
 }
 
+/** Runs shell lines (as a user pastes them) with bash, answering stdout. */
+function bash(lines: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', lines.join('\n')], { timeout: 10_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+/** The banner's copy-paste lines under `heading`, up to the next heading (a line without indent). */
+function bannerLines(banner: string, heading: string): string[] {
+  const lines = banner.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(heading));
+  expect(start, heading).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((line, i) => i > start && !line.startsWith('  '));
+  return lines.slice(start + 1, end === -1 ? undefined : end).filter((line) => !line.startsWith('  #'));
+}
+
 /** SIGTERM, and the exit code once the child is gone. */
 async function stop(child: RunningChild): Promise<number | null> {
   child.kill('SIGTERM');
@@ -43,7 +62,14 @@ describe('tidings CLI', () => {
     expect(keys).toHaveLength(1);
     const key = keys[0]!;
     expect(banner).toContain(`Your API key`);
-    expect(banner).toContain(`curl -s -X POST ${first.url}/v1/events -H "Authorization: Bearer ${key}"`);
+    expect(banner).toContain(`export TIDINGS_URL=${first.url}`);
+    expect(banner).toContain(`export TIDINGS_API_KEY=${key}`);
+    expect(banner).toContain(
+      'curl -s -X POST "$TIDINGS_URL/v1/events" -H "Authorization: Bearer $TIDINGS_API_KEY"',
+    );
+    expect(banner).toContain('Ctrl-C');
+    expect(banner).toMatch(/Docs: \/\S+\/docs\/README\.md/);
+    expect(existsSync(banner.match(/Docs: (\S+README\.md)/)![1]!)).toBe(true);
 
     expect((await callJson(`${first.url}/v1/workflows`, 'GET', key)).status).toBe(200);
     expect((await callJson(`${first.url}/v1/workflows`, 'GET', 'tdk_not_the_key_0123456789')).status).toBe(
@@ -60,7 +86,7 @@ describe('tidings CLI', () => {
     expect(again).not.toContain('Your API key');
     // Printed once: later banners point at the key file rather than reading the key back out.
     expect(again.match(KEY_PATTERN)).toBeNull();
-    expect(again).toContain(`$(cat ${keyFile})`);
+    expect(again).toContain(`export TIDINGS_API_KEY=$(cat ${keyFile})`);
     expect(readFileSync(keyFile, 'utf8').trim()).toBe(key);
     expect((await callJson(`${second.url}/v1/workflows`, 'GET', key)).status).toBe(200);
   });
@@ -81,6 +107,37 @@ describe('tidings CLI', () => {
     // The curl in the banner must not carry the replaced (now dead) generated key.
     expect(banner).not.toContain(generated);
     expect(banner).toContain('Bearer $TIDINGS_API_KEY');
+  });
+
+  it("the banner's commands, pasted into a shell, trigger the demo and show its email and inbox item", async () => {
+    const child = await startChild(await databaseEnv(tempDataDir()));
+    const banner = await bannerOf(child);
+    const setup = bannerLines(banner, 'Set up your shell:');
+    const accepted = JSON.parse(
+      await bash([...setup, ...bannerLines(banner, 'Trigger a demo notification')]),
+    );
+    expect(accepted).toMatchObject({ status: 'accepted', eventId: expect.any(String) });
+    const inbox = bannerLines(banner, "See ada's in-app inbox");
+    const items = await waitFor(async () => {
+      const page = JSON.parse(await bash([...setup, ...inbox]));
+      return page.items?.length > 0 ? page.items : null;
+    }, "the demo's inbox item");
+    expect(items[0].title).toBe('Welcome, Ada!');
+    const sandbox = await waitFor(async () => {
+      const page = JSON.parse(await bash([...setup, ...bannerLines(banner, 'See the email')]));
+      return page.items?.length > 0 ? page.items : null;
+    }, "the demo's email in the sandbox");
+    expect(sandbox[0]).toMatchObject({ channel: 'email', to: 'ada@example.com' });
+  });
+
+  it('--help points at the docs in the installation, which exist', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    const docs = help.stdout.match(/(\S+\/docs)\/README\.md/);
+    expect(docs, help.stdout).not.toBeNull();
+    expect(existsSync(`${docs![1]}/README.md`)).toBe(true);
+    expect(existsSync(`${docs![1]}/operations.md`)).toBe(true);
+    expect(help.stdout).not.toMatch(/see API\.md/);
   });
 
   it('tenant create prints a working key that only sees its own tenant', async () => {
@@ -132,6 +189,14 @@ describe('tidings CLI', () => {
       expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
       // Running it again is a no-op.
       expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
+      // It made the demo workflow, so a `tidings worker` started next has it without a `start`.
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(path.join(dataDir, 'tidings.db'), { readonly: true });
+      const demo = db.prepare("select count(*) as n from workflows where key = 'welcome'").get() as {
+        n: number;
+      };
+      db.close();
+      expect(demo.n).toBeGreaterThan(0);
     },
   );
 
@@ -176,6 +241,14 @@ describe('tidings CLI', () => {
     const env = { ...(await databaseEnv(dir)), TIDINGS_API_KEY: key };
     const api = await startChild(env, { args: ['api'] });
     const worker = await startChild(env, { args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' });
+    // `api` prints the banner too, and its demo workflow exists, so the banner's curl works.
+    expect(await bannerOf(api)).toContain(`export TIDINGS_URL=${api.url}`);
+    const demo = await callJson(`${api.url}/v1/events`, 'POST', key, {
+      workflow: 'welcome',
+      to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
+      data: { name: 'Ada' },
+    });
+    expect(demo.status).toBe(202);
     expect((await callJson(`${worker.url}/healthz`, 'GET', null)).status).toBe(200);
     const metrics = await fetch(`${worker.url}/metrics`);
     expect(await metrics.text()).toContain('tidings_');

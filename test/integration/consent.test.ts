@@ -1,31 +1,23 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closedPort, LOOPBACK_TARGETS } from '../fakes/outbound.ts';
-import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
+import type { FakeSmtp } from '../fakes/smtp.ts';
+import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
 type Json = any;
 
+let setup: ServerWithMail;
 let server: TestServer;
 let smtp: FakeSmtp;
 
 beforeAll(async () => {
-  [server, smtp] = await Promise.all([
-    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
-    startFakeSmtp(),
-  ]);
-  const mail = await server.call('PUT', '/v1/integrations/mail', {
-    channel: 'email',
-    provider: 'smtp',
-    config: { host: smtp.host, port: smtp.port, from: 'Acme <noreply@acme.example>' },
-  });
-  expect(mail.status).toBe(200);
+  setup = await startServerWithMail();
+  ({ server, smtp } = setup);
 });
 
-afterAll(async () => {
-  await Promise.all([server?.close(), smtp?.close()]);
-});
+afterAll(() => setup?.close());
 
 beforeEach(() => smtp.reset());
 

@@ -93,6 +93,8 @@ describe('failover between two SMTP integrations', () => {
   it('shows every circuit closed before any send', async () => {
     expect(await circuit('primary')).toEqual({ state: 'closed', failures: 0, openedAt: null });
     expect(await circuit('backup')).toEqual({ state: 'closed', failures: 0, openedAt: null });
+    const items = (await server.call('GET', '/v1/integrations')).body.items;
+    expect(items.map((i: Json) => i.health)).toEqual(['healthy', 'healthy']);
   });
 
   it('primary refusing connections: every email arrives once via the backup, and the primary circuit opens', async () => {
@@ -115,6 +117,11 @@ describe('failover between two SMTP integrations', () => {
     expect(open.failures).toBeGreaterThanOrEqual(5);
     expect(Date.parse(open.openedAt)).toBeGreaterThan(0);
     expect(await circuit('backup')).toMatchObject({ state: 'closed' });
+    // Health reads the circuit: down while open, degraded once half-open (the cool-down is short).
+    const listed = (await server.call('GET', '/v1/integrations')).body.items;
+    const primary = listed.find((i: Json) => i.id === 'primary');
+    expect(primary.health).toBe(primary.circuit.state === 'open' ? 'down' : 'degraded');
+    expect(listed.find((i: Json) => i.id === 'backup').health).toBe('healthy');
 
     // While it is open, sends do not even try the primary: they pass it over at once. (Should the
     // cool-down have passed meanwhile, at most 3 half-open probes try it, and fail.)

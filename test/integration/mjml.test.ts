@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
-import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { FakeSmtp } from '../fakes/smtp.ts';
+import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
+import type { TestServer } from '../helpers/server.ts';
 
+let setup: ServerWithMail;
 let server: TestServer;
 let smtp: FakeSmtp;
 
@@ -12,21 +13,11 @@ const MJML = `<mjml><mj-body><mj-section><mj-column>
 </mj-column></mj-section></mj-body></mjml>`;
 
 beforeAll(async () => {
-  [server, smtp] = await Promise.all([
-    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS }),
-    startFakeSmtp(),
-  ]);
-  const mail = await server.call('PUT', '/v1/integrations/mail', {
-    channel: 'email',
-    provider: 'smtp',
-    config: { host: smtp.host, port: smtp.port, from: 'Acme <news@acme.example>' },
-  });
-  expect(mail.status).toBe(200);
+  setup = await startServerWithMail({ from: 'Acme <news@acme.example>' });
+  ({ server, smtp } = setup);
 });
 
-afterAll(async () => {
-  await Promise.all([server?.close(), smtp?.close()]);
-});
+afterAll(() => setup?.close());
 
 const put = (key: string, channels: unknown[]) => server.call('PUT', `/v1/workflows/${key}`, { channels });
 

@@ -1,9 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
-import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { FakeSmtp } from '../fakes/smtp.ts';
+import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // A public URL with a path, as behind a reverse proxy: links keep the path.
@@ -12,26 +12,18 @@ const PUBLIC_URL = 'https://notify.example.test/tidings';
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const dkimRecord = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
+let setup: ServerWithMail;
 let server: TestServer;
 let smtp: FakeSmtp;
 
 beforeAll(async () => {
-  [server, smtp] = await Promise.all([
-    startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS, TIDINGS_PUBLIC_URL: PUBLIC_URL }),
-    startFakeSmtp(),
-  ]);
-  const mail = await server.call('PUT', '/v1/integrations/mail', {
-    channel: 'email',
-    provider: 'smtp',
-    config: {
-      host: smtp.host,
-      port: smtp.port,
-      from: 'Acme <news@acme.example>',
-      dkim: { domainName: 'acme.example', keySelector: 'tid' },
-    },
+  setup = await startServerWithMail({
+    env: { TIDINGS_PUBLIC_URL: PUBLIC_URL },
+    from: 'Acme <news@acme.example>',
+    config: { dkim: { domainName: 'acme.example', keySelector: 'tid' } },
     credentials: { dkimPrivateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
   });
-  expect(mail.status).toBe(200);
+  ({ server, smtp } = setup);
   for (const [key, category] of [
     ['newsletter', 'marketing'],
     ['reset', 'security'],
@@ -45,9 +37,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await Promise.all([server?.close(), smtp?.close()]);
-});
+afterAll(() => setup?.close());
 
 beforeEach(() => smtp.reset());
 

@@ -314,6 +314,55 @@ describe('webhook endpoint deliveries', () => {
     expect(deleted.received).toHaveLength(0);
   });
 
+  it('tells endpoints about receipts (message.delivered, message.clicked); a receipt that changes nothing tells nothing', async () => {
+    const hook = await receiver();
+    const secret = await putEndpoint('receipts', hook.url, [
+      'message.delivered',
+      'message.read',
+      'message.clicked',
+    ]);
+    const eventId = await sendEvent('hello', 'u-receipts');
+    const email = await waitFor(async () => {
+      const { body } = await server.call('GET', `/v1/messages?eventId=${eventId}`);
+      return body.items[0]?.status === 'sent' ? body.items[0] : null;
+    }, 'the email sent');
+    const receipt = (status: string) =>
+      server.call('POST', `/v1/messages/${email.messageId}/receipt`, { status });
+    expect((await receipt('delivered')).body.status).toBe('delivered');
+    expect((await receipt('clicked')).body.status).toBe('clicked');
+    // Older than where the message stands: no change, no event.
+    expect((await receipt('read')).body.status).toBe('clicked');
+    await hook.waitFor(2);
+    await queueDrained();
+    const events = hook.received.map((request) => verify(secret, request));
+    expect(events.map((e) => e.type).sort()).toEqual(['message.clicked', 'message.delivered']);
+    for (const event of events)
+      expect(event.data).toMatchObject({ messageId: email.messageId, eventId, channel: 'email' });
+  });
+
+  it('tells endpoints about the first click on an inbox item (message.clicked), not the next ones', async () => {
+    const hook = await receiver();
+    const secret = await putEndpoint('clicks', hook.url, ['message.clicked']);
+    await sendEvent('both', 'u-clicks');
+    const inApp = await waitFor(async () => {
+      const { body } = await server.call('GET', '/v1/messages?subscriberId=u-clicks&channel=in_app');
+      return body.items[0];
+    }, 'the in-app message');
+    const token = (await server.call('POST', '/v1/subscribers/u-clicks/token')).body.token as string;
+    for (let i = 0; i < 2; i++) {
+      const click = await server.call('POST', `/v1/inbox/${inApp.messageId}/click`, {}, { auth: token });
+      expect(click.status).toBe(200);
+    }
+    await hook.waitFor(1);
+    await queueDrained();
+    const events = hook.received.map((request) => verify(secret, request));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'message.clicked',
+      data: { messageId: inApp.messageId, channel: 'in_app', status: 'clicked' },
+    });
+  });
+
   it('tells endpoints about one-click unsubscribes (subscriber.unsubscribed) and inbox reads (message.read)', async () => {
     const hook = await receiver();
     const secret = await putEndpoint('consent', hook.url, ['subscriber.unsubscribed', 'message.read']);

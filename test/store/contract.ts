@@ -8,6 +8,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { listingContract } from './contract-listing.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -2307,5 +2308,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.subscribersWithPhone(T, '+15559999999')).toEqual([]);
       });
     });
+
+    listingContract(() => store, T, OTHER);
   });
 }

@@ -4,6 +4,7 @@ import type { ApiContext } from '../context.ts';
 import { checkDevice, type DeviceBody as DeviceInputBody } from '../device-input.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { DeviceBody, Id } from '../schemas.ts';
+import { refuseBlockedTargets } from '../targets.ts';
 import { deviceView } from '../views.ts';
 
 /**
@@ -11,9 +12,6 @@ import { deviceView } from '../views.ts';
  * for every phone, tablet and browser a person uses, and a bound on the pushes one event makes.
  */
 export const DEVICES_PER_SUBSCRIBER = 100;
-
-const WHY_BLOCKED =
-  'is a loopback, private, link-local or metadata address; TIDINGS_ALLOW_PRIVATE_TARGETS does not allow it';
 
 export async function deviceRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, providers } = context;
@@ -30,13 +28,8 @@ export async function deviceRoutes(app: FastifyInstance, context: ApiContext): P
       // Web push endpoints are hosts a tenant names: the private-target rule applies as for
       // integrations (literals and localhost now; names after DNS, at every send).
       if (subscription) {
-        const verdict = providers.outbound.checkHost(new URL(subscription.endpoint).hostname);
-        if (verdict === 'invalid')
-          throw validationError([{ path: 'subscription.endpoint', message: 'does not name a host' }]);
-        if (verdict === 'blocked') {
-          const detail = { path: 'subscription.endpoint', message: WHY_BLOCKED };
-          throw new ApiError('blocked_target', `${detail.path} ${detail.message}`, [detail]);
-        }
+        const host = new URL(subscription.endpoint).hostname;
+        refuseBlockedTargets(providers.outbound, [{ host, path: 'subscription.endpoint' }]);
       }
       const { platform } = request.body as DeviceInputBody;
       const result = await store.upsertDevice(

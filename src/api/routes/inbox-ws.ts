@@ -6,6 +6,7 @@ import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emitInboxRead } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
 import { inboxItemView } from '../views.ts';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
 
@@ -229,22 +230,26 @@ export async function inboxWebSocketRoutes(
     })();
   }
 
-  app.get(
-    '/v1/inbox/ws',
-    {
-      websocket: true,
-      config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
-      // A bad resume point is refused before the upgrade (400 naming it).
-      preHandler: async (request: FastifyRequest) => {
-        resumePoint(request);
-      },
-      // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
-      // one) would leave its socket open after the 401, holding up shutdown: close it.
-      onResponse: async (request: FastifyRequest) => {
-        if (request.raw.headers.upgrade) request.raw.socket?.destroy();
-      },
+  app.route({
+    method: 'GET',
+    url: '/v1/inbox/ws',
+    config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
+    // `wsHandler` rather than `websocket: true`, which would hide the route from /openapi.json.
+    schema: {
+      summary: 'The inbox stream over a WebSocket (send Upgrade: websocket)',
+      description:
+        'Events as on GET /v1/inbox/stream; client messages {"type": "read"|"archive"|"seen", "itemId"}, {"type": "read-all"}, {"type": "auth", "token"}. Resume with ?after=.',
     },
-    (socket, request) => {
+    // A bad resume point is refused before the upgrade (400 naming it).
+    preHandler: async (request: FastifyRequest) => {
+      resumePoint(request);
+    },
+    // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
+    // one) would leave its socket open after the 401, holding up shutdown: close it.
+    onResponse: async (request: FastifyRequest) => {
+      if (request.raw.headers.upgrade) request.raw.socket?.destroy();
+    },
+    wsHandler: (socket, request) => {
       const after = resumePoint(request);
       if (request.subscriberId && request.tokenExpiresAt !== null) {
         serve(
@@ -280,5 +285,9 @@ export async function inboxWebSocketRoutes(
       });
       socket.on('close', () => clearTimeout(timer));
     },
-  );
+    // A plain GET (no upgrade) is told what this route is, not a bare 404.
+    handler: async () => {
+      throw new ApiError('upgrade_required', 'GET /v1/inbox/ws is a WebSocket: send "Upgrade: websocket"');
+    },
+  });
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { inboxWakeJob } from '../../pipeline/inbox-wake.ts';
-import { emitInboxRead } from '../../webhooks/api-events.ts';
+import { emitInboxRead, emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, InboxClickBody, InboxQuery, InboxSnoozeBody, UnreadCountQuery } from '../schemas.ts';
@@ -131,9 +131,12 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
         url = chosen.url;
         detail = `inbox click: action ${index} (${chosen.label})`;
       }
-      const item = await store.markInbox(request.tenantId, subscriberId, itemId, 'click', Date.now(), detail);
+      const now = Date.now();
+      const item = await store.markInbox(request.tenantId, subscriberId, itemId, 'click', now, detail);
       if (!item) throw notFound('inbox item', itemId);
       inboxFeed.publish([{ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId }]);
+      // The first click is a receipt endpoints hear of (message.clicked); later ones change nothing.
+      if (found.status !== 'clicked' && item.status === 'clicked') await emitReceipt(context, item, now);
       return { url, item: inboxItemView(item) };
     },
   );

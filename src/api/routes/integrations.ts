@@ -8,6 +8,7 @@ import type { IntegrationRecord } from '../../shared/model.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
+import { refuseBlockedTargets } from '../targets.ts';
 import { compileValidator, type Validator } from '../validation.ts';
 import { integrationView } from '../views.ts';
 
@@ -49,35 +50,6 @@ function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean
     if (!credentials.ok) details.push(...credentials.details);
   }
   return details;
-}
-
-/**
- * The private-target rule at `PUT`, offline: IP literals (in any spelling a URL parser accepts)
- * and localhost names are refused here; other names are checked after DNS, at every connect.
- */
-function checkTargets(
-  definition: ProviderDefinition,
-  config: Fields,
-  credentials: Fields,
-  providers: ProviderRegistry,
-): void {
-  const invalid: ErrorDetail[] = [];
-  const blocked: ErrorDetail[] = [];
-  for (const target of definition.targets(config, credentials)) {
-    const verdict = providers.outbound.checkHost(target.host);
-    if (verdict === 'invalid') invalid.push({ path: target.path, message: 'is not a host name or address' });
-    if (verdict === 'blocked') {
-      blocked.push({
-        path: target.path,
-        message:
-          'is a loopback, private, link-local or metadata address; TIDINGS_ALLOW_PRIVATE_TARGETS does not allow it',
-      });
-    }
-  }
-  if (invalid.length > 0) throw validationError(invalid);
-  if (blocked.length > 0) {
-    throw new ApiError('blocked_target', `${blocked[0]!.path} ${blocked[0]!.message}`, blocked);
-  }
 }
 
 /** Stored credentials go only where they were given for: another target needs them again. */
@@ -147,7 +119,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
             : null;
         config = offline(() => restoreSecretConfig(definition, config, stored));
         const credentials = body.credentials ?? storedCredentials;
-        checkTargets(definition, config, credentials, providers);
+        refuseBlockedTargets(providers.outbound, definition.targets(config, credentials));
         checkCredentialsFollow(definition, body, config, existing);
         buildOffline(definition, config, credentials, providers);
         if (definition.secretConfig) {
@@ -187,7 +159,8 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       store.listCircuits(request.tenantId),
     ]);
     const byId = new Map(circuits.map((c) => [c.integrationId, c]));
-    return { items: integrations.map((i) => integrationView(i, byId.get(i.id))) };
+    // A tenant has a handful of integrations: one page, always the last.
+    return { items: integrations.map((i) => integrationView(i, byId.get(i.id))), nextCursor: null };
   });
 
   app.get('/v1/integrations/:integrationId', { schema: { params } }, async (request) => {

@@ -35,6 +35,7 @@ export async function providerWebhookRoutes(app: FastifyInstance, context: ApiCo
     new SnsClient(context.providers.outbound.policy, context.config.testSns),
     context.logger,
     { emitter: context.webhooks, signal: context.signal },
+    context.metrics.delivery,
   );
   app.addHook('onClose', async () => webhooks.close());
 

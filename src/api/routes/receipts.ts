@@ -10,6 +10,7 @@ import {
 } from '../../policy/fallback.ts';
 import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
+import { emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { IdParams } from '../schemas.ts';
@@ -77,7 +78,9 @@ export async function receiptRoutes(app: FastifyInstance, context: ApiContext): 
       if (!result) throw notFound('message', messageId);
       // Settled without going out between the read above and the write: still no revival.
       if (!result.changed && DID_NOT_GO_OUT.has(result.message.status)) throw revivalRefused(result.message);
+      if (result.changed) context.metrics.delivery.message(result.message.channel, result.message.status);
       if (result.changed && followUp) signal.notify(followUp.lane);
+      if (result.changed) await emitReceipt(context, result.message, now);
       if (result.changed && result.message.channel === 'in_app' && receipt !== 'delivered')
         inboxFeed.publish([
           { type: 'item.updated', tenantId, subscriberId: result.message.subscriberId, itemId: messageId },

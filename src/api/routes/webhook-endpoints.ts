@@ -11,13 +11,11 @@ import {
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, WebhookEndpointBody } from '../schemas.ts';
+import { refuseBlockedTargets } from '../targets.ts';
 import { webhookEndpointView } from '../views.ts';
 
 /** Each endpoint costs a job per status change it listens to: a tenant has at most this many. */
 export const MAX_WEBHOOK_ENDPOINTS = 20;
-
-const BLOCKED =
-  'is a loopback, private, link-local or metadata address; TIDINGS_ALLOW_PRIVATE_TARGETS does not allow it';
 
 /**
  * The URL as stored: http(s) only, no credentials in it, and the private-target rule applied
@@ -29,11 +27,7 @@ function checkUrl(context: ApiContext, text: string): string {
     throw validationError([{ path: 'url', message: 'must be an absolute http(s) URL' }]);
   if (url.username || url.password)
     throw validationError([{ path: 'url', message: 'must not carry a user name or password' }]);
-  const verdict = context.providers.outbound.checkHost(url.hostname);
-  if (verdict === 'invalid')
-    throw validationError([{ path: 'url', message: 'is not a host name or address' }]);
-  if (verdict === 'blocked')
-    throw new ApiError('blocked_target', `url ${BLOCKED}`, [{ path: 'url', message: BLOCKED }]);
+  refuseBlockedTargets(context.providers.outbound, [{ host: url.hostname, path: 'url' }]);
   return url.href;
 }
 

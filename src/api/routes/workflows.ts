@@ -376,8 +376,4 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     if (!workflow) throw notFound('workflow', key);
     return workflowView(workflow);
   });
-
-  app.get('/v1/workflows', async (request) => ({
-    items: (await store.listWorkflows(request.tenantId)).map(workflowView),
-  }));
 }

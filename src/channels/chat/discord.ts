@@ -1,5 +1,7 @@
 import {
+  acceptedAnswer,
   header,
+  httpStatusLine,
   isAnswer,
   type ProviderAnswer,
   parseObject,
@@ -7,9 +9,9 @@ import {
   providerWords,
   requestProvider,
   retryable,
+  retryLater,
 } from '../http.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext, SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { type ChatWebhookConfig, chatTarget, chatText } from './target.ts';
 
 /** Discord's JSON error codes that say the webhook itself is gone or its token wrong. */
@@ -54,10 +56,7 @@ export function classifyDiscordAnswer(answer: ProviderAnswer, now: number): Send
   const json = parseObject(answer.body);
   const line = httpStatusLine(answer.status);
   if (answer.status >= 200 && answer.status < 300) {
-    const id = json?.id;
-    return typeof id === 'string'
-      ? { kind: 'accepted', providerMessageId: id, detail: line }
-      : { kind: 'accepted', detail: line };
+    return acceptedAnswer(answer, json?.id);
   }
   const code = typeof json?.code === 'number' ? json.code : null;
   const words = providerWords(json?.message);
@@ -70,8 +69,7 @@ export function classifyDiscordAnswer(answer: ProviderAnswer, now: number): Send
         : Math.ceil(seconds * 1000);
     return retryable(reason, retryAfterMs);
   }
-  if (answer.status >= 500)
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+  if (answer.status >= 500) return retryLater(answer, reason, now);
   if (code === UNKNOWN_WEBHOOK || code === INVALID_WEBHOOK_TOKEN || answer.status === 404) {
     return { kind: 'bad_address', reason };
   }

@@ -1,13 +1,5 @@
-import {
-  header,
-  isAnswer,
-  type ProviderAnswer,
-  parseRetryAfter,
-  requestProvider,
-  retryable,
-} from '../http.ts';
+import { httpStatusLine, isAnswer, type ProviderAnswer, requestProvider, retryLater } from '../http.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext, SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { type ChatWebhookConfig, chatTarget, chatText } from './target.ts';
 
 /**
@@ -64,7 +56,7 @@ export function classifySlackAnswer(answer: ProviderAnswer, now: number): SendOu
   const reason = code ? `${httpStatusLine(answer.status)}: ${code}` : httpStatusLine(answer.status);
   if (answer.status >= 200 && answer.status < 300) return { kind: 'accepted', detail: reason };
   if (answer.status === 429 || answer.status >= 500) {
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+    return retryLater(answer, reason, now);
   }
   if ((code && GONE.has(code)) || answer.status === 404 || answer.status === 410) {
     return { kind: 'bad_address', reason };

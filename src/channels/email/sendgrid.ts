@@ -1,15 +1,16 @@
 import {
+  acceptedAnswer,
   baseUrl,
   header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
   parseObject,
-  parseRetryAfter,
   providerWords,
   requestProvider,
-  retryable,
+  retryLater,
 } from '../http.ts';
 import {
   type ChannelProvider,
@@ -18,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { emailParts, looksLikeAddress, type Mailbox } from './content.ts';
 import { checkedFrom, tidingsHeaders } from './sender.ts';
 
@@ -105,14 +105,11 @@ function person(mailbox: Mailbox): { email: string; name?: string } {
 export function classifySendGridAnswer(answer: ProviderAnswer, now: number): SendOutcome {
   const line = httpStatusLine(answer.status);
   if (answer.status >= 200 && answer.status < 300) {
-    const id = header(answer.headers, 'x-message-id');
-    return id
-      ? { kind: 'accepted', providerMessageId: id, detail: line }
-      : { kind: 'accepted', detail: line };
+    return acceptedAnswer(answer, header(answer.headers, 'x-message-id'));
   }
   const reason = `${line}${firstError(answer.body)}`;
   if (answer.status === 429 || answer.status >= 500) {
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+    return retryLater(answer, reason, now);
   }
   if (answer.status === 401 || answer.status === 403) return integrationFailed(reason);
   return { kind: 'permanent', reason };

@@ -1,15 +1,16 @@
 import {
+  acceptedAnswer,
   baseUrl,
   header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
   parseObject,
-  parseRetryAfter,
   providerWords,
   requestProvider,
-  retryable,
+  retryLater,
 } from '../http.ts';
 import {
   type ChannelProvider,
@@ -18,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { emailParts, formatMailbox, looksLikeAddress } from './content.ts';
 import { checkedFrom, tidingsHeaders } from './sender.ts';
 import { type AwsCredentials, signV4 } from './sigv4.ts';
@@ -123,16 +123,13 @@ export function classifySesAnswer(answer: ProviderAnswer, now: number): SendOutc
   const line = httpStatusLine(answer.status);
   const json = parseObject(answer.body);
   if (answer.status >= 200 && answer.status < 300) {
-    const id = json?.MessageId;
-    return typeof id === 'string'
-      ? { kind: 'accepted', providerMessageId: id, detail: line }
-      : { kind: 'accepted', detail: line };
+    return acceptedAnswer(answer, json?.MessageId);
   }
   const type = errorType(header(answer.headers, 'x-amzn-errortype'), json?.__type);
   const words = providerWords(json?.message ?? json?.Message);
   const reason = type ? `${line}, SES ${type}${words ? `: ${words}` : ''}` : line;
   if ((type && THROTTLED.has(type)) || answer.status === 429 || answer.status >= 500) {
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+    return retryLater(answer, reason, now);
   }
   if (answer.status === 401 || answer.status === 403 || (type && ACCOUNT_BROKEN.has(type)))
     return integrationFailed(reason);

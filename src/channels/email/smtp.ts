@@ -140,7 +140,7 @@ const DKIM_SIGNED_HEADERS =
   'List-Owner:List-Archive';
 
 /** RFC 8058 one-click unsubscribe headers, when the message has a link (never for mandatory categories). */
-export function oneClickUnsubscribe(message: OutboundMessage): Record<string, string> {
+function oneClickUnsubscribe(message: OutboundMessage): Record<string, string> {
   if (!message.unsubscribeUrl) return {};
   return {
     'List-Unsubscribe': `<${message.unsubscribeUrl}>`,
@@ -333,7 +333,7 @@ function localWords(message: string): string {
 }
 
 /** `250 2.0.0 Ok: queued as X` → `SMTP 250 2.0.0`. */
-export function smtpReplyLine(response: string | undefined, code?: number): string {
+function smtpReplyLine(response: string | undefined, code?: number): string {
   const reply = /^(\d{3})(?:[ -](\d\.\d{1,3}\.\d{1,3})\b)?/.exec(response?.trim() ?? '');
   const replyCode = code ?? (reply ? Number(reply[1]) : undefined);
   if (replyCode === undefined) return 'SMTP reply';

@@ -1,6 +1,5 @@
-import { parseRetryAfter } from '../http.ts';
+import { httpStatusLine, parseRetryAfter } from '../http.ts';
 import type { SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 
 /**
  * A Google API error body (https://cloud.google.com/apis/design/errors), as FCM sends it:

@@ -130,7 +130,7 @@ export function toFcmMessage(input: PushInput): FcmMapping {
 }
 
 /** The payload size FCM limits: the message as sent, less the device token (an address, not payload). */
-export function payloadBytes(message: FcmMessage): number {
+function payloadBytes(message: FcmMessage): number {
   const { token: _token, ...payload } = message;
   return Buffer.byteLength(JSON.stringify(payload));
 }

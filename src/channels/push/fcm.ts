@@ -1,6 +1,16 @@
-import type { Dispatcher } from 'undici';
-import { parseRetryAfter } from '../http.ts';
-import { readBodyText, requestFailure } from '../http-answer.ts';
+import type { NoAnswer } from '../http.ts';
+import {
+  acceptedAnswer,
+  header,
+  httpStatusLine,
+  integrationFailed,
+  isAnswer,
+  joinPath,
+  type ProviderAnswer,
+  parseObject,
+  requestProvider,
+  retryLater,
+} from '../http.ts';
 import {
   type ChannelProvider,
   type MessageMeta,
@@ -9,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { parseServiceAccount, type ServiceAccount } from './fcm-credentials.ts';
 import { classifyFcmResponse, isStaleAccessToken, readGoogleError } from './fcm-errors.ts';
 import { toFcmMessage } from './fcm-message.ts';
@@ -62,23 +71,20 @@ export function createFcmProvider(
   const sendUrl = messagesSendUrl(config);
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const now = options.now ?? Date.now;
-  const tokens = new AccessTokenCache(
-    () => exchangeAssertion(context.outbound.http, account, now, timeoutMs),
-    now,
-  );
+  const tokens = new AccessTokenCache(() => exchangeAssertion(context, account, now, timeoutMs), now);
 
-  async function post(body: string, accessToken: string): Promise<Dispatcher.ResponseData> {
-    return context.outbound.http.request({
-      origin: sendUrl.origin,
-      path: sendUrl.pathname,
+  function post(body: string, accessToken: string): Promise<ProviderAnswer | NoAnswer> {
+    return requestProvider(context, sendUrl, {
       method: 'POST',
+      path: sendUrl.pathname,
       headers: {
         'content-type': 'application/json; charset=utf-8',
         authorization: `Bearer ${accessToken}`,
         'user-agent': 'Tidings-FCM',
       },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      who: 'FCM',
     });
   }
 
@@ -105,31 +111,20 @@ export function createFcmProvider(
           if (err instanceof TokenUnavailable) return err.outcome;
           throw err;
         }
-        let response: Dispatcher.ResponseData;
-        try {
-          response = await post(body, accessToken);
-        } catch (err) {
-          return requestFailure(err, sendUrl.hostname, 'FCM', true);
+        const answer = await post(body, accessToken);
+        if (!isAnswer(answer)) return answer;
+        if (answer.status >= 200 && answer.status < 300) {
+          return { ...acceptedAnswer(answer, parseObject(answer.body)?.name), meta };
         }
-        const text = await readBodyText(response);
-        if (response.statusCode >= 200 && response.statusCode < 300) {
-          const name = messageName(text);
-          const accepted: SendOutcome = {
-            kind: 'accepted',
-            detail: httpStatusLine(response.statusCode),
-            meta,
-          };
-          return name ? { ...accepted, providerMessageId: name } : accepted;
-        }
-        const error = readGoogleError(text);
-        if (attempt === 1 && isStaleAccessToken(response.statusCode, error)) {
+        const error = readGoogleError(answer.body);
+        if (attempt === 1 && isStaleAccessToken(answer.status, error)) {
           tokens.invalidate(accessToken);
           continue;
         }
         const outcome = classifyFcmResponse(
-          response.statusCode,
+          answer.status,
           error,
-          headerValue(response.headers['retry-after']),
+          header(answer.headers, 'retry-after'),
           Date.now(),
         );
         return outcome.kind === 'permanent' ? { ...outcome, meta } : outcome;
@@ -152,8 +147,7 @@ function messagesSendUrl(config: FcmConfig): URL {
   if (!/^[a-z0-9][a-z0-9.:-]*$/i.test(config.projectId ?? '')) {
     throw new ProviderConfigError('config.projectId', 'is not a Firebase project id');
   }
-  const prefix = base.pathname.replace(/\/+$/, '');
-  return new URL(`${base.origin}${prefix}/v1/projects/${config.projectId}/messages:send`);
+  return new URL(`${base.origin}${joinPath(base, `/v1/projects/${config.projectId}/messages:send`)}`);
 }
 
 /**
@@ -162,7 +156,7 @@ function messagesSendUrl(config: FcmConfig): URL {
  * token endpoint is retried.
  */
 async function exchangeAssertion(
-  http: Dispatcher,
+  context: ProviderContext,
   account: ServiceAccount,
   now: () => number,
   timeoutMs: number,
@@ -170,25 +164,20 @@ async function exchangeAssertion(
   const issuedAt = now();
   const assertion = await signAssertion(account, issuedAt);
   const url = account.tokenUri;
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await http.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Tidings-FCM' },
-      body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (err) {
-    throw new TokenUnavailable(requestFailure(err, url.hostname, 'the OAuth token endpoint', true));
-  }
-  const text = await readBodyText(response);
-  const status = response.statusCode;
-  const answer = parseJson(text);
+  const answer = await requestProvider(context, url, {
+    method: 'POST',
+    path: `${url.pathname}${url.search}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'Tidings-FCM' },
+    body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
+    timeoutMs,
+    who: 'the OAuth token endpoint',
+  });
+  if (!isAnswer(answer)) throw new TokenUnavailable(answer);
+  const status = answer.status;
+  const json = parseObject(answer.body);
   if (status >= 200 && status < 300) {
-    const token = answer?.access_token;
-    const expiresIn = Number(answer?.expires_in);
+    const token = json?.access_token;
+    const expiresIn = Number(json?.expires_in);
     if (typeof token === 'string' && token !== '' && Number.isFinite(expiresIn) && expiresIn > 0) {
       return { token, expiresAt: issuedAt + expiresIn * 1000 };
     }
@@ -198,37 +187,14 @@ async function exchangeAssertion(
     });
   }
   // RFC 6749 §5.2: {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-  const code = typeof answer?.error === 'string' ? ` ${answer.error}` : '';
+  const code = typeof json?.error === 'string' ? ` ${json.error}` : '';
   const description =
-    typeof answer?.error_description === 'string' ? `: ${answer.error_description.slice(0, 200)}` : '';
+    typeof json?.error_description === 'string' ? `: ${json.error_description.slice(0, 200)}` : '';
   const reason = `OAuth token exchange refused: ${httpStatusLine(status)}${code}${description}`;
   if (status === 429 || status >= 500) {
-    const retryAfterMs = parseRetryAfter(headerValue(response.headers['retry-after']), Date.now());
-    throw new TokenUnavailable(
-      retryAfterMs === undefined
-        ? { kind: 'retryable', reason }
-        : { kind: 'retryable', reason, retryAfterMs },
-    );
+    throw new TokenUnavailable(retryLater(answer, reason, Date.now()));
   }
   // The service account itself is refused (invalid_grant: a key Google does not know): no message
   // can go through this integration, so sends fail over to the next one.
-  throw new TokenUnavailable({ kind: 'retryable', reason, integrationFailed: true });
-}
-
-function messageName(text: string): string | undefined {
-  const name = parseJson(text)?.name;
-  return typeof name === 'string' && name !== '' ? name : undefined;
-}
-
-function parseJson(text: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+  throw new TokenUnavailable(integrationFailed(reason));
 }

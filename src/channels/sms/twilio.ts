@@ -1,16 +1,16 @@
 import { PHONE_PATTERN } from '../../ingest/fields.ts';
 import {
+  acceptedAnswer,
   baseUrl,
-  header,
+  httpStatusLine,
   integrationFailed,
   isAnswer,
   joinPath,
   type ProviderAnswer,
   parseObject,
-  parseRetryAfter,
   providerWords,
   requestProvider,
-  retryable,
+  retryLater,
 } from '../http.ts';
 import {
   type ChannelProvider,
@@ -19,7 +19,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { countSegments } from './segments.ts';
 
 /** Non-secret Twilio settings: exactly one of `from` and `messagingServiceSid`. */
@@ -109,14 +108,8 @@ export function createTwilioProvider(
       });
       if (!isAnswer(answer)) return answer;
       if (answer.status >= 200 && answer.status < 300) {
-        const sid = parseObject(answer.body)?.sid;
         const { segments, encoding } = countSegments(body);
-        return {
-          kind: 'accepted',
-          ...(typeof sid === 'string' ? { providerMessageId: sid } : {}),
-          detail: httpStatusLine(answer.status),
-          meta: { segments, encoding },
-        };
+        return { ...acceptedAnswer(answer, parseObject(answer.body)?.sid), meta: { segments, encoding } };
       }
       return classifyTwilioError(answer, Date.now());
     },
@@ -179,7 +172,7 @@ export function classifyTwilioError(answer: ProviderAnswer, now: number): SendOu
   if (code === TWILIO_UNSUBSCRIBED) return { kind: 'opted_out', reason };
   if (code !== null && code in BAD_NUMBER_CODES) return { kind: 'bad_address', reason };
   if (answer.status === 429 || code === TOO_MANY_REQUESTS || answer.status >= 500) {
-    return retryable(reason, parseRetryAfter(header(answer.headers, 'retry-after'), now));
+    return retryLater(answer, reason, now);
   }
   if (answer.status === 401 || code === AUTHENTICATION_FAILED) return integrationFailed(reason);
   return { kind: 'permanent', reason };

@@ -1,9 +1,6 @@
-import { STATUS_CODES } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { BlockedTargetError, isBlockedTargetError } from '../../security/outbound/index.ts';
 import type { Channel } from '../../shared/model.ts';
-import { parseRetryAfter } from '../http.ts';
-import { neverConnected } from '../never-connected.ts';
+import { httpStatusLine, noAnswer, noAnswerReason, parseRetryAfter, retryable } from '../http.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -85,7 +82,7 @@ export function createWebhookProvider(
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        return requestFailure(err, url.hostname);
+        return noAnswer(err, url.hostname, RECEIVER);
       }
       // Nobody reads the body, success or not; dumping it frees the connection for reuse.
       await response.body.dump().catch(() => undefined);
@@ -129,10 +126,7 @@ export function classifyWebhookResponse(
   const reason = httpStatusLine(status);
   if (status >= 200 && status < 300) return { kind: 'accepted', detail: reason };
   if (status === 408 || status === 425 || status === 429 || (status >= 500 && status < 600)) {
-    const retryAfterMs = parseRetryAfter(retryAfterHeader, now);
-    return retryAfterMs === undefined
-      ? { kind: 'retryable', reason }
-      : { kind: 'retryable', reason, retryAfterMs };
+    return retryable(reason, parseRetryAfter(retryAfterHeader, now));
   }
   if (status === 410) return { kind: 'bad_address', reason };
   if (status >= 300 && status < 400)
@@ -140,22 +134,10 @@ export function classifyWebhookResponse(
   return { kind: 'permanent', reason };
 }
 
-/** `HTTP 500 Internal Server Error`: the status and its standard phrase (not the server's own). */
-export function httpStatusLine(status: number): string {
-  const phrase = STATUS_CODES[status];
-  return phrase ? `HTTP ${status} ${phrase}` : `HTTP ${status}`;
-}
+const RECEIVER = 'the receiver';
 
 /**
  * No answer at all. Refused, reset, unreachable, unresolvable and timed out read the same, so
  * delivery attempts cannot be used to scan which hosts and ports exist behind us.
  */
-export const NO_RESPONSE = 'no response from the receiver (connection failed or timed out)';
-
-function requestFailure(err: unknown, host: string): SendOutcome {
-  if (isBlockedTargetError(err))
-    return { kind: 'blocked_target', reason: new BlockedTargetError(host).message };
-  // The receiver could not be reached at all: the integration (its URL) is down, not the message.
-  if (neverConnected(err)) return { kind: 'retryable', reason: NO_RESPONSE, integrationFailed: true };
-  return { kind: 'retryable', reason: NO_RESPONSE };
-}
+export const NO_RESPONSE = noAnswerReason(RECEIVER);

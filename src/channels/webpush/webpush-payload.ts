@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Urgency } from 'web-push';
-import { parseRetryAfter } from '../http.ts';
+import { httpStatusLine, parseRetryAfter } from '../http.ts';
 import type { OutboundMessage, SendOutcome } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 
 /**
  * The JSON a service worker decrypts from a Tidings web push (`event.data.json()`):

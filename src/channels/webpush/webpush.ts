@@ -1,7 +1,6 @@
 import { createECDH } from 'node:crypto';
-import type { Dispatcher } from 'undici';
 import webpush from 'web-push';
-import { readBodyText, requestFailure } from '../http-answer.ts';
+import { acceptedAnswer, header, isAnswer, requestProvider } from '../http.ts';
 import {
   type ChannelProvider,
   type MessageMeta,
@@ -10,7 +9,6 @@ import {
   type ProviderContext,
   type SendOutcome,
 } from '../port.ts';
-import { httpStatusLine } from '../webhook/webhook.ts';
 import { classifyWebPushResponse, toWebPush } from './webpush-payload.ts';
 
 export interface WebPushConfig {
@@ -87,34 +85,27 @@ export function createWebPushProvider(
         };
       }
 
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await context.outbound.http.request({
-          origin: endpoint.origin,
-          path: `${endpoint.pathname}${endpoint.search}`,
-          method: 'POST',
-          headers: requestHeaders(request.headers),
-          body: request.body,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        return requestFailure(err, endpoint.hostname, 'the push service');
-      }
       // The answer's body is the push service's, about a subscriber-chosen URL: never shown.
-      await readBodyText(response);
-      const retryAfter = response.headers['retry-after'];
+      const answer = await requestProvider(context, endpoint, {
+        method: 'POST',
+        path: `${endpoint.pathname}${endpoint.search}`,
+        headers: requestHeaders(request.headers),
+        body: request.body ?? undefined,
+        timeoutMs,
+        who: 'the push service',
+        // The endpoint is the subscriber's browser vendor's, not the integration's.
+        hostIsTheIntegrations: false,
+      });
+      if (!isAnswer(answer)) return answer;
       const outcome = classifyWebPushResponse(
-        response.statusCode,
-        Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
+        answer.status,
+        header(answer.headers, 'retry-after'),
         Date.now(),
       );
       if (outcome.kind === 'permanent') return { ...outcome, meta };
       if (outcome.kind !== 'accepted') return outcome;
       // RFC 8030 §5: 201 Created, Location = the push message resource.
-      const location = response.headers.location;
-      const providerMessageId = Array.isArray(location) ? location[0] : location;
-      const accepted: SendOutcome = { kind: 'accepted', detail: httpStatusLine(response.statusCode), meta };
-      return providerMessageId ? { ...accepted, providerMessageId } : accepted;
+      return { ...acceptedAnswer(answer, header(answer.headers, 'location')), meta };
     },
   };
 }

@@ -10,6 +10,7 @@ import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
+import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { postgresPreferenceStore } from './preferences.ts';
@@ -72,6 +73,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool),
+    ...postgresListingStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

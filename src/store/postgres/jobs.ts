@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Lane } from '../../shared/model.ts';
+import { LANES, type Lane } from '../../shared/model.ts';
 import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore } from '../port.ts';
 import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 import { run, withSessionLock } from './client.ts';
@@ -150,6 +150,19 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       );
       for (const row of rows) result[row.state] = row.n;
       return result;
+    },
+    async queueStats(now, cap) {
+      // One capped subquery per lane, through jobs_ready (lane first).
+      const { rows } = await run<{ lane: Lane; due: number; oldest: number | null }>(
+        db,
+        `SELECT l.lane, s.due, s.oldest FROM unnest($1::TEXT[]) AS l(lane)
+         CROSS JOIN LATERAL (
+           SELECT count(*)::INT AS due, min(run_at) AS oldest FROM
+             (SELECT run_at FROM jobs WHERE state = 'ready' AND lane = l.lane AND run_at <= $2 LIMIT $3) AS d
+         ) AS s`,
+        [LANES, now, cap],
+      );
+      return rows.map((row) => ({ lane: row.lane, due: row.due, oldestRunAt: row.oldest }));
     },
     maintainJobs: () => vacuumJobs(db),
     async listDeadJobs(limit) {

@@ -3,7 +3,7 @@ import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
 // Fields present in the patch are set (null clears one); absent fields are kept.
-const UPSERT = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
+export const UPSERT_SUBSCRIBER = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
   VALUES ($1, $2, $3::jsonb->>'email', $3::jsonb->>'phone', $3::jsonb->>'locale', $3::jsonb->>'timezone',
           CASE WHEN jsonb_typeof($3::jsonb->'data') = 'object' THEN $3::jsonb->'data' ELSE '{}' END, $4, $4)
   ON CONFLICT (tenant_id, id) DO UPDATE SET
@@ -26,7 +26,12 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
 
   return {
     async upsertSubscriber(tenantId, id, patch, now) {
-      const { rows } = await run<SubscriberRow>(db, UPSERT, [tenantId, id, JSON.stringify(patch), now]);
+      const { rows } = await run<SubscriberRow>(db, UPSERT_SUBSCRIBER, [
+        tenantId,
+        id,
+        JSON.stringify(patch),
+        now,
+      ]);
       return toSubscriber(rows[0]!);
     },
     async getSubscriber(tenantId, id) {

@@ -15,7 +15,7 @@ const DROPPED =
   /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/;
 
 /** Whether a node-postgres error means the server cannot be reached right now. */
-export function isPostgresUnavailable(error: unknown): boolean {
+function isPostgresUnavailable(error: unknown): boolean {
   if (!error || typeof error !== 'object') return false;
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {

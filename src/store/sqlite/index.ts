@@ -11,6 +11,7 @@ import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
+import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
@@ -58,6 +59,10 @@ const DURABLE_WRITES = [
   'upsertTopic',
   'addTopicMembers',
   'removeTopicMember',
+  'upsertSubscribers',
+  'deleteWorkflow',
+  'deleteIntegration',
+  'deleteTopic',
   'upsertDevice',
   'deleteDevice',
   'putWorkflow',
@@ -143,6 +148,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
     ...sqliteFeedbackStore(db),
+    ...sqliteListingStore(db, subscribers),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

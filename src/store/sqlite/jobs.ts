@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Lane } from '../../shared/model.ts';
+import { LANES, type Lane } from '../../shared/model.ts';
 import {
   type ClaimRequest,
   DEFAULT_JOB_MAX_ATTEMPTS,
@@ -114,6 +114,11 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
   const owners = db.prepare(`SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased'`).pluck();
   const nextRun = db.prepare(`SELECT MIN(run_at) FROM jobs WHERE state = 'ready'`).pluck();
   const counts = db.prepare(`SELECT state, COUNT(*) AS n FROM jobs GROUP BY state`);
+  // Through jobs_ready (lane first), reading at most @cap entries of the lane.
+  const laneStats = db.prepare(
+    `SELECT COUNT(*) AS due, MIN(run_at) AS oldest FROM
+       (SELECT run_at FROM jobs WHERE state = 'ready' AND lane = @lane AND run_at <= @now LIMIT @cap)`,
+  );
   const deadJobs = db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?`);
 
   const claim = db.transaction((request: ClaimRequest): Job[] => {
@@ -202,6 +207,12 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       for (const row of counts.all() as { state: keyof typeof result; n: number }[])
         result[row.state] = row.n;
       return result;
+    },
+    async queueStats(now, cap) {
+      return LANES.map((lane) => {
+        const row = laneStats.get({ lane, now, cap }) as { due: number; oldest: number | null };
+        return { lane, due: row.due, oldestRunAt: row.oldest };
+      });
     },
     async listDeadJobs(limit) {
       return (deadJobs.all(limit) as JobRow[]).map(toDeadJob);

@@ -4,7 +4,7 @@ import { classifyStoreErrors } from '../errors.ts';
 const BUSY = /^SQLITE_(BUSY|LOCKED)/;
 
 /** Whether a better-sqlite3 error means the database is busy right now. */
-export function isSqliteBusy(error: unknown): boolean {
+function isSqliteBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && BUSY.test(code);
 }

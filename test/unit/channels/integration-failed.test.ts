@@ -88,6 +88,47 @@ describe('HTTP providers: our credentials refused → the integration is broken,
   });
 });
 
+describe('requestProvider: answers that break off', () => {
+  it('a 2xx whose body breaks off is still an answer (the provider took the message; a retry would send it twice)', async () => {
+    const server = createServer((socket) => {
+      socket.once('data', () => {
+        socket.write(
+          'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"sid":"SM',
+        );
+        setImmediate(() => socket.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const result = await requestProvider(loopbackContext(), new URL(`http://127.0.0.1:${port}`), {
+        method: 'POST',
+        path: '/',
+        headers: {},
+        body: '{}',
+      });
+      expect(result).toMatchObject({ status: 201, body: '{"sid":"SM' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("a subscriber's host that refuses connections is not a broken integration", async () => {
+    const origin = new URL(`http://127.0.0.1:${await closedPort()}`);
+    const result = await requestProvider(loopbackContext(), origin, {
+      method: 'POST',
+      path: '/',
+      headers: {},
+      who: 'the push service',
+      hostIsTheIntegrations: false,
+    });
+    expect(result).toEqual({
+      kind: 'retryable',
+      reason: 'no response from the push service (connection failed or timed out)',
+    });
+  });
+});
+
 describe('neverConnected', () => {
   it.each([
     ['ECONNREFUSED', Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), true],

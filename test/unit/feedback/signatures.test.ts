@@ -223,6 +223,34 @@ describe('SNS certificate fetching', () => {
     await guarded.close();
   });
 
+  it('bounds the fetches unsigned callbacks can cause; a flood of bad URLs evicts no loaded certificate', async () => {
+    const client = new SnsClient(createOutboundGuard(LOOPBACK_TARGETS).policy, {
+      certHost: fake.host,
+      caFile: fake.caFile,
+    });
+    try {
+      const now = Date.now();
+      const good = await client.certificate(fake.certUrl, now);
+      const before = fake.requests();
+      // Each names a certificate that does not exist: 100 different SigningCertURLs.
+      const bogus = Array.from(
+        { length: 100 },
+        (_, i) => `https://${fake.host}/SimpleNotificationService-${i}.pem`,
+      );
+      const results = await Promise.allSettled(bogus.map((url) => client.certificate(url, now)));
+      expect(results.every((r) => r.status === 'rejected')).toBe(true);
+      // One was already spent on the good certificate: 29 more reached the host, the rest were refused.
+      expect(fake.requests() - before).toBe(29);
+      const fetchesBefore = fake.certificateFetches();
+      expect(await client.certificate(fake.certUrl, now)).toBe(good);
+      expect(fake.certificateFetches()).toBe(fetchesBefore);
+      // A minute later, fetching works again.
+      await expect(client.certificate(bogus[0]!, now + 61_000)).rejects.toThrow(/HTTP 404/);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('does not trust the fake without its CA', async () => {
     const client = new SnsClient(createOutboundGuard(LOOPBACK_TARGETS).policy, {
       certHost: fake.host,

@@ -90,7 +90,7 @@ describe('endpoint retry schedule', () => {
 describe('message events', () => {
   it('name exactly the statuses receivers hear about', () => {
     const named = MESSAGE_STATUSES.filter((s) => messageEventType(s) !== null);
-    expect(named.sort()).toEqual(['bounced', 'dead', 'delivered', 'failed', 'read', 'sent']);
+    expect(named.sort()).toEqual(['bounced', 'clicked', 'dead', 'delivered', 'failed', 'read', 'sent']);
     expect(messageEventType('bounced')).toBe('message.bounced');
   });
 });

@@ -1,0 +1,360 @@
+import Type, { type TSchema } from 'typebox';
+import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES } from '../../shared/model.ts';
+import { ENDPOINT_EVENT_TYPES } from '../../webhooks/events.ts';
+import { ERROR_CODES } from '../errors.ts';
+
+/**
+ * Response bodies as /openapi.json documents them. They document only: Fastify serializes
+ * answers as the routes build them (src/api/views.ts), and test/api/openapi-examples.test.ts
+ * checks real answers against these schemas, so a field added there without being added here
+ * (or the other way round) fails that test.
+ */
+
+const Time = Type.String({ format: 'date-time' });
+const NullableTime = Type.Union([Time, Type.Null()]);
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const Channel = Type.Enum([...CHANNELS]);
+const Status = Type.Enum([...MESSAGE_STATUSES]);
+const Json = Type.Record(Type.String(), Type.Unknown());
+const Cursor = Type.Union([Type.String(), Type.Null()], {
+  description: 'pass as `cursor` for the next page; null on the last page',
+});
+
+export const TimelineEntry = Type.Object(
+  { at: Time, status: Type.String(), detail: Type.Optional(Type.String()) },
+  { description: 'one step of a message: its status and a short reason, oldest first' },
+);
+
+export const HealthStatus = Type.Object({ status: Type.Literal('ok') });
+export const ReadyStatus = Type.Object({ status: Type.Literal('ready') });
+
+export const Accepted = Type.Object({
+  eventId: Type.String(),
+  status: Type.Literal('accepted'),
+  duplicate: Type.Optional(Type.Literal(true, { description: 'the idempotency key was seen: no new event' })),
+});
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Enum(Object.keys(ERROR_CODES), { description: 'stable: program against it' }),
+      message: Type.String({ description: 'for humans; may change' }),
+      details: Type.Array(
+        Type.Object({
+          path: Type.String({ description: 'the field, e.g. `to[1].email`' }),
+          message: Type.String(),
+        }),
+      ),
+    }),
+  },
+  { description: 'Every error, in the one catalogue (docs/api.md "Errors")' },
+);
+
+export const BulkResult = Type.Object({
+  results: Type.Array(Type.Union([Accepted, Type.Object({ error: ErrorBody.properties.error })]), {
+    description: 'one per event, in request order: accepted, or the error for that event alone',
+  }),
+});
+
+const WorkflowVersion = Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+  description: 'the workflow version it renders with: the one current when the event was accepted',
+});
+
+export const EventView = Type.Object({
+  eventId: Type.String(),
+  workflow: Type.String(),
+  workflowVersion: WorkflowVersion,
+  status: Type.Enum(['accepted', 'processing', 'completed', 'cancelled']),
+  priority: Type.Enum([...LANES]),
+  createdAt: Time,
+  to: Type.Array(Type.Unknown()),
+  data: Json,
+  schedule: Type.Optional(Json),
+  messages: Type.Array(
+    Type.Object({
+      messageId: Type.String(),
+      subscriberId: Type.String(),
+      channel: Channel,
+      status: Status,
+      reason: NullableString,
+      provider: NullableString,
+      escalated: Type.Boolean(),
+      timeline: Type.Array(TimelineEntry),
+    }),
+  ),
+  skipped: Type.Array(
+    Type.Object({
+      subscriberId: Type.String(),
+      channel: Channel,
+      step: Type.Integer(),
+      reason: Type.String(),
+    }),
+  ),
+});
+
+export const EventCancelled = Type.Object({
+  eventId: Type.String(),
+  status: Type.Literal('cancelled'),
+  cancelledMessages: Type.Integer({ minimum: 0 }),
+});
+
+export const EventsCancelled = Type.Object({
+  cancellationKey: Type.String(),
+  cancelledEvents: Type.Integer({ minimum: 0 }),
+  cancelledMessages: Type.Integer({ minimum: 0 }),
+});
+
+export const SubscriberView = Type.Object({
+  subscriberId: Type.String(),
+  email: NullableString,
+  phone: NullableString,
+  locale: NullableString,
+  timezone: NullableString,
+  data: Json,
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+export const SubscriberToken = Type.Object({
+  token: Type.String({ description: 'HS256 JWT for the inbox routes' }),
+  expiresAt: Time,
+});
+
+export const TopicView = Type.Object({
+  key: Type.String(),
+  name: NullableString,
+  createdAt: Time,
+  subscriberCount: Type.Integer({ minimum: 0 }),
+});
+
+export const TopicMembersAdded = Type.Object({
+  key: Type.String(),
+  added: Type.Integer({ minimum: 0 }),
+  subscriberCount: Type.Integer({ minimum: 0 }),
+});
+
+export const DeviceView = Type.Object({
+  deviceId: Type.String(),
+  platform: Type.Enum([...DEVICE_PLATFORMS]),
+  active: Type.Boolean(),
+  deactivatedAt: NullableTime,
+  reason: NullableString,
+  tokenHint: Type.String({ description: 'the end of the token: the token itself is never returned' }),
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+const ChannelChoices = Type.Record(Type.String(), Type.Union([Type.Boolean(), Type.Null()]));
+export const PreferencesView = Type.Object({
+  channels: ChannelChoices,
+  categories: Type.Record(Type.String(), ChannelChoices),
+  workflows: Type.Record(Type.String(), Type.Object({ enabled: Type.Boolean() })),
+  quietHours: Type.Union([Type.Object({ start: Type.String(), end: Type.String() }), Type.Null()]),
+});
+
+export const SettingsView = Type.Object({
+  defaultTimezone: NullableString,
+  dailyCap: Type.Union([Type.Object({ perSubscriber: Type.Integer() }), Type.Null()]),
+  inboxTabs: Type.Record(Type.String(), Type.Array(Type.String())),
+});
+
+export const WorkflowView = Type.Object(
+  {
+    key: Type.String(),
+    channels: Type.Array(
+      Type.Object({
+        channel: Channel,
+        template: Type.Optional(
+          Type.Record(Type.String(), Type.String(), { description: 'absent with variants' }),
+        ),
+      }),
+    ),
+    paused: Type.Boolean(),
+    pausedReason: NullableString,
+    version: Type.Integer({ minimum: 1 }),
+    createdAt: Time,
+    updatedAt: Time,
+  },
+  { description: 'the definition as saved (every field of the PUT body), plus these' },
+);
+
+export const WorkflowVersions = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      version: Type.Integer({ minimum: 1 }),
+      current: Type.Boolean({ description: 'the version new events use' }),
+      createdAt: Time,
+      definition: Json,
+    }),
+    { description: 'newest first' },
+  ),
+});
+
+export const WorkflowPreview = Type.Object({
+  workflow: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  channels: Type.Array(
+    Type.Object({
+      channel: Channel,
+      content: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+      variant: Type.Optional(Type.String()),
+      skipped: Type.Optional(Type.String({ description: "the step's `if` was false: no message" })),
+      error: Type.Optional(
+        Type.Object({ reason: Type.Enum(['template_error', 'template_timeout']), message: Type.String() }),
+      ),
+    }),
+  ),
+});
+
+export const WorkflowStats = Type.Object({
+  workflow: Type.String(),
+  variants: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      total: Type.Integer({ minimum: 0 }),
+      statuses: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+        description: 'messages of the variant by current status',
+      }),
+    }),
+  ),
+});
+
+export const LayoutView = Type.Object({
+  key: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  mjml: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  compiledHtml: Type.String({ description: 'what emails are framed in; {{ content }} marks their place' }),
+  createdAt: Time,
+});
+
+export const IntegrationView = Type.Object({
+  id: Type.String(),
+  channel: Channel,
+  provider: Type.String(),
+  priority: Type.Integer(),
+  enabled: Type.Boolean(),
+  config: Json,
+  rateLimit: Type.Union([Type.Object({ perSecond: Type.Integer() }), Type.Null()]),
+  hasCredentials: Type.Boolean({ description: 'credentials are never returned' }),
+  circuit: Type.Object({
+    state: Type.Enum(['closed', 'open', 'half_open']),
+    failures: Type.Integer({ minimum: 0 }),
+    openedAt: NullableTime,
+  }),
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+export const MessageView = Type.Object({
+  messageId: Type.String(),
+  eventId: Type.String(),
+  subscriberId: Type.String(),
+  workflow: Type.String(),
+  workflowVersion: WorkflowVersion,
+  channel: Channel,
+  status: Status,
+  provider: NullableString,
+  providerMessageId: NullableString,
+  content: Type.Record(Type.String(), Type.String(), { description: 'the rendered template fields' }),
+  meta: Json,
+  reason: NullableString,
+  escalated: Type.Boolean(),
+  lastError: NullableString,
+  createdAt: Time,
+  updatedAt: Time,
+  timeline: Type.Array(TimelineEntry),
+});
+
+export const ReplayQueued = Type.Object({ messageId: Type.String(), status: Type.Literal('queued') });
+
+export const SandboxCaptures = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      messageId: Type.String(),
+      channel: Channel,
+      to: Type.Unknown({ description: 'the address the message would have gone to' }),
+      content: Type.Record(Type.String(), Type.String()),
+      createdAt: Time,
+    }),
+  ),
+});
+
+export const ReceiptAnswer = Type.Object({ messageId: Type.String(), status: Status });
+
+export const InboxItem = Type.Object({
+  id: Type.String(),
+  eventId: Type.String(),
+  workflow: Type.String(),
+  title: NullableString,
+  body: NullableString,
+  content: Type.Record(Type.String(), Type.String()),
+  data: Type.Unknown({ description: 'what the workflow\'s "inboxData" lets through of the event data' }),
+  createdAt: Time,
+  seenAt: NullableTime,
+  readAt: NullableTime,
+  archivedAt: NullableTime,
+  snoozedUntil: NullableTime,
+  actionUrl: NullableString,
+  actions: Type.Array(Type.Object({ label: Type.String(), url: Type.String() }), { maxItems: 2 }),
+});
+
+export const UnreadCount = Type.Object({
+  count: Type.Integer({ minimum: 0 }),
+  tabs: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 0 }))),
+});
+
+export const InboxClicked = Type.Object({ url: NullableString, item: InboxItem });
+export const InboxUpdated = Type.Object({ updated: Type.Integer({ minimum: 0 }) });
+
+export const WebhookEndpointView = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  events: Type.Array(Type.Enum([...ENDPOINT_EVENT_TYPES])),
+  enabled: Type.Boolean(),
+  disabledReason: NullableString,
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+export const WebhookEndpointCreated = Type.Object({
+  ...WebhookEndpointView.properties,
+  secret: Type.String({ description: 'whsec_…: shown once' }),
+});
+
+export const WebhookEndpointRotated = Type.Object({
+  ...WebhookEndpointView.properties,
+  secret: Type.String({ description: 'the new secret: shown once' }),
+  previousSecretExpiresAt: NullableTime,
+});
+
+export const WebhookTestQueued = Type.Object({ webhookId: Type.String(), type: Type.String() });
+
+export const TenantCreated = Type.Object({
+  tenantId: Type.String(),
+  name: Type.String(),
+  apiKey: Type.String({ description: 'shown once' }),
+  keyId: Type.String(),
+});
+
+export const KeyCreated = Type.Object({
+  keyId: Type.String(),
+  tenantId: Type.String(),
+  apiKey: Type.String({ description: 'shown once' }),
+  prefix: Type.String(),
+  label: Type.String(),
+});
+
+export const KeyView = Type.Object({
+  keyId: Type.String(),
+  prefix: Type.String(),
+  label: NullableString,
+  createdAt: Time,
+});
+
+export const TenantView = Type.Object({ tenantId: Type.String(), name: NullableString, createdAt: Time });
+
+/** A page of items: `nextCursor` is present on the lists that page. */
+export const Page = (item: TSchema, paged = true) =>
+  Type.Object(paged ? { items: Type.Array(item), nextCursor: Cursor } : { items: Type.Array(item) });

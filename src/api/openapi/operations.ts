@@ -1,0 +1,589 @@
+import type { TSchema } from 'typebox';
+import type { ErrorCode } from '../errors.ts';
+import * as B from './bodies.ts';
+
+/**
+ * What each operation answers, for /openapi.json: its success statuses with their bodies, the
+ * error codes of its own (those every route of its kind can answer are added in document.ts),
+ * a summary, and examples. Keyed by `METHOD /openapi/path`. Request examples are sent to a real
+ * server by test/api/openapi-examples.test.ts, in the order of this table.
+ */
+export interface Success {
+  description: string;
+  /** JSON body; absent with `media` (not JSON) or an empty answer (204). */
+  schema?: TSchema;
+  media?: string;
+  example?: unknown;
+}
+
+export interface OperationDoc {
+  summary: string;
+  tag: string;
+  success: Record<number, Success>;
+  errors?: ErrorCode[];
+  /** Path parameter examples. */
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+}
+
+const DEMO_WORKFLOW = {
+  name: 'Welcome',
+  category: 'account',
+  channels: [
+    { channel: 'in_app', template: { title: 'Welcome, {{ data.name }}!', body: 'Glad you are here.' } },
+    { channel: 'email', template: { subject: 'Welcome, {{ data.name }}', text: 'Hello {{ data.name }}!' } },
+  ],
+};
+const WORKFLOW_VIEW = {
+  key: 'welcome',
+  ...DEMO_WORKFLOW,
+  paused: false,
+  pausedReason: null,
+  version: 1,
+  createdAt: '2026-01-05T09:30:00.000Z',
+  updatedAt: '2026-01-05T09:30:00.000Z',
+};
+const SUBSCRIBER = {
+  email: 'ada@example.com',
+  locale: 'en',
+  timezone: 'Europe/London',
+  data: { plan: 'pro' },
+};
+const EVENT = {
+  workflow: 'welcome',
+  to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
+  data: { name: 'Ada' },
+  idempotencyKey: 'signup-ada',
+};
+const SUBSCRIBER_PARAMS = { subscriberId: 'ada' };
+const AT = '2026-01-05T09:30:00.000Z';
+const SUBSCRIBER_VIEW = {
+  subscriberId: 'ada',
+  email: 'ada@example.com',
+  phone: null,
+  locale: 'en',
+  timezone: 'Europe/London',
+  data: { plan: 'pro' },
+  createdAt: AT,
+  updatedAt: AT,
+};
+const TIMELINE = [
+  { at: AT, status: 'queued' },
+  { at: '2026-01-05T09:30:00.120Z', status: 'sending', detail: 'via smtp (mail)' },
+  { at: '2026-01-05T09:30:00.480Z', status: 'sent', detail: 'SMTP 250 2.0.0 queued' },
+];
+const MESSAGE_VIEW = {
+  messageId: 'msg_01JH2X3Y5A',
+  eventId: 'evt_01JH2X3Y4Z',
+  subscriberId: 'ada',
+  workflow: 'welcome',
+  workflowVersion: 1,
+  channel: 'email',
+  status: 'sent',
+  provider: 'smtp',
+  providerMessageId: null,
+  content: { subject: 'Welcome, Ada', text: 'Hello Ada!' },
+  meta: { messageIdHeader: '<msg_01JH2X3Y5A@tidings>' },
+  reason: null,
+  escalated: false,
+  lastError: null,
+  createdAt: AT,
+  updatedAt: '2026-01-05T09:30:00.480Z',
+  timeline: TIMELINE,
+};
+const EVENT_VIEW = {
+  eventId: 'evt_01JH2X3Y4Z',
+  workflow: 'welcome',
+  workflowVersion: 1,
+  status: 'completed',
+  priority: 'normal',
+  createdAt: AT,
+  to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
+  data: { name: 'Ada' },
+  messages: [
+    {
+      messageId: 'msg_01JH2X3Y5A',
+      subscriberId: 'ada',
+      channel: 'email',
+      status: 'sent',
+      reason: null,
+      provider: 'smtp',
+      escalated: false,
+      timeline: TIMELINE,
+    },
+  ],
+  skipped: [],
+};
+const INBOX_ITEM = {
+  id: 'msg_01JH2X3Y5B',
+  eventId: 'evt_01JH2X3Y4Z',
+  workflow: 'welcome',
+  title: 'Welcome, Ada!',
+  body: 'Glad you are here.',
+  content: { title: 'Welcome, Ada!', body: 'Glad you are here.' },
+  data: { name: 'Ada' },
+  createdAt: AT,
+  seenAt: null,
+  readAt: null,
+  archivedAt: null,
+  snoozedUntil: null,
+  actionUrl: null,
+  actions: [],
+};
+const NOT_FOUND: ErrorCode[] = ['not_found'];
+
+function ok(schema: TSchema, description = 'OK', example?: unknown): Record<number, Success> {
+  return { 200: example === undefined ? { description, schema } : { description, schema, example } };
+}
+const NO_CONTENT: Record<number, Success> = { 204: { description: 'Done: no body' } };
+
+export const OPERATIONS: Record<string, OperationDoc> = {
+  'GET /healthz': {
+    summary: 'Liveness: the process answers',
+    tag: 'Operations',
+    success: { 200: { description: 'alive', schema: B.HealthStatus, example: { status: 'ok' } } },
+  },
+  'GET /readyz': {
+    summary: 'Readiness: the store answers and this process’s workers run',
+    tag: 'Operations',
+    success: { 200: { description: 'ready', schema: B.ReadyStatus, example: { status: 'ready' } } },
+    errors: ['unavailable'],
+  },
+  'GET /metrics': {
+    summary: 'Prometheus metrics (text exposition format)',
+    tag: 'Operations',
+    success: { 200: { description: 'metrics', media: 'text/plain' } },
+  },
+  'PUT /v1/workflows/{key}': {
+    summary: 'Create or replace a workflow (a new version)',
+    tag: 'Workflows',
+    success: ok(B.WorkflowView, 'the workflow as saved', WORKFLOW_VIEW),
+    params: { key: 'welcome' },
+    body: DEMO_WORKFLOW,
+  },
+  'GET /v1/workflows/{key}/versions': {
+    summary: "List a workflow's versions, newest first",
+    tag: 'Workflows',
+    success: ok(B.WorkflowVersions, 'every saved version'),
+    errors: NOT_FOUND,
+    params: { key: 'welcome' },
+  },
+  'POST /v1/workflows/{key}/rollback': {
+    summary: 'Make a copy of an earlier version the current one (a new version)',
+    tag: 'Workflows',
+    success: ok(B.WorkflowView, 'the workflow as saved'),
+    errors: NOT_FOUND,
+    params: { key: 'welcome' },
+    body: { version: 1 },
+  },
+  'POST /v1/workflows/{key}/preview': {
+    summary: 'Render a workflow for one recipient as a send would, sending nothing',
+    tag: 'Workflows',
+    success: ok(B.WorkflowPreview, 'every step, rendered'),
+    errors: NOT_FOUND,
+    params: { key: 'welcome' },
+    body: { subscriber: { subscriberId: 'ada', locale: 'en-GB' }, data: { name: 'Ada' } },
+  },
+  'GET /v1/workflows/{key}/stats': {
+    summary: "Count an A/B test's messages per variant and status",
+    tag: 'Workflows',
+    success: ok(B.WorkflowStats, 'per variant: messages by status'),
+    errors: NOT_FOUND,
+    params: { key: 'welcome' },
+  },
+  'PUT /v1/layouts/{key}': {
+    summary: 'Save an email layout (a new version): MJML or HTML holding {{ content }}',
+    tag: 'Workflows',
+    success: ok(B.LayoutView, 'the layout as saved'),
+    params: { key: 'brand' },
+    body: { html: '<div class="brand">{{ content }}</div>' },
+  },
+  'GET /v1/layouts/{key}': {
+    summary: "Read a layout's newest version",
+    tag: 'Workflows',
+    success: ok(B.LayoutView, 'the layout'),
+    errors: NOT_FOUND,
+    params: { key: 'brand' },
+  },
+  'GET /v1/workflows/{key}': {
+    summary: 'Read a workflow',
+    tag: 'Workflows',
+    success: ok(B.WorkflowView, 'the workflow', WORKFLOW_VIEW),
+    errors: NOT_FOUND,
+    params: { key: 'welcome' },
+  },
+  'GET /v1/workflows': {
+    summary: 'List workflows',
+    tag: 'Workflows',
+    success: ok(B.Page(B.WorkflowView, false), 'every workflow of the tenant'),
+  },
+  'PUT /v1/subscribers/{subscriberId}': {
+    summary: 'Create or update a subscriber (fields given replace those stored)',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberView, 'the subscriber as stored', SUBSCRIBER_VIEW),
+    errors: ['validation_failed'],
+    params: SUBSCRIBER_PARAMS,
+    body: SUBSCRIBER,
+  },
+  'GET /v1/subscribers/{subscriberId}': {
+    summary: 'Read a subscriber',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberView, 'the subscriber', SUBSCRIBER_VIEW),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'POST /v1/subscribers/{subscriberId}/token': {
+    summary: 'Mint a subscriber token for the browser inbox',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberToken, 'a token (Cache-Control: no-store)', {
+      token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl',
+      expiresAt: '2026-01-05T10:30:00.000Z',
+    }),
+    params: SUBSCRIBER_PARAMS,
+    body: { expiresIn: '1h' },
+  },
+  'PUT /v1/subscribers/{subscriberId}/devices/{deviceId}': {
+    summary: 'Register a push device (APNs, FCM) or a Web Push subscription',
+    tag: 'Subscribers',
+    success: ok(B.DeviceView, 'the device as stored'),
+    errors: ['not_found', 'blocked_target', 'unprocessable'],
+    params: { subscriberId: 'ada', deviceId: 'ada-iphone' },
+    body: { platform: 'apns', token: 'a'.repeat(64) },
+  },
+  'GET /v1/subscribers/{subscriberId}/devices': {
+    summary: "List a subscriber's devices",
+    tag: 'Subscribers',
+    success: ok(B.Page(B.DeviceView), 'the devices'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'DELETE /v1/subscribers/{subscriberId}/devices/{deviceId}': {
+    summary: 'Remove a device',
+    tag: 'Subscribers',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+  },
+  'GET /v1/subscribers/{subscriberId}/preferences': {
+    summary: "A subscriber's own choices (not the defaults they fall back to)",
+    tag: 'Preferences',
+    success: ok(B.PreferencesView, 'the choices'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'PATCH /v1/subscribers/{subscriberId}/preferences': {
+    summary: "Change a subscriber's choices (null withdraws one)",
+    tag: 'Preferences',
+    success: ok(B.PreferencesView, 'the choices after the change'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+    body: { channels: { sms: false }, quietHours: { start: '22:00', end: '07:00' } },
+  },
+  'PUT /v1/topics/{key}': {
+    summary: 'Create or rename a topic',
+    tag: 'Topics',
+    success: ok(B.TopicView, 'the topic', {
+      key: 'release-notes',
+      name: 'Release notes',
+      createdAt: AT,
+      subscriberCount: 0,
+    }),
+    params: { key: 'release-notes' },
+    body: { name: 'Release notes' },
+  },
+  'GET /v1/topics/{key}': {
+    summary: 'Read a topic',
+    tag: 'Topics',
+    success: ok(B.TopicView, 'the topic'),
+    errors: NOT_FOUND,
+    params: { key: 'release-notes' },
+  },
+  'POST /v1/topics/{key}/subscribers': {
+    summary: 'Add subscribers to a topic (up to 10,000 per request)',
+    tag: 'Topics',
+    success: ok(B.TopicMembersAdded, 'added'),
+    errors: NOT_FOUND,
+    params: { key: 'release-notes' },
+    body: { subscriberIds: ['ada', 'grace'] },
+  },
+  'DELETE /v1/topics/{key}/subscribers/{subscriberId}': {
+    summary: 'Remove a subscriber from a topic',
+    tag: 'Topics',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+  },
+  'POST /v1/events': {
+    summary: 'Trigger a workflow',
+    tag: 'Events',
+    success: {
+      202: {
+        description: 'accepted: the event and its first job are committed',
+        schema: B.Accepted,
+        example: { eventId: 'evt_01JH2X3Y4Z', status: 'accepted' },
+      },
+      200: {
+        description: 'a duplicate: this idempotency key was accepted in the last 24 h with this payload',
+        schema: B.Accepted,
+        example: { eventId: 'evt_01JH2X3Y4Z', status: 'accepted', duplicate: true },
+      },
+    },
+    errors: ['idempotency_key_mismatch', 'idempotency_key_reused', 'workflow_not_found', 'topic_not_found'],
+    body: EVENT,
+  },
+  'POST /v1/events/bulk': {
+    summary: 'Trigger up to 1000 events, each answered on its own',
+    tag: 'Events',
+    success: { 202: { description: 'one result per event', schema: B.BulkResult } },
+    errors: ['idempotency_key_reused'],
+    body: {
+      events: [
+        { ...EVENT, idempotencyKey: 'bulk-ada', data: { name: 'Ada' } },
+        {
+          workflow: 'welcome',
+          to: [{ subscriberId: 'grace', email: 'grace@example.com' }],
+          data: { name: 'Grace' },
+        },
+      ],
+    },
+  },
+  'GET /v1/events/{eventId}': {
+    summary: 'An event, its messages and their timelines',
+    tag: 'Events',
+    success: ok(B.EventView, 'the event', EVENT_VIEW),
+    errors: NOT_FOUND,
+  },
+  'DELETE /v1/events/{eventId}': {
+    summary: 'Cancel what is not sent yet of one event',
+    tag: 'Events',
+    success: ok(B.EventCancelled, 'cancelled'),
+    errors: NOT_FOUND,
+  },
+  'DELETE /v1/events': {
+    summary: 'Cancel every event with this cancellation key',
+    tag: 'Events',
+    success: ok(B.EventsCancelled, 'cancelled (0 when none matched)', {
+      cancellationKey: 'order-1234',
+      cancelledEvents: 2,
+      cancelledMessages: 3,
+    }),
+    query: { cancellationKey: 'order-1234' },
+  },
+  'GET /v1/messages': {
+    summary: 'List messages, newest first',
+    tag: 'Messages',
+    success: ok(B.Page(B.MessageView), 'a page of messages', { items: [MESSAGE_VIEW], nextCursor: null }),
+    query: { subscriberId: 'ada', limit: '10' },
+  },
+  'GET /v1/messages/{messageId}': {
+    summary: 'A message and its timeline',
+    tag: 'Messages',
+    success: ok(B.MessageView, 'the message', MESSAGE_VIEW),
+    errors: NOT_FOUND,
+  },
+  'GET /v1/dead-letters': {
+    summary: 'Messages that failed every retry',
+    tag: 'Messages',
+    success: ok(B.Page(B.MessageView), 'a page of dead messages'),
+    query: { limit: '10' },
+  },
+  'POST /v1/dead-letters/{messageId}/replay': {
+    summary: 'Send a dead message again',
+    tag: 'Messages',
+    success: { 202: { description: 'queued again', schema: B.ReplayQueued } },
+    errors: ['not_found', 'conflict'],
+  },
+  'GET /v1/sandbox/messages': {
+    summary: 'What the sandbox provider captured instead of sending',
+    tag: 'Messages',
+    success: ok(B.SandboxCaptures, 'captured messages, newest first'),
+    query: { channel: 'email', limit: '5' },
+  },
+  'POST /v1/messages/{messageId}/receipt': {
+    summary: 'Report that a message was delivered, read or clicked',
+    tag: 'Messages',
+    success: ok(B.ReceiptAnswer, 'the message status after the receipt'),
+    errors: ['not_found', 'unprocessable'],
+  },
+  'PUT /v1/integrations/{integrationId}': {
+    summary: 'Create or replace a provider integration',
+    tag: 'Integrations',
+    success: ok(B.IntegrationView, 'the integration (credentials are never returned)'),
+    errors: ['credentials_required', 'blocked_target', 'unprocessable'],
+    params: { integrationId: 'email-sandbox' },
+    body: { channel: 'email', provider: 'sandbox', priority: 10 },
+  },
+  'GET /v1/integrations/{integrationId}': {
+    summary: 'Read an integration and its circuit breaker',
+    tag: 'Integrations',
+    success: ok(B.IntegrationView, 'the integration'),
+    errors: NOT_FOUND,
+    params: { integrationId: 'email-sandbox' },
+  },
+  'GET /v1/integrations': {
+    summary: 'List integrations',
+    tag: 'Integrations',
+    success: ok(B.Page(B.IntegrationView, false), 'every integration'),
+  },
+  'GET /v1/settings': {
+    summary: "The tenant's settings",
+    tag: 'Settings',
+    success: ok(B.SettingsView, 'the settings'),
+  },
+  'PATCH /v1/settings': {
+    summary: "Change the tenant's settings",
+    tag: 'Settings',
+    success: ok(B.SettingsView, 'the settings after the change'),
+    body: { defaultTimezone: 'Europe/Berlin', dailyCap: { perSubscriber: 20 } },
+  },
+  'GET /v1/inbox': {
+    summary: "The subscriber's inbox, newest first",
+    tag: 'Inbox',
+    success: ok(B.Page(B.InboxItem), 'a page of items', { items: [INBOX_ITEM], nextCursor: null }),
+    query: { limit: '20' },
+  },
+  'GET /v1/inbox/unread-count': {
+    summary: 'Unread items (and per tab with tabs=true)',
+    tag: 'Inbox',
+    success: ok(B.UnreadCount, 'the counts', { count: 3, tabs: { social: 2 } }),
+  },
+  'POST /v1/inbox/{itemId}/read': {
+    summary: 'Mark an item read',
+    tag: 'Inbox',
+    success: ok(B.InboxItem, 'the item'),
+    errors: NOT_FOUND,
+  },
+  'POST /v1/inbox/{itemId}/unread': {
+    summary: 'Mark an item unread',
+    tag: 'Inbox',
+    success: ok(B.InboxItem, 'the item'),
+    errors: NOT_FOUND,
+  },
+  'POST /v1/inbox/{itemId}/archive': {
+    summary: 'Archive an item',
+    tag: 'Inbox',
+    success: ok(B.InboxItem, 'the item'),
+    errors: NOT_FOUND,
+  },
+  'POST /v1/inbox/{itemId}/click': {
+    summary: 'Record a click on an item or one of its actions; answers the URL to open',
+    tag: 'Inbox',
+    success: ok(B.InboxClicked, 'the URL and the item'),
+    errors: ['not_found', 'unprocessable'],
+  },
+  'POST /v1/inbox/{itemId}/snooze': {
+    summary: 'Hide an item until a time',
+    tag: 'Inbox',
+    success: ok(B.InboxItem, 'the item'),
+    errors: NOT_FOUND,
+  },
+  'POST /v1/inbox/read-all': {
+    summary: 'Mark every item read',
+    tag: 'Inbox',
+    success: ok(B.InboxUpdated, 'how many changed'),
+  },
+  'POST /v1/inbox/seen-all': {
+    summary: 'Mark every item seen',
+    tag: 'Inbox',
+    success: ok(B.InboxUpdated, 'how many changed'),
+  },
+  'GET /v1/inbox/stream': {
+    summary: 'Live inbox changes as Server-Sent Events (token as header or ?token=)',
+    tag: 'Inbox',
+    success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
+  },
+  'GET /v1/unsubscribe/{token}': {
+    summary: 'The one-click unsubscribe page of an email link',
+    tag: 'Unsubscribe',
+    success: { 200: { description: 'an HTML page with the unsubscribe button', media: 'text/html' } },
+    errors: NOT_FOUND,
+  },
+  'POST /v1/unsubscribe/{token}': {
+    summary: 'Unsubscribe (RFC 8058 List-Unsubscribe=One-Click)',
+    tag: 'Unsubscribe',
+    success: { 200: { description: 'an HTML page confirming it', media: 'text/html' } },
+    errors: NOT_FOUND,
+  },
+  'PUT /v1/webhook-endpoints/{endpointId}': {
+    summary: 'Create or change a status webhook endpoint',
+    tag: 'Webhook endpoints',
+    success: {
+      201: {
+        description: 'created: the signing secret is shown this once',
+        schema: B.WebhookEndpointCreated,
+      },
+      200: { description: 'changed (the secret stays)', schema: B.WebhookEndpointView },
+    },
+    errors: ['blocked_target', 'unprocessable'],
+    params: { endpointId: 'crm' },
+    body: { url: 'https://hooks.example.com/tidings', events: ['message.delivered', 'message.failed'] },
+  },
+  'GET /v1/webhook-endpoints/{endpointId}': {
+    summary: 'Read a webhook endpoint',
+    tag: 'Webhook endpoints',
+    success: ok(B.WebhookEndpointView, 'the endpoint'),
+    errors: NOT_FOUND,
+    params: { endpointId: 'crm' },
+  },
+  'GET /v1/webhook-endpoints': {
+    summary: 'List webhook endpoints',
+    tag: 'Webhook endpoints',
+    success: ok(B.Page(B.WebhookEndpointView, false), 'every endpoint'),
+  },
+  'POST /v1/webhook-endpoints/{endpointId}/rotate': {
+    summary: 'Rotate the signing secret (the old one stays valid for 24 h)',
+    tag: 'Webhook endpoints',
+    success: ok(B.WebhookEndpointRotated, 'the new secret, shown this once'),
+    errors: ['not_found', 'conflict'],
+    params: { endpointId: 'crm' },
+  },
+  'POST /v1/webhook-endpoints/{endpointId}/test': {
+    summary: 'Queue a signed test event (webhook.ping) to the endpoint',
+    tag: 'Webhook endpoints',
+    success: { 202: { description: 'queued', schema: B.WebhookTestQueued } },
+    errors: ['not_found', 'conflict'],
+    params: { endpointId: 'crm' },
+  },
+  'DELETE /v1/webhook-endpoints/{endpointId}': {
+    summary: 'Remove a webhook endpoint',
+    tag: 'Webhook endpoints',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+    params: { endpointId: 'crm' },
+  },
+  'POST /v1/providers/{integrationId}/webhook': {
+    summary: "A provider's delivery callback (Twilio, SES via SNS, SendGrid), checked by its signature",
+    tag: 'Integrations',
+    success: { 200: { description: 'taken: the answer the provider expects', media: 'text/plain' } },
+    errors: ['not_found', 'unauthorized', 'unavailable'],
+  },
+  'POST /v1/tenants': {
+    summary: 'Create a tenant and its first key',
+    tag: 'Tenants',
+    success: { 201: { description: 'created: the key is shown this once', schema: B.TenantCreated } },
+    errors: NOT_FOUND,
+  },
+  'GET /v1/tenants': {
+    summary: 'List tenants',
+    tag: 'Tenants',
+    success: ok(B.Page(B.TenantView), 'a page of tenants'),
+    errors: NOT_FOUND,
+  },
+  'POST /v1/tenants/{tenantId}/keys': {
+    summary: 'Add an API key to a tenant',
+    tag: 'Tenants',
+    success: { 201: { description: 'created: the key is shown this once', schema: B.KeyCreated } },
+    errors: NOT_FOUND,
+  },
+  'GET /v1/tenants/{tenantId}/keys': {
+    summary: "A tenant's keys (prefixes only, never the secrets)",
+    tag: 'Tenants',
+    success: ok(B.Page(B.KeyView), 'the keys'),
+    errors: NOT_FOUND,
+  },
+  'DELETE /v1/tenants/{tenantId}/keys/{keyId}': {
+    summary: 'Revoke a key',
+    tag: 'Tenants',
+    success: NO_CONTENT,
+    errors: NOT_FOUND,
+  },
+};

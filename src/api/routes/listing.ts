@@ -1,0 +1,183 @@
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import { findJsonProblem } from '../../ingest/json-limits.ts';
+import { InlineSubscriber } from '../../ingest/schema.ts';
+import type { SubscriberPatch } from '../../shared/model.ts';
+import { iso } from '../../shared/time.ts';
+import type { ApiContext } from '../context.ts';
+import { type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { IdParams, Limit } from '../schemas.ts';
+import { compileValidator, itemwiseBodyCompiler } from '../validation.ts';
+import { decodeCursor, encodeCursor, subscriberView, workflowView } from '../views.ts';
+
+/** Most subscribers one bulk request may upsert. */
+export const MAX_BULK_SUBSCRIBERS = 1000;
+
+const PageQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Limit(200, 50)),
+  },
+  { additionalProperties: false },
+);
+type PageQuery = { cursor?: string; limit?: number };
+
+/** Marks this file's cursors, so another list's cursor (or a forged one) is told apart. */
+const CURSOR_TAG = 'k1';
+
+/**
+ * The key a cursor stands after. A cursor this API did not issue — not the canonical encoding of
+ * a tagged key — is a 400 naming it.
+ */
+function afterKey(cursor: string | undefined): string | null {
+  if (cursor === undefined) return null;
+  const parts = decodeCursor(cursor);
+  if (parts?.length !== 2 || parts[0] !== CURSOR_TAG || encodeCursor(parts) !== cursor)
+    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+  return parts[1]!;
+}
+
+/**
+ * A page from rows read one past the limit: there is a next page exactly when that extra row
+ * came back, so the last page never points at an empty one.
+ */
+function page<T, V>(rows: T[], limit: number, keyOf: (row: T) => string, view: (row: T) => V) {
+  const items = rows.slice(0, limit);
+  const more = rows.length > limit;
+  return {
+    items: items.map(view),
+    nextCursor: more ? encodeCursor([CURSOR_TAG, keyOf(items.at(-1)!)]) : null,
+  };
+}
+
+const checkBulkItem = compileValidator<{ subscriberId: string } & SubscriberPatch>(InlineSubscriber);
+
+export async function listingRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store } = context;
+
+  app.get('/v1/subscribers', { schema: { querystring: PageQuery } }, async (request) => {
+    const { cursor, limit = 50 } = request.query as PageQuery;
+    const rows = await store.listSubscribers(request.tenantId, afterKey(cursor), limit + 1);
+    return page(rows, limit, (s) => s.id, subscriberView);
+  });
+
+  app.post(
+    '/v1/subscribers/bulk',
+    {
+      bodyLimit: context.config.bulkBodyLimit,
+      schema: {
+        body: Type.Object(
+          { subscribers: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BULK_SUBSCRIBERS }) },
+          { additionalProperties: false },
+        ),
+      },
+      // Each item is checked on its own, so one bad item refuses only itself.
+      validatorCompiler: itemwiseBodyCompiler,
+    },
+    async (request) => {
+      const { subscribers } = request.body as { subscribers: unknown[] };
+      const checked = subscribers.map((item, index) => {
+        const problem = findJsonProblem(item);
+        const result = problem ? { ok: false as const, details: [problem] } : checkBulkItem(item);
+        if (result.ok) return result;
+        const details: ErrorDetail[] = result.details.map((d) => ({
+          ...d,
+          path: d.path === '' ? `subscribers[${index}]` : `subscribers[${index}].${d.path}`,
+        }));
+        return { ok: false as const, error: validationError(details).toBody().error };
+      });
+      const good = checked.flatMap((c) => {
+        if (!c.ok || !('value' in c)) return [];
+        const { subscriberId, ...patch } = c.value;
+        return [{ id: subscriberId, ...patch }];
+      });
+      // The good items in one transaction: all of them are written, or (on a store error) none.
+      const written =
+        good.length === 0 ? [] : await store.upsertSubscribers(request.tenantId, good, Date.now());
+      let next = 0;
+      return {
+        results: checked.map((c) => (c.ok ? subscriberView(written[next++]!) : { error: c.error })),
+      };
+    },
+  );
+
+  app.get('/v1/workflows', { schema: { querystring: PageQuery } }, async (request) => {
+    const { cursor, limit = 50 } = request.query as PageQuery;
+    const after = afterKey(cursor);
+    // A tenant has tens of workflows, not millions: the store's list (in key order) is paged here.
+    const all = await store.listWorkflows(request.tenantId);
+    const rows = all.filter((w) => after === null || w.key > after).slice(0, limit + 1);
+    return page(rows, limit, (w) => w.key, workflowView);
+  });
+
+  app.delete('/v1/workflows/:key', { schema: { params: IdParams('key') } }, async (request) => {
+    const { key } = request.params as { key: string };
+    const deleted = await store.deleteWorkflow(request.tenantId, key, Date.now());
+    if (!deleted) throw notFound('workflow', key);
+    return { key, deleted: true, cancelledEvents: deleted.events, cancelledMessages: deleted.messages };
+  });
+
+  app.delete(
+    '/v1/integrations/:integrationId',
+    { schema: { params: IdParams('integrationId') } },
+    async (request, reply) => {
+      const { integrationId } = request.params as { integrationId: string };
+      if (!(await store.deleteIntegration(request.tenantId, integrationId)))
+        throw notFound('integration', integrationId);
+      // Sends starting from now on use the tenant's remaining integrations (or the sandbox).
+      context.providers.invalidate(request.tenantId);
+      return reply.status(204).send();
+    },
+  );
+
+  app.get('/v1/topics', { schema: { querystring: PageQuery } }, async (request) => {
+    const { cursor, limit = 50 } = request.query as PageQuery;
+    const rows = await store.listTopics(request.tenantId, afterKey(cursor), limit + 1);
+    const shown = rows.slice(0, limit);
+    const counts = await store.countTopicMembersOf(
+      request.tenantId,
+      shown.map((t) => t.key),
+    );
+    return page(
+      rows,
+      limit,
+      (t) => t.key,
+      (t) => ({
+        key: t.key,
+        name: t.name,
+        createdAt: iso(t.createdAt),
+        subscriberCount: counts.get(t.key) ?? 0,
+      }),
+    );
+  });
+
+  app.get(
+    '/v1/topics/:key/subscribers',
+    { schema: { params: IdParams('key'), querystring: PageQuery } },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const { cursor, limit = 50 } = request.query as PageQuery;
+      const after = afterKey(cursor);
+      if (!(await store.getTopic(request.tenantId, key))) throw notFound('topic', key);
+      const ids = await store.topicMembersPage(request.tenantId, key, after, limit + 1);
+      const found = await store.getSubscribers(request.tenantId, ids.slice(0, limit));
+      const byId = new Map(found.map((s) => [s.id, s]));
+      // A member whose subscriber is gone (erased) is listed by id alone.
+      return page(
+        ids,
+        limit,
+        (id) => id,
+        (id) => {
+          const subscriber = byId.get(id);
+          return subscriber ? subscriberView(subscriber) : { subscriberId: id };
+        },
+      );
+    },
+  );
+
+  app.delete('/v1/topics/:key', { schema: { params: IdParams('key') } }, async (request, reply) => {
+    const { key } = request.params as { key: string };
+    if (!(await store.deleteTopic(request.tenantId, key))) throw notFound('topic', key);
+    return reply.status(204).send();
+  });
+}

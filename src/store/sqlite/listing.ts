@@ -1,0 +1,98 @@
+import type Database from 'better-sqlite3';
+import type { SubscriberPatch } from '../../shared/model.ts';
+import { CANCELLABLE_SQL, workflowDeletedEntry } from '../cancellation.ts';
+import type { ListingStore, TopicRecord } from '../port.ts';
+import { type SubscriberRow, toSubscriber } from '../rows.ts';
+import type { SubscriberStatements } from './subscribers.ts';
+
+type TopicRow = { key: string; name: string | null; created_at: number };
+const toTopic = (row: TopicRow): TopicRecord => ({ key: row.key, name: row.name, createdAt: row.created_at });
+
+export function sqliteListingStore(db: Database.Database, subscribers: SubscriberStatements): ListingStore {
+  const subscribersFirst = db.prepare('SELECT * FROM subscribers WHERE tenant_id = ? ORDER BY id LIMIT ?');
+  const subscribersAfter = db.prepare(
+    'SELECT * FROM subscribers WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?',
+  );
+  const topicsFirst = db.prepare(
+    'SELECT key, name, created_at FROM topics WHERE tenant_id = ? ORDER BY key LIMIT ?',
+  );
+  const topicsAfter = db.prepare(
+    'SELECT key, name, created_at FROM topics WHERE tenant_id = ? AND key > ? ORDER BY key LIMIT ?',
+  );
+  const memberCounts = db.prepare(
+    `SELECT topic_key AS key, COUNT(*) AS n FROM topic_members
+     WHERE tenant_id = ? AND topic_key IN (SELECT value FROM json_each(?)) GROUP BY topic_key`,
+  );
+  const deleteWorkflowRow = db.prepare('DELETE FROM workflows WHERE tenant_id = ? AND key = ?');
+  // Before its messages are cancelled: an event counts as unsent while none of its messages left
+  // the waiting states.
+  const cancelUnsentEvents = db.prepare(
+    `UPDATE events SET status = 'cancelled'
+     WHERE tenant_id = @tenantId AND workflow = @key AND status = 'accepted'
+       AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = events.tenant_id
+                        AND m.event_id = events.id AND m.status NOT IN (${CANCELLABLE_SQL}))`,
+  );
+  const cancelWaitingMessages = db.prepare(
+    `UPDATE messages SET status = 'cancelled', updated_at = @now,
+       timeline = json_insert(timeline, '$[#]', json(@entry))
+     WHERE tenant_id = @tenantId AND workflow = @key AND status IN (${CANCELLABLE_SQL})`,
+  );
+  const deleteWorkflow = db.transaction((tenantId: string, key: string, now: number) => {
+    if (deleteWorkflowRow.run(tenantId, key).changes === 0) return null;
+    const entry = JSON.stringify(workflowDeletedEntry(key, now));
+    return {
+      events: cancelUnsentEvents.run({ tenantId, key }).changes,
+      messages: cancelWaitingMessages.run({ tenantId, key, now, entry }).changes,
+    };
+  });
+  const deleteIntegrationRow = db.prepare('DELETE FROM integrations WHERE tenant_id = ? AND id = ?');
+  const deleteCircuit = db.prepare(
+    'DELETE FROM integration_circuits WHERE tenant_id = ? AND integration_id = ?',
+  );
+  const deleteIntegration = db.transaction((tenantId: string, id: string) => {
+    deleteCircuit.run(tenantId, id);
+    return deleteIntegrationRow.run(tenantId, id).changes > 0;
+  });
+  const deleteTopicRow = db.prepare('DELETE FROM topics WHERE tenant_id = ? AND key = ?');
+  const deleteMembers = db.prepare('DELETE FROM topic_members WHERE tenant_id = ? AND topic_key = ?');
+  const deleteTopic = db.transaction((tenantId: string, key: string) => {
+    deleteMembers.run(tenantId, key);
+    return deleteTopicRow.run(tenantId, key).changes > 0;
+  });
+  const upsertMany = db.transaction(
+    (tenantId: string, items: ({ id: string } & SubscriberPatch)[], now: number) =>
+      items.map(({ id, ...patch }) => subscribers.upsert(tenantId, id, patch, now)),
+  );
+
+  return {
+    async listSubscribers(tenantId, after, limit) {
+      const rows = (
+        after === null ? subscribersFirst.all(tenantId, limit) : subscribersAfter.all(tenantId, after, limit)
+      ) as SubscriberRow[];
+      return rows.map(toSubscriber);
+    },
+    async listTopics(tenantId, after, limit) {
+      const rows = (
+        after === null ? topicsFirst.all(tenantId, limit) : topicsAfter.all(tenantId, after, limit)
+      ) as TopicRow[];
+      return rows.map(toTopic);
+    },
+    async countTopicMembersOf(tenantId, keys) {
+      if (keys.length === 0) return new Map();
+      const rows = memberCounts.all(tenantId, JSON.stringify(keys)) as { key: string; n: number }[];
+      return new Map(rows.map((row) => [row.key, row.n]));
+    },
+    async upsertSubscribers(tenantId, items, now) {
+      return upsertMany.immediate(tenantId, items, now);
+    },
+    async deleteWorkflow(tenantId, key, now) {
+      return deleteWorkflow.immediate(tenantId, key, now);
+    },
+    async deleteIntegration(tenantId, id) {
+      return deleteIntegration.immediate(tenantId, id);
+    },
+    async deleteTopic(tenantId, key) {
+      return deleteTopic.immediate(tenantId, key);
+    },
+  };
+}
