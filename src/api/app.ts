@@ -19,11 +19,14 @@ import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { inboxScriptRoutes } from './routes/inbox-script.ts';
 import { inboxStreamRoutes } from './routes/inbox-stream.ts';
 import { integrationRoutes } from './routes/integrations.ts';
 import { layoutRoutes } from './routes/layouts.ts';
 import { listingRoutes } from './routes/listing.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { personalDataRoutes } from './routes/personal-data.ts';
+import { preferencePageRoutes } from './routes/preference-page.ts';
 import { preferenceRoutes } from './routes/preferences.ts';
 import { providerWebhookRoutes } from './routes/provider-webhooks.ts';
 import { receiptRoutes } from './routes/receipts.ts';
@@ -320,6 +323,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     subscriberRoutes,
     deviceRoutes,
     preferenceRoutes,
+    personalDataRoutes,
     settingsRoutes,
     workflowRoutes,
     layoutRoutes,
@@ -329,7 +333,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     receiptRoutes,
     inboxRoutes,
     inboxStreamRoutes,
+    inboxScriptRoutes,
     unsubscribeRoutes,
+    preferencePageRoutes,
     webhookEndpointRoutes,
     providerWebhookRoutes,
   ]) {

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { hashApiKey } from '../security/secrets.ts';
-import { verifySubscriberToken } from '../security/subscriber-token.ts';
-import type { TenantStore } from '../store/port.ts';
+import { type VerifiedSubscriberToken, verifySubscriberToken } from '../security/subscriber-token.ts';
+import type { SubscriberStore, TenantStore } from '../store/port.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import type { AuthMode } from './context.ts';
 import { ApiError } from './errors.ts';
@@ -15,7 +15,7 @@ export const KEY_CACHE_TTL_MS = 10_000;
 const KEY_CACHE_MAX = 10_000;
 
 export interface AuthOptions {
-  store: Pick<TenantStore, 'tenantForKeyHash'>;
+  store: Pick<TenantStore, 'tenantForKeyHash'> & Pick<SubscriberStore, 'getSubscriber'>;
   tokenKey: Uint8Array;
   /** TIDINGS_OPERATOR_KEY; null turns the operator routes off (they answer 404). */
   operatorKey: string | null;
@@ -76,6 +76,23 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     return operatorDigest !== null && timingSafeEqual(sha256(credential), operatorDigest);
   }
 
+  /**
+   * A token's subscriber must still exist, and be the one it was minted for: after an erasure
+   * (DELETE /v1/subscribers/{id}) the tokens minted before answer 404, even once an event or a
+   * new token has created a new, empty subscriber of that id.
+   */
+  async function checkSubscriberExists(claims: VerifiedSubscriberToken): Promise<void> {
+    const subscriber = await store.getSubscriber(claims.tenantId, claims.subscriberId);
+    // Tokens name their subscriber's creation time; older ones only carry `iat`, in whole seconds.
+    const another =
+      subscriber &&
+      (claims.subscriberCreatedAt !== undefined
+        ? claims.subscriberCreatedAt !== subscriber.createdAt
+        : claims.issuedAt !== null && claims.issuedAt + 1000 <= subscriber.createdAt);
+    if (!subscriber || another)
+      throw new ApiError('not_found', `subscriber ${JSON.stringify(claims.subscriberId)} not found (erased)`);
+  }
+
   /** A presented credential was refused: 401, or 429 once this address has failed too often. */
   function refuse(request: FastifyRequest, message: string): ApiError {
     const retryAfter = throttle.fail(request.ip, now());
@@ -118,6 +135,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     if (mode !== 'server' && credential.split('.').length === 3) {
       const claims = await verifySubscriberToken(tokenKey, credential);
       if (claims) {
+        await checkSubscriberExists(claims);
         request.tenantId = claims.tenantId;
         request.subscriberId = claims.subscriberId;
         request.tokenExpiresAt = claims.expiresAt;

@@ -36,6 +36,15 @@ export function corsHeaders(
   return headers;
 }
 
+/**
+ * Whether a request from `origin` may use the browser routes. Browsers hold fetch and EventSource
+ * to the CORS headers, but not a WebSocket: its upgrade is checked here. A request without an
+ * `Origin` is no browser page's (a server, a CLI) and passes.
+ */
+export function originAllowed(origin: string | undefined, allowed: readonly string[] | '*'): boolean {
+  return allowed === '*' || origin === undefined || allowed.includes(origin);
+}
+
 /** What a preflight (`OPTIONS` with `Access-Control-Request-Method`) answer adds. */
 export function preflightHeaders(requestedHeaders: string | undefined): Record<string, string> {
   return {

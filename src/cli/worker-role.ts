@@ -1,7 +1,7 @@
 import type { Worker as Thread } from 'node:worker_threads';
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
-import { startIdempotencyKeyPurge } from '../ingest/retention.ts';
+import { startRetentionSweep } from '../ingest/retention.ts';
 import { pipelineHandlers } from '../pipeline/index.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
@@ -55,7 +55,11 @@ export async function startWorkerRole(
       templates: new TemplateCache(),
       providers,
       inboxFeed,
-      links: { publicUrl: config.publicUrl, unsubscribeKey: keys.unsubscribeSigning },
+      links: {
+        publicUrl: config.publicUrl,
+        unsubscribeKey: keys.unsubscribeSigning,
+        preferencesKey: keys.preferenceLinkSigning,
+      },
       webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
       tally,
     }),
@@ -64,7 +68,7 @@ export async function startWorkerRole(
     onHealthChange,
   });
   await worker.start();
-  const stopPurge = startIdempotencyKeyPurge(store, logger);
+  const stopPurge = startRetentionSweep(store, logger, config.retentionMs);
   return {
     owner: worker.owner,
     health: () => worker.health(),

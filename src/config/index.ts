@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { AllowListError, parseAllowList } from '../security/outbound/allow-list.ts';
+import { parseDuration } from '../shared/time.ts';
 
 /** Where the store lives: the embedded SQLite file (or memory), or a PostgreSQL URL. */
 export type DatabaseTarget =
@@ -54,6 +55,11 @@ export interface Config {
    * TIDINGS_TEST_SNS_CA, a PEM file trusted for those fetches (a local fake's certificate).
    */
   readonly testSns: { readonly certHost: string | null; readonly caFile: string | null };
+  /**
+   * TIDINGS_RETENTION: events, messages, sandbox captures, dead letters and the like older than this
+   * are deleted by the retention sweep (src/ingest/retention.ts).
+   */
+  readonly retentionMs: number;
   /** Settings that work but deserve a word at start-up. */
   readonly warnings: readonly string[];
 }
@@ -78,6 +84,21 @@ function intIn(env: Env, name: string, fallback: number, min: number, max: numbe
   }
   return value;
 }
+
+/** TIDINGS_RETENTION: a duration from one second to ten years ("90d", "12h", "5s"). */
+function parseRetention(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_RETENTION_MS;
+  const ms = parseDuration(raw);
+  if (ms === null || ms < 1000 || ms > 3650 * 86_400_000) {
+    throw new ConfigError(
+      `TIDINGS_RETENTION=${JSON.stringify(raw)} is not valid: use a duration from 1s to 3650d, such as 90d, 12h or 30m.`,
+    );
+  }
+  return ms;
+}
+
+/** TIDINGS_RETENTION's default: 90 days. */
+export const DEFAULT_RETENTION_MS = 90 * 86_400_000;
 
 function parseDatabase(raw: string, cwd: string): DatabaseTarget {
   if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) return { kind: 'postgres', url: raw };
@@ -145,16 +166,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'TIDINGS_OPERATOR_KEY must be at least 32 printable characters without spaces (openssl rand -hex 32); unset it to turn the tenant routes off.',
     );
   }
-  const corsRaw = (env.TIDINGS_CORS_ORIGINS ?? '*').trim();
-  const corsOrigins =
-    corsRaw === '*' || corsRaw === ''
-      ? ('*' as const)
-      : Object.freeze(
-          corsRaw
-            .split(',')
-            .map((origin) => origin.trim())
-            .filter(Boolean),
-        );
+  const corsOrigins = checkedCorsOrigins(env.TIDINGS_CORS_ORIGINS);
 
   const testSns = Object.freeze({
     certHost: env.TIDINGS_TEST_SNS_CERT_HOST || null,
@@ -192,8 +204,42 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     corsOrigins,
     publicUrl: checkedPublicUrl(env.TIDINGS_PUBLIC_URL, host, port),
     testSns,
+    retentionMs: parseRetention(env.TIDINGS_RETENTION),
     warnings: Object.freeze(warnings),
   });
+}
+
+/**
+ * TIDINGS_CORS_ORIGINS: `*` (or unset) for any origin, else a comma-separated list of origins as
+ * browsers send them in `Origin` (`scheme://host[:port]`, the host in lower case, no path). A value
+ * that can never match — `app.example.com` without a scheme, a path, `*` inside a list — would
+ * silently lock every page out, so it stops start-up instead; a trailing slash is forgiven.
+ */
+function checkedCorsOrigins(raw: string | undefined): readonly string[] | '*' {
+  const trimmed = (raw ?? '*').trim();
+  if (trimmed === '*' || trimmed === '') return '*';
+  const origins = trimmed
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const url = URL.canParse(entry) ? new URL(entry) : null;
+      if (
+        !url ||
+        (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+        url.pathname !== '/' ||
+        url.search ||
+        url.hash ||
+        url.username ||
+        url.password
+      ) {
+        throw new ConfigError(
+          `TIDINGS_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin: list scheme://host[:port] values separated by commas (e.g. https://app.example.com,http://localhost:3000), or use * for any origin.`,
+        );
+      }
+      return url.origin;
+    });
+  return Object.freeze([...new Set(origins)]);
 }
 
 /** TIDINGS_PUBLIC_URL as links are built from it: http(s), no query or fragment, no trailing slash. */

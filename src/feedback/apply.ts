@@ -1,7 +1,8 @@
 import { SOFT_BOUNCE_WINDOW_MS, softBouncesAreHard } from '../policy/suppression.ts';
+import { changePreferences } from '../privacy/consent.ts';
 import { MANDATORY_CATEGORIES, type MessageRecord, type SuppressionReason } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { ChannelChoicesPatch, PreferencePatch, Store } from '../store/port.ts';
+import type { ChannelChoicesPatch, ConsentNote, PreferencePatch, Store } from '../store/port.ts';
 import { addressHash } from './address.ts';
 import {
   type AddressFeedback,
@@ -101,11 +102,25 @@ async function applyToAddress(
 ): Promise<boolean> {
   const { channel } = feedback;
   const hash = addressHash(channel, feedback.address);
-  const suppress = (reason: SuppressionReason, detail: string) =>
-    store.suppressAddress({ tenantId, channel, addressHash: hash, reason, detail, createdAt: now });
+  // The consent log of the subscriber the message went to (STOP and START: of everyone with the number).
+  const about = message ? ` (message ${message.id})` : '';
+  const holders = message ? [message.subscriberId] : [];
+  const suppress = (
+    reason: SuppressionReason,
+    detail: string,
+    note: ConsentNote,
+    subscriberIds: readonly string[] = holders,
+  ) =>
+    store.suppressAddress(
+      { tenantId, channel, addressHash: hash, reason, detail, createdAt: now },
+      { ...note, subscriberIds },
+    );
   switch (feedback.effect) {
     case 'hard_bounce':
-      return suppress('hard_bounce', feedback.detail);
+      return suppress('hard_bounce', feedback.detail, {
+        source: 'bounce',
+        detail: `hard bounce${about}: ${feedback.detail}`,
+      });
     case 'soft_bounce': {
       // Counted once per bounced message, so a provider's retry of one callback is one bounce.
       const ref = message?.id ?? `${now}`;
@@ -118,23 +133,33 @@ async function applyToAddress(
         now - SOFT_BOUNCE_WINDOW_MS,
       );
       if (!softBouncesAreHard(count)) return false;
-      return suppress('soft_bounces', `${count} soft bounces within 7 days, the last: ${feedback.detail}`);
+      const detail = `${count} soft bounces within 7 days, the last: ${feedback.detail}`;
+      return suppress('soft_bounces', detail, { source: 'bounce', detail: `${detail}${about}` });
     }
     case 'complaint': {
-      const added = await suppress('complaint', feedback.detail);
-      if (message) await optOutAfterComplaint(store, tenantId, message, now);
+      const note: ConsentNote = { source: 'complaint', detail: `complaint${about}: ${feedback.detail}` };
+      const added = await suppress('complaint', feedback.detail, note);
+      if (message) await optOutAfterComplaint(store, tenantId, message, now, note);
       return added;
     }
     case 'stop':
     case 'start': {
       const stop = feedback.effect === 'stop';
+      const holders = await store.subscribersWithPhone(tenantId, feedback.address);
+      const note: ConsentNote = {
+        source: 'sms_stop',
+        detail: `${stop ? 'STOP' : 'START'}: ${feedback.detail}`,
+      };
       const changed = stop
-        ? await suppress('sms_stop', feedback.detail)
-        : await store.liftSuppression(tenantId, channel, hash, 'sms_stop');
+        ? await suppress('sms_stop', feedback.detail, note, holders)
+        : await store.liftSuppression(tenantId, channel, hash, 'sms_stop', {
+            ...note,
+            subscriberIds: holders,
+          });
       // The preference shows it too (GET preferences), for every subscriber with that number.
       const choice: ChannelChoicesPatch = { sms: !stop };
-      for (const subscriberId of await store.subscribersWithPhone(tenantId, feedback.address))
-        await store.patchPreferences(tenantId, subscriberId, { channels: choice }, now);
+      for (const subscriberId of holders)
+        await changePreferences(store, { tenantId, subscriberId, patch: { channels: choice }, now, ...note });
       return changed;
     }
   }
@@ -150,10 +175,17 @@ async function optOutAfterComplaint(
   tenantId: string,
   message: MessageRecord,
   now: number,
+  note: ConsentNote,
 ): Promise<void> {
   if (!(await store.getSubscriber(tenantId, message.subscriberId))) return;
   const categories: NonNullable<PreferencePatch['categories']> = { [COMPLAINT_CATEGORY]: { email: false } };
   const category = (await store.getWorkflow(tenantId, message.workflow))?.definition.category;
   if (category && !MANDATORY_CATEGORIES.has(category)) categories[category] = { email: false };
-  await store.patchPreferences(tenantId, message.subscriberId, { categories }, now);
+  await changePreferences(store, {
+    tenantId,
+    subscriberId: message.subscriberId,
+    patch: { categories },
+    now,
+    ...note,
+  });
 }

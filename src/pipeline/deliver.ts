@@ -50,6 +50,7 @@ import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
 import { attachLayouts } from './layouts.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
+import { templateLinks } from './links.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
@@ -161,7 +162,7 @@ function renderDigestKey(
  * `no_device` — checked before consent, as plan() checks addresses (the fixable problem first).
  */
 export function buildMessages(
-  deps: Pick<PipelineDeps, 'templates'>,
+  deps: Pick<PipelineDeps, 'templates' | 'links'>,
   target: DeliveryTarget,
   subscribers: SubscriberRecord[],
   now: number,
@@ -177,10 +178,11 @@ export function buildMessages(
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
   const compiledWorkflow = deps.templates.compiled(workflow);
-  const { conditions, digestKey } = compiledWorkflow;
+  const { conditions, digestKey, usesLinks } = compiledWorkflow;
   const eventLocale = event.payload.locale ?? null;
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
+  const category = workflow.definition.category;
   const accepted: TimelineEntry = {
     at: iso(event.createdAt),
     status: 'accepted',
@@ -278,6 +280,15 @@ export function buildMessages(
       subscriber: subscriberScope(subscriber),
       actor: event.payload.actor ?? null,
     };
+    if (usesLinks) {
+      const target = {
+        tenantId: event.tenantId,
+        subscriberId: subscriber.id,
+        workflow: workflow.key,
+        category,
+      };
+      scope.links = templateLinks(deps.links, target, now);
+    }
     if (target.digest) {
       scope.count = target.digest.scope.count;
       scope.events = target.digest.scope.events;

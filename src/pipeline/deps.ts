@@ -6,6 +6,7 @@ import type { JobSpec, Store } from '../store/port.ts';
 import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { TemplateCache } from '../templates/render.ts';
 import type { WebhookEmitter } from '../webhooks/emit.ts';
+import type { LinkKeys } from './links.ts';
 
 /** What the job handlers are built from: ports only, no SQL and no HTTP. */
 export interface PipelineDeps {
@@ -15,8 +16,11 @@ export interface PipelineDeps {
   providers: ProviderRegistry;
   /** Told about every new inbox item, after its commit (realtime streams listen). */
   inboxFeed: InboxFeed;
-  /** Where links in messages point (one-click unsubscribe); without it emails carry none. */
-  links?: { publicUrl: string; unsubscribeKey: Buffer };
+  /**
+   * Where links in messages point (one-click unsubscribe, the preference page) and their signing
+   * keys; without it emails carry no unsubscribe header and templates' `links` are empty.
+   */
+  links?: LinkKeys;
   /**
    * Outbound status webhooks: status changes queue events for the tenant's endpoints, and the
    * keyring opens their signing secrets. Without it no event is queued or delivered.

@@ -1,3 +1,4 @@
+import { erasureHandler } from '../privacy/erasure.ts';
 import type { JobHandler } from '../queue/handler.ts';
 import { endpointEventHandler } from '../webhooks/deliver.ts';
 import { deliverHandler } from './deliver.ts';
@@ -11,7 +12,7 @@ import { sendHandler } from './send.ts';
 export type { PipelineDeps } from './deps.ts';
 export { JOB_KINDS } from './deps.ts';
 
-/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending. */
+/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending; erasures. */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
   const handlers = [
     fanoutHandler(deps),
@@ -20,6 +21,7 @@ export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
     sendHandler(deps),
     fallbackHandler(deps),
     inboxWakeHandler(deps),
+    erasureHandler(deps.store),
   ];
   if (deps.webhooks) {
     const { emitter, keyring } = deps.webhooks;

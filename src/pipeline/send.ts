@@ -1,14 +1,13 @@
 import type { DeviceTarget, MessageMeta, OutboundMessage, SendOutcome } from '../channels/port.ts';
 import { retryDelay } from '../policy/backoff.ts';
 import { plan, routingOf } from '../policy/plan.ts';
+import { changePreferences } from '../privacy/consent.ts';
 import { forPlatform } from '../providers/registry.ts';
 import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
-import { signUnsubscribeToken, unsubscribeUrl } from '../security/unsubscribe-token.ts';
 import {
   type DeviceRecord,
   FINAL_STATUSES,
   isPaused,
-  MANDATORY_CATEGORIES,
   type MessageReason,
   type MessageRecord,
   type MessageStatus,
@@ -21,6 +20,7 @@ import type { Job, JobSpec } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
+import { unsubscribeLink } from './links.ts';
 import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
 import { suppressIfOnline } from './skip-if-online.ts';
@@ -43,24 +43,14 @@ interface SendPayload {
   slotOf?: string;
 }
 
-/**
- * The one-click unsubscribe link of an email (RFC 8058): every category but the mandatory ones
- * (an MFA code or a password reset cannot be unsubscribed from) carries one.
- */
-function unsubscribeLink(
+/** The one-click unsubscribe link an email carries in its headers (src/pipeline/links.ts). */
+function emailUnsubscribeLink(
   links: PipelineDeps['links'],
   message: MessageRecord,
   workflow: WorkflowRecord | null,
 ): string | undefined {
   if (!links || message.channel !== 'email') return undefined;
-  const category = workflow?.definition.category;
-  if (category !== undefined && MANDATORY_CATEGORIES.has(category)) return undefined;
-  const token = signUnsubscribeToken(links.unsubscribeKey, {
-    tenantId: message.tenantId,
-    subscriberId: message.subscriberId,
-    scope: category !== undefined ? { category } : { workflow: message.workflow },
-  });
-  return unsubscribeUrl(links.publicUrl, token);
+  return unsubscribeLink(links, { ...message, category: workflow?.definition.category });
 }
 
 /** What a send adds to the message for its provider: device, unread count (push), attempt, unsubscribe link. */
@@ -271,7 +261,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               device,
               unreadCount,
               attempt: job.attempts,
-              unsubscribeUrl: unsubscribeLink(deps.links, message, workflow),
+              unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow),
             }),
           );
           deps.tally?.providerRequest(via.providerName, answer.kind);
@@ -343,12 +333,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         // this channel is suppressed before any provider call. (No preference row is created for
         // a subscriber erased meanwhile.)
         if (subscriber) {
-          await store.patchPreferences(
-            message.tenantId,
-            message.subscriberId,
-            { channels: { [message.channel]: false } },
-            Date.now(),
-          );
+          await changePreferences(store, {
+            tenantId: message.tenantId,
+            subscriberId: message.subscriberId,
+            patch: { channels: { [message.channel]: false } },
+            now: Date.now(),
+            source: 'sms_stop',
+            detail: `opted out at ${via} (message ${message.id}): ${outcome.reason}`,
+          });
         }
         await record(message, 'suppressed', `opted out at ${via}: ${outcome.reason}`, {
           error: outcome.reason,

@@ -14,6 +14,8 @@ export interface Keys {
   tokenSigning: Uint8Array;
   /** Signs the one-click unsubscribe links in emails (they never expire, so they get a key of their own). */
   unsubscribeSigning: Buffer;
+  /** Signs the preference page links templates get as `{{ links.preferences }}`. */
+  preferenceLinkSigning: Buffer;
   /** Seals new values. */
   credentials: Buffer;
   /**
@@ -21,6 +23,8 @@ export interface Keys {
    * (TIDINGS_SECRET_PREVIOUS) for values another process sealed before it was restarted.
    */
   credentialKeyring: readonly Buffer[];
+  /** Keys the hash that names an erased subscriber in what is kept of them (src/privacy/erasure.ts). */
+  erasure: Buffer;
 }
 
 function deriveCredentialKey(masterSecret: string): Buffer {
@@ -32,8 +36,10 @@ export function deriveKeys(masterSecret: string, previousSecrets: readonly strin
   return {
     tokenSigning: new Uint8Array(hkdfSync('sha256', masterSecret, 'tidings', 'subscriber-token', 32)),
     unsubscribeSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'unsubscribe', 32)),
+    preferenceLinkSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'preference-link', 32)),
     credentials,
     credentialKeyring: [credentials, ...previousSecrets.map(deriveCredentialKey)],
+    erasure: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'erased-subscriber', 32)),
   };
 }
 

@@ -9,11 +9,18 @@ export const MAX_TOKEN_LIFETIME_S = 7 * 86_400;
 export interface SubscriberClaims {
   tenantId: string;
   subscriberId: string;
+  /**
+   * When the subscriber the token is for was created (epoch ms): a token opens nothing for another
+   * subscriber of the same id, created after an erasure.
+   */
+  subscriberCreatedAt?: number;
 }
 
 export interface VerifiedSubscriberToken extends SubscriberClaims {
   /** When the token stops being valid (epoch ms): open streams close then. */
   expiresAt: number;
+  /** When it was minted (epoch ms, whole seconds); null for a token without `iat`. */
+  issuedAt: number | null;
 }
 
 /**
@@ -35,7 +42,8 @@ export async function mintSubscriberToken(
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(nowMs / 1000);
   const exp = iat + lifetimeSeconds;
-  const token = await new SignJWT({ tid: claims.tenantId })
+  const extra = claims.subscriberCreatedAt === undefined ? {} : { sca: claims.subscriberCreatedAt };
+  const token = await new SignJWT({ tid: claims.tenantId, ...extra })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.subscriberId)
     .setAudience('tidings:inbox')
@@ -61,7 +69,16 @@ export async function verifySubscriberToken(
     });
     if (typeof payload.tid !== 'string' || typeof payload.sub !== 'string') return null;
     if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return null;
-    return { tenantId: payload.tid, subscriberId: payload.sub, expiresAt: payload.exp * 1000 };
+    const issuedAt =
+      typeof payload.iat === 'number' && Number.isFinite(payload.iat) ? payload.iat * 1000 : null;
+    const created = Number.isSafeInteger(payload.sca) ? { subscriberCreatedAt: payload.sca as number } : {};
+    return {
+      tenantId: payload.tid,
+      subscriberId: payload.sub,
+      expiresAt: payload.exp * 1000,
+      issuedAt,
+      ...created,
+    };
   } catch (error) {
     if (error instanceof errors.JOSEError) return null;
     throw error;

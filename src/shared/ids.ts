@@ -35,3 +35,11 @@ function timeChars(ms: number): string {
 export function newId(prefix: string, now = Date.now()): string {
   return `${prefix}_${timeChars(now)}${randomChars(16)}`;
 }
+
+/**
+ * The lowest id `newId(prefix, ms)` can make: every id made before `ms` sorts below it, so a
+ * range of ids is a range of creation times (the retention sweep deletes by it).
+ */
+export function idFloor(prefix: string, ms: number): string {
+  return `${prefix}_${timeChars(ms)}`;
+}

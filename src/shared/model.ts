@@ -400,6 +400,17 @@ export interface SandboxCapture {
 export const SUPPRESSION_REASONS = ['hard_bounce', 'soft_bounces', 'complaint', 'sms_stop'] as const;
 export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
 
+/** Where a consent change came from (API.md consent log `source`). */
+export const CONSENT_SOURCES = [
+  'api',
+  'preference_page',
+  'unsubscribe_link',
+  'sms_stop',
+  'complaint',
+  'bounce',
+] as const;
+export type ConsentSource = (typeof CONSENT_SOURCES)[number];
+
 /** An address a tenant must not send to on one channel, kept under a hash of the address (src/feedback/address.ts). */
 export interface SuppressionRecord {
   tenantId: string;

@@ -2,6 +2,7 @@ import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type {
   Channel,
   CircuitState,
+  ConsentSource,
   DevicePlatform,
   DeviceReason,
   DeviceRecord,
@@ -802,6 +803,8 @@ export interface PreferenceStore {
     subscriberId: string,
     patch: PreferencePatch,
     now: number,
+    /** Appended to the consent log in the same transaction, when the stored choices changed. */
+    consent?: ConsentNote,
   ): Promise<PreferenceChoices>;
 }
 
@@ -878,14 +881,22 @@ export interface FeedbackStore {
   messageByProviderId(tenantId: string, providerMessageId: string): Promise<MessageRecord | null>;
   /** Applies `change` while the message's status is one of `change.from`; answers whether it did. */
   applyFeedback(tenantId: string, messageId: string, change: FeedbackChange): Promise<boolean>;
-  /** Suppresses an address on a channel unless it is already (the first reason stays); answers whether it was new. */
-  suppressAddress(entry: SuppressionRecord): Promise<boolean>;
-  /** Lifts a suppression only while it has `reason` (START lifts a STOP, never a hard bounce); answers whether it did. */
+  /**
+   * Suppresses an address on a channel unless it is already (the first reason stays); answers
+   * whether it was new. A new one is logged in the consent log of `consent.subscriberIds` (those
+   * that exist) in the same transaction.
+   */
+  suppressAddress(entry: SuppressionRecord, consent?: AddressConsent): Promise<boolean>;
+  /**
+   * Lifts a suppression only while it has `reason` (START lifts a STOP, never a hard bounce);
+   * answers whether it did, logging it like suppressAddress.
+   */
   liftSuppression(
     tenantId: string,
     channel: Channel,
     addressHash: string,
     reason: SuppressionReason,
+    consent?: AddressConsent,
   ): Promise<boolean>;
   /** The suppressions of any of `addressHashes` on any channel, in one read (the delivery path asks per batch). */
   suppressionsAmong(tenantId: string, addressHashes: readonly string[]): Promise<SuppressionRecord[]>;
@@ -946,6 +957,79 @@ export interface ListingStore {
   deleteTopic(tenantId: string, key: string): Promise<boolean>;
 }
 
+/** Why a consent change happened, for the consent log. */
+export interface ConsentNote {
+  source: ConsentSource;
+  detail: string | null;
+}
+
+/** A change to an address's suppression, logged for the subscribers who hold the address. */
+export interface AddressConsent extends ConsentNote {
+  subscriberIds: readonly string[];
+}
+
+/**
+ * One consent log entry. `change` is `{"preferences": <the PATCH as applied>}`,
+ * `{"suppressed": {channel, reason}}` or `{"unsuppressed": {channel, reason}}`.
+ */
+export interface ConsentRecord {
+  id: number;
+  at: number;
+  change: Record<string, unknown>;
+  source: ConsentSource;
+  detail: string | null;
+}
+
+/** One erasure (API.md `DELETE /v1/subscribers/{id}`), as its job carries it from batch to batch. */
+export interface ErasureRequest {
+  tenantId: string;
+  subscriberId: string;
+  /**
+   * What is kept names the subscriber by this (a keyed hash of the id) from now on: their
+   * messages' `subscriberId` and their consent log entries.
+   */
+  erasedId: string;
+  /** Messages created up to this time are erased; later ones belong to a new subscriber of that id. */
+  before: number;
+  now: number;
+  /** Messages per transaction. */
+  batch: number;
+}
+
+/** What the retention sweep deletes per tenant, oldest first, by id (ids sort by creation time). */
+export type ExpiringTable = 'events' | 'messages' | 'sandbox_captures' | 'skipped_steps';
+
+/** Personal data rights: the consent log, export, erasure and retention (API.md "Subscribers…"). */
+export interface PersonalDataStore {
+  /** A subscriber's consent log after entry `afterId`, oldest first, at most `limit`. */
+  listConsentLog(
+    tenantId: string,
+    subscriberId: string,
+    afterId: number,
+    limit: number,
+  ): Promise<ConsentRecord[]>;
+  /** The keys of the topics the subscriber belongs to, in key order. */
+  subscriberTopics(tenantId: string, subscriberId: string): Promise<string[]>;
+  /**
+   * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
+   * memberships and inbox change log; keeps only `erasedId`, time, change and source of the
+   * consent log; erases the first batch of messages (eraseMessages) and, when more may remain,
+   * queues `job` to go on. Answers whether it queued the job.
+   */
+  beginErasure(request: ErasureRequest, job: JobSpec): Promise<boolean>;
+  /**
+   * Erases one batch of the subscriber's messages created up to `request.before`, in one
+   * transaction: content, data, meta and errors emptied, timelines cut to times and statuses, the
+   * subscriber id replaced by `erasedId`, unsent ones cancelled, their sandbox captures deleted.
+   * Answers how many it erased (fewer than `batch`: none are left).
+   */
+  eraseMessages(request: ErasureRequest): Promise<number>;
+  /** Deletes up to `limit` of the tenant's rows of `table` created before `before`; answers how many. */
+  purgeExpired(table: ExpiringTable, tenantId: string, before: number, limit: number): Promise<number>;
+  /** Deletes up to `limit` dead letters (dead jobs) created before `before`; answers how many. */
+  purgeDeadJobs(before: number, limit: number): Promise<number>;
+}
+
 /**
  * The one storage port. Every query Tidings runs lives behind it; SQLite and PostgreSQL
  * adapters implement it and pass the same contract suite (test/store/contract.ts).
@@ -968,7 +1052,8 @@ export interface Store
     DigestStore,
     WebhookEndpointStore,
     FeedbackStore,
-    ListingStore {
+    ListingStore,
+    PersonalDataStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
   /**

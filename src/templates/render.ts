@@ -63,6 +63,8 @@ export interface RenderScope {
   data: Record<string, unknown>;
   subscriber: Record<string, unknown>;
   actor: unknown;
+  /** `links.unsubscribe` and `links.preferences` (src/pipeline/links.ts), signed when read. */
+  links?: object;
   /** At a digest's close: how many events it gathered. */
   count?: number;
   /** At a digest's close: each event's data, oldest first. */
@@ -205,6 +207,11 @@ export interface CompiledWorkflow {
   localization: Localization | null;
   /** Each requested locale's steps, decided once (see localized()). */
   resolved: Map<string, LocalizedSteps>;
+  /**
+   * Whether any template or condition may read `links` (the word appears in one): the others
+   * render without the per-recipient links object.
+   */
+  usesLinks: boolean;
 }
 
 interface Localization {
@@ -226,6 +233,8 @@ export interface LocalizedSteps {
 
 /** Distinct requested locales decided per workflow version and kept; past it each is decided anew. */
 const RESOLVED_PER_VERSION = 200;
+
+const MENTIONS_LINKS = /\blinks\b/;
 
 function compileConditionOf(expression: string | undefined): CompiledCondition {
   if (expression === undefined) return null;
@@ -291,6 +300,7 @@ export class TemplateCache {
           : null,
         localization: localizationOf(workflow.definition),
         resolved: new Map(),
+        usesLinks: MENTIONS_LINKS.test(JSON.stringify([channels, digest?.key])),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);

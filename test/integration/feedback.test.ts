@@ -197,6 +197,21 @@ describe('Twilio status callbacks and STOP', () => {
     expect((await twilioCallback({ From: phone, To: '+15550001111', Body: 'START' })).status).toBe(200);
     expect((await send('alert', { subscriberId: 'tw-3' }, 4)).status).toBe('sent');
     expect(twilio.requests.length).toBe(texts + 1);
+
+    // The consent log holds STOP and START (the suppression and the preference each), in order.
+    const log = (await server.call('GET', '/v1/subscribers/tw-3/consent-log')).body.items;
+    expect(log.map((e: { source: string }) => e.source)).toEqual([
+      'sms_stop',
+      'sms_stop',
+      'sms_stop',
+      'sms_stop',
+    ]);
+    expect(log.map((e: { change: unknown }) => e.change)).toEqual([
+      { suppressed: { channel: 'sms', reason: 'sms_stop' } },
+      { preferences: { channels: { sms: false } } },
+      { unsuppressed: { channel: 'sms', reason: 'sms_stop' } },
+      { preferences: { channels: { sms: true } } },
+    ]);
   });
 });
 
@@ -249,6 +264,17 @@ describe('SES via SNS', () => {
     const next = await send('receipt', { subscriberId: 'ses-1' }, 2);
     expect(next).toMatchObject({ status: 'suppressed', reason: 'bad_address' });
     expect(ses.requests.length).toBe(requests);
+    // Logged once in the consent log, though SNS may deliver the callback again.
+    expect((await snsCallback(bounce)).status).toBe(200);
+    const log = (await server.call('GET', '/v1/subscribers/ses-1/consent-log')).body.items;
+    expect(log).toEqual([
+      {
+        at: expect.any(String),
+        change: { suppressed: { channel: 'email', reason: 'hard_bounce' } },
+        source: 'bounce',
+        detail: expect.stringContaining(sent.messageId),
+      },
+    ]);
   });
 
   it('three soft bounces within the window make the address suppressed', async () => {
@@ -294,6 +320,10 @@ describe('SES via SNS', () => {
     const preferences = await server.call('GET', '/v1/subscribers/ses-3/preferences');
     expect(preferences.body.categories.marketing.email).toBe(false);
     expect(await send('news', { subscriberId: 'ses-3' }, 2)).toMatchObject({ status: 'suppressed' });
+    const log = (await server.call('GET', '/v1/subscribers/ses-3/consent-log')).body.items;
+    expect(log.map((e: { source: string }) => e.source)).toEqual(['complaint', 'complaint']);
+    expect(log[0].change).toEqual({ suppressed: { channel: 'email', reason: 'complaint' } });
+    expect(log[1].change.preferences.categories.marketing).toEqual({ email: false });
   });
 
   it('a delivery notification delivers; certificates off SNS hosts and unknown integrations are refused', async () => {

@@ -97,6 +97,15 @@ describe('one-click unsubscribe (RFC 8058) and DKIM', () => {
     expect(clicked.headers.get('location')).toBeNull();
     const prefs = (await server.call('GET', '/v1/subscribers/ann/preferences')).body;
     expect(prefs.categories).toEqual({ marketing: { email: false } });
+    const log = (await server.call('GET', '/v1/subscribers/ann/consent-log')).body.items;
+    expect(log).toEqual([
+      {
+        at: expect.any(String),
+        change: { preferences: { categories: { marketing: { email: false } } } },
+        source: 'unsubscribe_link',
+        detail: expect.stringContaining('marketing'),
+      },
+    ]);
 
     // The next marketing email is suppressed and never reaches the SMTP server.
     const next = await send('newsletter', 'ann');

@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { deriveKeys } from '../../src/security/secrets.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -151,6 +152,27 @@ describe('9. browser-facing answers', () => {
       expect(await from(ORIGIN)).toBe(ORIGIN);
       expect(await from('https://b.test')).toBe('https://b.test');
       expect(await from('https://evil.test')).toBeNull();
+
+      // Browsers apply no CORS to WebSockets: the upgrade itself is refused for another origin.
+      const token = (await listed.call('POST', '/v1/subscribers/ws_origin/token')).body.token;
+      const upgrade = (origin?: string) =>
+        new Promise<number>((resolve) => {
+          const socket = new WebSocket(`${listed.url.replace('http', 'ws')}/v1/inbox/ws?token=${token}`, {
+            headers: origin ? { origin } : {},
+          });
+          socket.on('unexpected-response', (_request, response) => {
+            resolve(response.statusCode ?? 0);
+            socket.terminate();
+          });
+          socket.on('open', () => {
+            resolve(101);
+            socket.close();
+          });
+          socket.on('error', () => undefined);
+        });
+      expect(await upgrade('https://evil.test')).toBe(403);
+      expect(await upgrade(ORIGIN)).toBe(101);
+      expect(await upgrade()).toBe(101);
     } finally {
       await listed.close();
     }

@@ -9,6 +9,7 @@ import type {
   Store,
 } from '../../src/store/port.ts';
 import { listingContract } from './contract-listing.ts';
+import { personalDataContract } from './personal-data-contract.ts';
 
 const T = 'ten_a';
 const OTHER = 'ten_b';
@@ -72,6 +73,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
     afterEach(async () => {
       await store.close();
     });
+
+    describe('personal data', () => personalDataContract(() => store));
 
     describe('settings, tenants and keys', () => {
       it('keeps the first value written for a setting', async () => {

@@ -67,4 +67,35 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ TIDINGS_PUBLIC_URL: bad }), bad).toThrow(/TIDINGS_PUBLIC_URL/);
     }
   });
+
+  it('reads TIDINGS_RETENTION as a duration (default 90 days) and refuses what is not one', () => {
+    expect(loadConfig({}).retentionMs).toBe(90 * 86_400_000);
+    expect(loadConfig({ TIDINGS_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig({ TIDINGS_RETENTION: '5s' }).retentionMs).toBe(5000);
+    for (const bad of ['0s', '90', 'forever', '-1d', '500ms', '4000d']) {
+      expect(() => loadConfig({ TIDINGS_RETENTION: bad }), bad).toThrow(/TIDINGS_RETENTION/);
+    }
+  });
+
+  it('reads TIDINGS_CORS_ORIGINS as origins browsers send, and refuses values that could never match', () => {
+    expect(loadConfig({}).corsOrigins).toBe('*');
+    expect(loadConfig({ TIDINGS_CORS_ORIGINS: ' * ' }).corsOrigins).toBe('*');
+    expect(
+      loadConfig({
+        TIDINGS_CORS_ORIGINS: 'https://App.Example.com/, http://localhost:3000,https://app.example.com',
+      }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    for (const bad of [
+      'app.example.com',
+      'https://app.example.com/inbox',
+      'https://app.example.com?x=1',
+      'https://a.example,*',
+      'ftp://files.example',
+      'null',
+    ]) {
+      expect(() => loadConfig({ TIDINGS_CORS_ORIGINS: bad }), bad).toThrow(
+        /TIDINGS_CORS_ORIGINS.*scheme:\/\/host/,
+      );
+    }
+  });
 });

@@ -491,6 +491,35 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Inbox',
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
   },
+  'GET /inbox.js': {
+    summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',
+    tag: 'Inbox',
+    success: {
+      200: { description: 'the module, with an ETag (docs/inbox-element.md)', media: 'text/javascript' },
+      304: { description: 'not modified: If-None-Match named the current ETag' },
+    },
+  },
+  'GET /v1/preferences-page': {
+    summary: 'The subscriber’s own preference page (?token= a subscriber token or a links.preferences token)',
+    tag: 'Preference page',
+    success: {
+      200: {
+        description:
+          'the page (HTML); a bad or expired token gets a 401 page, a subscriber that no longer exists a 404 page',
+        media: 'text/html',
+      },
+    },
+  },
+  'POST /v1/preferences-page': {
+    summary: 'Save the preference form (form-encoded, token in the body)',
+    tag: 'Preference page',
+    success: {
+      303: {
+        description:
+          'saved: Location leads back to the page; a bad form gets a 400 page, a bad token 401, a cross-site post 403',
+      },
+    },
+  },
   'GET /v1/unsubscribe/{token}': {
     summary: 'The one-click unsubscribe page of an email link',
     tag: 'Unsubscribe',

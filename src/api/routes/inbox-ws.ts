@@ -6,6 +6,7 @@ import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emitInboxRead } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
+import { originAllowed } from '../cors.ts';
 import { ApiError } from '../errors.ts';
 import { inboxItemView } from '../views.ts';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
@@ -240,8 +241,13 @@ export async function inboxWebSocketRoutes(
       description:
         'Events as on GET /v1/inbox/stream; client messages {"type": "read"|"archive"|"seen", "itemId"}, {"type": "read-all"}, {"type": "auth", "token"}. Resume with ?after=.',
     },
-    // A bad resume point is refused before the upgrade (400 naming it).
+    // A page on an origin TIDINGS_CORS_ORIGINS does not list (browsers apply no CORS to
+    // WebSockets) and a bad resume point (400 naming it) are refused before the upgrade.
     preHandler: async (request: FastifyRequest) => {
+      if (!originAllowed(request.headers.origin, context.config.corsOrigins))
+        throw new ApiError('forbidden', 'this page’s origin is not allowed (TIDINGS_CORS_ORIGINS)', [
+          { path: 'Origin', message: 'is not one of TIDINGS_CORS_ORIGINS' },
+        ]);
       resumePoint(request);
     },
     // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket

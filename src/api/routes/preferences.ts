@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { changePreferences } from '../../privacy/consent.ts';
 import { MANDATORY_CATEGORIES } from '../../shared/model.ts';
 import type { PreferencePatch, Store } from '../../store/port.ts';
 import { emptyPreferences } from '../../store/preference-merge.ts';
@@ -86,6 +87,14 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         refused,
       );
     }
-    return preferencesView(await store.patchPreferences(request.tenantId, subscriberId, patch, Date.now()));
+    const choices = await changePreferences(store, {
+      tenantId: request.tenantId,
+      subscriberId,
+      patch,
+      now: Date.now(),
+      source: 'api',
+      detail: 'PATCH /v1/subscribers/{id}/preferences',
+    });
+    return preferencesView(choices);
   });
 }

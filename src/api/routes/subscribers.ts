@@ -45,10 +45,10 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
         ]);
       }
       // Minting a token for a new id creates the subscriber, like triggering an event does.
-      await store.loadOrCreateSubscribers(request.tenantId, [subscriberId], Date.now());
+      const [subscriber] = await store.loadOrCreateSubscribers(request.tenantId, [subscriberId], Date.now());
       const { token, expiresAt } = await mintSubscriberToken(
         context.keys.tokenSigning,
-        { tenantId: request.tenantId, subscriberId },
+        { tenantId: request.tenantId, subscriberId, subscriberCreatedAt: subscriber!.createdAt },
         lifetime,
       );
       // A bearer credential: no browser or proxy cache may keep a copy.

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import Type from 'typebox';
+import { changePreferences } from '../../privacy/consent.ts';
 import { type UnsubscribeClaims, verifyUnsubscribeToken } from '../../security/unsubscribe-token.ts';
 import type { PreferencePatch } from '../../store/port.ts';
 import { emitUnsubscribed } from '../../webhooks/api-events.ts';
@@ -97,7 +98,14 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
             ? { categories: { [scope.category]: { email: false } } }
             : { workflows: { [scope.workflow]: { enabled: false } } };
         const now = Date.now();
-        await context.store.patchPreferences(tenantId, subscriberId, patch, now);
+        await changePreferences(context.store, {
+          tenantId,
+          subscriberId,
+          patch,
+          now,
+          source: 'unsubscribe_link',
+          detail: `one-click unsubscribe from ${what(claims)}`,
+        });
         await emitUnsubscribed(context, tenantId, subscriberId, { channel: 'email', ...scope }, now);
       }
       return page(reply, 'Unsubscribed', `<p>You will no longer receive ${escapeHtml(what(claims))}.</p>`);

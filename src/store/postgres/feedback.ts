@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
-import type { FeedbackStore } from '../port.ts';
+import { suppressionChange } from '../personal-data.ts';
+import type { AddressConsent, FeedbackStore } from '../port.ts';
 import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
 import { run, transaction } from './client.ts';
+import { appendConsent } from './personal-data.ts';
 
 interface SuppressionRow {
   tenant_id: string;
@@ -26,6 +28,30 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
 export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
+  // The address change and its consent log entries commit together.
+  const logged = (
+    sql: string,
+    values: unknown[],
+    entry: { tenantId: string; channel: Channel; reason: SuppressionReason; lifted: boolean },
+    note: AddressConsent | undefined,
+  ): Promise<boolean> => {
+    if (!note) return run(pool, sql, values).then(({ rowCount }) => (rowCount ?? 0) > 0);
+    return transaction(pool, async (client) => {
+      const { rowCount } = await client.query(sql, values);
+      if ((rowCount ?? 0) === 0) return false;
+      for (const subscriberId of new Set(note.subscriberIds)) {
+        await appendConsent(client, {
+          tenantId: entry.tenantId,
+          subscriberId,
+          at: Date.now(),
+          change: suppressionChange(entry.channel, entry.reason, entry.lifted),
+          source: note.source,
+          detail: note.detail,
+        });
+      }
+      return true;
+    });
+  };
   return {
     async integrationsWithId(id) {
       const { rows } = await run<IntegrationRow>(
@@ -67,22 +93,22 @@ export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
       );
       return (rowCount ?? 0) > 0;
     },
-    async suppressAddress(entry) {
-      const { rowCount } = await run(
-        pool,
+    async suppressAddress(entry, note) {
+      return logged(
         `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
         [entry.tenantId, entry.channel, entry.addressHash, entry.reason, entry.detail, entry.createdAt],
+        { ...entry, lifted: false },
+        note,
       );
-      return (rowCount ?? 0) > 0;
     },
-    async liftSuppression(tenantId, channel, addressHash, reason) {
-      const { rowCount } = await run(
-        pool,
+    async liftSuppression(tenantId, channel, addressHash, reason, note) {
+      return logged(
         'DELETE FROM suppressions WHERE tenant_id = $1 AND address_hash = $2 AND channel = $3 AND reason = $4',
         [tenantId, addressHash, channel, reason],
+        { tenantId, channel, reason, lifted: true },
+        note,
       );
-      return (rowCount ?? 0) > 0;
     },
     async suppressionsAmong(tenantId, addressHashes) {
       if (addressHashes.length === 0) return [];

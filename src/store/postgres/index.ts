@@ -13,6 +13,7 @@ import { postgresJobStore } from './jobs.ts';
 import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { postgresPersonalDataStore } from './personal-data.ts';
 import { postgresPreferenceStore } from './preferences.ts';
 import { postgresRateCounterStore } from './rate-counters.ts';
 import { postgresSubscriberStore } from './subscribers.ts';
@@ -74,6 +75,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool),
     ...postgresListingStore(pool),
+    ...postgresPersonalDataStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

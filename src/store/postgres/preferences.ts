@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import type { PreferenceChoices } from '../../shared/model.ts';
+import { choicesChanged, preferenceChange } from '../personal-data.ts';
 import type { PreferenceStore } from '../port.ts';
 import { mergePreferences, parsePreferences } from '../preference-merge.ts';
 import { run, transaction } from './client.ts';
+import { appendConsent } from './personal-data.ts';
 
 type ChoicesRow = { subscriber_id: string; choices: string };
 
@@ -11,11 +13,12 @@ const CREATE_SUBSCRIBER = `INSERT INTO subscribers (tenant_id, id, created_at, u
 
 // Creates the row if absent and locks it either way; RETURNING reads the latest committed choices
 // (in READ COMMITTED an ON CONFLICT update sees the newest row version), so a concurrent patch
-// waits here and then merges into what the first one wrote.
+// waits here and then merges into what the first one wrote. `fresh` tells a row just made (no
+// choices before) from one that held choices.
 const LOCK_CHOICES = `INSERT INTO preferences AS cur (tenant_id, subscriber_id, choices, updated_at)
   VALUES ($1, $2, '{}', $3)
   ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET updated_at = cur.updated_at
-  RETURNING choices`;
+  RETURNING choices, (xmax = 0) AS fresh`;
 
 export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
   return {
@@ -38,15 +41,29 @@ export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
       for (const row of rows) found.set(row.subscriber_id, parsePreferences(row.choices));
       return found;
     },
-    async patchPreferences(tenantId, subscriberId, patch, now) {
+    async patchPreferences(tenantId, subscriberId, patch, now, note) {
       return transaction(pool, async (client) => {
         await client.query(CREATE_SUBSCRIBER, [tenantId, subscriberId, now]);
-        const { rows } = await client.query<{ choices: string }>(LOCK_CHOICES, [tenantId, subscriberId, now]);
-        const merged = mergePreferences(parsePreferences(rows[0]!.choices), patch);
+        const { rows } = await client.query<{ choices: string; fresh: boolean }>(LOCK_CHOICES, [
+          tenantId,
+          subscriberId,
+          now,
+        ]);
+        const before = rows[0]!.fresh ? null : parsePreferences(rows[0]!.choices);
+        const merged = mergePreferences(before, patch);
         await client.query(
           'UPDATE preferences SET choices = $3, updated_at = $4 WHERE tenant_id = $1 AND subscriber_id = $2',
           [tenantId, subscriberId, JSON.stringify(merged), now],
         );
+        if (note && choicesChanged(before, merged)) {
+          await appendConsent(client, {
+            tenantId,
+            subscriberId,
+            at: now,
+            change: preferenceChange(patch),
+            ...note,
+          });
+        }
         return merged;
       });
     },

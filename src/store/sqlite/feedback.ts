@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
-import type { FeedbackStore } from '../port.ts';
+import { suppressionChange } from '../personal-data.ts';
+import type { AddressConsent, FeedbackStore } from '../port.ts';
 import { type IntegrationRow, type MessageRow, toIntegration, toMessage } from '../rows.ts';
+import type { ConsentStatements } from './personal-data.ts';
 
 interface SuppressionRow {
   tenant_id: string;
@@ -24,7 +26,7 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 }
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
-export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
+export function sqliteFeedbackStore(db: Database.Database, consent: ConsentStatements): FeedbackStore {
   const integrations = db.prepare('SELECT * FROM integrations WHERE id = ? ORDER BY tenant_id');
   const byProviderId = db.prepare(
     `SELECT * FROM messages INDEXED BY messages_by_provider_id
@@ -90,6 +92,34 @@ export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
     },
   );
 
+  // The address change and its consent log entries commit together.
+  const logged = (
+    change: () => boolean,
+    tenantId: string,
+    channel: Channel,
+    reason: SuppressionReason,
+    lifted: boolean,
+    note: AddressConsent | undefined,
+  ): boolean => {
+    if (!note) return change();
+    return db
+      .transaction(() => {
+        if (!change()) return false;
+        for (const subscriberId of new Set(note.subscriberIds)) {
+          consent.append({
+            tenantId,
+            subscriberId,
+            at: Date.now(),
+            change: suppressionChange(channel, reason, lifted),
+            source: note.source,
+            detail: note.detail,
+          });
+        }
+        return true;
+      })
+      .immediate();
+  };
+
   return {
     async integrationsWithId(id) {
       return (integrations.all(id) as IntegrationRow[]).map(toIntegration);
@@ -101,12 +131,26 @@ export function sqliteFeedbackStore(db: Database.Database): FeedbackStore {
     async applyFeedback(tenantId, messageId, feedback) {
       return applyFeedback.immediate(tenantId, messageId, feedback);
     },
-    async suppressAddress(entry) {
+    async suppressAddress(entry, note) {
       const { tenantId, channel, addressHash, reason, detail, createdAt } = entry;
-      return suppress.run(tenantId, channel, addressHash, reason, detail, createdAt).changes > 0;
+      return logged(
+        () => suppress.run(tenantId, channel, addressHash, reason, detail, createdAt).changes > 0,
+        tenantId,
+        channel,
+        reason,
+        false,
+        note,
+      );
     },
-    async liftSuppression(tenantId, channel, addressHash, reason) {
-      return lift.run(tenantId, addressHash, channel, reason).changes > 0;
+    async liftSuppression(tenantId, channel, addressHash, reason, note) {
+      return logged(
+        () => lift.run(tenantId, addressHash, channel, reason).changes > 0,
+        tenantId,
+        channel,
+        reason,
+        true,
+        note,
+      );
     },
     async suppressionsAmong(tenantId, addressHashes) {
       if (addressHashes.length === 0) return [];

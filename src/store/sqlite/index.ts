@@ -14,6 +14,7 @@ import { jobStatements, sqliteJobStore } from './jobs.ts';
 import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
+import { consentStatements, sqlitePersonalDataStore } from './personal-data.ts';
 import { sqlitePreferenceStore } from './preferences.ts';
 import { sqliteProbe } from './probe.ts';
 import { sqliteRateCounterStore } from './rate-counters.ts';
@@ -81,6 +82,8 @@ const DURABLE_WRITES = [
   // provider will not say it again.
   'suppressAddress',
   'liftSuppression',
+  // A 202 for an erasure means the profile is gone for good.
+  'beginErasure',
 ] as const satisfies readonly (keyof Store)[];
 
 function fsyncDurableWrites(db: Database.Database, store: Store): Store {
@@ -128,6 +131,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
   const jobs = jobStatements(db);
   const subscribers = subscriberStatements(db);
   const inboxLog = inboxLogStatements(db);
+  const consent = consentStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
@@ -143,12 +147,13 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteInboxStore(db, inboxLog, jobs),
     ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
-    ...sqlitePreferenceStore(db, subscribers),
+    ...sqlitePreferenceStore(db, subscribers, consent),
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
-    ...sqliteFeedbackStore(db),
+    ...sqliteFeedbackStore(db, consent),
     ...sqliteListingStore(db, subscribers),
+    ...sqlitePersonalDataStore(db, jobs),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { PreferenceChoices } from '../../shared/model.ts';
-import type { PreferencePatch, PreferenceStore } from '../port.ts';
+import { choicesChanged, preferenceChange } from '../personal-data.ts';
+import type { ConsentNote, PreferencePatch, PreferenceStore } from '../port.ts';
 import { mergePreferences, parsePreferences } from '../preference-merge.ts';
+import type { ConsentStatements } from './personal-data.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
 type ChoicesRow = { subscriber_id: string; choices: string };
@@ -9,6 +11,7 @@ type ChoicesRow = { subscriber_id: string; choices: string };
 export function sqlitePreferenceStore(
   db: Database.Database,
   subscribers: SubscriberStatements,
+  consent: ConsentStatements,
 ): PreferenceStore {
   const one = db.prepare('SELECT choices FROM preferences WHERE tenant_id = ? AND subscriber_id = ?').pluck();
   // One statement for a whole batch of recipients: a primary-key probe per id.
@@ -29,10 +32,14 @@ export function sqlitePreferenceStore(
   // Read, merge and write under the write lock (an immediate transaction): no other writer can
   // slip a patch in between, so concurrent patches of different keys all stick.
   const patch = db.transaction(
-    (tenantId: string, subscriberId: string, changes: PreferencePatch, now: number) => {
+    (tenantId: string, subscriberId: string, changes: PreferencePatch, now: number, note?: ConsentNote) => {
       subscribers.createEmpty(tenantId, subscriberId, now);
-      const merged = mergePreferences(read(tenantId, subscriberId), changes);
+      const before = read(tenantId, subscriberId);
+      const merged = mergePreferences(before, changes);
       write.run(tenantId, subscriberId, JSON.stringify(merged), now);
+      if (note && choicesChanged(before, merged)) {
+        consent.append({ tenantId, subscriberId, at: now, change: preferenceChange(changes), ...note });
+      }
       return merged;
     },
   );
@@ -55,8 +62,8 @@ export function sqlitePreferenceStore(
       }
       return found;
     },
-    async patchPreferences(tenantId, subscriberId, changes, now) {
-      return patch.immediate(tenantId, subscriberId, changes, now);
+    async patchPreferences(tenantId, subscriberId, changes, now, note) {
+      return patch.immediate(tenantId, subscriberId, changes, now, note);
     },
   };
 }

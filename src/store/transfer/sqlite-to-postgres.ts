@@ -9,7 +9,7 @@ import { TransferRefused } from './errors.ts';
 import { type CopyMarker, finishCopy, prepareTarget, type SecretOutcome } from './preflight.ts';
 import { openSqliteSource, type SqliteSource } from './source.ts';
 import { TABLES } from './tables.ts';
-import { analyze, moveJobIdsPastCopied } from './target.ts';
+import { analyze, moveIdsPastCopied } from './target.ts';
 
 export interface SqliteToPostgresOptions {
   /** The embedded installation's database file. */
@@ -142,7 +142,7 @@ async function copyAll(
     lastLine = Date.now();
     tables.push(done);
   }
-  await moveJobIdsPastCopied(client);
+  for (const spec of TABLES) if (spec.keepsIdentity) await moveIdsPastCopied(client, spec.name);
   await analyze(
     client,
     TABLES.map((t) => t.name),

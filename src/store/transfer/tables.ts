@@ -279,6 +279,21 @@ export const TABLES: readonly TableSpec[] = [
       created_at: 'int',
     },
   },
+  // The consent log must survive a move: it is the proof of every opt-out. Its ids keep their order.
+  {
+    name: 'consent_log',
+    columns: {
+      id: 'int',
+      tenant_id: 'text',
+      subscriber_id: 'text',
+      subscriber_hash: 'text',
+      at: 'int',
+      change: 'json',
+      source: 'text',
+      detail: 'text',
+    },
+    keepsIdentity: true,
+  },
   {
     name: 'soft_bounces',
     columns: { tenant_id: 'text', channel: 'text', address_hash: 'text', message_ref: 'text', at: 'int' },

@@ -54,14 +54,15 @@ export async function insertBatch(client: pg.PoolClient, sql: string, rowsJson: 
 }
 
 /**
- * Copied jobs kept their ids, which the identity sequence knows nothing about: moves it past the
- * highest id so the next queued job does not collide. Never moves it back.
+ * Copied rows of an identity table (jobs, the consent log) kept their ids, which the identity
+ * sequence knows nothing about: moves it past the highest id so the next insert does not collide.
+ * Never moves it back.
  */
-export async function moveJobIdsPastCopied(client: pg.PoolClient): Promise<void> {
+export async function moveIdsPastCopied(client: pg.PoolClient, table: string): Promise<void> {
   await run(
     client,
-    `WITH s AS (SELECT pg_get_serial_sequence('jobs', 'id')::regclass AS seq),
-          m AS (SELECT max(id) AS top FROM jobs)
+    `WITH s AS (SELECT pg_get_serial_sequence('${table}', 'id')::regclass AS seq),
+          m AS (SELECT max(id) AS top FROM ${table})
      SELECT setval(s.seq, m.top) FROM s, m
       WHERE m.top IS NOT NULL AND m.top > coalesce(pg_sequence_last_value(s.seq), 0)`,
   );

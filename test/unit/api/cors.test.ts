@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { corsHeaders, isBrowserFacing } from '../../../src/api/cors.ts';
+import { corsHeaders, isBrowserFacing, originAllowed } from '../../../src/api/cors.ts';
 
 describe('browser-facing CORS', () => {
   it.each([
@@ -27,5 +27,13 @@ describe('browser-facing CORS', () => {
     expect(refused['access-control-allow-origin']).toBeUndefined();
     expect(refused.vary).toBe('Origin');
     expect(corsHeaders('https://a.test', '*')['access-control-expose-headers']).toContain('Retry-After');
+  });
+
+  it('lets a WebSocket upgrade through from a listed origin, any origin under *, or no origin', () => {
+    expect(originAllowed('https://evil.test', '*')).toBe(true);
+    expect(originAllowed('https://a.test', ['https://a.test'])).toBe(true);
+    expect(originAllowed('https://evil.test', ['https://a.test'])).toBe(false);
+    expect(originAllowed('null', ['https://a.test'])).toBe(false);
+    expect(originAllowed(undefined, ['https://a.test'])).toBe(true);
   });
 });

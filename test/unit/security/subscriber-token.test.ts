@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { tokenLifetimeSeconds } from '../../../src/security/subscriber-token.ts';
+import {
+  mintSubscriberToken,
+  tokenLifetimeSeconds,
+  verifySubscriberToken,
+} from '../../../src/security/subscriber-token.ts';
 
 describe('tokenLifetimeSeconds', () => {
   it.each([
@@ -20,4 +24,20 @@ describe('tokenLifetimeSeconds', () => {
       expect(tokenLifetimeSeconds(input)).toBeNull();
     },
   );
+});
+
+describe('subscriber tokens name their subscriber', () => {
+  const key = new Uint8Array(32).fill(7);
+
+  it('carry the subscriber creation time when minted with one, and their issue time', async () => {
+    const claims = { tenantId: 't', subscriberId: 'ada', subscriberCreatedAt: 1_700_000_000_123 };
+    const { token } = await mintSubscriberToken(key, claims, 60, 1_800_000_000_500);
+    const verified = await verifySubscriberToken(key, token);
+    expect(verified).toMatchObject({ ...claims, issuedAt: 1_800_000_000_000 });
+  });
+
+  it('leave it out for a token minted without one', async () => {
+    const { token } = await mintSubscriberToken(key, { tenantId: 't', subscriberId: 'ada' }, 60);
+    expect((await verifySubscriberToken(key, token))?.subscriberCreatedAt).toBeUndefined();
+  });
 });

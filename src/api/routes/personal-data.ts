@@ -1,0 +1,46 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { consentLog, consentView } from '../../privacy/consent.ts';
+import { startErasure } from '../../privacy/erasure.ts';
+import { exportSubscriber } from '../../privacy/export.ts';
+import type { ApiContext } from '../context.ts';
+import { notFound } from '../errors.ts';
+import { IdParams } from '../schemas.ts';
+
+/**
+ * Personal data rights (API.md "Subscribers…"): the consent log, the export of everything held
+ * about a subscriber, and erasure. See docs/personal-data-rights.md.
+ */
+export async function personalDataRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
+  const { store } = context;
+  const params = IdParams('subscriberId');
+
+  app.get('/v1/subscribers/:subscriberId/consent-log', { schema: { params } }, async (request) => {
+    const { subscriberId } = request.params as { subscriberId: string };
+    if (!(await store.getSubscriber(request.tenantId, subscriberId)))
+      throw notFound('subscriber', subscriberId);
+    const items = [];
+    for await (const entry of consentLog(store, request.tenantId, subscriberId))
+      items.push(consentView(entry));
+    return { items };
+  });
+
+  app.get('/v1/subscribers/:subscriberId/export', { schema: { params } }, async (request, reply) => {
+    const { subscriberId } = request.params as { subscriberId: string };
+    const subscriber = await store.getSubscriber(request.tenantId, subscriberId);
+    if (!subscriber) throw notFound('subscriber', subscriberId);
+    // Personal data: no cache may keep a copy.
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(Readable.from(exportSubscriber(store, subscriber, Date.now())));
+  });
+
+  // Always 202, for an id never seen too: nothing is held about it then, and a caller retrying a
+  // GDPR request gets the same answer every time.
+  app.delete('/v1/subscribers/:subscriberId', { schema: { params } }, async (request, reply) => {
+    const { subscriberId } = request.params as { subscriberId: string };
+    await startErasure(store, context.keys.erasure, request.tenantId, subscriberId, Date.now());
+    return reply.status(202).send({ subscriberId, status: 'erasing' });
+  });
+}

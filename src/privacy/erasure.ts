@@ -1,0 +1,86 @@
+import { createHmac } from 'node:crypto';
+import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import type { ErasureRequest, Job, JobSpec, Store } from '../store/port.ts';
+
+/** The job kind that erases a subscriber's messages, batch after batch. */
+export const ERASE_JOB = 'erase-subscriber';
+/**
+ * Messages per transaction: a subscriber with a million messages never holds the store for long
+ * (on SQLite a batch of 100 holds the writer for a few milliseconds).
+ */
+export const ERASE_BATCH = 100;
+/** Batches per job run; then the job queues itself again, so its lease never has to cover hours. */
+const BATCHES_PER_RUN = 50;
+
+type ErasurePayload = Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'>;
+
+/**
+ * What is kept of an erased subscriber names them by this: a keyed hash (HMAC-SHA-256 under a key
+ * derived from the master secret) of tenant and id. Whoever holds the secret can still prove an
+ * opt-out of a given id; a copy of the database alone cannot tell whose it was.
+ */
+export function erasedSubscriberId(key: Buffer, tenantId: string, subscriberId: string): string {
+  const hash = createHmac('sha256', key).update(`${tenantId}\n${subscriberId}`).digest('base64url');
+  return `erased:${hash.slice(0, 32)}`;
+}
+
+function eraseJob(tenantId: string, payload: ErasurePayload): JobSpec {
+  return {
+    tenantId,
+    kind: ERASE_JOB,
+    // Erasure is due within a month (GDPR): it never competes with anyone's notifications.
+    lane: 'bulk',
+    // Two DELETEs of one subscriber take turns.
+    partitionKey: `${tenantId}:${payload.subscriberId}:erase`,
+    payload,
+  };
+}
+
+/**
+ * `DELETE /v1/subscribers/{id}`: in one transaction the profile, preferences, devices, topic
+ * memberships and inbox log go, the consent log keeps only the hashed id, and the first batch of
+ * messages is erased; a durable job erases the rest (resuming after a crash, where it stopped:
+ * erased messages no longer carry the id). Idempotent: a repeat finds nothing left to delete.
+ */
+export async function startErasure(
+  store: Pick<Store, 'beginErasure'>,
+  key: Buffer,
+  tenantId: string,
+  subscriberId: string,
+  now: number,
+): Promise<void> {
+  const payload: ErasurePayload = {
+    subscriberId,
+    erasedId: erasedSubscriberId(key, tenantId, subscriberId),
+    before: now,
+  };
+  await store.beginErasure({ tenantId, ...payload, now, batch: ERASE_BATCH }, eraseJob(tenantId, payload));
+}
+
+/** Runs erasure jobs: up to BATCHES_PER_RUN batches, then the job queues itself to go on. */
+export function erasureHandler(store: Store): JobHandler {
+  const runOne = async (job: Job, owner: string): Promise<JobResult> => {
+    const payload = job.payload as ErasurePayload;
+    try {
+      for (let batch = 0; batch < BATCHES_PER_RUN; batch++) {
+        const request = { tenantId: job.tenantId, ...payload, now: Date.now(), batch: ERASE_BATCH };
+        if ((await store.eraseMessages(request)) < ERASE_BATCH) return DONE;
+        // Other work gets the event loop (and the SQLite writer) between batches.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await store.completeJobs(owner, [job.id], [eraseJob(job.tenantId, payload)]);
+      return ACKED;
+    } catch (error) {
+      return retryAfterError(error);
+    }
+  };
+  return {
+    kind: ERASE_JOB,
+    batchSize: 1,
+    async run(jobs, context) {
+      const results: JobResult[] = [];
+      for (const job of jobs) results.push(await runOne(job, context.owner));
+      return results;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
+import type { SubscriberRecord } from '../shared/model.ts';
+import type { Store } from '../store/port.ts';
+import { emptyPreferences } from '../store/preference-merge.ts';
+import { consentLog, consentView } from './consent.ts';
+
+/** Messages read per query: the export holds one page at a time, however many there are. */
+export const EXPORT_PAGE = 200;
+
+/**
+ * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
+ * document, produced piece by piece: the profile, preferences, devices (tokens masked), topics and
+ * consent log first, then their messages newest first, with content, data and timeline, a page
+ * at a time — so a subscriber with a million messages streams without ever being held in memory.
+ */
+export async function* exportSubscriber(
+  store: Store,
+  subscriber: SubscriberRecord,
+  now: number,
+): AsyncGenerator<string> {
+  const { tenantId, id } = subscriber;
+  const [choices, devices, topics] = await Promise.all([
+    store.getPreferences(tenantId, id),
+    store.listDevices(tenantId, id),
+    store.subscriberTopics(tenantId, id),
+  ]);
+  const head = {
+    exportedAt: new Date(now).toISOString(),
+    subscriber: subscriberView(subscriber),
+    preferences: preferencesView(choices ?? emptyPreferences()),
+    devices: devices.map(deviceView),
+    topics,
+  };
+  yield JSON.stringify(head).slice(0, -1);
+  yield ',"consentLog":[';
+  let first = true;
+  for await (const entry of consentLog(store, tenantId, id)) {
+    yield (first ? '' : ',') + JSON.stringify(consentView(entry));
+    first = false;
+  }
+  yield '],"messages":[';
+  first = true;
+  let beforeId: string | undefined;
+  for (;;) {
+    const page = await store.listMessages({
+      tenantId,
+      subscriberId: id,
+      limit: EXPORT_PAGE,
+      ...(beforeId ? { beforeId } : {}),
+    });
+    for (const message of page) {
+      yield (first ? '' : ',') + JSON.stringify({ ...messageView(message), data: message.data });
+      first = false;
+    }
+    if (page.length < EXPORT_PAGE) break;
+    beforeId = page.at(-1)!.id;
+  }
+  yield ']}';
+}

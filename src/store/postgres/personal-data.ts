@@ -1,0 +1,154 @@
+import type pg from 'pg';
+import { CANCELLABLE_SQL } from '../cancellation.ts';
+import {
+  type ConsentRow,
+  EXPIRING,
+  erasedEntry,
+  expiryFloor,
+  scrubEventPayload,
+  toConsent,
+} from '../personal-data.ts';
+import type { ErasureRequest, PersonalDataStore } from '../port.ts';
+import { run, transaction } from './client.ts';
+import { insertJobsFrom, jobsParam } from './jobs.ts';
+
+/** One consent log entry, for a subscriber that exists (an erased one gets none under their id again). */
+export async function appendConsent(
+  client: pg.PoolClient,
+  entry: {
+    tenantId: string;
+    subscriberId: string;
+    at: number;
+    change: Record<string, unknown>;
+    source: string;
+    detail: string | null;
+  },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO consent_log (tenant_id, subscriber_id, at, change, source, detail)
+     SELECT $1, $2, $3, $4::jsonb, $5, $6
+      WHERE EXISTS (SELECT 1 FROM subscribers WHERE tenant_id = $1 AND id = $2)`,
+    [entry.tenantId, entry.subscriberId, entry.at, JSON.stringify(entry.change), entry.source, entry.detail],
+  );
+}
+
+/** Timelines cut to times and statuses: what an erased message keeps of its story. */
+const STATUSES_ONLY = `(SELECT coalesce(jsonb_agg(jsonb_build_object('at', e->'at', 'status', e->'status')
+  ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements(messages.timeline) WITH ORDINALITY AS t(e, n))`;
+
+const FORGET = [
+  'DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2',
+  'DELETE FROM preferences WHERE tenant_id = $1 AND subscriber_id = $2',
+  'DELETE FROM devices WHERE tenant_id = $1 AND subscriber_id = $2',
+  'DELETE FROM topic_members WHERE tenant_id = $1 AND subscriber_id = $2',
+  'DELETE FROM inbox_changes WHERE tenant_id = $1 AND subscriber_id = $2',
+  'DELETE FROM inbox_cursors WHERE tenant_id = $1 AND subscriber_id = $2',
+];
+
+async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
+  const { tenantId, subscriberId, erasedId, before, batch, now } = request;
+  const { rows } = await client.query<{ id: string; event_id: string }>(
+    `SELECT id, event_id FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3
+      ORDER BY id LIMIT $4 FOR UPDATE`,
+    [tenantId, subscriberId, before, batch],
+  );
+  if (rows.length === 0) return 0;
+  const ids = rows.map((row) => row.id);
+  const events = await client.query<{ id: string; payload: unknown }>(
+    'SELECT id, payload FROM events WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) FOR UPDATE',
+    [tenantId, [...new Set(rows.map((row) => row.event_id))]],
+  );
+  for (const event of events.rows) {
+    // JSONB columns arrive as text (client.ts keeps them unparsed).
+    const payload = typeof event.payload === 'string' ? JSON.parse(event.payload) : event.payload;
+    const scrubbed = scrubEventPayload(payload, subscriberId, erasedId);
+    if (scrubbed) {
+      await client.query('UPDATE events SET payload = $3::jsonb WHERE tenant_id = $1 AND id = $2', [
+        tenantId,
+        event.id,
+        JSON.stringify(scrubbed),
+      ]);
+    }
+  }
+  const at = new Date(now).toISOString();
+  await client.query(
+    `UPDATE messages SET status = 'cancelled', timeline = timeline || jsonb_build_array($3::jsonb)
+      WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) AND status IN (${CANCELLABLE_SQL})`,
+    [tenantId, ids, JSON.stringify({ at, status: 'cancelled' })],
+  );
+  await client.query(
+    `UPDATE messages SET subscriber_id = $3, content = '{}', data = '{}', meta = '{}', last_error = NULL,
+       snoozed_until = NULL, updated_at = $4, timeline = ${STATUSES_ONLY} || jsonb_build_array($5::jsonb)
+      WHERE tenant_id = $1 AND id = ANY($2::TEXT[])`,
+    [tenantId, ids, erasedId, now, JSON.stringify(erasedEntry(now))],
+  );
+  await client.query('DELETE FROM sandbox_captures WHERE tenant_id = $1 AND message_id = ANY($2::TEXT[])', [
+    tenantId,
+    ids,
+  ]);
+  return ids.length;
+}
+
+export function postgresPersonalDataStore(pool: pg.Pool): PersonalDataStore {
+  return {
+    async listConsentLog(tenantId, subscriberId, afterId, limit) {
+      const { rows } = await run<ConsentRow>(
+        pool,
+        `SELECT id, at, change, source, detail FROM consent_log
+          WHERE tenant_id = $1 AND subscriber_id = $2 AND id > $3 ORDER BY id LIMIT $4`,
+        [tenantId, subscriberId, afterId, limit],
+      );
+      return rows.map(toConsent);
+    },
+    async subscriberTopics(tenantId, subscriberId) {
+      const { rows } = await run<{ topic_key: string }>(
+        pool,
+        'SELECT topic_key FROM topic_members WHERE tenant_id = $1 AND subscriber_id = $2 ORDER BY topic_key',
+        [tenantId, subscriberId],
+      );
+      return rows.map((row) => row.topic_key);
+    },
+    async beginErasure(request, job) {
+      return transaction(pool, async (client) => {
+        const { tenantId, subscriberId, erasedId } = request;
+        for (const sql of FORGET) await client.query(sql, [tenantId, subscriberId]);
+        await client.query(
+          `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = $3, detail = NULL
+            WHERE tenant_id = $1 AND subscriber_id = $2`,
+          [tenantId, subscriberId, erasedId],
+        );
+        if ((await eraseBatch(client, request)) < request.batch) return false;
+        await client.query(insertJobsFrom('$1'), [jobsParam([job], request.now)]);
+        return true;
+      });
+    },
+    async eraseMessages(request) {
+      return transaction(pool, (client) => eraseBatch(client, request));
+    },
+    async purgeExpired(table, tenantId, before, limit) {
+      const { idColumn, key } = EXPIRING[table];
+      // An event scheduled further ahead than the retention stays until its send time has passed.
+      const scheduled =
+        table === 'events'
+          ? `AND coalesce(extract(epoch FROM (payload->>'sendAt')::timestamptz) * 1000, 0) < $3`
+          : '';
+      const { rowCount } = await run(
+        pool,
+        `DELETE FROM ${table} WHERE tenant_id = $1 AND (${key}) IN (
+           SELECT ${key} FROM ${table} WHERE tenant_id = $1 AND ${idColumn} < $2 AND created_at < $3
+              ${scheduled} LIMIT $4)`,
+        [tenantId, expiryFloor(table, before), before, limit],
+      );
+      return rowCount ?? 0;
+    },
+    async purgeDeadJobs(before, limit) {
+      const { rowCount } = await run(
+        pool,
+        `DELETE FROM jobs WHERE id IN (
+           SELECT id FROM jobs WHERE state = 'dead' AND created_at < $1 LIMIT $2)`,
+        [before, limit],
+      );
+      return rowCount ?? 0;
+    },
+  };
+}

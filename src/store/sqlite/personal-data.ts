@@ -1,0 +1,157 @@
+import type Database from 'better-sqlite3';
+import { CANCELLABLE_SQL } from '../cancellation.ts';
+import {
+  type ConsentRow,
+  EXPIRING,
+  erasedEntry,
+  expiryFloor,
+  scrubEventPayload,
+  toConsent,
+} from '../personal-data.ts';
+import type { ErasureRequest, ExpiringTable, PersonalDataStore } from '../port.ts';
+import type { JobStatements } from './jobs.ts';
+
+/** The consent log insert, shared by the writes that change consent (preferences, suppressions). */
+export function consentStatements(db: Database.Database) {
+  // Only for a subscriber that exists: an erased one gets no entry under their id again.
+  const insert = db.prepare(
+    `INSERT INTO consent_log (tenant_id, subscriber_id, at, change, source, detail)
+     SELECT @tenantId, @subscriberId, @at, @change, @source, @detail
+      WHERE EXISTS (SELECT 1 FROM subscribers WHERE tenant_id = @tenantId AND id = @subscriberId)`,
+  );
+  return {
+    append(entry: {
+      tenantId: string;
+      subscriberId: string;
+      at: number;
+      change: Record<string, unknown>;
+      source: string;
+      detail: string | null;
+    }): void {
+      insert.run({ ...entry, change: JSON.stringify(entry.change) });
+    },
+  };
+}
+
+export type ConsentStatements = ReturnType<typeof consentStatements>;
+
+/** Timelines cut to times and statuses: what an erased message keeps of its story. */
+const STATUSES_ONLY = `(SELECT json_group_array(json_object('at', json_extract(value, '$.at'),
+  'status', json_extract(value, '$.status'))) FROM json_each(messages.timeline))`;
+
+export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatements): PersonalDataStore {
+  const consentPage = db.prepare(
+    `SELECT id, at, change, source, detail FROM consent_log INDEXED BY consent_log_by_subscriber
+      WHERE tenant_id = ? AND subscriber_id = ? AND id > ? ORDER BY id LIMIT ?`,
+  );
+  const topics = db
+    .prepare(
+      `SELECT topic_key FROM topic_members INDEXED BY topic_members_by_subscriber
+        WHERE tenant_id = ? AND subscriber_id = ? ORDER BY topic_key`,
+    )
+    .pluck();
+  const forget = [
+    'DELETE FROM subscribers WHERE tenant_id = @tenantId AND id = @subscriberId',
+    'DELETE FROM preferences WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    'DELETE FROM devices WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    'DELETE FROM topic_members WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    'DELETE FROM inbox_changes WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    'DELETE FROM inbox_cursors WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = @erasedId, detail = NULL
+      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId`,
+  ].map((sql) => db.prepare(sql));
+  const page = db.prepare(
+    `SELECT id, event_id FROM messages INDEXED BY messages_by_subscriber
+      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
+      ORDER BY id LIMIT @batch`,
+  );
+  const eventPayload = db.prepare('SELECT payload FROM events WHERE tenant_id = ? AND id = ?').pluck();
+  const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
+  const cancel = db.prepare(
+    `UPDATE messages SET status = 'cancelled', timeline = json_insert(timeline, '$[#]', json(@entry))
+      WHERE tenant_id = @tenantId AND id = @id AND status IN (${CANCELLABLE_SQL})`,
+  );
+  const erase = db.prepare(
+    `UPDATE messages SET subscriber_id = @erasedId, content = '{}', data = '{}', meta = '{}',
+       last_error = NULL, snoozed_until = NULL, updated_at = @now,
+       timeline = json_insert(${STATUSES_ONLY}, '$[#]', json(@entry))
+      WHERE tenant_id = @tenantId AND id = @id`,
+  );
+  const dropCaptures = db.prepare(
+    `DELETE FROM sandbox_captures INDEXED BY sandbox_captures_by_message
+      WHERE tenant_id = ? AND message_id = ?`,
+  );
+
+  const eraseBatch = (request: ErasureRequest): number => {
+    const rows = page.all(request) as { id: string; event_id: string }[];
+    const ids = rows.map((row) => row.id);
+    const { tenantId, subscriberId, erasedId, now } = request;
+    for (const eventId of new Set(rows.map((row) => row.event_id))) {
+      const payload = eventPayload.get(tenantId, eventId) as string | undefined;
+      const scrubbed = payload && scrubEventPayload(JSON.parse(payload), subscriberId, erasedId);
+      if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, eventId);
+    }
+    const cancelled = JSON.stringify({ at: new Date(now).toISOString(), status: 'cancelled' });
+    const entry = JSON.stringify(erasedEntry(now));
+    for (const id of ids) {
+      cancel.run({ tenantId, id, entry: cancelled });
+      erase.run({ tenantId, id, erasedId, now, entry });
+      dropCaptures.run(tenantId, id);
+    }
+    return ids.length;
+  };
+  const begin = db.transaction((request: ErasureRequest, job: Parameters<JobStatements['enqueue']>[0]) => {
+    const { tenantId, subscriberId, erasedId } = request;
+    for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
+    if (eraseBatch(request) < request.batch) return false;
+    jobs.enqueue(job, request.now);
+    return true;
+  });
+  const eraseMessages = db.transaction(eraseBatch);
+
+  const purges = new Map<ExpiringTable, Database.Statement>();
+  for (const [table, { idColumn, key }] of Object.entries(EXPIRING) as [
+    ExpiringTable,
+    (typeof EXPIRING)[ExpiringTable],
+  ][]) {
+    // An event scheduled further ahead than the retention stays until its send time has passed.
+    const scheduled =
+      table === 'events'
+        ? `AND COALESCE((julianday(json_extract(payload, '$.sendAt')) - 2440587.5) * 86400000, 0) < @before`
+        : '';
+    purges.set(
+      table,
+      db.prepare(
+        `DELETE FROM ${table} WHERE tenant_id = @tenantId AND (${key}) IN (
+           SELECT ${key} FROM ${table} WHERE tenant_id = @tenantId AND ${idColumn} < @floor
+              AND created_at < @before ${scheduled} LIMIT @limit)`,
+      ),
+    );
+  }
+  const purgeDead = db.prepare(
+    `DELETE FROM jobs WHERE id IN (
+       SELECT id FROM jobs INDEXED BY jobs_dead WHERE state = 'dead' AND created_at < ? LIMIT ?)`,
+  );
+
+  return {
+    async listConsentLog(tenantId, subscriberId, afterId, limit) {
+      return (consentPage.all(tenantId, subscriberId, afterId, limit) as ConsentRow[]).map(toConsent);
+    },
+    async subscriberTopics(tenantId, subscriberId) {
+      return topics.all(tenantId, subscriberId) as string[];
+    },
+    async beginErasure(request, job) {
+      return begin.immediate(request, job);
+    },
+    async eraseMessages(request) {
+      return eraseMessages.immediate(request);
+    },
+    async purgeExpired(table, tenantId, before, limit) {
+      const floor = expiryFloor(table, before);
+      return purges.get(table)!.run({ tenantId, floor, before, limit }).changes;
+    },
+    async purgeDeadJobs(before, limit) {
+      return purgeDead.run(before, limit).changes;
+    },
+  };
+}

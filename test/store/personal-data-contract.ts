@@ -1,0 +1,211 @@
+import { expect, it } from 'vitest';
+import { idFloor } from '../../src/shared/ids.ts';
+import type { MessageRecord } from '../../src/shared/model.ts';
+import type { ErasureRequest, JobSpec, Store } from '../../src/store/port.ts';
+
+// The personal data part of the store contract (consent log, erasure, retention); called by
+// runStoreContract with the store under test.
+
+const T = 'ten_a';
+const OTHER = 'ten_b';
+
+/** A message id made at `ms` (ids sort by creation time, as newId's do). */
+const msgId = (ms: number, n: number) => `${idFloor('msg', ms)}${String(n).padStart(16, '0')}`;
+
+function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
+  return {
+    tenantId: T,
+    eventId: `evt_${over.id}`,
+    subscriberId: 'u1',
+    channel: 'email',
+    workflow: 'welcome',
+    status: 'sent',
+    provider: 'sandbox',
+    content: { subject: 'Secret', text: 'ada@example.com' },
+    data: { secret: 1 },
+    meta: { to: 'x' },
+    timeline: [{ at: '2026-01-01T00:00:00.000Z', status: 'sent', detail: 'to ada@example.com' }],
+    eventAt: 1000,
+    createdAt: 1000,
+    updatedAt: 1000,
+    seenAt: null,
+    readAt: null,
+    archivedAt: null,
+    lastError: 'ada@example.com said no',
+    reason: null,
+    ...over,
+  };
+}
+
+const eraseJob: JobSpec = { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: { go: 'on' } };
+
+export function personalDataContract(current: () => Store): void {
+  it('logs a preference change with its source only when the stored choices change', async () => {
+    const store = current();
+    const note = { source: 'api' as const, detail: 'PATCH' };
+    await store.patchPreferences(T, 'u1', { channels: { sms: false } }, 10, note);
+    await store.patchPreferences(T, 'u1', { channels: { sms: false } }, 11, note);
+    await store.patchPreferences(T, 'u1', { channels: { email: false } }, 12);
+    await store.patchPreferences(T, 'u1', { channels: { sms: true } }, 13, {
+      source: 'sms_stop',
+      detail: null,
+    });
+    const log = await store.listConsentLog(T, 'u1', 0, 10);
+    expect(log.map(({ at, change, source, detail }) => ({ at, change, source, detail }))).toEqual([
+      { at: 10, change: { preferences: { channels: { sms: false } } }, source: 'api', detail: 'PATCH' },
+      { at: 13, change: { preferences: { channels: { sms: true } } }, source: 'sms_stop', detail: null },
+    ]);
+    expect(await store.listConsentLog(T, 'u1', log[0]!.id, 10)).toHaveLength(1);
+    expect(await store.listConsentLog(OTHER, 'u1', 0, 10)).toEqual([]);
+  });
+
+  it('logs a new suppression or a lift for the subscribers named that exist, once', async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { phone: '+15550000001' }, 1);
+    const entry = {
+      tenantId: T,
+      channel: 'sms' as const,
+      addressHash: 'h1',
+      reason: 'sms_stop' as const,
+      detail: 'STOP',
+      createdAt: 5,
+    };
+    const note = { source: 'sms_stop' as const, detail: 'STOP', subscriberIds: ['u1', 'ghost'] };
+    expect(await store.suppressAddress(entry, note)).toBe(true);
+    expect(await store.suppressAddress(entry, note)).toBe(false);
+    expect(await store.liftSuppression(T, 'sms', 'h1', 'sms_stop', { ...note, detail: 'START' })).toBe(true);
+    const log = await store.listConsentLog(T, 'u1', 0, 10);
+    expect(log.map((e) => e.change)).toEqual([
+      { suppressed: { channel: 'sms', reason: 'sms_stop' } },
+      { unsuppressed: { channel: 'sms', reason: 'sms_stop' } },
+    ]);
+    expect(await store.listConsentLog(T, 'ghost', 0, 10)).toEqual([]);
+    expect(await store.getSubscriber(T, 'ghost')).toBeNull();
+  });
+
+  it('erases a subscriber: profile and what hangs on it go, messages keep ids and statuses only, in batches', async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
+    await store.upsertSubscriber(T, 'u2', { email: 'bob@example.com' }, 1);
+    await store.patchPreferences(T, 'u1', { channels: { sms: false } }, 2, { source: 'api', detail: 'x' });
+    await store.upsertTopic(T, 'news', null, 1);
+    await store.addTopicMembers(T, 'news', ['u1', 'u2'], 1);
+    await store.upsertDevice(
+      { tenantId: T, subscriberId: 'u1', id: 'd1', platform: 'fcm', token: 'tok', subscription: null },
+      1,
+      10,
+    );
+    expect(await store.subscriberTopics(T, 'u1')).toEqual(['news']);
+    await store.acceptEvents(
+      [
+        {
+          tenantId: T,
+          id: 'evt_alone',
+          input: {
+            workflow: 'welcome',
+            to: [{ subscriberId: 'u1', email: 'ada@example.com' }],
+            data: { a: 1 },
+          },
+          idempotencyKey: null,
+          payloadHash: null,
+          now: 1000,
+          inlineSubscribers: [],
+          subscriberIds: [],
+          job: { kind: 'fanout', runAt: null },
+        },
+      ],
+      1000,
+    );
+    const ids = [1, 2, 3, 4, 5].map((n) => msgId(1000, n));
+    await store.createMessages([
+      ...ids.map((id, i) => ({
+        record: message({
+          id,
+          status: i === 0 ? 'queued' : 'sent',
+          ...(i === 2 ? { eventId: 'evt_alone' } : {}),
+        }),
+        followUp: null,
+      })),
+      { record: message({ id: msgId(1000, 9), subscriberId: 'u2' }), followUp: null },
+      // Created after the erasure began: another subscriber of the same id.
+      { record: message({ id: msgId(9000, 1), createdAt: 9000 }), followUp: null },
+    ]);
+    await store.saveSandboxCapture({
+      tenantId: T,
+      id: 'cap_1',
+      messageId: ids[1]!,
+      channel: 'email',
+      to: 'ada@example.com',
+      content: { subject: 's' },
+      createdAt: 1000,
+    });
+    const request: ErasureRequest = {
+      tenantId: T,
+      subscriberId: 'u1',
+      erasedId: 'erased:h',
+      before: 5000,
+      now: 5000,
+      batch: 2,
+    };
+    const jobsBefore = (await store.countJobs()).ready;
+    expect(await store.beginErasure(request, eraseJob)).toBe(true);
+    expect((await store.countJobs()).ready).toBe(jobsBefore + 1);
+    expect(await store.getSubscriber(T, 'u1')).toBeNull();
+    expect(await store.getPreferences(T, 'u1')).toBeNull();
+    expect(await store.listDevices(T, 'u1')).toEqual([]);
+    expect(await store.subscriberTopics(T, 'u1')).toEqual([]);
+    expect(await store.topicMembersPage(T, 'news', null, 10)).toEqual(['u2']);
+    expect(await store.listConsentLog(T, 'u1', 0, 10)).toEqual([]);
+
+    expect(await store.eraseMessages(request)).toBe(2);
+    expect(await store.eraseMessages(request)).toBe(1);
+    expect(await store.eraseMessages(request)).toBe(0);
+    for (const id of ids) {
+      const erased = (await store.getMessage(T, id))!;
+      expect(erased.subscriberId).toBe('erased:h');
+      expect(erased.content).toEqual({});
+      expect(erased.data).toEqual({});
+      expect(erased.meta ?? {}).toEqual({});
+      expect(erased.lastError).toBeNull();
+      expect(JSON.stringify(erased)).not.toContain('ada@example.com');
+      expect(erased.timeline.at(-1)).toEqual({ at: new Date(5000).toISOString(), status: 'erased' });
+      expect(erased.timeline[0]).toEqual({ at: '2026-01-01T00:00:00.000Z', status: 'sent' });
+    }
+    expect((await store.getEvent(T, 'evt_alone'))!.payload).toEqual({
+      workflow: 'welcome',
+      to: [{ subscriberId: 'erased:h' }],
+      data: {},
+    });
+    expect((await store.getMessage(T, ids[0]!))!.status).toBe('cancelled');
+    expect((await store.getMessage(T, ids[1]!))!.status).toBe('sent');
+    expect(await store.listSandboxCaptures(T, 10)).toEqual([]);
+    // Others', and later ones, untouched.
+    expect((await store.getMessage(T, msgId(1000, 9)))!.content).toEqual({
+      subject: 'Secret',
+      text: 'ada@example.com',
+    });
+    expect((await store.getMessage(T, msgId(9000, 1)))!.subscriberId).toBe('u1');
+    // Idempotent: a second erasure finds nothing more.
+    expect(await store.beginErasure(request, eraseJob)).toBe(false);
+  });
+
+  it('purges rows older than the retention by tenant, in bounded batches, and dead letters', async () => {
+    const store = current();
+    await store.createMessages(
+      [1, 2, 3].map((n) => ({ record: message({ id: msgId(1000, n) }), followUp: null })),
+    );
+    await store.createMessages([
+      { record: message({ id: msgId(50_000, 1), createdAt: 50_000 }), followUp: null },
+      { record: message({ id: msgId(1000, 1), tenantId: OTHER }), followUp: null },
+    ]);
+    expect(await store.purgeExpired('messages', T, 10_000, 2)).toBe(2);
+    expect(await store.purgeExpired('messages', T, 10_000, 2)).toBe(1);
+    expect(await store.purgeExpired('messages', T, 10_000, 2)).toBe(0);
+    expect(await store.getMessage(T, msgId(50_000, 1))).not.toBeNull();
+    expect(await store.getMessage(OTHER, msgId(1000, 1))).not.toBeNull();
+    expect(await store.purgeExpired('events', T, 10_000, 10)).toBe(0);
+    expect(await store.purgeExpired('skipped_steps', T, 10_000, 10)).toBe(0);
+    expect(await store.purgeExpired('sandbox_captures', T, 10_000, 10)).toBe(0);
+    expect(await store.purgeDeadJobs(Date.now() + 1000, 10)).toBe(0);
+  });
+}
