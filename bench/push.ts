@@ -1,7 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { SECRET_FILE_NAME } from '../src/security/master-secret.ts';
+import { PersonalData } from '../src/security/personal-data.ts';
+import { openDataKey, PERSONAL_DATA_KEY_SETTING } from '../src/security/personal-data-key.ts';
+import { deriveKeys } from '../src/security/secrets.ts';
 import { deviceAddressHash } from '../src/store/device-address.ts';
 import { type ApnsFake, apnsKeyPair, startApnsFake } from '../test/fakes/apns.ts';
 import type { Scenario, ScenarioContext } from './scenarios.ts';
@@ -17,7 +21,8 @@ import { fmt, round, sleep } from './stats.ts';
  *
  * Seeding is not measured: the topic is filled through the API, the devices are written straight
  * into the server's SQLite file (one transaction; a device PUT per device would take minutes of
- * fsyncs) with the same columns and address hash the store writes.
+ * fsyncs) with the same columns, sealed token and address hash the store writes (under the
+ * server's personal data key, opened with its generated master secret).
  */
 
 const APP = { teamId: 'TEAMBENCH01', keyId: 'KEYBENCH01', bundleId: 'com.tidings.bench' };
@@ -26,6 +31,16 @@ const TENANT = 'default';
 
 /** A distinct 32-byte hex token per member. */
 const tokenFor = (i: number) => i.toString(16).padStart(64, '0');
+
+/** The running server's personal data key, as it opened it at start. */
+function serverPersonalData(server: BenchServer, db: Database.Database): PersonalData {
+  const secret = readFileSync(path.join(path.dirname(server.dbFile), SECRET_FILE_NAME), 'utf8').trim();
+  const sealed = db
+    .prepare('SELECT value FROM settings WHERE key = ?')
+    .pluck()
+    .get(PERSONAL_DATA_KEY_SETTING) as string;
+  return new PersonalData(openDataKey(deriveKeys(secret).credentialKeyring, sealed), false);
+}
 
 function seedDevices(server: BenchServer, members: number): void {
   const db = new Database(server.dbFile);
@@ -37,11 +52,12 @@ function seedDevices(server: BenchServer, members: number): void {
        VALUES (?, ?, 'phone', 'apns', ?, NULL, ?, 1, NULL, NULL, ?, ?)`,
     );
     const now = Date.now();
+    const personal = serverPersonalData(server, db);
     db.transaction(() => {
       for (let i = 0; i < members; i++) {
         const token = tokenFor(i);
-        const hash = deviceAddressHash({ platform: 'apns', token, subscription: null });
-        insert.run(TENANT, `member_${i}`, token, hash, now, now);
+        const hash = deviceAddressHash(personal, { platform: 'apns', token, subscription: null });
+        insert.run(TENANT, `member_${i}`, personal.seal(token), hash, now, now);
       }
     })();
   } finally {

@@ -13,7 +13,13 @@ import {
   table,
   writeResults,
 } from './report.ts';
-import { type BenchOptions, SCENARIOS, type ScenarioContext, SUBSCRIBERS } from './scenarios.ts';
+import {
+  type BenchOptions,
+  SCENARIOS,
+  type ScenarioContext,
+  SUBSCRIBERS,
+  sendInlineEmails,
+} from './scenarios.ts';
 import { BenchServer, REPO_ROOT } from './server.ts';
 import { fmt } from './stats.ts';
 
@@ -27,6 +33,8 @@ const USAGE = `usage: npm run bench -- [options]
   --policy         run e2e-topic and e2e-bulk three times back to back: plain, with policy (a rate
                    limit that drops nothing, preferences for 1 recipient in 10, some opting out)
                    and with a limit that drops 20 %; prints each one's deliveries/s over plain's
+  --inline-emails  every event names its recipient inline with an email ({"subscriberId", "email"}),
+                   so ingest and deliveries pay for sealing personal data (compare with a run without)
   --known-subscribers
                    create the 10,000 subscribers events go to before each scenario, so deliveries
                    find them (default: the first event to each subscriber creates it)
@@ -45,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     keep: false,
     only: null,
     knownSubscribers: false,
+    inlineEmails: false,
     serverEnv: {},
     policy: false,
   };
@@ -63,6 +72,7 @@ function parseArgs(argv: string[]): Args {
       args.profileRoot = path.join(REPO_ROOT, 'bench', 'results', 'profiles', stamp);
     else if (arg === '--keep') args.keep = true;
     else if (arg === '--known-subscribers') args.knownSubscribers = true;
+    else if (arg === '--inline-emails') args.inlineEmails = true;
     else if (arg === '--policy') args.policy = true;
     else if (arg === '--tmp') args.tmpRoot = path.resolve(value());
     else if (arg === '--env') {
@@ -164,13 +174,14 @@ async function runScenario(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  sendInlineEmails(args.inlineEmails);
   const scenarios = selected(args.only);
   const machine = machineInfo();
   const startedAt = new Date();
   const fsyncBefore = probeFsync(args.tmpRoot);
   const mode =
     `${args.quick ? ' (quick)' : ''}${args.knownSubscribers ? ' (known subscribers)' : ''}` +
-    `${args.policy ? ' (policy)' : ''}`;
+    `${args.policy ? ' (policy)' : ''}${args.inlineEmails ? ' (inline emails)' : ''}`;
   console.log(
     `Tidings bench${mode}: ${machine.cpuCount} × ${machine.cpuModel}, ` +
       `${machine.totalMemoryGiB} GiB, node ${machine.node}, kernel ${machine.kernel}`,
@@ -204,6 +215,7 @@ async function main(): Promise<void> {
       profile: args.profileRoot !== null,
       knownSubscribers: args.knownSubscribers,
       policy: args.policy,
+      inlineEmails: args.inlineEmails,
     },
     machine: { ...machine, fsyncMs: { before: fsyncBefore, after: fsyncAfter } },
     summary: { rows: rows.length, misses, failedScenarios: failed },

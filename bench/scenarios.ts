@@ -31,6 +31,8 @@ export interface BenchOptions {
   serverEnv: Record<string, string>;
   /** Run e2e-topic and e2e-bulk also with policy, back to back (bench/policy.ts). */
   policy: boolean;
+  /** Events name their recipient inline with an email (`{"subscriberId", "email"}`), not by id. */
+  inlineEmails: boolean;
 }
 
 export interface ScenarioContext {
@@ -56,9 +58,22 @@ export interface Scenario {
 export const SUBSCRIBERS = 10_000;
 const BULK_SIZE = 1000;
 
+let inlineEmails = false;
+
+/**
+ * `--inline-emails`: every event names its recipient inline with an email address, so ingest
+ * seals it (into the subscriber row and the stored event) and deliveries load a sealed subscriber
+ * (docs/personal-data.md). Set once, before the scenarios run.
+ */
+export function sendInlineEmails(on: boolean): void {
+  inlineEmails = on;
+}
+
 /** One event to one subscriber, as the single and bulk endpoints take it. */
 function eventJson(i: number, phase = 'measure'): string {
-  return `{"workflow":"bench","to":["user_${i % SUBSCRIBERS}"],"data":{"n":${i},"order":"A-${i}","phase":"${phase}"}}`;
+  const id = `user_${i % SUBSCRIBERS}`;
+  const to = inlineEmails ? `{"subscriberId":"${id}","email":"${id}@bench.example.com"}` : `"${id}"`;
+  return `{"workflow":"bench","to":[${to}],"data":{"n":${i},"order":"A-${i}","phase":"${phase}"}}`;
 }
 
 function bulkJson(first: number, count = BULK_SIZE): string {

@@ -9,6 +9,8 @@ import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import { restrictExistingFiles, restrictNewFiles } from '../security/file-modes.ts';
 import { prepareMasterSecret } from '../security/master-secret.ts';
+import { dataKeyFrom } from '../security/personal-data.ts';
+import { sealLegacyData } from '../security/personal-data-key.ts';
 import { deriveKeys, type Keys } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 import { startCheckpointThread } from '../store/sqlite/checkpointer.ts';
@@ -78,6 +80,10 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     throw error;
   });
   const keys = deriveKeys(secrets.current, secrets.previous);
+  // Before anything personal is read or written: the installation's data key, not the store's own.
+  store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
+  const sealed = await sealLegacyData(store);
+  if (sealed > 0) logger.info({ sealed }, 'personal data an earlier version stored in clear is now sealed');
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   restrictExistingFiles([keyFile]);
   const signal = new JobSignal();

@@ -5,6 +5,7 @@ import { relayInboxFeed } from '../inbox/relay.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
 import type { MasterSecrets } from '../security/master-secret.ts';
+import { dataKeyFrom } from '../security/personal-data.ts';
 import { deriveKeys } from '../security/secrets.ts';
 import type { Lane } from '../shared/model.ts';
 import { DeliveryTally, type TallySnapshot } from '../telemetry/delivery-tally.ts';
@@ -33,6 +34,7 @@ const secrets = workerData.secrets as MasterSecrets;
 const port = parentPort!;
 const logger = createLogger(config.logLevel).child({ thread: 'worker' });
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
+store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
 const signal = new JobSignal();
 const inboxFeed = new InboxFeed();
 // Streams live on the API thread: every inbox change of this thread's deliveries goes there.

@@ -177,10 +177,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'TIDINGS_TEST_SNS_CERT_HOST / TIDINGS_TEST_SNS_CA are set: SNS callbacks are verified against a test host. Never set them in production.',
     );
   }
-  // The contract names it, but nothing deletes by age yet: say so rather than ignore it quietly.
-  if (env.TIDINGS_RETENTION) {
-    warnings.push('TIDINGS_RETENTION is set, but retention is not built yet: nothing is deleted by age.');
-  }
   const host = env.TIDINGS_HOST || '127.0.0.1';
   const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
   return Object.freeze({

@@ -37,6 +37,7 @@ type FeedbackDeps = Pick<
   | 'liftSuppression'
   | 'countSoftBounce'
   | 'subscribersWithPhone'
+  | 'personalData'
   | 'getWorkflow'
   | 'getSubscriber'
   | 'patchPreferences'
@@ -101,7 +102,7 @@ async function applyToAddress(
   now: number,
 ): Promise<boolean> {
   const { channel } = feedback;
-  const hash = addressHash(channel, feedback.address);
+  const hash = addressHash(store.personalData, channel, feedback.address);
   // The consent log of the subscriber the message went to (STOP and START: of everyone with the number).
   const about = message ? ` (message ${message.id})` : '';
   const holders = message ? [message.subscriberId] : [];

@@ -1,9 +1,13 @@
+import { withoutAddresses } from './address.ts';
 import type { AddressFeedback, FeedbackEvent, MessageChange, MessageRef } from './events.ts';
 
 type Json = Record<string, unknown>;
 
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
-const short = (words: string) => (words.length > 200 ? `${words.slice(0, 199)}…` : words);
+const short = (text: string) => {
+  const words = withoutAddresses(text);
+  return words.length > 200 ? `${words.slice(0, 199)}…` : words;
+};
 
 /**
  * The message an event is about: the `tidings_message_id` custom arg the adapter sends

@@ -1,3 +1,4 @@
+import { withoutAddresses } from './address.ts';
 import type { FeedbackEvent } from './events.ts';
 
 type Json = Record<string, unknown>;
@@ -14,7 +15,10 @@ const list = (value: unknown): Json[] =>
     : [];
 
 /** Keeps provider words short in timelines. */
-const short = (words: string) => (words.length > 200 ? `${words.slice(0, 199)}…` : words);
+const short = (text: string) => {
+  const words = withoutAddresses(text);
+  return words.length > 200 ? `${words.slice(0, 199)}…` : words;
+};
 
 /**
  * Reads an SES notification (the `Message` of an SNS Notification: identity notifications carry

@@ -1,5 +1,6 @@
+import type { PersonalData } from '../security/personal-data.ts';
 import type { Channel, SubscriberRecord, SuppressionRecord, WorkflowRecord } from '../shared/model.ts';
-import type { FeedbackStore } from '../store/port.ts';
+import type { Store } from '../store/port.ts';
 import { type AddressChannel, addressHash, addressOf, isAddressChannel } from './address.ts';
 
 /** The suppressed addresses of a batch's subscribers, by subscriber id, then channel. */
@@ -17,16 +18,17 @@ export function sendsToAddresses(workflow: WorkflowRecord): boolean {
  * 7: read at delivery and again at send, never cached, so a bounce reported a moment ago holds).
  */
 export async function readSuppressions(
-  store: Pick<FeedbackStore, 'suppressionsAmong'>,
+  store: Pick<Store, 'suppressionsAmong' | 'personalData'>,
   tenantId: string,
-  subscribers: Iterable<Pick<SubscriberRecord, 'id' | 'email' | 'phone'>>,
+  subscribers: Iterable<
+    Pick<SubscriberRecord, 'id' | 'email' | 'phone' | 'hasEmail' | 'hasPhone' | 'emailHash' | 'phoneHash'>
+  >,
 ): Promise<SubscriberSuppressions> {
   const owners = new Map<string, { subscriberId: string; channel: AddressChannel }[]>();
   for (const subscriber of subscribers) {
     for (const channel of ['email', 'sms'] as const) {
-      const address = addressOf(channel, subscriber);
-      if (!address) continue;
-      const hash = addressHash(channel, address);
+      const hash = storedHash(store.personalData, channel, subscriber);
+      if (hash === null) continue;
       const list = owners.get(hash);
       if (list) list.push({ subscriberId: subscriber.id, channel });
       else owners.set(hash, [{ subscriberId: subscriber.id, channel }]);
@@ -45,6 +47,23 @@ export async function readSuppressions(
     }
   }
   return bySubscriber;
+}
+
+/**
+ * The address's hash as the store keeps it beside the subscriber (no address opened), or, for a
+ * record without one (a row from before encryption, not yet sealed), computed from the address.
+ */
+function storedHash(
+  personal: PersonalData,
+  channel: AddressChannel,
+  subscriber: Pick<SubscriberRecord, 'email' | 'phone' | 'hasEmail' | 'hasPhone' | 'emailHash' | 'phoneHash'>,
+): string | null {
+  const stored = channel === 'email' ? subscriber.emailHash : subscriber.phoneHash;
+  if (stored) return stored;
+  const present = channel === 'email' ? subscriber.hasEmail : subscriber.hasPhone;
+  if (present === false) return null;
+  const address = addressOf(channel, subscriber);
+  return address ? addressHash(personal, channel, address) : null;
 }
 
 /** The suppression that holds a subscriber's message on `channel`, or null. */

@@ -7,10 +7,28 @@ import type { CompiledWorkflow, LocalizedSteps, TemplateCache } from '../templat
  * (preview.ts), so a preview shows exactly what a send would.
  */
 
-/** The `subscriber` a template sees: its fields, its custom data at the top level, and its id. */
+/**
+ * The `subscriber` a template sees: its fields, its custom data at the top level, and its id.
+ * Email and phone are read through (the store opens them only when read), so rendering a
+ * template that does not name them decrypts nothing (docs/personal-data.md).
+ */
 export function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
-  const { tenantId: _tenant, ...rest } = subscriber;
-  return { ...rest.data, ...rest, subscriberId: subscriber.id };
+  return {
+    ...subscriber.data,
+    id: subscriber.id,
+    get email() {
+      return subscriber.email;
+    },
+    get phone() {
+      return subscriber.phone;
+    },
+    locale: subscriber.locale,
+    timezone: subscriber.timezone,
+    data: subscriber.data,
+    createdAt: subscriber.createdAt,
+    updatedAt: subscriber.updatedAt,
+    subscriberId: subscriber.id,
+  };
 }
 
 /**

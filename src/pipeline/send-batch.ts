@@ -64,6 +64,7 @@ export async function readForSends(
     | 'getTenantSettings'
     | 'activeDevicesOf'
     | 'suppressionsAmong'
+    | 'personalData'
   >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {

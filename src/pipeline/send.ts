@@ -80,8 +80,13 @@ function outbound(
     channel: message.channel,
     subscriber: {
       id: message.subscriberId,
-      email: subscriber?.email ?? null,
-      phone: subscriber?.phone ?? null,
+      // Read through: only the address the channel uses is opened (src/store/rows.ts).
+      get email() {
+        return subscriber?.email ?? null;
+      },
+      get phone() {
+        return subscriber?.phone ?? null;
+      },
       locale: subscriber?.locale ?? null,
       timezone: subscriber?.timezone ?? null,
     },

@@ -22,7 +22,14 @@ export interface PlanInput {
     quietHours: 'bypass' | 'respect';
     defaultPreferences: { channels?: ChannelChoices } | null;
   };
-  subscriber: { email: string | null; phone: string | null; timezone: string | null };
+  /** `hasEmail` / `hasPhone`, when given, answer reachability without reading (opening) the address. */
+  subscriber: {
+    email: string | null;
+    phone: string | null;
+    timezone: string | null;
+    hasEmail?: boolean;
+    hasPhone?: boolean;
+  };
   /** null: the subscriber made no choice at all. */
   preferences: PreferenceChoices | null;
   /** The tenant's zone, for subscribers without one of their own. */
@@ -76,8 +83,10 @@ export function plan(input: PlanInput): Plan {
 
   // a. Reachability. Push and web push devices are resolved by the pipeline (one message per
   // device, `no_device`), in_app and webhook need no address.
-  if (channel === 'email' && !subscriber.email) return suppress('no_address', 'no email address');
-  if (channel === 'sms' && !subscriber.phone) return suppress('no_address', 'no phone number');
+  if (channel === 'email' && !(subscriber.hasEmail ?? subscriber.email))
+    return suppress('no_address', 'no email address');
+  if (channel === 'sms' && !(subscriber.hasPhone ?? subscriber.phone))
+    return suppress('no_address', 'no phone number');
   if (input.suppression) {
     const { reason, detail } = suppressionVerdict(input.suppression);
     return suppress(reason, detail);

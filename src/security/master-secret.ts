@@ -5,6 +5,7 @@ import { type Config, ConfigError } from '../config/index.ts';
 import type { Store } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { makePrivateDir, PRIVATE_FILE_MODE, restrictExistingFiles } from './file-modes.ts';
+import { ensureDataKey } from './personal-data-key.ts';
 import { inspectSealedValues, resealValues } from './sealed-values.ts';
 import { deriveKeys, MASTER_SECRET_SETTING, randomSecret } from './secrets.ts';
 
@@ -15,6 +16,8 @@ export const SECRET_FILE_NAME = 'master-secret';
 export interface MasterSecrets {
   current: string;
   previous: readonly string[];
+  /** The personal data key (base64), opened from the settings (src/security/personal-data-key.ts). */
+  personalDataKey: string;
 }
 
 export function secretFilePath(config: Config): string {
@@ -128,6 +131,7 @@ export async function prepareMasterSecret(
       await store.replaceSetting(MASTER_SECRET_SETTING, legacy, null);
       logger.info('the master secret kept in the database by an earlier version was moved out of it');
     }
-    return { current: secret, previous };
+    const dataKey = await ensureDataKey(store, keyring);
+    return { current: secret, previous, personalDataKey: dataKey.key.toString('base64') };
   }
 }

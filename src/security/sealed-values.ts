@@ -1,4 +1,5 @@
 import type { ResealedCredentials, Store } from '../store/port.ts';
+import { PERSONAL_DATA_KEY_SETTING } from './personal-data-key.ts';
 import { SealedUnderOtherKey, seal, unsealWithIndex } from './secrets.ts';
 
 /**
@@ -17,6 +18,8 @@ export interface SealedValuesReport {
   reseal: ResealedCredentials[];
   /** The secret check as stored (null: none yet), and its replacement when it needs one. */
   check: { stored: string | null; next: string | null };
+  /** The personal data key as stored (null: none yet), and its re-sealed form when a previous key sealed it. */
+  personalDataKey: { stored: string | null; next: string | null };
 }
 
 type Opened = 'current' | 'previous' | 'unopened';
@@ -40,7 +43,12 @@ export async function inspectSealedValues(
   keyring: readonly Buffer[],
 ): Promise<SealedValuesReport> {
   const current = keyring[0]!;
-  const report: SealedValuesReport = { unopened: [], reseal: [], check: { stored: null, next: null } };
+  const report: SealedValuesReport = {
+    unopened: [],
+    reseal: [],
+    check: { stored: null, next: null },
+    personalDataKey: { stored: null, next: null },
+  };
   const stored = await store.getSetting(SECRET_CHECK_SETTING);
   report.check.stored = stored;
   if (stored === null) report.check.next = seal(current, SECRET_CHECK_VALUE);
@@ -49,6 +57,13 @@ export async function inspectSealedValues(
     if (check.by === 'unopened' || check.value !== SECRET_CHECK_VALUE)
       report.unopened.push('the secret check');
     else if (check.by === 'previous') report.check.next = seal(current, SECRET_CHECK_VALUE);
+  }
+  const dataKey = await store.getSetting(PERSONAL_DATA_KEY_SETTING);
+  report.personalDataKey.stored = dataKey;
+  if (dataKey !== null) {
+    const opened = opens(keyring, dataKey);
+    if (opened.by === 'unopened') report.unopened.push('the personal data key');
+    else if (opened.by === 'previous') report.personalDataKey.next = seal(current, opened.value);
   }
   for (const { tenantId, integrationId, sealed } of await store.listSealedCredentials()) {
     const opened = opens(keyring, sealed);
@@ -69,6 +84,9 @@ export async function resealValues(
   report: SealedValuesReport,
 ): Promise<{ resealed: number; checkHolds: boolean }> {
   const resealed = await store.resealCredentials(report.reseal);
+  const dataKey = report.personalDataKey;
+  if (dataKey.stored !== null && dataKey.next !== null)
+    await store.replaceSetting(PERSONAL_DATA_KEY_SETTING, dataKey.stored, dataKey.next);
   const { stored, next } = report.check;
   if (next === null) return { resealed, checkHolds: true };
   if (stored !== null) {

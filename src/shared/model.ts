@@ -108,6 +108,15 @@ export interface SubscriberRecord {
   id: string;
   email: string | null;
   phone: string | null;
+  /**
+   * Set on records the store hands out (which open email and phone only when read): whether the
+   * subscriber has an email / phone, and the keyed hashes of them (src/store/personal-fields.ts),
+   * so deciding and checking suppressions opens no address.
+   */
+  hasEmail?: boolean;
+  hasPhone?: boolean;
+  emailHash?: string | null;
+  phoneHash?: string | null;
   locale: string | null;
   timezone: string | null;
   data: Record<string, unknown>;

@@ -1,4 +1,5 @@
 import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
+import type { PersonalData } from '../security/personal-data.ts';
 import type {
   Channel,
   CircuitState,
@@ -1056,6 +1057,19 @@ export interface Store
     PersonalDataStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly capabilities: StoreCapabilities;
+  /**
+   * Seals and opens the personal fields this store keeps (email, phone, device tokens), and
+   * hashes addresses for lookups. A store opens with a key of its own; start-up switches it to
+   * the installation's (src/security/personal-data-key.ts) before anything personal is written.
+   */
+  readonly personalData: PersonalData;
+  /**
+   * Seals what an earlier version stored in clear (subscribers' email and phone, device tokens,
+   * sandbox recipients) under `personalData`, adds the keyed hashes, and moves suppressions and
+   * devices from their old unkeyed hashes to keyed ones. In short transactions; answers how many
+   * rows it rewrote. Run at start, once the installation's key is in place.
+   */
+  sealLegacyPersonalData(): Promise<number>;
   /**
    * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
    * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite

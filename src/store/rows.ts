@@ -1,3 +1,4 @@
+import type { PersonalData } from '../security/personal-data.ts';
 import type {
   Channel,
   DevicePlatform,
@@ -31,8 +32,11 @@ const fromJson = (value: JsonColumn) => JSON.parse(value);
 export interface SubscriberRow {
   tenant_id: string;
   id: string;
+  /** Sealed (src/security/personal-data.ts), or plain in a row written before encryption. */
   email: string | null;
   phone: string | null;
+  email_hash: string | null;
+  phone_hash: string | null;
   locale: string | null;
   timezone: string | null;
   data: JsonColumn;
@@ -40,12 +44,37 @@ export interface SubscriberRow {
   updated_at: number;
 }
 
-export function toSubscriber(row: SubscriberRow): SubscriberRecord {
+/**
+ * A subscriber as the store hands it out. Email and phone are opened when first read, not when
+ * the row is loaded: a delivery that only checks whether an address exists, or sends in-app,
+ * decrypts nothing (a sealed value is non-empty exactly when the address is).
+ */
+export function toSubscriber(row: SubscriberRow, personal: PersonalData): SubscriberRecord {
+  let email: string | null | undefined;
+  let phone: string | null | undefined;
+  const sealedEmail = row.email;
+  const sealedPhone = row.phone;
   return {
     tenantId: row.tenant_id,
     id: row.id,
-    email: row.email,
-    phone: row.phone,
+    get email(): string | null {
+      if (email === undefined) email = personal.openNullable(sealedEmail);
+      return email;
+    },
+    set email(value: string | null) {
+      email = value;
+    },
+    get phone(): string | null {
+      if (phone === undefined) phone = personal.openNullable(sealedPhone);
+      return phone;
+    },
+    set phone(value: string | null) {
+      phone = value;
+    },
+    hasEmail: sealedEmail !== null && sealedEmail !== '',
+    hasPhone: sealedPhone !== null && sealedPhone !== '',
+    emailHash: row.email_hash,
+    phoneHash: row.phone_hash,
     locale: row.locale,
     timezone: row.timezone,
     data: fromJson(row.data),
@@ -242,14 +271,48 @@ export interface DeviceRow {
   updated_at: number;
 }
 
-export function toDevice(row: DeviceRow): DeviceRecord {
+/**
+ * A web push subscription is stored as a JSON string holding the sealed subscription JSON (a JSON
+ * value, so PostgreSQL's JSONB column takes it); a row written before encryption holds the object.
+ */
+export function sealSubscription(
+  subscription: DeviceRecord['subscription'],
+  personal: PersonalData,
+): string | null {
+  return subscription === null ? null : JSON.stringify(personal.seal(JSON.stringify(subscription)));
+}
+
+function openSubscription(stored: JsonColumn | null, personal: PersonalData): DeviceRecord['subscription'] {
+  if (stored === null) return null;
+  const value = fromJson(stored);
+  return typeof value === 'string' ? fromJson(personal.open(value)) : value;
+}
+
+/** A device as the store hands it out: its token (or web push subscription) opened when first read. */
+export function toDevice(row: DeviceRow, personal: PersonalData): DeviceRecord {
+  let token: string | undefined;
+  let subscription: DeviceRecord['subscription'] | undefined;
+  const sealedToken = row.token;
+  const sealedSubscription = row.subscription;
   return {
     tenantId: row.tenant_id,
     subscriberId: row.subscriber_id,
     id: row.id,
     platform: row.platform as DevicePlatform,
-    token: row.token,
-    subscription: row.subscription === null ? null : fromJson(row.subscription),
+    get token(): string {
+      if (token === undefined) token = sealedToken === '' ? '' : personal.open(sealedToken);
+      return token;
+    },
+    set token(value: string) {
+      token = value;
+    },
+    get subscription(): DeviceRecord['subscription'] {
+      if (subscription === undefined) subscription = openSubscription(sealedSubscription, personal);
+      return subscription;
+    },
+    set subscription(value: DeviceRecord['subscription']) {
+      subscription = value;
+    },
     active: row.active === 1 || row.active === true,
     deactivatedAt: row.deactivated_at,
     reason: row.reason as DeviceReason | null,
@@ -301,13 +364,13 @@ export interface SandboxCaptureRow {
   created_at: number;
 }
 
-export function toSandboxCapture(row: SandboxCaptureRow): SandboxCapture {
+export function toSandboxCapture(row: SandboxCaptureRow, personal: PersonalData): SandboxCapture {
   return {
     tenantId: row.tenant_id,
     id: row.id,
     messageId: row.message_id,
     channel: row.channel as Channel,
-    to: row.recipient,
+    to: personal.openNullable(row.recipient),
     content: fromJson(row.content),
     createdAt: row.created_at,
   };

@@ -77,9 +77,12 @@ describe('/openapi.json', () => {
     expect(operationOf('POST /v1/events').responses['202']).toBeDefined();
     for (const key of Object.keys(OPERATIONS)) {
       const { responses } = operationOf(key);
-      // A success, or a redirect that is one (a form post answered 303 back to its page).
+      // A success, a redirect that is one (a form post answered 303 back to its page), or a
+      // WebSocket's 101 Switching Protocols.
       expect(
-        Object.keys(responses).some((s) => s.startsWith('2') || s === '303'),
+        Object.keys(responses).some(
+          (s) => s.startsWith('2') || s === '303' || (s === '101' && key === 'GET /v1/inbox/ws'),
+        ),
         key,
       ).toBe(true);
       expect(responses['200']?.description, key).not.toBe('Default Response');

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import {
   constants,
   createSecureServer,
@@ -9,10 +8,9 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import type { ConformanceFake, FakeRequest } from '../channels/conformance.ts';
+import { selfSignedCertificate } from './certificates.ts';
 
 /**
  * A local APNs: a real HTTP/2 server over TLS (a self-signed certificate made at start with
@@ -300,37 +298,6 @@ function startRelay(upstreamPort: number) {
         relay.close(() => resolve());
       }),
   };
-}
-
-/** A throwaway certificate for 127.0.0.1 and localhost, made with openssl (Node cannot issue X.509). */
-export function selfSignedCertificate(): { key: string; cert: string; dir: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tidings-apns-fake-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), dir };
 }
 
 /** A fresh APNs-style signing key pair: the private half as a .p8 PEM, the public half for the fake. */

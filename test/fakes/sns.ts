@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type SnsMessage, snsStringToSign } from '../../src/feedback/sns-signature.ts';
+import { selfSignedCertificate } from './certificates.ts';
 
 /**
  * A local stand-in for Amazon SNS's https side: it serves a signing certificate (a self-signed
@@ -34,34 +31,6 @@ export interface SnsFake {
 
 export type UnsignedSnsMessage = Omit<SnsMessage, 'Signature' | 'SignatureVersion' | 'SigningCertURL'>;
 
-export function selfSignedRsaCertificate(): { key: string; cert: string; certFile: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tidings-sns-fake-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
-}
-
 /** Signs an SNS message with `key` as SNS would. */
 export function signSns(
   message: UnsignedSnsMessage,
@@ -81,7 +50,7 @@ export function signSns(
 }
 
 export async function startSnsFake(): Promise<SnsFake> {
-  const { key, cert, certFile } = selfSignedRsaCertificate();
+  const { key, cert, certFile } = selfSignedCertificate('rsa');
   const confirmations: string[] = [];
   let fetches = 0;
   let requests = 0;

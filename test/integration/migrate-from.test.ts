@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newDataKey } from '../../src/security/personal-data.ts';
+import { PERSONAL_DATA_KEY_SETTING } from '../../src/security/personal-data-key.ts';
 import { hashApiKey } from '../../src/security/secrets.ts';
 import type { Lane, MessageRecord, TimelineEntry } from '../../src/shared/model.ts';
 import type { AcceptEvent, InboxPage, Job, Store } from '../../src/store/port.ts';
@@ -354,12 +356,15 @@ const secondPass = process.env.TIDINGS_TEST_STORE === 'postgres';
 describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:PATH', () => {
   let dir: string;
   let file: string;
+  const DATA_KEY = newDataKey();
   let sqlite: Store;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'tidings-migrate-from-'));
     file = path.join(dir, 'tidings.db');
     sqlite = openSqliteStore({ file });
+    // As a start would: the installation's one data key (src/security/personal-data-key.ts).
+    sqlite.personalData.use(DATA_KEY);
     await buildInstallation(sqlite);
   });
   afterAll(async () => {
@@ -427,6 +432,7 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     const jobsBefore = sourceJobs(file);
     const maxCopiedId = Math.max(...jobsBefore.map((j) => j.id));
     const store = await openPostgresStore({ url });
+    store.personalData.use(DATA_KEY);
     try {
       // Keys, tenants and the master secret (tokens and sealed credentials depend on it).
       expect(await store.tenantForKeyHash(hashApiKey(API_KEY))).toBe(T);
@@ -645,11 +651,16 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     const url = await freshDatabaseUrl();
     const unused = await openPostgresStore({ url });
     await unused.settingOnce('master_secret', 'generated-but-never-used');
+    // A start makes a personal data key; it seals nothing yet, and the copied rows need the source's.
+    await unused.settingOnce(PERSONAL_DATA_KEY_SETTING, 'made-by-a-start-never-used');
     await unused.close();
     const report = await copySqliteToPostgres({ sourceFile: file, targetUrl: url });
     expect(report.secret).toBe('replaced');
     const store = await openPostgresStore({ url });
     expect(await store.settingOnce('master_secret', 'x')).toBe(SECRET);
+    expect(await store.getSetting(PERSONAL_DATA_KEY_SETTING)).toBe(
+      (await sqlite.getSetting(PERSONAL_DATA_KEY_SETTING)) ?? null,
+    );
     await store.close();
   });
 

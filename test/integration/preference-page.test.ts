@@ -120,6 +120,11 @@ describe('GET/POST /v1/preferences-page', () => {
     // Nothing else became an explicit choice: untouched boxes left the defaults alone.
     expect(prefs.body.channels).toEqual({});
     expect(prefs.body.workflows).toEqual({});
+    // The consent log names the page as the source.
+    const log = (await server.call('GET', '/v1/subscribers/pia/consent-log')).body.items;
+    expect(log.map((e: { source: string; change: unknown }) => [e.source, e.change])).toEqual([
+      ['preference_page', { preferences: { categories: { marketing: { email: false } } } }],
+    ]);
 
     const after = await fetch(new URL(saved.headers.get('location')!, `${server.url}/v1/`));
     const afterHtml = await after.text();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type {
@@ -61,7 +62,18 @@ function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
  * The behaviour every Store adapter must have. Each adapter's test file calls this with a
  * factory that returns a fresh, empty, migrated store.
  */
-export function runStoreContract(name: string, makeStore: () => Promise<Store>): void {
+/**
+ * Reads everything a store's database holds, bypassing the store: every row of every table as
+ * text and, for a SQLite file, the raw bytes of the file and its WAL.
+ */
+export interface RawAccess {
+  dump(store: Store): Promise<string>;
+  /** Runs SQL both dialects read alike (literals only) straight on the database, bypassing the store. */
+  exec(store: Store, sql: string): Promise<void>;
+}
+
+export function runStoreContract(name: string, makeStore: () => Promise<Store>, raw?: RawAccess): void {
+  const rawDump = raw?.dump;
   describe(`Store contract: ${name}`, () => {
     let store: Store;
     beforeEach(async () => {
@@ -2319,6 +2331,237 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         expect(await store.subscribersWithPhone(T, '+15550000001')).toEqual(['u-a', 'u-b']);
         expect(await store.subscribersWithPhone(T, '+15559999999')).toEqual([]);
       });
+    });
+
+    describe('personal data at rest', () => {
+      // Distinctive values: if any of them is in the database, it was stored in clear.
+      const EMAIL = 'Zephyrine.Quill-7731@Example.org';
+      const PHONE = '+447700977310';
+      const INLINE_EMAIL = 'inline.marmaduke.4412@example.net';
+      const INLINE_PHONE = '+15550197744';
+      const TOKEN = 'f00dfeed'.repeat(8);
+      const ENDPOINT = 'https://push.example/endpoint-quokka-5521';
+      const P256DH =
+        'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM';
+
+      async function writeEverything(): Promise<void> {
+        await store.upsertSubscriber(T, 'zeph', { email: EMAIL, phone: PHONE, locale: 'en' }, 10);
+        await store.acceptEvents(
+          [
+            acceptable({
+              id: 'evt_pd',
+              input: {
+                workflow: 'welcome',
+                to: ['zeph', { subscriberId: 'marm', email: INLINE_EMAIL, phone: INLINE_PHONE }],
+              },
+              inlineSubscribers: [{ id: 'marm', email: INLINE_EMAIL, phone: INLINE_PHONE }],
+              subscriberIds: ['zeph'],
+            }),
+          ],
+          DAY,
+        );
+        await store.upsertDevice(
+          {
+            tenantId: T,
+            subscriberId: 'zeph',
+            id: 'phone',
+            platform: 'apns',
+            token: TOKEN,
+            subscription: null,
+          },
+          20,
+          100,
+        );
+        await store.upsertDevice(
+          {
+            tenantId: T,
+            subscriberId: 'zeph',
+            id: 'browser',
+            platform: 'webpush',
+            token: '',
+            subscription: { endpoint: ENDPOINT, keys: { p256dh: P256DH, auth: 'quokkaAuth5521' } },
+          },
+          20,
+          100,
+        );
+        await store.saveSandboxCapture({
+          id: 'cap_pd',
+          tenantId: T,
+          messageId: 'msg_pd',
+          channel: 'email',
+          to: INLINE_EMAIL,
+          content: { subject: 'Hello' },
+          createdAt: 30,
+        });
+      }
+
+      it('hands every personal field back as written, and finds subscribers by phone and devices by token', async () => {
+        await writeEverything();
+        expect(await store.getSubscriber(T, 'zeph')).toMatchObject({
+          email: EMAIL,
+          phone: PHONE,
+          locale: 'en',
+        });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: INLINE_EMAIL,
+          phone: INLINE_PHONE,
+        });
+        const [many] = await store.getSubscribers(T, ['marm']);
+        expect([many?.email, many?.phone, many?.hasEmail, many?.hasPhone]).toEqual([
+          INLINE_EMAIL,
+          INLINE_PHONE,
+          true,
+          true,
+        ]);
+        const devices = await store.listDevices(T, 'zeph');
+        expect(devices.map((d) => [d.id, d.token, d.subscription?.endpoint ?? null])).toEqual([
+          ['browser', '', ENDPOINT],
+          ['phone', TOKEN, null],
+        ]);
+        expect((await store.listSandboxCaptures(T, 10))[0]?.to).toBe(INLINE_EMAIL);
+        // STOP names a phone number: found through its keyed hash, in any tenant only its own.
+        expect(await store.subscribersWithPhone(T, PHONE)).toEqual(['zeph']);
+        expect(await store.subscribersWithPhone(T, ` ${INLINE_PHONE} `)).toEqual(['marm']);
+        expect(await store.subscribersWithPhone(OTHER, PHONE)).toEqual([]);
+        // The same token under another subscriber moves there (its keyed hash is the unique key).
+        await store.upsertDevice(
+          {
+            tenantId: T,
+            subscriberId: 'marm',
+            id: 'new-phone',
+            platform: 'apns',
+            token: TOKEN,
+            subscription: null,
+          },
+          40,
+          100,
+        );
+        expect((await store.listDevices(T, 'zeph')).map((d) => d.id)).toEqual(['browser']);
+        expect((await store.activeDevicesOf(T, ['marm'], ['apns']))[0]?.token).toBe(TOKEN);
+        // Clearing an address clears its hash too.
+        await store.upsertSubscriber(T, 'zeph', { phone: null }, 50);
+        expect(await store.subscribersWithPhone(T, PHONE)).toEqual([]);
+        expect((await store.getSubscriber(T, 'zeph'))?.email).toBe(EMAIL);
+      });
+
+      it("keeps a subscriber's keyed address hashes beside the sealed address: the same for the same address, whatever its case", async () => {
+        await writeEverything();
+        await store.upsertSubscriber(T, 'twin', { email: EMAIL.toUpperCase() }, 60);
+        const found = await store.getSubscribers(T, ['zeph', 'twin']);
+        const zeph = found.find((s) => s.id === 'zeph');
+        const twin = found.find((s) => s.id === 'twin');
+        expect(zeph?.emailHash).toMatch(/^[0-9a-f]{64}$/);
+        expect(twin?.emailHash).toBe(zeph?.emailHash);
+        expect(twin?.phoneHash).toBeNull();
+      });
+
+      it('an inline recipient sent to again keeps its address; a changed or cleared one takes the change', async () => {
+        await writeEverything();
+        const again = (id: string, email: string | null, phone?: string) =>
+          store.acceptEvents(
+            [
+              acceptable({
+                id,
+                input: { workflow: 'welcome', to: [{ subscriberId: 'marm', email: email ?? undefined }] },
+                inlineSubscribers: [
+                  { id: 'marm', email, ...(phone ? { phone } : {}) },
+                  ...(phone ? [{ id: 'marm', locale: 'fr' }] : []),
+                ],
+              }),
+            ],
+            DAY,
+          );
+        await again('evt_pd2', INLINE_EMAIL);
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: INLINE_EMAIL,
+          phone: INLINE_PHONE,
+        });
+        await again('evt_pd3', EMAIL, '+15550100000');
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: EMAIL,
+          phone: '+15550100000',
+          locale: 'fr',
+        });
+        expect(await store.subscribersWithPhone(T, '+15550100000')).toEqual(['marm']);
+        await again('evt_pd4', null);
+        const cleared = await store.getSubscriber(T, 'marm');
+        expect([cleared?.email, cleared?.hasEmail, cleared?.emailHash]).toEqual([null, false, null]);
+      });
+
+      it.runIf(raw !== undefined)(
+        'seals what an earlier version stored in clear, once: addresses, tokens and sandbox recipients, re-keying suppressions and devices',
+        async () => {
+          const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+          const subscription = JSON.stringify({ endpoint: ENDPOINT, keys: { p256dh: P256DH, auth: 'a' } });
+          for (const sql of [
+            `INSERT INTO subscribers (tenant_id, id, email, phone, data, created_at, updated_at)
+               VALUES ('${T}', 'old', '${EMAIL}', '${PHONE}', '{}', 1, 1)`,
+            `INSERT INTO devices (tenant_id, subscriber_id, id, platform, token, subscription, address_hash,
+               created_at, updated_at) VALUES ('${T}', 'old', 'phone', 'apns', '${TOKEN}', NULL,
+               '${sha(`apns\u0000${TOKEN}`)}', 1, 1)`,
+            `INSERT INTO devices (tenant_id, subscriber_id, id, platform, token, subscription, address_hash,
+               created_at, updated_at) VALUES ('${T}', 'old', 'browser', 'webpush', '', '${subscription}',
+               '${sha(`webpush\u0000${ENDPOINT}`)}', 1, 1)`,
+            `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
+               VALUES ('${T}', 'cap_old', 'msg_old', 'sms', '${PHONE}', '{}', 1)`,
+            // Suppressions were keyed by an unkeyed SHA-256 of the normalised address.
+            `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
+               VALUES ('${T}', 'email', '${sha(EMAIL.toLowerCase())}', 'hard_bounce', '550', 1)`,
+          ])
+            await raw!.exec(store, sql);
+          // Readable before they are sealed.
+          expect(await store.getSubscriber(T, 'old')).toMatchObject({ email: EMAIL, phone: PHONE });
+
+          expect(await store.sealLegacyPersonalData()).toBe(4);
+          expect(await store.sealLegacyPersonalData()).toBe(0);
+          const old = await store.getSubscriber(T, 'old');
+          expect(old).toMatchObject({ email: EMAIL, phone: PHONE });
+          expect(await store.subscribersWithPhone(T, PHONE)).toEqual(['old']);
+          // The suppression now answers to the subscriber's keyed hash.
+          expect(
+            (await store.suppressionsAmong(T, [old!.emailHash!])).map((x) => [x.channel, x.reason]),
+          ).toEqual([['email', 'hard_bounce']]);
+          const devices = await store.listDevices(T, 'old');
+          expect(devices.map((d) => [d.id, d.token, d.subscription?.endpoint ?? null])).toEqual([
+            ['browser', '', ENDPOINT],
+            ['phone', TOKEN, null],
+          ]);
+          // The same token PUT again finds the device under its new keyed hash: still one device.
+          await store.upsertDevice(
+            {
+              tenantId: T,
+              subscriberId: 'other',
+              id: 'p',
+              platform: 'apns',
+              token: TOKEN,
+              subscription: null,
+            },
+            5,
+            100,
+          );
+          expect((await store.listDevices(T, 'old')).map((d) => d.id)).toEqual(['browser']);
+          expect((await store.listSandboxCaptures(T, 5))[0]?.to).toBe(PHONE);
+          const dumped = await raw!.dump(store);
+          for (const value of [EMAIL, PHONE, TOKEN, ENDPOINT])
+            expect(dumped.includes(value), value).toBe(false);
+        },
+      );
+
+      it.runIf(rawDump !== undefined)(
+        'never holds an email, phone, device token or web push endpoint in clear: not in any row, nor in the database files',
+        async () => {
+          await writeEverything();
+          const raw = await rawDump!(store);
+          expect(raw).toContain('zeph'); // the dump does see the rows
+          for (const value of [EMAIL, PHONE, INLINE_EMAIL, INLINE_PHONE, TOKEN, ENDPOINT, P256DH]) {
+            expect(raw.includes(value), value).toBe(false);
+            expect(raw.toLowerCase().includes(value.toLowerCase()), value).toBe(false);
+          }
+          // Not even the distinctive part of one (a local part, a national number).
+          for (const part of ['Zephyrine', 'marmaduke', '7700977310', 'quokka-5521', 'f00dfeedf00dfeed'])
+            expect(raw.toLowerCase().includes(part.toLowerCase()), part).toBe(false);
+        },
+      );
     });
 
     listingContract(() => store, T, OTHER);

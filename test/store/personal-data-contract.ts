@@ -203,9 +203,39 @@ export function personalDataContract(current: () => Store): void {
     expect(await store.purgeExpired('messages', T, 10_000, 2)).toBe(0);
     expect(await store.getMessage(T, msgId(50_000, 1))).not.toBeNull();
     expect(await store.getMessage(OTHER, msgId(1000, 1))).not.toBeNull();
-    expect(await store.purgeExpired('events', T, 10_000, 10)).toBe(0);
+    // Events: an old one goes, one scheduled for later than the cut-off stays until then.
+    const event = (id: string, sendAt?: string) => ({
+      tenantId: T,
+      id,
+      input: { workflow: 'welcome', to: ['u1'], ...(sendAt ? { sendAt } : {}) },
+      idempotencyKey: null,
+      payloadHash: null,
+      now: 1000,
+      inlineSubscribers: [],
+      subscriberIds: [],
+      job: { kind: 'fanout', runAt: null },
+    });
+    const [old, later] = [`${idFloor('evt', 1000)}a`, `${idFloor('evt', 1000)}b`];
+    await store.acceptEvents([event(old), event(later, new Date(20_000).toISOString())], 1000);
+    expect(await store.purgeExpired('events', T, 10_000, 10)).toBe(1);
+    expect(await store.getEvent(T, old)).toBeNull();
+    expect(await store.getEvent(T, later)).not.toBeNull();
+    expect(await store.purgeExpired('events', T, 30_000, 10)).toBe(1);
     expect(await store.purgeExpired('skipped_steps', T, 10_000, 10)).toBe(0);
     expect(await store.purgeExpired('sandbox_captures', T, 10_000, 10)).toBe(0);
-    expect(await store.purgeDeadJobs(Date.now() + 1000, 10)).toBe(0);
+
+    // Dead letters: only those created before the cut-off.
+    await store.enqueueJobs([{ tenantId: T, kind: 'test', lane: 'normal', payload: {} }]);
+    const [held] = await store.claimJobs({
+      owner: 'w',
+      now: Date.now() + 10,
+      leaseMs: 1000,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    await store.deadJob('w', held!.id, 'boom');
+    expect(await store.listDeadJobs(10)).toHaveLength(1);
+    expect(await store.purgeDeadJobs(held!.createdAt, 10)).toBe(0);
+    expect(await store.purgeDeadJobs(held!.createdAt + 1, 10)).toBe(1);
+    expect(await store.listDeadJobs(10)).toEqual([]);
   });
 }

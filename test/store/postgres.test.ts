@@ -9,7 +9,46 @@ import { waitFor } from '../helpers/wait.ts';
 import { runStoreContract } from './contract.ts';
 
 describe.runIf(postgresAvailable)('postgres', () => {
-  runStoreContract('postgres', async () => openPostgresStore({ url: await freshDatabaseUrl() }));
+  const urls = new WeakMap<Store, string>();
+  runStoreContract(
+    'postgres',
+    async () => {
+      const url = await freshDatabaseUrl();
+      const store = await openPostgresStore({ url });
+      urls.set(store, url);
+      return store;
+    },
+    {
+      async exec(store, sql) {
+        const db = new pg.Client({ connectionString: urls.get(store)! });
+        await db.connect();
+        try {
+          await db.query(sql);
+        } finally {
+          await db.end();
+        }
+      },
+      // Every row of every table, as PostgreSQL prints it.
+      dump: async (store) => {
+        const db = new pg.Client({ connectionString: urls.get(store)! });
+        await db.connect();
+        try {
+          const { rows: tables } = await db.query<{ name: string }>(
+            `SELECT table_name AS name FROM information_schema.tables
+            WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+          );
+          const parts: string[] = [];
+          for (const { name } of tables) {
+            const { rows } = await db.query<{ row: string }>(`SELECT t::text AS row FROM "${name}" AS t`);
+            parts.push(...rows.map((r) => r.row));
+          }
+          return parts.join('\n');
+        } finally {
+          await db.end();
+        }
+      },
+    },
+  );
 
   it('answers racing first writers of a setting, and racing creators of a subscriber, with the one that won', async () => {
     const url = await freshDatabaseUrl();

@@ -1,15 +1,55 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
+import type { Store } from '../../src/store/port.ts';
 import { KEYED_EVENTS_SQL } from '../../src/store/sqlite/events.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { runStoreContract } from './contract.ts';
 
-runStoreContract('sqlite (file)', async () =>
-  openSqliteStore({ file: path.join(mkdtempSync(path.join(tmpdir(), 'tidings-store-')), 'test.db') }),
+const files = new WeakMap<Store, string>();
+
+/** Every row of every table as JSON, then the database file's and its WAL's bytes. */
+async function dumpSqlite(store: Store): Promise<string> {
+  const file = files.get(store)!;
+  const db = new Database(file, { readonly: true });
+  const parts: string[] = [];
+  try {
+    const tables = db
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+      .pluck()
+      .all() as string[];
+    for (const table of tables) parts.push(JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all()));
+  } finally {
+    db.close();
+  }
+  for (const bytes of [file, `${file}-wal`])
+    if (existsSync(bytes)) parts.push(readFileSync(bytes).toString('latin1'));
+  return parts.join('\n');
+}
+
+runStoreContract(
+  'sqlite (file)',
+  async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'tidings-store-')), 'test.db');
+    const store = openSqliteStore({ file });
+    files.set(store, file);
+    return store;
+  },
+  {
+    dump: dumpSqlite,
+    async exec(store, sql) {
+      const db = new Database(files.get(store)!);
+      try {
+        db.pragma('busy_timeout = 5000');
+        db.exec(sql);
+      } finally {
+        db.close();
+      }
+    },
+  },
 );
 runStoreContract('sqlite (memory)', async () => openSqliteStore({ file: ':memory:' }));
 

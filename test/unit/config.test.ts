@@ -46,12 +46,6 @@ describe('loadConfig', () => {
     expect(loadConfig({ TIDINGS_SECRET: 'x'.repeat(32) }).warnings).toEqual([]);
   });
 
-  it('warns that TIDINGS_RETENTION is not built rather than ignoring it quietly', () => {
-    expect(loadConfig({ TIDINGS_RETENTION: '30d' }).warnings).toEqual([
-      expect.stringMatching(/TIDINGS_RETENTION .*not built/),
-    ]);
-  });
-
   it('takes TIDINGS_PUBLIC_URL without its trailing slash, defaulting to the listening address', () => {
     expect(loadConfig({}).publicUrl).toBe('http://127.0.0.1:8787');
     expect(loadConfig({ TIDINGS_HOST: '::1', TIDINGS_PORT: '9000' }).publicUrl).toBe('http://[::1]:9000');

@@ -358,3 +358,34 @@ export const TenantView = Type.Object({ tenantId: Type.String(), name: NullableS
 /** A page of items: `nextCursor` is present on the lists that page. */
 export const Page = (item: TSchema, paged = true) =>
   Type.Object(paged ? { items: Type.Array(item), nextCursor: Cursor } : { items: Type.Array(item) });
+
+export const ConsentEntry = Type.Object(
+  {
+    at: Time,
+    change: Type.Record(Type.String(), Type.Unknown(), {
+      description: '`{"preferences": …}`, `{"suppressed": {channel, reason}}` or `{"unsuppressed": …}`',
+    }),
+    source: Type.Enum(['api', 'preference_page', 'unsubscribe_link', 'sms_stop', 'complaint', 'bounce']),
+    detail: NullableString,
+  },
+  { description: 'one consent change, oldest first (docs/personal-data-rights.md)' },
+);
+export const ConsentLogView = Type.Object({ items: Type.Array(ConsentEntry) });
+
+export const SubscriberExport = Type.Object(
+  {
+    exportedAt: Time,
+    subscriber: SubscriberView,
+    preferences: PreferencesView,
+    devices: Type.Array(DeviceView, { description: 'tokens masked, as the device list shows them' }),
+    topics: Type.Array(Type.String()),
+    consentLog: Type.Array(ConsentEntry),
+    messages: Type.Array(MessageView, { description: 'newest first, each with `data` too' }),
+  },
+  { description: 'everything held about the subscriber, streamed' },
+);
+
+export const ErasureAccepted = Type.Object({
+  subscriberId: Type.String(),
+  status: Type.Literal('erasing'),
+});

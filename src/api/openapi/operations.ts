@@ -264,6 +264,29 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: NO_CONTENT,
     errors: NOT_FOUND,
   },
+  'GET /v1/subscribers/{subscriberId}/consent-log': {
+    summary: "A subscriber's consent log: every consent change with its source",
+    tag: 'Subscribers',
+    success: ok(B.ConsentLogView, 'the entries, oldest first'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'GET /v1/subscribers/{subscriberId}/export': {
+    summary: 'Everything held about a subscriber, as one streamed JSON document',
+    tag: 'Subscribers',
+    success: ok(B.SubscriberExport, 'the export'),
+    errors: NOT_FOUND,
+    params: SUBSCRIBER_PARAMS,
+  },
+  'DELETE /v1/subscribers/{subscriberId}': {
+    summary: 'Erase a subscriber and their personal data (GDPR erasure); idempotent',
+    tag: 'Subscribers',
+    success: {
+      202: { description: 'erasing: the profile is gone, messages follow', schema: B.ErasureAccepted },
+    },
+    // Not `ada`: the examples after this one still read her.
+    params: { subscriberId: 'erased_example' },
+  },
   'GET /v1/subscribers/{subscriberId}/preferences': {
     summary: "A subscriber's own choices (not the defaults they fall back to)",
     tag: 'Preferences',
@@ -490,6 +513,18 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Live inbox changes as Server-Sent Events (token as header or ?token=)',
     tag: 'Inbox',
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
+  },
+  'GET /v1/inbox/ws': {
+    summary:
+      'Live inbox changes over a WebSocket (send Upgrade: websocket; token as header, ?token= or a first {"type": "auth", "token"} message)',
+    tag: 'Inbox',
+    success: {
+      101: {
+        description:
+          'switching protocols: the events of /v1/inbox/stream as JSON messages; the client may send {"type": "read"|"archive"|"seen", "itemId"} and {"type": "read-all"}',
+      },
+    },
+    errors: ['upgrade_required'],
   },
   'GET /inbox.js': {
     summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',

@@ -236,11 +236,6 @@ export async function inboxWebSocketRoutes(
     url: '/v1/inbox/ws',
     config: { auth: 'subscriber', queryToken: true, tokenInFirstMessage: true },
     // `wsHandler` rather than `websocket: true`, which would hide the route from /openapi.json.
-    schema: {
-      summary: 'The inbox stream over a WebSocket (send Upgrade: websocket)',
-      description:
-        'Events as on GET /v1/inbox/stream; client messages {"type": "read"|"archive"|"seen", "itemId"}, {"type": "read-all"}, {"type": "auth", "token"}. Resume with ?after=.',
-    },
     // A page on an origin TIDINGS_CORS_ORIGINS does not list (browsers apply no CORS to
     // WebSockets) and a bad resume point (400 naming it) are refused before the upgrade.
     preHandler: async (request: FastifyRequest) => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { messagePage, PAGE_HEADERS, preferencePage } from '../../preference-page/html.ts';
 import { type PageModel, pageModel, patchFromForm } from '../../preference-page/model.ts';
+import { changePreferences } from '../../privacy/consent.ts';
 import { verifyPreferenceLinkToken } from '../../security/preference-link-token.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emptyPreferences } from '../../store/preference-merge.ts';
@@ -152,7 +153,14 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const patch = patchFromForm(model, form);
     if ('field' in patch) return page(reply, 400, preferencePage(model, token as string, { problem: patch }));
     if (Object.keys(patch).length > 0) {
-      await store.patchPreferences(who.tenantId, who.subscriberId, patch, Date.now());
+      await changePreferences(store, {
+        tenantId: who.tenantId,
+        subscriberId: who.subscriberId,
+        patch,
+        now: Date.now(),
+        source: 'preference_page',
+        detail: 'the hosted preference page',
+      });
     }
     return reply
       .status(303)

@@ -1,7 +1,8 @@
 import type pg from 'pg';
+import type { PersonalData } from '../../security/personal-data.ts';
 import { deviceAddressHash } from '../device-address.ts';
 import type { DeviceInput, DeviceStore, DeviceUpsert } from '../port.ts';
-import { type DeviceRow, toDevice } from '../rows.ts';
+import { type DeviceRow, sealSubscription, toDevice } from '../rows.ts';
 import { run, transaction } from './client.ts';
 
 // Creates the subscriber if absent, then locks it (a statement of its own: one statement's SELECT
@@ -23,9 +24,10 @@ const WRITE = `INSERT INTO devices AS cur (tenant_id, subscriber_id, id, platfor
 const UNIQUE_VIOLATION = '23505';
 const ADDRESS_RACE_TRIES = 5;
 
-export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
+export function postgresDeviceStore(pool: pg.Pool, personal: PersonalData): DeviceStore {
+  const asDevice = (row: DeviceRow) => toDevice(row, personal);
   async function upsertOnce(input: DeviceInput, now: number, limit: number): Promise<DeviceUpsert> {
-    const hash = deviceAddressHash(input);
+    const hash = deviceAddressHash(personal, input);
     return transaction(pool, async (client) => {
       await client.query(CREATE_SUBSCRIBER, [input.tenantId, input.subscriberId, now]);
       await client.query(LOCK_SUBSCRIBER, [input.tenantId, input.subscriberId]);
@@ -48,12 +50,12 @@ export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
         input.subscriberId,
         input.id,
         input.platform,
-        input.token,
-        input.subscription ? JSON.stringify(input.subscription) : null,
+        input.token === '' ? '' : personal.seal(input.token),
+        sealSubscription(input.subscription ?? null, personal),
         hash,
         now,
       ]);
-      return { ok: true, device: toDevice(rows[0]!) };
+      return { ok: true, device: asDevice(rows[0]!) };
     });
   }
 
@@ -74,7 +76,7 @@ export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
         'SELECT * FROM devices WHERE tenant_id = $1 AND subscriber_id = $2 ORDER BY created_at, id',
         [tenantId, subscriberId],
       );
-      return rows.map(toDevice);
+      return rows.map(asDevice);
     },
     async getDevice(tenantId, subscriberId, id) {
       const { rows } = await run<DeviceRow>(
@@ -82,7 +84,7 @@ export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
         'SELECT * FROM devices WHERE tenant_id = $1 AND subscriber_id = $2 AND id = $3',
         [tenantId, subscriberId, id],
       );
-      return rows[0] ? toDevice(rows[0]) : null;
+      return rows[0] ? asDevice(rows[0]) : null;
     },
     async deleteDevice(tenantId, subscriberId, id) {
       const result = await run(
@@ -97,7 +99,7 @@ export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
         pool,
         `UPDATE devices SET active = FALSE, deactivated_at = $1, reason = $2, updated_at = $1
           WHERE tenant_id = $3 AND subscriber_id = $4 AND id = $5 AND address_hash = $6 AND active`,
-        [at, reason, device.tenantId, device.subscriberId, device.id, deviceAddressHash(device)],
+        [at, reason, device.tenantId, device.subscriberId, device.id, deviceAddressHash(personal, device)],
       );
       return (result.rowCount ?? 0) > 0;
     },
@@ -110,7 +112,7 @@ export function postgresDeviceStore(pool: pg.Pool): DeviceStore {
          ORDER BY subscriber_id, created_at, id`,
         [tenantId, subscriberIds, [...platforms]],
       );
-      return rows.map(toDevice);
+      return rows.map(asDevice);
     },
   };
 }

@@ -1,4 +1,6 @@
+import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
+import { sealEventInput, sealInlineSubscribers } from '../personal-fields.ts';
 import {
   type AcceptResult,
   type BulkResponse,
@@ -16,7 +18,7 @@ import { type Queryable, run } from './client.ts';
 export const KEYED_EVENTS_SQL = `SELECT id, status FROM events
             WHERE tenant_id = $1 AND payload ? 'cancellationKey' AND payload->>'cancellationKey' = $2`;
 
-export function postgresEventStore(db: Queryable): EventStore {
+export function postgresEventStore(db: Queryable, personal: PersonalData): EventStore {
   async function getBulk(tenantId: string, key: string, notBefore: number): Promise<BulkResponse | null> {
     const { rows } = await run<BulkRow>(
       db,
@@ -41,14 +43,16 @@ export function postgresEventStore(db: Queryable): EventStore {
       });
       const batch = order.map((i) => {
         const e = events[i]!;
+        // Inline addresses are sealed once: the subscriber row and the stored event share the value.
+        const inline = sealInlineSubscribers(personal, e.inlineSubscribers);
         return {
           tenantId: e.tenantId,
           id: e.id,
-          input: e.input,
+          input: sealEventInput(e.input, inline.byId),
           idempotencyKey: e.idempotencyKey,
           payloadHash: e.payloadHash,
           now: e.now,
-          inlineSubscribers: e.inlineSubscribers,
+          inlineSubscribers: inline.sealed,
           subscriberIds: e.subscriberIds,
           job: e.job,
         };

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { addressHash } from '../../feedback/address.ts';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
 import { suppressionChange } from '../personal-data.ts';
 import type { AddressConsent, FeedbackStore } from '../port.ts';
@@ -27,7 +29,7 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 }
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
-export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
+export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): FeedbackStore {
   // The address change and its consent log entries commit together.
   const logged = (
     sql: string,
@@ -140,8 +142,8 @@ export function postgresFeedbackStore(pool: pg.Pool): FeedbackStore {
     async subscribersWithPhone(tenantId, phone) {
       const { rows } = await run<{ id: string }>(
         pool,
-        'SELECT id FROM subscribers WHERE tenant_id = $1 AND phone = $2 ORDER BY id',
-        [tenantId, phone],
+        'SELECT id FROM subscribers WHERE tenant_id = $1 AND phone_hash = $2 ORDER BY id',
+        [tenantId, addressHash(personal, 'sms', phone)],
       );
       return rows.map((row) => row.id);
     },

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PersonalData } from '../../security/personal-data.ts';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { openChannel } from './channel.ts';
@@ -10,6 +11,7 @@ import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
+import { postgresSealLegacy } from './legacy-personal.ts';
 import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -53,19 +55,23 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     throw error;
   }
   let closed = false;
+  // Replaced by the installation's key at start (src/security/personal-data-key.ts).
+  const personal = new PersonalData();
   // Connection failures leave the store as StoreUnavailableError; everything else as it is.
   return classifyPostgresErrors<Store>({
     dialect: 'postgres',
     capabilities: POSTGRES_CAPABILITIES,
+    personalData: personal,
+    sealLegacyPersonalData: postgresSealLegacy(pool, personal),
     ...postgresJobStore(pool),
     ...postgresTenantStore(pool),
-    ...postgresEventStore(pool),
-    ...postgresSubscriberStore(pool),
-    ...postgresDeviceStore(pool),
+    ...postgresEventStore(pool, personal),
+    ...postgresSubscriberStore(pool, personal),
+    ...postgresDeviceStore(pool, personal),
     ...postgresWorkflowStore(pool),
     ...postgresIntegrationStore(pool),
     ...postgresCircuitStore(pool),
-    ...postgresMessageStore(pool),
+    ...postgresMessageStore(pool, personal),
     ...postgresInboxStore(pool),
     ...postgresPresenceStore(pool),
     ...postgresDigestStore(pool),
@@ -73,8 +79,8 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresTenantSettingsStore(pool),
     ...postgresRateCounterStore(pool),
     ...postgresWebhookEndpointStore(pool),
-    ...postgresFeedbackStore(pool),
-    ...postgresListingStore(pool),
+    ...postgresFeedbackStore(pool, personal),
+    ...postgresListingStore(pool, personal),
     ...postgresPersonalDataStore(pool),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');

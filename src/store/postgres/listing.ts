@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL, workflowDeletedEntry } from '../cancellation.ts';
+import { sealSubscriberPatch } from '../personal-fields.ts';
 import type { ListingStore, TopicRecord } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import { run, transaction } from './client.ts';
@@ -8,7 +10,8 @@ import { UPSERT_SUBSCRIBER } from './subscribers.ts';
 type TopicRow = { key: string; name: string | null; created_at: number };
 const toTopic = (row: TopicRow): TopicRecord => ({ key: row.key, name: row.name, createdAt: row.created_at });
 
-export function postgresListingStore(pool: pg.Pool): ListingStore {
+export function postgresListingStore(pool: pg.Pool, personal: PersonalData): ListingStore {
+  const asSubscriber = (row: SubscriberRow) => toSubscriber(row, personal);
   return {
     async listSubscribers(tenantId, after, limit) {
       const { rows } = await run<SubscriberRow>(
@@ -17,7 +20,7 @@ export function postgresListingStore(pool: pg.Pool): ListingStore {
          ORDER BY id COLLATE "C" LIMIT $3`,
         [tenantId, after, limit],
       );
-      return rows.map(toSubscriber);
+      return rows.map(asSubscriber);
     },
     async listTopics(tenantId, after, limit) {
       const { rows } = await run<TopicRow>(
@@ -49,10 +52,10 @@ export function postgresListingStore(pool: pg.Pool): ListingStore {
           const { rows } = await client.query<SubscriberRow>(UPSERT_SUBSCRIBER, [
             tenantId,
             id,
-            JSON.stringify(patch),
+            JSON.stringify(sealSubscriberPatch(personal, patch)),
             now,
           ]);
-          out[i] = toSubscriber(rows[0]!);
+          out[i] = asSubscriber(rows[0]!);
         }
         return out;
       });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
@@ -117,7 +118,7 @@ async function insertMessages(
   return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
 }
 
-export function postgresMessageStore(db: pg.Pool): MessageStore {
+export function postgresMessageStore(db: pg.Pool, personal: PersonalData): MessageStore {
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   async function applyUpdate(
     tenantId: string,
@@ -281,7 +282,15 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
         db,
         `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
          VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
-        [c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt],
+        [
+          c.tenantId,
+          c.id,
+          c.messageId,
+          c.channel,
+          personal.sealNullable(c.to),
+          JSON.stringify(c.content),
+          c.createdAt,
+        ],
       );
     },
     async listSandboxCaptures(tenantId, limit, channel?: Channel) {
@@ -296,7 +305,7 @@ export function postgresMessageStore(db: pg.Pool): MessageStore {
             'SELECT * FROM sandbox_captures WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2',
             [tenantId, limit],
           );
-      return rows.map(toSandboxCapture);
+      return rows.map((row) => toSandboxCapture(row, personal));
     },
   };
 }

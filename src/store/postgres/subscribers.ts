@@ -1,14 +1,21 @@
+import type { PersonalData } from '../../security/personal-data.ts';
+import { sealSubscriberPatch } from '../personal-fields.ts';
 import type { SubscriberStore } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 
 // Fields present in the patch are set (null clears one); absent fields are kept.
-export const UPSERT_SUBSCRIBER = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
-  VALUES ($1, $2, $3::jsonb->>'email', $3::jsonb->>'phone', $3::jsonb->>'locale', $3::jsonb->>'timezone',
+// Email and phone arrive sealed, with their hashes (src/store/personal-fields.ts).
+export const UPSERT_SUBSCRIBER = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, email_hash, phone_hash,
+    locale, timezone, data, created_at, updated_at)
+  VALUES ($1, $2, $3::jsonb->>'email', $3::jsonb->>'phone', $3::jsonb->>'emailHash', $3::jsonb->>'phoneHash',
+          $3::jsonb->>'locale', $3::jsonb->>'timezone',
           CASE WHEN jsonb_typeof($3::jsonb->'data') = 'object' THEN $3::jsonb->'data' ELSE '{}' END, $4, $4)
   ON CONFLICT (tenant_id, id) DO UPDATE SET
     email = CASE WHEN $3::jsonb ? 'email' THEN excluded.email ELSE cur.email END,
     phone = CASE WHEN $3::jsonb ? 'phone' THEN excluded.phone ELSE cur.phone END,
+    email_hash = CASE WHEN $3::jsonb ? 'email' THEN excluded.email_hash ELSE cur.email_hash END,
+    phone_hash = CASE WHEN $3::jsonb ? 'phone' THEN excluded.phone_hash ELSE cur.phone_hash END,
     locale = CASE WHEN $3::jsonb ? 'locale' THEN excluded.locale ELSE cur.locale END,
     timezone = CASE WHEN $3::jsonb ? 'timezone' THEN excluded.timezone ELSE cur.timezone END,
     data = CASE WHEN $3::jsonb ? 'data' THEN excluded.data ELSE cur.data END,
@@ -21,7 +28,8 @@ const CREATE_EMPTY = `INSERT INTO subscribers (tenant_id, id, created_at, update
 
 type Topic = { key: string; name: string | null; created_at: number };
 
-export function postgresSubscriberStore(db: Queryable): SubscriberStore {
+export function postgresSubscriberStore(db: Queryable, personal: PersonalData): SubscriberStore {
+  const asSubscriber = (row: SubscriberRow) => toSubscriber(row, personal);
   const toTopic = (row: Topic) => ({ key: row.key, name: row.name, createdAt: row.created_at });
 
   return {
@@ -29,10 +37,10 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
       const { rows } = await run<SubscriberRow>(db, UPSERT_SUBSCRIBER, [
         tenantId,
         id,
-        JSON.stringify(patch),
+        JSON.stringify(sealSubscriberPatch(personal, patch)),
         now,
       ]);
-      return toSubscriber(rows[0]!);
+      return asSubscriber(rows[0]!);
     },
     async getSubscriber(tenantId, id) {
       const { rows } = await run<SubscriberRow>(
@@ -40,7 +48,7 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
         'SELECT * FROM subscribers WHERE tenant_id = $1 AND id = $2',
         [tenantId, id],
       );
-      return rows[0] ? toSubscriber(rows[0]) : null;
+      return rows[0] ? asSubscriber(rows[0]) : null;
     },
     async getSubscribers(tenantId, ids) {
       if (ids.length === 0) return [];
@@ -49,7 +57,7 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
         'SELECT * FROM subscribers WHERE tenant_id = $1 AND id = ANY($2::TEXT[])',
         [tenantId, ids],
       );
-      return rows.map(toSubscriber);
+      return rows.map(asSubscriber);
     },
     async loadOrCreateSubscribers(tenantId, ids, now) {
       if (ids.length === 0) return [];
@@ -75,7 +83,7 @@ export function postgresSubscriberStore(db: Queryable): SubscriberStore {
       }
       return ids.flatMap((id) => {
         const row = byId.get(id);
-        return row ? [toSubscriber(row)] : [];
+        return row ? [asSubscriber(row)] : [];
       });
     },
     async upsertTopic(tenantId, key, name, now) {

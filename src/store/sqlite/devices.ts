@@ -1,10 +1,16 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import { deviceAddressHash } from '../device-address.ts';
 import type { DeviceInput, DeviceStore, DeviceUpsert } from '../port.ts';
-import { type DeviceRow, toDevice } from '../rows.ts';
+import { type DeviceRow, sealSubscription, toDevice } from '../rows.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
-export function sqliteDeviceStore(db: Database.Database, subscribers: SubscriberStatements): DeviceStore {
+export function sqliteDeviceStore(
+  db: Database.Database,
+  subscribers: SubscriberStatements,
+  personal: PersonalData,
+): DeviceStore {
+  const asDevice = (row: DeviceRow) => toDevice(row, personal);
   const get = db.prepare('SELECT * FROM devices WHERE tenant_id = ? AND subscriber_id = ? AND id = ?');
   const list = db.prepare(
     'SELECT * FROM devices WHERE tenant_id = ? AND subscriber_id = ? ORDER BY created_at, id',
@@ -38,7 +44,7 @@ export function sqliteDeviceStore(db: Database.Database, subscribers: Subscriber
   );
 
   const upsert = db.transaction((input: DeviceInput, now: number, limit: number): DeviceUpsert => {
-    const hash = deviceAddressHash(input);
+    const hash = deviceAddressHash(personal, input);
     const isNew = get.get(input.tenantId, input.subscriberId, input.id) === undefined;
     if (isNew && (countOthers.get(input.tenantId, input.subscriberId, hash) as number) >= limit)
       return { ok: false, code: 'device_limit', limit };
@@ -49,12 +55,12 @@ export function sqliteDeviceStore(db: Database.Database, subscribers: Subscriber
       subscriberId: input.subscriberId,
       id: input.id,
       platform: input.platform,
-      token: input.token,
-      subscription: input.subscription ? JSON.stringify(input.subscription) : null,
+      token: input.token === '' ? '' : personal.seal(input.token),
+      subscription: sealSubscription(input.subscription ?? null, personal),
       hash,
       now,
     }) as DeviceRow;
-    return { ok: true, device: toDevice(row) };
+    return { ok: true, device: asDevice(row) };
   });
 
   return {
@@ -62,17 +68,17 @@ export function sqliteDeviceStore(db: Database.Database, subscribers: Subscriber
       return upsert.immediate(input, now, limit);
     },
     async listDevices(tenantId, subscriberId) {
-      return (list.all(tenantId, subscriberId) as DeviceRow[]).map(toDevice);
+      return (list.all(tenantId, subscriberId) as DeviceRow[]).map(asDevice);
     },
     async getDevice(tenantId, subscriberId, id) {
       const row = get.get(tenantId, subscriberId, id) as DeviceRow | undefined;
-      return row ? toDevice(row) : null;
+      return row ? asDevice(row) : null;
     },
     async deleteDevice(tenantId, subscriberId, id) {
       return remove.run(tenantId, subscriberId, id).changes > 0;
     },
     async deactivateDevice(device, reason, at) {
-      const hash = deviceAddressHash(device);
+      const hash = deviceAddressHash(personal, device);
       return (
         deactivate.run(at, reason, at, device.tenantId, device.subscriberId, device.id, hash).changes > 0
       );
@@ -80,7 +86,7 @@ export function sqliteDeviceStore(db: Database.Database, subscribers: Subscriber
     async activeDevicesOf(tenantId, subscriberIds, platforms) {
       if (subscriberIds.length === 0 || platforms.length === 0) return [];
       const rows = activeOf.all(tenantId, JSON.stringify(subscriberIds), JSON.stringify(platforms));
-      return (rows as DeviceRow[]).map(toDevice);
+      return (rows as DeviceRow[]).map(asDevice);
     },
   };
 }

@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { addressHash } from '../../feedback/address.ts';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, SuppressionReason, SuppressionRecord } from '../../shared/model.ts';
 import { suppressionChange } from '../personal-data.ts';
 import type { AddressConsent, FeedbackStore } from '../port.ts';
@@ -26,7 +28,11 @@ function toSuppression(row: SuppressionRow): SuppressionRecord {
 }
 
 /** Provider callbacks: statuses after the send, suppressed addresses, soft bounce counts (src/feedback). */
-export function sqliteFeedbackStore(db: Database.Database, consent: ConsentStatements): FeedbackStore {
+export function sqliteFeedbackStore(
+  db: Database.Database,
+  consent: ConsentStatements,
+  personal: PersonalData,
+): FeedbackStore {
   const integrations = db.prepare('SELECT * FROM integrations WHERE id = ? ORDER BY tenant_id');
   const byProviderId = db.prepare(
     `SELECT * FROM messages INDEXED BY messages_by_provider_id
@@ -62,7 +68,7 @@ export function sqliteFeedbackStore(db: Database.Database, consent: ConsentState
     .pluck();
   const withPhone = db
     .prepare(
-      'SELECT id FROM subscribers INDEXED BY subscribers_by_phone WHERE tenant_id = ? AND phone = ? ORDER BY id',
+      'SELECT id FROM subscribers INDEXED BY subscribers_by_phone WHERE tenant_id = ? AND phone_hash = ? ORDER BY id',
     )
     .pluck();
 
@@ -160,7 +166,7 @@ export function sqliteFeedbackStore(db: Database.Database, consent: ConsentState
       return countSoftBounce.immediate(tenantId, channel, addressHash, ref, at, since);
     },
     async subscribersWithPhone(tenantId, phone) {
-      return withPhone.all(tenantId, phone) as string[];
+      return withPhone.all(tenantId, addressHash(personal, 'sms', phone)) as string[];
     },
   };
 }

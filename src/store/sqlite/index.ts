@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PersonalData } from '../../security/personal-data.ts';
 import { SQLITE_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
 import { CHECKPOINT_POLICY } from './checkpoint-policy.ts';
@@ -11,6 +12,7 @@ import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
+import { sqliteSealLegacy } from './legacy-personal.ts';
 import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -129,21 +131,25 @@ export function openSqliteStore(options: SqliteOptions): Store {
   migrate(db);
 
   const jobs = jobStatements(db);
-  const subscribers = subscriberStatements(db);
+  // Replaced by the installation's key at start (src/security/personal-data-key.ts).
+  const personal = new PersonalData();
+  const subscribers = subscriberStatements(db, personal);
   const inboxLog = inboxLogStatements(db);
   const consent = consentStatements(db);
   const store: Store = {
     dialect: 'sqlite',
     capabilities: SQLITE_CAPABILITIES,
+    personalData: personal,
+    sealLegacyPersonalData: sqliteSealLegacy(db, personal),
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
-    ...sqliteEventStore(db, jobs, subscribers),
-    ...sqliteSubscriberStore(db, subscribers),
-    ...sqliteDeviceStore(db, subscribers),
+    ...sqliteEventStore(db, jobs, subscribers, personal),
+    ...sqliteSubscriberStore(db, subscribers, personal),
+    ...sqliteDeviceStore(db, subscribers, personal),
     ...sqliteWorkflowStore(db),
     ...sqliteIntegrationStore(db),
     ...sqliteCircuitStore(db),
-    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog),
+    ...sqliteMessageStore(db, jobs, digestStatements(db, jobs), inboxLog, personal),
     ...sqliteInboxStore(db, inboxLog, jobs),
     ...sqlitePresenceStore(db),
     ...sqliteDigestStore(db),
@@ -151,8 +157,8 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteTenantSettingsStore(db),
     ...sqliteRateCounterStore(db),
     ...sqliteWebhookEndpointStore(db),
-    ...sqliteFeedbackStore(db, consent),
-    ...sqliteListingStore(db, subscribers),
+    ...sqliteFeedbackStore(db, consent, personal),
+    ...sqliteListingStore(db, subscribers, personal),
     ...sqlitePersonalDataStore(db, jobs),
     probe: sqliteProbe(options.file, db),
     async close() {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { CANCELLABLE_SQL, workflowDeletedEntry } from '../cancellation.ts';
 import type { ListingStore, TopicRecord } from '../port.ts';
@@ -8,7 +9,11 @@ import type { SubscriberStatements } from './subscribers.ts';
 type TopicRow = { key: string; name: string | null; created_at: number };
 const toTopic = (row: TopicRow): TopicRecord => ({ key: row.key, name: row.name, createdAt: row.created_at });
 
-export function sqliteListingStore(db: Database.Database, subscribers: SubscriberStatements): ListingStore {
+export function sqliteListingStore(
+  db: Database.Database,
+  subscribers: SubscriberStatements,
+  personal: PersonalData,
+): ListingStore {
   const subscribersFirst = db.prepare('SELECT * FROM subscribers WHERE tenant_id = ? ORDER BY id LIMIT ?');
   const subscribersAfter = db.prepare(
     'SELECT * FROM subscribers WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?',
@@ -69,7 +74,7 @@ export function sqliteListingStore(db: Database.Database, subscribers: Subscribe
       const rows = (
         after === null ? subscribersFirst.all(tenantId, limit) : subscribersAfter.all(tenantId, after, limit)
       ) as SubscriberRow[];
-      return rows.map(toSubscriber);
+      return rows.map((row) => toSubscriber(row, personal));
     },
     async listTopics(tenantId, after, limit) {
       const rows = (

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type {
   DigestWrites,
@@ -36,6 +37,7 @@ export function sqliteMessageStore(
   jobs: JobStatements,
   digests: DigestStatements,
   inbox: InboxLog,
+  personal: PersonalData,
 ): MessageStore {
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
@@ -287,13 +289,21 @@ export function sqliteMessageStore(
       return escalate.run({ tenantId, ids: JSON.stringify(ids), entry: JSON.stringify(entry), now }).changes;
     },
     async saveSandboxCapture(c: SandboxCapture) {
-      capture.run(c.tenantId, c.id, c.messageId, c.channel, c.to, JSON.stringify(c.content), c.createdAt);
+      capture.run(
+        c.tenantId,
+        c.id,
+        c.messageId,
+        c.channel,
+        personal.sealNullable(c.to),
+        JSON.stringify(c.content),
+        c.createdAt,
+      );
     },
     async listSandboxCaptures(tenantId, limit, channel?: Channel) {
       const rows = (
         channel ? capturesChannel.all(tenantId, channel, limit) : capturesAll.all(tenantId, limit)
       ) as SandboxCaptureRow[];
-      return rows.map(toSandboxCapture);
+      return rows.map((row) => toSandboxCapture(row, personal));
     },
   };
 }

@@ -1,46 +1,70 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import type { SubscriberPatch, SubscriberRecord } from '../../shared/model.ts';
+import { type SealedSubscriberPatch, sealSubscriberPatch } from '../personal-fields.ts';
 import type { SubscriberStore } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 
 /** Statements for writing subscribers, shared with event acceptance (inline subscribers). */
-export function subscriberStatements(db: Database.Database) {
+export function subscriberStatements(db: Database.Database, personal: PersonalData) {
   const get = db.prepare('SELECT * FROM subscribers WHERE tenant_id = ? AND id = ?');
   const write = db.prepare(
-    `INSERT INTO subscribers (tenant_id, id, email, phone, locale, timezone, data, created_at, updated_at)
-     VALUES (@tenant_id, @id, @email, @phone, @locale, @timezone, @data, @created_at, @updated_at)
+    `INSERT INTO subscribers (tenant_id, id, email, phone, email_hash, phone_hash, locale, timezone, data,
+       created_at, updated_at)
+     VALUES (@tenant_id, @id, @email, @phone, @email_hash, @phone_hash, @locale, @timezone, @data, @created_at,
+       @updated_at)
      ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, phone = excluded.phone,
+       email_hash = excluded.email_hash, phone_hash = excluded.phone_hash,
        locale = excluded.locale, timezone = excluded.timezone, data = excluded.data, updated_at = excluded.updated_at`,
   );
   const createEmpty = db.prepare(
     `INSERT INTO subscribers (tenant_id, id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
+  /** Fields present in `patch` (email and phone already sealed) are set (null clears one); absent fields are kept. */
+  function upsertSealed(
+    tenantId: string,
+    id: string,
+    patch: SealedSubscriberPatch,
+    now: number,
+    read?: SubscriberRow,
+  ): SubscriberRow {
+    const existing = read ?? (get.get(tenantId, id) as SubscriberRow | undefined);
+    const pick = <K extends keyof SubscriberRow>(key: K, value: SubscriberRow[K] | undefined) =>
+      value === undefined ? (existing?.[key] ?? null) : value;
+    const row: SubscriberRow = {
+      tenant_id: tenantId,
+      id,
+      email: pick('email', patch.email),
+      phone: pick('phone', patch.phone),
+      email_hash: pick('email_hash', patch.emailHash),
+      phone_hash: pick('phone_hash', patch.phoneHash),
+      locale: pick('locale', patch.locale),
+      timezone: pick('timezone', patch.timezone),
+      data: patch.data === undefined ? (existing?.data ?? '{}') : JSON.stringify(patch.data ?? {}),
+      created_at: existing?.created_at ?? now,
+      updated_at: now,
+    };
+    write.run(row);
+    return row;
+  }
   return {
     /** Fields present in `patch` are set (null clears one); absent fields are kept. */
     upsert(tenantId: string, id: string, patch: SubscriberPatch, now: number): SubscriberRecord {
-      const existing = get.get(tenantId, id) as SubscriberRow | undefined;
-      const pick = <K extends keyof SubscriberRow>(key: K, value: SubscriberRow[K] | undefined) =>
-        value === undefined ? (existing?.[key] ?? null) : value;
-      const row: SubscriberRow = {
-        tenant_id: tenantId,
-        id,
-        email: pick('email', patch.email),
-        phone: pick('phone', patch.phone),
-        locale: pick('locale', patch.locale),
-        timezone: pick('timezone', patch.timezone),
-        data: patch.data === undefined ? (existing?.data ?? '{}') : JSON.stringify(patch.data ?? {}),
-        created_at: existing?.created_at ?? now,
-        updated_at: now,
-      };
-      write.run(row);
-      return toSubscriber(row);
+      const stored = get.get(tenantId, id) as SubscriberRow | undefined;
+      const sealed = sealSubscriberPatch(personal, patch, stored);
+      return toSubscriber(upsertSealed(tenantId, id, sealed, now, stored), personal);
+    },
+    upsertSealed,
+    /** The row as stored (sealed fields), for a caller that seals a patch against it. */
+    stored(tenantId: string, id: string): SubscriberRow | undefined {
+      return get.get(tenantId, id) as SubscriberRow | undefined;
     },
     createEmpty(tenantId: string, id: string, now: number): void {
       createEmpty.run(tenantId, id, now, now);
     },
     get(tenantId: string, id: string): SubscriberRecord | null {
       const row = get.get(tenantId, id) as SubscriberRow | undefined;
-      return row ? toSubscriber(row) : null;
+      return row ? toSubscriber(row, personal) : null;
     },
   };
 }
@@ -50,6 +74,7 @@ export type SubscriberStatements = ReturnType<typeof subscriberStatements>;
 export function sqliteSubscriberStore(
   db: Database.Database,
   subscribers: SubscriberStatements,
+  personal: PersonalData,
 ): SubscriberStore {
   const upsertTopic = db.prepare(
     `INSERT INTO topics (tenant_id, key, name, created_at) VALUES (?, ?, ?, ?)
@@ -104,7 +129,9 @@ export function sqliteSubscriberStore(
         const one = subscribers.get(tenantId, ids[0]!);
         return one ? [one] : [];
       }
-      return (many.all(tenantId, JSON.stringify(ids)) as SubscriberRow[]).map(toSubscriber);
+      return (many.all(tenantId, JSON.stringify(ids)) as SubscriberRow[]).map((row) =>
+        toSubscriber(row, personal),
+      );
     },
     async loadOrCreateSubscribers(tenantId, ids, now) {
       return loadOrCreate.immediate(tenantId, ids, now);

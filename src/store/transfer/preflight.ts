@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PERSONAL_DATA_KEY_SETTING } from '../../security/personal-data-key.ts';
 import { MASTER_SECRET_SETTING } from '../../security/secrets.ts';
 import { run } from '../postgres/client.ts';
 import { TransferRefused } from './errors.ts';
@@ -96,6 +97,9 @@ export async function prepareTarget(
     // depends on it; an unused secret of the target's own makes room for it.
     if (secret === 'replaced')
       await run(client, 'DELETE FROM settings WHERE key = $1', [MASTER_SECRET_SETTING]);
+    // Likewise the personal data key: the copied rows are sealed under the source's, which the
+    // settings copy brings; one the target made for itself seals nothing yet.
+    if (!used) await run(client, 'DELETE FROM settings WHERE key = $1', [PERSONAL_DATA_KEY_SETTING]);
     await writeSetting(client, MARKER_KEY, JSON.stringify(started));
     await run(client, 'COMMIT');
   } catch (error) {

@@ -51,6 +51,8 @@ export const TABLES: readonly TableSpec[] = [
       id: 'text',
       email: 'text',
       phone: 'text',
+      email_hash: 'text',
+      phone_hash: 'text',
       locale: 'text',
       timezone: 'text',
       data: 'json',

@@ -71,6 +71,42 @@ describe('provider events', () => {
     expect(sesEvents(JSON.stringify({ notificationType: 'Send', mail: { messageId: 'm' } }))).toEqual([]);
   });
 
+  it("keeps no address from the provider's words: bounce diagnostics and reasons lose their emails and numbers", () => {
+    const [bounce] = sesEvents(
+      JSON.stringify({
+        eventType: 'Bounce',
+        bounce: {
+          bounceType: 'Permanent',
+          bouncedRecipients: [
+            {
+              emailAddress: 'ada.l@x.test',
+              diagnosticCode:
+                'smtp; 550 5.1.1 <Ada.L@x.test>: Recipient address rejected (call +44 7700 900123)',
+            },
+          ],
+        },
+        mail: { messageId: 'ses-2' },
+      }),
+    );
+    const words = JSON.stringify([bounce?.change, bounce?.addresses.map((a) => a.detail)]);
+    expect(words).toContain('550 5.1.1 <<address>>: Recipient address rejected (call <number>)');
+    expect(words).not.toMatch(/ada\.l|7700/i);
+    // The address itself is still handed over, for the suppression's keyed hash.
+    expect(bounce?.addresses[0]?.address).toBe('ada.l@x.test');
+    const [dropped] =
+      sendgridEvents(
+        JSON.stringify([
+          {
+            event: 'bounce',
+            reason: '550 no mailbox bob@x.test',
+            email: 'bob@x.test',
+            tidings_message_id: 'm',
+          },
+        ]),
+      ) ?? [];
+    expect(JSON.stringify(dropped?.change)).not.toContain('bob@x.test');
+  });
+
   it('SendGrid: matched by custom arg or sg_message_id prefix; drops and blocks classified', () => {
     const events = sendgridEvents(
       JSON.stringify([

@@ -5,8 +5,9 @@ import { SnsClient } from '../../../src/feedback/sns-certificates.ts';
 import { isSnsUrl, parseSnsMessage, verifySnsSignature } from '../../../src/feedback/sns-signature.ts';
 import { twilioSignature, verifyTwilioSignature } from '../../../src/feedback/twilio-signature.ts';
 import { createOutboundGuard } from '../../../src/security/outbound/index.ts';
+import { selfSignedCertificate } from '../../fakes/certificates.ts';
 import { LOOPBACK_TARGETS } from '../../fakes/outbound.ts';
-import { type SnsFake, selfSignedRsaCertificate, signSns, startSnsFake } from '../../fakes/sns.ts';
+import { type SnsFake, signSns, startSnsFake } from '../../fakes/sns.ts';
 
 describe('Twilio X-Twilio-Signature', () => {
   // The worked example of Twilio's "Webhooks security" guide.
@@ -94,7 +95,7 @@ describe('SendGrid signed event webhook', () => {
 });
 
 describe('SNS message signatures', () => {
-  const { key, cert } = selfSignedRsaCertificate();
+  const { key, cert } = selfSignedCertificate('rsa');
   const certificate = new X509Certificate(cert);
   const certUrl = 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem';
   const notification = {
@@ -143,7 +144,7 @@ describe('SNS message signatures', () => {
     expect(verifySnsSignature({ ...signed, SignatureVersion: '3' }, certificate, Date.now())).toBe(false);
     // Version 1 claimed over a SHA-256 signature.
     expect(verifySnsSignature({ ...signed, SignatureVersion: '1' }, certificate, Date.now())).toBe(false);
-    const other = new X509Certificate(selfSignedRsaCertificate().cert);
+    const other = new X509Certificate(selfSignedCertificate('rsa').cert);
     expect(verifySnsSignature(signed, other, Date.now())).toBe(false);
     expect(verifySnsSignature(signed, certificate, Date.now() + 3 * 86_400_000)).toBe(false);
   });

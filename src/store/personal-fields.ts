@@ -1,0 +1,102 @@
+import { addressHash } from '../feedback/address.ts';
+import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
+import type { EventInput, SubscriberPatch } from '../shared/model.ts';
+
+/**
+ * How both stores keep personal fields (API.md "Personal data"): sealed on the way in, opened on
+ * the way out, with a keyed hash beside each address for lookups. The adapters call these; no
+ * other part of Tidings sees a sealed value.
+ */
+
+/** A subscriber patch as stored: email and phone sealed, with their hashes (present only when the field is). */
+export interface SealedSubscriberPatch extends Omit<SubscriberPatch, 'email' | 'phone'> {
+  email?: string | null;
+  phone?: string | null;
+  emailHash?: string | null;
+  phoneHash?: string | null;
+}
+
+/** The stored personal fields of a subscriber row, where the caller has it at hand. */
+export interface StoredAddresses {
+  email: string | null;
+  phone: string | null;
+  email_hash: string | null;
+  phone_hash: string | null;
+}
+
+/**
+ * Seals a patch's email and phone. Given the row as stored, an address that did not change (its
+ * keyed hash matches, and the stored value is sealed) keeps its sealed value: re-sending to an
+ * inline recipient costs a hash, not an encryption.
+ */
+export function sealSubscriberPatch(
+  personal: PersonalData,
+  patch: SubscriberPatch,
+  stored?: StoredAddresses,
+): SealedSubscriberPatch {
+  const sealed: SealedSubscriberPatch = { ...patch };
+  if (patch.email !== undefined) {
+    const hash = patch.email === null ? null : addressHash(personal, 'email', patch.email);
+    sealed.emailHash = hash;
+    sealed.email =
+      patch.email === null
+        ? null
+        : (reusable(stored?.email, stored?.email_hash, hash) ?? personal.seal(patch.email));
+  }
+  if (patch.phone !== undefined) {
+    const hash = patch.phone === null ? null : addressHash(personal, 'sms', patch.phone);
+    sealed.phoneHash = hash;
+    sealed.phone =
+      patch.phone === null
+        ? null
+        : (reusable(stored?.phone, stored?.phone_hash, hash) ?? personal.seal(patch.phone));
+  }
+  return sealed;
+}
+
+function reusable(
+  value: string | null | undefined,
+  storedHash: string | null | undefined,
+  hash: string | null,
+): string | null {
+  return value && storedHash && storedHash === hash && isSealedPersonal(value) ? value : null;
+}
+
+/**
+ * An event's input as stored: inline recipients' email and phone replaced by their sealed values
+ * (the ones sealed for the subscriber rows, by id, so nothing is sealed twice). Nothing reads the
+ * addresses back from an event: deliveries read the subscriber.
+ */
+export function sealEventInput(
+  input: EventInput,
+  sealedById: ReadonlyMap<string, SealedSubscriberPatch>,
+): EventInput {
+  if (sealedById.size === 0) return input;
+  return {
+    ...input,
+    to: input.to.map((recipient) => {
+      if (typeof recipient !== 'object' || !('subscriberId' in recipient)) return recipient;
+      if (recipient.email === undefined && recipient.phone === undefined) return recipient;
+      const sealed = sealedById.get(recipient.subscriberId);
+      const copy = { ...recipient };
+      if (copy.email !== undefined) copy.email = (sealed?.email ?? undefined) as string;
+      if (copy.phone !== undefined) copy.phone = (sealed?.phone ?? undefined) as string;
+      return copy;
+    }),
+  };
+}
+
+/** Inline subscribers sealed, and by id (the last patch of an id is the one stored last). */
+export function sealInlineSubscribers<T extends { id: string } & SubscriberPatch>(
+  personal: PersonalData,
+  inline: readonly T[],
+  stored?: (id: string) => StoredAddresses | undefined,
+): { sealed: ({ id: string } & SealedSubscriberPatch)[]; byId: Map<string, SealedSubscriberPatch> } {
+  const byId = new Map<string, SealedSubscriberPatch>();
+  const sealed = inline.map(({ id, ...patch }) => {
+    const one = sealSubscriberPatch(personal, patch, stored?.(id));
+    byId.set(id, one);
+    return { id, ...one };
+  });
+  return { sealed, byId };
+}

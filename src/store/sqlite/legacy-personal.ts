@@ -1,0 +1,134 @@
+import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
+import { LEGACY_BATCH, PLAIN_SQL, type Rekey, resealDevice, resealSubscriber } from '../legacy-personal.ts';
+
+/**
+ * Store.sealLegacyPersonalData on SQLite: pages through the rows an earlier version wrote in
+ * clear (by primary key, so each page starts where the last ended), one short write transaction
+ * per page, yielding between pages.
+ */
+export function sqliteSealLegacy(db: Database.Database, personal: PersonalData): () => Promise<number> {
+  const subscribers = db.prepare(
+    `SELECT tenant_id, id, email, phone FROM subscribers
+      WHERE (tenant_id, id) > (?, ?) AND (${PLAIN_SQL('email')} OR ${PLAIN_SQL('phone')})
+      ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+  );
+  const setSubscriber = db.prepare(
+    `UPDATE subscribers SET email = @email, phone = @phone, email_hash = @emailHash, phone_hash = @phoneHash
+      WHERE tenant_id = @tenantId AND id = @id AND email IS @oldEmail AND phone IS @oldPhone`,
+  );
+  const rekeySuppression = db.prepare(
+    `UPDATE OR IGNORE suppressions SET address_hash = @to WHERE tenant_id = @tenantId AND channel = @channel AND address_hash = @from`,
+  );
+  const rekeyBounces = db.prepare(
+    `UPDATE OR IGNORE soft_bounces SET address_hash = @to WHERE tenant_id = @tenantId AND channel = @channel AND address_hash = @from`,
+  );
+  const devices = db.prepare(
+    `SELECT tenant_id, subscriber_id, id, platform, token, subscription FROM devices
+      WHERE (tenant_id, subscriber_id, id) > (?, ?, ?)
+        AND (${PLAIN_SQL('token')} OR (subscription IS NOT NULL AND subscription NOT LIKE '"%'))
+      ORDER BY tenant_id, subscriber_id, id LIMIT ${LEGACY_BATCH}`,
+  );
+  const setDevice = db.prepare(
+    `UPDATE devices SET token = @token, subscription = @subscription, address_hash = @addressHash
+      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND id = @id AND token = @oldToken`,
+  );
+  const captures = db.prepare(
+    `SELECT tenant_id, id, recipient FROM sandbox_captures
+      WHERE (tenant_id, id) > (?, ?) AND ${PLAIN_SQL('recipient')} ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+  );
+  const setCapture = db.prepare(
+    'UPDATE sandbox_captures SET recipient = ? WHERE tenant_id = ? AND id = ? AND recipient = ?',
+  );
+
+  type SubscriberRow = { tenant_id: string; id: string; email: string | null; phone: string | null };
+  type DeviceRow = {
+    tenant_id: string;
+    subscriber_id: string;
+    id: string;
+    platform: string;
+    token: string;
+    subscription: string | null;
+  };
+  type CaptureRow = { tenant_id: string; id: string; recipient: string };
+
+  const subscriberPage = db.transaction((rows: SubscriberRow[]) => {
+    for (const row of rows) {
+      const sealed = resealSubscriber(personal, row);
+      setSubscriber.run({
+        ...sealed,
+        tenantId: row.tenant_id,
+        id: row.id,
+        oldEmail: row.email,
+        oldPhone: row.phone,
+      });
+      for (const rekey of sealed.rekeys as Rekey[]) {
+        rekeySuppression.run({ ...rekey, tenantId: row.tenant_id });
+        rekeyBounces.run({ ...rekey, tenantId: row.tenant_id });
+      }
+    }
+  });
+  const devicePage = db.transaction((rows: DeviceRow[]) => {
+    for (const row of rows) {
+      const sealed = resealDevice(personal, row);
+      setDevice.run({
+        ...sealed,
+        tenantId: row.tenant_id,
+        subscriberId: row.subscriber_id,
+        id: row.id,
+        oldToken: row.token,
+      });
+    }
+  });
+  const capturePage = db.transaction((rows: CaptureRow[]) => {
+    for (const row of rows)
+      setCapture.run(personal.seal(row.recipient), row.tenant_id, row.id, row.recipient);
+  });
+  const pause = () => new Promise((resolve) => setImmediate(resolve));
+
+  return async () => {
+    // While sealing, the space an old value leaves in its page is zeroed (no extra I/O), and the
+    // WAL frames that still hold the pages as they were are dropped afterwards: otherwise the
+    // clear values would outlive their rows in the file's free space and in the WAL.
+    db.pragma('secure_delete = FAST');
+    try {
+      const sealed = await sealAll();
+      if (sealed > 0) db.pragma('wal_checkpoint(TRUNCATE)');
+      return sealed;
+    } finally {
+      db.pragma('secure_delete = OFF');
+    }
+  };
+
+  async function sealAll(): Promise<number> {
+    let sealed = 0;
+    for (let after = ['', '']; ; ) {
+      const rows = subscribers.all(...after) as SubscriberRow[];
+      if (rows.length === 0) break;
+      subscriberPage.immediate(rows);
+      sealed += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.tenant_id, last.id];
+      await pause();
+    }
+    for (let after = ['', '', '']; ; ) {
+      const rows = devices.all(...after) as DeviceRow[];
+      if (rows.length === 0) break;
+      devicePage.immediate(rows);
+      sealed += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.tenant_id, last.subscriber_id, last.id];
+      await pause();
+    }
+    for (let after = ['', '']; ; ) {
+      const rows = captures.all(...after) as CaptureRow[];
+      if (rows.length === 0) break;
+      capturePage.immediate(rows);
+      sealed += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.tenant_id, last.id];
+      await pause();
+    }
+    return sealed;
+  }
+}

@@ -1,0 +1,131 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledMessages } from '../helpers/messages.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// Distinctive values: found anywhere in the database, they were stored in clear.
+const EMAIL = 'Octavia.Brightwater-6620@example.org';
+const PHONE = '+447700966201';
+const INLINE_EMAIL = 'inline.barnaby.8817@example.net';
+const INLINE_PHONE = '+15550188172';
+const TOKEN = 'c0ffee42'.repeat(8);
+
+/** Every row of every table as text and, on SQLite, the bytes of the database file and its WAL. */
+async function everythingStored(server: TestServer): Promise<string> {
+  const url = server.databaseUrl;
+  if (url.startsWith('sqlite:')) {
+    const file = path.resolve(url.slice('sqlite:'.length));
+    const parts: string[] = [];
+    const db = new Database(file, { readonly: true });
+    try {
+      const tables = db
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+        .pluck()
+        .all() as string[];
+      for (const table of tables) parts.push(JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all()));
+    } finally {
+      db.close();
+    }
+    for (const bytes of [file, `${file}-wal`])
+      if (existsSync(bytes)) parts.push(readFileSync(bytes).toString('latin1'));
+    return parts.join('\n');
+  }
+  return withPostgres(url, async (client) => {
+    const { rows: tables } = await client.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+    );
+    const parts: string[] = [];
+    for (const { name } of tables) {
+      const { rows } = await client.query<{ row: string }>(`SELECT t::text AS row FROM "${name}" AS t`);
+      parts.push(...rows.map((r) => r.row));
+    }
+    return parts.join('\n');
+  });
+}
+
+describe('personal data at rest (API.md "Personal data")', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('after a full send on every address channel, the database holds no email, phone or token in clear, while the API shows them', async () => {
+    expect(
+      (
+        await server.call('PUT', '/v1/workflows/pd-all', {
+          channels: [
+            { channel: 'in_app', template: { title: 'Hi {{ subscriber.locale }}', body: 'b' } },
+            { channel: 'email', template: { subject: 'Hello', text: 'Hi there' } },
+            { channel: 'sms', template: { text: 'Hi there' } },
+            { channel: 'push', template: { title: 'Hi', body: 'there' } },
+          ],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await server.call('PUT', '/v1/subscribers/octavia', { email: EMAIL, phone: PHONE, locale: 'en-GB' }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await server.call('PUT', '/v1/subscribers/octavia/devices/phone', {
+          platform: 'apns',
+          token: TOKEN,
+        })
+      ).status,
+    ).toBe(200);
+
+    const sent = await server.call('POST', '/v1/events', {
+      workflow: 'pd-all',
+      to: ['octavia', { subscriberId: 'barnaby', email: INLINE_EMAIL, phone: INLINE_PHONE }],
+    });
+    expect(sent.status).toBe(202);
+    // octavia: in_app, email, sms, push; barnaby: in_app, email, sms, push (no device: suppressed).
+    const messages = await settledMessages(server, [sent.body.eventId], 8);
+    const statuses = messages.map((m) => `${m.subscriberId}/${m.channel}/${m.status}`).sort();
+    expect(statuses).toEqual([
+      'barnaby/email/sent',
+      'barnaby/in_app/delivered',
+      'barnaby/push/suppressed',
+      'barnaby/sms/sent',
+      'octavia/email/sent',
+      'octavia/in_app/delivered',
+      'octavia/push/sent',
+      'octavia/sms/sent',
+    ]);
+
+    // The tenant still sees the plain values.
+    const octavia = await server.call('GET', '/v1/subscribers/octavia');
+    expect(octavia.body).toMatchObject({ email: EMAIL, phone: PHONE });
+    const barnaby = await server.call('GET', '/v1/subscribers/barnaby');
+    expect(barnaby.body).toMatchObject({ email: INLINE_EMAIL, phone: INLINE_PHONE });
+    const captured = (await server.call('GET', '/v1/sandbox/messages?limit=50')).body.items.map(
+      (c: { to: string }) => c.to,
+    );
+    expect(captured).toEqual(expect.arrayContaining([EMAIL, PHONE, INLINE_EMAIL, INLINE_PHONE, 'phone']));
+
+    const stored = await everythingStored(server);
+    expect(stored).toContain('octavia'); // the dump sees the rows
+    for (const value of [
+      EMAIL,
+      PHONE,
+      INLINE_EMAIL,
+      INLINE_PHONE,
+      TOKEN,
+      'Octavia.Brightwater',
+      'barnaby.8817',
+    ]) {
+      expect(stored.toLowerCase().includes(value.toLowerCase()), value).toBe(false);
+    }
+    expect(stored).not.toContain('7700966201');
+    expect(stored).not.toContain('5550188172');
+  });
+});
