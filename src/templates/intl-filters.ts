@@ -59,7 +59,8 @@ function cached<F extends Intl.DateTimeFormat | Intl.NumberFormat | Intl.Relativ
 export function warmIntl(tags: readonly string[]): void {
   for (const tag of tags) {
     try {
-      cached(`n\u0000${tag}`, () => new Intl.NumberFormat(tag));
+      cached(`n\u0000${tag}`, () => new Intl.NumberFormat(tag)).format(1.5);
+      new Intl.NumberFormat(tag, { style: 'currency', currency: 'EUR' }).format(1);
       cached(`r\u0000${tag}`, () => new Intl.RelativeTimeFormat(tag, { numeric: 'auto' }));
       new Intl.PluralRules(tag).select(1);
       new Intl.DateTimeFormat(tag, { dateStyle: 'short', timeStyle: 'short' }).format(0);

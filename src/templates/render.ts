@@ -333,6 +333,41 @@ export class TemplateCache {
   }
 }
 
+let renderPathWarm = false;
+
+/**
+ * Runs the locale-aware filters and an ICU message once per process, untimed: their first run
+ * (code not yet compiled, Intl and parser data not loaded) took longer than a message's render
+ * budget on a busy machine, and failed the first localized message of a worker as a timeout.
+ */
+function warmRenderPath(): void {
+  if (renderPathWarm) return;
+  renderPathWarm = true;
+  const book = new MessageBook(
+    new Map([['en', { n: '{n, plural, one {# item} other {# items}}' }]]),
+    ['en'],
+    new Map(),
+  );
+  const source =
+    '{{ "n" | t: n: 2 }} {{ 1.5 | number }} {{ 2 | currency: "EUR" }} {{ 0 | datetime: "short" }} {{ 0 | relative }}';
+  try {
+    renderFields(
+      compileFields({ warm: source }),
+      { data: {}, subscriber: {}, actor: null },
+      undefined,
+      60_000,
+      {
+        locale: 'en',
+        timeZone: 'UTC',
+        now: 0,
+        messages: book.prepare(),
+      },
+    );
+  } catch {
+    // Only a warm-up: a real render reports its own errors.
+  }
+}
+
 function localize(
   workflow: WorkflowRecord,
   compiled: CompiledWorkflow,
@@ -344,6 +379,7 @@ function localize(
     localization?.defaultLocale ?? canonicalTag(workflow.definition.defaultLocale ?? DEFAULT_LOCALE);
   // Numbers and dates follow the recipient's own locale, even when its copy falls back.
   const locale = wanted ?? fallback ?? DEFAULT_LOCALE;
+  warmRenderPath();
   if (!localization) {
     warmIntl([locale]);
     return { steps: compiled.steps, locale, messages: null };

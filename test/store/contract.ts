@@ -1031,6 +1031,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.listWorkflowVersions(T, 'missing')).toEqual([]);
       });
 
+      it('goes on from the last version when a deleted workflow is saved again', async () => {
+        await store.putWorkflow(T, 'welcome', { name: 'two', channels: [] }, 2);
+        await store.deleteWorkflow(T, 'welcome', 3);
+        const again = await store.putWorkflow(T, 'welcome', { name: 'three', channels: [] }, 4);
+        expect(again.version).toBe(3);
+        expect((await store.getWorkflowVersion(T, 'welcome', 3))?.definition.name).toBe('three');
+        expect((await store.getWorkflowVersion(T, 'welcome', 2))?.definition.name).toBe('two');
+      });
+
       it("counts a workflow's messages per A/B variant and status, leaving out those without a variant", async () => {
         const m = (id: string, status: MessageRecord['status'], variant?: string, workflow = 'welcome') => ({
           record: message({

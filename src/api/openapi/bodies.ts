@@ -56,9 +56,14 @@ export const BulkResult = Type.Object({
   }),
 });
 
+const WorkflowVersion = Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+  description: 'the workflow version it renders with: the one current when the event was accepted',
+});
+
 export const EventView = Type.Object({
   eventId: Type.String(),
   workflow: Type.String(),
+  workflowVersion: WorkflowVersion,
   status: Type.Enum(['accepted', 'processing', 'completed', 'cancelled']),
   priority: Type.Enum([...LANES]),
   createdAt: Time,
@@ -157,7 +162,12 @@ export const WorkflowView = Type.Object(
   {
     key: Type.String(),
     channels: Type.Array(
-      Type.Object({ channel: Channel, template: Type.Record(Type.String(), Type.String()) }),
+      Type.Object({
+        channel: Channel,
+        template: Type.Optional(
+          Type.Record(Type.String(), Type.String(), { description: 'absent with variants' }),
+        ),
+      }),
     ),
     paused: Type.Boolean(),
     pausedReason: NullableString,
@@ -167,6 +177,56 @@ export const WorkflowView = Type.Object(
   },
   { description: 'the definition as saved (every field of the PUT body), plus these' },
 );
+
+export const WorkflowVersions = Type.Object({
+  items: Type.Array(
+    Type.Object({
+      version: Type.Integer({ minimum: 1 }),
+      current: Type.Boolean({ description: 'the version new events use' }),
+      createdAt: Time,
+      definition: Json,
+    }),
+    { description: 'newest first' },
+  ),
+});
+
+export const WorkflowPreview = Type.Object({
+  workflow: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  channels: Type.Array(
+    Type.Object({
+      channel: Channel,
+      content: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+      variant: Type.Optional(Type.String()),
+      skipped: Type.Optional(Type.String({ description: "the step's `if` was false: no message" })),
+      error: Type.Optional(
+        Type.Object({ reason: Type.Enum(['template_error', 'template_timeout']), message: Type.String() }),
+      ),
+    }),
+  ),
+});
+
+export const WorkflowStats = Type.Object({
+  workflow: Type.String(),
+  variants: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      total: Type.Integer({ minimum: 0 }),
+      statuses: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+        description: 'messages of the variant by current status',
+      }),
+    }),
+  ),
+});
+
+export const LayoutView = Type.Object({
+  key: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  mjml: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  compiledHtml: Type.String({ description: 'what emails are framed in; {{ content }} marks their place' }),
+  createdAt: Time,
+});
 
 export const IntegrationView = Type.Object({
   id: Type.String(),
@@ -194,6 +254,7 @@ export const MessageView = Type.Object({
   eventId: Type.String(),
   subscriberId: Type.String(),
   workflow: Type.String(),
+  workflowVersion: WorkflowVersion,
   channel: Channel,
   status: Status,
   provider: NullableString,
@@ -332,35 +393,6 @@ export const ErasureAccepted = Type.Object({
   status: Type.Literal('erasing'),
 });
 
-export const WorkflowVersions = Type.Object({
-  items: Type.Array(
-    Type.Object({
-      version: Type.Integer({ minimum: 1 }),
-      current: Type.Boolean(),
-      createdAt: Time,
-      definition: Json,
-    }),
-    { description: 'newest first' },
-  ),
-});
-
-export const WorkflowDeleted = Type.Object({
-  key: Type.String(),
-  deleted: Type.Literal(true),
-  cancelledEvents: Type.Integer({ minimum: 0 }),
-  cancelledMessages: Type.Integer({ minimum: 0 }),
-});
-
-export const LayoutView = Type.Object({
-  key: Type.String(),
-  version: Type.Integer({ minimum: 1 }),
-  mjml: Type.Optional(Type.String()),
-  html: Type.Optional(Type.String()),
-  compiledHtml: Type.String(),
-  createdAt: Time,
-});
-
-/** A topic member: the subscriber, or its id alone when the subscriber is gone (erased). */
 export const TopicMember = Type.Union([SubscriberView, Type.Object({ subscriberId: Type.String() })]);
 
 export const ConsentLog = Type.Object({
@@ -377,27 +409,15 @@ export const ConsentLog = Type.Object({
   ),
 });
 
+export const WorkflowDeleted = Type.Object({
+  key: Type.String(),
+  deleted: Type.Literal(true),
+  cancelledEvents: Type.Integer({ minimum: 0 }),
+  cancelledMessages: Type.Integer({ minimum: 0 }),
+});
+
 export const BulkSubscribers = Type.Object({
   results: Type.Array(Type.Union([SubscriberView, Type.Object({ error: ErrorBody.properties.error })]), {
     description: 'one per subscriber, in request order: as stored, or the error for that one alone',
   }),
-});
-
-export const WorkflowPreview = Type.Object({
-  workflow: Type.String(),
-  version: Type.Integer({ minimum: 1 }),
-  channels: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
-    description: 'each step rendered exactly as a send would render it',
-  }),
-});
-
-export const VariantStats = Type.Object({
-  workflow: Type.String(),
-  variants: Type.Array(
-    Type.Object({
-      name: Type.String(),
-      total: Type.Integer({ minimum: 0 }),
-      statuses: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
-    }),
-  ),
 });

@@ -352,19 +352,18 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
 
   app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };
+    // A deleted workflow's versions are kept (its numbers go on if it is saved again), not shown.
+    if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
     const versions = await store.listWorkflowVersions(request.tenantId, key);
-    if (versions.length === 0) throw notFound('workflow', key);
     return { items: versions.map((v, i) => workflowVersionView(v, i === 0)) };
   });
 
   app.post('/v1/workflows/:key/rollback', { schema: { params, body: RollbackBody } }, async (request) => {
     const { key } = request.params as { key: string };
     const { version } = request.body as RollbackBody;
+    if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
     const saved = await store.getWorkflowVersion(request.tenantId, key, version);
-    if (!saved) {
-      if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
-      throw notFound('workflow version', `${key} v${version}`);
-    }
+    if (!saved) throw notFound('workflow version', `${key} v${version}`);
     // The copy is checked as a PUT of it would be: a rule added since it was saved holds for it too.
     const definition = await checkedDefinition(structuredClone(saved.definition) as WorkflowBody);
     return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));

@@ -19,7 +19,10 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         // One statement: the version is kept in the same commit that makes it current.
         `WITH saved AS (
            INSERT INTO workflows AS cur (tenant_id, key, definition, version, created_at, updated_at)
-           VALUES ($1, $2, $3::jsonb, 1, $4, $4)
+           -- After a delete the numbers go on from the last version: they never repeat.
+           VALUES ($1, $2, $3::jsonb,
+             (SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE tenant_id = $1 AND key = $2),
+             $4, $4)
            ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
              version = cur.version + 1, updated_at = excluded.updated_at,
              paused_reason = NULL, render_timeouts = 0

@@ -13,7 +13,12 @@ import {
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(
-    `INSERT INTO workflows (tenant_id, key, definition, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
+    // A workflow deleted and saved again goes on from its last version: numbers never repeat, so
+    // a version compiled (or pinned by an event) before the delete is never mistaken for a new one.
+    `INSERT INTO workflows (tenant_id, key, definition, version, created_at, updated_at)
+     VALUES (@tenantId, @key, @definition,
+       (SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE tenant_id = @tenantId AND key = @key),
+       @now, @now)
      ON CONFLICT (tenant_id, key) DO UPDATE SET definition = excluded.definition,
        version = workflows.version + 1, updated_at = excluded.updated_at,
        paused_reason = NULL, render_timeouts = 0
@@ -23,7 +28,7 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     'INSERT INTO workflow_versions (tenant_id, key, version, definition, created_at) VALUES (?, ?, ?, ?, ?)',
   );
   const save = db.transaction((tenantId: string, key: string, definition: string, now: number) => {
-    const row = put.get(tenantId, key, definition, now, now) as WorkflowRow;
+    const row = put.get({ tenantId, key, definition, now }) as WorkflowRow;
     keepVersion.run(tenantId, key, row.version, definition, now);
     return row;
   });

@@ -5,9 +5,11 @@ import { MessageBook } from '../../../src/templates/messages.ts';
 import { compileFields, renderFields } from '../../../src/templates/render.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
+// These check formatting, not the render budget (test/security covers it): a generous one, so a
+// busy machine's first Intl calls do not time out.
 const scope = (data: Record<string, unknown>) => ({ data, subscriber: {}, actor: null });
 const render = (source: string, data: Record<string, unknown>, locale: Partial<RenderLocale> = {}) =>
-  renderFields(compileFields({ body: source }), scope(data), undefined, 50, {
+  renderFields(compileFields({ body: source }), scope(data), undefined, 5_000, {
     locale: 'en',
     timeZone: 'UTC',
     now: NOW,
@@ -65,7 +67,7 @@ describe('locale-aware filters', () => {
       ]),
       ['ru', 'en'],
       new Map(),
-    );
+    ).prepare();
     const t = (source: string, data: Record<string, unknown>) => render(source, data, { messages: book });
     expect(t('{{ "n" | t: count: data.c }}', { c: 3 })).toBe('3 предмета');
     expect(t('{{ "n" | t: count: data.c }}', { c: 5 })).toBe('5 предметов');

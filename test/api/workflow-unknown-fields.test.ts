@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-/** A workflow field the contract does not name is refused, never stored and ignored. */
+/** A workflow field the contract does not name is refused (400 naming it), never stored and ignored. */
 
 let server: TestServer;
 beforeAll(async () => {
@@ -11,7 +11,7 @@ afterAll(() => server?.close());
 
 const step = { channel: 'in_app', template: { title: 'Hi', body: 'there' } };
 
-describe('workflow fields', () => {
+describe('workflow settings', () => {
   it('a field the contract does not name stays a 400', async () => {
     const answer = await server.call('PUT', '/v1/workflows/unbuilt', { channels: [step], colour: 'red' });
     expect(answer.status).toBe(400);
