@@ -20,7 +20,7 @@ import {
   SUBSCRIBERS,
   sendInlineEmails,
 } from './scenarios.ts';
-import { BenchServer, REPO_ROOT } from './server.ts';
+import { BenchServer, REPO_ROOT, useLocalizedWorkflow } from './server.ts';
 import { fmt } from './stats.ts';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -35,6 +35,8 @@ const USAGE = `usage: npm run bench -- [options]
                    and with a limit that drops 20 %; prints each one's deliveries/s over plain's
   --inline-emails  every event names its recipient inline with an email ({"subscriberId", "email"}),
                    so ingest and deliveries pay for sealing personal data (compare with a run without)
+  --localized      the bench workflow has three locales and an ICU plural, and recipients resolve to
+                   one of them (compare with a run without)
   --known-subscribers
                    create the 10,000 subscribers events go to before each scenario, so deliveries
                    find them (default: the first event to each subscriber creates it)
@@ -54,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     only: null,
     knownSubscribers: false,
     inlineEmails: false,
+    localized: false,
     serverEnv: {},
     policy: false,
   };
@@ -73,6 +76,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--keep') args.keep = true;
     else if (arg === '--known-subscribers') args.knownSubscribers = true;
     else if (arg === '--inline-emails') args.inlineEmails = true;
+    else if (arg === '--localized') args.localized = true;
     else if (arg === '--policy') args.policy = true;
     else if (arg === '--tmp') args.tmpRoot = path.resolve(value());
     else if (arg === '--env') {
@@ -175,13 +179,14 @@ async function runScenario(
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   sendInlineEmails(args.inlineEmails);
+  useLocalizedWorkflow(args.localized);
   const scenarios = selected(args.only);
   const machine = machineInfo();
   const startedAt = new Date();
   const fsyncBefore = probeFsync(args.tmpRoot);
   const mode =
     `${args.quick ? ' (quick)' : ''}${args.knownSubscribers ? ' (known subscribers)' : ''}` +
-    `${args.policy ? ' (policy)' : ''}${args.inlineEmails ? ' (inline emails)' : ''}`;
+    `${args.policy ? ' (policy)' : ''}${args.inlineEmails ? ' (inline emails)' : ''}${args.localized ? ' (localized workflow)' : ''}`;
   console.log(
     `Tidings bench${mode}: ${machine.cpuCount} × ${machine.cpuModel}, ` +
       `${machine.totalMemoryGiB} GiB, node ${machine.node}, kernel ${machine.kernel}`,

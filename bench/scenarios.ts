@@ -33,6 +33,8 @@ export interface BenchOptions {
   policy: boolean;
   /** Events name their recipient inline with an email (`{"subscriberId", "email"}`), not by id. */
   inlineEmails: boolean;
+  /** `--localized`: the bench workflow takes the localized render path (bench/server.ts). */
+  localized: boolean;
 }
 
 export interface ScenarioContext {

@@ -61,6 +61,47 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** One Tidings server (`node bin/tidings.mjs start`) in a child process on a fresh data dir. */
+const BENCH_WORKFLOW = {
+  channels: [{ channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'Order {{ data.order }}' } }],
+};
+
+/**
+ * The same message in three locales with an ICU plural: recipients (no locale of their own)
+ * resolve to the default `es`, so every delivery takes the localized path — the step's `es`
+ * overlay and a plural formatted by intl-messageformat (docs/templates.md).
+ */
+const LOCALIZED_BENCH_WORKFLOW = {
+  defaultLocale: 'es',
+  messages: {
+    en: { items: '{count, plural, one {# item} other {# items}}' },
+    es: { items: '{count, plural, one {# artículo} other {# artículos}}' },
+    de: { items: '{count, plural, one {# Artikel} other {# Artikel}}' },
+  },
+  channels: [
+    {
+      channel: 'in_app',
+      template: {
+        title: 'Hi {{ data.n }}',
+        body: 'Order {{ data.order }}: {{ "items" | t: count: data.n }}',
+      },
+      locales: {
+        es: { title: 'Hola {{ data.n }}', body: 'Pedido {{ data.order }}: {{ "items" | t: count: data.n }}' },
+        de: {
+          title: 'Hallo {{ data.n }}',
+          body: 'Bestellung {{ data.order }}: {{ "items" | t: count: data.n }}',
+        },
+      },
+    },
+  ],
+};
+
+let localizedWorkflow = false;
+
+/** `--localized`: every server's `bench` workflow is LOCALIZED_BENCH_WORKFLOW. Set before the scenarios run. */
+export function useLocalizedWorkflow(on: boolean): void {
+  localizedWorkflow = on;
+}
+
 export class BenchServer {
   private reader: Database.Database | null = null;
   private counted = 0;
@@ -228,11 +269,11 @@ export class BenchServer {
   }
 
   private async createBenchWorkflow(): Promise<void> {
-    await this.api('PUT', '/v1/workflows/bench', {
-      channels: [
-        { channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'Order {{ data.order }}' } },
-      ],
-    });
+    await this.api(
+      'PUT',
+      '/v1/workflows/bench',
+      localizedWorkflow ? LOCALIZED_BENCH_WORKFLOW : BENCH_WORKFLOW,
+    );
   }
 
   /**
