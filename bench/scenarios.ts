@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Pool } from 'undici';
 import { failover } from './failover.ts';
+import { inboxWs } from './inbox-ws.ts';
 import { closedLoop, type LoadResult, type Outcome, openLoop } from './load.ts';
 import {
   type E2eVariant,
@@ -603,6 +604,7 @@ export const SCENARIOS: Scenario[] = [
   latency,
   priority,
   push,
+  inboxWs,
   workerOnly,
   failover,
 ];

@@ -115,6 +115,17 @@ export class BenchServer {
   readonly dbFile: string;
   /** Milliseconds from spawn to the first healthy /healthz. */
   startMs = 0;
+
+  /** The server process's resident memory in bytes (Linux /proc), or null elsewhere. */
+  rssBytes(): number | null {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+      return kib === undefined ? null : Number(kib) * 1024;
+    } catch {
+      return null;
+    }
+  }
   private readonly child: ChildProcess;
   private readonly logFile: string;
   private readonly log: WriteStream;
