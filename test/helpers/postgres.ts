@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll } from 'vitest';
 import { withPostgres } from './pg-client.ts';
 
+import { ADMIN_URL, newTestDatabaseName } from './pg-databases.ts';
+
 /** The server the PostgreSQL tests use; each test gets a database of its own on it. */
-export const ADMIN_URL =
-  process.env.TIDINGS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export { ADMIN_URL };
 
 async function probe(): Promise<string | null> {
   const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
@@ -45,7 +45,7 @@ const admin = <T>(work: (client: pg.Client) => Promise<T>) => withPostgres(ADMIN
 
 /** A new, empty database; dropped when the test file ends. */
 export async function freshDatabaseUrl(): Promise<string> {
-  const name = `tidings_test_${randomBytes(6).toString('hex')}`;
+  const name = newTestDatabaseName();
   await admin((client) => client.query(`CREATE DATABASE ${name}`));
   created.push(name);
   return urlFor(name);

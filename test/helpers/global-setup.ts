@@ -1,0 +1,10 @@
+import { sweepStaleTestDatabases } from './pg-databases.ts';
+
+/**
+ * Once per `vitest run`, before any test file: databases that killed or crashed runs left on
+ * the PostgreSQL server are dropped, so they neither pile up nor slow every CREATE DATABASE.
+ */
+export default async function setup(): Promise<void> {
+  const dropped = await sweepStaleTestDatabases();
+  if (dropped > 0) console.log(`dropped ${dropped} stale tidings_test_* databases`);
+}
