@@ -128,7 +128,7 @@ describe('10. key handling', () => {
     const again = await bannerOf(second);
     expect(again).not.toContain(key!);
     expect(again).not.toMatch(KEY_PATTERN);
-    expect(again).toContain(`Bearer $(cat ${path.join(dataDir, 'api-key')})`);
+    expect(again).toContain(`export TIDINGS_API_KEY=$(cat ${path.join(dataDir, 'api-key')})`);
   });
 
   it('creates, lists and revokes keys offline with `tidings key`; a running server stops accepting a revoked key within 10 s', async () => {

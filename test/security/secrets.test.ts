@@ -143,7 +143,8 @@ describe('6. secrets at rest', () => {
       // What an earlier version left behind: the secret in settings, credentials sealed v1, files 0644.
       const writer = new Database(db);
       writer.prepare("INSERT INTO settings (key, value) VALUES ('master_secret', ?)").run(legacySecret);
-      writer.prepare("INSERT INTO tenants (id, name, created_at) VALUES ('default', 'Default', 0)").run();
+      // `migrate` made the default tenant already (it seeds the demo workflow).
+      writer.prepare("INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES ('default', 'Default', 0)").run();
       writer
         .prepare(
           `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled, created_at, updated_at)
