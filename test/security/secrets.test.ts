@@ -144,7 +144,9 @@ describe('6. secrets at rest', () => {
       const writer = new Database(db);
       writer.prepare("INSERT INTO settings (key, value) VALUES ('master_secret', ?)").run(legacySecret);
       // `migrate` made the default tenant already (it seeds the demo workflow).
-      writer.prepare("INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES ('default', 'Default', 0)").run();
+      writer
+        .prepare("INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES ('default', 'Default', 0)")
+        .run();
       writer
         .prepare(
           `INSERT INTO integrations (tenant_id, id, channel, provider, priority, config, credentials, enabled, created_at, updated_at)
