@@ -12,6 +12,23 @@ import { sealSubscription } from './rows.ts';
  */
 
 /** Rows rewritten per transaction: short enough that deliveries never wait long for the writer. */
+/** The rows a re-seal pass reads, as both stores' queries return them. */
+export type LegacySubscriberRow = {
+  tenant_id: string;
+  id: string;
+  email: string | null;
+  phone: string | null;
+};
+export type LegacyDeviceRow = {
+  tenant_id: string;
+  subscriber_id: string;
+  id: string;
+  platform: string;
+  token: string;
+  subscription: string | null;
+};
+export type LegacyCaptureRow = { tenant_id: string; id: string; recipient: string };
+
 export const LEGACY_BATCH = 200;
 
 /** SQL that is true for a stored value written in clear (null and '' are nothing to seal). */

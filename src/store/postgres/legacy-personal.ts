@@ -1,18 +1,15 @@
 import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
-import { LEGACY_BATCH, PLAIN_SQL, resealDevice, resealSubscriber } from '../legacy-personal.ts';
+import {
+  type LegacyCaptureRow as CaptureRow,
+  type LegacyDeviceRow as DeviceRow,
+  LEGACY_BATCH,
+  PLAIN_SQL,
+  resealDevice,
+  resealSubscriber,
+  type LegacySubscriberRow as SubscriberRow,
+} from '../legacy-personal.ts';
 import { run, transaction } from './client.ts';
-
-type SubscriberRow = { tenant_id: string; id: string; email: string | null; phone: string | null };
-type DeviceRow = {
-  tenant_id: string;
-  subscriber_id: string;
-  id: string;
-  platform: string;
-  token: string;
-  subscription: string | null;
-};
-type CaptureRow = { tenant_id: string; id: string; recipient: string };
 
 // A rekey never lands on a key that already exists (a suppression recorded under the new key wins).
 const REKEY_SUPPRESSIONS = `UPDATE suppressions AS s SET address_hash = $4

@@ -1,6 +1,15 @@
 import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
-import { LEGACY_BATCH, PLAIN_SQL, type Rekey, resealDevice, resealSubscriber } from '../legacy-personal.ts';
+import {
+  type LegacyCaptureRow as CaptureRow,
+  type LegacyDeviceRow as DeviceRow,
+  LEGACY_BATCH,
+  PLAIN_SQL,
+  type Rekey,
+  resealDevice,
+  resealSubscriber,
+  type LegacySubscriberRow as SubscriberRow,
+} from '../legacy-personal.ts';
 
 /**
  * Store.sealLegacyPersonalData on SQLite: pages through the rows an earlier version wrote in
@@ -40,17 +49,6 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
   const setCapture = db.prepare(
     'UPDATE sandbox_captures SET recipient = ? WHERE tenant_id = ? AND id = ? AND recipient = ?',
   );
-
-  type SubscriberRow = { tenant_id: string; id: string; email: string | null; phone: string | null };
-  type DeviceRow = {
-    tenant_id: string;
-    subscriber_id: string;
-    id: string;
-    platform: string;
-    token: string;
-    subscription: string | null;
-  };
-  type CaptureRow = { tenant_id: string; id: string; recipient: string };
 
   const subscriberPage = db.transaction((rows: SubscriberRow[]) => {
     for (const row of rows) {
