@@ -16,9 +16,14 @@ export interface HtmlTracking {
   pixel?: string;
 }
 
-// Each alternative is unambiguous from its first character, so the scan stays linear on any input.
-const MARKUP =
-  /<!--[\s\S]*?(?:-->|$)|<(script|style|textarea|title)\b(?:[^>"']|"[^"]*"|'[^']*')*>[\s\S]*?(?:<\/\1\s*>|$)|<(?:a|area)(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*>/gi;
+// A tag's attributes: each part is told apart by its first character, and a quote or tag left
+// open runs to the end of the input instead of failing — so every match that starts succeeds,
+// and the scan stays linear on any input (a failing match retried at each `<a` is quadratic).
+const ATTRIBUTES = `(?:[^>"']|"[^"]*(?:"|$)|'[^']*(?:'|$))*(?:>|$)`;
+const MARKUP = new RegExp(
+  `<!--[\\s\\S]*?(?:-->|$)|<(script|style|textarea|title)\\b${ATTRIBUTES}[\\s\\S]*?(?:<\\/\\1\\s*>|$)|<(?:a|area)(?=[\\s/>])${ATTRIBUTES}`,
+  'gi',
+);
 
 // One attribute: a name, and maybe `=` and a value (double-, single- or unquoted).
 const ATTRIBUTE = /[^\s"'>/=]+(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?/y;
@@ -48,6 +53,8 @@ function httpTarget(href: string): string | null {
 
 /** The tag with its first `href` tracked (a browser uses the first of duplicates), or as it was. */
 function trackTag(tag: string, click: (target: string) => string | null): string {
+  // A tag the input ends in the middle of is no tag to a browser either.
+  if (!tag.endsWith('>')) return tag;
   // Past `<a` / `<area`; the closing `>` is never part of an attribute.
   let at = /^<[a-z]+/i.exec(tag)![0].length;
   while (at < tag.length - 1) {
