@@ -94,7 +94,8 @@ function pixelOf(html: string): string {
   return localPath(src!);
 }
 
-const get = (path: string, init: RequestInit = {}) => fetch(`${server.url}${path}`, { redirect: 'manual', ...init });
+const get = (path: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${path}`, { redirect: 'manual', ...init });
 
 async function messageOf(messageId: string) {
   return (await server.call('GET', `/v1/messages/${messageId}`)).body;
@@ -117,7 +118,9 @@ describe('open and click tracking of emails', () => {
     expect([mailto, top]).toEqual(['mailto:help@acme.example', '#top']);
     // Tidings' own links stay as they are (the one-click link matches the header's).
     expect(unsubscribe).toBe(/^<([^>]+)>$/.exec(mail.header('list-unsubscribe')!)?.[1]);
-    expect(html).toMatch(/<img src="[^"]+\/v1\/t\/o\/[^"]+" width="1" height="1" alt=""[^>]*\/><\/body><\/html>$/);
+    expect(html).toMatch(
+      /<img src="[^"]+\/v1\/t\/o\/[^"]+" width="1" height="1" alt=""[^>]*\/><\/body><\/html>$/,
+    );
     // The text part is generated from the HTML before tracking: the reader's URLs, no tracking ones.
     expect(mail.text).toContain(ORDER_URL);
     expect(mail.text).not.toContain('/v1/t/');
@@ -135,7 +138,11 @@ describe('open and click tracking of emails', () => {
     expect(answer.status).toBe(200);
     expect(answer.headers.get('content-type')).toBe('image/gif');
     expect(answer.headers.get('cache-control')).toContain('no-store');
-    expect(Buffer.from(await answer.arrayBuffer()).subarray(0, 6).toString()).toBe('GIF89a');
+    expect(
+      Buffer.from(await answer.arrayBuffer())
+        .subarray(0, 6)
+        .toString(),
+    ).toBe('GIF89a');
     // Recorded before the answer.
     const message = await messageOf(messageId);
     expect(message.status).toBe('read');
@@ -196,7 +203,9 @@ describe('open and click tracking of emails', () => {
     smtp.reset();
     const { mail } = await sendOne('untracked', 'fay');
     const unsubscribe = /^<([^>]+)>$/.exec(mail.header('list-unsubscribe')!)?.[1];
-    expect(mail.html).toBe(HTML.replace('{{ data.n }}', '7').replace('{{ links.unsubscribe }}', unsubscribe!));
+    expect(mail.html).toBe(
+      HTML.replace('{{ data.n }}', '7').replace('{{ links.unsubscribe }}', unsubscribe!),
+    );
   });
 
   it('refuses a tracking field that is not two booleans, naming the field', async () => {
