@@ -155,7 +155,8 @@ function message(part: MessagePart, scope: object, messages: Messages | null): s
   const values: Record<string, string | number | boolean> = Object.create(null);
   for (const [name, path] of part.args) {
     const value = valueAt(scope, path);
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return undefined;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
+      return undefined;
     values[name] = value;
   }
   try {
