@@ -1,4 +1,5 @@
 import { IntlMessageFormat } from 'intl-messageformat';
+import { MESSAGE_FORMATTERS } from './message-formatters.ts';
 import { byCanonicalTag, languageOf } from './locale.ts';
 
 /**
@@ -56,7 +57,7 @@ export class MessageBook {
     const id = `${tag}\u0000${key}`;
     let parsed = this.parsed.get(id);
     if (!parsed) {
-      parsed = new IntlMessageFormat(source, tag, undefined, { ignoreTag: true });
+      parsed = new IntlMessageFormat(source, tag, undefined, { ignoreTag: true, formatters: MESSAGE_FORMATTERS });
       this.parsed.set(id, parsed);
     }
     return parsed;
