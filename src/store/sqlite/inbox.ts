@@ -1,5 +1,12 @@
 import type Database from 'better-sqlite3';
-import type { InboxChangeRecord, InboxMark, InboxStore, PresenceKey, PresenceStore } from '../port.ts';
+import type {
+  InboxCatchUp,
+  InboxChangeRecord,
+  InboxMark,
+  InboxStore,
+  PresenceKey,
+  PresenceStore,
+} from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -107,6 +114,25 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const changesAfter = db.prepare(
     `SELECT seq, type, item_id, created_at FROM inbox_changes
       WHERE tenant_id = ? AND subscriber_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  );
+  // Many cursors in one statement each (a broadcast wakes every open stream at once): the log
+  // read by its primary key per cursor, numbered per cursor to keep `limit` each.
+  const changesOfMany = db.prepare(
+    `WITH q AS (SELECT key AS i, json_extract(value, '$[0]') AS subscriber_id,
+                       json_extract(value, '$[1]') AS after_seq FROM json_each(@cursors)),
+          c AS (SELECT q.i AS q_i, c.seq AS c_seq, c.type AS c_type, c.item_id AS c_item,
+                       c.created_at AS c_created, row_number() OVER (PARTITION BY q.i ORDER BY c.seq) AS c_n
+                  FROM q JOIN inbox_changes c ON c.tenant_id = @tenant AND c.subscriber_id = q.subscriber_id
+                   AND c.seq > q.after_seq)
+     SELECT c.q_i, c.c_seq, c.c_type, c.c_item, c.c_created, m.*
+       FROM c LEFT JOIN messages m ON m.tenant_id = @tenant AND m.id = c.c_item
+      WHERE c.c_n <= @limit ORDER BY c.q_i, c.c_seq`,
+  );
+  const unreadOfMany = db.prepare(
+    `SELECT subscriber_id, COUNT(*) AS n FROM messages INDEXED BY messages_unread
+      WHERE tenant_id = @tenant AND subscriber_id IN (SELECT value FROM json_each(@subscribers))
+        AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL AND ${IS_ITEM}
+      GROUP BY subscriber_id`,
   );
   const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
   const oldest = db.prepare(
@@ -243,6 +269,36 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
         itemId: r.item_id,
         createdAt: r.created_at,
       }));
+    },
+    async catchUpInboxes(tenantId, cursors, limit) {
+      if (cursors.length === 0) return [];
+      const rows = changesOfMany.all({
+        tenant: tenantId,
+        cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
+        limit,
+      }) as (MessageRow & {
+        q_i: number;
+        c_seq: number;
+        c_type: InboxChangeRecord['type'];
+        c_item: string | null;
+        c_created: number;
+      })[];
+      const counts = unreadOfMany.all({
+        tenant: tenantId,
+        subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
+      }) as { subscriber_id: string; n: number }[];
+      const unread = new Map(counts.map((r) => [r.subscriber_id, r.n]));
+      const out: InboxCatchUp[] = cursors.map((c) => ({
+        changes: [],
+        unreadCount: unread.get(c.subscriberId) ?? 0,
+      }));
+      for (const row of rows) {
+        out[row.q_i]!.changes.push({
+          change: { seq: row.c_seq, type: row.c_type, itemId: row.c_item, createdAt: row.c_created },
+          item: row.id === null ? null : toMessage(row),
+        });
+      }
+      return out;
     },
     async lastInboxChange(tenantId, subscriberId) {
       return lastSeq.get({ tenant: tenantId, subscriber: subscriberId }) as number;
