@@ -26,6 +26,9 @@ export const WS_CLOSE = {
   replaced: 4429,
 } as const;
 
+/** Events sent to several sockets (one subscriber's devices share them) are serialised once. */
+const serialised = new WeakMap<object, string>();
+
 /** How long a connection without `?token=` has to send its token as the first message. */
 const AUTH_TIMEOUT_MS = 10_000;
 /** Client messages are small: one action each. */
@@ -112,7 +115,12 @@ export async function inboxWebSocketRoutes(
         end(WS_CLOSE.tooSlow, 'too slow: the send buffer is full');
         return;
       }
-      socket.send(JSON.stringify(event));
+      let text = serialised.get(event);
+      if (text === undefined) {
+        text = JSON.stringify(event);
+        serialised.set(event, text);
+      }
+      socket.send(text);
     };
     const end = (code: number, reason: string) => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason);
@@ -215,6 +223,7 @@ export async function inboxWebSocketRoutes(
         const opened = await openInboxSession({
           store,
           feed: inboxFeed,
+          reader: hub.reader,
           tenantId,
           subscriberId,
           after,
