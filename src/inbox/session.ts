@@ -12,13 +12,15 @@ export type InboxEvent =
 type LoggedChange = InboxCatchUp['changes'][number];
 
 /**
- * Events already made from a logged change read for several streams (one subscriber's devices
- * share a read): made once, so the WebSocket route also serialises each once (see inbox-ws.ts).
+ * The event made from a logged change, kept on the change: streams of one subscriber at the same
+ * point share a read (see reader.ts) and so its events, made once (and, on the WebSocket, serialised
+ * once). A property rather than a WeakMap: a broadcast makes 10,000 of them at once, and weak
+ * entries cost the garbage collector far more than a field.
  */
-const made = new WeakMap<
-  LoggedChange,
-  { view: (item: MessageRecord) => unknown; event: InboxEvent | null }
->();
+const MADE = Symbol('inbox event');
+type WithEvent = LoggedChange & {
+  [MADE]?: { view: (item: MessageRecord) => unknown; event: InboxEvent | null };
+};
 
 export interface InboxSessionOptions {
   store: Pick<Store, 'countUnread' | 'lastInboxChange'>;
@@ -67,7 +69,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let again = false;
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
-    const known = made.get(logged);
+    const known = (logged as WithEvent)[MADE];
     if (known && known.view === options.view) return known.event;
     const { change, item } = logged;
     const id = String(change.seq);
@@ -77,7 +79,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     // Gone since (erased), or never this subscriber's: nothing to show, the id is passed over.
     else if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') next = null;
     else next = { type: change.type, id, item: options.view(item), unreadCount };
-    made.set(logged, { view: options.view, event: next });
+    (logged as WithEvent)[MADE] = { view: options.view, event: next };
     return next;
   };
 

@@ -26,8 +26,11 @@ export const WS_CLOSE = {
   replaced: 4429,
 } as const;
 
-/** Events sent to several sockets (one subscriber's devices share them) are serialised once. */
-const serialised = new WeakMap<object, string>();
+/**
+ * An event sent to several sockets (one subscriber's devices share them) is serialised once, the
+ * text kept on the event (not in a WeakMap: see MADE in src/inbox/session.ts).
+ */
+const JSON_TEXT = Symbol('json');
 
 /** How long a connection without `?token=` has to send its token as the first message. */
 const AUTH_TIMEOUT_MS = 10_000;
@@ -115,10 +118,11 @@ export async function inboxWebSocketRoutes(
         end(WS_CLOSE.tooSlow, 'too slow: the send buffer is full');
         return;
       }
-      let text = serialised.get(event);
+      const shared = event as { [JSON_TEXT]?: string };
+      let text = shared[JSON_TEXT];
       if (text === undefined) {
         text = JSON.stringify(event);
-        serialised.set(event, text);
+        shared[JSON_TEXT] = text;
       }
       socket.send(text);
     };
