@@ -67,7 +67,7 @@ export class InboxReader {
         });
         try {
           const pages = await this.store.catchUpInboxes(tenantId, cursors, this.limit);
-          slice.forEach((waiter, i) => waiter.resolve(pages[at[i]!]!));
+          for (const [i, waiter] of slice.entries()) waiter.resolve(pages[at[i]!]!);
         } catch (error) {
           for (const waiter of slice) waiter.reject(error);
         }
