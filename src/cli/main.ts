@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
-import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { createLogger, type Logger, resolveLogFormat } from '../telemetry/logger.ts';
 import { seedDemoWorkflow } from './bootstrap.ts';
 import { keyCommand, UsageError } from './key-commands.ts';
 import { migrateFrom } from './migrate-from.ts';
@@ -157,7 +157,10 @@ export async function main(args: string[]): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  // Decided here, once, and handed on: worker threads have no terminal of their own to look at.
+  const logFormat = resolveLogFormat(config.logFormat, process.stdout.isTTY);
+  config = Object.freeze({ ...config, logFormat });
+  const logger = createLogger(config.logLevel, undefined, logFormat);
   for (const warning of config.warnings) logger.warn(warning);
   try {
     await run(args, config, logger);
