@@ -14,6 +14,10 @@ import { paintFor } from './terminal.ts';
 /** How far the database server's clock may be from this machine's before doctor calls it wrong. */
 export const CLOCK_TOLERANCE_MS = 2_000;
 const TENANT_PAGE = 500;
+const NO_INTEGRATIONS: Line = {
+  ok: true,
+  text: 'integrations: none configured (every channel goes to the sandbox)',
+};
 
 /** One line of the report. */
 interface Line {
@@ -89,6 +93,7 @@ async function secretAndIntegrations(store: Store, config: Config): Promise<Line
             text: 'secret: values are sealed in the store but no master secret was found: set TIDINGS_SECRET, or restore the secret file in the data directory',
           }
         : { ok: true, text: 'secret: none yet, nothing sealed yet (the first start generates one)' },
+      ...(integrations.length === 0 ? [NO_INTEGRATIONS] : []),
       ...integrations.map((i) => ({
         ok: false,
         text: `integration ${i.tenantId}/${i.id} (${i.channel}, ${i.provider}): not checked, no secret`,
@@ -116,8 +121,7 @@ async function secretAndIntegrations(store: Store, config: Config): Promise<Line
     config.circuitCoolDownMs,
   );
   try {
-    if (integrations.length === 0)
-      lines.push({ ok: true, text: 'integrations: none configured (every channel goes to the sandbox)' });
+    if (integrations.length === 0) lines.push(NO_INTEGRATIONS);
     for (const integration of integrations) {
       const problem = await registry.checkIntegration(integration);
       const name = `integration ${integration.tenantId}/${integration.id} (${integration.channel}, ${integration.provider}${integration.enabled ? '' : ', disabled'})`;
