@@ -50,7 +50,8 @@ export function createLogger(
   destination?: DestinationStream,
   format: LogFormat = 'json',
 ): Logger {
-  return pino(
+  const pretty = destination === undefined && format === 'pretty' ? prettyStream() : null;
+  const logger = pino(
     {
       level,
       base: { service: 'tidings' },
@@ -76,8 +77,11 @@ export function createLogger(
         }),
       },
     },
-    destination ?? (format === 'pretty' ? (prettyStream() ?? undefined) : undefined),
+    destination ?? pretty ?? undefined,
   );
+  if (destination === undefined && format === 'pretty' && pretty === null)
+    logger.warn('pino-pretty is not installed: logs stay JSON (npm install pino-pretty)');
+  return logger;
 }
 
 /** A logger that writes nothing (tests, library use). */
