@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
 import { migrationFiles } from '../migration-files.ts';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** Applies the numbered `migrations/NNN_name.sql` files not yet applied, each in its own transaction. */
 export function migrate(db: Database.Database): string[] {
