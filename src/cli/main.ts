@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { backupCommand, restoreCommand } from './backup-commands.ts';
 import { seedDemoWorkflow } from './bootstrap.ts';
 import { keyCommand, UsageError } from './key-commands.ts';
 import { migrateFrom } from './migrate-from.ts';
@@ -26,6 +27,8 @@ const USAGE = `usage: tidings <command>
   key list [--tenant ID]
                         list keys: ids, tenants, prefixes and labels, never the secrets
   key revoke KEY_ID     revoke a key
+  backup FILE [--force] copy the embedded SQLite database into FILE (online: Tidings may run)
+  restore FILE          replace the embedded SQLite database with the backup FILE (Tidings stopped)
 
 Configuration comes from TIDINGS_* environment variables: see ${DOCS}/operations.md.
 Guides and the API reference: ${DOCS}/README.md; a running server also serves /openapi.json.`;
@@ -135,6 +138,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     }
     case 'key':
       return keyCommand(rest, config);
+    case 'backup':
+      return backupCommand(rest, config);
+    case 'restore':
+      return restoreCommand(rest, config);
     case 'help':
     case '--help':
     case '-h':
