@@ -22,6 +22,12 @@ function refuse(command: string, message: string): void {
   process.exitCode = 2;
 }
 
+/** Something broke (a full disk, a read error): exit code 1; nothing half-made is left in place. */
+function failed(command: string, error: unknown): void {
+  process.stderr.write(`tidings ${command}: failed: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
+
 /** The SQLite file, or why this command does not apply to the configured store. */
 function sqliteFile(command: 'backup' | 'restore', config: Config): string | null {
   if (config.database.kind === 'postgres') {
@@ -96,7 +102,7 @@ export async function backupCommand(args: string[], config: Config): Promise<voi
     );
   } catch (error) {
     if (error instanceof BackupRefused) return refuse('backup', error.message);
-    throw error;
+    return failed('backup', error);
   }
 }
 
@@ -122,6 +128,6 @@ export async function restoreCommand(args: string[], config: Config): Promise<vo
     );
   } catch (error) {
     if (error instanceof BackupRefused) return refuse('restore', error.message);
-    throw error;
+    return failed('restore', error);
   }
 }
