@@ -33,11 +33,23 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer();
-  // One delivered message, so the message counters and the latency histogram have samples.
-  const workflow = { channels: [{ channel: 'in_app', template: { title: 'Hi' } }] };
+  // A message on each kind of path (in-app; email through the sandbox provider) and an API
+  // error, so the counters, the provider answers and the latency histogram have samples.
+  const workflow = {
+    channels: [
+      { channel: 'in_app', template: { title: 'Hi' } },
+      { channel: 'email', template: { subject: 'Hi', text: 'Hi' } },
+    ],
+  };
   expect((await server.call('PUT', '/v1/workflows/dash', workflow)).status).toBe(200);
-  const event = await server.call('POST', '/v1/events', { workflow: 'dash', to: ['dana'] });
+  const event = await server.call('POST', '/v1/events', {
+    workflow: 'dash',
+    to: [{ subscriberId: 'dana', email: 'dana@example.com' }],
+  });
   expect(event.status).toBe(202);
+  expect(
+    (await server.call('GET', '/v1/workflows/dash', undefined, { auth: 'tdk_wrong_key_0123456789' })).status,
+  ).toBe(401);
   await waitFor(
     async () =>
       (await fetch(`${server.url}/metrics`).then((r) => r.text())).includes(
@@ -84,6 +96,14 @@ describe('docs/grafana-dashboard.json', () => {
     ])
       expect(referenced, name).toContain(name);
     expect([...referenced].filter((name) => !exported.has(name))).toEqual([]);
+
+    // The label checks below have samples to check against (a circuit is only there once published).
+    for (const name of [
+      'tidings_messages_total',
+      'tidings_provider_requests_total',
+      'tidings_http_errors_total',
+    ])
+      expect(exported.get(name)?.size, name).toBeGreaterThan(0);
 
     // Labels in selectors and in by (...): each must be one the metric's samples carry.
     const wrong: string[] = [];
