@@ -121,10 +121,11 @@ export async function backupSqliteDatabase(options: {
     const result = await db.backup(temp, {
       progress: (progress) => {
         onProgress?.(progress);
-        // Another process (the running server) wrote between two steps: SQLite starts the copy
-        // over. Under steady writes that could go on for ever, so the rest is copied in one step,
-        // a single read transaction that writers in WAL mode do not wait for.
-        const restarted = progress.remainingPages > lastRemaining;
+        // Another process (the running server) wrote between two steps: SQLite started the copy
+        // over, so the pages left did not go down. Under steady writes that could go on for ever,
+        // so the rest is copied in one step, a single read transaction that writers in WAL mode
+        // do not wait for.
+        const restarted = progress.remainingPages >= lastRemaining;
         lastRemaining = progress.remainingPages;
         return restarted ? 0x7fffffff : PAGES_PER_STEP;
       },
