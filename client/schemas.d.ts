@@ -172,6 +172,13 @@ export type WorkflowDefinition = {
       webhook?: boolean;
     };
   };
+  /** Email only (docs/tracking.md): open and click tracking in the HTML part, both off unless set */
+  tracking?: {
+    /** a signed 1×1 pixel records read (default false) */
+    opens?: boolean;
+    /** http(s) links go through Tidings and record clicked (default false) */
+    clicks?: boolean;
+  };
 };
 
 export type IntegrationInput = {

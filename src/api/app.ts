@@ -33,6 +33,7 @@ import { receiptRoutes } from './routes/receipts.ts';
 import { settingsRoutes } from './routes/settings.ts';
 import { subscriberRoutes } from './routes/subscribers.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { trackingRoutes } from './routes/tracking.ts';
 import { unsubscribeRoutes } from './routes/unsubscribe.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { workflowRoutes } from './routes/workflows.ts';
@@ -336,6 +337,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     inboxScriptRoutes,
     unsubscribeRoutes,
     preferencePageRoutes,
+    trackingRoutes,
     webhookEndpointRoutes,
     providerWebhookRoutes,
   ]) {

@@ -204,6 +204,25 @@ export const WorkflowBody = Type.Object(
         },
       ),
     ),
+    tracking: Type.Optional(
+      Type.Object(
+        {
+          opens: Type.Optional(
+            Type.Boolean({ description: 'a signed 1×1 pixel records read (default false)' }),
+          ),
+          clicks: Type.Optional(
+            Type.Boolean({
+              description: 'http(s) links go through Tidings and record clicked (default false)',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Email only (docs/tracking.md): open and click tracking in the HTML part, both off unless set',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

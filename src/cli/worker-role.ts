@@ -59,6 +59,7 @@ export async function startWorkerRole(
         publicUrl: config.publicUrl,
         unsubscribeKey: keys.unsubscribeSigning,
         preferencesKey: keys.preferenceLinkSigning,
+        trackingKey: keys.trackingSigning,
       },
       webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
       tally,

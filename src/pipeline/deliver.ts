@@ -178,7 +178,7 @@ export function buildMessages(
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
   const compiledWorkflow = deps.templates.compiled(workflow);
-  const { conditions, digestKey, usesLinks } = compiledWorkflow;
+  const { conditions, digestKey, usesLinks, readsAddresses } = compiledWorkflow;
   const eventLocale = event.payload.locale ?? null;
   const renders = ledger.of(workflow);
   const routing = routingOf(workflow);
@@ -277,7 +277,7 @@ export function buildMessages(
     const subscriber = subscribers[s]!;
     const scope: RenderScope = {
       data,
-      subscriber: subscriberScope(subscriber),
+      subscriber: subscriberScope(subscriber, readsAddresses),
       actor: event.payload.actor ?? null,
     };
     if (usesLinks) {

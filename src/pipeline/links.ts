@@ -11,6 +11,8 @@ export interface LinkKeys {
   publicUrl: string;
   unsubscribeKey: Buffer;
   preferencesKey: Buffer;
+  /** Signs open-pixel and click-tracking links (src/pipeline/tracking.ts). */
+  trackingKey: Buffer;
 }
 
 interface LinkTarget {

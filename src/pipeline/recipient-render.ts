@@ -9,19 +9,15 @@ import type { CompiledWorkflow, LocalizedSteps, TemplateCache } from '../templat
 
 /**
  * The `subscriber` a template sees: its fields, its custom data at the top level, and its id.
- * Email and phone are read through (the store opens them only when read), so rendering a
- * template that does not name them decrypts nothing (docs/personal-data.md).
+ * Email and phone are there only when `withAddresses` (the workflow may read them, see
+ * CompiledWorkflow.readsAddresses): the store opens an address only when read, so rendering a
+ * workflow that cannot name them decrypts nothing (docs/personal-data.md). Plain data properties,
+ * not getters: an object literal with accessors costs V8 a slow define per recipient.
  */
-export function subscriberScope(subscriber: SubscriberRecord): Record<string, unknown> {
-  return {
+export function subscriberScope(subscriber: SubscriberRecord, withAddresses = true): Record<string, unknown> {
+  const scope: Record<string, unknown> = {
     ...subscriber.data,
     id: subscriber.id,
-    get email() {
-      return subscriber.email;
-    },
-    get phone() {
-      return subscriber.phone;
-    },
     locale: subscriber.locale,
     timezone: subscriber.timezone,
     data: subscriber.data,
@@ -29,6 +25,11 @@ export function subscriberScope(subscriber: SubscriberRecord): Record<string, un
     updatedAt: subscriber.updatedAt,
     subscriberId: subscriber.id,
   };
+  if (withAddresses) {
+    scope.email = subscriber.email;
+    scope.phone = subscriber.phone;
+  }
+  return scope;
 }
 
 /**

@@ -24,6 +24,7 @@ import { unsubscribeLink } from './links.ts';
 import { MessageWrites } from './message-writes.ts';
 import { type BatchReads, readForSends } from './send-batch.ts';
 import { suppressIfOnline } from './skip-if-online.ts';
+import { trackedEmailContent } from './tracking.ts';
 
 /** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
 const UNKNOWN_WORKFLOW = {
@@ -53,8 +54,12 @@ function emailUnsubscribeLink(
   return unsubscribeLink(links, { ...message, category: workflow?.definition.category });
 }
 
-/** What a send adds to the message for its provider: device, unread count (push), attempt, unsubscribe link. */
+/**
+ * What a send adds to the message for its provider: its content as it goes out (email: tracked),
+ * device, unread count (push), attempt, unsubscribe link.
+ */
 interface SendExtras {
+  content: Record<string, string>;
   device: DeviceRecord | null;
   unreadCount: number | undefined;
   attempt: number;
@@ -90,7 +95,7 @@ function outbound(
       locale: subscriber?.locale ?? null,
       timezone: subscriber?.timezone ?? null,
     },
-    content: message.content,
+    content: extras.content,
     data: message.data,
     attempt: extras.attempt,
   };
@@ -246,6 +251,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // spend the integrations' retry budgets, or a restart with many sends in flight would hold
     // them back for the budget's window.
     const isRetry = message.lastError !== null && message.status !== 'sending';
+    // Tracked once per attempt, whichever integration takes it (src/pipeline/tracking.ts).
+    const content = trackedEmailContent(deps.links, workflow, message);
     // Integrations in priority order, past open circuits and broken integrations (failover.ts).
     const result = await sendWithFailover({
       circuits: deps.providers.circuits,
@@ -263,6 +270,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         try {
           const answer = await via.provider.send(
             outbound(message, subscriber, {
+              content,
               device,
               unreadCount,
               attempt: job.attempts,

@@ -16,6 +16,8 @@ export interface Keys {
   unsubscribeSigning: Buffer;
   /** Signs the preference page links templates get as `{{ links.preferences }}`. */
   preferenceLinkSigning: Buffer;
+  /** Signs the open-pixel and click-tracking links of emails (src/security/tracking-token.ts). */
+  trackingSigning: Buffer;
   /** Seals new values. */
   credentials: Buffer;
   /**
@@ -37,6 +39,7 @@ export function deriveKeys(masterSecret: string, previousSecrets: readonly strin
     tokenSigning: new Uint8Array(hkdfSync('sha256', masterSecret, 'tidings', 'subscriber-token', 32)),
     unsubscribeSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'unsubscribe', 32)),
     preferenceLinkSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'preference-link', 32)),
+    trackingSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'tracking-link', 32)),
     credentials,
     credentialKeyring: [credentials, ...previousSecrets.map(deriveCredentialKey)],
     erasure: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'erased-subscriber', 32)),

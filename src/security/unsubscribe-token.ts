@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { openLink, publicLink, signLink } from './signed-link.ts';
 
 /**
  * What a one-click unsubscribe link opts a subscriber out of: email for a workflow `category`, or
@@ -13,12 +13,7 @@ export interface UnsubscribeClaims {
   scope: UnsubscribeScope;
 }
 
-// 128 bits of HMAC-SHA256: forging one is out of reach, and the link stays short in a header.
-const MAC_BYTES = 16;
-
-function mac(key: Buffer, body: string): Buffer {
-  return createHmac('sha256', key).update('unsubscribe\u0000').update(body).digest().subarray(0, MAC_BYTES);
-}
+const PURPOSE = 'unsubscribe';
 
 /**
  * A URL-safe token naming (tenant, subscriber, scope), HMAC-signed. It carries no expiry: the link
@@ -26,33 +21,21 @@ function mac(key: Buffer, body: string): Buffer {
  */
 export function signUnsubscribeToken(key: Buffer, claims: UnsubscribeClaims): string {
   const scope = 'category' in claims.scope ? { c: claims.scope.category } : { w: claims.scope.workflow };
-  const body = Buffer.from(JSON.stringify({ t: claims.tenantId, s: claims.subscriberId, ...scope })).toString(
-    'base64url',
-  );
-  return `${body}.${mac(key, body).toString('base64url')}`;
+  return signLink(key, PURPOSE, { t: claims.tenantId, s: claims.subscriberId, ...scope });
 }
 
 /** The claims of a token this key signed, or null for anything else (forged, cut, altered). */
 export function verifyUnsubscribeToken(key: Buffer, token: string): UnsubscribeClaims | null {
-  if (token.length > 2048) return null;
-  const [body, signature, extra] = token.split('.');
-  if (!body || !signature || extra !== undefined) return null;
-  const given = Buffer.from(signature, 'base64url');
-  const expected = mac(key, body);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-  try {
-    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
-    const { t, s, c, w } = claims;
-    if (typeof t !== 'string' || typeof s !== 'string') return null;
-    if (typeof c === 'string') return { tenantId: t, subscriberId: s, scope: { category: c } };
-    if (typeof w === 'string') return { tenantId: t, subscriberId: s, scope: { workflow: w } };
-    return null;
-  } catch {
-    return null;
-  }
+  const fields = openLink(key, PURPOSE, token);
+  if (!fields) return null;
+  const { t, s, c, w } = fields;
+  if (typeof t !== 'string' || typeof s !== 'string') return null;
+  if (typeof c === 'string') return { tenantId: t, subscriberId: s, scope: { category: c } };
+  if (typeof w === 'string') return { tenantId: t, subscriberId: s, scope: { workflow: w } };
+  return null;
 }
 
 /** The link an email's List-Unsubscribe header carries: a path in the public URL is kept. */
 export function unsubscribeUrl(publicUrl: string, token: string): string {
-  return `${publicUrl.replace(/\/+$/, '')}/v1/unsubscribe/${token}`;
+  return publicLink(publicUrl, `/v1/unsubscribe/${token}`);
 }

@@ -203,6 +203,11 @@ export interface WorkflowDefinition {
   inboxData?: 'all' | 'none' | string[];
   /** Choices that hold for subscribers who made none of their own (e.g. email off until opted in). */
   defaultPreferences?: { channels?: ChannelChoices };
+  /**
+   * Email only, both off unless set: a signed open pixel in the HTML part (`read`), and its
+   * http(s) links rewritten through Tidings (`clicked`) (src/pipeline/tracking.ts).
+   */
+  tracking?: { opens?: boolean; clicks?: boolean };
 }
 
 /** On (true) or off (false) per channel; a channel not named is left to the next rule. */

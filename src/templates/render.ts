@@ -212,6 +212,12 @@ export interface CompiledWorkflow {
    * render without the per-recipient links object.
    */
   usesLinks: boolean;
+  /**
+   * Whether any template or condition may read the subscriber's email or phone: one names them,
+   * or reads `subscriber` other than by a plain `.field` (whole, by index, in a loop or a filter).
+   * The others render without opening (decrypting) either address.
+   */
+  readsAddresses: boolean;
 }
 
 interface Localization {
@@ -235,6 +241,9 @@ export interface LocalizedSteps {
 const RESOLVED_PER_VERSION = 200;
 
 const MENTIONS_LINKS = /\blinks\b/;
+const MENTIONS_ADDRESSES = /\b(?:email|phone)\b|\bsubscriber\b(?!\.[A-Za-z_])/;
+/** A step's channel names no template: "channel":"email" alone reads no address. */
+const CHANNEL_NAMES = /"channel":"[a-z_]+"/g;
 
 function compileConditionOf(expression: string | undefined): CompiledCondition {
   if (expression === undefined) return null;
@@ -302,6 +311,9 @@ export class TemplateCache {
         resolved: new Map(),
         // Anywhere in the definition: templates, variants, locales, messages, conditions, the digest key.
         usesLinks: MENTIONS_LINKS.test(JSON.stringify(workflow.definition)),
+        readsAddresses: MENTIONS_ADDRESSES.test(
+          JSON.stringify(workflow.definition).replace(CHANNEL_NAMES, ''),
+        ),
       };
       if (this.cache.size > 5_000) this.cache.clear();
       this.cache.set(key, compiled);

@@ -77,11 +77,15 @@ describe('/openapi.json', () => {
     expect(operationOf('POST /v1/events').responses['202']).toBeDefined();
     for (const key of Object.keys(OPERATIONS)) {
       const { responses } = operationOf(key);
-      // A success, a redirect that is one (a form post answered 303 back to its page), or a
-      // WebSocket's 101 Switching Protocols.
+      // A success, a redirect that is one (a form post answered 303 back to its page, a tracked
+      // link's 302 to its target), or a WebSocket's 101 Switching Protocols.
       expect(
         Object.keys(responses).some(
-          (s) => s.startsWith('2') || s === '303' || (s === '101' && key === 'GET /v1/inbox/ws'),
+          (s) =>
+            s.startsWith('2') ||
+            s === '303' ||
+            (s === '302' && key === 'GET /v1/t/c/{token}') ||
+            (s === '101' && key === 'GET /v1/inbox/ws'),
         ),
         key,
       ).toBe(true);

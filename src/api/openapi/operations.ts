@@ -567,6 +567,28 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: { 200: { description: 'an HTML page confirming it', media: 'text/html' } },
     errors: NOT_FOUND,
   },
+  'GET /v1/t/o/{token}': {
+    summary: 'The open pixel of a tracked email (records read)',
+    tag: 'Tracking',
+    success: {
+      200: {
+        description:
+          'a 1×1 transparent GIF, never cached; answered for any token, and only a signed one records read',
+        media: 'image/gif',
+      },
+    },
+  },
+  'GET /v1/t/c/{token}': {
+    summary: 'A tracked link of an email (records clicked, then redirects)',
+    tag: 'Tracking',
+    success: {
+      302: {
+        description:
+          'Location: the link’s own URL (`u`, signed together with the token); clicked is recorded',
+      },
+    },
+    errors: NOT_FOUND,
+  },
   'PUT /v1/webhook-endpoints/{endpointId}': {
     summary: 'Create or change a status webhook endpoint',
     tag: 'Webhook endpoints',

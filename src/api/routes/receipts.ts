@@ -30,6 +30,73 @@ function revivalRefused(message: MessageRecord): ApiError {
   );
 }
 
+/** What recording a receipt came to. */
+export type ReceiptOutcome =
+  | { kind: 'recorded'; message: MessageRecord; changed: boolean }
+  /** No such message of the tenant (or another subscriber's, for a subscriber's receipt). */
+  | { kind: 'not_found' }
+  /** The message did not go out (failed, bounced, dead, cancelled, suppressed, rate_limited). */
+  | { kind: 'refused'; message: MessageRecord };
+
+export interface ReceiptInput {
+  tenantId: string;
+  messageId: string;
+  /** Set when the subscriber reports it: only their own messages. */
+  subscriberId: string | null;
+  receipt: Receipt;
+  /** Who reported it, for the timeline: `read receipt from <from>`. */
+  from: string;
+}
+
+/**
+ * Records a receipt as every source of one does (the receipt route, the email open pixel and
+ * click links: src/api/routes/tracking.ts): status only moves forward (delivered < read <
+ * clicked), a message that did not go out is not revived, fallback steps not yet due are stopped
+ * (src/pipeline/fallback.ts), and a change is counted, announced to status webhooks and, for an
+ * in-app message, to the subscriber's open inboxes.
+ */
+export async function applyReceipt(context: ApiContext, input: ReceiptInput): Promise<ReceiptOutcome> {
+  const { store, signal, inboxFeed } = context;
+  const { tenantId, messageId, subscriberId, receipt } = input;
+  const message = await store.getMessage(tenantId, messageId);
+  if (!message || (subscriberId !== null && message.subscriberId !== subscriberId))
+    return { kind: 'not_found' };
+  if (receiptEffect(message.status, receipt) === 'refused') return { kind: 'refused', message };
+  const now = Date.now();
+  // A receipt that overtakes the send's answer settles the step as the send would have: the
+  // fallback after it is timed from now (the send's own answer will no longer change the status).
+  let followUp: ReturnType<typeof fallbackAfterSettled>;
+  if (UNSENT.has(message.status)) {
+    const [workflow, event] = await Promise.all([
+      store.getWorkflow(tenantId, message.workflow),
+      store.getEvent(tenantId, message.eventId),
+    ]);
+    followUp = fallbackAfterSettled(workflow, message, receipt, event?.priority ?? 'normal', now);
+  }
+  const result = await store.recordReceipt({
+    tenantId,
+    id: messageId,
+    subscriberId,
+    receipt,
+    from: receiptMovesFrom(receipt),
+    entry: { at: iso(now), status: receipt, detail: `${receipt} receipt from ${input.from}` },
+    now,
+    followUp,
+  });
+  if (!result) return { kind: 'not_found' };
+  // Settled without going out between the read above and the write: still no revival.
+  if (!result.changed && DID_NOT_GO_OUT.has(result.message.status))
+    return { kind: 'refused', message: result.message };
+  if (result.changed) context.metrics.delivery.message(result.message.channel, result.message.status);
+  if (result.changed && followUp) signal.notify(followUp.lane);
+  if (result.changed) await emitReceipt(context, result.message, now);
+  if (result.changed && result.message.channel === 'in_app' && receipt !== 'delivered')
+    inboxFeed.publish([
+      { type: 'item.updated', tenantId, subscriberId: result.message.subscriberId, itemId: messageId },
+    ]);
+  return { kind: 'recorded', message: result.message, changed: result.changed };
+}
+
 /**
  * `POST /v1/messages/{messageId}/receipt` (API.md "Receipts"): from the customer's app (server
  * key) or the subscriber's device (subscriber token: their own messages only; another's answers
@@ -39,7 +106,6 @@ function revivalRefused(message: MessageRecord): ApiError {
  * stop fallback steps not yet due (src/pipeline/fallback.ts).
  */
 export async function receiptRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
-  const { store, signal, inboxFeed } = context;
   const params = IdParams('messageId');
 
   app.post(
@@ -49,43 +115,16 @@ export async function receiptRoutes(app: FastifyInstance, context: ApiContext): 
       const { messageId } = request.params as { messageId: string };
       const receipt = (request.body as { status: Receipt }).status;
       const { tenantId, subscriberId } = request;
-      const message = await store.getMessage(tenantId, messageId);
-      if (!message || (subscriberId !== null && message.subscriberId !== subscriberId))
-        throw notFound('message', messageId);
-      if (receiptEffect(message.status, receipt) === 'refused') throw revivalRefused(message);
-      const now = Date.now();
-      // A receipt that overtakes the send's answer settles the step as the send would have: the
-      // fallback after it is timed from now (the send's own answer will no longer change the status).
-      let followUp: ReturnType<typeof fallbackAfterSettled>;
-      if (UNSENT.has(message.status)) {
-        const [workflow, event] = await Promise.all([
-          store.getWorkflow(tenantId, message.workflow),
-          store.getEvent(tenantId, message.eventId),
-        ]);
-        followUp = fallbackAfterSettled(workflow, message, receipt, event?.priority ?? 'normal', now);
-      }
-      const from = subscriberId === null ? 'the server' : 'the subscriber';
-      const result = await store.recordReceipt({
+      const outcome = await applyReceipt(context, {
         tenantId,
-        id: messageId,
+        messageId,
         subscriberId,
         receipt,
-        from: receiptMovesFrom(receipt),
-        entry: { at: iso(now), status: receipt, detail: `${receipt} receipt from ${from}` },
-        now,
-        followUp,
+        from: subscriberId === null ? 'the server' : 'the subscriber',
       });
-      if (!result) throw notFound('message', messageId);
-      // Settled without going out between the read above and the write: still no revival.
-      if (!result.changed && DID_NOT_GO_OUT.has(result.message.status)) throw revivalRefused(result.message);
-      if (result.changed) context.metrics.delivery.message(result.message.channel, result.message.status);
-      if (result.changed && followUp) signal.notify(followUp.lane);
-      if (result.changed) await emitReceipt(context, result.message, now);
-      if (result.changed && result.message.channel === 'in_app' && receipt !== 'delivered')
-        inboxFeed.publish([
-          { type: 'item.updated', tenantId, subscriberId: result.message.subscriberId, itemId: messageId },
-        ]);
-      return { messageId, status: result.message.status };
+      if (outcome.kind === 'not_found') throw notFound('message', messageId);
+      if (outcome.kind === 'refused') throw revivalRefused(outcome.message);
+      return { messageId, status: outcome.message.status };
     },
   );
 }

@@ -66,7 +66,7 @@ export function emailParts(content: Record<string, string>): EmailParts | { prob
 }
 
 /** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
-function htmlToText(html: string): string {
+export function htmlToText(html: string): string {
   return convert(html, {
     wordwrap: 78,
     selectors: [

@@ -34,7 +34,12 @@ describe('preference link tokens', () => {
   });
 
   it('are signed for templates only when read; mandatory categories have no unsubscribe link', () => {
-    const links = { publicUrl: 'https://n.example', unsubscribeKey: randomBytes(32), preferencesKey: key };
+    const links = {
+      publicUrl: 'https://n.example',
+      unsubscribeKey: randomBytes(32),
+      preferencesKey: key,
+      trackingKey: randomBytes(32),
+    };
     const now = 1_700_000_000_000;
     const marketing = templateLinks(
       links,
