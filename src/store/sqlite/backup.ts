@@ -149,9 +149,14 @@ export async function backupSqliteDatabase(options: {
       try {
         linkSync(temp, target);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST')
           throw new BackupRefused(`${target} exists: choose another file, or add --force to replace it`);
-        throw error;
+        // A file system without hard links (a FAT-formatted drive): checked, then renamed.
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+        if (existsSync(target))
+          throw new BackupRefused(`${target} exists: choose another file, or add --force to replace it`);
+        renameSync(temp, target);
       }
     }
     fsyncPath(path.dirname(target));
