@@ -49,6 +49,10 @@ function header(request: WebhookRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** One wording whatever the id's integrations are, so the answer tells nothing about them. */
+const EXPECTED_SIGNATURE =
+  'expected X-Twilio-Signature (twilio), X-Twilio-Email-Event-Webhook-Signature (sendgrid) or an SNS message (ses)';
+
 function unsigned(integrationId: string, why: string): ApiError {
   return new ApiError('unauthorized', `this callback for integration ${integrationId} is not signed: ${why}`);
 }
@@ -112,11 +116,9 @@ export class ProviderWebhooks {
     const all = (await this.store.integrationsWithId(integrationId)).filter((i) =>
       WEBHOOK_PROVIDERS.has(i.provider),
     );
-    if (all.length === 0)
-      throw new ApiError(
-        'not_found',
-        `no integration ${integrationId} takes provider callbacks (twilio, ses, sendgrid)`,
-      );
+    // The same 401 as a callback without a signature: the route is public, so a 404 here would
+    // tell anyone which integration ids exist (in any tenant).
+    if (all.length === 0) throw unsigned(integrationId, EXPECTED_SIGNATURE);
     const of = (provider: string) => all.filter((i) => i.provider === provider);
     if (header(request, TWILIO_SIGNATURE_HEADER) !== undefined && of('twilio').length > 0)
       return this.twilio(integrationId, of('twilio'), request, now);
@@ -124,17 +126,7 @@ export class ProviderWebhooks {
       return this.sendgrid(integrationId, of('sendgrid'), request, now);
     if (of('ses').length > 0 && header(request, 'x-amz-sns-message-type') !== undefined)
       return this.ses(integrationId, of('ses'), request, now);
-    const expected = [...new Set(all.map((i) => i.provider))]
-      .map(
-        (p) =>
-          ({
-            twilio: 'X-Twilio-Signature',
-            sendgrid: 'X-Twilio-Email-Event-Webhook-Signature',
-            ses: 'an SNS message (x-amz-sns-message-type)',
-          })[p],
-      )
-      .join(' or ');
-    throw unsigned(integrationId, `expected ${expected}`);
+    throw unsigned(integrationId, EXPECTED_SIGNATURE);
   }
 
   async close(): Promise<void> {

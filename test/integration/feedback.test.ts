@@ -335,7 +335,17 @@ describe('SES via SNS', () => {
     });
     const elsewhere = sns.sign(delivery, '1', 'https://certs.evil.example/SimpleNotificationService-x.pem');
     expect((await snsCallback(elsewhere)).status).toBe(401);
-    expect((await snsCallback(sns.sign(delivery), 'no-such-integration')).status).toBe(404);
+    // An unknown id answers as an unsigned callback does: the public route tells no one which ids exist.
+    const unknown = await snsCallback(sns.sign(delivery), 'no-such-integration');
+    expect(unknown.status).toBe(401);
+    const known = await server.call('POST', '/v1/providers/mail-ses/webhook', '{}', {
+      auth: null,
+      headers: { 'content-type': 'text/plain; charset=UTF-8' },
+    });
+    expect(known.status).toBe(401);
+    expect(unknown.body.error.message.replace('no-such-integration', 'mail-ses')).toBe(
+      known.body.error.message,
+    );
     expect((await message(sent.messageId)).status).toBe('sent');
     expect((await snsCallback(sns.sign(delivery))).status).toBe(200);
     expect((await message(sent.messageId)).status).toBe('delivered');

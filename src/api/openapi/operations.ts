@@ -640,7 +640,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: "A provider's delivery callback (Twilio, SES via SNS, SendGrid), checked by its signature",
     tag: 'Integrations',
     success: { 200: { description: 'taken: the answer the provider expects', media: 'text/plain' } },
-    errors: ['not_found', 'unauthorized', 'unavailable'],
+    // An unknown integration id is refused as an unsigned callback is (401), never 404.
+    errors: ['unauthorized', 'unavailable'],
   },
   'POST /v1/tenants': {
     summary: 'Create a tenant and its first key',
