@@ -15,6 +15,8 @@ import { STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'tdk_backup_test_key_0123456789';
+/** Each test starts up to three servers one after another: on a busy machine one may take over 15 s. */
+const SLOW_START = { healthyWithinMs: 30_000 };
 
 afterEach(cleanupChildren);
 
@@ -72,11 +74,11 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
   it('backs up a running server that keeps accepting events; the copy restores elsewhere and serves the data', async () => {
     const home = tempDataDir();
     const env = { ...sqliteEnv(home), TIDINGS_API_KEY: KEY };
-    const server = await startChild(env);
+    const server = await startChild(env, SLOW_START);
     expect((await callJson(`${server.url}/v1/workflows/note`, 'PUT', KEY, NOTE_WORKFLOW)).status).toBe(200);
 
     const load = keepPosting(server.url);
-    await waitFor(() => load.accepted.length >= 40, '40 events accepted before the backup', 20_000);
+    await waitFor(() => load.accepted.length >= 40, '40 events accepted before the backup', 30_000);
     // Every event answered 202 by now is committed: the backup must hold each of them.
     load.mark();
     const backupFile = path.join(tempDataDir('tidings-backup-'), 'tidings-backup.db');
@@ -85,7 +87,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     await waitFor(
       () => load.accepted.filter((e) => !e.beforeMark).length >= duringBackup + 20,
       'more events accepted after the backup',
-      20_000,
+      30_000,
     );
     await load.stop();
 
@@ -131,7 +133,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     expect(existsSync(path.join(elsewhere, 'master-secret'))).toBe(false);
 
     copyFileSync(path.join(home, 'master-secret'), path.join(elsewhere, 'master-secret'));
-    const again = await startChild(elsewhereEnv);
+    const again = await startChild(elsewhereEnv, SLOW_START);
     const sample = [before[0]!, before[Math.floor(before.length / 2)]!, before[before.length - 1]!];
     for (const { eventId, subscriberId } of sample) {
       const event = await waitFor(
@@ -148,12 +150,12 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
       expect(subscriber.status).toBe(200);
       expect(subscriber.body.email).toBe(`${subscriberId}@example.com`);
     }
-  }, 120_000);
+  }, 180_000);
 
   it('restore refuses while a server has the database open, and leaves it as it was', async () => {
     const home = tempDataDir();
     const env = { ...sqliteEnv(home), TIDINGS_API_KEY: KEY };
-    const server = await startChild(env);
+    const server = await startChild(env, SLOW_START);
     const backupFile = path.join(tempDataDir('tidings-backup-'), 'before.db');
     expect((await runCli(['backup', backupFile], env)).code).toBe(0);
     // Made after the backup: a restore would remove it.
@@ -170,7 +172,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     server.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     const worker = spawnTidings(['worker'], env);
-    await waitFor(() => worker.stdout().includes('worker started'), 'the worker to start', 15_000);
+    await waitFor(() => worker.stdout().includes('worker started'), 'the worker to start', 30_000);
     expect((await runCli(['restore', backupFile], env)).code).not.toBe(0);
     worker.proc.kill('SIGTERM');
     await worker.exited;
@@ -178,10 +180,10 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     // Stopped: the restore goes through and the workflow made after the backup is gone.
     const restored = await runCli(['restore', backupFile], env);
     expect(restored.code, restored.stderr).toBe(0);
-    const after = await startChild(env);
+    const after = await startChild(env, SLOW_START);
     expect((await callJson(`${after.url}/v1/workflows/note`, 'GET', KEY)).status).toBe(404);
     expect((await callJson(`${after.url}/v1/workflows/welcome`, 'GET', KEY)).status).toBe(200);
-  }, 90_000);
+  }, 150_000);
 
   it('restore refuses a file that is not a Tidings database, or one from a newer Tidings; backup will not overwrite', async () => {
     const home = tempDataDir();
@@ -229,7 +231,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
 
     // Nothing refused touched the database.
     expect(readFileSync(database).equals(original)).toBe(true);
-  }, 60_000);
+  }, 120_000);
 
   it('on PostgreSQL both commands refuse and point at the pg_dump recipe', async () => {
     const env = {
@@ -243,5 +245,5 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     const restore = await runCli(['restore', path.join(tempDataDir(), 'b.db')], env);
     expect(restore.code).toBe(2);
     expect(restore.stderr).toContain('pg_restore');
-  });
+  }, 60_000);
 });
