@@ -9,8 +9,6 @@ export type FeedOrigin = 'local' | 'remote';
 type Listener = (change: InboxChange) => void;
 type Tap = (changes: readonly InboxChange[], origin: FeedOrigin) => void;
 
-const keyOf = (tenantId: string, subscriberId: string) => `${tenantId}\u0000${subscriberId}`;
-
 /**
  * Inbox changes of this process, by subscriber: the pipeline publishes new items, the inbox API
  * publishes read state, open streams (SSE) listen for their subscriber. Relays (worker threads,
@@ -19,31 +17,45 @@ const keyOf = (tenantId: string, subscriberId: string) => `${tenantId}\u0000${su
  * items together): relays then cost one message per commit, not one per item.
  */
 export class InboxFeed {
-  private readonly listeners = new Map<string, Set<Listener>>();
+  /** By tenant, then subscriber: a broadcast looks up 10,000 subscribers, without making a key for each. */
+  private readonly listeners = new Map<string, Map<string, Set<Listener>>>();
   private readonly taps = new Set<Tap>();
 
   publish(changes: readonly InboxChange[], origin: FeedOrigin = 'local'): void {
     if (changes.length === 0) return;
     for (const tap of this.taps) tap(changes, origin);
     if (this.listeners.size === 0) return;
+    let tenantId: string | null = null;
+    let ofTenant: Map<string, Set<Listener>> | undefined;
     for (const change of changes) {
-      const listeners = this.listeners.get(keyOf(change.tenantId, change.subscriberId));
+      if (change.tenantId !== tenantId) {
+        tenantId = change.tenantId;
+        ofTenant = this.listeners.get(tenantId);
+      }
+      const listeners = ofTenant?.get(change.subscriberId);
       if (listeners) for (const listener of listeners) listener(change);
     }
   }
 
   /** Calls `listener` with every change of one subscriber's inbox; answers how to stop. */
   subscribe(tenantId: string, subscriberId: string, listener: Listener): () => void {
-    const key = keyOf(tenantId, subscriberId);
-    let set = this.listeners.get(key);
+    let ofTenant = this.listeners.get(tenantId);
+    if (!ofTenant) {
+      ofTenant = new Map();
+      this.listeners.set(tenantId, ofTenant);
+    }
+    let set = ofTenant.get(subscriberId);
     if (!set) {
       set = new Set();
-      this.listeners.set(key, set);
+      ofTenant.set(subscriberId, set);
     }
     set.add(listener);
+    const tenant = ofTenant;
     return () => {
       set.delete(listener);
-      if (set.size === 0) this.listeners.delete(key);
+      if (set.size > 0 || tenant.get(subscriberId) !== set) return;
+      tenant.delete(subscriberId);
+      if (tenant.size === 0 && this.listeners.get(tenantId) === tenant) this.listeners.delete(tenantId);
     };
   }
 

@@ -1,6 +1,7 @@
 import type { MessageRecord } from '../shared/model.ts';
-import type { InboxChangeRecord, Store } from '../store/port.ts';
+import type { InboxCatchUp, Store } from '../store/port.ts';
 import type { InboxFeed } from './feed.ts';
+import type { InboxReader } from './reader.ts';
 
 /** The events of the realtime inbox (API.md "Inbox"), the same on SSE and WebSocket. */
 export type InboxEvent =
@@ -8,12 +9,24 @@ export type InboxEvent =
   | { type: 'item.created' | 'item.updated'; id: string; item: unknown; unreadCount: number }
   | { type: 'inbox.read-all' | 'inbox.seen-all'; id: string; unreadCount: number };
 
-/** Changes read from the log per round trip. */
-const PAGE = 200;
+type LoggedChange = InboxCatchUp['changes'][number];
+
+/**
+ * The event made from a logged change, kept on the change: streams of one subscriber at the same
+ * point share a read (see reader.ts) and so its events, made once (and, on the WebSocket, serialised
+ * once). A property rather than a WeakMap: a broadcast makes 10,000 of them at once, and weak
+ * entries cost the garbage collector far more than a field.
+ */
+const MADE = Symbol('inbox event');
+type WithEvent = LoggedChange & {
+  [MADE]?: { view: (item: MessageRecord) => unknown; event: InboxEvent | null };
+};
 
 export interface InboxSessionOptions {
-  store: Pick<Store, 'countUnread' | 'getMessage' | 'listInboxChanges' | 'lastInboxChange'>;
+  store: Pick<Store, 'countUnread' | 'lastInboxChange'>;
   feed: InboxFeed;
+  /** Reads the log for the streams the same ring woke, together. */
+  reader: InboxReader;
   tenantId: string;
   subscriberId: string;
   /** The last event id the client saw (`Last-Event-ID` / `?after=`), or null for "from now on". */
@@ -44,7 +57,8 @@ export function parseEventId(value: string | undefined): number | null | 'invali
  * — the replay — and again after its own last id at every ring. Whatever committed while it was
  * replaying is read by the next round, and an id at or below the last one sent is never read
  * again: no gap across the switch from replay to live, and no duplicate. A ring lost between
- * processes (a listener reconnecting) only delays events to the next ring.
+ * processes (a listener reconnecting) only delays events to the next ring. The reads go through
+ * the process's {@link InboxReader}, which reads for every stream the same ring woke at once.
  */
 export async function openInboxSession(options: InboxSessionOptions): Promise<InboxSession> {
   const { store, tenantId, subscriberId, send } = options;
@@ -54,14 +68,19 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let running: Promise<void> | null = null;
   let again = false;
 
-  const event = async (change: InboxChangeRecord, unreadCount: number): Promise<InboxEvent | null> => {
+  const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
+    const known = (logged as WithEvent)[MADE];
+    if (known && known.view === options.view) return known.event;
+    const { change, item } = logged;
     const id = String(change.seq);
+    let next: InboxEvent | null;
     if (change.type === 'inbox.read-all' || change.type === 'inbox.seen-all')
-      return { type: change.type, id, unreadCount };
-    const item = change.itemId ? await store.getMessage(tenantId, change.itemId) : null;
+      next = { type: change.type, id, unreadCount };
     // Gone since (erased), or never this subscriber's: nothing to show, the id is passed over.
-    if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') return null;
-    return { type: change.type, id, item: options.view(item), unreadCount };
+    else if (!item || item.subscriberId !== subscriberId || item.channel !== 'in_app') next = null;
+    else next = { type: change.type, id, item: options.view(item), unreadCount };
+    (logged as WithEvent)[MADE] = { view: options.view, event: next };
+    return next;
   };
 
   /** Sends everything logged after `cursor`, a page at a time; one round at a time. */
@@ -75,17 +94,15 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
       do {
         again = false;
         for (;;) {
-          const changes = await store.listInboxChanges(tenantId, subscriberId, cursor, PAGE);
+          // Every event of a page carries the unread count as it stood when the page was read.
+          const { changes, unreadCount } = await options.reader.read(tenantId, subscriberId, cursor);
           if (changes.length === 0 || closed) break;
-          // Read once per page: every event of it carries the count as it stands now.
-          const unreadCount = await store.countUnread(tenantId, subscriberId);
-          for (const change of changes) {
-            const next = await event(change, unreadCount);
-            if (closed) return;
-            cursor = change.seq;
+          for (const logged of changes) {
+            const next = event(logged, unreadCount);
+            cursor = logged.change.seq;
             if (next) send(next);
           }
-          if (changes.length < PAGE) break;
+          if (changes.length < options.reader.limit) break;
         }
       } while (again && !closed);
     })()

@@ -1,5 +1,6 @@
 import { IntlMessageFormat } from 'intl-messageformat';
 import { byCanonicalTag, languageOf } from './locale.ts';
+import { MESSAGE_FORMATTERS } from './message-formatters.ts';
 
 /**
  * A workflow's `messages`: ICU MessageFormat strings per locale and key (API.md "Templates"),
@@ -56,7 +57,10 @@ export class MessageBook {
     const id = `${tag}\u0000${key}`;
     let parsed = this.parsed.get(id);
     if (!parsed) {
-      parsed = new IntlMessageFormat(source, tag, undefined, { ignoreTag: true });
+      parsed = new IntlMessageFormat(source, tag, undefined, {
+        ignoreTag: true,
+        formatters: MESSAGE_FORMATTERS,
+      });
       this.parsed.set(id, parsed);
     }
     return parsed;

@@ -161,7 +161,7 @@ export function renderFields(
   let size = 0;
   try {
     for (const [field, template, html, plain] of compiled) {
-      const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit);
+      const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit, locale?.messages ?? null);
       if (fast !== null && fast !== undefined) {
         size = checkSize(field, fast, size);
         out[field] = fast;

@@ -11,6 +11,9 @@ import { waitFor } from '../helpers/wait.ts';
 
 afterEach(cleanupChildren);
 
+// biome-ignore lint/suspicious/noExplicitAny: events are read field by field and checked by assertions
+type Json = any;
+
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   return withPostgres(url, async (client) => (await client.query<T>(text)).rows);
 }
@@ -119,6 +122,104 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       }
     } finally {
       stream.close();
+    }
+  });
+
+  it('two api processes and a worker process: a WebSocket on api #2 gets the item an event posted to api #1 made, and reads made through api #1', async () => {
+    const url = await freshDatabaseUrl();
+    const key = 'tdk_inbox_ws_two_apis_0123456789';
+    const env = { TIDINGS_DATABASE_URL: url, TIDINGS_API_KEY: key };
+    const [api1, api2] = await Promise.all([
+      startChild({ ...env, TIDINGS_DATA_DIR: tempDataDir() }, { args: ['api'] }),
+      startChild({ ...env, TIDINGS_DATA_DIR: tempDataDir() }, { args: ['api'] }),
+    ]);
+    // Deliveries happen only in this process: neither api runs workers.
+    await startChild(
+      { ...env, TIDINGS_DATA_DIR: tempDataDir() },
+      { args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' },
+    );
+    const workflow = {
+      channels: [{ channel: 'in_app', template: { title: 'Two {{ data.n }}', body: 'b' } }],
+    };
+    expect((await callJson(`${api1.url}/v1/workflows/two`, 'PUT', key, workflow)).status).toBe(200);
+    const { token } = (await callJson(`${api1.url}/v1/subscribers/ws_two/token`, 'POST', key)).body;
+    const post = async (n: number) => {
+      const sent = await callJson(`${api1.url}/v1/events`, 'POST', key, {
+        workflow: 'two',
+        to: ['ws_two'],
+        data: { n },
+      });
+      expect(sent.status).toBe(202);
+    };
+
+    const socket = new WebSocket(
+      `${api2.url.replace(/^http/, 'ws')}/v1/inbox/ws?token=${encodeURIComponent(token)}`,
+    );
+    const events: Json[] = [];
+    socket.on('message', (data) => events.push(JSON.parse(String(data))));
+    const next = (type: string, what: string, after = 0) =>
+      waitFor(() => events.find((e, i) => i >= after && e.type === type), what, 15_000);
+    try {
+      expect(await next('ready', 'ready')).toEqual({ type: 'ready', unreadCount: 0 });
+      await post(1);
+      const created = await next('item.created', 'the item made by the worker process');
+      expect(created).toMatchObject({ item: { title: 'Two 1', readAt: null }, unreadCount: 1 });
+
+      // Read through api #1 (HTTP): the client on api #2 sees it as item.updated.
+      const read = await callJson(`${api1.url}/v1/inbox/${created.item.id}/read`, 'POST', token);
+      expect(read.status).toBe(200);
+      const updated = await next('item.updated', 'the read made through api #1');
+      expect(updated).toMatchObject({ item: { id: created.item.id }, unreadCount: 0 });
+      expect(updated.item.readAt).toEqual(expect.any(String));
+      expect(Number(updated.id)).toBeGreaterThan(Number(created.id));
+
+      // Two more items, then read-all sent as a message on a WebSocket of api #1.
+      await post(2);
+      await post(3);
+      await waitFor(
+        () => events.filter((e) => e.type === 'item.created').length === 3,
+        'the next two items',
+        15_000,
+      );
+      expect(events.at(-1)).toMatchObject({ type: 'item.created', unreadCount: 2 });
+      const phone = new WebSocket(
+        `${api1.url.replace(/^http/, 'ws')}/v1/inbox/ws?token=${encodeURIComponent(token)}`,
+      );
+      const phoneEvents: Json[] = [];
+      phone.on('message', (data) => phoneEvents.push(JSON.parse(String(data))));
+      try {
+        await waitFor(() => phoneEvents.some((e) => e.type === 'ready'), 'the socket on api #1 to be ready');
+        phone.send(JSON.stringify({ type: 'read-all' }));
+        const readAll = await next('inbox.read-all', 'the read-all sent on api #1');
+        expect(readAll).toMatchObject({ unreadCount: 0 });
+      } finally {
+        phone.close();
+      }
+
+      // A later item closes the run: anything sent twice before it would have arrived by then.
+      await post(4);
+      await waitFor(
+        () => events.filter((e) => e.type === 'item.created').length === 4,
+        'the fourth item',
+        15_000,
+      );
+      // Each change arrived once, in log order, with nothing in between.
+      const unread = await callJson(`${api2.url}/v1/inbox/unread-count`, 'GET', token);
+      expect(unread.body).toEqual({ count: 1 });
+      expect(events.map((e) => e.type)).toEqual([
+        'ready',
+        'item.created',
+        'item.updated',
+        'item.created',
+        'item.created',
+        'inbox.read-all',
+        'item.created',
+      ]);
+      const ids = events.slice(1).map((e) => Number(e.id));
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      socket.close();
     }
   });
 

@@ -1669,6 +1669,51 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.lastInboxChange(T, 'u1')).toBe(5);
       });
 
+      it('catches many streams up at once: each cursor its changes with their items, and the unread count', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null },
+          { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
+          { record: message({ id: 'msg_3', eventId: 'evt_3', subscriberId: 'u2' }), followUp: null },
+          { record: message({ id: 'msg_4', eventId: 'evt_4' }), followUp: null },
+        ]);
+        await store.markInbox(T, 'u1', 'msg_1', 'read', 2000);
+        await store.markAllInbox(T, 'u2', 'read', 3000);
+        expect(await store.catchUpInboxes(T, [], 10)).toEqual([]);
+        const caught = await store.catchUpInboxes(
+          T,
+          [
+            { subscriberId: 'u1', afterSeq: 0 },
+            { subscriberId: 'u2', afterSeq: 1 },
+            // The same subscriber again, further on.
+            { subscriberId: 'u1', afterSeq: 2 },
+            { subscriberId: 'nobody', afterSeq: 0 },
+          ],
+          3,
+        );
+        expect(caught.map((c) => c.unreadCount)).toEqual([2, 0, 2, 0]);
+        expect(
+          caught[0]!.changes.map(({ change, item }) => [change.seq, change.type, change.itemId, item?.id]),
+        ).toEqual([
+          [1, 'item.created', 'msg_1', 'msg_1'],
+          [2, 'item.created', 'msg_2', 'msg_2'],
+          [3, 'item.created', 'msg_4', 'msg_4'],
+        ]);
+        // The item as it is now (read since), the same record getMessage answers.
+        expect(caught[0]!.changes[0]!.item).toEqual(await store.getMessage(T, 'msg_1'));
+        expect(caught[0]!.changes[0]!.item?.readAt).toBe(2000);
+        expect(caught[1]!.changes.map(({ change, item }) => [change.seq, change.type, item])).toEqual([
+          [2, 'inbox.read-all', null],
+        ]);
+        expect(caught[2]!.changes.map(({ change }) => [change.seq, change.type, change.itemId])).toEqual([
+          [3, 'item.created', 'msg_4'],
+          [4, 'item.updated', 'msg_1'],
+        ]);
+        expect(caught[3]!.changes).toEqual([]);
+        // Another tenant's log is not read.
+        const theirs = await store.catchUpInboxes(OTHER, [{ subscriberId: 'u1', afterSeq: 0 }], 10);
+        expect(theirs).toEqual([{ changes: [], unreadCount: 0 }]);
+      });
+
       it('numbers concurrent changes of one subscriber without a gap or a repeat', async () => {
         await store.createMessages(
           Array.from({ length: 10 }, (_, n) => ({

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PresenceTracker } from '../../inbox/presence.ts';
+import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, validationError } from '../errors.ts';
@@ -29,6 +30,8 @@ export interface OpenStream {
 export interface StreamHub {
   open: StreamRegistry<OpenStream>;
   presence: PresenceTracker;
+  /** Reads the change log for all streams a ring woke together (src/inbox/reader.ts). */
+  reader: InboxReader;
 }
 
 /**
@@ -72,6 +75,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
   const hub: StreamHub = {
     open: new StreamRegistry<OpenStream>(MAX_STREAMS_PER_SUBSCRIBER, (stream) => stream.end('replaced')),
     presence: new PresenceTracker(store, context.logger),
+    reader: new InboxReader(store),
   };
   // Streams never end by themselves: close them so the server can stop.
   app.addHook('preClose', async () => {
@@ -129,6 +133,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       const opened = await openInboxSession({
         store,
         feed: inboxFeed,
+        reader: hub.reader,
         tenantId,
         subscriberId,
         after,

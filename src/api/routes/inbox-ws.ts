@@ -26,6 +26,12 @@ export const WS_CLOSE = {
   replaced: 4429,
 } as const;
 
+/**
+ * An event sent to several sockets (one subscriber's devices share them) is serialised once, the
+ * text kept on the event (not in a WeakMap: see MADE in src/inbox/session.ts).
+ */
+const JSON_TEXT = Symbol('json');
+
 /** How long a connection without `?token=` has to send its token as the first message. */
 const AUTH_TIMEOUT_MS = 10_000;
 /** Client messages are small: one action each. */
@@ -112,7 +118,13 @@ export async function inboxWebSocketRoutes(
         end(WS_CLOSE.tooSlow, 'too slow: the send buffer is full');
         return;
       }
-      socket.send(JSON.stringify(event));
+      const shared = event as { [JSON_TEXT]?: string };
+      let text = shared[JSON_TEXT];
+      if (text === undefined) {
+        text = JSON.stringify(event);
+        shared[JSON_TEXT] = text;
+      }
+      socket.send(text);
     };
     const end = (code: number, reason: string) => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason);
@@ -215,6 +227,7 @@ export async function inboxWebSocketRoutes(
         const opened = await openInboxSession({
           store,
           feed: inboxFeed,
+          reader: hub.reader,
           tenantId,
           subscriberId,
           after,

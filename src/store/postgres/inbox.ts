@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { InboxChangeRecord, InboxMark, InboxStore, PresenceStore } from '../port.ts';
+import type { InboxCatchUp, InboxChangeRecord, InboxMark, InboxStore, PresenceStore } from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import { run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -199,6 +199,59 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
         [tenantId, subscriberId, afterSeq, limit],
       );
       return rows.map((r) => ({ seq: r.seq, type: r.type, itemId: r.item_id, createdAt: r.created_at }));
+    },
+    async catchUpInboxes(tenantId, cursors, limit) {
+      if (cursors.length === 0) return [];
+      const subscribers = cursors.map((c) => c.subscriberId);
+      // Each cursor's page through the log's primary key, its items by theirs; then the unread
+      // counts, one index range per distinct subscriber.
+      const [changes, counts] = await Promise.all([
+        run<
+          MessageRow & {
+            q_i: string;
+            c_seq: number;
+            c_type: InboxChangeRecord['type'];
+            c_item: string | null;
+            c_created: number;
+          }
+        >(
+          db,
+          `SELECT q.i AS q_i, c.seq AS c_seq, c.type AS c_type, c.item_id AS c_item, c.created_at AS c_created, m.*
+             FROM unnest($2::TEXT[], $3::BIGINT[]) WITH ORDINALITY AS q(subscriber_id, after_seq, i)
+            CROSS JOIN LATERAL (
+              SELECT seq, type, item_id, created_at FROM inbox_changes
+               WHERE tenant_id = $1 AND subscriber_id = q.subscriber_id AND seq > q.after_seq
+               ORDER BY seq LIMIT $4) c
+             LEFT JOIN messages m ON m.tenant_id = $1 AND m.id = c.item_id
+            ORDER BY q.i, c.seq`,
+          [tenantId, subscribers, cursors.map((c) => c.afterSeq), limit],
+        ),
+        run<{ subscriber_id: string; n: number }>(
+          db,
+          `SELECT subscriber_id, count(*)::INT AS n FROM messages
+            WHERE tenant_id = $1 AND subscriber_id = ANY($2::TEXT[]) AND ${IS_ITEM}
+              AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
+            GROUP BY subscriber_id`,
+          [tenantId, [...new Set(subscribers)]],
+        ),
+      ]);
+      const unread = new Map(counts.rows.map((r) => [r.subscriber_id, r.n]));
+      const out: InboxCatchUp[] = cursors.map((c) => ({
+        changes: [],
+        unreadCount: unread.get(c.subscriberId) ?? 0,
+      }));
+      for (const row of changes.rows) {
+        out[Number(row.q_i) - 1]!.changes.push({
+          change: {
+            seq: Number(row.c_seq),
+            type: row.c_type,
+            itemId: row.c_item,
+            createdAt: Number(row.c_created),
+          },
+          item: row.id === null ? null : toMessage(row),
+        });
+      }
+      return out;
     },
     async lastInboxChange(tenantId, subscriberId) {
       const { rows } = await run<{ last_seq: number }>(

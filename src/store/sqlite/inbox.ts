@@ -1,5 +1,12 @@
 import type Database from 'better-sqlite3';
-import type { InboxChangeRecord, InboxMark, InboxStore, PresenceKey, PresenceStore } from '../port.ts';
+import type {
+  InboxCatchUp,
+  InboxChangeRecord,
+  InboxMark,
+  InboxStore,
+  PresenceKey,
+  PresenceStore,
+} from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -38,6 +45,46 @@ export function inboxLogStatements(db: Database.Database) {
   };
 }
 export type InboxLog = ReturnType<typeof inboxLogStatements>;
+
+/** The columns of a message row, in the order {@link messageRowOf} reads them. */
+const MESSAGE_COLUMNS = [
+  'tenant_id',
+  'id',
+  'event_id',
+  'subscriber_id',
+  'channel',
+  'workflow',
+  'status',
+  'provider',
+  'content',
+  'data',
+  'timeline',
+  'event_at',
+  'created_at',
+  'updated_at',
+  'seen_at',
+  'read_at',
+  'archived_at',
+  'last_error',
+  'reason',
+  'device_id',
+  'provider_message_id',
+  'meta',
+  'snoozed_until',
+  'escalated',
+] as const satisfies readonly (keyof MessageRow)[];
+
+// A column added to MessageRow and not listed above fails to compile here.
+const _everyColumn: Exclude<keyof MessageRow, (typeof MESSAGE_COLUMNS)[number]> extends never ? true : never =
+  true;
+void _everyColumn;
+
+/** The message row in `values` (a raw statement's array) from index `from` on. */
+function messageRowOf(values: readonly unknown[], from: number): MessageRow {
+  const row: Record<string, unknown> = {};
+  for (let i = 0; i < MESSAGE_COLUMNS.length; i++) row[MESSAGE_COLUMNS[i]!] = values[from + i];
+  return row as unknown as MessageRow;
+}
 
 interface ChangeRow {
   seq: number;
@@ -107,6 +154,29 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const changesAfter = db.prepare(
     `SELECT seq, type, item_id, created_at FROM inbox_changes
       WHERE tenant_id = ? AND subscriber_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  );
+  // Many cursors in one statement each (a broadcast wakes every open stream at once): the log
+  // read by its primary key per cursor, numbered per cursor to keep `limit` each. Read as arrays
+  // and in no particular order: building 10,000 wide row objects, and sorting them, cost more
+  // than the reads (the caller puts each cursor's changes in order).
+  const changesOfMany = db
+    .prepare(
+      `WITH c AS (
+       SELECT q.key AS q_i, c.seq AS c_seq, c.type AS c_type, c.item_id AS c_item, c.created_at AS c_created,
+              row_number() OVER (PARTITION BY q.key ORDER BY c.seq) AS c_n
+         FROM json_each(@cursors) q
+        CROSS JOIN inbox_changes c ON c.tenant_id = @tenant
+          AND c.subscriber_id = json_extract(q.value, '$[0]') AND c.seq > json_extract(q.value, '$[1]'))
+     SELECT c.q_i, c.c_seq, c.c_type, c.c_item, c.c_created, ${MESSAGE_COLUMNS.map((name) => `m.${name}`).join(', ')}
+       FROM c LEFT JOIN messages m ON m.tenant_id = @tenant AND m.id = c.c_item
+      WHERE c.c_n <= @limit`,
+    )
+    .raw();
+  const unreadOfMany = db.prepare(
+    `SELECT subscriber_id, COUNT(*) AS n FROM messages INDEXED BY messages_unread
+      WHERE tenant_id = @tenant AND subscriber_id IN (SELECT value FROM json_each(@subscribers))
+        AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL AND ${IS_ITEM}
+      GROUP BY subscriber_id`,
   );
   const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
   const oldest = db.prepare(
@@ -243,6 +313,38 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
         itemId: r.item_id,
         createdAt: r.created_at,
       }));
+    },
+    async catchUpInboxes(tenantId, cursors, limit) {
+      if (cursors.length === 0) return [];
+      const rows = changesOfMany.all({
+        tenant: tenantId,
+        cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
+        limit,
+      }) as unknown[][];
+      const counts = unreadOfMany.all({
+        tenant: tenantId,
+        subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
+      }) as { subscriber_id: string; n: number }[];
+      const unread = new Map(counts.map((r) => [r.subscriber_id, r.n]));
+      const out: InboxCatchUp[] = cursors.map((c) => ({
+        changes: [],
+        unreadCount: unread.get(c.subscriberId) ?? 0,
+      }));
+      let sorted = true;
+      for (const values of rows) {
+        const { changes } = out[values[0] as number]!;
+        const seq = values[1] as number;
+        if (changes.length > 0 && changes.at(-1)!.change.seq > seq) sorted = false;
+        const change = {
+          seq,
+          type: values[2] as InboxChangeRecord['type'],
+          itemId: values[3] as string | null,
+          createdAt: values[4] as number,
+        };
+        changes.push({ change, item: values[6] === null ? null : toMessage(messageRowOf(values, 5)) });
+      }
+      if (!sorted) for (const { changes } of out) changes.sort((a, b) => a.change.seq - b.change.seq);
+      return out;
     },
     async lastInboxChange(tenantId, subscriberId) {
       return lastSeq.get({ tenant: tenantId, subscriber: subscriberId }) as number;

@@ -76,7 +76,9 @@ describe('the render budget', () => {
     });
     const started = performance.now();
     expect(() => renderFields(compiled, scope)).toThrow(TemplateTimeout);
-    expect(performance.now() - started).toBeLessThan(MESSAGE_BUDGET_MS * 4);
+    // Unchecked, this is seconds of work; the bound leaves room for a machine busy with other
+    // test files (a wall-clock bound of 4 budgets failed there) and still tells the two apart.
+    expect(performance.now() - started).toBeLessThan(MESSAGE_BUDGET_MS * 20);
   });
 
   it('charges expression filters per item, so one call over a long array is refused', () => {

@@ -1,6 +1,7 @@
 import { Liquid } from 'liquidjs';
 import { describe, expect, it } from 'vitest';
 import { interpolate, plainInterpolation } from '../../../src/templates/interpolation.ts';
+import { MessageBook } from '../../../src/templates/messages.ts';
 import { compileFields, renderFields, TemplateTooLarge } from '../../../src/templates/render.ts';
 
 // The engines as src/templates/render.ts configures them.
@@ -109,5 +110,84 @@ describe('plain interpolation', () => {
     const huge = { data: { v: 'x'.repeat(limits.memoryLimit + 1) }, subscriber: {}, actor: null };
     expect(() => renderFields(compileFields({ html: '{{ data.v }}' }), huge)).toThrow(/memory alloc limit/);
     expect(() => renderFields(compileFields({ title: '{{ data.v }}' }), huge)).toThrow(TemplateTooLarge);
+  });
+});
+
+describe('plain interpolation of messages ({{ "key" | t: name: path }})', () => {
+  const book = new MessageBook(
+    new Map([
+      [
+        'es',
+        {
+          items: '{count, plural, one {# artículo} other {# artículos}}',
+          hi: 'Hola {name} <b>',
+          bare: 'sin',
+        },
+      ],
+    ]),
+    ['es'],
+    new Map(),
+  );
+  const locale = { locale: 'es', timeZone: 'UTC', now: 0, messages: book };
+  const scope = {
+    data: { n: 1, many: 12, name: 'Ana & "Bo"', list: [1], missing: undefined },
+    subscriber: {},
+    actor: null,
+  };
+  // A `{% comment %}` makes the same template go through LiquidJS and its `t` filter.
+  const viaLiquid = (source: string) => `${source}{% comment %}{% endcomment %}`;
+
+  it('takes the fast path for quoted keys and named path arguments', () => {
+    expect(plainInterpolation('{{ "items" | t: count: data.n }}')).toEqual([
+      { key: 'items', args: [['count', ['data', 'n']]] },
+    ]);
+    expect(plainInterpolation("{{ 'bare' | t }}")).toEqual([{ key: 'bare', args: [] }]);
+    for (const liquidOnly of [
+      '{{ "items" | t: count: 3 }}',
+      '{{ "items" | t: count: data.list.size }}',
+      '{{ "items" | t | upcase }}',
+      '{{ "a\\"b" | t }}',
+      '{{ "items" | t: count: data.n, count: data.many }}',
+      '{{ data.key | t }}',
+    ])
+      expect(plainInterpolation(liquidOnly), liquidOnly).toBeNull();
+  });
+
+  it('renders exactly what the t filter renders, as text and as HTML', () => {
+    for (const source of [
+      'Pedido: {{ "items" | t: count: data.n }} / {{ "items" | t: count: data.many }}',
+      "{{ 'hi' | t: name: data.name }} {{ data.name }}",
+      '{{ "bare" | t }}',
+    ])
+      for (const field of ['title', 'html'] as const) {
+        const fast = renderFields(compileFields({ [field]: source }), scope, undefined, 1_000, locale);
+        const slow = renderFields(
+          compileFields({ [field]: viaLiquid(source) }),
+          scope,
+          undefined,
+          1_000,
+          locale,
+        );
+        expect(compileFields({ [field]: source })[0]![3], source).not.toBeNull();
+        expect(fast, `${field}: ${source}`).toEqual(slow);
+      }
+  });
+
+  it('leaves what it cannot format to LiquidJS', () => {
+    for (const source of [
+      '{{ "items" | t: count: data.missing }}',
+      '{{ "nope" | t }}',
+      '{{ "items" | t: count: data.list }}',
+    ]) {
+      const parts = plainInterpolation(source)!;
+      expect(interpolate(parts, scope, false, 1_000_000, book), source).toBeUndefined();
+    }
+    expect(() =>
+      renderFields(compileFields({ title: '{{ "nope" | t }}' }), scope, undefined, 1_000, locale),
+    ).toThrow(/message "nope"/);
+    // Without messages (a condition, a preview without a locale) the fast path steps aside too.
+    expect(
+      interpolate(plainInterpolation('{{ "bare" | t }}')!, scope, false, 1_000_000, null),
+    ).toBeUndefined();
   });
 });

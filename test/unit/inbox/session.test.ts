@@ -1,0 +1,156 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { InboxFeed } from '../../../src/inbox/feed.ts';
+import { InboxReader } from '../../../src/inbox/reader.ts';
+import { type InboxEvent, openInboxSession } from '../../../src/inbox/session.ts';
+import type { MessageRecord } from '../../../src/shared/model.ts';
+import type { Store } from '../../../src/store/port.ts';
+import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+let store: Store | null = null;
+afterEach(async () => {
+  await store?.close();
+  store = null;
+});
+
+function item(tenantId: string, subscriberId: string, id: string): MessageRecord {
+  return {
+    tenantId,
+    id,
+    eventId: `evt_${id}`,
+    subscriberId,
+    channel: 'in_app',
+    workflow: 'news',
+    status: 'delivered',
+    provider: 'inbox',
+    content: { title: `Title ${id}`, body: 'b' },
+    data: {},
+    timeline: [],
+    eventAt: 1000,
+    createdAt: 1000,
+    updatedAt: 1000,
+    seenAt: null,
+    readAt: null,
+    archivedAt: null,
+    lastError: null,
+    reason: null,
+  };
+}
+
+/** A real in-memory store whose catchUpInboxes calls are counted (cursors per call). */
+async function countedStore(): Promise<{ store: Store; reads: number[] }> {
+  const real = openSqliteStore({ file: ':memory:' });
+  store = real;
+  await real.ensureTenant('t1', 't1');
+  await real.ensureTenant('t2', 't2');
+  const reads: number[] = [];
+  const counted = new Proxy(real, {
+    get(target, name, receiver) {
+      if (name === 'catchUpInboxes')
+        return (tenantId: string, cursors: readonly unknown[], limit: number) => {
+          reads.push(cursors.length);
+          return target.catchUpInboxes(tenantId, cursors as never, limit);
+        };
+      return Reflect.get(target, name, receiver);
+    },
+  });
+  return { store: counted, reads };
+}
+
+/** How items look on the wire here (one function, as the routes use one). */
+const view = (m: MessageRecord) => ({ id: m.id, title: m.content.title });
+
+/** One turn of the event loop: reads asked for before it have been made and answered. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+async function open(s: Store, feed: InboxFeed, reader: InboxReader, tenantId: string, subscriberId: string) {
+  const events: InboxEvent[] = [];
+  const session = await openInboxSession({
+    store: s,
+    feed,
+    reader,
+    tenantId,
+    subscriberId,
+    after: null,
+    view,
+    send: (event) => events.push(event),
+    onError: (error) => {
+      throw error;
+    },
+  });
+  return { events, session };
+}
+
+describe('inbox sessions woken together', () => {
+  it('a broadcast rings 1,200 streams: their logs are read in slices of 500, not once per stream', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    const reader = new InboxReader(s);
+    const ids = Array.from({ length: 1_200 }, (_, i) => `u${i}`);
+    const streams = await Promise.all(ids.map((id) => open(s, feed, reader, 't1', id)));
+    // Opening reads each stream's log once (they start from now: nothing to send).
+    await waitFor(() => reads.reduce((a, b) => a + b, 0) === ids.length, 'the opening reads');
+    reads.length = 0;
+
+    await s.createMessages(ids.map((id) => ({ record: item('t1', id, `m_${id}`), followUp: null })));
+    feed.publish(
+      ids.map((id) => ({ type: 'item.created', tenantId: 't1', subscriberId: id, itemId: `m_${id}` })),
+    );
+    await waitFor(() => streams.every((s) => s.events.length === 2), 'every stream to get its item');
+
+    expect(reads).toEqual([500, 500, 200]);
+    streams.forEach(({ events }, i) => {
+      expect(events[0]).toEqual({ type: 'ready', unreadCount: 0 });
+      expect(events[1]).toEqual({
+        type: 'item.created',
+        id: '1',
+        item: { id: `m_u${i}`, title: `Title m_u${i}` },
+        unreadCount: 1,
+      });
+    });
+    for (const { session } of streams) session.close();
+  });
+
+  it("streams of one subscriber at the same point share one read and its events; another tenant's hears nothing", async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    const reader = new InboxReader(s);
+    const phone = await open(s, feed, reader, 't1', 'ada');
+    const laptop = await open(s, feed, reader, 't1', 'ada');
+    const elsewhere = await open(s, feed, reader, 't2', 'ada');
+    // The opening reads are made in the turn after each open (the reader gathers a turn's reads).
+    await turn();
+    reads.length = 0;
+
+    await s.createMessages([{ record: item('t1', 'ada', 'm1'), followUp: null }]);
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'ada', itemId: 'm1' }]);
+    await waitFor(() => phone.events.length === 2 && laptop.events.length === 2, 'both devices');
+    // One cursor read for both devices, and the very same event object sent to each.
+    expect(reads).toEqual([1]);
+    expect(phone.events[1]).toBe(laptop.events[1]);
+    expect(elsewhere.events).toEqual([{ type: 'ready', unreadCount: 0 }]);
+    for (const stream of [phone, laptop, elsewhere]) stream.session.close();
+  });
+
+  it('a stream behind by more than a page reads on until it has everything, in order', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const reader = new InboxReader(s, 2);
+    const stream = await open(s, feed, reader, 't1', 'bo');
+    await s.createMessages(
+      [1, 2, 3, 4, 5].map((n) => ({ record: item('t1', 'bo', `m${n}`), followUp: null })),
+    );
+    // One ring for five changes.
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'bo', itemId: 'm5' }]);
+    await waitFor(() => stream.events.length === 6, 'all five items');
+    expect(stream.events.slice(1).map((e) => ('id' in e ? e.id : null))).toEqual(['1', '2', '3', '4', '5']);
+    expect(stream.events.at(-1)).toMatchObject({ unreadCount: 5 });
+    stream.session.close();
+    // Closed: a later ring sends nothing.
+    await s.createMessages([{ record: item('t1', 'bo', 'm6'), followUp: null }]);
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'bo', itemId: 'm6' }]);
+    await turn();
+    await turn();
+    expect(stream.events).toHaveLength(6);
+  });
+});
