@@ -19,6 +19,7 @@ const CLI_KEY_LABEL = 'api';
 export function parseOptions(
   args: string[],
   allowed: readonly string[],
+  usage: string = KEY_USAGE,
 ): { options: Record<string, string>; words: string[] } {
   const options: Record<string, string> = {};
   const words: string[] = [];
@@ -31,8 +32,8 @@ export function parseOptions(
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const value = eq < 0 ? args[++i] : arg.slice(eq + 1);
-    if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}\n\n${KEY_USAGE}`);
-    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value\n\n${KEY_USAGE}`);
+    if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}\n\n${usage}`);
+    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value\n\n${usage}`);
     options[name] = value;
   }
   return { options, words };

@@ -3,12 +3,16 @@ import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
-import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { createLogger, type Logger, resolveLogFormat } from '../telemetry/logger.ts';
 import { backupCommand, restoreCommand } from './backup-commands.ts';
 import { seedDemoWorkflow } from './bootstrap.ts';
+import { doctor } from './doctor.ts';
 import { keyCommand, UsageError } from './key-commands.ts';
 import { migrateFrom } from './migrate-from.ts';
 import { openStore, type Role, startTidings, type Tidings } from './runtime.ts';
+import { sendCommand } from './send.ts';
+import { tailCommand } from './tail.ts';
+import { paintFor } from './terminal.ts';
 
 /** The docs folder of this installation (it ships with the package). */
 const DOCS = fileURLToPath(new URL('../../docs', import.meta.url));
@@ -29,6 +33,13 @@ const USAGE = `usage: tidings <command>
   key revoke KEY_ID     revoke a key
   backup FILE [--force] copy the embedded SQLite database into FILE (online: Tidings may run)
   restore FILE          replace the embedded SQLite database with the backup FILE (Tidings stopped)
+  doctor                check the installation, changing nothing: configuration, store reachable
+                        and migrated, master secret, each integration's client, clock (exit 1 on ✗)
+  send WORKFLOW SUBSCRIBER... [--data JSON] [--idempotency-key KEY]
+                        trigger an event through the running server (TIDINGS_URL, TIDINGS_API_KEY)
+                        and print its id and its messages
+  tail [--tenant ID] [--workflow KEY]
+                        follow message status changes as they happen (Ctrl-C stops)
 
 Configuration comes from TIDINGS_* environment variables: see ${DOCS}/operations.md.
 Guides and the API reference: ${DOCS}/README.md; a running server also serves /openapi.json.`;
@@ -142,6 +153,15 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       return backupCommand(rest, config);
     case 'restore':
       return restoreCommand(rest, config);
+    case 'doctor': {
+      if (rest.length > 0) throw new UsageError('usage: tidings doctor');
+      process.exitCode = await doctor(config);
+      return;
+    }
+    case 'send':
+      return sendCommand(rest);
+    case 'tail':
+      return tailCommand(rest, config);
     case 'help':
     case '--help':
     case '-h':
@@ -159,12 +179,20 @@ export async function main(args: string[]): Promise<void> {
     config = loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
+      // doctor reports a configuration that does not parse like any other failed check.
+      if (args[0] === 'doctor') {
+        process.stdout.write(`${paintFor(process.stdout).red('✗')} configuration: ${error.message}\n`);
+        process.exit(1);
+      }
       process.stderr.write(`tidings: configuration error: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  // Decided here, once, and handed on: worker threads have no terminal of their own to look at.
+  const logFormat = resolveLogFormat(config.logFormat, process.stdout.isTTY);
+  config = Object.freeze({ ...config, logFormat });
+  const logger = createLogger(config.logLevel, undefined, logFormat);
   for (const warning of config.warnings) logger.warn(warning);
   try {
     await run(args, config, logger);

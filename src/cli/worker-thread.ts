@@ -32,7 +32,9 @@ export type FromWorkerThread =
 const config = workerData.config as Config;
 const secrets = workerData.secrets as MasterSecrets;
 const port = parentPort!;
-const logger = createLogger(config.logLevel).child({ thread: 'worker' });
+const logger = createLogger(config.logLevel, undefined, config.logFormat ?? 'json').child({
+  thread: 'worker',
+});
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
 store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
 const signal = new JobSignal();

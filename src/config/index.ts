@@ -19,6 +19,8 @@ export interface Config {
   /** Master secret for token signing and credential encryption; null = generated and kept in the store. */
   readonly secret: string | null;
   readonly logLevel: string;
+  /** TIDINGS_LOG_FORMAT: `json` or `pretty`; null = pretty on a terminal, JSON otherwise (src/telemetry/logger.ts). */
+  readonly logFormat: 'json' | 'pretty' | null;
   /** Largest accepted request body, in bytes (bulk ingest gets `bulkBodyLimit`). */
   readonly bodyLimit: number;
   readonly bulkBodyLimit: number;
@@ -159,6 +161,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       `TIDINGS_LOG_LEVEL=${JSON.stringify(logLevel)} is not valid: use one of ${LOG_LEVELS.join(', ')}.`,
     );
   }
+  const logFormat = env.TIDINGS_LOG_FORMAT || null;
+  if (logFormat !== null && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new ConfigError(
+      `TIDINGS_LOG_FORMAT=${JSON.stringify(logFormat)} is not valid: use json or pretty (unset: pretty on a terminal, JSON otherwise).`,
+    );
+  }
   const workerPortRaw = env.TIDINGS_WORKER_PORT;
   const operatorKey = env.TIDINGS_OPERATOR_KEY || null;
   if (operatorKey !== null && (operatorKey.length < 32 || !/^[\x21-\x7e]+$/.test(operatorKey))) {
@@ -188,6 +196,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiKey,
     secret,
     logLevel,
+    logFormat,
     bodyLimit: intIn(env, 'TIDINGS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     bulkBodyLimit: intIn(env, 'TIDINGS_BULK_BODY_LIMIT', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),

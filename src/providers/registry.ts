@@ -100,6 +100,39 @@ export class ProviderRegistry {
     await this.outbound.close();
   }
 
+  /**
+   * Builds the integration's client from its stored config and credentials as a send would,
+   * sends nothing, and closes it again (`tidings doctor`): answers what stops it, or null.
+   */
+  async checkIntegration(integration: IntegrationRecord): Promise<string | null> {
+    if (integration.provider === SANDBOX) return null;
+    const definition = PROVIDERS[integration.provider];
+    if (!definition) return `unknown provider "${integration.provider}"`;
+    let credentials: Record<string, unknown> = {};
+    try {
+      if (integration.sealedCredentials)
+        credentials = unseal<Record<string, unknown>>(this.credentialKeys, integration.sealedCredentials);
+    } catch (error) {
+      return `its credentials do not open: ${(error as Error).message}`;
+    }
+    try {
+      const client = definition.create(
+        withSecretConfig(definition, integration.config, credentials),
+        credentials,
+        {
+          outbound: this.outbound,
+          integrationId: integration.id,
+          ...(this.publicUrl ? { publicUrl: this.publicUrl } : {}),
+        },
+      );
+      await client.close?.();
+      return null;
+    } catch (error) {
+      if (error instanceof ProviderConfigError) return `${error.path} ${error.message}`;
+      return (error as Error).message;
+    }
+  }
+
   private async integrations(tenantId: string): Promise<IntegrationRecord[]> {
     const cached = this.lists.get(tenantId);
     if (cached && Date.now() - cached.at < LIST_TTL_MS) return cached.integrations;

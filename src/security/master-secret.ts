@@ -135,3 +135,27 @@ export async function prepareMasterSecret(
     return { current: secret, previous, personalDataKey: dataKey.key.toString('base64') };
   }
 }
+
+/**
+ * The master secret a start would use and the earlier ones it would try, read without writing
+ * anything (`tidings doctor`): null on SQLite when none exists yet (no TIDINGS_SECRET, no secret
+ * file, none left in the database by an earlier version) — the first start generates it.
+ * Throws a ConfigError where a start would (PostgreSQL without TIDINGS_SECRET, an empty file).
+ */
+export async function findMasterSecret(
+  store: Pick<Store, 'getSetting'>,
+  config: Config,
+): Promise<{ secret: string; previous: string[]; source: string } | null> {
+  const legacy = await store.getSetting(MASTER_SECRET_SETTING);
+  if (config.secret === null && config.database.kind === 'sqlite' && config.database.file !== ':memory:') {
+    const file = secretFilePath(config);
+    if (legacy === null && readSecretFile(file) === null) return null;
+  }
+  const { secret, origin } = chooseSecret(config, legacy);
+  const previous = [...new Set([config.secretPrevious, legacy])].filter(
+    (s): s is string => s !== null && s !== secret,
+  );
+  const source =
+    origin.kind === 'env' ? 'TIDINGS_SECRET' : origin.kind === 'file' ? origin.file : 'the database (legacy)';
+  return { secret, previous, source };
+}

@@ -449,6 +449,34 @@ export interface MessageFilter {
   limit: number;
 }
 
+/** What `tidings tail` asks for: a tenant's recent messages that changed (MessageStore.messageChanges). */
+export interface MessageChangeQuery {
+  tenantId: string;
+  /** Only messages created at or after this (epoch ms): the range of ids read. */
+  createdFrom: number;
+  /** Only messages whose `updatedAt` is at or after this. */
+  changedFrom: number;
+  workflow?: string;
+  limit: number;
+}
+
+/** A message as `tidings tail` shows its status changes: no content, data or meta. */
+export type MessageChange = Pick<
+  MessageRecord,
+  | 'tenantId'
+  | 'id'
+  | 'eventId'
+  | 'subscriberId'
+  | 'channel'
+  | 'workflow'
+  | 'status'
+  | 'reason'
+  | 'lastError'
+  | 'timeline'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
 export interface InboxPage {
   tenantId: string;
   subscriberId: string;
@@ -660,6 +688,13 @@ export interface MessageStore {
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
+  /**
+   * The tenant's messages created from `createdFrom` on that changed from `changedFrom` on,
+   * oldest change first (then by id), at most `limit`. Read through the primary key's range of
+   * ids (ids sort by creation time), so it costs the messages of that window, however big the
+   * table; there is no index on `updated_at`.
+   */
+  messageChanges(query: MessageChangeQuery): Promise<MessageChange[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
   /**

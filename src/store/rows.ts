@@ -17,7 +17,7 @@ import type {
   WorkflowRecord,
   WorkflowVersionRecord,
 } from '../shared/model.ts';
-import type { BulkResponse, DeadJob, Job, WebhookEndpointRecord } from './port.ts';
+import type { BulkResponse, DeadJob, Job, MessageChange, WebhookEndpointRecord } from './port.ts';
 
 /**
  * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
@@ -299,6 +299,43 @@ export function toMessage(row: MessageRow): MessageRecord {
     meta: fromJson(row.meta),
     snoozedUntil: row.snoozed_until === null ? null : Number(row.snoozed_until),
     escalated: row.escalated === 1 || row.escalated === true,
+  };
+}
+
+/** The columns MessageStore.messageChanges reads. */
+export type MessageChangeRow = Pick<
+  MessageRow,
+  | 'tenant_id'
+  | 'id'
+  | 'event_id'
+  | 'subscriber_id'
+  | 'channel'
+  | 'workflow'
+  | 'status'
+  | 'reason'
+  | 'last_error'
+  | 'timeline'
+  | 'created_at'
+  | 'updated_at'
+>;
+
+export const MESSAGE_CHANGE_COLUMNS =
+  'tenant_id, id, event_id, subscriber_id, channel, workflow, status, reason, last_error, timeline, created_at, updated_at';
+
+export function toMessageChange(row: MessageChangeRow): MessageChange {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    eventId: row.event_id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel as Channel,
+    workflow: row.workflow,
+    status: row.status as MessageStatus,
+    reason: row.reason as MessageReason | null,
+    lastError: row.last_error,
+    timeline: fromJson(row.timeline),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 

@@ -188,7 +188,7 @@ export async function startChild(
   env: Record<string, string | undefined> = {},
   options: { args?: string[]; healthyWithinMs?: number; portVariable?: string } = {},
 ): Promise<RunningChild> {
-  const { args = ['start'], healthyWithinMs = 15_000, portVariable = 'TIDINGS_PORT' } = options;
+  const { args = ['start'], healthyWithinMs = 45_000, portVariable = 'TIDINGS_PORT' } = options;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;

@@ -15,8 +15,6 @@ import { STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'tdk_backup_test_key_0123456789';
-/** Each test starts up to three servers one after another: on a busy machine one may take over 15 s. */
-const SLOW_START = { healthyWithinMs: 30_000 };
 
 afterEach(cleanupChildren);
 
@@ -74,7 +72,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
   it('backs up a running server that keeps accepting events; the copy restores elsewhere and serves the data', async () => {
     const home = tempDataDir();
     const env = { ...sqliteEnv(home), TIDINGS_API_KEY: KEY };
-    const server = await startChild(env, SLOW_START);
+    const server = await startChild(env);
     expect((await callJson(`${server.url}/v1/workflows/note`, 'PUT', KEY, NOTE_WORKFLOW)).status).toBe(200);
 
     const load = keepPosting(server.url);
@@ -133,7 +131,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     expect(existsSync(path.join(elsewhere, 'master-secret'))).toBe(false);
 
     copyFileSync(path.join(home, 'master-secret'), path.join(elsewhere, 'master-secret'));
-    const again = await startChild(elsewhereEnv, SLOW_START);
+    const again = await startChild(elsewhereEnv);
     const sample = [before[0]!, before[Math.floor(before.length / 2)]!, before[before.length - 1]!];
     for (const { eventId, subscriberId } of sample) {
       const event = await waitFor(
@@ -155,7 +153,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
   it('restore refuses while a server has the database open, and leaves it as it was', async () => {
     const home = tempDataDir();
     const env = { ...sqliteEnv(home), TIDINGS_API_KEY: KEY };
-    const server = await startChild(env, SLOW_START);
+    const server = await startChild(env);
     const backupFile = path.join(tempDataDir('tidings-backup-'), 'before.db');
     expect((await runCli(['backup', backupFile], env)).code).toBe(0);
     // Made after the backup: a restore would remove it.
@@ -180,7 +178,7 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
     // Stopped: the restore goes through and the workflow made after the backup is gone.
     const restored = await runCli(['restore', backupFile], env);
     expect(restored.code, restored.stderr).toBe(0);
-    const after = await startChild(env, SLOW_START);
+    const after = await startChild(env);
     expect((await callJson(`${after.url}/v1/workflows/note`, 'GET', KEY)).status).toBe(404);
     expect((await callJson(`${after.url}/v1/workflows/welcome`, 'GET', KEY)).status).toBe(200);
   }, 150_000);

@@ -18,6 +18,8 @@ async function query<T extends pg.QueryResultRow>(url: string, text: string): Pr
   return withPostgres(url, async (client) => (await client.query<T>(text)).rows);
 }
 
+// Each test starts real processes one after another: on a machine busy with other test files one
+// start can take tens of seconds, so these wait on conditions for up to two minutes in all.
 describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', () => {
   it('start together safely: one migration run, one generated key, tokens that every api honours', async () => {
     const url = await freshDatabaseUrl();
@@ -47,7 +49,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       const inbox = await callJson(`${api.url}/v1/inbox`, 'GET', minted.body.token);
       expect(inbox.status).toBe(200);
     }
-  });
+  }, 120_000);
 
   it("carries inbox changes between processes: a stream on one api hears of a worker's delivery and another api's read", async () => {
     const url = await freshDatabaseUrl();
@@ -76,12 +78,12 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
         data: { n: 7 },
       });
       expect(sent.status).toBe(202);
-      const created = await stream.next('item.created', 15_000);
+      const created = await stream.next('item.created', 30_000);
       expect(created.data).toMatchObject({ item: { title: 'Relay 7' }, unreadCount: 1 });
 
       const read = await callJson(`${other.url}/v1/inbox/${created.data.item.id}/read`, 'POST', token);
       expect(read.status).toBe(200);
-      const updated = await stream.next('item.updated', 15_000);
+      const updated = await stream.next('item.updated', 30_000);
       expect(updated.data).toMatchObject({ item: { id: created.data.item.id }, unreadCount: 0 });
       // Each change arrives once, not once per relay path.
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -115,7 +117,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
         await waitFor(
           () => events.some((e) => e.type === 'item.created' && e.item?.title === 'Relay 8'),
           'the item on the WebSocket',
-          15_000,
+          30_000,
         );
       } finally {
         socket.close();
@@ -123,7 +125,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
     } finally {
       stream.close();
     }
-  });
+  }, 120_000);
 
   it('two api processes and a worker process: a WebSocket on api #2 gets the item an event posted to api #1 made, and reads made through api #1', async () => {
     const url = await freshDatabaseUrl();
@@ -158,7 +160,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
     const events: Json[] = [];
     socket.on('message', (data) => events.push(JSON.parse(String(data))));
     const next = (type: string, what: string, after = 0) =>
-      waitFor(() => events.find((e, i) => i >= after && e.type === type), what, 15_000);
+      waitFor(() => events.find((e, i) => i >= after && e.type === type), what, 30_000);
     try {
       expect(await next('ready', 'ready')).toEqual({ type: 'ready', unreadCount: 0 });
       await post(1);
@@ -179,7 +181,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       await waitFor(
         () => events.filter((e) => e.type === 'item.created').length === 3,
         'the next two items',
-        15_000,
+        30_000,
       );
       expect(events.at(-1)).toMatchObject({ type: 'item.created', unreadCount: 2 });
       const phone = new WebSocket(
@@ -201,7 +203,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       await waitFor(
         () => events.filter((e) => e.type === 'item.created').length === 4,
         'the fourth item',
-        15_000,
+        30_000,
       );
       // Each change arrived once, in log order, with nothing in between.
       const unread = await callJson(`${api2.url}/v1/inbox/unread-count`, 'GET', token);
@@ -221,7 +223,7 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
     } finally {
       socket.close();
     }
-  });
+  }, 120_000);
 
   it('migrate applies the schema to a fresh database, exits 0, and finds nothing to do the second time', async () => {
     const url = await freshDatabaseUrl();
@@ -238,5 +240,5 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
       expect.arrayContaining(['jobs', 'messages', 'events', 'subscribers']),
     );
     expect((await runCli(['migrate'], env)).code).toBe(0);
-  });
+  }, 120_000);
 });

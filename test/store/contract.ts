@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type {
   AcceptEvent,
@@ -1568,6 +1569,71 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           (await store.listMessages({ tenantId: T, limit: 5, eventId: 'evt_0' })).map((m) => m.id),
         ).toEqual(['msg_1']);
         expect(await store.listMessages({ tenantId: OTHER, limit: 5 })).toEqual([]);
+      });
+
+      it('answers the recent messages that changed, oldest change first, within the window of ids', async () => {
+        const minute = 60_000;
+        const at = Date.UTC(2026, 0, 1);
+        const old = newId('msg', at - 10 * minute);
+        const recent = newId('msg', at - minute);
+        const other = newId('msg', at - minute);
+        const changedLater = newId('msg', at - 2 * minute);
+        await store.createMessages([
+          { record: message({ id: old, eventId: 'evt_old', updatedAt: at }), followUp: null },
+          { record: message({ id: recent, eventId: 'evt_r', updatedAt: at - minute }), followUp: null },
+          {
+            record: message({ id: other, eventId: 'evt_o', workflow: 'other', updatedAt: at }),
+            followUp: null,
+          },
+          {
+            record: message({
+              id: changedLater,
+              eventId: 'evt_c',
+              status: 'queued',
+              channel: 'email',
+              updatedAt: at - 2 * minute,
+            }),
+            followUp: null,
+          },
+          { record: message({ id: newId('msg', at), tenantId: OTHER, updatedAt: at }), followUp: null },
+        ]);
+        expect(
+          await store.updateMessage(T, changedLater, {
+            status: 'sent',
+            reason: null,
+            append: [{ at: new Date(at + 5).toISOString(), status: 'sent', detail: 'accepted' }],
+            now: at + 5,
+          }),
+        ).toBe(true);
+        const query = { tenantId: T, createdFrom: at - 5 * minute, changedFrom: at, limit: 10 };
+        const changed = await store.messageChanges(query);
+        // `old` was created before the window; `recent` last changed before `changedFrom`.
+        expect(changed.map((m) => m.id)).toEqual([other, changedLater]);
+        expect(changed[1]).toEqual({
+          tenantId: T,
+          id: changedLater,
+          eventId: 'evt_c',
+          subscriberId: 'u1',
+          channel: 'email',
+          workflow: 'welcome',
+          status: 'sent',
+          reason: null,
+          lastError: null,
+          timeline: [
+            { at: '2026-01-01T00:00:00.000Z', status: 'delivered' },
+            { at: new Date(at + 5).toISOString(), status: 'sent', detail: 'accepted' },
+          ],
+          createdAt: 1000,
+          updatedAt: at + 5,
+        });
+        expect((await store.messageChanges({ ...query, workflow: 'other' })).map((m) => m.id)).toEqual([
+          other,
+        ]);
+        expect((await store.messageChanges({ ...query, limit: 1 })).map((m) => m.id)).toEqual([other]);
+        expect((await store.messageChanges({ ...query, changedFrom: at + 6 })).length).toBe(0);
+        expect(
+          (await store.messageChanges({ ...query, createdFrom: at - 11 * minute })).map((m) => m.id),
+        ).toEqual([old, other, changedLater]);
       });
 
       it('lists the inbox by event time with a cursor and tracks read state', async () => {

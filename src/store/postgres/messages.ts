@@ -1,12 +1,16 @@
 import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
+import { idFloor } from '../../shared/ids.ts';
 import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
+  MESSAGE_CHANGE_COLUMNS,
+  type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
   toMessage,
+  toMessageChange,
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
@@ -191,6 +195,23 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         id,
       ]);
       return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async messageChanges(query) {
+      // The primary key's range of ids bounds the read (ids sort by creation time).
+      const { rows } = await run<MessageChangeRow>(
+        db,
+        `SELECT ${MESSAGE_CHANGE_COLUMNS} FROM messages
+         WHERE tenant_id = $1 AND id >= $2 AND updated_at >= $3 AND ($4::text IS NULL OR workflow = $4)
+         ORDER BY updated_at, id LIMIT $5`,
+        [
+          query.tenantId,
+          idFloor('msg', query.createdFrom),
+          query.changedFrom,
+          query.workflow ?? null,
+          query.limit,
+        ],
+      );
+      return rows.map(toMessageChange);
     },
     async listMessages(filter) {
       const values: unknown[] = [filter.tenantId];

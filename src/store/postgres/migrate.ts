@@ -5,7 +5,7 @@ import { migrationFiles } from '../migration-files.ts';
 import { withSessionLock } from './client.ts';
 import { ADVISORY_LOCKS } from './locks.ts';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /**
  * Applies the numbered `migrations/NNN_name.sql` files not yet applied, each in its own

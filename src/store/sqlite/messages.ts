@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
+import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type {
   DigestWrites,
@@ -11,10 +12,13 @@ import type {
   VariantCount,
 } from '../port.ts';
 import {
+  MESSAGE_CHANGE_COLUMNS,
+  type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
   toMessage,
+  toMessageChange,
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
@@ -100,6 +104,13 @@ export function sqliteMessageStore(
     'SELECT * FROM sandbox_captures WHERE tenant_id = ? AND channel = ? ORDER BY id DESC LIMIT ?',
   );
   const listCache = new Map<string, Database.Statement>();
+  // The primary key's range of ids bounds the read (ids sort by creation): see messageChanges.
+  const changes = db.prepare(
+    `SELECT ${MESSAGE_CHANGE_COLUMNS} FROM messages
+     WHERE tenant_id = @tenantId AND id >= @idFrom AND updated_at >= @changedFrom
+       AND (@workflow IS NULL OR workflow = @workflow)
+     ORDER BY updated_at, id LIMIT @limit`,
+  );
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
@@ -224,6 +235,16 @@ export function sqliteMessageStore(
     async getMessage(tenantId, id) {
       const row = get.get(tenantId, id) as MessageRow | undefined;
       return row ? toMessage(row) : null;
+    },
+    async messageChanges(query) {
+      const rows = changes.all({
+        tenantId: query.tenantId,
+        idFrom: idFloor('msg', query.createdFrom),
+        changedFrom: query.changedFrom,
+        workflow: query.workflow ?? null,
+        limit: query.limit,
+      }) as MessageChangeRow[];
+      return rows.map(toMessageChange);
     },
     async listMessages(filter) {
       const where = ['tenant_id = @tenantId'];

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
 import { migrationFiles } from '../migration-files.ts';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** The newest schema version this build knows (a database beyond it was made by a newer Tidings). */
 export function latestMigration(): number {
