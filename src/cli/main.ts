@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig } from '../config/index.ts';
 import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
 import { newId } from '../shared/ids.ts';
 import { createLogger, type Logger, resolveLogFormat } from '../telemetry/logger.ts';
+import { backupCommand, restoreCommand } from './backup-commands.ts';
 import { seedDemoWorkflow } from './bootstrap.ts';
 import { doctor } from './doctor.ts';
 import { keyCommand, UsageError } from './key-commands.ts';
@@ -30,6 +31,8 @@ const USAGE = `usage: tidings <command>
   key list [--tenant ID]
                         list keys: ids, tenants, prefixes and labels, never the secrets
   key revoke KEY_ID     revoke a key
+  backup FILE [--force] copy the embedded SQLite database into FILE (online: Tidings may run)
+  restore FILE          replace the embedded SQLite database with the backup FILE (Tidings stopped)
   doctor                check the installation, changing nothing: configuration, store reachable
                         and migrated, master secret, each integration's client, clock (exit 1 on ✗)
   send WORKFLOW SUBSCRIBER... [--data JSON] [--idempotency-key KEY]
@@ -146,6 +149,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     }
     case 'key':
       return keyCommand(rest, config);
+    case 'backup':
+      return backupCommand(rest, config);
+    case 'restore':
+      return restoreCommand(rest, config);
     case 'doctor': {
       if (rest.length > 0) throw new UsageError('usage: tidings doctor');
       process.exitCode = await doctor(config);

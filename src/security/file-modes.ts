@@ -33,8 +33,19 @@ export function restrictExistingFiles(files: readonly string[]): void {
   }
 }
 
-/** Creates `file` empty and private unless it exists (SQLite then gives its -wal and -shm the same mode). */
+/**
+ * Creates `file` empty and private unless it exists (SQLite then gives its -wal and -shm the same
+ * mode). An existing file is only chmod-ed, never opened: closing any descriptor of a file drops
+ * every POSIX lock the process holds on it, so opening the database here after a SQLite
+ * connection of this process (another thread's) took its shared lock would silently release
+ * that lock, and other processes would no longer see the database as in use (`tidings restore`
+ * would replace it, a closing connection would think itself the last one).
+ */
 export function createPrivateFile(file: string): void {
-  closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
+  try {
+    closeSync(openSync(file, 'wx', PRIVATE_FILE_MODE));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   restrictExistingFiles([file]);
 }

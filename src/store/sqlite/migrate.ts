@@ -5,6 +5,11 @@ import { migrationFiles } from '../migration-files.ts';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
+/** The newest schema version this build knows (a database beyond it was made by a newer Tidings). */
+export function latestMigration(): number {
+  return Math.max(0, ...migrationFiles(MIGRATIONS_DIR).map((m) => m.version));
+}
+
 /** Applies the numbered `migrations/NNN_name.sql` files not yet applied, each in its own transaction. */
 export function migrate(db: Database.Database): string[] {
   db.exec(
