@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type { AcceptEvent, Store } from '../../src/store/port.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 
 /**
  * Listing and removing (ListingStore), run inside runStoreContract with its fresh store: tenants
@@ -82,28 +83,15 @@ export function listingContract(storeOf: () => Store, T: string, OTHER: string):
         86_400_000,
       );
       const msg = (id: string, eventId: string, over: Partial<MessageRecord> = {}) => ({
-        record: {
+        record: messageRecord({
           tenantId: T,
           id,
           eventId,
-          subscriberId: 'u1',
           channel: 'email',
-          workflow: 'welcome',
           status: 'queued',
           provider: null,
-          content: {},
-          data: {},
-          timeline: [],
-          eventAt: 1000,
-          createdAt: 1000,
-          updatedAt: 1000,
-          seenAt: null,
-          readAt: null,
-          archivedAt: null,
-          lastError: null,
-          reason: null,
           ...over,
-        } as MessageRecord,
+        }),
         followUp: null,
       });
       await store.createMessages([

@@ -10,6 +10,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 import { listingContract } from './contract-listing.ts';
 import { personalDataContract } from './personal-data-contract.ts';
 
@@ -36,27 +37,14 @@ function acceptable(over: Partial<AcceptEvent> & { id: string }): AcceptEvent {
 }
 
 function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
-  return {
+  return messageRecord({
     tenantId: T,
     eventId: 'evt_1',
-    subscriberId: 'u1',
-    channel: 'in_app',
-    workflow: 'welcome',
-    status: 'delivered',
-    provider: 'inbox',
     content: { title: 'Hi', body: 'There' },
     data: { a: 1 },
     timeline: [{ at: '2026-01-01T00:00:00.000Z', status: 'delivered' }],
-    eventAt: 1000,
-    createdAt: 1000,
-    updatedAt: 1000,
-    seenAt: null,
-    readAt: null,
-    archivedAt: null,
-    lastError: null,
-    reason: null,
     ...over,
-  };
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import { idFloor } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type { ErasureRequest, JobSpec, Store } from '../../src/store/port.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 
 // The personal data part of the store contract (consent log, erasure, retention); called by
 // runStoreContract with the store under test.
@@ -13,28 +14,18 @@ const OTHER = 'ten_b';
 const msgId = (ms: number, n: number) => `${idFloor('msg', ms)}${String(n).padStart(16, '0')}`;
 
 function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
-  return {
+  return messageRecord({
     tenantId: T,
-    eventId: `evt_${over.id}`,
-    subscriberId: 'u1',
     channel: 'email',
-    workflow: 'welcome',
     status: 'sent',
     provider: 'sandbox',
     content: { subject: 'Secret', text: 'ada@example.com' },
     data: { secret: 1 },
     meta: { to: 'x' },
     timeline: [{ at: '2026-01-01T00:00:00.000Z', status: 'sent', detail: 'to ada@example.com' }],
-    eventAt: 1000,
-    createdAt: 1000,
-    updatedAt: 1000,
-    seenAt: null,
-    readAt: null,
-    archivedAt: null,
     lastError: 'ada@example.com said no',
-    reason: null,
     ...over,
-  };
+  });
 }
 
 const eraseJob: JobSpec = { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: { go: 'on' } };

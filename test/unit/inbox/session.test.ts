@@ -5,6 +5,7 @@ import { type InboxEvent, openInboxSession } from '../../../src/inbox/session.ts
 import type { MessageRecord } from '../../../src/shared/model.ts';
 import type { Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+import { messageRecord } from '../../helpers/message-record.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 let store: Store | null = null;
@@ -14,27 +15,13 @@ afterEach(async () => {
 });
 
 function item(tenantId: string, subscriberId: string, id: string): MessageRecord {
-  return {
+  return messageRecord({
     tenantId,
     id,
-    eventId: `evt_${id}`,
     subscriberId,
-    channel: 'in_app',
     workflow: 'news',
-    status: 'delivered',
-    provider: 'inbox',
     content: { title: `Title ${id}`, body: 'b' },
-    data: {},
-    timeline: [],
-    eventAt: 1000,
-    createdAt: 1000,
-    updatedAt: 1000,
-    seenAt: null,
-    readAt: null,
-    archivedAt: null,
-    lastError: null,
-    reason: null,
-  };
+  });
 }
 
 /** A real in-memory store whose catchUpInboxes calls are counted (cursors per call). */
