@@ -9,7 +9,7 @@ import type { Store } from '../store/port.ts';
 import { inspectPostgres } from '../store/postgres/inspect.ts';
 import { inspectSqlite } from '../store/sqlite/inspect.ts';
 import { openStore } from './open-store.ts';
-import { paintFor } from './terminal.ts';
+import { paintFor, printable } from './terminal.ts';
 
 /** How far the database server's clock may be from this machine's before doctor calls it wrong. */
 export const CLOCK_TOLERANCE_MS = 2_000;
@@ -157,7 +157,7 @@ export async function doctor(config: Config, out: NodeJS.WriteStream = process.s
   let failed = false;
   const print = (line: Line) => {
     if (!line.ok) failed = true;
-    out.write(`${line.ok ? paint.green('✓') : paint.red('✗')} ${line.text}\n`);
+    out.write(`${line.ok ? paint.green('✓') : paint.red('✗')} ${printable(line.text)}\n`);
   };
   print({ ok: true, text: `configuration: ${describeDatabase(config)}, data directory ${config.dataDir}` });
   if (config.database.kind === 'sqlite' && config.database.file === ':memory:') {

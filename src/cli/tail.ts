@@ -5,7 +5,7 @@ import type { MessageChange, Store } from '../store/port.ts';
 import { describeDatabase } from './doctor.ts';
 import { parseOptions, UsageError } from './key-commands.ts';
 import { openStore } from './open-store.ts';
-import { type Paint, paintFor } from './terminal.ts';
+import { type Paint, paintFor, printable } from './terminal.ts';
 
 export const TAIL_USAGE = `usage: tidings tail [--tenant ID] [--workflow KEY] [--window DURATION]
   Prints one line per message status change from now on: time, message id, subscriber, channel,
@@ -113,12 +113,12 @@ function colourStatus(paint: Paint, status: string): string {
 export function formatLine(line: StatusLine, paint: Paint, showTenant: boolean): string {
   const parts = [
     paint.dim(iso(line.at)),
-    ...(showTenant ? [paint.cyan(line.tenantId)] : []),
-    line.messageId,
-    line.subscriberId,
-    line.channel.padEnd(7),
+    ...(showTenant ? [paint.cyan(printable(line.tenantId))] : []),
+    printable(line.messageId),
+    printable(line.subscriberId),
+    printable(line.channel).padEnd(7),
     colourStatus(paint, line.status as MessageStatus),
-    line.reason ?? '',
+    printable(line.reason ?? ''),
   ];
   return parts.join('  ').trimEnd();
 }

@@ -30,3 +30,13 @@ export function paintFor(
     dim: on ? wrap(2, 22) : same,
   };
 }
+
+/**
+ * Text from tenants and providers (ids, reasons, provider errors) as the CLI prints it: control
+ * characters (an escape sequence would move the operator's cursor, retitle the window or hide
+ * text) print as visible escapes.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+export const printable = (text: string) =>
+  text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -107,4 +107,23 @@ describe('tail: status lines', () => {
     expect(coloured).toContain('\u001b[31mfailed');
     expect(formatLine(line, paintFor({ isTTY: true }, { NO_COLOR: '1' }), false)).toBe(plain);
   });
+
+  it("prints a tenant's or provider's control characters as escapes, never to the terminal", () => {
+    const hostile = {
+      at: START,
+      tenantId: 'default',
+      messageId: 'msg_2',
+      subscriberId: 'eve\u001b]0;pwned\u0007',
+      channel: 'sms',
+      status: 'failed',
+      reason: '550 no\u001b[2J\r\nfake line',
+    };
+    const printed = formatLine(hostile, paintFor({ isTTY: true }, {}), false);
+    expect(printed).toContain('eve\\u001b]0;pwned\\u0007');
+    expect(printed).toContain('550 no\\u001b[2J\\u000d\\u000afake line');
+    // Only the CLI's own colour sequences remain.
+    const esc = String.fromCharCode(0x1b);
+    const uncoloured = printed.replaceAll(new RegExp(`${esc}\\[\\d+m`, 'g'), '');
+    expect([...uncoloured].filter((c) => c.charCodeAt(0) < 0x20)).toEqual([]);
+  });
 });
