@@ -16,6 +16,7 @@ import { MARKER_KEY } from '../../src/store/transfer/preflight.ts';
 import { copySqliteToPostgres } from '../../src/store/transfer/sqlite-to-postgres.ts';
 import { columnNames, TABLES } from '../../src/store/transfer/tables.ts';
 import { cleanupChildren, runCli, sqliteEnv, tempDataDir } from '../helpers/child.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 import { withPostgres } from '../helpers/pg-client.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 
@@ -45,28 +46,17 @@ function acceptable(id: string, over: Partial<AcceptEvent> = {}): AcceptEvent {
 
 function inApp(id: string, eventAt: number, over: Partial<MessageRecord> = {}): MessageRecord {
   const timeline: TimelineEntry[] = [{ at: new Date(eventAt).toISOString(), status: 'delivered' }];
-  return {
+  return messageRecord({
     tenantId: T,
     id,
-    eventId: `evt_${id}`,
-    subscriberId: 'u1',
-    channel: 'in_app',
-    workflow: 'welcome',
-    status: 'delivered',
-    provider: 'inbox',
     content: { title: `Title ${id}`, body: 'Body with "quotes", \\ and ünïcødé 🎉' },
     data: { n: eventAt, list: [1, 2, { deep: true }] },
     timeline,
     eventAt,
     createdAt: eventAt,
     updatedAt: eventAt,
-    seenAt: null,
-    readAt: null,
-    archivedAt: null,
-    lastError: null,
-    reason: null,
     ...over,
-  };
+  });
 }
 
 /** A small but complete installation: every table has rows, jobs in every state. */

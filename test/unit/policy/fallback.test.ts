@@ -8,6 +8,7 @@ import {
   receiptMovesFrom,
 } from '../../../src/policy/fallback.ts';
 import type { MessageRecord, MessageStatus, WorkflowChannelStep } from '../../../src/shared/model.ts';
+import { messageRecord } from '../../helpers/message-record.ts';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
@@ -28,28 +29,20 @@ function message(
   over: Partial<MessageRecord> = {},
 ): MessageRecord {
   n += 1;
-  return {
+  return messageRecord({
     tenantId: 't',
     id: `msg_${n}`,
     eventId: 'evt_1',
-    subscriberId: 'u1',
     channel,
     workflow: 'w',
     status,
     provider: null,
-    content: {},
-    data: {},
     timeline: timeline.map(([ms, s]) => ({ at: at(ms), status: s })),
     eventAt: T0,
     createdAt: T0,
     updatedAt: T0,
-    seenAt: null,
-    readAt: null,
-    archivedAt: null,
-    lastError: null,
-    reason: null,
     ...over,
-  };
+  });
 }
 
 describe('receipts', () => {
