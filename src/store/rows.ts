@@ -106,21 +106,7 @@ class StoredSubscriber implements SubscriberRecord {
 
   /** Plain data for JSON (the accessors are not own properties, so JSON.stringify would drop them). */
   toJSON(): SubscriberRecord {
-    return {
-      tenantId: this.tenantId,
-      id: this.id,
-      email: this.email,
-      phone: this.phone,
-      hasEmail: this.hasEmail,
-      hasPhone: this.hasPhone,
-      emailHash: this.emailHash,
-      phoneHash: this.phoneHash,
-      locale: this.locale,
-      timezone: this.timezone,
-      data: this.data,
-      createdAt: this.createdAt,
-      updatedAt: this.updatedAt,
-    };
+    return { ...this, email: this.email, phone: this.phone };
   }
 }
 
@@ -423,19 +409,7 @@ class StoredDevice implements DeviceRecord {
   }
 
   toJSON(): DeviceRecord {
-    return {
-      tenantId: this.tenantId,
-      subscriberId: this.subscriberId,
-      id: this.id,
-      platform: this.platform,
-      token: this.token,
-      subscription: this.subscription,
-      active: this.active,
-      deactivatedAt: this.deactivatedAt,
-      reason: this.reason,
-      createdAt: this.createdAt,
-      updatedAt: this.updatedAt,
-    };
+    return { ...this, token: this.token, subscription: this.subscription };
   }
 }
 

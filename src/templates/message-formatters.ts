@@ -7,16 +7,16 @@ import type { Formatters } from 'intl-messageformat';
  * object on every call), so they key a WeakMap; plural rules are keyed by their type.
  */
 interface LocaleFormatters {
-  number?: Intl.NumberFormat;
   numbers: WeakMap<object, Intl.NumberFormat>;
   dates: WeakMap<object, Intl.DateTimeFormat>;
-  date?: Intl.DateTimeFormat;
   plurals: Map<string, Intl.PluralRules>;
 }
 
 /** Locales kept at once: messages name few, and past this the cache starts over. */
 const MAX_LOCALES = 1_000;
 const byLocale = new Map<string, LocaleFormatters>();
+/** Stands for "no options" among the options objects a cache is keyed by. */
+const NO_OPTIONS = {};
 
 function formattersOf(locales: unknown): LocaleFormatters {
   const key = Array.isArray(locales) ? locales.map(String).join('\u0000') : String(locales ?? '');
@@ -29,41 +29,34 @@ function formattersOf(locales: unknown): LocaleFormatters {
   return kept;
 }
 
+function keptFor<K extends object | string, T>(
+  cache: { get(key: K): T | undefined; set(key: K, value: T): unknown },
+  key: K,
+  make: () => T,
+): T {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+  }
+  return value;
+}
+
 export const MESSAGE_FORMATTERS: Formatters = {
-  getNumberFormat(locales, options) {
-    const kept = formattersOf(locales);
-    if (options === undefined) {
-      kept.number ??= new Intl.NumberFormat(locales);
-      return kept.number;
-    }
-    let format = kept.numbers.get(options);
-    if (!format) {
-      format = new Intl.NumberFormat(locales, options as Intl.NumberFormatOptions);
-      kept.numbers.set(options, format);
-    }
-    return format;
-  },
-  getDateTimeFormat(locales, options) {
-    const kept = formattersOf(locales);
-    if (options === undefined) {
-      kept.date ??= new Intl.DateTimeFormat(locales);
-      return kept.date;
-    }
-    let format = kept.dates.get(options);
-    if (!format) {
-      format = new Intl.DateTimeFormat(locales, options);
-      kept.dates.set(options, format);
-    }
-    return format;
-  },
-  getPluralRules(locales, options) {
-    const kept = formattersOf(locales);
+  getNumberFormat: (locales, options) =>
+    keptFor(
+      formattersOf(locales).numbers,
+      options ?? NO_OPTIONS,
+      () => new Intl.NumberFormat(locales, options as Intl.NumberFormatOptions | undefined),
+    ),
+  getDateTimeFormat: (locales, options) =>
+    keptFor(
+      formattersOf(locales).dates,
+      options ?? NO_OPTIONS,
+      () => new Intl.DateTimeFormat(locales, options),
+    ),
+  getPluralRules: (locales, options) => {
     const type = options?.type ?? 'cardinal';
-    let rules = kept.plurals.get(type);
-    if (!rules) {
-      rules = new Intl.PluralRules(locales, { type });
-      kept.plurals.set(type, rules);
-    }
-    return rules;
+    return keptFor(formattersOf(locales).plurals, type, () => new Intl.PluralRules(locales, { type }));
   },
 };
