@@ -161,20 +161,6 @@ function renderDigestKey(
  * once, `meta.deviceId` on each); a recipient with none gets one `suppressed` message with reason
  * `no_device` — checked before consent, as plan() checks addresses (the fixable problem first).
  */
-/**
- * A render that ran out of its budget once may have lost the time to a pause (garbage collection,
- * a busy machine), not to its template: it gets one more whole budget before its message fails, so
- * a loaded worker does not fail an MFA code whose template takes microseconds.
- */
-function renderInTime(first: () => Record<string, string>, again: () => Record<string, string>) {
-  try {
-    return first();
-  } catch (error) {
-    if (!(error instanceof TemplateTimeout)) throw error;
-    return again();
-  }
-}
-
 export function buildMessages(
   deps: Pick<PipelineDeps, 'templates' | 'links'>,
   target: DeliveryTarget,
@@ -440,10 +426,7 @@ export function buildMessages(
         const fields = localized.steps[index]![arm]!;
         // A template stored before a rule refused it (e.g. one that loads files) fails its message.
         if (fields instanceof TemplateCompileError) throw fields;
-        content = renderInTime(
-          () => renderFields(fields, scope, renders.clock, budget, renderLocale),
-          () => renderFields(fields, scope, renders.clock, MESSAGE_BUDGET_MS, renderLocale),
-        );
+        content = renderFields(fields, scope, renders.clock, budget, renderLocale);
         if (step.layout !== undefined && step.channel === 'email' && target.layouts)
           content = framed(content, step.layout, target.layouts.get(index));
       } catch (error) {

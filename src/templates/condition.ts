@@ -1,6 +1,6 @@
 import { type Liquid, type Template, Tokenizer, TypeGuards } from 'liquidjs';
 import { textEngine } from './engine.ts';
-import { type RenderScope, TemplateTimeout } from './render.ts';
+import { type RenderScope, TemplateTimeout, withOneMoreBudget } from './render.ts';
 
 /**
  * A workflow step's `"if"`: one Liquid expression over `data`, `subscriber` and `actor`, e.g.
@@ -95,6 +95,10 @@ const RENDER_LIMIT_EXCEEDED = /render limit exceeded/;
  * LiquidJS error when evaluation fails (a filter given a value it cannot take).
  */
 export function evaluateCondition(compiled: Template[], scope: RenderScope, budgetMs: number): boolean {
+  return withOneMoreBudget(budgetMs, (budget) => evaluateOnce(compiled, scope, budget));
+}
+
+function evaluateOnce(compiled: Template[], scope: RenderScope, budgetMs: number): boolean {
   const started = performance.now();
   let output: string;
   try {

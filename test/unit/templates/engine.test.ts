@@ -9,6 +9,7 @@ import {
   TemplateTimeout,
   TemplateTooLarge,
   templateErrors,
+  withOneMoreBudget,
 } from '../../../src/templates/render.ts';
 
 describe('the sandboxed engines', () => {
@@ -38,6 +39,35 @@ describe('the sandboxed engines', () => {
 });
 
 describe('the render budget', () => {
+  it('gives a render that ran past its budget one more whole budget, and fails one that runs past both', () => {
+    const budgets: number[] = [];
+    // A pause (GC, a busy machine) costs the first attempt its budget; the second one renders.
+    const paused = withOneMoreBudget(7, (budget) => {
+      budgets.push(budget);
+      if (budgets.length === 1) throw new TemplateTimeout(budget);
+      return 'rendered';
+    });
+    expect(paused).toBe('rendered');
+    expect(budgets).toEqual([7, MESSAGE_BUDGET_MS]);
+    let attempts = 0;
+    const slow = () =>
+      withOneMoreBudget(MESSAGE_BUDGET_MS, (budget) => {
+        attempts++;
+        throw new TemplateTimeout(budget);
+      });
+    expect(slow).toThrow(TemplateTimeout);
+    expect(attempts).toBe(2);
+    // Other errors are not retried.
+    attempts = 0;
+    expect(() =>
+      withOneMoreBudget(MESSAGE_BUDGET_MS, () => {
+        attempts++;
+        throw new Error('template error');
+      }),
+    ).toThrow('template error');
+    expect(attempts).toBe(1);
+  });
+
   const items = Array.from({ length: 3_000 }, (_, i) => i);
   const scope = { data: { items, name: 'Ada' }, subscriber: {}, actor: null };
 
