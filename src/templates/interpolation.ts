@@ -1,3 +1,5 @@
+import type { MessageBook } from './messages.ts';
+
 /**
  * Most notification templates are text with `{{ data.x }}` / `{{ subscriber.firstName }}` holes.
  * LiquidJS renders those through generators, filters and a scope chain — about as much CPU as
@@ -15,10 +17,8 @@ export interface MessagePart {
   args: readonly (readonly [string, readonly string[]])[];
 }
 
-/** What formats a message part: the recipient's messages (src/templates/messages.ts). */
-export interface Messages {
-  message(key: string): { format(values: Record<string, string | number | boolean>): unknown };
-}
+/** What formats a message part: the recipient's messages. */
+type Messages = Pick<MessageBook, 'message'>;
 
 // `{{ a.b.c }}`: plain identifiers only, no filters, no whitespace control, no brackets.
 // `{{ "key" | t }}` / `{{ 'key' | t: name: a.b, … }}`: a quoted key without quotes or backslashes in
