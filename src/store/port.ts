@@ -557,13 +557,6 @@ export interface InboxStore {
    * unread and unseen, logged as `item.created`; answers it, or null when there was nothing to wake.
    */
   wakeSnoozed(tenantId: string, id: string, until: number, now: number): Promise<MessageRecord | null>;
-  /** The subscriber's changes after `afterSeq`, oldest first, at most `limit`. */
-  listInboxChanges(
-    tenantId: string,
-    subscriberId: string,
-    afterSeq: number,
-    limit: number,
-  ): Promise<InboxChangeRecord[]>;
   /**
    * For each cursor (subscribers of one tenant; the same subscriber may come twice), in the same
    * order: its changes after `afterSeq`, at most `limit`, with their items, and the subscriber's

@@ -186,20 +186,6 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
       );
       return rows[0] ? toMessage(rows[0]) : null;
     },
-    async listInboxChanges(tenantId, subscriberId, afterSeq, limit) {
-      const { rows } = await run<{
-        seq: number;
-        type: InboxChangeRecord['type'];
-        item_id: string | null;
-        created_at: number;
-      }>(
-        db,
-        `SELECT seq, type, item_id, created_at FROM inbox_changes
-          WHERE tenant_id = $1 AND subscriber_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
-        [tenantId, subscriberId, afterSeq, limit],
-      );
-      return rows.map((r) => ({ seq: r.seq, type: r.type, itemId: r.item_id, createdAt: r.created_at }));
-    },
     async catchUpInboxes(tenantId, cursors, limit) {
       if (cursors.length === 0) return [];
       const subscribers = cursors.map((c) => c.subscriberId);

@@ -86,13 +86,6 @@ function messageRowOf(values: readonly unknown[], from: number): MessageRow {
   return row as unknown as MessageRow;
 }
 
-interface ChangeRow {
-  seq: number;
-  type: InboxChangeRecord['type'];
-  item_id: string | null;
-  created_at: number;
-}
-
 const entry = (now: number, status: string, detail?: string) =>
   JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
 
@@ -150,10 +143,6 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const wake = db.prepare(
     `UPDATE messages SET snoozed_until = NULL, seen_at = NULL, read_at = NULL, updated_at = ?
       WHERE tenant_id = ? AND id = ? AND snoozed_until = ? RETURNING *`,
-  );
-  const changesAfter = db.prepare(
-    `SELECT seq, type, item_id, created_at FROM inbox_changes
-      WHERE tenant_id = ? AND subscriber_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
   );
   // Many cursors in one statement each (a broadcast wakes every open stream at once): the log
   // read by its primary key per cursor, numbered per cursor to keep `limit` each. Read as arrays
@@ -305,14 +294,6 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
     },
     async wakeSnoozed(tenantId, id, until, now) {
       return wakeOne.immediate(tenantId, id, until, now);
-    },
-    async listInboxChanges(tenantId, subscriberId, afterSeq, limit) {
-      return (changesAfter.all(tenantId, subscriberId, afterSeq, limit) as ChangeRow[]).map((r) => ({
-        seq: r.seq,
-        type: r.type,
-        itemId: r.item_id,
-        createdAt: r.created_at,
-      }));
     },
     async catchUpInboxes(tenantId, cursors, limit) {
       if (cursors.length === 0) return [];
