@@ -27,6 +27,21 @@ function join(base: string, field: string): string {
   return base === '' ? field : `${base}.${field}`;
 }
 
+/**
+ * A nullable field (`anyOf [T, null]`) fails three ways at once: T's reason, "must be null" and
+ * "must match a schema in anyOf". Only T's reason tells the caller anything; the other two are
+ * kept only where nothing else names that field or one inside it.
+ */
+function withoutUnionNoise(errors: Iterable<SchemaError>): SchemaError[] {
+  const all = [...errors];
+  const isNoise = (e: SchemaError) =>
+    e.keyword === 'anyOf' ||
+    (e.keyword === 'type' && e.params.type === 'null' && e.schemaPath.includes('/anyOf/'));
+  const reasons = all.filter((e) => !isNoise(e)).map((e) => e.instancePath);
+  const explained = (at: string) => reasons.some((p) => p === at || p.startsWith(`${at}/`));
+  return all.filter((e) => !isNoise(e) || !explained(e.instancePath));
+}
+
 /** Turns schema errors into one readable detail per problem, each naming its field. */
 export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorDetail[] {
   const details: ErrorDetail[] = [];
@@ -37,7 +52,7 @@ export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorD
     if (!seen.has(key)) details.push({ path: full, message });
     seen.add(key);
   };
-  for (const error of errors) {
+  for (const error of withoutUnionNoise(errors)) {
     const path = pointerToPath(error.instancePath);
     if (error.keyword === 'required') {
       for (const field of (error.params.requiredProperties as string[] | undefined) ?? [])

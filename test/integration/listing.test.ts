@@ -114,7 +114,7 @@ describe('bulk subscriber upsert', () => {
         'bulk_5',
       ],
     });
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(202);
     const results = response.body.results;
     expect(results).toHaveLength(6);
     expect(results[0]).toMatchObject({ subscriberId: 'bulk_1', timezone: 'Asia/Tokyo' });
@@ -138,7 +138,7 @@ describe('bulk subscriber upsert', () => {
   it('takes 1000 items, refuses 1001 and an empty list', async () => {
     const items = (n: number) => Array.from({ length: n }, (_, i) => ({ subscriberId: `many_${i}` }));
     const full = await server.call('POST', '/v1/subscribers/bulk', { subscribers: items(1000) });
-    expect(full.status).toBe(200);
+    expect(full.status).toBe(202);
     expect(full.body.results).toHaveLength(1000);
     expect((await server.call('GET', '/v1/subscribers/many_999')).status).toBe(200);
     for (const subscribers of [items(1001), []]) {

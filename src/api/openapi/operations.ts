@@ -682,7 +682,9 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'POST /v1/subscribers/bulk': {
     summary: 'Create or update up to 1000 subscribers, each answered on its own',
     tag: 'Subscribers',
-    success: ok(B.BulkSubscribers, 'one result per subscriber, in request order'),
+    success: {
+      202: { description: 'one result per subscriber, in request order', schema: B.BulkSubscribers },
+    },
     body: {
       subscribers: [
         { subscriberId: 'ada', email: 'ada@example.com' },

@@ -74,7 +74,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
       // Each item is checked on its own, so one bad item refuses only itself.
       validatorCompiler: itemwiseBodyCompiler,
     },
-    async (request) => {
+    async (request, reply) => {
       const { subscribers } = request.body as { subscribers: unknown[] };
       const checked = subscribers.map((item, index) => {
         const problem = findJsonProblem(item);
@@ -95,6 +95,8 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
       const written =
         good.length === 0 ? [] : await store.upsertSubscribers(request.tenantId, good, Date.now());
       let next = 0;
+      // 202 like events/bulk (the contract says "like events"), although the writes are done.
+      reply.code(202);
       return {
         results: checked.map((c) => (c.ok ? subscriberView(written[next++]!) : { error: c.error })),
       };
