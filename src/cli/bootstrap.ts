@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -43,11 +44,17 @@ export async function seedDefaultTenant(
   return { generatedKey: key, keyFile };
 }
 
+/** Set once the demo workflow was offered, so one the user deleted does not come back. */
+export const DEMO_SEEDED_SETTING = 'demo_workflow_seeded';
+
 /**
- * The demo workflow the banner's curl triggers, made by `start`, `api` and `migrate` when the
- * default tenant has none of that name (one the user changed is left as it is).
+ * The demo workflow the banner's curl triggers, made by the first `start`, `api` or `migrate` of
+ * an installation when the default tenant has none of that name (one the user changed is left as
+ * it is, one the user deleted stays deleted). Processes starting together: one seeds it.
  */
 export async function seedDemoWorkflow(store: Store): Promise<void> {
+  const mine = randomUUID();
+  if ((await store.settingOnce(DEMO_SEEDED_SETTING, mine)) !== mine) return;
   if (await store.getWorkflow(DEFAULT_TENANT, 'welcome')) return;
   await store.ensureTenant(DEFAULT_TENANT, 'Default');
   await store.putWorkflow(
