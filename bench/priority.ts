@@ -15,17 +15,17 @@ import { fmt, round, type Summary, sleep, summarize } from './stats.ts';
  * The ratio of the two p99s is the isolation: 1 means the broadcast does not slow critical mail.
  */
 
-const RATE = 50;
+export const RATE = 50;
 /** Critical events go to `crit_${i % CRITICAL_RECIPIENTS}`, each with its address inline. */
 const CRITICAL_RECIPIENTS = 100;
-const P99_TARGET_MS = 50;
+export const P99_TARGET_MS = 50;
 const RATIO_TARGET = 1.5;
 /** Phase (b) numbers its events from here, so they never repeat phase (a)'s `data.n`. */
 const DRAIN_FIRST = 1_000_000;
 
-type Phase = 'warmup' | 'alone' | 'drain';
+export type Phase = 'warmup' | 'alone' | 'drain' | 'sweep';
 
-function criticalJson(i: number, phase: Phase): string {
+export function criticalJson(i: number, phase: Phase): string {
   const who = `crit_${i % CRITICAL_RECIPIENTS}`;
   return (
     `{"workflow":"critical","to":[{"subscriberId":"${who}","email":"${who}@example.com"}],` +
@@ -33,14 +33,14 @@ function criticalJson(i: number, phase: Phase): string {
   );
 }
 
-async function postCritical(pool: Pool, body: string): Promise<Outcome> {
+export async function postCritical(pool: Pool, body: string): Promise<Outcome> {
   const res = await pool.request({ path: '/v1/events', method: 'POST', headers: JSON_HEADERS, body });
   const text = await res.body.text();
   if (res.statusCode === 202) return { status: 202, units: 1 };
   return { status: res.statusCode, units: 0, note: text.slice(0, 200) };
 }
 
-async function createWorkflows(server: BenchServer): Promise<void> {
+export async function createWorkflows(server: BenchServer): Promise<void> {
   await server.api('PUT', '/v1/workflows/critical', {
     priority: 'critical',
     channels: [{ channel: 'email', template: { subject: 'Alert {{ data.n }}', text: 'Alert {{ data.n }}' } }],
@@ -55,7 +55,8 @@ async function createWorkflows(server: BenchServer): Promise<void> {
  * One critical event as the database tells it, epoch ms on the server's clock: accepted, then the
  * message's timeline (queued by the deliver job, claimed by a send job, accepted by the provider).
  */
-interface CriticalRow {
+export interface CriticalRow {
+  eventId: string;
   phase: Phase;
   acceptedAt: number;
   queuedAt: number | null;
@@ -63,15 +64,16 @@ interface CriticalRow {
   sentAt: number | null;
 }
 
-function criticalRows(server: BenchServer): CriticalRow[] {
+export function criticalRows(server: BenchServer): CriticalRow[] {
   const rows = server
     .db()
     .prepare(
-      `SELECT json_extract(e.payload, '$.data.phase') AS phase, e.created_at AS acceptedAt, m.timeline
+      `SELECT e.id AS eventId, json_extract(e.payload, '$.data.phase') AS phase, e.created_at AS acceptedAt,
+              m.timeline
          FROM events e JOIN messages m ON m.tenant_id = e.tenant_id AND m.event_id = e.id
         WHERE e.workflow = 'critical'`,
     )
-    .all() as { phase: Phase; acceptedAt: number; timeline: string }[];
+    .all() as { eventId: string; phase: Phase; acceptedAt: number; timeline: string }[];
   return rows.map((r) => {
     const entries = JSON.parse(r.timeline) as { at: string; status: string }[];
     const at = (status: string) => {
@@ -79,6 +81,7 @@ function criticalRows(server: BenchServer): CriticalRow[] {
       return entry ? Date.parse(entry.at) : null;
     };
     return {
+      eventId: r.eventId,
       phase: r.phase,
       acceptedAt: r.acceptedAt,
       queuedAt: at('queued'),
@@ -88,7 +91,7 @@ function criticalRows(server: BenchServer): CriticalRow[] {
   });
 }
 
-function sentCount(server: BenchServer): number {
+export function sentCount(server: BenchServer): number {
   return server
     .db()
     .prepare(`SELECT COUNT(*) FROM messages WHERE workflow = 'critical' AND status = 'sent'`)
@@ -97,7 +100,7 @@ function sentCount(server: BenchServer): number {
 }
 
 /** Waits (polling the read-only SQLite file) until `done()` holds or `timeoutMs` passes. */
-async function until(done: () => boolean, timeoutMs: number, everyMs = 50): Promise<boolean> {
+export async function until(done: () => boolean, timeoutMs: number, everyMs = 50): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (done()) return true;
@@ -118,7 +121,7 @@ function broadcastSpan(server: BenchServer): { acceptedAt: number; lastRowAt: nu
     .get() as { acceptedAt: number; lastRowAt: number; rows: number };
 }
 
-function latencies(rows: CriticalRow[], from: Stamp = 'acceptedAt', to: Stamp = 'sentAt'): Summary {
+export function latencies(rows: CriticalRow[], from: Stamp = 'acceptedAt', to: Stamp = 'sentAt'): Summary {
   return summarize(
     rows.flatMap((r) => {
       const start = r[from];
@@ -131,7 +134,7 @@ function latencies(rows: CriticalRow[], from: Stamp = 'acceptedAt', to: Stamp = 
 type Stamp = 'acceptedAt' | 'queuedAt' | 'sendingAt' | 'sentAt';
 
 /** Where the time goes: accepted → queued (fanout + deliver jobs), → sending (send job claimed), → sent. */
-function stages(rows: CriticalRow[]) {
+export function stages(rows: CriticalRow[]) {
   const sent = rows.filter((r) => r.sentAt !== null);
   const p = (from: Stamp, to: Stamp) => {
     const s = latencies(sent, from, to);
@@ -144,7 +147,7 @@ function stages(rows: CriticalRow[]) {
   };
 }
 
-function stageText(s: ReturnType<typeof stages>): string {
+export function stageText(s: ReturnType<typeof stages>): string {
   const one = (name: string, v: { p50: number; p99: number }) => `${name} ${fmt(v.p50, 1)}/${fmt(v.p99, 1)}`;
   return (
     `stages p50/p99 ms: ${one('accepted→queued', s.acceptedToQueued)}, ` +
@@ -152,11 +155,11 @@ function stageText(s: ReturnType<typeof stages>): string {
   );
 }
 
-function unexpectedTotal(result: OpenLoopResult): number {
+export function unexpectedTotal(result: OpenLoopResult): number {
   return Object.values(result.unexpected).reduce((a, b) => a + b, 0);
 }
 
-function roundSummary(summary: Summary): Summary {
+export function roundSummary(summary: Summary): Summary {
   return Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, round(v, 2)])) as unknown as Summary;
 }
 

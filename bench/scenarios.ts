@@ -16,6 +16,7 @@ import {
 import { priority } from './priority.ts';
 import { push } from './push.ts';
 import type { Target } from './report.ts';
+import { retention } from './retention.ts';
 import { type BenchServer, JSON_HEADERS } from './server.ts';
 import { fmt, round, sleep, summarize } from './stats.ts';
 import { workerOnly } from './worker-only.ts';
@@ -603,6 +604,7 @@ export const SCENARIOS: Scenario[] = [
   e2eBulk,
   latency,
   priority,
+  retention,
   push,
   inboxWs,
   workerOnly,
