@@ -41,6 +41,8 @@ type FeedbackDeps = Pick<
   | 'getWorkflow'
   | 'getSubscriber'
   | 'patchPreferences'
+  | 'reportApplied'
+  | 'recordReport'
 >;
 
 /**
@@ -57,6 +59,8 @@ export async function applyFeedback(
 ): Promise<Applied> {
   const applied: Applied = { messages: 0, addresses: 0, unmatched: 0 };
   for (const event of events) {
+    // Recorded only once applied: a store failure midway leaves the provider's retry to apply it.
+    if (event.once !== undefined && (await store.reportApplied(tenantId, event.once))) continue;
     let message: MessageRecord | null = null;
     if (event.ref) {
       message =
@@ -90,6 +94,7 @@ export async function applyFeedback(
     for (const address of event.addresses) {
       if (await applyToAddress(store, tenantId, address, message, now)) applied.addresses++;
     }
+    if (event.once !== undefined) await store.recordReport(tenantId, event.once, now);
   }
   return applied;
 }

@@ -33,6 +33,11 @@ export interface AddressFeedback {
  * message (an SMS STOP) is the tenant's by the signature alone.
  */
 export interface FeedbackEvent {
+  /**
+   * The provider's own id for this report, when applying it twice could undo a later one (a
+   * replayed START after a STOP): applied once per tenant, a repeat changes nothing.
+   */
+  once?: string;
   ref?: MessageRef;
   change?: MessageChange;
   addresses: AddressFeedback[];

@@ -79,5 +79,7 @@ export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
   const keyword = smsKeyword(body, params.get('OptOutType') ?? undefined);
   if (keyword === null) return [];
   const detail = `texted ${body.trim().toUpperCase().slice(0, 20)}`;
-  return [{ addresses: [{ channel: 'sms', address: from, effect: keyword, detail }] }];
+  const event: FeedbackEvent = { addresses: [{ channel: 'sms', address: from, effect: keyword, detail }] };
+  if (sid) event.once = `twilio:${sid}`;
+  return [event];
 }

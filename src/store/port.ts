@@ -963,6 +963,12 @@ export interface FeedbackStore {
   ): Promise<number>;
   /** The ids of the tenant's subscribers with this phone number (E.164 as stored). */
   subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
+  /** Whether a provider's report with this key (its own id for it) was applied for the tenant already. */
+  reportApplied(tenantId: string, key: string): Promise<boolean>;
+  /** Records that the report `key` was applied (kept until the retention sweep removes it). */
+  recordReport(tenantId: string, key: string, now: number): Promise<void>;
+  /** Forgets applied reports recorded before `before`, at most `limit`; answers how many. */
+  purgeReports(before: number, limit: number): Promise<number>;
 }
 
 /** A topic as lists show it. */

@@ -213,6 +213,24 @@ describe('Twilio status callbacks and STOP', () => {
       { preferences: { channels: { sms: true } } },
     ]);
   });
+
+  it('a replayed START (same MessageSid) does not lift a STOP texted after it', async () => {
+    const phone = '+15557770004';
+    expect((await send('alert', { subscriberId: 'tw-4', phone })).status).toBe('sent');
+    const start = { From: phone, To: '+15550001111', Body: 'START', MessageSid: 'SMin-start-4' };
+    expect((await twilioCallback(start)).status).toBe(200);
+    const stop = { From: phone, To: '+15550001111', Body: 'STOP', MessageSid: 'SMin-stop-4' };
+    expect((await twilioCallback(stop)).status).toBe(200);
+    expect((await send('alert', { subscriberId: 'tw-4' }, 2)).status).toBe('suppressed');
+
+    // The captured, validly signed START posted again: answered like any callback, applied never.
+    expect((await twilioCallback(start)).status).toBe(200);
+    expect((await send('alert', { subscriberId: 'tw-4' }, 3)).status).toBe('suppressed');
+    expect((await server.call('GET', '/v1/subscribers/tw-4/preferences')).body.channels.sms).toBe(false);
+    // A new START (another text) still opts back in.
+    expect((await twilioCallback({ ...start, MessageSid: 'SMin-start-4b' })).status).toBe(200);
+    expect((await send('alert', { subscriberId: 'tw-4' }, 4)).status).toBe('sent');
+  });
 });
 
 describe('SES via SNS', () => {

@@ -249,6 +249,7 @@ async function buildInstallation(store: Store): Promise<void> {
     content: { subject: 'Hello', html: '<p>Hi</p>' },
     createdAt: 10_400,
   });
+  await store.recordReport(T, 'twilio:SM0123', 10_500);
 }
 
 function countRows(file: string): Record<string, number> {

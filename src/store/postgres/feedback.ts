@@ -147,5 +147,27 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
       );
       return rows.map((row) => row.id);
     },
+    async reportApplied(tenantId, key) {
+      const { rows } = await run(pool, 'SELECT 1 FROM provider_reports WHERE tenant_id = $1 AND key = $2', [
+        tenantId,
+        key,
+      ]);
+      return rows.length > 0;
+    },
+    async recordReport(tenantId, key, now) {
+      await run(
+        pool,
+        'INSERT INTO provider_reports (tenant_id, key, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [tenantId, key, now],
+      );
+    },
+    async purgeReports(before, limit) {
+      const result = await run(
+        pool,
+        `DELETE FROM provider_reports WHERE ctid IN (SELECT ctid FROM provider_reports WHERE applied_at < $1 LIMIT $2)`,
+        [before, limit],
+      );
+      return result.rowCount ?? 0;
+    },
   };
 }

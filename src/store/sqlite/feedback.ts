@@ -53,6 +53,14 @@ export function sqliteFeedbackStore(
   const lift = db.prepare(
     'DELETE FROM suppressions WHERE tenant_id = ? AND address_hash = ? AND channel = ? AND reason = ?',
   );
+  const reportSeen = db.prepare('SELECT 1 FROM provider_reports WHERE tenant_id = ? AND key = ?');
+  const recordReport = db.prepare(
+    'INSERT INTO provider_reports (tenant_id, key, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  );
+  const purgeReports = db.prepare(
+    `DELETE FROM provider_reports WHERE (tenant_id, key) IN (
+       SELECT tenant_id, key FROM provider_reports INDEXED BY provider_reports_by_age WHERE applied_at < ? LIMIT ?)`,
+  );
   const among = db.prepare(
     'SELECT * FROM suppressions WHERE tenant_id = ? AND address_hash IN (SELECT value FROM json_each(?))',
   );
@@ -167,6 +175,15 @@ export function sqliteFeedbackStore(
     },
     async subscribersWithPhone(tenantId, phone) {
       return withPhone.all(tenantId, addressHash(personal, 'sms', phone)) as string[];
+    },
+    async reportApplied(tenantId, key) {
+      return reportSeen.get(tenantId, key) !== undefined;
+    },
+    async recordReport(tenantId, key, now) {
+      recordReport.run(tenantId, key, now);
+    },
+    async purgeReports(before, limit) {
+      return purgeReports.run(before, limit).changes;
     },
   };
 }

@@ -300,6 +300,7 @@ export const TABLES: readonly TableSpec[] = [
     name: 'soft_bounces',
     columns: { tenant_id: 'text', channel: 'text', address_hash: 'text', message_ref: 'text', at: 'int' },
   },
+  { name: 'provider_reports', columns: { tenant_id: 'text', key: 'text', applied_at: 'int' } },
   {
     name: 'sandbox_captures',
     columns: {
