@@ -16,8 +16,9 @@ describe('the nonce pool', () => {
 });
 
 describe('the keyed hash memo', () => {
-  it('computes a (purpose, value) once, keeps the most recently used, and forgets the oldest past its limit', () => {
-    const memo = new KeyedHashMemo(2);
+  it('computes a (purpose, value) once, keeps what is in use, and drops what was not used for two generations', () => {
+    // A limit of 4: generations of 2.
+    const memo = new KeyedHashMemo(4);
     let computed = 0;
     const hash = (purpose: string, value: string) =>
       memo.get(purpose, value, () => {
@@ -27,11 +28,17 @@ describe('the keyed hash memo', () => {
     expect(hash('email', 'a')).toBe('email/a/1');
     expect(hash('sms', 'a')).toBe('sms/a/2');
     expect(hash('email', 'a')).toBe('email/a/1');
-    // 'sms a' is now the least recently used: a third entry pushes it out, not 'email a'.
+    // The young generation is full: it becomes the old one, and 'email b' starts a new one.
     expect(hash('email', 'b')).toBe('email/b/3');
-    expect(memo.size).toBe(2);
+    // A hit in the old generation moves up, so it outlives the next turn; 'sms a' does not.
     expect(hash('email', 'a')).toBe('email/a/1');
-    expect(hash('sms', 'a')).toBe('sms/a/4');
+    expect(hash('email', 'c')).toBe('email/c/4');
+    expect(hash('email', 'a')).toBe('email/a/1');
+    expect(hash('sms', 'a')).toBe('sms/a/5');
+    expect(memo.size).toBeLessThanOrEqual(4);
+    memo.clear();
+    expect(memo.size).toBe(0);
+    expect(hash('email', 'a')).toBe('email/a/6');
   });
 });
 
