@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyedHashMemo } from '../../../src/security/keyed-hash-memo.ts';
 import { NoncePool } from '../../../src/security/nonce-pool.ts';
@@ -58,5 +59,14 @@ describe('personal data with its memo and nonce pool', () => {
     const parts = personal.seal('ada@example.com').split('.');
     parts[3] = Buffer.from(parts[3]!, 'base64url').subarray(0, 12).toString('base64url');
     expect(() => personal.open(parts.join('.'))).toThrow();
+  });
+
+  it('opens a value sealed the way earlier versions sealed (raw key, a nonce of its own): the stored format is the same', () => {
+    const key = newDataKey();
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key.key, iv);
+    const body = Buffer.concat([cipher.update('ada@example.com', 'utf8'), cipher.final()]);
+    const earlier = `pd1.${key.id}.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${body.toString('base64url')}`;
+    expect(new PersonalData(key, false).open(earlier)).toBe('ada@example.com');
   });
 });
