@@ -1,4 +1,14 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
+import { KeyedHashMemo } from './keyed-hash-memo.ts';
+import { NoncePool } from './nonce-pool.ts';
 import { keyId } from './secrets.ts';
 
 /**
@@ -15,6 +25,12 @@ import { keyId } from './secrets.ts';
 
 /** Marks a sealed personal value: `pd1.<key id>.<iv>.<tag>.<ciphertext>` (base64url). */
 const PREFIX = 'pd1.';
+
+/**
+ * How many keyed hashes a store keeps at hand (src/security/keyed-hash-memo.ts): a few MiB, and
+ * enough for the addresses a busy installation notifies over a few minutes.
+ */
+const HASH_MEMO_LIMIT = 32_768;
 
 export interface DataKey {
   /** The public name of the key (see keyId): sealed values carry it. */
@@ -42,12 +58,17 @@ export function isSealedPersonal(value: string): boolean {
  */
 export class PersonalData {
   private key: DataKey;
+  /** The data key as OpenSSL keeps it: createCipheriv with a KeyObject skips importing raw bytes each call. */
+  private cipherKey: KeyObject;
   private hashKey: Buffer;
+  private readonly nonces = new NoncePool();
+  private readonly hashes = new KeyedHashMemo(HASH_MEMO_LIMIT);
   /** True until the installation's key is loaded: a store opened on its own (tests, tools) seals under a key of its own. */
   ephemeral: boolean;
 
   constructor(key: DataKey = newDataKey(), ephemeral = true) {
     this.key = key;
+    this.cipherKey = createSecretKey(key.key);
     this.hashKey = deriveHashKey(key.key);
     this.ephemeral = ephemeral;
   }
@@ -55,7 +76,9 @@ export class PersonalData {
   /** Switches to the installation's data key (start-up, before anything personal is read or written). */
   use(key: DataKey): void {
     this.key = key;
+    this.cipherKey = createSecretKey(key.key);
     this.hashKey = deriveHashKey(key.key);
+    this.hashes.clear();
     this.ephemeral = false;
   }
 
@@ -64,9 +87,12 @@ export class PersonalData {
   }
 
   seal(plain: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key.key, iv);
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    const iv = this.nonces.take();
+    const cipher = createCipheriv('aes-256-gcm', this.cipherKey, iv);
+    const head = cipher.update(plain, 'utf8');
+    // GCM is a stream mode: final() computes the tag and adds no bytes, so nothing is copied.
+    const tail = cipher.final();
+    const body = tail.length === 0 ? head : Buffer.concat([head, tail]);
     return `${PREFIX}${this.key.id}.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${body.toString('base64url')}`;
   }
 
@@ -84,7 +110,10 @@ export class PersonalData {
     if (parts.length !== 5) throw new Error('sealed personal value has an unknown format');
     if (parts[1] !== this.key.id)
       throw new Error(`personal value sealed under data key ${parts[1]}, not this installation's`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key.key, Buffer.from(parts[2]!, 'base64url'));
+    // A full 16-byte tag only: without authTagLength, OpenSSL would check a truncated tag's prefix.
+    const decipher = createDecipheriv('aes-256-gcm', this.cipherKey, Buffer.from(parts[2]!, 'base64url'), {
+      authTagLength: 16,
+    });
     decipher.setAuthTag(Buffer.from(parts[3]!, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(parts[4]!, 'base64url')), decipher.final()]).toString(
       'utf8',
@@ -100,7 +129,9 @@ export class PersonalData {
    * number's hash as a subscriber lookup is not its hash as a suppression). Hex, 64 characters.
    */
   hash(purpose: string, value: string): string {
-    return createHmac('sha256', this.hashKey).update(purpose).update('\u0000').update(value).digest('hex');
+    return this.hashes.get(purpose, value, () =>
+      createHmac('sha256', this.hashKey).update(purpose).update('\u0000').update(value).digest('hex'),
+    );
   }
 }
 
