@@ -29,17 +29,25 @@ function join(base: string, field: string): string {
 
 /**
  * A nullable field (`anyOf [T, null]`) fails three ways at once: T's reason, "must be null" and
- * "must match a schema in anyOf". Only T's reason tells the caller anything; the other two are
- * kept only where nothing else names that field or one inside it.
+ * "must match a schema in anyOf". Only T's reason tells the caller anything, so where a union has
+ * exactly one alternative besides null, the other two go. A union of several alternatives keeps
+ * its "anyOf" line: the reasons listed are alternatives, not requirements to meet together.
  */
 function withoutUnionNoise(errors: Iterable<SchemaError>): SchemaError[] {
   const all = [...errors];
-  const isNoise = (e: SchemaError) =>
-    e.keyword === 'anyOf' ||
-    (e.keyword === 'type' && e.params.type === 'null' && e.schemaPath.includes('/anyOf/'));
-  const reasons = all.filter((e) => !isNoise(e)).map((e) => e.instancePath);
-  const explained = (at: string) => reasons.some((p) => p === at || p.startsWith(`${at}/`));
-  return all.filter((e) => !isNoise(e) || !explained(e.instancePath));
+  const dropped = new Set<SchemaError>();
+  for (const union of all.filter((e) => e.keyword === 'anyOf')) {
+    const branches = `${union.schemaPath}/anyOf/`;
+    const branchOf = (e: SchemaError) => e.schemaPath.slice(branches.length).split('/')[0]!;
+    const inBranches = all.filter((e) => e.schemaPath.startsWith(branches));
+    const isNull = (e: SchemaError) =>
+      e.keyword === 'type' && e.params.type === 'null' && !e.schemaPath.slice(branches.length).includes('/');
+    const others = new Set(inBranches.filter((e) => !isNull(e)).map(branchOf));
+    if (others.size !== 1) continue;
+    dropped.add(union);
+    for (const e of inBranches) if (isNull(e)) dropped.add(e);
+  }
+  return all.filter((e) => !dropped.has(e));
 }
 
 /** Turns schema errors into one readable detail per problem, each naming its field. */

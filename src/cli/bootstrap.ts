@@ -56,30 +56,36 @@ export async function seedDemoWorkflow(store: Store): Promise<void> {
   const mine = randomUUID();
   if ((await store.settingOnce(DEMO_SEEDED_SETTING, mine)) !== mine) return;
   if (await store.getWorkflow(DEFAULT_TENANT, 'welcome')) return;
-  await store.ensureTenant(DEFAULT_TENANT, 'Default');
-  await store.putWorkflow(
-    DEFAULT_TENANT,
-    'welcome',
-    {
-      name: 'Welcome',
-      category: 'transactional',
-      channels: [
-        {
-          channel: 'in_app',
-          template: {
-            title: 'Welcome, {{ data.name | default: subscriber.subscriberId }}!',
-            body: 'Tidings is running.',
+  try {
+    await store.ensureTenant(DEFAULT_TENANT, 'Default');
+    await store.putWorkflow(
+      DEFAULT_TENANT,
+      'welcome',
+      {
+        name: 'Welcome',
+        category: 'transactional',
+        channels: [
+          {
+            channel: 'in_app',
+            template: {
+              title: 'Welcome, {{ data.name | default: subscriber.subscriberId }}!',
+              body: 'Tidings is running.',
+            },
           },
-        },
-        {
-          channel: 'email',
-          template: {
-            subject: 'Welcome to Tidings',
-            html: '<h1>Hello {{ data.name }}</h1><p>Your first notification.</p>',
+          {
+            channel: 'email',
+            template: {
+              subject: 'Welcome to Tidings',
+              html: '<h1>Hello {{ data.name }}</h1><p>Your first notification.</p>',
+            },
           },
-        },
-      ],
-    },
-    Date.now(),
-  );
+        ],
+      },
+      Date.now(),
+    );
+  } catch (error) {
+    // Not seeded after all: the next start tries again.
+    await store.replaceSetting(DEMO_SEEDED_SETTING, mine, null).catch(() => {});
+    throw error;
+  }
 }

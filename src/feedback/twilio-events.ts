@@ -37,6 +37,25 @@ export function smsKeyword(body: string, optOutType: string | undefined): 'stop'
  *   bounce of the address, an unreachable one a soft bounce.
  * - Intermediate statuses (queued, sending, sent…) say nothing new.
  */
+/** Twilio's message SIDs: SM (SMS) or MM (MMS) and 32 lowercase hex digits. */
+const MESSAGE_SID = /^(SM|MM)[0-9a-f]{32}$/;
+
+/**
+ * The inbound text's own id, or null when it cannot be trusted to name it. Twilio signs the
+ * parameters as name + value run together, so the boundary between one value and the next name
+ * is not signed: a replayer could move it to make a "new" MessageSid (`SM…NumMedia0`) or hide it.
+ * A SID of exactly Twilio's form cannot move, and the copies Twilio sends must agree with it.
+ */
+export function inboundSid(params: URLSearchParams): string | null {
+  const sid = params.get('MessageSid');
+  if (sid === null || !MESSAGE_SID.test(sid)) return null;
+  for (const copy of ['SmsSid', 'SmsMessageSid']) {
+    const value = params.get(copy);
+    if (value !== null && value !== sid) return null;
+  }
+  return sid;
+}
+
 export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
   const sid = params.get('MessageSid') ?? params.get('SmsSid');
   const status = params.get('MessageStatus') ?? params.get('SmsStatus');
@@ -80,6 +99,10 @@ export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
   if (keyword === null) return [];
   const detail = `texted ${body.trim().toUpperCase().slice(0, 20)}`;
   const event: FeedbackEvent = { addresses: [{ channel: 'sms', address: from, effect: keyword, detail }] };
-  if (sid) event.once = `twilio:${sid}`;
+  const inbound = inboundSid(params);
+  if (inbound) event.once = `twilio:${inbound}`;
+  // A START opts a number back in, so it must be one we can tell from a replay; a STOP without
+  // a usable id is still applied (erring towards "do not text" is always allowed).
+  else if (keyword === 'start') return [];
   return [event];
 }

@@ -50,8 +50,7 @@ async function drain(
  *   skipped steps and dead letters;
  * - idempotency keys and stored bulk answers older than the idempotency window (they no longer
  *   answer anything, and kept forever they would grow their tables by one row per keyed request),
- *   rate-limit counters whose window has ended, provider reports kept against replays (as long
- *   as messages), the inbox change log past what a client may resume
+ *   rate-limit counters whose window has ended, the inbox change log past what a client may resume
  *   from (or the retention), and presence rows no heartbeat kept.
  * Answers how to stop it. Any number of processes may run it at once.
  */
@@ -71,7 +70,6 @@ export function startRetentionSweep(store: Store, logger: Logger, retentionMs: n
         () => store.purgeInboxChanges(now - Math.min(INBOX_CHANGES_KEPT_MS, retentionMs), PURGE_BATCH),
         () => store.purgePresence(now, PURGE_BATCH),
         () => store.purgeDeadJobs(expired, PURGE_BATCH),
-        () => store.purgeReports(expired, PURGE_BATCH),
       ]) {
         removed += await drain(purgeOne, PURGE_BATCH);
       }

@@ -27,10 +27,16 @@ import { keyId } from './secrets.ts';
 const PREFIX = 'pd1.';
 
 /**
- * How many keyed hashes a store keeps at hand (src/security/keyed-hash-memo.ts): a few MiB, and
- * enough for the addresses a busy installation notifies over a few minutes.
+ * How many keyed hashes a store keeps at hand (src/security/keyed-hash-memo.ts): enough for the
+ * addresses a busy installation notifies over a few minutes.
  */
 const HASH_MEMO_LIMIT = 32_768;
+/**
+ * Only values up to this length are kept (any email address or phone number): with device tokens
+ * of up to 4 KiB, which any tenant can send, the memo could otherwise grow past 100 MiB. Bounded
+ * so, it holds at most ~32k × 320 characters (about 20 MiB of strings) at worst.
+ */
+const HASH_MEMO_MAX_VALUE = 320;
 
 export interface DataKey {
   /** The public name of the key (see keyId): sealed values carry it. */
@@ -53,8 +59,10 @@ export function isSealedPersonal(value: string): boolean {
 }
 
 /**
- * Seals, opens and hashes personal values under one data key. Only keys are kept here (derived
- * once, per store), never a plaintext: a value is opened each time a reader asks for it.
+ * Seals, opens and hashes personal values under one data key. Keys are derived once, per store;
+ * a stored value is opened each time a reader asks for it and never kept. The one plaintext held
+ * is the recent addresses the process hashed (the memo below, in memory only, never written):
+ * the same as the requests carrying them, gone on eviction or restart.
  */
 export class PersonalData {
   private key: DataKey;
@@ -129,9 +137,9 @@ export class PersonalData {
    * number's hash as a subscriber lookup is not its hash as a suppression). Hex, 64 characters.
    */
   hash(purpose: string, value: string): string {
-    return this.hashes.get(purpose, value, () =>
-      createHmac('sha256', this.hashKey).update(purpose).update('\u0000').update(value).digest('hex'),
-    );
+    const compute = () =>
+      createHmac('sha256', this.hashKey).update(purpose).update('\u0000').update(value).digest('hex');
+    return value.length > HASH_MEMO_MAX_VALUE ? compute() : this.hashes.get(purpose, value, compute);
   }
 }
 

@@ -78,7 +78,8 @@ export function seal(key: Buffer, value: unknown): string {
 }
 
 function open(key: Buffer, iv: string, tag: string, body: string): unknown {
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  // A full 16-byte tag only: without authTagLength, OpenSSL checks whatever prefix it is given (4 bytes pass).
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
   return JSON.parse(text.toString('utf8'));

@@ -965,10 +965,11 @@ export interface FeedbackStore {
   subscribersWithPhone(tenantId: string, phone: string): Promise<string[]>;
   /** Whether a provider's report with this key (its own id for it) was applied for the tenant already. */
   reportApplied(tenantId: string, key: string): Promise<boolean>;
-  /** Records that the report `key` was applied (kept until the retention sweep removes it). */
+  /**
+   * Records that the report `key` was applied. Kept for good: nothing else tells a replay of a
+   * report its provider signs without a time, and they are one small row per STOP or START text.
+   */
   recordReport(tenantId: string, key: string, now: number): Promise<void>;
-  /** Forgets applied reports recorded before `before`, at most `limit`; answers how many. */
-  purgeReports(before: number, limit: number): Promise<number>;
 }
 
 /** A topic as lists show it. */

@@ -80,14 +80,24 @@ async function send(workflow: string, to: Record<string, string>, n = 1): Promis
 
 const message = async (id: string): Promise<Json> => (await server.call('GET', `/v1/messages/${id}`)).body;
 
-/** Posts a form to the Twilio webhook, signed with `token` over the public URL (or unsigned). */
-async function twilioCallback(params: Record<string, string>, token: string | null = twilio.authToken) {
+/**
+ * Posts a form to the Twilio webhook, signed with `token` over the public URL (or unsigned);
+ * `signedAs`: the signature of another form (a captured one) is sent instead.
+ */
+async function twilioCallback(
+  params: Record<string, string>,
+  token: string | null = twilio.authToken,
+  signedAs: Record<string, string> = params,
+) {
   const path = '/v1/providers/texts/webhook';
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (token !== null)
-    headers['x-twilio-signature'] = twilioSignature(token, `${PUBLIC_URL}${path}`, Object.entries(params));
+    headers['x-twilio-signature'] = twilioSignature(token, `${PUBLIC_URL}${path}`, Object.entries(signedAs));
   return server.call('POST', path, new URLSearchParams(params).toString(), { auth: null, headers });
 }
+
+/** A message SID of Twilio's form (SM + 32 hex digits), distinct per `n`. */
+const inboundSid = (n: number) => `SM${n.toString(16).padStart(32, '0')}`;
 
 async function snsCallback(body: object, integration = 'mail-ses') {
   return server.call('POST', `/v1/providers/${integration}/webhook`, JSON.stringify(body), {
@@ -181,7 +191,7 @@ describe('Twilio status callbacks and STOP', () => {
       From: phone,
       To: '+15550001111',
       Body: ' stop ',
-      MessageSid: 'SMin1',
+      MessageSid: inboundSid(1),
     });
     expect(stop.status).toBe(200);
     const held = await send('alert', { subscriberId: 'tw-3' }, 2);
@@ -194,7 +204,10 @@ describe('Twilio status callbacks and STOP', () => {
     expect((await twilioCallback({ From: phone, Body: 'START' }, null)).status).toBe(401);
     expect((await send('alert', { subscriberId: 'tw-3' }, 3)).status).toBe('suppressed');
 
-    expect((await twilioCallback({ From: phone, To: '+15550001111', Body: 'START' })).status).toBe(200);
+    expect(
+      (await twilioCallback({ From: phone, To: '+15550001111', Body: 'START', MessageSid: inboundSid(2) }))
+        .status,
+    ).toBe(200);
     expect((await send('alert', { subscriberId: 'tw-3' }, 4)).status).toBe('sent');
     expect(twilio.requests.length).toBe(texts + 1);
 
@@ -217,18 +230,29 @@ describe('Twilio status callbacks and STOP', () => {
   it('a replayed START (same MessageSid) does not lift a STOP texted after it', async () => {
     const phone = '+15557770004';
     expect((await send('alert', { subscriberId: 'tw-4', phone })).status).toBe('sent');
-    const start = { From: phone, To: '+15550001111', Body: 'START', MessageSid: 'SMin-start-4' };
+    const start = {
+      From: phone,
+      To: '+15550001111',
+      Body: 'START',
+      MessageSid: inboundSid(3),
+      NumMedia: '0',
+    };
     expect((await twilioCallback(start)).status).toBe(200);
-    const stop = { From: phone, To: '+15550001111', Body: 'STOP', MessageSid: 'SMin-stop-4' };
+    const stop = { From: phone, To: '+15550001111', Body: 'STOP', MessageSid: inboundSid(4) };
     expect((await twilioCallback(stop)).status).toBe(200);
     expect((await send('alert', { subscriberId: 'tw-4' }, 2)).status).toBe('suppressed');
 
     // The captured, validly signed START posted again: answered like any callback, applied never.
     expect((await twilioCallback(start)).status).toBe(200);
+    // The same bytes with the unsigned boundary moved: the SID swallows the next parameter's name
+    // and value (still validly signed), or the SID is folded away. Neither is a new text.
+    const { NumMedia: _, ...withoutMedia } = start;
+    const moved = { ...withoutMedia, MessageSid: `${start.MessageSid}NumMedia0` };
+    expect((await twilioCallback(moved, twilio.authToken, start)).status).toBe(200);
     expect((await send('alert', { subscriberId: 'tw-4' }, 3)).status).toBe('suppressed');
     expect((await server.call('GET', '/v1/subscribers/tw-4/preferences')).body.channels.sms).toBe(false);
     // A new START (another text) still opts back in.
-    expect((await twilioCallback({ ...start, MessageSid: 'SMin-start-4b' })).status).toBe(200);
+    expect((await twilioCallback({ ...start, MessageSid: inboundSid(5) })).status).toBe(200);
     expect((await send('alert', { subscriberId: 'tw-4' }, 4)).status).toBe('sent');
   });
 });

@@ -161,13 +161,5 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
         [tenantId, key, now],
       );
     },
-    async purgeReports(before, limit) {
-      const result = await run(
-        pool,
-        `DELETE FROM provider_reports WHERE ctid IN (SELECT ctid FROM provider_reports WHERE applied_at < $1 LIMIT $2)`,
-        [before, limit],
-      );
-      return result.rowCount ?? 0;
-    },
   };
 }

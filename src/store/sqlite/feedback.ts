@@ -57,10 +57,6 @@ export function sqliteFeedbackStore(
   const recordReport = db.prepare(
     'INSERT INTO provider_reports (tenant_id, key, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   );
-  const purgeReports = db.prepare(
-    `DELETE FROM provider_reports WHERE (tenant_id, key) IN (
-       SELECT tenant_id, key FROM provider_reports INDEXED BY provider_reports_by_age WHERE applied_at < ? LIMIT ?)`,
-  );
   const among = db.prepare(
     'SELECT * FROM suppressions WHERE tenant_id = ? AND address_hash IN (SELECT value FROM json_each(?))',
   );
@@ -181,9 +177,6 @@ export function sqliteFeedbackStore(
     },
     async recordReport(tenantId, key, now) {
       recordReport.run(tenantId, key, now);
-    },
-    async purgeReports(before, limit) {
-      return purgeReports.run(before, limit).changes;
     },
   };
 }

@@ -27,4 +27,10 @@ describe('validation details', () => {
     const scalar = either({ v: 5 });
     expect(scalar.ok ? [] : scalar.details).toEqual([{ path: 'v', message: 'must be object' }]);
   });
+
+  it('keeps the union line where the alternatives are several: they are not all required', () => {
+    const badge = compileValidator(Type.Object({ b: Type.Union([Type.Number(), Type.Literal('unread')]) }));
+    const result = badge({ b: 'x' });
+    expect(result.ok ? [] : result.details.map((d) => d.message)).toContain('must match a schema in anyOf');
+  });
 });

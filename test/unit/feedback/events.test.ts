@@ -53,6 +53,21 @@ describe('provider events', () => {
     expect(twilioEvents(new URLSearchParams({ From: '+1555', Body: 'hello' }))).toEqual([]);
   });
 
+  it('Twilio: an inbound text is applied once by its SID; a START without a trustworthy SID is dropped', () => {
+    const sid = `SM${'ab12'.repeat(8)}`;
+    const inbound = (over: Record<string, string>) =>
+      twilioEvents(new URLSearchParams({ From: '+1555', Body: 'START', ...over }));
+    expect(inbound({ MessageSid: sid, SmsSid: sid, SmsMessageSid: sid })[0]!.once).toBe(`twilio:${sid}`);
+    // A boundary moved into the SID, a SID its copies disagree with, or none at all.
+    expect(inbound({ MessageSid: `${sid}NumMedia0` })).toEqual([]);
+    expect(inbound({ MessageSid: sid, SmsSid: `SM${'cd34'.repeat(8)}` })).toEqual([]);
+    expect(inbound({})).toEqual([]);
+    // STOP is applied all the same (without a key, so a repeat applies again: still "stopped").
+    const [stop] = inbound({ Body: 'STOP' });
+    expect(stop).toMatchObject({ addresses: [expect.objectContaining({ effect: 'stop' })] });
+    expect(stop!.once).toBeUndefined();
+  });
+
   it('SES: bounce kinds, complaints, and bodies that are not SES notifications', () => {
     const [bounce] = sesEvents(
       JSON.stringify({

@@ -49,4 +49,12 @@ describe('sealing with key ids', () => {
     expect(() => unseal(current.credentialKeyring, sealV1(stranger, 'x'))).toThrow(SealedUnderOtherKey);
     expect(() => unseal(current.credentials, 'v3.a.b')).toThrow(/unknown format/);
   });
+
+  it('refuses a value whose authentication tag was cut short', () => {
+    const [version, kid, iv, tag, body] = seal(current.credentials, { pass: 'p' }).split('.');
+    for (const bytes of [4, 8, 12]) {
+      const short = Buffer.from(tag!, 'base64url').subarray(0, bytes).toString('base64url');
+      expect(() => unseal(current.credentials, [version, kid, iv, short, body].join('.'))).toThrow();
+    }
+  });
 });
