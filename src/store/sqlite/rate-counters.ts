@@ -11,8 +11,12 @@ export function sqliteRateCounterStore(db: Database.Database): RateCounterStore 
     `SELECT scope, window_end, count FROM rate_counters
      WHERE tenant_id = ? AND scope IN (SELECT value FROM json_each(?))`,
   );
+  // Every changed counter in one statement: [scope, window_end, count] triples as one JSON array,
+  // rather than a statement per recipient (a delivery batch changes one counter per recipient).
+  // `WHERE true` lets SQLite parse the upsert after a SELECT (its documented ambiguity).
   const write = db.prepare(
-    `INSERT INTO rate_counters (tenant_id, scope, window_end, count) VALUES (?, ?, ?, ?)
+    `INSERT INTO rate_counters (tenant_id, scope, window_end, count)
+     SELECT ?, value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
      ON CONFLICT (tenant_id, scope) DO UPDATE SET window_end = excluded.window_end, count = excluded.count`,
   );
   const purge = db.prepare(
@@ -43,9 +47,11 @@ export function sqliteRateCounterStore(db: Database.Database): RateCounterStore 
       counters.map((c) => c.limit),
       takes,
     );
+    const changed: [string, number, number][] = [];
     counters.forEach((counter, i) => {
-      if (counts[i] !== before[i]) write.run(tenantId, counter.scope, windows[i], counts[i]);
+      if (counts[i] !== before[i]) changed.push([counter.scope, windows[i]!, counts[i]!]);
     });
+    if (changed.length > 0) write.run(tenantId, JSON.stringify(changed));
     return answers;
   });
 
