@@ -187,7 +187,35 @@ export function policyCheckRows(
 }
 
 /** The comparison rows: each policy run's deliveries/s against the plain run's, back to back. */
-export function ratioRows(ctx: ScenarioContext, rates: Map<VariantKey, number>): void {
+/**
+ * The server's CPU per 1,000 deliveries from the first send until every row existed (the
+ * seeding before is not counted); answers it, or null where /proc cannot say.
+ */
+export function cpuRow(
+  ctx: ScenarioContext,
+  variant: E2eVariant,
+  cpuMs: number | null,
+  deliveries: number,
+): number | null {
+  if (cpuMs === null || deliveries === 0) return null;
+  const perThousand = (cpuMs / deliveries) * 1000;
+  ctx.row(`server CPU per 1,000 deliveries${variant.rowSuffix}`, perThousand, 'ms');
+  return perThousand;
+}
+
+/**
+ * `with policy / without` by throughput (the target) and by the server's CPU per delivery
+ * (without / with, so that below 1 is a cost as well): on a shared machine the second says what
+ * policy costs when the first is swamped by the neighbours' load.
+ */
+export function ratioRows(
+  ctx: ScenarioContext,
+  rates: Map<VariantKey, number>,
+  cpus: Map<VariantKey, number | null> = new Map(),
+): void {
+  const plainCpu = cpus.get('plain');
+  const policyCpu = cpus.get('policy');
+  if (plainCpu && policyCpu) ctx.row('CPU per delivery, without / with policy', plainCpu / policyCpu, '×');
   const plain = rates.get('plain');
   if (plain === undefined || rates.size < 2) return;
   const policy = rates.get('policy');

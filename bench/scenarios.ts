@@ -4,6 +4,7 @@ import { failover } from './failover.ts';
 import { inboxWs } from './inbox-ws.ts';
 import { closedLoop, type LoadResult, type Outcome, openLoop } from './load.ts';
 import {
+  cpuRow,
   type E2eVariant,
   e2eVariants,
   holdsPreferences,
@@ -309,12 +310,19 @@ function e2eRows(
   return rate;
 }
 
+/** The server's CPU (ms) since `before` was read, or null where /proc cannot say. */
+function cpuSince(server: BenchServer, before: number | null): number | null {
+  const now = server.cpuMs();
+  return before === null || now === null ? null : now - before;
+}
+
 const e2eTopic: Scenario = {
   name: 'e2e-topic',
   description: 'one event to a topic; time from the POST until every member has an inbox row',
   async run(ctx) {
     const members = ctx.options.quick ? 10_000 : 100_000;
     const rates = new Map<VariantKey, number>();
+    const cpus = new Map<VariantKey, number | null>();
     for (const variant of e2eVariants(ctx.options.policy)) {
       await ctx.withServer(`e2e-topic${variant.serverSuffix}`, async (server) => {
         await server.api('PUT', '/v1/topics/all', {});
@@ -338,6 +346,7 @@ const e2eTopic: Scenario = {
         const expected = await preparePolicy(ctx, server, variant.key, holders, memberIndexes, members);
         const sendStartEpoch = Date.now();
         const startedAt = performance.now();
+        const cpuBefore = server.cpuMs();
         await server.api('POST', '/v1/events', {
           workflow: 'bench',
           to: [{ topic: 'all' }],
@@ -356,11 +365,12 @@ const e2eTopic: Scenario = {
           topicSetupMs: round(setupMs, 1),
           acceptedAfterMs: round(acceptedMs, 2),
         });
+        cpus.set(variant.key, cpuRow(ctx, variant, cpuSince(server, cpuBefore), done.count));
         policyCheckRows(ctx, variant, expected, inAppStatuses(server));
         rates.set(variant.key, rate);
       });
     }
-    ratioRows(ctx, rates);
+    ratioRows(ctx, rates, cpus);
   },
 };
 
@@ -372,6 +382,7 @@ const e2eBulk: Scenario = {
     const senders = 4;
     const variants = e2eVariants(ctx.options.policy);
     const rates = new Map<VariantKey, number>();
+    const cpus = new Map<VariantKey, number | null>();
     // Event i goes to user_{i % SUBSCRIBERS}: the holders are among those.
     const holders: { index: number; id: string }[] = [];
     for (let k = 0; k < Math.min(total, SUBSCRIBERS); k++)
@@ -399,6 +410,7 @@ const e2eBulk: Scenario = {
         let rejected = 0;
         const sendStartEpoch = Date.now();
         const startedAt = performance.now();
+        const cpuBefore = server.cpuMs();
         const sender = async () => {
           while (nextBody < bodies) {
             const b = nextBody++;
@@ -432,11 +444,12 @@ const e2eBulk: Scenario = {
           ingestMs: round(ingestMs, 1),
           ingestEventsPerSecond: round((total / ingestMs) * 1000, 1),
         });
+        cpus.set(variant.key, cpuRow(ctx, variant, cpuSince(server, cpuBefore), done.count));
         policyCheckRows(ctx, variant, expected, inAppStatuses(server));
         rates.set(variant.key, rate);
       });
     }
-    ratioRows(ctx, rates);
+    ratioRows(ctx, rates, cpus);
   },
 };
 

@@ -126,6 +126,22 @@ export class BenchServer {
       return null;
     }
   }
+  /**
+   * CPU time the server process has used so far, all threads, user and system, in ms (Linux
+   * /proc; null elsewhere). On a shared machine throughput swings with the neighbours' load; the
+   * CPU a run costs swings far less.
+   */
+  cpuMs(): number | null {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Clock ticks of USER_HZ, which is 100 on Linux.
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return null;
+    }
+  }
   private readonly child: ChildProcess;
   private readonly logFile: string;
   private readonly log: WriteStream;

@@ -1,11 +1,12 @@
 import { countsAgainstDailyCap, type DailyCapLayer, dailyCapScope } from '../policy/daily-cap.ts';
 import {
-  counterScope,
   GRANTED,
   type RateCounterRef,
   type RateLayer,
   type RateTake,
   rateLayers,
+  ruleScope,
+  scopeOfRule,
   windowEnd,
 } from '../policy/rate-limit.ts';
 import type { TimelineEntry, WorkflowRecord } from '../shared/model.ts';
@@ -24,6 +25,38 @@ export interface TargetSpan {
 export function anyRateLimited(targets: readonly { workflow: WorkflowRecord }[]): boolean {
   for (const target of targets) if (target.workflow.definition.rateLimit?.length) return true;
   return false;
+}
+
+/** A layer of one workflow, with what every take of the batch shares computed once. */
+interface BatchLayer {
+  per: RateLayer['per'];
+  limit: number;
+  label: string;
+  /** ruleScope: the scope's leading part. */
+  rule: string;
+  /** The end of the layer's window holding the batch's `now`. */
+  windowEnd: number;
+}
+
+/** A workflow's layers for a batch: per message (`subscriber+channel`) and per take (the others). */
+interface WorkflowLayers {
+  perMessage: BatchLayer[];
+  perTake: BatchLayer[];
+}
+
+function workflowLayers(workflow: WorkflowRecord, now: number): WorkflowLayers {
+  const layers: WorkflowLayers = { perMessage: [], perTake: [] };
+  for (const layer of rateLayers(workflow.definition.rateLimit)) {
+    const batchLayer: BatchLayer = {
+      per: layer.per,
+      limit: layer.limit,
+      label: layer.label,
+      rule: ruleScope(layer, workflow.key),
+      windowEnd: windowEnd(now, layer.windowMs),
+    };
+    (layer.per === 'subscriber+channel' ? layers.perMessage : layers.perTake).push(batchLayer);
+  }
+  return layers;
 }
 
 /** One tenant's request: its distinct counters, the takes, and where each answer goes. */
@@ -57,18 +90,18 @@ export async function applyRateLimits(
   now: number,
   caps: ReadonlyMap<string, DailyCapLayer> = new Map(),
 ): Promise<void> {
-  const layersOf = new Map<WorkflowRecord, RateLayer[]>();
+  const layersOf = new Map<WorkflowRecord, WorkflowLayers>();
   const requests = new Map<string, TenantRequest>();
   for (const span of spans) {
     let layers = layersOf.get(span.workflow);
     if (!layers) {
-      layers = rateLayers(span.workflow.definition.rateLimit);
+      layers = workflowLayers(span.workflow, now);
       layersOf.set(span.workflow, layers);
     }
     const cap = countsAgainstDailyCap(span.workflow.definition.category)
       ? caps.get(span.tenantId)
       : undefined;
-    if (layers.length === 0 && !cap) continue;
+    if (layers.perMessage.length === 0 && layers.perTake.length === 0 && !cap) continue;
     let request = requests.get(span.tenantId);
     if (!request) {
       request = {
@@ -87,21 +120,24 @@ export async function applyRateLimits(
       const subscriberId = messages[i]!.record.subscriberId;
       let j = i;
       while (j < span.end && messages[j]!.record.subscriberId === subscriberId) j++;
-      addTake(request, layers, cap, span.workflow.key, messages, i, j, now);
+      addTake(request, layers, cap, messages, i, j);
       i = j;
     }
   }
   for (const [tenantId, request] of requests) {
     if (request.takes.length === 0) continue;
     const answers = await store.takeRateCounts(tenantId, request.counters, request.takes);
-    answers.forEach((parts, t) => {
-      parts.forEach((full, p) => {
-        if (full === GRANTED) return;
+    for (let t = 0; t < answers.length; t++) {
+      const parts = answers[t]!;
+      for (let p = 0; p < parts.length; p++) {
+        const full = parts[p]!;
+        if (full === GRANTED) continue;
         const at = request.messageAt[t]![p]!;
-        for (const m of [at, ...(request.sharers.get(at) ?? [])])
-          messages[m] = rateLimited(messages[m]!, request.labels[full]!, now);
-      });
-    });
+        const label = request.labels[full]!;
+        messages[at] = rateLimited(messages[at]!, label, now);
+        for (const m of request.sharers.get(at) ?? []) messages[m] = rateLimited(messages[m]!, label, now);
+      }
+    }
   }
 }
 
@@ -111,34 +147,42 @@ function goesOut(message: NewMessage): boolean {
   return status === 'queued' || status === 'deferred' || status === 'delivered';
 }
 
+/** The index of the request's counter `scope`, added on first use. */
+function counterIndex(
+  request: TenantRequest,
+  scope: string,
+  limit: number,
+  end: number,
+  label: string,
+): number {
+  let index = request.byScope.get(scope);
+  if (index === undefined) {
+    index = request.counters.length;
+    request.byScope.set(scope, index);
+    request.counters.push({ scope, limit, windowEnd: end });
+    request.labels.push(label);
+  }
+  return index;
+}
+
+function layerCounter(
+  request: TenantRequest,
+  layer: BatchLayer,
+  subscriberId: string,
+  channel: NewMessage['record']['channel'] | null,
+): number {
+  const scope = scopeOfRule(layer.per, layer.rule, subscriberId, channel);
+  return counterIndex(request, scope, layer.limit, layer.windowEnd, layer.label);
+}
+
 function addTake(
   request: TenantRequest,
-  layers: readonly RateLayer[],
+  layers: WorkflowLayers,
   cap: DailyCapLayer | undefined,
-  workflowKey: string,
   messages: readonly NewMessage[],
   from: number,
   to: number,
-  now: number,
 ): void {
-  const indexOf = (scope: string, limit: number, end: number, label: string) => {
-    let index = request.byScope.get(scope);
-    if (index === undefined) {
-      index = request.counters.length;
-      request.byScope.set(scope, index);
-      request.counters.push({ scope, limit, windowEnd: end });
-      request.labels.push(label);
-    }
-    return index;
-  };
-  const counter = (
-    layer: RateLayer,
-    subscriberId: string,
-    channel: NewMessage['record']['channel'] | null,
-  ) => {
-    const scope = counterScope(layer, workflowKey, subscriberId, channel);
-    return indexOf(scope, layer.limit, windowEnd(now, layer.windowMs), layer.label);
-  };
   const parts: number[][] = [];
   const at: number[] = [];
   // The first device message of each channel: the others of that channel share its part.
@@ -158,18 +202,18 @@ function addTake(
       deviceLeads.set(record.channel, m);
     }
     const own: number[] = [];
-    for (const layer of layers)
-      if (layer.per === 'subscriber+channel') own.push(counter(layer, record.subscriberId, record.channel));
+    for (const layer of layers.perMessage)
+      own.push(layerCounter(request, layer, record.subscriberId, record.channel));
     parts.push(own);
     at.push(m);
   }
   if (parts.length === 0) return;
   const subscriberId = messages[from]!.record.subscriberId;
   const shared: number[] = [];
-  for (const layer of layers)
-    if (layer.per !== 'subscriber+channel') shared.push(counter(layer, subscriberId, null));
+  for (const layer of layers.perTake) shared.push(layerCounter(request, layer, subscriberId, null));
   // Last: when a workflow limit is also full, the timeline names the workflow's own layer.
-  if (cap) shared.push(indexOf(dailyCapScope(subscriberId), cap.limit, cap.windowEnd, cap.label));
+  if (cap)
+    shared.push(counterIndex(request, dailyCapScope(subscriberId), cap.limit, cap.windowEnd, cap.label));
   request.takes.push({ shared, parts });
   request.messageAt.push(at);
 }

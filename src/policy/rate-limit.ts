@@ -56,9 +56,23 @@ export function counterScope(
   subscriberId: string,
   channel: Channel | null,
 ): string {
-  const rule = `${workflowKey}\u001f${layer.per}\u001f${layer.windowMs}\u001f${layer.limit}`;
-  if (layer.per === 'tenant') return rule;
-  if (layer.per === 'subscriber') return `${rule}\u001f${subscriberId}`;
+  return scopeOfRule(layer.per, ruleScope(layer, workflowKey), subscriberId, channel);
+}
+
+/** The part of a counter's scope every recipient of a layer shares: computed once per batch. */
+export function ruleScope(layer: RateLayer, workflowKey: string): string {
+  return `${workflowKey}\u001f${layer.per}\u001f${layer.windowMs}\u001f${layer.limit}`;
+}
+
+/** counterScope, from the rule's part (ruleScope) already built. */
+export function scopeOfRule(
+  per: RateLayer['per'],
+  rule: string,
+  subscriberId: string,
+  channel: Channel | null,
+): string {
+  if (per === 'tenant') return rule;
+  if (per === 'subscriber') return `${rule}\u001f${subscriberId}`;
   return `${rule}\u001f${subscriberId}\u001f${channel}`;
 }
 

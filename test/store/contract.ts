@@ -947,6 +947,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.takeRateCounts(T, later, [take])).toEqual([[-1, -1]]);
       });
 
+      it('counts every counter of a large batch (a store may read and write them a chunk at a time)', async () => {
+        // 150 recipients, one counter each: more than one statement's worth in the SQLite store.
+        const counters = Array.from({ length: 150 }, (_, i) => ({
+          scope: `wf\u001fsubscriber\u001fu${i}`,
+          limit: 2,
+          windowEnd: 1_000,
+        }));
+        const takes = counters.map((_, i) => ({ shared: [i], parts: [[]] }));
+        const granted = counters.map(() => [-1]);
+        expect(await store.takeRateCounts(T, counters, takes)).toEqual(granted);
+        expect(await store.takeRateCounts(T, counters, takes)).toEqual(granted);
+        // Every one of them was written back: the third take finds each full.
+        expect(await store.takeRateCounts(T, counters, takes)).toEqual(counters.map((_, i) => [i]));
+      });
+
       it('never grants past a limit when takes race', async () => {
         const counters = [{ scope: 'wf\u001ftenant', limit: 3, windowEnd: 1_000 }];
         const answers = await Promise.all(
