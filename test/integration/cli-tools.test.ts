@@ -27,6 +27,8 @@ const SLOW_START = { healthyWithinMs: 30_000 };
 // What only parses arguments or talks HTTP is the same whatever the server's store: those checks
 // run on SQLite only. What opens the database itself (doctor, tail) runs on both.
 const ON_SQLITE = STORE_UNDER_TEST === 'sqlite';
+// CLI runs started side by side share the cores: each may take longer than runCli's default 20 s.
+const SIDE_BY_SIDE_MS = 60_000;
 
 /** The ✓/✗ lines of a doctor run, each as [mark, text]. */
 function checks(stdout: string): [string, string][] {
@@ -66,8 +68,12 @@ describe('tidings doctor', () => {
     // Beside the running server; and with another secret, which cannot open what the first sealed.
     // Both only read: run side by side.
     const [after, wrong] = await Promise.all([
-      runCli(['doctor'], { ...env, TIDINGS_API_KEY: KEY }),
-      runCli(['doctor'], { ...env, TIDINGS_SECRET: 'another-master-secret-0123456789abcdef' }),
+      runCli(['doctor'], { ...env, TIDINGS_API_KEY: KEY }, SIDE_BY_SIDE_MS),
+      runCli(
+        ['doctor'],
+        { ...env, TIDINGS_SECRET: 'another-master-secret-0123456789abcdef' },
+        SIDE_BY_SIDE_MS,
+      ),
     ]);
     expect(after.code, after.stdout + after.stderr).toBe(0);
     expect(after.stdout).toContain('✓ integration default/sg (email, sendgrid): client builds');
@@ -108,12 +114,16 @@ describe('tidings doctor', () => {
     async () => {
       const port = await freePort();
       const [unreachable, badConfig] = await Promise.all([
-        runCli(['doctor'], {
-          TIDINGS_DATABASE_URL: `postgres://tidings@127.0.0.1:${port}/nothing`,
-          TIDINGS_SECRET: 'a-master-secret-0123456789abcdef0123',
-          TIDINGS_DATA_DIR: tempDataDir(),
-        }),
-        runCli(['doctor'], { TIDINGS_PORT: 'abc', TIDINGS_DATA_DIR: tempDataDir() }),
+        runCli(
+          ['doctor'],
+          {
+            TIDINGS_DATABASE_URL: `postgres://tidings@127.0.0.1:${port}/nothing`,
+            TIDINGS_SECRET: 'a-master-secret-0123456789abcdef0123',
+            TIDINGS_DATA_DIR: tempDataDir(),
+          },
+          SIDE_BY_SIDE_MS,
+        ),
+        runCli(['doctor'], { TIDINGS_PORT: 'abc', TIDINGS_DATA_DIR: tempDataDir() }, SIDE_BY_SIDE_MS),
       ]);
       expect(unreachable.code).toBe(1);
       expect(unreachable.stdout).toMatch(/✗ store: not reachable: .*ECONNREFUSED/);
@@ -156,10 +166,10 @@ describe.runIf(ON_SQLITE)('tidings send', () => {
 
     // Refusals, each sending nothing: side by side.
     const [badJson, notObject, unknown, noUrl] = await Promise.all([
-      runCli(['send', 'welcome', 'ada', '--data', '{"name":'], client),
-      runCli(['send', 'welcome', 'ada', '--data', '[1]'], client),
-      runCli(['send', 'nope', 'ada'], client),
-      runCli(['send', 'welcome', 'ada'], { ...env, TIDINGS_URL: undefined }),
+      runCli(['send', 'welcome', 'ada', '--data', '{"name":'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'welcome', 'ada', '--data', '[1]'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'nope', 'ada'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'welcome', 'ada'], { ...env, TIDINGS_URL: undefined }, SIDE_BY_SIDE_MS),
     ]);
     expect(badJson.code).toBe(2);
     expect(badJson.stderr).toContain('--data is not valid JSON');
@@ -230,8 +240,8 @@ describe('tidings tail', () => {
     const env = await databaseEnv(tempDataDir());
     expect((await runCli(['migrate'], env)).code).toBe(0);
     const [tenant, window] = await Promise.all([
-      runCli(['tail', '--tenant', 'nobody'], env),
-      runCli(['tail', '--window', 'soon'], env),
+      runCli(['tail', '--tenant', 'nobody'], env, SIDE_BY_SIDE_MS),
+      runCli(['tail', '--window', 'soon'], env, SIDE_BY_SIDE_MS),
     ]);
     expect(tenant.code).toBe(1);
     expect(tenant.stderr).toContain('no tenant "nobody"');
