@@ -234,13 +234,15 @@ describe('6. secrets at rest', () => {
 
   it.runIf(!ON_SQLITE)('PostgreSQL without TIDINGS_SECRET refuses to start, saying so', async () => {
     const database = await databaseEnv(tempDataDir());
-    for (const role of ['start', 'api', 'worker']) {
-      const result = await runCli(
-        [role],
-        { ...baseEnv(database), TIDINGS_SECRET: undefined, TIDINGS_PORT: '0' },
-        15_000,
-      );
-      expect(result.code, `${role}: ${result.stdout}${result.stderr}`).toBe(2);
+    // Each role refuses on its own: side by side (sharing the cores, so a longer limit each).
+    const roles = ['start', 'api', 'worker'];
+    const results = await Promise.all(
+      roles.map((role) =>
+        runCli([role], { ...baseEnv(database), TIDINGS_SECRET: undefined, TIDINGS_PORT: '0' }, 45_000),
+      ),
+    );
+    for (const [i, result] of results.entries()) {
+      expect(result.code, `${roles[i]}: ${result.stdout}${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(/TIDINGS_SECRET is required on PostgreSQL/);
     }
     // And the database keeps no secret of its own.
