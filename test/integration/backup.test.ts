@@ -236,11 +236,14 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite')('tidings backup / tidings restore 
       TIDINGS_DATABASE_URL: 'postgres://tidings@127.0.0.1:1/none',
       TIDINGS_SECRET: 'x'.repeat(32),
     };
-    const backup = await runCli(['backup', path.join(tempDataDir(), 'b.db')], env);
+    // Both refuse before touching anything: side by side.
+    const [backup, restore] = await Promise.all([
+      runCli(['backup', path.join(tempDataDir(), 'b.db')], env, 45_000),
+      runCli(['restore', path.join(tempDataDir(), 'b.db')], env, 45_000),
+    ]);
     expect(backup.code).toBe(2);
     expect(backup.stderr).toContain('pg_dump');
     expect(backup.stderr).toMatch(/docs\/operations\.md/);
-    const restore = await runCli(['restore', path.join(tempDataDir(), 'b.db')], env);
     expect(restore.code).toBe(2);
     expect(restore.stderr).toContain('pg_restore');
   }, 60_000);

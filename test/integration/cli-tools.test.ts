@@ -24,6 +24,11 @@ const KEY = 'tdk_cli_tools_key_0123456789';
 const ESC = '\u001b[';
 // These tests spawn several CLI processes beside a server: on a busy machine a start takes longer.
 const SLOW_START = { healthyWithinMs: 30_000 };
+// What only parses arguments or talks HTTP is the same whatever the server's store: those checks
+// run on SQLite only. What opens the database itself (doctor, tail) runs on both.
+const ON_SQLITE = STORE_UNDER_TEST === 'sqlite';
+// CLI runs started side by side share the cores: each may take longer than runCli's default 20 s.
+const SIDE_BY_SIDE_MS = 60_000;
 
 /** The ✓/✗ lines of a doctor run, each as [mark, text]. */
 function checks(stdout: string): [string, string][] {
@@ -60,17 +65,21 @@ describe('tidings doctor', () => {
       credentials: { apiKey: 'SG.not-a-real-key' },
     });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
-    // Beside the running server.
-    const after = await runCli(['doctor'], { ...env, TIDINGS_API_KEY: KEY });
+    // Beside the running server; and with another secret, which cannot open what the first sealed.
+    // Both only read: run side by side.
+    const [after, wrong] = await Promise.all([
+      runCli(['doctor'], { ...env, TIDINGS_API_KEY: KEY }, SIDE_BY_SIDE_MS),
+      runCli(
+        ['doctor'],
+        { ...env, TIDINGS_SECRET: 'another-master-secret-0123456789abcdef' },
+        SIDE_BY_SIDE_MS,
+      ),
+    ]);
     expect(after.code, after.stdout + after.stderr).toBe(0);
     expect(after.stdout).toContain('✓ integration default/sg (email, sendgrid): client builds');
     expect(after.stdout).toMatch(/✓ secret: from .*opens the stored values/);
 
-    // Another secret cannot open what the first sealed: said, and exit 1.
-    const wrong = await runCli(['doctor'], {
-      ...env,
-      TIDINGS_SECRET: 'another-master-secret-0123456789abcdef',
-    });
+    // The other secret: said, and exit 1.
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toMatch(
       /✗ secret: the secret from TIDINGS_SECRET does not open .*integration default\/sg/,
@@ -99,22 +108,34 @@ describe('tidings doctor', () => {
     }
   });
 
-  it('says ✗ and exits 1 when the database does not answer, or the configuration does not parse', async () => {
-    const port = await freePort();
-    const unreachable = await runCli(['doctor'], {
-      TIDINGS_DATABASE_URL: `postgres://tidings@127.0.0.1:${port}/nothing`,
-      TIDINGS_SECRET: 'a-master-secret-0123456789abcdef0123',
-      TIDINGS_DATA_DIR: tempDataDir(),
-    });
-    expect(unreachable.code).toBe(1);
-    expect(unreachable.stdout).toMatch(/✗ store: not reachable: .*ECONNREFUSED/);
-    const badConfig = await runCli(['doctor'], { TIDINGS_PORT: 'abc', TIDINGS_DATA_DIR: tempDataDir() });
-    expect(badConfig.code).toBe(1);
-    expect(badConfig.stdout).toMatch(/^✗ configuration: TIDINGS_PORT/);
-  });
+  // Neither touches the store under test (a closed port, a setting that does not parse).
+  it.runIf(ON_SQLITE)(
+    'says ✗ and exits 1 when the database does not answer, or the configuration does not parse',
+    async () => {
+      const port = await freePort();
+      const [unreachable, badConfig] = await Promise.all([
+        runCli(
+          ['doctor'],
+          {
+            TIDINGS_DATABASE_URL: `postgres://tidings@127.0.0.1:${port}/nothing`,
+            TIDINGS_SECRET: 'a-master-secret-0123456789abcdef0123',
+            TIDINGS_DATA_DIR: tempDataDir(),
+          },
+          SIDE_BY_SIDE_MS,
+        ),
+        runCli(['doctor'], { TIDINGS_PORT: 'abc', TIDINGS_DATA_DIR: tempDataDir() }, SIDE_BY_SIDE_MS),
+      ]);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stdout).toMatch(/✗ store: not reachable: .*ECONNREFUSED/);
+      expect(badConfig.code).toBe(1);
+      expect(badConfig.stdout).toMatch(/^✗ configuration: TIDINGS_PORT/);
+    },
+  );
 });
 
-describe('tidings send', () => {
+// `tidings send` is a client of the HTTP API (TIDINGS_URL), never of the database: what the API
+// does with each store is proven by the rest of the suite on both.
+describe.runIf(ON_SQLITE)('tidings send', () => {
   it('triggers an event through the API and prints its id and messages; bad --data exits 2', async () => {
     const env = { ...(await databaseEnv(tempDataDir())), TIDINGS_API_KEY: KEY };
     const server = await startChild(env, SLOW_START);
@@ -143,16 +164,19 @@ describe('tidings send', () => {
     expect(twice.stdout.match(/event (evt_\w+)/)?.[1]).toBe(again.stdout.match(/event (evt_\w+)/)?.[1]);
     expect(twice.stdout).toContain('nothing sent again');
 
-    const badJson = await runCli(['send', 'welcome', 'ada', '--data', '{"name":'], client);
+    // Refusals, each sending nothing: side by side.
+    const [badJson, notObject, unknown, noUrl] = await Promise.all([
+      runCli(['send', 'welcome', 'ada', '--data', '{"name":'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'welcome', 'ada', '--data', '[1]'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'nope', 'ada'], client, SIDE_BY_SIDE_MS),
+      runCli(['send', 'welcome', 'ada'], { ...env, TIDINGS_URL: undefined }, SIDE_BY_SIDE_MS),
+    ]);
     expect(badJson.code).toBe(2);
     expect(badJson.stderr).toContain('--data is not valid JSON');
-    const notObject = await runCli(['send', 'welcome', 'ada', '--data', '[1]'], client);
     expect(notObject.code).toBe(2);
     expect(notObject.stderr).toContain('--data must be a JSON object');
-    const unknown = await runCli(['send', 'nope', 'ada'], client);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('workflow_not_found');
-    const noUrl = await runCli(['send', 'welcome', 'ada'], { ...env, TIDINGS_URL: undefined });
     expect(noUrl.code).toBe(2);
     expect(noUrl.stderr).toContain('TIDINGS_URL');
   }, 120_000);
@@ -215,16 +239,18 @@ describe('tidings tail', () => {
   it('refuses an unknown tenant and a bad window', async () => {
     const env = await databaseEnv(tempDataDir());
     expect((await runCli(['migrate'], env)).code).toBe(0);
-    const tenant = await runCli(['tail', '--tenant', 'nobody'], env);
+    const [tenant, window] = await Promise.all([
+      runCli(['tail', '--tenant', 'nobody'], env, SIDE_BY_SIDE_MS),
+      runCli(['tail', '--window', 'soon'], env, SIDE_BY_SIDE_MS),
+    ]);
     expect(tenant.code).toBe(1);
     expect(tenant.stderr).toContain('no tenant "nobody"');
-    const window = await runCli(['tail', '--window', 'soon'], env);
     expect(window.code).toBe(2);
     expect(window.stderr).toContain('--window');
   });
 });
 
-describe('tidings --help', () => {
+describe.runIf(ON_SQLITE)('tidings --help', () => {
   it('lists doctor, send and tail', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   callJson,
   cleanupChildren,
@@ -17,8 +17,9 @@ import { databaseEnv, STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const KEY_PATTERN = /tdk_[A-Za-z0-9_-]{32}/g;
-
-afterEach(cleanupChildren);
+// What only parses arguments (--help, a bad setting, an unknown command) never reaches a store:
+// SQLite only. Everything that starts a server or writes a database runs on both.
+const ON_SQLITE = STORE_UNDER_TEST === 'sqlite';
 
 /** Waits for the start banner (written just after the port opens) and answers it. */
 async function bannerOf(child: RunningChild): Promise<string> {
@@ -51,7 +52,9 @@ async function stop(child: RunningChild): Promise<number | null> {
 }
 
 describe('tidings CLI', () => {
-  it('generates, prints and saves a key on first start, and keeps it on the next start', async () => {
+  afterEach(cleanupChildren);
+
+  it('generates, prints and saves a key on first start, and keeps it on the next start; TIDINGS_API_KEY then replaces it and is never printed', async () => {
     const dataDir = tempDataDir();
     const dbEnv = await databaseEnv(dataDir);
     const first = await startChild(dbEnv);
@@ -89,56 +92,21 @@ describe('tidings CLI', () => {
     expect(again).toContain(`export TIDINGS_API_KEY=$(cat ${keyFile})`);
     expect(readFileSync(keyFile, 'utf8').trim()).toBe(key);
     expect((await callJson(`${second.url}/v1/workflows`, 'GET', key)).status).toBe(200);
-  });
+    expect(await stop(second)).toBe(0);
 
-  it('TIDINGS_API_KEY replaces the default key and is never printed', async () => {
-    const dataDir = tempDataDir();
-    const dbEnv = await databaseEnv(dataDir);
-    const first = await startChild(dbEnv);
-    const generated = (await bannerOf(first)).match(KEY_PATTERN)![0];
-    expect(await stop(first)).toBe(0);
-
+    // The same installation started with a key of the operator's choosing: the generated one is dead.
     const chosen = 'my_own_key_0123456789abcdef';
-    const second = await startChild({ ...dbEnv, TIDINGS_API_KEY: chosen });
-    const banner = await bannerOf(second);
-    expect((await callJson(`${second.url}/v1/workflows`, 'GET', generated)).status).toBe(401);
-    expect((await callJson(`${second.url}/v1/workflows`, 'GET', chosen)).status).toBe(200);
-    expect(banner).not.toContain(chosen);
+    const third = await startChild({ ...dbEnv, TIDINGS_API_KEY: chosen });
+    const replaced = await bannerOf(third);
+    expect((await callJson(`${third.url}/v1/workflows`, 'GET', key)).status).toBe(401);
+    expect((await callJson(`${third.url}/v1/workflows`, 'GET', chosen)).status).toBe(200);
+    expect(replaced).not.toContain(chosen);
     // The curl in the banner must not carry the replaced (now dead) generated key.
-    expect(banner).not.toContain(generated);
-    expect(banner).toContain('Bearer $TIDINGS_API_KEY');
-  });
+    expect(replaced).not.toContain(key);
+    expect(replaced).toContain('Bearer $TIDINGS_API_KEY');
+  }, 120_000);
 
-  it("the banner's commands, pasted into a shell, trigger the demo and show its email and inbox item", async () => {
-    const child = await startChild(await databaseEnv(tempDataDir()));
-    const banner = await bannerOf(child);
-    const setup = bannerLines(banner, 'Set up your shell:');
-    const accepted = JSON.parse(
-      await bash([...setup, ...bannerLines(banner, 'Trigger a demo notification')]),
-    );
-    expect(accepted).toMatchObject({ status: 'accepted', eventId: expect.any(String) });
-    const inbox = bannerLines(banner, "See ada's in-app inbox");
-    const items = await waitFor(
-      async () => {
-        const page = JSON.parse(await bash([...setup, ...inbox]));
-        return page.items?.length > 0 ? page.items : null;
-      },
-      "the demo's inbox item",
-      20_000,
-    );
-    expect(items[0].title).toBe('Welcome, Ada!');
-    const sandbox = await waitFor(
-      async () => {
-        const page = JSON.parse(await bash([...setup, ...bannerLines(banner, 'See the email')]));
-        return page.items?.length > 0 ? page.items : null;
-      },
-      "the demo's email in the sandbox",
-      20_000,
-    );
-    expect(sandbox[0]).toMatchObject({ channel: 'email', to: 'ada@example.com' });
-  }, 60_000);
-
-  it('--help points at the docs in the installation, which exist', async () => {
+  it.runIf(ON_SQLITE)('--help points at the docs in the installation, which exist', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     const docs = help.stdout.match(/(\S+\/docs)\/README\.md/);
@@ -148,67 +116,25 @@ describe('tidings CLI', () => {
     expect(help.stdout).not.toMatch(/see API\.md/);
   });
 
-  it('tenant create prints a working key that only sees its own tenant', async () => {
+  it.runIf(ON_SQLITE)('migrate applies migrations to a fresh database and exits 0', async () => {
     const dataDir = tempDataDir();
-    const dbEnv = await databaseEnv(dataDir);
-    const defaultKey = 'tdk_default_tenant_key_0123456789';
-    const env = { ...dbEnv, TIDINGS_API_KEY: defaultKey };
-    const server = await startChild(env);
-
-    const put = await callJson(`${server.url}/v1/workflows/w`, 'PUT', defaultKey, {
-      channels: [{ channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'b' } }],
-    });
-    expect(put.status).toBe(200);
-    const event = await callJson(`${server.url}/v1/events`, 'POST', defaultKey, {
-      workflow: 'w',
-      to: ['user_1'],
-      data: { n: 1 },
-    });
-    expect(event.status).toBe(202);
-    const eventId: string = event.body.eventId;
-
-    // Run against the same database while the server is up: the new key works without a restart.
-    const created = await runCli(['tenant', 'create', 'Acme Corp'], env);
-    expect(created.code, created.stderr).toBe(0);
-    const lines = created.stdout.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    const tenant = JSON.parse(lines[0]!);
-    expect(tenant).toEqual({ tenantId: expect.any(String), name: 'Acme Corp', apiKey: expect.any(String) });
-    expect(tenant.tenantId).not.toBe('default');
-
-    expect((await callJson(`${server.url}/v1/workflows`, 'GET', tenant.apiKey)).status).toBe(200);
-    const theirs = await callJson(`${server.url}/v1/workflows`, 'GET', tenant.apiKey);
-    expect(theirs.body.items.map((w: { key: string }) => w.key)).not.toContain('w');
-    expect((await callJson(`${server.url}/v1/events/${eventId}`, 'GET', tenant.apiKey)).status).toBe(404);
-    expect((await callJson(`${server.url}/v1/events/${eventId}`, 'GET', defaultKey)).status).toBe(200);
-
-    const usage = await runCli(['tenant', 'create'], env);
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('tenant create NAME');
+    const result = await runCli(['migrate'], sqliteEnv(dataDir));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('migrations applied');
+    expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
+    // Running it again is a no-op.
+    expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
+    // It made the demo workflow, so a `tidings worker` started next has it without a `start`.
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(path.join(dataDir, 'tidings.db'), { readonly: true });
+    const demo = db.prepare("select count(*) as n from workflows where key = 'welcome'").get() as {
+      n: number;
+    };
+    db.close();
+    expect(demo.n).toBeGreaterThan(0);
   });
 
-  it.runIf(STORE_UNDER_TEST === 'sqlite')(
-    'migrate applies migrations to a fresh database and exits 0',
-    async () => {
-      const dataDir = tempDataDir();
-      const result = await runCli(['migrate'], sqliteEnv(dataDir));
-      expect(result.code, result.stderr).toBe(0);
-      expect(result.stdout).toContain('migrations applied');
-      expect(existsSync(path.join(dataDir, 'tidings.db'))).toBe(true);
-      // Running it again is a no-op.
-      expect((await runCli(['migrate'], sqliteEnv(dataDir))).code).toBe(0);
-      // It made the demo workflow, so a `tidings worker` started next has it without a `start`.
-      const { default: Database } = await import('better-sqlite3');
-      const db = new Database(path.join(dataDir, 'tidings.db'), { readonly: true });
-      const demo = db.prepare("select count(*) as n from workflows where key = 'welcome'").get() as {
-        n: number;
-      };
-      db.close();
-      expect(demo.n).toBeGreaterThan(0);
-    },
-  );
-
-  it('a bad setting or an unknown command exits 2 and says why', async () => {
+  it.runIf(ON_SQLITE)('a bad setting or an unknown command exits 2 and says why', async () => {
     const dataDir = tempDataDir();
     const dbEnv = await databaseEnv(dataDir);
     const badPort = await runCli(['start'], { ...dbEnv, TIDINGS_PORT: 'abc' });
@@ -220,28 +146,6 @@ describe('tidings CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('frobnicate');
     expect(unknown.stderr).toContain('usage: tidings');
-  });
-
-  it('SIGTERM stops a running start cleanly (exit 0) within a few seconds', async () => {
-    const child = await startChild({
-      ...(await databaseEnv(tempDataDir())),
-      TIDINGS_API_KEY: 'tdk_sigterm_key_0123456789',
-    });
-    await bannerOf(child);
-    const sentAt = Date.now();
-    const code = await stop(child);
-    const tookMs = Date.now() - sentAt;
-    expect(code).toBe(0);
-    expect(child.proc.signalCode).toBeNull();
-    expect(tookMs).toBeLessThan(5_000);
-  });
-
-  // How fast is the bench's to tell (`npm run bench`: spawn → healthy, limit 10 s), not a test's
-  // on a machine shared with other test files.
-  it('becomes healthy when spawned on a fresh data directory', async () => {
-    const child = await startChild(await databaseEnv(tempDataDir()));
-    const health = await callJson(`${child.url}/healthz`, 'GET', null);
-    expect(health.status).toBe(200);
   });
 
   it('runs api and worker as separate processes on one database; a worker opens a port only when asked', async () => {
@@ -289,5 +193,99 @@ describe('tidings CLI', () => {
     const quiet = spawnTidings(['worker'], { ...env, TIDINGS_PORT: quietPort });
     await waitFor(() => quiet.stdout().includes('worker started'), 'the quiet worker to start', 10_000);
     await expect(fetch(`http://127.0.0.1:${quietPort}/healthz`)).rejects.toThrow();
+  });
+});
+
+// One `tidings start` on a fresh data directory (generated key) serves these tests: each asks
+// something different of a running server, none needs one of its own.
+describe('a tidings start', () => {
+  let child: RunningChild;
+  let env: Record<string, string>;
+  let banner: string;
+
+  beforeAll(async () => {
+    env = await databaseEnv(tempDataDir());
+    child = await startChild(env);
+    banner = await bannerOf(child);
+  }, 60_000);
+  afterAll(cleanupChildren);
+
+  // How fast is the bench's to tell (`npm run bench`: spawn → healthy, limit 10 s), not a test's
+  // on a machine shared with other test files.
+  it('becomes healthy (spawned on a fresh data directory)', async () => {
+    const health = await callJson(`${child.url}/healthz`, 'GET', null);
+    expect(health.status).toBe(200);
+  });
+
+  it("the banner's commands, pasted into a shell, trigger the demo and show its email and inbox item", async () => {
+    const setup = bannerLines(banner, 'Set up your shell:');
+    const accepted = JSON.parse(
+      await bash([...setup, ...bannerLines(banner, 'Trigger a demo notification')]),
+    );
+    expect(accepted).toMatchObject({ status: 'accepted', eventId: expect.any(String) });
+    const inbox = bannerLines(banner, "See ada's in-app inbox");
+    const items = await waitFor(
+      async () => {
+        const page = JSON.parse(await bash([...setup, ...inbox]));
+        return page.items?.length > 0 ? page.items : null;
+      },
+      "the demo's inbox item",
+      20_000,
+    );
+    expect(items[0].title).toBe('Welcome, Ada!');
+    const sandbox = await waitFor(
+      async () => {
+        const page = JSON.parse(await bash([...setup, ...bannerLines(banner, 'See the email')]));
+        return page.items?.length > 0 ? page.items : null;
+      },
+      "the demo's email in the sandbox",
+      20_000,
+    );
+    expect(sandbox[0]).toMatchObject({ channel: 'email', to: 'ada@example.com' });
+  }, 60_000);
+
+  it('tenant create prints a working key that only sees its own tenant', async () => {
+    const defaultKey = readFileSync(path.join(env.TIDINGS_DATA_DIR!, 'api-key'), 'utf8').trim();
+
+    const put = await callJson(`${child.url}/v1/workflows/w`, 'PUT', defaultKey, {
+      channels: [{ channel: 'in_app', template: { title: 'Hi {{ data.n }}', body: 'b' } }],
+    });
+    expect(put.status).toBe(200);
+    const event = await callJson(`${child.url}/v1/events`, 'POST', defaultKey, {
+      workflow: 'w',
+      to: ['user_1'],
+      data: { n: 1 },
+    });
+    expect(event.status).toBe(202);
+    const eventId: string = event.body.eventId;
+
+    // Run against the same database while the server is up: the new key works without a restart.
+    const created = await runCli(['tenant', 'create', 'Acme Corp'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const lines = created.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const tenant = JSON.parse(lines[0]!);
+    expect(tenant).toEqual({ tenantId: expect.any(String), name: 'Acme Corp', apiKey: expect.any(String) });
+    expect(tenant.tenantId).not.toBe('default');
+
+    expect((await callJson(`${child.url}/v1/workflows`, 'GET', tenant.apiKey)).status).toBe(200);
+    const theirs = await callJson(`${child.url}/v1/workflows`, 'GET', tenant.apiKey);
+    expect(theirs.body.items.map((w: { key: string }) => w.key)).not.toContain('w');
+    expect((await callJson(`${child.url}/v1/events/${eventId}`, 'GET', tenant.apiKey)).status).toBe(404);
+    expect((await callJson(`${child.url}/v1/events/${eventId}`, 'GET', defaultKey)).status).toBe(200);
+
+    const usage = await runCli(['tenant', 'create'], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('tenant create NAME');
+  });
+
+  // Last: it stops the server the tests above share.
+  it('SIGTERM stops a running start cleanly (exit 0) within a few seconds', async () => {
+    const sentAt = Date.now();
+    const code = await stop(child);
+    const tookMs = Date.now() - sentAt;
+    expect(code).toBe(0);
+    expect(child.proc.signalCode).toBeNull();
+    expect(tookMs).toBeLessThan(5_000);
   });
 });

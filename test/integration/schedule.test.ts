@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextLocalTime, spreadOffset } from '../../src/policy/local-schedule.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { shiftClockForward } from '../helpers/shifted-clock.ts';
 import { type QueuedJob, queuedJobs } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -8,15 +9,19 @@ import { waitFor } from '../helpers/wait.ts';
 type Json = any;
 
 let server: TestServer;
+let restoreClock: (() => void) | null = null;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Workers on this thread: the clock the test moves ahead (see below) is this thread's, and a
+  // worker thread would keep its own.
+  server = await startTestServer({ TIDINGS_WORKER_THREADS: '0' });
   const workflow = { channels: [{ channel: 'in_app', template: { title: 'Morning {{ data.n }}' } }] };
   expect((await server.call('PUT', '/v1/workflows/morning', workflow)).status).toBe(200);
 });
 
 afterAll(async () => {
   await server?.close();
+  restoreClock?.();
 });
 
 const NEW_YORK = 'America/New_York';
@@ -111,9 +116,12 @@ describe('schedule: delivery at a local time on each recipient’s clock', () =>
     const [early, late] = [bySpread[0], bySpread.at(-1)];
     expect(spreadOffset(early!, 5000)).toBeLessThan(spreadOffset(late!, 5000));
 
-    // The next whole minute at least 8 s away (time to accept and split everything before it):
-    // New York's clock shows `localTime` then.
-    const due = Math.ceil((Date.now() + 8000) / MINUTE) * MINUTE;
+    // A whole minute LEAD ms away (time to accept and split everything before it): New York's
+    // clock shows `localTime` then. The server runs in this process, so its clock is moved ahead
+    // to LEAD before that minute rather than waiting up to a minute more for it.
+    const LEAD = 15_000;
+    const due = Math.ceil((Date.now() + LEAD) / MINUTE) * MINUTE;
+    restoreClock = shiftClockForward(Math.max(0, due - LEAD - Date.now()));
     const schedule = { localTime: clockIn(NEW_YORK, due) };
 
     const direct = await accepted({
