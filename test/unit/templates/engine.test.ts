@@ -101,15 +101,17 @@ describe('the render budget', () => {
 
   it('stops filters that evaluate an expression per item, nested inside each other, at the budget', () => {
     // Quadratic work inside one output: LiquidJS checks its limit between nodes, not in filters.
+    // Sized so that only the clock can stop it: 2,500 × 10 items charge 880,000 of the 1,000,000
+    // memory limit (2,000 × 2,000 reached the limit first on a fast machine), while the inner
+    // expression's 40 comparisons make it about 2 s of work unchecked.
+    const inner = Array.from({ length: 40 }, (_, i) => `y == ${-i - 1}`).join(' or ');
     const compiled = compileFields({
-      body: `{% assign r = (1..2000) %}{{ r | find_exp: "x", "r | find_exp: 'y', 'y == 0'" }}`,
+      body: `{% assign r = (1..2500) %}{% assign s = (1..10) %}{{ r | find_exp: "x", "s | find_exp: 'y', '${inner}'" }}`,
     });
-    // A budget of 10 ms: the work charged against the memory limit (2,000 × 2,000 items) would
-    // stop a render given the full budget on a fast machine first; this one must meet the clock.
     const started = performance.now();
-    expect(() => renderFields(compiled, scope, undefined, 10)).toThrow(TemplateTimeout);
-    // Unchecked, this is seconds of work; the bound leaves room for a machine busy with other
-    // test files and still tells the two apart.
+    expect(() => renderFields(compiled, scope)).toThrow(TemplateTimeout);
+    // Stopped at the budget, not after the work: the bound leaves room for a machine busy with
+    // other test files and still tells the two apart.
     expect(performance.now() - started).toBeLessThan(MESSAGE_BUDGET_MS * 20);
   });
 
