@@ -9,7 +9,7 @@ import {
   backupSqliteDatabase,
   restoreSqliteDatabase,
 } from '../store/sqlite/backup.ts';
-import { UsageError } from './key-commands.ts';
+import { UsageError } from './arguments.ts';
 
 const OPERATIONS = fileURLToPath(new URL('../../docs/operations.md', import.meta.url));
 

@@ -2,11 +2,9 @@ import { KEY_CACHE_TTL_MS } from '../api/auth.ts';
 import type { Config } from '../config/index.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
 import { iso } from '../shared/time.ts';
+import { parseOptions, UsageError } from './arguments.ts';
 import { DEFAULT_TENANT } from './bootstrap.ts';
 import { openStore } from './open-store.ts';
-
-/** A command line the user got wrong: printed with the usage, exit code 2. */
-export class UsageError extends Error {}
 
 export const KEY_USAGE = `usage: tidings key create [--tenant ID] [--label LABEL]
        tidings key list [--tenant ID]
@@ -14,30 +12,6 @@ export const KEY_USAGE = `usage: tidings key create [--tenant ID] [--label LABEL
 
 /** Keys made here are labelled so, unless told otherwise ("default" is the one TIDINGS_API_KEY replaces). */
 const CLI_KEY_LABEL = 'api';
-
-/** Splits `--name value` / `--name=value` options (only `allowed` ones) from positional words. */
-export function parseOptions(
-  args: string[],
-  allowed: readonly string[],
-  usage: string = KEY_USAGE,
-): { options: Record<string, string>; words: string[] } {
-  const options: Record<string, string> = {};
-  const words: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('--')) {
-      words.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const value = eq < 0 ? args[++i] : arg.slice(eq + 1);
-    if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}\n\n${usage}`);
-    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value\n\n${usage}`);
-    options[name] = value;
-  }
-  return { options, words };
-}
 
 /** Something named does not exist: said on stderr, exit code 1. */
 function fail(message: string): void {
@@ -66,7 +40,7 @@ function table(rows: string[][]): string {
 export async function keyCommand(args: string[], config: Config): Promise<void> {
   const [action, ...rest] = args;
   if (action === 'create') {
-    const { options, words } = parseOptions(rest, ['tenant', 'label']);
+    const { options, words } = parseOptions(rest, ['tenant', 'label'], KEY_USAGE);
     if (words.length > 0) throw new UsageError(KEY_USAGE);
     const tenantId = options.tenant ?? DEFAULT_TENANT;
     const label = options.label ?? CLI_KEY_LABEL;
@@ -84,7 +58,7 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
     return;
   }
   if (action === 'list') {
-    const { options, words } = parseOptions(rest, ['tenant']);
+    const { options, words } = parseOptions(rest, ['tenant'], KEY_USAGE);
     if (words.length > 0) throw new UsageError(KEY_USAGE);
     const store = await openStore(config);
     try {
@@ -97,7 +71,7 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
     return;
   }
   if (action === 'revoke') {
-    const { words } = parseOptions(rest, []);
+    const { words } = parseOptions(rest, [], KEY_USAGE);
     if (words.length !== 1) throw new UsageError(KEY_USAGE);
     const keyId = words[0]!;
     const store = await openStore(config);

@@ -1,17 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from '../config/index.ts';
-import { addTenantKey, generateApiKey } from '../security/api-keys.ts';
-import { newId } from '../shared/ids.ts';
 import { createLogger, type Logger, resolveLogFormat } from '../telemetry/logger.ts';
-import { backupCommand, restoreCommand } from './backup-commands.ts';
-import { seedDemoWorkflow } from './bootstrap.ts';
-import { doctor } from './doctor.ts';
-import { keyCommand, UsageError } from './key-commands.ts';
-import { migrateFrom } from './migrate-from.ts';
-import { openStore, type Role, startTidings, type Tidings } from './runtime.ts';
-import { sendCommand } from './send.ts';
-import { tailCommand } from './tail.ts';
+import { UsageError } from './arguments.ts';
+import type { Role, Tidings } from './runtime.ts';
 import { paintFor } from './terminal.ts';
 
 /** The docs folder of this installation (it ships with the package). */
@@ -109,6 +101,10 @@ function onSignals(logger: Logger, stop: () => Promise<void>): void {
   process.on('SIGINT', () => handler('SIGINT'));
 }
 
+/**
+ * Each command loads its own modules when it runs: the sources are compiled on load, and loading
+ * the server for `tidings --help` or `tidings key list` cost seconds of CPU before any work.
+ */
 async function run(args: string[], config: Config, logger: Logger): Promise<void> {
   const [command = 'start', ...rest] = args;
   switch (command) {
@@ -116,6 +112,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'api':
     case 'worker': {
       const roles: Role[] = command === 'start' ? ['api', 'worker'] : [command];
+      const [{ startTidings }, { seedDemoWorkflow }] = await Promise.all([
+        import('./runtime.ts'),
+        import('./bootstrap.ts'),
+      ]);
       const tidings = await startTidings(config, logger, roles);
       onSignals(logger, () => tidings.close());
       if (command === 'start' || command === 'api') {
@@ -128,7 +128,11 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       return;
     }
     case 'migrate': {
-      if (rest.length > 0) return migrateFrom(rest, config);
+      if (rest.length > 0) return (await import('./migrate-from.ts')).migrateFrom(rest, config);
+      const [{ openStore }, { seedDemoWorkflow }] = await Promise.all([
+        import('./runtime.ts'),
+        import('./bootstrap.ts'),
+      ]);
       const store = await openStore(config);
       await seedDemoWorkflow(store);
       await store.close();
@@ -138,6 +142,11 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'tenant': {
       const [action, name] = rest;
       if (action !== 'create' || !name) throw new UsageError('usage: tidings tenant create NAME');
+      const [{ openStore }, { addTenantKey, generateApiKey }, { newId }] = await Promise.all([
+        import('./runtime.ts'),
+        import('../security/api-keys.ts'),
+        import('../shared/ids.ts'),
+      ]);
       const store = await openStore(config);
       const tenantId = newId('ten');
       await store.ensureTenant(tenantId, name);
@@ -148,20 +157,20 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       return;
     }
     case 'key':
-      return keyCommand(rest, config);
+      return (await import('./key-commands.ts')).keyCommand(rest, config);
     case 'backup':
-      return backupCommand(rest, config);
+      return (await import('./backup-commands.ts')).backupCommand(rest, config);
     case 'restore':
-      return restoreCommand(rest, config);
+      return (await import('./backup-commands.ts')).restoreCommand(rest, config);
     case 'doctor': {
       if (rest.length > 0) throw new UsageError('usage: tidings doctor');
-      process.exitCode = await doctor(config);
+      process.exitCode = await (await import('./doctor.ts')).doctor(config);
       return;
     }
     case 'send':
-      return sendCommand(rest);
+      return (await import('./send.ts')).sendCommand(rest);
     case 'tail':
-      return tailCommand(rest, config);
+      return (await import('./tail.ts')).tailCommand(rest, config);
     case 'help':
     case '--help':
     case '-h':

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type EventView, Tidings, TidingsError } from '../../client/index.js';
-import { parseOptions, UsageError } from './key-commands.ts';
+import { parseOptions, UsageError } from './arguments.ts';
 import { paintFor } from './terminal.ts';
 
 export const SEND_USAGE = `usage: tidings send WORKFLOW SUBSCRIBER... [--data JSON] [--idempotency-key KEY] [--wait SECONDS]

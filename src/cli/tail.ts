@@ -2,8 +2,8 @@ import type { Config } from '../config/index.ts';
 import { MESSAGE_STATUSES, type MessageStatus } from '../shared/model.ts';
 import { iso, parseDuration } from '../shared/time.ts';
 import type { MessageChange, Store } from '../store/port.ts';
+import { parseOptions, UsageError } from './arguments.ts';
 import { describeDatabase } from './doctor.ts';
-import { parseOptions, UsageError } from './key-commands.ts';
 import { openStore } from './open-store.ts';
 import { type Paint, paintFor, printable } from './terminal.ts';
 
