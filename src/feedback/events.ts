@@ -32,6 +32,29 @@ export interface AddressFeedback {
  * signatures name no tenant) cannot suppress another tenant's addresses. An event about no
  * message (an SMS STOP) is the tenant's by the signature alone.
  */
+/** A provider's id of one report, fit to key it by: short, of id characters only. */
+const REPORT_ID = /^[\w+/=.:-]{1,100}$/;
+
+/**
+ * Marks the events that change an address (a bounce, a complaint) as applied once, each under
+ * `provider:` and its report's id (null: none usable, applied as often as it comes). Providers
+ * deliver a report more than once (SendGrid often does, hours apart; SNS retries): a repeat of a
+ * complaint after the subscriber opted back in must not opt them out again. Status changes need no
+ * key: a message moves forward only.
+ */
+export function oncePerReport(
+  events: FeedbackEvent[],
+  provider: string,
+  idOf: (event: FeedbackEvent, index: number) => unknown,
+): FeedbackEvent[] {
+  events.forEach((event, index) => {
+    const id = idOf(event, index);
+    if (event.addresses.length > 0 && typeof id === 'string' && REPORT_ID.test(id))
+      event.once = `${provider}:${id}`;
+  });
+  return events;
+}
+
 export interface FeedbackEvent {
   /**
    * The provider's own id for this report, when applying it twice could undo a later one (a

@@ -1,5 +1,11 @@
 import { withoutAddresses } from './address.ts';
-import type { AddressFeedback, FeedbackEvent, MessageChange, MessageRef } from './events.ts';
+import {
+  type AddressFeedback,
+  type FeedbackEvent,
+  type MessageChange,
+  type MessageRef,
+  oncePerReport,
+} from './events.ts';
 
 type Json = Record<string, unknown>;
 
@@ -101,9 +107,13 @@ export function sendgridEvents(body: string): FeedbackEvent[] | null {
     return null;
   }
   if (!Array.isArray(parsed)) return null;
-  return parsed.flatMap((item) => {
+  const ids = new Map<FeedbackEvent, unknown>();
+  const events = parsed.flatMap((item) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return [];
     const event = eventOf(item as Json);
+    if (event) ids.set(event, (item as Json).sg_event_id);
     return event ? [event] : [];
   });
+  // sg_event_id: SendGrid's id of each event, "for deduplication".
+  return oncePerReport(events, 'sendgrid', (event) => ids.get(event));
 }

@@ -9,7 +9,7 @@ import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { WebhookEmitter } from '../webhooks/emit.ts';
 import { type Applied, applyFeedback } from './apply.ts';
-import type { FeedbackEvent, MessageChange } from './events.ts';
+import { type FeedbackEvent, type MessageChange, oncePerReport } from './events.ts';
 import { sendgridEvents } from './sendgrid-events.ts';
 import {
   parseSendGridKey,
@@ -234,7 +234,10 @@ export class ProviderWebhooks {
       case 'UnsubscribeConfirmation':
         return { status: 200, contentType: 'application/json', body: JSON.stringify({ received: 0 }) };
       case 'Notification': {
-        const events = sesEvents(message.Message);
+        // One notification's reports, keyed by its MessageId (the same on every SNS retry of it).
+        const events = oncePerReport(sesEvents(message.Message), 'sns', (_, i) =>
+          message.MessageId ? `${message.MessageId}:${i}` : null,
+        );
         const applied = await this.applyFor(candidates, events, now);
         return {
           status: 200,

@@ -368,6 +368,30 @@ describe('SES via SNS', () => {
     expect(log[1].change.preferences.categories.marketing).toEqual({ email: false });
   });
 
+  it('a complaint SNS delivers again (same MessageId) does not opt out a subscriber who opted back in; a new one does', async () => {
+    const sent = await send('news', { subscriberId: 'ses-5', email: 'twice@example.com' });
+    const complaint = (messageId: string) =>
+      sns.sign({
+        ...sesNotification({
+          notificationType: 'Complaint',
+          complaint: { complainedRecipients: [{ emailAddress: 'twice@example.com' }] },
+          mail: { messageId: sent.providerMessageId },
+        }),
+        MessageId: messageId,
+      });
+    const marketingEmail = async () =>
+      (await server.call('GET', '/v1/subscribers/ses-5/preferences')).body.categories.marketing?.email;
+    const first = complaint(crypto.randomUUID());
+    expect((await snsCallback(first)).status).toBe(200);
+    expect(await marketingEmail()).toBe(false);
+    const optIn = { categories: { marketing: { email: true } } };
+    expect((await server.call('PATCH', '/v1/subscribers/ses-5/preferences', optIn)).status).toBe(200);
+    expect((await snsCallback(first)).status).toBe(200);
+    expect(await marketingEmail()).toBe(true);
+    expect((await snsCallback(complaint(crypto.randomUUID()))).status).toBe(200);
+    expect(await marketingEmail()).toBe(false);
+  });
+
   it('a delivery notification delivers; certificates off SNS hosts and unknown integrations are refused', async () => {
     const sent = await send('news', { subscriberId: 'ses-4', email: 'fine@example.com' });
     const delivery = sesNotification({
@@ -452,6 +476,24 @@ describe('SendGrid event webhook', () => {
         200,
       );
       expect((await message(sent.messageId)).status).toBe('read');
+      // SendGrid delivers events more than once: a spam report applies once per sg_event_id.
+      const report = (id: string) => ({
+        event: 'spamreport',
+        email: 'reader@example.com',
+        tidings_message_id: sent.messageId,
+        sg_event_id: id,
+        timestamp: 3,
+      });
+      const marketingEmail = async () =>
+        (await server.call('GET', '/v1/subscribers/sg-1/preferences')).body.categories.marketing?.email;
+      expect((await post([report('c3BhbXJlcG9ydC0x')])).status).toBe(200);
+      expect(await marketingEmail()).toBe(false);
+      const optIn = { categories: { marketing: { email: true } } };
+      expect((await server.call('PATCH', '/v1/subscribers/sg-1/preferences', optIn)).status).toBe(200);
+      expect((await post([report('c3BhbXJlcG9ydC0x')])).status).toBe(200);
+      expect(await marketingEmail()).toBe(true);
+      expect((await post([report('c3BhbXJlcG9ydC0y')])).status).toBe(200);
+      expect(await marketingEmail()).toBe(false);
     } finally {
       await server.call('DELETE', '/v1/integrations/mail-sg');
       await server.call('PUT', '/v1/integrations/mail-sg', {

@@ -144,6 +144,16 @@ describe('provider events', () => {
         addresses: [expect.objectContaining({ effect: 'soft_bounce' })],
       }),
     ]);
+    // Address-changing events apply once per sg_event_id (SendGrid repeats events); others need no key.
+    const keyed = sendgridEvents(
+      JSON.stringify([
+        { event: 'spamreport', email: 'a@x.test', tidings_message_id: 'm', sg_event_id: 'ZXZ0LTE=' },
+        { event: 'delivered', tidings_message_id: 'm', sg_event_id: 'ZXZ0LTI=' },
+        { event: 'spamreport', email: 'a@x.test', tidings_message_id: 'm', sg_event_id: 'no spaces allowed' },
+        { event: 'spamreport', email: 'a@x.test', tidings_message_id: 'm', sg_event_id: 7 },
+      ]),
+    );
+    expect(keyed?.map((event) => event.once)).toEqual(['sendgrid:ZXZ0LTE=', undefined, undefined, undefined]);
     expect(sendgridEvents('{}')).toBeNull();
     expect(sendgridEvents('nope')).toBeNull();
   });
