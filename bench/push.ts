@@ -121,9 +121,11 @@ async function measure(ctx: ScenarioContext, server: BenchServer, fake: ApnsFake
   );
 
   const sendStartEpoch = Date.now();
+  const cpuBefore = server.cpuMs();
   const startedAt = performance.now();
   await server.api('POST', '/v1/events', { workflow: 'push-bench', to: [{ topic: 'all' }], data: { n: 1 } });
   const done = await waitForPushes(fake, members, startedAt, ctx.options.quick ? 60_000 : 120_000, ctx.log);
+  const cpuAfter = server.cpuMs();
   const rate = done.count / (done.elapsedMs / 1000);
   // The server records `sent` after the fake's answer: give the last few a moment.
   const deadline = performance.now() + 10_000;
@@ -150,6 +152,9 @@ async function measure(ctx: ScenarioContext, server: BenchServer, fake: ApnsFake
     done.reached ? undefined : 'timed out',
   );
   ctx.row('accepted → last 200', done.elapsedMs / 1000, 's');
+  // Throughput moves 2× with a busy machine; the server's CPU per push moves far less.
+  if (cpuBefore !== null && cpuAfter !== null && done.count > 0)
+    ctx.row('server CPU per 1,000 pushes', ((cpuAfter - cpuBefore) / done.count) * 1000, 'ms');
   ctx.row('pushes answered 200 twice', duplicates, '', { op: '==', value: 0 });
   ctx.row('messages not sent', members - (statuses.sent ?? 0), '', { op: '==', value: 0 });
   ctx.row('APNs connections', fake.connections, '', { op: '<=', value: 4 });
