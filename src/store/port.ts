@@ -889,7 +889,12 @@ export interface RateCounterStore {
    * `windowEnd` starts again from zero.
    */
   takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<number[][]>;
-  /** Deletes up to `limit` counters whose window ended at or before `before`; answers how many. */
+  /**
+   * Deletes up to `limit` counters whose window ended at or before `before`; answers how many. A
+   * store may look at part of its counters per call (SQLite walks a bounded stretch and goes on
+   * from there next time), so an answer below `limit` does not say none is left; an ended counter
+   * is never counted either way (takeRateCounts compares windows).
+   */
   purgeRateCounters(before: number, limit: number): Promise<number>;
   /**
    * Reserves a send in the first fixed window (aligned like the counters) from `now` on that has

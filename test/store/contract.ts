@@ -986,6 +986,51 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
       });
 
+      it('purges every ended counter over repeated calls and never one still in its window', async () => {
+        const take = { shared: [0], parts: [[]] };
+        const counter = (i: number) => ({
+          scope: `wf\u001fsubscriber\u001fu${String(i).padStart(3, '0')}`,
+          limit: 2,
+          // Every other counter's window ended at 100; the others run to 500.
+          windowEnd: i % 2 === 0 ? 100 : 500,
+        });
+        const counters = Array.from({ length: 240 }, (_, i) => counter(i));
+        await store.takeRateCounts(
+          T,
+          counters,
+          counters.map((_, i) => ({ shared: [i], parts: [[]] })),
+        );
+        let purged = 0;
+        for (let call = 0; call < 20; call++) {
+          const n = await store.purgeRateCounters(100, 50);
+          expect(n).toBeLessThanOrEqual(50);
+          purged += n;
+        }
+        expect(purged).toBe(120);
+        // The counters still in their window kept their count (1 of 2): one more fits, then none.
+        const current = counters.filter((_, i) => i % 2 === 1);
+        expect(await store.takeRateCounts(T, current, [take])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
+      });
+
+      it('counts a counter read again in its window on top of its stored count, and an ended one from zero', async () => {
+        const take = { shared: [0], parts: [[]] };
+        const inWindow = [{ scope: 'wf\u001ftenant', limit: 3, windowEnd: 1_000 }];
+        for (let i = 0; i < 3; i++) expect(await store.takeRateCounts(T, inWindow, [take])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, inWindow, [take])).toEqual([[0]]);
+        // A worker whose clock lags (an earlier window end) still sees the full newer window.
+        const lagging = [{ ...inWindow[0]!, windowEnd: 900 }];
+        expect(await store.takeRateCounts(T, lagging, [take])).toEqual([[0]]);
+        // The window ended and nothing purged the row: the next window starts from zero.
+        const next = [{ ...inWindow[0]!, windowEnd: 2_000 }];
+        expect(await store.takeRateCounts(T, next, [take, take, take, take])).toEqual([
+          [-1],
+          [-1],
+          [-1],
+          [0],
+        ]);
+      });
+
       it('reserves send slots: now while the window has room, then the start of the next window with room', async () => {
         const reserve = (tenant: string, now: number) => store.reserveSendSlot(tenant, 'int', now, 2, 1000);
         expect(await reserve(T, 10_500)).toBe(10_500);
