@@ -839,7 +839,8 @@ export interface PreferenceStore {
   getPreferences(tenantId: string, subscriberId: string): Promise<PreferenceChoices | null>;
   /**
    * The choices of those among `subscriberIds` who made any (one read, by primary key, whatever
-   * the number of ids): the delivery path asks once per tenant per batch.
+   * the number of ids): the delivery path asks once per tenant per batch. Subscribers with the
+   * same stored choices may share one answer, frozen: read only.
    */
   getPreferencesFor(tenantId: string, subscriberIds: string[]): Promise<Map<string, PreferenceChoices>>;
   /**

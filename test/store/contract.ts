@@ -843,6 +843,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getPreferencesFor(T, ['b'])).toEqual(new Map());
       });
 
+      it('answers subscribers with the same stored choices one shared, frozen answer', async () => {
+        for (const id of ['a', 'b']) await store.patchPreferences(T, id, { channels: { email: false } }, 1);
+        await store.patchPreferences(T, 'c', { channels: { email: true } }, 1);
+        const found = await store.getPreferencesFor(T, ['a', 'b', 'c']);
+        expect(found.get('a')).toBe(found.get('b'));
+        expect(found.get('c')!.channels).toEqual({ email: true });
+        // Shared between recipients: whoever changed one would change the others' choices.
+        expect(() => {
+          found.get('a')!.channels.email = true;
+        }).toThrow(TypeError);
+        expect(found.get('b')!.channels).toEqual({ email: false });
+      });
+
       it('keeps every one of concurrent patches of different keys', async () => {
         await store.upsertSubscriber(T, 'u1', {}, 1);
         const channels = ['email', 'sms', 'push', 'chat', 'webpush'] as const;
