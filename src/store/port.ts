@@ -1,4 +1,4 @@
-import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
+import type { RateAnswer, RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type { PersonalData } from '../security/personal-data.ts';
 import type {
   Channel,
@@ -889,7 +889,7 @@ export interface RateCounterStore {
    * index of the counter that was full. A counter whose stored window ended before its
    * `windowEnd` starts again from zero.
    */
-  takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<number[][]>;
+  takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<RateAnswer[]>;
   /**
    * Deletes up to `limit` counters whose window ended at or before `before`; answers how many. A
    * store may look at part of its counters per call (SQLite walks a bounded stretch and goes on
