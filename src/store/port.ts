@@ -840,7 +840,7 @@ export interface PreferenceStore {
   /**
    * The choices of those among `subscriberIds` who made any (one read, by primary key, whatever
    * the number of ids): the delivery path asks once per tenant per batch. Subscribers with the
-   * same stored choices may share one answer, frozen: read only.
+   * same stored choices share one answer, frozen: read only.
    */
   getPreferencesFor(tenantId: string, subscriberIds: string[]): Promise<Map<string, PreferenceChoices>>;
   /**
