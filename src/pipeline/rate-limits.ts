@@ -59,17 +59,25 @@ function workflowLayers(workflow: WorkflowRecord, now: number): WorkflowLayers {
   return layers;
 }
 
-/** One tenant's request: its distinct counters, the takes, and where each answer goes. */
+/**
+ * One tenant's request: its distinct counters, the takes, and where each take's messages are.
+ * Kept per batch in flat lists: most recipients are granted, so which message a refused part
+ * names is worked out again from the take's run of messages only when one is refused.
+ */
 interface TenantRequest {
   counters: RateCounterRef[];
   labels: string[];
   byScope: Map<string, number>;
   takes: RateTake[];
-  /** Per take and part: the index of its message in the batch. */
-  messageAt: number[][];
-  /** Messages that share the part of the message at this index (the other devices of one push). */
-  sharers: Map<number, number[]>;
+  /** Per take: the run of messages `[runStart, runEnd)` of one recipient it was built from. */
+  runStart: number[];
+  runEnd: number[];
 }
+
+/** An empty list (a part with no counters of its own, a message no other shares): shared, never changed. */
+const NO_COUNTERS: readonly number[] = Object.freeze([]);
+/** The parts of a take of one message with no counters of its own, the common case. */
+const ONE_PART: readonly (readonly number[])[] = Object.freeze([NO_COUNTERS]);
 
 /**
  * Takes the workflows' rate-limit counters and the tenants' daily caps for the messages of a
@@ -104,21 +112,14 @@ export async function applyRateLimits(
     if (layers.perMessage.length === 0 && layers.perTake.length === 0 && !cap) continue;
     let request = requests.get(span.tenantId);
     if (!request) {
-      request = {
-        counters: [],
-        labels: [],
-        byScope: new Map(),
-        takes: [],
-        messageAt: [],
-        sharers: new Map(),
-      };
+      request = { counters: [], labels: [], byScope: new Map(), takes: [], runStart: [], runEnd: [] };
       requests.set(span.tenantId, request);
     }
     // buildMessages writes one recipient's messages next to each other: one take per run.
     let i = span.start;
     while (i < span.end) {
       const subscriberId = messages[i]!.record.subscriberId;
-      let j = i;
+      let j = i + 1;
       while (j < span.end && messages[j]!.record.subscriberId === subscriberId) j++;
       addTake(request, layers, cap, messages, i, j);
       i = j;
@@ -129,14 +130,19 @@ export async function applyRateLimits(
     const answers = await store.takeRateCounts(tenantId, request.counters, request.takes);
     for (let t = 0; t < answers.length; t++) {
       const parts = answers[t]!;
-      for (let p = 0; p < parts.length; p++) {
+      let refused = false;
+      for (const full of parts) if (full !== GRANTED) refused = true;
+      if (!refused) continue;
+      // Found first, replaced after: a replaced message no longer goes out, which the walk reads.
+      const refusals: { at: number; label: string }[] = [];
+      forEachPart(messages, request.runStart[t]!, request.runEnd[t]!, (p, lead, sharers) => {
         const full = parts[p]!;
-        if (full === GRANTED) continue;
-        const at = request.messageAt[t]![p]!;
+        if (full === GRANTED) return;
         const label = request.labels[full]!;
-        messages[at] = rateLimited(messages[at]!, label, now);
-        for (const m of request.sharers.get(at) ?? []) messages[m] = rateLimited(messages[m]!, label, now);
-      }
+        refusals.push({ at: lead, label });
+        for (const at of sharers) refusals.push({ at, label });
+      });
+      for (const { at, label } of refusals) messages[at] = rateLimited(messages[at]!, label, now);
     }
   }
 }
@@ -145,6 +151,46 @@ export async function applyRateLimits(
 function goesOut(message: NewMessage): boolean {
   const status = message.record.status;
   return status === 'queued' || status === 'deferred' || status === 'delivered';
+}
+
+/**
+ * The parts of one recipient's run of messages `[from, to)`, in order: each message that goes
+ * out, except that the device messages of one channel are one part, led by the first of them
+ * and shared by the others. `visit` gets the part's number, its lead message and the sharers.
+ */
+function forEachPart(
+  messages: readonly NewMessage[],
+  from: number,
+  to: number,
+  visit: (part: number, lead: number, sharers: readonly number[]) => void,
+): void {
+  let part = 0;
+  for (let m = from; m < to; m++) {
+    const { record } = messages[m]!;
+    if (!goesOut(messages[m]!)) continue;
+    let sharers = NO_COUNTERS;
+    if (record.deviceId) {
+      if (!leadsItsChannel(messages, from, m)) continue;
+      const others: number[] = [];
+      for (let other = m + 1; other < to; other++) {
+        const next = messages[other]!;
+        if (next.record.deviceId && next.record.channel === record.channel && goesOut(next))
+          others.push(other);
+      }
+      sharers = others;
+    }
+    visit(part++, m, sharers);
+  }
+}
+
+/** Whether the device message at `m` is the first going out on its channel in the run from `from`. */
+function leadsItsChannel(messages: readonly NewMessage[], from: number, m: number): boolean {
+  const { channel } = messages[m]!.record;
+  for (let earlier = from; earlier < m; earlier++) {
+    const other = messages[earlier]!;
+    if (other.record.deviceId && other.record.channel === channel && goesOut(other)) return false;
+  }
+  return true;
 }
 
 /** The index of the request's counter `scope`, added on first use. */
@@ -183,31 +229,28 @@ function addTake(
   from: number,
   to: number,
 ): void {
-  const parts: number[][] = [];
-  const at: number[] = [];
-  // The first device message of each channel: the others of that channel share its part.
-  let deviceLeads: Map<string, number> | null = null;
-  for (let m = from; m < to; m++) {
-    const { record } = messages[m]!;
-    if (!goesOut(messages[m]!)) continue;
-    if (record.deviceId) {
-      deviceLeads ??= new Map();
-      const lead = deviceLeads.get(record.channel);
-      if (lead !== undefined) {
-        const shared = request.sharers.get(lead);
-        if (shared) shared.push(m);
-        else request.sharers.set(lead, [m]);
-        continue;
-      }
-      deviceLeads.set(record.channel, m);
+  let parts: RateTake['parts'];
+  if (layers.perMessage.length === 0) {
+    // No counters of their own: only how many parts there are matters.
+    let count = 0;
+    for (let m = from; m < to; m++) {
+      const message = messages[m]!;
+      if (goesOut(message) && (!message.record.deviceId || leadsItsChannel(messages, from, m))) count++;
     }
-    const own: number[] = [];
-    for (const layer of layers.perMessage)
-      own.push(layerCounter(request, layer, record.subscriberId, record.channel));
-    parts.push(own);
-    at.push(m);
+    if (count === 0) return;
+    parts = count === 1 ? ONE_PART : Array.from({ length: count }, () => NO_COUNTERS);
+  } else {
+    const own: number[][] = [];
+    forEachPart(messages, from, to, (_, lead) => {
+      const { record } = messages[lead]!;
+      const counters: number[] = [];
+      for (const layer of layers.perMessage)
+        counters.push(layerCounter(request, layer, record.subscriberId, record.channel));
+      own.push(counters);
+    });
+    if (own.length === 0) return;
+    parts = own;
   }
-  if (parts.length === 0) return;
   const subscriberId = messages[from]!.record.subscriberId;
   const shared: number[] = [];
   for (const layer of layers.perTake) shared.push(layerCounter(request, layer, subscriberId, null));
@@ -215,9 +258,9 @@ function addTake(
   if (cap)
     shared.push(counterIndex(request, dailyCapScope(subscriberId), cap.limit, cap.windowEnd, cap.label));
   request.takes.push({ shared, parts });
-  request.messageAt.push(at);
+  request.runStart.push(from);
+  request.runEnd.push(to);
 }
-
 /** The message as created past a limit: nothing rendered is kept, nothing is sent. */
 function rateLimited(message: NewMessage, label: string, now: number): NewMessage {
   const { record } = message;

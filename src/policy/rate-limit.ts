@@ -89,12 +89,22 @@ export interface RateCounterRef {
  * its own counters (`subscriber+channel`). Numbers index the request's counter list.
  */
 export interface RateTake {
-  shared: number[];
-  parts: number[][];
+  shared: readonly number[];
+  parts: readonly (readonly number[])[];
 }
 
 /** Granted: the message may go out. */
 export const GRANTED = -1;
+
+/** Per part of a take, GRANTED or the index of the counter that was full. Read only: answers may be shared. */
+export type RateAnswer = readonly number[];
+
+const ONE_GRANTED: RateAnswer = Object.freeze([GRANTED]);
+
+function fits(counts: readonly number[], limits: readonly number[], counters: readonly number[]): boolean {
+  for (const counter of counters) if (counts[counter]! >= limits[counter]!) return false;
+  return true;
+}
 
 /**
  * Decides a batch of takes in order against `counts` (the counters' current values, updated in
@@ -109,8 +119,8 @@ export function grantRateTakes(
   counts: number[],
   limits: readonly number[],
   takes: readonly RateTake[],
-): number[][] {
-  const answers: number[][] = [];
+): RateAnswer[] {
+  const answers: RateAnswer[] = [];
   for (const take of takes) {
     let sharedFull = GRANTED;
     for (const counter of take.shared) {
@@ -118,6 +128,13 @@ export function grantRateTakes(
         sharedFull = counter;
         break;
       }
+    }
+    if (sharedFull === GRANTED && take.parts.length === 1 && fits(counts, limits, take.parts[0]!)) {
+      // The common take, one part and room everywhere: a shared answer rather than a new one.
+      for (const counter of take.parts[0]!) counts[counter]!++;
+      for (const counter of take.shared) counts[counter]!++;
+      answers.push(ONE_GRANTED);
+      continue;
     }
     const answer: number[] = [];
     let anyGranted = false;

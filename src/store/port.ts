@@ -1,4 +1,4 @@
-import type { RateCounterRef, RateTake } from '../policy/rate-limit.ts';
+import type { RateAnswer, RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type { PersonalData } from '../security/personal-data.ts';
 import type {
   Channel,
@@ -839,7 +839,8 @@ export interface PreferenceStore {
   getPreferences(tenantId: string, subscriberId: string): Promise<PreferenceChoices | null>;
   /**
    * The choices of those among `subscriberIds` who made any (one read, by primary key, whatever
-   * the number of ids): the delivery path asks once per tenant per batch.
+   * the number of ids): the delivery path asks once per tenant per batch. Subscribers with the
+   * same stored choices share one answer, frozen: read only.
    */
   getPreferencesFor(tenantId: string, subscriberIds: string[]): Promise<Map<string, PreferenceChoices>>;
   /**
@@ -888,8 +889,13 @@ export interface RateCounterStore {
    * index of the counter that was full. A counter whose stored window ended before its
    * `windowEnd` starts again from zero.
    */
-  takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<number[][]>;
-  /** Deletes up to `limit` counters whose window ended at or before `before`; answers how many. */
+  takeRateCounts(tenantId: string, counters: RateCounterRef[], takes: RateTake[]): Promise<RateAnswer[]>;
+  /**
+   * Deletes up to `limit` counters whose window ended at or before `before`; answers how many. A
+   * store may look at part of its counters per call (SQLite walks a bounded stretch and goes on
+   * from there next time), so an answer below `limit` does not say none is left; an ended counter
+   * is never counted either way (takeRateCounts compares windows).
+   */
   purgeRateCounters(before: number, limit: number): Promise<number>;
   /**
    * Reserves a send in the first fixed window (aligned like the counters) from `now` on that has

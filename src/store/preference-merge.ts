@@ -82,6 +82,31 @@ export function parsePreferences(json: string): PreferenceChoices {
   };
 }
 
+/**
+ * parsePreferences for a batch of rows: each distinct stored text is parsed once (most subscribers
+ * who made choices made the same few), and subscribers with the same text share one answer. The
+ * answers are therefore frozen, all the way down: read them, never change them.
+ */
+export function sharedPreferenceParser(): (json: string) => PreferenceChoices {
+  const parsed = new Map<string, PreferenceChoices>();
+  return (json) => {
+    let choices = parsed.get(json);
+    if (!choices) {
+      choices = deepFreeze(parsePreferences(json));
+      parsed.set(json, choices);
+    }
+    return choices;
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 /** Sets what `patch` names; `dailyCap: null` removes the cap. */
 export function mergeTenantSettings(current: TenantSettings, patch: TenantSettingsPatch): TenantSettings {
   return {

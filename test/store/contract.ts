@@ -843,6 +843,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getPreferencesFor(T, ['b'])).toEqual(new Map());
       });
 
+      it('answers subscribers with the same stored choices one shared, frozen answer', async () => {
+        for (const id of ['a', 'b']) await store.patchPreferences(T, id, { channels: { email: false } }, 1);
+        await store.patchPreferences(T, 'c', { channels: { email: true } }, 1);
+        const found = await store.getPreferencesFor(T, ['a', 'b', 'c']);
+        expect(found.get('a')).toBe(found.get('b'));
+        expect(found.get('c')!.channels).toEqual({ email: true });
+        // Shared between recipients: whoever changed one would change the others' choices.
+        expect(() => {
+          found.get('a')!.channels.email = true;
+        }).toThrow(TypeError);
+        expect(found.get('b')!.channels).toEqual({ email: false });
+      });
+
       it('keeps every one of concurrent patches of different keys', async () => {
         await store.upsertSubscriber(T, 'u1', {}, 1);
         const channels = ['email', 'sms', 'push', 'chat', 'webpush'] as const;
@@ -984,6 +997,51 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // Gone: the same window counts from zero again; the current counter was kept.
         expect(await store.takeRateCounts(T, ended, [take])).toEqual([[-1]]);
         expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
+      });
+
+      it('purges every ended counter over repeated calls and never one still in its window', async () => {
+        const take = { shared: [0], parts: [[]] };
+        const counter = (i: number) => ({
+          scope: `wf\u001fsubscriber\u001fu${String(i).padStart(3, '0')}`,
+          limit: 2,
+          // Every other counter's window ended at 100; the others run to 500.
+          windowEnd: i % 2 === 0 ? 100 : 500,
+        });
+        const counters = Array.from({ length: 240 }, (_, i) => counter(i));
+        await store.takeRateCounts(
+          T,
+          counters,
+          counters.map((_, i) => ({ shared: [i], parts: [[]] })),
+        );
+        let purged = 0;
+        for (let call = 0; call < 20; call++) {
+          const n = await store.purgeRateCounters(100, 50);
+          expect(n).toBeLessThanOrEqual(50);
+          purged += n;
+        }
+        expect(purged).toBe(120);
+        // The counters still in their window kept their count (1 of 2): one more fits, then none.
+        const current = counters.filter((_, i) => i % 2 === 1);
+        expect(await store.takeRateCounts(T, current, [take])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
+      });
+
+      it('counts a counter read again in its window on top of its stored count, and an ended one from zero', async () => {
+        const take = { shared: [0], parts: [[]] };
+        const inWindow = [{ scope: 'wf\u001ftenant', limit: 3, windowEnd: 1_000 }];
+        for (let i = 0; i < 3; i++) expect(await store.takeRateCounts(T, inWindow, [take])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, inWindow, [take])).toEqual([[0]]);
+        // A worker whose clock lags (an earlier window end) still sees the full newer window.
+        const lagging = [{ ...inWindow[0]!, windowEnd: 900 }];
+        expect(await store.takeRateCounts(T, lagging, [take])).toEqual([[0]]);
+        // The window ended and nothing purged the row: the next window starts from zero.
+        const next = [{ ...inWindow[0]!, windowEnd: 2_000 }];
+        expect(await store.takeRateCounts(T, next, [take, take, take, take])).toEqual([
+          [-1],
+          [-1],
+          [-1],
+          [0],
+        ]);
       });
 
       it('reserves send slots: now while the window has room, then the start of the next window with room', async () => {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { PreferenceChoices } from '../../shared/model.ts';
 import { choicesChanged, preferenceChange } from '../personal-data.ts';
 import type { PreferenceStore } from '../port.ts';
-import { mergePreferences, parsePreferences } from '../preference-merge.ts';
+import { mergePreferences, parsePreferences, sharedPreferenceParser } from '../preference-merge.ts';
 import { run, transaction } from './client.ts';
 import { appendConsent } from './personal-data.ts';
 
@@ -38,7 +38,8 @@ export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
         'SELECT subscriber_id, choices FROM preferences WHERE tenant_id = $1 AND subscriber_id = ANY($2::TEXT[])',
         [tenantId, subscriberIds],
       );
-      for (const row of rows) found.set(row.subscriber_id, parsePreferences(row.choices));
+      const parse = sharedPreferenceParser();
+      for (const row of rows) found.set(row.subscriber_id, parse(row.choices));
       return found;
     },
     async patchPreferences(tenantId, subscriberId, patch, now, note) {

@@ -2,11 +2,12 @@ import type Database from 'better-sqlite3';
 import type { PreferenceChoices } from '../../shared/model.ts';
 import { choicesChanged, preferenceChange } from '../personal-data.ts';
 import type { ConsentNote, PreferencePatch, PreferenceStore } from '../port.ts';
-import { mergePreferences, parsePreferences } from '../preference-merge.ts';
+import { mergePreferences, parsePreferences, sharedPreferenceParser } from '../preference-merge.ts';
 import type { ConsentStatements } from './personal-data.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
-type ChoicesRow = { subscriber_id: string; choices: string };
+/** A row as `.raw()` answers it: [subscriber_id, choices]. */
+type ChoicesRow = [string, string];
 
 export function sqlitePreferenceStore(
   db: Database.Database,
@@ -15,10 +16,12 @@ export function sqlitePreferenceStore(
 ): PreferenceStore {
   const one = db.prepare('SELECT choices FROM preferences WHERE tenant_id = ? AND subscriber_id = ?').pluck();
   // One statement for a whole batch of recipients: a primary-key probe per id.
-  const many = db.prepare(
-    `SELECT subscriber_id, choices FROM preferences
-     WHERE tenant_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))`,
-  );
+  const many = db
+    .prepare(
+      `SELECT subscriber_id, choices FROM preferences
+       WHERE tenant_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))`,
+    )
+    .raw();
   const write = db.prepare(
     `INSERT INTO preferences (tenant_id, subscriber_id, choices, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET choices = excluded.choices, updated_at = excluded.updated_at`,
@@ -57,9 +60,9 @@ export function sqlitePreferenceStore(
         if (choices) found.set(subscriberIds[0]!, choices);
         return found;
       }
-      for (const row of many.all(tenantId, JSON.stringify(subscriberIds)) as ChoicesRow[]) {
-        found.set(row.subscriber_id, parsePreferences(row.choices));
-      }
+      const parse = sharedPreferenceParser();
+      for (const [subscriberId, choices] of many.all(tenantId, JSON.stringify(subscriberIds)) as ChoicesRow[])
+        found.set(subscriberId, parse(choices));
       return found;
     },
     async patchPreferences(tenantId, subscriberId, changes, now, note) {

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { grantRateTakes, type RateCounterRef, type RateTake, windowEnd } from '../../policy/rate-limit.ts';
 import type { RateCounterStore } from '../port.ts';
 import { RESERVE_SLOT } from '../send-slots.ts';
+import { sqliteRateCounterPurge } from './rate-counter-purge.ts';
 
 type CounterRow = { scope: string; window_end: number; count: number };
 /** A read row, as `.raw()` answers it: [scope, window_end, count]. */
@@ -14,68 +15,94 @@ type RawCounterRow = [string, number, number];
  */
 const CHUNK = 64;
 
-export function sqliteRateCounterStore(db: Database.Database): RateCounterStore {
-  const reads: Database.Statement[] = [];
-  const writes: Database.Statement[] = [];
+/** Prepared statements, one per chunk size, made on first use. */
+function byChunkSize(make: (n: number) => Database.Statement): (n: number) => Database.Statement {
+  const made: Database.Statement[] = [];
+  return (n) => (made[n] ??= make(n));
+}
+
+export function sqliteRateCounterStore(
+  db: Database.Database,
+  options: { purgeScan?: number } = {},
+): RateCounterStore {
   // A primary-key probe per scope.
-  const readOf = (n: number) =>
-    (reads[n] ??= db
+  const readOf = byChunkSize((n) =>
+    db
       .prepare(
         `SELECT scope, window_end, count FROM rate_counters
          WHERE tenant_id = ? AND scope IN (${Array(n).fill('?').join(', ')})`,
       )
-      .raw());
-  // Every changed counter of a chunk in one statement rather than one per counter.
-  const writeOf = (n: number) =>
-    (writes[n] ??= db.prepare(
+      .raw(),
+  );
+  // Counters new to the table or starting a new window: the whole row.
+  const startOf = byChunkSize((n) =>
+    db.prepare(
       `INSERT INTO rate_counters (tenant_id, scope, window_end, count)
        VALUES ${Array(n).fill('(?, ?, ?, ?)').join(', ')}
        ON CONFLICT (tenant_id, scope) DO UPDATE SET window_end = excluded.window_end, count = excluded.count`,
-    ));
-  const purge = db.prepare(
-    `DELETE FROM rate_counters WHERE (tenant_id, scope) IN
-       (SELECT tenant_id, scope FROM rate_counters WHERE window_end <= ? LIMIT ?)`,
+    ),
+  );
+  // Counters read in this transaction and still in their window: the count alone. The rows exist
+  // (the write lock is held since the read), so only the conflict branch runs; one multi-row
+  // statement measured cheaper than an UPDATE per counter or an UPDATE … FROM a VALUES list.
+  const countOf = byChunkSize((n) =>
+    db.prepare(
+      `INSERT INTO rate_counters (tenant_id, scope, window_end, count)
+       VALUES ${Array(n).fill('(?, ?, 0, ?)').join(', ')}
+       ON CONFLICT (tenant_id, scope) DO UPDATE SET count = excluded.count`,
+    ),
   );
 
   // Read, decide and write under the write lock (an immediate transaction): another thread's or
   // process's take waits for this one and then sees its counts.
   const take = db.transaction((tenantId: string, counters: RateCounterRef[], takes: RateTake[]) => {
-    const stored = new Map<string, RawCounterRow>();
-    for (let from = 0; from < counters.length; from += CHUNK) {
-      const scopes = counters.slice(from, from + CHUNK).map((c) => c.scope);
-      for (const row of readOf(scopes.length).all(tenantId, ...scopes) as RawCounterRow[])
-        stored.set(row[0], row);
-    }
-    const windows: number[] = [];
-    const counts = counters.map((counter) => {
-      const row = stored.get(counter.scope);
-      // A later window than the stored one starts from zero; a worker whose clock lags keeps the newer one.
-      if (!row || row[1] < counter.windowEnd) {
-        windows.push(counter.windowEnd);
-        return 0;
+    const n = counters.length;
+    const counts = new Array<number>(n).fill(0);
+    const limits = new Array<number>(n);
+    // Whether the counter's stored row is in the window the take counts in (then only its count changes).
+    const current = new Array<boolean>(n).fill(false);
+    const index = new Map<string, number>();
+    const scopes: string[] = [];
+    for (let from = 0; from < n; from += CHUNK) {
+      scopes.length = 0;
+      for (let i = from; i < n && i < from + CHUNK; i++) {
+        scopes.push(counters[i]!.scope);
+        index.set(counters[i]!.scope, i);
       }
-      windows.push(row[1]);
-      return row[2];
-    });
+      for (const row of readOf(scopes.length).all(tenantId, ...scopes) as RawCounterRow[]) {
+        const i = index.get(row[0])!;
+        // An ended window counts from zero, whether or not its row was purged yet; a worker whose
+        // clock lags keeps the newer window and its count.
+        if (row[1] >= counters[i]!.windowEnd) {
+          counts[i] = row[2];
+          current[i] = true;
+        }
+      }
+    }
+    for (let i = 0; i < n; i++) limits[i] = counters[i]!.limit;
     const before = counts.slice();
-    const answers = grantRateTakes(
-      counts,
-      counters.map((c) => c.limit),
-      takes,
-    );
-    // tenant, scope, window_end, count for each changed counter.
-    const changed: (string | number)[] = [];
-    counters.forEach((counter, i) => {
-      if (counts[i] !== before[i]) changed.push(tenantId, counter.scope, windows[i]!, counts[i]!);
-    });
-    for (let from = 0; from < changed.length; from += CHUNK * 4) {
-      const values = changed.slice(from, from + CHUNK * 4);
-      writeOf(values.length / 4).run(...values);
+    const answers = grantRateTakes(counts, limits, takes);
+    // tenant, scope, window_end, count per counter that starts a window; tenant, scope, count per one that goes on.
+    const started: (string | number)[] = [];
+    const counted: (string | number)[] = [];
+    for (let i = 0; i < n; i++) {
+      if (counts[i] === before[i]) continue;
+      if (current[i]) counted.push(tenantId, counters[i]!.scope, counts[i]!);
+      else started.push(tenantId, counters[i]!.scope, counters[i]!.windowEnd, counts[i]!);
+    }
+    for (let from = 0; from < started.length; from += CHUNK * 4) {
+      const values = started.slice(from, from + CHUNK * 4);
+      startOf(values.length / 4).run(...values);
+    }
+    for (let from = 0; from < counted.length; from += CHUNK * 3) {
+      const values = counted.slice(from, from + CHUNK * 3);
+      countOf(values.length / 3).run(...values);
     }
     return answers;
   });
 
   const reserve = db.prepare(RESERVE_SLOT.replace(/\$(\w+)/g, '@$1'));
+  const purge = sqliteRateCounterPurge(db, options.purgeScan);
 
   return {
     async reserveSendSlot(tenantId, scope, now, limit, windowMs) {
@@ -88,7 +115,7 @@ export function sqliteRateCounterStore(db: Database.Database): RateCounterStore 
       return take.immediate(tenantId, counters, takes);
     },
     async purgeRateCounters(before, limit) {
-      return purge.run(before, limit).changes;
+      return purge(before, limit);
     },
   };
 }
