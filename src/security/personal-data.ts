@@ -32,11 +32,20 @@ const PREFIX = 'pd1.';
  */
 const HASH_MEMO_LIMIT = 32_768;
 /**
- * Only values up to this length are kept (any email address or phone number): with device tokens
- * of up to 4 KiB, which any tenant can send, the memo could otherwise grow past 100 MiB. Bounded
- * so, it holds at most ~32k × 320 characters (about 20 MiB of strings) at worst.
+ * Only values up to this length are kept, in either memo (any email address or phone number): with
+ * device tokens of up to 4 KiB, which any tenant can send, the hash memo could otherwise grow past
+ * 100 MiB. Bounded so, it holds at most ~32k × 320 characters (about 20 MiB of strings) at worst.
  */
-const HASH_MEMO_MAX_VALUE = 320;
+const MEMO_MAX_VALUE = 320;
+
+/**
+ * How many sealed addresses a store keeps at hand, by plaintext (sealAddress): enough for the
+ * inline recipients a busy installation notifies over a few minutes. At most ~16k × (320 + ~490)
+ * characters, about 13 MiB of strings, at worst.
+ */
+const SEALED_MEMO_LIMIT = 16_384;
+/** The one purpose the sealed-address memo is kept under. */
+const SEALED = 'sealed';
 
 export interface DataKey {
   /** The public name of the key (see keyId): sealed values carry it. */
@@ -61,8 +70,8 @@ export function isSealedPersonal(value: string): boolean {
 /**
  * Seals, opens and hashes personal values under one data key. Keys are derived once, per store;
  * a stored value is opened each time a reader asks for it and never kept. The one plaintext held
- * is the recent addresses the process hashed (the memo below, in memory only, never written):
- * the same as the requests carrying them, gone on eviction or restart.
+ * is the recent addresses the process hashed or sealed (the memos below, in memory only, never
+ * written): the same as the requests carrying them, gone on eviction, restart or erasure.
  */
 export class PersonalData {
   private key: DataKey;
@@ -71,6 +80,7 @@ export class PersonalData {
   private hashKey: Buffer;
   private readonly nonces = new NoncePool();
   private readonly hashes = new KeyedHashMemo(HASH_MEMO_LIMIT);
+  private readonly sealedAddresses = new KeyedHashMemo(SEALED_MEMO_LIMIT);
   /** True until the installation's key is loaded: a store opened on its own (tests, tools) seals under a key of its own. */
   ephemeral: boolean;
 
@@ -87,6 +97,7 @@ export class PersonalData {
     this.cipherKey = createSecretKey(key.key);
     this.hashKey = deriveHashKey(key.key);
     this.hashes.clear();
+    this.sealedAddresses.clear();
     this.ephemeral = false;
   }
 
@@ -102,6 +113,30 @@ export class PersonalData {
     const tail = cipher.final();
     const body = tail.length === 0 ? head : Buffer.concat([head, tail]);
     return `${PREFIX}${this.key.id}.${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${body.toString('base64url')}`;
+  }
+
+  /**
+   * Seals a subscriber's email address or phone number, answering the value sealed for the same
+   * address a moment ago when the memo still has it: an inline recipient sent to again costs a
+   * map lookup, and the row it rewrites gets the value it already holds. Handing out one
+   * ciphertext twice reuses no nonce (nothing is encrypted again); it shows that two subscribers
+   * share an address, which their equal keyed hashes show already.
+   */
+  sealAddress(plain: string): string {
+    if (plain.length > MEMO_MAX_VALUE) return this.seal(plain);
+    return this.sealedAddresses.get(SEALED, plain, () => this.seal(plain));
+  }
+
+  /**
+   * Drops what the memos hold of an erased subscriber's address, in each form it was memoised
+   * under (as written, and normalised for its keyed hash). Other threads and processes drop it on
+   * eviction or restart.
+   */
+  forget(forms: Iterable<string>): void {
+    for (const form of forms) {
+      this.sealedAddresses.forget(form);
+      this.hashes.forget(form);
+    }
   }
 
   sealNullable(plain: string | null | undefined): string | null {
@@ -139,7 +174,7 @@ export class PersonalData {
   hash(purpose: string, value: string): string {
     const compute = () =>
       createHmac('sha256', this.hashKey).update(purpose).update('\u0000').update(value).digest('hex');
-    return value.length > HASH_MEMO_MAX_VALUE ? compute() : this.hashes.get(purpose, value, compute);
+    return value.length > MEMO_MAX_VALUE ? compute() : this.hashes.get(purpose, value, compute);
   }
 }
 

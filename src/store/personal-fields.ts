@@ -1,6 +1,6 @@
-import { addressHash } from '../feedback/address.ts';
+import { addressHash, normaliseAddress } from '../feedback/address.ts';
 import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
-import type { EventInput, SubscriberPatch } from '../shared/model.ts';
+import type { EventInput, Recipient, SubscriberPatch } from '../shared/model.ts';
 
 /**
  * How both stores keep personal fields (API.md "Personal data"): sealed on the way in, opened on
@@ -41,7 +41,7 @@ export function sealSubscriberPatch(
     sealed.email =
       patch.email === null
         ? null
-        : (reusable(stored?.email, stored?.email_hash, hash) ?? personal.seal(patch.email));
+        : (reusable(stored?.email, stored?.email_hash, hash) ?? personal.sealAddress(patch.email));
   }
   if (patch.phone !== undefined) {
     const hash = patch.phone === null ? null : addressHash(personal, 'sms', patch.phone);
@@ -49,7 +49,7 @@ export function sealSubscriberPatch(
     sealed.phone =
       patch.phone === null
         ? null
-        : (reusable(stored?.phone, stored?.phone_hash, hash) ?? personal.seal(patch.phone));
+        : (reusable(stored?.phone, stored?.phone_hash, hash) ?? personal.sealAddress(patch.phone));
   }
   return sealed;
 }
@@ -63,40 +63,59 @@ function reusable(
 }
 
 /**
- * An event's input as stored: inline recipients' email and phone replaced by their sealed values
- * (the ones sealed for the subscriber rows, by id, so nothing is sealed twice). Nothing reads the
- * addresses back from an event: deliveries read the subscriber.
+ * An event's input as stored: an inline recipient is named by reference only
+ * (`{"subscriberId"}`). Its address, locale, zone and data go to the subscriber row accepted with
+ * the event, which deliveries read; a copy in the event would be a second sealed address per event
+ * for nothing to read.
  */
-export function sealEventInput(
-  input: EventInput,
-  sealedById: ReadonlyMap<string, SealedSubscriberPatch>,
-): EventInput {
-  if (sealedById.size === 0) return input;
+export function eventInputByReference(input: EventInput): EventInput {
+  if (!input.to.some(isInline)) return input;
   return {
     ...input,
-    to: input.to.map((recipient) => {
-      if (typeof recipient !== 'object' || !('subscriberId' in recipient)) return recipient;
-      if (recipient.email === undefined && recipient.phone === undefined) return recipient;
-      const sealed = sealedById.get(recipient.subscriberId);
-      const copy = { ...recipient };
-      if (copy.email !== undefined) copy.email = (sealed?.email ?? undefined) as string;
-      if (copy.phone !== undefined) copy.phone = (sealed?.phone ?? undefined) as string;
-      return copy;
-    }),
+    to: input.to.map((recipient) =>
+      isInline(recipient) ? { subscriberId: recipient.subscriberId } : recipient,
+    ),
   };
 }
 
-/** Inline subscribers sealed, and by id (the last patch of an id is the one stored last). */
+function isInline(recipient: Recipient): recipient is Extract<Recipient, { subscriberId: string }> {
+  return typeof recipient === 'object' && 'subscriberId' in recipient && Object.keys(recipient).length > 1;
+}
+
+/** Inline subscribers sealed, each against its row as stored when the caller has it. */
 export function sealInlineSubscribers<T extends { id: string } & SubscriberPatch>(
   personal: PersonalData,
   inline: readonly T[],
   stored?: (id: string) => StoredAddresses | undefined,
-): { sealed: ({ id: string } & SealedSubscriberPatch)[]; byId: Map<string, SealedSubscriberPatch> } {
-  const byId = new Map<string, SealedSubscriberPatch>();
-  const sealed = inline.map(({ id, ...patch }) => {
-    const one = sealSubscriberPatch(personal, patch, stored?.(id));
-    byId.set(id, one);
-    return { id, ...one };
-  });
-  return { sealed, byId };
+): ({ id: string } & SealedSubscriberPatch)[] {
+  return inline.map(({ id, ...patch }) => ({ id, ...sealSubscriberPatch(personal, patch, stored?.(id)) }));
+}
+
+/**
+ * Makes the process forget an erased subscriber's stored addresses: the memos of recent sealed
+ * values and keyed hashes hold them in clear (src/security/personal-data.ts).
+ */
+export function forgetAddresses(
+  personal: PersonalData,
+  stored: Pick<StoredAddresses, 'email' | 'phone'> | undefined,
+): void {
+  const forms: string[] = [];
+  for (const [channel, value] of [
+    ['email', stored?.email],
+    ['sms', stored?.phone],
+  ] as const) {
+    if (!value) continue;
+    const plain = openable(personal, value);
+    if (plain !== null) forms.push(plain, normaliseAddress(channel, plain));
+  }
+  personal.forget(forms);
+}
+
+/** The plain value of a stored one, or null when it does not open (not under this key: not memoised either). */
+function openable(personal: PersonalData, stored: string): string | null {
+  try {
+    return personal.open(stored);
+  } catch {
+    return null;
+  }
 }

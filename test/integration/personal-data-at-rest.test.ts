@@ -107,6 +107,10 @@ describe('personal data at rest (API.md "Personal data")', () => {
     expect(octavia.body).toMatchObject({ email: EMAIL, phone: PHONE });
     const barnaby = await server.call('GET', '/v1/subscribers/barnaby');
     expect(barnaby.body).toMatchObject({ email: INLINE_EMAIL, phone: INLINE_PHONE });
+    // The event names its inline recipient by reference: the address is the subscriber's.
+    const event = await server.call('GET', `/v1/events/${sent.body.eventId}`);
+    expect(event.body.to).toEqual(['octavia', { subscriberId: 'barnaby' }]);
+    expect(JSON.stringify(event.body)).not.toContain('pd1.');
     const captured = (await server.call('GET', '/v1/sandbox/messages?limit=50')).body.items.map(
       (c: { to: string }) => c.to,
     );

@@ -2675,6 +2675,71 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect([cleared?.email, cleared?.hasEmail, cleared?.emailHash]).toEqual([null, false, null]);
       });
 
+      it('stores an event that names inline recipients by reference only: the address is in the subscriber row', async () => {
+        await writeEverything();
+        const event = await store.getEvent(T, 'evt_pd');
+        expect(event?.payload.to).toEqual(['zeph', { subscriberId: 'marm' }]);
+        expect(JSON.stringify(event?.payload)).not.toContain('pd1.');
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          email: INLINE_EMAIL,
+          phone: INLINE_PHONE,
+        });
+      });
+
+      it('leaves an inline recipient sent to again unchanged untouched (updatedAt stays); a change is written', async () => {
+        const send = (id: string, now: number, patch: Omit<AcceptEvent['inlineSubscribers'][number], 'id'>) =>
+          store.acceptEvents(
+            [
+              acceptable({
+                id,
+                now,
+                input: { workflow: 'welcome', to: [{ subscriberId: 'marm' }] },
+                inlineSubscribers: [{ id: 'marm', ...patch }],
+              }),
+            ],
+            DAY,
+          );
+        const full = { email: INLINE_EMAIL, phone: INLINE_PHONE, locale: 'fr', data: { plan: 'pro' } };
+        await send('evt_u1', 100, full);
+        await send('evt_u2', 200, full);
+        await send('evt_u3', 300, { email: INLINE_EMAIL });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          ...full,
+          createdAt: 100,
+          updatedAt: 100,
+        });
+        await send('evt_u4', 400, { ...full, locale: 'de' });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({ locale: 'de', updatedAt: 400 });
+        await send('evt_u5', 500, { ...full, locale: 'de', data: { plan: 'free' } });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({
+          data: { plan: 'free' },
+          updatedAt: 500,
+        });
+        await send('evt_u6', 600, { email: EMAIL });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({ email: EMAIL, updatedAt: 600 });
+        await send('evt_u7', 700, { phone: null });
+        expect(await store.getSubscriber(T, 'marm')).toMatchObject({ phone: null, updatedAt: 700 });
+        // Every event is stored, whether or not it changed its recipient.
+        expect((await store.getEvents([2, 3, 5].map((n) => ({ tenantId: T, id: `evt_u${n}` })))).length).toBe(
+          3,
+        );
+      });
+
+      it("forgets an erased subscriber's address from the memo of sealed addresses", async () => {
+        await writeEverything();
+        const personal = store.personalData;
+        const sealed = personal.sealAddress(INLINE_EMAIL);
+        expect(personal.sealAddress(INLINE_EMAIL)).toBe(sealed);
+        await store.beginErasure(
+          { tenantId: T, subscriberId: 'marm', erasedId: 'erased:m', before: 50, now: 50, batch: 10 },
+          { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: {} },
+        );
+        expect(await store.getSubscriber(T, 'marm')).toBeNull();
+        const again = personal.sealAddress(INLINE_EMAIL);
+        expect(again).not.toBe(sealed);
+        expect(personal.open(again)).toBe(INLINE_EMAIL);
+      });
+
       it.runIf(raw !== undefined)(
         'seals what an earlier version stored in clear, once: addresses, tokens and sandbox recipients, re-keying suppressions and devices',
         async () => {

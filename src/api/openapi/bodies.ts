@@ -67,7 +67,10 @@ export const EventView = Type.Object({
   status: Type.Enum(['accepted', 'processing', 'completed', 'cancelled']),
   priority: Type.Enum([...LANES]),
   createdAt: Time,
-  to: Type.Array(Type.Unknown()),
+  to: Type.Array(Type.Unknown(), {
+    description:
+      'as sent, except that an inline recipient is named by reference only ({"subscriberId"}): its address, locale, zone and data are its subscriber\'s (GET /v1/subscribers/{id})',
+  }),
   data: Json,
   schedule: Type.Optional(Json),
   messages: Type.Array(

@@ -1,6 +1,6 @@
 import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
-import { sealEventInput, sealInlineSubscribers } from '../personal-fields.ts';
+import { eventInputByReference, sealInlineSubscribers } from '../personal-fields.ts';
 import {
   type AcceptResult,
   type BulkResponse,
@@ -43,16 +43,15 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
       });
       const batch = order.map((i) => {
         const e = events[i]!;
-        // Inline addresses are sealed once: the subscriber row and the stored event share the value.
-        const inline = sealInlineSubscribers(personal, e.inlineSubscribers);
+        // Inline addresses are sealed into the subscriber rows only: the event names them by id.
         return {
           tenantId: e.tenantId,
           id: e.id,
-          input: sealEventInput(e.input, inline.byId),
+          input: eventInputByReference(e.input),
           idempotencyKey: e.idempotencyKey,
           payloadHash: e.payloadHash,
           now: e.now,
-          inlineSubscribers: inline.sealed,
+          inlineSubscribers: sealInlineSubscribers(personal, e.inlineSubscribers),
           subscriberIds: e.subscriberIds,
           job: e.job,
         };

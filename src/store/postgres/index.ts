@@ -81,7 +81,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     ...postgresWebhookEndpointStore(pool),
     ...postgresFeedbackStore(pool, personal),
     ...postgresListingStore(pool, personal),
-    ...postgresPersonalDataStore(pool),
+    ...postgresPersonalDataStore(pool, personal),
     async probe() {
       await run(pool, 'SELECT 1 FROM tenants LIMIT 1');
       await run(pool, `SELECT min(run_at) FROM jobs WHERE state = 'ready'`);

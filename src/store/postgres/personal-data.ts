@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
   type ConsentRow,
@@ -8,6 +9,7 @@ import {
   scrubEventPayload,
   toConsent,
 } from '../personal-data.ts';
+import { forgetAddresses } from '../personal-fields.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -37,7 +39,6 @@ const STATUSES_ONLY = `(SELECT coalesce(jsonb_agg(jsonb_build_object('at', e->'a
   ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements(messages.timeline) WITH ORDINALITY AS t(e, n))`;
 
 const FORGET = [
-  'DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2',
   'DELETE FROM preferences WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM devices WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM topic_members WHERE tenant_id = $1 AND subscriber_id = $2',
@@ -89,7 +90,7 @@ async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promi
   return ids.length;
 }
 
-export function postgresPersonalDataStore(pool: pg.Pool): PersonalDataStore {
+export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData): PersonalDataStore {
   return {
     async listConsentLog(tenantId, subscriberId, afterId, limit) {
       const { rows } = await run<ConsentRow>(
@@ -111,6 +112,11 @@ export function postgresPersonalDataStore(pool: pg.Pool): PersonalDataStore {
     async beginErasure(request, job) {
       return transaction(pool, async (client) => {
         const { tenantId, subscriberId, erasedId } = request;
+        const { rows } = await client.query<{ email: string | null; phone: string | null }>(
+          'DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2 RETURNING email, phone',
+          [tenantId, subscriberId],
+        );
+        forgetAddresses(personal, rows[0]);
         for (const sql of FORGET) await client.query(sql, [tenantId, subscriberId]);
         await client.query(
           `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = $3, detail = NULL

@@ -3,7 +3,7 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import type { EventRecord, Lane } from '../../shared/model.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import { FirstJobs } from '../first-jobs.ts';
-import { sealEventInput, sealInlineSubscribers } from '../personal-fields.ts';
+import { eventInputByReference, sealInlineSubscribers } from '../personal-fields.ts';
 import type { AcceptEvent, AcceptResult, BulkResponse, EventStore } from '../port.ts';
 import { type BulkRow, type EventRow, type SubscriberRow, toBulkResponse, toEvent } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
@@ -135,8 +135,8 @@ export function sqliteEventStore(
       }
       putKey.run(event.tenantId, event.idempotencyKey, event.id, event.payloadHash, event.now);
     }
-    // Inline addresses are sealed once: the subscriber row and the stored event share the value
-    // (and an address the row already holds keeps its sealed value). Each row is read once.
+    // Inline addresses are sealed into the subscriber rows only (an address a row already holds
+    // keeps its sealed value); the event names those recipients by id. Each row is read once.
     const read = new Map<string, SubscriberRow | undefined>();
     const inline = sealInlineSubscribers(personal, event.inlineSubscribers, (id) => {
       const row = subscribers.stored(event.tenantId, id);
@@ -147,18 +147,18 @@ export function sqliteEventStore(
       event.tenantId,
       event.id,
       event.input.workflow,
-      JSON.stringify(sealEventInput(event.input, inline.byId)),
+      JSON.stringify(eventInputByReference(event.input)),
       lane,
       event.now,
       workflow.version,
     );
     for (const id of event.subscriberIds) subscribers.createEmpty(event.tenantId, id, event.now);
-    for (const { id, ...patch } of inline.sealed) {
+    for (const { id, ...patch } of inline) {
       // A plain id of the same subscriber created its row just now, and a second inline entry
       // for it must see the first one's write: only an untouched first read is passed on.
       const before = event.subscriberIds.length === 0 ? read.get(id) : undefined;
       read.delete(id);
-      subscribers.upsertSealed(event.tenantId, id, patch, event.now, before);
+      subscribers.upsertInline(event.tenantId, id, patch, event.now, before);
     }
     firstJobs.add(event, lane);
     return { ok: true, eventId: event.id, duplicate: false };

@@ -159,7 +159,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     ...sqliteWebhookEndpointStore(db),
     ...sqliteFeedbackStore(db, consent, personal),
     ...sqliteListingStore(db, subscribers, personal),
-    ...sqlitePersonalDataStore(db, jobs),
+    ...sqlitePersonalDataStore(db, jobs, personal),
     probe: sqliteProbe(options.file, db),
     async close() {
       if (db.open) db.close();

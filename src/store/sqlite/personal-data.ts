@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
   type ConsentRow,
@@ -8,6 +9,7 @@ import {
   scrubEventPayload,
   toConsent,
 } from '../personal-data.ts';
+import { forgetAddresses, type StoredAddresses } from '../personal-fields.ts';
 import type { ErasureRequest, ExpiringTable, PersonalDataStore } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -39,7 +41,11 @@ export type ConsentStatements = ReturnType<typeof consentStatements>;
 const STATUSES_ONLY = `(SELECT json_group_array(json_object('at', json_extract(value, '$.at'),
   'status', json_extract(value, '$.status'))) FROM json_each(messages.timeline))`;
 
-export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatements): PersonalDataStore {
+export function sqlitePersonalDataStore(
+  db: Database.Database,
+  jobs: JobStatements,
+  personal: PersonalData,
+): PersonalDataStore {
   const consentPage = db.prepare(
     `SELECT id, at, change, source, detail FROM consent_log INDEXED BY consent_log_by_subscriber
       WHERE tenant_id = ? AND subscriber_id = ? AND id > ? ORDER BY id LIMIT ?`,
@@ -50,8 +56,10 @@ export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatemen
         WHERE tenant_id = ? AND subscriber_id = ? ORDER BY topic_key`,
     )
     .pluck();
+  const dropSubscriber = db.prepare(
+    'DELETE FROM subscribers WHERE tenant_id = ? AND id = ? RETURNING email, phone',
+  );
   const forget = [
-    'DELETE FROM subscribers WHERE tenant_id = @tenantId AND id = @subscriberId',
     'DELETE FROM preferences WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     'DELETE FROM devices WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     'DELETE FROM topic_members WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
@@ -102,6 +110,7 @@ export function sqlitePersonalDataStore(db: Database.Database, jobs: JobStatemen
   };
   const begin = db.transaction((request: ErasureRequest, job: Parameters<JobStatements['enqueue']>[0]) => {
     const { tenantId, subscriberId, erasedId } = request;
+    forgetAddresses(personal, dropSubscriber.get(tenantId, subscriberId) as StoredAddresses | undefined);
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     if (eraseBatch(request) < request.batch) return false;
     jobs.enqueue(job, request.now);

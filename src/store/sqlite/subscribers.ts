@@ -20,18 +20,17 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
   const createEmpty = db.prepare(
     `INSERT INTO subscribers (tenant_id, id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   );
-  /** Fields present in `patch` (email and phone already sealed) are set (null clears one); absent fields are kept. */
-  function upsertSealed(
+  /** The row `patch` (email and phone already sealed) makes of `existing`: absent fields are kept, null clears one. */
+  function merged(
     tenantId: string,
     id: string,
     patch: SealedSubscriberPatch,
     now: number,
-    read?: SubscriberRow,
+    existing: SubscriberRow | undefined,
   ): SubscriberRow {
-    const existing = read ?? (get.get(tenantId, id) as SubscriberRow | undefined);
     const pick = <K extends keyof SubscriberRow>(key: K, value: SubscriberRow[K] | undefined) =>
       value === undefined ? (existing?.[key] ?? null) : value;
-    const row: SubscriberRow = {
+    return {
       tenant_id: tenantId,
       id,
       email: pick('email', patch.email),
@@ -44,8 +43,39 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
       created_at: existing?.created_at ?? now,
       updated_at: now,
     };
+  }
+  /** Fields present in `patch` (email and phone already sealed) are set (null clears one); absent fields are kept. */
+  function upsertSealed(
+    tenantId: string,
+    id: string,
+    patch: SealedSubscriberPatch,
+    now: number,
+    read?: SubscriberRow,
+  ): SubscriberRow {
+    const row = merged(
+      tenantId,
+      id,
+      patch,
+      now,
+      read ?? (get.get(tenantId, id) as SubscriberRow | undefined),
+    );
     write.run(row);
     return row;
+  }
+  /**
+   * As upsertSealed, for an inline recipient: a row the patch would leave as it is is not written
+   * (nor its updated_at moved). Sending to the same inline recipients again writes only events.
+   */
+  function upsertInline(
+    tenantId: string,
+    id: string,
+    patch: SealedSubscriberPatch,
+    now: number,
+    read?: SubscriberRow,
+  ): void {
+    const existing = read ?? (get.get(tenantId, id) as SubscriberRow | undefined);
+    const row = merged(tenantId, id, patch, now, existing);
+    if (existing === undefined || !changesNothing(existing, row)) write.run(row);
   }
   return {
     /** Fields present in `patch` are set (null clears one); absent fields are kept. */
@@ -54,7 +84,7 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
       const sealed = sealSubscriberPatch(personal, patch, stored);
       return toSubscriber(upsertSealed(tenantId, id, sealed, now, stored), personal);
     },
-    upsertSealed,
+    upsertInline,
     /** The row as stored (sealed fields), for a caller that seals a patch against it. */
     stored(tenantId: string, id: string): SubscriberRow | undefined {
       return get.get(tenantId, id) as SubscriberRow | undefined;
@@ -67,6 +97,19 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
       return row ? toSubscriber(row, personal) : null;
     },
   };
+}
+
+/** Whether writing `after` over `before` would change any stored field (the times aside). */
+function changesNothing(before: SubscriberRow, after: SubscriberRow): boolean {
+  return (
+    before.email === after.email &&
+    before.phone === after.phone &&
+    before.email_hash === after.email_hash &&
+    before.phone_hash === after.phone_hash &&
+    before.locale === after.locale &&
+    before.timezone === after.timezone &&
+    before.data === after.data
+  );
 }
 
 export type SubscriberStatements = ReturnType<typeof subscriberStatements>;

@@ -37,13 +37,37 @@ describe('the keyed hash memo', () => {
     expect(hash('email', 'a')).toBe('email/a/1');
     expect(hash('sms', 'a')).toBe('sms/a/5');
     expect(memo.size).toBeLessThanOrEqual(4);
+    // 'a' goes under every purpose, in both generations: 'email c' is what is left.
+    memo.forget('a');
+    expect(memo.size).toBe(1);
+    expect(hash('email', 'c')).toBe('email/c/4');
+    expect(hash('email', 'a')).toBe('email/a/6');
     memo.clear();
     expect(memo.size).toBe(0);
-    expect(hash('email', 'a')).toBe('email/a/6');
+    expect(hash('email', 'a')).toBe('email/a/7');
   });
 });
 
 describe('personal data with its memo and nonce pool', () => {
+  it('seals an address it sealed a moment ago to the same value (no new encryption), until the key changes or it is forgotten', () => {
+    const personal = new PersonalData(newDataKey(), false);
+    const sealed = personal.sealAddress('ada@example.com');
+    expect(personal.sealAddress('ada@example.com')).toBe(sealed);
+    expect(personal.open(sealed)).toBe('ada@example.com');
+    // seal() itself always encrypts afresh, and so does sealAddress for a value too long to keep.
+    expect(personal.seal('ada@example.com')).not.toBe(sealed);
+    const long = `${'a'.repeat(400)}@example.com`;
+    expect(personal.sealAddress(long)).not.toBe(personal.sealAddress(long));
+    personal.forget(['ada@example.com']);
+    const fresh = personal.sealAddress('ada@example.com');
+    expect(fresh).not.toBe(sealed);
+    expect(personal.sealAddress('ada@example.com')).toBe(fresh);
+    personal.use(newDataKey());
+    const rekeyed = personal.sealAddress('ada@example.com');
+    expect(rekeyed).not.toBe(fresh);
+    expect(personal.open(rekeyed)).toBe('ada@example.com');
+  });
+
   it('answers the same hash as a fresh instance, and another one once it uses another key', () => {
     const key = newDataKey();
     const personal = new PersonalData(key, false);
