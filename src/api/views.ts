@@ -1,3 +1,4 @@
+import type { InboxItemFields } from '../inbox/feed.ts';
 import {
   type DeviceRecord,
   type EventRecord,
@@ -68,7 +69,7 @@ export function deviceView(d: DeviceRecord) {
   };
 }
 
-export function inboxItemView(m: MessageRecord) {
+export function inboxItemView(m: InboxItemFields) {
   return {
     id: m.id,
     eventId: m.eventId,
@@ -91,7 +92,7 @@ export function inboxItemView(m: MessageRecord) {
  * An in-app item's action buttons (at most two): its template's `action1Label`/`action1Url` and
  * `action2Label`/`action2Url` fields, those with both a label and a URL once rendered.
  */
-export function inboxActions(m: MessageRecord): { label: string; url: string }[] {
+export function inboxActions(m: Pick<MessageRecord, 'content'>): { label: string; url: string }[] {
   const actions: { label: string; url: string }[] = [];
   for (const n of [1, 2]) {
     const label = m.content[`action${n}Label`];

@@ -4,6 +4,7 @@ import {
   sendsToAddresses,
   suppressionFor,
 } from '../feedback/suppressions.ts';
+import type { InboxChange } from '../inbox/feed.ts';
 import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
@@ -747,27 +748,74 @@ export async function commitDeliveries(
   for (const target of targets)
     if (target.digest && !pending.has(target.digest.id))
       closed.push({ tenantId: target.event.tenantId, id: target.digest.id });
+  const inboxSeqs = new Map<string, number>();
   const created = new Set(
-    await deps.store.createMessages(messages, { ...ack, followUps }, skipped, { joins, finished: closed }),
-  );
-  countCreated(deps, targets, messages, created, now);
-  deps.inboxFeed.publish(
-    messages.flatMap(({ record }) =>
-      record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
-        ? [
-            {
-              type: 'item.created',
-              tenantId: record.tenantId,
-              subscriberId: record.subscriberId,
-              itemId: record.id,
-            },
-          ]
-        : [],
+    await deps.store.createMessages(
+      messages,
+      { ...ack, followUps },
+      skipped,
+      { joins, finished: closed },
+      inboxSeqs,
     ),
   );
+  countCreated(deps, targets, messages, created, now);
+  deps.inboxFeed.publish(newInboxItems(messages, created, inboxSeqs));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
+}
+
+/**
+ * The inbox changes of a delivery commit: each new in-app item, with its log number and what a
+ * stream shows of it, so open streams send it without reading it back (inbox/session.ts).
+ */
+function newInboxItems(
+  messages: NewMessage[],
+  created: ReadonlySet<string>,
+  inboxSeqs: ReadonlyMap<string, number>,
+): InboxChange[] {
+  const changes: InboxChange[] = [];
+  for (const { record } of messages) {
+    if (record.channel !== 'in_app' || record.status !== 'delivered' || !created.has(record.id)) continue;
+    const change: InboxChange = {
+      type: 'item.created',
+      tenantId: record.tenantId,
+      subscriberId: record.subscriberId,
+      itemId: record.id,
+    };
+    const seq = inboxSeqs.get(record.id);
+    if (seq !== undefined) {
+      const {
+        id,
+        eventId,
+        subscriberId,
+        channel,
+        workflow,
+        content,
+        data,
+        eventAt,
+        seenAt,
+        readAt,
+        archivedAt,
+      } = record;
+      const item = {
+        id,
+        eventId,
+        subscriberId,
+        channel,
+        workflow,
+        content,
+        data,
+        eventAt,
+        seenAt,
+        readAt,
+        archivedAt,
+      };
+      change.logged = { seq, item: { ...item, snoozedUntil: record.snoozedUntil ?? null } };
+    }
+    changes.push(change);
+  }
+  return changes;
 }
 
 /**
