@@ -18,13 +18,17 @@ export type InboxItemFields = Pick<
 >;
 
 /**
- * A new item as its commit logged it: its number in the subscriber's change log and the item as
- * written. A log is numbered without holes (1, 2, 3…), so a stream that has sent up to `seq - 1`
- * can send this one without reading the log (session.ts); any other stream reads.
+ * A new item as its commit logged it: its number in the subscriber's change log, whether it counts
+ * as unread, and the item as the streams show it (inboxItemView), already as JSON — made once on
+ * the thread that committed it, not once per stream on the thread that serves them all. A log is
+ * numbered without holes (1, 2, 3…), so a stream that has sent up to `seq - 1` can send this one
+ * without reading the log (session.ts); any other stream reads.
  */
 export interface LoggedItem {
   seq: number;
-  item: InboxItemFields;
+  unread: boolean;
+  /** `JSON.stringify(inboxItemView(item))`. */
+  view: string;
 }
 
 /** Something changed in one subscriber's inbox; streams turn it into what their devices need. */

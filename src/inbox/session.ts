@@ -1,5 +1,7 @@
 import type { InboxCatchUp, Store } from '../store/port.ts';
+import { itemCreatedEvent } from './event-text.ts';
 import type { InboxChange, InboxFeed, InboxItemFields } from './feed.ts';
+import { inboxItemView } from './item-view.ts';
 import type { InboxReader } from './reader.ts';
 
 /** The events of the realtime inbox (API.md "Inbox"), the same on SSE and WebSocket. */
@@ -21,9 +23,7 @@ type WithEvent = LoggedChange & {
   [MADE]?: { view: (item: InboxItemFields) => unknown; event: InboxEvent | null };
 };
 /** The same for a new item that came with its ring (streams of one subscriber share the ring). */
-type RungWithEvent = InboxChange & {
-  [MADE]?: { view: (item: InboxItemFields) => unknown; event: InboxEvent };
-};
+type RungWithEvent = InboxChange & { [MADE]?: { unreadCount: number; event: InboxEvent } };
 
 export interface InboxSessionOptions {
   store: Pick<Store, 'countUnread' | 'lastInboxChange'>;
@@ -34,7 +34,10 @@ export interface InboxSessionOptions {
   subscriberId: string;
   /** The last event id the client saw (`Last-Event-ID` / `?after=`), or null for "from now on". */
   after: number | null;
-  /** How an inbox item looks on the wire. */
+  /**
+   * How an inbox item looks on the wire. New items that come with their ring are already made
+   * with {@link inboxItemView}: a session with another view reads them.
+   */
   view: (item: InboxItemFields) => unknown;
   /** Writes one event to the client (in order). */
   send: (event: InboxEvent) => void;
@@ -131,18 +134,16 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
    * (another process, a read state change), a read in flight — reads the log as before.
    */
   const sendRung = (change: InboxChange): boolean => {
-    if (change.type !== 'item.created' || !change.logged) return false;
-    const { seq, item } = change.logged;
+    if (change.type !== 'item.created' || !change.logged || options.view !== inboxItemView) return false;
+    const { seq, unread: counts, view } = change.logged;
     if (!started || closed || running || unread === null || seq !== cursor + 1) return false;
-    if (item.subscriberId !== subscriberId || item.channel !== 'in_app') return false;
-    const unreadCount =
-      unread + (item.readAt === null && item.archivedAt === null && item.snoozedUntil == null ? 1 : 0);
+    const unreadCount = unread + (counts ? 1 : 0);
     const known = (change as RungWithEvent)[MADE];
     let next: InboxEvent;
-    if (known && known.view === options.view && known.event.unreadCount === unreadCount) next = known.event;
+    if (known && known.unreadCount === unreadCount) next = known.event;
     else {
-      next = { type: 'item.created', id: String(seq), item: options.view(item), unreadCount };
-      (change as RungWithEvent)[MADE] = { view: options.view, event: next };
+      next = itemCreatedEvent(seq, view, unreadCount);
+      (change as RungWithEvent)[MADE] = { unreadCount, event: next };
     }
     cursor = seq;
     unread = unreadCount;

@@ -5,6 +5,7 @@ import {
   suppressionFor,
 } from '../feedback/suppressions.ts';
 import type { InboxChange } from '../inbox/feed.ts';
+import { inboxItemView } from '../inbox/item-view.ts';
 import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
@@ -785,33 +786,8 @@ function newInboxItems(
     };
     const seq = inboxSeqs.get(record.id);
     if (seq !== undefined) {
-      const {
-        id,
-        eventId,
-        subscriberId,
-        channel,
-        workflow,
-        content,
-        data,
-        eventAt,
-        seenAt,
-        readAt,
-        archivedAt,
-      } = record;
-      const item = {
-        id,
-        eventId,
-        subscriberId,
-        channel,
-        workflow,
-        content,
-        data,
-        eventAt,
-        seenAt,
-        readAt,
-        archivedAt,
-      };
-      change.logged = { seq, item: { ...item, snoozedUntil: record.snoozedUntil ?? null } };
+      const unread = record.readAt === null && record.archivedAt === null && !record.snoozedUntil;
+      change.logged = { seq, unread, view: JSON.stringify(inboxItemView(record)) };
     }
     changes.push(change);
   }

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventText } from '../../../src/inbox/event-text.ts';
 import { type InboxChange, InboxFeed, type InboxItemFields } from '../../../src/inbox/feed.ts';
+import { inboxItemView } from '../../../src/inbox/item-view.ts';
 import { InboxReader } from '../../../src/inbox/reader.ts';
 import { type InboxEvent, openInboxSession } from '../../../src/inbox/session.ts';
 import type { MessageRecord } from '../../../src/shared/model.ts';
@@ -50,7 +52,14 @@ const view = (m: InboxItemFields) => ({ id: m.id, title: m.content.title });
 /** One turn of the event loop: reads asked for before it have been made and answered. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-async function open(s: Store, feed: InboxFeed, reader: InboxReader, tenantId: string, subscriberId: string) {
+async function open(
+  s: Store,
+  feed: InboxFeed,
+  reader: InboxReader,
+  tenantId: string,
+  subscriberId: string,
+  itemView: (m: InboxItemFields) => unknown = view,
+) {
   const events: InboxEvent[] = [];
   const session = await openInboxSession({
     store: s,
@@ -59,7 +68,7 @@ async function open(s: Store, feed: InboxFeed, reader: InboxReader, tenantId: st
     tenantId,
     subscriberId,
     after: null,
-    view,
+    view: itemView,
     send: (event) => events.push(event),
     onError: (error) => {
       throw error;
@@ -159,7 +168,7 @@ describe('inbox sessions sent a new item by its ring', () => {
       tenantId: 't1',
       subscriberId,
       itemId: record.id,
-      logged: { seq: seqs.get(record.id)!, item: { ...record, snoozedUntil: null } },
+      logged: { seq: seqs.get(record.id)!, unread: true, view: JSON.stringify(inboxItemView(record)) },
     }));
   }
 
@@ -167,7 +176,7 @@ describe('inbox sessions sent a new item by its ring', () => {
   async function settled() {
     const { store: s, reads } = await countedStore();
     const feed = new InboxFeed();
-    const stream = await open(s, feed, new InboxReader(s), 't1', 'ada');
+    const stream = await open(s, feed, new InboxReader(s), 't1', 'ada', inboxItemView);
     await waitFor(() => reads.length === 1, 'the opening read');
     await turn();
     reads.length = 0;
@@ -180,10 +189,13 @@ describe('inbox sessions sent a new item by its ring', () => {
     const { s, reads, feed, stream } = await settled();
     const rings = await deliver(s, 'ada', ['m1', 'm2']);
     feed.publish(rings);
+    const items = await Promise.all(['m1', 'm2'].map((id) => s.getMessage('t1', id)));
     expect(stream.events.slice(1)).toEqual([
-      { type: 'item.created', id: '1', item: { id: 'm1', title: 'Title m1' }, unreadCount: 1 },
-      { type: 'item.created', id: '2', item: { id: 'm2', title: 'Title m2' }, unreadCount: 2 },
+      { type: 'item.created', id: '1', item: inboxItemView(items[0]!), unreadCount: 1 },
+      { type: 'item.created', id: '2', item: inboxItemView(items[1]!), unreadCount: 2 },
     ]);
+    // On the wire exactly as an event read from the log would be.
+    expect(eventText(stream.events[1]!)).toBe(JSON.stringify({ ...stream.events[1]! }));
     await turn();
     expect(reads).toEqual([]);
     // A read state change comes without the item: read, and counted from the store again.
