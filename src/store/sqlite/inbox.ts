@@ -174,17 +174,29 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
   // One read transaction: the counts are those of the log as far as the pages reach (a stream
   // that read to the end of its log knows the count there, and carries it on: inbox/session.ts).
-  const readCatchUp = db.transaction((tenantId: string, cursors: readonly InboxCursor[], limit: number) => ({
-    rows: changesOfMany.all({
-      tenant: tenantId,
-      cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
-      limit,
-    }) as unknown[][],
-    counts: unreadOfMany.all({
-      tenant: tenantId,
-      subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
-    }) as { subscriber_id: string; n: number }[],
-  }));
+  // BEGIN and COMMIT rather than db.transaction, which would take the write lock (write-lock.ts)
+  // that a read in WAL mode does not need.
+  const begin = db.prepare('BEGIN');
+  const commit = db.prepare('COMMIT');
+  const readCatchUp = (tenantId: string, cursors: readonly InboxCursor[], limit: number) => {
+    const own = !db.inTransaction;
+    if (own) begin.run();
+    try {
+      return {
+        rows: changesOfMany.all({
+          tenant: tenantId,
+          cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
+          limit,
+        }) as unknown[][],
+        counts: unreadOfMany.all({
+          tenant: tenantId,
+          subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
+        }) as { subscriber_id: string; n: number }[],
+      };
+    } finally {
+      if (own) commit.run();
+    }
+  };
   const oldest = db.prepare(
     'SELECT tenant_id, subscriber_id, seq FROM inbox_changes WHERE created_at < ? LIMIT ?',
   );
