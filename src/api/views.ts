@@ -1,3 +1,5 @@
+export { inboxActions, inboxItemView } from '../inbox/item-view.ts';
+
 import {
   type DeviceRecord,
   type EventRecord,
@@ -66,39 +68,6 @@ export function deviceView(d: DeviceRecord) {
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),
   };
-}
-
-export function inboxItemView(m: MessageRecord) {
-  return {
-    id: m.id,
-    eventId: m.eventId,
-    workflow: m.workflow,
-    title: m.content.title ?? null,
-    body: m.content.body ?? null,
-    content: m.content,
-    data: m.data,
-    createdAt: iso(m.eventAt),
-    seenAt: isoOrNull(m.seenAt),
-    readAt: isoOrNull(m.readAt),
-    archivedAt: isoOrNull(m.archivedAt),
-    snoozedUntil: isoOrNull(m.snoozedUntil ?? null),
-    actionUrl: m.content.actionUrl || null,
-    actions: inboxActions(m),
-  };
-}
-
-/**
- * An in-app item's action buttons (at most two): its template's `action1Label`/`action1Url` and
- * `action2Label`/`action2Url` fields, those with both a label and a URL once rendered.
- */
-export function inboxActions(m: MessageRecord): { label: string; url: string }[] {
-  const actions: { label: string; url: string }[] = [];
-  for (const n of [1, 2]) {
-    const label = m.content[`action${n}Label`];
-    const url = m.content[`action${n}Url`];
-    if (label && url) actions.push({ label, url });
-  }
-  return actions;
 }
 
 /**

@@ -1,6 +1,40 @@
+import type { MessageRecord } from '../shared/model.ts';
+
+/** What a stream needs of an inbox item to show it (see api/views.ts inboxItemView). */
+export type InboxItemFields = Pick<
+  MessageRecord,
+  | 'id'
+  | 'eventId'
+  | 'subscriberId'
+  | 'channel'
+  | 'workflow'
+  | 'content'
+  | 'data'
+  | 'eventAt'
+  | 'seenAt'
+  | 'readAt'
+  | 'archivedAt'
+  | 'snoozedUntil'
+>;
+
+/**
+ * A new item as its commit logged it: its number in the subscriber's change log, whether it counts
+ * as unread, and the item as the streams show it (inboxItemView), already as JSON — made once on
+ * the thread that committed it, not once per stream on the thread that serves them all. A log is
+ * numbered without holes (1, 2, 3…), so a stream that has sent up to `seq - 1` can send this one
+ * without reading the log (session.ts); any other stream reads.
+ */
+export interface LoggedItem {
+  seq: number;
+  unread: boolean;
+  /** `JSON.stringify(inboxItemView(item))`. */
+  view: string;
+}
+
 /** Something changed in one subscriber's inbox; streams turn it into what their devices need. */
 export type InboxChange =
-  | { type: 'item.created' | 'item.updated'; tenantId: string; subscriberId: string; itemId: string }
+  | { type: 'item.created'; tenantId: string; subscriberId: string; itemId: string; logged?: LoggedItem }
+  | { type: 'item.updated'; tenantId: string; subscriberId: string; itemId: string }
   | { type: 'inbox.read-all' | 'inbox.seen-all'; tenantId: string; subscriberId: string };
 
 /** Where a change came from: this thread, or another thread or process (relayed to us). */

@@ -11,6 +11,11 @@ interface Envelope {
   changes: InboxChange[];
 }
 
+function withoutItem(change: InboxChange): InboxChange {
+  const { logged: _, ...ring } = change as Extract<InboxChange, { type: 'item.created' }>;
+  return ring;
+}
+
 /**
  * Carries inbox changes between processes on the same store, so a stream open on one api
  * process hears of an item a worker process delivered and of a read made through another api
@@ -43,7 +48,9 @@ export async function relayInboxFeed(
   const send = (changes: readonly InboxChange[]) => {
     let chunk: InboxChange[] = [];
     let size = 0;
-    for (const change of changes) {
+    for (const logged of changes) {
+      // Without the item: it would not fit many to a payload; other processes' streams read it.
+      const change = 'logged' in logged ? withoutItem(logged) : logged;
       const length = JSON.stringify(change).length + 1;
       if (chunk.length > 0 && size + length > MAX_PAYLOAD) {
         channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));

@@ -1,6 +1,7 @@
-import type { MessageRecord } from '../shared/model.ts';
 import type { InboxCatchUp, Store } from '../store/port.ts';
-import type { InboxFeed } from './feed.ts';
+import { itemCreatedEvent } from './event-text.ts';
+import type { InboxChange, InboxFeed, InboxItemFields } from './feed.ts';
+import { inboxItemView } from './item-view.ts';
 import type { InboxReader } from './reader.ts';
 
 /** The events of the realtime inbox (API.md "Inbox"), the same on SSE and WebSocket. */
@@ -19,8 +20,10 @@ type LoggedChange = InboxCatchUp['changes'][number];
  */
 const MADE = Symbol('inbox event');
 type WithEvent = LoggedChange & {
-  [MADE]?: { view: (item: MessageRecord) => unknown; event: InboxEvent | null };
+  [MADE]?: { view: (item: InboxItemFields) => unknown; event: InboxEvent | null };
 };
+/** The same for a new item that came with its ring (streams of one subscriber share the ring). */
+type RungWithEvent = InboxChange & { [MADE]?: { unreadCount: number; event: InboxEvent } };
 
 export interface InboxSessionOptions {
   store: Pick<Store, 'countUnread' | 'lastInboxChange'>;
@@ -31,8 +34,11 @@ export interface InboxSessionOptions {
   subscriberId: string;
   /** The last event id the client saw (`Last-Event-ID` / `?after=`), or null for "from now on". */
   after: number | null;
-  /** How an inbox item looks on the wire. */
-  view: (item: MessageRecord) => unknown;
+  /**
+   * How an inbox item looks on the wire. New items that come with their ring are already made
+   * with {@link inboxItemView}: a session with another view reads them.
+   */
+  view: (item: InboxItemFields) => unknown;
   /** Writes one event to the client (in order). */
   send: (event: InboxEvent) => void;
   onError: (error: unknown) => void;
@@ -67,6 +73,12 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let closed = false;
   let running: Promise<void> | null = null;
   let again = false;
+  /**
+   * The unread count as of `cursor` exactly, or null when not known: a read whose page ended the
+   * log sets it (the store reads the page and the count in one snapshot), a new item sent from its
+   * ring moves it; a page cut at the limit leaves it unknown until the next read.
+   */
+  let unread: number | null = null;
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
     const known = (logged as WithEvent)[MADE];
@@ -96,13 +108,15 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
         for (;;) {
           // Every event of a page carries the unread count as it stood when the page was read.
           const { changes, unreadCount } = await options.reader.read(tenantId, subscriberId, cursor);
+          const ended = changes.length < options.reader.limit;
+          unread = ended ? unreadCount : null;
           if (changes.length === 0 || closed) break;
           for (const logged of changes) {
             const next = event(logged, unreadCount);
             cursor = logged.change.seq;
             if (next) send(next);
           }
-          if (changes.length < options.reader.limit) break;
+          if (ended) break;
         }
       } while (again && !closed);
     })()
@@ -113,7 +127,33 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
       });
   };
 
-  const unsubscribe = options.feed.subscribe(tenantId, subscriberId, pump);
+  /**
+   * Sends a new item straight from its ring when nothing can be missing before it: the stream has
+   * sent up to the change just before it (the log has no holes), is not reading, and knows the
+   * unread count there. Anything else — a ring out of order or after a gap, one without the item
+   * (another process, a read state change), a read in flight — reads the log as before.
+   */
+  const sendRung = (change: InboxChange): boolean => {
+    if (change.type !== 'item.created' || !change.logged || options.view !== inboxItemView) return false;
+    const { seq, unread: counts, view } = change.logged;
+    if (!started || closed || running || unread === null || seq !== cursor + 1) return false;
+    const unreadCount = unread + (counts ? 1 : 0);
+    const known = (change as RungWithEvent)[MADE];
+    let next: InboxEvent;
+    if (known && known.unreadCount === unreadCount) next = known.event;
+    else {
+      next = itemCreatedEvent(seq, view, unreadCount);
+      (change as RungWithEvent)[MADE] = { unreadCount, event: next };
+    }
+    cursor = seq;
+    unread = unreadCount;
+    send(next);
+    return true;
+  };
+
+  const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (change) => {
+    if (!sendRung(change)) pump();
+  });
   try {
     const last = await store.lastInboxChange(tenantId, subscriberId);
     // An id from the future (another installation, a log reset) resumes from now on.

@@ -4,11 +4,13 @@ import {
   sendsToAddresses,
   suppressionFor,
 } from '../feedback/suppressions.ts';
+import type { InboxChange } from '../inbox/feed.ts';
+import { inboxItemView } from '../inbox/item-view.ts';
 import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
-import type { JobHandler } from '../queue/handler.ts';
+import type { JobContext, JobHandler, JobResult } from '../queue/handler.ts';
 import { ACKED } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
 import type {
@@ -27,7 +29,7 @@ import type {
 } from '../shared/model.ts';
 import { isPaused, PLATFORMS_OF_CHANNEL } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
-import type { DigestJobPayload, DigestJoin, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
+import type { DigestJobPayload, DigestJoin, Job, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
 import { wrapInLayout } from '../templates/layout.ts';
@@ -747,27 +749,49 @@ export async function commitDeliveries(
   for (const target of targets)
     if (target.digest && !pending.has(target.digest.id))
       closed.push({ tenantId: target.event.tenantId, id: target.digest.id });
+  const inboxSeqs = new Map<string, number>();
   const created = new Set(
-    await deps.store.createMessages(messages, { ...ack, followUps }, skipped, { joins, finished: closed }),
-  );
-  countCreated(deps, targets, messages, created, now);
-  deps.inboxFeed.publish(
-    messages.flatMap(({ record }) =>
-      record.channel === 'in_app' && record.status === 'delivered' && created.has(record.id)
-        ? [
-            {
-              type: 'item.created',
-              tenantId: record.tenantId,
-              subscriberId: record.subscriberId,
-              itemId: record.id,
-            },
-          ]
-        : [],
+    await deps.store.createMessages(
+      messages,
+      { ...ack, followUps },
+      skipped,
+      { joins, finished: closed },
+      inboxSeqs,
     ),
   );
+  countCreated(deps, targets, messages, created, now);
+  deps.inboxFeed.publish(newInboxItems(messages, created, inboxSeqs));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
+}
+
+/**
+ * The inbox changes of a delivery commit: each new in-app item, with its log number and what a
+ * stream shows of it, so open streams send it without reading it back (inbox/session.ts).
+ */
+function newInboxItems(
+  messages: NewMessage[],
+  created: ReadonlySet<string>,
+  inboxSeqs: ReadonlyMap<string, number>,
+): InboxChange[] {
+  const changes: InboxChange[] = [];
+  for (const { record } of messages) {
+    if (record.channel !== 'in_app' || record.status !== 'delivered' || !created.has(record.id)) continue;
+    const change: InboxChange = {
+      type: 'item.created',
+      tenantId: record.tenantId,
+      subscriberId: record.subscriberId,
+      itemId: record.id,
+    };
+    const seq = inboxSeqs.get(record.id);
+    if (seq !== undefined) {
+      const unread = record.readAt === null && record.archivedAt === null && !record.snoozedUntil;
+      change.logged = { seq, unread, view: JSON.stringify(inboxItemView(record)) };
+    }
+    changes.push(change);
+  }
+  return changes;
 }
 
 /**
@@ -805,24 +829,38 @@ interface DeliverPayload {
 
 /** `deliver` jobs: one page of an event's recipients each; a batch of jobs is written in one transaction. */
 export function deliverHandler(deps: PipelineDeps): JobHandler {
+  // With one writer (SQLite) a worker's normal-lane batches run one after another. Run together,
+  // their builds interleave on the thread and all of them commit at the end of the claim, so a
+  // broadcast's first inbox rows (and their streams) wait for its last; one by one, each commits
+  // after its own build, for the same CPU. Critical and high jobs never queue behind them (the
+  // bulk lane has its own pacing: queue/worker.ts); PostgreSQL builds overlap their round trips.
+  let previous: Promise<unknown> = Promise.resolve();
+  const oneAtATime = deps.store.capabilities.singleWriter;
   return {
     kind: JOB_KINDS.deliver,
     batchSize: 32,
     bulkBatchSize: 4,
-    async run(jobs, context) {
-      const payloads = jobs.map((job) => ({ tenantId: job.tenantId, ...(job.payload as DeliverPayload) }));
-      const loaded = await loadTargets(deps, payloads);
-      const targets: DeliveryTarget[] = [];
-      loaded.forEach((target, i) => {
-        if (!target) return;
-        const { subscriberIds, steps, at } = payloads[i]!;
-        const delivery: DeliveryTarget = { ...target, subscriberIds };
-        if (steps) delivery.steps = steps;
-        if (at !== undefined) delivery.at = at;
-        targets.push(delivery);
-      });
-      await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
-      return jobs.map(() => ACKED);
+    run(jobs, context) {
+      if (!oneAtATime || !jobs.every((job) => job.lane === 'normal')) return deliverBatch(jobs, context);
+      const run = previous.then(() => deliverBatch(jobs, context));
+      previous = run.catch(() => undefined);
+      return run;
     },
   };
+
+  async function deliverBatch(jobs: Job[], context: JobContext): Promise<JobResult[]> {
+    const payloads = jobs.map((job) => ({ tenantId: job.tenantId, ...(job.payload as DeliverPayload) }));
+    const loaded = await loadTargets(deps, payloads);
+    const targets: DeliveryTarget[] = [];
+    loaded.forEach((target, i) => {
+      if (!target) return;
+      const { subscriberIds, steps, at } = payloads[i]!;
+      const delivery: DeliveryTarget = { ...target, subscriberIds };
+      if (steps) delivery.steps = steps;
+      if (at !== undefined) delivery.at = at;
+      targets.push(delivery);
+    });
+    await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
+    return jobs.map(() => ACKED);
+  }
 }

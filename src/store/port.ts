@@ -561,7 +561,9 @@ export interface InboxStore {
    * For each cursor (subscribers of one tenant; the same subscriber may come twice), in the same
    * order: its changes after `afterSeq`, at most `limit`, with their items, and the subscriber's
    * unread count — for all of them in a few statements. A broadcast wakes every open stream at
-   * once; read one by one that was three reads per stream (10,000 streams: 30,000 reads).
+   * once; read one by one that was three reads per stream (10,000 streams: 30,000 reads). The
+   * pages and counts are read in one snapshot: a page shorter than `limit` ends the log, and its
+   * count is the count as of its last change (of `afterSeq` when empty).
    */
   catchUpInboxes(tenantId: string, cursors: readonly InboxCursor[], limit: number): Promise<InboxCatchUp[]>;
   /** The number of the subscriber's latest change; 0 before the first. */
@@ -668,12 +670,15 @@ export interface MessageStore {
    * Creates messages, skipping any (event, subscriber, channel, device) that already has one, queues
    * the follow-ups of those created, records `skipped` steps (once per event, subscriber and step),
    * makes the `digests` writes and completes `ack` jobs — all in one transaction. Answers the ids created.
+   * `inboxSeqs`, when given, receives the change-log number of each new inbox item, by message id
+   * (open streams send the item without reading the log back: inbox/session.ts).
    */
   createMessages(
     messages: NewMessage[],
     ack?: MessageAck,
     skipped?: SkippedStep[],
     digests?: DigestWrites,
+    inboxSeqs?: Map<string, number>,
   ): Promise<string[]>;
   /** How many of a workflow's messages each A/B variant has in each status (messages without a variant are not counted). */
   variantCounts(tenantId: string, workflow: string): Promise<VariantCount[]>;

@@ -1844,6 +1844,36 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(theirs).toEqual([{ changes: [], unreadCount: 0 }]);
       });
 
+      it('answers the log number of each new inbox item it creates, as the log has it', async () => {
+        await store.createMessages([{ record: message({ id: 'msg_0', eventId: 'evt_0' }), followUp: null }]);
+        const seqs = new Map<string, number>();
+        const created = await store.createMessages(
+          [
+            { record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null },
+            { record: message({ id: 'msg_2', eventId: 'evt_2', subscriberId: 'u2' }), followUp: null },
+            { record: message({ id: 'msg_3', eventId: 'evt_3' }), followUp: null },
+            // Not inbox items, and one already there: no number.
+            {
+              record: message({ id: 'msg_4', eventId: 'evt_4', channel: 'email', status: 'queued' }),
+              followUp: null,
+            },
+            { record: message({ id: 'msg_9', eventId: 'evt_0' }), followUp: null },
+          ],
+          undefined,
+          undefined,
+          undefined,
+          seqs,
+        );
+        expect(created).toEqual(['msg_1', 'msg_2', 'msg_3', 'msg_4']);
+        const logged = [
+          ...(await loggedChanges(T, 'u1', 1, 10)),
+          ...(await loggedChanges(T, 'u2', 0, 10)),
+        ].map((c) => [c.itemId, c.seq]);
+        expect([...seqs].sort()).toEqual(logged.sort());
+        expect(seqs.get('msg_2')).toBe(1);
+        expect([seqs.get('msg_1'), seqs.get('msg_3')].sort()).toEqual([2, 3]);
+      });
+
       it('numbers concurrent changes of one subscriber without a gap or a repeat', async () => {
         await store.createMessages(
           Array.from({ length: 10 }, (_, n) => ({

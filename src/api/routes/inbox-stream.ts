@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { eventText } from '../../inbox/event-text.ts';
 import { PresenceTracker } from '../../inbox/presence.ts';
 import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
@@ -57,7 +58,7 @@ export function resumePoint(request: FastifyRequest): number | null {
 
 function frame(event: InboxEvent): string {
   const id = 'id' in event ? `id: ${event.id}\n` : '';
-  return `${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  return `${id}event: ${event.type}\ndata: ${eventText(event)}\n\n`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import { eventText } from '../../inbox/event-text.ts';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
@@ -25,12 +26,6 @@ export const WS_CLOSE = {
   /** A newer stream of the subscriber took this one's place (at most 20 each). */
   replaced: 4429,
 } as const;
-
-/**
- * An event sent to several sockets (one subscriber's devices share them) is serialised once, the
- * text kept on the event (not in a WeakMap: see MADE in src/inbox/session.ts).
- */
-const JSON_TEXT = Symbol('json');
 
 /** How long a connection without `?token=` has to send its token as the first message. */
 const AUTH_TIMEOUT_MS = 10_000;
@@ -118,13 +113,7 @@ export async function inboxWebSocketRoutes(
         end(WS_CLOSE.tooSlow, 'too slow: the send buffer is full');
         return;
       }
-      const shared = event as { [JSON_TEXT]?: string };
-      let text = shared[JSON_TEXT];
-      if (text === undefined) {
-        text = JSON.stringify(event);
-        shared[JSON_TEXT] = text;
-      }
-      socket.send(text);
+      socket.send(eventText(event));
     };
     const end = (code: number, reason: string) => {
       if (socket.readyState === socket.OPEN) socket.close(code, reason);

@@ -13,6 +13,7 @@ const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', '
  * the statement that makes the changes. Each subscriber's counter row is bumped once by the number
  * of its changes (in key order, so two statements never wait on each other's rows crosswise); its
  * lock, held to commit, queues other writers of that subscriber, so numbers follow commit order.
+ * `${source}_l` answers (item_id, seq) of the changes logged.
  */
 export function logInboxChanges(source: string, type: string): string {
   return `
@@ -29,7 +30,8 @@ export function logInboxChanges(source: string, type: string): string {
     ${source}_l AS (
       INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at)
       SELECT n.tenant_id, n.subscriber_id, c.last_seq - n.n + n.k, ${type}, n.item_id, n.at
-        FROM ${source}_n n JOIN ${source}_c c USING (tenant_id, subscriber_id))`;
+        FROM ${source}_n n JOIN ${source}_c c USING (tenant_id, subscriber_id)
+      RETURNING item_id, seq)`;
 }
 
 const entryJson = (now: number, status: string, detail?: string) =>
@@ -188,46 +190,45 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
     },
     async catchUpInboxes(tenantId, cursors, limit) {
       if (cursors.length === 0) return [];
-      const subscribers = cursors.map((c) => c.subscriberId);
-      // Each cursor's page through the log's primary key, its items by theirs; then the unread
-      // counts, one index range per distinct subscriber.
-      const [changes, counts] = await Promise.all([
-        run<
-          MessageRow & {
-            q_i: string;
-            c_seq: number;
-            c_type: InboxChangeRecord['type'];
-            c_item: string | null;
-            c_created: number;
-          }
-        >(
-          db,
-          `SELECT q.i AS q_i, c.seq AS c_seq, c.type AS c_type, c.item_id AS c_item, c.created_at AS c_created, m.*
-             FROM unnest($2::TEXT[], $3::BIGINT[]) WITH ORDINALITY AS q(subscriber_id, after_seq, i)
-            CROSS JOIN LATERAL (
-              SELECT seq, type, item_id, created_at FROM inbox_changes
-               WHERE tenant_id = $1 AND subscriber_id = q.subscriber_id AND seq > q.after_seq
-               ORDER BY seq LIMIT $4) c
-             LEFT JOIN messages m ON m.tenant_id = $1 AND m.id = c.item_id
-            ORDER BY q.i, c.seq`,
-          [tenantId, subscribers, cursors.map((c) => c.afterSeq), limit],
-        ),
-        run<{ subscriber_id: string; n: number }>(
-          db,
-          `SELECT subscriber_id, count(*)::INT AS n FROM messages
-            WHERE tenant_id = $1 AND subscriber_id = ANY($2::TEXT[]) AND ${IS_ITEM}
-              AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
-            GROUP BY subscriber_id`,
-          [tenantId, [...new Set(subscribers)]],
-        ),
-      ]);
-      const unread = new Map(counts.rows.map((r) => [r.subscriber_id, r.n]));
-      const out: InboxCatchUp[] = cursors.map((c) => ({
-        changes: [],
-        unreadCount: unread.get(c.subscriberId) ?? 0,
-      }));
-      for (const row of changes.rows) {
-        out[Number(row.q_i) - 1]!.changes.push({
+      // One statement, so one snapshot: the counts are those of the log as far as the pages reach
+      // (a stream that read to the end of its log carries the count on: inbox/session.ts). Each
+      // distinct subscriber's count is one index range; each cursor's page goes through the log's
+      // primary key, its items through theirs. A cursor with nothing new comes back as one row
+      // without a change.
+      const { rows } = await run<
+        MessageRow & {
+          q_i: string;
+          q_n: number;
+          c_seq: number | null;
+          c_type: InboxChangeRecord['type'];
+          c_item: string | null;
+          c_created: number;
+        }
+      >(
+        db,
+        `WITH q AS (SELECT * FROM unnest($2::TEXT[], $3::BIGINT[]) WITH ORDINALITY AS q(subscriber_id, after_seq, i)),
+              u AS (SELECT subscriber_id, count(*)::INT AS n FROM messages
+                     WHERE tenant_id = $1 AND subscriber_id IN (SELECT subscriber_id FROM q) AND ${IS_ITEM}
+                       AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
+                     GROUP BY subscriber_id)
+         SELECT q.i AS q_i, COALESCE(u.n, 0) AS q_n, c.seq AS c_seq, c.type AS c_type, c.item_id AS c_item,
+                c.created_at AS c_created, m.*
+           FROM q
+           LEFT JOIN u ON u.subscriber_id = q.subscriber_id
+           LEFT JOIN LATERAL (
+             SELECT seq, type, item_id, created_at FROM inbox_changes
+              WHERE tenant_id = $1 AND subscriber_id = q.subscriber_id AND seq > q.after_seq
+              ORDER BY seq LIMIT $4) c ON TRUE
+           LEFT JOIN messages m ON m.tenant_id = $1 AND m.id = c.item_id
+          ORDER BY q.i, c.seq`,
+        [tenantId, cursors.map((c) => c.subscriberId), cursors.map((c) => c.afterSeq), limit],
+      );
+      const out: InboxCatchUp[] = cursors.map(() => ({ changes: [], unreadCount: 0 }));
+      for (const row of rows) {
+        const page = out[Number(row.q_i) - 1]!;
+        page.unreadCount = row.q_n;
+        if (row.c_seq === null) continue;
+        page.changes.push({
           change: {
             seq: Number(row.c_seq),
             type: row.c_type,

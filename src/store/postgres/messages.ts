@@ -61,6 +61,7 @@ async function insertMessages(
   messages: NewMessage[],
   ack: MessageAck | undefined,
   skipped: SkippedStep[],
+  inboxSeqs?: Map<string, number>,
 ): Promise<string[]> {
   if (messages.length === 0 && !ack && skipped.length === 0) return [];
   const rows = messages.map(({ record: r }) => ({
@@ -91,7 +92,7 @@ async function insertMessages(
   // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
   followUps.push(...(ack?.followUps ?? []));
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
-  const { rows: created } = await run<{ id: string }>(
+  const { rows: created } = await run<{ id: string; seq: string | null }>(
     db,
     `WITH m AS (
          INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
@@ -109,7 +110,7 @@ async function insertMessages(
        ${logInboxChanges('items', `'item.created'`)},
        a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
        f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
-       SELECT id FROM m`,
+       SELECT m.id, items_l.seq FROM m LEFT JOIN items_l ON items_l.item_id = m.id`,
     [
       JSON.stringify(rows),
       jobsParam(followUps, messages[0]?.record.createdAt),
@@ -118,6 +119,7 @@ async function insertMessages(
       ...(skipped.length > 0 ? [skippedParam(skipped)] : []),
     ],
   );
+  if (inboxSeqs) for (const r of created) if (r.seq !== null) inboxSeqs.set(r.id, Number(r.seq));
   const ids = new Set(created.map((r) => r.id));
   return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
 }
@@ -162,13 +164,13 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
   }
 
   return {
-    async createMessages(messages, ack, skipped = [], digests) {
+    async createMessages(messages, ack, skipped = [], digests, inboxSeqs) {
       if (!digests || (!digests.joins?.length && !digests.finished?.length))
-        return insertMessages(db, messages, ack, skipped);
+        return insertMessages(db, messages, ack, skipped, inboxSeqs);
       // Digest writes take several statements: one transaction holds them and the messages.
       return transaction(db, async (client) => {
         await writeDigests(client, digests, ack);
-        return insertMessages(client, messages, ack, skipped);
+        return insertMessages(client, messages, ack, skipped, inboxSeqs);
       });
     },
     async variantCounts(tenantId, workflow) {

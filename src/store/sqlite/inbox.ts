@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type {
   InboxCatchUp,
   InboxChangeRecord,
+  InboxCursor,
   InboxMark,
   InboxStore,
   PresenceKey,
@@ -28,19 +29,22 @@ const NEXT_SEQ = `1 + MAX(
  * (messages.ts logs new items the same way), so a change and its log entry commit together.
  */
 export function inboxLogStatements(db: Database.Database) {
-  const insert = db.prepare(
-    `INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at)
-     VALUES (@tenant, @subscriber, ${NEXT_SEQ}, @type, @item, @now)`,
-  );
+  const insert = db
+    .prepare(
+      `INSERT INTO inbox_changes (tenant_id, subscriber_id, seq, type, item_id, created_at)
+     VALUES (@tenant, @subscriber, ${NEXT_SEQ}, @type, @item, @now) RETURNING seq`,
+    )
+    .pluck();
   return {
+    /** Answers the change's number in the subscriber's log. */
     log(
       tenantId: string,
       subscriberId: string,
       type: InboxChangeRecord['type'],
       itemId: string | null,
       now: number,
-    ) {
-      insert.run({ tenant: tenantId, subscriber: subscriberId, type, item: itemId, now });
+    ): number {
+      return insert.get({ tenant: tenantId, subscriber: subscriberId, type, item: itemId, now }) as number;
     },
   };
 }
@@ -168,6 +172,31 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       GROUP BY subscriber_id`,
   );
   const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
+  // One read transaction: the counts are those of the log as far as the pages reach (a stream
+  // that read to the end of its log knows the count there, and carries it on: inbox/session.ts).
+  // BEGIN and COMMIT rather than db.transaction, which would take the write lock (write-lock.ts)
+  // that a read in WAL mode does not need.
+  const begin = db.prepare('BEGIN');
+  const commit = db.prepare('COMMIT');
+  const readCatchUp = (tenantId: string, cursors: readonly InboxCursor[], limit: number) => {
+    const own = !db.inTransaction;
+    if (own) begin.run();
+    try {
+      return {
+        rows: changesOfMany.all({
+          tenant: tenantId,
+          cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
+          limit,
+        }) as unknown[][],
+        counts: unreadOfMany.all({
+          tenant: tenantId,
+          subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
+        }) as { subscriber_id: string; n: number }[],
+      };
+    } finally {
+      if (own) commit.run();
+    }
+  };
   const oldest = db.prepare(
     'SELECT tenant_id, subscriber_id, seq FROM inbox_changes WHERE created_at < ? LIMIT ?',
   );
@@ -297,15 +326,7 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
     },
     async catchUpInboxes(tenantId, cursors, limit) {
       if (cursors.length === 0) return [];
-      const rows = changesOfMany.all({
-        tenant: tenantId,
-        cursors: JSON.stringify(cursors.map((c) => [c.subscriberId, c.afterSeq])),
-        limit,
-      }) as unknown[][];
-      const counts = unreadOfMany.all({
-        tenant: tenantId,
-        subscribers: JSON.stringify([...new Set(cursors.map((c) => c.subscriberId))]),
-      }) as { subscriber_id: string; n: number }[];
+      const { rows, counts } = readCatchUp(tenantId, cursors, limit);
       const unread = new Map(counts.map((r) => [r.subscriber_id, r.n]));
       const out: InboxCatchUp[] = cursors.map((c) => ({
         changes: [],

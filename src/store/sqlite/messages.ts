@@ -159,7 +159,13 @@ export function sqliteMessageStore(
   );
 
   const createMessages = db.transaction(
-    (messages: NewMessage[], ack?: MessageAck, skipped?: SkippedStep[], digestWrites?: DigestWrites) => {
+    (
+      messages: NewMessage[],
+      ack?: MessageAck,
+      skipped?: SkippedStep[],
+      digestWrites?: DigestWrites,
+      inboxSeqs?: Map<string, number>,
+    ) => {
       const joins = digestWrites?.joins ?? [];
       // A run that lost its lease joins nothing: the run that holds it now joins (DigestWrites).
       if (joins.length > 0 && (!ack || jobs.holdsAny(ack.owner, ack.jobIds)))
@@ -202,8 +208,16 @@ export function sqliteMessageStore(
         if (inserted === 0) continue;
         created.push(record.id);
         // A new inbox item is a change its subscriber's streams replay (in this transaction).
-        if (record.channel === 'in_app' && record.status === 'delivered')
-          inbox.log(record.tenantId, record.subscriberId, 'item.created', record.id, record.createdAt);
+        if (record.channel === 'in_app' && record.status === 'delivered') {
+          const seq = inbox.log(
+            record.tenantId,
+            record.subscriberId,
+            'item.created',
+            record.id,
+            record.createdAt,
+          );
+          inboxSeqs?.set(record.id, seq);
+        }
         if (followUp) jobs.enqueue(followUp, record.createdAt);
         for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
       }
@@ -223,8 +237,8 @@ export function sqliteMessageStore(
   );
 
   return {
-    async createMessages(messages, ack, skipped, digestWrites) {
-      return createMessages.immediate(messages, ack, skipped, digestWrites);
+    async createMessages(messages, ack, skipped, digestWrites, inboxSeqs) {
+      return createMessages.immediate(messages, ack, skipped, digestWrites, inboxSeqs);
     },
     async variantCounts(tenantId, workflow) {
       return variantCounts.all(tenantId, workflow) as VariantCount[];

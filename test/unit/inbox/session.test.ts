@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InboxFeed } from '../../../src/inbox/feed.ts';
+import { eventText } from '../../../src/inbox/event-text.ts';
+import { type InboxChange, InboxFeed, type InboxItemFields } from '../../../src/inbox/feed.ts';
+import { inboxItemView } from '../../../src/inbox/item-view.ts';
 import { InboxReader } from '../../../src/inbox/reader.ts';
 import { type InboxEvent, openInboxSession } from '../../../src/inbox/session.ts';
 import type { MessageRecord } from '../../../src/shared/model.ts';
@@ -45,12 +47,19 @@ async function countedStore(): Promise<{ store: Store; reads: number[] }> {
 }
 
 /** How items look on the wire here (one function, as the routes use one). */
-const view = (m: MessageRecord) => ({ id: m.id, title: m.content.title });
+const view = (m: InboxItemFields) => ({ id: m.id, title: m.content.title });
 
 /** One turn of the event loop: reads asked for before it have been made and answered. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-async function open(s: Store, feed: InboxFeed, reader: InboxReader, tenantId: string, subscriberId: string) {
+async function open(
+  s: Store,
+  feed: InboxFeed,
+  reader: InboxReader,
+  tenantId: string,
+  subscriberId: string,
+  itemView: (m: InboxItemFields) => unknown = view,
+) {
   const events: InboxEvent[] = [];
   const session = await openInboxSession({
     store: s,
@@ -59,7 +68,7 @@ async function open(s: Store, feed: InboxFeed, reader: InboxReader, tenantId: st
     tenantId,
     subscriberId,
     after: null,
-    view,
+    view: itemView,
     send: (event) => events.push(event),
     onError: (error) => {
       throw error;
@@ -139,5 +148,111 @@ describe('inbox sessions woken together', () => {
     await turn();
     await turn();
     expect(stream.events).toHaveLength(6);
+  });
+});
+
+describe('inbox sessions sent a new item by its ring', () => {
+  /** Creates items and answers the rings a delivery commit publishes: each with its log number and item. */
+  async function deliver(s: Store, subscriberId: string, ids: string[]): Promise<InboxChange[]> {
+    const records = ids.map((id) => item('t1', subscriberId, id));
+    const seqs = new Map<string, number>();
+    await s.createMessages(
+      records.map((record) => ({ record, followUp: null })),
+      undefined,
+      undefined,
+      undefined,
+      seqs,
+    );
+    return records.map((record) => ({
+      type: 'item.created',
+      tenantId: 't1',
+      subscriberId,
+      itemId: record.id,
+      logged: { seq: seqs.get(record.id)!, unread: true, view: JSON.stringify(inboxItemView(record)) },
+    }));
+  }
+
+  /** A stream of `ada` that has read to the end of its log (so it knows where it stands). */
+  async function settled() {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    const stream = await open(s, feed, new InboxReader(s), 't1', 'ada', inboxItemView);
+    await waitFor(() => reads.length === 1, 'the opening read');
+    await turn();
+    reads.length = 0;
+    return { s, reads, feed, stream };
+  }
+
+  const ids = (events: InboxEvent[]) => events.slice(1).map((e) => ('id' in e ? e.id : null));
+
+  it('the next item of the log is sent from its ring, with the unread count after it, without reading', async () => {
+    const { s, reads, feed, stream } = await settled();
+    const rings = await deliver(s, 'ada', ['m1', 'm2']);
+    feed.publish(rings);
+    const items = await Promise.all(['m1', 'm2'].map((id) => s.getMessage('t1', id)));
+    expect(stream.events.slice(1)).toEqual([
+      { type: 'item.created', id: '1', item: inboxItemView(items[0]!), unreadCount: 1 },
+      { type: 'item.created', id: '2', item: inboxItemView(items[1]!), unreadCount: 2 },
+    ]);
+    // On the wire exactly as an event read from the log would be.
+    expect(eventText(stream.events[1]!)).toBe(JSON.stringify({ ...stream.events[1]! }));
+    await turn();
+    expect(reads).toEqual([]);
+    // A read state change comes without the item: read, and counted from the store again.
+    await s.markInbox('t1', 'ada', 'm1', 'read', Date.now());
+    feed.publish([{ type: 'item.updated', tenantId: 't1', subscriberId: 'ada', itemId: 'm1' }]);
+    await waitFor(() => stream.events.length === 4, 'the update');
+    expect(stream.events[3]).toMatchObject({ type: 'item.updated', id: '3', unreadCount: 1 });
+    const [next] = await deliver(s, 'ada', ['m3']);
+    feed.publish([next!]);
+    expect(stream.events[4]).toMatchObject({ type: 'item.created', id: '4', unreadCount: 2 });
+    stream.session.close();
+  });
+
+  it('a ring after a gap reads the log: the item it skipped comes first, and none twice', async () => {
+    const { s, reads, feed, stream } = await settled();
+    // Item 1's ring is lost (another process, a listener reconnecting): item 2's rings alone.
+    const [, second] = await deliver(s, 'ada', ['m1', 'm2']);
+    feed.publish([second!]);
+    expect(stream.events).toHaveLength(1);
+    await waitFor(() => stream.events.length === 3, 'both items');
+    expect(reads).toEqual([1]);
+    expect(ids(stream.events)).toEqual(['1', '2']);
+    expect(stream.events[2]).toMatchObject({ unreadCount: 2 });
+    stream.session.close();
+  });
+
+  it('rings out of order read the log once and send each item once, in order', async () => {
+    const { s, feed, stream } = await settled();
+    const [first, second, third] = await deliver(s, 'ada', ['m1', 'm2', 'm3']);
+    feed.publish([third!]);
+    feed.publish([first!]);
+    feed.publish([second!]);
+    await waitFor(() => stream.events.length === 4, 'three items');
+    await turn();
+    await turn();
+    expect(ids(stream.events)).toEqual(['1', '2', '3']);
+    // Sent again after the reads: nothing new.
+    feed.publish([first!, second!, third!]);
+    await turn();
+    await turn();
+    expect(ids(stream.events)).toEqual(['1', '2', '3']);
+    stream.session.close();
+  });
+
+  it('a ring that comes while the stream reads waits for the read: no item twice', async () => {
+    const { s, reads, feed, stream } = await settled();
+    const [first, second] = await deliver(s, 'ada', ['m1', 'm2']);
+    // A ring without the item starts a read (of both), then item 2's ring comes while it runs.
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'ada', itemId: 'm1' }]);
+    feed.publish([second!]);
+    expect(stream.events).toHaveLength(1);
+    await waitFor(() => stream.events.length === 3, 'both items');
+    feed.publish([first!]);
+    await turn();
+    await turn();
+    expect(ids(stream.events)).toEqual(['1', '2']);
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    stream.session.close();
   });
 });

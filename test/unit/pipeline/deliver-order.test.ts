@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { InboxFeed } from '../../../src/inbox/feed.ts';
+import { deliverHandler } from '../../../src/pipeline/deliver.ts';
+import { ProviderRegistry } from '../../../src/providers/registry.ts';
+import { JobSignal } from '../../../src/queue/signal.ts';
+import type { Lane } from '../../../src/shared/model.ts';
+import type { Job, Store } from '../../../src/store/port.ts';
+import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+import { TemplateCache } from '../../../src/templates/render.ts';
+
+const DAY = 86_400_000;
+let store: Store | null = null;
+afterEach(async () => {
+  await store?.close();
+  store = null;
+});
+
+/**
+ * A real SQLite store with one in-app workflow and an event to `a` and `b`, whose event reads
+ * (each deliver batch starts with one) are written to `log`, as the feed's rings are.
+ */
+async function setUp(log: string[]) {
+  const real = openSqliteStore({ file: ':memory:' });
+  store = real;
+  await real.ensureTenant('t1', 't1');
+  await real.putWorkflow('t1', 'news', { channels: [{ channel: 'in_app', template: { title: 'Hi' } }] }, 1);
+  await real.acceptEvents(
+    [
+      {
+        tenantId: 't1',
+        id: 'evt_1',
+        input: { workflow: 'news', to: ['a', 'b'] },
+        idempotencyKey: null,
+        payloadHash: null,
+        now: Date.now(),
+        inlineSubscribers: [],
+        subscriberIds: ['a', 'b'],
+        job: { kind: 'fanout', runAt: null },
+      },
+    ],
+    DAY,
+  );
+  const logged = new Proxy(real, {
+    get(target, name, receiver) {
+      if (name === 'getEvents')
+        return (refs: Parameters<Store['getEvents']>[0]) => {
+          log.push('build');
+          return target.getEvents(refs);
+        };
+      return Reflect.get(target, name, receiver);
+    },
+  });
+  const inboxFeed = new InboxFeed();
+  inboxFeed.tap((changes) => {
+    for (const change of changes) log.push(`ring ${change.subscriberId}`);
+  });
+  return deliverHandler({
+    store: logged,
+    signal: new JobSignal(),
+    templates: new TemplateCache(),
+    providers: new ProviderRegistry(real, []),
+    inboxFeed,
+  });
+}
+
+const deliverJob = (id: number, subscriberId: string, lane: Lane): Job => ({
+  id,
+  tenantId: 't1',
+  kind: 'deliver',
+  lane,
+  partitionKey: null,
+  payload: { eventId: 'evt_1', subscriberIds: [subscriberId] },
+  attempts: 0,
+  maxAttempts: 5,
+  runAt: 0,
+  createdAt: 0,
+});
+
+describe('deliver batches on SQLite', () => {
+  it('normal-lane batches run one after another: the first rings its streams before the second builds', async () => {
+    const log: string[] = [];
+    const handler = await setUp(log);
+    const context = { owner: 'w1' };
+    await Promise.all([
+      handler.run([deliverJob(1, 'a', 'normal')], context),
+      handler.run([deliverJob(2, 'b', 'normal')], context),
+    ]);
+    expect(log).toEqual(['build', 'ring a', 'build', 'ring b']);
+  });
+
+  it('critical batches do not queue behind others', async () => {
+    const log: string[] = [];
+    const handler = await setUp(log);
+    const context = { owner: 'w1' };
+    await Promise.all([
+      handler.run([deliverJob(1, 'a', 'normal')], context),
+      handler.run([deliverJob(2, 'b', 'critical')], context),
+    ]);
+    expect(log.slice(0, 2)).toEqual(['build', 'build']);
+  });
+});
