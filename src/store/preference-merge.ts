@@ -99,7 +99,8 @@ export function sharedPreferenceParser(): (json: string) => PreferenceChoices {
   };
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes `value` and everything in it (a batch's shared answers, see sharedPreferenceParser). */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const inner of Object.values(value)) deepFreeze(inner);

@@ -1000,7 +1000,6 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       });
 
       it('purges every ended counter over repeated calls and never one still in its window', async () => {
-        const take = { shared: [0], parts: [[]] };
         const counter = (i: number) => ({
           scope: `wf\u001fsubscriber\u001fu${String(i).padStart(3, '0')}`,
           limit: 2,
@@ -1020,10 +1019,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           purged += n;
         }
         expect(purged).toBe(120);
-        // The counters still in their window kept their count (1 of 2): one more fits, then none.
+        // Every counter still in its window kept its count (1 of 2): one more fits, then none.
         const current = counters.filter((_, i) => i % 2 === 1);
-        expect(await store.takeRateCounts(T, current, [take])).toEqual([[-1]]);
-        expect(await store.takeRateCounts(T, current, [take])).toEqual([[0]]);
+        const each = current.map((_, i) => ({ shared: [i], parts: [[]] }));
+        expect(await store.takeRateCounts(T, current, each)).toEqual(current.map(() => [-1]));
+        expect(await store.takeRateCounts(T, current, each)).toEqual(current.map((_, i) => [i]));
+      });
+
+      it("adds a lagging worker's take to the newer window it finds stored", async () => {
+        const take = { shared: [0], parts: [[]] };
+        const newer = [{ scope: 'wf\u001fsubscriber\u001fu1', limit: 5, windowEnd: 1_000 }];
+        expect(await store.takeRateCounts(T, newer, [take, take])).toEqual([[-1], [-1]]);
+        // Its clock says the window ends at 900: the stored window (to 1,000) and its count hold.
+        expect(await store.takeRateCounts(T, [{ ...newer[0]!, windowEnd: 900 }], [take])).toEqual([[-1]]);
+        // 3 of 5 are taken in the window to 1,000: two more fit, then none.
+        expect(await store.takeRateCounts(T, newer, [take, take, take])).toEqual([[-1], [-1], [0]]);
       });
 
       it('counts a counter read again in its window on top of its stored count, and an ended one from zero', async () => {

@@ -2,7 +2,12 @@ import type Database from 'better-sqlite3';
 import type { PreferenceChoices } from '../../shared/model.ts';
 import { choicesChanged, preferenceChange } from '../personal-data.ts';
 import type { ConsentNote, PreferencePatch, PreferenceStore } from '../port.ts';
-import { mergePreferences, parsePreferences, sharedPreferenceParser } from '../preference-merge.ts';
+import {
+  deepFreeze,
+  mergePreferences,
+  parsePreferences,
+  sharedPreferenceParser,
+} from '../preference-merge.ts';
 import type { ConsentStatements } from './personal-data.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
@@ -55,9 +60,10 @@ export function sqlitePreferenceStore(
       const found = new Map<string, PreferenceChoices>();
       if (subscriberIds.length === 0) return found;
       if (subscriberIds.length === 1) {
-        // A one-recipient event (the common case) skips encoding the id list as JSON.
+        // A one-recipient event (the common case) skips encoding the id list as JSON. Frozen like
+        // every batch's answers, so a consumer that changed one fails here as in a batch.
         const choices = read(tenantId, subscriberIds[0]!);
-        if (choices) found.set(subscriberIds[0]!, choices);
+        if (choices) found.set(subscriberIds[0]!, deepFreeze(choices));
         return found;
       }
       const parse = sharedPreferenceParser();

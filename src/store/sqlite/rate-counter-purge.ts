@@ -5,6 +5,8 @@ import type Database from 'better-sqlite3';
  * transaction, so a delivery batch never waits long behind it.
  */
 export const PURGE_SCAN = 20_000;
+/** Stretches one purge call walks at most (a million rows at the default scan). */
+const MAX_STRETCHES_PER_CALL = 50;
 
 type Key = [tenantId: string, scope: string];
 
@@ -20,7 +22,7 @@ type Key = [tenantId: string, scope: string];
 export function sqliteRateCounterPurge(
   db: Database.Database,
   scan: number = PURGE_SCAN,
-): (before: number, limit: number) => number {
+): (before: number, limit: number) => Promise<number> {
   const range = (from: boolean, to: boolean) =>
     [
       from ? '(tenant_id, scope) > (@fromTenant, @fromScope)' : '1',
@@ -63,7 +65,8 @@ export function sqliteRateCounterPurge(
   });
 
   let resumeAfter: Key | null = null;
-  const purge = db.transaction((before: number, limit: number): number => {
+  /** One stretch, one short write transaction: how many it deleted, and whether it reached the last row. */
+  const stretch = db.transaction((before: number, limit: number): { removed: number; wrapped: boolean } => {
     const from = resumeAfter;
     let to = (nth(from !== null, false).get({ ...keyParams(from, null), skip: scan - 1 }) ??
       null) as Key | null;
@@ -76,7 +79,19 @@ export function sqliteRateCounterPurge(
     const { changes } = remove(from !== null, to !== null).run({ ...keyParams(from, to), before });
     // Past the last row: the next call starts over.
     resumeAfter = to;
-    return changes;
+    return { removed: changes, wrapped: to === null };
   });
-  return (before, limit) => (limit < 1 ? 0 : purge.immediate(before, limit));
+  // Stretch after stretch, the event loop free between them, until `limit` rows are gone or the
+  // walk reaches the last row: an answer below `limit` then says this walk found no more (the
+  // sweep stops asking until its next run), as it did with the index.
+  return async (before, limit) => {
+    let removed = 0;
+    for (let stretches = 0; removed < limit && stretches < MAX_STRETCHES_PER_CALL; stretches++) {
+      const done = stretch.immediate(before, limit - removed);
+      removed += done.removed;
+      if (done.wrapped) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return removed;
+  };
 }

@@ -44,11 +44,12 @@ export function sqliteRateCounterStore(
   );
   // Counters read in this transaction and still in their window: the count alone. The rows exist
   // (the write lock is held since the read), so only the conflict branch runs; one multi-row
-  // statement measured cheaper than an UPDATE per counter or an UPDATE … FROM a VALUES list.
+  // statement measured cheaper than an UPDATE per counter or an UPDATE … FROM a VALUES list. The
+  // stored window end is bound all the same, so the insert branch could never write a wrong one.
   const countOf = byChunkSize((n) =>
     db.prepare(
       `INSERT INTO rate_counters (tenant_id, scope, window_end, count)
-       VALUES ${Array(n).fill('(?, ?, 0, ?)').join(', ')}
+       VALUES ${Array(n).fill('(?, ?, ?, ?)').join(', ')}
        ON CONFLICT (tenant_id, scope) DO UPDATE SET count = excluded.count`,
     ),
   );
@@ -59,8 +60,9 @@ export function sqliteRateCounterStore(
     const n = counters.length;
     const counts = new Array<number>(n).fill(0);
     const limits = new Array<number>(n);
-    // Whether the counter's stored row is in the window the take counts in (then only its count changes).
-    const current = new Array<boolean>(n).fill(false);
+    // The stored window end of a counter whose row is in the window the take counts in (then only
+    // its count changes); 0 for one that starts a window.
+    const current = new Array<number>(n).fill(0);
     const index = new Map<string, number>();
     const scopes: string[] = [];
     for (let from = 0; from < n; from += CHUNK) {
@@ -75,28 +77,28 @@ export function sqliteRateCounterStore(
         // clock lags keeps the newer window and its count.
         if (row[1] >= counters[i]!.windowEnd) {
           counts[i] = row[2];
-          current[i] = true;
+          current[i] = row[1];
         }
       }
     }
     for (let i = 0; i < n; i++) limits[i] = counters[i]!.limit;
     const before = counts.slice();
     const answers = grantRateTakes(counts, limits, takes);
-    // tenant, scope, window_end, count per counter that starts a window; tenant, scope, count per one that goes on.
+    // tenant, scope, window_end, count per counter, apart for those that start a window and those that go on.
     const started: (string | number)[] = [];
     const counted: (string | number)[] = [];
     for (let i = 0; i < n; i++) {
       if (counts[i] === before[i]) continue;
-      if (current[i]) counted.push(tenantId, counters[i]!.scope, counts[i]!);
+      if (current[i]! > 0) counted.push(tenantId, counters[i]!.scope, current[i]!, counts[i]!);
       else started.push(tenantId, counters[i]!.scope, counters[i]!.windowEnd, counts[i]!);
     }
     for (let from = 0; from < started.length; from += CHUNK * 4) {
       const values = started.slice(from, from + CHUNK * 4);
       startOf(values.length / 4).run(...values);
     }
-    for (let from = 0; from < counted.length; from += CHUNK * 3) {
-      const values = counted.slice(from, from + CHUNK * 3);
-      countOf(values.length / 3).run(...values);
+    for (let from = 0; from < counted.length; from += CHUNK * 4) {
+      const values = counted.slice(from, from + CHUNK * 4);
+      countOf(values.length / 4).run(...values);
     }
     return answers;
   });
@@ -114,8 +116,6 @@ export function sqliteRateCounterStore(
       if (takes.length === 0) return [];
       return take.immediate(tenantId, counters, takes);
     },
-    async purgeRateCounters(before, limit) {
-      return purge(before, limit);
-    },
+    purgeRateCounters: purge,
   };
 }
