@@ -87,6 +87,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   restrictExistingFiles([keyFile]);
   const signal = new JobSignal();
+  // Its count of open streams is shared with the worker threads (InboxFeed.hasAudience).
   const inboxFeed = new InboxFeed();
   // Workers on this thread listen for other processes' jobs; worker threads relay their own.
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });

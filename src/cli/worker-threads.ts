@@ -32,7 +32,7 @@ export async function startWorkerThread(
     name: 'worker thread',
     entry: ENTRY,
     // The secrets settled by the API thread at start (never re-read or re-decided by a thread).
-    workerData: { config, shared, secrets },
+    workerData: { config, shared, secrets, inboxAudience: inboxFeed.audienceCounter },
     logger,
     // New inbox items of the thread's deliveries reach this thread's streams (and relays); its
     // workers' health is kept for /readyz (a new incarnation starts healthy).

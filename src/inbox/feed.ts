@@ -55,6 +55,32 @@ export class InboxFeed {
   private readonly listeners = new Map<string, Map<string, Set<Listener>>>();
   private readonly taps = new Set<Tap>();
 
+  /**
+   * `audience` counts the streams open in this process, shared by its threads (see
+   * {@link InboxFeed.createAudience}): a worker thread's feed has no listeners of its own, but
+   * reads there whether the API thread's has any.
+   */
+  constructor(private readonly audience: Int32Array = InboxFeed.createAudience()) {}
+
+  /** The shared counter, for a worker thread's feed. */
+  get audienceCounter(): Int32Array {
+    return this.audience;
+  }
+
+  /** A counter of open streams that the feeds of one process's threads share. */
+  static createAudience(): Int32Array {
+    return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  /**
+   * Whether any stream of this process listens now. A delivery makes what streams show of its new
+   * items (LoggedItem) only then: a broadcast nobody watches pays nothing for it, and a stream
+   * that opens a moment later reads the log, as it does for any ring without the item.
+   */
+  hasAudience(): boolean {
+    return Atomics.load(this.audience, 0) > 0;
+  }
+
   publish(changes: readonly InboxChange[], origin: FeedOrigin = 'local'): void {
     if (changes.length === 0) return;
     for (const tap of this.taps) tap(changes, origin);
@@ -83,10 +109,14 @@ export class InboxFeed {
       set = new Set();
       ofTenant.set(subscriberId, set);
     }
-    set.add(listener);
+    if (!set.has(listener)) {
+      set.add(listener);
+      Atomics.add(this.audience, 0, 1);
+    }
     const tenant = ofTenant;
     return () => {
-      set.delete(listener);
+      if (!set.delete(listener)) return;
+      Atomics.sub(this.audience, 0, 1);
       if (set.size > 0 || tenant.get(subscriberId) !== set) return;
       tenant.delete(subscriberId);
       if (tenant.size === 0 && this.listeners.get(tenantId) === tenant) this.listeners.delete(tenantId);

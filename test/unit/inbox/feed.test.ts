@@ -1,0 +1,54 @@
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { InboxFeed } from '../../../src/inbox/feed.ts';
+
+describe('InboxFeed audience', () => {
+  it('counts the streams listening, once per listener, and never below zero', () => {
+    const feed = new InboxFeed();
+    expect(feed.hasAudience()).toBe(false);
+    const listener = () => undefined;
+    const stop = feed.subscribe('t', 's1', listener);
+    // The same listener again for the same subscriber is one listener.
+    const again = feed.subscribe('t', 's1', listener);
+    const other = feed.subscribe('t', 's2', () => undefined);
+    expect(feed.hasAudience()).toBe(true);
+    stop();
+    again();
+    stop();
+    expect(feed.hasAudience()).toBe(true);
+    other();
+    expect(feed.hasAudience()).toBe(false);
+    expect(feed.audienceCounter[0]).toBe(0);
+  });
+
+  it("is seen by a worker thread's feed made over the same counter", async () => {
+    const api = new InboxFeed();
+    const stop = api.subscribe('t', 's', () => undefined);
+    // What a worker thread does with workerData.inboxAudience (src/cli/worker-thread.ts).
+    const probe = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      parentPort.postMessage(Atomics.load(workerData.audience, 0) > 0);
+      parentPort.once('message', () => parentPort.postMessage(Atomics.load(workerData.audience, 0) > 0));
+    `;
+    const worker = new Worker(probe, { eval: true, workerData: { audience: api.audienceCounter } });
+    const answers: boolean[] = [];
+    await new Promise<void>((resolve, reject) => {
+      worker.on('error', reject);
+      worker.on('message', (seen: boolean) => {
+        answers.push(seen);
+        if (answers.length === 1) {
+          stop();
+          worker.postMessage('again');
+        } else resolve();
+      });
+    });
+    await worker.terminate();
+    expect(answers).toEqual([true, false]);
+    // And a feed made over it (as the worker thread's is) reads the same.
+    const threadFeed = new InboxFeed(api.audienceCounter);
+    const reopened = api.subscribe('t', 's', () => undefined);
+    expect(threadFeed.hasAudience()).toBe(true);
+    reopened();
+    expect(threadFeed.hasAudience()).toBe(false);
+  });
+});
