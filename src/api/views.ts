@@ -14,6 +14,7 @@ import {
   type WorkflowRecord,
   type WorkflowVersionRecord,
 } from '../shared/model.ts';
+import { recipientsByReference } from '../shared/recipient-reference.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
 import type { CircuitRecord, WebhookEndpointRecord } from '../store/port.ts';
 import { tokenHint } from './device-input.ts';
@@ -100,7 +101,8 @@ export function eventView(
     status,
     priority: event.priority,
     createdAt: iso(event.createdAt),
-    to: event.payload.to,
+    // Inline recipients by reference, also in events stored before that was how they were stored.
+    to: recipientsByReference(event.payload.to),
     data: event.payload.data ?? {},
     // A scheduled event shows its schedule: until a recipient's time comes it has no message.
     ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),

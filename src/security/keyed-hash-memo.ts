@@ -47,12 +47,6 @@ export class KeyedHashMemo {
     this.#youngSize += 1;
   }
 
-  /** Drops `value` under every purpose (an erased subscriber's address). */
-  forget(value: string): void {
-    for (const values of this.#young.values()) if (values.delete(value)) this.#youngSize -= 1;
-    for (const values of this.#old.values()) if (values.delete(value)) this.#oldSize -= 1;
-  }
-
   clear(): void {
     this.#young = new Map();
     this.#old = new Map();

@@ -128,15 +128,13 @@ export class PersonalData {
   }
 
   /**
-   * Drops what the memos hold of an erased subscriber's address, in each form it was memoised
-   * under (as written, and normalised for its keyed hash). Other threads and processes drop it on
-   * eviction or restart.
+   * Empties both memos (an erasure): whatever addresses the subscriber had, under any spelling,
+   * none stays in this store's memory. Erasures are rare, and a few thousand keyed hashes and
+   * seals rebuild the memos. Other threads and processes drop them on eviction or restart.
    */
-  forget(forms: Iterable<string>): void {
-    for (const form of forms) {
-      this.sealedAddresses.forget(form);
-      this.hashes.forget(form);
-    }
+  forgetRecentValues(): void {
+    this.sealedAddresses.clear();
+    this.hashes.clear();
   }
 
   sealNullable(plain: string | null | undefined): string | null {

@@ -1,6 +1,7 @@
-import { addressHash, normaliseAddress } from '../feedback/address.ts';
+import { addressHash } from '../feedback/address.ts';
 import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
-import type { EventInput, Recipient, SubscriberPatch } from '../shared/model.ts';
+import type { EventInput, SubscriberPatch } from '../shared/model.ts';
+import { isInlineRecipient, recipientsByReference } from '../shared/recipient-reference.ts';
 
 /**
  * How both stores keep personal fields (API.md "Personal data"): sealed on the way in, opened on
@@ -69,17 +70,7 @@ function reusable(
  * for nothing to read.
  */
 export function eventInputByReference(input: EventInput): EventInput {
-  if (!input.to.some(isInline)) return input;
-  return {
-    ...input,
-    to: input.to.map((recipient) =>
-      isInline(recipient) ? { subscriberId: recipient.subscriberId } : recipient,
-    ),
-  };
-}
-
-function isInline(recipient: Recipient): recipient is Extract<Recipient, { subscriberId: string }> {
-  return typeof recipient === 'object' && 'subscriberId' in recipient && Object.keys(recipient).length > 1;
+  return input.to.some(isInlineRecipient) ? { ...input, to: recipientsByReference(input.to) } : input;
 }
 
 /** Inline subscribers sealed, each against its row as stored when the caller has it. */
@@ -89,33 +80,4 @@ export function sealInlineSubscribers<T extends { id: string } & SubscriberPatch
   stored?: (id: string) => StoredAddresses | undefined,
 ): ({ id: string } & SealedSubscriberPatch)[] {
   return inline.map(({ id, ...patch }) => ({ id, ...sealSubscriberPatch(personal, patch, stored?.(id)) }));
-}
-
-/**
- * Makes the process forget an erased subscriber's stored addresses: the memos of recent sealed
- * values and keyed hashes hold them in clear (src/security/personal-data.ts).
- */
-export function forgetAddresses(
-  personal: PersonalData,
-  stored: Pick<StoredAddresses, 'email' | 'phone'> | undefined,
-): void {
-  const forms: string[] = [];
-  for (const [channel, value] of [
-    ['email', stored?.email],
-    ['sms', stored?.phone],
-  ] as const) {
-    if (!value) continue;
-    const plain = openable(personal, value);
-    if (plain !== null) forms.push(plain, normaliseAddress(channel, plain));
-  }
-  personal.forget(forms);
-}
-
-/** The plain value of a stored one, or null when it does not open (not under this key: not memoised either). */
-function openable(personal: PersonalData, stored: string): string | null {
-  try {
-    return personal.open(stored);
-  } catch {
-    return null;
-  }
 }

@@ -2741,6 +2741,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           );
         const full = { email: INLINE_EMAIL, phone: INLINE_PHONE, locale: 'fr', data: { plan: 'pro' } };
         await send('evt_u1', 100, full);
+        // What another process (or this one after a restart) would have: no memo of the sealed address.
+        store.personalData.forgetRecentValues();
         await send('evt_u2', 200, full);
         await send('evt_u3', 300, { email: INLINE_EMAIL });
         expect(await store.getSubscriber(T, 'marm')).toMatchObject({

@@ -9,7 +9,6 @@ import {
   scrubEventPayload,
   toConsent,
 } from '../personal-data.ts';
-import { forgetAddresses } from '../personal-fields.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
@@ -112,11 +111,11 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
     async beginErasure(request, job) {
       return transaction(pool, async (client) => {
         const { tenantId, subscriberId, erasedId } = request;
-        const { rows } = await client.query<{ email: string | null; phone: string | null }>(
-          'DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2 RETURNING email, phone',
-          [tenantId, subscriberId],
-        );
-        forgetAddresses(personal, rows[0]);
+        await client.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', [
+          tenantId,
+          subscriberId,
+        ]);
+        personal.forgetRecentValues();
         for (const sql of FORGET) await client.query(sql, [tenantId, subscriberId]);
         await client.query(
           `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = $3, detail = NULL

@@ -9,7 +9,6 @@ import {
   scrubEventPayload,
   toConsent,
 } from '../personal-data.ts';
-import { forgetAddresses, type StoredAddresses } from '../personal-fields.ts';
 import type { ErasureRequest, ExpiringTable, PersonalDataStore } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 
@@ -56,9 +55,7 @@ export function sqlitePersonalDataStore(
         WHERE tenant_id = ? AND subscriber_id = ? ORDER BY topic_key`,
     )
     .pluck();
-  const dropSubscriber = db.prepare(
-    'DELETE FROM subscribers WHERE tenant_id = ? AND id = ? RETURNING email, phone',
-  );
+  const dropSubscriber = db.prepare('DELETE FROM subscribers WHERE tenant_id = ? AND id = ?');
   const forget = [
     'DELETE FROM preferences WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     'DELETE FROM devices WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
@@ -110,7 +107,8 @@ export function sqlitePersonalDataStore(
   };
   const begin = db.transaction((request: ErasureRequest, job: Parameters<JobStatements['enqueue']>[0]) => {
     const { tenantId, subscriberId, erasedId } = request;
-    forgetAddresses(personal, dropSubscriber.get(tenantId, subscriberId) as StoredAddresses | undefined);
+    dropSubscriber.run(tenantId, subscriberId);
+    personal.forgetRecentValues();
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     if (eraseBatch(request) < request.batch) return false;
     jobs.enqueue(job, request.now);

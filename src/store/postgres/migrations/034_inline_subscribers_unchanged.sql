@@ -1,6 +1,8 @@
 -- tidings_accept as in 026_personal_data_hashes.sql, but an inline subscriber the event would leave
--- as it is (same sealed address, hashes, locale, zone and data) is not rewritten: sending to the
--- same inline recipients again writes events, not subscriber rows, and their updated_at stays.
+-- as it is (same address by its keyed hash, locale, zone and data) is not rewritten: sending to the
+-- same inline recipients again writes events, not subscriber rows, and their updated_at stays. An
+-- address whose hash the row already holds, sealed, keeps its stored sealed value (as SQLite's
+-- reusable() does): whether a row is written never depends on what a process happens to remember.
 CREATE OR REPLACE FUNCTION tidings_accept(p_events JSONB, p_window BIGINT, p_per_job INT, p_max_attempts INT) RETURNS JSONB LANGUAGE plpgsql AS $$
 DECLARE
   v_count INT := jsonb_array_length(p_events);
@@ -59,7 +61,6 @@ BEGIN
   ON CONFLICT DO NOTHING;
 
   -- Inline subscribers (rare in bulk): fields present are set (null clears one), absent ones kept.
-  -- An address sent again comes sealed as the row holds it (PersonalData.sealAddress's memo).
   FOR v_inline IN
     SELECT b.e->>'tenantId' AS tenant_id, (b.e->>'now')::BIGINT AS now, s.value AS s
       FROM jsonb_array_elements(p_events) WITH ORDINALITY AS b(e, ord)
@@ -74,8 +75,12 @@ BEGIN
             CASE WHEN jsonb_typeof(v_inline.s->'data') = 'object' THEN v_inline.s->'data' ELSE '{}' END,
             v_inline.now, v_inline.now)
     ON CONFLICT (tenant_id, id) DO UPDATE SET
-      email = CASE WHEN v_inline.s ? 'email' THEN excluded.email ELSE cur.email END,
-      phone = CASE WHEN v_inline.s ? 'phone' THEN excluded.phone ELSE cur.phone END,
+      email = CASE WHEN NOT v_inline.s ? 'email' THEN cur.email
+                   WHEN cur.email_hash = excluded.email_hash AND cur.email LIKE 'pd1.%' THEN cur.email
+                   ELSE excluded.email END,
+      phone = CASE WHEN NOT v_inline.s ? 'phone' THEN cur.phone
+                   WHEN cur.phone_hash = excluded.phone_hash AND cur.phone LIKE 'pd1.%' THEN cur.phone
+                   ELSE excluded.phone END,
       email_hash = CASE WHEN v_inline.s ? 'email' THEN excluded.email_hash ELSE cur.email_hash END,
       phone_hash = CASE WHEN v_inline.s ? 'phone' THEN excluded.phone_hash ELSE cur.phone_hash END,
       locale = CASE WHEN v_inline.s ? 'locale' THEN excluded.locale ELSE cur.locale END,
@@ -83,8 +88,10 @@ BEGIN
       data = CASE WHEN v_inline.s ? 'data' THEN excluded.data ELSE cur.data END,
       updated_at = excluded.updated_at
     -- A row the entry would leave as it is is not written (nor its updated_at moved).
-    WHERE (v_inline.s ? 'email' AND (cur.email, cur.email_hash) IS DISTINCT FROM (excluded.email, excluded.email_hash))
-       OR (v_inline.s ? 'phone' AND (cur.phone, cur.phone_hash) IS DISTINCT FROM (excluded.phone, excluded.phone_hash))
+    WHERE (v_inline.s ? 'email' AND (cur.email_hash IS DISTINCT FROM excluded.email_hash
+                                      OR coalesce(cur.email NOT LIKE 'pd1.%', false)))
+       OR (v_inline.s ? 'phone' AND (cur.phone_hash IS DISTINCT FROM excluded.phone_hash
+                                      OR coalesce(cur.phone NOT LIKE 'pd1.%', false)))
        OR (v_inline.s ? 'locale' AND cur.locale IS DISTINCT FROM excluded.locale)
        OR (v_inline.s ? 'timezone' AND cur.timezone IS DISTINCT FROM excluded.timezone)
        OR (v_inline.s ? 'data' AND cur.data IS DISTINCT FROM excluded.data);
