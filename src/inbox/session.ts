@@ -56,6 +56,15 @@ export function parseEventId(value: string | undefined): number | null | 'invali
 }
 
 /**
+ * How long a stream counts on the unread count its last read found, moving it by the new items it
+ * sends from their rings. Every change a subscriber makes is logged (and so breaks the run of log
+ * numbers, making the stream read), but the retention sweep and an erasure remove unread items
+ * without a log entry: past this, the next ring reads the count again, so a count never lags such
+ * a removal by longer.
+ */
+const UNREAD_TRUSTED_MS = 60_000;
+
+/**
  * One client's view of a subscriber's inbox, resumable without gaps or duplicates. The store's
  * change log is the only source of events: the in-process feed (and the PostgreSQL relay behind
  * it) is only a doorbell saying "this subscriber's log grew". The session listens for the doorbell
@@ -79,6 +88,8 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
    * ring moves it; a page cut at the limit leaves it unknown until the next read.
    */
   let unread: number | null = null;
+  /** When a read last set `unread` (see UNREAD_TRUSTED_MS). */
+  let unreadReadAt = 0;
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
     const known = (logged as WithEvent)[MADE];
@@ -110,6 +121,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
           const { changes, unreadCount } = await options.reader.read(tenantId, subscriberId, cursor);
           const ended = changes.length < options.reader.limit;
           unread = ended ? unreadCount : null;
+          unreadReadAt = Date.now();
           if (changes.length === 0 || closed) break;
           for (const logged of changes) {
             const next = event(logged, unreadCount);
@@ -137,6 +149,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     if (change.type !== 'item.created' || !change.logged || options.view !== inboxItemView) return false;
     const { seq, unread: counts, view } = change.logged;
     if (!started || closed || running || unread === null || seq !== cursor + 1) return false;
+    if (Date.now() - unreadReadAt > UNREAD_TRUSTED_MS) return false;
     const unreadCount = unread + (counts ? 1 : 0);
     const known = (change as RungWithEvent)[MADE];
     let next: InboxEvent;

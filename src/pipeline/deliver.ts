@@ -795,8 +795,13 @@ function newInboxItems(
     }
     changes.push(change);
   }
+  // PostgreSQL numbers a batch's items by id, not in message order: a subscriber's rings in log
+  // order let its streams send them without reading.
+  if (watched) changes.sort((a, b) => ringSeq(a) - ringSeq(b));
   return changes;
 }
+
+const ringSeq = (change: InboxChange) => (change.type === 'item.created' ? (change.logged?.seq ?? 0) : 0);
 
 /**
  * Counts the messages this commit created, by the status each was created with; an in-app message

@@ -194,7 +194,8 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
         }) as { subscriber_id: string; n: number }[],
       };
     } finally {
-      if (own) commit.run();
+      // SQLite may have ended it already (an I/O error): the error thrown is then the real one.
+      if (own && db.inTransaction) commit.run();
     }
   };
   const oldest = db.prepare(

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { eventText } from '../../../src/inbox/event-text.ts';
 import { type InboxChange, InboxFeed, type InboxItemFields } from '../../../src/inbox/feed.ts';
 import { inboxItemView } from '../../../src/inbox/item-view.ts';
@@ -207,6 +207,31 @@ describe('inbox sessions sent a new item by its ring', () => {
     feed.publish([next!]);
     expect(stream.events[4]).toMatchObject({ type: 'item.created', id: '4', unreadCount: 2 });
     stream.session.close();
+  });
+
+  it('counts on the unread count of its last read for a minute only: a purge removes items without logging', async () => {
+    const { s, reads, feed, stream } = await settled();
+    let now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now);
+    try {
+      feed.publish(await deliver(s, 'ada', ['m1']));
+      expect(stream.events[1]).toMatchObject({ id: '1', unreadCount: 1 });
+      // The retention sweep takes m1 (old and unread) away: no log entry says so.
+      expect(await s.purgeExpired('messages', 't1', Number.MAX_SAFE_INTEGER, 10)).toBe(1);
+      // Within the minute, the next item still goes from its ring (the count lags the purge)…
+      feed.publish(await deliver(s, 'ada', ['m2']));
+      expect(stream.events[2]).toMatchObject({ id: '2', unreadCount: 2 });
+      expect(reads).toEqual([]);
+      // …past it, the next ring reads, and the count is the store's again (m2 and m3, not 3).
+      now += 60_001;
+      feed.publish(await deliver(s, 'ada', ['m3']));
+      await waitFor(() => stream.events.length === 4, 'the third item');
+      expect(reads).toEqual([1]);
+      expect(stream.events[3]).toMatchObject({ id: '3', unreadCount: 2 });
+    } finally {
+      clock.mockRestore();
+      stream.session.close();
+    }
   });
 
   it('a ring after a gap reads the log: the item it skipped comes first, and none twice', async () => {
