@@ -252,6 +252,22 @@ async function buildInstallation(store: Store): Promise<void> {
   await store.recordReport(T, 'twilio:SM0123', 10_500);
 }
 
+/** Subscribers with a change log or a cursor in a SQLite file. */
+function subscribersWithInboxLogs(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare(
+        `SELECT COUNT(*) FROM (SELECT tenant_id, subscriber_id FROM inbox_changes
+         UNION SELECT tenant_id, subscriber_id FROM inbox_cursors)`,
+      )
+      .pluck()
+      .get() as number;
+  } finally {
+    db.close();
+  }
+}
+
 function countRows(file: string): Record<string, number> {
   const db = new Database(file, { readonly: true });
   try {
@@ -417,8 +433,13 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     }
     expect(lines).toContain(`messages: ${sourceCounts.messages}/${sourceCounts.messages}`);
     expect(lines.join('\n')).toMatch(/leased by a worker that looks alive/);
-    // The marker is the copy's own setting; everything else matches the source row for row.
-    expect(await countPostgresRows(url)).toEqual({ ...sourceCounts, settings: sourceCounts.settings! + 1 });
+    // The marker is the copy's own setting, and every subscriber with a change log has its inbox
+    // cursor (PostgreSQL numbers from it); everything else matches the source row for row.
+    expect(await countPostgresRows(url)).toEqual({
+      ...sourceCounts,
+      settings: sourceCounts.settings! + 1,
+      inbox_cursors: subscribersWithInboxLogs(file),
+    });
 
     const jobsBefore = sourceJobs(file);
     const maxCopiedId = Math.max(...jobsBefore.map((j) => j.id));
@@ -509,6 +530,14 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
       );
       expect(await store.listSandboxCaptures(T, 10)).toEqual(await sqlite.listSandboxCaptures(T, 10));
 
+      // The change log carries on: clients resume where they were, and a new change is numbered
+      // past the copied ones (PostgreSQL numbers from inbox_cursors, which SQLite fills only on purge).
+      const lastLogged = await sqlite.lastInboxChange(T, 'u1');
+      expect(lastLogged).toBeGreaterThan(0);
+      expect(await store.lastInboxChange(T, 'u1')).toBe(lastLogged);
+      expect(await store.markInbox(T, 'u1', 'msg_01', 'read', 20_000)).toBeTruthy();
+      expect(await store.lastInboxChange(T, 'u1')).toBe(lastLogged + 1);
+
       // Jobs: leases are gone (the old workers are), dead letters stay dead, ids and payloads kept.
       const states = jobsBefore.map((j) => j.state);
       expect(states).toContain('leased');
@@ -578,7 +607,11 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     });
     expect(lines).toContain(`messages: ${sourceCounts.messages}/${sourceCounts.messages} (4 already there)`);
     const complete = await countPostgresRows(url);
-    expect(complete).toEqual({ ...sourceCounts, settings: sourceCounts.settings! + 1 });
+    expect(complete).toEqual({
+      ...sourceCounts,
+      settings: sourceCounts.settings! + 1,
+      inbox_cursors: subscribersWithInboxLogs(file),
+    });
 
     const again = await copySqliteToPostgres({ sourceFile: file, targetUrl: url });
     expect(again.alreadyCopied).toBe(true);

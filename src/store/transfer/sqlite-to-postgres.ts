@@ -9,7 +9,7 @@ import { TransferRefused } from './errors.ts';
 import { type CopyMarker, finishCopy, prepareTarget, type SecretOutcome } from './preflight.ts';
 import { openSqliteSource, type SqliteSource } from './source.ts';
 import { TABLES } from './tables.ts';
-import { analyze, moveIdsPastCopied } from './target.ts';
+import { analyze, moveIdsPastCopied, moveInboxCursorsPastCopiedLogs } from './target.ts';
 
 export interface SqliteToPostgresOptions {
   /** The embedded installation's database file. */
@@ -143,6 +143,7 @@ async function copyAll(
     tables.push(done);
   }
   for (const spec of TABLES) if (spec.keepsIdentity) await moveIdsPastCopied(client, spec.name);
+  await moveInboxCursorsPastCopiedLogs(client);
   await analyze(
     client,
     TABLES.map((t) => t.name),

@@ -68,6 +68,22 @@ export async function moveIdsPastCopied(client: pg.PoolClient, table: string): P
   );
 }
 
+/**
+ * PostgreSQL numbers a subscriber's next inbox change from `inbox_cursors` alone; SQLite numbers
+ * from its log and writes a cursor only when a purge deletes log entries. So a copied log's
+ * subscribers get a cursor at their highest copied number (never moved back), or their next change
+ * would take a number the log already holds.
+ */
+export async function moveInboxCursorsPastCopiedLogs(client: pg.PoolClient): Promise<void> {
+  await run(
+    client,
+    `INSERT INTO inbox_cursors (tenant_id, subscriber_id, last_seq)
+     SELECT tenant_id, subscriber_id, max(seq) FROM inbox_changes GROUP BY tenant_id, subscriber_id
+     ON CONFLICT (tenant_id, subscriber_id)
+       DO UPDATE SET last_seq = GREATEST(inbox_cursors.last_seq, excluded.last_seq)`,
+  );
+}
+
 /** Fresh planner statistics, so the first claims after a bulk load do not plan against empty tables. */
 export async function analyze(client: pg.PoolClient, tables: readonly string[]): Promise<void> {
   await run(client, `ANALYZE ${tables.join(', ')}`);
