@@ -210,6 +210,8 @@ describe('finding 2: SSRF with the answer read back', () => {
       expect(text).toContain('HTTP 500 Internal Server Error');
       expect(text).not.toContain('AKIA');
       expect(text).not.toContain('SecretAccessKey');
+      // Its retries would go on failing against the same integration while the next test runs.
+      await open.call('DELETE', `/v1/events/${first.eventId}`);
     } finally {
       receiver.setDefaultResponse({ status: 200 });
     }
@@ -230,7 +232,11 @@ describe('finding 2: SSRF with the answer read back', () => {
       details.push(view.lastError);
       await open.call('DELETE', `/v1/events/${view.eventId}`);
     }
-    expect(details[0]).toBe(details[1]);
-    expect(details[0]).not.toMatch(/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/);
+    // The integration's circuit may open on these failures (or earlier ones) between the two
+    // sends and be named as well; what each target's failure reads as must be the same.
+    const failure = (detail: string) => detail.replace(/[\w-]+: circuit open; /g, '');
+    expect(failure(details[0]!)).toBe(failure(details[1]!));
+    expect(failure(details[0]!)).toContain('no response from the receiver');
+    for (const detail of details) expect(detail).not.toMatch(/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/);
   });
 });
