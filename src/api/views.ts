@@ -1,5 +1,3 @@
-export { inboxActions, inboxItemView } from '../inbox/item-view.ts';
-
 import {
   type DeviceRecord,
   type EventRecord,

@@ -166,11 +166,10 @@ function forEachPart(
 ): void {
   let part = 0;
   for (let m = from; m < to; m++) {
+    if (!leadsAPart(messages, from, m)) continue;
     const { record } = messages[m]!;
-    if (!goesOut(messages[m]!)) continue;
     let sharers = NO_COUNTERS;
     if (record.deviceId) {
-      if (!leadsItsChannel(messages, from, m)) continue;
       const others: number[] = [];
       for (let other = m + 1; other < to; other++) {
         const next = messages[other]!;
@@ -183,9 +182,15 @@ function forEachPart(
   }
 }
 
-/** Whether the device message at `m` is the first going out on its channel in the run from `from`. */
-function leadsItsChannel(messages: readonly NewMessage[], from: number, m: number): boolean {
-  const { channel } = messages[m]!.record;
+/**
+ * Whether the message at `m` is a part of its recipient's take (the run from `from`): it goes out,
+ * and is not a device message of a channel whose first device message came earlier.
+ */
+function leadsAPart(messages: readonly NewMessage[], from: number, m: number): boolean {
+  const { record } = messages[m]!;
+  if (!goesOut(messages[m]!)) return false;
+  if (!record.deviceId) return true;
+  const { channel } = record;
   for (let earlier = from; earlier < m; earlier++) {
     const other = messages[earlier]!;
     if (other.record.deviceId && other.record.channel === channel && goesOut(other)) return false;
@@ -233,10 +238,7 @@ function addTake(
   if (layers.perMessage.length === 0) {
     // No counters of their own: only how many parts there are matters.
     let count = 0;
-    for (let m = from; m < to; m++) {
-      const message = messages[m]!;
-      if (goesOut(message) && (!message.record.deviceId || leadsItsChannel(messages, from, m))) count++;
-    }
+    for (let m = from; m < to; m++) if (leadsAPart(messages, from, m)) count++;
     if (count === 0) return;
     parts = count === 1 ? ONE_PART : Array.from({ length: count }, () => NO_COUNTERS);
   } else {

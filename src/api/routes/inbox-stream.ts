@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { eventText } from '../../inbox/event-text.ts';
+import { inboxItemView } from '../../inbox/item-view.ts';
 import { PresenceTracker } from '../../inbox/presence.ts';
 import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, validationError } from '../errors.ts';
-import { inboxItemView } from '../views.ts';
 import { inboxWebSocketRoutes } from './inbox-ws.ts';
 import { StreamRegistry } from './stream-registry.ts';
 

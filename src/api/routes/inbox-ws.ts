@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { eventText } from '../../inbox/event-text.ts';
+import { inboxItemView } from '../../inbox/item-view.ts';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
@@ -9,7 +10,6 @@ import { emitInboxRead } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { originAllowed } from '../cors.ts';
 import { ApiError } from '../errors.ts';
-import { inboxItemView } from '../views.ts';
 import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
 
 /**

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import { inboxActions, inboxItemView } from '../../inbox/item-view.ts';
 import { inboxWakeJob } from '../../pipeline/inbox-wake.ts';
 import { emitInboxRead, emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, InboxClickBody, InboxQuery, InboxSnoozeBody, UnreadCountQuery } from '../schemas.ts';
-import { decodeCursor, encodeCursor, inboxActions, inboxItemView } from '../views.ts';
+import { decodeCursor, encodeCursor } from '../views.ts';
 
 /** How far ahead an item may be snoozed. */
 const MAX_SNOOZE_MS = 365 * 86_400_000;
