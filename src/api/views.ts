@@ -9,6 +9,7 @@ import {
   type SkippedStep,
   type SubscriberRecord,
   type TenantSettings,
+  type TimelineEntry,
   type WorkflowRecord,
   type WorkflowVersionRecord,
 } from '../shared/model.ts';
@@ -51,8 +52,15 @@ export function messageView(m: MessageRecord, workflowVersion: number | null = n
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
-    timeline: m.timeline,
+    timeline: timelineView(m.timeline),
   };
+}
+
+/** A message's timeline as API.md shows it: every entry has `at`, `status` and `detail`. */
+function timelineView(timeline: readonly TimelineEntry[]): Required<TimelineEntry>[] {
+  return timeline.map((e) =>
+    e.detail === undefined ? { ...e, detail: '' } : (e as Required<TimelineEntry>),
+  );
 }
 
 /** The token itself never leaves: `tokenHint` shows its last characters (web push: the push service and the endpoint's end). */
@@ -113,7 +121,7 @@ export function eventView(
       provider: m.provider,
       // Its fallback step went out (src/pipeline/fallback.ts).
       escalated: m.escalated ?? false,
-      timeline: m.timeline,
+      timeline: timelineView(m.timeline),
     })),
     // Steps whose `if` was false for a recipient: no message was created for them.
     skipped: skipped.map((s) => ({

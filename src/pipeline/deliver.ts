@@ -199,8 +199,8 @@ export function buildMessages(
   const inAppData = inboxData(workflow.definition, data);
   // Every recipient of a step gets the same timeline so far: build it once per step (the store
   // also serialises it once).
-  const rendered: TimelineEntry = { at, status: 'rendered' };
   const timelines = steps.map((step) => {
+    const rendered: TimelineEntry = { at, status: 'rendered', detail: `${step.channel} content` };
     const routed: TimelineEntry = {
       at,
       status: 'routed',
@@ -210,7 +210,7 @@ export function buildMessages(
       step.channel === 'in_app'
         ? { at, status: 'delivered', detail: 'inbox item written' }
         : { at, status: 'queued', detail: `${event.priority} lane` };
-    return { routed, ready: [...head, routed, rendered, last] };
+    return { routed, rendered, ready: [...head, routed, rendered, last] };
   });
   const cancelled: TimelineEntry = { at, status: 'cancelled', detail: pausedDetail(workflow) };
   const messages: NewMessage[] = [];
@@ -460,7 +460,7 @@ export function buildMessages(
       }
       if (decision.kind === 'defer') {
         // Quiet hours: rendered now (with the version and data of now), sent when the window ends.
-        const { routed } = timelines[index]!;
+        const { routed, rendered } = timelines[index]!;
         const held: TimelineEntry = { at, status: 'deferred', detail: decision.detail };
         const timeline = [...head, routed, rendered, held];
         for (const deviceId of deviceIds(targets)) {

@@ -105,6 +105,11 @@ describe('trigger → inbox + email + webhook', () => {
     expect(steps(byChannel.in_app)).toEqual(['accepted', 'routed', 'rendered', 'delivered']);
     expect(steps(byChannel.email)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
     expect(steps(byChannel.webhook)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
+    // API.md: every timeline entry is {"at", "status", "detail"}, here and in the message view.
+    const messageView = (await server.call('GET', `/v1/messages/${byChannel.email.messageId}`)).body;
+    for (const m of [...event.messages, messageView])
+      for (const entry of m.timeline) expect(Object.keys(entry).sort()).toEqual(['at', 'detail', 'status']);
+    expect(byChannel.in_app.timeline[2]).toMatchObject({ status: 'rendered', detail: 'in_app content' });
     expect(hook!.headers['webhook-id']).toBe(byChannel.webhook.messageId);
     expect(mail!.header('message-id')).toContain(byChannel.email.messageId);
 

@@ -21,8 +21,11 @@ const Cursor = Type.Union([Type.String(), Type.Null()], {
 });
 
 export const TimelineEntry = Type.Object(
-  { at: Time, status: Type.String(), detail: Type.Optional(Type.String()) },
-  { description: 'one step of a message: its status and a short reason, oldest first' },
+  { at: Time, status: Type.String(), detail: Type.String() },
+  {
+    description:
+      'one step of a message: its status and a short reason, oldest first (an entry an earlier version wrote without one has "")',
+  },
 );
 
 export const HealthStatus = Type.Object({ status: Type.Literal('ok') });

@@ -69,7 +69,7 @@ const SUBSCRIBER_VIEW = {
   updatedAt: AT,
 };
 const TIMELINE = [
-  { at: AT, status: 'queued' },
+  { at: AT, status: 'queued', detail: 'normal lane' },
   { at: '2026-01-05T09:30:00.120Z', status: 'sending', detail: 'via smtp (mail)' },
   { at: '2026-01-05T09:30:00.480Z', status: 'sent', detail: 'SMTP 250 2.0.0 queued' },
 ];

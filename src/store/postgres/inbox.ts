@@ -117,7 +117,7 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
           reads,
           mark === 'archive',
           entryJson(now, 'read', `inbox ${mark}`),
-          entryJson(now, 'archived'),
+          entryJson(now, 'archived', 'inbox archive'),
           mark === 'unread',
           mark === 'click',
           entryJson(now, 'clicked', detail ?? 'inbox click'),

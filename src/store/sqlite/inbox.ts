@@ -233,7 +233,8 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       if (mark === 'click' && ['delivered', 'sent', 'read'].includes(status)) status = 'clicked';
       writeMarks.run(next.seen, next.read, next.archived, status, now, tenantId, id);
       if (becameRead) append.run(entry(now, 'read', `inbox ${mark}`), tenantId, id);
-      if (mark === 'archive' && row.archived_at === null) append.run(entry(now, 'archived'), tenantId, id);
+      if (mark === 'archive' && row.archived_at === null)
+        append.run(entry(now, 'archived', 'inbox archive'), tenantId, id);
       if (mark === 'click') append.run(entry(now, 'clicked', detail ?? 'inbox click'), tenantId, id);
       log.log(tenantId, subscriberId, 'item.updated', id, now);
       return toMessage(get.get(tenantId, id) as MessageRow);
