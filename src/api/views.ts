@@ -9,7 +9,6 @@ import {
   type SkippedStep,
   type SubscriberRecord,
   type TenantSettings,
-  type TimelineEntry,
   type WorkflowRecord,
   type WorkflowVersionRecord,
 } from '../shared/model.ts';
@@ -52,15 +51,8 @@ export function messageView(m: MessageRecord, workflowVersion: number | null = n
     lastError: m.lastError,
     createdAt: iso(m.createdAt),
     updatedAt: iso(m.updatedAt),
-    timeline: timelineView(m.timeline),
+    timeline: m.timeline,
   };
-}
-
-/** A message's timeline as API.md shows it: every entry has `at`, `status` and `detail`. */
-function timelineView(timeline: readonly TimelineEntry[]): Required<TimelineEntry>[] {
-  return timeline.map((e) =>
-    e.detail === undefined ? { ...e, detail: '' } : (e as Required<TimelineEntry>),
-  );
 }
 
 /** The token itself never leaves: `tokenHint` shows its last characters (web push: the push service and the endpoint's end). */
@@ -121,7 +113,7 @@ export function eventView(
       provider: m.provider,
       // Its fallback step went out (src/pipeline/fallback.ts).
       escalated: m.escalated ?? false,
-      timeline: timelineView(m.timeline),
+      timeline: m.timeline,
     })),
     // Steps whose `if` was false for a recipient: no message was created for them.
     skipped: skipped.map((s) => ({

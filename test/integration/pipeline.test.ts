@@ -105,7 +105,8 @@ describe('trigger → inbox + email + webhook', () => {
     expect(steps(byChannel.in_app)).toEqual(['accepted', 'routed', 'rendered', 'delivered']);
     expect(steps(byChannel.email)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
     expect(steps(byChannel.webhook)).toEqual(['accepted', 'routed', 'rendered', 'queued', 'sending', 'sent']);
-    // API.md: every timeline entry is {"at", "status", "detail"}, here and in the message view.
+    // API.md: every timeline entry is {"at", "status", "detail"}, here and in the message view
+    // (an erased subscriber's messages keep at and status only: personal-data.test.ts).
     const messageView = (await server.call('GET', `/v1/messages/${byChannel.email.messageId}`)).body;
     for (const m of [...event.messages, messageView])
       for (const entry of m.timeline) expect(Object.keys(entry).sort()).toEqual(['at', 'detail', 'status']);

@@ -21,10 +21,10 @@ const Cursor = Type.Union([Type.String(), Type.Null()], {
 });
 
 export const TimelineEntry = Type.Object(
-  { at: Time, status: Type.String(), detail: Type.String() },
+  { at: Time, status: Type.String(), detail: Type.Optional(Type.String()) },
   {
     description:
-      'one step of a message: its status and a short reason, oldest first (an entry an earlier version wrote without one has "")',
+      "one step of a message: its status and a short reason, oldest first; an erased subscriber's messages keep `at` and `status` only",
   },
 );
 
