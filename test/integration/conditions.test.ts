@@ -160,7 +160,11 @@ describe('step conditions ("if"), end to end', () => {
   });
 
   it('a condition that runs past the render budget fails its message (template_timeout) naming the condition', async () => {
-    const slow = `(1..2000) | find_exp: "x", "(1..2000) | find_exp: 'y', 'y == 0'"`;
+    // Sized so only the clock can stop it (as in the engine's nested-filter test): 2,500 × 10 items
+    // charge 880,000 of the 1,000,000 memory limit, which 2,000 × 2,000 reached first on a fast
+    // machine (template_error), and 40 comparisons per inner item make seconds of work unchecked.
+    const inner = Array.from({ length: 40 }, (_, i) => `y == ${-i - 1}`).join(' or ');
+    const slow = `(1..2500) | find_exp: "x", "(1..10) | find_exp: 'y', '${inner}'"`;
     await putWorkflow('cond-slow', [
       { channel: 'in_app', template: { title: 'always' } },
       { channel: 'email', if: slow, template: { subject: 'x', text: 'x' } },
