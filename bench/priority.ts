@@ -155,6 +155,21 @@ export function stageText(s: ReturnType<typeof stages>): string {
   );
 }
 
+/** The `count` slowest rows with the time each stage took (ms), for telling a tail's causes apart. */
+export function slowest(rows: CriticalRow[], count: number) {
+  const gap = (from: number | null, to: number | null) => (from === null || to === null ? null : to - from);
+  return rows
+    .filter((r) => r.sentAt !== null)
+    .sort((x, y) => y.sentAt! - y.acceptedAt - (x.sentAt! - x.acceptedAt))
+    .slice(0, count)
+    .map((r) => ({
+      total: r.sentAt! - r.acceptedAt,
+      toQueued: gap(r.acceptedAt, r.queuedAt),
+      toSending: gap(r.queuedAt, r.sendingAt),
+      toSent: gap(r.sendingAt, r.sentAt),
+    }));
+}
+
 export function unexpectedTotal(result: OpenLoopResult): number {
   return Object.values(result.unexpected).reduce((a, b) => a + b, 0);
 }
@@ -294,6 +309,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
       clientScheduledTo202Ms: roundSummary(drain.latency),
       unexpected: drain.unexpected,
     },
+    slowestDuringBroadcast: slowest(inDrain, 8),
     p99Ratio: round(ratio, 3),
     p50Ratio: round(b.p50 / a.p50, 3),
     notSent,

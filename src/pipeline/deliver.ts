@@ -733,11 +733,14 @@ export async function commitDeliveries(
   targets: DeliveryTarget[],
   ack: MessageAck,
   finished: { tenantId: string; id: string }[] = [],
+  yieldToUrgent?: () => Promise<void>,
 ): Promise<void> {
   const ledger = new RenderLedger();
   await attachLayouts(deps.store, targets);
   const now = Date.now();
   const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
+  // Built, not yet written: a bulk batch lets critical work take the thread and the writer first.
+  await yieldToUrgent?.();
   await deps.webhooks?.emitter.forNewMessages(messages, now);
   const followUps = [
     ...(ack.followUps ?? []),
@@ -860,16 +863,34 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
   async function deliverBatch(jobs: Job[], context: JobContext): Promise<JobResult[]> {
     const payloads = jobs.map((job) => ({ tenantId: job.tenantId, ...(job.payload as DeliverPayload) }));
     const loaded = await loadTargets(deps, payloads);
-    const targets: DeliveryTarget[] = [];
-    loaded.forEach((target, i) => {
-      if (!target) return;
+    await context.yieldToUrgent?.();
+    const targets = loaded.map((target, i): DeliveryTarget | null => {
+      if (!target) return null;
       const { subscriberIds, steps, at } = payloads[i]!;
       const delivery: DeliveryTarget = { ...target, subscriberIds };
       if (steps) delivery.steps = steps;
       if (at !== undefined) delivery.at = at;
-      targets.push(delivery);
+      return delivery;
     });
-    await commitDeliveries(deps, targets, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
+    const { yieldToUrgent } = context;
+    if (yieldToUrgent) {
+      // Bulk: each job's page is written in its own transaction, so the writer is free between
+      // them for whatever critical work waits (a page's messages and its job's completion still
+      // commit together).
+      for (const [i, job] of jobs.entries()) {
+        const target = targets[i];
+        await commitDeliveries(
+          deps,
+          target ? [target] : [],
+          { owner: context.owner, jobIds: [job.id] },
+          [],
+          yieldToUrgent,
+        );
+      }
+    } else {
+      const present = targets.filter((target) => target !== null);
+      await commitDeliveries(deps, present, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
+    }
     return jobs.map(() => ACKED);
   }
 }

@@ -30,6 +30,11 @@ export function retryAfterError(error: unknown): JobResult {
 export interface JobContext {
   /** The lease owner; pass it to store writes that complete jobs. */
   owner: string;
+  /**
+   * Bulk-lane batches only: lets the worker's critical and high work run first (see
+   * Worker.waitForUrgent). A handler with long stretches of work calls it between them.
+   */
+  yieldToUrgent?: () => Promise<void>;
 }
 
 /** Runs jobs of one kind. Batches let a handler write many jobs' effects in one transaction. */

@@ -46,6 +46,9 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
 }
 
+/** Longest a bulk batch waits for a worker's critical and high work to finish. */
+const URGENT_HOLD_MS = 20;
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
@@ -86,6 +89,9 @@ export class Worker {
   /** Why claims fail, since when; null once one succeeds again. */
   private claimFailure: { reason: string; since: number } | null = null;
   private readonly active = new Set<Lane>(LANES);
+  /** Critical or high work was announced and not yet claimed (see waitForUrgent). */
+  private urgentAnnounced = false;
+  private urgentSettled: (() => void)[] = [];
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
   /** The bulk-lane batches of paced handlers (JobHandler.bulkBatchSize) run one after another on this. */
@@ -165,6 +171,8 @@ export class Worker {
 
   /** Wakes the claim loop (new jobs in `lane`, or a slot freed when null). */
   wake(lane: Lane | null): void {
+    // Any lane (null): newly accepted events, whose lanes only their claim tells.
+    if (lane !== 'normal' && lane !== 'bulk') this.urgentAnnounced = true;
     if (lane) this.active.add(lane);
     else for (const l of LANES) this.active.add(l);
     this.wakeResolve?.();
@@ -194,6 +202,8 @@ export class Worker {
         continue;
       }
       let jobs: Job[];
+      // This claim takes what was announced (or finds it gone).
+      this.urgentAnnounced = false;
       try {
         jobs = await this.options.store.claimJobs({
           owner: this.owner,
@@ -217,6 +227,8 @@ export class Worker {
         if ((claimedPerLane.get(lane) ?? 0) < limit) this.active.delete(lane);
       }
       if (jobs.length > 0) this.dispatch(jobs);
+      // Announced work another worker took (or none came): bulk batches need not wait for it.
+      if (!this.urgentBusy()) this.releaseBulk();
       if (this.active.size === 0) await this.idle(await this.untilNextRun());
     }
   }
@@ -288,7 +300,9 @@ export class Worker {
     if (paced) {
       // After the previous paced batch, and after whatever the event loop has waiting (a claim,
       // a critical job's next step): a yield per batch, not one per claim.
-      run = this.bulkChain.then(yieldToEventLoop).then(() => this.runBatch(jobs, handler));
+      run = this.bulkChain
+        .then(() => this.waitForUrgent())
+        .then(() => this.runBatch(jobs, handler, this.yieldToUrgent));
       // runBatch settles every job itself; a rejection here must not stop the batches after it.
       this.bulkChain = run.catch(() => undefined);
     } else {
@@ -300,18 +314,54 @@ export class Worker {
         this.heldIds.delete(job.id);
       }
       this.running.delete(task);
+      if (!this.urgentBusy()) this.releaseBulk();
       this.wakeResolve?.();
     });
     this.running.add(task);
   }
 
-  private async runBatch(jobs: Job[], handler: JobHandler | undefined): Promise<void> {
+  private urgentBusy(): boolean {
+    return this.urgentAnnounced || this.inFlight.critical + this.inFlight.high > 0;
+  }
+
+  private releaseBulk(): void {
+    const waiting = this.urgentSettled;
+    if (waiting.length === 0) return;
+    this.urgentSettled = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /**
+   * Before each bulk batch: the event loop runs what it has waiting, and while critical or high
+   * work is announced or running on this worker, the batch waits for it (at most
+   * URGENT_HOLD_MS, so a steady stream of urgent work slows the bulk lane but never stops it).
+   */
+  private async waitForUrgent(): Promise<void> {
+    await yieldToEventLoop();
+    const until = performance.now() + URGENT_HOLD_MS;
+    while (this.urgentBusy() && !this.stopping) {
+      const left = until - performance.now();
+      if (left <= 0) return;
+      await sleepUntilWoken(left, new Promise<void>((resolve) => this.urgentSettled.push(resolve)));
+    }
+  }
+
+  private readonly yieldToUrgent = () => this.waitForUrgent();
+
+  private async runBatch(
+    jobs: Job[],
+    handler: JobHandler | undefined,
+    yieldToUrgent?: () => Promise<void>,
+  ): Promise<void> {
     let results: JobResult[];
     if (!handler) {
       results = jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
     } else {
       try {
-        results = await handler.run(jobs, { owner: this.owner });
+        results = await handler.run(
+          jobs,
+          yieldToUrgent ? { owner: this.owner, yieldToUrgent } : { owner: this.owner },
+        );
       } catch (error) {
         // Run one by one unless the store is down: then every job would fail the same way.
         const oneByOne = jobs.length > 1 && !isStoreUnavailable(error);

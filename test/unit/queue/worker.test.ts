@@ -328,6 +328,53 @@ describe('Worker', () => {
     expect(order.indexOf('critical')).toBeLessThan(order.length - 1);
   });
 
+  it('starts no bulk batch while a critical job runs, and holds the bulk lane back for a bounded time only', async () => {
+    const { store, signal } = setup();
+    const events: { what: string; at: number }[] = [];
+    const mark = (what: string) => events.push({ what, at: performance.now() });
+    let criticalMs = 10;
+    const heavy: JobHandler = {
+      kind: 'heavy',
+      batchSize: 50,
+      bulkBatchSize: 1,
+      run: async (jobs, context) => {
+        mark('bulk-start');
+        // A handler's own yield point between two stretches of work.
+        await context.yieldToUrgent?.();
+        mark('bulk-end');
+        return jobs.map(() => DONE);
+      },
+    };
+    const fast = handler('fast', async () => {
+      mark('critical-start');
+      await sleep(criticalMs);
+      mark('critical-end');
+      return DONE;
+    });
+    await store.enqueueJobs(Array.from({ length: 400 }, () => spec({ kind: 'heavy', lane: 'bulk' })));
+    await startWorker({ store, signal, handlers: [heavy, fast] });
+    await waitFor(() => events.length > 10, 'bulk traffic to flow');
+    await store.enqueueJobs([spec({ kind: 'fast', lane: 'critical' })]);
+    signal.notify('critical');
+    await waitFor(() => events.some((e) => e.what === 'critical-end'), 'the critical job');
+    const start = events.findIndex((e) => e.what === 'critical-start');
+    const end = events.findIndex((e) => e.what === 'critical-end');
+    // Bulk batches (and a batch's second half) wait while the critical job runs.
+    expect(events.slice(start, end).filter((e) => e.what.startsWith('bulk'))).toEqual([]);
+
+    // A critical job longer than the hold: the bulk lane goes on meanwhile, slowed, not stopped.
+    criticalMs = 300;
+    const before = events.length;
+    await store.enqueueJobs([spec({ kind: 'fast', lane: 'critical' })]);
+    signal.notify('critical');
+    await waitFor(() => events.slice(before).some((e) => e.what === 'critical-end'), 'the long critical job');
+    const longStart = events.findIndex((e, i) => i >= before && e.what === 'critical-start');
+    const longEnd = events.findIndex((e, i) => i >= before && e.what === 'critical-end');
+    const during = events.slice(longStart, longEnd).filter((e) => e.what === 'bulk-start').length;
+    expect(during).toBeGreaterThan(0);
+    expect(during).toBeLessThan(300 / 20 + 2);
+  });
+
   it('finishes in-flight jobs on stop and claims nothing after', async () => {
     const { store, signal } = setup();
     let finished = 0;
