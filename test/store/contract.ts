@@ -2767,6 +2767,36 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         );
       });
 
+      it('stores an address a PUT changes only in letter case as given; an inline recipient keeps the stored spelling', async () => {
+        await store.upsertSubscriber(T, 'casey', { email: 'casey@example.com' }, 10);
+        await store.upsertSubscriber(T, 'casey', { email: 'Casey@Example.com' }, 20);
+        expect(await store.getSubscriber(T, 'casey')).toMatchObject({
+          email: 'Casey@Example.com',
+          updatedAt: 20,
+        });
+        await store.upsertSubscribers(T, [{ id: 'casey', email: 'CASEY@example.com' }], 30);
+        expect(await store.getSubscriber(T, 'casey')).toMatchObject({
+          email: 'CASEY@example.com',
+          updatedAt: 30,
+        });
+        // An inline recipient is the same address by its keyed hash: the row is left as it is.
+        await store.acceptEvents(
+          [
+            acceptable({
+              id: 'evt_case',
+              now: 40,
+              input: { workflow: 'welcome', to: [{ subscriberId: 'casey' }] },
+              inlineSubscribers: [{ id: 'casey', email: 'casey@example.com' }],
+            }),
+          ],
+          DAY,
+        );
+        expect(await store.getSubscriber(T, 'casey')).toMatchObject({
+          email: 'CASEY@example.com',
+          updatedAt: 30,
+        });
+      });
+
       it("forgets an erased subscriber's address from the memo of sealed addresses", async () => {
         await writeEverything();
         const personal = store.personalData;

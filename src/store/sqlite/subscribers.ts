@@ -81,7 +81,9 @@ export function subscriberStatements(db: Database.Database, personal: PersonalDa
     /** Fields present in `patch` are set (null clears one); absent fields are kept. */
     upsert(tenantId: string, id: string, patch: SubscriberPatch, now: number): SubscriberRecord {
       const stored = get.get(tenantId, id) as SubscriberRow | undefined;
-      const sealed = sealSubscriberPatch(personal, patch, stored);
+      // Sealed as given, not kept by its keyed hash as an inline recipient's is: a PUT that changes
+      // an address only in letter case stores the new spelling (as PostgreSQL does).
+      const sealed = sealSubscriberPatch(personal, patch);
       return toSubscriber(upsertSealed(tenantId, id, sealed, now, stored), personal);
     },
     upsertInline,
