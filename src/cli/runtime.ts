@@ -88,7 +88,9 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   restrictExistingFiles([keyFile]);
   const signal = new JobSignal();
   // Its count of open streams is shared with the worker threads (InboxFeed.hasAudience).
-  const inboxFeed = new InboxFeed();
+  const inboxFeed = new InboxFeed(InboxFeed.createAudience(), (error) =>
+    logger.error({ err: error }, 'an inbox stream or relay failed on a change'),
+  );
   // Workers on this thread listen for other processes' jobs; worker threads relay their own.
   const unrelay = await relayJobSignal(store, signal, { listen: roles.includes('worker') });
   // Streams live in api processes: they listen for the inbox changes of every other process.

@@ -39,7 +39,9 @@ const store = await openStore(config, workerData.shared as SharedSqlite, logger)
 store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
 const signal = new JobSignal();
 // Shares the API thread's count of open streams: deliveries make what streams show only for an audience.
-const inboxFeed = new InboxFeed(workerData.inboxAudience as Int32Array);
+const inboxFeed = new InboxFeed(workerData.inboxAudience as Int32Array, (error) =>
+  logger.error({ err: error }, 'an inbox relay failed on a change'),
+);
 // Streams live on the API thread: every inbox change of this thread's deliveries goes there.
 inboxFeed.tap((changes, origin) => {
   if (origin === 'local') port.postMessage({ type: 'inbox', changes } satisfies FromWorkerThread);

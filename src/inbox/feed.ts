@@ -60,7 +60,16 @@ export class InboxFeed {
    * {@link InboxFeed.createAudience}): a worker thread's feed has no listeners of its own, but
    * reads there whether the API thread's has any.
    */
-  constructor(private readonly audience: Int32Array = InboxFeed.createAudience()) {}
+  constructor(
+    private readonly audience: Int32Array = InboxFeed.createAudience(),
+    /**
+     * Told when a listener or tap throws. The others are still called: one stream's failure must
+     * not keep a change from the rest, nor fail the delivery that published it (its rows are
+     * committed by then, and a retry would only publish again).
+     */
+    private readonly onListenerError: (error: unknown) => void = (error) =>
+      process.emitWarning(`an inbox feed listener failed: ${String(error)}`),
+  ) {}
 
   /** The shared counter, for a worker thread's feed. */
   get audienceCounter(): Int32Array {
@@ -83,7 +92,7 @@ export class InboxFeed {
 
   publish(changes: readonly InboxChange[], origin: FeedOrigin = 'local'): void {
     if (changes.length === 0) return;
-    for (const tap of this.taps) tap(changes, origin);
+    for (const tap of this.taps) this.guarded(() => tap(changes, origin));
     if (this.listeners.size === 0) return;
     let tenantId: string | null = null;
     let ofTenant: Map<string, Set<Listener>> | undefined;
@@ -93,7 +102,15 @@ export class InboxFeed {
         ofTenant = this.listeners.get(tenantId);
       }
       const listeners = ofTenant?.get(change.subscriberId);
-      if (listeners) for (const listener of listeners) listener(change);
+      if (listeners) for (const listener of listeners) this.guarded(() => listener(change));
+    }
+  }
+
+  private guarded(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.onListenerError(error);
     }
   }
 

@@ -52,3 +52,27 @@ describe('InboxFeed audience', () => {
     expect(threadFeed.hasAudience()).toBe(false);
   });
 });
+
+describe('InboxFeed publish', () => {
+  it('gives a change to every listener and tap though one of them throws, and reports the failure', () => {
+    const failures: unknown[] = [];
+    const feed = new InboxFeed(InboxFeed.createAudience(), (error) => failures.push(error));
+    const seen: string[] = [];
+    feed.tap(() => {
+      throw new Error('relay down');
+    });
+    feed.tap((changes) => seen.push(`tap ${changes.length}`));
+    feed.subscribe('t', 's', () => {
+      throw new Error('socket gone');
+    });
+    feed.subscribe('t', 's', (change) => seen.push(`stream ${change.type}`));
+    const change = { type: 'item.updated', tenantId: 't', subscriberId: 's', itemId: 'm1' } as const;
+    expect(() => feed.publish([change, change])).not.toThrow();
+    expect(seen).toEqual(['tap 2', 'stream item.updated', 'stream item.updated']);
+    expect(failures.map((error) => (error as Error).message)).toEqual([
+      'relay down',
+      'socket gone',
+      'socket gone',
+    ]);
+  });
+});
