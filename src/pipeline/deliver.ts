@@ -854,7 +854,9 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
     bulkBatchSize: 4,
     run(jobs, context) {
       if (!oneAtATime || !jobs.every((job) => job.lane === 'normal')) return deliverBatch(jobs, context);
-      const run = previous.then(() => deliverBatch(jobs, context));
+      const run = previous.then(() =>
+        context.leasesLost?.() ? jobs.map(() => ACKED) : deliverBatch(jobs, context),
+      );
       previous = run.catch(() => undefined);
       return run;
     },

@@ -35,6 +35,12 @@ export interface JobContext {
    * Worker.waitForUrgent). A handler with long stretches of work calls it between them.
    */
   yieldToUrgent?: () => Promise<void>;
+  /**
+   * True once the worker stopped and gave back the leases of jobs it had not finished (its grace
+   * ran out): a handler that queues batches of its own must not start one after that, as another
+   * worker may be running those jobs by then.
+   */
+  leasesLost?: () => boolean;
 }
 
 /** Runs jobs of one kind. Batches let a handler write many jobs' effects in one transaction. */

@@ -7,7 +7,7 @@ import { isStoreUnavailable } from '../store/errors.ts';
 import { storeFailureReason } from '../store/failure-reason.ts';
 import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { type JobHandler, type JobResult, retryAfterError } from './handler.ts';
+import { type JobContext, type JobHandler, type JobResult, retryAfterError } from './handler.ts';
 import type { JobSignal } from './signal.ts';
 
 export interface WorkerOptions {
@@ -100,6 +100,8 @@ export class Worker {
   private wakeResolve: (() => void) | null = null;
   private wakePromise: Promise<void>;
   private stopping = false;
+  /** A stop's grace ran out and the unfinished jobs' leases went back: queued batches must not start. */
+  private leasesGivenBack = false;
   private maintaining = false;
   private loopDone: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -107,6 +109,7 @@ export class Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.owner = options.owner ?? ownerName();
+    this.context.owner = this.owner;
     this.concurrency = options.concurrency ?? 256;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1_000;
@@ -141,6 +144,7 @@ export class Worker {
     await this.flushDone();
     for (const timer of this.timers) clearInterval(timer);
     if (this.heldIds.size > 0) {
+      this.leasesGivenBack = true;
       const released = await this.options.store.releaseLeasesOf(this.owner);
       this.options.logger.warn({ released }, 'released unfinished jobs on shutdown');
     }
@@ -302,7 +306,7 @@ export class Worker {
       // a critical job's next step): a yield per batch, not one per claim.
       run = this.bulkChain
         .then(() => this.waitForUrgent())
-        .then(() => this.runBatch(jobs, handler, this.yieldToUrgent));
+        .then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler, this.yieldToUrgent)));
       // runBatch settles every job itself; a rejection here must not stop the batches after it.
       this.bulkChain = run.catch(() => undefined);
     } else {
@@ -347,6 +351,7 @@ export class Worker {
   }
 
   private readonly yieldToUrgent = () => this.waitForUrgent();
+  private readonly context: JobContext = { owner: '', leasesLost: () => this.leasesGivenBack };
 
   private async runBatch(
     jobs: Job[],
@@ -358,10 +363,7 @@ export class Worker {
       results = jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
     } else {
       try {
-        results = await handler.run(
-          jobs,
-          yieldToUrgent ? { owner: this.owner, yieldToUrgent } : { owner: this.owner },
-        );
+        results = await handler.run(jobs, yieldToUrgent ? { ...this.context, yieldToUrgent } : this.context);
       } catch (error) {
         // Run one by one unless the store is down: then every job would fail the same way.
         const oneByOne = jobs.length > 1 && !isStoreUnavailable(error);
@@ -399,8 +401,7 @@ export class Worker {
     for (const job of jobs) {
       try {
         results.push(
-          (await handler.run([job], { owner: this.owner }))[0] ??
-            retryAfterError('handler returned no result'),
+          (await handler.run([job], this.context))[0] ?? retryAfterError('handler returned no result'),
         );
       } catch (error) {
         results.push(retryAfterError(error));

@@ -98,4 +98,16 @@ describe('deliver batches on SQLite', () => {
     ]);
     expect(log.slice(0, 2)).toEqual(['build', 'build']);
   });
+
+  it("starts no queued normal-lane batch once the worker gave its leases back (a stop's grace ran out)", async () => {
+    const log: string[] = [];
+    const handler = await setUp(log);
+    // The stop released the leases once the first batch was under way: the second, queued, must not start.
+    const context = { owner: 'w1', leasesLost: () => log.includes('build') };
+    await Promise.all([
+      handler.run([deliverJob(1, 'a', 'normal')], context),
+      handler.run([deliverJob(2, 'b', 'normal')], context),
+    ]);
+    expect(log).toEqual(['build', 'ring a']);
+  });
 });

@@ -375,6 +375,30 @@ describe('Worker', () => {
     expect(during).toBeLessThan(300 / 20 + 2);
   });
 
+  it("starts none of its queued bulk batches once a stop's grace ran out and their leases went back", async () => {
+    const { store, signal } = setup();
+    let started = 0;
+    const slow: JobHandler = {
+      kind: 'slow',
+      batchSize: 20,
+      bulkBatchSize: 1,
+      run: async (jobs) => {
+        started++;
+        await sleep(50);
+        return jobs.map(() => DONE);
+      },
+    };
+    await store.enqueueJobs(Array.from({ length: 20 }, () => spec({ kind: 'slow', lane: 'bulk' })));
+    const worker = await startWorker({ store, signal, handlers: [slow] });
+    await waitFor(() => started === 1, 'the first batch');
+    await worker.stop(20);
+    const atStop = started;
+    expect((await store.countJobs()).ready).toBeGreaterThan(10);
+    // Queued behind the batch that was running: none of them may start now.
+    await sleep(300);
+    expect(started).toBe(atStop);
+  });
+
   it('finishes in-flight jobs on stop and claims nothing after', async () => {
     const { store, signal } = setup();
     let finished = 0;
