@@ -35,7 +35,12 @@ export interface LoggedItem {
 export type InboxChange =
   | { type: 'item.created'; tenantId: string; subscriberId: string; itemId: string; logged?: LoggedItem }
   | { type: 'item.updated'; tenantId: string; subscriberId: string; itemId: string }
-  | { type: 'inbox.read-all' | 'inbox.seen-all'; tenantId: string; subscriberId: string };
+  | { type: 'inbox.read-all' | 'inbox.seen-all'; tenantId: string; subscriberId: string }
+  /**
+   * The subscriber was erased: their open streams end (their tokens no longer hold), so none
+   * lives on to show the inbox of a new subscriber given the same id, whose log starts again at 1.
+   */
+  | { type: 'subscriber.erased'; tenantId: string; subscriberId: string };
 
 /** Where a change came from: this thread, or another thread or process (relayed to us). */
 export type FeedOrigin = 'local' | 'remote';

@@ -42,6 +42,8 @@ export interface InboxSessionOptions {
   /** Writes one event to the client (in order). */
   send: (event: InboxEvent) => void;
   onError: (error: unknown) => void;
+  /** The subscriber was erased (in any process): end the connection; the session has stopped. */
+  onErased: () => void;
 }
 
 export interface InboxSession {
@@ -165,7 +167,11 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   };
 
   const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (change) => {
-    if (!sendRung(change)) pump();
+    if (change.type === 'subscriber.erased') {
+      closed = true;
+      unsubscribe();
+      options.onErased();
+    } else if (!sendRung(change)) pump();
   });
   try {
     const last = await store.lastInboxChange(tenantId, subscriberId);

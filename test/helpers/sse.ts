@@ -12,6 +12,8 @@ export interface SseClient {
   /** The next event of type `event` (earlier events of other types are skipped and kept in `seen`). */
   next(event: string, timeoutMs?: number): Promise<SseEvent>;
   seen: SseEvent[];
+  /** Settles when the server ends the stream (or it is closed here). */
+  ended: Promise<void>;
   close(): void;
 }
 
@@ -40,8 +42,9 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     }
   };
 
+  let ended: Promise<void> = Promise.resolve();
   if (response.body) {
-    void (async () => {
+    ended = (async () => {
       const decoder = new TextDecoder();
       let buffer = '';
       try {
@@ -80,6 +83,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     status: response.status,
     headers: response.headers,
     seen,
+    ended,
     next(event, timeoutMs = 10_000) {
       return new Promise<SseEvent>((resolve, reject) => {
         const timer = setTimeout(

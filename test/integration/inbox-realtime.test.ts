@@ -120,6 +120,29 @@ function openWs(url: string): Promise<WsClient> {
 const wsUrl = (query: string) => `${server.url.replace(/^http/, 'ws')}/v1/inbox/ws?${query}`;
 
 describe('GET /v1/inbox/ws', () => {
+  it("ends an erased subscriber's open streams (WebSocket close 4401, SSE ended), and leaves others open", async () => {
+    const token = await tokenFor('ws_erased');
+    const ws = await openWs(wsUrl(`token=${encodeURIComponent(token)}`));
+    const sse = await openSse(`${server.url}/v1/inbox/stream?token=${encodeURIComponent(token)}`);
+    const other = await openWs(wsUrl(`token=${encodeURIComponent(await tokenFor('ws_kept'))}`));
+    try {
+      await ws.next('ready');
+      await sse.next('ready');
+      await other.next('ready');
+      expect((await server.call('DELETE', '/v1/subscribers/ws_erased')).status).toBe(202);
+      expect(await ws.closed).toMatchObject({ code: 4401, reason: 'the subscriber was erased' });
+      await sse.ended;
+      // The token no longer holds, for a stream opened afterwards too.
+      await expect(openWs(wsUrl(`token=${encodeURIComponent(token)}`))).rejects.toThrow('404');
+      await trigger('ws_kept', 1);
+      await other.next('item.created');
+    } finally {
+      ws.close();
+      sse.close();
+      other.close();
+    }
+  });
+
   it('pushes a trigger within a second, and a read sent on one connection reaches the other', async () => {
     const token = await tokenFor('ws_ada');
     const phone = await openWs(wsUrl(`token=${encodeURIComponent(token)}`));

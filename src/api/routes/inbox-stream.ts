@@ -141,6 +141,8 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
         view: inboxItemView,
         send: (event) => write(frame(event)),
         onError: (error) => request.log.warn({ err: error }, 'inbox stream update failed'),
+        // Reconnecting, the browser is refused: the token's subscriber is gone.
+        onErased: () => raw.end(),
       });
       if (ended) opened.close();
       else session = opened;

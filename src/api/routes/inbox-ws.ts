@@ -21,7 +21,10 @@ export const WS_CLOSE = {
   shutdown: 1001,
   /** The client stopped reading and its send buffer filled: reconnect and resume. */
   tooSlow: 1013,
-  /** No valid subscriber token (none in time, a bad one, or it expired): fetch a new one. */
+  /**
+   * No valid subscriber token (none in time, a bad one, it expired, or its subscriber was erased):
+   * fetch a new one.
+   */
   unauthorized: 4401,
   /** A newer stream of the subscriber took this one's place (at most 20 each). */
   replaced: 4429,
@@ -223,6 +226,7 @@ export async function inboxWebSocketRoutes(
           view: inboxItemView,
           send: sendJson,
           onError: (error) => request.log.warn({ err: error }, 'inbox websocket update failed'),
+          onErased: () => end(WS_CLOSE.unauthorized, 'the subscriber was erased'),
         });
         if (ended) opened.close();
         else session = opened;

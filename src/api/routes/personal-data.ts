@@ -41,6 +41,8 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
   app.delete('/v1/subscribers/:subscriberId', { schema: { params } }, async (request, reply) => {
     const { subscriberId } = request.params as { subscriberId: string };
     await startErasure(store, context.keys.erasure, request.tenantId, subscriberId, Date.now());
+    // Their open streams end, in every process (the feed's relay carries it).
+    context.inboxFeed.publish([{ type: 'subscriber.erased', tenantId: request.tenantId, subscriberId }]);
     return reply.status(202).send({ subscriberId, status: 'erasing' });
   });
 }

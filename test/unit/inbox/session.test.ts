@@ -61,6 +61,7 @@ async function open(
   itemView: (m: InboxItemFields) => unknown = view,
 ) {
   const events: InboxEvent[] = [];
+  let erased = 0;
   const session = await openInboxSession({
     store: s,
     feed,
@@ -73,8 +74,11 @@ async function open(
     onError: (error) => {
       throw error;
     },
+    onErased: () => {
+      erased++;
+    },
   });
-  return { events, session };
+  return { events, session, erased: () => erased };
 }
 
 describe('inbox sessions woken together', () => {
@@ -148,6 +152,27 @@ describe('inbox sessions woken together', () => {
     await turn();
     await turn();
     expect(stream.events).toHaveLength(6);
+  });
+});
+
+describe('inbox sessions of an erased subscriber', () => {
+  it('end when the subscriber is erased, and send nothing of a new subscriber given the same id', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const reader = new InboxReader(s);
+    const erased = await open(s, feed, reader, 't1', 'eve');
+    const neighbour = await open(s, feed, reader, 't1', 'ned');
+    await turn();
+    feed.publish([{ type: 'subscriber.erased', tenantId: 't1', subscriberId: 'eve' }]);
+    expect([erased.erased(), neighbour.erased()]).toEqual([1, 0]);
+    // A new `eve`, whose log starts again: the old stream is gone, it reads and sends nothing.
+    await s.createMessages([{ record: item('t1', 'eve', 'm_new'), followUp: null }]);
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'eve', itemId: 'm_new' }]);
+    await turn();
+    await turn();
+    expect(erased.events).toEqual([{ type: 'ready', unreadCount: 0 }]);
+    expect(erased.erased()).toBe(1);
+    neighbour.session.close();
   });
 });
 
