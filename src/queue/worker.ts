@@ -48,6 +48,12 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
 
 /** Longest a bulk batch waits for a worker's critical and high work to finish. */
 const URGENT_HOLD_MS = 20;
+/**
+ * How long after it starts a critical or high batch holds the bulk lane back. Its steps (claims,
+ * writes, the next job it queues) each need the thread between two awaits; one that is still in
+ * flight after this is waiting on a provider, and holding the bulk lane for it buys nothing.
+ */
+const URGENT_FRESH_MS = 25;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -91,6 +97,8 @@ export class Worker {
   private readonly active = new Set<Lane>(LANES);
   /** Critical or high work was announced and not yet claimed (see waitForUrgent). */
   private urgentAnnounced = false;
+  /** Until when the critical and high batches started last hold the bulk lane (URGENT_FRESH_MS). */
+  private urgentFreshUntil = 0;
   private urgentSettled: (() => void)[] = [];
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
@@ -296,6 +304,8 @@ export class Worker {
   }
 
   private track(jobs: Job[], handler: JobHandler | undefined, paced: boolean): void {
+    const lane = jobs[0]?.lane;
+    if (lane === 'critical' || lane === 'high') this.urgentFreshUntil = performance.now() + URGENT_FRESH_MS;
     for (const job of jobs) {
       this.inFlight[job.lane]++;
       this.heldIds.add(job.id);
@@ -325,7 +335,8 @@ export class Worker {
   }
 
   private urgentBusy(): boolean {
-    return this.urgentAnnounced || this.inFlight.critical + this.inFlight.high > 0;
+    if (this.urgentAnnounced) return true;
+    return this.inFlight.critical + this.inFlight.high > 0 && performance.now() < this.urgentFreshUntil;
   }
 
   private releaseBulk(): void {
@@ -336,15 +347,17 @@ export class Worker {
   }
 
   /**
-   * Before each bulk batch: the event loop runs what it has waiting, and while critical or high
-   * work is announced or running on this worker, the batch waits for it (at most
-   * URGENT_HOLD_MS, so a steady stream of urgent work slows the bulk lane but never stops it).
+   * Before each bulk batch (and between a paced handler's stretches of work): the event loop runs
+   * what it has waiting, and while critical or high work is announced or has just started on this
+   * worker, the batch waits for it — at most URGENT_HOLD_MS, so a steady stream of urgent work
+   * slows the bulk lane but never stops it.
    */
   private async waitForUrgent(): Promise<void> {
     await yieldToEventLoop();
     const until = performance.now() + URGENT_HOLD_MS;
     while (this.urgentBusy() && !this.stopping) {
-      const left = until - performance.now();
+      const now = performance.now();
+      const left = Math.min(until, this.urgentAnnounced ? until : this.urgentFreshUntil) - now;
       if (left <= 0) return;
       await sleepUntilWoken(left, new Promise<void>((resolve) => this.urgentSettled.push(resolve)));
     }

@@ -328,7 +328,7 @@ describe('Worker', () => {
     expect(order.indexOf('critical')).toBeLessThan(order.length - 1);
   });
 
-  it('starts no bulk batch while a critical job runs, and holds the bulk lane back for a bounded time only', async () => {
+  it('starts no bulk batch while a critical job runs, and holds the bulk lane back only while that job is young', async () => {
     const { store, signal } = setup();
     const events: { what: string; at: number }[] = [];
     const mark = (what: string) => events.push({ what, at: performance.now() });
@@ -362,17 +362,21 @@ describe('Worker', () => {
     // Bulk batches (and a batch's second half) wait while the critical job runs.
     expect(events.slice(start, end).filter((e) => e.what.startsWith('bulk'))).toEqual([]);
 
-    // A critical job longer than the hold: the bulk lane goes on meanwhile, slowed, not stopped.
+    // A critical job that waits long (on a provider, say) holds the bulk lane back only as it starts.
     criticalMs = 300;
     const before = events.length;
     await store.enqueueJobs([spec({ kind: 'fast', lane: 'critical' })]);
+    const notifiedAt = performance.now();
     signal.notify('critical');
     await waitFor(() => events.slice(before).some((e) => e.what === 'critical-end'), 'the long critical job');
     const longStart = events.findIndex((e, i) => i >= before && e.what === 'critical-start');
     const longEnd = events.findIndex((e, i) => i >= before && e.what === 'critical-end');
-    const during = events.slice(longStart, longEnd).filter((e) => e.what === 'bulk-start').length;
-    expect(during).toBeGreaterThan(0);
-    expect(during).toBeLessThan(300 / 20 + 2);
+    const during = events.slice(longStart, longEnd).filter((e) => e.what === 'bulk-start');
+    expect(during.length).toBeGreaterThan(0);
+    // Not at once: every wait that began after the notice lasts its bound (20 ms) or the job's
+    // youth (25 ms); a busy machine only makes the gap longer.
+    const firstAfter = events.find((e, i) => i >= before && e.what === 'bulk-start' && e.at > notifiedAt);
+    expect(firstAfter!.at - notifiedAt).toBeGreaterThanOrEqual(15);
   });
 
   it("starts none of its queued bulk batches once a stop's grace ran out and their leases went back", async () => {
