@@ -213,6 +213,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
   app.decorateRequest('tokenExpiresAt', null);
+  app.decorateRequest('subscriberToken', null);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {

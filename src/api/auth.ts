@@ -52,6 +52,23 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
  * (browsers cannot set headers on EventSource/WebSocket, and URLs end up in logs). Failed
  * attempts are counted per address: past the allowance they answer 429 instead of 401.
  */
+/**
+ * Whether a token's subscriber still exists, and is the one it was minted for: after an erasure
+ * (DELETE /v1/subscribers/{id}) the tokens minted before hold nothing, even once an event or a
+ * new token has created a new, empty subscriber of that id.
+ */
+export async function tokenSubscriberHolds(
+  store: Pick<SubscriberStore, 'getSubscriber'>,
+  claims: VerifiedSubscriberToken,
+): Promise<boolean> {
+  const subscriber = await store.getSubscriber(claims.tenantId, claims.subscriberId);
+  if (!subscriber) return false;
+  // Tokens name their subscriber's creation time; older ones only carry `iat`, in whole seconds.
+  return claims.subscriberCreatedAt !== undefined
+    ? claims.subscriberCreatedAt === subscriber.createdAt
+    : claims.issuedAt === null || claims.issuedAt + 1000 > subscriber.createdAt;
+}
+
 export function createAuthenticator(options: AuthOptions): Authenticator {
   const { store, tokenKey } = options;
   const throttle = options.throttle ?? new AuthThrottle();
@@ -76,20 +93,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     return operatorDigest !== null && timingSafeEqual(sha256(credential), operatorDigest);
   }
 
-  /**
-   * A token's subscriber must still exist, and be the one it was minted for: after an erasure
-   * (DELETE /v1/subscribers/{id}) the tokens minted before answer 404, even once an event or a
-   * new token has created a new, empty subscriber of that id.
-   */
+  /** A token whose subscriber was erased (tokenSubscriberHolds) answers 404. */
   async function checkSubscriberExists(claims: VerifiedSubscriberToken): Promise<void> {
-    const subscriber = await store.getSubscriber(claims.tenantId, claims.subscriberId);
-    // Tokens name their subscriber's creation time; older ones only carry `iat`, in whole seconds.
-    const another =
-      subscriber &&
-      (claims.subscriberCreatedAt !== undefined
-        ? claims.subscriberCreatedAt !== subscriber.createdAt
-        : claims.issuedAt !== null && claims.issuedAt + 1000 <= subscriber.createdAt);
-    if (!subscriber || another)
+    if (!(await tokenSubscriberHolds(store, claims)))
       throw new ApiError('not_found', `subscriber ${JSON.stringify(claims.subscriberId)} not found (erased)`);
   }
 
@@ -129,6 +135,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         request.tenantId = tenantId;
         request.subscriberId = null;
         request.tokenExpiresAt = null;
+        request.subscriberToken = null;
         return;
       }
     }
@@ -139,6 +146,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         request.tenantId = claims.tenantId;
         request.subscriberId = claims.subscriberId;
         request.tokenExpiresAt = claims.expiresAt;
+        request.subscriberToken = claims;
         return;
       }
       throw refuse(request, 'the subscriber token is invalid or has expired');

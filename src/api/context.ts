@@ -4,6 +4,7 @@ import type { IngestService } from '../ingest/service.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Keys } from '../security/secrets.ts';
+import type { VerifiedSubscriberToken } from '../security/subscriber-token.ts';
 import type { Store } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -51,5 +52,7 @@ declare module 'fastify' {
     subscriberId: string | null;
     /** When the caller's subscriber token expires (epoch ms); null for a server key. */
     tokenExpiresAt: number | null;
+    /** The caller's subscriber token as verified; null for a server key. */
+    subscriberToken: VerifiedSubscriberToken | null;
   }
 }

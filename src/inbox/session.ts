@@ -44,6 +44,12 @@ export interface InboxSessionOptions {
   onError: (error: unknown) => void;
   /** The subscriber was erased (in any process): end the connection; the session has stopped. */
   onErased: () => void;
+  /**
+   * Whether the stream's subscriber (as its token names it) still exists: asked once listening,
+   * so an erasure that committed while the stream was being set up (its notice published before
+   * the session listened) ends it too.
+   */
+  stillHolds?: () => Promise<boolean>;
 }
 
 export interface InboxSession {
@@ -166,14 +172,21 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     return true;
   };
 
+  const erased = () => {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    options.onErased();
+  };
   const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (change) => {
-    if (change.type === 'subscriber.erased') {
-      closed = true;
-      unsubscribe();
-      options.onErased();
-    } else if (!sendRung(change)) pump();
+    if (change.type === 'subscriber.erased') erased();
+    else if (!sendRung(change)) pump();
   });
   try {
+    if (options.stillHolds && !(await options.stillHolds())) {
+      erased();
+      return { close() {} };
+    }
     const last = await store.lastInboxChange(tenantId, subscriberId);
     // An id from the future (another installation, a log reset) resumes from now on.
     cursor = options.after === null ? last : Math.min(options.after, last);

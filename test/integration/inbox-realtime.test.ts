@@ -132,8 +132,12 @@ describe('GET /v1/inbox/ws', () => {
       expect((await server.call('DELETE', '/v1/subscribers/ws_erased')).status).toBe(202);
       expect(await ws.closed).toMatchObject({ code: 4401, reason: 'the subscriber was erased' });
       await sse.ended;
-      // The token no longer holds, for a stream opened afterwards too.
+      // The token no longer holds, for a stream opened afterwards too: on the URL or in the first message.
       await expect(openWs(wsUrl(`token=${encodeURIComponent(token)}`))).rejects.toThrow('404');
+      const late = await openWs(wsUrl(''));
+      late.send({ type: 'auth', token });
+      expect((await late.closed).code).toBe(4401);
+      expect(late.seen).toEqual([]);
       await trigger('ws_kept', 1);
       await other.next('item.created');
     } finally {

@@ -4,6 +4,7 @@ import { inboxItemView } from '../../inbox/item-view.ts';
 import { PresenceTracker } from '../../inbox/presence.ts';
 import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
+import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, validationError } from '../errors.ts';
 import { inboxWebSocketRoutes } from './inbox-ws.ts';
@@ -85,8 +86,8 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
   });
 
   app.get('/v1/inbox/stream', STREAM_ROUTE, async (request, reply) => {
-    const { subscriberId, tokenExpiresAt } = request;
-    if (!subscriberId || tokenExpiresAt === null)
+    const { subscriberId, tokenExpiresAt, subscriberToken } = request;
+    if (!subscriberId || tokenExpiresAt === null || !subscriberToken)
       throw new ApiError('unauthorized', 'a subscriber token is required');
     const { tenantId } = request;
     const after = resumePoint(request);
@@ -141,6 +142,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
         view: inboxItemView,
         send: (event) => write(frame(event)),
         onError: (error) => request.log.warn({ err: error }, 'inbox stream update failed'),
+        stillHolds: () => tokenSubscriberHolds(store, subscriberToken),
         // Reconnecting, the browser is refused: the token's subscriber is gone.
         onErased: () => raw.end(),
       });

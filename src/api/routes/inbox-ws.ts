@@ -5,8 +5,9 @@ import { eventText } from '../../inbox/event-text.ts';
 import { inboxItemView } from '../../inbox/item-view.ts';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
-import { verifySubscriberToken } from '../../security/subscriber-token.ts';
+import { type VerifiedSubscriberToken, verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emitInboxRead } from '../../webhooks/api-events.ts';
+import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { originAllowed } from '../cors.ts';
 import { ApiError } from '../errors.ts';
@@ -35,11 +36,8 @@ const AUTH_TIMEOUT_MS = 10_000;
 /** Client messages are small: one action each. */
 const MAX_CLIENT_MESSAGE_BYTES = 4096;
 
-interface Identity {
-  tenantId: string;
-  subscriberId: string;
-  expiresAt: number;
-}
+/** Who a connection is for: its subscriber token, verified. */
+type Identity = VerifiedSubscriberToken;
 
 type ClientMessage =
   | { type: 'read' | 'archive' | 'seen'; itemId: string }
@@ -99,11 +97,10 @@ export async function inboxWebSocketRoutes(
     },
   });
 
+  /** A token sent as the first message, checked as the HTTP routes check one (an erased subscriber's holds nothing). */
   async function identify(token: string): Promise<Identity | null> {
     const claims = await verifySubscriberToken(context.keys.tokenSigning, token);
-    return claims
-      ? { tenantId: claims.tenantId, subscriberId: claims.subscriberId, expiresAt: claims.expiresAt }
-      : null;
+    return claims && (await tokenSubscriberHolds(store, claims)) ? claims : null;
   }
 
   function serve(socket: WebSocket, request: FastifyRequest, identity: Identity, after: number | null) {
@@ -226,6 +223,7 @@ export async function inboxWebSocketRoutes(
           view: inboxItemView,
           send: sendJson,
           onError: (error) => request.log.warn({ err: error }, 'inbox websocket update failed'),
+          stillHolds: () => tokenSubscriberHolds(store, identity),
           onErased: () => end(WS_CLOSE.unauthorized, 'the subscriber was erased'),
         });
         if (ended) opened.close();
@@ -258,17 +256,8 @@ export async function inboxWebSocketRoutes(
     },
     wsHandler: (socket, request) => {
       const after = resumePoint(request);
-      if (request.subscriberId && request.tokenExpiresAt !== null) {
-        serve(
-          socket,
-          request,
-          {
-            tenantId: request.tenantId,
-            subscriberId: request.subscriberId,
-            expiresAt: request.tokenExpiresAt,
-          },
-          after,
-        );
+      if (request.subscriberToken) {
+        serve(socket, request, request.subscriberToken, after);
         return;
       }
       // No token on the URL: the first message must carry it.

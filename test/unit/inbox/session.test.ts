@@ -174,6 +174,36 @@ describe('inbox sessions of an erased subscriber', () => {
     expect(erased.erased()).toBe(1);
     neighbour.session.close();
   });
+
+  it('ends a stream whose subscriber was erased while it was being set up (the notice came before it listened)', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const events: InboxEvent[] = [];
+    let ended = 0;
+    // The notice went out before this session listened: only the check once listening sees the erasure.
+    feed.publish([{ type: 'subscriber.erased', tenantId: 't1', subscriberId: 'eve' }]);
+    await openInboxSession({
+      store: s,
+      feed,
+      reader: new InboxReader(s),
+      tenantId: 't1',
+      subscriberId: 'eve',
+      after: null,
+      view,
+      send: (event) => events.push(event),
+      onError: (error) => {
+        throw error;
+      },
+      onErased: () => {
+        ended++;
+      },
+      stillHolds: async () => false,
+    });
+    await s.createMessages([{ record: item('t1', 'eve', 'm_late'), followUp: null }]);
+    feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'eve', itemId: 'm_late' }]);
+    await turn();
+    expect([ended, events.length, feed.hasAudience()]).toEqual([1, 0, false]);
+  });
 });
 
 describe('inbox sessions sent a new item by its ring', () => {
