@@ -11,7 +11,7 @@ import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
 import type { JobContext, JobHandler, JobResult } from '../queue/handler.ts';
-import { ACKED } from '../queue/handler.ts';
+import { ACKED, retryAfterError } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
 import type {
   DevicePlatform,
@@ -875,24 +875,35 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
       return delivery;
     });
     const { yieldToUrgent } = context;
-    if (yieldToUrgent) {
-      // Bulk: each job's page is written in its own transaction, so the writer is free between
-      // them for whatever critical work waits (a page's messages and its job's completion still
-      // commit together).
-      for (const [i, job] of jobs.entries()) {
-        const target = targets[i];
-        await commitDeliveries(
-          deps,
-          target ? [target] : [],
-          { owner: context.owner, jobIds: [job.id] },
-          [],
-          yieldToUrgent,
-        );
-      }
-    } else {
-      const present = targets.filter((target) => target !== null);
-      await commitDeliveries(deps, present, { owner: context.owner, jobIds: jobs.map((job) => job.id) });
-    }
+    if (yieldToUrgent && oneAtATime) return commitPageByPage(jobs, targets, context.owner, yieldToUrgent);
+    const present = targets.filter((target) => target !== null);
+    const ack = { owner: context.owner, jobIds: jobs.map((job) => job.id) };
+    await commitDeliveries(deps, present, ack, [], yieldToUrgent);
     return jobs.map(() => ACKED);
+  }
+
+  /**
+   * A bulk batch on the single writer (SQLite): each job's page is written in its own transaction
+   * (its messages with its job's completion), so the writer is free between them for whatever
+   * critical work waits. Each page answers for itself: one that fails is retried alone, not with
+   * the pages already written, whose rate counts would be taken again.
+   */
+  async function commitPageByPage(
+    jobs: Job[],
+    targets: (DeliveryTarget | null)[],
+    owner: string,
+    yieldToUrgent: () => Promise<void>,
+  ): Promise<JobResult[]> {
+    const results: JobResult[] = [];
+    for (const [i, job] of jobs.entries()) {
+      const target = targets[i];
+      try {
+        await commitDeliveries(deps, target ? [target] : [], { owner, jobIds: [job.id] }, [], yieldToUrgent);
+        results.push(ACKED);
+      } catch (error) {
+        results.push(retryAfterError(error));
+      }
+    }
+    return results;
   }
 }

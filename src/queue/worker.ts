@@ -9,6 +9,7 @@ import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type JobContext, type JobHandler, type JobResult, retryAfterError } from './handler.ts';
 import type { JobSignal } from './signal.ts';
+import { UrgentGate } from './urgent-gate.ts';
 
 export interface WorkerOptions {
   store: JobStore;
@@ -45,17 +46,6 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   });
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
 }
-
-/** Longest a bulk batch waits for a worker's critical and high work to finish. */
-const URGENT_HOLD_MS = 20;
-/**
- * How long after it starts a critical or high batch holds the bulk lane back. Its steps (claims,
- * writes, the next job it queues) each need the thread between two awaits; one that is still in
- * flight after this is waiting on a provider, and holding the bulk lane for it buys nothing.
- */
-const URGENT_FRESH_MS = 25;
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
 export function ownerName(): string {
@@ -95,11 +85,12 @@ export class Worker {
   /** Why claims fail, since when; null once one succeeds again. */
   private claimFailure: { reason: string; since: number } | null = null;
   private readonly active = new Set<Lane>(LANES);
-  /** Critical or high work was announced and not yet claimed (see waitForUrgent). */
-  private urgentAnnounced = false;
-  /** Until when the critical and high batches started last hold the bulk lane (URGENT_FRESH_MS). */
-  private urgentFreshUntil = 0;
-  private urgentSettled: (() => void)[] = [];
+  /** Where the bulk lane gives way to critical and high work. */
+  private readonly gate = new UrgentGate(() => this.inFlight.critical + this.inFlight.high);
+  /** A bulk batch's yield point (JobContext.yieldToUrgent). */
+  private readonly yieldToUrgent = () => this.gate.pass(() => this.stopping);
+  /** What every batch's handler is given (bulk batches add yieldToUrgent). */
+  private readonly context: JobContext;
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
   /** The bulk-lane batches of paced handlers (JobHandler.bulkBatchSize) run one after another on this. */
@@ -117,7 +108,7 @@ export class Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.owner = options.owner ?? ownerName();
-    this.context.owner = this.owner;
+    this.context = { owner: this.owner, leasesLost: () => this.leasesGivenBack };
     this.concurrency = options.concurrency ?? 256;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1_000;
@@ -142,6 +133,8 @@ export class Worker {
   /** Stops claiming, lets in-flight jobs finish (up to `graceMs`), then releases any still held. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    // Bulk batches waiting for urgent work go on (and finish within the grace, if they can).
+    this.gate.open();
     this.unsubscribe?.();
     this.wake(null);
     await this.loopDone;
@@ -149,6 +142,9 @@ export class Worker {
       graceMs,
       Promise.allSettled([...this.running]).then(() => undefined),
     );
+    // Past the grace, what is still running or queued is given back below: from now on no queued
+    // batch may start (one finishing during the writes below would let the next one in).
+    if (this.running.size > 0) this.leasesGivenBack = true;
     await this.flushDone();
     for (const timer of this.timers) clearInterval(timer);
     if (this.heldIds.size > 0) {
@@ -184,7 +180,7 @@ export class Worker {
   /** Wakes the claim loop (new jobs in `lane`, or a slot freed when null). */
   wake(lane: Lane | null): void {
     // Any lane (null): newly accepted events, whose lanes only their claim tells.
-    if (lane !== 'normal' && lane !== 'bulk') this.urgentAnnounced = true;
+    if (lane !== 'normal' && lane !== 'bulk') this.gate.announce();
     if (lane) this.active.add(lane);
     else for (const l of LANES) this.active.add(l);
     this.wakeResolve?.();
@@ -206,16 +202,18 @@ export class Worker {
         active: this.active,
       });
       if (quotas.length === 0) {
+        // No slot for whatever was announced: the bulk lane need not wait for it.
+        this.gate.claimed();
         await this.idle(this.pollMs);
         continue;
       }
       if (this.claimsInDoubt && !(await this.releaseUnknownClaims())) {
+        this.gate.claimed();
         await this.idle(this.pollMs);
         continue;
       }
       let jobs: Job[];
-      // This claim takes what was announced (or finds it gone).
-      this.urgentAnnounced = false;
+      const covers = this.gate.claimStarts();
       try {
         jobs = await this.options.store.claimJobs({
           owner: this.owner,
@@ -229,6 +227,7 @@ export class Worker {
         this.options.logger.error({ err: error }, 'claiming jobs failed; retrying');
         this.claimsFailed(error);
         this.claimsInDoubt = true;
+        this.gate.claimed(covers);
         await this.idle(this.pollMs);
         continue;
       }
@@ -239,8 +238,8 @@ export class Worker {
         if ((claimedPerLane.get(lane) ?? 0) < limit) this.active.delete(lane);
       }
       if (jobs.length > 0) this.dispatch(jobs);
-      // Announced work another worker took (or none came): bulk batches need not wait for it.
-      if (!this.urgentBusy()) this.releaseBulk();
+      // What was announced is running now, or another worker took it, or none came.
+      this.gate.claimed(covers);
       if (this.active.size === 0) await this.idle(await this.untilNextRun());
     }
   }
@@ -305,7 +304,7 @@ export class Worker {
 
   private track(jobs: Job[], handler: JobHandler | undefined, paced: boolean): void {
     const lane = jobs[0]?.lane;
-    if (lane === 'critical' || lane === 'high') this.urgentFreshUntil = performance.now() + URGENT_FRESH_MS;
+    if (lane === 'critical' || lane === 'high') this.gate.urgentStarted();
     for (const job of jobs) {
       this.inFlight[job.lane]++;
       this.heldIds.add(job.id);
@@ -315,7 +314,7 @@ export class Worker {
       // After the previous paced batch, and after whatever the event loop has waiting (a claim,
       // a critical job's next step): a yield per batch, not one per claim.
       run = this.bulkChain
-        .then(() => this.waitForUrgent())
+        .then(this.yieldToUrgent)
         .then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler, this.yieldToUrgent)));
       // runBatch settles every job itself; a rejection here must not stop the batches after it.
       this.bulkChain = run.catch(() => undefined);
@@ -328,43 +327,11 @@ export class Worker {
         this.heldIds.delete(job.id);
       }
       this.running.delete(task);
-      if (!this.urgentBusy()) this.releaseBulk();
+      this.gate.settle();
       this.wakeResolve?.();
     });
     this.running.add(task);
   }
-
-  private urgentBusy(): boolean {
-    if (this.urgentAnnounced) return true;
-    return this.inFlight.critical + this.inFlight.high > 0 && performance.now() < this.urgentFreshUntil;
-  }
-
-  private releaseBulk(): void {
-    const waiting = this.urgentSettled;
-    if (waiting.length === 0) return;
-    this.urgentSettled = [];
-    for (const resolve of waiting) resolve();
-  }
-
-  /**
-   * Before each bulk batch (and between a paced handler's stretches of work): the event loop runs
-   * what it has waiting, and while critical or high work is announced or has just started on this
-   * worker, the batch waits for it — at most URGENT_HOLD_MS, so a steady stream of urgent work
-   * slows the bulk lane but never stops it.
-   */
-  private async waitForUrgent(): Promise<void> {
-    await yieldToEventLoop();
-    const until = performance.now() + URGENT_HOLD_MS;
-    while (this.urgentBusy() && !this.stopping) {
-      const now = performance.now();
-      const left = Math.min(until, this.urgentAnnounced ? until : this.urgentFreshUntil) - now;
-      if (left <= 0) return;
-      await sleepUntilWoken(left, new Promise<void>((resolve) => this.urgentSettled.push(resolve)));
-    }
-  }
-
-  private readonly yieldToUrgent = () => this.waitForUrgent();
-  private readonly context: JobContext = { owner: '', leasesLost: () => this.leasesGivenBack };
 
   private async runBatch(
     jobs: Job[],

@@ -3,7 +3,7 @@ import { InboxFeed } from '../../../src/inbox/feed.ts';
 import { deliverHandler } from '../../../src/pipeline/deliver.ts';
 import { ProviderRegistry } from '../../../src/providers/registry.ts';
 import { JobSignal } from '../../../src/queue/signal.ts';
-import type { Lane } from '../../../src/shared/model.ts';
+import type { Lane, MessageRecord } from '../../../src/shared/model.ts';
 import type { Job, Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
 import { TemplateCache } from '../../../src/templates/render.ts';
@@ -19,7 +19,7 @@ afterEach(async () => {
  * A real SQLite store with one in-app workflow and an event to `a` and `b`, whose event reads
  * (each deliver batch starts with one) are written to `log`, as the feed's rings are.
  */
-async function setUp(log: string[]) {
+async function setUp(log: string[], beforeWrite?: (records: MessageRecord[]) => void) {
   const real = openSqliteStore({ file: ':memory:' });
   store = real;
   await real.ensureTenant('t1', 't1');
@@ -42,6 +42,11 @@ async function setUp(log: string[]) {
   );
   const logged = new Proxy(real, {
     get(target, name, receiver) {
+      if (name === 'createMessages' && beforeWrite)
+        return (...args: Parameters<Store['createMessages']>) => {
+          beforeWrite(args[0].map((m) => m.record));
+          return target.createMessages(...args);
+        };
       if (name === 'getEvents')
         return (refs: Parameters<Store['getEvents']>[0]) => {
           log.push('build');
@@ -109,5 +114,27 @@ describe('deliver batches on SQLite', () => {
       handler.run([deliverJob(2, 'b', 'normal')], context),
     ]);
     expect(log).toEqual(['build', 'ring a']);
+  });
+
+  it('a bulk batch writes page by page: a page that fails is retried alone, the pages written stay done', async () => {
+    const log: string[] = [];
+    const handler = await setUp(log, (records) => {
+      if (records.some((r) => r.subscriberId === 'b')) throw new Error('disk full');
+    });
+    let yields = 0;
+    const context = {
+      owner: 'w1',
+      yieldToUrgent: async () => {
+        yields++;
+      },
+    };
+    // b's page fails: a's, written before it in one batch and after it in another, stays written once.
+    const first = await handler.run([deliverJob(1, 'b', 'bulk'), deliverJob(2, 'a', 'bulk')], context);
+    expect(first.map((r) => r.kind)).toEqual(['retry', 'acked']);
+    const second = await handler.run([deliverJob(3, 'a', 'bulk'), deliverJob(4, 'b', 'bulk')], context);
+    expect(second.map((r) => r.kind)).toEqual(['acked', 'retry']);
+    expect(log.filter((l) => l.startsWith('ring'))).toEqual(['ring a']);
+    // Between the reads, each page's build and its write.
+    expect(yields).toBeGreaterThanOrEqual(6);
   });
 });
