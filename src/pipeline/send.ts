@@ -105,6 +105,29 @@ function outbound(
   return sent;
 }
 
+/** The message of each send job, in the jobs' order (null: gone): one read per tenant of the batch. */
+async function readMessages(
+  store: PipelineDeps['store'],
+  jobs: readonly Job[],
+): Promise<(MessageRecord | null)[]> {
+  const idsOf = new Map<string, string[]>();
+  for (const job of jobs) {
+    const ids = idsOf.get(job.tenantId);
+    const id = (job.payload as SendPayload).messageId;
+    if (ids) ids.push(id);
+    else idsOf.set(job.tenantId, [id]);
+  }
+  const found = new Map<string, MessageRecord>();
+  const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
+  await Promise.all(
+    [...idsOf].map(async ([tenantId, ids]) => {
+      for (const message of await store.getMessages(tenantId, ids))
+        found.set(key(tenantId, message.id), message);
+    }),
+  );
+  return jobs.map((job) => found.get(key(job.tenantId, (job.payload as SendPayload).messageId)) ?? null);
+}
+
 function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
@@ -393,9 +416,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     async run(jobs) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).
-      const messages = await Promise.all(
-        jobs.map((job) => store.getMessage(job.tenantId, (job.payload as SendPayload).messageId)),
-      );
+      const messages = await readMessages(store, jobs);
       // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
       const live = messages.map((message) =>
         message && !FINAL_STATUSES.has(message.status) && message.status !== 'sent' ? message : null,

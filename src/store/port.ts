@@ -685,6 +685,11 @@ export interface MessageStore {
   /** An event's skipped steps, by subscriber then step; at most `limit`. */
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
+  /**
+   * The tenant's messages of `ids`, in any order; ids with no message are left out (one read for
+   * a batch of sends instead of one per message).
+   */
+  getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRecord[]>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /**
    * The tenant's messages created from `createdFrom` on that changed from `changedFrom` on,

@@ -1391,6 +1391,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getMessage(OTHER, 'msg_2')).toBeNull();
       });
 
+      it('reads many messages of one tenant at once, leaving out ids it has no message for', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null },
+          { record: message({ id: 'msg_2', channel: 'email', status: 'queued' }), followUp: null },
+          { record: message({ id: 'msg_3', tenantId: OTHER }), followUp: null },
+        ]);
+        expect(await store.getMessages(T, [])).toEqual([]);
+        const read = await store.getMessages(T, ['msg_2', 'msg_gone', 'msg_1', 'msg_3']);
+        const byId = new Map(read.map((m) => [m.id, m]));
+        expect([...byId.keys()].sort()).toEqual(['msg_1', 'msg_2']);
+        // The same records getMessage answers, one by one.
+        expect(byId.get('msg_1')).toEqual(await store.getMessage(T, 'msg_1'));
+        expect(byId.get('msg_2')).toEqual(await store.getMessage(T, 'msg_2'));
+        expect(await store.getMessages(OTHER, ['msg_1', 'msg_3'])).toMatchObject([{ id: 'msg_3' }]);
+      });
+
       it('completes the acknowledged job in the same transaction', async () => {
         await store.enqueueJobs([job()]);
         const [claimed] = await store.claimJobs({

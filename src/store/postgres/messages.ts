@@ -198,6 +198,15 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
       ]);
       return rows[0] ? toMessage(rows[0]) : null;
     },
+    async getMessages(tenantId, ids) {
+      if (ids.length === 0) return [];
+      const { rows } = await run<MessageRow>(
+        db,
+        'SELECT * FROM messages WHERE tenant_id = $1 AND id = ANY($2::TEXT[])',
+        [tenantId, ids],
+      );
+      return rows.map(toMessage);
+    },
     async messageChanges(query) {
       // The primary key's range of ids bounds the read (ids sort by creation time).
       const { rows } = await run<MessageChangeRow>(
