@@ -3,7 +3,7 @@ import { retryDelay } from '../policy/backoff.ts';
 import { plan, routingOf } from '../policy/plan.ts';
 import { changePreferences } from '../privacy/consent.ts';
 import { forPlatform } from '../providers/registry.ts';
-import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   type DeviceRecord,
   FINAL_STATUSES,
@@ -16,7 +16,7 @@ import {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
-import type { Job, JobSpec } from '../store/port.ts';
+import type { Job, JobSpec, MessageUpdate } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
@@ -155,6 +155,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       meta?: MessageMeta;
       /** Queued with the change (a fallback step's job: src/pipeline/fallback-timers.ts). */
       followUp?: JobSpec;
+      /** The send's job, completed with the change (the handler then answers ACKED). */
+      ack?: MessageUpdate['ack'];
     } = {},
   ) {
     const now = Date.now();
@@ -170,11 +172,17 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       append: [{ at: iso(now), status, detail }],
       now,
       followUp: extra.followUp,
+      ack: extra.ack,
     });
     if (changed) deps.tally?.message(message.channel, status);
   }
 
-  async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
+  async function sendOne(
+    job: Job,
+    owner: string,
+    message: MessageRecord,
+    batch: BatchReads,
+  ): Promise<JobResult> {
     const { slotOf } = job.payload as SendPayload;
     const workflow = batch.workflow(message);
     // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
@@ -336,13 +344,15 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     switch (outcome.kind) {
       case 'accepted': {
         const id = outcome.providerMessageId ? ` as ${outcome.providerMessageId}` : '';
+        // The job ends in the same commit as its `sent` record: no write of its own afterwards.
         await record(message, 'sent', `${via} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`, {
           provider: via,
           providerMessageId: outcome.providerMessageId,
           meta: outcome.meta,
+          ack: { owner, jobIds: [job.id] },
         });
         deps.tally?.latency(message.channel, job.lane, Date.now() - message.eventAt);
-        return DONE;
+        return ACKED;
       }
       case 'bad_address': {
         // A dead token: deactivated at once, so this device's later messages are skipped, not sent.
@@ -413,7 +423,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // changes share commits (MessageWrites); 64 amortises the batch's reads without holding many
     // jobs behind one slow answer.
     batchSize: 64,
-    async run(jobs) {
+    async run(jobs, { owner }) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).
       const messages = await readMessages(store, jobs);
@@ -427,7 +437,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       return Promise.all(
         jobs.map((job, i) => {
           const message = live[i];
-          return message ? sendOne(job, message, batch).catch(retryAfterError) : DONE;
+          return message ? sendOne(job, owner, message, batch).catch(retryAfterError) : DONE;
         }),
       );
     },

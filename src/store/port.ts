@@ -416,6 +416,11 @@ export interface MessageUpdate {
   followUp?: JobSpec;
   /** Outbound status webhook jobs for this status change, queued in the same transaction. */
   events?: JobSpec[];
+  /**
+   * Jobs completed in the same transaction (those `owner` still holds), whether or not the
+   * message is still there: a send's outcome and its job's end commit together.
+   */
+  ack?: Omit<MessageAck, 'followUps'>;
 }
 
 /** One message's update, for {@link MessageStore.updateMessages}. */

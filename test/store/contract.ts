@@ -1546,6 +1546,58 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         );
       });
 
+      it('completes the jobs an update acknowledges with it, only those the owner still holds, message or not', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'push', status: 'sending' }), followUp: null },
+        ]);
+        await store.enqueueJobs([job(), job(), job(), job()]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 30_000,
+          quotas: [{ lane: 'normal', limit: 3 }],
+        });
+        expect(claimed).toHaveLength(3);
+        const [mine, gone, other] = claimed.map((j) => j.id) as [number, number, number];
+        const unclaimed = 1 + Math.max(mine, gone, other);
+        const changed = await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: {
+              status: 'sent',
+              append: [{ at: 'a', status: 'sent' }],
+              now: 2,
+              ack: { owner: 'w1', jobIds: [mine] },
+            },
+          },
+          // The message is gone: its job ends all the same.
+          {
+            tenantId: T,
+            id: 'msg_gone',
+            update: { status: 'sent', append: [], now: 2, ack: { owner: 'w1', jobIds: [gone] } },
+          },
+          // Another owner's ack (a lease lost meanwhile) ends nothing: not a leased job, not a ready one.
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sent', append: [], now: 3, ack: { owner: 'w2', jobIds: [other, unclaimed] } },
+          },
+        ]);
+        expect(changed).toEqual([true, false, true]);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 1, dead: 0 });
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({ status: 'sent' });
+        // One update on its own acknowledges too.
+        await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sent', append: [], now: 4, ack: { owner: 'w1', jobIds: [other] } },
+          },
+        ]);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+      });
+
       it('applies many updates in one call, in order, answering false for a message that is gone', async () => {
         await store.createMessages([
           { record: message({ id: 'msg_1', channel: 'push', status: 'queued' }), followUp: null },

@@ -117,6 +117,7 @@ export function sqliteMessageStore(
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+    if (update.ack) jobs.complete(update.ack.owner, update.ack.jobIds);
     if (onlyIf === null && update.append.length === 1) {
       const changed = setStatusAndAppend.run(
         update.status,
