@@ -3,7 +3,7 @@ import { retryDelay } from '../policy/backoff.ts';
 import { plan, routingOf } from '../policy/plan.ts';
 import { changePreferences } from '../privacy/consent.ts';
 import { forPlatform } from '../providers/registry.ts';
-import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import {
   type DeviceRecord,
   FINAL_STATUSES,
@@ -16,7 +16,7 @@ import {
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
-import type { Job, JobSpec } from '../store/port.ts';
+import type { Job, JobSpec, MessageUpdate } from '../store/port.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
@@ -105,6 +105,29 @@ function outbound(
   return sent;
 }
 
+/** The message of each send job, in the jobs' order (null: gone): one read per tenant of the batch. */
+async function readMessages(
+  store: PipelineDeps['store'],
+  jobs: readonly Job[],
+): Promise<(MessageRecord | null)[]> {
+  const idsOf = new Map<string, string[]>();
+  for (const job of jobs) {
+    const ids = idsOf.get(job.tenantId);
+    const id = (job.payload as SendPayload).messageId;
+    if (ids) ids.push(id);
+    else idsOf.set(job.tenantId, [id]);
+  }
+  const found = new Map<string, MessageRecord>();
+  const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
+  await Promise.all(
+    [...idsOf].map(async ([tenantId, ids]) => {
+      for (const message of await store.getMessages(tenantId, ids))
+        found.set(key(tenantId, message.id), message);
+    }),
+  );
+  return jobs.map((job) => found.get(key(job.tenantId, (job.payload as SendPayload).messageId)) ?? null);
+}
+
 function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
 }
@@ -132,6 +155,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       meta?: MessageMeta;
       /** Queued with the change (a fallback step's job: src/pipeline/fallback-timers.ts). */
       followUp?: JobSpec;
+      /** The send's job, completed with the change (the handler then answers ACKED). */
+      ack?: MessageUpdate['ack'];
     } = {},
   ) {
     const now = Date.now();
@@ -147,11 +172,17 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       append: [{ at: iso(now), status, detail }],
       now,
       followUp: extra.followUp,
+      ack: extra.ack,
     });
     if (changed) deps.tally?.message(message.channel, status);
   }
 
-  async function sendOne(job: Job, message: MessageRecord, batch: BatchReads): Promise<JobResult> {
+  async function sendOne(
+    job: Job,
+    owner: string,
+    message: MessageRecord,
+    batch: BatchReads,
+  ): Promise<JobResult> {
     const { slotOf } = job.payload as SendPayload;
     const workflow = batch.workflow(message);
     // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
@@ -313,13 +344,15 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     switch (outcome.kind) {
       case 'accepted': {
         const id = outcome.providerMessageId ? ` as ${outcome.providerMessageId}` : '';
+        // The job ends in the same commit as its `sent` record: no write of its own afterwards.
         await record(message, 'sent', `${via} accepted${id}${outcome.detail ? `: ${outcome.detail}` : ''}`, {
           provider: via,
           providerMessageId: outcome.providerMessageId,
           meta: outcome.meta,
+          ack: { owner, jobIds: [job.id] },
         });
         deps.tally?.latency(message.channel, job.lane, Date.now() - message.eventAt);
-        return DONE;
+        return ACKED;
       }
       case 'bad_address': {
         // A dead token: deactivated at once, so this device's later messages are skipped, not sent.
@@ -390,12 +423,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // changes share commits (MessageWrites); 64 amortises the batch's reads without holding many
     // jobs behind one slow answer.
     batchSize: 64,
-    async run(jobs) {
+    async run(jobs, { owner }) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).
-      const messages = await Promise.all(
-        jobs.map((job) => store.getMessage(job.tenantId, (job.payload as SendPayload).messageId)),
-      );
+      const messages = await readMessages(store, jobs);
       // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
       const live = messages.map((message) =>
         message && !FINAL_STATUSES.has(message.status) && message.status !== 'sent' ? message : null,
@@ -406,7 +437,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       return Promise.all(
         jobs.map((job, i) => {
           const message = live[i];
-          return message ? sendOne(job, message, batch).catch(retryAfterError) : DONE;
+          return message ? sendOne(job, owner, message, batch).catch(retryAfterError) : DONE;
         }),
       );
     },

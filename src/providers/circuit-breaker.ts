@@ -110,9 +110,15 @@ export function recordCall(
   }
   if (breaker.state !== 'closed') return breaker;
   const calls = [...breaker.calls.slice(-(settings.window - 1)), call];
-  const failures = calls.filter((c) => !c.ok).length;
+  // Counted in one pass, on every call of every send: no filtered or sorted copies.
+  let failures = 0;
+  let slow = 0;
+  for (const c of calls) {
+    if (!c.ok) failures++;
+    if (c.latencyMs > settings.slowCallMs) slow++;
+  }
   if (calls.length >= settings.minCalls) {
-    if (failures >= settings.failureRatio * calls.length || p90(calls) > settings.slowCallMs)
+    if (failures >= settings.failureRatio * calls.length || p90Exceeds(calls.length, slow))
       return opened(now, failures);
   }
   return { ...breaker, calls, failures };
@@ -127,6 +133,14 @@ export function reopensAt(breaker: Breaker, settings: BreakerSettings): number |
 
 function opened(now: number, failures: number): Breaker {
   return { state: 'open', calls: CLOSED.calls, openedAt: now, failures, probesInFlight: 0 };
+}
+
+/**
+ * Whether the p90 (nearest rank, as {@link p90}) of `n` calls is above the limit, knowing that
+ * `slow` of them are: the rank-⌈0.9n⌉ latency is above it when fewer than ⌈0.9n⌉ calls are not.
+ */
+export function p90Exceeds(n: number, slow: number): boolean {
+  return n - slow < Math.ceil(0.9 * n);
 }
 
 /** The 90th percentile latency (nearest rank). */

@@ -1,4 +1,4 @@
-import { Worker as Thread } from 'node:worker_threads';
+import { type ResourceLimits, Worker as Thread } from 'node:worker_threads';
 import type { Logger } from '../telemetry/logger.ts';
 
 const RESTART_DELAY_MS = 1000;
@@ -17,6 +17,8 @@ export interface SuperviseOptions {
   name: string;
   entry: URL;
   workerData: unknown;
+  /** The thread's heap limits (Node's defaults where unset). */
+  resourceLimits?: ResourceLimits;
   logger: Logger;
   /** Every message of every incarnation of the thread, the ready one included. */
   onMessage?: (message: unknown) => void;
@@ -34,7 +36,10 @@ export async function superviseThread<Ready extends { type: 'ready' }>(
 
   const spawn = () =>
     new Promise<Incarnation<Ready>>((resolve, reject) => {
-      const thread = new Thread(options.entry, { workerData: options.workerData });
+      const thread = new Thread(options.entry, {
+        workerData: options.workerData,
+        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+      });
       const exited = new Promise<void>((done) => thread.once('exit', () => done()));
       const onEarlyExit = (code: number) =>
         reject(new Error(`${name} exited during start-up (code ${code})`));

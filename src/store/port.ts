@@ -416,6 +416,11 @@ export interface MessageUpdate {
   followUp?: JobSpec;
   /** Outbound status webhook jobs for this status change, queued in the same transaction. */
   events?: JobSpec[];
+  /**
+   * Jobs completed in the same transaction (those `owner` still holds), whether or not the
+   * message is still there: a send's outcome and its job's end commit together.
+   */
+  ack?: Omit<MessageAck, 'followUps'>;
 }
 
 /** One message's update, for {@link MessageStore.updateMessages}. */
@@ -685,6 +690,11 @@ export interface MessageStore {
   /** An event's skipped steps, by subscriber then step; at most `limit`. */
   listSkippedSteps(tenantId: string, eventId: string, limit: number): Promise<SkippedStep[]>;
   getMessage(tenantId: string, id: string): Promise<MessageRecord | null>;
+  /**
+   * The tenant's messages of `ids`, in any order; ids with no message are left out (one read for
+   * a batch of sends instead of one per message).
+   */
+  getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRecord[]>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
   /**
    * The tenant's messages created from `createdFrom` on that changed from `changedFrom` on,

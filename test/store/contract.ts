@@ -1391,6 +1391,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getMessage(OTHER, 'msg_2')).toBeNull();
       });
 
+      it('reads many messages of one tenant at once, leaving out ids it has no message for', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null },
+          { record: message({ id: 'msg_2', channel: 'email', status: 'queued' }), followUp: null },
+          { record: message({ id: 'msg_3', tenantId: OTHER }), followUp: null },
+        ]);
+        expect(await store.getMessages(T, [])).toEqual([]);
+        const read = await store.getMessages(T, ['msg_2', 'msg_gone', 'msg_1', 'msg_3']);
+        const byId = new Map(read.map((m) => [m.id, m]));
+        expect([...byId.keys()].sort()).toEqual(['msg_1', 'msg_2']);
+        // The same records getMessage answers, one by one.
+        expect(byId.get('msg_1')).toEqual(await store.getMessage(T, 'msg_1'));
+        expect(byId.get('msg_2')).toEqual(await store.getMessage(T, 'msg_2'));
+        expect(await store.getMessages(OTHER, ['msg_1', 'msg_3'])).toMatchObject([{ id: 'msg_3' }]);
+      });
+
       it('completes the acknowledged job in the same transaction', async () => {
         await store.enqueueJobs([job()]);
         const [claimed] = await store.claimJobs({
@@ -1528,6 +1544,58 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.updateMessage(OTHER, 'msg_1', { status: 'failed', append: [], now: 6 })).toBe(
           false,
         );
+      });
+
+      it('completes the jobs an update acknowledges with it, only those the owner still holds, message or not', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'push', status: 'sending' }), followUp: null },
+        ]);
+        await store.enqueueJobs([job(), job(), job(), job()]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 30_000,
+          quotas: [{ lane: 'normal', limit: 3 }],
+        });
+        expect(claimed).toHaveLength(3);
+        const [mine, gone, other] = claimed.map((j) => j.id) as [number, number, number];
+        const unclaimed = 1 + Math.max(mine, gone, other);
+        const changed = await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: {
+              status: 'sent',
+              append: [{ at: 'a', status: 'sent' }],
+              now: 2,
+              ack: { owner: 'w1', jobIds: [mine] },
+            },
+          },
+          // The message is gone: its job ends all the same.
+          {
+            tenantId: T,
+            id: 'msg_gone',
+            update: { status: 'sent', append: [], now: 2, ack: { owner: 'w1', jobIds: [gone] } },
+          },
+          // Another owner's ack (a lease lost meanwhile) ends nothing: not a leased job, not a ready one.
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sent', append: [], now: 3, ack: { owner: 'w2', jobIds: [other, unclaimed] } },
+          },
+        ]);
+        expect(changed).toEqual([true, false, true]);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 1, dead: 0 });
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({ status: 'sent' });
+        // One update on its own acknowledges too.
+        await store.updateMessages([
+          {
+            tenantId: T,
+            id: 'msg_1',
+            update: { status: 'sent', append: [], now: 4, ack: { owner: 'w1', jobIds: [other] } },
+          },
+        ]);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
       });
 
       it('applies many updates in one call, in order, answering false for a message that is gone', async () => {

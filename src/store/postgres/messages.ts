@@ -142,7 +142,8 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
                 meta = meta || $13::jsonb,
                 timeline = timeline || $5::jsonb
           WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT IS NULL OR status = $9) RETURNING 1),
-       f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')})
+       f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')}),
+       done AS (DELETE FROM jobs WHERE id = ANY($14::BIGINT[]) AND lease_owner = $15)
        SELECT count(*)::INT AS n FROM u`,
       [
         update.status,
@@ -158,6 +159,8 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         update.reason ?? null,
         update.providerMessageId ?? null,
         JSON.stringify(update.meta ?? {}),
+        update.ack?.jobIds ?? [],
+        update.ack?.owner ?? '',
       ],
     );
     return rows[0]!.n > 0;
@@ -197,6 +200,15 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         id,
       ]);
       return rows[0] ? toMessage(rows[0]) : null;
+    },
+    async getMessages(tenantId, ids) {
+      if (ids.length === 0) return [];
+      const { rows } = await run<MessageRow>(
+        db,
+        'SELECT * FROM messages WHERE tenant_id = $1 AND id = ANY($2::TEXT[])',
+        [tenantId, ids],
+      );
+      return rows.map(toMessage);
     },
     async messageChanges(query) {
       // The primary key's range of ids bounds the read (ids sort by creation time).

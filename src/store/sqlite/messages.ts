@@ -50,6 +50,9 @@ export function sqliteMessageStore(
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
+  const getMany = db.prepare(
+    'SELECT * FROM messages WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))',
+  );
   const insertSkipped = db.prepare(
     `INSERT INTO skipped_steps (tenant_id, event_id, subscriber_id, step, channel, reason, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -114,6 +117,7 @@ export function sqliteMessageStore(
 
   /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
   function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+    if (update.ack) jobs.complete(update.ack.owner, update.ack.jobIds);
     if (onlyIf === null && update.append.length === 1) {
       const changed = setStatusAndAppend.run(
         update.status,
@@ -249,6 +253,10 @@ export function sqliteMessageStore(
     async getMessage(tenantId, id) {
       const row = get.get(tenantId, id) as MessageRow | undefined;
       return row ? toMessage(row) : null;
+    },
+    async getMessages(tenantId, ids) {
+      if (ids.length === 0) return [];
+      return (getMany.all(tenantId, JSON.stringify(ids)) as MessageRow[]).map(toMessage);
     },
     async messageChanges(query) {
       const rows = changes.all({

@@ -110,7 +110,19 @@ describe('send: one batch of sends, read once', () => {
       inboxFeed: new InboxFeed(),
     });
     const results = await handler.run(jobs, { owner: 'test' });
-    expect(results.map((r) => r.kind)).toEqual(Array(batch.length).fill('done'));
+    // A sent message's job ends with its `sent` record (acked); the others are the worker's to complete.
+    const resultOf = new Map(
+      jobs.map((job, i) => [(job.payload as { messageId: string }).messageId, results[i]?.kind]),
+    );
+    expect(batch.map(({ record }) => resultOf.get(record.id))).toEqual([
+      'done',
+      'acked',
+      'acked',
+      'done',
+      'acked',
+      'done',
+    ]);
+    expect(await real.countJobs()).toMatchObject({ leased: 3 });
 
     const outcome = async ({ record }: (typeof batch)[number]) => {
       const message = await real.getMessage(record.tenantId, record.id);
@@ -130,6 +142,9 @@ describe('send: one batch of sends, read once', () => {
     expect(calls.get('getPreferencesFor')).toBe(2);
     expect(calls.get('getSubscribers')).toBe(2);
     expect(calls.get('getWorkflow')).toBe(4);
+    // The messages too: one read per tenant.
+    expect(calls.get('getMessages')).toBe(2);
+    expect(calls.get('getMessage') ?? 0).toBe(0);
     expect(calls.get('getPreferences') ?? 0).toBe(0);
     expect(calls.get('getSubscriber') ?? 0).toBe(0);
   });

@@ -6,6 +6,7 @@ import {
   CLOSED,
   DEFAULT_BREAKER,
   p90,
+  p90Exceeds,
   recordCall,
   releaseProbe,
   reopensAt,
@@ -125,5 +126,17 @@ describe('p90', () => {
     [[10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 100], 10],
   ])('%j → %i', (latencies, expected) => {
     expect(p90(latencies.map((latencyMs) => ({ ok: true, latencyMs })))).toBe(expected);
+  });
+});
+
+describe('p90Exceeds', () => {
+  it('says what comparing p90 with the limit says, for every window size and share of slow calls', () => {
+    const limit = 100;
+    for (let n = 1; n <= 20; n++) {
+      for (let slow = 0; slow <= n; slow++) {
+        const calls = [...repeat(n - slow, ok(limit)), ...repeat(slow, ok(limit + 1))];
+        expect(p90Exceeds(n, slow), `${slow} of ${n} slow`).toBe(p90(calls) > limit);
+      }
+    }
   });
 });
