@@ -45,14 +45,6 @@ function queryCredential(request: FastifyRequest): string | null {
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Authenticates requests in `onRequest` (before any body is read): server keys by their SHA-256
- * (cached briefly, so the hot path does not hit the store), subscriber tokens by signature and
- * expiry, the operator key by a constant-time comparison. Server keys are read only from the
- * `Authorization` header; `?token=` is taken only on stream routes and only as a subscriber token
- * (browsers cannot set headers on EventSource/WebSocket, and URLs end up in logs). Failed
- * attempts are counted per address: past the allowance they answer 429 instead of 401.
- */
-/**
  * Whether a token's subscriber still exists, and is the one it was minted for: after an erasure
  * (DELETE /v1/subscribers/{id}) the tokens minted before hold nothing, even once an event or a
  * new token has created a new, empty subscriber of that id.
@@ -69,6 +61,14 @@ export async function tokenSubscriberHolds(
     : claims.issuedAt === null || claims.issuedAt + 1000 > subscriber.createdAt;
 }
 
+/**
+ * Authenticates requests in `onRequest` (before any body is read): server keys by their SHA-256
+ * (cached briefly, so the hot path does not hit the store), subscriber tokens by signature and
+ * expiry, the operator key by a constant-time comparison. Server keys are read only from the
+ * `Authorization` header; `?token=` is taken only on stream routes and only as a subscriber token
+ * (browsers cannot set headers on EventSource/WebSocket, and URLs end up in logs). Failed
+ * attempts are counted per address: past the allowance they answer 429 instead of 401.
+ */
 export function createAuthenticator(options: AuthOptions): Authenticator {
   const { store, tokenKey } = options;
   const throttle = options.throttle ?? new AuthThrottle();

@@ -32,7 +32,7 @@ export interface JobContext {
   owner: string;
   /**
    * Bulk-lane batches only: lets the worker's critical and high work run first (see
-   * Worker.waitForUrgent). A handler with long stretches of work calls it between them.
+   * UrgentGate.pass). A handler with long stretches of work calls it between them.
    */
   yieldToUrgent?: () => Promise<void>;
   /**

@@ -143,11 +143,13 @@ export class Worker {
       Promise.allSettled([...this.running]).then(() => undefined),
     );
     // Past the grace, what is still running or queued is given back below: from now on no queued
-    // batch may start (one finishing during the writes below would let the next one in).
-    if (this.running.size > 0) this.leasesGivenBack = true;
+    // batch may start (one finishing during the writes below would let the next one in), and the
+    // jobs of those that never will are released with the rest.
+    const unfinished = this.running.size > 0;
+    if (unfinished) this.leasesGivenBack = true;
     await this.flushDone();
     for (const timer of this.timers) clearInterval(timer);
-    if (this.heldIds.size > 0) {
+    if (unfinished || this.heldIds.size > 0) {
       this.leasesGivenBack = true;
       const released = await this.options.store.releaseLeasesOf(this.owner);
       this.options.logger.warn({ released }, 'released unfinished jobs on shutdown');
