@@ -151,7 +151,8 @@ export class Worker {
     for (const timer of this.timers) clearInterval(timer);
     if (unfinished || this.heldIds.size > 0) {
       this.leasesGivenBack = true;
-      const released = await this.options.store.releaseLeasesOf(this.owner);
+      // Given back unfinished, not failed: a rolling restart during a backlog must not use up attempts.
+      const released = await this.options.store.releaseLeasesOf(this.owner, [], { refundAttempt: true });
       this.options.logger.warn({ released }, 'released unfinished jobs on shutdown');
     }
   }
@@ -254,7 +255,9 @@ export class Worker {
    */
   private async releaseUnknownClaims(): Promise<boolean> {
     try {
-      const released = await this.options.store.releaseLeasesOf(this.owner, [...this.heldIds]);
+      const released = await this.options.store.releaseLeasesOf(this.owner, [...this.heldIds], {
+        refundAttempt: true,
+      });
       if (released > 0)
         this.options.logger.warn({ released }, 'released jobs claimed while the store was failing');
       this.claimsInDoubt = false;

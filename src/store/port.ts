@@ -102,8 +102,13 @@ export interface JobStore {
   extendLeases(owner: string, ids: number[], until: number): Promise<void>;
   /** Returns expired leases to the ready state; answers how many. */
   releaseExpiredLeases(now: number): Promise<number>;
-  /** Returns the jobs `owner` holds to the ready state, except `keep`; answers how many. */
-  releaseLeasesOf(owner: string, keep?: number[]): Promise<number>;
+  /**
+   * Returns the jobs `owner` holds to the ready state, except `keep`; answers how many. With
+   * `refundAttempt`, their claim no longer counts as an attempt: they are given back unfinished by
+   * a worker that stops (or never knew it held them), not failed — a process that crashed keeps
+   * the count, so a job that kills it still runs out of attempts.
+   */
+  releaseLeasesOf(owner: string, keep?: number[], options?: { refundAttempt?: boolean }): Promise<number>;
   leaseOwners(): Promise<string[]>;
   /** Earliest `run_at` of a ready job, or null when none is waiting. */
   nextRunAt(): Promise<number | null>;

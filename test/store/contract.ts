@@ -2489,6 +2489,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const again = await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 10_000, quotas });
         expect(again.map((j) => j.id).sort()).toEqual([held[0]!.id, held[2]!.id].sort());
       });
+
+      it('gives an attempt back with the leases it releases when asked (a worker stopping), not otherwise (a crash)', async () => {
+        await store.enqueueJobs([job()]);
+        const quotas = [{ lane: 'normal' as const, limit: 1 }];
+        const [first] = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 10_000, quotas });
+        expect(first!.attempts).toBe(1);
+        expect(await store.releaseLeasesOf('w1', [], { refundAttempt: true })).toBe(1);
+        const [second] = await store.claimJobs({ owner: 'w2', now: now(), leaseMs: 10_000, quotas });
+        expect(second!.attempts).toBe(1);
+        expect(await store.releaseLeasesOf('w2')).toBe(1);
+        const [third] = await store.claimJobs({ owner: 'w3', now: now(), leaseMs: 10_000, quotas });
+        expect(third!.attempts).toBe(2);
+      });
     });
     describe('provider feedback', () => {
       const suppression = (over: Partial<Parameters<Store['suppressAddress']>[0]> = {}) => ({

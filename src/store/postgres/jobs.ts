@@ -119,12 +119,12 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       );
       return result.rowCount ?? 0;
     },
-    async releaseLeasesOf(owner, keep = []) {
+    async releaseLeasesOf(owner, keep = [], options) {
       const result = await run(
         db,
-        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL
+        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL, attempts = attempts - $3
           WHERE state = 'leased' AND lease_owner = $1 AND NOT (id = ANY($2::BIGINT[]))`,
-        [owner, keep],
+        [owner, keep, options?.refundAttempt ? 1 : 0],
       );
       return result.rowCount ?? 0;
     },

@@ -108,7 +108,7 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < ?`,
   );
   const releaseOwner = db.prepare(
-    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL
+    `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL, attempts = attempts - ?
       WHERE state = 'leased' AND lease_owner = ? AND id NOT IN (SELECT value FROM json_each(?))`,
   );
   const owners = db.prepare(`SELECT DISTINCT lease_owner FROM jobs WHERE state = 'leased'`).pluck();
@@ -193,8 +193,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     async releaseExpiredLeases(now) {
       return releaseExpired.run(now).changes;
     },
-    async releaseLeasesOf(owner, keep = []) {
-      return releaseOwner.run(owner, JSON.stringify(keep)).changes;
+    async releaseLeasesOf(owner, keep = [], options) {
+      return releaseOwner.run(options?.refundAttempt ? 1 : 0, owner, JSON.stringify(keep)).changes;
     },
     async leaseOwners() {
       return owners.all() as string[];

@@ -430,6 +430,15 @@ describe('Worker', () => {
     // Queued behind the batch that was running: none of them may start now.
     await sleep(300);
     expect(started).toBe(atStop);
+    // Given back unfinished, not failed: their claim did not cost them an attempt.
+    const again = await store.claimJobs({
+      owner: 'next',
+      now: Date.now(),
+      leaseMs: 10_000,
+      quotas: [{ lane: 'bulk', limit: 20 }],
+    });
+    expect(again.length).toBeGreaterThan(10);
+    expect(again.every((job) => job.attempts === 1)).toBe(true);
   });
 
   it('finishes in-flight jobs on stop and claims nothing after', async () => {
