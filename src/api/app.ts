@@ -212,7 +212,6 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.decorateRequest('tenantId', '');
   app.decorateRequest('subscriberId', null);
-  app.decorateRequest('tokenExpiresAt', null);
   app.decorateRequest('subscriberToken', null);
 
   app.removeAllContentTypeParsers();

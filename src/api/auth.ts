@@ -134,7 +134,6 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       if (tenantId) {
         request.tenantId = tenantId;
         request.subscriberId = null;
-        request.tokenExpiresAt = null;
         request.subscriberToken = null;
         return;
       }
@@ -145,7 +144,6 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         await checkSubscriberExists(claims);
         request.tenantId = claims.tenantId;
         request.subscriberId = claims.subscriberId;
-        request.tokenExpiresAt = claims.expiresAt;
         request.subscriberToken = claims;
         return;
       }

@@ -50,8 +50,6 @@ declare module 'fastify' {
     tenantId: string;
     /** Set when the caller used a subscriber token. */
     subscriberId: string | null;
-    /** When the caller's subscriber token expires (epoch ms); null for a server key. */
-    tokenExpiresAt: number | null;
     /** The caller's subscriber token as verified; null for a server key. */
     subscriberToken: VerifiedSubscriberToken | null;
   }

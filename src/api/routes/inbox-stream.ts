@@ -86,9 +86,9 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
   });
 
   app.get('/v1/inbox/stream', STREAM_ROUTE, async (request, reply) => {
-    const { subscriberId, tokenExpiresAt, subscriberToken } = request;
-    if (!subscriberId || tokenExpiresAt === null || !subscriberToken)
-      throw new ApiError('unauthorized', 'a subscriber token is required');
+    const { subscriberToken } = request;
+    if (!subscriberToken) throw new ApiError('unauthorized', 'a subscriber token is required');
+    const { subscriberId, expiresAt: tokenExpiresAt } = subscriberToken;
     const { tenantId } = request;
     const after = resumePoint(request);
     const leave = await hub.presence.enter(tenantId, subscriberId);
