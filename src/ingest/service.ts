@@ -1,4 +1,4 @@
-import { JOB_KINDS } from '../pipeline/deps.ts';
+import { JOB_KINDS, notifyLanes } from '../pipeline/deps.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import { newId } from '../shared/ids.ts';
 import type { EventInput, Recipient } from '../shared/model.ts';
@@ -92,7 +92,12 @@ export class IngestService {
         IDEMPOTENCY_WINDOW_MS,
       );
       for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
-      if (results.some((r) => r.ok && !r.duplicate)) this.signal.notify(null);
+      // Only the lanes of what was queued: a worker's bulk lane holds back for critical and high
+      // wake-ups, not for every accepted batch.
+      notifyLanes(
+        this.signal,
+        results.map((result) => (result.ok && !result.duplicate ? result : null)),
+      );
     } catch (error) {
       if (batch.length === 1 || isStoreUnavailable(error)) {
         for (const pending of batch) pending.reject(error);

@@ -30,7 +30,7 @@ export class UrgentGate {
     private readonly urgentInFlight: () => number,
   ) {}
 
-  /** A wake-up that may bring urgent work: newly accepted events (any lane) or a critical or high job. */
+  /** A wake-up that may bring urgent work: a critical or high job, or one of any lane (a reclaim). */
   announce(): void {
     this.announced++;
   }

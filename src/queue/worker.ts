@@ -182,7 +182,7 @@ export class Worker {
 
   /** Wakes the claim loop (new jobs in `lane`, or a slot freed when null). */
   wake(lane: Lane | null): void {
-    // Any lane (null): newly accepted events, whose lanes only their claim tells.
+    // Any lane (null): leases reclaimed, or wake-ups of other processes lost while reconnecting.
     if (lane !== 'normal' && lane !== 'bulk') this.gate.announce();
     if (lane) this.active.add(lane);
     else for (const l of LANES) this.active.add(l);

@@ -216,7 +216,10 @@ export interface AcceptEvent {
 export const EVENTS_PER_FIRST_JOB = 100;
 
 export type AcceptResult =
-  | { ok: true; eventId: string; duplicate: boolean }
+  /** A new event, and the lane its first job went to (whom the workers' wake-up concerns). */
+  | { ok: true; eventId: string; duplicate: false; lane: Lane }
+  /** An idempotency key's repeat: answered with the first event, nothing queued. */
+  | { ok: true; eventId: string; duplicate: true }
   | { ok: false; code: 'workflow_not_found' | 'idempotency_key_reused'; eventId?: string };
 
 /** The first answer to a bulk request made with an `Idempotency-Key` header. */

@@ -202,7 +202,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     describe('accepting events', () => {
       it('stores the event and its first job together', async () => {
         const [result] = await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
-        expect(result).toEqual({ ok: true, eventId: 'evt_1', duplicate: false });
+        expect(result).toEqual({ ok: true, eventId: 'evt_1', duplicate: false, lane: 'normal' });
         const event = await store.getEvent(T, 'evt_1');
         expect(event).toMatchObject({
           id: 'evt_1',
@@ -214,9 +214,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
       });
 
-      it("queues the first job in the event's lane, else the workflow's", async () => {
+      it("queues the first job in the event's lane, else the workflow's, and answers it", async () => {
         await store.putWorkflow(T, 'mfa', { priority: 'critical', channels: [] }, 1);
-        await store.acceptEvents(
+        const results = await store.acceptEvents(
           [
             acceptable({ id: 'evt_1', input: { workflow: 'mfa', to: ['u1'] } }),
             acceptable({ id: 'evt_2', input: { workflow: 'mfa', to: ['u1'], priority: 'bulk' } }),
@@ -224,6 +224,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           ],
           DAY,
         );
+        expect(results.map((r) => r.ok && !r.duplicate && r.lane)).toEqual(['critical', 'bulk', 'normal']);
         expect((await store.getEvent(T, 'evt_1'))?.priority).toBe('critical');
         const claimed = await store.claimJobs({
           owner: 'w',
@@ -296,7 +297,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const changed = acceptable({ id: 'evt_3', idempotencyKey: 'k', payloadHash: 'h2' });
         const results = await store.acceptEvents([first, again, changed], DAY);
         expect(results).toEqual([
-          { ok: true, eventId: 'evt_1', duplicate: false },
+          { ok: true, eventId: 'evt_1', duplicate: false, lane: 'normal' },
           { ok: true, eventId: 'evt_1', duplicate: true },
           { ok: false, code: 'idempotency_key_reused', eventId: 'evt_1' },
         ]);
@@ -304,7 +305,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.countJobs()).ready).toBe(1);
         const later = acceptable({ id: 'evt_4', idempotencyKey: 'k', now: 1_000_000 + DAY + 1 });
         expect(await store.acceptEvents([later], DAY)).toEqual([
-          { ok: true, eventId: 'evt_4', duplicate: false },
+          { ok: true, eventId: 'evt_4', duplicate: false, lane: 'normal' },
         ]);
       });
 
@@ -320,10 +321,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           DAY,
         );
         expect(results).toEqual([
-          { ok: true, eventId: 'evt_z', duplicate: false },
+          { ok: true, eventId: 'evt_z', duplicate: false, lane: 'normal' },
           { ok: false, code: 'workflow_not_found' },
-          { ok: true, eventId: 'evt_a', duplicate: false },
-          { ok: true, eventId: 'evt_n', duplicate: false },
+          { ok: true, eventId: 'evt_a', duplicate: false, lane: 'normal' },
+          { ok: true, eventId: 'evt_n', duplicate: false, lane: 'normal' },
           { ok: true, eventId: 'evt_z', duplicate: true },
         ]);
         const loaded = await store.getEvents([
@@ -355,7 +356,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         );
         expect(again).toEqual([
           { ok: true, eventId: 'evt_3', duplicate: true },
-          { ok: true, eventId: 'evt_b', duplicate: false },
+          { ok: true, eventId: 'evt_b', duplicate: false, lane: 'normal' },
         ]);
       });
 

@@ -161,7 +161,7 @@ export function sqliteEventStore(
       subscribers.upsertInline(event.tenantId, id, patch, event.now, before);
     }
     firstJobs.add(event, lane);
-    return { ok: true, eventId: event.id, duplicate: false };
+    return { ok: true, eventId: event.id, duplicate: false, lane };
   }
 
   // One transaction for the whole batch: concurrent requests are grouped into one commit (see ingest/).

@@ -47,6 +47,25 @@ describe('IngestService: events committed together', () => {
     }
   });
 
+  it('wakes the workers for the lanes of the jobs it queued, once each, and not for repeats', async () => {
+    await store.putWorkflow(T, 'mfa', { priority: 'critical', channels: [] }, 1);
+    const signal = new JobSignal();
+    const woken: (string | null)[] = [];
+    signal.subscribe((lane) => woken.push(lane));
+    const ingest = new IngestService(store, signal);
+    await Promise.all([
+      ingest.accept(T, good(1), null),
+      ingest.accept(T, good(2), null),
+      ingest.accept(T, { workflow: 'mfa', to: ['u_1'] }, 'k1'),
+    ]);
+    expect(woken.sort()).toEqual(['critical', 'normal']);
+    woken.length = 0;
+    // A repeated key queues nothing: nobody is woken for it.
+    await ingest.accept(T, { workflow: 'mfa', to: ['u_1'] }, 'k1');
+    await ingest.accept(T, { workflow: 'welcome', to: ['u_3'], priority: 'bulk' }, null);
+    expect(woken).toEqual(['bulk']);
+  });
+
   it('fails the whole batch at once, without retrying piece by piece, when the store is unavailable', async () => {
     let calls = 0;
     const busy = new StoreUnavailableError(

@@ -396,7 +396,7 @@ describe('Worker', () => {
     await store.enqueueJobs(Array.from({ length: 2_000 }, () => spec({ kind: 'heavy', lane: 'bulk' })));
     await startWorker({ store, signal, handlers: [heavy] });
     await waitFor(() => started > 5, 'bulk traffic to flow');
-    // Newly accepted events of any lane wake the worker ("any lane"), as ingest does.
+    // Wake-ups for any lane (reclaimed leases, a relay that reconnected), many of them.
     const ingest = setInterval(() => signal.notify(null), 2);
     try {
       const before = started;
