@@ -37,7 +37,8 @@ const logger = createLogger(config.logLevel, undefined, config.logFormat ?? 'jso
 });
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
 store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
-const signal = new JobSignal();
+// Shares the API thread's count of urgent events being accepted (the bulk lane steps aside).
+const signal = new JobSignal(workerData.urgentIncoming as Int32Array);
 // Shares the API thread's count of open streams: deliveries make what streams show only for an audience.
 const inboxFeed = new InboxFeed(workerData.inboxAudience as Int32Array, (error) =>
   logger.error({ err: error }, 'an inbox relay failed on a change'),

@@ -40,7 +40,13 @@ export async function startWorkerThread(
     name: 'worker thread',
     entry: ENTRY,
     // The secrets settled by the API thread at start (never re-read or re-decided by a thread).
-    workerData: { config, shared, secrets, inboxAudience: inboxFeed.audienceCounter },
+    workerData: {
+      config,
+      shared,
+      secrets,
+      inboxAudience: inboxFeed.audienceCounter,
+      urgentIncoming: signal.incomingCounter,
+    },
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     logger,
     // New inbox items of the thread's deliveries reach this thread's streams (and relays); its

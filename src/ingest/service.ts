@@ -1,7 +1,7 @@
 import { JOB_KINDS, notifyLanes } from '../pipeline/deps.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import { newId } from '../shared/ids.ts';
-import type { EventInput, Recipient } from '../shared/model.ts';
+import type { EventInput, Lane, Recipient } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import type { AcceptEvent, AcceptResult, EventStore } from '../store/port.ts';
 import { payloadHash } from './canonical.ts';
@@ -14,6 +14,9 @@ interface Pending {
   resolve(result: AcceptResult): void;
   reject(error: unknown): void;
 }
+
+/** Workflows whose lane this process has learned from accepts; forgotten all at once beyond this. */
+const MAX_KNOWN_LANES = 10_000;
 
 function inlineSubscribers(to: Recipient[]): AcceptEvent['inlineSubscribers'] {
   const out: AcceptEvent['inlineSubscribers'] = [];
@@ -34,6 +37,12 @@ function inlineSubscribers(to: Recipient[]): AcceptEvent['inlineSubscribers'] {
 export class IngestService {
   private queue: Pending[] = [];
   private scheduled = false;
+  /**
+   * The lane of each workflow's events without a priority of their own, as their accepts
+   * answered it. Only a hint for the workers (JobSignal.expectUrgent): a workflow whose priority
+   * changed since is taken for what it was until its next accept.
+   */
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(
     private readonly store: EventStore,
@@ -59,14 +68,36 @@ export class IngestService {
       subscriberIds: [...new Set(body.to.filter((r): r is string => typeof r === 'string'))],
       job: { kind: JOB_KINDS.fanout, runAt: sendAt > now ? sendAt : null },
     };
+    const workflowKey = `${tenantId}\u0000${input.workflow}`;
+    const lane = input.priority ?? this.lanes.get(workflowKey);
+    // Known to be urgent: the workers' bulk lane steps aside until it is committed and announced.
+    const arrived = lane === 'critical' || lane === 'high' ? this.signal.expectUrgent() : null;
     return new Promise<AcceptResult>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
+      this.queue.push({
+        event,
+        resolve: (result) => {
+          arrived?.();
+          if (result.ok && !result.duplicate && input.priority === undefined)
+            this.learn(workflowKey, result.lane);
+          resolve(result);
+        },
+        reject: (error) => {
+          arrived?.();
+          reject(error);
+        },
+      });
       if (this.queue.length >= this.maxBatch) void this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => void this.flush());
       }
     });
+  }
+
+  private learn(workflowKey: string, lane: Lane): void {
+    if (this.lanes.get(workflowKey) === lane) return;
+    if (this.lanes.size >= MAX_KNOWN_LANES) this.lanes.clear();
+    this.lanes.set(workflowKey, lane);
   }
 
   private async flush(): Promise<void> {
@@ -91,13 +122,14 @@ export class IngestService {
         batch.map((p) => p.event),
         IDEMPOTENCY_WINDOW_MS,
       );
-      for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
       // Only the lanes of what was queued: a worker's bulk lane holds back for critical and high
-      // wake-ups, not for every accepted batch.
+      // wake-ups, not for every accepted batch. Announced before the urgent accepts count as
+      // arrived, so the bulk lane does not slip in between.
       notifyLanes(
         this.signal,
         results.map((result) => (result.ok && !result.duplicate ? result : null)),
       );
+      for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
     } catch (error) {
       if (batch.length === 1 || isStoreUnavailable(error)) {
         for (const pending of batch) pending.reject(error);

@@ -9,9 +9,26 @@ type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
  * starts on them at once instead of waiting for its next poll. Across processes, a store with
  * cross-process wake-ups relays local notifications out and feeds others' in as 'remote' (see
  * relayJobSignal), so a relayed wake-up is never sent back out.
+ *
+ * It also counts the critical and high events being accepted in this process right now, shared
+ * by its threads (`incoming`, see {@link JobSignal.createIncoming}): a worker's bulk lane steps
+ * aside while one is on its way, so the accept's commit does not wait behind a bulk page and the
+ * worker is free when the wake-up arrives (src/queue/urgent-gate.ts).
  */
 export class JobSignal {
   private readonly listeners = new Set<Listener>();
+
+  constructor(private readonly incoming: Int32Array = JobSignal.createIncoming()) {}
+
+  /** A counter the signals of one process's threads share. */
+  static createIncoming(): Int32Array {
+    return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  /** The shared counter, for a worker thread's signal. */
+  get incomingCounter(): Int32Array {
+    return this.incoming;
+  }
 
   /** Tells listeners that jobs are ready, in `lane` (or in any lane when null). */
   notify(lane: Lane | null = null, origin: SignalOrigin = 'local'): void {
@@ -21,5 +38,21 @@ export class JobSignal {
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Urgent work is being accepted; answers how to say it was (committed and notified, or failed). */
+  expectUrgent(): () => void {
+    Atomics.add(this.incoming, 0, 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      Atomics.sub(this.incoming, 0, 1);
+    };
+  }
+
+  /** Whether urgent work is being accepted in this process now. */
+  urgentIncoming(): boolean {
+    return Atomics.load(this.incoming, 0) > 0;
   }
 }

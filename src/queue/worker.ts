@@ -86,7 +86,10 @@ export class Worker {
   private claimFailure: { reason: string; since: number } | null = null;
   private readonly active = new Set<Lane>(LANES);
   /** Where the bulk lane gives way to critical and high work. */
-  private readonly gate = new UrgentGate(() => this.inFlight.critical + this.inFlight.high);
+  private readonly gate = new UrgentGate(
+    () => this.inFlight.critical + this.inFlight.high,
+    () => this.options.signal.urgentIncoming(),
+  );
   /** A bulk batch's yield point (JobContext.yieldToUrgent). */
   private readonly yieldToUrgent = () => this.gate.pass(() => this.stopping);
   /** What every batch's handler is given (bulk batches add yieldToUrgent). */

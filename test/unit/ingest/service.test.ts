@@ -66,6 +66,32 @@ describe('IngestService: events committed together', () => {
     expect(woken).toEqual(['bulk']);
   });
 
+  it('says urgent events are on their way while it accepts them: by their priority, or their workflow lane as learned', async () => {
+    await store.putWorkflow(T, 'mfa', { priority: 'critical', channels: [] }, 1);
+    const signal = new JobSignal();
+    const ingest = new IngestService(store, signal);
+    // A workflow not accepted before: its lane is not known yet.
+    const first = ingest.accept(T, { workflow: 'mfa', to: ['u_1'] }, null);
+    expect(signal.urgentIncoming()).toBe(false);
+    await first;
+    const second = ingest.accept(T, { workflow: 'mfa', to: ['u_2'] }, null);
+    expect(signal.urgentIncoming()).toBe(true);
+    await second;
+    expect(signal.urgentIncoming()).toBe(false);
+    // An event's own priority says it at once; a normal one never does.
+    const high = ingest.accept(T, { ...good(1), priority: 'high' }, null);
+    expect(signal.urgentIncoming()).toBe(true);
+    await high;
+    const normal = ingest.accept(T, good(2), null);
+    expect(signal.urgentIncoming()).toBe(false);
+    await normal;
+    // One that fails counts as arrived too.
+    const failing = ingest.accept(T, { ...(poisoned as object), priority: 'critical' } as EventBody, null);
+    expect(signal.urgentIncoming()).toBe(true);
+    await expect(failing).rejects.toThrow();
+    expect(signal.urgentIncoming()).toBe(false);
+  });
+
   it('fails the whole batch at once, without retrying piece by piece, when the store is unavailable', async () => {
     let calls = 0;
     const busy = new StoreUnavailableError(

@@ -380,6 +380,35 @@ describe('Worker', () => {
     expect(firstAfter!.at - notifiedAt).toBeGreaterThanOrEqual(15);
   });
 
+  it('holds the bulk lane while urgent events are being accepted, each wait bounded, and lets it go once they are', async () => {
+    const { store, signal } = setup();
+    const starts: number[] = [];
+    const heavy: JobHandler = {
+      kind: 'heavy',
+      batchSize: 50,
+      bulkBatchSize: 1,
+      run: async (jobs, context) => {
+        starts.push(performance.now());
+        await context.yieldToUrgent?.();
+        return jobs.map(() => DONE);
+      },
+    };
+    await store.enqueueJobs(Array.from({ length: 2_000 }, () => spec({ kind: 'heavy', lane: 'bulk' })));
+    await startWorker({ store, signal, handlers: [heavy] });
+    await waitFor(() => starts.length > 5, 'bulk traffic to flow');
+    // An accept that never comes to an end (it failed without a word, say) holds each wait 20 ms.
+    const arrived = signal.expectUrgent();
+    const heldFrom = starts.length;
+    await sleep(200);
+    const held = starts.length - heldFrom;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(200 / 20 + 2);
+    arrived();
+    expect(signal.urgentIncoming()).toBe(false);
+    const freeFrom = starts.length;
+    await waitFor(() => starts.length - freeFrom > 50, 'the bulk lane to go on at full pace');
+  });
+
   it('lets the bulk lane go on under a steady stream of wake-ups that bring no urgent work', async () => {
     const { store, signal } = setup();
     let started = 0;
