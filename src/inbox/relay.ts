@@ -23,8 +23,10 @@ function withoutItem(change: InboxChange): InboxChange {
  * waits behind a NOTIFY in flight); with `listen`,
  * other processes' changes are published here as 'remote'. Threads of one process share its
  * name, so a worker thread's own changes (already passed to the API thread) are not taken in
- * twice. Changes sent while a listener was reconnecting are lost: a stream's next event carries
- * the current unread count again. Answers how to disconnect.
+ * twice. Changes sent while the listener was reconnecting are lost, and one may have been an
+ * erasure: once it is back (or when it heard a payload it cannot read) the feed is told of the
+ * gap (InboxFeed.gap), and every open stream checks its subscriber still holds and reads what
+ * its log got meanwhile. Answers how to disconnect.
  */
 export async function relayInboxFeed(
   store: Store,
@@ -33,15 +35,23 @@ export async function relayInboxFeed(
 ): Promise<() => Promise<void>> {
   if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
   const self = `${hostname()}:${process.pid}`;
+  const hear = (payload: string) => {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(payload) as Envelope;
+    } catch (error) {
+      // Whatever it carried is lost to this process's streams, as if missed.
+      process.emitWarning(`an inbox notification could not be read: ${String(error)}`);
+      feed.gap();
+      return;
+    }
+    if (envelope.from === self) return;
+    feed.publish(envelope.changes, 'remote');
+  };
   const channel = await store.openChannel(
     'inbox',
-    options.listen
-      ? (payload) => {
-          const envelope = JSON.parse(payload) as Envelope;
-          if (envelope.from === self) return;
-          feed.publish(envelope.changes, 'remote');
-        }
-      : null,
+    options.listen ? hear : null,
+    options.listen ? () => feed.gap() : undefined,
   );
 
   /** One NOTIFY per batch, split where a payload would grow too large. */

@@ -145,6 +145,8 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
         stillHolds: () => tokenSubscriberHolds(store, subscriberToken),
         // Reconnecting, the browser is refused: the token's subscriber is gone.
         onErased: () => raw.end(),
+        // Reconnecting, the browser's token is checked afresh.
+        onUnverified: () => raw.end(),
       });
       if (ended) opened.close();
       else session = opened;
