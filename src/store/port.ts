@@ -596,7 +596,10 @@ export interface PresenceKey {
 export interface PresenceStore {
   /** Holds (or extends) `keys` for `holder` until `expiresAt`. */
   holdPresence(holder: string, keys: readonly PresenceKey[], expiresAt: number): Promise<void>;
-  /** Extends every row of `holder` to `expiresAt`. */
+  /**
+   * Extends every row of `holder` to `expiresAt`: only rows that exist, so a row an erasure
+   * deleted (beginErasure) stays gone though a stream of that subscriber is still open.
+   */
   refreshPresence(holder: string, expiresAt: number): Promise<void>;
   /** Drops `keys` (all of the holder's when null). */
   releasePresence(holder: string, keys: readonly PresenceKey[] | null): Promise<void>;
@@ -1094,7 +1097,7 @@ export interface PersonalDataStore {
   subscriberTopics(tenantId: string, subscriberId: string): Promise<string[]>;
   /**
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
-   * memberships and inbox change log; keeps only `erasedId`, time, change and source of the
+   * memberships, inbox change log and presence rows (of every holder); keeps only `erasedId`, time, change and source of the
    * consent log; erases the first batch of messages (eraseMessages) and, when more may remain,
    * queues `job` to go on. Answers whether it queued the job.
    */

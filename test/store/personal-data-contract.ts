@@ -138,8 +138,22 @@ export function personalDataContract(current: () => Store): void {
       now: 5000,
       batch: 2,
     };
+    // Streams of u1 open in two processes, one of u2.
+    await store.holdPresence('p1', [{ tenantId: T, subscriberId: 'u1' }], 10_000);
+    await store.holdPresence(
+      'p2',
+      [
+        { tenantId: T, subscriberId: 'u1' },
+        { tenantId: T, subscriberId: 'u2' },
+      ],
+      10_000,
+    );
     const jobsBefore = (await store.countJobs()).ready;
     expect(await store.beginErasure(request, eraseJob)).toBe(true);
+    // No longer online, though a process that has not heard yet extends its rows.
+    await store.refreshPresence('p1', 20_000);
+    expect(await store.isOnline(T, 'u1', 5000)).toBe(false);
+    expect(await store.isOnline(T, 'u2', 5000)).toBe(true);
     expect((await store.countJobs()).ready).toBe(jobsBefore + 1);
     expect(await store.getSubscriber(T, 'u1')).toBeNull();
     expect(await store.getPreferences(T, 'u1')).toBeNull();

@@ -43,6 +43,9 @@ const FORGET = [
   'DELETE FROM topic_members WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM inbox_changes WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM inbox_cursors WHERE tenant_id = $1 AND subscriber_id = $2',
+  // Open streams of theirs in a process that has not yet heard of the erasure only extend rows
+  // that exist (refreshPresence): none is left to say the erased subscriber is online.
+  'DELETE FROM inbox_presence WHERE tenant_id = $1 AND subscriber_id = $2',
 ];
 
 async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
