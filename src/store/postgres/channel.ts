@@ -1,7 +1,10 @@
 import pg from 'pg';
-import type { StoreChannel } from '../port.ts';
+import type { StoreChannel, StoreChannelName } from '../port.ts';
 
 const MAX_RECONNECT_DELAY_MS = 5_000;
+
+/** The LISTEN/NOTIFY name of one of Tidings' channels. */
+export const channelName = (name: StoreChannelName) => `tidings_${name}`;
 
 export interface ChannelOptions {
   url: string;

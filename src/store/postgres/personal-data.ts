@@ -10,6 +10,7 @@ import {
   toConsent,
 } from '../personal-data.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
+import { channelName } from './channel.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
@@ -111,8 +112,11 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       );
       return rows.map((row) => row.topic_key);
     },
-    async beginErasure(request, job) {
+    async beginErasure(request, job, notice) {
       return transaction(pool, async (client) => {
+        // Delivered by the commit below (or dropped with a rollback): see ChannelNotice.
+        if (notice)
+          await client.query('SELECT pg_notify($1, $2)', [channelName(notice.channel), notice.payload]);
         const { tenantId, subscriberId, erasedId } = request;
         await client.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', [
           tenantId,

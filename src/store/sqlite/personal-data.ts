@@ -149,6 +149,7 @@ export function sqlitePersonalDataStore(
     async subscriberTopics(tenantId, subscriberId) {
       return topics.all(tenantId, subscriberId) as string[];
     },
+    // No other process listens: a notice (ChannelNotice) has nobody to go to.
     async beginErasure(request, job) {
       return begin.immediate(request, job);
     },
