@@ -57,7 +57,7 @@ describe('batchedSubscriberLookups', () => {
     expect(reads).toHaveLength(5);
   });
 
-  it('fails the lookups of a read that failed, and only those', async () => {
+  it('rejects the lookups of a read that failed (the stream checking then ends)', async () => {
     const { counted, fail } = await countedStore();
     const lookups = batchedSubscriberLookups(counted);
     expect(await lookups.getSubscriber('t1', 'nobody')).toBeNull();
