@@ -131,14 +131,23 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     heartbeat.unref();
     let session: { close(): void } | null = null;
     let ended = false;
-    raw.on('close', () => {
+    const closed = () => {
+      if (ended) return;
       ended = true;
       clearInterval(heartbeat);
       clearTimeout(expiry);
       session?.close();
       release();
       leave();
-    });
+    };
+    raw.on('close', closed);
+    // A client gone while its presence was being written closed the response before the listener
+    // was there, and 'close' comes only once: without this it would hold its place (and keep its
+    // presence row extended) for as long as the process runs.
+    if (raw.destroyed) {
+      closed();
+      return;
+    }
     try {
       const opened = await openInboxSession({
         store,
