@@ -42,10 +42,23 @@ export type InboxChange =
    */
   | { type: 'subscriber.erased'; tenantId: string; subscriberId: string };
 
+/**
+ * Changes of other processes may have been lost (a relay's listener reconnected, or could not
+ * read what it heard), for any subscriber: told once to every listener. A stream then checks
+ * what a lost change would have told it — that its subscriber still holds (a lost erasure must
+ * still end it), and what its log has that it has not sent.
+ */
+export interface FeedGap {
+  type: 'feed.gap';
+}
+
+/** What a listener hears: a change of its subscriber's inbox, or a gap in what the feed heard. */
+export type FeedNotice = InboxChange | FeedGap;
+
 /** Where a change came from: this thread, or another thread or process (relayed to us). */
 export type FeedOrigin = 'local' | 'remote';
 
-type Listener = (change: InboxChange) => void;
+type Listener = (notice: FeedNotice) => void;
 type Tap = (changes: readonly InboxChange[], origin: FeedOrigin) => void;
 
 /**
@@ -109,6 +122,17 @@ export class InboxFeed {
       const listeners = ofTenant?.get(change.subscriberId);
       if (listeners) for (const listener of listeners) this.guarded(() => listener(change));
     }
+  }
+
+  /**
+   * Tells every listener that changes may have been lost ({@link FeedGap}): called by a relay,
+   * never on a timer. Taps are not told: the relays that tap a feed carry its own changes out,
+   * and those were not lost.
+   */
+  gap(): void {
+    const notice: FeedGap = { type: 'feed.gap' };
+    for (const ofTenant of this.listeners.values())
+      for (const set of ofTenant.values()) for (const listener of set) this.guarded(() => listener(notice));
   }
 
   private guarded(call: () => void): void {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Store } from '../store/port.ts';
+import type { ChannelNotice, Store } from '../store/port.ts';
 import type { InboxChange, InboxFeed } from './feed.ts';
 
 /** NOTIFY payloads stay under PostgreSQL's 8,000-byte limit. */
@@ -9,6 +9,18 @@ interface Envelope {
   /** The sending process: it hears its own notifications, and must not publish them twice. */
   from: string;
   changes: InboxChange[];
+}
+
+/** This process in envelopes (its threads share it). */
+const SELF = `${hostname()}:${process.pid}`;
+
+/**
+ * Changes as a notice to the other processes' relays, for a store write to send with its commit
+ * (ChannelNotice): an erasure's, which no process may miss because this one failed to publish
+ * it after committing. Small changes only (no item): one payload.
+ */
+export function inboxNotice(changes: InboxChange[]): ChannelNotice {
+  return { channel: 'inbox', payload: JSON.stringify({ from: SELF, changes } satisfies Envelope) };
 }
 
 function withoutItem(change: InboxChange): InboxChange {
@@ -23,8 +35,10 @@ function withoutItem(change: InboxChange): InboxChange {
  * waits behind a NOTIFY in flight); with `listen`,
  * other processes' changes are published here as 'remote'. Threads of one process share its
  * name, so a worker thread's own changes (already passed to the API thread) are not taken in
- * twice. Changes sent while a listener was reconnecting are lost: a stream's next event carries
- * the current unread count again. Answers how to disconnect.
+ * twice. Changes sent while the listener was reconnecting are lost, and one may have been an
+ * erasure: once it is back (or when it heard a payload it cannot read) the feed is told of the
+ * gap (InboxFeed.gap), and every open stream checks its subscriber still holds and reads what
+ * its log got meanwhile. Answers how to disconnect.
  */
 export async function relayInboxFeed(
   store: Store,
@@ -32,16 +46,23 @@ export async function relayInboxFeed(
   options: { listen: boolean },
 ): Promise<() => Promise<void>> {
   if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
-  const self = `${hostname()}:${process.pid}`;
+  const hear = (payload: string) => {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(payload) as Envelope;
+    } catch (error) {
+      // Whatever it carried is lost to this process's streams, as if missed.
+      process.emitWarning(`an inbox notification could not be read: ${String(error)}`);
+      feed.gap();
+      return;
+    }
+    if (envelope.from === SELF) return;
+    feed.publish(envelope.changes, 'remote');
+  };
   const channel = await store.openChannel(
     'inbox',
-    options.listen
-      ? (payload) => {
-          const envelope = JSON.parse(payload) as Envelope;
-          if (envelope.from === self) return;
-          feed.publish(envelope.changes, 'remote');
-        }
-      : null,
+    options.listen ? hear : null,
+    options.listen ? () => feed.gap() : undefined,
   );
 
   /** One NOTIFY per batch, split where a payload would grow too large. */
@@ -53,14 +74,14 @@ export async function relayInboxFeed(
       const change = 'logged' in logged ? withoutItem(logged) : logged;
       const length = JSON.stringify(change).length + 1;
       if (chunk.length > 0 && size + length > MAX_PAYLOAD) {
-        channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
+        channel.publish(JSON.stringify({ from: SELF, changes: chunk } satisfies Envelope));
         chunk = [];
         size = 0;
       }
       chunk.push(change);
       size += length;
     }
-    if (chunk.length > 0) channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
+    if (chunk.length > 0) channel.publish(JSON.stringify({ from: SELF, changes: chunk } satisfies Envelope));
   };
   const untap = feed.tap((changes, origin) => {
     if (origin === 'local') send(changes);

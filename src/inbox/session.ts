@@ -45,9 +45,16 @@ export interface InboxSessionOptions {
   /** The subscriber was erased (in any process): end the connection; the session has stopped. */
   onErased: () => void;
   /**
+   * After a gap in the feed, whether the subscriber still holds could not be checked (the store
+   * failed): end the connection, so the client reconnects and is authenticated afresh; the
+   * session has stopped. Left open, the stream might outlive an erasure the gap hid.
+   */
+  onUnverified: () => void;
+  /**
    * Whether the stream's subscriber (as its token names it) still exists: asked once listening,
    * so an erasure that committed while the stream was being set up (its notice published before
-   * the session listened) ends it too.
+   * the session listened) ends it too; and asked again after every gap in the feed (FeedGap), so
+   * an erasure whose notice was lost between processes ends it as well.
    */
   stillHolds?: () => Promise<boolean>;
 }
@@ -79,8 +86,9 @@ const UNREAD_TRUSTED_MS = 60_000;
  * first, then reads where to start, sends `ready`, and reads the log after the client's last id
  * — the replay — and again after its own last id at every ring. Whatever committed while it was
  * replaying is read by the next round, and an id at or below the last one sent is never read
- * again: no gap across the switch from replay to live, and no duplicate. A ring lost between
- * processes (a listener reconnecting) only delays events to the next ring. The reads go through
+ * again: no gap across the switch from replay to live, and no duplicate. Rings lost between
+ * processes (a listener reconnecting) are made up when the relay is back: the feed tells every
+ * stream of the gap, and each checks its subscriber still holds and reads. The reads go through
  * the process's {@link InboxReader}, which reads for every stream the same ring woke at once.
  */
 export async function openInboxSession(options: InboxSessionOptions): Promise<InboxSession> {
@@ -98,6 +106,8 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let unread: number | null = null;
   /** When a read last set `unread` (see UNREAD_TRUSTED_MS). */
   let unreadReadAt = 0;
+  /** Checks after a gap still unanswered (see resync): the stream sends nothing meanwhile. */
+  let verifying = 0;
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
     const known = (logged as WithEvent)[MADE];
@@ -117,7 +127,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   /** Sends everything logged after `cursor`, a page at a time; one round at a time. */
   const pump = () => {
     if (!started || closed) return;
-    if (running) {
+    if (running || verifying > 0) {
       again = true;
       return;
     }
@@ -131,6 +141,11 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
           unread = ended ? unreadCount : null;
           unreadReadAt = Date.now();
           if (changes.length === 0 || closed) break;
+          // A gap's check began while this was read: send nothing before it answers (resync).
+          if (verifying > 0) {
+            again = true;
+            break;
+          }
           for (const logged of changes) {
             const next = event(logged, unreadCount);
             cursor = logged.change.seq;
@@ -138,7 +153,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
           }
           if (ended) break;
         }
-      } while (again && !closed);
+      } while (again && !closed && verifying === 0);
     })()
       .catch(options.onError)
       .finally(() => {
@@ -156,7 +171,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   const sendRung = (change: InboxChange): boolean => {
     if (change.type !== 'item.created' || !change.logged || options.view !== inboxItemView) return false;
     const { seq, unread: counts, view } = change.logged;
-    if (!started || closed || running || unread === null || seq !== cursor + 1) return false;
+    if (!started || closed || running || verifying > 0 || unread === null || seq !== cursor + 1) return false;
     if (Date.now() - unreadReadAt > UNREAD_TRUSTED_MS) return false;
     const unreadCount = unread + (counts ? 1 : 0);
     const known = (change as RungWithEvent)[MADE];
@@ -172,15 +187,47 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     return true;
   };
 
-  const erased = () => {
+  const stop = (then: () => void) => {
     if (closed) return;
     closed = true;
     unsubscribe();
-    options.onErased();
+    then();
   };
-  const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (change) => {
-    if (change.type === 'subscriber.erased') erased();
-    else if (!sendRung(change)) pump();
+  const erased = () => stop(options.onErased);
+
+  /**
+   * After a gap (changes of other processes may have been lost): does the subscriber still hold —
+   * a lost erasure ends the stream as the notice would have — and what did the log get meanwhile?
+   * The read sends it, each event with the unread count as it stands. A check that fails ends the
+   * stream rather than trusting it: the client reconnects, and its token is checked afresh.
+   */
+  const resync = () => {
+    if (closed) return;
+    if (!options.stillHolds) {
+      pump();
+      return;
+    }
+    // Until the check answers, nothing is sent: the log read could already be a new subscriber's
+    // of the same id, created after an erasure whose notice was lost.
+    verifying++;
+    options.stillHolds().then(
+      (holds) => {
+        verifying--;
+        if (!holds) erased();
+        else if (verifying === 0) pump();
+      },
+      (error: unknown) => {
+        verifying--;
+        if (closed) return;
+        options.onError(error);
+        stop(options.onUnverified);
+      },
+    );
+  };
+  const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (notice) => {
+    if (notice.type === 'subscriber.erased') erased();
+    else if (notice.type === 'feed.gap') resync();
+    else if (!sendRung(notice)) pump();
   });
   try {
     if (options.stillHolds && !(await options.stillHolds())) {

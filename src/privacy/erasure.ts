@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
-import type { ErasureRequest, Job, JobSpec, Store } from '../store/port.ts';
+import type { ChannelNotice, ErasureRequest, Job, JobSpec, Store } from '../store/port.ts';
 
 /** The job kind that erases a subscriber's messages, batch after batch. */
 export const ERASE_JOB = 'erase-subscriber';
@@ -40,7 +40,8 @@ function eraseJob(tenantId: string, payload: ErasurePayload): JobSpec {
  * `DELETE /v1/subscribers/{id}`: in one transaction the profile, preferences, devices, topic
  * memberships and inbox log go, the consent log keeps only the hashed id, and the first batch of
  * messages is erased; a durable job erases the rest (resuming after a crash, where it stopped:
- * erased messages no longer carry the id). Idempotent: a repeat finds nothing left to delete.
+ * erased messages no longer carry the id). `notice` is sent to the other processes by the same
+ * commit. Idempotent: a repeat finds nothing left to delete.
  */
 export async function startErasure(
   store: Pick<Store, 'beginErasure'>,
@@ -48,13 +49,18 @@ export async function startErasure(
   tenantId: string,
   subscriberId: string,
   now: number,
+  notice?: ChannelNotice,
 ): Promise<void> {
   const payload: ErasurePayload = {
     subscriberId,
     erasedId: erasedSubscriberId(key, tenantId, subscriberId),
     before: now,
   };
-  await store.beginErasure({ tenantId, ...payload, now, batch: ERASE_BATCH }, eraseJob(tenantId, payload));
+  await store.beginErasure(
+    { tenantId, ...payload, now, batch: ERASE_BATCH },
+    eraseJob(tenantId, payload),
+    notice,
+  );
 }
 
 /** Runs erasure jobs: up to BATCHES_PER_RUN batches, then the job queues itself to go on. */

@@ -599,7 +599,10 @@ export interface PresenceKey {
 export interface PresenceStore {
   /** Holds (or extends) `keys` for `holder` until `expiresAt`. */
   holdPresence(holder: string, keys: readonly PresenceKey[], expiresAt: number): Promise<void>;
-  /** Extends every row of `holder` to `expiresAt`. */
+  /**
+   * Extends every row of `holder` to `expiresAt`: only rows that exist, so a row an erasure
+   * deleted (beginErasure) stays gone though a stream of that subscriber is still open.
+   */
   refreshPresence(holder: string, expiresAt: number): Promise<void>;
   /** Drops `keys` (all of the holder's when null). */
   releasePresence(holder: string, keys: readonly PresenceKey[] | null): Promise<void>;
@@ -902,6 +905,18 @@ export interface StoreChannel {
 export type StoreChannelName = 'jobs' | 'inbox';
 
 /**
+ * A payload for a channel, sent by the commit of the write it is given to (PostgreSQL NOTIFY in
+ * the transaction): the other processes hear it exactly when the write becomes visible, never
+ * for a write that rolled back, and it is not lost to a failure between commit and publishing.
+ * A store without channels (capabilities.crossProcessWakeups false) ignores it.
+ */
+export interface ChannelNotice {
+  channel: StoreChannelName;
+  /** At most 7,500 bytes, as StoreChannel.publish. */
+  payload: string;
+}
+
+/**
  * Workflow rate-limit counters (src/policy/rate-limit.ts), correct across worker threads and
  * processes: every take is decided under the store's lock on the counters it names.
  */
@@ -1097,11 +1112,12 @@ export interface PersonalDataStore {
   subscriberTopics(tenantId: string, subscriberId: string): Promise<string[]>;
   /**
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
-   * memberships and inbox change log; keeps only `erasedId`, time, change and source of the
-   * consent log; erases the first batch of messages (eraseMessages) and, when more may remain,
-   * queues `job` to go on. Answers whether it queued the job.
+   * memberships, inbox change log and presence rows (of every holder); keeps only `erasedId`,
+   * time, change and source of the consent log; erases the first batch of messages
+   * (eraseMessages) and, when more may remain, queues `job` to go on. `notice` goes out with the
+   * commit (ChannelNotice). Answers whether it queued the job.
    */
-  beginErasure(request: ErasureRequest, job: JobSpec): Promise<boolean>;
+  beginErasure(request: ErasureRequest, job: JobSpec, notice?: ChannelNotice): Promise<boolean>;
   /**
    * Erases one batch of the subscriber's messages created up to `request.before`, in one
    * transaction: content, data, meta and errors emptied, timelines cut to times and statuses, the

@@ -3,6 +3,7 @@ import { idFloor } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type { ErasureRequest, JobSpec, Store } from '../../src/store/port.ts';
 import { messageRecord } from '../helpers/message-record.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // The personal data part of the store contract (consent log, erasure, retention); called by
 // runStoreContract with the store under test.
@@ -138,8 +139,22 @@ export function personalDataContract(current: () => Store): void {
       now: 5000,
       batch: 2,
     };
+    // Streams of u1 open in two processes, one of u2.
+    await store.holdPresence('p1', [{ tenantId: T, subscriberId: 'u1' }], 10_000);
+    await store.holdPresence(
+      'p2',
+      [
+        { tenantId: T, subscriberId: 'u1' },
+        { tenantId: T, subscriberId: 'u2' },
+      ],
+      10_000,
+    );
     const jobsBefore = (await store.countJobs()).ready;
     expect(await store.beginErasure(request, eraseJob)).toBe(true);
+    // No longer online, though a process that has not heard yet extends its rows.
+    await store.refreshPresence('p1', 20_000);
+    expect(await store.isOnline(T, 'u1', 5000)).toBe(false);
+    expect(await store.isOnline(T, 'u2', 5000)).toBe(true);
     expect((await store.countJobs()).ready).toBe(jobsBefore + 1);
     expect(await store.getSubscriber(T, 'u1')).toBeNull();
     expect(await store.getPreferences(T, 'u1')).toBeNull();
@@ -178,6 +193,38 @@ export function personalDataContract(current: () => Store): void {
     expect((await store.getMessage(T, msgId(9000, 1)))!.subscriberId).toBe('u1');
     // Idempotent: a second erasure finds nothing more.
     expect(await store.beginErasure(request, eraseJob)).toBe(false);
+  });
+
+  it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
+    const request: ErasureRequest = {
+      tenantId: T,
+      subscriberId: 'u1',
+      erasedId: 'erased:h',
+      before: 5000,
+      now: 5000,
+      batch: 2,
+    };
+    const notice = { channel: 'inbox' as const, payload: '{"erased":"u1"}' };
+    if (!store.capabilities.crossProcessWakeups || !store.openChannel) {
+      // No other process to tell: the notice is ignored, the erasure made.
+      expect(await store.beginErasure(request, eraseJob, notice)).toBe(false);
+      expect(await store.getSubscriber(T, 'u1')).toBeNull();
+      return;
+    }
+    // What a listener sees when it hears the notice: the erasure already committed.
+    const heard: Promise<[string, boolean]>[] = [];
+    const channel = await store.openChannel('inbox', (payload) => {
+      heard.push(store.getSubscriber(T, 'u1').then((subscriber) => [payload, subscriber === null]));
+    });
+    try {
+      expect(await store.beginErasure(request, eraseJob, notice)).toBe(false);
+      await waitFor(() => heard.length > 0, 'the notice');
+      expect(await Promise.all(heard)).toEqual([[notice.payload, true]]);
+    } finally {
+      await channel.close();
+    }
   });
 
   it('purges rows older than the retention by tenant, in bounded batches, and dead letters', async () => {

@@ -4,9 +4,11 @@ import { inboxItemView } from '../../inbox/item-view.ts';
 import { PresenceTracker } from '../../inbox/presence.ts';
 import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
+import type { SubscriberStore } from '../../store/port.ts';
 import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, validationError } from '../errors.ts';
+import { batchedSubscriberLookups } from '../subscriber-lookups.ts';
 import { inboxWebSocketRoutes } from './inbox-ws.ts';
 import { StreamRegistry } from './stream-registry.ts';
 
@@ -34,6 +36,11 @@ export interface StreamHub {
   presence: PresenceTracker;
   /** Reads the change log for all streams a ring woke together (src/inbox/reader.ts). */
   reader: InboxReader;
+  /**
+   * Where streams check their token still holds (tokenSubscriberHolds): together, for all of
+   * them checking at once after a gap in the feed (subscriber-lookups.ts).
+   */
+  subscribers: Pick<SubscriberStore, 'getSubscriber'>;
 }
 
 /**
@@ -78,6 +85,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     open: new StreamRegistry<OpenStream>(MAX_STREAMS_PER_SUBSCRIBER, (stream) => stream.end('replaced')),
     presence: new PresenceTracker(store, context.logger),
     reader: new InboxReader(store),
+    subscribers: batchedSubscriberLookups(store),
   };
   // Streams never end by themselves: close them so the server can stop.
   app.addHook('preClose', async () => {
@@ -123,14 +131,23 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     heartbeat.unref();
     let session: { close(): void } | null = null;
     let ended = false;
-    raw.on('close', () => {
+    const closed = () => {
+      if (ended) return;
       ended = true;
       clearInterval(heartbeat);
       clearTimeout(expiry);
       session?.close();
       release();
       leave();
-    });
+    };
+    raw.on('close', closed);
+    // A client gone while its presence was being written closed the response before the listener
+    // was there, and 'close' comes only once: without this it would hold its place (and keep its
+    // presence row extended) for as long as the process runs.
+    if (raw.destroyed) {
+      closed();
+      return;
+    }
     try {
       const opened = await openInboxSession({
         store,
@@ -142,9 +159,11 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
         view: inboxItemView,
         send: (event) => write(frame(event)),
         onError: (error) => request.log.warn({ err: error }, 'inbox stream update failed'),
-        stillHolds: () => tokenSubscriberHolds(store, subscriberToken),
+        stillHolds: () => tokenSubscriberHolds(hub.subscribers, subscriberToken),
         // Reconnecting, the browser is refused: the token's subscriber is gone.
         onErased: () => raw.end(),
+        // Reconnecting, the browser's token is checked afresh.
+        onUnverified: () => raw.end(),
       });
       if (ended) opened.close();
       else session = opened;

@@ -223,8 +223,10 @@ export async function inboxWebSocketRoutes(
           view: inboxItemView,
           send: sendJson,
           onError: (error) => request.log.warn({ err: error }, 'inbox websocket update failed'),
-          stillHolds: () => tokenSubscriberHolds(store, identity),
+          stillHolds: () => tokenSubscriberHolds(hub.subscribers, identity),
           onErased: () => end(WS_CLOSE.unauthorized, 'the subscriber was erased'),
+          // The client reconnects (any code but 4401 and 4429), and its token is checked afresh.
+          onUnverified: () => end(1011, 'could not check the token; reconnect'),
         });
         if (ended) opened.close();
         else session = opened;

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { InboxChange } from '../../inbox/feed.ts';
+import { inboxNotice } from '../../inbox/relay.ts';
 import { consentLog, consentView } from '../../privacy/consent.ts';
 import { startErasure } from '../../privacy/erasure.ts';
 import { exportSubscriber } from '../../privacy/export.ts';
@@ -40,9 +42,20 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
   // GDPR request gets the same answer every time.
   app.delete('/v1/subscribers/:subscriberId', { schema: { params } }, async (request, reply) => {
     const { subscriberId } = request.params as { subscriberId: string };
-    await startErasure(store, context.keys.erasure, request.tenantId, subscriberId, Date.now());
-    // Their open streams end, in every process (the feed's relay carries it).
-    context.inboxFeed.publish([{ type: 'subscriber.erased', tenantId: request.tenantId, subscriberId }]);
+    const erased: InboxChange = { type: 'subscriber.erased', tenantId: request.tenantId, subscriberId };
+    // Their open streams end, in every process: the other processes hear it from the erasure's
+    // own commit, so no failure after it can keep it from them (a process whose listener was
+    // reconnecting checks its streams once back: src/inbox/relay.ts). Published here too, for
+    // this process's streams; the relay sends it once more, which costs one NOTIFY per erasure.
+    await startErasure(
+      store,
+      context.keys.erasure,
+      request.tenantId,
+      subscriberId,
+      Date.now(),
+      inboxNotice([erased]),
+    );
+    context.inboxFeed.publish([erased]);
     return reply.status(202).send({ subscriberId, status: 'erasing' });
   });
 }

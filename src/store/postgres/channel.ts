@@ -1,7 +1,12 @@
 import pg from 'pg';
-import type { StoreChannel } from '../port.ts';
+import type { StoreChannel, StoreChannelName } from '../port.ts';
 
 const MAX_RECONNECT_DELAY_MS = 5_000;
+/** Idle time before TCP keepalive probes start on the listening connection. */
+const LISTENER_KEEPALIVE_MS = 10_000;
+
+/** The LISTEN/NOTIFY name of one of Tidings' channels. */
+export const channelName = (name: StoreChannelName) => `tidings_${name}`;
 
 export interface ChannelOptions {
   url: string;
@@ -30,7 +35,14 @@ export async function openChannel(options: ChannelOptions): Promise<StoreChannel
 
   const connect = async (): Promise<void> => {
     if (!onMessage) return;
-    const next = new pg.Client({ connectionString: options.url, application_name: 'tidings-listen' });
+    const next = new pg.Client({
+      connectionString: options.url,
+      application_name: 'tidings-listen',
+      // A listener only reads: a connection that died without a word (a host gone, a NAT that
+      // forgot it) would otherwise never fail, never reconnect, and hear nothing ever after.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: LISTENER_KEEPALIVE_MS,
+    });
     next.on('notification', (message) => {
       if (message.channel === options.name && message.payload !== undefined) onMessage(message.payload);
     });

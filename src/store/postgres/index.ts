@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PersonalData } from '../../security/personal-data.ts';
 import { POSTGRES_CAPABILITIES } from '../capabilities.ts';
 import type { Store } from '../port.ts';
-import { openChannel } from './channel.ts';
+import { channelName, openChannel } from './channel.ts';
 import { postgresCircuitStore } from './circuits.ts';
 import { createPool, run } from './client.ts';
 import { postgresDeviceStore } from './devices.ts';
@@ -90,7 +90,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
       openChannel({
         url: options.url,
         pool,
-        name: `tidings_${name}`,
+        name: channelName(name),
         onMessage,
         onReconnect,
         onError: options.onError,

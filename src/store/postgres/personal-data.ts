@@ -10,6 +10,7 @@ import {
   toConsent,
 } from '../personal-data.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
+import { channelName } from './channel.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
@@ -43,6 +44,9 @@ const FORGET = [
   'DELETE FROM topic_members WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM inbox_changes WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM inbox_cursors WHERE tenant_id = $1 AND subscriber_id = $2',
+  // Open streams of theirs in a process that has not yet heard of the erasure only extend rows
+  // that exist (refreshPresence): none is left to say the erased subscriber is online.
+  'DELETE FROM inbox_presence WHERE tenant_id = $1 AND subscriber_id = $2',
 ];
 
 async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
@@ -108,8 +112,11 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       );
       return rows.map((row) => row.topic_key);
     },
-    async beginErasure(request, job) {
+    async beginErasure(request, job, notice) {
       return transaction(pool, async (client) => {
+        // Delivered by the commit below (or dropped with a rollback): see ChannelNotice.
+        if (notice)
+          await client.query('SELECT pg_notify($1, $2)', [channelName(notice.channel), notice.payload]);
         const { tenantId, subscriberId, erasedId } = request;
         await client.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', [
           tenantId,

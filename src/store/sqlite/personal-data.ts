@@ -62,6 +62,8 @@ export function sqlitePersonalDataStore(
     'DELETE FROM topic_members WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     'DELETE FROM inbox_changes WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     'DELETE FROM inbox_cursors WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
+    // See the PostgreSQL store: an open stream's heartbeat only extends rows that exist.
+    'DELETE FROM inbox_presence WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
     `UPDATE consent_log SET subscriber_id = NULL, subscriber_hash = @erasedId, detail = NULL
       WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId`,
   ].map((sql) => db.prepare(sql));
@@ -147,6 +149,7 @@ export function sqlitePersonalDataStore(
     async subscriberTopics(tenantId, subscriberId) {
       return topics.all(tenantId, subscriberId) as string[];
     },
+    // No other process listens: a notice (ChannelNotice) has nobody to go to.
     async beginErasure(request, job) {
       return begin.immediate(request, job);
     },

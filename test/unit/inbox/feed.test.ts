@@ -76,3 +76,22 @@ describe('InboxFeed publish', () => {
     ]);
   });
 });
+
+describe('InboxFeed gap', () => {
+  it('tells every listener of every tenant once, though one throws, and no tap', () => {
+    const failures: unknown[] = [];
+    const feed = new InboxFeed(InboxFeed.createAudience(), (error) => failures.push(error));
+    const heard: string[] = [];
+    feed.tap(() => heard.push('tap'));
+    feed.subscribe('t1', 'a', (notice) => heard.push(`t1/a ${notice.type}`));
+    feed.subscribe('t1', 'a', () => {
+      throw new Error('socket gone');
+    });
+    feed.subscribe('t2', 'b', (notice) => heard.push(`t2/b ${notice.type}`));
+    const stop = feed.subscribe('t2', 'c', (notice) => heard.push(`t2/c ${notice.type}`));
+    stop();
+    feed.gap();
+    expect(heard).toEqual(['t1/a feed.gap', 't2/b feed.gap']);
+    expect(failures).toHaveLength(1);
+  });
+});

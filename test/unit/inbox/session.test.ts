@@ -3,7 +3,7 @@ import { eventText } from '../../../src/inbox/event-text.ts';
 import { type InboxChange, InboxFeed, type InboxItemFields } from '../../../src/inbox/feed.ts';
 import { inboxItemView } from '../../../src/inbox/item-view.ts';
 import { InboxReader } from '../../../src/inbox/reader.ts';
-import { type InboxEvent, openInboxSession } from '../../../src/inbox/session.ts';
+import { type InboxEvent, type InboxSessionOptions, openInboxSession } from '../../../src/inbox/session.ts';
 import type { MessageRecord } from '../../../src/shared/model.ts';
 import type { Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
@@ -59,6 +59,7 @@ async function open(
   tenantId: string,
   subscriberId: string,
   itemView: (m: InboxItemFields) => unknown = view,
+  more: Partial<InboxSessionOptions> = {},
 ) {
   const events: InboxEvent[] = [];
   let erased = 0;
@@ -77,6 +78,10 @@ async function open(
     onErased: () => {
       erased++;
     },
+    onUnverified: () => {
+      throw new Error('unverified');
+    },
+    ...more,
   });
   return { events, session, erased: () => erased };
 }
@@ -197,12 +202,126 @@ describe('inbox sessions of an erased subscriber', () => {
       onErased: () => {
         ended++;
       },
+      onUnverified: () => undefined,
       stillHolds: async () => false,
     });
     await s.createMessages([{ record: item('t1', 'eve', 'm_late'), followUp: null }]);
     feed.publish([{ type: 'item.created', tenantId: 't1', subscriberId: 'eve', itemId: 'm_late' }]);
     await turn();
     expect([ended, events.length, feed.hasAudience()]).toEqual([1, 0, false]);
+  });
+});
+
+describe('inbox sessions after a gap in the feed (a relay listener reconnected)', () => {
+  it('each checks its subscriber still holds: an erasure whose notice was lost ends it, the others send what they missed', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    const reader = new InboxReader(s);
+    const holds = new Map([
+      ['eve', true],
+      ['ned', true],
+    ]);
+    const checks: string[] = [];
+    const check = (id: string) => ({
+      stillHolds: async () => {
+        checks.push(id);
+        return holds.get(id)!;
+      },
+    });
+    const eve = await open(s, feed, reader, 't1', 'eve', view, check('eve'));
+    const ned = await open(s, feed, reader, 't1', 'ned', view, check('ned'));
+    await waitFor(() => reads.length > 0, 'the opening reads');
+    await turn();
+    checks.length = 0;
+    // Lost between processes: eve's erasure notice, and the ring of ned's new item.
+    holds.set('eve', false);
+    await s.createMessages([{ record: item('t1', 'ned', 'm_missed'), followUp: null }]);
+    await turn();
+    expect(ned.events).toHaveLength(1);
+
+    feed.gap();
+    await waitFor(
+      () => eve.erased() === 1 && ned.events.length === 2,
+      'the erased stream to end, the other to catch up',
+    );
+    expect(checks.sort()).toEqual(['eve', 'ned']);
+    expect(ned.events[1]).toEqual({
+      type: 'item.created',
+      id: '1',
+      item: { id: 'm_missed', title: 'Title m_missed' },
+      unreadCount: 1,
+    });
+    expect([eve.events, ned.erased()]).toEqual([[{ type: 'ready', unreadCount: 0 }], 0]);
+    // Ended: eve's stream no longer listens, to rings or gaps (nor, closed, does ned's).
+    ned.session.close();
+    feed.gap();
+    await turn();
+    expect([checks.length, feed.hasAudience()]).toEqual([2, false]);
+  });
+
+  it("sends nothing while the check is out: a ring of a new subscriber of the erased one's id waits, then the stream ends", async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    let answer: (holds: boolean) => void = () => undefined;
+    let asked = 0;
+    const stream = await open(s, feed, new InboxReader(s), 't1', 'eve', inboxItemView, {
+      stillHolds: () => {
+        asked++;
+        // Opening: holds; after the gap: answered by the test.
+        return asked === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve));
+      },
+    });
+    await waitFor(() => stream.events.length === 1, 'ready');
+    await turn();
+    await turn();
+    feed.gap();
+    expect(asked).toBe(2);
+    // A new `eve` (same id, log from 1) gets an item; its ring comes while the check is out.
+    const record = item('t1', 'eve', 'm_new');
+    const seqs = new Map<string, number>();
+    await s.createMessages([{ record, followUp: null }], undefined, undefined, undefined, seqs);
+    feed.publish([
+      {
+        type: 'item.created',
+        tenantId: 't1',
+        subscriberId: 'eve',
+        itemId: 'm_new',
+        logged: { seq: seqs.get('m_new')!, unread: true, view: JSON.stringify(inboxItemView(record)) },
+      },
+    ]);
+    await turn();
+    await turn();
+    expect(stream.events).toHaveLength(1);
+    answer(false);
+    await waitFor(() => stream.erased() === 1, 'the stream to end');
+    await turn();
+    await turn();
+    expect(stream.events).toEqual([{ type: 'ready', unreadCount: 0 }]);
+  });
+
+  it('ends the stream (onUnverified) when the check fails: it is not trusted to stay open', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const errors: unknown[] = [];
+    let unverified = 0;
+    let asked = 0;
+    const stream = await open(s, feed, new InboxReader(s), 't1', 'ada', view, {
+      stillHolds: async () => {
+        if (++asked > 1) throw new Error('store unavailable');
+        return true;
+      },
+      onError: (error) => errors.push(error),
+      onUnverified: () => {
+        unverified++;
+      },
+    });
+    feed.gap();
+    await waitFor(() => unverified === 1, 'the stream to end');
+    expect([stream.erased(), (errors[0] as Error).message, feed.hasAudience()]).toEqual([
+      0,
+      'store unavailable',
+      false,
+    ]);
   });
 });
 
