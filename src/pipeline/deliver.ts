@@ -732,9 +732,14 @@ export async function commitDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   ack: MessageAck,
-  finished: { tenantId: string; id: string }[] = [],
-  yieldToUrgent?: () => Promise<void>,
+  options: {
+    /** Digests this write closes besides those of `targets` (digest.ts: a window that sent nothing). */
+    finished?: { tenantId: string; id: string }[];
+    /** A bulk batch's yield point between its build and its write (JobContext.yieldToUrgent). */
+    yieldToUrgent?: () => Promise<void>;
+  } = {},
 ): Promise<void> {
+  const { finished = [], yieldToUrgent } = options;
   const ledger = new RenderLedger();
   await attachLayouts(deps.store, targets);
   const now = Date.now();
@@ -878,7 +883,7 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
     if (yieldToUrgent && oneAtATime) return commitPageByPage(jobs, targets, context.owner, yieldToUrgent);
     const present = targets.filter((target) => target !== null);
     const ack = { owner: context.owner, jobIds: jobs.map((job) => job.id) };
-    await commitDeliveries(deps, present, ack, [], yieldToUrgent);
+    await commitDeliveries(deps, present, ack, { yieldToUrgent });
     return jobs.map(() => ACKED);
   }
 
@@ -898,7 +903,7 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
     for (const [i, job] of jobs.entries()) {
       const target = targets[i];
       try {
-        await commitDeliveries(deps, target ? [target] : [], { owner, jobIds: [job.id] }, [], yieldToUrgent);
+        await commitDeliveries(deps, target ? [target] : [], { owner, jobIds: [job.id] }, { yieldToUrgent });
         results.push(ACKED);
       } catch (error) {
         results.push(retryAfterError(error));

@@ -67,7 +67,7 @@ export function digestHandler(deps: PipelineDeps): JobHandler {
         deps,
         targets,
         { owner: context.owner, jobIds: jobs.map((job) => job.id) },
-        finished,
+        { finished },
       );
       return jobs.map(() => ACKED);
     },
