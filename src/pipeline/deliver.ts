@@ -846,25 +846,16 @@ interface DeliverPayload {
 
 /** `deliver` jobs: one page of an event's recipients each; a batch of jobs is written in one transaction. */
 export function deliverHandler(deps: PipelineDeps): JobHandler {
-  // With one writer (SQLite) a worker's normal-lane batches run one after another. Run together,
-  // their builds interleave on the thread and all of them commit at the end of the claim, so a
-  // broadcast's first inbox rows (and their streams) wait for its last; one by one, each commits
-  // after its own build, for the same CPU. Critical and high jobs never queue behind them (the
-  // bulk lane has its own pacing: queue/worker.ts); PostgreSQL builds overlap their round trips.
-  let previous: Promise<unknown> = Promise.resolve();
   const oneAtATime = deps.store.capabilities.singleWriter;
   return {
     kind: JOB_KINDS.deliver,
     batchSize: 32,
     bulkBatchSize: 4,
-    run(jobs, context) {
-      if (!oneAtATime || !jobs.every((job) => job.lane === 'normal')) return deliverBatch(jobs, context);
-      const run = previous.then(() =>
-        context.leasesLost?.() ? jobs.map(() => ACKED) : deliverBatch(jobs, context),
-      );
-      previous = run.catch(() => undefined);
-      return run;
-    },
+    // With one writer (SQLite), a worker's normal-lane batches each commit after their own build
+    // (JobHandler.serialLanes). Critical and high batches never queue behind them, and the bulk
+    // lane has its own pacing; PostgreSQL builds overlap their round trips.
+    serialLanes: oneAtATime ? ['normal'] : [],
+    run: deliverBatch,
   };
 
   async function deliverBatch(jobs: Job[], context: JobContext): Promise<JobResult[]> {

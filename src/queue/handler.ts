@@ -1,3 +1,4 @@
+import type { Lane } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import type { Job } from '../store/port.ts';
 
@@ -35,12 +36,6 @@ export interface JobContext {
    * UrgentGate.pass). A handler with long stretches of work calls it between them.
    */
   yieldToUrgent?: () => Promise<void>;
-  /**
-   * True once the worker stopped and gave back the leases of jobs it had not finished (its grace
-   * ran out): a handler that queues batches of its own must not start one after that, as another
-   * worker may be running those jobs by then.
-   */
-  leasesLost?: () => boolean;
 }
 
 /** Runs jobs of one kind. Batches let a handler write many jobs' effects in one transaction. */
@@ -55,6 +50,13 @@ export interface JobHandler {
    * and in full, a claim's worth of bulk deliveries held a critical message for 250 ms.)
    */
   bulkBatchSize?: number;
+  /**
+   * Lanes in which the worker runs this handler's batches one after another rather than together
+   * (besides the bulk lane's paced batches). With one writer (SQLite), deliver batches run together
+   * interleave their builds and all commit at the end of the claim, so a broadcast's first inbox
+   * rows wait for its last; one after another, each commits after its own build, for the same CPU.
+   */
+  serialLanes?: readonly Lane[];
   /**
    * Answers one result per job, in the same order. If it throws, the worker runs the jobs again
    * one at a time, so it must not throw while work for the batch is still in flight.

@@ -98,6 +98,8 @@ export class Worker {
   private pendingDone: number[] = [];
   /** The bulk-lane batches of paced handlers (JobHandler.bulkBatchSize) run one after another on this. */
   private bulkChain: Promise<void> = Promise.resolve();
+  /** Batches in a handler's serial lanes (JobHandler.serialLanes), by kind and lane, one after another. */
+  private readonly serialChains = new Map<string, Promise<void>>();
   private flushScheduled: Promise<void> | null = null;
   private wakeResolve: (() => void) | null = null;
   private wakePromise: Promise<void>;
@@ -111,7 +113,7 @@ export class Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.owner = options.owner ?? ownerName();
-    this.context = { owner: this.owner, leasesLost: () => this.leasesGivenBack };
+    this.context = { owner: this.owner };
     this.concurrency = options.concurrency ?? 256;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1_000;
@@ -304,13 +306,27 @@ export class Worker {
       const paced = handler?.bulkBatchSize ? list.filter((job) => job.lane === 'bulk') : [];
       const rest = paced.length > 0 ? list.filter((job) => job.lane !== 'bulk') : list;
       const size = handler?.batchSize ?? 1;
-      for (let i = 0; i < rest.length; i += size) this.track(rest.slice(i, i + size), handler, false);
+      for (const lane of LANES) {
+        const ofLane = rest.filter((job) => job.lane === lane);
+        const serial = handler?.serialLanes?.includes(lane) ? `${kind}\u0000${lane}` : null;
+        for (let i = 0; i < ofLane.length; i += size)
+          this.track(ofLane.slice(i, i + size), handler, serial ? { serial } : null);
+      }
       const small = handler?.bulkBatchSize ?? 1;
-      for (let i = 0; i < paced.length; i += small) this.track(paced.slice(i, i + small), handler, true);
+      for (let i = 0; i < paced.length; i += small)
+        this.track(paced.slice(i, i + small), handler, { serial: 'bulk', paced: true });
     }
   }
 
-  private track(jobs: Job[], handler: JobHandler | undefined, paced: boolean): void {
+  /**
+   * Runs a batch, at once or (`chain`) after the previous batch of the same chain: the bulk lane's
+   * paced batches share one, yielding to urgent work before each; a handler's serial lane has its own.
+   */
+  private track(
+    jobs: Job[],
+    handler: JobHandler | undefined,
+    chain: { serial: string; paced?: boolean } | null,
+  ): void {
     const lane = jobs[0]?.lane;
     if (lane === 'critical' || lane === 'high') this.gate.urgentStarted();
     for (const job of jobs) {
@@ -318,7 +334,7 @@ export class Worker {
       this.heldIds.add(job.id);
     }
     let run: Promise<void>;
-    if (paced) {
+    if (chain?.paced) {
       // After the previous paced batch, and after whatever the event loop has waiting (a claim,
       // a critical job's next step): a yield per batch, not one per claim.
       run = this.bulkChain
@@ -326,6 +342,15 @@ export class Worker {
         .then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler, this.yieldToUrgent)));
       // runBatch settles every job itself; a rejection here must not stop the batches after it.
       this.bulkChain = run.catch(() => undefined);
+    } else if (chain) {
+      const previous = this.serialChains.get(chain.serial) ?? Promise.resolve();
+      run = previous.then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler)));
+      const next = run.catch(() => undefined);
+      this.serialChains.set(chain.serial, next);
+      // The last batch of a chain leaves no entry behind.
+      void next.then(() => {
+        if (this.serialChains.get(chain.serial) === next) this.serialChains.delete(chain.serial);
+      });
     } else {
       run = this.runBatch(jobs, handler);
     }

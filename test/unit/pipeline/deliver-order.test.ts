@@ -82,38 +82,9 @@ const deliverJob = (id: number, subscriberId: string, lane: Lane): Job => ({
 });
 
 describe('deliver batches on SQLite', () => {
-  it('normal-lane batches run one after another: the first rings its streams before the second builds', async () => {
-    const log: string[] = [];
-    const handler = await setUp(log);
-    const context = { owner: 'w1' };
-    await Promise.all([
-      handler.run([deliverJob(1, 'a', 'normal')], context),
-      handler.run([deliverJob(2, 'b', 'normal')], context),
-    ]);
-    expect(log).toEqual(['build', 'ring a', 'build', 'ring b']);
-  });
-
-  it('critical batches do not queue behind others', async () => {
-    const log: string[] = [];
-    const handler = await setUp(log);
-    const context = { owner: 'w1' };
-    await Promise.all([
-      handler.run([deliverJob(1, 'a', 'normal')], context),
-      handler.run([deliverJob(2, 'b', 'critical')], context),
-    ]);
-    expect(log.slice(0, 2)).toEqual(['build', 'build']);
-  });
-
-  it("starts no queued normal-lane batch once the worker gave its leases back (a stop's grace ran out)", async () => {
-    const log: string[] = [];
-    const handler = await setUp(log);
-    // The stop released the leases once the first batch was under way: the second, queued, must not start.
-    const context = { owner: 'w1', leasesLost: () => log.includes('build') };
-    await Promise.all([
-      handler.run([deliverJob(1, 'a', 'normal')], context),
-      handler.run([deliverJob(2, 'b', 'normal')], context),
-    ]);
-    expect(log).toEqual(['build', 'ring a']);
+  it('asks the worker to run its normal-lane batches one after another, and no others', async () => {
+    const handler = await setUp([]);
+    expect(handler.serialLanes).toEqual(['normal']);
   });
 
   it('a bulk batch writes page by page: a page that fails is retried alone, the pages written stay done', async () => {

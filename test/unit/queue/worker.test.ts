@@ -437,6 +437,62 @@ describe('Worker', () => {
     }
   });
 
+  it("runs a handler's batches in its serial lanes one after another, and those of other lanes together", async () => {
+    const { store, signal } = setup();
+    let running = 0;
+    const overlap = { normal: 0, high: 0 };
+    const slow: JobHandler = {
+      kind: 'slow',
+      batchSize: 2,
+      serialLanes: ['normal'],
+      run: async (jobs) => {
+        const lane = jobs[0]!.lane as 'normal' | 'high';
+        running++;
+        overlap[lane] = Math.max(overlap[lane], running);
+        await sleep(20);
+        running--;
+        return jobs.map(() => DONE);
+      },
+    };
+    await store.enqueueJobs(Array.from({ length: 8 }, () => spec({ kind: 'slow', lane: 'normal' })));
+    await startWorker({ store, signal, handlers: [slow] });
+    await waitFor(
+      async () => (await store.countJobs()).ready + (await store.countJobs()).leased === 0,
+      'the normal jobs',
+    );
+    expect(overlap.normal).toBe(1);
+    await store.enqueueJobs(Array.from({ length: 8 }, () => spec({ kind: 'slow', lane: 'high' })));
+    signal.notify('high');
+    await waitFor(
+      async () => (await store.countJobs()).ready + (await store.countJobs()).leased === 0,
+      'the high jobs',
+    );
+    expect(overlap.high).toBeGreaterThan(1);
+  });
+
+  it("starts none of its queued serial batches once a stop's grace ran out and their leases went back", async () => {
+    const { store, signal } = setup();
+    let started = 0;
+    const slow: JobHandler = {
+      kind: 'slow',
+      batchSize: 1,
+      serialLanes: ['normal'],
+      run: async (jobs) => {
+        started++;
+        await sleep(50);
+        return jobs.map(() => DONE);
+      },
+    };
+    await store.enqueueJobs(Array.from({ length: 10 }, () => spec({ kind: 'slow', lane: 'normal' })));
+    const worker = await startWorker({ store, signal, handlers: [slow] });
+    await waitFor(() => started === 1, 'the first batch');
+    await worker.stop(20);
+    const atStop = started;
+    await sleep(300);
+    expect(started).toBe(atStop);
+    expect((await store.countJobs()).ready).toBeGreaterThan(5);
+  });
+
   it("starts none of its queued bulk batches once a stop's grace ran out and their leases went back", async () => {
     const { store, signal } = setup();
     let started = 0;
