@@ -310,6 +310,17 @@ function e2eRows(
   return rate;
 }
 
+/** Logs where the server's CPU went since `before` (BenchServer.threadCpuMs), busiest thread first. */
+function logThreadCpu(ctx: ScenarioContext, server: BenchServer, before: Map<string, number> | null): void {
+  const now = server.threadCpuMs();
+  if (!before || !now) return;
+  const used = [...now]
+    .map(([thread, ms]) => [thread, ms - (before.get(thread) ?? 0)] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1]);
+  ctx.log(`server CPU by thread: ${used.map(([thread, ms]) => `${thread} ${fmt(ms)} ms`).join(', ')}`);
+}
+
 /** The server's CPU (ms) since `before` was read, or null where /proc cannot say. */
 function cpuSince(server: BenchServer, before: number | null): number | null {
   const now = server.cpuMs();
@@ -347,6 +358,7 @@ const e2eTopic: Scenario = {
         const sendStartEpoch = Date.now();
         const startedAt = performance.now();
         const cpuBefore = server.cpuMs();
+        const threadsBefore = server.threadCpuMs();
         await server.api('POST', '/v1/events', {
           workflow: 'bench',
           to: [{ topic: 'all' }],
@@ -366,6 +378,7 @@ const e2eTopic: Scenario = {
           acceptedAfterMs: round(acceptedMs, 2),
         });
         cpus.set(variant.key, cpuRow(ctx, variant, cpuSince(server, cpuBefore), done.count));
+        logThreadCpu(ctx, server, threadsBefore);
         policyCheckRows(ctx, variant, expected, inAppStatuses(server));
         rates.set(variant.key, rate);
       });

@@ -1,5 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  type WriteStream,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -138,6 +146,24 @@ export class BenchServer {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // Clock ticks of USER_HZ, which is 100 on Linux.
       return (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      return null;
+    }
+  }
+  /**
+   * CPU time per thread of the server process so far (ms, user and system, Linux /proc), by
+   * thread id and name: which thread a run's CPU went to. Null where /proc cannot say.
+   */
+  threadCpuMs(): Map<string, number> | null {
+    try {
+      const threads = new Map<string, number>();
+      for (const tid of readdirSync(`/proc/${this.child.pid}/task`)) {
+        const stat = readFileSync(`/proc/${this.child.pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        threads.set(`${tid} ${name}`, (Number(fields[11]) + Number(fields[12])) * 10);
+      }
+      return threads;
     } catch {
       return null;
     }
