@@ -961,6 +961,33 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.takeRateCounts(T, later, [take])).toEqual([[-1, -1]]);
       });
 
+      it('counts only what was granted when a batch does not fit, whatever the other counters had room for', async () => {
+        // A store may add a batch's takes first and decide take by take only when a counter passes
+        // its limit: then nothing of the refused takes may stay counted, on any counter.
+        const roomy = { scope: 'wf\u001fsubscriber\u001fu1', limit: 10, windowEnd: 1_000 };
+        const tight = { scope: 'wf\u001fsubscriber\u001fu1\u001fsms', limit: 1, windowEnd: 1_000 };
+        const take = { shared: [0], parts: [[1]] };
+        expect(await store.takeRateCounts(T, [roomy, tight], [take, take, take])).toEqual([[-1], [1], [1]]);
+        // roomy counted the granted take alone: 9 more fit, then none.
+        const alone = { shared: [0], parts: [[]] };
+        const nine = Array.from({ length: 9 }, () => alone);
+        expect(await store.takeRateCounts(T, [roomy], nine)).toEqual(nine.map(() => [-1]));
+        expect(await store.takeRateCounts(T, [roomy], [alone])).toEqual([[0]]);
+        // A batch whose every counter has room is granted whole, and counted whole.
+        const fresh = [
+          { scope: 'wf\u001ftenant', limit: 3, windowEnd: 1_000 },
+          { scope: 'wf\u001fsubscriber\u001fu2', limit: 2, windowEnd: 1_000 },
+        ];
+        const both = { shared: [0, 1], parts: [[], []] };
+        expect(await store.takeRateCounts(T, fresh, [both, both])).toEqual([
+          [-1, -1],
+          [-1, -1],
+        ]);
+        expect(await store.takeRateCounts(T, fresh, [both])).toEqual([[1, 1]]);
+        expect(await store.takeRateCounts(T, [fresh[0]!], [alone])).toEqual([[-1]]);
+        expect(await store.takeRateCounts(T, [fresh[0]!], [alone])).toEqual([[0]]);
+      });
+
       it('counts every counter of a large batch (a store may read and write them a chunk at a time)', async () => {
         // 150 recipients, one counter each: more than one statement's worth in the SQLite store.
         const counters = Array.from({ length: 150 }, (_, i) => ({
