@@ -133,6 +133,13 @@ export function latencies(rows: CriticalRow[], from: Stamp = 'acceptedAt', to: S
 
 type Stamp = 'acceptedAt' | 'queuedAt' | 'sendingAt' | 'sentAt';
 
+/** Accepted → sent of each row that was sent, in acceptance order. */
+function samples(rows: CriticalRow[]): number[] {
+  return [...rows]
+    .sort((x, y) => x.acceptedAt - y.acceptedAt)
+    .flatMap((r) => (r.sentAt === null ? [] : [r.sentAt - r.acceptedAt]));
+}
+
 /** Where the time goes: accepted → queued (fanout + deliver jobs), → sending (send job claimed), → sent. */
 export function stages(rows: CriticalRow[]) {
   const sent = rows.filter((r) => r.sentAt !== null);
@@ -310,6 +317,8 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
       unexpected: drain.unexpected,
     },
     slowestDuringBroadcast: slowest(inDrain, 8),
+    // Every sample, so several runs can be pooled: a p99 of ~250 samples is their 3rd worst.
+    samplesMs: { alone: samples(aloneRows), duringBroadcast: samples(inDrain) },
     p99Ratio: round(ratio, 3),
     p50Ratio: round(b.p50 / a.p50, 3),
     notSent,
