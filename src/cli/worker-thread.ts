@@ -37,8 +37,12 @@ const logger = createLogger(config.logLevel, undefined, config.logFormat ?? 'jso
 });
 const store = await openStore(config, workerData.shared as SharedSqlite, logger);
 store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64')));
-// Shares the API thread's count of urgent events being accepted (the bulk lane steps aside).
-const signal = new JobSignal(workerData.urgentIncoming as Int32Array);
+// Shares the API thread's count of urgent events being accepted (the bulk lane steps aside): a
+// counter of its own would quietly turn that off.
+const urgentIncoming = workerData.urgentIncoming;
+if (!(urgentIncoming instanceof Int32Array && urgentIncoming.buffer instanceof SharedArrayBuffer))
+  throw new Error('a worker thread needs the shared count of urgent accepts (workerData.urgentIncoming)');
+const signal = new JobSignal(urgentIncoming);
 // Shares the API thread's count of open streams: deliveries make what streams show only for an audience.
 const inboxFeed = new InboxFeed(workerData.inboxAudience as Int32Array, (error) =>
   logger.error({ err: error }, 'an inbox relay failed on a change'),

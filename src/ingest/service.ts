@@ -117,19 +117,12 @@ export class IngestService {
    * fails the whole batch at once (503), as retrying it piecemeal would only be slower.
    */
   private async commit(batch: Pending[]): Promise<void> {
+    let results: AcceptResult[];
     try {
-      const results = await this.store.acceptEvents(
+      results = await this.store.acceptEvents(
         batch.map((p) => p.event),
         IDEMPOTENCY_WINDOW_MS,
       );
-      // Only the lanes of what was queued: a worker's bulk lane holds back for critical and high
-      // wake-ups, not for every accepted batch. Announced before the urgent accepts count as
-      // arrived, so the bulk lane does not slip in between.
-      notifyLanes(
-        this.signal,
-        results.map((result) => (result.ok && !result.duplicate ? result : null)),
-      );
-      for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
     } catch (error) {
       if (batch.length === 1 || isStoreUnavailable(error)) {
         for (const pending of batch) pending.reject(error);
@@ -138,6 +131,16 @@ export class IngestService {
       const middle = batch.length >> 1;
       await this.commit(batch.slice(0, middle));
       await this.commit(batch.slice(middle));
+      return;
     }
+    // Only the lanes of what was queued: a worker's bulk lane holds back for critical and high
+    // wake-ups, not for every accepted batch. Sent before the urgent accepts count as arrived, so
+    // a worker on this thread holds on; one on another thread may see the count drop a moment
+    // before the wake-up reaches it, and lets one bulk step through.
+    notifyLanes(
+      this.signal,
+      results.map((result) => (result.ok && !result.duplicate ? result : null)),
+    );
+    for (const [i, pending] of batch.entries()) pending.resolve(results[i]!);
   }
 }

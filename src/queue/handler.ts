@@ -41,7 +41,7 @@ export interface JobContext {
 /** Runs jobs of one kind. Batches let a handler write many jobs' effects in one transaction. */
 export interface JobHandler {
   kind: string;
-  /** Most jobs handed to one `run` call. */
+  /** Most jobs handed to one `run` call; a claim's jobs are batched per lane. */
   batchSize: number;
   /**
    * For handlers whose batches are long stretches of synchronous work (rendering, building rows):

@@ -4,6 +4,9 @@ import type { Lane } from '../shared/model.ts';
 export type SignalOrigin = 'local' | 'remote';
 type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
 
+/** Longest an urgent accept holds the bulk lane back (JobSignal.expectUrgent). */
+const MAX_EXPECTED_MS = 1_000;
+
 /**
  * In-process wake-up for idle workers: whoever commits new jobs calls `notify`, so a worker
  * starts on them at once instead of waiting for its next poll. Across processes, a store with
@@ -40,15 +43,23 @@ export class JobSignal {
     return () => this.listeners.delete(listener);
   }
 
-  /** Urgent work is being accepted; answers how to say it was (committed and notified, or failed). */
-  expectUrgent(): () => void {
+  /**
+   * Urgent work is being accepted; answers how to say it was (committed and notified, or failed).
+   * An accept that hangs (a store connection gone silent) counts as arrived after `maxMs`: the
+   * bulk lane must not crawl for as long as it hangs.
+   */
+  expectUrgent(maxMs = MAX_EXPECTED_MS): () => void {
     Atomics.add(this.incoming, 0, 1);
     let done = false;
-    return () => {
+    const arrived = () => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       Atomics.sub(this.incoming, 0, 1);
     };
+    const timer = setTimeout(arrived, maxMs);
+    timer.unref();
+    return arrived;
   }
 
   /** Whether urgent work is being accepted in this process now. */

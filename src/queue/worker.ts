@@ -344,8 +344,13 @@ export class Worker {
       this.bulkChain = run.catch(() => undefined);
     } else if (chain) {
       const previous = this.serialChains.get(chain.serial) ?? Promise.resolve();
-      run = previous.then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler)));
-      const next = run.catch(() => undefined);
+      const ran = previous.then(() => (this.leasesGivenBack ? null : this.execute(jobs, handler)));
+      // The next batch starts once this one's handler is done, not once its results are written.
+      const next = ran.then(
+        () => undefined,
+        () => undefined,
+      );
+      run = ran.then((results) => (results ? this.record(jobs, results, handler) : undefined));
       this.serialChains.set(chain.serial, next);
       // The last batch of a chain leaves no entry behind.
       void next.then(() => {
@@ -371,22 +376,33 @@ export class Worker {
     handler: JobHandler | undefined,
     yieldToUrgent?: () => Promise<void>,
   ): Promise<void> {
-    let results: JobResult[];
+    await this.record(jobs, await this.execute(jobs, handler, yieldToUrgent), handler);
+  }
+
+  /** Runs the handler on a batch: one result per job, never a rejection. */
+  private async execute(
+    jobs: Job[],
+    handler: JobHandler | undefined,
+    yieldToUrgent?: () => Promise<void>,
+  ): Promise<JobResult[]> {
     if (!handler) {
-      results = jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
-    } else {
-      try {
-        results = await handler.run(jobs, yieldToUrgent ? { ...this.context, yieldToUrgent } : this.context);
-      } catch (error) {
-        // Run one by one unless the store is down: then every job would fail the same way.
-        const oneByOne = jobs.length > 1 && !isStoreUnavailable(error);
-        this.options.logger.error(
-          { err: error, kind: handler.kind, jobs: jobs.length },
-          oneByOne ? 'job handler failed; running the batch one job at a time' : 'job handler failed',
-        );
-        results = oneByOne ? await this.runOneByOne(jobs, handler) : jobs.map(() => retryAfterError(error));
-      }
+      return jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
     }
+    try {
+      return await handler.run(jobs, yieldToUrgent ? { ...this.context, yieldToUrgent } : this.context);
+    } catch (error) {
+      // Run one by one unless the store is down: then every job would fail the same way.
+      const oneByOne = jobs.length > 1 && !isStoreUnavailable(error);
+      this.options.logger.error(
+        { err: error, kind: handler.kind, jobs: jobs.length },
+        oneByOne ? 'job handler failed; running the batch one job at a time' : 'job handler failed',
+      );
+      return oneByOne ? await this.runOneByOne(jobs, handler) : jobs.map(() => retryAfterError(error));
+    }
+  }
+
+  /** Writes a batch's results: done jobs completed, retries and dead letters recorded. */
+  private async record(jobs: Job[], results: JobResult[], handler: JobHandler | undefined): Promise<void> {
     const settled: Promise<void>[] = [];
     jobs.forEach((job, index) => {
       const result = results[index] ?? { kind: 'retry', error: 'handler returned no result' };

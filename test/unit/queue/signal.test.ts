@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { JobSignal } from '../../../src/queue/signal.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+describe('JobSignal: urgent work on its way', () => {
+  it('counts each urgent accept once until it says it arrived, across signals sharing the counter', () => {
+    const api = new JobSignal();
+    const thread = new JobSignal(api.incomingCounter);
+    const first = api.expectUrgent();
+    const second = api.expectUrgent();
+    expect(thread.urgentIncoming()).toBe(true);
+    first();
+    first();
+    expect(thread.urgentIncoming()).toBe(true);
+    second();
+    expect(thread.urgentIncoming()).toBe(false);
+  });
+
+  it('counts an accept that never says so as arrived after its time, so a hang cannot hold bulk work', async () => {
+    const signal = new JobSignal();
+    const arrived = signal.expectUrgent(30);
+    expect(signal.urgentIncoming()).toBe(true);
+    await waitFor(() => !signal.urgentIncoming(), 'the count to drop on its own', 2_000);
+    // Saying it later does not take another one off.
+    const other = signal.expectUrgent();
+    arrived();
+    expect(signal.urgentIncoming()).toBe(true);
+    other();
+  });
+});
