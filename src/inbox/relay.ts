@@ -2,13 +2,21 @@ import { hostname } from 'node:os';
 import type { ChannelNotice, Store } from '../store/port.ts';
 import type { InboxChange, InboxFeed } from './feed.ts';
 
-/** NOTIFY payloads stay under PostgreSQL's 8,000-byte limit. */
-const MAX_PAYLOAD = 7_500;
+/**
+ * The changes of one NOTIFY, in bytes (UTF-8, as PostgreSQL counts them: an id of CJK characters
+ * takes three bytes a character): with the envelope, under PostgreSQL's 8,000-byte limit.
+ */
+export const MAX_PAYLOAD_BYTES = 7_500;
 
 interface Envelope {
   /** The sending process: it hears its own notifications, and must not publish them twice. */
   from: string;
   changes: InboxChange[];
+  /**
+   * The sender had a change too large for any payload (never with ids of allowed lengths): it
+   * was not sent, and receivers take it as a gap in what they heard (InboxFeed.gap).
+   */
+  lost?: true;
 }
 
 /** This process in envelopes (its threads share it). */
@@ -43,9 +51,14 @@ function withoutItem(change: InboxChange): InboxChange {
 export async function relayInboxFeed(
   store: Store,
   feed: InboxFeed,
-  options: { listen: boolean },
+  options: {
+    listen: boolean;
+    /** This process in envelopes (tests: two "processes" in one). */
+    name?: string;
+  },
 ): Promise<() => Promise<void>> {
   if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
+  const self = options.name ?? SELF;
   const hear = (payload: string) => {
     let envelope: Envelope;
     try {
@@ -56,7 +69,8 @@ export async function relayInboxFeed(
       feed.gap();
       return;
     }
-    if (envelope.from === SELF) return;
+    if (envelope.from === self) return;
+    if (envelope.lost) feed.gap();
     feed.publish(envelope.changes, 'remote');
   };
   const channel = await store.openChannel(
@@ -72,16 +86,22 @@ export async function relayInboxFeed(
     for (const logged of changes) {
       // Without the item: it would not fit many to a payload; other processes' streams read it.
       const change = 'logged' in logged ? withoutItem(logged) : logged;
-      const length = JSON.stringify(change).length + 1;
-      if (chunk.length > 0 && size + length > MAX_PAYLOAD) {
-        channel.publish(JSON.stringify({ from: SELF, changes: chunk } satisfies Envelope));
+      const length = Buffer.byteLength(JSON.stringify(change)) + 1;
+      if (length > MAX_PAYLOAD_BYTES) {
+        // PostgreSQL would refuse it: the receivers check what it would have told them instead.
+        process.emitWarning(`an inbox change of ${length} bytes is too large to relay; sending a gap`);
+        channel.publish(JSON.stringify({ from: self, changes: [], lost: true } satisfies Envelope));
+        continue;
+      }
+      if (chunk.length > 0 && size + length > MAX_PAYLOAD_BYTES) {
+        channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
         chunk = [];
         size = 0;
       }
       chunk.push(change);
       size += length;
     }
-    if (chunk.length > 0) channel.publish(JSON.stringify({ from: SELF, changes: chunk } satisfies Envelope));
+    if (chunk.length > 0) channel.publish(JSON.stringify({ from: self, changes: chunk } satisfies Envelope));
   };
   const untap = feed.tap((changes, origin) => {
     if (origin === 'local') send(changes);

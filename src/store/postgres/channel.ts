@@ -98,9 +98,19 @@ export async function openChannel(options: ChannelOptions): Promise<StoreChannel
     const payloads = [...pending];
     pending.clear();
     sending = true;
-    options.pool
-      .query('SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p', [options.name, payloads])
-      .catch((error: Error) => options.onError?.(error, `publishing on ${options.name} failed`))
+    const notify = (batch: string[]) =>
+      options.pool.query('SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p', [options.name, batch]);
+    const failed = (error: Error) => options.onError?.(error, `publishing on ${options.name} failed`);
+    notify(payloads)
+      .then(
+        () => undefined,
+        // One payload PostgreSQL refuses (too long, say) fails the statement, and with it every
+        // other payload of the batch — other tenants' changes among them: each goes on its own.
+        async (error: Error) => {
+          if (payloads.length === 1) failed(error);
+          else await Promise.all(payloads.map((payload) => notify([payload]).catch(failed)));
+        },
+      )
       .finally(() => {
         sending = false;
         flush();
