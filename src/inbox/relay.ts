@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { PROCESS_NAME } from '../shared/process-name.ts';
 import type { ChannelNotice, Store } from '../store/port.ts';
 import type { InboxChange, InboxFeed } from './feed.ts';
 
@@ -19,8 +19,8 @@ interface Envelope {
   lost?: true;
 }
 
-/** This process in envelopes (its threads share it). */
-const SELF = `${hostname()}:${process.pid}`;
+/** This process in envelopes (its threads share it: PROCESS_NAME). */
+const SELF = PROCESS_NAME;
 
 /**
  * Changes as a notice to the other processes' relays, for a store write to send with its commit
