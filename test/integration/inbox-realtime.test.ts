@@ -147,6 +147,39 @@ describe('GET /v1/inbox/ws', () => {
     }
   });
 
+  it("an erasure whose commit's answer was lost still ends the subscriber's streams here; one rolled back does not", async () => {
+    const store = server.tidings.store;
+    const original = store.beginErasure.bind(store);
+    const lostToken = await tokenFor('ws_ack_lost');
+    const keptToken = await tokenFor('ws_rolled_back');
+    const lost = await openWs(wsUrl(`token=${encodeURIComponent(lostToken)}`));
+    const kept = await openWs(wsUrl(`token=${encodeURIComponent(keptToken)}`));
+    try {
+      await lost.next('ready');
+      await kept.next('ready');
+      // Committed, then the connection failed before the answer came.
+      store.beginErasure = async (...args) => {
+        await original(...args);
+        throw new Error('connection lost after COMMIT');
+      };
+      expect((await server.call('DELETE', '/v1/subscribers/ws_ack_lost')).status).toBe(500);
+      expect(await lost.closed).toMatchObject({ code: 4401, reason: 'the subscriber was erased' });
+      // Failed before anything committed: the stream checks, and stays.
+      store.beginErasure = async () => {
+        throw new Error('could not begin');
+      };
+      expect((await server.call('DELETE', '/v1/subscribers/ws_rolled_back')).status).toBe(500);
+      store.beginErasure = original;
+      await trigger('ws_rolled_back', 1);
+      await kept.next('item.created');
+      expect(kept.socket.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      store.beginErasure = original;
+      lost.close();
+      kept.close();
+    }
+  });
+
   it('pushes a trigger within a second, and a read sent on one connection reaches the other', async () => {
     const token = await tokenFor('ws_ada');
     const phone = await openWs(wsUrl(`token=${encodeURIComponent(token)}`));
