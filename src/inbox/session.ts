@@ -57,6 +57,11 @@ export interface InboxSessionOptions {
    * an erasure whose notice was lost between processes ends it as well.
    */
   stillHolds?: () => Promise<boolean>;
+  /**
+   * How long a check after a gap may take ({@link VERIFY_TIMEOUT_MS}): one unanswered by then
+   * ends the stream as a failed one does (onUnverified), rather than keep it silent.
+   */
+  verifyTimeoutMs?: number;
 }
 
 export interface InboxSession {
@@ -78,6 +83,9 @@ export function parseEventId(value: string | undefined): number | null | 'invali
  * a removal by longer.
  */
 const UNREAD_TRUSTED_MS = 60_000;
+
+/** See {@link InboxSessionOptions.verifyTimeoutMs}: a hung query must not keep streams silent forever. */
+export const VERIFY_TIMEOUT_MS = 10_000;
 
 /**
  * One client's view of a subscriber's inbox, resumable without gaps or duplicates. The store's
@@ -210,18 +218,33 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     // Until the check answers, nothing is sent: the log read could already be a new subscriber's
     // of the same id, created after an erasure whose notice was lost.
     verifying++;
+    let answered = false;
+    /** The first of the answer and the timeout counts; the other is ignored. */
+    const answer = (then: () => void) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timeout);
+      verifying--;
+      then();
+    };
+    const failed = (error: unknown) => {
+      if (closed) return;
+      options.onError(error);
+      stop(options.onUnverified);
+    };
+    const limit = options.verifyTimeoutMs ?? VERIFY_TIMEOUT_MS;
+    const timeout = setTimeout(
+      () => answer(() => failed(new Error(`checking the subscriber still holds took over ${limit} ms`))),
+      limit,
+    );
+    timeout.unref();
     options.stillHolds().then(
-      (holds) => {
-        verifying--;
-        if (!holds) erased();
-        else if (verifying === 0) pump();
-      },
-      (error: unknown) => {
-        verifying--;
-        if (closed) return;
-        options.onError(error);
-        stop(options.onUnverified);
-      },
+      (holds) =>
+        answer(() => {
+          if (!holds) erased();
+          else if (verifying === 0) pump();
+        }),
+      (error: unknown) => answer(() => failed(error)),
     );
   };
   const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (notice) => {

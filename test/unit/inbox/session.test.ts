@@ -323,6 +323,25 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
       false,
     ]);
   });
+  it('ends the stream (onUnverified) when the check does not answer in time: a hung query keeps no stream silent', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const errors: unknown[] = [];
+    let unverified = 0;
+    let asked = 0;
+    await open(s, feed, new InboxReader(s), 't1', 'ada', view, {
+      stillHolds: () => (++asked > 1 ? new Promise<boolean>(() => undefined) : Promise.resolve(true)),
+      verifyTimeoutMs: 20,
+      onError: (error) => errors.push(error),
+      onUnverified: () => {
+        unverified++;
+      },
+    });
+    feed.gap();
+    await waitFor(() => unverified === 1, 'the stream to end');
+    expect((errors[0] as Error).message).toBe('checking the subscriber still holds took over 20 ms');
+    expect(feed.hasAudience()).toBe(false);
+  });
 });
 
 describe('inbox sessions sent a new item by its ring', () => {
