@@ -238,14 +238,19 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
       limit,
     );
     timeout.unref();
-    options.stillHolds().then(
-      (holds) =>
-        answer(() => {
-          if (!holds) erased();
-          else if (verifying === 0) pump();
-        }),
-      (error: unknown) => answer(() => failed(error)),
-    );
+    options
+      .stillHolds()
+      .then(
+        (holds) =>
+          answer(() => {
+            if (!holds) erased();
+            else if (verifying === 0) pump();
+          }),
+        (error: unknown) => answer(() => failed(error)),
+      )
+      // A callback that throws (onErased closing a socket, say) is told, not left an unhandled
+      // rejection, which ends the process.
+      .catch(options.onError);
   };
   const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (notice) => {
     if (notice.type === 'subscriber.erased') erased();

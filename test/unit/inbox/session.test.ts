@@ -323,6 +323,23 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
       false,
     ]);
   });
+  it('a callback that throws once the check answers is told to onError, not left an unhandled rejection', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const errors: unknown[] = [];
+    let asked = 0;
+    await open(s, feed, new InboxReader(s), 't1', 'ada', view, {
+      stillHolds: async () => ++asked === 1,
+      onError: (error) => errors.push(error),
+      onErased: () => {
+        throw new Error('the socket was gone');
+      },
+    });
+    feed.gap();
+    await waitFor(() => errors.length === 1, 'the error to be told');
+    expect((errors[0] as Error).message).toBe('the socket was gone');
+  });
+
   it('ends the stream (onUnverified) when the check does not answer in time: a hung query keeps no stream silent', async () => {
     const { store: s } = await countedStore();
     const feed = new InboxFeed();
