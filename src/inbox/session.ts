@@ -116,6 +116,10 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let unreadReadAt = 0;
   /** Checks after a gap still unanswered (see resync): the stream sends nothing meanwhile. */
   let verifying = 0;
+  /** Told when no check is out any more (opening waits for it before `ready`). */
+  let whenVerified: (() => void)[] = [];
+  const verified = () =>
+    verifying === 0 ? Promise.resolve() : new Promise<void>((resolve) => whenVerified.push(resolve));
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
     const known = (logged as WithEvent)[MADE];
@@ -226,6 +230,10 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
       clearTimeout(timeout);
       verifying--;
       then();
+      if (verifying > 0) return;
+      const waiting = whenVerified;
+      whenVerified = [];
+      for (const resolve of waiting) resolve();
     };
     const failed = (error: unknown) => {
       if (closed) return;
@@ -257,15 +265,29 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     else if (notice.type === 'feed.gap') resync();
     else if (!sendRung(notice)) pump();
   });
+  // A gap's check can end the session while it opens (an erasure whose notice was lost): then
+  // nothing more is read or sent.
+  const ended: InboxSession = { close() {} };
   try {
     if (options.stillHolds && !(await options.stillHolds())) {
       erased();
-      return { close() {} };
+      return ended;
     }
+    if (closed) return ended;
     const last = await store.lastInboxChange(tenantId, subscriberId);
+    if (closed) return ended;
     // An id from the future (another installation, a log reset) resumes from now on.
     cursor = options.after === null ? last : Math.min(options.after, last);
-    send({ type: 'ready', unreadCount: await store.countUnread(tenantId, subscriberId) });
+    // `ready` waits for a gap's check, as every other event does: the count could already be a
+    // new subscriber's of the same id.
+    let unreadCount: number;
+    do {
+      await verified();
+      if (closed) return ended;
+      unreadCount = await store.countUnread(tenantId, subscriberId);
+      if (closed) return ended;
+    } while (verifying > 0);
+    send({ type: 'ready', unreadCount });
   } catch (error) {
     unsubscribe();
     throw error;

@@ -323,8 +323,84 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
       false,
     ]);
   });
+  it('a gap while the stream opens: its check ending the stream sends no `ready`, and `ready` waits for a check that is out', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    /** The opening's first log read is held until the test lets it go. */
+    let letOpen: () => void = () => undefined;
+    const held = new Proxy(s, {
+      get(target, name, receiver) {
+        if (name === 'lastInboxChange')
+          return async (tenantId: string, subscriberId: string) => {
+            await new Promise<void>((resolve) => (letOpen = resolve));
+            return target.lastInboxChange(tenantId, subscriberId);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const opening = (id: string, stillHolds: () => Promise<boolean>) => {
+      const events: InboxEvent[] = [];
+      let erased = 0;
+      const session = openInboxSession({
+        store: held,
+        feed,
+        reader: new InboxReader(s),
+        tenantId: 't1',
+        subscriberId: id,
+        after: null,
+        view,
+        send: (event) => events.push(event),
+        onError: (error) => {
+          throw error;
+        },
+        onErased: () => {
+          erased++;
+        },
+        onUnverified: () => {
+          throw new Error('unverified');
+        },
+        stillHolds,
+      });
+      return { events, session, erased: () => erased };
+    };
+
+    // Erased while opening (the notice lost): the gap's check ends it; nothing is sent.
+    let asked = 0;
+    const gone = opening('eve', async () => ++asked === 1);
+    await waitFor(() => asked === 1, 'the opening check');
+    await turn();
+    feed.gap();
+    await waitFor(() => gone.erased() === 1, 'the check to end the stream');
+    letOpen();
+    await gone.session;
+    expect(gone.events).toEqual([]);
+
+    // A check still out when the opening reads are done: `ready` waits for its answer.
+    let answer: (holds: boolean) => void = () => undefined;
+    let checks = 0;
+    const kept = opening('ned', () =>
+      ++checks === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve)),
+    );
+    await waitFor(() => checks === 1, 'the opening check');
+    await turn();
+    feed.gap();
+    expect(checks).toBe(2);
+    letOpen();
+    await turn();
+    await turn();
+    await turn();
+    expect(kept.events).toEqual([]);
+    answer(true);
+    await kept.session;
+    expect(kept.events).toEqual([{ type: 'ready', unreadCount: 0 }]);
+    expect(reads).toEqual([]);
+    await waitFor(() => reads.length === 1, 'the read after `ready` (the ended stream made none)');
+    await turn();
+    (await kept.session).close();
+  });
+
   it('a callback that throws once the check answers is told to onError, not left an unhandled rejection', async () => {
-    const { store: s } = await countedStore();
+    const { store: s, reads } = await countedStore();
     const feed = new InboxFeed();
     const errors: unknown[] = [];
     let asked = 0;
@@ -335,6 +411,8 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
         throw new Error('the socket was gone');
       },
     });
+    await waitFor(() => reads.length > 0, 'the opening read');
+    await turn();
     feed.gap();
     await waitFor(() => errors.length === 1, 'the error to be told');
     expect((errors[0] as Error).message).toBe('the socket was gone');
