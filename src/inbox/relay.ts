@@ -31,6 +31,35 @@ export function inboxNotice(changes: InboxChange[]): ChannelNotice {
   return { channel: 'inbox', payload: JSON.stringify({ from: SELF, changes } satisfies Envelope) };
 }
 
+const CHANGE_TYPES = new Set<string>([
+  'item.created',
+  'item.updated',
+  'inbox.read-all',
+  'inbox.seen-all',
+  'subscriber.erased',
+]);
+
+/**
+ * `value` if it is an envelope as relays send them, else null: anything may be sent on the
+ * channel (`NOTIFY tidings_inbox, '{}'` from psql, another version), and a listener that threw on
+ * it would throw in the database driver's notification handler, which ends the process.
+ */
+function asEnvelope(value: unknown): Envelope | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { from, changes } = value as Record<string, unknown>;
+  if (typeof from !== 'string' || !Array.isArray(changes)) return null;
+  for (const change of changes as unknown[]) {
+    if (typeof change !== 'object' || change === null) return null;
+    const { type, tenantId, subscriberId, itemId } = change as Record<string, unknown>;
+    if (typeof type !== 'string' || !CHANGE_TYPES.has(type)) return null;
+    if (typeof tenantId !== 'string' || typeof subscriberId !== 'string') return null;
+    if ((type === 'item.created' || type === 'item.updated') && typeof itemId !== 'string') return null;
+    // Relays send no item (withoutItem): one would be sent to clients as it came.
+    if ('logged' in change) return null;
+  }
+  return value as Envelope;
+}
+
 function withoutItem(change: InboxChange): InboxChange {
   const { logged: _, ...ring } = change as Extract<InboxChange, { type: 'item.created' }>;
   return ring;
@@ -60,12 +89,15 @@ export async function relayInboxFeed(
   if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
   const self = options.name ?? SELF;
   const hear = (payload: string) => {
-    let envelope: Envelope;
+    let envelope: Envelope | null;
     try {
-      envelope = JSON.parse(payload) as Envelope;
-    } catch (error) {
+      envelope = asEnvelope(JSON.parse(payload));
+    } catch {
+      envelope = null;
+    }
+    if (!envelope) {
       // Whatever it carried is lost to this process's streams, as if missed.
-      process.emitWarning(`an inbox notification could not be read: ${String(error)}`);
+      process.emitWarning(`an inbox notification could not be read: ${payload.slice(0, 200)}`);
       feed.gap();
       return;
     }

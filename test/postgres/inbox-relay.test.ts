@@ -3,6 +3,7 @@ import { type FeedNotice, type InboxChange, InboxFeed } from '../../src/inbox/fe
 import { relayInboxFeed } from '../../src/inbox/relay.ts';
 import type { Store } from '../../src/store/port.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
 import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -88,5 +89,27 @@ describe.runIf(postgresAvailable)('the inbox relay on PostgreSQL', () => {
     expect(heard.sort()).toEqual(['after', 'before']);
     await waitFor(() => errors.length === 1, 'the refused payload to be reported');
     expect(errors[0]!.message).toMatch(/payload string too long/);
+  });
+
+  it('a payload of the wrong shape is taken for a gap, not thrown in the driver’s handler', async () => {
+    const { url, b, heard } = await twoRelays();
+    let gaps = 0;
+    b.subscribe('t', 'watching', (notice) => {
+      if (notice.type === 'feed.gap') gaps++;
+    });
+    const bad = [
+      'null',
+      '{}',
+      '[1]',
+      '{"from":"x","changes":[null]}',
+      '{"from":"x","changes":[{"type":"item.updated","tenantId":"t"}]}',
+      '{"from":"x","changes":[{"type":"nonsense","tenantId":"t","subscriberId":"watching"}]}',
+      '{"from":"x","changes":[{"type":"item.created","tenantId":"t","subscriberId":"watching","itemId":"i","logged":{"seq":1,"unread":true,"view":"<script>"}}]}',
+    ];
+    await withPostgres(url, async (client) => {
+      for (const payload of bad) await client.query("SELECT pg_notify('tidings_inbox', $1)", [payload]);
+    });
+    await waitFor(() => gaps === bad.length, 'a gap for each bad payload');
+    expect(heard).toEqual([]);
   });
 });
