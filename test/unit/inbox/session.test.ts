@@ -323,6 +323,58 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
       false,
     ]);
   });
+  it('a gap while a read is in flight: what the read brings is not sent before the check answers, and no read starts meanwhile', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    /** While set, log reads wait for it: the test lets them go. */
+    let gate: Promise<void> | null = null;
+    let started = 0;
+    let openGate: () => void = () => undefined;
+    const gated = new Proxy(s, {
+      get(target, name, receiver) {
+        if (name === 'catchUpInboxes')
+          return async (...args: Parameters<Store['catchUpInboxes']>) => {
+            started++;
+            if (gate) await gate;
+            return target.catchUpInboxes(...args);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    let answer: (holds: boolean) => void = () => undefined;
+    let asked = 0;
+    const stream = await open(s, feed, new InboxReader(gated), 't1', 'eve', view, {
+      stillHolds: () =>
+        ++asked === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve)),
+    });
+    await waitFor(() => reads.length === 1, 'the opening read');
+    await turn();
+
+    // A read goes out (an item's ring without the item) and is held; the gap's check begins.
+    gate = new Promise<void>((resolve) => (openGate = resolve));
+    await s.createMessages([{ record: item('t1', 'eve', 'm_1'), followUp: null }]);
+    feed.publish([{ type: 'item.updated', tenantId: 't1', subscriberId: 'eve', itemId: 'm_1' }]);
+    await waitFor(() => started === 2, 'the read to go out');
+    feed.gap();
+    expect(asked).toBe(2);
+    gate = null;
+    openGate();
+    // Another ring while the check is out: no read either.
+    await s.createMessages([{ record: item('t1', 'eve', 'm_2'), followUp: null }]);
+    feed.publish([{ type: 'item.updated', tenantId: 't1', subscriberId: 'eve', itemId: 'm_2' }]);
+    for (let i = 0; i < 5; i++) await turn();
+    expect([stream.events, started, reads.length]).toEqual([[{ type: 'ready', unreadCount: 0 }], 2, 2]);
+
+    // The subscriber holds: the stream reads, and sends both.
+    answer(true);
+    await waitFor(() => stream.events.length === 3, 'both items');
+    expect(stream.events.slice(1).map((event) => (event as { item: { id: string } }).item.id)).toEqual([
+      'm_1',
+      'm_2',
+    ]);
+    stream.session.close();
+  });
+
   it('a gap while the stream opens: its check ending the stream sends no `ready`, and `ready` waits for a check that is out', async () => {
     const { store: s, reads } = await countedStore();
     const feed = new InboxFeed();
