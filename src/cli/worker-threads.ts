@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { MasterSecrets } from '../security/master-secret.ts';
+import { processNameData } from '../shared/process-name.ts';
 import { superviseThread } from '../shared/supervised-thread.ts';
 import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -41,6 +42,8 @@ export async function startWorkerThread(
     entry: ENTRY,
     // The secrets settled by the API thread at start (never re-read or re-decided by a thread).
     workerData: {
+      // Its changes relayed through the store are this process's: the API thread has them already.
+      ...processNameData(),
       config,
       shared,
       secrets,

@@ -127,10 +127,16 @@ export class InboxFeed {
   /**
    * Tells every listener that changes may have been lost ({@link FeedGap}): called by a relay,
    * never on a timer. Taps are not told: the relays that tap a feed carry its own changes out,
-   * and those were not lost.
+   * and those were not lost. With `only`, just that subscriber's listeners are told: a change of
+   * theirs may or may not have happened (an erasure whose commit's answer was lost).
    */
-  gap(): void {
+  gap(only?: { tenantId: string; subscriberId: string }): void {
     const notice: FeedGap = { type: 'feed.gap' };
+    if (only) {
+      const set = this.listeners.get(only.tenantId)?.get(only.subscriberId);
+      if (set) for (const listener of set) this.guarded(() => listener(notice));
+      return;
+    }
     for (const ofTenant of this.listeners.values())
       for (const set of ofTenant.values()) for (const listener of set) this.guarded(() => listener(notice));
   }

@@ -57,6 +57,11 @@ export interface InboxSessionOptions {
    * an erasure whose notice was lost between processes ends it as well.
    */
   stillHolds?: () => Promise<boolean>;
+  /**
+   * How long a check after a gap may take ({@link VERIFY_TIMEOUT_MS}): one unanswered by then
+   * ends the stream as a failed one does (onUnverified), rather than keep it silent.
+   */
+  verifyTimeoutMs?: number;
 }
 
 export interface InboxSession {
@@ -78,6 +83,9 @@ export function parseEventId(value: string | undefined): number | null | 'invali
  * a removal by longer.
  */
 const UNREAD_TRUSTED_MS = 60_000;
+
+/** See {@link InboxSessionOptions.verifyTimeoutMs}: a hung query must not keep streams silent forever. */
+export const VERIFY_TIMEOUT_MS = 10_000;
 
 /**
  * One client's view of a subscriber's inbox, resumable without gaps or duplicates. The store's
@@ -108,6 +116,10 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
   let unreadReadAt = 0;
   /** Checks after a gap still unanswered (see resync): the stream sends nothing meanwhile. */
   let verifying = 0;
+  /** Told when no check is out any more (opening waits for it before `ready`). */
+  let whenVerified: (() => void)[] = [];
+  const verified = () =>
+    verifying === 0 ? Promise.resolve() : new Promise<void>((resolve) => whenVerified.push(resolve));
 
   const event = (logged: LoggedChange, unreadCount: number): InboxEvent | null => {
     const known = (logged as WithEvent)[MADE];
@@ -210,34 +222,72 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     // Until the check answers, nothing is sent: the log read could already be a new subscriber's
     // of the same id, created after an erasure whose notice was lost.
     verifying++;
-    options.stillHolds().then(
-      (holds) => {
-        verifying--;
-        if (!holds) erased();
-        else if (verifying === 0) pump();
-      },
-      (error: unknown) => {
-        verifying--;
-        if (closed) return;
-        options.onError(error);
-        stop(options.onUnverified);
-      },
+    let answered = false;
+    /** The first of the answer and the timeout counts; the other is ignored. */
+    const answer = (then: () => void) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timeout);
+      verifying--;
+      then();
+      if (verifying > 0) return;
+      const waiting = whenVerified;
+      whenVerified = [];
+      for (const resolve of waiting) resolve();
+    };
+    const failed = (error: unknown) => {
+      if (closed) return;
+      options.onError(error);
+      stop(options.onUnverified);
+    };
+    const limit = options.verifyTimeoutMs ?? VERIFY_TIMEOUT_MS;
+    const timeout = setTimeout(
+      () => answer(() => failed(new Error(`checking the subscriber still holds took over ${limit} ms`))),
+      limit,
     );
+    timeout.unref();
+    options
+      .stillHolds()
+      .then(
+        (holds) =>
+          answer(() => {
+            if (!holds) erased();
+            else if (verifying === 0) pump();
+          }),
+        (error: unknown) => answer(() => failed(error)),
+      )
+      // A callback that throws (onErased closing a socket, say) is told, not left an unhandled
+      // rejection, which ends the process.
+      .catch(options.onError);
   };
   const unsubscribe = options.feed.subscribe(tenantId, subscriberId, (notice) => {
     if (notice.type === 'subscriber.erased') erased();
     else if (notice.type === 'feed.gap') resync();
     else if (!sendRung(notice)) pump();
   });
+  // A gap's check can end the session while it opens (an erasure whose notice was lost): then
+  // nothing more is read or sent.
+  const ended: InboxSession = { close() {} };
   try {
     if (options.stillHolds && !(await options.stillHolds())) {
       erased();
-      return { close() {} };
+      return ended;
     }
+    if (closed) return ended;
     const last = await store.lastInboxChange(tenantId, subscriberId);
+    if (closed) return ended;
     // An id from the future (another installation, a log reset) resumes from now on.
     cursor = options.after === null ? last : Math.min(options.after, last);
-    send({ type: 'ready', unreadCount: await store.countUnread(tenantId, subscriberId) });
+    // `ready` waits for a gap's check, as every other event does: the count could already be a
+    // new subscriber's of the same id.
+    let unreadCount: number;
+    do {
+      await verified();
+      if (closed) return ended;
+      unreadCount = await store.countUnread(tenantId, subscriberId);
+      if (closed) return ended;
+    } while (verifying > 0);
+    send({ type: 'ready', unreadCount });
   } catch (error) {
     unsubscribe();
     throw error;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -117,6 +118,17 @@ function openWs(url: string): Promise<WsClient> {
   });
 }
 
+/** A client's text frame (masked, under 126 bytes), for writing to a socket under the ws client. */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = randomBytes(4);
+  return Buffer.concat([
+    Buffer.from([0x81, 0x80 | payload.length]),
+    mask,
+    payload.map((byte, i) => byte ^ mask[i % 4]!),
+  ]);
+}
+
 const wsUrl = (query: string) => `${server.url.replace(/^http/, 'ws')}/v1/inbox/ws?${query}`;
 
 describe('GET /v1/inbox/ws', () => {
@@ -144,6 +156,64 @@ describe('GET /v1/inbox/ws', () => {
       ws.close();
       sse.close();
       other.close();
+    }
+  });
+
+  it("an erasure whose commit's answer was lost still ends the subscriber's streams here; one rolled back does not", async () => {
+    const store = server.tidings.store;
+    const original = store.beginErasure.bind(store);
+    const lostToken = await tokenFor('ws_ack_lost');
+    const keptToken = await tokenFor('ws_rolled_back');
+    const lost = await openWs(wsUrl(`token=${encodeURIComponent(lostToken)}`));
+    const kept = await openWs(wsUrl(`token=${encodeURIComponent(keptToken)}`));
+    try {
+      await lost.next('ready');
+      await kept.next('ready');
+      // Committed, then the connection failed before the answer came.
+      store.beginErasure = async (...args) => {
+        await original(...args);
+        throw new Error('connection lost after COMMIT');
+      };
+      expect((await server.call('DELETE', '/v1/subscribers/ws_ack_lost')).status).toBe(500);
+      expect(await lost.closed).toMatchObject({ code: 4401, reason: 'the subscriber was erased' });
+      // Failed before anything committed: the stream checks, and stays.
+      store.beginErasure = async () => {
+        throw new Error('could not begin');
+      };
+      expect((await server.call('DELETE', '/v1/subscribers/ws_rolled_back')).status).toBe(500);
+      store.beginErasure = original;
+      await trigger('ws_rolled_back', 1);
+      await kept.next('item.created');
+      expect(kept.socket.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      store.beginErasure = original;
+      lost.close();
+      kept.close();
+    }
+  });
+
+  it("a message that arrives while the server closes an erased subscriber's socket does nothing", async () => {
+    const store = server.tidings.store;
+    const original = store.markInbox.bind(store);
+    const marked: string[] = [];
+    store.markInbox = (tenantId, subscriberId, ...rest) => {
+      marked.push(subscriberId);
+      return original(tenantId, subscriberId, ...rest);
+    };
+    const ws = await openWs(wsUrl(`token=${encodeURIComponent(await tokenFor('ws_erased_acting'))}`));
+    try {
+      await ws.next('ready');
+      // The client reads nothing more: it has not seen the close frame when its message goes.
+      const raw = (ws.socket as unknown as { _socket: import('node:net').Socket })._socket;
+      raw.pause();
+      expect((await server.call('DELETE', '/v1/subscribers/ws_erased_acting')).status).toBe(202);
+      raw.write(maskedTextFrame(JSON.stringify({ type: 'read', itemId: 'any' })));
+      raw.resume();
+      expect(await ws.closed).toMatchObject({ code: 4401 });
+      expect(marked).toEqual([]);
+    } finally {
+      store.markInbox = original;
+      ws.close();
     }
   });
 

@@ -41,7 +41,8 @@ describe.runIf(postgresAvailable)('inbox presence (PostgreSQL)', () => {
           (await count(
             databaseUrl,
             `SELECT count(*)::INT AS n FROM pg_stat_activity
-              WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO inbox_presence%'`,
+              WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO inbox_presence%'
+                AND datname = current_database()`,
           )) === 1,
         'the presence write to wait for the lock',
       );

@@ -106,6 +106,12 @@ export async function inboxWebSocketRoutes(
   function serve(socket: WebSocket, request: FastifyRequest, identity: Identity, after: number | null) {
     const { tenantId, subscriberId } = identity;
     let ended = false;
+    /**
+     * The server is ending the connection (erased, token expired, replaced…): ws still emits the
+     * client's messages until the close handshake is done (up to 2 s), and none may act by then —
+     * an erased subscriber's read or archive among them.
+     */
+    let stopped = false;
     const sendJson = (event: InboxEvent | Record<string, unknown>) => {
       if (ended || socket.readyState !== socket.OPEN) return;
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -116,6 +122,7 @@ export async function inboxWebSocketRoutes(
       socket.send(eventText(event));
     };
     const end = (code: number, reason: string) => {
+      stopped = true;
       if (socket.readyState === socket.OPEN) socket.close(code, reason);
       // A peer that never answers the close (or cannot read it) is cut off.
       setTimeout(() => socket.terminate(), 2_000).unref();
@@ -160,7 +167,7 @@ export async function inboxWebSocketRoutes(
 
     const act = async (message: ClientMessage) => {
       const now = Date.now();
-      if (message.type === 'auth') return; // already authenticated: nothing to do
+      if (stopped || message.type === 'auth') return; // ending, or already authenticated: nothing to do
       if (message.type === 'read-all') {
         const updated = await store.markAllInbox(tenantId, subscriberId, 'read', now);
         if (updated > 0) inboxFeed.publish([{ type: 'inbox.read-all', tenantId, subscriberId }]);

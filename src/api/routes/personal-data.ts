@@ -47,14 +47,22 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
     // own commit, so no failure after it can keep it from them (a process whose listener was
     // reconnecting checks its streams once back: src/inbox/relay.ts). Published here too, for
     // this process's streams; the relay sends it once more, which costs one NOTIFY per erasure.
-    await startErasure(
-      store,
-      context.keys.erasure,
-      request.tenantId,
-      subscriberId,
-      Date.now(),
-      inboxNotice([erased]),
-    );
+    try {
+      await startErasure(
+        store,
+        context.keys.erasure,
+        request.tenantId,
+        subscriberId,
+        Date.now(),
+        inboxNotice([erased]),
+      );
+    } catch (error) {
+      // The commit may have gone through though its answer was lost (this process ignores the
+      // notice it sent itself): the subscriber's streams here check whether their subscriber still
+      // holds, as after a gap in the feed — ending if erased, going on if it was rolled back.
+      context.inboxFeed.gap({ tenantId: request.tenantId, subscriberId });
+      throw error;
+    }
     context.inboxFeed.publish([erased]);
     return reply.status(202).send({ subscriberId, status: 'erasing' });
   });

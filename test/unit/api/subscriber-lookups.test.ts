@@ -64,4 +64,46 @@ describe('batchedSubscriberLookups', () => {
     fail();
     await expect(lookups.getSubscriber('t1', 'u1')).rejects.toThrow('store unavailable');
   });
+
+  it("reads tenants side by side: one tenant's read that hangs or fails holds up no other's", async () => {
+    const { real } = await countedStore();
+    await real.upsertSubscriber('t2', 'u1', {}, 7);
+    let answerT1: (found: never[]) => void = () => undefined;
+    const lookups = batchedSubscriberLookups({
+      async getSubscribers(tenantId, ids) {
+        if (tenantId === 't1') return new Promise((resolve) => (answerT1 = resolve));
+        if (tenantId === 't3') throw new Error('t3 unavailable');
+        return real.getSubscribers(tenantId, ids);
+      },
+    });
+    const slow = lookups.getSubscriber('t1', 'u1');
+    const failing = lookups.getSubscriber('t3', 'u1');
+    expect((await lookups.getSubscriber('t2', 'u1'))?.createdAt).toBe(7);
+    await expect(failing).rejects.toThrow('t3 unavailable');
+    answerT1([]);
+    expect(await slow).toBeNull();
+  });
+
+  it('a failed slice fails its own lookups only: the next slice of the tenant is read and answered', async () => {
+    const { real, counted, reads } = await countedStore();
+    await real.upsertSubscriber('t1', 'u600', {}, 3);
+    let calls = 0;
+    const lookups = batchedSubscriberLookups({
+      async getSubscribers(tenantId, ids) {
+        if (calls++ === 0) throw new Error('first slice failed');
+        return counted.getSubscribers(tenantId, ids);
+      },
+    });
+    const answers = Array.from({ length: 700 }, (_, i) =>
+      lookups.getSubscriber('t1', `u${i}`).then(
+        (found) => found?.id ?? null,
+        (error: Error) => error.message,
+      ),
+    );
+    const settled = await Promise.all(answers);
+    expect(settled.slice(0, 500).every((answer) => answer === 'first slice failed')).toBe(true);
+    expect(settled[600]).toBe('u600');
+    expect(settled.slice(500).filter((answer) => answer !== null)).toEqual(['u600']);
+    expect(reads).toEqual(['t1 200']);
+  });
 });

@@ -94,4 +94,15 @@ describe('InboxFeed gap', () => {
     expect(heard).toEqual(['t1/a feed.gap', 't2/b feed.gap']);
     expect(failures).toHaveLength(1);
   });
+
+  it('with a subscriber, tells only that subscriber’s listeners', () => {
+    const feed = new InboxFeed();
+    const heard: string[] = [];
+    feed.subscribe('t1', 'a', (notice) => heard.push(`t1/a ${notice.type}`));
+    feed.subscribe('t1', 'b', (notice) => heard.push(`t1/b ${notice.type}`));
+    feed.subscribe('t2', 'a', (notice) => heard.push(`t2/a ${notice.type}`));
+    feed.gap({ tenantId: 't1', subscriberId: 'a' });
+    feed.gap({ tenantId: 't3', subscriberId: 'nobody' });
+    expect(heard).toEqual(['t1/a feed.gap']);
+  });
 });

@@ -323,6 +323,172 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
       false,
     ]);
   });
+  it('a gap while a read is in flight: what the read brings is not sent before the check answers, and no read starts meanwhile', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    /** While set, log reads wait for it: the test lets them go. */
+    let gate: Promise<void> | null = null;
+    let started = 0;
+    let openGate: () => void = () => undefined;
+    const gated = new Proxy(s, {
+      get(target, name, receiver) {
+        if (name === 'catchUpInboxes')
+          return async (...args: Parameters<Store['catchUpInboxes']>) => {
+            started++;
+            if (gate) await gate;
+            return target.catchUpInboxes(...args);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    let answer: (holds: boolean) => void = () => undefined;
+    let asked = 0;
+    const stream = await open(s, feed, new InboxReader(gated), 't1', 'eve', view, {
+      stillHolds: () =>
+        ++asked === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve)),
+    });
+    await waitFor(() => reads.length === 1, 'the opening read');
+    await turn();
+
+    // A read goes out (an item's ring without the item) and is held; the gap's check begins.
+    gate = new Promise<void>((resolve) => (openGate = resolve));
+    await s.createMessages([{ record: item('t1', 'eve', 'm_1'), followUp: null }]);
+    feed.publish([{ type: 'item.updated', tenantId: 't1', subscriberId: 'eve', itemId: 'm_1' }]);
+    await waitFor(() => started === 2, 'the read to go out');
+    feed.gap();
+    expect(asked).toBe(2);
+    gate = null;
+    openGate();
+    // Another ring while the check is out: no read either.
+    await s.createMessages([{ record: item('t1', 'eve', 'm_2'), followUp: null }]);
+    feed.publish([{ type: 'item.updated', tenantId: 't1', subscriberId: 'eve', itemId: 'm_2' }]);
+    for (let i = 0; i < 5; i++) await turn();
+    expect([stream.events, started, reads.length]).toEqual([[{ type: 'ready', unreadCount: 0 }], 2, 2]);
+
+    // The subscriber holds: the stream reads, and sends both.
+    answer(true);
+    await waitFor(() => stream.events.length === 3, 'both items');
+    expect(stream.events.slice(1).map((event) => (event as { item: { id: string } }).item.id)).toEqual([
+      'm_1',
+      'm_2',
+    ]);
+    stream.session.close();
+  });
+
+  it('a gap while the stream opens: its check ending the stream sends no `ready`, and `ready` waits for a check that is out', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    /** The opening's first log read is held until the test lets it go. */
+    let letOpen: () => void = () => undefined;
+    const held = new Proxy(s, {
+      get(target, name, receiver) {
+        if (name === 'lastInboxChange')
+          return async (tenantId: string, subscriberId: string) => {
+            await new Promise<void>((resolve) => (letOpen = resolve));
+            return target.lastInboxChange(tenantId, subscriberId);
+          };
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const opening = (id: string, stillHolds: () => Promise<boolean>) => {
+      const events: InboxEvent[] = [];
+      let erased = 0;
+      const session = openInboxSession({
+        store: held,
+        feed,
+        reader: new InboxReader(s),
+        tenantId: 't1',
+        subscriberId: id,
+        after: null,
+        view,
+        send: (event) => events.push(event),
+        onError: (error) => {
+          throw error;
+        },
+        onErased: () => {
+          erased++;
+        },
+        onUnverified: () => {
+          throw new Error('unverified');
+        },
+        stillHolds,
+      });
+      return { events, session, erased: () => erased };
+    };
+
+    // Erased while opening (the notice lost): the gap's check ends it; nothing is sent.
+    let asked = 0;
+    const gone = opening('eve', async () => ++asked === 1);
+    await waitFor(() => asked === 1, 'the opening check');
+    await turn();
+    feed.gap();
+    await waitFor(() => gone.erased() === 1, 'the check to end the stream');
+    letOpen();
+    await gone.session;
+    expect(gone.events).toEqual([]);
+
+    // A check still out when the opening reads are done: `ready` waits for its answer.
+    let answer: (holds: boolean) => void = () => undefined;
+    let checks = 0;
+    const kept = opening('ned', () =>
+      ++checks === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve)),
+    );
+    await waitFor(() => checks === 1, 'the opening check');
+    await turn();
+    feed.gap();
+    expect(checks).toBe(2);
+    letOpen();
+    await turn();
+    await turn();
+    await turn();
+    expect(kept.events).toEqual([]);
+    answer(true);
+    await kept.session;
+    expect(kept.events).toEqual([{ type: 'ready', unreadCount: 0 }]);
+    expect(reads).toEqual([]);
+    await waitFor(() => reads.length === 1, 'the read after `ready` (the ended stream made none)');
+    await turn();
+    (await kept.session).close();
+  });
+
+  it('a callback that throws once the check answers is told to onError, not left an unhandled rejection', async () => {
+    const { store: s, reads } = await countedStore();
+    const feed = new InboxFeed();
+    const errors: unknown[] = [];
+    let asked = 0;
+    await open(s, feed, new InboxReader(s), 't1', 'ada', view, {
+      stillHolds: async () => ++asked === 1,
+      onError: (error) => errors.push(error),
+      onErased: () => {
+        throw new Error('the socket was gone');
+      },
+    });
+    await waitFor(() => reads.length > 0, 'the opening read');
+    await turn();
+    feed.gap();
+    await waitFor(() => errors.length === 1, 'the error to be told');
+    expect((errors[0] as Error).message).toBe('the socket was gone');
+  });
+
+  it('ends the stream (onUnverified) when the check does not answer in time: a hung query keeps no stream silent', async () => {
+    const { store: s } = await countedStore();
+    const feed = new InboxFeed();
+    const errors: unknown[] = [];
+    let unverified = 0;
+    let asked = 0;
+    await open(s, feed, new InboxReader(s), 't1', 'ada', view, {
+      stillHolds: () => (++asked > 1 ? new Promise<boolean>(() => undefined) : Promise.resolve(true)),
+      verifyTimeoutMs: 20,
+      onError: (error) => errors.push(error),
+      onUnverified: () => {
+        unverified++;
+      },
+    });
+    feed.gap();
+    await waitFor(() => unverified === 1, 'the stream to end');
+    expect((errors[0] as Error).message).toBe('checking the subscriber still holds took over 20 ms');
+    expect(feed.hasAudience()).toBe(false);
+  });
 });
 
 describe('inbox sessions sent a new item by its ring', () => {
