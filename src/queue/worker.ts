@@ -36,6 +36,9 @@ const MAINTENANCE_EVERY_MS = 10_000;
 /** A job that failed for want of the store runs again this soon (the store is usually back). */
 const STORE_RETRY_MS = 1000;
 
+/** The chain of the bulk lane's paced batches (Worker.track). */
+const PACED_CHAIN = 'bulk';
+
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
 
@@ -96,10 +99,12 @@ export class Worker {
   private readonly context: JobContext;
   private readonly running = new Set<Promise<void>>();
   private pendingDone: number[] = [];
-  /** The bulk-lane batches of paced handlers (JobHandler.bulkBatchSize) run one after another on this. */
-  private bulkChain: Promise<void> = Promise.resolve();
-  /** Batches in a handler's serial lanes (JobHandler.serialLanes), by kind and lane, one after another. */
-  private readonly serialChains = new Map<string, Promise<void>>();
+  /**
+   * Batches that run one after another, by chain: the bulk lane's paced batches (JobHandler.
+   * bulkBatchSize) share one, a handler's serial lane (JobHandler.serialLanes) has its own. Each
+   * entry is the last batch's run; a chain whose last batch is done has none.
+   */
+  private readonly chains = new Map<string, Promise<void>>();
   private flushScheduled: Promise<void> | null = null;
   private wakeResolve: (() => void) | null = null;
   private wakePromise: Promise<void>;
@@ -308,25 +313,22 @@ export class Worker {
       const size = handler?.batchSize ?? 1;
       for (const lane of LANES) {
         const ofLane = rest.filter((job) => job.lane === lane);
-        const serial = handler?.serialLanes?.includes(lane) ? `${kind}\u0000${lane}` : null;
-        for (let i = 0; i < ofLane.length; i += size)
-          this.track(ofLane.slice(i, i + size), handler, serial ? { serial } : null);
+        const chain = handler?.serialLanes?.includes(lane) ? `${kind}\u0000${lane}` : null;
+        for (let i = 0; i < ofLane.length; i += size) this.track(ofLane.slice(i, i + size), handler, chain);
       }
       const small = handler?.bulkBatchSize ?? 1;
       for (let i = 0; i < paced.length; i += small)
-        this.track(paced.slice(i, i + small), handler, { serial: 'bulk', paced: true });
+        this.track(paced.slice(i, i + small), handler, PACED_CHAIN);
     }
   }
 
   /**
-   * Runs a batch, at once or (`chain`) after the previous batch of the same chain: the bulk lane's
-   * paced batches share one, yielding to urgent work before each; a handler's serial lane has its own.
+   * Runs a batch, at once or after the previous batch of its `chain` (once that one's handler is
+   * done, not once its results are written). A chained batch whose turn comes after a stop gave the
+   * leases back never starts; a paced one first lets urgent work go (UrgentGate.pass), and after
+   * whatever the event loop has waiting (a claim, a critical job's next step).
    */
-  private track(
-    jobs: Job[],
-    handler: JobHandler | undefined,
-    chain: { serial: string; paced?: boolean } | null,
-  ): void {
+  private track(jobs: Job[], handler: JobHandler | undefined, chain: string | null): void {
     const lane = jobs[0]?.lane;
     if (lane === 'critical' || lane === 'high') this.gate.urgentStarted();
     for (const job of jobs) {
@@ -334,30 +336,24 @@ export class Worker {
       this.heldIds.add(job.id);
     }
     let run: Promise<void>;
-    if (chain?.paced) {
-      // After the previous paced batch, and after whatever the event loop has waiting (a claim,
-      // a critical job's next step): a yield per batch, not one per claim.
-      run = this.bulkChain
-        .then(this.yieldToUrgent)
-        .then(() => (this.leasesGivenBack ? undefined : this.runBatch(jobs, handler, this.yieldToUrgent)));
-      // runBatch settles every job itself; a rejection here must not stop the batches after it.
-      this.bulkChain = run.catch(() => undefined);
-    } else if (chain) {
-      const previous = this.serialChains.get(chain.serial) ?? Promise.resolve();
-      const ran = previous.then(() => (this.leasesGivenBack ? null : this.execute(jobs, handler)));
-      // The next batch starts once this one's handler is done, not once its results are written.
+    if (chain) {
+      const paced = chain === PACED_CHAIN ? this.yieldToUrgent : undefined;
+      const ran = (this.chains.get(chain) ?? Promise.resolve()).then(async () => {
+        await paced?.();
+        return this.leasesGivenBack ? null : this.execute(jobs, handler, paced);
+      });
+      // execute settles every job itself; a rejection here must not stop the batches after it.
       const next = ran.then(
         () => undefined,
         () => undefined,
       );
-      run = ran.then((results) => (results ? this.record(jobs, results, handler) : undefined));
-      this.serialChains.set(chain.serial, next);
-      // The last batch of a chain leaves no entry behind.
+      this.chains.set(chain, next);
       void next.then(() => {
-        if (this.serialChains.get(chain.serial) === next) this.serialChains.delete(chain.serial);
+        if (this.chains.get(chain) === next) this.chains.delete(chain);
       });
+      run = ran.then((results) => (results ? this.record(jobs, results, handler) : undefined));
     } else {
-      run = this.runBatch(jobs, handler);
+      run = this.execute(jobs, handler).then((results) => this.record(jobs, results, handler));
     }
     const task = run.finally(() => {
       for (const job of jobs) {
@@ -369,14 +365,6 @@ export class Worker {
       this.wakeResolve?.();
     });
     this.running.add(task);
-  }
-
-  private async runBatch(
-    jobs: Job[],
-    handler: JobHandler | undefined,
-    yieldToUrgent?: () => Promise<void>,
-  ): Promise<void> {
-    await this.record(jobs, await this.execute(jobs, handler, yieldToUrgent), handler);
   }
 
   /** Runs the handler on a batch: one result per job, never a rejection. */
