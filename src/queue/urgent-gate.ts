@@ -13,9 +13,8 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * Where a worker's bulk lane gives way to its critical and high work (priority isolation: an MFA
  * code never waits behind a newsletter). The bulk lane waits, at its batches' yield points, while
  * urgent events are being accepted, or work that may be urgent was announced and no claim has
- * looked at it since, or while a critical
- * or high batch has just started — each wait at most {@link URGENT_HOLD_MS}, so a steady stream
- * of urgent work slows the bulk lane but never stops it.
+ * looked at it since, or while a critical or high batch has just started — each wait at most
+ * {@link URGENT_HOLD_MS}, so a steady stream of urgent work slows the bulk lane but never stops it.
  */
 export class UrgentGate {
   /** Wake-ups that may have brought urgent work (a critical or high lane, or any lane). */
@@ -30,7 +29,7 @@ export class UrgentGate {
     /** Critical and high jobs the worker is running. */
     private readonly urgentInFlight: () => number,
     /** Whether critical or high events are being accepted in this process now (JobSignal). */
-    private readonly urgentIncoming: () => boolean = () => false,
+    private readonly urgentIncoming: () => boolean,
   ) {}
 
   /** A wake-up that may bring urgent work: a critical or high job, or one of any lane (a reclaim). */
@@ -76,18 +75,19 @@ export class UrgentGate {
     while (this.busy() && !stopping()) {
       const now = performance.now();
       // Held by a young batch only: until it is no longer young.
-      const end =
-        this.announced > this.claimedThrough || this.urgentIncoming()
-          ? until
-          : Math.min(until, this.freshUntil);
+      const end = this.urgentOnItsWay() ? until : Math.min(until, this.freshUntil);
       if (end <= now) return;
       await this.openedOr(end - now);
     }
   }
 
   private busy(): boolean {
-    if (this.announced > this.claimedThrough || this.urgentIncoming()) return true;
-    return this.urgentInFlight() > 0 && performance.now() < this.freshUntil;
+    return this.urgentOnItsWay() || (this.urgentInFlight() > 0 && performance.now() < this.freshUntil);
+  }
+
+  /** Urgent work is being accepted, or was announced and no claim has looked for it yet. */
+  private urgentOnItsWay(): boolean {
+    return this.announced > this.claimedThrough || this.urgentIncoming();
   }
 
   private openedOr(ms: number): Promise<void> {
