@@ -55,7 +55,11 @@ export interface FeedGap {
 /** What a listener hears: a change of its subscriber's inbox, or a gap in what the feed heard. */
 export type FeedNotice = InboxChange | FeedGap;
 
-/** Where a change came from: this thread, or another thread or process (relayed to us). */
+/**
+ * Where a change came from: this thread ('local': relays carry it to the other threads and
+ * processes), or another thread or process ('remote': relayed to us, or sent to the others by the
+ * store write that made it, as an erasure's notice is — relays do not carry it again).
+ */
 export type FeedOrigin = 'local' | 'remote';
 
 type Listener = (notice: FeedNotice) => void;

@@ -19,16 +19,13 @@ interface Envelope {
   lost?: true;
 }
 
-/** This process in envelopes (its threads share it: PROCESS_NAME). */
-const SELF = PROCESS_NAME;
-
 /**
  * Changes as a notice to the other processes' relays, for a store write to send with its commit
  * (ChannelNotice): an erasure's, which no process may miss because this one failed to publish
  * it after committing. Small changes only (no item): one payload.
  */
 export function inboxNotice(changes: InboxChange[]): ChannelNotice {
-  return { channel: 'inbox', payload: JSON.stringify({ from: SELF, changes } satisfies Envelope) };
+  return { channel: 'inbox', payload: JSON.stringify({ from: PROCESS_NAME, changes } satisfies Envelope) };
 }
 
 const CHANGE_TYPES = new Set<string>([
@@ -87,7 +84,7 @@ export async function relayInboxFeed(
   },
 ): Promise<() => Promise<void>> {
   if (!store.capabilities.crossProcessWakeups || !store.openChannel) return async () => undefined;
-  const self = options.name ?? SELF;
+  const self = options.name ?? PROCESS_NAME;
   const hear = (payload: string) => {
     let envelope: Envelope | null;
     try {

@@ -45,8 +45,8 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
     const erased: InboxChange = { type: 'subscriber.erased', tenantId: request.tenantId, subscriberId };
     // Their open streams end, in every process: the other processes hear it from the erasure's
     // own commit, so no failure after it can keep it from them (a process whose listener was
-    // reconnecting checks its streams once back: src/inbox/relay.ts). Published here too, for
-    // this process's streams; the relay sends it once more, which costs one NOTIFY per erasure.
+    // reconnecting checks its streams once back: src/inbox/relay.ts). This process's streams hear
+    // it below, as a change the others already have (not relayed again).
     try {
       await startErasure(
         store,
@@ -63,7 +63,7 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
       context.inboxFeed.gap({ tenantId: request.tenantId, subscriberId });
       throw error;
     }
-    context.inboxFeed.publish([erased]);
+    context.inboxFeed.publish([erased], 'remote');
     return reply.status(202).send({ subscriberId, status: 'erasing' });
   });
 }
