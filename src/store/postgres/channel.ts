@@ -55,15 +55,8 @@ export async function openChannel(options: ChannelOptions): Promise<StoreChannel
     pingTimer = setInterval(() => {
       if (asking || client !== listener) return;
       asking = true;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer to a liveness ping within ${liveness.timeoutMs} ms`)),
-          liveness.timeoutMs,
-        );
-        timer.unref();
-      });
-      Promise.race([listener.query('SELECT 1'), late])
+      listener
+        .query('SELECT 1')
         .then(
           () => undefined,
           (error: Error) => {
@@ -74,7 +67,6 @@ export async function openChannel(options: ChannelOptions): Promise<StoreChannel
           },
         )
         .finally(() => {
-          clearTimeout(timer);
           asking = false;
         });
     }, liveness.everyMs);
@@ -94,6 +86,8 @@ export async function openChannel(options: ChannelOptions): Promise<StoreChannel
       // forgot it) would otherwise never fail, never reconnect, and hear nothing ever after.
       keepAlive: true,
       keepAliveInitialDelayMillis: LISTENER_KEEPALIVE_MS,
+      // Its queries (LISTEN, the liveness ping) fail unanswered after this: see watch().
+      query_timeout: liveness.timeoutMs,
     });
     next.on('notification', (message) => {
       if (message.channel === options.name && message.payload !== undefined) onMessage(message.payload);
