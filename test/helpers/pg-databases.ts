@@ -12,23 +12,41 @@ const PREFIX = 'tidings_test_';
 /** Older than this, a test database belongs to no run still going (CI's limit is 90 minutes). */
 const STALE_AFTER_MS = 3 * 60 * 60 * 1000;
 
+/** A name of `prefix`, the time it was made and a random part: a sweep can tell its age. */
+function stampedName(prefix: string, now: number): string {
+  return `${prefix}${now.toString(36)}_${randomBytes(5).toString('hex')}`;
+}
+
+/** When a {@link stampedName} was made; null for a name without a time (an older format). */
+function madeAt(prefix: string, name: string): number | null {
+  if (!name.startsWith(prefix)) return null;
+  const match = /^([0-9a-z]+)_[0-9a-f]+$/.exec(name.slice(prefix.length));
+  return match ? Number.parseInt(match[1]!, 36) : null;
+}
+
 export function newTestDatabaseName(now = Date.now()): string {
-  return `${PREFIX}${now.toString(36)}_${randomBytes(5).toString('hex')}`;
+  return stampedName(PREFIX, now);
 }
 
 /** Login roles some PostgreSQL tests make (test/postgres/inbox-relay-gap.test.ts), named like the databases. */
 const ROLE_PREFIX = 'tidings_test_relay_';
 
 export function newTestRoleName(now = Date.now()): string {
-  return `${ROLE_PREFIX}${now.toString(36)}_${randomBytes(5).toString('hex')}`;
+  return stampedName(ROLE_PREFIX, now);
 }
 
 /**
- * Drops the test roles left by earlier runs: stale by their name's time, or named without one
- * (an older format) and not connected. A role's privileges are in its test database (dropped by
- * then, or by the database sweep before this) and on shared objects, which DROP OWNED revokes.
+ * Drops what earlier runs left of one kind: each name `listing` answers (with whether it is in
+ * use) that is stale by its time, or has none (an older format) and is not in use — that one may
+ * belong to a run of an older checkout going on now. Answers how many went; without a PostgreSQL
+ * server there is nothing to sweep.
  */
-export async function sweepStaleTestRoles(now = Date.now()): Promise<number> {
+async function sweepStale(
+  prefix: string,
+  listing: string,
+  drop: (client: pg.Client, name: string) => Promise<void>,
+  now: number,
+): Promise<number> {
   const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
@@ -36,21 +54,16 @@ export async function sweepStaleTestRoles(now = Date.now()): Promise<number> {
     return 0;
   }
   try {
-    const { rows } = await client.query<{ rolname: string; busy: boolean }>(
-      `SELECT r.rolname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname) AS busy
-       FROM pg_roles r WHERE r.rolname LIKE '${ROLE_PREFIX}%'`,
-    );
+    const { rows } = await client.query<{ name: string; busy: boolean }>(listing);
     let dropped = 0;
-    for (const { rolname, busy } of rows) {
-      const match = /^tidings_test_relay_([0-9a-z]+)_[0-9a-f]+$/.exec(rolname);
-      const made = match ? Number.parseInt(match[1]!, 36) : null;
+    for (const { name, busy } of rows) {
+      const made = madeAt(prefix, name);
       if (made === null ? busy : now - made < STALE_AFTER_MS) continue;
       try {
-        await client.query(`DROP OWNED BY "${rolname}"`);
-        await client.query(`DROP ROLE IF EXISTS "${rolname}"`);
+        await drop(client, name);
         dropped++;
       } catch {
-        // Still holds something in a database this sweep cannot reach: left to a later one.
+        // Still holds something this sweep cannot reach: left to a later one.
       }
     }
     return dropped;
@@ -59,38 +72,33 @@ export async function sweepStaleTestRoles(now = Date.now()): Promise<number> {
   }
 }
 
-/** When the database was made, from its name; null for a name without a time (an older format). */
-function createdAt(name: string): number | null {
-  const match = /^tidings_test_([0-9a-z]+)_[0-9a-f]+$/.exec(name);
-  return match ? Number.parseInt(match[1]!, 36) : null;
+/**
+ * Drops the test roles left by earlier runs. A role's privileges are in its test database
+ * (dropped by then, or by the database sweep before this) and on shared objects, which DROP
+ * OWNED revokes.
+ */
+export function sweepStaleTestRoles(now = Date.now()): Promise<number> {
+  return sweepStale(
+    ROLE_PREFIX,
+    `SELECT r.rolname AS name, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname) AS busy
+       FROM pg_roles r WHERE r.rolname LIKE '${ROLE_PREFIX}%'`,
+    async (client, name) => {
+      await client.query(`DROP OWNED BY "${name}"`);
+      await client.query(`DROP ROLE IF EXISTS "${name}"`);
+    },
+    now,
+  );
 }
 
-/**
- * Drops the test databases left by earlier runs (stale by their name's time, or named without
- * one); answers how many. Without a PostgreSQL server there is nothing to sweep.
- */
-export async function sweepStaleTestDatabases(now = Date.now()): Promise<number> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-  } catch {
-    return 0;
-  }
-  try {
-    const { rows } = await client.query<{ datname: string; busy: boolean }>(
-      `SELECT d.datname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) AS busy
+/** Drops the test databases left by earlier runs; answers how many. */
+export function sweepStaleTestDatabases(now = Date.now()): Promise<number> {
+  return sweepStale(
+    PREFIX,
+    `SELECT d.datname AS name, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname) AS busy
        FROM pg_database d WHERE d.datname LIKE '${PREFIX}%'`,
-    );
-    let dropped = 0;
-    for (const { datname, busy } of rows) {
-      const made = createdAt(datname);
-      // A name without a time may belong to a run of an older checkout going on now: only an idle one goes.
-      if (made === null ? busy : now - made < STALE_AFTER_MS) continue;
-      await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-      dropped++;
-    }
-    return dropped;
-  } finally {
-    await client.end();
-  }
+    async (client, name) => {
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+    now,
+  );
 }
