@@ -52,7 +52,8 @@ const view = (m: InboxItemFields) => ({ id: m.id, title: m.content.title });
 /** One turn of the event loop: reads asked for before it have been made and answered. */
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-async function open(
+/** A session as it opens: what it sent, how often it was erased, and the opening itself. */
+function opening(
   s: Store,
   feed: InboxFeed,
   reader: InboxReader,
@@ -63,7 +64,7 @@ async function open(
 ) {
   const events: InboxEvent[] = [];
   let erased = 0;
-  const session = await openInboxSession({
+  const session = openInboxSession({
     store: s,
     feed,
     reader,
@@ -84,6 +85,11 @@ async function open(
     ...more,
   });
   return { events, session, erased: () => erased };
+}
+
+async function open(...args: Parameters<typeof opening>) {
+  const { session, ...rest } = opening(...args);
+  return { ...rest, session: await session };
 }
 
 describe('inbox sessions woken together', () => {
@@ -390,35 +396,12 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
         return Reflect.get(target, name, receiver);
       },
     });
-    const opening = (id: string, stillHolds: () => Promise<boolean>) => {
-      const events: InboxEvent[] = [];
-      let erased = 0;
-      const session = openInboxSession({
-        store: held,
-        feed,
-        reader: new InboxReader(s),
-        tenantId: 't1',
-        subscriberId: id,
-        after: null,
-        view,
-        send: (event) => events.push(event),
-        onError: (error) => {
-          throw error;
-        },
-        onErased: () => {
-          erased++;
-        },
-        onUnverified: () => {
-          throw new Error('unverified');
-        },
-        stillHolds,
-      });
-      return { events, session, erased: () => erased };
-    };
+    const openHeld = (id: string, stillHolds: () => Promise<boolean>) =>
+      opening(held, feed, new InboxReader(s), 't1', id, view, { stillHolds });
 
     // Erased while opening (the notice lost): the gap's check ends it; nothing is sent.
     let asked = 0;
-    const gone = opening('eve', async () => ++asked === 1);
+    const gone = openHeld('eve', async () => ++asked === 1);
     await waitFor(() => asked === 1, 'the opening check');
     await turn();
     feed.gap();
@@ -430,7 +413,7 @@ describe('inbox sessions after a gap in the feed (a relay listener reconnected)'
     // A check still out when the opening reads are done: `ready` waits for its answer.
     let answer: (holds: boolean) => void = () => undefined;
     let checks = 0;
-    const kept = opening('ned', () =>
+    const kept = openHeld('ned', () =>
       ++checks === 1 ? Promise.resolve(true) : new Promise((resolve) => (answer = resolve)),
     );
     await waitFor(() => checks === 1, 'the opening check');
