@@ -30,6 +30,15 @@ function message(over: Partial<MessageRecord> & { id: string }): MessageRecord {
 }
 
 const eraseJob: JobSpec = { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: { go: 'on' } };
+/** u1's erasure, messages two at a time, of those made up to 5000. */
+const erasureOfU1: ErasureRequest = {
+  tenantId: T,
+  subscriberId: 'u1',
+  erasedId: 'erased:h',
+  before: 5000,
+  now: 5000,
+  batch: 2,
+};
 
 export function personalDataContract(current: () => Store): void {
   it('logs a preference change with its source only when the stored choices change', async () => {
@@ -131,14 +140,7 @@ export function personalDataContract(current: () => Store): void {
       content: { subject: 's' },
       createdAt: 1000,
     });
-    const request: ErasureRequest = {
-      tenantId: T,
-      subscriberId: 'u1',
-      erasedId: 'erased:h',
-      before: 5000,
-      now: 5000,
-      batch: 2,
-    };
+    const request = erasureOfU1;
     // Streams of u1 open in two processes, one of u2.
     await store.holdPresence('p1', [{ tenantId: T, subscriberId: 'u1' }], 10_000);
     await store.holdPresence(
@@ -198,14 +200,7 @@ export function personalDataContract(current: () => Store): void {
   it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
-    const request: ErasureRequest = {
-      tenantId: T,
-      subscriberId: 'u1',
-      erasedId: 'erased:h',
-      before: 5000,
-      now: 5000,
-      batch: 2,
-    };
+    const request = erasureOfU1;
     const notice = { channel: 'inbox' as const, payload: '{"erased":"u1"}' };
     if (!store.capabilities.crossProcessWakeups || !store.openChannel) {
       // No other process to tell: the notice is ignored, the erasure made.
