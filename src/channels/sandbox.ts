@@ -1,5 +1,6 @@
 import { newId } from '../shared/ids.ts';
 import type { MessageStore } from '../store/port.ts';
+import { emailMessageId } from './email/sender.ts';
 import type { ChannelProvider, OutboundMessage } from './port.ts';
 
 function addressFor(message: OutboundMessage): string | null {
@@ -38,7 +39,12 @@ export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapt
         content: message.content,
         createdAt: Date.now(),
       });
-      return { kind: 'accepted', detail: 'captured by the sandbox provider' };
+      const detail = 'captured by the sandbox provider';
+      // An email's Message-ID as an SMTP send would set it (no sender: the reserved .invalid domain).
+      if (message.channel === 'email') {
+        return { kind: 'accepted', detail, meta: { messageIdHeader: emailMessageId(message.messageId, '') } };
+      }
+      return { kind: 'accepted', detail };
     },
   };
 }

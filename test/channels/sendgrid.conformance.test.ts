@@ -57,10 +57,15 @@ describeConformance<HttpProviderFake>({
         'X-Tidings-Message-Id': 'msg_01MAIL',
         'List-Unsubscribe': '<https://notify.example.test/v1/unsubscribe/tok>',
         'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'Message-ID': '<msg_01MAIL@acme.test>',
       },
       custom_args: { tidings_message_id: 'msg_01MAIL' },
     });
-    expect(outcome).toMatchObject({ kind: 'accepted', providerMessageId: expect.any(String) });
+    expect(outcome).toMatchObject({
+      kind: 'accepted',
+      providerMessageId: expect.any(String),
+      meta: { messageIdHeader: '<msg_01MAIL@acme.test>' },
+    });
     expect((outcome as { providerMessageId: string }).providerMessageId.length).toBeGreaterThan(0);
   },
   errors: [

@@ -65,6 +65,11 @@ describeConformance<HttpProviderFake>({
       kind: 'accepted',
       providerMessageId: expect.stringMatching(/^0100018f/),
     });
+    // SES puts its own Message-ID on the email, built from its MessageId.
+    const { providerMessageId } = outcome as { providerMessageId: string };
+    expect(outcome).toMatchObject({
+      meta: { messageIdHeader: `<${providerMessageId}@email.amazonses.com>` },
+    });
   },
   errors: [
     {

@@ -23,3 +23,13 @@ export function tidingsHeaders(
       : {}),
   };
 }
+
+/**
+ * The Message-ID header Tidings gives an email: stable across retries of the same message (so
+ * receivers can spot a duplicate), on the sender's own domain (a Message-ID whose right side has
+ * no dot is a spam signal). It is the message's `meta.messageIdHeader`.
+ */
+export function emailMessageId(messageId: string, from: string): string {
+  const domain = /@([^\s>@]+\.[^\s>@]+)>?\s*$/.exec(from)?.[1] ?? 'tidings.invalid';
+  return `<${messageId}@${domain.toLowerCase()}>`;
+}

@@ -20,7 +20,7 @@ import {
   type SendOutcome,
 } from '../port.ts';
 import { emailParts, looksLikeAddress, type Mailbox } from './content.ts';
-import { checkedFrom, tidingsHeaders } from './sender.ts';
+import { checkedFrom, emailMessageId, tidingsHeaders } from './sender.ts';
 
 export interface SendGridConfig {
   /** `address` or `Name <address>`, a verified sender. */
@@ -59,6 +59,7 @@ export function createSendGridProvider(
       if (!looksLikeAddress(to)) return { kind: 'bad_address', reason: 'not a usable email address' };
       const parts = emailParts(message.content);
       if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
+      const messageIdHeader = emailMessageId(message.messageId, from.address);
       const body = {
         personalizations: [{ to: [{ email: to }] }],
         from: person(from),
@@ -69,7 +70,11 @@ export function createSendGridProvider(
           { type: 'text/plain', value: parts.text },
           ...(parts.html === undefined ? [] : [{ type: 'text/html', value: parts.html }]),
         ],
-        headers: tidingsHeaders(message.messageId, message.unsubscribeUrl),
+        // SendGrid keeps a Message-ID the sender sets: the same one on every retry.
+        headers: {
+          ...tidingsHeaders(message.messageId, message.unsubscribeUrl),
+          'Message-ID': messageIdHeader,
+        },
         custom_args: { tidings_message_id: message.messageId },
       };
       const answer = await requestProvider(context, base, {
@@ -84,7 +89,8 @@ export function createSendGridProvider(
         body: JSON.stringify(body),
       });
       if (!isAnswer(answer)) return answer;
-      return classifySendGridAnswer(answer, Date.now());
+      const outcome = classifySendGridAnswer(answer, Date.now());
+      return outcome.kind === 'accepted' ? { ...outcome, meta: { messageIdHeader } } : outcome;
     },
   };
 }

@@ -103,9 +103,23 @@ export function createSesProvider(
         body,
       });
       if (!isAnswer(answer)) return answer;
-      return classifySesAnswer(answer, Date.now());
+      const outcome = classifySesAnswer(answer, Date.now());
+      if (outcome.kind !== 'accepted' || !outcome.providerMessageId) return outcome;
+      return {
+        ...outcome,
+        meta: { messageIdHeader: sesMessageIdHeader(outcome.providerMessageId, config.region) },
+      };
     },
   };
+}
+
+/**
+ * SES replaces any Message-ID the sender sets with one built from its MessageId, on
+ * `email.amazonses.com` in us-east-1 and `{region}.amazonses.com` elsewhere.
+ */
+function sesMessageIdHeader(sesMessageId: string, region: string): string {
+  const host = region === 'us-east-1' ? 'email' : region;
+  return `<${sesMessageId}@${host}.amazonses.com>`;
 }
 
 /**

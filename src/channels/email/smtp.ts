@@ -11,6 +11,7 @@ import {
   type SendOutcome,
 } from '../port.ts';
 import { emailParts, looksLikeAddress } from './content.ts';
+import { emailMessageId } from './sender.ts';
 
 /** Non-secret SMTP settings, as stored on an integration. */
 export interface SmtpConfig {
@@ -94,6 +95,7 @@ export function createSmtpProvider(
       if (!looksLikeAddress(to)) return { kind: 'bad_address', reason: `not a usable email address: ${to}` };
       const parts = emailParts(message.content);
       if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
+      const messageIdHeader = emailMessageId(message.messageId, config.from);
       try {
         const info = await transport.sendMail({
           from: config.from,
@@ -105,7 +107,7 @@ export function createSmtpProvider(
           ...(parts.replyTo
             ? { replyTo: { name: parts.replyTo.name ?? '', address: parts.replyTo.address } }
             : {}),
-          messageId: smtpMessageId(message.messageId, config.from),
+          messageId: messageIdHeader,
           headers: { 'X-Tidings-Message-Id': message.messageId, ...oneClickUnsubscribe(message) },
         });
         if (info.rejected.length > 0 || info.accepted.length === 0) {
@@ -114,7 +116,12 @@ export function createSmtpProvider(
             ? classifySmtpError(first)
             : { kind: 'bad_address', reason: `recipient rejected: ${smtpReplyLine(info.response)}` };
         }
-        return { kind: 'accepted', providerMessageId: info.messageId, detail: smtpReplyLine(info.response) };
+        return {
+          kind: 'accepted',
+          providerMessageId: info.messageId,
+          detail: smtpReplyLine(info.response),
+          meta: { messageIdHeader },
+        };
       } catch (err) {
         if (isBlockedTargetError(err)) {
           return { kind: 'blocked_target', reason: new BlockedTargetError(config.host).message };
@@ -168,15 +175,6 @@ function checkedDkimKey(pem: string | undefined): string {
     );
   }
   return pem;
-}
-
-/**
- * The Message-ID header for a Tidings message: stable across retries of the same message, on the
- * sender's own domain (a Message-ID whose right side has no dot is a spam signal).
- */
-export function smtpMessageId(messageId: string, from: string): string {
-  const domain = /@([^\s>@]+\.[^\s>@]+)>?\s*$/.exec(from)?.[1] ?? 'tidings.invalid';
-  return `<${messageId}@${domain.toLowerCase()}>`;
 }
 
 /** The fields nodemailer (and Node's net module) put on their errors, read defensively. */

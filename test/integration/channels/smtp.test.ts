@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSmtpProvider, NO_CONNECTION, smtpMessageId } from '../../../src/channels/email/smtp.ts';
+import { emailMessageId } from '../../../src/channels/email/sender.ts';
+import { createSmtpProvider, NO_CONNECTION } from '../../../src/channels/email/smtp.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -111,9 +112,10 @@ describe('smtp provider against a real SMTP server', () => {
   it('uses the rendered text part when there is one, and keeps the Message-ID on a retry', async () => {
     const p = provider();
     const msg = emailMessage({ content: { subject: 'S', html: '<p>rich</p>', text: 'plain ünïcode' } });
-    await p.send(msg);
+    const first = await p.send(msg);
     await p.send(msg);
 
+    expect(first).toMatchObject({ kind: 'accepted', meta: { messageIdHeader: '<msg_01TEST@tidings.test>' } });
     const mails = await smtp.waitFor(2);
     expect(mails.map((m) => m.header('message-id'))).toEqual([
       '<msg_01TEST@tidings.test>',
@@ -124,9 +126,9 @@ describe('smtp provider against a real SMTP server', () => {
   });
 
   it("puts the Message-ID on the sender's domain, never on one without a dot", () => {
-    expect(smtpMessageId('msg_1', 'Acme <alerts@Mail.Acme.COM>')).toBe('<msg_1@mail.acme.com>');
-    expect(smtpMessageId('msg_1', 'alerts@acme.io')).toBe('<msg_1@acme.io>');
-    expect(smtpMessageId('msg_1', 'root@localhost')).toBe('<msg_1@tidings.invalid>');
+    expect(emailMessageId('msg_1', 'Acme <alerts@Mail.Acme.COM>')).toBe('<msg_1@mail.acme.com>');
+    expect(emailMessageId('msg_1', 'alerts@acme.io')).toBe('<msg_1@acme.io>');
+    expect(emailMessageId('msg_1', 'root@localhost')).toBe('<msg_1@tidings.invalid>');
   });
 
   it('authenticates in plain text only when the integration says insecure', async () => {

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+let mail: ServerWithMail;
+let sandbox: TestServer;
+
+const workflow = { channels: [{ channel: 'email', template: { subject: 'Receipt', text: 'Paid' } }] };
+
+beforeAll(async () => {
+  [mail, sandbox] = await Promise.all([
+    startServerWithMail({ from: 'Acme <billing@acme.example>' }),
+    startTestServer(),
+  ]);
+  for (const server of [mail.server, sandbox]) {
+    expect((await server.call('PUT', '/v1/workflows/receipt', workflow)).status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all([mail?.close(), sandbox?.close()]);
+});
+
+/** Sends one receipt to `ada` and returns her email message once it went out. */
+async function sentEmail(server: TestServer) {
+  const sent = await server.call('POST', '/v1/events', {
+    workflow: 'receipt',
+    to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
+  });
+  expect(sent.status).toBe(202);
+  return waitFor(async () => {
+    const event = (await server.call('GET', `/v1/events/${sent.body.eventId}`)).body;
+    const message = event.messages?.[0];
+    if (!message || !['sent', 'delivered'].includes(message.status)) return null;
+    return (await server.call('GET', `/v1/messages/${message.messageId}`)).body;
+  }, 'the receipt sent');
+}
+
+describe('email meta', () => {
+  it("names the Message-ID header the email carried, on the sender's domain", async () => {
+    const message = await sentEmail(mail.server);
+    const [received] = await mail.smtp.waitFor(1);
+    expect(received!.header('message-id')).toBe(`<${message.messageId}@acme.example>`);
+    expect(message.meta).toEqual({ messageIdHeader: received!.header('message-id') });
+    expect(message.providerMessageId).toBe(received!.header('message-id'));
+  });
+
+  it('a sandbox capture names the Message-ID an SMTP send would have set', async () => {
+    const message = await sentEmail(sandbox);
+    expect(message).toMatchObject({
+      provider: 'sandbox',
+      status: 'sent',
+      meta: { messageIdHeader: `<${message.messageId}@tidings.invalid>` },
+    });
+  });
+});
