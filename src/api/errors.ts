@@ -54,11 +54,21 @@ export class ApiError extends Error {
   }
 }
 
+/** 400: the input is malformed; `details` names each offending field. */
 export function validationError(details: ErrorDetail[], where = 'body'): ApiError {
+  return new ApiError('validation_failed', summarise(details, where), details);
+}
+
+/** 422: well-formed, but the named fields cannot be used (an integration's config or credentials). */
+export function unprocessableFields(details: ErrorDetail[], where = 'body'): ApiError {
+  return new ApiError('unprocessable', summarise(details, where), details);
+}
+
+function summarise(details: ErrorDetail[], where: string): string {
   const first = details[0];
   const summary = first ? `${where}.${first.path || '(root)'} ${first.message}` : `invalid ${where}`;
   const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
-  return new ApiError('validation_failed', `${summary}${more}`, details);
+  return `${summary}${more}`;
 }
 
 export function notFound(what: string, id: string): ApiError {

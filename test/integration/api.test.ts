@@ -214,7 +214,8 @@ describe('bad input', () => {
       provider: 'smtp',
       config: { host: 'h' },
     });
-    expect(missing.status).toBe(400);
+    // The provider's own fields are checked like every offline check of an integration: 422.
+    expect(missing.status).toBe(422);
     expect(missing.body.error.details.map((d: { path: string }) => d.path)).toEqual(
       expect.arrayContaining(['config.port', 'config.from']),
     );

@@ -250,7 +250,7 @@ describe('finding 5: integration config takes only the fields its provider names
       'config.proxy',
     ],
   ])(
-    'refuses %s the adapter would read (400 naming the field), storing nothing',
+    'refuses %s the adapter would read (422 naming the field), storing nothing',
     async (_, provider, config, path) => {
       const channel = provider === 'smtp' ? 'email' : 'webhook';
       const credentials = provider === 'smtp' ? {} : { secret: SECRET };
@@ -260,7 +260,7 @@ describe('finding 5: integration config takes only the fields its provider names
         config,
         credentials,
       });
-      expect(answer.status).toBe(400);
+      expect(answer.status).toBe(422);
       expect(answer.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
       expect((await server.call('GET', `/v1/integrations/extra-${provider}`)).status).toBe(404);
     },

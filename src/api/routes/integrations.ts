@@ -6,7 +6,7 @@ import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-c
 import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
 import { refuseBlockedTargets } from '../targets.ts';
 import { compileValidator, type Validator } from '../validation.ts';
@@ -28,8 +28,8 @@ function providerValidators(provider: string) {
   return found;
 }
 
-/** Checks the provider exists, serves the channel, and gets the config and credentials it needs. */
-function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean): ErrorDetail[] {
+/** The provider exists and serves the channel: otherwise the body names something that is not there (400). */
+function providerDetails(body: IntegrationBody): ErrorDetail[] {
   if (body.provider === SANDBOX) return [];
   const definition = PROVIDERS[body.provider];
   if (!definition) {
@@ -41,6 +41,15 @@ function integrationDetails(body: IntegrationBody, hasStoredCredentials: boolean
       { path: 'channel', message: `provider ${body.provider} serves ${definition.channels.join(', ')}` },
     ];
   }
+  return [];
+}
+
+/**
+ * The config and credentials the provider needs. Like every offline check of an integration
+ * (API.md), a missing or unusable one is a 422 naming the field.
+ */
+function settingsDetails(body: IntegrationBody, hasStoredCredentials: boolean): ErrorDetail[] {
+  if (body.provider === SANDBOX) return [];
   const check = providerValidators(body.provider)!;
   const details: ErrorDetail[] = [];
   const config = check.config(body.config ?? {}, 'config');
@@ -101,8 +110,10 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       const { integrationId } = request.params as { integrationId: string };
       const body = request.body as IntegrationBody;
       const existing = await store.getIntegration(request.tenantId, integrationId);
-      const details = integrationDetails(body, existing?.sealedCredentials != null);
-      if (details.length > 0) throw validationError(details);
+      const unknown = providerDetails(body);
+      if (unknown.length > 0) throw validationError(unknown);
+      const unusable = settingsDetails(body, existing?.sealedCredentials != null);
+      if (unusable.length > 0) throw unprocessableFields(unusable);
       const definition = PROVIDERS[body.provider];
       let config = body.config ?? {};
       let sealedCredentials = existing?.sealedCredentials ?? null;

@@ -308,7 +308,7 @@ describe('apns integrations through the API', () => {
 
   it('validates the config fields by name', async () => {
     const missing = await put('x', { config: { teamId: 'TEAM123456' }, credentials: {} });
-    expect(missing.status).toBe(400);
+    expect(missing.status).toBe(422);
     expect(paths(missing)).toEqual(
       expect.arrayContaining([
         'config.keyId',
@@ -321,13 +321,13 @@ describe('apns integrations through the API', () => {
       config: { ...config, environment: 'staging' },
       credentials: { privateKey: keys.privateKey },
     });
-    expect(staging.status).toBe(400);
+    expect(staging.status).toBe(422);
     expect(paths(staging)).toContain('config.environment');
     const plain = await put('x', {
       config: { ...config, endpoint: 'http://apns.example.com' },
       credentials: { privateKey: keys.privateKey },
     });
-    expect(plain.status).toBe(400);
+    expect(plain.status).toBe(422);
     expect(paths(plain)).toContain('config.endpoint');
     const wrongChannel = await server.call('PUT', '/v1/integrations/x', {
       channel: 'email',

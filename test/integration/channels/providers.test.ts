@@ -137,7 +137,7 @@ describe('provider integrations through the API', () => {
       expect((await server.call('GET', `/v1/integrations/bad-${provider}`)).status).toBe(404);
     });
 
-    it('refuses a provider on a channel it does not serve, and a field the schema does not name (400)', async () => {
+    it('refuses a provider on a channel it does not serve (400), and a field the schema does not name (422)', async () => {
       expect(
         refusal(await put('x', { channel: 'email', provider: 'twilio', config: { from: '+15550001111' } })),
       ).toMatchObject({ status: 400, paths: ['channel'] });
@@ -150,7 +150,7 @@ describe('provider integrations through the API', () => {
             credentials: twilioCredentials,
           }),
         ),
-      ).toMatchObject({ status: 400, paths: ['config.proxy'] });
+      ).toMatchObject({ status: 422, paths: ['config.proxy'] });
     });
 
     it('applies the private-target rule to endpoints and webhook URLs (422 blocked_target)', async () => {

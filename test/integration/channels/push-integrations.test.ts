@@ -100,13 +100,13 @@ describe('PUT /v1/integrations: fcm and webpush are checked offline', () => {
     expect((await server.call('GET', '/v1/integrations/fcm-bad')).status).toBe(404);
   });
 
-  it('refuses a service account that is neither an object nor text with 400 naming it', async () => {
+  it('refuses a service account that is neither an object nor text with 422 naming it', async () => {
     const res = await putFcm(
       'fcm-array',
       { projectId: 'tidings-prod' },
       { serviceAccount: [serviceAccount] },
     );
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.body.error.details[0].path).toMatch(/^credentials\.serviceAccount/);
   });
 
@@ -136,10 +136,10 @@ describe('PUT /v1/integrations: fcm and webpush are checked offline', () => {
     expect(res.body.error.details[0].path).toBe(path);
   });
 
-  it('refuses a missing or malformed projectId with 400 naming it', async () => {
+  it('refuses a missing or malformed projectId with 422 naming it', async () => {
     for (const config of [{}, { projectId: 'Has Spaces/and/slashes' }]) {
       const res = await putFcm('fcm-project', config, { serviceAccount });
-      expect(res.status).toBe(400);
+      expect(res.status).toBe(422);
       expect(res.body.error.details[0].path).toBe('config.projectId');
     }
   });
@@ -204,13 +204,13 @@ describe('PUT /v1/integrations: fcm and webpush are checked offline', () => {
     expect(res.body.error.details[0].path).toBe(path);
   });
 
-  it('refuses a subject that is neither mailto: nor https: with 400 naming config.subject', async () => {
+  it('refuses a subject that is neither mailto: nor https: with 422 naming config.subject', async () => {
     const res = await putWebPush(
       'wp-subject',
       { subject: 'http://tidings.example' },
       { vapidPublicKey: vapid.publicKey, vapidPrivateKey: vapid.privateKey },
     );
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
     expect(res.body.error.details[0].path).toBe('config.subject');
   });
 });
