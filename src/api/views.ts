@@ -71,7 +71,9 @@ export function deviceView(d: DeviceRecord) {
 
 /**
  * An event's status follows its messages: accepted → processing → completed (or cancelled). An
- * event whose every step was skipped by its conditions has no message and is completed.
+ * event with no message is completed when every step was skipped by its conditions, or when all
+ * the work resolving its recipients ran and found nobody to send to (an empty topic, recipients
+ * erased before its sendAt: EventRecord.openParts); until then it is accepted.
  */
 export function eventStatus(
   event: EventRecord,
@@ -79,10 +81,15 @@ export function eventStatus(
   skipped: SkippedStep[] = [],
 ): string {
   if (event.status !== 'accepted') return event.status;
-  if (messages.length === 0) return skipped.length > 0 ? 'completed' : 'accepted';
+  if (messages.length === 0) return skipped.length > 0 || allPartsRan(event) ? 'completed' : 'accepted';
   return messages.every((m) => FINAL_STATUSES.has(m.status) || m.status === 'sent')
     ? 'completed'
     : 'processing';
+}
+
+/** Every part of the event's recipient work ran (none counted below 0 unless a lost lease ran one twice). */
+function allPartsRan(event: EventRecord): boolean {
+  return event.openParts !== null && event.openParts <= 0;
 }
 
 export function eventView(

@@ -82,7 +82,10 @@ export async function sendCommand(args: string[], env: NodeJS.ProcessEnv = proce
     return;
   }
   process.stdout.write(`status ${view.status}\n`);
-  if (view.messages.length === 0)
+  // A settled event without messages made none (its recipients were gone, its steps skipped).
+  if (view.messages.length === 0 && SETTLED.has(view.status))
+    process.stdout.write(paint.dim('no messages (the event finished without sending any)\n'));
+  else if (view.messages.length === 0)
     process.stdout.write(paint.dim('no messages yet (they appear as the workers fan the event out)\n'));
   for (const message of view.messages) {
     const reason = message.reason ? ` ${message.reason}` : '';

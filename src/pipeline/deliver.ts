@@ -52,6 +52,7 @@ import type { FallbackBuild } from './fallback.ts';
 import { fallbackTimers } from './fallback-timers.ts';
 import { attachLayouts } from './layouts.ts';
 import { templateLinks } from './links.ts';
+import { deliveryPartsChanges, eventKey } from './open-parts.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
@@ -557,6 +558,8 @@ async function buildDeliveries(
   deferred: DeliveryTarget[];
   skipped: SkippedStep[];
   joins: DigestJoin[];
+  /** The events (eventKey) this build made a message, skipped step or digest join for. */
+  madeFor: Set<string>;
 }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
@@ -596,10 +599,12 @@ async function buildDeliveries(
   const deferred: DeliveryTarget[] = [];
   const skipped: SkippedStep[] = [];
   const joins: DigestJoin[] = [];
+  const madeFor = new Set<string>();
   // Rate limits and caps cost nothing unless a workflow of the batch has one or a tenant caps its subscribers.
   const spans: TargetSpan[] | null = caps.size > 0 || anyRateLimited(targets) ? [] : null;
   const build = (target: DeliveryTarget, subscribers: SubscriberRecord[], choices?: TenantConsent) => {
     const start = messages.length;
+    const made = start + skipped.length + joins.length;
     const tenantDevices = devices.get(target.event.tenantId);
     messages.push(
       ...buildMessages(
@@ -616,6 +621,7 @@ async function buildDeliveries(
       ),
     );
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
+    if (messages.length + skipped.length + joins.length > made) madeFor.add(eventKey(target.event));
   };
   for (const target of targets) {
     const subscribers = target.subscriberIds.flatMap((id) => {
@@ -635,7 +641,7 @@ async function buildDeliveries(
     }
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
-  return { messages, deferred, skipped, joins };
+  return { messages, deferred, skipped, joins, madeFor };
 }
 
 function bySubscriber(devices: DeviceRecord[]): Map<string, DeviceRecord[]> {
@@ -726,7 +732,8 @@ async function countRenderTimeouts(deps: PipelineDeps, ledger: RenderLedger): Pr
  * Creates the messages for `targets` and completes `jobIds` in one transaction, then wakes
  * senders. The same transaction joins digests, and deletes the digests whose close this writes
  * in full (`finished` names those with nothing left to send); a close deferred part-way stays
- * until its last part is written.
+ * until its last part is written. An event this write made nothing for has its open parts
+ * counted in it too (open-parts.ts), so one whose recipients were all gone reads completed.
  */
 export async function commitDeliveries(
   deps: PipelineDeps,
@@ -743,7 +750,7 @@ export async function commitDeliveries(
   const ledger = new RenderLedger();
   await attachLayouts(deps.store, targets);
   const now = Date.now();
-  const { messages, deferred, skipped, joins } = await buildDeliveries(deps, targets, now, ledger);
+  const { messages, deferred, skipped, joins, madeFor } = await buildDeliveries(deps, targets, now, ledger);
   // Built, not yet written: a bulk batch lets critical work take the thread and the writer first.
   await yieldToUrgent?.();
   await deps.webhooks?.emitter.forNewMessages(messages, now);
@@ -752,6 +759,8 @@ export async function commitDeliveries(
     ...deferred.map((target) => deferredJob(target, now)),
     ...fallbackTimers(targets, messages, skipped, deferred, now),
   ];
+  // An event none of whose recipients got anything counts its parts (open-parts.ts).
+  const parts = [...(ack.parts ?? []), ...deliveryPartsChanges(targets, deferred, madeFor)];
   const pending = new Set(deferred.flatMap((target) => (target.digest ? [target.digest.id] : [])));
   const closed = [...finished];
   for (const target of targets)
@@ -761,7 +770,7 @@ export async function commitDeliveries(
   const created = new Set(
     await deps.store.createMessages(
       messages,
-      { ...ack, followUps },
+      { ...ack, followUps, parts },
       skipped,
       { joins, finished: closed },
       inboxSeqs,

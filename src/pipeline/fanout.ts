@@ -2,6 +2,7 @@ import { ACKED, type JobHandler } from '../queue/handler.ts';
 import type { Job, JobSpec } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget, loadTargets } from './deliver.ts';
 import { DELIVER_CHUNK, JOB_KINDS, notifyLanes, type PipelineDeps } from './deps.ts';
+import { fanoutPageChange } from './open-parts.ts';
 import { chunk, directSubscriberIds, topicKeys } from './recipients.ts';
 
 /** Topic members read per fanout run; a bigger topic continues in a follow-up job, so no run is long. */
@@ -63,7 +64,9 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
         payload: { eventId: event.id, cursor },
       });
     }
-    await deps.store.completeJobs(owner, [job.id], followUps);
+    // Every follow-up is a part of the event's work; this page was one (open-parts.ts). A topic
+    // with no members, say, queues none: the event has nothing left to run.
+    await deps.store.completeJobs(owner, [job.id], followUps, fanoutPageChange(event, followUps.length));
     notifyLanes(deps.signal, followUps);
   }
 

@@ -101,6 +101,15 @@ export interface EventRecord {
   createdAt: number;
   /** The workflow version current when the event was accepted; null for events older than versions. */
   workflowVersion: number | null;
+  /**
+   * How many parts of the work that resolves its recipients (its fanout job, each page of a
+   * topic, each deliver job) are still to run, counted down only by parts that made nothing for
+   * anyone (no message, skipped step or digest join): 0 means all of it ran and nobody got
+   * anything, so the event is completed. A part that made something leaves it above 0 for good:
+   * from then on the event's messages tell where it is. Null for events accepted before it was
+   * counted (migration 038).
+   */
+  openParts: number | null;
 }
 
 export interface SubscriberRecord {

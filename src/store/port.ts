@@ -85,8 +85,11 @@ export interface JobStore {
   enqueueJobs(specs: JobSpec[]): Promise<void>;
   /** Leases ready jobs: at most one per partition key, never one whose partition is already leased. */
   claimJobs(request: ClaimRequest): Promise<Job[]>;
-  /** Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically. */
-  completeJobs(owner: string, ids: number[], followUps?: JobSpec[]): Promise<void>;
+  /**
+   * Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically;
+   * `parts` change their events' open parts in the same transaction, on the same condition.
+   */
+  completeJobs(owner: string, ids: number[], followUps?: JobSpec[], parts?: OpenPartsChange[]): Promise<void>;
   /**
    * Makes a held job ready again at `runAt`. With `refundAttempt`, the attempt just made does not
    * count towards `maxAttempts` (it failed because the store itself could not be reached).
@@ -428,7 +431,7 @@ export interface MessageUpdate {
    * Jobs completed in the same transaction (those `owner` still holds), whether or not the
    * message is still there: a send's outcome and its job's end commit together.
    */
-  ack?: Omit<MessageAck, 'followUps'>;
+  ack?: Omit<MessageAck, 'followUps' | 'parts'>;
 }
 
 /** One message's update, for {@link MessageStore.updateMessages}. */
@@ -618,6 +621,19 @@ export interface MessageAck {
   jobIds: number[];
   /** Queued only if this owner still held at least one of `jobIds` (a lost lease reruns elsewhere). */
   followUps?: JobSpec[];
+  /** Applied, like `followUps`, only if this owner still held at least one of `jobIds`. */
+  parts?: OpenPartsChange[];
+}
+
+/**
+ * A change to an event's count of open parts (EventRecord.openParts), written by the transaction
+ * that completes the jobs it counts: `by` is the parts those jobs queued for the event less the
+ * parts they were. Changes of one event in one write add up.
+ */
+export interface OpenPartsChange {
+  tenantId: string;
+  eventId: string;
+  by: number;
 }
 
 /**

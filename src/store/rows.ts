@@ -123,6 +123,7 @@ export interface EventRow {
   status: string;
   created_at: number;
   workflow_version: number | null;
+  open_parts: number | null;
 }
 
 export function toEvent(row: EventRow): EventRecord {
@@ -135,6 +136,7 @@ export function toEvent(row: EventRow): EventRecord {
     status: row.status,
     createdAt: row.created_at,
     workflowVersion: row.workflow_version ?? null,
+    openParts: row.open_parts ?? null,
   };
 }
 

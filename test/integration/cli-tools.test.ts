@@ -182,6 +182,35 @@ describe.runIf(ON_SQLITE)('tidings send', () => {
   }, 120_000);
 });
 
+// An event whose one recipient was erased before any worker ran it reaches nobody: `send`,
+// watching it (here again, by its idempotency key), stops once it completes instead of waiting
+// out --wait. Separate api and worker processes hold the event back: PostgreSQL only.
+describe.runIf(STORE_UNDER_TEST === 'postgres')('tidings send, on an event that reaches nobody', () => {
+  it('stops watching once the event completed', async () => {
+    const env = { ...(await databaseEnv(tempDataDir())), TIDINGS_API_KEY: KEY };
+    const api = await startChild(env, { ...SLOW_START, args: ['api'] });
+    const client = { ...env, TIDINGS_URL: api.url };
+    const send = ['send', 'welcome', 'ghost', '--idempotency-key', 'ghost-1'];
+    const sent = await runCli([...send, '--wait', '0'], client);
+    expect(sent.code, sent.stdout + sent.stderr).toBe(0);
+    const eventId = sent.stdout.match(/^event (evt_\w+) accepted$/m)?.[1];
+    expect(eventId, sent.stdout).toBeDefined();
+    expect((await callJson(`${api.url}/v1/subscribers/ghost`, 'DELETE', KEY)).status).toBe(202);
+    await startChild(
+      { ...env, TIDINGS_DATA_DIR: tempDataDir() },
+      { ...SLOW_START, args: ['worker'], portVariable: 'TIDINGS_WORKER_PORT' },
+    );
+    // Killed at 60 s (code null) if it waited out its ten minutes.
+    const watched = await runCli([...send, '--wait', '600'], client, 60_000);
+    expect(watched.code, watched.stdout + watched.stderr).toBe(0);
+    expect(watched.stdout).toContain(`event ${eventId} already accepted`);
+    expect(watched.stdout).toContain('status completed');
+    expect(watched.stdout).toContain('no messages (the event finished without sending any)');
+    const event = await callJson(`${api.url}/v1/events/${eventId}`, 'GET', KEY);
+    expect(event.body).toMatchObject({ status: 'completed', messages: [] });
+  }, 180_000);
+});
+
 describe('tidings tail', () => {
   it('prints a line per status change of a message sent while it runs, and stops on Ctrl-C', async () => {
     const env = { ...(await databaseEnv(tempDataDir())), TIDINGS_API_KEY: KEY };

@@ -507,6 +507,64 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getMessage(T, 'msg_1'))?.status).toBe('cancelled');
       });
 
+      it("changes an event's open parts with the jobs that complete them, only while the owner holds one", async () => {
+        await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
+        await store.acceptEvents([acceptable({ id: 'evt_1' }), acceptable({ id: 'evt_2' })], DAY);
+        await store.acceptEvents([acceptable({ id: 'evt_1', tenantId: OTHER })], DAY);
+        const openParts = async (tenantId: string, id: string) =>
+          (await store.getEvent(tenantId, id))?.openParts;
+        // A new event has one open part: its first job.
+        expect(await openParts(T, 'evt_1')).toBe(1);
+        await store.enqueueJobs([job(), job()]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 60_000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        });
+        const ours = claimed.filter((j) => j.tenantId === T);
+        const first = ours.find((j) => j.kind === 'fanout')?.id;
+        const [a, b] = ours.filter((j) => j.kind === 'test').map((j) => j.id);
+        expect(ours).toHaveLength(3);
+        const change = (eventId: string, by: number, tenantId = T) => ({ tenantId, eventId, by });
+        // A fanout page that queued three parts: changes of one event in one write add up.
+        await store.completeJobs(
+          'w1',
+          [a!],
+          [job(), job(), job()],
+          [change('evt_1', 3), change('evt_1', -1)],
+        );
+        expect(await openParts(T, 'evt_1')).toBe(3);
+        // A delivery write: beside a message and a skipped step (of another event), with its ack.
+        await store.createMessages(
+          [{ record: message({ id: 'msg_1', eventId: 'evt_9' }), followUp: null }],
+          { owner: 'w1', jobIds: [b!], parts: [change('evt_1', -3), change('evt_2', -1)] },
+          [
+            {
+              tenantId: T,
+              eventId: 'evt_9',
+              subscriberId: 'u1',
+              step: 0,
+              channel: 'email',
+              reason: 'condition false',
+              createdAt: 1000,
+            },
+          ],
+        );
+        expect(await openParts(T, 'evt_1')).toBe(0);
+        expect(await openParts(T, 'evt_2')).toBe(0);
+        expect(await store.listSkippedSteps(T, 'evt_9', 10)).toHaveLength(1);
+        // The same event id of another tenant is its own.
+        expect(await openParts(OTHER, 'evt_1')).toBe(1);
+        // A job this owner no longer holds changes nothing, through either write.
+        await store.completeJobs('w2', [first!], [], [change('evt_1', 5)]);
+        await store.createMessages([], { owner: 'w2', jobIds: [first!], parts: [change('evt_2', 5)] });
+        expect(await openParts(T, 'evt_1')).toBe(0);
+        expect(await openParts(T, 'evt_2')).toBe(0);
+        // Left held by w1: T's first job and OTHER's.
+        expect((await store.countJobs()).leased).toBe(2);
+      });
+
       it('upserts inline subscribers and creates unknown plain ids with the event', async () => {
         await store.upsertSubscriber(T, 'known', { email: 'k@example.com' }, 1);
         await store.acceptEvents(

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { LANES, type Lane } from '../../shared/model.ts';
-import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore } from '../port.ts';
+import { DEFAULT_JOB_MAX_ATTEMPTS, type JobSpec, type JobStore, type OpenPartsChange } from '../port.ts';
 import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 import { run, withSessionLock } from './client.ts';
 import { ADVISORY_LOCKS } from './locks.ts';
@@ -29,6 +29,23 @@ export function insertJobsFrom(param: string, where = 'TRUE'): string {
       FROM jsonb_to_recordset(${param}::jsonb) AS j(tenant_id TEXT, kind TEXT, lane TEXT, partition_key TEXT,
         run_at BIGINT, max_attempts INT, payload JSONB, created_at BIGINT, tag TEXT)
      WHERE ${where}`;
+}
+
+/** Open-parts changes as one JSON array parameter, applied by `changeOpenPartsFrom`. */
+export function partsParam(parts: OpenPartsChange[]): string {
+  return JSON.stringify(parts.map((p) => ({ tenant_id: p.tenantId, event_id: p.eventId, amount: p.by })));
+}
+
+/**
+ * `UPDATE events …` adding a `partsParam` parameter `$n`'s changes to their events' open parts
+ * (those of one event summed first: an UPDATE … FROM changes a row once), where `when` holds.
+ */
+export function changeOpenPartsFrom(param: string, when: string): string {
+  return `UPDATE events e SET open_parts = e.open_parts + c.amount
+      FROM (SELECT r.tenant_id, r.event_id, sum(r.amount)::INT AS amount
+              FROM jsonb_to_recordset(${param}::jsonb) AS r(tenant_id TEXT, event_id TEXT, amount INT)
+             GROUP BY 1, 2) AS c
+     WHERE e.tenant_id = c.tenant_id AND e.id = c.event_id AND ${when}`;
 }
 
 /** Dead row versions in `jobs` that make a vacuum worth its cost. */
@@ -76,14 +93,16 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       for (const row of rows) cursors.set(row.lane as Lane, row.tenant_id);
       return rows.map(toJob);
     },
-    async completeJobs(owner, ids, followUps = []) {
+    async completeJobs(owner, ids, followUps = [], parts = []) {
       if (ids.length === 0) return;
-      // A job whose lease was lost will run again elsewhere; its follow-ups come from that run.
+      // A job whose lease was lost will run again elsewhere; its follow-ups and parts come from that run.
+      const held = 'EXISTS (SELECT 1 FROM done)';
+      const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', held)})` : '';
       await run(
         db,
-        `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)
-         ${insertJobsFrom('$3', 'EXISTS (SELECT 1 FROM done)')}`,
-        [ids, owner, jobsParam(followUps)],
+        `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)${changes}
+         ${insertJobsFrom('$3', held)}`,
+        [ids, owner, jobsParam(followUps), ...(parts.length > 0 ? [partsParam(parts)] : [])],
       );
     },
     async retryJob(owner, id, runAt, error, options) {

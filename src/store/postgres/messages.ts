@@ -17,7 +17,7 @@ import {
 import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
-import { insertJobsFrom, jobsParam } from './jobs.ts';
+import { changeOpenPartsFrom, insertJobsFrom, jobsParam, partsParam } from './jobs.ts';
 
 /**
  * The new status ($1) of an update: a message with a receipt keeps it when a send's answer or
@@ -31,10 +31,10 @@ const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND 
  * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
  * transaction); only added when there are some, so deliveries without conditions run unchanged.
  */
-const INSERT_SKIPPED = `,
+const insertSkippedFrom = (param: string) => `,
          s AS (
            INSERT INTO skipped_steps (tenant_id, event_id, subscriber_id, step, channel, reason, created_at)
-           SELECT * FROM jsonb_to_recordset($5::jsonb) AS r(tenant_id TEXT, event_id TEXT, subscriber_id TEXT,
+           SELECT * FROM jsonb_to_recordset(${param}::jsonb) AS r(tenant_id TEXT, event_id TEXT, subscriber_id TEXT,
              step INTEGER, channel TEXT, reason TEXT, created_at BIGINT)
            ON CONFLICT DO NOTHING)`;
 
@@ -91,6 +91,22 @@ async function insertMessages(
   ]);
   // The ack's own follow-ups carry no tag: they are queued if an acked job was still ours.
   followUps.push(...(ack?.followUps ?? []));
+  const values: unknown[] = [
+    JSON.stringify(rows),
+    jobsParam(followUps, messages[0]?.record.createdAt),
+    ack?.jobIds ?? [],
+    ack?.owner ?? '',
+  ];
+  /** A parameter of the statement, by its `$n`. */
+  const param = (value: unknown) => `$${values.push(value)}`;
+  const insertSkipped = skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped))) : '';
+  // Open parts change with the ack's follow-ups: only if an acked job was still ours.
+  const parts = ack?.parts ?? [];
+  const changeParts =
+    parts.length > 0
+      ? `,
+       p AS (${changeOpenPartsFrom(param(partsParam(parts)), 'EXISTS (SELECT 1 FROM a)')})`
+      : '';
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
   const { rows: created } = await run<{ id: string; seq: string | null }>(
     db,
@@ -109,15 +125,9 @@ async function insertMessages(
                   WHERE channel = 'in_app' AND status = 'delivered'),
        ${logInboxChanges('items', `'item.created'`)},
        a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
-       f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${skipped.length > 0 ? INSERT_SKIPPED : ''}
+       f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${insertSkipped}${changeParts}
        SELECT m.id, items_l.seq FROM m LEFT JOIN items_l ON items_l.item_id = m.id`,
-    [
-      JSON.stringify(rows),
-      jobsParam(followUps, messages[0]?.record.createdAt),
-      ack?.jobIds ?? [],
-      ack?.owner ?? '',
-      ...(skipped.length > 0 ? [skippedParam(skipped)] : []),
-    ],
+    values,
   );
   if (inboxSeqs) for (const r of created) if (r.seq !== null) inboxSeqs.set(r.id, Number(r.seq));
   const ids = new Set(created.map((r) => r.id));

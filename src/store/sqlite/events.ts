@@ -42,9 +42,10 @@ export function sqliteEventStore(
      ON CONFLICT (tenant_id, key) DO UPDATE SET event_id = excluded.event_id,
        payload_hash = excluded.payload_hash, created_at = excluded.created_at`,
   );
+  // One open part: the event's first (fanout) job (EventRecord.openParts).
   const insertEvent = db.prepare(
-    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version)
-     VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?)`,
+    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version, open_parts)
+     VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, 1)`,
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
   const getEventsOf = db.prepare(

@@ -6,6 +6,7 @@ import {
   type Job,
   type JobSpec,
   type JobStore,
+  type OpenPartsChange,
 } from '../port.ts';
 import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 
@@ -20,6 +21,9 @@ export function jobStatements(db: Database.Database) {
   );
   const remove = db.prepare('DELETE FROM jobs WHERE id = ? AND lease_owner = ?');
   const held = db.prepare('SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ?').pluck();
+  const changeOpenParts = db.prepare(
+    'UPDATE events SET open_parts = open_parts + ? WHERE tenant_id = ? AND id = ?',
+  );
   function enqueue(spec: JobSpec, now = Date.now()): void {
     insert.run(
       spec.tenantId,
@@ -35,13 +39,16 @@ export function jobStatements(db: Database.Database) {
   return {
     enqueue,
     /**
-     * Deletes the jobs `owner` still holds and, if it held any, queues `followUps`: a job whose
-     * lease was lost will run again elsewhere, and its follow-ups come from that run.
+     * Deletes the jobs `owner` still holds and, if it held any, queues `followUps` and applies
+     * `parts`: a job whose lease was lost will run again elsewhere, and its follow-ups and parts
+     * come from that run.
      */
-    complete(owner: string, ids: number[], followUps: JobSpec[] = []): void {
+    complete(owner: string, ids: number[], followUps: JobSpec[] = [], parts: OpenPartsChange[] = []): void {
       let removed = 0;
       for (const id of ids) removed += remove.run(id, owner).changes;
-      if (removed > 0) for (const spec of followUps) enqueue(spec);
+      if (removed === 0) return;
+      for (const spec of followUps) enqueue(spec);
+      for (const change of parts) changeOpenParts.run(change.by, change.tenantId, change.eventId);
     },
     /** Whether `owner` still holds one of the jobs `ids` (complete would delete it). */
     holdsAny(owner: string, ids: number[]): boolean {
@@ -176,8 +183,8 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     async claimJobs(request) {
       return claim.immediate(request);
     },
-    async completeJobs(owner, ids, followUps = []) {
-      db.transaction(() => jobs.complete(owner, ids, followUps)).immediate();
+    async completeJobs(owner, ids, followUps = [], parts = []) {
+      db.transaction(() => jobs.complete(owner, ids, followUps, parts)).immediate();
     },
     async retryJob(owner, id, runAt, error, options) {
       retry.run(runAt, error, options?.refundAttempt ? 1 : 0, id, owner);

@@ -227,7 +227,7 @@ export function sqliteMessageStore(
       }
       for (const s of skipped ?? [])
         insertSkipped.run(s.tenantId, s.eventId, s.subscriberId, s.step, s.channel, s.reason, s.createdAt);
-      if (ack) jobs.complete(ack.owner, ack.jobIds, ack.followUps);
+      if (ack) jobs.complete(ack.owner, ack.jobIds, ack.followUps, ack.parts);
       return created;
     },
   );

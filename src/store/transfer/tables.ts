@@ -172,6 +172,7 @@ export const TABLES: readonly TableSpec[] = [
       status: 'text',
       created_at: 'int',
       workflow_version: 'int',
+      open_parts: 'int',
     },
   },
   {

@@ -16,6 +16,7 @@ function event(extra: Partial<EventInput>): EventRecord {
     status: 'accepted',
     createdAt: ACCEPTED,
     workflowVersion: 1,
+    openParts: 1,
   };
 }
 
