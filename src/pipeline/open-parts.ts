@@ -36,7 +36,7 @@ export function deliveryPartsChanges(
 ): OpenPartsChange[] {
   const changes = new Map<string, OpenPartsChange>();
   for (const target of targets) {
-    if (!resolvesRecipients(target)) continue;
+    if (!resolvesRecipients(target) || !counted(target.event)) continue;
     const key = eventKey(target.event);
     if (madeFor.has(key)) continue;
     const change = changes.get(key);
@@ -56,5 +56,10 @@ export function deliveryPartsChanges(
 /** A fanout page of `event` that queued `queued` jobs of its work (deliver pages, its next page). */
 export function fanoutPageChange(event: EventRecord, queued: number): OpenPartsChange[] {
   const by = queued - 1;
-  return by === 0 ? [] : [{ tenantId: event.tenantId, eventId: event.id, by }];
+  return by === 0 || !counted(event) ? [] : [{ tenantId: event.tenantId, eventId: event.id, by }];
+}
+
+/** Events accepted before parts were counted (migration 038) have none to change. */
+function counted(event: EventRecord): boolean {
+  return event.openParts !== null;
 }

@@ -87,7 +87,8 @@ export interface JobStore {
   claimJobs(request: ClaimRequest): Promise<Job[]>;
   /**
    * Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically;
-   * `parts` change their events' open parts in the same transaction, on the same condition.
+   * `parts` change their events' open parts in the same transaction, only if `owner` still held
+   * every one of `ids` (changes are not told apart by job: one run again elsewhere counts its own).
    */
   completeJobs(owner: string, ids: number[], followUps?: JobSpec[], parts?: OpenPartsChange[]): Promise<void>;
   /**
@@ -621,7 +622,7 @@ export interface MessageAck {
   jobIds: number[];
   /** Queued only if this owner still held at least one of `jobIds` (a lost lease reruns elsewhere). */
   followUps?: JobSpec[];
-  /** Applied, like `followUps`, only if this owner still held at least one of `jobIds`. */
+  /** Applied only if this owner still held every one of `jobIds` (see JobStore.completeJobs). */
   parts?: OpenPartsChange[];
 }
 

@@ -219,6 +219,13 @@ describe('bad input', () => {
     expect(missing.body.error.details.map((d: { path: string }) => d.path)).toEqual(
       expect.arrayContaining(['config.port', 'config.from']),
     );
+    const badHost = await server.call('PUT', '/v1/integrations/x', {
+      channel: 'email',
+      provider: 'smtp',
+      config: { host: 'not a host', port: 25, from: 'a@b.c' },
+    });
+    expect(badHost.status).toBe(422);
+    expect(badHost.body.error).toMatchObject({ code: 'unprocessable', details: [{ path: 'config.host' }] });
     const ok = await server.call('PUT', '/v1/integrations/x', {
       channel: 'email',
       provider: 'smtp',

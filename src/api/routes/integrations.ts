@@ -88,6 +88,20 @@ function offline<T>(check: () => T): T {
   }
 }
 
+/**
+ * The private-target rule on the hosts the integration names. A host that is not a host name or
+ * address is, like every other config field an integration cannot use, a 422 naming it.
+ */
+function refuseTargets(providers: ProviderRegistry, targets: Parameters<typeof refuseBlockedTargets>[1]) {
+  try {
+    refuseBlockedTargets(providers.outbound, targets);
+  } catch (error) {
+    if (error instanceof ApiError && error.errorCode === 'validation_failed')
+      throw unprocessableFields(error.details);
+    throw error;
+  }
+}
+
 /** Builds the client as a send would, without connecting, so bad keys are a 422 now. */
 function buildOffline(
   definition: ProviderDefinition,
@@ -130,7 +144,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
             : null;
         config = offline(() => restoreSecretConfig(definition, config, stored));
         const credentials = body.credentials ?? storedCredentials;
-        refuseBlockedTargets(providers.outbound, definition.targets(config, credentials));
+        refuseTargets(providers, definition.targets(config, credentials));
         checkCredentialsFollow(definition, body, config, existing);
         buildOffline(definition, config, credentials, providers);
         if (definition.secretConfig) {

@@ -48,6 +48,13 @@ export function changeOpenPartsFrom(param: string, when: string): string {
      WHERE e.tenant_id = c.tenant_id AND e.id = c.event_id AND ${when}`;
 }
 
+/**
+ * Open parts change only if the owner still held every job it completes (`done` deleted them
+ * all): changes are not told apart by job, and a job run again elsewhere counts its own part.
+ */
+export const allHeld = (done: string, ids: string) =>
+  `(SELECT count(*) FROM ${done}) = cardinality(${ids}::BIGINT[])`;
+
 /** Dead row versions in `jobs` that make a vacuum worth its cost. */
 const VACUUM_AFTER_DEAD = 20_000;
 
@@ -97,7 +104,7 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       if (ids.length === 0) return;
       // A job whose lease was lost will run again elsewhere; its follow-ups and parts come from that run.
       const held = 'EXISTS (SELECT 1 FROM done)';
-      const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', held)})` : '';
+      const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', allHeld('done', '$1'))})` : '';
       await run(
         db,
         `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)${changes}

@@ -39,15 +39,17 @@ export function jobStatements(db: Database.Database) {
   return {
     enqueue,
     /**
-     * Deletes the jobs `owner` still holds and, if it held any, queues `followUps` and applies
-     * `parts`: a job whose lease was lost will run again elsewhere, and its follow-ups and parts
-     * come from that run.
+     * Deletes the jobs `owner` still holds and, if it held any, queues `followUps`: a job whose
+     * lease was lost will run again elsewhere, and its follow-ups come from that run. `parts` are
+     * applied only if it held them all: they are not told apart by job, and a job run again
+     * elsewhere counts its own part, which counted twice could read an event complete too early.
      */
     complete(owner: string, ids: number[], followUps: JobSpec[] = [], parts: OpenPartsChange[] = []): void {
       let removed = 0;
       for (const id of ids) removed += remove.run(id, owner).changes;
       if (removed === 0) return;
       for (const spec of followUps) enqueue(spec);
+      if (removed < ids.length) return;
       for (const change of parts) changeOpenParts.run(change.by, change.tenantId, change.eventId);
     },
     /** Whether `owner` still holds one of the jobs `ids` (complete would delete it). */
