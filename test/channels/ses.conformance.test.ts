@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { sesMessageIdHeader } from '../../src/channels/email/ses.ts';
 import type { OutboundMessage } from '../../src/channels/port.ts';
 import { PROVIDERS } from '../../src/providers/catalog.ts';
 import type { HttpProviderFake } from '../fakes/http-provider.ts';
@@ -121,6 +122,11 @@ describeConformance<HttpProviderFake>({
 });
 
 describe('ses adapter details', () => {
+  it("names the Message-ID SES gives the email: email.amazonses.com in us-east-1, the region's host elsewhere", () => {
+    expect(sesMessageIdHeader('0100018f-a', 'us-east-1')).toBe('<0100018f-a@email.amazonses.com>');
+    expect(sesMessageIdHeader('0102018f-b', 'eu-west-1')).toBe('<0102018f-b@eu-west-1.amazonses.com>');
+  });
+
   it('names the error type, masking the addresses SES quotes, and generates text from html', async () => {
     const fake = await startSesFake('us-east-1');
     try {

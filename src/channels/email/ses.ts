@@ -117,7 +117,7 @@ export function createSesProvider(
  * SES replaces any Message-ID the sender sets with one built from its MessageId, on
  * `email.amazonses.com` in us-east-1 and `{region}.amazonses.com` elsewhere.
  */
-function sesMessageIdHeader(sesMessageId: string, region: string): string {
+export function sesMessageIdHeader(sesMessageId: string, region: string): string {
   const host = region === 'us-east-1' ? 'email' : region;
   return `<${sesMessageId}@${host}.amazonses.com>`;
 }
