@@ -87,7 +87,7 @@ export function eventStatus(
     : 'processing';
 }
 
-/** Every part of the event's recipient work ran (none counted below 0 unless a lost lease ran one twice). */
+/** Every part of the event's recipient work ran (≤ 0: a count that went wrong still reads finished). */
 function allPartsRan(event: EventRecord): boolean {
   return event.openParts !== null && event.openParts <= 0;
 }

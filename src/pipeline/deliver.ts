@@ -80,6 +80,8 @@ export interface DeliveryTarget {
   fallback?: FallbackBuild;
   /** Per email step with a `layout`: the version it is wrapped in, null when there is none (layouts.ts). */
   layouts?: ReadonlyMap<number, LayoutRecord | null>;
+  /** The job whose part of the event's work this is (open-parts.ts); kept by what it defers. */
+  job?: number;
 }
 
 /** What an inbox item shows of the event data: the workflow's `inboxData` (default all of it). */
@@ -874,7 +876,7 @@ export function deliverHandler(deps: PipelineDeps): JobHandler {
     const targets = loaded.map((target, i): DeliveryTarget | null => {
       if (!target) return null;
       const { subscriberIds, steps, at } = payloads[i]!;
-      const delivery: DeliveryTarget = { ...target, subscriberIds };
+      const delivery: DeliveryTarget = { ...target, subscriberIds, job: jobs[i]!.id };
       if (steps) delivery.steps = steps;
       if (at !== undefined) delivery.at = at;
       return delivery;

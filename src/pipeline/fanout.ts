@@ -66,7 +66,12 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
     }
     // Every follow-up is a part of the event's work; this page was one (open-parts.ts). A topic
     // with no members, say, queues none: the event has nothing left to run.
-    await deps.store.completeJobs(owner, [job.id], followUps, fanoutPageChange(event, followUps.length));
+    await deps.store.completeJobs(
+      owner,
+      [job.id],
+      followUps,
+      fanoutPageChange(event, job.id, followUps.length),
+    );
     notifyLanes(deps.signal, followUps);
   }
 
@@ -96,7 +101,7 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
         for (const target of loaded.slice(next, next + payload.eventIds.length)) {
           if (!target) continue;
           const direct = inlineable(target);
-          if (direct) inline.push({ ...target, subscriberIds: direct });
+          if (direct) inline.push({ ...target, subscriberIds: direct, job: job.id });
           else
             followUps.push({
               tenantId: target.event.tenantId,
@@ -113,7 +118,7 @@ export function fanoutHandler(deps: PipelineDeps): JobHandler {
       const direct = target && !payload.cursor ? inlineable(target) : null;
       if (!target) ackIds.push(job.id);
       else if (direct) {
-        inline.push({ ...target, subscriberIds: direct });
+        inline.push({ ...target, subscriberIds: direct, job: job.id });
         ackIds.push(job.id);
       } else await page(job, target, payload, context.owner);
     }

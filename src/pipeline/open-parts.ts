@@ -27,7 +27,10 @@ function resolvesRecipients(target: DeliveryTarget): boolean {
 
 /**
  * The changes a delivery write makes: each of `targets` is a part it closes, each of `deferred` a
- * part it queues; events in `madeFor` (by eventKey) made something and are left alone.
+ * part it queues, each change named by the job the part belongs to (DeliveryTarget.job: the
+ * store applies it only if that job was still held); events in `madeFor` (by eventKey) made
+ * something and are left alone. A target without a job is not counted (its event stays
+ * `accepted` rather than read complete early).
  */
 export function deliveryPartsChanges(
   targets: readonly DeliveryTarget[],
@@ -35,28 +38,29 @@ export function deliveryPartsChanges(
   madeFor: ReadonlySet<string>,
 ): OpenPartsChange[] {
   const changes = new Map<string, OpenPartsChange>();
+  const keyOf = (target: DeliveryTarget) => `${target.job}\u0000${eventKey(target.event)}`;
   for (const target of targets) {
-    if (!resolvesRecipients(target) || !counted(target.event)) continue;
-    const key = eventKey(target.event);
-    if (madeFor.has(key)) continue;
-    const change = changes.get(key);
+    const { event, job } = target;
+    if (job === undefined || !resolvesRecipients(target) || !counted(event)) continue;
+    if (madeFor.has(eventKey(event))) continue;
+    const change = changes.get(keyOf(target));
     if (change) change.by--;
-    else changes.set(key, { tenantId: target.event.tenantId, eventId: target.event.id, by: -1 });
+    else changes.set(keyOf(target), { jobId: job, tenantId: event.tenantId, eventId: event.id, by: -1 });
   }
   if (changes.size === 0) return [];
   for (const target of deferred) {
     if (!resolvesRecipients(target)) continue;
-    const change = changes.get(eventKey(target.event));
+    const change = changes.get(keyOf(target));
     if (change) change.by++;
   }
   // A part that only handed its recipients on to one later job changes nothing.
   return [...changes.values()].filter((change) => change.by !== 0);
 }
 
-/** A fanout page of `event` that queued `queued` jobs of its work (deliver pages, its next page). */
-export function fanoutPageChange(event: EventRecord, queued: number): OpenPartsChange[] {
+/** A fanout page (job `jobId`) of `event` that queued `queued` jobs of its work (deliver pages, its next page). */
+export function fanoutPageChange(event: EventRecord, jobId: number, queued: number): OpenPartsChange[] {
   const by = queued - 1;
-  return by === 0 || !counted(event) ? [] : [{ tenantId: event.tenantId, eventId: event.id, by }];
+  return by === 0 || !counted(event) ? [] : [{ jobId, tenantId: event.tenantId, eventId: event.id, by }];
 }
 
 /** Events accepted before parts were counted (migration 038) have none to change. */

@@ -87,8 +87,8 @@ export interface JobStore {
   claimJobs(request: ClaimRequest): Promise<Job[]>;
   /**
    * Deletes finished jobs (only while `owner` holds them) and queues their follow-ups, atomically;
-   * `parts` change their events' open parts in the same transaction, only if `owner` still held
-   * every one of `ids` (changes are not told apart by job: one run again elsewhere counts its own).
+   * `parts` change their events' open parts in the same transaction, each only if `owner` still
+   * held its job (a job run again elsewhere counts its own part there).
    */
   completeJobs(owner: string, ids: number[], followUps?: JobSpec[], parts?: OpenPartsChange[]): Promise<void>;
   /**
@@ -622,7 +622,7 @@ export interface MessageAck {
   jobIds: number[];
   /** Queued only if this owner still held at least one of `jobIds` (a lost lease reruns elsewhere). */
   followUps?: JobSpec[];
-  /** Applied only if this owner still held every one of `jobIds` (see JobStore.completeJobs). */
+  /** Each applied only if this owner still held its job (see JobStore.completeJobs). */
   parts?: OpenPartsChange[];
 }
 
@@ -632,6 +632,8 @@ export interface MessageAck {
  * parts they were. Changes of one event in one write add up.
  */
 export interface OpenPartsChange {
+  /** The job whose part this is: the change is made only if that job was completed here. */
+  jobId: number;
   tenantId: string;
   eventId: string;
   by: number;

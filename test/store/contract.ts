@@ -526,19 +526,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const first = ours.find((j) => j.kind === 'fanout')?.id;
         const [a, b] = ours.filter((j) => j.kind === 'test').map((j) => j.id);
         expect(ours).toHaveLength(3);
-        const change = (eventId: string, by: number, tenantId = T) => ({ tenantId, eventId, by });
+        const change = (jobId: number, eventId: string, by: number, tenantId = T) => ({
+          jobId,
+          tenantId,
+          eventId,
+          by,
+        });
         // A fanout page that queued three parts: changes of one event in one write add up.
         await store.completeJobs(
           'w1',
           [a!],
           [job(), job(), job()],
-          [change('evt_1', 3), change('evt_1', -1)],
+          [change(a!, 'evt_1', 3), change(a!, 'evt_1', -1)],
         );
         expect(await openParts(T, 'evt_1')).toBe(3);
         // A delivery write: beside a message and a skipped step (of another event), with its ack.
         await store.createMessages(
           [{ record: message({ id: 'msg_1', eventId: 'evt_9' }), followUp: null }],
-          { owner: 'w1', jobIds: [b!], parts: [change('evt_1', -3), change('evt_2', -1)] },
+          { owner: 'w1', jobIds: [b!], parts: [change(b!, 'evt_1', -3), change(b!, 'evt_2', -1)] },
           [
             {
               tenantId: T,
@@ -557,21 +562,31 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // The same event id of another tenant is its own.
         expect(await openParts(OTHER, 'evt_1')).toBe(1);
         // A job this owner no longer holds changes nothing, through either write.
-        await store.completeJobs('w2', [first!], [], [change('evt_1', 5)]);
-        await store.createMessages([], { owner: 'w2', jobIds: [first!], parts: [change('evt_2', 5)] });
-        expect(await openParts(T, 'evt_1')).toBe(0);
-        expect(await openParts(T, 'evt_2')).toBe(0);
-        // Held in part (another took the first job over): the follow-ups go, the parts wait for
-        // that job's own run, or a part run twice would count twice.
-        const otherFirst = claimed.find((j) => j.tenantId === OTHER)!.id;
-        await store.completeJobs('w1', [first!, 999_999], [job()], [change('evt_1', 4)]);
+        await store.completeJobs('w2', [first!], [], [change(first!, 'evt_1', 5)]);
         await store.createMessages([], {
-          owner: 'w1',
-          jobIds: [otherFirst, 999_998],
-          parts: [change('evt_2', 4)],
+          owner: 'w2',
+          jobIds: [first!],
+          parts: [change(first!, 'evt_2', 5)],
         });
         expect(await openParts(T, 'evt_1')).toBe(0);
         expect(await openParts(T, 'evt_2')).toBe(0);
+        // Held in part (another took a job over): the follow-ups go, and each change goes with its
+        // own job; the lost job's change waits for that job's run elsewhere, or it would count twice.
+        const otherFirst = claimed.find((j) => j.tenantId === OTHER)!.id;
+        await store.completeJobs(
+          'w1',
+          [first!, 999_999],
+          [job()],
+          [change(first!, 'evt_1', 4), change(999_999, 'evt_1', -4)],
+        );
+        await store.createMessages([], {
+          owner: 'w1',
+          jobIds: [otherFirst, 999_998],
+          parts: [change(999_998, 'evt_2', 4), change(otherFirst, 'evt_1', 2, OTHER)],
+        });
+        expect(await openParts(T, 'evt_1')).toBe(4);
+        expect(await openParts(T, 'evt_2')).toBe(0);
+        expect(await openParts(OTHER, 'evt_1')).toBe(3);
         // Both held jobs are done; queued: the page's three follow-ups and the partly held write's.
         expect(await store.countJobs()).toMatchObject({ leased: 0, ready: 4 });
       });

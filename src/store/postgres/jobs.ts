@@ -33,27 +33,25 @@ export function insertJobsFrom(param: string, where = 'TRUE'): string {
 
 /** Open-parts changes as one JSON array parameter, applied by `changeOpenPartsFrom`. */
 export function partsParam(parts: OpenPartsChange[]): string {
-  return JSON.stringify(parts.map((p) => ({ tenant_id: p.tenantId, event_id: p.eventId, amount: p.by })));
+  return JSON.stringify(
+    parts.map((p) => ({ job_id: p.jobId, tenant_id: p.tenantId, event_id: p.eventId, amount: p.by })),
+  );
 }
 
 /**
- * `UPDATE events …` adding a `partsParam` parameter `$n`'s changes to their events' open parts
- * (those of one event summed first: an UPDATE … FROM changes a row once), where `when` holds.
+ * `UPDATE events …` adding a `partsParam` parameter `$n`'s changes to their events' open parts,
+ * each only if its job is among those the statement's `done` CTE deleted (a job run again
+ * elsewhere counts its own part there); those of one event are summed first (an UPDATE … FROM
+ * changes a row once).
  */
-export function changeOpenPartsFrom(param: string, when: string): string {
+export function changeOpenPartsFrom(param: string, done: string): string {
   return `UPDATE events e SET open_parts = e.open_parts + c.amount
       FROM (SELECT r.tenant_id, r.event_id, sum(r.amount)::INT AS amount
-              FROM jsonb_to_recordset(${param}::jsonb) AS r(tenant_id TEXT, event_id TEXT, amount INT)
+              FROM jsonb_to_recordset(${param}::jsonb) AS r(job_id BIGINT, tenant_id TEXT, event_id TEXT, amount INT)
+             WHERE r.job_id IN (SELECT id FROM ${done})
              GROUP BY 1, 2) AS c
-     WHERE e.tenant_id = c.tenant_id AND e.id = c.event_id AND ${when}`;
+     WHERE e.tenant_id = c.tenant_id AND e.id = c.event_id`;
 }
-
-/**
- * Open parts change only if the owner still held every job it completes (`done` deleted them
- * all): changes are not told apart by job, and a job run again elsewhere counts its own part.
- */
-export const allHeld = (done: string, ids: string) =>
-  `(SELECT count(*) FROM ${done}) = cardinality(${ids}::BIGINT[])`;
 
 /** Dead row versions in `jobs` that make a vacuum worth its cost. */
 const VACUUM_AFTER_DEAD = 20_000;
@@ -104,7 +102,7 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       if (ids.length === 0) return;
       // A job whose lease was lost will run again elsewhere; its follow-ups and parts come from that run.
       const held = 'EXISTS (SELECT 1 FROM done)';
-      const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', allHeld('done', '$1'))})` : '';
+      const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', 'done')})` : '';
       await run(
         db,
         `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)${changes}

@@ -17,7 +17,7 @@ import {
 import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
-import { allHeld, changeOpenPartsFrom, insertJobsFrom, jobsParam, partsParam } from './jobs.ts';
+import { changeOpenPartsFrom, insertJobsFrom, jobsParam, partsParam } from './jobs.ts';
 
 /**
  * The new status ($1) of an update: a message with a receipt keeps it when a send's answer or
@@ -100,12 +100,12 @@ async function insertMessages(
   /** A parameter of the statement, by its `$n`. */
   const param = (value: unknown) => `$${values.push(value)}`;
   const insertSkipped = skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped))) : '';
-  // Open parts change only if every acked job was still ours (allHeld).
+  // Each open-parts change only if its job was still ours (deleted by `a`).
   const parts = ack?.parts ?? [];
   const changeParts =
     parts.length > 0
       ? `,
-       p AS (${changeOpenPartsFrom(param(partsParam(parts)), allHeld('a', '$3'))})`
+       p AS (${changeOpenPartsFrom(param(partsParam(parts)), 'a')})`
       : '';
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
   const { rows: created } = await run<{ id: string; seq: string | null }>(

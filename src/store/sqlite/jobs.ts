@@ -40,17 +40,17 @@ export function jobStatements(db: Database.Database) {
     enqueue,
     /**
      * Deletes the jobs `owner` still holds and, if it held any, queues `followUps`: a job whose
-     * lease was lost will run again elsewhere, and its follow-ups come from that run. `parts` are
-     * applied only if it held them all: they are not told apart by job, and a job run again
-     * elsewhere counts its own part, which counted twice could read an event complete too early.
+     * lease was lost will run again elsewhere, and its follow-ups come from that run. Each of
+     * `parts` is applied only if its job was held: a job run again elsewhere counts its own part,
+     * and counted twice it could read an event complete too early.
      */
     complete(owner: string, ids: number[], followUps: JobSpec[] = [], parts: OpenPartsChange[] = []): void {
-      let removed = 0;
-      for (const id of ids) removed += remove.run(id, owner).changes;
-      if (removed === 0) return;
+      const removed = new Set<number>();
+      for (const id of ids) if (remove.run(id, owner).changes > 0) removed.add(id);
+      if (removed.size === 0) return;
       for (const spec of followUps) enqueue(spec);
-      if (removed < ids.length) return;
-      for (const change of parts) changeOpenParts.run(change.by, change.tenantId, change.eventId);
+      for (const change of parts)
+        if (removed.has(change.jobId)) changeOpenParts.run(change.by, change.tenantId, change.eventId);
     },
     /** Whether `owner` still holds one of the jobs `ids` (complete would delete it). */
     holdsAny(owner: string, ids: number[]): boolean {
