@@ -252,7 +252,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
     await until(() => (server.jobCounts().leased ?? 0) + (server.jobCounts().ready ?? 0) === 0, 30_000);
     await sleep(1_000);
   }
-  const accepted = sum(alones, 'ok') + sum(drains, 'ok');
+  const accepted = acceptedIn(alones) + acceptedIn(drains);
   // Let the last critical sends finish.
   await until(() => sentCount(server) >= accepted, 10_000);
 
@@ -275,7 +275,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
   const ratio = b.p99 / a.p99;
   const notSent = rows.filter((r) => r.phase !== 'warmup' && r.sentAt === null).length;
   const drained = broadcasts.every((s) => s.drained);
-  const broadcastRate = median(perRound.map((r) => r.deliveriesPerSecond));
+  const broadcastRate = summarize(perRound.map((r) => r.deliveriesPerSecond)).p50;
 
   for (const [i, r] of perRound.entries()) {
     ctx.log(
@@ -304,7 +304,7 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
   ctx.row('p50 ratio (b) / (a)', b.p50 / a.p50, '×', undefined, 'less noisy');
   ctx.row(
     'one round’s p99 ratio: median (min–max)',
-    median(perRound.map((r) => r.ratio)),
+    summarize(perRound.map((r) => r.ratio)).p50,
     '×',
     undefined,
     `${fmt(Math.min(...perRound.map((r) => r.ratio)), 2)}–${fmt(Math.max(...perRound.map((r) => r.ratio)), 2)}`,
@@ -331,9 +331,9 @@ async function measure(ctx: ScenarioContext, server: BenchServer): Promise<void>
     rate: RATE,
     members,
     rounds,
-    alone: { accepted: sum(alones, 'ok'), acceptedToSentMs: roundSummary(a), stagesMs: stages(aloneRows) },
+    alone: { accepted: acceptedIn(alones), acceptedToSentMs: roundSummary(a), stagesMs: stages(aloneRows) },
     duringBroadcast: {
-      accepted: sum(drains, 'ok'),
+      accepted: acceptedIn(drains),
       inDrainWindows: inDrain.length,
       acceptedToSentMs: roundSummary(b),
       stagesMs: stages(inDrain),
@@ -403,14 +403,9 @@ function worstP99(results: OpenLoopResult[]): number {
   return Math.max(...results.map((r) => r.latency.p99));
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function sum(results: OpenLoopResult[], field: 'ok'): number {
-  return results.reduce((total, r) => total + r[field], 0);
+/** Events the server accepted over several phases. */
+function acceptedIn(results: OpenLoopResult[]): number {
+  return results.reduce((total, r) => total + r.ok, 0);
 }
 
 export const priority: Scenario = {
