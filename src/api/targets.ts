@@ -12,12 +12,14 @@ export interface NamedTarget {
 
 /**
  * The private-target rule at write time, offline: IP literals (in any spelling a URL parser
- * accepts) and localhost names are refused here — 400 for what is no host at all, else 422
- * `blocked_target` naming every blocked field; other names are checked after DNS, at every connect.
+ * accepts) and localhost names are refused here — what is no host at all as `invalid` says (400
+ * by default; an integration's config answers 422), else 422 `blocked_target` naming every
+ * blocked field; other names are checked after DNS, at every connect.
  */
 export function refuseBlockedTargets(
   outbound: Pick<OutboundGuard, 'checkHost'>,
   targets: NamedTarget[],
+  invalidAs: (details: ErrorDetail[]) => ApiError = validationError,
 ): void {
   const invalid: ErrorDetail[] = [];
   const blocked: ErrorDetail[] = [];
@@ -26,7 +28,7 @@ export function refuseBlockedTargets(
     if (verdict === 'invalid') invalid.push({ path, message: 'is not a host name or address' });
     if (verdict === 'blocked') blocked.push({ path, message: BLOCKED });
   }
-  if (invalid.length > 0) throw validationError(invalid);
+  if (invalid.length > 0) throw invalidAs(invalid);
   if (blocked.length > 0)
     throw new ApiError('blocked_target', `${blocked[0]!.path} ${blocked[0]!.message}`, blocked);
 }

@@ -84,21 +84,7 @@ function offline<T>(check: () => T): T {
       error instanceof ProviderConfigError
         ? { path: error.path, message: error.message }
         : { path: 'config', message: `cannot be used: ${(error as Error).message}` };
-    throw new ApiError('unprocessable', `${detail.path} ${detail.message}`, [detail]);
-  }
-}
-
-/**
- * The private-target rule on the hosts the integration names. A host that is not a host name or
- * address is, like every other config field an integration cannot use, a 422 naming it.
- */
-function refuseTargets(providers: ProviderRegistry, targets: Parameters<typeof refuseBlockedTargets>[1]) {
-  try {
-    refuseBlockedTargets(providers.outbound, targets);
-  } catch (error) {
-    if (error instanceof ApiError && error.errorCode === 'validation_failed')
-      throw unprocessableFields(error.details);
-    throw error;
+    throw unprocessableFields([detail]);
   }
 }
 
@@ -144,7 +130,12 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
             : null;
         config = offline(() => restoreSecretConfig(definition, config, stored));
         const credentials = body.credentials ?? storedCredentials;
-        refuseTargets(providers, definition.targets(config, credentials));
+        // A host that is no host is, like every config field an integration cannot use, a 422.
+        refuseBlockedTargets(
+          providers.outbound,
+          definition.targets(config, credentials),
+          unprocessableFields,
+        );
         checkCredentialsFollow(definition, body, config, existing);
         buildOffline(definition, config, credentials, providers);
         if (definition.secretConfig) {
