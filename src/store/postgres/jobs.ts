@@ -101,12 +101,11 @@ export function postgresJobStore(db: pg.Pool): JobStore {
     async completeJobs(owner, ids, followUps = [], parts = []) {
       if (ids.length === 0) return;
       // A job whose lease was lost will run again elsewhere; its follow-ups and parts come from that run.
-      const held = 'EXISTS (SELECT 1 FROM done)';
       const changes = parts.length > 0 ? `, p AS (${changeOpenPartsFrom('$4', 'done')})` : '';
       await run(
         db,
         `WITH done AS (DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND lease_owner = $2 RETURNING id)${changes}
-         ${insertJobsFrom('$3', held)}`,
+         ${insertJobsFrom('$3', 'EXISTS (SELECT 1 FROM done)')}`,
         [ids, owner, jobsParam(followUps), ...(parts.length > 0 ? [partsParam(parts)] : [])],
       );
     },
