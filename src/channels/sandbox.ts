@@ -1,7 +1,8 @@
 import { newId } from '../shared/ids.ts';
 import type { MessageStore } from '../store/port.ts';
 import { emailMessageId } from './email/sender.ts';
-import type { ChannelProvider, OutboundMessage } from './port.ts';
+import type { ChannelProvider, MessageMeta, OutboundMessage } from './port.ts';
+import { countSegments } from './sms/segments.ts';
 
 function addressFor(message: OutboundMessage): string | null {
   // Push and web push go to one device: the capture names it, never its token.
@@ -13,6 +14,22 @@ function addressFor(message: OutboundMessage): string | null {
       return message.subscriber.phone;
     default:
       return message.subscriber.id;
+  }
+}
+
+/** The meta a real provider of the channel would add (API.md), where it does not depend on one. */
+function channelMeta(message: OutboundMessage): MessageMeta | null {
+  switch (message.channel) {
+    case 'email':
+      // The Message-ID an SMTP send would set (no sender: the reserved .invalid domain).
+      return { messageIdHeader: emailMessageId(message.messageId, '') };
+    case 'sms': {
+      // The segments the body would cost, as Twilio reports them.
+      const { segments, encoding } = countSegments(message.content.body ?? message.content.text ?? '');
+      return { segments, encoding };
+    }
+    default:
+      return null;
   }
 }
 
@@ -39,12 +56,8 @@ export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapt
         content: message.content,
         createdAt: Date.now(),
       });
-      const detail = 'captured by the sandbox provider';
-      // An email's Message-ID as an SMTP send would set it (no sender: the reserved .invalid domain).
-      if (message.channel === 'email') {
-        return { kind: 'accepted', detail, meta: { messageIdHeader: emailMessageId(message.messageId, '') } };
-      }
-      return { kind: 'accepted', detail };
+      const meta = channelMeta(message);
+      return { kind: 'accepted', detail: 'captured by the sandbox provider', ...(meta ? { meta } : {}) };
     },
   };
 }

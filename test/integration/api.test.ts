@@ -226,6 +226,22 @@ describe('bad input', () => {
     });
     expect(badHost.status).toBe(422);
     expect(badHost.body.error).toMatchObject({ code: 'unprocessable', details: [{ path: 'config.host' }] });
+    // The sandbox takes no config and no credentials.
+    const sandboxed = await server.call('PUT', '/v1/integrations/sb', {
+      channel: 'sms',
+      provider: 'sandbox',
+      config: { colour: 'blue' },
+      credentials: { token: 'y' },
+    });
+    expect(sandboxed.status).toBe(422);
+    expect(sandboxed.body.error.details.map((d: { path: string }) => d.path)).toEqual([
+      'config.colour',
+      'credentials.token',
+    ]);
+    expect(
+      (await server.call('PUT', '/v1/integrations/sb', { channel: 'sms', provider: 'sandbox' })).status,
+    ).toBe(200);
+    expect((await server.call('DELETE', '/v1/integrations/sb')).status).toBe(204);
     const ok = await server.call('PUT', '/v1/integrations/x', {
       channel: 'email',
       provider: 'smtp',

@@ -46,6 +46,22 @@ describe('email meta', () => {
     expect(message.providerMessageId).toBe(received!.header('message-id'));
   });
 
+  it('a sandbox SMS names the segments and encoding its body costs, as Twilio would', async () => {
+    const sms = { channels: [{ channel: 'sms', template: { body: 'Your code is 123456 ✅' } }] };
+    expect((await sandbox.call('PUT', '/v1/workflows/code', sms)).status).toBe(200);
+    const sent = await sandbox.call('POST', '/v1/events', {
+      workflow: 'code',
+      to: [{ subscriberId: 'bob', phone: '+15550001111' }],
+    });
+    expect(sent.status).toBe(202);
+    const message = await waitFor(async () => {
+      const event = (await sandbox.call('GET', `/v1/events/${sent.body.eventId}`)).body;
+      const id = event.messages?.[0]?.status === 'sent' ? event.messages[0].messageId : null;
+      return id ? (await sandbox.call('GET', `/v1/messages/${id}`)).body : null;
+    }, 'the SMS sent');
+    expect(message.meta).toEqual({ segments: 1, encoding: 'UCS-2' });
+  });
+
   it('a sandbox capture names the Message-ID an SMTP send would have set', async () => {
     const message = await sentEmail(sandbox);
     expect(message).toMatchObject({

@@ -49,7 +49,13 @@ function providerDetails(body: IntegrationBody): ErrorDetail[] {
  * (API.md), a missing or unusable one is a 422 naming the field.
  */
 function settingsDetails(body: IntegrationBody, hasStoredCredentials: boolean): ErrorDetail[] {
-  if (body.provider === SANDBOX) return [];
+  // The sandbox takes no config and no credentials (API.md): any field is one it does not know.
+  if (body.provider === SANDBOX) {
+    return [
+      ...Object.keys(body.config ?? {}).map((key) => `config.${key}`),
+      ...Object.keys(body.credentials ?? {}).map((key) => `credentials.${key}`),
+    ].map((path) => ({ path, message: 'is not a known field (the sandbox takes none)' }));
+  }
   const check = providerValidators(body.provider)!;
   const details: ErrorDetail[] = [];
   const config = check.config(body.config ?? {}, 'config');
