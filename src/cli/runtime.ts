@@ -71,7 +71,11 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
     backgroundCheckpoints: sqliteFile !== null,
   };
   const store = await openStore(config, shared, logger);
-  const checkpoints = sqliteFile ? await startCheckpointThread(sqliteFile, shared.writeLock, logger) : null;
+  // Urgent work being accepted and run, counted across the threads (the checkpoint thread's too).
+  const urgentWork = JobSignal.createIncoming();
+  const checkpoints = sqliteFile
+    ? await startCheckpointThread(sqliteFile, shared.writeLock, urgentWork, logger)
+    : null;
   logger.info({ store: store.dialect, capabilities: store.capabilities }, 'store open and migrated');
   // The secret first: a start with one that cannot open the stored values stops before writing anything.
   const secrets = await prepareMasterSecret(store, config, logger).catch(async (error: unknown) => {
@@ -86,7 +90,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   if (sealed > 0) logger.info({ sealed }, 'personal data an earlier version stored in clear is now sealed');
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   restrictExistingFiles([keyFile]);
-  const signal = new JobSignal();
+  const signal = new JobSignal(urgentWork);
   // Its count of open streams is shared with the worker threads (InboxFeed.hasAudience).
   const inboxFeed = new InboxFeed(InboxFeed.createAudience(), (error) =>
     logger.error({ err: error }, 'an inbox stream or relay failed on a change'),

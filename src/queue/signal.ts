@@ -6,6 +6,9 @@ type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
 
 /** Longest an urgent accept holds the bulk lane back (JobSignal.expectUrgent). */
 const MAX_EXPECTED_MS = 1_000;
+/** Slots of the shared counter: urgent events being accepted, urgent jobs being run. */
+const ACCEPTING = 0;
+const RUNNING = 1;
 
 /**
  * In-process wake-up for idle workers: whoever commits new jobs calls `notify`, so a worker
@@ -16,16 +19,18 @@ const MAX_EXPECTED_MS = 1_000;
  * It also counts the critical and high events being accepted in this process right now, shared
  * by its threads (`incoming`, see {@link JobSignal.createIncoming}): a worker's bulk lane steps
  * aside while one is on its way, so the accept's commit does not wait behind a bulk page and the
- * worker is free when the wake-up arrives (src/queue/urgent-gate.ts).
+ * worker is free when the wake-up arrives (src/queue/urgent-gate.ts). With the critical and high
+ * jobs its workers are running, it also tells the SQLite checkpoint thread when to restart the log
+ * (see {@link urgentWorkActive}).
  */
 export class JobSignal {
   private readonly listeners = new Set<Listener>();
 
   constructor(private readonly incoming: Int32Array = JobSignal.createIncoming()) {}
 
-  /** A counter the signals of one process's threads share. */
+  /** The counters the signals of one process's threads share. */
   static createIncoming(): Int32Array {
-    return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
   }
 
   /** The shared counter, for a worker thread's signal. */
@@ -49,13 +54,13 @@ export class JobSignal {
    * bulk lane must not crawl for as long as it hangs.
    */
   expectUrgent(maxMs = MAX_EXPECTED_MS): () => void {
-    Atomics.add(this.incoming, 0, 1);
+    Atomics.add(this.incoming, ACCEPTING, 1);
     let done = false;
     const arrived = () => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      Atomics.sub(this.incoming, 0, 1);
+      Atomics.sub(this.incoming, ACCEPTING, 1);
     };
     const timer = setTimeout(arrived, maxMs);
     timer.unref();
@@ -64,6 +69,19 @@ export class JobSignal {
 
   /** Whether urgent work is being accepted in this process now. */
   urgentIncoming(): boolean {
-    return Atomics.load(this.incoming, 0) > 0;
+    return Atomics.load(this.incoming, ACCEPTING) > 0;
   }
+
+  /** A worker of this process started (`count` > 0) or finished (< 0) critical or high jobs. */
+  urgentJobsRunning(count: number): void {
+    Atomics.add(this.incoming, RUNNING, count);
+  }
+}
+
+/**
+ * Whether a process's threads are accepting or running critical or high work now, read from the
+ * counters of its JobSignal (`incomingCounter`) on any thread.
+ */
+export function urgentWorkActive(counters: Int32Array): boolean {
+  return Atomics.load(counters, ACCEPTING) > 0 || Atomics.load(counters, RUNNING) > 0;
 }

@@ -330,7 +330,11 @@ export class Worker {
    */
   private track(jobs: Job[], handler: JobHandler | undefined, chain: string | null): void {
     const lane = jobs[0]?.lane;
-    if (lane === 'critical' || lane === 'high') this.gate.urgentStarted();
+    const urgent = lane === 'critical' || lane === 'high';
+    if (urgent) {
+      this.gate.urgentStarted();
+      this.options.signal.urgentJobsRunning(jobs.length);
+    }
     for (const job of jobs) {
       this.inFlight[job.lane]++;
       this.heldIds.add(job.id);
@@ -356,6 +360,7 @@ export class Worker {
       run = this.execute(jobs, handler).then((results) => this.record(jobs, results, handler));
     }
     const task = run.finally(() => {
+      if (urgent) this.options.signal.urgentJobsRunning(-jobs.length);
       for (const job of jobs) {
         this.inFlight[job.lane]--;
         this.heldIds.delete(job.id);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { JobSignal } from '../../src/queue/signal.ts';
 import { CHECKPOINT_POLICY } from '../../src/store/sqlite/checkpoint-policy.ts';
 import { startCheckpointThread } from '../../src/store/sqlite/checkpointer.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
@@ -29,7 +30,7 @@ async function writeAndWatchLog(withCheckpointThread: boolean): Promise<number> 
   const writeLock = ThreadWriteLock.create();
   const store = openSqliteStore({ file, writeLock, checkpoints: 'background' });
   const thread = withCheckpointThread
-    ? await startCheckpointThread(file, writeLock, createLogger('silent'), {
+    ? await startCheckpointThread(file, writeLock, JobSignal.createIncoming(), createLogger('silent'), {
         intervalMs: 10,
         restartAtPages: RESTART_AT_PAGES,
       })

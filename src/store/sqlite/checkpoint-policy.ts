@@ -18,12 +18,27 @@ export interface CheckpointPolicy {
   restartAtPages: number;
   /** Writers' own automatic checkpoint (pages) while the checkpoint thread runs. */
   writerBackstopPages: number;
+  /**
+   * Longest the pass under the write lock waits for a moment when no critical or high work is
+   * being accepted or run (JobSignal's counters): it holds every writer for 2–20 ms (its fsyncs),
+   * which an MFA code should not spend waiting behind. The log is copied meanwhile.
+   */
+  urgentWaitMs: number;
+  /**
+   * How often the log's new pages are flushed to disk (fdatasync) apart from any checkpoint. An
+   * API write (a 202) is fsynced before it returns, which flushes every page written before it
+   * too: during a broadcast that was 100 ms of delivery pages (4–12 ms). Flushed this often, it is
+   * a few milliseconds' worth. 0 turns it off.
+   */
+  flushMs: number;
 }
 
 export const CHECKPOINT_POLICY: CheckpointPolicy = Object.freeze({
   intervalMs: 100,
   restartAtPages: 4096,
   writerBackstopPages: 50_000,
+  urgentWaitMs: 250,
+  flushMs: 10,
 });
 
 /** The figures `PRAGMA wal_checkpoint` answers: pages in the log and pages copied so far. */
@@ -36,4 +51,37 @@ export interface CheckpointResult {
 /** Whether the log has grown long enough to be finished under the write lock and restarted. */
 export function shouldRestartLog(result: CheckpointResult, policy: CheckpointPolicy): boolean {
   return result.log >= policy.restartAtPages;
+}
+
+/** What {@link copyLog} works with: the checkpoint thread's connection, lock and clock. */
+export interface LogCopying {
+  /** One checkpoint pass that lets writers go on. */
+  copy(): CheckpointResult;
+  /** One checkpoint pass under the writers' lock. */
+  copyLocked(): void;
+  /** Whether critical or high work is being accepted or run now. */
+  urgentActive(): boolean;
+  /** Waits until urgent work rests or until `deadline` (on `now`'s clock). */
+  untilUrgentRests(deadline: number): void;
+  now(): number;
+}
+
+/**
+ * One round of the checkpoint thread: copy the log; once it is long, copy it again and finish under
+ * the write lock, so that the next writer restarts it. Writers append while it copies, and a
+ * writer restarts the log from its beginning only if its transaction starts when every page has
+ * been copied, so the last pass must hold them. That pass holds every writer for 2–20 ms (its
+ * fsyncs), so it waits, copying meanwhile, for a moment when no critical or high work is on its
+ * way — at most `urgentWaitMs`. Answers whether it took the lock.
+ */
+export function copyLog(log: LogCopying, policy: CheckpointPolicy): boolean {
+  if (!shouldRestartLog(log.copy(), policy)) return false;
+  const deadline = log.now() + policy.urgentWaitMs;
+  for (;;) {
+    log.untilUrgentRests(Math.min(deadline, log.now() + policy.intervalMs));
+    log.copy();
+    if (!log.urgentActive() || log.now() >= deadline) break;
+  }
+  log.copyLocked();
+  return true;
 }

@@ -1,10 +1,13 @@
+import { closeSync, fdatasyncSync, fstatSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { urgentWorkActive } from '../../queue/signal.ts';
 import {
   CHECKPOINT_POLICY,
   type CheckpointPolicy,
   type CheckpointResult,
-  shouldRestartLog,
+  copyLog,
+  type LogCopying,
 } from './checkpoint-policy.ts';
 import { ThreadWriteLock } from './write-lock.ts';
 
@@ -17,10 +20,13 @@ export type FromCheckpointThread = { type: 'ready' };
 const {
   file,
   writeLock,
+  urgentWork,
   policy: overrides,
 } = workerData as {
   file: string;
   writeLock: Int32Array;
+  /** The process's JobSignal counters (urgentWorkActive). */
+  urgentWork: Int32Array;
   policy?: Partial<CheckpointPolicy>;
 };
 const policy: CheckpointPolicy = { ...CHECKPOINT_POLICY, ...overrides };
@@ -28,31 +34,88 @@ const port = parentPort!;
 const db = new Database(file);
 const lock = new ThreadWriteLock(writeLock);
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const nap = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
 
-function copyLog(): void {
-  const result = checkpoint.get() as CheckpointResult;
-  if (!shouldRestartLog(result, policy)) return;
-  // Writers append while it copies, and a writer restarts the log from its beginning only if its
-  // transaction starts when every page has been copied. So once the log is long: copy what was
-  // appended during that pass (writers still going, a shorter pass), then the few pages appended
-  // during this one while writers wait. The next writer restarts the log.
-  checkpoint.get();
-  lock.run(() => checkpoint.get());
+/**
+ * Waits (1 ms at a time, flushing the log as often as ever) until no urgent work is being
+ * accepted or run, or until `deadline`.
+ */
+function untilUrgentWorkRests(deadline: number): void {
+  while (urgentWorkActive(urgentWork) && performance.now() < deadline) {
+    Atomics.wait(nap, 0, 0, 1);
+    flushWhenDue();
+  }
 }
 
+const log: LogCopying = {
+  copy: () => checkpoint.get() as CheckpointResult,
+  copyLocked: () => lock.run(() => checkpoint.get()),
+  urgentActive: () => urgentWorkActive(urgentWork),
+  untilUrgentRests: untilUrgentWorkRests,
+  now: () => performance.now(),
+};
+
+/**
+ * Flushes what writers appended to the log since the last flush. SQLite keeps no lock on the log
+ * file itself (its locks are on the database and -shm files), so a descriptor of our own is safe
+ * to open and close. A log deleted (its last connection closed) is opened again once it is back.
+ */
+class LogFlusher {
+  private fd: number | null = null;
+  private lastChange = -1n;
+
+  flush(): void {
+    try {
+      this.fd ??= openSync(`${file}-wal`, 'r');
+      const stat = fstatSync(this.fd, { bigint: true });
+      if (stat.nlink === 0n) {
+        this.close();
+        return;
+      }
+      if (stat.mtimeNs === this.lastChange) return;
+      this.lastChange = stat.mtimeNs;
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      this.close();
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    this.lastChange = -1n;
+  }
+}
+
+const flusher = new LogFlusher();
+let nextFlushAt = 0;
+
+function flushWhenDue(): void {
+  if (policy.flushMs <= 0 || performance.now() < nextFlushAt) return;
+  nextFlushAt = performance.now() + policy.flushMs;
+  flusher.flush();
+}
+
+let nextCopyAt = 0;
+const tickMs = policy.flushMs > 0 ? Math.min(policy.flushMs, policy.intervalMs) : policy.intervalMs;
 const timer = setInterval(() => {
+  flushWhenDue();
+  if (performance.now() < nextCopyAt) return;
+  nextCopyAt = performance.now() + policy.intervalMs;
   try {
-    copyLog();
+    copyLog(log, policy);
   } catch (error) {
     // Another connection checkpointing at the same moment (a writer's backstop): next round.
     // Anything else ends the thread, which is logged and restarted.
     const code = (error as { code?: string }).code;
     if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw error;
   }
-}, policy.intervalMs);
+}, tickMs);
 port.on('message', (message: ToCheckpointThread) => {
   if (message.type !== 'stop') return;
   clearInterval(timer);
+  flusher.close();
   db.close();
   port.close();
 });

@@ -13,19 +13,22 @@ export interface CheckpointThread {
 
 /**
  * Starts the thread that checkpoints `file` in the background (see checkpoint-policy.ts). The
- * store's connections must be opened with `checkpoints: 'background'` and share `writeLock`. A
- * thread that dies is restarted; meanwhile the writers' backstop keeps the log bounded.
+ * store's connections must be opened with `checkpoints: 'background'` and share `writeLock`;
+ * `urgentWork` is the process's JobSignal counters (`incomingCounter`), which the log's restarts
+ * step aside for. A thread that dies is restarted; meanwhile the writers' backstop keeps the log
+ * bounded.
  */
 export async function startCheckpointThread(
   file: string,
   writeLock: Int32Array,
+  urgentWork: Int32Array,
   logger: Logger,
   policy?: Partial<CheckpointPolicy>,
 ): Promise<CheckpointThread> {
   const supervised = await superviseThread<FromCheckpointThread>({
     name: 'checkpoint thread',
     entry: ENTRY,
-    workerData: { file, writeLock, policy },
+    workerData: { file, writeLock, urgentWork, policy },
     logger,
   });
   return {

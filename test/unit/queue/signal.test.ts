@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobSignal } from '../../../src/queue/signal.ts';
+import { JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 describe('JobSignal: urgent work on its way', () => {
@@ -26,5 +26,21 @@ describe('JobSignal: urgent work on its way', () => {
     arrived();
     expect(signal.urgentIncoming()).toBe(true);
     other();
+  });
+
+  it('tells any thread holding the counters whether urgent work is being accepted or run', () => {
+    const api = new JobSignal();
+    const worker = new JobSignal(api.incomingCounter);
+    const counters = api.incomingCounter;
+    expect(urgentWorkActive(counters)).toBe(false);
+    const arrived = api.expectUrgent();
+    expect(urgentWorkActive(counters)).toBe(true);
+    worker.urgentJobsRunning(2);
+    arrived();
+    // Running jobs are not accepts: the bulk lane's reason to wait is gone, the checkpoint's is not.
+    expect(worker.urgentIncoming()).toBe(false);
+    expect(urgentWorkActive(counters)).toBe(true);
+    worker.urgentJobsRunning(-2);
+    expect(urgentWorkActive(counters)).toBe(false);
   });
 });

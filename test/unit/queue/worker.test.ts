@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DONE, type JobHandler, type JobResult } from '../../../src/queue/handler.ts';
-import { JobSignal } from '../../../src/queue/signal.ts';
+import { JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
 import { Worker } from '../../../src/queue/worker.ts';
 import type { Job, JobSpec, Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
@@ -407,6 +407,31 @@ describe('Worker', () => {
     expect(signal.urgentIncoming()).toBe(false);
     const freeFrom = starts.length;
     await waitFor(() => starts.length - freeFrom > 50, 'the bulk lane to go on at full pace');
+  });
+
+  it('counts its critical and high jobs as urgent work while they run, for the other threads', async () => {
+    const { store, signal } = setup();
+    const release: Record<string, () => void> = {};
+    const running: string[] = [];
+    const hold = handler('hold', (job) => {
+      running.push(job.lane);
+      return new Promise<JobResult>((resolve) => {
+        release[job.lane] = () => resolve(DONE);
+      });
+    });
+    await startWorker({ store, signal, handlers: [hold] });
+    await store.enqueueJobs([spec({ kind: 'hold', lane: 'bulk' })]);
+    signal.notify('bulk');
+    await waitFor(() => running.includes('bulk'), 'the bulk job to run');
+    expect(urgentWorkActive(signal.incomingCounter)).toBe(false);
+
+    await store.enqueueJobs([spec({ kind: 'hold', lane: 'critical' })]);
+    signal.notify('critical');
+    await waitFor(() => running.includes('critical'), 'the critical job to run');
+    expect(urgentWorkActive(signal.incomingCounter)).toBe(true);
+    release.critical!();
+    await waitFor(() => !urgentWorkActive(signal.incomingCounter), 'the count to drop once it is done');
+    release.bulk!();
   });
 
   it('lets the bulk lane go on under a steady stream of wake-ups that bring no urgent work', async () => {

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CHECKPOINT_POLICY,
+  type CheckpointPolicy,
+  copyLog,
+  type LogCopying,
+} from '../../../src/store/sqlite/checkpoint-policy.ts';
+
+const POLICY: CheckpointPolicy = {
+  ...CHECKPOINT_POLICY,
+  intervalMs: 100,
+  restartAtPages: 1000,
+  urgentWaitMs: 250,
+};
+
+/**
+ * The checkpoint thread's connection on a clock of its own: each pass takes `passMs`, urgent work
+ * runs until `urgentUntil`; answers what happened when.
+ */
+function fakeLog(options: { logPages: number; urgentUntil?: number; passMs?: number }) {
+  const { logPages, urgentUntil = 0, passMs = 5 } = options;
+  let now = 0;
+  const passes: { at: number; locked: boolean }[] = [];
+  const log: LogCopying = {
+    copy() {
+      passes.push({ at: now, locked: false });
+      now += passMs;
+      return { busy: 0, log: logPages, checkpointed: logPages };
+    },
+    copyLocked() {
+      passes.push({ at: now, locked: true });
+      now += passMs;
+    },
+    urgentActive: () => now < urgentUntil,
+    untilUrgentRests(deadline) {
+      if (now < urgentUntil) now = Math.max(now, Math.min(deadline, urgentUntil));
+    },
+    now: () => now,
+  };
+  return { log, passes };
+}
+
+describe('copyLog (a round of the SQLite checkpoint thread)', () => {
+  it('copies a short log once, without the write lock', () => {
+    const { log, passes } = fakeLog({ logPages: 999 });
+    expect(copyLog(log, POLICY)).toBe(false);
+    expect(passes).toEqual([{ at: 0, locked: false }]);
+  });
+
+  it('finishes a long log under the lock right after a second pass when no urgent work runs', () => {
+    const { log, passes } = fakeLog({ logPages: 1000 });
+    expect(copyLog(log, POLICY)).toBe(true);
+    expect(passes).toEqual([
+      { at: 0, locked: false },
+      { at: 5, locked: false },
+      { at: 10, locked: true },
+    ]);
+  });
+
+  it('waits for urgent work to rest, then copies what came meanwhile before taking the lock', () => {
+    const { log, passes } = fakeLog({ logPages: 1000, urgentUntil: 40 });
+    copyLog(log, POLICY);
+    expect(passes).toEqual([
+      { at: 0, locked: false },
+      { at: 40, locked: false },
+      { at: 45, locked: true },
+    ]);
+  });
+
+  it('keeps copying every interval while urgent work runs', () => {
+    const { log, passes } = fakeLog({ logPages: 1000, urgentUntil: 230 });
+    copyLog(log, POLICY);
+    expect(passes).toEqual([
+      { at: 0, locked: false },
+      { at: 105, locked: false },
+      { at: 210, locked: false },
+      { at: 230, locked: false },
+      { at: 235, locked: true },
+    ]);
+  });
+
+  it('takes the lock anyway once it has waited urgentWaitMs', () => {
+    const { log, passes } = fakeLog({ logPages: 1000, urgentUntil: 10_000 });
+    copyLog(log, POLICY);
+    expect(passes.at(-1)).toEqual({ at: 260, locked: true });
+    expect(passes.filter((p) => p.locked)).toHaveLength(1);
+  });
+});
