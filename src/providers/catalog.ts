@@ -1,6 +1,7 @@
 import Type, { type TSchema } from 'typebox';
 import { createDiscordProvider } from '../channels/chat/discord.ts';
 import { createSlackProvider } from '../channels/chat/slack.ts';
+import { checkedFrom } from '../channels/email/sender.ts';
 import { createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
 import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
@@ -29,6 +30,12 @@ export interface ProviderDefinition {
   credentials: TSchema;
   /** Builds the client offline (never connects); throws ProviderConfigError naming a bad field. */
   create(config: Fields, credentials: Fields, context: ProviderContext): ChannelProvider;
+  /**
+   * Checks made only when an integration is written (`PUT`), not each time a send builds the
+   * client: integrations stored before a check existed go on sending as they did. Throws
+   * ProviderConfigError naming a bad field.
+   */
+  checkAtPut?(config: Fields, credentials: Fields): void;
   /**
    * The hosts the config (and credentials, where they name one: FCM's `token_uri`) point at, for
    * the private-target check at `PUT`. `credentials` are the ones the integration will use: given
@@ -207,6 +214,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: smtpCredentials,
     create: (config, credentials, context) =>
       createSmtpProvider(config as never, credentials as never, context),
+    // Checked as the HTTP providers check theirs, but only at PUT: nodemailer takes forms of
+    // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
+    checkAtPut: (config) => void checkedFrom(config.from),
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||

@@ -245,7 +245,7 @@ describe('bad input', () => {
     const ok = await server.call('PUT', '/v1/integrations/x', {
       channel: 'email',
       provider: 'smtp',
-      config: { host: 'h', port: 25, from: 'a@b.c' },
+      config: { host: 'h', port: 25, from: 'a@acme.test' },
       credentials: { pass: 'hunter2' },
     });
     expect(ok.status).toBe(200);

@@ -101,7 +101,10 @@ function buildOffline(
   credentials: Fields,
   providers: ProviderRegistry,
 ): void {
-  const client = offline(() => definition.create(config, credentials, { outbound: providers.outbound }));
+  const client = offline(() => {
+    definition.checkAtPut?.(config, credentials);
+    return definition.create(config, credentials, { outbound: providers.outbound });
+  });
   void client.close?.().catch(() => undefined);
 }
 

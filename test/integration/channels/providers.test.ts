@@ -116,6 +116,14 @@ describe('provider integrations through the API', () => {
         'config.from',
       ],
       [
+        'smtp with a from that is no address',
+        'email',
+        'smtp',
+        { host: 'smtp.acme.test', port: 587, from: 'Acme <noreply>' },
+        undefined,
+        'config.from',
+      ],
+      [
         'slack with an http webhook URL',
         'chat',
         'slack',
