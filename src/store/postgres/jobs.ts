@@ -42,15 +42,21 @@ export function partsParam(parts: OpenPartsChange[]): string {
  * `UPDATE events …` adding a `partsParam` parameter `$n`'s changes to their events' open parts,
  * each only if its job is among those the statement's `done` CTE deleted (a job run again
  * elsewhere counts its own part there); those of one event are summed first (an UPDATE … FROM
- * changes a row once).
+ * changes a row once). The rows are locked in key order first: statements that change several
+ * events at once (batches of jobs of different events, from several workers) otherwise lock them
+ * in whatever order the join yields, and two of them deadlock (40P01), losing a batch's write.
  */
 export function changeOpenPartsFrom(param: string, done: string): string {
   return `UPDATE events e SET open_parts = e.open_parts + c.amount
-      FROM (SELECT r.tenant_id, r.event_id, sum(r.amount)::INT AS amount
-              FROM jsonb_to_recordset(${param}::jsonb) AS r(job_id BIGINT, tenant_id TEXT, event_id TEXT, amount INT)
-             WHERE r.job_id IN (SELECT id FROM ${done})
-             GROUP BY 1, 2) AS c
-     WHERE e.tenant_id = c.tenant_id AND e.id = c.event_id`;
+      FROM (SELECT ev.tenant_id, ev.id, s.amount
+              FROM (SELECT r.tenant_id, r.event_id, sum(r.amount)::INT AS amount
+                      FROM jsonb_to_recordset(${param}::jsonb) AS r(job_id BIGINT, tenant_id TEXT, event_id TEXT, amount INT)
+                     WHERE r.job_id IN (SELECT id FROM ${done})
+                     GROUP BY 1, 2) AS s
+              JOIN events ev ON ev.tenant_id = s.tenant_id AND ev.id = s.event_id
+             ORDER BY ev.tenant_id, ev.id
+               FOR UPDATE OF ev) AS c
+     WHERE e.tenant_id = c.tenant_id AND e.id = c.id`;
 }
 
 /** Dead row versions in `jobs` that make a vacuum worth its cost. */
