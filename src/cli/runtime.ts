@@ -72,7 +72,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   };
   const store = await openStore(config, shared, logger);
   // Urgent work being accepted and run, counted across the threads (the checkpoint thread's too).
-  const urgentWork = JobSignal.createIncoming();
+  const urgentWork = JobSignal.createIncoming(config.workerThreads);
   const checkpoints = sqliteFile
     ? await startCheckpointThread(sqliteFile, shared.writeLock, urgentWork, logger)
     : null;
@@ -121,8 +121,17 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
       threads > 0
         ? combineRoles(
             await Promise.all(
-              Array.from({ length: threads }, () =>
-                startWorkerThread(config, shared, secrets, signal, logger, inboxFeed, metrics.delivery),
+              Array.from({ length: threads }, (_, index) =>
+                startWorkerThread(
+                  config,
+                  shared,
+                  secrets,
+                  signal,
+                  logger,
+                  inboxFeed,
+                  metrics.delivery,
+                  index,
+                ),
               ),
             ),
           )

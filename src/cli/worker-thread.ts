@@ -40,9 +40,15 @@ store.personalData.use(dataKeyFrom(Buffer.from(secrets.personalDataKey, 'base64'
 // Shares the API thread's count of urgent events being accepted (the bulk lane steps aside): a
 // counter of its own would quietly turn that off.
 const urgentIncoming = workerData.urgentIncoming;
-if (!(urgentIncoming instanceof Int32Array && urgentIncoming.buffer instanceof SharedArrayBuffer))
-  throw new Error('a worker thread needs the shared count of urgent accepts (workerData.urgentIncoming)');
-const signal = new JobSignal(urgentIncoming);
+const urgentSlot = workerData.urgentSlot;
+if (
+  !(urgentIncoming instanceof Int32Array && urgentIncoming.buffer instanceof SharedArrayBuffer) ||
+  !(Number.isInteger(urgentSlot) && urgentSlot > 0 && urgentSlot < urgentIncoming.length)
+)
+  throw new Error(
+    'a worker thread needs the shared urgent counters and its slot (workerData.urgentIncoming, urgentSlot)',
+  );
+const signal = new JobSignal(urgentIncoming, urgentSlot);
 // Shares the API thread's count of open streams: deliveries make what streams show only for an audience.
 const inboxFeed = new InboxFeed(workerData.inboxAudience as Int32Array, (error) =>
   logger.error({ err: error }, 'an inbox relay failed on a change'),

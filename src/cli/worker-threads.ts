@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
 import type { InboxFeed } from '../inbox/feed.ts';
-import type { JobSignal } from '../queue/signal.ts';
+import { forgetRunningUrgentJobs, JobSignal } from '../queue/signal.ts';
 import type { MasterSecrets } from '../security/master-secret.ts';
 import { processNameData } from '../shared/process-name.ts';
 import { superviseThread } from '../shared/supervised-thread.ts';
@@ -35,7 +35,10 @@ export async function startWorkerThread(
   inboxFeed: InboxFeed,
   /** The API thread's delivery counts, which the thread's own are added to (for /metrics). */
   tally: DeliveryTally,
+  /** Which of the process's worker threads this is (from 0): its slot in the urgent counters. */
+  index: number,
 ): Promise<WorkerRole> {
+  const urgentSlot = JobSignal.runningSlot(index);
   let threadProblem: string | null = null;
   const supervised = await superviseThread<Extract<FromWorkerThread, { type: 'ready' }>>({
     name: 'worker thread',
@@ -49,9 +52,12 @@ export async function startWorkerThread(
       secrets,
       inboxAudience: inboxFeed.audienceCounter,
       urgentIncoming: signal.incomingCounter,
+      urgentSlot,
     },
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     logger,
+    // Jobs a thread that died was running are not running any more (its finally blocks never ran).
+    onExit: () => forgetRunningUrgentJobs(signal.incomingCounter, urgentSlot),
     // New inbox items of the thread's deliveries reach this thread's streams (and relays); its
     // workers' health is kept for /readyz (a new incarnation starts healthy).
     onMessage: (message) => {

@@ -32,10 +32,12 @@ export interface ProviderDefinition {
   create(config: Fields, credentials: Fields, context: ProviderContext): ChannelProvider;
   /**
    * Checks made only when an integration is written (`PUT`), not each time a send builds the
-   * client: integrations stored before a check existed go on sending as they did. Throws
+   * client: integrations stored before a check existed go on sending as they did, and can still
+   * be changed (disabled, given another priority) while they keep the value it would refuse.
+   * `stored` is the config of the integration being replaced, if it has this provider. Throws
    * ProviderConfigError naming a bad field.
    */
-  checkAtPut?(config: Fields, credentials: Fields): void;
+  checkAtPut?(config: Fields, stored: Fields | null): void;
   /**
    * The hosts the config (and credentials, where they name one: FCM's `token_uri`) point at, for
    * the private-target check at `PUT`. `credentials` are the ones the integration will use: given
@@ -216,7 +218,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       createSmtpProvider(config as never, credentials as never, context),
     // Checked as the HTTP providers check theirs, but only at PUT: nodemailer takes forms of
     // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
-    checkAtPut: (config) => void checkedFrom(config.from),
+    checkAtPut: (config, stored) => {
+      if (stored?.from !== config.from) checkedFrom(config.from);
+    },
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||

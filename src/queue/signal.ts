@@ -6,9 +6,13 @@ type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
 
 /** Longest an urgent accept holds the bulk lane back (JobSignal.expectUrgent). */
 const MAX_EXPECTED_MS = 1_000;
-/** Slots of the shared counter: urgent events being accepted, urgent jobs being run. */
+/**
+ * Slots of the shared counters: urgent events being accepted, then urgent jobs being run, one
+ * slot per thread that runs workers (so a thread that dies can be taken off: its count would
+ * otherwise stay up for good).
+ */
 const ACCEPTING = 0;
-const RUNNING = 1;
+const RUNNING_HERE = 1;
 
 /**
  * In-process wake-up for idle workers: whoever commits new jobs calls `notify`, so a worker
@@ -26,11 +30,20 @@ const RUNNING = 1;
 export class JobSignal {
   private readonly listeners = new Set<Listener>();
 
-  constructor(private readonly incoming: Int32Array = JobSignal.createIncoming()) {}
+  constructor(
+    private readonly incoming: Int32Array = JobSignal.createIncoming(),
+    /** Where this thread counts the urgent jobs its workers run ({@link runningSlot}). */
+    private readonly running = RUNNING_HERE,
+  ) {}
 
-  /** The counters the signals of one process's threads share. */
-  static createIncoming(): Int32Array {
-    return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  /** The counters the signals of one process's threads share, with room for `workerThreads`. */
+  static createIncoming(workerThreads = 0): Int32Array {
+    return new Int32Array(new SharedArrayBuffer((2 + workerThreads) * Int32Array.BYTES_PER_ELEMENT));
+  }
+
+  /** The slot where worker thread `index` (from 0) counts its running urgent jobs. */
+  static runningSlot(index: number): number {
+    return RUNNING_HERE + 1 + index;
   }
 
   /** The shared counter, for a worker thread's signal. */
@@ -74,7 +87,7 @@ export class JobSignal {
 
   /** A worker of this process started (`count` > 0) or finished (< 0) critical or high jobs. */
   urgentJobsRunning(count: number): void {
-    Atomics.add(this.incoming, RUNNING, count);
+    Atomics.add(this.incoming, this.running, count);
   }
 }
 
@@ -83,5 +96,12 @@ export class JobSignal {
  * counters of its JobSignal (`incomingCounter`) on any thread.
  */
 export function urgentWorkActive(counters: Int32Array): boolean {
-  return Atomics.load(counters, ACCEPTING) > 0 || Atomics.load(counters, RUNNING) > 0;
+  for (let slot = ACCEPTING; slot < counters.length; slot++)
+    if (Atomics.load(counters, slot) > 0) return true;
+  return false;
+}
+
+/** A worker thread is gone: the urgent jobs it counted as running are not running any more. */
+export function forgetRunningUrgentJobs(counters: Int32Array, slot: number): void {
+  Atomics.store(counters, slot, 0);
 }

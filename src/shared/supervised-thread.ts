@@ -22,6 +22,8 @@ export interface SuperviseOptions {
   logger: Logger;
   /** Every message of every incarnation of the thread, the ready one included. */
   onMessage?: (message: unknown) => void;
+  /** An incarnation exited (stopped, or died and about to be restarted): undo what it left. */
+  onExit?: () => void;
 }
 
 /**
@@ -40,7 +42,12 @@ export async function superviseThread<Ready extends { type: 'ready' }>(
         workerData: options.workerData,
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
       });
-      const exited = new Promise<void>((done) => thread.once('exit', () => done()));
+      const exited = new Promise<void>((done) =>
+        thread.once('exit', () => {
+          options.onExit?.();
+          done();
+        }),
+      );
       const onEarlyExit = (code: number) =>
         reject(new Error(`${name} exited during start-up (code ${code})`));
       thread.once('error', reject);

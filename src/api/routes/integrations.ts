@@ -94,15 +94,19 @@ function offline<T>(check: () => T): T {
   }
 }
 
-/** Builds the client as a send would, without connecting, so bad keys are a 422 now. */
+/**
+ * Builds the client as a send would, without connecting, so bad keys are a 422 now; and makes the
+ * checks only a PUT makes (`stored`: the config it replaces, of the same provider).
+ */
 function buildOffline(
   definition: ProviderDefinition,
   config: Fields,
   credentials: Fields,
+  stored: Fields | null,
   providers: ProviderRegistry,
 ): void {
   const client = offline(() => {
-    definition.checkAtPut?.(config, credentials);
+    definition.checkAtPut?.(config, stored);
     return definition.create(config, credentials, { outbound: providers.outbound });
   });
   void client.close?.().catch(() => undefined);
@@ -146,7 +150,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
           unprocessableFields,
         );
         checkCredentialsFollow(definition, body, config, existing);
-        buildOffline(definition, config, credentials, providers);
+        buildOffline(definition, config, credentials, stored?.config ?? null, providers);
         if (definition.secretConfig) {
           // A webhook URL that is itself the secret is sealed with the credentials, never stored plain.
           const split = splitSecretConfig(definition, config, credentials);

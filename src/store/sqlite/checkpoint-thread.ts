@@ -75,9 +75,11 @@ class LogFlusher {
       if (stat.mtimeNs === this.lastChange) return;
       this.lastChange = stat.mtimeNs;
       fdatasyncSync(this.fd);
-    } catch (error) {
+    } catch {
+      // No log right now (ENOENT), or one that cannot be flushed (EIO, ENOSPC, EMFILE): flushing
+      // only saves later commits time, so it never ends the thread. Checkpoints meet the same
+      // disk and fail loudly.
       this.close();
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
+import { forgetRunningUrgentJobs, JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 describe('JobSignal: urgent work on its way', () => {
@@ -41,6 +41,19 @@ describe('JobSignal: urgent work on its way', () => {
     expect(worker.urgentIncoming()).toBe(false);
     expect(urgentWorkActive(counters)).toBe(true);
     worker.urgentJobsRunning(-2);
+    expect(urgentWorkActive(counters)).toBe(false);
+  });
+
+  it("counts each worker thread's running jobs in its own slot, so a thread that died can be taken off", () => {
+    const api = new JobSignal(JobSignal.createIncoming(2));
+    const counters = api.incomingCounter;
+    const threads = [0, 1].map((index) => new JobSignal(counters, JobSignal.runningSlot(index)));
+    threads[0]!.urgentJobsRunning(1);
+    threads[1]!.urgentJobsRunning(3);
+    // Thread 1 died with its jobs counted: only its slot goes.
+    forgetRunningUrgentJobs(counters, JobSignal.runningSlot(1));
+    expect(urgentWorkActive(counters)).toBe(true);
+    threads[0]!.urgentJobsRunning(-1);
     expect(urgentWorkActive(counters)).toBe(false);
   });
 });
