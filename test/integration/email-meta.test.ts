@@ -22,20 +22,21 @@ afterAll(async () => {
   await Promise.all([mail?.close(), sandbox?.close()]);
 });
 
-/** Sends one receipt to `ada` and returns her email message once it went out. */
-async function sentEmail(server: TestServer) {
-  const sent = await server.call('POST', '/v1/events', {
-    workflow: 'receipt',
-    to: [{ subscriberId: 'ada', email: 'ada@example.com' }],
-  });
+/** Posts `event` and returns its first message once that went out. */
+async function sentMessage(server: TestServer, event: Record<string, unknown>) {
+  const sent = await server.call('POST', '/v1/events', event);
   expect(sent.status).toBe(202);
   return waitFor(async () => {
-    const event = (await server.call('GET', `/v1/events/${sent.body.eventId}`)).body;
-    const message = event.messages?.[0];
+    const view = (await server.call('GET', `/v1/events/${sent.body.eventId}`)).body;
+    const message = view.messages?.[0];
     if (!message || !['sent', 'delivered'].includes(message.status)) return null;
     return (await server.call('GET', `/v1/messages/${message.messageId}`)).body;
-  }, 'the receipt sent');
+  }, `the ${event.workflow} message sent`);
 }
+
+/** Sends one receipt to `ada` and returns her email message once it went out. */
+const sentEmail = (server: TestServer) =>
+  sentMessage(server, { workflow: 'receipt', to: [{ subscriberId: 'ada', email: 'ada@example.com' }] });
 
 describe('email meta', () => {
   it("names the Message-ID header the email carried, on the sender's domain", async () => {
@@ -49,16 +50,10 @@ describe('email meta', () => {
   it('a sandbox SMS names the segments and encoding its body costs, as Twilio would', async () => {
     const sms = { channels: [{ channel: 'sms', template: { body: 'Your code is 123456 ✅' } }] };
     expect((await sandbox.call('PUT', '/v1/workflows/code', sms)).status).toBe(200);
-    const sent = await sandbox.call('POST', '/v1/events', {
+    const message = await sentMessage(sandbox, {
       workflow: 'code',
       to: [{ subscriberId: 'bob', phone: '+15550001111' }],
     });
-    expect(sent.status).toBe(202);
-    const message = await waitFor(async () => {
-      const event = (await sandbox.call('GET', `/v1/events/${sent.body.eventId}`)).body;
-      const id = event.messages?.[0]?.status === 'sent' ? event.messages[0].messageId : null;
-      return id ? (await sandbox.call('GET', `/v1/messages/${id}`)).body : null;
-    }, 'the SMS sent');
     expect(message.meta).toEqual({ segments: 1, encoding: 'UCS-2' });
   });
 

@@ -41,42 +41,36 @@ function fakeLog(options: { logPages: number; urgentUntil?: number; passMs?: num
 }
 
 describe('copyLog (a round of the SQLite checkpoint thread)', () => {
-  it('copies a short log once, without the write lock', () => {
-    const { log, passes } = fakeLog({ logPages: 999 });
-    expect(copyLog(log, POLICY)).toBe(false);
-    expect(passes).toEqual([{ at: 0, locked: false }]);
-  });
+  const copied = (...at: number[]) => at.map((t) => ({ at: t, locked: false }));
+  const locked = (at: number) => ({ at, locked: true });
 
-  it('finishes a long log under the lock right after a second pass when no urgent work runs', () => {
-    const { log, passes } = fakeLog({ logPages: 1000 });
-    expect(copyLog(log, POLICY)).toBe(true);
-    expect(passes).toEqual([
-      { at: 0, locked: false },
-      { at: 5, locked: false },
-      { at: 10, locked: true },
-    ]);
-  });
-
-  it('waits for urgent work to rest, then copies what came meanwhile before taking the lock', () => {
-    const { log, passes } = fakeLog({ logPages: 1000, urgentUntil: 40 });
-    copyLog(log, POLICY);
-    expect(passes).toEqual([
-      { at: 0, locked: false },
-      { at: 40, locked: false },
-      { at: 45, locked: true },
-    ]);
-  });
-
-  it('keeps copying every interval while urgent work runs', () => {
-    const { log, passes } = fakeLog({ logPages: 1000, urgentUntil: 230 });
-    copyLog(log, POLICY);
-    expect(passes).toEqual([
-      { at: 0, locked: false },
-      { at: 105, locked: false },
-      { at: 210, locked: false },
-      { at: 230, locked: false },
-      { at: 235, locked: true },
-    ]);
+  it.each([
+    ['copies a short log once, without the write lock', 999, 0, false, copied(0)],
+    [
+      'finishes a long log under the lock right after a second pass when no urgent work runs',
+      1000,
+      0,
+      true,
+      [...copied(0, 5), locked(10)],
+    ],
+    [
+      'waits for urgent work to rest, then copies what came meanwhile before taking the lock',
+      1000,
+      40,
+      true,
+      [...copied(0, 40), locked(45)],
+    ],
+    [
+      'keeps copying every interval while urgent work runs',
+      1000,
+      230,
+      true,
+      [...copied(0, 105, 210, 230), locked(235)],
+    ],
+  ])('%s', (_name, logPages, urgentUntil, tookLock, expected) => {
+    const { log, passes } = fakeLog({ logPages, urgentUntil });
+    expect(copyLog(log, POLICY)).toBe(tookLock);
+    expect(passes).toEqual(expected);
   });
 
   it('takes the lock anyway once it has waited urgentWaitMs', () => {
