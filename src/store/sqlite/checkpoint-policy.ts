@@ -51,7 +51,7 @@ export interface CheckpointResult {
 }
 
 /** Whether the log has grown long enough to be finished under the write lock and restarted. */
-export function shouldRestartLog(result: CheckpointResult, policy: CheckpointPolicy): boolean {
+function shouldRestartLog(result: CheckpointResult, policy: CheckpointPolicy): boolean {
   return result.log >= policy.restartAtPages;
 }
 
