@@ -15,7 +15,9 @@ export type FailoverResult =
    * (an attempt was made; retry with backoff). Otherwise none could be called (their retry
    * budgets are spent): the send waits until `until`, which is no attempt.
    */
-  | { kind: 'unavailable'; tried: boolean; reason: string; until: number };
+  | { kind: 'unavailable'; tried: boolean; reason: string; until: number }
+  /** `begin` said the message may no longer be sent (cancelled meanwhile): no provider was called. */
+  | { kind: 'withdrawn' };
 
 export interface FailoverInput {
   circuits: Circuits;
@@ -29,8 +31,14 @@ export interface FailoverInput {
   isRetry: boolean;
   /** Set when the send holds a reserved rate-limit slot of that integration. */
   slotOf: string | undefined;
-  /** Makes the call; `after` says why earlier integrations were passed over (for the timeline). */
-  send(via: ResolvedProvider, after: string): Promise<SendOutcome>;
+  /**
+   * Right before each call: records that the message goes to `via` (`after` says why earlier
+   * integrations were passed over, for the timeline). False: the message may no longer be sent
+   * (a cancel came first), and no call is made.
+   */
+  begin(via: ResolvedProvider, after: string): Promise<boolean>;
+  /** Makes the call. */
+  send(via: ResolvedProvider): Promise<SendOutcome>;
   now?: () => number;
 }
 
@@ -98,13 +106,22 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
         return { kind: 'throttled', via, until };
       }
     }
+    const after = pastOpenCircuit
+      ? `${passed.join('; ')}; no circuit lets it through: tried anyway`
+      : passed.join('; ');
+    // A store error here is the send's own (its job runs again), not the integration's.
+    const go = await input.begin(via, after).catch((error: unknown) => {
+      circuits.release(tenantId, id, decision.permit);
+      throw error;
+    });
+    if (!go) {
+      circuits.release(tenantId, id, decision.permit);
+      return { kind: 'withdrawn' };
+    }
     const started = now();
     let outcome: SendOutcome;
     try {
-      const after = pastOpenCircuit
-        ? `${passed.join('; ')}; no circuit lets it through: tried anyway`
-        : passed.join('; ');
-      outcome = await input.send(via, after);
+      outcome = await input.send(via);
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }

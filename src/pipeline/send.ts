@@ -12,6 +12,7 @@ import {
   type MessageRecord,
   type MessageStatus,
   type SubscriberRecord,
+  UNSENT_STATUSES,
   type WorkflowRecord,
 } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
@@ -157,8 +158,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       followUp?: JobSpec;
       /** The send's job, completed with the change (the handler then answers ACKED). */
       ack?: MessageUpdate['ack'];
+      /** Only from these statuses (a record before the provider call: see MessageUpdate). */
+      onlyFrom?: MessageUpdate['onlyFrom'];
     } = {},
-  ) {
+  ): Promise<boolean> {
     const now = Date.now();
     const changed = await writes.write(message.tenantId, message.id, {
       // The status change and its outbound webhook events commit together (src/webhooks/emit.ts).
@@ -173,8 +176,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       now,
       followUp: extra.followUp,
       ack: extra.ack,
+      onlyFrom: extra.onlyFrom,
     });
     if (changed) deps.tally?.message(message.channel, status);
+    return changed;
   }
 
   async function sendOne(
@@ -191,21 +196,27 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       // Written through a store outage of a few seconds: given up, the job would run again and a
       // provider that already took the message would get it twice (a PostgreSQL restart mid-send
       // sent every message in flight twice).
-      await retryWhileUnavailable(
+      const changed = await retryWhileUnavailable(
         () => recordStatus(m, status, detail, { ...extra, followUp }),
         RECORD_THROUGH_OUTAGE_MS,
       );
-      if (followUp) notifyLanes(deps.signal, [followUp]);
+      if (changed && followUp) notifyLanes(deps.signal, [followUp]);
+      return changed;
     };
+    // Until the provider is called, the message may be cancelled (DELETE /v1/events, a workflow
+    // deleted) between the batch's read and these records: they change it only while it still
+    // waits, so a cancel that came first stands and nothing is sent.
+    const settleUnsent: typeof recordStatus = (m, status, detail, extra = {}) =>
+      record(m, status, detail, { ...extra, onlyFrom: UNSENT_STATUSES });
     // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
     // waits; this catches a send already claimed when it ran).
     if (!workflow) {
-      await record(message, 'cancelled', `workflow ${message.workflow} was deleted`);
+      await settleUnsent(message, 'cancelled', `workflow ${message.workflow} was deleted`);
       return DONE;
     }
     // The kill switch holds sends queued before the pause too (a retry, a slow queue).
     if (isPaused(workflow)) {
-      await record(message, 'cancelled', `workflow ${workflow.key} is paused`, {
+      await settleUnsent(message, 'cancelled', `workflow ${workflow.key} is paused`, {
         reason: 'workflow_paused',
       });
       return DONE;
@@ -220,7 +231,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
       if (!device?.active) {
         const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
-        await record(
+        await settleUnsent(
           message,
           'suppressed',
           `device ${message.deviceId} ${why} since the message was queued`,
@@ -245,7 +256,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       now: Date.now(),
     });
     if (decision.kind === 'suppress') {
-      await record(message, 'suppressed', decision.detail, { reason: decision.reason });
+      await settleUnsent(message, 'suppressed', decision.detail, { reason: decision.reason });
       return DONE;
     }
     if (decision.kind === 'defer') {
@@ -256,6 +267,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
         now,
         followUp: sendJob(message, job.lane, decision.until),
+        onlyFrom: UNSENT_STATUSES,
       });
       return DONE;
     }
@@ -266,7 +278,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       // The tenant set up this channel for other platforms only: no retry can change that.
       const theirs = integrations.map((i) => `${i.integrationId} (${i.providerName})`).join(', ');
       const detail = `no ${message.channel} integration serves ${device!.platform} devices (the tenant has ${theirs})`;
-      await record(message, 'failed', detail, { error: detail, reason: 'no_address' });
+      await settleUnsent(message, 'failed', detail, { error: detail, reason: 'no_address' });
       return DONE;
     }
     const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
@@ -293,11 +305,13 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       lastTried: isRetry ? message.provider : null,
       isRetry,
       slotOf,
-      async send(via, after) {
+      begin(via, after) {
         const passed = after ? ` (passed over ${after})` : '';
-        await record(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
+        return settleUnsent(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
           provider: via.integrationId,
         });
+      },
+      async send(via) {
         try {
           const answer = await via.provider.send(
             outbound(message, subscriber, {
@@ -316,6 +330,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         }
       },
     });
+    if (result.kind === 'withdrawn') return DONE;
     if (result.kind === 'throttled' || (result.kind === 'unavailable' && !result.tried)) {
       // Over the integration's rate limit (this send takes its reserved slot later, once), or every
       // integration's retry budget is spent (no provider was called): waiting is no attempt, but
@@ -334,6 +349,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           ...sendJob(message, job.lane, result.until, slot),
           maxAttempts: job.maxAttempts - job.attempts + 1,
         },
+        onlyFrom: UNSENT_STATUSES,
       });
       deps.tally?.message(message.channel, 'queued');
       return DONE;

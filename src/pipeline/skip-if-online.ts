@@ -1,4 +1,4 @@
-import type { Channel, MessageRecord, WorkflowRecord } from '../shared/model.ts';
+import { type Channel, type MessageRecord, UNSENT_STATUSES, type WorkflowRecord } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { Store } from '../store/port.ts';
 
@@ -31,6 +31,8 @@ export async function suppressIfOnline(
       { at: iso(now), status: 'suppressed', detail: 'skipIfOnline: the subscriber has the inbox open' },
     ],
     now,
+    // Not over a cancel that came first (the send stops all the same).
+    onlyFrom: UNSENT_STATUSES,
   });
   return true;
 }

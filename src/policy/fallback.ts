@@ -1,4 +1,11 @@
-import type { Channel, MessageRecord, MessageStatus, WorkflowChannelStep } from '../shared/model.ts';
+import {
+  type Channel,
+  type MessageRecord,
+  type MessageStatus,
+  UNSENT,
+  UNSENT_STATUSES,
+  type WorkflowChannelStep,
+} from '../shared/model.ts';
 import { iso, parseDuration } from '../shared/time.ts';
 
 /**
@@ -18,9 +25,6 @@ function receiptRank(status: MessageStatus): number {
   return RANK[status] ?? 0;
 }
 
-/** Waiting for their send (or in it): a receipt may still come for them, and their send will settle. */
-const PENDING: ReadonlySet<MessageStatus> = new Set(['queued', 'deferred', 'sending']);
-
 /** Ended without reaching anyone: a receipt cannot revive them, and a fallback after them goes at once. */
 export const DID_NOT_GO_OUT: ReadonlySet<MessageStatus> = new Set([
   'failed',
@@ -34,7 +38,7 @@ export const DID_NOT_GO_OUT: ReadonlySet<MessageStatus> = new Set([
 /** The statuses a receipt moves forward from (any other: the receipt changes nothing). */
 export function receiptMovesFrom(receipt: Receipt): MessageStatus[] {
   const lower = RECEIPTS.filter((r) => RANK[r]! < RANK[receipt]!);
-  return [...PENDING, 'sent', ...lower];
+  return [...UNSENT_STATUSES, 'sent', ...lower];
 }
 
 /** What a receipt does to a message in `status`: move it forward, nothing (already there), or refuse. */
@@ -126,7 +130,7 @@ export function decideFallback(
     const at = wentOutAt(message);
     if (at !== null && (outAt === null || at < outAt)) outAt = at;
   }
-  if (outAt === null && before.some((m) => PENDING.has(m.status))) return { kind: 'wait' };
+  if (outAt === null && before.some((m) => UNSENT.has(m.status))) return { kind: 'wait' };
   const afterMs = fallbackAfterMs(step);
   if (outAt !== null && outAt + afterMs > now) return { kind: 'later', at: outAt + afterMs };
   const earlier = new Set(steps.slice(0, index).map((s) => s.channel));

@@ -24,6 +24,13 @@ export const MESSAGE_STATUSES = [
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
+/**
+ * Waiting for their send, or in it: the statuses a send starts from. A send writes its records
+ * before the provider call only from these, so a cancel that came first is never overwritten.
+ */
+export const UNSENT_STATUSES = ['queued', 'deferred', 'sending'] as const satisfies readonly MessageStatus[];
+export const UNSENT: ReadonlySet<MessageStatus> = new Set(UNSENT_STATUSES);
+
 export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
   'delivered',
   'read',

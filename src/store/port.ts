@@ -424,6 +424,12 @@ export interface MessageUpdate {
   meta?: MessageMeta;
   append: TimelineEntry[];
   now: number;
+  /**
+   * Applied only while the message is in one of these statuses (otherwise nothing changes and the
+   * update answers false): a send's records before its provider call, so that a cancel that came
+   * first is never overwritten and the message is not sent.
+   */
+  onlyFrom?: readonly MessageStatus[];
   /** Queued in the same transaction (a replay's new send job). */
   followUp?: JobSpec;
   /** Outbound status webhook jobs for this status change, queued in the same transaction. */

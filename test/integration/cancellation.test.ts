@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { InboxFeed } from '../../src/inbox/feed.ts';
+import { sendHandler } from '../../src/pipeline/send.ts';
+import { ProviderRegistry } from '../../src/providers/registry.ts';
+import { JobSignal } from '../../src/queue/signal.ts';
+import type { Job, Store } from '../../src/store/port.ts';
+import { TemplateCache } from '../../src/templates/render.ts';
+import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import type { FakeSmtp } from '../fakes/smtp.ts';
 import { putSmtpIntegration, type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -199,5 +207,101 @@ describe('cancel by cancellationKey, through the public API', () => {
     expect(bulk.status).toBe(202);
     expect(paths(bulk.body.results[0].error)).toEqual(['events[0].cancellationKey']);
     expect(bulk.body.results[1].eventId).toMatch(/^evt_/);
+  });
+});
+
+describe('a cancel that lands after a send read its message', () => {
+  /**
+   * The send handler over the server's store, whose batch read of messages is followed at once by
+   * `between` (what another request does in that moment): the race a claimed send and
+   * `DELETE /v1/events` run every time a broadcast is cancelled while it drains.
+   */
+  async function sendWith(between: (store: Store) => Promise<unknown>, messageId: string) {
+    const store = server.tidings.store;
+    const racing = new Proxy(store, {
+      get(target, property) {
+        if (property === 'getMessages')
+          return async (...args: Parameters<Store['getMessages']>) => {
+            const read = await target.getMessages(...args);
+            await between(target);
+            return read;
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const providers = new ProviderRegistry(store, server.tidings.keys.credentialKeyring, LOOPBACK_TARGETS);
+    const handler = sendHandler({
+      store: racing,
+      providers,
+      signal: new JobSignal(),
+      templates: new TemplateCache(),
+      inboxFeed: new InboxFeed(),
+    });
+    const job: Job = {
+      id: -1,
+      tenantId: 'default',
+      kind: 'send',
+      lane: 'normal',
+      partitionKey: null,
+      payload: { messageId },
+      attempts: 1,
+      maxAttempts: 8,
+      runAt: Date.now(),
+      createdAt: Date.now(),
+    };
+    try {
+      return await handler.run([job], { owner: 'test' });
+    } finally {
+      await providers.close();
+    }
+  }
+
+  /** Mails the fake received for `address` (other tests' sends may still arrive meanwhile). */
+  const mailTo = (address: string) => smtp.received.filter((m) => m.envelope.to.includes(address)).length;
+
+  /** A queued email of the reminder workflow, as deliver writes it (its send is run by the test). */
+  async function queuedEmail(id: string) {
+    await server.call('PUT', `/v1/subscribers/race_${id}`, { email: `race_${id}@example.com` });
+    await server.tidings.store.createMessages([
+      {
+        record: messageRecord({
+          tenantId: 'default',
+          id,
+          eventId: `evt_${id}`,
+          subscriberId: `race_${id}`,
+          channel: 'email',
+          workflow: 'reminder',
+          status: 'queued',
+          provider: null,
+          content: { subject: 'Reminder', text: 'Reminder 1' },
+          timeline: [{ at: new Date().toISOString(), status: 'queued', detail: 'normal lane' }],
+          eventAt: Date.now(),
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+        }),
+        followUp: null,
+      },
+    ]);
+  }
+
+  it('stands: the message stays cancelled and nothing reaches the provider', async () => {
+    await queuedEmail('msg_race_cancelled');
+    await sendWith(
+      (store) => store.cancelEvent('default', 'evt_msg_race_cancelled', Date.now()),
+      'msg_race_cancelled',
+    );
+    const view = (await server.call('GET', '/v1/messages/msg_race_cancelled')).body;
+    expect(view.status).toBe('cancelled');
+    expect(view.timeline.map((e: Json) => e.status)).toEqual(['queued', 'cancelled']);
+    expect(mailTo('race_msg_race_cancelled@example.com')).toBe(0);
+  });
+
+  it('sends as before when nothing came between', async () => {
+    await queuedEmail('msg_race_sent');
+    await sendWith(async () => {}, 'msg_race_sent');
+    const view = (await server.call('GET', '/v1/messages/msg_race_sent')).body;
+    expect(view.timeline.map((e: Json) => e.status)).toEqual(['queued', 'sending', 'sent']);
+    expect(mailTo('race_msg_race_sent@example.com')).toBe(1);
   });
 });

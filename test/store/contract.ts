@@ -1658,6 +1658,47 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         );
       });
 
+      it('changes a message only from the statuses an update names, queuing its follow-up only then', async () => {
+        await store.createMessages([
+          { record: message({ id: 'msg_1', channel: 'email', status: 'queued' }), followUp: null },
+          {
+            record: message({ id: 'msg_2', eventId: 'evt_2', channel: 'email', status: 'cancelled' }),
+            followUp: null,
+          },
+        ]);
+        const sending = (id: string) => ({
+          tenantId: T,
+          id,
+          update: {
+            status: 'sending' as const,
+            provider: 'smtp',
+            append: [{ at: 'a', status: 'sending' as const }],
+            now: 2,
+            followUp: job(),
+            onlyFrom: ['queued', 'deferred', 'sending'] as const,
+          },
+        });
+        expect(await store.updateMessages([sending('msg_1'), sending('msg_2')])).toEqual([true, false]);
+        expect(await store.getMessage(T, 'msg_1')).toMatchObject({ status: 'sending', provider: 'smtp' });
+        const untouched = await store.getMessage(T, 'msg_2');
+        expect(untouched).toMatchObject({ status: 'cancelled', provider: 'inbox', updatedAt: 1000 });
+        expect(untouched?.timeline.map((e) => e.status)).toEqual(['delivered']);
+        expect(await store.countJobs()).toMatchObject({ ready: 1 });
+        // Two entries at once take the other statement: the same guard.
+        expect(
+          await store.updateMessage(T, 'msg_2', {
+            status: 'queued',
+            append: [
+              { at: 'b', status: 'queued' },
+              { at: 'c', status: 'queued' },
+            ],
+            now: 3,
+            onlyFrom: ['queued'],
+          }),
+        ).toBe(false);
+        expect((await store.getMessage(T, 'msg_2'))?.timeline).toHaveLength(1);
+      });
+
       it('completes the jobs an update acknowledges with it, only those the owner still holds, message or not', async () => {
         await store.createMessages([
           { record: message({ id: 'msg_1', channel: 'push', status: 'sending' }), followUp: null },

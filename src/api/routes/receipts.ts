@@ -8,7 +8,7 @@ import {
   receiptEffect,
   receiptMovesFrom,
 } from '../../policy/fallback.ts';
-import type { MessageRecord } from '../../shared/model.ts';
+import { type MessageRecord, UNSENT } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import { emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
@@ -19,9 +19,6 @@ const ReceiptBody = Type.Object(
   { status: Type.Enum([...RECEIPTS], { description: 'delivered < read < clicked' }) },
   { additionalProperties: false },
 );
-
-/** Statuses whose send has not settled yet: a receipt for one settles it (and times its fallback). */
-const UNSENT = new Set(['queued', 'deferred', 'sending']);
 
 function revivalRefused(message: MessageRecord): ApiError {
   return new ApiError(

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
-import type { Channel, MessageStatus, SandboxCapture, SkippedStep } from '../../shared/model.ts';
+import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
   MESSAGE_CHANGE_COLUMNS,
@@ -135,14 +135,8 @@ async function insertMessages(
 }
 
 export function postgresMessageStore(db: pg.Pool, personal: PersonalData): MessageStore {
-  /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
-  async function applyUpdate(
-    tenantId: string,
-    id: string,
-    update: MessageUpdate,
-    onlyIf: MessageStatus | null,
-    on: Queryable = db,
-  ) {
+  /** A status change with its timeline entries and follow-up (only from `onlyFrom`, when given). */
+  async function applyUpdate(tenantId: string, id: string, update: MessageUpdate, on: Queryable = db) {
     const { rows } = await run<{ n: number }>(
       on,
       `WITH u AS (
@@ -151,7 +145,7 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
                 provider_message_id = COALESCE($12::TEXT, provider_message_id),
                 meta = meta || $13::jsonb,
                 timeline = timeline || $5::jsonb
-          WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT IS NULL OR status = $9) RETURNING 1),
+          WHERE tenant_id = $6 AND id = $7 AND ($9::TEXT[] IS NULL OR status = ANY($9::TEXT[])) RETURNING 1),
        f AS (${insertJobsFrom('$8', 'EXISTS (SELECT 1 FROM u)')}),
        done AS (DELETE FROM jobs WHERE id = ANY($14::BIGINT[]) AND lease_owner = $15)
        SELECT count(*)::INT AS n FROM u`,
@@ -164,7 +158,7 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         tenantId,
         id,
         jobsParam([...(update.followUp ? [update.followUp] : []), ...(update.events ?? [])], update.now),
-        onlyIf,
+        update.onlyFrom ?? null,
         update.reason !== undefined,
         update.reason ?? null,
         update.providerMessageId ?? null,
@@ -260,20 +254,20 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
       return rows.map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, null);
+      return applyUpdate(tenantId, id, update);
     },
     async updateMessages(updates) {
       if (updates.length <= 1) {
-        return Promise.all(updates.map((u) => applyUpdate(u.tenantId, u.id, u.update, null)));
+        return Promise.all(updates.map((u) => applyUpdate(u.tenantId, u.id, u.update)));
       }
       return transaction(db, async (client) => {
         const changed: boolean[] = [];
-        for (const u of updates) changed.push(await applyUpdate(u.tenantId, u.id, u.update, null, client));
+        for (const u of updates) changed.push(await applyUpdate(u.tenantId, u.id, u.update, client));
         return changed;
       });
     },
     async replayDeadMessage(tenantId, id, update) {
-      return applyUpdate(tenantId, id, update, 'dead');
+      return applyUpdate(tenantId, id, { ...update, onlyFrom: ['dead'] });
     },
     async recordReceipt(write) {
       // An in-app message read (or clicked) by a receipt is read in the inbox too. When nothing

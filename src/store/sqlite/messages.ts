@@ -61,21 +61,21 @@ export function sqliteMessageStore(
     `SELECT * FROM skipped_steps WHERE tenant_id = ? AND event_id = ? ORDER BY subscriber_id, step LIMIT ?`,
   );
   // A receipt is never undone by a send's later answer (it may overtake it): see RECEIPT_KEEPS.
-  const setStatus = db.prepare(
-    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
-       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
-       updated_at = ? WHERE tenant_id = ? AND id = ?`,
-  );
-  const setStatusFromDead = db.prepare(
-    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
-       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
-       updated_at = ? WHERE tenant_id = ? AND id = ? AND status = 'dead'`,
+  const SET_STATUS = `status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?,
+       reason = CASE WHEN ? THEN ? ELSE reason END, provider_message_id = COALESCE(?, provider_message_id),
+       meta = json_patch(meta, ?), updated_at = ?`;
+  const ONLY_FROM = 'AND status IN (SELECT value FROM json_each(?))';
+  const setStatus = db.prepare(`UPDATE messages SET ${SET_STATUS} WHERE tenant_id = ? AND id = ?`);
+  const setStatusFrom = db.prepare(
+    `UPDATE messages SET ${SET_STATUS} WHERE tenant_id = ? AND id = ? ${ONLY_FROM}`,
   );
   // The common change, one timeline entry, in one statement: the row is rewritten once, not twice.
+  const APPEND_ONE = `timeline = json_insert(timeline, '$[#]', json(?))`;
   const setStatusAndAppend = db.prepare(
-    `UPDATE messages SET status = ${RECEIPT_KEEPS}, provider = COALESCE(?, provider), last_error = ?, reason = CASE WHEN ? THEN ? ELSE reason END,
-       provider_message_id = COALESCE(?, provider_message_id), meta = json_patch(meta, ?),
-       updated_at = ?, timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
+    `UPDATE messages SET ${SET_STATUS}, ${APPEND_ONE} WHERE tenant_id = ? AND id = ?`,
+  );
+  const setStatusAndAppendFrom = db.prepare(
+    `UPDATE messages SET ${SET_STATUS}, ${APPEND_ONE} WHERE tenant_id = ? AND id = ? ${ONLY_FROM}`,
   );
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
@@ -115,30 +115,10 @@ export function sqliteMessageStore(
      ORDER BY updated_at, id LIMIT @limit`,
   );
 
-  /** A status change with its timeline entries and follow-up; with `onlyIf`, only from that status. */
-  function change(tenantId: string, id: string, update: MessageUpdate, onlyIf: 'dead' | null): boolean {
+  /** A status change with its timeline entries and follow-up (only from `onlyFrom`, when given). */
+  function change(tenantId: string, id: string, update: MessageUpdate): boolean {
     if (update.ack) jobs.complete(update.ack.owner, update.ack.jobIds);
-    if (onlyIf === null && update.append.length === 1) {
-      const changed = setStatusAndAppend.run(
-        update.status,
-        update.status,
-        update.provider ?? null,
-        update.lastError ?? null,
-        update.reason === undefined ? 0 : 1,
-        update.reason ?? null,
-        update.providerMessageId ?? null,
-        update.meta ? JSON.stringify(update.meta) : '{}',
-        update.now,
-        JSON.stringify(update.append[0]),
-        tenantId,
-        id,
-      ).changes;
-      if (changed === 0) return false;
-      if (update.followUp) jobs.enqueue(update.followUp, update.now);
-      for (const event of update.events ?? []) jobs.enqueue(event, update.now);
-      return true;
-    }
-    const changed = (onlyIf === 'dead' ? setStatusFromDead : setStatus).run(
+    const status = [
       update.status,
       update.status,
       update.provider ?? null,
@@ -148,18 +128,26 @@ export function sqliteMessageStore(
       update.providerMessageId ?? null,
       update.meta ? JSON.stringify(update.meta) : '{}',
       update.now,
-      tenantId,
-      id,
-    ).changes;
-    if (changed === 0) return false;
-    for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
+    ];
+    const where = update.onlyFrom ? [tenantId, id, JSON.stringify(update.onlyFrom)] : [tenantId, id];
+    const one = update.append.length === 1;
+    const statement = one
+      ? update.onlyFrom
+        ? setStatusAndAppendFrom
+        : setStatusAndAppend
+      : update.onlyFrom
+        ? setStatusFrom
+        : setStatus;
+    const params = one ? [...status, JSON.stringify(update.append[0]), ...where] : [...status, ...where];
+    if (statement.run(...params).changes === 0) return false;
+    if (!one) for (const entry of update.append) append.run(JSON.stringify(entry), tenantId, id);
     if (update.followUp) jobs.enqueue(update.followUp, update.now);
     for (const event of update.events ?? []) jobs.enqueue(event, update.now);
     return true;
   }
   const applyUpdate = db.transaction(change);
   const applyUpdates = db.transaction((updates: readonly MessageUpdateOf[]) =>
-    updates.map((u) => change(u.tenantId, u.id, u.update, null)),
+    updates.map((u) => change(u.tenantId, u.id, u.update)),
   );
 
   const createMessages = db.transaction(
@@ -295,13 +283,13 @@ export function sqliteMessageStore(
       return (statement.all(filter) as MessageRow[]).map(toMessage);
     },
     async updateMessage(tenantId, id, update) {
-      return applyUpdate.immediate(tenantId, id, update, null);
+      return applyUpdate.immediate(tenantId, id, update);
     },
     async updateMessages(updates) {
       return updates.length === 0 ? [] : applyUpdates.immediate(updates);
     },
     async replayDeadMessage(tenantId, id, update) {
-      return applyUpdate.immediate(tenantId, id, update, 'dead');
+      return applyUpdate.immediate(tenantId, id, { ...update, onlyFrom: ['dead'] });
     },
     async recordReceipt(write) {
       return db
