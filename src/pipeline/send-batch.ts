@@ -33,6 +33,12 @@ export interface BatchReads {
   device(message: MessageRecord): DeviceRecord | null;
   /** The suppression of the message's address on its channel (a bounce, complaint or STOP), or null. */
   suppression(message: MessageRecord): SuppressionRecord | null;
+  /**
+   * The message's event was cancelled (DELETE /v1/events, by key, its workflow deleted). The
+   * cancel stops the messages that exist when it commits; this catches one a delivery already
+   * under way wrote after it.
+   */
+  eventCancelled(message: MessageRecord): boolean;
 }
 
 const DEVICE_PLATFORMS = ['apns', 'fcm', 'webpush'] as const;
@@ -48,6 +54,7 @@ interface TenantReads {
 }
 
 const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u0000${deviceId}`;
+const eventKey = (tenantId: string, eventId: string) => `${tenantId}\u0000${eventId}`;
 
 /**
  * Reads, for the messages about to be sent (null entries: nothing to send), everything the
@@ -65,6 +72,7 @@ export async function readForSends(
     | 'activeDevicesOf'
     | 'suppressionsAmong'
     | 'personalData'
+    | 'getEvents'
   >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {
@@ -90,6 +98,17 @@ export async function readForSends(
     if (message.deviceId) tenant.deviceOwners.add(message.subscriberId);
   }
   const tenants = new Map<string, TenantReads>();
+  // A broadcast's batch is one event: one small read.
+  const eventRefs = new Map<string, { tenantId: string; id: string }>();
+  for (const message of messages)
+    if (message)
+      eventRefs.set(eventKey(message.tenantId, message.eventId), {
+        tenantId: message.tenantId,
+        id: message.eventId,
+      });
+  const cancelled = new Set<string>();
+  for (const event of await store.getEvents([...eventRefs.values()]))
+    if (event.status === 'cancelled') cancelled.add(eventKey(event.tenantId, event.id));
   await Promise.all(
     [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, deviceOwners, toAddresses }]) => {
       const ids = [...subscriberIds];
@@ -124,5 +143,6 @@ export async function readForSends(
         ? (of(message).devices.get(deviceKey(message.subscriberId, message.deviceId)) ?? null)
         : null,
     suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
+    eventCancelled: (message) => cancelled.has(eventKey(message.tenantId, message.eventId)),
   };
 }

@@ -208,6 +208,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // waits, so a cancel that came first stands and nothing is sent.
     const settleUnsent: typeof recordStatus = (m, status, detail, extra = {}) =>
       record(m, status, detail, { ...extra, onlyFrom: UNSENT_STATUSES });
+    if (batch.eventCancelled(message)) {
+      await settleUnsent(message, 'cancelled', 'event cancelled');
+      return DONE;
+    }
     // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
     // waits; this catches a send already claimed when it ran).
     if (!workflow) {

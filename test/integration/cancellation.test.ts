@@ -210,7 +210,7 @@ describe('cancel by cancellationKey, through the public API', () => {
   });
 });
 
-describe('a cancel that lands after a send read its message', () => {
+describe('a cancel racing the sends of its event', () => {
   /**
    * The send handler over the server's store, whose batch read of messages is followed at once by
    * `between` (what another request does in that moment): the race a claimed send and
@@ -261,14 +261,14 @@ describe('a cancel that lands after a send read its message', () => {
   const mailTo = (address: string) => smtp.received.filter((m) => m.envelope.to.includes(address)).length;
 
   /** A queued email of the reminder workflow, as deliver writes it (its send is run by the test). */
-  async function queuedEmail(id: string) {
+  async function queuedEmail(id: string, eventId = `evt_${id}`) {
     await server.call('PUT', `/v1/subscribers/race_${id}`, { email: `race_${id}@example.com` });
     await server.tidings.store.createMessages([
       {
         record: messageRecord({
           tenantId: 'default',
           id,
-          eventId: `evt_${id}`,
+          eventId,
           subscriberId: `race_${id}`,
           channel: 'email',
           workflow: 'reminder',
@@ -285,7 +285,7 @@ describe('a cancel that lands after a send read its message', () => {
     ]);
   }
 
-  it('stands: the message stays cancelled and nothing reaches the provider', async () => {
+  it('that lands after a send read its message stands: the message stays cancelled and nothing reaches the provider', async () => {
     await queuedEmail('msg_race_cancelled');
     await sendWith(
       (store) => store.cancelEvent('default', 'evt_msg_race_cancelled', Date.now()),
@@ -295,6 +295,24 @@ describe('a cancel that lands after a send read its message', () => {
     expect(view.status).toBe('cancelled');
     expect(view.timeline.map((e: Json) => e.status)).toEqual(['queued', 'cancelled']);
     expect(mailTo('race_msg_race_cancelled@example.com')).toBe(0);
+  });
+
+  it('stops a message a delivery under way wrote after its event was cancelled', async () => {
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const accepted = await server.call('POST', '/v1/events', event('race_late', { sendAt }));
+    expect(accepted.status).toBe(202);
+    const { eventId } = accepted.body;
+    expect((await server.call('DELETE', `/v1/events/${eventId}`)).status).toBe(200);
+    // As a delivery that read the event before the cancel commits its messages after it.
+    await queuedEmail('msg_race_late', eventId);
+    await sendWith(async () => {}, 'msg_race_late');
+    const view = (await server.call('GET', '/v1/messages/msg_race_late')).body;
+    expect(view.status).toBe('cancelled');
+    expect(view.timeline.map((e: Json) => `${e.status}: ${e.detail}`)).toEqual([
+      'queued: normal lane',
+      'cancelled: event cancelled',
+    ]);
+    expect(mailTo('race_msg_race_late@example.com')).toBe(0);
   });
 
   it('sends as before when nothing came between', async () => {
