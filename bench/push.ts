@@ -20,14 +20,16 @@ import { fmt, round, sleep } from './stats.ts';
  * certificate through NODE_EXTRA_CA_CERTS, as a production server trusts a private CA.
  *
  * Seeding is not measured: the topic is filled through the API, the devices are written straight
- * into the server's SQLite file (one transaction; a device PUT per device would take minutes of
- * fsyncs) with the same columns, sealed token and address hash the store writes (under the
+ * into the server's SQLite file (a few large transactions; a device PUT per device would take
+ * minutes of fsyncs) with the same columns, sealed token and address hash the store writes (under the
  * server's personal data key, opened with its generated master secret).
  */
 
 const APP = { teamId: 'TEAMBENCH01', keyId: 'KEYBENCH01', bundleId: 'com.tidings.bench' };
 const TARGET_PUSHES_PER_SECOND = 10_000;
 const TENANT = 'default';
+/** Devices per seeding transaction. */
+const SEED_SLICE = 5_000;
 
 /** A distinct 32-byte hex token per member. */
 const tokenFor = (i: number) => i.toString(16).padStart(64, '0');
@@ -53,13 +55,16 @@ function seedDevices(server: BenchServer, members: number): void {
     );
     const now = Date.now();
     const personal = serverPersonalData(server, db);
-    db.transaction(() => {
-      for (let i = 0; i < members; i++) {
+    // In slices: one transaction for all 100k held the write lock past the server's busy timeout,
+    // and its idle worker logged `database is locked`.
+    const slice = db.transaction((from: number, to: number) => {
+      for (let i = from; i < to; i++) {
         const token = tokenFor(i);
         const hash = deviceAddressHash(personal, { platform: 'apns', token, subscription: null });
         insert.run(TENANT, `member_${i}`, personal.seal(token), hash, now, now);
       }
-    })();
+    });
+    for (let from = 0; from < members; from += SEED_SLICE) slice(from, Math.min(members, from + SEED_SLICE));
   } finally {
     db.close();
   }
