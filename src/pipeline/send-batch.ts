@@ -51,10 +51,10 @@ interface TenantReads {
   /** Active devices of the batch's device messages, by subscriber id and device id. */
   devices: Map<string, DeviceRecord>;
   suppressions: SubscriberSuppressions;
+  cancelledEvents: ReadonlySet<string>;
 }
 
 const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u0000${deviceId}`;
-const eventKey = (tenantId: string, eventId: string) => `${tenantId}\u0000${eventId}`;
 
 /**
  * Reads, for the messages about to be sent (null entries: nothing to send), everything the
@@ -72,13 +72,19 @@ export async function readForSends(
     | 'activeDevicesOf'
     | 'suppressionsAmong'
     | 'personalData'
-    | 'getEvents'
+    | 'cancelledEvents'
   >,
   messages: readonly (MessageRecord | null)[],
 ): Promise<BatchReads> {
   const wanted = new Map<
     string,
-    { subscriberIds: Set<string>; workflowKeys: Set<string>; deviceOwners: Set<string>; toAddresses: boolean }
+    {
+      subscriberIds: Set<string>;
+      workflowKeys: Set<string>;
+      eventIds: Set<string>;
+      deviceOwners: Set<string>;
+      toAddresses: boolean;
+    }
   >();
   for (const message of messages) {
     if (!message) continue;
@@ -87,6 +93,7 @@ export async function readForSends(
       tenant = {
         subscriberIds: new Set(),
         workflowKeys: new Set(),
+        eventIds: new Set(),
         deviceOwners: new Set(),
         toAddresses: false,
       };
@@ -95,41 +102,36 @@ export async function readForSends(
     if (message.channel === 'email' || message.channel === 'sms') tenant.toAddresses = true;
     tenant.subscriberIds.add(message.subscriberId);
     tenant.workflowKeys.add(message.workflow);
+    tenant.eventIds.add(message.eventId);
     if (message.deviceId) tenant.deviceOwners.add(message.subscriberId);
   }
   const tenants = new Map<string, TenantReads>();
-  // A broadcast's batch is one event: one small read.
-  const eventRefs = new Map<string, { tenantId: string; id: string }>();
-  for (const message of messages)
-    if (message)
-      eventRefs.set(eventKey(message.tenantId, message.eventId), {
-        tenantId: message.tenantId,
-        id: message.eventId,
-      });
-  const cancelled = new Set<string>();
-  for (const event of await store.getEvents([...eventRefs.values()]))
-    if (event.status === 'cancelled') cancelled.add(eventKey(event.tenantId, event.id));
   await Promise.all(
-    [...wanted].map(async ([tenantId, { subscriberIds, workflowKeys, deviceOwners, toAddresses }]) => {
-      const ids = [...subscriberIds];
-      const keys = [...workflowKeys];
-      const [workflows, subscribers, preferences, settings, devices] = await Promise.all([
-        Promise.all(keys.map((key) => store.getWorkflow(tenantId, key))),
-        store.getSubscribers(tenantId, ids),
-        store.getPreferencesFor(tenantId, ids),
-        store.getTenantSettings(tenantId),
-        deviceOwners.size === 0 ? [] : store.activeDevicesOf(tenantId, [...deviceOwners], DEVICE_PLATFORMS),
-      ]);
-      tenants.set(tenantId, {
-        workflows: new Map(keys.map((key, i) => [key, workflows[i] ?? null])),
-        subscribers: new Map(subscribers.map((subscriber) => [subscriber.id, subscriber])),
-        preferences,
-        defaultTimezone: settings.defaultTimezone,
-        devices: new Map(devices.map((d) => [deviceKey(d.subscriberId, d.id), d])),
-        // After the subscribers: suppressions are kept by address.
-        suppressions: toAddresses ? await readSuppressions(store, tenantId, subscribers) : NO_SUPPRESSIONS,
-      });
-    }),
+    [...wanted].map(
+      async ([tenantId, { subscriberIds, workflowKeys, eventIds, deviceOwners, toAddresses }]) => {
+        const ids = [...subscriberIds];
+        const keys = [...workflowKeys];
+        const [workflows, subscribers, preferences, settings, devices, cancelled] = await Promise.all([
+          Promise.all(keys.map((key) => store.getWorkflow(tenantId, key))),
+          store.getSubscribers(tenantId, ids),
+          store.getPreferencesFor(tenantId, ids),
+          store.getTenantSettings(tenantId),
+          deviceOwners.size === 0 ? [] : store.activeDevicesOf(tenantId, [...deviceOwners], DEVICE_PLATFORMS),
+          // A broadcast's batch is one event: one small read.
+          store.cancelledEvents(tenantId, [...eventIds]),
+        ]);
+        tenants.set(tenantId, {
+          workflows: new Map(keys.map((key, i) => [key, workflows[i] ?? null])),
+          subscribers: new Map(subscribers.map((subscriber) => [subscriber.id, subscriber])),
+          preferences,
+          defaultTimezone: settings.defaultTimezone,
+          devices: new Map(devices.map((d) => [deviceKey(d.subscriberId, d.id), d])),
+          cancelledEvents: new Set(cancelled),
+          // After the subscribers: suppressions are kept by address.
+          suppressions: toAddresses ? await readSuppressions(store, tenantId, subscribers) : NO_SUPPRESSIONS,
+        });
+      },
+    ),
   );
   // Every message handed to these was in `messages`, so its tenant was read.
   const of = (message: MessageRecord) => tenants.get(message.tenantId)!;
@@ -143,6 +145,6 @@ export async function readForSends(
         ? (of(message).devices.get(deviceKey(message.subscriberId, message.deviceId)) ?? null)
         : null,
     suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
-    eventCancelled: (message) => cancelled.has(eventKey(message.tenantId, message.eventId)),
+    eventCancelled: (message) => of(message).cancelledEvents.has(message.eventId),
   };
 }

@@ -208,7 +208,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // waits, so a cancel that came first stands and nothing is sent.
     const settleUnsent: typeof recordStatus = (m, status, detail, extra = {}) =>
       record(m, status, detail, { ...extra, onlyFrom: UNSENT_STATUSES });
-    if (batch.eventCancelled(message)) {
+    // (A `sending` message run again after a crash may be with its provider already: left to finish.)
+    if (message.status !== 'sending' && batch.eventCancelled(message)) {
       await settleUnsent(message, 'cancelled', 'event cancelled');
       return DONE;
     }
@@ -345,7 +346,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           ? `${result.via.integrationId} sends at most ${result.via.perSecond}/s; waits until ${iso(result.until)}`
           : `${result.reason}; waits until ${iso(result.until)}`;
       const slot = result.kind === 'throttled' ? result.via.integrationId : undefined;
-      await writes.write(message.tenantId, message.id, {
+      const waits = await writes.write(message.tenantId, message.id, {
         status: 'queued',
         append: [{ at: iso(now), status: 'queued', detail }],
         now,
@@ -355,7 +356,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         },
         onlyFrom: UNSENT_STATUSES,
       });
-      deps.tally?.message(message.channel, 'queued');
+      if (waits) deps.tally?.message(message.channel, 'queued');
       return DONE;
     }
     const via = result.kind === 'answered' ? result.via.integrationId : 'no integration';
@@ -468,6 +469,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         await recordStatus(message, 'dead', `gave up: ${error}`, {
           error,
           reason: 'retries_exhausted',
+          // Not over a cancel that landed since the read above.
+          onlyFrom: UNSENT_STATUSES,
           followUp: fallbackAfterSettled(workflow, message, 'dead', job.lane, Date.now()),
         });
       }

@@ -242,6 +242,8 @@ export interface EventStore {
   getEvent(tenantId: string, id: string): Promise<EventRecord | null>;
   /** Loads many events at once (a worker's batch); answers those that exist, in no particular order. */
   getEvents(refs: { tenantId: string; id: string }[]): Promise<EventRecord[]>;
+  /** Which of the tenant's events `ids` are cancelled (a send's last check; nothing else is read). */
+  cancelledEvents(tenantId: string, ids: readonly string[]): Promise<string[]>;
   /**
    * Deletes up to `limit` idempotency keys stored before `before` (they no longer answer
    * anything); answers how many. Without it the key table grows by one row per keyed event forever.

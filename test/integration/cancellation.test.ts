@@ -323,3 +323,35 @@ describe('a cancel racing the sends of its event', () => {
     expect(mailTo('race_msg_race_sent@example.com')).toBe(1);
   });
 });
+
+describe('replaying a dead letter of a cancelled event', () => {
+  it('is refused with 409 naming the event, and the message stays a dead letter', async () => {
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const accepted = await server.call('POST', '/v1/events', event('dead_cancelled', { sendAt }));
+    const { eventId } = accepted.body;
+    expect((await server.call('DELETE', `/v1/events/${eventId}`)).status).toBe(200);
+    // A send of this event that gave up before the cancel.
+    await server.tidings.store.createMessages([
+      {
+        record: messageRecord({
+          tenantId: 'default',
+          id: 'msg_dead_cancelled',
+          eventId,
+          subscriberId: 'dead_cancelled',
+          channel: 'email',
+          workflow: 'reminder',
+          status: 'dead',
+          provider: 'mail',
+          reason: 'retries_exhausted',
+        }),
+        followUp: null,
+      },
+    ]);
+    const replay = await server.call('POST', '/v1/dead-letters/msg_dead_cancelled/replay');
+    expect(replay.status).toBe(409);
+    expect(replay.body.error.code).toBe('conflict');
+    expect(replay.body.error.message).toContain(eventId);
+    const dead = (await server.call('GET', '/v1/dead-letters')).body.items.map((m: Json) => m.messageId);
+    expect(dead).toContain('msg_dead_cancelled');
+  });
+});

@@ -427,6 +427,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getMessage(T, 'msg_3'))?.status).toBe('delivered');
       });
 
+      it("answers which of a tenant's events are cancelled, and nothing of another tenant's", async () => {
+        await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
+        await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_1' }),
+            acceptable({ id: 'evt_2' }),
+            acceptable({ id: 'evt_3', tenantId: OTHER }),
+          ],
+          DAY,
+        );
+        await store.cancelEvent(T, 'evt_1', 9);
+        await store.cancelEvent(OTHER, 'evt_3', 9);
+        expect(await store.cancelledEvents(T, ['evt_1', 'evt_2', 'evt_3', 'evt_missing'])).toEqual(['evt_1']);
+        expect(await store.cancelledEvents(OTHER, ['evt_1', 'evt_3'])).toEqual(['evt_3']);
+        expect(await store.cancelledEvents(T, [])).toEqual([]);
+      });
+
       it('cancels by cancellationKey: every keyed event of the tenant and their unsent messages, once', async () => {
         await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 1);
         const keyed = (id: string, cancellationKey?: string, tenantId = T) =>

@@ -139,6 +139,15 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
       );
       return rows.map(toEvent);
     },
+    async cancelledEvents(tenantId, ids) {
+      if (ids.length === 0) return [];
+      const { rows } = await run<{ id: string }>(
+        db,
+        `SELECT id FROM events WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) AND status = 'cancelled'`,
+        [tenantId, ids],
+      );
+      return rows.map((row) => row.id);
+    },
     async cancelEvent(tenantId, id, now) {
       const entry = JSON.stringify([
         { at: new Date(now).toISOString(), status: 'cancelled', detail: 'event cancelled' },

@@ -83,6 +83,11 @@ export function sqliteEventStore(
     return readBulk(tenantId, key, createdAt - windowMs)!;
   });
   const setStatus = db.prepare('UPDATE events SET status = ? WHERE tenant_id = ? AND id = ?');
+  const cancelledOf = db
+    .prepare(
+      `SELECT id FROM events WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?)) AND status = 'cancelled'`,
+    )
+    .pluck();
   const cancelMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
        timeline = json_insert(timeline, '$[#]', json(@entry))
@@ -211,6 +216,10 @@ export function sqliteEventStore(
         for (const row of getEventsOf.all(tenantId, JSON.stringify(ids)) as EventRow[])
           found.push(toEvent(row));
       return found;
+    },
+    async cancelledEvents(tenantId, ids) {
+      if (ids.length === 0) return [];
+      return cancelledOf.all(tenantId, JSON.stringify(ids)) as string[];
     },
     async cancelEvent(tenantId, id, now) {
       return db

@@ -144,8 +144,9 @@ describe('send: one batch of sends, read once', () => {
     expect(calls.get('getWorkflow')).toBe(4);
     // The messages too: one read per tenant.
     expect(calls.get('getMessages')).toBe(2);
-    // Their events' statuses (a cancel): one read for the batch.
-    expect(calls.get('getEvents')).toBe(1);
+    // Their events' cancels: one read per tenant.
+    expect(calls.get('cancelledEvents')).toBe(2);
+    expect(calls.get('getEvents') ?? 0).toBe(0);
     expect(calls.get('getMessage') ?? 0).toBe(0);
     expect(calls.get('getPreferences') ?? 0).toBe(0);
     expect(calls.get('getSubscriber') ?? 0).toBe(0);
