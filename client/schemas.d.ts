@@ -149,7 +149,7 @@ export type WorkflowDefinition = {
   rateLimit?: Array<{
     per: "subscriber" | "subscriber+channel" | "tenant";
     limit: number;
-    /** e.g. "1h" */
+    /** from "1ms" to "366d", e.g. "1h" */
     window: string;
   }>;
   digest?: {

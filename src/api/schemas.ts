@@ -164,7 +164,12 @@ export const WorkflowBody = Type.Object(
             per: Type.Enum([...RATE_LIMIT_PER]),
             limit: Type.Integer({ minimum: 1 }),
             // At least 1 ms: a zero window could count nothing.
-            window: Type.String({ pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$', description: 'e.g. "1h"' }),
+            // At most 366d: checked at PUT (400 naming rateLimit[i].window).
+            window: Type.String({
+              pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$',
+              maxLength: 20,
+              description: 'from "1ms" to "366d", e.g. "1h"',
+            }),
           },
           { additionalProperties: false },
         ),

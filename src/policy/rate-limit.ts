@@ -11,6 +11,12 @@ import { parseDuration } from '../shared/time.ts';
  * A burst straddling a boundary may therefore see up to twice the limit within one window length.
  */
 
+/**
+ * The longest window (366 days): a counter's expiry is an epoch-millisecond time both stores can
+ * hold (a window of 10^20 days overflowed PostgreSQL's bigint and failed every delivery).
+ */
+export const RATE_WINDOW_MAX_MS = 366 * 86_400_000;
+
 /** One rule of a workflow, its window parsed once per delivery batch. */
 export interface RateLayer {
   per: RateLimitRule['per'];
@@ -26,8 +32,9 @@ export function rateLayers(rules: readonly RateLimitRule[] | undefined): RateLay
   const layers: RateLayer[] = [];
   for (const rule of rules) {
     const windowMs = parseDuration(rule.window);
-    // The API refuses such rules; one stored before that check counts nothing rather than dividing by zero.
-    if (windowMs === null || windowMs <= 0 || !(rule.limit >= 1)) continue;
+    // The API refuses such rules; one stored before those checks counts nothing rather than
+    // dividing by zero or failing the delivery.
+    if (windowMs === null || windowMs <= 0 || windowMs > RATE_WINDOW_MAX_MS || !(rule.limit >= 1)) continue;
     layers.push({
       per: rule.per,
       limit: rule.limit,

@@ -128,11 +128,16 @@ describe('workflow rate limits, through the public API', () => {
     expect(limited(messages)).toHaveLength(34);
   });
 
-  it('refuses an unknown per, a zero window or a zero limit, naming the field, and stores nothing', async () => {
+  it('refuses an unknown per, a zero or over-long window or a zero limit, naming the field, and stores nothing', async () => {
     for (const [rule, field] of [
       [{ per: 'user', limit: 3, window: '1h' }, 'rateLimit[0].per'],
       [{ per: 'subscriber', limit: 3, window: '0h' }, 'rateLimit[0].window'],
       [{ per: 'subscriber', limit: 0, window: '1h' }, 'rateLimit[0].limit'],
+      // Past a year, or past what a counter's expiry can hold (a 10^20-day window failed every
+      // delivery on PostgreSQL).
+      [{ per: 'subscriber', limit: 1, window: '367d' }, 'rateLimit[0].window'],
+      [{ per: 'subscriber', limit: 1, window: '99999999999999999999d' }, 'rateLimit[0].window'],
+      [{ per: 'tenant', limit: 1, window: '9007199254740993ms' }, 'rateLimit[0].window'],
     ] as const) {
       const put = await server.call('PUT', '/v1/workflows/rl-bad', {
         channels: [{ channel: 'in_app', template: { title: 'x' } }],
@@ -142,5 +147,10 @@ describe('workflow rate limits, through the public API', () => {
       expect(put.body.error.details.map((d: Json) => d.path)).toContain(field);
     }
     expect((await server.call('GET', '/v1/workflows/rl-bad')).status).toBe(404);
+    const yearly = await server.call('PUT', '/v1/workflows/rl-yearly', {
+      channels: [{ channel: 'in_app', template: { title: 'x' } }],
+      rateLimit: [{ per: 'subscriber', limit: 1, window: '366d' }],
+    });
+    expect(yearly.status).toBe(200);
   });
 });

@@ -4,6 +4,7 @@ import { Id, SubscriberFields } from '../../ingest/fields.ts';
 import { previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
+import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
 import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import type { VariantCount } from '../../store/port.ts';
@@ -181,6 +182,15 @@ async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   return details;
 }
 
+/** A rate limit's window is one its counter can keep (RATE_WINDOW_MAX_MS). */
+function rateLimitDetails(body: WorkflowBody): ErrorDetail[] {
+  return (body.rateLimit ?? []).flatMap((rule, i) =>
+    (parseDuration(rule.window) ?? Number.POSITIVE_INFINITY) > RATE_WINDOW_MAX_MS
+      ? [{ path: `rateLimit[${i}].window`, message: `must be at most ${RATE_WINDOW_MAX_MS / 86_400_000}d` }]
+      : [],
+  );
+}
+
 /** A digest's window must be one Tidings can keep, and its key a template that parses. */
 function digestDetails(body: WorkflowBody): ErrorDetail[] {
   const digest = body.digest;
@@ -219,6 +229,7 @@ async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition
     ...messageDetails(body),
     ...fallbackDetails(body),
     ...digestDetails(body),
+    ...rateLimitDetails(body),
   ];
   if (details.length > 0) throw validationError(details);
   return body as WorkflowDefinition;
