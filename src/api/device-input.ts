@@ -1,4 +1,5 @@
 import type { DevicePlatform, WebPushSubscription } from '../shared/model.ts';
+import { hasUrlControlCharacters } from '../shared/url-text.ts';
 import type { ErrorDetail } from './errors.ts';
 
 /** `PUT /v1/subscribers/{id}/devices/{deviceId}` as the schema let it through. */
@@ -23,7 +24,8 @@ const P256DH_BYTES = 65;
 const AUTH_BYTES = 16;
 
 function isPushEndpoint(endpoint: string): boolean {
-  if (endpoint.length > ENDPOINT_MAX_LENGTH || !URL.canParse(endpoint)) return false;
+  if (endpoint.length > ENDPOINT_MAX_LENGTH || hasUrlControlCharacters(endpoint) || !URL.canParse(endpoint))
+    return false;
   const url = new URL(endpoint);
   return url.protocol === 'https:' && url.username === '' && url.password === '';
 }

@@ -145,6 +145,11 @@ describe('devices API', () => {
       'subscription.endpoint',
     ],
     [
+      'an endpoint with a line break (a URL parser would drop it)',
+      { platform: 'webpush', subscription: subscription('https://push.example.test/send/\r\nX: y') },
+      'subscription.endpoint',
+    ],
+    [
       'an endpoint over 2048 characters',
       { platform: 'webpush', subscription: subscription(`https://push.example.test/${'a'.repeat(2030)}`) },
       'subscription.endpoint',

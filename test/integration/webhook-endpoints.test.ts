@@ -126,6 +126,8 @@ describe('webhook endpoints API', () => {
       [{ url: 'not a url', events: ['message.sent'] }, 'url'],
       [{ url: 'ftp://example.com/hook', events: ['message.sent'] }, 'url'],
       [{ url: 'https://user:pw@example.com/hook', events: ['message.sent'] }, 'url'],
+      // A URL parser drops the line break: refused, not stored as another URL.
+      [{ url: 'https://example.com/hook\r\nX: y', events: ['message.sent'] }, 'url'],
       [{ url: 'https://example.com/hook', events: [] }, 'events'],
       [{ url: 'https://example.com/hook', events: ['message.exploded'] }, 'events'],
       [{ url: 'https://example.com/hook', events: ['message.sent', 'message.sent'] }, 'events'],
