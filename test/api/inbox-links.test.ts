@@ -60,4 +60,28 @@ describe('in-app links from event data never run script in the inbox', () => {
     const click = await server.call('POST', `/v1/inbox/${item.id}/click`, { action: 0 }, { auth: token });
     expect(click.body.url).toBe('/t/9#reply');
   });
+
+  it('refuses a click on an action the item does not have, saying which it has (422 naming action)', async () => {
+    const { item, token } = await itemFor('one_action', { link: '/t/1', reply: '/t/1#reply' });
+    const missing = await server.call('POST', `/v1/inbox/${item.id}/click`, { action: 1 }, { auth: token });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.details).toEqual([
+      { path: 'action', message: "must be 0 or the label of the item's action" },
+    ]);
+    // Its only action was a script link, left out: the item has none.
+    const { item: bare, token: bareToken } = await itemFor('no_actions', {
+      link: '/t/2',
+      reply: 'javascript:alert(1)',
+    });
+    const none = await server.call(
+      'POST',
+      `/v1/inbox/${bare.id}/click`,
+      { action: 'Reply' },
+      { auth: bareToken },
+    );
+    expect(none.status).toBe(422);
+    expect(none.body.error.details).toEqual([
+      { path: 'action', message: 'must be absent: the item has no actions' },
+    ]);
+  });
 });

@@ -126,7 +126,12 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
           throw new ApiError('unprocessable', `the item has no action ${JSON.stringify(action)}`, [
             {
               path: 'action',
-              message: `must be the index (0–${actions.length - 1}) or label of one of the item's actions`,
+              message:
+                actions.length === 0
+                  ? 'must be absent: the item has no actions'
+                  : actions.length === 1
+                    ? "must be 0 or the label of the item's action"
+                    : `must be the index (0–${actions.length - 1}) or label of one of the item's actions`,
             },
           ]);
         url = chosen.url;
