@@ -178,11 +178,18 @@ const LANDING_PAGE = `<!doctype html>
 function parseJson(body: string): unknown {
   // An empty body is allowed wherever a body is optional; required bodies fail validation instead.
   if (body.length === 0) return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(body);
+    parsed = JSON.parse(body);
   } catch (error) {
     throw new ApiError('invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
+  // Fastify validates no null body: without this, `null` passed for "no body" and a PUT answered 200.
+  if (parsed === null)
+    throw new ApiError('validation_failed', 'the body is JSON null: send an object, or no body', [
+      { path: '', message: 'must be object' },
+    ]);
+  return parsed;
 }
 
 /**

@@ -187,6 +187,17 @@ describe('bad input', () => {
     const malformed = await server.call('POST', '/v1/events', '{"workflow": "alert", ');
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe('invalid_json');
+    // JSON null is no object (Fastify would skip validating it: a PUT answered 200).
+    for (const [method, route] of [
+      ['PUT', '/v1/subscribers/null_body'],
+      ['PATCH', '/v1/settings'],
+      ['POST', '/v1/subscribers/null_body/token'],
+    ] as const) {
+      const empty = await server.call(method, route, 'null');
+      expect(empty.status, route).toBe(400);
+      expect(empty.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: '' }] });
+    }
+    expect((await server.call('GET', '/v1/subscribers/null_body')).status).toBe(404);
     const huge = await server.call('POST', '/v1/events', {
       workflow: 'alert',
       to: ['u'],
