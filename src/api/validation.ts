@@ -3,7 +3,6 @@ import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { findJsonProblem } from '../ingest/json-limits.ts';
-import { URL_PATTERN_MESSAGES } from '../shared/url-text.ts';
 import { type ErrorDetail, validationError } from './errors.ts';
 
 interface SchemaError {
@@ -72,8 +71,6 @@ export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorD
       }
     } else if (error.keyword === 'boolean' && error.schemaPath.endsWith('additionalProperties')) {
       add(path, 'is not a known field');
-    } else if (error.keyword === 'pattern' && URL_PATTERN_MESSAGES.has(String(error.params.pattern))) {
-      add(path, URL_PATTERN_MESSAGES.get(String(error.params.pattern))!);
     } else {
       add(path, error.message);
     }

@@ -14,7 +14,6 @@ import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
 import type { Channel } from '../shared/model.ts';
-import { HTTP_URL_TEXT_PATTERN, HTTPS_URL_TEXT_PATTERN, URL_TEXT_PATTERN } from '../shared/url-text.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -82,12 +81,12 @@ const smtpCredentials = Type.Object(
   },
   CLOSED,
 );
-const webhookConfig = Type.Object({ url: Type.String({ pattern: HTTP_URL_TEXT_PATTERN }) }, CLOSED);
+const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) }, CLOSED);
 const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) }, CLOSED);
 
 // HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
 // create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
-const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: 2048, pattern: URL_TEXT_PATTERN }));
+const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: 2048 }));
 const twilioConfig = Type.Object(
   {
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -121,7 +120,7 @@ const sendgridCredentials = Type.Object(
   CLOSED,
 );
 const chatConfig = Type.Object(
-  { webhookUrl: Type.String({ minLength: 1, maxLength: 2048, pattern: URL_TEXT_PATTERN }), endpoint },
+  { webhookUrl: Type.String({ minLength: 1, maxLength: 2048 }), endpoint },
   CLOSED,
 );
 const noCredentials = Type.Object({}, CLOSED);
@@ -129,7 +128,7 @@ const fcmConfig = Type.Object(
   {
     // Google project ids: lower-case letters, digits and hyphens (older ones: `domain.com:name`).
     projectId: Type.String({ pattern: '^[a-z0-9][a-z0-9.:-]*$', minLength: 1, maxLength: 100 }),
-    endpoint: Type.Optional(Type.String({ pattern: HTTP_URL_TEXT_PATTERN, maxLength: 2048 })),
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
   },
   CLOSED,
 );
@@ -161,7 +160,7 @@ const apnsConfig = Type.Object(
     // Reverse-DNS: letters, digits, hyphens and periods (Apple's rule for bundle ids).
     bundleId: Type.String({ minLength: 1, maxLength: 155, pattern: '^[A-Za-z0-9.-]+$' }),
     environment: Type.Union([Type.Literal('production'), Type.Literal('sandbox')]),
-    endpoint: Type.Optional(Type.String({ pattern: HTTPS_URL_TEXT_PATTERN, maxLength: 2048 })),
+    endpoint: Type.Optional(Type.String({ pattern: '^https://', maxLength: 2048 })),
   },
   CLOSED,
 );

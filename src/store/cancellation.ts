@@ -2,11 +2,12 @@ import type { TimelineEntry } from '../shared/model.ts';
 
 /**
  * What a cancel stops: messages still waiting for their send (queued, or a retry waiting its
- * turn; deferred by quiet hours or a schedule). A message in `sending` is with its provider
- * already and cannot be recalled: cancelling it would only be overwritten by the provider's
- * answer a moment later, so it is left to finish and not counted.
+ * turn; deferred by quiet hours or a schedule), and dead letters, which were never sent either
+ * and which a replay would otherwise send after the cancel. A message in `sending` is with its
+ * provider already and cannot be recalled: cancelling it would only be overwritten by the
+ * provider's answer a moment later, so it is left to finish and not counted.
  */
-export const CANCELLABLE_STATUSES = ['queued', 'deferred'] as const;
+export const CANCELLABLE_STATUSES = ['queued', 'deferred', 'dead'] as const;
 
 /** The SQL list of CANCELLABLE_STATUSES, for `status IN (…)` (both dialects quote alike). */
 export const CANCELLABLE_SQL = CANCELLABLE_STATUSES.map((s) => `'${s}'`).join(', ');

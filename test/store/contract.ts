@@ -405,7 +405,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getEvent(OTHER, 'evt_1')).toBeNull();
       });
 
-      it('cancels an event and only its unsent messages', async () => {
+      it('cancels an event and only its unsent messages (dead letters too)', async () => {
         await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
         await store.createMessages([
           {
@@ -417,8 +417,14 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
             followUp: null,
           },
           { record: message({ id: 'msg_3', eventId: 'evt_1' }), followUp: null },
+          // A dead letter was never sent either: a replay after the cancel must not send it.
+          {
+            record: message({ id: 'msg_4', eventId: 'evt_1', channel: 'push', status: 'dead' }),
+            followUp: null,
+          },
         ]);
-        expect(await store.cancelEvent(T, 'evt_1', 9)).toBe(1);
+        expect(await store.cancelEvent(T, 'evt_1', 9)).toBe(2);
+        expect((await store.getMessage(T, 'msg_4'))?.status).toBe('cancelled');
         expect((await store.getEvent(T, 'evt_1'))?.status).toBe('cancelled');
         const cancelled = await store.getMessage(T, 'msg_1');
         expect(cancelled?.status).toBe('cancelled');

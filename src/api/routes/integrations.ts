@@ -5,6 +5,7 @@ import type { ProviderRegistry } from '../../providers/registry.ts';
 import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-config.ts';
 import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
+import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
@@ -81,6 +82,27 @@ function checkCredentialsFollow(
   throw new ApiError('credentials_required', `credentials ${message}`, [{ path: 'credentials', message }]);
 }
 
+/** The config fields that are URLs, whichever provider has them. */
+const URL_FIELDS = ['endpoint', 'webhookUrl', 'url'] as const;
+
+/**
+ * A URL given with whitespace or a control character is refused (src/shared/url-text.ts). One the
+ * integration already had passes, so that a GET copied into a PUT (to change its priority, say)
+ * keeps working for an integration saved before the rule.
+ */
+function refuseUrlControlCharacters(config: Fields, stored: { config: Fields; credentials: Fields } | null) {
+  const details: ErrorDetail[] = [];
+  for (const field of URL_FIELDS) {
+    const value = config[field];
+    if (typeof value !== 'string' || !hasUrlControlCharacters(value)) continue;
+    // A secret URL is stored sealed, its masked form in the config (secret-config.ts).
+    const kept =
+      stored && (value === stored.config[field] || value === stored.credentials[`config.${field}`]);
+    if (!kept) details.push({ path: `config.${field}`, message: URL_CONTROL_CHARACTERS_MESSAGE });
+  }
+  if (details.length > 0) throw unprocessableFields(details);
+}
+
 /** Runs an offline check, turning a ProviderConfigError into a 422 naming the field. */
 function offline<T>(check: () => T): T {
   try {
@@ -142,6 +164,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
             ? { config: existing.config, credentials: storedCredentials }
             : null;
         config = offline(() => restoreSecretConfig(definition, config, stored));
+        refuseUrlControlCharacters(config, stored);
         const credentials = body.credentials ?? storedCredentials;
         // A host that is no host is, like every config field an integration cannot use, a 422.
         refuseBlockedTargets(

@@ -89,13 +89,6 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       );
     }
     const event = await store.getEvent(request.tenantId, message.eventId);
-    // Its send would find the event cancelled and send nothing: say so now rather than answer 202.
-    if (event?.status === 'cancelled') {
-      throw new ApiError(
-        'conflict',
-        `message ${messageId} belongs to event ${event.id}, which was cancelled; it is not sent again`,
-      );
-    }
     const lane = event?.priority ?? 'normal';
     const now = Date.now();
     const replayed = await store.replayDeadMessage(request.tenantId, messageId, {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { hasUrlControlCharacters } from '../../shared/url-text.ts';
+import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
 import type { WebhookEndpointRecord } from '../../store/port.ts';
 import { endpointEventJob } from '../../webhooks/emit.ts';
 import { PING } from '../../webhooks/events.ts';
@@ -24,7 +24,7 @@ export const MAX_WEBHOOK_ENDPOINTS = 20;
  */
 function checkUrl(context: ApiContext, text: string): string {
   if (hasUrlControlCharacters(text))
-    throw validationError([{ path: 'url', message: 'must not contain whitespace or control characters' }]);
+    throw validationError([{ path: 'url', message: URL_CONTROL_CHARACTERS_MESSAGE }]);
   const url = URL.canParse(text) ? new URL(text) : null;
   if (url?.protocol !== 'http:' && url?.protocol !== 'https:')
     throw validationError([{ path: 'url', message: 'must be an absolute http(s) URL' }]);

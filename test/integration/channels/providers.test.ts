@@ -297,6 +297,43 @@ describe('provider integrations through the API', () => {
     });
   });
 
+  describe('a URL with whitespace or a control character', () => {
+    it('is refused when given, and passes when it is the one the integration already had', async () => {
+      const body = {
+        channel: 'email',
+        provider: 'sendgrid',
+        config: { from: 'a@acme.test', endpoint: 'https://api.sendgrid.test/v3' },
+        credentials: { apiKey: 'SG.x' },
+      };
+      expect((await put('legacy-mail', body)).status).toBe(200);
+      // As an integration saved before the rule holds it.
+      const store = server.tidings.store;
+      const saved = (await store.getIntegration('default', 'legacy-mail'))!;
+      await store.putIntegration(
+        { ...saved, config: { ...saved.config, endpoint: 'https://api.sendgrid.test/v3\t' } },
+        Date.now(),
+      );
+      const shown = (await server.call('GET', '/v1/integrations/legacy-mail')).body;
+      expect(shown.config.endpoint).toBe('https://api.sendgrid.test/v3\t');
+      // What GET showed, sent back with another priority.
+      const copied = await put('legacy-mail', {
+        channel: 'email',
+        provider: 'sendgrid',
+        priority: 2,
+        config: shown.config,
+      });
+      expect(copied.status).toBe(200);
+      const moved = await put('legacy-mail', {
+        ...body,
+        config: { ...body.config, endpoint: 'https://api.sendgrid.test/v3\n' },
+      });
+      expect(refusal(moved)).toEqual({ status: 422, code: 'unprocessable', paths: ['config.endpoint'] });
+      expect(moved.body.error.details[0].message).toBe(
+        'must be a URL without whitespace or control characters',
+      );
+    });
+  });
+
   describe('Twilio through the pipeline', () => {
     beforeAll(async () => {
       expect(
