@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
-import { InboxFeed } from '../../src/inbox/feed.ts';
-import { sendHandler } from '../../src/pipeline/send.ts';
-import { ProviderRegistry } from '../../src/providers/registry.ts';
-import { JobSignal } from '../../src/queue/signal.ts';
-import type { Job, Store } from '../../src/store/port.ts';
-import { TemplateCache } from '../../src/templates/render.ts';
+import type { Store } from '../../src/store/port.ts';
 import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import type { FakeSmtp } from '../fakes/smtp.ts';
 import { putSmtpIntegration, type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
 import { messageRecord } from '../helpers/message-record.ts';
+import { runSends } from '../helpers/send-handler.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -230,31 +226,7 @@ describe('a cancel racing the sends of its event', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const providers = new ProviderRegistry(store, server.tidings.keys.credentialKeyring, LOOPBACK_TARGETS);
-    const handler = sendHandler({
-      store: racing,
-      providers,
-      signal: new JobSignal(),
-      templates: new TemplateCache(),
-      inboxFeed: new InboxFeed(),
-    });
-    const job: Job = {
-      id: -1,
-      tenantId: 'default',
-      kind: 'send',
-      lane: 'normal',
-      partitionKey: null,
-      payload: { messageId },
-      attempts: 1,
-      maxAttempts: 8,
-      runAt: Date.now(),
-      createdAt: Date.now(),
-    };
-    try {
-      return await handler.run([job], { owner: 'test' });
-    } finally {
-      await providers.close();
-    }
+    return runSends(server, [messageId], { store: racing, allowPrivateTargets: LOOPBACK_TARGETS });
   }
 
   /** Mails the fake received for `address` (other tests' sends may still arrive meanwhile). */

@@ -1,13 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InboxFeed } from '../../src/inbox/feed.ts';
-import { sendHandler } from '../../src/pipeline/send.ts';
-import { ProviderRegistry } from '../../src/providers/registry.ts';
-import { JobSignal } from '../../src/queue/signal.ts';
 import { addTenantKey } from '../../src/security/api-keys.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
-import type { Job } from '../../src/store/port.ts';
-import { TemplateCache } from '../../src/templates/render.ts';
 import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { runSends } from '../helpers/send-handler.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -427,14 +422,6 @@ describe('push to devices', () => {
 describe('sending to a device that went away', () => {
   it('suppresses (no_device) a message whose device was deactivated or deleted after it was queued', async () => {
     const store = server.tidings.store;
-    const providers = new ProviderRegistry(store, server.tidings.keys.credentialKeyring);
-    const handler = sendHandler({
-      store,
-      providers,
-      signal: new JobSignal(),
-      templates: new TemplateCache(),
-      inboxFeed: new InboxFeed(),
-    });
     await server.call('PUT', '/v1/subscribers/sam/devices/watch', {
       platform: 'apns',
       token: 'd'.repeat(64),
@@ -486,23 +473,7 @@ describe('sending to a device that went away', () => {
       Date.now(),
     );
     await server.call('DELETE', '/v1/subscribers/sam/devices/tablet');
-    const job = (messageId: string, id: number): Job => ({
-      id,
-      tenantId: 'default',
-      kind: 'send',
-      lane: 'normal',
-      partitionKey: null,
-      payload: { messageId },
-      attempts: 1,
-      maxAttempts: 8,
-      runAt: Date.now(),
-      createdAt: Date.now(),
-    });
-    try {
-      await handler.run([job('msg_gone_1', -1), job('msg_gone_2', -2)], { owner: 'test' });
-    } finally {
-      await providers.close();
-    }
+    await runSends(server, ['msg_gone_1', 'msg_gone_2']);
     const watch = (await server.call('GET', '/v1/messages/msg_gone_1')).body;
     expect(watch).toMatchObject({ status: 'suppressed', reason: 'no_device' });
     expect(watch.timeline.at(-1).detail).toBe(
