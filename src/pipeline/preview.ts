@@ -1,7 +1,14 @@
-import type { Channel, LayoutRecord, SubscriberRecord, WorkflowRecord } from '../shared/model.ts';
+import type {
+  Channel,
+  LayoutRecord,
+  SubscriberRecord,
+  WorkflowChannelStep,
+  WorkflowRecord,
+} from '../shared/model.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
 import {
+  MAX_MESSAGE_CHARS,
   type RenderScope,
   renderFields,
   type TemplateCache,
@@ -36,11 +43,42 @@ export interface PreviewInput {
 }
 
 /**
+ * What one preview may render in all, every step together: two messages at the largest size a
+ * send renders (MAX_MESSAGE_CHARS). A send writes each message on its own; a preview answers all
+ * of its steps in one body, and 20 steps of 2 MB each made one 1 MB request answer 40 MB.
+ */
+export const PREVIEW_MAX_CHARS = 2 * MAX_MESSAGE_CHARS;
+
+/** The preview's steps rendered more than PREVIEW_MAX_CHARS together (a 422 naming the step). */
+export class PreviewTooLarge extends Error {
+  constructor(
+    readonly step: number,
+    readonly characters: number,
+  ) {
+    super(
+      `the preview's content reaches ${characters} characters at step ${step}, over the ${PREVIEW_MAX_CHARS} a preview may render in all (a send renders each message on its own, up to ${MAX_MESSAGE_CHARS})`,
+    );
+    this.name = 'PreviewTooLarge';
+  }
+}
+
+/** Lets other requests run between two steps' renders (each may take its whole render budget). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const contentSize = (content: Record<string, string> | null) =>
+  content ? Object.values(content).reduce((sum, value) => sum + value.length, 0) : 0;
+
+/**
  * Renders every step of a workflow for one recipient as a delivery would (recipient-render.ts:
  * the same scope, locale resolution, filters, conditions and render budget), and writes nothing.
- * Consent, quiet hours and addresses are not applied: a preview shows the copy.
+ * Consent, quiet hours and addresses are not applied: a preview shows the copy. It runs on the
+ * API thread, so it gives the event loop back between steps: a workflow of many slow steps holds
+ * other requests up for one step's budget at most, not for all of them.
  */
-export function previewWorkflow(templates: TemplateCache, input: PreviewInput): PreviewChannel[] {
+export async function previewWorkflow(
+  templates: TemplateCache,
+  input: PreviewInput,
+): Promise<PreviewChannel[]> {
   const { workflow, subscriber } = input;
   const scope: RenderScope = { data: input.data, subscriber: subscriberScope(subscriber), actor: null };
   const { conditions } = templates.compiled(workflow);
@@ -52,7 +90,7 @@ export function previewWorkflow(templates: TemplateCache, input: PreviewInput): 
     input.defaultTimezone,
     input.now,
   );
-  return workflow.definition.channels.map((step, index): PreviewChannel => {
+  const previewStep = (step: WorkflowChannelStep, index: number): PreviewChannel => {
     const channel = step.channel;
     try {
       const condition = conditions?.[index];
@@ -71,5 +109,15 @@ export function previewWorkflow(templates: TemplateCache, input: PreviewInput): 
       const reason = (error as Error).name === 'TemplateTimeout' ? 'template_timeout' : 'template_error';
       return { channel, content: null, error: { reason, message: (error as Error).message.split('\n')[0]! } };
     }
-  });
+  };
+  const channels: PreviewChannel[] = [];
+  let characters = 0;
+  for (const [index, step] of workflow.definition.channels.entries()) {
+    if (index > 0) await nextTurn();
+    const previewed = previewStep(step, index);
+    characters += contentSize(previewed.content);
+    if (characters > PREVIEW_MAX_CHARS) throw new PreviewTooLarge(index, characters);
+    channels.push(previewed);
+  }
+  return channels;
 }

@@ -93,4 +93,72 @@ describe('workflow preview', () => {
     });
     expect(both.status).toBe(400);
   });
+
+  // Each step runs into its render budget (and its one retry): ~100 ms of synchronous work a step.
+  const SLOW = '{% for i in (1..data.n) %}{% for j in (1..1000) %}{% endfor %}{% endfor %}done';
+  const slowSteps = (count: number) =>
+    Array.from({ length: count }, () => ({ channel: 'in_app', template: { title: SLOW, body: SLOW } }));
+
+  it("gives the event loop back between a slow preview's steps: other requests go on meanwhile", async () => {
+    await server.call('PUT', '/v1/workflows/prev_slow', { channels: slowSteps(10) });
+    let done = false;
+    const preview = server
+      .call('POST', '/v1/workflows/prev_slow/preview', { subscriberId: 'prev_es', data: { n: 400 } })
+      .finally(() => {
+        done = true;
+      });
+    // Without the yields the ten renders ran as one block of ~1 s, and at most the requests sent
+    // before it began answered while the preview was pending.
+    let answeredMeanwhile = 0;
+    while (!done) {
+      const health = await server.call('GET', '/healthz', undefined, { auth: null });
+      expect(health.status).toBe(200);
+      if (!done) answeredMeanwhile++;
+    }
+    const answer = await preview;
+    expect(answer.status).toBe(200);
+    expect(answer.body.channels).toHaveLength(10);
+    expect(answer.body.channels[0].error.reason).toBe('template_timeout');
+    expect(answeredMeanwhile).toBeGreaterThanOrEqual(5);
+  });
+
+  it("runs one tenant's previews one at a time, four waiting at most: more answer 429", async () => {
+    // Long enough (~1 s) for all seven to arrive while the first renders.
+    await server.call('PUT', '/v1/workflows/prev_slow2', { channels: slowSteps(10) });
+    const answers = await Promise.all(
+      Array.from({ length: 7 }, () =>
+        server.call('POST', '/v1/workflows/prev_slow2/preview', {
+          subscriberId: 'prev_es',
+          data: { n: 400 },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    const refused = answers.find((a) => a.status === 429)!;
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    // Once they are done, the next one is taken again.
+    const after = await server.call('POST', '/v1/workflows/prev/preview', {
+      subscriberId: 'prev_es',
+      data: {},
+    });
+    expect(after.status).toBe(200);
+  });
+
+  it('answers 422 naming the step once the steps together render more than a preview may answer', async () => {
+    const big = '{{ data.s }}';
+    await server.call('PUT', '/v1/workflows/prev_big', {
+      channels: [0, 1, 2].map(() => ({ channel: 'in_app', template: { title: big, body: big } })),
+    });
+    // ~2 M characters a step: within a message's limit each, 6 M together.
+    const answer = await server.call('POST', '/v1/workflows/prev_big/preview', {
+      subscriberId: 'prev_es',
+      data: { s: 'x'.repeat(990_000) },
+    });
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.code).toBe('unprocessable');
+    expect(answer.body.error.details[0].path).toBe('channels[2]');
+    expect(answer.body.error.message).toContain('4000000');
+  });
 });

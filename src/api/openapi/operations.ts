@@ -181,7 +181,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Render a workflow for one recipient as a send would, sending nothing',
     tag: 'Workflows',
     success: ok(B.WorkflowPreview, 'every step, rendered'),
-    errors: NOT_FOUND,
+    // 422: the steps render more than a preview may answer; 429: the tenant's previews run one at a time.
+    errors: [...NOT_FOUND, 'unprocessable', 'rate_limited'],
     params: { key: 'welcome' },
     body: { subscriber: { subscriberId: 'ada', locale: 'en-GB' }, data: { name: 'Ada' } },
   },

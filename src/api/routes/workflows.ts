@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { Id, SubscriberFields } from '../../ingest/fields.ts';
-import { previewWorkflow } from '../../pipeline/preview.ts';
+import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
@@ -19,9 +19,10 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
+import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
 
 type Step = WorkflowBody['channels'][number];
@@ -241,6 +242,9 @@ const RollbackBody = Type.Object(
 );
 type RollbackBody = Static<typeof RollbackBody>;
 
+/** A tenant's previews waiting behind the one rendering (src/api/tenant-turns.ts); more answer 429. */
+const PREVIEWS_WAITING = 4;
+
 const PreviewBody = Type.Object(
   {
     subscriberId: Type.Optional(Id),
@@ -329,7 +333,11 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
 
   // The API's own compiled templates (workers keep theirs): a preview renders as a send would.
   const templates = new TemplateCache();
-  app.post('/v1/workflows/:key/preview', { schema: { params, body: PreviewBody } }, async (request) => {
+  const previews = new TenantTurns('previews', PREVIEWS_WAITING);
+  app.post('/v1/workflows/:key/preview', { schema: { params, body: PreviewBody } }, (request) =>
+    previews.run(request.tenantId, () => preview(request)),
+  );
+  async function preview(request: FastifyRequest) {
     const { key } = request.params as { key: string };
     const body = request.body as PreviewBody;
     const now = Date.now();
@@ -341,17 +349,22 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     for (const [index, step] of workflow.definition.channels.entries())
       if (step.layout !== undefined && step.channel === 'email')
         layouts.set(index, (await store.listLayoutVersions(request.tenantId, step.layout))[0] ?? null);
-    const channels = previewWorkflow(templates, {
-      layouts,
-      workflow,
-      subscriber,
-      data: (body.data ?? {}) as Record<string, unknown>,
-      locale: body.locale ?? null,
-      defaultTimezone: settings.defaultTimezone,
-      now,
-    });
-    return { workflow: key, version: workflow.version, channels };
-  });
+    try {
+      const channels = await previewWorkflow(templates, {
+        layouts,
+        workflow,
+        subscriber,
+        data: (body.data ?? {}) as Record<string, unknown>,
+        locale: body.locale ?? null,
+        defaultTimezone: settings.defaultTimezone,
+        now,
+      });
+      return { workflow: key, version: workflow.version, channels };
+    } catch (error) {
+      if (!(error instanceof PreviewTooLarge)) throw error;
+      throw unprocessableFields([{ path: `channels[${error.step}]`, message: error.message }], 'workflow');
+    }
+  }
 
   app.get('/v1/workflows/:key/stats', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };
