@@ -18,7 +18,7 @@ export interface LinkKeys {
 interface LinkTarget {
   tenantId: string;
   subscriberId: string;
-  /** The subscriber's creation time: a preference link opens nothing of a later subscriber of the id. */
+  /** The subscriber's creation time: a link acts on nobody else of the id (a later subscriber of it). */
   subscriberCreatedAt?: number;
   workflow: string;
   category: string | undefined;
@@ -36,6 +36,7 @@ export function unsubscribeLink(links: LinkKeys, target: LinkTarget): string | u
     tenantId: target.tenantId,
     subscriberId: target.subscriberId,
     scope: category !== undefined ? { category } : { workflow: target.workflow },
+    subscriberCreatedAt: target.subscriberCreatedAt,
   });
   return unsubscribeUrl(links.publicUrl, token);
 }

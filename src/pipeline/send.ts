@@ -50,9 +50,14 @@ function emailUnsubscribeLink(
   links: PipelineDeps['links'],
   message: MessageRecord,
   workflow: WorkflowRecord | null,
+  subscriber: SubscriberRecord | null,
 ): string | undefined {
   if (!links || message.channel !== 'email') return undefined;
-  return unsubscribeLink(links, { ...message, category: workflow?.definition.category });
+  return unsubscribeLink(links, {
+    ...message,
+    category: workflow?.definition.category,
+    subscriberCreatedAt: subscriber?.createdAt,
+  });
 }
 
 /**
@@ -324,7 +329,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               device,
               unreadCount,
               attempt: job.attempts,
-              unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow),
+              unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow, subscriber),
             }),
           );
           deps.tally?.providerRequest(via.providerName, answer.kind);

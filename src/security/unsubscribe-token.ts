@@ -11,6 +11,12 @@ export interface UnsubscribeClaims {
   tenantId: string;
   subscriberId: string;
   scope: UnsubscribeScope;
+  /**
+   * The subscriber's creation time (epoch ms) when the link was made: the link opts out nobody
+   * else of the id — a subscriber created after the first was erased. Links made before it was
+   * carried have none and act on whoever holds the id.
+   */
+  subscriberCreatedAt?: number;
 }
 
 const PURPOSE = 'unsubscribe';
@@ -21,18 +27,21 @@ const PURPOSE = 'unsubscribe';
  */
 export function signUnsubscribeToken(key: Buffer, claims: UnsubscribeClaims): string {
   const scope = 'category' in claims.scope ? { c: claims.scope.category } : { w: claims.scope.workflow };
-  return signLink(key, PURPOSE, { t: claims.tenantId, s: claims.subscriberId, ...scope });
+  const born = claims.subscriberCreatedAt === undefined ? {} : { b: claims.subscriberCreatedAt };
+  return signLink(key, PURPOSE, { t: claims.tenantId, s: claims.subscriberId, ...scope, ...born });
 }
 
 /** The claims of a token this key signed, or null for anything else (forged, cut, altered). */
 export function verifyUnsubscribeToken(key: Buffer, token: string): UnsubscribeClaims | null {
   const fields = openLink(key, PURPOSE, token);
   if (!fields) return null;
-  const { t, s, c, w } = fields;
+  const { t, s, c, w, b } = fields;
   if (typeof t !== 'string' || typeof s !== 'string') return null;
-  if (typeof c === 'string') return { tenantId: t, subscriberId: s, scope: { category: c } };
-  if (typeof w === 'string') return { tenantId: t, subscriberId: s, scope: { workflow: w } };
-  return null;
+  const scope = typeof c === 'string' ? { category: c } : typeof w === 'string' ? { workflow: w } : null;
+  if (!scope) return null;
+  const claims: UnsubscribeClaims = { tenantId: t, subscriberId: s, scope };
+  if (typeof b === 'number' && Number.isFinite(b)) claims.subscriberCreatedAt = b;
+  return claims;
 }
 
 /** The link an email's List-Unsubscribe header carries: a path in the public URL is kept. */

@@ -152,4 +152,32 @@ describe('one-click unsubscribe (RFC 8058) and DKIM', () => {
       marketing: { email: false },
     });
   });
+
+  it("an erased subscriber's link opts out nobody of a later subscriber of the same id", async () => {
+    await send('newsletter', 'phoenix');
+    const [mail] = await smtp.waitFor(1);
+    const path = localPath(mail!.header('list-unsubscribe')!);
+    expect((await server.call('DELETE', '/v1/subscribers/phoenix')).status).toBe(202);
+    await waitFor(
+      async () => (await server.call('GET', '/v1/subscribers/phoenix')).status === 404,
+      'phoenix erased',
+    );
+    expect((await server.call('PUT', '/v1/subscribers/phoenix', { email: 'new@example.com' })).status).toBe(
+      200,
+    );
+
+    // The page still answers (the link is genuine), and nothing of the new subscriber changes.
+    const clicked = await oneClick(path);
+    expect(clicked.status).toBe(200);
+    expect((await server.call('GET', '/v1/subscribers/phoenix/preferences')).body.categories).toEqual({});
+    expect((await server.call('GET', '/v1/subscribers/phoenix/consent-log')).body.items).toEqual([]);
+
+    // The new subscriber's own link works.
+    smtp.reset();
+    await send('newsletter', 'phoenix');
+    const [theirs] = await smtp.waitFor(1);
+    expect((await oneClick(localPath(theirs!.header('list-unsubscribe')!))).status).toBe(200);
+    const prefs = (await server.call('GET', '/v1/subscribers/phoenix/preferences')).body;
+    expect(prefs.categories).toEqual({ marketing: { email: false } });
+  });
 });

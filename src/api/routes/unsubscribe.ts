@@ -91,8 +91,13 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
         ]);
       }
       const { tenantId, subscriberId, scope } = claims;
-      // An erased subscriber (or tenant) stays erased: there is nobody left to opt out.
-      if (await context.store.getSubscriber(tenantId, subscriberId)) {
+      // An erased subscriber (or tenant) stays erased: there is nobody left to opt out — nor is a
+      // later subscriber of the id, who never got this link, opted out by it.
+      const subscriber = await context.store.getSubscriber(tenantId, subscriberId);
+      const theirs =
+        subscriber !== null &&
+        (claims.subscriberCreatedAt === undefined || claims.subscriberCreatedAt === subscriber.createdAt);
+      if (theirs) {
         const patch: PreferencePatch =
           'category' in scope
             ? { categories: { [scope.category]: { email: false } } }

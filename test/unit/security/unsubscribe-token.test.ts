@@ -16,6 +16,15 @@ describe('unsubscribe tokens', () => {
     }
   });
 
+  it("carries the subscriber's creation time when given; a link made without it has none", () => {
+    const claims = { tenantId: 'ten_1', subscriberId: 'ann', scope: { category: 'news' } };
+    const born = { ...claims, subscriberCreatedAt: 1_796_000_000_123 };
+    expect(verifyUnsubscribeToken(key, signUnsubscribeToken(key, born))).toEqual(born);
+    expect(verifyUnsubscribeToken(key, signUnsubscribeToken(key, claims))).not.toHaveProperty(
+      'subscriberCreatedAt',
+    );
+  });
+
   it('refuses another key, an altered body, a cut token and garbage', () => {
     const token = signUnsubscribeToken(key, { tenantId: 't', subscriberId: 's', scope: { category: 'c' } });
     const [body, mac] = token.split('.') as [string, string];
