@@ -338,6 +338,10 @@ export function buildMessages(
       compiledWorkflow,
     );
     let timedOut = false;
+    // A recipient gets one message per channel and event (and device): a later step on a channel
+    // an earlier one took is skipped, and named so (two steps on one channel with `if`s that
+    // exclude each other pick one; without them the second never sends).
+    const stepOf = steps.length > 1 ? new Map<string, number>() : null;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
       let arm = 0;
@@ -397,6 +401,20 @@ export function buildMessages(
           budget -= spent;
         }
       }
+      const earlier = stepOf?.get(step.channel);
+      if (earlier !== undefined) {
+        skipped.push({
+          tenantId: event.tenantId,
+          eventId: event.id,
+          subscriberId: subscriber.id,
+          step: index,
+          channel: step.channel,
+          reason: `step ${earlier} already made this recipient's ${step.channel} message (one per channel)`,
+          createdAt: now,
+        });
+        continue;
+      }
+      stepOf?.set(step.channel, index);
       if (fallback?.stopped) {
         messages.push(failure(subscriber.id, index, 'cancelled', fallback.because.detail!, 'receipt'));
         continue;

@@ -94,6 +94,36 @@ describe('step conditions ("if"), end to end', () => {
     expect(nobody.status).toBe('completed');
   });
 
+  it('two steps on one channel: the if-arms pick one per recipient; without ifs the second is skipped, named', async () => {
+    await putWorkflow('cond-arms', [
+      { channel: 'in_app', if: "subscriber.locale == 'de'", template: { title: 'Hallo' } },
+      { channel: 'in_app', if: "subscriber.locale != 'de'", template: { title: 'Hello' } },
+      { channel: 'in_app', template: { title: 'Never' } },
+    ]);
+    const both = await settledEvent(
+      await send('cond-arms', [
+        { subscriberId: 'arms_de', locale: 'de' },
+        { subscriberId: 'arms_en', locale: 'en' },
+      ]),
+      6,
+    );
+    const titles: Record<string, string> = {};
+    for (const { messageId } of both.messages) {
+      const message = (await server.call('GET', `/v1/messages/${messageId}`)).body;
+      titles[message.subscriberId] = message.content.title;
+    }
+    expect(titles).toEqual({ arms_de: 'Hallo', arms_en: 'Hello' });
+    const byStep = (step: number) =>
+      both.skipped
+        .filter((s: Json) => s.step === step)
+        .map((s: Json) => `${s.subscriberId}: ${s.reason}`)
+        .sort();
+    expect(byStep(2)).toEqual([
+      "arms_de: step 0 already made this recipient's in_app message (one per channel)",
+      "arms_en: step 1 already made this recipient's in_app message (one per channel)",
+    ]);
+  });
+
   it('a condition on actor', async () => {
     await putWorkflow('cond-actor', [
       { channel: 'in_app', template: { title: 'Changed' } },
