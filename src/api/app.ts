@@ -15,6 +15,7 @@ import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
+import { jsonCharsetError, printable, repeatedHeaderError } from './request-framing.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -182,7 +183,8 @@ function parseJson(body: string): unknown {
   try {
     parsed = JSON.parse(body);
   } catch (error) {
-    throw new ApiError('invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
+    // The parser quotes the bytes it stopped at, which may be anything the client sent.
+    throw new ApiError('invalid_json', `the body is not valid JSON: ${printable((error as Error).message)}`);
   }
   // Fastify validates no null body: without this, `null` passed for "no body" and a PUT answered 200.
   if (parsed === null)
@@ -222,8 +224,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.decorateRequest('subscriberToken', null);
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     try {
+      const charsetError = jsonCharsetError(request.headers['content-type']);
+      if (charsetError) throw charsetError;
       done(null, parseJson(body as string));
     } catch (error) {
       done(error as Error, undefined);
@@ -252,6 +256,8 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     }
   });
   app.addHook('onRequest', async (request, reply) => {
+    const repeated = repeatedHeaderError(request.raw.rawHeaders);
+    if (repeated) throw repeated;
     if (request.method === 'OPTIONS') {
       if (request.headers['access-control-request-method'] && isBrowserFacing(request.url)) {
         reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
@@ -346,10 +352,13 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     preferencePageRoutes,
     trackingRoutes,
     webhookEndpointRoutes,
-    providerWebhookRoutes,
   ]) {
     await app.register(async (scope) => routes(scope, context));
   }
+  // A refused callback signature counts toward the same failed-authentication throttle as a wrong key.
+  await app.register(async (scope) =>
+    providerWebhookRoutes(scope, context, { refused: authenticator.refused }),
+  );
   await app.register(async (scope) =>
     tenantRoutes(scope, context, { onKeyRevoked: authenticator.forgetKeys }),
   );

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -7,6 +8,9 @@ import { countRows } from '../helpers/store-under-test.ts';
  * Issue 9, ingest and request limits: findings 3, 7, 8 and 11, through the public API on the
  * store under test (SQLite, and PostgreSQL in the "postgres" project).
  */
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field and checked by assertions
+type Json = any;
 
 let server: TestServer;
 const OTHER_KEY = 'tdk_ingest_other_tenant_key_0000';
@@ -185,11 +189,78 @@ describe('Finding 7 — limits that disagree', () => {
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe('invalid_json');
 
+    // Bytes that are not UTF-8 come back escaped in the message, not raw.
+    const binary = await server.call('POST', '/v1/events', '\u0001\ufffd{');
+    expect(binary.status).toBe(400);
+    expect(binary.body.error.code).toBe('invalid_json');
+    const message: string = binary.body.error.message;
+    expect([...message].filter((c) => c < ' ' || c === '\ufffd')).toEqual([]);
+    expect(message).toContain('\\u0001');
+
+    // JSON is UTF-8: another declared charset is refused, not misread.
+    const utf16 = await server.call('POST', '/v1/events', '{}', {
+      headers: { 'content-type': 'application/json; charset=utf-16' },
+    });
+    expect(utf16.status).toBe(415);
+    expect(utf16.body.error.message).toContain('charset=utf-16');
+    const utf8 = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: ['charset_ok'] },
+      {
+        headers: { 'content-type': 'application/json; charset="UTF-8"' },
+      },
+    );
+    expect(utf8.status).toBe(202);
+
     const bigHeaders = await server.call('GET', '/v1/workflows', undefined, {
       headers: { 'x-filler': 'f'.repeat(20_000) },
     });
     expect(bigHeaders.status).toBe(431);
     expect(bigHeaders.body.error.code).toBe('header_fields_too_large');
+  });
+});
+
+describe('headers a request may carry once', () => {
+  /** A request with headers repeated as given (fetch would join them into one line). */
+  function rawRequest(headers: Record<string, string | string[]>, body = '{}') {
+    return new Promise<{ status: number; body: Json }>((resolve, reject) => {
+      const request = httpRequest(`${server.url}/v1/events`, { method: 'POST', headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  it('refuses two Authorization, Content-Type or Idempotency-Key headers with 400 naming it, before any auth', async () => {
+    const json = { 'content-type': 'application/json' };
+    const cases: [string, Record<string, string | string[]>][] = [
+      ['authorization', { ...json, authorization: [`Bearer ${OTHER_KEY}`, `Bearer ${server.key}`] }],
+      [
+        'content-type',
+        { authorization: `Bearer ${server.key}`, 'content-type': ['application/json', 'text/plain'] },
+      ],
+      ['idempotency-key', { ...json, authorization: `Bearer ${server.key}`, 'idempotency-key': ['a', 'b'] }],
+    ];
+    const before = await storedRows();
+    for (const [name, headers] of cases) {
+      const answer = await rawRequest(headers, JSON.stringify({ workflow: 'alert', to: ['twice'] }));
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.details).toEqual([{ path: name, message: 'must be given once' }]);
+    }
+    expect(await storedRows()).toBe(before);
+    // Once each: accepted.
+    const once = await rawRequest(
+      { ...json, authorization: `Bearer ${server.key}` },
+      JSON.stringify({ workflow: 'alert', to: ['once'] }),
+    );
+    expect(once.status).toBe(202);
   });
 });
 

@@ -1,0 +1,53 @@
+import { ApiError } from './errors.ts';
+
+/**
+ * Headers a request may carry once. Node keeps the first of a repeated `Authorization` or
+ * `Content-Type` and drops the rest, while a proxy in front may have acted on the last: two
+ * credentials, or two body types, are refused rather than resolved one way here and another
+ * there.
+ */
+const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'idempotency-key']);
+
+/** 400 naming a header the request carries more than once, or null. */
+export function repeatedHeaderError(rawHeaders: readonly string[]): ApiError | null {
+  let seen: Set<string> | null = null;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.has(name)) continue;
+    seen ??= new Set();
+    if (seen.has(name)) {
+      return new ApiError('validation_failed', `the ${name} header is given more than once; send it once`, [
+        { path: name, message: 'must be given once' },
+      ]);
+    }
+    seen.add(name);
+  }
+  return null;
+}
+
+/** JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset is refused, not misread. */
+export function jsonCharsetError(contentType: string | undefined): ApiError | null {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1];
+  if (charset === undefined || /^utf-?8$/i.test(charset)) return null;
+  return new ApiError(
+    'unsupported_media_type',
+    `JSON bodies are UTF-8 (RFC 8259); charset=${printable(charset).slice(0, 40)} is not accepted`,
+  );
+}
+
+/**
+ * Text from the request made safe to repeat in an error message: control characters, the
+ * replacement character (bytes that were not UTF-8) and lone surrogates are shown escaped, and
+ * the text is cut at `max` characters.
+ */
+export function printable(text: string, max = 200): string {
+  let out = '';
+  for (const char of text) {
+    if (out.length >= max) return `${out}…`;
+    const code = char.codePointAt(0)!;
+    const unsafe =
+      code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0xfffd || (code >= 0xd800 && code <= 0xdfff);
+    out += unsafe ? `\\u${code.toString(16).padStart(4, '0')}` : char;
+  }
+  return out;
+}
