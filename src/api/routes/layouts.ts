@@ -5,7 +5,7 @@ import { iso } from '../../shared/time.ts';
 import { layoutProblem } from '../../templates/layout.ts';
 import { compileMjml } from '../../templates/mjml.ts';
 import type { ApiContext } from '../context.ts';
-import { notFound, validationError } from '../errors.ts';
+import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams } from '../schemas.ts';
 
 /** A layout: `mjml` (compiled once, here) or `html`, holding `{{ content }}` once. */
@@ -43,6 +43,8 @@ export async function layoutRoutes(app: FastifyInstance, context: ApiContext): P
     let html = source;
     if (kind === 'mjml') {
       const compiled = await compileMjml(source);
+      if (!compiled.ok && compiled.cause === 'busy')
+        throw new ApiError('unavailable', compiled.message, [], { 'retry-after': '1' });
       if (!compiled.ok) throw validationError([{ path: 'mjml', message: compiled.message }]);
       html = compiled.html;
     }

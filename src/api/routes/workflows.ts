@@ -19,7 +19,7 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
@@ -156,7 +156,9 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
 
 /**
  * Compiles email steps' MJML into their `html` (once per workflow version: the stored definition
- * carries both); answers what does not compile. MJML is for email steps only.
+ * carries both); answers what does not compile. MJML is for email steps only. Once a template is
+ * too slow to compile, the rest are not tried (that request has cost the thread enough); compiles
+ * queued too deep are a 503.
  */
 async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
@@ -177,7 +179,10 @@ async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
       }
       const compiled = await compileMjml(source);
       if (compiled.ok) fields.html = compiled.html;
+      else if (compiled.cause === 'busy')
+        throw new ApiError('unavailable', compiled.message, [], { 'retry-after': '1' });
       else details.push({ path, message: compiled.message });
+      if (!compiled.ok && compiled.cause === 'too_slow') return details;
     }
   }
   return details;
