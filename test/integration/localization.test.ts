@@ -153,6 +153,18 @@ describe('localized workflows', () => {
       { path: 'messages.es.comments', message: expect.stringMatching(/^is not an ICU message/) },
     ]);
 
+    // A skeleton of 200 characters parses; a longer one is refused before it is parsed.
+    const skeletons = (length: number) => ({
+      messages: { en: { when: `{d, date, ::${'y'.repeat(length)}}` } },
+      channels: [{ channel: 'in_app', template: { title: 't', body: 'b' } }],
+    });
+    expect((await server.call('PUT', '/v1/workflows/loc-skeleton', skeletons(200))).status).toBe(200);
+    const long = await server.call('PUT', '/v1/workflows/loc-refused', skeletons(8000));
+    expect(long.status).toBe(400);
+    expect(long.body.error.details).toEqual([
+      { path: 'messages.en.when', message: 'has a skeleton of 8000 characters (::…); at most 200' },
+    ]);
+
     const missing = await server.call('PUT', '/v1/workflows/loc-refused', {
       messages: { es: { only: 'solo' } },
       channels: [{ channel: 'in_app', template: { title: '{{ "only" | t }}', body: 'b' } }],
