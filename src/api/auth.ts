@@ -28,6 +28,11 @@ export interface Authenticator {
   authenticate(request: FastifyRequest, mode: AuthMode, queryToken: boolean): Promise<void>;
   /** Drops cached key lookups: a key revoked in this process stops working at once. */
   forgetKeys(): void;
+  /**
+   * A credential checked elsewhere (a provider callback's signature) was refused: counts toward
+   * the same per-address throttle, and answers `refusal` or, past the allowance, the 429.
+   */
+  refused(request: FastifyRequest, refusal: ApiError): ApiError;
 }
 
 function headerCredential(request: FastifyRequest): string | null {
@@ -99,10 +104,10 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       throw new ApiError('not_found', `subscriber ${JSON.stringify(claims.subscriberId)} not found (erased)`);
   }
 
-  /** A presented credential was refused: 401, or 429 once this address has failed too often. */
-  function refuse(request: FastifyRequest, message: string): ApiError {
+  /** A presented credential was refused: `refusal`, or 429 once this address has failed too often. */
+  function refused(request: FastifyRequest, refusal: ApiError): ApiError {
     const retryAfter = throttle.fail(request.ip, now());
-    if (retryAfter === null) return new ApiError('unauthorized', message);
+    if (retryAfter === null) return refusal;
     return new ApiError(
       'too_many_failed_attempts',
       'too many failed authentication attempts from this address; retry later',
@@ -110,6 +115,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       { 'retry-after': String(retryAfter) },
     );
   }
+
+  const refuse = (request: FastifyRequest, message: string) =>
+    refused(request, new ApiError('unauthorized', message));
 
   async function authenticate(request: FastifyRequest, mode: AuthMode, queryToken: boolean): Promise<void> {
     if (mode === 'none') return;
@@ -155,5 +163,5 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     );
   }
 
-  return { authenticate, forgetKeys: () => cache.clear() };
+  return { authenticate, forgetKeys: () => cache.clear(), refused };
 }

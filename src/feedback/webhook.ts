@@ -41,12 +41,67 @@ export interface WebhookAnswer {
   body: string;
 }
 
+/**
+ * The most a callback may hold, from what each provider documents it sends, with room to spare:
+ * - Twilio posts forms (twilio.com/docs/messaging/guides/webhook-request): a status callback is a
+ *   few hundred bytes; an incoming text a few dozen parameters (MediaUrl0–9 and their types,
+ *   location, WhatsApp fields…) around a body of at most 1,600 characters — 4,096 on WhatsApp, at
+ *   most 48 KB percent-encoded. Twilio "will occasionally add new parameters without advance
+ *   notice", hence 256 parameters; a form past either cap is refused, never cut short (its
+ *   signature covers every parameter).
+ * - SendGrid posts JSON batches "every 30 seconds or when the batch size reaches 768 kilobytes"
+ *   (docs.sendgrid.com, "Getting started with the Event Webhook").
+ * - SNS delivers at most 256 KiB messages to HTTPS endpoints (docs.aws.amazon.com/sns/latest/dg/
+ *   large-message-payloads), inside a JSON envelope that escapes them.
+ * Nothing is parsed before these hold: 400,000 form parameters took the event loop for 0.8 s.
+ */
+export const WEBHOOK_LIMITS = Object.freeze({
+  /** A form body (Twilio), in bytes. */
+  formBytes: 64 * 1024,
+  /** Parameters in a form body. */
+  formParameters: 256,
+  /** Any other body (SendGrid's JSON batches, SNS messages), in bytes. */
+  bodyBytes: 1024 * 1024,
+});
+
+/** A 413 that says which limit the callback went over. */
+export function callbackTooLarge(what: string, limit: string): ApiError {
+  return new ApiError('payload_too_large', `${what} may be at most ${limit}: no provider sends more`);
+}
+
+/**
+ * A Twilio callback's parameters, read only once the form is within WEBHOOK_LIMITS — whatever its
+ * Content-Type says, since the form is read from the bytes as they are signed.
+ */
+function twilioForm(body: Buffer): URLSearchParams {
+  if (body.length > WEBHOOK_LIMITS.formBytes)
+    throw callbackTooLarge('a Twilio callback', `${WEBHOOK_LIMITS.formBytes / 1024} KB`);
+  // Counts separators without splitting: at most `formParameters` + 1 searches, however long the body.
+  let parameters = 1;
+  for (let at = body.indexOf(0x26); at !== -1; at = body.indexOf(0x26, at + 1)) {
+    if (++parameters > WEBHOOK_LIMITS.formParameters)
+      throw callbackTooLarge('a Twilio callback', `${WEBHOOK_LIMITS.formParameters} parameters`);
+  }
+  return new URLSearchParams(body.toString('utf8'));
+}
+
 /** Twilio reads the answer to an incoming message as TwiML: an empty response sends no reply (Twilio itself answers STOP). */
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
 
 function header(request: WebhookRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Whether a callback presents a provider's credential (a signature header, or an SNS message
+ * type whose message carries its signature): refused, it counts as a failed authentication, as
+ * a wrong API key does; one that presents none is a plain 401, as a request without a key is.
+ */
+export function presentsSignature(headers: WebhookRequest['headers']): boolean {
+  return [TWILIO_SIGNATURE_HEADER, SENDGRID_SIGNATURE_HEADER, 'x-amz-sns-message-type'].some(
+    (name) => headers[name] !== undefined,
+  );
 }
 
 /** One wording whatever the id's integrations are, so the answer tells nothing about them. */
@@ -162,7 +217,7 @@ export class ProviderWebhooks {
   }
 
   private async twilio(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
-    const form = new URLSearchParams(request.body.toString('utf8'));
+    const form = twilioForm(request.body);
     const params = [...form.entries()];
     const signature = header(request, TWILIO_SIGNATURE_HEADER);
     const verified = candidates.filter((integration) => {

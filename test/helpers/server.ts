@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Role, startTidings, type Tidings } from '../../src/cli/runtime.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { silentLogger } from '../../src/telemetry/logger.ts';
+import { type Logger, silentLogger } from '../../src/telemetry/logger.ts';
 import { POSTGRES_TEST_SECRET } from './child.ts';
 import { databaseEnv, STORE_UNDER_TEST } from './store-under-test.ts';
 
@@ -33,10 +33,14 @@ export interface TestServer {
 
 export const TEST_KEY = 'tdk_test_key_0123456789abcdef';
 
-/** Starts a real Tidings (API + worker) on a free port with a fresh database of the store under test. */
+/**
+ * Starts a real Tidings (API + worker) on a free port with a fresh database of the store under
+ * test; it logs nothing unless given a `logger` (see capturingLogger).
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
   roles: Role[] = ['api', 'worker'],
+  logger: Logger = silentLogger(),
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tidings-e2e-'));
   const database = await databaseEnv(dataDir);
@@ -49,7 +53,7 @@ export async function startTestServer(
     ...(STORE_UNDER_TEST === 'postgres' ? { TIDINGS_SECRET: POSTGRES_TEST_SECRET } : {}),
     ...env,
   });
-  const tidings = await startTidings(config, silentLogger(), roles);
+  const tidings = await startTidings(config, logger, roles);
   const url = tidings.url!;
   return {
     url,

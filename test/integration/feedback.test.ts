@@ -257,6 +257,109 @@ describe('Twilio status callbacks and STOP', () => {
   });
 });
 
+describe('callback limits and failed signatures', () => {
+  const path = '/v1/providers/texts/webhook';
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const signed = (params: [string, string][], token = twilio.authToken) =>
+    twilioSignature(token, `${PUBLIC_URL}${path}`, params);
+  const post = (body: string, headers: Record<string, string>, on: TestServer = server) =>
+    on.call('POST', path, body, { auth: null, headers });
+
+  it('refuses bodies larger than providers send (413 naming the limit) and forms of over 256 parameters, before checking them', async () => {
+    // The fuzz's form: 3.9 MB, 400,000 parameters, a bogus signature.
+    const flood = Array.from({ length: 400_000 }, (_, i) => `k${i}=v`).join('&');
+    const big = await post(flood, { ...form, 'x-twilio-signature': 'bogus' });
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('payload_too_large');
+    expect(big.body.error.message).toContain('64 KB');
+
+    // Small, but too many parameters: refused whole, never cut short — whatever its Content-Type says.
+    const many = Array.from({ length: 300 }, (_, i) => [`k${i}`, 'v'] as [string, string]);
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+      const answer = await post(new URLSearchParams(many).toString(), {
+        'content-type': type,
+        'x-twilio-signature': signed(many),
+      });
+      expect(answer.status, type).toBe(413);
+      expect(answer.body.error.message).toContain('256 parameters');
+    }
+
+    // A JSON body past SendGrid's batches (768 KB) and SNS's messages (256 KB).
+    const json = JSON.stringify([{ event: 'delivered', padding: 'x'.repeat(1_100_000) }]);
+    const huge = await server.call('POST', '/v1/providers/mail-sg/webhook', json, {
+      auth: null,
+      headers: { 'content-type': 'application/json', 'x-twilio-email-event-webhook-signature': 'bogus' },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.body.error.message).toContain('1 MB');
+    // A full SendGrid batch is read (and here refused for its signature, not its size).
+    const batch = JSON.stringify([{ event: 'delivered', padding: 'x'.repeat(790_000) }]);
+    const full = await server.call('POST', '/v1/providers/mail-ses/webhook', batch, {
+      auth: null,
+      headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
+    });
+    expect(full.status).toBe(401);
+
+    // What Twilio sends fits with room to spare: a signed callback of 200 parameters around a
+    // WhatsApp-long body (4,096 characters), all of it non-ASCII, is taken.
+    const rich: [string, string][] = [
+      ['MessageSid', inboundSid(90)],
+      ['MessageStatus', 'delivered'],
+      ['Body', 'é'.repeat(4096)],
+      ...Array.from({ length: 197 }, (_, i) => [`Extra${i}`, 'é'.repeat(20)] as [string, string]),
+    ];
+    const taken = await post(new URLSearchParams(rich).toString(), {
+      ...form,
+      'x-twilio-signature': signed(rich),
+    });
+    expect(taken.status).toBe(200);
+  });
+
+  it('counts refused signatures toward the failed-authentication throttle (429 + Retry-After), never a valid one', async () => {
+    const own = await startTestServer({
+      TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS,
+      TIDINGS_PUBLIC_URL: PUBLIC_URL,
+    });
+    try {
+      const put = await own.call('PUT', '/v1/integrations/texts', {
+        channel: 'sms',
+        provider: 'twilio',
+        config: { from: '+15550001111', endpoint: twilio.url },
+        credentials: { accountSid: twilio.accountSid, authToken: twilio.authToken },
+      });
+      expect(put.status).toBe(200);
+      const params: [string, string][] = [
+        ['MessageSid', inboundSid(91)],
+        ['MessageStatus', 'delivered'],
+      ];
+      const body = new URLSearchParams(params).toString();
+      for (let i = 0; i < 100; i++) {
+        const wrong = await post(body, { ...form, 'x-twilio-signature': signed(params, `wrong-${i}`) }, own);
+        expect(wrong.status).toBe(401);
+      }
+      const throttled = await post(body, { ...form, 'x-twilio-signature': 'bogus' }, own);
+      expect(throttled.status).toBe(429);
+      expect(throttled.body.error.code).toBe('too_many_failed_attempts');
+      const retryAfter = Number(throttled.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      // The same allowance as API keys: a wrong key from this address is throttled now too.
+      expect(
+        (await own.call('GET', '/v1/workflows', undefined, { auth: 'tdk_wrong_0123456789abcdef' })).status,
+      ).toBe(429);
+
+      // A correctly signed callback, and a valid key, from the same address go through.
+      const valid = await post(body, { ...form, 'x-twilio-signature': signed(params) }, own);
+      expect(valid.status).toBe(200);
+      expect((await own.call('GET', '/v1/workflows')).status).toBe(200);
+      // One presenting no signature at all is a plain 401, as a request without a key is.
+      expect((await post(body, form, own)).status).toBe(401);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('SES via SNS', () => {
   it('confirms a subscription by fetching its SubscribeURL', async () => {
     const confirmation = sns.sign({

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { messageRecord } from '../helpers/message-record.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -99,6 +100,88 @@ describe('listing', () => {
     // Another tenant sees neither the topic nor its members.
     expect((await server.call('GET', '/v1/topics/tp_one/subscribers', undefined, other)).status).toBe(404);
     expect((await walk('/v1/topics', 10, other)).items).toEqual([]);
+  });
+});
+
+describe('cursors', () => {
+  /** Not cursors, cursors of another list, and a bare id where the old tenant list took one. */
+  const forged = (text: string) => Buffer.from(text).toString('base64url');
+  const notIssued = [
+    'garbage',
+    forged('msg_x'),
+    forged('k1\u0000msg_x'),
+    forged('m1\u0000msg_x\u0000more'),
+    `${forged('m1\u0000msg_x')}=`,
+  ];
+
+  async function expectRefused(route: string, auth?: { auth: string }) {
+    for (const cursor of notIssued) {
+      const join = route.includes('?') ? '&' : '?';
+      const answer = await server.call(
+        'GET',
+        `${route}${join}cursor=${encodeURIComponent(cursor)}`,
+        undefined,
+        auth,
+      );
+      expect(answer.status, `${route} with cursor ${cursor}`).toBe(400);
+      expect(answer.body.error.code).toBe('validation_failed');
+      expect(answer.body.error.details.map((d: Json) => d.path)).toEqual(['cursor']);
+    }
+  }
+
+  it('pages messages and dead letters with the cursors they issue, and refuses any other (400 naming cursor)', async () => {
+    const ids = ['msg_cur_1', 'msg_cur_2', 'msg_cur_3', 'msg_cur_4', 'msg_cur_5'];
+    await server.tidings.store.createMessages(
+      ids.map((id, i) => ({
+        record: messageRecord({
+          tenantId: 'ten_listing_other',
+          id,
+          channel: 'webhook',
+          provider: 'hook',
+          status: i % 2 === 0 ? 'dead' : 'sent',
+        }),
+        followUp: null,
+      })),
+    );
+    const newestFirst = [...ids].reverse();
+    const messages = await walk('/v1/messages', 2, other);
+    expect(messages.items.map((m) => m.messageId)).toEqual(newestFirst);
+    expect(messages.pages).toBe(3);
+    const filtered = await walk('/v1/messages?status=sent', 1, other);
+    expect(filtered.items.map((m) => m.messageId)).toEqual(['msg_cur_4', 'msg_cur_2']);
+    const dead = await walk('/v1/dead-letters', 2, other);
+    expect(dead.items.map((m) => m.messageId)).toEqual(['msg_cur_5', 'msg_cur_3', 'msg_cur_1']);
+    expect(dead.pages).toBe(2);
+
+    await expectRefused('/v1/messages', other);
+    await expectRefused('/v1/messages?status=sent', other);
+    await expectRefused('/v1/dead-letters', other);
+    // Another list's cursor, valid there, is not one here (and a message cursor is not a subscriber one).
+    await server.call('PUT', '/v1/subscribers/cur_a', {}, other);
+    await server.call('PUT', '/v1/subscribers/cur_b', {}, other);
+    const subscribers = await server.call('GET', '/v1/subscribers?limit=1', undefined, other);
+    const messagePage = await server.call('GET', '/v1/messages?limit=1', undefined, other);
+    for (const [route, cursor] of [
+      ['/v1/messages', subscribers.body.nextCursor],
+      ['/v1/dead-letters', subscribers.body.nextCursor],
+      ['/v1/subscribers', messagePage.body.nextCursor],
+    ] as const) {
+      const answer = await server.call(
+        'GET',
+        `${route}?cursor=${encodeURIComponent(cursor)}`,
+        undefined,
+        other,
+      );
+      expect(answer.status, route).toBe(400);
+      expect(answer.body.error.details[0].path).toBe('cursor');
+    }
+  });
+
+  it('refuses any cursor on GET /v1/integrations, which is always one page', async () => {
+    const listed = await server.call('GET', '/v1/integrations');
+    expect(listed.status).toBe(200);
+    expect(listed.body.nextCursor).toBeNull();
+    await expectRefused('/v1/integrations');
   });
 });
 

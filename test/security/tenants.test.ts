@@ -52,6 +52,38 @@ describe('Tenant API (operators)', () => {
     expect(JSON.stringify(list.body)).not.toContain(created.body.apiKey);
   });
 
+  it('pages tenants with the cursors it issues; any other cursor (garbage, a bare tenant id) is a 400 naming cursor', async () => {
+    for (const name of ['Page A', 'Page B', 'Page C'])
+      expect((await server.call('POST', '/v1/tenants', { name }, asOperator)).status).toBe(201);
+    const all = (await server.call('GET', '/v1/tenants', undefined, asOperator)).body.items;
+    expect(all.length).toBeGreaterThanOrEqual(4);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page = await server.call('GET', `/v1/tenants?limit=2${query}`, undefined, asOperator);
+      expect(page.status).toBe(200);
+      paged.push(...page.body.items.map((t: { tenantId: string }) => t.tenantId));
+      cursor = page.body.nextCursor;
+      pages++;
+    } while (cursor !== null && pages < 20);
+    expect(paged).toEqual(all.map((t: { tenantId: string }) => t.tenantId));
+    expect(pages).toBeGreaterThanOrEqual(2);
+
+    const forged = (text: string) => Buffer.from(text).toString('base64url');
+    for (const bad of ['garbage', 'default', all[0].tenantId, forged('k1\u0000default'), forged('t1')]) {
+      const answer = await server.call(
+        'GET',
+        `/v1/tenants?cursor=${encodeURIComponent(bad)}`,
+        undefined,
+        asOperator,
+      );
+      expect(answer.status, bad).toBe(400);
+      expect(answer.body.error.details.map((d: { path: string }) => d.path)).toEqual(['cursor']);
+    }
+  });
+
   it('adds, lists and revokes keys; a revoked key is refused at once', async () => {
     const tenant = (await server.call('POST', '/v1/tenants', { name: 'Keys Inc' }, asOperator)).body;
     const route = `/v1/tenants/${tenant.tenantId}/keys`;

@@ -641,8 +641,9 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: "A provider's delivery callback (Twilio, SES via SNS, SendGrid), checked by its signature",
     tag: 'Integrations',
     success: { 200: { description: 'taken: the answer the provider expects', media: 'text/plain' } },
-    // An unknown integration id is refused as an unsigned callback is (401), never 404.
-    errors: ['unauthorized', 'unavailable'],
+    // An unknown integration id is refused as an unsigned callback is (401), never 404. A body
+    // over what providers send is a 413; refused signatures count toward the failed-auth 429.
+    errors: ['unauthorized', 'unavailable', 'payload_too_large', 'too_many_failed_attempts'],
   },
   'POST /v1/tenants': {
     summary: 'Create a tenant and its first key',

@@ -73,6 +73,28 @@ function parseClientMessage(data: string): ClientMessage | { error: string; path
   }
 }
 
+/** Connection errors a client causes by going away: nothing for the server to look into. */
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * An error on an open socket. A client's protocol error (a frame over MAX_CLIENT_MESSAGE_BYTES, a
+ * bad opcode, an unmasked frame: ws codes `WS_ERR_*`) or a peer that went away is the client's
+ * doing, not the server's: logged at debug without a stack, so no client can fill the error log.
+ * For a protocol error ws has already sent the close frame with its code (1009 for a frame too
+ * large, 1002…): the peer gets a moment to read it, as `end` gives one. Anything else is ours.
+ */
+function onSocketError(error: Error & { code?: unknown }, socket: WebSocket, request: FastifyRequest): void {
+  const code = typeof error.code === 'string' ? error.code : '';
+  if (code.startsWith('WS_ERR_')) {
+    request.log.debug({ code, reason: error.message }, 'inbox websocket closed: client protocol error');
+    setTimeout(() => socket.terminate(), 2_000).unref();
+    return;
+  }
+  if (PEER_GONE.has(code)) request.log.debug({ code }, 'inbox websocket connection lost');
+  else request.log.error({ err: error }, 'inbox websocket failed');
+  socket.terminate();
+}
+
 /**
  * `GET /v1/inbox/ws`: the inbox stream over a WebSocket — the same JSON events as the SSE stream
  * (inbox-stream.ts), resumable with `?after=`, plus client messages `{"type": "read" | "archive" |
@@ -90,6 +112,7 @@ export async function inboxWebSocketRoutes(
   const { store, inboxFeed } = context;
   await app.register(websocket, {
     options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES },
+    errorHandler: onSocketError,
     // Ours end through the hub (with code 1001) before this runs.
     preClose(done) {
       for (const client of this.websocketServer.clients) client.terminate();

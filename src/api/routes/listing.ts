@@ -5,10 +5,11 @@ import { InlineSubscriber } from '../../ingest/schema.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
+import { issueCursor, readCursor } from '../cursors.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, Limit } from '../schemas.ts';
 import { compileValidator, itemwiseBodyCompiler } from '../validation.ts';
-import { decodeCursor, encodeCursor, subscriberView, workflowView } from '../views.ts';
+import { subscriberView, workflowView } from '../views.ts';
 
 /** Most subscribers one bulk request may upsert. */
 export const MAX_BULK_SUBSCRIBERS = 1000;
@@ -25,16 +26,9 @@ type PageQuery = { cursor?: string; limit?: number };
 /** Marks this file's cursors, so another list's cursor (or a forged one) is told apart. */
 const CURSOR_TAG = 'k1';
 
-/**
- * The key a cursor stands after. A cursor this API did not issue — not the canonical encoding of
- * a tagged key — is a 400 naming it.
- */
+/** The key a cursor stands after; a cursor this API did not issue is a 400 naming it (readCursor). */
 function afterKey(cursor: string | undefined): string | null {
-  if (cursor === undefined) return null;
-  const parts = decodeCursor(cursor);
-  if (parts?.length !== 2 || parts[0] !== CURSOR_TAG || encodeCursor(parts) !== cursor)
-    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
-  return parts[1]!;
+  return cursor === undefined ? null : readCursor(cursor, CURSOR_TAG, 1)[0]!;
 }
 
 /**
@@ -46,7 +40,7 @@ function page<T, V>(rows: T[], limit: number, keyOf: (row: T) => string, view: (
   const more = rows.length > limit;
   return {
     items: items.map(view),
-    nextCursor: more ? encodeCursor([CURSOR_TAG, keyOf(items.at(-1)!)]) : null,
+    nextCursor: more ? issueCursor(CURSOR_TAG, keyOf(items.at(-1)!)) : null,
   };
 }
 

@@ -5,9 +5,13 @@ import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, notFound, validationError } from '../errors.ts';
+import { issueCursor, readCursor } from '../cursors.ts';
+import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
-import { decodeCursor, encodeCursor, messageView } from '../views.ts';
+import { messageView } from '../views.ts';
+
+/** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */
+const CURSOR_TAG = 'm1';
 
 /** The workflow version each message rendered with: its event's, read once per event of the page. */
 async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<string, number | null>> {
@@ -25,16 +29,13 @@ async function page(store: Store, items: MessageRecord[], limit: number) {
   const versions = await versionsOf(store, items);
   return {
     items: items.map((m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null)),
-    nextCursor: last ? encodeCursor([last.id]) : null,
+    nextCursor: last ? issueCursor(CURSOR_TAG, last.id) : null,
   };
 }
 
+/** The id a page starts below; a cursor this API did not issue is a 400 naming it (readCursor). */
 function beforeId(cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined;
-  const parts = decodeCursor(cursor);
-  if (parts?.length !== 1)
-    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
-  return parts[0];
+  return cursor === undefined ? undefined : readCursor(cursor, CURSOR_TAG, 1)[0];
 }
 
 export async function messageRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {

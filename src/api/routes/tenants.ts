@@ -5,6 +5,7 @@ import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
+import { issueCursor, readCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
@@ -15,9 +16,14 @@ const Text = (maxLength: number) =>
 const TenantBody = Type.Object({ name: Text(200) }, { additionalProperties: false });
 const KeyBody = Type.Object({ label: Type.Optional(Text(100)) }, { additionalProperties: false });
 const TenantsQuery = Type.Object(
-  { cursor: Type.Optional(Id), limit: Type.Optional(Limit(100, 100)) },
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Limit(100, 100)),
+  },
   { additionalProperties: false },
 );
+/** Marks the tenant list's cursors: one of another list, or a bare tenant id, is refused (400). */
+const CURSOR_TAG = 't1';
 const TenantParams = Type.Object({ tenantId: Id });
 const KeyParams = Type.Object({ tenantId: Id, keyId: Id });
 
@@ -66,10 +72,11 @@ export async function tenantRoutes(
   app.get('/v1/tenants', { config: operatorOnly, schema: { querystring: TenantsQuery } }, async (request) => {
     const query = request.query as Static<typeof TenantsQuery>;
     const limit = query.limit ?? 100;
-    const tenants = await store.listTenants(query.cursor ?? null, limit);
+    const after = query.cursor === undefined ? null : readCursor(query.cursor, CURSOR_TAG, 1)[0]!;
+    const tenants = await store.listTenants(after, limit);
     return {
       items: tenants.map((t) => ({ tenantId: t.id, name: t.name, createdAt: iso(t.createdAt) })),
-      nextCursor: tenants.length === limit ? tenants.at(-1)!.id : null,
+      nextCursor: tenants.length === limit ? issueCursor(CURSOR_TAG, tenants.at(-1)!.id) : null,
     };
   });
 

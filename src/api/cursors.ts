@@ -1,0 +1,40 @@
+import { validationError } from './errors.ts';
+import { decodeCursor, encodeCursor } from './views.ts';
+
+/**
+ * A list's `nextCursor`: the list's tag, then the position the next page starts from, encoded
+ * opaquely (encodeCursor). The tag tells one list's cursors from another's.
+ *
+ * @example
+ * issueCursor('m1', 'msg_01jd4k8r2x…'); // what GET /v1/messages answers as nextCursor
+ */
+export function issueCursor(tag: string, ...position: (string | number)[]): string {
+  return encodeCursor([tag, ...position]);
+}
+
+/**
+ * The position held by a cursor this API issued with `tag` (issueCursor) and `size` parts.
+ * Anything else — text that is not a cursor, another list's cursor, a forged one, or one not in
+ * the canonical encoding — is a 400 naming `cursor`, never a page read from somewhere else.
+ *
+ * @example
+ * readCursor(query.cursor, 'm1', 1); // ['msg_01jd4k8r2x…'], or throws validation_failed
+ */
+export function readCursor(cursor: string, tag: string, size: number): string[] {
+  const parts = decodeCursor(cursor);
+  if (parts?.length !== size + 1 || parts[0] !== tag || encodeCursor(parts) !== cursor)
+    throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+  return parts.slice(1);
+}
+
+/**
+ * For a list that is always one page (its `nextCursor` is always null), so never issues a cursor:
+ * any `cursor` is one this API did not issue — the same 400 naming `cursor` as on every list.
+ */
+export function refuseCursor(cursor: string | undefined): void {
+  if (cursor !== undefined)
+    throw validationError(
+      [{ path: 'cursor', message: 'is not a cursor this API issued (this list is always one page)' }],
+      'query',
+    );
+}
