@@ -99,27 +99,25 @@ describe('workflow preview', () => {
   const slowSteps = (count: number) =>
     Array.from({ length: count }, () => ({ channel: 'in_app', template: { title: SLOW, body: SLOW } }));
 
-  it("gives the event loop back between a slow preview's steps: other requests go on meanwhile", async () => {
+  it("gives the event loop back between a slow preview's steps: no stall of the whole preview", async () => {
     await server.call('PUT', '/v1/workflows/prev_slow', { channels: slowSteps(10) });
-    let done = false;
-    const preview = server
+    // The server runs in this process: a timer every 5 ms measures its event loop's longest stall.
+    let last = performance.now();
+    let longestStall = 0;
+    const ticks = setInterval(() => {
+      const now = performance.now();
+      longestStall = Math.max(longestStall, now - last);
+      last = now;
+    }, 5);
+    const answer = await server
       .call('POST', '/v1/workflows/prev_slow/preview', { subscriberId: 'prev_es', data: { n: 400 } })
-      .finally(() => {
-        done = true;
-      });
-    // Without the yields the ten renders ran as one block of ~1 s, and at most the requests sent
-    // before it began answered while the preview was pending.
-    let answeredMeanwhile = 0;
-    while (!done) {
-      const health = await server.call('GET', '/healthz', undefined, { auth: null });
-      expect(health.status).toBe(200);
-      if (!done) answeredMeanwhile++;
-    }
-    const answer = await preview;
+      .finally(() => clearInterval(ticks));
     expect(answer.status).toBe(200);
     expect(answer.body.channels).toHaveLength(10);
     expect(answer.body.channels[0].error.reason).toBe('template_timeout');
-    expect(answeredMeanwhile).toBeGreaterThanOrEqual(5);
+    // Each step stops at its render budget and one retry (~100 ms of wall time, however loaded the
+    // machine); without the yields the ten ran as one block of a second or more.
+    expect(longestStall).toBeLessThan(500);
   });
 
   it("runs one tenant's previews one at a time, four waiting at most: more answer 429", async () => {
