@@ -1,3 +1,4 @@
+import Type from 'typebox';
 import { validationError } from './errors.ts';
 import { decodeCursor, encodeCursor } from './views.ts';
 
@@ -38,3 +39,13 @@ export function refuseCursor(cursor: string | undefined): void {
       'query',
     );
 }
+
+/** The query of a list that is always one page: a `cursor` is accepted by the schema, then refused. */
+export const OnePageQuery = Type.Object({
+  cursor: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description: 'never issued: the list is always one page (any cursor is a 400)',
+    }),
+  ),
+});

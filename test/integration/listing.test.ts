@@ -177,11 +177,18 @@ describe('cursors', () => {
     }
   });
 
-  it('refuses any cursor on GET /v1/integrations, which is always one page', async () => {
-    const listed = await server.call('GET', '/v1/integrations');
-    expect(listed.status).toBe(200);
-    expect(listed.body.nextCursor).toBeNull();
-    await expectRefused('/v1/integrations');
+  it('refuses any cursor on the lists that are always one page: integrations, webhook endpoints, devices', async () => {
+    await server.call('PUT', '/v1/subscribers/cur_devices', {});
+    for (const route of [
+      '/v1/integrations',
+      '/v1/webhook-endpoints',
+      '/v1/subscribers/cur_devices/devices',
+    ]) {
+      const listed = await server.call('GET', route);
+      expect(listed.status, route).toBe(200);
+      expect(listed.body.nextCursor).toBeNull();
+      await expectRefused(route);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import type { ApiContext } from '../context.ts';
+import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { checkDevice, type DeviceBody as DeviceInputBody } from '../device-input.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { DeviceBody, Id } from '../schemas.ts';
@@ -47,9 +48,10 @@ export async function deviceRoutes(app: FastifyInstance, context: ApiContext): P
 
   app.get(
     '/v1/subscribers/:subscriberId/devices',
-    { schema: { params: Type.Object({ subscriberId: Id }) } },
+    { schema: { params: Type.Object({ subscriberId: Id }), querystring: OnePageQuery } },
     async (request) => {
       const { subscriberId } = request.params as { subscriberId: string };
+      refuseCursor((request.query as { cursor?: string }).cursor);
       if (!(await store.getSubscriber(request.tenantId, subscriberId)))
         throw notFound('subscriber', subscriberId);
       const devices = await store.listDevices(request.tenantId, subscriberId);

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import Type from 'typebox';
 import { ProviderConfigError } from '../../channels/port.ts';
 import { PROVIDERS, type ProviderDefinition, SANDBOX } from '../../providers/catalog.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
@@ -8,7 +7,7 @@ import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
 import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
 import type { ApiContext } from '../context.ts';
-import { refuseCursor } from '../cursors.ts';
+import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
 import { refuseBlockedTargets } from '../targets.ts';
@@ -16,16 +15,6 @@ import { compileValidator, type Validator } from '../validation.ts';
 import { integrationView } from '../views.ts';
 
 type Fields = Record<string, unknown>;
-
-/** `GET /v1/integrations` is always one page: a `cursor` (which it never issues) is refused. */
-const OnePageQuery = Type.Object({
-  cursor: Type.Optional(
-    Type.String({
-      maxLength: 200,
-      description: 'never issued: the list is always one page (any cursor is a 400)',
-    }),
-  ),
-});
 
 const validators = new Map<string, { config: Validator<unknown>; credentials: Validator<unknown> }>();
 function providerValidators(provider: string) {
@@ -217,6 +206,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
     },
   );
 
+  // Always one page: a `cursor` (which it never issues) is refused.
   app.get('/v1/integrations', { schema: { querystring: OnePageQuery } }, async (request) => {
     refuseCursor((request.query as { cursor?: string }).cursor);
     const [integrations, circuits] = await Promise.all([

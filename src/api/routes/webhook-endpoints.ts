@@ -10,6 +10,7 @@ import {
   unsealEndpointSecrets,
 } from '../../webhooks/secrets.ts';
 import type { ApiContext } from '../context.ts';
+import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, WebhookEndpointBody } from '../schemas.ts';
 import { refuseBlockedTargets } from '../targets.ts';
@@ -83,11 +84,14 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
     },
   );
 
-  app.get('/v1/webhook-endpoints', async (request) => ({
-    items: (await store.listWebhookEndpoints(request.tenantId)).map(webhookEndpointView),
-    // At most 20 per tenant: always one page, answered in the shape of every list.
-    nextCursor: null,
-  }));
+  app.get('/v1/webhook-endpoints', { schema: { querystring: OnePageQuery } }, async (request) => {
+    refuseCursor((request.query as { cursor?: string }).cursor);
+    return {
+      items: (await store.listWebhookEndpoints(request.tenantId)).map(webhookEndpointView),
+      // At most 20 per tenant: always one page, answered in the shape of every list.
+      nextCursor: null,
+    };
+  });
 
   app.get('/v1/webhook-endpoints/:endpointId', { schema: { params } }, async (request) => {
     const { endpointId } = request.params as { endpointId: string };
