@@ -70,6 +70,10 @@ describe('Tenant API (operators)', () => {
     } while (cursor !== null && pages < 20);
     expect(paged).toEqual(all.map((t: { tenantId: string }) => t.tenantId));
     expect(pages).toBeGreaterThanOrEqual(2);
+    // A page that ends the list exactly gives no cursor to an empty page.
+    const exact = await server.call('GET', `/v1/tenants?limit=${all.length}`, undefined, asOperator);
+    expect(exact.body.items).toHaveLength(all.length);
+    expect(exact.body.nextCursor).toBeNull();
 
     const forged = (text: string) => Buffer.from(text).toString('base64url');
     for (const bad of ['garbage', 'default', all[0].tenantId, forged('k1\u0000default'), forged('t1')]) {

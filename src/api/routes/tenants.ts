@@ -73,10 +73,12 @@ export async function tenantRoutes(
     const query = request.query as Static<typeof TenantsQuery>;
     const limit = query.limit ?? 100;
     const after = query.cursor === undefined ? null : readCursor(query.cursor, CURSOR_TAG, 1)[0]!;
-    const tenants = await store.listTenants(after, limit);
+    // One more than a page: a next cursor only when there is a next item (no empty last page).
+    const read = await store.listTenants(after, limit + 1);
+    const tenants = read.slice(0, limit);
     return {
       items: tenants.map((t) => ({ tenantId: t.id, name: t.name, createdAt: iso(t.createdAt) })),
-      nextCursor: tenants.length === limit ? issueCursor(CURSOR_TAG, tenants.at(-1)!.id) : null,
+      nextCursor: read.length > limit ? issueCursor(CURSOR_TAG, tenants.at(-1)!.id) : null,
     };
   });
 
