@@ -266,6 +266,21 @@ describe('GET /v1/inbox/ws', () => {
     expect((await client.closed).code).toBe(4401);
   });
 
+  it('holds at most 32 connections of one address waiting for their token; the next is closed, and one that sends it frees a place', async () => {
+    const waiting = await Promise.all(Array.from({ length: 32 }, () => openWs(wsUrl(''))));
+    const extra = await openWs(wsUrl(''));
+    expect((await extra.closed).code).toBe(1013);
+    // One of the 32 authenticates: it is served, and its place is free for another.
+    const token = await tokenFor('ws_waiting');
+    waiting[0]!.send({ type: 'auth', token });
+    await waiting[0]!.next('ready');
+    const next = await openWs(wsUrl(''));
+    next.send({ type: 'auth', token });
+    await next.next('ready');
+    for (const client of [...waiting, next]) client.close();
+    await Promise.all([...waiting, next].map((client) => client.closed));
+  });
+
   it('closes open sockets with 1001 when the server stops, without holding the shutdown', async () => {
     const own = await startTestServer();
     const token = (await own.call('POST', '/v1/subscribers/ws_stop/token')).body.token;

@@ -29,10 +29,18 @@ export const WS_CLOSE = {
   unauthorized: 4401,
   /** A newer stream of the subscriber took this one's place (at most 20 each). */
   replaced: 4429,
+  /** Too many connections from this address are waiting to send their token: retry shortly. */
+  tooManyWaiting: 1013,
 } as const;
 
 /** How long a connection without `?token=` has to send its token as the first message. */
 const AUTH_TIMEOUT_MS = 10_000;
+/**
+ * Connections of one address still waiting to send their token: a client sends it at once, so a
+ * few tabs (or a whole office behind one NAT) stay far below this; 3,000 left waiting by one
+ * caller held 3,000 sockets for the timeout each.
+ */
+const WAITING_FOR_TOKEN_PER_ADDRESS = 32;
 /** Client messages are small: one action each. */
 const MAX_CLIENT_MESSAGE_BYTES = 4096;
 
@@ -267,6 +275,8 @@ export async function inboxWebSocketRoutes(
     })();
   }
 
+  /** Connections waiting for their first message (the token), by remote address. */
+  const waitingForToken = new Map<string, number>();
   app.route({
     method: 'GET',
     url: '/v1/inbox/ws',
@@ -293,10 +303,26 @@ export async function inboxWebSocketRoutes(
         return;
       }
       // No token on the URL: the first message must carry it.
+      const address = request.ip;
+      const waiting = (waitingForToken.get(address) ?? 0) + 1;
+      if (waiting > WAITING_FOR_TOKEN_PER_ADDRESS) {
+        socket.close(WS_CLOSE.tooManyWaiting, 'too many connections from this address wait for their token');
+        return;
+      }
+      waitingForToken.set(address, waiting);
+      let counted = true;
+      const done = () => {
+        if (!counted) return;
+        counted = false;
+        const left = (waitingForToken.get(address) ?? 1) - 1;
+        if (left > 0) waitingForToken.set(address, left);
+        else waitingForToken.delete(address);
+      };
       const timer = setTimeout(() => socket.close(WS_CLOSE.unauthorized, 'no token sent'), AUTH_TIMEOUT_MS);
       timer.unref();
       socket.once('message', (data) => {
         clearTimeout(timer);
+        done();
         const message = parseClientMessage(String(data));
         if ('error' in message || message.type !== 'auth') {
           socket.close(WS_CLOSE.unauthorized, 'the first message must be {"type": "auth", "token"}');
@@ -311,7 +337,10 @@ export async function inboxWebSocketRoutes(
           () => socket.close(WS_CLOSE.unauthorized, 'the token could not be checked'),
         );
       });
-      socket.on('close', () => clearTimeout(timer));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        done();
+      });
     },
     // A plain GET (no upgrade) is told what this route is, not a bare 404.
     handler: async () => {
