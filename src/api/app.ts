@@ -11,6 +11,7 @@ import Fastify, {
 import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
+import { refuseOtherBodies } from './body-types.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
@@ -233,10 +234,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       done(error as Error, undefined);
     }
   });
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    if ((body as string).length === 0) done(null, undefined);
-    else done(new ApiError('unsupported_media_type', 'send the body as application/json'), undefined);
-  });
+  refuseOtherBodies(app, 'application/json');
 
   const { corsOrigins } = context.config;
   const authenticator = createAuthenticator({

@@ -142,6 +142,12 @@ describe('one-click unsubscribe (RFC 8058) and DKIM', () => {
     const wrong = await oneClick(path, 'List-Unsubscribe=Yes');
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.details[0].path).toBe('List-Unsubscribe');
+    // Another body type is told what the route takes: a form, not JSON.
+    const text = await oneClick(path, 'List-Unsubscribe=One-Click', 'text/plain');
+    expect(text.status).toBe(415);
+    expect(text.body.error.message).toBe(
+      'send the body as application/x-www-form-urlencoded (or multipart/form-data)',
+    );
     expect((await server.call('GET', '/v1/subscribers/cy/preferences')).body.categories).toEqual({});
 
     const boundary = 'xYzZy';

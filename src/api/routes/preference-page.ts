@@ -5,6 +5,7 @@ import { changePreferences } from '../../privacy/consent.ts';
 import { verifyPreferenceLinkToken } from '../../security/preference-link-token.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { emptyPreferences } from '../../store/preference-merge.ts';
+import { refuseOtherBodies } from '../body-types.ts';
 import type { ApiContext } from '../context.ts';
 
 const MAX_TOKEN_LENGTH = 4096;
@@ -83,6 +84,7 @@ function crossSite(request: FastifyRequest, publicUrl: string): boolean {
 export async function preferencePageRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const open = { auth: 'none' as const };
+  refuseOtherBodies(app, 'application/x-www-form-urlencoded');
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT },

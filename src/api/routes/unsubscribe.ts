@@ -4,6 +4,7 @@ import { changePreferences } from '../../privacy/consent.ts';
 import { type UnsubscribeClaims, verifyUnsubscribeToken } from '../../security/unsubscribe-token.ts';
 import type { PreferencePatch } from '../../store/port.ts';
 import { emitUnsubscribed } from '../../webhooks/api-events.ts';
+import { refuseOtherBodies } from '../body-types.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -59,6 +60,7 @@ function isOneClick(body: unknown, contentType: string | undefined): boolean {
  */
 export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const open = { auth: 'none' as const };
+  refuseOtherBodies(app, 'application/x-www-form-urlencoded (or multipart/form-data)');
   for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data']) {
     app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) =>
       done(null, body),
