@@ -111,7 +111,10 @@ function renderedEntries(fields: TemplateFields): [string, string][] {
 }
 
 function firstLine(error: unknown): string {
-  return (error as Error).message.split('\n')[0] ?? 'invalid template';
+  const line = (error as Error).message.split('\n')[0] ?? 'invalid template';
+  // The engine's stack ran out (LiquidJS passes V8's words on, with the position): say what in
+  // the template did it.
+  return line.replace(/^Maximum call stack size exceeded/, 'nests too deeply to parse (tags or parentheses)');
 }
 
 /**

@@ -30,6 +30,21 @@ describe('the sandboxed engines', () => {
     }
   });
 
+  it('name a template nested too deeply to parse in words, with its position', () => {
+    const ifs = `${'{% if true %}'.repeat(3000)}x${'{% endif %}'.repeat(3000)}`;
+    const parens = `{{ ${'('.repeat(5000)}1${')'.repeat(5000)} }}`;
+    for (const source of [ifs, parens]) {
+      expect(templateErrors({ body: source })).toEqual([
+        {
+          field: 'body',
+          message: expect.stringMatching(
+            /^nests too deeply to parse \(tags or parentheses\), line:1, col:\d+$/,
+          ),
+        },
+      ]);
+    }
+  });
+
   it('have a file system with no files in it', () => {
     for (const engine of [textEngine, htmlEngine]) {
       for (const file of ['package.json', './package.json', '/etc/passwd', '../package.json'])
