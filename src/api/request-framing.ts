@@ -6,21 +6,23 @@ import { ApiError } from './errors.ts';
  * credentials, or two body types, are refused rather than resolved one way here and another
  * there.
  */
-const SINGLE_HEADERS = new Set(['authorization', 'content-type', 'idempotency-key']);
+const SINGLE_HEADERS = ['authorization', 'content-type', 'idempotency-key'] as const;
 
 /** 400 naming a header the request carries more than once, or null. */
 export function repeatedHeaderError(rawHeaders: readonly string[]): ApiError | null {
-  let seen: Set<string> | null = null;
+  // Bit i: SINGLE_HEADERS[i] was seen. (Every request comes through here: no allocation.)
+  let seen = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (!SINGLE_HEADERS.has(name)) continue;
-    seen ??= new Set();
-    if (seen.has(name)) {
+    const raw = rawHeaders[i]!;
+    const at = SINGLE_HEADERS.findIndex((name) => name.length === raw.length && name === raw.toLowerCase());
+    if (at < 0) continue;
+    if (seen & (1 << at)) {
+      const name = SINGLE_HEADERS[at]!;
       return new ApiError('validation_failed', `the ${name} header is given more than once; send it once`, [
         { path: name, message: 'must be given once' },
       ]);
     }
-    seen.add(name);
+    seen |= 1 << at;
   }
   return null;
 }
