@@ -227,7 +227,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     try {
-      const charsetError = jsonCharsetError(request.headers['content-type']);
+      // An empty body is no body whatever its Content-Type says (API.md), its charset included.
+      const charsetError =
+        (body as string).length > 0 ? jsonCharsetError(request.headers['content-type']) : null;
       if (charsetError) throw charsetError;
       done(null, parseJson(body as string));
     } catch (error) {

@@ -203,6 +203,11 @@ describe('Finding 7 — limits that disagree', () => {
     });
     expect(utf16.status).toBe(415);
     expect(utf16.body.error.message).toContain('charset=utf-16');
+    // An empty optional body is no body, whatever its charset says.
+    const empty = await server.call('POST', '/v1/subscribers/charset_empty/token', '', {
+      headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+    });
+    expect(empty.status).toBe(200);
     const utf8 = await server.call(
       'POST',
       '/v1/events',
