@@ -1,3 +1,15 @@
+import {
+  isDateElement,
+  isDateTimeSkeleton,
+  isNumberElement,
+  isNumberSkeleton,
+  isPluralElement,
+  isSelectElement,
+  isTagElement,
+  isTimeElement,
+  type MessageFormatElement,
+  parse,
+} from '@formatjs/icu-messageformat-parser';
 import { IntlMessageFormat } from 'intl-messageformat';
 import { byCanonicalTag, languageOf } from './locale.ts';
 import { MESSAGE_FORMATTERS } from './message-formatters.ts';
@@ -137,17 +149,51 @@ export function catalogueProblems(messages: MessageCatalogue | undefined): Messa
 
 /**
  * The longest a date or number skeleton (`{d, date, ::yMMMd}`) may be. Real ones are a few dozen
- * characters; parsing one costs ~15 µs a character, and 90 skeletons of 8,000 held the API thread
- * for 1.7 s at PUT.
+ * characters; formatjs parses some date skeletons in quadratic time (a run of `d`s), and 95
+ * skeletons of 9,900 characters held the API thread for 5 s at PUT.
  */
 const SKELETON_MAX_CHARS = 200;
-const SKELETON = /,\s*::([^}]*)/g;
 
-/** The length of the first skeleton of `source` over SKELETON_MAX_CHARS, or null. */
+/**
+ * The length of the first skeleton of `source` over SKELETON_MAX_CHARS, or null. Read from the
+ * message's syntax tree with skeletons left unparsed (linear), so quotes and nested arguments
+ * cannot hide one, before the full parse that parses them.
+ */
 function longSkeleton(source: string): number | null {
-  for (const [, skeleton] of source.matchAll(SKELETON))
-    if (skeleton!.length > SKELETON_MAX_CHARS) return skeleton!.length;
-  return null;
+  let elements: MessageFormatElement[];
+  try {
+    elements = parse(source, { ignoreTag: true, shouldParseSkeletons: false });
+  } catch {
+    return null; // Not a message: the full parse says why.
+  }
+  const lengthOf = (element: MessageFormatElement): number => {
+    if ((isDateElement(element) || isTimeElement(element)) && isDateTimeSkeleton(element.style))
+      return element.style.pattern.length;
+    if (isNumberElement(element) && isNumberSkeleton(element.style))
+      return element.style.tokens.reduce(
+        (sum, token) => sum + token.stem.length + token.options.join('/').length + 1,
+        0,
+      );
+    return 0;
+  };
+  const walk = (list: MessageFormatElement[]): number | null => {
+    for (const element of list) {
+      const length = lengthOf(element);
+      if (length > SKELETON_MAX_CHARS) return length;
+      const nested =
+        isPluralElement(element) || isSelectElement(element)
+          ? Object.values(element.options).map((option) => option.value)
+          : isTagElement(element)
+            ? [element.children]
+            : [];
+      for (const children of nested) {
+        const found = walk(children);
+        if (found !== null) return found;
+      }
+    }
+    return null;
+  };
+  return walk(elements);
 }
 
 function canonicalTagOr(tag: string): string {

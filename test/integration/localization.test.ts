@@ -164,6 +164,18 @@ describe('localized workflows', () => {
     expect(long.body.error.details).toEqual([
       { path: 'messages.en.when', message: 'has a skeleton of 8000 characters (::…); at most 200' },
     ]);
+    // Neither a quoted brace nor nesting in a plural hides one (`d`s are the slow kind to parse).
+    for (const when of [
+      `{d, date, ::d'}'${'d'.repeat(9000)}}`,
+      `{n, plural, one {{d, date, ::${'d'.repeat(9000)}}} other {#}}`,
+    ]) {
+      const hidden = await server.call('PUT', '/v1/workflows/loc-refused', {
+        messages: { en: { when } },
+        channels: [{ channel: 'in_app', template: { title: 't', body: 'b' } }],
+      });
+      expect(hidden.status).toBe(400);
+      expect(hidden.body.error.details[0].message).toMatch(/^has a skeleton of 900\d characters/);
+    }
 
     const missing = await server.call('PUT', '/v1/workflows/loc-refused', {
       messages: { es: { only: 'solo' } },
