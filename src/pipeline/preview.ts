@@ -43,20 +43,22 @@ export interface PreviewInput {
 }
 
 /**
- * What one preview may render in all, every step together: two messages at the largest size a
- * send renders (MAX_MESSAGE_CHARS). A send writes each message on its own; a preview answers all
- * of its steps in one body, and 20 steps of 2 MB each made one 1 MB request answer 40 MB.
+ * What one preview may answer in all, every step's content together, in bytes of JSON: two
+ * messages at the largest size a send renders (MAX_MESSAGE_CHARS), when each character is one
+ * byte. A send writes each message on its own; a preview answers all of its steps in one body,
+ * and 20 steps of 2 MB each made one 1 MB request answer 40 MB. Bytes, not characters: a control
+ * character is six bytes in JSON (`\u0001`), and a 3 KB request looping one answered 23 MB.
  */
-export const PREVIEW_MAX_CHARS = 2 * MAX_MESSAGE_CHARS;
+export const PREVIEW_MAX_BYTES = 2 * MAX_MESSAGE_CHARS;
 
-/** The preview's steps rendered more than PREVIEW_MAX_CHARS together (a 422 naming the step). */
+/** The preview's steps rendered more than PREVIEW_MAX_BYTES together (a 422 naming the step). */
 export class PreviewTooLarge extends Error {
   constructor(
     readonly step: number,
-    readonly characters: number,
+    readonly bytes: number,
   ) {
     super(
-      `the preview's content reaches ${characters} characters at step ${step}, over the ${PREVIEW_MAX_CHARS} a preview may render in all (a send renders each message on its own, up to ${MAX_MESSAGE_CHARS})`,
+      `the preview's content reaches ${bytes} bytes of JSON at step ${step}, over the ${PREVIEW_MAX_BYTES} a preview may answer in all (a send renders each message on its own, up to ${MAX_MESSAGE_CHARS} characters)`,
     );
     this.name = 'PreviewTooLarge';
   }
@@ -65,8 +67,9 @@ export class PreviewTooLarge extends Error {
 /** Lets other requests run between two steps' renders (each may take its whole render budget). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-const contentSize = (content: Record<string, string> | null) =>
-  content ? Object.values(content).reduce((sum, value) => sum + value.length, 0) : 0;
+/** The bytes a step's content adds to the answer, as JSON. */
+const contentBytes = (content: Record<string, string> | null) =>
+  content ? Buffer.byteLength(JSON.stringify(content)) : 0;
 
 /**
  * Renders every step of a workflow for one recipient as a delivery would (recipient-render.ts:
@@ -111,12 +114,12 @@ export async function previewWorkflow(
     }
   };
   const channels: PreviewChannel[] = [];
-  let characters = 0;
+  let bytes = 0;
   for (const [index, step] of workflow.definition.channels.entries()) {
     if (index > 0) await nextTurn();
     const previewed = previewStep(step, index);
-    characters += contentSize(previewed.content);
-    if (characters > PREVIEW_MAX_CHARS) throw new PreviewTooLarge(index, characters);
+    bytes += contentBytes(previewed.content);
+    if (bytes > PREVIEW_MAX_BYTES) throw new PreviewTooLarge(index, bytes);
     channels.push(previewed);
   }
   return channels;

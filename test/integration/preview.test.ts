@@ -144,12 +144,12 @@ describe('workflow preview', () => {
     expect(after.status).toBe(200);
   });
 
-  it('answers 422 naming the step once the steps together render more than a preview may answer', async () => {
+  it('answers 422 naming the step once the steps together answer more than a preview may', async () => {
     const big = '{{ data.s }}';
     await server.call('PUT', '/v1/workflows/prev_big', {
       channels: [0, 1, 2].map(() => ({ channel: 'in_app', template: { title: big, body: big } })),
     });
-    // ~2 M characters a step: within a message's limit each, 6 M together.
+    // ~2 MB of JSON a step: within a message's limit each, 6 MB together.
     const answer = await server.call('POST', '/v1/workflows/prev_big/preview', {
       subscriberId: 'prev_es',
       data: { s: 'x'.repeat(990_000) },
@@ -158,5 +158,22 @@ describe('workflow preview', () => {
     expect(answer.body.error.code).toBe('unprocessable');
     expect(answer.body.error.details[0].path).toBe('channels[2]');
     expect(answer.body.error.message).toContain('4000000');
+
+    // Counted in bytes of JSON: a control character is six (\u0001), so a small request that
+    // loops one is refused, not answered with tens of megabytes.
+    await server.call('PUT', '/v1/workflows/prev_control', {
+      channels: [0, 1, 2, 3].map(() => ({
+        channel: 'in_app',
+        // 500,000 characters a step: 3 MB of JSON.
+        template: { title: '{{ data.c }}'.repeat(50), body: 'b' },
+      })),
+    });
+    const control = await server.call('POST', '/v1/workflows/prev_control/preview', {
+      subscriberId: 'prev_es',
+      data: { c: '\u0001'.repeat(10_000) },
+    });
+    expect(control.status).toBe(422);
+    expect(control.body.error.details[0].path).toBe('channels[1]');
+    expect(control.body.error.message).toMatch(/bytes of JSON/);
   });
 });
