@@ -342,8 +342,14 @@ export function buildMessages(
     // an earlier one took is skipped, and named so (two steps on one channel with `if`s that
     // exclude each other pick one; without them the second never sends).
     const stepOf = steps.length > 1 ? new Map<string, number>() : null;
+    /** The step before, and how many messages there were when it began. */
+    let previous: { channel: string; index: number; made: number } | null = null;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
+      // The step before made a message, of any status (failed, cancelled, deferred…): its channel
+      // is taken for this recipient.
+      if (stepOf && previous && messages.length > previous.made) stepOf.set(previous.channel, previous.index);
+      previous = { channel: step.channel, index, made: messages.length };
       let arm = 0;
       variant = null;
       if (step.variants) {
@@ -352,6 +358,21 @@ export function buildMessages(
       }
       // Fallback steps are escalations: their own jobs build them later, if earlier channels got no receipt.
       if ((step.fallback && !fallback) || (only && !only.has(index))) continue;
+      // Decided before the step's condition is rendered: whatever it says, no second message of
+      // the channel can be made.
+      const earlier = stepOf?.get(step.channel);
+      if (earlier !== undefined) {
+        skipped.push({
+          tenantId: event.tenantId,
+          eventId: event.id,
+          subscriberId: subscriber.id,
+          step: index,
+          channel: step.channel,
+          reason: `step ${earlier} already made this recipient's ${step.channel} message (one per channel)`,
+          createdAt: now,
+        });
+        continue;
+      }
       if (paused) {
         messages.push(failure(subscriber.id, index, 'cancelled', cancelled.detail!, 'workflow_paused'));
         continue;
@@ -401,20 +422,6 @@ export function buildMessages(
           budget -= spent;
         }
       }
-      const earlier = stepOf?.get(step.channel);
-      if (earlier !== undefined) {
-        skipped.push({
-          tenantId: event.tenantId,
-          eventId: event.id,
-          subscriberId: subscriber.id,
-          step: index,
-          channel: step.channel,
-          reason: `step ${earlier} already made this recipient's ${step.channel} message (one per channel)`,
-          createdAt: now,
-        });
-        continue;
-      }
-      stepOf?.set(step.channel, index);
       if (fallback?.stopped) {
         messages.push(failure(subscriber.id, index, 'cancelled', fallback.because.detail!, 'receipt'));
         continue;

@@ -207,6 +207,25 @@ describe('step conditions ("if"), end to end', () => {
     expect(email).toMatchObject({ status: 'failed', reason: 'template_timeout' });
     expect(email.timeline.at(-1).detail).toContain(`if: ${slow}`);
     expect(event.skipped).toEqual([]);
+
+    // A step whose condition failed made its channel's message (failed): a later step on the
+    // channel is skipped, named, not lost at the message's unique key.
+    await putWorkflow('cond-slow-twice', [
+      { channel: 'in_app', if: slow, template: { title: 'first' } },
+      { channel: 'in_app', template: { title: 'second' } },
+    ]);
+    const twice = await settledEvent(await send('cond-slow-twice', [{ subscriberId: 'slow_u2' }]), 2);
+    expect(twice.messages).toMatchObject([
+      { channel: 'in_app', status: 'failed', reason: 'template_timeout' },
+    ]);
+    expect(twice.skipped).toEqual([
+      {
+        subscriberId: 'slow_u2',
+        channel: 'in_app',
+        step: 1,
+        reason: "step 0 already made this recipient's in_app message (one per channel)",
+      },
+    ]);
   });
 
   it('a stored condition that no longer parses fails its message with template_error naming it; nothing renders', async () => {
