@@ -78,4 +78,21 @@ describe('MJML too expensive to compile', () => {
       { path: 'channels[0].template.mjml', message: expect.stringMatching(/^took longer than 2 s/) },
     ]);
   });
+
+  it("takes one tenant's compiles in turns: another tenant's template waits behind one of them, not all", async () => {
+    const finished: string[] = [];
+    const put = (name: string, mjml: string, options?: { auth: string }) =>
+      server.call('PUT', `/v1/layouts/${name}`, { mjml }, options).then((answer) => {
+        finished.push(name);
+        return answer;
+      });
+    // A's two slow templates: the first compiles, the second waits for A's turn (not in the thread's queue).
+    const a1 = put('juice_a1', juice());
+    const a2 = put('juice_a2', juice());
+    await new Promise((resolve) => setImmediate(resolve));
+    const b = put('brand', FRAME, asB);
+    const answers = await Promise.all([a1, a2, b]);
+    expect(answers.map((answer) => answer.status)).toEqual([400, 400, 200]);
+    expect(finished.indexOf('brand')).toBeLessThan(finished.indexOf('juice_a2'));
+  });
 });

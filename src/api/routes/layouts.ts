@@ -6,6 +6,7 @@ import { layoutProblem } from '../../templates/layout.ts';
 import { compileMjml } from '../../templates/mjml.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
+import { mjmlTurns } from '../mjml-turns.ts';
 import { IdParams } from '../schemas.ts';
 
 /** A layout: `mjml` (compiled once, here) or `html`, holding `{{ content }}` once. */
@@ -42,7 +43,7 @@ export async function layoutRoutes(app: FastifyInstance, context: ApiContext): P
     const source = (body.mjml ?? body.html)!;
     let html = source;
     if (kind === 'mjml') {
-      const compiled = await compileMjml(source);
+      const compiled = await mjmlTurns.run(request.tenantId, () => compileMjml(source));
       if (!compiled.ok && compiled.cause === 'busy')
         throw new ApiError('unavailable', compiled.message, [], { 'retry-after': '1' });
       if (!compiled.ok) throw validationError([{ path: 'mjml', message: compiled.message }]);

@@ -20,6 +20,7 @@ import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
+import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
 import { IdParams, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
@@ -162,6 +163,7 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
  */
 async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
+  const started = Date.now();
   for (const [i, step] of body.channels.entries()) {
     const templates: [string, Fields][] = [];
     for (const arm of armsWithPaths(step, i)) {
@@ -176,6 +178,13 @@ async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
       if (step.channel !== 'email') {
         details.push({ path, message: 'is for email steps only' });
         continue;
+      }
+      if (Date.now() - started > MJML_REQUEST_BUDGET_MS) {
+        details.push({
+          path,
+          message: `not compiled: this workflow's MJML took more than ${MJML_REQUEST_BUDGET_MS / 1000} s to compile in all`,
+        });
+        return details;
       }
       const compiled = await compileMjml(source);
       if (compiled.ok) fields.html = compiled.html;
@@ -227,9 +236,8 @@ async function checkLayouts(store: ApiContext['store'], tenantId: string, defini
 }
 
 /** A definition as it is saved, or the 400 that says what is wrong with it. */
-async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition> {
-  const mjml = await compileMjmlSteps(body);
-  if (mjml.length > 0) throw validationError(mjml);
+async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<WorkflowDefinition> {
+  // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
   const details = [
     ...templateDetails(body),
     ...messageDetails(body),
@@ -238,7 +246,24 @@ async function checkedDefinition(body: WorkflowBody): Promise<WorkflowDefinition
     ...rateLimitDetails(body),
   ];
   if (details.length > 0) throw validationError(details);
+  if (!hasMjml(body)) return body as WorkflowDefinition;
+  const mjml = await mjmlTurns.run(tenantId, () => compileMjmlSteps(body));
+  if (mjml.length > 0) throw validationError(mjml);
+  // The compiled HTML is a template too.
+  const compiled = templateDetails(body);
+  if (compiled.length > 0) throw validationError(compiled);
   return body as WorkflowDefinition;
+}
+
+/** Whether any template of the body holds MJML (most hold none, and take no turn). */
+function hasMjml(body: WorkflowBody): boolean {
+  return body.channels.some((step, i) =>
+    armsWithPaths(step, i).some(
+      (arm) =>
+        arm.template[MJML_FIELD] !== undefined ||
+        Object.values(arm.locales ?? {}).some((fields) => fields[MJML_FIELD] !== undefined),
+    ),
+  );
 }
 
 const RollbackBody = Type.Object(
@@ -330,7 +355,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     },
     async (request) => {
       const { key } = request.params as { key: string };
-      const definition = await checkedDefinition(request.body as WorkflowBody);
+      const definition = await checkedDefinition(request.body as WorkflowBody, request.tenantId);
       await checkLayouts(store, request.tenantId, definition);
       return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
     },
@@ -394,7 +419,10 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     const saved = await store.getWorkflowVersion(request.tenantId, key, version);
     if (!saved) throw notFound('workflow version', `${key} v${version}`);
     // The copy is checked as a PUT of it would be: a rule added since it was saved holds for it too.
-    const definition = await checkedDefinition(structuredClone(saved.definition) as WorkflowBody);
+    const definition = await checkedDefinition(
+      structuredClone(saved.definition) as WorkflowBody,
+      request.tenantId,
+    );
     return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
   });
 
