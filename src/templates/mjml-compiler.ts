@@ -22,6 +22,12 @@ export const WAIT_LIMIT_MS = 10_000;
 /** Compiles waiting beyond this many answer `busy` at once (each holds its source, up to 1 MB). */
 export const MAX_WAITING = 64;
 /**
+ * How long a fresh thread may take to load MJML (about a second; more on a loaded machine): one
+ * that hangs while loading is terminated, what waits for it fails, and the next compile starts
+ * another, rather than every compile waiting on it for good.
+ */
+const START_LIMIT_MS = 60_000;
+/**
  * The thread's heap: well above what compiling the largest real template needs (about 120 MB
  * with MJML loaded); a template that needs more fails alone, and the thread is started again.
  */
@@ -31,6 +37,8 @@ export interface MjmlCompilerOptions {
   timeLimitMs: number;
   waitLimitMs: number;
   maxWaiting: number;
+  /** How long a fresh thread may take to say it is ready (START_LIMIT_MS). */
+  startLimitMs: number;
   /** The thread's entry and data (mjml-thread-entry.mjs; tests give a stand-in). */
   entry: URL;
   workerData?: unknown;
@@ -79,6 +87,7 @@ export class MjmlCompiler {
       timeLimitMs: COMPILE_TIME_LIMIT_MS,
       waitLimitMs: WAIT_LIMIT_MS,
       maxWaiting: MAX_WAITING,
+      startLimitMs: START_LIMIT_MS,
       entry: ENTRY,
       ...options,
     };
@@ -122,7 +131,14 @@ export class MjmlCompiler {
   /** Hands the next waiting compile to the thread (starting one if there is none) when it is free. */
   private pump(): void {
     if (this.running === null && this.waiting.length > 0) {
-      if (this.current === null) this.current = this.start();
+      if (this.current === null) {
+        try {
+          this.current = this.start();
+        } catch (error) {
+          this.failWaiting(`the MJML compiler thread could not start: ${(error as Error).message}`);
+          return;
+        }
+      }
       if (this.current.ready) {
         const job = this.waiting.shift()!;
         clearTimeout(job.waitTimer);
@@ -147,9 +163,15 @@ export class MjmlCompiler {
       resourceLimits: { maxOldGenerationSizeMb: HEAP_LIMIT_MB },
     });
     const state: ThreadState = { thread, ready: false };
+    const startTimer = setTimeout(() => {
+      state.error = new Error(`it did not start within ${this.options.startLimitMs / 1000} s`);
+      void thread.terminate();
+    }, this.options.startLimitMs);
+    startTimer.unref();
     thread.on('message', (message: FromMjmlThread) => {
       if (state !== this.current) return;
       if (message.type === 'ready') {
+        clearTimeout(startTimer);
         state.ready = true;
       } else if (message.id === this.running?.id) {
         const job = this.running;
@@ -162,8 +184,19 @@ export class MjmlCompiler {
     thread.on('error', (error) => {
       state.error = error;
     });
-    thread.on('exit', (code) => this.exited(state, code));
+    thread.on('exit', (code) => {
+      clearTimeout(startTimer);
+      this.exited(state, code);
+    });
     return state;
+  }
+
+  /** Fails every waiting compile: the thread could not start (a server fault, not the template's). */
+  private failWaiting(why: string): void {
+    for (const job of this.waiting.splice(0)) {
+      clearTimeout(job.waitTimer);
+      job.reject(new Error(why));
+    }
   }
 
   /** The running compile took too long: it fails alone, its thread is terminated. */
@@ -190,10 +223,7 @@ export class MjmlCompiler {
     this.current = null;
     const why = state.error?.message ?? `exit code ${code}`;
     if (!state.ready) {
-      for (const job of this.waiting.splice(0)) {
-        clearTimeout(job.waitTimer);
-        job.reject(new Error(`the MJML compiler thread could not start: ${why}`));
-      }
+      this.failWaiting(`the MJML compiler thread could not start: ${why}`);
       return;
     }
     const job = this.running;

@@ -63,4 +63,12 @@ describe('MjmlCompiler', () => {
     );
     await expect(compiler.compile('b')).rejects.toThrow(/could not start/);
   });
+
+  it('terminates a thread that never gets ready, fails what waits, and starts another for the next', async () => {
+    make({ workerData: { hangAtStart: true }, startLimitMs: 300, waitLimitMs: 5_000 });
+    await expect(compiler.compile('a')).rejects.toThrow(
+      'the MJML compiler thread could not start: it did not start within 0.3 s',
+    );
+    await expect(compiler.compile('b')).rejects.toThrow(/did not start within/);
+  });
 });
