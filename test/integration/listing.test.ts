@@ -108,7 +108,7 @@ describe('cursors', () => {
   const forged = (text: string) => Buffer.from(text).toString('base64url');
   const notIssued = [
     'garbage',
-    forged('msg_x'),
+    forged('evt_x'),
     forged('k1\u0000msg_x'),
     forged('m1\u0000msg_x\u0000more'),
     `${forged('m1\u0000msg_x')}=`,
@@ -147,6 +147,15 @@ describe('cursors', () => {
     const messages = await walk('/v1/messages', 2, other);
     expect(messages.items.map((m) => m.messageId)).toEqual(newestFirst);
     expect(messages.pages).toBe(3);
+    // A page that ends the list exactly gives no cursor to an empty page.
+    const exact = await server.call('GET', '/v1/messages?limit=5', undefined, other);
+    expect(exact.body.items).toHaveLength(5);
+    expect(exact.body.nextCursor).toBeNull();
+    // A cursor issued before cursors were tagged (the message id alone) still pages on.
+    const legacy = Buffer.from('msg_cur_4').toString('base64url');
+    const below = await server.call('GET', `/v1/messages?limit=2&cursor=${legacy}`, undefined, other);
+    expect(below.status).toBe(200);
+    expect(below.body.items.map((m: Json) => m.messageId)).toEqual(['msg_cur_3', 'msg_cur_2']);
     const filtered = await walk('/v1/messages?status=sent', 1, other);
     expect(filtered.items.map((m) => m.messageId)).toEqual(['msg_cur_4', 'msg_cur_2']);
     const dead = await walk('/v1/dead-letters', 2, other);

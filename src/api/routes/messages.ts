@@ -8,7 +8,7 @@ import type { ApiContext } from '../context.ts';
 import { issueCursor, readCursor } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
-import { messageView } from '../views.ts';
+import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
 /** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */
 const CURSOR_TAG = 'm1';
@@ -24,8 +24,10 @@ async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<str
   return new Map(events.map((e) => [`${e.tenantId}\u0000${e.id}`, e.workflowVersion]));
 }
 
-async function page(store: Store, items: MessageRecord[], limit: number) {
-  const last = items.length === limit ? items.at(-1) : undefined;
+/** A page of `limit` from `read`, which holds one more when there is a next page (no empty last page). */
+async function page(store: Store, read: MessageRecord[], limit: number) {
+  const items = read.slice(0, limit);
+  const last = read.length > limit ? items.at(-1) : undefined;
   const versions = await versionsOf(store, items);
   return {
     items: items.map((m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null)),
@@ -33,10 +35,20 @@ async function page(store: Store, items: MessageRecord[], limit: number) {
   };
 }
 
-/** The id a page starts below; a cursor this API did not issue is a 400 naming it (readCursor). */
+/**
+ * The id a page starts below; a cursor this API did not issue is a 400 naming it (readCursor).
+ * Cursors issued before lists tagged theirs held the message id alone: still read, so a client
+ * paging through an upgrade goes on. (`msg_` ids only: nothing else was ever issued here.)
+ */
 function beforeId(cursor: string | undefined): string | undefined {
-  return cursor === undefined ? undefined : readCursor(cursor, CURSOR_TAG, 1)[0];
+  if (cursor === undefined) return undefined;
+  const untagged = decodeCursor(cursor);
+  if (untagged?.length === 1 && LEGACY_MESSAGE_CURSOR.test(untagged[0]!) && encodeCursor(untagged) === cursor)
+    return untagged[0];
+  return readCursor(cursor, CURSOR_TAG, 1)[0];
 }
+
+const LEGACY_MESSAGE_CURSOR = /^msg_[0-9a-z_]{1,96}$/;
 
 export async function messageRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, signal } = context;
@@ -50,7 +62,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       tenantId: request.tenantId,
       ...filters,
       beforeId: beforeId(query.cursor),
-      limit,
+      limit: limit + 1,
     });
     return page(store, items, limit);
   });
@@ -74,7 +86,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
       tenantId: request.tenantId,
       status: 'dead',
       beforeId: beforeId(query.cursor),
-      limit,
+      limit: limit + 1,
     });
     return page(store, items, limit);
   });
