@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '../api/errors.ts';
+import { unstorableText } from '../shared/storable-text.ts';
 
 /**
  * Limits on any JSON value a caller sends, checked in one walk before anything is stored.
@@ -10,18 +11,6 @@ import type { ErrorDetail } from '../api/errors.ts';
  *   beyond ±(2^53 − 1) are silently rounded, so the caller is told to send them as strings.
  */
 export const MAX_JSON_DEPTH = 32;
-
-// Most strings have neither: one cheap test decides whether to look closer.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding NUL is the point
-const SUSPECT = /[\u0000\ud800-\udfff]/;
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-function stringProblem(text: string): string | null {
-  if (!SUSPECT.test(text)) return null;
-  if (text.includes('\u0000')) return 'must not contain NUL (\\u0000) characters';
-  if (UNPAIRED_SURROGATE.test(text)) return 'must not contain unpaired UTF-16 surrogates';
-  return null;
-}
 
 function numberProblem(n: number): string | null {
   if (!Number.isFinite(n)) return 'is a number too large for JSON to keep; send it as a string';
@@ -57,7 +46,7 @@ export function findJsonProblem(value: unknown, prefix = '', maxDepth = MAX_JSON
   const walk = (node: unknown, depth: number): boolean => {
     switch (typeof node) {
       case 'string':
-        found = stringProblem(node);
+        found = unstorableText(node);
         return found === null;
       case 'number':
         found = numberProblem(node);
@@ -78,7 +67,7 @@ export function findJsonProblem(value: unknown, prefix = '', maxDepth = MAX_JSON
         }
         for (const key in node) {
           keys.push(key);
-          found = stringProblem(key);
+          found = unstorableText(key);
           if (found !== null) return false;
           if (!walk((node as Record<string, unknown>)[key], depth + 1)) return false;
           keys.pop();

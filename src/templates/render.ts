@@ -7,6 +7,7 @@ import type {
   WorkflowRecord,
   WorkflowVersionRecord,
 } from '../shared/model.ts';
+import { unstorableText } from '../shared/storable-text.ts';
 import { compileCondition } from './condition.ts';
 import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
@@ -56,6 +57,11 @@ export class TemplateTooLarge extends Error {
   override name = 'TemplateTooLarge';
 }
 
+/** A render whose output is no storable text (a NUL, a lone surrogate): the message fails with template_error. */
+export class TemplateOutputError extends Error {
+  override name = 'TemplateOutputError';
+}
+
 /**
  * Most characters one rendered field, and one message's fields together, may hold. Output is not
  * charged to LiquidJS's memory limit (nor to the plain fast path): a loop printing a large value
@@ -68,6 +74,11 @@ export const MAX_MESSAGE_CHARS = 2_000_000;
 function checkSize(field: string, value: string, total: number): number {
   if (value.length > MAX_FIELD_CHARS)
     throw new TemplateTooLarge(`${field} rendered to more than ${MAX_FIELD_CHARS} characters`);
+  // Input holds neither (ingest refuses both), but a filter can make them (`"%00" | url_decode`),
+  // and PostgreSQL would refuse the message: it fails with template_error instead of failing its
+  // whole delivery's write on every retry.
+  const unstorable = unstorableText(value);
+  if (unstorable !== null) throw new TemplateOutputError(`${field} rendered text that ${unstorable}`);
   const sum = total + value.length;
   if (sum > MAX_MESSAGE_CHARS)
     throw new TemplateTooLarge(`the message rendered to more than ${MAX_MESSAGE_CHARS} characters`);

@@ -6,6 +6,7 @@ import {
   type RenderClock,
   renderFields,
   TemplateCompileError,
+  TemplateOutputError,
   TemplateTimeout,
   TemplateTooLarge,
   templateErrors,
@@ -85,6 +86,16 @@ describe('the render budget', () => {
 
   const items = Array.from({ length: 3_000 }, (_, i) => i);
   const scope = { data: { items, name: 'Ada' }, subscriber: {}, actor: null };
+
+  it('refuses output no store can keep (NUL, a lone surrogate), on the plain path and through Liquid', () => {
+    const at = (x: string) => ({ data: { x }, subscriber: {}, actor: null });
+    for (const body of ['{{ data.x }}', '{{ data.x | append: "!" }}']) {
+      const compiled = compileFields({ body });
+      for (const x of ['a\u0000b', 'a\ud800b', '\udc00'])
+        expect(() => renderFields(compiled, at(x))).toThrow(TemplateOutputError);
+      expect(renderFields(compiled, at('a😀b')).body).toMatch(/^a😀b/);
+    }
+  });
 
   it('stops a render that loops past the budget with TemplateTimeout, close to the budget', () => {
     const compiled = compileFields({
