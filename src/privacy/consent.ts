@@ -11,6 +11,8 @@ export interface PreferenceChangeRequest {
   source: ConsentSource;
   /** Shown in the consent log (`detail`); no address or other personal data. */
   detail: string | null;
+  /** Most categories and workflows the merged choices may hold (Store.patchPreferences); opt-outs give none. */
+  maxKeys?: number;
 }
 
 /**
@@ -24,8 +26,8 @@ export function changePreferences(
   store: Pick<Store, 'patchPreferences'>,
   request: PreferenceChangeRequest,
 ): Promise<PreferenceChoices> {
-  const { tenantId, subscriberId, patch, now, source, detail } = request;
-  return store.patchPreferences(tenantId, subscriberId, patch, now, { source, detail });
+  const { tenantId, subscriberId, patch, now, source, detail, maxKeys } = request;
+  return store.patchPreferences(tenantId, subscriberId, patch, now, { source, detail }, maxKeys);
 }
 
 /** A consent log entry on the wire (API.md `{"at", "change", "source", "detail"}`). */

@@ -908,6 +908,12 @@ export interface PreferenceStore {
     now: number,
     /** Appended to the consent log in the same transaction, when the stored choices changed. */
     consent?: ConsentNote,
+    /**
+     * Most categories, and most workflows, the merged choices may hold: past it nothing is written
+     * and PreferenceKeysExceeded is thrown. Opt-outs by link, STOP or complaint pass none: an
+     * opt-out is never refused.
+     */
+    maxKeys?: number,
   ): Promise<PreferenceChoices>;
 }
 

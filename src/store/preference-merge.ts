@@ -40,11 +40,41 @@ function mergeChannels(current: ChannelChoices, patch: ChannelChoicesPatch): Cha
   return mergeKeyed<boolean, boolean>(current, patch, (_, on) => on);
 }
 
-/** The stored choices with `patch` applied, key by key (see PreferencePatch). */
+/** The merged choices would hold more categories or workflows than the caller allows. */
+export class PreferenceKeysExceeded extends Error {
+  override name = 'PreferenceKeysExceeded';
+  constructor(
+    readonly field: 'categories' | 'workflows',
+    readonly count: number,
+    readonly max: number,
+  ) {
+    super(`would hold ${count} ${field} in all; a subscriber's choices hold at most ${max}`);
+  }
+}
+
+/**
+ * The stored choices with `patch` applied, key by key (see PreferencePatch). With `maxKeys`, merged
+ * choices holding more categories or workflows than that throw PreferenceKeysExceeded: a patch
+ * names at most 100 keys, but patches add up, and a row of 40,000 took every later read and write
+ * of it hundreds of milliseconds.
+ */
 export function mergePreferences(
   current: PreferenceChoices | null,
   patch: PreferencePatch,
+  maxKeys?: number,
 ): PreferenceChoices {
+  const merged = mergeAll(current, patch);
+  if (maxKeys !== undefined) {
+    for (const field of ['categories', 'workflows'] as const) {
+      const count = Object.keys(merged[field]).length;
+      if (count > maxKeys && count > Object.keys(current?.[field] ?? {}).length)
+        throw new PreferenceKeysExceeded(field, count, maxKeys);
+    }
+  }
+  return merged;
+}
+
+function mergeAll(current: PreferenceChoices | null, patch: PreferencePatch): PreferenceChoices {
   const base = current ?? emptyPreferences();
   return {
     channels: patch.channels ? mergeChannels(base.channels, patch.channels) : base.channels,

@@ -95,6 +95,25 @@ describe('subscriber preferences', () => {
       Object.fromEntries(channels.map((channel) => [channel, false])),
     );
   });
+
+  it('holds at most 1,000 categories through PATCHes that add up: the next is 422 naming categories, nothing changed', async () => {
+    const hundred = (page: number) =>
+      Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`cat_${page}_${i}`, { email: false }]));
+    for (let page = 0; page < 10; page++)
+      expect((await patch('hoarder', { categories: hundred(page) })).status).toBe(200);
+    const over = await patch('hoarder', { categories: hundred(10), channels: { sms: false } });
+    expect(over.status).toBe(422);
+    expect(over.body.error.details).toEqual([
+      {
+        path: 'categories',
+        message:
+          "would hold 1100 categories in all; a subscriber's choices hold at most 1000; nothing was changed",
+      },
+    ]);
+    const stored = (await preferencesOf('hoarder')).body;
+    expect(Object.keys(stored.categories)).toHaveLength(1000);
+    expect(stored.channels).toEqual({});
+  });
 });
 
 describe('mandatory categories', () => {

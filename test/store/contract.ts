@@ -912,6 +912,38 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getPreferences(T, 'u1')).toEqual(cleared);
       });
 
+      it('refuses a patch that would grow the choices past maxKeys, writing nothing; without it, no limit', async () => {
+        const keys = (from: number, n: number) =>
+          Object.fromEntries(Array.from({ length: n }, (_, i) => [`c${from + i}`, { email: false }]));
+        await store.patchPreferences(T, 'capped', { categories: keys(0, 3) }, 1, undefined, 3);
+        await expect(
+          store.patchPreferences(
+            T,
+            'capped',
+            { categories: keys(3, 1), channels: { sms: false } },
+            2,
+            undefined,
+            3,
+          ),
+        ).rejects.toMatchObject({ name: 'PreferenceKeysExceeded', field: 'categories', count: 4, max: 3 });
+        const after = (await store.getPreferences(T, 'capped'))!;
+        expect(Object.keys(after.categories)).toHaveLength(3);
+        expect(after.channels).toEqual({});
+        // A patch that does not grow the count is taken at the limit (or over it, from before).
+        const changed = await store.patchPreferences(
+          T,
+          'capped',
+          { categories: { c0: { sms: false } } },
+          3,
+          undefined,
+          3,
+        );
+        expect(changed.categories.c0).toEqual({ email: false, sms: false });
+        // Without maxKeys (an opt-out by link or STOP) it is never refused.
+        const opted = await store.patchPreferences(T, 'capped', { categories: keys(3, 2) }, 4);
+        expect(Object.keys(opted.categories)).toHaveLength(5);
+      });
+
       it('keeps names like __proto__ as plain keys', async () => {
         const saved = await store.patchPreferences(
           T,

@@ -302,7 +302,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: "Change a subscriber's choices (null withdraws one)",
     tag: 'Preferences',
     success: ok(B.PreferencesView, 'the choices after the change'),
-    errors: NOT_FOUND,
+    // 403: a mandatory category; 422: more than 1,000 categories or workflows in all.
+    errors: [...NOT_FOUND, 'forbidden', 'unprocessable'],
     params: SUBSCRIBER_PARAMS,
     body: { channels: { sms: false }, quietHours: { start: '22:00', end: '07:00' } },
   },

@@ -2,13 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import { changePreferences } from '../../privacy/consent.ts';
 import { MANDATORY_CATEGORIES } from '../../shared/model.ts';
 import type { PreferencePatch, Store } from '../../store/port.ts';
-import { emptyPreferences } from '../../store/preference-merge.ts';
+import { emptyPreferences, PreferenceKeysExceeded } from '../../store/preference-merge.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, PreferencesBody } from '../schemas.ts';
 import { preferencesView } from '../views.ts';
 
 const MANDATORY_LIST = [...MANDATORY_CATEGORIES].join(' and ');
+
+/**
+ * Most categories, and most workflows, a subscriber's choices may hold through this API. Opt-outs
+ * by unsubscribe link, STOP or complaint are never refused, whatever the count.
+ */
+export const PREFERENCE_KEYS_MAX = 1_000;
 
 /** Opting a mandatory category out of any channel (`true` and `null` change nothing that matters). */
 function mandatoryCategoryOptOuts(patch: PreferencePatch): ErrorDetail[] {
@@ -87,14 +93,20 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         refused,
       );
     }
-    const choices = await changePreferences(store, {
-      tenantId: request.tenantId,
-      subscriberId,
-      patch,
-      now: Date.now(),
-      source: 'api',
-      detail: 'PATCH /v1/subscribers/{id}/preferences',
-    });
-    return preferencesView(choices);
+    try {
+      const choices = await changePreferences(store, {
+        tenantId: request.tenantId,
+        subscriberId,
+        patch,
+        now: Date.now(),
+        source: 'api',
+        detail: 'PATCH /v1/subscribers/{id}/preferences',
+        maxKeys: PREFERENCE_KEYS_MAX,
+      });
+      return preferencesView(choices);
+    } catch (error) {
+      if (!(error instanceof PreferenceKeysExceeded)) throw error;
+      throw unprocessableFields([{ path: error.field, message: `${error.message}; nothing was changed` }]);
+    }
   });
 }

@@ -42,7 +42,7 @@ export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
       for (const row of rows) found.set(row.subscriber_id, parse(row.choices));
       return found;
     },
-    async patchPreferences(tenantId, subscriberId, patch, now, note) {
+    async patchPreferences(tenantId, subscriberId, patch, now, note, maxKeys) {
       return transaction(pool, async (client) => {
         await client.query(CREATE_SUBSCRIBER, [tenantId, subscriberId, now]);
         const { rows } = await client.query<{ choices: string; fresh: boolean }>(LOCK_CHOICES, [
@@ -51,7 +51,7 @@ export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
           now,
         ]);
         const before = rows[0]!.fresh ? null : parsePreferences(rows[0]!.choices);
-        const merged = mergePreferences(before, patch);
+        const merged = mergePreferences(before, patch, maxKeys);
         await client.query(
           'UPDATE preferences SET choices = $3, updated_at = $4 WHERE tenant_id = $1 AND subscriber_id = $2',
           [tenantId, subscriberId, JSON.stringify(merged), now],

@@ -40,10 +40,17 @@ export function sqlitePreferenceStore(
   // Read, merge and write under the write lock (an immediate transaction): no other writer can
   // slip a patch in between, so concurrent patches of different keys all stick.
   const patch = db.transaction(
-    (tenantId: string, subscriberId: string, changes: PreferencePatch, now: number, note?: ConsentNote) => {
+    (
+      tenantId: string,
+      subscriberId: string,
+      changes: PreferencePatch,
+      now: number,
+      note?: ConsentNote,
+      maxKeys?: number,
+    ) => {
       subscribers.createEmpty(tenantId, subscriberId, now);
       const before = read(tenantId, subscriberId);
-      const merged = mergePreferences(before, changes);
+      const merged = mergePreferences(before, changes, maxKeys);
       write.run(tenantId, subscriberId, JSON.stringify(merged), now);
       if (note && choicesChanged(before, merged)) {
         consent.append({ tenantId, subscriberId, at: now, change: preferenceChange(changes), ...note });
@@ -71,8 +78,8 @@ export function sqlitePreferenceStore(
         found.set(subscriberId, parse(choices));
       return found;
     },
-    async patchPreferences(tenantId, subscriberId, changes, now, note) {
-      return patch.immediate(tenantId, subscriberId, changes, now, note);
+    async patchPreferences(tenantId, subscriberId, changes, now, note, maxKeys) {
+      return patch.immediate(tenantId, subscriberId, changes, now, note, maxKeys);
     },
   };
 }
