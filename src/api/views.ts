@@ -109,8 +109,10 @@ export function eventView(
     // Inline recipients by reference, also in events stored before that was how they were stored.
     to: recipientsByReference(event.payload.to),
     data: event.payload.data ?? {},
-    // A scheduled event shows its schedule: until a recipient's time comes it has no message.
+    // A scheduled event shows when and how: until a recipient's time comes it has no message.
+    ...(event.payload.sendAt ? { sendAt: event.payload.sendAt } : {}),
     ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),
+    ...(event.payload.cancellationKey ? { cancellationKey: event.payload.cancellationKey } : {}),
     messages: messages.map((m) => ({
       messageId: m.id,
       subscriberId: m.subscriberId,

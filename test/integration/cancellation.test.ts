@@ -109,6 +109,8 @@ describe('cancel by cancellationKey, through the public API', () => {
       const view = await eventView(id);
       expect(view.status).toBe('cancelled');
       expect(view.messages).toEqual([]);
+      // The view shows when the event was due and its key, as sent.
+      expect(view).toMatchObject({ sendAt, cancellationKey: key });
     }
     expect(await inboxTitles('sched_1')).toEqual(['Reminder 3']);
     expect(await inboxTitles('sched_2')).toEqual([]);

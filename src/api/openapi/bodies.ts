@@ -75,7 +75,9 @@ export const EventView = Type.Object({
       'as sent, except that an inline recipient is named by reference only ({"subscriberId"}): its address, locale, zone and data are its subscriber\'s (GET /v1/subscribers/{id})',
   }),
   data: Json,
+  sendAt: Type.Optional(Type.String({ description: 'as sent: when the event was to be delivered' })),
   schedule: Type.Optional(Json),
+  cancellationKey: Type.Optional(Type.String({ description: 'as sent' })),
   messages: Type.Array(
     Type.Object({
       messageId: Type.String(),
