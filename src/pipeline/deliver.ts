@@ -179,6 +179,17 @@ export function buildMessages(
   devices: TenantDevices = NO_DEVICES,
 ): NewMessage[] {
   const { event, workflow } = target;
+  /** A step that makes no message for this recipient, named in the event view with why. */
+  const skip = (subscriberId: string, step: number, channel: SkippedStep['channel'], reason: string) =>
+    skipped.push({
+      tenantId: event.tenantId,
+      eventId: event.id,
+      subscriberId,
+      step,
+      channel,
+      reason,
+      createdAt: now,
+    });
   const steps = workflow.definition.channels;
   const paused = isPaused(workflow);
   // `conditions` is null unless some step has an `if`: workflows without any pay one null check per step.
@@ -342,14 +353,15 @@ export function buildMessages(
     // an earlier one took is skipped, and named so (two steps on one channel with `if`s that
     // exclude each other pick one; without them the second never sends).
     const stepOf = steps.length > 1 ? new Map<string, number>() : null;
-    /** The step before, and how many messages there were when it began. */
-    let previous: { channel: string; index: number; made: number } | null = null;
+    /** How many messages there were when the step before began. */
+    let madeBefore = messages.length;
     for (let index = 0; index < steps.length; index++) {
       const step = steps[index]!;
       // The step before made a message, of any status (failed, cancelled, deferred…): its channel
       // is taken for this recipient.
-      if (stepOf && previous && messages.length > previous.made) stepOf.set(previous.channel, previous.index);
-      previous = { channel: step.channel, index, made: messages.length };
+      if (stepOf && index > 0 && messages.length > madeBefore)
+        stepOf.set(steps[index - 1]!.channel, index - 1);
+      madeBefore = messages.length;
       let arm = 0;
       variant = null;
       if (step.variants) {
@@ -362,15 +374,8 @@ export function buildMessages(
       // the channel can be made.
       const earlier = stepOf?.get(step.channel);
       if (earlier !== undefined) {
-        skipped.push({
-          tenantId: event.tenantId,
-          eventId: event.id,
-          subscriberId: subscriber.id,
-          step: index,
-          channel: step.channel,
-          reason: `step ${earlier} already made this recipient's ${step.channel} message (one per channel)`,
-          createdAt: now,
-        });
+        const reason = `step ${earlier} already made this recipient's ${step.channel} message (one per channel)`;
+        skip(subscriber.id, index, step.channel, reason);
         continue;
       }
       if (paused) {
@@ -394,15 +399,7 @@ export function buildMessages(
           // One stored before a rule refused it fails its messages, like a broken template.
           if (condition instanceof TemplateCompileError) throw condition;
           if (!evaluateCondition(condition, scope, budget)) {
-            skipped.push({
-              tenantId: event.tenantId,
-              eventId: event.id,
-              subscriberId: subscriber.id,
-              step: index,
-              channel: step.channel,
-              reason: `condition false: ${step.if}`,
-              createdAt: now,
-            });
+            skip(subscriber.id, index, step.channel, `condition false: ${step.if}`);
             continue;
           }
         } catch (error) {
