@@ -14,7 +14,9 @@ export function repeatedHeaderError(rawHeaders: readonly string[]): ApiError | n
   let seen = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const raw = rawHeaders[i]!;
-    const at = SINGLE_HEADERS.findIndex((name) => name.length === raw.length && name === raw.toLowerCase());
+    let at = -1;
+    for (let h = 0; h < SINGLE_HEADERS.length && at < 0; h++)
+      if (SINGLE_HEADERS[h]!.length === raw.length && SINGLE_HEADERS[h] === raw.toLowerCase()) at = h;
     if (at < 0) continue;
     if (seen & (1 << at)) {
       const name = SINGLE_HEADERS[at]!;
