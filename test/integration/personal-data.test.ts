@@ -83,6 +83,8 @@ describe('consent log', () => {
     expect((await patch({ categories: { security: { email: false } } })).status).toBe(403);
 
     const log = await server.call('GET', '/v1/subscribers/cl_ann/consent-log');
+    // Every list's shape (API.md), one page.
+    expect(log.body.nextCursor).toBeNull();
     expect(log.status).toBe(200);
     expect(log.body.items).toHaveLength(2);
     const [first, second] = log.body.items;

@@ -54,6 +54,8 @@ describe('workflow versions', () => {
     await server.call('PUT', '/v1/workflows/ver-roll', { ...inApp('beta'), name: 'Beta' });
     const versions = await server.call('GET', '/v1/workflows/ver-roll/versions');
     expect(versions.status).toBe(200);
+    // Every list's shape (API.md), one page.
+    expect(versions.body.nextCursor).toBeNull();
     expect(
       versions.body.items.map((v: { version: number; current: boolean }) => [v.version, v.current]),
     ).toEqual([

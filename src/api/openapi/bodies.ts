@@ -196,6 +196,7 @@ export const WorkflowVersions = Type.Object({
     }),
     { description: 'newest first' },
   ),
+  nextCursor: Type.Null({ description: 'one page: every version' }),
 });
 
 export const WorkflowPreview = Type.Object({
@@ -381,7 +382,10 @@ export const ConsentEntry = Type.Object(
   },
   { description: 'one consent change, oldest first (docs/personal-data-rights.md)' },
 );
-export const ConsentLogView = Type.Object({ items: Type.Array(ConsentEntry) });
+export const ConsentLogView = Type.Object({
+  items: Type.Array(ConsentEntry),
+  nextCursor: Type.Null({ description: 'one page: the whole log' }),
+});
 
 export const SubscriberExport = Type.Object(
   {

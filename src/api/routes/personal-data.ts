@@ -24,7 +24,8 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
     const items = [];
     for await (const entry of consentLog(store, request.tenantId, subscriberId))
       items.push(consentView(entry));
-    return { items };
+    // Every list's shape (API.md): the whole log on one page.
+    return { items, nextCursor: null };
   });
 
   app.get('/v1/subscribers/:subscriberId/export', { schema: { params } }, async (request, reply) => {

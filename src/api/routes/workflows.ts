@@ -409,7 +409,8 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     // A deleted workflow's versions are kept (its numbers go on if it is saved again), not shown.
     if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
     const versions = await store.listWorkflowVersions(request.tenantId, key);
-    return { items: versions.map((v, i) => workflowVersionView(v, i === 0)) };
+    // Every list's shape (API.md): all versions on one page.
+    return { items: versions.map((v, i) => workflowVersionView(v, i === 0)), nextCursor: null };
   });
 
   app.post('/v1/workflows/:key/rollback', { schema: { params, body: RollbackBody } }, async (request) => {
