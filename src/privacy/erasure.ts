@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
-import type { ChannelNotice, ErasureRequest, Job, JobSpec, Store } from '../store/port.ts';
+import type { ChannelNotice, ErasureRequest, Job, JobSpec, Store, WaitingJobsCursor } from '../store/port.ts';
 
 /** The job kind that erases a subscriber's messages, batch after batch. */
 export const ERASE_JOB = 'erase-subscriber';
@@ -11,8 +11,18 @@ export const ERASE_JOB = 'erase-subscriber';
 export const ERASE_BATCH = 100;
 /** Batches per job run; then the job queues itself again, so its lease never has to cover hours. */
 const BATCHES_PER_RUN = 50;
+/** Ready jobs read per transaction when looking for events still waiting to reach the subscriber. */
+const WAITING_PAGE = 500;
 
-type ErasurePayload = Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'>;
+/**
+ * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
+ * the messages (no phase), the skipped steps, then the events ready jobs will still fan out or
+ * deliver to them (from `waiting`).
+ */
+interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
+  phase?: 'skipped' | 'waiting';
+  waiting?: WaitingJobsCursor;
+}
 
 /**
  * What is kept of an erased subscriber names them by this: a keyed hash (HMAC-SHA-256 under a key
@@ -38,10 +48,10 @@ function eraseJob(tenantId: string, payload: ErasurePayload): JobSpec {
 
 /**
  * `DELETE /v1/subscribers/{id}`: in one transaction the profile, preferences, devices, topic
- * memberships and inbox log go, the consent log keeps only the hashed id, and the first batch of
- * messages is erased; a durable job erases the rest (resuming after a crash, where it stopped:
- * erased messages no longer carry the id). `notice` is sent to the other processes by the same
- * commit. Idempotent: a repeat finds nothing left to delete.
+ * memberships, inbox log and open digests go, the consent log keeps only the hashed id, and the
+ * first batch of messages is erased; a durable job erases the rest (resuming after a crash where
+ * it stopped: erased rows no longer carry the id). `notice` is sent to the other processes by the
+ * same commit. Idempotent: a repeat finds nothing left to delete.
  */
 export async function startErasure(
   store: Pick<Store, 'beginErasure'>,
@@ -63,14 +73,34 @@ export async function startErasure(
   );
 }
 
+/** One batch of the erasure's current part; answers the payload to go on with, or null when done. */
+async function eraseOneBatch(
+  store: Store,
+  tenantId: string,
+  payload: ErasurePayload,
+): Promise<ErasurePayload | null> {
+  const { phase, waiting, ...who } = payload;
+  const request = { tenantId, ...who, now: Date.now(), batch: ERASE_BATCH };
+  switch (phase) {
+    case undefined:
+      return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'skipped' } : payload;
+    case 'skipped':
+      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'waiting' } : payload;
+    case 'waiting': {
+      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
+      return next ? { ...who, phase, waiting: next } : null;
+    }
+  }
+}
+
 /** Runs erasure jobs: up to BATCHES_PER_RUN batches, then the job queues itself to go on. */
 export function erasureHandler(store: Store): JobHandler {
   const runOne = async (job: Job, owner: string): Promise<JobResult> => {
-    const payload = job.payload as ErasurePayload;
+    let payload: ErasurePayload | null = job.payload as ErasurePayload;
     try {
       for (let batch = 0; batch < BATCHES_PER_RUN; batch++) {
-        const request = { tenantId: job.tenantId, ...payload, now: Date.now(), batch: ERASE_BATCH };
-        if ((await store.eraseMessages(request)) < ERASE_BATCH) return DONE;
+        payload = await eraseOneBatch(store, job.tenantId, payload);
+        if (!payload) return DONE;
         // Other work gets the event loop (and the SQLite writer) between batches.
         await new Promise((resolve) => setImmediate(resolve));
       }

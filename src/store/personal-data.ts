@@ -1,7 +1,13 @@
 import { canonicalJson } from '../ingest/canonical.ts';
 import { idFloor } from '../shared/ids.ts';
-import type { Channel, ConsentSource, PreferenceChoices, SuppressionReason } from '../shared/model.ts';
-import type { ConsentRecord, ExpiringTable, PreferencePatch } from './port.ts';
+import {
+  type Channel,
+  type ConsentSource,
+  LANES,
+  type PreferenceChoices,
+  type SuppressionReason,
+} from '../shared/model.ts';
+import type { ConsentRecord, ExpiringTable, PreferencePatch, WaitingJobsCursor } from './port.ts';
 
 /** The consent log's `change` for a preference PATCH: what it asked for, as applied. */
 export function preferenceChange(patch: PreferencePatch): Record<string, unknown> {
@@ -84,4 +90,57 @@ export function scrubEventPayload(
   if (!found) return null;
   const alone = to.every((entry) => (entry as { subscriberId?: unknown })?.subscriberId === erasedId);
   return { ...event, to, ...(alone && event.data !== undefined ? { data: {} } : {}) };
+}
+
+/** A ready job as scrubWaitingEvents reads it (a payload as stored: JSON text or parsed). */
+export interface WaitingJobRow {
+  id: number | string;
+  run_at: number | string;
+  kind: string;
+  payload: unknown;
+}
+
+/** Where scrubWaitingEvents starts: before every ready job of the first lane. */
+export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id: 0 };
+
+/**
+ * The events that waiting jobs will still make messages of for the subscriber (the payloads of
+ * src/pipeline's fanout and deliver jobs): every event of a fanout, whose `to` may name them, and
+ * a deliver page's event when the page names them. Other kinds carry no event for a recipient.
+ */
+export function eventsWaitingFor(jobs: readonly WaitingJobRow[], subscriberId: string): string[] {
+  const ids = new Set<string>();
+  for (const job of jobs) {
+    if (job.kind !== 'fanout' && job.kind !== 'deliver') continue;
+    const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
+      eventId?: unknown;
+      eventIds?: unknown;
+      subscriberIds?: unknown;
+    } | null;
+    if (!payload) continue;
+    if (
+      job.kind === 'deliver' &&
+      !(Array.isArray(payload.subscriberIds) && payload.subscriberIds.includes(subscriberId))
+    )
+      continue;
+    const named = Array.isArray(payload.eventIds) ? payload.eventIds : [payload.eventId];
+    for (const id of named) if (typeof id === 'string') ids.add(id);
+  }
+  return [...ids];
+}
+
+/**
+ * Where scrubWaitingEvents goes on after reading `rows` of `from.lane` with `limit`: after the
+ * last row, or the next lane's start when the lane had no more; null after the last lane.
+ */
+export function nextWaiting(
+  from: WaitingJobsCursor,
+  rows: readonly WaitingJobRow[],
+  limit: number,
+): WaitingJobsCursor | null {
+  const last = rows.at(-1);
+  if (rows.length === limit && last)
+    return { lane: from.lane, runAt: Number(last.run_at), id: Number(last.id) };
+  const lane = LANES[LANES.indexOf(from.lane) + 1];
+  return lane ? { ...FIRST_WAITING, lane } : null;
 }

@@ -1129,6 +1129,13 @@ export interface ErasureRequest {
   batch: number;
 }
 
+/** Where scrubWaitingEvents goes on: after job `id`, due at `runAt`, of `lane` (jobs_ready order). */
+export interface WaitingJobsCursor {
+  lane: Lane;
+  runAt: number;
+  id: number;
+}
+
 /** What the retention sweep deletes per tenant, oldest first, by id (ids sort by creation time). */
 export type ExpiringTable = 'events' | 'messages' | 'sandbox_captures' | 'skipped_steps';
 
@@ -1145,12 +1152,13 @@ export interface PersonalDataStore {
   subscriberTopics(tenantId: string, subscriberId: string): Promise<string[]>;
   /**
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
-   * memberships, inbox change log and presence rows (of every holder); keeps only `erasedId`,
-   * time, change and source of the consent log; erases the first batch of messages
-   * (eraseMessages) and, when more may remain, queues `job` to go on. `notice` goes out with the
-   * commit (ChannelNotice). Answers whether it queued the job.
+   * memberships, inbox change log, presence rows (of every holder) and open digests (the events
+   * they gathered scrubbed as eraseMessages does); keeps only `erasedId`, time, change and source
+   * of the consent log; erases the first batch of messages (eraseMessages) and queues `job` to do
+   * the rest (eraseMessages, eraseSkippedSteps, scrubWaitingEvents). `notice` goes out with the
+   * commit (ChannelNotice).
    */
-  beginErasure(request: ErasureRequest, job: JobSpec, notice?: ChannelNotice): Promise<boolean>;
+  beginErasure(request: ErasureRequest, job: JobSpec, notice?: ChannelNotice): Promise<void>;
   /**
    * Erases one batch of the subscriber's messages created up to `request.before`, in one
    * transaction: content, data, meta and errors emptied, timelines cut to times and statuses, the
@@ -1158,6 +1166,23 @@ export interface PersonalDataStore {
    * Answers how many it erased (fewer than `batch`: none are left).
    */
   eraseMessages(request: ErasureRequest): Promise<number>;
+  /**
+   * Names one batch of the subscriber's skipped steps (made up to `request.before`) by
+   * `erasedId` instead, so an event's view no longer shows whose they were. Answers how many
+   * (fewer than `batch`: none are left).
+   */
+  eraseSkippedSteps(request: ErasureRequest): Promise<number>;
+  /**
+   * Scrubs (as eraseMessages does) the events that up to `limit` of the tenant's ready jobs,
+   * after `after` in their claim order, will still fan out or deliver to the subscriber: an event
+   * due later (`sendAt`, a local-time schedule) names them and holds their data without any
+   * message yet. Answers where to go on, or null when the tenant has no ready job left.
+   */
+  scrubWaitingEvents(
+    request: ErasureRequest,
+    after: WaitingJobsCursor | null,
+    limit: number,
+  ): Promise<WaitingJobsCursor | null>;
   /** Deletes up to `limit` of the tenant's rows of `table` created before `before`; answers how many. */
   purgeExpired(table: ExpiringTable, tenantId: string, before: number, limit: number): Promise<number>;
   /** Deletes up to `limit` dead letters (dead jobs) created before `before`; answers how many. */

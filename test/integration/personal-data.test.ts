@@ -242,6 +242,37 @@ describe('erasure', () => {
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: token })).status).toBe(404);
   });
 
+  it('erases what still waits for them: an event due later and an open digest window', async () => {
+    const id = 'er_wait';
+    const digested = {
+      channels: [{ channel: 'in_app', template: { title: '{{ count }} new' } }],
+      digest: { window: '10m', key: '{{ data.thread }}' },
+    };
+    expect((await server.call('PUT', '/v1/workflows/digested', digested)).status).toBe(200);
+    await server.call('PUT', `/v1/subscribers/${id}`, { email: 'wait@example.com' });
+    const joined = await trigger('digested', id, { thread: 'thread-secret', secret: 'joined-secret' });
+    const view = async (eventId: string) => (await server.call('GET', `/v1/events/${eventId}`)).body;
+    await waitFor(async () => (await view(joined)).skipped?.length === 1, 'the digest join');
+    const later = await server.call('POST', '/v1/events', {
+      workflow: 'welcome',
+      to: [id],
+      data: { n: 3, secret: 'later-secret' },
+      sendAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect(later.status).toBe(202);
+
+    expect((await server.call('DELETE', `/v1/subscribers/${id}`)).status).toBe(202);
+    for (const eventId of [joined, later.body.eventId]) {
+      const scrubbed = await waitFor(async () => {
+        const event = await view(eventId);
+        return JSON.stringify(event).includes(id) ? null : event;
+      }, `${eventId} without the erased subscriber`);
+      expect(JSON.stringify(scrubbed)).not.toMatch(/secret|wait@example\.com/);
+      expect(scrubbed.to).toEqual([{ subscriberId: expect.stringMatching(/^erased:/) }]);
+      for (const step of scrubbed.skipped) expect(step.subscriberId).toMatch(/^erased:/);
+    }
+  });
+
   it('erases a subscriber with more messages than one batch through the durable job', async () => {
     const id = 'er_many';
     await fillInbox(id, 250);

@@ -152,7 +152,7 @@ export function personalDataContract(current: () => Store): void {
       10_000,
     );
     const jobsBefore = (await store.countJobs()).ready;
-    expect(await store.beginErasure(request, eraseJob)).toBe(true);
+    await store.beginErasure(request, eraseJob);
     // No longer online, though a process that has not heard yet extends its rows.
     await store.refreshPresence('p1', 20_000);
     expect(await store.isOnline(T, 'u1', 5000)).toBe(false);
@@ -194,7 +194,99 @@ export function personalDataContract(current: () => Store): void {
     });
     expect((await store.getMessage(T, msgId(9000, 1)))!.subscriberId).toBe('u1');
     // Idempotent: a second erasure finds nothing more.
-    expect(await store.beginErasure(request, eraseJob)).toBe(false);
+    await store.beginErasure(request, eraseJob);
+    expect(await store.eraseMessages(request)).toBe(0);
+    expect((await store.getMessage(T, ids[1]!))!.timeline.filter((e) => e.status === 'erased')).toHaveLength(
+      1,
+    );
+  });
+
+  it('erases what still waits for the subscriber: open digests, skipped steps, events due later', async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
+    for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
+    const accepted = (id: string, to: string[], runAt: number | null, tenantId = T) => ({
+      tenantId,
+      id,
+      input: { workflow: 'w', to, data: { about: 'ada' } },
+      idempotencyKey: null,
+      payloadHash: null,
+      now: 1000,
+      inlineSubscribers: [],
+      subscriberIds: to,
+      job: { kind: 'fanout' as const, runAt },
+    });
+    // Due later: its own (fanout) job, its shared ones, one with a page (deliver) naming u1 and
+    // one not; another tenant's event of the same id stays as it is.
+    const results = await store.acceptEvents(
+      [
+        accepted('evt_later', ['u1'], 90_000),
+        accepted('evt_shared', ['u2', 'u1'], 90_000),
+        accepted('evt_page', ['u1'], null),
+        accepted('evt_others', ['u2'], null),
+        accepted('evt_digest', ['u1'], null),
+        accepted('evt_later', ['u1'], 90_000, OTHER),
+      ],
+      1000,
+    );
+    expect(results.every((result) => result.ok)).toBe(true);
+    await store.enqueueJobs(
+      ['u1', 'u2'].map((who, n) => ({
+        tenantId: T,
+        kind: 'deliver',
+        lane: 'bulk' as const,
+        payload: { eventId: n === 0 ? 'evt_page' : 'evt_others', subscriberIds: [who, 'u3'], at: 80_000 },
+        runAt: 80_000,
+      })),
+    );
+    const join = (subscriberId: string, eventId: string, digestId: string) => ({
+      tenantId: T,
+      workflow: 'w',
+      subscriberId,
+      key: 'thread-ada',
+      eventId,
+      digestId,
+      now: 1000,
+      windowMs: 60_000,
+      job: { kind: 'digest', lane: 'high' as const },
+      steps: [{ step: 0, channel: 'email' as const }],
+    });
+    await store.createMessages([], undefined, [], {
+      joins: [join('u1', 'evt_digest', 'dig_1'), join('u2', 'evt_others', 'dig_2')],
+    });
+
+    await store.beginErasure(erasureOfU1, eraseJob);
+    // The open digest is gone at once: its close finds nothing to send.
+    expect(await store.closeDigest(T, 'dig_1')).toBeNull();
+    expect((await store.closeDigest(T, 'dig_2'))?.eventIds).toEqual(['evt_others']);
+    const erased = { to: [{ subscriberId: 'erased:h' }], data: {} };
+    expect((await store.getEvent(T, 'evt_digest'))!.payload).toMatchObject(erased);
+    expect((await store.listSkippedSteps(T, 'evt_digest', 10)).map((s) => s.subscriberId)).toEqual(['u1']);
+    expect(await store.eraseSkippedSteps(erasureOfU1)).toBe(1);
+    expect(await store.eraseSkippedSteps(erasureOfU1)).toBe(0);
+    expect((await store.listSkippedSteps(T, 'evt_digest', 10)).map((s) => s.subscriberId)).toEqual([
+      'erased:h',
+    ]);
+    expect((await store.listSkippedSteps(T, 'evt_others', 10)).map((s) => s.subscriberId)).toEqual(['u2']);
+
+    // Events a ready job will still reach u1 by, a page of two jobs at a time, lane after lane.
+    let cursor = await store.scrubWaitingEvents(erasureOfU1, null, 2);
+    let pages = 1;
+    while (cursor) {
+      cursor = await store.scrubWaitingEvents(erasureOfU1, cursor, 2);
+      pages++;
+    }
+    expect(pages).toBeGreaterThan(2);
+    const payload = async (id: string, tenantId = T) => (await store.getEvent(tenantId, id))!.payload;
+    expect(await payload('evt_later')).toMatchObject(erased);
+    expect(await payload('evt_page')).toMatchObject(erased);
+    // Not alone in `to`: the data may be about the others, and stays.
+    expect(await payload('evt_shared')).toMatchObject({
+      to: ['u2', { subscriberId: 'erased:h' }],
+      data: { about: 'ada' },
+    });
+    expect(await payload('evt_others')).toMatchObject({ to: ['u2'], data: { about: 'ada' } });
+    expect(await payload('evt_later', OTHER)).toMatchObject({ to: ['u1'], data: { about: 'ada' } });
   });
 
   it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {
@@ -204,7 +296,7 @@ export function personalDataContract(current: () => Store): void {
     const notice = { channel: 'inbox' as const, payload: '{"erased":"u1"}' };
     if (!store.capabilities.crossProcessWakeups || !store.openChannel) {
       // No other process to tell: the notice is ignored, the erasure made.
-      expect(await store.beginErasure(request, eraseJob, notice)).toBe(false);
+      await store.beginErasure(request, eraseJob, notice);
       expect(await store.getSubscriber(T, 'u1')).toBeNull();
       return;
     }
@@ -214,7 +306,7 @@ export function personalDataContract(current: () => Store): void {
       heard.push(store.getSubscriber(T, 'u1').then((subscriber) => [payload, subscriber === null]));
     });
     try {
-      expect(await store.beginErasure(request, eraseJob, notice)).toBe(false);
+      await store.beginErasure(request, eraseJob, notice);
       await waitFor(() => heard.length > 0, 'the notice');
       expect(await Promise.all(heard)).toEqual([[notice.payload, true]]);
     } finally {

@@ -5,9 +5,13 @@ import {
   type ConsentRow,
   EXPIRING,
   erasedEntry,
+  eventsWaitingFor,
   expiryFloor,
+  FIRST_WAITING,
+  nextWaiting,
   scrubEventPayload,
   toConsent,
+  type WaitingJobRow,
 } from '../personal-data.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
 import { channelName } from './channel.ts';
@@ -49,18 +53,17 @@ const FORGET = [
   'DELETE FROM inbox_presence WHERE tenant_id = $1 AND subscriber_id = $2',
 ];
 
-async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
-  const { tenantId, subscriberId, erasedId, before, batch, now } = request;
-  const { rows } = await client.query<{ id: string; event_id: string }>(
-    `SELECT id, event_id FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3
-      ORDER BY id LIMIT $4 FOR UPDATE`,
-    [tenantId, subscriberId, before, batch],
-  );
-  if (rows.length === 0) return 0;
-  const ids = rows.map((row) => row.id);
+/** Takes the subscriber out of these events' payloads (scrubEventPayload). */
+async function scrubEvents(
+  client: pg.PoolClient,
+  request: ErasureRequest,
+  eventIds: string[],
+): Promise<void> {
+  if (eventIds.length === 0) return;
+  const { tenantId, subscriberId, erasedId } = request;
   const events = await client.query<{ id: string; payload: unknown }>(
     'SELECT id, payload FROM events WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) FOR UPDATE',
-    [tenantId, [...new Set(rows.map((row) => row.event_id))]],
+    [tenantId, eventIds],
   );
   for (const event of events.rows) {
     // JSONB columns arrive as text (client.ts keeps them unparsed).
@@ -74,6 +77,32 @@ async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promi
       ]);
     }
   }
+}
+
+/** A digest still open gathers the subscriber's events and a key rendered from their data. */
+async function eraseDigests(client: pg.PoolClient, request: ErasureRequest): Promise<void> {
+  const { rows } = await client.query<{ id: string }>(
+    'DELETE FROM digests WHERE tenant_id = $1 AND subscriber_id = $2 RETURNING id',
+    [request.tenantId, request.subscriberId],
+  );
+  if (rows.length === 0) return;
+  const events = await client.query<{ event_id: string }>(
+    'DELETE FROM digest_events WHERE tenant_id = $1 AND digest_id = ANY($2::TEXT[]) RETURNING event_id',
+    [request.tenantId, rows.map((row) => row.id)],
+  );
+  await scrubEvents(client, request, [...new Set(events.rows.map((row) => row.event_id))]);
+}
+
+async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
+  const { tenantId, subscriberId, erasedId, before, batch, now } = request;
+  const { rows } = await client.query<{ id: string; event_id: string }>(
+    `SELECT id, event_id FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3
+      ORDER BY id LIMIT $4 FOR UPDATE`,
+    [tenantId, subscriberId, before, batch],
+  );
+  if (rows.length === 0) return 0;
+  const ids = rows.map((row) => row.id);
+  await scrubEvents(client, request, [...new Set(rows.map((row) => row.event_id))]);
   const at = new Date(now).toISOString();
   await client.query(
     `UPDATE messages SET status = 'cancelled', timeline = timeline || jsonb_build_array($3::jsonb)
@@ -129,13 +158,37 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
             WHERE tenant_id = $1 AND subscriber_id = $2`,
           [tenantId, subscriberId, erasedId],
         );
-        if ((await eraseBatch(client, request)) < request.batch) return false;
+        await eraseDigests(client, request);
+        await eraseBatch(client, request);
         await client.query(insertJobsFrom('$1'), [jobsParam([job], request.now)]);
-        return true;
       });
     },
     async eraseMessages(request) {
       return transaction(pool, (client) => eraseBatch(client, request));
+    },
+    async eraseSkippedSteps(request) {
+      const { rowCount } = await run(
+        pool,
+        `UPDATE skipped_steps SET subscriber_id = $3
+          WHERE tenant_id = $1 AND (event_id, subscriber_id, step) IN (
+            SELECT event_id, subscriber_id, step FROM skipped_steps
+             WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $4 LIMIT $5)`,
+        [request.tenantId, request.subscriberId, request.erasedId, request.before, request.batch],
+      );
+      return rowCount ?? 0;
+    },
+    async scrubWaitingEvents(request, after, limit) {
+      const from = after ?? FIRST_WAITING;
+      return transaction(pool, async (client) => {
+        const { rows } = await client.query<WaitingJobRow>(
+          `SELECT id, run_at, kind, payload FROM jobs
+            WHERE state = 'ready' AND lane = $1 AND tenant_id = $2 AND (run_at, id) > ($3, $4)
+            ORDER BY run_at, id LIMIT $5`,
+          [from.lane, request.tenantId, from.runAt, from.id, limit],
+        );
+        await scrubEvents(client, request, eventsWaitingFor(rows, request.subscriberId));
+        return nextWaiting(from, rows, limit);
+      });
     },
     async purgeExpired(table, tenantId, before, limit) {
       const { idColumn, key } = EXPIRING[table];

@@ -5,11 +5,15 @@ import {
   type ConsentRow,
   EXPIRING,
   erasedEntry,
+  eventsWaitingFor,
   expiryFloor,
+  FIRST_WAITING,
+  nextWaiting,
   scrubEventPayload,
   toConsent,
+  type WaitingJobRow,
 } from '../personal-data.ts';
-import type { ErasureRequest, ExpiringTable, PersonalDataStore } from '../port.ts';
+import type { ErasureRequest, ExpiringTable, PersonalDataStore, WaitingJobsCursor } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 
 /** The consent log insert, shared by the writes that change consent (preferences, suppressions). */
@@ -89,15 +93,47 @@ export function sqlitePersonalDataStore(
       WHERE tenant_id = ? AND message_id = ?`,
   );
 
-  const eraseBatch = (request: ErasureRequest): number => {
-    const rows = page.all(request) as { id: string; event_id: string }[];
-    const ids = rows.map((row) => row.id);
-    const { tenantId, subscriberId, erasedId, now } = request;
-    for (const eventId of new Set(rows.map((row) => row.event_id))) {
+  const digestsOf = db.prepare('SELECT id FROM digests WHERE tenant_id = ? AND subscriber_id = ?').pluck();
+  const digestEvents = db
+    .prepare('SELECT event_id FROM digest_events WHERE tenant_id = ? AND digest_id = ?')
+    .pluck();
+  const dropDigestEvents = db.prepare('DELETE FROM digest_events WHERE tenant_id = ? AND digest_id = ?');
+  const dropDigest = db.prepare('DELETE FROM digests WHERE tenant_id = ? AND id = ?');
+  const renameSkipped = db.prepare(
+    `UPDATE skipped_steps SET subscriber_id = @erasedId
+      WHERE tenant_id = @tenantId AND (event_id, subscriber_id, step) IN (
+        SELECT event_id, subscriber_id, step FROM skipped_steps INDEXED BY skipped_steps_by_subscriber
+         WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
+         LIMIT @batch)`,
+  );
+  const waitingJobs = db.prepare(
+    `SELECT id, run_at, kind, payload FROM jobs INDEXED BY jobs_ready
+      WHERE state = 'ready' AND lane = @lane AND tenant_id = @tenantId AND (run_at, id) > (@runAt, @id)
+      ORDER BY run_at, id LIMIT @limit`,
+  );
+
+  const scrubEvents = (request: ErasureRequest, eventIds: Iterable<string>): void => {
+    const { tenantId, subscriberId, erasedId } = request;
+    for (const eventId of eventIds) {
       const payload = eventPayload.get(tenantId, eventId) as string | undefined;
       const scrubbed = payload && scrubEventPayload(JSON.parse(payload), subscriberId, erasedId);
       if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, eventId);
     }
+  };
+  // A digest still open gathers the subscriber's events and a key rendered from their data.
+  const eraseDigests = (request: ErasureRequest): void => {
+    const { tenantId, subscriberId } = request;
+    for (const digestId of digestsOf.all(tenantId, subscriberId) as string[]) {
+      scrubEvents(request, digestEvents.all(tenantId, digestId) as string[]);
+      dropDigestEvents.run(tenantId, digestId);
+      dropDigest.run(tenantId, digestId);
+    }
+  };
+  const eraseBatch = (request: ErasureRequest): number => {
+    const rows = page.all(request) as { id: string; event_id: string }[];
+    const ids = rows.map((row) => row.id);
+    const { tenantId, erasedId, now } = request;
+    scrubEvents(request, new Set(rows.map((row) => row.event_id)));
     const cancelled = JSON.stringify({ at: new Date(now).toISOString(), status: 'cancelled' });
     const entry = JSON.stringify(erasedEntry(now));
     for (const id of ids) {
@@ -112,11 +148,18 @@ export function sqlitePersonalDataStore(
     dropSubscriber.run(tenantId, subscriberId);
     personal.forgetRecentValues();
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
-    if (eraseBatch(request) < request.batch) return false;
+    eraseDigests(request);
+    eraseBatch(request);
     jobs.enqueue(job, request.now);
-    return true;
   });
   const eraseMessages = db.transaction(eraseBatch);
+  const scrubWaiting = db.transaction(
+    (request: ErasureRequest, from: WaitingJobsCursor, limit: number): WaitingJobsCursor | null => {
+      const rows = waitingJobs.all({ ...from, tenantId: request.tenantId, limit }) as WaitingJobRow[];
+      scrubEvents(request, eventsWaitingFor(rows, request.subscriberId));
+      return nextWaiting(from, rows, limit);
+    },
+  );
 
   const purges = new Map<ExpiringTable, Database.Statement>();
   for (const [table, { idColumn, key }] of Object.entries(EXPIRING) as [
@@ -155,6 +198,12 @@ export function sqlitePersonalDataStore(
     },
     async eraseMessages(request) {
       return eraseMessages.immediate(request);
+    },
+    async eraseSkippedSteps(request) {
+      return renameSkipped.run(request).changes;
+    },
+    async scrubWaitingEvents(request, after, limit) {
+      return scrubWaiting.immediate(request, after ?? FIRST_WAITING, limit);
     },
     async purgeExpired(table, tenantId, before, limit) {
       const floor = expiryFloor(table, before);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { scrubEventPayload } from '../../../src/store/personal-data.ts';
+import {
+  eventsWaitingFor,
+  FIRST_WAITING,
+  nextWaiting,
+  scrubEventPayload,
+} from '../../../src/store/personal-data.ts';
 
 describe('scrubEventPayload (erasure of an event naming the subscriber)', () => {
   it('replaces an inline entry stored by an earlier version (sealed copies of its fields) with the erased id', () => {
@@ -30,5 +35,30 @@ describe('scrubEventPayload (erasure of an event naming the subscriber)', () => 
       data: { n: 1 },
     });
     expect(scrubEventPayload(payload, 'carol', 'erased:y')).toBeNull();
+  });
+});
+
+describe('eventsWaitingFor (events a ready job will still reach the erased subscriber by)', () => {
+  it("takes a fanout's events, a deliver page's event only when the page names them, and no other kind", () => {
+    const jobs = [
+      { id: 1, run_at: 5, kind: 'fanout', payload: '{"eventIds":["evt_a","evt_b"]}' },
+      { id: 2, run_at: 5, kind: 'fanout', payload: { eventId: 'evt_c', cursor: { topic: 0, after: null } } },
+      { id: 3, run_at: 6, kind: 'deliver', payload: '{"eventId":"evt_d","subscriberIds":["bob","ada"]}' },
+      { id: 4, run_at: 6, kind: 'deliver', payload: '{"eventId":"evt_e","subscriberIds":["bob"]}' },
+      { id: 5, run_at: 7, kind: 'send', payload: '{"messageId":"msg_1"}' },
+      { id: 6, run_at: 7, kind: 'digest', payload: '{"digestId":"dig_1"}' },
+      { id: 7, run_at: 8, kind: 'fanout', payload: '{"eventIds":["evt_a"]}' },
+    ];
+    expect(eventsWaitingFor(jobs, 'ada')).toEqual(['evt_a', 'evt_b', 'evt_c', 'evt_d']);
+  });
+
+  it('goes on after the last job of a full page, else at the next lane, and stops after the last lane', () => {
+    const rows = [
+      { id: 8, run_at: 100, kind: 'send', payload: '{}' },
+      { id: 3, run_at: 200, kind: 'send', payload: '{}' },
+    ];
+    expect(nextWaiting(FIRST_WAITING, rows, 2)).toEqual({ lane: 'critical', runAt: 200, id: 3 });
+    expect(nextWaiting(FIRST_WAITING, rows, 3)).toEqual({ lane: 'high', runAt: -1, id: 0 });
+    expect(nextWaiting({ lane: 'bulk', runAt: 5, id: 9 }, [], 3)).toBeNull();
   });
 });
