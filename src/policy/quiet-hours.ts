@@ -276,3 +276,22 @@ export function nextLocalMidnight(timeZone: string, now: number): number {
   const second = instantOf(span, tomorrow, true);
   return second > now ? second : instantOf(span, tomorrow + DAY, false);
 }
+
+/** A subscriber's quiet hours as one moment reads them: the window (if any) and their zone. */
+export interface QuietState {
+  window: QuietHours | null;
+  zone: string;
+}
+
+/**
+ * After a subscriber's quiet hours or zone changed from `before` to `after`: whether what the old
+ * hours held at `now` may go sooner — the new hours hold nothing at this moment, or end before
+ * the old ones. False when nothing was held, or the new hours hold as long or longer (the held
+ * messages' own wake-up decides again then).
+ */
+export function quietEndsSooner(before: QuietState, after: QuietState, now: number): boolean {
+  const held = before.window ? quietUntil(before.window, before.zone, now) : null;
+  if (held === null) return false;
+  const until = after.window ? quietUntil(after.window, after.zone, now) : null;
+  return until === null || until < held;
+}

@@ -474,6 +474,11 @@ export interface MessageFilter {
   limit: number;
 }
 
+/** A message held by quiet hours, as a change of them releases it (src/pipeline/release-deferred.ts). */
+export type DeferredMessage = Pick<MessageRecord, 'tenantId' | 'id' | 'subscriberId' | 'channel'> & {
+  lane: Lane;
+};
+
 /** What `tidings tail` asks for: a tenant's recent messages that changed (MessageStore.messageChanges). */
 export interface MessageChangeQuery {
   tenantId: string;
@@ -741,6 +746,17 @@ export interface MessageStore {
    * table; there is no index on `updated_at`.
    */
   messageChanges(query: MessageChangeQuery): Promise<MessageChange[]>;
+  /**
+   * The subscriber's messages created from `createdFrom` on that wait in `deferred` (quiet
+   * hours), oldest first, at most `limit`, each with the lane of its event (its send jobs'
+   * lane): read through the subscriber's range of ids, so older messages cost nothing.
+   */
+  deferredMessages(
+    tenantId: string,
+    subscriberId: string,
+    createdFrom: number,
+    limit: number,
+  ): Promise<DeferredMessage[]>;
   /** Applies a status change and appends to the timeline; answers false if the message is gone. */
   updateMessage(tenantId: string, id: string, update: MessageUpdate): Promise<boolean>;
   /**

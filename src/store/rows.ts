@@ -17,7 +17,14 @@ import type {
   WorkflowRecord,
   WorkflowVersionRecord,
 } from '../shared/model.ts';
-import type { BulkResponse, DeadJob, Job, MessageChange, WebhookEndpointRecord } from './port.ts';
+import type {
+  BulkResponse,
+  DeadJob,
+  DeferredMessage,
+  Job,
+  MessageChange,
+  WebhookEndpointRecord,
+} from './port.ts';
 
 /**
  * Row shapes as the adapters return them, and their mapping to the domain records. Both hand
@@ -324,6 +331,23 @@ export function toMessageChange(row: MessageChangeRow): MessageChange {
     timeline: fromJson(row.timeline),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+export interface DeferredRow {
+  id: string;
+  subscriber_id: string;
+  channel: string;
+  lane: string;
+}
+
+export function toDeferred(tenantId: string, row: DeferredRow): DeferredMessage {
+  return {
+    tenantId,
+    id: row.id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel as Channel,
+    lane: row.lane as Lane,
   };
 }
 

@@ -159,6 +159,71 @@ describe('routing and consent, through the public API', () => {
   });
 });
 
+describe('held messages follow a change of quiet hours', () => {
+  const deferredEmail = async (subscriberId: string, zone: string) => {
+    await server.call('PUT', `/v1/subscribers/${subscriberId}`, {
+      email: `${subscriberId}@example.com`,
+      timezone: zone,
+    });
+    const window = { start: localTime(zone, -60), end: localTime(zone, 120) };
+    expect((await patch(subscriberId, { quietHours: window })).status).toBe(200);
+    const held = await settled(await trigger('nightly', subscriberId), 2);
+    expect(held.email).toMatchObject({ status: 'deferred' });
+    return { messageId: held.email.messageId as string, window };
+  };
+  const status = async (messageId: string) => (await server.call('GET', `/v1/messages/${messageId}`)).body;
+  const sentSoon = (messageId: string) =>
+    waitFor(async () => {
+      const message = await status(messageId);
+      return message.status === 'sent' ? message : null;
+    }, `${messageId} sent`);
+
+  beforeAll(async () => {
+    expect((await server.call('PUT', '/v1/workflows/nightly', twoChannels())).status).toBe(200);
+  });
+
+  it('quiet hours cleared: what they held is sent now, not at the old window end', async () => {
+    const { messageId } = await deferredEmail('release_1', 'Asia/Tokyo');
+    expect((await patch('release_1', { quietHours: null })).status).toBe(200);
+    const sent = await sentSoon(messageId);
+    expect(smtp.received.some((m) => m.envelope.to.includes('release_1@example.com'))).toBe(true);
+    expect(sent.timeline.filter((e: Json) => e.status === 'deferred')).toHaveLength(1);
+  });
+
+  it('a move to a zone where the window is over sends now; one where it lasts longer changes nothing', async () => {
+    const { messageId, window } = await deferredEmail('release_2', 'Asia/Tokyo');
+    // A zone 12 hours away is far outside this window.
+    const far = 'America/New_York';
+    const insideThere =
+      localTime(far, 0) >= window.start && (window.end < window.start || localTime(far, 0) < window.end);
+    expect(insideThere).toBe(false);
+    // First a change that holds as long (the same zone again): nothing is released.
+    expect((await server.call('PUT', '/v1/subscribers/release_2', { timezone: 'Asia/Tokyo' })).status).toBe(
+      200,
+    );
+    expect((await status(messageId)).status).toBe('deferred');
+    expect((await server.call('PUT', '/v1/subscribers/release_2', { timezone: far })).status).toBe(200);
+    const sent = await sentSoon(messageId);
+    expect(sent.timeline.filter((e: Json) => e.status === 'deferred')).toHaveLength(1);
+  });
+
+  it('a shorter window that still holds: the message is deferred again to its new end', async () => {
+    const zone = 'Europe/Berlin';
+    const { messageId, window } = await deferredEmail('release_3', zone);
+    const shorter = { start: window.start, end: localTime(zone, 30) };
+    expect((await patch('release_3', { quietHours: shorter })).status).toBe(200);
+    const again = await waitFor(async () => {
+      const message = await status(messageId);
+      const entries = message.timeline.filter((e: Json) => e.status === 'deferred');
+      return entries.length === 2 ? entries[1] : null;
+    }, 'deferred again');
+    const until = Date.parse(/until (\S+)/.exec(again.detail)![1]!);
+    expect(until - Date.now()).toBeGreaterThan(28 * 60_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(30 * 60_000);
+    expect((await status(messageId)).status).toBe('deferred');
+  });
+});
+
 describe('consent is re-checked right before a send', () => {
   it('an opt-out made while a send waits for its retry suppresses it', async () => {
     const other = await startTestServer({ TIDINGS_ALLOW_PRIVATE_TARGETS: LOOPBACK_TARGETS });

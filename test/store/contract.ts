@@ -1988,6 +1988,37 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         ).toEqual([old, other, changedLater]);
       });
 
+      it("reads a subscriber's deferred messages from a creation time on, oldest first, with their event's lane", async () => {
+        const at = 1_800_000_000_000;
+        await store.acceptEvents(
+          [
+            acceptable({ id: 'evt_bulk', input: { workflow: 'welcome', to: ['u1'], priority: 'bulk' } }),
+            acceptable({ id: 'evt_high', input: { workflow: 'welcome', to: ['u1'], priority: 'high' } }),
+          ],
+          DAY,
+        );
+        const [old, first, second, sent, theirs] = [at - DAY, at, at + 1, at + 2, at + 3].map((ms) =>
+          newId('msg', ms),
+        );
+        const deferred = (id: string, eventId: string, over: Partial<MessageRecord> = {}) => ({
+          record: message({ id, eventId, status: 'deferred', channel: 'email', ...over }),
+          followUp: null,
+        });
+        await store.createMessages([
+          deferred(old!, 'evt_bulk'),
+          deferred(first!, 'evt_high'),
+          deferred(second!, 'evt_bulk', { channel: 'sms' }),
+          deferred(sent!, 'evt_bulk', { channel: 'push', status: 'sent' }),
+          deferred(theirs!, 'evt_bulk', { subscriberId: 'u2' }),
+        ]);
+        expect(await store.deferredMessages(T, 'u1', at, 10)).toEqual([
+          { tenantId: T, id: first, subscriberId: 'u1', channel: 'email', lane: 'high' },
+          { tenantId: T, id: second, subscriberId: 'u1', channel: 'sms', lane: 'bulk' },
+        ]);
+        expect((await store.deferredMessages(T, 'u1', at - DAY, 1)).map((m) => m.id)).toEqual([old]);
+        expect(await store.deferredMessages(OTHER, 'u1', 0, 10)).toEqual([]);
+      });
+
       it('lists the inbox by event time with a cursor and tracks read state', async () => {
         await store.createMessages(
           [1, 2, 3].map((n) => ({

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { quietHoursChange } from '../../pipeline/release-deferred.ts';
 import { messagePage, PAGE_HEADERS, preferencePage } from '../../preference-page/html.ts';
 import { type PageModel, pageModel, patchFromForm } from '../../preference-page/model.ts';
 import { changePreferences } from '../../privacy/consent.ts';
@@ -165,6 +166,10 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const patch = patchFromForm(model, form);
     if ('field' in patch) return page(reply, 400, preferencePage(model, token as string, { problem: patch }));
     if (Object.keys(patch).length > 0) {
+      const quietChanged =
+        'quietHours' in patch
+          ? await quietHoursChange({ ...context, log: request.log }, who.tenantId, who.subscriberId)
+          : null;
       await changePreferences(store, {
         tenantId: who.tenantId,
         subscriberId: who.subscriberId,
@@ -173,6 +178,7 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
         source: 'preference_page',
         detail: 'the hosted preference page',
       });
+      await quietChanged?.();
     }
     return reply
       .status(303)

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { quietHoursChange } from '../../pipeline/release-deferred.ts';
 import { changePreferences } from '../../privacy/consent.ts';
 import { MANDATORY_CATEGORIES } from '../../shared/model.ts';
 import type { PreferencePatch, Store } from '../../store/port.ts';
@@ -93,6 +94,10 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         refused,
       );
     }
+    const quietChanged =
+      'quietHours' in patch
+        ? await quietHoursChange({ ...context, log: request.log }, request.tenantId, subscriberId)
+        : null;
     try {
       const choices = await changePreferences(store, {
         tenantId: request.tenantId,
@@ -103,6 +108,7 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         detail: 'PATCH /v1/subscribers/{id}/preferences',
         maxKeys: PREFERENCE_KEYS_MAX,
       });
+      await quietChanged?.();
       return preferencesView(choices);
     } catch (error) {
       if (!(error instanceof PreferenceKeysExceeded)) throw error;

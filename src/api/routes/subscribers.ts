@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
+import { quietHoursChange } from '../../pipeline/release-deferred.ts';
 import {
   DEFAULT_TOKEN_LIFETIME_S,
   mintSubscriberToken,
@@ -21,7 +22,14 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
     async (request) => {
       const { subscriberId } = request.params as { subscriberId: string };
       const body = (request.body ?? {}) as SubscriberBody;
-      return subscriberView(await store.upsertSubscriber(request.tenantId, subscriberId, body, Date.now()));
+      // A new zone moves their quiet hours: what those held may go sooner.
+      const quietChanged =
+        'timezone' in body
+          ? await quietHoursChange({ ...context, log: request.log }, request.tenantId, subscriberId)
+          : null;
+      const subscriber = await store.upsertSubscriber(request.tenantId, subscriberId, body, Date.now());
+      await quietChanged?.();
+      return subscriberView(subscriber);
     },
   );
 

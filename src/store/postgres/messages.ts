@@ -4,11 +4,13 @@ import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
+  type DeferredRow,
   MESSAGE_CHANGE_COLUMNS,
   type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
+  toDeferred,
   toMessage,
   toMessageChange,
   toSandboxCapture,
@@ -230,6 +232,17 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         ],
       );
       return rows.map(toMessageChange);
+    },
+    async deferredMessages(tenantId, subscriberId, createdFrom, limit) {
+      const { rows } = await run<DeferredRow>(
+        db,
+        `SELECT m.id, m.subscriber_id, m.channel, e.priority AS lane FROM messages m
+           JOIN events e ON e.tenant_id = m.tenant_id AND e.id = m.event_id
+          WHERE m.tenant_id = $1 AND m.subscriber_id = $2 AND m.id >= $3 AND m.status = 'deferred'
+          ORDER BY m.id LIMIT $4`,
+        [tenantId, subscriberId, idFloor('msg', createdFrom), limit],
+      );
+      return rows.map((row) => toDeferred(tenantId, row));
     },
     async listMessages(filter) {
       const values: unknown[] = [filter.tenantId];

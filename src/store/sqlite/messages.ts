@@ -12,11 +12,13 @@ import type {
   VariantCount,
 } from '../port.ts';
 import {
+  type DeferredRow,
   MESSAGE_CHANGE_COLUMNS,
   type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
+  toDeferred,
   toMessage,
   toMessageChange,
   toSandboxCapture,
@@ -113,6 +115,13 @@ export function sqliteMessageStore(
      WHERE tenant_id = @tenantId AND id >= @idFrom AND updated_at >= @changedFrom
        AND (@workflow IS NULL OR workflow = @workflow)
      ORDER BY updated_at, id LIMIT @limit`,
+  );
+  const deferred = db.prepare(
+    `SELECT m.id, m.subscriber_id, m.channel, e.priority AS lane FROM messages m INDEXED BY messages_by_subscriber
+       JOIN events e ON e.tenant_id = m.tenant_id AND e.id = m.event_id
+      WHERE m.tenant_id = @tenantId AND m.subscriber_id = @subscriberId AND m.id >= @idFrom
+        AND m.status = 'deferred'
+      ORDER BY m.id LIMIT @limit`,
   );
 
   /** A status change with its timeline entries and follow-up (only from `onlyFrom`, when given). */
@@ -255,6 +264,11 @@ export function sqliteMessageStore(
         limit: query.limit,
       }) as MessageChangeRow[];
       return rows.map(toMessageChange);
+    },
+    async deferredMessages(tenantId, subscriberId, createdFrom, limit) {
+      const idFrom = idFloor('msg', createdFrom);
+      const rows = deferred.all({ tenantId, subscriberId, idFrom, limit }) as DeferredRow[];
+      return rows.map((row) => toDeferred(tenantId, row));
     },
     async listMessages(filter) {
       const where = ['tenant_id = @tenantId'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isTimeZone, parseClockTime, quietUntil } from '../../../src/policy/quiet-hours.ts';
+import { isTimeZone, parseClockTime, quietEndsSooner, quietUntil } from '../../../src/policy/quiet-hours.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const until = (start: string, end: string, zone: string, now: string) => {
@@ -194,5 +194,25 @@ describe('quietUntil: minute by minute across every 2026 transition day', () => 
         previous = result ?? null;
       }
     }
+  });
+});
+
+describe('quietEndsSooner (whether a change of quiet hours lets held messages go sooner)', () => {
+  // 23:00 in Berlin (UTC+1 in December).
+  const now = Date.parse('2026-12-01T22:00:00Z');
+  const night = { start: '22:00', end: '07:00' };
+  const berlin = (window: { start: string; end: string } | null) => ({ window, zone: 'Europe/Berlin' });
+  const cases: [string, ReturnType<typeof berlin>, ReturnType<typeof berlin>, boolean][] = [
+    ['cleared', berlin(night), berlin(null), true],
+    ['the same hours', berlin(night), berlin(night), false],
+    ['ends sooner', berlin(night), berlin({ start: '22:00', end: '05:00' }), true],
+    ['ends later', berlin(night), berlin({ start: '22:00', end: '09:00' }), false],
+    ['no longer covers now', berlin(night), berlin({ start: '23:30', end: '07:00' }), true],
+    ['nothing held before', berlin(null), berlin(night), false],
+    ['a zone where it is day', berlin(night), { window: night, zone: 'America/New_York' }, true],
+    ['a zone where it ends later', berlin(night), { window: night, zone: 'Europe/London' }, false],
+  ];
+  it.each(cases)('%s', (_, before, after, expected) => {
+    expect(quietEndsSooner(before, after, now)).toBe(expected);
   });
 });

@@ -1,0 +1,86 @@
+import { zoneFor } from '../policy/plan.ts';
+import { type QuietState, quietEndsSooner } from '../policy/quiet-hours.ts';
+import type { JobSignal } from '../queue/signal.ts';
+import type { Store } from '../store/port.ts';
+import { notifyLanes, sendJob } from './deps.ts';
+
+/**
+ * How far back held messages are looked for. Quiet hours hold a message until their window ends
+ * (at most a day), so a week covers a message deferred again and again.
+ */
+const LOOKBACK_MS = 7 * 24 * 3600_000;
+/** Held messages released per change; more wait for their own wake-up, as before the change. */
+const RELEASE_MAX = 1_000;
+
+/**
+ * A change of a subscriber's quiet hours (or zone) that ends them sooner (quietEndsSooner): each
+ * held (`deferred`) message gets a send job due `at`, so the send decides again under the new
+ * hours, exactly as at its own wake-up — it goes now, or is deferred again to the new end (in its
+ * timeline). The job queued for the old end stays; it runs in the same partition (recipient,
+ * channel, lane), one at a time with this one, and finds the message sent (nothing to do) or
+ * decides again. Answers how many it released.
+ */
+export async function releaseDeferred(
+  deps: { store: Pick<Store, 'deferredMessages' | 'enqueueJobs'>; signal: JobSignal },
+  tenantId: string,
+  subscriberId: string,
+  at: number,
+): Promise<number> {
+  const held = await deps.store.deferredMessages(tenantId, subscriberId, at - LOOKBACK_MS, RELEASE_MAX);
+  if (held.length === 0) return 0;
+  const jobs = held.map((message) => sendJob(message, message.lane, at));
+  await deps.store.enqueueJobs(jobs);
+  notifyLanes(deps.signal, jobs);
+  return held.length;
+}
+
+type QuietDeps = {
+  store: Pick<
+    Store,
+    'deferredMessages' | 'enqueueJobs' | 'getPreferences' | 'getSubscriber' | 'getTenantSettings'
+  >;
+  signal: JobSignal;
+  log: { warn(details: object, message: string): void };
+};
+
+/** A subscriber's quiet hours and zone; null when they have no quiet hours (one read, then). */
+async function quietState(
+  deps: QuietDeps,
+  tenantId: string,
+  subscriberId: string,
+): Promise<QuietState | null> {
+  const window = (await deps.store.getPreferences(tenantId, subscriberId))?.quietHours ?? null;
+  if (!window) return null;
+  const [subscriber, settings] = await Promise.all([
+    deps.store.getSubscriber(tenantId, subscriberId),
+    deps.store.getTenantSettings(tenantId),
+  ]);
+  return { window, zone: zoneFor(subscriber?.timezone ?? null, settings.defaultTimezone) };
+}
+
+const NOTHING_HELD = async () => {};
+
+/**
+ * Around a write that may change a subscriber's quiet hours or zone: reads their hours before it,
+ * and answers what to call once it has committed — which releases their held messages when the
+ * new hours end sooner (quietEndsSooner). A release that fails is logged, not thrown: the write
+ * stands, and the held messages go at their old wake-up instead.
+ */
+export async function quietHoursChange(
+  deps: QuietDeps,
+  tenantId: string,
+  subscriberId: string,
+): Promise<() => Promise<void>> {
+  // Without quiet hours before the write, it held nothing: nothing to read after it either.
+  const before = await quietState(deps, tenantId, subscriberId);
+  if (!before) return NOTHING_HELD;
+  return async () => {
+    try {
+      const now = Date.now();
+      const after = (await quietState(deps, tenantId, subscriberId)) ?? { window: null, zone: before.zone };
+      if (quietEndsSooner(before, after, now)) await releaseDeferred(deps, tenantId, subscriberId, now);
+    } catch (error) {
+      deps.log.warn({ err: error, subscriberId }, 'held messages not released after a quiet hours change');
+    }
+  };
+}
