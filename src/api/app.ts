@@ -12,6 +12,7 @@ import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import { refuseOtherBodies } from './body-types.ts';
+import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
@@ -217,6 +218,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     },
     clientErrorHandler: onClientError,
   });
+  // Past this many open connections a new one is closed at once: clients can never take the
+  // file descriptors the process needs for its database and its providers.
+  app.server.maxConnections = connectionLimits(openFilesLimit(), context.config.maxStreams).connections;
   const methodsFor = routeMethods(app);
   const authOf = routeAuth(app);
   app.setValidatorCompiler(typeboxValidatorCompiler);

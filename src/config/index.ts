@@ -26,6 +26,11 @@ export interface Config {
   readonly bulkBodyLimit: number;
   /** Jobs a worker runs at once. */
   readonly workerConcurrency: number;
+  /**
+   * TIDINGS_MAX_STREAMS: inbox streams (SSE and WebSocket) open at once in this process; null =
+   * half the process's open-files limit (src/api/connection-limits.ts).
+   */
+  readonly maxStreams: number | null;
   /** How long a claimed job stays leased without a heartbeat. */
   readonly leaseMs: number;
   /** TIDINGS_CIRCUIT_COOLDOWN_MS: how long an integration's open circuit stays open before a probe. */
@@ -200,6 +205,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     bodyLimit: intIn(env, 'TIDINGS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     bulkBodyLimit: intIn(env, 'TIDINGS_BULK_BODY_LIMIT', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
+    maxStreams: env.TIDINGS_MAX_STREAMS ? intIn(env, 'TIDINGS_MAX_STREAMS', 0, 1, 10_000_000) : null,
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
     workerThreads: intIn(env, 'TIDINGS_WORKER_THREADS', 1, 0, 64),
     circuitCoolDownMs: intIn(env, 'TIDINGS_CIRCUIT_COOLDOWN_MS', 30_000, 100, 3_600_000),

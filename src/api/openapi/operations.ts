@@ -518,6 +518,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Live inbox changes as Server-Sent Events (token as header or ?token=)',
     tag: 'Inbox',
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
+    // No room for another stream: the tenant's share while the server is busy, or the server's.
+    errors: ['rate_limited', 'unavailable'],
   },
   'GET /v1/inbox/ws': {
     summary:
@@ -529,7 +531,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
           'switching protocols: the events of /v1/inbox/stream as JSON messages; the client may send {"type": "read"|"archive"|"seen", "itemId"} and {"type": "read-all"}',
       },
     },
-    errors: ['upgrade_required'],
+    errors: ['upgrade_required', 'rate_limited', 'unavailable'],
   },
   'GET /inbox.js': {
     summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',

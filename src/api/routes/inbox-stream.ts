@@ -6,6 +6,7 @@ import { InboxReader } from '../../inbox/reader.ts';
 import { type InboxEvent, openInboxSession, parseEventId } from '../../inbox/session.ts';
 import type { SubscriberStore } from '../../store/port.ts';
 import { tokenSubscriberHolds } from '../auth.ts';
+import { connectionLimits, openFilesLimit } from '../connection-limits.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, validationError } from '../errors.ts';
 import { batchedSubscriberLookups } from '../subscriber-lookups.ts';
@@ -28,6 +29,37 @@ const STREAM_ROUTE = { config: { auth: 'subscriber' as const, queryToken: true }
 export interface OpenStream {
   /** Ends it: `reason` says why (a newer stream of the subscriber, shutdown). */
   end(reason: 'replaced' | 'shutdown'): void;
+}
+
+/** Seconds a client refused for want of room is told to wait (Retry-After). */
+const RETRY_WHEN_FULL_S = 30;
+
+/**
+ * Why a new stream of `owner` may not open now (StreamRegistry.admits), as the error to answer;
+ * null when it may. A tenant over its share is refused while the others still have room.
+ */
+export function streamRefusal(hub: StreamHub, tenantId: string, owner: string): ApiError | null {
+  const admission = hub.open.admits(tenantId, owner);
+  if (admission === 'open') return null;
+  const headers = { 'retry-after': String(RETRY_WHEN_FULL_S) };
+  return admission === 'tenant_busy'
+    ? new ApiError(
+        'rate_limited',
+        "this tenant holds its share of this server's inbox streams while the server is busy; retry later",
+        [],
+        headers,
+      )
+    : new ApiError(
+        'unavailable',
+        'this server holds as many inbox streams as it takes; retry later',
+        [],
+        headers,
+      );
+}
+
+/** The key of a subscriber's streams in the registry. */
+export function streamOwner(tenantId: string, subscriberId: string): string {
+  return `${tenantId}\u0000${subscriberId}`;
 }
 
 /** What the SSE and WebSocket routes of one server share: the per-subscriber cap and presence. */
@@ -82,7 +114,11 @@ function frame(event: InboxEvent): string {
 export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, inboxFeed } = context;
   const hub: StreamHub = {
-    open: new StreamRegistry<OpenStream>(MAX_STREAMS_PER_SUBSCRIBER, (stream) => stream.end('replaced')),
+    open: new StreamRegistry<OpenStream>(
+      MAX_STREAMS_PER_SUBSCRIBER,
+      (stream) => stream.end('replaced'),
+      connectionLimits(openFilesLimit(), context.config.maxStreams).streams,
+    ),
     presence: new PresenceTracker(store, context.logger),
     reader: new InboxReader(store),
     subscribers: batchedSubscriberLookups(store),
@@ -99,6 +135,9 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     const { subscriberId, expiresAt: tokenExpiresAt } = subscriberToken;
     const { tenantId } = request;
     const after = resumePoint(request);
+    const owner = streamOwner(tenantId, subscriberId);
+    const refusal = streamRefusal(hub, tenantId, owner);
+    if (refusal) throw refusal;
     const leave = await hub.presence.enter(tenantId, subscriberId);
 
     reply.hijack();
@@ -123,7 +162,7 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       raw.write(text);
     };
     raw.on('error', (error) => request.log.debug({ err: error }, 'inbox stream connection failed'));
-    const release = hub.open.add(`${tenantId}\u0000${subscriberId}`, { end: () => raw.end() });
+    const release = hub.open.add(tenantId, owner, { end: () => raw.end() });
     // A stream must not outlive its token. setTimeout's limit (24.8 days) is far beyond 7 days.
     const expiry = setTimeout(() => raw.end(), Math.max(0, tokenExpiresAt - Date.now()));
     expiry.unref();

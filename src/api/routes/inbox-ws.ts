@@ -11,7 +11,14 @@ import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { originAllowed } from '../cors.ts';
 import { ApiError } from '../errors.ts';
-import { HEARTBEAT_MS, MAX_BUFFERED_BYTES, resumePoint, type StreamHub } from './inbox-stream.ts';
+import {
+  HEARTBEAT_MS,
+  MAX_BUFFERED_BYTES,
+  resumePoint,
+  type StreamHub,
+  streamOwner,
+  streamRefusal,
+} from './inbox-stream.ts';
 
 /**
  * Close codes of `GET /v1/inbox/ws`. 4xxx are ours (RFC 6455 §7.4.2 leaves them to applications),
@@ -31,6 +38,8 @@ export const WS_CLOSE = {
   replaced: 4429,
   /** Too many connections from this address are waiting to send their token: retry shortly. */
   tooManyWaiting: 1013,
+  /** No room for another stream (the tenant's share while the server is busy, or the server's): retry later. */
+  busy: 1013,
 } as const;
 
 /** How long a connection without `?token=` has to send its token as the first message. */
@@ -136,6 +145,13 @@ export async function inboxWebSocketRoutes(
 
   function serve(socket: WebSocket, request: FastifyRequest, identity: Identity, after: number | null) {
     const { tenantId, subscriberId } = identity;
+    const owner = streamOwner(tenantId, subscriberId);
+    // A token in the URL was checked before the upgrade (with an HTTP answer); this one came after.
+    const refusal = streamRefusal(hub, tenantId, owner);
+    if (refusal) {
+      socket.close(WS_CLOSE.busy, refusal.message.slice(0, 120));
+      return;
+    }
     let ended = false;
     /**
      * The server is ending the connection (erased, token expired, replaced…): ws still emits the
@@ -159,7 +175,7 @@ export async function inboxWebSocketRoutes(
       setTimeout(() => socket.terminate(), 2_000).unref();
     };
 
-    const release = hub.open.add(`${tenantId}\u0000${subscriberId}`, {
+    const release = hub.open.add(tenantId, owner, {
       end: (why) =>
         why === 'shutdown'
           ? end(WS_CLOSE.shutdown, 'server stopping')
@@ -290,6 +306,10 @@ export async function inboxWebSocketRoutes(
           { path: 'Origin', message: 'is not one of TIDINGS_CORS_ORIGINS' },
         ]);
       resumePoint(request);
+      const token = request.subscriberToken;
+      const refusal =
+        token && streamRefusal(hub, token.tenantId, streamOwner(token.tenantId, token.subscriberId));
+      if (refusal) throw refusal;
     },
     // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
     // one) would leave its socket open after the 401, holding up shutdown: close it.
