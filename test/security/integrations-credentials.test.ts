@@ -96,7 +96,7 @@ describe('finding 5: credentials re-targeted', () => {
     });
   });
 
-  it('checks DKIM at PUT, offline: a missing key or one that is not a PEM private key is a 422 naming it', async () => {
+  it('checks DKIM at PUT, offline: a missing key, or one that is not an RSA private key in PEM, is a 422 naming it', async () => {
     const dkim = { domainName: 'tidings.test', keySelector: 'mail' };
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const cases: [Record<string, unknown>, string][] = [
@@ -104,6 +104,15 @@ describe('finding 5: credentials re-targeted', () => {
       [{ dkimPrivateKey: 'hunter2' }, 'credentials.dkimPrivateKey'],
       [
         { dkimPrivateKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+        'credentials.dkimPrivateKey',
+      ],
+      // The SMTP transport signs with RSA only: an Ed25519 key would leave every email unsigned.
+      [
+        {
+          dkimPrivateKey: generateKeyPairSync('ed25519')
+            .privateKey.export({ type: 'pkcs8', format: 'pem' })
+            .toString(),
+        },
         'credentials.dkimPrivateKey',
       ],
     ];

@@ -164,15 +164,13 @@ function checkedDkimKey(pem: string | undefined): string {
   }
   try {
     const key = createPrivateKey(pem);
-    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ed25519') {
-      throw new Error(`${key.asymmetricKeyType} keys cannot sign DKIM`);
+    // nodemailer signs with RSA only: an Ed25519 key (RFC 8463) would send every email unsigned.
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new Error(`${key.asymmetricKeyType} keys cannot sign DKIM here (RSA only)`);
     }
   } catch (error) {
     const why = error instanceof Error && /cannot sign DKIM/.test(error.message) ? `: ${error.message}` : '';
-    throw new ProviderConfigError(
-      'credentials.dkimPrivateKey',
-      `must be a PEM private key (RSA or Ed25519)${why}`,
-    );
+    throw new ProviderConfigError('credentials.dkimPrivateKey', `must be an RSA private key in PEM${why}`);
   }
   return pem;
 }
