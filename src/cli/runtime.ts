@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, buildHealthApp } from '../api/app.ts';
-import type { Config } from '../config/index.ts';
+import { type Config, ConfigError } from '../config/index.ts';
 import { InboxFeed } from '../inbox/feed.ts';
 import { relayInboxFeed } from '../inbox/relay.ts';
 import { IngestService } from '../ingest/service.ts';
@@ -144,47 +144,77 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const workerHealth = () => worker?.health() ?? null;
   let app: FastifyInstance | null = null;
   let url: string | null = null;
-  if (roles.includes('api')) {
-    const ingest = new IngestService(store, signal);
-    app = await buildApp({
-      config,
-      store,
-      ingest,
-      providers,
-      signal,
-      keys,
-      logger,
-      metrics,
-      inboxFeed,
-      workerHealth,
-      webhooks,
-    });
-    url = await app.listen({ host: config.host, port: config.port });
-  } else if (config.workerPort !== null) {
-    app = await buildHealthApp({ store, metrics, logger, workerHealth });
-    url = await app.listen({ host: config.host, port: config.workerPort });
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      await app?.close();
+      await worker?.stop();
+      await unrelay();
+      await unrelayInbox();
+      await providers.close();
+      await checkpoints?.stop();
+      await store.close();
+    })();
+    return closing;
+  };
+  try {
+    url = await serve();
+  } catch (error) {
+    // Nothing is left running (a test that starts on a taken port, say, goes on cleanly).
+    await close();
+    throw error;
   }
 
-  let closing: Promise<void> | null = null;
-  return {
-    store,
-    app,
-    worker,
-    url,
-    generatedKey,
-    keyFile,
-    keys,
-    close() {
-      closing ??= (async () => {
-        await app?.close();
-        await worker?.stop();
-        await unrelay();
-        await unrelayInbox();
-        await providers.close();
-        await checkpoints?.stop();
-        await store.close();
-      })();
-      return closing;
-    },
-  };
+  async function serve(): Promise<string | null> {
+    if (roles.includes('api')) {
+      const ingest = new IngestService(store, signal);
+      app = await buildApp({
+        config,
+        store,
+        ingest,
+        providers,
+        signal,
+        keys,
+        logger,
+        metrics,
+        inboxFeed,
+        workerHealth,
+        webhooks,
+      });
+      return listenOn(app, config.host, config.port, 'TIDINGS_PORT');
+    }
+    if (config.workerPort !== null) {
+      app = await buildHealthApp({ store, metrics, logger, workerHealth });
+      return listenOn(app, config.host, config.workerPort, 'TIDINGS_WORKER_PORT');
+    }
+    return null;
+  }
+
+  return { store, app, worker, url, generatedKey, keyFile, keys, close };
+}
+
+/** Where listening failed because of the address asked for, said as the configuration error it is. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'is already in use by another process',
+  EACCES: 'may not be opened by this user (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'is not an address of this machine',
+  ENOTFOUND: 'does not resolve',
+};
+
+async function listenOn(
+  app: FastifyInstance,
+  host: string,
+  port: number,
+  portVariable: string,
+): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === undefined ? undefined : LISTEN_ERRORS[code];
+    if (!why) throw error;
+    throw new ConfigError(
+      `cannot listen on TIDINGS_HOST=${host} ${portVariable}=${port}: the address ${why} (${code}).`,
+    );
+  }
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { AllowListError, parseAllowList } from '../security/outbound/allow-list.ts';
 import { parseDuration } from '../shared/time.ts';
@@ -190,7 +191,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       'TIDINGS_TEST_SNS_CERT_HOST / TIDINGS_TEST_SNS_CA are set: SNS callbacks are verified against a test host. Never set them in production.',
     );
   }
-  const host = env.TIDINGS_HOST || '127.0.0.1';
+  const host = checkedHost(env.TIDINGS_HOST || '127.0.0.1');
   const port = intIn(env, 'TIDINGS_PORT', 8787, 0, 65535);
   return Object.freeze({
     host,
@@ -251,6 +252,17 @@ function checkedCorsOrigins(raw: string | undefined): readonly string[] | '*' {
       return url.origin;
     });
   return Object.freeze([...new Set(origins)]);
+}
+
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** TIDINGS_HOST: an IP address or a host name to listen on (else the listen fails without naming it). */
+function checkedHost(host: string): string {
+  if (isIP(host) !== 0 || HOST_NAME.test(host)) return host;
+  throw new ConfigError(
+    `TIDINGS_HOST=${JSON.stringify(host)} is not valid: use the address to listen on, e.g. 127.0.0.1, 0.0.0.0, :: or a host name.`,
+  );
 }
 
 /** TIDINGS_PUBLIC_URL as links are built from it: http(s), no query or fragment, no trailing slash. */

@@ -62,6 +62,35 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes TIDINGS_HOST as an address or a host name, refusing anything else by name', () => {
+    for (const host of [
+      '127.0.0.1',
+      '0.0.0.0',
+      '::',
+      '::1',
+      'localhost',
+      'notify.internal',
+      'api-1.example.com',
+    ])
+      expect(loadConfig({ TIDINGS_HOST: host }).host).toBe(host);
+    for (const bad of [
+      'not a host!',
+      'http://example.com',
+      '-leading.example',
+      'a..b',
+      '[::1]',
+      'x'.repeat(254),
+    ])
+      expect(() => loadConfig({ TIDINGS_HOST: bad }), bad).toThrow(/TIDINGS_HOST/);
+  });
+
+  it('takes TIDINGS_MAX_STREAMS as a whole number of streams, unset by default', () => {
+    expect(loadConfig({}).maxStreams).toBeNull();
+    expect(loadConfig({ TIDINGS_MAX_STREAMS: '5000' }).maxStreams).toBe(5000);
+    for (const bad of ['0', '-1', 'lots', '1.5'])
+      expect(() => loadConfig({ TIDINGS_MAX_STREAMS: bad }), bad).toThrow(/TIDINGS_MAX_STREAMS/);
+  });
+
   it('reads TIDINGS_RETENTION as a duration (default 90 days) and refuses what is not one', () => {
     expect(loadConfig({}).retentionMs).toBe(90 * 86_400_000);
     expect(loadConfig({ TIDINGS_RETENTION: '30d' }).retentionMs).toBe(30 * 86_400_000);
