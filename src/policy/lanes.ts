@@ -50,3 +50,29 @@ export function laneQuotas(load: LaneLoad): { lane: Lane; limit: number }[] {
   }
   return quotas;
 }
+
+/**
+ * How much of a lane's slots each tenant may take in one claim (see ClaimRequest): a quarter of
+ * the lane's room always, and more only while the lane is below three quarters full. So a tenant
+ * whose jobs hang (a provider that never answers, a slow webhook) can hold at most three
+ * quarters of a lane, and the last quarter stays free for the others' work; a lone tenant still
+ * uses three quarters. `fresh` is the cap of a tenant holding none of the lane here.
+ */
+export interface TenantCaps {
+  fresh: number;
+  byTenant: Readonly<Record<string, number>>;
+}
+
+export function tenantCaps(
+  lane: Lane,
+  concurrency: number,
+  inFlight: number,
+  held: ReadonlyMap<string, number>,
+): TenantCaps {
+  const room = Math.max(1, Math.floor(concurrency * LANE_MAX_SHARE[lane]));
+  const quarter = Math.max(1, Math.floor(room / 4));
+  const belowThreeQuarters = Math.max(0, room - quarter - inFlight);
+  const byTenant: Record<string, number> = {};
+  for (const [tenant, count] of held) byTenant[tenant] = Math.max(quarter - count, belowThreeQuarters);
+  return { fresh: Math.max(quarter, belowThreeQuarters), byTenant };
+}

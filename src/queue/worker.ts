@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/backoff.ts';
-import { laneQuotas } from '../policy/lanes.ts';
+import { laneQuotas, type TenantCaps, tenantCaps } from '../policy/lanes.ts';
 import { LANES, type Lane } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { storeFailureReason } from '../store/failure-reason.ts';
@@ -41,6 +41,16 @@ const PACED_CHAIN = 'bulk';
 
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
+
+/** Whether a claim of `lane` stopped some tenant at its cap (it may have more ready work). */
+function reachedCap(jobs: readonly Job[], lane: Lane, caps: TenantCaps): boolean {
+  const taken = new Map<string, number>();
+  for (const job of jobs) if (job.lane === lane) taken.set(job.tenantId, (taken.get(job.tenantId) ?? 0) + 1);
+  for (const [tenant, cap] of Object.entries(caps.byTenant)) if ((taken.get(tenant) ?? 0) >= cap) return true;
+  for (const [tenant, count] of taken)
+    if (caps.byTenant[tenant] === undefined && count >= caps.fresh) return true;
+  return false;
+}
 
 function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -83,6 +93,8 @@ export class Worker {
   private readonly storeRetryMs: number;
   private readonly inFlight: Record<Lane, number> = { critical: 0, high: 0, normal: 0, bulk: 0 };
   private readonly heldIds = new Set<number>();
+  /** Jobs in flight per lane and tenant: no tenant takes more than its share (tenantCaps). */
+  private readonly heldByTenant = new Map<Lane, Map<string, number>>(LANES.map((lane) => [lane, new Map()]));
   /** A claim failed: it may have leased jobs this worker never received (see releaseUnknownClaims). */
   private claimsInDoubt = false;
   /** Why claims fail, since when; null once one succeeds again. */
@@ -213,7 +225,15 @@ export class Worker {
         concurrency: this.concurrency,
         inFlight: this.inFlight,
         active: this.active,
-      });
+      }).map((quota) => ({
+        ...quota,
+        caps: tenantCaps(
+          quota.lane,
+          this.concurrency,
+          this.inFlight[quota.lane],
+          this.heldByTenant.get(quota.lane)!,
+        ),
+      }));
       if (quotas.length === 0) {
         // No slot for whatever was announced: the bulk lane need not wait for it.
         this.gate.claimed();
@@ -246,14 +266,20 @@ export class Worker {
       }
       const claimedPerLane = new Map<Lane, number>();
       for (const job of jobs) claimedPerLane.set(job.lane, (claimedPerLane.get(job.lane) ?? 0) + 1);
-      for (const { lane, limit } of quotas) {
-        // A lane that could not fill its quota has no more ready work until someone says otherwise.
-        if ((claimedPerLane.get(lane) ?? 0) < limit) this.active.delete(lane);
+      let heldBack = false;
+      for (const { lane, limit, caps } of quotas) {
+        // A lane that could not fill its quota has no more ready work until someone says
+        // otherwise, unless a tenant's cap stopped it: that tenant's work waits for its jobs here.
+        if ((claimedPerLane.get(lane) ?? 0) >= limit) continue;
+        if (reachedCap(jobs, lane, caps)) heldBack = true;
+        else this.active.delete(lane);
       }
       if (jobs.length > 0) this.dispatch(jobs);
       // What was announced is running now, or another worker took it, or none came.
       this.gate.claimed(covers);
       if (this.active.size === 0) await this.idle(await this.untilNextRun());
+      // Only capped work is left: the next job of ours to finish (it wakes this loop) makes room.
+      else if (jobs.length === 0 && heldBack) await this.idle(this.pollMs);
     }
   }
 
@@ -338,6 +364,8 @@ export class Worker {
     for (const job of jobs) {
       this.inFlight[job.lane]++;
       this.heldIds.add(job.id);
+      const held = this.heldByTenant.get(job.lane)!;
+      held.set(job.tenantId, (held.get(job.tenantId) ?? 0) + 1);
     }
     let run: Promise<void>;
     if (chain) {
@@ -364,6 +392,10 @@ export class Worker {
       for (const job of jobs) {
         this.inFlight[job.lane]--;
         this.heldIds.delete(job.id);
+        const held = this.heldByTenant.get(job.lane)!;
+        const left = (held.get(job.tenantId) ?? 1) - 1;
+        if (left > 0) held.set(job.tenantId, left);
+        else held.delete(job.tenantId);
       }
       this.running.delete(task);
       this.gate.settle();

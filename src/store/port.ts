@@ -1,3 +1,4 @@
+import type { TenantCaps } from '../policy/lanes.ts';
 import type { RateAnswer, RateCounterRef, RateTake } from '../policy/rate-limit.ts';
 import type { PersonalData } from '../security/personal-data.ts';
 import type {
@@ -76,8 +77,11 @@ export interface ClaimRequest {
   owner: string;
   now: number;
   leaseMs: number;
-  /** How many jobs to take from each lane, asked for in this order. */
-  quotas: { lane: Lane; limit: number }[];
+  /**
+   * How many jobs to take from each lane, asked for in this order; with `caps`, at most so many
+   * from each tenant (policy/lanes.ts tenantCaps: `byTenant`, else `fresh`).
+   */
+  quotas: { lane: Lane; limit: number; caps?: TenantCaps }[];
 }
 
 /** The durable job table (see src/queue for the behaviour built on it). */

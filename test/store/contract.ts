@@ -2630,6 +2630,29 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(claimed.filter((j) => j.tenantId === T).map((j) => j.payload)).toEqual([0, 1, 2, 3, 4, 5, 6]);
       });
 
+      it("takes at most each tenant's cap of a lane, named or fresh, over both passes of a claim", async () => {
+        const third = 'ten_c';
+        await store.enqueueJobs(Array.from({ length: 20 }, (_, i) => job({ tenantId: T, payload: i })));
+        await store.enqueueJobs(Array.from({ length: 20 }, (_, i) => job({ tenantId: OTHER, payload: i })));
+        await store.enqueueJobs(Array.from({ length: 2 }, (_, i) => job({ tenantId: third, payload: i })));
+        const caps = { fresh: 4, byTenant: { [T]: 3, [third]: 0 } };
+        const quotas = [{ lane: 'normal' as const, limit: 15, caps }];
+        const claimed = await store.claimJobs({ owner: 'w1', now: now(), leaseMs: 1000, quotas });
+        const of = (tenant: string) => claimed.filter((j) => j.tenantId === tenant).map((j) => j.payload);
+        expect(of(T)).toEqual([0, 1, 2]);
+        expect(of(OTHER)).toEqual([0, 1, 2, 3]);
+        expect(of(third)).toEqual([]);
+        // Without caps the same lane is shared as before.
+        const rest = await store.claimJobs({
+          owner: 'w1',
+          now: now(),
+          leaseMs: 1000,
+          quotas: [{ lane: 'normal', limit: 6 }],
+        });
+        expect(rest).toHaveLength(6);
+        expect(rest.filter((j) => j.tenantId === third)).toHaveLength(2);
+      });
+
       it('reaches every tenant in turn when more tenants have work than one claim serves', async () => {
         await store.enqueueJobs(
           Array.from({ length: 40 }, (_, i) => job({ tenantId: `ten_${String(i).padStart(2, '0')}` })),

@@ -155,21 +155,32 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       return taken;
     }
 
-    for (const { lane, limit } of request.quotas) {
+    for (const { lane, limit, caps } of request.quotas) {
       if (limit <= 0) continue;
       const tenants = tenantsFor(lane);
       if (tenants.length === 0) continue;
+      // What each tenant may still take of this lane in this claim (unbounded without caps).
+      const left = new Map<string, number>();
+      const capped = (tenant: string, want: number) =>
+        caps ? Math.min(want, left.get(tenant) ?? caps.byTenant[tenant] ?? caps.fresh) : want;
+      const takeCapped = (tenant: string, want: number) => {
+        const allowed = capped(tenant, want);
+        if (allowed <= 0) return 0;
+        const got = take(lane, tenant, allowed);
+        if (caps) left.set(tenant, capped(tenant, Number.POSITIVE_INFINITY) - got);
+        return got;
+      };
       // First an equal share for every tenant with work, then what is left to whoever has more.
       const share = Math.max(1, Math.ceil(limit / tenants.length));
       let taken = 0;
       for (const tenant of tenants) {
         if (taken >= limit) break;
-        taken += take(lane, tenant, Math.min(share, limit - taken));
+        taken += takeCapped(tenant, Math.min(share, limit - taken));
         cursors.set(lane, tenant);
       }
       for (const tenant of tenants) {
         if (taken >= limit) break;
-        taken += take(lane, tenant, limit - taken);
+        taken += takeCapped(tenant, limit - taken);
       }
     }
     return claimed;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelay } from '../../../src/policy/backoff.ts';
-import { laneQuotas } from '../../../src/policy/lanes.ts';
+import { laneQuotas, tenantCaps } from '../../../src/policy/lanes.ts';
 import type { Lane } from '../../../src/shared/model.ts';
 
 const idle = { critical: 0, high: 0, normal: 0, bulk: 0 };
@@ -69,5 +69,25 @@ describe('laneQuotas (weighted fair claiming)', () => {
       { lane: 'critical', limit: 2 },
       { lane: 'bulk', limit: 1 },
     ]);
+  });
+});
+
+describe('tenantCaps (no tenant holds the last quarter of a lane)', () => {
+  // normal: 75 of 100 slots; a quarter is 18, three quarters 57.
+  const caps = (inFlight: number, held: Record<string, number>) =>
+    tenantCaps('normal', 100, inFlight, new Map(Object.entries(held)));
+
+  it('lets a tenant take three quarters of an idle lane, and a newcomer its quarter however full the lane', () => {
+    expect(caps(0, {})).toEqual({ fresh: 57, byTenant: {} });
+    expect(caps(57, { a: 57 })).toEqual({ fresh: 18, byTenant: { a: 0 } });
+    expect(caps(70, { a: 57, b: 13 })).toEqual({ fresh: 18, byTenant: { a: 0, b: 5 } });
+  });
+
+  it('lets anyone take what is left below three quarters', () => {
+    expect(caps(30, { a: 20, b: 10 })).toEqual({ fresh: 27, byTenant: { a: 27, b: 27 } });
+  });
+
+  it('still gives every tenant a slot of a tiny lane', () => {
+    expect(tenantCaps('bulk', 2, 1, new Map([['a', 1]]))).toEqual({ fresh: 1, byTenant: { a: 0 } });
   });
 });

@@ -551,6 +551,41 @@ describe('Worker', () => {
     expect(again.every((job) => job.attempts === 1)).toBe(true);
   });
 
+  it("keeps the last quarter of a lane for other tenants while one tenant's jobs hang", async () => {
+    const { store, signal } = setup();
+    let release: () => void = () => undefined;
+    const hanging = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const started: string[] = [];
+    const finished: string[] = [];
+    await startWorker({
+      store,
+      signal,
+      // normal: 6 of 8 slots; three quarters of them is 5.
+      concurrency: 8,
+      pollMs: 60_000,
+      handlers: [
+        handler('work', async (job) => {
+          started.push(job.tenantId);
+          if (job.tenantId === 'slow') await hanging;
+          finished.push(job.tenantId);
+          return DONE;
+        }),
+      ],
+    });
+    await store.enqueueJobs(Array.from({ length: 10 }, () => spec({ tenantId: 'slow' })));
+    signal.notify('normal');
+    await waitFor(() => started.length === 5, "the slow tenant's jobs to take three quarters of the lane");
+    await store.enqueueJobs([spec({ tenantId: 'prompt' })]);
+    signal.notify('normal');
+    await waitFor(() => finished.includes('prompt'), "the other tenant's job, while the slow ones hang");
+    expect(finished).toEqual(['prompt']);
+    expect(started.filter((tenant) => tenant === 'slow')).toHaveLength(5);
+    release();
+    await waitFor(() => finished.length === 11, 'every job, once the slow ones answer');
+  });
+
   it('finishes in-flight jobs on stop and claims nothing after', async () => {
     const { store, signal } = setup();
     let finished = 0;
