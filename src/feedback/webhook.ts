@@ -259,7 +259,7 @@ export class ProviderWebhooks {
     };
   }
 
-  private async ses(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
+  private async ses(id: string, integrations: IntegrationRecord[], request: WebhookRequest, now: number) {
     const message = parseSnsMessage(request.body.toString('utf8'));
     if (!message) throw unsigned(id, 'the body is not an SNS message');
     if (!this.sns.isCertificateUrl(message.SigningCertURL))
@@ -276,6 +276,12 @@ export class ProviderWebhooks {
     }
     if (!verifySnsSignature(message, certificate, now))
       throw unsigned(id, 'the SNS signature does not verify with its signing certificate');
+    // Any AWS account's topic is signed alike: an integration bound to its topic takes no other.
+    const candidates = integrations.filter((integration) => {
+      const topicArn = (integration.config as { topicArn?: unknown }).topicArn;
+      return typeof topicArn !== 'string' || topicArn === message.TopicArn;
+    });
+    if (candidates.length === 0) throw unsigned(id, "TopicArn is not the integration's config.topicArn");
     switch (message.Type) {
       case 'SubscriptionConfirmation':
         try {

@@ -100,7 +100,17 @@ const twilioCredentials = Type.Object(
   CLOSED,
 );
 const sesConfig = Type.Object(
-  { region: Type.String({ minLength: 1, maxLength: 64 }), from: Type.String({ minLength: 3 }), endpoint },
+  {
+    region: Type.String({ minLength: 1, maxLength: 64 }),
+    from: Type.String({ minLength: 3 }),
+    endpoint,
+    topicArn: Type.Optional(
+      Type.String({
+        pattern: '^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
+        description: 'the SNS topic of your SES notifications: callbacks from any other topic are refused',
+      }),
+    ),
+  },
   CLOSED,
 );
 const sesCredentials = Type.Object(

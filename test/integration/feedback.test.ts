@@ -48,7 +48,7 @@ beforeAll(async () => {
       channel: 'email',
       provider: 'ses',
       priority: 1,
-      config: { region: 'us-east-1', from: 'news@acme.example', endpoint: ses.url },
+      config: { region: 'us-east-1', from: 'news@acme.example', endpoint: ses.url, topicArn: TOPIC },
       credentials: { accessKeyId: SES_TEST_KEY_ID, secretAccessKey: SES_TEST_SECRET },
     }),
     server.call('PUT', '/v1/workflows/alert', {
@@ -374,6 +374,47 @@ describe('SES via SNS', () => {
     const answer = await snsCallback(confirmation);
     expect(answer.status).toBe(200);
     expect(sns.confirmations.some((url) => url.includes('confirm-token-1'))).toBe(true);
+  });
+
+  it("refuses what another AWS account's topic sends (401), however well signed: no confirmation, no bounce", async () => {
+    const otherTopic = 'arn:aws:sns:us-east-1:999999999999:not-yours';
+    const confirmation = sns.sign({
+      Type: 'SubscriptionConfirmation',
+      MessageId: crypto.randomUUID(),
+      TopicArn: otherTopic,
+      Message: 'You have chosen to subscribe to the topic',
+      Timestamp: new Date().toISOString(),
+      Token: 'confirm-token-other',
+      SubscribeURL: sns.subscribeUrl('confirm-token-other'),
+    });
+    const refused = await snsCallback(confirmation);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.message).toContain('config.topicArn');
+    expect(sns.confirmations.some((url) => url.includes('confirm-token-other'))).toBe(false);
+
+    const sent = await send('receipt', { subscriberId: 'ses-x', email: 'kept@example.com' });
+    const bounce = sns.sign({
+      ...sesNotification({
+        notificationType: 'Bounce',
+        mail: { messageId: sent.providerMessageId },
+        bounce: { bounceType: 'Permanent', bouncedRecipients: [{ emailAddress: 'kept@example.com' }] },
+      }),
+      TopicArn: otherTopic,
+    });
+    expect((await snsCallback(bounce)).status).toBe(401);
+    expect((await server.call('GET', `/v1/messages/${sent.messageId}`)).body.status).toBe(sent.status);
+  });
+
+  it('checks config.topicArn at PUT: not an SNS topic ARN is refused naming it', async () => {
+    const put = await server.call('PUT', '/v1/integrations/ses-arn', {
+      channel: 'email',
+      provider: 'ses',
+      config: { region: 'us-east-1', from: 'news@acme.example', endpoint: ses.url, topicArn: 'my-topic' },
+      credentials: { accessKeyId: SES_TEST_KEY_ID, secretAccessKey: SES_TEST_SECRET },
+    });
+    expect(put.status).toBeGreaterThanOrEqual(400);
+    expect(put.status).toBeLessThan(500);
+    expect(JSON.stringify(put.body.error.details)).toContain('topicArn');
   });
 
   it('a permanent bounce bounces the message and suppresses the address: the next email is suppressed', async () => {

@@ -30,6 +30,12 @@ export interface SesConfig {
   from: string;
   /** Base URL override; `https://email.{region}.amazonaws.com` by default. */
   endpoint?: string;
+  /**
+   * The SNS topic SES publishes this integration's notifications to. When set, callbacks (and
+   * subscription confirmations) signed for any other topic are refused: SNS signs every AWS
+   * account's messages alike, so the signature alone does not say they are yours.
+   */
+  topicArn?: string;
 }
 
 export type SesCredentials = AwsCredentials;
