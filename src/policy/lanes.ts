@@ -51,18 +51,20 @@ export function laneQuotas(load: LaneLoad): { lane: Lane; limit: number }[] {
   return quotas;
 }
 
-/**
- * How much of a lane's slots each tenant may take in one claim (see ClaimRequest): a quarter of
- * the lane's room always, and more only while the lane is below three quarters full. So a tenant
- * whose jobs hang (a provider that never answers, a slow webhook) can hold at most three
- * quarters of a lane, and the last quarter stays free for the others' work; a lone tenant still
- * uses three quarters. `fresh` is the cap of a tenant holding none of the lane here.
- */
+/** How many jobs of one lane a claim may take per tenant: `byTenant`'s, else `fresh`. */
 export interface TenantCaps {
+  /** The cap of a tenant holding none of the lane's slots here. */
   fresh: number;
   byTenant: Readonly<Record<string, number>>;
 }
 
+/**
+ * How much of a lane's slots each tenant may take in one claim (see ClaimRequest): a quarter of
+ * the lane's room always, and more only while the lane is below three quarters full. So a tenant
+ * whose jobs hang (a provider that never answers, a slow webhook) holds at most three quarters of
+ * a lane, and the last quarter stays free for the others' work; a lone tenant still uses three
+ * quarters. `held`: the lane's jobs in flight here, by tenant.
+ */
 export function tenantCaps(
   lane: Lane,
   concurrency: number,

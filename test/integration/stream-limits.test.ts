@@ -81,3 +81,30 @@ describe('inbox streams are shared between tenants', () => {
     }, 'a stream opened in the room a closed one left');
   });
 });
+
+describe('inbox streams opened all at once', () => {
+  it('never lets a tenant past its share, however many of its streams arrive together', async () => {
+    const burst = await startTestServer({ TIDINGS_MAX_STREAMS: '8' });
+    const clients: SseClient[] = [];
+    try {
+      const tokens = await Promise.all(
+        Array.from({ length: 24 }, async (_, n) => {
+          const minted = await burst.call('POST', `/v1/subscribers/burst_${n}/token`, {});
+          return minted.body.token as string;
+        }),
+      );
+      clients.push(
+        ...(await Promise.all(
+          tokens.map((t) => openSse(`${burst.url}/v1/inbox/stream?token=${encodeURIComponent(t)}`)),
+        )),
+      );
+      // One tenant: three quarters of the 8, each place taken before the request waits for anything.
+      const statuses = clients.map((client) => client.status);
+      expect(statuses.filter((status) => status === 200)).toHaveLength(6);
+      expect(statuses.filter((status) => status !== 200).every((status) => status === 429)).toBe(true);
+    } finally {
+      for (const client of clients) client.close();
+      await burst.close();
+    }
+  });
+});

@@ -138,10 +138,25 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     const owner = streamOwner(tenantId, subscriberId);
     const refusal = streamRefusal(hub, tenantId, owner);
     if (refusal) throw refusal;
-    const leave = await hub.presence.enter(tenantId, subscriberId);
+    // Its place is taken before any wait, so requests arriving together cannot all pass the check.
+    const raw = reply.raw;
+    const release = hub.open.add(tenantId, owner, { end: () => raw.end() });
+    let leave: () => void;
+    try {
+      leave = await hub.presence.enter(tenantId, subscriberId);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    // Replaced by a newer stream of the subscriber while its presence was written: ended already.
+    if (raw.writableEnded) {
+      release();
+      leave();
+      reply.hijack();
+      return;
+    }
 
     reply.hijack();
-    const raw = reply.raw;
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -162,7 +177,6 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
       raw.write(text);
     };
     raw.on('error', (error) => request.log.debug({ err: error }, 'inbox stream connection failed'));
-    const release = hub.open.add(tenantId, owner, { end: () => raw.end() });
     // A stream must not outlive its token. setTimeout's limit (24.8 days) is far beyond 7 days.
     const expiry = setTimeout(() => raw.end(), Math.max(0, tokenExpiresAt - Date.now()));
     expiry.unref();
