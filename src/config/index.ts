@@ -254,8 +254,9 @@ function checkedCorsOrigins(raw: string | undefined): readonly string[] | '*' {
   return Object.freeze([...new Set(origins)]);
 }
 
+// Labels of letters, digits, `-` and `_` (container names use it), and an optional trailing dot.
 const HOST_NAME =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  /^(?=.{1,254}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 /** TIDINGS_HOST: an IP address or a host name to listen on (else the listen fails without naming it). */
 function checkedHost(host: string): string {

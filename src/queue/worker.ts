@@ -278,8 +278,12 @@ export class Worker {
       // What was announced is running now, or another worker took it, or none came.
       this.gate.claimed(covers);
       if (this.active.size === 0) await this.idle(await this.untilNextRun());
-      // Only capped work is left: the next job of ours to finish (it wakes this loop) makes room.
-      else if (jobs.length === 0 && heldBack) await this.idle(this.pollMs);
+      else if (jobs.length === 0 && heldBack) {
+        // Only capped work is left: the next job of ours to finish (it wakes this loop) makes
+        // room. Meanwhile delayed jobs fall due in the lanes set aside, so all are asked again.
+        await this.idle(await this.untilNextRun());
+        for (const lane of LANES) this.active.add(lane);
+      }
     }
   }
 

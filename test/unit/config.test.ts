@@ -71,6 +71,8 @@ describe('loadConfig', () => {
       'localhost',
       'notify.internal',
       'api-1.example.com',
+      'my_service',
+      'notify.example.com.',
     ])
       expect(loadConfig({ TIDINGS_HOST: host }).host).toBe(host);
     for (const bad of [

@@ -29,7 +29,8 @@ export class StreamRegistry<S> {
     if (this.count(owner) >= this.perOwner) return 'open';
     if (this.size >= this.total) return 'full';
     const busy = this.size >= Math.floor((this.total * 3) / 4);
-    return busy && (this.byTenant.get(tenant) ?? 0) >= Math.floor(this.total / 4) ? 'tenant_busy' : 'open';
+    const held = this.byTenant.get(tenant) ?? 0;
+    return busy && held > 0 && held >= Math.max(1, Math.floor(this.total / 4)) ? 'tenant_busy' : 'open';
   }
 
   /** Registers an open stream; answers the function to call once it has closed. */

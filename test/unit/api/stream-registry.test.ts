@@ -48,6 +48,22 @@ describe('StreamRegistry', () => {
   });
 });
 
+describe('StreamRegistry with a total of one to three', () => {
+  it('opens at least one stream, and for a lone tenant three quarters of the total, rounded down', () => {
+    for (const [total, lone] of [
+      [1, 1],
+      [2, 1],
+      [3, 2],
+    ] as const) {
+      const registry = new StreamRegistry<string>(20, () => undefined, total);
+      let opened = 0;
+      while (registry.admits('t', `s${opened}`) === 'open' && opened < 10)
+        registry.add('t', `s${opened}`, `${opened++}`);
+      expect([total, opened]).toEqual([total, lone]);
+    }
+  });
+});
+
 describe('connection limits', () => {
   it('reads the soft open-files limit, and assumes 1,024 when it cannot', () => {
     const limits = [

@@ -1,7 +1,7 @@
 -- Claims take at most a share of each lane per tenant (policy/lanes.ts tenantCaps): p_fresh[i]
 -- is the cap of lane i for a tenant not named in p_caps->(i-1) (a JSON object tenant → cap), NULL
--- for no cap. Otherwise the claim is the one of 002_queue_functions.sql.
-DROP FUNCTION tidings_claim(TEXT, BIGINT, BIGINT, TEXT[], INT[], TEXT[]);
+-- for no cap. Otherwise the claim is the one of 002_queue_functions.sql, which stays beside it
+-- (another argument count) for workers of the version before until they restart.
 
 CREATE FUNCTION tidings_claim(
   p_owner TEXT, p_now BIGINT, p_until BIGINT, p_lanes TEXT[], p_limits INT[], p_after TEXT[],
@@ -54,7 +54,8 @@ BEGIN
 
     -- What each tenant may still take of the lane in this claim: its cap, or the lane's limit.
     v_left := ARRAY(
-      SELECT coalesce((p_caps->(i - 1)->>t)::INT, p_fresh[i], v_limit) FROM unnest(v_tenants) AS t);
+      SELECT coalesce((p_caps->(i - 1)->>t.tenant)::INT, p_fresh[i], v_limit)
+        FROM unnest(v_tenants) WITH ORDINALITY AS t(tenant, ord) ORDER BY t.ord);
     -- First an equal share for every tenant with work, then what is left to whoever has more.
     v_share := greatest(1, ceil(v_limit::NUMERIC / array_length(v_tenants, 1)));
     v_taken := 0;
