@@ -11,6 +11,25 @@ import { notifyLanes, sendJob } from './deps.ts';
 const LOOKBACK_MS = 7 * 24 * 3600_000;
 /** Held messages released per change; more wait for their own wake-up, as before the change. */
 const RELEASE_MAX = 1_000;
+/**
+ * A subscriber's held messages are released at most this often (per process): each release
+ * queues a job per message, and a window toggled back and forth (the hosted preference page is
+ * open to whoever holds an email's link) must not queue thousands a minute.
+ */
+const RELEASE_EVERY_MS = 60_000;
+/** Subscribers remembered for that; all forgotten at once beyond this. */
+const RELEASES_REMEMBERED = 10_000;
+const lastRelease = new Map<string, number>();
+
+/** Whether the subscriber's held messages may be released now (and, if so, notes that they are). */
+function mayRelease(tenantId: string, subscriberId: string, now: number): boolean {
+  const key = `${tenantId}\u0000${subscriberId}`;
+  const last = lastRelease.get(key);
+  if (last !== undefined && now - last < RELEASE_EVERY_MS) return false;
+  if (lastRelease.size >= RELEASES_REMEMBERED) lastRelease.clear();
+  lastRelease.set(key, now);
+  return true;
+}
 
 /**
  * A change of a subscriber's quiet hours (or zone) that ends them sooner (quietEndsSooner): each
@@ -78,7 +97,8 @@ export async function quietHoursChange(
     try {
       const now = Date.now();
       const after = (await quietState(deps, tenantId, subscriberId)) ?? { window: null, zone: before.zone };
-      if (quietEndsSooner(before, after, now)) await releaseDeferred(deps, tenantId, subscriberId, now);
+      if (quietEndsSooner(before, after, now) && mayRelease(tenantId, subscriberId, now))
+        await releaseDeferred(deps, tenantId, subscriberId, now);
     } catch (error) {
       deps.log.warn({ err: error, subscriberId }, 'held messages not released after a quiet hours change');
     }

@@ -11,16 +11,17 @@ export const ERASE_JOB = 'erase-subscriber';
 export const ERASE_BATCH = 100;
 /** Batches per job run; then the job queues itself again, so its lease never has to cover hours. */
 const BATCHES_PER_RUN = 50;
-/** Ready jobs read per transaction when looking for events still waiting to reach the subscriber. */
-const WAITING_PAGE = 500;
+/** Waiting jobs read per transaction when looking for events still to reach the subscriber. */
+const WAITING_PAGE = 100;
 
 /**
  * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
- * the messages (no phase), the skipped steps, then the events ready jobs will still fan out or
- * deliver to them (from `waiting`).
+ * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
+ * first, before any of those jobs runs and leaves its event behind — then the messages, then the
+ * skipped steps.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
-  phase?: 'skipped' | 'waiting';
+  phase?: 'messages' | 'skipped';
   waiting?: WaitingJobsCursor;
 }
 
@@ -82,14 +83,14 @@ async function eraseOneBatch(
   const { phase, waiting, ...who } = payload;
   const request = { tenantId, ...who, now: Date.now(), batch: ERASE_BATCH };
   switch (phase) {
-    case undefined:
+    case undefined: {
+      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
+      return next ? { ...who, waiting: next } : { ...who, phase: 'messages' };
+    }
+    case 'messages':
       return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'skipped' } : payload;
     case 'skipped':
-      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'waiting' } : payload;
-    case 'waiting': {
-      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
-      return next ? { ...who, phase, waiting: next } : null;
-    }
+      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? null : payload;
   }
 }
 

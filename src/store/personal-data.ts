@@ -103,13 +103,23 @@ export interface WaitingJobRow {
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
 export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id: 0 };
 
+/** What waiting jobs hold of an erased subscriber (waitingFor). */
+export interface WaitingFor {
+  /** Events the jobs will fan out or deliver, whose `to` may name them. */
+  eventIds: string[];
+  /** Deliver jobs naming them in their page, with the payload that no longer does. */
+  rewrites: { id: number; payload: Record<string, unknown> }[];
+}
+
 /**
- * The events that waiting jobs will still make messages of for the subscriber (the payloads of
- * src/pipeline's fanout and deliver jobs): every event of a fanout, whose `to` may name them, and
- * a deliver page's event when the page names them. Other kinds carry no event for a recipient.
+ * What waiting jobs (src/pipeline's fanout and deliver payloads) still hold of the subscriber:
+ * every event of a fanout, and a deliver page's event when the page names them — that page then
+ * loses their id, so a new subscriber of the same id is never sent the old event. Other kinds
+ * carry no event for a recipient.
  */
-export function eventsWaitingFor(jobs: readonly WaitingJobRow[], subscriberId: string): string[] {
+export function waitingFor(jobs: readonly WaitingJobRow[], subscriberId: string): WaitingFor {
   const ids = new Set<string>();
+  const rewrites: WaitingFor['rewrites'] = [];
   for (const job of jobs) {
     if (job.kind !== 'fanout' && job.kind !== 'deliver') continue;
     const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
@@ -118,15 +128,18 @@ export function eventsWaitingFor(jobs: readonly WaitingJobRow[], subscriberId: s
       subscriberIds?: unknown;
     } | null;
     if (!payload) continue;
-    if (
-      job.kind === 'deliver' &&
-      !(Array.isArray(payload.subscriberIds) && payload.subscriberIds.includes(subscriberId))
-    )
-      continue;
+    if (job.kind === 'deliver') {
+      const page = Array.isArray(payload.subscriberIds) ? (payload.subscriberIds as unknown[]) : [];
+      if (!page.includes(subscriberId)) continue;
+      rewrites.push({
+        id: Number(job.id),
+        payload: { ...payload, subscriberIds: page.filter((id) => id !== subscriberId) },
+      });
+    }
     const named = Array.isArray(payload.eventIds) ? payload.eventIds : [payload.eventId];
     for (const id of named) if (typeof id === 'string') ids.add(id);
   }
-  return [...ids];
+  return { eventIds: [...ids], rewrites };
 }
 
 /**

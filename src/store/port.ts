@@ -1188,15 +1188,18 @@ export interface PersonalDataStore {
   eraseMessages(request: ErasureRequest): Promise<number>;
   /**
    * Names one batch of the subscriber's skipped steps (made up to `request.before`) by
-   * `erasedId` instead, so an event's view no longer shows whose they were. Answers how many
-   * (fewer than `batch`: none are left).
+   * `erasedId` instead, so an event's view no longer shows whose they were, and scrubs their
+   * events as eraseMessages does (an event whose every step was skipped for them has no message).
+   * Answers how many (fewer than `batch`: none are left).
    */
   eraseSkippedSteps(request: ErasureRequest): Promise<number>;
   /**
    * Scrubs (as eraseMessages does) the events that up to `limit` of the tenant's ready jobs,
-   * after `after` in their claim order, will still fan out or deliver to the subscriber: an event
-   * due later (`sendAt`, a local-time schedule) names them and holds their data without any
-   * message yet. Answers where to go on, or null when the tenant has no ready job left.
+   * after `after` in their claim order, will still fan out or deliver to the subscriber — and,
+   * on the first page (`after` null), its running jobs: an event due later (`sendAt`, a
+   * local-time schedule) names them and holds their data without any message yet. A deliver
+   * job's page loses their id. Answers where to go on, or null when the tenant has no ready job
+   * left.
    */
   scrubWaitingEvents(
     request: ErasureRequest,

@@ -287,6 +287,18 @@ export function personalDataContract(current: () => Store): void {
     });
     expect(await payload('evt_others')).toMatchObject({ to: ['u2'], data: { about: 'ada' } });
     expect(await payload('evt_later', OTHER)).toMatchObject({ to: ['u1'], data: { about: 'ada' } });
+    // The deliver page naming u1 no longer does: a new u1 would never get the old event.
+    const due = await store.claimJobs({
+      owner: 'w',
+      now: 85_000,
+      leaseMs: 1000,
+      quotas: [{ lane: 'bulk', limit: 10 }],
+    });
+    expect(
+      due
+        .filter((job) => job.kind === 'deliver')
+        .map((job) => (job.payload as { subscriberIds: string[] }).subscriberIds),
+    ).toEqual([['u3'], ['u2', 'u3']]);
   });
 
   it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {

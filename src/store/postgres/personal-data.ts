@@ -5,13 +5,13 @@ import {
   type ConsentRow,
   EXPIRING,
   erasedEntry,
-  eventsWaitingFor,
   expiryFloor,
   FIRST_WAITING,
   nextWaiting,
   scrubEventPayload,
   toConsent,
   type WaitingJobRow,
+  waitingFor,
 } from '../personal-data.ts';
 import type { ErasureRequest, PersonalDataStore } from '../port.ts';
 import { channelName } from './channel.ts';
@@ -61,9 +61,14 @@ async function scrubEvents(
 ): Promise<void> {
   if (eventIds.length === 0) return;
   const { tenantId, subscriberId, erasedId } = request;
+  // Only the events whose `to` names the subscriber (a topic's event names nobody) are locked.
   const events = await client.query<{ id: string; payload: unknown }>(
-    'SELECT id, payload FROM events WHERE tenant_id = $1 AND id = ANY($2::TEXT[]) FOR UPDATE',
-    [tenantId, eventIds],
+    `SELECT id, payload FROM events
+      WHERE tenant_id = $1 AND id = ANY($2::TEXT[])
+        AND (payload->'to' @> jsonb_build_array($3::TEXT)
+             OR payload->'to' @> jsonb_build_array(jsonb_build_object('subscriberId', $3::TEXT)))
+      FOR UPDATE`,
+    [tenantId, eventIds, subscriberId],
   );
   for (const event of events.rows) {
     // JSONB columns arrive as text (client.ts keeps them unparsed).
@@ -167,26 +172,60 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       return transaction(pool, (client) => eraseBatch(client, request));
     },
     async eraseSkippedSteps(request) {
-      const { rowCount } = await run(
-        pool,
-        `UPDATE skipped_steps SET subscriber_id = $3
-          WHERE tenant_id = $1 AND (event_id, subscriber_id, step) IN (
-            SELECT event_id, subscriber_id, step FROM skipped_steps
-             WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $4 LIMIT $5)`,
-        [request.tenantId, request.subscriberId, request.erasedId, request.before, request.batch],
-      );
-      return rowCount ?? 0;
+      const { tenantId, subscriberId, erasedId, before, batch } = request;
+      return transaction(pool, async (client) => {
+        const { rows } = await client.query<{ event_id: string; step: number }>(
+          `SELECT event_id, step FROM skipped_steps
+            WHERE tenant_id = $1 AND subscriber_id = $2 AND created_at <= $3 LIMIT $4 FOR UPDATE`,
+          [tenantId, subscriberId, before, batch],
+        );
+        if (rows.length === 0) return 0;
+        // Events only a skipped step knew (every step skipped for them) hold their data too.
+        const eventIds = rows.map((row) => row.event_id);
+        await scrubEvents(client, request, [...new Set(eventIds)]);
+        const steps = rows.map((row) => row.step);
+        // The erased id is the same for every erasure of that id: a re-created subscriber erased
+        // again may hold a step of the same event, which the earlier erasure's row already names.
+        await client.query(
+          `DELETE FROM skipped_steps s USING unnest($2::TEXT[], $4::INT[]) AS r(event_id, step)
+            WHERE s.tenant_id = $1 AND s.event_id = r.event_id AND s.step = r.step AND s.subscriber_id = $3`,
+          [tenantId, eventIds, erasedId, steps],
+        );
+        await client.query(
+          `UPDATE skipped_steps s SET subscriber_id = $3 FROM unnest($2::TEXT[], $5::INT[]) AS r(event_id, step)
+            WHERE s.tenant_id = $1 AND s.event_id = r.event_id AND s.step = r.step AND s.subscriber_id = $4`,
+          [tenantId, eventIds, erasedId, subscriberId, steps],
+        );
+        return rows.length;
+      });
     },
     async scrubWaitingEvents(request, after, limit) {
       const from = after ?? FIRST_WAITING;
+      const { tenantId, subscriberId } = request;
       return transaction(pool, async (client) => {
         const { rows } = await client.query<WaitingJobRow>(
           `SELECT id, run_at, kind, payload FROM jobs
             WHERE state = 'ready' AND lane = $1 AND tenant_id = $2 AND (run_at, id) > ($3, $4)
             ORDER BY run_at, id LIMIT $5`,
-          [from.lane, request.tenantId, from.runAt, from.id, limit],
+          [from.lane, tenantId, from.runAt, from.id, limit],
         );
-        await scrubEvents(client, request, eventsWaitingFor(rows, request.subscriberId));
+        // Jobs running right now, once: a handful per worker.
+        const running =
+          after === null
+            ? (
+                await client.query<WaitingJobRow>(
+                  `SELECT id, run_at, kind, payload FROM jobs WHERE state = 'leased' AND tenant_id = $1`,
+                  [tenantId],
+                )
+              ).rows
+            : [];
+        const found = waitingFor([...running, ...rows], subscriberId);
+        await scrubEvents(client, request, found.eventIds);
+        for (const rewrite of found.rewrites)
+          await client.query('UPDATE jobs SET payload = $2::jsonb WHERE id = $1', [
+            rewrite.id,
+            JSON.stringify(rewrite.payload),
+          ]);
         return nextWaiting(from, rows, limit);
       });
     },

@@ -5,13 +5,13 @@ import {
   type ConsentRow,
   EXPIRING,
   erasedEntry,
-  eventsWaitingFor,
   expiryFloor,
   FIRST_WAITING,
   nextWaiting,
   scrubEventPayload,
   toConsent,
   type WaitingJobRow,
+  waitingFor,
 } from '../personal-data.ts';
 import type { ErasureRequest, ExpiringTable, PersonalDataStore, WaitingJobsCursor } from '../port.ts';
 import type { JobStatements } from './jobs.ts';
@@ -76,7 +76,14 @@ export function sqlitePersonalDataStore(
       WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
       ORDER BY id LIMIT @batch`,
   );
-  const eventPayload = db.prepare('SELECT payload FROM events WHERE tenant_id = ? AND id = ?').pluck();
+  // Only the events whose `to` names the subscriber (a topic's event names nobody): read no more.
+  const namingEvents = db.prepare(
+    `SELECT id, payload FROM events
+      WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids))
+        AND EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') AS t
+                     WHERE (t.type = 'text' AND t.value = @subscriberId)
+                        OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
+  );
   const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
   const cancel = db.prepare(
     `UPDATE messages SET status = 'cancelled', timeline = json_insert(timeline, '$[#]', json(@entry))
@@ -99,26 +106,51 @@ export function sqlitePersonalDataStore(
     .pluck();
   const dropDigestEvents = db.prepare('DELETE FROM digest_events WHERE tenant_id = ? AND digest_id = ?');
   const dropDigest = db.prepare('DELETE FROM digests WHERE tenant_id = ? AND id = ?');
+  const skippedPage = db.prepare(
+    `SELECT event_id, step FROM skipped_steps INDEXED BY skipped_steps_by_subscriber
+      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before LIMIT @batch`,
+  );
+  // OR REPLACE: the erased id is the same for every erasure of that id (a re-created subscriber
+  // erased again may hold a step of the same event).
   const renameSkipped = db.prepare(
-    `UPDATE skipped_steps SET subscriber_id = @erasedId
-      WHERE tenant_id = @tenantId AND (event_id, subscriber_id, step) IN (
-        SELECT event_id, subscriber_id, step FROM skipped_steps INDEXED BY skipped_steps_by_subscriber
-         WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
-         LIMIT @batch)`,
+    `UPDATE OR REPLACE skipped_steps SET subscriber_id = @erasedId
+      WHERE tenant_id = @tenantId AND event_id = @eventId AND subscriber_id = @subscriberId AND step = @step`,
   );
   const waitingJobs = db.prepare(
     `SELECT id, run_at, kind, payload FROM jobs INDEXED BY jobs_ready
       WHERE state = 'ready' AND lane = @lane AND tenant_id = @tenantId AND (run_at, id) > (@runAt, @id)
       ORDER BY run_at, id LIMIT @limit`,
   );
+  // Jobs running right now: a handful per worker.
+  const runningJobs = db.prepare(
+    `SELECT id, run_at, kind, payload FROM jobs INDEXED BY jobs_leases
+      WHERE state = 'leased' AND tenant_id = @tenantId`,
+  );
+  const rewriteJob = db.prepare('UPDATE jobs SET payload = ? WHERE id = ?');
 
   const scrubEvents = (request: ErasureRequest, eventIds: Iterable<string>): void => {
     const { tenantId, subscriberId, erasedId } = request;
-    for (const eventId of eventIds) {
-      const payload = eventPayload.get(tenantId, eventId) as string | undefined;
-      const scrubbed = payload && scrubEventPayload(JSON.parse(payload), subscriberId, erasedId);
-      if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, eventId);
+    const ids = JSON.stringify([...eventIds]);
+    if (ids === '[]') return;
+    for (const event of namingEvents.all({ tenantId, ids, subscriberId }) as {
+      id: string;
+      payload: string;
+    }[]) {
+      const scrubbed = scrubEventPayload(JSON.parse(event.payload), subscriberId, erasedId);
+      if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, event.id);
     }
+  };
+  const scrubJobs = (request: ErasureRequest, rows: readonly WaitingJobRow[]): void => {
+    const found = waitingFor(rows, request.subscriberId);
+    scrubEvents(request, found.eventIds);
+    for (const rewrite of found.rewrites) rewriteJob.run(JSON.stringify(rewrite.payload), rewrite.id);
+  };
+  const eraseSkippedBatch = (request: ErasureRequest): number => {
+    const rows = skippedPage.all(request) as { event_id: string; step: number }[];
+    // Events only a skipped step knew (every step skipped for them) hold their data too.
+    scrubEvents(request, new Set(rows.map((row) => row.event_id)));
+    for (const row of rows) renameSkipped.run({ ...request, eventId: row.event_id, step: row.step });
+    return rows.length;
   };
   // A digest still open gathers the subscriber's events and a key rendered from their data.
   const eraseDigests = (request: ErasureRequest): void => {
@@ -153,10 +185,14 @@ export function sqlitePersonalDataStore(
     jobs.enqueue(job, request.now);
   });
   const eraseMessages = db.transaction(eraseBatch);
+  const eraseSkipped = db.transaction(eraseSkippedBatch);
   const scrubWaiting = db.transaction(
-    (request: ErasureRequest, from: WaitingJobsCursor, limit: number): WaitingJobsCursor | null => {
-      const rows = waitingJobs.all({ ...from, tenantId: request.tenantId, limit }) as WaitingJobRow[];
-      scrubEvents(request, eventsWaitingFor(rows, request.subscriberId));
+    (request: ErasureRequest, after: WaitingJobsCursor | null, limit: number): WaitingJobsCursor | null => {
+      const { tenantId } = request;
+      if (after === null) scrubJobs(request, runningJobs.all({ tenantId }) as WaitingJobRow[]);
+      const from = after ?? FIRST_WAITING;
+      const rows = waitingJobs.all({ ...from, tenantId, limit }) as WaitingJobRow[];
+      scrubJobs(request, rows);
       return nextWaiting(from, rows, limit);
     },
   );
@@ -200,10 +236,10 @@ export function sqlitePersonalDataStore(
       return eraseMessages.immediate(request);
     },
     async eraseSkippedSteps(request) {
-      return renameSkipped.run(request).changes;
+      return eraseSkipped.immediate(request);
     },
     async scrubWaitingEvents(request, after, limit) {
-      return scrubWaiting.immediate(request, after ?? FIRST_WAITING, limit);
+      return scrubWaiting.immediate(request, after, limit);
     },
     async purgeExpired(table, tenantId, before, limit) {
       const floor = expiryFloor(table, before);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  eventsWaitingFor,
   FIRST_WAITING,
   nextWaiting,
   scrubEventPayload,
+  waitingFor,
 } from '../../../src/store/personal-data.ts';
 
 describe('scrubEventPayload (erasure of an event naming the subscriber)', () => {
@@ -38,18 +38,26 @@ describe('scrubEventPayload (erasure of an event naming the subscriber)', () => 
   });
 });
 
-describe('eventsWaitingFor (events a ready job will still reach the erased subscriber by)', () => {
-  it("takes a fanout's events, a deliver page's event only when the page names them, and no other kind", () => {
+describe('waitingFor (what waiting jobs still hold of an erased subscriber)', () => {
+  it("takes a fanout's events, a deliver page's event only when the page names them (dropping them from it), and no other kind", () => {
     const jobs = [
       { id: 1, run_at: 5, kind: 'fanout', payload: '{"eventIds":["evt_a","evt_b"]}' },
       { id: 2, run_at: 5, kind: 'fanout', payload: { eventId: 'evt_c', cursor: { topic: 0, after: null } } },
-      { id: 3, run_at: 6, kind: 'deliver', payload: '{"eventId":"evt_d","subscriberIds":["bob","ada"]}' },
+      {
+        id: 3,
+        run_at: 6,
+        kind: 'deliver',
+        payload: '{"eventId":"evt_d","subscriberIds":["bob","ada"],"at":9}',
+      },
       { id: 4, run_at: 6, kind: 'deliver', payload: '{"eventId":"evt_e","subscriberIds":["bob"]}' },
       { id: 5, run_at: 7, kind: 'send', payload: '{"messageId":"msg_1"}' },
       { id: 6, run_at: 7, kind: 'digest', payload: '{"digestId":"dig_1"}' },
       { id: 7, run_at: 8, kind: 'fanout', payload: '{"eventIds":["evt_a"]}' },
     ];
-    expect(eventsWaitingFor(jobs, 'ada')).toEqual(['evt_a', 'evt_b', 'evt_c', 'evt_d']);
+    expect(waitingFor(jobs, 'ada')).toEqual({
+      eventIds: ['evt_a', 'evt_b', 'evt_c', 'evt_d'],
+      rewrites: [{ id: 3, payload: { eventId: 'evt_d', subscriberIds: ['bob'], at: 9 } }],
+    });
   });
 
   it('goes on after the last job of a full page, else at the next lane, and stops after the last lane', () => {

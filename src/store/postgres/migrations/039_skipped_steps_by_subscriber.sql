@@ -1,3 +1,5 @@
--- An erasure names the subscriber's skipped steps by their erased id (eraseSkippedSteps): this
--- finds them without reading every event's. Written only by conditional and digest steps.
+-- An erasure finds what it renames or deletes of one subscriber without reading the tenant's
+-- whole tables: their skipped steps (eraseSkippedSteps; written only by conditional and digest
+-- steps) and their open digests (beginErasure).
 CREATE INDEX skipped_steps_by_subscriber ON skipped_steps (tenant_id, subscriber_id);
+CREATE INDEX digests_by_subscriber ON digests (tenant_id, subscriber_id);
