@@ -195,6 +195,34 @@ describe('webhook endpoints API', () => {
   });
 });
 
+describe('webhook endpoint test pings', () => {
+  it("answers 429 with Retry-After past 20 a minute for a tenant, and never for another tenant's", async () => {
+    const tenant = await server.call('POST', '/v1/tenants', { name: 'Pinger' }, { auth: OPERATOR_KEY });
+    const theirs = { auth: tenant.body.apiKey as string };
+    const other = await server.call('POST', '/v1/tenants', { name: 'Bystander' }, { auth: OPERATOR_KEY });
+    const bystander = { auth: other.body.apiKey as string };
+    const hook = await receiver();
+    for (const auth of [theirs, bystander]) {
+      const put = await server.call(
+        'PUT',
+        '/v1/webhook-endpoints/pinged',
+        { url: hook.url, events: ['message.sent'] },
+        auth,
+      );
+      expect(put.status).toBe(201);
+    }
+    const ping = (auth: { auth: string }) =>
+      server.call('POST', '/v1/webhook-endpoints/pinged/test', undefined, auth);
+    for (let n = 0; n < 20; n++) expect((await ping(theirs)).status).toBe(202);
+    const refused = await ping(theirs);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await ping(bystander)).status).toBe(202);
+    await hook.waitFor(21);
+  });
+});
+
 describe('webhook endpoint deliveries', () => {
   it('sends message.delivered (in-app) and message.sent (email) events that verify per Standard Webhooks', async () => {
     const hook = await receiver();

@@ -633,7 +633,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Queue a signed test event (webhook.ping) to the endpoint',
     tag: 'Webhook endpoints',
     success: { 202: { description: 'queued', schema: B.WebhookTestQueued } },
-    errors: ['not_found', 'conflict'],
+    // 429: at most TEST_PINGS_PER_MINUTE a minute per tenant (src/api/routes/webhook-endpoints.ts).
+    errors: ['not_found', 'conflict', 'rate_limited'],
     params: { endpointId: 'crm' },
   },
   'DELETE /v1/webhook-endpoints/{endpointId}': {

@@ -9,6 +9,7 @@ import {
   sealEndpointSecrets,
   unsealEndpointSecrets,
 } from '../../webhooks/secrets.ts';
+import { AuthThrottle } from '../auth-throttle.ts';
 import type { ApiContext } from '../context.ts';
 import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
@@ -18,6 +19,12 @@ import { webhookEndpointView } from '../views.ts';
 
 /** Each endpoint costs a job per status change it listens to: a tenant has at most this many. */
 export const MAX_WEBHOOK_ENDPOINTS = 20;
+/**
+ * Test pings a tenant may send per minute (per API process), across its endpoints: each is a job
+ * that holds a worker slot until the endpoint answers or times out (10 s), so a loop on this
+ * route against a slow endpoint must not queue thousands of them.
+ */
+export const TEST_PINGS_PER_MINUTE = 20;
 
 /**
  * The URL as stored: http(s) only, no credentials in it, and the private-target rule applied
@@ -128,9 +135,20 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
     });
   });
 
+  // Counts each ping the way AuthThrottle counts failures: a fixed window per tenant.
+  const pings = new AuthThrottle({ limit: TEST_PINGS_PER_MINUTE, windowMs: 60_000, maxAddresses: 10_000 });
   app.post('/v1/webhook-endpoints/:endpointId/test', { schema: { params } }, async (request, reply) => {
     const { endpointId } = request.params as { endpointId: string };
     const endpoint = await endpointOf(request.tenantId, endpointId);
+    const retryAfter = pings.fail(request.tenantId, Date.now());
+    if (retryAfter !== null) {
+      throw new ApiError(
+        'rate_limited',
+        `at most ${TEST_PINGS_PER_MINUTE} test pings a minute per tenant; retry in ${retryAfter} s`,
+        [],
+        { 'retry-after': String(retryAfter) },
+      );
+    }
     if (!endpoint.enabled) {
       throw new ApiError(
         'conflict',
