@@ -27,11 +27,12 @@ const USAGE = `usage: tidings <command>
   restore FILE          replace the embedded SQLite database with the backup FILE (Tidings stopped)
   doctor                check the installation, changing nothing: configuration, store reachable
                         and migrated, master secret, each integration's client, clock (exit 1 on ✗)
-  send WORKFLOW SUBSCRIBER... [--data JSON] [--idempotency-key KEY]
+  send WORKFLOW SUBSCRIBER... [--data JSON] [--idempotency-key KEY] [--wait SECONDS]
                         trigger an event through the running server (TIDINGS_URL, TIDINGS_API_KEY)
-                        and print its id and its messages
-  tail [--tenant ID] [--workflow KEY]
-                        follow message status changes as they happen (Ctrl-C stops)
+                        and print its id and its messages (watched up to --wait, default 5 s)
+  tail [--tenant ID] [--workflow KEY] [--window DURATION]
+                        follow message status changes as they happen (Ctrl-C stops); only
+                        messages created within --window (default 1h)
 
 Configuration comes from TIDINGS_* environment variables: see ${DOCS}/operations.md.
 Guides and the API reference: ${DOCS}/README.md; a running server also serves /openapi.json.`;
