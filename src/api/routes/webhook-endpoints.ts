@@ -140,7 +140,15 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
   app.post('/v1/webhook-endpoints/:endpointId/test', { schema: { params } }, async (request, reply) => {
     const { endpointId } = request.params as { endpointId: string };
     const endpoint = await endpointOf(request.tenantId, endpointId);
-    const retryAfter = pings.fail(request.tenantId, Date.now());
+    if (!endpoint.enabled) {
+      throw new ApiError(
+        'conflict',
+        `webhook endpoint "${endpointId}" is disabled (${endpoint.disabledReason ?? 'no reason given'}); PUT it again to enable it`,
+      );
+    }
+    const now = Date.now();
+    // Only pings that would be queued count (a 404 or 409 above spends nothing).
+    const retryAfter = pings.fail(request.tenantId, now);
     if (retryAfter !== null) {
       throw new ApiError(
         'rate_limited',
@@ -149,13 +157,6 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
         { 'retry-after': String(retryAfter) },
       );
     }
-    if (!endpoint.enabled) {
-      throw new ApiError(
-        'conflict',
-        `webhook endpoint "${endpointId}" is disabled (${endpoint.disabledReason ?? 'no reason given'}); PUT it again to enable it`,
-      );
-    }
-    const now = Date.now();
     const job = endpointEventJob(request.tenantId, endpointId, PING, { endpointId }, now);
     await store.enqueueJobs([job]);
     context.signal.notify(job.lane);
