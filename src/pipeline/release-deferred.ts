@@ -89,7 +89,10 @@ export async function quietHoursChange(
   deps: QuietDeps,
   tenantId: string,
   subscriberId: string,
+  /** Whether the write touches the hours or the zone at all (else nothing is read). */
+  touches: boolean,
 ): Promise<() => Promise<void>> {
+  if (!touches) return NOTHING_HELD;
   // Without quiet hours before the write, it held nothing: nothing to read after it either.
   const before = await quietState(deps, tenantId, subscriberId);
   if (!before) return NOTHING_HELD;

@@ -166,10 +166,12 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const patch = patchFromForm(model, form);
     if ('field' in patch) return page(reply, 400, preferencePage(model, token as string, { problem: patch }));
     if (Object.keys(patch).length > 0) {
-      const quietChanged =
-        'quietHours' in patch
-          ? await quietHoursChange({ ...context, log: request.log }, who.tenantId, who.subscriberId)
-          : null;
+      const quietChanged = await quietHoursChange(
+        { ...context, log: request.log },
+        who.tenantId,
+        who.subscriberId,
+        'quietHours' in patch,
+      );
       await changePreferences(store, {
         tenantId: who.tenantId,
         subscriberId: who.subscriberId,
@@ -178,7 +180,7 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
         source: 'preference_page',
         detail: 'the hosted preference page',
       });
-      await quietChanged?.();
+      await quietChanged();
     }
     return reply
       .status(303)

@@ -94,10 +94,12 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         refused,
       );
     }
-    const quietChanged =
-      'quietHours' in patch
-        ? await quietHoursChange({ ...context, log: request.log }, request.tenantId, subscriberId)
-        : null;
+    const quietChanged = await quietHoursChange(
+      { ...context, log: request.log },
+      request.tenantId,
+      subscriberId,
+      'quietHours' in patch,
+    );
     try {
       const choices = await changePreferences(store, {
         tenantId: request.tenantId,
@@ -108,7 +110,7 @@ export async function preferenceRoutes(app: FastifyInstance, context: ApiContext
         detail: 'PATCH /v1/subscribers/{id}/preferences',
         maxKeys: PREFERENCE_KEYS_MAX,
       });
-      await quietChanged?.();
+      await quietChanged();
       return preferencesView(choices);
     } catch (error) {
       if (!(error instanceof PreferenceKeysExceeded)) throw error;

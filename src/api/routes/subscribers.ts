@@ -23,12 +23,14 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
       const { subscriberId } = request.params as { subscriberId: string };
       const body = (request.body ?? {}) as SubscriberBody;
       // A new zone moves their quiet hours: what those held may go sooner.
-      const quietChanged =
-        'timezone' in body
-          ? await quietHoursChange({ ...context, log: request.log }, request.tenantId, subscriberId)
-          : null;
+      const quietChanged = await quietHoursChange(
+        { ...context, log: request.log },
+        request.tenantId,
+        subscriberId,
+        'timezone' in body,
+      );
       const subscriber = await store.upsertSubscriber(request.tenantId, subscriberId, body, Date.now());
-      await quietChanged?.();
+      await quietChanged();
       return subscriberView(subscriber);
     },
   );
