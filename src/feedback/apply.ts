@@ -3,7 +3,7 @@ import { changePreferences } from '../privacy/consent.ts';
 import { MANDATORY_CATEGORIES, type MessageRecord, type SuppressionReason } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { ChannelChoicesPatch, ConsentNote, PreferencePatch, Store } from '../store/port.ts';
-import { addressHash } from './address.ts';
+import { type AddressChannel, addressHash } from './address.ts';
 import {
   type AddressFeedback,
   type FeedbackEvent,
@@ -11,6 +11,7 @@ import {
   REPLACES,
   WENT_OUT,
 } from './events.ts';
+import { storedHash } from './suppressions.ts';
 
 /** Told about each message whose status a callback changed (outbound webhooks, fallback steps). */
 export type AfterChange = (message: MessageRecord, change: MessageChange, now: number) => Promise<void>;
@@ -24,7 +25,10 @@ export interface Applied {
   messages: number;
   /** Addresses newly suppressed or lifted. */
   addresses: number;
-  /** Events about a message this tenant does not have (another tenant's, or not yet marked sent). */
+  /**
+   * Events about a message this tenant does not have (another tenant's, or not yet marked sent),
+   * and addresses a report names that are not its message's recipient's.
+   */
   unmatched: number;
 }
 
@@ -91,12 +95,41 @@ export async function applyFeedback(
         if (change.status !== null) await afterChange?.(message, change, now);
       }
     }
+    const recipient = message ? await recipientHashes(store, message) : null;
     for (const address of event.addresses) {
+      if (recipient && !isRecipient(store, recipient, address)) {
+        applied.unmatched++;
+        continue;
+      }
       if (await applyToAddress(store, tenantId, address, message, now)) applied.addresses++;
     }
     if (event.once !== undefined) await store.recordReport(tenantId, event.once, now);
   }
   return applied;
+}
+
+type RecipientHashes = Partial<Record<AddressChannel, string>>;
+
+/**
+ * The hashes of the addresses the message's subscriber has now (none once they are erased). A
+ * report about a message suppresses only its own recipient's address: an SES report reaches
+ * Tidings from whatever SNS topic the callback URL was subscribed to, and an SES message id is no
+ * secret to the mail's recipient (it is the Message-ID header's local part), so a recipient
+ * publishing to a topic of their own could otherwise bounce the tenant's other addresses.
+ */
+async function recipientHashes(store: FeedbackDeps, message: MessageRecord): Promise<RecipientHashes> {
+  const subscriber = await store.getSubscriber(message.tenantId, message.subscriberId);
+  if (!subscriber) return {};
+  const hashes: RecipientHashes = {};
+  for (const channel of ['email', 'sms'] as const) {
+    const hash = storedHash(store.personalData, channel, subscriber);
+    if (hash !== null) hashes[channel] = hash;
+  }
+  return hashes;
+}
+
+function isRecipient(store: FeedbackDeps, recipient: RecipientHashes, feedback: AddressFeedback): boolean {
+  return recipient[feedback.channel] === addressHash(store.personalData, feedback.channel, feedback.address);
 }
 
 async function applyToAddress(

@@ -53,7 +53,7 @@ export async function readSuppressions(
  * The address's hash as the store keeps it beside the subscriber (no address opened), or, for a
  * record without one (a row from before encryption, not yet sealed), computed from the address.
  */
-function storedHash(
+export function storedHash(
   personal: PersonalData,
   channel: AddressChannel,
   subscriber: Pick<SubscriberRecord, 'email' | 'phone' | 'hasEmail' | 'hasPhone' | 'emailHash' | 'phoneHash'>,

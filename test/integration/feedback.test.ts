@@ -463,6 +463,37 @@ describe('SES via SNS', () => {
     ]);
   });
 
+  it("a report about one message suppresses only that message's recipient, however many addresses it names", async () => {
+    // A recipient knows their own mail's SES id (its Message-ID header): a report naming it must
+    // not reach the tenant's other addresses.
+    const bystander = await send('receipt', {
+      subscriberId: 'ses-bystander',
+      email: 'bystander@example.com',
+    });
+    expect(bystander.status).toBe('sent');
+    const sent = await send('receipt', { subscriberId: 'ses-6', email: 'reporter@example.com' });
+    const bounce = sns.sign(
+      sesNotification({
+        notificationType: 'Bounce',
+        bounce: {
+          bounceType: 'Permanent',
+          bouncedRecipients: [
+            { emailAddress: 'Bystander@example.com' },
+            { emailAddress: 'reporter@example.com' },
+          ],
+        },
+        mail: { messageId: sent.providerMessageId },
+      }),
+    );
+    const answer = await snsCallback(bounce);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ received: 1, messages: 1, addresses: 1, unmatched: 1 });
+    expect(await send('receipt', { subscriberId: 'ses-6' }, 2)).toMatchObject({ status: 'suppressed' });
+    expect(await send('receipt', { subscriberId: 'ses-bystander' }, 2)).toMatchObject({ status: 'sent' });
+    const log = (await server.call('GET', '/v1/subscribers/ses-bystander/consent-log')).body.items;
+    expect(log).toEqual([]);
+  });
+
   it('three soft bounces within the window make the address suppressed', async () => {
     const to = { subscriberId: 'ses-2', email: 'full@example.com' };
     for (let n = 1; n <= 3; n++) {
