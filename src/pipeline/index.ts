@@ -26,7 +26,13 @@ export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
   if (deps.webhooks) {
     const { emitter, keyring } = deps.webhooks;
     handlers.push(
-      endpointEventHandler({ store: deps.store, outbound: deps.providers.outbound, keyring, emitter }),
+      endpointEventHandler({
+        store: deps.store,
+        outbound: deps.providers.outbound,
+        keyring,
+        emitter,
+        ...(deps.tally ? { tally: deps.tally } : {}),
+      }),
     );
   }
   return handlers;

@@ -18,10 +18,17 @@ export interface LatencySlot {
   count: number;
 }
 
+/**
+ * How one attempt to deliver a status webhook went: a 2xx, anything else (no answer, another
+ * status), or no request at all because the endpoint's circuit is open.
+ */
+export type EndpointDeliveryOutcome = 'delivered' | 'failed' | 'circuit_open';
+
 /** What a tally counted, as plain data (structured-clone safe, for postMessage). */
 export interface TallySnapshot {
   messages: [string, number][];
   providerRequests: [string, number][];
+  endpointDeliveries: [string, number][];
   latency: [string, LatencySlot][];
 }
 
@@ -38,6 +45,7 @@ function bucketOf(seconds: number): number {
 export class DeliveryTally {
   private messages = new Map<string, number>();
   private providerRequests = new Map<string, number>();
+  private endpointDeliveries = new Map<string, number>();
   private latencies = new Map<string, LatencySlot>();
 
   /** A message entered `status` on `channel` (created with it, or changed to it). */
@@ -50,6 +58,11 @@ export class DeliveryTally {
   providerRequest(provider: string, outcome: string): void {
     const key = provider + SEP + outcome;
     this.providerRequests.set(key, (this.providerRequests.get(key) ?? 0) + 1);
+  }
+
+  /** An attempt to deliver a status webhook to a tenant's endpoint ended so. */
+  endpointDelivery(outcome: EndpointDeliveryOutcome): void {
+    this.endpointDeliveries.set(outcome, (this.endpointDeliveries.get(outcome) ?? 0) + 1);
   }
 
   /** A message first went out (sent, or delivered for in-app), `ms` after its event was accepted. */
@@ -68,11 +81,17 @@ export class DeliveryTally {
 
   /** Everything counted since the last take, then starts again from zero; null when nothing was. */
   take(): TallySnapshot | null {
-    if (this.messages.size === 0 && this.providerRequests.size === 0 && this.latencies.size === 0)
+    if (
+      this.messages.size === 0 &&
+      this.providerRequests.size === 0 &&
+      this.endpointDeliveries.size === 0 &&
+      this.latencies.size === 0
+    )
       return null;
     const snapshot = this.snapshot();
     this.messages = new Map();
     this.providerRequests = new Map();
+    this.endpointDeliveries = new Map();
     this.latencies = new Map();
     return snapshot;
   }
@@ -82,6 +101,8 @@ export class DeliveryTally {
     for (const [key, n] of snapshot.messages) this.messages.set(key, (this.messages.get(key) ?? 0) + n);
     for (const [key, n] of snapshot.providerRequests)
       this.providerRequests.set(key, (this.providerRequests.get(key) ?? 0) + n);
+    for (const [key, n] of snapshot.endpointDeliveries)
+      this.endpointDeliveries.set(key, (this.endpointDeliveries.get(key) ?? 0) + n);
     for (const [key, slot] of snapshot.latency) {
       let mine = this.latencies.get(key);
       if (!mine) {
@@ -99,6 +120,7 @@ export class DeliveryTally {
     return {
       messages: [...this.messages],
       providerRequests: [...this.providerRequests],
+      endpointDeliveries: [...this.endpointDeliveries],
       latency: [...this.latencies].map(([key, slot]) => [key, { ...slot, buckets: [...slot.buckets] }]),
     };
   }

@@ -116,6 +116,16 @@ export function createMetrics(sources: MetricSources = {}) {
         }
       },
     }),
+    endpointDeliveries: new Counter({
+      name: 'tidings_webhook_deliveries_total',
+      help: "Attempts to deliver status webhooks to tenants' endpoints, by outcome (delivered: a 2xx; failed: no answer or another status; circuit_open: no request, the endpoint's circuit is open)",
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [outcome, n] of delivery.snapshot().endpointDeliveries) this.inc({ outcome }, n);
+      },
+    }),
     queueDepth: queue
       ? new Gauge({
           name: 'tidings_queue_depth',

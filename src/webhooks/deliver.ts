@@ -6,7 +6,9 @@ import { DONE, type JobHandler, type JobResult, retryAfterError } from '../queue
 import { isBlockedTargetError, type OutboundGuard } from '../security/outbound/index.ts';
 import { iso } from '../shared/time.ts';
 import type { Job, Store, WebhookEndpointRecord } from '../store/port.ts';
+import type { DeliveryTally, EndpointDeliveryOutcome } from '../telemetry/delivery-tally.ts';
 import { ENDPOINT_EVENT_JOB, type EndpointEventPayload, type WebhookEmitter } from './emit.ts';
+import { EndpointCircuits, type EndpointPermit } from './endpoint-circuits.ts';
 import { PING } from './events.ts';
 import { signatureHeader, unsealEndpointSecrets } from './secrets.ts';
 
@@ -20,9 +22,12 @@ export interface EndpointDeliveryDeps {
   emitter: WebhookEmitter;
   /** Whole-request deadline; 10 s by default. */
   timeoutMs?: number;
+  /** Counts deliveries by outcome, for /metrics. */
+  tally?: DeliveryTally;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+const PING_PERMIT: EndpointPermit = Object.freeze({ admitted: true, probe: false });
 
 /**
  * `endpoint_event` jobs: one signed POST of one event to one endpoint (Standard Webhooks headers,
@@ -34,6 +39,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
   const { store } = deps;
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const circuits = new EndpointCircuits();
+  const count = (outcome: EndpointDeliveryOutcome) => deps.tally?.endpointDelivery(outcome);
 
   async function deliverOne(job: Job): Promise<JobResult> {
     const { endpointId, webhookId, event } = job.payload as EndpointEventPayload;
@@ -43,6 +50,19 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
     if (event.type !== PING && !endpoint.events.includes(event.type)) return DONE;
     const url = URL.canParse(endpoint.url) ? new URL(endpoint.url) : null;
     if (!url) return DONE;
+    // A ping goes whatever the circuit says: the tenant asked whether the endpoint answers.
+    const ping = event.type === PING;
+    const admission = ping ? PING_PERMIT : circuits.admit(endpoint, Date.now());
+    if (!admission.admitted) {
+      count('circuit_open');
+      const { failures } = circuits.state(endpoint);
+      return retryOrDead(job, `circuit open after ${failures} failed calls; no request made`, undefined);
+    }
+    const settle = (ok: boolean, startedAt: number) => {
+      count(ok ? 'delivered' : 'failed');
+      if (ping) circuits.pinged(endpoint, ok);
+      else circuits.record(endpoint, admission, { ok, latencyMs: Date.now() - startedAt }, Date.now());
+    };
     const body = JSON.stringify(event);
     const now = Date.now();
     const timestamp = Math.floor(now / 1000);
@@ -69,6 +89,7 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
         await disable(endpoint, `${url.hostname} resolves to an address the private-target rule refuses`);
         return DONE;
       }
+      settle(false, now);
       return retryOrDead(job, NO_RESPONSE, undefined);
     }
     // The receiver's body is not ours to read; dumping it frees the connection for reuse.
@@ -79,6 +100,7 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
       Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
       Date.now(),
     );
+    settle(outcome.kind === 'accepted', now);
     if (outcome.kind === 'accepted') return DONE;
     if (response.statusCode === 410) {
       await disable(endpoint, `the receiver answered ${httpStatusLine(410)} at ${iso(Date.now())}`);
