@@ -11,6 +11,13 @@ export const ERASE_JOB = 'erase-subscriber';
 export const ERASE_BATCH = 100;
 /** Batches per job run; then the job queues itself again, so its lease never has to cover hours. */
 const BATCHES_PER_RUN = 50;
+/**
+ * An erasure keeps trying through any failure for about three weeks (retries back off to 15
+ * minutes apart), inside the month GDPR allows. With the default 8 attempts, a fault of a few
+ * minutes (any but the store being unreachable, which spends no attempt) left it dead, with the
+ * subscriber's messages half erased and the plain id kept in the dead job.
+ */
+const ERASE_MAX_ATTEMPTS = 2_000;
 /** Waiting jobs read per transaction when looking for events still to reach the subscriber. */
 const WAITING_PAGE = 100;
 
@@ -44,6 +51,7 @@ function eraseJob(tenantId: string, payload: ErasurePayload): JobSpec {
     // Two DELETEs of one subscriber take turns.
     partitionKey: `${tenantId}:${payload.subscriberId}:erase`,
     payload,
+    maxAttempts: ERASE_MAX_ATTEMPTS,
   };
 }
 

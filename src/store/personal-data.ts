@@ -88,17 +88,34 @@ export function scrubEventPayload(
     return { subscriberId: erasedId };
   });
   if (!found) return null;
-  const alone = to.every((entry) => (entry as { subscriberId?: unknown })?.subscriberId === erasedId);
+  // Nobody left: every entry is an erased one (this erasure's or an earlier one's), so an event
+  // for two people erased one after the other loses its data with the second.
+  const alone = to.every((entry) => {
+    const id = (entry as { subscriberId?: unknown })?.subscriberId;
+    return id === erasedId || (typeof id === 'string' && ERASED_ID.test(id));
+  });
   return { ...event, to, ...(alone && event.data !== undefined ? { data: {} } : {}) };
 }
 
-/** A ready job as scrubWaitingEvents reads it (a payload as stored: JSON text or parsed). */
+/** What src/privacy/erasure.ts's erasedSubscriberId answers. */
+const ERASED_ID = /^erased:[A-Za-z0-9_-]{32}$/;
+
+/** A ready or running job as scrubWaitingEvents reads it (a payload as stored: JSON text or parsed). */
 export interface WaitingJobRow {
   id: number | string;
   run_at: number | string;
   kind: string;
+  state: string;
   payload: unknown;
 }
+
+/**
+ * Job kinds that act for one subscriber named in their payload (`subscriberId`) and hold nothing
+ * for anyone else: a fallback step still to fire, an inbox snooze still to end. An erasure drops
+ * the ready ones: a fallback that fired later found no message under the id (they were renamed)
+ * and sent the event's next step to whoever held the id by then.
+ */
+const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake']);
 
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
 export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id: 0 };
@@ -109,25 +126,35 @@ export interface WaitingFor {
   eventIds: string[];
   /** Deliver jobs naming them in their page, with the payload that no longer does. */
   rewrites: { id: number; payload: Record<string, unknown> }[];
+  /** Ready jobs that act for them alone, to delete (FOR_ONE_SUBSCRIBER). */
+  drops: number[];
 }
 
 /**
  * What waiting jobs (src/pipeline's fanout and deliver payloads) still hold of the subscriber:
  * every event of a fanout, and a deliver page's event when the page names them — that page then
- * loses their id, so a new subscriber of the same id is never sent the old event. Other kinds
- * carry no event for a recipient.
+ * loses their id, so a new subscriber of the same id is never sent the old event; and the ready
+ * jobs that act for them alone. Other kinds carry no event for a recipient.
  */
 export function waitingFor(jobs: readonly WaitingJobRow[], subscriberId: string): WaitingFor {
   const ids = new Set<string>();
   const rewrites: WaitingFor['rewrites'] = [];
+  const drops: number[] = [];
   for (const job of jobs) {
-    if (job.kind !== 'fanout' && job.kind !== 'deliver') continue;
+    const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
+    if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber) continue;
     const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
       eventId?: unknown;
       eventIds?: unknown;
+      subscriberId?: unknown;
       subscriberIds?: unknown;
     } | null;
     if (!payload) continue;
+    if (oneSubscriber) {
+      // A running one finishes: it was claimed before the erasure began.
+      if (job.state === 'ready' && payload.subscriberId === subscriberId) drops.push(Number(job.id));
+      continue;
+    }
     if (job.kind === 'deliver') {
       const page = Array.isArray(payload.subscriberIds) ? (payload.subscriberIds as unknown[]) : [];
       if (!page.includes(subscriberId)) continue;
@@ -139,7 +166,7 @@ export function waitingFor(jobs: readonly WaitingJobRow[], subscriberId: string)
     const named = Array.isArray(payload.eventIds) ? payload.eventIds : [payload.eventId];
     for (const id of named) if (typeof id === 'string') ids.add(id);
   }
-  return { eventIds: [...ids], rewrites };
+  return { eventIds: [...ids], rewrites, drops };
 }
 
 /**

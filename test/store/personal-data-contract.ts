@@ -239,6 +239,25 @@ export function personalDataContract(current: () => Store): void {
         runAt: 80_000,
       })),
     );
+    // A fallback step and a snooze still to come for each: u1's must never fire for a new u1.
+    await store.enqueueJobs(
+      ['u1', 'u2'].flatMap((who) => [
+        {
+          tenantId: T,
+          kind: 'fallback',
+          lane: 'bulk' as const,
+          payload: { eventId: 'evt_others', subscriberId: who, step: 1 },
+          runAt: 80_000,
+        },
+        {
+          tenantId: T,
+          kind: 'inbox-wake',
+          lane: 'bulk' as const,
+          payload: { itemId: 'msg_x', subscriberId: who, until: 80_000 },
+          runAt: 80_000,
+        },
+      ]),
+    );
     const join = (subscriberId: string, eventId: string, digestId: string) => ({
       tenantId: T,
       workflow: 'w',
@@ -299,6 +318,11 @@ export function personalDataContract(current: () => Store): void {
         .filter((job) => job.kind === 'deliver')
         .map((job) => (job.payload as { subscriberIds: string[] }).subscriberIds),
     ).toEqual([['u3'], ['u2', 'u3']]);
+    expect(
+      due
+        .filter((job) => job.kind === 'fallback' || job.kind === 'inbox-wake')
+        .map((job) => `${job.kind}:${(job.payload as { subscriberId: string }).subscriberId}`),
+    ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
   it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {

@@ -204,7 +204,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       const { tenantId, subscriberId } = request;
       return transaction(pool, async (client) => {
         const { rows } = await client.query<WaitingJobRow>(
-          `SELECT id, run_at, kind, payload FROM jobs
+          `SELECT id, run_at, kind, state, payload FROM jobs
             WHERE state = 'ready' AND lane = $1 AND tenant_id = $2 AND (run_at, id) > ($3, $4)
             ORDER BY run_at, id LIMIT $5`,
           [from.lane, tenantId, from.runAt, from.id, limit],
@@ -214,7 +214,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           after === null
             ? (
                 await client.query<WaitingJobRow>(
-                  `SELECT id, run_at, kind, payload FROM jobs WHERE state = 'leased' AND tenant_id = $1`,
+                  `SELECT id, run_at, kind, state, payload FROM jobs WHERE state = 'leased' AND tenant_id = $1`,
                   [tenantId],
                 )
               ).rows
@@ -225,6 +225,10 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           await client.query('UPDATE jobs SET payload = $2::jsonb WHERE id = $1', [
             rewrite.id,
             JSON.stringify(rewrite.payload),
+          ]);
+        if (found.drops.length > 0)
+          await client.query(`DELETE FROM jobs WHERE id = ANY($1::BIGINT[]) AND state = 'ready'`, [
+            found.drops,
           ]);
         return nextWaiting(from, rows, limit);
       });

@@ -117,16 +117,17 @@ export function sqlitePersonalDataStore(
       WHERE tenant_id = @tenantId AND event_id = @eventId AND subscriber_id = @subscriberId AND step = @step`,
   );
   const waitingJobs = db.prepare(
-    `SELECT id, run_at, kind, payload FROM jobs INDEXED BY jobs_ready
+    `SELECT id, run_at, kind, state, payload FROM jobs INDEXED BY jobs_ready
       WHERE state = 'ready' AND lane = @lane AND tenant_id = @tenantId AND (run_at, id) > (@runAt, @id)
       ORDER BY run_at, id LIMIT @limit`,
   );
   // Jobs running right now: a handful per worker.
   const runningJobs = db.prepare(
-    `SELECT id, run_at, kind, payload FROM jobs INDEXED BY jobs_leases
+    `SELECT id, run_at, kind, state, payload FROM jobs INDEXED BY jobs_leases
       WHERE state = 'leased' AND tenant_id = @tenantId`,
   );
   const rewriteJob = db.prepare('UPDATE jobs SET payload = ? WHERE id = ?');
+  const dropJob = db.prepare("DELETE FROM jobs WHERE id = ? AND state = 'ready'");
 
   const scrubEvents = (request: ErasureRequest, eventIds: Iterable<string>): void => {
     const { tenantId, subscriberId, erasedId } = request;
@@ -144,6 +145,7 @@ export function sqlitePersonalDataStore(
     const found = waitingFor(rows, request.subscriberId);
     scrubEvents(request, found.eventIds);
     for (const rewrite of found.rewrites) rewriteJob.run(JSON.stringify(rewrite.payload), rewrite.id);
+    for (const id of found.drops) dropJob.run(id);
   };
   const eraseSkippedBatch = (request: ErasureRequest): number => {
     const rows = skippedPage.all(request) as { event_id: string; step: number }[];

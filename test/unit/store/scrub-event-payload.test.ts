@@ -36,10 +36,22 @@ describe('scrubEventPayload (erasure of an event naming the subscriber)', () => 
     });
     expect(scrubEventPayload(payload, 'carol', 'erased:y')).toBeNull();
   });
+
+  it('empties the data once every recipient is erased, one after the other', () => {
+    const [ada, bob] = ['erased:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'erased:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB'];
+    const payload = { workflow: 'w', to: ['ada', { subscriberId: 'bob' }], data: { thread: 'ada and bob' } };
+    const first = scrubEventPayload(payload, 'ada', ada)!;
+    expect(first.data).toEqual({ thread: 'ada and bob' });
+    expect(scrubEventPayload(first, 'bob', bob)).toEqual({
+      workflow: 'w',
+      to: [{ subscriberId: ada }, { subscriberId: bob }],
+      data: {},
+    });
+  });
 });
 
 describe('waitingFor (what waiting jobs still hold of an erased subscriber)', () => {
-  it("takes a fanout's events, a deliver page's event only when the page names them (dropping them from it), and no other kind", () => {
+  it("takes a fanout's events, a deliver page's event only when the page names them (dropping them from it), their ready fallbacks and snoozes, and no other kind", () => {
     const jobs = [
       { id: 1, run_at: 5, kind: 'fanout', payload: '{"eventIds":["evt_a","evt_b"]}' },
       { id: 2, run_at: 5, kind: 'fanout', payload: { eventId: 'evt_c', cursor: { topic: 0, after: null } } },
@@ -53,10 +65,21 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
       { id: 5, run_at: 7, kind: 'send', payload: '{"messageId":"msg_1"}' },
       { id: 6, run_at: 7, kind: 'digest', payload: '{"digestId":"dig_1"}' },
       { id: 7, run_at: 8, kind: 'fanout', payload: '{"eventIds":["evt_a"]}' },
-    ];
+      { id: 8, run_at: 9, kind: 'fallback', payload: '{"eventId":"evt_f","subscriberId":"ada","step":1}' },
+      { id: 9, run_at: 9, kind: 'fallback', payload: '{"eventId":"evt_f","subscriberId":"bob","step":1}' },
+      { id: 10, run_at: 9, kind: 'inbox-wake', payload: '{"itemId":"msg_2","subscriberId":"ada","until":9}' },
+      {
+        id: 11,
+        run_at: 9,
+        kind: 'fallback',
+        state: 'leased',
+        payload: '{"eventId":"evt_g","subscriberId":"ada","step":1}',
+      },
+    ].map((job) => ({ state: 'ready', ...job }));
     expect(waitingFor(jobs, 'ada')).toEqual({
       eventIds: ['evt_a', 'evt_b', 'evt_c', 'evt_d'],
       rewrites: [{ id: 3, payload: { eventId: 'evt_d', subscriberIds: ['bob'], at: 9 } }],
+      drops: [8, 10],
     });
   });
 
@@ -64,7 +87,7 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
     const rows = [
       { id: 8, run_at: 100, kind: 'send', payload: '{}' },
       { id: 3, run_at: 200, kind: 'send', payload: '{}' },
-    ];
+    ].map((job) => ({ state: 'ready', ...job }));
     expect(nextWaiting(FIRST_WAITING, rows, 2)).toEqual({ lane: 'critical', runAt: 200, id: 3 });
     expect(nextWaiting(FIRST_WAITING, rows, 3)).toEqual({ lane: 'high', runAt: -1, id: 0 });
     expect(nextWaiting({ lane: 'bulk', runAt: 5, id: 9 }, [], 3)).toBeNull();
