@@ -95,7 +95,7 @@ export async function applyFeedback(
         if (change.status !== null) await afterChange?.(message, change, now);
       }
     }
-    const recipient = message ? await recipientHashes(store, message) : null;
+    const recipient = message && event.addresses.length > 0 ? await recipientHashes(store, message) : null;
     for (const address of event.addresses) {
       if (recipient && !isRecipient(store, recipient, address)) {
         applied.unmatched++;
