@@ -665,6 +665,12 @@ async function buildDeliveries(
     }
   }
   if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
+  // An erasure that commits between these reads and the write must not get messages back: the
+  // write checks each recipient is still the one read here (NewMessage.subscriberCreatedAt).
+  for (const message of messages) {
+    const { tenantId, subscriberId } = message.record;
+    message.subscriberCreatedAt = found.get(`${tenantId}\u0000${subscriberId}`)?.createdAt;
+  }
   return { messages, deferred, skipped, joins, madeFor };
 }
 

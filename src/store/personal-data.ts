@@ -46,6 +46,13 @@ export function toConsent(row: ConsentRow): ConsentRecord {
   };
 }
 
+/**
+ * How far apart two processes' clocks may be for the erasure check of a delivery's write
+ * (NewMessage.subscriberCreatedAt): an erasure that began up to this long before the delivery
+ * was built still makes it check its recipients one by one.
+ */
+export const ERASURE_CLOCK_MARGIN_MS = 60_000;
+
 /** The timeline entry erasure appends to each message it erases. */
 export function erasedEntry(now: number): { at: string; status: string } {
   return { at: new Date(now).toISOString(), status: 'erased' };

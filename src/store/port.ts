@@ -416,6 +416,12 @@ export interface NewMessage {
   followUp: JobSpec | null;
   /** Outbound status webhook jobs for the status it is created with (src/webhooks/emit.ts). */
   events?: JobSpec[];
+  /**
+   * The `createdAt` of the subscriber the message was built for, as read then: the message is
+   * written only while that subscriber still exists (not erased since, nor erased and created
+   * anew under the same id), checked in the write's own transaction.
+   */
+  subscriberCreatedAt?: number;
 }
 
 export interface MessageUpdate {

@@ -325,6 +325,37 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it('writes a delivery only to the subscribers it was built for: none erased since, nor erased and created again', async () => {
+    const store = current();
+    const [u1, u2, u3] = await Promise.all(
+      ['u1', 'u2', 'u3'].map((id) => store.upsertSubscriber(T, id, { email: `${id}@example.com` }, 1000)),
+    );
+    // Built now, from the subscribers as read; then u1 is erased, and u3 erased and created anew.
+    const built = [u1!, u2!, u3!].map((subscriber, n) => ({
+      record: message({
+        id: msgId(2000, n),
+        subscriberId: subscriber.id,
+        channel: 'in_app',
+        status: 'delivered',
+      }),
+      followUp: { tenantId: T, kind: 'send', lane: 'normal' as const, payload: { n } },
+      subscriberCreatedAt: subscriber.createdAt,
+    }));
+    await store.beginErasure(erasureOfU1, eraseJob);
+    await store.beginErasure({ ...erasureOfU1, subscriberId: 'u3' }, eraseJob);
+    await store.upsertSubscriber(T, 'u3', { email: 'someone-else@example.com' }, 3000);
+    expect(await store.createMessages(built)).toEqual([msgId(2000, 1)]);
+    expect(await store.getMessage(T, msgId(2000, 0))).toBeNull();
+    expect(await store.getMessage(T, msgId(2000, 2))).toBeNull();
+    const sends = await store.claimJobs({
+      owner: 'w',
+      now: 10_000,
+      leaseMs: 1000,
+      quotas: [{ lane: 'normal', limit: 10 }],
+    });
+    expect(sends.map((job) => job.payload)).toEqual([{ n: 1 }]);
+  });
+
   it("sends an erasure's notice with its commit, on the store's channel where it has one", async () => {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);

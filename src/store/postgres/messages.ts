@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
+import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
   type DeferredRow,
@@ -66,7 +67,7 @@ async function insertMessages(
   inboxSeqs?: Map<string, number>,
 ): Promise<string[]> {
   if (messages.length === 0 && !ack && skipped.length === 0) return [];
-  const rows = messages.map(({ record: r }) => ({
+  const rows = messages.map(({ record: r, subscriberCreatedAt }) => ({
     tenant_id: r.tenantId,
     id: r.id,
     event_id: r.eventId,
@@ -86,6 +87,7 @@ async function insertMessages(
     device_id: r.deviceId ?? '',
     provider_message_id: r.providerMessageId ?? null,
     meta: r.meta ?? {},
+    subscriber_since: subscriberCreatedAt ?? null,
   }));
   const followUps: (JobSpec & { tag?: string })[] = messages.flatMap(({ record, followUp, events }) => [
     ...(followUp ? [{ ...followUp, tag: record.id }] : []),
@@ -116,10 +118,21 @@ async function insertMessages(
          INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
            content, data, timeline, event_at, created_at, updated_at, last_error, reason, device_id,
            provider_message_id, meta)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
+         SELECT tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
+           timeline, event_at, created_at, updated_at, last_error, reason, device_id, provider_message_id, meta
+           FROM jsonb_to_recordset($1::jsonb) AS r(tenant_id TEXT, id TEXT, event_id TEXT,
            subscriber_id TEXT, channel TEXT, workflow TEXT, status TEXT, provider TEXT, content JSONB,
            data JSONB, timeline JSONB, event_at BIGINT, created_at BIGINT, updated_at BIGINT, last_error TEXT, reason TEXT,
-           device_id TEXT, provider_message_id TEXT, meta JSONB)
+           device_id TEXT, provider_message_id TEXT, meta JSONB, subscriber_since BIGINT)
+          -- Only while the recipient is still the subscriber read (NewMessage.subscriberCreatedAt),
+          -- checked one by one only in a tenant where an erasure began since the build; the share
+          -- lock holds an erasure's delete of them until this commits, so its erasure sees these.
+          WHERE r.subscriber_since IS NULL
+             OR NOT EXISTS (SELECT 1 FROM erasures e
+                             WHERE e.tenant_id = r.tenant_id AND e.last_at >= r.created_at - ${ERASURE_CLOCK_MARGIN_MS})
+             OR EXISTS (SELECT 1 FROM subscribers s
+                         WHERE s.tenant_id = r.tenant_id AND s.id = r.subscriber_id AND s.created_at = r.subscriber_since
+                         FOR KEY SHARE)
          ON CONFLICT DO NOTHING
          RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
        -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).

@@ -156,6 +156,11 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           tenantId,
           subscriberId,
         ]);
+        await client.query(
+          `INSERT INTO erasures (tenant_id, last_at) VALUES ($1, $2)
+           ON CONFLICT (tenant_id) DO UPDATE SET last_at = GREATEST(erasures.last_at, EXCLUDED.last_at)`,
+          [tenantId, request.now],
+        );
         personal.forgetRecentValues();
         for (const sql of FORGET) await client.query(sql, [tenantId, subscriberId]);
         await client.query(

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
+import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type {
   DigestWrites,
   MessageAck,
@@ -52,6 +53,10 @@ export function sqliteMessageStore(
      ON CONFLICT DO NOTHING`,
   );
   const get = db.prepare('SELECT * FROM messages WHERE tenant_id = ? AND id = ?');
+  const subscriberSince = db
+    .prepare('SELECT created_at FROM subscribers WHERE tenant_id = ? AND id = ?')
+    .pluck();
+  const lastErasure = db.prepare('SELECT last_at FROM erasures WHERE tenant_id = ?').pluck();
   const getMany = db.prepare(
     'SELECT * FROM messages WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))',
   );
@@ -184,7 +189,27 @@ export function sqliteMessageStore(
         }
         return text;
       };
-      for (const { record, followUp, events } of messages) {
+      // Whether each recipient is still the subscriber the messages were built for: read one by
+      // one only in a tenant where an erasure began since the build (one read per tenant else).
+      const erasedAt = new Map<string, number | null>();
+      const stillThere = new Map<string, boolean>();
+      const recipientHolds = (record: NewMessage['record'], since: number) => {
+        let erasure = erasedAt.get(record.tenantId);
+        if (erasure === undefined) {
+          erasure = (lastErasure.get(record.tenantId) as number | undefined) ?? null;
+          erasedAt.set(record.tenantId, erasure);
+        }
+        if (erasure === null || erasure < record.createdAt - ERASURE_CLOCK_MARGIN_MS) return true;
+        const key = `${record.tenantId}\u0000${record.subscriberId}`;
+        let holds = stillThere.get(key);
+        if (holds === undefined) {
+          holds = subscriberSince.get(record.tenantId, record.subscriberId) === since;
+          stillThere.set(key, holds);
+        }
+        return holds;
+      };
+      for (const { record, followUp, events, subscriberCreatedAt } of messages) {
+        if (subscriberCreatedAt !== undefined && !recipientHolds(record, subscriberCreatedAt)) continue;
         const inserted = insert.run(
           record.tenantId,
           record.id,

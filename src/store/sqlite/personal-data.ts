@@ -177,9 +177,14 @@ export function sqlitePersonalDataStore(
     }
     return ids.length;
   };
+  const noteErasure = db.prepare(
+    `INSERT INTO erasures (tenant_id, last_at) VALUES (?, ?)
+     ON CONFLICT (tenant_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)`,
+  );
   const begin = db.transaction((request: ErasureRequest, job: Parameters<JobStatements['enqueue']>[0]) => {
     const { tenantId, subscriberId, erasedId } = request;
     dropSubscriber.run(tenantId, subscriberId);
+    noteErasure.run(tenantId, request.now);
     personal.forgetRecentValues();
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     eraseDigests(request);

@@ -302,6 +302,7 @@ export const TABLES: readonly TableSpec[] = [
     columns: { tenant_id: 'text', channel: 'text', address_hash: 'text', message_ref: 'text', at: 'int' },
   },
   { name: 'provider_reports', columns: { tenant_id: 'text', key: 'text', applied_at: 'int' } },
+  { name: 'erasures', columns: { tenant_id: 'text', last_at: 'int' } },
   {
     name: 'sandbox_captures',
     columns: {
