@@ -337,6 +337,7 @@ export function personalDataContract(current: () => Store): void {
         subscriberId: subscriber.id,
         channel: 'in_app',
         status: 'delivered',
+        createdAt: 2000,
       }),
       followUp: { tenantId: T, kind: 'send', lane: 'normal' as const, payload: { n } },
       subscriberCreatedAt: subscriber.createdAt,
