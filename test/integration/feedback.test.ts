@@ -669,6 +669,16 @@ describe('SendGrid event webhook', () => {
       expect(await marketingEmail()).toBe(true);
       expect((await post([report('c3BhbXJlcG9ydC0y')])).status).toBe(200);
       expect(await marketingEmail()).toBe(false);
+      // A batch of many reports about one message (each its own id) answers for all of them and
+      // adds its entry to the timeline once: each append rewrote the whole, ever longer timeline.
+      const batch = Array.from({ length: 300 }, (_, n) => report(`batch-${n}`));
+      const answer = await post(batch);
+      expect(answer.status).toBe(200);
+      expect(answer.body.received).toBe(300);
+      const complaints = (await message(sent.messageId)).timeline.filter(
+        (entry: { status: string }) => entry.status === 'complaint',
+      );
+      expect(complaints).toHaveLength(1);
     } finally {
       await server.call('DELETE', '/v1/integrations/mail-sg');
       await server.call('PUT', '/v1/integrations/mail-sg', {
