@@ -29,6 +29,29 @@ const MAX_CACHED = 64;
  * SigningCertURLs would make this server fetch from SNS as fast as they arrive.
  */
 const FETCHES_PER_MINUTE = 30;
+/**
+ * New certificate fetches one client address may cause per minute. SNS needs one per region
+ * and certificate (then it is cached), so this never holds back SNS; it keeps one address from
+ * spending the whole minute's {@link FETCHES_PER_MINUTE} and so holding back every tenant's
+ * first SNS callback after a start.
+ */
+const FETCHES_PER_REQUESTER_PER_MINUTE = 3;
+/** Addresses remembered for that; all forgotten at once beyond this. */
+const REQUESTERS_REMEMBERED = 10_000;
+
+/** A new certificate fetch refused by a limit: the caller's own (`requester`), or everyone's. */
+export class SnsFetchRefused extends Error {
+  constructor(
+    readonly by: 'requester' | 'everyone',
+    readonly limit: number,
+  ) {
+    super(
+      by === 'requester'
+        ? `more than ${limit} new SNS certificate fetches a minute from this address`
+        : `more than ${limit} SNS certificate fetches in a minute`,
+    );
+  }
+}
 
 /**
  * The SNS side of the outside world: fetches signing certificates (cached by URL) and confirms
@@ -42,6 +65,8 @@ export class SnsClient {
   private readonly loading = new Map<string, Promise<X509Certificate>>();
   /** When the fetches of the last minute started. */
   private fetchedAt: number[] = [];
+  /** The same, per client address. */
+  private readonly fetchedFor = new Map<string, number[]>();
   private readonly dispatcher: Dispatcher;
   private readonly testHost: string | null;
 
@@ -64,19 +89,26 @@ export class SnsClient {
 
   /**
    * The certificate at an SNS SigningCertURL. A failed fetch is not cached (the next message tries
-   * again); past {@link FETCHES_PER_MINUTE} new fetches a minute, the answer is a refusal to retry
-   * later (SNS retries), while certificates already loaded keep being served.
+   * again); past {@link FETCHES_PER_REQUESTER_PER_MINUTE} new fetches a minute from `requester`,
+   * or {@link FETCHES_PER_MINUTE} from everyone, it throws SnsFetchRefused (SNS retries), while
+   * certificates already loaded keep being served.
    */
-  async certificate(url: string, now = Date.now()): Promise<X509Certificate> {
+  async certificate(url: string, now = Date.now(), requester = ''): Promise<X509Certificate> {
     if (!this.isCertificateUrl(url)) throw new Error('SigningCertURL is not an SNS https URL');
     const cached = this.certificates.get(url);
     if (cached) return cached;
     const inFlight = this.loading.get(url);
     if (inFlight) return inFlight;
-    this.fetchedAt = this.fetchedAt.filter((at) => at > now - 60_000);
+    const minuteAgo = now - 60_000;
+    const theirs = (this.fetchedFor.get(requester) ?? []).filter((at) => at > minuteAgo);
+    if (theirs.length >= FETCHES_PER_REQUESTER_PER_MINUTE)
+      throw new SnsFetchRefused('requester', FETCHES_PER_REQUESTER_PER_MINUTE);
+    this.fetchedAt = this.fetchedAt.filter((at) => at > minuteAgo);
     if (this.fetchedAt.length >= FETCHES_PER_MINUTE)
-      throw new Error(`more than ${FETCHES_PER_MINUTE} SNS certificate fetches in a minute`);
+      throw new SnsFetchRefused('everyone', FETCHES_PER_MINUTE);
     this.fetchedAt.push(now);
+    if (this.fetchedFor.size >= REQUESTERS_REMEMBERED) this.fetchedFor.clear();
+    this.fetchedFor.set(requester, [...theirs, now]);
     const load = this.get(url).then((pem) => new X509Certificate(pem));
     this.loading.set(url, load);
     try {

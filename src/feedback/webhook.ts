@@ -18,7 +18,7 @@ import {
   verifySendGridSignature,
 } from './sendgrid-signature.ts';
 import { sesEvents } from './ses-events.ts';
-import type { SnsClient } from './sns-certificates.ts';
+import { type SnsClient, SnsFetchRefused } from './sns-certificates.ts';
 import { parseSnsMessage, verifySnsSignature } from './sns-signature.ts';
 import { twilioEvents } from './twilio-events.ts';
 import { verifyTwilioSignature } from './twilio-signature.ts';
@@ -33,6 +33,8 @@ export interface WebhookRequest {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
+  /** The client's address: what one address may make this server fetch is bounded. */
+  requester?: string;
 }
 
 export interface WebhookAnswer {
@@ -266,10 +268,14 @@ export class ProviderWebhooks {
       throw unsigned(id, 'SigningCertURL is not an https URL on an sns.<region>.amazonaws.com host');
     let certificate: Awaited<ReturnType<SnsClient['certificate']>>;
     try {
-      certificate = await this.sns.certificate(message.SigningCertURL);
+      certificate = await this.sns.certificate(message.SigningCertURL, now, request.requester);
     } catch (error) {
+      if (error instanceof SnsFetchRefused && error.by === 'requester')
+        throw new ApiError('rate_limited', `${error.message}; retry later`, [], { 'retry-after': '60' });
       // SNS retries what it could not deliver: the next try may reach the certificate.
-      this.logger.warn({ err: error, integration: id }, 'SNS signing certificate could not be fetched');
+      if (error instanceof SnsFetchRefused)
+        this.logger.warn({ integration: id }, `SNS signing certificate not fetched: ${error.message}`);
+      else this.logger.warn({ err: error, integration: id }, 'SNS signing certificate could not be fetched');
       throw new ApiError('unavailable', 'the SNS signing certificate could not be fetched; retry later', [], {
         'retry-after': '10',
       });

@@ -593,6 +593,38 @@ describe('SES via SNS', () => {
   });
 });
 
+describe('SNS certificate fetches', () => {
+  it('one address may make the server fetch at most 3 new certificates a minute (then 429); known ones are still served', async () => {
+    const sent = await send('news', { subscriberId: 'ses-7', email: 'many@example.com' });
+    const delivery = (certUrl?: string) =>
+      sns.sign(
+        sesNotification({ notificationType: 'Delivery', mail: { messageId: sent.providerMessageId } }),
+        '1',
+        certUrl,
+      );
+    // The fake's own certificate, fetched (or already cached) first.
+    expect((await snsCallback(delivery())).status).toBe(200);
+    // Unknown certificates (the fake answers 404): each a fetch (503) until this address has
+    // made 3 in the minute — the fake's own may have been one of them — then refused unfetched.
+    const fetchesBefore = sns.requests();
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<typeof snsCallback>> | null = null;
+    for (let n = 1; n <= 4; n++) {
+      const answer = await snsCallback(
+        delivery(`https://${sns.host}/SimpleNotificationService-unknown-${n}.pem`),
+      );
+      statuses.push(answer.status);
+      if (answer.status === 429) refused ??= answer;
+    }
+    const fetched = statuses.filter((status) => status === 503).length;
+    expect(fetched).toBeGreaterThanOrEqual(2);
+    expect(statuses).toEqual([...Array(fetched).fill(503), ...Array(4 - fetched).fill(429)]);
+    expect(sns.requests()).toBe(fetchesBefore + fetched);
+    expect(refused?.headers.get('retry-after')).toBe('60');
+    expect((await snsCallback(delivery())).status).toBe(200);
+  });
+});
+
 describe('SendGrid event webhook', () => {
   it('verifies the ECDSA signature with webhookVerificationKey; delivered and open move the message forward', async () => {
     const bad = await server.call('PUT', '/v1/integrations/mail-sg', {

@@ -89,6 +89,7 @@ export async function providerWebhookRoutes(
           url: publicUrlOf(context.config.publicUrl, request.url),
           headers: request.headers,
           body,
+          requester: request.ip,
         });
       } catch (error) {
         // Only after the signature was checked: a correctly signed callback is never throttled.
