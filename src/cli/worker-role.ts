@@ -62,6 +62,7 @@ export async function startWorkerRole(
         trackingKey: keys.trackingSigning,
       },
       webhooks: { emitter: webhooks, keyring: keys.credentialKeyring },
+      erasureKey: keys.erasure,
       tally,
     }),
     concurrency: config.workerConcurrency,

@@ -10,6 +10,7 @@ import { withoutScriptLinks } from '../inbox/links.ts';
 import { type DailyCapLayer, dailyCapLayer } from '../policy/daily-cap.ts';
 import { type DigestScope, digestWindowMs, storedDigestKey } from '../policy/digest.ts';
 import { plan, routingOf } from '../policy/plan.ts';
+import { erasedSubscriberId } from '../privacy/erasure.ts';
 import type { JobContext, JobHandler, JobResult } from '../queue/handler.ts';
 import { ACKED, retryAfterError } from '../queue/handler.ts';
 import { newId } from '../shared/ids.ts';
@@ -584,6 +585,8 @@ async function buildDeliveries(
   joins: DigestJoin[];
   /** The events (eventKey) this build made a message, skipped step or digest join for. */
   madeFor: Set<string>;
+  /** Recipients no longer there (erased since the event was accepted), with their events. */
+  gone: GoneRecipient[];
 }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
@@ -647,9 +650,12 @@ async function buildDeliveries(
     spans?.push({ tenantId: target.event.tenantId, workflow: target.workflow, start, end: messages.length });
     if (messages.length + skipped.length + joins.length > made) madeFor.add(eventKey(target.event));
   };
+  const gone: GoneRecipient[] = [];
   for (const target of targets) {
+    const { tenantId, id: eventId } = target.event;
     const subscribers = target.subscriberIds.flatMap((id) => {
-      const subscriber = found.get(`${target.event.tenantId}\u0000${id}`);
+      const subscriber = found.get(`${tenantId}\u0000${id}`);
+      if (!subscriber) gone.push({ tenantId, subscriberId: id, eventId });
       return subscriber ? [subscriber] : [];
     });
     const choices = consent.get(target.event.tenantId);
@@ -671,7 +677,33 @@ async function buildDeliveries(
     const { tenantId, subscriberId } = message.record;
     message.subscriberCreatedAt = found.get(`${tenantId}\u0000${subscriberId}`)?.createdAt;
   }
-  return { messages, deferred, skipped, joins, madeFor };
+  return { messages, deferred, skipped, joins, madeFor, gone };
+}
+
+interface GoneRecipient {
+  tenantId: string;
+  subscriberId: string;
+  eventId: string;
+}
+
+/**
+ * Recipients are created with their event, so one the build did not find was erased since. Its
+ * erasure reaches an event through the event's jobs and messages; this delivery was the event's
+ * last job and makes it no message, so the event is scrubbed here, as the erasure would have.
+ */
+async function scrubForGone(deps: PipelineDeps, gone: readonly GoneRecipient[]): Promise<void> {
+  if (gone.length === 0 || !deps.erasureKey) return;
+  const events = new Map<string, { tenantId: string; subscriberId: string; eventIds: string[] }>();
+  for (const { tenantId, subscriberId, eventId } of gone) {
+    const key = `${tenantId}\u0000${subscriberId}`;
+    const entry = events.get(key) ?? { tenantId, subscriberId, eventIds: [] };
+    entry.eventIds.push(eventId);
+    events.set(key, entry);
+  }
+  for (const { tenantId, subscriberId, eventIds } of events.values()) {
+    const erasedId = erasedSubscriberId(deps.erasureKey, tenantId, subscriberId);
+    await deps.store.scrubEventsOf({ tenantId, subscriberId, erasedId }, eventIds);
+  }
 }
 
 function bySubscriber(devices: DeviceRecord[]): Map<string, DeviceRecord[]> {
@@ -780,7 +812,12 @@ export async function commitDeliveries(
   const ledger = new RenderLedger();
   await attachLayouts(deps.store, targets);
   const now = Date.now();
-  const { messages, deferred, skipped, joins, madeFor } = await buildDeliveries(deps, targets, now, ledger);
+  const { messages, deferred, skipped, joins, madeFor, gone } = await buildDeliveries(
+    deps,
+    targets,
+    now,
+    ledger,
+  );
   // Built, not yet written: a bulk batch lets critical work take the thread and the writer first.
   await yieldToUrgent?.();
   await deps.webhooks?.emitter.forNewMessages(messages, now);
@@ -807,6 +844,7 @@ export async function commitDeliveries(
     ),
   );
   countCreated(deps, targets, messages, created, now);
+  await scrubForGone(deps, gone);
   deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);

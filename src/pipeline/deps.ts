@@ -28,6 +28,11 @@ export interface PipelineDeps {
   webhooks?: { emitter: WebhookEmitter; keyring: readonly Buffer[] };
   /** Counts messages, provider answers and delivery latency for /metrics; without it nothing is counted. */
   tally?: DeliveryTally;
+  /**
+   * Keys the erased ids (Keys.erasure): a delivery that finds a recipient erased scrubs its event
+   * as the erasure would have. Without it such an event keeps them until the retention.
+   */
+  erasureKey?: Buffer;
 }
 
 export const JOB_KINDS = {

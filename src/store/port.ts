@@ -1212,6 +1212,15 @@ export interface PersonalDataStore {
     after: WaitingJobsCursor | null,
     limit: number,
   ): Promise<WaitingJobsCursor | null>;
+  /**
+   * Scrubs these events (as eraseMessages does) of an erased subscriber they name: a delivery
+   * that finds a recipient gone (erased after the event was accepted, before its erasure job read
+   * the queue) leaves the event to no job and no message the erasure would reach it by.
+   */
+  scrubEventsOf(
+    who: Pick<ErasureRequest, 'tenantId' | 'subscriberId' | 'erasedId'>,
+    eventIds: string[],
+  ): Promise<void>;
   /** Deletes up to `limit` of the tenant's rows of `table` created before `before`; answers how many. */
   purgeExpired(table: ExpiringTable, tenantId: string, before: number, limit: number): Promise<number>;
   /** Deletes up to `limit` dead letters (dead jobs) created before `before`; answers how many. */

@@ -56,7 +56,7 @@ const FORGET = [
 /** Takes the subscriber out of these events' payloads (scrubEventPayload). */
 async function scrubEvents(
   client: pg.PoolClient,
-  request: ErasureRequest,
+  request: Pick<ErasureRequest, 'tenantId' | 'subscriberId' | 'erasedId'>,
   eventIds: string[],
 ): Promise<void> {
   if (eventIds.length === 0) return;
@@ -203,6 +203,10 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         );
         return rows.length;
       });
+    },
+    async scrubEventsOf(who, eventIds) {
+      if (eventIds.length === 0) return;
+      await transaction(pool, (client) => scrubEvents(client, who, eventIds));
     },
     async scrubWaitingEvents(request, after, limit) {
       const from = after ?? FIRST_WAITING;

@@ -129,7 +129,10 @@ export function sqlitePersonalDataStore(
   const rewriteJob = db.prepare('UPDATE jobs SET payload = ? WHERE id = ?');
   const dropJob = db.prepare("DELETE FROM jobs WHERE id = ? AND state = 'ready'");
 
-  const scrubEvents = (request: ErasureRequest, eventIds: Iterable<string>): void => {
+  const scrubEvents = (
+    request: Pick<ErasureRequest, 'tenantId' | 'subscriberId' | 'erasedId'>,
+    eventIds: Iterable<string>,
+  ): void => {
     const { tenantId, subscriberId, erasedId } = request;
     const ids = JSON.stringify([...eventIds]);
     if (ids === '[]') return;
@@ -192,6 +195,10 @@ export function sqlitePersonalDataStore(
     jobs.enqueue(job, request.now);
   });
   const eraseMessages = db.transaction(eraseBatch);
+  const scrubNamed = db.transaction(
+    (who: Pick<ErasureRequest, 'tenantId' | 'subscriberId' | 'erasedId'>, eventIds: string[]) =>
+      scrubEvents(who, eventIds),
+  );
   const eraseSkipped = db.transaction(eraseSkippedBatch);
   const scrubWaiting = db.transaction(
     (request: ErasureRequest, after: WaitingJobsCursor | null, limit: number): WaitingJobsCursor | null => {
@@ -247,6 +254,9 @@ export function sqlitePersonalDataStore(
     },
     async scrubWaitingEvents(request, after, limit) {
       return scrubWaiting.immediate(request, after, limit);
+    },
+    async scrubEventsOf(who, eventIds) {
+      scrubNamed.immediate(who, eventIds);
     },
     async purgeExpired(table, tenantId, before, limit) {
       const floor = expiryFloor(table, before);
