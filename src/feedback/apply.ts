@@ -102,6 +102,10 @@ export async function applyFeedback(
     for (const address of event.addresses) {
       if (recipient && !isRecipient(store, recipient, address)) {
         applied.unmatched++;
+        // The message's own subscriber complained all the same (about an address they have
+        // since changed, say): their opt-out holds, only the address is not theirs to suppress.
+        if (address.effect === 'complaint' && message)
+          await optOutAfterComplaint(store, tenantId, message, now, complaintNote(address, message));
         continue;
       }
       if (await applyToAddress(store, tenantId, address, message, now)) applied.addresses++;
@@ -194,7 +198,7 @@ async function applyToAddress(
       return suppress('soft_bounces', detail, { source: 'bounce', detail: `${detail}${about}` });
     }
     case 'complaint': {
-      const note: ConsentNote = { source: 'complaint', detail: `complaint${about}: ${feedback.detail}` };
+      const note = complaintNote(feedback, message);
       const added = await suppress('complaint', feedback.detail, note);
       if (message) await optOutAfterComplaint(store, tenantId, message, now, note);
       return added;
@@ -220,6 +224,11 @@ async function applyToAddress(
       return changed;
     }
   }
+}
+
+function complaintNote(feedback: AddressFeedback, message: MessageRecord | null): ConsentNote {
+  const about = message ? ` (message ${message.id})` : '';
+  return { source: 'complaint', detail: `complaint${about}: ${feedback.detail}` };
 }
 
 /**

@@ -270,12 +270,16 @@ export class ProviderWebhooks {
     try {
       certificate = await this.sns.certificate(message.SigningCertURL, now, request.requester);
     } catch (error) {
-      if (error instanceof SnsFetchRefused && error.by === 'requester')
-        throw new ApiError('rate_limited', `${error.message}; retry later`, [], { 'retry-after': '60' });
-      // SNS retries what it could not deliver: the next try may reach the certificate.
-      if (error instanceof SnsFetchRefused)
+      // Always a 503: SNS retries a 5xx (and network errors) only, and takes any other answer as
+      // delivered — a 429 would drop the report for good, and behind a reverse proxy every
+      // caller, SNS included, has the proxy's address.
+      if (error instanceof SnsFetchRefused) {
         this.logger.warn({ integration: id }, `SNS signing certificate not fetched: ${error.message}`);
-      else this.logger.warn({ err: error, integration: id }, 'SNS signing certificate could not be fetched');
+        throw new ApiError('unavailable', `${error.message}; retry later`, [], {
+          'retry-after': error.by === 'requester' ? '60' : '10',
+        });
+      }
+      this.logger.warn({ err: error, integration: id }, 'SNS signing certificate could not be fetched');
       throw new ApiError('unavailable', 'the SNS signing certificate could not be fetched; retry later', [], {
         'retry-after': '10',
       });

@@ -844,11 +844,12 @@ export async function commitDeliveries(
     ),
   );
   countCreated(deps, targets, messages, created, now);
-  await scrubForGone(deps, gone);
   deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
+  // Last: the write above is committed and announced whatever this meets.
+  await scrubForGone(deps, gone);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
+import { ERASURE_CLOCK_MARGIN_MS } from '../store/personal-data.ts';
 import type { ChannelNotice, ErasureRequest, Job, JobSpec, Store, WaitingJobsCursor } from '../store/port.ts';
 
 /** The job kind that erases a subscriber's messages, batch after batch. */
@@ -25,10 +26,13 @@ const WAITING_PAGE = 100;
  * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
  * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
  * first, before any of those jobs runs and leaves its event behind — then the messages, then the
- * skipped steps.
+ * skipped steps; and where writers run side by side (not SQLite's single writer), the messages
+ * once more when ERASURE_CLOCK_MARGIN_MS have passed since the erasure (`late`): a delivery's write
+ * that read the subscriber just before the erasure and was still running as it committed did not
+ * see it (src/store/postgres/messages.ts), and commits under the old id.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
-  phase?: 'messages' | 'skipped';
+  phase?: 'messages' | 'skipped' | 'late';
   waiting?: WaitingJobsCursor;
 }
 
@@ -98,9 +102,15 @@ async function eraseOneBatch(
     case 'messages':
       return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'skipped' } : payload;
     case 'skipped':
-      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? null : payload;
+      if ((await store.eraseSkippedSteps(request)) >= ERASE_BATCH) return payload;
+      return store.capabilities.singleWriter ? null : { ...who, phase: 'late' };
+    case 'late':
+      return (await store.eraseMessages(request)) < ERASE_BATCH ? null : payload;
   }
 }
+
+/** When a late pass may run: once writes that began before the erasure have surely committed. */
+const lateFrom = (payload: ErasurePayload) => payload.before + ERASURE_CLOCK_MARGIN_MS;
 
 /** Runs erasure jobs: up to BATCHES_PER_RUN batches, then the job queues itself to go on. */
 export function erasureHandler(store: Store): JobHandler {
@@ -108,12 +118,15 @@ export function erasureHandler(store: Store): JobHandler {
     let payload: ErasurePayload | null = job.payload as ErasurePayload;
     try {
       for (let batch = 0; batch < BATCHES_PER_RUN; batch++) {
+        if (payload.phase === 'late' && Date.now() < lateFrom(payload)) break;
         payload = await eraseOneBatch(store, job.tenantId, payload);
         if (!payload) return DONE;
         // Other work gets the event loop (and the SQLite writer) between batches.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      await store.completeJobs(owner, [job.id], [eraseJob(job.tenantId, payload)]);
+      const next = eraseJob(job.tenantId, payload);
+      if (payload.phase === 'late') next.runAt = Math.max(Date.now(), lateFrom(payload));
+      await store.completeJobs(owner, [job.id], [next]);
       return ACKED;
     } catch (error) {
       return retryAfterError(error);

@@ -43,7 +43,7 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
   const count = (outcome: EndpointDeliveryOutcome) => deps.tally?.endpointDelivery(outcome);
 
   async function deliverOne(job: Job): Promise<JobResult> {
-    const { endpointId, webhookId, event } = job.payload as EndpointEventPayload;
+    const { endpointId, event } = job.payload as EndpointEventPayload;
     const endpoint = await store.getWebhookEndpoint(job.tenantId, endpointId);
     if (!endpoint?.enabled) return DONE;
     // Unsubscribed from this type since it was queued: the receiver no longer wants it.
@@ -58,11 +58,34 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
       const { failures } = circuits.state(endpoint);
       return retryOrDead(job, `circuit open after ${failures} failed calls; no request made`, undefined);
     }
-    const settle = (ok: boolean, startedAt: number) => {
-      count(ok ? 'delivered' : 'failed');
-      if (ping) circuits.pinged(endpoint, ok);
-      else circuits.record(endpoint, admission, { ok, latencyMs: Date.now() - startedAt }, Date.now());
+    let settled = false;
+    /**
+     * `delivered`: a 2xx. `up`: the receiver answered with no sign of trouble on its side — a 2xx,
+     * or a 4xx it means (a 400 for one event type is no outage); no answer, 408, 425, 429 and 5xx
+     * count against its circuit, as a provider's retryable answers count against an integration's.
+     */
+    const settle = (delivered: boolean, up: boolean, startedAt: number) => {
+      settled = true;
+      count(delivered ? 'delivered' : 'failed');
+      if (ping) circuits.pinged(endpoint, delivered);
+      else circuits.record(endpoint, admission, { ok: up, latencyMs: Date.now() - startedAt }, Date.now());
     };
+    try {
+      return await post(job, endpoint, url, settle);
+    } finally {
+      // Admitted but never made or never answered (a disabled target, a secret that does not
+      // open): a probe's place is given back, or three such would hold the circuit half-open.
+      if (!settled && !ping) circuits.release(endpoint, admission);
+    }
+  }
+
+  async function post(
+    job: Job,
+    endpoint: WebhookEndpointRecord,
+    url: URL,
+    settle: (delivered: boolean, up: boolean, startedAt: number) => void,
+  ): Promise<JobResult> {
+    const { webhookId, event } = job.payload as EndpointEventPayload;
     const body = JSON.stringify(event);
     const now = Date.now();
     const timestamp = Math.floor(now / 1000);
@@ -89,7 +112,7 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
         await disable(endpoint, `${url.hostname} resolves to an address the private-target rule refuses`);
         return DONE;
       }
-      settle(false, now);
+      settle(false, false, now);
       return retryOrDead(job, NO_RESPONSE, undefined);
     }
     // The receiver's body is not ours to read; dumping it frees the connection for reuse.
@@ -100,7 +123,7 @@ export function endpointEventHandler(deps: EndpointDeliveryDeps): JobHandler {
       Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null),
       Date.now(),
     );
-    settle(outcome.kind === 'accepted', now);
+    settle(outcome.kind === 'accepted', outcome.kind !== 'retryable', now);
     if (outcome.kind === 'accepted') return DONE;
     if (response.statusCode === 410) {
       await disable(endpoint, `the receiver answered ${httpStatusLine(410)} at ${iso(Date.now())}`);

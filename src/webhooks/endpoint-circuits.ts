@@ -7,6 +7,7 @@ import {
   CLOSED,
   DEFAULT_BREAKER,
   recordCall,
+  releaseProbe,
 } from '../providers/circuit-breaker.ts';
 import type { WebhookEndpointRecord } from '../store/port.ts';
 
@@ -41,7 +42,18 @@ export class EndpointCircuits {
     const key = keyOf(endpoint);
     const next = recordCall(this.breakers.get(key) ?? CLOSED, call, permit, now, this.settings);
     if (next.state === 'closed' && next.failures === 0) this.breakers.delete(key);
-    else this.breakers.set(key, next);
+    else {
+      // Open circuits of endpoints deleted or moved since stay until this: a bound, not a leak.
+      if (this.breakers.size >= MAX_REMEMBERED && !this.breakers.has(key)) this.breakers.clear();
+      this.breakers.set(key, next);
+    }
+  }
+
+  /** An admitted call that was never made or never answered: a probe gives its place back. */
+  release(endpoint: EndpointKey, permit: EndpointPermit): void {
+    if (!permit.probe) return;
+    const current = this.breakers.get(keyOf(endpoint));
+    if (current) this.breakers.set(keyOf(endpoint), releaseProbe(current));
   }
 
   /**
@@ -57,6 +69,9 @@ export class EndpointCircuits {
     return this.breakers.get(keyOf(endpoint)) ?? CLOSED;
   }
 }
+
+/** Endpoints whose circuits are remembered at most (an entry only while failing lately). */
+const MAX_REMEMBERED = 10_000;
 
 const OPEN_CALL: Admission = Object.freeze({ admitted: true, probe: false });
 

@@ -82,3 +82,24 @@ it('makes no request to an endpoint while its circuit is open; a test ping it an
   // Worker threads hand their counts to /metrics now and then: waited for, not read at once.
   await waitFor(async () => (await deliveries('delivered')) >= 2, 'the two 2xx counted');
 });
+
+it('a receiver refusing events with a 4xx is up: its circuit stays closed and every event is tried', async () => {
+  const refusing = await startWebhookReceiver({ defaultResponse: { status: 400 } });
+  try {
+    const endpoint = await server.call('PUT', '/v1/webhook-endpoints/refusing', {
+      url: refusing.url,
+      events: ['message.sent'],
+    });
+    expect(endpoint.status).toBe(201);
+    const reached = (eventId: string) =>
+      refusing.received.some((r) => JSON.parse(r.body).data?.eventId === eventId);
+    // Past the five failures that would open a circuit, and one more.
+    for (let n = 1; n <= 6; n++) {
+      const eventId = await sendEvent(`refused-${n}`);
+      await waitFor(async () => reached(eventId), `event ${n}'s webhook attempt`);
+    }
+  } finally {
+    await server.call('DELETE', '/v1/webhook-endpoints/refusing');
+    await refusing.close();
+  }
+});

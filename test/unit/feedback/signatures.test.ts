@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSendGridKey, verifySendGridSignature } from '../../../src/feedback/sendgrid-signature.ts';
-import { SnsClient } from '../../../src/feedback/sns-certificates.ts';
+import { SnsClient, SnsFetchRefused } from '../../../src/feedback/sns-certificates.ts';
 import { isSnsUrl, parseSnsMessage, verifySnsSignature } from '../../../src/feedback/sns-signature.ts';
 import { twilioSignature, verifyTwilioSignature } from '../../../src/feedback/twilio-signature.ts';
 import { createOutboundGuard } from '../../../src/security/outbound/index.ts';
@@ -238,15 +238,44 @@ describe('SNS certificate fetching', () => {
         { length: 100 },
         (_, i) => `https://${fake.host}/SimpleNotificationService-${i}.pem`,
       );
-      const results = await Promise.allSettled(bogus.map((url) => client.certificate(url, now)));
+      // From as many addresses: only the limit for everyone holds them.
+      const results = await Promise.allSettled(
+        bogus.map((url, i) => client.certificate(url, now, `192.0.2.${i}`)),
+      );
       expect(results.every((r) => r.status === 'rejected')).toBe(true);
       // One was already spent on the good certificate: 29 more reached the host, the rest were refused.
       expect(fake.requests() - before).toBe(29);
+      expect(
+        results.filter((r) => r.status === 'rejected' && r.reason instanceof SnsFetchRefused),
+      ).toHaveLength(71);
       const fetchesBefore = fake.certificateFetches();
       expect(await client.certificate(fake.certUrl, now)).toBe(good);
       expect(fake.certificateFetches()).toBe(fetchesBefore);
       // A minute later, fetching works again.
       await expect(client.certificate(bogus[0]!, now + 61_000)).rejects.toThrow(/HTTP 404/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('lets one address cause at most 3 new fetches a minute, whatever others do', async () => {
+    const client = new SnsClient(createOutboundGuard(LOOPBACK_TARGETS).policy, {
+      certHost: fake.host,
+      caFile: fake.caFile,
+    });
+    try {
+      const now = Date.now();
+      const before = fake.requests();
+      const bogus = (i: number) => `https://${fake.host}/SimpleNotificationService-one-${i}.pem`;
+      for (let i = 0; i < 3; i++)
+        await expect(client.certificate(bogus(i), now, '198.51.100.7')).rejects.toThrow(/HTTP 404/);
+      const refused = client.certificate(bogus(3), now, '198.51.100.7');
+      await expect(refused).rejects.toBeInstanceOf(SnsFetchRefused);
+      await expect(refused).rejects.toMatchObject({ by: 'requester' });
+      expect(fake.requests() - before).toBe(3);
+      // Another address still may; this one again a minute later.
+      await expect(client.certificate(bogus(4), now, '198.51.100.8')).rejects.toThrow(/HTTP 404/);
+      await expect(client.certificate(bogus(5), now + 61_000, '198.51.100.7')).rejects.toThrow(/HTTP 404/);
     } finally {
       await client.close();
     }

@@ -42,3 +42,17 @@ describe('EndpointCircuits', () => {
     expect(circuits.admit(endpoint, 2)).toEqual({ admitted: true, probe: false });
   });
 });
+
+describe('EndpointCircuits.release', () => {
+  it('gives a probe that was never made its place back, so the circuit does not stay half-open', () => {
+    const circuits = new EndpointCircuits();
+    failFiveTimes(circuits, 0);
+    const at = DEFAULT_BREAKER.coolDownMs;
+    for (let i = 0; i < DEFAULT_BREAKER.probes; i++) {
+      const probe = circuits.admit(endpoint, at) as EndpointPermit;
+      expect(probe).toEqual({ admitted: true, probe: true });
+      circuits.release(endpoint, probe);
+    }
+    expect(circuits.admit(endpoint, at)).toEqual({ admitted: true, probe: true });
+  });
+});
