@@ -91,9 +91,10 @@ async function eraseOneBatch(
   store: Store,
   tenantId: string,
   payload: ErasurePayload,
+  now: number,
 ): Promise<ErasurePayload | null> {
   const { phase, waiting, ...who } = payload;
-  const request = { tenantId, ...who, now: Date.now(), batch: ERASE_BATCH };
+  const request = { tenantId, ...who, now, batch: ERASE_BATCH };
   switch (phase) {
     case undefined: {
       const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
@@ -113,19 +114,19 @@ async function eraseOneBatch(
 const lateFrom = (payload: ErasurePayload) => payload.before + ERASURE_CLOCK_MARGIN_MS;
 
 /** Runs erasure jobs: up to BATCHES_PER_RUN batches, then the job queues itself to go on. */
-export function erasureHandler(store: Store): JobHandler {
+export function erasureHandler(store: Store, clock: () => number = Date.now): JobHandler {
   const runOne = async (job: Job, owner: string): Promise<JobResult> => {
     let payload: ErasurePayload | null = job.payload as ErasurePayload;
     try {
       for (let batch = 0; batch < BATCHES_PER_RUN; batch++) {
-        if (payload.phase === 'late' && Date.now() < lateFrom(payload)) break;
-        payload = await eraseOneBatch(store, job.tenantId, payload);
+        if (payload.phase === 'late' && clock() < lateFrom(payload)) break;
+        payload = await eraseOneBatch(store, job.tenantId, payload, clock());
         if (!payload) return DONE;
         // Other work gets the event loop (and the SQLite writer) between batches.
         await new Promise((resolve) => setImmediate(resolve));
       }
       const next = eraseJob(job.tenantId, payload);
-      if (payload.phase === 'late') next.runAt = Math.max(Date.now(), lateFrom(payload));
+      if (payload.phase === 'late') next.runAt = Math.max(clock(), lateFrom(payload));
       await store.completeJobs(owner, [job.id], [next]);
       return ACKED;
     } catch (error) {

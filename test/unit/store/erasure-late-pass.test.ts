@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ERASE_JOB, erasureHandler, startErasure } from '../../../src/privacy/erasure.ts';
+import { POSTGRES_CAPABILITIES } from '../../../src/store/capabilities.ts';
+import { ERASURE_CLOCK_MARGIN_MS } from '../../../src/store/personal-data.ts';
+import type { Store } from '../../../src/store/port.ts';
+import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
+import { messageRecord } from '../../helpers/message-record.ts';
+
+const KEY = Buffer.alloc(32, 3);
+let store: Store | null = null;
+afterEach(async () => {
+  await store?.close();
+  store = null;
+});
+
+/** A real store that answers as one whose writers run side by side (PostgreSQL's capabilities). */
+function sideBySide(real: Store): Store {
+  return new Proxy(real, {
+    get: (target, name, receiver) =>
+      name === 'capabilities' ? POSTGRES_CAPABILITIES : Reflect.get(target, name, receiver),
+  });
+}
+
+const written = (id: string, createdAt: number) => ({
+  record: messageRecord({
+    tenantId: 't1',
+    id,
+    eventId: `evt_${id}`,
+    subscriberId: 'u1',
+    channel: 'email',
+    status: 'sent',
+    content: { subject: 'Secret', text: 'for u1' },
+    createdAt,
+  }),
+  followUp: null,
+});
+
+async function runDue(on: Store, now: number) {
+  const jobs = await on.claimJobs({
+    owner: 'w',
+    now,
+    leaseMs: 60_000,
+    quotas: [{ lane: 'bulk', limit: 10 }],
+  });
+  expect(jobs.map((job) => job.kind)).toEqual([ERASE_JOB]);
+  return erasureHandler(on, () => now).run(jobs, { owner: 'w' });
+}
+
+describe('an erasure where writers run side by side', () => {
+  it('erases the messages once more a margin after the DELETE: a write under way as it committed is caught', async () => {
+    const real = openSqliteStore({ file: ':memory:' });
+    store = real;
+    const on = sideBySide(real);
+    await real.ensureTenant('t1', 't1');
+    await real.upsertSubscriber('t1', 'u1', { email: 'u1@example.com' }, 1);
+    const at = Date.now();
+    await real.createMessages([written('msg_a', at - 1000)]);
+    await startErasure(on, KEY, 't1', 'u1', at);
+
+    // Everything there is erased, then the job waits for the margin.
+    expect((await runDue(on, at)).map((r) => r.kind)).toEqual(['acked']);
+    expect((await real.getMessage('t1', 'msg_a'))!.subscriberId).toMatch(/^erased:/);
+    // A delivery that read u1 before the erasure commits its message only now, under the old id.
+    await real.createMessages([written('msg_b', at - 500)]);
+    const queued = await real.claimJobs({
+      owner: 'peek',
+      now: at + ERASURE_CLOCK_MARGIN_MS - 1,
+      leaseMs: 1,
+      quotas: [{ lane: 'bulk', limit: 10 }],
+    });
+    expect(queued).toEqual([]);
+
+    expect(await runDue(on, at + ERASURE_CLOCK_MARGIN_MS + 1_000)).toEqual([{ kind: 'done' }]);
+    const late = await real.getMessage('t1', 'msg_b');
+    expect(late!.subscriberId).toMatch(/^erased:/);
+    expect(late!.content).toEqual({});
+  });
+});
