@@ -81,7 +81,7 @@ export async function startErasure(
   };
   await store.beginErasure(
     { tenantId, ...payload, now, batch: ERASE_BATCH },
-    eraseJob(tenantId, payload),
+    (before) => eraseJob(tenantId, { ...payload, before }),
     notice,
   );
 }

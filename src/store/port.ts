@@ -1155,6 +1155,14 @@ export interface ErasureRequest {
   batch: number;
 }
 
+/**
+ * The job that goes on with an erasure, or how to make it from the moment the erasure takes effect
+ * in the store (at least `request.before`): a delivery that read the subscriber before the
+ * erasure and wrote before it took effect made messages after `request.before`, which the job must
+ * erase too.
+ */
+export type ErasureJob = JobSpec | ((before: number) => JobSpec);
+
 /** Where scrubWaitingEvents goes on: after job `id`, due at `runAt`, of `lane` (jobs_ready order). */
 export interface WaitingJobsCursor {
   lane: Lane;
@@ -1184,7 +1192,7 @@ export interface PersonalDataStore {
    * the rest (eraseMessages, eraseSkippedSteps, scrubWaitingEvents). `notice` goes out with the
    * commit (ChannelNotice).
    */
-  beginErasure(request: ErasureRequest, job: JobSpec, notice?: ChannelNotice): Promise<void>;
+  beginErasure(request: ErasureRequest, job: ErasureJob, notice?: ChannelNotice): Promise<void>;
   /**
    * Erases one batch of the subscriber's messages created up to `request.before`, in one
    * transaction: content, data, meta and errors emptied, timelines cut to times and statuses, the

@@ -325,6 +325,24 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it('takes effect when it commits: a message stamped after the DELETE began, written before, is erased too', async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
+    // A delivery built after the API took its time for the DELETE, and wrote before the erasure.
+    const stamped = Date.now() - 1;
+    const id = msgId(stamped, 1);
+    await store.createMessages([
+      { record: message({ id, subscriberId: 'u1', createdAt: stamped }), followUp: null },
+    ]);
+    let jobFrom = 0;
+    await store.beginErasure({ ...erasureOfU1, before: 1000, now: 1000, batch: 10 }, (before) => {
+      jobFrom = before;
+      return eraseJob;
+    });
+    expect(jobFrom).toBeGreaterThanOrEqual(stamped);
+    expect(await store.getMessage(T, id)).toMatchObject({ subscriberId: 'erased:h', content: {} });
+  });
+
   it('writes a delivery only to the subscribers it was built for: none erased since, nor erased and created again', async () => {
     const store = current();
     const [u1, u2, u3] = await Promise.all(

@@ -146,7 +146,10 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       );
       return rows.map((row) => row.topic_key);
     },
-    async beginErasure(request, job, notice) {
+    async beginErasure(asked, job, notice) {
+      // Takes effect from now at least: a message a delivery stamped after `asked.before` and
+      // wrote before this began is theirs (the late pass catches those written as it commits).
+      const request = { ...asked, before: Math.max(asked.before, Date.now()) };
       return transaction(pool, async (client) => {
         // Delivered by the commit below (or dropped with a rollback): see ChannelNotice.
         if (notice)
@@ -170,7 +173,8 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         );
         await eraseDigests(client, request);
         await eraseBatch(client, request);
-        await client.query(insertJobsFrom('$1'), [jobsParam([job], request.now)]);
+        const spec = typeof job === 'function' ? job(request.before) : job;
+        await client.query(insertJobsFrom('$1'), [jobsParam([spec], request.now)]);
       });
     },
     async eraseMessages(request) {

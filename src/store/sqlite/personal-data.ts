@@ -13,7 +13,13 @@ import {
   type WaitingJobRow,
   waitingFor,
 } from '../personal-data.ts';
-import type { ErasureRequest, ExpiringTable, PersonalDataStore, WaitingJobsCursor } from '../port.ts';
+import type {
+  ErasureJob,
+  ErasureRequest,
+  ExpiringTable,
+  PersonalDataStore,
+  WaitingJobsCursor,
+} from '../port.ts';
 import type { JobStatements } from './jobs.ts';
 
 /** The consent log insert, shared by the writes that change consent (preferences, suppressions). */
@@ -184,7 +190,10 @@ export function sqlitePersonalDataStore(
     `INSERT INTO erasures (tenant_id, last_at) VALUES (?, ?)
      ON CONFLICT (tenant_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)`,
   );
-  const begin = db.transaction((request: ErasureRequest, job: Parameters<JobStatements['enqueue']>[0]) => {
+  const begin = db.transaction((asked: ErasureRequest, job: ErasureJob) => {
+    // Takes effect now, under the write lock: every message of theirs written so far is theirs,
+    // however late its delivery stamped it (one writer: no other subscriber of the id exists yet).
+    const request = { ...asked, before: Math.max(asked.before, Date.now()) };
     const { tenantId, subscriberId, erasedId } = request;
     dropSubscriber.run(tenantId, subscriberId);
     noteErasure.run(tenantId, request.now);
@@ -192,7 +201,7 @@ export function sqlitePersonalDataStore(
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     eraseDigests(request);
     eraseBatch(request);
-    jobs.enqueue(job, request.now);
+    jobs.enqueue(typeof job === 'function' ? job(request.before) : job, request.now);
   });
   const eraseMessages = db.transaction(eraseBatch);
   const scrubNamed = db.transaction(
