@@ -687,6 +687,38 @@ interface GoneRecipient {
 }
 
 /**
+ * The recipients of messages the write left out because their subscriber was erased after the
+ * build read them (NewMessage.subscriberCreatedAt): gone, as those the build did not find. Only
+ * messages not written are looked at (a repeat of a delivery writes none either), so a delivery
+ * whose messages were all written reads nothing more.
+ */
+async function erasedSinceBuild(
+  deps: PipelineDeps,
+  messages: readonly NewMessage[],
+  created: ReadonlySet<string>,
+): Promise<GoneRecipient[]> {
+  const left = new Map<string, NewMessage[]>();
+  for (const message of messages) {
+    if (message.subscriberCreatedAt === undefined || created.has(message.record.id)) continue;
+    const list = left.get(message.record.tenantId) ?? [];
+    list.push(message);
+    left.set(message.record.tenantId, list);
+  }
+  const gone: GoneRecipient[] = [];
+  for (const [tenantId, list] of left) {
+    const still = new Map(
+      (await deps.store.getSubscribers(tenantId, [...new Set(list.map((m) => m.record.subscriberId))])).map(
+        (subscriber) => [subscriber.id, subscriber.createdAt],
+      ),
+    );
+    for (const { record, subscriberCreatedAt } of list)
+      if (still.get(record.subscriberId) !== subscriberCreatedAt)
+        gone.push({ tenantId, subscriberId: record.subscriberId, eventId: record.eventId });
+  }
+  return gone;
+}
+
+/**
  * Recipients are created with their event, so one the build did not find was erased since. Its
  * erasure reaches an event through the event's jobs and messages; this delivery was the event's
  * last job and makes it no message, so the event is scrubbed here, as the erasure would have.
@@ -844,6 +876,7 @@ export async function commitDeliveries(
     ),
   );
   countCreated(deps, targets, messages, created, now);
+  gone.push(...(await erasedSinceBuild(deps, messages, created)));
   deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);

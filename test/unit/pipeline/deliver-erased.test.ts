@@ -113,10 +113,12 @@ describe('a delivery meeting an erasure', () => {
     expect(messages.map((m) => m.subscriberId)).toEqual(['b']);
   });
 
-  it('that commits between its build and its write: nothing is written for them', async () => {
+  it('that commits between its build and its write: nothing is written for them, and the event no longer names them', async () => {
     const handler = await setUp((on) => erase(on, 'a'));
     await handler.run([deliverJob(1, 'evt_both', ['a', 'b'])], context);
     const messages = await store!.listMessages({ tenantId: 't1', limit: 10 });
     expect(messages.map((m) => m.subscriberId)).toEqual(['b']);
+    const both = await store!.getEvent('t1', 'evt_both');
+    expect(both!.payload).toMatchObject({ to: [{ subscriberId: erasedSubscriberId(KEY, 't1', 'a') }, 'b'] });
   });
 });
