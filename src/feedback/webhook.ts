@@ -122,6 +122,10 @@ function unsigned(integrationId: string, why: string): ApiError {
  * callback is refused (401) and changes nothing.
  */
 export class ProviderWebhooks {
+  /** When a refused certificate fetch was last logged, and how many were refused since. */
+  private refusalsLoggedAt = Number.NEGATIVE_INFINITY;
+  private refusalsUnlogged = 0;
+
   constructor(
     private readonly store: Store,
     /** Opens sealed credentials (Keys.credentialKeyring). */
@@ -173,16 +177,18 @@ export class ProviderWebhooks {
     const all = (await this.store.integrationsWithId(integrationId)).filter((i) =>
       WEBHOOK_PROVIDERS.has(i.provider),
     );
-    // The same 401 as a callback without a signature: the route is public, so a 404 here would
-    // tell anyone which integration ids exist (in any tenant).
-    if (all.length === 0) throw unsigned(integrationId, EXPECTED_SIGNATURE);
     const of = (provider: string) => all.filter((i) => i.provider === provider);
     if (header(request, TWILIO_SIGNATURE_HEADER) !== undefined && of('twilio').length > 0)
       return this.twilio(integrationId, of('twilio'), request, now);
     if (header(request, SENDGRID_SIGNATURE_HEADER) !== undefined && of('sendgrid').length > 0)
       return this.sendgrid(integrationId, of('sendgrid'), request, now);
-    if (of('ses').length > 0 && header(request, 'x-amz-sns-message-type') !== undefined)
+    // An SNS message goes as far for any id as for an SES integration's (its certificate fetched
+    // and its signature checked), so neither a 503 while certificates cannot be fetched nor the
+    // 401 after tells anyone whether the id is one.
+    if (header(request, 'x-amz-sns-message-type') !== undefined)
       return this.ses(integrationId, of('ses'), request, now);
+    // The same 401 as a callback without a signature: the route is public, so a 404 here would
+    // tell anyone which integration ids exist (in any tenant).
     throw unsigned(integrationId, EXPECTED_SIGNATURE);
   }
 
@@ -274,7 +280,15 @@ export class ProviderWebhooks {
       // delivered — a 429 would drop the report for good, and behind a reverse proxy every
       // caller, SNS included, has the proxy's address.
       if (error instanceof SnsFetchRefused) {
-        this.logger.warn({ integration: id }, `SNS signing certificate not fetched: ${error.message}`);
+        // Anyone can cause these: logged once a minute, with how many were not.
+        if (now - this.refusalsLoggedAt >= 60_000) {
+          this.logger.warn(
+            { integration: id, refusedSinceLastLine: this.refusalsUnlogged },
+            `SNS signing certificate not fetched: ${error.message}`,
+          );
+          this.refusalsLoggedAt = now;
+          this.refusalsUnlogged = 0;
+        } else this.refusalsUnlogged++;
         throw new ApiError('unavailable', `${error.message}; retry later`, [], {
           'retry-after': error.by === 'requester' ? '60' : '10',
         });
