@@ -56,7 +56,13 @@ export async function releaseDeferred(
 type QuietDeps = {
   store: Pick<
     Store,
-    'deferredMessages' | 'enqueueJobs' | 'getPreferences' | 'getSubscriber' | 'getTenantSettings'
+    | 'deferredMessages'
+    | 'enqueueJobs'
+    | 'getPreferences'
+    | 'getPreferencesFor'
+    | 'getSubscriber'
+    | 'getSubscribers'
+    | 'getTenantSettings'
   >;
   signal: JobSignal;
   log: { warn(details: object, message: string): void };
@@ -104,6 +110,47 @@ export async function quietHoursChange(
         await releaseDeferred(deps, tenantId, subscriberId, now);
     } catch (error) {
       deps.log.warn({ err: error, subscriberId }, 'held messages not released after a quiet hours change');
+    }
+  };
+}
+
+/**
+ * quietHoursChange for a write of many subscribers' zones at once (POST /v1/subscribers/bulk):
+ * one read of the subscribers' choices, and only those with quiet hours read further, before the
+ * write and after it.
+ */
+export async function quietZonesChange(
+  deps: QuietDeps,
+  tenantId: string,
+  /** The subscribers whose `timezone` the write sets. */
+  subscriberIds: readonly string[],
+): Promise<() => Promise<void>> {
+  if (subscriberIds.length === 0) return NOTHING_HELD;
+  const choices = await deps.store.getPreferencesFor(tenantId, [...subscriberIds]);
+  const windows = new Map<string, NonNullable<QuietState['window']>>();
+  for (const [id, choice] of choices) if (choice.quietHours) windows.set(id, choice.quietHours);
+  if (windows.size === 0) return NOTHING_HELD;
+  const zones = async () => {
+    const [subscribers, settings] = await Promise.all([
+      deps.store.getSubscribers(tenantId, [...windows.keys()]),
+      deps.store.getTenantSettings(tenantId),
+    ]);
+    const byId = new Map(subscribers.map((s) => [s.id, s.timezone]));
+    return (id: string) => zoneFor(byId.get(id) ?? null, settings.defaultTimezone);
+  };
+  const before = await zones();
+  return async () => {
+    try {
+      const after = await zones();
+      const now = Date.now();
+      for (const [id, window] of windows) {
+        const was = { window, zone: before(id) };
+        const is = { window, zone: after(id) };
+        if (quietEndsSooner(was, is, now) && mayRelease(tenantId, id, now))
+          await releaseDeferred(deps, tenantId, id, now);
+      }
+    } catch (error) {
+      deps.log.warn({ err: error }, 'held messages not released after a bulk change of time zones');
     }
   };
 }

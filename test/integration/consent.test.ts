@@ -207,6 +207,19 @@ describe('held messages follow a change of quiet hours', () => {
     expect(sent.timeline.filter((e: Json) => e.status === 'deferred')).toHaveLength(1);
   });
 
+  it('a bulk upsert moving the zone where the window is over sends now, as a PUT does', async () => {
+    const { messageId } = await deferredEmail('release_4', 'Asia/Tokyo');
+    const bulk = await server.call('POST', '/v1/subscribers/bulk', {
+      subscribers: [
+        { subscriberId: 'release_4', timezone: 'America/New_York' },
+        { subscriberId: 'release_4b', timezone: 'America/New_York' },
+      ],
+    });
+    expect(bulk.status).toBe(202);
+    const sent = await sentSoon(messageId);
+    expect(sent.timeline.filter((e: Json) => e.status === 'deferred')).toHaveLength(1);
+  });
+
   it('a shorter window that still holds: the message is deferred again to its new end', async () => {
     const zone = 'Europe/Berlin';
     const { messageId, window } = await deferredEmail('release_3', zone);

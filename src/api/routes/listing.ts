@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { findJsonProblem } from '../../ingest/json-limits.ts';
 import { InlineSubscriber } from '../../ingest/schema.ts';
+import { quietZonesChange } from '../../pipeline/release-deferred.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
@@ -85,9 +86,16 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
         const { subscriberId, ...patch } = c.value;
         return [{ id: subscriberId, ...patch }];
       });
+      // New zones move quiet hours: what those held may go sooner (as after PUT /v1/subscribers/{id}).
+      const zonesChanged = await quietZonesChange(
+        { ...context, log: request.log },
+        request.tenantId,
+        good.filter((item) => 'timezone' in item).map((item) => item.id),
+      );
       // The good items in one transaction: all of them are written, or (on a store error) none.
       const written =
         good.length === 0 ? [] : await store.upsertSubscribers(request.tenantId, good, Date.now());
+      await zonesChanged();
       let next = 0;
       // 202 like events/bulk (the contract says "like events"), although the writes are done.
       reply.code(202);
