@@ -146,6 +146,28 @@ describe('the render budget', () => {
     expect(() => renderFields(compiled, scope)).toThrow(/memory alloc limit exceeded/);
   });
 
+  it('charges sorting and comparing filters for the text they compare: long strings are refused, short lists sort', () => {
+    // 2,048 references to two nearly equal 100,000-character strings: each comparison walks both
+    // whole (and sort_natural lower-cases them): seconds of one filter call, charged 2,048 items.
+    const attack =
+      '{% assign arr = "" | split: "," | push: data.t | push: data.s %}{% for i in (1..10) %}{% assign arr = arr | concat: arr %}{% endfor %}';
+    const long = { s: 'A'.repeat(100_000), t: `${'A'.repeat(99_999)}B` };
+    for (const filter of ['sort_natural', 'sort', 'uniq']) {
+      const compiled = compileFields({ body: `${attack}{{ arr | ${filter} | size }}` });
+      const started = performance.now();
+      expect(() => renderFields(compiled, { ...scope, data: long }), filter).toThrow(
+        /memory alloc limit exceeded/,
+      );
+      expect(performance.now() - started).toBeLessThan(MESSAGE_BUDGET_MS * 20);
+    }
+    const names = Array.from(
+      { length: 1000 },
+      (_, i) => `Product ${String(1000 - i).padStart(4, '0')} ${'x'.repeat(80)}`,
+    );
+    const sorted = compileFields({ body: '{{ data.names | sort_natural | first | slice: 0, 12 }}' });
+    expect(renderFields(sorted, { ...scope, data: { names } }).body).toBe('Product 0001');
+  });
+
   it('refuses output larger than a field or a message may hold, from LiquidJS and from plain interpolation', () => {
     const big = 'x'.repeat(600_000);
     const looped = compileFields({ body: '{% for i in (1..500) %}{{ data.big }}{% endfor %}' });
