@@ -18,7 +18,7 @@ export interface MessagePart {
 }
 
 /** What formats a message part: the recipient's messages. */
-type Messages = Pick<MessageBook, 'message'>;
+type Messages = Pick<MessageBook, 'format'>;
 
 // `{{ a.b.c }}`: plain identifiers only, no filters, no whitespace control, no brackets.
 // `{{ "key" | t }}` / `{{ 'key' | t: name: a.b, … }}`: a quoted key without quotes or backslashes in
@@ -160,8 +160,7 @@ function message(part: MessagePart, scope: object, messages: Messages | null): s
     values[name] = value;
   }
   try {
-    const formatted = messages.message(part.key).format(values);
-    return Array.isArray(formatted) ? formatted.join('') : String(formatted);
+    return messages.format(part.key, values);
   } catch {
     return undefined;
   }

@@ -179,8 +179,7 @@ function t(this: FilterThis, key: unknown, ...args: unknown[]): string {
     values[arg[0]] = arg[1];
   }
   try {
-    const formatted = messages.message(key).format(values as Record<string, string | number>);
-    return Array.isArray(formatted) ? formatted.join('') : String(formatted);
+    return messages.format(key, values as Record<string, string | number>);
   } catch (error) {
     throw new FilterArgumentError(`t: message "${key}": ${(error as Error).message.split('\n')[0]}`);
   }

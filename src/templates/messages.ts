@@ -78,6 +78,22 @@ export class MessageBook {
     return parsed;
   }
 
+  /**
+   * Formats message `key` with `values`. An argument the message counts with (`plural`,
+   * `selectordinal`, `number`) must be a number or a numeric string: ICU formats anything else as
+   * "NaN" ("You have NaN items"), so it throws instead, and the render fails naming it.
+   */
+  format(key: string, values: Record<string, string | number | boolean>): string {
+    const message = this.message(key);
+    for (const name of countedArguments(message)) {
+      const value = values[name];
+      if (typeof value === 'number' ? !Number.isFinite(value) : !isNumeric(value))
+        throw new Error(`argument "${name}" must be a number (it is counted), not ${JSON.stringify(value)}`);
+    }
+    const formatted = message.format(values);
+    return Array.isArray(formatted) ? formatted.join('') : String(formatted);
+  }
+
   /** The parsed message `key` of the most specific locale that has it; throws MissingMessage. */
   message(key: string): IntlMessageFormat {
     for (const tag of this.chain) {
@@ -87,6 +103,32 @@ export class MessageBook {
     }
     throw new MissingMessage(`message "${key}" is not in the messages of ${this.chain.join(', ')}`);
   }
+}
+
+const counted = new WeakMap<IntlMessageFormat, readonly string[]>();
+
+/** The arguments a message counts with (plural, selectordinal, number), read once per message. */
+function countedArguments(message: IntlMessageFormat): readonly string[] {
+  let names = counted.get(message);
+  if (!names) {
+    const found = new Set<string>();
+    const walk = (elements: readonly MessageFormatElement[]) => {
+      for (const element of elements) {
+        if (isPluralElement(element) || isNumberElement(element)) found.add(element.value);
+        if (isPluralElement(element) || isSelectElement(element))
+          for (const option of Object.values(element.options)) walk(option.value);
+        if (isTagElement(element)) walk(element.children);
+      }
+    };
+    walk(message.getAst());
+    names = [...found];
+    counted.set(message, names);
+  }
+  return names;
+}
+
+function isNumeric(value: unknown): boolean {
+  return typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value));
 }
 
 /** A catalogue keyed by canonical tags (it was checked at PUT; an unreadable tag is skipped). */

@@ -74,5 +74,9 @@ describe('locale-aware filters', () => {
     expect(t('{{ "hi" | t: name: data.name }}', { name: '<b>' })).toBe('Hi <b>');
     expect(() => t('{{ "nope" | t }}', {})).toThrow(/message "nope" is not in the messages of ru, en/);
     expect(() => t('{{ "hi" | t: data.name }}', { name: 'x' })).toThrow(/arguments are named/);
+    // A counted argument takes a number or a numeric string; anything else would print "NaN".
+    expect(t('{{ "n" | t: count: data.c }}', { c: '5' })).toBe('5 предметов');
+    expect(() => t('{{ "n" | t: count: data.c }}', { c: 'z' })).toThrow(/argument "count" must be a number/);
+    expect(() => t('{{ "n" | t }}', {})).toThrow(/argument "count" must be a number/);
   });
 });
