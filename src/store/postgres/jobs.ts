@@ -5,6 +5,9 @@ import { type JobRow, toDeadJob, toJob } from '../rows.ts';
 import { run, withSessionLock } from './client.ts';
 import { ADVISORY_LOCKS } from './locks.ts';
 
+/** PostgreSQL's SQLSTATE for a transaction it aborted to break a deadlock. */
+const DEADLOCK = '40P01';
+
 /** Jobs as one JSON array parameter, inserted by `insertJobsFrom`. `tag` links a job to the row that owns it. */
 export function jobsParam(specs: (JobSpec & { tag?: string })[], now = Date.now()): string {
   return JSON.stringify(
@@ -136,16 +139,31 @@ export function postgresJobStore(db: pg.Pool): JobStore {
     },
     async extendLeases(owner, ids, until) {
       if (ids.length === 0) return;
-      await run(
-        db,
-        `UPDATE jobs SET lease_until = $1 WHERE id = ANY($2::BIGINT[]) AND lease_owner = $3 AND state = 'leased'`,
-        [until, ids, owner],
-      );
+      // Locked in id order: a heartbeat, a completion and a reclaimer each took their rows in
+      // whatever order their scan met them, and four workers' statements once waited on each
+      // other in a ring (PostgreSQL broke it, 40P01). One broken that way is tried once more.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await run(
+            db,
+            `UPDATE jobs SET lease_until = $1 WHERE id IN (
+               SELECT id FROM jobs WHERE id = ANY($2::BIGINT[]) AND lease_owner = $3 AND state = 'leased'
+                ORDER BY id FOR UPDATE)`,
+            [until, ids, owner],
+          );
+          return;
+        } catch (error) {
+          if (attempt > 1 || (error as { code?: string }).code !== DEADLOCK) throw error;
+        }
+      }
     },
     async releaseExpiredLeases(now) {
+      // A lease being extended or completed right now is not expired for long: skipped, so a
+      // reclaimer never waits on a worker's rows (nor joins a ring of waits with them).
       const result = await run(
         db,
-        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < $1`,
+        `UPDATE jobs SET state = 'ready', lease_owner = NULL, lease_until = NULL WHERE id IN (
+           SELECT id FROM jobs WHERE state = 'leased' AND lease_until < $1 FOR UPDATE SKIP LOCKED)`,
         [now],
       );
       return result.rowCount ?? 0;
