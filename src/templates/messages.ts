@@ -112,15 +112,8 @@ function countedArguments(message: IntlMessageFormat): readonly string[] {
   let names = counted.get(message);
   if (!names) {
     const found = new Set<string>();
-    const walk = (elements: readonly MessageFormatElement[]) => {
-      for (const element of elements) {
-        if (isPluralElement(element) || isNumberElement(element)) found.add(element.value);
-        if (isPluralElement(element) || isSelectElement(element))
-          for (const option of Object.values(element.options)) walk(option.value);
-        if (isTagElement(element)) walk(element.children);
-      }
-    };
-    walk(message.getAst());
+    for (const element of elementsOf(message.getAst()))
+      if (isPluralElement(element) || isNumberElement(element)) found.add(element.value);
     names = [...found];
     counted.set(message, names);
   }
@@ -218,24 +211,21 @@ function longSkeleton(source: string): number | null {
       );
     return 0;
   };
-  const walk = (list: MessageFormatElement[]): number | null => {
-    for (const element of list) {
-      const length = lengthOf(element);
-      if (length > SKELETON_MAX_CHARS) return length;
-      const nested =
-        isPluralElement(element) || isSelectElement(element)
-          ? Object.values(element.options).map((option) => option.value)
-          : isTagElement(element)
-            ? [element.children]
-            : [];
-      for (const children of nested) {
-        const found = walk(children);
-        if (found !== null) return found;
-      }
-    }
-    return null;
-  };
-  return walk(elements);
+  for (const element of elementsOf(elements)) {
+    const length = lengthOf(element);
+    if (length > SKELETON_MAX_CHARS) return length;
+  }
+  return null;
+}
+
+/** Every element of a message, depth first: those inside plural, select and tag ones too. */
+function* elementsOf(list: readonly MessageFormatElement[]): Generator<MessageFormatElement> {
+  for (const element of list) {
+    yield element;
+    if (isPluralElement(element) || isSelectElement(element))
+      for (const option of Object.values(element.options)) yield* elementsOf(option.value);
+    if (isTagElement(element)) yield* elementsOf(element.children);
+  }
 }
 
 function canonicalTagOr(tag: string): string {
