@@ -124,6 +124,28 @@ export interface WaitingJobRow {
  */
 const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake']);
 
+/**
+ * A status webhook still to go to one of the tenant's endpoints (src/webhooks/emit.ts): its body
+ * names the subscriber (`data.subscriberId`) and may quote a provider's error about their address.
+ */
+const ENDPOINT_EVENT = 'endpoint_event';
+
+/**
+ * A status webhook's payload as the erased message reads: the subscriber by the erased id, and
+ * no error text (erasure empties a message's). Null when it does not name them.
+ */
+function scrubbedEndpointEvent(
+  payload: { event?: unknown },
+  subscriberId: string,
+  erasedId: string,
+): Record<string, unknown> | null {
+  const event = payload.event as { data?: Record<string, unknown> } | null | undefined;
+  const data = event?.data;
+  if (!data || typeof data !== 'object' || data.subscriberId !== subscriberId) return null;
+  const { error: _error, ...kept } = data;
+  return { ...payload, event: { ...event, data: { ...kept, subscriberId: erasedId } } };
+}
+
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
 export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id: 0 };
 
@@ -131,7 +153,10 @@ export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id:
 export interface WaitingFor {
   /** Events the jobs will fan out or deliver, whose `to` may name them. */
   eventIds: string[];
-  /** Deliver jobs naming them in their page, with the payload that no longer does. */
+  /**
+   * Deliver jobs naming them in their page, and status webhooks naming them, with the payload
+   * that no longer does.
+   */
   rewrites: { id: number; payload: Record<string, unknown> }[];
   /** Ready jobs that act for them alone, to delete (FOR_ONE_SUBSCRIBER). */
   drops: number[];
@@ -140,23 +165,37 @@ export interface WaitingFor {
 /**
  * What waiting jobs (src/pipeline's fanout and deliver payloads) still hold of the subscriber:
  * every event of a fanout, and a deliver page's event when the page names them — that page then
- * loses their id, so a new subscriber of the same id is never sent the old event; and the ready
- * jobs that act for them alone. Other kinds carry no event for a recipient.
+ * loses their id, so a new subscriber of the same id is never sent the old event; the ready
+ * jobs that act for them alone; and status webhooks about them, which go out naming the erased id
+ * (the tenant's endpoint still hears what happened to the message, as GET /v1/messages/{id} shows
+ * it). Other kinds carry no event for a recipient.
  */
-export function waitingFor(jobs: readonly WaitingJobRow[], subscriberId: string): WaitingFor {
+export function waitingFor(
+  jobs: readonly WaitingJobRow[],
+  subscriberId: string,
+  erasedId: string,
+): WaitingFor {
   const ids = new Set<string>();
   const rewrites: WaitingFor['rewrites'] = [];
   const drops: number[] = [];
   for (const job of jobs) {
     const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
-    if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber) continue;
+    const webhook = job.kind === ENDPOINT_EVENT;
+    if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber && !webhook) continue;
     const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
       eventId?: unknown;
       eventIds?: unknown;
       subscriberId?: unknown;
       subscriberIds?: unknown;
+      event?: unknown;
     } | null;
     if (!payload) continue;
+    if (webhook) {
+      // A running one may go out as it was read; a retry of it carries the erased id.
+      const scrubbed = scrubbedEndpointEvent(payload, subscriberId, erasedId);
+      if (scrubbed) rewrites.push({ id: Number(job.id), payload: scrubbed });
+      continue;
+    }
     if (oneSubscriber) {
       // A running one finishes: it was claimed before the erasure began.
       if (job.state === 'ready' && payload.subscriberId === subscriberId) drops.push(Number(job.id));

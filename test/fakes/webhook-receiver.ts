@@ -21,6 +21,8 @@ export interface ScriptedResponse {
   body?: string;
   /** Wait this long before answering (to exercise client timeouts). */
   delayMs?: number;
+  /** Answer only once this settles (then `delayMs`): holds a request while the test acts. */
+  until?: Promise<unknown>;
 }
 
 export interface WebhookReceiverOptions {
@@ -91,12 +93,17 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
       });
       for (const wake of waiters) wake();
       const reply = () => {
-        timers.delete(timer);
+        if (timer) timers.delete(timer);
         res.writeHead(answer.status, answer.headers);
         res.end(answer.body ?? '');
       };
-      const timer = setTimeout(reply, answer.delayMs ?? 0);
-      timers.add(timer);
+      let timer: NodeJS.Timeout | undefined;
+      const answerLater = () => {
+        timer = setTimeout(reply, answer.delayMs ?? 0);
+        timers.add(timer);
+      };
+      if (answer.until) void answer.until.finally(answerLater);
+      else answerLater();
     });
   });
 

@@ -232,7 +232,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
                 )
               ).rows
             : [];
-        const found = waitingFor([...running, ...rows], subscriberId);
+        const found = waitingFor([...running, ...rows], subscriberId, request.erasedId);
         await scrubEvents(client, request, found.eventIds);
         for (const rewrite of found.rewrites)
           await client.query('UPDATE jobs SET payload = $2::jsonb WHERE id = $1', [

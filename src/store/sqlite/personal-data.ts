@@ -151,7 +151,7 @@ export function sqlitePersonalDataStore(
     }
   };
   const scrubJobs = (request: ErasureRequest, rows: readonly WaitingJobRow[]): void => {
-    const found = waitingFor(rows, request.subscriberId);
+    const found = waitingFor(rows, request.subscriberId, request.erasedId);
     scrubEvents(request, found.eventIds);
     for (const rewrite of found.rewrites) rewriteJob.run(JSON.stringify(rewrite.payload), rewrite.id);
     for (const id of found.drops) dropJob.run(id);

@@ -75,10 +75,68 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
         state: 'leased',
         payload: '{"eventId":"evt_g","subscriberId":"ada","step":1}',
       },
+      // Status webhooks: about ada (one failed, quoting the provider), about bob, and a ping.
+      {
+        id: 12,
+        run_at: 9,
+        kind: 'endpoint_event',
+        payload: JSON.stringify({
+          endpointId: 'e1',
+          webhookId: 'whmsg_1',
+          event: {
+            type: 'message.failed',
+            timestamp: 't',
+            data: { messageId: 'msg_3', subscriberId: 'ada', status: 'failed', error: '550 ada@example.com' },
+          },
+        }),
+      },
+      {
+        id: 13,
+        run_at: 9,
+        kind: 'endpoint_event',
+        state: 'leased',
+        payload:
+          '{"endpointId":"e1","webhookId":"w2","event":{"type":"subscriber.unsubscribed","data":{"subscriberId":"ada","channel":"email"}}}',
+      },
+      {
+        id: 14,
+        run_at: 9,
+        kind: 'endpoint_event',
+        payload:
+          '{"endpointId":"e1","webhookId":"w3","event":{"type":"message.sent","data":{"subscriberId":"bob"}}}',
+      },
+      {
+        id: 15,
+        run_at: 9,
+        kind: 'endpoint_event',
+        payload: '{"endpointId":"e1","webhookId":"w4","event":{"type":"ping","data":{}}}',
+      },
     ].map((job) => ({ state: 'ready', ...job }));
-    expect(waitingFor(jobs, 'ada')).toEqual({
+    expect(waitingFor(jobs, 'ada', 'erased:h')).toEqual({
       eventIds: ['evt_a', 'evt_b', 'evt_c', 'evt_d'],
-      rewrites: [{ id: 3, payload: { eventId: 'evt_d', subscriberIds: ['bob'], at: 9 } }],
+      rewrites: [
+        { id: 3, payload: { eventId: 'evt_d', subscriberIds: ['bob'], at: 9 } },
+        {
+          id: 12,
+          payload: {
+            endpointId: 'e1',
+            webhookId: 'whmsg_1',
+            event: {
+              type: 'message.failed',
+              timestamp: 't',
+              data: { messageId: 'msg_3', subscriberId: 'erased:h', status: 'failed' },
+            },
+          },
+        },
+        {
+          id: 13,
+          payload: {
+            endpointId: 'e1',
+            webhookId: 'w2',
+            event: { type: 'subscriber.unsubscribed', data: { subscriberId: 'erased:h', channel: 'email' } },
+          },
+        },
+      ],
       drops: [8, 10],
     });
   });
