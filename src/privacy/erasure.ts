@@ -21,19 +21,23 @@ const BATCHES_PER_RUN = 50;
 const ERASE_MAX_ATTEMPTS = 2_000;
 /** Waiting jobs read per transaction when looking for events still to reach the subscriber. */
 const WAITING_PAGE = 100;
+/** Rate-limit rules whose counters of the subscriber one transaction deletes (two seeks each). */
+const RULES_PAGE = 200;
 
 /**
  * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
  * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
  * first, before any of those jobs runs and leaves its event behind — then the messages, then the
- * skipped steps; and where writers run side by side (not SQLite's single writer), the messages
+ * skipped steps, then the rate-limit counters (`counters`, from the scope `rules` names); and
+ * where writers run side by side (not SQLite's single writer), the messages
  * once more when ERASURE_CLOCK_MARGIN_MS have passed since the erasure (`late`): a delivery's write
  * that read the subscriber just before the erasure and was still running as it committed did not
  * see it (src/store/postgres/messages.ts), and commits under the old id.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
-  phase?: 'messages' | 'skipped' | 'late';
+  phase?: 'messages' | 'skipped' | 'counters' | 'late';
   waiting?: WaitingJobsCursor;
+  rules?: string;
 }
 
 /**
@@ -93,7 +97,7 @@ async function eraseOneBatch(
   payload: ErasurePayload,
   now: number,
 ): Promise<ErasurePayload | null> {
-  const { phase, waiting, ...who } = payload;
+  const { phase, waiting, rules, ...who } = payload;
   const request = { tenantId, ...who, now, batch: ERASE_BATCH };
   switch (phase) {
     case undefined: {
@@ -103,8 +107,12 @@ async function eraseOneBatch(
     case 'messages':
       return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'skipped' } : payload;
     case 'skipped':
-      if ((await store.eraseSkippedSteps(request)) >= ERASE_BATCH) return payload;
+      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'counters' } : payload;
+    case 'counters': {
+      const next = await store.eraseRateCounters(request, rules ?? null, RULES_PAGE);
+      if (next !== null) return { ...who, phase: 'counters', rules: next };
       return store.capabilities.singleWriter ? null : { ...who, phase: 'late' };
+    }
     case 'late':
       return (await store.eraseMessages(request)) < ERASE_BATCH ? null : payload;
   }

@@ -230,3 +230,18 @@ export function nextWaiting(
   const lane = LANES[LANES.indexOf(from.lane) + 1];
   return lane ? { ...FIRST_WAITING, lane } : null;
 }
+
+/**
+ * The rule a rate counter's scope belongs to (src/policy/rate-limit.ts ruleScope: workflow, layer,
+ * window, limit, joined by U+001F), its subscriber's counters within it, and where the next rule's
+ * scopes begin. Ids and workflow keys hold no control character, so U+001F only ever separates;
+ * U+0020 is the first character past it, so `scope < rule + U+0020` holds exactly the rule's own
+ * scope and those it prefixes.
+ */
+export function rateCountersOf(scope: string, subscriberId: string): { own: string; next: string } {
+  const parts = scope.split('\u001f');
+  // A scope not made by ruleScope (none is): passed over alone.
+  if (parts.length < 4) return { own: '', next: `${scope}\u0000` };
+  const rule = parts.slice(0, 4).join('\u001f');
+  return { own: `${rule}\u001f${subscriberId}`, next: `${rule}\u0020` };
+}

@@ -1221,6 +1221,13 @@ export interface PersonalDataStore {
     limit: number,
   ): Promise<WaitingJobsCursor | null>;
   /**
+   * Deletes the subscriber's rate-limit counters (their id is in the counter's scope, which would
+   * keep it for up to a year's window) of up to `limit` of the tenant's rules, from the first
+   * scope at or after `from` (null: the first): a seek per rule, never a scan of the counters.
+   * Answers where to go on, or null when no rule is left.
+   */
+  eraseRateCounters(request: ErasureRequest, from: string | null, limit: number): Promise<string | null>;
+  /**
    * Scrubs these events (as eraseMessages does) of an erased subscriber they name: a delivery
    * that finds a recipient gone (erased after the event was accepted, before its erasure job read
    * the queue) leaves the event to no job and no message the erasure would reach it by.

@@ -325,6 +325,48 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it("erases the subscriber's rate-limit counters of every rule, a page of rules at a time, and no one else's", async () => {
+    const store = current();
+    const scope = (rule: string, ...rest: string[]) => [rule, ...rest].join('\u001f');
+    const perSubscriber = scope('wa', 'subscriber', '3600000', '1');
+    const perChannel = scope('wb', 'subscriber+channel', '60000', '1');
+    const scopes = [
+      scope(perSubscriber, 'u1'),
+      scope(perSubscriber, 'u10'),
+      scope(perSubscriber, 'u2'),
+      scope(perChannel, 'u1', 'email'),
+      scope(perChannel, 'u1', 'sms'),
+      scope(perChannel, 'u2', 'email'),
+      scope('wc', 'tenant', '60000', '1'),
+    ];
+    const counters = scopes.map((s) => ({ scope: s, limit: 1, windowEnd: Date.now() + 3_600_000 }));
+    const takeEach = (tenantId: string) =>
+      store.takeRateCounts(
+        tenantId,
+        counters,
+        counters.map((_, i) => ({ shared: [i], parts: [[]] })),
+      );
+    expect(await takeEach(T)).toEqual(counters.map(() => [-1]));
+    expect(await takeEach(OTHER)).toEqual(counters.map(() => [-1]));
+
+    let from = await store.eraseRateCounters(erasureOfU1, null, 1);
+    let pages = 1;
+    while (from !== null) {
+      from = await store.eraseRateCounters(erasureOfU1, from, 1);
+      pages++;
+    }
+    // Three rules, then the look past the last.
+    expect(pages).toBe(4);
+    // u1's counters start again; everyone else's (u10 too, and the other tenant's u1) stay full.
+    const full = await takeEach(T);
+    expect(full.map(([answer], i) => (answer === -1 ? scopes[i] : null)).filter(Boolean)).toEqual([
+      scopes[0],
+      scopes[3],
+      scopes[4],
+    ]);
+    expect(await takeEach(OTHER)).toEqual(counters.map((_, i) => [i]));
+  });
+
   it('takes effect when it commits: a message stamped after the DELETE began, written before, is erased too', async () => {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);

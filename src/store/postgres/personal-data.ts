@@ -8,6 +8,7 @@ import {
   expiryFloor,
   FIRST_WAITING,
   nextWaiting,
+  rateCountersOf,
   scrubEventPayload,
   toConsent,
   type WaitingJobRow,
@@ -206,6 +207,27 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           [tenantId, eventIds, erasedId, subscriberId, steps],
         );
         return rows.length;
+      });
+    },
+    async eraseRateCounters(request, from, limit) {
+      return transaction(pool, async (client) => {
+        let at = from ?? '';
+        for (let rule = 0; rule < limit; rule++) {
+          const { rows } = await client.query<{ scope: string }>(
+            'SELECT scope FROM rate_counters WHERE tenant_id = $1 AND scope >= $2 ORDER BY scope LIMIT 1',
+            [request.tenantId, at],
+          );
+          if (rows.length === 0) return null;
+          const { own, next } = rateCountersOf(rows[0]!.scope, request.subscriberId);
+          if (own)
+            await client.query(
+              `DELETE FROM rate_counters
+                WHERE tenant_id = $1 AND (scope = $2 OR (scope > ($2 || chr(31)) AND scope < ($2 || chr(32))))`,
+              [request.tenantId, own],
+            );
+          at = next;
+        }
+        return at;
       });
     },
     async scrubEventsOf(who, eventIds) {

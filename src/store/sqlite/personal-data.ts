@@ -8,6 +8,7 @@ import {
   expiryFloor,
   FIRST_WAITING,
   nextWaiting,
+  rateCountersOf,
   scrubEventPayload,
   toConsent,
   type WaitingJobRow,
@@ -220,6 +221,25 @@ export function sqlitePersonalDataStore(
     },
   );
 
+  const firstScopeFrom = db
+    .prepare('SELECT scope FROM rate_counters WHERE tenant_id = ? AND scope >= ? ORDER BY scope LIMIT 1')
+    .pluck();
+  const dropCounters = db.prepare(
+    `DELETE FROM rate_counters
+      WHERE tenant_id = @tenantId AND (scope = @own OR (scope > (@own || char(31)) AND scope < (@own || char(32))))`,
+  );
+  const eraseCounters = db.transaction((request: ErasureRequest, from: string | null, limit: number) => {
+    let at = from ?? '';
+    for (let rule = 0; rule < limit; rule++) {
+      const scope = firstScopeFrom.get(request.tenantId, at) as string | undefined;
+      if (scope === undefined) return null;
+      const { own, next } = rateCountersOf(scope, request.subscriberId);
+      if (own) dropCounters.run({ tenantId: request.tenantId, own });
+      at = next;
+    }
+    return at;
+  });
+
   const purges = new Map<ExpiringTable, Database.Statement>();
   for (const [table, { idColumn, key }] of Object.entries(EXPIRING) as [
     ExpiringTable,
@@ -266,6 +286,9 @@ export function sqlitePersonalDataStore(
     },
     async scrubEventsOf(who, eventIds) {
       scrubNamed.immediate(who, eventIds);
+    },
+    async eraseRateCounters(request, from, limit) {
+      return eraseCounters.immediate(request, from, limit);
     },
     async purgeExpired(table, tenantId, before, limit) {
       const floor = expiryFloor(table, before);

@@ -76,3 +76,28 @@ describe('an erasure where writers run side by side', () => {
     expect(late!.content).toEqual({});
   });
 });
+
+describe('an erasure job', () => {
+  it("ends by deleting the subscriber's rate-limit counters, which name them", async () => {
+    const real = openSqliteStore({ file: ':memory:' });
+    store = real;
+    await real.ensureTenant('t1', 't1');
+    await real.upsertSubscriber('t1', 'u1', { email: 'u1@example.com' }, 1);
+    const at = Date.now();
+    const counters = ['u1', 'u2'].map((id) => ({
+      scope: ['welcome', 'subscriber', '86400000', '1', id].join('\u001f'),
+      limit: 1,
+      windowEnd: at + 86_400_000,
+    }));
+    const takeBoth = () =>
+      real.takeRateCounts('t1', counters, [
+        { shared: [0], parts: [[]] },
+        { shared: [1], parts: [[]] },
+      ]);
+    expect(await takeBoth()).toEqual([[-1], [-1]]);
+    await startErasure(real, KEY, 't1', 'u1', at);
+    expect(await runDue(real, at)).toEqual([{ kind: 'done' }]);
+    // u1's counter is gone (a new u1 starts from zero); u2's is still full.
+    expect(await takeBoth()).toEqual([[-1], [1]]);
+  });
+});
