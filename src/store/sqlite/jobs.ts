@@ -70,31 +70,35 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
               SELECT 1 FROM jobs held WHERE held.state = 'leased' AND held.partition_key = jobs.partition_key))
       ORDER BY run_at, id LIMIT ?`,
   );
-  // Tenants with ready jobs in a lane, in id order after a cursor: a loose index scan, one seek each.
-  const tenantsAfter = db
-    .prepare(
-      `WITH RECURSIVE t(tenant) AS (
-         SELECT (SELECT MIN(tenant_id) FROM jobs WHERE state = 'ready' AND lane = @lane AND tenant_id > @after)
-         UNION ALL
-         SELECT (SELECT MIN(tenant_id) FROM jobs WHERE state = 'ready' AND lane = @lane AND tenant_id > t.tenant)
-           FROM t WHERE t.tenant IS NOT NULL
-         LIMIT @limit)
-       SELECT tenant FROM t WHERE tenant IS NOT NULL`,
-    )
+  // The first tenant with ready jobs in a lane after another: one seek of jobs_ready. Walked from
+  // JavaScript, a seek per tenant (a recursive CTE doing the same cost about eight times as much
+  // per statement, and a claim asks every lane, twice when the round-robin wraps).
+  const tenantAfter = db
+    .prepare(`SELECT MIN(tenant_id) FROM jobs WHERE state = 'ready' AND lane = ? AND tenant_id > ?`)
     .pluck();
   // Where each lane's round-robin over tenants resumes.
   const cursors = new Map<Lane, string>();
 
+  /**
+   * Up to MAX_TENANTS_PER_CLAIM tenants with work in `lane`, in id order after `from`, stopping past
+   * `until` (when given), onto `into`.
+   */
+  function walkTenants(lane: Lane, from: string, until: string | null, into: string[]): void {
+    let at = from;
+    while (into.length < MAX_TENANTS_PER_CLAIM) {
+      const tenant = tenantAfter.get(lane, at) as string | null;
+      if (tenant === null || (until !== null && tenant > until)) return;
+      into.push(tenant);
+      at = tenant;
+    }
+  }
+
   /** Up to MAX_TENANTS_PER_CLAIM tenants with work in `lane`, starting after the lane's cursor and wrapping. */
   function tenantsFor(lane: Lane): string[] {
     const after = cursors.get(lane) ?? '';
-    const tenants = tenantsAfter.all({ lane, after, limit: MAX_TENANTS_PER_CLAIM }) as string[];
-    if (tenants.length < MAX_TENANTS_PER_CLAIM && after !== '') {
-      for (const tenant of tenantsAfter.all({ lane, after: '', limit: MAX_TENANTS_PER_CLAIM }) as string[]) {
-        if (tenant > after || tenants.length >= MAX_TENANTS_PER_CLAIM) break;
-        tenants.push(tenant);
-      }
-    }
+    const tenants: string[] = [];
+    walkTenants(lane, after, null, tenants);
+    if (after !== '') walkTenants(lane, '', after, tenants);
     return tenants;
   }
   const lease = db.prepare(
