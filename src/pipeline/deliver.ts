@@ -322,7 +322,7 @@ export function buildMessages(
           tenantId: event.tenantId,
           workflow: workflow.key,
           subscriberId: subscriber.id,
-          key: storedDigestKey(key),
+          key, // as rendered: buildDeliveries stores its hash (storedDigestKey)
           eventId: event.id,
           digestId: newId('dig', now),
           now,
@@ -677,6 +677,9 @@ async function buildDeliveries(
     const { tenantId, subscriberId } = message.record;
     message.subscriberCreatedAt = found.get(`${tenantId}\u0000${subscriberId}`)?.createdAt;
   }
+  // A key as rendered may be an address or a name: the store gets its keyed hash.
+  for (const join of joins)
+    join.key = storedDigestKey(join.key, (value) => deps.store.personalData.hash('digest-key', value));
   return { messages, deferred, skipped, joins, madeFor, gone };
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { iso, parseDuration } from '../shared/time.ts';
 
 /**
@@ -18,9 +17,6 @@ export const DIGEST_WINDOW_MAX_MS = 7 * 86_400_000;
  */
 export const DIGEST_EVENTS_IN_SCOPE = 100;
 
-/** Rendered keys longer than this are stored as their SHA-256: an index entry stays small. */
-export const DIGEST_KEY_MAX_CHARS = 200;
-
 /** A digest window in ms, or null when it is not a duration from 1 s to 7 d. */
 export function digestWindowMs(window: string): number | null {
   const ms = parseDuration(window);
@@ -29,12 +25,13 @@ export function digestWindowMs(window: string): number | null {
 }
 
 /**
- * The key a rendered `digest.key` is stored under. Equal renders give equal keys; a long one is
- * replaced by its hash (prefixed, so no short key can collide with it).
+ * The key a rendered `digest.key` is stored under: its keyed hash (`hash`: PersonalData.hash), so
+ * the database never holds what the key renders — often an address or a name — and a key of any
+ * length takes a fixed-size index entry. Equal renders give equal keys; the empty key (no key, or
+ * one that renders empty) stays empty.
  */
-export function storedDigestKey(rendered: string): string {
-  if (rendered.length <= DIGEST_KEY_MAX_CHARS) return rendered;
-  return `sha256:${createHash('sha256').update(rendered).digest('hex')}`;
+export function storedDigestKey(rendered: string, hash: (value: string) => string): string {
+  return rendered === '' ? '' : `k:${hash(rendered)}`;
 }
 
 /** The event view's word for a step an event did not get on its own: it went into a digest. */

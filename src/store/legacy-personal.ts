@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { addressHash, normaliseAddress } from '../feedback/address.ts';
+import { storedDigestKey } from '../policy/digest.ts';
 import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
 import type { DevicePlatform, WebPushSubscription } from '../shared/model.ts';
 import { deviceAddressHash } from './device-address.ts';
@@ -28,6 +29,19 @@ export type LegacyDeviceRow = {
   subscription: string | null;
 };
 export type LegacyCaptureRow = { tenant_id: string; id: string; recipient: string };
+export type LegacyDigestRow = { tenant_id: string; id: string; digest_key: string };
+
+/**
+ * SQL that is true for a digest key stored as rendered (storedDigestKey hashes every key since).
+ * A key an earlier version stored as `sha256:…` (renders over 200 characters) is hashed as it
+ * is: the window it names still closes, and the next event of that key opens a new one.
+ */
+export const PLAIN_DIGEST_KEY_SQL = `(digest_key <> '' AND digest_key NOT LIKE 'k:%')`;
+
+/** A digest key stored as rendered, as storedDigestKey stores it now. */
+export function rehashDigestKey(personal: PersonalData, stored: string): string {
+  return storedDigestKey(stored, (value) => personal.hash('digest-key', value));
+}
 
 export const LEGACY_BATCH = 200;
 

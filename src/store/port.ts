@@ -673,7 +673,10 @@ export interface DigestJoin {
   tenantId: string;
   workflow: string;
   subscriberId: string;
-  /** The rendered key as stored (storedDigestKey); '' when the workflow's digest has none. */
+  /**
+   * The rendered key as stored: its keyed hash (storedDigestKey), '' when the workflow's digest
+   * has none or it renders empty.
+   */
   key: string;
   eventId: string;
   /** Used only if this join opens the window. */

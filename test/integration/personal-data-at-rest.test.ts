@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settledMessages } from '../helpers/messages.ts';
 import { withPostgres } from '../helpers/pg-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // Distinctive values: found anywhere in the database, they were stored in clear.
 const EMAIL = 'Octavia.Brightwater-6620@example.org';
@@ -131,5 +132,40 @@ describe('personal data at rest (API.md "Personal data")', () => {
     }
     expect(stored).not.toContain('7700966201');
     expect(stored).not.toContain('5550188172');
+  });
+
+  it('a digest keyed by an address stores the key as a keyed hash', async () => {
+    const email = 'digest.quentin.4471@example.com';
+    const phone = '+15550144719';
+    expect(
+      (
+        await server.call('PUT', '/v1/workflows/pd-digest', {
+          channels: [{ channel: 'in_app', template: { title: '{{ count }} new' } }],
+          digest: { window: '10m', key: '{{ subscriber.email }}|{{ subscriber.phone }}' },
+        })
+      ).status,
+    ).toBe(200);
+    const events: string[] = [];
+    for (let n = 0; n < 2; n++) {
+      const sent = await server.call('POST', '/v1/events', {
+        workflow: 'pd-digest',
+        to: [{ subscriberId: 'quentin', email, phone }],
+      });
+      expect(sent.status).toBe(202);
+      events.push(sent.body.eventId as string);
+    }
+    // Both events joined one open digest (its close is ten minutes away).
+    const reasons = await waitFor(async () => {
+      const views = await Promise.all(events.map((id) => server.call('GET', `/v1/events/${id}`)));
+      const skipped = views.map((view) => view.body.skipped?.[0]?.reason as string | undefined);
+      return skipped.every(Boolean) ? (skipped as string[]) : null;
+    }, 'both events gathered into the digest');
+    expect(reasons![0]).toMatch(/^digest: gathered into the digest closing at /);
+    expect(reasons![1]).toBe(reasons![0]);
+
+    const stored = await everythingStored(server);
+    expect(stored).toContain('quentin');
+    expect(stored.toLowerCase()).not.toContain('digest.quentin.4471');
+    expect(stored).not.toContain('5550144719');
   });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { storedDigestKey } from '../../src/policy/digest.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type {
@@ -3174,12 +3175,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
             // Suppressions were keyed by an unkeyed SHA-256 of the normalised address.
             `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
                VALUES ('${T}', 'email', '${sha(EMAIL.toLowerCase())}', 'hard_bounce', '550', 1)`,
+            // Digest keys were stored as rendered.
+            `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
+               VALUES ('${T}', 'dig_old', 'w', 'old', '${EMAIL}|${PHONE}', 1, 100)`,
           ])
             await raw!.exec(store, sql);
           // Readable before they are sealed.
           expect(await store.getSubscriber(T, 'old')).toMatchObject({ email: EMAIL, phone: PHONE });
 
-          expect(await store.sealLegacyPersonalData()).toBe(4);
+          expect(await store.sealLegacyPersonalData()).toBe(5);
           expect(await store.sealLegacyPersonalData()).toBe(0);
           const old = await store.getSubscriber(T, 'old');
           expect(old).toMatchObject({ email: EMAIL, phone: PHONE });
@@ -3208,6 +3212,25 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           );
           expect((await store.listDevices(T, 'old')).map((d) => d.id)).toEqual(['browser']);
           expect((await store.listSandboxCaptures(T, 5))[0]?.to).toBe(PHONE);
+          // The open digest answers to its key as a delivery stores it now: the next event joins it.
+          const key = storedDigestKey(`${EMAIL}|${PHONE}`, (v) => store.personalData.hash('digest-key', v));
+          await store.createMessages([], undefined, [], {
+            joins: [
+              {
+                tenantId: T,
+                workflow: 'w',
+                subscriberId: 'old',
+                key,
+                eventId: 'evt_next',
+                digestId: 'dig_new',
+                now: 50,
+                windowMs: 60_000,
+                job: { kind: 'digest', lane: 'normal' },
+                steps: [],
+              },
+            ],
+          });
+          expect((await store.closeDigest(T, 'dig_old'))?.eventIds).toEqual(['evt_next']);
           const dumped = await raw!.dump(store);
           for (const value of [EMAIL, PHONE, TOKEN, ENDPOINT])
             expect(dumped.includes(value), value).toBe(false);

@@ -3,8 +3,11 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import {
   type LegacyCaptureRow as CaptureRow,
   type LegacyDeviceRow as DeviceRow,
+  type LegacyDigestRow as DigestRow,
   LEGACY_BATCH,
+  PLAIN_DIGEST_KEY_SQL,
   PLAIN_SQL,
+  rehashDigestKey,
   resealDevice,
   resealSubscriber,
   type LegacySubscriberRow as SubscriberRow,
@@ -110,6 +113,25 @@ export function postgresSealLegacy(pool: pg.Pool, personal: PersonalData): () =>
           await client.query(
             'UPDATE sandbox_captures SET recipient = $3 WHERE tenant_id = $1 AND id = $2 AND recipient = $4',
             [row.tenant_id, row.id, personal.seal(row.recipient), row.recipient],
+          );
+      });
+      sealed += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.tenant_id, last.id];
+    }
+    for (let after = ['', '']; ; ) {
+      const { rows } = await run<DigestRow>(
+        pool,
+        `SELECT tenant_id, id, digest_key FROM digests
+          WHERE (tenant_id, id) > ($1, $2) AND ${PLAIN_DIGEST_KEY_SQL} ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+        after,
+      );
+      if (rows.length === 0) break;
+      await transaction(pool, async (client) => {
+        for (const row of rows)
+          await client.query(
+            'UPDATE digests SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4',
+            [row.tenant_id, row.id, rehashDigestKey(personal, row.digest_key), row.digest_key],
           );
       });
       sealed += rows.length;

@@ -3,9 +3,12 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import {
   type LegacyCaptureRow as CaptureRow,
   type LegacyDeviceRow as DeviceRow,
+  type LegacyDigestRow as DigestRow,
   LEGACY_BATCH,
+  PLAIN_DIGEST_KEY_SQL,
   PLAIN_SQL,
   type Rekey,
+  rehashDigestKey,
   resealDevice,
   resealSubscriber,
   type LegacySubscriberRow as SubscriberRow,
@@ -50,6 +53,14 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
     'UPDATE sandbox_captures SET recipient = ? WHERE tenant_id = ? AND id = ? AND recipient = ?',
   );
 
+  const digests = db.prepare(
+    `SELECT tenant_id, id, digest_key FROM digests
+      WHERE (tenant_id, id) > (?, ?) AND ${PLAIN_DIGEST_KEY_SQL} ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+  );
+  const setDigestKey = db.prepare(
+    'UPDATE digests SET digest_key = ? WHERE tenant_id = ? AND id = ? AND digest_key = ?',
+  );
+
   const subscriberPage = db.transaction((rows: SubscriberRow[]) => {
     for (const row of rows) {
       const sealed = resealSubscriber(personal, row);
@@ -81,6 +92,10 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
   const capturePage = db.transaction((rows: CaptureRow[]) => {
     for (const row of rows)
       setCapture.run(personal.seal(row.recipient), row.tenant_id, row.id, row.recipient);
+  });
+  const digestPage = db.transaction((rows: DigestRow[]) => {
+    for (const row of rows)
+      setDigestKey.run(rehashDigestKey(personal, row.digest_key), row.tenant_id, row.id, row.digest_key);
   });
   const pause = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -122,6 +137,15 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
       const rows = captures.all(...after) as CaptureRow[];
       if (rows.length === 0) break;
       capturePage.immediate(rows);
+      sealed += rows.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.tenant_id, last.id];
+      await pause();
+    }
+    for (let after = ['', '']; ; ) {
+      const rows = digests.all(...after) as DigestRow[];
+      if (rows.length === 0) break;
+      digestPage.immediate(rows);
       sealed += rows.length;
       const last = rows[rows.length - 1]!;
       after = [last.tenant_id, last.id];

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   DIGEST_EVENTS_IN_SCOPE,
-  DIGEST_KEY_MAX_CHARS,
   digestJoinReason,
   digestScope,
   digestWindowMs,
   oldestFirst,
   storedDigestKey,
 } from '../../../src/policy/digest.ts';
+import { PersonalData } from '../../../src/security/personal-data.ts';
 
 describe('digestWindowMs', () => {
   it.each([
@@ -30,18 +30,22 @@ describe('digestWindowMs', () => {
 });
 
 describe('storedDigestKey', () => {
-  it('keeps a key up to the limit as it is, the empty key included', () => {
-    expect(storedDigestKey('')).toBe('');
-    expect(storedDigestKey('thread 42')).toBe('thread 42');
-    const longest = 'x'.repeat(DIGEST_KEY_MAX_CHARS);
-    expect(storedDigestKey(longest)).toBe(longest);
+  const personal = new PersonalData();
+  const hash = (value: string) => personal.hash('digest-key', value);
+
+  it('stores a key as its keyed hash, whatever its length; the empty key stays empty', () => {
+    expect(storedDigestKey('', hash)).toBe('');
+    expect(storedDigestKey('ada@example.com', hash)).toMatch(/^k:[0-9a-f]{64}$/);
+    expect(storedDigestKey('y'.repeat(100_000), hash)).toMatch(/^k:[0-9a-f]{64}$/);
   });
 
-  it('stores a longer key as its hash: equal keys meet, different ones do not', () => {
-    const long = 'y'.repeat(DIGEST_KEY_MAX_CHARS + 1);
-    expect(storedDigestKey(long)).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(storedDigestKey(long)).toBe(storedDigestKey(`${long}`));
-    expect(storedDigestKey(`${long}z`)).not.toBe(storedDigestKey(long));
+  it('meets equal keys and keeps different ones apart; another installation hashes differently', () => {
+    expect(storedDigestKey('thread 42', hash)).toBe(storedDigestKey(`thread ${42}`, hash));
+    expect(storedDigestKey('thread 43', hash)).not.toBe(storedDigestKey('thread 42', hash));
+    const other = new PersonalData();
+    expect(storedDigestKey('thread 42', (v) => other.hash('digest-key', v))).not.toBe(
+      storedDigestKey('thread 42', hash),
+    );
   });
 });
 
