@@ -76,7 +76,7 @@ export interface DeliveryTarget {
    * A digest's close: its messages belong to `event` (the oldest live one) and their templates
    * also see `count` and `events`. Without it, a digest workflow's recipients join their digest.
    */
-  digest?: { id: string; scope: DigestScope };
+  digest?: { id: string; scope: DigestScope; eventIds: readonly string[] };
   /** A fallback step decided by its job (src/pipeline/fallback.ts): built, unlike in a delivery. */
   fallback?: FallbackBuild;
   /** Per email step with a `layout`: the version it is wrapped in, null when there is none (layouts.ts). */
@@ -209,6 +209,9 @@ export function buildMessages(
   const head = target.at === undefined ? [accepted] : [accepted, scheduledEntry(event, target.at)];
   const fallback = target.fallback;
   if (fallback && !fallback.stopped) head.push(fallback.because);
+  // A digest's close names what it gathered in its messages' meta: a fallback step after one of
+  // them renders the same digest (fallback.ts reads it back).
+  const digestMeta = target.digest ? digestMessageMeta(target.digest) : null;
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
   const inAppData = inboxData(workflow.definition, data);
@@ -265,8 +268,10 @@ export function buildMessages(
     reason,
     deviceId,
     providerMessageId: null,
-    meta:
+    meta: withDigest(
       variant === null ? (deviceId === null ? NO_META : { deviceId }) : metaWithVariant(deviceId, variant),
+      digestMeta,
+    ),
   });
   const failure = (
     subscriberId: string,
@@ -286,10 +291,15 @@ export function buildMessages(
   const only = target.steps ? new Set(target.steps) : null;
   // A digest workflow's recipients join their digest instead; its close (target.digest) sends.
   const digest = workflow.definition.digest;
-  const windowMs = digest && !target.digest && !paused ? digestWindowMs(digest.window) : null;
   const digestSteps = steps.flatMap((step, index) =>
     step.fallback || (only && !only.has(index)) ? [] : [{ step: index, channel: step.channel }],
   );
+  // A fallback step follows a message already sent (a digest's, too): it never joins a digest,
+  // nor does a delivery of fallback steps only (a deferred one), which a digest would not send.
+  const windowMs =
+    digest && !target.digest && !target.fallback && !paused && digestSteps.length > 0
+      ? digestWindowMs(digest.window)
+      : null;
   for (let s = 0; s < subscribers.length; s++) {
     const subscriber = subscribers[s]!;
     const scope: RenderScope = {
@@ -307,9 +317,10 @@ export function buildMessages(
       };
       scope.links = templateLinks(deps.links, linkTarget, now);
     }
-    if (target.digest) {
-      scope.count = target.digest.scope.count;
-      scope.events = target.digest.scope.events;
+    const digestScope = target.digest?.scope ?? target.fallback?.digest;
+    if (digestScope) {
+      scope.count = digestScope.count;
+      scope.events = digestScope.events;
     }
     if (windowMs !== null) {
       if (renders.exhausted()) {
@@ -541,6 +552,23 @@ export function framed(
 
 function metaWithVariant(deviceId: string | null, variant: string): Record<string, string> {
   return deviceId === null ? { variant } : { deviceId, variant };
+}
+
+/**
+ * What a digest's message says of it in `meta`: `digestCount` (every event gathered) and
+ * `digestEvents`, the ids of those its templates saw as `events` (oldest first, space-separated).
+ */
+export interface DigestMeta {
+  digestCount: number;
+  digestEvents: string;
+}
+
+function digestMessageMeta(digest: NonNullable<DeliveryTarget['digest']>): DigestMeta {
+  return { digestCount: digest.scope.count, digestEvents: digest.eventIds.join(' ') };
+}
+
+function withDigest(meta: MessageRecord['meta'], digest: DigestMeta | null): MessageRecord['meta'] {
+  return digest === null ? meta : { ...meta, ...digest };
 }
 
 /** A recipient's devices on the step's platforms (those of a channel are few: a filter beats a map). */

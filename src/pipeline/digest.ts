@@ -1,4 +1,4 @@
-import { type DigestEvent, digestScope, oldestFirst } from '../policy/digest.ts';
+import { DIGEST_EVENTS_IN_SCOPE, type DigestEvent, digestScope, oldestFirst } from '../policy/digest.ts';
 import { ACKED, type JobHandler } from '../queue/handler.ts';
 import type { ClosedDigest, DigestJobPayload } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget } from './deliver.ts';
@@ -33,7 +33,11 @@ async function closingTarget(
     event: first,
     workflow,
     subscriberIds: [digest.subscriberId],
-    digest: { id: digest.id, scope: digestScope(gathered) },
+    digest: {
+      id: digest.id,
+      scope: digestScope(gathered),
+      eventIds: gathered.slice(0, DIGEST_EVENTS_IN_SCOPE).map((event) => event.id),
+    },
   };
   if (steps) target.steps = steps;
   return target;

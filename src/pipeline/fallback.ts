@@ -1,6 +1,7 @@
+import type { DigestScope } from '../policy/digest.ts';
 import { decideFallback } from '../policy/fallback.ts';
 import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
-import type { TimelineEntry } from '../shared/model.ts';
+import type { MessageRecord, TimelineEntry } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { Job } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget, loadTargets } from './deliver.ts';
@@ -14,6 +15,30 @@ import { type FallbackPayload, fallbackJob } from './fallback-timers.ts';
 export interface FallbackBuild {
   because: TimelineEntry;
   stopped: boolean;
+  /** After a digest's message: the digest its templates see again (`count`, `events`). */
+  digest?: DigestScope;
+}
+
+/**
+ * The digest a fallback step renders when the messages before it were a digest's (their meta
+ * names it: DigestMeta): its count, and the data of the events its templates saw, read again.
+ */
+async function digestBefore(
+  deps: PipelineDeps,
+  tenantId: string,
+  messages: readonly MessageRecord[],
+): Promise<DigestScope | undefined> {
+  const meta = messages.find((m) => typeof m.meta?.digestEvents === 'string')?.meta;
+  if (!meta) return undefined;
+  const ids = String(meta.digestEvents).split(' ').filter(Boolean);
+  const read = new Map(
+    (await deps.store.getEvents(ids.map((id) => ({ tenantId, id })))).map((e) => [e.id, e]),
+  );
+  const events = ids.flatMap((id) => {
+    const event = read.get(id);
+    return event ? [(event.payload.data ?? {}) as Record<string, unknown>] : [];
+  });
+  return { count: Number(meta.digestCount) || events.length, events };
 }
 
 /**
@@ -75,11 +100,14 @@ export function fallbackHandler(deps: PipelineDeps): JobHandler {
           status: stopped ? 'cancelled' : 'fallback',
           detail: decision.detail,
         };
+        const build: FallbackBuild = { because, stopped };
+        const digest = stopped ? undefined : await digestBefore(deps, job.tenantId, messages);
+        if (digest) build.digest = digest;
         const target: DeliveryTarget = {
           ...loaded,
           subscriberIds: [subscriberId],
           steps: [step],
-          fallback: { because, stopped },
+          fallback: build,
         };
         // A scheduled event's recipients were split by instant long ago: this one is due now.
         if (loaded.event.payload.schedule) target.at = now;

@@ -243,4 +243,39 @@ describe('digests through the public API', () => {
     expect(messages.every((m) => m.eventId === second)).toBe(true);
     expect(byChannel(messages, 'email')[0].content.text).toBe('first 2; all 2');
   });
+
+  it('a fallback step after a digest sends once, rendering the digest, and the next events open a new window', async () => {
+    const withFallback = {
+      channels: [
+        gathering.channels[0],
+        { ...gathering.channels[1], fallback: { after: '1s', unless: 'read' } },
+      ],
+      digest: { window: WINDOW, key: '{{ data.thread }}' },
+    };
+    expect((await server.call('PUT', '/v1/workflows/thread-fallback', withFallback)).status).toBe(200);
+    const send = async (n: number) => {
+      const response = await server.call('POST', '/v1/events', {
+        workflow: 'thread-fallback',
+        to: [{ subscriberId: 'dg_fallback', email: 'dg_fallback@example.com' }],
+        data: { thread: 't', n },
+      });
+      expect(response.status).toBe(202);
+    };
+    await send(1);
+    await send(2);
+    // The digest's inbox item, unread, then its email a second later, saying what the digest said.
+    const first = await settled('dg_fallback', 2, 6 * WINDOW_MS);
+    expect(byChannel(first, 'in_app')[0].content).toEqual({ title: '2 updates on t', body: '1,2' });
+    expect(byChannel(first, 'in_app')[0].meta).toMatchObject({ digestCount: 2 });
+    expect(byChannel(first, 'email')[0].content).toEqual({ subject: '2 updates', text: 'first 1; all 1,2' });
+    await noDigestLeft();
+
+    // A later event is not lost in a digest that never closes: it opens a window of its own.
+    await send(3);
+    const later = await settled('dg_fallback', 4, 6 * WINDOW_MS);
+    const items = byChannel(later, 'in_app').map((m) => m.content.title);
+    expect(items.sort()).toEqual(['1 updates on t', '2 updates on t']);
+    await noDigestLeft();
+    expect(await messagesOf('dg_fallback')).toHaveLength(4);
+  });
 });
