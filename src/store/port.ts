@@ -340,8 +340,14 @@ export interface WorkflowStore {
     layout: Pick<LayoutRecord, 'kind' | 'source' | 'html'>,
     now: number,
   ): Promise<LayoutRecord>;
-  /** Every version of a layout, newest first (empty when there is no such layout). */
-  listLayoutVersions(tenantId: string, key: string): Promise<LayoutRecord[]>;
+  /**
+   * The version of a layout an event accepted at `acceptedAt` uses: the newest created at or
+   * before it (the one current then), else the oldest (the layout was created after the event);
+   * null when there is no such layout. One row is read, however many versions it has.
+   */
+  layoutAt(tenantId: string, key: string, acceptedAt: number): Promise<LayoutRecord | null>;
+  /** Whether a layout exists (reads no version). */
+  hasLayout(tenantId: string, key: string): Promise<boolean>;
   /**
    * Counts the renders of version `version` of a workflow that ran past their time budget, in a
    * row: `afterSuccess` (one of its renders succeeded before these `timeouts`) starts the count

@@ -21,12 +21,3 @@ export function layoutProblem(html: string): string | null {
 export function wrapInLayout(layout: LayoutRecord, html: string): string {
   return layout.html.replace(CONTENT, () => html);
 }
-
-/**
- * The version an event accepted at `acceptedAt` uses: the newest created at or before it (the
- * one current then), else the oldest (the layout was created after the event).
- */
-export function layoutAt(newestFirst: readonly LayoutRecord[], acceptedAt: number): LayoutRecord | null {
-  for (const layout of newestFirst) if (layout.createdAt <= acceptedAt) return layout;
-  return newestFirst.at(-1) ?? null;
-}

@@ -1330,13 +1330,23 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           createdAt: 5,
         });
         await store.putLayout(T, 'brand', { kind: 'mjml', source: '<mjml/>', html: 'b {{ content }}' }, 6);
+        await store.putLayout(T, 'brand', { kind: 'html', source: 'd', html: 'd {{ content }}' }, 9);
         await store.putLayout(OTHER, 'brand', { kind: 'html', source: 'c', html: 'c {{ content }}' }, 7);
-        expect((await store.listLayoutVersions(T, 'brand')).map((l) => [l.version, l.kind, l.html])).toEqual([
-          [2, 'mjml', 'b {{ content }}'],
-          [1, 'html', 'a {{ content }}'],
-        ]);
-        expect((await store.listLayoutVersions(OTHER, 'brand')).map((l) => l.version)).toEqual([1]);
-        expect(await store.listLayoutVersions(T, 'none')).toEqual([]);
+        // The version current when an event was accepted: the newest made by then, else the oldest.
+        const at = async (when: number, tenantId = T) => {
+          const layout = await store.layoutAt(tenantId, 'brand', when);
+          return layout && [layout.version, layout.kind, layout.html];
+        };
+        expect(await at(4)).toEqual([1, 'html', 'a {{ content }}']);
+        expect(await at(5)).toEqual([1, 'html', 'a {{ content }}']);
+        expect(await at(6)).toEqual([2, 'mjml', 'b {{ content }}']);
+        expect(await at(8)).toEqual([2, 'mjml', 'b {{ content }}']);
+        expect(await at(Number.MAX_SAFE_INTEGER)).toEqual([3, 'html', 'd {{ content }}']);
+        expect(await at(100, OTHER)).toEqual([1, 'html', 'c {{ content }}']);
+        expect(await store.layoutAt(T, 'none', 100)).toBeNull();
+        expect(await store.hasLayout(T, 'brand')).toBe(true);
+        expect(await store.hasLayout(T, 'none')).toBe(false);
+        expect(await store.hasLayout('nobody', 'brand')).toBe(false);
       });
 
       it('records on each event the workflow version current when it was accepted', async () => {

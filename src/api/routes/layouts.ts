@@ -56,7 +56,7 @@ export async function layoutRoutes(app: FastifyInstance, context: ApiContext): P
 
   app.get('/v1/layouts/:key', { schema: { params } }, async (request) => {
     const { key } = request.params as { key: string };
-    const [current] = await store.listLayoutVersions(request.tenantId, key);
+    const current = await store.layoutAt(request.tenantId, key, Number.MAX_SAFE_INTEGER);
     if (!current) throw notFound('layout', key);
     return layoutView(current);
   });

@@ -225,11 +225,20 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
 /** A step's `layout` is for email steps, and names a layout that exists. */
 async function checkLayouts(store: ApiContext['store'], tenantId: string, definition: WorkflowDefinition) {
   const details: ErrorDetail[] = [];
+  const exists = new Map<string, boolean>();
   for (const [i, step] of definition.channels.entries()) {
     if (step.layout === undefined) continue;
     const path = `channels[${i}].layout`;
-    if (step.channel !== 'email') details.push({ path, message: 'is for email steps only' });
-    else if ((await store.listLayoutVersions(tenantId, step.layout)).length === 0)
+    if (step.channel !== 'email') {
+      details.push({ path, message: 'is for email steps only' });
+      continue;
+    }
+    let found = exists.get(step.layout);
+    if (found === undefined) {
+      found = await store.hasLayout(tenantId, step.layout);
+      exists.set(step.layout, found);
+    }
+    if (!found)
       details.push({ path, message: `no layout "${step.layout}": PUT /v1/layouts/${step.layout} first` });
   }
   if (details.length > 0) throw validationError(details);
@@ -375,10 +384,18 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     if (!workflow) throw notFound('workflow', key);
     const subscriber = await previewRecipient(store, request.tenantId, body, now);
     const settings = await store.getTenantSettings(request.tenantId);
+    // A preview wraps in each layout's current version, read once per layout.
     const layouts = new Map<number, LayoutRecord | null>();
-    for (const [index, step] of workflow.definition.channels.entries())
-      if (step.layout !== undefined && step.channel === 'email')
-        layouts.set(index, (await store.listLayoutVersions(request.tenantId, step.layout))[0] ?? null);
+    const current = new Map<string, LayoutRecord | null>();
+    for (const [index, step] of workflow.definition.channels.entries()) {
+      if (step.layout === undefined || step.channel !== 'email') continue;
+      if (!current.has(step.layout))
+        current.set(
+          step.layout,
+          await store.layoutAt(request.tenantId, step.layout, Number.MAX_SAFE_INTEGER),
+        );
+      layouts.set(index, current.get(step.layout)!);
+    }
     try {
       const channels = await previewWorkflow(templates, {
         layouts,

@@ -53,13 +53,25 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         }
       }
     },
-    async listLayoutVersions(tenantId, key) {
+    async layoutAt(tenantId, key, at) {
+      // As on SQLite: the oldest version is always a candidate and comes last.
       const { rows } = await run<LayoutRow>(
         db,
-        'SELECT * FROM layout_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
+        `SELECT * FROM layout_versions WHERE tenant_id = $1 AND key = $2
+            AND (created_at <= $3
+                 OR version = (SELECT MIN(version) FROM layout_versions WHERE tenant_id = $1 AND key = $2))
+          ORDER BY version DESC LIMIT 1`,
+        [tenantId, key, at],
+      );
+      return rows[0] ? toLayout(rows[0]) : null;
+    },
+    async hasLayout(tenantId, key) {
+      const { rows } = await run<{ found: boolean }>(
+        db,
+        'SELECT EXISTS (SELECT 1 FROM layout_versions WHERE tenant_id = $1 AND key = $2) AS found',
         [tenantId, key],
       );
-      return rows.map(toLayout);
+      return rows[0]?.found === true;
     },
     async getWorkflowVersion(tenantId, key, version) {
       const { rows } = await run<WorkflowVersionRow>(

@@ -44,9 +44,17 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
        FROM layout_versions WHERE tenant_id = @tenantId AND key = @key
      RETURNING *`,
   );
-  const layoutVersions = db.prepare(
-    'SELECT * FROM layout_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
+  // Newest first, the first row created by `at` — or the oldest version, which is always among
+  // the candidates and comes last: the newest row created by `at` is never older than it.
+  const layoutAt = db.prepare(
+    `SELECT * FROM layout_versions WHERE tenant_id = @tenantId AND key = @key
+        AND (created_at <= @at
+             OR version = (SELECT MIN(version) FROM layout_versions WHERE tenant_id = @tenantId AND key = @key))
+      ORDER BY version DESC LIMIT 1`,
   );
+  const hasLayout = db
+    .prepare('SELECT EXISTS (SELECT 1 FROM layout_versions WHERE tenant_id = ? AND key = ?)')
+    .pluck();
   const get = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? AND key = ?');
   // Every right-hand side reads the row as it was, so both use the count before this update.
   const countTimeouts = db.prepare(
@@ -73,8 +81,12 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
         .immediate();
       return toLayout(row);
     },
-    async listLayoutVersions(tenantId, key) {
-      return (layoutVersions.all(tenantId, key) as LayoutRow[]).map(toLayout);
+    async layoutAt(tenantId, key, at) {
+      const row = layoutAt.get({ tenantId, key, at }) as LayoutRow | undefined;
+      return row ? toLayout(row) : null;
+    },
+    async hasLayout(tenantId, key) {
+      return hasLayout.get(tenantId, key) === 1;
     },
     async listWorkflowVersions(tenantId, key) {
       return (listVersions.all(tenantId, key) as WorkflowVersionRow[]).map(toWorkflowVersion);
