@@ -328,11 +328,19 @@ export interface WorkflowStore {
     now: number,
   ): Promise<WorkflowRecord>;
   getWorkflow(tenantId: string, key: string): Promise<WorkflowRecord | null>;
-  listWorkflows(tenantId: string): Promise<WorkflowRecord[]>;
+  /** The tenant's workflows in key order: all of them, or `page.limit` after `page.after`. */
+  listWorkflows(tenantId: string, page?: { after: string | null; limit: number }): Promise<WorkflowRecord[]>;
   /** One saved version of a workflow, or null when it has no such version. */
   getWorkflowVersion(tenantId: string, key: string, version: number): Promise<WorkflowVersionRecord | null>;
-  /** Every saved version of a workflow, newest first (empty when there is no such workflow). */
-  listWorkflowVersions(tenantId: string, key: string): Promise<WorkflowVersionRecord[]>;
+  /**
+   * Saved versions of a workflow, newest first (empty when there is no such workflow): all of
+   * them, or `page.limit` of those below version `page.before` (null: from the newest).
+   */
+  listWorkflowVersions(
+    tenantId: string,
+    key: string,
+    page?: { before: number | null; limit: number },
+  ): Promise<WorkflowVersionRecord[]>;
   /** Saves a layout's next version (1 for a new one) and answers it. */
   putLayout(
     tenantId: string,

@@ -76,6 +76,28 @@ describe('workflow versions', () => {
     expect(after.body.items.map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
   });
 
+  it('pages versions newest first: 20 a page by default, `limit` up to 100, a cursor it issued', async () => {
+    for (let n = 1; n <= 25; n++) await server.call('PUT', '/v1/workflows/ver-many', inApp(`v${n}`));
+    const first = await server.call('GET', '/v1/workflows/ver-many/versions');
+    expect(first.status).toBe(200);
+    const numbers = (body: { items: { version: number }[] }) => body.items.map((v) => v.version);
+    expect(numbers(first.body)).toEqual(Array.from({ length: 20 }, (_, i) => 25 - i));
+    expect(first.body.items[0].current).toBe(true);
+    const second = await server.call(
+      'GET',
+      `/v1/workflows/ver-many/versions?cursor=${encodeURIComponent(first.body.nextCursor)}`,
+    );
+    expect(numbers(second.body)).toEqual([5, 4, 3, 2, 1]);
+    expect(second.body.items.every((v: { current: boolean }) => !v.current)).toBe(true);
+    expect(second.body.nextCursor).toBeNull();
+    const small = await server.call('GET', '/v1/workflows/ver-many/versions?limit=3');
+    expect(numbers(small.body)).toEqual([25, 24, 23]);
+    for (const query of ['limit=101', 'limit=0', 'cursor=nope', 'other=1']) {
+      const refused = await server.call('GET', `/v1/workflows/ver-many/versions?${query}`);
+      expect(refused.status, query).toBe(400);
+    }
+  });
+
   it('refuses a rollback to a version or workflow that does not exist, and a bad body', async () => {
     await server.call('PUT', '/v1/workflows/ver-missing', inApp('x'));
     const noVersion = await server.call('POST', '/v1/workflows/ver-missing/rollback', { version: 7 });

@@ -1253,6 +1253,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect((await store.getWorkflow(T, 'welcome'))?.definition.name).toBe('W');
         expect(await store.getWorkflow(OTHER, 'welcome')).toBeNull();
         expect((await store.listWorkflows(T)).map((w) => w.key)).toEqual(['welcome']);
+        for (const key of ['a', 'b', 'c']) await store.putWorkflow(T, key, { channels: [] }, 3);
+        const keys = (after: string | null, limit: number) =>
+          store.listWorkflows(T, { after, limit }).then((ws) => ws.map((w) => w.key));
+        expect(await keys(null, 2)).toEqual(['a', 'b']);
+        expect(await keys('b', 2)).toEqual(['c', 'welcome']);
+        expect(await keys('welcome', 2)).toEqual([]);
       });
 
       it('keeps every version immutable, lists them newest first, per tenant', async () => {
@@ -1275,6 +1281,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           [1, null, 1],
         ]);
         expect(await store.listWorkflowVersions(T, 'missing')).toEqual([]);
+        // A page: below a version, at most `limit`.
+        await store.putWorkflow(T, 'welcome', { name: 'three', channels: [] }, 3);
+        const page = (before: number | null, limit: number) =>
+          store.listWorkflowVersions(T, 'welcome', { before, limit }).then((vs) => vs.map((v) => v.version));
+        expect(await page(null, 2)).toEqual([3, 2]);
+        expect(await page(2, 2)).toEqual([1]);
+        expect(await page(1, 2)).toEqual([]);
       });
 
       it('goes on from the last version when a deleted workflow is saved again', async () => {

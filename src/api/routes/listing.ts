@@ -107,10 +107,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
 
   app.get('/v1/workflows', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
-    const after = afterKey(cursor);
-    // A tenant has tens of workflows, not millions: the store's list (in key order) is paged here.
-    const all = await store.listWorkflows(request.tenantId);
-    const rows = all.filter((w) => after === null || w.key > after).slice(0, limit + 1);
+    const rows = await store.listWorkflows(request.tenantId, { after: afterKey(cursor), limit: limit + 1 });
     return page(rows, limit, (w) => w.key, workflowView);
   });
 

@@ -19,9 +19,10 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
+import { issueCursor, readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
-import { IdParams, WorkflowBody } from '../schemas.ts';
+import { IdParams, Limit, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
@@ -348,6 +349,18 @@ function variantStats(definition: WorkflowDefinition, counts: VariantCount[]) {
   return [...byName.values()];
 }
 
+/** Versions per page of `GET /v1/workflows/{key}/versions`: each holds a whole definition. */
+const VERSIONS_PAGE = 20;
+const VERSIONS_CURSOR_TAG = 'v1';
+const VersionsQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Limit(100, VERSIONS_PAGE)),
+  },
+  { additionalProperties: false },
+);
+type VersionsQuery = { cursor?: string; limit?: number };
+
 export async function workflowRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store } = context;
   const params = IdParams('key');
@@ -421,14 +434,28 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     return { workflow: key, variants: variantStats(workflow.definition, counts) };
   });
 
-  app.get('/v1/workflows/:key/versions', { schema: { params } }, async (request) => {
-    const { key } = request.params as { key: string };
-    // A deleted workflow's versions are kept (its numbers go on if it is saved again), not shown.
-    if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
-    const versions = await store.listWorkflowVersions(request.tenantId, key);
-    // Every list's shape (API.md): all versions on one page.
-    return { items: versions.map((v, i) => workflowVersionView(v, i === 0)), nextCursor: null };
-  });
+  app.get(
+    '/v1/workflows/:key/versions',
+    { schema: { params, querystring: VersionsQuery } },
+    async (request) => {
+      const { key } = request.params as { key: string };
+      const { cursor, limit = VERSIONS_PAGE } = request.query as VersionsQuery;
+      // A deleted workflow's versions are kept (its numbers go on if it is saved again), not shown.
+      const workflow = await store.getWorkflow(request.tenantId, key);
+      if (!workflow) throw notFound('workflow', key);
+      const before = cursor === undefined ? null : Number(readCursor(cursor, VERSIONS_CURSOR_TAG, 1)[0]);
+      if (before !== null && !Number.isSafeInteger(before))
+        throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+      // Newest first, a page at a time: every version holds a whole definition (up to a body each).
+      const rows = await store.listWorkflowVersions(request.tenantId, key, { before, limit: limit + 1 });
+      const items = rows.slice(0, limit);
+      const last = rows.length > limit ? items.at(-1) : undefined;
+      return {
+        items: items.map((v) => workflowVersionView(v, v.version === workflow.version)),
+        nextCursor: last ? issueCursor(VERSIONS_CURSOR_TAG, String(last.version)) : null,
+      };
+    },
+  );
 
   app.post('/v1/workflows/:key/rollback', { schema: { params, body: RollbackBody } }, async (request) => {
     const { key } = request.params as { key: string };

@@ -81,11 +81,12 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
       );
       return rows[0] ? toWorkflowVersion(rows[0]) : null;
     },
-    async listWorkflowVersions(tenantId, key) {
+    async listWorkflowVersions(tenantId, key, page) {
       const { rows } = await run<WorkflowVersionRow>(
         db,
-        'SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version DESC',
-        [tenantId, key],
+        `SELECT * FROM workflow_versions WHERE tenant_id = $1 AND key = $2 AND version < $3::BIGINT
+          ORDER BY version DESC LIMIT $4`,
+        [tenantId, key, page?.before ?? Number.MAX_SAFE_INTEGER, page?.limit ?? null],
       );
       return rows.map(toWorkflowVersion);
     },
@@ -97,11 +98,11 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
       );
       return rows[0] ? toWorkflow(rows[0]) : null;
     },
-    async listWorkflows(tenantId) {
+    async listWorkflows(tenantId, page) {
       const { rows } = await run<WorkflowRow>(
         db,
-        'SELECT * FROM workflows WHERE tenant_id = $1 ORDER BY key',
-        [tenantId],
+        'SELECT * FROM workflows WHERE tenant_id = $1 AND key > $2 ORDER BY key LIMIT $3',
+        [tenantId, page?.after ?? '', page?.limit ?? null],
       );
       return rows.map(toWorkflow);
     },

@@ -36,7 +36,8 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? AND version = ?',
   );
   const listVersions = db.prepare(
-    'SELECT * FROM workflow_versions WHERE tenant_id = ? AND key = ? ORDER BY version DESC',
+    `SELECT * FROM workflow_versions WHERE tenant_id = @tenantId AND key = @key AND version < @before
+      ORDER BY version DESC LIMIT @limit`,
   );
   const insertLayout = db.prepare(
     `INSERT INTO layout_versions (tenant_id, key, version, kind, source, html, created_at)
@@ -66,7 +67,9 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
      WHERE tenant_id = @tenantId AND key = @key AND version = @version
      RETURNING *`,
   );
-  const list = db.prepare('SELECT * FROM workflows WHERE tenant_id = ? ORDER BY key');
+  const list = db.prepare(
+    'SELECT * FROM workflows WHERE tenant_id = @tenantId AND key > @after ORDER BY key LIMIT @limit',
+  );
   return {
     async putWorkflow(tenantId, key, definition, now) {
       return toWorkflow(save.immediate(tenantId, key, JSON.stringify(definition), now));
@@ -88,15 +91,18 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     async hasLayout(tenantId, key) {
       return hasLayout.get(tenantId, key) === 1;
     },
-    async listWorkflowVersions(tenantId, key) {
-      return (listVersions.all(tenantId, key) as WorkflowVersionRow[]).map(toWorkflowVersion);
+    async listWorkflowVersions(tenantId, key, page) {
+      const before = page?.before ?? Number.MAX_SAFE_INTEGER;
+      const rows = listVersions.all({ tenantId, key, before, limit: page?.limit ?? -1 });
+      return (rows as WorkflowVersionRow[]).map(toWorkflowVersion);
     },
     async getWorkflow(tenantId, key) {
       const row = get.get(tenantId, key) as WorkflowRow | undefined;
       return row ? toWorkflow(row) : null;
     },
-    async listWorkflows(tenantId) {
-      return (list.all(tenantId) as WorkflowRow[]).map(toWorkflow);
+    async listWorkflows(tenantId, page) {
+      const rows = list.all({ tenantId, after: page?.after ?? '', limit: page?.limit ?? -1 });
+      return (rows as WorkflowRow[]).map(toWorkflow);
     },
     async countRenderTimeouts(tenantId, key, version, outcome, pause) {
       const row = countTimeouts.get({
