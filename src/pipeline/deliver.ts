@@ -1,3 +1,4 @@
+import { withTextPart } from '../channels/email/content.ts';
 import {
   readSuppressions,
   type SubscriberSuppressions,
@@ -468,6 +469,7 @@ export function buildMessages(
         content = renderFields(fields, scope, renders.clock, budget, renderLocale);
         if (step.layout !== undefined && step.channel === 'email' && target.layouts)
           content = framed(content, step.layout, target.layouts.get(index));
+        if (step.channel === 'email') content = withTextPart(content);
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();

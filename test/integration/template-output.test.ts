@@ -57,3 +57,35 @@ describe('rendered text no store can keep', () => {
     expect(event.messages).toMatchObject([{ channel: 'in_app', status: 'failed', reason: 'template_error' }]);
   });
 });
+
+describe('html that cannot make a text part', () => {
+  it('fails its email with template_error when built, not each send as a provider error; a preview says so', async () => {
+    // 19,999 nested elements: html-to-text walks them recursively and runs out of stack.
+    const html = `${'<div>'.repeat(19_999)}x`;
+    const put = await server.call('PUT', '/v1/workflows/deep-html', {
+      channels: [
+        { channel: 'email', template: { subject: 'Deep', html } },
+        { channel: 'in_app', template: { title: 'fine' } },
+      ],
+    });
+    expect(put.status).toBe(200);
+    const posted = await server.call('POST', '/v1/events', {
+      workflow: 'deep-html',
+      to: [{ subscriberId: 'deep_u1', email: 'deep_u1@example.com' }],
+    });
+    expect(posted.status).toBe(202);
+    const messages = await settledMessages(server, [posted.body.eventId], 2);
+    const email = messages.find((m) => m.channel === 'email');
+    expect(email).toMatchObject({ status: 'failed', reason: 'template_error' });
+    expect(email.lastError).toBe('template error: html nests its elements too deeply to make a text part of');
+    expect(messages.find((m) => m.channel === 'in_app').status).toBe('delivered');
+
+    const preview = await server.call('POST', '/v1/workflows/deep-html/preview', { subscriberId: 'deep_u1' });
+    expect(preview.status).toBe(200);
+    expect(preview.body.channels[0]).toMatchObject({
+      channel: 'email',
+      content: null,
+      error: { reason: 'template_error' },
+    });
+  });
+});

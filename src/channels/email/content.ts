@@ -67,13 +67,30 @@ export function emailParts(content: Record<string, string>): EmailParts | { prob
 
 /** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
 export function htmlToText(html: string): string {
-  return convert(html, {
-    wordwrap: 78,
-    selectors: [
-      { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
-      { selector: 'img', format: 'skip' },
-    ],
-  });
+  try {
+    return convert(html, {
+      wordwrap: 78,
+      selectors: [
+        { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
+        { selector: 'img', format: 'skip' },
+      ],
+    });
+  } catch (error) {
+    // html-to-text walks the element tree recursively: 20,000 nested elements overflow the stack.
+    if (error instanceof RangeError)
+      throw new Error('html nests its elements too deeply to make a text part of');
+    throw error;
+  }
+}
+
+/**
+ * An email's content with its text part: as the template wrote it, or made from its html — once,
+ * when the message is built, so html that cannot make one fails the message there
+ * (`template_error`) instead of every send attempt, as a provider's error.
+ */
+export function withTextPart(content: Record<string, string>): Record<string, string> {
+  if (content.text !== undefined || content.html === undefined) return content;
+  return { ...content, text: htmlToText(content.html) };
 }
 
 /**
