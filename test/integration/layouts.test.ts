@@ -97,4 +97,17 @@ describe('email layouts', () => {
     expect(sms.status).toBe(400);
     expect(sms.body.error.details[0].path).toBe('channels[0].layout');
   });
+
+  it('refuses an MJML layout whose html is too long to frame any email, naming mjml', async () => {
+    // 41 KB of MJML that compiles to more than a million characters of html.
+    const section = '<mj-section><mj-column><mj-text>x</mj-text></mj-column></mj-section>';
+    const mjml = `<mjml><mj-body>${section.repeat(600)}<mj-section><mj-column><mj-text>{{ content }}</mj-text></mj-column></mj-section></mj-body></mjml>`;
+    const put = await server.call('PUT', '/v1/layouts/huge', { mjml });
+    expect(put.status).toBe(400);
+    expect(put.body.error.details[0].path).toBe('mjml');
+    expect(put.body.error.details[0].message).toMatch(
+      /^compiles to \d+ characters of html; an email in its layout may have at most 1000000$/,
+    );
+    expect((await server.call('GET', '/v1/layouts/huge')).status).toBe(404);
+  });
 });

@@ -4,6 +4,7 @@ import type { LayoutRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import { layoutProblem } from '../../templates/layout.ts';
 import { compileMjml } from '../../templates/mjml.ts';
+import { MAX_FIELD_CHARS } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { mjmlTurns } from '../mjml-turns.ts';
@@ -49,6 +50,14 @@ export async function layoutRoutes(app: FastifyInstance, context: ApiContext): P
       if (!compiled.ok) throw validationError([{ path: 'mjml', message: compiled.message }]);
       html = compiled.html;
     }
+    // One that could frame nothing: every email wrapped in it would fail (deliver.ts framed).
+    if (html.length >= MAX_FIELD_CHARS)
+      throw validationError([
+        {
+          path: kind,
+          message: `compiles to ${html.length} characters of html; an email in its layout may have at most ${MAX_FIELD_CHARS}`,
+        },
+      ]);
     const problem = layoutProblem(html);
     if (problem !== null) throw validationError([{ path: kind, message: problem }]);
     return layoutView(await store.putLayout(request.tenantId, key, { kind, source, html }, Date.now()));
