@@ -1,11 +1,6 @@
-import {
-  CHANNELS,
-  type Channel,
-  MANDATORY_CATEGORIES,
-  type PreferenceChoices,
-  type WorkflowRecord,
-} from '../shared/model.ts';
+import { CHANNELS, type Channel, MANDATORY_CATEGORIES, type PreferenceChoices } from '../shared/model.ts';
 import type { PreferencePatch } from '../store/port.ts';
+import type { PageWorkflow } from './workflow-summaries.ts';
 
 /** Channels a subscriber chooses on the page: the webhook channel goes to systems, not people. */
 const PERSONAL_CHANNELS = CHANNELS.filter((channel) => channel !== 'webhook');
@@ -50,7 +45,7 @@ const personal = (channel: string): channel is Channel =>
  * — the order routing decides in (src/policy/plan.ts).
  */
 export function pageModel(
-  workflows: readonly WorkflowRecord[],
+  workflows: readonly PageWorkflow[],
   choices: PreferenceChoices,
   timezone: string,
 ): PageModel {

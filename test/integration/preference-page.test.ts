@@ -161,6 +161,23 @@ describe('GET/POST /v1/preferences-page', () => {
     });
   });
 
+  it('shows a workflow saved or deleted a moment after the page was opened, when opened again', async () => {
+    const token = (await server.call('POST', '/v1/subscribers/quinn/token')).body.token;
+    const open = async () => (await fetch(`${server.url}/v1/preferences-page?token=${token}`)).text();
+    expect(await open()).not.toContain('workflow:pp-late');
+    const put = await server.call('PUT', '/v1/workflows/pp-late', {
+      name: 'Late arrival',
+      category: 'pp-late-news',
+      channels: [{ channel: 'in_app', template: { title: 'x' } }],
+    });
+    expect(put.status).toBe(200);
+    const shown = await open();
+    expect(shown).toContain('workflow:pp-late');
+    expect(shown).toContain('category:pp-late-news:in_app');
+    expect((await server.call('DELETE', '/v1/workflows/pp-late')).status).toBe(200);
+    expect(await open()).not.toContain('workflow:pp-late');
+  });
+
   it('answers a bad, altered or expired token with a 401 page', async () => {
     const link = await linkFor('rex');
     const token = new URL(link).searchParams.get('token')!;

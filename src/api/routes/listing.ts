@@ -3,6 +3,7 @@ import Type from 'typebox';
 import { findJsonProblem } from '../../ingest/json-limits.ts';
 import { InlineSubscriber } from '../../ingest/schema.ts';
 import { quietZonesChange } from '../../pipeline/release-deferred.ts';
+import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
@@ -115,6 +116,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
     const { key } = request.params as { key: string };
     const deleted = await store.deleteWorkflow(request.tenantId, key, Date.now());
     if (!deleted) throw notFound('workflow', key);
+    forgetPageWorkflows(store, request.tenantId);
     return { key, deleted: true, cancelledEvents: deleted.events, cancelledMessages: deleted.messages };
   });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { quietHoursChange } from '../../pipeline/release-deferred.ts';
 import { messagePage, PAGE_HEADERS, preferencePage } from '../../preference-page/html.ts';
 import { type PageModel, pageModel, patchFromForm } from '../../preference-page/model.ts';
+import { pageWorkflows } from '../../preference-page/workflow-summaries.ts';
 import { changePreferences } from '../../privacy/consent.ts';
 import { verifyPreferenceLinkToken } from '../../security/preference-link-token.ts';
 import { verifySubscriberToken } from '../../security/subscriber-token.ts';
@@ -96,7 +97,7 @@ export async function preferencePageRoutes(app: FastifyInstance, context: ApiCon
     const [subscriber, choices, workflows, settings] = await Promise.all([
       store.getSubscriber(who.tenantId, who.subscriberId),
       store.getPreferences(who.tenantId, who.subscriberId),
-      store.listWorkflows(who.tenantId),
+      pageWorkflows(store, who.tenantId),
       store.getTenantSettings(who.tenantId),
     ]);
     // Erased, or erased and created anew under the same id: the token was for someone else (the

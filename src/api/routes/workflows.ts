@@ -5,6 +5,7 @@ import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
+import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
 import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import type { VariantCount } from '../../store/port.ts';
@@ -379,7 +380,9 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       const { key } = request.params as { key: string };
       const definition = await checkedDefinition(request.body as WorkflowBody, request.tenantId);
       await checkLayouts(store, request.tenantId, definition);
-      return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
+      const saved = await store.putWorkflow(request.tenantId, key, definition, Date.now());
+      forgetPageWorkflows(store, request.tenantId);
+      return workflowView(saved);
     },
   );
 
@@ -468,7 +471,9 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       structuredClone(saved.definition) as WorkflowBody,
       request.tenantId,
     );
-    return workflowView(await store.putWorkflow(request.tenantId, key, definition, Date.now()));
+    const copy = await store.putWorkflow(request.tenantId, key, definition, Date.now());
+    forgetPageWorkflows(store, request.tenantId);
+    return workflowView(copy);
   });
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
