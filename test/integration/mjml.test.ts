@@ -71,5 +71,21 @@ describe('MJML email templates', () => {
     ]);
     expect(include.status).toBe(200);
     expect(include.body.channels[0].template.html).not.toContain('root:');
+
+    // Liquid the MJML carries into its html is checked there, and named by the MJML.
+    const liquid = await put('liquid-include', [
+      {
+        channel: 'email',
+        template: {
+          subject: 'x',
+          mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>{% include 'other' %}</mj-text></mj-column></mj-section></mj-body></mjml>",
+        },
+      },
+    ]);
+    expect(liquid.status).toBe(400);
+    expect(liquid.body.error.details[0]).toMatchObject({
+      path: 'channels[0].template.mjml',
+      message: expect.stringMatching(/^in the html it compiles to: {% include %}/),
+    });
   });
 });

@@ -163,7 +163,7 @@ function fallbackDetails(body: WorkflowBody): ErrorDetail[] {
  * too slow to compile, the rest are not tried (that request has cost the thread enough); compiles
  * queued too deep are a 503.
  */
-async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
+async function compileMjmlSteps(body: WorkflowBody, compiledAt: Set<string>): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
   const started = Date.now();
   for (const [i, step] of body.channels.entries()) {
@@ -189,8 +189,10 @@ async function compileMjmlSteps(body: WorkflowBody): Promise<ErrorDetail[]> {
         return details;
       }
       const compiled = await compileMjml(source);
-      if (compiled.ok) fields.html = compiled.html;
-      else if (compiled.cause === 'busy')
+      if (compiled.ok) {
+        fields.html = compiled.html;
+        compiledAt.add(at);
+      } else if (compiled.cause === 'busy')
         throw new ApiError('unavailable', compiled.message, [], { 'retry-after': '1' });
       else details.push({ path, message: compiled.message });
       if (!compiled.ok && compiled.cause === 'too_slow') return details;
@@ -258,10 +260,15 @@ async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<
   ];
   if (details.length > 0) throw validationError(details);
   if (!hasMjml(body)) return body as WorkflowDefinition;
-  const mjml = await mjmlTurns.run(tenantId, () => compileMjmlSteps(body));
+  const compiledAt = new Set<string>();
+  const mjml = await mjmlTurns.run(tenantId, () => compileMjmlSteps(body, compiledAt));
   if (mjml.length > 0) throw validationError(mjml);
-  // The compiled HTML is a template too.
-  const compiled = templateDetails(body);
+  // The compiled HTML is a template too: what is wrong with it is said of the MJML it came from.
+  const compiled = templateDetails(body).map((detail) => {
+    const at = detail.path.endsWith('.html') ? detail.path.slice(0, -'.html'.length) : null;
+    if (at === null || !compiledAt.has(at)) return detail;
+    return { path: `${at}.${MJML_FIELD}`, message: `in the html it compiles to: ${detail.message}` };
+  });
   if (compiled.length > 0) throw validationError(compiled);
   return body as WorkflowDefinition;
 }
