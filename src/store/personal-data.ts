@@ -232,16 +232,24 @@ export function nextWaiting(
 }
 
 /**
+ * Where the erasure's walk over a tenant's rate counters starts: past the scopes that begin with a
+ * control character — the daily cap's (dailyCapScope, deleted by its exact key) and integration
+ * send slots (src/pipeline/throttle.ts, nobody's) — at the first character a workflow key may
+ * begin with (keys hold no control character or whitespace).
+ */
+export const FIRST_RULE_SCOPE = '!';
+
+/**
  * The rule a rate counter's scope belongs to (src/policy/rate-limit.ts ruleScope: workflow, layer,
  * window, limit, joined by U+001F), its subscriber's counters within it, and where the next rule's
  * scopes begin. Ids and workflow keys hold no control character, so U+001F only ever separates;
  * U+0020 is the first character past it, so `scope < rule + U+0020` holds exactly the rule's own
- * scope and those it prefixes.
+ * scope and those it prefixes. No bound holds U+0000, which PostgreSQL text refuses.
  */
 export function rateCountersOf(scope: string, subscriberId: string): { own: string; next: string } {
   const parts = scope.split('\u001f');
-  // A scope not made by ruleScope (none is): passed over alone.
-  if (parts.length < 4) return { own: '', next: `${scope}\u0000` };
+  // A scope not made by ruleScope (none is past FIRST_RULE_SCOPE): passed over alone.
+  if (parts.length < 4) return { own: '', next: `${scope}\u0001` };
   const rule = parts.slice(0, 4).join('\u001f');
   return { own: `${rule}\u001f${subscriberId}`, next: `${rule}\u0020` };
 }

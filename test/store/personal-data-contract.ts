@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { dailyCapScope } from '../../src/policy/daily-cap.ts';
 import { idFloor } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type { ErasureRequest, JobSpec, Store } from '../../src/store/port.ts';
@@ -338,6 +339,10 @@ export function personalDataContract(current: () => Store): void {
       scope(perChannel, 'u1', 'sms'),
       scope(perChannel, 'u2', 'email'),
       scope('wc', 'tenant', '60000', '1'),
+      // The other kinds of counter: the daily cap's (per subscriber) and an integration's send slots.
+      dailyCapScope('u1'),
+      dailyCapScope('u2'),
+      '\u001eintegration\u001fsmtp-1',
     ];
     const counters = scopes.map((s) => ({ scope: s, limit: 1, windowEnd: Date.now() + 3_600_000 }));
     const takeEach = (tenantId: string) =>
@@ -363,6 +368,7 @@ export function personalDataContract(current: () => Store): void {
       scopes[0],
       scopes[3],
       scopes[4],
+      dailyCapScope('u1'),
     ]);
     expect(await takeEach(OTHER)).toEqual(counters.map((_, i) => [i]));
   });

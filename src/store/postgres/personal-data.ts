@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { dailyCapScope } from '../../policy/daily-cap.ts';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
@@ -6,6 +7,7 @@ import {
   EXPIRING,
   erasedEntry,
   expiryFloor,
+  FIRST_RULE_SCOPE,
   FIRST_WAITING,
   nextWaiting,
   rateCountersOf,
@@ -211,7 +213,12 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
     },
     async eraseRateCounters(request, from, limit) {
       return transaction(pool, async (client) => {
-        let at = from ?? '';
+        if (from === null)
+          await client.query('DELETE FROM rate_counters WHERE tenant_id = $1 AND scope = $2', [
+            request.tenantId,
+            dailyCapScope(request.subscriberId),
+          ]);
+        let at = from ?? FIRST_RULE_SCOPE;
         for (let rule = 0; rule < limit; rule++) {
           const { rows } = await client.query<{ scope: string }>(
             'SELECT scope FROM rate_counters WHERE tenant_id = $1 AND scope >= $2 ORDER BY scope LIMIT 1',

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { dailyCapScope } from '../../policy/daily-cap.ts';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
@@ -6,6 +7,7 @@ import {
   EXPIRING,
   erasedEntry,
   expiryFloor,
+  FIRST_RULE_SCOPE,
   FIRST_WAITING,
   nextWaiting,
   rateCountersOf,
@@ -228,8 +230,10 @@ export function sqlitePersonalDataStore(
     `DELETE FROM rate_counters
       WHERE tenant_id = @tenantId AND (scope = @own OR (scope > (@own || char(31)) AND scope < (@own || char(32))))`,
   );
+  const dropCounter = db.prepare('DELETE FROM rate_counters WHERE tenant_id = ? AND scope = ?');
   const eraseCounters = db.transaction((request: ErasureRequest, from: string | null, limit: number) => {
-    let at = from ?? '';
+    if (from === null) dropCounter.run(request.tenantId, dailyCapScope(request.subscriberId));
+    let at = from ?? FIRST_RULE_SCOPE;
     for (let rule = 0; rule < limit; rule++) {
       const scope = firstScopeFrom.get(request.tenantId, at) as string | undefined;
       if (scope === undefined) return null;
