@@ -28,11 +28,21 @@ export const LEGACY_SEALED_SETTING = 'personal_data_sealed';
  * sealed prefix is read as it is).
  */
 export async function sealLegacyData(store: Store): Promise<number> {
-  if ((await store.getSetting(LEGACY_SEALED_SETTING)) !== null) return 0;
-  const sealed = await store.sealLegacyPersonalData();
-  await store.settingOnce(LEGACY_SEALED_SETTING, String(Date.now()));
+  let sealed = 0;
+  if ((await store.getSetting(LEGACY_SEALED_SETTING)) === null) {
+    sealed += await store.sealLegacyPersonalData();
+    await store.settingOnce(LEGACY_SEALED_SETTING, String(Date.now()));
+  }
+  // Digest keys came later than the other values: installations sealed before still hold them.
+  if ((await store.getSetting(DIGEST_KEYS_HASHED_SETTING)) === null) {
+    sealed += await store.rehashLegacyDigestKeys();
+    await store.settingOnce(DIGEST_KEYS_HASHED_SETTING, String(Date.now()));
+  }
   return sealed;
 }
+
+/** Set once every digest key stored as rendered has been hashed (rehashLegacyDigestKeys). */
+export const DIGEST_KEYS_HASHED_SETTING = 'digest_keys_hashed';
 
 /**
  * The installation's data key: the stored one, or a new one stored now (the first process to

@@ -32,11 +32,13 @@ export type LegacyCaptureRow = { tenant_id: string; id: string; recipient: strin
 export type LegacyDigestRow = { tenant_id: string; id: string; digest_key: string };
 
 /**
- * SQL that is true for a digest key stored as rendered (storedDigestKey hashes every key since).
- * A key an earlier version stored as `sha256:…` (renders over 200 characters) is hashed as it
- * is: the window it names still closes, and the next event of that key opens a new one.
+ * A digest key as storedDigestKey stores it: `k:` and 64 lower-case hex digits. Any other non-empty
+ * key was stored as rendered by an earlier version. (One stored as `sha256:…`, a render over 200
+ * characters, is hashed as it is: that window still closes, and the next event of its key opens a
+ * new one.)
  */
-export const PLAIN_DIGEST_KEY_SQL = `(digest_key <> '' AND digest_key NOT LIKE 'k:%')`;
+export const HASHED_DIGEST_KEY_GLOB = `k:${'[0-9a-f]'.repeat(64)}`;
+export const HASHED_DIGEST_KEY_REGEX = '^k:[0-9a-f]{64}$';
 
 /** A digest key stored as rendered, as storedDigestKey stores it now. */
 export function rehashDigestKey(personal: PersonalData, stored: string): string {

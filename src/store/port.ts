@@ -1299,6 +1299,13 @@ export interface Store
    */
   sealLegacyPersonalData(): Promise<number>;
   /**
+   * Stores the digest keys an earlier version kept as rendered (an address, say) as their keyed
+   * hash (storedDigestKey), so the next event of the key joins the same open digest; a digest
+   * whose hashed key another open digest holds already keeps its key until it closes. Answers how
+   * many it re-keyed. Run at start, once the installation's key is in place.
+   */
+  rehashLegacyDigestKeys(): Promise<number>;
+  /**
    * Readiness: resolves once queries that read the store's tables (a tenant, the ready end of the
    * job queue) work — read from the database itself, not a connection's cache, so a damaged SQLite
    * file fails it; rejects with the store's error otherwise.

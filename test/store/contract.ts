@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { storedDigestKey } from '../../src/policy/digest.ts';
+import { LEGACY_SEALED_SETTING, sealLegacyData } from '../../src/security/personal-data-key.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
 import type {
@@ -3206,7 +3207,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           // Readable before they are sealed.
           expect(await store.getSubscriber(T, 'old')).toMatchObject({ email: EMAIL, phone: PHONE });
 
-          expect(await store.sealLegacyPersonalData()).toBe(5);
+          expect(await store.sealLegacyPersonalData()).toBe(4);
+          expect(await store.rehashLegacyDigestKeys()).toBe(1);
+          expect(await store.rehashLegacyDigestKeys()).toBe(0);
           expect(await store.sealLegacyPersonalData()).toBe(0);
           const old = await store.getSubscriber(T, 'old');
           expect(old).toMatchObject({ email: EMAIL, phone: PHONE });
@@ -3257,6 +3260,48 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const dumped = await raw!.dump(store);
           for (const value of [EMAIL, PHONE, TOKEN, ENDPOINT])
             expect(dumped.includes(value), value).toBe(false);
+        },
+      );
+
+      it.runIf(raw !== undefined)(
+        'hashes the digest keys an installation sealed before digest keys were hashed, once, past a clash',
+        async () => {
+          const hashed = (rendered: string) =>
+            storedDigestKey(rendered, (v) => store.personalData.hash('digest-key', v));
+          for (const sql of [
+            `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
+               VALUES ('${T}', 'dig_plain', 'w', 'ada', '${EMAIL}', 1, 100)`,
+            // One a new process opened for the same key meanwhile: the old one keeps its key.
+            `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
+               VALUES ('${T}', 'dig_clash', 'w', 'bob', 'thread 9', 1, 100)`,
+            `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
+               VALUES ('${T}', 'dig_new', 'w', 'bob', '${hashed('thread 9')}', 2, 100)`,
+            // A rendered key that only looks like a hashed one is hashed too.
+            `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
+               VALUES ('${T}', 'dig_lookalike', 'w', 'cy', 'k:not-a-hash', 1, 100)`,
+          ])
+            await raw!.exec(store, sql);
+          // An installation that sealed its other values under an earlier version.
+          await store.settingOnce(LEGACY_SEALED_SETTING, '1');
+          expect(await sealLegacyData(store)).toBe(2);
+          expect(await sealLegacyData(store)).toBe(0);
+          await store.createMessages([], undefined, [], {
+            joins: ['ada', 'cy'].map((subscriberId) => ({
+              tenantId: T,
+              workflow: 'w',
+              subscriberId,
+              key: hashed(subscriberId === 'ada' ? EMAIL : 'k:not-a-hash'),
+              eventId: `evt_${subscriberId}`,
+              digestId: `dig_next_${subscriberId}`,
+              now: 50,
+              windowMs: 60_000,
+              job: { kind: 'digest', lane: 'normal' as const },
+              steps: [],
+            })),
+          });
+          expect((await store.closeDigest(T, 'dig_plain'))?.eventIds).toEqual(['evt_ada']);
+          expect((await store.closeDigest(T, 'dig_lookalike'))?.eventIds).toEqual(['evt_cy']);
+          expect((await raw!.dump(store)).includes(EMAIL)).toBe(false);
         },
       );
 

@@ -11,7 +11,7 @@ import { postgresEventStore } from './events.ts';
 import { postgresFeedbackStore } from './feedback.ts';
 import { postgresInboxStore, postgresPresenceStore } from './inbox.ts';
 import { postgresJobStore } from './jobs.ts';
-import { postgresSealLegacy } from './legacy-personal.ts';
+import { postgresRehashDigestKeys, postgresSealLegacy } from './legacy-personal.ts';
 import { postgresListingStore } from './listing.ts';
 import { postgresMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -63,6 +63,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<Store
     capabilities: POSTGRES_CAPABILITIES,
     personalData: personal,
     sealLegacyPersonalData: postgresSealLegacy(pool, personal),
+    rehashLegacyDigestKeys: postgresRehashDigestKeys(pool, personal),
     ...postgresJobStore(pool),
     ...postgresTenantStore(pool),
     ...postgresEventStore(pool, personal),

@@ -4,8 +4,8 @@ import {
   type LegacyCaptureRow as CaptureRow,
   type LegacyDeviceRow as DeviceRow,
   type LegacyDigestRow as DigestRow,
+  HASHED_DIGEST_KEY_REGEX,
   LEGACY_BATCH,
-  PLAIN_DIGEST_KEY_SQL,
   PLAIN_SQL,
   rehashDigestKey,
   resealDevice,
@@ -119,25 +119,39 @@ export function postgresSealLegacy(pool: pg.Pool, personal: PersonalData): () =>
       const last = rows[rows.length - 1]!;
       after = [last.tenant_id, last.id];
     }
+    return sealed;
+  };
+}
+
+/**
+ * Store.rehashLegacyDigestKeys on PostgreSQL: a page of digests at a time by primary key; one
+ * whose hashed key an open digest holds already is left as it is (digests_open stays unique).
+ */
+export function postgresRehashDigestKeys(pool: pg.Pool, personal: PersonalData): () => Promise<number> {
+  return async () => {
+    let rekeyed = 0;
     for (let after = ['', '']; ; ) {
       const { rows } = await run<DigestRow>(
         pool,
         `SELECT tenant_id, id, digest_key FROM digests
-          WHERE (tenant_id, id) > ($1, $2) AND ${PLAIN_DIGEST_KEY_SQL} ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+          WHERE (tenant_id, id) > ($1, $2) AND digest_key <> '' AND digest_key !~ '${HASHED_DIGEST_KEY_REGEX}'
+          ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
         after,
       );
-      if (rows.length === 0) break;
+      if (rows.length === 0) return rekeyed;
       await transaction(pool, async (client) => {
-        for (const row of rows)
-          await client.query(
-            'UPDATE digests SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4',
+        for (const row of rows) {
+          const { rowCount } = await client.query(
+            `UPDATE digests AS d SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4
+                AND NOT EXISTS (SELECT 1 FROM digests o WHERE o.tenant_id = d.tenant_id AND o.workflow = d.workflow
+                                  AND o.subscriber_id = d.subscriber_id AND o.digest_key = $3 AND NOT o.closed)`,
             [row.tenant_id, row.id, rehashDigestKey(personal, row.digest_key), row.digest_key],
           );
+          rekeyed += rowCount ?? 0;
+        }
       });
-      sealed += rows.length;
       const last = rows[rows.length - 1]!;
       after = [last.tenant_id, last.id];
     }
-    return sealed;
   };
 }

@@ -12,7 +12,7 @@ import { sqliteEventStore } from './events.ts';
 import { sqliteFeedbackStore } from './feedback.ts';
 import { inboxLogStatements, sqliteInboxStore, sqlitePresenceStore } from './inbox.ts';
 import { jobStatements, sqliteJobStore } from './jobs.ts';
-import { sqliteSealLegacy } from './legacy-personal.ts';
+import { sqliteRehashDigestKeys, sqliteSealLegacy } from './legacy-personal.ts';
 import { sqliteListingStore } from './listing.ts';
 import { sqliteMessageStore } from './messages.ts';
 import { migrate } from './migrate.ts';
@@ -141,6 +141,7 @@ export function openSqliteStore(options: SqliteOptions): Store {
     capabilities: SQLITE_CAPABILITIES,
     personalData: personal,
     sealLegacyPersonalData: sqliteSealLegacy(db, personal),
+    rehashLegacyDigestKeys: sqliteRehashDigestKeys(db, personal),
     ...sqliteJobStore(db, jobs),
     ...sqliteTenantStore(db),
     ...sqliteEventStore(db, jobs, subscribers, personal),

@@ -4,8 +4,8 @@ import {
   type LegacyCaptureRow as CaptureRow,
   type LegacyDeviceRow as DeviceRow,
   type LegacyDigestRow as DigestRow,
+  HASHED_DIGEST_KEY_GLOB,
   LEGACY_BATCH,
-  PLAIN_DIGEST_KEY_SQL,
   PLAIN_SQL,
   type Rekey,
   rehashDigestKey,
@@ -53,14 +53,6 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
     'UPDATE sandbox_captures SET recipient = ? WHERE tenant_id = ? AND id = ? AND recipient = ?',
   );
 
-  const digests = db.prepare(
-    `SELECT tenant_id, id, digest_key FROM digests
-      WHERE (tenant_id, id) > (?, ?) AND ${PLAIN_DIGEST_KEY_SQL} ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
-  );
-  const setDigestKey = db.prepare(
-    'UPDATE digests SET digest_key = ? WHERE tenant_id = ? AND id = ? AND digest_key = ?',
-  );
-
   const subscriberPage = db.transaction((rows: SubscriberRow[]) => {
     for (const row of rows) {
       const sealed = resealSubscriber(personal, row);
@@ -93,25 +85,9 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
     for (const row of rows)
       setCapture.run(personal.seal(row.recipient), row.tenant_id, row.id, row.recipient);
   });
-  const digestPage = db.transaction((rows: DigestRow[]) => {
-    for (const row of rows)
-      setDigestKey.run(rehashDigestKey(personal, row.digest_key), row.tenant_id, row.id, row.digest_key);
-  });
   const pause = () => new Promise((resolve) => setImmediate(resolve));
 
-  return async () => {
-    // While sealing, the space an old value leaves in its page is zeroed (no extra I/O), and the
-    // WAL frames that still hold the pages as they were are dropped afterwards: otherwise the
-    // clear values would outlive their rows in the file's free space and in the WAL.
-    db.pragma('secure_delete = FAST');
-    try {
-      const sealed = await sealAll();
-      if (sealed > 0) db.pragma('wal_checkpoint(TRUNCATE)');
-      return sealed;
-    } finally {
-      db.pragma('secure_delete = OFF');
-    }
-  };
+  return () => leavingNoTrace(db, sealAll);
 
   async function sealAll(): Promise<number> {
     let sealed = 0;
@@ -142,15 +118,60 @@ export function sqliteSealLegacy(db: Database.Database, personal: PersonalData):
       after = [last.tenant_id, last.id];
       await pause();
     }
-    for (let after = ['', '']; ; ) {
-      const rows = digests.all(...after) as DigestRow[];
-      if (rows.length === 0) break;
-      digestPage.immediate(rows);
-      sealed += rows.length;
-      const last = rows[rows.length - 1]!;
-      after = [last.tenant_id, last.id];
-      await pause();
-    }
     return sealed;
+  }
+}
+
+/**
+ * Store.rehashLegacyDigestKeys on SQLite: a page of digests at a time by primary key; one whose
+ * hashed key an open digest holds already is left as it is (UPDATE OR IGNORE: digests_open).
+ */
+export function sqliteRehashDigestKeys(db: Database.Database, personal: PersonalData): () => Promise<number> {
+  const digests = db.prepare(
+    `SELECT tenant_id, id, digest_key FROM digests
+      WHERE (tenant_id, id) > (?, ?) AND digest_key <> '' AND digest_key NOT GLOB '${HASHED_DIGEST_KEY_GLOB}'
+      ORDER BY tenant_id, id LIMIT ${LEGACY_BATCH}`,
+  );
+  const setKey = db.prepare(
+    'UPDATE OR IGNORE digests SET digest_key = ? WHERE tenant_id = ? AND id = ? AND digest_key = ?',
+  );
+  const page = db.transaction((rows: DigestRow[]) => {
+    let changed = 0;
+    for (const row of rows)
+      changed += setKey.run(
+        rehashDigestKey(personal, row.digest_key),
+        row.tenant_id,
+        row.id,
+        row.digest_key,
+      ).changes;
+    return changed;
+  });
+  return () =>
+    leavingNoTrace(db, async () => {
+      let rekeyed = 0;
+      for (let after = ['', '']; ; ) {
+        const rows = digests.all(...after) as DigestRow[];
+        if (rows.length === 0) return rekeyed;
+        rekeyed += page.immediate(rows);
+        const last = rows[rows.length - 1]!;
+        after = [last.tenant_id, last.id];
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+}
+
+/**
+ * Runs a rewrite of values stored in clear so none outlives its row: the space an old value
+ * leaves in its page is zeroed meanwhile (no extra I/O), and the WAL frames that still hold the
+ * pages as they were are dropped afterwards, when it rewrote anything.
+ */
+async function leavingNoTrace(db: Database.Database, rewrite: () => Promise<number>): Promise<number> {
+  db.pragma('secure_delete = FAST');
+  try {
+    const rewritten = await rewrite();
+    if (rewritten > 0) db.pragma('wal_checkpoint(TRUNCATE)');
+    return rewritten;
+  } finally {
+    db.pragma('secure_delete = OFF');
   }
 }
