@@ -213,6 +213,7 @@ export function buildMessages(
   // A digest's close names what it gathered in its messages' meta: a fallback step after one of
   // them renders the same digest (fallback.ts reads it back).
   const digestMeta = target.digest ? digestMessageMeta(target.digest) : null;
+  let textParts: Map<string, string> | undefined;
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
   const inAppData = inboxData(workflow.definition, data);
@@ -469,7 +470,7 @@ export function buildMessages(
         content = renderFields(fields, scope, renders.clock, budget, renderLocale);
         if (step.layout !== undefined && step.channel === 'email' && target.layouts)
           content = framed(content, step.layout, target.layouts.get(index));
-        if (step.channel === 'email') content = withTextPart(content);
+        if (step.channel === 'email') content = withTextPart(content, (textParts ??= new Map()));
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();

@@ -34,9 +34,12 @@ async function digestBefore(
   const read = new Map(
     (await deps.store.getEvents(ids.map((id) => ({ tenantId, id })))).map((e) => [e.id, e]),
   );
+  // As the close left them out: an event cancelled since is not shown again.
   const events = ids.flatMap((id) => {
     const event = read.get(id);
-    return event ? [(event.payload.data ?? {}) as Record<string, unknown>] : [];
+    return event && event.status !== 'cancelled'
+      ? [(event.payload.data ?? {}) as Record<string, unknown>]
+      : [];
   });
   return { count: Number(meta.digestCount) || events.length, events };
 }

@@ -28,14 +28,15 @@ const RULES_PAGE = 200;
  * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
  * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
  * first, before any of those jobs runs and leaves its event behind — then the messages, then the
- * skipped steps, then the rate-limit counters (`counters`, from the scope `rules` names); and
+ * queue once more (`requeued`), then the skipped steps, then the rate-limit counters (`counters`,
+ * from the scope `rules` names); and
  * where writers run side by side (not SQLite's single writer), the messages
  * once more when ERASURE_CLOCK_MARGIN_MS have passed since the erasure (`late`): a delivery's write
  * that read the subscriber just before the erasure and was still running as it committed did not
  * see it (src/store/postgres/messages.ts), and commits under the old id.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
-  phase?: 'messages' | 'skipped' | 'counters' | 'late';
+  phase?: 'messages' | 'requeued' | 'skipped' | 'counters' | 'late';
   waiting?: WaitingJobsCursor;
   rules?: string;
 }
@@ -105,7 +106,13 @@ async function eraseOneBatch(
       return next ? { ...who, waiting: next } : { ...who, phase: 'messages' };
     }
     case 'messages':
-      return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'skipped' } : payload;
+      return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'requeued' } : payload;
+    case 'requeued': {
+      // Once more through the queue: messages not yet erased during the first pass queued status
+      // webhooks under the plain id (sends finishing, bounces, receipts); from here on they cannot.
+      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
+      return next ? { ...who, phase: 'requeued', waiting: next } : { ...who, phase: 'skipped' };
+    }
     case 'skipped':
       return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'counters' } : payload;
     case 'counters': {

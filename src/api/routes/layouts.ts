@@ -55,7 +55,7 @@ export async function layoutRoutes(app: FastifyInstance, context: ApiContext): P
       throw validationError([
         {
           path: kind,
-          message: `compiles to ${html.length} characters of html; an email in its layout may have at most ${MAX_FIELD_CHARS}`,
+          message: `compiles to ${html.length} characters of html; an email in its layout may have at most ${MAX_FIELD_CHARS} in all`,
         },
       ]);
     const problem = layoutProblem(html);

@@ -453,9 +453,10 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       // A deleted workflow's versions are kept (its numbers go on if it is saved again), not shown.
       const workflow = await store.getWorkflow(request.tenantId, key);
       if (!workflow) throw notFound('workflow', key);
-      const before = cursor === undefined ? null : Number(readCursor(cursor, VERSIONS_CURSOR_TAG, 1)[0]);
-      if (before !== null && !Number.isSafeInteger(before))
+      const issued = cursor === undefined ? null : readCursor(cursor, VERSIONS_CURSOR_TAG, 1)[0]!;
+      if (issued !== null && !/^[1-9][0-9]{0,14}$/.test(issued))
         throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
+      const before = issued === null ? null : Number(issued);
       // Newest first, a page at a time: every version holds a whole definition (up to a body each).
       const rows = await store.listWorkflowVersions(request.tenantId, key, { before, limit: limit + 1 });
       const items = rows.slice(0, limit);

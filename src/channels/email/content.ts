@@ -88,10 +88,23 @@ export function htmlToText(html: string): string {
  * when the message is built, so html that cannot make one fails the message there
  * (`template_error`) instead of every send attempt, as a provider's error.
  */
-export function withTextPart(content: Record<string, string>): Record<string, string> {
-  if (content.text !== undefined || content.html === undefined) return content;
-  return { ...content, text: htmlToText(content.html) };
+export function withTextPart(
+  content: Record<string, string>,
+  /** Text parts made already, by html: recipients of one event often get the same html. */
+  made?: Map<string, string>,
+): Record<string, string> {
+  const { html } = content;
+  if (content.text !== undefined || html === undefined) return content;
+  let text = made?.get(html);
+  if (text === undefined) {
+    text = htmlToText(html);
+    if (made && made.size < TEXT_PARTS_REMEMBERED) made.set(html, text);
+  }
+  return { ...content, text };
 }
+
+/** Distinct html a batch's memo of text parts keeps (personalised html would only fill it). */
+const TEXT_PARTS_REMEMBERED = 16;
 
 /**
  * Refuses what is certainly not a single mailbox (spaces, lists, angle brackets, missing `@`);

@@ -101,3 +101,51 @@ describe('an erasure job', () => {
     expect(await takeBoth()).toEqual([[-1], [1]]);
   });
 });
+
+describe('an erasure job and status webhooks', () => {
+  it('reads the queue again after the messages: a webhook queued meanwhile names the erased id', async () => {
+    const real = openSqliteStore({ file: ':memory:' });
+    store = real;
+    await real.ensureTenant('t1', 't1');
+    await real.upsertSubscriber('t1', 'u1', { email: 'u1@example.com' }, 1);
+    const at = Date.now();
+    // A send finishing while the messages are being erased queues its status webhook then.
+    let queued = false;
+    const during = new Proxy(real, {
+      get(target, name, receiver) {
+        if (name !== 'eraseMessages') return Reflect.get(target, name, receiver);
+        return async (...args: Parameters<Store['eraseMessages']>) => {
+          if (!queued) {
+            queued = true;
+            await target.enqueueJobs([
+              {
+                tenantId: 't1',
+                kind: 'endpoint_event',
+                lane: 'normal',
+                payload: {
+                  endpointId: 'e1',
+                  webhookId: 'whmsg_1',
+                  event: { type: 'message.sent', timestamp: 't', data: { subscriberId: 'u1', error: 'x' } },
+                },
+              },
+            ]);
+          }
+          return target.eraseMessages(...args);
+        };
+      },
+    });
+    await startErasure(real, KEY, 't1', 'u1', at);
+    expect(await runDue(during, at)).toEqual([{ kind: 'done' }]);
+    expect(queued).toBe(true);
+    const [webhook] = await real.claimJobs({
+      owner: 'w',
+      now: at + 1,
+      leaseMs: 1000,
+      quotas: [{ lane: 'normal', limit: 10 }],
+    });
+    expect(webhook!.payload).toMatchObject({
+      event: { data: { subscriberId: expect.stringMatching(/^erased:/) } },
+    });
+    expect((webhook!.payload as { event: { data: object } }).event.data).not.toHaveProperty('error');
+  });
+});
