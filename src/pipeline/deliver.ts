@@ -470,7 +470,10 @@ export function buildMessages(
         content = renderFields(fields, scope, renders.clock, budget, renderLocale);
         if (step.layout !== undefined && step.channel === 'email' && target.layouts)
           content = framed(content, step.layout, target.layouts.get(index));
-        if (step.channel === 'email') content = withTextPart(content, (textParts ??= new Map()));
+        if (step.channel === 'email') {
+          textParts ??= new Map();
+          content = withTextPart(content, textParts);
+        }
       } catch (error) {
         if (error instanceof TemplateTimeout) {
           renders.timedOut();
