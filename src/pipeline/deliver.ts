@@ -902,7 +902,8 @@ export async function commitDeliveries(
   for (const target of targets)
     if (target.digest && !pending.has(target.digest.id))
       closed.push({ tenantId: target.event.tenantId, id: target.digest.id });
-  const inboxSeqs = new Map<string, number>();
+  // Log numbers are only of use to streams of this process (newInboxItems): none, none read back.
+  const inboxSeqs = deps.inboxFeed.hasAudience() ? new Map<string, number>() : undefined;
   const created = new Set(
     await deps.store.createMessages(
       messages,
@@ -914,7 +915,7 @@ export async function commitDeliveries(
   );
   countCreated(deps, targets, messages, created, now);
   gone.push(...(await erasedSinceBuild(deps, messages, created)));
-  deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs));
+  deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs ?? NO_SEQS));
   // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
   notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
   await countRenderTimeouts(deps, ledger);
@@ -956,6 +957,8 @@ function newInboxItems(
   if (watched) changes.sort((a, b) => ringSeq(a) - ringSeq(b));
   return changes;
 }
+
+const NO_SEQS: ReadonlyMap<string, number> = new Map();
 
 const ringSeq = (change: InboxChange) => (change.type === 'item.created' ? (change.logged?.seq ?? 0) : 0);
 

@@ -235,14 +235,9 @@ export function sqliteMessageStore(
         created.push(record.id);
         // A new inbox item is a change its subscriber's streams replay (in this transaction).
         if (record.channel === 'in_app' && record.status === 'delivered') {
-          const seq = inbox.log(
-            record.tenantId,
-            record.subscriberId,
-            'item.created',
-            record.id,
-            record.createdAt,
-          );
-          inboxSeqs?.set(record.id, seq);
+          const { tenantId, subscriberId, id, createdAt } = record;
+          if (inboxSeqs) inboxSeqs.set(id, inbox.log(tenantId, subscriberId, 'item.created', id, createdAt));
+          else inbox.append(tenantId, subscriberId, 'item.created', id, createdAt);
         }
         if (followUp) jobs.enqueue(followUp, record.createdAt);
         for (const event of events ?? []) jobs.enqueue(event, record.createdAt);
