@@ -96,6 +96,27 @@ describe('email layouts', () => {
     });
     expect(sms.status).toBe(400);
     expect(sms.body.error.details[0].path).toBe('channels[0].layout');
+    // A layout frames html: an email step with a text template only would send it unframed.
+    const textOnly = await server.call('PUT', '/v1/workflows/unframed', {
+      channels: [{ channel: 'email', layout: 'plain', template: { subject: 's', text: 't' } }],
+    });
+    expect(textOnly.status).toBe(400);
+    expect(textOnly.body.error.details[0]).toEqual({
+      path: 'channels[0].layout',
+      message: 'frames html: give this step an html or mjml template',
+    });
+    // One locale's html is enough.
+    const someHtml = await server.call('PUT', '/v1/workflows/unframed', {
+      channels: [
+        {
+          channel: 'email',
+          layout: 'plain',
+          template: { subject: 's', text: 't' },
+          locales: { fr: { subject: 's', html: '<p>h</p>' } },
+        },
+      ],
+    });
+    expect(someHtml.status).toBe(200);
   });
 
   it('refuses an MJML layout whose html is too long to frame any email, naming mjml', async () => {

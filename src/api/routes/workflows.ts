@@ -237,6 +237,16 @@ async function checkLayouts(store: ApiContext['store'], tenantId: string, defini
       details.push({ path, message: 'is for email steps only' });
       continue;
     }
+    // A layout frames html: on a step with text only it would do nothing.
+    const framesSomething = armsWithPaths(step as Step, i).some((arm) =>
+      [arm.template, ...Object.values(arm.locales ?? {})].some(
+        (fields) => fields.html !== undefined || fields[MJML_FIELD] !== undefined,
+      ),
+    );
+    if (!framesSomething) {
+      details.push({ path, message: 'frames html: give this step an html or mjml template' });
+      continue;
+    }
     let found = exists.get(step.layout);
     if (found === undefined) {
       found = await store.hasLayout(tenantId, step.layout);
