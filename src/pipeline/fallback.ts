@@ -41,7 +41,9 @@ async function digestBefore(
       ? [(event.payload.data ?? {}) as Record<string, unknown>]
       : [];
   });
-  return { count: Number(meta.digestCount) || events.length, events };
+  // A listed event cancelled (or gone) since no longer counts, as the close would not count it.
+  const dropped = ids.length - events.length;
+  return { count: Math.max(events.length, (Number(meta.digestCount) || 0) - dropped), events };
 }
 
 /**

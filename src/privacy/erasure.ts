@@ -108,9 +108,10 @@ async function eraseOneBatch(
     case 'messages':
       return (await store.eraseMessages(request)) < ERASE_BATCH ? { ...who, phase: 'requeued' } : payload;
     case 'requeued': {
-      // Once more through the queue: messages not yet erased during the first pass queued status
-      // webhooks under the plain id (sends finishing, bounces, receipts); from here on they cannot.
-      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE);
+      // Once more through the queue, for status webhooks about their messages only: messages not
+      // yet erased during the first pass queued them under the plain id (sends finishing, bounces,
+      // receipts); from here on they cannot. Nothing else: by now a new subscriber may hold the id.
+      const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE, true);
       return next ? { ...who, phase: 'requeued', waiting: next } : { ...who, phase: 'skipped' };
     }
     case 'skipped':

@@ -146,6 +146,17 @@ function scrubbedEndpointEvent(
   return { ...payload, event: { ...event, data: { ...kept, subscriberId: erasedId } } };
 }
 
+/** Whether a status webhook is about a message whose id sorts before `before` (ids sort by time). */
+function aboutMessageBefore(payload: { event?: unknown }, before: string): boolean {
+  const messageId = (payload.event as { data?: { messageId?: unknown } } | null | undefined)?.data?.messageId;
+  return typeof messageId === 'string' && messageId < before;
+}
+
+/** The bound of a webhooks-only pass: messages made up to `before` (ms) have ids below it. */
+export function messagesUpTo(before: number): { messagesBefore: string } {
+  return { messagesBefore: idFloor('msg', before + 1) };
+}
+
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
 export const FIRST_WAITING: WaitingJobsCursor = { lane: LANES[0], runAt: -1, id: 0 };
 
@@ -174,13 +185,16 @@ export function waitingFor(
   jobs: readonly WaitingJobRow[],
   subscriberId: string,
   erasedId: string,
+  /** Only status webhooks about messages made before this id (scrubWaitingEvents `webhooksOnly`). */
+  webhooksAbout?: { messagesBefore: string },
 ): WaitingFor {
   const ids = new Set<string>();
   const rewrites: WaitingFor['rewrites'] = [];
   const drops: number[] = [];
   for (const job of jobs) {
-    const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
     const webhook = job.kind === ENDPOINT_EVENT;
+    if (webhooksAbout && !webhook) continue;
+    const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
     if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber && !webhook) continue;
     const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
       eventId?: unknown;
@@ -191,6 +205,7 @@ export function waitingFor(
     } | null;
     if (!payload) continue;
     if (webhook) {
+      if (webhooksAbout && !aboutMessageBefore(payload, webhooksAbout.messagesBefore)) continue;
       // A running one may go out as it was read; a retry of it carries the erased id.
       const scrubbed = scrubbedEndpointEvent(payload, subscriberId, erasedId);
       if (scrubbed) rewrites.push({ id: Number(job.id), payload: scrubbed });

@@ -1230,12 +1230,15 @@ export interface PersonalDataStore {
    * on the first page (`after` null), its running jobs: an event due later (`sendAt`, a
    * local-time schedule) names them and holds their data without any message yet. A deliver
    * job's page loses their id. Answers where to go on, or null when the tenant has no ready job
-   * left.
+   * left. With `webhooksOnly`, only status webhooks about their messages made up to
+   * `request.before` are rewritten (a pass after the messages: whatever else names the id by
+   * then may be a new subscriber's of the same id).
    */
   scrubWaitingEvents(
     request: ErasureRequest,
     after: WaitingJobsCursor | null,
     limit: number,
+    webhooksOnly?: boolean,
   ): Promise<WaitingJobsCursor | null>;
   /**
    * Deletes the subscriber's rate-limit counters (their id is in the counter's scope, which would

@@ -489,6 +489,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       structuredClone(saved.definition) as WorkflowBody,
       request.tenantId,
     );
+    await checkLayouts(store, request.tenantId, definition);
     const copy = await store.putWorkflow(request.tenantId, key, definition, Date.now());
     forgetPageWorkflows(store, request.tenantId);
     return workflowView(copy);

@@ -141,13 +141,22 @@ export function postgresRehashDigestKeys(pool: pg.Pool, personal: PersonalData):
       if (rows.length === 0) return rekeyed;
       await transaction(pool, async (client) => {
         for (const row of rows) {
-          const { rowCount } = await client.query(
-            `UPDATE digests AS d SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4
-                AND NOT EXISTS (SELECT 1 FROM digests o WHERE o.tenant_id = d.tenant_id AND o.workflow = d.workflow
-                                  AND o.subscriber_id = d.subscriber_id AND o.digest_key = $3 AND NOT o.closed)`,
-            [row.tenant_id, row.id, rehashDigestKey(personal, row.digest_key), row.digest_key],
-          );
-          rekeyed += rowCount ?? 0;
+          // A process already running may open a digest under the hashed key meanwhile (NOT
+          // EXISTS does not see it): that row's update gives way, as SQLite's OR IGNORE does.
+          await client.query('SAVEPOINT rekey');
+          try {
+            const { rowCount } = await client.query(
+              `UPDATE digests AS d SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4
+                  AND NOT EXISTS (SELECT 1 FROM digests o WHERE o.tenant_id = d.tenant_id AND o.workflow = d.workflow
+                                    AND o.subscriber_id = d.subscriber_id AND o.digest_key = $3 AND NOT o.closed)`,
+              [row.tenant_id, row.id, rehashDigestKey(personal, row.digest_key), row.digest_key],
+            );
+            rekeyed += rowCount ?? 0;
+            await client.query('RELEASE SAVEPOINT rekey');
+          } catch (error) {
+            if ((error as { code?: string }).code !== '23505') throw error;
+            await client.query('ROLLBACK TO SAVEPOINT rekey');
+          }
         }
       });
       const last = rows[rows.length - 1]!;

@@ -9,6 +9,7 @@ import {
   expiryFloor,
   FIRST_RULE_SCOPE,
   FIRST_WAITING,
+  messagesUpTo,
   nextWaiting,
   rateCountersOf,
   scrubEventPayload,
@@ -241,7 +242,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       if (eventIds.length === 0) return;
       await transaction(pool, (client) => scrubEvents(client, who, eventIds));
     },
-    async scrubWaitingEvents(request, after, limit) {
+    async scrubWaitingEvents(request, after, limit, webhooksOnly = false) {
       const from = after ?? FIRST_WAITING;
       const { tenantId, subscriberId } = request;
       return transaction(pool, async (client) => {
@@ -261,7 +262,8 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
                 )
               ).rows
             : [];
-        const found = waitingFor([...running, ...rows], subscriberId, request.erasedId);
+        const only = webhooksOnly ? messagesUpTo(request.before) : undefined;
+        const found = waitingFor([...running, ...rows], subscriberId, request.erasedId, only);
         await scrubEvents(client, request, found.eventIds);
         for (const rewrite of found.rewrites)
           await client.query('UPDATE jobs SET payload = $2::jsonb WHERE id = $1', [

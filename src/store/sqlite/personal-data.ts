@@ -9,6 +9,7 @@ import {
   expiryFloor,
   FIRST_RULE_SCOPE,
   FIRST_WAITING,
+  messagesUpTo,
   nextWaiting,
   rateCountersOf,
   scrubEventPayload,
@@ -153,8 +154,9 @@ export function sqlitePersonalDataStore(
       if (scrubbed) rewriteEvent.run(JSON.stringify(scrubbed), tenantId, event.id);
     }
   };
-  const scrubJobs = (request: ErasureRequest, rows: readonly WaitingJobRow[]): void => {
-    const found = waitingFor(rows, request.subscriberId, request.erasedId);
+  const scrubJobs = (request: ErasureRequest, rows: readonly WaitingJobRow[], webhooksOnly = false): void => {
+    const only = webhooksOnly ? messagesUpTo(request.before) : undefined;
+    const found = waitingFor(rows, request.subscriberId, request.erasedId, only);
     scrubEvents(request, found.eventIds);
     for (const rewrite of found.rewrites) rewriteJob.run(JSON.stringify(rewrite.payload), rewrite.id);
     for (const id of found.drops) dropJob.run(id);
@@ -213,12 +215,17 @@ export function sqlitePersonalDataStore(
   );
   const eraseSkipped = db.transaction(eraseSkippedBatch);
   const scrubWaiting = db.transaction(
-    (request: ErasureRequest, after: WaitingJobsCursor | null, limit: number): WaitingJobsCursor | null => {
+    (
+      request: ErasureRequest,
+      after: WaitingJobsCursor | null,
+      limit: number,
+      webhooksOnly: boolean,
+    ): WaitingJobsCursor | null => {
       const { tenantId } = request;
-      if (after === null) scrubJobs(request, runningJobs.all({ tenantId }) as WaitingJobRow[]);
+      if (after === null) scrubJobs(request, runningJobs.all({ tenantId }) as WaitingJobRow[], webhooksOnly);
       const from = after ?? FIRST_WAITING;
       const rows = waitingJobs.all({ ...from, tenantId, limit }) as WaitingJobRow[];
-      scrubJobs(request, rows);
+      scrubJobs(request, rows, webhooksOnly);
       return nextWaiting(from, rows, limit);
     },
   );
@@ -285,8 +292,8 @@ export function sqlitePersonalDataStore(
     async eraseSkippedSteps(request) {
       return eraseSkipped.immediate(request);
     },
-    async scrubWaitingEvents(request, after, limit) {
-      return scrubWaiting.immediate(request, after, limit);
+    async scrubWaitingEvents(request, after, limit, webhooksOnly = false) {
+      return scrubWaiting.immediate(request, after, limit, webhooksOnly);
     },
     async scrubEventsOf(who, eventIds) {
       scrubNamed.immediate(who, eventIds);

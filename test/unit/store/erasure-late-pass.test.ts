@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ERASE_JOB, erasureHandler, startErasure } from '../../../src/privacy/erasure.ts';
+import { idFloor } from '../../../src/shared/ids.ts';
 import { POSTGRES_CAPABILITIES } from '../../../src/store/capabilities.ts';
 import { ERASURE_CLOCK_MARGIN_MS } from '../../../src/store/personal-data.ts';
 import type { Store } from '../../../src/store/port.ts';
@@ -117,17 +118,26 @@ describe('an erasure job and status webhooks', () => {
         return async (...args: Parameters<Store['eraseMessages']>) => {
           if (!queued) {
             queued = true;
-            await target.enqueueJobs([
-              {
-                tenantId: 't1',
-                kind: 'endpoint_event',
-                lane: 'normal',
-                payload: {
-                  endpointId: 'e1',
-                  webhookId: 'whmsg_1',
-                  event: { type: 'message.sent', timestamp: 't', data: { subscriberId: 'u1', error: 'x' } },
+            const webhook = (webhookId: string, messageId: string | undefined) => ({
+              tenantId: 't1',
+              kind: 'endpoint_event',
+              lane: 'normal' as const,
+              payload: {
+                endpointId: 'e1',
+                webhookId,
+                event: {
+                  type: 'message.sent',
+                  timestamp: 't',
+                  data: { messageId, subscriberId: 'u1', error: 'x' },
                 },
               },
+            });
+            await target.enqueueJobs([
+              // About one of their messages (made before the erasure)…
+              webhook('whmsg_old', `${idFloor('msg', at - 1)}0000000000000001`),
+              // …and about a new subscriber of the same id (made after it), or about no message.
+              webhook('whmsg_new', `${idFloor('msg', at + 60_000)}0000000000000001`),
+              webhook('whmsg_none', undefined),
             ]);
           }
           return target.eraseMessages(...args);
@@ -137,15 +147,26 @@ describe('an erasure job and status webhooks', () => {
     await startErasure(real, KEY, 't1', 'u1', at);
     expect(await runDue(during, at)).toEqual([{ kind: 'done' }]);
     expect(queued).toBe(true);
-    const [webhook] = await real.claimJobs({
+    const webhooks = await real.claimJobs({
       owner: 'w',
-      now: at + 1,
+      // Queued by the real clock, a moment after `at`.
+      now: Date.now() + 1_000,
       leaseMs: 1000,
       quotas: [{ lane: 'normal', limit: 10 }],
     });
-    expect(webhook!.payload).toMatchObject({
-      event: { data: { subscriberId: expect.stringMatching(/^erased:/) } },
-    });
-    expect((webhook!.payload as { event: { data: object } }).event.data).not.toHaveProperty('error');
+    const named = Object.fromEntries(
+      webhooks.map((job) => {
+        const { webhookId, event } = job.payload as {
+          webhookId: string;
+          event: { data: Record<string, unknown> };
+        };
+        return [webhookId, event.data];
+      }),
+    );
+    expect(named.whmsg_old!.subscriberId).toMatch(/^erased:/);
+    expect(named.whmsg_old).not.toHaveProperty('error');
+    // Left as they were: by then the id may be someone else's.
+    expect(named.whmsg_new).toMatchObject({ subscriberId: 'u1', error: 'x' });
+    expect(named.whmsg_none).toMatchObject({ subscriberId: 'u1', error: 'x' });
   });
 });
