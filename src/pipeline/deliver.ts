@@ -1,4 +1,4 @@
-import { withTextPart } from '../channels/email/content.ts';
+import { checkTextPart } from '../channels/email/content.ts';
 import {
   readSuppressions,
   type SubscriberSuppressions,
@@ -213,7 +213,7 @@ export function buildMessages(
   // A digest's close names what it gathered in its messages' meta: a fallback step after one of
   // them renders the same digest (fallback.ts reads it back).
   const digestMeta = target.digest ? digestMessageMeta(target.digest) : null;
-  let textParts: Map<string, string> | undefined;
+  let checkedHtml: Set<string> | undefined;
   const at = iso(now);
   const data = (event.payload.data ?? {}) as Record<string, unknown>;
   const inAppData = inboxData(workflow.definition, data);
@@ -471,8 +471,8 @@ export function buildMessages(
         if (step.layout !== undefined && step.channel === 'email' && target.layouts)
           content = framed(content, step.layout, target.layouts.get(index));
         if (step.channel === 'email') {
-          textParts ??= new Map();
-          content = withTextPart(content, textParts);
+          checkedHtml ??= new Set();
+          checkTextPart(content, checkedHtml);
         }
       } catch (error) {
         if (error instanceof TemplateTimeout) {

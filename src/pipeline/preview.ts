@@ -1,4 +1,4 @@
-import { withTextPart } from '../channels/email/content.ts';
+import { checkTextPart } from '../channels/email/content.ts';
 import type {
   Channel,
   LayoutRecord,
@@ -107,7 +107,7 @@ export async function previewWorkflow(
       let content = renderFields(fields, scope, undefined, MESSAGE_BUDGET_MS, renderLocale);
       if (step.layout !== undefined && step.channel === 'email')
         content = framed(content, step.layout, input.layouts.get(index));
-      if (step.channel === 'email') content = withTextPart(content);
+      if (step.channel === 'email') checkTextPart(content);
       const variant = step.variants?.[arm]?.name;
       return variant === undefined ? { channel, content } : { channel, content, variant };
     } catch (error) {

@@ -84,27 +84,24 @@ export function htmlToText(html: string): string {
 }
 
 /**
- * An email's content with its text part: as the template wrote it, or made from its html — once,
- * when the message is built, so html that cannot make one fails the message there
- * (`template_error`) instead of every send attempt, as a provider's error.
+ * Checks that an html-only email can have its text part made (at send, emailParts), throwing
+ * what htmlToText would: called when the message is built, so html that cannot make one fails
+ * the message there (`template_error`) instead of every send attempt, as a provider's error.
+ * The content is stored as rendered (its `text` stays absent, as the template wrote it).
  */
-export function withTextPart(
+export function checkTextPart(
   content: Record<string, string>,
-  /** Text parts made already, by html: recipients of one event often get the same html. */
-  made?: Map<string, string>,
-): Record<string, string> {
+  /** Html checked already: recipients of one event often get the same html. */
+  checked?: Set<string>,
+): void {
   const { html } = content;
-  if (content.text !== undefined || html === undefined) return content;
-  let text = made?.get(html);
-  if (text === undefined) {
-    text = htmlToText(html);
-    if (made && made.size < TEXT_PARTS_REMEMBERED) made.set(html, text);
-  }
-  return { ...content, text };
+  if (content.text !== undefined || html === undefined || checked?.has(html)) return;
+  htmlToText(html);
+  if (checked && checked.size < HTML_CHECKS_REMEMBERED) checked.add(html);
 }
 
-/** Distinct html a batch's memo of text parts keeps (personalised html would only fill it). */
-const TEXT_PARTS_REMEMBERED = 16;
+/** Distinct html a batch remembers having checked (personalised html would only fill it). */
+const HTML_CHECKS_REMEMBERED = 16;
 
 /**
  * Refuses what is certainly not a single mailbox (spaces, lists, angle brackets, missing `@`);
