@@ -712,8 +712,7 @@ async function buildDeliveries(
     message.subscriberCreatedAt = found.get(`${tenantId}\u0000${subscriberId}`)?.createdAt;
   }
   // A key as rendered may be an address or a name: the store gets its keyed hash.
-  for (const join of joins)
-    join.key = storedDigestKey(join.key, (value) => deps.store.personalData.hash('digest-key', value));
+  for (const join of joins) join.key = storedDigestKey(join.key, deps.store.personalData);
   return { messages, deferred, skipped, joins, madeFor, gone };
 }
 

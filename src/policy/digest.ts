@@ -25,13 +25,18 @@ export function digestWindowMs(window: string): number | null {
 }
 
 /**
- * The key a rendered `digest.key` is stored under: its keyed hash (`hash`: PersonalData.hash), so
- * the database never holds what the key renders — often an address or a name — and a key of any
- * length takes a fixed-size index entry. Equal renders give equal keys; the empty key (no key, or
- * one that renders empty) stays empty.
+ * The key a rendered `digest.key` is stored under: its keyed hash (`personal`: the store's
+ * PersonalData), so the database never holds what the key renders — often an address or a name —
+ * and a key of any length takes a fixed-size index entry. Equal renders give equal keys; the
+ * empty key (no key, or one that renders empty) stays empty.
  */
-export function storedDigestKey(rendered: string, hash: (value: string) => string): string {
-  return rendered === '' ? '' : `k:${hash(rendered)}`;
+export function storedDigestKey(rendered: string, personal: KeyedHash): string {
+  return rendered === '' ? '' : `k:${personal.hash('digest-key', rendered)}`;
+}
+
+/** What storedDigestKey needs of PersonalData. */
+export interface KeyedHash {
+  hash(purpose: string, value: string): string;
 }
 
 /** The event view's word for a step an event did not get on its own: it went into a digest. */

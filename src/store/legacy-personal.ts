@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { addressHash, normaliseAddress } from '../feedback/address.ts';
-import { storedDigestKey } from '../policy/digest.ts';
 import { isSealedPersonal, type PersonalData } from '../security/personal-data.ts';
 import type { DevicePlatform, WebPushSubscription } from '../shared/model.ts';
 import { deviceAddressHash } from './device-address.ts';
@@ -39,11 +38,6 @@ export type LegacyDigestRow = { tenant_id: string; id: string; digest_key: strin
  */
 export const HASHED_DIGEST_KEY_GLOB = `k:${'[0-9a-f]'.repeat(64)}`;
 export const HASHED_DIGEST_KEY_REGEX = '^k:[0-9a-f]{64}$';
-
-/** A digest key stored as rendered, as storedDigestKey stores it now. */
-export function rehashDigestKey(personal: PersonalData, stored: string): string {
-  return storedDigestKey(stored, (value) => personal.hash('digest-key', value));
-}
 
 export const LEGACY_BATCH = 200;
 

@@ -3239,7 +3239,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           expect((await store.listDevices(T, 'old')).map((d) => d.id)).toEqual(['browser']);
           expect((await store.listSandboxCaptures(T, 5))[0]?.to).toBe(PHONE);
           // The open digest answers to its key as a delivery stores it now: the next event joins it.
-          const key = storedDigestKey(`${EMAIL}|${PHONE}`, (v) => store.personalData.hash('digest-key', v));
+          const key = storedDigestKey(`${EMAIL}|${PHONE}`, store.personalData);
           await store.createMessages([], undefined, [], {
             joins: [
               {
@@ -3266,8 +3266,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       it.runIf(raw !== undefined)(
         'hashes the digest keys an installation sealed before digest keys were hashed, once, past a clash',
         async () => {
-          const hashed = (rendered: string) =>
-            storedDigestKey(rendered, (v) => store.personalData.hash('digest-key', v));
+          const hashed = (rendered: string) => storedDigestKey(rendered, store.personalData);
           for (const sql of [
             `INSERT INTO digests (tenant_id, id, workflow, subscriber_id, digest_key, opened_at, closes_at)
                VALUES ('${T}', 'dig_plain', 'w', 'ada', '${EMAIL}', 1, 100)`,

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { storedDigestKey } from '../../policy/digest.ts';
 import type { PersonalData } from '../../security/personal-data.ts';
 import {
   type LegacyCaptureRow as CaptureRow,
@@ -7,7 +8,6 @@ import {
   HASHED_DIGEST_KEY_REGEX,
   LEGACY_BATCH,
   PLAIN_SQL,
-  rehashDigestKey,
   resealDevice,
   resealSubscriber,
   type LegacySubscriberRow as SubscriberRow,
@@ -149,7 +149,7 @@ export function postgresRehashDigestKeys(pool: pg.Pool, personal: PersonalData):
               `UPDATE digests AS d SET digest_key = $3 WHERE tenant_id = $1 AND id = $2 AND digest_key = $4
                   AND NOT EXISTS (SELECT 1 FROM digests o WHERE o.tenant_id = d.tenant_id AND o.workflow = d.workflow
                                     AND o.subscriber_id = d.subscriber_id AND o.digest_key = $3 AND NOT o.closed)`,
-              [row.tenant_id, row.id, rehashDigestKey(personal, row.digest_key), row.digest_key],
+              [row.tenant_id, row.id, storedDigestKey(row.digest_key, personal), row.digest_key],
             );
             rekeyed += rowCount ?? 0;
             await client.query('RELEASE SAVEPOINT rekey');

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { storedDigestKey } from '../../policy/digest.ts';
 import type { PersonalData } from '../../security/personal-data.ts';
 import {
   type LegacyCaptureRow as CaptureRow,
@@ -8,7 +9,6 @@ import {
   LEGACY_BATCH,
   PLAIN_SQL,
   type Rekey,
-  rehashDigestKey,
   resealDevice,
   resealSubscriber,
   type LegacySubscriberRow as SubscriberRow,
@@ -139,7 +139,7 @@ export function sqliteRehashDigestKeys(db: Database.Database, personal: Personal
     let changed = 0;
     for (const row of rows)
       changed += setKey.run(
-        rehashDigestKey(personal, row.digest_key),
+        storedDigestKey(row.digest_key, personal),
         row.tenant_id,
         row.id,
         row.digest_key,
