@@ -49,3 +49,22 @@ export const OnePageQuery = Type.Object({
     }),
   ),
 });
+
+/**
+ * A list's page from rows read one past `limit`: there is a next page exactly when that extra
+ * row came back, so the last page never points at an empty one. `keyOf` is the position a next
+ * page starts after (issued under `tag`).
+ */
+export function pageOf<T, V>(
+  rows: readonly T[],
+  limit: number,
+  tag: string,
+  keyOf: (row: T) => string,
+  view: (row: T) => V,
+): { items: V[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  return {
+    items: items.map(view),
+    nextCursor: rows.length > limit ? issueCursor(tag, keyOf(items.at(-1)!)) : null,
+  };
+}

@@ -7,7 +7,7 @@ import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
-import { issueCursor, readCursor } from '../cursors.ts';
+import { pageOf, readCursor } from '../cursors.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, Limit } from '../schemas.ts';
 import { compileValidator, itemwiseBodyCompiler } from '../validation.ts';
@@ -33,19 +33,6 @@ function afterKey(cursor: string | undefined): string | null {
   return cursor === undefined ? null : readCursor(cursor, CURSOR_TAG, 1)[0]!;
 }
 
-/**
- * A page from rows read one past the limit: there is a next page exactly when that extra row
- * came back, so the last page never points at an empty one.
- */
-function page<T, V>(rows: T[], limit: number, keyOf: (row: T) => string, view: (row: T) => V) {
-  const items = rows.slice(0, limit);
-  const more = rows.length > limit;
-  return {
-    items: items.map(view),
-    nextCursor: more ? issueCursor(CURSOR_TAG, keyOf(items.at(-1)!)) : null,
-  };
-}
-
 const checkBulkItem = compileValidator<{ subscriberId: string } & SubscriberPatch>(InlineSubscriber);
 
 export async function listingRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
@@ -54,7 +41,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
   app.get('/v1/subscribers', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
     const rows = await store.listSubscribers(request.tenantId, afterKey(cursor), limit + 1);
-    return page(rows, limit, (s) => s.id, subscriberView);
+    return pageOf(rows, limit, CURSOR_TAG, (s) => s.id, subscriberView);
   });
 
   app.post(
@@ -109,7 +96,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
   app.get('/v1/workflows', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
     const rows = await store.listWorkflows(request.tenantId, { after: afterKey(cursor), limit: limit + 1 });
-    return page(rows, limit, (w) => w.key, workflowView);
+    return pageOf(rows, limit, CURSOR_TAG, (w) => w.key, workflowView);
   });
 
   app.delete('/v1/workflows/:key', { schema: { params: IdParams('key') } }, async (request) => {
@@ -141,9 +128,10 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
       request.tenantId,
       shown.map((t) => t.key),
     );
-    return page(
+    return pageOf(
       rows,
       limit,
+      CURSOR_TAG,
       (t) => t.key,
       (t) => ({
         key: t.key,
@@ -166,9 +154,10 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
       const found = await store.getSubscribers(request.tenantId, ids.slice(0, limit));
       const byId = new Map(found.map((s) => [s.id, s]));
       // A member whose subscriber is gone (erased) is listed by id alone.
-      return page(
+      return pageOf(
         ids,
         limit,
+        CURSOR_TAG,
         (id) => id,
         (id) => {
           const subscriber = byId.get(id);

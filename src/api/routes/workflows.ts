@@ -20,7 +20,7 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { issueCursor, readCursor } from '../cursors.ts';
+import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
 import { IdParams, Limit, WorkflowBody } from '../schemas.ts';
@@ -469,12 +469,13 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       const before = issued === null ? null : Number(issued);
       // Newest first, a page at a time: every version holds a whole definition (up to a body each).
       const rows = await store.listWorkflowVersions(request.tenantId, key, { before, limit: limit + 1 });
-      const items = rows.slice(0, limit);
-      const last = rows.length > limit ? items.at(-1) : undefined;
-      return {
-        items: items.map((v) => workflowVersionView(v, v.version === workflow.version)),
-        nextCursor: last ? issueCursor(VERSIONS_CURSOR_TAG, String(last.version)) : null,
-      };
+      return pageOf(
+        rows,
+        limit,
+        VERSIONS_CURSOR_TAG,
+        (v) => String(v.version),
+        (v) => workflowVersionView(v, v.version === workflow.version),
+      );
     },
   );
 
