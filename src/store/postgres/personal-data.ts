@@ -214,11 +214,14 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
     },
     async eraseRateCounters(request, from, limit) {
       return transaction(pool, async (client) => {
-        if (from === null)
-          await client.query('DELETE FROM rate_counters WHERE tenant_id = $1 AND scope = $2', [
-            request.tenantId,
-            dailyCapScope(request.subscriberId),
-          ]);
+        const dropOwn = (own: string) =>
+          client.query(
+            `DELETE FROM rate_counters
+              WHERE tenant_id = $1 AND (scope = $2 OR (scope > ($2 || chr(31)) AND scope < ($2 || chr(32))))`,
+            [request.tenantId, own],
+          );
+        // The daily cap's counter is theirs alone: its scope is deleted as a rule's own scope is.
+        if (from === null) await dropOwn(dailyCapScope(request.subscriberId));
         let at = from ?? FIRST_RULE_SCOPE;
         for (let rule = 0; rule < limit; rule++) {
           const { rows } = await client.query<{ scope: string }>(
@@ -227,12 +230,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           );
           if (rows.length === 0) return null;
           const { own, next } = rateCountersOf(rows[0]!.scope, request.subscriberId);
-          if (own)
-            await client.query(
-              `DELETE FROM rate_counters
-                WHERE tenant_id = $1 AND (scope = $2 OR (scope > ($2 || chr(31)) AND scope < ($2 || chr(32))))`,
-              [request.tenantId, own],
-            );
+          if (own) await dropOwn(own);
           at = next;
         }
         return at;

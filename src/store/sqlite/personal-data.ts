@@ -237,9 +237,10 @@ export function sqlitePersonalDataStore(
     `DELETE FROM rate_counters
       WHERE tenant_id = @tenantId AND (scope = @own OR (scope > (@own || char(31)) AND scope < (@own || char(32))))`,
   );
-  const dropCounter = db.prepare('DELETE FROM rate_counters WHERE tenant_id = ? AND scope = ?');
   const eraseCounters = db.transaction((request: ErasureRequest, from: string | null, limit: number) => {
-    if (from === null) dropCounter.run(request.tenantId, dailyCapScope(request.subscriberId));
+    // The daily cap's counter is theirs alone: its scope is deleted as a rule's own scope is.
+    if (from === null)
+      dropCounters.run({ tenantId: request.tenantId, own: dailyCapScope(request.subscriberId) });
     let at = from ?? FIRST_RULE_SCOPE;
     for (let rule = 0; rule < limit; rule++) {
       const scope = firstScopeFrom.get(request.tenantId, at) as string | undefined;
