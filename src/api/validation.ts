@@ -142,7 +142,7 @@ function schemaValidator(
   const where = WHERE[part] ?? 'body';
   return (data: unknown) => {
     if (limitBody && part === 'body') {
-      const problem = findJsonProblem(data);
+      const problem = findJsonProblem(data, { schema });
       if (problem) return { error: validationError([problem], where) };
     }
     let input = data;

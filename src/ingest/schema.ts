@@ -117,7 +117,7 @@ export function validateEvent(
   body: unknown,
   now: number,
 ): { ok: true; value: EventBody } | { ok: false; details: ErrorDetail[] } {
-  const problem = findJsonProblem(body);
+  const problem = findJsonProblem(body, { schema: EventBody });
   if (problem) return { ok: false, details: [problem] };
   const base = envelope(body);
   const details = base.ok ? [] : [...base.details];

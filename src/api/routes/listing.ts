@@ -60,7 +60,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
     async (request, reply) => {
       const { subscribers } = request.body as { subscribers: unknown[] };
       const checked = subscribers.map((item, index) => {
-        const problem = findJsonProblem(item);
+        const problem = findJsonProblem(item, { schema: InlineSubscriber });
         const result = problem ? { ok: false as const, details: [problem] } : checkBulkItem(item);
         if (result.ok) return result;
         const details: ErrorDetail[] = result.details.map((d) => ({

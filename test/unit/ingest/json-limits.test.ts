@@ -1,3 +1,4 @@
+import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { findJsonProblem, MAX_JSON_DEPTH } from '../../../src/ingest/json-limits.ts';
 
@@ -31,7 +32,46 @@ describe('findJsonProblem', () => {
 
   it('prefixes the path it was given and stops at the depth limit on very deep input', () => {
     const deep = JSON.parse(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
-    const problem = findJsonProblem(deep, 'events[3]');
+    const problem = findJsonProblem(deep, { prefix: 'events[3]' });
     expect(problem?.path).toBe(`events[3].a${'[0]'.repeat(MAX_JSON_DEPTH - 1)}`);
+  });
+});
+
+describe('findJsonProblem with a schema: what a number JSON cannot keep is told', () => {
+  const schema = Type.Object(
+    {
+      counts: Type.Array(Type.Integer({ minimum: 0, maximum: 10 })),
+      ratio: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+      label: Type.Union([Type.Integer({ minimum: 0, maximum: 1 }), Type.String()]),
+      name: Type.String(),
+      code: Type.String({ pattern: '^[a-z]+$' }),
+      extra: Type.Record(Type.String(), Type.Unknown()),
+    },
+    { additionalProperties: false },
+  );
+  const big = JSON.parse('9007199254740993');
+  const rounded = 'is an integer beyond ±9007199254740991 that would be rounded';
+  it.each([
+    ['an integer item of an array', { counts: [1, big] }, 'counts[1]', 'must be an integer from 0 to 10'],
+    [
+      'a number or null',
+      { ratio: -Number.POSITIVE_INFINITY },
+      'ratio',
+      'must be a number from -9007199254740991 to 9007199254740991',
+    ],
+    [
+      'an integer or any string: the number it was meant as',
+      { label: big },
+      'label',
+      'must be an integer from 0 to 1',
+    ],
+    ['any string', { name: big }, 'name', `${rounded}; send it as a string`],
+    ['a patterned string', { code: big }, 'code', rounded],
+    ['free-form values', { extra: { a: { b: [big] } } }, 'extra.a.b[0]', `${rounded}; send it as a string`],
+    ['a field the schema does not know', { nope: big }, 'nope', rounded],
+  ])('%s', (_, value, path, message) => {
+    const problem = findJsonProblem(value, { schema });
+    expect(problem?.path).toBe(path);
+    expect(problem?.message).toBe(message);
   });
 });
