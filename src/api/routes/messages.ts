@@ -5,7 +5,7 @@ import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { issueCursor, readCursor } from '../cursors.ts';
+import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
 import { decodeCursor, encodeCursor, messageView } from '../views.ts';
@@ -26,13 +26,14 @@ async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<str
 
 /** A page of `limit` from `read`, which holds one more when there is a next page (no empty last page). */
 async function page(store: Store, read: MessageRecord[], limit: number) {
-  const items = read.slice(0, limit);
-  const last = read.length > limit ? items.at(-1) : undefined;
-  const versions = await versionsOf(store, items);
-  return {
-    items: items.map((m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null)),
-    nextCursor: last ? issueCursor(CURSOR_TAG, last.id) : null,
-  };
+  const versions = await versionsOf(store, read.slice(0, limit));
+  return pageOf(
+    read,
+    limit,
+    CURSOR_TAG,
+    (m) => m.id,
+    (m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null),
+  );
 }
 
 /**

@@ -5,7 +5,7 @@ import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { issueCursor, readCursor } from '../cursors.ts';
+import { pageOf, readCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
@@ -75,11 +75,13 @@ export async function tenantRoutes(
     const after = query.cursor === undefined ? null : readCursor(query.cursor, CURSOR_TAG, 1)[0]!;
     // One more than a page: a next cursor only when there is a next item (no empty last page).
     const read = await store.listTenants(after, limit + 1);
-    const tenants = read.slice(0, limit);
-    return {
-      items: tenants.map((t) => ({ tenantId: t.id, name: t.name, createdAt: iso(t.createdAt) })),
-      nextCursor: read.length > limit ? issueCursor(CURSOR_TAG, tenants.at(-1)!.id) : null,
-    };
+    return pageOf(
+      read,
+      limit,
+      CURSOR_TAG,
+      (t) => t.id,
+      (t) => ({ tenantId: t.id, name: t.name, createdAt: iso(t.createdAt) }),
+    );
   });
 
   app.post(
