@@ -176,3 +176,49 @@ function sandboxed(options: LiquidOptions): Liquid {
 export const textEngine = sandboxed({});
 /** HTML fields: every output is HTML-escaped, so event data cannot inject markup. */
 export const htmlEngine = sandboxed({ outputEscape: 'escape' });
+
+/** A value read from JSON that LiquidJS would print its own lossy way: an array or a plain object. */
+function isStructured(value: unknown): value is object {
+  if (Array.isArray(value)) return true;
+  if (value === null || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Each object's keys in sorted order, own properties only (a "__proto__" key stays a key). */
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const sorted: Record<string, unknown> = Object.create(null);
+  for (const key of Object.keys(value).sort()) sorted[key] = (value as Record<string, unknown>)[key];
+  return sorted;
+}
+
+/**
+ * An array or object as canonical JSON (keys sorted at every level), so equal values print the
+ * same text and different ones different text.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, sortedKeys) ?? '';
+}
+
+/**
+ * What a digest key prints for each output: LiquidJS prints every object as "[object Object]" and
+ * an array as its items run together ([1, 2] and [12] both "12"), so events whose keys were
+ * different objects or arrays shared one digest. Those print as canonical JSON instead, charged to
+ * the memory limit like a filter's text; every other value prints as in any template.
+ */
+function digestKeyOutput(this: FilterThis, value: unknown): unknown {
+  if (!isStructured(value)) return value;
+  const json = canonicalJson(value);
+  this.context.memoryLimit.use(Math.ceil(json.length / CHARACTERS_PER_UNIT));
+  return json;
+}
+
+/**
+ * The digest key's engine (API.md "Workflows": the window is per rendered key): the text engine,
+ * but an array or object output prints as canonical JSON (digestKeyOutput), also through `raw`,
+ * which would otherwise skip it.
+ */
+// LiquidJS types an outputEscape as answering text; any value answered is printed as usual.
+export const digestKeyEngine = sandboxed({ outputEscape: digestKeyOutput as never });
+digestKeyEngine.registerFilter('raw', { raw: true, handler: digestKeyOutput as never });

@@ -9,7 +9,7 @@ import type {
 } from '../shared/model.ts';
 import { unstorableText } from '../shared/storable-text.ts';
 import { compileCondition } from './condition.ts';
-import { htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
+import { digestKeyEngine, htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 import { LOCALE_REGISTER, type RenderLocale, warmIntl } from './intl-filters.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE, localeChain, localizedFields } from './locale.ts';
@@ -19,8 +19,17 @@ import { MJML_FIELD } from './mjml.ts';
 /** Fields rendered as HTML: every interpolated value is HTML-escaped, so event data cannot inject markup. */
 const HTML_FIELDS = new Set(['html']);
 
-/** Per field: its parsed template, whether it is HTML, and its parts if it is plain interpolation. */
-export type CompiledFields = [field: string, template: Template[], html: boolean, plain: Part[] | null][];
+/**
+ * Per field: its parsed template, whether it is HTML, its parts if it is plain interpolation, and
+ * the engine that parsed it (and renders it).
+ */
+export type CompiledFields = [
+  field: string,
+  template: Template[],
+  html: boolean,
+  plain: Part[] | null,
+  engine: Liquid,
+][];
 
 /** A step's fields, compiled; or why they cannot be (a template stored before a rule refused it). */
 export type CompiledStep = CompiledFields | TemplateCompileError;
@@ -108,12 +117,23 @@ function engineFor(field: string) {
 
 /** Parses every field once; throws a LiquidJS error naming the problem when a template is invalid. */
 export function compileFields(fields: TemplateFields): CompiledFields {
-  return renderedEntries(fields).map(([field, source]) => [
-    field,
-    engineFor(field).parse(source),
-    HTML_FIELDS.has(field),
-    plainInterpolation(source),
-  ]);
+  return renderedEntries(fields).map(([field, source]) => {
+    const engine = engineFor(field);
+    return [field, engine.parse(source), HTML_FIELDS.has(field), plainInterpolation(source), engine];
+  });
+}
+
+/**
+ * A workflow's `digest.key` as the one field `key`, rendered by the digest key's engine: an array
+ * or object prints as canonical JSON there, so different values never share a digest. A key that
+ * cannot be used (one stored before a rule refused it) is a TemplateCompileError.
+ */
+export function compileDigestKey(source: string): CompiledStep {
+  try {
+    return [['key', digestKeyEngine.parse(source), false, plainInterpolation(source), digestKeyEngine]];
+  } catch (error) {
+    return new TemplateCompileError(`key: ${firstLine(error)}`);
+  }
 }
 
 /** The fields rendered per message: an MJML source is not one (its compiled `html` is). */
@@ -199,7 +219,7 @@ function renderFieldsOnce(
   let started = -1;
   let size = 0;
   try {
-    for (const [field, template, html, plain] of compiled) {
+    for (const [field, template, html, plain, engine] of compiled) {
       const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit, locale?.messages ?? null);
       if (fast !== null && fast !== undefined) {
         size = checkSize(field, fast, size);
@@ -211,7 +231,6 @@ function renderFieldsOnce(
       if (left <= 0) throw new TemplateTimeout(budgetMs);
       let value: string;
       try {
-        const engine = html ? htmlEngine : textEngine;
         value = engine.renderSync(template, renderContext(engine, scope, left, locale)) as string;
       } catch (error) {
         if (RENDER_LIMIT_EXCEEDED.test((error as Error).message)) throw new TemplateTimeout(budgetMs);
@@ -341,7 +360,7 @@ export class TemplateCache {
     if (!compiled) {
       const { channels, digest } = workflow.definition;
       compiled = {
-        digestKey: digest?.key === undefined ? null : compileStep({ key: digest.key }),
+        digestKey: digest?.key === undefined ? null : compileDigestKey(digest.key),
         steps: channels.map((step) => armsOf(step).map((arm) => compileStep(arm.template))),
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))

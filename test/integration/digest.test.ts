@@ -177,6 +177,41 @@ describe('digests through the public API', () => {
     ]);
   });
 
+  it('a key that renders an object or array: different values make different digests, equal ones one', async () => {
+    const objectKeys = {
+      channels: [
+        {
+          channel: 'in_app',
+          template: { title: '{{ count }}', body: '{{ events | map: "n" | join: "," }}' },
+        },
+      ],
+      digest: { window: WINDOW, key: '{{ data.thread }}' },
+    };
+    expect((await server.call('PUT', '/v1/workflows/object-threads', objectKeys)).status).toBe(200);
+    for (const [thread, n] of [
+      [{ id: 1, org: 'a' }, 1],
+      [{ id: 2, org: 'a' }, 2],
+      // Equal to the first, its keys in another order.
+      [{ org: 'a', id: 1 }, 3],
+      // LiquidJS prints both arrays as "12".
+      [[1, 2], 4],
+      [[12], 5],
+    ] as const) {
+      const response = await server.call('POST', '/v1/events', {
+        workflow: 'object-threads',
+        to: ['dg_objects'],
+        data: { thread, n },
+      });
+      expect(response.status).toBe(202);
+    }
+    const digests = (await settled('dg_objects', 4))
+      .map((m) => `${m.content.title}: ${m.content.body}`)
+      .sort();
+    expect(digests).toEqual(['1: 2', '1: 4', '1: 5', '2: 1,3']);
+    await noDigestLeft();
+    expect(await messagesOf('dg_objects')).toHaveLength(4);
+  });
+
   it('an event after the close opens a new window', async () => {
     await trigger('dg_next', { thread: 't', n: 1 });
     await trigger('dg_next', { thread: 't', n: 2 });

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { FILE_TAGS, htmlEngine, MESSAGE_BUDGET_MS, textEngine } from '../../../src/templates/engine.ts';
 import {
+  digestKeyEngine,
+  FILE_TAGS,
+  htmlEngine,
+  MESSAGE_BUDGET_MS,
+  textEngine,
+} from '../../../src/templates/engine.ts';
+import {
+  type CompiledFields,
+  compileDigestKey,
   compileFields,
   compileStep,
   type RenderClock,
@@ -47,10 +55,43 @@ describe('the sandboxed engines', () => {
   });
 
   it('have a file system with no files in it', () => {
-    for (const engine of [textEngine, htmlEngine]) {
+    for (const engine of [textEngine, htmlEngine, digestKeyEngine]) {
       for (const file of ['package.json', './package.json', '/etc/passwd', '../package.json'])
         expect(() => engine.renderFileSync(file, {})).toThrow();
     }
+  });
+});
+
+describe("the digest key's engine", () => {
+  const key = (source: string, data: Record<string, unknown>) =>
+    renderFields(compileDigestKey(source) as CompiledFields, { data, subscriber: {}, actor: null }).key;
+
+  it('prints an array or object as canonical JSON, through an output, echo and raw', () => {
+    for (const source of ['{{ data.t }}', '{% echo data.t %}', '{{ data.t | raw }}']) {
+      expect(key(source, { t: { b: [2, { y: 1, x: 'é"' }], a: 1 } })).toBe(
+        '{"a":1,"b":[2,{"x":"é\\"","y":1}]}',
+      );
+      expect(key(source, { t: [1, 2] })).toBe('[1,2]');
+      expect(key(source, { t: [12] })).toBe('[12]');
+      expect(key(source, { t: {} })).toBe('{}');
+    }
+    expect(key('{{ data.t }}', { t: JSON.parse('{"__proto__": {"a": 1}}') })).toBe('{"__proto__":{"a":1}}');
+  });
+
+  it('prints every other value as any template does', () => {
+    expect(key('{{ data.t }}-{{ data.n }}-{{ data.b }}-{{ data.none }}', { t: 'x', n: 1.5, b: true })).toBe(
+      'x-1.5-true-',
+    );
+    expect(key('{{ data.t.id }}', { t: { id: 7 } })).toBe('7');
+    expect(key('{{ data.t | join: "+" }}', { t: [1, 2] })).toBe('1+2');
+  });
+
+  it('charges the JSON it prints to the memory limit', () => {
+    const big = { text: 'x'.repeat(100_000) };
+    const loop = compileDigestKey('{% for i in (1..1000) %}{{ data.big }}{% endfor %}') as CompiledFields;
+    // A budget no render here reaches: the memory limit stops it, after about 160 of the 1,000.
+    const scope = { data: { big }, subscriber: {}, actor: null };
+    expect(() => renderFields(loop, scope, undefined, 60_000)).toThrow(/memory alloc limit exceeded/);
   });
 });
 
