@@ -1,4 +1,5 @@
 import { checkTextPart } from '../channels/email/content.ts';
+import { digestScope, digestWindowMs } from '../policy/digest.ts';
 import type {
   Channel,
   LayoutRecord,
@@ -73,9 +74,22 @@ const contentBytes = (content: Record<string, string> | null) =>
   content ? Buffer.byteLength(JSON.stringify(content)) : 0;
 
 /**
+ * Whether a send of the workflow gathers its events into a digest (deliver.ts): it has a digest
+ * with a usable window and a step that is no fallback (a fallback step follows a digest's message
+ * and renders the same digest).
+ */
+function digestsOneEvent(workflow: WorkflowRecord): boolean {
+  const { digest, channels } = workflow.definition;
+  return (
+    digest !== undefined && digestWindowMs(digest.window) !== null && channels.some((step) => !step.fallback)
+  );
+}
+
+/**
  * Renders every step of a workflow for one recipient as a delivery would (recipient-render.ts:
  * the same scope, locale resolution, filters, conditions and render budget), and writes nothing.
- * Consent, quiet hours and addresses are not applied: a preview shows the copy. It runs on the
+ * Consent, quiet hours and addresses are not applied: a preview shows the copy. A digest workflow
+ * renders as the digest of this one event, as its close would send it. It runs on the
  * API thread, so it gives the event loop back between steps: a workflow of many slow steps holds
  * other requests up for one step's budget at most, not for all of them.
  */
@@ -85,6 +99,12 @@ export async function previewWorkflow(
 ): Promise<PreviewChannel[]> {
   const { workflow, subscriber } = input;
   const scope: RenderScope = { data: input.data, subscriber: subscriberScope(subscriber), actor: null };
+  if (digestsOneEvent(workflow)) {
+    // A send of this one event is a digest of it at the window's close: `count` 1, `events` its data.
+    const { count, events } = digestScope([{ id: 'preview', createdAt: input.now, data: input.data }]);
+    scope.count = count;
+    scope.events = events;
+  }
   const { conditions } = templates.compiled(workflow);
   const { localized, renderLocale } = recipientLocale(
     templates,

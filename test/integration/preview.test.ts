@@ -76,6 +76,49 @@ describe('workflow preview', () => {
     expect((await server.call('GET', '/v1/subscribers/prev_inline')).status).toBe(404);
   });
 
+  it('renders a digest workflow as the digest of the one event, as a send of it does', async () => {
+    await server.call('PUT', '/v1/workflows/prev_digest', {
+      digest: { window: '1s', key: '{{ data.thread }}' },
+      channels: [
+        {
+          channel: 'in_app',
+          template: {
+            title: '{{ count }} new on {{ data.thread }}',
+            body: '{% for e in events %}{{ e.n }};{% endfor %}{{ events | size }}',
+          },
+        },
+        {
+          // A fallback after the digest's message renders the same digest.
+          channel: 'email',
+          fallback: { after: '1s', unless: 'read' },
+          template: { subject: '{{ count }} updates', text: 'all {{ events | map: "n" | join: "," }}' },
+        },
+      ],
+    });
+    const data = { thread: 't', n: 7 };
+    const preview = await server.call('POST', '/v1/workflows/prev_digest/preview', {
+      subscriberId: 'prev_es',
+      data,
+    });
+    expect(preview.status).toBe(200);
+    expect(preview.body.channels).toEqual([
+      { channel: 'in_app', content: { title: '1 new on t', body: '7;1' } },
+      { channel: 'email', content: { subject: '1 updates', text: 'all 7' } },
+    ]);
+
+    // The send: one event's digest closes a second later, its email a second after that.
+    const posted = await server.call('POST', '/v1/events', {
+      workflow: 'prev_digest',
+      to: [{ subscriberId: 'prev_es', email: 'es@example.com' }],
+      data,
+    });
+    const sent = await settledMessages(server, [posted.body.eventId], 2);
+    for (const channel of preview.body.channels) {
+      const message = sent.find((m) => m.channel === channel.channel);
+      expect(message.content).toEqual(channel.content);
+    }
+  });
+
   it('answers 404 for an unknown subscriber or workflow, 400 without exactly one recipient', async () => {
     const unknown = await server.call('POST', '/v1/workflows/prev/preview', {
       subscriberId: 'nobody',
