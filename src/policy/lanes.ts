@@ -78,3 +78,19 @@ export function tenantCaps(
   for (const [tenant, count] of held) byTenant[tenant] = Math.max(quarter - count, belowThreeQuarters);
   return { fresh: Math.max(quarter, belowThreeQuarters), byTenant };
 }
+
+/**
+ * How many jobs each tenant may take in one claim across all lanes together (see ClaimRequest
+ * `perTenant`): three quarters of the worker's slots less what it holds, so the last quarter of
+ * the worker stays free for the others' work. tenantCaps bounds a tenant within each lane; a
+ * tenant whose events come in every priority could otherwise fill every lane's share at once and
+ * take the whole worker (a tarpit webhook then held every other tenant's sends for its deadline).
+ * A lone tenant still uses three quarters of the worker, as much as one lane ever gives it.
+ * `held`: jobs in flight here, by tenant, all lanes together.
+ */
+export function workerCaps(concurrency: number, held: ReadonlyMap<string, number>): TenantCaps {
+  const threeQuarters = Math.max(1, concurrency - Math.max(1, Math.floor(concurrency / 4)));
+  const byTenant: Record<string, number> = {};
+  for (const [tenant, count] of held) byTenant[tenant] = Math.max(0, threeQuarters - count);
+  return { fresh: threeQuarters, byTenant };
+}

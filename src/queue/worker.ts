@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/backoff.ts';
-import { laneQuotas, type TenantCaps, tenantCaps } from '../policy/lanes.ts';
+import { laneQuotas, type TenantCaps, tenantCaps, workerCaps } from '../policy/lanes.ts';
 import { LANES, type Lane } from '../shared/model.ts';
 import { isStoreUnavailable } from '../store/errors.ts';
 import { storeFailureReason } from '../store/failure-reason.ts';
@@ -42,10 +42,22 @@ const PACED_CHAIN = 'bulk';
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
 
-/** Whether a claim of `lane` stopped some tenant at its cap (it may have more ready work). */
-function reachedCap(jobs: readonly Job[], lane: Lane, caps: TenantCaps): boolean {
+/**
+ * Whether a claim of `lane` stopped some tenant at its cap (it may have more ready work): its cap
+ * in the lane, or its bound across all lanes (`perTenant`, counting every lane's jobs).
+ */
+function reachedCap(jobs: readonly Job[], lane: Lane, caps: TenantCaps, perTenant: TenantCaps): boolean {
+  return (
+    stoppedAt(
+      jobs.filter((job) => job.lane === lane),
+      caps,
+    ) || stoppedAt(jobs, perTenant)
+  );
+}
+
+function stoppedAt(jobs: readonly Job[], caps: TenantCaps): boolean {
   const taken = new Map<string, number>();
-  for (const job of jobs) if (job.lane === lane) taken.set(job.tenantId, (taken.get(job.tenantId) ?? 0) + 1);
+  for (const job of jobs) taken.set(job.tenantId, (taken.get(job.tenantId) ?? 0) + 1);
   for (const [tenant, cap] of Object.entries(caps.byTenant)) if ((taken.get(tenant) ?? 0) >= cap) return true;
   for (const [tenant, count] of taken)
     if (caps.byTenant[tenant] === undefined && count >= caps.fresh) return true;
@@ -245,6 +257,8 @@ export class Worker {
         await this.idle(this.pollMs);
         continue;
       }
+      // No tenant takes the worker's last quarter either, whatever lanes its work is in.
+      const perTenant = workerCaps(this.concurrency, this.heldByTenantInAll());
       let jobs: Job[];
       const covers = this.gate.claimStarts();
       try {
@@ -253,6 +267,7 @@ export class Worker {
           now: Date.now(),
           leaseMs: this.leaseMs,
           quotas,
+          perTenant,
         });
         this.claimCycles++;
         this.claimsSucceeded();
@@ -271,7 +286,7 @@ export class Worker {
         // A lane that could not fill its quota has no more ready work until someone says
         // otherwise, unless a tenant's cap stopped it: that tenant's work waits for its jobs here.
         if ((claimedPerLane.get(lane) ?? 0) >= limit) continue;
-        if (reachedCap(jobs, lane, caps)) heldBack = true;
+        if (reachedCap(jobs, lane, caps, perTenant)) heldBack = true;
         else this.active.delete(lane);
       }
       if (jobs.length > 0) this.dispatch(jobs);
@@ -285,6 +300,14 @@ export class Worker {
         for (const lane of LANES) this.active.add(lane);
       }
     }
+  }
+
+  /** Jobs in flight per tenant, all lanes together. */
+  private heldByTenantInAll(): Map<string, number> {
+    const all = new Map<string, number>();
+    for (const held of this.heldByTenant.values())
+      for (const [tenant, count] of held) all.set(tenant, (all.get(tenant) ?? 0) + count);
+    return all;
   }
 
   /**

@@ -82,6 +82,11 @@ export interface ClaimRequest {
    * from each tenant (policy/lanes.ts tenantCaps: `byTenant`, else `fresh`).
    */
   quotas: { lane: Lane; limit: number; caps?: TenantCaps }[];
+  /**
+   * At most so many jobs from each tenant in this claim, all lanes together (policy/lanes.ts
+   * workerCaps: `byTenant`, else `fresh`); the lanes are served in `quotas`' order.
+   */
+  perTenant?: TenantCaps;
 }
 
 /** The durable job table (see src/queue for the behaviour built on it). */

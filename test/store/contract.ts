@@ -2678,6 +2678,40 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(rest.filter((j) => j.tenantId === third)).toHaveLength(2);
       });
 
+      it("takes at most each tenant's bound across all lanes of a claim, lanes in the order asked", async () => {
+        const third = 'ten_c';
+        for (const lane of ['critical', 'high', 'normal'] as const) {
+          await store.enqueueJobs(
+            Array.from({ length: 6 }, (_, i) => job({ tenantId: T, lane, payload: `${lane}${i}` })),
+          );
+          await store.enqueueJobs(
+            Array.from({ length: 6 }, (_, i) => job({ tenantId: OTHER, lane, payload: `${lane}${i}` })),
+          );
+        }
+        await store.enqueueJobs([job({ tenantId: third, lane: 'normal', payload: 'normal0' })]);
+        // Each lane alone would give each tenant 5: across the three, T may take 7, OTHER 2, a fresh tenant 4.
+        const caps = { fresh: 5, byTenant: {} };
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: now(),
+          leaseMs: 1000,
+          quotas: (['critical', 'high', 'normal'] as const).map((lane) => ({ lane, limit: 20, caps })),
+          perTenant: { fresh: 4, byTenant: { [T]: 7, [OTHER]: 2 } },
+        });
+        const of = (tenant: string) => claimed.filter((j) => j.tenantId === tenant).map((j) => j.payload);
+        expect(of(T)).toEqual([
+          'critical0',
+          'critical1',
+          'critical2',
+          'critical3',
+          'critical4',
+          'high0',
+          'high1',
+        ]);
+        expect(of(OTHER)).toEqual(['critical0', 'critical1']);
+        expect(of(third)).toEqual(['normal0']);
+      });
+
       it('reaches every tenant in turn when more tenants have work than one claim serves', async () => {
         await store.enqueueJobs(
           Array.from({ length: 40 }, (_, i) => job({ tenantId: `ten_${String(i).padStart(2, '0')}` })),

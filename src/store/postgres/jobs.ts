@@ -96,16 +96,22 @@ export function postgresJobStore(db: pg.Pool): JobStore {
     async claimJobs(request) {
       const quotas = request.quotas.filter((q) => q.limit > 0);
       if (quotas.length === 0) return [];
-      const { rows } = await run<JobRow>(db, 'SELECT * FROM tidings_claim($1, $2, $3, $4, $5, $6, $7, $8)', [
-        request.owner,
-        request.now,
-        request.now + request.leaseMs,
-        quotas.map((q) => q.lane),
-        quotas.map((q) => q.limit),
-        quotas.map((q) => cursors.get(q.lane) ?? ''),
-        quotas.map((q) => q.caps?.fresh ?? null),
-        JSON.stringify(quotas.map((q) => q.caps?.byTenant ?? null)),
-      ]);
+      const { rows } = await run<JobRow>(
+        db,
+        'SELECT * FROM tidings_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        [
+          request.owner,
+          request.now,
+          request.now + request.leaseMs,
+          quotas.map((q) => q.lane),
+          quotas.map((q) => q.limit),
+          quotas.map((q) => cursors.get(q.lane) ?? ''),
+          quotas.map((q) => q.caps?.fresh ?? null),
+          JSON.stringify(quotas.map((q) => q.caps?.byTenant ?? null)),
+          request.perTenant?.fresh ?? null,
+          JSON.stringify(request.perTenant?.byTenant ?? {}),
+        ],
+      );
       for (const row of rows) cursors.set(row.lane as Lane, row.tenant_id);
       return rows.map(toJob);
     },

@@ -159,6 +159,13 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       return taken;
     }
 
+    // What each tenant may still take in this claim, all lanes together (unbounded without perTenant).
+    const perTenant = request.perTenant;
+    const leftInAll = new Map<string, number>();
+    const inAll = (tenant: string) =>
+      perTenant
+        ? (leftInAll.get(tenant) ?? perTenant.byTenant[tenant] ?? perTenant.fresh)
+        : Number.POSITIVE_INFINITY;
     for (const { lane, limit, caps } of request.quotas) {
       if (limit <= 0) continue;
       const tenants = tenantsFor(lane);
@@ -166,12 +173,16 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       // What each tenant may still take of this lane in this claim (unbounded without caps).
       const left = new Map<string, number>();
       const capped = (tenant: string, want: number) =>
-        caps ? Math.min(want, left.get(tenant) ?? caps.byTenant[tenant] ?? caps.fresh) : want;
+        Math.min(
+          caps ? Math.min(want, left.get(tenant) ?? caps.byTenant[tenant] ?? caps.fresh) : want,
+          inAll(tenant),
+        );
       const takeCapped = (tenant: string, want: number) => {
         const allowed = capped(tenant, want);
         if (allowed <= 0) return 0;
         const got = take(lane, tenant, allowed);
-        if (caps) left.set(tenant, capped(tenant, Number.POSITIVE_INFINITY) - got);
+        if (caps) left.set(tenant, (left.get(tenant) ?? caps.byTenant[tenant] ?? caps.fresh) - got);
+        if (perTenant) leftInAll.set(tenant, inAll(tenant) - got);
         return got;
       };
       // First an equal share for every tenant with work, then what is left to whoever has more.

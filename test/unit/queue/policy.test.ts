@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelay } from '../../../src/policy/backoff.ts';
-import { laneQuotas, tenantCaps } from '../../../src/policy/lanes.ts';
+import { laneQuotas, tenantCaps, workerCaps } from '../../../src/policy/lanes.ts';
 import type { Lane } from '../../../src/shared/model.ts';
 
 const idle = { critical: 0, high: 0, normal: 0, bulk: 0 };
@@ -89,5 +89,26 @@ describe('tenantCaps (no tenant holds the last quarter of a lane)', () => {
 
   it('still gives every tenant a slot of a tiny lane', () => {
     expect(tenantCaps('bulk', 2, 1, new Map([['a', 1]]))).toEqual({ fresh: 1, byTenant: { a: 0 } });
+  });
+});
+
+describe('workerCaps (no tenant holds the last quarter of the worker, whatever its lanes)', () => {
+  it('lets a tenant take three quarters of the worker, less what it holds', () => {
+    expect(workerCaps(256, new Map())).toEqual({ fresh: 192, byTenant: {} });
+    expect(
+      workerCaps(
+        256,
+        new Map([
+          ['a', 190],
+          ['b', 10],
+        ]),
+      ),
+    ).toEqual({ fresh: 192, byTenant: { a: 2, b: 182 } });
+    expect(workerCaps(16, new Map([['a', 13]]))).toEqual({ fresh: 12, byTenant: { a: 0 } });
+  });
+
+  it('still gives a tenant a slot of a tiny worker', () => {
+    expect(workerCaps(1, new Map())).toEqual({ fresh: 1, byTenant: {} });
+    expect(workerCaps(2, new Map([['a', 1]]))).toEqual({ fresh: 1, byTenant: { a: 0 } });
   });
 });
