@@ -1,6 +1,9 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAnswer, requestProvider } from '../../../src/channels/http.ts';
 import type { OutboundMessage } from '../../../src/channels/port.ts';
 import { generateWebhookSecret, signWebhook } from '../../../src/channels/webhook/signature.ts';
 import { createWebhookProvider, NO_RESPONSE } from '../../../src/channels/webhook/webhook.ts';
@@ -150,4 +153,87 @@ describe('webhook provider against a real HTTP server', () => {
   it('rejects a non-http url up front', () => {
     expect(() => createWebhookProvider({ url: 'ftp://example.test/' }, { secret }, context)).toThrow(/http/);
   });
+});
+
+/**
+ * A receiver that answers 200 at once and then sends its body without end: a chunk every 20 ms
+ * (`trickle`) or as fast as the client reads. Resolves `closed` with the bytes it wrote once the
+ * client hangs up.
+ */
+async function startEndlessBody(pace: 'trickle' | 'flood') {
+  let closedWith!: (bytes: number) => void;
+  const closed = new Promise<number>((resolve) => {
+    closedWith = resolve;
+  });
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    let written = 0;
+    let timer: NodeJS.Timeout | undefined;
+    res.on('close', () => {
+      clearInterval(timer);
+      closedWith(written);
+    });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(pace === 'trickle' ? 16 : 64 * 1024, 0x20);
+    const more = () => {
+      while (!res.destroyed) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+    };
+    if (pace === 'trickle')
+      timer = setInterval(() => {
+        written += chunk.length;
+        res.write(chunk);
+      }, 20);
+    else more();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    closed,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('a receiver that never finishes its answer', () => {
+  const context = loopbackContext();
+  afterEach(() => context.outbound.close());
+
+  for (const pace of ['trickle', 'flood'] as const) {
+    it(`frees the send slot at the deadline or the read cap (${pace})`, async () => {
+      const endless = await startEndlessBody(pace);
+      try {
+        const started = Date.now();
+        // The webhook channel drains at most 128 KB; its deadline covers the body too.
+        const hook = await createWebhookProvider(
+          { url: endless.url, timeoutMs: 500 },
+          { secret: generateWebhookSecret() },
+          context,
+        ).send(webhookMessage());
+        expect(hook).toEqual({ kind: 'accepted', detail: 'HTTP 200 OK' });
+        // The other HTTP providers read at most 64 KB of an answer, within their deadline.
+        const answer = await requestProvider(context, new URL(endless.url), {
+          method: 'POST',
+          path: '/',
+          headers: {},
+          body: '{}',
+          timeoutMs: 500,
+        });
+        expect(isAnswer(answer) && answer.status).toBe(200);
+        expect(isAnswer(answer) && answer.body.length).toBeLessThanOrEqual(64 * 1024);
+        // Neither waited for the body's end: it has none.
+        expect(Date.now() - started).toBeLessThan(5_000);
+        // The connection was given up, not left open for the pool.
+        await endless.closed;
+      } finally {
+        await endless.close();
+      }
+    });
+  }
 });
