@@ -23,6 +23,27 @@ export function parseSendGridKey(text: string): KeyObject {
   return key;
 }
 
+/**
+ * How far SendGrid's signed timestamp (Unix seconds) may be from our clock. The signature covers
+ * it, so it dates the request: without a bound, a captured callback could be posted again for good.
+ * SendGrid names no tolerance. It retries a POST that got no 2xx "for up to 24 hours after the
+ * event occurs" (docs.sendgrid.com, "Troubleshooting the Event Webhook") and does not say whether a
+ * retry is signed anew, so a timestamp up to 24 hours old is taken (a shorter window could refuse
+ * SendGrid's own retries after an outage, and lose their bounces); ahead of our clock, at most
+ * 5 minutes (clock skew).
+ */
+export const SENDGRID_TIMESTAMP_TOLERANCE = Object.freeze({
+  pastMs: 24 * 60 * 60 * 1000,
+  futureMs: 5 * 60 * 1000,
+});
+
+/** True when `timestamp` is whole Unix seconds within SENDGRID_TIMESTAMP_TOLERANCE of `now` (ms). */
+export function sendGridTimestampFresh(timestamp: string | undefined, now: number): boolean {
+  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) return false;
+  const at = Number(timestamp) * 1000;
+  return at >= now - SENDGRID_TIMESTAMP_TOLERANCE.pastMs && at <= now + SENDGRID_TIMESTAMP_TOLERANCE.futureMs;
+}
+
 /** True when `signature` is SendGrid's over `timestamp` + `body` under `key`. */
 export function verifySendGridSignature(
   key: KeyObject,

@@ -15,6 +15,7 @@ import {
   parseSendGridKey,
   SENDGRID_SIGNATURE_HEADER,
   SENDGRID_TIMESTAMP_HEADER,
+  sendGridTimestampFresh,
   verifySendGridSignature,
 } from './sendgrid-signature.ts';
 import { sesEvents } from './ses-events.ts';
@@ -240,6 +241,13 @@ export class ProviderWebhooks {
   private async sendgrid(id: string, candidates: IntegrationRecord[], request: WebhookRequest, now: number) {
     const signature = header(request, SENDGRID_SIGNATURE_HEADER);
     const timestamp = header(request, SENDGRID_TIMESTAMP_HEADER);
+    // A signed request from another time (a captured one posted again) is refused as a bad
+    // signature is: it changes nothing, and counts as a failed authentication.
+    if (!sendGridTimestampFresh(timestamp, now))
+      throw unsigned(
+        id,
+        'X-Twilio-Email-Event-Webhook-Timestamp must be the Unix time of the request, at most 24 hours old and 5 minutes ahead',
+      );
     const verified = candidates.filter((integration) => {
       const key = this.credentials(integration).webhookVerificationKey;
       if (typeof key !== 'string') return false;

@@ -691,9 +691,9 @@ describe('SendGrid event webhook', () => {
         const m = await send('news', { subscriberId: 'sg-1', email: 'reader@example.com' });
         return m.provider === 'mail-sg' ? m : null;
       }, 'a send through SendGrid');
-      const post = (events: object[], key = sendgridKeys.privateKey) => {
+      const post = (events: object[], key = sendgridKeys.privateKey, at = Date.now()) => {
         const body = JSON.stringify(events);
-        const timestamp = String(Math.floor(Date.now() / 1000));
+        const timestamp = String(Math.floor(at / 1000));
         const signature = sign('sha256', Buffer.from(timestamp + body), key).toString('base64');
         return server.call('POST', '/v1/providers/mail-sg/webhook', body, {
           auth: null,
@@ -712,6 +712,15 @@ describe('SendGrid event webhook', () => {
       };
       const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
       expect((await post([delivered], stranger)).status).toBe(401);
+      expect((await message(sent.messageId)).status).toBe('sent');
+      // Signed, but at another time: a captured request posted again more than 24 hours later (or
+      // one dated ahead) is refused as a bad signature is, and changes nothing.
+      const hour = 3_600_000;
+      for (const at of [Date.now() - 25 * hour, Date.now() + hour]) {
+        const stale = await post([delivered], sendgridKeys.privateKey, at);
+        expect(stale.status).toBe(401);
+        expect(stale.body.error.message).toMatch(/X-Twilio-Email-Event-Webhook-Timestamp/);
+      }
       expect((await message(sent.messageId)).status).toBe('sent');
       expect((await post([delivered])).status).toBe(200);
       expect((await message(sent.messageId)).status).toBe('delivered');

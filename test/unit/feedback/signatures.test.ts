@@ -1,6 +1,10 @@
 import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSendGridKey, verifySendGridSignature } from '../../../src/feedback/sendgrid-signature.ts';
+import {
+  parseSendGridKey,
+  sendGridTimestampFresh,
+  verifySendGridSignature,
+} from '../../../src/feedback/sendgrid-signature.ts';
 import { SnsClient, SnsFetchRefused } from '../../../src/feedback/sns-certificates.ts';
 import { isSnsUrl, parseSnsMessage, verifySnsSignature } from '../../../src/feedback/sns-signature.ts';
 import { twilioSignature, verifyTwilioSignature } from '../../../src/feedback/twilio-signature.ts';
@@ -288,5 +292,23 @@ describe('SNS certificate fetching', () => {
     });
     await expect(client.certificate(fake.certUrl)).rejects.toThrow();
     await client.close();
+  });
+});
+
+describe("SendGrid's signed timestamp", () => {
+  const now = 1_800_000_000_000;
+  const seconds = (ms: number) => String(Math.floor(ms / 1000));
+
+  it('is taken up to 24 hours old and 5 minutes ahead', () => {
+    expect(sendGridTimestampFresh(seconds(now), now)).toBe(true);
+    expect(sendGridTimestampFresh(seconds(now - 24 * 3_600_000), now)).toBe(true);
+    expect(sendGridTimestampFresh(seconds(now + 5 * 60_000), now)).toBe(true);
+  });
+
+  it('is refused older, further ahead, or not whole seconds', () => {
+    expect(sendGridTimestampFresh(seconds(now - 24 * 3_600_000 - 1000), now)).toBe(false);
+    expect(sendGridTimestampFresh(seconds(now + 5 * 60_000 + 1000), now)).toBe(false);
+    for (const bad of [undefined, '', '1.8e9', ' 1800000000', '1800000000.5', '-1', String(now)])
+      expect(sendGridTimestampFresh(bad, now), String(bad)).toBe(false);
   });
 });
