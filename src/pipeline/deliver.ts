@@ -51,7 +51,7 @@ import {
 } from '../templates/render-ledger.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
-import { fallbackTimers } from './fallback-timers.ts';
+import { fallbackJob, fallbackTimers } from './fallback-timers.ts';
 import { attachLayouts } from './layouts.ts';
 import { templateLinks } from './links.ts';
 import { deliveryPartsChanges, eventKey } from './open-parts.ts';
@@ -813,10 +813,28 @@ export async function loadTargets(
 }
 
 /**
- * The job that delivers what a batch left for later: other batches (other tenants) run first. A
+ * The jobs that deliver what a batch left for later: other batches (other tenants) run first. A
  * scheduled delivery runs at its instant; once that has passed, it queues as of `now` like any
  * other, so an earlier run time does not put it ahead of other tenants' work.
+ *
+ * A fallback step left for later goes back to its own `fallback` job, one per recipient and
+ * step, due now: a `deliver` job would skip it (a delivery never builds fallback steps), and the
+ * job decides it again when it runs — a receipt that came meanwhile stops it, its `because`
+ * entry is of then, and a digest before it is read again (fallback.ts).
  */
+function deferredJobs(target: DeliveryTarget, now: number): JobSpec[] {
+  if (target.fallback) {
+    const steps = target.workflow.definition.channels;
+    const left = (target.steps ?? steps.map((_, i) => i)).filter((i) => steps[i]?.fallback);
+    const { tenantId, id: eventId, priority } = target.event;
+    return target.subscriberIds.flatMap((subscriberId) =>
+      left.map((step) => fallbackJob({ tenantId, eventId, subscriberId }, step, priority, now)),
+    );
+  }
+  return [deferredJob(target, now)];
+}
+
+/** The job that delivers a digest's close or a delivery (scheduled or not) left for later. */
 function deferredJob(target: DeliveryTarget, now: number): JobSpec {
   if (target.digest) {
     // The rest of a digest's close: the digest job again, for the steps left.
@@ -891,7 +909,7 @@ export async function commitDeliveries(
   await deps.webhooks?.emitter.forNewMessages(messages, now);
   const followUps = [
     ...(ack.followUps ?? []),
-    ...deferred.map((target) => deferredJob(target, now)),
+    ...deferred.flatMap((target) => deferredJobs(target, now)),
     ...fallbackTimers(targets, messages, skipped, deferred, now),
   ];
   // An event none of whose recipients got anything counts its parts (open-parts.ts).
