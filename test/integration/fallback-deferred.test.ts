@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InboxFeed } from '../../src/inbox/feed.ts';
 import { commitDeliveries, type DeliveryTarget, loadTargets } from '../../src/pipeline/deliver.ts';
-import type { PipelineDeps } from '../../src/pipeline/deps.ts';
 import { type FallbackPayload, fallbackJob } from '../../src/pipeline/fallback-timers.ts';
-import { pipelineHandlers } from '../../src/pipeline/index.ts';
 import { decideFallback } from '../../src/policy/fallback.ts';
-import { ProviderRegistry } from '../../src/providers/registry.ts';
-import { JobSignal } from '../../src/queue/signal.ts';
-import { LANES } from '../../src/shared/model.ts';
 import { iso } from '../../src/shared/time.ts';
-import type { Job } from '../../src/store/port.ts';
-import { TemplateCache } from '../../src/templates/render.ts';
+import { type JobRunner, jobRunner } from '../helpers/job-runner.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { queuedJobs } from '../helpers/store-under-test.ts';
 
@@ -26,22 +19,14 @@ type Json = any;
  */
 
 let server: TestServer;
-let deps: PipelineDeps;
-const OWNER = 'test-runner';
+let runner: JobRunner;
 const SLOW =
   '{% if subscriber.id == "slow" %}{% for a in (1..3000) %}{% for b in (1..3000) %}{{ b }}{% endfor %}{% endfor %}{% endif %}';
 let n = 0;
 
 beforeAll(async () => {
   server = await startTestServer({}, ['api']);
-  const { store, keys } = server.tidings;
-  deps = {
-    store,
-    signal: new JobSignal(),
-    templates: new TemplateCache(),
-    providers: new ProviderRegistry(store, keys.credentialKeyring),
-    inboxFeed: new InboxFeed(),
-  };
+  runner = jobRunner(server);
   const put = await server.call('PUT', '/v1/workflows/mention', {
     channels: [
       { channel: 'in_app', template: { title: `You were mentioned${SLOW}` } },
@@ -61,34 +46,6 @@ afterAll(async () => {
 });
 
 /**
- * Runs every due job with the pipeline's handlers, one at a time, until none is left; a job
- * `held` picks is kept leased (not run) and answered instead.
- */
-async function runJobs(held?: (job: Job) => boolean): Promise<Job | null> {
-  const handlers = new Map(pipelineHandlers(deps).map((handler) => [handler.kind, handler]));
-  for (;;) {
-    const jobs = await deps.store.claimJobs({
-      owner: OWNER,
-      now: Date.now(),
-      leaseMs: 60_000,
-      quotas: LANES.map((lane) => ({ lane, limit: 1 })),
-    });
-    if (jobs.length === 0) return null;
-    const keep = jobs.find((job) => held?.(job));
-    if (keep) {
-      await deps.store.releaseLeasesOf(OWNER, [keep.id], { refundAttempt: true });
-      return keep;
-    }
-    for (const job of jobs) {
-      const [result] = await handlers.get(job.kind)!.run([job], { owner: OWNER });
-      if (result!.kind === 'done') await deps.store.completeJobs(OWNER, [job.id]);
-      else if (result!.kind !== 'acked')
-        throw new Error(`${job.kind} job ${job.id}: ${JSON.stringify(result)}`);
-    }
-  }
-}
-
-/**
  * A new subscriber's mention delivered (its in-app message), and its email step's fallback job,
  * due, fired as fallback.ts fires it — in one batch after a render of the same workflow that
  * timed out, so the step is left for later. Answers the event and the in-app message.
@@ -103,17 +60,17 @@ async function deferredFallback(): Promise<{ subscriberId: string; eventId: stri
   const accepted = await server.call('POST', '/v1/events', { workflow: 'mention', to: [subscriberId] });
   expect(accepted.status).toBe(202);
   const eventId: string = accepted.body.eventId;
-  const job = await runJobs(
-    (j) => j.kind === 'fallback' && (j.payload as FallbackPayload).eventId === eventId,
-  );
+  const job = await runner.run({
+    held: (j) => j.kind === 'fallback' && (j.payload as FallbackPayload).eventId === eventId,
+  });
   expect(job).not.toBeNull();
   const { tenantId } = job!;
   const [inApp] = await messagesOf(eventId, subscriberId);
   expect(inApp).toMatchObject({ channel: 'in_app', status: 'delivered' });
 
   // What the fallback job decides (fallback.ts fire): send, its `because` heading the message.
-  const [loaded] = await loadTargets(deps, [{ tenantId, eventId }]);
-  const stored = await deps.store.listMessages({ tenantId, eventId, subscriberId, limit: 200 });
+  const [loaded] = await loadTargets(runner.deps, [{ tenantId, eventId }]);
+  const stored = await runner.deps.store.listMessages({ tenantId, eventId, subscriberId, limit: 200 });
   const now = Date.now();
   const decision = decideFallback(loaded!.workflow.definition.channels, 1, stored, now);
   expect(decision.kind).toBe('send');
@@ -129,7 +86,11 @@ async function deferredFallback(): Promise<{ subscriberId: string; eventId: stri
   // Ahead of it in the batch, the same workflow's in-app step for `slow`: its render times out.
   const slow: DeliveryTarget = { ...loaded!, subscriberIds: ['slow'], steps: [0] };
   const confirm = fallbackJob({ tenantId, eventId, subscriberId }, 1, loaded!.event.priority, now, true);
-  await commitDeliveries(deps, [slow, target], { owner: OWNER, jobIds: [job!.id], followUps: [confirm] });
+  await commitDeliveries(runner.deps, [slow, target], {
+    owner: runner.owner,
+    jobIds: [job!.id],
+    followUps: [confirm],
+  });
 
   // Not built in this batch: left for a later job, which is the step's own fallback job again.
   expect((await messagesOf(eventId, subscriberId)).map((m) => m.channel)).toEqual(['in_app']);
@@ -154,7 +115,7 @@ async function messagesOf(eventId: string, subscriberId: string): Promise<Json[]
 describe('a fallback step left for later by a batch out of render budget', () => {
   it('is sent by a later job as the fallback it is: its `fallback` entry, the step before marked escalated', async () => {
     const { subscriberId, eventId, inApp } = await deferredFallback();
-    await runJobs();
+    await runner.run();
     const [first, email] = await messagesOf(eventId, subscriberId);
     expect(email).toMatchObject({ channel: 'email', status: 'sent' });
     const because = email.timeline.find((e: Json) => e.status === 'fallback');
@@ -171,7 +132,7 @@ describe('a fallback step left for later by a batch out of render budget', () =>
     const { subscriberId, eventId, inApp } = await deferredFallback();
     const read = await server.call('POST', `/v1/messages/${inApp.messageId}/receipt`, { status: 'read' });
     expect(read.status).toBe(200);
-    await runJobs();
+    await runner.run();
     const [first, email] = await messagesOf(eventId, subscriberId);
     expect(email).toMatchObject({ channel: 'email', status: 'cancelled', reason: 'receipt' });
     expect(email.timeline.at(-1).detail).toContain(`in_app message ${inApp.messageId} reached read`);
