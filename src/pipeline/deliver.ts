@@ -840,12 +840,17 @@ function deferredJob(target: DeliveryTarget, now: number): JobSpec {
     // The rest of a digest's close: the digest job again, for the steps left.
     const closing: DigestJobPayload = { digestId: target.digest.id };
     if (target.steps) closing.steps = target.steps;
-    return {
+    const job: JobSpec = {
       tenantId: target.event.tenantId,
       kind: JOB_KINDS.digest,
       lane: target.event.priority,
       payload: closing,
     };
+    // A scheduled event's close is split by its schedule again (in the recipient's zone as it is
+    // now, which may have moved since the join): one not yet due runs at its instant, not at once
+    // and again until then.
+    if (target.at !== undefined && target.at > now) job.runAt = target.at;
+    return job;
   }
   const payload: DeliverPayload = { eventId: target.event.id, subscriberIds: target.subscriberIds };
   if (target.steps) payload.steps = target.steps;
