@@ -80,17 +80,38 @@ export function tenantCaps(
 }
 
 /**
- * How many jobs each tenant may take in one claim across all lanes together (see ClaimRequest
- * `perTenant`): three quarters of the worker's slots less what it holds, so the last quarter of
- * the worker stays free for the others' work. tenantCaps bounds a tenant within each lane; a
- * tenant whose events come in every priority could otherwise fill every lane's share at once and
- * take the whole worker (a tarpit webhook then held every other tenant's sends for its deadline).
- * A lone tenant still uses three quarters of the worker, as much as one lane ever gives it.
+ * The most of a worker's slots one tenant may hold, all lanes together, by the lane a job is
+ * claimed from (workerCaps). Critical and high work may go past the bound of normal and bulk
+ * work: a tenant whose newsletter hangs at a slow provider still gets its MFA codes out, and
+ * the last eighth of the worker stays the others' whatever the tenant sends.
+ */
+export const TENANT_WORKER_SHARE: Readonly<Record<Lane, number>> = Object.freeze({
+  critical: 7 / 8,
+  high: 7 / 8,
+  normal: 3 / 4,
+  bulk: 3 / 4,
+});
+
+/**
+ * How many jobs each tenant may take in one claim from each lane, counting its jobs of every
+ * lane (see ClaimRequest `quotas[].total`): its share of the worker (TENANT_WORKER_SHARE) less
+ * what it holds. tenantCaps bounds a tenant within each lane; a tenant whose events come in every
+ * priority could otherwise fill every lane's share at once and take the whole worker (a tarpit
+ * webhook then held every other tenant's sends for its deadline). A lone tenant still uses three
+ * quarters of the worker for normal and bulk work, as much as one lane ever gives it.
  * `held`: jobs in flight here, by tenant, all lanes together.
  */
-export function workerCaps(concurrency: number, held: ReadonlyMap<string, number>): TenantCaps {
-  const threeQuarters = Math.max(1, concurrency - Math.max(1, Math.floor(concurrency / 4)));
-  const byTenant: Record<string, number> = {};
-  for (const [tenant, count] of held) byTenant[tenant] = Math.max(0, threeQuarters - count);
-  return { fresh: threeQuarters, byTenant };
+export function workerCaps(
+  concurrency: number,
+  held: ReadonlyMap<string, number>,
+): Readonly<Record<Lane, TenantCaps>> {
+  const caps = {} as Record<Lane, TenantCaps>;
+  for (const lane of LANES) {
+    const kept = Math.max(1, Math.floor(concurrency * (1 - TENANT_WORKER_SHARE[lane])));
+    const bound = Math.max(1, concurrency - kept);
+    const byTenant: Record<string, number> = {};
+    for (const [tenant, count] of held) byTenant[tenant] = Math.max(0, bound - count);
+    caps[lane] = { fresh: bound, byTenant };
+  }
+  return caps;
 }

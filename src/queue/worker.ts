@@ -44,14 +44,14 @@ const IDLE_FLOOR_MS = 50;
 
 /**
  * Whether a claim of `lane` stopped some tenant at its cap (it may have more ready work): its cap
- * in the lane, or its bound across all lanes (`perTenant`, counting every lane's jobs).
+ * in the lane, or its bound across all lanes (`total`, counting every lane's jobs).
  */
-function reachedCap(jobs: readonly Job[], lane: Lane, caps: TenantCaps, perTenant: TenantCaps): boolean {
+function reachedCap(jobs: readonly Job[], lane: Lane, caps: TenantCaps, total: TenantCaps): boolean {
   return (
     stoppedAt(
       jobs.filter((job) => job.lane === lane),
       caps,
-    ) || stoppedAt(jobs, perTenant)
+    ) || stoppedAt(jobs, total)
   );
 }
 
@@ -233,6 +233,9 @@ export class Worker {
     while (!this.stopping) {
       // Renewed before looking at the load: any wake from here on ends the next idle wait.
       this.wakePromise = this.newWakePromise();
+      // Nor does a tenant take the worker's last quarter (an eighth for critical and high work),
+      // whatever lanes its work is in.
+      const totals = workerCaps(this.concurrency, this.heldByTenantInAll());
       const quotas = laneQuotas({
         concurrency: this.concurrency,
         inFlight: this.inFlight,
@@ -245,6 +248,7 @@ export class Worker {
           this.inFlight[quota.lane],
           this.heldByTenant.get(quota.lane)!,
         ),
+        total: totals[quota.lane],
       }));
       if (quotas.length === 0) {
         // No slot for whatever was announced: the bulk lane need not wait for it.
@@ -257,8 +261,6 @@ export class Worker {
         await this.idle(this.pollMs);
         continue;
       }
-      // No tenant takes the worker's last quarter either, whatever lanes its work is in.
-      const perTenant = workerCaps(this.concurrency, this.heldByTenantInAll());
       let jobs: Job[];
       const covers = this.gate.claimStarts();
       try {
@@ -267,7 +269,6 @@ export class Worker {
           now: Date.now(),
           leaseMs: this.leaseMs,
           quotas,
-          perTenant,
         });
         this.claimCycles++;
         this.claimsSucceeded();
@@ -282,11 +283,11 @@ export class Worker {
       const claimedPerLane = new Map<Lane, number>();
       for (const job of jobs) claimedPerLane.set(job.lane, (claimedPerLane.get(job.lane) ?? 0) + 1);
       let heldBack = false;
-      for (const { lane, limit, caps } of quotas) {
+      for (const { lane, limit, caps, total } of quotas) {
         // A lane that could not fill its quota has no more ready work until someone says
         // otherwise, unless a tenant's cap stopped it: that tenant's work waits for its jobs here.
         if ((claimedPerLane.get(lane) ?? 0) >= limit) continue;
-        if (reachedCap(jobs, lane, caps, perTenant)) heldBack = true;
+        if (reachedCap(jobs, lane, caps, total)) heldBack = true;
         else this.active.delete(lane);
       }
       if (jobs.length > 0) this.dispatch(jobs);

@@ -79,14 +79,11 @@ export interface ClaimRequest {
   leaseMs: number;
   /**
    * How many jobs to take from each lane, asked for in this order; with `caps`, at most so many
-   * from each tenant (policy/lanes.ts tenantCaps: `byTenant`, else `fresh`).
+   * from each tenant (policy/lanes.ts tenantCaps: `byTenant`, else `fresh`); with `total`, at
+   * most so many from each tenant less what earlier lanes of this claim gave it (policy/lanes.ts
+   * workerCaps: a bound on its jobs of every lane together).
    */
-  quotas: { lane: Lane; limit: number; caps?: TenantCaps }[];
-  /**
-   * At most so many jobs from each tenant in this claim, all lanes together (policy/lanes.ts
-   * workerCaps: `byTenant`, else `fresh`); the lanes are served in `quotas`' order.
-   */
-  perTenant?: TenantCaps;
+  quotas: { lane: Lane; limit: number; caps?: TenantCaps; total?: TenantCaps }[];
 }
 
 /** The durable job table (see src/queue for the behaviour built on it). */

@@ -2691,12 +2691,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.enqueueJobs([job({ tenantId: third, lane: 'normal', payload: 'normal0' })]);
         // Each lane alone would give each tenant 5: across the three, T may take 7, OTHER 2, a fresh tenant 4.
         const caps = { fresh: 5, byTenant: {} };
+        const total = { fresh: 4, byTenant: { [T]: 7, [OTHER]: 2 } };
         const claimed = await store.claimJobs({
           owner: 'w1',
           now: now(),
           leaseMs: 1000,
-          quotas: (['critical', 'high', 'normal'] as const).map((lane) => ({ lane, limit: 20, caps })),
-          perTenant: { fresh: 4, byTenant: { [T]: 7, [OTHER]: 2 } },
+          quotas: (['critical', 'high', 'normal'] as const).map((lane) => ({ lane, limit: 20, caps, total })),
         });
         const of = (tenant: string) => claimed.filter((j) => j.tenantId === tenant).map((j) => j.payload);
         expect(of(T)).toEqual([
@@ -2710,6 +2710,24 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         ]);
         expect(of(OTHER)).toEqual(['critical0', 'critical1']);
         expect(of(third)).toEqual(['normal0']);
+      });
+
+      it('bounds each lane by its own total: a tenant at its bound for normal work still takes critical work', async () => {
+        for (const lane of ['critical', 'normal'] as const)
+          await store.enqueueJobs(
+            Array.from({ length: 3 }, (_, i) => job({ tenantId: T, lane, payload: `${lane}${i}` })),
+          );
+        // T holds all the normal work it may (0 left) and has 2 left for critical work.
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: now(),
+          leaseMs: 1000,
+          quotas: [
+            { lane: 'critical', limit: 10, total: { fresh: 8, byTenant: { [T]: 2 } } },
+            { lane: 'normal', limit: 10, total: { fresh: 6, byTenant: { [T]: 0 } } },
+          ],
+        });
+        expect(claimed.map((j) => j.payload)).toEqual(['critical0', 'critical1']);
       });
 
       it('reaches every tenant in turn when more tenants have work than one claim serves', async () => {

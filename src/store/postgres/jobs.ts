@@ -108,8 +108,8 @@ export function postgresJobStore(db: pg.Pool): JobStore {
           quotas.map((q) => cursors.get(q.lane) ?? ''),
           quotas.map((q) => q.caps?.fresh ?? null),
           JSON.stringify(quotas.map((q) => q.caps?.byTenant ?? null)),
-          request.perTenant?.fresh ?? null,
-          JSON.stringify(request.perTenant?.byTenant ?? {}),
+          quotas.map((q) => q.total?.fresh ?? null),
+          JSON.stringify(quotas.map((q) => q.total?.byTenant ?? null)),
         ],
       );
       for (const row of rows) cursors.set(row.lane as Lane, row.tenant_id);

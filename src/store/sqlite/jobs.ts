@@ -159,15 +159,12 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
       return taken;
     }
 
-    // What each tenant may still take in this claim, all lanes together (unbounded without perTenant).
-    const perTenant = request.perTenant;
-    const leftInAll = new Map<string, number>();
-    const inAll = (tenant: string) =>
-      perTenant
-        ? (leftInAll.get(tenant) ?? perTenant.byTenant[tenant] ?? perTenant.fresh)
-        : Number.POSITIVE_INFINITY;
-    for (const { lane, limit, caps } of request.quotas) {
+    // What each tenant took in this claim so far, all lanes together (a lane's `total` bounds it).
+    const spent = new Map<string, number>();
+    for (const { lane, limit, caps, total } of request.quotas) {
       if (limit <= 0) continue;
+      const inAll = (tenant: string) =>
+        total ? (total.byTenant[tenant] ?? total.fresh) - (spent.get(tenant) ?? 0) : Number.POSITIVE_INFINITY;
       const tenants = tenantsFor(lane);
       if (tenants.length === 0) continue;
       // What each tenant may still take of this lane in this claim (unbounded without caps).
@@ -182,7 +179,7 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
         if (allowed <= 0) return 0;
         const got = take(lane, tenant, allowed);
         if (caps) left.set(tenant, (left.get(tenant) ?? caps.byTenant[tenant] ?? caps.fresh) - got);
-        if (perTenant) leftInAll.set(tenant, inAll(tenant) - got);
+        spent.set(tenant, (spent.get(tenant) ?? 0) + got);
         return got;
       };
       // First an equal share for every tenant with work, then what is left to whoever has more.

@@ -93,22 +93,26 @@ describe('tenantCaps (no tenant holds the last quarter of a lane)', () => {
 });
 
 describe('workerCaps (no tenant holds the last quarter of the worker, whatever its lanes)', () => {
-  it('lets a tenant take three quarters of the worker, less what it holds', () => {
-    expect(workerCaps(256, new Map())).toEqual({ fresh: 192, byTenant: {} });
-    expect(
-      workerCaps(
-        256,
-        new Map([
-          ['a', 190],
-          ['b', 10],
-        ]),
-      ),
-    ).toEqual({ fresh: 192, byTenant: { a: 2, b: 182 } });
-    expect(workerCaps(16, new Map([['a', 13]]))).toEqual({ fresh: 12, byTenant: { a: 0 } });
+  it('lets a tenant take three quarters of the worker for normal and bulk work, less what it holds', () => {
+    expect(workerCaps(256, new Map()).normal).toEqual({ fresh: 192, byTenant: {} });
+    const held = new Map([
+      ['a', 190],
+      ['b', 10],
+    ]);
+    expect(workerCaps(256, held).bulk).toEqual({ fresh: 192, byTenant: { a: 2, b: 182 } });
+    expect(workerCaps(16, new Map([['a', 13]])).normal).toEqual({ fresh: 12, byTenant: { a: 0 } });
+  });
+
+  it('lets critical and high work go past that bound, to seven eighths of the worker', () => {
+    const held = new Map([['a', 192]]);
+    expect(workerCaps(256, held).critical).toEqual({ fresh: 224, byTenant: { a: 32 } });
+    expect(workerCaps(256, held).high).toEqual({ fresh: 224, byTenant: { a: 32 } });
+    expect(workerCaps(16, new Map([['a', 12]])).critical).toEqual({ fresh: 14, byTenant: { a: 2 } });
   });
 
   it('still gives a tenant a slot of a tiny worker', () => {
-    expect(workerCaps(1, new Map())).toEqual({ fresh: 1, byTenant: {} });
-    expect(workerCaps(2, new Map([['a', 1]]))).toEqual({ fresh: 1, byTenant: { a: 0 } });
+    for (const caps of Object.values(workerCaps(1, new Map())))
+      expect(caps).toEqual({ fresh: 1, byTenant: {} });
+    expect(workerCaps(2, new Map([['a', 1]])).critical).toEqual({ fresh: 1, byTenant: { a: 0 } });
   });
 });

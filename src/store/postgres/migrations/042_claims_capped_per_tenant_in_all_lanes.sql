@@ -1,12 +1,13 @@
 -- Claims also take at most so many jobs per tenant across all lanes together (policy/lanes.ts
--- workerCaps): p_total_fresh is the bound of a tenant not named in p_totals (a JSON object tenant
--- → bound), NULL for none. Each lane caps a tenant on its own (040); a tenant with work in every
+-- workerCaps), a bound per lane as p_fresh and p_caps are: p_total_fresh[i] is lane i's bound for a
+-- tenant not named in p_totals->(i-1) (a JSON object tenant → bound), NULL for none; what earlier
+-- lanes of the claim gave the tenant counts against it. Each lane caps a tenant on its own (040); a tenant with work in every
 -- lane could otherwise take every lane's share in one claim. The 8-argument claim of 040 stays
 -- beside it for workers of the version before until they restart.
 
 CREATE FUNCTION tidings_claim(
   p_owner TEXT, p_now BIGINT, p_until BIGINT, p_lanes TEXT[], p_limits INT[], p_after TEXT[],
-  p_fresh INT[], p_caps JSONB, p_total_fresh INT, p_totals JSONB
+  p_fresh INT[], p_caps JSONB, p_total_fresh INT[], p_totals JSONB
 ) RETURNS SETOF jobs LANGUAGE plpgsql AS $$
 DECLARE
   i INT;
@@ -62,7 +63,8 @@ BEGIN
     v_left := ARRAY(
       SELECT least(
                coalesce((p_caps->(i - 1)->>t.tenant)::INT, p_fresh[i], v_limit),
-               coalesce((p_totals->>t.tenant)::INT, p_total_fresh) - coalesce((v_spent->>t.tenant)::INT, 0))
+               coalesce((p_totals->(i - 1)->>t.tenant)::INT, p_total_fresh[i])
+                 - coalesce((v_spent->>t.tenant)::INT, 0))
         FROM unnest(v_tenants) WITH ORDINALITY AS t(tenant, ord) ORDER BY t.ord);
     v_start := v_left;
     -- First an equal share for every tenant with work, then what is left to whoever has more.
