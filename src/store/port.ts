@@ -942,6 +942,14 @@ export interface PreferenceStore {
    */
   getPreferencesFor(tenantId: string, subscriberIds: string[]): Promise<Map<string, PreferenceChoices>>;
   /**
+   * One page of the tenant's subscribers with quiet hours, for a change of the tenant's default
+   * zone (src/pipeline/release-deferred.ts): reads the next `limit` rows of choices after the
+   * subscriber id `after` (null: from the first), in id order, and answers those among them that
+   * hold quiet hours, each with their own `timezone` (null when they have none), and where the
+   * next page starts (null after the last). A page costs `limit` rows whatever it finds.
+   */
+  quietHoursPage(tenantId: string, after: string | null, limit: number): Promise<QuietHoursPage>;
+  /**
    * Merges `patch` into the stored choices key by key and answers the result, atomically (two
    * concurrent patches of different keys both stick). An unknown subscriber is created empty in
    * the same transaction, as a token or an event for a new id does.
@@ -960,6 +968,13 @@ export interface PreferenceStore {
      */
     maxKeys?: number,
   ): Promise<PreferenceChoices>;
+}
+
+/** What PreferenceStore.quietHoursPage answers. */
+export interface QuietHoursPage {
+  subscribers: { subscriberId: string; quietHours: QuietHours; timezone: string | null }[];
+  /** Pass as `after` for the next page; null when this page read the last row. */
+  next: string | null;
 }
 
 /** A PATCH of the tenant settings: what it names is set, the rest kept. */

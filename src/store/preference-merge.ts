@@ -1,5 +1,5 @@
-import type { ChannelChoices, PreferenceChoices, TenantSettings } from '../shared/model.ts';
-import type { ChannelChoicesPatch, PreferencePatch, TenantSettingsPatch } from './port.ts';
+import type { ChannelChoices, PreferenceChoices, QuietHours, TenantSettings } from '../shared/model.ts';
+import type { ChannelChoicesPatch, PreferencePatch, QuietHoursPage, TenantSettingsPatch } from './port.ts';
 
 /**
  * How stored preferences and tenant settings are merged and read back, shared by both adapters so
@@ -164,4 +164,26 @@ export function parseTenantSettings(json: string | null | undefined): TenantSett
     dailyCap: stored.dailyCap ?? null,
     inboxTabs: stored.inboxTabs ?? {},
   };
+}
+
+/** A row of a quiet-hours page as both stores read it: the window as JSON text (or null). */
+export interface QuietHoursRow {
+  subscriber_id: string;
+  quiet: string | null;
+  timezone: string | null;
+}
+
+/** Store.quietHoursPage's answer from the `limit` rows (or fewer, at the end) one page read. */
+export function quietHoursPageOf(rows: readonly QuietHoursRow[], limit: number): QuietHoursPage {
+  const subscribers: QuietHoursPage['subscribers'] = [];
+  for (const row of rows) {
+    const window = row.quiet === null ? null : (JSON.parse(row.quiet) as QuietHours | null);
+    if (window && typeof window.start === 'string' && typeof window.end === 'string')
+      subscribers.push({
+        subscriberId: row.subscriber_id,
+        quietHours: { start: window.start, end: window.end },
+        timezone: row.timezone,
+      });
+  }
+  return { subscribers, next: rows.length < limit ? null : rows.at(-1)!.subscriber_id };
 }

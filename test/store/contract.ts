@@ -985,6 +985,39 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getPreferencesFor(T, ['b'])).toEqual(new Map());
       });
 
+      it('pages through the tenant’s subscribers with quiet hours, with their own zone, a fixed number of rows a page', async () => {
+        const night = { start: '22:00', end: '07:00' };
+        await store.patchPreferences(T, 'a', { quietHours: night }, 1);
+        await store.patchPreferences(T, 'b', { channels: { email: false } }, 1);
+        await store.patchPreferences(T, 'c', { quietHours: night }, 1);
+        await store.patchPreferences(T, 'd', { quietHours: night }, 1);
+        await store.patchPreferences(T, 'd', { quietHours: null }, 2);
+        await store.patchPreferences(T, 'e', { quietHours: { start: '01:00', end: '02:00' } }, 1);
+        await store.upsertSubscriber(T, 'c', { timezone: 'Asia/Tokyo' }, 3);
+        await store.patchPreferences(OTHER, 'aa', { quietHours: night }, 1);
+        // Two rows a page: a, b | c, d | e.
+        const first = await store.quietHoursPage(T, null, 2);
+        expect(first).toEqual({
+          subscribers: [{ subscriberId: 'a', quietHours: night, timezone: null }],
+          next: 'b',
+        });
+        const second = await store.quietHoursPage(T, first.next, 2);
+        expect(second).toEqual({
+          subscribers: [{ subscriberId: 'c', quietHours: night, timezone: 'Asia/Tokyo' }],
+          next: 'd',
+        });
+        expect(await store.quietHoursPage(T, second.next, 2)).toEqual({
+          subscribers: [{ subscriberId: 'e', quietHours: { start: '01:00', end: '02:00' }, timezone: null }],
+          next: null,
+        });
+        expect((await store.quietHoursPage(T, null, 10)).subscribers.map((s) => s.subscriberId)).toEqual([
+          'a',
+          'c',
+          'e',
+        ]);
+        expect(await store.quietHoursPage('nobody', null, 10)).toEqual({ subscribers: [], next: null });
+      });
+
       it('answers subscribers with the same stored choices one shared, frozen answer', async () => {
         for (const id of ['a', 'b']) await store.patchPreferences(T, id, { channels: { email: false } }, 1);
         await store.patchPreferences(T, 'c', { channels: { email: true } }, 1);

@@ -2,7 +2,13 @@ import type pg from 'pg';
 import type { PreferenceChoices } from '../../shared/model.ts';
 import { choicesChanged, preferenceChange } from '../personal-data.ts';
 import type { PreferenceStore } from '../port.ts';
-import { mergePreferences, parsePreferences, sharedPreferenceParser } from '../preference-merge.ts';
+import {
+  mergePreferences,
+  parsePreferences,
+  type QuietHoursRow,
+  quietHoursPageOf,
+  sharedPreferenceParser,
+} from '../preference-merge.ts';
 import { run, transaction } from './client.ts';
 import { appendConsent } from './personal-data.ts';
 
@@ -41,6 +47,20 @@ export function postgresPreferenceStore(pool: pg.Pool): PreferenceStore {
       const parse = sharedPreferenceParser();
       for (const row of rows) found.set(row.subscriber_id, parse(row.choices));
       return found;
+    },
+    async quietHoursPage(tenantId, after, limit) {
+      // `limit` rows of choices by primary key, then each one's zone by the subscribers' primary key.
+      const { rows } = await run<QuietHoursRow>(
+        pool,
+        `SELECT p.subscriber_id, p.quiet, s.timezone
+           FROM (SELECT subscriber_id, (choices -> 'quietHours')::TEXT AS quiet FROM preferences
+                  WHERE tenant_id = $1 AND subscriber_id > $2
+                  ORDER BY subscriber_id LIMIT $3) p
+           LEFT JOIN subscribers s ON s.tenant_id = $1 AND s.id = p.subscriber_id
+          ORDER BY p.subscriber_id`,
+        [tenantId, after ?? '', limit],
+      );
+      return quietHoursPageOf(rows, limit);
     },
     async patchPreferences(tenantId, subscriberId, patch, now, note, maxKeys) {
       return transaction(pool, async (client) => {

@@ -6,6 +6,8 @@ import {
   deepFreeze,
   mergePreferences,
   parsePreferences,
+  type QuietHoursRow,
+  quietHoursPageOf,
   sharedPreferenceParser,
 } from '../preference-merge.ts';
 import type { ConsentStatements } from './personal-data.ts';
@@ -27,6 +29,15 @@ export function sqlitePreferenceStore(
        WHERE tenant_id = ? AND subscriber_id IN (SELECT value FROM json_each(?))`,
     )
     .raw();
+  // `limit` rows of choices by primary key, then each one's zone by the subscribers' primary key.
+  const quietPage = db.prepare(
+    `SELECT p.subscriber_id, p.quiet, s.timezone
+       FROM (SELECT subscriber_id, json_extract(choices, '$.quietHours') AS quiet FROM preferences
+              WHERE tenant_id = @tenantId AND subscriber_id > @after
+              ORDER BY subscriber_id LIMIT @limit) p
+       LEFT JOIN subscribers s ON s.tenant_id = @tenantId AND s.id = p.subscriber_id
+      ORDER BY p.subscriber_id`,
+  );
   const write = db.prepare(
     `INSERT INTO preferences (tenant_id, subscriber_id, choices, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (tenant_id, subscriber_id) DO UPDATE SET choices = excluded.choices, updated_at = excluded.updated_at`,
@@ -77,6 +88,10 @@ export function sqlitePreferenceStore(
       for (const [subscriberId, choices] of many.all(tenantId, JSON.stringify(subscriberIds)) as ChoicesRow[])
         found.set(subscriberId, parse(choices));
       return found;
+    },
+    async quietHoursPage(tenantId, after, limit) {
+      const rows = quietPage.all({ tenantId, after: after ?? '', limit }) as QuietHoursRow[];
+      return quietHoursPageOf(rows, limit);
     },
     async patchPreferences(tenantId, subscriberId, changes, now, note, maxKeys) {
       return patch.immediate(tenantId, subscriberId, changes, now, note, maxKeys);
