@@ -7,12 +7,13 @@ import { digestHandler } from './digest.ts';
 import { fallbackHandler } from './fallback.ts';
 import { fanoutHandler } from './fanout.ts';
 import { inboxWakeHandler } from './inbox-wake.ts';
+import { releaseHandlers } from './release-deferred.ts';
 import { sendHandler } from './send.ts';
 
 export type { PipelineDeps } from './deps.ts';
 export { JOB_KINDS } from './deps.ts';
 
-/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending; erasures. */
+/** Every job handler of the delivery pipeline: fanout → deliver (→ digest at a window's close) → send (→ fallback); inbox snoozes ending; erasures; held messages released after a change of quiet hours. */
 export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
   const handlers = [
     fanoutHandler(deps),
@@ -22,6 +23,7 @@ export function pipelineHandlers(deps: PipelineDeps): JobHandler[] {
     fallbackHandler(deps),
     inboxWakeHandler(deps),
     erasureHandler(deps.store),
+    ...releaseHandlers(deps),
   ];
   if (deps.webhooks) {
     const { emitter, keyring } = deps.webhooks;

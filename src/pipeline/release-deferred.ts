@@ -1,7 +1,8 @@
 import { zoneFor } from '../policy/plan.ts';
-import { type QuietState, quietEndsSooner } from '../policy/quiet-hours.ts';
+import { isTimeZone, type QuietState, quietEndsSooner } from '../policy/quiet-hours.ts';
+import { ACKED, DONE, type JobHandler, type JobResult, retryAfterError } from '../queue/handler.ts';
 import type { JobSignal } from '../queue/signal.ts';
-import type { Store } from '../store/port.ts';
+import type { Job, JobSpec, Store } from '../store/port.ts';
 import { notifyLanes, sendJob } from './deps.ts';
 
 /**
@@ -12,23 +13,32 @@ const LOOKBACK_MS = 7 * 24 * 3600_000;
 /** Held messages released per change; more wait for their own wake-up, as before the change. */
 const RELEASE_MAX = 1_000;
 /**
- * A subscriber's held messages are released at most this often (per process): each release
- * queues a job per message, and a window toggled back and forth (the hosted preference page is
- * open to whoever holds an email's link) must not queue thousands a minute.
+ * A subscriber's held messages are released (a send job queued for each) at most RELEASE_BUDGET
+ * a minute per process: a window toggled back and forth (the hosted preference page is open to
+ * whoever holds an email's link) must not queue thousands of jobs a minute. Only what is
+ * released counts — a change that finds nothing held spends nothing, and a subscriber with a few
+ * held messages sees every change take effect at once. A change past the budget is not dropped:
+ * a durable job (RELEASE_JOB) releases what is held when the minute is over.
  */
-const RELEASE_EVERY_MS = 60_000;
-/** Subscribers remembered for that; all forgotten at once beyond this. */
+const RELEASE_WINDOW_MS = 60_000;
+const RELEASE_BUDGET = RELEASE_MAX;
+/** Subscribers (and tenants) remembered for that; all forgotten at once beyond this. */
 const RELEASES_REMEMBERED = 10_000;
-const lastRelease = new Map<string, number>();
 
-/** Whether the subscriber's held messages may be released now (and, if so, notes that they are). */
-function mayRelease(tenantId: string, subscriberId: string, now: number): boolean {
-  const key = `${tenantId}\u0000${subscriberId}`;
-  const last = lastRelease.get(key);
-  if (last !== undefined && now - last < RELEASE_EVERY_MS) return false;
-  if (lastRelease.size >= RELEASES_REMEMBERED) lastRelease.clear();
-  lastRelease.set(key, now);
-  return true;
+/** A subscriber's minute: from when, and how many released in it (or promised to a put-off job). */
+interface Allowance {
+  from: number;
+  used: number;
+}
+const allowances = new Map<string, Allowance>();
+
+/** The job kind that releases one subscriber's held messages a throttled change put off. */
+export const RELEASE_JOB = 'release-deferred';
+/** The job kind that follows a change of the tenant's default zone (releaseForDefaultZone). */
+export const RELEASE_ZONE_JOB = 'release-default-zone';
+
+interface ReleasePayload {
+  subscriberId: string;
 }
 
 /**
@@ -44,13 +54,65 @@ export async function releaseDeferred(
   tenantId: string,
   subscriberId: string,
   at: number,
+  limit = RELEASE_MAX,
 ): Promise<number> {
-  const held = await deps.store.deferredMessages(tenantId, subscriberId, at - LOOKBACK_MS, RELEASE_MAX);
+  const held = await deps.store.deferredMessages(tenantId, subscriberId, at - LOOKBACK_MS, limit);
   if (held.length === 0) return 0;
   const jobs = held.map((message) => sendJob(message, message.lane, at));
   await deps.store.enqueueJobs(jobs);
   notifyLanes(deps.signal, jobs);
   return held.length;
+}
+
+/**
+ * releaseDeferred within the subscriber's budget (RELEASE_BUDGET a minute, per process): what the
+ * budget leaves room for goes now; what it has no room for is released by a durable job at the
+ * end of the minute (one job a minute at most, and only when something is held). That job's
+ * release counts as the next minute's whole budget, so the rate stays bounded however often the
+ * hours change.
+ */
+async function releaseWithin(
+  deps: { store: Pick<Store, 'deferredMessages' | 'enqueueJobs'>; signal: JobSignal },
+  tenantId: string,
+  subscriberId: string,
+  now: number,
+): Promise<void> {
+  const key = `${tenantId}\u0000${subscriberId}`;
+  let allowance = allowances.get(key);
+  if (!allowance || now - allowance.from >= RELEASE_WINDOW_MS) {
+    if (allowances.size >= RELEASES_REMEMBERED) allowances.clear();
+    allowance = { from: now, used: 0 };
+    allowances.set(key, allowance);
+  }
+  // A job put off to `from` (still ahead) will decide on what is held then, this change included.
+  if (allowance.from > now) return;
+  const room = RELEASE_BUDGET - allowance.used;
+  if (room > 0) {
+    const limit = Math.min(room, RELEASE_MAX);
+    // Promised before the read, so concurrent changes do not both spend the same room.
+    allowance.used += limit;
+    let released = 0;
+    try {
+      released = await releaseDeferred(deps, tenantId, subscriberId, now, limit);
+    } finally {
+      allowance.used -= limit - released;
+    }
+    // All that was held went (or RELEASE_MAX did: the rest wait for their own wake-up, as ever).
+    if (released < limit || limit === RELEASE_MAX) return;
+  } else if ((await deps.store.deferredMessages(tenantId, subscriberId, now - LOOKBACK_MS, 1)).length === 0) {
+    return; // nothing held: nothing to put off
+  }
+  const at = allowance.from + RELEASE_WINDOW_MS;
+  allowances.set(key, { from: at, used: RELEASE_BUDGET });
+  const job: JobSpec = {
+    tenantId,
+    kind: RELEASE_JOB,
+    lane: 'normal',
+    partitionKey: `${tenantId}:${subscriberId}:release`,
+    payload: { subscriberId } satisfies ReleasePayload,
+    runAt: at,
+  };
+  await deps.store.enqueueJobs([job]);
 }
 
 type QuietDeps = {
@@ -106,8 +168,7 @@ export async function quietHoursChange(
     try {
       const now = Date.now();
       const after = (await quietState(deps, tenantId, subscriberId)) ?? { window: null, zone: before.zone };
-      if (quietEndsSooner(before, after, now) && mayRelease(tenantId, subscriberId, now))
-        await releaseDeferred(deps, tenantId, subscriberId, now);
+      if (quietEndsSooner(before, after, now)) await releaseWithin(deps, tenantId, subscriberId, now);
     } catch (error) {
       deps.log.warn({ err: error, subscriberId }, 'held messages not released after a quiet hours change');
     }
@@ -146,11 +207,146 @@ export async function quietZonesChange(
       for (const [id, window] of windows) {
         const was = { window, zone: before(id) };
         const is = { window, zone: after(id) };
-        if (quietEndsSooner(was, is, now) && mayRelease(tenantId, id, now))
-          await releaseDeferred(deps, tenantId, id, now);
+        if (quietEndsSooner(was, is, now)) await releaseWithin(deps, tenantId, id, now);
       }
     } catch (error) {
       deps.log.warn({ err: error }, 'held messages not released after a bulk change of time zones');
     }
   };
+}
+
+/** Rows of choices one page of a default-zone release reads (Store.quietHoursPage). */
+const ZONE_PAGE = 500;
+/** Pages per run of a default-zone release; then the job queues itself to go on from there. */
+const ZONE_PAGES_PER_RUN = 20;
+/** When each tenant's last default-zone release was queued (or is due), per process. */
+const zoneReleases = new Map<string, number>();
+
+/**
+ * What a default-zone release carries from run to run: the change it follows (the zones before and
+ * after it), and how far it got. `from` null: a release put off by the throttle, which releases
+ * what every subscriber without a zone holds (each send decides again under the hours of then).
+ */
+interface ZonePayload {
+  from: string | null;
+  to: string | null;
+  after: string | null;
+}
+
+function zoneJob(tenantId: string, payload: ZonePayload, runAt?: number): JobSpec {
+  return {
+    tenantId,
+    kind: RELEASE_ZONE_JOB,
+    lane: 'normal',
+    // One tenant's releases take turns.
+    partitionKey: `${tenantId}:default-zone`,
+    payload,
+    ...(runAt === undefined ? {} : { runAt }),
+  };
+}
+
+/**
+ * After the tenant's `defaultTimezone` changed from `from` to `to` (PATCH /v1/settings): the quiet
+ * hours of every subscriber without a zone of their own moved, so what they held may go sooner.
+ * A tenant may have millions of subscribers, so a durable job (RELEASE_ZONE_JOB) pages through
+ * the ones with quiet hours and releases, as quietHoursChange does, the held messages of those
+ * whose hours now end sooner. At most one such job a minute per tenant and process: a change
+ * within the minute is followed by one job when it is over, which releases what every subscriber
+ * without a zone holds (the zones changed more than once: each send decides again).
+ */
+export async function defaultZoneChange(
+  deps: { store: Pick<Store, 'enqueueJobs'>; signal: JobSignal },
+  tenantId: string,
+  from: string,
+  to: string,
+  now: number,
+): Promise<void> {
+  if (zoneFor(null, from) === zoneFor(null, to)) return;
+  const last = zoneReleases.get(tenantId);
+  if (zoneReleases.size >= RELEASES_REMEMBERED) zoneReleases.clear();
+  let job: JobSpec;
+  if (last === undefined || now - last >= RELEASE_WINDOW_MS) {
+    zoneReleases.set(tenantId, now);
+    job = zoneJob(tenantId, { from, to, after: null });
+  } else if (last > now) {
+    return; // a put-off release is due then, and follows this change too
+  } else {
+    const at = last + RELEASE_WINDOW_MS;
+    zoneReleases.set(tenantId, at);
+    job = zoneJob(tenantId, { from: null, to: null, after: null }, at);
+  }
+  await deps.store.enqueueJobs([job]);
+  notifyLanes(deps.signal, [job]);
+}
+
+type ReleaseDeps = {
+  store: Pick<Store, 'completeJobs' | 'deferredMessages' | 'enqueueJobs' | 'quietHoursPage'>;
+  signal: JobSignal;
+};
+
+/** One page of a default-zone release; answers where the next starts (null after the last). */
+async function releaseZonePage(
+  deps: ReleaseDeps,
+  tenantId: string,
+  payload: ZonePayload,
+  now: number,
+): Promise<string | null> {
+  const page = await deps.store.quietHoursPage(tenantId, payload.after, ZONE_PAGE);
+  for (const { subscriberId, quietHours: window, timezone } of page.subscribers) {
+    if (timezone && isTimeZone(timezone)) continue; // their own zone: the default is not theirs
+    const sooner =
+      payload.from === null ||
+      payload.to === null ||
+      quietEndsSooner(
+        { window, zone: zoneFor(null, payload.from) },
+        { window, zone: zoneFor(null, payload.to) },
+        now,
+      );
+    if (sooner) await releaseDeferred(deps, tenantId, subscriberId, now);
+  }
+  return page.next;
+}
+
+/** The handlers of RELEASE_JOB and RELEASE_ZONE_JOB. */
+export function releaseHandlers(deps: ReleaseDeps, clock: () => number = Date.now): JobHandler[] {
+  const releaseOne = async (job: Job): Promise<JobResult> => {
+    try {
+      await releaseDeferred(deps, job.tenantId, (job.payload as ReleasePayload).subscriberId, clock());
+      return DONE;
+    } catch (error) {
+      return retryAfterError(error);
+    }
+  };
+  const releaseZone = async (job: Job, owner: string): Promise<JobResult> => {
+    let payload = job.payload as ZonePayload;
+    try {
+      for (let page = 0; page < ZONE_PAGES_PER_RUN; page++) {
+        const after = await releaseZonePage(deps, job.tenantId, payload, clock());
+        if (after === null) return DONE;
+        payload = { ...payload, after };
+        // Other work gets the event loop (and the SQLite writer) between pages.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await deps.store.completeJobs(owner, [job.id], [zoneJob(job.tenantId, payload)]);
+      return ACKED;
+    } catch (error) {
+      return retryAfterError(error);
+    }
+  };
+  return [
+    {
+      kind: RELEASE_JOB,
+      batchSize: 16,
+      run: (jobs) => Promise.all(jobs.map(releaseOne)),
+    },
+    {
+      kind: RELEASE_ZONE_JOB,
+      batchSize: 1,
+      async run(jobs, context) {
+        const results: JobResult[] = [];
+        for (const job of jobs) results.push(await releaseZone(job, context.owner));
+        return results;
+      },
+    },
+  ];
 }

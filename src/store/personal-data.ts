@@ -118,11 +118,12 @@ export interface WaitingJobRow {
 
 /**
  * Job kinds that act for one subscriber named in their payload (`subscriberId`) and hold nothing
- * for anyone else: a fallback step still to fire, an inbox snooze still to end. An erasure drops
+ * for anyone else: a fallback step still to fire, an inbox snooze still to end, held messages
+ * still to release (src/pipeline/release-deferred.ts). An erasure drops
  * the ready ones: a fallback that fired later found no message under the id (they were renamed)
  * and sent the event's next step to whoever held the id by then.
  */
-const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake']);
+const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake', 'release-deferred']);
 
 /**
  * A status webhook still to go to one of the tenant's endpoints (src/webhooks/emit.ts): its body

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_TENANT } from '../../src/cli/bootstrap.ts';
 import { closedPort, LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import type { FakeSmtp } from '../fakes/smtp.ts';
 import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
@@ -234,6 +235,73 @@ describe('held messages follow a change of quiet hours', () => {
     expect(until - Date.now()).toBeGreaterThan(28 * 60_000);
     expect(until - Date.now()).toBeLessThanOrEqual(30 * 60_000);
     expect((await status(messageId)).status).toBe('deferred');
+  });
+});
+
+describe('held messages follow every change, and the default zone', () => {
+  const status = async (messageId: string) => (await server.call('GET', `/v1/messages/${messageId}`)).body;
+  const deferredEntries = (message: Json) => message.timeline.filter((e: Json) => e.status === 'deferred');
+
+  beforeAll(async () => {
+    expect((await server.call('PUT', '/v1/workflows/nightly', twoChannels())).status).toBe(200);
+  });
+
+  it('a second change within the minute of a release takes effect too: cleared hours send now', async () => {
+    const zone = 'Europe/Berlin';
+    await server.call('PUT', '/v1/subscribers/release_5', { email: 'release_5@example.com', timezone: zone });
+    const window = { start: localTime(zone, -60), end: localTime(zone, 120) };
+    expect((await patch('release_5', { quietHours: window })).status).toBe(200);
+    const held = await settled(await trigger('nightly', 'release_5'), 2);
+    expect(held.email).toMatchObject({ status: 'deferred' });
+    const messageId = held.email.messageId as string;
+    // A shorter window that still holds: released, and deferred again to its end.
+    expect((await patch('release_5', { quietHours: { ...window, end: localTime(zone, 30) } })).status).toBe(
+      200,
+    );
+    await waitFor(async () => deferredEntries(await status(messageId)).length === 2, 'deferred again');
+    // Seconds later the hours are cleared: the message goes now, not at the shorter window's end.
+    expect((await patch('release_5', { quietHours: null })).status).toBe(200);
+    const sent = await waitFor(async () => {
+      const message = await status(messageId);
+      return message.status === 'sent' ? message : null;
+    }, `${messageId} sent`);
+    expect(deferredEntries(sent)).toHaveLength(2);
+    expect(smtp.received.some((m) => m.envelope.to.includes('release_5@example.com'))).toBe(true);
+  });
+
+  it("a change of the tenant's defaultTimezone that ends the window sends what it held from subscribers without a zone", async () => {
+    const store = server.tidings.store;
+    // Set where the test starts (not through the API, whose change would be followed too).
+    await store.patchTenantSettings(DEFAULT_TENANT, { defaultTimezone: 'Asia/Tokyo' }, Date.now());
+    try {
+      const window = { start: localTime('Asia/Tokyo', -60), end: localTime('Asia/Tokyo', 120) };
+      const far = 'America/New_York';
+      const insideThere =
+        localTime(far, 0) >= window.start && (window.end < window.start || localTime(far, 0) < window.end);
+      expect(insideThere).toBe(false);
+      const held: Record<string, string> = {};
+      for (const id of ['zoneless_1', 'zoned_1']) {
+        // zoned_1 keeps quiet hours in a zone of their own, which the default does not move.
+        const profile = id === 'zoned_1' ? { timezone: 'Asia/Tokyo' } : {};
+        await server.call('PUT', `/v1/subscribers/${id}`, { email: `${id}@example.com`, ...profile });
+        expect((await patch(id, { quietHours: window })).status).toBe(200);
+        const messages = await settled(await trigger('nightly', id), 2);
+        expect(messages.email).toMatchObject({ status: 'deferred' });
+        held[id] = messages.email.messageId;
+      }
+
+      const changed = await server.call('PATCH', '/v1/settings', { defaultTimezone: far });
+      expect(changed.status).toBe(200);
+      const sent = await waitFor(async () => {
+        const message = await status(held.zoneless_1!);
+        return message.status === 'sent' ? message : null;
+      }, 'the zoneless subscriber’s email sent');
+      expect(deferredEntries(sent)).toHaveLength(1);
+      expect(smtp.received.some((m) => m.envelope.to.includes('zoneless_1@example.com'))).toBe(true);
+      expect((await status(held.zoned_1!)).status).toBe('deferred');
+    } finally {
+      await store.patchTenantSettings(DEFAULT_TENANT, { defaultTimezone: 'UTC' }, Date.now());
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { defaultZoneChange } from '../../pipeline/release-deferred.ts';
 import type { TenantSettingsPatch } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { SettingsBody } from '../schemas.ts';
@@ -18,6 +19,23 @@ export async function settingsRoutes(app: FastifyInstance, context: ApiContext):
     if (body.defaultTimezone !== undefined) patch.defaultTimezone = body.defaultTimezone;
     if (body.dailyCap !== undefined) patch.dailyCap = body.dailyCap;
     if (body.inboxTabs !== undefined) patch.inboxTabs = body.inboxTabs;
-    return tenantSettingsView(await store.patchTenantSettings(request.tenantId, patch, Date.now()));
+    const before =
+      patch.defaultTimezone === undefined ? null : await store.getTenantSettings(request.tenantId);
+    const after = await store.patchTenantSettings(request.tenantId, patch, Date.now());
+    if (before) {
+      // Subscribers without a zone of their own keep quiet hours in this one: what those held may go sooner.
+      try {
+        await defaultZoneChange(
+          context,
+          request.tenantId,
+          before.defaultTimezone,
+          after.defaultTimezone,
+          Date.now(),
+        );
+      } catch (error) {
+        request.log.warn({ err: error }, 'held messages not released after a change of the default zone');
+      }
+    }
+    return tenantSettingsView(after);
   });
 }
