@@ -111,6 +111,9 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
         kind: 'endpoint_event',
         payload: '{"endpointId":"e1","webhookId":"w4","event":{"type":"ping","data":{}}}',
       },
+      // Held messages still to release, put off by the release throttle: ada's, and bob's.
+      { id: 16, run_at: 9, kind: 'release-deferred', payload: '{"subscriberId":"ada"}' },
+      { id: 17, run_at: 9, kind: 'release-deferred', payload: '{"subscriberId":"bob"}' },
     ].map((job) => ({ state: 'ready', ...job }));
     expect(waitingFor(jobs, 'ada', 'erased:h')).toEqual({
       eventIds: ['evt_a', 'evt_b', 'evt_c', 'evt_d'],
@@ -137,7 +140,7 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
           },
         },
       ],
-      drops: [8, 10],
+      drops: [8, 10, 16],
     });
   });
 
