@@ -37,9 +37,12 @@ export function sqliteDeviceStore(
     `UPDATE devices SET active = 0, deactivated_at = ?, reason = ?, updated_at = ?
      WHERE tenant_id = ? AND subscriber_id = ? AND id = ? AND address_hash = ? AND active = 1`,
   );
+  // The platforms are a filter on rows the ids found: a correlated EXISTS, not a second IN, which
+  // built an ephemeral table and a bloom filter per read (as in messages.ts ONLY_FROM).
   const activeOf = db.prepare(
     `SELECT * FROM devices WHERE tenant_id = ? AND active = 1
-       AND subscriber_id IN (SELECT value FROM json_each(?)) AND platform IN (SELECT value FROM json_each(?))
+       AND subscriber_id IN (SELECT value FROM json_each(?))
+       AND EXISTS (SELECT 1 FROM json_each(?) WHERE value = platform)
      ORDER BY subscriber_id, created_at, id`,
   );
 
