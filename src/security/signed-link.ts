@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isCanonicalBase64url } from './base64url.ts';
 
 /**
  * The one shape of every signed link Tidings puts in messages (one-click unsubscribe, preference
@@ -26,13 +27,16 @@ export function signLink(key: Buffer, purpose: string, fields: Record<string, un
 
 /**
  * The fields of a token this key signed for `purpose`, or null for anything else (forged, cut,
- * altered, another purpose's). The caller still checks the fields' types: they are only as
+ * altered, another purpose's, or spelled in any base64url but the one signLink writes). The caller still checks the fields' types: they are only as
  * well-formed as the code that signed them.
  */
 export function openLink(key: Buffer, purpose: string, token: string): Record<string, unknown> | null {
   if (token.length > MAX_TOKEN_CHARS) return null;
   const [body, signature, extra] = token.split('.');
   if (!body || !signature || extra !== undefined) return null;
+  // One token, one spelling: a MAC with `=` padding, stray characters or altered unused bits
+  // decodes to the same bytes, and would pass for the token that was issued.
+  if (!isCanonicalBase64url(body) || !isCanonicalBase64url(signature)) return null;
   const given = Buffer.from(signature, 'base64url');
   const expected = mac(key, purpose, body);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;

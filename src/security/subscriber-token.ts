@@ -1,5 +1,6 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { parseDuration } from '../shared/time.ts';
+import { isCanonicalBase64url } from './base64url.ts';
 
 export const DEFAULT_TOKEN_LIFETIME_S = 24 * 3600;
 /** API.md: `expiresIn` is from 1 s to 7 d. */
@@ -55,12 +56,16 @@ export async function mintSubscriberToken(
 
 /**
  * Answers the claims of a valid token, or null for a forged, malformed or expired one — and for
- * one without `exp`: a token that never expires could never be taken back.
+ * one without `exp`: a token that never expires could never be taken back. Each of its three
+ * segments must be canonical base64url: jose decodes them leniently (padding, whitespace, the
+ * last character's unused bits), and a token is one string, not every spelling of its bytes.
  */
 export async function verifySubscriberToken(
   key: Uint8Array,
   token: string,
 ): Promise<VerifiedSubscriberToken | null> {
+  const segments = token.split('.');
+  if (segments.length !== 3 || !segments.every(isCanonicalBase64url)) return null;
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ['HS256'],

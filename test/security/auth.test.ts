@@ -46,6 +46,16 @@ describe('10. key handling', () => {
     expect((await server.call('GET', '/v1/workflows')).status).toBe(200);
   });
 
+  it('takes a subscriber token only as it was minted: padded with "=" it is refused like a bad signature (401)', async () => {
+    const token = await tokenFor('padded_ada');
+    expect((await server.call('GET', '/v1/inbox', undefined, { auth: token })).status).toBe(200);
+    for (const spelling of [`${token}=`, `${token}==`]) {
+      const padded = await server.call('GET', '/v1/inbox', undefined, { auth: spelling });
+      expect(padded.status).toBe(401);
+      expect(padded.body.error.message).toBe('the subscriber token is invalid or has expired');
+    }
+  });
+
   it('answers 429 with Retry-After to failed attempts past 100 a minute, never to a valid credential', async () => {
     const own = await startTestServer({ TIDINGS_SECRET: SECRET });
     try {

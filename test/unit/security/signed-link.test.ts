@@ -13,6 +13,7 @@ import {
   verifyOpenToken,
 } from '../../../src/security/tracking-token.ts';
 import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../../src/security/unsubscribe-token.ts';
+import { withUnusedBitsSet } from '../../helpers/base64url.ts';
 
 const key = Buffer.alloc(32, 7);
 
@@ -49,6 +50,17 @@ describe('signed links', () => {
     expect(openLink(key, 'a', `${token}.x`)).toBeNull();
     expect(openLink(key, 'a', `x${token}`)).toBeNull();
     expect(openLink(key, 'a', 'x'.repeat(3000))).toBeNull();
+    // One spelling only: the MAC's bytes written any other way are refused.
+    const [body, signature] = token.split('.') as [string, string];
+    for (const spelling of [
+      `${token}=`,
+      `${token}==`,
+      `${token} `,
+      `${token}!`,
+      `${body}.${signature.slice(0, 10)}\n${signature.slice(10)}`,
+      `${body}.${withUnusedBitsSet(signature)}`,
+    ])
+      expect(openLink(key, 'a', spelling), spelling).toBeNull();
     // Signed, but not an object: no fields.
     expect(openLink(key, 'a', signLink(key, 'a', [1] as unknown as Record<string, unknown>))).toBeNull();
   });

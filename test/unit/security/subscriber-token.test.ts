@@ -4,6 +4,7 @@ import {
   tokenLifetimeSeconds,
   verifySubscriberToken,
 } from '../../../src/security/subscriber-token.ts';
+import { withUnusedBitsSet } from '../../helpers/base64url.ts';
 
 describe('tokenLifetimeSeconds', () => {
   it.each([
@@ -39,5 +40,19 @@ describe('subscriber tokens name their subscriber', () => {
   it('leave it out for a token minted without one', async () => {
     const { token } = await mintSubscriberToken(key, { tenantId: 't', subscriberId: 'ada' }, 60);
     expect((await verifySubscriberToken(key, token))?.subscriberCreatedAt).toBeUndefined();
+  });
+
+  it('refuse any spelling of a token but the one minted: padding, whitespace, the unused bits of the last character', async () => {
+    const { token } = await mintSubscriberToken(key, { tenantId: 't', subscriberId: 'ada' }, 60);
+    expect(await verifySubscriberToken(key, token)).not.toBeNull();
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const spellings = [
+      `${token}=`,
+      `${token}==`,
+      `${token} `,
+      `${token}\n`,
+      `${header}.${payload}.${withUnusedBitsSet(signature)}`,
+    ];
+    for (const spelling of spellings) expect(await verifySubscriberToken(key, spelling), spelling).toBeNull();
   });
 });
