@@ -16,6 +16,15 @@ export const ID_MAX_LENGTH = 100;
 export const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
 
 /**
+ * What a display name (a tenant's name, an API key's label) may not hold: the controls ids refuse
+ * and every bidi formatting character — the embeddings, overrides and isolates ids refuse, and
+ * also the marks (U+200E LRM, U+200F RLM, U+061C ALM), which reorder the text around them as
+ * well. A name is shown in operators' terminals, logs and lists, where "\u202e" or a mark next
+ * to digits makes it read as something else.
+ */
+export const FORBIDDEN_IN_NAMES = `${FORBIDDEN_IN_ANY_ID}\\u061c\\u200e\\u200f`;
+
+/**
  * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the
  * characters that end a path segment either.
  */

@@ -149,7 +149,7 @@ describe('Tenant API (operators)', () => {
   });
 
   it('refuses bad input naming the field, before creating anything', async () => {
-    const before = (await server.call('GET', '/v1/tenants', undefined, asOperator)).body.items.length;
+    let before = (await server.call('GET', '/v1/tenants', undefined, asOperator)).body.items.length;
     for (const body of [
       {},
       { name: '' },
@@ -166,6 +166,22 @@ describe('Tenant API (operators)', () => {
     const badLabel = await server.call('POST', '/v1/tenants/default/keys', { label: 'a\nb' }, asOperator);
     expect(badLabel.status).toBe(400);
     expect(badLabel.body.error.details[0].path).toContain('label');
+    // Bidi controls make a name read as something it is not ("\u202e evil" shows as "live "):
+    // overrides, embeddings, isolates and marks are all refused, in names and labels alike; so are
+    // C1 controls.
+    for (const bidi of ['\u202e', '\u202a', '\u2066', '\u2069', '\u200e', '\u200f', '\u061c', '\u0085']) {
+      const name = await server.call('POST', '/v1/tenants', { name: `${bidi} evil` }, asOperator);
+      expect(name.status, JSON.stringify(bidi)).toBe(400);
+      expect(name.body.error.details.map((d: { path: string }) => d.path)).toEqual(['name']);
+      const label = await server.call('POST', '/v1/tenants/default/keys', { label: `ci${bidi}` }, asOperator);
+      expect(label.status, JSON.stringify(bidi)).toBe(400);
+      expect(label.body.error.details.map((d: { path: string }) => d.path)).toEqual(['label']);
+    }
+    // Right-to-left scripts themselves are fine.
+    const hebrew = await server.call('POST', '/v1/tenants', { name: 'שלום Corp' }, asOperator);
+    expect(hebrew.status).toBe(201);
+    expect(hebrew.body.name).toBe('שלום Corp');
+    before++;
     expect((await server.call('GET', '/v1/tenants', undefined, asOperator)).body.items.length).toBe(before);
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { FORBIDDEN_IN_NAMES } from '../../ingest/fields.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../../security/api-keys.ts';
 import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
@@ -9,9 +10,17 @@ import { pageOf, readCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
-/** Printable text without control characters: names and labels end up in terminals and logs. */
+/**
+ * Printable text without control or bidi formatting characters: names and labels end up in
+ * terminals, logs and lists (FORBIDDEN_IN_NAMES).
+ */
 const Text = (maxLength: number) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
+  Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: `^[^${FORBIDDEN_IN_NAMES}]+$`,
+    description: `1–${maxLength} characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)`,
+  });
 
 const TenantBody = Type.Object({ name: Text(200) }, { additionalProperties: false });
 const KeyBody = Type.Object({ label: Type.Optional(Text(100)) }, { additionalProperties: false });
