@@ -197,6 +197,40 @@ function parseJson(body: string): unknown {
 }
 
 /**
+ * The headers every answer carries: `X-Content-Type-Options: nosniff`, and on the browser-facing
+ * routes the CORS headers (src/api/cors.ts).
+ */
+function setAnswerHeaders(
+  request: IncomingMessage,
+  response: ServerResponse,
+  corsOrigins: readonly string[] | '*',
+): void {
+  response.setHeader('x-content-type-options', 'nosniff');
+  if (request.url && isBrowserFacing(request.url)) {
+    for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins))) {
+      response.setHeader(name, value);
+    }
+  }
+}
+
+/**
+ * An upgrade request (`Connection: Upgrade`) comes through the server's 'upgrade' event — the
+ * WebSocket plugin routes it, with a response of its own — never 'request': an HTTP answer to it
+ * (a refused handshake, a 401, a 403, a 404) gets the headers of every answer here, and
+ * `Connection: close`, since its socket is destroyed once the answer is sent (a client that kept
+ * it for its next request met a hang-up). Idempotent; nothing for any other request.
+ */
+function prepareUpgradeAnswer(
+  request: IncomingMessage & { upgrade?: boolean },
+  response: ServerResponse,
+  corsOrigins: readonly string[] | '*',
+): void {
+  if (request.upgrade !== true || response.headersSent) return;
+  setAnswerHeaders(request, response, corsOrigins);
+  response.setHeader('connection', 'close');
+}
+
+/**
  * Builds the HTTP API. Authentication runs in `onRequest`, before the body is read, so an
  * unauthenticated caller can never make the server parse (or buffer) a large body.
  */
@@ -211,9 +245,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: 'array' } },
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     // Router errors (bad percent-encoding, over-long path segments) in the catalogue's shape.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
       const apiError =
         fromFastifyError(error as FastifyError) ?? new ApiError('validation_failed', error.message);
+      prepareUpgradeAnswer(request.raw, reply.raw, context.config.corsOrigins);
       void reply.status(apiError.status).send(apiError.toBody());
     },
     clientErrorHandler: onClientError,
@@ -251,15 +286,11 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   // Set on the raw response before Fastify even routes the request, so that every answer carries
   // them: refusals (a browser must be able to read the 401 that says "refresh your token", and a
   // 429's Retry-After), Fastify's own early errors (a bad URL, a too-long id) and hijacked streams.
-  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
-    response.setHeader('x-content-type-options', 'nosniff');
-    if (request.url && isBrowserFacing(request.url)) {
-      for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins))) {
-        response.setHeader(name, value);
-      }
-    }
-  });
+  app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) =>
+    setAnswerHeaders(request, response, corsOrigins),
+  );
   app.addHook('onRequest', async (request, reply) => {
+    prepareUpgradeAnswer(request.raw, reply.raw, corsOrigins);
     const repeated = repeatedHeaderError(request.raw.rawHeaders);
     if (repeated) throw repeated;
     if (request.method === 'OPTIONS') {

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { capturingLogger } from '../helpers/logs.ts';
@@ -13,6 +15,56 @@ beforeAll(async () => {
 
 afterAll(() => server?.close());
 
+const ORIGIN = 'https://app.example';
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * Sends an upgrade request to `path` with these headers over a raw HTTP/1.1 connection (a
+ * WebSocket client would refuse to send most of them) and reads what comes back: the HTTP answer,
+ * or the 101 of an accepted handshake (its socket then closed).
+ */
+function upgrade(path: string, headers: Record<string, string | undefined>): Promise<Answer> {
+  const sent: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${server.url}${path}`, { headers: sent });
+    request.on('upgrade', (response, socket) => {
+      socket.destroy();
+      resolve({ status: response.statusCode ?? 0, headers: response.headers, body: '' });
+    });
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** A handshake a WebSocket client would send, from a page on ORIGIN. */
+function handshakeHeaders(): Record<string, string> {
+  return {
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': randomBytes(16).toString('base64'),
+    origin: ORIGIN,
+  };
+}
+
 describe('GET /v1/inbox/ws as a route', () => {
   it('is documented in /openapi.json like every other route', async () => {
     const spec = await server.call('GET', '/openapi.json', undefined, { auth: null });
@@ -24,8 +76,62 @@ describe('GET /v1/inbox/ws as a route', () => {
     const plain = await server.call('GET', '/v1/inbox/ws', undefined, { auth: token });
     expect(plain.status).toBe(426);
     expect(plain.body.error.code).toBe('upgrade_required');
+    // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+    expect(plain.headers.get('upgrade')).toBe('websocket');
     const bad = await server.call('GET', '/v1/inbox/ws', undefined, { auth: 'not.a.token' });
     expect(bad.status).toBe(401);
+  });
+
+  it('answers a malformed handshake with the API’s error naming the header, with nosniff and CORS, never ws’s text/html', async () => {
+    const token = (await server.call('POST', '/v1/subscribers/ws_handshake/token')).body.token;
+    const path = `/v1/inbox/ws?token=${encodeURIComponent(token)}`;
+    const cases: [Record<string, string | undefined>, number, string, string][] = [
+      [{ 'sec-websocket-key': undefined }, 400, 'validation_failed', 'Sec-WebSocket-Key'],
+      [{ 'sec-websocket-key': 'not-a-key' }, 400, 'validation_failed', 'Sec-WebSocket-Key'],
+      [
+        { 'sec-websocket-key': 'AAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+        400,
+        'validation_failed',
+        'Sec-WebSocket-Key',
+      ],
+      [{ 'sec-websocket-version': undefined }, 400, 'validation_failed', 'Sec-WebSocket-Version'],
+      [{ 'sec-websocket-version': '12' }, 400, 'validation_failed', 'Sec-WebSocket-Version'],
+      [{ 'sec-websocket-version': 'thirteen' }, 400, 'validation_failed', 'Sec-WebSocket-Version'],
+      [{ 'sec-websocket-protocol': 'a,,b' }, 400, 'validation_failed', 'Sec-WebSocket-Protocol'],
+      [{ 'sec-websocket-protocol': 'chat, chat' }, 400, 'validation_failed', 'Sec-WebSocket-Protocol'],
+      [{ upgrade: 'h2c' }, 426, 'upgrade_required', 'Upgrade'],
+    ];
+    for (const [change, status, code, header] of cases) {
+      const what = JSON.stringify(change, (_, value) => value ?? null);
+      const answer = await upgrade(path, { ...handshakeHeaders(), ...change });
+      expect(answer.status, what).toBe(status);
+      expect(answer.headers['content-type'], what).toMatch(/^application\/json/);
+      expect(answer.headers['x-content-type-options'], what).toBe('nosniff');
+      expect(answer.headers['access-control-allow-origin'], what).toBe(ORIGIN);
+      // Its socket is closed after the answer: no client may keep it for another request.
+      expect(answer.headers.connection, what).toBe('close');
+      const body = JSON.parse(answer.body);
+      expect(body.error.code, what).toBe(code);
+      expect(
+        body.error.details.map((d: { path: string }) => d.path),
+        what,
+      ).toEqual([header]);
+      if (header === 'Sec-WebSocket-Version') expect(answer.headers['sec-websocket-version']).toBe('13, 8');
+      if (status === 426) expect(answer.headers.upgrade).toBe('websocket');
+    }
+    // The token is still checked first; a well-formed handshake is still accepted.
+    const unauthorized = await upgrade('/v1/inbox/ws?token=not.a.token', {
+      ...handshakeHeaders(),
+      'sec-websocket-key': undefined,
+    });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers['x-content-type-options']).toBe('nosniff');
+    expect(unauthorized.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect(JSON.parse(unauthorized.body).error.code).toBe('unauthorized');
+    expect((await upgrade(path, handshakeHeaders())).status).toBe(101);
+    expect((await upgrade(path, { ...handshakeHeaders(), 'sec-websocket-protocol': 'a, b' })).status).toBe(
+      101,
+    );
   });
 
   it('closes a socket that sends a frame over 4 KB with 1009, logging it as the client’s error, not the server’s', async () => {

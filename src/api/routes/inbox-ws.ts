@@ -10,7 +10,7 @@ import { emitInboxRead } from '../../webhooks/api-events.ts';
 import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { originAllowed } from '../cors.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, type ErrorDetail, validationError } from '../errors.ts';
 import {
   HEARTBEAT_MS,
   MAX_BUFFERED_BYTES,
@@ -88,6 +88,64 @@ function parseClientMessage(data: string): ClientMessage | { error: string; path
     default:
       return { error: 'must be one of "read", "archive", "seen", "read-all"', path: 'type' };
   }
+}
+
+/** The WebSocket versions `ws` speaks (RFC 6455's 13, and draft 8), as a refusal lists them. */
+const WS_VERSIONS = '13, 8';
+/** RFC 6455 §4.1: the key is 16 random bytes in base64 — what `ws` checks, spelled as it checks it. */
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** RFC 6455 §4.1: subprotocols are RFC 9110 tokens, separated by commas (and optional whitespace). */
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const WS_PROTOCOLS = new RegExp(`^${TOKEN}(?:[ \\t]*,[ \\t]*${TOKEN})*$`);
+
+/** 426 for a request that is no WebSocket upgrade: it names the protocol to upgrade to (RFC 9110 §15.5.22). */
+function upgradeRequired(details: ErrorDetail[] = []): ApiError {
+  return new ApiError(
+    'upgrade_required',
+    'GET /v1/inbox/ws is a WebSocket: send "Upgrade: websocket"',
+    details,
+    { upgrade: 'websocket' },
+  );
+}
+
+/**
+ * What is wrong with an upgrade request's handshake, checked before the upgrade so the client gets
+ * the API's answer — JSON, nosniff, CORS — instead of the bare `text/html` one `ws` writes to the
+ * socket itself when its own checks fail. These are `ws`'s checks (method aside: the route is GET),
+ * made no looser, so a handshake that passes them is one `ws` accepts.
+ */
+function handshakeRefusal(headers: FastifyRequest['headers']): ApiError | null {
+  const { upgrade } = headers;
+  if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket')
+    return upgradeRequired([{ path: 'Upgrade', message: 'must be "websocket"' }]);
+  const key = headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WS_KEY.test(key))
+    return validationError(
+      [{ path: 'Sec-WebSocket-Key', message: 'must be 16 random bytes in base64 (24 characters)' }],
+      'headers',
+    );
+  const version = headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    const refusal = validationError(
+      [{ path: 'Sec-WebSocket-Version', message: `must be one of ${WS_VERSIONS}` }],
+      'headers',
+    );
+    // RFC 6455 §4.4: a refusal of the version lists the versions the server speaks.
+    return new ApiError(refusal.errorCode, refusal.message, refusal.details, {
+      'sec-websocket-version': WS_VERSIONS,
+    });
+  }
+  const protocols = headers['sec-websocket-protocol'];
+  if (protocols !== undefined) {
+    const names =
+      typeof protocols === 'string' && WS_PROTOCOLS.test(protocols) ? protocols.split(/[ \t]*,[ \t]*/) : [];
+    if (names.length === 0 || new Set(names).size !== names.length)
+      return validationError(
+        [{ path: 'Sec-WebSocket-Protocol', message: 'must be a comma-separated list of distinct tokens' }],
+        'headers',
+      );
+  }
+  return null;
 }
 
 /** Connection errors a client causes by going away: nothing for the server to look into. */
@@ -301,15 +359,19 @@ export async function inboxWebSocketRoutes(
     // A page on an origin TIDINGS_CORS_ORIGINS does not list (browsers apply no CORS to
     // WebSockets) and a bad resume point (400 naming it) are refused before the upgrade.
     preHandler: async (request: FastifyRequest) => {
+      // An upgrade request (one Node handed to the WebSocket plugin) with a handshake `ws` would
+      // refuse is refused here, in the API's own words.
+      const refusal = request.ws ? handshakeRefusal(request.headers) : null;
+      if (refusal) throw refusal;
       if (!originAllowed(request.headers.origin, context.config.corsOrigins))
         throw new ApiError('forbidden', 'this page’s origin is not allowed (TIDINGS_CORS_ORIGINS)', [
           { path: 'Origin', message: 'is not one of TIDINGS_CORS_ORIGINS' },
         ]);
       resumePoint(request);
       const token = request.subscriberToken;
-      const refusal =
+      const busy =
         token && streamRefusal(hub, token.tenantId, streamOwner(token.tenantId, token.subscriberId));
-      if (refusal) throw refusal;
+      if (busy) throw busy;
     },
     // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
     // one) would leave its socket open after the 401, holding up shutdown: close it.
@@ -364,7 +426,7 @@ export async function inboxWebSocketRoutes(
     },
     // A plain GET (no upgrade) is told what this route is, not a bare 404.
     handler: async () => {
-      throw new ApiError('upgrade_required', 'GET /v1/inbox/ws is a WebSocket: send "Upgrade: websocket"');
+      throw upgradeRequired();
     },
   });
 }
