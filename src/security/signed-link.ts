@@ -27,8 +27,9 @@ export function signLink(key: Buffer, purpose: string, fields: Record<string, un
 
 /**
  * The fields of a token this key signed for `purpose`, or null for anything else (forged, cut,
- * altered, another purpose's, or spelled in any base64url but the one signLink writes). The caller still checks the fields' types: they are only as
- * well-formed as the code that signed them.
+ * altered, another purpose's, or spelled in any base64url but the one signLink writes). The
+ * caller still checks the fields' types: they are only as well-formed as the code that signed
+ * them.
  */
 export function openLink(key: Buffer, purpose: string, token: string): Record<string, unknown> | null {
   if (token.length > MAX_TOKEN_CHARS) return null;
