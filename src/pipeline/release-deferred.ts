@@ -13,19 +13,21 @@ const LOOKBACK_MS = 7 * 24 * 3600_000;
 /** Held messages released per change; more wait for their own wake-up, as before the change. */
 const RELEASE_MAX = 1_000;
 /**
- * A subscriber's held messages are released (a send job queued for each) at most RELEASE_BUDGET
- * a minute per process: a window toggled back and forth (the hosted preference page is open to
- * whoever holds an email's link) must not queue thousands of jobs a minute. Only what is
- * released counts — a change that finds nothing held spends nothing, and a subscriber with a few
- * held messages sees every change take effect at once. A change past the budget is not dropped:
- * a durable job (RELEASE_JOB) releases what is held when the minute is over.
+ * A subscriber's held messages are released at most RELEASES_PER_WINDOW times a minute per
+ * process: each release queues a send job per held message, and each send that finds the window
+ * still holding appends a `deferred` entry to its message's timeline; a window toggled back and
+ * forth (the hosted preference page is open to whoever holds an email's link) must not queue
+ * thousands of jobs, or grow a timeline by thousands of entries, a minute. Only releases that
+ * find something held count — a change that finds nothing spends nothing, and a subscriber who
+ * changes their hours a few times sees each change take effect at once. A change past that is
+ * not dropped: a durable job (RELEASE_JOB) releases what is held when the minute is over.
  */
 const RELEASE_WINDOW_MS = 60_000;
-const RELEASE_BUDGET = RELEASE_MAX;
+const RELEASES_PER_WINDOW = 3;
 /** Subscribers (and tenants) remembered for that; all forgotten at once beyond this. */
 const RELEASES_REMEMBERED = 10_000;
 
-/** A subscriber's minute: from when, and how many released in it (or promised to a put-off job). */
+/** A subscriber's minute: from when, and how many releases it made (or promised to a put-off job). */
 interface Allowance {
   from: number;
   used: number;
@@ -54,9 +56,8 @@ export async function releaseDeferred(
   tenantId: string,
   subscriberId: string,
   at: number,
-  limit = RELEASE_MAX,
 ): Promise<number> {
-  const held = await deps.store.deferredMessages(tenantId, subscriberId, at - LOOKBACK_MS, limit);
+  const held = await deps.store.deferredMessages(tenantId, subscriberId, at - LOOKBACK_MS, RELEASE_MAX);
   if (held.length === 0) return 0;
   const jobs = held.map((message) => sendJob(message, message.lane, at));
   await deps.store.enqueueJobs(jobs);
@@ -65,11 +66,10 @@ export async function releaseDeferred(
 }
 
 /**
- * releaseDeferred within the subscriber's budget (RELEASE_BUDGET a minute, per process): what the
- * budget leaves room for goes now; what it has no room for is released by a durable job at the
- * end of the minute (one job a minute at most, and only when something is held). That job's
- * release counts as the next minute's whole budget, so the rate stays bounded however often the
- * hours change.
+ * releaseDeferred within the subscriber's allowance (RELEASES_PER_WINDOW a minute, per process):
+ * released now while the minute has room; past that, by a durable job at the end of the minute
+ * (one job a minute at most, and only when something is held). That job's release counts as the
+ * next minute's whole allowance, so the rate stays bounded however often the hours change.
  */
 async function releaseWithin(
   deps: { store: Pick<Store, 'deferredMessages' | 'enqueueJobs'>; signal: JobSignal },
@@ -86,24 +86,19 @@ async function releaseWithin(
   }
   // A job put off to `from` (still ahead) will decide on what is held then, this change included.
   if (allowance.from > now) return;
-  const room = RELEASE_BUDGET - allowance.used;
-  if (room > 0) {
-    const limit = Math.min(room, RELEASE_MAX);
-    // Promised before the read, so concurrent changes do not both spend the same room.
-    allowance.used += limit;
+  if (allowance.used < RELEASES_PER_WINDOW) {
+    // Counted before the read, so concurrent changes do not both take the last release.
+    allowance.used++;
     let released = 0;
     try {
-      released = await releaseDeferred(deps, tenantId, subscriberId, now, limit);
+      released = await releaseDeferred(deps, tenantId, subscriberId, now);
     } finally {
-      allowance.used -= limit - released;
+      if (released === 0) allowance.used--;
     }
-    // All that was held went (or RELEASE_MAX did: the rest wait for their own wake-up, as ever).
-    if (released < limit || limit === RELEASE_MAX) return;
-  } else if ((await deps.store.deferredMessages(tenantId, subscriberId, now - LOOKBACK_MS, 1)).length === 0) {
-    return; // nothing held: nothing to put off
+    return;
   }
+  if ((await deps.store.deferredMessages(tenantId, subscriberId, now - LOOKBACK_MS, 1)).length === 0) return;
   const at = allowance.from + RELEASE_WINDOW_MS;
-  allowances.set(key, { from: at, used: RELEASE_BUDGET });
   const job: JobSpec = {
     tenantId,
     kind: RELEASE_JOB,
@@ -112,7 +107,14 @@ async function releaseWithin(
     payload: { subscriberId } satisfies ReleasePayload,
     runAt: at,
   };
-  await deps.store.enqueueJobs([job]);
+  // Promised before the write (a change meanwhile leaves it to this job); taken back if it fails.
+  allowances.set(key, { from: at, used: RELEASES_PER_WINDOW });
+  try {
+    await deps.store.enqueueJobs([job]);
+  } catch (error) {
+    allowances.set(key, allowance);
+    throw error;
+  }
 }
 
 type QuietDeps = {
@@ -275,7 +277,14 @@ export async function defaultZoneChange(
     zoneReleases.set(tenantId, at);
     job = zoneJob(tenantId, { from: null, to: null, after: null }, at);
   }
-  await deps.store.enqueueJobs([job]);
+  try {
+    await deps.store.enqueueJobs([job]);
+  } catch (error) {
+    // Not queued: the next change queues its own rather than counting on this one.
+    if (last === undefined) zoneReleases.delete(tenantId);
+    else zoneReleases.set(tenantId, last);
+    throw error;
+  }
   notifyLanes(deps.signal, [job]);
 }
 

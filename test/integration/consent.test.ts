@@ -4,6 +4,7 @@ import { closedPort, LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import type { FakeSmtp } from '../fakes/smtp.ts';
 import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { queuedJobs } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
@@ -267,6 +268,39 @@ describe('held messages follow every change, and the default zone', () => {
     }, `${messageId} sent`);
     expect(deferredEntries(sent)).toHaveLength(2);
     expect(smtp.received.some((m) => m.envelope.to.includes('release_5@example.com'))).toBe(true);
+  });
+
+  it('hours toggled back and forth release at most 3 times a minute, then once at its end', async () => {
+    const zone = 'Europe/Berlin';
+    await server.call('PUT', '/v1/subscribers/release_6', { email: 'release_6@example.com', timezone: zone });
+    const window = { start: localTime(zone, -60), end: localTime(zone, 120) };
+    expect((await patch('release_6', { quietHours: window })).status).toBe(200);
+    const held = await settled(await trigger('nightly', 'release_6'), 2);
+    expect(held.email).toMatchObject({ status: 'deferred' });
+    const messageId = held.email.messageId as string;
+    const shorter = { ...window, end: localTime(zone, 30) };
+    // Each shortening releases the message, which the shorter window defers again: one more
+    // `deferred` entry in its timeline each time, for the first three.
+    for (let release = 1; release <= 3; release++) {
+      expect((await patch('release_6', { quietHours: shorter })).status).toBe(200);
+      await waitFor(
+        async () => deferredEntries(await status(messageId)).length === 1 + release,
+        `release ${release}`,
+      );
+      expect((await patch('release_6', { quietHours: window })).status).toBe(200);
+    }
+    // The fourth and fifth within the minute are put off to one job at its end.
+    for (let more = 0; more < 2; more++) {
+      expect((await patch('release_6', { quietHours: shorter })).status).toBe(200);
+      expect((await patch('release_6', { quietHours: window })).status).toBe(200);
+    }
+    const putOff = (await queuedJobs(server.databaseUrl, 'release-deferred')).filter(
+      (job) => job.payload.subscriberId === 'release_6',
+    );
+    expect(putOff).toHaveLength(1);
+    expect(putOff[0]!.runAt).toBeGreaterThan(Date.now());
+    expect(putOff[0]!.runAt).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(deferredEntries(await status(messageId))).toHaveLength(4);
   });
 
   it("a change of the tenant's defaultTimezone that ends the window sends what it held from subscribers without a zone", async () => {
