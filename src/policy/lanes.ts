@@ -81,13 +81,14 @@ export function tenantCaps(
 
 /**
  * The most of a worker's slots one tenant may hold, all lanes together, by the lane a job is
- * claimed from (workerCaps). Critical and high work may go past the bound of normal and bulk
- * work: a tenant whose newsletter hangs at a slow provider still gets its MFA codes out, and
- * the last eighth of the worker stays the others' whatever the tenant sends.
+ * claimed from (workerCaps). High work may go past the bound of normal and bulk work, and
+ * critical work past that of high work: a tenant whose newsletter and high-priority sends hang
+ * at a slow provider still gets its MFA codes out, and the last eighth of the worker stays the
+ * others' whatever the tenant sends.
  */
 export const TENANT_WORKER_SHARE: Readonly<Record<Lane, number>> = Object.freeze({
   critical: 7 / 8,
-  high: 7 / 8,
+  high: 13 / 16,
   normal: 3 / 4,
   bulk: 3 / 4,
 });

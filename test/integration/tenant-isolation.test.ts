@@ -142,7 +142,7 @@ describe("a tenant's tarpit does not delay another tenant's sends", () => {
 });
 
 describe("a tenant's own critical work does not wait behind its hanging sends", () => {
-  it('a tenant whose normal and bulk sends hold its bound still gets its critical event through', async () => {
+  it('a tenant whose normal, high and bulk sends hold their bounds still gets its critical event through', async () => {
     const [server, tarpit] = await Promise.all([
       startTestServer({
         TIDINGS_OPERATOR_KEY: OPERATOR_KEY,
@@ -168,7 +168,7 @@ describe("a tenant's own critical work does not wait behind its hanging sends", 
         'POST',
         '/v1/events/bulk',
         {
-          events: ['normal', 'bulk'].map((priority, n) => ({
+          events: ['normal', 'high', 'bulk'].map((priority, n) => ({
             workflow: 'w',
             priority,
             to: Array.from({ length: 2 * CONCURRENCY }, (_, i) => `a-${n}-${i}`),
@@ -178,8 +178,8 @@ describe("a tenant's own critical work does not wait behind its hanging sends", 
         auth,
       );
       expect(floods.status).toBe(202);
-      // The tenant's normal and bulk sends hold all it may hold of the worker (workerCaps).
-      const bound = workerCaps(CONCURRENCY, new Map()).bulk.fresh;
+      // The tenant's normal, high and bulk sends hold all they may of the worker (workerCaps).
+      const bound = workerCaps(CONCURRENCY, new Map()).high.fresh;
       await tarpit.waitFor(bound, 10_000);
 
       const sentAt = Date.now();

@@ -103,11 +103,12 @@ describe('workerCaps (no tenant holds the last quarter of the worker, whatever i
     expect(workerCaps(16, new Map([['a', 13]])).normal).toEqual({ fresh: 12, byTenant: { a: 0 } });
   });
 
-  it('lets critical and high work go past that bound, to seven eighths of the worker', () => {
-    const held = new Map([['a', 192]]);
-    expect(workerCaps(256, held).critical).toEqual({ fresh: 224, byTenant: { a: 32 } });
-    expect(workerCaps(256, held).high).toEqual({ fresh: 224, byTenant: { a: 32 } });
-    expect(workerCaps(16, new Map([['a', 12]])).critical).toEqual({ fresh: 14, byTenant: { a: 2 } });
+  it('lets high work go past that bound, and critical work past high work, to seven eighths', () => {
+    const held = new Map([['a', 208]]);
+    expect(workerCaps(256, held).high).toEqual({ fresh: 208, byTenant: { a: 0 } });
+    expect(workerCaps(256, held).critical).toEqual({ fresh: 224, byTenant: { a: 16 } });
+    expect(workerCaps(16, new Map([['a', 13]])).high).toEqual({ fresh: 13, byTenant: { a: 0 } });
+    expect(workerCaps(16, new Map([['a', 13]])).critical).toEqual({ fresh: 14, byTenant: { a: 1 } });
   });
 
   it('still gives a tenant a slot of a tiny worker', () => {
