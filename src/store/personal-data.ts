@@ -126,6 +126,14 @@ export interface WaitingJobRow {
 const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake', 'release-deferred']);
 
 /**
+ * A release after a change of the tenant's default zone (src/pipeline/release-deferred.ts): it
+ * pages through subscribers, and its cursor (`after`) is the last id it read. One that stopped at
+ * the erased subscriber starts its walk again (`after` null): every decision it makes again is one
+ * a send would make anyway, and the id is gone from the queue.
+ */
+const ZONE_RELEASE = 'release-default-zone';
+
+/**
  * A status webhook still to go to one of the tenant's endpoints (src/webhooks/emit.ts): its body
  * names the subscriber (`data.subscriberId`) and may quote a provider's error about their address.
  */
@@ -196,15 +204,23 @@ export function waitingFor(
     const webhook = job.kind === ENDPOINT_EVENT;
     if (webhooksAbout && !webhook) continue;
     const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
-    if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber && !webhook) continue;
+    const zoneRelease = job.kind === ZONE_RELEASE;
+    if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber && !webhook && !zoneRelease)
+      continue;
     const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
       eventId?: unknown;
       eventIds?: unknown;
       subscriberId?: unknown;
       subscriberIds?: unknown;
       event?: unknown;
+      after?: unknown;
     } | null;
     if (!payload) continue;
+    if (zoneRelease) {
+      if (payload.after === subscriberId)
+        rewrites.push({ id: Number(job.id), payload: { ...payload, after: null } });
+      continue;
+    }
     if (webhook) {
       if (webhooksAbout && !aboutMessageBefore(payload, webhooksAbout.messagesBefore)) continue;
       // A running one may go out as it was read; a retry of it carries the erased id.

@@ -114,6 +114,19 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
       // Held messages still to release, put off by the release throttle: ada's, and bob's.
       { id: 16, run_at: 9, kind: 'release-deferred', payload: '{"subscriberId":"ada"}' },
       { id: 17, run_at: 9, kind: 'release-deferred', payload: '{"subscriberId":"bob"}' },
+      // Default-zone releases paging through subscribers: one stopped at ada (its cursor), one at bob.
+      {
+        id: 18,
+        run_at: 9,
+        kind: 'release-default-zone',
+        payload: '{"from":"UTC","to":"Asia/Tokyo","after":"ada"}',
+      },
+      {
+        id: 19,
+        run_at: 9,
+        kind: 'release-default-zone',
+        payload: '{"from":"UTC","to":"Asia/Tokyo","after":"bob"}',
+      },
     ].map((job) => ({ state: 'ready', ...job }));
     expect(waitingFor(jobs, 'ada', 'erased:h')).toEqual({
       eventIds: ['evt_a', 'evt_b', 'evt_c', 'evt_d'],
@@ -139,6 +152,7 @@ describe('waitingFor (what waiting jobs still hold of an erased subscriber)', ()
             event: { type: 'subscriber.unsubscribed', data: { subscriberId: 'erased:h', channel: 'email' } },
           },
         },
+        { id: 18, payload: { from: 'UTC', to: 'Asia/Tokyo', after: null } },
       ],
       drops: [8, 10, 16],
     });
