@@ -39,6 +39,9 @@ const STORE_RETRY_MS = 1000;
 /** The chain of the bulk lane's paced batches (Worker.track). */
 const PACED_CHAIN = 'bulk';
 
+/** How long a job of a kind this process has no handler for waits before it is tried again. */
+const UNKNOWN_KIND_RETRY_MS = 60_000;
+
 /** Shortest idle sleep after a fruitless claim (see Worker.untilNextRun). */
 const IDLE_FLOOR_MS = 50;
 
@@ -439,7 +442,10 @@ export class Worker {
     yieldToUrgent?: () => Promise<void>,
   ): Promise<JobResult[]> {
     if (!handler) {
-      return jobs.map(() => ({ kind: 'dead', error: `no handler for job kind "${jobs[0]?.kind}"` }));
+      // Most likely a newer version's job met by a process not yet upgraded (a rolling upgrade):
+      // tried again later, so an upgraded worker takes it, and dead-lettered only after its attempts.
+      const error = `no handler for job kind "${jobs[0]?.kind}" in this process`;
+      return jobs.map(() => ({ kind: 'retry', error, delayMs: UNKNOWN_KIND_RETRY_MS }));
     }
     try {
       return await handler.run(jobs, yieldToUrgent ? { ...this.context, yieldToUrgent } : this.context);
