@@ -1,5 +1,6 @@
 import { KEY_CACHE_TTL_MS } from '../api/auth.ts';
 import type { Config } from '../config/index.ts';
+import { displayNameProblem } from '../ingest/fields.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
 import { iso } from '../shared/time.ts';
 import { parseOptions, UsageError } from './arguments.ts';
@@ -44,6 +45,9 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
     if (words.length > 0) throw new UsageError(KEY_USAGE);
     const tenantId = options.tenant ?? DEFAULT_TENANT;
     const label = options.label ?? CLI_KEY_LABEL;
+    // The API's rule for a key's label (POST /v1/tenants/{id}/keys).
+    const problem = displayNameProblem(label, 100);
+    if (problem) throw new UsageError(`--label ${problem}`);
     const store = await openStore(config);
     try {
       if (!(await store.tenantExists(tenantId))) return fail(`no tenant "${tenantId}"`);

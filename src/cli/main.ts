@@ -143,11 +143,16 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'tenant': {
       const [action, name] = rest;
       if (action !== 'create' || !name) throw new UsageError('usage: tidings tenant create NAME');
-      const [{ openStore }, { addTenantKey, generateApiKey }, { newId }] = await Promise.all([
-        import('./runtime.ts'),
-        import('../security/api-keys.ts'),
-        import('../shared/ids.ts'),
-      ]);
+      const [{ openStore }, { addTenantKey, generateApiKey }, { newId }, { displayNameProblem }] =
+        await Promise.all([
+          import('./runtime.ts'),
+          import('../security/api-keys.ts'),
+          import('../shared/ids.ts'),
+          import('../ingest/fields.ts'),
+        ]);
+      // The API's rule for a tenant's name (POST /v1/tenants).
+      const problem = displayNameProblem(name, 200);
+      if (problem) throw new UsageError(`NAME ${problem}`);
       const store = await openStore(config);
       const tenantId = newId('ten');
       await store.ensureTenant(tenantId, name);

@@ -24,6 +24,18 @@ export const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202
  */
 export const FORBIDDEN_IN_NAMES = `${FORBIDDEN_IN_ANY_ID}\\u061c\\u200e\\u200f`;
 
+const DISPLAY_NAME = new RegExp(`^[^${FORBIDDEN_IN_NAMES}]+$`);
+
+/**
+ * Why `text` cannot be a display name (the API's rule, for what reaches the store another way:
+ * the CLI), or null: 1–`maxLength` characters, none of FORBIDDEN_IN_NAMES.
+ */
+export function displayNameProblem(text: string, maxLength: number): string | null {
+  if (text.length === 0 || text.length > maxLength) return `must be 1–${maxLength} characters`;
+  if (!DISPLAY_NAME.test(text)) return 'must not contain control or bidi formatting characters';
+  return null;
+}
+
 /**
  * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the
  * characters that end a path segment either.

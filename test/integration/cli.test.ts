@@ -277,6 +277,13 @@ describe('a tidings start', () => {
     const usage = await runCli(['tenant', 'create'], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('tenant create NAME');
+    // The API's rule for names and labels holds here too: no bidi formatting characters.
+    const reversed = await runCli(['tenant', 'create', '\u202e evil'], env);
+    expect(reversed.code).toBe(2);
+    expect(reversed.stderr).toContain('NAME must not contain control or bidi formatting characters');
+    const label = await runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', 'ops\u200f1'], env);
+    expect(label.code).toBe(2);
+    expect(label.stderr).toContain('--label must not contain');
   });
 
   // Last: it stops the server the tests above share.
