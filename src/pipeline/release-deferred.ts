@@ -97,22 +97,31 @@ async function releaseWithin(
     }
     return;
   }
-  if ((await deps.store.deferredMessages(tenantId, subscriberId, now - LOOKBACK_MS, 1)).length === 0) return;
   const at = allowance.from + RELEASE_WINDOW_MS;
-  const job: JobSpec = {
-    tenantId,
-    kind: RELEASE_JOB,
-    lane: 'normal',
-    partitionKey: `${tenantId}:${subscriberId}:release`,
-    payload: { subscriberId } satisfies ReleasePayload,
-    runAt: at,
+  // Promised before any await, so changes meanwhile leave it to this one job (one a minute however
+  // many come at once); taken back, unless something newer replaced it, if no job is queued.
+  const promised: Allowance = { from: at, used: RELEASES_PER_WINDOW };
+  allowances.set(key, promised);
+  const takeBack = () => {
+    if (allowances.get(key) === promised) allowances.set(key, allowance);
   };
-  // Promised before the write (a change meanwhile leaves it to this job); taken back if it fails.
-  allowances.set(key, { from: at, used: RELEASES_PER_WINDOW });
   try {
-    await deps.store.enqueueJobs([job]);
+    if ((await deps.store.deferredMessages(tenantId, subscriberId, now - LOOKBACK_MS, 1)).length === 0) {
+      takeBack();
+      return;
+    }
+    await deps.store.enqueueJobs([
+      {
+        tenantId,
+        kind: RELEASE_JOB,
+        lane: 'normal',
+        partitionKey: `${tenantId}:${subscriberId}:release`,
+        payload: { subscriberId } satisfies ReleasePayload,
+        runAt: at,
+      },
+    ]);
   } catch (error) {
-    allowances.set(key, allowance);
+    takeBack();
     throw error;
   }
 }
@@ -277,12 +286,16 @@ export async function defaultZoneChange(
     zoneReleases.set(tenantId, at);
     job = zoneJob(tenantId, { from: null, to: null, after: null }, at);
   }
+  const promised = zoneReleases.get(tenantId);
   try {
     await deps.store.enqueueJobs([job]);
   } catch (error) {
-    // Not queued: the next change queues its own rather than counting on this one.
-    if (last === undefined) zoneReleases.delete(tenantId);
-    else zoneReleases.set(tenantId, last);
+    // Not queued: the next change queues its own rather than counting on this one (unless a
+    // newer change already replaced what this one promised).
+    if (zoneReleases.get(tenantId) === promised) {
+      if (last === undefined) zoneReleases.delete(tenantId);
+      else zoneReleases.set(tenantId, last);
+    }
     throw error;
   }
   notifyLanes(deps.signal, [job]);

@@ -270,6 +270,18 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       return DONE;
     }
     if (decision.kind === 'defer') {
+      // Already held until the same instant for the same reason, and this is not the send queued
+      // for that instant (a release of held messages that changed nothing for this one): that send
+      // stays, and nothing is written — a window toggled back and forth grew the timeline and the
+      // queue each time.
+      const last = message.timeline.at(-1);
+      if (
+        message.status === 'deferred' &&
+        last?.status === 'deferred' &&
+        last.detail === decision.detail &&
+        job.runAt < decision.until
+      )
+        return DONE;
       const now = Date.now();
       await writes.write(message.tenantId, message.id, {
         status: 'deferred',

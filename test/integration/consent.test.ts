@@ -278,11 +278,11 @@ describe('held messages follow every change, and the default zone', () => {
     const held = await settled(await trigger('nightly', 'release_6'), 2);
     expect(held.email).toMatchObject({ status: 'deferred' });
     const messageId = held.email.messageId as string;
-    const shorter = { ...window, end: localTime(zone, 30) };
-    // Each shortening releases the message, which the shorter window defers again: one more
-    // `deferred` entry in its timeline each time, for the first three.
+    const shorter = (minutes: number) => ({ ...window, end: localTime(zone, minutes) });
+    // Each shortening releases the message, which the shorter window defers again (each to an end
+    // of its own): one more `deferred` entry in its timeline each time, for the first three.
     for (let release = 1; release <= 3; release++) {
-      expect((await patch('release_6', { quietHours: shorter })).status).toBe(200);
+      expect((await patch('release_6', { quietHours: shorter(30 + release) })).status).toBe(200);
       await waitFor(
         async () => deferredEntries(await status(messageId)).length === 1 + release,
         `release ${release}`,
@@ -291,7 +291,7 @@ describe('held messages follow every change, and the default zone', () => {
     }
     // The fourth and fifth within the minute are put off to one job at its end.
     for (let more = 0; more < 2; more++) {
-      expect((await patch('release_6', { quietHours: shorter })).status).toBe(200);
+      expect((await patch('release_6', { quietHours: shorter(40 + more) })).status).toBe(200);
       expect((await patch('release_6', { quietHours: window })).status).toBe(200);
     }
     const putOff = (await queuedJobs(server.databaseUrl, 'release-deferred')).filter(
@@ -301,6 +301,34 @@ describe('held messages follow every change, and the default zone', () => {
     expect(putOff[0]!.runAt).toBeGreaterThan(Date.now());
     expect(putOff[0]!.runAt).toBeLessThanOrEqual(Date.now() + 60_000);
     expect(deferredEntries(await status(messageId))).toHaveLength(4);
+  });
+
+  it('a release that leaves a message held until the same instant writes and queues nothing for it', async () => {
+    const zone = 'Europe/Berlin';
+    await server.call('PUT', '/v1/subscribers/release_7', { email: 'release_7@example.com', timezone: zone });
+    const window = { start: localTime(zone, -60), end: localTime(zone, 120) };
+    expect((await patch('release_7', { quietHours: window })).status).toBe(200);
+    const held = await settled(await trigger('nightly', 'release_7'), 2);
+    const messageId = held.email.messageId as string;
+    // The sends waiting for the message, by the instant they wake at.
+    const wakeUps = async () =>
+      (await queuedJobs(server.databaseUrl, 'send'))
+        .filter((job) => job.payload.messageId === messageId)
+        .map((job) => job.runAt);
+    const shorten = async (minutes: number) =>
+      expect(
+        (await patch('release_7', { quietHours: { ...window, end: localTime(zone, minutes) } })).status,
+      ).toBe(200);
+    const lengthen = async () => expect((await patch('release_7', { quietHours: window })).status).toBe(200);
+    await shorten(30); // released, held again until the shorter end: a second wake-up
+    await waitFor(async () => (await wakeUps()).length === 2, 'a wake-up at the shorter end');
+    await lengthen();
+    await shorten(30); // released again: held until that same instant, which already has its send
+    await lengthen();
+    await shorten(31); // a third end: its send runs after the one before (one partition)
+    await waitFor(async () => new Set(await wakeUps()).size === 3, 'a wake-up at the third end');
+    expect(await wakeUps()).toHaveLength(3);
+    expect(deferredEntries(await status(messageId))).toHaveLength(3);
   });
 
   it("a change of the tenant's defaultTimezone that ends the window sends what it held from subscribers without a zone", async () => {
