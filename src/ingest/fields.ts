@@ -31,7 +31,9 @@ const DISPLAY_NAME = new RegExp(`^[^${FORBIDDEN_IN_NAMES}]+$`);
  * the CLI), or null: 1–`maxLength` characters, none of FORBIDDEN_IN_NAMES.
  */
 export function displayNameProblem(text: string, maxLength: number): string | null {
-  if (text.length === 0 || text.length > maxLength) return `must be 1–${maxLength} characters`;
+  // Counted in code points, as the API's schema counts them (an emoji is one character).
+  const characters = [...text].length;
+  if (characters === 0 || characters > maxLength) return `must be 1–${maxLength} characters`;
   if (!DISPLAY_NAME.test(text)) return 'must not contain control or bidi formatting characters';
   return null;
 }

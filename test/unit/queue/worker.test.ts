@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DONE, type JobHandler, type JobResult } from '../../../src/queue/handler.ts';
 import { JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
 import { Worker } from '../../../src/queue/worker.ts';
+import { LANES } from '../../../src/shared/model.ts';
 import type { Job, JobSpec, Store } from '../../../src/store/port.ts';
 import { openSqliteStore } from '../../../src/store/sqlite/index.ts';
 import { silentLogger } from '../../../src/telemetry/logger.ts';
@@ -226,6 +227,16 @@ describe('Worker', () => {
       return jobs.dead === 1 && jobs.ready === 1 && jobs.leased === 0;
     }, 'the unknown kinds to be dead-lettered (no attempts left) and put off (attempts left)');
     expect((await store.listDeadJobs(5))[0]?.lastError).toMatch(/no handler for job kind "mystery"/);
+    // Put off a minute, not retried at once: not due in 50 s, due in 70 s, after one attempt.
+    const probe = (inMs: number) =>
+      store.claimJobs({
+        owner: 'probe',
+        now: Date.now() + inMs,
+        leaseMs: 1000,
+        quotas: LANES.map((lane) => ({ lane, limit: 10 })),
+      });
+    expect(await probe(50_000)).toEqual([]);
+    expect((await probe(70_000)).map((job) => [job.kind, job.attempts])).toEqual([['newer', 2]]);
   });
 
   it('runs a batch that throws again one job at a time, so only the job that cannot succeed retries', async () => {
