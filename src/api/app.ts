@@ -213,12 +213,20 @@ function setAnswerHeaders(
   }
 }
 
+/** How long a closed upgrade answer's socket may wait for its client to close its side. */
+const UPGRADE_CLOSE_GRACE_MS = 2_000;
+/** Answers whose socket is already set to close (prepareUpgradeAnswer may run twice for one). */
+const closing = new WeakSet<ServerResponse>();
+
 /**
  * An upgrade request (`Connection: Upgrade`) comes through the server's 'upgrade' event — the
  * WebSocket plugin routes it, with a response of its own — never 'request': an HTTP answer to it
- * (a refused handshake, a 401, a 403, a 404) gets the headers of every answer here, and
- * `Connection: close`, since its socket is destroyed once the answer is sent (a client that kept
- * it for its next request met a hang-up). Idempotent; nothing for any other request.
+ * (a refused handshake, a 401, a 403, a 404, any other route's answer) gets the headers of every
+ * answer here, and `Connection: close`. Node hands such a socket over whole and never closes it:
+ * it is closed here once the answer is written (every one left open held a file descriptor for
+ * good — anyone, without a key, could run the server out of connections, and a shutdown waited
+ * on them). An accepted handshake writes no HTTP answer: its socket is the WebSocket's.
+ * Idempotent; nothing for any other request.
  */
 function prepareUpgradeAnswer(
   request: IncomingMessage & { upgrade?: boolean },
@@ -228,6 +236,13 @@ function prepareUpgradeAnswer(
   if (request.upgrade !== true || response.headersSent) return;
   setAnswerHeaders(request, response, corsOrigins);
   response.setHeader('connection', 'close');
+  if (closing.has(response)) return;
+  closing.add(response);
+  response.once('finish', () => {
+    const socket = request.socket;
+    socket.end();
+    setTimeout(() => socket.destroy(), UPGRADE_CLOSE_GRACE_MS).unref();
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { capturingLogger } from '../helpers/logs.ts';
@@ -155,5 +156,52 @@ describe('GET /v1/inbox/ws as a route', () => {
     expect(logs.lines.filter((l) => l.level >= 50)).toEqual([]);
     // The connection's end is not the server's: other clients go on.
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: token })).status).toBe(200);
+  });
+});
+
+describe('an upgrade request to any other route', () => {
+  /**
+   * Sends `request` (raw HTTP/1.1 with Upgrade: websocket) and answers what came back once the
+   * server closed the connection; rejects if it is still open after `withinMs` (every such
+   * socket left open held a file descriptor for good: anyone without a key could run the server
+   * out of connections, and a shutdown waited on them).
+   */
+  function closedAfter(request: string, withinMs: number): Promise<string> {
+    const { port, hostname } = new URL(server.url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname);
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`the server kept the connection open: ${Buffer.concat(chunks).toString('utf8')}`));
+      }, withinMs);
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      socket.on('error', () => {});
+      socket.write(request);
+    });
+  }
+
+  const upgradeTo = (method: string, path: string, auth?: string) =>
+    `${method} ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+    `${auth ? `Authorization: Bearer ${auth}\r\n` : ''}Content-Length: 0\r\n\r\n`;
+
+  it('is answered over HTTP and its connection closed, with a key or without', async () => {
+    for (const [method, path, auth, status] of [
+      ['GET', '/healthz', undefined, 200],
+      ['GET', '/nope', undefined, 401],
+      ['GET', '/v1/workflows', undefined, 401],
+      ['GET', '/v1/workflows', server.key, 200],
+      ['POST', '/v1/events', undefined, 401],
+      ['POST', '/v1/inbox/ws', undefined, 401],
+    ] as const) {
+      const answer = await closedAfter(upgradeTo(method, path, auth), 3_000);
+      expect(answer, `${method} ${path}`).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(answer.toLowerCase()).toContain('x-content-type-options: nosniff');
+    }
   });
 });
