@@ -198,6 +198,7 @@ describe('an upgrade request to any other route', () => {
       ['GET', '/v1/workflows', server.key, 200],
       ['POST', '/v1/events', undefined, 401],
       ['POST', '/v1/inbox/ws', undefined, 401],
+      ['GET', '/v1/inbox/ws?token=not-a-token', undefined, 401],
     ] as const) {
       const answer = await closedAfter(upgradeTo(method, path, auth), 3_000);
       expect(answer, `${method} ${path}`).toMatch(new RegExp(`^HTTP/1.1 ${status} `));

@@ -373,11 +373,6 @@ export async function inboxWebSocketRoutes(
         token && streamRefusal(hub, token.tenantId, streamOwner(token.tenantId, token.subscriberId));
       if (busy) throw busy;
     },
-    // An upgrade refused by the auth hook (before the plugin marked the request as a WebSocket
-    // one) would leave its socket open after the 401, holding up shutdown: close it.
-    onResponse: async (request: FastifyRequest) => {
-      if (request.raw.headers.upgrade) request.raw.socket?.destroy();
-    },
     wsHandler: (socket, request) => {
       const after = resumePoint(request);
       if (request.subscriberToken) {
