@@ -1,9 +1,9 @@
 -- Claims also take at most so many jobs per tenant across all lanes together (policy/lanes.ts
 -- workerCaps), a bound per lane as p_fresh and p_caps are: p_total_fresh[i] is lane i's bound for a
 -- tenant not named in p_totals->(i-1) (a JSON object tenant → bound), NULL for none; what earlier
--- lanes of the claim gave the tenant counts against it. Each lane caps a tenant on its own (040); a tenant with work in every
--- lane could otherwise take every lane's share in one claim. The 8-argument claim of 040 stays
--- beside it for workers of the version before until they restart.
+-- lanes of the claim gave the tenant counts against it. Each lane caps a tenant on its own (040);
+-- a tenant with work in every lane could otherwise take every lane's share in one claim. The
+-- 8-argument claim of 040 stays beside it, as a call of this one (at the end).
 
 CREATE FUNCTION tidings_claim(
   p_owner TEXT, p_now BIGINT, p_until BIGINT, p_lanes TEXT[], p_limits INT[], p_after TEXT[],
@@ -115,4 +115,14 @@ BEGIN
     END LOOP;
   END LOOP;
 END
+$$;
+
+-- The 8-argument claim of 040, for workers of the version before until they restart: the claim
+-- above with no bound across lanes (least() passes over the NULLs), so one body stays in use.
+CREATE OR REPLACE FUNCTION tidings_claim(
+  p_owner TEXT, p_now BIGINT, p_until BIGINT, p_lanes TEXT[], p_limits INT[], p_after TEXT[],
+  p_fresh INT[], p_caps JSONB
+) RETURNS SETOF jobs LANGUAGE sql AS $$
+  SELECT * FROM tidings_claim(p_owner, p_now, p_until, p_lanes, p_limits, p_after, p_fresh, p_caps,
+    NULL::INT[], NULL::JSONB)
 $$;
