@@ -304,6 +304,13 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.server.prependListener('request', (request: IncomingMessage, response: ServerResponse) =>
     setAnswerHeaders(request, response, corsOrigins),
   );
+  // API.md writes list routes as templates (`GET /v1/messages?subscriberId=&…&cursor=`): a query
+  // parameter sent empty is one not sent, so a client filling the template for its first page
+  // (`?cursor=&limit=`) gets that page, not a 400 for a cursor it never had.
+  app.addHook('preValidation', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (query) for (const name of Object.keys(query)) if (query[name] === '') delete query[name];
+  });
   app.addHook('onRequest', async (request, reply) => {
     prepareUpgradeAnswer(request.raw, reply.raw, corsOrigins);
     const repeated = repeatedHeaderError(request.raw.rawHeaders);
