@@ -88,7 +88,11 @@ describe('step conditions: Liquid truthiness', () => {
   });
 
   it('stops a condition that runs past its budget with TemplateTimeout', () => {
-    const slow = compileCondition(`(1..2000) | find_exp: "x", "(1..2000) | find_exp: 'y', 'y == 0'"`);
+    // Each inner item weighs a long test, so the time runs out long before the filters' memory
+    // charge (per item, whatever the test) reaches its limit; with a one-comparison test a fast
+    // run, or one given a second budget after a pause, hit the memory limit first (a RenderError).
+    const test = Array.from({ length: 40 }, (_, i) => `y == ${-1 - i}`).join(' or ');
+    const slow = compileCondition(`(1..2000) | find_exp: "x", "(1..2000) | find_exp: 'y', '${test}'"`);
     expect(() => evaluateCondition(slow, scope({}), 20)).toThrow(TemplateTimeout);
   });
 });
