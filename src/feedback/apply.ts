@@ -73,7 +73,7 @@ export async function applyFeedback(
       message =
         'messageId' in event.ref
           ? await store.getMessage(tenantId, event.ref.messageId)
-          : await store.messageByProviderId(tenantId, event.ref.providerMessageId);
+          : await store.messageByProviderId(tenantId, event.ref.channel, event.ref.providerMessageId);
       if (!message) {
         applied.unmatched++;
         continue;

@@ -1,8 +1,11 @@
 import type { MessageReason, MessageStatus } from '../shared/model.ts';
 import type { AddressChannel } from './address.ts';
 
-/** How a provider names the message it reports on: our id (SendGrid's custom arg) or its own. */
-export type MessageRef = { messageId: string } | { providerMessageId: string };
+/**
+ * How a provider names the message it reports on: our id (SendGrid's custom arg) or its own, on
+ * the channel that provider sends (only email and SMS providers report by their own ids).
+ */
+export type MessageRef = { messageId: string } | { providerMessageId: string; channel: AddressChannel };
 
 /** What a callback says about one message. */
 export interface MessageChange {

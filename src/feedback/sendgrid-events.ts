@@ -24,7 +24,7 @@ function refOf(event: Json): MessageRef | null {
   const ours = text(event.tidings_message_id);
   if (ours) return { messageId: ours };
   const theirs = text(event.sg_message_id)?.split('.')[0];
-  return theirs ? { providerMessageId: theirs } : null;
+  return theirs ? { providerMessageId: theirs, channel: 'email' } : null;
 }
 
 /** A drop's reason decides what it says about the address (SendGrid's own suppression lists). */

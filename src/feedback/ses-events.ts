@@ -1,5 +1,5 @@
 import { withoutAddresses } from './address.ts';
-import type { FeedbackEvent } from './events.ts';
+import type { FeedbackEvent, MessageRef } from './events.ts';
 
 type Json = Record<string, unknown>;
 
@@ -41,7 +41,7 @@ export function sesEvents(message: string): FeedbackEvent[] {
   const mail = object(notification?.mail);
   const messageId = text(mail?.messageId);
   if (!notification || !messageId) return [];
-  const ref = { providerMessageId: messageId };
+  const ref = { providerMessageId: messageId, channel: 'email' } as const;
   const type = text(notification.notificationType) ?? text(notification.eventType);
   switch (type) {
     case 'Delivery': {
@@ -72,7 +72,7 @@ export function sesEvents(message: string): FeedbackEvent[] {
   }
 }
 
-function bounceEvents(ref: { providerMessageId: string }, bounce: Json | null): FeedbackEvent[] {
+function bounceEvents(ref: MessageRef, bounce: Json | null): FeedbackEvent[] {
   const bounceType = text(bounce?.bounceType) ?? 'Undetermined';
   const subType = text(bounce?.bounceSubType);
   const hard = bounceType === 'Permanent';
@@ -98,7 +98,7 @@ function bounceEvents(ref: { providerMessageId: string }, bounce: Json | null): 
   ];
 }
 
-function complaintEvents(ref: { providerMessageId: string }, complaint: Json | null): FeedbackEvent[] {
+function complaintEvents(ref: MessageRef, complaint: Json | null): FeedbackEvent[] {
   const feedbackType = text(complaint?.complaintFeedbackType);
   const detail = `SES: complaint${feedbackType ? ` (${feedbackType})` : ''}`;
   return [

@@ -60,7 +60,7 @@ export function twilioEvents(params: URLSearchParams): FeedbackEvent[] {
   const sid = params.get('MessageSid') ?? params.get('SmsSid');
   const status = params.get('MessageStatus') ?? params.get('SmsStatus');
   if (sid && status && status !== 'received') {
-    const ref = { providerMessageId: sid };
+    const ref = { providerMessageId: sid, channel: 'sms' } as const;
     if (status === 'delivered')
       return [{ ref, change: { status: 'delivered', detail: 'Twilio: delivered' }, addresses: [] }];
     if (status === 'read')

@@ -1063,8 +1063,16 @@ export interface FeedbackChange {
 export interface FeedbackStore {
   /** Every tenant's integration with this id (webhook URLs name no tenant), oldest tenant first. */
   integrationsWithId(id: string): Promise<IntegrationRecord[]>;
-  /** The tenant's message the provider knows by `providerMessageId`, or null. */
-  messageByProviderId(tenantId: string, providerMessageId: string): Promise<MessageRecord | null>;
+  /**
+   * The tenant's message on `channel` the provider knows by `providerMessageId`, or null. Only
+   * email and SMS providers report by their own ids, so only those channels' ids are indexed: a
+   * push's id (APNs answers one per push) would be a random insert into that index per device.
+   */
+  messageByProviderId(
+    tenantId: string,
+    channel: 'email' | 'sms',
+    providerMessageId: string,
+  ): Promise<MessageRecord | null>;
   /** Applies `change` while the message's status is one of `change.from`; answers whether it did. */
   applyFeedback(tenantId: string, messageId: string, change: FeedbackChange): Promise<boolean>;
   /**

@@ -2915,10 +2915,25 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
             }),
             followUp: null,
           },
+          {
+            // Push providers report nothing back by their ids: never found by one.
+            record: message({ id: 'msg_p3', channel: 'push', status: 'sent', providerMessageId: 'AP3' }),
+            followUp: null,
+          },
+          {
+            record: message({ id: 'msg_p4', channel: 'email', status: 'sent', providerMessageId: 'SES4' }),
+            followUp: null,
+          },
         ]);
-        expect((await store.messageByProviderId(T, 'SM1'))?.id).toBe('msg_p1');
-        expect(await store.messageByProviderId(T, 'SM2')).toBeNull();
-        expect(await store.messageByProviderId(OTHER, 'SM1')).toBeNull();
+        expect((await store.messageByProviderId(T, 'sms', 'SM1'))?.id).toBe('msg_p1');
+        expect(await store.messageByProviderId(T, 'sms', 'SM2')).toBeNull();
+        expect(await store.messageByProviderId(OTHER, 'sms', 'SM1')).toBeNull();
+        expect((await store.messageByProviderId(T, 'email', 'SES4'))?.id).toBe('msg_p4');
+        // An SMS provider's report never reaches an email with the same id, nor the reverse.
+        expect(await store.messageByProviderId(T, 'email', 'SM1')).toBeNull();
+        expect(await store.messageByProviderId(T, 'sms', 'SES4')).toBeNull();
+        expect(await store.messageByProviderId(T, 'sms', 'AP3')).toBeNull();
+        expect(await store.messageByProviderId(T, 'email', 'AP3')).toBeNull();
       });
 
       it('applies a feedback change only from the statuses it may replace', async () => {

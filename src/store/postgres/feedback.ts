@@ -63,11 +63,14 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
       );
       return rows.map(toIntegration);
     },
-    async messageByProviderId(tenantId, providerMessageId) {
+    async messageByProviderId(tenantId, channel, providerMessageId) {
+      // The index holds email and SMS messages only (migration 043): its condition is repeated here.
       const { rows } = await run<MessageRow>(
         pool,
-        `SELECT * FROM messages WHERE tenant_id = $1 AND provider_message_id = $2 ORDER BY id LIMIT 1`,
-        [tenantId, providerMessageId],
+        `SELECT * FROM messages
+          WHERE tenant_id = $1 AND provider_message_id = $2 AND channel IN ('email', 'sms') AND channel = $3
+          ORDER BY id LIMIT 1`,
+        [tenantId, providerMessageId, channel],
       );
       return rows[0] ? toMessage(rows[0]) : null;
     },

@@ -34,9 +34,11 @@ export function sqliteFeedbackStore(
   personal: PersonalData,
 ): FeedbackStore {
   const integrations = db.prepare('SELECT * FROM integrations WHERE id = ? ORDER BY tenant_id');
+  // The index holds email and SMS messages only (migration 043): its condition is repeated here.
   const byProviderId = db.prepare(
     `SELECT * FROM messages INDEXED BY messages_by_provider_id
-     WHERE tenant_id = ? AND provider_message_id = ? ORDER BY id LIMIT 1`,
+     WHERE tenant_id = ? AND provider_message_id = ? AND channel IN ('email', 'sms') AND channel = ?
+     ORDER BY id LIMIT 1`,
   );
   const status = db.prepare('SELECT status FROM messages WHERE tenant_id = ? AND id = ?').pluck();
   const change = db.prepare(
@@ -134,8 +136,8 @@ export function sqliteFeedbackStore(
     async integrationsWithId(id) {
       return (integrations.all(id) as IntegrationRow[]).map(toIntegration);
     },
-    async messageByProviderId(tenantId, providerMessageId) {
-      const row = byProviderId.get(tenantId, providerMessageId) as MessageRow | undefined;
+    async messageByProviderId(tenantId, channel, providerMessageId) {
+      const row = byProviderId.get(tenantId, providerMessageId, channel) as MessageRow | undefined;
       return row ? toMessage(row) : null;
     },
     async applyFeedback(tenantId, messageId, feedback) {

@@ -37,7 +37,7 @@ describe('provider events', () => {
       new URLSearchParams({ MessageSid: 'SM1', MessageStatus: 'failed', ErrorCode: '30007', To: '+1555' }),
     );
     expect(failed).toMatchObject({
-      ref: { providerMessageId: 'SM1' },
+      ref: { providerMessageId: 'SM1', channel: 'sms' },
       change: { status: 'failed', reason: 'provider_rejected', error: 'Twilio 30007' },
       addresses: [],
     });
@@ -77,7 +77,7 @@ describe('provider events', () => {
       }),
     );
     expect(bounce).toMatchObject({
-      ref: { providerMessageId: 'ses-1' },
+      ref: { providerMessageId: 'ses-1', channel: 'email' },
       change: { status: 'bounced', reason: 'provider_rejected' },
       addresses: [{ channel: 'email', address: 'a@x.test', effect: 'soft_bounce' }],
     });
@@ -134,7 +134,7 @@ describe('provider events', () => {
     );
     expect(events).toEqual([
       expect.objectContaining({
-        ref: { providerMessageId: 'abc' },
+        ref: { providerMessageId: 'abc', channel: 'email' },
         change: expect.objectContaining({ status: 'failed', reason: 'bad_address' }),
         addresses: [expect.objectContaining({ effect: 'hard_bounce', address: 'a@x.test' })],
       }),
