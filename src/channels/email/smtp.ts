@@ -41,7 +41,37 @@ export interface SmtpCredentials {
 /** Every outcome except success: what a failed send becomes. */
 export type FailedOutcome = Exclude<SendOutcome, { kind: 'accepted' }>;
 
-const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long an SMTP send may take. Fixed for tenants (not in the integration schema); tests pass
+ * shorter ones to {@link createSmtpProvider}.
+ */
+export interface SmtpTimeouts {
+  /** Connecting, the greeting and STARTTLS together. */
+  connectMs: number;
+  /** The server's 220 greeting (within `connectMs`). */
+  greetingMs: number;
+  /** Silence on an open connection. */
+  inactivityMs: number;
+  /**
+   * The whole send, from the call to the server's verdict. An inactivity timeout alone never ends
+   * a session whose server (a tarpit) answers each command just before it: MAIL, RCPT, DATA and the
+   * final dot could hold one send for minutes.
+   */
+  sendMs: number;
+}
+
+/**
+ * The pipeline owns retries, so a send fails fast instead of holding a worker for nodemailer's
+ * defaults (2 min to connect, 10 min of inactivity, no bound on the whole). The whole send gets
+ * twice an HTTP provider's 15 s: it is a conversation of six or more round trips. A running job's
+ * lease is renewed meanwhile (every third of it), so a send this long never loses it.
+ */
+export const SMTP_TIMEOUTS: Readonly<SmtpTimeouts> = Object.freeze({
+  connectMs: 10_000,
+  greetingMs: 10_000,
+  inactivityMs: 60_000,
+  sendMs: 30_000,
+});
 
 /**
  * Creates the `smtp` provider: one pooled nodemailer transport per configured integration.
@@ -52,12 +82,18 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * then a socket to a checked address); nodemailer layers TLS on it with the host name as
  * servername. Building the provider never connects, so it doubles as the offline check at `PUT`:
  * a DKIM setting without a usable private key throws {@link ProviderConfigError}.
+ *
+ * A send that has not ended within `timeouts.sendMs` (30 s) is abandoned: its pooled connection is
+ * closed at once (the pool opens a fresh one for the next send) and it is `retryable` with a
+ * reason saying so (see {@link SMTP_TIMEOUTS}).
  */
 export function createSmtpProvider(
   config: SmtpConfig,
   credentials: SmtpCredentials,
   context: ProviderContext,
+  timeouts: Partial<SmtpTimeouts> = {},
 ): ChannelProvider {
+  const limits: SmtpTimeouts = { ...SMTP_TIMEOUTS, ...timeouts };
   const dkimPrivateKey = config.dkim ? checkedDkimKey(credentials.dkimPrivateKey) : undefined;
   const secure = config.secure ?? false;
   const transport = nodemailer.createTransport({
@@ -74,17 +110,19 @@ export function createSmtpProvider(
         : undefined,
     getSocket(options: { host?: string; port?: number }, callback: SocketCallback) {
       context.outbound
-        .connect(options.host ?? config.host, options.port ?? config.port, CONNECT_TIMEOUT_MS)
+        .connect(options.host ?? config.host, options.port ?? config.port, limits.connectMs)
         .then(
           (connection) => callback(null, { connection }),
           (error: Error) => callback(error),
         );
     },
-    // The pipeline owns retries: fail fast instead of holding a worker for nodemailer's
-    // defaults (2 min to connect, 10 min of socket inactivity).
-    connectionTimeout: CONNECT_TIMEOUT_MS,
-    greetingTimeout: 10_000,
-    socketTimeout: 60_000,
+    connectionTimeout: limits.connectMs,
+    greetingTimeout: limits.greetingMs,
+    socketTimeout: limits.inactivityMs,
+    // A session ends with QUIT; a connection closed otherwise (an abandoned send) has nothing left
+    // to say, so it is destroyed at once rather than half-closed and kept 5 s for a server that
+    // may never close its side.
+    socketCloseTimeout: 0,
   });
 
   return {
@@ -96,8 +134,13 @@ export function createSmtpProvider(
       const parts = emailParts(message.content);
       if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
       const messageIdHeader = emailMessageId(message.messageId, config.from);
+      // Aborting fails the send at once, whether it still waits for a pooled connection or is
+      // under way on one (then the pool closes that connection and never hands it out again).
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), limits.sendMs);
       try {
         const info = await transport.sendMail({
+          signal: deadline.signal,
           from: config.from,
           // The object form stops nodemailer from parsing the address as a list.
           to: { name: '', address: to },
@@ -126,7 +169,14 @@ export function createSmtpProvider(
         if (isBlockedTargetError(err)) {
           return { kind: 'blocked_target', reason: new BlockedTargetError(config.host).message };
         }
+        // Not a broken integration (no failover within the attempt): the server may have the
+        // message already, and the same Message-ID on the retry lets receivers spot a duplicate.
+        if (deadline.signal.aborted && readSmtpError(err).code === 'EABORT') {
+          return { kind: 'retryable', reason: sendDeadlineReason(limits.sendMs) };
+        }
         return classifySmtpError(err);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close(): Promise<void> {
@@ -303,6 +353,11 @@ function readSmtpError(err: unknown): SmtpErrorFields {
  * the same, so sends cannot be used to scan which hosts and ports exist behind us.
  */
 export const NO_CONNECTION = 'could not connect to the SMTP server (connection failed or timed out)';
+
+/** Why a send was abandoned at its deadline: `the SMTP server did not finish the send within 30 s`. */
+export function sendDeadlineReason(sendMs: number): string {
+  return `the SMTP server did not finish the send within ${sendMs / 1000} s`;
+}
 
 const NO_STARTTLS =
   'the SMTP server did not accept STARTTLS, and credentials are only sent over TLS (config.insecure allows plain text)';
