@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmtpProvider, sendDeadlineReason } from '../../../src/channels/email/smtp.ts';
+import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
+import { sendDeadlineReason } from '../../../src/channels/email/smtp-errors.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext } from '../../../src/channels/port.ts';
 import { loopbackContext } from '../../fakes/outbound.ts';
 import { type SmtpTarpit, startSmtpTarpit } from '../../fakes/smtp-tarpit.ts';

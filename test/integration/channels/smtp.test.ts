@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { emailMessageId } from '../../../src/channels/email/sender.ts';
-import { createSmtpProvider, NO_CONNECTION } from '../../../src/channels/email/smtp.ts';
+import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
+import { NO_CONNECTION } from '../../../src/channels/email/smtp-errors.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,

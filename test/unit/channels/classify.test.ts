@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySmtpError, NO_CONNECTION } from '../../../src/channels/email/smtp.ts';
+import { classifySmtpError, NO_CONNECTION } from '../../../src/channels/email/smtp-errors.ts';
 import { classifyWebhookResponse } from '../../../src/channels/webhook/webhook.ts';
 
 /** An error shaped like the ones nodemailer hands back (see its NodemailerError). */
