@@ -1,6 +1,16 @@
 import Type, { type Static } from 'typebox';
-import { FORBIDDEN_IN_ANY_ID, ID_MAX_LENGTH, Id, SubscriberFields } from '../ingest/fields.ts';
+import {
+  CLOCK_TIME_MESSAGE,
+  CLOCK_TIME_PATTERN,
+  DURATION_MESSAGE,
+  DURATION_PATTERN,
+  FORBIDDEN_IN_ANY_ID,
+  ID_MAX_LENGTH,
+  Id,
+  SubscriberFields,
+} from '../ingest/fields.ts';
 import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
+import { PatternRecord, PatternString } from '../shared/pattern-messages.ts';
 import { ENDPOINT_EVENT_TYPES } from '../webhooks/events.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
@@ -60,8 +70,8 @@ export const TopicMembersBody = Type.Object(
 );
 
 // A name outside the pattern (`__proto__`, `_x`, `a.b`) is refused, not kept or silently dropped.
-const TemplateFields = Type.Record(
-  Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$' }),
+const TemplateFields = PatternRecord(
+  PatternString('^[A-Za-z][A-Za-z0-9_]*$', "must be a letter (A–Z, a–z) followed by letters, digits or '_'"),
   Type.String({ maxLength: 100_000 }),
   { additionalProperties: false },
 );
@@ -78,7 +88,13 @@ const InboxData = Type.Union(
   ],
   { description: '"all" (default), "none", or up to 50 top-level keys of the event data' },
 );
-const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d)$', description: 'e.g. "90s", "10m", "2h", "1d"' });
+const Duration = PatternString(DURATION_PATTERN, DURATION_MESSAGE, {
+  description: 'e.g. "90s", "10m", "2h", "1d"',
+});
+
+/** A window: a duration of at least 1 ms, whose bounds each field checks at PUT. */
+const WINDOW_MESSAGE =
+  'must be a duration above zero: a whole number and a unit (ms, s, m, h or d), such as "90s", "10m", "2h" or "1d"';
 
 /** A workflow's default per channel, e.g. {"email": false}: off until the subscriber opts in. */
 const DefaultChannelChoices = Type.Object(
@@ -118,7 +134,10 @@ export const WorkflowBody = Type.Object(
             Type.Array(
               Type.Object(
                 {
-                  name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$' }),
+                  name: PatternString(
+                    '^[A-Za-z0-9_-]{1,40}$',
+                    "must be 1–40 characters: letters (A–Z, a–z), digits, '_' or '-'",
+                  ),
                   weight: Type.Integer({ minimum: 0, maximum: 10_000 }),
                   template: TemplateFields,
                   locales: Type.Optional(Locales),
@@ -165,8 +184,7 @@ export const WorkflowBody = Type.Object(
             limit: Type.Integer({ minimum: 1 }),
             // At least 1 ms: a zero window could count nothing.
             // At most 366d: checked at PUT (400 naming rateLimit[i].window).
-            window: Type.String({
-              pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$',
+            window: PatternString('^0*[1-9]\\d*(ms|s|m|h|d)$', WINDOW_MESSAGE, {
               maxLength: 20,
               description: 'from "1ms" to "366d", e.g. "1h"',
             }),
@@ -181,8 +199,7 @@ export const WorkflowBody = Type.Object(
       Type.Object(
         {
           // From 1 s to 7 d: the bounds are checked at PUT (400 naming digest.window).
-          window: Type.String({
-            pattern: '^0*[1-9]\\d*(ms|s|m|h|d)$',
+          window: PatternString('^0*[1-9]\\d*(ms|s|m|h|d)$', WINDOW_MESSAGE, {
             maxLength: 20,
             description: 'from "1s" to "7d", e.g. "10m"',
           }),
@@ -334,7 +351,11 @@ export const TokenBody = Type.Object(
   {
     expiresIn: Type.Optional(
       Type.Union([
-        Type.String({ pattern: '^\\d+(s|m|h|d)$', maxLength: 12, description: 'e.g. "15m", "1h", "7d"' }),
+        PatternString(
+          '^\\d+(s|m|h|d)$',
+          'must be a duration: a whole number and a unit (s, m, h or d), such as "15m", "1h" or "7d"',
+          { maxLength: 12, description: 'e.g. "15m", "1h", "7d"' },
+        ),
         Type.Integer({ minimum: 1, maximum: 7 * 86_400, description: 'seconds' }),
       ]),
     ),
@@ -349,9 +370,15 @@ const ChannelChoices = Type.Object(
   { additionalProperties: false, description: 'per channel: true (on), false (off) or null (no choice)' },
 );
 // Record keys are checked by pattern alone, so the length limits live in the patterns.
-const CategoryName = Type.String({ pattern: `^[^${FORBIDDEN_IN_ANY_ID}]{1,64}$` });
-const WorkflowKey = Type.String({ pattern: `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]{1,${ID_MAX_LENGTH}}$` });
-const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: '`HH:MM`, 24 h' });
+const CategoryName = PatternString(
+  `^[^${FORBIDDEN_IN_ANY_ID}]{1,64}$`,
+  'must be 1–64 characters without control characters or bidi overrides',
+);
+const WorkflowKey = PatternString(
+  `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]{1,${ID_MAX_LENGTH}}$`,
+  `must be 1–${ID_MAX_LENGTH} characters without whitespace, '/', '?', '#', control characters or bidi overrides`,
+);
+const ClockTime = PatternString(CLOCK_TIME_PATTERN, CLOCK_TIME_MESSAGE, { description: '`HH:MM`, 24 h' });
 /** Most categories or workflows one PATCH may name. */
 export const PREFERENCE_KEYS_PER_PATCH = 100;
 
@@ -359,14 +386,14 @@ export const PreferencesBody = Type.Object(
   {
     channels: Type.Optional(ChannelChoices),
     categories: Type.Optional(
-      Type.Record(CategoryName, Type.Union([ChannelChoices, Type.Null()]), {
+      PatternRecord(CategoryName, Type.Union([ChannelChoices, Type.Null()]), {
         additionalProperties: false,
         maxProperties: PREFERENCE_KEYS_PER_PATCH,
         description: 'per category (1–64 characters): channel choices, or null to withdraw them all',
       }),
     ),
     workflows: Type.Optional(
-      Type.Record(
+      PatternRecord(
         WorkflowKey,
         Type.Union([Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }), Type.Null()]),
         {
@@ -413,8 +440,11 @@ export const SettingsBody = Type.Object(
       ),
     ),
     inboxTabs: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+      PatternRecord(
+        PatternString(
+          '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+          "must be 1–64 characters: letters (A–Z, a–z), digits, '_', '.' or '-', the first a letter or digit",
+        ),
         Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
           minItems: 1,
           maxItems: 50,

@@ -3,6 +3,7 @@ import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { findJsonProblem } from '../ingest/json-limits.ts';
+import { KEY_MESSAGE, PATTERN_MESSAGE } from '../shared/pattern-messages.ts';
 import { type ErrorDetail, validationError } from './errors.ts';
 
 interface SchemaError {
@@ -50,8 +51,41 @@ function withoutUnionNoise(errors: Iterable<SchemaError>): SchemaError[] {
   return all.filter((e) => !dropped.has(e));
 }
 
-/** Turns schema errors into one readable detail per problem, each naming its field. */
-export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorDetail[] {
+type SchemaNode = Record<string, unknown>;
+
+/**
+ * The schema `schemaPath` points at within `root` ("#/properties/quietHours/anyOf/0/properties/
+ * start"), or undefined where the path does not lead to one (TypeBox does not escape "/" in the
+ * patternProperties keys it walks through: such a path may lead nowhere).
+ */
+function schemaAt(root: unknown, schemaPath: string): SchemaNode | undefined {
+  let node = root;
+  for (const raw of schemaPath.replace(/^#/, '').split('/').slice(1)) {
+    if (!node || typeof node !== 'object') return undefined;
+    node = (node as SchemaNode)[raw.replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return node && typeof node === 'object' ? (node as SchemaNode) : undefined;
+}
+
+/** What a value outside its pattern is told: the schema's words for it (PatternString), or the regex. */
+function patternMessage(error: SchemaError, root: unknown): string {
+  const schema = schemaAt(root, error.schemaPath);
+  const words = schema?.[PATTERN_MESSAGE];
+  return typeof words === 'string' && schema?.pattern === error.params.pattern ? words : error.message;
+}
+
+/** What a record's key outside the keys' pattern is told (PatternRecord), or null: not a record's. */
+function keyMessage(recordPath: string, root: unknown): string | null {
+  const words = schemaAt(root, recordPath)?.[KEY_MESSAGE];
+  return typeof words === 'string' ? `is not a valid key: ${words}` : null;
+}
+
+/**
+ * Turns schema errors into one readable detail per problem, each naming its field. Given the
+ * `schema` the errors are of, a pattern's failure is said in the words that schema carries for it
+ * (src/shared/pattern-messages.ts), not as the regular expression.
+ */
+export function errorDetails(errors: Iterable<SchemaError>, prefix = '', schema?: TSchema): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   const add = (path: string, message: string) => {
@@ -66,11 +100,15 @@ export function errorDetails(errors: Iterable<SchemaError>, prefix = ''): ErrorD
       for (const field of (error.params.requiredProperties as string[] | undefined) ?? [])
         add(join(path, field), 'is required');
     } else if (error.keyword === 'additionalProperties') {
+      const message = keyMessage(error.schemaPath, schema) ?? 'is not a known field';
       for (const field of (error.params.additionalProperties as string[] | undefined) ?? []) {
-        add(join(path, field), 'is not a known field');
+        add(join(path, field), message);
       }
-    } else if (error.keyword === 'boolean' && error.schemaPath.endsWith('additionalProperties')) {
-      add(path, 'is not a known field');
+    } else if (error.keyword === 'boolean' && error.schemaPath.endsWith('/additionalProperties')) {
+      const record = error.schemaPath.slice(0, -'/additionalProperties'.length);
+      add(path, keyMessage(record, schema) ?? 'is not a known field');
+    } else if (error.keyword === 'pattern') {
+      add(path, patternMessage(error, schema));
     } else {
       add(path, error.message);
     }
@@ -89,7 +127,7 @@ export function compileValidator<T>(schema: TSchema): Validator<T> {
   return (value, prefix = '') =>
     compiled.Check(value)
       ? { ok: true, value: value as T }
-      : { ok: false, details: errorDetails(compiled.Errors(value) as Iterable<SchemaError>, prefix) };
+      : { ok: false, details: errorDetails(compiled.Errors(value) as Iterable<SchemaError>, prefix, schema) };
 }
 
 const WHERE: Record<string, string> = {

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import { Format } from 'typebox/format';
+import { PatternString } from '../shared/pattern-messages.ts';
 
 /**
  * The field rules shared by events, subscribers and every route that names an id. They live
@@ -38,14 +39,20 @@ export function displayNameProblem(text: string, maxLength: number): string | nu
   return null;
 }
 
+/** What an id may not hold, in the words of a 400 (its length is a 400 of its own). */
+export const ID_CHARACTERS_MESSAGE =
+  "must not contain whitespace, '/', '?', '#', control characters or bidi overrides";
+/** The same for a key that never appears in a path (idempotency and cancellation keys). */
+export const KEY_CHARACTERS_MESSAGE = 'must not contain control characters or bidi overrides';
+
 /**
  * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the
- * characters that end a path segment either.
+ * characters that end a path segment either. The pattern takes the empty string: minLength says
+ * so on its own, in one message instead of two.
  */
-export const Id = Type.String({
+export const Id = PatternString(`^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]*$`, ID_CHARACTERS_MESSAGE, {
   minLength: 1,
   maxLength: ID_MAX_LENGTH,
-  pattern: `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]+$`,
   description: `1–${ID_MAX_LENGTH} characters; no whitespace, "/", "?", "#", control or bidi-override characters`,
 });
 
@@ -53,10 +60,9 @@ export const Id = Type.String({
  * An idempotency key never appears in a path, so clients may use spaces or slashes in it
  * ("order 42/refund"); the length and control/bidi rules are the same as for ids.
  */
-export const IdempotencyKey = Type.String({
+export const IdempotencyKey = PatternString(`^[^${FORBIDDEN_IN_ANY_ID}]*$`, KEY_CHARACTERS_MESSAGE, {
   minLength: 1,
   maxLength: ID_MAX_LENGTH,
-  pattern: `^[^${FORBIDDEN_IN_ANY_ID}]+$`,
   description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
 });
 
@@ -65,12 +71,20 @@ export const IdempotencyKey = Type.String({
  * It travels in a query string, never a path, so the idempotency key's rules fit: spaces and
  * slashes are fine ("order 42/reminders"), controls and bidi overrides are not.
  */
-export const CancellationKey = Type.String({
+export const CancellationKey = PatternString(`^[^${FORBIDDEN_IN_ANY_ID}]*$`, KEY_CHARACTERS_MESSAGE, {
   minLength: 1,
   maxLength: ID_MAX_LENGTH,
-  pattern: `^[^${FORBIDDEN_IN_ANY_ID}]+$`,
   description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
 });
+
+/** A duration as the API writes them: "90s", "10m", "2h", "1d" (and "500ms"). */
+export const DURATION_PATTERN = '^\\d+(ms|s|m|h|d)$';
+export const DURATION_MESSAGE =
+  'must be a duration: a whole number and a unit (ms, s, m, h or d), such as "90s", "10m", "2h" or "1d"';
+
+/** A time of day on a 24-hour clock, "00:00" to "23:59". */
+export const CLOCK_TIME_PATTERN = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
+export const CLOCK_TIME_MESSAGE = 'must be a time HH:MM (24 h), from 00:00 to 23:59';
 
 // An address we can hand to any mail provider: a dot-atom local part (no quoted strings, so no
 // CR/LF or spaces that could smuggle a header) and a domain with at least one dot and a
@@ -115,7 +129,15 @@ export const SubscriberFields = {
   email: Type.Optional(
     Type.Union([Type.String({ format: 'email', maxLength: EMAIL_MAX_LENGTH }), Type.Null()]),
   ),
-  phone: Type.Optional(Type.Union([Type.String({ pattern: PHONE_PATTERN }), Type.Null()])),
+  phone: Type.Optional(
+    Type.Union([
+      PatternString(
+        PHONE_PATTERN,
+        'must be a phone number in E.164 form: "+", then the country code and number, 7–15 digits in all, e.g. "+14155550123"',
+      ),
+      Type.Null(),
+    ]),
+  ),
   locale: Type.Optional(Type.Union([Type.String({ format: 'bcp47-locale', maxLength: 64 }), Type.Null()])),
   timezone: Type.Optional(
     Type.Union([

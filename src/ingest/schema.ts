@@ -3,7 +3,17 @@ import type { ErrorDetail } from '../api/errors.ts';
 import { compileValidator } from '../api/validation.ts';
 import { spreadOverMs } from '../policy/local-schedule.ts';
 import { LANES } from '../shared/model.ts';
-import { CancellationKey, Id, IdempotencyKey, SubscriberFields } from './fields.ts';
+import { PatternString } from '../shared/pattern-messages.ts';
+import {
+  CancellationKey,
+  CLOCK_TIME_MESSAGE,
+  CLOCK_TIME_PATTERN,
+  DURATION_MESSAGE,
+  DURATION_PATTERN,
+  Id,
+  IdempotencyKey,
+  SubscriberFields,
+} from './fields.ts';
 import { findJsonProblem } from './json-limits.ts';
 
 export { SubscriberFields };
@@ -40,13 +50,11 @@ export const EventBody = Type.Object(
     schedule: Type.Optional(
       Type.Object(
         {
-          localTime: Type.String({
-            pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$',
+          localTime: PatternString(CLOCK_TIME_PATTERN, CLOCK_TIME_MESSAGE, {
             description: "HH:MM (00:00–23:59) on each recipient's own clock",
           }),
           spreadOver: Type.Optional(
-            Type.String({
-              pattern: '^\\d+(ms|s|m|h|d)$',
+            PatternString(DURATION_PATTERN, DURATION_MESSAGE, {
               description: 'a duration from 0s to 24h: recipients are spread over this window',
             }),
           ),

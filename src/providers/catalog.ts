@@ -14,6 +14,7 @@ import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
 import type { Channel } from '../shared/model.ts';
+import { PatternString } from '../shared/pattern-messages.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -81,7 +82,8 @@ const smtpCredentials = Type.Object(
   },
   CLOSED,
 );
-const webhookConfig = Type.Object({ url: Type.String({ pattern: '^https?://' }) }, CLOSED);
+const HTTP_URL_MESSAGE = 'must be an http:// or https:// URL';
+const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE) }, CLOSED);
 const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) }, CLOSED);
 
 // HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
@@ -105,10 +107,13 @@ const sesConfig = Type.Object(
     from: Type.String({ minLength: 3 }),
     endpoint,
     topicArn: Type.Optional(
-      Type.String({
-        pattern: '^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
-        description: 'the SNS topic of your SES notifications: callbacks from any other topic are refused',
-      }),
+      PatternString(
+        '^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
+        'must be the ARN of an SNS topic, e.g. "arn:aws:sns:us-east-1:123456789012:ses-events"',
+        {
+          description: 'the SNS topic of your SES notifications: callbacks from any other topic are refused',
+        },
+      ),
     ),
   },
   CLOSED,
@@ -137,8 +142,12 @@ const noCredentials = Type.Object({}, CLOSED);
 const fcmConfig = Type.Object(
   {
     // Google project ids: lower-case letters, digits and hyphens (older ones: `domain.com:name`).
-    projectId: Type.String({ pattern: '^[a-z0-9][a-z0-9.:-]*$', minLength: 1, maxLength: 100 }),
-    endpoint: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
+    projectId: PatternString(
+      '^[a-z0-9][a-z0-9.:-]*$',
+      "must be lower-case letters, digits, '.', ':' or '-', the first a letter or digit",
+      { minLength: 1, maxLength: 100 },
+    ),
+    endpoint: Type.Optional(PatternString('^https?://', HTTP_URL_MESSAGE, { maxLength: 2048 })),
   },
   CLOSED,
 );
@@ -150,7 +159,9 @@ const fcmCredentials = Type.Object(
   CLOSED,
 );
 const webpushConfig = Type.Object(
-  { subject: Type.String({ pattern: '^(mailto|https):', maxLength: 2048 }) },
+  {
+    subject: PatternString('^(mailto|https):', 'must be a mailto: or https: URL', { maxLength: 2048 }),
+  },
   CLOSED,
 );
 const webpushCredentials = Type.Object(
@@ -162,15 +173,21 @@ const webpushCredentials = Type.Object(
 );
 // Apple's ids are 10 characters; the schema only keeps them to what a JWT header and claim can carry
 // as-is, and APNs itself is the judge (InvalidProviderToken).
-const appleId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9]+$' });
+const appleId = PatternString('^[A-Za-z0-9]*$', 'must hold only letters (A–Z, a–z) and digits', {
+  minLength: 1,
+  maxLength: 64,
+});
 const apnsConfig = Type.Object(
   {
     teamId: appleId,
     keyId: appleId,
     // Reverse-DNS: letters, digits, hyphens and periods (Apple's rule for bundle ids).
-    bundleId: Type.String({ minLength: 1, maxLength: 155, pattern: '^[A-Za-z0-9.-]+$' }),
+    bundleId: PatternString('^[A-Za-z0-9.-]*$', "must hold only letters (A–Z, a–z), digits, '.' and '-'", {
+      minLength: 1,
+      maxLength: 155,
+    }),
     environment: Type.Union([Type.Literal('production'), Type.Literal('sandbox')]),
-    endpoint: Type.Optional(Type.String({ pattern: '^https://', maxLength: 2048 })),
+    endpoint: Type.Optional(PatternString('^https://', 'must be an https:// URL', { maxLength: 2048 })),
   },
   CLOSED,
 );

@@ -3,6 +3,7 @@ import Type, { type Static } from 'typebox';
 import { FORBIDDEN_IN_NAMES } from '../../ingest/fields.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../../security/api-keys.ts';
 import { newId } from '../../shared/ids.ts';
+import { PatternString } from '../../shared/pattern-messages.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
@@ -15,10 +16,9 @@ import { Id, Limit } from '../schemas.ts';
  * terminals, logs and lists (FORBIDDEN_IN_NAMES).
  */
 const Text = (maxLength: number) =>
-  Type.String({
+  PatternString(`^[^${FORBIDDEN_IN_NAMES}]*$`, 'must not contain control or bidi formatting characters', {
     minLength: 1,
     maxLength,
-    pattern: `^[^${FORBIDDEN_IN_NAMES}]+$`,
     description: `1–${maxLength} characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)`,
   });
 

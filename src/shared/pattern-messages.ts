@@ -1,0 +1,43 @@
+import Type, { type TObjectOptions, type TSchema, type TString, type TStringOptions } from 'typebox';
+
+/**
+ * A regular expression is no answer to a person: a 400 used to say `must match pattern
+ * "^[^\s/?#\u0000-…]+$"`. A schema with a `pattern` carries what it accepts in words under
+ * this keyword, and src/api/validation.ts says those words instead. The `x-` prefix makes it an
+ * extension keyword: JSON Schema and OpenAPI 3.1 readers (and /openapi.json) ignore it.
+ */
+export const PATTERN_MESSAGE = 'x-pattern-message';
+
+/**
+ * The same for a record's keys: TypeBox turns the key schema into a bare `patternProperties`
+ * regex, so its words are kept on the record itself.
+ */
+export const KEY_MESSAGE = 'x-key-message';
+
+/**
+ * A string held to `pattern`; a value outside it is answered with `message` ("must be …").
+ *
+ * @example
+ * const ClockTime = PatternString('^([01][0-9]|2[0-3]):[0-5][0-9]$', 'must be a time HH:MM (24 h)');
+ */
+export function PatternString(pattern: string, message: string, options: TStringOptions = {}): TString {
+  return Type.String({ ...options, pattern, [PATTERN_MESSAGE]: message });
+}
+
+/**
+ * Type.Record whose keys are held to `key`'s pattern; a key outside it is answered with the key
+ * schema's message (see PatternString).
+ *
+ * @example
+ * PatternRecord(CategoryName, ChannelChoices, { additionalProperties: false });
+ */
+export function PatternRecord<Key extends TString, Value extends TSchema>(
+  key: Key,
+  value: Value,
+  options: TObjectOptions = {},
+) {
+  return Type.Record(key, value, {
+    ...options,
+    [KEY_MESSAGE]: (key as Record<string, unknown>)[PATTERN_MESSAGE],
+  });
+}
