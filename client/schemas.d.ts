@@ -104,6 +104,7 @@ export type PreferencesPatch = {
 };
 
 export type TopicFields = {
+  /** not blank, at most 200 characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) */
   name?: string;
 };
 
@@ -112,6 +113,7 @@ export type TopicMembers = {
 };
 
 export type WorkflowDefinition = {
+  /** not blank, at most 200 characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) */
   name?: string;
   /** the last resort locale, "en" unless set */
   defaultLocale?: string;

@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import {
   CLOCK_TIME_MESSAGE,
   CLOCK_TIME_PATTERN,
+  DisplayName,
   DURATION_MESSAGE,
   DURATION_PATTERN,
   FORBIDDEN_IN_ANY_ID,
@@ -61,7 +62,7 @@ export const DeviceBody = Type.Object(
 );
 
 export const TopicBody = Type.Object(
-  { name: Type.Optional(Type.String({ maxLength: 200 })) },
+  { name: Type.Optional(DisplayName(200)) },
   { additionalProperties: false },
 );
 export const TopicMembersBody = Type.Object(
@@ -102,9 +103,12 @@ const DefaultChannelChoices = Type.Object(
   { additionalProperties: false },
 );
 
+/** Longest workflow name (a display name: see DisplayName). */
+export const WORKFLOW_NAME_MAX_LENGTH = 200;
+
 export const WorkflowBody = Type.Object(
   {
-    name: Type.Optional(Type.String({ maxLength: 200 })),
+    name: Type.Optional(DisplayName(WORKFLOW_NAME_MAX_LENGTH)),
     defaultLocale: Type.Optional(
       Type.String({
         format: 'bcp47-locale',

@@ -17,25 +17,58 @@ export const ID_MAX_LENGTH = 100;
 export const FORBIDDEN_IN_ANY_ID = '\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069';
 
 /**
- * What a display name (a tenant's name, an API key's label) may not hold: the controls ids refuse
- * and every bidi formatting character — the embeddings, overrides and isolates ids refuse, and
- * also the marks (U+200E LRM, U+200F RLM, U+061C ALM), which reorder the text around them as
- * well. A name is shown in operators' terminals, logs and lists, where "\u202e" or a mark next
- * to digits makes it read as something else.
+ * What a display name (a tenant's name, an API key's label, a workflow's or a topic's name) may
+ * not hold: the controls ids refuse and every bidi formatting character — the embeddings,
+ * overrides and isolates ids refuse, and also the marks (U+200E LRM, U+200F RLM, U+061C ALM),
+ * which reorder the text around them as well. A name is shown in operators' terminals, logs and
+ * lists, where "\u202e" or a mark next to digits makes it read as something else.
  */
 export const FORBIDDEN_IN_NAMES = `${FORBIDDEN_IN_ANY_ID}\\u061c\\u200e\\u200f`;
 
-const DISPLAY_NAME = new RegExp(`^[^${FORBIDDEN_IN_NAMES}]+$`);
+const NAME_PATTERN = `^[^${FORBIDDEN_IN_NAMES}]*$`;
+const NAME_CHARACTERS = new RegExp(NAME_PATTERN);
+export const NAME_CHARACTERS_MESSAGE = 'must not contain control or bidi formatting characters';
+
+// Blank: nothing but whitespace (as String#trim counts it: spaces of every width, NBSP, U+2028,
+// U+2029; tabs and newlines are controls, refused as such) and characters that show as nothing
+// (zero-width space and joiners, word joiner, the Hangul fillers, the Braille blank). Such a name
+// reads as no name in every list it appears in.
+const BLANK = /^[\s\u200b-\u200d\u2060\u115f\u1160\u3164\uffa0\u2800]*$/;
+export const BLANK_NAME_MESSAGE = 'must not be blank';
+
+/** Whether `text` would show as no name at all (see BLANK). */
+export function isBlankName(text: string): boolean {
+  return BLANK.test(text);
+}
+
+/**
+ * A display name at API input: a tenant's name, an API key's label, a workflow's or a topic's
+ * name. Names already stored are not held to it: they load and list as they are, and only a
+ * save of one through the API is refused (docs/api-behaviour-notes.md).
+ */
+export function DisplayName(maxLength: number) {
+  const text = PatternString(NAME_PATTERN, NAME_CHARACTERS_MESSAGE, {
+    maxLength,
+    description: `not blank, at most ${maxLength} characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)`,
+  });
+  // A refinement, not a second pattern: the answer to "   " is "must not be blank", apart from
+  // the characters rule. It runs once the pattern and the length hold.
+  return Type.Refine(
+    text,
+    (value) => !isBlankName(value),
+    () => BLANK_NAME_MESSAGE,
+  );
+}
 
 /**
  * Why `text` cannot be a display name (the API's rule, for what reaches the store another way:
- * the CLI), or null: 1–`maxLength` characters, none of FORBIDDEN_IN_NAMES.
+ * the CLI), or null: at most `maxLength` characters, none of FORBIDDEN_IN_NAMES, not blank.
  */
 export function displayNameProblem(text: string, maxLength: number): string | null {
   // Counted in code points, as the API's schema counts them (an emoji is one character).
-  const characters = [...text].length;
-  if (characters === 0 || characters > maxLength) return `must be 1–${maxLength} characters`;
-  if (!DISPLAY_NAME.test(text)) return 'must not contain control or bidi formatting characters';
+  if ([...text].length > maxLength) return `must be 1–${maxLength} characters`;
+  if (!NAME_CHARACTERS.test(text)) return NAME_CHARACTERS_MESSAGE;
+  if (isBlankName(text)) return BLANK_NAME_MESSAGE;
   return null;
 }
 

@@ -284,6 +284,13 @@ describe('a tidings start', () => {
     const label = await runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', 'ops\u200f1'], env);
     expect(label.code).toBe(2);
     expect(label.stderr).toContain('--label must not contain');
+    // And a blank one (only spaces, or characters that show as nothing) is no name at all.
+    const blank = await runCli(['tenant', 'create', ' \u3000 '], env);
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toContain('NAME must not be blank');
+    const blankLabel = await runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', '\u200b'], env);
+    expect(blankLabel.code).toBe(2);
+    expect(blankLabel.stderr).toContain('--label must not be blank');
   });
 
   // Last: it stops the server the tests above share.

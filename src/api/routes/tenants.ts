@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import Type, { type Static } from 'typebox';
-import { FORBIDDEN_IN_NAMES } from '../../ingest/fields.ts';
+import { DisplayName } from '../../ingest/fields.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../../security/api-keys.ts';
 import { newId } from '../../shared/ids.ts';
-import { PatternString } from '../../shared/pattern-messages.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
@@ -11,19 +10,8 @@ import { pageOf, readCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
-/**
- * Printable text without control or bidi formatting characters: names and labels end up in
- * terminals, logs and lists (FORBIDDEN_IN_NAMES).
- */
-const Text = (maxLength: number) =>
-  PatternString(`^[^${FORBIDDEN_IN_NAMES}]*$`, 'must not contain control or bidi formatting characters', {
-    minLength: 1,
-    maxLength,
-    description: `1–${maxLength} characters; no control or bidi formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)`,
-  });
-
-const TenantBody = Type.Object({ name: Text(200) }, { additionalProperties: false });
-const KeyBody = Type.Object({ label: Type.Optional(Text(100)) }, { additionalProperties: false });
+const TenantBody = Type.Object({ name: DisplayName(200) }, { additionalProperties: false });
+const KeyBody = Type.Object({ label: Type.Optional(DisplayName(100)) }, { additionalProperties: false });
 const TenantsQuery = Type.Object(
   {
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),

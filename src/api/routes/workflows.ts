@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
-import { Id, SubscriberFields } from '../../ingest/fields.ts';
+import { displayNameProblem, Id, SubscriberFields } from '../../ingest/fields.ts';
 import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
@@ -23,7 +23,7 @@ import type { ApiContext } from '../context.ts';
 import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
-import { IdParams, Limit, WorkflowBody } from '../schemas.ts';
+import { IdParams, Limit, WORKFLOW_NAME_MAX_LENGTH, WorkflowBody } from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
@@ -258,10 +258,21 @@ async function checkLayouts(store: ApiContext['store'], tenantId: string, defini
   if (details.length > 0) throw validationError(details);
 }
 
+/**
+ * The name's rule (DisplayName) for a definition that did not come through the schema: a version
+ * rolled back to, saved before the rule was, is held to it as a PUT of it would be.
+ */
+function nameDetails(body: WorkflowBody): ErrorDetail[] {
+  if (body.name === undefined) return [];
+  const problem = displayNameProblem(body.name, WORKFLOW_NAME_MAX_LENGTH);
+  return problem ? [{ path: 'name', message: problem }] : [];
+}
+
 /** A definition as it is saved, or the 400 that says what is wrong with it. */
 async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<WorkflowDefinition> {
   // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
   const details = [
+    ...nameDetails(body),
     ...templateDetails(body),
     ...messageDetails(body),
     ...fallbackDetails(body),
