@@ -2,14 +2,16 @@ import Type, { type TSchema } from 'typebox';
 import { createDiscordProvider } from '../channels/chat/discord.ts';
 import { createSlackProvider } from '../channels/chat/slack.ts';
 import { checkedFrom } from '../channels/email/sender.ts';
-import { createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
+import { checkSendGridApiKey, createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
 import { createSesProvider } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
+import { checkDkimNames, checkSmtpLogin } from '../channels/email/smtp-settings.ts';
 import { type ChannelProvider, ProviderConfigError, type ProviderContext } from '../channels/port.ts';
 import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
 import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
+import { checkWebhookSecret } from '../channels/webhook/signature.ts';
 import { createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
@@ -39,6 +41,12 @@ export interface ProviderDefinition {
    * ProviderConfigError naming a bad field.
    */
   checkAtPut?(config: Fields, stored: Fields | null): void;
+  /**
+   * Checks of the credentials a `PUT` gives, never of stored ones (which go on as they were):
+   * values the client can be built with but no send could use, or could use only to sign with
+   * less than was given. Throws ProviderConfigError naming a bad field.
+   */
+  checkCredentials?(credentials: Fields): void;
   /**
    * The hosts the config (and credentials, where they name one: FCM's `token_uri`) point at, for
    * the private-target check at `PUT`. `credentials` are the ones the integration will use: given
@@ -247,7 +255,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
     checkAtPut: (config, stored) => {
       if (stored?.from !== config.from) checkedFrom(config.from);
+      if (JSON.stringify(stored?.dkim) !== JSON.stringify(config.dkim)) checkDkimNames(config.dkim);
     },
+    checkCredentials: checkSmtpLogin,
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||
@@ -279,6 +289,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: webhookCredentials,
     create: (config, credentials, context) =>
       createWebhookProvider(config as never, credentials as never, context),
+    checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
     targets: (config) => [{ path: 'config.url', host: urlHost(config.url) }],
     retargets: (before, after) => text(before.url) !== text(after.url),
   },
@@ -309,6 +320,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkSendGridWebhookKey(credentials.webhookVerificationKey);
       return createSendGridProvider(config as never, credentials as never, context);
     },
+    checkCredentials: (credentials) => checkSendGridApiKey(credentials.apiKey),
     targets: (config) => endpointTarget(config, SENDGRID_API),
     retargets: endpointMoved,
   },

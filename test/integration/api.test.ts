@@ -257,7 +257,7 @@ describe('bad input', () => {
       channel: 'email',
       provider: 'smtp',
       config: { host: 'h', port: 25, from: 'a@acme.test' },
-      credentials: { pass: 'hunter2' },
+      credentials: { user: 'relay', pass: 'hunter2' },
     });
     expect(ok.status).toBe(200);
     const listed = await server.call('GET', '/v1/integrations');

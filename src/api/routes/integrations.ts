@@ -119,18 +119,20 @@ function offline<T>(check: () => T): T {
 
 /**
  * Builds the client as a send would, without connecting, so bad keys are a 422 now; and makes the
- * checks only a PUT makes (`stored`: the config it replaces, of the same provider).
+ * checks only a PUT makes (`stored`: the config it replaces, of the same provider), those of
+ * credentials only on the ones it gives (`used` may be the stored ones).
  */
 function buildOffline(
   definition: ProviderDefinition,
   config: Fields,
-  credentials: Fields,
+  credentials: { given: Fields | undefined; used: Fields },
   stored: Fields | null,
   providers: ProviderRegistry,
 ): void {
   const client = offline(() => {
     definition.checkAtPut?.(config, stored);
-    return definition.create(config, credentials, { outbound: providers.outbound });
+    if (credentials.given) definition.checkCredentials?.(credentials.given);
+    return definition.create(config, credentials.used, { outbound: providers.outbound });
   });
   void client.close?.().catch(() => undefined);
 }
@@ -174,7 +176,13 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
           unprocessableFields,
         );
         checkCredentialsFollow(definition, body, config, existing);
-        buildOffline(definition, config, credentials, stored?.config ?? null, providers);
+        buildOffline(
+          definition,
+          config,
+          { given: body.credentials, used: credentials },
+          stored?.config ?? null,
+          providers,
+        );
         if (definition.secretConfig) {
           // A webhook URL that is itself the secret is sealed with the credentials, never stored plain.
           const split = splitSecretConfig(definition, config, credentials);

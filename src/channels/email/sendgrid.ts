@@ -36,6 +36,20 @@ export interface SendGridCredentials {
 export const SENDGRID_API = 'https://api.sendgrid.com';
 
 /**
+ * The API key travels in the Authorization header, which cannot carry a line break, a control
+ * character or anything beyond Latin-1: such a key (one pasted with its trailing newline, say)
+ * would fail every send before it left, as if SendGrid never answered. Checked at `PUT`.
+ */
+export function checkSendGridApiKey(apiKey: unknown): void {
+  if (typeof apiKey === 'string' && !/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new ProviderConfigError(
+      'credentials.apiKey',
+      'must be the API key SendGrid gave: printable ASCII without spaces or line breaks',
+    );
+  }
+}
+
+/**
  * Creates the `sendgrid` provider: v3 Mail Send (`POST /v3/mail/send`, bearer API key) through
  * the outbound guard. SendGrid answers 202 with an `X-Message-Id` header, the provider message
  * id. The Tidings message id travels as a header and a custom arg, so SendGrid's event webhook

@@ -1,0 +1,134 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: responses are read field by field and checked by assertions
+type Json = any;
+
+/**
+ * Credentials and settings a client can be built with but that break every send (or sign with less
+ * than was given) are a 422 at PUT naming the field — never a failure found at send time (API.md
+ * "Integrations": config and credentials are checked at PUT). Found by the hostile-input sweep:
+ * each of these was a 200.
+ */
+describe('integration PUT refuses settings no send could use', () => {
+  let server: TestServer;
+  const dkimPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const put = (id: string, body: Record<string, unknown>) =>
+    server.call('PUT', `/v1/integrations/${id}`, body);
+
+  const expectRefused = async (id: string, body: Record<string, unknown>, path: string) => {
+    const answer = await put(id, body);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+    expect(answer.body.error.code).toBe('unprocessable');
+    expect(answer.body.error.details.map((d: Json) => d.path)).toEqual([path]);
+    // Nothing half-written: the integration does not exist.
+    expect((await server.call('GET', `/v1/integrations/${id}`)).status).toBe(404);
+  };
+
+  const smtp = (config: Record<string, unknown>, credentials: Record<string, unknown>) => ({
+    channel: 'email',
+    provider: 'smtp',
+    config: { host: 'smtp.example.com', port: 587, from: 'a@acme.test', ...config },
+    credentials,
+  });
+
+  it.each([
+    // nodemailer fails every send at AUTH: 'Missing credentials for "PLAIN"'.
+    ['a user without a password', { user: 'relay' }, 'credentials.pass'],
+    ['an empty password', { user: 'relay', pass: '' }, 'credentials.pass'],
+    // Never authenticates: the password is silently unused.
+    ['a password without a user', { pass: 'hunter2' }, 'credentials.user'],
+    ['an empty user', { user: '', pass: 'hunter2' }, 'credentials.user'],
+  ])('SMTP: %s', async (_, credentials, path) => {
+    await expectRefused('smtp-login', smtp({}, credentials), path);
+  });
+
+  it.each([
+    [
+      'a domain with a line break',
+      { domainName: 'acme.test\r\nBcc: x@evil.test', keySelector: 's1' },
+      'domainName',
+    ],
+    ['a domain with a tag separator', { domainName: 'acme.test; t=y', keySelector: 's1' }, 'domainName'],
+    ['an empty domain', { domainName: '', keySelector: 's1' }, 'domainName'],
+    ['a selector with a space', { domainName: 'acme.test', keySelector: 's 1' }, 'keySelector'],
+    ['an empty selector', { domainName: 'acme.test', keySelector: '' }, 'keySelector'],
+  ])('SMTP DKIM: %s (the signature would be mangled and fail at every receiver)', async (_, dkim, field) => {
+    await expectRefused('smtp-dkim', smtp({ dkim }, { dkimPrivateKey }), `config.dkim.${field}`);
+  });
+
+  it('SMTP: a login and DKIM names that are right are taken', async () => {
+    const ok = await put(
+      'smtp-ok',
+      smtp(
+        { dkim: { domainName: 'mail.acme.test', keySelector: 's1._x-y' } },
+        { user: 'relay', pass: 'hunter2', dkimPrivateKey },
+      ),
+    );
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    // A later PUT without credentials keeps the stored ones and is not checked again.
+    const { credentials: _, ...withoutCredentials } = smtp(
+      { dkim: { domainName: 'mail.acme.test', keySelector: 's1._x-y' } },
+      {},
+    );
+    const reprioritised = await put('smtp-ok', { ...withoutCredentials, priority: 2 });
+    expect(reprioritised.status, JSON.stringify(reprioritised.body)).toBe(200);
+  });
+
+  it.each([
+    ['a trailing newline', 'SG.abcdefghijklmnop.qrstuvwxyz0123456789\n'],
+    ['a line break and a header', 'SG.abc.def\r\nX-Injected: 1'],
+    ['a space', 'SG.abc def'],
+    ['a non-Latin-1 character', 'SG.ключ'],
+  ])('SendGrid: an API key with %s (no Authorization header can carry it)', async (_, apiKey) => {
+    await expectRefused(
+      'sendgrid-key',
+      { channel: 'email', provider: 'sendgrid', config: { from: 'a@acme.test' }, credentials: { apiKey } },
+      'credentials.apiKey',
+    );
+  });
+
+  it.each([
+    // Node's base64 decoder skips these characters: the HMAC key would be empty, known to everyone.
+    ['no base64 at all', 'whsec_!!!!!!!!!!!!!!!!!!!!'],
+    ['a space inside', 'whsec_MfKQ9r8GKYqrTwjU PD8ILPZIo2LaLaSw'],
+    ['too little base64 (9 bytes)', 'whsec_AAAAAAAAAAAA'],
+  ])('webhook: a whsec_ secret with %s', async (_, secret) => {
+    await expectRefused(
+      'hook-secret',
+      {
+        channel: 'webhook',
+        provider: 'webhook',
+        config: { url: 'https://hooks.example.com/tidings' },
+        credentials: { secret },
+      },
+      'credentials.secret',
+    );
+  });
+
+  it.each([
+    ['a whsec_ secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+    ['a whsec_ secret in base64url with padding', 'whsec_MfKQ9r8GKYqrTwjU_D8ILPZIo2La-w=='],
+    ['a raw secret with any characters', 'not base64 at all, but long enough'],
+  ])('webhook: %s is taken', async (_, secret) => {
+    const ok = await put('hook-ok', {
+      channel: 'webhook',
+      provider: 'webhook',
+      config: { url: 'https://hooks.example.com/tidings' },
+      credentials: { secret },
+    });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+  });
+});
