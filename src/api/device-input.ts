@@ -101,12 +101,26 @@ export function checkDevice(
   };
 }
 
-/** The end of a token or endpoint, enough to tell devices apart in a list and useless to anyone else. */
+/** Characters a hint shows of the end of a token (or of an endpoint's path). */
+const HINT_LENGTH = 4;
+/**
+ * The shortest secret a hint shows the end of: a third of it at most. A shorter one (an FCM token
+ * may be a few characters) would be returned whole, or nearly, so its hint shows nothing of it.
+ */
+const HINTED_MIN_LENGTH = 3 * HINT_LENGTH;
+
+const endOf = (secret: string) => (secret.length >= HINTED_MIN_LENGTH ? secret.slice(-HINT_LENGTH) : '');
+
+/**
+ * The end of a token or endpoint, enough to tell devices apart in a list and useless to anyone else.
+ * A web push endpoint shows its push service (its origin, public) and the end of the rest.
+ */
 export function tokenHint(fields: DeviceFields): string {
   if (fields.subscription) {
     const { endpoint } = fields.subscription;
-    const origin = URL.canParse(endpoint) ? new URL(endpoint).origin : '';
-    return `${origin}/…${endpoint.slice(-4)}`;
+    if (!URL.canParse(endpoint)) return `…${endOf(endpoint)}`;
+    const url = new URL(endpoint);
+    return `${url.origin}/…${endOf(`${url.pathname}${url.search}${url.hash}`)}`;
   }
-  return `…${fields.token.slice(-4)}`;
+  return `…${endOf(fields.token)}`;
 }

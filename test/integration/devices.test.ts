@@ -194,6 +194,29 @@ describe('devices API', () => {
     expect(res.status).toBe(400);
   });
 
+  it('never returns a short token or endpoint whole in its hint (device view and export)', async () => {
+    // Found by the hostile-input sweep: "…" + the last 4 characters was the whole of a 3-character
+    // FCM token, and the push service + the last 4 characters the whole of a short endpoint.
+    const shortToken = 'q7Z';
+    const shortPath = '/q/8';
+    await server.call('PUT', '/v1/subscribers/shorty/devices/pixel', { platform: 'fcm', token: shortToken });
+    await server.call('PUT', '/v1/subscribers/shorty/devices/browser', {
+      platform: 'webpush',
+      subscription: subscription(`https://push.example.test${shortPath}`),
+    });
+    const list = await server.call('GET', '/v1/subscribers/shorty/devices');
+    expect(list.body.items.map((d: Json) => [d.deviceId, d.tokenHint])).toEqual([
+      ['pixel', '…'],
+      ['browser', 'https://push.example.test/…'],
+    ]);
+    const exported = await server.call('GET', '/v1/subscribers/shorty/export');
+    expect(exported.body.devices.map((d: Json) => d.tokenHint)).toEqual(['…', 'https://push.example.test/…']);
+    for (const view of [list.body, exported.body.devices]) {
+      expect(JSON.stringify(view)).not.toContain(shortToken);
+      expect(JSON.stringify(view)).not.toContain(shortPath.slice(1));
+    }
+  });
+
   it('holds web push endpoints to the private-target rule (422 blocked_target naming the field)', async () => {
     for (const host of ['127.0.0.1', 'localhost', '[::1]', '169.254.169.254', '10.1.2.3']) {
       const res = await server.call('PUT', '/v1/subscribers/eve/devices/browser', {
