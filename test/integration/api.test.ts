@@ -114,6 +114,30 @@ describe('idempotent ingest', () => {
     expect(unknown.error.code).toBe('workflow_not_found');
     expect(duplicate).toEqual({ eventId: ok.eventId, status: 'accepted', duplicate: true });
   });
+
+  it("names every refused bulk item's field under events[i], whatever refused it", async () => {
+    // Found by the hostile-input sweep: an unknown workflow and a reused idempotency key named
+    // `workflow` and `idempotencyKey`, while invalid items and unknown topics named events[i].….
+    const res = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        { workflow: 'alert', to: ['bulk_3'], idempotencyKey: 'bulk-paths' },
+        { workflow: 'missing', to: ['bulk_3'] },
+        { workflow: 'alert', to: ['bulk_3'], idempotencyKey: 'bulk-paths', data: { other: true } },
+        { workflow: 'alert', to: [{ topic: 'no-such-topic' }] },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const [, unknown, reused, topic] = res.body.results;
+    expect(unknown.error).toMatchObject({
+      code: 'workflow_not_found',
+      details: [{ path: 'events[1].workflow', message: 'is not a known workflow' }],
+    });
+    expect(reused.error).toMatchObject({
+      code: 'idempotency_key_reused',
+      details: [{ path: 'events[2].idempotencyKey', message: expect.any(String) }],
+    });
+    expect(topic.error.details.map((d: { path: string }) => d.path)).toEqual(['events[3].to[0].topic']);
+  });
 });
 
 describe('bad input', () => {

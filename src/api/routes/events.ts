@@ -140,7 +140,11 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     }
     const key = checked.value.idempotencyKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
     const result = await ingest.accept(tenantId, checked.value, key);
-    if (!result.ok) return { error: rejection(result, checked.value.workflow).toBody().error };
+    if (!result.ok) {
+      // Like every refused item, its fields are named under events[index].
+      const refused = rejection(result, checked.value.workflow).toBody().error;
+      return { error: { ...refused, details: itemDetails(refused.details, index) } };
+    }
     metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
     return acceptedBody(result);
   }
