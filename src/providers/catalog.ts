@@ -3,7 +3,7 @@ import { createDiscordProvider } from '../channels/chat/discord.ts';
 import { createSlackProvider } from '../channels/chat/slack.ts';
 import { checkedFrom } from '../channels/email/sender.ts';
 import { checkSendGridApiKey, createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
-import { createSesProvider } from '../channels/email/ses.ts';
+import { createSesProvider, isAwsRegion } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
 import { checkDkimNames, checkSmtpLogin } from '../channels/email/smtp-settings.ts';
 import { type ChannelProvider, ProviderConfigError, type ProviderContext } from '../channels/port.ts';
@@ -308,7 +308,12 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: sesCredentials,
     create: (config, credentials, context) =>
       createSesProvider(config as never, credentials as never, context),
-    targets: (config) => endpointTarget(config, `https://email.${text(config.region)}.amazonaws.com`),
+    // A region that is no region names no host: create() refuses it, naming config.region (checking
+    // the URL built from `x@10.0.0.1/` instead would blame config.endpoint, a field never given).
+    targets: (config) =>
+      config.endpoint === undefined && !isAwsRegion(config.region)
+        ? []
+        : endpointTarget(config, `https://email.${text(config.region)}.amazonaws.com`),
     // The default endpoint follows the region: another region is another host.
     retargets: (before, after) => endpointMoved(before, after) || text(before.region) !== text(after.region),
   },

@@ -132,3 +132,39 @@ describe('integration PUT refuses settings no send could use', () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
   });
 });
+
+describe('integration PUT names the field at fault', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    // No TIDINGS_ALLOW_PRIVATE_TARGETS: the private-target rule is on.
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it.each(['x@169.254.169.254/', 'x@[::1]:443/'])(
+    'SES: the region %j is refused as no region (config.region), not as a blocked config.endpoint',
+    async (region) => {
+      // Found by the hostile-input sweep: the default endpoint built from this region
+      // (https://email.x@169.254.169.254/.amazonaws.com) was checked first, and the 422 blamed
+      // config.endpoint, a field the request never gave.
+      const answer = await server.call('PUT', '/v1/integrations/ses-region', {
+        channel: 'email',
+        provider: 'ses',
+        config: { region, from: 'a@acme.test' },
+        credentials: {
+          accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+          secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        },
+      });
+      expect(answer.status).toBe(422);
+      expect(answer.body.error.code).toBe('unprocessable');
+      expect(answer.body.error.details).toEqual([
+        { path: 'config.region', message: 'must be an AWS region such as us-east-1' },
+      ]);
+    },
+  );
+});

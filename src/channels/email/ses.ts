@@ -41,6 +41,11 @@ export interface SesConfig {
 export type SesCredentials = AwsCredentials;
 
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+/** `us-east-1`, `eu-west-2`…: the region the default endpoint is built from. */
+export function isAwsRegion(region: unknown): boolean {
+  return typeof region === 'string' && REGION.test(region);
+}
 const UTF8 = 'UTF-8';
 
 /** Throttling: the same request succeeds later. */
@@ -61,7 +66,7 @@ export function createSesProvider(
   credentials: SesCredentials,
   context: ProviderContext,
 ): ChannelProvider {
-  if (typeof config.region !== 'string' || !REGION.test(config.region)) {
+  if (!isAwsRegion(config.region)) {
     throw new ProviderConfigError('config.region', 'must be an AWS region such as us-east-1');
   }
   const from = formatMailbox(checkedFrom(config.from));
