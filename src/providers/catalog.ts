@@ -12,7 +12,7 @@ import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
 import { checkWebhookSecret } from '../channels/webhook/signature.ts';
-import { createWebhookProvider } from '../channels/webhook/webhook.ts';
+import { checkWebhookUrl, createWebhookProvider } from '../channels/webhook/webhook.ts';
 import { createWebPushProvider } from '../channels/webpush/webpush.ts';
 import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
 import type { Channel } from '../shared/model.ts';
@@ -289,6 +289,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: webhookCredentials,
     create: (config, credentials, context) =>
       createWebhookProvider(config as never, credentials as never, context),
+    // Only a new URL is checked: a stored one keeps working as it did (see checkAtPut).
+    checkAtPut: (config, stored) => {
+      if (stored?.url !== config.url) checkWebhookUrl(config.url);
+    },
     checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
     targets: (config) => [{ path: 'config.url', host: urlHost(config.url) }],
     retargets: (before, after) => text(before.url) !== text(after.url),

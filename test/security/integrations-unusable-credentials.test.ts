@@ -168,3 +168,30 @@ describe('integration PUT names the field at fault', () => {
     },
   );
 });
+
+describe('webhook integration URLs', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('refuses a user name or password in the URL (never sent; GET would show the password)', async () => {
+    // Found by the hostile-input sweep: taken with a 200, echoed whole by GET /v1/integrations,
+    // and dropped from every request, so a receiver that wanted it refused every message.
+    const answer = await server.call('PUT', '/v1/integrations/hook-userinfo', {
+      channel: 'webhook',
+      provider: 'webhook',
+      config: { url: 'https://relay:hunter2@hooks.example.com/tidings' },
+      credentials: { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+    });
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.details.map((d: Json) => d.path)).toEqual(['config.url']);
+    const listed = await server.call('GET', '/v1/integrations');
+    expect(JSON.stringify(listed.body)).not.toContain('hunter2');
+  });
+});

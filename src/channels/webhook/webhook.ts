@@ -38,6 +38,22 @@ export interface WebhookPayload {
   data: Record<string, unknown>;
 }
 
+/**
+ * Checked when the URL is written (`PUT`): a user name or password in it would never be sent (the
+ * request goes to the URL's origin and path), so a receiver that wants them refuses every message,
+ * and the integration's GET would show the password. The signature is what authenticates Tidings.
+ */
+export function checkWebhookUrl(url: unknown): void {
+  if (typeof url !== 'string' || !URL.canParse(url)) return;
+  const { username, password } = new URL(url);
+  if (username !== '' || password !== '') {
+    throw new ProviderConfigError(
+      'config.url',
+      'must not carry a user name or password: they are never sent (the webhook-signature header authenticates Tidings)',
+    );
+  }
+}
+
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_TIMEOUT_MS = 30_000;
 
