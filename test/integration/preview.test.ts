@@ -163,6 +163,33 @@ describe('workflow preview', () => {
     expect(longestStall).toBeLessThan(500);
   });
 
+  it("gives the event loop back between one tenant's queued previews too, not only between steps", async () => {
+    // Found by the hostile-input sweep: one-step slow previews queued behind another rendered back
+    // to back in one macrotask (each turn starts as the one before ends), so another tenant's
+    // request waited for all of them — API.md: other tenants never wait for them.
+    await server.call('PUT', '/v1/workflows/prev_slow_first', { channels: slowSteps(8) });
+    await server.call('PUT', '/v1/workflows/prev_slow1', { channels: slowSteps(1) });
+    const preview = (key: string) =>
+      server.call('POST', `/v1/workflows/${key}/preview`, { subscriberId: 'prev_es', data: { n: 400 } });
+    let last = performance.now();
+    let longestStall = 0;
+    const ticks = setInterval(() => {
+      const now = performance.now();
+      longestStall = Math.max(longestStall, now - last);
+      last = now;
+    }, 5);
+    // The first renders for ~1 s, yielding between its steps: the four one-step ones queue behind it.
+    const answers = await Promise.all([
+      preview('prev_slow_first'),
+      ...Array.from({ length: 4 }, () => preview('prev_slow1')),
+    ]).finally(() => clearInterval(ticks));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(answers[1]!.body.channels[0].error.reason).toBe('template_timeout');
+    // One step is ~100 ms of synchronous work (its budget and one retry); the four queued ones
+    // ran as one block of 400 ms or more.
+    expect(longestStall).toBeLessThan(300);
+  });
+
   it("runs one tenant's previews one at a time, four waiting at most: more answer 429", async () => {
     // Long enough (~1 s) for all seven to arrive while the first renders.
     await server.call('PUT', '/v1/workflows/prev_slow2', { channels: slowSteps(10) });
