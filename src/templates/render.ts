@@ -13,6 +13,7 @@ import { digestKeyEngine, htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } fr
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 import { LOCALE_REGISTER, type RenderLocale, warmIntl } from './intl-filters.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE, localeChain, localizedFields } from './locale.ts';
+import { markupProblem } from './markup-bound.ts';
 import { canonicalCatalogue, MessageBook } from './messages.ts';
 import { MJML_FIELD } from './mjml.ts';
 
@@ -165,8 +166,9 @@ export function compileStep(fields: TemplateFields): CompiledStep {
 }
 
 /**
- * Checks templates for syntax errors and for what templates may not do (load files); answers one
- * message per broken field.
+ * Checks templates for syntax errors, for what templates may not do (load files) and for more
+ * markup than a field may hold (markup-bound.ts, checked before parsing); answers one message per
+ * broken field.
  *
  * @example
  * templateErrors({ body: '{{ data.x ' }); // [{ field: 'body', message: '...' }]
@@ -174,6 +176,11 @@ export function compileStep(fields: TemplateFields): CompiledStep {
 export function templateErrors(fields: TemplateFields): { field: string; message: string }[] {
   const errors: { field: string; message: string }[] = [];
   for (const [field, source] of renderedEntries(fields)) {
+    const tooMuch = markupProblem(source);
+    if (tooMuch !== null) {
+      errors.push({ field, message: tooMuch });
+      continue;
+    }
     try {
       engineFor(field).parse(source);
     } catch (error) {

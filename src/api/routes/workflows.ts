@@ -8,6 +8,7 @@ import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
 import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
 import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
+import { TimeSlices } from '../../shared/time-slices.ts';
 import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
@@ -73,14 +74,19 @@ function variantDetails(step: Step, i: number): ErrorDetail[] {
   return details;
 }
 
-/** Template and condition syntax is checked when the workflow is saved, not when the first event fails. */
-function templateDetails(body: WorkflowBody): ErrorDetail[] {
-  return body.channels.flatMap((step, i) => {
-    const details: ErrorDetail[] = variantDetails(step, i);
+/**
+ * Template and condition syntax is checked when the workflow is saved, not when the first event
+ * fails. A body may hold a megabyte of templates: they are parsed a field at a time, giving the
+ * event loop back between fields (TimeSlices) so other callers' requests are not held meanwhile.
+ */
+async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
+  const slices = new TimeSlices();
+  const details: ErrorDetail[] = [];
+  for (const [i, step] of body.channels.entries()) {
+    details.push(...variantDetails(step, i));
     for (const arm of armsWithPaths(step, i)) {
-      for (const e of templateErrors(arm.template))
-        details.push({ path: `${arm.at}.template.${e.field}`, message: e.message });
-      details.push(...localeDetails(arm.locales, `${arm.at}.locales`));
+      details.push(...(await fieldDetails(arm.template, `${arm.at}.template`, slices)));
+      details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices)));
     }
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
@@ -89,18 +95,34 @@ function templateDetails(body: WorkflowBody): ErrorDetail[] {
         path: `channels[${i}].skipIfOnline`,
         message: 'applies to push, webpush, sms and email steps only',
       });
-    return details;
-  });
+  }
+  return details;
+}
+
+/** Each field of one template checked on its own, the event loop given back between them when due. */
+async function fieldDetails(fields: Fields, path: string, slices: TimeSlices): Promise<ErrorDetail[]> {
+  const details: ErrorDetail[] = [];
+  for (const [field, source] of Object.entries(fields)) {
+    await slices.yieldIfDue();
+    for (const e of templateErrors({ [field]: source }))
+      details.push({ path: `${path}.${e.field}`, message: e.message });
+  }
+  return details;
 }
 
 /** A step's `locales`: BCP 47 tags, each spelled once, holding templates that parse. */
-function localeDetails(locales: Record<string, Fields> | undefined, path: string): ErrorDetail[] {
+async function localeDetails(
+  locales: Record<string, Fields> | undefined,
+  path: string,
+  slices: TimeSlices,
+): Promise<ErrorDetail[]> {
   if (!locales) return [];
   const tags = byCanonicalTag(locales);
   if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
-  return Object.entries(locales).flatMap(([tag, fields]) =>
-    templateErrors(fields).map((e) => ({ path: `${path}.${tag}.${e.field}`, message: e.message })),
-  );
+  const details: ErrorDetail[] = [];
+  for (const [tag, fields] of Object.entries(locales))
+    details.push(...(await fieldDetails(fields, `${path}.${tag}`, slices)));
+  return details;
 }
 
 /**
@@ -273,7 +295,7 @@ async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<
   // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
   const details = [
     ...nameDetails(body),
-    ...templateDetails(body),
+    ...(await templateDetails(body)),
     ...messageDetails(body),
     ...fallbackDetails(body),
     ...digestDetails(body),
@@ -285,7 +307,7 @@ async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<
   const mjml = await mjmlTurns.run(tenantId, () => compileMjmlSteps(body, compiledAt));
   if (mjml.length > 0) throw validationError(mjml);
   // The compiled HTML is a template too: what is wrong with it is said of the MJML it came from.
-  const compiled = templateDetails(body).map((detail) => {
+  const compiled = (await templateDetails(body)).map((detail) => {
     const at = detail.path.endsWith('.html') ? detail.path.slice(0, -'.html'.length) : null;
     if (at === null || !compiledAt.has(at)) return detail;
     return { path: `${at}.${MJML_FIELD}`, message: `in the html it compiles to: ${detail.message}` };
