@@ -3,26 +3,56 @@ import type { ErrorDetail } from './errors.ts';
 /** At most this many action buttons on an in-app item (API.md). */
 const MAX_ACTIONS = 2;
 
+/** The flat fields `actions` becomes: a template giving `actions` may not give these as well. */
+const ACTION_FIELD = /^action[12](Label|Url)$/;
+
+/** Every template object of a step with its path: the default, each locale's, each variant's and theirs. */
+function templatesOf(step: unknown, i: number): [template: unknown, path: string][] {
+  if (typeof step !== 'object' || step === null) return [];
+  const found: [unknown, string][] = [];
+  const withLocales = (owner: Record<string, unknown>, at: string) => {
+    if ('template' in owner) found.push([owner.template, `${at}.template`]);
+    const locales = owner.locales;
+    if (typeof locales === 'object' && locales !== null && !Array.isArray(locales))
+      for (const [tag, fields] of Object.entries(locales)) found.push([fields, `${at}.locales.${tag}`]);
+  };
+  withLocales(step as Record<string, unknown>, `channels[${i}]`);
+  const variants = (step as { variants?: unknown }).variants;
+  if (Array.isArray(variants))
+    variants.forEach((variant, v) => {
+      if (typeof variant === 'object' && variant !== null)
+        withLocales(variant as Record<string, unknown>, `channels[${i}].variants[${v}]`);
+    });
+  return found;
+}
+
 /**
  * An in-app template's `actions: [{"label", "url"}]` (API.md), as the flat string fields templates
  * are made of: `action1Label`/`action1Url`, `action2Label`/`action2Url` — each a Liquid template
  * rendered like any other field, and read back into `actions` by the inbox views. Runs before the
  * body is validated, so the stored definition holds the flat fields (which a PUT also accepts).
- * Answers the problems found, naming `channels[i].template.actions…`; changes nothing then.
+ * Every template of a step takes it: the default one, a locale's (labels in the reader's
+ * language) and a variant's. Answers the problems found, naming `….actions…`; changes nothing then.
  */
 export function flattenTemplateActions(body: unknown): ErrorDetail[] {
   const channels = (body as { channels?: unknown } | null)?.channels;
   if (!Array.isArray(channels)) return [];
   const problems: ErrorDetail[] = [];
   const changes: (() => void)[] = [];
-  channels.forEach((step, i) => {
-    const template = (step as { template?: unknown } | null)?.template;
-    if (typeof template !== 'object' || template === null || !('actions' in template)) return;
-    const path = `channels[${i}].template.actions`;
+  const templates = channels.flatMap((step, i) => templatesOf(step, i));
+  for (const [template, at] of templates) {
+    if (typeof template !== 'object' || template === null || !('actions' in template)) continue;
+    const path = `${at}.actions`;
     const actions = (template as { actions: unknown }).actions;
     if (!Array.isArray(actions) || actions.length > MAX_ACTIONS) {
       problems.push({ path, message: `must be a list of at most ${MAX_ACTIONS} {"label", "url"}` });
-      return;
+      continue;
+    }
+    // Both would say what the buttons are, and one would silently replace the other.
+    const flat = Object.keys(template).filter((field) => ACTION_FIELD.test(field));
+    if (flat.length > 0) {
+      problems.push({ path, message: `cannot be given with ${flat.join(', ')}: give one or the other` });
+      continue;
     }
     const fields: Record<string, string> = {};
     actions.forEach((action, n) => {
@@ -39,7 +69,7 @@ export function flattenTemplateActions(body: unknown): ErrorDetail[] {
       delete record.actions;
       Object.assign(record, fields);
     });
-  });
+  }
   if (problems.length === 0) for (const change of changes) change();
   return problems;
 }

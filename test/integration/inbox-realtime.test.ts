@@ -575,3 +575,76 @@ describe('in-app template actions', () => {
     });
   });
 });
+
+describe('in-app template actions in every template of a step', () => {
+  /** The actions of the one inbox item `workflow` leaves for a fresh subscriber of `locale`. */
+  async function actionsFor(workflow: string, subscriberId: string, locale: string) {
+    await server.call('PUT', `/v1/subscribers/${subscriberId}`, { locale });
+    expect((await server.call('POST', '/v1/events', { workflow, to: [subscriberId] })).status).toBe(202);
+    const token = await tokenFor(subscriberId);
+    const item = await waitFor(async () => {
+      const items = (await server.call('GET', '/v1/inbox', undefined, { auth: token })).body.items;
+      return items?.[0] ?? null;
+    }, 'the inbox item');
+    return item.actions;
+  }
+
+  it("takes actions in a locale's fields and in a variant's template, as in the default one", async () => {
+    // Found by the hostile-input sweep: `actions` was taken only in `template`; in `locales.es` (labels
+    // in the reader's language) or a variant's template it was a 400 "must be string".
+    const localized = await server.call('PUT', '/v1/workflows/acts-es', {
+      channels: [
+        {
+          channel: 'in_app',
+          template: { title: 't', actions: [{ label: 'Open', url: 'https://x.example/o' }] },
+          locales: { es: { actions: [{ label: 'Abrir', url: 'https://x.example/o' }] } },
+        },
+      ],
+    });
+    expect(localized.status, JSON.stringify(localized.body)).toBe(200);
+    expect(localized.body.channels[0].locales.es).toEqual({
+      action1Label: 'Abrir',
+      action1Url: 'https://x.example/o',
+    });
+    expect(await actionsFor('acts-es', 'acts_es', 'es-MX')).toEqual([
+      { label: 'Abrir', url: 'https://x.example/o' },
+    ]);
+    expect(await actionsFor('acts-es', 'acts_en', 'en')).toEqual([
+      { label: 'Open', url: 'https://x.example/o' },
+    ]);
+
+    const variant = (label: string) => ({ title: 't', actions: [{ label, url: 'https://x.example/v' }] });
+    const varied = await server.call('PUT', '/v1/workflows/acts-ab', {
+      channels: [
+        {
+          channel: 'in_app',
+          variants: [
+            { name: 'a', weight: 1, template: variant('Go') },
+            { name: 'b', weight: 1, template: variant('Go') },
+          ],
+        },
+      ],
+    });
+    expect(varied.status, JSON.stringify(varied.body)).toBe(200);
+    expect(await actionsFor('acts-ab', 'acts_ab', 'en')).toEqual([
+      { label: 'Go', url: 'https://x.example/v' },
+    ]);
+  });
+
+  it('refuses actions beside the flat action fields they become (one would silently replace the other)', async () => {
+    const both = await server.call('PUT', '/v1/workflows/acts-both', {
+      channels: [
+        {
+          channel: 'in_app',
+          template: {
+            title: 't',
+            action1Label: 'Kept?',
+            actions: [{ label: 'Open', url: 'https://x.example' }],
+          },
+        },
+      ],
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.error.details.map((d: Json) => d.path)).toEqual(['channels[0].template.actions']);
+  });
+});
