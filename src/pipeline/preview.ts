@@ -66,8 +66,23 @@ export class PreviewTooLarge extends Error {
   }
 }
 
-/** Lets other requests run between two steps' renders (each may take its whole render budget). */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** How long the step a preview last rendered on this thread took, whichever tenant's it was (ms). */
+let lastStepMs = 0;
+/** A step that took this long is followed by a pause, not just one turn of the event loop. */
+const SLOW_STEP_MS = 10;
+const PAUSE_MS = 10;
+
+/**
+ * Lets other requests run before a step's render (each may take its whole render budget, and its
+ * one retry: ~100 ms). After a slow step the event loop is left free for PAUSE_MS rather than one
+ * turn: a request needs a few turns (accept, read, answer), and with a single turn between steps
+ * each of those cost it a whole step of another tenant's render — five queued one-step previews
+ * held another tenant's GET 0.4 s.
+ */
+const giveBack = () =>
+  new Promise<void>((resolve) =>
+    lastStepMs >= SLOW_STEP_MS ? setTimeout(resolve, PAUSE_MS) : setImmediate(resolve),
+  );
 
 /** The bytes a step's content adds to the answer, as JSON. */
 const contentBytes = (content: Record<string, string> | null) =>
@@ -139,10 +154,12 @@ export async function previewWorkflow(
   let bytes = 0;
   for (const [index, step] of workflow.definition.channels.entries()) {
     // Before the first step too: a tenant's previews run in turns (TenantTurns), each starting as
-    // the one before ends, and without this yield a one-step preview rendered in the same
-    // macrotask as the end of the one before — five queued held every other request ~500 ms.
-    await nextTurn();
+    // the one before ends, and without this a one-step preview rendered in the same macrotask as
+    // the end of the one before — five queued held every other request ~500 ms.
+    await giveBack();
+    const started = performance.now();
     const previewed = previewStep(step, index);
+    lastStepMs = performance.now() - started;
     bytes += contentBytes(previewed.content);
     if (bytes > PREVIEW_MAX_BYTES) throw new PreviewTooLarge(index, bytes);
     channels.push(previewed);
