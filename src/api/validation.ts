@@ -3,7 +3,7 @@ import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { findJsonProblem } from '../ingest/json-limits.ts';
-import { KEY_MESSAGE, PATTERN_MESSAGE } from '../shared/pattern-messages.ts';
+import { FORMAT_MESSAGES, invalidKey, KEY_MESSAGE, PATTERN_MESSAGE } from '../shared/pattern-messages.ts';
 import { type ErrorDetail, validationError } from './errors.ts';
 
 interface SchemaError {
@@ -77,13 +77,21 @@ function patternMessage(error: SchemaError, root: unknown): string {
 /** What a record's key outside the keys' pattern is told (PatternRecord), or null: not a record's. */
 function keyMessage(recordPath: string, root: unknown): string | null {
   const words = schemaAt(root, recordPath)?.[KEY_MESSAGE];
-  return typeof words === 'string' ? `is not a valid key: ${words}` : null;
+  return typeof words === 'string' ? invalidKey(words) : null;
+}
+
+/** What a value outside its format is told: the format's words (FORMAT_MESSAGES), or the raw line. */
+function formatMessage(error: SchemaError): string {
+  const format = error.params.format;
+  return typeof format === 'string' && Object.hasOwn(FORMAT_MESSAGES, format)
+    ? FORMAT_MESSAGES[format]!
+    : error.message;
 }
 
 /**
  * Turns schema errors into one readable detail per problem, each naming its field. Given the
  * `schema` the errors are of, a pattern's failure is said in the words that schema carries for it
- * (src/shared/pattern-messages.ts), not as the regular expression.
+ * (src/shared/pattern-messages.ts), not as the regular expression; a format's, in its words.
  */
 export function errorDetails(errors: Iterable<SchemaError>, prefix = '', schema?: TSchema): ErrorDetail[] {
   const details: ErrorDetail[] = [];
@@ -109,6 +117,8 @@ export function errorDetails(errors: Iterable<SchemaError>, prefix = '', schema?
       add(path, keyMessage(record, schema) ?? 'is not a known field');
     } else if (error.keyword === 'pattern') {
       add(path, patternMessage(error, schema));
+    } else if (error.keyword === 'format') {
+      add(path, formatMessage(error));
     } else {
       add(path, error.message);
     }

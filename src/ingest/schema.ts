@@ -119,7 +119,7 @@ function recipientDetails(to: unknown, details: ErrorDetail[]): void {
  *
  * @example
  * validateEvent({ workflow: 'w', to: [{ subscriberId: 'u', email: 'nope' }] }, Date.now());
- * // { ok: false, details: [{ path: 'to[0].email', message: 'must match format "email"' }] }
+ * // { ok: false, details: [{ path: 'to[0].email', message: 'must be an email address such as ada@example.com' }] }
  */
 export function validateEvent(
   body: unknown,

@@ -14,6 +14,25 @@ export const PATTERN_MESSAGE = 'x-pattern-message';
  */
 export const KEY_MESSAGE = 'x-key-message';
 
+/** How a 400 says a map's key is outside its rule (`words` as a key schema carries them). */
+export function invalidKey(words: string): string {
+  return `is not a valid key: ${words}`;
+}
+
+/**
+ * What a value outside each string `format` the schemas use is told, instead of `must match
+ * format "email"`. Formats are global (Format.Set in src/ingest/fields.ts; `date-time` is
+ * TypeBox's own, which wants seconds and a zone), so their words are too: every field of a
+ * format says the same.
+ */
+export const FORMAT_MESSAGES: Readonly<Record<string, string>> = {
+  email: 'must be an email address such as ada@example.com',
+  'date-time':
+    'must be a date and time in RFC 3339 form, with seconds and a time zone, e.g. 2026-12-06T09:00:00Z or 2026-12-06T10:00:00+01:00',
+  'iana-time-zone': 'must be an IANA time zone such as Europe/Berlin',
+  'bcp47-locale': 'must be a language tag such as en or pt-BR',
+};
+
 /**
  * A string held to `pattern`; a value outside it is answered with `message` ("must be …").
  *

@@ -202,3 +202,103 @@ describe('a value outside its pattern is answered in words', () => {
     ]);
   });
 });
+
+const EMAIL_WORDS = 'must be an email address such as ada@example.com';
+const DATE_TIME_WORDS =
+  'must be a date and time in RFC 3339 form, with seconds and a time zone, e.g. 2026-12-06T09:00:00Z or 2026-12-06T10:00:00+01:00';
+const TIME_ZONE_WORDS = 'must be an IANA time zone such as Europe/Berlin';
+const LANGUAGE_TAG_WORDS = 'must be a language tag such as en or pt-BR';
+
+type FormatRow = [label: string, method: string, route: string, body: unknown, path: string, message: string];
+
+/** Each format the schemas use, through more than one route where several use it: the words are the format's. */
+const FORMAT_ROWS: FormatRow[] = [
+  ["a subscriber's email", 'PUT', '/v1/subscribers/ada', { email: 'ada@localhost' }, 'email', EMAIL_WORDS],
+  [
+    'an inline recipient email',
+    'POST',
+    '/v1/events',
+    { workflow: 'w', to: [{ subscriberId: 'u', email: '"a\r\nBcc: x"@example.com' }] },
+    'to[0].email',
+    EMAIL_WORDS,
+  ],
+  [
+    "an event's sendAt without a zone",
+    'POST',
+    '/v1/events',
+    { workflow: 'w', to: ['u'], sendAt: '2026-12-06T09:00' },
+    'sendAt',
+    DATE_TIME_WORDS,
+  ],
+  [
+    "a subscriber's time zone",
+    'PUT',
+    '/v1/subscribers/ada',
+    { timezone: 'Mars/Olympus' },
+    'timezone',
+    TIME_ZONE_WORDS,
+  ],
+  [
+    "a tenant's default time zone",
+    'PATCH',
+    '/v1/settings',
+    { defaultTimezone: 'CEST+1' },
+    'defaultTimezone',
+    TIME_ZONE_WORDS,
+  ],
+  ["a subscriber's locale", 'PUT', '/v1/subscribers/ada', { locale: 'en_US' }, 'locale', LANGUAGE_TAG_WORDS],
+  [
+    "a workflow's default locale",
+    'PUT',
+    '/v1/workflows/w',
+    workflow({ defaultLocale: 'en_GB' }),
+    'defaultLocale',
+    LANGUAGE_TAG_WORDS,
+  ],
+  [
+    "an event's locale",
+    'POST',
+    '/v1/events',
+    { workflow: 'w', to: ['u'], locale: 'pt BR' },
+    'locale',
+    LANGUAGE_TAG_WORDS,
+  ],
+];
+
+describe('a value outside its format is answered in words', () => {
+  it.each(FORMAT_ROWS)('%s: %s %s', async (_label, method, route, body, path, message) => {
+    const answer = await server.call(method, route, body);
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.details).toEqual([{ path, message }]);
+  });
+
+  it("holds for a subscriber's own route too: a snooze's until", async () => {
+    const { token } = (await server.call('POST', '/v1/subscribers/ada/token')).body;
+    const answer = await server.call(
+      'POST',
+      '/v1/inbox/item_1/snooze',
+      { until: '2026-12-06 09:00' },
+      { auth: token },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.details).toEqual([{ path: 'until', message: DATE_TIME_WORDS }]);
+  });
+
+  it('still takes values of each format', async () => {
+    const subscriber = await server.call('PUT', '/v1/subscribers/formats', {
+      email: 'ada@example.com',
+      timezone: 'Europe/Berlin',
+      locale: 'pt-BR',
+    });
+    expect(subscriber.status, JSON.stringify(subscriber.body)).toBe(200);
+    const saved = await server.call('PUT', '/v1/workflows/formats', workflow({ defaultLocale: 'de-CH' }));
+    expect(saved.status, JSON.stringify(saved.body)).toBe(200);
+    const event = await server.call('POST', '/v1/events', {
+      workflow: 'formats',
+      to: ['formats'],
+      sendAt: new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, '+00:00'),
+      locale: 'en',
+    });
+    expect(event.status, JSON.stringify(event.body)).toBe(202);
+  });
+});

@@ -148,22 +148,26 @@ describe('bad input', () => {
     [
       { workflow: 'alert', to: [{ subscriberId: 'u', email: 'not-an-email' }] },
       'to[0].email',
-      'must match format "email"',
+      'must be an email address such as ada@example.com',
     ],
     [{ workflow: 'alert', to: ['ok', 42] }, 'to[1]', 'must be a subscriber id'],
     [{ workflow: 'alert', to: [{ topic: '' }] }, 'to[0].topic', 'must not have fewer than 1 characters'],
     [{ workflow: 'alert', to: ['u'], priority: 'urgent' }, 'priority', ''],
     [{ workflow: 'alert', to: ['u'], surprise: true }, 'surprise', 'is not a known field'],
-    [{ workflow: 'alert', to: ['u'], sendAt: 'tomorrow' }, 'sendAt', 'format'],
+    [
+      { workflow: 'alert', to: ['u'], sendAt: 'tomorrow' },
+      'sendAt',
+      'must be a date and time in RFC 3339 form',
+    ],
     [
       { workflow: 'alert', to: [{ subscriberId: 'u', timezone: 'Mars/Olympus' }] },
       'to[0].timezone',
-      'iana-time-zone',
+      'must be an IANA time zone such as Europe/Berlin',
     ],
     [
       { workflow: 'alert', to: [{ subscriberId: 'u', locale: 'not a locale' }] },
       'to[0].locale',
-      'bcp47-locale',
+      'must be a language tag such as en or pt-BR',
     ],
   ])('rejects %j with 400 naming %s, storing nothing', async (body, path, message) => {
     const before = await storedRows();

@@ -11,7 +11,7 @@ describe('validation details', () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.details).toEqual([
-      { path: 'email', message: 'must match format "email"' },
+      { path: 'email', message: 'must be an email address such as ada@example.com' },
       { path: 'phone', message: 'must be string' },
     ]);
   });
