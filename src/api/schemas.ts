@@ -12,6 +12,8 @@ import {
 } from '../ingest/fields.ts';
 import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
 import { PatternRecord, PatternString } from '../shared/pattern-messages.ts';
+import { LOCALE_KEY_MESSAGE, LOCALE_KEY_PATTERN } from '../templates/locale.ts';
+import { MESSAGE_KEY_MESSAGE, MESSAGE_KEY_PATTERN } from '../templates/messages.ts';
 import { ENDPOINT_EVENT_TYPES } from '../webhooks/events.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
@@ -76,8 +78,15 @@ const TemplateFields = PatternRecord(
   Type.String({ maxLength: 100_000 }),
   { additionalProperties: false },
 );
+/**
+ * A key of `locales` and `messages`: a BCP 47 tag of at most 64 characters. TypeBox keeps only a
+ * record key's pattern (a bare `minLength`/`maxLength` left any key through), so the rule is the
+ * pattern; whether the key is a tag is checked at PUT (byCanonicalTag), in the same words.
+ */
+const LocaleKey = PatternString(LOCALE_KEY_PATTERN, LOCALE_KEY_MESSAGE);
 /** A template's fields per BCP 47 tag, over the default ones. */
-const Locales = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), TemplateFields, {
+const Locales = PatternRecord(LocaleKey, TemplateFields, {
+  additionalProperties: false,
   maxProperties: 50,
   description: 'fields per BCP 47 tag ("es", "es-MX"), over the default template',
 });
@@ -117,10 +126,17 @@ export const WorkflowBody = Type.Object(
       }),
     ),
     messages: Type.Optional(
-      Type.Record(
-        Type.String({ minLength: 1, maxLength: 64 }),
-        Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.String({ maxLength: 10_000 })),
-        { description: 'ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }}' },
+      PatternRecord(
+        LocaleKey,
+        PatternRecord(
+          PatternString(MESSAGE_KEY_PATTERN, MESSAGE_KEY_MESSAGE),
+          Type.String({ maxLength: 10_000 }),
+          { additionalProperties: false },
+        ),
+        {
+          additionalProperties: false,
+          description: 'ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }}',
+        },
       ),
     ),
     category: Type.Optional(Type.String({ maxLength: 64 })),

@@ -1,3 +1,5 @@
+import { invalidKey } from '../shared/pattern-messages.ts';
+
 /**
  * Which of a workflow's locales a recipient gets (API.md "Templates: locales, messages…"): the
  * subscriber's `locale` (or the event's `"locale"`) picks the exact tag, then its language, then
@@ -7,6 +9,16 @@
  */
 
 export const DEFAULT_LOCALE = 'en';
+
+/**
+ * A key of a workflow's `locales` and `messages` as the schema holds it: subtags of 1–8 letters
+ * or digits joined by '-', 64 characters at most (as a subscriber's `locale`). A record's key is
+ * checked by its pattern alone, so the length lives in the pattern. Every tag Intl takes has this
+ * shape; whether a key that has it is a tag, byCanonicalTag decides, answering in the same words.
+ */
+export const LOCALE_KEY_PATTERN = '^(?=[A-Za-z0-9-]{1,64}$)[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})*$';
+export const LOCALE_KEY_MESSAGE = 'must be a language tag such as en or pt-BR, of at most 64 characters';
+const LOCALE_KEY = new RegExp(LOCALE_KEY_PATTERN);
 
 /** The canonical spelling of a BCP 47 tag, or null when it is not one. */
 export function canonicalTag(tag: string): string | null {
@@ -55,14 +67,24 @@ export function byCanonicalTag<T>(
   const spelled = new Map<string, string>();
   for (const [key, value] of Object.entries(entries)) {
     const tag = canonicalTag(key);
-    if (tag === null)
-      return { ok: false, key, message: 'is not a BCP 47 language tag (e.g. "es" or "es-MX")' };
+    if (tag === null) return { ok: false, key, message: invalidKey(LOCALE_KEY_MESSAGE) };
     const other = spelled.get(tag);
     if (other !== undefined) return { ok: false, key, message: `is the same locale as "${other}"` };
     spelled.set(tag, key);
     map.set(tag, value);
   }
   return { ok: true, map };
+}
+
+/**
+ * byCanonicalTag for a definition being saved (a PUT, a rollback): each key also within
+ * LOCALE_KEY_PATTERN, which the schema holds a PUT to and a rollback does not pass through. Only
+ * at saving: a definition stored before the pattern, with a longer key, still renders.
+ */
+export function byCanonicalTagToSave<T>(entries: Record<string, T>): ReturnType<typeof byCanonicalTag<T>> {
+  for (const key of Object.keys(entries))
+    if (!LOCALE_KEY.test(key)) return { ok: false, key, message: invalidKey(LOCALE_KEY_MESSAGE) };
+  return byCanonicalTag(entries);
 }
 
 /**

@@ -11,7 +11,8 @@ import {
   parse,
 } from '@formatjs/icu-messageformat-parser';
 import { IntlMessageFormat } from 'intl-messageformat';
-import { byCanonicalTag, languageOf } from './locale.ts';
+import { invalidKey } from '../shared/pattern-messages.ts';
+import { byCanonicalTag, byCanonicalTagToSave, languageOf } from './locale.ts';
 import { MESSAGE_FORMATTERS } from './message-formatters.ts';
 
 /**
@@ -29,8 +30,15 @@ export const MESSAGE_MAX_CHARS = 10_000;
 export const MESSAGES_MAX_KEYS = 500;
 export const MESSAGES_MAX_LOCALES = 50;
 
-/** A message key, as a field name: a letter, then letters, digits, `_`, `.` or `-`. */
-export const MESSAGE_KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,99}$/;
+/**
+ * A message key, as templates name it (`"comments" | t`): a letter, then letters, digits, `_`, `.`
+ * or `-`, 100 characters in all. The schema holds `messages` keys to it (its length in the
+ * pattern: a record's key is checked by pattern alone), and catalogueProblems a rollback.
+ */
+export const MESSAGE_KEY_PATTERN = '^[A-Za-z][A-Za-z0-9_.-]{0,99}$';
+export const MESSAGE_KEY_MESSAGE =
+  "must be 1–100 characters: a letter (A–Z, a–z), then letters, digits, '_', '.' or '-'";
+const MESSAGE_KEY = new RegExp(MESSAGE_KEY_PATTERN);
 
 /** A message a template asked for that no locale of the chain holds. */
 export class MissingMessage extends Error {
@@ -138,11 +146,14 @@ export interface MessageProblem {
   message: string;
 }
 
-/** What is wrong with a catalogue, each problem naming `messages.<locale>.<key>`; for the check at PUT. */
+/**
+ * What is wrong with a catalogue, each problem naming `messages.<locale>.<key>`; for the check at
+ * PUT and at rollback (which the schema's key rules do not see, so they are checked here too).
+ */
 export function catalogueProblems(messages: MessageCatalogue | undefined): MessageProblem[] {
   if (!messages) return [];
   const problems: MessageProblem[] = [];
-  const tags = byCanonicalTag(messages);
+  const tags = byCanonicalTagToSave(messages);
   if (!tags.ok) return [{ path: `messages.${tags.key}`, message: tags.message }];
   if (tags.map.size > MESSAGES_MAX_LOCALES)
     return [{ path: 'messages', message: `at most ${MESSAGES_MAX_LOCALES} locales` }];
@@ -154,10 +165,7 @@ export function catalogueProblems(messages: MessageCatalogue | undefined): Messa
       const path = `messages.${locale}.${key}`;
       const source = entries[key]!;
       if (!MESSAGE_KEY.test(key)) {
-        problems.push({
-          path,
-          message: 'a message key is a letter, then letters, digits, _, . or - (100 at most)',
-        });
+        problems.push({ path, message: invalidKey(MESSAGE_KEY_MESSAGE) });
         continue;
       }
       if (source.length > MESSAGE_MAX_CHARS) {

@@ -11,7 +11,7 @@ import { parseDuration } from '../../shared/time.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
 import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
-import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
+import { byCanonicalTagToSave, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
 import {
   canonicalCatalogue,
   catalogueProblems,
@@ -110,14 +110,17 @@ async function fieldDetails(fields: Fields, path: string, slices: TimeSlices): P
   return details;
 }
 
-/** A step's `locales`: BCP 47 tags, each spelled once, holding templates that parse. */
+/**
+ * A step's `locales`: BCP 47 tags within the key rule (which a rollback does not meet in the
+ * schema), each spelled once, holding templates that parse.
+ */
 async function localeDetails(
   locales: Record<string, Fields> | undefined,
   path: string,
   slices: TimeSlices,
 ): Promise<ErrorDetail[]> {
   if (!locales) return [];
-  const tags = byCanonicalTag(locales);
+  const tags = byCanonicalTagToSave(locales);
   if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
   const details: ErrorDetail[] = [];
   for (const [tag, fields] of Object.entries(locales))
