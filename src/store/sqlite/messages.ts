@@ -32,12 +32,27 @@ import type { JobStatements } from './jobs.ts';
 const NO_META = Object.freeze({});
 
 /**
+ * Room a message that will go to a provider keeps in its row for the send's timeline entries
+ * (`sending`, then `sent`: about 200 bytes): trailing spaces after the JSON, which SQLite's JSON
+ * functions drop when the first status write rewrites the timeline. Messages are inserted in id
+ * order, so their pages are packed full; without the room each of those writes grew its row out
+ * of a full page and split it (measured alone: two status writes of a push 45 → 32–35 µs, the
+ * insert +2–4 µs).
+ */
+const SEND_ENTRIES_ROOM = ' '.repeat(224);
+
+/**
  * The new status of an update (bound twice): a message with a receipt keeps it when a send's
  * answer or retry (queued, deferred, sending, sent) arrives after it — the device may report
  * before the provider's answer is recorded.
  */
 const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND ? IN ('queued', 'deferred', 'sending', 'sent')
        THEN status ELSE ? END`;
+
+/** A message that waits for its provider call: its status writes append to its timeline. */
+function willBeSent(record: { channel: Channel; status: string }): boolean {
+  return record.channel !== 'in_app' && (record.status === 'queued' || record.status === 'deferred');
+}
 
 export function sqliteMessageStore(
   db: Database.Database,
@@ -223,7 +238,7 @@ export function sqliteMessageStore(
           record.provider,
           JSON.stringify(record.content),
           json(record.data),
-          json(record.timeline),
+          willBeSent(record) ? json(record.timeline) + SEND_ENTRIES_ROOM : json(record.timeline),
           record.eventAt,
           record.createdAt,
           record.updatedAt,
