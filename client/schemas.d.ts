@@ -119,6 +119,7 @@ export type WorkflowDefinition = {
   defaultLocale?: string;
   /** ICU MessageFormat strings per locale and key, used as {{ "key" | t: name: value }} */
   messages?: Record<string, Record<string, string>>;
+  /** 1–64 characters, no control or bidi characters, no whitespace at either end */
   category?: string;
   priority?: "critical" | "high" | "normal" | "bulk";
   quietHours?: "bypass" | "respect";
@@ -190,10 +191,9 @@ export type IntegrationInput = {
   enabled?: boolean;
   config?: Record<string, unknown>;
   credentials?: Record<string, unknown>;
-  /** sends beyond it wait for a slot; none is dropped */
   rateLimit?: {
     perSecond: number;
-  };
+  } | null;
 };
 
 export type WebhookEndpointInput = {

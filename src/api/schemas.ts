@@ -115,6 +115,18 @@ const DefaultChannelChoices = Type.Object(
 /** Longest workflow name (a display name: see DisplayName). */
 export const WORKFLOW_NAME_MAX_LENGTH = 200;
 
+/**
+ * A workflow's category: what a subscriber opts out of by name (preferences' `categories` keys),
+ * so it holds no character a preference key refuses, and no space at either end — "transactional "
+ * would read as the exempt category and be none.
+ */
+export const WORKFLOW_CATEGORY_PATTERN = `^(?!\\s)[^${FORBIDDEN_IN_ANY_ID}]{1,64}(?<!\\s)$`;
+export const WORKFLOW_CATEGORY_MESSAGE =
+  'must be 1–64 characters without control characters or bidi overrides, not starting or ending with whitespace';
+const WorkflowCategory = PatternString(WORKFLOW_CATEGORY_PATTERN, WORKFLOW_CATEGORY_MESSAGE, {
+  description: '1–64 characters, no control or bidi characters, no whitespace at either end',
+});
+
 export const WorkflowBody = Type.Object(
   {
     name: Type.Optional(DisplayName(WORKFLOW_NAME_MAX_LENGTH)),
@@ -139,7 +151,7 @@ export const WorkflowBody = Type.Object(
         },
       ),
     ),
-    category: Type.Optional(Type.String({ maxLength: 64 })),
+    category: Type.Optional(WorkflowCategory),
     priority: Type.Optional(Type.Enum([...LANES])),
     quietHours: Type.Optional(Type.Enum(['bypass', 'respect'])),
     paused: Type.Optional(Type.Boolean()),
@@ -278,14 +290,18 @@ export const IntegrationBody = Type.Object(
     enabled: Type.Optional(Type.Boolean()),
     config: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     credentials: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    // null: no limit, as GET shows an integration without one (so what GET shows can be sent back).
     rateLimit: Type.Optional(
-      Type.Object(
-        {
-          // Whole milliseconds between sends: beyond 1000 per second there is no slot to give.
-          perSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
-        },
-        { additionalProperties: false, description: 'sends beyond it wait for a slot; none is dropped' },
-      ),
+      Type.Union([
+        Type.Object(
+          {
+            // Whole milliseconds between sends: beyond 1000 per second there is no slot to give.
+            perSecond: Type.Integer({ minimum: 1, maximum: 1000 }),
+          },
+          { additionalProperties: false, description: 'sends beyond it wait for a slot; none is dropped' },
+        ),
+        Type.Null(),
+      ]),
     ),
   },
   { additionalProperties: false },

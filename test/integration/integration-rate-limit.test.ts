@@ -46,6 +46,11 @@ describe('integration rateLimit.perSecond', () => {
     expect(accepted.status).toBe(200);
     expect(accepted.body.rateLimit).toEqual({ perSecond: 4 });
     expect((await server.call('GET', '/v1/integrations/hook')).body.rateLimit).toEqual({ perSecond: 4 });
+    // null is no limit, as GET shows one without: what GET shows can be sent back.
+    const lifted = await hook({ rateLimit: null });
+    expect(lifted.status).toBe(200);
+    expect(lifted.body.rateLimit).toBeNull();
+    expect((await server.call('GET', '/v1/integrations/hook')).body.rateLimit).toBeNull();
   });
 
   it('sends beyond the limit wait for a later second; none is dropped', async () => {

@@ -24,7 +24,14 @@ import type { ApiContext } from '../context.ts';
 import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
-import { IdParams, Limit, WORKFLOW_NAME_MAX_LENGTH, WorkflowBody } from '../schemas.ts';
+import {
+  IdParams,
+  Limit,
+  WORKFLOW_CATEGORY_MESSAGE,
+  WORKFLOW_CATEGORY_PATTERN,
+  WORKFLOW_NAME_MAX_LENGTH,
+  WorkflowBody,
+} from '../schemas.ts';
 import { flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
@@ -293,11 +300,20 @@ function nameDetails(body: WorkflowBody): ErrorDetail[] {
   return problem ? [{ path: 'name', message: problem }] : [];
 }
 
+const WORKFLOW_CATEGORY = new RegExp(WORKFLOW_CATEGORY_PATTERN);
+
+/** The category's rule for a definition that did not come through the schema (a rollback), as nameDetails. */
+function categoryDetails(body: WorkflowBody): ErrorDetail[] {
+  if (body.category === undefined || WORKFLOW_CATEGORY.test(body.category)) return [];
+  return [{ path: 'category', message: WORKFLOW_CATEGORY_MESSAGE }];
+}
+
 /** A definition as it is saved, or the 400 that says what is wrong with it. */
 async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<WorkflowDefinition> {
   // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
   const details = [
     ...nameDetails(body),
+    ...categoryDetails(body),
     ...(await templateDetails(body)),
     ...messageDetails(body),
     ...fallbackDetails(body),
