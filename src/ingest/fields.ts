@@ -30,10 +30,12 @@ const NAME_CHARACTERS = new RegExp(NAME_PATTERN);
 export const NAME_CHARACTERS_MESSAGE = 'must not contain control or bidi formatting characters';
 
 // Blank: nothing but whitespace (as String#trim counts it: spaces of every width, NBSP, U+2028,
-// U+2029; tabs and newlines are controls, refused as such) and characters that show as nothing
-// (zero-width space and joiners, word joiner, the Hangul fillers, the Braille blank). Such a name
-// reads as no name in every list it appears in.
-const BLANK = /^[\s\u200b-\u200d\u2060\u115f\u1160\u3164\uffa0\u2800]*$/;
+// U+2029; tabs and newlines are controls, refused as such), characters Unicode says show as
+// nothing (Default_Ignorable_Code_Point: zero-width space and joiners, word joiner, soft hyphen,
+// invisible operators, variation selectors, tag characters, the Hangul fillers…), combining marks
+// with nothing to combine with, and the Braille blank. Such a name reads as no name in every list
+// it appears in.
+const BLANK = /^[\s\p{Default_Ignorable_Code_Point}\p{M}\u2800]*$/u;
 export const BLANK_NAME_MESSAGE = 'must not be blank';
 
 /** Whether `text` would show as no name at all (see BLANK). */

@@ -12,6 +12,20 @@ describe('displayNameProblem (the API rule for display names, for the CLI)', () 
   it('refuses a name that would show as none: empty, whitespace of any width, invisible characters', () => {
     for (const blank of ['', ' ', '   ', '\u00a0', '\u3000\u2003', '\u200b', ' \u2060 ', '\u3164', '\u2800'])
       expect(displayNameProblem(blank, 200), JSON.stringify(blank)).toBe('must not be blank');
+    // Default-ignorable code points and marks with nothing to mark show as nothing too.
+    for (const blank of [
+      '\u00ad',
+      '\u2061\u2064',
+      '\ufe0f',
+      '\u034f',
+      '\u180e',
+      '\u17b5',
+      '\u{e0020}',
+      '\u0301',
+      '\u{1d173}',
+    ])
+      expect(displayNameProblem(blank, 200), JSON.stringify(blank)).toBe('must not be blank');
+    expect(displayNameProblem('e\u0301', 200)).toBeNull();
     // Invisible characters inside a name are fine: an emoji sequence joins with U+200D.
     expect(displayNameProblem(' Acme ', 200)).toBeNull();
     expect(displayNameProblem('👩\u200d💻 team', 200)).toBeNull();
