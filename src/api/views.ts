@@ -174,6 +174,24 @@ function integrationHealth(
   return 'healthy';
 }
 
+/**
+ * A config as GET shows it: a URL holding a user name or password (taken before PUT refused them;
+ * never sent) shows `***` for each, so the password stored with it is not shown.
+ */
+function configView(config: Record<string, unknown>): Record<string, unknown> {
+  let shown: Record<string, unknown> | null = null;
+  for (const [field, value] of Object.entries(config)) {
+    if (typeof value !== 'string' || !value.includes('@') || !URL.canParse(value)) continue;
+    const url = new URL(value);
+    if (!url.username && !url.password) continue;
+    if (url.username) url.username = '***';
+    if (url.password) url.password = '***';
+    shown ??= { ...config };
+    shown[field] = url.href;
+  }
+  return shown ?? config;
+}
+
 export function integrationView(i: IntegrationRecord, circuit?: CircuitRecord) {
   return {
     id: i.id,
@@ -181,7 +199,7 @@ export function integrationView(i: IntegrationRecord, circuit?: CircuitRecord) {
     provider: i.provider,
     priority: i.priority,
     enabled: i.enabled,
-    config: i.config,
+    config: configView(i.config),
     rateLimit: i.perSecond === null ? null : { perSecond: i.perSecond },
     hasCredentials: i.sealedCredentials !== null,
     health: integrationHealth(i, circuit),

@@ -194,4 +194,29 @@ describe('webhook integration URLs', () => {
     const listed = await server.call('GET', '/v1/integrations');
     expect(JSON.stringify(listed.body)).not.toContain('hunter2');
   });
+
+  it('never shows the password of a URL stored before PUT refused one', async () => {
+    const { store } = server.tidings;
+    const url = 'https://relay:hunter2@hooks.example.com/tidings';
+    await store.putIntegration(
+      {
+        tenantId: 'default',
+        id: 'hook-stored-userinfo',
+        channel: 'webhook',
+        provider: 'webhook',
+        priority: 1,
+        config: { url },
+        sealedCredentials: null,
+        enabled: true,
+        perSecond: null,
+      },
+      Date.now(),
+    );
+    const one = await server.call('GET', '/v1/integrations/hook-stored-userinfo');
+    expect(one.status).toBe(200);
+    expect(one.body.config.url).toBe('https://***:***@hooks.example.com/tidings');
+    const listed = await server.call('GET', '/v1/integrations');
+    expect(JSON.stringify(listed.body)).not.toContain('hunter2');
+    expect(JSON.stringify(listed.body)).not.toContain('relay');
+  });
 });
