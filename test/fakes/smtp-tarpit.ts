@@ -4,7 +4,8 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
  * A local SMTP tarpit: a `node:net` server speaking plain SMTP (no TLS, no extensions) that holds
  * each reply back for `delayMs` — the greeting, EHLO, MAIL, RCPT, DATA and the final dot — and
  * then accepts the message. With the delay just under a client's inactivity timeout, no single
- * pause trips it, and a session takes six delays. `delayMs` can change at any time (0 heals it);
+ * pause trips it, and a session takes six delays. With a short delay it is a slow but healthy
+ * relay instead: a message on an open connection takes four (MAIL, RCPT, DATA, the dot). `delayMs` can change at any time (0 heals it);
  * a reply already held keeps the delay it was given. Like a real tarpit it never closes a
  * connection of its own accord, not even its half after the client's FIN: a client that only
  * half-closes keeps its socket until it destroys it.
@@ -57,11 +58,17 @@ export async function startSmtpTarpit(options: { delayMs: number }): Promise<Smt
       sockets.delete(socket);
       hungUp();
     });
+    // One close listener for all held replies: a connection that carries many messages holds many.
+    const held = new Set<NodeJS.Timeout>();
+    socket.once('close', () => {
+      for (const timer of held) clearTimeout(timer);
+    });
     const reply = (line: string) => {
       const timer = setTimeout(() => {
+        held.delete(timer);
         if (!socket.destroyed) socket.write(`${line}\r\n`);
       }, state.delayMs);
-      socket.once('close', () => clearTimeout(timer));
+      held.add(timer);
     };
     let buffered = '';
     let data: string[] | null = null;

@@ -10,6 +10,7 @@ import {
   type SendOutcome,
 } from '../port.ts';
 import { emailParts, looksLikeAddress } from './content.ts';
+import { SendSlots } from './send-slots.ts';
 import { emailMessageId } from './sender.ts';
 import { classifySmtpError, readSmtpError, sendDeadlineReason, smtpReplyLine } from './smtp-errors.ts';
 
@@ -50,12 +51,22 @@ export interface SmtpTimeouts {
   /** Silence on an open connection. */
   inactivityMs: number;
   /**
-   * The whole send, from the call to the server's verdict. An inactivity timeout alone never ends
+   * The whole send, from the moment it has one of the pool's connections (or room to open one) to
+   * the server's verdict; the wait for that is not counted. An inactivity timeout alone never ends
    * a session whose server (a tarpit) answers each command just before it: MAIL, RCPT, DATA and the
    * final dot could hold one send for minutes.
    */
   sendMs: number;
 }
+
+/** The pool's size. Fixed for tenants like the timeouts; tests pass a smaller one. */
+export interface SmtpPoolSize {
+  /** Connections the pool opens at most, and so sends under way at once (the rest wait their turn). */
+  connections: number;
+}
+
+/** nodemailer's default pool size, named because the adapter's own queue must match it. */
+export const SMTP_CONNECTIONS = 5;
 
 /**
  * The pipeline owns retries, so a send fails fast instead of holding a worker for nodemailer's
@@ -80,21 +91,30 @@ export const SMTP_TIMEOUTS: Readonly<SmtpTimeouts> = Object.freeze({
  * servername. Building the provider never connects, so it doubles as the offline check at `PUT`:
  * a DKIM setting without a usable private key throws {@link ProviderConfigError}.
  *
- * A send that has not ended within `timeouts.sendMs` (30 s) is abandoned: its pooled connection is
- * closed at once (the pool opens a fresh one for the next send) and it is `retryable` with a
- * reason saying so (see {@link SMTP_TIMEOUTS}).
+ * Sends beyond the pool's `connections` wait their turn in the adapter, first come first served,
+ * for as long as it takes (a running job's lease is renewed meanwhile): nodemailer's own queue is
+ * never used, so a send's deadline starts only once it has a connection. A send that has not
+ * ended within `sendMs` (30 s) of that is abandoned: its pooled connection is closed at once (the
+ * pool opens a fresh one for the next send) and it is `retryable` with a reason saying so (see
+ * {@link SMTP_TIMEOUTS}). A burst on a healthy relay thus never times out, however long its queue.
  */
 export function createSmtpProvider(
   config: SmtpConfig,
   credentials: SmtpCredentials,
   context: ProviderContext,
-  timeouts: Partial<SmtpTimeouts> = {},
+  tuning: Partial<SmtpTimeouts & SmtpPoolSize> = {},
 ): ChannelProvider {
-  const limits: SmtpTimeouts = { ...SMTP_TIMEOUTS, ...timeouts };
+  const limits: SmtpTimeouts & SmtpPoolSize = {
+    ...SMTP_TIMEOUTS,
+    connections: SMTP_CONNECTIONS,
+    ...tuning,
+  };
+  const slots = new SendSlots(limits.connections);
   const dkimPrivateKey = config.dkim ? checkedDkimKey(credentials.dkimPrivateKey) : undefined;
   const secure = config.secure ?? false;
   const transport = nodemailer.createTransport({
     pool: true,
+    maxConnections: limits.connections,
     host: config.host,
     port: config.port,
     secure,
@@ -131,8 +151,12 @@ export function createSmtpProvider(
       const parts = emailParts(message.content);
       if ('problem' in parts) return { kind: 'permanent', reason: parts.problem };
       const messageIdHeader = emailMessageId(message.messageId, config.from);
-      // Aborting fails the send at once, whether it still waits for a pooled connection or is
-      // under way on one (then the pool closes that connection and never hands it out again).
+      // With ~190 sends of a tenant at once and 5 connections, most wait here, maybe minutes on a
+      // healthy relay: timed from the call, they would be abandoned untried, reported as the
+      // server's slowness, and counted against its circuit breaker.
+      if (!(await slots.acquire())) return { kind: 'retryable', reason: CLOSED_BEFORE_SEND };
+      // Aborting fails the send at once, under way on a connection (then the pool closes it and
+      // never hands it out again) or still opening one.
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), limits.sendMs);
       try {
@@ -174,13 +198,20 @@ export function createSmtpProvider(
         return classifySmtpError(err);
       } finally {
         clearTimeout(timer);
+        slots.release();
       }
     },
     async close(): Promise<void> {
+      // Sends waiting for a connection end now; those under way finish (or meet their deadline).
+      slots.close();
       transport.close();
     },
   };
 }
+
+/** The outcome of a send still waiting for a connection when the integration's client closed. */
+export const CLOSED_BEFORE_SEND =
+  'the SMTP integration was closed (its settings changed, or Tidings is stopping) before the send started';
 
 /**
  * The headers DKIM signs: nodemailer's defaults plus List-Unsubscribe-Post, which RFC 8058 §4

@@ -1,10 +1,15 @@
 import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
+import {
+  CLOSED_BEFORE_SEND,
+  createSmtpProvider,
+  SMTP_CONNECTIONS,
+} from '../../../src/channels/email/smtp.ts';
 import { sendDeadlineReason } from '../../../src/channels/email/smtp-errors.ts';
 import type { ChannelProvider, OutboundMessage, ProviderContext } from '../../../src/channels/port.ts';
 import { loopbackContext } from '../../fakes/outbound.ts';
 import { type SmtpTarpit, startSmtpTarpit } from '../../fakes/smtp-tarpit.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 // The tarpit holds each reply just under the inactivity timeout, so that timeout never fires; a
 // session (greeting, EHLO, MAIL, RCPT, DATA, dot: six replies) would take 4.2 s, past the deadline.
@@ -95,24 +100,104 @@ describe('smtp provider against a tarpit: every send ends at its deadline', () =
     expect(tarpit.connections).toBe(2);
   });
 
-  it('bounds sends waiting for a pooled connection by the same deadline, and leaves the pool usable', async () => {
-    // Seven sends for a pool of five connections: two wait in the pool's queue for one to free up.
+  it('gives a send waiting for a pooled connection its own full deadline once it has one, and leaves the pool usable', async () => {
+    // Seven sends for a pool of five connections: two wait their turn in the adapter.
+    expect(SMTP_CONNECTIONS).toBe(5);
     const started = performance.now();
-    const outcomes = await Promise.all([1, 2, 3, 4, 5, 6, 7].map((n) => provider.send(emailMessage(n))));
-    const elapsed = performance.now() - started;
+    const ended: number[] = [];
+    const outcomes = await Promise.all(
+      [1, 2, 3, 4, 5, 6, 7].map(async (n) => {
+        const outcome = await provider.send(emailMessage(n));
+        ended.push(performance.now() - started);
+        return outcome;
+      }),
+    );
 
     expect(outcomes).toEqual(
       outcomes.map(() => ({ kind: 'retryable', reason: sendDeadlineReason(TIMEOUTS.sendMs) })),
     );
-    expect(elapsed).toBeLessThan(TIMEOUTS.sendMs + 1_000);
-    // An abandoned send is not requeued onto a new connection (the queued two may have had one
-    // of their own before the deadline, when the first five were closed a millisecond earlier).
-    expect(tarpit.connections).toBeLessThanOrEqual(7);
+    // The first five meet their deadline together; the waiting two start then and meet theirs
+    // one deadline later, not at the first (their wait was not the server's doing).
+    const [firstFive, lastTwo] = [ended.slice(0, 5), ended.slice(5)];
+    for (const at of firstFive) {
+      expect(at).toBeGreaterThanOrEqual(TIMEOUTS.sendMs - 50);
+      expect(at).toBeLessThan(TIMEOUTS.sendMs + 1_000);
+    }
+    for (const at of lastTwo) {
+      expect(at).toBeGreaterThanOrEqual(2 * TIMEOUTS.sendMs - 50);
+      expect(at).toBeLessThan(2 * TIMEOUTS.sendMs + 1_000);
+    }
+    // Each abandoned send's connection is closed and never reused: five, then two fresh ones.
+    expect(tarpit.connections).toBe(7);
     await tarpit.allHungUp();
     expect(context.sockets.every((socket) => socket.destroyed)).toBe(true);
 
     tarpit.delayMs = 0;
     expect(await provider.send(emailMessage(8))).toMatchObject({ kind: 'accepted' });
     expect(tarpit.received).toHaveLength(1);
+  });
+
+  it('ends the sends waiting for a connection at once when the provider is closed', async () => {
+    const single = createSmtpProvider(
+      { host: tarpit.host, port: tarpit.port, from: 'Tidings <noreply@tidings.test>' },
+      {},
+      context,
+      { ...TIMEOUTS, connections: 1 },
+    );
+    const underWay = single.send(emailMessage(1));
+    const waiting = [2, 3].map((n) => single.send(emailMessage(n)));
+    // The first send holds the one connection, the server sitting on its greeting.
+    await waitFor(() => tarpit.connections === 1, 'the first send to connect');
+    const started = performance.now();
+    await single.close?.();
+
+    // Settled long before the send under way could free the one connection (at its deadline).
+    expect(await Promise.all(waiting)).toEqual([
+      { kind: 'retryable', reason: CLOSED_BEFORE_SEND },
+      { kind: 'retryable', reason: CLOSED_BEFORE_SEND },
+    ]);
+    expect(performance.now() - started).toBeLessThan(TIMEOUTS.sendMs / 2);
+    // A send after close() is refused the same way, without connecting.
+    expect(await single.send(emailMessage(4))).toEqual({ kind: 'retryable', reason: CLOSED_BEFORE_SEND });
+    // The send under way is left to end on its own terms: here, at its deadline.
+    expect(await underWay).toEqual({ kind: 'retryable', reason: sendDeadlineReason(TIMEOUTS.sendMs) });
+    expect(tarpit.connections).toBe(1);
+  });
+});
+
+describe('smtp provider against a slow but healthy relay: a burst beyond the pool never times out', () => {
+  const context = loopbackContext();
+  afterAll(() => context.outbound.close());
+
+  it('sends every message of a burst whose queue outlasts the deadline, none retryable', async () => {
+    // ~75 ms a reply: a send takes ~300 ms on an open connection (MAIL, RCPT, DATA, the dot) and
+    // ~450 ms on a new one (greeting and EHLO first). 14 sends over 2 connections take ~2.25 s, so
+    // the last ones wait longer than the 1.5 s deadline before they reach the server at all.
+    const relay = await startSmtpTarpit({ delayMs: 75 });
+    const connections = 2;
+    const sends = 14;
+    const provider = createSmtpProvider(
+      { host: relay.host, port: relay.port, from: 'Tidings <noreply@tidings.test>' },
+      {},
+      context,
+      { ...TIMEOUTS, connections },
+    );
+    try {
+      const started = performance.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: sends }, (_, i) => provider.send(emailMessage(i + 1))),
+      );
+      const elapsed = performance.now() - started;
+
+      expect(outcomes.map((outcome) => outcome.kind)).toEqual(outcomes.map(() => 'accepted'));
+      // The burst did outlast a deadline: without the adapter's own queue, its tail would not.
+      expect(elapsed).toBeGreaterThan(TIMEOUTS.sendMs);
+      expect(relay.received).toHaveLength(sends);
+      // No connection was abandoned, and the pool never opened more than its size.
+      expect(relay.connections).toBe(connections);
+    } finally {
+      await provider.close?.();
+      await relay.close();
+    }
   });
 });
