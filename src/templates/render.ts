@@ -116,10 +116,16 @@ function engineFor(field: string) {
   return HTML_FIELDS.has(field) ? htmlEngine : textEngine;
 }
 
-/** Parses every field once; throws a LiquidJS error naming the problem when a template is invalid. */
+/**
+ * Parses every field once; throws a LiquidJS error naming the problem when a template is invalid.
+ * A field over the markup bound (one stored before the bound read markup as LiquidJS does) throws
+ * unparsed: its parse would hold the event loop for seconds.
+ */
 export function compileFields(fields: TemplateFields): CompiledFields {
   return renderedEntries(fields).map(([field, source]) => {
     const engine = engineFor(field);
+    const tooMuch = markupProblem(source, engine.options);
+    if (tooMuch !== null) throw new Error(tooMuch);
     return [field, engine.parse(source), HTML_FIELDS.has(field), plainInterpolation(source), engine];
   });
 }
@@ -176,13 +182,14 @@ export function compileStep(fields: TemplateFields): CompiledStep {
 export function templateErrors(fields: TemplateFields): { field: string; message: string }[] {
   const errors: { field: string; message: string }[] = [];
   for (const [field, source] of renderedEntries(fields)) {
-    const tooMuch = markupProblem(source);
+    const engine = engineFor(field);
+    const tooMuch = markupProblem(source, engine.options);
     if (tooMuch !== null) {
       errors.push({ field, message: tooMuch });
       continue;
     }
     try {
-      engineFor(field).parse(source);
+      engine.parse(source);
     } catch (error) {
       errors.push({ field, message: firstLine(error) });
     }
