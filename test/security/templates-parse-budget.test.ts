@@ -36,6 +36,11 @@ describe('workflow PUT: parsing templates holds no one else up', () => {
     ['outputs', '{{a}}'.repeat(5_001)],
     ['tags', '{% if a %}{% endif %}'.repeat(2_501)],
     ['{% liquid %} lines', `{% liquid\n${'echo a\n'.repeat(5_001)}%}`],
+    // Found in review: a quoted "{%" hid the {% liquid %} tag after it from the count (2), and the
+    // field, 98 KB, was accepted and took ~1 s to parse.
+    ['{% liquid %} lines behind a quoted "{%"', `{{ "{%" }}{% liquid\n${'#\n'.repeat(49_000)}%}`],
+    // `liquid` nested in a {% liquid %} line: LiquidJS rescans the rest of the line at each level.
+    ['nested `liquid` statements', `{% liquid ${'liquid '.repeat(1_000)}echo "${'x'.repeat(90_000)}" %}`],
   ])('refuses a field with more than 5,000 Liquid %s (400 naming the field)', async (_, title) => {
     const stall = await longestStall(async () => {
       const answer = await server.call('PUT', '/v1/workflows/dense', {
@@ -49,6 +54,14 @@ describe('workflow PUT: parsing templates holds no one else up', () => {
     // Refused before it is parsed.
     expect(stall).toBeLessThan(150);
     expect((await server.call('GET', '/v1/workflows/dense')).status).toBe(404);
+  });
+
+  it('takes text in {% raw %} as text, however many outputs it shows', async () => {
+    const title = `{% raw %}${'{{a}}'.repeat(6_000)}{% endraw %}`;
+    const answer = await server.call('PUT', '/v1/workflows/raw-text', {
+      channels: [{ channel: 'in_app', template: { title } }],
+    });
+    expect(answer.status, JSON.stringify(answer.body.error)).toBe(200);
   });
 
   it('takes a field of 5,000 and answers other requests while a megabyte of such fields is parsed', async () => {
