@@ -8,11 +8,17 @@ const BLOCKED =
 export interface NamedTarget {
   host: string;
   path: string;
+  /** The URL's port as written, when the target is a URL ('' when it names none). */
+  port?: string;
 }
+
+// Port 0 is no port: every connect to it fails (EADDRNOTAVAIL / ECONNREFUSED), so a URL naming it
+// would be stored only to fail each send. WHATWG URL parsing keeps it (`http://h:0/` has port '0').
+const PORT_ZERO = 'names port 0, which nothing can be reached on (omit the port or give 1–65535)';
 
 /**
  * The private-target rule at write time, offline: IP literals (in any spelling a URL parser
- * accepts) and localhost names are refused here — what is no host at all as `invalid` says (400
+ * accepts) and localhost names are refused here, and so is a URL's port 0 — what is no host at all as `invalid` says (400
  * by default; an integration's config answers 422), else 422 `blocked_target` naming every
  * blocked field; other names are checked after DNS, at every connect.
  */
@@ -23,7 +29,8 @@ export function refuseBlockedTargets(
 ): void {
   const invalid: ErrorDetail[] = [];
   const blocked: ErrorDetail[] = [];
-  for (const { host, path } of targets) {
+  for (const { host, path, port } of targets) {
+    if (port === '0') invalid.push({ path, message: PORT_ZERO });
     const verdict = outbound.checkHost(host);
     if (verdict === 'invalid') invalid.push({ path, message: 'is not a host name or address' });
     if (verdict === 'blocked') blocked.push({ path, message: BLOCKED });

@@ -24,6 +24,8 @@ type Fields = Record<string, unknown>;
 export interface ProviderTarget {
   path: string;
   host: string;
+  /** The URL's port as written ('' when it names none): port 0 is refused at PUT. */
+  port?: string;
 }
 
 /** One provider Tidings can talk to: which channels it serves and what its config and credentials look like. */
@@ -205,15 +207,16 @@ const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>
   text(a).toLowerCase().replace(/\.+$/, '') === text(b).toLowerCase().replace(/\.+$/, '');
 
-function urlHost(url: unknown): string {
-  return URL.canParse(text(url)) ? new URL(text(url)).hostname : text(url);
+/** The host (and port) a URL field makes Tidings connect to, named by the field. */
+function urlTarget(path: string, url: unknown): ProviderTarget {
+  if (!URL.canParse(text(url))) return { path, host: text(url) };
+  const { hostname, port } = new URL(text(url));
+  return { path, host: hostname, port };
 }
 
 /** The one host an HTTP provider connects to: `config.endpoint`'s when set, else its own API's. */
 function endpointTarget(config: Fields, fallback: string): ProviderTarget[] {
-  return config.endpoint === undefined
-    ? [{ path: 'config.endpoint', host: urlHost(fallback) }]
-    : [{ path: 'config.endpoint', host: urlHost(config.endpoint) }];
+  return [urlTarget('config.endpoint', config.endpoint ?? fallback)];
 }
 
 /** Credentials sent to another endpoint than before must be given again. */
@@ -222,8 +225,8 @@ const endpointMoved = (before: Fields, after: Fields) => text(before.endpoint) !
 /** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
 function chatTargets(config: Fields): ProviderTarget[] {
   return config.endpoint === undefined
-    ? [{ path: 'config.webhookUrl', host: urlHost(config.webhookUrl) }]
-    : [{ path: 'config.endpoint', host: urlHost(config.endpoint) }];
+    ? [urlTarget('config.webhookUrl', config.webhookUrl)]
+    : [urlTarget('config.endpoint', config.endpoint)];
 }
 
 function isAppleEndpoint(url: string): boolean {
@@ -271,10 +274,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     create: (config, credentials, context) =>
       createApnsProvider(config as never, credentials as never, context),
     targets: (config) => [
-      {
-        path: config.endpoint === undefined ? 'config.environment' : 'config.endpoint',
-        host: urlHost(apnsEndpoint(config)),
-      },
+      urlTarget(
+        config.endpoint === undefined ? 'config.environment' : 'config.endpoint',
+        apnsEndpoint(config),
+      ),
     ],
     // Provider tokens are bearer credentials for every app of the team: they may go to another
     // endpoint only when both are Apple's own (production and sandbox).
@@ -294,7 +297,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       if (stored?.url !== config.url) checkWebhookUrl(config.url);
     },
     checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
-    targets: (config) => [{ path: 'config.url', host: urlHost(config.url) }],
+    targets: (config) => [urlTarget('config.url', config.url)],
     retargets: (before, after) => text(before.url) !== text(after.url),
   },
   twilio: {
@@ -359,7 +362,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     create: (config, credentials, context) =>
       createFcmProvider(config as never, credentials as never, context),
     targets: (config, credentials) => {
-      const targets = [{ path: 'config.endpoint', host: urlHost(config.endpoint ?? FCM_DEFAULT_ENDPOINT) }];
+      const targets = [urlTarget('config.endpoint', config.endpoint ?? FCM_DEFAULT_ENDPOINT)];
       // The assertion goes to the token URI: it is held to the same rule as the endpoint.
       const tokenHost = serviceAccountTokenHost(credentials.serviceAccount);
       if (tokenHost !== null) targets.push({ path: 'credentials.serviceAccount.token_uri', host: tokenHost });

@@ -29,8 +29,8 @@ export async function deviceRoutes(app: FastifyInstance, context: ApiContext): P
       // Web push endpoints are hosts a tenant names: the private-target rule applies as for
       // integrations (literals and localhost now; names after DNS, at every send).
       if (subscription) {
-        const host = new URL(subscription.endpoint).hostname;
-        refuseBlockedTargets(providers.outbound, [{ host, path: 'subscription.endpoint' }]);
+        const { hostname: host, port } = new URL(subscription.endpoint);
+        refuseBlockedTargets(providers.outbound, [{ host, port, path: 'subscription.endpoint' }]);
       }
       const { platform } = request.body as DeviceInputBody;
       const result = await store.upsertDevice(

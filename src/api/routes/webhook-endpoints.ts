@@ -38,7 +38,7 @@ function checkUrl(context: ApiContext, text: string): string {
     throw validationError([{ path: 'url', message: 'must be an absolute http(s) URL' }]);
   if (url.username || url.password)
     throw validationError([{ path: 'url', message: 'must not carry a user name or password' }]);
-  refuseBlockedTargets(context.providers.outbound, [{ host: url.hostname, path: 'url' }]);
+  refuseBlockedTargets(context.providers.outbound, [{ host: url.hostname, port: url.port, path: 'url' }]);
   return url.href;
 }
 
