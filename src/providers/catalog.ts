@@ -1,7 +1,7 @@
 import Type, { type TSchema } from 'typebox';
 import { createDiscordProvider } from '../channels/chat/discord.ts';
 import { createSlackProvider } from '../channels/chat/slack.ts';
-import { checkedFrom } from '../channels/email/sender.ts';
+import { checkedFrom, checkFromLength } from '../channels/email/sender.ts';
 import { checkSendGridApiKey, createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
 import { createSesProvider, isAwsRegion } from '../channels/email/ses.ts';
 import { createSmtpProvider } from '../channels/email/smtp.ts';
@@ -257,6 +257,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     // Checked as the HTTP providers check theirs, but only at PUT: nodemailer takes forms of
     // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
     checkAtPut: (config, stored) => {
+      checkFromLength(config.from, stored?.from);
       if (stored?.from !== config.from) checkedFrom(config.from);
       if (JSON.stringify(stored?.dkim) !== JSON.stringify(config.dkim)) checkDkimNames(config.dkim);
     },
@@ -315,6 +316,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: sesCredentials,
     create: (config, credentials, context) =>
       createSesProvider(config as never, credentials as never, context),
+    checkAtPut: (config, stored) => checkFromLength(config.from, stored?.from),
     // A region that is no region names no host: create() refuses it, naming config.region (checking
     // the URL built from `x@10.0.0.1/` instead would blame config.endpoint, a field never given).
     targets: (config) =>
@@ -332,6 +334,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkSendGridWebhookKey(credentials.webhookVerificationKey);
       return createSendGridProvider(config as never, credentials as never, context);
     },
+    checkAtPut: (config, stored) => checkFromLength(config.from, stored?.from),
     checkCredentials: (credentials) => checkSendGridApiKey(credentials.apiKey),
     targets: (config) => endpointTarget(config, SENDGRID_API),
     retargets: endpointMoved,

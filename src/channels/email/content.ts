@@ -8,6 +8,13 @@ export interface Mailbox {
 }
 
 /**
+ * The longest `from` or `replyTo` taken: one RFC 5322 header line (998 characters) for the whole
+ * `Name <address>` (the address itself is at most 254, RFC 5321), so a display name cannot grow a
+ * header of every message without bound (a 400 KB name was accepted).
+ */
+export const MAX_MAILBOX_LENGTH = 998;
+
+/**
  * Reads `address` or `Name <address>` (the name optionally quoted). Null for anything else, for
  * an address Tidings would not accept from a subscriber either, and for a name holding control
  * characters (a CR/LF there would start a header of its own).
@@ -53,6 +60,8 @@ export function emailParts(content: Record<string, string>): EmailParts | { prob
   if (html === undefined && text === undefined) return { problem: 'email content has neither html nor text' };
   let replyToMailbox: Mailbox | undefined;
   if (replyTo !== undefined && replyTo.trim() !== '') {
+    if (replyTo.trim().length > MAX_MAILBOX_LENGTH)
+      return { problem: `replyTo is longer than ${MAX_MAILBOX_LENGTH} characters (one header line)` };
     const parsed = parseMailbox(replyTo);
     if (!parsed) return { problem: 'replyTo is not an email address or "Name <address>"' };
     replyToMailbox = parsed;

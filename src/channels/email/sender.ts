@@ -1,5 +1,5 @@
 import { ProviderConfigError } from '../port.ts';
-import { type Mailbox, parseMailbox } from './content.ts';
+import { MAX_MAILBOX_LENGTH, type Mailbox, parseMailbox } from './content.ts';
 
 /** `config.from` of an HTTP email provider, checked at `PUT` (422 naming the field). */
 export function checkedFrom(from: unknown): Mailbox {
@@ -8,6 +8,19 @@ export function checkedFrom(from: unknown): Mailbox {
     throw new ProviderConfigError('config.from', 'must be an email address or "Name <address>"');
   }
   return mailbox;
+}
+
+/**
+ * `config.from` of every email provider, bounded to one header line (MAX_MAILBOX_LENGTH). Checked
+ * at `PUT` only when `from` changes, like SMTP's checkedFrom: an integration stored before the
+ * bound keeps sending with the `from` it has, and can still be disabled.
+ */
+export function checkFromLength(from: unknown, stored: unknown): void {
+  if (typeof from !== 'string' || from === stored || from.length <= MAX_MAILBOX_LENGTH) return;
+  throw new ProviderConfigError(
+    'config.from',
+    `must be at most ${MAX_MAILBOX_LENGTH} characters, one header line (RFC 5322), the name and <address> together`,
+  );
 }
 
 /** Headers every Tidings email carries, beside what the provider sets itself. */

@@ -110,6 +110,26 @@ describe('smtp provider against a real SMTP server', () => {
     expect(refused).toMatchObject({ kind: 'permanent', reason: expect.stringMatching(/replyTo/) });
   });
 
+  it('refuses a replyTo longer than one header line (998 characters), and takes one of 998', async () => {
+    const p = provider();
+    const replyTo = (length: number) =>
+      `${'N'.repeat(length - ' <help@tidings.test>'.length)} <help@tidings.test>`;
+    const refused = await p.send(
+      emailMessage({ content: { subject: 'S', text: 'hi', replyTo: replyTo(999) } }),
+    );
+    expect(refused).toMatchObject({ kind: 'permanent', reason: expect.stringMatching(/replyTo .*998/) });
+    const huge = await p.send(
+      emailMessage({ content: { subject: 'S', text: 'hi', replyTo: replyTo(400_000) } }),
+    );
+    expect(huge).toMatchObject({ kind: 'permanent', reason: expect.stringMatching(/replyTo .*998/) });
+    const taken = await p.send(
+      emailMessage({ content: { subject: 'S', text: 'hi', replyTo: replyTo(998) } }),
+    );
+    expect(taken.kind).toBe('accepted');
+    const [mail] = await smtp.waitFor(1);
+    expect(mail?.header('reply-to')).toContain('<help@tidings.test>');
+  });
+
   it('uses the rendered text part when there is one, and keeps the Message-ID on a retry', async () => {
     const p = provider();
     const msg = emailMessage({ content: { subject: 'S', html: '<p>rich</p>', text: 'plain ünïcode' } });
