@@ -1,6 +1,9 @@
 import { request as httpRequest } from 'node:http';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { withPostgres } from '../helpers/pg-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { countRows } from '../helpers/store-under-test.ts';
 
@@ -13,6 +16,20 @@ import { countRows } from '../helpers/store-under-test.ts';
 type Json = any;
 
 let server: TestServer;
+
+/** Deletes every stored bulk answer behind Tidings' back, as a request stopped before storing one leaves it. */
+async function forgetBulkAnswers(databaseUrl: string): Promise<void> {
+  if (!databaseUrl.startsWith('sqlite:')) {
+    await withPostgres(databaseUrl, (client) => client.query('DELETE FROM bulk_responses'));
+    return;
+  }
+  const db = new Database(path.resolve(databaseUrl.slice('sqlite:'.length)));
+  try {
+    db.prepare('DELETE FROM bulk_responses').run();
+  } finally {
+    db.close();
+  }
+}
 const OTHER_KEY = 'tdk_ingest_other_tenant_key_0000';
 
 beforeAll(async () => {
@@ -298,6 +315,37 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
     const other = await server.call('POST', '/v1/events/bulk', bulk('b'), { headers });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('idempotency_key_reused');
+  });
+
+  it('names the header, not events[i].idempotencyKey, when an item keyed from it was used with another body', async () => {
+    const headers = { 'idempotency-key': 'bulk-lost-answer' };
+    expect((await server.call('POST', '/v1/events/bulk', bulk('lost'), { headers })).status).toBe(202);
+    // The request that accepted the items stopped before storing its answer: the items' keys,
+    // derived from the header, remain without a bulk answer to replay.
+    await forgetBulkAnswers(server.databaseUrl);
+    const other = bulk('lost');
+    other.events[0] = { workflow: 'alert', to: ['lost_1'], data: { n: 2 } };
+    const answer = await server.call('POST', '/v1/events/bulk', other, { headers });
+    expect(answer.status).toBe(202);
+    const [reused, own] = answer.body.results;
+    expect(reused.error.code).toBe('idempotency_key_reused');
+    expect(reused.error.details).toEqual([
+      { path: 'Idempotency-Key', message: expect.stringContaining('events[0]') },
+    ]);
+    expect(reused.error.message).toMatch(/derived from the Idempotency-Key header for events\[0\]/);
+    // The item with a key of its own is the same: its first event, as before.
+    expect(own).toMatchObject({ status: 'accepted', duplicate: true });
+    // An item's own key that is reused is still named under events[i].
+    const ownReused = bulk('lost');
+    ownReused.events[1] = { workflow: 'alert', to: ['lost_other'], idempotencyKey: 'lost-own-key' };
+    await forgetBulkAnswers(server.databaseUrl);
+    const third = await server.call('POST', '/v1/events/bulk', ownReused, {
+      headers: { 'idempotency-key': 'bulk-other' },
+    });
+    expect(third.status).toBe(202);
+    expect(third.body.results[1].error.details).toEqual([
+      { path: 'events[1].idempotencyKey', message: expect.any(String) },
+    ]);
   });
 
   it('makes one set of events when the same keyed bulk races itself', async () => {

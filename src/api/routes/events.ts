@@ -46,6 +46,26 @@ function replayed(first: BulkResponse, hash: string): unknown {
   );
 }
 
+/**
+ * A bulk item without a key of its own, whose key derived from the request's Idempotency-Key
+ * (bulkItemKey) was used in the last 24 h for another body. That happens only when no bulk answer
+ * is stored under the key (say the request that accepted the item stopped before storing its
+ * answer), so the item is answered alone. The item sent no `idempotencyKey`: the header is named.
+ */
+function headerKeyReused(eventId: string | undefined, index: number): ApiError {
+  const first = eventId === undefined ? '' : ` (event ${eventId})`;
+  return new ApiError(
+    'idempotency_key_reused',
+    `the idempotency key derived from the Idempotency-Key header for events[${index}] was used in the last 24 h with a different body${first}`,
+    [
+      {
+        path: 'Idempotency-Key',
+        message: `was already used with a different body for events[${index}] (its key is derived from the header)`,
+      },
+    ],
+  );
+}
+
 /** An item's details, their paths under `events[index]`. */
 function itemDetails(details: ErrorDetail[], index: number): ErrorDetail[] {
   return details.map((d) => ({
@@ -138,9 +158,13 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     if (unknownTopics.length > 0) {
       return { error: topicNotFound(itemDetails(unknownTopics, index)).toBody().error };
     }
-    const key = checked.value.idempotencyKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
+    const ownKey = checked.value.idempotencyKey;
+    const key = ownKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
     const result = await ingest.accept(tenantId, checked.value, key);
     if (!result.ok) {
+      // A key derived from the header is no field of the item: the header is named instead.
+      if (result.code === 'idempotency_key_reused' && ownKey === undefined)
+        return { error: headerKeyReused(result.eventId, index).toBody().error };
       // Like every refused item, its fields are named under events[index].
       const refused = rejection(result, checked.value.workflow).toBody().error;
       return { error: { ...refused, details: itemDetails(refused.details, index) } };
