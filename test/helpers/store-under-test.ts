@@ -47,8 +47,14 @@ export interface QueuedJob {
 }
 
 /** The jobs of `kind` waiting (state `ready`) in the database behind `databaseUrl`, by run time. */
-export async function queuedJobs(databaseUrl: string, kind: string): Promise<QueuedJob[]> {
-  const sql = `SELECT kind, run_at, payload FROM jobs WHERE state = 'ready' AND kind = $1 ORDER BY run_at, id`;
+export async function queuedJobs(
+  databaseUrl: string,
+  kind: string,
+  /** Also the jobs a worker holds (running): a job is gone only once neither. */
+  options: { leased?: boolean } = {},
+): Promise<QueuedJob[]> {
+  const states = options.leased ? `('ready', 'leased')` : `('ready')`;
+  const sql = `SELECT kind, run_at, payload FROM jobs WHERE state IN ${states} AND kind = $1 ORDER BY run_at, id`;
   if (databaseUrl.startsWith('sqlite:')) {
     const db = new Database(path.resolve(databaseUrl.slice('sqlite:'.length)), { readonly: true });
     try {

@@ -316,17 +316,31 @@ describe('held messages follow every change, and the default zone', () => {
       (await queuedJobs(server.databaseUrl, 'send'))
         .filter((job) => job.payload.messageId === messageId && job.runAt > Date.now() + 10 * 60_000)
         .map((job) => job.runAt);
-    const shorten = async (minutes: number) =>
-      expect(
-        (await patch('release_7', { quietHours: { ...window, end: localTime(zone, minutes) } })).status,
-      ).toBe(200);
+    // Each end read off the clock once: read again, a minute turning between two `shorten(30)`
+    // made them two instants (a fourth wake-up).
+    const ends = { 30: localTime(zone, 30), 31: localTime(zone, 31) };
+    const shorten = async (minutes: 30 | 31) =>
+      expect((await patch('release_7', { quietHours: { ...window, end: ends[minutes] } })).status).toBe(200);
     const lengthen = async () => expect((await patch('release_7', { quietHours: window })).status).toBe(200);
+    // A release's send decides under the hours as they are when it runs: each has run before the
+    // next change, or one that ran after a lengthening deferred to the long end once more.
+    const releaseRan = () =>
+      waitFor(
+        async () =>
+          (await queuedJobs(server.databaseUrl, 'send', { leased: true })).every(
+            (job) => job.payload.messageId !== messageId || job.runAt > Date.now() + 10 * 60_000,
+          ),
+        'the release’s send ran',
+      );
     await shorten(30); // released, held again until the shorter end: a second wake-up
+    await releaseRan();
     await waitFor(async () => (await wakeUps()).length === 2, 'a wake-up at the shorter end');
     await lengthen();
     await shorten(30); // released again: held until that same instant, which already has its send
+    await releaseRan();
     await lengthen();
-    await shorten(31); // a third end: its send runs after the one before (one partition)
+    await shorten(31); // a third end
+    await releaseRan();
     await waitFor(async () => new Set(await wakeUps()).size === 3, 'a wake-up at the third end');
     expect(await wakeUps()).toHaveLength(3);
     expect(deferredEntries(await status(messageId))).toHaveLength(3);
