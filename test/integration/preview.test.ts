@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { longestStall } from '../helpers/event-loop.ts';
 import { settledMessages } from '../helpers/messages.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -145,22 +146,19 @@ describe('workflow preview', () => {
   it("gives the event loop back between a slow preview's steps: no stall of the whole preview", async () => {
     await server.call('PUT', '/v1/workflows/prev_slow', { channels: slowSteps(10) });
     // The server runs in this process: a timer every 5 ms measures its event loop's longest stall.
-    let last = performance.now();
-    let longestStall = 0;
-    const ticks = setInterval(() => {
-      const now = performance.now();
-      longestStall = Math.max(longestStall, now - last);
-      last = now;
-    }, 5);
-    const answer = await server
-      .call('POST', '/v1/workflows/prev_slow/preview', { subscriberId: 'prev_es', data: { n: 400 } })
-      .finally(() => clearInterval(ticks));
-    expect(answer.status).toBe(200);
-    expect(answer.body.channels).toHaveLength(10);
-    expect(answer.body.channels[0].error.reason).toBe('template_timeout');
+    let answer: Awaited<ReturnType<typeof server.call>> | undefined;
+    const stall = await longestStall(async () => {
+      answer = await server.call('POST', '/v1/workflows/prev_slow/preview', {
+        subscriberId: 'prev_es',
+        data: { n: 400 },
+      });
+    });
+    expect(answer?.status).toBe(200);
+    expect(answer?.body.channels).toHaveLength(10);
+    expect(answer?.body.channels[0].error.reason).toBe('template_timeout');
     // Each step stops at its render budget and one retry (~100 ms of wall time, however loaded the
     // machine); without the yields the ten ran as one block of a second or more.
-    expect(longestStall).toBeLessThan(500);
+    expect(stall).toBeLessThan(500);
   });
 
   it("gives the event loop back between one tenant's queued previews too, not only between steps", async () => {
@@ -171,38 +169,33 @@ describe('workflow preview', () => {
     await server.call('PUT', '/v1/workflows/prev_slow1', { channels: slowSteps(1) });
     const preview = (key: string) =>
       server.call('POST', `/v1/workflows/${key}/preview`, { subscriberId: 'prev_es', data: { n: 400 } });
-    let last = performance.now();
-    let longestStall = 0;
-    const ticks = setInterval(() => {
-      const now = performance.now();
-      longestStall = Math.max(longestStall, now - last);
-      last = now;
-    }, 5);
-    // The first renders for ~1 s, yielding between its steps: the four one-step ones queue behind it.
-    const queued = Promise.all([
-      preview('prev_slow_first'),
-      ...Array.from({ length: 4 }, () => preview('prev_slow1')),
-    ]);
-    // Meanwhile another caller's requests, one after another, each timed.
     const others: number[] = [];
-    let done = false;
-    const otherCalls = (async () => {
-      while (!done) {
-        const started = performance.now();
-        expect((await server.call('GET', '/v1/workflows/prev')).status).toBe(200);
-        others.push(performance.now() - started);
-      }
-    })();
-    const answers = await queued.finally(() => {
-      done = true;
-      clearInterval(ticks);
+    let answers: Awaited<ReturnType<typeof preview>>[] = [];
+    const stall = await longestStall(async () => {
+      // The first renders for ~1 s, yielding between its steps: the four one-step ones queue behind it.
+      const queued = Promise.all([
+        preview('prev_slow_first'),
+        ...Array.from({ length: 4 }, () => preview('prev_slow1')),
+      ]);
+      // Meanwhile another caller's requests, one after another, each timed.
+      let done = false;
+      const otherCalls = (async () => {
+        while (!done) {
+          const started = performance.now();
+          expect((await server.call('GET', '/v1/workflows/prev')).status).toBe(200);
+          others.push(performance.now() - started);
+        }
+      })();
+      answers = await queued.finally(() => {
+        done = true;
+      });
+      await otherCalls;
     });
-    await otherCalls;
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     expect(answers[1]!.body.channels[0].error.reason).toBe('template_timeout');
     // One step is ~100 ms of synchronous work (its budget and one retry); the four queued ones
     // ran as one block of 400 ms or more.
-    expect(longestStall).toBeLessThan(300);
+    expect(stall).toBeLessThan(300);
     // A request needs a few turns of the event loop: with one turn between steps each turn cost it
     // a whole step (~100 ms), and every one waited two steps or more (~210 ms); after each slow
     // step the loop is now left free long enough for it, so most wait for none or one.

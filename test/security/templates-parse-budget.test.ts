@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { longestStall } from '../helpers/event-loop.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 /**
@@ -18,19 +19,6 @@ describe('workflow PUT: parsing templates holds no one else up', () => {
   afterAll(async () => {
     await server?.close();
   });
-
-  /** The longest gap between 5 ms ticks of this process's event loop (the server's too) while `work` runs. */
-  async function longestStall(work: () => Promise<unknown>): Promise<number> {
-    let last = performance.now();
-    let longest = 0;
-    const ticks = setInterval(() => {
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }, 5);
-    await work().finally(() => clearInterval(ticks));
-    return longest;
-  }
 
   it.each([
     ['outputs', '{{a}}'.repeat(5_001)],
