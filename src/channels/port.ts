@@ -78,6 +78,12 @@ export interface OutboundMessage {
   unsubscribeUrl?: string;
   /** The send's attempt number (1 on the first try): idempotency ids stay the same across attempts. */
   attempt?: number;
+  /**
+   * An adapter that queues sends itself (SMTP: one per pooled connection) calls this when the send
+   * leaves its queue: the circuit breaker times the provider from then, so a backlog waiting on a
+   * healthy server is not read as the server's slowness. Adapters that never queue don't call it.
+   */
+  leftQueue?: () => void;
 }
 
 /** A configured provider, ready to send. Adapters know one provider and nothing about queues. */

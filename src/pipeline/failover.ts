@@ -37,8 +37,11 @@ export interface FailoverInput {
    * (a cancel came first), and no call is made.
    */
   begin(via: ResolvedProvider, after: string): Promise<boolean>;
-  /** Makes the call. */
-  send(via: ResolvedProvider): Promise<SendOutcome>;
+  /**
+   * Makes the call. `leftQueue` goes to the adapter (OutboundMessage.leftQueue): the call is
+   * timed for the breaker from when the adapter last says so, else from the call.
+   */
+  send(via: ResolvedProvider, leftQueue: () => void): Promise<SendOutcome>;
   now?: () => number;
 }
 
@@ -118,10 +121,12 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
       circuits.release(tenantId, id, decision.permit);
       return { kind: 'withdrawn' };
     }
-    const started = now();
+    let started = now();
     let outcome: SendOutcome;
     try {
-      outcome = await input.send(via);
+      outcome = await input.send(via, () => {
+        started = now();
+      });
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }

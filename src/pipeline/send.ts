@@ -70,6 +70,7 @@ interface SendExtras {
   unreadCount: number | undefined;
   attempt: number;
   unsubscribeUrl: string | undefined;
+  leftQueue: () => void;
 }
 
 function deviceTarget(device: DeviceRecord): DeviceTarget {
@@ -108,6 +109,7 @@ function outbound(
   if (extras.device) sent.device = deviceTarget(extras.device);
   if (extras.unreadCount !== undefined) sent.unreadCount = extras.unreadCount;
   if (extras.unsubscribeUrl) sent.unsubscribeUrl = extras.unsubscribeUrl;
+  if (extras.leftQueue) sent.leftQueue = extras.leftQueue;
   return sent;
 }
 
@@ -333,7 +335,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           provider: via.integrationId,
         });
       },
-      async send(via) {
+      async send(via, leftQueue) {
         try {
           const answer = await via.provider.send(
             outbound(message, subscriber, {
@@ -342,6 +344,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               unreadCount,
               attempt: job.attempts,
               unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow, subscriber),
+              leftQueue,
             }),
           );
           deps.tally?.providerRequest(via.providerName, answer.kind);

@@ -155,6 +155,7 @@ export function createSmtpProvider(
       // healthy relay: timed from the call, they would be abandoned untried, reported as the
       // server's slowness, and counted against its circuit breaker.
       if (!(await slots.acquire())) return { kind: 'retryable', reason: CLOSED_BEFORE_SEND };
+      message.leftQueue?.();
       // Aborting fails the send at once, under way on a connection (then the pool closes it and
       // never hands it out again) or still opening one.
       const deadline = new AbortController();

@@ -184,12 +184,29 @@ describe('smtp provider against a slow but healthy relay: a burst beyond the poo
     );
     try {
       const started = performance.now();
+      /** Per send: how long it waited in the adapter's queue, and how long it then took. */
+      const timings: { queuedMs: number; sendingMs: number }[] = [];
       const outcomes = await Promise.all(
-        Array.from({ length: sends }, (_, i) => provider.send(emailMessage(i + 1))),
+        Array.from({ length: sends }, async (_, i) => {
+          const called = performance.now();
+          let left = Number.NaN;
+          const outcome = await provider.send({
+            ...emailMessage(i + 1),
+            leftQueue: () => {
+              left = performance.now();
+            },
+          });
+          timings.push({ queuedMs: left - called, sendingMs: performance.now() - left });
+          return outcome;
+        }),
       );
       const elapsed = performance.now() - started;
 
       expect(outcomes.map((outcome) => outcome.kind)).toEqual(outcomes.map(() => 'accepted'));
+      // Each send said when it left the queue (the breaker times the server from then): the tail
+      // waited longer than a deadline, and none took the server that long.
+      expect(Math.max(...timings.map((t) => t.queuedMs))).toBeGreaterThan(TIMEOUTS.sendMs);
+      for (const t of timings) expect(t.sendingMs).toBeLessThan(TIMEOUTS.sendMs);
       // The burst did outlast a deadline: without the adapter's own queue, its tail would not.
       expect(elapsed).toBeGreaterThan(TIMEOUTS.sendMs);
       expect(relay.received).toHaveLength(sends);
