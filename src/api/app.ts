@@ -6,10 +6,11 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from 'fastify';
 import { ID_MAX_LENGTH } from '../ingest/fields.ts';
-import { isStoreUnavailable } from '../store/errors.ts';
+import { isStoreUnavailable, type StoreUnavailableError } from '../store/errors.ts';
 import { createAuthenticator } from './auth.ts';
 import { refuseOtherBodies } from './body-types.ts';
 import { connectionLimits, openFilesLimit } from './connection-limits.ts';
@@ -86,6 +87,27 @@ function fromStatus(error: FastifyError): ApiError | null {
       return null;
   }
 }
+
+/**
+ * A store that cannot take work now, as a 503 `unavailable` (the official client retries it). A
+ * write may or may not have committed: a retry with the same idempotency key is answered from the
+ * first if it did. Busy (locked past the timeout, restarting) passes in a second; a full disk
+ * needs an operator, so it is logged as an error and clients are asked to wait longer.
+ */
+function storeUnavailable(error: StoreUnavailableError, request: FastifyRequest): ApiError {
+  const url = request.routeOptions.url;
+  if (error.why === 'out_of_space') {
+    request.log.error({ err: error, url }, 'the store is out of disk space');
+    return new ApiError('unavailable', 'the store is out of disk space; retry later', [], {
+      'retry-after': String(OUT_OF_SPACE_RETRY_AFTER_S),
+    });
+  }
+  request.log.warn({ err: error, url }, 'store unavailable');
+  return new ApiError('unavailable', 'the store is busy; retry shortly', [], { 'retry-after': '1' });
+}
+
+/** Seconds a client is asked to wait while the store's disk is full: space is freed by hand. */
+const OUT_OF_SPACE_RETRY_AFTER_S = 30;
 
 /**
  * A path segment longer than this is answered 414 by the router before any route runs. It is
@@ -335,12 +357,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let apiError = error instanceof ApiError ? error : fromFastifyError(error);
-    if (!apiError && isStoreUnavailable(error)) {
-      // Busy past the timeout, or the database is restarting. A write may or may not have
-      // committed: a retry with the same idempotency key is answered from the first if it did.
-      request.log.warn({ err: error, url: request.routeOptions.url }, 'store unavailable');
-      apiError = new ApiError('unavailable', 'the store is busy; retry shortly', [], { 'retry-after': '1' });
-    }
+    if (!apiError && isStoreUnavailable(error)) apiError = storeUnavailable(error, request);
     if (!apiError && error.statusCode && error.statusCode < 500) {
       apiError = new ApiError('validation_failed', error.message);
     }

@@ -12,12 +12,22 @@ export class StoreUnavailableError extends Error {
   /** The driver's code (SQLITE_BUSY, 57P01, ECONNREFUSED…), kept for logs and readiness. */
   readonly code: string | undefined;
 
-  constructor(cause: unknown) {
+  constructor(
+    cause: unknown,
+    readonly why: Unavailability = 'busy',
+  ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
     const code = (cause as { code?: unknown } | null)?.code;
     this.code = typeof code === 'string' ? code : undefined;
   }
 }
+
+/**
+ * Why the store cannot take work now: `busy` (locked past the timeout, unreachable, restarting)
+ * or `out_of_space` (its disk is full: nothing is wrong with the request or the job, and both
+ * go through once an operator frees space, so neither is refused for good nor spends an attempt).
+ */
+export type Unavailability = 'busy' | 'out_of_space';
 
 export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
   return error instanceof StoreUnavailableError;
@@ -25,11 +35,16 @@ export function isStoreUnavailable(error: unknown): error is StoreUnavailableErr
 
 /**
  * `store` with every method's failures classified: those `unavailable` recognises are thrown as
- * a StoreUnavailableError (the driver's error as its cause), the rest unchanged.
+ * a StoreUnavailableError saying why (the driver's error as its cause), the rest unchanged.
  */
-export function classifyStoreErrors<T extends object>(store: T, unavailable: (error: unknown) => boolean): T {
+export function classifyStoreErrors<T extends object>(
+  store: T,
+  unavailable: (error: unknown) => Unavailability | null,
+): T {
   const translate = (error: unknown): never => {
-    throw !isStoreUnavailable(error) && unavailable(error) ? new StoreUnavailableError(error) : error;
+    if (isStoreUnavailable(error)) throw error;
+    const why = unavailable(error);
+    throw why ? new StoreUnavailableError(error, why) : error;
   };
   const classified: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(store)) {

@@ -43,6 +43,9 @@ function statements(db: pg.Pool) {
     wrongBindCount: async () => run(db, 'SELECT $1::INT + $2::INT AS n', [1]),
     sleep: async (seconds: number) => run(db, 'SELECT pg_sleep($1)', [seconds]),
     one: async () => run(db, 'SELECT 1'),
+    // The server's own disk_full (53100), as it answers when it cannot extend a file.
+    diskFull: async () =>
+      run(db, `DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$`),
   });
 }
 
@@ -87,6 +90,12 @@ describe.skipIf(!postgresAvailable)('PostgreSQL store errors (typed in the store
     const refused = await rejection(closed.one());
     expect(refused).toBeInstanceOf(StoreUnavailableError);
     expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('a full disk (53100) is StoreUnavailableError, out of space: the statement goes through once there is room', async () => {
+    const error = await rejection(statements(pool(await freshDatabaseUrl())).diskFull());
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).toMatchObject({ code: '53100', why: 'out_of_space' });
   });
 
   it('a job whose statement is malformed spends its attempts and is dead-lettered, not retried forever', async () => {
