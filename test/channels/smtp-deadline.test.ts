@@ -1,15 +1,11 @@
 import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CLOSED_BEFORE_SEND,
-  createSmtpProvider,
-  SMTP_CONNECTIONS,
-} from '../../../src/channels/email/smtp.ts';
-import { sendDeadlineReason } from '../../../src/channels/email/smtp-errors.ts';
-import type { ChannelProvider, OutboundMessage, ProviderContext } from '../../../src/channels/port.ts';
-import { loopbackContext } from '../../fakes/outbound.ts';
-import { type SmtpTarpit, startSmtpTarpit } from '../../fakes/smtp-tarpit.ts';
-import { waitFor } from '../../helpers/wait.ts';
+import { CLOSED_BEFORE_SEND, createSmtpProvider, SMTP_CONNECTIONS } from '../../src/channels/email/smtp.ts';
+import { sendDeadlineReason } from '../../src/channels/email/smtp-errors.ts';
+import type { ChannelProvider, OutboundMessage, ProviderContext } from '../../src/channels/port.ts';
+import { loopbackContext } from '../fakes/outbound.ts';
+import { type SmtpTarpit, startSmtpTarpit } from '../fakes/smtp-tarpit.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // The tarpit holds each reply just under the inactivity timeout, so that timeout never fires; a
 // session (greeting, EHLO, MAIL, RCPT, DATA, dot: six replies) would take 4.2 s, past the deadline.

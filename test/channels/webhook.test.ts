@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isAnswer, requestProvider } from '../../../src/channels/http.ts';
-import type { OutboundMessage } from '../../../src/channels/port.ts';
-import { generateWebhookSecret, signWebhook } from '../../../src/channels/webhook/signature.ts';
-import { createWebhookProvider, NO_RESPONSE } from '../../../src/channels/webhook/webhook.ts';
-import { loopbackContext } from '../../fakes/outbound.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../../fakes/webhook-receiver.ts';
+import { isAnswer, requestProvider } from '../../src/channels/http.ts';
+import type { OutboundMessage } from '../../src/channels/port.ts';
+import { generateWebhookSecret, signWebhook } from '../../src/channels/webhook/signature.ts';
+import { createWebhookProvider, NO_RESPONSE } from '../../src/channels/webhook/webhook.ts';
+import { loopbackContext } from '../fakes/outbound.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 
 function webhookMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
   return {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ChannelProvider, OutboundMessage } from '../../../src/channels/port.ts';
-import { createFcmProvider } from '../../../src/channels/push/fcm.ts';
-import { type FcmFake, startFcmFake } from '../../fakes/fcm.ts';
-import { closedPort, loopbackContext, strictContext } from '../../fakes/outbound.ts';
+import type { ChannelProvider, OutboundMessage } from '../../src/channels/port.ts';
+import { createFcmProvider } from '../../src/channels/push/fcm.ts';
+import { type FcmFake, startFcmFake } from '../fakes/fcm.ts';
+import { closedPort, loopbackContext, strictContext } from '../fakes/outbound.ts';
 
 function push(n: number, content: Record<string, string> = { title: 'Hi', body: 'There' }): OutboundMessage {
   return {

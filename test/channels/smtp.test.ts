@@ -1,16 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { emailMessageId } from '../../../src/channels/email/sender.ts';
-import { createSmtpProvider } from '../../../src/channels/email/smtp.ts';
-import { NO_CONNECTION } from '../../../src/channels/email/smtp-errors.ts';
-import {
-  type ChannelProvider,
-  type OutboundMessage,
-  ProviderConfigError,
-} from '../../../src/channels/port.ts';
-import { loopbackContext } from '../../fakes/outbound.ts';
-import { type FakeSmtp, startFakeSmtp } from '../../fakes/smtp.ts';
+import { emailMessageId } from '../../src/channels/email/sender.ts';
+import { createSmtpProvider } from '../../src/channels/email/smtp.ts';
+import { NO_CONNECTION } from '../../src/channels/email/smtp-errors.ts';
+import { type ChannelProvider, type OutboundMessage, ProviderConfigError } from '../../src/channels/port.ts';
+import { loopbackContext } from '../fakes/outbound.ts';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 
 function emailMessage(overrides: Partial<OutboundMessage> = {}): OutboundMessage {
   return {

@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import webpush from 'web-push';
-import { type OutboundMessage, ProviderConfigError } from '../../../src/channels/port.ts';
-import { createWebPushProvider } from '../../../src/channels/webpush/webpush.ts';
-import { loopbackContext, strictContext } from '../../fakes/outbound.ts';
-import { type FakeSubscription, startWebPushFake, type WebPushFake } from '../../fakes/webpush.ts';
+import { type OutboundMessage, ProviderConfigError } from '../../src/channels/port.ts';
+import { createWebPushProvider } from '../../src/channels/webpush/webpush.ts';
+import { loopbackContext, strictContext } from '../fakes/outbound.ts';
+import { type FakeSubscription, startWebPushFake, type WebPushFake } from '../fakes/webpush.ts';
 
 const vapid = webpush.generateVAPIDKeys();
 
