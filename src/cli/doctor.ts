@@ -1,3 +1,5 @@
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { findMasterSecret } from '../security/master-secret.ts';
@@ -10,6 +12,12 @@ import { inspectPostgres } from '../store/postgres/inspect.ts';
 import { inspectSqlite } from '../store/sqlite/inspect.ts';
 import { openStore } from './open-store.ts';
 import { paintFor, printable } from './terminal.ts';
+
+/**
+ * Free space below which the embedded store's disk is called low: a full disk stops every write
+ * (503 until space is freed), and a broadcast to a million recipients writes a gigabyte or two.
+ */
+export const LOW_DISK_BYTES = 1024 ** 3;
 
 /** How far the database server's clock may be from this machine's before doctor calls it wrong. */
 export const CLOCK_TOLERANCE_MS = 2_000;
@@ -70,6 +78,34 @@ function clockLine(inspection: DatabaseInspection): Line {
         ? `clock: ${iso(now)}`
         : `clock: ${iso(now)}, after the last migration (${iso(inspection.lastAppliedAt)})`,
   };
+}
+
+function bytes(n: number): string {
+  const gib = n / 1024 ** 3;
+  return gib >= 1 ? `${gib.toFixed(1)} GiB` : `${Math.floor(n / 1024 ** 2)} MiB`;
+}
+
+/** SQLite: the free space of the file system the database (and its log) lives on. */
+function diskLine(file: string): Line {
+  const directory = path.dirname(path.resolve(file));
+  let free: number;
+  try {
+    const fs = statfsSync(directory);
+    // What an unprivileged process may use: blocks reserved for root are not ours.
+    free = fs.bavail * fs.bsize;
+  } catch (error) {
+    return {
+      ok: false,
+      text: `disk: cannot read the free space of ${directory}: ${(error as Error).message}`,
+    };
+  }
+  const where = `free where the database lives (${directory})`;
+  return free >= LOW_DISK_BYTES
+    ? { ok: true, text: `disk: ${bytes(free)} ${where}` }
+    : {
+        ok: false,
+        text: `disk: ${bytes(free)} ${where}, under ${bytes(LOW_DISK_BYTES)}: a full disk stops every write (the API answers 503) until space is freed`,
+      };
 }
 
 /** The secret and integration lines: what a start would find opening the store's sealed values. */
@@ -175,6 +211,7 @@ export async function doctor(config: Config, out: NodeJS.WriteStream = process.s
     return 1;
   }
   print({ ok: true, text: 'store: reachable' });
+  if (config.database.kind === 'sqlite') print(diskLine(config.database.file));
   if (inspection.pending.length > 0) {
     const names = inspection.pending.slice(0, 5).join(', ') + (inspection.pending.length > 5 ? ', …' : '');
     print({

@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LOW_DISK_BYTES } from '../../src/cli/doctor.ts';
 import { MESSAGE_STATUSES } from '../../src/shared/model.ts';
 import {
   callJson,
@@ -30,6 +32,12 @@ const ON_SQLITE = STORE_UNDER_TEST === 'sqlite';
 // CLI runs started side by side share the cores: each may take longer than runCli's default 20 s.
 const SIDE_BY_SIDE_MS = 60_000;
 
+/** Bytes an unprivileged process may still write on the file system holding `directory`. */
+function freeBytes(directory: string): number {
+  const fs = statfsSync(directory);
+  return fs.bavail * fs.bsize;
+}
+
 /** The ✓/✗ lines of a doctor run, each as [mark, text]. */
 function checks(stdout: string): [string, string][] {
   return stdout
@@ -43,12 +51,19 @@ describe('tidings doctor', () => {
     const env = await databaseEnv(tempDataDir());
     expect((await runCli(['migrate'], env)).code).toBe(0);
     const fresh = await runCli(['doctor'], env);
-    expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
+    // SQLite: the free space where the database lives, as this machine has it now.
+    const diskOk =
+      !ON_SQLITE ||
+      freeBytes(path.dirname(env.TIDINGS_DATABASE_URL!.slice('sqlite:'.length))) >= LOW_DISK_BYTES;
+    expect(fresh.code, fresh.stdout + fresh.stderr).toBe(diskOk ? 0 : 1);
     const lines = checks(fresh.stdout);
-    expect(lines.map(([mark]) => mark)).toEqual(lines.map(() => '✓'));
+    expect(
+      lines.map(([mark, text]) => (text.startsWith('disk') ? mark === (diskOk ? '✓' : '✗') : mark === '✓')),
+    ).toEqual(lines.map(() => true));
     expect(lines.map(([, text]) => text.split(':')[0])).toEqual([
       'configuration',
       'store',
+      ...(ON_SQLITE ? ['disk'] : []),
       'migrations',
       'secret',
       'integrations',
@@ -107,6 +122,31 @@ describe('tidings doctor', () => {
       expect(tables).toEqual({ t: null, m: null });
     }
   });
+
+  // A small tmpfs as the data directory: mounting needs root (CI runs as root).
+  it.runIf(ON_SQLITE && process.getuid?.() === 0)(
+    'says ✗ disk and exits 1 when the database’s file system has less than 1 GiB free',
+    async () => {
+      const dataDir = tempDataDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dataDir]);
+      try {
+        const env = await databaseEnv(dataDir);
+        expect((await runCli(['migrate'], env)).code).toBe(0);
+        const result = await runCli(['doctor'], env);
+        expect(result.code, result.stdout + result.stderr).toBe(1);
+        expect(result.stdout).toMatch(
+          new RegExp(
+            `^✗ disk: \\d+ MiB free where the database lives \\(${dataDir}\\), under 1\\.0 GiB: a full disk stops every write`,
+            'm',
+          ),
+        );
+        // Every other check still passes.
+        expect(checks(result.stdout).filter(([mark]) => mark === '✗')).toHaveLength(1);
+      } finally {
+        execFileSync('umount', [dataDir]);
+      }
+    },
+  );
 
   // Neither touches the store under test (a closed port, a setting that does not parse).
   it.runIf(ON_SQLITE)(
