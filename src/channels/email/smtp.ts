@@ -153,7 +153,8 @@ export function createSmtpProvider(
       const messageIdHeader = emailMessageId(message.messageId, config.from);
       // With ~190 sends of a tenant at once and 5 connections, most wait here, maybe minutes on a
       // healthy relay: timed from the call, they would be abandoned untried, reported as the
-      // server's slowness, and counted against its circuit breaker.
+      // server's slowness, and counted against its circuit breaker. So both the deadline and the
+      // breaker's clock (leftQueue) start once the send holds a slot.
       if (!(await slots.acquire())) return { kind: 'retryable', reason: CLOSED_BEFORE_SEND };
       message.leftQueue?.();
       // Aborting fails the send at once, under way on a connection (then the pool closes it and
