@@ -219,6 +219,33 @@ describe('answers without an example in the document', () => {
     await call('POST /v1/tenants', '/v1/tenants', { name: 'Acme' }, 'op_'.padEnd(40, 'k'));
   });
 
+  it('a body refused before the route runs (JSON null, another media type) is documented on every route that reads one', async () => {
+    const token = (await server.call('POST', '/v1/subscribers/ada/token', {})).body.token as string;
+    let sent = 0;
+    for (const [key, doc] of Object.entries(OPERATIONS)) {
+      const [method, path] = key.split(' ') as [string, string];
+      if (method === 'GET') continue;
+      const auth = path.startsWith('/v1/inbox')
+        ? token
+        : path.startsWith('/v1/tenants')
+          ? 'op_'.padEnd(40, 'k')
+          : server.key;
+      // Refused before the route runs: nothing is changed by these.
+      const route = fill(path, doc.params);
+      const nullBody = await server.call(method, route, 'null', { auth });
+      expect(nullBody.status, `${key} null`).toBeGreaterThanOrEqual(400);
+      expectDocumented(key, nullBody);
+      const xml = await server.call(method, route, '<a/>', {
+        auth,
+        headers: { 'content-type': 'application/xml' },
+      });
+      expect(xml.status, `${key} xml`).toBeGreaterThanOrEqual(400);
+      expectDocumented(key, xml);
+      sent++;
+    }
+    expect(sent).toBeGreaterThan(40);
+  });
+
   it('/ answers with a page that says what this is, without a key', async () => {
     const answer = await server.call('GET', '/', undefined, { auth: null });
     expect(answer.status).toBe(200);

@@ -11,12 +11,15 @@ export function openapiPath(fastifyUrl: string): string {
 const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 
 /** Errors every route of a kind can answer, whatever it does. */
-function commonErrors(auth: AuthMode, operation: Operation): ErrorCode[] {
+function commonErrors(auth: AuthMode, method: (typeof METHODS)[number], operation: Operation): ErrorCode[] {
   const codes: ErrorCode[] = ['internal', 'unavailable'];
   if (auth !== 'none') codes.push('unauthorized', 'too_many_failed_attempts');
   // Without TIDINGS_OPERATOR_KEY the operator routes do not exist.
   if (auth === 'operator') codes.push('not_found');
-  if (operation.requestBody) {
+  // A body sent to a route that takes none is still read before it is ignored (a GET's is not):
+  // a JSON null, JSON that does not parse, another media type or too many bytes are answered as
+  // on any route (docs/api-behaviour-notes.md), so those answers are documented too.
+  if (operation.requestBody || method !== 'get') {
     codes.push('validation_failed', 'invalid_json', 'payload_too_large', 'unsupported_media_type');
   }
   if (operation.parameters?.length) codes.push('validation_failed');
@@ -133,7 +136,7 @@ export function describeOperations<T>(document: T, authOf: (key: string) => Auth
       }
       const json = operation.requestBody?.content?.['application/json'];
       if (json && described.body !== undefined) json.example = described.body;
-      const errors = new Set([...commonErrors(auth, operation), ...(described.errors ?? [])]);
+      const errors = new Set([...commonErrors(auth, method, operation), ...(described.errors ?? [])]);
       operation.responses = { ...successResponses(described), ...errorResponses(errors) };
     }
   }
