@@ -246,6 +246,23 @@ describe('answers without an example in the document', () => {
     expect(sent).toBeGreaterThan(40);
   });
 
+  it('a receipt for a message that did not go out answers a documented 409', async () => {
+    await server.call('PUT', '/v1/workflows/hushed', {
+      paused: true,
+      channels: [{ channel: 'in_app', template: { title: 'Hi', body: 'there' } }],
+    });
+    const { eventId } = (await server.call('POST', '/v1/events', { workflow: 'hushed', to: ['mo'] })).body;
+    const message = await waitFor(async () => {
+      const messages = (await server.call('GET', `/v1/messages?eventId=${eventId}`)).body.items;
+      return messages[0]?.status === 'cancelled' ? messages[0] : undefined;
+    }, 'the paused workflow’s message to be cancelled');
+    const receipt = await server.call('POST', `/v1/messages/${message.messageId}/receipt`, {
+      status: 'read',
+    });
+    expect(receipt.status).toBe(409);
+    expectDocumented('POST /v1/messages/{messageId}/receipt', receipt);
+  });
+
   it('/ answers with a page that says what this is, without a key', async () => {
     const answer = await server.call('GET', '/', undefined, { auth: null });
     expect(answer.status).toBe(200);

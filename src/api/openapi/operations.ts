@@ -430,7 +430,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Report that a message was delivered, read or clicked',
     tag: 'Messages',
     success: ok(B.ReceiptAnswer, 'the message status after the receipt'),
-    errors: ['not_found', 'unprocessable'],
+    // 409: the message did not go out (failed, cancelled, …), and a receipt does not revive it.
+    errors: ['not_found', 'conflict'],
   },
   'PUT /v1/integrations/{integrationId}': {
     summary: 'Create or replace a provider integration',
