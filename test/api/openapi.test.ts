@@ -43,6 +43,10 @@ function schemaCheck(schema: Json, value: unknown): string[] {
 function expectDocumented(key: string, answer: { status: number; body: unknown; headers: Headers }): void {
   const response = operationOf(key)?.responses?.[String(answer.status)];
   expect(response, `${key} answered ${answer.status}, which is not documented`).toBeDefined();
+  if ((answer.headers.get('content-type') ?? '').startsWith('text/html')) {
+    expect(response.content?.['text/html'], `${key} ${answer.status} is a page`).toBeDefined();
+    return;
+  }
   const json = response.content?.['application/json'];
   if (!json) {
     expect(answer.headers.get('content-type') ?? '', `${key} ${answer.status}`).not.toMatch(/json/);
@@ -95,7 +99,9 @@ describe('/openapi.json', () => {
         if (json?.example !== undefined)
           expect(schemaCheck(json.schema, json.example), `${key} ${status} example`).toEqual([]);
         if (Number(status) < 400) continue;
-        for (const [code, example] of Object.entries<Json>(json.examples)) {
+        // A refusal is the catalogue's JSON error, an HTML page (the preference page's), or both.
+        expect(json ?? response.content?.['text/html'], `${key} ${status} body`).toBeDefined();
+        for (const [code, example] of Object.entries<Json>(json?.examples ?? {})) {
           expect(ERROR_CODES[code as keyof typeof ERROR_CODES], `${key}: ${code}`).toBe(Number(status));
           expect(schemaCheck(json.schema, example.value), `${key} ${code}`).toEqual([]);
         }
@@ -261,6 +267,24 @@ describe('answers without an example in the document', () => {
     });
     expect(receipt.status).toBe(409);
     expectDocumented('POST /v1/messages/{messageId}/receipt', receipt);
+  });
+
+  it('the preference page refuses with documented pages', async () => {
+    const page = (method: string, body?: string, headers: Record<string, string> = {}) =>
+      server.call(method, '/v1/preferences-page?token=not-a-token', body, {
+        auth: null,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      });
+    const get = await page('GET');
+    expect(get.status).toBe(401);
+    expect(get.headers.get('content-type')).toMatch(/^text\/html/);
+    expectDocumented('GET /v1/preferences-page', get);
+    const post = await page('POST', 'token=not-a-token');
+    expect(post.status).toBe(401);
+    expectDocumented('POST /v1/preferences-page', post);
+    const crossSite = await page('POST', 'token=not-a-token', { origin: 'https://elsewhere.example' });
+    expect(crossSite.status).toBe(403);
+    expectDocumented('POST /v1/preferences-page', crossSite);
   });
 
   it('/ answers with a page that says what this is, without a key', async () => {

@@ -75,6 +75,22 @@ function errorResponses(codes: Iterable<ErrorCode>): Record<string, unknown> {
   return responses;
 }
 
+/** Adds each HTML refusal page to its status, beside any JSON error body the status also has. */
+function withPages(
+  responses: Record<string, unknown>,
+  pages: Record<number, string>,
+): Record<string, unknown> {
+  const all = { ...responses };
+  for (const [status, description] of Object.entries(pages)) {
+    const json = all[status] as { description: string; content: Record<string, unknown> } | undefined;
+    const html = { 'text/html': { schema: { type: 'string' } } };
+    all[status] = json
+      ? { description: `${json.description}; ${description}`, content: { ...json.content, ...html } }
+      : { description, content: html };
+  }
+  return all;
+}
+
 function successResponses(doc: OperationDoc): Record<string, unknown> {
   const responses: Record<string, unknown> = {};
   for (const [status, success] of Object.entries(doc.success)) {
@@ -137,7 +153,10 @@ export function describeOperations<T>(document: T, authOf: (key: string) => Auth
       const json = operation.requestBody?.content?.['application/json'];
       if (json && described.body !== undefined) json.example = described.body;
       const errors = new Set([...commonErrors(auth, method, operation), ...(described.errors ?? [])]);
-      operation.responses = { ...successResponses(described), ...errorResponses(errors) };
+      operation.responses = {
+        ...successResponses(described),
+        ...withPages(errorResponses(errors), described.pages ?? {}),
+      };
     }
   }
   return document;

@@ -21,6 +21,11 @@ export interface OperationDoc {
   tag: string;
   success: Record<number, Success>;
   errors?: ErrorCode[];
+  /**
+   * Refusals answered with an HTML page instead of the JSON error body, by status (what a browser
+   * shows the subscriber: the preference page's bad links and forms).
+   */
+  pages?: Record<number, string>;
   /** Path parameter examples. */
   params?: Record<string, string>;
   query?: Record<string, string>;
@@ -545,22 +550,21 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/preferences-page': {
     summary: 'The subscriber’s own preference page (?token= a subscriber token or a links.preferences token)',
     tag: 'Preference page',
-    success: {
-      200: {
-        description:
-          'the page (HTML); a bad or expired token gets a 401 page, a subscriber that no longer exists a 404 page',
-        media: 'text/html',
-      },
+    success: { 200: { description: 'the page (HTML)', media: 'text/html' } },
+    pages: {
+      401: 'a page: the token is bad or expired',
+      404: 'a page: the subscriber no longer exists',
     },
   },
   'POST /v1/preferences-page': {
     summary: 'Save the preference form (form-encoded, token in the body)',
     tag: 'Preference page',
-    success: {
-      303: {
-        description:
-          'saved: Location leads back to the page; a bad form gets a 400 page, a bad token 401, a cross-site post 403',
-      },
+    success: { 303: { description: 'saved: Location leads back to the page' } },
+    pages: {
+      400: 'a page: the form is not one the page sends, or a field holds what it cannot',
+      401: 'a page: the token is bad or expired',
+      403: 'a page: the form was posted from another site',
+      404: 'a page: the subscriber no longer exists',
     },
   },
   'GET /v1/unsubscribe/{token}': {
