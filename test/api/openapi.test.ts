@@ -287,6 +287,29 @@ describe('answers without an example in the document', () => {
     expectDocumented('POST /v1/preferences-page', crossSite);
   });
 
+  it('the streams document the token and resume point they read, and refuse a bad one as documented', async () => {
+    const token = (await server.call('POST', '/v1/subscribers/ada/token', {})).body.token as string;
+    const named = (key: string) => operationOf(key).parameters.map((p: Json) => `${p.in} ${p.name}`);
+    expect(named('GET /v1/inbox/stream')).toEqual(
+      expect.arrayContaining(['query token', 'query after', 'header Last-Event-ID']),
+    );
+    expect(named('GET /v1/inbox/ws')).toEqual(expect.arrayContaining(['query token', 'query after']));
+    for (const key of ['GET /v1/inbox/stream', 'GET /v1/inbox/ws']) {
+      const route = key.split(' ')[1]!;
+      const badAfter = await server.call('GET', `${route}?token=${token}&after=soon`, undefined, {
+        auth: null,
+      });
+      expect(badAfter.status, key).toBe(400);
+      expectDocumented(key, badAfter);
+    }
+    const badHeader = await server.call('GET', '/v1/inbox/stream', undefined, {
+      auth: token,
+      headers: { 'last-event-id': 'soon' },
+    });
+    expect(badHeader.status).toBe(400);
+    expectDocumented('GET /v1/inbox/stream', badHeader);
+  });
+
   it('/ answers with a page that says what this is, without a key', async () => {
     const answer = await server.call('GET', '/', undefined, { auth: null });
     expect(answer.status).toBe(200);

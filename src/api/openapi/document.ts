@@ -113,7 +113,7 @@ function successResponses(doc: OperationDoc): Record<string, unknown> {
 interface Operation {
   summary?: string;
   tags?: string[];
-  parameters?: { in: string; name: string; example?: unknown }[];
+  parameters?: { in: string; name: string; example?: unknown; description?: string; schema?: unknown }[];
   requestBody?: { content?: Record<string, { example?: unknown }> };
   responses?: Record<string, unknown>;
   security?: unknown[];
@@ -146,6 +146,8 @@ export function describeOperations<T>(document: T, authOf: (key: string) => Auth
       if (!described) continue;
       operation.summary = described.summary;
       operation.tags = [described.tag];
+      const byHand = (described.readByHand ?? []).map((p) => ({ ...p, schema: { type: 'string' } }));
+      if (byHand.length > 0) operation.parameters = [...(operation.parameters ?? []), ...byHand];
       for (const parameter of operation.parameters ?? []) {
         const example = (parameter.in === 'path' ? described.params : described.query)?.[parameter.name];
         if (example !== undefined) parameter.example = example;

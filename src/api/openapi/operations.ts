@@ -26,6 +26,11 @@ export interface OperationDoc {
    * shows the subscriber: the preference page's bad links and forms).
    */
   pages?: Record<number, string>;
+  /**
+   * Parameters the route reads by hand, with no schema for them to be documented from (the
+   * streams' `token`, `after` and `Last-Event-ID`): listed beside those the schemas give.
+   */
+  readByHand?: { name: string; in: 'query' | 'header'; description: string }[];
   /** Path parameter examples. */
   params?: Record<string, string>;
   query?: Record<string, string>;
@@ -137,6 +142,22 @@ const INBOX_ITEM = {
   actions: [],
 };
 const NOT_FOUND: ErrorCode[] = ['not_found'];
+const STREAM_TOKEN = {
+  name: 'token',
+  in: 'query',
+  description:
+    'a subscriber token, for clients that cannot send Authorization (EventSource, browser WebSockets)',
+} as const;
+const STREAM_AFTER = {
+  name: 'after',
+  in: 'query',
+  description: 'the id of the last event received: what came after it is replayed first',
+} as const;
+const LAST_EVENT_ID = {
+  name: 'Last-Event-ID',
+  in: 'header',
+  description: 'as after; EventSource sends it when it reconnects',
+} as const;
 
 function ok(schema: TSchema, description = 'OK', example?: unknown): Record<number, Success> {
   return { 200: example === undefined ? { description, schema } : { description, schema, example } };
@@ -526,6 +547,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: { 200: { description: 'ready, item.created, item.updated, …', media: 'text/event-stream' } },
     // No room for another stream: the tenant's share while the server is busy, or the server's.
     errors: ['rate_limited', 'unavailable'],
+    readByHand: [STREAM_TOKEN, STREAM_AFTER, LAST_EVENT_ID],
   },
   'GET /v1/inbox/ws': {
     summary:
@@ -537,7 +559,9 @@ export const OPERATIONS: Record<string, OperationDoc> = {
           'switching protocols: the events of /v1/inbox/stream as JSON messages; the client may send {"type": "read"|"archive"|"seen", "itemId"} and {"type": "read-all"}',
       },
     },
-    errors: ['upgrade_required', 'rate_limited', 'unavailable'],
+    // 403: an Origin outside TIDINGS_CORS_ORIGINS (browsers do not apply CORS to WebSockets).
+    errors: ['forbidden', 'upgrade_required', 'rate_limited', 'unavailable'],
+    readByHand: [STREAM_TOKEN, STREAM_AFTER],
   },
   'GET /inbox.js': {
     summary: 'The <tidings-inbox> element and its realtime client (a plain ES module)',
