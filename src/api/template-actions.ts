@@ -73,3 +73,28 @@ export function flattenTemplateActions(body: unknown): ErrorDetail[] {
   if (problems.length === 0) for (const change of changes) change();
   return problems;
 }
+
+/** The largest badge a push adapter takes: nine digits (src/channels/push, src/channels/webpush). */
+const MAX_BADGE = 999_999_999;
+
+/**
+ * A push or web push template's `badge` given as a JSON number (`"badge": 3`; API.md: "a number, or
+ * `"unread"`"), as the text every template field is (`"3"`), rendered and mapped as any badge is.
+ * Runs before the body is validated, like {@link flattenTemplateActions}; any other value is left
+ * for the schema to refuse, naming the field.
+ */
+export function badgeNumbersAsText(body: unknown): void {
+  const channels = (body as { channels?: unknown } | null)?.channels;
+  if (!Array.isArray(channels)) return;
+  channels.forEach((step, i) => {
+    const channel = (step as { channel?: unknown } | null)?.channel;
+    if (channel !== 'push' && channel !== 'webpush') return;
+    for (const [template] of templatesOf(step, i)) {
+      if (typeof template !== 'object' || template === null) continue;
+      const record = template as Record<string, unknown>;
+      const badge = record.badge;
+      if (typeof badge === 'number' && Number.isInteger(badge) && badge >= 0 && badge <= MAX_BADGE)
+        record.badge = String(badge);
+    }
+  });
+}

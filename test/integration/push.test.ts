@@ -34,6 +34,7 @@ const ADA_IPHONE = 'a1'.repeat(32);
 const ADA_PIXEL = 'fcm-token:ada-pixel_0123456789';
 const BO_IPHONE = 'b2'.repeat(32);
 const CY_PIXEL = 'fcm-token:cy-pixel_0123456789';
+const DI_IPHONE = 'd4'.repeat(32);
 
 /** The push template: every rich field a device maps, rendered from the event's data. */
 const RICH = {
@@ -301,5 +302,30 @@ describe('push end to end (APNs, FCM and Web Push fakes)', () => {
     const [next] = await settled(await trigger('ping', 'cy', { n: 2 }), 1);
     expect(next).toMatchObject({ channel: 'push', status: 'suppressed', reason: 'no_device' });
     expect(fcm.requests.length - before).toBe(1);
+  });
+
+  it('takes a badge written as a JSON number (API.md: a number, or "unread") and shows it', async () => {
+    const template = { title: 'Inbox', body: 'New mail', badge: 3 };
+    await ok('PUT', '/v1/workflows/badge-count', {
+      channels: [
+        { channel: 'push', template },
+        { channel: 'webpush', template },
+      ],
+    });
+    const browser = browsers.subscribe(vapid.publicKey);
+    await ok('PUT', '/v1/subscribers/di/devices/iphone', { platform: 'apns', token: DI_IPHONE });
+    await ok('PUT', '/v1/subscribers/di/devices/firefox', {
+      platform: 'webpush',
+      subscription: browser.subscription,
+    });
+    const [apnsBefore, webBefore] = [apns.requests.length, browsers.received.length];
+
+    const messages = await settled(await trigger('badge-count', 'di', {}), 2);
+    expect(messages.map((m) => m.status)).toEqual(['sent', 'sent']);
+    const toIphone = apns.requests.slice(apnsBefore).find((r) => r.path === `/3/device/${DI_IPHONE}`);
+    expect(JSON.parse(toIphone!.body).aps).toMatchObject({ badge: 3 });
+    const received = browsers.received.slice(webBefore).filter((r) => r.subscriptionId === browser.id);
+    expect(received).toHaveLength(1);
+    expect(JSON.parse(received[0]!.plaintext)).toMatchObject({ badge: 3 });
   });
 });

@@ -32,7 +32,7 @@ import {
   WORKFLOW_NAME_MAX_LENGTH,
   WorkflowBody,
 } from '../schemas.ts';
-import { flattenTemplateActions } from '../template-actions.ts';
+import { badgeNumbersAsText, flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
 
@@ -439,8 +439,10 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     '/v1/workflows/:key',
     {
       schema: { params, body: WorkflowBody },
-      // `actions: [{label, url}]` becomes flat template fields before the schema (strings only) sees it.
+      // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number its text,
+      // before the schema (strings only) sees them.
       preValidation: async (request) => {
+        badgeNumbersAsText(request.body);
         const problems = flattenTemplateActions(request.body);
         if (problems.length > 0) throw validationError(problems);
       },
