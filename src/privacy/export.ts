@@ -24,9 +24,13 @@ export async function* exportSubscriber(
     store.listDevices(tenantId, id),
     store.subscriberTopics(tenantId, id),
   ]);
+  const profile = subscriberView(subscriber);
   const head = {
     exportedAt: new Date(now).toISOString(),
-    subscriber: subscriberView(subscriber),
+    // API.md lists the export's parts as "profile, preferences, devices, messages, consent log":
+    // the profile is under that name too, beside `subscriber` (its name here since the first export).
+    profile,
+    subscriber: profile,
     preferences: preferencesView(choices ?? emptyPreferences()),
     devices: devices.map(deviceView),
     topics,

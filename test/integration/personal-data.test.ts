@@ -125,6 +125,8 @@ describe('export', () => {
       email: 'bea@example.com',
       data: { plan: 'pro' },
     });
+    // API.md names the part "profile": the same view under that name.
+    expect(doc.profile).toEqual(doc.subscriber);
     expect(doc.preferences.channels).toEqual({ sms: false });
     expect(doc.devices).toEqual([expect.objectContaining({ deviceId: 'pixel', platform: 'fcm' })]);
     expect(JSON.stringify(doc)).not.toContain(FCM_TOKEN);

@@ -390,6 +390,7 @@ export const ConsentLogView = Type.Object({
 export const SubscriberExport = Type.Object(
   {
     exportedAt: Time,
+    profile: SubscriberView,
     subscriber: SubscriberView,
     preferences: PreferencesView,
     devices: Type.Array(DeviceView, { description: 'tokens masked, as the device list shows them' }),
