@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../src/channels/port.ts';
+import { statusCallbackUrl, TWILIO_API } from '../../src/channels/sms/twilio.ts';
 import { PROVIDERS } from '../../src/providers/catalog.ts';
 import { loopbackContext } from '../fakes/outbound.ts';
 import {
@@ -105,11 +106,23 @@ describe('twilio adapter details', () => {
     expect(form.has('From')).toBe(false);
   });
 
-  it('asks for no StatusCallback when the public URL is loopback (Twilio could not call it)', async () => {
+  it('asks a local server (config.endpoint) for the StatusCallback at a loopback public URL too', async () => {
     await build(fake, { from: '+15550001111' }, { ...context, publicUrl: 'http://127.0.0.1:8787' }).send(
       sms(),
     );
-    expect(new URLSearchParams(fake.requests.at(-1)!.body).has('StatusCallback')).toBe(false);
+    expect(new URLSearchParams(fake.requests.at(-1)!.body).get('StatusCallback')).toBe(
+      'http://127.0.0.1:8787/v1/providers/sms-main/webhook',
+    );
+  });
+
+  it('asks Twilio itself for no StatusCallback at a loopback public URL (Twilio could not call it)', () => {
+    const at = (publicUrl: string, base: string) =>
+      statusCallbackUrl({ publicUrl, integrationId: 'sms-main' }, new URL(base));
+    expect(at('http://127.0.0.1:8787', TWILIO_API)).toBeNull();
+    expect(at('http://localhost:8787', 'https://api.dublin.ie1.twilio.com')).toBeNull();
+    expect(at('https://notify.example.test', TWILIO_API)).toBe(
+      'https://notify.example.test/v1/providers/sms-main/webhook',
+    );
   });
 
   it('keeps the phone number Twilio quotes out of the reason', async () => {

@@ -83,7 +83,7 @@ export function createTwilioProvider(
   const base = baseUrl(config.endpoint, TWILIO_API);
   const path = joinPath(base, `/2010-04-01/Accounts/${credentials.accountSid}/Messages.json`);
   const authorization = `Basic ${Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64')}`;
-  const statusCallback = callbackUrl(context);
+  const statusCallback = statusCallbackUrl(context, base);
 
   return {
     name: 'twilio',
@@ -144,14 +144,23 @@ function checkedSender(config: TwilioConfig): Record<string, string> {
 }
 
 /**
- * Twilio's StatusCallback for this integration, or null when there is nowhere Twilio could call:
- * no integration or public URL, or a public URL on loopback (the default `http://127.0.0.1:8787`),
- * which Twilio cannot reach and may refuse the message over (error 21609).
+ * Twilio's StatusCallback for this integration (API.md: `TIDINGS_PUBLIC_URL/v1/providers/{id}/webhook`),
+ * or null when there is nowhere the server sent to could call: no integration or public URL, or a
+ * public URL on loopback (the default `http://127.0.0.1:8787`) while the messages go to Twilio
+ * itself (`*.twilio.com`), which cannot reach it and may refuse the message over (error 21609).
+ * A `config.endpoint` elsewhere (a local test server, a proxy) is sent the callback whatever the
+ * public URL: it may well reach a loopback one.
  */
-function callbackUrl(context: ProviderContext): string | null {
+export function statusCallbackUrl(
+  context: Pick<ProviderContext, 'publicUrl' | 'integrationId'>,
+  base: URL,
+): string | null {
   if (!context.publicUrl || !context.integrationId) return null;
   const url = URL.canParse(context.publicUrl) ? new URL(context.publicUrl) : null;
-  if (!url || /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|0\.0\.0\.0)$/i.test(url.hostname)) return null;
+  if (!url) return null;
+  const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|0\.0\.0\.0)$/i.test(url.hostname);
+  const toTwilio = base.hostname === 'twilio.com' || base.hostname.endsWith('.twilio.com');
+  if (loopback && toTwilio) return null;
   const path = url.pathname.replace(/\/+$/, '');
   return `${url.origin}${path}/v1/providers/${encodeURIComponent(context.integrationId)}/webhook`;
 }
