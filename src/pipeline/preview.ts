@@ -17,6 +17,7 @@ import {
   TemplateCompileError,
 } from '../templates/render.ts';
 import { framed } from './deliver.ts';
+import { PreviewPacing } from './preview-pacing.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { variantIndex } from './variants.ts';
 
@@ -66,23 +67,15 @@ export class PreviewTooLarge extends Error {
   }
 }
 
-/** How long the step a preview last rendered on this thread took, whichever tenant's it was (ms). */
-let lastStepMs = 0;
-/** A step that took this long is followed by a pause, not just one turn of the event loop. */
-const SLOW_STEP_MS = 10;
-const PAUSE_MS = 10;
-
 /**
  * Lets other requests run before a step's render (each may take its whole render budget, and its
- * one retry: ~100 ms). After a slow step the event loop is left free for PAUSE_MS rather than one
- * turn: a request needs a few turns (accept, read, answer), and with a single turn between steps
- * each of those cost it a whole step of another tenant's render — five queued one-step previews
- * held another tenant's GET 0.4 s.
+ * one retry: ~100 ms). After a slow step of the same tenant the event loop is left free for a
+ * pause rather than one turn: a request needs a few turns (accept, read, answer), and with a
+ * single turn between steps each of those cost it a whole step of another tenant's render — five
+ * queued one-step previews held another tenant's GET 0.4 s. Per tenant (PreviewPacing): another
+ * tenant's fast previews do not pause for them.
  */
-const giveBack = () =>
-  new Promise<void>((resolve) =>
-    lastStepMs >= SLOW_STEP_MS ? setTimeout(resolve, PAUSE_MS) : setImmediate(resolve),
-  );
+const pacing = new PreviewPacing();
 
 /** The bytes a step's content adds to the answer, as JSON. */
 const contentBytes = (content: Record<string, string> | null) =>
@@ -156,10 +149,8 @@ export async function previewWorkflow(
     // Before the first step too: a tenant's previews run in turns (TenantTurns), each starting as
     // the one before ends, and without this a one-step preview rendered in the same macrotask as
     // the end of the one before — five queued held every other request ~500 ms.
-    await giveBack();
-    const started = performance.now();
-    const previewed = previewStep(step, index);
-    lastStepMs = performance.now() - started;
+    await pacing.giveBack(workflow.tenantId);
+    const previewed = pacing.step(workflow.tenantId, () => previewStep(step, index));
     bytes += contentBytes(previewed.content);
     if (bytes > PREVIEW_MAX_BYTES) throw new PreviewTooLarge(index, bytes);
     channels.push(previewed);
