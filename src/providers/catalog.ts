@@ -71,6 +71,18 @@ export interface ProviderDefinition {
 // that name (a timeout, a proxy) must not find a tenant's value waiting for it.
 const CLOSED = { additionalProperties: false } as const;
 
+// Every credential string has a bound far above any real value, so a megabyte pasted by mistake
+// (or sent on purpose) is a 422 naming the field, not sealed and stored. Credentials are checked
+// only when a PUT gives them: one without `credentials` keeps the stored ones as they are.
+/** A password, token or API key a provider issues (real ones: 20–100 characters). */
+export const SECRET_MAX_LENGTH = 1024;
+/** A PEM private key (an RSA key of 8,192 bits is ~6.4 KB of PEM). */
+export const PEM_MAX_LENGTH = 16_384;
+/** A service-account key file, as its text or as JSON (Google's are ~2.4 KB). */
+export const SERVICE_ACCOUNT_MAX_LENGTH = 65_536;
+/** A URL an integration connects to, as every URL field of the API. */
+export const URL_MAX_LENGTH = 2048;
+
 const smtpConfig = Type.Object(
   {
     host: Type.String({ minLength: 1, maxLength: 253 }),
@@ -86,19 +98,23 @@ const smtpConfig = Type.Object(
 );
 const smtpCredentials = Type.Object(
   {
-    user: Type.Optional(Type.String()),
-    pass: Type.Optional(Type.String()),
-    dkimPrivateKey: Type.Optional(Type.String()),
+    user: Type.Optional(Type.String({ maxLength: SECRET_MAX_LENGTH })),
+    pass: Type.Optional(Type.String({ maxLength: SECRET_MAX_LENGTH })),
+    dkimPrivateKey: Type.Optional(Type.String({ maxLength: PEM_MAX_LENGTH })),
   },
   CLOSED,
 );
 const HTTP_URL_MESSAGE = 'must be an http:// or https:// URL';
+// The URL's length is checked at PUT when it changes (checkAtPut), as its other rules are.
 const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE) }, CLOSED);
-const webhookCredentials = Type.Object({ secret: Type.String({ minLength: 16 }) }, CLOSED);
+const webhookCredentials = Type.Object(
+  { secret: Type.String({ minLength: 16, maxLength: SECRET_MAX_LENGTH }) },
+  CLOSED,
+);
 
 // HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
 // create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
-const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: 2048 }));
+const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: URL_MAX_LENGTH }));
 const twilioConfig = Type.Object(
   {
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -108,7 +124,10 @@ const twilioConfig = Type.Object(
   CLOSED,
 );
 const twilioCredentials = Type.Object(
-  { accountSid: Type.String({ minLength: 1, maxLength: 64 }), authToken: Type.String({ minLength: 1 }) },
+  {
+    accountSid: Type.String({ minLength: 1, maxLength: 64 }),
+    authToken: Type.String({ minLength: 1, maxLength: SECRET_MAX_LENGTH }),
+  },
   CLOSED,
 );
 const sesConfig = Type.Object(
@@ -131,14 +150,14 @@ const sesConfig = Type.Object(
 const sesCredentials = Type.Object(
   {
     accessKeyId: Type.String({ minLength: 1, maxLength: 128 }),
-    secretAccessKey: Type.String({ minLength: 1 }),
+    secretAccessKey: Type.String({ minLength: 1, maxLength: SECRET_MAX_LENGTH }),
   },
   CLOSED,
 );
 const sendgridConfig = Type.Object({ from: Type.String({ minLength: 3 }), endpoint }, CLOSED);
 const sendgridCredentials = Type.Object(
   {
-    apiKey: Type.String({ minLength: 1 }),
+    apiKey: Type.String({ minLength: 1, maxLength: SECRET_MAX_LENGTH }),
     // The Signed Event Webhook's verification key (base64 or PEM): without it, event callbacks are refused (401).
     webhookVerificationKey: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   },
@@ -164,7 +183,11 @@ const fcmConfig = Type.Object(
 const fcmCredentials = Type.Object(
   {
     // The key file as Google gives it, or its text; its fields are checked when the client is built.
-    serviceAccount: Type.Union([Type.String({ minLength: 1, maxLength: 65_536 }), Type.Object({})]),
+    // As an object, its JSON is held to the same bound at PUT (checkServiceAccountSize).
+    serviceAccount: Type.Union([
+      Type.String({ minLength: 1, maxLength: SERVICE_ACCOUNT_MAX_LENGTH }),
+      Type.Object({}),
+    ]),
   },
   CLOSED,
 );
@@ -201,7 +224,10 @@ const apnsConfig = Type.Object(
   },
   CLOSED,
 );
-const apnsCredentials = Type.Object({ privateKey: Type.String({ minLength: 1, maxLength: 16_384 }) }, CLOSED);
+const apnsCredentials = Type.Object(
+  { privateKey: Type.String({ minLength: 1, maxLength: PEM_MAX_LENGTH }) },
+  CLOSED,
+);
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
 const sameHost = (a: unknown, b: unknown) =>
@@ -244,6 +270,25 @@ function checkSendGridWebhookKey(key: unknown): void {
       `${(error as Error).message.startsWith('is not') ? (error as Error).message : 'is not a public key'} (paste the Verification Key SendGrid shows for the Signed Event Webhook)`,
     );
   }
+}
+
+/** A URL field longer than URL_MAX_LENGTH, refused naming it (checked where the field changes). */
+function checkUrlLength(path: string, url: unknown): void {
+  if (typeof url === 'string' && url.length > URL_MAX_LENGTH)
+    throw new ProviderConfigError(path, `must be at most ${URL_MAX_LENGTH} characters`);
+}
+
+/**
+ * A service account given as an object is held to the bound of its text form: its JSON (every
+ * field of the key file together) is at most SERVICE_ACCOUNT_MAX_LENGTH characters.
+ */
+function checkServiceAccountSize(serviceAccount: unknown): void {
+  if (typeof serviceAccount !== 'object' || serviceAccount === null) return;
+  if (JSON.stringify(serviceAccount).length > SERVICE_ACCOUNT_MAX_LENGTH)
+    throw new ProviderConfigError(
+      'credentials.serviceAccount',
+      `must be at most ${SERVICE_ACCOUNT_MAX_LENGTH} characters of JSON, as its text (a key file is ~2.4 KB)`,
+    );
 }
 
 /** Providers by name. The sandbox is built in (see ProviderRegistry) and needs no integration. */
@@ -295,7 +340,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       createWebhookProvider(config as never, credentials as never, context),
     // Only a new URL is checked: a stored one keeps working as it did (see checkAtPut).
     checkAtPut: (config, stored) => {
-      if (stored?.url !== config.url) checkWebhookUrl(config.url);
+      if (stored?.url === config.url) return;
+      checkUrlLength('config.url', config.url);
+      checkWebhookUrl(config.url);
     },
     checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
     targets: (config) => [urlTarget('config.url', config.url)],
@@ -364,6 +411,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: fcmCredentials,
     create: (config, credentials, context) =>
       createFcmProvider(config as never, credentials as never, context),
+    checkCredentials: (credentials) => checkServiceAccountSize(credentials.serviceAccount),
     targets: (config, credentials) => {
       const targets = [urlTarget('config.endpoint', config.endpoint ?? FCM_DEFAULT_ENDPOINT)];
       // The assertion goes to the token URI: it is held to the same rule as the endpoint.
