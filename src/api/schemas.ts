@@ -334,6 +334,14 @@ export const MessageQuery = Type.Object(
 );
 export type MessageQuery = Static<typeof MessageQuery>;
 
+/**
+ * `?token=` on the inbox's plain routes: taken so a client that sends it everywhere is not refused,
+ * but never read — only the streams authenticate by query (API.md); these need the header.
+ */
+const InboxTokenNotRead = Type.String({
+  description: 'not read: send the subscriber token as Authorization: Bearer (only the streams take ?token=)',
+});
+
 export const InboxQuery = Type.Object(
   {
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -346,7 +354,7 @@ export const InboxQuery = Type.Object(
     tab: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: "a tab of the settings' inboxTabs" }),
     ),
-    token: Type.Optional(Type.String()),
+    token: Type.Optional(InboxTokenNotRead),
   },
   { additionalProperties: false },
 );
@@ -355,7 +363,7 @@ export type InboxQuery = Static<typeof InboxQuery>;
 export const UnreadCountQuery = Type.Object(
   {
     tabs: Type.Optional(Type.Boolean({ description: "also count per tab of the settings' inboxTabs" })),
-    token: Type.Optional(Type.String()),
+    token: Type.Optional(InboxTokenNotRead),
   },
   { additionalProperties: false },
 );

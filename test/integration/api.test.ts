@@ -445,6 +445,14 @@ describe('operations', () => {
     expect(
       openapi.body.paths['/v1/events'].post.requestBody.content['application/json'].schema.required,
     ).toEqual(['workflow', 'to']);
+    // The plain inbox routes take ?token= without reading it (only the streams authenticate by
+    // query): the reference says so rather than listing it as a way in.
+    for (const route of ['/v1/inbox', '/v1/inbox/unread-count']) {
+      const token = openapi.body.paths[route].get.parameters.find(
+        (p: { name: string }) => p.name === 'token',
+      );
+      expect(token.description).toMatch(/^not read: send the subscriber token as Authorization: Bearer/);
+    }
   });
 
   it.runIf(STORE_UNDER_TEST === 'sqlite')(
