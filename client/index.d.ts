@@ -244,9 +244,9 @@ export declare class Tidings {
       options?: { expiresIn?: string | number },
     ): Promise<{ token: string; expiresAt: string }>;
     export(subscriberId: string): Promise<Record<string, unknown>>;
-    consentLog(
-      subscriberId: string,
-    ): Promise<{ items: { at: string; change: string; source: string; detail: unknown }[] }>;
+    consentLog(subscriberId: string): Promise<{
+      items: { at: string; change: Record<string, unknown>; source: string; detail: string | null }[];
+    }>;
     preferences: {
       get(subscriberId: string): Promise<Preferences>;
       update(subscriberId: string, patch: PreferencesPatch): Promise<Preferences>;

@@ -109,6 +109,11 @@ describe('the client against a real server', () => {
     const prefs = await tidings.subscribers.preferences.update('cl_sub', { channels: { sms: false } });
     expect(prefs.channels).toEqual({ sms: false });
     expect((await tidings.subscribers.preferences.get('cl_sub')).channels).toEqual({ sms: false });
+    // The consent log's change is the object the PATCH made (typed so: reading a field type-checks).
+    const log = await tidings.subscribers.consentLog('cl_sub');
+    const change: Record<string, unknown> = log.items.at(-1)!.change;
+    expect(change.preferences).toEqual({ channels: { sms: false } });
+    expect(log.items.at(-1)).toMatchObject({ source: 'api' });
 
     const token = await tidings.subscribers.token('cl_sub', { expiresIn: '1h' });
     expect(token.token.length).toBeGreaterThan(20);
