@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
@@ -25,6 +25,7 @@ export async function seedDefaultTenant(
   await store.ensureTenant(DEFAULT_TENANT, 'Default');
   if (config.apiKey) {
     await addTenantKey(store, DEFAULT_TENANT, config.apiKey, DEFAULT_KEY_LABEL, true);
+    forgetReplacedKey(keyFile, config.apiKey);
     return { generatedKey: null, keyFile };
   }
   if ((await store.countApiKeys(DEFAULT_TENANT, DEFAULT_KEY_LABEL)) > 0)
@@ -42,6 +43,21 @@ export async function seedDefaultTenant(
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   chmodSync(keyFile, 0o600);
   return { generatedKey: key, keyFile };
+}
+
+/**
+ * TIDINGS_API_KEY replaced the generated key, which is now refused: the file that kept it goes, so
+ * `$(cat data/api-key)` (the README's way to read it) cannot hand out a dead key. A file holding
+ * the very key TIDINGS_API_KEY was set to (`TIDINGS_API_KEY=$(cat data/api-key)`) stays.
+ */
+function forgetReplacedKey(keyFile: string, apiKey: string): void {
+  let saved: string;
+  try {
+    saved = readFileSync(keyFile, 'utf8').trim();
+  } catch {
+    return;
+  }
+  if (saved !== apiKey) rmSync(keyFile, { force: true });
 }
 
 /** Set once the demo workflow was offered, so one the user deleted does not come back. */

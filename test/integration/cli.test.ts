@@ -104,6 +104,8 @@ describe('tidings CLI', () => {
     // The curl in the banner must not carry the replaced (now dead) generated key.
     expect(replaced).not.toContain(key);
     expect(replaced).toContain('Bearer $TIDINGS_API_KEY');
+    // Nor does the file that kept it: `$(cat data/api-key)` cannot hand out a dead key.
+    expect(existsSync(keyFile)).toBe(false);
   }, 120_000);
 
   it.runIf(ON_SQLITE)('--help points at the docs in the installation, which exist', async () => {
