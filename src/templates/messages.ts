@@ -152,20 +152,15 @@ export interface MessageProblem {
  */
 export function catalogueProblems(messages: MessageCatalogue | undefined): MessageProblem[] {
   if (!messages) return [];
-  // Every key's problem, and every other locale's messages: none hides another (a PUT forgives
-  // the problems the current version has, src/api/unchanged.ts, and must still see the rest). A
-  // refused locale's messages are not read: there is no locale to parse them in, and a PUT is
-  // forgiven its key only when the whole locale is as stored.
-  const refused = tagProblemsToSave(messages);
-  const problems: MessageProblem[] = refused.map(({ key, message }) => ({
+  // Every key's problem, and every message's: none hides another (a PUT forgives those the
+  // current version has, src/api/unchanged.ts, and must still see the rest).
+  const problems: MessageProblem[] = tagProblemsToSave(messages).map(({ key, message }) => ({
     path: `messages.${key}`,
     message,
   }));
   if (Object.keys(messages).length > MESSAGES_MAX_LOCALES)
     return [...problems, { path: 'messages', message: `at most ${MESSAGES_MAX_LOCALES} locales` }];
-  const refusedKeys = new Set(refused.map(({ key }) => key));
   for (const [locale, entries] of Object.entries(messages)) {
-    if (refusedKeys.has(locale)) continue;
     const keys = Object.keys(entries);
     if (keys.length > MESSAGES_MAX_KEYS)
       problems.push({ path: `messages.${locale}`, message: `at most ${MESSAGES_MAX_KEYS} messages` });

@@ -180,33 +180,3 @@ describe('a definition stored with an over-long locale key', () => {
     expect(preview.body.channels[0].content).toEqual({ title: 'Hello' });
   });
 });
-
-describe('a rollback to a catalogue with several bad keys', () => {
-  it('names each key once and still checks the messages of the other locales', async () => {
-    // A PUT is forgiven the problems the current version has (docs/api-behaviour-notes.md), so
-    // one problem must not hide the next: the first bad key used to stop the check.
-    const stored = {
-      messages: {
-        en_US: { hi: 'x' },
-        'zz-12': { hi: 'y' },
-        en: { hi: 'Hello', broken: '{n, plural, one {# x}' },
-      },
-      channels: steps,
-    } as unknown as WorkflowDefinition;
-    const { store } = server.tidings;
-    await store.putWorkflow('default', 'legacy-catalogue', stored, Date.now());
-    await store.putWorkflow(
-      'default',
-      'legacy-catalogue',
-      { channels: steps } as WorkflowDefinition,
-      Date.now(),
-    );
-    const rollback = await server.call('POST', '/v1/workflows/legacy-catalogue/rollback', { version: 1 });
-    expect(rollback.status).toBe(400);
-    expect(rollback.body.error.details).toEqual([
-      { path: 'messages.en_US', message: LOCALE_KEY },
-      { path: 'messages.zz-12', message: LOCALE_KEY },
-      { path: 'messages.en.broken', message: expect.stringMatching(/^is not an ICU message/) },
-    ]);
-  });
-});
