@@ -77,25 +77,14 @@ export function byCanonicalTag<T>(
 }
 
 /**
- * What byCanonicalTag would refuse of a definition's tags being saved (a PUT, a rollback), every
- * key named, none hiding the next: each key also within LOCALE_KEY_PATTERN, which the schema holds
- * a PUT to and a rollback does not pass through. Only at saving: a definition stored before the
- * pattern, with a longer key, still renders.
+ * byCanonicalTag for a definition being saved (a PUT, a rollback): each key also within
+ * LOCALE_KEY_PATTERN, which the schema holds a PUT to and a rollback does not pass through. Only
+ * at saving: a definition stored before the pattern, with a longer key, still renders.
  */
-export function tagProblemsToSave(entries: Record<string, unknown>): { key: string; message: string }[] {
-  const problems: { key: string; message: string }[] = [];
-  const spelled = new Map<string, string>();
-  for (const key of Object.keys(entries)) {
-    const tag = LOCALE_KEY.test(key) ? canonicalTag(key) : null;
-    if (tag === null) {
-      problems.push({ key, message: invalidKey(LOCALE_KEY_MESSAGE) });
-      continue;
-    }
-    const other = spelled.get(tag);
-    if (other !== undefined) problems.push({ key, message: `is the same locale as "${other}"` });
-    else spelled.set(tag, key);
-  }
-  return problems;
+export function byCanonicalTagToSave<T>(entries: Record<string, T>): ReturnType<typeof byCanonicalTag<T>> {
+  for (const key of Object.keys(entries))
+    if (!LOCALE_KEY.test(key)) return { ok: false, key, message: invalidKey(LOCALE_KEY_MESSAGE) };
+  return byCanonicalTag(entries);
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 } from '@formatjs/icu-messageformat-parser';
 import { IntlMessageFormat } from 'intl-messageformat';
 import { invalidKey } from '../shared/pattern-messages.ts';
-import { byCanonicalTag, languageOf, tagProblemsToSave } from './locale.ts';
+import { byCanonicalTag, byCanonicalTagToSave, languageOf } from './locale.ts';
 import { MESSAGE_FORMATTERS } from './message-formatters.ts';
 
 /**
@@ -152,14 +152,11 @@ export interface MessageProblem {
  */
 export function catalogueProblems(messages: MessageCatalogue | undefined): MessageProblem[] {
   if (!messages) return [];
-  // Every key's problem, and every message's: none hides another (a PUT forgives those the
-  // current version has, src/api/unchanged.ts, and must still see the rest).
-  const problems: MessageProblem[] = tagProblemsToSave(messages).map(({ key, message }) => ({
-    path: `messages.${key}`,
-    message,
-  }));
-  if (Object.keys(messages).length > MESSAGES_MAX_LOCALES)
-    return [...problems, { path: 'messages', message: `at most ${MESSAGES_MAX_LOCALES} locales` }];
+  const problems: MessageProblem[] = [];
+  const tags = byCanonicalTagToSave(messages);
+  if (!tags.ok) return [{ path: `messages.${tags.key}`, message: tags.message }];
+  if (tags.map.size > MESSAGES_MAX_LOCALES)
+    return [{ path: 'messages', message: `at most ${MESSAGES_MAX_LOCALES} locales` }];
   for (const [locale, entries] of Object.entries(messages)) {
     const keys = Object.keys(entries);
     if (keys.length > MESSAGES_MAX_KEYS)

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { displayNameProblem, Id, SubscriberFields } from '../../ingest/fields.ts';
-import { findJsonProblem } from '../../ingest/json-limits.ts';
 import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
@@ -12,7 +11,7 @@ import { parseDuration } from '../../shared/time.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
 import type { VariantCount } from '../../store/port.ts';
 import { conditionError } from '../../templates/condition.ts';
-import { canonicalTag, DEFAULT_LOCALE, tagProblemsToSave } from '../../templates/locale.ts';
+import { byCanonicalTagToSave, canonicalTag, DEFAULT_LOCALE } from '../../templates/locale.ts';
 import {
   canonicalCatalogue,
   catalogueProblems,
@@ -35,8 +34,6 @@ import {
 } from '../schemas.ts';
 import { badgeNumbersAsText, flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
-import { newProblems, type StoredVersion } from '../unchanged.ts';
-import { compileValidator } from '../validation.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
 
 type Step = WorkflowBody['channels'][number];
@@ -122,8 +119,7 @@ async function fieldDetails(fields: Fields, path: string, slices: TimeSlices): P
 
 /**
  * A step's `locales`: BCP 47 tags within the key rule (which a rollback does not meet in the
- * schema), each spelled once, holding templates that parse. Every problem is said, none hiding
- * the rest: one a PUT is forgiven (src/api/unchanged.ts) must not hide one it brings in.
+ * schema), each spelled once, holding templates that parse.
  */
 async function localeDetails(
   locales: Record<string, Fields> | undefined,
@@ -131,10 +127,9 @@ async function localeDetails(
   slices: TimeSlices,
 ): Promise<ErrorDetail[]> {
   if (!locales) return [];
-  const details: ErrorDetail[] = tagProblemsToSave(locales).map(({ key, message }) => ({
-    path: `${path}.${key}`,
-    message,
-  }));
+  const tags = byCanonicalTagToSave(locales);
+  if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
+  const details: ErrorDetail[] = [];
   for (const [tag, fields] of Object.entries(locales))
     details.push(...(await fieldDetails(fields, `${path}.${tag}`, slices)));
   return details;
@@ -142,11 +137,11 @@ async function localeDetails(
 
 /**
  * The `messages` catalogue parses (each message an ICU message), and every key a template names
- * (`"key" | t`) is in the default locale's messages, the last resort of every recipient — as a
- * send reads the catalogue, also when it has problems of its own (they hide no other problem).
+ * (`"key" | t`) is in the default locale's messages, the last resort of every recipient.
  */
 function messageDetails(body: WorkflowBody): ErrorDetail[] {
   const problems: ErrorDetail[] = catalogueProblems(body.messages);
+  if (problems.length > 0) return problems;
   const catalogue = canonicalCatalogue(body.messages);
   const defaultLocale = canonicalTag(body.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE;
   const check = (fields: Record<string, string>, path: string) => {
@@ -264,11 +259,7 @@ function digestDetails(body: WorkflowBody): ErrorDetail[] {
 }
 
 /** A step's `layout` is for email steps, and names a layout that exists. */
-async function layoutDetails(
-  store: ApiContext['store'],
-  tenantId: string,
-  definition: WorkflowDefinition,
-): Promise<ErrorDetail[]> {
+async function checkLayouts(store: ApiContext['store'], tenantId: string, definition: WorkflowDefinition) {
   const details: ErrorDetail[] = [];
   const exists = new Map<string, boolean>();
   for (const [i, step] of definition.channels.entries()) {
@@ -296,7 +287,7 @@ async function layoutDetails(
     if (!found)
       details.push({ path, message: `no layout "${step.layout}": PUT /v1/layouts/${step.layout} first` });
   }
-  return details;
+  if (details.length > 0) throw validationError(details);
 }
 
 /**
@@ -317,9 +308,10 @@ function categoryDetails(body: WorkflowBody): ErrorDetail[] {
   return [{ path: 'category', message: WORKFLOW_CATEGORY_MESSAGE }];
 }
 
-/** What the rules say of a definition, short of compiling its MJML. */
-async function ruleDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
-  return [
+/** A definition as it is saved, or the 400 that says what is wrong with it. */
+async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<WorkflowDefinition> {
+  // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
+  const details = [
     ...nameDetails(body),
     ...categoryDetails(body),
     ...(await templateDetails(body)),
@@ -328,124 +320,30 @@ async function ruleDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
     ...digestDetails(body),
     ...rateLimitDetails(body),
   ];
-}
-
-/** Of the problems found, the ones that refuse the definition (see problemsAgainst). */
-type NewOnly = (details: ErrorDetail[]) => Promise<ErrorDetail[]>;
-
-/**
- * A definition as it is saved, or the 400 that says what is wrong with it: what `newOnly` keeps
- * of the problems. MJML that does not compile (or not within its budget) is refused whatever
- * the version before held: no html could be saved for it.
- */
-async function checkedDefinition(
-  body: WorkflowBody,
-  tenantId: string,
-  newOnly: NewOnly,
-): Promise<WorkflowDefinition> {
-  // What needs no compile first: a body that is a 400 anyway takes no time of the MJML thread.
-  const details = await newOnly(await ruleDetails(body));
   if (details.length > 0) throw validationError(details);
-  if (mjmlTemplates(body).size === 0) return body as WorkflowDefinition;
+  if (!hasMjml(body)) return body as WorkflowDefinition;
   const compiledAt = new Set<string>();
   const mjml = await mjmlTurns.run(tenantId, () => compileMjmlSteps(body, compiledAt));
   if (mjml.length > 0) throw validationError(mjml);
-  const compiled = await newOnly((await templateDetails(body)).map((detail) => ofMjml(detail, compiledAt)));
+  // The compiled HTML is a template too: what is wrong with it is said of the MJML it came from.
+  const compiled = (await templateDetails(body)).map((detail) => {
+    const at = detail.path.endsWith('.html') ? detail.path.slice(0, -'.html'.length) : null;
+    if (at === null || !compiledAt.has(at)) return detail;
+    return { path: `${at}.${MJML_FIELD}`, message: `in the html it compiles to: ${detail.message}` };
+  });
   if (compiled.length > 0) throw validationError(compiled);
   return body as WorkflowDefinition;
 }
 
-/** The compiled HTML is a template too: what is wrong with it is said of the MJML it came from. */
-function ofMjml(detail: ErrorDetail, compiledAt: ReadonlySet<string>): ErrorDetail {
-  const at = detail.path.endsWith('.html') ? detail.path.slice(0, -'.html'.length) : null;
-  if (at === null || !compiledAt.has(at)) return detail;
-  return { path: `${at}.${MJML_FIELD}`, message: `in the html it compiles to: ${detail.message}` };
-}
-
-/** The paths of the body's templates that hold MJML (most hold none, and take no turn). */
-function mjmlTemplates(body: WorkflowBody): Set<string> {
-  const paths = new Set<string>();
-  body.channels.forEach((step, i) => {
-    for (const arm of armsWithPaths(step, i)) {
-      if (arm.template[MJML_FIELD] !== undefined) paths.add(`${arm.at}.template`);
-      for (const [tag, fields] of Object.entries(arm.locales ?? {}))
-        if (fields[MJML_FIELD] !== undefined) paths.add(`${arm.at}.locales.${tag}`);
-    }
-  });
-  return paths;
-}
-
-const checkWorkflowBody = compileValidator<WorkflowBody>(WorkflowBody);
-
-/**
- * What a PUT (or a rollback, a PUT of an older version) of workflow `key` is refused for: the
- * problems of `body` that are new against the current version (src/api/unchanged.ts). A value
- * the current version holds unchanged is not refused by a rule added since it was saved, so a
- * workflow stored before a rule can still be paused (`paused: true`, the kill switch) or
- * otherwise changed; a value changed, or made wrong by another change, is held to every rule.
- */
-function problemsAgainst(
-  store: ApiContext['store'],
-  tenantId: string,
-  key: string,
-  body: WorkflowBody,
-): NewOnly {
-  let current: Promise<StoredVersion | null> | undefined;
-  const storedVersion = () => {
-    current ??= store.getWorkflow(tenantId, key).then((workflow) => {
-      if (!workflow) return null;
-      let details: Promise<ErrorDetail[]> | undefined;
-      const definition = workflow.definition;
-      return { definition, details: () => (details ??= storedDetails(store, tenantId, definition)) };
-    });
-    return current;
-  };
-  return (details) => newProblems(details, body, storedVersion);
-}
-
-/**
- * What the checks of a PUT say of a stored definition: the schema's, the rules', those of the html
- * its MJML compiled to (said of the MJML, as a PUT says them) and the layouts'.
- */
-async function storedDetails(
-  store: ApiContext['store'],
-  tenantId: string,
-  definition: WorkflowDefinition,
-): Promise<ErrorDetail[]> {
-  const body = definition as WorkflowBody;
-  const schema = checkWorkflowBody(body);
-  try {
-    const rules = await ruleDetails(body);
-    const compiledAt = mjmlTemplates(body);
-    return [
-      ...(schema.ok ? [] : schema.details),
-      ...rules,
-      ...rules.map((detail) => ofMjml(detail, compiledAt)),
-      ...(await layoutDetails(store, tenantId, definition)),
-    ];
-  } catch {
-    // A definition the checks cannot read (no shape any PUT took): nothing of it is forgiven.
-    return schema.ok ? [] : schema.details;
-  }
-}
-
-/**
- * The schema's answer, attached to the request (attachValidation) to be held to the same rule
- * as every other check: problems of values the current version holds are not new. The JSON
- * limits (depth, NUL, numbers JSON cannot keep) are what a store can keep, not rules of input:
- * they refuse whatever the current version holds, as does a problem with the path.
- */
-async function refuseSchemaProblems(request: FastifyRequest, newOnly: NewOnly): Promise<void> {
-  const error = request.validationError;
-  if (!error) return;
-  if (
-    !(error instanceof ApiError) ||
-    error.validationContext !== 'body' ||
-    findJsonProblem(request.body, { schema: WorkflowBody }) !== null
-  )
-    throw error;
-  const details = await newOnly(error.details);
-  if (details.length > 0) throw validationError(details);
+/** Whether any template of the body holds MJML (most hold none, and take no turn). */
+function hasMjml(body: WorkflowBody): boolean {
+  return body.channels.some((step, i) =>
+    armsWithPaths(step, i).some(
+      (arm) =>
+        arm.template[MJML_FIELD] !== undefined ||
+        Object.values(arm.locales ?? {}).some((fields) => fields[MJML_FIELD] !== undefined),
+    ),
+  );
 }
 
 const RollbackBody = Type.Object(
@@ -537,18 +435,10 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   const { store } = context;
   const params = IdParams('key');
 
-  /** The layouts' problems that are new (see problemsAgainst): a 400 naming each. */
-  async function refuseLayouts(definition: WorkflowDefinition, tenantId: string, newOnly: NewOnly) {
-    const details = await newOnly(await layoutDetails(store, tenantId, definition));
-    if (details.length > 0) throw validationError(details);
-  }
-
   app.put(
     '/v1/workflows/:key',
     {
       schema: { params, body: WorkflowBody },
-      // The schema's problems come to the handler, which forgives those the current version has.
-      attachValidation: true,
       // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number its text,
       // before the schema (strings only) sees them.
       preValidation: async (request) => {
@@ -559,11 +449,8 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     },
     async (request) => {
       const { key } = request.params as { key: string };
-      const body = request.body as WorkflowBody;
-      const newOnly = problemsAgainst(store, request.tenantId, key, body);
-      await refuseSchemaProblems(request, newOnly);
-      const definition = await checkedDefinition(body, request.tenantId, newOnly);
-      await refuseLayouts(definition, request.tenantId, newOnly);
+      const definition = await checkedDefinition(request.body as WorkflowBody, request.tenantId);
+      await checkLayouts(store, request.tenantId, definition);
       const saved = await store.putWorkflow(request.tenantId, key, definition, Date.now());
       forgetPageWorkflows(store, request.tenantId);
       return workflowView(saved);
@@ -652,15 +539,15 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     if (!(await store.getWorkflow(request.tenantId, key))) throw notFound('workflow', key);
     const saved = await store.getWorkflowVersion(request.tenantId, key, version);
     if (!saved) throw notFound('workflow version', `${key} v${version}`);
-    // The copy is checked as a PUT of it would be: a rule added since it was saved holds for what
-    // it changes of the current version.
-    const copy = structuredClone(saved.definition) as WorkflowBody;
-    const newOnly = problemsAgainst(store, request.tenantId, key, copy);
-    const definition = await checkedDefinition(copy, request.tenantId, newOnly);
-    await refuseLayouts(definition, request.tenantId, newOnly);
-    const rolledBack = await store.putWorkflow(request.tenantId, key, definition, Date.now());
+    // The copy is checked as a PUT of it would be: a rule added since it was saved holds for it too.
+    const definition = await checkedDefinition(
+      structuredClone(saved.definition) as WorkflowBody,
+      request.tenantId,
+    );
+    await checkLayouts(store, request.tenantId, definition);
+    const copy = await store.putWorkflow(request.tenantId, key, definition, Date.now());
     forgetPageWorkflows(store, request.tenantId);
-    return workflowView(rolledBack);
+    return workflowView(copy);
   });
 
   app.get('/v1/workflows/:key', { schema: { params } }, async (request) => {
