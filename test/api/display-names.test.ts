@@ -104,17 +104,22 @@ describe('names stored before the rule', () => {
     const keys = await server.call('GET', '/v1/tenants/ten_legacy/keys', undefined, asOperator);
     expect(keys.body.items.map((k: { label: string }) => k.label)).toEqual(['\u200f']);
 
-    // Saving one again is held to the rule: a PUT of the stored name, and a rollback to it alike.
+    // Saving one again is held to the rule: a PUT keeping the stored name beside another change,
+    // and a rollback to it alike.
     const resave = await server.call('PUT', '/v1/topics/legacy-topic', { name: topic.body.name });
     expect(resave.status).toBe(400);
     expect(resave.body.error.details).toEqual([{ path: 'name', message: CHARACTERS }]);
     const { name, channels } = workflow.body;
-    const put = await server.call('PUT', '/v1/workflows/legacy', { name, channels });
+    const put = await server.call('PUT', '/v1/workflows/legacy', { name, channels, category: 'news' });
     expect(put.status).toBe(400);
     expect(put.body.error.details).toEqual([{ path: 'name', message: CHARACTERS }]);
     const rollback = await server.call('POST', '/v1/workflows/legacy/rollback', { version: 1 });
     expect(rollback.status).toBe(400);
     expect(rollback.body.error.details).toEqual([{ path: 'name', message: BLANK }]);
     expect((await server.call('GET', '/v1/workflows/legacy')).body.version).toBe(2);
+    // Only its kill switch is taken as it is: the stored body with paused changed.
+    const paused = await server.call('PUT', '/v1/workflows/legacy', { name, channels, paused: true });
+    expect(paused.status).toBe(200);
+    expect(paused.body).toMatchObject({ version: 3, paused: true, name: '\u202e legacy' });
   });
 });

@@ -35,6 +35,7 @@ import {
 import { badgeNumbersAsText, flattenTemplateActions } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
+import { onlyPausedChanged } from '../workflow-pause.ts';
 
 type Step = WorkflowBody['channels'][number];
 type Fields = Record<string, string>;
@@ -439,6 +440,8 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     '/v1/workflows/:key',
     {
       schema: { params, body: WorkflowBody },
+      // The schema's answer reaches the handler: a refused PUT that only pauses is still taken.
+      attachValidation: true,
       // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number its text,
       // before the schema (strings only) sees them.
       preValidation: async (request) => {
@@ -449,13 +452,26 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     },
     async (request) => {
       const { key } = request.params as { key: string };
-      const definition = await checkedDefinition(request.body as WorkflowBody, request.tenantId);
-      await checkLayouts(store, request.tenantId, definition);
+      const definition = await checkedPut(request).catch(async (error: unknown) => {
+        // The kill switch works on a workflow stored before a rule it breaks (workflow-pause.ts).
+        if (!(error instanceof ApiError) || error.errorCode !== 'validation_failed') throw error;
+        const kept = await onlyPausedChanged(store, request.tenantId, key, request.body);
+        if (kept === null) throw error;
+        return kept;
+      });
       const saved = await store.putWorkflow(request.tenantId, key, definition, Date.now());
       forgetPageWorkflows(store, request.tenantId);
       return workflowView(saved);
     },
   );
+
+  /** A PUT's definition as it is saved, or the 400 that says what is wrong with it. */
+  async function checkedPut(request: FastifyRequest): Promise<WorkflowDefinition> {
+    if (request.validationError) throw request.validationError;
+    const definition = await checkedDefinition(request.body as WorkflowBody, request.tenantId);
+    await checkLayouts(store, request.tenantId, definition);
+    return definition;
+  }
 
   // The API's own compiled templates (workers keep theirs): a preview renders as a send would.
   const templates = new TemplateCache();
