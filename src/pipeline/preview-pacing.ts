@@ -10,28 +10,38 @@ export const PAUSE_MS = 10;
 export const SLOW_STEP_MEMORY_MS = 1_000;
 
 /**
- * Whether a preview step gives the event loop back with a pause or one turn, decided per tenant:
- * after the tenant's own last step was slow. One tenant's slow previews used to make every other
- * tenant's previews pause too (one value for the whole thread). Only recent slow steps are kept,
- * oldest first, and dropped as they age: each took SLOW_STEP_MS of this thread, so no more than
- * SLOW_STEP_MEMORY_MS / SLOW_STEP_MS tenants are remembered however many preview.
+ * How long a preview step gives the event loop back first. After a slow step of any tenant the
+ * loop is left free for PAUSE_MS, so other requests get the few turns they need whoever previews
+ * next (slow steps of two tenants back to back held a third tenant's GET again); after that, a
+ * tenant's steps pause only while its own last step was slow and recent: one tenant's slow
+ * previews no longer make every other tenant's previews pause too (one value for the whole thread
+ * did). Only recent slow steps are kept, oldest first, and dropped as they age: each took
+ * SLOW_STEP_MS of this thread, so no more than SLOW_STEP_MEMORY_MS / SLOW_STEP_MS tenants are
+ * remembered however many preview.
  */
 export class PreviewPacing {
   /** When each tenant's last step, a slow one, ended (the clock's ms), the oldest first. */
   private readonly slow = new Map<string, number>();
+  /** Until when the event loop is left free after the last slow step of any tenant. */
+  private freeUntil = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
-  /** Whether `tenantId`'s next step pauses first: its own last step was slow, and recent. */
-  pausesBefore(tenantId: string): boolean {
+  /**
+   * The ms `tenantId`'s next step waits first: a whole pause after its own slow, recent step;
+   * else what is left of the pause after the last slow step of any tenant; else 0 (one turn).
+   */
+  waitBefore(tenantId: string): number {
+    const now = this.clock();
     const endedAt = this.slow.get(tenantId);
-    return endedAt !== undefined && this.clock() - endedAt < SLOW_STEP_MEMORY_MS;
+    if (endedAt !== undefined && now - endedAt < SLOW_STEP_MEMORY_MS) return PAUSE_MS;
+    return Math.max(0, this.freeUntil - now);
   }
 
-  /** Gives the event loop back before a step of `tenantId`: a pause after its slow step, else one turn. */
+  /** Gives the event loop back before a step of `tenantId`: the wait above, or one turn. */
   giveBack(tenantId: string): Promise<void> {
-    const pause = this.pausesBefore(tenantId);
-    return new Promise((resolve) => (pause ? setTimeout(resolve, PAUSE_MS) : setImmediate(resolve)));
+    const wait = this.waitBefore(tenantId);
+    return new Promise((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
   }
 
   /** Runs one step of `tenantId`, remembering whether it was slow. */
@@ -52,7 +62,10 @@ export class PreviewPacing {
   private record(tenantId: string, started: number, ended: number): void {
     // Deleted and set again, so the map stays in the order the steps ended.
     this.slow.delete(tenantId);
-    if (ended - started >= SLOW_STEP_MS) this.slow.set(tenantId, ended);
+    if (ended - started >= SLOW_STEP_MS) {
+      this.slow.set(tenantId, ended);
+      this.freeUntil = ended + PAUSE_MS;
+    }
     for (const [tenant, endedAt] of this.slow) {
       if (ended - endedAt < SLOW_STEP_MEMORY_MS) break;
       this.slow.delete(tenant);

@@ -72,8 +72,9 @@ export class PreviewTooLarge extends Error {
  * one retry: ~100 ms). After a slow step of the same tenant the event loop is left free for a
  * pause rather than one turn: a request needs a few turns (accept, read, answer), and with a
  * single turn between steps each of those cost it a whole step of another tenant's render — five
- * queued one-step previews held another tenant's GET 0.4 s. Per tenant (PreviewPacing): another
- * tenant's fast previews do not pause for them.
+ * queued one-step previews held another tenant's GET 0.4 s. After any slow step the loop gets its
+ * pause whoever previews next; beyond it, pauses are per tenant (PreviewPacing): another tenant's
+ * fast previews do not keep pausing for them.
  */
 const pacing = new PreviewPacing();
 

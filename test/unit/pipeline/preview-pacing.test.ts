@@ -22,20 +22,26 @@ function steppedClock() {
 }
 
 describe('PreviewPacing', () => {
-  it("pauses a tenant's step after its own slow step only", () => {
+  it("leaves the event loop free after anyone's slow step, and pauses a tenant's steps after its own slow step only", () => {
     const { clock, advance } = steppedClock();
     const pacing = new PreviewPacing(clock);
     pacing.step('slow_tenant', () => advance(SLOW_STEP_MS));
-    expect(pacing.pausesBefore('slow_tenant')).toBe(true);
-    expect(pacing.pausesBefore('fast_tenant')).toBe(false);
+    // Right after a slow step, whoever is next leaves the loop free for the rest of the pause.
+    expect(pacing.waitBefore('slow_tenant')).toBe(PAUSE_MS);
+    expect(pacing.waitBefore('fast_tenant')).toBe(PAUSE_MS);
+    advance(4);
+    expect(pacing.waitBefore('fast_tenant')).toBe(PAUSE_MS - 4);
+    advance(PAUSE_MS);
+    // Then another tenant's steps run after one turn; the slow tenant's own still pause.
+    expect(pacing.waitBefore('fast_tenant')).toBe(0);
+    expect(pacing.waitBefore('slow_tenant')).toBe(PAUSE_MS);
     pacing.step('fast_tenant', () => advance(1));
-    expect(pacing.pausesBefore('fast_tenant')).toBe(false);
-    expect(pacing.pausesBefore('slow_tenant')).toBe(true);
+    expect(pacing.waitBefore('fast_tenant')).toBe(0);
     // A fast step of its own ends the pauses; a slow one brings them back.
     pacing.step('slow_tenant', () => advance(SLOW_STEP_MS - 1));
-    expect(pacing.pausesBefore('slow_tenant')).toBe(false);
+    expect(pacing.waitBefore('slow_tenant')).toBe(0);
     pacing.step('slow_tenant', () => advance(50));
-    expect(pacing.pausesBefore('slow_tenant')).toBe(true);
+    expect(pacing.waitBefore('slow_tenant')).toBe(PAUSE_MS);
   });
 
   it('forgets a slow step once the event loop has had a while free, and a step that throws counts', () => {
@@ -47,9 +53,9 @@ describe('PreviewPacing', () => {
         throw new Error('render failed');
       }),
     ).toThrow('render failed');
-    expect(pacing.pausesBefore('t1')).toBe(true);
+    expect(pacing.waitBefore('t1')).toBe(PAUSE_MS);
     advance(SLOW_STEP_MEMORY_MS);
-    expect(pacing.pausesBefore('t1')).toBe(false);
+    expect(pacing.waitBefore('t1')).toBe(0);
   });
 
   it('remembers recent slow steps only, however many tenants preview', () => {
@@ -58,8 +64,9 @@ describe('PreviewPacing', () => {
     for (let i = 0; i < 10_000; i++) pacing.step(`tenant_${i}`, () => advance(SLOW_STEP_MS));
     // Each slow step took SLOW_STEP_MS: only those that ended in the last SLOW_STEP_MEMORY_MS stay.
     expect(pacing.size).toBe(SLOW_STEP_MEMORY_MS / SLOW_STEP_MS);
-    expect(pacing.pausesBefore('tenant_9999')).toBe(true);
-    expect(pacing.pausesBefore('tenant_0')).toBe(false);
+    expect(pacing.waitBefore('tenant_9999')).toBe(PAUSE_MS);
+    advance(PAUSE_MS);
+    expect(pacing.waitBefore('tenant_0')).toBe(0);
     pacing.step('late', () => advance(SLOW_STEP_MEMORY_MS));
     expect(pacing.size).toBe(1);
   });
@@ -116,9 +123,10 @@ describe('previewWorkflow', () => {
     }
   }
 
-  it("does not pause one tenant's fast preview for another tenant's slow one", async () => {
+  it("does not pause one tenant's fast preview for another tenant's slow one once the loop has had its pause", async () => {
     const slow = await preview(workflow('ten_slow', SLOW));
     expect(slow[0]!.error?.reason).toBe('template_timeout');
+    await new Promise((resolve) => setTimeout(resolve, PAUSE_MS + 5));
     expect(await pausesOf(workflow('ten_fast', 'Hello'))).toBe(0);
     // The slow tenant's own next preview does pause before its step.
     expect(await pausesOf(workflow('ten_slow', 'Hello'))).toBe(1);
