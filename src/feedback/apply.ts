@@ -244,9 +244,13 @@ async function optOutAfterComplaint(
   note: ConsentNote,
 ): Promise<void> {
   if (!(await store.getSubscriber(tenantId, message.subscriberId))) return;
-  const categories: NonNullable<PreferencePatch['categories']> = { [COMPLAINT_CATEGORY]: { email: false } };
   const category = (await store.getWorkflow(tenantId, message.workflow))?.definition.category;
-  if (category && !MANDATORY_CATEGORIES.has(category)) categories[category] = { email: false };
+  // Built with computed keys, never `categories[category] = …`: a category named `__proto__`
+  // would set the prototype instead, and the opt-out would be lost.
+  const categories: NonNullable<PreferencePatch['categories']> = {
+    [COMPLAINT_CATEGORY]: { email: false },
+    ...(category && !MANDATORY_CATEGORIES.has(category) ? { [category]: { email: false } } : {}),
+  };
   await changePreferences(store, {
     tenantId,
     subscriberId: message.subscriberId,

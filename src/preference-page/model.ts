@@ -1,5 +1,5 @@
 import { CHANNELS, type Channel, MANDATORY_CATEGORIES, type PreferenceChoices } from '../shared/model.ts';
-import type { PreferencePatch } from '../store/port.ts';
+import type { ChannelChoicesPatch, PreferencePatch } from '../store/port.ts';
 import type { PageWorkflow } from './workflow-summaries.ts';
 
 /** Channels a subscriber chooses on the page: the webhook channel goes to systems, not people. */
@@ -119,8 +119,11 @@ const CLOCK_TIME = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
  */
 export function patchFromForm(model: PageModel, form: URLSearchParams): PreferencePatch | FormProblem {
   const channels: NonNullable<PreferencePatch['channels']> = {};
-  const categories: NonNullable<PreferencePatch['categories']> = {};
-  const workflows: NonNullable<PreferencePatch['workflows']> = {};
+  // Category names and workflow keys are the tenant's (`__proto__` among them): collected in maps
+  // and made own properties by Object.fromEntries, never `object[key] = value`, which for
+  // `__proto__` sets the prototype and the opt-out is lost (src/store/preference-merge.ts).
+  const categories = new Map<string, ChannelChoicesPatch>();
+  const workflows = new Map<string, { enabled: boolean }>();
   for (const toggle of model.channels) {
     const on = form.has(toggle.name);
     if (on !== toggle.on) channels[toggle.channel] = on;
@@ -130,20 +133,20 @@ export function patchFromForm(model: PageModel, form: URLSearchParams): Preferen
     for (const cell of row.cells) {
       const on = form.has(cell.name);
       if (on === cell.on) continue;
-      const choices = categories[row.category] ?? {};
+      const choices = categories.get(row.category) ?? {};
       choices[cell.channel] = on;
-      categories[row.category] = choices;
+      categories.set(row.category, choices);
     }
   }
   for (const row of model.workflows) {
     if (row.locked) continue;
     const on = form.has(row.name);
-    if (on !== row.on) workflows[row.key] = { enabled: on };
+    if (on !== row.on) workflows.set(row.key, { enabled: on });
   }
   const patch: PreferencePatch = {};
   if (Object.keys(channels).length > 0) patch.channels = channels;
-  if (Object.keys(categories).length > 0) patch.categories = categories;
-  if (Object.keys(workflows).length > 0) patch.workflows = workflows;
+  if (categories.size > 0) patch.categories = Object.fromEntries(categories);
+  if (workflows.size > 0) patch.workflows = Object.fromEntries(workflows);
   if (form.has('quiet')) {
     const start = form.get('quiet-start') ?? '';
     const end = form.get('quiet-end') ?? '';

@@ -563,6 +563,30 @@ describe('SES via SNS', () => {
     expect(log[1].change.preferences.categories.marketing).toEqual({ email: false });
   });
 
+  it('a complaint opts the subscriber out of a category named __proto__ like any other', async () => {
+    const put = await server.call('PUT', '/v1/workflows/proto-news', {
+      category: '__proto__',
+      channels: [{ channel: 'email', template: { subject: 'News', text: 'Issue {{ data.n }}' } }],
+    });
+    expect(put.status).toBe(200);
+    const sent = await send('proto-news', { subscriberId: 'ses-proto', email: 'proto@example.com' });
+    const complaint = sns.sign(
+      sesNotification({
+        notificationType: 'Complaint',
+        complaint: { complainedRecipients: [{ emailAddress: 'proto@example.com' }] },
+        mail: { messageId: sent.providerMessageId },
+      }),
+    );
+    expect((await snsCallback(complaint)).status).toBe(200);
+    const { categories } = (await server.call('GET', '/v1/subscribers/ses-proto/preferences')).body;
+    // Entries, not the object: `__proto__` read as a property is the prototype. Sorted: PostgreSQL
+    // orders a jsonb object's keys its own way.
+    expect(Object.entries(categories).sort(([a], [b]) => (a < b ? -1 : 1))).toEqual([
+      ['__proto__', { email: false }],
+      ['marketing', { email: false }],
+    ]);
+  });
+
   it('a complaint SNS delivers again (same MessageId) does not opt out a subscriber who opted back in; a new one does', async () => {
     const sent = await send('news', { subscriberId: 'ses-5', email: 'twice@example.com' });
     const complaint = (messageId: string) =>

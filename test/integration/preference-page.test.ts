@@ -178,6 +178,40 @@ describe('GET/POST /v1/preferences-page', () => {
     expect(await open()).not.toContain('workflow:pp-late');
   });
 
+  it('saves an opt-out of a category or workflow named __proto__ like any other, polluting no prototype', async () => {
+    const put = await server.call('PUT', '/v1/workflows/__proto__', {
+      category: '__proto__',
+      channels: [{ channel: 'email', template: { subject: 'p', text: 'p' } }],
+    });
+    expect(put.status).toBe(200);
+    const token = (await server.call('POST', '/v1/subscribers/proto-page/token')).body.token;
+    const html = await (await fetch(`${server.url}/v1/preferences-page?token=${token}`)).text();
+    const form = formOf(html, { 'category:__proto__:email': false, 'workflow:__proto__': false });
+    // The server runs in this process: a form that wrote into Object.prototype would show here
+    // (it set Object.prototype.email, and the next garbage-collection metric crashed the process).
+    try {
+      expect((await post(form)).status).toBe(303);
+      expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('email');
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).email;
+    }
+    const prefs = (await server.call('GET', '/v1/subscribers/proto-page/preferences')).body;
+    expect(Object.entries(prefs.categories)).toEqual([['__proto__', { email: false }]]);
+    expect(Object.entries(prefs.workflows)).toEqual([['__proto__', { enabled: false }]]);
+    const sent = await server.call('POST', '/v1/events', {
+      workflow: '__proto__',
+      to: [{ subscriberId: 'proto-page', email: 'proto-page@example.test' }],
+    });
+    expect(sent.status).toBe(202);
+    const email = await waitFor(async () => {
+      const view = await server.call('GET', `/v1/events/${sent.body.eventId}`);
+      const found = view.body.messages?.find((m: Json) => m.channel === 'email');
+      return found && found.status !== 'queued' && found.status !== 'sending' ? found : null;
+    }, 'the __proto__ email');
+    expect(email).toMatchObject({ status: 'suppressed', reason: 'opted_out' });
+    await server.call('DELETE', '/v1/workflows/__proto__');
+  });
+
   it('answers a bad, altered or expired token with a 401 page', async () => {
     const link = await linkFor('rex');
     const token = new URL(link).searchParams.get('token')!;
