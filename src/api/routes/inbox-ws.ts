@@ -6,6 +6,7 @@ import { inboxItemView } from '../../inbox/item-view.ts';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { type VerifiedSubscriberToken, verifySubscriberToken } from '../../security/subscriber-token.ts';
+import { TimeSlices } from '../../shared/time-slices.ts';
 import { emitInboxRead } from '../../webhooks/api-events.ts';
 import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
@@ -52,6 +53,12 @@ const AUTH_TIMEOUT_MS = 10_000;
 const WAITING_FOR_TOKEN_PER_ADDRESS = 32;
 /** Client messages are small: one action each. */
 const MAX_CLIENT_MESSAGE_BYTES = 4096;
+/**
+ * Client actions one connection may have waiting: past this the socket is not read until they
+ * are done, so a client that sends faster than its actions run is slowed down (TCP holds the
+ * rest) instead of having every frame it sends queued in memory, each a store write to come.
+ */
+export const MAX_WAITING_ACTIONS = 32;
 
 /** Who a connection is for: its subscriber token, verified. */
 type Identity = VerifiedSubscriberToken;
@@ -185,6 +192,12 @@ export async function inboxWebSocketRoutes(
   hub: StreamHub,
 ): Promise<void> {
   const { store, inboxFeed } = context;
+  /**
+   * Shared by every connection's actions: a store that writes synchronously (SQLite) runs a chain
+   * of actions without giving the event loop back, and 2,000 `seen` frames sent at once held every
+   * other caller for 4–7 s.
+   */
+  const slices = new TimeSlices();
   await app.register(websocket, {
     options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES },
     errorHandler: onSocketError,
@@ -290,8 +303,13 @@ export async function inboxWebSocketRoutes(
       // Read and archive are read receipts, told to webhook endpoints like the inbox routes do.
       await emitInboxRead(context, item, now);
     };
-    // Actions run one at a time, in the order sent.
+    // Actions run one at a time, in the order sent; at most MAX_WAITING_ACTIONS wait.
     let actions = Promise.resolve();
+    let waiting = 0;
+    const done = () => {
+      waiting--;
+      if (waiting === 0 && socket.isPaused) socket.resume();
+    };
     socket.on('message', (data, isBinary) => {
       const parsed = isBinary
         ? { error: 'must be a text frame', path: '(root)' }
@@ -307,15 +325,20 @@ export async function inboxWebSocketRoutes(
         });
         return;
       }
+      if (++waiting >= MAX_WAITING_ACTIONS) socket.pause();
       actions = actions
-        .then(() => act(parsed))
+        .then(async () => {
+          await slices.yieldIfDue();
+          await act(parsed);
+        })
         .catch((error: unknown) => {
           request.log.warn({ err: error }, 'inbox websocket action failed');
           sendJson({
             type: 'error',
             error: { code: 'unavailable', message: 'the action failed; retry', details: [] },
           });
-        });
+        })
+        .finally(done);
     });
 
     void (async () => {
