@@ -546,6 +546,15 @@ export interface InboxPage {
   categories?: readonly string[];
 }
 
+/**
+ * How many timeline entries a message may hold for an inbox action to add one that moves no
+ * status: a second click, a read after "unread", a snooze. An action that moves the status
+ * (delivered → read → clicked) or archives the item (once) always adds its entry. A subscriber
+ * token could otherwise grow one message's timeline without end — a click a request — and every
+ * read of the message (its view, the inbox, its streams) with it.
+ */
+export const INBOX_TIMELINE_ROOM = 100;
+
 /** What a subscriber did to one inbox item (API.md "Inbox"); `read`, `archive` and `click` are receipts. */
 export type InboxMark = 'read' | 'archive' | 'seen' | 'unread' | 'click';
 

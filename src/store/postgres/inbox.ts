@@ -1,11 +1,21 @@
 import type pg from 'pg';
-import type { InboxCatchUp, InboxChangeRecord, InboxMark, InboxStore, PresenceStore } from '../port.ts';
+import {
+  INBOX_TIMELINE_ROOM,
+  type InboxCatchUp,
+  type InboxChangeRecord,
+  type InboxMark,
+  type InboxStore,
+  type PresenceStore,
+} from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import { run } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 /** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
 const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
+
+/** Whether the timeline has room for an entry that moves no status (INBOX_TIMELINE_ROOM). */
+const HAS_ROOM = `jsonb_array_length(timeline) < ${INBOX_TIMELINE_ROOM}`;
 
 /**
  * CTEs (to follow others in a WITH) that append one change of `type` (an SQL expression) per row
@@ -99,10 +109,13 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
                WHEN $10 AND status IN ('delivered', 'sent', 'read') THEN 'clicked'
                WHEN $5 AND read_at IS NULL AND status IN ('delivered', 'sent') THEN 'read'
                ELSE status END,
+             -- An entry that moves the status always goes in; a repeat only while there is room.
              timeline = timeline
-               || CASE WHEN $5 AND read_at IS NULL THEN jsonb_build_array($7::jsonb) ELSE '[]'::jsonb END
+               || CASE WHEN $5 AND read_at IS NULL AND (status IN ('delivered', 'sent') OR ${HAS_ROOM})
+                    THEN jsonb_build_array($7::jsonb) ELSE '[]'::jsonb END
                || CASE WHEN $6 AND archived_at IS NULL THEN jsonb_build_array($8::jsonb) ELSE '[]'::jsonb END
-               || CASE WHEN $10 THEN jsonb_build_array($11::jsonb) ELSE '[]'::jsonb END,
+               || CASE WHEN $10 AND (status IN ('delivered', 'sent', 'read') OR ${HAS_ROOM})
+                    THEN jsonb_build_array($11::jsonb) ELSE '[]'::jsonb END,
              updated_at = $4
            WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
            RETURNING *),
@@ -134,7 +147,8 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
               RETURNING 1`
           : `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
                 status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
-                timeline = timeline || jsonb_build_array($4::jsonb)
+                timeline = CASE WHEN status IN ('delivered', 'sent') OR ${HAS_ROOM}
+                  THEN timeline || jsonb_build_array($4::jsonb) ELSE timeline END
               WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
                 AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
               RETURNING 1`;
@@ -155,7 +169,8 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
       const { rows } = await run<MessageRow>(
         db,
         `WITH u AS (
-           UPDATE messages SET snoozed_until = $4, updated_at = $5, timeline = timeline || jsonb_build_array($6::jsonb)
+           UPDATE messages SET snoozed_until = $4, updated_at = $5,
+             timeline = CASE WHEN ${HAS_ROOM} THEN timeline || jsonb_build_array($6::jsonb) ELSE timeline END
             WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
             RETURNING *),
          f AS (${insertJobsFrom('$7', 'EXISTS (SELECT 1 FROM u)')}),

@@ -1,12 +1,13 @@
 import type Database from 'better-sqlite3';
-import type {
-  InboxCatchUp,
-  InboxChangeRecord,
-  InboxCursor,
-  InboxMark,
-  InboxStore,
-  PresenceKey,
-  PresenceStore,
+import {
+  INBOX_TIMELINE_ROOM,
+  type InboxCatchUp,
+  type InboxChangeRecord,
+  type InboxCursor,
+  type InboxMark,
+  type InboxStore,
+  type PresenceKey,
+  type PresenceStore,
 } from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
@@ -139,10 +140,17 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const append = db.prepare(
     `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?)) WHERE tenant_id = ? AND id = ?`,
   );
+  // An entry that moves no status (a second click, a read after "unread", a snooze) goes in only
+  // while the timeline has room (INBOX_TIMELINE_ROOM).
+  const appendIfRoom = db.prepare(
+    `UPDATE messages SET timeline = json_insert(timeline, '$[#]', json(?))
+      WHERE tenant_id = ? AND id = ? AND json_array_length(timeline) < ${INBOX_TIMELINE_ROOM}`,
+  );
   const readAll = db.prepare(
     `UPDATE messages SET read_at = @now, seen_at = COALESCE(seen_at, @now), updated_at = @now,
        status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
-       timeline = json_insert(timeline, '$[#]', json(@entry))
+       timeline = CASE WHEN status IN ('delivered', 'sent') OR json_array_length(timeline) < ${INBOX_TIMELINE_ROOM}
+         THEN json_insert(timeline, '$[#]', json(@entry)) ELSE timeline END
      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM}
        AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL`,
   );
@@ -242,10 +250,19 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       if (becameRead && (status === 'delivered' || status === 'sent')) status = 'read';
       if (mark === 'click' && ['delivered', 'sent', 'read'].includes(status)) status = 'clicked';
       writeMarks.run(next.seen, next.read, next.archived, status, now, tenantId, id);
-      if (becameRead) append.run(entry(now, 'read', `inbox ${mark}`), tenantId, id);
+      // An entry that moves the status always goes in; a repeat only while there is room.
+      const movedToRead = row.status === 'delivered' || row.status === 'sent';
+      if (becameRead)
+        (movedToRead ? append : appendIfRoom).run(entry(now, 'read', `inbox ${mark}`), tenantId, id);
+      // Once per item: nothing takes an item out of the archive.
       if (mark === 'archive' && row.archived_at === null)
         append.run(entry(now, 'archived', 'inbox archive'), tenantId, id);
-      if (mark === 'click') append.run(entry(now, 'clicked', detail ?? 'inbox click'), tenantId, id);
+      if (mark === 'click')
+        (status === 'clicked' && row.status !== 'clicked' ? append : appendIfRoom).run(
+          entry(now, 'clicked', detail ?? 'inbox click'),
+          tenantId,
+          id,
+        );
       log.log(tenantId, subscriberId, 'item.updated', id, now);
       return toMessage(get.get(tenantId, id) as MessageRow);
     },
@@ -272,7 +289,7 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       const row = inboxItem.get(tenantId, id, subscriberId) as MessageRow | undefined;
       if (!row) return null;
       snooze.run(until, now, tenantId, id);
-      append.run(entry(now, 'snoozed', `until ${new Date(until).toISOString()}`), tenantId, id);
+      appendIfRoom.run(entry(now, 'snoozed', `until ${new Date(until).toISOString()}`), tenantId, id);
       jobs.enqueue(wakeJob, now);
       log.log(tenantId, subscriberId, 'item.updated', id, now);
       return toMessage(get.get(tenantId, id) as MessageRow);
