@@ -304,7 +304,11 @@ export interface SubscriberStore {
     tenantId: string,
     key: string,
   ): Promise<{ key: string; name: string | null; createdAt: number } | null>;
-  addTopicMembers(tenantId: string, key: string, subscriberIds: string[], now: number): Promise<void>;
+  /**
+   * Adds the subscribers (creating unknown ids empty); answers how many memberships are new: an id
+   * already a member, or named twice, is added once.
+   */
+  addTopicMembers(tenantId: string, key: string, subscriberIds: string[], now: number): Promise<number>;
   removeTopicMember(tenantId: string, key: string, subscriberId: string): Promise<boolean>;
   /** One page of a topic's members, ordered by subscriber id, after `afterId`. */
   topicMembersPage(tenantId: string, key: string, afterId: string | null, limit: number): Promise<string[]>;

@@ -101,6 +101,19 @@ describe('listing', () => {
     expect((await server.call('GET', '/v1/topics/tp_one/subscribers', undefined, other)).status).toBe(404);
     expect((await walk('/v1/topics', 10, other)).items).toEqual([]);
   });
+
+  it('answers how many memberships a topic POST added: an id named twice once, a member again not at all', async () => {
+    expect((await server.call('PUT', '/v1/topics/tp_count')).status).toBe(200);
+    const add = (subscriberIds: string[]) =>
+      server.call('POST', '/v1/topics/tp_count/subscribers', { subscriberIds });
+    expect((await add(['tc_1', 'tc_2', 'tc_1'])).body).toEqual({
+      key: 'tp_count',
+      added: 2,
+      subscriberCount: 2,
+    });
+    expect((await add(['tc_2', 'tc_3'])).body).toEqual({ key: 'tp_count', added: 1, subscriberCount: 3 });
+    expect((await add(['tc_3'])).body).toEqual({ key: 'tp_count', added: 0, subscriberCount: 3 });
+  });
 });
 
 describe('cursors', () => {

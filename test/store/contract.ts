@@ -672,7 +672,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.upsertTopic(T, 'ops', null, 9);
         expect(await store.getTopic(T, 'ops')).toEqual({ key: 'ops', name: 'Ops', createdAt: 1 });
         expect(await store.getTopic(OTHER, 'ops')).toBeNull();
-        await store.addTopicMembers(T, 'ops', ['c', 'a', 'b', 'a'], 2);
+        expect(await store.addTopicMembers(T, 'ops', ['c', 'a', 'b', 'a'], 2)).toBe(3);
+        expect(await store.addTopicMembers(T, 'ops', ['b'], 3)).toBe(0);
         expect(await store.topicMembersPage(T, 'ops', null, 2)).toEqual(['a', 'b']);
         expect(await store.topicMembersPage(T, 'ops', 'b', 2)).toEqual(['c']);
         expect(await store.countTopicMembers(T, 'ops')).toBe(3);

@@ -137,7 +137,11 @@ export const TopicView = Type.Object({
 
 export const TopicMembersAdded = Type.Object({
   key: Type.String(),
-  added: Type.Integer({ minimum: 0 }),
+  added: Type.Integer({
+    minimum: 0,
+    description:
+      'how many of the ids became members: one already a member is not counted, one named twice once',
+  }),
   subscriberCount: Type.Integer({ minimum: 0 }),
 });
 

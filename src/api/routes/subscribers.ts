@@ -96,10 +96,11 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
       const { key } = request.params as { key: string };
       const { subscriberIds } = request.body as { subscriberIds: string[] };
       if (!(await store.getTopic(request.tenantId, key))) throw notFound('topic', key);
-      await store.addTopicMembers(request.tenantId, key, subscriberIds, Date.now());
+      // The memberships that are new: an id already a member is not added again, one named twice once.
+      const added = await store.addTopicMembers(request.tenantId, key, subscriberIds, Date.now());
       return {
         key,
-        added: subscriberIds.length,
+        added,
         subscriberCount: await store.countTopicMembers(request.tenantId, key),
       };
     },

@@ -105,14 +105,15 @@ export function postgresSubscriberStore(db: Queryable, personal: PersonalData): 
       return rows[0] ? toTopic(rows[0]) : null;
     },
     async addTopicMembers(tenantId, key, subscriberIds, now) {
-      if (subscriberIds.length === 0) return;
-      await run(
+      if (subscriberIds.length === 0) return 0;
+      const result = await run(
         db,
         `WITH s AS (${CREATE_EMPTY})
          INSERT INTO topic_members (tenant_id, topic_key, subscriber_id, created_at)
          SELECT $1, $4, x, $3 FROM unnest($2::TEXT[]) AS x ORDER BY x ON CONFLICT DO NOTHING`,
         [tenantId, subscriberIds, now, key],
       );
+      return result.rowCount ?? 0;
     },
     async removeTopicMember(tenantId, key, subscriberId) {
       const result = await run(

@@ -196,12 +196,16 @@ export function sqliteSubscriberStore(
       return row ? { key: row.key, name: row.name, createdAt: row.created_at } : null;
     },
     async addTopicMembers(tenantId, key, subscriberIds, now) {
-      db.transaction(() => {
-        for (const id of subscriberIds) {
-          subscribers.createEmpty(tenantId, id, now);
-          addMember.run(tenantId, key, id, now);
-        }
-      }).immediate();
+      return db
+        .transaction(() => {
+          let added = 0;
+          for (const id of subscriberIds) {
+            subscribers.createEmpty(tenantId, id, now);
+            added += addMember.run(tenantId, key, id, now).changes;
+          }
+          return added;
+        })
+        .immediate();
     },
     async removeTopicMember(tenantId, key, subscriberId) {
       return removeMember.run(tenantId, key, subscriberId).changes > 0;
