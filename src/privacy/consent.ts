@@ -1,5 +1,6 @@
 import type { ConsentSource, PreferenceChoices } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
+import { TimeSlices } from '../shared/time-slices.ts';
 import type { ConsentRecord, PreferencePatch, Store } from '../store/port.ts';
 
 /** A change of preferences as someone asked for it: where it came from, and a word on how. */
@@ -35,8 +36,11 @@ export function consentView(entry: ConsentRecord) {
   return { at: iso(entry.at), change: entry.change, source: entry.source, detail: entry.detail };
 }
 
-/** Entries read per query when a whole log is listed or exported. */
-export const CONSENT_PAGE = 500;
+/**
+ * Entries read per query when a whole log is listed or exported. A page is read and parsed in one
+ * block: an entry holds a change of up to a few hundred preference keys (tens of KB), so 100.
+ */
+export const CONSENT_PAGE = 100;
 
 /** A subscriber's whole consent log, oldest first, read a page at a time. */
 export async function* consentLog(
@@ -51,4 +55,35 @@ export async function* consentLog(
     if (page.length < CONSENT_PAGE) return;
     after = page.at(-1)!.id;
   }
+}
+
+/**
+ * A whole consent log as the elements of a JSON array (`{…}`, `,{…}`…), an entry at a time, giving
+ * the event loop back every few milliseconds (`slices`): a socket that takes all it is given (a
+ * reader on the same host) never makes a stream wait, so without it the whole log was produced in
+ * one block — 3,000 entries of 100 categories, 25 MB, held every other caller 0.25–0.4 s.
+ */
+export async function* consentLogJson(
+  store: Pick<Store, 'listConsentLog'>,
+  tenantId: string,
+  subscriberId: string,
+  slices = new TimeSlices(),
+): AsyncGenerator<string> {
+  let first = true;
+  for await (const entry of consentLog(store, tenantId, subscriberId)) {
+    await slices.yieldIfDue();
+    yield (first ? '' : ',') + JSON.stringify(consentView(entry));
+    first = false;
+  }
+}
+
+/** `{"items": [...], "nextCursor": null}` of a whole consent log, produced an entry at a time. */
+export async function* consentLogDocument(
+  store: Pick<Store, 'listConsentLog'>,
+  tenantId: string,
+  subscriberId: string,
+): AsyncGenerator<string> {
+  yield '{"items":[';
+  yield* consentLogJson(store, tenantId, subscriberId);
+  yield '],"nextCursor":null}';
 }

@@ -1,8 +1,9 @@
 import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
 import type { SubscriberRecord } from '../shared/model.ts';
+import { TimeSlices } from '../shared/time-slices.ts';
 import type { Store } from '../store/port.ts';
 import { emptyPreferences } from '../store/preference-merge.ts';
-import { consentLog, consentView } from './consent.ts';
+import { consentLogJson } from './consent.ts';
 
 /** Messages read per query: the export holds one page at a time, however many there are. */
 export const EXPORT_PAGE = 200;
@@ -36,14 +37,12 @@ export async function* exportSubscriber(
     topics,
   };
   yield JSON.stringify(head).slice(0, -1);
+  // The event loop given back every few milliseconds, however long the log and the messages are.
+  const slices = new TimeSlices();
   yield ',"consentLog":[';
-  let first = true;
-  for await (const entry of consentLog(store, tenantId, id)) {
-    yield (first ? '' : ',') + JSON.stringify(consentView(entry));
-    first = false;
-  }
+  yield* consentLogJson(store, tenantId, id, slices);
   yield '],"messages":[';
-  first = true;
+  let first = true;
   let beforeId: string | undefined;
   for (;;) {
     const page = await store.listMessages({
@@ -53,6 +52,7 @@ export async function* exportSubscriber(
       ...(beforeId ? { beforeId } : {}),
     });
     for (const message of page) {
+      await slices.yieldIfDue();
       yield (first ? '' : ',') + JSON.stringify({ ...messageView(message), data: message.data });
       first = false;
     }
