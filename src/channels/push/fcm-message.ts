@@ -151,13 +151,14 @@ function dataMap(text: string | undefined): Record<string, string> | undefined |
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return 'data must render a JSON object';
   }
-  const map: Record<string, string> = {};
+  const entries: [string, string][] = [];
   for (const [key, value] of Object.entries(parsed)) {
     if (reservedDataKey(key)) return `data key "${key}" is reserved by FCM (from, gcm, google…)`;
     if (value === undefined) continue;
-    map[key] = typeof value === 'string' ? value : JSON.stringify(value);
+    entries.push([key, typeof value === 'string' ? value : JSON.stringify(value)]);
   }
-  return Object.keys(map).length > 0 ? map : undefined;
+  // Own properties whatever the key: `map[key] = …` dropped a key named __proto__ without a word.
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 function badgeCount(text: string | undefined, unreadCount: number | undefined): number | undefined | string {

@@ -59,6 +59,14 @@ describe('toFcmMessage', () => {
     });
   });
 
+  it('keeps every data key as sent, __proto__ too', () => {
+    const mapped = fcm({ title: 't', body: 'b', data: '{"__proto__":"x","a":"1"}' });
+    expect(mapped).toMatchObject({ ok: true });
+    if (!mapped.ok) return;
+    expect(Object.hasOwn(mapped.message.data!, '__proto__')).toBe(true);
+    expect(JSON.stringify(mapped.message.data)).toBe('{"__proto__":"x","a":"1"}');
+  });
+
   it('sends a silent push as data only: no notification, background APNs push, normal priority', () => {
     const mapped = fcm({
       title: 'ignored',
