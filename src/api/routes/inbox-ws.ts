@@ -20,6 +20,7 @@ import {
   streamOwner,
   streamRefusal,
 } from './inbox-stream.ts';
+import { keepAlive } from './ws-keepalive.ts';
 
 /**
  * Close codes of `GET /v1/inbox/ws`. 4xxx are ours (RFC 6455 §7.4.2 leaves them to applications),
@@ -184,7 +185,7 @@ function onSocketError(error: Error & { code?: unknown }, socket: WebSocket, req
  * answered with `{"type": "error", "error": {code, message, details}}`, the connection stays).
  * The token comes as `?token=` (checked before the upgrade: 401) or as the first message
  * `{"type": "auth", "token"}`. Pings every {@link HEARTBEAT_MS}: a connection that has not
- * answered the previous one is dead and is closed. Close codes: {@link WS_CLOSE}.
+ * answered the previous one (while it was being read) is dead and is closed. Close codes: {@link WS_CLOSE}.
  */
 export async function inboxWebSocketRoutes(
   app: FastifyInstance,
@@ -257,26 +258,16 @@ export async function inboxWebSocketRoutes(
       Math.max(0, identity.expiresAt - Date.now()),
     );
     expiry.unref();
-    let alive = true;
-    socket.on('pong', () => {
-      alive = true;
+    const stopHeartbeat = keepAlive(socket, HEARTBEAT_MS, () => {
+      request.log.debug('inbox websocket reaped: no pong');
+      socket.terminate();
     });
-    const heartbeat = setInterval(() => {
-      if (!alive) {
-        request.log.debug('inbox websocket reaped: no pong');
-        socket.terminate();
-        return;
-      }
-      alive = false;
-      socket.ping();
-    }, HEARTBEAT_MS);
-    heartbeat.unref();
 
     let session: { close(): void } | null = null;
     let leave: (() => void) | null = null;
     socket.on('close', () => {
       ended = true;
-      clearInterval(heartbeat);
+      stopHeartbeat();
       clearTimeout(expiry);
       session?.close();
       release();
