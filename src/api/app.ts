@@ -268,6 +268,21 @@ function prepareUpgradeAnswer(
 }
 
 /**
+ * Node's timeouts for receiving a request, `requestTimeoutMs` for the whole of it: headers within
+ * Node's own 60 s (or the whole timeout, if shorter). Node checks them every
+ * `connectionsCheckingInterval` (30 s by default, which would let a 1 s timeout run for 31): here
+ * at a tenth of the timeout, at most every 5 s. Only requests still being received are checked,
+ * so an open SSE stream or WebSocket is never cut.
+ */
+export function requestTimeouts(requestTimeoutMs: number) {
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(60_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(requestTimeoutMs / 10))),
+  };
+}
+
+/**
  * Builds the HTTP API. Authentication runs in `onRequest`, before the body is read, so an
  * unauthenticated caller can never make the server parse (or buffer) a large body.
  */
@@ -277,6 +292,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     // Per-request lines would cost more than the requests themselves at ingest rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: context.config.bodyLimit,
+    // Without a bound, a client dribbling a body (the unauthenticated preference page and
+    // provider callbacks included) held its connection for as long as it liked.
+    requestTimeout: context.config.requestTimeoutMs,
+    http: requestTimeouts(context.config.requestTimeoutMs),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: 'array' } },
@@ -439,6 +458,8 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   return app;
 }
 
+const HEALTH_REQUEST_TIMEOUT_MS = 10_000;
+
 /**
  * The operations endpoints alone (/healthz, /readyz, /metrics), for a `tidings worker` given
  * TIDINGS_WORKER_PORT: a worker otherwise opens no port.
@@ -449,6 +470,9 @@ export async function buildHealthApp(
   const app = Fastify({
     loggerInstance: context.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    // Probes send small GETs; nothing here waits for a slow one.
+    requestTimeout: HEALTH_REQUEST_TIMEOUT_MS,
+    http: requestTimeouts(HEALTH_REQUEST_TIMEOUT_MS),
   });
   await healthRoutes(app, context);
   return app;

@@ -25,6 +25,11 @@ export interface Config {
   /** Largest accepted request body, in bytes (bulk ingest gets `bulkBodyLimit`). */
   readonly bodyLimit: number;
   readonly bulkBodyLimit: number;
+  /**
+   * TIDINGS_REQUEST_TIMEOUT_MS: how long a client has to send a whole request, headers and body;
+   * past it the connection is closed. Streams (SSE, WebSocket) are not bound by it once open.
+   */
+  readonly requestTimeoutMs: number;
   /** Jobs a worker runs at once. */
   readonly workerConcurrency: number;
   /**
@@ -205,6 +210,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logFormat,
     bodyLimit: intIn(env, 'TIDINGS_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
     bulkBodyLimit: intIn(env, 'TIDINGS_BULK_BODY_LIMIT', 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    requestTimeoutMs: intIn(env, 'TIDINGS_REQUEST_TIMEOUT_MS', 120_000, 500, 3_600_000),
     workerConcurrency: intIn(env, 'TIDINGS_WORKER_CONCURRENCY', 256, 1, 10_000),
     maxStreams: env.TIDINGS_MAX_STREAMS ? intIn(env, 'TIDINGS_MAX_STREAMS', 0, 1, 10_000_000) : null,
     leaseMs: intIn(env, 'TIDINGS_LEASE_MS', 30_000, 100, 3_600_000),
