@@ -126,6 +126,7 @@ export type WorkflowDefinition = {
   paused?: boolean;
   channels: Array<{
     channel: "in_app" | "email" | "sms" | "push" | "webpush" | "chat" | "webhook";
+    /** Liquid template text per field. Push and web push steps also take `badge` as a number and `data` as a JSON object (each kept as its text; `data` renders value by value) */
     template?: Record<string, string>;
     /** fields per BCP 47 tag ("es", "es-MX"), over the default template */
     locales?: Record<string, Record<string, string>>;
@@ -135,6 +136,7 @@ export type WorkflowDefinition = {
     variants?: Array<{
       name: string;
       weight: number;
+      /** Liquid template text per field. Push and web push steps also take `badge` as a number and `data` as a JSON object (each kept as its text; `data` renders value by value) */
       template: Record<string, string>;
       /** fields per BCP 47 tag ("es", "es-MX"), over the default template */
       locales?: Record<string, Record<string, string>>;

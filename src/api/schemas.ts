@@ -76,7 +76,11 @@ export const TopicMembersBody = Type.Object(
 const TemplateFields = PatternRecord(
   PatternString('^[A-Za-z][A-Za-z0-9_]*$', "must be a letter (A–Z, a–z) followed by letters, digits or '_'"),
   Type.String({ maxLength: 100_000 }),
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description:
+      'Liquid template text per field. Push and web push steps also take `badge` as a number and `data` as a JSON object (each kept as its text; `data` renders value by value)',
+  },
 );
 /**
  * A key of `locales` and `messages`: a BCP 47 tag of at most 64 characters. TypeBox keeps only a

@@ -78,12 +78,14 @@ export function flattenTemplateActions(body: unknown): ErrorDetail[] {
 const MAX_BADGE = 999_999_999;
 
 /**
- * A push or web push template's `badge` given as a JSON number (`"badge": 3`; API.md: "a number, or
- * `"unread"`"), as the text every template field is (`"3"`), rendered and mapped as any badge is.
- * Runs before the body is validated, like {@link flattenTemplateActions}; any other value is left
- * for the schema to refuse, naming the field.
+ * A push or web push template's fields that API.md writes as JSON values, as the text every
+ * template field is: a `badge` given as a number (`"badge": 3`; "a number, or `"unread"`") becomes
+ * `"3"`, and a `data` given as an object (`"data": {"orderId": "{{ data.id }}"}`; "`data`
+ * (JSON)") its JSON text, which renders value by value (src/templates/json-data.ts). Runs before
+ * the body is validated, like {@link flattenTemplateActions}; any other value is left for the
+ * schema to refuse, naming the field.
  */
-export function badgeNumbersAsText(body: unknown): void {
+export function pushFieldsAsText(body: unknown): void {
   const channels = (body as { channels?: unknown } | null)?.channels;
   if (!Array.isArray(channels)) return;
   channels.forEach((step, i) => {
@@ -92,9 +94,11 @@ export function badgeNumbersAsText(body: unknown): void {
     for (const [template] of templatesOf(step, i)) {
       if (typeof template !== 'object' || template === null) continue;
       const record = template as Record<string, unknown>;
-      const badge = record.badge;
+      const { badge, data } = record;
       if (typeof badge === 'number' && Number.isInteger(badge) && badge >= 0 && badge <= MAX_BADGE)
         record.badge = String(badge);
+      if (typeof data === 'object' && data !== null && !Array.isArray(data))
+        record.data = JSON.stringify(data);
     }
   });
 }

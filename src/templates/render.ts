@@ -12,6 +12,7 @@ import { compileCondition } from './condition.ts';
 import { digestKeyEngine, htmlEngine, LIMITS, MESSAGE_BUDGET_MS, textEngine } from './engine.ts';
 import { interpolate, type Part, plainInterpolation } from './interpolation.ts';
 import { LOCALE_REGISTER, type RenderLocale, warmIntl } from './intl-filters.ts';
+import { DATA_FIELD, jsonDataSource } from './json-data.ts';
 import { byCanonicalTag, canonicalTag, DEFAULT_LOCALE, localeChain, localizedFields } from './locale.ts';
 import { markupProblem } from './markup-bound.ts';
 import { canonicalCatalogue, MessageBook } from './messages.ts';
@@ -143,9 +144,17 @@ export function compileDigestKey(source: string): CompiledStep {
   }
 }
 
-/** The fields rendered per message: an MJML source is not one (its compiled `html` is). */
+/**
+ * The fields rendered per message, as rendered: an MJML source is not one (its compiled `html`
+ * is), and a push `data` written as a JSON object renders value by value (json-data.ts).
+ */
 function renderedEntries(fields: TemplateFields): [string, string][] {
-  return Object.entries(fields).filter(([field]) => field !== MJML_FIELD);
+  return Object.entries(fields)
+    .filter(([field]) => field !== MJML_FIELD)
+    .map(([field, source]) => [
+      field,
+      field === DATA_FIELD && typeof source === 'string' ? (jsonDataSource(source) ?? source) : source,
+    ]);
 }
 
 function firstLine(error: unknown): string {

@@ -35,6 +35,7 @@ const ADA_PIXEL = 'fcm-token:ada-pixel_0123456789';
 const BO_IPHONE = 'b2'.repeat(32);
 const CY_PIXEL = 'fcm-token:cy-pixel_0123456789';
 const DI_IPHONE = 'd4'.repeat(32);
+const EL_IPHONE = 'e5'.repeat(32);
 
 /** The push template: every rich field a device maps, rendered from the event's data. */
 const RICH = {
@@ -327,5 +328,62 @@ describe('push end to end (APNs, FCM and Web Push fakes)', () => {
     const received = browsers.received.slice(webBefore).filter((r) => r.subscriptionId === browser.id);
     expect(received).toHaveLength(1);
     expect(JSON.parse(received[0]!.plaintext)).toMatchObject({ badge: 3 });
+  });
+
+  it('takes data written as a JSON object (API.md: `data` (JSON)), each value rendered as one JSON string', async () => {
+    const template = {
+      title: 'Order',
+      body: 'Shipped',
+      data: { orderId: '{{ data.id }}', note: 'for {{ data.who }}', kind: 'order', n: 3 },
+    };
+    await ok('PUT', '/v1/workflows/data-object', {
+      channels: [
+        { channel: 'push', template },
+        { channel: 'webpush', template },
+      ],
+    });
+    const browser = browsers.subscribe(vapid.publicKey);
+    await ok('PUT', '/v1/subscribers/el/devices/iphone', { platform: 'apns', token: EL_IPHONE });
+    await ok('PUT', '/v1/subscribers/el/devices/firefox', {
+      platform: 'webpush',
+      subscription: browser.subscription,
+    });
+    const [apnsBefore, webBefore] = [apns.requests.length, browsers.received.length];
+
+    // Values that would break JSON text rendered in place: a quote, a backslash, a newline.
+    const id = 'A-"17"\\x';
+    const who = 'Zoë\nline two';
+    const messages = await settled(await trigger('data-object', 'el', { id, who }), 2);
+    expect(messages.map((m) => m.status)).toEqual(['sent', 'sent']);
+    const expected = { orderId: id, note: `for ${who}`, kind: 'order', n: 3 };
+    const toIphone = apns.requests.slice(apnsBefore).find((r) => r.path === `/3/device/${EL_IPHONE}`);
+    expect(JSON.parse(toIphone!.body)).toMatchObject(expected);
+    const received = browsers.received.slice(webBefore).filter((r) => r.subscriptionId === browser.id);
+    expect(received).toHaveLength(1);
+    expect(JSON.parse(received[0]!.plaintext).data).toEqual(expected);
+  });
+
+  it('refuses literal push fields no provider takes, naming each, at the PUT', async () => {
+    const response = await api('PUT', '/v1/workflows/bad-literals', {
+      channels: [
+        {
+          channel: 'push',
+          template: { title: 'T', interruptionLevel: 'loud', badge: 'many', data: '[1, 2]' },
+          locales: { fr: { title: 'T', badge: '-1' } },
+        },
+        {
+          channel: 'webpush',
+          template: { title: 'T', interruptionLevel: '{{ data.level }}', badge: 'unread' },
+        },
+      ],
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.details.map((d: Json) => d.path).sort()).toEqual([
+      'channels[0].locales.fr.badge',
+      'channels[0].template.badge',
+      'channels[0].template.data',
+      'channels[0].template.interruptionLevel',
+    ]);
+    expect((await api('GET', '/v1/workflows/bad-literals')).status).toBe(404);
   });
 });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { literalPushProblems } from '../../channels/push/template-rules.ts';
 import { displayNameProblem, Id, SubscriberFields } from '../../ingest/fields.ts';
 import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
@@ -32,7 +33,7 @@ import {
   WORKFLOW_NAME_MAX_LENGTH,
   WorkflowBody,
 } from '../schemas.ts';
-import { badgeNumbersAsText, flattenTemplateActions } from '../template-actions.ts';
+import { flattenTemplateActions, pushFieldsAsText } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
 import { onlyPausedChanged } from '../workflow-pause.ts';
@@ -95,6 +96,7 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
     for (const arm of armsWithPaths(step, i)) {
       details.push(...(await fieldDetails(arm.template, `${arm.at}.template`, slices)));
       details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices)));
+      if (PUSH_CHANNELS.has(step.channel)) details.push(...pushLiteralDetails(arm));
     }
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
@@ -104,6 +106,20 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
         message: 'applies to push, webpush, sms and email steps only',
       });
   }
+  return details;
+}
+
+const PUSH_CHANNELS = new Set(['push', 'webpush']);
+
+/** A push arm's literal interruptionLevel, badge and data, in its template and every locale's. */
+function pushLiteralDetails(arm: { at: string; template: Fields; locales?: Record<string, Fields> }) {
+  const details: ErrorDetail[] = [];
+  const check = (fields: Fields, path: string) => {
+    for (const e of literalPushProblems(fields))
+      details.push({ path: `${path}.${e.field}`, message: e.message });
+  };
+  check(arm.template, `${arm.at}.template`);
+  for (const [tag, fields] of Object.entries(arm.locales ?? {})) check(fields, `${arm.at}.locales.${tag}`);
   return details;
 }
 
@@ -442,10 +458,10 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       schema: { params, body: WorkflowBody },
       // The schema's answer reaches the handler: a refused PUT that only pauses is still taken.
       attachValidation: true,
-      // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number its text,
-      // before the schema (strings only) sees them.
+      // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number or `data`
+      // object its text, before the schema (strings only) sees them.
       preValidation: async (request) => {
-        badgeNumbersAsText(request.body);
+        pushFieldsAsText(request.body);
         const problems = flattenTemplateActions(request.body);
         if (problems.length > 0) throw validationError(problems);
       },

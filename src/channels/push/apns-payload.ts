@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
+import { BADGE_DIGITS, INTERRUPTION_LEVELS } from './template-rules.ts';
 
 /** APNs refuses larger payloads (413 PayloadTooLarge); VoIP's 5 KB does not apply to alerts. */
 export const MAX_PAYLOAD_BYTES = 4096;
 /** APNs refuses longer `apns-collapse-id` values (400 BadCollapseId). */
 export const MAX_COLLAPSE_ID_BYTES = 64;
-
-const INTERRUPTION_LEVELS = new Set(['passive', 'active', 'time-sensitive', 'critical']);
 
 /** What one push becomes on the wire, apart from the device and the token. */
 export interface ApnsRequestParts {
@@ -60,7 +59,7 @@ export function mapPush(content: Record<string, string>, unreadCount: number | u
     if (badge !== undefined) aps.badge = badge;
     const level = nonEmpty(content.interruptionLevel?.trim());
     if (level !== undefined) {
-      if (!INTERRUPTION_LEVELS.has(level)) {
+      if (!(INTERRUPTION_LEVELS as readonly string[]).includes(level)) {
         return {
           ok: false,
           reason: `interruptionLevel must be passive, active, time-sensitive or critical (got "${level.slice(0, 40)}")`,
@@ -120,7 +119,7 @@ function badgeOf(value: string | undefined, unreadCount: number | undefined): nu
   const text = nonEmpty(value);
   if (text === undefined) return undefined;
   if (text === 'unread') return unreadCount;
-  if (/^\d{1,9}$/.test(text)) return Number(text);
+  if (BADGE_DIGITS.test(text)) return Number(text);
   return `badge must be a whole number or "unread" (got "${text.slice(0, 40)}")`;
 }
 

@@ -1,3 +1,5 @@
+import { BADGE_DIGITS, INTERRUPTION_LEVELS } from './template-rules.ts';
+
 /**
  * Rendered push template fields (docs/api.md "push") → an FCM HTTP v1 `Message`
  * (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages). Pure: the adapter
@@ -8,7 +10,6 @@
 export const FCM_MAX_PAYLOAD_BYTES = 4096;
 /** APNs refuses longer `apns-collapse-id` values; FCM passes the header through to it. */
 const MAX_COLLAPSE_ID_BYTES = 64;
-const INTERRUPTION_LEVELS = ['passive', 'active', 'time-sensitive', 'critical'] as const;
 
 type ApsValue = string | number;
 
@@ -165,7 +166,7 @@ function badgeCount(text: string | undefined, unreadCount: number | undefined): 
   const value = present(text?.trim());
   if (value === undefined) return undefined;
   if (value === 'unread') return unreadCount;
-  if (!/^\d{1,9}$/.test(value)) return 'badge must be a whole number or "unread"';
+  if (!BADGE_DIGITS.test(value)) return 'badge must be a whole number or "unread"';
   return Number(value);
 }
 

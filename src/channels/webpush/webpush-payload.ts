@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Urgency } from 'web-push';
 import { httpStatusLine, parseRetryAfter } from '../http.ts';
 import type { OutboundMessage, SendOutcome } from '../port.ts';
+import { BADGE_DIGITS, INTERRUPTION_LEVELS } from '../push/template-rules.ts';
 
 /**
  * The JSON a service worker decrypts from a Tidings web push (`event.data.json()`):
@@ -32,7 +33,6 @@ export interface WebPushPayload {
 export const WEB_PUSH_MAX_PLAINTEXT_BYTES = 4096 - 86 - 16 - 1;
 
 const OPTIONAL_TEXT = ['image', 'sound', 'threadId', 'category', 'interruptionLevel', 'collapseId'] as const;
-const INTERRUPTION_LEVELS = ['passive', 'active', 'time-sensitive', 'critical'];
 
 /** What the request carries besides the payload (RFC 8030 §5.2–5.4). */
 export interface WebPushDelivery {
@@ -74,14 +74,17 @@ export function toWebPush(message: OutboundMessage): WebPushDelivery | { error: 
     const value = fields[name]?.trim();
     if (value) payload[name] = value;
   }
-  if (payload.interruptionLevel !== undefined && !INTERRUPTION_LEVELS.includes(payload.interruptionLevel)) {
+  if (
+    payload.interruptionLevel !== undefined &&
+    !(INTERRUPTION_LEVELS as readonly string[]).includes(payload.interruptionLevel)
+  ) {
     return { error: `interruptionLevel must be one of ${INTERRUPTION_LEVELS.join(', ')}` };
   }
   const badge = fields.badge?.trim();
   if (badge === 'unread') {
     if (message.unreadCount !== undefined) payload.badge = message.unreadCount;
   } else if (badge) {
-    if (!/^\d{1,9}$/.test(badge)) return { error: 'badge must be a whole number or "unread"' };
+    if (!BADGE_DIGITS.test(badge)) return { error: 'badge must be a whole number or "unread"' };
     payload.badge = Number(badge);
   }
   const silent = fields.silent?.trim() === 'true';

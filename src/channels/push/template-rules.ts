@@ -1,0 +1,46 @@
+/** API.md's push `interruptionLevel` values (APNs `aps.interruption-level`). */
+export const INTERRUPTION_LEVELS = ['passive', 'active', 'time-sensitive', 'critical'] as const;
+
+/** A push badge: at most nine digits (what every adapter maps), or `unread` (API.md). */
+export const BADGE_DIGITS = /^\d{1,9}$/;
+
+/** Liquid markup: a field holding it is only known once rendered. */
+const MARKUP = /\{[{%]/;
+
+/**
+ * What is wrong with a push or web push template's fields written as literals (no Liquid markup):
+ * an `interruptionLevel`, `badge` or `data` no adapter can map would fail every message at send
+ * time, so the workflow PUT refuses it instead, naming the field. Templated values are checked
+ * when rendered, as before.
+ */
+export function literalPushProblems(fields: Record<string, string>): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const literal = (field: string): string | null => {
+    const value = fields[field];
+    if (typeof value !== 'string' || MARKUP.test(value)) return null;
+    const text = value.trim();
+    return text === '' ? null : text;
+  };
+  const level = literal('interruptionLevel');
+  if (level !== null && !(INTERRUPTION_LEVELS as readonly string[]).includes(level))
+    problems.push({
+      field: 'interruptionLevel',
+      message: `must be one of ${INTERRUPTION_LEVELS.join(', ')}`,
+    });
+  const badge = literal('badge');
+  if (badge !== null && badge !== 'unread' && !BADGE_DIGITS.test(badge))
+    problems.push({ field: 'badge', message: 'must be a whole number (up to nine digits) or "unread"' });
+  const data = literal('data');
+  if (data !== null && !isJsonObject(data))
+    problems.push({ field: 'data', message: 'must be a JSON object (or its JSON text)' });
+  return problems;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
