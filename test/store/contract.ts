@@ -796,7 +796,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       });
 
       it('leaves a token raced for by several subscribers with exactly one of them, and racing new devices within the limit', async () => {
-        const racers = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+        const racers = Array.from({ length: 12 }, (_, i) => `r${i + 1}`);
         const results = await Promise.all(
           racers.map((subscriberId) => store.upsertDevice(apns({ subscriberId, id: 'phone' }), 1, 100)),
         );

@@ -20,17 +20,22 @@ const WRITE = `INSERT INTO devices AS cur (tenant_id, subscriber_id, id, platfor
     deactivated_at = NULL, reason = NULL, updated_at = excluded.updated_at
   RETURNING *`;
 
-/** Two PUTs of one token under different subscribers at once: the loser runs again and finds the winner's row. */
-const UNIQUE_VIOLATION = '23505';
-const ADDRESS_RACE_TRIES = 5;
+/**
+ * PUTs of one token under different subscribers take turns too (one address, one device: the
+ * unique index devices_by_address). Without it each loser of the race ran again after a unique
+ * violation, and with six at once one could lose five times and fail.
+ */
+const LOCK_ADDRESS = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
 
 export function postgresDeviceStore(pool: pg.Pool, personal: PersonalData): DeviceStore {
   const asDevice = (row: DeviceRow) => toDevice(row, personal);
-  async function upsertOnce(input: DeviceInput, now: number, limit: number): Promise<DeviceUpsert> {
+  async function upsertDevice(input: DeviceInput, now: number, limit: number): Promise<DeviceUpsert> {
     const hash = deviceAddressHash(personal, input);
     return transaction(pool, async (client) => {
       await client.query(CREATE_SUBSCRIBER, [input.tenantId, input.subscriberId, now]);
       await client.query(LOCK_SUBSCRIBER, [input.tenantId, input.subscriberId]);
+      // Always after the subscriber's lock, so no two PUTs wait on each other's in turn.
+      await client.query(LOCK_ADDRESS, [`tidings:device_address:${input.tenantId}:${hash}`]);
       const { rows: counted } = await client.query<{ mine: boolean; others: number }>(
         `SELECT bool_or(id = $3) AS mine, count(*) FILTER (WHERE address_hash <> $4)::INT AS others
            FROM devices WHERE tenant_id = $1 AND subscriber_id = $2`,
@@ -60,16 +65,7 @@ export function postgresDeviceStore(pool: pg.Pool, personal: PersonalData): Devi
   }
 
   return {
-    async upsertDevice(input, now, limit) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await upsertOnce(input, now, limit);
-        } catch (error) {
-          if ((error as { code?: string }).code !== UNIQUE_VIOLATION || attempt >= ADDRESS_RACE_TRIES)
-            throw error;
-        }
-      }
-    },
+    upsertDevice,
     async listDevices(tenantId, subscriberId) {
       const { rows } = await run<DeviceRow>(
         pool,
