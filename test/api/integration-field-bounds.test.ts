@@ -75,6 +75,18 @@ const CASES: Case[] = [
   ],
 ];
 
+describe("a webhook integration's secret", () => {
+  it("may be short: API.md sets no length, and only the tenant's own receiver relies on it", async () => {
+    const answer = await server.call('PUT', '/v1/integrations/short-secret', {
+      channel: 'webhook',
+      provider: 'webhook',
+      config: { url: 'https://hooks.example.com/in' },
+      credentials: { secret: 's3cr3t' },
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+  });
+});
+
 describe('an integration credential string past its bound', () => {
   it.each(CASES)(
     '%s: over the bound or a megabyte is a 422 naming it; at the bound it is taken',

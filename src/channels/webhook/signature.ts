@@ -23,7 +23,7 @@ export function generateWebhookSecret(): string {
 
 // Base64 or base64url, padded or not: what the Standard Webhooks libraries and their users write.
 const BASE64_KEY = /^[A-Za-z0-9+/_-]+={0,2}$/;
-/** 16 characters of base64: 12 bytes, the least a `whsec_` key may hold (the raw form needs 16 characters). */
+/** 16 characters of base64: 12 bytes, the least a `whsec_` key may hold. */
 const MIN_BASE64_KEY_LENGTH = 16;
 
 /**
