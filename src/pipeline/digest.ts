@@ -1,9 +1,13 @@
-import { DIGEST_EVENTS_IN_SCOPE, type DigestEvent, digestScope, oldestFirst } from '../policy/digest.ts';
+import { type DigestEvent, digestScope, OldestEvents } from '../policy/digest.ts';
 import { ACKED, type JobHandler } from '../queue/handler.ts';
+import type { EventRecord } from '../shared/model.ts';
 import type { ClosedDigest, DigestJobPayload } from '../store/port.ts';
 import { commitDeliveries, type DeliveryTarget } from './deliver.ts';
 import { JOB_KINDS, type PipelineDeps } from './deps.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
+
+/** Events read per store call at a close. */
+const CLOSE_READ_CHUNK = 500;
 
 /**
  * What a closed digest sends: the messages of its oldest live event (so the (event, subscriber,
@@ -16,15 +20,20 @@ async function closingTarget(
   digest: ClosedDigest,
   steps: number[] | undefined,
 ): Promise<DeliveryTarget | null> {
-  const events = await deps.store.getEvents(digest.eventIds.map((id) => ({ tenantId: digest.tenantId, id })));
-  // A cancelled event is left out: it neither counts nor shows.
-  const live = oldestFirst(events.filter((event) => event.status !== 'cancelled'));
-  const first = live[0];
+  // A chunk of events at a time, keeping the oldest: a digest may gather thousands, each with its data.
+  const live = new OldestEvents<EventRecord>();
+  for (let from = 0; from < digest.eventIds.length; from += CLOSE_READ_CHUNK) {
+    const chunk = digest.eventIds.slice(from, from + CLOSE_READ_CHUNK);
+    const events = await deps.store.getEvents(chunk.map((id) => ({ tenantId: digest.tenantId, id })));
+    // A cancelled event is left out: it neither counts nor shows.
+    live.add(events.filter((event) => event.status !== 'cancelled'));
+  }
+  const first = live.oldest[0];
   if (!first) return null;
   // The close renders with the version its oldest live event was accepted under.
   const workflow = await new PinnedWorkflows(deps).of(first);
   if (!workflow) return null;
-  const gathered: DigestEvent[] = live.map((event) => ({
+  const gathered: DigestEvent[] = live.oldest.map((event) => ({
     id: event.id,
     createdAt: event.createdAt,
     data: (event.payload.data ?? {}) as Record<string, unknown>,
@@ -35,8 +44,8 @@ async function closingTarget(
     subscriberIds: [digest.subscriberId],
     digest: {
       id: digest.id,
-      scope: digestScope(gathered),
-      eventIds: gathered.slice(0, DIGEST_EVENTS_IN_SCOPE).map((event) => event.id),
+      scope: digestScope(gathered, live.count),
+      eventIds: gathered.map((event) => event.id),
     },
   };
   if (steps) target.steps = steps;

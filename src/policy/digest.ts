@@ -64,10 +64,28 @@ export function oldestFirst<T extends { id: string; createdAt: number }>(events:
   return [...events].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** The scope of a digest's close over its live events, already oldest first. */
-export function digestScope(events: readonly DigestEvent[]): DigestScope {
+/**
+ * The scope of a digest's close over its live events, already oldest first: `count` of them, of
+ * which `events` holds at least the oldest DIGEST_EVENTS_IN_SCOPE (all of them by default).
+ */
+export function digestScope(events: readonly DigestEvent[], count = events.length): DigestScope {
   return {
-    count: events.length,
+    count,
     events: events.slice(0, DIGEST_EVENTS_IN_SCOPE).map((event) => event.data),
   };
+}
+
+/**
+ * A close's live events taken a chunk at a time: how many, and the oldest
+ * DIGEST_EVENTS_IN_SCOPE of them kept, oldest first. Only those reach the templates, so a digest
+ * of ten thousand large events never holds them all at once.
+ */
+export class OldestEvents<T extends { id: string; createdAt: number }> {
+  count = 0;
+  oldest: T[] = [];
+
+  add(events: readonly T[]): void {
+    this.count += events.length;
+    this.oldest = oldestFirst([...this.oldest, ...events]).slice(0, DIGEST_EVENTS_IN_SCOPE);
+  }
 }

@@ -4,6 +4,7 @@ import {
   digestJoinReason,
   digestScope,
   digestWindowMs,
+  OldestEvents,
   oldestFirst,
   storedDigestKey,
 } from '../../../src/policy/digest.ts';
@@ -80,5 +81,30 @@ describe('oldestFirst and digestScope', () => {
     expect(scope.count).toBe(DIGEST_EVENTS_IN_SCOPE + 5);
     expect(scope.events).toHaveLength(DIGEST_EVENTS_IN_SCOPE);
     expect(scope.events.at(-1)).toEqual({ n: DIGEST_EVENTS_IN_SCOPE - 1 });
+  });
+});
+
+describe('OldestEvents', () => {
+  it('counts every event and keeps the oldest DIGEST_EVENTS_IN_SCOPE, oldest first, whatever order the chunks come in', () => {
+    const events = Array.from({ length: 1_250 }, (_, i) => ({
+      id: `evt_${String(i).padStart(5, '0')}`,
+      createdAt: 1_000 + i,
+    }));
+    const shuffled = [...events].sort(
+      (a, b) => ((a.createdAt * 7919) % 1_250) - ((b.createdAt * 7919) % 1_250),
+    );
+    const gathered = new OldestEvents<(typeof events)[number]>();
+    for (let from = 0; from < shuffled.length; from += 500) gathered.add(shuffled.slice(from, from + 500));
+    expect(gathered.count).toBe(1_250);
+    expect(gathered.oldest).toEqual(events.slice(0, DIGEST_EVENTS_IN_SCOPE));
+    expect(
+      digestScope(
+        gathered.oldest.map((e) => ({ ...e, data: { n: e.createdAt } })),
+        gathered.count,
+      ),
+    ).toEqual({
+      count: 1_250,
+      events: events.slice(0, DIGEST_EVENTS_IN_SCOPE).map((e) => ({ n: e.createdAt })),
+    });
   });
 });
