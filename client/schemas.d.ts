@@ -132,6 +132,8 @@ export type WorkflowDefinition = {
     locales?: Record<string, Record<string, string>>;
     /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
     layout?: string;
+    /** email steps: the Reply-To, an address or "Name <address>" (a Liquid template); a template's own replyTo field wins */
+    replyTo?: string;
     /** an A/B test instead of template: each subscriber always gets the same variant */
     variants?: Array<{
       name: string;

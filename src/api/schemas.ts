@@ -166,6 +166,14 @@ export const WorkflowBody = Type.Object(
           template: Type.Optional(TemplateFields),
           locales: Type.Optional(Locales),
           layout: Type.Optional(Id),
+          replyTo: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 1000,
+              description:
+                'email steps: the Reply-To, an address or "Name <address>" (a Liquid template); a template\'s own replyTo field wins',
+            }),
+          ),
           variants: Type.Optional(
             Type.Array(
               Type.Object(

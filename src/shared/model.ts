@@ -163,6 +163,11 @@ export interface WorkflowChannelStep {
   variants?: StepVariant[];
   /** Email steps: the key of the layout their html is wrapped in (templates/layout.ts). */
   layout?: string;
+  /**
+   * Email steps: the Reply-To for every template of the step (a template of its own), where a
+   * template sets no `replyTo` field of its own (API.md: "email steps may set `replyTo`").
+   */
+  replyTo?: string;
   /** Fields per BCP 47 tag, overlaying `template` for recipients of that locale (templates/locale.ts). */
   locales?: Record<string, TemplateFields>;
   fallback?: { after: string; unless: 'delivered' | 'read' | 'clicked' };

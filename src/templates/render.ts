@@ -337,8 +337,15 @@ function compileConditionOf(expression: string | undefined): CompiledCondition {
 
 /** A step's arms: its one template (and locales), or each of its variants'. */
 export function armsOf(step: WorkflowChannelStep): Pick<StepVariant, 'template' | 'locales'>[] {
-  if (step.variants) return step.variants;
-  return [{ template: step.template as TemplateFields, locales: step.locales }];
+  const arms = step.variants ?? [{ template: step.template as TemplateFields, locales: step.locales }];
+  const { replyTo } = step;
+  if (replyTo === undefined) return arms;
+  // A step's replyTo is a field of each of its templates that sets none (locales overlay them).
+  return arms.map((arm) =>
+    typeof arm.template === 'object' && arm.template !== null && arm.template.replyTo === undefined
+      ? { ...arm, template: { ...arm.template, replyTo } }
+      : arm,
+  );
 }
 
 function localizationOf(definition: WorkflowRecord['definition']): Localization | null {

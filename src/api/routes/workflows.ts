@@ -98,6 +98,7 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
       details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices)));
       if (PUSH_CHANNELS.has(step.channel)) details.push(...pushLiteralDetails(arm));
     }
+    if (step.replyTo !== undefined) details.push(...replyToDetails(step, i));
     const condition = step.if === undefined ? null : conditionError(step.if);
     if (condition !== null) details.push({ path: `channels[${i}].if`, message: condition });
     if (step.skipIfOnline && !PRESENCE_AWARE_CHANNELS.has(step.channel))
@@ -107,6 +108,13 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
       });
   }
   return details;
+}
+
+/** A step's own `replyTo`: for email steps, a template that parses. */
+function replyToDetails(step: Step, i: number): ErrorDetail[] {
+  const path = `channels[${i}].replyTo`;
+  if (step.channel !== 'email') return [{ path, message: 'is for email steps only' }];
+  return templateErrors({ replyTo: step.replyTo! }).map((e) => ({ path, message: e.message }));
 }
 
 const PUSH_CHANNELS = new Set(['push', 'webpush']);
