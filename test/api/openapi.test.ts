@@ -269,6 +269,30 @@ describe('answers without an example in the document', () => {
     expectDocumented('POST /v1/messages/{messageId}/receipt', receipt);
   });
 
+  it("an erased subscriber's token answers a documented 404 on every subscriber-token route", async () => {
+    const token = (await server.call('POST', '/v1/subscribers/gone/token', {})).body.token as string;
+    expect((await server.call('DELETE', '/v1/subscribers/gone')).status).toBe(202);
+    await waitFor(
+      async () => (await server.call('GET', '/v1/inbox', undefined, { auth: token })).status === 404,
+      'the erased subscriber’s inbox to answer 404',
+    );
+    const routes: [key: string, route: string, body?: unknown][] = [
+      ['GET /v1/inbox', '/v1/inbox'],
+      ['GET /v1/inbox/unread-count', '/v1/inbox/unread-count'],
+      ['POST /v1/inbox/read-all', '/v1/inbox/read-all'],
+      ['POST /v1/inbox/seen-all', '/v1/inbox/seen-all'],
+      ['POST /v1/inbox/{itemId}/read', '/v1/inbox/msg_gone/read'],
+      ['POST /v1/messages/{messageId}/receipt', '/v1/messages/msg_gone/receipt', { status: 'read' }],
+      ['GET /v1/inbox/stream', '/v1/inbox/stream'],
+      ['GET /v1/inbox/ws', '/v1/inbox/ws'],
+    ];
+    for (const [key, route, body] of routes) {
+      const answer = await server.call(key.split(' ')[0]!, route, body, { auth: token });
+      expect(answer.status, key).toBe(404);
+      expectDocumented(key, answer);
+    }
+  });
+
   it('the preference page refuses with documented pages', async () => {
     const page = (method: string, body?: string, headers: Record<string, string> = {}) =>
       server.call(method, '/v1/preferences-page?token=not-a-token', body, {

@@ -16,6 +16,9 @@ function commonErrors(auth: AuthMode, method: (typeof METHODS)[number], operatio
   if (auth !== 'none') codes.push('unauthorized', 'too_many_failed_attempts');
   // Without TIDINGS_OPERATOR_KEY the operator routes do not exist.
   if (auth === 'operator') codes.push('not_found');
+  // A subscriber token outlives its subscriber: once erased, every read through it answers 404
+  // (API.md "Personal data"), on the inbox routes and streams as on the rest.
+  if (auth === 'subscriber' || auth === 'server-or-subscriber') codes.push('not_found');
   // A body sent to a route that takes none is still read before it is ignored (a GET's is not):
   // a JSON null, JSON that does not parse, another media type or too many bytes are answered as
   // on any route (docs/api-behaviour-notes.md), so those answers are documented too.
