@@ -228,7 +228,7 @@ export type MessageQuery = {
   /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
   eventId?: string;
   channel?: "in_app" | "email" | "sms" | "push" | "webpush" | "chat" | "webhook";
-  status?: "queued" | "deferred" | "suppressed" | "rate_limited" | "sending" | "sent" | "delivered" | "read" | "clicked" | "failed" | "bounced" | "dead" | "cancelled" | "escalated";
+  status?: "queued" | "deferred" | "suppressed" | "rate_limited" | "sending" | "sent" | "delivered" | "read" | "clicked" | "failed" | "bounced" | "dead" | "cancelled";
   cursor?: string;
   limit?: number;
 };

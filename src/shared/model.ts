@@ -6,6 +6,10 @@ export type Lane = (typeof LANES)[number];
 export const CHANNELS = ['in_app', 'email', 'sms', 'push', 'webpush', 'chat', 'webhook'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
+/**
+ * API.md's closed list. An escalation is not a status: the message keeps its own and gains
+ * `escalated: true` and an `escalated` timeline entry (src/pipeline/fallback.ts).
+ */
 export const MESSAGE_STATUSES = [
   'queued',
   'deferred',
@@ -20,7 +24,6 @@ export const MESSAGE_STATUSES = [
   'bounced',
   'dead',
   'cancelled',
-  'escalated',
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
