@@ -28,6 +28,12 @@ function channelMeta(message: OutboundMessage): MessageMeta | null {
       const { segments, encoding } = countSegments(message.content.body ?? message.content.text ?? '');
       return { segments, encoding };
     }
+    case 'push':
+    case 'webpush': {
+      // APNs, FCM and web push each report the template's collapse id once they take the push.
+      const collapseId = message.content.collapseId;
+      return collapseId !== undefined && collapseId.trim() !== '' ? { collapseId } : null;
+    }
     default:
       return null;
   }

@@ -57,6 +57,49 @@ describe('email meta', () => {
     expect(message.meta).toEqual({ segments: 1, encoding: 'UCS-2' });
   });
 
+  it('a sandbox push and web push name their device and collapse id, as APNs, FCM and web push would', async () => {
+    const push = {
+      channels: ['push', 'webpush'].map((channel) => ({
+        channel,
+        template: { title: 'Build', body: 'Passed', collapseId: 'build-{{ data.build }}' },
+      })),
+    };
+    expect((await sandbox.call('PUT', '/v1/workflows/build', push)).status).toBe(200);
+    const devices = {
+      phone: { platform: 'fcm', token: 'fcm-token-of-cy-0001' },
+      browser: {
+        platform: 'webpush',
+        subscription: {
+          endpoint: 'https://push.example.com/send/cy',
+          keys: {
+            p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+            auth: 'tBHItJI5svbpez7KI4CCXg',
+          },
+        },
+      },
+    };
+    for (const [id, device] of Object.entries(devices)) {
+      expect((await sandbox.call('PUT', `/v1/subscribers/cy/devices/${id}`, device)).status).toBe(200);
+    }
+    const sent = await sandbox.call('POST', '/v1/events', {
+      workflow: 'build',
+      to: ['cy'],
+      data: { build: 7 },
+    });
+    expect(sent.status).toBe(202);
+    const messages = await waitFor(async () => {
+      const items = (await sandbox.call('GET', `/v1/messages?eventId=${sent.body.eventId}`)).body.items;
+      return items.length === 2 && items.every((m: { status: string }) => m.status === 'sent') ? items : null;
+    }, 'the push and web push messages sent');
+    const meta = Object.fromEntries(
+      messages.map((m: { channel: string; meta: unknown }) => [m.channel, m.meta]),
+    );
+    expect(meta).toEqual({
+      push: { deviceId: 'phone', collapseId: 'build-7' },
+      webpush: { deviceId: 'browser', collapseId: 'build-7' },
+    });
+  });
+
   it('a sandbox capture names the Message-ID an SMTP send would have set', async () => {
     const message = await sentEmail(sandbox);
     expect(message).toMatchObject({
