@@ -8,11 +8,14 @@ export const INBOX_WAKE = 'inbox-wake';
 interface WakePayload {
   itemId: string;
   subscriberId: string;
-  /** The snooze this job ends: a later snooze of the item has its own job, and this one does nothing. */
+  /**
+   * The snooze this job ends. Snoozing the item again moves a waiting job to the new snooze (time
+   * and `until`); one that was running by then, or one the item's snooze no longer matches, does nothing.
+   */
   until: number;
 }
 
-/** The job, due at `until`, that brings a snoozed item back (queued with the snooze itself). */
+/** The job, due at `until`, that brings a snoozed item back (queued, or moved to, with the snooze itself). */
 export function inboxWakeJob(wake: { tenantId: string } & WakePayload): JobSpec {
   return {
     tenantId: wake.tenantId,

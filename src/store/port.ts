@@ -610,8 +610,12 @@ export interface InboxStore {
   ): Promise<MessageRecord | null>;
   markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
   /**
-   * Hides the item until `until` and queues `wake` (its job, due then) in the same transaction;
-   * answers the item, or null if it is not this subscriber's.
+   * Hides the item until `until` and, in the same transaction, queues `wake` (its job, due then),
+   * or moves the item's wake job still waiting from an earlier snooze to `wake`'s time and payload
+   * (its attempts start again): at most one waiting wake job per item however often it is snoozed,
+   * which a subscriber could otherwise grow without bound. One already running is left to finish
+   * (it finds its snooze gone) beside a new one. Answers the item, or null if it is not this
+   * subscriber's.
    */
   snoozeInbox(
     tenantId: string,
@@ -622,7 +626,7 @@ export interface InboxStore {
     now: number,
   ): Promise<MessageRecord | null>;
   /**
-   * Brings back an item snoozed until exactly `until` (a later snooze wins: its own wake does it),
+   * Brings back an item snoozed until exactly `until` (a later snooze wins: its wake does it),
    * unread and unseen, logged as `item.created`; answers it, or null when there was nothing to wake.
    */
   wakeSnoozed(tenantId: string, id: string, until: number, now: number): Promise<MessageRecord | null>;

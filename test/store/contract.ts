@@ -2347,6 +2347,50 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         ]);
       });
 
+      it('keeps one waiting wake job per item: a snooze again moves it, later or earlier', async () => {
+        // Each snooze queued a job of its own, up to a year ahead: a subscriber snoozing one item
+        // in a loop grew the jobs table without bound.
+        await store.createMessages([
+          { record: message({ id: 'msg_1' }), followUp: null },
+          { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
+        ]);
+        const wake = (itemId: string, until: number) =>
+          job({ kind: 'inbox-wake', runAt: until, payload: { itemId, until } });
+        const quotas = [{ lane: 'normal' as const, limit: 10 }];
+        const claim = (at: number) => store.claimJobs({ owner: 'w1', now: at, leaseMs: 60_000, quotas });
+        for (const until of [9000, 50_000, 5000])
+          await store.snoozeInbox(T, 'u1', 'msg_1', until, wake('msg_1', until), 2000);
+        await store.snoozeInbox(T, 'u1', 'msg_2', 7000, wake('msg_2', 7000), 2000);
+        expect(await store.countJobs()).toEqual({ ready: 2, leased: 0, dead: 0 });
+        expect(await claim(4999)).toEqual([]);
+        const [first, other] = await claim(7000);
+        expect(first).toMatchObject({ runAt: 5000, payload: { itemId: 'msg_1', until: 5000 }, attempts: 1 });
+        expect(other).toMatchObject({ runAt: 7000, payload: { itemId: 'msg_2', until: 7000 } });
+
+        // A job waiting for its retry is moved too, its attempts starting again.
+        await store.retryJob('w1', first!.id, 6000, 'boom');
+        await store.snoozeInbox(T, 'u1', 'msg_1', 20_000, wake('msg_1', 20_000), 5500);
+        expect(await claim(19_999)).toEqual([]);
+        const [moved] = await claim(20_000);
+        expect(moved).toMatchObject({ id: first!.id, payload: { until: 20_000 }, attempts: 1 });
+
+        // One running is left to finish (its snooze is gone) beside a new one, moved in turn.
+        await store.snoozeInbox(T, 'u1', 'msg_1', 30_000, wake('msg_1', 30_000), 6000);
+        await store.snoozeInbox(T, 'u1', 'msg_1', 25_000, wake('msg_1', 25_000), 6000);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 2, dead: 0 });
+        expect(await store.wakeSnoozed(T, 'msg_1', 20_000, 20_000)).toBeNull();
+        await store.completeJobs('w1', [moved!.id, other!.id]);
+        const [next] = await claim(25_000);
+        expect(next).toMatchObject({ runAt: 25_000, payload: { itemId: 'msg_1', until: 25_000 } });
+        expect(next!.id).not.toBe(first!.id);
+        expect(await store.wakeSnoozed(T, 'msg_1', 25_000, 25_000)).toMatchObject({ snoozedUntil: null });
+
+        // Snoozed again once woken (its job done): a job of its own.
+        await store.completeJobs('w1', [next!.id]);
+        await store.snoozeInbox(T, 'u1', 'msg_1', 40_000, wake('msg_1', 40_000), 26_000);
+        expect(await store.countJobs()).toEqual({ ready: 1, leased: 0, dead: 0 });
+      });
+
       it('knows who is online from unexpired presence rows of any holder', async () => {
         const ada = { tenantId: T, subscriberId: 'ada' };
         const bob = { tenantId: T, subscriberId: 'bob' };

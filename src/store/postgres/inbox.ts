@@ -8,7 +8,7 @@ import {
   type PresenceStore,
 } from '../port.ts';
 import { type MessageRow, toMessage } from '../rows.ts';
-import { run } from './client.ts';
+import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
 /** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
@@ -166,28 +166,53 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
       return rows[0]!.n;
     },
     async snoozeInbox(tenantId, subscriberId, id, until, wake, now) {
-      const { rows } = await run<MessageRow>(
-        db,
-        `WITH u AS (
-           UPDATE messages SET snoozed_until = $4, updated_at = $5,
-             timeline = CASE WHEN ${HAS_ROOM} THEN timeline || jsonb_build_array($6::jsonb) ELSE timeline END
-            WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
-            RETURNING *),
-         f AS (${insertJobsFrom('$7', 'EXISTS (SELECT 1 FROM u)')}),
-         src AS (SELECT tenant_id, subscriber_id, id AS item_id, $5::BIGINT AS at FROM u),
-         ${logInboxChanges('src', `'item.updated'`)}
-         SELECT * FROM u`,
-        [
-          tenantId,
-          id,
-          subscriberId,
-          until,
-          now,
-          entryJson(now, 'snoozed', `until ${new Date(until).toISOString()}`),
-          jobsParam([wake], now),
-        ],
-      );
-      return rows[0] ? toMessage(rows[0]) : null;
+      return transaction(db, async (client) => {
+        const { rows } = await run<MessageRow>(
+          client,
+          `WITH u AS (
+             UPDATE messages SET snoozed_until = $4, updated_at = $5,
+               timeline = CASE WHEN ${HAS_ROOM} THEN timeline || jsonb_build_array($6::jsonb) ELSE timeline END
+              WHERE tenant_id = $1 AND id = $2 AND subscriber_id = $3 AND channel = 'in_app'
+              RETURNING *),
+           src AS (SELECT tenant_id, subscriber_id, id AS item_id, $5::BIGINT AS at FROM u),
+           ${logInboxChanges('src', `'item.updated'`)}
+           SELECT * FROM u`,
+          [
+            tenantId,
+            id,
+            subscriberId,
+            until,
+            now,
+            entryJson(now, 'snoozed', `until ${new Date(until).toISOString()}`),
+          ],
+        );
+        if (!rows[0]) return null;
+        // The item's wake job, if still waiting (not running, not gone), moves to this snooze: one
+        // job per item however often it is snoozed (migration 044); its attempts start again. A
+        // statement of its own, after the one above locked the item: its snapshot then holds the
+        // job of a snooze of the item that committed meanwhile, which a single statement's
+        // (taken before it waited for the lock) would miss, queueing a second job beside it.
+        await run(
+          client,
+          `WITH moved AS (
+             UPDATE jobs SET run_at = $3, payload = $4::jsonb, attempts = 0, last_error = NULL
+              WHERE id = (SELECT wake_job_id FROM messages WHERE tenant_id = $1 AND id = $2)
+                AND tenant_id = $1 AND kind = $5 AND state = 'ready'
+              RETURNING id),
+           added AS (${insertJobsFrom('$6', 'NOT EXISTS (SELECT 1 FROM moved)')} RETURNING id)
+           UPDATE messages SET wake_job_id = (SELECT id FROM added)
+            WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM added)`,
+          [
+            tenantId,
+            id,
+            wake.runAt ?? now,
+            JSON.stringify(wake.payload ?? null),
+            wake.kind,
+            jobsParam([wake], now),
+          ],
+        );
+        return toMessage(rows[0]);
+      });
     },
     async wakeSnoozed(tenantId, id, until, now) {
       const { rows } = await run<MessageRow>(

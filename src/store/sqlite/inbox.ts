@@ -162,6 +162,14 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   const snooze = db.prepare(
     `UPDATE messages SET snoozed_until = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
   );
+  // The item's wake job, if still waiting (not running, not gone), moved to a new snooze: one job
+  // per item however often it is snoozed (migration 044). Its attempts start again, as a new job's.
+  const moveWake = db.prepare(
+    `UPDATE jobs SET run_at = @runAt, payload = @payload, attempts = 0, last_error = NULL
+      WHERE id = (SELECT wake_job_id FROM messages WHERE tenant_id = @tenantId AND id = @id)
+        AND tenant_id = @tenantId AND kind = @kind AND state = 'ready'`,
+  );
+  const rememberWake = db.prepare('UPDATE messages SET wake_job_id = ? WHERE tenant_id = ? AND id = ?');
   const wake = db.prepare(
     `UPDATE messages SET snoozed_until = NULL, seen_at = NULL, read_at = NULL, updated_at = ?
       WHERE tenant_id = ? AND id = ? AND snoozed_until = ? RETURNING *`,
@@ -290,7 +298,14 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
       if (!row) return null;
       snooze.run(until, now, tenantId, id);
       appendIfRoom.run(entry(now, 'snoozed', `until ${new Date(until).toISOString()}`), tenantId, id);
-      jobs.enqueue(wakeJob, now);
+      const moved = moveWake.run({
+        tenantId,
+        id,
+        kind: wakeJob.kind,
+        runAt: wakeJob.runAt ?? now,
+        payload: JSON.stringify(wakeJob.payload ?? null),
+      });
+      if (moved.changes === 0) rememberWake.run(jobs.enqueue(wakeJob, now), tenantId, id);
       log.log(tenantId, subscriberId, 'item.updated', id, now);
       return toMessage(get.get(tenantId, id) as MessageRow);
     },

@@ -24,8 +24,9 @@ export function jobStatements(db: Database.Database) {
   const changeOpenParts = db.prepare(
     'UPDATE events SET open_parts = open_parts + ? WHERE tenant_id = ? AND id = ?',
   );
-  function enqueue(spec: JobSpec, now = Date.now()): void {
-    insert.run(
+  /** Queues `spec`; answers the new job's id. */
+  function enqueue(spec: JobSpec, now = Date.now()): number {
+    const { lastInsertRowid } = insert.run(
       spec.tenantId,
       spec.kind,
       spec.lane,
@@ -35,6 +36,7 @@ export function jobStatements(db: Database.Database) {
       JSON.stringify(spec.payload ?? null),
       now,
     );
+    return Number(lastInsertRowid);
   }
   return {
     enqueue,

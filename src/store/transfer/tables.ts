@@ -216,6 +216,7 @@ export const TABLES: readonly TableSpec[] = [
       meta: 'json',
       snoozed_until: 'int',
       escalated: 'bool',
+      wake_job_id: 'int',
     },
   },
   // The inbox change log and its per-subscriber counters: open clients resume across the move.
