@@ -50,7 +50,10 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
     if (problem) throw new UsageError(`--label ${problem}`);
     const store = await openStore(config);
     try {
-      if (!(await store.tenantExists(tenantId))) return fail(`no tenant "${tenantId}"`);
+      // The default tenant is there from the first start on; before it, this command makes it, as
+      // a start would, so a key can be made for a database no server has opened yet.
+      if (tenantId === DEFAULT_TENANT) await store.ensureTenant(DEFAULT_TENANT, 'Default');
+      else if (!(await store.tenantExists(tenantId))) return fail(`no tenant "${tenantId}"`);
       const apiKey = generateApiKey();
       const keyId = await addTenantKey(store, tenantId, apiKey, label);
       process.stdout.write(
