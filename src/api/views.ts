@@ -77,7 +77,7 @@ export function deviceView(d: DeviceRecord) {
  */
 export function eventStatus(
   event: EventRecord,
-  messages: MessageRecord[],
+  messages: readonly Pick<MessageRecord, 'status'>[],
   skipped: SkippedStep[] = [],
 ): string {
   if (event.status !== 'accepted') return event.status;
@@ -90,6 +90,26 @@ export function eventStatus(
 /** Every part of the event's recipient work ran (≤ 0: a count that went wrong still reads finished). */
 function allPartsRan(event: EventRecord): boolean {
   return event.openParts !== null && event.openParts <= 0;
+}
+
+/** One message as an event's view lists it (without its content: GET /v1/messages/{id} has that). */
+export function eventMessageView(m: MessageRecord) {
+  return {
+    messageId: m.id,
+    subscriberId: m.subscriberId,
+    channel: m.channel,
+    status: m.status,
+    reason: m.reason,
+    provider: m.provider,
+    // Its fallback step went out (src/pipeline/fallback.ts).
+    escalated: m.escalated ?? false,
+    timeline: m.timeline,
+  };
+}
+
+/** A step an event's recipient did not get, as the event's view lists it. */
+export function skippedStepView(s: SkippedStep) {
+  return { subscriberId: s.subscriberId, channel: s.channel, step: s.step, reason: s.reason };
 }
 
 export function eventView(
@@ -113,24 +133,9 @@ export function eventView(
     ...(event.payload.sendAt ? { sendAt: event.payload.sendAt } : {}),
     ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),
     ...(event.payload.cancellationKey ? { cancellationKey: event.payload.cancellationKey } : {}),
-    messages: messages.map((m) => ({
-      messageId: m.id,
-      subscriberId: m.subscriberId,
-      channel: m.channel,
-      status: m.status,
-      reason: m.reason,
-      provider: m.provider,
-      // Its fallback step went out (src/pipeline/fallback.ts).
-      escalated: m.escalated ?? false,
-      timeline: m.timeline,
-    })),
+    messages: messages.map(eventMessageView),
     // Steps whose `if` was false for a recipient: no message was created for them.
-    skipped: skipped.map((s) => ({
-      subscriberId: s.subscriberId,
-      channel: s.channel,
-      step: s.step,
-      reason: s.reason,
-    })),
+    skipped: skipped.map(skippedStepView),
   };
 }
 

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import Type from 'typebox';
 import { bodyHash } from '../../ingest/canonical.ts';
@@ -8,9 +9,9 @@ import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
 import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { eventDocument } from '../event-document.ts';
 import { IdParams } from '../schemas.ts';
 import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
-import { eventStatus, eventView } from '../views.ts';
 
 const MAX_BULK = 1000;
 
@@ -215,16 +216,14 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     },
   );
 
-  app.get('/v1/events/:eventId', { schema: { params: IdParams('eventId') } }, async (request) => {
+  app.get('/v1/events/:eventId', { schema: { params: IdParams('eventId') } }, async (request, reply) => {
     const { eventId } = request.params as { eventId: string };
     const event = await store.getEvent(request.tenantId, eventId);
     if (!event) throw notFound('event', eventId);
-    const [messages, skipped] = await Promise.all([
-      store.listMessages({ tenantId: request.tenantId, eventId, limit: 10_000 }),
-      store.listSkippedSteps(request.tenantId, eventId, 10_000),
-    ]);
-    messages.reverse();
-    return eventView(event, messages, eventStatus(event, messages, skipped), skipped);
+    // Streamed: an event to a large topic lists thousands of messages (eventDocument).
+    return reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(Readable.from(await eventDocument(store, event)));
   });
 
   app.delete('/v1/events/:eventId', { schema: { params: IdParams('eventId') } }, async (request) => {

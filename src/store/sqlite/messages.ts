@@ -321,7 +321,7 @@ export function sqliteMessageStore(
         filter.status === 'dead'
           ? ' INDEXED BY messages_dead'
           : filter.eventId !== undefined
-            ? ' INDEXED BY messages_once'
+            ? ' INDEXED BY messages_by_event'
             : filter.subscriberId !== undefined
               ? ' INDEXED BY messages_by_subscriber'
               : '';
