@@ -306,9 +306,16 @@ export interface SubscriberStore {
   ): Promise<{ key: string; name: string | null; createdAt: number } | null>;
   /**
    * Adds the subscribers (creating unknown ids empty); answers how many memberships are new: an id
-   * already a member, or named twice, is added once.
+   * already a member, or named twice, is added once. Answers null, writing nothing, when there is
+   * no such topic: a caller adding in several calls learns the topic was deleted meanwhile
+   * instead of leaving members of a topic that is gone (a later PUT would bring them back).
    */
-  addTopicMembers(tenantId: string, key: string, subscriberIds: string[], now: number): Promise<number>;
+  addTopicMembers(
+    tenantId: string,
+    key: string,
+    subscriberIds: string[],
+    now: number,
+  ): Promise<number | null>;
   removeTopicMember(tenantId: string, key: string, subscriberId: string): Promise<boolean>;
   /** One page of a topic's members, ordered by subscriber id, after `afterId`. */
   topicMembersPage(tenantId: string, key: string, afterId: string | null, limit: number): Promise<string[]>;

@@ -682,6 +682,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.topicMembersPage(T, 'ops', null, 10)).toEqual(['a', 'c']);
         expect(await store.getSubscriber(T, 'c')).not.toBeNull();
       });
+
+      it('adds no members to a topic that does not exist', async () => {
+        // The API adds a request's ids in chunks; a topic deleted between two must not keep the rest.
+        expect(await store.addTopicMembers(T, 'gone', ['ghost'], 1)).toBeNull();
+        expect(await store.countTopicMembers(T, 'gone')).toBe(0);
+        expect(await store.getSubscriber(T, 'ghost')).toBeNull();
+      });
     });
 
     describe('devices', () => {

@@ -10,6 +10,7 @@ import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
 import { notFound, validationError } from '../errors.ts';
 import { Id, IdParams, SubscriberBody, TokenBody, TopicBody, TopicMembersBody } from '../schemas.ts';
+import { addTopicMembersInChunks } from '../topic-members.ts';
 import { subscriberView } from '../views.ts';
 
 export async function subscriberRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
@@ -95,9 +96,10 @@ export async function subscriberRoutes(app: FastifyInstance, context: ApiContext
     async (request) => {
       const { key } = request.params as { key: string };
       const { subscriberIds } = request.body as { subscriberIds: string[] };
-      if (!(await store.getTopic(request.tenantId, key))) throw notFound('topic', key);
       // The memberships that are new: an id already a member is not added again, one named twice once.
-      const added = await store.addTopicMembers(request.tenantId, key, subscriberIds, Date.now());
+      // Written a chunk at a time, other callers served in between (src/api/topic-members.ts).
+      const added = await addTopicMembersInChunks(store, request.tenantId, key, subscriberIds, Date.now());
+      if (added === null) throw notFound('topic', key);
       return {
         key,
         added,

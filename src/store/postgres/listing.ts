@@ -95,14 +95,20 @@ export function postgresListingStore(pool: pg.Pool, personal: PersonalData): Lis
       return rows[0]!.n > 0;
     },
     async deleteTopic(tenantId, key) {
-      const { rows } = await run<{ n: number }>(
-        pool,
-        `WITH m AS (DELETE FROM topic_members WHERE tenant_id = $1 AND topic_key = $2),
-         t AS (DELETE FROM topics WHERE tenant_id = $1 AND key = $2 RETURNING 1)
-         SELECT count(*)::INT AS n FROM t`,
-        [tenantId, key],
-      );
-      return rows[0]!.n > 0;
+      // The topic row first: it waits for an add of members holding it (addTopicMembers takes it
+      // FOR KEY SHARE), and the members are deleted in a later statement, whose snapshot has that
+      // add's rows. In one statement the members were read before the add committed and stayed.
+      return transaction(pool, async (client) => {
+        const topic = await run(client, 'DELETE FROM topics WHERE tenant_id = $1 AND key = $2', [
+          tenantId,
+          key,
+        ]);
+        await run(client, 'DELETE FROM topic_members WHERE tenant_id = $1 AND topic_key = $2', [
+          tenantId,
+          key,
+        ]);
+        return (topic.rowCount ?? 0) > 0;
+      });
     },
   };
 }

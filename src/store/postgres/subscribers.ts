@@ -105,15 +105,21 @@ export function postgresSubscriberStore(db: Queryable, personal: PersonalData): 
       return rows[0] ? toTopic(rows[0]) : null;
     },
     async addTopicMembers(tenantId, key, subscriberIds, now) {
-      if (subscriberIds.length === 0) return 0;
-      const result = await run(
+      // Nothing is written unless the topic exists. Its row is held (FOR KEY SHARE: a rename may
+      // go on, a delete waits) until these members are committed, so deleteTopic, which deletes
+      // the row before the members, never misses them; once it is deleted, nothing is added.
+      const { rows } = await run<{ found: boolean; added: number }>(
         db,
-        `WITH s AS (${CREATE_EMPTY})
-         INSERT INTO topic_members (tenant_id, topic_key, subscriber_id, created_at)
-         SELECT $1, $4, x, $3 FROM unnest($2::TEXT[]) AS x ORDER BY x ON CONFLICT DO NOTHING`,
+        `WITH t AS (SELECT 1 FROM topics WHERE tenant_id = $1 AND key = $4 FOR KEY SHARE),
+         x AS (SELECT x FROM unnest($2::TEXT[]) AS x WHERE EXISTS (SELECT 1 FROM t) ORDER BY x),
+         s AS (INSERT INTO subscribers (tenant_id, id, created_at, updated_at)
+               SELECT $1, x, $3, $3 FROM x ORDER BY x ON CONFLICT DO NOTHING),
+         m AS (INSERT INTO topic_members (tenant_id, topic_key, subscriber_id, created_at)
+               SELECT $1, $4, x, $3 FROM x ORDER BY x ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM t) AS found, (SELECT count(*)::INT FROM m) AS added`,
         [tenantId, subscriberIds, now, key],
       );
-      return result.rowCount ?? 0;
+      return rows[0]!.found ? rows[0]!.added : null;
     },
     async removeTopicMember(tenantId, key, subscriberId) {
       const result = await run(

@@ -198,6 +198,7 @@ export function sqliteSubscriberStore(
     async addTopicMembers(tenantId, key, subscriberIds, now) {
       return db
         .transaction(() => {
+          if (!topic.get(tenantId, key)) return null;
           let added = 0;
           for (const id of subscriberIds) {
             subscribers.createEmpty(tenantId, id, now);
