@@ -1,3 +1,4 @@
+import { MAX_DATA_DEPTH } from '../templates/json-data.ts';
 import type { ErrorDetail } from './errors.ts';
 
 /** At most this many action buttons on an in-app item (API.md). */
@@ -83,22 +84,33 @@ const MAX_BADGE = 999_999_999;
  * `"3"`, and a `data` given as an object (`"data": {"orderId": "{{ data.id }}"}`; "`data`
  * (JSON)") its JSON text, which renders value by value (src/templates/json-data.ts). Runs before
  * the body is validated, like {@link flattenTemplateActions}; any other value is left for the
- * schema to refuse, naming the field.
+ * schema to refuse, naming the field. Answers the problems found: an object too deep to write.
  */
-export function pushFieldsAsText(body: unknown): void {
+export function pushFieldsAsText(body: unknown): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
   const channels = (body as { channels?: unknown } | null)?.channels;
-  if (!Array.isArray(channels)) return;
+  if (!Array.isArray(channels)) return problems;
   channels.forEach((step, i) => {
     const channel = (step as { channel?: unknown } | null)?.channel;
     if (channel !== 'push' && channel !== 'webpush') return;
-    for (const [template] of templatesOf(step, i)) {
+    for (const [template, path] of templatesOf(step, i)) {
       if (typeof template !== 'object' || template === null) continue;
       const record = template as Record<string, unknown>;
       const { badge, data } = record;
       if (typeof badge === 'number' && Number.isInteger(badge) && badge >= 0 && badge <= MAX_BADGE)
         record.badge = String(badge);
-      if (typeof data === 'object' && data !== null && !Array.isArray(data))
-        record.data = JSON.stringify(data);
+      if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
+        try {
+          record.data = JSON.stringify(data);
+        } catch {
+          // Nested past V8's stack (and far past MAX_DATA_DEPTH).
+          problems.push({
+            path: `${path}.data`,
+            message: `nests objects and arrays deeper than ${MAX_DATA_DEPTH} levels`,
+          });
+        }
+      }
     }
   });
+  return problems;
 }

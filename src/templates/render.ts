@@ -122,8 +122,8 @@ function engineFor(field: string) {
  * A field over the markup bound (one stored before the bound read markup as LiquidJS does) throws
  * unparsed: its parse would hold the event loop for seconds.
  */
-export function compileFields(fields: TemplateFields): CompiledFields {
-  return renderedEntries(fields).map(([field, source]) => {
+export function compileFields(fields: TemplateFields, options: FieldOptions = {}): CompiledFields {
+  return renderedEntries(fields, options).map(([field, source]) => {
     const engine = engineFor(field);
     const tooMuch = markupProblem(source, engine.options);
     if (tooMuch !== null) throw new Error(tooMuch);
@@ -144,17 +144,28 @@ export function compileDigestKey(source: string): CompiledStep {
   }
 }
 
-/**
- * The fields rendered per message, as rendered: an MJML source is not one (its compiled `html`
- * is), and a push `data` written as a JSON object renders value by value (json-data.ts).
- */
-function renderedEntries(fields: TemplateFields): [string, string][] {
+/** How a step's channel reads its fields. */
+export interface FieldOptions {
+  /** Push and web push: a `data` written as a JSON object renders value by value (json-data.ts). */
+  jsonData?: boolean;
+}
+
+/** A step's FieldOptions, by its channel. */
+export function fieldOptionsOf(step: Pick<WorkflowChannelStep, 'channel'>): FieldOptions {
+  return { jsonData: step.channel === 'push' || step.channel === 'webpush' };
+}
+
+/** What one field renders from; throws JsonDataError for a `data` object it cannot take. */
+function renderedSource(field: string, source: string, options: FieldOptions): string {
+  if (!options.jsonData || field !== DATA_FIELD || typeof source !== 'string') return source;
+  return jsonDataSource(source) ?? source;
+}
+
+/** The fields rendered per message, as rendered: an MJML source is not one (its compiled `html` is). */
+function renderedEntries(fields: TemplateFields, options: FieldOptions): [string, string][] {
   return Object.entries(fields)
     .filter(([field]) => field !== MJML_FIELD)
-    .map(([field, source]) => [
-      field,
-      field === DATA_FIELD && typeof source === 'string' ? (jsonDataSource(source) ?? source) : source,
-    ]);
+    .map(([field, source]) => [field, renderedSource(field, source, options)]);
 }
 
 function firstLine(error: unknown): string {
@@ -169,13 +180,13 @@ function firstLine(error: unknown): string {
  * stored value: a step saved by an older version may have no template object at all, and a throw
  * here failed the whole delivery batch, retried until dead, instead of the step's message.
  */
-export function compileStep(fields: TemplateFields): CompiledStep {
+export function compileStep(fields: TemplateFields, options: FieldOptions = {}): CompiledStep {
   if (fields === null || typeof fields !== 'object' || Array.isArray(fields))
     return new TemplateCompileError('template: not an object of fields');
   try {
-    return compileFields(fields);
+    return compileFields(fields, options);
   } catch (error) {
-    const field = templateErrors(fields)[0]?.field;
+    const field = templateErrors(fields, options)[0]?.field;
     return new TemplateCompileError(field ? `${field}: ${firstLine(error)}` : firstLine(error));
   }
 }
@@ -188,9 +199,20 @@ export function compileStep(fields: TemplateFields): CompiledStep {
  * @example
  * templateErrors({ body: '{{ data.x ' }); // [{ field: 'body', message: '...' }]
  */
-export function templateErrors(fields: TemplateFields): { field: string; message: string }[] {
+export function templateErrors(
+  fields: TemplateFields,
+  options: FieldOptions = {},
+): { field: string; message: string }[] {
   const errors: { field: string; message: string }[] = [];
-  for (const [field, source] of renderedEntries(fields)) {
+  for (const [field, given] of Object.entries(fields)) {
+    if (field === MJML_FIELD) continue;
+    let source: string;
+    try {
+      source = renderedSource(field, given, options);
+    } catch (error) {
+      errors.push({ field, message: (error as Error).message });
+      continue;
+    }
     const engine = engineFor(field);
     const tooMuch = markupProblem(source, engine.options);
     if (tooMuch !== null) {
@@ -391,7 +413,9 @@ export class TemplateCache {
       const { channels, digest } = workflow.definition;
       compiled = {
         digestKey: digest?.key === undefined ? null : compileDigestKey(digest.key),
-        steps: channels.map((step) => armsOf(step).map((arm) => compileStep(arm.template))),
+        steps: channels.map((step) =>
+          armsOf(step).map((arm) => compileStep(arm.template, fieldOptionsOf(step))),
+        ),
         conditions: channels.some((step) => step.if !== undefined)
           ? channels.map((step) => compileConditionOf(step.if))
           : null,
@@ -487,11 +511,12 @@ function localize(
   const chain = localeChain(wanted, localization.defaultLocale);
   warmIntl([locale, ...chain]);
   const steps = compiled.steps.map((arms, i) => {
-    const definitions = armsOf(workflow.definition.channels[i]!);
+    const step = workflow.definition.channels[i]!;
+    const definitions = armsOf(step);
     return arms.map((base, a) => {
       const locales = localization.stepLocales[i]![a];
       if (!locales || !chain.some((tag) => locales.has(tag))) return base;
-      return compileStep(localizedFields(definitions[a]!.template, locales, chain));
+      return compileStep(localizedFields(definitions[a]!.template, locales, chain), fieldOptionsOf(step));
     });
   });
   const messages =

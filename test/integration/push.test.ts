@@ -386,4 +386,20 @@ describe('push end to end (APNs, FCM and Web Push fakes)', () => {
     ]);
     expect((await api('GET', '/v1/workflows/bad-literals')).status).toBe(404);
   });
+
+  it('refuses data nested past 32 levels with a 400 naming it, as text or as an object, however deep', async () => {
+    const nested = (depth: number) => `${'{"a":'.repeat(depth)}"{{ data.x }}"${'}'.repeat(depth)}`;
+    // Bodies written by hand: this process could not stringify an object 10,000 deep either.
+    const bodies = [40, 10_000].flatMap((depth) => [JSON.stringify(nested(depth)), nested(depth)]);
+    for (const data of bodies) {
+      const response = await fetch(`${server.url}/v1/workflows/deep-data`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: `{"channels":[{"channel":"push","template":{"title":"T","data":${data}}}]}`,
+      });
+      expect(response.status, data.slice(0, 20)).toBe(400);
+      const answer = await response.json();
+      expect(answer.error.details[0].path).toBe('channels[0].template.data');
+    }
+  });
 });

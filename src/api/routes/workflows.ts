@@ -20,7 +20,7 @@ import {
   literalMessageKeys,
 } from '../../templates/messages.ts';
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
-import { TemplateCache, templateErrors } from '../../templates/render.ts';
+import { type FieldOptions, fieldOptionsOf, TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
 import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
@@ -94,8 +94,9 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
   for (const [i, step] of body.channels.entries()) {
     details.push(...variantDetails(step, i));
     for (const arm of armsWithPaths(step, i)) {
-      details.push(...(await fieldDetails(arm.template, `${arm.at}.template`, slices)));
-      details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices)));
+      const options = fieldOptionsOf(step);
+      details.push(...(await fieldDetails(arm.template, `${arm.at}.template`, slices, options)));
+      details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices, options)));
       if (PUSH_CHANNELS.has(step.channel)) details.push(...pushLiteralDetails(arm));
     }
     if (step.replyTo !== undefined) details.push(...replyToDetails(step, i));
@@ -132,11 +133,16 @@ function pushLiteralDetails(arm: { at: string; template: Fields; locales?: Recor
 }
 
 /** Each field of one template checked on its own, the event loop given back between them when due. */
-async function fieldDetails(fields: Fields, path: string, slices: TimeSlices): Promise<ErrorDetail[]> {
+async function fieldDetails(
+  fields: Fields,
+  path: string,
+  slices: TimeSlices,
+  options: FieldOptions,
+): Promise<ErrorDetail[]> {
   const details: ErrorDetail[] = [];
   for (const [field, source] of Object.entries(fields)) {
     await slices.yieldIfDue();
-    for (const e of templateErrors({ [field]: source }))
+    for (const e of templateErrors({ [field]: source }, options))
       details.push({ path: `${path}.${e.field}`, message: e.message });
   }
   return details;
@@ -150,13 +156,14 @@ async function localeDetails(
   locales: Record<string, Fields> | undefined,
   path: string,
   slices: TimeSlices,
+  options: FieldOptions,
 ): Promise<ErrorDetail[]> {
   if (!locales) return [];
   const tags = byCanonicalTagToSave(locales);
   if (!tags.ok) return [{ path: `${path}.${tags.key}`, message: tags.message }];
   const details: ErrorDetail[] = [];
   for (const [tag, fields] of Object.entries(locales))
-    details.push(...(await fieldDetails(fields, `${path}.${tag}`, slices)));
+    details.push(...(await fieldDetails(fields, `${path}.${tag}`, slices, options)));
   return details;
 }
 
@@ -469,8 +476,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       // `actions: [{label, url}]` becomes flat template fields, and a push `badge` number or `data`
       // object its text, before the schema (strings only) sees them.
       preValidation: async (request) => {
-        pushFieldsAsText(request.body);
-        const problems = flattenTemplateActions(request.body);
+        const problems = [...pushFieldsAsText(request.body), ...flattenTemplateActions(request.body)];
         if (problems.length > 0) throw validationError(problems);
       },
     },

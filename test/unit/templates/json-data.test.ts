@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { jsonDataSource } from '../../../src/templates/json-data.ts';
-import { compileFields, renderFields, templateErrors } from '../../../src/templates/render.ts';
+import {
+  compileFields,
+  compileStep,
+  renderFields,
+  TemplateCompileError,
+  templateErrors,
+} from '../../../src/templates/render.ts';
+
+const PUSH = { jsonData: true };
 
 /** A push template's `data` rendered as the pipeline renders it, then read as the adapters read it. */
 function renderedData(source: string, data: Record<string, unknown>): unknown {
-  const rendered = renderFields(compileFields({ data: source }), { data, subscriber: {}, actor: null });
+  const rendered = renderFields(compileFields({ data: source }, PUSH), { data, subscriber: {}, actor: null });
   return JSON.parse(rendered.data!);
 }
 
@@ -48,5 +56,36 @@ describe('push data written as a JSON object', () => {
     expect(templateErrors({ data: JSON.stringify({ id: '{{ data.id ' }) }).map((e) => e.field)).toEqual([
       'data',
     ]);
+  });
+
+  it('refuses an object nested past the bound, naming the field, without throwing on any depth', () => {
+    const nested = (depth: number) => `${'{"a":'.repeat(depth)}"{{ data.x }}"${'}'.repeat(depth)}`;
+    expect(templateErrors({ data: nested(30) }, PUSH)).toEqual([]);
+    for (const depth of [40, 20_000]) {
+      expect(templateErrors({ data: nested(depth) }, PUSH)).toEqual([
+        { field: 'data', message: expect.stringContaining('deeper than 32 levels') },
+      ]);
+      const compiled = compileStep({ data: nested(depth) }, PUSH);
+      expect(compiled).toBeInstanceOf(TemplateCompileError);
+      expect((compiled as Error).message).toMatch(/^data: /);
+    }
+  });
+
+  it('refuses a value holding tags that would end its capture', () => {
+    for (const value of ['{{ x }}{% endcapture %}', '{% raw %}{{ x }}', '{{ x }}{%- comment %}']) {
+      expect(templateErrors({ data: JSON.stringify({ a: value }) }, PUSH)).toEqual([
+        { field: 'data', message: expect.stringContaining('capture, raw or comment') },
+      ]);
+    }
+  });
+
+  it('is for push steps only: another channel renders its data field as the text it is', () => {
+    const source = '{"n": 12345678901234567890, "{{ data.k }}": "{{ data.v }}"}';
+    const rendered = renderFields(compileFields({ data: source }), {
+      data: { k: 'key', v: 'v' },
+      subscriber: {},
+      actor: null,
+    });
+    expect(rendered.data).toBe('{"n": 12345678901234567890, "key": "v"}');
   });
 });
