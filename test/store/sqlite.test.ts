@@ -6,6 +6,7 @@ import { expect, it } from 'vitest';
 import type { Store } from '../../src/store/port.ts';
 import { KEYED_EVENTS_SQL } from '../../src/store/sqlite/events.ts';
 import { openSqliteStore } from '../../src/store/sqlite/index.ts';
+import { messageListSql } from '../../src/store/sqlite/messages.ts';
 import { migrate } from '../../src/store/sqlite/migrate.ts';
 import { runStoreContract } from './contract.ts';
 
@@ -60,5 +61,21 @@ it('finds events by cancellation key through their index, not by reading every e
     detail: string;
   }[];
   expect(plan.map((step) => step.detail).join('\n')).toMatch(/USING INDEX events_by_cancellation_key/);
+  db.close();
+});
+
+it('reads an event and subscriber exactly by the effectively-once index, and a page of an event alone in id order', () => {
+  const db = new Database(':memory:');
+  migrate(db);
+  const plan = (filter: Parameters<typeof messageListSql>[0]) =>
+    (db.prepare(`EXPLAIN QUERY PLAN ${messageListSql(filter)}`).all({ ...filter }) as { detail: string }[])
+      .map((step) => step.detail)
+      .join('\n');
+  // The fallback handler asks this per recipient: a seek, never a walk through the event's messages.
+  expect(plan({ tenantId: 't', eventId: 'e', subscriberId: 's', limit: 200 })).toMatch(
+    /USING INDEX messages_once \(tenant_id=\? AND event_id=\? AND subscriber_id=\?\)/,
+  );
+  expect(plan({ tenantId: 't', eventId: 'e', limit: 200 })).toMatch(/USING INDEX messages_by_event/);
+  expect(plan({ tenantId: 't', eventId: 'e', limit: 200 })).not.toMatch(/TEMP B-TREE/);
   db.close();
 });

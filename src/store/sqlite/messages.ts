@@ -6,6 +6,7 @@ import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type {
   DigestWrites,
   MessageAck,
+  MessageFilter,
   MessageStore,
   MessageUpdate,
   MessageUpdateOf,
@@ -52,6 +53,32 @@ const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND 
 /** A message that waits for its provider call: its status writes append to its timeline. */
 function willBeSent(record: { channel: Channel; status: string }): boolean {
   return record.channel !== 'in_app' && (record.status === 'queued' || record.status === 'deferred');
+}
+
+/** The query of listMessages for `filter`: the index it reads is named, so each shape is planned alike. */
+export function messageListSql(filter: MessageFilter): string {
+  const where = ['tenant_id = @tenantId'];
+  if (filter.subscriberId !== undefined) where.push('subscriber_id = @subscriberId');
+  if (filter.eventId !== undefined) where.push('event_id = @eventId');
+  if (filter.channel !== undefined) where.push('channel = @channel');
+  // A literal, so the planner can prove the partial dead-letter index applies.
+  if (filter.status === 'dead') where.push(`status = 'dead'`);
+  else if (filter.status !== undefined) where.push('status = @status');
+  if (filter.beforeId !== undefined) where.push('id < @beforeId');
+  // Left alone, the planner walks the primary key to avoid a sort; name the selective index instead.
+  // An event and a subscriber: a handful of messages, found exactly by the effectively-once
+  // index (the fallback handler asks this per recipient); an event alone: a page of it in id order.
+  const index =
+    filter.status === 'dead'
+      ? ' INDEXED BY messages_dead'
+      : filter.eventId !== undefined
+        ? filter.subscriberId !== undefined
+          ? ' INDEXED BY messages_once'
+          : ' INDEXED BY messages_by_event'
+        : filter.subscriberId !== undefined
+          ? ' INDEXED BY messages_by_subscriber'
+          : '';
+  return `SELECT * FROM messages${index} WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
 }
 
 export function sqliteMessageStore(
@@ -308,24 +335,7 @@ export function sqliteMessageStore(
       return rows.map((row) => toDeferred(tenantId, row));
     },
     async listMessages(filter) {
-      const where = ['tenant_id = @tenantId'];
-      if (filter.subscriberId !== undefined) where.push('subscriber_id = @subscriberId');
-      if (filter.eventId !== undefined) where.push('event_id = @eventId');
-      if (filter.channel !== undefined) where.push('channel = @channel');
-      // A literal, so the planner can prove the partial dead-letter index applies.
-      if (filter.status === 'dead') where.push(`status = 'dead'`);
-      else if (filter.status !== undefined) where.push('status = @status');
-      if (filter.beforeId !== undefined) where.push('id < @beforeId');
-      // Left alone, the planner walks the primary key to avoid a sort; name the selective index instead.
-      const index =
-        filter.status === 'dead'
-          ? ' INDEXED BY messages_dead'
-          : filter.eventId !== undefined
-            ? ' INDEXED BY messages_by_event'
-            : filter.subscriberId !== undefined
-              ? ' INDEXED BY messages_by_subscriber'
-              : '';
-      const sql = `SELECT * FROM messages${index} WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+      const sql = messageListSql(filter);
       let statement = listCache.get(sql);
       if (!statement) {
         statement = db.prepare(sql);
