@@ -17,7 +17,8 @@ const OVERLAP_MS = 5_000;
 const PAGE = 1_000;
 /** How often the list of tenants is read again when following all of them. */
 const TENANTS_EVERY_MS = 5_000;
-const STATUSES: ReadonlySet<string> = new Set(MESSAGE_STATUSES);
+/** Timeline entries worth a line: every status, and an escalation (an entry, not a status of its own). */
+const STATUSES: ReadonlySet<string> = new Set([...MESSAGE_STATUSES, 'escalated']);
 
 /** One printed line: a status a message reached, when, and why. */
 export interface StatusLine {

@@ -7,7 +7,7 @@ import { JOB_KINDS, type PipelineDeps } from './deps.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 
 /** Events read per store call at a close. */
-const CLOSE_READ_CHUNK = 500;
+const CLOSE_READ_CHUNK = 100;
 
 /**
  * What a closed digest sends: the messages of its oldest live event (so the (event, subscriber,

@@ -30,6 +30,20 @@ function change(over: Partial<MessageChange>): MessageChange {
 const statuses = (lines: { status: string }[]) => lines.map((l) => l.status);
 
 describe('tail: status lines', () => {
+  it('prints an escalation, which a timeline records though it is no status of its own', () => {
+    const changes = new StatusChanges(START);
+    const escalated = change({
+      status: 'sent',
+      updatedAt: START + 40,
+      timeline: [
+        ...change({}).timeline,
+        { at: at(30), status: 'sent', detail: 'sandbox' },
+        { at: at(40), status: 'escalated', detail: 'not read within 1h: sms' },
+      ],
+    });
+    expect(statuses(changes.lines(escalated))).toContain('escalated');
+  });
+
   it('prints each status the timeline records once, in order, however many a poll missed', () => {
     const changes = new StatusChanges(START);
     expect(statuses(changes.lines(change({})))).toEqual(['queued']);

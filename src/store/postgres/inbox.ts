@@ -188,7 +188,8 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
         );
         if (!rows[0]) return null;
         // The item's wake job, if still waiting (not running, not gone), moves to this snooze: one
-        // job per item however often it is snoozed (migration 044); its attempts start again. A
+        // job per item however often it is snoozed (migration 044); its attempts start again. Its
+        // payload must name the item (a job id may be handed out again after a transfer). A
         // statement of its own, after the one above locked the item: its snapshot then holds the
         // job of a snooze of the item that committed meanwhile, which a single statement's
         // (taken before it waited for the lock) would miss, queueing a second job beside it.
@@ -197,7 +198,7 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
           `WITH moved AS (
              UPDATE jobs SET run_at = $3, payload = $4::jsonb, attempts = 0, last_error = NULL
               WHERE id = (SELECT wake_job_id FROM messages WHERE tenant_id = $1 AND id = $2)
-                AND tenant_id = $1 AND kind = $5 AND state = 'ready'
+                AND tenant_id = $1 AND kind = $5 AND state = 'ready' AND payload->>'itemId' = $2
               RETURNING id),
            added AS (${insertJobsFrom('$6', 'NOT EXISTS (SELECT 1 FROM moved)')} RETURNING id)
            UPDATE messages SET wake_job_id = (SELECT id FROM added)

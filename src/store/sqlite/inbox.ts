@@ -164,10 +164,12 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   );
   // The item's wake job, if still waiting (not running, not gone), moved to a new snooze: one job
   // per item however often it is snoozed (migration 044). Its attempts start again, as a new job's.
+  // Its payload must name the item: a job id copied to PostgreSQL may be handed out again there.
   const moveWake = db.prepare(
     `UPDATE jobs SET run_at = @runAt, payload = @payload, attempts = 0, last_error = NULL
       WHERE id = (SELECT wake_job_id FROM messages WHERE tenant_id = @tenantId AND id = @id)
-        AND tenant_id = @tenantId AND kind = @kind AND state = 'ready'`,
+        AND tenant_id = @tenantId AND kind = @kind AND state = 'ready'
+        AND json_extract(payload, '$.itemId') = @id`,
   );
   const rememberWake = db.prepare('UPDATE messages SET wake_job_id = ? WHERE tenant_id = ? AND id = ?');
   const wake = db.prepare(
