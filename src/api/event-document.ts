@@ -18,7 +18,7 @@ export const EVENT_VIEW_PAGE = 200;
  * (without content) are gathered before anything is written; the JSON is the same as before.
  */
 export async function eventDocument(
-  store: Pick<Store, 'listMessages' | 'listSkippedSteps'>,
+  store: Pick<Store, 'listEventMessages' | 'listSkippedSteps'>,
   event: EventRecord,
 ): Promise<AsyncGenerator<string>> {
   const slices = new TimeSlices();
@@ -27,7 +27,10 @@ export async function eventDocument(
   let beforeId: string | undefined;
   while (messages.length < EVENT_VIEW_MESSAGES) {
     const limit = Math.min(EVENT_VIEW_PAGE, EVENT_VIEW_MESSAGES - messages.length);
-    const page = await store.listMessages({ tenantId, eventId, limit, ...(beforeId ? { beforeId } : {}) });
+    const page = await store.listEventMessages(tenantId, eventId, {
+      limit,
+      ...(beforeId ? { beforeId } : {}),
+    });
     for (const message of page) messages.push(eventMessageView(message));
     if (page.length < limit) break;
     beforeId = page.at(-1)!.id;

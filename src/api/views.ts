@@ -14,7 +14,7 @@ import {
 } from '../shared/model.ts';
 import { recipientsByReference } from '../shared/recipient-reference.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
-import type { CircuitRecord, WebhookEndpointRecord } from '../store/port.ts';
+import type { CircuitRecord, EventMessageSummary, WebhookEndpointRecord } from '../store/port.ts';
 import { tokenHint } from './device-input.ts';
 
 /** How records look on the wire (API.md). Internal epoch-ms times become ISO strings here. */
@@ -93,7 +93,7 @@ function allPartsRan(event: EventRecord): boolean {
 }
 
 /** One message as an event's view lists it (without its content: GET /v1/messages/{id} has that). */
-export function eventMessageView(m: MessageRecord) {
+export function eventMessageView(m: EventMessageSummary) {
   return {
     messageId: m.id,
     subscriberId: m.subscriberId,

@@ -500,6 +500,12 @@ export interface ReceiptWrite {
   followUp?: JobSpec;
 }
 
+/** A message as an event's view lists it (MessageStore.listEventMessages). */
+export type EventMessageSummary = Pick<
+  MessageRecord,
+  'id' | 'subscriberId' | 'channel' | 'status' | 'reason' | 'provider' | 'escalated' | 'timeline'
+>;
+
 export interface MessageFilter {
   tenantId: string;
   subscriberId?: string;
@@ -792,6 +798,16 @@ export interface MessageStore {
    */
   getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRecord[]>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
+  /**
+   * A page of an event's messages, newest first (before `beforeId` when given), with only what the
+   * event's view shows: no content, data or meta is read or parsed (an event to a large topic
+   * lists thousands, each holding its own copy of the event's data).
+   */
+  listEventMessages(
+    tenantId: string,
+    eventId: string,
+    page: { beforeId?: string; limit: number },
+  ): Promise<EventMessageSummary[]>;
   /**
    * The tenant's messages created from `createdFrom` on that changed from `changedFrom` on,
    * oldest change first (then by id), at most `limit`. Read through the primary key's range of

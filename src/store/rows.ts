@@ -21,6 +21,7 @@ import type {
   BulkResponse,
   DeadJob,
   DeferredMessage,
+  EventMessageSummary,
   Job,
   MessageChange,
   WebhookEndpointRecord,
@@ -294,6 +295,28 @@ export function toMessage(row: MessageRow): MessageRecord {
     meta: fromJson(row.meta),
     snoozedUntil: row.snoozed_until === null ? null : Number(row.snoozed_until),
     escalated: row.escalated === 1 || row.escalated === true,
+  };
+}
+
+/** The columns MessageStore.listEventMessages reads. */
+export const EVENT_MESSAGE_COLUMNS =
+  'id, subscriber_id, channel, status, reason, provider, escalated, timeline';
+
+export function toEventMessage(
+  row: Pick<
+    MessageRow,
+    'id' | 'subscriber_id' | 'channel' | 'status' | 'reason' | 'provider' | 'escalated' | 'timeline'
+  >,
+): EventMessageSummary {
+  return {
+    id: row.id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel as Channel,
+    status: row.status as MessageStatus,
+    reason: row.reason as MessageReason | null,
+    provider: row.provider,
+    escalated: row.escalated === 1 || row.escalated === true,
+    timeline: fromJson(row.timeline),
   };
 }
 

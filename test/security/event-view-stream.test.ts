@@ -33,8 +33,13 @@ describe('Hostile input: the view of an event with thousands of messages', () =>
       data: { n: 1, text: 'news '.repeat(1_600) },
     });
     eventId = accepted.body.eventId;
+    // Every message written, not only `completed`: an event's status follows the messages written
+    // so far, and mid-fanout those may all be delivered already.
     await waitFor(
-      async () => (await server.call('GET', `/v1/events/${eventId}`)).body.status === 'completed',
+      async () => {
+        const view = (await server.call('GET', `/v1/events/${eventId}`)).body;
+        return view.status === 'completed' && view.messages.length === members;
+      },
       'the broadcast delivered',
       60_000,
       100,

@@ -1989,6 +1989,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.listMessages({ tenantId: OTHER, limit: 5 })).toEqual([]);
       });
 
+      it("pages an event's messages newest first, with only what the event's view shows", async () => {
+        await store.createMessages(
+          ['msg_1', 'msg_2', 'msg_3', 'msg_4'].map((id, i) => ({
+            record: message({ id, eventId: i === 3 ? 'evt_other' : 'evt_1', subscriberId: `u${i}` }),
+            followUp: null,
+          })),
+        );
+        const first = await store.listEventMessages(T, 'evt_1', { limit: 2 });
+        const [full] = await store.getMessages(T, ['msg_3']);
+        const { id, subscriberId, channel, status, reason, provider, escalated, timeline } = full!;
+        expect(first).toEqual([
+          { id, subscriberId, channel, status, reason, provider, escalated, timeline },
+          expect.objectContaining({ id: 'msg_2', subscriberId: 'u1' }),
+        ]);
+        expect(
+          (await store.listEventMessages(T, 'evt_1', { limit: 5, beforeId: 'msg_2' })).map((m) => m.id),
+        ).toEqual(['msg_1']);
+        expect(await store.listEventMessages(OTHER, 'evt_1', { limit: 5 })).toEqual([]);
+      });
+
       it('answers the recent messages that changed, oldest change first, within the window of ids', async () => {
         const minute = 60_000;
         const at = Date.UTC(2026, 0, 1);

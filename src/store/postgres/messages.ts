@@ -6,12 +6,14 @@ import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
 import {
   type DeferredRow,
+  EVENT_MESSAGE_COLUMNS,
   MESSAGE_CHANGE_COLUMNS,
   type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
   toDeferred,
+  toEventMessage,
   toMessage,
   toMessageChange,
   toSandboxCapture,
@@ -256,6 +258,16 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         [tenantId, subscriberId, idFloor('msg', createdFrom), limit],
       );
       return rows.map((row) => toDeferred(tenantId, row));
+    },
+    async listEventMessages(tenantId, eventId, { beforeId, limit }) {
+      const before = beforeId === undefined ? '' : ' AND id < $4';
+      const { rows } = await run<Parameters<typeof toEventMessage>[0]>(
+        db,
+        `SELECT ${EVENT_MESSAGE_COLUMNS} FROM messages
+          WHERE tenant_id = $1 AND event_id = $2${before} ORDER BY id DESC LIMIT $3`,
+        beforeId === undefined ? [tenantId, eventId, limit] : [tenantId, eventId, limit, beforeId],
+      );
+      return rows.map(toEventMessage);
     },
     async listMessages(filter) {
       const values: unknown[] = [filter.tenantId];

@@ -15,12 +15,14 @@ import type {
 } from '../port.ts';
 import {
   type DeferredRow,
+  EVENT_MESSAGE_COLUMNS,
   MESSAGE_CHANGE_COLUMNS,
   type MessageChangeRow,
   type MessageRow,
   type SandboxCaptureRow,
   type SkippedStepRow,
   toDeferred,
+  toEventMessage,
   toMessage,
   toMessageChange,
   toSandboxCapture,
@@ -157,6 +159,11 @@ export function sqliteMessageStore(
   const capturesChannel = db.prepare(
     'SELECT * FROM sandbox_captures WHERE tenant_id = ? AND channel = ? ORDER BY id DESC LIMIT ?',
   );
+  const eventMessagesSql = (before: string) =>
+    `SELECT ${EVENT_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_event
+      WHERE tenant_id = @tenantId AND event_id = @eventId${before} ORDER BY id DESC LIMIT @limit`;
+  const eventMessages = db.prepare(eventMessagesSql(''));
+  const eventMessagesBefore = db.prepare(eventMessagesSql(' AND id < @beforeId'));
   const listCache = new Map<string, Database.Statement>();
   // The primary key's range of ids bounds the read (ids sort by creation): see messageChanges.
   const changes = db.prepare(
@@ -333,6 +340,14 @@ export function sqliteMessageStore(
       const idFrom = idFloor('msg', createdFrom);
       const rows = deferred.all({ tenantId, subscriberId, idFrom, limit }) as DeferredRow[];
       return rows.map((row) => toDeferred(tenantId, row));
+    },
+    async listEventMessages(tenantId, eventId, { beforeId, limit }) {
+      const rows = (
+        beforeId === undefined
+          ? eventMessages.all({ tenantId, eventId, limit })
+          : eventMessagesBefore.all({ tenantId, eventId, beforeId, limit })
+      ) as Parameters<typeof toEventMessage>[0][];
+      return rows.map(toEventMessage);
     },
     async listMessages(filter) {
       const sql = messageListSql(filter);
