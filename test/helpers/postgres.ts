@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { withPostgres } from './pg-client.ts';
 
 import { ADMIN_URL, newTestDatabaseName } from './pg-databases.ts';
@@ -47,6 +47,20 @@ const admin = <T>(work: (client: pg.Client) => Promise<T>) => withPostgres(ADMIN
 export async function freshDatabaseUrl(): Promise<string> {
   const name = newTestDatabaseName();
   await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  created.push(name);
+  return urlFor(name);
+}
+
+/**
+ * A new database holding Tidings' schema, as opening a store on an empty one leaves it: a copy of
+ * the run's migrated template (test/helpers/global-setup.ts); without one, an empty database the
+ * store migrates when it opens. Dropped when the test file ends.
+ */
+export async function freshMigratedDatabaseUrl(): Promise<string> {
+  const template = inject('postgresTemplate');
+  if (!template) return freshDatabaseUrl();
+  const name = newTestDatabaseName();
+  await admin((client) => client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`));
   created.push(name);
   return urlFor(name);
 }

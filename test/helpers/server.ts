@@ -5,7 +5,7 @@ import { type Role, startTidings, type Tidings } from '../../src/cli/runtime.ts'
 import { loadConfig } from '../../src/config/index.ts';
 import { type Logger, silentLogger } from '../../src/telemetry/logger.ts';
 import { POSTGRES_TEST_SECRET } from './child.ts';
-import { databaseEnv, STORE_UNDER_TEST } from './store-under-test.ts';
+import { migratedDatabaseEnv, STORE_UNDER_TEST } from './store-under-test.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: test responses are read field by field and checked by assertions
 type Json = any;
@@ -35,7 +35,7 @@ export const TEST_KEY = 'tdk_test_key_0123456789abcdef';
 
 /**
  * Starts a real Tidings (API + worker) on a free port with a fresh database of the store under
- * test; it logs nothing unless given a `logger` (see capturingLogger).
+ * test (already migrated, as a start would leave it); it logs nothing unless given a `logger` (see capturingLogger).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
@@ -43,7 +43,7 @@ export async function startTestServer(
   logger: Logger = silentLogger(),
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tidings-e2e-'));
-  const database = await databaseEnv(dataDir);
+  const database = await migratedDatabaseEnv(dataDir);
   const config = loadConfig({
     ...database,
     TIDINGS_PORT: '0',

@@ -17,6 +17,16 @@ export async function databaseEnv(dataDir: string): Promise<Record<string, strin
   return { TIDINGS_DATABASE_URL: await freshDatabaseUrl(), TIDINGS_DATA_DIR: dataDir };
 }
 
+/**
+ * Like {@link databaseEnv}, for a server about to open it: on PostgreSQL the database already holds
+ * the schema (copied from the run's template, cheaper than migrating), as its start would leave it.
+ */
+export async function migratedDatabaseEnv(dataDir: string): Promise<Record<string, string>> {
+  if (STORE_UNDER_TEST === 'sqlite') return sqliteEnv(dataDir);
+  const { freshMigratedDatabaseUrl } = await import('./postgres.ts');
+  return { TIDINGS_DATABASE_URL: await freshMigratedDatabaseUrl(), TIDINGS_DATA_DIR: dataDir };
+}
+
 /** Counts the rows of `tables` straight from the database behind `databaseUrl`, bypassing Tidings. */
 export async function countRows(databaseUrl: string, tables: string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};

@@ -4,7 +4,7 @@ import type { DigestJobPayload, DigestJoin, Store } from '../../src/store/port.t
 import { KEYED_EVENTS_SQL } from '../../src/store/postgres/events.ts';
 import { openPostgresStore } from '../../src/store/postgres/index.ts';
 import { ADVISORY_LOCKS } from '../../src/store/postgres/locks.ts';
-import { freshDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
+import { freshDatabaseUrl, freshMigratedDatabaseUrl, postgresAvailable } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { runStoreContract } from './contract.ts';
 
@@ -13,7 +13,7 @@ describe.runIf(postgresAvailable)('postgres', () => {
   runStoreContract(
     'postgres',
     async () => {
-      const url = await freshDatabaseUrl();
+      const url = await freshMigratedDatabaseUrl();
       const store = await openPostgresStore({ url });
       urls.set(store, url);
       return store;
