@@ -31,6 +31,11 @@ const ALONE = [
   'test/unit/supervised-thread.test.ts',
   'test/unit/write-lock.test.ts',
   'test/integration/disk-full.test.ts',
+  'test/integration/inbox-snooze.test.ts',
+  'test/integration/tenant-isolation.test.ts',
+  'test/security/event-view-stream.test.ts',
+  'test/security/topic-members-bulk.test.ts',
+  'test/unit/api/ws-keepalive.test.ts',
   // kill -9 and restarts under load
   'test/integration/chaos-kill.test.ts',
   'test/integration/chaos-providers.test.ts',
