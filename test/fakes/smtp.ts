@@ -76,6 +76,8 @@ export interface FakeSmtp {
   rejectData(reply: SmtpReply | null): void;
   /** Resolves with `received` once it holds at least `count` messages; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<CapturedMail[]>;
+  /** Client connections open now (a killed client's close once this process has read it). */
+  openConnections(): number;
   /** Forgets received messages and commands (rejection rules stay). */
   reset(): void;
   /** Stops the server, dropping client connections still open after a short grace period. */
@@ -168,6 +170,7 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}): Promise<Fake
     rejectData(reply) {
       dataReply = reply;
     },
+    openConnections: () => (server as unknown as { connections: Set<unknown> }).connections.size,
     waitFor(count, timeoutMs = 5_000) {
       return waitUntil(
         () => received.length >= count,

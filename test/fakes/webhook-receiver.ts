@@ -62,6 +62,8 @@ export interface WebhookReceiver {
   setDefaultResponse(response: ScriptedResponse): void;
   /** Resolves with `received` once it holds at least `count` requests; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
+  /** Client connections open now (a killed client's close once this process has read it). */
+  openConnections(): Promise<number>;
   /** Forgets received requests and any unused script. */
   reset(): void;
   /** Stops the server, cutting off requests still waiting on a delay. */
@@ -126,6 +128,8 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
     setDefaultResponse(response) {
       fallback = response;
     },
+    openConnections: () =>
+      new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count))),
     waitFor(count, timeoutMs = 5_000) {
       if (received.length >= count) return Promise.resolve(received);
       return new Promise((resolve, reject) => {
