@@ -1,3 +1,4 @@
+import { BADGE_DIGITS } from '../channels/push/template-rules.ts';
 import { MAX_DATA_DEPTH } from '../templates/json-data.ts';
 import type { ErrorDetail } from './errors.ts';
 
@@ -75,9 +76,6 @@ export function flattenTemplateActions(body: unknown): ErrorDetail[] {
   return problems;
 }
 
-/** The largest badge a push adapter takes: nine digits (src/channels/push, src/channels/webpush). */
-const MAX_BADGE = 999_999_999;
-
 /**
  * A push or web push template's fields that API.md writes as JSON values, as the text every
  * template field is: a `badge` given as a number (`"badge": 3`; "a number, or `"unread"`") becomes
@@ -97,8 +95,7 @@ export function pushFieldsAsText(body: unknown): ErrorDetail[] {
       if (typeof template !== 'object' || template === null) continue;
       const record = template as Record<string, unknown>;
       const { badge, data } = record;
-      if (typeof badge === 'number' && Number.isInteger(badge) && badge >= 0 && badge <= MAX_BADGE)
-        record.badge = String(badge);
+      if (typeof badge === 'number' && BADGE_DIGITS.test(String(badge))) record.badge = String(badge);
       if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
         try {
           record.data = JSON.stringify(data);

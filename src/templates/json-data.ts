@@ -1,8 +1,8 @@
 /** The push template field that carries the app's own keys (API.md: `data` (JSON)). */
 export const DATA_FIELD = 'data';
 
-/** Liquid markup: an output or a tag opening. */
-const MARKUP = /\{[{%]/;
+/** Liquid markup: an output or a tag opening (a field holding none renders as written). */
+export const MARKUP = /\{[{%]/;
 
 /** Deepest nesting of objects and arrays a `data` object may have: each level is a call here and in V8's JSON. */
 export const MAX_DATA_DEPTH = 32;

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 /**
  * The longest gap between 5 ms ticks of this process's event loop (a test server's too, when it runs
  * in this process) while `work` runs: how long the loop was held by synchronous work.
@@ -12,4 +13,21 @@ export async function longestStall(work: () => Promise<unknown>): Promise<number
   }, 5);
   await work().finally(() => clearInterval(ticks));
   return longest;
+}
+
+/**
+ * GETs `url` whole from another process (as a client elsewhere would, so its reading costs this
+ * process's event loop nothing), answering "<status> <bytes>".
+ */
+export function readElsewhere(url: string, authorization: string): Promise<string> {
+  const script = `const r = await fetch(process.argv[1], { headers: { authorization: process.argv[2] } });
+    let n = 0; for await (const c of r.body) n += c.length; console.log(r.status, n);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, url, authorization], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
 }

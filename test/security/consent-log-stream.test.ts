@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { longestStall } from '../helpers/event-loop.ts';
+import { longestStall, readElsewhere } from '../helpers/event-loop.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 /**
@@ -36,21 +35,7 @@ describe('Hostile input: a long consent log', () => {
     await server?.close();
   });
 
-  /** Reads `route` whole in another process (as a client elsewhere would), answering its status and size. */
-  function readElsewhere(route: string): Promise<string> {
-    const script = `const r = await fetch(process.argv[1], { headers: { authorization: process.argv[2] } });
-      let n = 0; for await (const c of r.body) n += c.length; console.log(r.status, n);`;
-    const child = spawn(
-      process.execPath,
-      ['--input-type=module', '-e', script, `${server.url}${route}`, `Bearer ${server.key}`],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
-  }
+  const readWhole = (route: string) => readElsewhere(`${server.url}${route}`, `Bearer ${server.key}`);
 
   it.each([
     ['the consent log', `/v1/subscribers/${subscriber}/consent-log`],
@@ -58,7 +43,7 @@ describe('Hostile input: a long consent log', () => {
   ])('%s is sent without holding the event loop', async (_, route) => {
     let answer = '';
     const stall = await longestStall(async () => {
-      answer = await readElsewhere(route);
+      answer = await readWhole(route);
     });
     const [status, bytes] = answer.split(' ').map(Number);
     expect(status).toBe(200);

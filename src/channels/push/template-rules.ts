@@ -1,11 +1,10 @@
+import { MARKUP } from '../../templates/json-data.ts';
+
 /** API.md's push `interruptionLevel` values (APNs `aps.interruption-level`). */
 export const INTERRUPTION_LEVELS = ['passive', 'active', 'time-sensitive', 'critical'] as const;
 
 /** A push badge: at most nine digits (what every adapter maps), or `unread` (API.md). */
 export const BADGE_DIGITS = /^\d{1,9}$/;
-
-/** Liquid markup: a field holding it is only known once rendered. */
-const MARKUP = /\{[{%]/;
 
 /**
  * What is wrong with a push or web push template's fields written as literals (no Liquid markup):
