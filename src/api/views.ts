@@ -73,7 +73,9 @@ export function deviceView(d: DeviceRecord) {
  * An event's status follows its messages: accepted → processing → completed (or cancelled). An
  * event with no message is completed when every step was skipped by its conditions, or when all
  * the work resolving its recipients ran and found nobody to send to (an empty topic, recipients
- * erased before its sendAt: EventRecord.openParts); until then it is accepted.
+ * erased before its sendAt: EventRecord.openParts); until then it is accepted. An event whose
+ * parts are all counted (a broadcast paged over several jobs) is not completed while one is left,
+ * however final the messages made so far.
  */
 export function eventStatus(
   event: EventRecord,
@@ -81,6 +83,8 @@ export function eventStatus(
   skipped: SkippedStep[] = [],
 ): string {
   if (event.status !== 'accepted') return event.status;
+  const made = messages.length + skipped.length > 0;
+  if (event.countsEveryPart && !allPartsRan(event)) return made ? 'processing' : 'accepted';
   if (messages.length === 0) return skipped.length > 0 || allPartsRan(event) ? 'completed' : 'accepted';
   return messages.every((m) => FINAL_STATUSES.has(m.status) || m.status === 'sent')
     ? 'completed'

@@ -3,16 +3,21 @@ import type { OpenPartsChange } from '../store/port.ts';
 import type { DeliveryTarget } from './deliver.ts';
 
 /**
- * Counting an event's open parts (EventRecord.openParts), so an event whose recipients resolve to
- * nobody (an empty topic, a recipient erased before its sendAt) reads completed once all its work
- * ran, and not before. A part is one job's share of that work: the event's fanout (a first job's
- * entry, a page of its topics) or one deliver job. The write that completes a part adds the parts
- * it queued for the event and takes away its own, in the same transaction, so the count reaches 0
- * only when no part is left to run.
+ * Counting an event's open parts (EventRecord.openParts), so an event reads completed once all its
+ * work ran, and not before: an event whose recipients resolve to nobody (an empty topic, a
+ * recipient erased before its sendAt), and a broadcast whose first pages' messages are all
+ * delivered while later pages wait in the queue. A part is one job's share of that work: the
+ * event's fanout (a first job's entry, a page of its topics) or one deliver job. The write that
+ * completes a part adds the parts it queued for the event and takes away its own, in the same
+ * transaction, so the count reaches 0 only when no part is left to run.
  *
- * Only parts that made nothing are counted down: a part that made a message, a skipped step or a
- * digest join leaves the count above 0 for good (the event's messages tell its status from then
- * on). So a delivery that made something writes nothing more.
+ * Most events are delivered by their first job alone: that part made the messages and queued
+ * nothing, so its change is written only if the event already counts every part
+ * (EventRecord.countsEveryPart) — else the messages, written in that same transaction, tell the
+ * status, and the commonest delivery writes nothing more. Any other change is written, and the
+ * first written marks the event as counting every part from then on. Until one is written an
+ * event has at most one part open at a time (a part handing its recipients on to one later job
+ * writes nothing), so no part can make messages while another is still to run unseen.
  */
 
 /** One key per event, across tenants. */
@@ -28,9 +33,9 @@ function resolvesRecipients(target: DeliveryTarget): boolean {
 /**
  * The changes a delivery write makes: each of `targets` is a part it closes, each of `deferred` a
  * part it queues, each change named by the job the part belongs to (DeliveryTarget.job: the
- * store applies it only if that job was still held); events in `madeFor` (by eventKey) made
- * something and are left alone. A target without a job is not counted (its event stays
- * `accepted` rather than read complete early).
+ * store applies it only if that job was still held); `madeFor` holds the events (by eventKey)
+ * it made something for. A target without a job is not counted (its event stays `accepted`
+ * rather than read complete early).
  */
 export function deliveryPartsChanges(
   targets: readonly DeliveryTarget[],
@@ -39,10 +44,11 @@ export function deliveryPartsChanges(
 ): OpenPartsChange[] {
   const changes = new Map<string, OpenPartsChange>();
   const keyOf = (target: DeliveryTarget) => `${target.job}\u0000${eventKey(target.event)}`;
+  const events = new Map<string, EventRecord>();
   for (const target of targets) {
     const { event, job } = target;
     if (job === undefined || !resolvesRecipients(target) || !counted(event)) continue;
-    if (madeFor.has(eventKey(event))) continue;
+    events.set(keyOf(target), event);
     const change = changes.get(keyOf(target));
     if (change) change.by--;
     else changes.set(keyOf(target), { jobId: job, tenantId: event.tenantId, eventId: event.id, by: -1 });
@@ -53,8 +59,21 @@ export function deliveryPartsChanges(
     const change = changes.get(keyOf(target));
     if (change) change.by++;
   }
-  // A part that only handed its recipients on to one later job changes nothing.
-  return [...changes.values()].filter((change) => change.by !== 0);
+  return [...changes].flatMap(([key, change]) => {
+    const event = events.get(key)!;
+    const made = madeFor.has(eventKey(event));
+    return written(change, event, made) ? [change] : [];
+  });
+}
+
+/** Whether a part's change is written (see the top of this file). */
+function written(change: OpenPartsChange, event: EventRecord, made: boolean): boolean {
+  if (event.countsEveryPart) return change.by !== 0;
+  // Made something: unwritten only as the event's only part, done (its messages say the rest);
+  // handing on to a later part as well, even one, it starts counting every part.
+  if (made) return change.by !== -1;
+  // Made nothing and handed its recipients on to one later job: nothing changes.
+  return change.by !== 0;
 }
 
 /** A fanout page (job `jobId`) of `event` that queued `queued` jobs of its work (deliver pages, its next page). */

@@ -113,13 +113,21 @@ export interface EventRecord {
   workflowVersion: number | null;
   /**
    * How many parts of the work that resolves its recipients (its fanout job, each page of a
-   * topic, each deliver job) are still to run, counted down only by parts that made nothing for
-   * anyone (no message, skipped step or digest join): 0 means all of it ran and nobody got
-   * anything, so the event is completed. A part that made something leaves it above 0 for good:
-   * from then on the event's messages tell where it is. Null for events accepted before it was
-   * counted (migration 038).
+   * topic, each deliver job) are still to run. Parts that made nothing for anyone (no message,
+   * skipped step or digest join) always count down: 0 with no message means all of it ran and
+   * nobody got anything, so the event is completed. Parts that made something count down only
+   * once the event `countsEveryPart`. Null for events accepted before it was counted
+   * (migration 038).
    */
   openParts: number | null;
+  /**
+   * Every part counts down in `openParts`, those that made messages too, so the event is not
+   * complete while one is left. Set by the first change written to the count, which an event
+   * only makes when it has more than one part at a time or ran one that made nothing
+   * (pipeline/open-parts.ts); an event delivered by its first job alone never sets it, and its
+   * messages tell its status. False for events accepted before it was kept (migration 046).
+   */
+  countsEveryPart: boolean;
 }
 
 export interface SubscriberRecord {

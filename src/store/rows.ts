@@ -132,6 +132,7 @@ export interface EventRow {
   created_at: number;
   workflow_version: number | null;
   open_parts: number | null;
+  counts_every_part: number | boolean | null;
 }
 
 export function toEvent(row: EventRow): EventRecord {
@@ -145,6 +146,7 @@ export function toEvent(row: EventRow): EventRecord {
     createdAt: row.created_at,
     workflowVersion: row.workflow_version ?? null,
     openParts: row.open_parts ?? null,
+    countsEveryPart: Boolean(row.counts_every_part),
   };
 }
 

@@ -538,8 +538,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         await store.acceptEvents([acceptable({ id: 'evt_1', tenantId: OTHER })], DAY);
         const openParts = async (tenantId: string, id: string) =>
           (await store.getEvent(tenantId, id))?.openParts;
-        // A new event has one open part: its first job.
+        const countsEveryPart = async (tenantId: string, id: string) =>
+          (await store.getEvent(tenantId, id))?.countsEveryPart;
+        // A new event has one open part: its first job; parts that make messages are not counted yet.
         expect(await openParts(T, 'evt_1')).toBe(1);
+        expect(await countsEveryPart(T, 'evt_1')).toBe(false);
         await store.enqueueJobs([job(), job()]);
         const claimed = await store.claimJobs({
           owner: 'w1',
@@ -551,6 +554,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const first = ours.find((j) => j.kind === 'fanout')?.id;
         const [a, b] = ours.filter((j) => j.kind === 'test').map((j) => j.id);
         expect(ours).toHaveLength(3);
+        // Its first job stays queued: a part's change needs only the job that makes it.
+        await store.acceptEvents([acceptable({ id: 'evt_3' })], DAY);
         const change = (jobId: number, eventId: string, by: number, tenantId = T) => ({
           jobId,
           tenantId,
@@ -565,6 +570,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           [change(a!, 'evt_1', 3), change(a!, 'evt_1', -1)],
         );
         expect(await openParts(T, 'evt_1')).toBe(3);
+        // The first change written counts every part of the event from then on; only its own.
+        expect(await countsEveryPart(T, 'evt_1')).toBe(true);
+        expect(await countsEveryPart(T, 'evt_2')).toBe(false);
         // A delivery write: beside a message and a skipped step (of another event), with its ack.
         await store.createMessages(
           [{ record: message({ id: 'msg_1', eventId: 'evt_9' }), followUp: null }],
@@ -602,7 +610,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           'w1',
           [first!, 999_999],
           [job()],
-          [change(first!, 'evt_1', 4), change(999_999, 'evt_1', -4)],
+          [change(first!, 'evt_1', 4), change(999_999, 'evt_1', -4), change(first!, 'evt_3', 0)],
         );
         await store.createMessages([], {
           owner: 'w1',
@@ -612,8 +620,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await openParts(T, 'evt_1')).toBe(4);
         expect(await openParts(T, 'evt_2')).toBe(0);
         expect(await openParts(OTHER, 'evt_1')).toBe(3);
-        // Both held jobs are done; queued: the page's three follow-ups and the partly held write's.
-        expect(await store.countJobs()).toMatchObject({ leased: 0, ready: 4 });
+        expect(await countsEveryPart(OTHER, 'evt_1')).toBe(true);
+        // A change of nothing still marks its event: a part that made messages and handed the rest on to one more.
+        expect(await openParts(T, 'evt_3')).toBe(1);
+        expect(await countsEveryPart(T, 'evt_3')).toBe(true);
+        // Both held jobs are done; queued: the page's three follow-ups, the partly held write's and evt_3's first job.
+        expect(await store.countJobs()).toMatchObject({ leased: 0, ready: 5 });
       });
 
       it('upserts inline subscribers and creates unknown plain ids with the event', async () => {

@@ -17,6 +17,7 @@ function event(extra: Partial<EventInput>): EventRecord {
     createdAt: ACCEPTED,
     workflowVersion: 1,
     openParts: 1,
+    countsEveryPart: false,
   };
 }
 
