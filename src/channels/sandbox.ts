@@ -2,6 +2,7 @@ import { newId } from '../shared/ids.ts';
 import type { MessageStore } from '../store/port.ts';
 import { emailMessageId } from './email/sender.ts';
 import type { ChannelProvider, MessageMeta, OutboundMessage } from './port.ts';
+import { collapseIdProblem } from './push/template-rules.ts';
 import { countSegments } from './sms/segments.ts';
 
 function addressFor(message: OutboundMessage): string | null {
@@ -53,6 +54,10 @@ export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapt
         const what = message.channel === 'sms' ? 'phone number' : 'email address';
         return { kind: 'bad_address', reason: `the subscriber has no ${what}` };
       }
+      // A push APNs and FCM would refuse fails here too, not first in production.
+      const collapseId = message.channel === 'push' ? message.content.collapseId : undefined;
+      const tooLong = collapseId === undefined ? null : collapseIdProblem(collapseId);
+      if (tooLong !== null) return { kind: 'permanent', reason: tooLong };
       await store.saveSandboxCapture({
         id: newId('cap'),
         tenantId: message.tenantId,

@@ -100,6 +100,41 @@ describe('email meta', () => {
     });
   });
 
+  it('a sandbox push whose rendered collapse id APNs would refuse fails as the real adapters fail it', async () => {
+    const long = {
+      channels: [{ channel: 'push', template: { title: 'Long', collapseId: '{{ data.id }}' } }],
+    };
+    expect((await sandbox.call('PUT', '/v1/workflows/long-collapse', long)).status).toBe(200);
+    const device = { platform: 'apns', token: 'a'.repeat(64) };
+    expect((await sandbox.call('PUT', '/v1/subscribers/dee/devices/phone', device)).status).toBe(200);
+    const sent = await sandbox.call('POST', '/v1/events', {
+      workflow: 'long-collapse',
+      to: ['dee'],
+      data: { id: 'x'.repeat(65) },
+    });
+    expect(sent.status).toBe(202);
+    const [message] = await waitFor(async () => {
+      const items = (await sandbox.call('GET', `/v1/messages?eventId=${sent.body.eventId}`)).body.items;
+      return items.length === 1 && items[0].status === 'failed' ? items : null;
+    }, 'the push to fail');
+    expect(message.reason).toBe('provider_rejected');
+    const detail = (await sandbox.call('GET', `/v1/messages/${message.messageId}`)).body;
+    expect(detail.timeline.at(-1)).toMatchObject({
+      status: 'failed',
+      detail: expect.stringContaining('collapseId is 65 bytes; APNs accepts at most 64'),
+    });
+    // Written out, it is refused before it is stored; a web push Topic takes any (it is hashed).
+    const literal = (channel: string) => ({
+      channels: [{ channel, template: { title: 'Long', collapseId: 'ü'.repeat(33) } }],
+    });
+    const refused = await sandbox.call('PUT', '/v1/workflows/long-literal', literal('push'));
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details).toEqual([
+      { path: 'channels[0].template.collapseId', message: 'is 66 bytes; APNs accepts at most 64' },
+    ]);
+    expect((await sandbox.call('PUT', '/v1/workflows/long-literal', literal('webpush'))).status).toBe(200);
+  });
+
   it('a sandbox capture names the Message-ID an SMTP send would have set', async () => {
     const message = await sentEmail(sandbox);
     expect(message).toMatchObject({

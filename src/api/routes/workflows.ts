@@ -97,7 +97,8 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
       const options = fieldOptionsOf(step);
       details.push(...(await fieldDetails(arm.template, `${arm.at}.template`, slices, options)));
       details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices, options)));
-      if (PUSH_CHANNELS.has(step.channel)) details.push(...pushLiteralDetails(arm));
+      if (step.channel === 'push' || step.channel === 'webpush')
+        details.push(...pushLiteralDetails(arm, step.channel));
     }
     if (step.replyTo !== undefined) details.push(...replyToDetails(step, i));
     const condition = step.if === undefined ? null : conditionError(step.if);
@@ -118,13 +119,14 @@ function replyToDetails(step: Step, i: number): ErrorDetail[] {
   return templateErrors({ replyTo: step.replyTo! }).map((e) => ({ path, message: e.message }));
 }
 
-const PUSH_CHANNELS = new Set(['push', 'webpush']);
-
-/** A push arm's literal interruptionLevel, badge and data, in its template and every locale's. */
-function pushLiteralDetails(arm: { at: string; template: Fields; locales?: Record<string, Fields> }) {
+/** A push arm's literal interruptionLevel, badge, data and collapseId, in its template and every locale's. */
+function pushLiteralDetails(
+  arm: { at: string; template: Fields; locales?: Record<string, Fields> },
+  channel: 'push' | 'webpush',
+) {
   const details: ErrorDetail[] = [];
   const check = (fields: Fields, path: string) => {
-    for (const e of literalPushProblems(fields))
+    for (const e of literalPushProblems(fields, channel))
       details.push({ path: `${path}.${e.field}`, message: e.message });
   };
   check(arm.template, `${arm.at}.template`);

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { BADGE_DIGITS, INTERRUPTION_LEVELS } from './template-rules.ts';
+import { BADGE_DIGITS, collapseIdProblem, INTERRUPTION_LEVELS } from './template-rules.ts';
 
 /** APNs refuses larger payloads (413 PayloadTooLarge); VoIP's 5 KB does not apply to alerts. */
 export const MAX_PAYLOAD_BYTES = 4096;
-/** APNs refuses longer `apns-collapse-id` values (400 BadCollapseId). */
-export const MAX_COLLAPSE_ID_BYTES = 64;
 
 /** What one push becomes on the wire, apart from the device and the token. */
 export interface ApnsRequestParts {
@@ -33,15 +31,8 @@ export type MappedPush = { ok: true; parts: ApnsRequestParts } | { ok: false; re
  */
 export function mapPush(content: Record<string, string>, unreadCount: number | undefined): MappedPush {
   const collapseId = nonEmpty(content.collapseId);
-  if (collapseId !== undefined) {
-    const bytes = Buffer.byteLength(collapseId);
-    if (bytes > MAX_COLLAPSE_ID_BYTES) {
-      return {
-        ok: false,
-        reason: `collapseId is ${bytes} bytes; APNs accepts at most ${MAX_COLLAPSE_ID_BYTES}`,
-      };
-    }
-  }
+  const tooLong = collapseId === undefined ? null : collapseIdProblem(collapseId);
+  if (tooLong !== null) return { ok: false, reason: tooLong };
   const data = parseData(content.data);
   if (!data.ok) return data;
 

@@ -1,4 +1,4 @@
-import { BADGE_DIGITS, INTERRUPTION_LEVELS } from './template-rules.ts';
+import { BADGE_DIGITS, collapseIdProblem, INTERRUPTION_LEVELS } from './template-rules.ts';
 
 /**
  * Rendered push template fields (docs/api.md "push") → an FCM HTTP v1 `Message`
@@ -8,8 +8,6 @@ import { BADGE_DIGITS, INTERRUPTION_LEVELS } from './template-rules.ts';
 
 /** FCM refuses messages whose payload is larger (keys and values included). */
 export const FCM_MAX_PAYLOAD_BYTES = 4096;
-/** APNs refuses longer `apns-collapse-id` values; FCM passes the header through to it. */
-const MAX_COLLAPSE_ID_BYTES = 64;
 
 type ApsValue = string | number;
 
@@ -71,12 +69,8 @@ export function toFcmMessage(input: PushInput): FcmMapping {
     return { ok: false, reason: `interruptionLevel must be one of ${INTERRUPTION_LEVELS.join(', ')}` };
   }
   const collapseId = present(fields.collapseId);
-  if (collapseId !== undefined && Buffer.byteLength(collapseId) > MAX_COLLAPSE_ID_BYTES) {
-    return {
-      ok: false,
-      reason: `collapseId is ${Buffer.byteLength(collapseId)} bytes; APNs allows at most ${MAX_COLLAPSE_ID_BYTES}`,
-    };
-  }
+  const tooLong = collapseId === undefined ? null : collapseIdProblem(collapseId);
+  if (tooLong !== null) return { ok: false, reason: tooLong };
 
   const urgent = !silent && level !== 'passive';
   const message: FcmMessage = {

@@ -6,13 +6,28 @@ export const INTERRUPTION_LEVELS = ['passive', 'active', 'time-sensitive', 'crit
 /** A push badge: at most nine digits (what every adapter maps), or `unread` (API.md). */
 export const BADGE_DIGITS = /^\d{1,9}$/;
 
+/** APNs refuses longer `apns-collapse-id` values (400 BadCollapseId); FCM passes the header on to it. */
+export const MAX_COLLAPSE_ID_BYTES = 64;
+
+/** Why a push (APNs or FCM) cannot carry `collapseId`, or null: every push adapter and the sandbox refuse it alike. */
+export function collapseIdProblem(collapseId: string): string | null {
+  const bytes = Buffer.byteLength(collapseId);
+  return bytes > MAX_COLLAPSE_ID_BYTES
+    ? `collapseId is ${bytes} bytes; APNs accepts at most ${MAX_COLLAPSE_ID_BYTES}`
+    : null;
+}
+
 /**
  * What is wrong with a push or web push template's fields written as literals (no Liquid markup):
- * an `interruptionLevel`, `badge` or `data` no adapter can map would fail every message at send
- * time, so the workflow PUT refuses it instead, naming the field. Templated values are checked
- * when rendered, as before.
+ * an `interruptionLevel`, `badge` or `data` no adapter can map, or a push `collapseId` APNs would
+ * refuse (web push hashes a long one into its Topic), would fail every message at send time, so
+ * the workflow PUT refuses it instead, naming the field. Templated values are checked when
+ * rendered, as before.
  */
-export function literalPushProblems(fields: Record<string, string>): { field: string; message: string }[] {
+export function literalPushProblems(
+  fields: Record<string, string>,
+  channel: 'push' | 'webpush',
+): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
   const literal = (field: string): string | null => {
     const value = fields[field];
@@ -32,6 +47,9 @@ export function literalPushProblems(fields: Record<string, string>): { field: st
   const data = literal('data');
   if (data !== null && !isJsonObject(data))
     problems.push({ field: 'data', message: 'must be a JSON object (or its JSON text)' });
+  const collapseId = literal('collapseId');
+  const tooLong = collapseId !== null && channel === 'push' ? collapseIdProblem(collapseId) : null;
+  if (tooLong !== null) problems.push({ field: 'collapseId', message: tooLong.replace(/^collapseId /, '') });
   return problems;
 }
 

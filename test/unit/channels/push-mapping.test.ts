@@ -131,7 +131,7 @@ describe('toFcmMessage', () => {
     [{ badge: 'lots' }, /badge must be a whole number/],
     [{ badge: '-1' }, /badge must be a whole number/],
     [{ interruptionLevel: 'urgent' }, /interruptionLevel must be one of/],
-    [{ collapseId: 'x'.repeat(65) }, /collapseId is 65 bytes; APNs allows at most 64/],
+    [{ collapseId: 'x'.repeat(65) }, /collapseId is 65 bytes; APNs accepts at most 64/],
   ])('refuses %o for good', (content, reason) => {
     const mapped = fcm({ title: 't', ...content });
     expect(mapped.ok).toBe(false);
