@@ -78,4 +78,30 @@ describe('email replyTo', () => {
       'channels[1].replyTo',
     ]);
   });
+
+  it('may name a message of the workflow, which must be in the default locale like any template field’s', async () => {
+    const step = {
+      channel: 'email',
+      replyTo: '{{ "desk" | t }} <desk@acme.example>',
+      template: { subject: 'S', text: 'T' },
+    };
+    const missing = await mail.server.call('PUT', '/v1/workflows/support-keyed', {
+      messages: { fr: { desk: 'Le support' } },
+      channels: [step],
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.details).toEqual([
+      {
+        path: 'channels[0].replyTo',
+        message: expect.stringContaining('message "desk" is not in the messages of the default locale (en)'),
+      },
+    ]);
+    const put = await mail.server.call('PUT', '/v1/workflows/support-keyed', {
+      messages: { en: { desk: 'Support desk' } },
+      channels: [step],
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const received = await receivedFor('support-keyed', {});
+    expect(received!.header('reply-to')).toBe('Support desk <desk@acme.example>');
+  });
 });

@@ -188,6 +188,8 @@ function messageDetails(body: WorkflowBody): ErrorDetail[] {
           });
   };
   body.channels.forEach((step, i) => {
+    // The step's replyTo is rendered as part of each of its templates.
+    if (step.replyTo !== undefined) check({ replyTo: step.replyTo }, `channels[${i}]`);
     for (const arm of armsWithPaths(step, i)) {
       check(arm.template, `${arm.at}.template`);
       for (const [tag, fields] of Object.entries(arm.locales ?? {}))
