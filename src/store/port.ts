@@ -270,9 +270,11 @@ export interface EventStore {
   cancelEvent(tenantId: string, id: string, now: number): Promise<number>;
   /**
    * Cancels every event of the tenant stored with this `cancellationKey`, and their not-yet-sent
-   * messages (each with a timeline entry naming the key), in one transaction, found through an
-   * index. Answers how many events this call cancelled (ones cancelled before are not counted
-   * again) and how many messages it stopped. Events stored later with the key are not touched.
+   * messages (each with a timeline entry naming the key), found through an index; each event is
+   * cancelled in one transaction with its messages (SQLite: a page of events a transaction, the
+   * event loop given back between, so a large campaign does not hold every other request). Answers
+   * how many events this call cancelled (ones cancelled before are not counted again) and how many
+   * messages it stopped. Events stored after the call began are not touched.
    */
   cancelEventsByKey(tenantId: string, key: string, now: number): Promise<CancelledByKey>;
 }

@@ -11,7 +11,11 @@ export async function longestStall(work: () => Promise<unknown>): Promise<number
     longest = Math.max(longest, now - last);
     last = now;
   }, 5);
-  await work().finally(() => clearInterval(ticks));
+  await work().finally(() => {
+    clearInterval(ticks);
+    // Work that never gave the loop back got no tick at all: its whole length is the stall.
+    longest = Math.max(longest, performance.now() - last);
+  });
   return longest;
 }
 
