@@ -405,6 +405,10 @@ describe('inbox', () => {
     );
     expect(third.body.items.map((i: { title: string }) => i.title)).toEqual(['Alert 0']);
     expect(third.body.nextCursor).toBeNull();
+    // A page that ends the inbox says so: no cursor to an empty page.
+    const whole = await server.call('GET', '/v1/inbox?limit=5', undefined, auth);
+    expect(whole.body.items).toHaveLength(5);
+    expect(whole.body.nextCursor).toBeNull();
     expect((await server.call('GET', '/v1/inbox?cursor=garbage!', undefined, auth)).status).toBe(400);
 
     const [top] = first.body.items;

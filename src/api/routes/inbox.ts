@@ -61,14 +61,17 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       tenantId: request.tenantId,
       subscriberId: subscriberOf(request),
       before: position(query.cursor),
-      limit,
+      // One past the page: there is a next page exactly when it comes back, so a page that
+      // happens to end the inbox answers `nextCursor: null`, never a cursor to an empty page.
+      limit: limit + 1,
       archived: query.archived ?? false,
       ...(query.status ? { status: query.status } : {}),
       ...(categories ? { categories } : {}),
     });
-    const last = items.length === limit ? items.at(-1) : undefined;
+    const page = items.slice(0, limit);
+    const last = items.length > limit ? page.at(-1) : undefined;
     return {
-      items: items.map(inboxItemView),
+      items: page.map(inboxItemView),
       nextCursor: last ? encodeCursor([last.eventAt, last.id]) : null,
     };
   });
