@@ -144,8 +144,12 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       const item = await store.markInbox(request.tenantId, subscriberId, itemId, 'click', now, detail);
       if (!item) throw notFound('inbox item', itemId);
       inboxFeed.publish([{ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId }]);
-      // The first click is a receipt endpoints hear of (message.clicked); later ones change nothing.
-      if (found.status !== 'clicked' && item.status === 'clicked') await emitReceipt(context, item, now);
+      // The first click is a receipt endpoints hear of (message.clicked) and /metrics counts, as
+      // a clicked receipt is; later ones change nothing.
+      if (found.status !== 'clicked' && item.status === 'clicked') {
+        context.metrics.delivery.message(item.channel, 'clicked');
+        await emitReceipt(context, item, now);
+      }
       return { url, item: inboxItemView(item) };
     },
   );
