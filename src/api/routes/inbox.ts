@@ -191,10 +191,13 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
   for (const mark of ['read', 'seen'] as const) {
     app.post(`/v1/inbox/${mark}-all`, { config: subscriberOnly }, async (request) => {
       const subscriberId = subscriberOf(request);
-      const updated = await store.markAllInbox(request.tenantId, subscriberId, mark, Date.now());
-      if (updated > 0)
+      const now = Date.now();
+      const marked = await store.markAllInbox(request.tenantId, subscriberId, mark, now);
+      if (marked.length > 0)
         inboxFeed.publish([{ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId }]);
-      return { updated };
+      // A read-all reads each item as POST /v1/inbox/{itemId}/read does: each a read receipt.
+      if (mark === 'read') for (const item of marked) await emitInboxRead(context, item, now);
+      return { updated: marked.length };
     });
   }
 }
