@@ -17,6 +17,7 @@ import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
+import { unreadBodyError } from './no-body.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
 import { jsonCharsetError, printable, repeatedHeaderError } from './request-framing.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -351,6 +352,13 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.addHook('preValidation', async (request) => {
     const query = request.query as Record<string, unknown> | undefined;
     if (query) for (const name of Object.keys(query)) if (query[name] === '') delete query[name];
+    // A JSON body on a route that reads none is refused, not dropped unread. The open routes
+    // (unsubscribe, preference page, provider callbacks) read their bodies by hand.
+    const route = request.routeOptions;
+    if (route.url !== undefined && route.schema?.body === undefined && route.config?.auth !== 'none') {
+      const error = unreadBodyError(request.body);
+      if (error) throw error;
+    }
   });
   app.addHook('onRequest', async (request, reply) => {
     prepareUpgradeAnswer(request.raw, reply.raw, corsOrigins);

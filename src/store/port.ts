@@ -623,7 +623,17 @@ export interface InboxStore {
     now: number,
     detail?: string,
   ): Promise<MessageRecord | null>;
-  markAllInbox(tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number): Promise<number>;
+  /**
+   * Marks every item the mark changes (read-all: unread and unarchived; seen-all: unseen), all
+   * unsnoozed; answers those items as they are now, so a read-all can tell endpoints of each
+   * message it moved to `read` (API.md: reads count as receipts).
+   */
+  markAllInbox(
+    tenantId: string,
+    subscriberId: string,
+    mark: 'read' | 'seen',
+    now: number,
+  ): Promise<MessageRecord[]>;
   /**
    * Hides the item until `until` and, in the same transaction, queues `wake` (its job, due then),
    * or moves the item's wake job still waiting from an earlier snooze to `wake`'s time and payload

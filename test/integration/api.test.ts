@@ -226,6 +226,30 @@ describe('bad input', () => {
       expect(empty.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: '' }] });
     }
     expect((await server.call('GET', '/v1/subscribers/null_body')).status).toBe(404);
+    // A route that reads no body refuses one it would drop unread (read-all took a category
+    // filter it never applied and read every item); no body and {} are still fine.
+    const token = (await server.call('POST', '/v1/subscribers/no_body/token')).body.token;
+    await server.call('POST', '/v1/events', { workflow: 'alert', to: ['no_body'], data: { n: 1 } });
+    await waitFor(async () => (await inboxOf('no_body')).length === 1, 'the inbox item');
+    for (const [body, path] of [
+      [{ category: 'social' }, 'category'],
+      [[], ''],
+      [7, ''],
+    ] as const) {
+      const refused = await server.call('POST', '/v1/inbox/read-all', body, { auth: token });
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.body.error).toMatchObject({ code: 'validation_failed', details: [{ path }] });
+    }
+    expect((await server.call('GET', '/v1/inbox/unread-count', undefined, { auth: token })).body.count).toBe(
+      1,
+    );
+    const rotate = await server.call('POST', '/v1/webhook-endpoints/none/rotate', { grace: '1h' });
+    expect(rotate.status).toBe(400);
+    expect(rotate.body.error.details[0].path).toBe('grace');
+    expect((await server.call('POST', '/v1/inbox/read-all', {}, { auth: token })).body.updated).toBe(1);
+    expect((await server.call('POST', '/v1/inbox/seen-all', undefined, { auth: token })).status).toBe(200);
+    // An unknown route is still a 404 whatever its body.
+    expect((await server.call('POST', '/v1/nowhere', { a: 1 })).status).toBe(404);
     const huge = await server.call('POST', '/v1/events', {
       workflow: 'alert',
       to: ['u'],
@@ -381,6 +405,10 @@ describe('inbox', () => {
     );
     expect(third.body.items.map((i: { title: string }) => i.title)).toEqual(['Alert 0']);
     expect(third.body.nextCursor).toBeNull();
+    // A page that ends the inbox says so: no cursor to an empty page.
+    const whole = await server.call('GET', '/v1/inbox?limit=5', undefined, auth);
+    expect(whole.body.items).toHaveLength(5);
+    expect(whole.body.nextCursor).toBeNull();
     expect((await server.call('GET', '/v1/inbox?cursor=garbage!', undefined, auth)).status).toBe(400);
 
     const [top] = first.body.items;

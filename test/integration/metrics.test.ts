@@ -122,6 +122,19 @@ describe('/metrics', () => {
         sample(afterRead, 'tidings_messages_total{channel="in_app",status="read"}') -
           sample(before, 'tidings_messages_total{channel="in_app",status="read"}'),
       ).toBe(1);
+      // And the first click on an inbox item (a clicked receipt); a second one changes nothing.
+      const clicked = (await server.call('GET', '/v1/messages?channel=in_app&subscriberId=m_3')).body
+        .items[0];
+      const m3 = { auth: (await server.call('POST', '/v1/subscribers/m_3/token')).body.token };
+      for (let n = 0; n < 2; n++)
+        expect(
+          (await server.call('POST', `/v1/inbox/${clicked.messageId}/click`, undefined, m3)).status,
+        ).toBe(200);
+      const afterClick = await scrape(server);
+      expect(
+        sample(afterClick, 'tidings_messages_total{channel="in_app",status="clicked"}') -
+          sample(before, 'tidings_messages_total{channel="in_app",status="clicked"}'),
+      ).toBe(1);
       for (const lane of LANES) expect(after.get(`tidings_queue_depth{lane="${lane}"}`)).toBeDefined();
     },
   );

@@ -1,5 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { signUnsubscribeToken } from '../../src/security/unsubscribe-token.ts';
 import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import {
@@ -436,5 +437,37 @@ describe('webhook endpoint deliveries', () => {
     expect(byType['subscriber.unsubscribed']).toMatchObject({
       data: { subscriberId: 'u-consent', channel: 'email', workflow: 'both' },
     });
+  });
+
+  it('tells endpoints of every item a read-all reads (message.read), over HTTP and the WebSocket alike', async () => {
+    const hook = await receiver();
+    const secret = await putEndpoint('read-all', hook.url, ['message.read']);
+    for (const subscriberId of ['u-read-all', 'u-read-all', 'u-read-all-ws'])
+      await sendEvent('both', subscriberId);
+    const inAppOf = (subscriberId: string) =>
+      waitFor(async () => {
+        const { body } = await server.call('GET', `/v1/messages?subscriberId=${subscriberId}&channel=in_app`);
+        return body.items.length === (subscriberId === 'u-read-all' ? 2 : 1) ? body.items : null;
+      }, `the in-app messages of ${subscriberId}`);
+    const items = [...(await inAppOf('u-read-all')), ...(await inAppOf('u-read-all-ws'))];
+    const token = (await server.call('POST', '/v1/subscribers/u-read-all/token')).body.token as string;
+    const readAll = await server.call('POST', '/v1/inbox/read-all', undefined, { auth: token });
+    expect(readAll.body).toEqual({ updated: 2 });
+    // Nothing left unread: no more events.
+    await server.call('POST', '/v1/inbox/read-all', undefined, { auth: token });
+
+    const wsToken = (await server.call('POST', '/v1/subscribers/u-read-all-ws/token')).body.token as string;
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/inbox/ws?token=${wsToken}`);
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'read-all' }));
+    await hook.waitFor(3);
+    socket.close();
+    await queueDrained();
+    const events = hook.received.map((request) => verify(secret, request));
+    expect(events).toHaveLength(3);
+    expect(events.map((e) => e.type)).toEqual(['message.read', 'message.read', 'message.read']);
+    expect(new Set(events.map((e) => e.data.messageId))).toEqual(
+      new Set(items.map((m: { messageId: string }) => m.messageId)),
+    );
   });
 });

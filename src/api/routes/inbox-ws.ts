@@ -278,8 +278,9 @@ export async function inboxWebSocketRoutes(
       const now = Date.now();
       if (stopped || message.type === 'auth') return; // ending, or already authenticated: nothing to do
       if (message.type === 'read-all') {
-        const updated = await store.markAllInbox(tenantId, subscriberId, 'read', now);
-        if (updated > 0) inboxFeed.publish([{ type: 'inbox.read-all', tenantId, subscriberId }]);
+        const marked = await store.markAllInbox(tenantId, subscriberId, 'read', now);
+        if (marked.length > 0) inboxFeed.publish([{ type: 'inbox.read-all', tenantId, subscriberId }]);
+        for (const item of marked) await emitInboxRead(context, item, now);
         return;
       }
       const item = await store.markInbox(tenantId, subscriberId, message.itemId, message.type, now);

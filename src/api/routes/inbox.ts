@@ -61,14 +61,17 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       tenantId: request.tenantId,
       subscriberId: subscriberOf(request),
       before: position(query.cursor),
-      limit,
+      // One past the page: there is a next page exactly when it comes back, so a page that
+      // happens to end the inbox answers `nextCursor: null`, never a cursor to an empty page.
+      limit: limit + 1,
       archived: query.archived ?? false,
       ...(query.status ? { status: query.status } : {}),
       ...(categories ? { categories } : {}),
     });
-    const last = items.length === limit ? items.at(-1) : undefined;
+    const page = items.slice(0, limit);
+    const last = items.length > limit ? page.at(-1) : undefined;
     return {
-      items: items.map(inboxItemView),
+      items: page.map(inboxItemView),
       nextCursor: last ? encodeCursor([last.eventAt, last.id]) : null,
     };
   });
@@ -141,8 +144,12 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       const item = await store.markInbox(request.tenantId, subscriberId, itemId, 'click', now, detail);
       if (!item) throw notFound('inbox item', itemId);
       inboxFeed.publish([{ type: 'item.updated', tenantId: request.tenantId, subscriberId, itemId }]);
-      // The first click is a receipt endpoints hear of (message.clicked); later ones change nothing.
-      if (found.status !== 'clicked' && item.status === 'clicked') await emitReceipt(context, item, now);
+      // The first click is a receipt endpoints hear of (message.clicked) and /metrics counts, as
+      // a clicked receipt is; later ones change nothing.
+      if (found.status !== 'clicked' && item.status === 'clicked') {
+        context.metrics.delivery.message(item.channel, 'clicked');
+        await emitReceipt(context, item, now);
+      }
       return { url, item: inboxItemView(item) };
     },
   );
@@ -184,10 +191,13 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
   for (const mark of ['read', 'seen'] as const) {
     app.post(`/v1/inbox/${mark}-all`, { config: subscriberOnly }, async (request) => {
       const subscriberId = subscriberOf(request);
-      const updated = await store.markAllInbox(request.tenantId, subscriberId, mark, Date.now());
-      if (updated > 0)
+      const now = Date.now();
+      const marked = await store.markAllInbox(request.tenantId, subscriberId, mark, now);
+      if (marked.length > 0)
         inboxFeed.publish([{ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId }]);
-      return { updated };
+      // A read-all reads each item as POST /v1/inbox/{itemId}/read does: each a read receipt.
+      if (mark === 'read') for (const item of marked) await emitInboxRead(context, item, now);
+      return { updated: marked.length };
     });
   }
 }

@@ -144,26 +144,26 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
           ? `UPDATE messages SET seen_at = $3, updated_at = $3
               WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM} AND seen_at IS NULL
                 AND snoozed_until IS NULL
-              RETURNING 1`
+              RETURNING *`
           : `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
                 status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
                 timeline = CASE WHEN status IN ('delivered', 'sent') OR ${HAS_ROOM}
                   THEN timeline || jsonb_build_array($4::jsonb) ELSE timeline END
               WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
                 AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
-              RETURNING 1`;
-      const { rows } = await run<{ n: number }>(
+              RETURNING *`;
+      const { rows } = await run<MessageRow>(
         db,
         `WITH u AS (${update}),
          src AS (SELECT $1::TEXT AS tenant_id, $2::TEXT AS subscriber_id, NULL::TEXT AS item_id, $3::BIGINT AS at
                   WHERE EXISTS (SELECT 1 FROM u)),
          ${logInboxChanges('src', `'inbox.${mark}-all'`)}
-         SELECT count(*)::INT AS n FROM u`,
+         SELECT * FROM u`,
         mark === 'seen'
           ? [tenantId, subscriberId, now]
           : [tenantId, subscriberId, now, entryJson(now, 'read', 'inbox read-all')],
       );
-      return rows[0]!.n;
+      return rows.map(toMessage);
     },
     async snoozeInbox(tenantId, subscriberId, id, until, wake, now) {
       return transaction(db, async (client) => {

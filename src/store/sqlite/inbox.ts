@@ -152,12 +152,14 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
        timeline = CASE WHEN status IN ('delivered', 'sent') OR json_array_length(timeline) < ${INBOX_TIMELINE_ROOM}
          THEN json_insert(timeline, '$[#]', json(@entry)) ELSE timeline END
      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM}
-       AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL`,
+       AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
+     RETURNING *`,
   );
   const seenAll = db.prepare(
     `UPDATE messages SET seen_at = @now, updated_at = @now
      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM} AND seen_at IS NULL
-       AND snoozed_until IS NULL`,
+       AND snoozed_until IS NULL
+     RETURNING *`,
   );
   const snooze = db.prepare(
     `UPDATE messages SET snoozed_until = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
@@ -279,12 +281,13 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
   );
   const markAll = db.transaction(
     (tenantId: string, subscriberId: string, mark: 'read' | 'seen', now: number) => {
-      const changed =
+      const changed = (
         mark === 'seen'
-          ? seenAll.run({ tenantId, subscriberId, now }).changes
-          : readAll.run({ tenantId, subscriberId, now, entry: entry(now, 'read', 'inbox read-all') }).changes;
-      if (changed > 0) log.log(tenantId, subscriberId, `inbox.${mark}-all`, null, now);
-      return changed;
+          ? seenAll.all({ tenantId, subscriberId, now })
+          : readAll.all({ tenantId, subscriberId, now, entry: entry(now, 'read', 'inbox read-all') })
+      ) as MessageRow[];
+      if (changed.length > 0) log.log(tenantId, subscriberId, `inbox.${mark}-all`, null, now);
+      return changed.map(toMessage);
     },
   );
   const snoozeOne = db.transaction(
