@@ -605,6 +605,12 @@ export interface InboxCatchUp {
  * on its counter row), so a stream that has seen change n and reads the log after n never skips
  * one that commits later.
  */
+/** An inbox item a mark-all changed: what a `message.read` event names, and its state now. */
+export type MarkedItem = Pick<
+  MessageRecord,
+  'tenantId' | 'id' | 'eventId' | 'subscriberId' | 'channel' | 'workflow' | 'status' | 'readAt'
+>;
+
 export interface InboxStore {
   /** Unsnoozed inbox items, newest first by event time (`page` filters). */
   listInbox(page: InboxPage): Promise<MessageRecord[]>;
@@ -625,15 +631,16 @@ export interface InboxStore {
   ): Promise<MessageRecord | null>;
   /**
    * Marks every item the mark changes (read-all: unread and unarchived; seen-all: unseen), all
-   * unsnoozed; answers those items as they are now, so a read-all can tell endpoints of each
-   * message it moved to `read` (API.md: reads count as receipts).
+   * unsnoozed; answers those items as they are now, as much of each as endpoints are told of, so a
+   * read-all can tell endpoints of each message it moved to `read` (API.md: reads count as
+   * receipts). Not their content: an inbox may hold thousands of unread items.
    */
   markAllInbox(
     tenantId: string,
     subscriberId: string,
     mark: 'read' | 'seen',
     now: number,
-  ): Promise<MessageRecord[]>;
+  ): Promise<MarkedItem[]>;
   /**
    * Hides the item until `until` and, in the same transaction, queues `wake` (its job, due then),
    * or moves the item's wake job still waiting from an earlier snooze to `wake`'s time and payload

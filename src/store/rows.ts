@@ -23,6 +23,7 @@ import type {
   DeferredMessage,
   EventMessageSummary,
   Job,
+  MarkedItem,
   MessageChange,
   WebhookEndpointRecord,
 } from './port.ts';
@@ -598,4 +599,26 @@ export interface DigestRow {
   digest_key: string;
   opened_at: number;
   closes_at: number;
+}
+
+/** The columns a mark-all answers (MarkedItem), for `RETURNING`. */
+export const MARKED_ITEM_COLUMNS =
+  'tenant_id, id, event_id, subscriber_id, channel, workflow, status, read_at';
+
+export function toMarkedItem(
+  row: Pick<
+    MessageRow,
+    'tenant_id' | 'id' | 'event_id' | 'subscriber_id' | 'channel' | 'workflow' | 'status' | 'read_at'
+  >,
+): MarkedItem {
+  return {
+    tenantId: row.tenant_id,
+    id: row.id,
+    eventId: row.event_id,
+    subscriberId: row.subscriber_id,
+    channel: row.channel as Channel,
+    workflow: row.workflow,
+    status: row.status as MessageStatus,
+    readAt: row.read_at,
+  };
 }

@@ -1,6 +1,6 @@
 import type { JobSignal } from '../queue/signal.ts';
 import type { MessageRecord } from '../shared/model.ts';
-import type { JobSpec, Store } from '../store/port.ts';
+import type { JobSpec, MarkedItem, Store } from '../store/port.ts';
 import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { WebhookEmitter } from './emit.ts';
 
@@ -25,10 +25,23 @@ async function queue(context: EmitContext, jobs: JobSpec[]): Promise<void> {
 }
 
 /** `message.read` for an inbox item this very mark (at `now`) made read. */
-export async function emitInboxRead(context: EmitContext, item: MessageRecord, now: number): Promise<void> {
-  if (item.status !== 'read' || item.readAt !== now) return;
-  context.metrics?.delivery.message(item.channel, 'read');
-  await queue(context, await context.webhooks.forMessage(item, { status: 'read' }, now));
+export async function emitInboxRead(context: EmitContext, item: MarkedItem, now: number): Promise<void> {
+  await emitInboxReads(context, [item], now);
+}
+
+/** `message.read` for each of a read-all's items that it (at `now`) made read, queued in one write. */
+export async function emitInboxReads(
+  context: EmitContext,
+  items: readonly MarkedItem[],
+  now: number,
+): Promise<void> {
+  const jobs: JobSpec[] = [];
+  for (const item of items) {
+    if (item.status !== 'read' || item.readAt !== now) continue;
+    context.metrics?.delivery.message(item.channel, 'read');
+    jobs.push(...(await context.webhooks.forMessage(item, { status: 'read' }, now)));
+  }
+  await queue(context, jobs);
 }
 
 /** The status a receipt (`POST /v1/messages/{id}/receipt`) just moved a message to: delivered, read or clicked. */

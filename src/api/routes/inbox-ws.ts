@@ -7,7 +7,7 @@ import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
 import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
 import { type VerifiedSubscriberToken, verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
-import { emitInboxRead } from '../../webhooks/api-events.ts';
+import { emitInboxRead, emitInboxReads } from '../../webhooks/api-events.ts';
 import { tokenSubscriberHolds } from '../auth.ts';
 import type { ApiContext } from '../context.ts';
 import { originAllowed } from '../cors.ts';
@@ -280,7 +280,7 @@ export async function inboxWebSocketRoutes(
       if (message.type === 'read-all') {
         const marked = await store.markAllInbox(tenantId, subscriberId, 'read', now);
         if (marked.length > 0) inboxFeed.publish([{ type: 'inbox.read-all', tenantId, subscriberId }]);
-        for (const item of marked) await emitInboxRead(context, item, now);
+        await emitInboxReads(context, marked, now);
         return;
       }
       const item = await store.markInbox(tenantId, subscriberId, message.itemId, message.type, now);

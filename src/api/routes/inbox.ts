@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { inboxActions, inboxItemView } from '../../inbox/item-view.ts';
 import { inboxWakeJob } from '../../pipeline/inbox-wake.ts';
-import { emitInboxRead, emitReceipt } from '../../webhooks/api-events.ts';
+import { emitInboxRead, emitInboxReads, emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, InboxClickBody, InboxQuery, InboxSnoozeBody, UnreadCountQuery } from '../schemas.ts';
@@ -196,7 +196,7 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
       if (marked.length > 0)
         inboxFeed.publish([{ type: `inbox.${mark}-all`, tenantId: request.tenantId, subscriberId }]);
       // A read-all reads each item as POST /v1/inbox/{itemId}/read does: each a read receipt.
-      if (mark === 'read') for (const item of marked) await emitInboxRead(context, item, now);
+      if (mark === 'read') await emitInboxReads(context, marked, now);
       return { updated: marked.length };
     });
   }

@@ -7,7 +7,7 @@ import {
   type InboxStore,
   type PresenceStore,
 } from '../port.ts';
-import { type MessageRow, toMessage } from '../rows.ts';
+import { MARKED_ITEM_COLUMNS, type MessageRow, toMarkedItem, toMessage } from '../rows.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
 
@@ -144,14 +144,14 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
           ? `UPDATE messages SET seen_at = $3, updated_at = $3
               WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM} AND seen_at IS NULL
                 AND snoozed_until IS NULL
-              RETURNING *`
+              RETURNING ${MARKED_ITEM_COLUMNS}`
           : `UPDATE messages SET read_at = $3, seen_at = COALESCE(seen_at, $3), updated_at = $3,
                 status = CASE WHEN status IN ('delivered', 'sent') THEN 'read' ELSE status END,
                 timeline = CASE WHEN status IN ('delivered', 'sent') OR ${HAS_ROOM}
                   THEN timeline || jsonb_build_array($4::jsonb) ELSE timeline END
               WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
                 AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
-              RETURNING *`;
+              RETURNING ${MARKED_ITEM_COLUMNS}`;
       const { rows } = await run<MessageRow>(
         db,
         `WITH u AS (${update}),
@@ -163,7 +163,7 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
           ? [tenantId, subscriberId, now]
           : [tenantId, subscriberId, now, entryJson(now, 'read', 'inbox read-all')],
       );
-      return rows.map(toMessage);
+      return rows.map(toMarkedItem);
     },
     async snoozeInbox(tenantId, subscriberId, id, until, wake, now) {
       return transaction(db, async (client) => {

@@ -9,7 +9,7 @@ import {
   type PresenceKey,
   type PresenceStore,
 } from '../port.ts';
-import { type MessageRow, toMessage } from '../rows.ts';
+import { MARKED_ITEM_COLUMNS, type MessageRow, toMarkedItem, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
 
 /** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
@@ -153,13 +153,13 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
          THEN json_insert(timeline, '$[#]', json(@entry)) ELSE timeline END
      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM}
        AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL
-     RETURNING *`,
+     RETURNING ${MARKED_ITEM_COLUMNS}`,
   );
   const seenAll = db.prepare(
     `UPDATE messages SET seen_at = @now, updated_at = @now
      WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND ${IS_ITEM} AND seen_at IS NULL
        AND snoozed_until IS NULL
-     RETURNING *`,
+     RETURNING ${MARKED_ITEM_COLUMNS}`,
   );
   const snooze = db.prepare(
     `UPDATE messages SET snoozed_until = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
@@ -287,7 +287,7 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
           : readAll.all({ tenantId, subscriberId, now, entry: entry(now, 'read', 'inbox read-all') })
       ) as MessageRow[];
       if (changed.length > 0) log.log(tenantId, subscriberId, `inbox.${mark}-all`, null, now);
-      return changed.map(toMessage);
+      return changed.map(toMarkedItem);
     },
   );
   const snoozeOne = db.transaction(
