@@ -168,11 +168,12 @@ async function localeDetails(
 }
 
 /**
- * The `messages` catalogue parses (each message an ICU message), and every key a template names
- * (`"key" | t`) is in the default locale's messages, the last resort of every recipient.
+ * The `messages` catalogue parses (each message an ICU message, the event loop given back between
+ * them), and every key a template names (`"key" | t`) is in the default locale's messages, the
+ * last resort of every recipient.
  */
-function messageDetails(body: WorkflowBody): ErrorDetail[] {
-  const problems: ErrorDetail[] = catalogueProblems(body.messages);
+async function messageDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
+  const problems: ErrorDetail[] = await catalogueProblems(body.messages);
   if (problems.length > 0) return problems;
   const catalogue = canonicalCatalogue(body.messages);
   const defaultLocale = canonicalTag(body.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE;
@@ -347,7 +348,7 @@ async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<
     ...nameDetails(body),
     ...categoryDetails(body),
     ...(await templateDetails(body)),
-    ...messageDetails(body),
+    ...(await messageDetails(body)),
     ...fallbackDetails(body),
     ...digestDetails(body),
     ...rateLimitDetails(body),
