@@ -2,7 +2,8 @@ import { TimeSlices } from '../shared/time-slices.ts';
 
 /**
  * About how much of its rows' JSON one page of a list of large rows holds (workflow definitions,
- * each up to a request body): a page stops short of `limit` once its rows reach this.
+ * each up to a request body; message contents, each up to MAX_MESSAGE_CHARS): a page stops short
+ * of `limit` once its rows reach this.
  */
 export const PAGE_BYTES = 1024 * 1024;
 

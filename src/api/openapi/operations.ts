@@ -431,7 +431,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/messages': {
     summary: 'List messages, newest first',
     tag: 'Messages',
-    success: ok(B.Page(B.MessageView), 'a page of messages', { items: [MESSAGE_VIEW], nextCursor: null }),
+    success: ok(
+      B.Page(B.MessageView),
+      'a page of messages (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+      { items: [MESSAGE_VIEW], nextCursor: null },
+    ),
     query: { subscriberId: 'ada', limit: '10' },
   },
   'GET /v1/messages/{messageId}': {
@@ -443,7 +447,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/dead-letters': {
     summary: 'Messages that failed every retry',
     tag: 'Messages',
-    success: ok(B.Page(B.MessageView), 'a page of dead messages'),
+    success: ok(
+      B.Page(B.MessageView),
+      'a page of dead messages (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+    ),
     query: { limit: '10' },
   },
   'POST /v1/dead-letters/{messageId}/replay': {
