@@ -15,6 +15,7 @@ const ALONE = [
   'test/integration/preview.test.ts',
   'test/security/consent-log-stream.test.ts',
   'test/security/inbox-ws-actions.test.ts',
+  'test/security/message-catalogue-budget.test.ts',
   'test/security/mjml-compile-budget.test.ts',
   'test/security/templates-budget.test.ts',
   'test/security/templates-parse-budget.test.ts',

@@ -193,7 +193,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/workflows/{key}/versions': {
     summary: "List a workflow's versions, newest first",
     tag: 'Workflows',
-    success: ok(B.WorkflowVersions, 'every saved version'),
+    success: ok(
+      B.WorkflowVersions,
+      'a page of saved versions, newest first (fewer than `limit` when their definitions are large: about 1 MB of them a page)',
+    ),
     errors: NOT_FOUND,
     params: { key: 'welcome' },
   },
@@ -246,7 +249,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/workflows': {
     summary: 'List workflows',
     tag: 'Workflows',
-    success: ok(B.Page(B.WorkflowView), 'a page of workflows, in key order'),
+    success: ok(
+      B.Page(B.WorkflowView),
+      'a page of workflows, in key order (fewer than `limit` when their definitions are large: about 1 MB of them a page)',
+    ),
   },
   'PUT /v1/subscribers/{subscriberId}': {
     summary: 'Create or update a subscriber (fields given replace those stored)',
@@ -425,7 +431,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/messages': {
     summary: 'List messages, newest first',
     tag: 'Messages',
-    success: ok(B.Page(B.MessageView), 'a page of messages', { items: [MESSAGE_VIEW], nextCursor: null }),
+    success: ok(
+      B.Page(B.MessageView),
+      'a page of messages (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+      { items: [MESSAGE_VIEW], nextCursor: null },
+    ),
     query: { subscriberId: 'ada', limit: '10' },
   },
   'GET /v1/messages/{messageId}': {
@@ -437,7 +447,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/dead-letters': {
     summary: 'Messages that failed every retry',
     tag: 'Messages',
-    success: ok(B.Page(B.MessageView), 'a page of dead messages'),
+    success: ok(
+      B.Page(B.MessageView),
+      'a page of dead messages (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+    ),
     query: { limit: '10' },
   },
   'POST /v1/dead-letters/{messageId}/replay': {

@@ -8,6 +8,7 @@ import type { ApiContext } from '../context.ts';
 import { pageOf, readCursor } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
+import { jsonBytes, readSized } from '../sized-pages.ts';
 import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
 /** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */
@@ -24,12 +25,27 @@ async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<str
   return new Map(events.map((e) => [`${e.tenantId}\u0000${e.id}`, e.workflowVersion]));
 }
 
-/** A page of `limit` from `read`, which holds one more when there is a next page (no empty last page). */
-async function page(store: Store, read: MessageRecord[], limit: number) {
-  const versions = await versionsOf(store, read.slice(0, limit));
+/**
+ * A page of up to `limit` messages read by `list` (a filter's page from a message id), holding
+ * one more when there is a next page (no empty last page). A message's content may be 2 MB
+ * (MAX_MESSAGE_CHARS): a page stops at about PAGE_BYTES of them (readSized) — 40 such messages
+ * were answered as one 64 MB body, holding every tenant's requests for a second.
+ */
+async function page(
+  store: Store,
+  list: (beforeId: string | undefined, limit: number) => Promise<MessageRecord[]>,
+  start: string | undefined,
+  limit: number,
+) {
+  const { rows: read, size } = await readSized<MessageRecord>(
+    (after, count) => list(after?.id ?? start, count),
+    limit,
+    (m) => jsonBytes(m.content) + jsonBytes(m.meta),
+  );
+  const versions = await versionsOf(store, read.slice(0, size));
   return pageOf(
     read,
-    limit,
+    size,
     CURSOR_TAG,
     (m) => m.id,
     (m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null),
@@ -59,13 +75,9 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
     const query = request.query as MessageQuery;
     const limit = query.limit ?? 50;
     const { cursor: _cursor, limit: _limit, ...filters } = query;
-    const items = await store.listMessages({
-      tenantId: request.tenantId,
-      ...filters,
-      beforeId: beforeId(query.cursor),
-      limit: limit + 1,
-    });
-    return page(store, items, limit);
+    const list = (before: string | undefined, count: number) =>
+      store.listMessages({ tenantId: request.tenantId, ...filters, beforeId: before, limit: count });
+    return page(store, list, beforeId(query.cursor), limit);
   });
 
   app.get('/v1/messages/:messageId', { schema: { params } }, async (request) => {
@@ -83,13 +95,9 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
   app.get('/v1/dead-letters', { schema: { querystring: deadQuery } }, async (request) => {
     const query = request.query as { cursor?: string; limit?: number };
     const limit = query.limit ?? 50;
-    const items = await store.listMessages({
-      tenantId: request.tenantId,
-      status: 'dead',
-      beforeId: beforeId(query.cursor),
-      limit: limit + 1,
-    });
-    return page(store, items, limit);
+    const list = (before: string | undefined, count: number) =>
+      store.listMessages({ tenantId: request.tenantId, status: 'dead', beforeId: before, limit: count });
+    return page(store, list, beforeId(query.cursor), limit);
   });
 
   app.post('/v1/dead-letters/:messageId/replay', { schema: { params } }, async (request, reply) => {

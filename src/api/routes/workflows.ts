@@ -7,7 +7,12 @@ import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
 import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
-import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
+import type {
+  LayoutRecord,
+  SubscriberRecord,
+  WorkflowDefinition,
+  WorkflowVersionRecord,
+} from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
 import type { VariantCount } from '../../store/port.ts';
@@ -33,6 +38,7 @@ import {
   WORKFLOW_NAME_MAX_LENGTH,
   WorkflowBody,
 } from '../schemas.ts';
+import { jsonBytes, readSized } from '../sized-pages.ts';
 import { flattenTemplateActions, pushFieldsAsText } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
@@ -170,11 +176,12 @@ async function localeDetails(
 }
 
 /**
- * The `messages` catalogue parses (each message an ICU message), and every key a template names
- * (`"key" | t`) is in the default locale's messages, the last resort of every recipient.
+ * The `messages` catalogue parses (each message an ICU message, the event loop given back between
+ * them), and every key a template names (`"key" | t`) is in the default locale's messages, the
+ * last resort of every recipient.
  */
-function messageDetails(body: WorkflowBody): ErrorDetail[] {
-  const problems: ErrorDetail[] = catalogueProblems(body.messages);
+async function messageDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
+  const problems: ErrorDetail[] = await catalogueProblems(body.messages);
   if (problems.length > 0) return problems;
   const catalogue = canonicalCatalogue(body.messages);
   const defaultLocale = canonicalTag(body.defaultLocale ?? DEFAULT_LOCALE) ?? DEFAULT_LOCALE;
@@ -351,7 +358,7 @@ async function checkedDefinition(body: WorkflowBody, tenantId: string): Promise<
     ...nameDetails(body),
     ...categoryDetails(body),
     ...(await templateDetails(body)),
-    ...messageDetails(body),
+    ...(await messageDetails(body)),
     ...fallbackDetails(body),
     ...digestDetails(body),
     ...rateLimitDetails(body),
@@ -571,11 +578,20 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
       if (issued !== null && !/^[1-9][0-9]{0,14}$/.test(issued))
         throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
       const before = issued === null ? null : Number(issued);
-      // Newest first, a page at a time: every version holds a whole definition (up to a body each).
-      const rows = await store.listWorkflowVersions(request.tenantId, key, { before, limit: limit + 1 });
+      // Newest first, a page at a time: every version holds a whole definition (up to a body
+      // each), so a page holds about PAGE_BYTES of them at most (readSized).
+      const { rows, size } = await readSized<WorkflowVersionRecord>(
+        (after, count) =>
+          store.listWorkflowVersions(request.tenantId, key, {
+            before: after?.version ?? before,
+            limit: count,
+          }),
+        limit,
+        (v) => jsonBytes(v.definition),
+      );
       return pageOf(
         rows,
-        limit,
+        size,
         VERSIONS_CURSOR_TAG,
         (v) => String(v.version),
         (v) => workflowVersionView(v, v.version === workflow.version),
