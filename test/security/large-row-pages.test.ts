@@ -116,5 +116,26 @@ describe('Hostile input: lists of large workflow definitions and messages', () =
     const { sizes, items } = await readAll(route);
     expect(sizes).toEqual([1, 1, 1, 1]);
     expect(new Set(items.map((m) => (m as { messageId: string }).messageId)).size).toBe(4);
+
+    // The subscriber's own inbox, read with their token, pages the same way (an item's view
+    // holds its content twice: 40 such items were one 136 MB answer and a 2.5 s stall).
+    const token = (await server.call('POST', '/v1/subscribers/reader/token')).body.token;
+    const inboxSizes: number[] = [];
+    const inboxIds: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const inboxPage = await server.call(
+        'GET',
+        `/v1/inbox?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        undefined,
+        { auth: token },
+      );
+      expect(inboxPage.status, JSON.stringify(inboxPage.body.error)).toBe(200);
+      inboxSizes.push(inboxPage.body.items.length);
+      inboxIds.push(...inboxPage.body.items.map((item: { id: string }) => item.id));
+      cursor = inboxPage.body.nextCursor;
+    } while (cursor !== null);
+    expect(inboxSizes).toEqual([1, 1, 1, 1]);
+    expect(new Set(inboxIds).size).toBe(4);
   }, 60_000);
 });

@@ -506,7 +506,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/inbox': {
     summary: "The subscriber's inbox, newest first",
     tag: 'Inbox',
-    success: ok(B.Page(B.InboxItem), 'a page of items', { items: [INBOX_ITEM], nextCursor: null }),
+    success: ok(
+      B.Page(B.InboxItem),
+      'a page of items, newest first (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+      { items: [INBOX_ITEM], nextCursor: null },
+    ),
     query: { limit: '20' },
   },
   'GET /v1/inbox/unread-count': {
