@@ -1,6 +1,8 @@
 /**
  * CORS for the browser-facing routes only (API.md "Auth and errors"): the inbox and its streams,
- * `/inbox.js`, the unsubscribe link and the preference page. They are called from the customer's
+ * `/inbox.js`, the unsubscribe link and the preference page; and a message's receipt, which API.md
+ * has sent "from the subscriber's device (subscriber token)" — a web app is such a device, and
+ * without CORS it could not send one (docs/api-behaviour-notes.md). They are called from the customer's
  * own origin with bearer tokens (never cookies), so `Access-Control-Allow-Credentials` is never
  * sent. Their answers carry the headers on every status — a 401 a browser cannot read would hide
  * that its token needs refreshing, a 429 would hide its `Retry-After`. The server API sends none.
@@ -11,8 +13,12 @@ const PREFLIGHT_METHODS = 'GET, POST, PATCH, OPTIONS';
 const DEFAULT_ALLOWED_HEADERS = 'Authorization, Content-Type, Last-Event-ID';
 const PREFLIGHT_MAX_AGE_S = '600';
 
+/** `POST /v1/messages/{messageId}/receipt`, with or without a query. */
+const RECEIPT_PATH = /^\/v1\/messages\/[^/?]+\/receipt(?:\?|$)/;
+
 /** Whether `url` (path and query) is one of the browser-facing routes, or below one. */
 export function isBrowserFacing(url: string): boolean {
+  if (RECEIPT_PATH.test(url)) return true;
   for (const prefix of BROWSER_PATHS) {
     if (!url.startsWith(prefix)) continue;
     const next = url.charCodeAt(prefix.length);

@@ -139,6 +139,29 @@ describe('9. browser-facing answers', () => {
     expect(preflight.headers.get('access-control-allow-headers')).toMatch(/authorization/i);
   });
 
+  it("takes a receipt from a web app with the subscriber's token: preflight and answer carry CORS", async () => {
+    const origin = { origin: ORIGIN };
+    const route = '/v1/messages/msg_nope/receipt';
+    const preflight = await fetch(`${server.url}${route}`, {
+      method: 'OPTIONS',
+      headers: {
+        ...origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    const token = (await mint('cors_receipt')).body.token;
+    const answer = await server.call('POST', route, { status: 'read' }, { auth: token, headers: origin });
+    expect(answer.status).toBe(404);
+    expect(answer.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    // Its neighbours stay server API.
+    const message = await server.call('GET', '/v1/messages/msg_nope', undefined, { headers: origin });
+    expect(message.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('answers only the origins TIDINGS_CORS_ORIGINS lists', async () => {
     const listed = await startTestServer({
       TIDINGS_SECRET: SECRET,

@@ -13,6 +13,12 @@ describe('browser-facing CORS', () => {
     ['/inbox.jsx', false],
     ['/v1/events', false],
     ['/v1/subscribers/u/token', false],
+    // A receipt may come from a web app with the subscriber's token (API.md "Receipts").
+    ['/v1/messages/msg_1/receipt', true],
+    ['/v1/messages/msg_1/receipt?x=1', true],
+    ['/v1/messages/msg_1', false],
+    ['/v1/messages/msg_1/receipts', false],
+    ['/v1/messages/a/b/receipt', false],
   ])('%s is browser-facing: %s', (url, expected) => {
     expect(isBrowserFacing(url)).toBe(expected);
   });
