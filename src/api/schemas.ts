@@ -11,7 +11,7 @@ import {
   SubscriberFields,
 } from '../ingest/fields.ts';
 import { CHANNELS, DEVICE_PLATFORMS, LANES, MESSAGE_STATUSES, RATE_LIMIT_PER } from '../shared/model.ts';
-import { PatternRecord, PatternString } from '../shared/pattern-messages.ts';
+import { PatternRecord, PatternString } from '../shared/pattern-schemas.ts';
 import { LOCALE_KEY_MESSAGE, LOCALE_KEY_PATTERN } from '../templates/locale.ts';
 import { MESSAGE_KEY_MESSAGE, MESSAGE_KEY_PATTERN } from '../templates/messages.ts';
 import { ENDPOINT_EVENT_TYPES } from '../webhooks/events.ts';

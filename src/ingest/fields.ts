@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import { Format } from 'typebox/format';
-import { PatternString } from '../shared/pattern-messages.ts';
+import { PatternString } from '../shared/pattern-schemas.ts';
+import { EMAIL_MAX_LENGTH, isDeliverableEmail, PHONE_PATTERN } from './addresses.ts';
 
 /**
  * The field rules shared by events, subscribers and every route that names an id. They live
@@ -121,20 +122,6 @@ export const DURATION_MESSAGE =
 export const CLOCK_TIME_PATTERN = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
 export const CLOCK_TIME_MESSAGE = 'must be a time HH:MM (24 h), from 00:00 to 23:59';
 
-// An address we can hand to any mail provider: a dot-atom local part (no quoted strings, so no
-// CR/LF or spaces that could smuggle a header) and a domain with at least one dot and a
-// top-level label of letters (or an IDNA `xn--` label). RFC 5321 limits: 64 + 1 + 255, 254 total.
-const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const TOP_LABEL = '(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})';
-const EMAIL = new RegExp(`^(?=.{1,64}@)${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+${TOP_LABEL}$`);
-export const EMAIL_MAX_LENGTH = 254;
-
-/** Whether `value` is an email address Tidings accepts (see EMAIL above). */
-export function isDeliverableEmail(value: string): boolean {
-  return value.length <= EMAIL_MAX_LENGTH && EMAIL.test(value);
-}
-
 // TypeBox's own `email` format takes `a@b` and quoted local parts holding CR/LF
 // (`"a\r\nBcc: x"@example.com`): every `format: 'email'` in Tidings means the rule above.
 Format.Set('email', isDeliverableEmail);
@@ -155,9 +142,6 @@ Format.Set('bcp47-locale', (value) => {
     return false;
   }
 });
-
-/** E.164: a plus, a country code that does not start with 0, at most 15 digits in all. */
-export const PHONE_PATTERN = '^\\+[1-9][0-9]{6,14}$';
 
 /** The fields a subscriber carries, the same in `PUT /v1/subscribers/{id}` and inline in `to`. */
 export const SubscriberFields = {

@@ -3,7 +3,7 @@ import type { ErrorDetail } from '../api/errors.ts';
 import { compileValidator } from '../api/validation.ts';
 import { spreadOverMs } from '../policy/local-schedule.ts';
 import { LANES } from '../shared/model.ts';
-import { PatternString } from '../shared/pattern-messages.ts';
+import { PatternString } from '../shared/pattern-schemas.ts';
 import {
   CancellationKey,
   CLOCK_TIME_MESSAGE,

@@ -1,22 +1,18 @@
 import Type, { type TSchema } from 'typebox';
-import { createDiscordProvider } from '../channels/chat/discord.ts';
-import { createSlackProvider } from '../channels/chat/slack.ts';
 import { checkedFrom, checkFromLength } from '../channels/email/sender.ts';
-import { checkSendGridApiKey, createSendGridProvider, SENDGRID_API } from '../channels/email/sendgrid.ts';
-import { createSesProvider, isAwsRegion } from '../channels/email/ses.ts';
-import { createSmtpProvider } from '../channels/email/smtp.ts';
+import { checkSendGridApiKey, SENDGRID_API } from '../channels/email/sendgrid.ts';
+import { isAwsRegion } from '../channels/email/ses.ts';
 import { checkDkimNames, checkSmtpLogin } from '../channels/email/smtp-settings.ts';
-import { type ChannelProvider, ProviderConfigError, type ProviderContext } from '../channels/port.ts';
-import { APNS_ENDPOINTS, apnsEndpoint, createApnsProvider } from '../channels/push/apns.ts';
-import { createFcmProvider, FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
+import { ProviderConfigError } from '../channels/port.ts';
+import { APNS_ENDPOINTS, apnsEndpoint } from '../channels/push/apns.ts';
+import { FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
-import { createTwilioProvider, TWILIO_API } from '../channels/sms/twilio.ts';
+import { TWILIO_API } from '../channels/sms/twilio.ts';
 import { checkWebhookSecret } from '../channels/webhook/signature.ts';
-import { checkWebhookUrl, createWebhookProvider } from '../channels/webhook/webhook.ts';
-import { createWebPushProvider } from '../channels/webpush/webpush.ts';
-import { parseSendGridKey } from '../feedback/sendgrid-signature.ts';
+import { checkWebhookUrl } from '../channels/webhook/webhook.ts';
 import type { Channel } from '../shared/model.ts';
-import { PatternString } from '../shared/pattern-messages.ts';
+import { PatternString } from '../shared/pattern-schemas.ts';
+import { PROVIDER_CLIENTS, type ProviderClient } from './clients.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -29,12 +25,10 @@ export interface ProviderTarget {
 }
 
 /** One provider Tidings can talk to: which channels it serves and what its config and credentials look like. */
-export interface ProviderDefinition {
+export interface ProviderDefinition extends ProviderClient {
   channels: readonly Channel[] | 'any';
   config: TSchema;
   credentials: TSchema;
-  /** Builds the client offline (never connects); throws ProviderConfigError naming a bad field. */
-  create(config: Fields, credentials: Fields, context: ProviderContext): ChannelProvider;
   /**
    * Checks made only when an integration is written (`PUT`), not each time a send builds the
    * client: integrations stored before a check existed go on sending as they did, and can still
@@ -60,11 +54,6 @@ export interface ProviderDefinition {
    * URL, or less protection on the way): the stored credentials must then be given again.
    */
   retargets(before: Fields, after: Fields): boolean;
-  /**
-   * Config fields that are secrets themselves (a chat webhook URL): stored sealed with the
-   * credentials and returned masked (see secret-config.ts).
-   */
-  secretConfig?: readonly string[];
 }
 
 // A field the schema does not name is refused, never stored: an adapter that later reads a field of
@@ -260,19 +249,6 @@ function isAppleEndpoint(url: string): boolean {
   return (Object.values(APNS_ENDPOINTS) as string[]).includes(url);
 }
 
-/** A SendGrid verification key must be a P-256 public key: checked at PUT, not at the first callback. */
-function checkSendGridWebhookKey(key: unknown): void {
-  if (key === undefined) return;
-  try {
-    parseSendGridKey(String(key));
-  } catch (error) {
-    throw new ProviderConfigError(
-      'credentials.webhookVerificationKey',
-      `${(error as Error).message.startsWith('is not') ? (error as Error).message : 'is not a public key'} (paste the Verification Key SendGrid shows for the Signed Event Webhook)`,
-    );
-  }
-}
-
 /** A URL field longer than URL_MAX_LENGTH, refused naming it (checked where the field changes). */
 function checkUrlLength(path: string, url: unknown): void {
   if (typeof url === 'string' && url.length > URL_MAX_LENGTH)
@@ -298,8 +274,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['email'],
     config: smtpConfig,
     credentials: smtpCredentials,
-    create: (config, credentials, context) =>
-      createSmtpProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.smtp,
     // Checked as the HTTP providers check theirs, but only at PUT: nodemailer takes forms of
     // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
     checkAtPut: (config, stored) => {
@@ -318,8 +293,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['push'],
     config: apnsConfig,
     credentials: apnsCredentials,
-    create: (config, credentials, context) =>
-      createApnsProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.apns,
     targets: (config) => [
       urlTarget(
         config.endpoint === undefined ? 'config.environment' : 'config.endpoint',
@@ -337,8 +311,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['webhook'],
     config: webhookConfig,
     credentials: webhookCredentials,
-    create: (config, credentials, context) =>
-      createWebhookProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.webhook,
     // Only a new URL is checked: a stored one keeps working as it did (see checkAtPut).
     checkAtPut: (config, stored) => {
       if (stored?.url === config.url) return;
@@ -353,8 +326,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['sms'],
     config: twilioConfig,
     credentials: twilioCredentials,
-    create: (config, credentials, context) =>
-      createTwilioProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.twilio,
     targets: (config) => endpointTarget(config, TWILIO_API),
     retargets: endpointMoved,
   },
@@ -362,8 +334,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['email'],
     config: sesConfig,
     credentials: sesCredentials,
-    create: (config, credentials, context) =>
-      createSesProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.ses,
     checkAtPut: (config, stored) => checkFromLength(config.from, stored?.from),
     // A region that is no region names no host: create() refuses it, naming config.region (checking
     // the URL built from `x@10.0.0.1/` instead would blame config.endpoint, a field never given).
@@ -378,10 +349,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['email'],
     config: sendgridConfig,
     credentials: sendgridCredentials,
-    create: (config, credentials, context) => {
-      checkSendGridWebhookKey(credentials.webhookVerificationKey);
-      return createSendGridProvider(config as never, credentials as never, context);
-    },
+    ...PROVIDER_CLIENTS.sendgrid,
     checkAtPut: (config, stored) => checkFromLength(config.from, stored?.from),
     checkCredentials: (credentials) => checkSendGridApiKey(credentials.apiKey),
     targets: (config) => endpointTarget(config, SENDGRID_API),
@@ -391,27 +359,24 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['chat'],
     config: chatConfig,
     credentials: noCredentials,
-    create: (config, _credentials, context) => createSlackProvider(config as never, context),
+    ...PROVIDER_CLIENTS.slack,
     targets: chatTargets,
     // The only sealed value is the webhook URL itself, which every PUT gives again.
     retargets: () => false,
-    secretConfig: ['webhookUrl'],
   },
   discord: {
     channels: ['chat'],
     config: chatConfig,
     credentials: noCredentials,
-    create: (config, _credentials, context) => createDiscordProvider(config as never, context),
+    ...PROVIDER_CLIENTS.discord,
     targets: chatTargets,
     retargets: () => false,
-    secretConfig: ['webhookUrl'],
   },
   fcm: {
     channels: ['push'],
     config: fcmConfig,
     credentials: fcmCredentials,
-    create: (config, credentials, context) =>
-      createFcmProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.fcm,
     checkCredentials: (credentials) => checkServiceAccountSize(credentials.serviceAccount),
     targets: (config, credentials) => {
       const targets = [urlTarget('config.endpoint', config.endpoint ?? FCM_DEFAULT_ENDPOINT)];
@@ -428,13 +393,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     channels: ['webpush'],
     config: webpushConfig,
     credentials: webpushCredentials,
-    create: (config, credentials, context) =>
-      createWebPushProvider(config as never, credentials as never, context),
+    ...PROVIDER_CLIENTS.webpush,
     // Endpoints are the subscribers' (checked at device PUT and at every send), never the config's.
     targets: () => [],
     // The private key signs; it is never sent anywhere.
     retargets: () => false,
   },
 });
-
-export const SANDBOX = 'sandbox';

@@ -4,9 +4,9 @@ import { createOutboundGuard, type OutboundGuard } from '../security/outbound/in
 import { unseal } from '../security/secrets.ts';
 import type { Channel, DevicePlatform, IntegrationRecord } from '../shared/model.ts';
 import type { Store } from '../store/port.ts';
-import { PROVIDERS, SANDBOX } from './catalog.ts';
 import { DEFAULT_BREAKER } from './circuit-breaker.ts';
 import { Circuits } from './circuits.ts';
+import { providerClient, SANDBOX } from './clients.ts';
 import { withSecretConfig } from './secret-config.ts';
 
 export interface ResolvedProvider {
@@ -106,7 +106,7 @@ export class ProviderRegistry {
    */
   async checkIntegration(integration: IntegrationRecord): Promise<string | null> {
     if (integration.provider === SANDBOX) return null;
-    const definition = PROVIDERS[integration.provider];
+    const definition = providerClient(integration.provider);
     if (!definition) return `unknown provider "${integration.provider}"`;
     let credentials: Record<string, unknown> = {};
     try {
@@ -161,7 +161,7 @@ export class ProviderRegistry {
 
   private build(integration: IntegrationRecord): ChannelProvider {
     if (integration.provider === SANDBOX) return this.sandbox;
-    const definition = PROVIDERS[integration.provider];
+    const definition = providerClient(integration.provider);
     if (!definition)
       throw new Error(`integration ${integration.id} uses unknown provider "${integration.provider}"`);
     const credentials = integration.sealedCredentials

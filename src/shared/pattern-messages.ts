@@ -1,5 +1,3 @@
-import Type, { type TObjectOptions, type TSchema, type TString, type TStringOptions } from 'typebox';
-
 /**
  * A regular expression is no answer to a person: a 400 used to say `must match pattern
  * "^[^\s/?#\u0000-…]+$"`. A schema with a `pattern` carries what it accepts in words under
@@ -32,31 +30,3 @@ export const FORMAT_MESSAGES: Readonly<Record<string, string>> = {
   'iana-time-zone': 'must be an IANA time zone such as Europe/Berlin',
   'bcp47-locale': 'must be a language tag such as en or pt-BR',
 };
-
-/**
- * A string held to `pattern`; a value outside it is answered with `message` ("must be …").
- *
- * @example
- * const ClockTime = PatternString('^([01][0-9]|2[0-3]):[0-5][0-9]$', 'must be a time HH:MM (24 h)');
- */
-export function PatternString(pattern: string, message: string, options: TStringOptions = {}): TString {
-  return Type.String({ ...options, pattern, [PATTERN_MESSAGE]: message });
-}
-
-/**
- * Type.Record whose keys are held to `key`'s pattern; a key outside it is answered with the key
- * schema's message (see PatternString).
- *
- * @example
- * PatternRecord(CategoryName, ChannelChoices, { additionalProperties: false });
- */
-export function PatternRecord<Key extends TString, Value extends TSchema>(
-  key: Key,
-  value: Value,
-  options: TObjectOptions = {},
-) {
-  return Type.Record(key, value, {
-    ...options,
-    [KEY_MESSAGE]: (key as Record<string, unknown>)[PATTERN_MESSAGE],
-  });
-}

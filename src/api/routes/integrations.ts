@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ProviderConfigError } from '../../channels/port.ts';
-import { PROVIDERS, type ProviderDefinition, SANDBOX } from '../../providers/catalog.ts';
+import { PROVIDERS, type ProviderDefinition } from '../../providers/catalog.ts';
+import { SANDBOX } from '../../providers/clients.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-config.ts';
 import { seal, unseal } from '../../security/secrets.ts';

@@ -1,5 +1,5 @@
 import { convert } from 'html-to-text';
-import { isDeliverableEmail } from '../../ingest/fields.ts';
+import { isDeliverableEmail } from '../../ingest/addresses.ts';
 
 /** A mailbox: an address and an optional display name (`Acme <noreply@acme.test>`). */
 export interface Mailbox {

@@ -1,4 +1,4 @@
-import { PHONE_PATTERN } from '../../ingest/fields.ts';
+import { PHONE_PATTERN } from '../../ingest/addresses.ts';
 import {
   acceptedAnswer,
   baseUrl,
