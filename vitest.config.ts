@@ -36,7 +36,6 @@ const ALONE = [
   'test/integration/tenant-isolation.test.ts',
   'test/security/event-view-stream.test.ts',
   'test/security/topic-members-bulk.test.ts',
-  'test/store/sqlite-cancel-pages.test.ts',
   'test/unit/api/ws-keepalive.test.ts',
   // kill -9 and restarts under load
   'test/integration/chaos-kill.test.ts',

@@ -1205,10 +1205,12 @@ export interface ListingStore {
     now: number,
   ): Promise<SubscriberRecord[]>;
   /**
-   * Deletes the workflow (new events for it are refused as unknown) and, in the same transaction,
-   * cancels what it has not sent yet: its messages still waiting (queued or deferred), each with a
-   * timeline entry, and its events none of whose messages went out (scheduled, digesting, not yet
-   * delivered). Answers null when there was no such workflow.
+   * Deletes the workflow (new events for it are refused as unknown) and then cancels what it has
+   * not sent yet: its events none of whose messages went out (scheduled, digesting, not yet
+   * delivered), then its messages still waiting (queued or deferred), each with a timeline entry.
+   * Events and messages stored after the call began (the key PUT again meanwhile) are not touched. SQLite
+   * walks them a range a transaction, the event loop given back between; PostgreSQL in one
+   * statement. Answers null when there was no such workflow.
    */
   deleteWorkflow(tenantId: string, key: string, now: number): Promise<DeletedWorkflow | null>;
   /** Deletes the integration and its published circuit; answers whether there was one. */

@@ -20,6 +20,26 @@ export async function longestStall(work: () => Promise<unknown>): Promise<number
 }
 
 /**
+ * How many times `work` gave the event loop back (turns of setImmediate while it ran): 0 for
+ * work done in one synchronous block, however fast or slow the machine. A bound on turns holds on
+ * a loaded machine where a bound on milliseconds does not.
+ */
+export async function loopTurns(work: () => Promise<unknown>): Promise<number> {
+  let turns = 0;
+  let running = true;
+  const turn = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  await work().finally(() => {
+    running = false;
+  });
+  return turns;
+}
+
+/**
  * GETs `url` whole from another process (as a client elsewhere would, so its reading costs this
  * process's event loop nothing), answering "<status> <bytes>".
  */

@@ -1,10 +1,15 @@
 import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
-import { CANCELLABLE_SQL, workflowDeletedEntry } from '../cancellation.ts';
+import { CANCELLABLE_SQL, CANCELLABLE_STATUSES, workflowDeletedEntry } from '../cancellation.ts';
 import type { ListingStore, TopicRecord } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import type { SubscriberStatements } from './subscribers.ts';
+
+/** Rows a workflow's deletion walks per transaction (a few milliseconds' work each). */
+const SCAN_RANGE = 5_000;
+
+const yieldLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 type TopicRow = { key: string; name: string | null; created_at: number };
 const toTopic = (row: TopicRow): TopicRecord => ({ key: row.key, name: row.name, createdAt: row.created_at });
@@ -29,27 +34,37 @@ export function sqliteListingStore(
      WHERE tenant_id = ? AND topic_key IN (SELECT value FROM json_each(?)) GROUP BY topic_key`,
   );
   const deleteWorkflowRow = db.prepare('DELETE FROM workflows WHERE tenant_id = ? AND key = ?');
+  // A workflow's events and waiting messages are found by walking the tenant's events (primary
+  // key) and waiting messages (messages_by_status) a range at a time: one statement over all of
+  // them held the API thread — every tenant's requests — ~0.2 s at 30,000 events, more with the
+  // tenant's other events. Each range is its own transaction, the event loop given back between.
+  // Rows stored after the deletion (a workflow PUT again under the key) are not the deletion's:
+  // their rowids are above the largest when it began.
+  const lastEventRowid = db.prepare('SELECT max(rowid) FROM events').pluck();
+  const lastMessageRowid = db.prepare('SELECT max(rowid) FROM messages').pluck();
+  const eventRangeEnd = db
+    .prepare('SELECT id FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?')
+    .pluck();
   // Before its messages are cancelled: an event counts as unsent while none of its messages left
   // the waiting states.
   const cancelUnsentEvents = db.prepare(
     `UPDATE events SET status = 'cancelled'
-     WHERE tenant_id = @tenantId AND workflow = @key AND status = 'accepted'
+     WHERE tenant_id = @tenantId AND id > @after AND (@last IS NULL OR id <= @last)
+       AND workflow = @key AND status = 'accepted' AND rowid <= @lastRowid
        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = events.tenant_id
                         AND m.event_id = events.id AND m.status NOT IN (${CANCELLABLE_SQL}))`,
   );
+  const messageRangeEnd = db
+    .prepare(
+      'SELECT id FROM messages WHERE tenant_id = ? AND status = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?',
+    )
+    .pluck();
   const cancelWaitingMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
        timeline = json_insert(timeline, '$[#]', json(@entry))
-     WHERE tenant_id = @tenantId AND workflow = @key AND status IN (${CANCELLABLE_SQL})`,
+     WHERE tenant_id = @tenantId AND status = @status AND id > @after AND (@last IS NULL OR id <= @last)
+       AND workflow = @key AND rowid <= @lastRowid`,
   );
-  const deleteWorkflow = db.transaction((tenantId: string, key: string, now: number) => {
-    if (deleteWorkflowRow.run(tenantId, key).changes === 0) return null;
-    const entry = JSON.stringify(workflowDeletedEntry(key, now));
-    return {
-      events: cancelUnsentEvents.run({ tenantId, key }).changes,
-      messages: cancelWaitingMessages.run({ tenantId, key, now, entry }).changes,
-    };
-  });
   const deleteIntegrationRow = db.prepare('DELETE FROM integrations WHERE tenant_id = ? AND id = ?');
   const deleteCircuit = db.prepare(
     'DELETE FROM integration_circuits WHERE tenant_id = ? AND integration_id = ?',
@@ -91,7 +106,48 @@ export function sqliteListingStore(
       return upsertMany.immediate(tenantId, items, now);
     },
     async deleteWorkflow(tenantId, key, now) {
-      return deleteWorkflow.immediate(tenantId, key, now);
+      if (deleteWorkflowRow.run(tenantId, key).changes === 0) return null;
+      const entry = JSON.stringify(workflowDeletedEntry(key, now));
+      const eventsBefore = (lastEventRowid.get() as number | null) ?? 0;
+      const messagesBefore = (lastMessageRowid.get() as number | null) ?? 0;
+      const stopped = { events: 0, messages: 0 };
+      // Each range ends at the row SCAN_RANGE rows on (null: the rest); ranges of cancelled
+      // messages are walked from where they were, as they leave the status they were found by.
+      let after = '';
+      for (;;) {
+        const last = (eventRangeEnd.get(tenantId, after, SCAN_RANGE - 1) as string | undefined) ?? null;
+        stopped.events += cancelUnsentEvents.run({
+          tenantId,
+          key,
+          after,
+          last,
+          lastRowid: eventsBefore,
+        }).changes;
+        if (last === null) break;
+        after = last;
+        await yieldLoop();
+      }
+      for (const status of CANCELLABLE_STATUSES) {
+        after = '';
+        for (;;) {
+          const last =
+            (messageRangeEnd.get(tenantId, status, after, SCAN_RANGE - 1) as string | undefined) ?? null;
+          stopped.messages += cancelWaitingMessages.run({
+            tenantId,
+            status,
+            after,
+            last,
+            key,
+            now,
+            entry,
+            lastRowid: messagesBefore,
+          }).changes;
+          if (last === null) break;
+          after = last;
+          await yieldLoop();
+        }
+      }
+      return stopped;
     },
     async deleteIntegration(tenantId, id) {
       return deleteIntegration.immediate(tenantId, id);
