@@ -35,6 +35,7 @@ const ALONE = [
   'test/integration/inbox-snooze.test.ts',
   'test/integration/tenant-isolation.test.ts',
   'test/security/event-view-stream.test.ts',
+  'test/security/export-large-messages.test.ts',
   'test/security/topic-members-bulk.test.ts',
   'test/unit/api/ws-keepalive.test.ts',
   // kill -9 and restarts under load

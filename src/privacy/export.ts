@@ -1,3 +1,4 @@
+import { PAGE_BYTES } from '../api/sized-pages.ts';
 import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
 import type { SubscriberRecord } from '../shared/model.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
@@ -5,8 +6,23 @@ import type { Store } from '../store/port.ts';
 import { emptyPreferences } from '../store/preference-merge.ts';
 import { consentLogJson } from './consent.ts';
 
-/** Messages read per query: the export holds one page at a time, however many there are. */
+/** Messages read per query at most: the export holds one page at a time, however many there are. */
 export const EXPORT_PAGE = 200;
+
+/** Messages read by the first query: as many as a page of small ones after that (exportBatch). */
+const FIRST_BATCH = 2;
+
+/**
+ * How many messages the next query reads: as many as fit in about PAGE_BYTES of export at the
+ * mean size of the last batch (`bytes` over `read` messages), one at least, EXPORT_PAGE at most.
+ * A message's content may be 2 MB (MAX_MESSAGE_CHARS): a page of 200 such, read in one block (a
+ * SQLite read, or PostgreSQL's rows parsed), held the event loop — every tenant's requests — half
+ * a second in a 72 MB export, though the export gives it back between messages.
+ */
+export function exportBatch(bytes: number, read: number): number {
+  const fit = Math.floor(PAGE_BYTES / Math.max(1, bytes / Math.max(1, read)));
+  return Math.max(1, Math.min(EXPORT_PAGE, fit));
+}
 
 /**
  * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
@@ -44,20 +60,26 @@ export async function* exportSubscriber(
   yield '],"messages":[';
   let first = true;
   let beforeId: string | undefined;
+  let count = FIRST_BATCH;
   for (;;) {
     const page = await store.listMessages({
       tenantId,
       subscriberId: id,
-      limit: EXPORT_PAGE,
+      limit: count,
       ...(beforeId ? { beforeId } : {}),
     });
+    let bytes = 0;
     for (const message of page) {
       await slices.yieldIfDue();
-      yield (first ? '' : ',') + JSON.stringify({ ...messageView(message), data: message.data });
+      const json = JSON.stringify({ ...messageView(message), data: message.data });
+      bytes += json.length;
+      yield (first ? '' : ',') + json;
       first = false;
     }
-    if (page.length < EXPORT_PAGE) break;
+    if (page.length < count) break;
     beforeId = page.at(-1)!.id;
+    await slices.yieldIfDue();
+    count = exportBatch(bytes, page.length);
   }
   yield ']}';
 }

@@ -871,7 +871,13 @@ export interface MessageStore {
    */
   markEscalated(tenantId: string, ids: string[], entry: TimelineEntry, now: number): Promise<number>;
   saveSandboxCapture(capture: SandboxCapture): Promise<void>;
-  listSandboxCaptures(tenantId: string, limit: number, channel?: Channel): Promise<SandboxCapture[]>;
+  /** Up to `limit` captures, newest first; only those whose id sorts before `beforeId` when given. */
+  listSandboxCaptures(
+    tenantId: string,
+    limit: number,
+    channel?: Channel,
+    beforeId?: string,
+  ): Promise<SandboxCapture[]>;
 }
 
 /** A device as a PUT gives it, already validated. */

@@ -138,4 +138,35 @@ describe('Hostile input: lists of large workflow definitions and messages', () =
     expect(inboxSizes).toEqual([1, 1, 1, 1]);
     expect(new Set(inboxIds).size).toBe(4);
   }, 60_000);
+
+  it('answers sandbox captures about a megabyte of contents a page, the rest behind the cursor', async () => {
+    // A channel without an integration goes to the sandbox, which keeps each message's content.
+    const field = '{% for i in (1..4) %}{{ data.s }}{% endfor %}';
+    const wide = { channels: [{ channel: 'webhook', template: { title: field, body: field } }] };
+    expect((await server.call('PUT', '/v1/workflows/captured', wide)).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const sent = await server.call('POST', '/v1/events', {
+        workflow: 'captured',
+        to: ['watcher'],
+        data: { s: String(i).repeat(200_000) },
+      });
+      expect(sent.status).toBe(202);
+    }
+    const route = '/v1/sandbox/messages?channel=webhook&limit=500';
+    await waitFor(async () => (await readAll(route)).items.length === 3, 'three captures', 30_000, 100);
+
+    // All three were answered at once (for 500 such captures: 800 MB).
+    const first = await server.call('GET', route);
+    expect(first.body.items).toHaveLength(1);
+    expect(first.body.items[0].content.title).toHaveLength(800_000);
+    expect(first.body.nextCursor).not.toBeNull();
+    const { sizes, items } = await readAll(route);
+    expect(sizes).toEqual([1, 1, 1]);
+    const ids = items.map((c) => (c as { id: string }).id);
+    expect(ids).toEqual([...new Set(ids)].sort().reverse());
+    // A cursor this API did not issue is refused, naming it.
+    const other = await server.call('GET', `/v1/sandbox/messages?cursor=${first.body.nextCursor}x`);
+    expect(other.status).toBe(400);
+    expect(JSON.stringify(other.body)).toContain('cursor');
+  }, 60_000);
 });

@@ -2474,6 +2474,29 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.listSandboxCaptures(T, 10, 'sms')).toEqual([]);
         expect(await store.listSandboxCaptures(OTHER, 10)).toEqual([]);
       });
+
+      it('pages sandbox captures newest first, after an id, of a channel or all', async () => {
+        for (const [id, channel] of [
+          ['cap_a', 'email'],
+          ['cap_b', 'sms'],
+          ['cap_c', 'email'],
+        ] as const)
+          await store.saveSandboxCapture({
+            id,
+            tenantId: T,
+            messageId: `msg_${id}`,
+            channel,
+            to: 'a@x.io',
+            content: { subject: id },
+            createdAt: 1,
+          });
+        const ids = async (...args: [number, ('email' | 'sms')?, string?]) =>
+          (await store.listSandboxCaptures(T, ...args)).map((c) => c.id);
+        expect(await ids(2)).toEqual(['cap_c', 'cap_b']);
+        expect(await ids(2, undefined, 'cap_b')).toEqual(['cap_a']);
+        expect(await ids(10, 'email', 'cap_c')).toEqual(['cap_a']);
+        expect(await ids(10, 'email', 'cap_a')).toEqual([]);
+      });
     });
 
     describe('receipts and escalation', () => {

@@ -285,7 +285,7 @@ export const MessageView = Type.Object({
 export const ReplayQueued = Type.Object({ messageId: Type.String(), status: Type.Literal('queued') });
 
 export const SandboxCaptures = Type.Object({
-  nextCursor: Type.Null({ description: 'one page: the newest `limit` captures' }),
+  nextCursor: Cursor,
   items: Type.Array(
     Type.Object({
       id: Type.String(),

@@ -462,7 +462,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/sandbox/messages': {
     summary: 'What the sandbox provider captured instead of sending',
     tag: 'Messages',
-    success: ok(B.SandboxCaptures, 'captured messages, newest first'),
+    success: ok(
+      B.SandboxCaptures,
+      'a page of captured messages, newest first (fewer than `limit` when their contents are large: about 1 MB of them a page)',
+    ),
     query: { channel: 'email', limit: '5' },
   },
   'POST /v1/messages/{messageId}/receipt': {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { sendJob } from '../../pipeline/deps.ts';
-import type { MessageRecord } from '../../shared/model.ts';
+import type { MessageRecord, SandboxCapture } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
@@ -13,6 +13,9 @@ import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
 /** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */
 const CURSOR_TAG = 'm1';
+
+/** Marks the cursors of the sandbox's captures (paged by capture id). */
+const CAPTURE_TAG = 's1';
 
 /** The workflow version each message rendered with: its event's, read once per event of the page. */
 async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<string, number | null>> {
@@ -129,23 +132,36 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
   });
 
   const sandboxQuery = Type.Object(
-    { channel: Type.Optional(Channel), limit: Type.Optional(Limit(500, 50)) },
+    {
+      channel: Type.Optional(Channel),
+      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+      limit: Type.Optional(Limit(500, 50)),
+    },
     { additionalProperties: false },
   );
   app.get('/v1/sandbox/messages', { schema: { querystring: sandboxQuery } }, async (request) => {
-    const query = request.query as { channel?: MessageRecord['channel']; limit?: number };
-    const captures = await store.listSandboxCaptures(request.tenantId, query.limit ?? 50, query.channel);
-    return {
-      items: captures.map((c) => ({
+    const query = request.query as { channel?: MessageRecord['channel']; cursor?: string; limit?: number };
+    const start = query.cursor === undefined ? undefined : readCursor(query.cursor, CAPTURE_TAG, 1)[0];
+    // A capture holds a message's content (up to MAX_MESSAGE_CHARS): 500 of them were answered
+    // at once. A page stops at about PAGE_BYTES of contents, as the message lists do (readSized).
+    const { rows, size } = await readSized<SandboxCapture>(
+      (after, count) => store.listSandboxCaptures(request.tenantId, count, query.channel, after?.id ?? start),
+      query.limit ?? 50,
+      (c) => jsonBytes(c.content),
+    );
+    return pageOf(
+      rows,
+      size,
+      CAPTURE_TAG,
+      (c) => c.id,
+      (c) => ({
         id: c.id,
         messageId: c.messageId,
         channel: c.channel,
         to: c.to,
         content: c.content,
         createdAt: iso(c.createdAt),
-      })),
-      // The newest `limit` captures: one page, in the shape of every list.
-      nextCursor: null,
-    };
+      }),
+    );
   });
 }

@@ -370,18 +370,16 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         ],
       );
     },
-    async listSandboxCaptures(tenantId, limit, channel?: Channel) {
-      const { rows } = channel
-        ? await run<SandboxCaptureRow>(
-            db,
-            'SELECT * FROM sandbox_captures WHERE tenant_id = $1 AND channel = $2 ORDER BY id DESC LIMIT $3',
-            [tenantId, channel, limit],
-          )
-        : await run<SandboxCaptureRow>(
-            db,
-            'SELECT * FROM sandbox_captures WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2',
-            [tenantId, limit],
-          );
+    async listSandboxCaptures(tenantId, limit, channel?: Channel, beforeId?: string) {
+      const values: unknown[] = [tenantId];
+      const where = ['tenant_id = $1'];
+      if (channel) where.push(`channel = $${values.push(channel)}`);
+      if (beforeId !== undefined) where.push(`id < $${values.push(beforeId)}`);
+      const { rows } = await run<SandboxCaptureRow>(
+        db,
+        `SELECT * FROM sandbox_captures WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(limit)}`,
+        values,
+      );
       return rows.map((row) => toSandboxCapture(row, personal));
     },
   };

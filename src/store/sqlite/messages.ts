@@ -153,11 +153,13 @@ export function sqliteMessageStore(
     `INSERT INTO sandbox_captures (tenant_id, id, message_id, channel, recipient, content, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  const capturesAll = db.prepare(
-    'SELECT * FROM sandbox_captures WHERE tenant_id = ? ORDER BY id DESC LIMIT ?',
-  );
-  const capturesChannel = db.prepare(
-    'SELECT * FROM sandbox_captures WHERE tenant_id = ? AND channel = ? ORDER BY id DESC LIMIT ?',
+  // One statement per shape (a channel or not, a page after the first or not): each planned alike.
+  const capturesSql = (channel: boolean, before: boolean) =>
+    `SELECT * FROM sandbox_captures WHERE tenant_id = @tenantId${channel ? ' AND channel = @channel' : ''}${
+      before ? ' AND id < @beforeId' : ''
+    } ORDER BY id DESC LIMIT @limit`;
+  const captures = [false, true].map((channel) =>
+    [false, true].map((before) => db.prepare(capturesSql(channel, before))),
   );
   const eventMessagesSql = (before: string) =>
     `SELECT ${EVENT_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_event
@@ -406,10 +408,14 @@ export function sqliteMessageStore(
         c.createdAt,
       );
     },
-    async listSandboxCaptures(tenantId, limit, channel?: Channel) {
-      const rows = (
-        channel ? capturesChannel.all(tenantId, channel, limit) : capturesAll.all(tenantId, limit)
-      ) as SandboxCaptureRow[];
+    async listSandboxCaptures(tenantId, limit, channel?: Channel, beforeId?: string) {
+      const statement = captures[channel ? 1 : 0]![beforeId === undefined ? 0 : 1]!;
+      const rows = statement.all({
+        tenantId,
+        limit,
+        ...(channel ? { channel } : {}),
+        ...(beforeId === undefined ? {} : { beforeId }),
+      }) as SandboxCaptureRow[];
       return rows.map((row) => toSandboxCapture(row, personal));
     },
   };

@@ -189,6 +189,37 @@ describe('the render budget', () => {
     expect(() => renderFields(compiled, scope)).toThrow(/memory alloc limit exceeded/);
   });
 
+  it('charges filters that read each item through the scope, so one call over an event-sized array is refused', () => {
+    // 500,000 numbers: 1 MB of event data. Charged an item a unit, `where` over them held the
+    // worker thread 1.6–2 s a render (3.3 s a message, given one more budget), `find` and `has` 2 s,
+    // `sample` 0.5 s, `map` 0.4 s; a sort of 150,000 numbers 270 ms.
+    const data = { arr: Array.from({ length: 500_000 }, (_, i) => i % 2) };
+    for (const filter of [
+      'where: "x"',
+      'reject: "x"',
+      'group_by: "x"',
+      'find: "x", 1',
+      'find_index: "x", 1',
+      'has: "x", 1',
+      'map: "x"',
+      'sample: 10',
+      'sort',
+    ]) {
+      const compiled = compileFields({ body: `{{ data.arr | ${filter} | size }}` });
+      const started = performance.now();
+      expect(() => renderFields(compiled, { ...scope, data }), filter).toThrow(/memory alloc limit exceeded/);
+      expect(performance.now() - started, filter).toBeLessThan(MESSAGE_BUDGET_MS * 4);
+    }
+    const sorted = compileFields({ body: '{{ data.arr | slice: 0, 150000 | sort | size }}' });
+    expect(() => renderFields(sorted, { ...scope, data })).toThrow(/memory alloc limit exceeded/);
+    // Lists of the size a message shows still filter, map and sort.
+    const products = Array.from({ length: 2000 }, (_, i) => ({ id: i, kind: i % 3 === 0 ? 'a' : 'b' }));
+    const legit = compileFields({
+      body: '{{ data.products | where: "kind", "a" | map: "id" | sort | last }} {{ data.products | group_by: "kind" | size }} {{ data.products | find: "id", 7 | map: "kind" }} {{ data.products | sample: 3 | size }}',
+    });
+    expect(renderFields(legit, { ...scope, data: { products } }).body).toBe('1998 2 b 3');
+  });
+
   it('charges sorting and comparing filters for the text they compare: long strings are refused, short lists sort', () => {
     // 2,048 references to two nearly equal 100,000-character strings: each comparison walks both
     // whole (and sort_natural lower-cases them): seconds of one filter call, charged 2,048 items.
