@@ -69,6 +69,23 @@ describe('integration PUT refuses settings no send could use', () => {
     await expectRefused('smtp-dkim', smtp({ dkim }, { dkimPrivateKey }), `config.dkim.${field}`);
   });
 
+  // Found by the hostile-input sweep: each was a 200, stored, and changed nothing about a send.
+  it('SMTP: a DKIM key without config.dkim (it would never sign) names credentials.dkimPrivateKey', async () => {
+    await expectRefused('smtp-dkim-key', smtp({}, { dkimPrivateKey }), 'credentials.dkimPrivateKey');
+  });
+
+  it.each([
+    ['without a user to log in with', {}, {}],
+    ['with secure (TLS from the first byte)', { secure: true }, { user: 'relay', pass: 'hunter2' }],
+  ])('SMTP: insecure %s does nothing and names config.insecure', async (_, config, credentials) => {
+    await expectRefused('smtp-insecure', smtp({ insecure: true, ...config }, credentials), 'config.insecure');
+  });
+
+  it('SMTP: insecure with a user on a plain connection is taken', async () => {
+    const ok = await put('smtp-insecure-ok', smtp({ insecure: true }, { user: 'relay', pass: 'hunter2' }));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+  });
+
   it('SMTP: a login and DKIM names that are right are taken', async () => {
     const ok = await put(
       'smtp-ok',

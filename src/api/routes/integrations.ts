@@ -130,8 +130,8 @@ function buildOffline(
   providers: ProviderRegistry,
 ): void {
   const client = offline(() => {
-    definition.checkAtPut?.(config, stored);
-    if (credentials.given) definition.checkCredentials?.(credentials.given);
+    definition.checkAtPut?.(config, stored, credentials);
+    if (credentials.given) definition.checkCredentials?.(credentials.given, config);
     return definition.create(config, credentials.used, { outbound: providers.outbound });
   });
   void client.close?.().catch(() => undefined);
