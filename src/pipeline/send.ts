@@ -18,7 +18,7 @@ import {
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec, MessageUpdate } from '../store/port.ts';
-import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { unsubscribeLink } from './links.ts';
@@ -111,6 +111,18 @@ function outbound(
   if (extras.unsubscribeUrl) sent.unsubscribeUrl = extras.unsubscribeUrl;
   if (extras.leftQueue) sent.leftQueue = extras.leftQueue;
   return sent;
+}
+
+/**
+ * The send's attempt number counted over the whole send, and of how many. A send that waited (a
+ * rate limit, spent retry budgets) goes on as a new job holding only the attempts it had left
+ * (`maxAttempts` = SEND_MAX_ATTEMPTS less those made), so the job's own count starts again at 1:
+ * the attempts made before it are the difference. Without this a dead message said "gave up after
+ * 3 attempts" when 8 were made.
+ */
+function sendAttempt(job: { attempts: number; maxAttempts: number }): { attemptNo: number; of: number } {
+  const before = Math.max(0, SEND_MAX_ATTEMPTS - job.maxAttempts);
+  return { attemptNo: before + job.attempts, of: before + job.maxAttempts };
 }
 
 /** The message of each send job, in the jobs' order (null: gone): one read per tenant of the batch. */
@@ -305,7 +317,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       await settleUnsent(message, 'failed', detail, { error: detail, reason: 'no_address' });
       return DONE;
     }
-    const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
+    const { attemptNo, of } = sendAttempt(job);
+    const attempt = `attempt ${attemptNo} of ${of}`;
     // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
     // when the template asks for it.
     const unreadCount =
@@ -342,7 +355,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               content,
               device,
               unreadCount,
-              attempt: job.attempts,
+              attempt: attemptNo,
               unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow, subscriber),
               leftQueue,
             }),
@@ -443,7 +456,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         return DONE;
       case 'retryable': {
         if (job.attempts >= job.maxAttempts) {
-          await record(message, 'dead', `gave up after ${job.attempts} attempts: ${outcome.reason}`, {
+          await record(message, 'dead', `gave up after ${attemptNo} attempts: ${outcome.reason}`, {
             error: outcome.reason,
             reason: 'retries_exhausted',
           });
