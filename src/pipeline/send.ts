@@ -41,7 +41,10 @@ const RECORD_THROUGH_OUTAGE_MS = 20_000;
 
 interface SendPayload {
   messageId: string;
-  /** Set when this send waited for a slot of that integration's rate limit: it goes without another. */
+  /**
+   * Set when this send waited for a slot of that integration's rate limit: its first run goes
+   * without another (its retries take slots of their own).
+   */
   slotOf?: string;
 }
 
@@ -207,7 +210,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     message: MessageRecord,
     batch: BatchReads,
   ): Promise<JobResult> {
-    const { slotOf } = job.payload as SendPayload;
+    // The slot the send waited for is one send's: its first run takes it. A retry of the same job
+    // (a provider asking for one) is another send, held to the limit like any: going without a
+    // slot, a failing integration limited to 1/s was sent a retry every few milliseconds.
+    const slotOf = job.attempts === 1 ? (job.payload as SendPayload).slotOf : undefined;
     const workflow = batch.workflow(message);
     // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
     const record: typeof recordStatus = async (m, status, detail, extra = {}) => {

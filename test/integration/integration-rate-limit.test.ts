@@ -135,4 +135,54 @@ describe('integration rateLimit.perSecond', () => {
       await hook();
     }
   });
+
+  // Found with the test above: a send that had waited for a slot went without the limiter on every
+  // retry after it, so a failing integration limited to 1/s was sent all 8 tries within a second.
+  it('holds the retries of a send that waited to the limit too', async () => {
+    expect((await hook({ enabled: false })).status).toBe(200);
+    const limited = await server.call('PUT', '/v1/integrations/hook-retries', {
+      channel: 'webhook',
+      provider: 'webhook',
+      config: { url: receiver.url },
+      credentials: { secret: 'whsec_0123456789abcdef0123456789' },
+      rateLimit: { perSecond: 1 },
+    });
+    expect(limited.status).toBe(200);
+    receiver.setDefaultResponse({ status: 503, headers: { 'retry-after': '0' } });
+    try {
+      const sent = await server.call('POST', '/v1/events', {
+        workflow: 'ping',
+        to: ['sub-retries'],
+        data: { n: 0 },
+      });
+      expect(sent.status).toBe(202);
+      const message = (await waitFor(
+        async () => {
+          const view = await server.call('GET', `/v1/events/${sent.body.eventId}`);
+          const found = view.body.messages?.[0];
+          return found?.status === 'dead' ? found : null;
+        },
+        'the message dead',
+        30_000,
+      )) as Json;
+      const timeline = (await server.call('GET', `/v1/messages/${message.messageId}`)).body
+        .timeline as Json[];
+      const entries = timeline.map((entry) =>
+        entry.status === 'sending'
+          ? 'try'
+          : /sends at most 1\/s; waits until/.test(entry.detail ?? '')
+            ? 'wait'
+            : null,
+      );
+      const sequence = entries.filter((entry) => entry !== null);
+      expect(sequence.filter((entry) => entry === 'try')).toHaveLength(8);
+      // Each retry asks for no delay and so comes within the second its try used: it waits for the
+      // next one. (One may cross into the next second on its own, so not every retry need wait.)
+      expect(sequence.filter((entry) => entry === 'wait').length).toBeGreaterThanOrEqual(6);
+    } finally {
+      receiver.setDefaultResponse({ status: 200 });
+      await server.call('DELETE', '/v1/integrations/hook-retries');
+      await hook();
+    }
+  });
 });
