@@ -19,7 +19,7 @@ import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
 import { unreadBodyError } from './no-body.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
-import { jsonCharsetError, printable, repeatedHeaderError } from './request-framing.ts';
+import { contentEncodingError, jsonCharsetError, printable, repeatedHeaderError } from './request-framing.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -380,6 +380,12 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       return;
     const mode: AuthMode = config?.auth ?? 'server';
     await authenticator.authenticate(request, mode, config?.queryToken === true);
+  });
+
+  // After authentication (onRequest), before any parser reads the body.
+  app.addHook('preParsing', async (request) => {
+    const coded = contentEncodingError(request.headers);
+    if (coded) throw coded;
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

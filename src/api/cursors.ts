@@ -40,15 +40,22 @@ export function refuseCursor(cursor: string | undefined): void {
     );
 }
 
-/** The query of a list that is always one page: a `cursor` is accepted by the schema, then refused. */
-export const OnePageQuery = Type.Object({
-  cursor: Type.Optional(
-    Type.String({
-      maxLength: 200,
-      description: 'never issued: the list is always one page (any cursor is a 400)',
-    }),
-  ),
-});
+/**
+ * The query of a list that is always one page: a `cursor` is accepted by the schema, then refused
+ * (refuseCursor); any other parameter is a 400 naming it, as on the lists that page. `limit` is
+ * one of those: a page bound on a list that never pages would be taken and do nothing.
+ */
+export const OnePageQuery = Type.Object(
+  {
+    cursor: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'never issued: the list is always one page (any cursor is a 400)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 /**
  * A list's page from rows read one past `limit`: there is a next page exactly when that extra

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { ApiError } from './errors.ts';
 
 /**
@@ -36,6 +37,29 @@ export function jsonCharsetError(contentType: string | undefined): ApiError | nu
   return new ApiError(
     'unsupported_media_type',
     `JSON bodies are UTF-8 (RFC 8259); charset=${printable(charset).slice(0, 40)} is not accepted`,
+  );
+}
+
+/**
+ * A body is read as it arrives: none is decompressed. One sent with a content coding (`gzip`,
+ * `br`, `deflate`, …) would be parsed as if plain (its coded bytes, or plain JSON mislabelled), so
+ * it is refused with 415 and `Accept-Encoding: identity` (RFC 7694 §3). `identity` is no coding.
+ * Null when the request sends no body, or sends it uncoded.
+ */
+export function contentEncodingError(headers: IncomingHttpHeaders): ApiError | null {
+  const header = headers['content-encoding'];
+  if (header === undefined) return null;
+  const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+  const codings = header
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (!hasBody || codings.length === 0) return null;
+  return new ApiError(
+    'unsupported_media_type',
+    `request bodies are read as sent: Content-Encoding ${printable(codings.join(', '), 40)} is not accepted; send the body uncompressed`,
+    [{ path: 'content-encoding', message: 'must be identity, or left out' }],
+    { 'accept-encoding': 'identity' },
   );
 }
 

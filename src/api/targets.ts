@@ -1,4 +1,5 @@
 import type { OutboundGuard } from '../security/outbound/index.ts';
+import { isHostNameOrAddress } from '../shared/host-name.ts';
 import { ApiError, type ErrorDetail, validationError } from './errors.ts';
 
 const BLOCKED =
@@ -38,4 +39,22 @@ export function refuseBlockedTargets(
   if (invalid.length > 0) throw invalidAs(invalid);
   if (blocked.length > 0)
     throw new ApiError('blocked_target', `${blocked[0]!.path} ${blocked[0]!.message}`, blocked);
+}
+
+/**
+ * The targets whose host is no host name or IP address (src/shared/host-name.ts), as details
+ * naming their fields (an integration answers them 422). A host the integration already had at that field passes, so that one stored
+ * before the rule can still be changed (disabled, reprioritised) while it keeps it.
+ */
+export function unusableHosts(targets: NamedTarget[], stored: NamedTarget[]): ErrorDetail[] {
+  const kept = new Set(stored.map((target) => `${target.path}\n${target.host}`));
+  return targets
+    .filter(({ host, path }) => !isHostNameOrAddress(host) && !kept.has(`${path}\n${host}`))
+    .map(({ path }) => ({
+      path,
+      message:
+        path === 'config.host'
+          ? 'must be a host name (such as smtp.example.com) or an IP address: no scheme, port, quotes or spaces'
+          : 'names a host that is no host name or IP address (quotes, braces or other characters no DNS name has)',
+    }));
 }

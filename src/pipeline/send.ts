@@ -18,7 +18,7 @@ import {
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec, MessageUpdate } from '../store/port.ts';
-import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
+import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { unsubscribeLink } from './links.ts';
@@ -41,7 +41,10 @@ const RECORD_THROUGH_OUTAGE_MS = 20_000;
 
 interface SendPayload {
   messageId: string;
-  /** Set when this send waited for a slot of that integration's rate limit: it goes without another. */
+  /**
+   * Set when this send waited for a slot of that integration's rate limit: its first run goes
+   * without another (its retries take slots of their own).
+   */
   slotOf?: string;
 }
 
@@ -111,6 +114,18 @@ function outbound(
   if (extras.unsubscribeUrl) sent.unsubscribeUrl = extras.unsubscribeUrl;
   if (extras.leftQueue) sent.leftQueue = extras.leftQueue;
   return sent;
+}
+
+/**
+ * The send's attempt number counted over the whole send, and of how many. A send that waited (a
+ * rate limit, spent retry budgets) goes on as a new job holding only the attempts it had left
+ * (`maxAttempts` = SEND_MAX_ATTEMPTS less those made), so the job's own count starts again at 1:
+ * the attempts made before it are the difference. Without this a dead message said "gave up after
+ * 3 attempts" when 8 were made.
+ */
+function sendAttempt(job: { attempts: number; maxAttempts: number }): { attemptNo: number; of: number } {
+  const before = Math.max(0, SEND_MAX_ATTEMPTS - job.maxAttempts);
+  return { attemptNo: before + job.attempts, of: before + job.maxAttempts };
 }
 
 /** The message of each send job, in the jobs' order (null: gone): one read per tenant of the batch. */
@@ -195,7 +210,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     message: MessageRecord,
     batch: BatchReads,
   ): Promise<JobResult> {
-    const { slotOf } = job.payload as SendPayload;
+    // The slot the send waited for is one send's: its first run takes it. A retry of the same job
+    // (a provider asking for one) is another send, held to the limit like any: going without a
+    // slot, a failing integration limited to 1/s was sent a retry every few milliseconds.
+    const slotOf = job.attempts === 1 ? (job.payload as SendPayload).slotOf : undefined;
     const workflow = batch.workflow(message);
     // Every settled send (sent, or ended for good) queues the fallback step after it, if there is one.
     const record: typeof recordStatus = async (m, status, detail, extra = {}) => {
@@ -305,7 +323,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       await settleUnsent(message, 'failed', detail, { error: detail, reason: 'no_address' });
       return DONE;
     }
-    const attempt = `attempt ${job.attempts} of ${job.maxAttempts}`;
+    const { attemptNo, of } = sendAttempt(job);
+    const attempt = `attempt ${attemptNo} of ${of}`;
     // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
     // when the template asks for it.
     const unreadCount =
@@ -342,7 +361,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               content,
               device,
               unreadCount,
-              attempt: job.attempts,
+              attempt: attemptNo,
               unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow, subscriber),
               leftQueue,
             }),
@@ -443,7 +462,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         return DONE;
       case 'retryable': {
         if (job.attempts >= job.maxAttempts) {
-          await record(message, 'dead', `gave up after ${job.attempts} attempts: ${outcome.reason}`, {
+          await record(message, 'dead', `gave up after ${attemptNo} attempts: ${outcome.reason}`, {
             error: outcome.reason,
             reason: 'retries_exhausted',
           });

@@ -2,7 +2,12 @@ import Type, { type TSchema } from 'typebox';
 import { checkedFrom, checkFromLength } from '../channels/email/sender.ts';
 import { checkSendGridApiKey, SENDGRID_API } from '../channels/email/sendgrid.ts';
 import { isAwsRegion } from '../channels/email/ses.ts';
-import { checkDkimNames, checkSmtpLogin } from '../channels/email/smtp-settings.ts';
+import {
+  checkDkimKeyUsed,
+  checkDkimNames,
+  checkInsecureUsed,
+  checkSmtpLogin,
+} from '../channels/email/smtp-settings.ts';
 import { ProviderConfigError } from '../channels/port.ts';
 import { APNS_ENDPOINTS, apnsEndpoint } from '../channels/push/apns.ts';
 import { FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
@@ -24,6 +29,12 @@ export interface ProviderTarget {
   port?: string;
 }
 
+/** The credentials of a `PUT`: those it gives, and those the integration will use (given, else stored). */
+export interface PutCredentials {
+  given: Fields | undefined;
+  used: Fields;
+}
+
 /** One provider Tidings can talk to: which channels it serves and what its config and credentials look like. */
 export interface ProviderDefinition extends ProviderClient {
   channels: readonly Channel[] | 'any';
@@ -34,15 +45,17 @@ export interface ProviderDefinition extends ProviderClient {
    * client: integrations stored before a check existed go on sending as they did, and can still
    * be changed (disabled, given another priority) while they keep the value it would refuse.
    * `stored` is the config of the integration being replaced, if it has this provider. Throws
-   * ProviderConfigError naming a bad field.
+   * ProviderConfigError naming a bad field. `credentials` are those the PUT gives (if any) and those
+   * the integration will use (given or stored).
    */
-  checkAtPut?(config: Fields, stored: Fields | null): void;
+  checkAtPut?(config: Fields, stored: Fields | null, credentials: PutCredentials): void;
   /**
    * Checks of the credentials a `PUT` gives, never of stored ones (which go on as they were):
    * values the client can be built with but no send could use, or could use only to sign with
-   * less than was given. Throws ProviderConfigError naming a bad field.
+   * less than was given, or that the config gives no use (a key for a feature left off). Throws
+   * ProviderConfigError naming a bad field.
    */
-  checkCredentials?(credentials: Fields): void;
+  checkCredentials?(credentials: Fields, config: Fields): void;
   /**
    * The hosts the config (and credentials, where they name one: FCM's `token_uri`) point at, for
    * the private-target check at `PUT`. `credentials` are the ones the integration will use: given
@@ -277,12 +290,16 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     ...PROVIDER_CLIENTS.smtp,
     // Checked as the HTTP providers check theirs, but only at PUT: nodemailer takes forms of
     // `from` that parseMailbox does not, and an SMTP integration that sends today must go on.
-    checkAtPut: (config, stored) => {
+    checkAtPut: (config, stored, credentials) => {
       checkFromLength(config.from, stored?.from);
       if (stored?.from !== config.from) checkedFrom(config.from);
       if (JSON.stringify(stored?.dkim) !== JSON.stringify(config.dkim)) checkDkimNames(config.dkim);
+      checkInsecureUsed(config, stored, credentials);
     },
-    checkCredentials: checkSmtpLogin,
+    checkCredentials: (credentials, config) => {
+      checkSmtpLogin(credentials);
+      checkDkimKeyUsed(credentials, config);
+    },
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||

@@ -199,17 +199,41 @@ describe('cursors', () => {
     }
   });
 
-  it('refuses any cursor on the lists that are always one page: integrations, webhook endpoints, devices', async () => {
+  const onePageLists = [
+    '/v1/integrations',
+    '/v1/webhook-endpoints',
+    '/v1/subscribers/cur_devices/devices',
+    '/v1/subscribers/cur_devices/consent-log',
+  ];
+
+  it('refuses any cursor on the lists that are always one page: integrations, webhook endpoints, devices, consent log', async () => {
     await server.call('PUT', '/v1/subscribers/cur_devices', {});
-    for (const route of [
-      '/v1/integrations',
-      '/v1/webhook-endpoints',
-      '/v1/subscribers/cur_devices/devices',
-    ]) {
+    for (const route of onePageLists) {
       const listed = await server.call('GET', route);
       expect(listed.status, route).toBe(200);
       expect(listed.body.nextCursor).toBeNull();
       await expectRefused(route);
+    }
+  });
+
+  // Found by the hostile-input sweep: these lists ignored every parameter (the consent log had no
+  // query schema at all), so `?limit=1` answered the whole list and a typo went unnoticed, while
+  // the lists that page answer 400 for a parameter they do not take.
+  it('refuses a parameter the one-page lists do not take, limit included, naming it', async () => {
+    await server.call('PUT', '/v1/subscribers/cur_devices', {});
+    for (const route of onePageLists) {
+      for (const [query, name] of [
+        ['limit=1', 'limit'],
+        ['status=sent', 'status'],
+        ['curser=x', 'curser'],
+      ]) {
+        const answer = await server.call('GET', `${route}?${query}`);
+        expect(answer.status, `${route}?${query}`).toBe(400);
+        expect(answer.body.error.code).toBe('validation_failed');
+        expect(answer.body.error.details.map((d: Json) => d.path)).toEqual([name]);
+      }
+      // A parameter sent empty is one not sent (as on every list).
+      expect((await server.call('GET', `${route}?cursor=&limit=`)).status, route).toBe(200);
     }
   });
 });

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
@@ -240,6 +241,59 @@ describe('Finding 7 — limits that disagree', () => {
     });
     expect(bigHeaders.status).toBe(431);
     expect(bigHeaders.body.error.code).toBe('header_fields_too_large');
+  });
+});
+
+describe('bodies with a content coding', () => {
+  // Found by the hostile-input sweep: a body sent with Content-Encoding: gzip was parsed as if
+  // plain (JSON mislabelled as gzip was taken; real gzip bytes were a misleading invalid_json).
+  it.each(['gzip', 'br', 'deflate', 'identity, gzip'])(
+    'refuses Content-Encoding: %s with 415',
+    async (coding) => {
+      const answer = await server.call(
+        'POST',
+        '/v1/events',
+        { workflow: 'alert', to: ['coded'] },
+        { headers: { 'content-encoding': coding } },
+      );
+      expect(answer.status).toBe(415);
+      expect(answer.body.error).toMatchObject({
+        code: 'unsupported_media_type',
+        details: [{ path: 'content-encoding', message: 'must be identity, or left out' }],
+      });
+      expect(answer.headers.get('accept-encoding')).toBe('identity');
+    },
+  );
+
+  it('refuses a gzip-compressed body with 415, not invalid_json, and takes identity', async () => {
+    const coded = await fetch(`${server.url}/v1/events`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${server.key}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: gzipSync(JSON.stringify({ workflow: 'alert', to: ['coded'] })),
+    });
+    expect(coded.status).toBe(415);
+    expect(((await coded.json()) as Json).error.code).toBe('unsupported_media_type');
+    const plain = await server.call(
+      'POST',
+      '/v1/events',
+      { workflow: 'alert', to: ['uncoded'] },
+      { headers: { 'content-encoding': 'identity' } },
+    );
+    expect(plain.status).toBe(202);
+  });
+
+  it('authenticates first: without a key the answer is 401', async () => {
+    const answer = await server.call(
+      'POST',
+      '/v1/events',
+      {},
+      { auth: null, headers: { 'content-encoding': 'gzip' } },
+    );
+    expect(answer.status).toBe(401);
   });
 });
 

@@ -69,6 +69,97 @@ describe('integration PUT refuses settings no send could use', () => {
     await expectRefused('smtp-dkim', smtp({ dkim }, { dkimPrivateKey }), `config.dkim.${field}`);
   });
 
+  // Found by the hostile-input sweep: each was a 200, stored, and changed nothing about a send.
+  it('SMTP: a DKIM key without config.dkim (it would never sign) names credentials.dkimPrivateKey', async () => {
+    await expectRefused('smtp-dkim-key', smtp({}, { dkimPrivateKey }), 'credentials.dkimPrivateKey');
+  });
+
+  it.each([
+    ['without a user to log in with', {}, {}],
+    ['with secure (TLS from the first byte)', { secure: true }, { user: 'relay', pass: 'hunter2' }],
+  ])('SMTP: insecure %s does nothing and names config.insecure', async (_, config, credentials) => {
+    await expectRefused('smtp-insecure', smtp({ insecure: true, ...config }, credentials), 'config.insecure');
+  });
+
+  it('SMTP: insecure with a user on a plain connection is taken', async () => {
+    const ok = await put('smtp-insecure-ok', smtp({ insecure: true }, { user: 'relay', pass: 'hunter2' }));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+  });
+
+  // Found by the hostile-input sweep: each was a 200 and failed every send (no such host).
+  it.each([
+    '"smtp.example.com"',
+    'mailto:x',
+    'smtp://smtp.example.com',
+    'smtp.example.com:587',
+    'smtp example.com',
+    ' smtp.example.com',
+    'relay/smtp',
+    '[smtp.example.com]',
+    'bücher.example',
+  ])('SMTP: the host %j (no host name or IP address) names config.host', async (host) => {
+    // An id of its own: a host taken by mistake must not make the next case's 404 check fail.
+    await expectRefused(`smtp-host-${Buffer.from(host).toString('hex')}`, smtp({ host }, {}), 'config.host');
+  });
+
+  it.each([
+    'smtp.example.com',
+    'mail-relay_1.example.com.',
+    '203.0.114.9',
+    '2606:4700::1111',
+    '[2606:4700::1111]',
+  ])('SMTP: the host %j is taken', async (host) => {
+    const ok = await put('smtp-host-ok', smtp({ host }, {}));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+  });
+
+  it.each([
+    [
+      'webhook',
+      'webhook',
+      { url: 'https://"hooks.example.com"/tidings' },
+      { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+      'config.url',
+    ],
+    ['chat', 'slack', { webhookUrl: 'https://hooks.{slack}.com/services/T/B/x' }, {}, 'config.webhookUrl'],
+    [
+      'email',
+      'sendgrid',
+      { from: 'a@acme.test', endpoint: 'https://api!sendgrid.com' },
+      { apiKey: 'SG.abc.def' },
+      'config.endpoint',
+    ],
+  ])(
+    '%s (%s): a URL whose host has characters no DNS name has names the field',
+    async (channel, provider, config, credentials, path) => {
+      await expectRefused(`url-host-${provider}`, { channel, provider, config, credentials }, path);
+    },
+  );
+
+  it('SMTP: a host stored before the rule can be kept by a PUT that changes something else', async () => {
+    const config = { host: '"smtp.example.com"', port: 587, from: 'a@acme.test' };
+    await server.tidings.store.putIntegration(
+      {
+        tenantId: 'default',
+        id: 'smtp-legacy-host',
+        channel: 'email',
+        provider: 'smtp',
+        priority: 1,
+        config,
+        sealedCredentials: null,
+        enabled: true,
+      },
+      Date.now(),
+    );
+    const kept = await put('smtp-legacy-host', { channel: 'email', provider: 'smtp', config, priority: 2 });
+    expect(kept.status, JSON.stringify(kept.body)).toBe(200);
+    const moved = await put('smtp-legacy-host', {
+      ...smtp({ host: '"smtp.example.org"' }, {}),
+    });
+    expect(moved.status).toBe(422);
+    expect(moved.body.error.details.map((d: Json) => d.path)).toEqual(['config.host']);
+  });
+
   it('SMTP: a login and DKIM names that are right are taken', async () => {
     const ok = await put(
       'smtp-ok',

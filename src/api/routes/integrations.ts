@@ -11,7 +11,7 @@ import type { ApiContext } from '../context.ts';
 import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { IdParams, IntegrationBody } from '../schemas.ts';
-import { refuseBlockedTargets } from '../targets.ts';
+import { refuseBlockedTargets, unusableHosts } from '../targets.ts';
 import { compileValidator, type Validator } from '../validation.ts';
 import { integrationView } from '../views.ts';
 
@@ -131,8 +131,8 @@ function buildOffline(
   providers: ProviderRegistry,
 ): void {
   const client = offline(() => {
-    definition.checkAtPut?.(config, stored);
-    if (credentials.given) definition.checkCredentials?.(credentials.given);
+    definition.checkAtPut?.(config, stored, credentials);
+    if (credentials.given) definition.checkCredentials?.(credentials.given, config);
     return definition.create(config, credentials.used, { outbound: providers.outbound });
   });
   void client.close?.().catch(() => undefined);
@@ -171,11 +171,11 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         refuseUrlControlCharacters(config, stored);
         const credentials = body.credentials ?? storedCredentials;
         // A host that is no host is, like every config field an integration cannot use, a 422.
-        refuseBlockedTargets(
-          providers.outbound,
-          definition.targets(config, credentials),
-          unprocessableFields,
-        );
+        const targets = definition.targets(config, credentials);
+        refuseBlockedTargets(providers.outbound, targets, unprocessableFields);
+        const storedTargets = stored ? definition.targets(stored.config, stored.credentials) : [];
+        const badHosts = unusableHosts(targets, storedTargets);
+        if (badHosts.length > 0) throw unprocessableFields(badHosts);
         checkCredentialsFollow(definition, body, config, existing);
         buildOffline(
           definition,

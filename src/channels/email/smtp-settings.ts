@@ -49,3 +49,45 @@ export function checkDkimNames(dkim: unknown): void {
     }
   }
 }
+
+/**
+ * A DKIM key given without `config.dkim` would be sealed and stored but never sign anything (the
+ * transport signs only when `dkim` names the domain and selector): the email goes out unsigned
+ * while the integration looks set up for DKIM. Checked on the credentials a `PUT` gives.
+ */
+export function checkDkimKeyUsed(credentials: Fields, config: Fields): void {
+  if (credentials.dkimPrivateKey !== undefined && config.dkim === undefined) {
+    throw new ProviderConfigError(
+      'credentials.dkimPrivateKey',
+      'is used only with config.dkim (domainName and keySelector): set config.dkim to sign, or leave the key out',
+    );
+  }
+}
+
+/**
+ * `insecure` only allows AUTH without TLS. With `secure` (TLS from the first byte) or without a
+ * `user` to log in with it changes nothing, and one set to mean "no TLS" would be silently unused
+ * (a relay offering STARTTLS is still upgraded). Checked when the PUT gives credentials or changes
+ * `insecure` or `secure`: an integration stored before the check keeps the config it has.
+ */
+export function checkInsecureUsed(
+  config: Fields,
+  stored: Fields | null,
+  credentials: { given: Fields | undefined; used: Fields },
+): void {
+  if (config.insecure !== true) return;
+  const unchanged = stored?.insecure === true && stored.secure === config.secure;
+  if (unchanged && credentials.given === undefined) return;
+  if (config.secure === true) {
+    throw new ProviderConfigError(
+      'config.insecure',
+      'does nothing with config.secure (TLS from the first byte): leave it out',
+    );
+  }
+  if (!credentials.used.user) {
+    throw new ProviderConfigError(
+      'config.insecure',
+      'only allows a login without TLS, and there is no credentials.user to log in with: leave it out',
+    );
+  }
+}

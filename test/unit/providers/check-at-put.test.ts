@@ -4,7 +4,7 @@ import { PROVIDERS } from '../../../src/providers/catalog.ts';
 
 const smtp = { host: 'smtp.acme.test', port: 587 };
 const check = (config: Record<string, unknown>, stored: Record<string, unknown> | null) => () =>
-  PROVIDERS.smtp!.checkAtPut!(config, stored);
+  PROVIDERS.smtp!.checkAtPut!(config, stored, { given: undefined, used: {} });
 
 describe('SMTP config.from, checked only at PUT', () => {
   it('refuses a from that is no address on a new integration, naming config.from', () => {
