@@ -29,17 +29,28 @@ export async function emitInboxRead(context: EmitContext, item: MarkedItem, now:
   await emitInboxReads(context, [item], now);
 }
 
-/** `message.read` for each of a read-all's items that it (at `now`) made read, queued in one write. */
+/** Webhook jobs queued per write by a read-all: a subscriber may have read thousands of items at once. */
+const READ_EVENTS_PER_WRITE = 1_000;
+
+/**
+ * `message.read` for each of a read-all's items that it (at `now`) made read, queued a thousand
+ * jobs a write with the event loop given back between: one write of every item's jobs (50,000
+ * unread items, two endpoints) held the API thread for a whole transaction.
+ */
 export async function emitInboxReads(
   context: EmitContext,
   items: readonly MarkedItem[],
   now: number,
 ): Promise<void> {
-  const jobs: JobSpec[] = [];
+  let jobs: JobSpec[] = [];
   for (const item of items) {
     if (item.status !== 'read' || item.readAt !== now) continue;
     context.metrics?.delivery.message(item.channel, 'read');
     jobs.push(...(await context.webhooks.forMessage(item, { status: 'read' }, now)));
+    if (jobs.length < READ_EVENTS_PER_WRITE) continue;
+    await queue(context, jobs);
+    jobs = [];
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   await queue(context, jobs);
 }

@@ -102,7 +102,26 @@ export function listingContract(storeOf: () => Store, T: string, OTHER: string):
         msg('m_far', 'evt_far', { tenantId: OTHER }),
       ]);
 
+      // evt_sent is a broadcast mid-way: it counts every part, three still to run.
+      const [held] = (
+        await store.claimJobs({
+          owner: 'w1',
+          now: 2_000,
+          leaseMs: 60_000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        })
+      ).filter((job) => job.tenantId === T);
+      await store.completeJobs(
+        'w1',
+        [held!.id],
+        [],
+        [{ jobId: held!.id, tenantId: T, eventId: 'evt_sent', by: 2 }],
+      );
+      expect(await store.getEvent(T, 'evt_sent')).toMatchObject({ openParts: 3, countsEveryPart: true });
+
       expect(await store.deleteWorkflow(T, 'welcome', 9)).toEqual({ events: 2, messages: 2 });
+      // Its parts left will find no workflow and make nothing: none is left to wait for.
+      expect(await store.getEvent(T, 'evt_sent')).toMatchObject({ status: 'accepted', openParts: 0 });
       expect(await store.getWorkflow(T, 'welcome')).toBeNull();
       expect((await store.getEvent(T, 'evt_sent'))?.status).toBe('accepted');
       for (const id of ['evt_waiting', 'evt_scheduled'])

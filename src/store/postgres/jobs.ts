@@ -50,7 +50,8 @@ export function partsParam(parts: OpenPartsChange[]): string {
  * in whatever order the join yields, and two of them deadlock (40P01), losing a batch's write.
  */
 export function changeOpenPartsFrom(param: string, done: string): string {
-  return `UPDATE events e SET open_parts = e.open_parts + c.amount, counts_every_part = TRUE
+  return `UPDATE events e SET open_parts = e.open_parts + c.amount,
+        counts_every_part = CASE WHEN e.counts_every_part IS NULL THEN NULL ELSE TRUE END
       FROM (SELECT ev.tenant_id, ev.id, s.amount
               FROM (SELECT r.tenant_id, r.event_id, sum(r.amount)::INT AS amount
                       FROM jsonb_to_recordset(${param}::jsonb) AS r(job_id BIGINT, tenant_id TEXT, event_id TEXT, amount INT)

@@ -67,17 +67,25 @@ export function postgresListingStore(pool: pg.Pool, personal: PersonalData): Lis
       const { rows } = await run<{ deleted: number; events: number; messages: number }>(
         pool,
         `WITH w AS (DELETE FROM workflows WHERE tenant_id = $1 AND key = $2 RETURNING 1),
+         -- An unsent event is cancelled; one that sent something and counts every part (a
+         -- broadcast mid-way) has parts left that will find no workflow and make nothing: none is
+         -- left to run, or it would read processing for good. One UPDATE: a row changes once.
          e AS (
-           UPDATE events SET status = 'cancelled'
-            WHERE tenant_id = $1 AND workflow = $2 AND status = 'accepted' AND EXISTS (SELECT 1 FROM w)
-              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = events.tenant_id
-                               AND m.event_id = events.id AND m.status NOT IN (${CANCELLABLE_SQL}))
-           RETURNING 1),
+           UPDATE events SET
+             status = CASE WHEN u.unsent THEN 'cancelled' ELSE events.status END,
+             open_parts = CASE WHEN u.unsent THEN events.open_parts ELSE 0 END
+             FROM (SELECT ev.id, NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = ev.tenant_id
+                            AND m.event_id = ev.id AND m.status NOT IN (${CANCELLABLE_SQL})) AS unsent
+                     FROM events ev
+                    WHERE ev.tenant_id = $1 AND ev.workflow = $2 AND ev.status = 'accepted') AS u
+            WHERE events.tenant_id = $1 AND events.id = u.id AND EXISTS (SELECT 1 FROM w)
+              AND (u.unsent OR events.counts_every_part)
+           RETURNING u.unsent),
          m AS (
            UPDATE messages SET status = 'cancelled', updated_at = $3, timeline = timeline || $4::jsonb
             WHERE tenant_id = $1 AND workflow = $2 AND status IN (${CANCELLABLE_SQL}) AND EXISTS (SELECT 1 FROM w)
            RETURNING 1)
-         SELECT (SELECT count(*) FROM w)::INT AS deleted, (SELECT count(*) FROM e)::INT AS events,
+         SELECT (SELECT count(*) FROM w)::INT AS deleted, (SELECT count(*) FROM e WHERE unsent)::INT AS events,
                 (SELECT count(*) FROM m)::INT AS messages`,
         [tenantId, key, now, entry],
       );

@@ -51,8 +51,9 @@ export function sqliteEventStore(
   );
   // One open part: the event's first (fanout) job (EventRecord.openParts).
   const insertEvent = db.prepare(
-    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version, open_parts)
-     VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, 1)`,
+    `INSERT INTO events (tenant_id, id, workflow, payload, priority, status, created_at, workflow_version,
+       open_parts, counts_every_part)
+     VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, 1, 0)`,
   );
   const getEvent = db.prepare('SELECT * FROM events WHERE tenant_id = ? AND id = ?');
   const getEventsOf = db.prepare(

@@ -22,7 +22,9 @@ export function jobStatements(db: Database.Database) {
   const remove = db.prepare('DELETE FROM jobs WHERE id = ? AND lease_owner = ?');
   const held = db.prepare('SELECT 1 FROM jobs WHERE id = ? AND lease_owner = ?').pluck();
   const changeOpenParts = db.prepare(
-    'UPDATE events SET open_parts = open_parts + ?, counts_every_part = 1 WHERE tenant_id = ? AND id = ?',
+    `UPDATE events SET open_parts = open_parts + ?,
+       counts_every_part = CASE WHEN counts_every_part IS NULL THEN NULL ELSE 1 END
+     WHERE tenant_id = ? AND id = ?`,
   );
   /** Queues `spec`; answers the new job's id. */
   function enqueue(spec: JobSpec, now = Date.now()): number {

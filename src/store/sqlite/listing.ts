@@ -9,6 +9,12 @@ import type { SubscriberStatements } from './subscribers.ts';
 /** Rows a workflow's deletion walks per transaction (a few milliseconds' work each). */
 const SCAN_RANGE = 5_000;
 
+/** Queued last: a deferred message released meanwhile becomes queued, and is walked then. */
+const WALK_ORDER = [...CANCELLABLE_STATUSES].sort((a, b) => Number(a === 'queued') - Number(b === 'queued'));
+
+/** Above every id Tidings makes (ASCII): the upper bound of a walk's last range. */
+const ABOVE_EVERY_ID = '\u{10ffff}';
+
 const yieldLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 type TopicRow = { key: string; name: string | null; created_at: number };
@@ -46,13 +52,22 @@ export function sqliteListingStore(
     .prepare('SELECT id FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?')
     .pluck();
   // Before its messages are cancelled: an event counts as unsent while none of its messages left
-  // the waiting states.
+  // the waiting states. `@upper` bounds the range through the primary key (the last range's is
+  // above every id), so each statement reads its range only.
   const cancelUnsentEvents = db.prepare(
     `UPDATE events SET status = 'cancelled'
-     WHERE tenant_id = @tenantId AND id > @after AND (@last IS NULL OR id <= @last)
+     WHERE tenant_id = @tenantId AND id > @after AND id <= @upper
        AND workflow = @key AND status = 'accepted' AND rowid <= @lastRowid
        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = events.tenant_id
                         AND m.event_id = events.id AND m.status NOT IN (${CANCELLABLE_SQL}))`,
+  );
+  // An event that sent something and counts every part (a broadcast mid-way) has parts left that
+  // will find no workflow and make nothing: none is left to run, or it would read `processing`
+  // for good.
+  const closeCountedEvents = db.prepare(
+    `UPDATE events SET open_parts = 0
+     WHERE tenant_id = @tenantId AND id > @after AND id <= @upper
+       AND workflow = @key AND status = 'accepted' AND counts_every_part = 1 AND rowid <= @lastRowid`,
   );
   const messageRangeEnd = db
     .prepare(
@@ -62,7 +77,7 @@ export function sqliteListingStore(
   const cancelWaitingMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
        timeline = json_insert(timeline, '$[#]', json(@entry))
-     WHERE tenant_id = @tenantId AND status = @status AND id > @after AND (@last IS NULL OR id <= @last)
+     WHERE tenant_id = @tenantId AND status = @status AND id > @after AND id <= @upper
        AND workflow = @key AND rowid <= @lastRowid`,
   );
   const deleteIntegrationRow = db.prepare('DELETE FROM integrations WHERE tenant_id = ? AND id = ?');
@@ -111,38 +126,34 @@ export function sqliteListingStore(
       const eventsBefore = (lastEventRowid.get() as number | null) ?? 0;
       const messagesBefore = (lastMessageRowid.get() as number | null) ?? 0;
       const stopped = { events: 0, messages: 0 };
-      // Each range ends at the row SCAN_RANGE rows on (null: the rest); ranges of cancelled
-      // messages are walked from where they were, as they leave the status they were found by.
+      // Each range ends at the row SCAN_RANGE rows on (or, the last, above every id); ranges of
+      // cancelled messages are walked from where they were, as they leave the status they were
+      // found by.
       let after = '';
       for (;;) {
-        const last = (eventRangeEnd.get(tenantId, after, SCAN_RANGE - 1) as string | undefined) ?? null;
-        stopped.events += cancelUnsentEvents.run({
-          tenantId,
-          key,
-          after,
-          last,
-          lastRowid: eventsBefore,
-        }).changes;
-        if (last === null) break;
+        const last = eventRangeEnd.get(tenantId, after, SCAN_RANGE - 1) as string | undefined;
+        const range = { tenantId, key, after, upper: last ?? ABOVE_EVERY_ID, lastRowid: eventsBefore };
+        stopped.events += cancelUnsentEvents.run(range).changes;
+        closeCountedEvents.run(range);
+        if (last === undefined) break;
         after = last;
         await yieldLoop();
       }
-      for (const status of CANCELLABLE_STATUSES) {
+      for (const status of WALK_ORDER) {
         after = '';
         for (;;) {
-          const last =
-            (messageRangeEnd.get(tenantId, status, after, SCAN_RANGE - 1) as string | undefined) ?? null;
+          const last = messageRangeEnd.get(tenantId, status, after, SCAN_RANGE - 1) as string | undefined;
           stopped.messages += cancelWaitingMessages.run({
             tenantId,
             status,
             after,
-            last,
+            upper: last ?? ABOVE_EVERY_ID,
             key,
             now,
             entry,
             lastRowid: messagesBefore,
           }).changes;
-          if (last === null) break;
+          if (last === undefined) break;
           after = last;
           await yieldLoop();
         }

@@ -173,6 +173,7 @@ export const TABLES: readonly TableSpec[] = [
       created_at: 'int',
       workflow_version: 'int',
       open_parts: 'int',
+      counts_every_part: 'bool',
     },
   },
   {

@@ -214,10 +214,17 @@ describe('the render budget', () => {
     expect(() => renderFields(sorted, { ...scope, data })).toThrow(/memory alloc limit exceeded/);
     // Lists of the size a message shows still filter, map and sort.
     const products = Array.from({ length: 2000 }, (_, i) => ({ id: i, kind: i % 3 === 0 ? 'a' : 'b' }));
-    const legit = compileFields({
-      body: '{{ data.products | where: "kind", "a" | map: "id" | sort | last }} {{ data.products | group_by: "kind" | size }} {{ data.products | find: "id", 7 | map: "kind" }} {{ data.products | sample: 3 | size }}',
-    });
-    expect(renderFields(legit, { ...scope, data: { products } }).body).toBe('1998 2 b 3');
+    // One render each: the point is what is charged, not how fast a loaded machine runs four.
+    const legit: [string, string][] = [
+      ['{{ data.products | where: "kind", "a" | map: "id" | sort | last }}', '1998'],
+      ['{{ data.products | group_by: "kind" | size }}', '2'],
+      ['{{ data.products | find: "id", 7 | map: "kind" }}', 'b'],
+      ['{{ data.products | sample: 3 | size }}', '3'],
+    ];
+    for (const [body, expected] of legit)
+      expect(renderFields(compileFields({ body }), { ...scope, data: { products } }).body, body).toBe(
+        expected,
+      );
   });
 
   it('charges sorting and comparing filters for the text they compare: long strings are refused, short lists sort', () => {

@@ -5,5 +5,8 @@
 -- (an event delivered by its first job alone, the common case) a part that made messages writes
 -- nothing, and the event's messages tell its status. Without it, such an event read `completed`
 -- as soon as the messages of its first deliver jobs were delivered, with others still queued.
--- Events accepted before this migration keep NULL and read as they did.
+-- Events accepted before this migration keep NULL, and a change to their count leaves it NULL:
+-- their parts that made messages were never counted, so they read as they did (a broadcast in
+-- flight across the upgrade would otherwise be marked with a count that can no longer reach 0).
+-- New events are inserted with 0 (src/store/sqlite/events.ts).
 ALTER TABLE events ADD COLUMN counts_every_part INTEGER;
