@@ -1,16 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
 import type { SubscriberPatch } from '../../shared/model.ts';
-import { CANCELLABLE_SQL, CANCELLABLE_STATUSES, workflowDeletedEntry } from '../cancellation.ts';
+import { CANCELLABLE_SQL, workflowDeletedEntry } from '../cancellation.ts';
 import type { ListingStore, TopicRecord } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import type { SubscriberStatements } from './subscribers.ts';
 
 /** Rows a workflow's deletion walks per transaction (a few milliseconds' work each). */
 const SCAN_RANGE = 5_000;
-
-/** Queued last: a deferred message released meanwhile becomes queued, and is walked then. */
-const WALK_ORDER = [...CANCELLABLE_STATUSES].sort((a, b) => Number(a === 'queued') - Number(b === 'queued'));
 
 /** Above every id Tidings makes (ASCII): the upper bound of a walk's last range. */
 const ABOVE_EVERY_ID = '\u{10ffff}';
@@ -40,24 +37,24 @@ export function sqliteListingStore(
      WHERE tenant_id = ? AND topic_key IN (SELECT value FROM json_each(?)) GROUP BY topic_key`,
   );
   const deleteWorkflowRow = db.prepare('DELETE FROM workflows WHERE tenant_id = ? AND key = ?');
-  // A workflow's events and waiting messages are found by walking the tenant's events (primary
-  // key) and waiting messages (messages_by_status) a range at a time: one statement over all of
-  // them held the API thread — every tenant's requests — ~0.2 s at 30,000 events, more with the
-  // tenant's other events. Each range is its own transaction, the event loop given back between.
-  // Rows stored after the deletion (a workflow PUT again under the key) are not the deletion's:
-  // their rowids are above the largest when it began.
+  // A workflow's events, and their waiting messages, are found by walking the tenant's events a
+  // range of the primary key at a time: one statement over all of them held the API thread —
+  // every tenant's requests — ~0.2 s at 30,000 events, more with the tenant's other events. Each
+  // range is one transaction, the event loop given back between. Rows stored after the deletion
+  // (a workflow PUT again under the key) are not the deletion's: their rowids are above the
+  // largest when it began.
   const lastEventRowid = db.prepare('SELECT max(rowid) FROM events').pluck();
   const lastMessageRowid = db.prepare('SELECT max(rowid) FROM messages').pluck();
   const eventRangeEnd = db
     .prepare('SELECT id FROM events WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?')
     .pluck();
-  // Before its messages are cancelled: an event counts as unsent while none of its messages left
-  // the waiting states. `@upper` bounds the range through the primary key (the last range's is
-  // above every id), so each statement reads its range only.
+  // `@upper` bounds a range through the primary key (the last range's is above every id), so
+  // each statement reads its range only. Before its messages are cancelled: an event counts as
+  // unsent while none of its messages left the waiting states.
   const cancelUnsentEvents = db.prepare(
     `UPDATE events SET status = 'cancelled'
      WHERE tenant_id = @tenantId AND id > @after AND id <= @upper
-       AND workflow = @key AND status = 'accepted' AND rowid <= @lastRowid
+       AND workflow = @key AND status = 'accepted' AND rowid <= @eventsBefore
        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = events.tenant_id
                         AND m.event_id = events.id AND m.status NOT IN (${CANCELLABLE_SQL}))`,
   );
@@ -67,19 +64,23 @@ export function sqliteListingStore(
   const closeCountedEvents = db.prepare(
     `UPDATE events SET open_parts = 0
      WHERE tenant_id = @tenantId AND id > @after AND id <= @upper
-       AND workflow = @key AND status = 'accepted' AND counts_every_part = 1 AND rowid <= @lastRowid`,
+       AND workflow = @key AND status = 'accepted' AND counts_every_part = 1 AND rowid <= @eventsBefore`,
   );
-  const messageRangeEnd = db
-    .prepare(
-      'SELECT id FROM messages WHERE tenant_id = ? AND status = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?',
-    )
-    .pluck();
+  // The range's events' waiting messages, through messages_by_event (those of cancelled events
+  // too: a delivery past its check may have written some after).
   const cancelWaitingMessages = db.prepare(
     `UPDATE messages SET status = 'cancelled', updated_at = @now,
        timeline = json_insert(timeline, '$[#]', json(@entry))
-     WHERE tenant_id = @tenantId AND status = @status AND id > @after AND id <= @upper
-       AND workflow = @key AND rowid <= @lastRowid`,
+     WHERE tenant_id = @tenantId
+       AND event_id IN (SELECT id FROM events WHERE tenant_id = @tenantId AND id > @after AND id <= @upper
+                          AND workflow = @key)
+       AND workflow = @key AND status IN (${CANCELLABLE_SQL}) AND rowid <= @messagesBefore`,
   );
+  const deleteWorkflowRange = db.transaction((range: Record<string, string | number>) => {
+    const events = cancelUnsentEvents.run(range).changes;
+    closeCountedEvents.run(range);
+    return { events, messages: cancelWaitingMessages.run(range).changes };
+  });
   const deleteIntegrationRow = db.prepare('DELETE FROM integrations WHERE tenant_id = ? AND id = ?');
   const deleteCircuit = db.prepare(
     'DELETE FROM integration_circuits WHERE tenant_id = ? AND integration_id = ?',
@@ -126,37 +127,26 @@ export function sqliteListingStore(
       const eventsBefore = (lastEventRowid.get() as number | null) ?? 0;
       const messagesBefore = (lastMessageRowid.get() as number | null) ?? 0;
       const stopped = { events: 0, messages: 0 };
-      // Each range ends at the row SCAN_RANGE rows on (or, the last, above every id); ranges of
-      // cancelled messages are walked from where they were, as they leave the status they were
-      // found by.
       let after = '';
       for (;;) {
+        // The range ends at the event SCAN_RANGE on, or (the last) above every id.
         const last = eventRangeEnd.get(tenantId, after, SCAN_RANGE - 1) as string | undefined;
-        const range = { tenantId, key, after, upper: last ?? ABOVE_EVERY_ID, lastRowid: eventsBefore };
-        stopped.events += cancelUnsentEvents.run(range).changes;
-        closeCountedEvents.run(range);
+        const upper = last ?? ABOVE_EVERY_ID;
+        const done = deleteWorkflowRange.immediate({
+          tenantId,
+          key,
+          after,
+          upper,
+          now,
+          entry,
+          eventsBefore,
+          messagesBefore,
+        });
+        stopped.events += done.events;
+        stopped.messages += done.messages;
         if (last === undefined) break;
         after = last;
         await yieldLoop();
-      }
-      for (const status of WALK_ORDER) {
-        after = '';
-        for (;;) {
-          const last = messageRangeEnd.get(tenantId, status, after, SCAN_RANGE - 1) as string | undefined;
-          stopped.messages += cancelWaitingMessages.run({
-            tenantId,
-            status,
-            after,
-            upper: last ?? ABOVE_EVERY_ID,
-            key,
-            now,
-            entry,
-            lastRowid: messagesBefore,
-          }).changes;
-          if (last === undefined) break;
-          after = last;
-          await yieldLoop();
-        }
       }
       return stopped;
     },
