@@ -82,65 +82,14 @@ describe('integration rateLimit.perSecond', () => {
     expect(timelines.flat().filter((entry: Json) => entry.status === 'failed')).toEqual([]);
   });
 
-  // Found by the hostile-input sweep: a send that waited went on as a new job holding the attempts
-  // it had left, whose own count started at 1 again, so the timeline said "attempt 1 of 5" on the
-  // fourth try and the dead message "gave up after 3 attempts" when 8 had been made.
-  it("counts a send's attempts across its waits: the dead message says how many were made", async () => {
-    // An integration of its own, so its limit starts unused: the first try goes at once, and the
-    // wait comes after it. Every try is refused and asks for no delay, so a retry comes within
-    // the second the try before it used, and waits for the limit before going on.
+  /**
+   * The timeline of a message sent through an integration of its own (`id`, limited to 1/s, so its
+   * limit starts unused) whose every try is refused asking for no delay, once the message is dead:
+   * each retry comes within the second the try before it used and waits for the limit.
+   */
+  async function deadTimelineAtOnePerSecond(id: string, subscriberId: string): Promise<Json[]> {
     expect((await hook({ enabled: false })).status).toBe(200);
-    const counted = await server.call('PUT', '/v1/integrations/hook-counted', {
-      channel: 'webhook',
-      provider: 'webhook',
-      config: { url: receiver.url },
-      credentials: { secret: 'whsec_0123456789abcdef0123456789' },
-      rateLimit: { perSecond: 1 },
-    });
-    expect(counted.status).toBe(200);
-    receiver.setDefaultResponse({ status: 503, headers: { 'retry-after': '0' } });
-    try {
-      const sent = await server.call('POST', '/v1/events', {
-        workflow: 'ping',
-        to: ['sub-dead'],
-        data: { n: 0 },
-      });
-      expect(sent.status).toBe(202);
-      const message = (await waitFor(
-        async () => {
-          const view = await server.call('GET', `/v1/events/${sent.body.eventId}`);
-          const found = view.body.messages?.[0];
-          return found?.status === 'dead' ? found : null;
-        },
-        'the message dead',
-        30_000,
-      )) as Json;
-      const timeline = (await server.call('GET', `/v1/messages/${message.messageId}`)).body
-        .timeline as Json[];
-      const firstTry = timeline.findIndex((entry) => entry.status === 'sending');
-      const waited = timeline.findIndex((entry) =>
-        /sends at most 1\/s; waits until/.test(entry.detail ?? ''),
-      );
-      expect(firstTry).toBeGreaterThan(-1);
-      expect(waited).toBeGreaterThan(firstTry);
-      const tries = timeline.filter((entry) => entry.status === 'sending').map((entry) => entry.detail);
-      expect(tries.map((detail: string) => /^attempt (\d+) of (\d+)/.exec(detail)?.slice(1, 3))).toEqual(
-        Array.from({ length: 8 }, (_, n) => [String(n + 1), '8']),
-      );
-      expect(timeline.at(-1)).toMatchObject({ status: 'dead' });
-      expect(timeline.at(-1).detail).toMatch(/^gave up after 8 attempts: /);
-    } finally {
-      receiver.setDefaultResponse({ status: 200 });
-      await server.call('DELETE', '/v1/integrations/hook-counted');
-      await hook();
-    }
-  });
-
-  // Found with the test above: a send that had waited for a slot went without the limiter on every
-  // retry after it, so a failing integration limited to 1/s was sent all 8 tries within a second.
-  it('holds the retries of a send that waited to the limit too', async () => {
-    expect((await hook({ enabled: false })).status).toBe(200);
-    const limited = await server.call('PUT', '/v1/integrations/hook-retries', {
+    const limited = await server.call('PUT', `/v1/integrations/${id}`, {
       channel: 'webhook',
       provider: 'webhook',
       config: { url: receiver.url },
@@ -152,7 +101,7 @@ describe('integration rateLimit.perSecond', () => {
     try {
       const sent = await server.call('POST', '/v1/events', {
         workflow: 'ping',
-        to: ['sub-retries'],
+        to: [subscriberId],
         data: { n: 0 },
       });
       expect(sent.status).toBe(202);
@@ -165,24 +114,46 @@ describe('integration rateLimit.perSecond', () => {
         'the message dead',
         30_000,
       )) as Json;
-      const timeline = (await server.call('GET', `/v1/messages/${message.messageId}`)).body
-        .timeline as Json[];
-      const entries = timeline.map((entry) =>
-        entry.status === 'sending'
-          ? 'try'
-          : /sends at most 1\/s; waits until/.test(entry.detail ?? '')
-            ? 'wait'
-            : null,
-      );
-      const sequence = entries.filter((entry) => entry !== null);
-      expect(sequence.filter((entry) => entry === 'try')).toHaveLength(8);
-      // Each retry asks for no delay and so comes within the second its try used: it waits for the
-      // next one. (One may cross into the next second on its own, so not every retry need wait.)
-      expect(sequence.filter((entry) => entry === 'wait').length).toBeGreaterThanOrEqual(6);
+      return (await server.call('GET', `/v1/messages/${message.messageId}`)).body.timeline as Json[];
     } finally {
       receiver.setDefaultResponse({ status: 200 });
-      await server.call('DELETE', '/v1/integrations/hook-retries');
+      await server.call('DELETE', `/v1/integrations/${id}`);
       await hook();
     }
+  }
+
+  // Found by the hostile-input sweep: a send that waited went on as a new job holding the attempts
+  // it had left, whose own count started at 1 again, so the timeline said "attempt 1 of 5" on the
+  // fourth try and the dead message "gave up after 3 attempts" when 8 had been made.
+  it("counts a send's attempts across its waits: the dead message says how many were made", async () => {
+    const timeline = await deadTimelineAtOnePerSecond('hook-counted', 'sub-dead');
+    const firstTry = timeline.findIndex((entry) => entry.status === 'sending');
+    const waited = timeline.findIndex((entry) => /sends at most 1\/s; waits until/.test(entry.detail ?? ''));
+    expect(firstTry).toBeGreaterThan(-1);
+    expect(waited).toBeGreaterThan(firstTry);
+    const tries = timeline.filter((entry) => entry.status === 'sending').map((entry) => entry.detail);
+    expect(tries.map((detail: string) => /^attempt (\d+) of (\d+)/.exec(detail)?.slice(1, 3))).toEqual(
+      Array.from({ length: 8 }, (_, n) => [String(n + 1), '8']),
+    );
+    expect(timeline.at(-1)).toMatchObject({ status: 'dead' });
+    expect(timeline.at(-1).detail).toMatch(/^gave up after 8 attempts: /);
+  });
+
+  // Found with the test above: a send that had waited for a slot went without the limiter on every
+  // retry after it, so a failing integration limited to 1/s was sent all 8 tries within a second.
+  it('holds the retries of a send that waited to the limit too', async () => {
+    const timeline = await deadTimelineAtOnePerSecond('hook-retries', 'sub-retries');
+    const entries = timeline.map((entry) =>
+      entry.status === 'sending'
+        ? 'try'
+        : /sends at most 1\/s; waits until/.test(entry.detail ?? '')
+          ? 'wait'
+          : null,
+    );
+    const sequence = entries.filter((entry) => entry !== null);
+    expect(sequence.filter((entry) => entry === 'try')).toHaveLength(8);
+    // Each retry asks for no delay and so comes within the second its try used: it waits for the
+    // next one. (One may cross into the next second on its own, so not every retry need wait.)
+    expect(sequence.filter((entry) => entry === 'wait').length).toBeGreaterThanOrEqual(6);
   });
 });
