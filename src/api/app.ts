@@ -15,7 +15,7 @@ import { createAuthenticator } from './auth.ts';
 import { refuseOtherBodies } from './body-types.ts';
 import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
-import { corsHeaders, isBrowserFacing, preflightHeaders } from './cors.ts';
+import { corsHeaders, isBrowserFacing, isReceipt, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
 import { unreadBodyError } from './no-body.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
@@ -365,8 +365,13 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     const repeated = repeatedHeaderError(request.raw.rawHeaders);
     if (repeated) throw repeated;
     if (request.method === 'OPTIONS') {
-      if (request.headers['access-control-request-method'] && isBrowserFacing(request.url)) {
+      if (
+        request.headers['access-control-request-method'] &&
+        (isBrowserFacing(request.url) || isReceipt(request.url))
+      ) {
         reply.headers(preflightHeaders(request.headers['access-control-request-headers']));
+        // The other browser routes have theirs already (setAnswerHeaders).
+        if (isReceipt(request.url)) reply.headers(corsHeaders(request.headers.origin, corsOrigins));
         return reply.status(204).send();
       }
       return;
@@ -380,6 +385,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       return;
     const mode: AuthMode = config?.auth ?? 'server';
     await authenticator.authenticate(request, mode, config?.queryToken === true);
+    if (request.subscriberToken && isReceipt(request.url) && !reply.raw.headersSent)
+      for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins)))
+        reply.raw.setHeader(name, value);
   });
 
   // After authentication (onRequest), before any parser reads the body.

@@ -1,8 +1,8 @@
 /**
  * CORS for the browser-facing routes only (API.md "Auth and errors"): the inbox and its streams,
- * `/inbox.js`, the unsubscribe link and the preference page; and a message's receipt, which API.md
- * has sent "from the subscriber's device (subscriber token)" — a web app is such a device, and
- * without CORS it could not send one (docs/api-behaviour-notes.md). They are called from the customer's
+ * `/inbox.js`, the unsubscribe link and the preference page; and a message's receipt sent with a
+ * subscriber token, which API.md has sent "from the subscriber's device" — a web app is such a
+ * device, and without CORS it could not send one (isReceipt). They are called from the customer's
  * own origin with bearer tokens (never cookies), so `Access-Control-Allow-Credentials` is never
  * sent. Their answers carry the headers on every status — a 401 a browser cannot read would hide
  * that its token needs refreshing, a 429 would hide its `Retry-After`. The server API sends none.
@@ -16,9 +16,17 @@ const PREFLIGHT_MAX_AGE_S = '600';
 /** `POST /v1/messages/{messageId}/receipt`, with or without a query. */
 const RECEIPT_PATH = /^\/v1\/messages\/[^/?]+\/receipt(?:\?|$)/;
 
+/**
+ * A receipt is server API when a server key sends it ("the server API sends none") and browser
+ * facing when a subscriber token does: its answer gets CORS headers once the token is known
+ * (src/api/app.ts), and its preflight, which carries no credential, always.
+ */
+export function isReceipt(url: string): boolean {
+  return RECEIPT_PATH.test(url);
+}
+
 /** Whether `url` (path and query) is one of the browser-facing routes, or below one. */
 export function isBrowserFacing(url: string): boolean {
-  if (RECEIPT_PATH.test(url)) return true;
   for (const prefix of BROWSER_PATHS) {
     if (!url.startsWith(prefix)) continue;
     const next = url.charCodeAt(prefix.length);

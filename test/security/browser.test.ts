@@ -157,7 +157,10 @@ describe('9. browser-facing answers', () => {
     const answer = await server.call('POST', route, { status: 'read' }, { auth: token, headers: origin });
     expect(answer.status).toBe(404);
     expect(answer.headers.get('access-control-allow-origin')).toBe(ORIGIN);
-    // Its neighbours stay server API.
+    // With a server key it is server API, which sends none, as do its neighbours.
+    const fromServer = await server.call('POST', route, { status: 'read' }, { headers: origin });
+    expect(fromServer.status).toBe(404);
+    expect(fromServer.headers.get('access-control-allow-origin')).toBeNull();
     const message = await server.call('GET', '/v1/messages/msg_nope', undefined, { headers: origin });
     expect(message.headers.get('access-control-allow-origin')).toBeNull();
   });

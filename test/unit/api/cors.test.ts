@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { corsHeaders, isBrowserFacing, originAllowed } from '../../../src/api/cors.ts';
+import { corsHeaders, isBrowserFacing, isReceipt, originAllowed } from '../../../src/api/cors.ts';
 
 describe('browser-facing CORS', () => {
   it.each([
@@ -13,14 +13,20 @@ describe('browser-facing CORS', () => {
     ['/inbox.jsx', false],
     ['/v1/events', false],
     ['/v1/subscribers/u/token', false],
-    // A receipt may come from a web app with the subscriber's token (API.md "Receipts").
+    // A receipt is browser facing only with a subscriber token, known after authentication (isReceipt).
+    ['/v1/messages/msg_1/receipt', false],
+  ])('%s is browser-facing: %s', (url, expected) => {
+    expect(isBrowserFacing(url)).toBe(expected);
+  });
+
+  it.each([
     ['/v1/messages/msg_1/receipt', true],
     ['/v1/messages/msg_1/receipt?x=1', true],
     ['/v1/messages/msg_1', false],
     ['/v1/messages/msg_1/receipts', false],
     ['/v1/messages/a/b/receipt', false],
-  ])('%s is browser-facing: %s', (url, expected) => {
-    expect(isBrowserFacing(url)).toBe(expected);
+  ])('%s is a receipt: %s', (url, expected) => {
+    expect(isReceipt(url)).toBe(expected);
   });
 
   it('reflects any origin (or answers *) by default, and only listed origins otherwise', () => {
