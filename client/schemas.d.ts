@@ -1,10 +1,10 @@
 // Generated from the server's TypeBox request schemas by `npm run client:types`: do not edit.
 
 export type TriggerInput = {
-  /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+  /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
   workflow: string;
   to: Array<string | {
-    /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+    /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
     subscriberId: string;
     email?: string | null;
     phone?: string | null;
@@ -12,7 +12,7 @@ export type TriggerInput = {
     timezone?: string | null;
     data?: Record<string, unknown>;
   } | {
-    /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+    /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
     topic: string;
   }>;
   data?: Record<string, unknown>;
@@ -43,7 +43,7 @@ export type SubscriberFields = {
 };
 
 export type BulkSubscriber = {
-  /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+  /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
   subscriberId: string;
   email?: string | null;
   phone?: string | null;
@@ -130,7 +130,7 @@ export type WorkflowDefinition = {
     template?: Record<string, string>;
     /** fields per BCP 47 tag ("es", "es-MX"), over the default template */
     locales?: Record<string, Record<string, string>>;
-    /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+    /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
     layout?: string;
     /** email steps: the Reply-To, an address or "Name <address>" (a Liquid template); a template's own replyTo field wins */
     replyTo?: string;
@@ -223,9 +223,9 @@ export type TokenOptions = {
 };
 
 export type MessageQuery = {
-  /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+  /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
   subscriberId?: string;
-  /** 1–100 characters; no whitespace, "/", "?", "#", control or bidi-override characters */
+  /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
   eventId?: string;
   channel?: "in_app" | "email" | "sms" | "push" | "webpush" | "chat" | "webhook";
   status?: "queued" | "deferred" | "suppressed" | "rate_limited" | "sending" | "sent" | "delivered" | "read" | "clicked" | "failed" | "bounced" | "dead" | "cancelled";

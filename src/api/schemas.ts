@@ -431,8 +431,8 @@ const CategoryName = PatternString(
   'must be 1–64 characters without control characters or bidi overrides',
 );
 const WorkflowKey = PatternString(
-  `^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]{1,${ID_MAX_LENGTH}}$`,
-  `must be 1–${ID_MAX_LENGTH} characters without whitespace, '/', '?', '#', control characters or bidi overrides`,
+  `^(?!\\.\\.?$)[^${FORBIDDEN_IN_ANY_ID}]{1,${ID_MAX_LENGTH}}$`,
+  `must be 1–${ID_MAX_LENGTH} characters, not "." or "..", without control characters or bidi overrides`,
 );
 const ClockTime = PatternString(CLOCK_TIME_PATTERN, CLOCK_TIME_MESSAGE, { description: '`HH:MM`, 24 h' });
 /** Most categories or workflows one PATCH may name. */

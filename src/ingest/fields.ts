@@ -75,43 +75,36 @@ export function displayNameProblem(text: string, maxLength: number): string | nu
   return null;
 }
 
-/** What an id may not hold, in the words of a 400 (its length is a 400 of its own). */
-export const ID_CHARACTERS_MESSAGE =
-  "must not contain whitespace, '/', '?', '#', control characters or bidi overrides";
-/** The same for a key that never appears in a path (idempotency and cancellation keys). */
+/** What a key may not hold, in the words of a 400 (its length is a 400 of its own). */
 export const KEY_CHARACTERS_MESSAGE = 'must not contain control characters or bidi overrides';
+/** The same for an id, which may also have to be named in a path. */
+export const ID_CHARACTERS_MESSAGE = `must not be "." or "..", nor contain control characters or bidi overrides`;
+const KEY_PATTERN = `^[^${FORBIDDEN_IN_ANY_ID}]*$`;
+/** An id's pattern (no length: record keys add theirs). */
+export const ID_PATTERN = `^(?!\\.\\.?$)[^${FORBIDDEN_IN_ANY_ID}]*$`;
+
+/** 1–100 characters, none of them control or bidi-override characters, `pattern` aside. */
+const lengthAndCharacters = (pattern: string, message: string, description: string) =>
+  PatternString(pattern, message, { minLength: 1, maxLength: ID_MAX_LENGTH, description });
 
 /**
- * An id that may appear in a URL path (`/v1/subscribers/{id}`): no whitespace and none of the
- * characters that end a path segment either. The pattern takes the empty string: minLength says
- * so on its own, in one message instead of two.
+ * An id, as API.md has them: 1–100 characters without control or bidi-override characters.
+ * Spaces, '/', '?' and '#' are fine: a path carries them percent-encoded (`/v1/subscribers/a%2Fb`
+ * is subscriber "a/b"), as the client library sends every id. "." and ".." are not: HTTP clients
+ * resolve them out of a path as dot segments, so such a subscriber could never be read or erased.
+ * The pattern takes the empty string: minLength says so on its own, in one message instead of two.
  */
-export const Id = PatternString(`^[^\\s/?#${FORBIDDEN_IN_ANY_ID}]*$`, ID_CHARACTERS_MESSAGE, {
-  minLength: 1,
-  maxLength: ID_MAX_LENGTH,
-  description: `1–${ID_MAX_LENGTH} characters; no whitespace, "/", "?", "#", control or bidi-override characters`,
-});
+export const Id = lengthAndCharacters(
+  ID_PATTERN,
+  ID_CHARACTERS_MESSAGE,
+  `1–${ID_MAX_LENGTH} characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path)`,
+);
 
-/**
- * An idempotency key never appears in a path, so clients may use spaces or slashes in it
- * ("order 42/refund"); the length and control/bidi rules are the same as for ids.
- */
-export const IdempotencyKey = PatternString(`^[^${FORBIDDEN_IN_ANY_ID}]*$`, KEY_CHARACTERS_MESSAGE, {
-  minLength: 1,
-  maxLength: ID_MAX_LENGTH,
-  description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
-});
-
-/**
- * The key events share so one request can cancel them all (`DELETE /v1/events?cancellationKey=`).
- * It travels in a query string, never a path, so the idempotency key's rules fit: spaces and
- * slashes are fine ("order 42/reminders"), controls and bidi overrides are not.
- */
-export const CancellationKey = PatternString(`^[^${FORBIDDEN_IN_ANY_ID}]*$`, KEY_CHARACTERS_MESSAGE, {
-  minLength: 1,
-  maxLength: ID_MAX_LENGTH,
-  description: `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`,
-});
+const KEY_DESCRIPTION = `1–${ID_MAX_LENGTH} characters; no control or bidi-override characters`;
+/** An idempotency key never appears in a path: "order 42/refund" and "." are fine. */
+export const IdempotencyKey = lengthAndCharacters(KEY_PATTERN, KEY_CHARACTERS_MESSAGE, KEY_DESCRIPTION);
+/** The key events share so one request can cancel them all (`DELETE /v1/events?cancellationKey=`). */
+export const CancellationKey = lengthAndCharacters(KEY_PATTERN, KEY_CHARACTERS_MESSAGE, KEY_DESCRIPTION);
 
 /** A duration as the API writes them: "90s", "10m", "2h", "1d" (and "500ms"). */
 export const DURATION_PATTERN = '^\\d+(ms|s|m|h|d)$';

@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-const ID_WORDS = "must not contain whitespace, '/', '?', '#', control characters or bidi overrides";
+const ID_WORDS = 'must not be "." or "..", nor contain control characters or bidi overrides';
 const DURATION_WORDS =
   'must be a duration: a whole number and a unit (ms, s, m, h or d), such as "90s", "10m", "2h" or "1d"';
 const WINDOW_WORDS =
@@ -28,15 +28,15 @@ const workflow = (change: Record<string, unknown>) => ({ channels: [inApp], ...c
 type Row = [label: string, method: string, route: string, body: unknown, path: string, message: string];
 
 const ROWS: Row[] = [
-  ['an id in a body', 'POST', '/v1/events', { workflow: 'a b', to: ['u'] }, 'workflow', ID_WORDS],
-  ['an id in a list', 'POST', '/v1/events', { workflow: 'w', to: ['u', 'x/y'] }, 'to[1]', ID_WORDS],
-  ['an id in a query', 'GET', '/v1/messages?subscriberId=a%23b', undefined, 'subscriberId', ID_WORDS],
-  ['a topic key in the path', 'PUT', '/v1/topics/a%20b', { name: 'T' }, 'key', ID_WORDS],
+  ['an id in a body', 'POST', '/v1/events', { workflow: 'a\u0007b', to: ['u'] }, 'workflow', ID_WORDS],
+  ['an id in a list', 'POST', '/v1/events', { workflow: 'w', to: ['u', 'x\u2066y'] }, 'to[1]', ID_WORDS],
+  ['an id in a query', 'GET', '/v1/messages?subscriberId=a%7Fb', undefined, 'subscriberId', ID_WORDS],
+  ['a topic key in the path', 'PUT', '/v1/topics/a%1Bb', { name: 'T' }, 'key', ID_WORDS],
   [
     'a topic named by an event',
     'POST',
     '/v1/events',
-    { workflow: 'w', to: [{ topic: 'news?x' }] },
+    { workflow: 'w', to: [{ topic: 'news\u202ex' }] },
     'to[0].topic',
     ID_WORDS,
   ],
@@ -60,9 +60,9 @@ const ROWS: Row[] = [
     'a workflow key (a record key)',
     'PATCH',
     '/v1/subscribers/ada/preferences',
-    { workflows: { 'weekly digest': { enabled: false } } },
-    'workflows.weekly digest',
-    "is not a valid key: must be 1–100 characters without whitespace, '/', '?', '#', control characters or bidi overrides",
+    { workflows: { 'weekly\u0007digest': { enabled: false } } },
+    'workflows.weekly\u0007digest',
+    'is not a valid key: must be 1–100 characters, not "." or "..", without control characters or bidi overrides',
   ],
   [
     'a category name (a record key) too long',
