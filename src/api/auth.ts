@@ -38,7 +38,8 @@ export interface Authenticator {
 function headerCredential(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  // A key may hold spaces (TIDINGS_API_KEY allows them), never at either end.
+  const match = /^Bearer\s+(\S(?:.*\S)?)\s*$/i.exec(header);
   return match ? match[1]! : '';
 }
 

@@ -153,9 +153,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const dataDir = env.TIDINGS_DATA_DIR ? path.resolve(cwd, env.TIDINGS_DATA_DIR) : defaultDataDir;
 
   const apiKey = env.TIDINGS_API_KEY || null;
-  if (apiKey !== null && (apiKey.length < 16 || !/^[\x21-\x7e]+$/.test(apiKey))) {
+  // Any printable ASCII, as API.md has it, spaces included; but not at either end, where an HTTP
+  // header's value drops them (the key could never be sent whole).
+  if (apiKey !== null && (apiKey.length < 16 || !/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(apiKey))) {
     throw new ConfigError(
-      'TIDINGS_API_KEY must be at least 16 printable characters without spaces; unset it to have one generated.',
+      'TIDINGS_API_KEY must be at least 16 printable ASCII characters, not starting or ending with a space; unset it to have one generated.',
     );
   }
   // API.md puts no rule on the secret, so a short one is accepted; start-up warns about it.

@@ -46,6 +46,19 @@ describe('10. key handling', () => {
     expect((await server.call('GET', '/v1/workflows')).status).toBe(200);
   });
 
+  it('takes a TIDINGS_API_KEY holding spaces (API.md: any ≥ 16 printable characters)', async () => {
+    const key = 'correct horse battery staple';
+    const spaced = await startTestServer({ TIDINGS_SECRET: SECRET, TIDINGS_API_KEY: key });
+    try {
+      expect((await spaced.call('GET', '/v1/workflows', undefined, { auth: key })).status).toBe(200);
+      expect((await spaced.call('GET', '/v1/workflows', undefined, { auth: 'correct horse' })).status).toBe(
+        401,
+      );
+    } finally {
+      await spaced.close();
+    }
+  });
+
   it('takes a subscriber token only as it was minted: padded with "=" it is refused like a bad signature (401)', async () => {
     const token = await tokenFor('padded_ada');
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: token })).status).toBe(200);

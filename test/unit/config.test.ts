@@ -31,8 +31,10 @@ describe('loadConfig', () => {
     [{ TIDINGS_PORT: 'eighty' }, /TIDINGS_PORT="eighty" is not valid: use a whole number from 0 to 65535/],
     [{ TIDINGS_PORT: '70000' }, /TIDINGS_PORT/],
     [{ TIDINGS_DATABASE_URL: 'mysql://x' }, /use sqlite:<path>, sqlite::memory: or postgres:/],
-    [{ TIDINGS_API_KEY: 'short' }, /at least 16 printable characters/],
-    [{ TIDINGS_API_KEY: 'has a space in it ok' }, /without spaces/],
+    [{ TIDINGS_API_KEY: 'short' }, /at least 16 printable ASCII characters/],
+    [{ TIDINGS_API_KEY: ' starts with a space' }, /not starting or ending with a space/],
+    [{ TIDINGS_API_KEY: 'ends with a space ' }, /not starting or ending with a space/],
+    [{ TIDINGS_API_KEY: 'non-ascii key café 01' }, /printable ASCII/],
     [{ TIDINGS_LOG_LEVEL: 'loud' }, /use one of fatal, error/],
   ])('rejects %o with a message that says how to fix it', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
