@@ -120,13 +120,18 @@ describe('workflow preview', () => {
     }
   });
 
-  it('answers 404 for an unknown subscriber or workflow, 400 without exactly one recipient', async () => {
+  it('renders for an unknown subscriber as a send would (empty, and stored nowhere)', async () => {
     const unknown = await server.call('POST', '/v1/workflows/prev/preview', {
       subscriberId: 'nobody',
-      data: {},
+      data: { n: 1, total: 5 },
     });
-    expect(unknown.status).toBe(404);
+    expect(unknown.status, JSON.stringify(unknown.body)).toBe(200);
+    const inApp = unknown.body.channels.find((c: { channel: string }) => c.channel === 'in_app');
+    expect(inApp.content).toMatchObject({ title: '1 item', body: '$5.00' });
     expect((await server.call('GET', '/v1/subscribers/nobody')).status).toBe(404);
+  });
+
+  it('answers 404 for an unknown workflow, 400 without exactly one recipient', async () => {
     expect(
       (await server.call('POST', '/v1/workflows/nope/preview', { subscriberId: 'prev_es' })).status,
     ).toBe(404);

@@ -411,7 +411,11 @@ const PreviewBody = Type.Object(
 );
 type PreviewBody = Static<typeof PreviewBody>;
 
-/** The recipient of a preview: a stored subscriber (404 when unknown) or one given inline, stored nowhere. */
+/**
+ * The recipient of a preview: a stored subscriber, or one given inline, stored nowhere. An unknown
+ * id previews as an empty subscriber of that id, as a send to it would render (an event creates
+ * the subscriber empty); the preview stores nothing.
+ */
 async function previewRecipient(
   store: ApiContext['store'],
   tenantId: string,
@@ -420,12 +424,10 @@ async function previewRecipient(
 ): Promise<SubscriberRecord> {
   if ((body.subscriberId === undefined) === (body.subscriber === undefined))
     throw validationError([{ path: 'subscriberId', message: 'give either subscriberId or subscriber' }]);
-  if (body.subscriberId !== undefined) {
-    const stored = await store.getSubscriber(tenantId, body.subscriberId);
-    if (!stored) throw notFound('subscriber', body.subscriberId);
-    return stored;
-  }
-  const inline = body.subscriber!;
+  const stored =
+    body.subscriberId === undefined ? null : await store.getSubscriber(tenantId, body.subscriberId);
+  if (stored) return stored;
+  const inline = body.subscriber ?? { subscriberId: body.subscriberId };
   return {
     tenantId,
     id: inline.subscriberId ?? 'preview',
