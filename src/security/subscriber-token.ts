@@ -42,7 +42,9 @@ export async function mintSubscriberToken(
   nowMs = Date.now(),
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = Math.floor(nowMs / 1000);
-  const exp = iat + lifetimeSeconds;
+  // From the next whole second: a token lives at least the lifetime asked for (at most a second
+  // more). Counted from the current second, a "1s" token minted at .741 lived 259 ms.
+  const exp = Math.ceil(nowMs / 1000) + lifetimeSeconds;
   const extra = claims.subscriberCreatedAt === undefined ? {} : { sca: claims.subscriberCreatedAt };
   const token = await new SignJWT({ tid: claims.tenantId, ...extra })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -37,6 +37,18 @@ describe('subscriber tokens name their subscriber', () => {
     expect(verified).toMatchObject({ ...claims, issuedAt: 1_800_000_000_000 });
   });
 
+  it('live at least the lifetime asked for, wherever in its second the mint fell', async () => {
+    const claims = { tenantId: 't', subscriberId: 'ada' };
+    for (const nowMs of [1_800_000_000_000, 1_800_000_000_001, 1_800_000_000_741, 1_800_000_000_999]) {
+      const { expiresAt } = await mintSubscriberToken(key, claims, 1, nowMs);
+      expect(expiresAt - nowMs).toBeGreaterThanOrEqual(1000);
+      expect(expiresAt - nowMs).toBeLessThanOrEqual(2000);
+    }
+    // Minted now for one second, it is good now (from the start of the second it failed 1 time in 4).
+    const { token } = await mintSubscriberToken(key, claims, 1);
+    expect(await verifySubscriberToken(key, token)).not.toBeNull();
+  });
+
   it('leave it out for a token minted without one', async () => {
     const { token } = await mintSubscriberToken(key, { tenantId: 't', subscriberId: 'ada' }, 60);
     expect((await verifySubscriberToken(key, token))?.subscriberCreatedAt).toBeUndefined();
