@@ -315,6 +315,28 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     }
     if (await suppressIfOnline(store, message, workflow)) return DONE;
     const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
+    const { attemptNo, of } = sendAttempt(job);
+    const attempt = `attempt ${attemptNo} of ${of}`;
+    // Retried with backoff and full jitter until attempts run out: then dead, replayable.
+    const retryOrGiveUp = async (reason: string, retryAfterMs?: number): Promise<JobResult> => {
+      if (job.attempts >= job.maxAttempts) {
+        await record(message, 'dead', `gave up after ${attemptNo} attempts: ${reason}`, {
+          error: reason,
+          reason: 'retries_exhausted',
+        });
+        return { kind: 'dead', error: reason };
+      }
+      const delayMs = retryAfterMs ?? retryDelay(job.attempts);
+      await record(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
+        error: reason,
+      });
+      return { kind: 'retry', error: reason, delayMs };
+    };
+    // Every integration of the channel is disabled: none may send it, and the sandbox may not
+    // either (the channel has integrations). The send waits for one to be enabled again, as for
+    // an unreachable provider; given up, it is a dead letter to replay.
+    if (integrations.length === 0)
+      return retryOrGiveUp(`every ${message.channel} integration of the tenant is disabled`);
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
     if (candidates.length === 0) {
       // The tenant set up this channel for other platforms only: no retry can change that.
@@ -323,8 +345,6 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       await settleUnsent(message, 'failed', detail, { error: detail, reason: 'no_address' });
       return DONE;
     }
-    const { attemptNo, of } = sendAttempt(job);
-    const attempt = `attempt ${attemptNo} of ${of}`;
     // The badge a push may show (`badge: "unread"`): read at send time, so it is current, and only
     // when the template asks for it.
     const unreadCount =
@@ -460,20 +480,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           meta: outcome.meta,
         });
         return DONE;
-      case 'retryable': {
-        if (job.attempts >= job.maxAttempts) {
-          await record(message, 'dead', `gave up after ${attemptNo} attempts: ${outcome.reason}`, {
-            error: outcome.reason,
-            reason: 'retries_exhausted',
-          });
-          return { kind: 'dead', error: outcome.reason };
-        }
-        const delayMs = outcome.retryAfterMs ?? retryDelay(job.attempts);
-        await record(message, 'queued', `${outcome.reason}; retry in ${seconds(delayMs)} (${attempt})`, {
-          error: outcome.reason,
-        });
-        return { kind: 'retry', error: outcome.reason, delayMs };
-      }
+      case 'retryable':
+        return retryOrGiveUp(outcome.reason, outcome.retryAfterMs);
     }
   }
 

@@ -69,18 +69,24 @@ export class ProviderRegistry {
     this.circuits = new Circuits(store, { ...DEFAULT_BREAKER, coolDownMs: circuitCoolDownMs });
   }
 
+  /**
+   * The channel's enabled integrations in priority order; the sandbox for a channel the tenant has
+   * no integration for; none when every one of them is disabled.
+   */
   async forChannel(tenantId: string, channel: Channel): Promise<ResolvedProvider[]> {
-    const integrations = (await this.integrations(tenantId)).filter(
-      (i) => i.enabled && i.channel === channel,
-    );
-    if (integrations.length === 0)
+    const all = (await this.integrations(tenantId)).filter((i) => i.channel === channel);
+    // The sandbox sends a channel only while the tenant has no integration for it at all (API.md):
+    // one whose integrations are all disabled gets none, not a capture reported `sent`.
+    if (all.length === 0)
       return [{ integrationId: SANDBOX, providerName: SANDBOX, provider: this.sandbox, perSecond: null }];
-    return integrations.map((integration) => ({
-      integrationId: integration.id,
-      providerName: integration.provider,
-      provider: this.client(integration),
-      perSecond: integration.perSecond,
-    }));
+    return all
+      .filter((i) => i.enabled)
+      .map((integration) => ({
+        integrationId: integration.id,
+        providerName: integration.provider,
+        provider: this.client(integration),
+        perSecond: integration.perSecond,
+      }));
   }
 
   /** Forget cached integrations of a tenant (after an integration changed in this process). */
