@@ -247,11 +247,15 @@ export declare class Tidings {
     consentLog(subscriberId: string): Promise<{
       items: { at: string; change: Record<string, unknown>; source: string; detail: string | null }[];
     }>;
+    /** Called: reads the preferences, or with a patch changes them (as `get` and `update`). */
     preferences: {
+      (subscriberId: string, patch?: PreferencesPatch): Promise<Preferences>;
       get(subscriberId: string): Promise<Preferences>;
       update(subscriberId: string, patch: PreferencesPatch): Promise<Preferences>;
     };
+    /** Called: lists the devices (as `list`). */
     devices: {
+      (subscriberId: string): Promise<Page<Device>>;
       list(subscriberId: string): Promise<Page<Device>>;
       put(subscriberId: string, deviceId: string, device: DeviceInput): Promise<Device>;
       delete(subscriberId: string, deviceId: string): Promise<void>;

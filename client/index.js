@@ -21,6 +21,8 @@ export class TidingsError extends Error {
 }
 
 const segment = (value) => encodeURIComponent(String(value));
+/** `fn`, which can also be called through `methods`' names. */
+const callable = (fn, methods) => Object.assign((...args) => fn(...args), methods);
 
 function queryString(query) {
   if (!query) return '';
@@ -209,6 +211,16 @@ export class Tidings {
     };
 
     const subscriber = (id) => `/v1/subscribers/${segment(id)}`;
+    const updatePreferences = (subscriberId, patch) =>
+      call('PATCH', `${subscriber(subscriberId)}/preferences`, { body: patch });
+    // API.md names `subscribers.preferences` and `subscribers.devices` as methods: called, they
+    // read (or, given a patch, change) the preferences and list the devices; their named methods
+    // do the same and more.
+    const preferences = (subscriberId, patch) =>
+      patch === undefined
+        ? call('GET', `${subscriber(subscriberId)}/preferences`)
+        : updatePreferences(subscriberId, patch);
+    const listDevices = (subscriberId) => call('GET', `${subscriber(subscriberId)}/devices`);
     this.subscribers = {
       upsert: (subscriberId, fields = {}) => call('PUT', subscriber(subscriberId), { body: fields }),
       get: (subscriberId) => call('GET', subscriber(subscriberId)),
@@ -222,18 +234,14 @@ export class Tidings {
         }),
       export: (subscriberId) => call('GET', `${subscriber(subscriberId)}/export`),
       consentLog: (subscriberId) => call('GET', `${subscriber(subscriberId)}/consent-log`),
-      preferences: {
-        get: (subscriberId) => call('GET', `${subscriber(subscriberId)}/preferences`),
-        update: (subscriberId, patch) =>
-          call('PATCH', `${subscriber(subscriberId)}/preferences`, { body: patch }),
-      },
-      devices: {
-        list: (subscriberId) => call('GET', `${subscriber(subscriberId)}/devices`),
+      preferences: callable(preferences, { get: preferences, update: updatePreferences }),
+      devices: callable(listDevices, {
+        list: listDevices,
         put: (subscriberId, deviceId, device) =>
           call('PUT', `${subscriber(subscriberId)}/devices/${segment(deviceId)}`, { body: device }),
         delete: (subscriberId, deviceId) =>
           call('DELETE', `${subscriber(subscriberId)}/devices/${segment(deviceId)}`),
-      },
+      }),
     };
 
     const topic = (key) => `/v1/topics/${segment(key)}`;

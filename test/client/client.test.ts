@@ -114,6 +114,11 @@ describe('the client against a real server', () => {
     const change: Record<string, unknown> = log.items.at(-1)!.change;
     expect(change.preferences).toEqual({ channels: { sms: false } });
     expect(log.items.at(-1)).toMatchObject({ source: 'api' });
+    // API.md names `subscribers.preferences` as a method: called, it reads (or, with a patch, changes).
+    expect((await tidings.subscribers.preferences('cl_sub')).channels).toEqual({ sms: false });
+    const both = await tidings.subscribers.preferences('cl_sub', { channels: { email: false } });
+    expect(both.channels).toEqual({ sms: false, email: false });
+    await tidings.subscribers.preferences('cl_sub', { channels: { email: null } });
 
     const token = await tidings.subscribers.token('cl_sub', { expiresIn: '1h' });
     expect(token.token.length).toBeGreaterThan(20);
@@ -127,6 +132,7 @@ describe('the client against a real server', () => {
     expect((await tidings.subscribers.devices.list('cl_sub')).items.map((d) => d.deviceId)).toEqual([
       'phone',
     ]);
+    expect((await tidings.subscribers.devices('cl_sub')).items.map((d) => d.deviceId)).toEqual(['phone']);
     await tidings.subscribers.devices.delete('cl_sub', 'phone');
     expect((await tidings.subscribers.devices.list('cl_sub')).items).toEqual([]);
 
