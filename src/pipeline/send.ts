@@ -326,7 +326,9 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         });
         return { kind: 'dead', error: reason };
       }
-      const delayMs = retryAfterMs ?? retryDelay(job.attempts);
+      // The backoff of the whole send's attempts: a send re-queued after waiting for a rate-limit
+      // slot or a retry budget is a new job whose own count starts again at 1.
+      const delayMs = retryAfterMs ?? retryDelay(attemptNo);
       await record(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
         error: reason,
       });

@@ -8,7 +8,7 @@ import { TemplateCache } from '../../src/templates/render.ts';
 import type { TestServer } from './server.ts';
 
 /** A send job as a worker holds it after its claim: the default tenant's, first attempt of 8. */
-function claimedSendJob(messageId: string, id: number): Job {
+function claimedSendJob(messageId: string, id: number, overrides: Partial<Job> = {}): Job {
   return {
     id,
     tenantId: 'default',
@@ -20,6 +20,7 @@ function claimedSendJob(messageId: string, id: number): Job {
     maxAttempts: 8,
     runAt: Date.now(),
     createdAt: Date.now(),
+    ...overrides,
   };
 }
 
@@ -30,7 +31,7 @@ function claimedSendJob(messageId: string, id: number): Job {
 export async function runSends(
   server: TestServer,
   messageIds: readonly string[],
-  options: { store?: Store; allowPrivateTargets?: string } = {},
+  options: { store?: Store; allowPrivateTargets?: string; job?: Partial<Job> } = {},
 ): Promise<JobResult[]> {
   const providers = new ProviderRegistry(
     server.tidings.store,
@@ -46,7 +47,7 @@ export async function runSends(
   });
   try {
     return await handler.run(
-      messageIds.map((messageId, i) => claimedSendJob(messageId, -1 - i)),
+      messageIds.map((messageId, i) => claimedSendJob(messageId, -1 - i, options.job)),
       { owner: 'test' },
     );
   } finally {
