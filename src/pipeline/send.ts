@@ -318,9 +318,14 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     const { attemptNo, of } = sendAttempt(job);
     const attempt = `attempt ${attemptNo} of ${of}`;
     // Retried with backoff and full jitter until attempts run out: then dead, replayable.
-    const retryOrGiveUp = async (reason: string, retryAfterMs?: number): Promise<JobResult> => {
+    // `settle` is settleUnsent while no provider was called (a cancel that came first stands).
+    const retryOrGiveUp = async (
+      reason: string,
+      retryAfterMs?: number,
+      settle: typeof recordStatus = record,
+    ): Promise<JobResult> => {
       if (job.attempts >= job.maxAttempts) {
-        await record(message, 'dead', `gave up after ${attemptNo} attempts: ${reason}`, {
+        await settle(message, 'dead', `gave up after ${attemptNo} attempts: ${reason}`, {
           error: reason,
           reason: 'retries_exhausted',
         });
@@ -329,7 +334,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       // The backoff of the whole send's attempts: a send re-queued after waiting for a rate-limit
       // slot or a retry budget is a new job whose own count starts again at 1.
       const delayMs = retryAfterMs ?? retryDelay(attemptNo);
-      await record(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
+      await settle(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
         error: reason,
       });
       return { kind: 'retry', error: reason, delayMs };
@@ -338,7 +343,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // either (the channel has integrations). The send waits for one to be enabled again, as for
     // an unreachable provider; given up, it is a dead letter to replay.
     if (integrations.length === 0)
-      return retryOrGiveUp(`every ${message.channel} integration of the tenant is disabled`);
+      return retryOrGiveUp(
+        `every ${message.channel} integration of the tenant is disabled`,
+        undefined,
+        settleUnsent,
+      );
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
     if (candidates.length === 0) {
       // The tenant set up this channel for other platforms only: no retry can change that.
