@@ -8,16 +8,27 @@ import { unstorableText } from '../shared/storable-text.ts';
  * with other callers' events, used to fail all of them (issue 9, finding 3):
  * - nesting deeper than {@link MAX_JSON_DEPTH} levels (stack depth in JSON functions);
  * - NUL characters and unpaired UTF-16 surrogates (PostgreSQL `jsonb` and `text` refuse both);
- * - numbers JSON cannot keep: `1e400` parses to Infinity and is stored as null, and integers
- *   beyond ±(2^53 − 1) are silently rounded. The message says what the field accepts instead
+ * - numbers JSON cannot keep: `1e400` parses to Infinity and is stored as null, integers
+ *   beyond ±(2^53 − 1) are silently rounded, and PostgreSQL writes `1e-300` out digit by digit
+ *   (see TINIEST). The message says what the field accepts instead
  *   (see {@link numberMessage}): "send it as a string" only where a string is accepted.
  */
 export const MAX_JSON_DEPTH = 32;
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * The nearest to 0 a non-zero number may be. PostgreSQL's jsonb keeps numbers as `numeric` and
+ * writes them back in full: `1e-300` (6 characters sent) is read as 302, so a megabyte of such
+ * numbers in an event's data became tens of megabytes in every message read. Down to here a
+ * number reads back at most a few times its sent length.
+ */
+const TINIEST = 1e-20;
+
 function keepsNumber(n: number): boolean {
-  return Number.isFinite(n) && !(Number.isInteger(n) && (n > SAFE || n < -SAFE));
+  if (!Number.isFinite(n)) return false;
+  if (Number.isInteger(n)) return n <= SAFE && n >= -SAFE;
+  return Math.abs(n) >= TINIEST;
 }
 
 type Schema = Record<string, unknown>;
@@ -72,9 +83,11 @@ function childSchemas(schema: Schema, key: string | number): Schema[] {
  * Without a schema, the whole value is taken as free-form JSON.
  */
 function numberMessage(n: number, schema: TSchema | undefined, keys: (string | number)[]): string {
-  const what = Number.isFinite(n)
-    ? 'is an integer beyond ±9007199254740991 that would be rounded'
-    : 'is a number too large for JSON to keep';
+  const what = !Number.isFinite(n)
+    ? 'is a number too large for JSON to keep'
+    : Number.isInteger(n)
+      ? 'is an integer beyond ±9007199254740991 that would be rounded'
+      : `is a number nearer 0 than ${TINIEST} (stored, it would be written out in full)`;
   let options: Schema[] = schema === undefined ? [{}] : alternatives(schema as Schema);
   for (const key of keys) options = options.flatMap((option) => childSchemas(option, key));
   options = options.flatMap(alternatives);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-// A number JSON cannot keep (past ±(2^53 − 1), or 1e400) is a 400 naming its field, whose message
+// A number JSON cannot keep (past ±(2^53 − 1), 1e400, or nearer 0 than 1e-20) is a 400 naming its field, whose message
 // says what that field accepts: "send it as a string" only where a string is accepted.
 
 let server: TestServer;
@@ -92,6 +92,21 @@ describe('numbers JSON cannot keep', () => {
     expect(inline.status).toBe(400);
     expect(inline.body.error.details).toEqual([
       { path: 'to[0].data.n[0]', message: 'is a number too large for JSON to keep; send it as a string' },
+    ]);
+    // PostgreSQL's jsonb would read 1e-300 back as 302 characters: a megabyte of them, tens of
+    // megabytes in every message.
+    const tiny = await server.call(
+      'POST',
+      '/v1/events',
+      '{"workflow":"alert","to":["big_4"],"data":{"x":[1e-300]}}',
+    );
+    expect(tiny.status).toBe(400);
+    expect(tiny.body.error.details).toEqual([
+      {
+        path: 'data.x[0]',
+        message:
+          'is a number nearer 0 than 1e-20 (stored, it would be written out in full); send it as a string',
+      },
     ]);
     // As for a workflow's rule: that field refuses a string, so it is not advised.
     expect(

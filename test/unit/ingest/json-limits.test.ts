@@ -7,7 +7,7 @@ const nest = (levels: number): unknown => (levels === 0 ? 1 : [nest(levels - 1)]
 describe('findJsonProblem', () => {
   it.each([
     ['plain values', { a: 'text with \n and emoji 😀', b: [1, 2.5, -3, null, true], c: 9007199254740991 }],
-    ['a float far beyond 2^53 that is not an integer', { x: 1.5e-300 }],
+    ['small fractions down to 1e-20', { x: 1.5e-20, y: -2.5e-7, z: 0, w: -0 }],
     ['paired surrogates', { s: '\ud83d\ude00' }],
     ['exactly the deepest nesting allowed', nest(MAX_JSON_DEPTH)],
   ])('accepts %s', (_, value) => {
@@ -23,6 +23,8 @@ describe('findJsonProblem', () => {
     ['Infinity (1e400 parsed)', { n: JSON.parse('1e400') }, 'n', 'send it as a string'],
     ['an integer above 2^53', { n: [JSON.parse('9007199254740993')] }, 'n[0]', 'send it as a string'],
     ['an integer below -2^53', { n: -1e17 }, 'n', 'send it as a string'],
+    ['a fraction nearer 0 than 1e-20', { n: [1, 1.5e-300] }, 'n[1]', 'nearer 0 than 1e-20'],
+    ['a negative one', { n: -9e-21 }, 'n', 'send it as a string'],
     ['one level too deep', nest(MAX_JSON_DEPTH + 1), `${'[0]'.repeat(MAX_JSON_DEPTH)}`, 'deeper than 32'],
   ])('finds %s at its path', (_, value, path, message) => {
     const problem = findJsonProblem(value);
