@@ -27,6 +27,7 @@ describe('Hostile input: a few tiny rows before many large ones', () => {
   beforeAll(async () => {
     server = await startTestServer({}, ['api']);
     const { store } = server.tidings;
+    await store.upsertSubscriber(tenantId, 'hoarder', {}, 1);
     // Oldest (last listed) first: the large rows, then the tiny ones, which are listed first.
     const contents = [...Array.from({ length: 10 }, (_, i) => large(i)), ...[0, 1, 2].map(tiny)];
     for (const [i, content] of contents.entries()) {
@@ -131,6 +132,17 @@ describe('Hostile input: a few tiny rows before many large ones', () => {
       // And in one read of the list (the first page read two, then a batch).
       expect(page).toHaveLength(1);
     }
+  });
+
+  it("reads about a megabyte a query for a subscriber's export, however the messages are ordered", async () => {
+    reads.length = 0;
+    const exported = await server.call('GET', '/v1/subscribers/hoarder/export');
+    expect(exported.status).toBe(200);
+    expect(exported.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual(
+      Array.from({ length: 13 }, (_, i) => `msg_in_${String(12 - i).padStart(2, '0')}`),
+    );
+    // Its second query read 10 MB at once: as many as fit at the mean size of the first two.
+    expect(Math.max(...reads.map((read) => read.bytes))).toBeLessThanOrEqual(PAGE_BYTES + 1000);
   });
 
   it('reads a page of small inbox items in one query', async () => {
