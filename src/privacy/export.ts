@@ -9,21 +9,6 @@ import { consentLogJson } from './consent.ts';
 /** Messages read per query at most: the export holds one page at a time, however many there are. */
 export const EXPORT_PAGE = 200;
 
-/** Messages read by the first query: as many as a page of small ones after that (exportBatch). */
-const FIRST_BATCH = 2;
-
-/**
- * How many messages the next query reads: as many as fit in about PAGE_BYTES of export at the
- * mean size of the last batch (`bytes` over `read` messages), one at least, EXPORT_PAGE at most.
- * A message's content may be 2 MB (MAX_MESSAGE_CHARS): a page of 200 such, read in one block (a
- * SQLite read, or PostgreSQL's rows parsed), held the event loop — every tenant's requests — half
- * a second in a 72 MB export, though the export gives it back between messages.
- */
-export function exportBatch(bytes: number, read: number): number {
-  const fit = Math.floor(PAGE_BYTES / Math.max(1, bytes / Math.max(1, read)));
-  return Math.max(1, Math.min(EXPORT_PAGE, fit));
-}
-
 /**
  * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
  * document, produced piece by piece: the profile, preferences, devices (tokens masked), topics and
@@ -60,26 +45,26 @@ export async function* exportSubscriber(
   yield '],"messages":[';
   let first = true;
   let beforeId: string | undefined;
-  let count = FIRST_BATCH;
+  // A message's content may be 2 MB (MAX_MESSAGE_CHARS): a page of 200 such, read in one block (a
+  // SQLite read, or PostgreSQL's rows parsed), held the event loop — every tenant's requests —
+  // half a second in a 72 MB export, though the export gives it back between messages. A query
+  // reads about PAGE_BYTES of messages (SizedPage), however their sizes are ordered.
   for (;;) {
-    const page = await store.listMessages({
+    const page = await store.pageMessages({
       tenantId,
       subscriberId: id,
-      limit: count,
+      limit: EXPORT_PAGE,
+      maxBytes: PAGE_BYTES,
       ...(beforeId ? { beforeId } : {}),
     });
-    let bytes = 0;
-    for (const message of page) {
+    for (const message of page.rows) {
       await slices.yieldIfDue();
-      const json = JSON.stringify({ ...messageView(message), data: message.data });
-      bytes += json.length;
-      yield (first ? '' : ',') + json;
+      yield (first ? '' : ',') + JSON.stringify({ ...messageView(message), data: message.data });
       first = false;
     }
-    if (page.length < count) break;
-    beforeId = page.at(-1)!.id;
+    if (!page.more) break;
+    beforeId = page.rows.at(-1)!.id;
     await slices.yieldIfDue();
-    count = exportBatch(bytes, page.length);
   }
   yield ']}';
 }

@@ -324,6 +324,25 @@ export interface SubscriberStore {
   countTopicMembers(tenantId: string, key: string): Promise<number>;
 }
 
+/**
+ * What a page of a list whose rows may each be as large as a request body answers (a message's
+ * content and data, a workflow's definition): up to `limit` rows, fewer once the next would take
+ * their JSON past `maxBytes` (never none while any remain), and whether rows remain after them.
+ * The stores read such a page a row at a time and stop there, so its rows hold about maxBytes at
+ * most, or its one row, whatever order small and large rows come in: a read sized from the rows
+ * read so far was fooled by a few small rows before large ones into reading 72 MB at once.
+ */
+export interface SizedPage<T> {
+  rows: T[];
+  /** Rows remain after these: the next page starts after the last of them. */
+  more: boolean;
+}
+
+/** The size a SizedPage stops at: about this many characters of its rows' JSON columns. */
+export interface SizeBound {
+  maxBytes: number;
+}
+
 /** Messages of one A/B variant in one status. */
 export interface VariantCount {
   variant: string;
@@ -356,6 +375,17 @@ export interface WorkflowStore {
     key: string,
     page?: { before: number | null; limit: number },
   ): Promise<WorkflowVersionRecord[]>;
+  /** A SizedPage of listWorkflows' `page` (its definitions sized). */
+  pageWorkflows(
+    tenantId: string,
+    page: { after: string | null; limit: number } & SizeBound,
+  ): Promise<SizedPage<WorkflowRecord>>;
+  /** A SizedPage of listWorkflowVersions' `page` (its definitions sized). */
+  pageWorkflowVersions(
+    tenantId: string,
+    key: string,
+    page: { before: number | null; limit: number } & SizeBound,
+  ): Promise<SizedPage<WorkflowVersionRecord>>;
   /** Saves a layout's next version (1 for a new one) and answers it. */
   putLayout(
     tenantId: string,
@@ -614,6 +644,8 @@ export type MarkedItem = Pick<
 export interface InboxStore {
   /** Unsnoozed inbox items, newest first by event time (`page` filters). */
   listInbox(page: InboxPage): Promise<MessageRecord[]>;
+  /** A SizedPage of listInbox's `page` (its items' content, data, meta and timeline sized). */
+  pageInbox(page: InboxPage & SizeBound): Promise<SizedPage<MessageRecord>>;
   countUnread(tenantId: string, subscriberId: string): Promise<number>;
   /** Unread items per workflow category (`null`: workflows without one, or deleted ones). */
   countUnreadByCategory(tenantId: string, subscriberId: string): Promise<Map<string | null, number>>;
@@ -817,6 +849,8 @@ export interface MessageStore {
    */
   getMessages(tenantId: string, ids: readonly string[]): Promise<MessageRecord[]>;
   listMessages(filter: MessageFilter): Promise<MessageRecord[]>;
+  /** A SizedPage of listMessages' `filter` (its messages' content, data, meta and timeline sized). */
+  pageMessages(filter: MessageFilter & SizeBound): Promise<SizedPage<MessageRecord>>;
   /**
    * A page of an event's messages, newest first (before `beforeId` when given), with only what the
    * event's view shows: no content, data or meta is read or parsed (an event to a large topic
@@ -878,6 +912,10 @@ export interface MessageStore {
     channel?: Channel,
     beforeId?: string,
   ): Promise<SandboxCapture[]>;
+  /** A SizedPage of listSandboxCaptures (its captures' content sized). */
+  pageSandboxCaptures(
+    page: { tenantId: string; limit: number; channel?: Channel; beforeId?: string } & SizeBound,
+  ): Promise<SizedPage<SandboxCapture>>;
 }
 
 /** A device as a PUT gives it, already validated. */

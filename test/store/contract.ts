@@ -14,6 +14,7 @@ import type {
 } from '../../src/store/port.ts';
 import { messageRecord } from '../helpers/message-record.ts';
 import { listingContract } from './contract-listing.ts';
+import { sizedPagesContract } from './contract-sized-pages.ts';
 import { personalDataContract } from './personal-data-contract.ts';
 
 const T = 'ten_a';
@@ -3531,5 +3532,6 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     listingContract(() => store, T, OTHER);
+    sizedPagesContract(() => store, T, OTHER);
   });
 }

@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { inboxActions, inboxItemView } from '../../inbox/item-view.ts';
 import { inboxWakeJob } from '../../pipeline/inbox-wake.ts';
-import type { MessageRecord } from '../../shared/model.ts';
 import { emitInboxRead, emitInboxReads, emitReceipt } from '../../webhooks/api-events.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError, notFound, validationError } from '../errors.ts';
 import { IdParams, InboxClickBody, InboxQuery, InboxSnoozeBody, UnreadCountQuery } from '../schemas.ts';
-import { jsonBytes, readSized } from '../sized-pages.ts';
+import { PAGE_BYTES } from '../sized-pages.ts';
 import { decodeCursor, encodeCursor } from '../views.ts';
 
 /** How far ahead an item may be snoozed. */
@@ -60,28 +59,23 @@ export async function inboxRoutes(app: FastifyInstance, context: ApiContext): Pr
     const limit = query.limit ?? 20;
     const categories = await categoriesOf(request.tenantId, query);
     const start = position(query.cursor);
-    // One past the page: there is a next page exactly when it comes back, so a page that happens
-    // to end the inbox answers `nextCursor: null`, never a cursor to an empty page. An item's
-    // content may be 2 MB: a page stops at about PAGE_BYTES of them (40 such items were one
-    // 136 MB answer that held every tenant's requests 2.5 s).
-    const { rows: items, size } = await readSized(
-      (after: MessageRecord | undefined, count) =>
-        store.listInbox({
-          tenantId: request.tenantId,
-          subscriberId: subscriberOf(request),
-          before: after ? { eventAt: after.eventAt, id: after.id } : start,
-          limit: count,
-          archived: query.archived ?? false,
-          ...(query.status ? { status: query.status } : {}),
-          ...(categories ? { categories } : {}),
-        }),
+    // A cursor only when more items remain: a page that happens to end the inbox answers
+    // `nextCursor: null`, never a cursor to an empty page. An item's content may be 2 MB: a page
+    // stops at about PAGE_BYTES of them (40 such items were one 136 MB answer that held every
+    // tenant's requests 2.5 s), read one item at a time by the store (SizedPage).
+    const { rows, more } = await store.pageInbox({
+      tenantId: request.tenantId,
+      subscriberId: subscriberOf(request),
+      before: start,
       limit,
-      (item) => jsonBytes(item.content),
-    );
-    const page = items.slice(0, size);
-    const last = items.length > size ? page.at(-1) : undefined;
+      archived: query.archived ?? false,
+      ...(query.status ? { status: query.status } : {}),
+      ...(categories ? { categories } : {}),
+      maxBytes: PAGE_BYTES,
+    });
+    const last = more ? rows.at(-1) : undefined;
     return {
-      items: page.map(inboxItemView),
+      items: rows.map(inboxItemView),
       nextCursor: last ? encodeCursor([last.eventAt, last.id]) : null,
     };
   });

@@ -4,13 +4,13 @@ import { findJsonProblem } from '../../ingest/json-limits.ts';
 import { InlineSubscriber } from '../../ingest/schema.ts';
 import { quietZonesChange } from '../../pipeline/release-deferred.ts';
 import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
-import type { SubscriberPatch, WorkflowRecord } from '../../shared/model.ts';
+import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
 import { pageOf, readCursor } from '../cursors.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, Limit } from '../schemas.ts';
-import { jsonBytes, readSized } from '../sized-pages.ts';
+import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
 import { compileValidator, itemwiseBodyCompiler } from '../validation.ts';
 import { subscriberView, workflowView } from '../views.ts';
 
@@ -98,12 +98,8 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
     const { cursor, limit = 50 } = request.query as PageQuery;
     const start = afterKey(cursor);
     // Each workflow holds its whole definition (up to a body): a page holds about PAGE_BYTES of them.
-    const { rows, size } = await readSized<WorkflowRecord>(
-      (after, count) => store.listWorkflows(request.tenantId, { after: after?.key ?? start, limit: count }),
-      limit,
-      (w) => jsonBytes(w.definition),
-    );
-    return pageOf(rows, size, CURSOR_TAG, (w) => w.key, workflowView);
+    const page = await store.pageWorkflows(request.tenantId, { after: start, limit, maxBytes: PAGE_BYTES });
+    return sizedAnswer(page, CURSOR_TAG, (w) => w.key, workflowView);
   });
 
   app.delete('/v1/workflows/:key', { schema: { params: IdParams('key') } }, async (request) => {

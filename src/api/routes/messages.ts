@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { sendJob } from '../../pipeline/deps.ts';
-import type { MessageRecord, SandboxCapture } from '../../shared/model.ts';
+import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
-import type { Store } from '../../store/port.ts';
+import type { MessageFilter, Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { pageOf, readCursor } from '../cursors.ts';
+import { readCursor } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
-import { jsonBytes, readSized } from '../sized-pages.ts';
+import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
 import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
 /** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */
@@ -29,26 +29,26 @@ async function versionsOf(store: Store, items: MessageRecord[]): Promise<Map<str
 }
 
 /**
- * A page of up to `limit` messages read by `list` (a filter's page from a message id), holding
- * one more when there is a next page (no empty last page). A message's content may be 2 MB
- * (MAX_MESSAGE_CHARS): a page stops at about PAGE_BYTES of them (readSized) — 40 such messages
- * were answered as one 64 MB body, holding every tenant's requests for a second.
+ * A page of up to `limit` messages of `filter`, below message id `start` (from the newest when
+ * undefined), with a cursor only when more remain (no empty last page). A message's content may
+ * be 2 MB (MAX_MESSAGE_CHARS): a page stops at about PAGE_BYTES of them (SizedPage) — 40 such
+ * messages were answered as one 64 MB body, holding every tenant's requests for a second.
  */
 async function page(
   store: Store,
-  list: (beforeId: string | undefined, limit: number) => Promise<MessageRecord[]>,
+  filter: Omit<MessageFilter, 'beforeId' | 'limit'>,
   start: string | undefined,
   limit: number,
 ) {
-  const { rows: read, size } = await readSized<MessageRecord>(
-    (after, count) => list(after?.id ?? start, count),
+  const read = await store.pageMessages({
+    ...filter,
+    ...(start === undefined ? {} : { beforeId: start }),
     limit,
-    (m) => jsonBytes(m.content) + jsonBytes(m.meta),
-  );
-  const versions = await versionsOf(store, read.slice(0, size));
-  return pageOf(
+    maxBytes: PAGE_BYTES,
+  });
+  const versions = await versionsOf(store, read.rows);
+  return sizedAnswer(
     read,
-    size,
     CURSOR_TAG,
     (m) => m.id,
     (m) => messageView(m, versions.get(`${m.tenantId}\u0000${m.eventId}`) ?? null),
@@ -78,9 +78,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
     const query = request.query as MessageQuery;
     const limit = query.limit ?? 50;
     const { cursor: _cursor, limit: _limit, ...filters } = query;
-    const list = (before: string | undefined, count: number) =>
-      store.listMessages({ tenantId: request.tenantId, ...filters, beforeId: before, limit: count });
-    return page(store, list, beforeId(query.cursor), limit);
+    return page(store, { tenantId: request.tenantId, ...filters }, beforeId(query.cursor), limit);
   });
 
   app.get('/v1/messages/:messageId', { schema: { params } }, async (request) => {
@@ -98,9 +96,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
   app.get('/v1/dead-letters', { schema: { querystring: deadQuery } }, async (request) => {
     const query = request.query as { cursor?: string; limit?: number };
     const limit = query.limit ?? 50;
-    const list = (before: string | undefined, count: number) =>
-      store.listMessages({ tenantId: request.tenantId, status: 'dead', beforeId: before, limit: count });
-    return page(store, list, beforeId(query.cursor), limit);
+    return page(store, { tenantId: request.tenantId, status: 'dead' }, beforeId(query.cursor), limit);
   });
 
   app.post('/v1/dead-letters/:messageId/replay', { schema: { params } }, async (request, reply) => {
@@ -143,15 +139,16 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
     const query = request.query as { channel?: MessageRecord['channel']; cursor?: string; limit?: number };
     const start = query.cursor === undefined ? undefined : readCursor(query.cursor, CAPTURE_TAG, 1)[0];
     // A capture holds a message's content (up to MAX_MESSAGE_CHARS): 500 of them were answered
-    // at once. A page stops at about PAGE_BYTES of contents, as the message lists do (readSized).
-    const { rows, size } = await readSized<SandboxCapture>(
-      (after, count) => store.listSandboxCaptures(request.tenantId, count, query.channel, after?.id ?? start),
-      query.limit ?? 50,
-      (c) => jsonBytes(c.content),
-    );
-    return pageOf(
-      rows,
-      size,
+    // at once. A page stops at about PAGE_BYTES of contents, as the message lists do (SizedPage).
+    const captures = await store.pageSandboxCaptures({
+      tenantId: request.tenantId,
+      limit: query.limit ?? 50,
+      ...(query.channel ? { channel: query.channel } : {}),
+      ...(start === undefined ? {} : { beforeId: start }),
+      maxBytes: PAGE_BYTES,
+    });
+    return sizedAnswer(
+      captures,
       CAPTURE_TAG,
       (c) => c.id,
       (c) => ({

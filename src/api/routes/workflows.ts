@@ -7,12 +7,7 @@ import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
 import { RATE_WINDOW_MAX_MS } from '../../policy/rate-limit.ts';
 import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts';
-import type {
-  LayoutRecord,
-  SubscriberRecord,
-  WorkflowDefinition,
-  WorkflowVersionRecord,
-} from '../../shared/model.ts';
+import type { LayoutRecord, SubscriberRecord, WorkflowDefinition } from '../../shared/model.ts';
 import { parseDuration } from '../../shared/time.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
 import type { VariantCount } from '../../store/port.ts';
@@ -27,7 +22,7 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { type FieldOptions, fieldOptionsOf, TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { pageOf, readCursor } from '../cursors.ts';
+import { readCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
 import {
@@ -38,7 +33,7 @@ import {
   WORKFLOW_NAME_MAX_LENGTH,
   WorkflowBody,
 } from '../schemas.ts';
-import { jsonBytes, readSized } from '../sized-pages.ts';
+import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
 import { flattenTemplateActions, pushFieldsAsText } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
@@ -581,19 +576,14 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
         throw validationError([{ path: 'cursor', message: 'is not a cursor this API issued' }], 'query');
       const before = issued === null ? null : Number(issued);
       // Newest first, a page at a time: every version holds a whole definition (up to a body
-      // each), so a page holds about PAGE_BYTES of them at most (readSized).
-      const { rows, size } = await readSized<WorkflowVersionRecord>(
-        (after, count) =>
-          store.listWorkflowVersions(request.tenantId, key, {
-            before: after?.version ?? before,
-            limit: count,
-          }),
+      // each), so a page holds about PAGE_BYTES of them at most (SizedPage).
+      const page = await store.pageWorkflowVersions(request.tenantId, key, {
+        before,
         limit,
-        (v) => jsonBytes(v.definition),
-      );
-      return pageOf(
-        rows,
-        size,
+        maxBytes: PAGE_BYTES,
+      });
+      return sizedAnswer(
+        page,
         VERSIONS_CURSOR_TAG,
         (v) => String(v.version),
         (v) => workflowVersionView(v, v.version === workflow.version),

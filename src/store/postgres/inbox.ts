@@ -4,12 +4,14 @@ import {
   type InboxCatchUp,
   type InboxChangeRecord,
   type InboxMark,
+  type InboxPage,
   type InboxStore,
   type PresenceStore,
 } from '../port.ts';
 import { MARKED_ITEM_COLUMNS, type MessageRow, toMarkedItem, toMessage } from '../rows.ts';
 import { run, transaction } from './client.ts';
 import { insertJobsFrom, jobsParam } from './jobs.ts';
+import { MESSAGE_BYTES, sizedPage } from './sized-page.ts';
 
 /** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
 const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
@@ -47,31 +49,49 @@ export function logInboxChanges(source: string, type: string): string {
 const entryJson = (now: number, status: string, detail?: string) =>
   JSON.stringify({ at: new Date(now).toISOString(), status, ...(detail ? { detail } : {}) });
 
+/** listInbox's filter on the messages `t`, from where its page starts, and its parameters. */
+function inboxFilterSql(page: InboxPage): { where: string[]; values: unknown[] } {
+  const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived];
+  const where = [
+    't.tenant_id = $1',
+    't.subscriber_id = $2',
+    IS_ITEM,
+    '(t.archived_at IS NULL) = $3',
+    't.snoozed_until IS NULL',
+  ];
+  if (page.status === 'unread') where.push('t.read_at IS NULL');
+  else if (page.status === 'read') where.push('t.read_at IS NOT NULL');
+  if (page.categories) {
+    values.push([...page.categories]);
+    where.push(`t.workflow IN (SELECT key FROM workflows WHERE tenant_id = $1
+      AND definition->>'category' = ANY($${values.length}::TEXT[]))`);
+  }
+  if (page.before) {
+    values.push(page.before.eventAt, page.before.id);
+    const at = values.length - 1;
+    where.push(`(t.event_at < $${at} OR (t.event_at = $${at} AND t.id < $${at + 1}))`);
+  }
+  return { where, values };
+}
+
+const INBOX_ORDER = 't.event_at DESC, t.id DESC';
+
 export function postgresInboxStore(db: pg.Pool): InboxStore {
   return {
     async listInbox(page) {
-      const values: unknown[] = [page.tenantId, page.subscriberId, !page.archived, page.limit];
-      const where: string[] = [];
-      if (page.status === 'unread') where.push('read_at IS NULL');
-      else if (page.status === 'read') where.push('read_at IS NOT NULL');
-      if (page.categories) {
-        values.push([...page.categories]);
-        where.push(`workflow IN (SELECT key FROM workflows WHERE tenant_id = $1
-          AND definition->>'category' = ANY($${values.length}::TEXT[]))`);
-      }
-      if (page.before) {
-        values.push(page.before.eventAt, page.before.id);
-        const at = values.length - 1;
-        where.push(`(event_at < $${at} OR (event_at = $${at} AND id < $${at + 1}))`);
-      }
+      const { where, values } = inboxFilterSql(page);
       const { rows } = await run<MessageRow>(
         db,
-        `SELECT * FROM messages WHERE tenant_id = $1 AND subscriber_id = $2 AND ${IS_ITEM}
-           AND (archived_at IS NULL) = $3 AND snoozed_until IS NULL ${where.map((w) => `AND ${w}`).join(' ')}
-         ORDER BY event_at DESC, id DESC LIMIT $4`,
+        `SELECT * FROM messages t WHERE ${where.join(' AND ')}
+         ORDER BY ${INBOX_ORDER} LIMIT $${values.push(page.limit)}`,
         values,
       );
       return rows.map(toMessage);
+    },
+    async pageInbox(page) {
+      const { where, values } = inboxFilterSql(page);
+      const list = { table: 'messages', where: where.join(' AND '), order: INBOX_ORDER, values };
+      return sizedPage(db, { ...list, bytes: MESSAGE_BYTES }, page, toMessage);
     },
     async countUnread(tenantId, subscriberId) {
       const { rows } = await run<{ n: number }>(

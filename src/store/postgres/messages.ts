@@ -3,7 +3,15 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
 import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
-import type { JobSpec, MessageAck, MessageStore, MessageUpdate, NewMessage, VariantCount } from '../port.ts';
+import type {
+  JobSpec,
+  MessageAck,
+  MessageFilter,
+  MessageStore,
+  MessageUpdate,
+  NewMessage,
+  VariantCount,
+} from '../port.ts';
 import {
   type DeferredRow,
   EVENT_MESSAGE_COLUMNS,
@@ -23,6 +31,7 @@ import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
 import { changeOpenPartsFrom, insertJobsFrom, jobsParam, partsParam } from './jobs.ts';
+import { MESSAGE_BYTES, sizedPage } from './sized-page.ts';
 
 /**
  * The new status ($1) of an update: a message with a receipt keeps it when a send's answer or
@@ -55,6 +64,33 @@ function skippedParam(skipped: SkippedStep[]): string {
       created_at: s.createdAt,
     })),
   );
+}
+
+/** listMessages' filter on the messages `t`, from where its page starts, and its parameters. */
+function messageFilterSql(filter: MessageFilter): { where: string[]; values: unknown[] } {
+  const values: unknown[] = [filter.tenantId];
+  const where = ['t.tenant_id = $1'];
+  const add = (column: string, value: unknown) => {
+    values.push(value);
+    where.push(`t.${column} = $${values.length}`);
+  };
+  if (filter.subscriberId !== undefined) add('subscriber_id', filter.subscriberId);
+  if (filter.eventId !== undefined) add('event_id', filter.eventId);
+  if (filter.channel !== undefined) add('channel', filter.channel);
+  // A literal, so the planner can prove the partial dead-letter index applies.
+  if (filter.status === 'dead') where.push(`t.status = 'dead'`);
+  else if (filter.status !== undefined) add('status', filter.status);
+  if (filter.beforeId !== undefined) where.push(`t.id < $${values.push(filter.beforeId)}`);
+  return { where, values };
+}
+
+/** listSandboxCaptures' filter on the captures `t`, from where its page starts, and its parameters. */
+function captureFilterSql(tenantId: string, channel?: Channel, beforeId?: string) {
+  const values: unknown[] = [tenantId];
+  const where = ['t.tenant_id = $1'];
+  if (channel) where.push(`t.channel = $${values.push(channel)}`);
+  if (beforeId !== undefined) where.push(`t.id < $${values.push(beforeId)}`);
+  return { where, values };
 }
 
 /**
@@ -270,26 +306,18 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
       return rows.map(toEventMessage);
     },
     async listMessages(filter) {
-      const values: unknown[] = [filter.tenantId];
-      const where = ['tenant_id = $1'];
-      const add = (column: string, value: unknown) => {
-        values.push(value);
-        where.push(`${column} $${values.length}`);
-      };
-      if (filter.subscriberId !== undefined) add('subscriber_id =', filter.subscriberId);
-      if (filter.eventId !== undefined) add('event_id =', filter.eventId);
-      if (filter.channel !== undefined) add('channel =', filter.channel);
-      // A literal, so the planner can prove the partial dead-letter index applies.
-      if (filter.status === 'dead') where.push(`status = 'dead'`);
-      else if (filter.status !== undefined) add('status =', filter.status);
-      if (filter.beforeId !== undefined) add('id <', filter.beforeId);
-      values.push(filter.limit);
+      const { where, values } = messageFilterSql(filter);
       const { rows } = await run<MessageRow>(
         db,
-        `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.length}`,
+        `SELECT * FROM messages t WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(filter.limit)}`,
         values,
       );
       return rows.map(toMessage);
+    },
+    async pageMessages(filter) {
+      const { where, values } = messageFilterSql(filter);
+      const list = { table: 'messages', where: where.join(' AND '), order: 't.id DESC', values };
+      return sizedPage(db, { ...list, bytes: MESSAGE_BYTES }, filter, toMessage);
     },
     async updateMessage(tenantId, id, update) {
       return applyUpdate(tenantId, id, update);
@@ -370,14 +398,26 @@ export function postgresMessageStore(db: pg.Pool, personal: PersonalData): Messa
         ],
       );
     },
+    async pageSandboxCaptures(page) {
+      const { where, values } = captureFilterSql(page.tenantId, page.channel, page.beforeId);
+      return sizedPage(
+        db,
+        {
+          table: 'sandbox_captures',
+          where: where.join(' AND '),
+          order: 't.id DESC',
+          values,
+          bytes: 'octet_length(t.content::TEXT)',
+        },
+        page,
+        (row: SandboxCaptureRow) => toSandboxCapture(row, personal),
+      );
+    },
     async listSandboxCaptures(tenantId, limit, channel?: Channel, beforeId?: string) {
-      const values: unknown[] = [tenantId];
-      const where = ['tenant_id = $1'];
-      if (channel) where.push(`channel = $${values.push(channel)}`);
-      if (beforeId !== undefined) where.push(`id < $${values.push(beforeId)}`);
+      const { where, values } = captureFilterSql(tenantId, channel, beforeId);
       const { rows } = await run<SandboxCaptureRow>(
         db,
-        `SELECT * FROM sandbox_captures WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(limit)}`,
+        `SELECT * FROM sandbox_captures t WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${values.push(limit)}`,
         values,
       );
       return rows.map((row) => toSandboxCapture(row, personal));

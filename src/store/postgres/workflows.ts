@@ -10,6 +10,7 @@ import {
   type WorkflowVersionRow,
 } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
+import { sizedPage } from './sized-page.ts';
 
 export function postgresWorkflowStore(db: Queryable): WorkflowStore {
   return {
@@ -90,6 +91,20 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
       );
       return rows.map(toWorkflowVersion);
     },
+    async pageWorkflowVersions(tenantId, key, page) {
+      return sizedPage(
+        db,
+        {
+          table: 'workflow_versions',
+          where: 't.tenant_id = $1 AND t.key = $2 AND t.version < $3::BIGINT',
+          order: 't.version DESC',
+          values: [tenantId, key, page.before ?? Number.MAX_SAFE_INTEGER],
+          bytes: 'octet_length(t.definition::TEXT)',
+        },
+        page,
+        toWorkflowVersion,
+      );
+    },
     async getWorkflow(tenantId, key) {
       const { rows } = await run<WorkflowRow>(
         db,
@@ -105,6 +120,20 @@ export function postgresWorkflowStore(db: Queryable): WorkflowStore {
         [tenantId, page?.after ?? '', page?.limit ?? null],
       );
       return rows.map(toWorkflow);
+    },
+    async pageWorkflows(tenantId, page) {
+      return sizedPage(
+        db,
+        {
+          table: 'workflows',
+          where: 't.tenant_id = $1 AND t.key > $2',
+          order: 't.key',
+          values: [tenantId, page.after ?? ''],
+          bytes: 'octet_length(t.definition::TEXT)',
+        },
+        page,
+        toWorkflow,
+      );
     },
     async countRenderTimeouts(tenantId, key, version, outcome, pause) {
       // Every right-hand side reads the row as it was, so both use the count before this update.

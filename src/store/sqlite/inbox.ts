@@ -5,12 +5,14 @@ import {
   type InboxChangeRecord,
   type InboxCursor,
   type InboxMark,
+  type InboxPage,
   type InboxStore,
   type PresenceKey,
   type PresenceStore,
 } from '../port.ts';
 import { MARKED_ITEM_COLUMNS, type MessageRow, toMarkedItem, toMessage } from '../rows.ts';
 import type { JobStatements } from './jobs.ts';
+import { messageRowBytes, sizedPage } from './sized-page.ts';
 
 /** In-app messages that never reached the inbox (failed, suppressed…) are not inbox items. */
 const IS_ITEM = `channel = 'in_app' AND status NOT IN ('failed', 'suppressed', 'cancelled', 'rate_limited')`;
@@ -322,37 +324,46 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
     return toMessage(row);
   });
 
+  /** listInbox's statement for `page`, and its parameters but `@limit`. */
+  const inboxQuery = (page: InboxPage) => {
+    const where = [
+      'tenant_id = @tenantId',
+      'subscriber_id = @subscriberId',
+      IS_ITEM,
+      '(archived_at IS NULL) = @live',
+      'snoozed_until IS NULL',
+    ];
+    if (page.status === 'unread') where.push('read_at IS NULL');
+    else if (page.status === 'read') where.push('read_at IS NOT NULL');
+    if (page.categories)
+      where.push(`workflow IN (SELECT key FROM workflows WHERE tenant_id = @tenantId
+        AND json_extract(definition, '$.category') IN (SELECT value FROM json_each(@categories)))`);
+    if (page.before) where.push('(event_at < @beforeAt OR (event_at = @beforeAt AND id < @beforeId))');
+    const sql = `SELECT * FROM messages INDEXED BY messages_inbox WHERE ${where.join(' AND ')}
+      ORDER BY event_at DESC, id DESC LIMIT @limit`;
+    let statement = listCache.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      listCache.set(sql, statement);
+    }
+    const params = {
+      tenantId: page.tenantId,
+      subscriberId: page.subscriberId,
+      live: page.archived ? 0 : 1,
+      ...(page.categories ? { categories: JSON.stringify(page.categories) } : {}),
+      ...(page.before ? { beforeAt: page.before.eventAt, beforeId: page.before.id } : {}),
+    };
+    return { statement, params };
+  };
+
   return {
     async listInbox(page) {
-      const where = [
-        'tenant_id = @tenantId',
-        'subscriber_id = @subscriberId',
-        IS_ITEM,
-        '(archived_at IS NULL) = @live',
-        'snoozed_until IS NULL',
-      ];
-      if (page.status === 'unread') where.push('read_at IS NULL');
-      else if (page.status === 'read') where.push('read_at IS NOT NULL');
-      if (page.categories)
-        where.push(`workflow IN (SELECT key FROM workflows WHERE tenant_id = @tenantId
-          AND json_extract(definition, '$.category') IN (SELECT value FROM json_each(@categories)))`);
-      if (page.before) where.push('(event_at < @beforeAt OR (event_at = @beforeAt AND id < @beforeId))');
-      const sql = `SELECT * FROM messages INDEXED BY messages_inbox WHERE ${where.join(' AND ')}
-        ORDER BY event_at DESC, id DESC LIMIT @limit`;
-      let statement = listCache.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        listCache.set(sql, statement);
-      }
-      const rows = statement.all({
-        tenantId: page.tenantId,
-        subscriberId: page.subscriberId,
-        live: page.archived ? 0 : 1,
-        limit: page.limit,
-        ...(page.categories ? { categories: JSON.stringify(page.categories) } : {}),
-        ...(page.before ? { beforeAt: page.before.eventAt, beforeId: page.before.id } : {}),
-      }) as MessageRow[];
-      return rows.map(toMessage);
+      const { statement, params } = inboxQuery(page);
+      return (statement.all({ ...params, limit: page.limit }) as MessageRow[]).map(toMessage);
+    },
+    async pageInbox(page) {
+      const { statement, params } = inboxQuery(page);
+      return sizedPage(statement, params, page, messageRowBytes, toMessage);
     },
     async countUnread(tenantId, subscriberId) {
       return unread.get(tenantId, subscriberId) as number;

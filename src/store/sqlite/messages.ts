@@ -31,6 +31,7 @@ import {
 import type { DigestStatements } from './digests.ts';
 import type { InboxLog } from './inbox.ts';
 import type { JobStatements } from './jobs.ts';
+import { messageRowBytes, sizedPage } from './sized-page.ts';
 
 const NO_META = Object.freeze({});
 
@@ -161,12 +162,23 @@ export function sqliteMessageStore(
   const captures = [false, true].map((channel) =>
     [false, true].map((before) => db.prepare(capturesSql(channel, before))),
   );
+  const capturesOf = (channel: Channel | undefined, beforeId: string | undefined) =>
+    captures[channel ? 1 : 0]![beforeId === undefined ? 0 : 1]!;
   const eventMessagesSql = (before: string) =>
     `SELECT ${EVENT_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_event
       WHERE tenant_id = @tenantId AND event_id = @eventId${before} ORDER BY id DESC LIMIT @limit`;
   const eventMessages = db.prepare(eventMessagesSql(''));
   const eventMessagesBefore = db.prepare(eventMessagesSql(' AND id < @beforeId'));
   const listCache = new Map<string, Database.Statement>();
+  const listStatement = (filter: MessageFilter) => {
+    const sql = messageListSql(filter);
+    let statement = listCache.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      listCache.set(sql, statement);
+    }
+    return statement;
+  };
   // The primary key's range of ids bounds the read (ids sort by creation): see messageChanges.
   const changes = db.prepare(
     `SELECT ${MESSAGE_CHANGE_COLUMNS} FROM messages
@@ -352,13 +364,10 @@ export function sqliteMessageStore(
       return rows.map(toEventMessage);
     },
     async listMessages(filter) {
-      const sql = messageListSql(filter);
-      let statement = listCache.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        listCache.set(sql, statement);
-      }
-      return (statement.all(filter) as MessageRow[]).map(toMessage);
+      return (listStatement(filter).all(filter) as MessageRow[]).map(toMessage);
+    },
+    async pageMessages(filter) {
+      return sizedPage(listStatement(filter), { ...filter }, filter, messageRowBytes, toMessage);
     },
     async updateMessage(tenantId, id, update) {
       return applyUpdate.immediate(tenantId, id, update);
@@ -409,14 +418,23 @@ export function sqliteMessageStore(
       );
     },
     async listSandboxCaptures(tenantId, limit, channel?: Channel, beforeId?: string) {
-      const statement = captures[channel ? 1 : 0]![beforeId === undefined ? 0 : 1]!;
-      const rows = statement.all({
+      const rows = capturesOf(channel, beforeId).all({
         tenantId,
         limit,
         ...(channel ? { channel } : {}),
         ...(beforeId === undefined ? {} : { beforeId }),
       }) as SandboxCaptureRow[];
       return rows.map((row) => toSandboxCapture(row, personal));
+    },
+    async pageSandboxCaptures(page) {
+      const { tenantId, channel, beforeId } = page;
+      return sizedPage(
+        capturesOf(channel, beforeId),
+        { tenantId, ...(channel ? { channel } : {}), ...(beforeId === undefined ? {} : { beforeId }) },
+        page,
+        (row: SandboxCaptureRow) => row.content.length,
+        (row) => toSandboxCapture(row, personal),
+      );
     },
   };
 }

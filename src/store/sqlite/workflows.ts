@@ -10,6 +10,7 @@ import {
   type WorkflowRow,
   type WorkflowVersionRow,
 } from '../rows.ts';
+import { sizedPage } from './sized-page.ts';
 
 export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
   const put = db.prepare(
@@ -96,6 +97,16 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
       const rows = listVersions.all({ tenantId, key, before, limit: page?.limit ?? -1 });
       return (rows as WorkflowVersionRow[]).map(toWorkflowVersion);
     },
+    async pageWorkflowVersions(tenantId, key, page) {
+      const before = page.before ?? Number.MAX_SAFE_INTEGER;
+      return sizedPage(
+        listVersions,
+        { tenantId, key, before },
+        page,
+        (row: WorkflowVersionRow) => row.definition.length,
+        toWorkflowVersion,
+      );
+    },
     async getWorkflow(tenantId, key) {
       const row = get.get(tenantId, key) as WorkflowRow | undefined;
       return row ? toWorkflow(row) : null;
@@ -103,6 +114,15 @@ export function sqliteWorkflowStore(db: Database.Database): WorkflowStore {
     async listWorkflows(tenantId, page) {
       const rows = list.all({ tenantId, after: page?.after ?? '', limit: page?.limit ?? -1 });
       return (rows as WorkflowRow[]).map(toWorkflow);
+    },
+    async pageWorkflows(tenantId, page) {
+      return sizedPage(
+        list,
+        { tenantId, after: page.after ?? '' },
+        page,
+        (row: WorkflowRow) => row.definition.length,
+        toWorkflow,
+      );
     },
     async countRenderTimeouts(tenantId, key, version, outcome, pause) {
       const row = countTimeouts.get({
