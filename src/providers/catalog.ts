@@ -63,8 +63,10 @@ export interface ProviderDefinition extends ProviderClient {
    */
   targets(config: Fields, credentials: Fields): ProviderTarget[];
   /**
-   * True when `after` sends the credentials somewhere `before` did not (another host, port or
-   * URL, or less protection on the way): the stored credentials must then be given again.
+   * True when `after` sends the credentials — or a secret config field (a chat webhook URL) —
+   * somewhere `before` did not (another host, port, URL or endpoint, or less protection on the
+   * way): the stored ones must then be given again. `before` is the stored config (secret fields
+   * masked, their origin kept), `after` the PUT's with them restored.
    */
   retargets(before: Fields, after: Fields): boolean;
 }
@@ -251,6 +253,20 @@ function endpointTarget(config: Fields, fallback: string): ProviderTarget[] {
 /** Credentials sent to another endpoint than before must be given again. */
 const endpointMoved = (before: Fields, after: Fields) => text(before.endpoint) !== text(after.endpoint);
 
+/** A URL's origin (scheme, host and port), or its text when it is no URL. */
+const urlOrigin = (url: unknown) => (URL.canParse(text(url)) ? new URL(text(url)).origin : text(url));
+
+/**
+ * A chat webhook URL (the secret) goes to `endpoint` when set, else to its own origin: another
+ * endpoint (added, changed or removed) or another origin of the URL sends it somewhere new. The
+ * stored URL is masked with its origin kept (secret-config.ts), so the origins compare.
+ */
+const chatRetargets = (before: Fields, after: Fields) =>
+  endpointMoved(before, after) || urlOrigin(before.webhookUrl) !== urlOrigin(after.webhookUrl);
+
+/** AUTH may cross the wire in clear: `insecure` and no implicit TLS (smtp.ts's requireTLS rule). */
+const smtpAuthInClear = (config: Fields) => config.insecure === true && config.secure !== true;
+
 /** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
 function chatTargets(config: Fields): ProviderTarget[] {
   return config.endpoint === undefined
@@ -301,10 +317,13 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkDkimKeyUsed(credentials, config);
     },
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
+    // Less protection on the way counts as a new target: AUTH in clear where it was not before
+    // (`insecure` turned on, or `secure` turned off while `insecure` stays, in an integration
+    // stored before PUT refused that pair).
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||
       before.port !== after.port ||
-      (after.insecure === true && before.insecure !== true),
+      (smtpAuthInClear(after) && !smtpAuthInClear(before)),
   },
   apns: {
     channels: ['push'],
@@ -378,8 +397,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: noCredentials,
     ...PROVIDER_CLIENTS.slack,
     targets: chatTargets,
-    // The only sealed value is the webhook URL itself, which every PUT gives again.
-    retargets: () => false,
+    // The webhook URL is the secret: a PUT that sends it back masked may not send it elsewhere.
+    retargets: chatRetargets,
   },
   discord: {
     channels: ['chat'],
@@ -387,7 +406,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: noCredentials,
     ...PROVIDER_CLIENTS.discord,
     targets: chatTargets,
-    retargets: () => false,
+    retargets: chatRetargets,
   },
   fcm: {
     channels: ['push'],

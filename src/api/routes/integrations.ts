@@ -70,17 +70,35 @@ function settingsDetails(body: IntegrationBody, hasStoredCredentials: boolean): 
   return details;
 }
 
-/** Stored credentials go only where they were given for: another target needs them again. */
+/**
+ * Stored credentials go only where they were given for: another target needs them again. So does
+ * a secret config field (a chat webhook URL, sealed with the credentials): sent back in its masked
+ * form it stands for the stored URL only where that URL went before, whatever `credentials` the
+ * PUT carries (a chat provider takes none, so `"credentials": {}` proves nothing).
+ */
 function checkCredentialsFollow(
   definition: ProviderDefinition,
   body: IntegrationBody,
   config: Fields,
   existing: IntegrationRecord | null,
+  storedCredentials: Fields,
 ): void {
-  if (body.credentials !== undefined || !existing?.sealedCredentials) return;
+  if (!existing?.sealedCredentials) return;
   if (existing.provider === body.provider && !definition.retargets(existing.config, config)) return;
+  // restoreSecretConfig put the stored value in place of the masked one the PUT gave.
+  const masked = (definition.secretConfig ?? []).filter((field) => body.config?.[field] !== config[field]);
+  if (masked.length > 0) {
+    const message =
+      'must be given whole again: this change sends it somewhere else (endpoint or host), and the masked form stands for the stored URL only where it went before';
+    const details = masked.map((field) => ({ path: `config.${field}`, message }));
+    throw new ApiError('credentials_required', `${details[0]!.path} ${message}`, details);
+  }
+  if (body.credentials !== undefined) return;
+  // Nothing stored but the secret config fields, which the PUT gave whole: nothing to give again.
+  const secretKeys = new Set((definition.secretConfig ?? []).map((field) => `config.${field}`));
+  if (Object.keys(storedCredentials).every((key) => secretKeys.has(key)) && secretKeys.size > 0) return;
   const message =
-    'must be given again: this change sends them somewhere else (host, port, URL, provider or TLS setting)';
+    'must be given again: this change sends them somewhere else (host, port, URL, endpoint, provider or TLS setting)';
   throw new ApiError('credentials_required', `credentials ${message}`, [{ path: 'credentials', message }]);
 }
 
@@ -176,7 +194,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         const storedTargets = stored ? definition.targets(stored.config, stored.credentials) : [];
         const badHosts = unusableHosts(targets, storedTargets);
         if (badHosts.length > 0) throw unprocessableFields(badHosts);
-        checkCredentialsFollow(definition, body, config, existing);
+        checkCredentialsFollow(definition, body, config, existing, storedCredentials);
         buildOffline(
           definition,
           config,
