@@ -9,7 +9,7 @@ import {
   checkSmtpLogin,
 } from '../channels/email/smtp-settings.ts';
 import { ProviderConfigError } from '../channels/port.ts';
-import { APNS_ENDPOINTS, apnsEndpoint } from '../channels/push/apns.ts';
+import { apnsEndpoint } from '../channels/push/apns.ts';
 import { FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { TWILIO_API } from '../channels/sms/twilio.ts';
@@ -274,10 +274,6 @@ function chatTargets(config: Fields): ProviderTarget[] {
     : [urlTarget('config.endpoint', config.endpoint)];
 }
 
-function isAppleEndpoint(url: string): boolean {
-  return (Object.values(APNS_ENDPOINTS) as string[]).includes(url);
-}
-
 /** A URL field longer than URL_MAX_LENGTH, refused naming it (checked where the field changes). */
 function checkUrlLength(path: string, url: unknown): void {
   if (typeof url === 'string' && url.length > URL_MAX_LENGTH)
@@ -336,12 +332,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
         apnsEndpoint(config),
       ),
     ],
-    // Provider tokens are bearer credentials for every app of the team: they may go to another
-    // endpoint only when both are Apple's own (production and sandbox).
-    retargets: (before, after) => {
-      const [from, to] = [apnsEndpoint(before), apnsEndpoint(after)];
-      return from !== to && !(isAppleEndpoint(from) && isAppleEndpoint(to));
-    },
+    // Provider tokens are bearer credentials for every app of the team. The environment picks the
+    // host when no endpoint is set (api.push.apple.com or api.sandbox.push.apple.com): another
+    // host, even Apple's other one, is another target (API.md), so the key must be given again.
+    retargets: (before, after) => apnsEndpoint(before) !== apnsEndpoint(after),
   },
   webhook: {
     channels: ['webhook'],

@@ -149,6 +149,15 @@ const ROWS: Row[] = [
   ...endpointRows('ses'),
   ...endpointRows('sendgrid'),
   ...endpointRows('twilio'),
+  row('apns', 'production to sandbox (api.sandbox.push.apple.com)', { environment: 'sandbox' }),
+  row(
+    'apns',
+    'sandbox to production (api.push.apple.com)',
+    { environment: 'production' },
+    {
+      environment: 'sandbox',
+    },
+  ),
   ...endpointRows('apns'),
   ...endpointRows('fcm'),
   row('webhook', 'another host', { url: 'https://elsewhere.acme.test/in' }),
