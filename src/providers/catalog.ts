@@ -109,17 +109,17 @@ const smtpCredentials = Type.Object(
   CLOSED,
 );
 const HTTP_URL_MESSAGE = 'must be an http:// or https:// URL';
+// HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
+// create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
+const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: URL_MAX_LENGTH }));
 // The URL's length is checked at PUT when it changes (checkAtPut), as its other rules are.
-const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE) }, CLOSED);
+const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE), endpoint }, CLOSED);
 // API.md puts no rule on the secret's length: a short one only weakens the tenant's own receiver.
 const webhookCredentials = Type.Object(
   { secret: Type.String({ minLength: 1, maxLength: SECRET_MAX_LENGTH }) },
   CLOSED,
 );
 
-// HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
-// create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
-const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: URL_MAX_LENGTH }));
 const twilioConfig = Type.Object(
   {
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -199,6 +199,7 @@ const fcmCredentials = Type.Object(
 const webpushConfig = Type.Object(
   {
     subject: PatternString('^(mailto|https):', 'must be a mailto: or https: URL', { maxLength: 2048 }),
+    endpoint,
   },
   CLOSED,
 );
@@ -267,12 +268,15 @@ const chatRetargets = (before: Fields, after: Fields) =>
 /** AUTH may cross the wire in clear: `insecure` and no implicit TLS (smtp.ts's requireTLS rule). */
 const smtpAuthInClear = (config: Fields) => config.insecure === true && config.secure !== true;
 
-/** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
-function chatTargets(config: Fields): ProviderTarget[] {
+/** A URL field's provider posts to `endpoint`'s host when set, else the URL's (chat, webhook). */
+function urlOrEndpointTargets(config: Fields, field: string): ProviderTarget[] {
   return config.endpoint === undefined
-    ? [urlTarget('config.webhookUrl', config.webhookUrl)]
+    ? [urlTarget(`config.${field}`, config[field])]
     : [urlTarget('config.endpoint', config.endpoint)];
 }
+
+/** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
+const chatTargets = (config: Fields) => urlOrEndpointTargets(config, 'webhookUrl');
 
 /** A URL field longer than URL_MAX_LENGTH, refused naming it (checked where the field changes). */
 function checkUrlLength(path: string, url: unknown): void {
@@ -349,8 +353,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkWebhookUrl(config.url);
     },
     checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
-    targets: (config) => [urlTarget('config.url', config.url)],
-    retargets: (before, after) => text(before.url) !== text(after.url),
+    // `endpoint` (an origin and path prefix) replaces the URL's origin, as for chat webhooks.
+    targets: (config) => urlOrEndpointTargets(config, 'url'),
+    retargets: (before, after) => text(before.url) !== text(after.url) || endpointMoved(before, after),
   },
   twilio: {
     channels: ['sms'],
@@ -424,9 +429,12 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     config: webpushConfig,
     credentials: webpushCredentials,
     ...PROVIDER_CLIENTS.webpush,
-    // Endpoints are the subscribers' (checked at device PUT and at every send), never the config's.
-    targets: () => [],
-    // The private key signs; it is never sent anywhere.
-    retargets: () => false,
+    // Push-service URLs are the subscribers' (checked at device PUT and at every send); with
+    // `endpoint` set, every push goes to that origin instead.
+    targets: (config) =>
+      config.endpoint === undefined ? [] : [urlTarget('config.endpoint', config.endpoint)],
+    // The private key is never sent, but the VAPID tokens it signs are bearer tokens of the
+    // application server: a new endpoint would receive them.
+    retargets: endpointMoved,
   },
 });

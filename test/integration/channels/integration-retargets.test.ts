@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import webpush from 'web-push';
 import { DISCORD_WEBHOOK_PATH, startDiscordFake } from '../../fakes/discord.ts';
 import type { HttpProviderFake } from '../../fakes/http-provider.ts';
 import { LOOPBACK_TARGETS } from '../../fakes/outbound.ts';
@@ -28,6 +29,7 @@ const serviceAccount = {
 const p8 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .privateKey.export({ type: 'pkcs8', format: 'pem' })
   .toString();
+const vapid = webpush.generateVAPIDKeys();
 const SECRET = `whsec_${Buffer.from('retarget-test-signing-key').toString('base64')}`;
 const PROXY_A = 'https://proxy-a.example.test';
 const PROXY_B = 'https://proxy-b.example.test';
@@ -97,6 +99,12 @@ const providers: Record<string, Provider> = {
     config: { url: 'https://hooks.acme.test/in' },
     credentials: { secret: SECRET },
   },
+  webpush: {
+    channel: 'webpush',
+    provider: 'webpush',
+    config: { subject: 'mailto:ops@acme.test' },
+    credentials: { vapidPublicKey: vapid.publicKey, vapidPrivateKey: vapid.privateKey },
+  },
   slack: {
     channel: 'chat',
     provider: 'slack',
@@ -162,6 +170,8 @@ const ROWS: Row[] = [
   ...endpointRows('fcm'),
   row('webhook', 'another host', { url: 'https://elsewhere.acme.test/in' }),
   row('webhook', 'another port', { url: 'https://hooks.acme.test:8443/in' }),
+  ...endpointRows('webhook'),
+  ...endpointRows('webpush'),
   ...endpointRows('slack'),
   ...endpointRows('discord'),
 ];
