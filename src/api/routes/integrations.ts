@@ -7,6 +7,7 @@ import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-c
 import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
 import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
+import type { CircuitRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
@@ -156,6 +157,31 @@ function buildOffline(
   void client.close?.().catch(() => undefined);
 }
 
+/**
+ * The circuit as it is after a PUT. Every PUT makes a new version of the integration, whose breaker
+ * starts closed: each worker resets its own when it builds the changed client (ProviderRegistry),
+ * which may be at its next send. An open or half-open circuit is published closed here, so the
+ * answer and every GET from now on show the breaker the next send will use, not the old one's. A
+ * worker's later transition (written with a later time) replaces it as usual.
+ */
+async function closeCircuit(
+  store: ApiContext['store'],
+  tenantId: string,
+  integrationId: string,
+): Promise<CircuitRecord | undefined> {
+  const circuit = (await store.listCircuits(tenantId)).find((c) => c.integrationId === integrationId);
+  if (!circuit || circuit.state === 'closed') return circuit;
+  const closed: CircuitRecord = {
+    ...circuit,
+    state: 'closed',
+    failures: 0,
+    openedAt: null,
+    updatedAt: Math.max(Date.now(), circuit.updatedAt),
+  };
+  await store.putCircuit(closed);
+  return closed;
+}
+
 export async function integrationRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, providers } = context;
   const params = IdParams('integrationId');
@@ -224,12 +250,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         Date.now(),
       );
       providers.invalidate(request.tenantId);
-      // The circuit as published: the workers close it when they next build the changed client.
-      const circuits = await store.listCircuits(request.tenantId);
-      return integrationView(
-        record,
-        circuits.find((c) => c.integrationId === integrationId),
-      );
+      return integrationView(record, await closeCircuit(store, request.tenantId, integrationId));
     },
   );
 
