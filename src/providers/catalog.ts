@@ -9,7 +9,7 @@ import {
   checkSmtpLogin,
 } from '../channels/email/smtp-settings.ts';
 import { ProviderConfigError } from '../channels/port.ts';
-import { APNS_ENDPOINTS, apnsEndpoint } from '../channels/push/apns.ts';
+import { apnsEndpoint } from '../channels/push/apns.ts';
 import { FCM_DEFAULT_ENDPOINT } from '../channels/push/fcm.ts';
 import { serviceAccountTokenHost } from '../channels/push/fcm-credentials.ts';
 import { TWILIO_API } from '../channels/sms/twilio.ts';
@@ -63,8 +63,10 @@ export interface ProviderDefinition extends ProviderClient {
    */
   targets(config: Fields, credentials: Fields): ProviderTarget[];
   /**
-   * True when `after` sends the credentials somewhere `before` did not (another host, port or
-   * URL, or less protection on the way): the stored credentials must then be given again.
+   * True when `after` sends the credentials — or a secret config field (a chat webhook URL) —
+   * somewhere `before` did not (another host, port, URL or endpoint, or less protection on the
+   * way): the stored ones must then be given again. `before` is the stored config (secret fields
+   * masked, their origin kept), `after` the PUT's with them restored.
    */
   retargets(before: Fields, after: Fields): boolean;
 }
@@ -107,17 +109,17 @@ const smtpCredentials = Type.Object(
   CLOSED,
 );
 const HTTP_URL_MESSAGE = 'must be an http:// or https:// URL';
+// HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
+// create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
+const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: URL_MAX_LENGTH }));
 // The URL's length is checked at PUT when it changes (checkAtPut), as its other rules are.
-const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE) }, CLOSED);
+const webhookConfig = Type.Object({ url: PatternString('^https?://', HTTP_URL_MESSAGE), endpoint }, CLOSED);
 // API.md puts no rule on the secret's length: a short one only weakens the tenant's own receiver.
 const webhookCredentials = Type.Object(
   { secret: Type.String({ minLength: 1, maxLength: SECRET_MAX_LENGTH }) },
   CLOSED,
 );
 
-// HTTP providers: the semantic checks (formats, exactly-one rules, URLs) live in each adapter's
-// create(), which throws ProviderConfigError naming the field (422); the schemas hold the shape.
-const endpoint = Type.Optional(Type.String({ minLength: 1, maxLength: URL_MAX_LENGTH }));
 const twilioConfig = Type.Object(
   {
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -197,6 +199,7 @@ const fcmCredentials = Type.Object(
 const webpushConfig = Type.Object(
   {
     subject: PatternString('^(mailto|https):', 'must be a mailto: or https: URL', { maxLength: 2048 }),
+    endpoint,
   },
   CLOSED,
 );
@@ -251,16 +254,29 @@ function endpointTarget(config: Fields, fallback: string): ProviderTarget[] {
 /** Credentials sent to another endpoint than before must be given again. */
 const endpointMoved = (before: Fields, after: Fields) => text(before.endpoint) !== text(after.endpoint);
 
-/** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
-function chatTargets(config: Fields): ProviderTarget[] {
+/** A URL's origin (scheme, host and port), or its text when it is no URL. */
+const urlOrigin = (url: unknown) => (URL.canParse(text(url)) ? new URL(text(url)).origin : text(url));
+
+/**
+ * A chat webhook URL (the secret) goes to `endpoint` when set, else to its own origin: another
+ * endpoint (added, changed or removed) or another origin of the URL sends it somewhere new. The
+ * stored URL is masked with its origin kept (secret-config.ts), so the origins compare.
+ */
+const chatRetargets = (before: Fields, after: Fields) =>
+  endpointMoved(before, after) || urlOrigin(before.webhookUrl) !== urlOrigin(after.webhookUrl);
+
+/** AUTH may cross the wire in clear: `insecure` and no implicit TLS (smtp.ts's requireTLS rule). */
+const smtpAuthInClear = (config: Fields) => config.insecure === true && config.secure !== true;
+
+/** A URL field's provider posts to `endpoint`'s host when set, else the URL's (chat, webhook). */
+function urlOrEndpointTargets(config: Fields, field: string): ProviderTarget[] {
   return config.endpoint === undefined
-    ? [urlTarget('config.webhookUrl', config.webhookUrl)]
+    ? [urlTarget(`config.${field}`, config[field])]
     : [urlTarget('config.endpoint', config.endpoint)];
 }
 
-function isAppleEndpoint(url: string): boolean {
-  return (Object.values(APNS_ENDPOINTS) as string[]).includes(url);
-}
+/** A chat webhook posts to `endpoint`'s host when set, else the webhook URL's. */
+const chatTargets = (config: Fields) => urlOrEndpointTargets(config, 'webhookUrl');
 
 /** A URL field longer than URL_MAX_LENGTH, refused naming it (checked where the field changes). */
 function checkUrlLength(path: string, url: unknown): void {
@@ -301,10 +317,13 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkDkimKeyUsed(credentials, config);
     },
     targets: (config) => [{ path: 'config.host', host: text(config.host) }],
+    // Less protection on the way counts as a new target: AUTH in clear where it was not before
+    // (`insecure` turned on, or `secure` turned off while `insecure` stays, in an integration
+    // stored before PUT refused that pair).
     retargets: (before, after) =>
       !sameHost(before.host, after.host) ||
       before.port !== after.port ||
-      (after.insecure === true && before.insecure !== true),
+      (smtpAuthInClear(after) && !smtpAuthInClear(before)),
   },
   apns: {
     channels: ['push'],
@@ -317,12 +336,10 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
         apnsEndpoint(config),
       ),
     ],
-    // Provider tokens are bearer credentials for every app of the team: they may go to another
-    // endpoint only when both are Apple's own (production and sandbox).
-    retargets: (before, after) => {
-      const [from, to] = [apnsEndpoint(before), apnsEndpoint(after)];
-      return from !== to && !(isAppleEndpoint(from) && isAppleEndpoint(to));
-    },
+    // Provider tokens are bearer credentials for every app of the team. The environment picks the
+    // host when no endpoint is set (api.push.apple.com or api.sandbox.push.apple.com): another
+    // host, even Apple's other one, is another target (API.md), so the key must be given again.
+    retargets: (before, after) => apnsEndpoint(before) !== apnsEndpoint(after),
   },
   webhook: {
     channels: ['webhook'],
@@ -336,8 +353,9 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
       checkWebhookUrl(config.url);
     },
     checkCredentials: (credentials) => checkWebhookSecret(credentials.secret),
-    targets: (config) => [urlTarget('config.url', config.url)],
-    retargets: (before, after) => text(before.url) !== text(after.url),
+    // `endpoint` (an origin and path prefix) replaces the URL's origin, as for chat webhooks.
+    targets: (config) => urlOrEndpointTargets(config, 'url'),
+    retargets: (before, after) => text(before.url) !== text(after.url) || endpointMoved(before, after),
   },
   twilio: {
     channels: ['sms'],
@@ -378,8 +396,8 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: noCredentials,
     ...PROVIDER_CLIENTS.slack,
     targets: chatTargets,
-    // The only sealed value is the webhook URL itself, which every PUT gives again.
-    retargets: () => false,
+    // The webhook URL is the secret: a PUT that sends it back masked may not send it elsewhere.
+    retargets: chatRetargets,
   },
   discord: {
     channels: ['chat'],
@@ -387,7 +405,7 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     credentials: noCredentials,
     ...PROVIDER_CLIENTS.discord,
     targets: chatTargets,
-    retargets: () => false,
+    retargets: chatRetargets,
   },
   fcm: {
     channels: ['push'],
@@ -411,9 +429,12 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     config: webpushConfig,
     credentials: webpushCredentials,
     ...PROVIDER_CLIENTS.webpush,
-    // Endpoints are the subscribers' (checked at device PUT and at every send), never the config's.
-    targets: () => [],
-    // The private key signs; it is never sent anywhere.
-    retargets: () => false,
+    // Push-service URLs are the subscribers' (checked at device PUT and at every send); with
+    // `endpoint` set, every push goes to that origin instead.
+    targets: (config) =>
+      config.endpoint === undefined ? [] : [urlTarget('config.endpoint', config.endpoint)],
+    // The private key is never sent, but the VAPID tokens it signs are bearer tokens of the
+    // application server: a new endpoint would receive them.
+    retargets: endpointMoved,
   },
 });

@@ -7,6 +7,7 @@ import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-c
 import { seal, unseal } from '../../security/secrets.ts';
 import type { IntegrationRecord } from '../../shared/model.ts';
 import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
+import type { CircuitRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { OnePageQuery, refuseCursor } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
@@ -70,17 +71,35 @@ function settingsDetails(body: IntegrationBody, hasStoredCredentials: boolean): 
   return details;
 }
 
-/** Stored credentials go only where they were given for: another target needs them again. */
+/**
+ * Stored credentials go only where they were given for: another target needs them again. So does
+ * a secret config field (a chat webhook URL, sealed with the credentials): sent back in its masked
+ * form it stands for the stored URL only where that URL went before, whatever `credentials` the
+ * PUT carries (a chat provider takes none, so `"credentials": {}` proves nothing).
+ */
 function checkCredentialsFollow(
   definition: ProviderDefinition,
   body: IntegrationBody,
   config: Fields,
   existing: IntegrationRecord | null,
+  storedCredentials: Fields,
 ): void {
-  if (body.credentials !== undefined || !existing?.sealedCredentials) return;
+  if (!existing?.sealedCredentials) return;
   if (existing.provider === body.provider && !definition.retargets(existing.config, config)) return;
+  // restoreSecretConfig put the stored value in place of the masked one the PUT gave.
+  const masked = (definition.secretConfig ?? []).filter((field) => body.config?.[field] !== config[field]);
+  if (masked.length > 0) {
+    const message =
+      'must be given whole again: this change sends it somewhere else (endpoint or host), and the masked form stands for the stored URL only where it went before';
+    const details = masked.map((field) => ({ path: `config.${field}`, message }));
+    throw new ApiError('credentials_required', `${details[0]!.path} ${message}`, details);
+  }
+  if (body.credentials !== undefined) return;
+  // Nothing stored but the secret config fields, which the PUT gave whole: nothing to give again.
+  const secretKeys = new Set((definition.secretConfig ?? []).map((field) => `config.${field}`));
+  if (Object.keys(storedCredentials).every((key) => secretKeys.has(key)) && secretKeys.size > 0) return;
   const message =
-    'must be given again: this change sends them somewhere else (host, port, URL, provider or TLS setting)';
+    'must be given again: this change sends them somewhere else (host, port, URL, endpoint, provider or TLS setting)';
   throw new ApiError('credentials_required', `credentials ${message}`, [{ path: 'credentials', message }]);
 }
 
@@ -138,6 +157,31 @@ function buildOffline(
   void client.close?.().catch(() => undefined);
 }
 
+/**
+ * The circuit as it is after a PUT. Every PUT makes a new version of the integration, whose breaker
+ * starts closed: each worker resets its own when it builds the changed client (ProviderRegistry),
+ * which may be at its next send. An open or half-open circuit is published closed here, so the
+ * answer and every GET from now on show the breaker the next send will use, not the old one's. A
+ * worker's later transition (written with a later time) replaces it as usual.
+ */
+async function closeCircuit(
+  store: ApiContext['store'],
+  tenantId: string,
+  integrationId: string,
+): Promise<CircuitRecord | undefined> {
+  const circuit = (await store.listCircuits(tenantId)).find((c) => c.integrationId === integrationId);
+  if (!circuit || circuit.state === 'closed') return circuit;
+  const closed: CircuitRecord = {
+    ...circuit,
+    state: 'closed',
+    failures: 0,
+    openedAt: null,
+    updatedAt: Math.max(Date.now(), circuit.updatedAt),
+  };
+  await store.putCircuit(closed);
+  return closed;
+}
+
 export async function integrationRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const { store, providers } = context;
   const params = IdParams('integrationId');
@@ -176,7 +220,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         const storedTargets = stored ? definition.targets(stored.config, stored.credentials) : [];
         const badHosts = unusableHosts(targets, storedTargets);
         if (badHosts.length > 0) throw unprocessableFields(badHosts);
-        checkCredentialsFollow(definition, body, config, existing);
+        checkCredentialsFollow(definition, body, config, existing, storedCredentials);
         buildOffline(
           definition,
           config,
@@ -206,12 +250,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
         Date.now(),
       );
       providers.invalidate(request.tenantId);
-      // The circuit as published: the workers close it when they next build the changed client.
-      const circuits = await store.listCircuits(request.tenantId);
-      return integrationView(
-        record,
-        circuits.find((c) => c.integrationId === integrationId),
-      );
+      return integrationView(record, await closeCircuit(store, request.tenantId, integrationId));
     },
   );
 

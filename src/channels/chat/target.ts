@@ -4,7 +4,8 @@ import { ProviderConfigError } from '../port.ts';
 /** Non-secret-looking but secret chat settings (Slack and Discord incoming webhooks). */
 export interface ChatWebhookConfig {
   /**
-   * The incoming-webhook URL (https). Whoever knows it can post to the channel, so it is stored
+   * The incoming-webhook URL (http or https: API.md sets no scheme rule, and a relay or test server
+   * on a private network may speak plain HTTP). Whoever knows it can post to the channel, so it is stored
    * sealed with the credentials and shown masked (see providers/secret-config.ts).
    */
   webhookUrl: string;
@@ -18,13 +19,14 @@ export interface ChatTarget {
   path: string;
 }
 
-/** Checks the webhook URL (https, no user info or fragment) and applies `endpoint`. */
+/** Checks the webhook URL (http(s), a path, no user info or fragment) and applies `endpoint`. */
 export function chatTarget(config: ChatWebhookConfig): ChatTarget {
   const url = URL.canParse(config.webhookUrl ?? '') ? new URL(config.webhookUrl) : null;
-  if (url?.protocol !== 'https:' || url.username || url.password || url.hash || url.pathname === '/') {
+  const http = url?.protocol === 'https:' || url?.protocol === 'http:';
+  if (!url || !http || url.username || url.password || url.hash || url.pathname === '/') {
     throw new ProviderConfigError(
       'config.webhookUrl',
-      'must be the https incoming-webhook URL the chat service gave (https://…/…)',
+      'must be the incoming-webhook URL the chat service gave: http(s), with its path (https://…/…), no user name or fragment',
     );
   }
   const origin = config.endpoint === undefined ? url : baseUrl(config.endpoint, url.origin);

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { Channel } from '../../shared/model.ts';
-import { httpStatusLine, noAnswer, noAnswerReason, parseRetryAfter, retryable } from '../http.ts';
+import { baseUrl, httpStatusLine, noAnswer, noAnswerReason, parseRetryAfter, retryable } from '../http.ts';
 import {
   type ChannelProvider,
   type OutboundMessage,
@@ -13,6 +13,11 @@ import { signWebhook } from './signature.ts';
 /** Where to deliver, as stored on an integration. */
 export interface WebhookConfig {
   url: string;
+  /**
+   * Sends to this base URL instead of the URL's origin: its origin, its path as a prefix, then the
+   * URL's path and query (a relay, a local test server), as a chat webhook's `endpoint` does.
+   */
+  endpoint?: string;
   /**
    * Whole-request deadline (connect, headers, body), 10 s by default, at most 30 s. Not part of the
    * integration schema (tenants cannot set it): a receiver that trickles its answer must not hold
@@ -74,7 +79,9 @@ export function createWebhookProvider(
     throw new ProviderConfigError('config.url', 'must be an http(s) URL');
   }
   const timeoutMs = Math.min(config.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
-  const path = `${url.pathname}${url.search}`;
+  const origin = config.endpoint === undefined ? url : baseUrl(config.endpoint, url.origin);
+  const prefix = config.endpoint === undefined ? '' : origin.pathname.replace(/\/+$/, '');
+  const path = `${prefix}${url.pathname}${url.search}`;
 
   return {
     name: 'webhook',
@@ -84,7 +91,7 @@ export function createWebhookProvider(
       let response: Dispatcher.ResponseData;
       try {
         response = await context.outbound.http.request({
-          origin: url.origin,
+          origin: origin.origin,
           path,
           method: 'POST',
           headers: {
@@ -98,7 +105,7 @@ export function createWebhookProvider(
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        return noAnswer(err, url.hostname, RECEIVER);
+        return noAnswer(err, origin.hostname, RECEIVER);
       }
       // Nobody reads the body, success or not; dumping it frees the connection for reuse.
       await response.body.dump().catch(() => undefined);

@@ -1,6 +1,6 @@
 import { createECDH } from 'node:crypto';
 import webpush from 'web-push';
-import { acceptedAnswer, header, isAnswer, requestProvider } from '../http.ts';
+import { acceptedAnswer, baseUrl, header, isAnswer, requestProvider } from '../http.ts';
 import {
   type ChannelProvider,
   type MessageMeta,
@@ -14,6 +14,11 @@ import { classifyWebPushResponse, toWebPush } from './webpush-payload.ts';
 export interface WebPushConfig {
   /** VAPID `sub`: how the push service reaches the sender (`mailto:` or `https:`). */
   subject: string;
+  /**
+   * Sends every push to this base URL instead of the subscription's push service: its origin, its
+   * path as a prefix, then the subscription endpoint's path and query (a local test server).
+   */
+  endpoint?: string;
   /** Per-request deadline, 10 s by default (not settable through the API). */
   timeoutMs?: number;
 }
@@ -45,6 +50,7 @@ export function createWebPushProvider(
 ): ChannelProvider {
   const vapidDetails = checkVapid(config, credentials);
   const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const base = config.endpoint === undefined ? null : baseUrl(config.endpoint, '');
 
   return {
     name: 'webpush',
@@ -59,23 +65,33 @@ export function createWebPushProvider(
       if ('error' in delivery) return { kind: 'permanent', reason: delivery.error, meta };
       if (delivery.payload.collapseId !== undefined) meta.collapseId = delivery.payload.collapseId;
 
-      const endpoint = URL.canParse(subscription.endpoint) ? new URL(subscription.endpoint) : null;
-      if (endpoint?.protocol !== 'https:' && endpoint?.protocol !== 'http:') {
+      const pushService = URL.canParse(subscription.endpoint) ? new URL(subscription.endpoint) : null;
+      if (pushService?.protocol !== 'https:' && pushService?.protocol !== 'http:') {
         return {
           kind: 'bad_address',
           reason: 'the subscription endpoint is not an http(s) URL',
           deactivate: 'bad_token',
         };
       }
+      // With config.endpoint, the push goes to its origin (a path never moves it: built as text,
+      // not resolved as a URL, so `//host/…` stays a path). The VAPID token's audience, the origin
+      // the library signs it for, is that origin too, so a token it receives is good for no other.
+      const origin = base ?? pushService;
+      const prefix = base ? base.pathname.replace(/\/+$/, '') : '';
+      const path = `${prefix}${pushService.pathname}${pushService.search}`;
       let request: ReturnType<typeof webpush.generateRequestDetails>;
       try {
-        request = webpush.generateRequestDetails(subscription, delivery.text, {
-          vapidDetails,
-          TTL: WEB_PUSH_TTL_SECONDS,
-          urgency: delivery.urgency,
-          contentEncoding: 'aes128gcm',
-          ...(delivery.topic === undefined ? {} : { topic: delivery.topic }),
-        });
+        request = webpush.generateRequestDetails(
+          base ? { ...subscription, endpoint: `${origin.origin}${path}` } : subscription,
+          delivery.text,
+          {
+            vapidDetails,
+            TTL: WEB_PUSH_TTL_SECONDS,
+            urgency: delivery.urgency,
+            contentEncoding: 'aes128gcm',
+            ...(delivery.topic === undefined ? {} : { topic: delivery.topic }),
+          },
+        );
       } catch (err) {
         // Keys a browser never makes (wrong length, not a P-256 point): nothing can reach it.
         return {
@@ -86,15 +102,16 @@ export function createWebPushProvider(
       }
 
       // The answer's body is the push service's, about a subscriber-chosen URL: never shown.
-      const answer = await requestProvider(context, endpoint, {
+      const answer = await requestProvider(context, origin, {
         method: 'POST',
-        path: `${endpoint.pathname}${endpoint.search}`,
+        path,
         headers: requestHeaders(request.headers),
         body: request.body ?? undefined,
         timeoutMs,
         who: 'the push service',
-        // The endpoint is the subscriber's browser vendor's, not the integration's.
-        hostIsTheIntegrations: false,
+        // The subscription's push service is the subscriber's browser vendor's, not the
+        // integration's; config.endpoint is the integration's own (down: fail over).
+        hostIsTheIntegrations: base !== null,
       });
       if (!isAnswer(answer)) return answer;
       const outcome = classifyWebPushResponse(

@@ -349,10 +349,12 @@ describe('apns integrations through the API', () => {
     expect(paths(res)).toEqual(['config.endpoint']);
   });
 
-  it('asks for the key again when tokens would go to another host, not between Apple environments', async () => {
+  it('asks for the key again when tokens would go to another host, the other Apple environment too', async () => {
     expect((await put('move', { config, credentials: { privateKey: keys.privateKey } })).status).toBe(200);
+    // api.sandbox.push.apple.com is another host than api.push.apple.com (API.md: host, URL, endpoint).
     const sandbox = await put('move', { config: { ...config, environment: 'sandbox' } });
-    expect(sandbox.status).toBe(200);
+    expect(sandbox.status).toBe(422);
+    expect(sandbox.body.error.code).toBe('credentials_required');
     const elsewhere = await put('move', {
       config: { ...config, endpoint: 'https://apns-proxy.example.com' },
     });

@@ -124,10 +124,18 @@ describe('provider integrations through the API', () => {
         'config.from',
       ],
       [
-        'slack with an http webhook URL',
+        'slack with a webhook URL that is no http(s) URL',
         'chat',
         'slack',
-        { webhookUrl: 'http://hooks.slack.com/services/T/B/x' },
+        { webhookUrl: 'ftp://hooks.slack.com/services/T/B/x' },
+        undefined,
+        'config.webhookUrl',
+      ],
+      [
+        'discord with a webhook URL without a path',
+        'chat',
+        'discord',
+        { webhookUrl: 'http://discord.example.test/' },
         undefined,
         'config.webhookUrl',
       ],
@@ -285,6 +293,48 @@ describe('provider integrations through the API', () => {
       const request = slack.requests.at(-1)!;
       expect(request.path).toBe(SLACK_WEBHOOK_PATH);
       expect(JSON.parse(request.body)).toEqual({ text: 'Deploy 7 done' });
+    });
+
+    it('may be http://, held to the private-target rule like any URL (API.md sets no scheme rule)', async () => {
+      const url = `${slack.url}${SLACK_WEBHOOK_PATH}`;
+      const plain = await put('plain-chat', {
+        channel: 'chat',
+        provider: 'slack',
+        config: { webhookUrl: url },
+      });
+      expect(plain.status).toBe(200);
+      expect(plain.body.config).toEqual({ webhookUrl: `${slack.url}/…XXXX` });
+      await server.call('PUT', '/v1/workflows/plain', {
+        channels: [{ channel: 'chat', template: { text: 'Plain {{ data.n }}' } }],
+      });
+      const before = slack.requests.length;
+      const event = await server.call('POST', '/v1/events', {
+        workflow: 'plain',
+        to: ['ops'],
+        data: { n: 1 },
+      });
+      const [message] = await settledMessages(server, [event.body.eventId], 1);
+      // Priority 1, before team-chat (2): the send goes to the http URL itself, no endpoint.
+      expect(message).toMatchObject({ status: 'sent', provider: 'plain-chat' });
+      expect(slack.requests.slice(before).map((r) => [r.path, JSON.parse(r.body)])).toEqual([
+        [SLACK_WEBHOOK_PATH, { text: 'Plain 1' }],
+      ]);
+
+      const strict = await startTestServer();
+      try {
+        const blocked = await strict.call('PUT', '/v1/integrations/plain-chat', {
+          channel: 'chat',
+          provider: 'discord',
+          config: { webhookUrl: 'http://127.0.0.1:9/api/webhooks/1/x' },
+        });
+        expect(refusal(blocked)).toEqual({
+          status: 422,
+          code: 'blocked_target',
+          paths: ['config.webhookUrl'],
+        });
+      } finally {
+        await strict.close();
+      }
     });
 
     it('refuses a masked URL that stands for no stored one (422)', async () => {
