@@ -33,7 +33,13 @@ export function forPlatform<T extends Pick<ResolvedProvider, 'providerName'>>(
   return candidates.filter((c) => c.providerName === platform || c.providerName === SANDBOX);
 }
 
-const LIST_TTL_MS = 5_000;
+/**
+ * How long a tenant's integrations are used as read. API.md: a change applies to every send that
+ * starts after its PUT returns, within a second across processes (in the PUT's own process at
+ * once: invalidate). Counted from the read's start, so no send after a PUT returned uses a list
+ * read more than this before it.
+ */
+const LIST_TTL_MS = 500;
 
 /**
  * Turns a tenant's integrations into live provider clients, in failover order (lowest priority
@@ -141,9 +147,10 @@ export class ProviderRegistry {
 
   private async integrations(tenantId: string): Promise<IntegrationRecord[]> {
     const cached = this.lists.get(tenantId);
-    if (cached && Date.now() - cached.at < LIST_TTL_MS) return cached.integrations;
+    const now = Date.now();
+    if (cached && now - cached.at < LIST_TTL_MS && now >= cached.at) return cached.integrations;
     const integrations = await this.store.listIntegrations(tenantId);
-    this.lists.set(tenantId, { at: Date.now(), integrations });
+    this.lists.set(tenantId, { at: now, integrations });
     return integrations;
   }
 

@@ -23,7 +23,8 @@ export interface EndpointEventPayload {
 }
 
 /** How long a tenant's endpoint list is reused before it is read again (other processes' PUTs). */
-const LIST_TTL_MS = 5_000;
+/** As for integrations (src/providers/registry.ts): a change reaches other processes within a second. */
+const LIST_TTL_MS = 500;
 const NONE: readonly JobSpec[] = Object.freeze([]);
 
 interface Listening {
