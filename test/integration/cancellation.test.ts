@@ -271,15 +271,14 @@ describe('a cancel racing the sends of its event', () => {
     expect(mailTo('race_msg_race_cancelled@example.com')).toBe(0);
   });
 
-  it('stops a message a delivery under way wrote after its event was cancelled', async () => {
+  it('stops a send of a message that was queued before its event was cancelled', async () => {
     const sendAt = new Date(Date.now() + 3_600_000).toISOString();
     const accepted = await server.call('POST', '/v1/events', event('race_late', { sendAt }));
     expect(accepted.status).toBe(202);
     const { eventId } = accepted.body;
-    expect((await server.call('DELETE', `/v1/events/${eventId}`)).status).toBe(200);
-    // As a delivery that read the event before the cancel commits its messages after it.
     await queuedEmail('msg_race_late', eventId);
-    await sendWith(async () => {}, 'msg_race_late');
+    // The cancel lands between the send's read of its message and its record (sendWith).
+    await sendWith((store) => store.cancelEvent('default', eventId, Date.now()), 'msg_race_late');
     const view = (await server.call('GET', '/v1/messages/msg_race_late')).body;
     expect(view.status).toBe('cancelled');
     expect(view.timeline.map((e: Json) => `${e.status}: ${e.detail}`)).toEqual([
@@ -287,6 +286,17 @@ describe('a cancel racing the sends of its event', () => {
       'cancelled: event cancelled',
     ]);
     expect(mailTo('race_msg_race_late@example.com')).toBe(0);
+  });
+
+  it('writes nothing for a delivery under way when its event was cancelled first', async () => {
+    const sendAt = new Date(Date.now() + 3_600_000).toISOString();
+    const accepted = await server.call('POST', '/v1/events', event('race_later', { sendAt }));
+    const { eventId } = accepted.body;
+    expect((await server.call('DELETE', `/v1/events/${eventId}`)).status).toBe(200);
+    // As a delivery that read the event before the cancel commits its messages after it.
+    await queuedEmail('msg_race_later', eventId);
+    expect((await server.call('GET', '/v1/messages/msg_race_later')).status).toBe(404);
+    expect(mailTo('race_msg_race_later@example.com')).toBe(0);
   });
 
   it('sends as before when nothing came between', async () => {

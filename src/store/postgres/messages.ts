@@ -165,12 +165,20 @@ async function insertMessages(
           -- Only while the recipient is still the subscriber read (NewMessage.subscriberCreatedAt),
           -- checked one by one only in a tenant where an erasure began since the build; the share
           -- lock holds an erasure's delete of them until this commits, so its erasure sees these.
-          WHERE r.subscriber_since IS NULL
+          WHERE (r.subscriber_since IS NULL
              OR NOT EXISTS (SELECT 1 FROM erasures e
                              WHERE e.tenant_id = r.tenant_id AND e.last_at >= r.created_at - ${ERASURE_CLOCK_MARGIN_MS})
              OR EXISTS (SELECT 1 FROM subscribers s
                          WHERE s.tenant_id = r.tenant_id AND s.id = r.subscriber_id AND s.created_at = r.subscriber_since
-                         FOR KEY SHARE)
+                         FOR KEY SHARE))
+          -- Not once the event is cancelled: a cancel that answered before this write stops it (an
+          -- in-app item written now would be delivered after the cancel). The event row is share-
+          -- locked and its latest status read: a cancel coming meanwhile waits for this commit, so
+          -- what this writes came first (its sends check the cancel before any provider call).
+            AND NOT EXISTS (SELECT 1 FROM (SELECT ev.status FROM events ev
+                                            WHERE ev.tenant_id = r.tenant_id AND ev.id = r.event_id
+                                            FOR SHARE) latest
+                             WHERE latest.status = 'cancelled')
          ON CONFLICT DO NOTHING
          RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
        -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).

@@ -91,6 +91,9 @@ export function sqliteMessageStore(
   inbox: InboxLog,
   personal: PersonalData,
 ): MessageStore {
+  const eventCancelled = db
+    .prepare(`SELECT 1 FROM events WHERE tenant_id = ? AND id = ? AND status = 'cancelled'`)
+    .pluck();
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
        timeline, event_at, created_at, updated_at, last_error, reason, device_id, provider_message_id, meta)
@@ -273,8 +276,21 @@ export function sqliteMessageStore(
         }
         return holds;
       };
+      // An event cancelled since the delivery read it gets nothing more: the cancel answered
+      // before this write, and an in-app item written now would be delivered after it.
+      const liveEvents = new Map<string, boolean>();
+      const eventLive = (record: NewMessage['record']) => {
+        const key = `${record.tenantId}\u0000${record.eventId}`;
+        let live = liveEvents.get(key);
+        if (live === undefined) {
+          live = eventCancelled.get(record.tenantId, record.eventId) === undefined;
+          liveEvents.set(key, live);
+        }
+        return live;
+      };
       for (const { record, followUp, events, subscriberCreatedAt } of messages) {
         if (subscriberCreatedAt !== undefined && !recipientHolds(record, subscriberCreatedAt)) continue;
+        if (!eventLive(record)) continue;
         const inserted = insert.run(
           record.tenantId,
           record.id,
