@@ -172,13 +172,12 @@ async function insertMessages(
                          WHERE s.tenant_id = r.tenant_id AND s.id = r.subscriber_id AND s.created_at = r.subscriber_since
                          FOR KEY SHARE))
           -- Not once the event is cancelled: a cancel that answered before this write stops it (an
-          -- in-app item written now would be delivered after the cancel). The event row is share-
-          -- locked and its latest status read: a cancel coming meanwhile waits for this commit, so
-          -- what this writes came first (its sends check the cancel before any provider call).
-            AND NOT EXISTS (SELECT 1 FROM (SELECT ev.status FROM events ev
-                                            WHERE ev.tenant_id = r.tenant_id AND ev.id = r.event_id
-                                            FOR SHARE) latest
-                             WHERE latest.status = 'cancelled')
+          -- in-app item written now would be delivered after the cancel). Read, not locked: a share
+          -- lock here deadlocked with the FOR UPDATE the same statement takes on the event to count
+          -- its parts, when two pages of one broadcast commit together. A cancel committing while
+          -- this statement runs is not seen (its sends still check it before any provider call).
+            AND NOT EXISTS (SELECT 1 FROM events ev
+                             WHERE ev.tenant_id = r.tenant_id AND ev.id = r.event_id AND ev.status = 'cancelled')
          ON CONFLICT DO NOTHING
          RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
        -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).
