@@ -42,7 +42,13 @@ export function noAnswerReason(who: string): string {
 export function baseUrl(endpoint: unknown, fallback: string, path = 'config.endpoint'): URL {
   const raw = typeof endpoint === 'string' ? endpoint : fallback;
   const url = URL.canParse(raw) ? new URL(raw) : null;
-  if ((url?.protocol !== 'http:' && url?.protocol !== 'https:') || url.search || url.hash || url.username) {
+  if (
+    (url?.protocol !== 'http:' && url?.protocol !== 'https:') ||
+    url.search ||
+    url.hash ||
+    url.username ||
+    url.password
+  ) {
     throw new ProviderConfigError(path, 'must be an http(s) URL without credentials, query or fragment');
   }
   return url;

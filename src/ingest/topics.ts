@@ -23,7 +23,7 @@ export function unknownTopicDetails(event: EventBody, known: ReadonlySet<string>
     if (typeof recipient === 'object' && 'topic' in recipient && !known.has(recipient.topic)) {
       details.push({
         path: `to[${i}].topic`,
-        message: `is not a known topic: create it with PUT /v1/topics/${recipient.topic}`,
+        message: `is not a known topic: create it with PUT /v1/topics/${encodeURIComponent(recipient.topic)}`,
       });
     }
   });

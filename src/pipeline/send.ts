@@ -349,6 +349,16 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         settleUnsent,
       );
     const candidates = device ? forPlatform(integrations, device.platform) : integrations;
+    // The device's platform is served only by disabled integrations: wait for one, as above.
+    if (
+      candidates.length === 0 &&
+      (await deps.providers.hasDisabled(job.tenantId, message.channel, device!.platform))
+    )
+      return retryOrGiveUp(
+        `every ${message.channel} integration serving ${device!.platform} devices is disabled`,
+        undefined,
+        settleUnsent,
+      );
     if (candidates.length === 0) {
       // The tenant set up this channel for other platforms only: no retry can change that.
       const theirs = integrations.map((i) => `${i.integrationId} (${i.providerName})`).join(', ');

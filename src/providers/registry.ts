@@ -48,7 +48,7 @@ const LIST_TTL_MS = 500;
  */
 export class ProviderRegistry {
   private readonly sandbox: ChannelProvider;
-  private readonly lists = new Map<string, { at: number; integrations: IntegrationRecord[] }>();
+  private readonly lists = new Map<string, { at: number; integrations: Promise<IntegrationRecord[]> }>();
   private readonly clients = new Map<string, ChannelProvider>();
   private readonly invalidationListeners = new Set<(tenantId: string) => void>();
   /** The one way out for tenant-directed connections (private-target rule, pooled HTTP). */
@@ -93,6 +93,13 @@ export class ProviderRegistry {
         provider: this.client(integration),
         perSecond: integration.perSecond,
       }));
+  }
+
+  /** Whether one of the tenant's disabled integrations of `channel` is a `provider` one (apns, fcm). */
+  async hasDisabled(tenantId: string, channel: Channel, provider: string): Promise<boolean> {
+    return (await this.integrations(tenantId)).some(
+      (i) => i.channel === channel && !i.enabled && i.provider === provider,
+    );
   }
 
   /** Forget cached integrations of a tenant (after an integration changed in this process). */
@@ -145,12 +152,18 @@ export class ProviderRegistry {
     }
   }
 
-  private async integrations(tenantId: string): Promise<IntegrationRecord[]> {
+  private integrations(tenantId: string): Promise<IntegrationRecord[]> {
     const cached = this.lists.get(tenantId);
     const now = Date.now();
     if (cached && now - cached.at < LIST_TTL_MS && now >= cached.at) return cached.integrations;
-    const integrations = await this.store.listIntegrations(tenantId);
-    this.lists.set(tenantId, { at: now, integrations });
+    // One read shared by every send waiting on it, cached from its start: an invalidation while
+    // it is in flight drops it, so a list read before a PUT is never cached after it.
+    const integrations = this.store.listIntegrations(tenantId);
+    const entry = { at: now, integrations };
+    this.lists.set(tenantId, entry);
+    integrations.catch(() => {
+      if (this.lists.get(tenantId) === entry) this.lists.delete(tenantId);
+    });
     return integrations;
   }
 

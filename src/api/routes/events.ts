@@ -93,7 +93,7 @@ function rejection(result: Extract<AcceptResult, { ok: false }>, workflow: strin
   return result.code === 'workflow_not_found'
     ? new ApiError(
         'workflow_not_found',
-        `no workflow "${workflow}": create it with PUT /v1/workflows/${workflow}`,
+        `no workflow "${workflow}": create it with PUT /v1/workflows/${encodeURIComponent(workflow)}`,
         [{ path: 'workflow', message: 'is not a known workflow' }],
       )
     : new ApiError(

@@ -323,7 +323,10 @@ async function checkLayouts(store: ApiContext['store'], tenantId: string, defini
       exists.set(step.layout, found);
     }
     if (!found)
-      details.push({ path, message: `no layout "${step.layout}": PUT /v1/layouts/${step.layout} first` });
+      details.push({
+        path,
+        message: `no layout "${step.layout}": PUT /v1/layouts/${encodeURIComponent(step.layout)} first`,
+      });
   }
   if (details.length > 0) throw validationError(details);
 }
