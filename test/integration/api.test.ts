@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
 import { mintSubscriberToken } from '../../src/security/subscriber-token.ts';
+import { alteredEnd } from '../helpers/altered.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { countRows, STORE_UNDER_TEST } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -330,7 +331,7 @@ describe('auth and tenant isolation', () => {
 
   it('rejects forged and expired subscriber tokens, and server routes refuse them', async () => {
     const { token } = (await server.call('POST', '/v1/subscribers/iso_1/token')).body;
-    const forged = `${token.slice(0, -4)}AAAA`;
+    const forged = alteredEnd(token, 4);
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: forged })).status).toBe(401);
     const wrongKey = await mintSubscriberToken(new Uint8Array(32), {
       tenantId: 'default',
