@@ -1,6 +1,9 @@
+import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import type { ProviderContext } from '../../src/channels/port.ts';
-import { createOutboundGuard, type OutboundGuard } from '../../src/security/outbound/index.ts';
+import { parseAllowList } from '../../src/security/outbound/allow-list.ts';
+import { createOutboundGuard, type OutboundGuard, TargetPolicy } from '../../src/security/outbound/index.ts';
 
 /**
  * TIDINGS_ALLOW_PRIVATE_TARGETS for tests whose fakes listen on loopback: providers refuse
@@ -25,4 +28,21 @@ export async function closedPort(): Promise<number> {
   const { port } = probe.address() as { port: number };
   await new Promise((resolve) => probe.close(resolve));
   return port;
+}
+
+/**
+ * A name that resolves (through the system resolver, /etc/hosts included) only to addresses the
+ * default rule blocks, and that no offline check can refuse: the machine's own host name, in most
+ * setups; null where there is none (tests that need one skip).
+ */
+export async function privateDnsName(): Promise<string | null> {
+  const strict = new TargetPolicy(parseAllowList(null));
+  const name = hostname();
+  if (!name || name === 'localhost' || name.endsWith('.localhost')) return null;
+  try {
+    const addresses = await lookup(name, { all: true });
+    return addresses.length > 0 && addresses.every((a) => strict.isBlocked(a.address)) ? name : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,9 +1,5 @@
-import { lookup } from 'node:dns/promises';
-import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllowList } from '../../src/security/outbound/allow-list.ts';
-import { TargetPolicy } from '../../src/security/outbound/index.ts';
-import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
+import { LOOPBACK_TARGETS, privateDnsName } from '../fakes/outbound.ts';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -37,22 +33,6 @@ const PRIVATE_HOSTS = [
   '[fe80::1]',
   '[64:ff9b::7f00:1]',
 ];
-
-/**
- * A name that resolves (through the system resolver, /etc/hosts included) only to addresses the
- * rule blocks, and that no offline check can refuse: the machine's own host name, in most setups.
- */
-async function privateDnsName(): Promise<string | null> {
-  const strict = new TargetPolicy(parseAllowList(null));
-  const name = hostname();
-  if (!name || name === 'localhost' || name.endsWith('.localhost')) return null;
-  try {
-    const addresses = await lookup(name, { all: true });
-    return addresses.length > 0 && addresses.every((a) => strict.isBlocked(a.address)) ? name : null;
-  } catch {
-    return null;
-  }
-}
 
 async function putWebhook(server: TestServer, id: string, url: string) {
   return server.call('PUT', `/v1/integrations/${id}`, {

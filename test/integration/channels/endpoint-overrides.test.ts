@@ -1,11 +1,7 @@
-import { lookup } from 'node:dns/promises';
-import { hostname } from 'node:os';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import webpush from 'web-push';
-import { parseAllowList } from '../../../src/security/outbound/allow-list.ts';
-import { TargetPolicy } from '../../../src/security/outbound/index.ts';
-import { LOOPBACK_TARGETS } from '../../fakes/outbound.ts';
+import { LOOPBACK_TARGETS, privateDnsName } from '../../fakes/outbound.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../../fakes/webhook-receiver.ts';
 import { startWebPushFake, type WebPushFake } from '../../fakes/webpush.ts';
 import { settledMessages } from '../../helpers/messages.ts';
@@ -23,19 +19,6 @@ type Json = any;
 const SECRET = `whsec_${Buffer.from('endpoint-override-signing-key').toString('base64')}`;
 const vapid = webpush.generateVAPIDKeys();
 const vapidCredentials = { vapidPublicKey: vapid.publicKey, vapidPrivateKey: vapid.privateKey };
-
-/** A name that resolves only to addresses the default rule blocks (the machine's own, usually). */
-async function privateDnsName(): Promise<string | null> {
-  const strict = new TargetPolicy(parseAllowList(null));
-  const name = hostname();
-  if (!name || name === 'localhost' || name.endsWith('.localhost')) return null;
-  try {
-    const addresses = await lookup(name, { all: true });
-    return addresses.length > 0 && addresses.every((a) => strict.isBlocked(a.address)) ? name : null;
-  } catch {
-    return null;
-  }
-}
 
 let open: TestServer;
 let strict: TestServer;
