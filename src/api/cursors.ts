@@ -58,9 +58,26 @@ export const OnePageQuery = Type.Object(
 );
 
 /**
+ * A list's answer for a page of rows: their views, and a cursor (tagged `tag`) after the last of
+ * them when `more` remain — never a cursor to an empty page. `keyOf` is the position a next page
+ * starts after. Lists of large rows get their SizedPage from the store in this shape.
+ */
+export function sizedAnswer<T, V>(
+  page: { rows: readonly T[]; more: boolean },
+  tag: string,
+  keyOf: (row: T) => string,
+  view: (row: T) => V,
+): { items: V[]; nextCursor: string | null } {
+  const last = page.rows.at(-1);
+  return {
+    items: page.rows.map(view),
+    nextCursor: page.more && last !== undefined ? issueCursor(tag, keyOf(last)) : null,
+  };
+}
+
+/**
  * A list's page from rows read one past `limit`: there is a next page exactly when that extra
- * row came back, so the last page never points at an empty one. `keyOf` is the position a next
- * page starts after (issued under `tag`).
+ * row came back, so the last page never points at an empty one.
  */
 export function pageOf<T, V>(
   rows: readonly T[],
@@ -69,9 +86,5 @@ export function pageOf<T, V>(
   keyOf: (row: T) => string,
   view: (row: T) => V,
 ): { items: V[]; nextCursor: string | null } {
-  const items = rows.slice(0, limit);
-  return {
-    items: items.map(view),
-    nextCursor: rows.length > limit ? issueCursor(tag, keyOf(items.at(-1)!)) : null,
-  };
+  return sizedAnswer({ rows: rows.slice(0, limit), more: rows.length > limit }, tag, keyOf, view);
 }

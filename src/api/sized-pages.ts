@@ -1,6 +1,3 @@
-import type { SizedPage } from '../store/port.ts';
-import { issueCursor } from './cursors.ts';
-
 /**
  * About how much of its rows' JSON one page of a list of large rows holds (workflow definitions,
  * each up to a request body; message contents, each up to MAX_MESSAGE_CHARS): a page stops short
@@ -12,24 +9,3 @@ import { issueCursor } from './cursors.ts';
  * tiny messages came before 45 of 1.6 MB.
  */
 export const PAGE_BYTES = 1024 * 1024;
-
-/**
- * A list's answer for a SizedPage the store read: its rows' views, and a cursor (tagged `tag`)
- * after the last of them when more remain — never a cursor to an empty page.
- *
- * @example
- * const page = await store.pageWorkflows(tenantId, { after, limit, maxBytes: PAGE_BYTES });
- * return sizedAnswer(page, TAG, (w) => w.key, workflowView);
- */
-export function sizedAnswer<T, V>(
-  page: SizedPage<T>,
-  tag: string,
-  keyOf: (row: T) => string,
-  view: (row: T) => V,
-): { items: V[]; nextCursor: string | null } {
-  const last = page.rows.at(-1);
-  return {
-    items: page.rows.map(view),
-    nextCursor: page.more && last !== undefined ? issueCursor(tag, keyOf(last)) : null,
-  };
-}

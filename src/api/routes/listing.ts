@@ -7,10 +7,10 @@ import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
-import { pageOf, readCursor } from '../cursors.ts';
+import { pageOf, readCursor, sizedAnswer } from '../cursors.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, Limit } from '../schemas.ts';
-import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
+import { PAGE_BYTES } from '../sized-pages.ts';
 import { compileValidator, itemwiseBodyCompiler } from '../validation.ts';
 import { subscriberView, workflowView } from '../views.ts';
 

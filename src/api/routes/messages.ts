@@ -5,10 +5,10 @@ import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { MessageFilter, Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { readCursor } from '../cursors.ts';
+import { readCursor, sizedAnswer } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
-import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
+import { PAGE_BYTES } from '../sized-pages.ts';
 import { decodeCursor, encodeCursor, messageView } from '../views.ts';
 
 /** Marks the cursors of the message lists (messages and dead letters page the same way, by id). */

@@ -22,7 +22,7 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { type FieldOptions, fieldOptionsOf, TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { readCursor } from '../cursors.ts';
+import { readCursor, sizedAnswer } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
 import {
@@ -33,7 +33,7 @@ import {
   WORKFLOW_NAME_MAX_LENGTH,
   WorkflowBody,
 } from '../schemas.ts';
-import { PAGE_BYTES, sizedAnswer } from '../sized-pages.ts';
+import { PAGE_BYTES } from '../sized-pages.ts';
 import { flattenTemplateActions, pushFieldsAsText } from '../template-actions.ts';
 import { TenantTurns } from '../tenant-turns.ts';
 import { workflowVersionView, workflowView } from '../views.ts';
