@@ -212,9 +212,13 @@ describe('trigger → inbox + email + webhook', () => {
     receiver.setDefaultResponse({ status: 200 });
     const replay = await server.call('POST', `/v1/dead-letters/${dead.messageId}/replay`);
     expect(replay.status).toBe(202);
+    // The replay is a retry of an integration that just spent its retry budget on this message's
+    // eight tries: it may wait 1–10 s for the budget (docs/failover.md) before it is sent, so the
+    // default 10 s deadline failed once on a loaded CI run.
     await waitFor(
       async () => (await server.call('GET', `/v1/messages/${dead.messageId}`)).body.status === 'sent',
       'the replay',
+      30_000,
     );
     const again = await server.call('POST', `/v1/dead-letters/${dead.messageId}/replay`);
     expect(again.status).toBe(409);
