@@ -148,3 +148,29 @@ export async function readForSends(
     eventCancelled: (message) => of(message).cancelledEvents.has(message.eventId),
   };
 }
+
+/**
+ * readForSends for one message at a time, answered by one read for all the messages asked for in
+ * the same turn of the event loop (a batch's `sending` records commit together, so their checks
+ * come together). Each read starts after the turn of its last caller, so it sees everything
+ * committed before any of them asked.
+ */
+export function coalescedReads(
+  store: Parameters<typeof readForSends>[0],
+): (message: MessageRecord) => Promise<BatchReads> {
+  let gathering: { messages: MessageRecord[]; reads: Promise<BatchReads> } | null = null;
+  return (message) => {
+    if (!gathering) {
+      const messages: MessageRecord[] = [];
+      const reads = new Promise<BatchReads>((resolve, reject) => {
+        setImmediate(() => {
+          gathering = null;
+          readForSends(store, messages).then(resolve, reject);
+        });
+      });
+      gathering = { messages, reads };
+    }
+    gathering.messages.push(message);
+    return gathering.reads;
+  };
+}

@@ -23,17 +23,10 @@ import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { unsubscribeLink } from './links.ts';
 import { MessageWrites } from './message-writes.ts';
-import { type BatchReads, readForSends } from './send-batch.ts';
+import { type BatchReads, coalescedReads, readForSends } from './send-batch.ts';
 import { suppressIfOnline } from './skip-if-online.ts';
 import { trackedEmailContent } from './tracking.ts';
 
-/** A message whose workflow was deleted since: routed by the subscriber's choices alone. */
-const UNKNOWN_WORKFLOW = {
-  key: '',
-  category: null,
-  quietHours: 'respect',
-  defaultPreferences: null,
-} as const;
 const NO_SUBSCRIBER = { email: null, phone: null, timezone: null };
 
 /** How long a send's status write is retried through a store outage (within a job's default lease). */
@@ -165,6 +158,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
   // One commit for the status changes of many sends (see MessageWrites).
   const writes = new MessageWrites(store);
+  // The reads `begin` makes again after each `sending` record, for all that commit together.
+  const reread = coalescedReads(store);
 
   async function recordStatus(
     message: MessageRecord,
@@ -204,6 +199,110 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     return changed;
   }
 
+  /**
+   * Whether the message may go to its provider, as `batch` read things: its event not cancelled,
+   * its workflow there and not paused, its device active, and the subscriber's consent and quiet
+   * hours letting it through (the plan). A message held back is settled here (cancelled,
+   * suppressed, deferred: only while it is still unsent) and null is answered.
+   * `afterBegin`: the message was just recorded `sending` and this is the check made again after
+   * that record (see `begin` below).
+   */
+  async function clearToSend(
+    job: Job,
+    message: MessageRecord,
+    batch: BatchReads,
+    settleUnsent: typeof recordStatus,
+    afterBegin: boolean,
+  ): Promise<{
+    workflow: WorkflowRecord;
+    device: DeviceRecord | null;
+    subscriber: SubscriberRecord | null;
+  } | null> {
+    const workflow = batch.workflow(message);
+    // (A `sending` message run again after a crash may be with its provider already: left to finish.)
+    if (message.status !== 'sending' && batch.eventCancelled(message)) {
+      await settleUnsent(message, 'cancelled', 'event cancelled');
+      return null;
+    }
+    // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
+    // waits; this catches a send already claimed when it ran).
+    if (!workflow) {
+      await settleUnsent(message, 'cancelled', `workflow ${message.workflow} was deleted`);
+      return null;
+    }
+    // The kill switch holds sends queued before the pause too (a retry, a slow queue).
+    if (isPaused(workflow)) {
+      await settleUnsent(message, 'cancelled', `workflow ${workflow.key} is paused`, {
+        reason: 'workflow_paused',
+      });
+      return null;
+    }
+    // A device message goes to that device only while it is active: one a provider reported dead
+    // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
+    let device: DeviceRecord | null = null;
+    if (message.deviceId) {
+      // Active devices were read for the whole batch; one missing there is read again to say why.
+      device =
+        batch.device(message) ??
+        (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
+      if (!device?.active) {
+        const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
+        await settleUnsent(
+          message,
+          'suppressed',
+          `device ${message.deviceId} ${why} since the message was queued`,
+          {
+            reason: 'no_device',
+          },
+        );
+        return null;
+      }
+    }
+    const subscriber = batch.subscriber(message);
+    // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
+    // after the message was queued or deferred still holds it back.
+    const decision = plan({
+      channel: message.channel,
+      lane: job.lane,
+      workflow: routingOf(workflow),
+      subscriber: subscriber ?? NO_SUBSCRIBER,
+      preferences: batch.preferences(message),
+      defaultTimezone: batch.defaultTimezone(message),
+      suppression: batch.suppression(message),
+      now: Date.now(),
+    });
+    if (decision.kind === 'suppress') {
+      await settleUnsent(message, 'suppressed', decision.detail, { reason: decision.reason });
+      return null;
+    }
+    if (decision.kind === 'defer') {
+      // Already held until the same instant for the same reason, and this is not the send queued
+      // for that instant (a release of held messages that changed nothing for this one): that send
+      // stays, and nothing is written — a window toggled back and forth grew the timeline and the
+      // queue each time.
+      const last = message.timeline.at(-1);
+      if (
+        !afterBegin &&
+        message.status === 'deferred' &&
+        last?.status === 'deferred' &&
+        last.detail === decision.detail &&
+        job.runAt < decision.until
+      )
+        return null;
+      const now = Date.now();
+      await writes.write(message.tenantId, message.id, {
+        status: 'deferred',
+        reason: null,
+        append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
+        now,
+        followUp: sendJob(message, job.lane, decision.until),
+        onlyFrom: UNSENT_STATUSES,
+      });
+      return null;
+    }
+    return { workflow, device, subscriber };
+  }
+
   async function sendOne(
     job: Job,
     owner: string,
@@ -233,87 +332,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // waits, so a cancel that came first stands and nothing is sent.
     const settleUnsent: typeof recordStatus = (m, status, detail, extra = {}) =>
       record(m, status, detail, { ...extra, onlyFrom: UNSENT_STATUSES });
-    // (A `sending` message run again after a crash may be with its provider already: left to finish.)
-    if (message.status !== 'sending' && batch.eventCancelled(message)) {
-      await settleUnsent(message, 'cancelled', 'event cancelled');
-      return DONE;
-    }
-    // A workflow deleted since the message was queued sends nothing more (DELETE cancels what
-    // waits; this catches a send already claimed when it ran).
-    if (!workflow) {
-      await settleUnsent(message, 'cancelled', `workflow ${message.workflow} was deleted`);
-      return DONE;
-    }
-    // The kill switch holds sends queued before the pause too (a retry, a slow queue).
-    if (isPaused(workflow)) {
-      await settleUnsent(message, 'cancelled', `workflow ${workflow.key} is paused`, {
-        reason: 'workflow_paused',
-      });
-      return DONE;
-    }
-    // A device message goes to that device only while it is active: one a provider reported dead
-    // (or that was deleted) since the message was queued is skipped, like a recipient with no device.
-    let device: DeviceRecord | null = null;
-    if (message.deviceId) {
-      // Active devices were read for the whole batch; one missing there is read again to say why.
-      device =
-        batch.device(message) ??
-        (await store.getDevice(job.tenantId, message.subscriberId, message.deviceId));
-      if (!device?.active) {
-        const why = device ? `was deactivated (${device.reason ?? 'no reason given'})` : 'was removed';
-        await settleUnsent(
-          message,
-          'suppressed',
-          `device ${message.deviceId} ${why} since the message was queued`,
-          {
-            reason: 'no_device',
-          },
-        );
-        return DONE;
-      }
-    }
-    const subscriber = batch.subscriber(message);
-    // Consent is decided again right before the provider: an opt-out (or quiet hours) that came
-    // after the message was queued or deferred still holds it back.
-    const decision = plan({
-      channel: message.channel,
-      lane: job.lane,
-      workflow: workflow ? routingOf(workflow) : { ...UNKNOWN_WORKFLOW, key: message.workflow },
-      subscriber: subscriber ?? NO_SUBSCRIBER,
-      preferences: batch.preferences(message),
-      defaultTimezone: batch.defaultTimezone(message),
-      suppression: batch.suppression(message),
-      now: Date.now(),
-    });
-    if (decision.kind === 'suppress') {
-      await settleUnsent(message, 'suppressed', decision.detail, { reason: decision.reason });
-      return DONE;
-    }
-    if (decision.kind === 'defer') {
-      // Already held until the same instant for the same reason, and this is not the send queued
-      // for that instant (a release of held messages that changed nothing for this one): that send
-      // stays, and nothing is written — a window toggled back and forth grew the timeline and the
-      // queue each time.
-      const last = message.timeline.at(-1);
-      if (
-        message.status === 'deferred' &&
-        last?.status === 'deferred' &&
-        last.detail === decision.detail &&
-        job.runAt < decision.until
-      )
-        return DONE;
-      const now = Date.now();
-      await writes.write(message.tenantId, message.id, {
-        status: 'deferred',
-        reason: null,
-        append: [{ at: iso(now), status: 'deferred', detail: decision.detail }],
-        now,
-        followUp: sendJob(message, job.lane, decision.until),
-        onlyFrom: UNSENT_STATUSES,
-      });
-      return DONE;
-    }
-    if (await suppressIfOnline(store, message, workflow)) return DONE;
+    const cleared = await clearToSend(job, message, batch, settleUnsent, false);
+    if (!cleared) return DONE;
+    let { device, subscriber } = cleared;
+    if (await suppressIfOnline(store, message, cleared.workflow)) return DONE;
     const integrations = await deps.providers.forChannel(job.tenantId, message.channel);
     const { attemptNo, of } = sendAttempt(job);
     const attempt = `attempt ${attemptNo} of ${of}`;
@@ -379,7 +401,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     // them back for the budget's window.
     const isRetry = message.lastError !== null && message.status !== 'sending';
     // Tracked once per attempt, whichever integration takes it (src/pipeline/tracking.ts).
-    const content = trackedEmailContent(deps.links, workflow, message);
+    const content = trackedEmailContent(deps.links, cleared.workflow, message);
     // Integrations in priority order, past open circuits and broken integrations (failover.ts).
     const result = await sendWithFailover({
       circuits: deps.providers.circuits,
@@ -389,11 +411,25 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       lastTried: isRetry ? message.provider : null,
       isRetry,
       slotOf,
-      begin(via, after) {
+      async begin(via, after) {
         const passed = after ? ` (passed over ${after})` : '';
-        return settleUnsent(message, 'sending', `${attempt} via ${via.integrationId}${passed}`, {
-          provider: via.integrationId,
-        });
+        const started = await settleUnsent(
+          message,
+          'sending',
+          `${attempt} via ${via.integrationId}${passed}`,
+          {
+            provider: via.integrationId,
+          },
+        );
+        if (!started) return false;
+        // Consent is decided once more, on reads made after the `sending` record committed: a
+        // PATCH, pause or suppression that returned while this message still read as waiting
+        // (the batch's reads are older) is seen here, and the message is settled without a
+        // provider call. One that returns later found the message `sending` already.
+        const again = await clearToSend(job, message, await reread(message), settleUnsent, true);
+        if (!again) return false;
+        ({ device, subscriber } = again);
+        return true;
       },
       async send(via, leftQueue) {
         try {
@@ -403,7 +439,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
               device,
               unreadCount,
               attempt: attemptNo,
-              unsubscribeUrl: emailUnsubscribeLink(deps.links, message, workflow, subscriber),
+              unsubscribeUrl: emailUnsubscribeLink(deps.links, message, cleared.workflow, subscriber),
               leftQueue,
             }),
           );
