@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
 import { withPostgres } from '../helpers/pg-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -411,6 +411,57 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
     for (const answer of answers) expect(answer.body).toEqual(answers[0]!.body);
     expect(await eventCount()).toBe(before + 2);
+  });
+
+  it('answers a repeat that overtakes the first as the first answered: its items are no duplicates', async () => {
+    const headers = { 'idempotency-key': 'bulk-overtaken' };
+    const body = {
+      events: [
+        { workflow: 'alert', to: ['overtaken_1'], data: { n: 1 } },
+        { workflow: 'alert', to: ['overtaken_2'] },
+      ],
+    };
+    const before = await eventCount();
+    const store = server.tidings.store;
+    const save = store.saveBulkResponse.bind(store);
+    let reached!: () => void;
+    const atSave = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The first request has accepted its events and is held just before it saves its answer,
+    // while a repeat, which found no answer to replay, runs to its end and saves its own first.
+    const saves = vi.spyOn(store, 'saveBulkResponse').mockImplementationOnce(async (...args) => {
+      reached();
+      await released;
+      return save(...args);
+    });
+    try {
+      const first = server.call('POST', '/v1/events/bulk', body, { headers });
+      await atSave;
+      const repeat = await server.call('POST', '/v1/events/bulk', body, { headers });
+      expect(saves).toHaveBeenCalledTimes(2);
+      release();
+      const answer = await first;
+      expect(answer.status).toBe(202);
+      expect(answer.body.results).toEqual([
+        { eventId: expect.stringMatching(/^evt_/), status: 'accepted' },
+        { eventId: expect.stringMatching(/^evt_/), status: 'accepted' },
+      ]);
+      // API.md: the repeat replays the first response.
+      expect(repeat.status).toBe(202);
+      expect(repeat.body).toEqual(answer.body);
+      const later = await server.call('POST', '/v1/events/bulk', body, { headers });
+      expect(later.status).toBe(202);
+      expect(later.body).toEqual(answer.body);
+      expect(await eventCount()).toBe(before + 2);
+    } finally {
+      release();
+      saves.mockRestore();
+    }
   });
 });
 

@@ -83,10 +83,8 @@ function topicNotFound(details: ErrorDetail[]): ApiError {
   );
 }
 
-function acceptedBody(result: Extract<AcceptResult, { ok: true }>) {
-  return result.duplicate
-    ? { eventId: result.eventId, status: 'accepted', duplicate: true }
-    : { eventId: result.eventId, status: 'accepted' };
+function acceptedBody(eventId: string, duplicate: boolean) {
+  return duplicate ? { eventId, status: 'accepted', duplicate: true } : { eventId, status: 'accepted' };
 }
 
 function rejection(result: Extract<AcceptResult, { ok: false }>, workflow: string): ApiError {
@@ -133,7 +131,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       const result = await ingest.accept(request.tenantId, body, header ?? body.idempotencyKey ?? null);
       if (!result.ok) throw rejection(result, body.workflow);
       metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
-      return reply.status(result.duplicate ? 200 : 202).send(acceptedBody(result));
+      return reply.status(result.duplicate ? 200 : 202).send(acceptedBody(result.eventId, result.duplicate));
     },
   );
 
@@ -171,7 +169,12 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       return { error: { ...refused, details: itemDetails(refused.details, index) } };
     }
     metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
-    return acceptedBody(result);
+    // A derived key serves only this bulk request and its repeats, for this very item: whichever
+    // of them accepted the event answered it as a first acceptance, and the first response (so
+    // every replay) says so. A repeat racing the first (past the replay check before the first
+    // saved its answer) answers the same, as the answer saved first is the one every caller gets.
+    const derived = ownKey === undefined && bulkKey !== null;
+    return acceptedBody(result.eventId, result.duplicate && !derived);
   }
 
   app.post(
