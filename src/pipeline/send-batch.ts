@@ -39,6 +39,8 @@ export interface BatchReads {
    * under way wrote after it.
    */
   eventCancelled(message: MessageRecord): boolean;
+  /** The consent version of the message's tenant read before all of the above (Store.consentVersions). */
+  consentVersion(message: MessageRecord): number;
 }
 
 const DEVICE_PLATFORMS = ['apns', 'fcm', 'webpush'] as const;
@@ -56,26 +58,35 @@ interface TenantReads {
 
 const deviceKey = (subscriberId: string, deviceId: string) => `${subscriberId}\u0000${deviceId}`;
 
+type SendReadsStore = Pick<
+  Store,
+  | 'getWorkflow'
+  | 'getSubscribers'
+  | 'getPreferencesFor'
+  | 'getTenantSettings'
+  | 'activeDevicesOf'
+  | 'suppressionsAmong'
+  | 'personalData'
+  | 'cancelledEvents'
+  | 'consentVersions'
+>;
+
+/** The tenants of these messages (null entries: none). */
+export function tenantsOf(messages: readonly (MessageRecord | null)[]): string[] {
+  return [...new Set(messages.flatMap((message) => (message ? [message.tenantId] : [])))];
+}
+
 /**
  * Reads, for the messages about to be sent (null entries: nothing to send), everything the
- * consent re-check needs. The batch was claimed before these reads and its sends start right
- * after them, so a PATCH that returned before the claim holds for every send of the batch, as it
- * did when each send read on its own (guarantee 7: consent is enforced at send time).
+ * consent decision needs. `versions`: the tenants' consent versions, read before anything else
+ * here (read now when not given), so that reads here are at least as new as them.
  */
 export async function readForSends(
-  store: Pick<
-    Store,
-    | 'getWorkflow'
-    | 'getSubscribers'
-    | 'getPreferencesFor'
-    | 'getTenantSettings'
-    | 'activeDevicesOf'
-    | 'suppressionsAmong'
-    | 'personalData'
-    | 'cancelledEvents'
-  >,
+  store: SendReadsStore,
   messages: readonly (MessageRecord | null)[],
+  versions?: ReadonlyMap<string, number>,
 ): Promise<BatchReads> {
+  const consent = versions ?? (await store.consentVersions(tenantsOf(messages)));
   const wanted = new Map<
     string,
     {
@@ -146,31 +157,58 @@ export async function readForSends(
         : null,
     suppression: (message) => suppressionFor(of(message).suppressions, message.subscriberId, message.channel),
     eventCancelled: (message) => of(message).cancelledEvents.has(message.eventId),
+    consentVersion: (message) => consent.get(message.tenantId) ?? 0,
   };
 }
 
 /**
- * readForSends for one message at a time, answered by one read for all the messages asked for in
- * the same turn of the event loop (a batch's `sending` records commit together, so their checks
- * come together). Each read starts after the turn of its last caller, so it sees everything
- * committed before any of them asked.
+ * The consent reads of one message that was just recorded `sending`, made after that record
+ * committed: `batch` itself when its tenant's consent version has not moved since the batch read
+ * it (nothing consent depends on changed), else new reads. The messages asked about in the same
+ * turn of the event loop (a batch's `sending` records commit together) share one version read
+ * and one set of new reads, which start after the turn of their last caller, so they see
+ * everything committed before any of them asked.
  */
-export function coalescedReads(
-  store: Parameters<typeof readForSends>[0],
-): (message: MessageRecord) => Promise<BatchReads> {
-  let gathering: { messages: MessageRecord[]; reads: Promise<BatchReads> } | null = null;
-  return (message) => {
-    if (!gathering) {
-      const messages: MessageRecord[] = [];
-      const reads = new Promise<BatchReads>((resolve, reject) => {
+export function readsAfterSending(
+  store: SendReadsStore,
+): (message: MessageRecord, batch: BatchReads) => Promise<BatchReads> {
+  type Asked = {
+    message: MessageRecord;
+    batch: BatchReads;
+    resolve(reads: BatchReads): void;
+    reject(error: unknown): void;
+  };
+  let gathering: Asked[] | null = null;
+  async function answer(asked: Asked[]): Promise<void> {
+    try {
+      const messages = asked.map((a) => a.message);
+      const versions = await store.consentVersions(tenantsOf(messages));
+      const moved = asked.filter(
+        (a) => versions.get(a.message.tenantId) !== a.batch.consentVersion(a.message),
+      );
+      const fresh =
+        moved.length === 0
+          ? null
+          : await readForSends(
+              store,
+              moved.map((a) => a.message),
+              versions,
+            );
+      for (const a of asked) a.resolve(fresh && moved.includes(a) ? fresh : a.batch);
+    } catch (error) {
+      for (const a of asked) a.reject(error);
+    }
+  }
+  return (message, batch) =>
+    new Promise<BatchReads>((resolve, reject) => {
+      if (!gathering) {
+        const asked: Asked[] = [];
+        gathering = asked;
         setImmediate(() => {
           gathering = null;
-          readForSends(store, messages).then(resolve, reject);
+          void answer(asked);
         });
-      });
-      gathering = { messages, reads };
-    }
-    gathering.messages.push(message);
-    return gathering.reads;
-  };
+      }
+      gathering.push({ message, batch, resolve, reject });
+    });
 }

@@ -23,7 +23,7 @@ import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { unsubscribeLink } from './links.ts';
 import { MessageWrites } from './message-writes.ts';
-import { type BatchReads, coalescedReads, readForSends } from './send-batch.ts';
+import { type BatchReads, readForSends, readsAfterSending } from './send-batch.ts';
 import { suppressIfOnline } from './skip-if-online.ts';
 import { trackedEmailContent } from './tracking.ts';
 
@@ -158,8 +158,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
   const { store } = deps;
   // One commit for the status changes of many sends (see MessageWrites).
   const writes = new MessageWrites(store);
-  // The reads `begin` makes again after each `sending` record, for all that commit together.
-  const reread = coalescedReads(store);
+  // Consent as it stands once a `sending` record committed (see `begin`).
+  const afterSending = readsAfterSending(store);
 
   async function recordStatus(
     message: MessageRecord,
@@ -422,11 +422,11 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
           },
         );
         if (!started) return false;
-        // Consent is decided once more, on reads made after the `sending` record committed: a
+        // Consent is decided once more, as it stands after the `sending` record committed: a
         // PATCH, pause or suppression that returned while this message still read as waiting
-        // (the batch's reads are older) is seen here, and the message is settled without a
-        // provider call. One that returns later found the message `sending` already.
-        const again = await clearToSend(job, message, await reread(message), settleUnsent, true);
+        // (after the batch's reads) is seen here, and the message is settled without a provider
+        // call. One that returns later found the message `sending` already.
+        const again = await clearToSend(job, message, await afterSending(message, batch), settleUnsent, true);
         if (!again) return false;
         ({ device, subscriber } = again);
         return true;
@@ -551,12 +551,16 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
     async run(jobs, { owner }) {
       // Reads first, for the whole batch: nothing is in flight yet, so a read that throws may fail
       // the batch (the worker runs its jobs again one at a time).
-      const messages = await readMessages(store, jobs);
+      // The consent versions first: every consent read below is at least as new.
+      const [versions, messages] = await Promise.all([
+        store.consentVersions([...new Set(jobs.map((job) => job.tenantId))]),
+        readMessages(store, jobs),
+      ]);
       // Already settled (a re-run after a crash, a cancel, a receipt): nothing to do.
       const live = messages.map((message) =>
         message && !FINAL_STATUSES.has(message.status) && message.status !== 'sent' ? message : null,
       );
-      const batch = await readForSends(store, live);
+      const batch = await readForSends(store, live, versions);
       // Each job settles on its own: one that throws must not fail the batch while the others'
       // sends are still in flight (they would run again, and send twice).
       return Promise.all(

@@ -1088,6 +1088,13 @@ export interface TenantSettingsStore {
   getTenantSettings(tenantId: string): Promise<TenantSettings>;
   /** Sets what `patch` names, atomically, and answers the settings as they stand. */
   patchTenantSettings(tenantId: string, patch: TenantSettingsPatch, now: number): Promise<TenantSettings>;
+  /**
+   * Each tenant's consent version (0 before any change): a count moved, in the changing write's
+   * own transaction, by every change to preferences, suppressions, tenant settings or a
+   * workflow's definition, version or pause. Two equal readings mean none of those changed
+   * between them (src/pipeline/send.ts reads consent again only when they differ).
+   */
+  consentVersions(tenantIds: readonly string[]): Promise<Map<string, number>>;
 }
 
 /** A notification channel between the processes sharing a store (PostgreSQL LISTEN/NOTIFY). */

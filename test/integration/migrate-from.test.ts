@@ -425,10 +425,13 @@ describe.runIf(postgresAvailable && !secondPass)('tidings migrate --from sqlite:
     });
     expect(report).toMatchObject({ alreadyCopied: false, resumed: false, secret: 'copied' });
     for (const table of report.tables) {
+      // Consent versions are made by triggers as the consent tables are copied in (copied last,
+      // each of their tenants has its row already).
+      const made = table.table === 'consent_versions';
       expect(table, table.table).toMatchObject({
         sent: sourceCounts[table.table],
         total: sourceCounts[table.table],
-        inserted: sourceCounts[table.table],
+        inserted: made ? 0 : sourceCounts[table.table],
       });
     }
     expect(lines).toContain(`messages: ${sourceCounts.messages}/${sourceCounts.messages}`);

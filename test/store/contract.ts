@@ -1126,6 +1126,58 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         });
       });
 
+      it('moves a tenant’s consent version with every change consent depends on, and with nothing else', async () => {
+        const version = async (tenantId: string) => (await store.consentVersions([tenantId])).get(tenantId)!;
+        /** Runs `change` and answers whether it moved T's version (OTHER's never moves). */
+        const moved = async (change: () => Promise<unknown>) => {
+          const [before, other] = [await version(T), await version(OTHER)];
+          await change();
+          expect(await version(OTHER)).toBe(other);
+          return (await version(T)) !== before;
+        };
+        expect(await store.consentVersions(['nobody', OTHER])).toEqual(
+          new Map([
+            ['nobody', 0],
+            [OTHER, 0],
+          ]),
+        );
+        await store.upsertSubscriber(T, 'u1', { email: 'u1@example.com' }, 1);
+        expect(await moved(() => store.patchPreferences(T, 'u1', { channels: { email: false } }, 2))).toBe(
+          true,
+        );
+        expect(await moved(() => store.patchPreferences(T, 'u1', { channels: { sms: false } }, 3))).toBe(
+          true,
+        );
+        expect(await moved(() => store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 4))).toBe(
+          true,
+        );
+        expect(await moved(() => store.putWorkflow(T, 'news', { channels: [] }, 5))).toBe(true);
+        expect(await moved(() => store.putWorkflow(T, 'news', { paused: true, channels: [] }, 6))).toBe(true);
+        const bounce = {
+          tenantId: T,
+          channel: 'email' as const,
+          addressHash: 'h-consent',
+          reason: 'hard_bounce' as const,
+          detail: '550 user unknown',
+          createdAt: 7,
+        };
+        expect(await moved(() => store.suppressAddress(bounce))).toBe(true);
+        expect(await moved(() => store.liftSuppression(T, 'email', 'h-consent', 'hard_bounce'))).toBe(true);
+        expect(await moved(() => store.deleteWorkflow(T, 'news', 8))).toBe(true);
+        // Render timeouts counted below the pause change nothing consent reads; the pause does.
+        const slow = await store.putWorkflow(T, 'slow', { channels: [] }, 9);
+        const pause = { at: 3, reason: 'renders kept timing out' };
+        const count = (timeouts: number) =>
+          store.countRenderTimeouts(T, 'slow', slow.version, { timeouts, afterSuccess: false }, pause);
+        expect(await moved(() => count(2))).toBe(false);
+        expect(await moved(() => count(1))).toBe(true);
+        // Neither subscribers nor messages are consent.
+        expect(await moved(() => store.upsertSubscriber(T, 'u2', { email: 'u2@example.com' }, 10))).toBe(
+          false,
+        );
+        expect(await moved(() => store.getPreferencesFor(T, ['u1']))).toBe(false);
+      });
+
       it('replaces inbox tabs as a whole and keeps them through other patches', async () => {
         const tabs = { social: ['social', 'mentions'], money: ['billing'] };
         expect((await store.patchTenantSettings(T, { inboxTabs: tabs }, 1)).inboxTabs).toEqual(tabs);

@@ -11,6 +11,15 @@ const LOCK_SETTINGS = `INSERT INTO tenant_settings AS cur (tenant_id, settings, 
 
 export function postgresTenantSettingsStore(pool: pg.Pool): TenantSettingsStore {
   return {
+    async consentVersions(tenantIds) {
+      const { rows } = await run<{ tenant_id: string; version: string }>(
+        pool,
+        'SELECT tenant_id, version FROM consent_versions WHERE tenant_id = ANY($1::text[])',
+        [tenantIds],
+      );
+      const found = new Map(rows.map((row) => [row.tenant_id, Number(row.version)]));
+      return new Map(tenantIds.map((id) => [id, found.get(id) ?? 0]));
+    },
     async getTenantSettings(tenantId) {
       const { rows } = await run<{ settings: string }>(
         pool,

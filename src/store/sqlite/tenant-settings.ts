@@ -18,7 +18,12 @@ export function sqliteTenantSettingsStore(db: Database.Database): TenantSettings
     return merged;
   });
 
+  const version = db.prepare('SELECT version FROM consent_versions WHERE tenant_id = ?').pluck();
+
   return {
+    async consentVersions(tenantIds) {
+      return new Map(tenantIds.map((id) => [id, (version.get(id) as number | undefined) ?? 0]));
+    },
     async getTenantSettings(tenantId) {
       return parseTenantSettings(read.get(tenantId) as string | undefined);
     },
