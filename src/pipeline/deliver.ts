@@ -32,6 +32,7 @@ import type {
 import { isPaused, PLATFORMS_OF_CHANNEL } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
 import type { DigestJobPayload, DigestJoin, Job, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
+import { WorkflowPausedSinceRead } from '../store/workflow-pause.ts';
 import { evaluateCondition } from '../templates/condition.ts';
 import { MESSAGE_BUDGET_MS } from '../templates/engine.ts';
 import { wrapInLayout } from '../templates/layout.ts';
@@ -55,6 +56,7 @@ import { fallbackJob, fallbackTimers } from './fallback-timers.ts';
 import { attachLayouts } from './layouts.ts';
 import { templateLinks } from './links.ts';
 import { deliveryPartsChanges, eventKey } from './open-parts.ts';
+import { withPauseOfNow } from './pause-of-now.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
@@ -887,21 +889,76 @@ async function countRenderTimeouts(deps: PipelineDeps, ledger: RenderLedger): Pr
  * in full (`finished` names those with nothing left to send); a close deferred part-way stays
  * until its last part is written. An event this write made nothing for has its open parts
  * counted in it too (open-parts.ts), so one whose recipients were all gone reads completed.
+ *
+ * A workflow paused after the targets were read and before the write (the kill switch, or Tidings'
+ * own pause) makes the store refuse the write whole (WorkflowPausedSinceRead): the delivery is
+ * built again with the pause as it is now, its messages cancelled `workflow_paused` as when the
+ * pause was read first. After PAUSE_REBUILDS such builds the error is the job's (it runs again).
  */
 export async function commitDeliveries(
   deps: PipelineDeps,
   targets: DeliveryTarget[],
   ack: MessageAck,
-  options: {
-    /** Digests this write closes besides those of `targets` (digest.ts: a window that sent nothing). */
-    finished?: { tenantId: string; id: string }[];
-    /** A bulk batch's yield point between its build and its write (JobContext.yieldToUrgent). */
-    yieldToUrgent?: () => Promise<void>;
-  } = {},
+  options: CommitOptions = {},
 ): Promise<void> {
+  await attachLayouts(deps.store, targets);
+  let built = targets;
+  let written: WrittenDeliveries;
+  for (let rebuilds = 0; ; rebuilds++) {
+    try {
+      written = await writeDeliveries(deps, built, ack, options);
+      break;
+    } catch (error) {
+      if (!(error instanceof WorkflowPausedSinceRead) || rebuilds >= PAUSE_REBUILDS) throw error;
+      built = await withPauseOfNow(deps.store, built);
+    }
+  }
+  const { messages, created, followUps, joins, gone, inboxSeqs, ledger, now } = written;
+  countCreated(deps, built, messages, created, now);
+  gone.push(...(await erasedSinceBuild(deps, messages, created)));
+  deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs ?? NO_SEQS));
+  // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
+  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
+  await countRenderTimeouts(deps, ledger);
+  // Last: the write above is committed and announced whatever this meets.
+  await scrubForGone(deps, gone);
+}
+
+export interface CommitOptions {
+  /** Digests this write closes besides those of `targets` (digest.ts: a window that sent nothing). */
+  finished?: { tenantId: string; id: string }[];
+  /** A bulk batch's yield point between its build and its write (JobContext.yieldToUrgent). */
+  yieldToUrgent?: () => Promise<void>;
+}
+
+/**
+ * How many times a delivery is built again after a write refused for a pause since its read:
+ * each build reads the pause anew, so only a workflow paused and unpaused again and again while
+ * it builds (or one workflow after another paused) gets past them.
+ */
+const PAUSE_REBUILDS = 3;
+
+/** What one build and write of a delivery made, for what follows its commit. */
+interface WrittenDeliveries {
+  messages: NewMessage[];
+  created: Set<string>;
+  followUps: JobSpec[];
+  joins: DigestJoin[];
+  gone: GoneRecipient[];
+  inboxSeqs: Map<string, number> | undefined;
+  ledger: RenderLedger;
+  now: number;
+}
+
+/** Builds the messages of `targets` and writes them in one transaction (see commitDeliveries). */
+async function writeDeliveries(
+  deps: PipelineDeps,
+  targets: DeliveryTarget[],
+  ack: MessageAck,
+  options: CommitOptions,
+): Promise<WrittenDeliveries> {
   const { finished = [], yieldToUrgent } = options;
   const ledger = new RenderLedger();
-  await attachLayouts(deps.store, targets);
   const now = Date.now();
   const { messages, deferred, skipped, joins, madeFor, gone } = await buildDeliveries(
     deps,
@@ -935,14 +992,7 @@ export async function commitDeliveries(
       inboxSeqs,
     ),
   );
-  countCreated(deps, targets, messages, created, now);
-  gone.push(...(await erasedSinceBuild(deps, messages, created)));
-  deps.inboxFeed.publish(newInboxItems(deps.inboxFeed, messages, created, inboxSeqs ?? NO_SEQS));
-  // Joins may have queued a digest's close job: idle workers re-read when the next job is due.
-  notifyLanes(deps.signal, [...messages.map((m) => m.followUp), ...followUps, ...joins.map((j) => j.job)]);
-  await countRenderTimeouts(deps, ledger);
-  // Last: the write above is committed and announced whatever this meets.
-  await scrubForGone(deps, gone);
+  return { messages, created, followUps, joins, gone, inboxSeqs, ledger, now };
 }
 
 /**

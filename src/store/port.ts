@@ -830,6 +830,14 @@ export interface MessageStore {
    * makes the `digests` writes and completes `ack` jobs — all in one transaction. Answers the ids created.
    * `inboxSeqs`, when given, receives the change-log number of each new inbox item, by message id
    * (open streams send the item without reading the log back: inbox/session.ts).
+   *
+   * What a delivery read may have changed before this write, checked in it: a message of an event
+   * cancelled by then is not written (nor is one whose recipient was erased:
+   * NewMessage.subscriberCreatedAt). A message not cancelled for `workflow_paused` says its
+   * workflow was read live; if that workflow (by tenant and key) is paused by then — its definition's
+   * `paused` or a pausedReason — the write is refused whole with WorkflowPausedSinceRead
+   * (src/store/workflow-pause.ts): nothing of it is made, no job completed, for the delivery to be
+   * built again. PostgreSQL reads both without locking, as of its write statement's start.
    */
   createMessages(
     messages: NewMessage[],

@@ -12,6 +12,7 @@ import type {
   JobSpec,
   Store,
 } from '../../src/store/port.ts';
+import { WorkflowPausedSinceRead } from '../../src/store/workflow-pause.ts';
 import { messageRecord } from '../helpers/message-record.ts';
 import { listingContract } from './contract-listing.ts';
 import { sizedPagesContract } from './contract-sized-pages.ts';
@@ -535,6 +536,121 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getMessage(T, 'msg_1')).toBeNull();
         expect(await store.getMessage(T, 'msg_2')).toBeNull();
         expect(await store.cancelEventsByKey(T, 'k', 6)).toEqual({ events: 0, messages: 0 });
+      });
+
+      it('refuses whole a write of messages built from a workflow paused since: nothing of it is made, its jobs stay leased', async () => {
+        await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        await store.enqueueJobs([job()]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 60_000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        });
+        const leased = claimed.find((j) => j.tenantId === T && j.kind === 'test')!.id;
+        // As a delivery that read the workflow paused writes them.
+        const pausedMessage = (id: string, channel: MessageRecord['channel']) =>
+          message({
+            id,
+            channel,
+            status: 'cancelled',
+            provider: null,
+            content: {},
+            reason: 'workflow_paused',
+          });
+        // A delivery built while `welcome` was live: an inbox item, an email with its send job, a
+        // skipped step, a digest join, its job's completion with a follow-up and a part.
+        const built = (status: 'live' | 'paused') => [
+          status === 'live'
+            ? { record: message({ id: 'msg_1', channel: 'in_app' }), followUp: null }
+            : { record: pausedMessage('msg_1', 'in_app'), followUp: null },
+          status === 'live'
+            ? {
+                record: message({ id: 'msg_2', channel: 'email', status: 'queued', provider: null }),
+                followUp: job({ kind: 'send' }),
+              }
+            : { record: pausedMessage('msg_2', 'email'), followUp: null },
+        ];
+        const ack = {
+          owner: 'w1',
+          jobIds: [leased],
+          followUps: [job({ kind: 'after' })],
+          parts: [{ jobId: leased, tenantId: T, eventId: 'evt_1', by: -1 }],
+        };
+        const skipped = [
+          {
+            tenantId: T,
+            eventId: 'evt_1',
+            subscriberId: 'u1',
+            step: 2,
+            channel: 'sms' as const,
+            reason: 'condition false',
+            createdAt: 1000,
+          },
+        ];
+        const joins: DigestJoin[] = [
+          {
+            tenantId: T,
+            workflow: 'digested',
+            subscriberId: 'u1',
+            key: 'k',
+            eventId: 'evt_1',
+            digestId: 'dig_1',
+            now: 1000,
+            windowMs: 60_000,
+            job: { kind: 'digest', lane: 'normal' },
+            steps: [{ step: 3, channel: 'in_app' }],
+          },
+        ];
+        const jobsBefore = await store.countJobs();
+        // Paused after the delivery read it, before its write (the kill switch).
+        await store.putWorkflow(T, 'welcome', { channels: [], paused: true }, 2);
+        for (const digests of [undefined, { joins }]) {
+          const inboxSeqs = new Map<string, number>();
+          const refused = store.createMessages(built('live'), ack, skipped, digests, inboxSeqs);
+          await expect(refused).rejects.toBeInstanceOf(WorkflowPausedSinceRead);
+          await expect(refused).rejects.toMatchObject({ workflows: [{ tenantId: T, key: 'welcome' }] });
+          expect(inboxSeqs.size).toBe(0);
+        }
+        expect(await store.getMessage(T, 'msg_1')).toBeNull();
+        expect(await store.getMessage(T, 'msg_2')).toBeNull();
+        expect(await loggedChanges(T, 'u1', 0, 10)).toEqual([]);
+        expect(await store.listSkippedSteps(T, 'evt_1', 10)).toEqual([]);
+        expect(await store.countJobs()).toEqual(jobsBefore);
+        expect((await store.getEvent(T, 'evt_1'))?.openParts).toBe(1);
+
+        // Built again with the pause: written, and the job completed by it.
+        expect(await store.createMessages(built('paused'), ack, skipped, { joins })).toEqual([
+          'msg_1',
+          'msg_2',
+        ]);
+        expect(await loggedChanges(T, 'u1', 0, 10)).toEqual([]);
+        expect(await store.listSkippedSteps(T, 'evt_1', 10)).toHaveLength(2);
+        expect((await store.getEvent(T, 'evt_1'))?.openParts).toBe(0);
+        // The job is done; its follow-up and the digest's close job are queued.
+        expect(await store.countJobs()).toEqual({
+          ...jobsBefore,
+          ready: jobsBefore.ready + 2,
+          leased: jobsBefore.leased - 1,
+        });
+
+        // Only that tenant's workflow: another's of the same key is live.
+        await store.putWorkflow(OTHER, 'welcome', { channels: [] }, 3);
+        const other = message({ id: 'msg_3', tenantId: OTHER, eventId: 'evt_3' });
+        expect(await store.createMessages([{ record: other, followUp: null }])).toEqual(['msg_3']);
+        // Paused by Tidings (renders that kept timing out) holds the same.
+        const slow = await store.putWorkflow(T, 'slow', { channels: [] }, 4);
+        const pause = { at: 1, reason: 'renders kept timing out' };
+        await store.countRenderTimeouts(T, 'slow', slow.version, { timeouts: 1, afterSuccess: false }, pause);
+        const late = message({ id: 'msg_4', eventId: 'evt_4', workflow: 'slow' });
+        await expect(store.createMessages([{ record: late, followUp: null }])).rejects.toMatchObject({
+          workflows: [{ tenantId: T, key: 'slow' }],
+        });
+        // Unpaused again before the write: written.
+        await store.putWorkflow(T, 'welcome', { channels: [] }, 5);
+        const again = message({ id: 'msg_5', eventId: 'evt_5' });
+        expect(await store.createMessages([{ record: again, followUp: null }])).toEqual(['msg_5']);
+        expect(await store.getMessage(T, 'msg_4')).toBeNull();
       });
 
       it("changes an event's open parts with the jobs that complete them, only while the owner holds them all", async () => {

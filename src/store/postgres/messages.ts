@@ -27,6 +27,7 @@ import {
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
+import { WorkflowPausedSinceRead, workflowsBuiltLive } from '../workflow-pause.ts';
 import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
@@ -45,11 +46,12 @@ const RECEIPT_KEEPS = `CASE WHEN status IN ('delivered', 'read', 'clicked') AND 
  * The skipped steps of a delivery, as one more statement of the createMessages CTE (so in its
  * transaction); only added when there are some, so deliveries without conditions run unchanged.
  */
-const insertSkippedFrom = (param: string) => `,
+const insertSkippedFrom = (param: string, where: string) => `,
          s AS (
            INSERT INTO skipped_steps (tenant_id, event_id, subscriber_id, step, channel, reason, created_at)
            SELECT * FROM jsonb_to_recordset(${param}::jsonb) AS r(tenant_id TEXT, event_id TEXT, subscriber_id TEXT,
              step INTEGER, channel TEXT, reason TEXT, created_at BIGINT)
+            WHERE ${where}
            ON CONFLICT DO NOTHING)`;
 
 function skippedParam(skipped: SkippedStep[]): string {
@@ -141,7 +143,27 @@ async function insertMessages(
   ];
   /** A parameter of the statement, by its `$n`. */
   const param = (value: unknown) => `$${values.push(value)}`;
-  const insertSkipped = skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped))) : '';
+  // A pause that answered after the delivery read its workflow (and before this statement) stands:
+  // when one of the workflows its messages were built live from is paused now, the statement makes
+  // nothing (no message, job, skipped step or part: `a` completes no job) and answers the
+  // workflows, and the write is refused whole. One read by primary key per workflow. Read, not
+  // locked: a share lock on the workflow row would make its PUT wait for every delivery of it
+  // under way, and share locks are granted beside one another while the PUT waits, so deliveries
+  // that keep overlapping (a broadcast) could hold the kill switch off for as long as they last.
+  // A pause committing while this statement runs is not seen: its in-app items are written (its
+  // other channels' sends still check the pause before any provider call).
+  const live = workflowsBuiltLive(messages);
+  const checksPause = live.length > 0;
+  const pausedCte = checksPause
+    ? `paused AS (
+         SELECT w.tenant_id, w.key FROM workflows w
+          WHERE (w.tenant_id, w.key) IN (SELECT * FROM unnest(${param(live.map((ref) => ref.tenantId))}::TEXT[],
+                                                             ${param(live.map((ref) => ref.key))}::TEXT[]))
+            AND (w.paused_reason IS NOT NULL OR w.definition->'paused' = 'true'::jsonb)),
+       `
+    : '';
+  const notPaused = checksPause ? 'NOT EXISTS (SELECT 1 FROM paused)' : 'TRUE';
+  const insertSkipped = skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped)), notPaused) : '';
   // Each open-parts change only if its job was still ours (deleted by `a`).
   const parts = ack?.parts ?? [];
   const changeParts =
@@ -150,9 +172,14 @@ async function insertMessages(
        p AS (${changeOpenPartsFrom(param(partsParam(parts)), 'a')})`
       : '';
   // One statement: the messages, the follow-ups of those that are new, and the acknowledged jobs.
-  const { rows: created } = await run<{ id: string; seq: string | null }>(
+  const { rows: created } = await run<{
+    id: string;
+    seq: string | null;
+    paused_tenant: string | null;
+    paused_key: string | null;
+  }>(
     db,
-    `WITH m AS (
+    `WITH ${pausedCte}m AS (
          INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
            content, data, timeline, event_at, created_at, updated_at, last_error, reason, device_id,
            provider_message_id, meta)
@@ -178,17 +205,25 @@ async function insertMessages(
           -- this statement runs is not seen (its sends still check it before any provider call).
             AND NOT EXISTS (SELECT 1 FROM events ev
                              WHERE ev.tenant_id = r.tenant_id AND ev.id = r.event_id AND ev.status = 'cancelled')
+            AND ${notPaused}
          ON CONFLICT DO NOTHING
          RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
        -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).
        items AS (SELECT tenant_id, subscriber_id, id AS item_id, created_at AS at FROM m
                   WHERE channel = 'in_app' AND status = 'delivered'),
        ${logInboxChanges('items', `'item.created'`)},
-       a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 RETURNING id),
+       a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 AND ${notPaused} RETURNING id),
        f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${insertSkipped}${changeParts}
-       SELECT m.id, items_l.seq FROM m LEFT JOIN items_l ON items_l.item_id = m.id`,
+       SELECT m.id, items_l.seq, NULL AS paused_tenant, NULL AS paused_key FROM m LEFT JOIN items_l ON items_l.item_id = m.id${
+         checksPause ? ' UNION ALL SELECT NULL, NULL, tenant_id, key FROM paused' : ''
+       }`,
     values,
   );
+  const paused = created.filter((r) => r.paused_key !== null);
+  if (paused.length > 0)
+    throw new WorkflowPausedSinceRead(
+      paused.map((r) => ({ tenantId: r.paused_tenant!, key: r.paused_key! })),
+    );
   if (inboxSeqs) for (const r of created) if (r.seq !== null) inboxSeqs.set(r.id, Number(r.seq));
   const ids = new Set(created.map((r) => r.id));
   return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);

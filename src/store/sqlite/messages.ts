@@ -28,6 +28,7 @@ import {
   toSandboxCapture,
   toSkippedStep,
 } from '../rows.ts';
+import { WorkflowPausedSinceRead, workflowsBuiltLive } from '../workflow-pause.ts';
 import type { DigestStatements } from './digests.ts';
 import type { InboxLog } from './inbox.ts';
 import type { JobStatements } from './jobs.ts';
@@ -93,6 +94,13 @@ export function sqliteMessageStore(
 ): MessageStore {
   const eventCancelled = db
     .prepare(`SELECT 1 FROM events WHERE tenant_id = ? AND id = ? AND status = 'cancelled'`)
+    .pluck();
+  // Paused by its definition (the kill switch) or by Tidings: isPaused() of src/shared/model.ts.
+  const workflowPaused = db
+    .prepare(
+      `SELECT 1 FROM workflows WHERE tenant_id = ? AND key = ?
+          AND (paused_reason IS NOT NULL OR json_extract(definition, '$.paused') IS 1)`,
+    )
     .pluck();
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
@@ -240,6 +248,13 @@ export function sqliteMessageStore(
       digestWrites?: DigestWrites,
       inboxSeqs?: Map<string, number>,
     ) => {
+      // A pause that answered after the delivery read its workflow (and before this write) stands:
+      // the write is refused whole, before anything of it is made, and the delivery builds again.
+      // Nothing commits meanwhile on the single writer, so no pause is missed.
+      const paused = workflowsBuiltLive(messages).filter(
+        (ref) => workflowPaused.get(ref.tenantId, ref.key) !== undefined,
+      );
+      if (paused.length > 0) throw new WorkflowPausedSinceRead(paused);
       const joins = digestWrites?.joins ?? [];
       // A run that lost its lease joins nothing: the run that holds it now joins (DigestWrites).
       if (joins.length > 0 && (!ack || jobs.holdsAny(ack.owner, ack.jobIds)))

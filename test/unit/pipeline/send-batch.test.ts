@@ -74,8 +74,7 @@ describe('send: one batch of sends, read once', () => {
       await real.upsertSubscriber(tenant, 'alice', { email: `alice@${tenant}.example` }, now);
       await real.upsertSubscriber(tenant, 'dave', { email: `dave@${tenant}.example` }, now);
     }
-    // The same key is paused in t1 only.
-    await real.putWorkflow('t1', 'alerts', { paused: true, channels: [email('email')] }, now);
+    await real.putWorkflow('t1', 'alerts', { channels: [email('email')] }, now);
     await real.putWorkflow('t2', 'alerts', { channels: [email('email')] }, now);
     await real.upsertSubscriber('t1', 'bob', { email: 'bob@t1.example' }, now);
     await real.upsertSubscriber('t1', 'erin', {}, now);
@@ -89,6 +88,8 @@ describe('send: one batch of sends, read once', () => {
       queuedEmail('t1', 'erin', 'news'), // no address → suppressed
     ];
     await real.createMessages(batch);
+    // Once its sends are queued, the same key is paused in t1 only.
+    await real.putWorkflow('t1', 'alerts', { paused: true, channels: [email('email')] }, now);
     await real.patchPreferences('t1', 'alice', { channels: { email: false } }, Date.now());
     const jobs = await real.claimJobs({
       owner: 'test',
