@@ -426,7 +426,16 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
         // PATCH, pause or suppression that returned while this message still read as waiting
         // (after the batch's reads) is seen here, and the message is settled without a provider
         // call. One that returns later found the message `sending` already.
-        const again = await clearToSend(job, message, await afterSending(message, batch), settleUnsent, true);
+        // The timeline says the provider named by `sending` was not called.
+        const settleBeforeCall: typeof recordStatus = (m, status, detail, extra = {}) =>
+          settleUnsent(m, status, `${detail} (seen before ${via.integrationId} was called)`, extra);
+        const again = await clearToSend(
+          job,
+          message,
+          await afterSending(message, batch),
+          settleBeforeCall,
+          true,
+        );
         if (!again) return false;
         ({ device, subscriber } = again);
         return true;

@@ -111,6 +111,7 @@ describe('a consent change that returns after a send read consent and before it 
     expect(view.status).toBe('suppressed');
     expect(view.reason).toBe('opted_out');
     expect(statuses(view)).toEqual(['queued', 'sending', 'suppressed']);
+    expect(view.timeline.at(-1).detail).toMatch(/ \(seen before \S+ was called\)$/);
     expect(mailTo(address)).toBe(0);
   });
 
