@@ -3,6 +3,12 @@ import { validationError } from './errors.ts';
 import { decodeCursor, encodeCursor } from './views.ts';
 
 /**
+ * The longest `cursor` a list takes: room for the longest it issues, a position of one id of
+ * 100 characters of up to 4 UTF-8 bytes each (a 100-character CJK id makes a cursor of ~400).
+ */
+export const CURSOR_MAX_LENGTH = 1000;
+
+/**
  * A list's `nextCursor`: the list's tag, then the position the next page starts from, encoded
  * opaquely (encodeCursor). The tag tells one list's cursors from another's.
  *
@@ -49,7 +55,7 @@ export const OnePageQuery = Type.Object(
   {
     cursor: Type.Optional(
       Type.String({
-        maxLength: 200,
+        maxLength: CURSOR_MAX_LENGTH,
         description: 'never issued: the list is always one page (any cursor is a 400)',
       }),
     ),

@@ -15,6 +15,7 @@ import { PatternRecord, PatternString } from '../shared/pattern-schemas.ts';
 import { LOCALE_KEY_MESSAGE, LOCALE_KEY_PATTERN } from '../templates/locale.ts';
 import { MESSAGE_KEY_MESSAGE, MESSAGE_KEY_PATTERN } from '../templates/messages.ts';
 import { ENDPOINT_EVENT_TYPES } from '../webhooks/events.ts';
+import { CURSOR_MAX_LENGTH } from './cursors.ts';
 
 /** Request schemas of the HTTP API. They validate requests and document them in /openapi.json. */
 
@@ -339,7 +340,7 @@ export const MessageQuery = Type.Object(
     eventId: Type.Optional(Id),
     channel: Type.Optional(Channel),
     status: Type.Optional(Type.Enum([...MESSAGE_STATUSES])),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: CURSOR_MAX_LENGTH })),
     limit: Type.Optional(Limit(200, 50)),
   },
   { additionalProperties: false },
@@ -356,7 +357,7 @@ const InboxTokenNotRead = Type.String({
 
 export const InboxQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: CURSOR_MAX_LENGTH })),
     limit: Type.Optional(Limit(100, 20)),
     archived: Type.Optional(Type.Boolean()),
     status: Type.Optional(Type.Enum(['unread', 'read', 'all'], { description: 'default all' })),

@@ -102,6 +102,24 @@ describe('listing', () => {
     expect((await walk('/v1/topics', 10, other)).items).toEqual([]);
   });
 
+  it('takes back every cursor it issues, after ids of 100 characters of 3 UTF-8 bytes each', async () => {
+    // 300 bytes of id: the cursor after it is ~400 characters.
+    const long = (c: string) => c.repeat(100);
+    const ids = ['あ', 'い', 'う'].map(long);
+    for (const id of ids)
+      expect((await server.call('PUT', `/v1/subscribers/${encodeURIComponent(id)}`, {})).status).toBe(200);
+    await server.call('PUT', '/v1/topics/tp_long', { name: 'long ids' });
+    await server.call('POST', '/v1/topics/tp_long/subscribers', { subscriberIds: ids });
+    const members = await walk('/v1/topics/tp_long/subscribers', 1);
+    expect(members.items.map((s) => s.subscriberId)).toEqual(ids);
+    for (const key of ids.map((id) => `wf_${id.slice(3)}`))
+      expect(
+        (await server.call('PUT', `/v1/workflows/${encodeURIComponent(key)}`, inAppAndEmail)).status,
+      ).toBe(200);
+    const workflows = await walk('/v1/workflows', 1);
+    expect(workflows.items.filter((w) => w.key.length === 100)).toHaveLength(3);
+  });
+
   it('answers how many memberships a topic POST added: an id named twice once, a member again not at all', async () => {
     expect((await server.call('PUT', '/v1/topics/tp_count')).status).toBe(200);
     const add = (subscriberIds: string[]) =>

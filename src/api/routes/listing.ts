@@ -7,7 +7,7 @@ import { forgetPageWorkflows } from '../../preference-page/workflow-summaries.ts
 import type { SubscriberPatch } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiContext } from '../context.ts';
-import { pageOf, readCursor, sizedAnswer } from '../cursors.ts';
+import { CURSOR_MAX_LENGTH, pageOf, readCursor, sizedAnswer } from '../cursors.ts';
 import { type ErrorDetail, notFound, validationError } from '../errors.ts';
 import { IdParams, Limit } from '../schemas.ts';
 import { PAGE_BYTES } from '../sized-pages.ts';
@@ -19,7 +19,9 @@ export const MAX_BULK_SUBSCRIBERS = 1000;
 
 const PageQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({ maxLength: CURSOR_MAX_LENGTH, description: 'nextCursor of the previous page' }),
+    ),
     limit: Type.Optional(Limit(200, 50)),
   },
   { additionalProperties: false },

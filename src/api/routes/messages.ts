@@ -5,7 +5,7 @@ import type { MessageRecord } from '../../shared/model.ts';
 import { iso } from '../../shared/time.ts';
 import type { MessageFilter, Store } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { readCursor, sizedAnswer } from '../cursors.ts';
+import { CURSOR_MAX_LENGTH, readCursor, sizedAnswer } from '../cursors.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { Channel, IdParams, Limit, MessageQuery } from '../schemas.ts';
 import { PAGE_BYTES } from '../sized-pages.ts';
@@ -90,7 +90,10 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
   });
 
   const deadQuery = Type.Object(
-    { cursor: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Limit(200, 50)) },
+    {
+      cursor: Type.Optional(Type.String({ maxLength: CURSOR_MAX_LENGTH })),
+      limit: Type.Optional(Limit(200, 50)),
+    },
     { additionalProperties: false },
   );
   app.get('/v1/dead-letters', { schema: { querystring: deadQuery } }, async (request) => {
@@ -130,7 +133,7 @@ export async function messageRoutes(app: FastifyInstance, context: ApiContext): 
   const sandboxQuery = Type.Object(
     {
       channel: Type.Optional(Channel),
-      cursor: Type.Optional(Type.String({ maxLength: 200 })),
+      cursor: Type.Optional(Type.String({ maxLength: CURSOR_MAX_LENGTH })),
       limit: Type.Optional(Limit(500, 50)),
     },
     { additionalProperties: false },

@@ -6,7 +6,7 @@ import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { pageOf, readCursor } from '../cursors.ts';
+import { CURSOR_MAX_LENGTH, pageOf, readCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
@@ -14,7 +14,9 @@ const TenantBody = Type.Object({ name: DisplayName(200) }, { additionalPropertie
 const KeyBody = Type.Object({ label: Type.Optional(DisplayName(100)) }, { additionalProperties: false });
 const TenantsQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({ maxLength: CURSOR_MAX_LENGTH, description: 'nextCursor of the previous page' }),
+    ),
     limit: Type.Optional(Limit(100, 100)),
   },
   { additionalProperties: false },

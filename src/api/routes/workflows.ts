@@ -22,7 +22,7 @@ import {
 import { compileMjml, MJML_FIELD } from '../../templates/mjml.ts';
 import { type FieldOptions, fieldOptionsOf, TemplateCache, templateErrors } from '../../templates/render.ts';
 import type { ApiContext } from '../context.ts';
-import { readCursor, sizedAnswer } from '../cursors.ts';
+import { CURSOR_MAX_LENGTH, readCursor, sizedAnswer } from '../cursors.ts';
 import { ApiError, type ErrorDetail, notFound, unprocessableFields, validationError } from '../errors.ts';
 import { MJML_REQUEST_BUDGET_MS, mjmlTurns } from '../mjml-turns.ts';
 import {
@@ -467,7 +467,9 @@ const VERSIONS_PAGE = 20;
 const VERSIONS_CURSOR_TAG = 'v1';
 const VersionsQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({ maxLength: CURSOR_MAX_LENGTH, description: 'nextCursor of the previous page' }),
+    ),
     limit: Type.Optional(Limit(100, VERSIONS_PAGE)),
   },
   { additionalProperties: false },
