@@ -31,6 +31,7 @@ import type {
 } from '../shared/model.ts';
 import { isPaused, PLATFORMS_OF_CHANNEL } from '../shared/model.ts';
 import { iso } from '../shared/time.ts';
+import { ConsentChangedSinceRead } from '../store/consent-guard.ts';
 import type { DigestJobPayload, DigestJoin, Job, JobSpec, MessageAck, NewMessage } from '../store/port.ts';
 import { WorkflowPausedSinceRead } from '../store/workflow-pause.ts';
 import { evaluateCondition } from '../templates/condition.ts';
@@ -50,6 +51,7 @@ import {
   RenderLedger,
   type WorkflowRenders,
 } from '../templates/render-ledger.ts';
+import { writeUnlessChoicesChanged } from './consent-since-build.ts';
 import { JOB_KINDS, notifyLanes, type PipelineDeps, sendJob } from './deps.ts';
 import type { FallbackBuild } from './fallback.ts';
 import { fallbackJob, fallbackTimers } from './fallback-timers.ts';
@@ -623,6 +625,8 @@ async function buildDeliveries(
   madeFor: Set<string>;
   /** Recipients no longer there (erased since the event was accepted), with their events. */
   gone: GoneRecipient[];
+  /** The choices the build read, by tenant and subscriber (null: none made). */
+  choicesRead: (tenantId: string, subscriberId: string) => PreferenceChoices | null;
 }> {
   // One read per tenant for the whole batch, not one per target.
   const wanted = new Map<string, Set<string>>();
@@ -636,6 +640,9 @@ async function buildDeliveries(
     platformsOf(target, tenantPlatforms);
     platforms.set(tenantId, tenantPlatforms);
   }
+  // Before the choices below: a change that answers after this read refuses the write of what
+  // they decided (NewMessage.consentVersion).
+  const versions = await deps.store.consentVersions([...wanted.keys()]);
   const found = new Map<string, SubscriberRecord>();
   const consent = new Map<string, TenantConsent>();
   const caps = new Map<string, DailyCapLayer>();
@@ -712,10 +719,16 @@ async function buildDeliveries(
   for (const message of messages) {
     const { tenantId, subscriberId } = message.record;
     message.subscriberCreatedAt = found.get(`${tenantId}\u0000${subscriberId}`)?.createdAt;
+    // An in-app item is delivered by the write itself: a PATCH that answered before it must hold
+    // (guarantee 7). Other channels decide again at their send.
+    if (message.record.channel === 'in_app' && message.record.status === 'delivered')
+      message.consentVersion = versions.get(tenantId);
   }
   // A key as rendered may be an address or a name: the store gets its keyed hash.
   for (const join of joins) join.key = storedDigestKey(join.key, deps.store.personalData);
-  return { messages, deferred, skipped, joins, madeFor, gone };
+  const choicesRead = (tenantId: string, subscriberId: string) =>
+    consent.get(tenantId)?.preferences.get(subscriberId) ?? null;
+  return { messages, deferred, skipped, joins, madeFor, gone, choicesRead };
 }
 
 interface GoneRecipient {
@@ -893,7 +906,9 @@ async function countRenderTimeouts(deps: PipelineDeps, ledger: RenderLedger): Pr
  * A workflow paused after the targets were read and before the write (the kill switch, or Tidings'
  * own pause) makes the store refuse the write whole (WorkflowPausedSinceRead): the delivery is
  * built again with the pause as it is now, its messages cancelled `workflow_paused` as when the
- * pause was read first. After PAUSE_REBUILDS such builds the error is the job's (it runs again).
+ * pause was read first. So is one whose in-app recipient's choices changed since the build read
+ * them (ConsentChangedSinceRead, src/pipeline/consent-since-build.ts). After REBUILDS such builds
+ * the error is the job's (it runs again).
  */
 export async function commitDeliveries(
   deps: PipelineDeps,
@@ -909,8 +924,10 @@ export async function commitDeliveries(
       written = await writeDeliveries(deps, built, ack, options);
       break;
     } catch (error) {
-      if (!(error instanceof WorkflowPausedSinceRead) || rebuilds >= PAUSE_REBUILDS) throw error;
-      built = await withPauseOfNow(deps.store, built);
+      if (rebuilds >= REBUILDS) throw error;
+      if (error instanceof WorkflowPausedSinceRead) built = await withPauseOfNow(deps.store, built);
+      // A recipient's choices changed since the build read them: the build reads them again.
+      else if (!(error instanceof ConsentChangedSinceRead)) throw error;
     }
   }
   const { messages, created, followUps, joins, gone, inboxSeqs, ledger, now } = written;
@@ -932,11 +949,11 @@ export interface CommitOptions {
 }
 
 /**
- * How many times a delivery is built again after a write refused for a pause since its read:
- * each build reads the pause anew, so only a workflow paused and unpaused again and again while
- * it builds (or one workflow after another paused) gets past them.
+ * How many times a delivery is built again after a write refused for a pause or a recipient's
+ * consent change since its read: each build reads them anew, so only a workflow paused and
+ * unpaused again and again while it builds (or choices changing as often) gets past them.
  */
-const PAUSE_REBUILDS = 3;
+const REBUILDS = 3;
 
 /** What one build and write of a delivery made, for what follows its commit. */
 interface WrittenDeliveries {
@@ -960,7 +977,7 @@ async function writeDeliveries(
   const { finished = [], yieldToUrgent } = options;
   const ledger = new RenderLedger();
   const now = Date.now();
-  const { messages, deferred, skipped, joins, madeFor, gone } = await buildDeliveries(
+  const { messages, deferred, skipped, joins, madeFor, gone, choicesRead } = await buildDeliveries(
     deps,
     targets,
     now,
@@ -984,12 +1001,14 @@ async function writeDeliveries(
   // Log numbers are only of use to streams of this process (newInboxItems): none, none read back.
   const inboxSeqs = deps.inboxFeed.hasAudience() ? new Map<string, number>() : undefined;
   const created = new Set(
-    await deps.store.createMessages(
-      messages,
-      { ...ack, followUps, parts },
-      skipped,
-      { joins, finished: closed },
-      inboxSeqs,
+    await writeUnlessChoicesChanged(deps.store, messages, choicesRead, () =>
+      deps.store.createMessages(
+        messages,
+        { ...ack, followUps, parts },
+        skipped,
+        { joins, finished: closed },
+        inboxSeqs,
+      ),
     ),
   );
   return { messages, created, followUps, joins, gone, inboxSeqs, ledger, now };

@@ -481,6 +481,13 @@ export interface NewMessage {
    * anew under the same id), checked in the write's own transaction.
    */
   subscriberCreatedAt?: number;
+  /**
+   * Set on a message its write delivers (an in-app item): its tenant's consent version
+   * (consentVersions) read before the build read the recipients' choices. The write is refused
+   * whole with ConsentChangedSinceRead (src/store/consent-guard.ts) when the version has moved
+   * since: a PATCH that answered meanwhile may have opted the recipient out.
+   */
+  consentVersion?: number;
 }
 
 export interface MessageUpdate {
@@ -837,7 +844,9 @@ export interface MessageStore {
    * workflow was read live; if that workflow (by tenant and key) is paused by then — its definition's
    * `paused` or a pausedReason — the write is refused whole with WorkflowPausedSinceRead
    * (src/store/workflow-pause.ts): nothing of it is made, no job completed, for the delivery to be
-   * built again. PostgreSQL reads both without locking, as of its write statement's start.
+   * built again. Likewise when a message carries a consentVersion its tenant has moved past
+   * (ConsentChangedSinceRead). PostgreSQL reads all of these without locking, as of its write
+   * statement's start.
    */
   createMessages(
     messages: NewMessage[],

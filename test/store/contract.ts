@@ -4,6 +4,7 @@ import { storedDigestKey } from '../../src/policy/digest.ts';
 import { LEGACY_SEALED_SETTING, sealLegacyData } from '../../src/security/personal-data-key.ts';
 import { newId } from '../../src/shared/ids.ts';
 import type { MessageRecord } from '../../src/shared/model.ts';
+import { ConsentChangedSinceRead } from '../../src/store/consent-guard.ts';
 import type {
   AcceptEvent,
   DeviceInput,
@@ -651,6 +652,62 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const again = message({ id: 'msg_5', eventId: 'evt_5' });
         expect(await store.createMessages([{ record: again, followUp: null }])).toEqual(['msg_5']);
         expect(await store.getMessage(T, 'msg_4')).toBeNull();
+      });
+
+      it('refuses whole a write delivering messages built on a consent version the tenant has moved past', async () => {
+        await store.acceptEvents([acceptable({ id: 'evt_1' })], DAY);
+        await store.enqueueJobs([job()]);
+        const claimed = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 60_000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        });
+        const leased = claimed.find((j) => j.tenantId === T && j.kind === 'test')!.id;
+        const ack = { owner: 'w1', jobIds: [leased], followUps: [job({ kind: 'after' })] };
+        const versionOf = async (tenantId: string) =>
+          (await store.consentVersions([tenantId])).get(tenantId)!;
+        const read = await versionOf(T);
+        // An inbox item, delivered by the write, and an email (decided again at its send).
+        const built = (consentVersion: number) => [
+          { record: message({ id: 'msg_1', channel: 'in_app' }), followUp: null, consentVersion },
+          {
+            record: message({ id: 'msg_2', channel: 'email', status: 'queued', provider: null }),
+            followUp: null,
+          },
+        ];
+        const jobsBefore = await store.countJobs();
+        // A PATCH answered after the build read the choices, before its write.
+        await store.patchPreferences(T, 'u1', { channels: { in_app: false } }, 2);
+        for (const digests of [undefined, { finished: [{ tenantId: T, id: 'dig_none' }] }]) {
+          const inboxSeqs = new Map<string, number>();
+          const refused = store.createMessages(built(read), ack, [], digests, inboxSeqs);
+          await expect(refused).rejects.toBeInstanceOf(ConsentChangedSinceRead);
+          await expect(refused).rejects.toMatchObject({ tenantIds: [T] });
+          expect(inboxSeqs.size).toBe(0);
+        }
+        expect(await store.getMessage(T, 'msg_1')).toBeNull();
+        expect(await store.getMessage(T, 'msg_2')).toBeNull();
+        expect(await loggedChanges(T, 'u1', 0, 10)).toEqual([]);
+        expect(await store.countJobs()).toEqual(jobsBefore);
+
+        // Written once built on the version as it is now; another tenant's moves change nothing here.
+        await store.patchPreferences(OTHER, 'u1', { channels: { in_app: false } }, 3);
+        expect(await store.createMessages(built(await versionOf(T)), ack)).toEqual(['msg_1', 'msg_2']);
+        expect(await store.countJobs()).toEqual({
+          ...jobsBefore,
+          ready: jobsBefore.ready + 1,
+          leased: jobsBefore.leased - 1,
+        });
+        // Messages without a version (nothing delivered by the write) are not checked.
+        const email = message({
+          id: 'msg_3',
+          eventId: 'evt_3',
+          channel: 'email',
+          status: 'queued',
+          provider: null,
+        });
+        expect(await store.createMessages([{ record: email, followUp: null }])).toEqual(['msg_3']);
       });
 
       it("changes an event's open parts with the jobs that complete them, only while the owner holds them all", async () => {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
+import { ConsentChangedSinceRead, consentVersionsRead } from '../consent-guard.ts';
 import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type {
   JobSpec,
@@ -162,8 +163,25 @@ async function insertMessages(
             AND (w.paused_reason IS NOT NULL OR w.definition->'paused' = 'true'::jsonb)),
        `
     : '';
-  const notPaused = checksPause ? 'NOT EXISTS (SELECT 1 FROM paused)' : 'TRUE';
-  const insertSkipped = skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped)), notPaused) : '';
+  // The same for a consent change that answered after the build read the choices of recipients
+  // this write delivers to: one read by primary key per tenant, when there are such messages.
+  const consentRead = [...consentVersionsRead(messages)];
+  const checksConsent = consentRead.length > 0;
+  const movedCte = checksConsent
+    ? `moved AS (
+         SELECT g.tenant_id FROM unnest(${param(consentRead.map(([tenantId]) => tenantId))}::TEXT[],
+                                        ${param(consentRead.map(([, version]) => version))}::BIGINT[]) AS g(tenant_id, version)
+           LEFT JOIN consent_versions c ON c.tenant_id = g.tenant_id
+          WHERE COALESCE(c.version, 0) <> g.version),
+       `
+    : '';
+  const nothingChanged =
+    [
+      ...(checksPause ? ['NOT EXISTS (SELECT 1 FROM paused)'] : []),
+      ...(checksConsent ? ['NOT EXISTS (SELECT 1 FROM moved)'] : []),
+    ].join(' AND ') || 'TRUE';
+  const insertSkipped =
+    skipped.length > 0 ? insertSkippedFrom(param(skippedParam(skipped)), nothingChanged) : '';
   // Each open-parts change only if its job was still ours (deleted by `a`).
   const parts = ack?.parts ?? [];
   const changeParts =
@@ -177,9 +195,10 @@ async function insertMessages(
     seq: string | null;
     paused_tenant: string | null;
     paused_key: string | null;
+    moved_tenant: string | null;
   }>(
     db,
-    `WITH ${pausedCte}m AS (
+    `WITH ${pausedCte}${movedCte}m AS (
          INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider,
            content, data, timeline, event_at, created_at, updated_at, last_error, reason, device_id,
            provider_message_id, meta)
@@ -205,18 +224,19 @@ async function insertMessages(
           -- this statement runs is not seen (its sends still check it before any provider call).
             AND NOT EXISTS (SELECT 1 FROM events ev
                              WHERE ev.tenant_id = r.tenant_id AND ev.id = r.event_id AND ev.status = 'cancelled')
-            AND ${notPaused}
+            AND ${nothingChanged}
          ON CONFLICT DO NOTHING
          RETURNING id, tenant_id, subscriber_id, channel, status, created_at),
        -- New inbox items are changes their subscribers' streams replay (src/store/postgres/inbox.ts).
        items AS (SELECT tenant_id, subscriber_id, id AS item_id, created_at AS at FROM m
                   WHERE channel = 'in_app' AND status = 'delivered'),
        ${logInboxChanges('items', `'item.created'`)},
-       a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 AND ${notPaused} RETURNING id),
+       a AS (DELETE FROM jobs WHERE id = ANY($3::BIGINT[]) AND lease_owner = $4 AND ${nothingChanged} RETURNING id),
        f AS (${insertJobsFrom('$2', 'CASE WHEN j.tag IS NULL THEN EXISTS (SELECT 1 FROM a) ELSE j.tag IN (SELECT id FROM m) END')})${insertSkipped}${changeParts}
-       SELECT m.id, items_l.seq, NULL AS paused_tenant, NULL AS paused_key FROM m LEFT JOIN items_l ON items_l.item_id = m.id${
-         checksPause ? ' UNION ALL SELECT NULL, NULL, tenant_id, key FROM paused' : ''
-       }`,
+       SELECT m.id, items_l.seq, NULL AS paused_tenant, NULL AS paused_key, NULL AS moved_tenant
+         FROM m LEFT JOIN items_l ON items_l.item_id = m.id${
+           checksPause ? ' UNION ALL SELECT NULL, NULL, tenant_id, key, NULL FROM paused' : ''
+         }${checksConsent ? ' UNION ALL SELECT NULL, NULL, NULL, NULL, tenant_id FROM moved' : ''}`,
     values,
   );
   const paused = created.filter((r) => r.paused_key !== null);
@@ -224,6 +244,8 @@ async function insertMessages(
     throw new WorkflowPausedSinceRead(
       paused.map((r) => ({ tenantId: r.paused_tenant!, key: r.paused_key! })),
     );
+  const moved = created.filter((r) => r.moved_tenant !== null);
+  if (moved.length > 0) throw new ConsentChangedSinceRead(moved.map((r) => r.moved_tenant!));
   if (inboxSeqs) for (const r of created) if (r.seq !== null) inboxSeqs.set(r.id, Number(r.seq));
   const ids = new Set(created.map((r) => r.id));
   return messages.filter((m) => ids.has(m.record.id)).map((m) => m.record.id);
