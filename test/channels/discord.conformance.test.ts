@@ -1,15 +1,20 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OutboundMessage } from '../../src/channels/port.ts';
 import { PROVIDERS } from '../../src/providers/catalog.ts';
-import { DISCORD_ERRORS, DISCORD_WEBHOOK_PATH, startDiscordFake } from '../fakes/discord.ts';
-import type { HttpProviderFake } from '../fakes/http-provider.ts';
+import {
+  DISCORD_ERRORS,
+  DISCORD_WEBHOOK_PATH,
+  DISCORD_WEBHOOK_PATH_V10,
+  type DiscordFake,
+  startDiscordFake,
+} from '../fakes/discord.ts';
 import { loopbackContext } from '../fakes/outbound.ts';
 import { describeConformance } from './conformance.ts';
 
 const context = loopbackContext();
 afterAll(() => context.outbound.close());
 
-const build = (fake: HttpProviderFake, webhookUrl = `https://discord.com${DISCORD_WEBHOOK_PATH}`) =>
+const build = (fake: DiscordFake, webhookUrl = `https://discord.com${DISCORD_WEBHOOK_PATH}`) =>
   PROVIDERS.discord!.create({ webhookUrl, endpoint: fake.url }, {}, context);
 
 function chatMessage(
@@ -27,7 +32,7 @@ function chatMessage(
   };
 }
 
-describeConformance<HttpProviderFake>({
+describeConformance<DiscordFake>({
   provider: 'discord',
   startFake: startDiscordFake,
   build: (fake) => build(fake),
@@ -60,8 +65,9 @@ describeConformance<HttpProviderFake>({
       expect: { kind: 'permanent' },
     },
     {
-      name: '429 with retry_after in seconds (fractional)',
-      arrange: (f) => f.answerNext(DISCORD_ERRORS.rateLimited(1.234)),
+      // The URL Discord hands out names no API version: served as v6, whose retry_after is in ms.
+      name: '429 on the unversioned webhook URL (retry_after in milliseconds)',
+      arrange: (f) => f.rateLimitNext(1.234),
       expect: { kind: 'retryable', retryAfterMs: 1234 },
     },
     {
@@ -73,6 +79,18 @@ describeConformance<HttpProviderFake>({
 });
 
 describe('discord adapter details', () => {
+  it('reads retry_after in seconds (fractional) on a webhook URL of API v8 or later', async () => {
+    const fake = await startDiscordFake();
+    try {
+      fake.rateLimitNext(1.234);
+      const outcome = await build(fake, `https://discord.com${DISCORD_WEBHOOK_PATH_V10}`).send(chatMessage());
+      expect(outcome).toMatchObject({ kind: 'retryable', retryAfterMs: 1234 });
+      expect(fake.requests.at(-1)!.path).toBe(`${DISCORD_WEBHOOK_PATH_V10}?wait=true`);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('keeps a thread_id the webhook URL carries, beside wait=true', async () => {
     const fake = await startDiscordFake();
     try {

@@ -25,6 +25,7 @@ const INVALID_WEBHOOK_TOKEN = 50027;
 export function createDiscordProvider(config: ChatWebhookConfig, context: ProviderContext): ChannelProvider {
   const target = chatTarget(config);
   const path = `${target.path}${target.path.includes('?') ? '&' : '?'}wait=true`;
+  const retryAfterUnitMs = retryAfterUnit(target.path);
   return {
     name: 'discord',
     async send(message: OutboundMessage): Promise<SendOutcome> {
@@ -38,21 +39,37 @@ export function createDiscordProvider(config: ChatWebhookConfig, context: Provid
         body: JSON.stringify({ content, allowed_mentions: { parse: [] } }),
       });
       if (!isAnswer(answer)) return answer;
-      return classifyDiscordAnswer(answer, Date.now());
+      return classifyDiscordAnswer(answer, Date.now(), retryAfterUnitMs);
     },
   };
 }
 
 /**
+ * The unit of a 429's `retry_after`, in ms, for the API version the webhook path names: seconds
+ * (fractional) from v8 on; milliseconds before, and for a path without a version — the URL
+ * Discord hands out (`/api/webhooks/…`) — which Discord serves as its default version, v6
+ * (https://github.com/discord/discord-api-docs/issues/4722: "You are probably using a
+ * deprecated API version"; the v8 change log moved retry_after from milliseconds to seconds).
+ */
+export function retryAfterUnit(path: string): 1 | 1000 {
+  const version = /\/api\/v(\d+)\//.exec(path)?.[1];
+  return version !== undefined && Number(version) >= 8 ? 1000 : 1;
+}
+
+/**
  * Maps a Discord answer.
  * - 2xx → accepted, with the created message's `id`.
- * - 429 → retryable after the body's `retry_after` (seconds, fractional) or the Retry-After
- *   header; 5xx → retryable.
+ * - 429 → retryable after the body's `retry_after` (in `retryAfterUnitMs`, see retryAfterUnit)
+ *   or the Retry-After header; 5xx → retryable.
  * - 404 Unknown Webhook (10015), 401 Invalid Webhook Token (50027) → bad_address: the webhook
  *   was deleted or its URL is wrong.
  * - Other 4xx (50035 Invalid Form Body, e.g. content over 2000 characters) → permanent.
  */
-export function classifyDiscordAnswer(answer: ProviderAnswer, now: number): SendOutcome {
+export function classifyDiscordAnswer(
+  answer: ProviderAnswer,
+  now: number,
+  retryAfterUnitMs: 1 | 1000 = 1000,
+): SendOutcome {
   const json = parseObject(answer.body);
   const line = httpStatusLine(answer.status);
   if (answer.status >= 200 && answer.status < 300) {
@@ -62,11 +79,11 @@ export function classifyDiscordAnswer(answer: ProviderAnswer, now: number): Send
   const words = providerWords(json?.message);
   const reason = code === null ? (words ? `${line}: ${words}` : line) : `${line}, Discord ${code}: ${words}`;
   if (answer.status === 429) {
-    const seconds = typeof json?.retry_after === 'number' && json.retry_after >= 0 ? json.retry_after : null;
+    const value = typeof json?.retry_after === 'number' && json.retry_after >= 0 ? json.retry_after : null;
     const retryAfterMs =
-      seconds === null
+      value === null
         ? parseRetryAfter(header(answer.headers, 'retry-after'), now)
-        : Math.ceil(seconds * 1000);
+        : Math.ceil(value * retryAfterUnitMs);
     return retryable(reason, retryAfterMs);
   }
   if (answer.status >= 500) return retryLater(answer, reason, now);
