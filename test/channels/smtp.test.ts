@@ -210,6 +210,21 @@ describe('smtp provider against a real SMTP server', () => {
     expect(outcome).toMatchObject({ kind: 'retryable', reason: expect.stringContaining('450 4.2.1') });
   });
 
+  it('maps 552 at RCPT TO to retryable (RFC 5321 §4.5.3.1.10), a 552 after DATA to permanent', async () => {
+    smtp.rejectRecipient('full@example.test', { code: 552, message: '5.2.2 mailbox full' });
+    const full = emailMessage({ subscriber: { ...emailMessage().subscriber, email: 'full@example.test' } });
+    expect(await provider().send(full)).toMatchObject({
+      kind: 'retryable',
+      reason: expect.stringContaining('552 5.2.2 on RCPT TO'),
+    });
+    smtp.rejectRecipient('full@example.test', null);
+    smtp.rejectData({ code: 552, message: '5.3.4 message size exceeds fixed limit' });
+    expect(await provider().send(full)).toMatchObject({
+      kind: 'permanent',
+      reason: expect.stringContaining('552'),
+    });
+  });
+
   it('maps a 554 after DATA to permanent', async () => {
     smtp.rejectData({ code: 554, message: '5.6.0 content rejected' });
     const outcome = await provider().send(emailMessage());

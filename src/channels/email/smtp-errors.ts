@@ -73,9 +73,9 @@ function isIntegrationFailure(e: SmtpErrorFields, err: unknown): boolean {
 /**
  * Maps a nodemailer/SMTP error to our outcome vocabulary.
  * - The integration itself broken (see isIntegrationFailure) → retryable with `integrationFailed`.
- * - A server reply decides first: 4xx (and 503, a session-state hiccup) → retryable; 5xx on RCPT
- *   about the mailbox (550/551/553, or enhanced status 5.1.x / 5.2.1) → bad_address; any other
- *   5xx → permanent. A policy refusal on RCPT (e.g. `550 5.7.1 relaying denied`) stays permanent
+ * - A server reply decides first: 4xx (and 503, a session-state hiccup, and 552 on RCPT) →
+ *   retryable; 5xx on RCPT about the mailbox (550/551/553, or enhanced status 5.1.x / 5.2.1) →
+ *   bad_address; any other 5xx → permanent. A policy refusal on RCPT (e.g. `550 5.7.1 relaying denied`) stays permanent
  *   because it says nothing about the address, and bad_address leads to suppression.
  * - Without a reply: connection errors and timeouts → retryable; an address nodemailer itself
  *   refused → bad_address; local configuration/content errors → permanent; anything unknown →
@@ -104,6 +104,10 @@ function classifyReply(
   if (command === 'STARTTLS' && code >= 500) return { kind: 'permanent', reason };
   if (code < 500 || code === 503) return { kind: 'retryable', reason };
   const onRecipient = command?.toUpperCase().startsWith('RCPT') ?? false;
+  // RFC 5321 §4.5.3.1.10: 552 at RCPT is the old code for a limit that is 452 now, and "clients
+  // SHOULD treat a 552 code in this case as a temporary" failure; servers also send it for a full
+  // mailbox (5.2.2), which empties again.
+  if (onRecipient && code === 552) return { kind: 'retryable', reason };
   if (onRecipient && isMailboxProblem(code, response)) return { kind: 'bad_address', reason };
   return { kind: 'permanent', reason };
 }

@@ -24,8 +24,6 @@ describe('classifySmtpError', () => {
     ['550 5.2.1 mailbox disabled', rcpt('550 5.2.1 disabled'), 'bad_address'],
     // Other 5xx: the message is refused for good, but the address is not to blame.
     ['550 5.7.1 relaying denied on RCPT', rcpt('550 5.7.1 relaying denied'), 'permanent'],
-    ['552 5.2.2 mailbox full on RCPT', rcpt('552 5.2.2 mailbox full'), 'permanent'],
-    ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'permanent'],
     ['554 after DATA', reply('DATA', '554 5.6.0 spam', 'EMESSAGE'), 'permanent'],
     ['550 on MAIL FROM', reply('MAIL FROM', '550 5.1.8 bad sender domain'), 'permanent'],
     // The integration itself is broken (credentials refused, unreachable): fail over, not fail.
@@ -33,6 +31,9 @@ describe('classifySmtpError', () => {
     // Transient replies.
     ['421 on connect', reply('CONN', '421 4.3.2 shutting down', 'EPROTOCOL'), 'integration'],
     ['450 on RCPT', rcpt('450 4.2.1 try later'), 'retryable'],
+    // RFC 5321 §4.5.3.1.10: a 552 at RCPT is to be treated as temporary (and a full mailbox empties).
+    ['552 5.2.2 mailbox full on RCPT', rcpt('552 5.2.2 mailbox full'), 'retryable'],
+    ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'retryable'],
     ['451 after DATA', reply('DATA', '451 4.3.0 local error', 'EMESSAGE'), 'retryable'],
     ['452 on RCPT', rcpt('452 4.5.3 too many recipients'), 'retryable'],
     ['454 on AUTH', reply('AUTH PLAIN', '454 4.7.0 temporary failure', 'EAUTH'), 'integration'],
