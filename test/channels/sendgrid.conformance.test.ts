@@ -80,6 +80,12 @@ describeConformance<HttpProviderFake>({
       expect: { kind: 'retryable', integrationFailed: true },
     },
     {
+      // The integration's from address, not this message: every send through it would be refused.
+      name: '403 from address not a verified Sender Identity',
+      arrange: (f) => f.answerNext(SENDGRID_ERRORS.unverifiedSender()),
+      expect: { kind: 'retryable', integrationFailed: true },
+    },
+    {
       name: '403 forbidden',
       arrange: (f) => f.answerNext(SENDGRID_ERRORS.forbidden()),
       expect: { kind: 'retryable', integrationFailed: true },
@@ -110,8 +116,7 @@ describe('sendgrid adapter details', () => {
       const outcome = await build(fake).send(email({ subject: 'x', text: 'y' }));
       expect(outcome).toEqual({
         kind: 'permanent',
-        reason:
-          'HTTP 400 Bad Request: The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. (from)',
+        reason: 'HTTP 400 Bad Request: Does not contain a valid address. (personalizations.0.to.0.email)',
       });
       // A text-only template sends only text/plain; a bad replyTo never leaves.
       expect(JSON.parse(fake.requests.at(-1)!.body).content).toEqual([{ type: 'text/plain', value: 'y' }]);

@@ -13,10 +13,12 @@ export function sendgridError(status: number, message: string, field: string | n
 }
 
 export const SENDGRID_ERRORS = {
-  badRequest: () =>
+  badRequest: () => sendgridError(400, 'Does not contain a valid address.', 'personalizations.0.to.0.email'),
+  /** SendGrid refuses a from address no Sender Identity covers with 403, not 400. */
+  unverifiedSender: () =>
     sendgridError(
-      400,
-      'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.',
+      403,
+      'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements',
       'from',
     ),
   unauthorized: () => sendgridError(401, 'The provided authorization grant is invalid, expired, or revoked'),
