@@ -46,6 +46,11 @@ export const JOB_KINDS = {
 /** Recipients per deliver job: big enough to batch writes, small enough to retry cheaply. */
 export const DELIVER_CHUNK = 100;
 export const SEND_MAX_ATTEMPTS = 8;
+/**
+ * API.md: a provider's Retry-After of at most 5 min is the next delay. A longer one (a daily
+ * quota's "come back tomorrow") is not waited out: the send backs off as if none was given.
+ */
+export const SEND_MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
  * The job that sends one message. One recipient's sends on one channel and lane share a

@@ -18,7 +18,14 @@ import {
 import { iso } from '../shared/time.ts';
 import { retryWhileUnavailable } from '../store/errors.ts';
 import type { Job, JobSpec, MessageUpdate } from '../store/port.ts';
-import { JOB_KINDS, notifyLanes, type PipelineDeps, SEND_MAX_ATTEMPTS, sendJob } from './deps.ts';
+import {
+  JOB_KINDS,
+  notifyLanes,
+  type PipelineDeps,
+  SEND_MAX_ATTEMPTS,
+  SEND_MAX_RETRY_AFTER_MS,
+  sendJob,
+} from './deps.ts';
 import { sendWithFailover } from './failover.ts';
 import { fallbackAfterSettled } from './fallback-timers.ts';
 import { unsubscribeLink } from './links.ts';
@@ -355,7 +362,10 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       }
       // The backoff of the whole send's attempts: a send re-queued after waiting for a rate-limit
       // slot or a retry budget is a new job whose own count starts again at 1.
-      const delayMs = retryAfterMs ?? retryDelay(attemptNo);
+      const delayMs =
+        retryAfterMs !== undefined && retryAfterMs <= SEND_MAX_RETRY_AFTER_MS
+          ? retryAfterMs
+          : retryDelay(attemptNo);
       await settle(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
         error: reason,
       });
