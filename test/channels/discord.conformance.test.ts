@@ -91,6 +91,21 @@ describe('discord adapter details', () => {
     }
   });
 
+  it('reads a fractional retry_after as seconds on the unversioned URL too (milliseconds are whole)', async () => {
+    const fake = await startDiscordFake();
+    try {
+      fake.answerNext({
+        status: 429,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 0.372, global: false }),
+      });
+      const outcome = await build(fake, `https://discord.com${DISCORD_WEBHOOK_PATH}`).send(chatMessage());
+      expect(outcome).toMatchObject({ kind: 'retryable', retryAfterMs: 372 });
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('keeps a thread_id the webhook URL carries, beside wait=true', async () => {
     const fake = await startDiscordFake();
     try {

@@ -83,7 +83,9 @@ export function classifyDiscordAnswer(
     const retryAfterMs =
       value === null
         ? parseRetryAfter(header(answer.headers, 'retry-after'), now)
-        : Math.ceil(value * retryAfterUnitMs);
+        : // A fractional value is seconds whatever the path: v6's milliseconds are whole numbers
+          // (read as milliseconds, seconds would spend the send's attempts in a moment).
+          Math.ceil(value * (Number.isInteger(value) ? retryAfterUnitMs : 1000));
     return retryable(reason, retryAfterMs);
   }
   if (answer.status >= 500) return retryLater(answer, reason, now);
