@@ -1,4 +1,5 @@
 import type { InboxFeed } from '../inbox/feed.ts';
+import type { BackoffOptions } from '../policy/backoff.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import type { Lane, MessageRecord } from '../shared/model.ts';
@@ -51,6 +52,8 @@ export const SEND_MAX_ATTEMPTS = 8;
  * quota's "come back tomorrow") is not waited out: the send backs off as if none was given.
  */
 export const SEND_MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** API.md: a send's backoff starts at 1 s and doubles up to a 5 min cap (with full jitter). */
+export const SEND_BACKOFF: BackoffOptions = Object.freeze({ baseMs: 1_000, capMs: 5 * 60_000 });
 
 /**
  * The job that sends one message. One recipient's sends on one channel and lane share a

@@ -22,6 +22,7 @@ import {
   JOB_KINDS,
   notifyLanes,
   type PipelineDeps,
+  SEND_BACKOFF,
   SEND_MAX_ATTEMPTS,
   SEND_MAX_RETRY_AFTER_MS,
   sendJob,
@@ -365,7 +366,7 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       const delayMs =
         retryAfterMs !== undefined && retryAfterMs <= SEND_MAX_RETRY_AFTER_MS
           ? retryAfterMs
-          : retryDelay(attemptNo);
+          : retryDelay(attemptNo, SEND_BACKOFF);
       await settle(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
         error: reason,
       });

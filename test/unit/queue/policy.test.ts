@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SEND_BACKOFF } from '../../../src/pipeline/deps.ts';
 import { retryDelay } from '../../../src/policy/backoff.ts';
 import { laneQuotas, tenantCaps, workerCaps } from '../../../src/policy/lanes.ts';
 import type { Lane } from '../../../src/shared/model.ts';
@@ -29,6 +30,16 @@ describe('retryDelay (exponential backoff, full jitter)', () => {
         expect(delay).toBeLessThan(ceiling);
       }
     }
+  });
+});
+
+describe("a send's backoff (API.md: from 1 s, doubling, to a 5 min cap)", () => {
+  it('waits below 1 s after the first attempt, below 2 s after the second, and never 5 min or more', () => {
+    expect(retryDelay(1, SEND_BACKOFF, () => 0.999)).toBe(999);
+    expect(retryDelay(2, SEND_BACKOFF, () => 0.999)).toBe(1998);
+    expect(retryDelay(9, SEND_BACKOFF, () => 0.999)).toBe(255_744);
+    expect(retryDelay(10, SEND_BACKOFF, () => 0.999)).toBe(299_700);
+    expect(retryDelay(40, SEND_BACKOFF, () => 0.999)).toBe(299_700);
   });
 });
 
