@@ -49,7 +49,8 @@ export const DELIVER_CHUNK = 100;
 export const SEND_MAX_ATTEMPTS = 8;
 /**
  * API.md: a provider's Retry-After of at most 5 min is the next delay. A longer one (a daily
- * quota's "come back tomorrow") is not waited out: the send backs off as if none was given.
+ * quota's "come back tomorrow") is not waited out: the send waits 5 min, the backoff's cap (a
+ * provider asking for a pause is not tried again within seconds).
  */
 export const SEND_MAX_RETRY_AFTER_MS = 5 * 60_000;
 /** API.md: a send's backoff starts at 1 s and doubles up to a 5 min cap (with full jitter). */

@@ -364,8 +364,8 @@ export function sendHandler(deps: PipelineDeps): JobHandler {
       // The backoff of the whole send's attempts: a send re-queued after waiting for a rate-limit
       // slot or a retry budget is a new job whose own count starts again at 1.
       const delayMs =
-        retryAfterMs !== undefined && retryAfterMs <= SEND_MAX_RETRY_AFTER_MS
-          ? retryAfterMs
+        retryAfterMs !== undefined
+          ? Math.min(retryAfterMs, SEND_MAX_RETRY_AFTER_MS)
           : retryDelay(attemptNo, SEND_BACKOFF);
       await settle(message, 'queued', `${reason}; retry in ${seconds(delayMs)} (${attempt})`, {
         error: reason,
