@@ -7,14 +7,14 @@ const REWRITES = 3;
 
 /**
  * A delivery's write (`write`: createMessages of `messages`), made again when the store refused it
- * for a consent change since the build (ConsentChangedSinceRead) that left the choices of every
- * recipient it delivers to as the build read them (`choicesRead`): another subscriber's PATCH, a
- * bounce, a workflow put. Those messages then carry the version read here, before the choices
+ * for a change of preferences since the build (ConsentChangedSinceRead) that left the choices of
+ * every recipient it delivers to as the build read them (`choicesRead`): another subscriber's
+ * PATCH or STOP. Those messages then carry the version read here, before the choices
  * were read again. A change to one of the recipients' own choices leaves the error to the caller,
  * which builds the delivery again (src/pipeline/deliver.ts); so does one that keeps coming.
  */
 export async function writeUnlessChoicesChanged(
-  store: Pick<Store, 'consentVersions' | 'getPreferencesFor'>,
+  store: Pick<Store, 'choicesVersions' | 'getPreferencesFor'>,
   messages: readonly NewMessage[],
   choicesRead: (tenantId: string, subscriberId: string) => PreferenceChoices | null,
   write: () => Promise<string[]>,
@@ -26,10 +26,10 @@ export async function writeUnlessChoicesChanged(
       if (!(error instanceof ConsentChangedSinceRead) || rewrites >= REWRITES) throw error;
       const moved = new Set(error.tenantIds);
       const delivered = messages.filter(
-        (m) => m.consentVersion !== undefined && moved.has(m.record.tenantId),
+        (m) => m.choicesVersion !== undefined && moved.has(m.record.tenantId),
       );
       // The version first: the choices read after it are at least as new.
-      const versions = await store.consentVersions([...moved]);
+      const versions = await store.choicesVersions([...moved]);
       for (const tenantId of moved) {
         const ids = [
           ...new Set(
@@ -40,7 +40,7 @@ export async function writeUnlessChoicesChanged(
         for (const id of ids)
           if (JSON.stringify(now.get(id) ?? null) !== JSON.stringify(choicesRead(tenantId, id))) throw error;
       }
-      for (const message of delivered) message.consentVersion = versions.get(message.record.tenantId);
+      for (const message of delivered) message.choicesVersion = versions.get(message.record.tenantId);
     }
   }
 }

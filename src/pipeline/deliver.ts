@@ -60,7 +60,7 @@ import { templateLinks } from './links.ts';
 import { deliveryPartsChanges, eventKey } from './open-parts.ts';
 import { withPauseOfNow } from './pause-of-now.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
-import { anyRateLimited, applyRateLimits, type TargetSpan } from './rate-limits.ts';
+import { anyRateLimited, applyRateLimits, type RateDecisions, type TargetSpan } from './rate-limits.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { awaitsSchedule, scheduledEntry, splitBySchedule } from './schedule.ts';
 import { variantIndex } from './variants.ts';
@@ -616,6 +616,8 @@ async function buildDeliveries(
   targets: DeliveryTarget[],
   now: number,
   ledger: RenderLedger = new RenderLedger(),
+  /** Rate-limit decisions of an earlier build of the same delivery (its write was refused). */
+  rates: RateDecisions = new Map(),
 ): Promise<{
   messages: NewMessage[];
   deferred: DeliveryTarget[];
@@ -641,8 +643,8 @@ async function buildDeliveries(
     platforms.set(tenantId, tenantPlatforms);
   }
   // Before the choices below: a change that answers after this read refuses the write of what
-  // they decided (NewMessage.consentVersion).
-  const versions = await deps.store.consentVersions([...wanted.keys()]);
+  // they decided (NewMessage.choicesVersion).
+  const versions = await deps.store.choicesVersions([...wanted.keys()]);
   const found = new Map<string, SubscriberRecord>();
   const consent = new Map<string, TenantConsent>();
   const caps = new Map<string, DailyCapLayer>();
@@ -713,7 +715,7 @@ async function buildDeliveries(
       else deferred.push(due.target);
     }
   }
-  if (spans) await applyRateLimits(deps.store, spans, messages, now, caps);
+  if (spans) await applyRateLimits(deps.store, spans, messages, now, caps, rates);
   // An erasure that commits between these reads and the write must not get messages back: the
   // write checks each recipient is still the one read here (NewMessage.subscriberCreatedAt).
   for (const message of messages) {
@@ -722,7 +724,7 @@ async function buildDeliveries(
     // An in-app item is delivered by the write itself: a PATCH that answered before it must hold
     // (guarantee 7). Other channels decide again at their send.
     if (message.record.channel === 'in_app' && message.record.status === 'delivered')
-      message.consentVersion = versions.get(tenantId);
+      message.choicesVersion = versions.get(tenantId);
   }
   // A key as rendered may be an address or a name: the store gets its keyed hash.
   for (const join of joins) join.key = storedDigestKey(join.key, deps.store.personalData);
@@ -919,9 +921,11 @@ export async function commitDeliveries(
   await attachLayouts(deps.store, targets);
   let built = targets;
   let written: WrittenDeliveries;
+  // Shared by the builds: a build again does not count its recipients against rate limits twice.
+  const rates: RateDecisions = new Map();
   for (let rebuilds = 0; ; rebuilds++) {
     try {
-      written = await writeDeliveries(deps, built, ack, options);
+      written = await writeDeliveries(deps, built, ack, options, rates);
       break;
     } catch (error) {
       if (rebuilds >= REBUILDS) throw error;
@@ -973,6 +977,7 @@ async function writeDeliveries(
   targets: DeliveryTarget[],
   ack: MessageAck,
   options: CommitOptions,
+  rates: RateDecisions,
 ): Promise<WrittenDeliveries> {
   const { finished = [], yieldToUrgent } = options;
   const ledger = new RenderLedger();
@@ -982,6 +987,7 @@ async function writeDeliveries(
     targets,
     now,
     ledger,
+    rates,
   );
   // Built, not yet written: a bulk batch lets critical work take the thread and the writer first.
   await yieldToUrgent?.();

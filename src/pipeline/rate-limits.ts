@@ -97,9 +97,11 @@ export async function applyRateLimits(
   messages: NewMessage[],
   now: number,
   caps: ReadonlyMap<string, DailyCapLayer> = new Map(),
+  decided: RateDecisions = new Map(),
 ): Promise<void> {
   const layersOf = new Map<WorkflowRecord, WorkflowLayers>();
   const requests = new Map<string, TenantRequest>();
+  const takenRuns: [number, number][] = [];
   for (const span of spans) {
     let layers = layersOf.get(span.workflow);
     if (!layers) {
@@ -121,7 +123,10 @@ export async function applyRateLimits(
       const subscriberId = messages[i]!.record.subscriberId;
       let j = i + 1;
       while (j < span.end && messages[j]!.record.subscriberId === subscriberId) j++;
-      addTake(request, layers, cap, messages, i, j);
+      if (!decidedBefore(decided, messages, i, j, now)) {
+        addTake(request, layers, cap, messages, i, j);
+        takenRuns.push([i, j]);
+      }
       i = j;
     }
   }
@@ -142,9 +147,54 @@ export async function applyRateLimits(
         refusals.push({ at: lead, label });
         for (const at of sharers) refusals.push({ at, label });
       });
-      for (const { at, label } of refusals) messages[at] = rateLimited(messages[at]!, label, now);
+      for (const { at, label } of refusals) {
+        messages[at] = rateLimited(messages[at]!, label, now);
+        decided.set(decisionKey(messages[at]!.record), label);
+      }
     }
   }
+  // What was counted, for a build of the same delivery again (its write refused): not counted twice.
+  for (const [from, to] of takenRuns)
+    for (let m = from; m < to; m++) {
+      const key = decisionKey(messages[m]!.record);
+      if (!decided.has(key) && goesOut(messages[m]!)) decided.set(key, null);
+    }
+}
+
+/**
+ * A delivery's rate-limit decisions, by message (decisionKey): the layer that refused it, or null
+ * when it was counted and went out. A delivery built again after its write was refused (a pause or
+ * a recipient's consent change since its read: src/pipeline/deliver.ts) takes these instead of
+ * counting its recipients a second time, which would find their counters full of the first build's
+ * counts and refuse them.
+ */
+export type RateDecisions = Map<string, string | null>;
+
+function decisionKey(record: NewMessage['record']): string {
+  return `${record.tenantId}\u0000${record.eventId}\u0000${record.subscriberId}\u0000${record.channel}\u0000${record.deviceId ?? ''}`;
+}
+
+/**
+ * Whether every message of the run that goes out was decided by an earlier build: then those
+ * decisions are applied (refusals replace their messages) and nothing is counted. A run with one
+ * undecided message (a recipient whose choices changed since) is counted whole, as before.
+ */
+function decidedBefore(
+  decided: RateDecisions,
+  messages: NewMessage[],
+  from: number,
+  to: number,
+  now: number,
+): boolean {
+  if (decided.size === 0) return false;
+  for (let m = from; m < to; m++)
+    if (goesOut(messages[m]!) && !decided.has(decisionKey(messages[m]!.record))) return false;
+  for (let m = from; m < to; m++) {
+    if (!goesOut(messages[m]!)) continue;
+    const label = decided.get(decisionKey(messages[m]!.record));
+    if (label) messages[m] = rateLimited(messages[m]!, label, now);
+  }
+  return true;
 }
 
 /** Whether a message built by deliver would reach anyone: only those are counted. */

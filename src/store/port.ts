@@ -482,12 +482,12 @@ export interface NewMessage {
    */
   subscriberCreatedAt?: number;
   /**
-   * Set on a message its write delivers (an in-app item): its tenant's consent version
-   * (consentVersions) read before the build read the recipients' choices. The write is refused
+   * Set on a message its write delivers (an in-app item): its tenant's choices version
+   * (choicesVersions) read before the build read the recipients' choices. The write is refused
    * whole with ConsentChangedSinceRead (src/store/consent-guard.ts) when the version has moved
    * since: a PATCH that answered meanwhile may have opted the recipient out.
    */
-  consentVersion?: number;
+  choicesVersion?: number;
 }
 
 export interface MessageUpdate {
@@ -844,7 +844,7 @@ export interface MessageStore {
    * workflow was read live; if that workflow (by tenant and key) is paused by then — its definition's
    * `paused` or a pausedReason — the write is refused whole with WorkflowPausedSinceRead
    * (src/store/workflow-pause.ts): nothing of it is made, no job completed, for the delivery to be
-   * built again. Likewise when a message carries a consentVersion its tenant has moved past
+   * built again. Likewise when a message carries a choicesVersion its tenant has moved past
    * (ConsentChangedSinceRead). PostgreSQL reads all of these without locking, as of its write
    * statement's start.
    */
@@ -1112,6 +1112,11 @@ export interface TenantSettingsStore {
    * between them (src/pipeline/send.ts reads consent again only when they differ).
    */
   consentVersions(tenantIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Each tenant's choices version (0 before any change): the same, moved by changes to
+   * preferences alone — what decides an in-app item (NewMessage.choicesVersion).
+   */
+  choicesVersions(tenantIds: readonly string[]): Promise<Map<string, number>>;
 }
 
 /** A notification channel between the processes sharing a store (PostgreSQL LISTEN/NOTIFY). */

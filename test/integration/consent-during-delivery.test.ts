@@ -114,6 +114,34 @@ describe('an opt-out that answers while a delivery is being built', () => {
     expect(await inbox('late_optout')).toEqual([]);
   });
 
+  it("is built again without counting the delivery's other recipients against rate limits twice", async () => {
+    const limited = { ...definition, rateLimit: [{ per: 'subscriber', limit: 1, window: '1h' }] };
+    expect((await server.call('PUT', '/v1/workflows/limited', limited)).status).toBe(200);
+    for (const id of ['rl_leaves', 'rl_stays'])
+      await server.call('PUT', `/v1/subscribers/${id}`, { email: `${id}@example.com` });
+    const posted = await server.call('POST', '/v1/events', {
+      workflow: 'limited',
+      to: ['rl_leaves', 'rl_stays'],
+      data: { n: 3 },
+    });
+    expect(posted.status).toBe(202);
+    const builds = await runWithBeforeWrite(async () => {
+      const patched = await server.call('PATCH', '/v1/subscribers/rl_leaves/preferences', {
+        channels: { in_app: false },
+      });
+      expect(patched.status).toBe(200);
+    });
+    expect(builds).toBe(2);
+    const view = (await server.call('GET', `/v1/events/${posted.body.eventId}`)).body;
+    const statusOf = (subscriberId: string, channel: string) =>
+      view.messages.find((m: Json) => m.subscriberId === subscriberId && m.channel === channel).status;
+    // One notification each, within the limit of 1: counted once, by the first build.
+    expect(statusOf('rl_stays', 'in_app')).toBe('delivered');
+    expect(statusOf('rl_stays', 'email')).toBe('sent');
+    expect(statusOf('rl_leaves', 'in_app')).toBe('suppressed');
+    expect(statusOf('rl_leaves', 'email')).toBe('sent');
+  });
+
   it("about another subscriber, costs nothing: the item is delivered from the delivery's one build", async () => {
     const eventId = await accepted('on_time');
     await server.call('PUT', '/v1/subscribers/bystander', {});

@@ -666,11 +666,11 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const leased = claimed.find((j) => j.tenantId === T && j.kind === 'test')!.id;
         const ack = { owner: 'w1', jobIds: [leased], followUps: [job({ kind: 'after' })] };
         const versionOf = async (tenantId: string) =>
-          (await store.consentVersions([tenantId])).get(tenantId)!;
+          (await store.choicesVersions([tenantId])).get(tenantId)!;
         const read = await versionOf(T);
         // An inbox item, delivered by the write, and an email (decided again at its send).
-        const built = (consentVersion: number) => [
-          { record: message({ id: 'msg_1', channel: 'in_app' }), followUp: null, consentVersion },
+        const built = (choicesVersion: number) => [
+          { record: message({ id: 'msg_1', channel: 'in_app' }), followUp: null, choicesVersion },
           {
             record: message({ id: 'msg_2', channel: 'email', status: 'queued', provider: null }),
             followUp: null,
@@ -691,9 +691,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await loggedChanges(T, 'u1', 0, 10)).toEqual([]);
         expect(await store.countJobs()).toEqual(jobsBefore);
 
-        // Written once built on the version as it is now; another tenant's moves change nothing here.
+        // Written once built on the version as it is now; another tenant's moves change nothing
+        // here, nor do consent changes that decide no in-app item (a suppression, a workflow put).
         await store.patchPreferences(OTHER, 'u1', { channels: { in_app: false } }, 3);
-        expect(await store.createMessages(built(await versionOf(T)), ack)).toEqual(['msg_1', 'msg_2']);
+        const now = await versionOf(T);
+        await store.suppressAddress({
+          tenantId: T,
+          channel: 'email',
+          addressHash: 'h-x',
+          reason: 'hard_bounce',
+          detail: '550',
+          createdAt: 4,
+        });
+        await store.putWorkflow(T, 'other', { channels: [] }, 4);
+        expect(await versionOf(T)).toBe(now);
+        expect(await store.createMessages(built(now), ack)).toEqual(['msg_1', 'msg_2']);
         expect(await store.countJobs()).toEqual({
           ...jobsBefore,
           ready: jobsBefore.ready + 1,
@@ -1301,12 +1313,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
       it('moves a tenant’s consent version with every change consent depends on, and with nothing else', async () => {
         const version = async (tenantId: string) => (await store.consentVersions([tenantId])).get(tenantId)!;
+        const choices = async () => (await store.choicesVersions([T])).get(T)!;
         /** Runs `change` and answers whether it moved T's version (OTHER's never moves). */
         const moved = async (change: () => Promise<unknown>) => {
-          const [before, other] = [await version(T), await version(OTHER)];
+          const [before, other, choicesBefore] = [await version(T), await version(OTHER), await choices()];
           await change();
           expect(await version(OTHER)).toBe(other);
-          return (await version(T)) !== before;
+          const after = await version(T);
+          // The choices version moves with preferences alone, and then with the version.
+          if ((await choices()) !== choicesBefore) expect(after).not.toBe(before);
+          return after !== before;
+        };
+        /** Runs `change` and answers whether it moved T's choices version. */
+        const movesChoices = async (change: () => Promise<unknown>) => {
+          const before = await choices();
+          await change();
+          return (await choices()) !== before;
         };
         expect(await store.consentVersions(['nobody', OTHER])).toEqual(
           new Map([
@@ -1321,6 +1343,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await moved(() => store.patchPreferences(T, 'u1', { channels: { sms: false } }, 3))).toBe(
           true,
         );
+        expect(
+          await movesChoices(() => store.patchPreferences(T, 'u1', { channels: { push: false } }, 3)),
+        ).toBe(true);
+        expect(await movesChoices(() => store.patchTenantSettings(T, { defaultTimezone: 'UTC' }, 3))).toBe(
+          false,
+        );
+        expect(await movesChoices(() => store.putWorkflow(T, 'news', { channels: [] }, 3))).toBe(false);
         expect(await moved(() => store.patchTenantSettings(T, { defaultTimezone: 'Asia/Tokyo' }, 4))).toBe(
           true,
         );

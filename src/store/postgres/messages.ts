@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import { ConsentChangedSinceRead, consentVersionsRead } from '../consent-guard.ts';
+import { ConsentChangedSinceRead, choicesVersionsRead } from '../consent-guard.ts';
 import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type {
   JobSpec,
@@ -163,16 +163,17 @@ async function insertMessages(
             AND (w.paused_reason IS NOT NULL OR w.definition->'paused' = 'true'::jsonb)),
        `
     : '';
-  // The same for a consent change that answered after the build read the choices of recipients
-  // this write delivers to: one read by primary key per tenant, when there are such messages.
-  const consentRead = [...consentVersionsRead(messages)];
+  // The same for a change of preferences that answered after the build read the choices of
+  // recipients this write delivers to: one read by primary key per tenant, when there are such
+  // messages. A change committing while this statement runs is not seen (as for the pause).
+  const consentRead = [...choicesVersionsRead(messages)];
   const checksConsent = consentRead.length > 0;
   const movedCte = checksConsent
     ? `moved AS (
          SELECT g.tenant_id FROM unnest(${param(consentRead.map(([tenantId]) => tenantId))}::TEXT[],
                                         ${param(consentRead.map(([, version]) => version))}::BIGINT[]) AS g(tenant_id, version)
            LEFT JOIN consent_versions c ON c.tenant_id = g.tenant_id
-          WHERE COALESCE(c.version, 0) <> g.version),
+          WHERE COALESCE(c.choices, 0) <> g.version),
        `
     : '';
   const nothingChanged =

@@ -9,16 +9,28 @@ const LOCK_SETTINGS = `INSERT INTO tenant_settings AS cur (tenant_id, settings, 
   ON CONFLICT (tenant_id) DO UPDATE SET updated_at = cur.updated_at
   RETURNING settings`;
 
+/** One of the tenants' consent counts (migration 047), 0 for a tenant without a row. */
+async function versionsOf(
+  pool: pg.Pool,
+  column: 'version' | 'choices',
+  tenantIds: readonly string[],
+): Promise<Map<string, number>> {
+  const { rows } = await run<{ tenant_id: string; n: string }>(
+    pool,
+    `SELECT tenant_id, ${column} AS n FROM consent_versions WHERE tenant_id = ANY($1::text[])`,
+    [tenantIds],
+  );
+  const found = new Map(rows.map((row) => [row.tenant_id, Number(row.n)]));
+  return new Map(tenantIds.map((id) => [id, found.get(id) ?? 0]));
+}
+
 export function postgresTenantSettingsStore(pool: pg.Pool): TenantSettingsStore {
   return {
     async consentVersions(tenantIds) {
-      const { rows } = await run<{ tenant_id: string; version: string }>(
-        pool,
-        'SELECT tenant_id, version FROM consent_versions WHERE tenant_id = ANY($1::text[])',
-        [tenantIds],
-      );
-      const found = new Map(rows.map((row) => [row.tenant_id, Number(row.version)]));
-      return new Map(tenantIds.map((id) => [id, found.get(id) ?? 0]));
+      return versionsOf(pool, 'version', tenantIds);
+    },
+    async choicesVersions(tenantIds) {
+      return versionsOf(pool, 'choices', tenantIds);
     },
     async getTenantSettings(tenantId) {
       const { rows } = await run<{ settings: string }>(

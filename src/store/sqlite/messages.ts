@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { PersonalData } from '../../security/personal-data.ts';
 import { idFloor } from '../../shared/ids.ts';
 import type { Channel, SandboxCapture, SkippedStep } from '../../shared/model.ts';
-import { ConsentChangedSinceRead, consentVersionsRead } from '../consent-guard.ts';
+import { ConsentChangedSinceRead, choicesVersionsRead } from '../consent-guard.ts';
 import { ERASURE_CLOCK_MARGIN_MS } from '../personal-data.ts';
 import type {
   DigestWrites,
@@ -103,7 +103,7 @@ export function sqliteMessageStore(
           AND (paused_reason IS NOT NULL OR json_extract(definition, '$.paused') IS 1)`,
     )
     .pluck();
-  const consentVersion = db.prepare('SELECT version FROM consent_versions WHERE tenant_id = ?').pluck();
+  const choicesVersion = db.prepare('SELECT choices FROM consent_versions WHERE tenant_id = ?').pluck();
   const insert = db.prepare(
     `INSERT INTO messages (tenant_id, id, event_id, subscriber_id, channel, workflow, status, provider, content, data,
        timeline, event_at, created_at, updated_at, last_error, reason, device_id, provider_message_id, meta)
@@ -257,10 +257,10 @@ export function sqliteMessageStore(
         (ref) => workflowPaused.get(ref.tenantId, ref.key) !== undefined,
       );
       if (paused.length > 0) throw new WorkflowPausedSinceRead(paused);
-      // So does a consent change that answered after the build read the choices of recipients
-      // this write delivers to (the same single writer: none is missed).
-      const moved = [...consentVersionsRead(messages)].filter(
-        ([tenantId, version]) => ((consentVersion.get(tenantId) as number | undefined) ?? 0) !== version,
+      // So does a change of preferences that answered after the build read the choices of
+      // recipients this write delivers to (the same single writer: none is missed).
+      const moved = [...choicesVersionsRead(messages)].filter(
+        ([tenantId, version]) => ((choicesVersion.get(tenantId) as number | undefined) ?? 0) !== version,
       );
       if (moved.length > 0) throw new ConsentChangedSinceRead(moved.map(([tenantId]) => tenantId));
       const joins = digestWrites?.joins ?? [];

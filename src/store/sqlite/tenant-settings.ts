@@ -19,10 +19,14 @@ export function sqliteTenantSettingsStore(db: Database.Database): TenantSettings
   });
 
   const version = db.prepare('SELECT version FROM consent_versions WHERE tenant_id = ?').pluck();
+  const choices = db.prepare('SELECT choices FROM consent_versions WHERE tenant_id = ?').pluck();
 
   return {
     async consentVersions(tenantIds) {
       return new Map(tenantIds.map((id) => [id, (version.get(id) as number | undefined) ?? 0]));
+    },
+    async choicesVersions(tenantIds) {
+      return new Map(tenantIds.map((id) => [id, (choices.get(id) as number | undefined) ?? 0]));
     },
     async getTenantSettings(tenantId) {
       return parseTenantSettings(read.get(tenantId) as string | undefined);

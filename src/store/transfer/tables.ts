@@ -344,7 +344,7 @@ export const TABLES: readonly TableSpec[] = [
   },
   // Moved by triggers as preferences, suppressions, settings and workflows are copied in: a row
   // made so is already there, and only equality between two readings counts.
-  { name: 'consent_versions', columns: { tenant_id: 'text', version: 'int' } },
+  { name: 'consent_versions', columns: { tenant_id: 'text', version: 'int', choices: 'int' } },
 ];
 
 /** Tables whose rows belong to tenants: any row in one means the database is in use. */

@@ -2,21 +2,26 @@
 -- suppressions, tenant settings, and a workflow's definition, version or pause (not its render
 -- timeout count). A send reads it before its batch's consent reads and again after its `sending`
 -- record commits (src/pipeline/send.ts): unchanged, the batch's reads still hold and are not made
--- again; changed, the send reads consent again before calling its provider. Kept by triggers so
--- that no write path can forget it. No row: version 0. The triggers are deferred to the commit:
+-- again; changed, the send reads consent again before calling its provider. `choices` counts the
+-- preference changes alone: a delivery's write of in-app items checks it (src/store/consent-guard.ts),
+-- as nothing else decides an in-app item (a pause has its own check). Kept by triggers so that no
+-- write path can forget them. No row: both 0. The triggers are deferred to the commit:
 -- the row is locked last, only while the change commits, so a transaction that writes several
 -- consent rows never waits for one of them holding it (no deadlock with a concurrent PATCH).
 CREATE TABLE consent_versions (
   tenant_id TEXT COLLATE "C" PRIMARY KEY,
-  version   BIGINT NOT NULL
+  version   BIGINT NOT NULL,
+  choices   BIGINT NOT NULL
 );
 
 CREATE FUNCTION tidings_consent_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   v_tenant TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;
+  v_choices BIGINT := CASE WHEN TG_TABLE_NAME = 'preferences' THEN 1 ELSE 0 END;
 BEGIN
-  INSERT INTO consent_versions (tenant_id, version) VALUES (v_tenant, 1)
-    ON CONFLICT (tenant_id) DO UPDATE SET version = consent_versions.version + 1;
+  INSERT INTO consent_versions (tenant_id, version, choices) VALUES (v_tenant, 1, v_choices)
+    ON CONFLICT (tenant_id) DO UPDATE
+      SET version = consent_versions.version + 1, choices = consent_versions.choices + v_choices;
   RETURN NULL;
 END;
 $$;
