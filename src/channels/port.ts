@@ -18,7 +18,9 @@ export type { MessageMeta };
  *   never reached the provider (connection refused or unreachable, credentials refused: SMTP
  *   EAUTH, HTTP 401/403 about our key): the send fails over to the next integration within the
  *   same attempt, and the failure counts against this integration's circuit breaker, never
- *   against the message (src/pipeline/failover.ts).
+ *   against the message (src/pipeline/failover.ts). With `recipientOnly`, the provider is well
+ *   and only this recipient cannot take the message now (an SMTP server's full mailbox at RCPT):
+ *   the send is retried, and the answer counts as a success for the circuit breaker.
  * - permanent: the provider refused this message for good (status `failed`).
  * - bad_address: the recipient address is unusable (status `failed`, later: suppression / token removal).
  * - blocked_target: the integration's host is one the private-target rule refuses (status
@@ -30,7 +32,13 @@ export type { MessageMeta };
  */
 export type SendOutcome =
   | { kind: 'accepted'; providerMessageId?: string; detail?: string; meta?: MessageMeta }
-  | { kind: 'retryable'; reason: string; retryAfterMs?: number; integrationFailed?: true }
+  | {
+      kind: 'retryable';
+      reason: string;
+      retryAfterMs?: number;
+      integrationFailed?: true;
+      recipientOnly?: true;
+    }
   | { kind: 'permanent'; reason: string; meta?: MessageMeta }
   | { kind: 'bad_address'; reason: string; deactivate?: DeviceDeactivation }
   | { kind: 'blocked_target'; reason: string }

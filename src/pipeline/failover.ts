@@ -130,7 +130,8 @@ export async function sendWithFailover(input: FailoverInput): Promise<FailoverRe
     } catch (error) {
       outcome = { kind: 'retryable', reason: `provider error: ${(error as Error).message}` };
     }
-    const failed = outcome.kind === 'retryable';
+    // A recipient the provider cannot take now (a full mailbox) is no fault of the provider's.
+    const failed = outcome.kind === 'retryable' && !outcome.recipientOnly;
     circuits.record(tenantId, id, decision.permit, { ok: !failed, latencyMs: now() - started }, now());
     if (outcome.kind === 'retryable' && outcome.integrationFailed) {
       tried = true;

@@ -102,14 +102,27 @@ function classifyReply(
 ): FailedOutcome {
   // A server that refuses STARTTLS will refuse it next time too: credentials stay home.
   if (command === 'STARTTLS' && code >= 500) return { kind: 'permanent', reason };
-  if (code < 500 || code === 503) return { kind: 'retryable', reason };
   const onRecipient = command?.toUpperCase().startsWith('RCPT') ?? false;
+  // A temporary refusal of the recipient's address or mailbox (enhanced status x.1.x or x.2.x,
+  // e.g. 452 4.2.2 mailbox full) says nothing about the server: it must not open the circuit
+  // when a broadcast meets many full mailboxes.
+  if (code < 500 || code === 503) {
+    const subject = enhancedSubject(response);
+    return onRecipient && code !== 503 && (subject === '1' || subject === '2')
+      ? { kind: 'retryable', reason, recipientOnly: true }
+      : { kind: 'retryable', reason };
+  }
   // RFC 5321 §4.5.3.1.10: 552 at RCPT is the old code for a limit that is 452 now, and "clients
   // SHOULD treat a 552 code in this case as a temporary" failure; servers also send it for a full
-  // mailbox (5.2.2), which empties again.
-  if (onRecipient && code === 552) return { kind: 'retryable', reason };
+  // mailbox (5.2.2), which empties again. Either is about this message's recipients.
+  if (onRecipient && code === 552) return { kind: 'retryable', reason, recipientOnly: true };
   if (onRecipient && isMailboxProblem(code, response)) return { kind: 'bad_address', reason };
   return { kind: 'permanent', reason };
+}
+
+/** The subject of a reply's RFC 3463 enhanced status (`452 4.2.2 …` → '2'), or null without one. */
+function enhancedSubject(response: string | undefined): string | null {
+  return /^\d{3}[ -][245]\.(\d{1,3})\.\d{1,3}\b/.exec(response ?? '')?.[1] ?? null;
 }
 
 /** RFC 3463: subject 1 is addressing status, 2.1 is "mailbox disabled". */

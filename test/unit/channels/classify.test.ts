@@ -30,10 +30,14 @@ describe('classifySmtpError', () => {
     ['535 on AUTH', reply('AUTH PLAIN', '535 5.7.8 bad credentials', 'EAUTH'), 'integration'],
     // Transient replies.
     ['421 on connect', reply('CONN', '421 4.3.2 shutting down', 'EPROTOCOL'), 'integration'],
-    ['450 on RCPT', rcpt('450 4.2.1 try later'), 'retryable'],
+    // About the recipient's mailbox or address (enhanced x.1.x, x.2.x): not the server's fault.
+    ['450 4.2.1 on RCPT', rcpt('450 4.2.1 try later'), 'recipient'],
+    ['452 4.2.2 mailbox full on RCPT', rcpt('452 4.2.2 mailbox full'), 'recipient'],
+    ['450 without enhanced code on RCPT', rcpt('450 try later'), 'retryable'],
+    ['451 4.3.0 on RCPT', rcpt('451 4.3.0 local error'), 'retryable'],
     // RFC 5321 §4.5.3.1.10: a 552 at RCPT is to be treated as temporary (and a full mailbox empties).
-    ['552 5.2.2 mailbox full on RCPT', rcpt('552 5.2.2 mailbox full'), 'retryable'],
-    ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'retryable'],
+    ['552 5.2.2 mailbox full on RCPT', rcpt('552 5.2.2 mailbox full'), 'recipient'],
+    ['552 without enhanced code on RCPT', rcpt('552 too many recipients'), 'recipient'],
     ['451 after DATA', reply('DATA', '451 4.3.0 local error', 'EMESSAGE'), 'retryable'],
     ['452 on RCPT', rcpt('452 4.5.3 too many recipients'), 'retryable'],
     ['454 on AUTH', reply('AUTH PLAIN', '454 4.7.0 temporary failure', 'EAUTH'), 'integration'],
@@ -70,10 +74,15 @@ describe('classifySmtpError', () => {
     ['null', null, 'retryable'],
   ])('%s → %s', (_name, err, kind) => {
     const outcome = classifySmtpError(err);
-    // 'integration': retryable with integrationFailed (the next integration is tried at once).
-    expect(outcome.kind === 'retryable' && outcome.integrationFailed ? 'integration' : outcome.kind).toBe(
-      kind,
-    );
+    // 'integration': retryable with integrationFailed (the next integration is tried at once);
+    // 'recipient': retryable with recipientOnly (no failure of the integration's circuit).
+    const named =
+      outcome.kind === 'retryable' && outcome.integrationFailed
+        ? 'integration'
+        : outcome.kind === 'retryable' && outcome.recipientOnly
+          ? 'recipient'
+          : outcome.kind;
+    expect(named).toBe(kind);
   });
 
   it('treats an address nodemailer refuses before sending as bad_address', () => {

@@ -81,3 +81,40 @@ describe('failover: the breaker times the provider, not the adapter’s queue', 
     expect(circuits.state(TENANT, 'relay').state).toBe('open');
   });
 });
+
+describe('failover: a recipient the provider cannot take now is no failure of the provider', () => {
+  /** One attempt whose provider answers `outcome`. */
+  const answered = (circuits: Circuits, outcome: SendOutcome) => {
+    const provider: ChannelProvider = { name: 'smtp', send: () => Promise.resolve(outcome) };
+    return sendWithFailover({
+      circuits,
+      store: noSlots,
+      tenantId: TENANT,
+      candidates: [via(provider)],
+      lastTried: null,
+      isRetry: false,
+      slotOf: undefined,
+      begin: () => Promise.resolve(true),
+      send: () => Promise.resolve(outcome),
+    });
+  };
+
+  it('keeps the circuit closed through a window of full mailboxes, and opens it for as many server errors', async () => {
+    const full = new Circuits({ putCircuit: () => Promise.resolve() });
+    const mailboxFull: SendOutcome = {
+      kind: 'retryable',
+      reason: '452 4.2.2 mailbox full',
+      recipientOnly: true,
+    };
+    for (let i = 0; i < DEFAULT_BREAKER.window; i++) {
+      const result = await answered(full, mailboxFull);
+      expect(result).toMatchObject({ kind: 'answered', outcome: { kind: 'retryable' } });
+    }
+    expect(full.state(TENANT, 'relay').state).toBe('closed');
+
+    const failing = new Circuits({ putCircuit: () => Promise.resolve() });
+    const serverError: SendOutcome = { kind: 'retryable', reason: '451 4.3.0 local error' };
+    for (let i = 0; i < DEFAULT_BREAKER.window; i++) await answered(failing, serverError);
+    expect(failing.state(TENANT, 'relay').state).toBe('open');
+  });
+});
