@@ -71,22 +71,21 @@ type SendReadsStore = Pick<
   | 'consentVersions'
 >;
 
-/** The tenants of these messages (null entries: none). */
-export function tenantsOf(messages: readonly (MessageRecord | null)[]): string[] {
-  return [...new Set(messages.flatMap((message) => (message ? [message.tenantId] : [])))];
+/** The tenants of these messages. */
+function tenantsOf(messages: readonly MessageRecord[]): string[] {
+  return [...new Set(messages.map((message) => message.tenantId))];
 }
 
 /**
  * Reads, for the messages about to be sent (null entries: nothing to send), everything the
- * consent decision needs. `versions`: the tenants' consent versions, read before anything else
- * here (read now when not given), so that reads here are at least as new as them.
+ * consent decision needs. `consent`: the tenants' consent versions, read before this is called,
+ * so that reads here are at least as new as them.
  */
 export async function readForSends(
   store: SendReadsStore,
   messages: readonly (MessageRecord | null)[],
-  versions?: ReadonlyMap<string, number>,
+  consent: ReadonlyMap<string, number>,
 ): Promise<BatchReads> {
-  const consent = versions ?? (await store.consentVersions(tenantsOf(messages)));
   const wanted = new Map<
     string,
     {
