@@ -224,6 +224,24 @@ describe('cursors', () => {
     '/v1/subscribers/cur_devices/consent-log',
   ];
 
+  it("refuses one key-sorted list's cursor on another (subscribers, topics, members, workflows)", async () => {
+    for (const id of ['cx_1', 'cx_2']) await server.call('PUT', `/v1/subscribers/${id}`, {});
+    for (const key of ['cx_topic', 'cx_topic_2'])
+      await server.call('PUT', `/v1/topics/${key}`, { name: 'cx' });
+    await server.call('POST', '/v1/topics/cx_topic/subscribers', { subscriberIds: ['cx_1', 'cx_2'] });
+    for (const key of ['cx_wf_1', 'cx_wf_2']) await server.call('PUT', `/v1/workflows/${key}`, inAppAndEmail);
+    const lists = ['/v1/subscribers', '/v1/topics', '/v1/topics/cx_topic/subscribers', '/v1/workflows'];
+    for (const from of lists) {
+      const cursor = (await server.call('GET', `${from}?limit=1`)).body.nextCursor;
+      expect(cursor, from).toEqual(expect.any(String));
+      for (const to of lists.filter((route) => route !== from)) {
+        const answer = await server.call('GET', `${to}?cursor=${encodeURIComponent(cursor)}`);
+        expect(answer.status, `${from} cursor on ${to}`).toBe(400);
+        expect(answer.body.error.details.map((d: Json) => d.path)).toEqual(['cursor']);
+      }
+    }
+  });
+
   it('refuses any cursor on the lists that are always one page: integrations, webhook endpoints, devices, consent log', async () => {
     await server.call('PUT', '/v1/subscribers/cur_devices', {});
     for (const route of onePageLists) {

@@ -28,12 +28,15 @@ const PageQuery = Type.Object(
 );
 type PageQuery = { cursor?: string; limit?: number };
 
-/** Marks this file's cursors, so another list's cursor (or a forged one) is told apart. */
-const CURSOR_TAG = 'k1';
+/**
+ * Marks each list's cursors, so another list's cursor (or a forged one) is told apart: one tag
+ * shared by the four, a subscribers cursor paged the topics list from a key of another kind.
+ */
+const TAGS = { subscribers: 'ks', workflows: 'kw', topics: 'kt', members: 'km' } as const;
 
-/** The key a cursor stands after; a cursor this API did not issue is a 400 naming it (readCursor). */
-function afterKey(cursor: string | undefined): string | null {
-  return cursor === undefined ? null : readCursor(cursor, CURSOR_TAG, 1)[0]!;
+/** The key a cursor of list `tag` stands after; any other cursor is a 400 naming it (readCursor). */
+function afterKey(cursor: string | undefined, tag: string): string | null {
+  return cursor === undefined ? null : readCursor(cursor, tag, 1)[0]!;
 }
 
 const checkBulkItem = compileValidator<{ subscriberId: string } & SubscriberPatch>(InlineSubscriber);
@@ -43,8 +46,8 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
 
   app.get('/v1/subscribers', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
-    const rows = await store.listSubscribers(request.tenantId, afterKey(cursor), limit + 1);
-    return pageOf(rows, limit, CURSOR_TAG, (s) => s.id, subscriberView);
+    const rows = await store.listSubscribers(request.tenantId, afterKey(cursor, TAGS.subscribers), limit + 1);
+    return pageOf(rows, limit, TAGS.subscribers, (s) => s.id, subscriberView);
   });
 
   app.post(
@@ -98,10 +101,10 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
 
   app.get('/v1/workflows', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
-    const start = afterKey(cursor);
+    const start = afterKey(cursor, TAGS.workflows);
     // Each workflow holds its whole definition (up to a body): a page holds about PAGE_BYTES of them.
     const page = await store.pageWorkflows(request.tenantId, { after: start, limit, maxBytes: PAGE_BYTES });
-    return sizedAnswer(page, CURSOR_TAG, (w) => w.key, workflowView);
+    return sizedAnswer(page, TAGS.workflows, (w) => w.key, workflowView);
   });
 
   app.delete('/v1/workflows/:key', { schema: { params: IdParams('key') } }, async (request) => {
@@ -127,7 +130,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
 
   app.get('/v1/topics', { schema: { querystring: PageQuery } }, async (request) => {
     const { cursor, limit = 50 } = request.query as PageQuery;
-    const rows = await store.listTopics(request.tenantId, afterKey(cursor), limit + 1);
+    const rows = await store.listTopics(request.tenantId, afterKey(cursor, TAGS.topics), limit + 1);
     const shown = rows.slice(0, limit);
     const counts = await store.countTopicMembersOf(
       request.tenantId,
@@ -136,7 +139,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
     return pageOf(
       rows,
       limit,
-      CURSOR_TAG,
+      TAGS.topics,
       (t) => t.key,
       (t) => ({
         key: t.key,
@@ -153,7 +156,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
     async (request) => {
       const { key } = request.params as { key: string };
       const { cursor, limit = 50 } = request.query as PageQuery;
-      const after = afterKey(cursor);
+      const after = afterKey(cursor, TAGS.members);
       if (!(await store.getTopic(request.tenantId, key))) throw notFound('topic', key);
       const ids = await store.topicMembersPage(request.tenantId, key, after, limit + 1);
       const found = await store.getSubscribers(request.tenantId, ids.slice(0, limit));
@@ -162,7 +165,7 @@ export async function listingRoutes(app: FastifyInstance, context: ApiContext): 
       return pageOf(
         ids,
         limit,
-        CURSOR_TAG,
+        TAGS.members,
         (id) => id,
         (id) => {
           const subscriber = byId.get(id);
