@@ -4,7 +4,7 @@ import { pipelineHandlers } from '../../src/pipeline/index.ts';
 import { ProviderRegistry } from '../../src/providers/registry.ts';
 import { JobSignal } from '../../src/queue/signal.ts';
 import { LANES } from '../../src/shared/model.ts';
-import type { Job } from '../../src/store/port.ts';
+import type { Job, Store } from '../../src/store/port.ts';
 import { TemplateCache } from '../../src/templates/render.ts';
 import type { TestServer } from './server.ts';
 
@@ -23,6 +23,8 @@ export interface JobRunner {
   run(options?: { now?: number; held?: (job: Job) => boolean }): Promise<Job | null>;
   /** Runs one job this runner holds (one `run` answered) with its handler. */
   runJob(job: Job): Promise<void>;
+  /** `run()` with the handlers reading and writing through `store` (one wrapping the server's). */
+  runOn(store: Store): Promise<Job | null>;
 }
 
 export function jobRunner(server: TestServer): JobRunner {
@@ -44,10 +46,18 @@ export function jobRunner(server: TestServer): JobRunner {
     else if (result!.kind !== 'acked')
       throw new Error(`${job.kind} job ${job.id}: ${JSON.stringify(result)}`);
   }
-  return {
+  const runner: JobRunner = {
     deps,
     owner,
     runJob,
+    async runOn(wrapped) {
+      Object.assign(deps, { store: wrapped });
+      try {
+        return await runner.run();
+      } finally {
+        Object.assign(deps, { store });
+      }
+    },
     async run({ now, held } = {}) {
       for (;;) {
         const jobs = await store.claimJobs({
@@ -66,4 +76,5 @@ export function jobRunner(server: TestServer): JobRunner {
       }
     },
   };
+  return runner;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/port.ts';
 import { type JobRunner, jobRunner } from '../helpers/job-runner.ts';
+import { racingStore } from '../helpers/racing-store.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
@@ -44,26 +44,12 @@ describe('a cancel that lands while a delivery is being built', () => {
 
     // The delivery's write, with the cancel answered just before it (after the delivery read
     // the event as live).
-    const store = server.tidings.store;
     const cancels: number[] = [];
-    const racing = new Proxy(store, {
-      get(target, property) {
-        if (property === 'createMessages')
-          return async (...args: Parameters<Store['createMessages']>) => {
-            const cancelled = await server.call('DELETE', `/v1/events/${eventId}`);
-            cancels.push(cancelled.status);
-            return target.createMessages(...args);
-          };
-        const value = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const racing = racingStore(server.tidings.store, 'createMessages', async () => {
+      const cancelled = await server.call('DELETE', `/v1/events/${eventId}`);
+      cancels.push(cancelled.status);
     });
-    Object.assign(runner.deps, { store: racing });
-    try {
-      await runner.run();
-    } finally {
-      Object.assign(runner.deps, { store });
-    }
+    await runner.runOn(racing.store);
     expect(cancels.length).toBeGreaterThan(0);
     expect(cancels.every((status) => status === 200)).toBe(true);
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addressHash } from '../../src/feedback/address.ts';
-import type { Store } from '../../src/store/port.ts';
 import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import type { FakeSmtp } from '../fakes/smtp.ts';
 import { type ServerWithMail, startServerWithMail } from '../helpers/mail-server.ts';
 import { messageRecord } from '../helpers/message-record.ts';
+import { racingStore } from '../helpers/racing-store.ts';
 import { runSends } from '../helpers/send-handler.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { queuedJobs } from '../helpers/store-under-test.ts';
@@ -41,27 +41,15 @@ beforeEach(() => smtp.reset());
  * finished right before the send's `sending` record is written: after the batch read consent.
  */
 async function sendWith(messageId: string, between: () => Promise<unknown>) {
-  let ran = false;
-  const store = server.tidings.store;
-  const racing = new Proxy(store, {
-    get(target, property) {
-      if (property === 'updateMessages')
-        return async (...args: Parameters<Store['updateMessages']>) => {
-          if (!ran && args[0].some((u) => u.update.status === 'sending')) {
-            ran = true;
-            await between();
-          }
-          return target.updateMessages(...args);
-        };
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
+  const racing = racingStore(server.tidings.store, 'updateMessages', between, {
+    once: true,
+    when: (updates) => updates.some((u) => u.update.status === 'sending'),
   });
   const results = await runSends(server, [messageId], {
-    store: racing,
+    store: racing.store,
     allowPrivateTargets: LOOPBACK_TARGETS,
   });
-  expect(ran).toBe(true);
+  expect(racing.ran()).toBe(1);
   return results;
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboxChange } from '../../src/inbox/feed.ts';
-import type { Store } from '../../src/store/port.ts';
 import { type JobRunner, jobRunner } from '../helpers/job-runner.ts';
+import { racingStore } from '../helpers/racing-store.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
@@ -38,35 +38,14 @@ afterAll(async () => {
  * many times the deliveries read their recipients (once per build).
  */
 async function runWithBeforeWrite(before: () => Promise<void>): Promise<number> {
-  const store = server.tidings.store;
-  let ran = false;
   let builds = 0;
-  const racing = new Proxy(store, {
-    get(target, property) {
-      if (property === 'createMessages')
-        return async (...args: Parameters<Store['createMessages']>) => {
-          if (!ran) {
-            ran = true;
-            await before();
-          }
-          return target.createMessages(...args);
-        };
-      if (property === 'getSubscribers')
-        return (...args: Parameters<Store['getSubscribers']>) => {
-          builds++;
-          return target.getSubscribers(...args);
-        };
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  Object.assign(runner.deps, { store: racing });
-  try {
-    await runner.run();
-  } finally {
-    Object.assign(runner.deps, { store });
-  }
-  expect(ran).toBe(true);
+  const countBuilds = async () => {
+    builds++;
+  };
+  const reads = racingStore(server.tidings.store, 'getSubscribers', countBuilds);
+  const racing = racingStore(reads.store, 'createMessages', before, { once: true });
+  await runner.runOn(racing.store);
+  expect(racing.ran()).toBe(1);
   return builds;
 }
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboxChange } from '../../src/inbox/feed.ts';
-import type { Store } from '../../src/store/port.ts';
 import { PAUSE_AFTER_TIMEOUTS, PAUSED_FOR_TIMEOUTS } from '../../src/templates/render-ledger.ts';
 import { type JobRunner, jobRunner } from '../helpers/job-runner.ts';
+import { racingStore } from '../helpers/racing-store.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
@@ -35,29 +35,9 @@ afterAll(async () => {
 
 /** Runs the pipeline with `before` run once, just before the first delivery write. */
 async function runWithBeforeWrite(before: () => Promise<void>): Promise<void> {
-  const store = server.tidings.store;
-  let ran = false;
-  const racing = new Proxy(store, {
-    get(target, property) {
-      if (property === 'createMessages')
-        return async (...args: Parameters<Store['createMessages']>) => {
-          if (!ran) {
-            ran = true;
-            await before();
-          }
-          return target.createMessages(...args);
-        };
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  Object.assign(runner.deps, { store: racing });
-  try {
-    await runner.run();
-  } finally {
-    Object.assign(runner.deps, { store });
-  }
-  expect(ran).toBe(true);
+  const racing = racingStore(server.tidings.store, 'createMessages', before, { once: true });
+  await runner.runOn(racing.store);
+  expect(racing.ran()).toBe(1);
 }
 
 describe('a pause that lands while a delivery is being built', () => {
