@@ -1,5 +1,15 @@
 import type { Lane } from '../shared/model.ts';
 
+/** Atomics.waitAsync (Node 16+; in TypeScript's lib only from ES2024). */
+interface AtomicsWaitAsync {
+  waitAsync(
+    array: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs: number,
+  ): { async: boolean; value: unknown };
+}
+
 /** Where a wake-up came from: this process, or another one (relayed by the store). */
 export type SignalOrigin = 'local' | 'remote';
 type Listener = (lane: Lane | null, origin: SignalOrigin) => void;
@@ -13,6 +23,12 @@ const MAX_EXPECTED_MS = 1_000;
  */
 const ACCEPTING = 0;
 const RUNNING_HERE = 1;
+/**
+ * Not a count: 1 while the SQLite checkpoint thread asks the bulk lane to hold its writes for a
+ * moment, so that the write-ahead log can restart without holding anyone's writes (see
+ * {@link askBulkWritesToWait}).
+ */
+const BULK_WRITES_WAIT = 2;
 
 /**
  * In-process wake-up for idle workers: whoever commits new jobs calls `notify`, so a worker
@@ -38,12 +54,12 @@ export class JobSignal {
 
   /** The counters the signals of one process's threads share, with room for `workerThreads`. */
   static createIncoming(workerThreads = 0): Int32Array {
-    return new Int32Array(new SharedArrayBuffer((2 + workerThreads) * Int32Array.BYTES_PER_ELEMENT));
+    return new Int32Array(new SharedArrayBuffer((3 + workerThreads) * Int32Array.BYTES_PER_ELEMENT));
   }
 
   /** The slot where worker thread `index` (from 0) counts its running urgent jobs. */
   static runningSlot(index: number): number {
-    return RUNNING_HERE + 1 + index;
+    return BULK_WRITES_WAIT + 1 + index;
   }
 
   /** The shared counter, for a worker thread's signal. */
@@ -85,6 +101,17 @@ export class JobSignal {
     return Atomics.load(this.incoming, ACCEPTING) > 0;
   }
 
+  /** Whether the bulk lane is asked to hold its writes now ({@link askBulkWritesToWait}). */
+  bulkWritesWait(): boolean {
+    return Atomics.load(this.incoming, BULK_WRITES_WAIT) !== 0;
+  }
+
+  /** Resolves once the bulk lane may write again, or after `ms`. */
+  async bulkWritesMayGo(ms: number): Promise<void> {
+    const wait = (Atomics as unknown as AtomicsWaitAsync).waitAsync(this.incoming, BULK_WRITES_WAIT, 1, ms);
+    if (wait.async) await wait.value;
+  }
+
   /** A worker of this process started (`count` > 0) or finished (< 0) critical or high jobs. */
   urgentJobsRunning(count: number): void {
     Atomics.add(this.incoming, this.running, count);
@@ -97,8 +124,19 @@ export class JobSignal {
  */
 export function urgentWorkActive(counters: Int32Array): boolean {
   for (let slot = ACCEPTING; slot < counters.length; slot++)
-    if (Atomics.load(counters, slot) > 0) return true;
+    if (slot !== BULK_WRITES_WAIT && Atomics.load(counters, slot) > 0) return true;
   return false;
+}
+
+/**
+ * The SQLite checkpoint thread asks (`wait` true) the bulk lane of every thread to hold its writes
+ * at its yield points, or lets it go again. While bulk writers hold, the checkpoint can copy the
+ * whole log and the next write restarts it, without the pass under the write lock that stops
+ * critical writes too.
+ */
+export function askBulkWritesToWait(counters: Int32Array, wait: boolean): void {
+  Atomics.store(counters, BULK_WRITES_WAIT, wait ? 1 : 0);
+  if (!wait) Atomics.notify(counters, BULK_WRITES_WAIT);
 }
 
 /** A worker thread is gone: the urgent jobs it counted as running are not running any more. */

@@ -6,6 +6,8 @@ export const URGENT_HOLD_MS = 20;
  * after this is waiting on a provider, and holding the bulk lane for it buys nothing.
  */
 export const URGENT_FRESH_MS = 25;
+/** Longest one wait of the bulk lane for the log's restart (JobSignal.bulkWritesWait) lasts. */
+export const LOG_RESTART_HOLD_MS = 50;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -30,6 +32,11 @@ export class UrgentGate {
     private readonly urgentInFlight: () => number,
     /** Whether critical or high events are being accepted in this process now (JobSignal). */
     private readonly urgentIncoming: () => boolean,
+    /** The SQLite log's restart, which asks bulk writes to wait (JobSignal.bulkWritesWait). */
+    private readonly logRestart: { waiting: () => boolean; over: (ms: number) => Promise<void> } = {
+      waiting: () => false,
+      over: async () => {},
+    },
   ) {}
 
   /** A wake-up that may bring urgent work: a critical or high job, or one of any lane (a reclaim). */
@@ -76,8 +83,14 @@ export class UrgentGate {
       const now = performance.now();
       // Held by a young batch only: until it is no longer young.
       const end = this.urgentOnItsWay() ? until : Math.min(until, this.freshUntil);
-      if (end <= now) return;
+      if (end <= now) break;
       await this.openedOr(end - now);
+    }
+    const restartUntil = performance.now() + LOG_RESTART_HOLD_MS;
+    while (this.logRestart.waiting() && !stopping()) {
+      const left = restartUntil - performance.now();
+      if (left <= 0) return;
+      await this.logRestart.over(left);
     }
   }
 

@@ -119,6 +119,10 @@ export class Worker {
   private readonly gate = new UrgentGate(
     () => this.inFlight.critical + this.inFlight.high,
     () => this.options.signal.urgentIncoming(),
+    {
+      waiting: () => this.options.signal.bulkWritesWait(),
+      over: (ms) => this.options.signal.bulkWritesMayGo(ms),
+    },
   );
   /** A bulk batch's yield point (JobContext.yieldToUrgent). */
   private readonly yieldToUrgent = () => this.gate.pass(() => this.stopping);

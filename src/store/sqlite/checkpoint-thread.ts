@@ -1,7 +1,7 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { urgentWorkActive } from '../../queue/signal.ts';
+import { askBulkWritesToWait, urgentWorkActive } from '../../queue/signal.ts';
 import {
   CHECKPOINT_POLICY,
   type CheckpointPolicy,
@@ -50,6 +50,7 @@ function untilUrgentWorkRests(deadline: number): void {
 const log: LogCopying = {
   copy: () => checkpoint.get() as CheckpointResult,
   copyLocked: () => lock.run(() => checkpoint.get()),
+  askBulkToWait: (wait) => askBulkWritesToWait(urgentWork, wait),
   urgentActive: () => urgentWorkActive(urgentWork),
   untilUrgentRests: untilUrgentWorkRests,
   now: () => performance.now(),

@@ -1,3 +1,4 @@
+import { askBulkWritesToWait } from '../../queue/signal.ts';
 import { superviseThread } from '../../shared/supervised-thread.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { CheckpointPolicy } from './checkpoint-policy.ts';
@@ -14,8 +15,8 @@ export interface CheckpointThread {
 /**
  * Starts the thread that checkpoints `file` in the background (see checkpoint-policy.ts). The
  * store's connections must be opened with `checkpoints: 'background'` and share `writeLock`;
- * `urgentWork` is the process's JobSignal counters (`incomingCounter`), which the log's restarts
- * step aside for. A thread that dies is restarted; meanwhile the writers' backstop keeps the log
+ * `urgentWork` is the process's JobSignal counters (`incomingCounter`): the log's restarts
+ * step aside for urgent work there, and ask the bulk lane to wait there. A thread that dies is restarted; meanwhile the writers' backstop keeps the log
  * bounded.
  */
 export async function startCheckpointThread(
@@ -30,6 +31,8 @@ export async function startCheckpointThread(
     entry: ENTRY,
     workerData: { file, writeLock, urgentWork, policy },
     logger,
+    // A thread that died while it asked the bulk lane to wait would have it wait at every step.
+    onExit: () => askBulkWritesToWait(urgentWork, false),
   });
   return {
     stop: () => supervised.stop({ type: 'stop' } satisfies ToCheckpointThread, STOP_GRACE_MS),

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { forgetRunningUrgentJobs, JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
+import {
+  askBulkWritesToWait,
+  forgetRunningUrgentJobs,
+  JobSignal,
+  urgentWorkActive,
+} from '../../../src/queue/signal.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 describe('JobSignal: urgent work on its way', () => {
@@ -55,5 +60,27 @@ describe('JobSignal: urgent work on its way', () => {
     expect(urgentWorkActive(counters)).toBe(true);
     threads[0]!.urgentJobsRunning(-1);
     expect(urgentWorkActive(counters)).toBe(false);
+  });
+
+  it('asks the bulk lane of every thread to wait for the log, which is not urgent work, and wakes it when it may go', async () => {
+    const api = new JobSignal(JobSignal.createIncoming(1));
+    const counters = api.incomingCounter;
+    const thread = new JobSignal(counters, JobSignal.runningSlot(0));
+    askBulkWritesToWait(counters, true);
+    expect(thread.bulkWritesWait()).toBe(true);
+    expect(urgentWorkActive(counters)).toBe(false);
+    // The thread's running jobs have a slot of their own.
+    thread.urgentJobsRunning(1);
+    expect(thread.bulkWritesWait()).toBe(true);
+    thread.urgentJobsRunning(-1);
+    const started = performance.now();
+    const mayGo = thread.bulkWritesMayGo(10_000);
+    askBulkWritesToWait(counters, false);
+    await mayGo;
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(thread.bulkWritesWait()).toBe(false);
+    // Not asked: answers at once.
+    await thread.bulkWritesMayGo(10_000);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
