@@ -115,7 +115,12 @@ function copiedToTheEnd(log: LogCopying, policy: CheckpointPolicy): boolean {
       const after = log.copy();
       // Fewer pages than before: a writer has restarted the log already.
       if (after.log < before.log) return true;
-      if (after.log === before.log && after.checkpointed === after.log) return true;
+      if (after.log === before.log) {
+        if (after.checkpointed === after.log) return true;
+        // Nothing new, yet not all copied: a reader still needs the log's end. Passes would spin
+        // until it is done; the lock's pass (which waits for it) takes over.
+        return false;
+      }
       before = after;
     }
     return false;

@@ -151,6 +151,18 @@ describe('copyLog with the bulk lane asked to wait (quietMs)', () => {
     expect(passes.filter((p) => p.locked)).toHaveLength(1);
   });
 
+  it('stops asking at once when a reader keeps the end of the log from being copied', () => {
+    const fake = fakeLog({ logPages: 1000 });
+    const copy = fake.log.copy.bind(fake.log);
+    fake.log.copy = () => ({ ...copy(), checkpointed: 900 });
+    expect(copyLog(fake.log, QUIET)).toBe(true);
+    expect(fake.asked).toEqual([
+      { at: 5, wait: true },
+      { at: 15, wait: false },
+    ]);
+    expect(fake.passes.filter((p) => p.locked)).toHaveLength(1);
+  });
+
   it('never asks for a short log, nor with quietMs 0', () => {
     const short = fakeLog({ logPages: 999 });
     expect(copyLog(short.log, QUIET)).toBe(false);
