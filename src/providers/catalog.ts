@@ -438,3 +438,12 @@ export const PROVIDERS: Readonly<Record<string, ProviderDefinition>> = Object.fr
     retargets: endpointMoved,
   },
 });
+
+/**
+ * The provider named `name`, or undefined. A name from a request body is looked up as an own key
+ * only: `PROVIDERS["__proto__"]` or `PROVIDERS["constructor"]` would otherwise answer with
+ * Object.prototype's members, taken for a provider definition (a 500 instead of a 400).
+ */
+export function providerDefinition(name: string): ProviderDefinition | undefined {
+  return Object.hasOwn(PROVIDERS, name) ? PROVIDERS[name] : undefined;
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ProviderConfigError } from '../../channels/port.ts';
-import { PROVIDERS, type ProviderDefinition } from '../../providers/catalog.ts';
+import { PROVIDERS, type ProviderDefinition, providerDefinition } from '../../providers/catalog.ts';
 import { SANDBOX } from '../../providers/clients.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import { restoreSecretConfig, splitSecretConfig } from '../../providers/secret-config.ts';
@@ -21,7 +21,7 @@ type Fields = Record<string, unknown>;
 const validators = new Map<string, { config: Validator<unknown>; credentials: Validator<unknown> }>();
 function providerValidators(provider: string) {
   let found = validators.get(provider);
-  const definition = PROVIDERS[provider];
+  const definition = providerDefinition(provider);
   if (!found && definition) {
     found = {
       config: compileValidator(definition.config),
@@ -35,7 +35,7 @@ function providerValidators(provider: string) {
 /** The provider exists and serves the channel: otherwise the body names something that is not there (400). */
 function providerDetails(body: IntegrationBody): ErrorDetail[] {
   if (body.provider === SANDBOX) return [];
-  const definition = PROVIDERS[body.provider];
+  const definition = providerDefinition(body.provider);
   if (!definition) {
     const known = [SANDBOX, ...Object.keys(PROVIDERS)].join(', ');
     return [{ path: 'provider', message: `is not a known provider (known: ${known})` }];
@@ -197,7 +197,7 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       if (unknown.length > 0) throw validationError(unknown);
       const unusable = settingsDetails(body, existing?.sealedCredentials != null);
       if (unusable.length > 0) throw unprocessableFields(unusable);
-      const definition = PROVIDERS[body.provider];
+      const definition = providerDefinition(body.provider);
       let config = body.config ?? {};
       let sealedCredentials = existing?.sealedCredentials ?? null;
       if (body.credentials !== undefined)
