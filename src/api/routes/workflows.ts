@@ -495,6 +495,9 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
     },
     async (request) => {
       const { key } = request.params as { key: string };
+      // A key the rules refuse is never looked up: the kill switch below reads the stored workflow by it.
+      const refused = request.validationError as (Error & { validationContext?: string }) | undefined;
+      if (refused && refused.validationContext !== 'body') throw refused;
       const definition = await checkedPut(request).catch(async (error: unknown) => {
         // The kill switch works on a workflow stored before a rule it breaks (workflow-pause.ts).
         if (!(error instanceof ApiError) || error.errorCode !== 'validation_failed') throw error;
