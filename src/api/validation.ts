@@ -193,6 +193,12 @@ function schemaValidator(
       const problem = findJsonProblem(data, { schema });
       if (problem) return { error: validationError([problem], where) };
     }
+    // A query value is text no store can keep or compare either when it holds a NUL (`?category=%00`):
+    // PostgreSQL refuses it in any parameter, so it is a 400 naming the field before any read.
+    if (part === 'querystring') {
+      const problem = findJsonProblem(data);
+      if (problem) return { error: validationError([problem], where) };
+    }
     let input = data;
     // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
     if (part === 'body' && (data === undefined || data === null)) input = {};
