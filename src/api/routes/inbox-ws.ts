@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { eventText } from '../../inbox/event-text.ts';
 import { inboxItemView } from '../../inbox/item-view.ts';
 import { type InboxEvent, openInboxSession } from '../../inbox/session.ts';
-import { ID_MAX_LENGTH } from '../../ingest/fields.ts';
+import { ID_CHARACTERS_MESSAGE, ID_MAX_LENGTH, ID_PATTERN } from '../../ingest/fields.ts';
 import { type VerifiedSubscriberToken, verifySubscriberToken } from '../../security/subscriber-token.ts';
 import { TimeSlices } from '../../shared/time-slices.ts';
 import { emitInboxRead, emitInboxReads } from '../../webhooks/api-events.ts';
@@ -69,6 +69,8 @@ type ClientMessage =
   | { type: 'read-all' }
   | { type: 'auth'; token: string };
 
+const ITEM_ID = new RegExp(ID_PATTERN);
+
 /** A client message, checked; or what is wrong with it. */
 function parseClientMessage(data: string): ClientMessage | { error: string; path: string } {
   let value: unknown;
@@ -86,6 +88,9 @@ function parseClientMessage(data: string): ClientMessage | { error: string; path
       const { itemId } = message;
       if (typeof itemId !== 'string' || itemId.length === 0 || itemId.length > ID_MAX_LENGTH)
         return { error: `must be an inbox item id (1–${ID_MAX_LENGTH} characters)`, path: 'itemId' };
+      // The id rule of the HTTP routes' {itemId}: a NUL would otherwise reach the store (PostgreSQL
+      // refuses it in any text parameter, and the action failed as if the store were down).
+      if (!ITEM_ID.test(itemId)) return { error: ID_CHARACTERS_MESSAGE, path: 'itemId' };
       return { type: message.type, itemId };
     }
     case 'read-all':
