@@ -1,16 +1,23 @@
 import type { FeedbackEvent } from './events.ts';
 
-/** Twilio error codes that say the number cannot receive texts at all: a hard bounce. */
-const DEAD_NUMBER_CODES: Readonly<Record<string, string>> = {
+/**
+ * Twilio error codes that say the number cannot receive texts at all: a hard bounce. Both tables
+ * have no prototype: `ErrorCode=constructor` is a code like any other, not a dead number.
+ */
+const DEAD_NUMBER_CODES: Readonly<Record<string, string>> = codes({
   '30005': 'unknown destination handset',
   '30006': 'landline or unreachable carrier',
   '21211': 'invalid To number',
   '21614': 'To number is not a mobile number',
-};
+});
 /** Codes of a phone that may come back (switched off, out of coverage): a soft bounce. */
-const UNREACHABLE_CODES: Readonly<Record<string, string>> = {
+const UNREACHABLE_CODES: Readonly<Record<string, string>> = codes({
   '30003': 'unreachable destination handset',
-};
+});
+
+function codes(table: Record<string, string>): Readonly<Record<string, string>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, string>, table));
+}
 
 /**
  * Twilio's opt-out keywords (Advanced Opt-Out defaults, case-insensitive, the whole body): the

@@ -4,6 +4,7 @@ import { fallbackAfterSettled } from '../pipeline/fallback-timers.ts';
 import type { JobSignal } from '../queue/signal.ts';
 import { unseal } from '../security/secrets.ts';
 import type { IntegrationRecord, MessageRecord } from '../shared/model.ts';
+import { unstorableText } from '../shared/storable-text.ts';
 import type { JobSpec, Store } from '../store/port.ts';
 import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -234,6 +235,7 @@ export class ProviderWebhooks {
       return typeof token === 'string' && verifyTwilioSignature(token, request.url, params, signature);
     });
     if (verified.length === 0) throw unsigned(id, 'X-Twilio-Signature does not match the auth token and URL');
+    refuseUnstorable(params.flatMap(([name, value]) => [[name, name] as const, [name, value] as const]));
     await this.applyFor(verified, twilioEvents(form), now);
     return { status: 200, contentType: 'text/xml', body: EMPTY_TWIML };
   }
@@ -262,7 +264,9 @@ export class ProviderWebhooks {
         id,
         'the ECDSA signature does not verify with credentials.webhookVerificationKey (set it to the key SendGrid shows)',
       );
-    const events = sendgridEvents(request.body.toString('utf8'));
+    const text = request.body.toString('utf8');
+    refuseUnstorable(jsonStrings(text));
+    const events = sendgridEvents(text);
     if (events === null)
       throw new ApiError('validation_failed', 'the body must be a JSON array of SendGrid events', [
         { path: 'body', message: 'must be a JSON array' },
@@ -339,5 +343,42 @@ export class ProviderWebhooks {
         };
       }
     }
+  }
+}
+
+/**
+ * A signed callback is still input: a value no store can keep (a NUL, which PostgreSQL refuses in
+ * any text parameter, or an unpaired surrogate) is a 400 naming where it is, before any of it is
+ * looked up or written. No provider sends one; a tenant signing callbacks with its own integration's
+ * secret can.
+ */
+function refuseUnstorable(values: Iterable<readonly [path: string, text: string]>): void {
+  for (const [path, text] of values) {
+    const problem = unstorableText(text);
+    if (problem !== null)
+      throw new ApiError('validation_failed', `body ${path} ${problem}`, [{ path, message: problem }]);
+  }
+}
+
+/** Every key and string of a JSON text, with its path (nothing for text that is not JSON). */
+function* jsonStrings(text: string): Generator<readonly [string, string]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return;
+  }
+  const stack: [string, unknown][] = [['', parsed]];
+  while (stack.length > 0) {
+    const [path, node] = stack.pop()!;
+    if (typeof node === 'string') yield [path || '(root)', node];
+    else if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--) stack.push([`${path}[${i}]`, node[i]]);
+    } else if (typeof node === 'object' && node !== null)
+      for (const [key, value] of Object.entries(node)) {
+        const at = path ? `${path}.${key}` : key;
+        yield [at, key];
+        stack.push([at, value]);
+      }
   }
 }

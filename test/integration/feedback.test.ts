@@ -182,6 +182,40 @@ describe('Twilio status callbacks and STOP', () => {
     expect(next).toMatchObject({ status: 'suppressed', reason: 'bad_address' });
   });
 
+  it('a signed callback holding a NUL is a 400 naming the parameter, and changes nothing', async () => {
+    const sent = await send('alert', { subscriberId: 'tw-nul', phone: '+15557770009' });
+    for (const [name, form] of [
+      ['MessageSid', { MessageSid: `${sent.providerMessageId}\u0000`, MessageStatus: 'delivered' }],
+      ['ErrorCode', { MessageSid: sent.providerMessageId, MessageStatus: 'failed', ErrorCode: '\u0000' }],
+    ] as const) {
+      const answer = await twilioCallback(form);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(400);
+      expect(answer.body.error.details).toEqual([
+        { path: name, message: 'must not contain NUL (\\u0000) characters' },
+      ]);
+    }
+    expect((await message(sent.messageId)).status).toBe('sent');
+  });
+
+  it('an ErrorCode named like an Object.prototype member is an unknown code: no bounce of the number', async () => {
+    const sent = await send('alert', { subscriberId: 'tw-proto', phone: '+15557770010' });
+    const answer = await twilioCallback({
+      MessageSid: sent.providerMessageId,
+      MessageStatus: 'undelivered',
+      ErrorCode: 'constructor',
+      To: '+15557770010',
+    });
+    expect(answer.status).toBe(200);
+    const bounced = await message(sent.messageId);
+    expect(bounced).toMatchObject({
+      status: 'bounced',
+      reason: 'provider_rejected',
+      lastError: 'Twilio constructor',
+    });
+    const next = await send('alert', { subscriberId: 'tw-proto' }, 2);
+    expect(next.status).toBe('sent');
+  });
+
   it('STOP opts the number out of SMS (next text suppressed), START opts it back in', async () => {
     const phone = '+15557770003';
     expect((await send('alert', { subscriberId: 'tw-3', phone })).status).toBe('sent');
@@ -745,6 +779,13 @@ describe('SendGrid event webhook', () => {
         expect(stale.status).toBe(401);
         expect(stale.body.error.message).toMatch(/X-Twilio-Email-Event-Webhook-Timestamp/);
       }
+      expect((await message(sent.messageId)).status).toBe('sent');
+      // Signed, but holding a value no store keeps (a NUL: a 500 on PostgreSQL before): a 400 naming it.
+      const nul = await post([{ ...delivered, tidings_message_id: `${sent.messageId}\u0000` }]);
+      expect(nul.status, JSON.stringify(nul.body)).toBe(400);
+      expect(nul.body.error.details).toEqual([
+        { path: '[0].tidings_message_id', message: 'must not contain NUL (\\u0000) characters' },
+      ]);
       expect((await message(sent.messageId)).status).toBe('sent');
       expect((await post([delivered])).status).toBe(200);
       expect((await message(sent.messageId)).status).toBe('delivered');
