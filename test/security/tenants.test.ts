@@ -134,6 +134,23 @@ describe('Tenant API (operators)', () => {
     expect((await server.call('POST', '/v1/tenants/ten_nope/keys', {}, asOperator)).status).toBe(404);
   });
 
+  it('lists keys as the lists that are always one page do: any cursor or other parameter is a 400 naming it', async () => {
+    for (const [query, path] of [
+      ['cursor=garbage', 'cursor'],
+      ['cursor=%00', 'cursor'],
+      ['limit=5', 'limit'],
+      ['foo=1', 'foo'],
+    ]) {
+      const answer = await server.call('GET', `/v1/tenants/default/keys?${query}`, undefined, asOperator);
+      expect(answer.status, `${query}: ${JSON.stringify(answer.body)}`).toBe(400);
+      expect(answer.body.error.details.map((d: { path: string }) => d.path)).toEqual([path]);
+    }
+    // An empty parameter is one not sent.
+    expect((await server.call('GET', '/v1/tenants/default/keys?cursor=', undefined, asOperator)).status).toBe(
+      200,
+    );
+  });
+
   it('refuses tenant keys and no key on the operator routes, and the operator key on tenant routes', async () => {
     for (const auth of [server.key, null, 'op_wrong_0123456789abcdef0123456789abcdef']) {
       const answer = await server.call('POST', '/v1/tenants', { name: 'Sneaky' }, { auth });

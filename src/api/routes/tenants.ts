@@ -6,7 +6,7 @@ import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { CURSOR_MAX_LENGTH, pageOf, readCursor } from '../cursors.ts';
+import { CURSOR_MAX_LENGTH, OnePageQuery, pageOf, readCursor, refuseCursor } from '../cursors.ts';
 import { notFound } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
@@ -101,9 +101,11 @@ export async function tenantRoutes(
 
   app.get(
     '/v1/tenants/:tenantId/keys',
-    { config: operatorOnly, schema: { params: TenantParams } },
+    { config: operatorOnly, schema: { params: TenantParams, querystring: OnePageQuery } },
     async (request) => {
       const { tenantId } = request.params as Static<typeof TenantParams>;
+      // Always one page, like a tenant's integrations: any cursor or other parameter is a 400.
+      refuseCursor((request.query as Static<typeof OnePageQuery>).cursor);
       if (!(await store.tenantExists(tenantId))) throw notFound('tenant', tenantId);
       return { items: (await store.listApiKeys(tenantId)).map(keyView), nextCursor: null };
     },
