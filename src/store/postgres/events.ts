@@ -1,4 +1,5 @@
 import type { PersonalData } from '../../security/personal-data.ts';
+import type { EventInput, EventRecord } from '../../shared/model.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import { eventInputByReference, sealInlineSubscribers } from '../personal-fields.ts';
 import {
@@ -10,6 +11,25 @@ import {
 } from '../port.ts';
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
+
+// JSONB keeps an object's keys in an order of its own (shorter keys first), not the order they
+// were sent in: an event's data is kept as its JSON text inside the payload, so GET
+// /v1/events/{id} and templates that loop over an object see its keys as sent, as on SQLite.
+// Nothing in SQL reads the data; payloads stored before this hold it as an object, read as is.
+
+/** The event's input as stored: its data as JSON text. */
+function storedInput(input: EventInput): EventInput {
+  if (input.data === undefined) return input;
+  return { ...input, data: JSON.stringify(input.data) as unknown as EventInput['data'] };
+}
+
+/** An event row with its data read back from JSON text. */
+function toStoredEvent(row: EventRow): EventRecord {
+  const event = toEvent(row);
+  const data: unknown = event.payload.data;
+  if (typeof data !== 'string') return event;
+  return { ...event, payload: { ...event.payload, data: JSON.parse(data) as EventInput['data'] } };
+}
 
 /**
  * A tenant's ($1) events stored with the cancellation key $2, read through
@@ -47,7 +67,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
         return {
           tenantId: e.tenantId,
           id: e.id,
-          input: eventInputByReference(e.input),
+          input: storedInput(eventInputByReference(e.input)),
           idempotencyKey: e.idempotencyKey,
           payloadHash: e.payloadHash,
           now: e.now,
@@ -73,7 +93,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
         tenantId,
         id,
       ]);
-      return rows[0] ? toEvent(rows[0]) : null;
+      return rows[0] ? toStoredEvent(rows[0]) : null;
     },
     async purgeIdempotencyKeys(before, limit) {
       const result = await run(
@@ -137,7 +157,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
            JOIN events e ON e.tenant_id = k.tenant_id AND e.id = k.id`,
         [refs.map((r) => r.tenantId), refs.map((r) => r.id)],
       );
-      return rows.map(toEvent);
+      return rows.map(toStoredEvent);
     },
     async cancelledEvents(tenantId, ids) {
       if (ids.length === 0) return [];

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledMessages } from '../helpers/messages.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// API.md: "JSON in and out". An event's data comes back, and reaches its templates, with its
+// keys in the order they were sent, on both stores. PostgreSQL's JSONB keeps an object's keys in
+// an order of its own (shorter keys first), so the same event rendered differently there.
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('event data keeps its key order', () => {
+  it('in the event view and in what its templates render', async () => {
+    const put = await server.call('PUT', '/v1/workflows/data-order', {
+      channels: [
+        {
+          channel: 'in_app',
+          template: { title: 'order', body: '{% for p in data.lines %}{{ p[0] }}={{ p[1] }};{% endfor %}' },
+        },
+      ],
+    });
+    expect(put.status).toBe(200);
+    const data = { lines: { zeta: 1, alpha: 2, mid: 3, b: 4 }, z: true, a: { y: 1, x: 2 } };
+    const posted = await server.call('POST', '/v1/events', {
+      workflow: 'data-order',
+      to: ['order_u1'],
+      data,
+    });
+    expect(posted.status).toBe(202);
+
+    const view = await server.call('GET', `/v1/events/${posted.body.eventId}`);
+    expect(view.status).toBe(200);
+    expect(JSON.stringify(view.body.data)).toBe(JSON.stringify(data));
+
+    const [message] = await settledMessages(server, [posted.body.eventId], 1);
+    expect(message.status).toBe('delivered');
+    expect(message.content.body).toBe('zeta=1;alpha=2;mid=3;b=4;');
+  });
+});
