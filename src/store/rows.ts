@@ -87,7 +87,9 @@ class StoredSubscriber implements SubscriberRecord {
     this.phoneHash = row.phone_hash;
     this.locale = row.locale;
     this.timezone = row.timezone;
-    this.data = fromJson(row.data);
+    // PostgreSQL keeps the data as its JSON text, a JSONB string (postgres/ordered-json.ts).
+    const data: unknown = fromJson(row.data);
+    this.data = (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
     this.createdAt = row.created_at;
     this.updatedAt = row.updated_at;
     this.#personal = personal;

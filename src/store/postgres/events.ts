@@ -11,19 +11,14 @@ import {
 } from '../port.ts';
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
+import { withDataText } from './ordered-json.ts';
 
-// JSONB keeps an object's keys in an order of its own (shorter keys first), not the order they
-// were sent in: an event's data is kept as its JSON text inside the payload, so GET
-// /v1/events/{id} and templates that loop over an object see its keys as sent, as on SQLite.
-// Nothing in SQL reads the data; payloads stored before this hold it as an object, read as is.
-
-/** The event's input as stored: its data as JSON text. */
+/** An event's input as stored: its data as JSON text (ordered-json.ts). */
 function storedInput(input: EventInput): EventInput {
-  if (input.data === undefined) return input;
-  return { ...input, data: JSON.stringify(input.data) as unknown as EventInput['data'] };
+  return withDataText(input);
 }
 
-/** An event row with its data read back from JSON text. */
+/** An event row with its data read back from JSON text (ordered-json.ts). */
 function toStoredEvent(row: EventRow): EventRecord {
   const event = toEvent(row);
   const data: unknown = event.payload.data;
@@ -71,7 +66,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
           idempotencyKey: e.idempotencyKey,
           payloadHash: e.payloadHash,
           now: e.now,
-          inlineSubscribers: sealInlineSubscribers(personal, e.inlineSubscribers),
+          inlineSubscribers: sealInlineSubscribers(personal, e.inlineSubscribers).map(withDataText),
           subscriberIds: e.subscriberIds,
           job: e.job,
         };

@@ -5,6 +5,7 @@ import { sealSubscriberPatch } from '../personal-fields.ts';
 import type { ListingStore, TopicRecord } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import { run, transaction } from './client.ts';
+import { withDataText } from './ordered-json.ts';
 import { UPSERT_SUBSCRIBER } from './subscribers.ts';
 
 type TopicRow = { key: string; name: string | null; created_at: number };
@@ -52,7 +53,7 @@ export function postgresListingStore(pool: pg.Pool, personal: PersonalData): Lis
           const { rows } = await client.query<SubscriberRow>(UPSERT_SUBSCRIBER, [
             tenantId,
             id,
-            JSON.stringify(sealSubscriberPatch(personal, patch)),
+            JSON.stringify(withDataText(sealSubscriberPatch(personal, patch))),
             now,
           ]);
           out[i] = asSubscriber(rows[0]!);

@@ -3,14 +3,16 @@ import { sealSubscriberPatch } from '../personal-fields.ts';
 import type { SubscriberStore } from '../port.ts';
 import { type SubscriberRow, toSubscriber } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
+import { withDataText } from './ordered-json.ts';
 
 // Fields present in the patch are set (null clears one); absent fields are kept.
-// Email and phone arrive sealed, with their hashes (src/store/personal-fields.ts).
+// Email and phone arrive sealed, with their hashes (src/store/personal-fields.ts); data as its
+// JSON text (ordered-json.ts), or an object.
 export const UPSERT_SUBSCRIBER = `INSERT INTO subscribers AS cur (tenant_id, id, email, phone, email_hash, phone_hash,
     locale, timezone, data, created_at, updated_at)
   VALUES ($1, $2, $3::jsonb->>'email', $3::jsonb->>'phone', $3::jsonb->>'emailHash', $3::jsonb->>'phoneHash',
           $3::jsonb->>'locale', $3::jsonb->>'timezone',
-          CASE WHEN jsonb_typeof($3::jsonb->'data') = 'object' THEN $3::jsonb->'data' ELSE '{}' END, $4, $4)
+          CASE WHEN jsonb_typeof($3::jsonb->'data') IN ('object', 'string') THEN $3::jsonb->'data' ELSE '{}' END, $4, $4)
   ON CONFLICT (tenant_id, id) DO UPDATE SET
     email = CASE WHEN $3::jsonb ? 'email' THEN excluded.email ELSE cur.email END,
     phone = CASE WHEN $3::jsonb ? 'phone' THEN excluded.phone ELSE cur.phone END,
@@ -37,7 +39,7 @@ export function postgresSubscriberStore(db: Queryable, personal: PersonalData): 
       const { rows } = await run<SubscriberRow>(db, UPSERT_SUBSCRIBER, [
         tenantId,
         id,
-        JSON.stringify(sealSubscriberPatch(personal, patch)),
+        JSON.stringify(withDataText(sealSubscriberPatch(personal, patch))),
         now,
       ]);
       return asSubscriber(rows[0]!);
