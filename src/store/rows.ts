@@ -54,6 +54,16 @@ export interface SubscriberRow {
 }
 
 /**
+ * A `data` column (a subscriber's, a message's): PostgreSQL keeps it as its JSON text, a JSONB
+ * string, so its keys come back in the order they were sent (postgres/ordered-json.ts); data is
+ * always an object, so a string read is that text.
+ */
+function dataAsSent(column: JsonColumn): Record<string, unknown> {
+  const data: unknown = fromJson(column);
+  return (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
+}
+
+/**
  * A subscriber as the store hands it out. Email and phone are opened when first read, not when
  * the row is loaded: a delivery that only checks whether an address exists, or sends in-app,
  * decrypts nothing (a sealed value is non-empty exactly when the address is). A class, so the
@@ -87,9 +97,7 @@ class StoredSubscriber implements SubscriberRecord {
     this.phoneHash = row.phone_hash;
     this.locale = row.locale;
     this.timezone = row.timezone;
-    // PostgreSQL keeps the data as its JSON text, a JSONB string (postgres/ordered-json.ts).
-    const data: unknown = fromJson(row.data);
-    this.data = (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
+    this.data = dataAsSent(row.data);
     this.createdAt = row.created_at;
     this.updatedAt = row.updated_at;
     this.#personal = personal;
@@ -285,7 +293,7 @@ export function toMessage(row: MessageRow): MessageRecord {
     status: row.status as MessageStatus,
     provider: row.provider,
     content: fromJson(row.content),
-    data: fromJson(row.data),
+    data: dataAsSent(row.data),
     timeline: fromJson(row.timeline),
     eventAt: row.event_at,
     createdAt: row.created_at,

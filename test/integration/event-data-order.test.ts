@@ -41,8 +41,16 @@ describe('event data keeps its key order', () => {
     expect(JSON.stringify(view.body.data)).toBe(JSON.stringify(data));
 
     const [message] = await settledMessages(server, [posted.body.eventId], 1);
-    expect(message.status).toBe('delivered');
+    expect([message.status, message.lastError]).toEqual(['delivered', null]);
     expect(message.content.body).toBe('zeta=1;alpha=2;mid=3;b=4;');
+
+    // The inbox item keeps the event's data, in the same order.
+    const token = (await server.call('POST', '/v1/subscribers/order_u1/token')).body.token;
+    const inbox = await server.call('GET', '/v1/inbox', undefined, { auth: token });
+    expect(inbox.status).toBe(200);
+    expect(inbox.body.items.map((item: { data: unknown }) => JSON.stringify(item.data))).toEqual([
+      JSON.stringify(data),
+    ]);
   });
 
   it("in a subscriber's profile, however it was written, and in what templates render", async () => {

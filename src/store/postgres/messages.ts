@@ -33,6 +33,7 @@ import { type Queryable, run, transaction } from './client.ts';
 import { writeDigests } from './digests.ts';
 import { logInboxChanges } from './inbox.ts';
 import { changeOpenPartsFrom, insertJobsFrom, jobsParam, partsParam } from './jobs.ts';
+import { asJsonText } from './ordered-json.ts';
 import { MESSAGE_BYTES, sizedPage } from './sized-page.ts';
 
 /**
@@ -118,7 +119,7 @@ async function insertMessages(
     status: r.status,
     provider: r.provider,
     content: r.content,
-    data: r.data,
+    data: r.data !== null && typeof r.data === 'object' ? asJsonText(r.data) : r.data,
     timeline: r.timeline,
     event_at: r.eventAt,
     created_at: r.createdAt,
