@@ -17,6 +17,7 @@ import {
   TemplateCompileError,
 } from '../templates/render.ts';
 import { framed } from './deliver.ts';
+import { type LinkKeys, templateLinks } from './links.ts';
 import { PreviewPacing } from './preview-pacing.ts';
 import { recipientLocale, subscriberScope } from './recipient-render.ts';
 import { variantIndex } from './variants.ts';
@@ -43,6 +44,8 @@ export interface PreviewInput {
   now: number;
   /** Per email step with a layout: its current version (null when it is gone). */
   layouts: ReadonlyMap<number, LayoutRecord | null>;
+  /** Where `{{ links.unsubscribe }}` and `{{ links.preferences }}` point, signed as a send signs them. */
+  links?: LinkKeys;
 }
 
 /**
@@ -108,6 +111,18 @@ export async function previewWorkflow(
 ): Promise<PreviewChannel[]> {
   const { workflow, subscriber } = input;
   const scope: RenderScope = { data: input.data, subscriber: subscriberScope(subscriber), actor: null };
+  // The links a send's templates see (deliver.ts), each signed only when a template reads it.
+  scope.links = templateLinks(
+    input.links,
+    {
+      tenantId: workflow.tenantId,
+      subscriberId: subscriber.id,
+      subscriberCreatedAt: subscriber.createdAt,
+      workflow: workflow.key,
+      category: workflow.definition.category,
+    },
+    input.now,
+  );
   if (digestsOneEvent(workflow)) {
     // A send of this one event is a digest of it at the window's close: `count` 1, `events` its data.
     const { count, events } = digestScope([{ id: 'preview', createdAt: input.now, data: input.data }]);

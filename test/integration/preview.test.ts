@@ -120,6 +120,42 @@ describe('workflow preview', () => {
     }
   });
 
+  it('renders links.unsubscribe and links.preferences as the send does, not as empty text', async () => {
+    // Found by the API.md audit: the preview's scope had no `links`, so a footer's unsubscribe and
+    // preference links rendered "" in the preview and as URLs in the send.
+    await server.call('PUT', '/v1/workflows/prev_links', {
+      category: 'news',
+      channels: [
+        {
+          channel: 'email',
+          template: {
+            subject: 'News',
+            html: '<a href="{{ links.unsubscribe }}">u</a> <a href="{{ links.preferences }}">p</a>',
+          },
+        },
+      ],
+    });
+    const preview = await server.call('POST', '/v1/workflows/prev_links/preview', {
+      subscriberId: 'prev_es',
+      data: {},
+    });
+    expect(preview.status).toBe(200);
+    const html: string = preview.body.channels[0].content.html;
+    const links = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]);
+    expect(links[0]).toMatch(/^http:\/\/[^/]+\/v1\/unsubscribe\/[\w.-]+$/);
+    expect(links[1]).toMatch(/^http:\/\/[^/]+\/v1\/preferences-page\?token=[\w.-]+$/);
+
+    const posted = await server.call('POST', '/v1/events', {
+      workflow: 'prev_links',
+      to: ['prev_es'],
+      data: {},
+    });
+    const [sent] = await settledMessages(server, [posted.body.eventId], 1);
+    // The same unsubscribe link (its token names the same subscriber and category).
+    expect(sent.content.html).toContain(`href="${links[0]}"`);
+    expect(sent.content.html).toContain(`href="${links[1]!.split('?')[0]}?token=`);
+  });
+
   it('renders for an unknown subscriber as a send would (empty, and stored nowhere)', async () => {
     const unknown = await server.call('POST', '/v1/workflows/prev/preview', {
       subscriberId: 'nobody',

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { literalPushProblems } from '../../channels/push/template-rules.ts';
 import { displayNameProblem, Id, SubscriberFields } from '../../ingest/fields.ts';
+import type { LinkKeys } from '../../pipeline/links.ts';
 import { PreviewTooLarge, previewWorkflow } from '../../pipeline/preview.ts';
 import { PRESENCE_AWARE_CHANNELS } from '../../pipeline/skip-if-online.ts';
 import { DIGEST_WINDOW_MAX_MS, DIGEST_WINDOW_MIN_MS, digestWindowMs } from '../../policy/digest.ts';
@@ -522,6 +523,13 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
   // The API's own compiled templates (workers keep theirs): a preview renders as a send would.
   const templates = new TemplateCache();
   const previews = new TenantTurns('previews', PREVIEWS_WAITING);
+  // The keys the workers sign message links with (src/cli/worker-role.ts): a preview shows them as sent.
+  const previewLinks: LinkKeys = {
+    publicUrl: context.config.publicUrl,
+    unsubscribeKey: context.keys.unsubscribeSigning,
+    preferencesKey: context.keys.preferenceLinkSigning,
+    trackingKey: context.keys.trackingSigning,
+  };
   app.post('/v1/workflows/:key/preview', { schema: { params, body: PreviewBody } }, (request) =>
     previews.run(request.tenantId, () => preview(request)),
   );
@@ -554,6 +562,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
         locale: body.locale ?? null,
         defaultTimezone: settings.defaultTimezone,
         now,
+        links: previewLinks,
       });
       return { workflow: key, version: workflow.version, channels };
     } catch (error) {
