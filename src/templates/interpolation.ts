@@ -95,6 +95,7 @@ export function interpolate(
   html: boolean,
   memoryLimit: number,
   messages: Messages | null = null,
+  timeZone?: string,
 ): string | undefined {
   let out = '';
   let escaped = 0;
@@ -105,7 +106,7 @@ export function interpolate(
     }
     let text: string;
     if (isMessagePart(part)) {
-      const formatted = message(part, scope, messages);
+      const formatted = message(part, scope, messages, timeZone);
       if (formatted === undefined) return undefined;
       text = formatted;
     } else {
@@ -150,7 +151,12 @@ const NOT_PLAIN = Symbol('not a plain value');
  * anything that is not the plain case — no messages, an argument that is not a string, number or
  * boolean, a message that does not format — so LiquidJS renders it and reports what is wrong.
  */
-function message(part: MessagePart, scope: object, messages: Messages | null): string | undefined {
+function message(
+  part: MessagePart,
+  scope: object,
+  messages: Messages | null,
+  timeZone: string | undefined,
+): string | undefined {
   if (!messages) return undefined;
   const values: Record<string, string | number | boolean> = Object.create(null);
   for (const [name, path] of part.args) {
@@ -160,7 +166,7 @@ function message(part: MessagePart, scope: object, messages: Messages | null): s
     values[name] = value;
   }
   try {
-    return messages.format(part.key, values);
+    return messages.format(part.key, values, timeZone);
   } catch {
     return undefined;
   }

@@ -170,7 +170,7 @@ function relative(this: FilterThis, value: unknown): unknown {
 /** `t: count: 3, name: "Ada"`: LiquidJS hands named arguments over as [name, value] pairs. */
 function t(this: FilterThis, key: unknown, ...args: unknown[]): string {
   if (typeof key !== 'string') throw new FilterArgumentError('t: the message key must be a string');
-  const { messages } = localeOf(this);
+  const { messages, timeZone } = localeOf(this);
   if (!messages) throw new FilterArgumentError(`t: no messages here (message "${key}")`);
   const values: Record<string, unknown> = Object.create(null);
   for (const arg of args) {
@@ -179,7 +179,7 @@ function t(this: FilterThis, key: unknown, ...args: unknown[]): string {
     values[arg[0]] = arg[1];
   }
   try {
-    return messages.format(key, values as Record<string, string | number>);
+    return messages.format(key, values as Record<string, string | number>, timeZone);
   } catch (error) {
     throw new FilterArgumentError(`t: message "${key}": ${(error as Error).message.split('\n')[0]}`);
   }

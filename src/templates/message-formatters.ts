@@ -8,8 +8,28 @@ import type { Formatters } from 'intl-messageformat';
  */
 interface LocaleFormatters {
   numbers: WeakMap<object, Intl.NumberFormat>;
-  dates: WeakMap<object, Intl.DateTimeFormat>;
+  /** Per options object, per time zone ('' for none given). */
+  dates: WeakMap<object, Map<string, Intl.DateTimeFormat>>;
   plurals: Map<string, Intl.PluralRules>;
+}
+
+/**
+ * The recipient's time zone while one message formats (withTimeZone): a parsed message is shared by
+ * every recipient of a workflow version, and its formatters are fixed when it is parsed, so the
+ * zone its `date` and `time` arguments are shown in is read here. Formatting is synchronous, so
+ * nothing else runs between setting and restoring it.
+ */
+let currentZone: string | undefined;
+
+/** Runs `format` with `{x, date}` / `{x, time}` arguments shown in `timeZone` (an IANA name). */
+export function withTimeZone<T>(timeZone: string | undefined, format: () => T): T {
+  const before = currentZone;
+  currentZone = timeZone;
+  try {
+    return format();
+  } finally {
+    currentZone = before;
+  }
 }
 
 /** Locales kept at once: messages name few, and past this the cache starts over. */
@@ -49,12 +69,19 @@ export const MESSAGE_FORMATTERS: Formatters = {
       options ?? NO_OPTIONS,
       () => new Intl.NumberFormat(locales, options as Intl.NumberFormatOptions | undefined),
     ),
-  getDateTimeFormat: (locales, options) =>
-    keptFor(
+  getDateTimeFormat: (locales, options) => {
+    const byZone = keptFor(
       formattersOf(locales).dates,
       options ?? NO_OPTIONS,
-      () => new Intl.DateTimeFormat(locales, options),
-    ),
+      () => new Map<string, Intl.DateTimeFormat>(),
+    );
+    const timeZone = currentZone;
+    return keptFor(byZone, timeZone ?? '', () =>
+      timeZone === undefined
+        ? new Intl.DateTimeFormat(locales, options)
+        : new Intl.DateTimeFormat(locales, { ...options, timeZone }),
+    );
+  },
   getPluralRules: (locales, options) => {
     const type = options?.type ?? 'cardinal';
     return keptFor(formattersOf(locales).plurals, type, () => new Intl.PluralRules(locales, { type }));

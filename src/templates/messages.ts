@@ -14,7 +14,7 @@ import { IntlMessageFormat } from 'intl-messageformat';
 import { invalidKey } from '../shared/pattern-messages.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
 import { byCanonicalTag, byCanonicalTagToSave, languageOf } from './locale.ts';
-import { MESSAGE_FORMATTERS } from './message-formatters.ts';
+import { MESSAGE_FORMATTERS, withTimeZone } from './message-formatters.ts';
 
 /**
  * A workflow's `messages`: ICU MessageFormat strings per locale and key (API.md "Templates"),
@@ -92,14 +92,23 @@ export class MessageBook {
    * `selectordinal`, `number`) must be a number or a numeric string: ICU formats anything else as
    * "NaN" ("You have NaN items"), so it throws instead, and the render fails naming it.
    */
-  format(key: string, values: Record<string, string | number | boolean>): string {
+  format(key: string, values: Record<string, string | number | boolean>, timeZone?: string): string {
     const message = this.message(key);
     for (const name of countedArguments(message)) {
       const value = values[name];
       if (typeof value === 'number' ? !Number.isFinite(value) : !isNumeric(value))
         throw new Error(`argument "${name}" must be a number (it is counted), not ${JSON.stringify(value)}`);
     }
-    const formatted = message.format(values);
+    // A `date` or `time` argument is an instant as event data carries one: ISO 8601 text (which
+    // Intl alone reads as NaN, "Invalid time value") or epoch milliseconds, shown in the
+    // recipient's time zone like the `datetime` filter's.
+    const dated = datedArguments(message);
+    let given = values;
+    if (dated.length > 0) {
+      given = { ...values };
+      for (const name of dated) given[name] = instantArgument(name, values[name]);
+    }
+    const formatted = withTimeZone(timeZone, () => message.format(given));
     return Array.isArray(formatted) ? formatted.join('') : String(formatted);
   }
 
@@ -127,6 +136,38 @@ function countedArguments(message: IntlMessageFormat): readonly string[] {
     counted.set(message, names);
   }
   return names;
+}
+
+const dates = new WeakMap<IntlMessageFormat, readonly string[]>();
+
+/** The arguments a message shows as a date or a time, read once per message. */
+function datedArguments(message: IntlMessageFormat): readonly string[] {
+  let names = dates.get(message);
+  if (!names) {
+    const found = new Set<string>();
+    for (const element of elementsOf(message.getAst()))
+      if (isDateElement(element) || isTimeElement(element)) found.add(element.value);
+    names = [...found];
+    dates.set(message, names);
+  }
+  return names;
+}
+
+/** A `date`/`time` argument as epoch milliseconds: from a number, or ISO 8601 (or numeric) text. */
+function instantArgument(name: string, value: unknown): number {
+  const instant =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && value.length <= 64
+        ? isNumeric(value)
+          ? Number(value)
+          : Date.parse(value)
+        : Number.NaN;
+  if (!Number.isFinite(instant) || Number.isNaN(new Date(instant).getTime()))
+    throw new Error(
+      `argument "${name}" must be a date and time (ISO 8601, or epoch milliseconds), not ${JSON.stringify(value) ?? 'undefined'}`,
+    );
+  return instant;
 }
 
 function isNumeric(value: unknown): boolean {

@@ -265,7 +265,9 @@ function renderFieldsOnce(
   let size = 0;
   try {
     for (const [field, template, html, plain, engine] of compiled) {
-      const fast = plain && interpolate(plain, scope, html, LIMITS.memoryLimit, locale?.messages ?? null);
+      const fast =
+        plain &&
+        interpolate(plain, scope, html, LIMITS.memoryLimit, locale?.messages ?? null, locale?.timeZone);
       if (fast !== null && fast !== undefined) {
         size = checkSize(field, fast, size);
         out[field] = fast;

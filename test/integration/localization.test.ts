@@ -79,6 +79,36 @@ describe('localized workflows', () => {
     expect(none.body).toBe(`Total €1,234.50, ${when('en', 'UTC')}, 1,234,567.891`);
   });
 
+  it("shows a message's date and time arguments in the recipient's time zone, from ISO 8601 or epoch ms", async () => {
+    // Found by the API.md audit: `{when, date}` / `{when, time}` inside a `t` message ignored the
+    // recipient's zone (always the server's), and an ISO 8601 string, the form event data carries
+    // dates in, failed the message with "Invalid time value".
+    const put = await server.call('PUT', '/v1/workflows/loc-icu-dates', {
+      messages: { en: { at: 'On {when, date, short} at {when, time, short}' } },
+      channels: [
+        {
+          channel: 'in_app',
+          template: {
+            title: '{{ "at" | t: when: data.at }}',
+            // Through LiquidJS (a tag), not the plain interpolation the title takes.
+            body: '{% if data.at %}x{{ "at" | t: when: data.at }}{% endif %}',
+          },
+        },
+      ],
+    });
+    expect(put.status).toBe(200);
+    const on = (locale: string, timeZone: string) =>
+      `On ${new Intl.DateTimeFormat(locale, { dateStyle: 'short', timeZone }).format(Date.parse(AT))} at ${new Intl.DateTimeFormat(locale, { timeStyle: 'short', timeZone }).format(Date.parse(AT))}`;
+    const paris = await deliver('loc-icu-dates', 'loc_fr', { at: AT });
+    // The fr-FR recipient falls back to the en message, formatted in en, on Paris time (16:30).
+    expect(paris.title).toBe(on('en', 'Europe/Paris'));
+    expect(paris.title).toContain('4:30');
+    expect(paris.body).toBe(`x${on('en', 'Europe/Paris')}`);
+    const utc = await deliver('loc-icu-dates', 'loc_none', { at: Date.parse(AT) });
+    expect(utc.title).toBe(on('en', 'UTC'));
+    expect(utc.title).toContain('3:30');
+  });
+
   it("the event's locale wins over the subscriber's", async () => {
     await server.call('PUT', '/v1/workflows/loc-event', localized);
     const content = await deliver(
