@@ -6,16 +6,6 @@ const POOL_SIZE = 4096;
 let pool = randomBytes(POOL_SIZE);
 let offset = 0;
 
-function randomChars(count: number): string {
-  if (offset + count > POOL_SIZE) {
-    pool = randomBytes(POOL_SIZE);
-    offset = 0;
-  }
-  let out = '';
-  for (let i = 0; i < count; i++) out += ALPHABET[pool[offset++]! & 31];
-  return out;
-}
-
 function timeChars(ms: number): string {
   let out = '';
   let rest = ms;
@@ -26,50 +16,68 @@ function timeChars(ms: number): string {
   return out;
 }
 
-/** The 16 random characters as an 80-bit number, and back. */
-function charsToBig(chars: string): bigint {
-  let value = 0n;
-  for (const char of chars) value = value * 32n + BigInt(ALPHABET.indexOf(char));
+/** The random part is two halves of 40 bits (8 characters each): exact in a double, no BigInt. */
+const HALF = 2 ** 40;
+
+/** `count` random characters' worth of bits (5 each), as a number. */
+function randomBits(count: number): number {
+  if (offset + count > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    offset = 0;
+  }
+  let value = 0;
+  for (let i = 0; i < count; i++) value = value * 32 + (pool[offset++]! & 31);
   return value;
 }
-function bigToChars(value: bigint): string {
+
+function halfChars(value: number): string {
   let out = '';
   let rest = value;
-  for (let i = 0; i < 16; i++) {
-    out = ALPHABET[Number(rest % 32n)] + out;
-    rest /= 32n;
+  for (let i = 0; i < 8; i++) {
+    out = ALPHABET[rest % 32] + out;
+    rest = Math.floor(rest / 32);
   }
   return out;
 }
-const RANDOM_SPACE = 32n ** 16n;
 
-/** The last id's millisecond and random part, per prefix: ids of one millisecond keep their order. */
-const last = new Map<string, { ms: number; random: bigint }>();
+/** The last id's millisecond and random halves, per prefix: ids of one millisecond keep their order. */
+const last = new Map<string, { ms: number; high: number; low: number }>();
 
 /**
  * A new identifier: prefix, 10 time characters (so ids sort by creation) and 16 random ones (80 bits).
  * Ids of one prefix made in the same millisecond by this process sort in the order they were made
- * (the second's random part is the first's plus a random step of up to 2^40, so it stays
+ * (the second's random part is the first's plus a random step of up to 2^35, so it stays
  * unguessable): a bulk request's events, accepted in one millisecond, are oldest first in that
  * order — a digest's `events` and its first event's `data` follow the request, not chance.
+ * Numbers, not BigInt: an id is made per message, and BigInt arithmetic made each ~20× dearer.
  *
  * @example
  * newId('evt'); // "evt_01jd4k8r2x…"
  */
 export function newId(prefix: string, now = Date.now()): string {
-  const before = last.get(prefix);
-  let random: bigint;
-  if (before !== undefined && before.ms === now) {
-    const step = charsToBig(randomChars(8)) + 1n;
-    random = before.random + step;
-    // Out of room in this millisecond (never in practice: 2^80 / 2^40 steps): start afresh.
-    if (random >= RANDOM_SPACE) random = charsToBig(randomChars(16));
-  } else {
-    random = charsToBig(randomChars(16));
+  let state = last.get(prefix);
+  if (state === undefined) {
+    if (last.size >= 64) last.clear();
+    state = { ms: Number.NaN, high: 0, low: 0 };
+    last.set(prefix, state);
   }
-  if (last.size >= 64 && before === undefined) last.clear();
-  last.set(prefix, { ms: now, random });
-  return `${prefix}_${timeChars(now)}${bigToChars(random)}`;
+  if (state.ms === now) {
+    state.low += randomBits(7) + 1;
+    if (state.low >= HALF) {
+      state.low -= HALF;
+      state.high += 1;
+    }
+    // Out of room in this millisecond (2^45 ids: never in practice): start afresh.
+    if (state.high >= HALF) {
+      state.high = randomBits(8);
+      state.low = randomBits(8);
+    }
+  } else {
+    state.ms = now;
+    state.high = randomBits(8);
+    state.low = randomBits(8);
+  }
+  return `${prefix}_${timeChars(now)}${halfChars(state.high)}${halfChars(state.low)}`;
 }
 
 /**
