@@ -1,4 +1,5 @@
 import { ApiError } from '../api/errors.ts';
+import { findJsonProblem } from '../ingest/json-limits.ts';
 import { notifyLanes } from '../pipeline/deps.ts';
 import { fallbackAfterSettled } from '../pipeline/fallback-timers.ts';
 import type { JobSignal } from '../queue/signal.ts';
@@ -265,7 +266,7 @@ export class ProviderWebhooks {
         'the ECDSA signature does not verify with credentials.webhookVerificationKey (set it to the key SendGrid shows)',
       );
     const text = request.body.toString('utf8');
-    refuseUnstorable(jsonStrings(text));
+    refuseUnstorableJson(text);
     const events = sendgridEvents(text);
     if (events === null)
       throw new ApiError('validation_failed', 'the body must be a JSON array of SendGrid events', [
@@ -360,25 +361,15 @@ function refuseUnstorable(values: Iterable<readonly [path: string, text: string]
   }
 }
 
-/** Every key and string of a JSON text, with its path (nothing for text that is not JSON). */
-function* jsonStrings(text: string): Generator<readonly [string, string]> {
+/** The same for a JSON body, through the ingest's own check (text that is not JSON is answered later). */
+function refuseUnstorableJson(text: string): void {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return;
   }
-  const stack: [string, unknown][] = [['', parsed]];
-  while (stack.length > 0) {
-    const [path, node] = stack.pop()!;
-    if (typeof node === 'string') yield [path || '(root)', node];
-    else if (Array.isArray(node)) {
-      for (let i = node.length - 1; i >= 0; i--) stack.push([`${path}[${i}]`, node[i]]);
-    } else if (typeof node === 'object' && node !== null)
-      for (const [key, value] of Object.entries(node)) {
-        const at = path ? `${path}.${key}` : key;
-        yield [at, key];
-        stack.push([at, value]);
-      }
-  }
+  const problem = findJsonProblem(parsed);
+  if (problem !== null)
+    throw new ApiError('validation_failed', `body ${problem.path} ${problem.message}`, [problem]);
 }

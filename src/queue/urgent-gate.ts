@@ -33,10 +33,7 @@ export class UrgentGate {
     /** Whether critical or high events are being accepted in this process now (JobSignal). */
     private readonly urgentIncoming: () => boolean,
     /** The SQLite log's restart, which asks bulk writes to wait (JobSignal.bulkWritesWait). */
-    private readonly logRestart: { waiting: () => boolean; over: (ms: number) => Promise<void> } = {
-      waiting: () => false,
-      over: async () => {},
-    },
+    private readonly logRestart: { waiting: () => boolean; over: (ms: number) => Promise<void> },
   ) {}
 
   /** A wake-up that may bring urgent work: a critical or high job, or one of any lane (a reclaim). */

@@ -59,8 +59,12 @@ export interface SubscriberRow {
  * always an object, so a string read is that text.
  */
 function dataAsSent(column: JsonColumn): Record<string, unknown> {
-  const data: unknown = fromJson(column);
-  return (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
+  return asSent(fromJson(column)) as Record<string, unknown>;
+}
+
+/** Data read back: the object itself, or the JSON text PostgreSQL keeps it as, parsed. */
+function asSent(data: unknown): unknown {
+  return typeof data === 'string' ? JSON.parse(data) : data;
 }
 
 /**
@@ -146,12 +150,18 @@ export interface EventRow {
   counts_every_part: number | boolean | null;
 }
 
+/** An event's payload with its `data` as sent (PostgreSQL keeps that as JSON text: see dataAsSent). */
+function payloadAsSent(payload: EventRecord['payload']): EventRecord['payload'] {
+  if (typeof payload?.data !== 'string') return payload;
+  return { ...payload, data: asSent(payload.data) as EventRecord['payload']['data'] };
+}
+
 export function toEvent(row: EventRow): EventRecord {
   return {
     tenantId: row.tenant_id,
     id: row.id,
     workflow: row.workflow,
-    payload: fromJson(row.payload),
+    payload: payloadAsSent(fromJson(row.payload)),
     priority: row.priority as Lane,
     status: row.status,
     createdAt: row.created_at,

@@ -90,7 +90,7 @@ export class FilterArgumentError extends Error {
 const DATE_STYLES = new Set(['short', 'medium', 'long', 'full']);
 
 /** An instant from an ISO 8601 string, epoch milliseconds or a Date; null when it is none. */
-function instantOf(value: unknown): number | null {
+export function instantOf(value: unknown): number | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.getTime();
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'string' && value.length <= 64) {

@@ -13,6 +13,7 @@ import {
 import { IntlMessageFormat } from 'intl-messageformat';
 import { invalidKey } from '../shared/pattern-messages.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
+import { instantOf } from './intl-filters.ts';
 import { byCanonicalTag, byCanonicalTagToSave, languageOf } from './locale.ts';
 import { MESSAGE_FORMATTERS, withTimeZone } from './message-formatters.ts';
 
@@ -153,17 +154,13 @@ function datedArguments(message: IntlMessageFormat): readonly string[] {
   return names;
 }
 
-/** A `date`/`time` argument as epoch milliseconds: from a number, or ISO 8601 (or numeric) text. */
+/**
+ * A `date`/`time` argument as epoch milliseconds, read as the `datetime` filter reads an instant
+ * (ISO 8601 text or epoch milliseconds), numeric text too.
+ */
 function instantArgument(name: string, value: unknown): number {
-  const instant =
-    typeof value === 'number'
-      ? value
-      : typeof value === 'string' && value.length <= 64
-        ? isNumeric(value)
-          ? Number(value)
-          : Date.parse(value)
-        : Number.NaN;
-  if (!Number.isFinite(instant) || Number.isNaN(new Date(instant).getTime()))
+  const instant = instantOf(isNumeric(value) ? Number(value) : value);
+  if (instant === null || Number.isNaN(new Date(instant).getTime()))
     throw new Error(
       `argument "${name}" must be a date and time (ISO 8601, or epoch milliseconds), not ${JSON.stringify(value) ?? 'undefined'}`,
     );

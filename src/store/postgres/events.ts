@@ -1,5 +1,4 @@
 import type { PersonalData } from '../../security/personal-data.ts';
-import type { EventInput, EventRecord } from '../../shared/model.ts';
 import { CANCELLABLE_SQL, cancelledByKeyEntry } from '../cancellation.ts';
 import { eventInputByReference, sealInlineSubscribers } from '../personal-fields.ts';
 import {
@@ -12,19 +11,6 @@ import {
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
 import { withDataText } from './ordered-json.ts';
-
-/** An event's input as stored: its data as JSON text (ordered-json.ts). */
-function storedInput(input: EventInput): EventInput {
-  return withDataText(input);
-}
-
-/** An event row with its data read back from JSON text (ordered-json.ts). */
-function toStoredEvent(row: EventRow): EventRecord {
-  const event = toEvent(row);
-  const data: unknown = event.payload.data;
-  if (typeof data !== 'string') return event;
-  return { ...event, payload: { ...event.payload, data: JSON.parse(data) as EventInput['data'] } };
-}
 
 /**
  * A tenant's ($1) events stored with the cancellation key $2, read through
@@ -62,7 +48,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
         return {
           tenantId: e.tenantId,
           id: e.id,
-          input: storedInput(eventInputByReference(e.input)),
+          input: withDataText(eventInputByReference(e.input)),
           idempotencyKey: e.idempotencyKey,
           payloadHash: e.payloadHash,
           now: e.now,
@@ -88,7 +74,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
         tenantId,
         id,
       ]);
-      return rows[0] ? toStoredEvent(rows[0]) : null;
+      return rows[0] ? toEvent(rows[0]) : null;
     },
     async purgeIdempotencyKeys(before, limit) {
       const result = await run(
@@ -152,7 +138,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
            JOIN events e ON e.tenant_id = k.tenant_id AND e.id = k.id`,
         [refs.map((r) => r.tenantId), refs.map((r) => r.id)],
       );
-      return rows.map(toStoredEvent);
+      return rows.map(toEvent);
     },
     async cancelledEvents(tenantId, ids) {
       if (ids.length === 0) return [];
