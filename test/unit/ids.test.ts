@@ -11,6 +11,12 @@ describe('newId', () => {
     // Consecutive ids differ by a random step, not by one.
     const steps = new Set(ids.slice(1).map((id, i) => id.slice(-8) === ids[i]!.slice(-8)));
     expect(steps.has(true)).toBe(false);
+    // …and the steps vary (a counter's would all be 1): the last 16 characters read as a number.
+    const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+    const value = (id: string) =>
+      [...id.slice(-16)].reduce((n, c) => n * 32n + BigInt(ALPHABET.indexOf(c)), 0n);
+    const differences = new Set(ids.slice(1).map((id, i) => value(id) - value(ids[i]!)));
+    expect(differences.size).toBeGreaterThan(900);
     for (const id of ids) expect(id).toMatch(/^evt_[0-9a-hjkmnp-tv-z]{26}$/);
   });
 
