@@ -238,7 +238,8 @@ export interface BulkResponse {
   key: string;
   /** Hash of the request body: a repeat with another body under the key is refused (409). */
   bodyHash: string;
-  response: unknown;
+  /** The answer's body, an object (PostgreSQL keeps it as JSON text, so a replay keeps its key order). */
+  response: object;
   createdAt: number;
 }
 

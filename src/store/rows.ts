@@ -579,7 +579,7 @@ export function toBulkResponse(row: BulkRow): BulkResponse {
     tenantId: row.tenant_id,
     key: row.key,
     bodyHash: row.body_hash,
-    response: fromJson(row.response),
+    response: asSent(fromJson(row.response)) as object,
     createdAt: row.created_at,
   };
 }

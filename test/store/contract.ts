@@ -389,6 +389,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.getBulkResponse(T, 'b1', 0)).toBeNull();
       });
 
+      it('replays a bulk response with its keys in the order they were saved', async () => {
+        // Keys JSONB would reorder (shorter first, then bytewise): a replay must be the first answer.
+        const response = {
+          results: [{ error: { code: 'validation_failed', message: 'bad', details: [{ path: '/to' }] } }],
+        };
+        const saved = { tenantId: T, key: 'order', bodyHash: 'h', response, createdAt: 1_000 };
+        await store.saveBulkResponse(saved, DAY);
+        const read = await store.getBulkResponse(T, 'order', 0);
+        expect(JSON.stringify(read?.response)).toBe(JSON.stringify(response));
+        const again = await store.saveBulkResponse({ ...saved, createdAt: 2_000 }, DAY);
+        expect(JSON.stringify(again.response)).toBe(JSON.stringify(response));
+      });
+
       it('answers which of many topic keys exist for the tenant, in one call', async () => {
         await store.upsertTopic(T, 'on-call', null, 1);
         await store.upsertTopic(OTHER, 'ops', null, 1);

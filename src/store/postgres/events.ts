@@ -10,7 +10,7 @@ import {
 } from '../port.ts';
 import { type BulkRow, type EventRow, toBulkResponse, toEvent } from '../rows.ts';
 import { type Queryable, run } from './client.ts';
-import { withDataText } from './ordered-json.ts';
+import { asJsonText, withDataText } from './ordered-json.ts';
 
 /**
  * A tenant's ($1) events stored with the cancellation key $2, read through
@@ -114,7 +114,7 @@ export function postgresEventStore(db: Queryable, personal: PersonalData): Event
          UNION ALL
          SELECT tenant_id, key, body_hash, response, created_at FROM bulk_responses
           WHERE tenant_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM saved)`,
-        [tenantId, key, bodyHash, JSON.stringify(response.response), createdAt, windowMs],
+        [tenantId, key, bodyHash, JSON.stringify(asJsonText(response.response)), createdAt, windowMs],
       );
       if (rows[0]) return toBulkResponse(rows[0]);
       const held = await getBulk(tenantId, key, createdAt - windowMs);
