@@ -11,7 +11,7 @@ import Fastify, {
 } from 'fastify';
 import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable, type StoreUnavailableError } from '../store/errors.ts';
-import { createAuthenticator } from './auth.ts';
+import { createAuthenticator, presentsSubscriberToken } from './auth.ts';
 import { refuseOtherBodies } from './body-types.ts';
 import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
@@ -384,10 +384,20 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     )
       return;
     const mode: AuthMode = config?.auth ?? 'server';
-    await authenticator.authenticate(request, mode, config?.queryToken === true);
-    if (request.subscriberToken && isReceipt(request.url) && !reply.raw.headersSent)
+    const receiptCors = () => {
+      if (reply.raw.headersSent) return;
       for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins)))
         reply.raw.setHeader(name, value);
+    };
+    try {
+      await authenticator.authenticate(request, mode, config?.queryToken === true);
+    } catch (error) {
+      // A receipt refused for its subscriber token (expired, forged, its subscriber erased) is a
+      // web app's: without CORS it could not read that it needs a new token.
+      if (isReceipt(request.url) && presentsSubscriberToken(request)) receiptCors();
+      throw error;
+    }
+    if (request.subscriberToken && isReceipt(request.url)) receiptCors();
   });
 
   // After authentication (onRequest), before any parser reads the body.

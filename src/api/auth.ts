@@ -43,6 +43,15 @@ function headerCredential(request: FastifyRequest): string | null {
   return match ? match[1]! : '';
 }
 
+/** Subscriber tokens are JWTs, three dot-separated parts; a server key never is. */
+const shapedLikeSubscriberToken = (credential: string) => credential.split('.').length === 3;
+
+/** Whether the request's `Authorization` header holds a subscriber token, valid or not. */
+export function presentsSubscriberToken(request: FastifyRequest): boolean {
+  const credential = headerCredential(request);
+  return credential !== null && shapedLikeSubscriberToken(credential);
+}
+
 function queryCredential(request: FastifyRequest): string | null {
   const query = request.query as { token?: unknown } | undefined;
   return typeof query?.token === 'string' && query.token !== '' ? query.token : null;
@@ -147,7 +156,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         return;
       }
     }
-    if (mode !== 'server' && credential.split('.').length === 3) {
+    if (mode !== 'server' && shapedLikeSubscriberToken(credential)) {
       const claims = await verifySubscriberToken(tokenKey, credential);
       if (claims) {
         await checkSubscriberExists(claims);

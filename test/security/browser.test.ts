@@ -157,6 +157,23 @@ describe('9. browser-facing answers', () => {
     const answer = await server.call('POST', route, { status: 'read' }, { auth: token, headers: origin });
     expect(answer.status).toBe(404);
     expect(answer.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    // A token the server refuses (expired, forged, or of a subscriber since erased) is still a web
+    // app's: it must be able to read the 401/404 to know it needs a new one.
+    const expired = await new SignJWT({ tid: 'default' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('cors_receipt')
+      .setAudience('tidings:inbox')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(deriveKeys(SECRET).tokenSigning);
+    const stale = await server.call('POST', route, { status: 'read' }, { auth: expired, headers: origin });
+    expect(stale.status).toBe(401);
+    expect(stale.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    const erasedToken = (await mint('cors_receipt_gone')).body.token;
+    expect((await server.call('DELETE', '/v1/subscribers/cors_receipt_gone')).status).toBe(202);
+    const gone = await server.call('POST', route, { status: 'read' }, { auth: erasedToken, headers: origin });
+    expect(gone.status).toBe(404);
+    expect(gone.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     // With a server key it is server API, which sends none, as do its neighbours.
     const fromServer = await server.call('POST', route, { status: 'read' }, { headers: origin });
     expect(fromServer.status).toBe(404);
