@@ -42,6 +42,14 @@ export const MESSAGE_KEY_MESSAGE =
   "must be 1–100 characters: a letter (A–Z, a–z), then letters, digits, '_', '.' or '-'";
 const MESSAGE_KEY = new RegExp(MESSAGE_KEY_PATTERN);
 
+const MESSAGE_OPTIONS = { ignoreTag: true, formatters: MESSAGE_FORMATTERS };
+
+/**
+ * Most messages kept parsed per workflow version: every message of every locale a catalogue may
+ * hold, and room for regional variants of them (see MessageBook.parse).
+ */
+const MAX_PARSED_MESSAGES = MESSAGES_MAX_LOCALES * MESSAGES_MAX_KEYS + 5_000;
+
 /** A message a template asked for that no locale of the chain holds. */
 export class MissingMessage extends Error {
   override name = 'MissingMessage';
@@ -79,13 +87,22 @@ export class MessageBook {
     const id = `${tag}\u0000${key}`;
     let parsed = this.parsed.get(id);
     if (!parsed) {
-      parsed = new IntlMessageFormat(source, tag, undefined, {
-        ignoreTag: true,
-        formatters: MESSAGE_FORMATTERS,
-      });
+      parsed = new IntlMessageFormat(source, tag, undefined, MESSAGE_OPTIONS);
       this.parsed.set(id, parsed);
     }
-    return parsed;
+    const reader = this.chain[0];
+    if (reader === undefined || reader === tag || languageOf(reader) !== languageOf(tag)) return parsed;
+    // The recipient's own locale, of the message's language: an `es` message read in Mexico
+    // shows Mexican digits, and a `pt` one in Portugal Portugal's plurals. The parse is shared;
+    // the variants are kept while the cache is small (locales are the tenants' to choose, as
+    // many as they like), and otherwise made for the render — the same text either way.
+    const variantId = `${reader}\u0000${id}`;
+    let variant = this.parsed.get(variantId);
+    if (!variant) {
+      variant = new IntlMessageFormat(parsed.getAst(), reader, undefined, MESSAGE_OPTIONS);
+      if (this.parsed.size < MAX_PARSED_MESSAGES) this.parsed.set(variantId, variant);
+    }
+    return variant;
   }
 
   /**

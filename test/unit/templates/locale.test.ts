@@ -79,4 +79,27 @@ describe('locale-aware filters', () => {
     expect(() => t('{{ "n" | t: count: data.c }}', { c: 'z' })).toThrow(/argument "count" must be a number/);
     expect(() => t('{{ "n" | t }}', {})).toThrow(/argument "count" must be a number/);
   });
+
+  it("formats a message of the recipient's language in the recipient's own locale", () => {
+    const catalogue = new Map<string, Record<string, string>>([
+      ['es', { total: 'Total: {amount, number}' }],
+      ['pt', { n: '{count, plural, one {# mensagem} other {# mensagens}}' }],
+      ['en', { total: 'Total: {amount, number}' }],
+    ]);
+    const parsed = new Map();
+    const t = (chain: string[], source: string, data: Record<string, unknown>) =>
+      render(source, data, { messages: new MessageBook(catalogue, chain, parsed).prepare() });
+    // An `es` message read by a reader in Mexico: Mexican digits, not Spain's.
+    expect(t(['es-MX', 'es', 'en'], '{{ "total" | t: amount: data.a }}', { a: 1234.5 })).toBe(
+      'Total: 1,234.5',
+    );
+    expect(t(['es', 'en'], '{{ "total" | t: amount: data.a }}', { a: 1234.5 })).toBe('Total: 1234,5');
+    // Plural rules too: in Portugal 0 is "other", in Brazil (CLDR's `pt`) it is "one".
+    expect(t(['pt-PT', 'pt', 'en'], '{{ "n" | t: count: data.c }}', { c: 0 })).toBe('0 mensagens');
+    expect(t(['pt', 'en'], '{{ "n" | t: count: data.c }}', { c: 0 })).toBe('0 mensagem');
+    // A message of another language (the default locale's) keeps that language's rules and digits.
+    expect(t(['de-CH', 'de', 'en'], '{{ "total" | t: amount: data.a }}', { a: 1234.5 })).toBe(
+      'Total: 1,234.5',
+    );
+  });
 });
