@@ -357,6 +357,18 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await context.close();
   });
 
+  it('starts once the page sets a token on an element it placed without one', async () => {
+    await notify('len', { title: 'waiting', body: 'b' });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${app.url}/`); // no token in the fragment: the element has an empty one
+    await page.waitForFunction(() => document.querySelector('tidings-inbox'));
+    const token = await tokenFor('len');
+    await page.evaluate((t) => document.querySelector('tidings-inbox')!.setAttribute('token', t), token);
+    await waitForLabel(page, 'Notifications, 1 unread');
+    await context.close();
+  });
+
   it('loads older pages as the list scrolls (cursor pages) and shows an empty state', async () => {
     const items = Array.from({ length: 45 }, (_, n) => ({
       workflow: 'note',

@@ -623,8 +623,12 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
 
   attributeChangedCallback(name, before, after) {
     if (before === after || !this.isConnected) return;
-    if (name === 'token' && this.client && after) this.client.setToken(after);
-    else if (name === 'api') this.start();
+    if (name === 'token') {
+      // A running client resumes with the new token; an element placed before the page had a
+      // token (or whose token was removed) starts now.
+      if (after && this.client && !this.client.stopped) this.client.setToken(after);
+      else this.start();
+    } else if (name === 'api') this.start();
     else if (name === 'lang') this.refreshTimes();
   }
 
@@ -634,6 +638,7 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
 
   start() {
     this.client?.stop();
+    this.client = null;
     const token = this.getAttribute('token');
     this.items.clear();
     this.nextCursor = undefined;
