@@ -2,7 +2,13 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumAvailable, launchChromium, startDropProxy, startPageServer } from '../helpers/browser.ts';
+import {
+  chromiumAvailable,
+  launchChromium,
+  startDropProxy,
+  startPageServer,
+  startPathProxy,
+} from '../helpers/browser.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -15,6 +21,7 @@ const ARTIFACTS = path.resolve('artifacts/browser');
 let browser: Browser;
 let server: TestServer;
 let proxy: Awaited<ReturnType<typeof startDropProxy>>;
+let behind: Awaited<ReturnType<typeof startPathProxy>>;
 let app: Awaited<ReturnType<typeof startPageServer>>;
 let stranger: Awaited<ReturnType<typeof startPageServer>>;
 
@@ -31,13 +38,15 @@ function embedPage(): string {
   if (params.get('lang')) document.documentElement.lang = params.get('lang');
   // ?nows: a browser (or a proxy) where WebSockets do not get through.
   if (params.has('nows')) window.WebSocket = undefined;
+  // ?prefixed: Tidings behind a proxy that serves it under a path, and no api attribute.
+  const prefixed = params.has('prefixed');
   try {
-    await import(${JSON.stringify(`${proxy.url}/inbox.js`)});
+    await import(prefixed ? ${JSON.stringify(`${behind.url}/inbox.js`)} : ${JSON.stringify(`${proxy.url}/inbox.js`)});
   } catch (error) {
     window.importError = String(error);
   }
   const inbox = document.createElement('tidings-inbox');
-  inbox.setAttribute('api', ${JSON.stringify(proxy.url)});
+  if (!prefixed) inbox.setAttribute('api', ${JSON.stringify(proxy.url)});
   inbox.setAttribute('token', location.hash.slice(1));
   if (params.get('quiet')) inbox.setAttribute('quiet-check', params.get('quiet'));
   window.events = [];
@@ -58,6 +67,7 @@ beforeAll(async () => {
   // Only the app's origin may use the browser routes (the stranger's page is another port).
   server = await startTestServer({ TIDINGS_CORS_ORIGINS: app.url });
   proxy = await startDropProxy(server.url);
+  behind = await startPathProxy(server.url, '/behind');
   const put = await server.call('PUT', '/v1/workflows/note', {
     channels: [
       {
@@ -74,6 +84,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await proxy?.close();
+  await behind?.close();
   await app?.close();
   await stranger?.close();
   await server?.close();
@@ -365,6 +376,14 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await page.waitForFunction(() => document.querySelector('tidings-inbox'));
     const token = await tokenFor('len');
     await page.evaluate((t) => document.querySelector('tidings-inbox')!.setAttribute('token', t), token);
+    await waitForLabel(page, 'Notifications, 1 unread');
+    await context.close();
+  });
+
+  it('talks to Tidings under the path inbox.js came from when no api is set', async () => {
+    await notify('pat', { title: 'under a path', body: 'b' });
+    const context = await browser.newContext();
+    const page = await open(context, 'pat', '?prefixed');
     await waitForLabel(page, 'Notifications, 1 unread');
     await context.close();
   });

@@ -109,3 +109,71 @@ export async function startDropProxy(targetUrl: string): Promise<{
       }),
   };
 }
+
+/**
+ * A reverse proxy that serves Tidings under `prefix` (`/behind/inbox.js` → `/inbox.js`), streams
+ * and WebSocket upgrades included, and answers 404 outside it: Tidings deployed under a path.
+ */
+export async function startPathProxy(
+  targetUrl: string,
+  prefix: string,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { request: forward } = await import('node:http');
+  const { connect } = await import('node:net');
+  const target = new URL(targetUrl);
+  const sockets = new Set<import('node:net').Socket>();
+  const strip = (url = '') => (url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : null);
+  const server: Server = createServer((incoming, outgoing) => {
+    const path = strip(incoming.url);
+    if (path === null) {
+      outgoing.writeHead(404).end();
+      return;
+    }
+    const upstream = forward(
+      { host: target.hostname, port: target.port, method: incoming.method, path, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    upstream.on('error', () => outgoing.destroy());
+    incoming.pipe(upstream);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('upgrade', (incoming, client, head) => {
+    const path = strip(incoming.url);
+    if (path === null) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname, () => {
+      const lines = [`${incoming.method} ${path} HTTP/1.1`];
+      for (let i = 0; i < incoming.rawHeaders.length; i += 2)
+        lines.push(`${incoming.rawHeaders[i]}: ${incoming.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    sockets.add(upstream);
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+    upstream.on('close', () => {
+      sockets.delete(upstream);
+      client.destroy();
+    });
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${prefix}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -633,7 +633,9 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
   }
 
   get api() {
-    return this.getAttribute('api') || new URL(import.meta.url).origin;
+    // Where this module came from, path included: Tidings behind a proxy under a path
+    // (`https://example.com/tidings/inbox.js`) answers under that path too.
+    return this.getAttribute('api') || new URL('.', import.meta.url).href;
   }
 
   start() {
