@@ -388,6 +388,27 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await context.close();
   });
 
+  it("shows only the new subscriber's inbox when the page switches to another subscriber's token", async () => {
+    await notify('uma', { title: "Uma's", body: 'b' });
+    await notify('vic', { title: "Vic's", body: 'b' });
+    const context = await browser.newContext();
+    const page = await open(context, 'uma');
+    await notify('uma', { title: "Uma's live", body: 'b' }); // the stream now has a position in Uma's log
+    await page.waitForFunction(() =>
+      (window as unknown as { events: { type: string }[] }).events.some((e) => e.type === 'tidings:item'),
+    );
+    await page.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(page)).length === 2, "Uma's two items");
+    const token = await tokenFor('vic');
+    await page.evaluate((t) => document.querySelector('tidings-inbox')!.setAttribute('token', t), token);
+    await waitFor(
+      async () => (await titles(page)).join() === "Vic's",
+      `only Vic's item (${await titles(page)})`,
+    );
+    await waitForLabel(page, 'Notifications, 1 unread');
+    await context.close();
+  });
+
   it('loads older pages as the list scrolls (cursor pages) and shows an empty state', async () => {
     const items = Array.from({ length: 45 }, (_, n) => ({
       workflow: 'note',

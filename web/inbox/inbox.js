@@ -40,6 +40,20 @@ export function safeUrl(value) {
   }
 }
 
+/**
+ * Whose inbox a subscriber token opens (its tenant and subscriber, read from the token's payload;
+ * the signature is the server's business), or null when it cannot be read.
+ */
+export function tokenSubject(token) {
+  try {
+    const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '=')));
+    return typeof claims?.sub === 'string' ? JSON.stringify([claims.tid ?? null, claims.sub]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Full jitter (a random delay up to the exponential bound), so clients do not return in step. */
 export function backoffDelay(attempt, random = Math.random) {
   const bound = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
@@ -624,9 +638,18 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
   attributeChangedCallback(name, before, after) {
     if (before === after || !this.isConnected) return;
     if (name === 'token') {
-      // A running client resumes with the new token; an element placed before the page had a
-      // token (or whose token was removed) starts now.
-      if (after && this.client && !this.client.stopped) this.client.setToken(after);
+      // A running client resumes with a renewed token of the same subscriber. Another
+      // subscriber's (a user switch) starts over: resuming would keep the last one's items on
+      // show and replay from an id of their log. So does an element placed before the page had a
+      // token, or whose token was removed.
+      const subject = tokenSubject(after);
+      const renewed =
+        after &&
+        this.client &&
+        !this.client.stopped &&
+        subject !== null &&
+        subject === tokenSubject(this.client.token);
+      if (renewed) this.client.setToken(after);
       else this.start();
     } else if (name === 'api') this.start();
     else if (name === 'lang') this.refreshTimes();
