@@ -112,6 +112,8 @@ export class TidingsInboxClient extends EventTarget {
 
   /** A new token (the old one expired): reconnect with it, resuming where the stream stopped. */
   setToken(token) {
+    // Another subscriber's token (a user switch) cannot resume from an id of the last one's log.
+    if (tokenSubject(token) !== tokenSubject(this.token)) this.lastEventId = null;
     this.token = token;
     if (!this.stopped) this.reconnectNow();
   }

@@ -23,6 +23,22 @@ describe('inbox.js helpers', () => {
     expect(inbox.safeUrl('http://app.example')).toBe('http://app.example/');
   });
 
+  it("resumes a renewed token's stream, but not from another subscriber's log position", () => {
+    const token = (claims: object) => `h.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+    const ada = token({ tid: 'default', sub: 'ada', exp: 1 });
+    expect(inbox.tokenSubject(token({ tid: 'default', sub: 'ada', exp: 2 }))).toBe(inbox.tokenSubject(ada));
+    for (const other of [token({ tid: 'default', sub: 'bob' }), token({ tid: 'ten_2', sub: 'ada' })])
+      expect(inbox.tokenSubject(other)).not.toBe(inbox.tokenSubject(ada));
+    for (const unreadable of ['', 'abc', 'a.!!.c', null]) expect(inbox.tokenSubject(unreadable)).toBeNull();
+
+    const client = new inbox.TidingsInboxClient({ api: 'http://tidings.test', token: ada });
+    client.lastEventId = '7';
+    client.setToken(token({ tid: 'default', sub: 'ada', exp: 2 }));
+    expect(client.lastEventId).toBe('7');
+    client.setToken(token({ tid: 'default', sub: 'bob', exp: 2 }));
+    expect(client.lastEventId).toBeNull();
+  });
+
   it('backs off exponentially with full jitter, capped at 30 s and never below 100 ms', () => {
     expect([0, 1, 2, 5, 6, 20].map((n) => inbox.backoffDelay(n, () => 1))).toEqual([
       500, 1000, 2000, 16000, 30000, 30000,
