@@ -406,6 +406,10 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
       `only Vic's item (${await titles(page)})`,
     );
     await waitForLabel(page, 'Notifications, 1 unread');
+    // Signed out: no token, nothing shown.
+    await page.evaluate(() => document.querySelector('tidings-inbox')!.removeAttribute('token'));
+    await waitForLabel(page, 'Notifications, none unread');
+    expect(await titles(page)).toEqual([]);
     await context.close();
   });
 

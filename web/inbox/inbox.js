@@ -667,6 +667,11 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
     this.client?.stop();
     this.client = null;
     const token = this.getAttribute('token');
+    // Nothing of the last subscriber's inbox stays on show, its unread count included.
+    // (The next subscriber's count is announced by tidings:unread, even a zero.)
+    this.unreadCount = 0;
+    this.badgeSet = false;
+    this.updateBadge();
     this.items.clear();
     this.nextCursor = undefined;
     for (const node of [...this.list.querySelectorAll('.item')]) node.remove();
