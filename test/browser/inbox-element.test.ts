@@ -35,6 +35,8 @@ function embedPage(): string {
 <script type="module">
   const params = new URLSearchParams(location.search);
   document.documentElement.dir = params.get('dir') || 'ltr';
+  // ?start: the bell at the start of the line (the left in a left-to-right page), not the end.
+  if (params.has('start')) document.body.style.justifyContent = 'flex-start';
   if (params.get('lang')) document.documentElement.lang = params.get('lang');
   // ?nows: a browser (or a proxy) where WebSockets do not get through.
   if (params.has('nows')) window.WebSocket = undefined;
@@ -410,6 +412,20 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await page.evaluate(() => document.querySelector('tidings-inbox')!.removeAttribute('token'));
     await waitForLabel(page, 'Notifications, none unread');
     expect(await titles(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('keeps the panel in the window when the bell is at the start of the line, either direction', async () => {
+    await notify('ned', { title: 'in view', body: 'b' });
+    const context = await browser.newContext({ viewport: { width: 600, height: 600 } });
+    for (const query of ['?start', '?start&dir=rtl']) {
+      const page = await open(context, 'ned', query);
+      await page.locator('tidings-inbox .bell').click();
+      const panel = (await page.locator('tidings-inbox .panel').boundingBox())!;
+      expect(panel.x, query).toBeGreaterThanOrEqual(0);
+      expect(panel.x + panel.width, query).toBeLessThanOrEqual(600);
+      await page.close();
+    }
     await context.close();
   });
 

@@ -410,6 +410,7 @@ button:focus-visible, [tabindex]:focus-visible { outline: 2px solid var(--_accen
   background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border);
   border-radius: var(--_radius); box-shadow: var(--_shadow); overflow: hidden;
 }
+.panel.from-start { inset-inline-end: auto; inset-inline-start: 0; }
 .panel[hidden] { display: none; }
 header {
   display: flex; align-items: center; justify-content: space-between; gap: 0.5rem;
@@ -1047,11 +1048,23 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
 
   open() {
     this.panel.hidden = false;
+    this.placePanel();
     this.bell.setAttribute('aria-expanded', 'true');
     this.heading.focus();
     if (this.unreadCount > 0) this.client?.seenAll().catch(() => {});
     if (!this.exhausted && this.sentinelVisible()) this.loadMore();
     this.emit('tidings:open', {});
+  }
+
+  /**
+   * The panel hangs from the bell's inline end; a bell near the other edge of the window (at the
+   * left of a left-to-right page) would push it out of sight, so it hangs from the start instead.
+   */
+  placePanel() {
+    this.panel.classList.remove('from-start');
+    const box = this.panel.getBoundingClientRect();
+    if (box.left < 0 || box.right > document.documentElement.clientWidth)
+      this.panel.classList.add('from-start');
   }
 
   close(returnFocus = true) {
