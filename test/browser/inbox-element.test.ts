@@ -429,6 +429,16 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await context.close();
   });
 
+  it('lists items on a page whose lang is no valid language tag (en_US)', async () => {
+    await notify('ivy', { title: 'still listed', body: 'b' });
+    const context = await browser.newContext();
+    const page = await open(context, 'ivy', '?lang=en_US');
+    await page.locator('tidings-inbox .bell').click();
+    await waitFor(async () => (await titles(page)).join() === 'still listed', 'the item listed');
+    expect(await page.locator('tidings-inbox time').first().textContent()).toMatch(/now|second/);
+    await context.close();
+  });
+
   it('loads older pages as the list scrolls (cursor pages) and shows an empty state', async () => {
     const items = Array.from({ length: 45 }, (_, n) => ({
       workflow: 'note',

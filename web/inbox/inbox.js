@@ -549,7 +549,18 @@ export class TidingsInbox extends (globalThis.HTMLElement ?? class {}) {
   }
 
   get locale() {
-    return this.closest('[lang]')?.getAttribute('lang') || navigator.language || 'en';
+    // Intl throws on a tag it cannot read, and pages often write `en_US` for `en-US`: a page's
+    // lang is used as a valid tag only, else the browser's language.
+    const lang = this.closest('[lang]')?.getAttribute('lang');
+    for (const tag of [lang, lang?.replaceAll('_', '-'), navigator.language]) {
+      if (!tag) continue;
+      try {
+        return Intl.getCanonicalLocales(tag)[0];
+      } catch {
+        // not a language tag: try the next
+      }
+    }
+    return 'en';
   }
 
   render() {
