@@ -439,6 +439,24 @@ describe.skipIf(!chromiumAvailable)('<tidings-inbox> in Chromium', () => {
     await context.close();
   });
 
+  it('stays closed over Server-Sent Events when a newer stream of the subscriber replaces it', async () => {
+    const context = await browser.newContext();
+    const page = await open(context, 'ray', '?nows');
+    // Twenty more streams of the subscriber (the cap): the last replaces the element's, the oldest.
+    const token = await tokenFor('ray');
+    const others = new AbortController();
+    for (let i = 0; i < 20; i++)
+      await fetch(`${server.url}/v1/inbox/stream?token=${token}`, { signal: others.signal });
+    // It says so and stays closed (reconnecting, it would replace one of the others in turn).
+    await page.waitForFunction(() =>
+      (window as unknown as { events: { type: string; detail: Json }[] }).events.some(
+        (e) => e.type === 'tidings:status' && e.detail.status === 'closed',
+      ),
+    );
+    others.abort();
+    await context.close();
+  });
+
   it('loads older pages as the list scrolls (cursor pages) and shows an empty state', async () => {
     const items = Array.from({ length: 45 }, (_, n) => ({
       workflow: 'note',

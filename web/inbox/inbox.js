@@ -189,9 +189,20 @@ export class TidingsInboxClient extends EventTarget {
   connectSse() {
     const source = new EventSource(this.streamUrl('/v1/inbox/stream', { token: this.token }));
     this.connection = source;
+    let replaced = false;
     for (const type of EVENT_TYPES) source.addEventListener(type, (message) => this.receive(message.data));
+    source.addEventListener('stream.replaced', () => {
+      replaced = true;
+    });
     source.onerror = () => {
       if (this.connection !== source) return;
+      if (replaced) {
+        // As the WebSocket's 4429: another tab took this stream's place; stay quiet until asked.
+        this.connection = null;
+        source.close();
+        this.status('closed');
+        return;
+      }
       // EventSource would retry on its own, but without our backoff and with the token it started
       // with; an expired token shows as a failed reconnect, so ask the server why.
       this.connection = null;

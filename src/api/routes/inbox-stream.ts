@@ -96,6 +96,12 @@ export function resumePoint(request: FastifyRequest): number | null {
   return parsed;
 }
 
+/**
+ * The last event of an SSE stream a newer one of the subscriber replaced (over 20 open). Not one
+ * of the inbox's changes (no id); EventSource cannot see why a stream ended without it.
+ */
+const REPLACED_FRAME = 'event: stream.replaced\ndata: {"type":"stream.replaced"}\n\n';
+
 function frame(event: InboxEvent): string {
   const id = 'id' in event ? `id: ${event.id}\n` : '';
   return `${id}event: ${event.type}\ndata: ${eventText(event)}\n\n`;
@@ -140,7 +146,14 @@ export async function inboxStreamRoutes(app: FastifyInstance, context: ApiContex
     if (refusal) throw refusal;
     // Its place is taken before any wait, so requests arriving together cannot all pass the check.
     const raw = reply.raw;
-    const release = hub.open.add(tenantId, owner, { end: () => raw.end() });
+    const release = hub.open.add(tenantId, owner, {
+      end: (reason) => {
+        // Said before the end (as the WebSocket's close code 4429 does), so the client stays
+        // closed: reconnecting, it would replace another of the subscriber's streams in turn.
+        if (reason === 'replaced' && raw.headersSent && !raw.writableEnded) raw.write(REPLACED_FRAME);
+        raw.end();
+      },
+    });
     let leave: () => void;
     try {
       leave = await hub.presence.enter(tenantId, subscriberId);
