@@ -137,7 +137,11 @@ export function erasureHandler(store: Store, clock: () => number = Date.now): Jo
       for (let batch = 0; batch < BATCHES_PER_RUN; batch++) {
         if (payload.phase === 'late' && clock() < lateFrom(payload)) break;
         payload = await eraseOneBatch(store, job.tenantId, payload, clock());
-        if (!payload) return DONE;
+        if (!payload) {
+          // What the database's own files still hold of the rows rewritten (SQLite's log) goes too.
+          await store.settleErasure();
+          return DONE;
+        }
         // Other work gets the event loop (and the SQLite writer) between batches.
         await new Promise((resolve) => setImmediate(resolve));
       }

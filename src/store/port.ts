@@ -1408,6 +1408,13 @@ export interface PersonalDataStore {
    */
   eraseRateCounters(request: ErasureRequest, from: string | null, limit: number): Promise<string | null>;
   /**
+   * Called once an erasure has finished: removes what the database's own files may still hold of
+   * the rows it rewrote or deleted. SQLite: the write-ahead log's older page images are copied
+   * back and the log truncated (pages freed meanwhile were zeroed as they were freed).
+   * PostgreSQL: nothing to do here (old row versions are VACUUM's; docs/personal-data-rights.md).
+   */
+  settleErasure(): Promise<void>;
+  /**
    * Scrubs these events (as eraseMessages does) of an erased subscriber they name: a delivery
    * that finds a recipient gone (erased after the event was accepted, before its erasure job read
    * the queue) leaves the event to no job and no message the erasure would reach it by.

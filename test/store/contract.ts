@@ -3800,6 +3800,57 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
             expect(raw.toLowerCase().includes(part.toLowerCase()), part).toBe(false);
         },
       );
+      it.runIf(rawDump !== undefined)(
+        "keeps nothing of an erased subscriber's messages in the database files: not in a row, a page's free space or the WAL",
+        async () => {
+          // Words only these messages hold, in content (long enough to spill to overflow pages),
+          // data and error text; each message rewritten a few times first, as a send rewrites it.
+          const CONTENT = 'wombat-erased-content-4417';
+          const DATA = 'numbat-erased-data-9031';
+          const ERROR = 'bilby-erased-error-2288';
+          await store.upsertSubscriber(T, 'gone', {}, 1);
+          const records = [1, 2, 3].map((n) =>
+            messageRecord({
+              id: newId('msg'),
+              tenantId: T,
+              subscriberId: 'gone',
+              channel: 'email',
+              status: 'queued',
+              content: { subject: CONTENT, html: `<p>${CONTENT.repeat(n === 3 ? 400 : 1)}</p>` },
+              data: { note: DATA },
+              createdAt: 1000,
+            }),
+          );
+          await store.createMessages(records.map((record) => ({ record, followUp: null })));
+          for (const record of records)
+            for (const status of ['sending', 'sent'] as const)
+              await store.updateMessage(T, record.id, {
+                status,
+                lastError: ERROR,
+                append: [{ at: '2026-01-01T00:00:00.000Z', status, detail: ERROR }],
+                now: 2000,
+              });
+          expect(await rawDump!(store)).toContain(DATA); // the dump sees them before
+          const request = {
+            tenantId: T,
+            subscriberId: 'gone',
+            erasedId: 'erased:g',
+            before: 5000,
+            now: 5000,
+            batch: 100,
+          };
+          await store.beginErasure(request, {
+            tenantId: T,
+            kind: 'erase-subscriber',
+            lane: 'bulk',
+            payload: {},
+          });
+          while ((await store.eraseMessages(request)) > 0);
+          await store.settleErasure();
+          const raw = await rawDump!(store);
+          for (const word of [CONTENT, DATA, ERROR]) expect(raw.includes(word), word).toBe(false);
+        },
+      );
     });
 
     listingContract(() => store, T, OTHER);

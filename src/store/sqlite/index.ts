@@ -121,6 +121,11 @@ export function openSqliteStore(options: SqliteOptions): Store {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('cache_size = -65536');
+  // What a row leaves behind when it is deleted or rewritten is zeroed: the space in its page and
+  // the pages it frees (a long message's overflow pages, freed at each status write). Otherwise
+  // an erased or expired message's content and data stay readable in the file's free space
+  // (FAST zeroes within pages only, and left earlier versions of long messages on free pages).
+  db.pragma('secure_delete = ON');
   // Writers that checkpoint do so every ~40 MiB of WAL rather than SQLite's 4 MiB: the inbox
   // indexes are keyed by recipient, so each delivery batch dirties pages all over them, and a
   // small WAL wrote those same pages back (and fsynced) over and over.

@@ -166,12 +166,8 @@ export function sqliteRehashDigestKeys(db: Database.Database, personal: Personal
  * pages as they were are dropped afterwards, when it rewrote anything.
  */
 async function leavingNoTrace(db: Database.Database, rewrite: () => Promise<number>): Promise<number> {
-  db.pragma('secure_delete = FAST');
-  try {
-    const rewritten = await rewrite();
-    if (rewritten > 0) db.pragma('wal_checkpoint(TRUNCATE)');
-    return rewritten;
-  } finally {
-    db.pragma('secure_delete = OFF');
-  }
+  // Every store connection zeroes freed space already (secure_delete, src/store/sqlite/index.ts).
+  const rewritten = await rewrite();
+  if (rewritten > 0) db.pragma('wal_checkpoint(TRUNCATE)');
+  return rewritten;
 }

@@ -195,6 +195,10 @@ export function sqlitePersonalDataStore(
     `INSERT INTO erasures (tenant_id, last_at) VALUES (?, ?)
      ON CONFLICT (tenant_id) DO UPDATE SET last_at = max(last_at, excluded.last_at)`,
   );
+  // The connection zeroes what a write frees (secure_delete, src/store/sqlite/index.ts); an
+  // erasure's last step drops the log's older images of the pages it rewrote (settleErasure).
+  // Under the write lock like any write; waits (busy_timeout) for readers still on older pages.
+  const truncateLog = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
   const begin = db.transaction((asked: ErasureRequest, job: ErasureJob) => {
     // Takes effect now, under the write lock: every message of theirs written so far is theirs,
     // however late its delivery stamped it (one writer: no other subscriber of the id exists yet).
@@ -295,6 +299,11 @@ export function sqlitePersonalDataStore(
     },
     async scrubWaitingEvents(request, after, limit, webhooksOnly = false) {
       return scrubWaiting.immediate(request, after, limit, webhooksOnly);
+    },
+    // Best effort: readers still busy past busy_timeout leave the log as it is, until later
+    // writes overwrite those frames (docs/personal-data-rights.md, "Erasure").
+    async settleErasure() {
+      truncateLog.get();
     },
     async scrubEventsOf(who, eventIds) {
       scrubNamed.immediate(who, eventIds);
