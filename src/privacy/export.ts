@@ -1,6 +1,7 @@
 import { PAGE_BYTES } from '../api/sized-pages.ts';
 import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
-import type { SubscriberRecord } from '../shared/model.ts';
+import type { MessageRecord, SubscriberRecord } from '../shared/model.ts';
+import { isoOrNull } from '../shared/time.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
 import type { Store } from '../store/port.ts';
 import { emptyPreferences } from '../store/preference-merge.ts';
@@ -8,6 +9,25 @@ import { consentLogJson } from './consent.ts';
 
 /** Messages read per query at most: the export holds one page at a time, however many there are. */
 export const EXPORT_PAGE = 200;
+
+/**
+ * A message as the export shows it: its view, the event data it was rendered from and, for an
+ * in-app message, its inbox state (when the subscriber saw, read or archived it, and a snooze):
+ * what the subscriber did with it is held about them too.
+ */
+function exportedMessage(message: MessageRecord) {
+  const view = { ...messageView(message), data: message.data };
+  if (message.channel !== 'in_app') return view;
+  return {
+    ...view,
+    inbox: {
+      seenAt: isoOrNull(message.seenAt),
+      readAt: isoOrNull(message.readAt),
+      archivedAt: isoOrNull(message.archivedAt),
+      snoozedUntil: isoOrNull(message.snoozedUntil ?? null),
+    },
+  };
+}
 
 /**
  * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
@@ -59,7 +79,7 @@ export async function* exportSubscriber(
     });
     for (const message of page.rows) {
       await slices.yieldIfDue();
-      yield (first ? '' : ',') + JSON.stringify({ ...messageView(message), data: message.data });
+      yield (first ? '' : ',') + JSON.stringify(exportedMessage(message));
       first = false;
     }
     if (!page.more) break;

@@ -141,6 +141,38 @@ describe('export', () => {
     expect((await server.call('GET', '/v1/subscribers/ex_nobody/export')).status).toBe(404);
   });
 
+  it("shows each in-app message's inbox state: when it was seen, read, archived, and snoozed until", async () => {
+    const id = 'ex_ines';
+    const [first, second] = [await trigger('feed', id, { n: 1 }), await trigger('feed', id, { n: 2 })];
+    await settled(first, 1);
+    await settled(second, 1);
+    const token = (await server.call('POST', `/v1/subscribers/${id}/token`, {})).body.token;
+    const auth = { auth: token };
+    const items = (await server.call('GET', '/v1/inbox', undefined, auth)).body.items as { id: string }[];
+    expect(items).toHaveLength(2);
+    const [newer, older] = [items[0]!.id, items[1]!.id];
+    expect((await server.call('POST', '/v1/inbox/seen-all', undefined, auth)).status).toBe(200);
+    expect((await server.call('POST', `/v1/inbox/${older}/archive`, undefined, auth)).status).toBe(200);
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await server.call('POST', `/v1/inbox/${newer}/snooze`, { until }, auth)).status).toBe(200);
+
+    const doc = (await server.call('GET', `/v1/subscribers/${id}/export`)).body;
+    const inbox = (messageId: string) =>
+      doc.messages.find((m: { messageId: string }) => m.messageId === messageId).inbox;
+    expect(inbox(older)).toEqual({
+      seenAt: expect.any(String),
+      readAt: expect.any(String),
+      archivedAt: expect.any(String),
+      snoozedUntil: null,
+    });
+    expect(inbox(newer)).toEqual({
+      seenAt: expect.any(String),
+      readAt: null,
+      archivedAt: null,
+      snoozedUntil: until,
+    });
+  });
+
   it('streams every message of a subscriber with more than a page of them', async () => {
     await fillInbox('ex_many', 250);
     const doc = (await server.call('GET', '/v1/subscribers/ex_many/export')).body;

@@ -400,7 +400,10 @@ export const SubscriberExport = Type.Object(
     devices: Type.Array(DeviceView, { description: 'tokens masked, as the device list shows them' }),
     topics: Type.Array(Type.String()),
     consentLog: Type.Array(ConsentEntry),
-    messages: Type.Array(MessageView, { description: 'newest first, each with `data` too' }),
+    messages: Type.Array(MessageView, {
+      description:
+        'newest first, each with `data` too; in-app messages also with `inbox`: {seenAt, readAt, archivedAt, snoozedUntil}',
+    }),
   },
   { description: 'everything held about the subscriber, streamed' },
 );
