@@ -2,7 +2,7 @@ import type { InboxFeed } from '../inbox/feed.ts';
 import type { BackoffOptions } from '../policy/backoff.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { JobSignal } from '../queue/signal.ts';
-import type { Lane, MessageRecord } from '../shared/model.ts';
+import { type Lane, type MessageRecord, sendPartition } from '../shared/model.ts';
 import type { JobSpec, Store } from '../store/port.ts';
 import type { DeliveryTally } from '../telemetry/delivery-tally.ts';
 import type { TemplateCache } from '../templates/render.ts';
@@ -76,17 +76,6 @@ export function sendJob(
     runAt,
     maxAttempts: SEND_MAX_ATTEMPTS,
   };
-}
-
-/**
- * The partition of one recipient's sends on one channel and lane. Partitions are global to the
- * queue, so the tenant is part of the key: without it, two tenants' subscribers named `user_1`
- * waited for each other's sends. Tenant ids hold no `:` (`default`, `ten_…`) and channel and
- * lane are names of ours, so the key reads back unambiguously from both ends. (Jobs queued with
- * the older key keep it; they still leave one at a time, just not serialised with new ones.)
- */
-function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
-  return `${tenantId}:${subscriberId}:${channel}:${lane}`;
 }
 
 /** Wakes the workers for the lanes of jobs just committed. */

@@ -110,7 +110,9 @@ async function eraseOneBatch(
     case 'requeued': {
       // Once more through the queue, for status webhooks about their messages only: messages not
       // yet erased during the first pass queued them under the plain id (sends finishing, bounces,
-      // receipts); from here on they cannot. Nothing else: by now a new subscriber may hold the id.
+      // receipts); from here on they cannot. And for the sends still waiting for those messages
+      // (cancelled now), whose partition keys name them. Nothing else, and nothing about a later
+      // message: by now a new subscriber may hold the id.
       const next = await store.scrubWaitingEvents(request, waiting ?? null, WAITING_PAGE, true);
       return next ? { ...who, phase: 'requeued', waiting: next } : { ...who, phase: 'skipped' };
     }

@@ -7,6 +7,17 @@ export const CHANNELS = ['in_app', 'email', 'sms', 'push', 'webpush', 'chat', 'w
 export type Channel = (typeof CHANNELS)[number];
 
 /**
+ * The partition of one recipient's sends on one channel and lane. Partitions are global to the
+ * queue, so the tenant is part of the key: without it, two tenants' subscribers named `user_1`
+ * waited for each other's sends. Tenant ids hold no `:` (`default`, `ten_…`) and channel and
+ * lane are names of ours, so the key reads back unambiguously from both ends. (Jobs queued with
+ * the older key keep it; they still leave one at a time, just not serialised with new ones.)
+ */
+export function sendPartition(tenantId: string, subscriberId: string, channel: string, lane: Lane): string {
+  return `${tenantId}:${subscriberId}:${channel}:${lane}`;
+}
+
+/**
  * API.md's closed list. An escalation is not a status: the message keeps its own and gains
  * `escalated: true` and an `escalated` timeline entry (src/pipeline/fallback.ts).
  */

@@ -1,13 +1,21 @@
 import { canonicalJson } from '../ingest/canonical.ts';
 import { idFloor } from '../shared/ids.ts';
 import {
+  CHANNELS,
   type Channel,
   type ConsentSource,
   LANES,
   type PreferenceChoices,
   type SuppressionReason,
+  sendPartition,
 } from '../shared/model.ts';
-import type { ConsentRecord, ExpiringTable, PreferencePatch, WaitingJobsCursor } from './port.ts';
+import type {
+  ConsentRecord,
+  ErasureRequest,
+  ExpiringTable,
+  PreferencePatch,
+  WaitingJobsCursor,
+} from './port.ts';
 
 /** The consent log's `change` for a preference PATCH: what it asked for, as applied. */
 export function preferenceChange(patch: PreferencePatch): Record<string, unknown> {
@@ -114,6 +122,7 @@ export interface WaitingJobRow {
   kind: string;
   state: string;
   payload: unknown;
+  partition_key?: string | null;
 }
 
 /**
@@ -161,9 +170,43 @@ function aboutMessageBefore(payload: { event?: unknown }, before: string): boole
   return typeof messageId === 'string' && messageId < before;
 }
 
+/** What the queue's last pass looks for (scrubWaitingEvents `webhooksOnly`, waitingFor). */
+export interface AfterMessages {
+  /** Messages made up to the erasure's `before` have ids below it. */
+  messagesBefore: string;
+  /** Every partition the subscriber's sends may wait in (sendPartition: each channel and lane). */
+  sendPartitions: ReadonlySet<string>;
+}
+
 /** The bound of a webhooks-only pass: messages made up to `before` (ms) have ids below it. */
-export function messagesUpTo(before: number): { messagesBefore: string } {
-  return { messagesBefore: idFloor('msg', before + 1) };
+export function messagesUpTo(
+  request: Pick<ErasureRequest, 'tenantId' | 'subscriberId' | 'before'>,
+): AfterMessages {
+  const { tenantId, subscriberId, before } = request;
+  return {
+    messagesBefore: idFloor('msg', before + 1),
+    sendPartitions: new Set(
+      CHANNELS.flatMap((channel) =>
+        LANES.map((lane) => sendPartition(tenantId, subscriberId, channel, lane)),
+      ),
+    ),
+  };
+}
+
+/**
+ * A send still waiting for one of the erased subscriber's messages (cancelled by now: a retry's
+ * backoff, a quiet-hours deferral): it would find the message cancelled and do nothing, but until
+ * it ran its partition key named the subscriber beside the erased message's id.
+ */
+function waitingSendOf(job: WaitingJobRow, payload: { messageId?: unknown }, after: AfterMessages): boolean {
+  return (
+    job.kind === 'send' &&
+    job.state === 'ready' &&
+    typeof job.partition_key === 'string' &&
+    after.sendPartitions.has(job.partition_key) &&
+    typeof payload.messageId === 'string' &&
+    payload.messageId < after.messagesBefore
+  );
 }
 
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
@@ -194,14 +237,24 @@ export function waitingFor(
   jobs: readonly WaitingJobRow[],
   subscriberId: string,
   erasedId: string,
-  /** Only status webhooks about messages made before this id (scrubWaitingEvents `webhooksOnly`). */
-  webhooksAbout?: { messagesBefore: string },
+  /**
+   * Only status webhooks about messages made before this id, and sends still waiting for those
+   * messages (scrubWaitingEvents `webhooksOnly`).
+   */
+  webhooksAbout?: AfterMessages,
 ): WaitingFor {
   const ids = new Set<string>();
   const rewrites: WaitingFor['rewrites'] = [];
   const drops: number[] = [];
   for (const job of jobs) {
     const webhook = job.kind === ENDPOINT_EVENT;
+    if (webhooksAbout && job.kind === 'send') {
+      const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
+        messageId?: unknown;
+      } | null;
+      if (payload && waitingSendOf(job, payload, webhooksAbout)) drops.push(Number(job.id));
+      continue;
+    }
     if (webhooksAbout && !webhook) continue;
     const oneSubscriber = FOR_ONE_SUBSCRIBER.has(job.kind);
     const zoneRelease = job.kind === ZONE_RELEASE;

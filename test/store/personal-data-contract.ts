@@ -326,6 +326,50 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it("drops, in the queue's last pass, the sends still waiting for their erased messages: no partition key names them beside those ids", async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', {}, 1);
+    const send = (messageId: string, partitionKey: string, runAt: number) => ({
+      tenantId: T,
+      kind: 'send',
+      lane: 'normal' as const,
+      partitionKey,
+      payload: { messageId },
+      runAt,
+    });
+    // u1's message waiting out quiet hours; one of the same id made after the erasure began (a new
+    // u1); one of a subscriber whose id only starts like u1's; another tenant's u1.
+    const [old, later] = [msgId(1000, 1), msgId(9000, 2)];
+    await store.enqueueJobs([
+      send(old, `${T}:u1:email:normal`, 80_000),
+      send(later, `${T}:u1:email:normal`, 80_000),
+      send(msgId(1000, 3), `${T}:u1:x:email:normal`, 80_000),
+      { ...send(msgId(1000, 4), `${OTHER}:u1:sms:high`, 80_000), tenantId: OTHER },
+    ]);
+    await store.beginErasure(erasureOfU1, eraseJob);
+    for (let cursor = await store.scrubWaitingEvents(erasureOfU1, null, 2); cursor; )
+      cursor = await store.scrubWaitingEvents(erasureOfU1, cursor, 2);
+    // The first pass (before the messages are erased) leaves the sends alone.
+    expect((await store.countJobs()).ready).toBe(5);
+    for (let cursor = await store.scrubWaitingEvents(erasureOfU1, null, 2, true); cursor; )
+      cursor = await store.scrubWaitingEvents(erasureOfU1, cursor, 2, true);
+    const due = await store.claimJobs({
+      owner: 'w',
+      now: 85_000,
+      leaseMs: 1000,
+      quotas: [
+        { lane: 'normal', limit: 10 },
+        { lane: 'high', limit: 10 },
+      ],
+    });
+    expect(
+      due
+        .filter((job) => job.kind === 'send')
+        .map((job) => (job.payload as { messageId: string }).messageId)
+        .sort(),
+    ).toEqual([msgId(1000, 3), msgId(1000, 4), later].sort());
+  });
+
   it("erases the subscriber's rate-limit counters of every rule, a page of rules at a time, and no one else's", async () => {
     const store = current();
     const scope = (rule: string, ...rest: string[]) => [rule, ...rest].join('\u001f');

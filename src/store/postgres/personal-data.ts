@@ -248,7 +248,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       const { tenantId, subscriberId } = request;
       return transaction(pool, async (client) => {
         const { rows } = await client.query<WaitingJobRow>(
-          `SELECT id, run_at, kind, state, payload FROM jobs
+          `SELECT id, run_at, kind, state, payload, partition_key FROM jobs
             WHERE state = 'ready' AND lane = $1 AND tenant_id = $2 AND (run_at, id) > ($3, $4)
             ORDER BY run_at, id LIMIT $5`,
           [from.lane, tenantId, from.runAt, from.id, limit],
@@ -258,12 +258,12 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
           after === null
             ? (
                 await client.query<WaitingJobRow>(
-                  `SELECT id, run_at, kind, state, payload FROM jobs WHERE state = 'leased' AND tenant_id = $1`,
+                  `SELECT id, run_at, kind, state, payload, partition_key FROM jobs WHERE state = 'leased' AND tenant_id = $1`,
                   [tenantId],
                 )
               ).rows
             : [];
-        const only = webhooksOnly ? messagesUpTo(request.before) : undefined;
+        const only = webhooksOnly ? messagesUpTo(request) : undefined;
         const found = waitingFor([...running, ...rows], subscriberId, request.erasedId, only);
         await scrubEvents(client, request, found.eventIds);
         for (const rewrite of found.rewrites)

@@ -127,13 +127,13 @@ export function sqlitePersonalDataStore(
       WHERE tenant_id = @tenantId AND event_id = @eventId AND subscriber_id = @subscriberId AND step = @step`,
   );
   const waitingJobs = db.prepare(
-    `SELECT id, run_at, kind, state, payload FROM jobs INDEXED BY jobs_ready
+    `SELECT id, run_at, kind, state, payload, partition_key FROM jobs INDEXED BY jobs_ready
       WHERE state = 'ready' AND lane = @lane AND tenant_id = @tenantId AND (run_at, id) > (@runAt, @id)
       ORDER BY run_at, id LIMIT @limit`,
   );
   // Jobs running right now: a handful per worker.
   const runningJobs = db.prepare(
-    `SELECT id, run_at, kind, state, payload FROM jobs INDEXED BY jobs_leases
+    `SELECT id, run_at, kind, state, payload, partition_key FROM jobs INDEXED BY jobs_leases
       WHERE state = 'leased' AND tenant_id = @tenantId`,
   );
   const rewriteJob = db.prepare('UPDATE jobs SET payload = ? WHERE id = ?');
@@ -155,7 +155,7 @@ export function sqlitePersonalDataStore(
     }
   };
   const scrubJobs = (request: ErasureRequest, rows: readonly WaitingJobRow[], webhooksOnly = false): void => {
-    const only = webhooksOnly ? messagesUpTo(request.before) : undefined;
+    const only = webhooksOnly ? messagesUpTo(request) : undefined;
     const found = waitingFor(rows, request.subscriberId, request.erasedId, only);
     scrubEvents(request, found.eventIds);
     for (const rewrite of found.rewrites) rewriteJob.run(JSON.stringify(rewrite.payload), rewrite.id);
