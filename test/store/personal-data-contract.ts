@@ -81,6 +81,8 @@ export function personalDataContract(current: () => Store): void {
       { suppressed: { channel: 'sms', reason: 'sms_stop' } },
       { unsuppressed: { channel: 'sms', reason: 'sms_stop' } },
     ]);
+    // Dated as the suppression is (the STOP's preference entry carries the same time), not later.
+    expect(log[0]!.at).toBe(5);
     expect(await store.listConsentLog(T, 'ghost', 0, 10)).toEqual([]);
     expect(await store.getSubscriber(T, 'ghost')).toBeNull();
   });

@@ -34,7 +34,14 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
   const logged = (
     sql: string,
     values: unknown[],
-    entry: { tenantId: string; channel: Channel; reason: SuppressionReason; lifted: boolean },
+    entry: {
+      tenantId: string;
+      channel: Channel;
+      reason: SuppressionReason;
+      lifted: boolean;
+      /** When it happened: a suppression's own time, so the STOP's log entries agree. */
+      at: number;
+    },
     note: AddressConsent | undefined,
   ): Promise<boolean> => {
     if (!note) return run(pool, sql, values).then(({ rowCount }) => (rowCount ?? 0) > 0);
@@ -45,7 +52,7 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
         await appendConsent(client, {
           tenantId: entry.tenantId,
           subscriberId,
-          at: Date.now(),
+          at: entry.at,
           change: suppressionChange(entry.channel, entry.reason, entry.lifted),
           source: note.source,
           detail: note.detail,
@@ -103,7 +110,7 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
         `INSERT INTO suppressions (tenant_id, channel, address_hash, reason, detail, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
         [entry.tenantId, entry.channel, entry.addressHash, entry.reason, entry.detail, entry.createdAt],
-        { ...entry, lifted: false },
+        { ...entry, lifted: false, at: entry.createdAt },
         note,
       );
     },
@@ -111,7 +118,7 @@ export function postgresFeedbackStore(pool: pg.Pool, personal: PersonalData): Fe
       return logged(
         'DELETE FROM suppressions WHERE tenant_id = $1 AND address_hash = $2 AND channel = $3 AND reason = $4',
         [tenantId, addressHash, channel, reason],
-        { tenantId, channel, reason, lifted: true },
+        { tenantId, channel, reason, lifted: true, at: Date.now() },
         note,
       );
     },

@@ -112,6 +112,8 @@ export function sqliteFeedbackStore(
     reason: SuppressionReason,
     lifted: boolean,
     note: AddressConsent | undefined,
+    /** When it happened: a suppression's own time, so the STOP's log entries agree. */
+    at: number,
   ): boolean => {
     if (!note) return change();
     return db
@@ -121,7 +123,7 @@ export function sqliteFeedbackStore(
           consent.append({
             tenantId,
             subscriberId,
-            at: Date.now(),
+            at,
             change: suppressionChange(channel, reason, lifted),
             source: note.source,
             detail: note.detail,
@@ -152,6 +154,7 @@ export function sqliteFeedbackStore(
         reason,
         false,
         note,
+        createdAt,
       );
     },
     async liftSuppression(tenantId, channel, addressHash, reason, note) {
@@ -162,6 +165,7 @@ export function sqliteFeedbackStore(
         reason,
         true,
         note,
+        Date.now(),
       );
     },
     async suppressionsAmong(tenantId, addressHashes) {
