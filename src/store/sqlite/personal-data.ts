@@ -54,6 +54,10 @@ export type ConsentStatements = ReturnType<typeof consentStatements>;
 const STATUSES_ONLY = `(SELECT json_group_array(json_object('at', json_extract(value, '$.at'),
   'status', json_extract(value, '$.status'))) FROM json_each(messages.timeline))`;
 
+/** How many times, a second apart, an erasure's end tries to truncate the log (truncateLogSoon). */
+const LOG_TRUNCATE_TRIES = 60;
+const LOG_TRUNCATE_RETRY_MS = 1_000;
+
 export function sqlitePersonalDataStore(
   db: Database.Database,
   jobs: JobStatements,
@@ -197,8 +201,39 @@ export function sqlitePersonalDataStore(
   );
   // The connection zeroes what a write frees (secure_delete, src/store/sqlite/index.ts); an
   // erasure's last step drops the log's older images of the pages it rewrote (settleErasure).
-  // Under the write lock like any write; waits (busy_timeout) for readers still on older pages.
   const truncateLog = db.prepare('PRAGMA wal_checkpoint(TRUNCATE)');
+  /**
+   * Copies the rest of the log into the file and truncates it, if that can be done now: under
+   * the write lock (as any write), but never waiting there for readers still on older pages or
+   * for the checkpoint thread's pass — every writer would wait too (critical ones included). The
+   * checkpoint thread has copied all but the last moments of the log, so what is left is short.
+   * Tried again a second later while it cannot, for a while; then later writes overwrite those
+   * frames as the log goes round (docs/personal-data-rights.md, "Erasure").
+   */
+  function truncateLogSoon(triesLeft: number): void {
+    if (!db.open) return;
+    const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+    let truncated = false;
+    db.pragma('busy_timeout = 0');
+    try {
+      truncated = (truncateLog.get() as { busy: number }).busy === 0;
+    } catch (error) {
+      // Another connection checkpointing at this moment: as busy. Anything else is the disk's,
+      // which the next write meets too.
+      const code = (error as { code?: string }).code;
+      if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw error;
+    } finally {
+      db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+    if (!truncated && triesLeft > 1)
+      setTimeout(() => {
+        try {
+          truncateLogSoon(triesLeft - 1);
+        } catch {
+          // Best effort, off any caller's path: the store's own writes report a failing disk.
+        }
+      }, LOG_TRUNCATE_RETRY_MS).unref();
+  }
   const begin = db.transaction((asked: ErasureRequest, job: ErasureJob) => {
     // Takes effect now, under the write lock: every message of theirs written so far is theirs,
     // however late its delivery stamped it (one writer: no other subscriber of the id exists yet).
@@ -300,10 +335,8 @@ export function sqlitePersonalDataStore(
     async scrubWaitingEvents(request, after, limit, webhooksOnly = false) {
       return scrubWaiting.immediate(request, after, limit, webhooksOnly);
     },
-    // Best effort: readers still busy past busy_timeout leave the log as it is, until later
-    // writes overwrite those frames (docs/personal-data-rights.md, "Erasure").
     async settleErasure() {
-      truncateLog.get();
+      truncateLogSoon(LOG_TRUNCATE_TRIES);
     },
     async scrubEventsOf(who, eventIds) {
       scrubNamed.immediate(who, eventIds);
