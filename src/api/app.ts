@@ -13,6 +13,7 @@ import { ID_MAX_LENGTH } from '../ingest/fields.ts';
 import { isStoreUnavailable, type StoreUnavailableError } from '../store/errors.ts';
 import { createAuthenticator, presentsSubscriberToken } from './auth.ts';
 import { refuseOtherBodies } from './body-types.ts';
+import { closeConnectionsWhenClosing } from './close-connections.ts';
 import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, isReceipt, preflightHeaders } from './cors.ts';
@@ -310,6 +311,7 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     },
     clientErrorHandler: onClientError,
   });
+  closeConnectionsWhenClosing(app);
   // Past this many open connections a new one is closed at once: clients can never take the
   // file descriptors the process needs for its database and its providers.
   app.server.maxConnections = connectionLimits(openFilesLimit(), context.config.maxStreams).connections;
@@ -506,6 +508,7 @@ export async function buildHealthApp(
     requestTimeout: HEALTH_REQUEST_TIMEOUT_MS,
     http: requestTimeouts(HEALTH_REQUEST_TIMEOUT_MS),
   });
+  closeConnectionsWhenClosing(app);
   await healthRoutes(app, context);
   return app;
 }
