@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelay } from '../policy/backoff.ts';
 import { laneQuotas, type TenantCaps, tenantCaps, workerCaps } from '../policy/lanes.ts';
 import { LANES, type Lane } from '../shared/model.ts';
@@ -8,6 +6,7 @@ import { storeFailureReason } from '../store/failure-reason.ts';
 import type { Job, JobStore } from '../store/port.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type JobContext, type JobHandler, type JobResult, retryAfterError } from './handler.ts';
+import { ownerIsDeadLocalProcess, ownerName } from './lease-owner.ts';
 import type { JobSignal } from './signal.ts';
 import { UrgentGate } from './urgent-gate.ts';
 
@@ -73,23 +72,6 @@ function sleepUntilWoken(ms: number, wake: Promise<void>): Promise<void> {
     timer = setTimeout(resolve, Math.max(0, ms));
   });
   return Promise.race([timeout, wake]).finally(() => clearTimeout(timer));
-}
-
-/** A lease owner name that lets a restarted process on the same host recognise its dead predecessors. */
-export function ownerName(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-}
-
-function ownerIsDeadLocalProcess(owner: string): boolean {
-  const [host, pidText] = owner.split(':');
-  const pid = Number(pidText);
-  if (host !== hostname() || !Number.isInteger(pid) || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
 }
 
 /**
@@ -608,7 +590,7 @@ export class Worker {
     }
   }
 
-  /** A process killed mid-job on this host left leases behind; take them back at once. */
+  /** A process killed mid-job here (this host, this container) left leases behind; take them back at once. */
   private async reclaimFromDeadLocalOwners(): Promise<void> {
     for (const owner of await this.options.store.leaseOwners()) {
       if (!ownerIsDeadLocalProcess(owner)) continue;

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DONE, type JobHandler, type JobResult } from '../../../src/queue/handler.ts';
+import { ownerName } from '../../../src/queue/lease-owner.ts';
 import { JobSignal, urgentWorkActive } from '../../../src/queue/signal.ts';
 import { Worker } from '../../../src/queue/worker.ts';
 import { LANES } from '../../../src/shared/model.ts';
@@ -137,7 +138,7 @@ describe('Worker', () => {
     const exited = spawnSync(process.execPath, ['-e', 'process.pid']).pid;
     await store.enqueueJobs([spec()]);
     await store.claimJobs({
-      owner: `${hostname()}:${exited}:abcd`,
+      owner: ownerName(exited),
       now: Date.now(),
       leaseMs: 3_600_000,
       quotas: [{ lane: 'normal', limit: 1 }],
@@ -145,6 +146,26 @@ describe('Worker', () => {
     const ran: Job[] = [];
     await startWorker({ store, signal, handlers: [handler('work', (job) => collect(ran, job))] });
     await waitFor(() => ran.length === 1, 'the job of the dead process', 2000);
+  });
+
+  it('leaves the leases of another PID namespace with this host name to their expiry', async () => {
+    // Containers sharing the host's name (Docker --network host, Kubernetes hostNetwork) number
+    // their processes apart: a pid that is not running here may be a live worker there. Owner
+    // names without this process's namespace are such names (and those of older versions).
+    const { store, signal } = setup();
+    const exited = spawnSync(process.execPath, ['-e', 'process.pid']).pid;
+    await store.enqueueJobs([spec()]);
+    await store.claimJobs({
+      owner: `${hostname()}:${exited}:abcd`,
+      now: Date.now(),
+      leaseMs: 3_600_000,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    const ran: Job[] = [];
+    // start() takes back the leases of dead local processes before it returns.
+    await startWorker({ store, signal, handlers: [handler('work', (job) => collect(ran, job))] });
+    expect(await store.countJobs()).toEqual({ ready: 0, leased: 1, dead: 0 });
+    expect(ran).toEqual([]);
   });
 
   it('keeps a long job leased with heartbeats so nobody else takes it', async () => {
