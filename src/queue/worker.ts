@@ -32,6 +32,13 @@ export interface WorkerOptions {
 /** How often a worker offers the store its housekeeping (see JobStore.maintainJobs). */
 const MAINTENANCE_EVERY_MS = 10_000;
 
+/**
+ * Longest wait between sweeps for expired leases. At half the lease (15 s by default), a dead
+ * worker's jobs ran again up to 1.5 leases after it died (45 s) instead of once its leases ran
+ * out; the sweep is one indexed update that finds nothing most of the time.
+ */
+const SWEEP_EVERY_MAX_MS = 1_000;
+
 /** A job that failed for want of the store runs again this soon (the store is usually back). */
 const STORE_RETRY_MS = 1000;
 
@@ -146,7 +153,10 @@ export class Worker {
     this.unsubscribe = this.options.signal.subscribe((lane) => this.wake(lane));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(this.leaseMs / 3))));
     this.timers.push(
-      setInterval(() => void this.sweepExpired(), Math.max(100, Math.floor(this.leaseMs / 2))),
+      setInterval(
+        () => void this.sweepExpired(),
+        Math.max(100, Math.min(SWEEP_EVERY_MAX_MS, Math.floor(this.leaseMs / 2))),
+      ),
     );
     this.timers.push(setInterval(() => void this.maintain(), MAINTENANCE_EVERY_MS));
     for (const timer of this.timers) timer.unref();

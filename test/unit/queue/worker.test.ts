@@ -118,6 +118,24 @@ describe('Worker', () => {
     expect(ran[0]).toMatchObject({ id: orphan!.id, attempts: 2 });
   });
 
+  it("runs a dead worker's job within a second of its lease's end, whatever the lease length", async () => {
+    // The dead worker was elsewhere (no pid to check): only the lease's end frees its job. Swept
+    // every half lease (15 s of the default 30 s), it waited up to 1.5 leases.
+    const { store, signal } = setup();
+    await store.enqueueJobs([spec({ payload: 'orphan' })]);
+    const leaseEnds = Date.now() + 200;
+    await store.claimJobs({
+      owner: 'elsewhere:1:gone',
+      now: leaseEnds - 200,
+      leaseMs: 200,
+      quotas: [{ lane: 'normal', limit: 1 }],
+    });
+    const ran: number[] = [];
+    await startWorker({ store, signal, handlers: [handler('work', () => collect(ran, Date.now()))] });
+    await waitFor(() => ran.length === 1, 'the orphan to be reclaimed', 5000);
+    expect(ran[0]! - leaseEnds).toBeLessThan(1_500);
+  });
+
   it('does not spin while the only due job waits behind its partition held elsewhere', async () => {
     const { store, signal } = setup();
     await store.enqueueJobs([spec({ partitionKey: 'p', payload: 'held' }), spec({ partitionKey: 'p' })]);
