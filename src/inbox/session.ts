@@ -6,7 +6,16 @@ import type { InboxReader } from './reader.ts';
 
 /** The events of the realtime inbox (API.md "Inbox"), the same on SSE and WebSocket. */
 export type InboxEvent =
-  | { type: 'ready'; unreadCount: number }
+  | {
+      type: 'ready';
+      unreadCount: number;
+      /**
+       * Only when the client asked to resume (`after`): whether what it missed is replayed. False
+       * when the log no longer holds it (kept min(7 days, retention)): it starts from now, and the
+       * client reloads its list.
+       */
+      resumed?: boolean;
+    }
   | { type: 'item.created' | 'item.updated'; id: string; item: unknown; unreadCount: number }
   | { type: 'inbox.read-all' | 'inbox.seen-all'; id: string; unreadCount: number };
 
@@ -26,7 +35,7 @@ type WithEvent = LoggedChange & {
 type RungWithEvent = InboxChange & { [MADE]?: { unreadCount: number; event: InboxEvent } };
 
 export interface InboxSessionOptions {
-  store: Pick<Store, 'countUnread' | 'lastInboxChange'>;
+  store: Pick<Store, 'countUnread' | 'lastInboxChange' | 'firstInboxChange'>;
   feed: InboxFeed;
   /** Reads the log for the streams the same ring woke, together. */
   reader: InboxReader;
@@ -276,8 +285,15 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
     if (closed) return ended;
     const last = await store.lastInboxChange(tenantId, subscriberId);
     if (closed) return ended;
-    // An id from the future (another installation, a log reset) resumes from now on.
-    cursor = options.after === null ? last : Math.min(options.after, last);
+    const { after } = options;
+    // Changes are numbered one after another: the log holds all the client missed if its oldest
+    // change still logged is the one right after `after`. An id from the future (another
+    // installation, a log reset) missed nothing and resumes from now on.
+    const first =
+      after !== null && after < last ? await store.firstInboxChange(tenantId, subscriberId) : null;
+    if (closed) return ended;
+    const resumed = after === null ? undefined : after >= last || (first !== null && first <= after + 1);
+    cursor = after === null || !resumed ? last : Math.min(after, last);
     // `ready` waits for a gap's check, as every other event does: the count could already be a
     // new subscriber's of the same id.
     let unreadCount: number;
@@ -287,7 +303,7 @@ export async function openInboxSession(options: InboxSessionOptions): Promise<In
       unreadCount = await store.countUnread(tenantId, subscriberId);
       if (closed) return ended;
     } while (verifying > 0);
-    send({ type: 'ready', unreadCount });
+    send(resumed === undefined ? { type: 'ready', unreadCount } : { type: 'ready', unreadCount, resumed });
   } catch (error) {
     unsubscribe();
     throw error;

@@ -713,6 +713,11 @@ export interface InboxStore {
   catchUpInboxes(tenantId: string, cursors: readonly InboxCursor[], limit: number): Promise<InboxCatchUp[]>;
   /** The number of the subscriber's latest change; 0 before the first. */
   lastInboxChange(tenantId: string, subscriberId: string): Promise<number>;
+  /**
+   * The number of the subscriber's oldest change still logged, or null when none is (none yet,
+   * or all purged): a stream resuming from before it cannot be replayed what it missed.
+   */
+  firstInboxChange(tenantId: string, subscriberId: string): Promise<number | null>;
   /** Deletes up to `limit` changes logged before `before`; answers how many. */
   purgeInboxChanges(before: number, limit: number): Promise<number>;
 }

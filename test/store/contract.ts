@@ -2450,6 +2450,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
 
       it('logs every inbox change per subscriber, numbered in order, for streams to replay', async () => {
         expect(await store.lastInboxChange(T, 'u1')).toBe(0);
+        expect(await store.firstInboxChange(T, 'u1')).toBeNull();
         await store.createMessages([
           { record: message({ id: 'msg_1', eventId: 'evt_1' }), followUp: null },
           { record: message({ id: 'msg_2', eventId: 'evt_2' }), followUp: null },
@@ -2484,8 +2485,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         // Only changes older than the cut are purged; numbering goes on from the counter.
         expect(await store.purgeInboxChanges(2000, 100)).toBe(3);
         expect((await loggedChanges(T, 'u1', 0, 100)).map((c) => c.seq)).toEqual([3, 4]);
+        // A stream resuming from before 3 has lost changes; u2's log is gone whole.
+        expect(await store.firstInboxChange(T, 'u1')).toBe(3);
+        expect(await store.firstInboxChange(T, 'u2')).toBeNull();
+        expect(await store.lastInboxChange(T, 'u2')).toBe(1);
         await store.createMessages([{ record: message({ id: 'msg_6', eventId: 'evt_6' }), followUp: null }]);
         expect(await store.lastInboxChange(T, 'u1')).toBe(5);
+        expect(await store.firstInboxChange(T, 'u1')).toBe(3);
       });
 
       it('catches many streams up at once: each cursor its changes with their items, and the unread count', async () => {

@@ -283,7 +283,8 @@ export class TidingsInboxClient extends EventTarget {
     }
     if (event.type === 'ready') {
       this.attempt = 0;
-      event.resumed = this.resumedFrom !== null;
+      // A resume the server could not replay (the log no longer reaches back that far) says so.
+      event.resumed = this.resumedFrom !== null && event.resumed !== false;
       this.status('open');
     }
     if (event.id !== undefined && event.id !== null) this.lastEventId = String(event.id);

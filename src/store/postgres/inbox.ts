@@ -309,6 +309,14 @@ export function postgresInboxStore(db: pg.Pool): InboxStore {
       );
       return rows[0]?.last_seq ?? 0;
     },
+    async firstInboxChange(tenantId, subscriberId) {
+      const { rows } = await run<{ first: number | null }>(
+        db,
+        'SELECT MIN(seq) AS first FROM inbox_changes WHERE tenant_id = $1 AND subscriber_id = $2',
+        [tenantId, subscriberId],
+      );
+      return rows[0]?.first === null || rows[0]?.first === undefined ? null : Number(rows[0].first);
+    },
     async purgeInboxChanges(before, limit) {
       const result = await run(
         db,

@@ -203,6 +203,9 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
         AND read_at IS NULL AND archived_at IS NULL AND snoozed_until IS NULL AND ${IS_ITEM}
       GROUP BY subscriber_id`,
   );
+  const firstSeq = db
+    .prepare('SELECT MIN(seq) FROM inbox_changes WHERE tenant_id = ? AND subscriber_id = ?')
+    .pluck();
   const lastSeq = db.prepare(`SELECT ${NEXT_SEQ} - 1`).pluck();
   // One read transaction: the counts are those of the log as far as the pages reach (a stream
   // that read to the end of its log knows the count there, and carries it on: inbox/session.ts).
@@ -410,6 +413,9 @@ export function sqliteInboxStore(db: Database.Database, log: InboxLog, jobs: Job
     },
     async lastInboxChange(tenantId, subscriberId) {
       return lastSeq.get({ tenant: tenantId, subscriber: subscriberId }) as number;
+    },
+    async firstInboxChange(tenantId, subscriberId) {
+      return (firstSeq.get(tenantId, subscriberId) as number | null | undefined) ?? null;
     },
     async purgeInboxChanges(before, limit) {
       return purge.immediate(before, limit);

@@ -604,3 +604,37 @@ describe('inbox sessions sent a new item by its ring', () => {
     stream.session.close();
   });
 });
+
+describe('inbox sessions resuming from a position the log no longer holds', () => {
+  it('say so on ready (resumed: false) and start from now, rather than replay only what is left', async () => {
+    const real = openSqliteStore({ file: ':memory:' });
+    store = real;
+    await real.ensureTenant('t1', 't1');
+    const at = (id: string, createdAt: number) => ({ ...item('t1', 'u1', id), createdAt });
+    // Changes 1–3, the first two older than the log keeps.
+    await real.createMessages([
+      { record: at('msg_1', 1_000), followUp: null },
+      { record: at('msg_2', 1_000), followUp: null },
+      { record: at('msg_3', 5_000), followUp: null },
+    ]);
+    expect(await real.purgeInboxChanges(2_000, 100)).toBe(2);
+    const feed = new InboxFeed();
+    const reader = new InboxReader(real);
+    const resume = async (after: number) => {
+      const opened = await open(real, feed, reader, 't1', 'u1', view, { after });
+      await turn();
+      await turn();
+      opened.session.close();
+      return opened.events;
+    };
+    // From 1: change 2 is gone, so the client must reload its list; nothing is replayed.
+    const lost = await resume(1);
+    expect(lost).toEqual([{ type: 'ready', unreadCount: 3, resumed: false }]);
+    // From 2: everything after it is still logged, and replayed.
+    const kept = await resume(2);
+    expect(kept[0]).toEqual({ type: 'ready', unreadCount: 3, resumed: true });
+    expect(kept.slice(1).map((e) => ('id' in e ? e.id : null))).toEqual(['3']);
+    // From the last change (or past it): nothing was missed.
+    expect((await resume(3))[0]).toEqual({ type: 'ready', unreadCount: 3, resumed: true });
+  });
+});

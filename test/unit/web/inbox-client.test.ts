@@ -39,6 +39,21 @@ describe('inbox.js helpers', () => {
     expect(client.lastEventId).toBeNull();
   });
 
+  it('takes a resumed stream for one that replayed what was missed, unless the server says it could not', () => {
+    const client = new inbox.TidingsInboxClient({ api: 'http://tidings.test', token: 'h.e30.sig' });
+    client.status = () => undefined;
+    const readies: { resumed: boolean }[] = [];
+    client.addEventListener('event', (e: { detail: { type: string; resumed: boolean } }) => {
+      if (e.detail.type === 'ready') readies.push(e.detail);
+    });
+    client.resumedFrom = null;
+    client.receive('{"type":"ready","unreadCount":0}');
+    client.resumedFrom = '7';
+    client.receive('{"type":"ready","unreadCount":0,"resumed":true}');
+    client.receive('{"type":"ready","unreadCount":0,"resumed":false}');
+    expect(readies.map((r) => r.resumed)).toEqual([false, true, false]);
+  });
+
   it('backs off exponentially with full jitter, capped at 30 s and never below 100 ms', () => {
     expect([0, 1, 2, 5, 6, 20].map((n) => inbox.backoffDelay(n, () => 1))).toEqual([
       500, 1000, 2000, 16000, 30000, 30000,
