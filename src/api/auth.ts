@@ -43,6 +43,14 @@ function headerCredential(request: FastifyRequest): string | null {
   return match ? match[1]! : '';
 }
 
+/** What a route of each mode takes, as a missing credential's message names it. */
+const CREDENTIAL_NAMES: Record<Exclude<AuthMode, 'none'>, string> = {
+  server: 'key',
+  subscriber: 'subscriber token',
+  'server-or-subscriber': 'key or subscriber token',
+  operator: 'operator key',
+};
+
 /** Subscriber tokens are JWTs, three dot-separated parts; a server key never is. */
 const shapedLikeSubscriberToken = (credential: string) => credential.split('.').length === 3;
 
@@ -139,7 +147,10 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     const fromQuery = fromHeader === null && queryToken ? queryCredential(request) : null;
     const credential = fromHeader ?? fromQuery;
     if (credential === null) {
-      throw new ApiError('unauthorized', 'missing credentials: send "Authorization: Bearer <key>"');
+      throw new ApiError(
+        'unauthorized',
+        `missing credentials: send "Authorization: Bearer <${CREDENTIAL_NAMES[mode]}>"`,
+      );
     }
     if (credential === '') throw refuse(request, 'the Authorization header must be "Bearer <key>"');
 

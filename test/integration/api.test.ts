@@ -354,6 +354,10 @@ describe('auth and tenant isolation', () => {
     expect(Date.parse(short.body.expiresAt) - Date.now()).toBeLessThanOrEqual(61_000);
     expect((await server.call('GET', '/v1/events/evt_x', undefined, { auth: token })).status).toBe(401);
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: server.key })).status).toBe(401);
+    // Without any credential, each route names what it takes.
+    const bare = async (path: string) => (await fetch(`${server.url}${path}`)).json();
+    expect((await bare('/v1/inbox')).error.message).toContain('Bearer <subscriber token>');
+    expect((await bare('/v1/events/evt_x')).error.message).toContain('Bearer <key>');
   });
 
   it("shows another tenant none of this tenant's events, subscribers, workflows or inbox", async () => {
