@@ -62,7 +62,11 @@ export interface JobHandler {
    * one at a time, so it must not throw while work for the batch is still in flight.
    */
   run(jobs: Job[], context: JobContext): Promise<JobResult[]>;
-  /** Called once a job is dead-lettered (retries exhausted or `dead`), e.g. to mark its message. */
+  /**
+   * Called as a job is dead-lettered (retries exhausted or `dead`), just before it is marked dead,
+   * e.g. to mark its message. A crash in between runs the job once more: its run must then find
+   * what this settled and do nothing.
+   */
   onDead?(job: Job, error: string): Promise<void>;
 }
 

@@ -510,16 +510,19 @@ export class Worker {
       );
       return;
     }
-    await this.whileUnavailable(() => store.deadJob(this.owner, job.id, result.error));
-    this.options.logger.warn(
-      { jobId: job.id, kind: job.kind, attempts: job.attempts, error: result.error },
-      'job dead-lettered',
-    );
+    // The hook first (a send's message recorded `dead`, replayable): a crash between the two
+    // leaves the job leased, to run again and find its message settled. The other way round left
+    // the job dead and its message `queued` for good, in no list of dead letters.
     try {
       await handler?.onDead?.(job, result.error);
     } catch (error) {
       this.options.logger.error({ err: error, jobId: job.id }, 'dead-letter hook failed');
     }
+    await this.whileUnavailable(() => store.deadJob(this.owner, job.id, result.error));
+    this.options.logger.warn(
+      { jobId: job.id, kind: job.kind, attempts: job.attempts, error: result.error },
+      'job dead-lettered',
+    );
   }
 
   /** Completes finished jobs in one write per tick rather than one per job. */

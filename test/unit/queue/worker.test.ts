@@ -213,6 +213,7 @@ describe('Worker', () => {
     const { store, signal } = setup();
     const attempts: number[] = [];
     const dead: string[] = [];
+    const deadJobsMeanwhile: number[] = [];
     await store.enqueueJobs([spec({ maxAttempts: 3 })]);
     await startWorker({
       store,
@@ -226,7 +227,12 @@ describe('Worker', () => {
             return { kind: 'retry', error: `boom ${job.attempts}` };
           },
           {
-            onDead: async (_job, error) => void dead.push(error),
+            onDead: async (_job, error) => {
+              // Before the job is dead: a crash here leaves it leased, to run again (and find
+              // its work settled), never dead beside work the hook did not settle.
+              deadJobsMeanwhile.push((await store.countJobs()).dead);
+              dead.push(error);
+            },
           },
         ),
       ],
@@ -234,6 +240,7 @@ describe('Worker', () => {
     await waitFor(() => dead.length === 1, 'dead-lettering', 3000);
     expect(attempts).toEqual([1, 2, 3]);
     expect(dead).toEqual(['boom 3']);
+    expect(deadJobsMeanwhile).toEqual([0]);
     expect(await store.countJobs()).toEqual({ ready: 0, leased: 0, dead: 1 });
     expect((await store.listDeadJobs(5))[0]?.lastError).toBe('boom 3');
   });
