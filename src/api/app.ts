@@ -230,11 +230,18 @@ function setAnswerHeaders(
   corsOrigins: readonly string[] | '*',
 ): void {
   response.setHeader('x-content-type-options', 'nosniff');
-  if (request.url && isBrowserFacing(request.url)) {
-    for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins))) {
-      response.setHeader(name, value);
-    }
-  }
+  if (request.url && isBrowserFacing(request.url)) setCorsHeaders(request, response, corsOrigins);
+}
+
+/** The CORS headers of a browser-facing answer (src/api/cors.ts), unless it is already on its way. */
+function setCorsHeaders(
+  request: IncomingMessage,
+  response: ServerResponse,
+  corsOrigins: readonly string[] | '*',
+): void {
+  if (response.headersSent) return;
+  for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins)))
+    response.setHeader(name, value);
 }
 
 /** How long a closed upgrade answer's socket may wait for its client to close its side. */
@@ -386,20 +393,17 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     )
       return;
     const mode: AuthMode = config?.auth ?? 'server';
-    const receiptCors = () => {
-      if (reply.raw.headersSent) return;
-      for (const [name, value] of Object.entries(corsHeaders(request.headers.origin, corsOrigins)))
-        reply.raw.setHeader(name, value);
-    };
     try {
       await authenticator.authenticate(request, mode, config?.queryToken === true);
     } catch (error) {
       // A receipt refused for its subscriber token (expired, forged, its subscriber erased) is a
       // web app's: without CORS it could not read that it needs a new token.
-      if (isReceipt(request.url) && presentsSubscriberToken(request)) receiptCors();
+      if (isReceipt(request.url) && presentsSubscriberToken(request))
+        setCorsHeaders(request.raw, reply.raw, corsOrigins);
       throw error;
     }
-    if (request.subscriberToken && isReceipt(request.url)) receiptCors();
+    if (request.subscriberToken && isReceipt(request.url))
+      setCorsHeaders(request.raw, reply.raw, corsOrigins);
   });
 
   // After authentication (onRequest), before any parser reads the body.

@@ -6,15 +6,19 @@ const POOL_SIZE = 4096;
 let pool = randomBytes(POOL_SIZE);
 let offset = 0;
 
-function timeChars(ms: number): string {
+/** `value` as `digits` base-32 characters, most significant first (zero-padded). */
+function base32(value: number, digits: number): string {
   let out = '';
-  let rest = ms;
-  for (let i = 0; i < 10; i++) {
+  let rest = value;
+  for (let i = 0; i < digits; i++) {
     out = ALPHABET[rest % 32] + out;
     rest = Math.floor(rest / 32);
   }
   return out;
 }
+
+/** The 10 time characters of an id made at `ms`. */
+const timeChars = (ms: number) => base32(ms, 10);
 
 /** The random part is two halves of 40 bits (8 characters each): exact in a double, no BigInt. */
 const HALF = 2 ** 40;
@@ -28,16 +32,6 @@ function randomBits(count: number): number {
   let value = 0;
   for (let i = 0; i < count; i++) value = value * 32 + (pool[offset++]! & 31);
   return value;
-}
-
-function halfChars(value: number): string {
-  let out = '';
-  let rest = value;
-  for (let i = 0; i < 8; i++) {
-    out = ALPHABET[rest % 32] + out;
-    rest = Math.floor(rest / 32);
-  }
-  return out;
 }
 
 /** The last id's millisecond and random halves, per prefix: ids of one millisecond keep their order. */
@@ -77,7 +71,7 @@ export function newId(prefix: string, now = Date.now()): string {
     state.high = randomBits(8);
     state.low = randomBits(8);
   }
-  return `${prefix}_${timeChars(now)}${halfChars(state.high)}${halfChars(state.low)}`;
+  return `${prefix}_${timeChars(now)}${base32(state.high, 8)}${base32(state.low, 8)}`;
 }
 
 /**
