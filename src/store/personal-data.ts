@@ -198,15 +198,17 @@ export function messagesUpTo(
  * backoff, a quiet-hours deferral): it would find the message cancelled and do nothing, but until
  * it ran its partition key named the subscriber beside the erased message's id.
  */
-function waitingSendOf(job: WaitingJobRow, payload: { messageId?: unknown }, after: AfterMessages): boolean {
-  return (
-    job.kind === 'send' &&
-    job.state === 'ready' &&
-    typeof job.partition_key === 'string' &&
-    after.sendPartitions.has(job.partition_key) &&
-    typeof payload.messageId === 'string' &&
-    payload.messageId < after.messagesBefore
-  );
+function waitingSendOf(job: WaitingJobRow, after: AfterMessages): boolean {
+  if (job.kind !== 'send' || job.state !== 'ready') return false;
+  if (typeof job.partition_key !== 'string' || !after.sendPartitions.has(job.partition_key)) return false;
+  // Only then its payload: the queue's other sends are passed over unread.
+  const messageId = payloadOf<{ messageId?: unknown }>(job)?.messageId;
+  return typeof messageId === 'string' && messageId < after.messagesBefore;
+}
+
+/** A waiting job's payload: JSON text as SQLite hands it, or parsed as PostgreSQL does. */
+function payloadOf<T>(job: WaitingJobRow): T | null {
+  return (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as T | null;
 }
 
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */
@@ -249,10 +251,7 @@ export function waitingFor(
   for (const job of jobs) {
     const webhook = job.kind === ENDPOINT_EVENT;
     if (webhooksAbout && job.kind === 'send') {
-      const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
-        messageId?: unknown;
-      } | null;
-      if (payload && waitingSendOf(job, payload, webhooksAbout)) drops.push(Number(job.id));
+      if (waitingSendOf(job, webhooksAbout)) drops.push(Number(job.id));
       continue;
     }
     if (webhooksAbout && !webhook) continue;
@@ -260,14 +259,14 @@ export function waitingFor(
     const zoneRelease = job.kind === ZONE_RELEASE;
     if (job.kind !== 'fanout' && job.kind !== 'deliver' && !oneSubscriber && !webhook && !zoneRelease)
       continue;
-    const payload = (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as {
+    const payload = payloadOf<{
       eventId?: unknown;
       eventIds?: unknown;
       subscriberId?: unknown;
       subscriberIds?: unknown;
       event?: unknown;
       after?: unknown;
-    } | null;
+    }>(job);
     if (!payload) continue;
     if (zoneRelease) {
       if (payload.after === subscriberId)
