@@ -392,7 +392,10 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
       !(request.query as { token?: unknown })?.token
     )
       return;
-    const mode: AuthMode = config?.auth ?? 'server';
+    // A path no route serves is a 404 for either valid credential: a web app's subscriber token on
+    // an inbox path this version lacks is not a bad key (nor a failed authentication).
+    const mode: AuthMode =
+      config?.auth ?? (request.routeOptions.url === undefined ? 'server-or-subscriber' : 'server');
     try {
       await authenticator.authenticate(request, mode, config?.queryToken === true);
     } catch (error) {

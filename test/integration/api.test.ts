@@ -358,6 +358,14 @@ describe('auth and tenant isolation', () => {
     const bare = async (path: string) => (await fetch(`${server.url}${path}`)).json();
     expect((await bare('/v1/inbox')).error.message).toContain('Bearer <subscriber token>');
     expect((await bare('/v1/events/evt_x')).error.message).toContain('Bearer <key>');
+    // A path no route serves is not found for a valid subscriber token too, not a refused key.
+    const unknown = await server.call('GET', '/v1/inbox/no/such/route', undefined, { auth: token });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('not_found');
+    expect((await server.call('POST', '/v1/nowhere', {}, { auth: token })).status).toBe(404);
+    expect((await server.call('GET', '/v1/inbox/no/such/route', undefined, { auth: 'a.b.c' })).status).toBe(
+      401,
+    );
   });
 
   it("shows another tenant none of this tenant's events, subscribers, workflows or inbox", async () => {
