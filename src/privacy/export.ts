@@ -15,8 +15,8 @@ export const EXPORT_PAGE = 200;
  * in-app message, its inbox state (when the subscriber saw, read or archived it, and a snooze):
  * what the subscriber did with it is held about them too.
  */
-function exportedMessage(message: MessageRecord) {
-  const view = { ...messageView(message), data: message.data };
+function exportedMessage(message: MessageRecord, workflowVersion: number | null) {
+  const view = { ...messageView(message, workflowVersion), data: message.data };
   if (message.channel !== 'in_app') return view;
   return {
     ...view,
@@ -77,9 +77,16 @@ export async function* exportSubscriber(
       maxBytes: PAGE_BYTES,
       ...(beforeId ? { beforeId } : {}),
     });
+    // The version each message rendered with is its event's, as `GET /v1/messages` shows it (the
+    // export showed null): the page's events read once each.
+    const eventIds = [...new Set(page.rows.map((m) => m.eventId))];
+    const events =
+      eventIds.length === 0 ? [] : await store.getEvents(eventIds.map((e) => ({ tenantId, id: e })));
+    const versions = new Map(events.map((e) => [e.id, e.workflowVersion]));
     for (const message of page.rows) {
       await slices.yieldIfDue();
-      yield (first ? '' : ',') + JSON.stringify(exportedMessage(message));
+      yield (first ? '' : ',') +
+        JSON.stringify(exportedMessage(message, versions.get(message.eventId) ?? null));
       first = false;
     }
     if (!page.more) break;

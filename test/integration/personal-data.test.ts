@@ -137,6 +137,14 @@ describe('export', () => {
     expect(email.content).toMatchObject({ subject: 'Hello 7', text: 'Text s3' });
     expect(email.data).toEqual({ n: 7, secret: 's3' });
     expect(email.timeline.length).toBeGreaterThan(1);
+    // Each message as GET /v1/messages/{id} shows it, the workflow version it rendered with included.
+    for (const message of doc.messages) {
+      const { content, meta, timeline, ...view } = (
+        await server.call('GET', `/v1/messages/${message.messageId}`)
+      ).body;
+      expect(view.workflowVersion).toBe(1);
+      expect(message).toMatchObject(view);
+    }
 
     expect((await server.call('GET', '/v1/subscribers/ex_nobody/export')).status).toBe(404);
   });
