@@ -202,6 +202,23 @@ const LANDING_PAGE = `<!doctype html>
 </body></html>
 `;
 
+/**
+ * A JSON body's text (RFC 8259: UTF-8). Bytes that are not UTF-8 are a 400 `invalid_json`: read
+ * leniently, each became U+FFFD and was stored in place of what was sent (`"Müller"` sent in
+ * Latin-1 came back `"M\uFFFDller"`). A byte-order mark is kept, so the parser refuses it as before.
+ */
+function utf8Text(bytes: Buffer): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new ApiError(
+      'invalid_json',
+      'the body is not valid JSON: it holds bytes that are not UTF-8 (RFC 8259)',
+    );
+  }
+}
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function parseJson(body: string): unknown {
   // An empty body is allowed wherever a body is optional; required bodies fail validation instead.
   if (body.length === 0) return undefined;
@@ -330,13 +347,13 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.decorateRequest('subscriberToken', null);
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       // An empty body is no body whatever its Content-Type says (API.md), its charset included.
-      const charsetError =
-        (body as string).length > 0 ? jsonCharsetError(request.headers['content-type']) : null;
+      const bytes = body as Buffer;
+      const charsetError = bytes.length > 0 ? jsonCharsetError(request.headers['content-type']) : null;
       if (charsetError) throw charsetError;
-      done(null, parseJson(body as string));
+      done(null, parseJson(utf8Text(bytes)));
     } catch (error) {
       done(error as Error, undefined);
     }

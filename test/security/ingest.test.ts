@@ -244,6 +244,36 @@ describe('Finding 7 — limits that disagree', () => {
   });
 });
 
+describe('bodies that are not UTF-8', () => {
+  // Found by the subscribers audit: bytes that are not UTF-8 were read as U+FFFD and stored in
+  // place of what was sent (a Latin-1 "Müller" became "M\uFFFDller" in the profile).
+  it('refuses them with 400 invalid_json, writing nothing; UTF-8 (U+FFFD itself included) is taken', async () => {
+    const put = (id: string, bytes: Buffer) =>
+      fetch(`${server.url}/v1/subscribers/${id}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' },
+        body: new Uint8Array(bytes),
+      });
+    const latin1 = await put('utf8_latin1', Buffer.from('{"data":{"name":"M\u00fcller"}}', 'latin1'));
+    expect(latin1.status).toBe(400);
+    expect(((await latin1.json()) as Json).error.code).toBe('invalid_json');
+    expect((await server.call('GET', '/v1/subscribers/utf8_latin1')).status).toBe(404);
+    const cut = Buffer.concat([
+      Buffer.from('{"data":{"k":"a'),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from('b"}}'),
+    ]);
+    const truncated = await put('utf8_cut', cut);
+    expect(truncated.status).toBe(400);
+    expect(((await truncated.json()) as Json).error.code).toBe('invalid_json');
+    expect((await server.call('GET', '/v1/subscribers/utf8_cut')).status).toBe(404);
+
+    const utf8 = await put('utf8_ok', Buffer.from('{"data":{"name":"M\u00fcller \ufffd 😀"}}', 'utf8'));
+    expect(utf8.status).toBe(200);
+    expect(((await utf8.json()) as Json).data).toEqual({ name: 'Müller \ufffd 😀' });
+  });
+});
+
 describe('bodies with a content coding', () => {
   // Found by the hostile-input sweep: a body sent with Content-Encoding: gzip was parsed as if
   // plain (JSON mislabelled as gzip was taken; real gzip bytes were a misleading invalid_json).
