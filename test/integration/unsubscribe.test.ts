@@ -139,6 +139,17 @@ describe('one-click unsubscribe (RFC 8058) and DKIM', () => {
     expect((await server.call('GET', `/v1/unsubscribe/${forged}`, undefined, { auth: null })).status).toBe(
       404,
     );
+    // A browser opening the cut link reads a page saying so (found by the subscribers audit: it
+    // showed the JSON error); a program still gets the JSON envelope.
+    const browser = await fetch(`${server.url}/v1/unsubscribe/${forged}`, {
+      headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    });
+    expect(browser.status).toBe(404);
+    expect(browser.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(browser.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await browser.text()).toContain('not valid');
+    const program = await server.call('GET', `/v1/unsubscribe/${forged}`, undefined, { auth: null });
+    expect(program.body.error.code).toBe('not_found');
     const wrong = await oneClick(path, 'List-Unsubscribe=Yes');
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.details[0].path).toBe('List-Unsubscribe');

@@ -45,6 +45,11 @@ function claimsOf(context: ApiContext, token: string): UnsubscribeClaims {
   return claims;
 }
 
+/** True when the request's Accept names text/html, as a browser's navigation does (fetch and curl send any type). */
+function asksForHtml(accept: string | undefined): boolean {
+  return accept !== undefined && /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
+}
+
 /** RFC 8058: the body names `List-Unsubscribe=One-Click`, form-urlencoded (or multipart, which some senders use). */
 function isOneClick(body: unknown, contentType: string | undefined): boolean {
   if (typeof body !== 'string') return false;
@@ -71,7 +76,19 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
     '/v1/unsubscribe/:token',
     { config: open, schema: { params: Params, security: [] } },
     async (request, reply) => {
-      const claims = claimsOf(context, (request.params as { token: string }).token);
+      const token = (request.params as { token: string }).token;
+      // A person who opens a link cut short by their mail program reads a page saying so, not the
+      // JSON error a program gets (a browser asks for text/html; fetch and curl do not).
+      if (
+        !verifyUnsubscribeToken(context.keys.unsubscribeSigning, token) &&
+        asksForHtml(request.headers.accept)
+      )
+        return page(
+          reply.status(404),
+          'Link not valid',
+          '<p>This unsubscribe link is not valid: it may have been cut short. Open the whole link from the email, or use the preferences link in it.</p>',
+        );
+      const claims = claimsOf(context, token);
       return page(
         reply,
         'Unsubscribe',
