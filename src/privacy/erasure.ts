@@ -69,7 +69,8 @@ function eraseJob(tenantId: string, payload: ErasurePayload): JobSpec {
  * memberships, inbox log and open digests go, the consent log keeps only the hashed id, and the
  * first batch of messages is erased; a durable job erases the rest (resuming after a crash where
  * it stopped: erased rows no longer carry the id). `notice` is sent to the other processes by the
- * same commit. Idempotent: a repeat finds nothing left to delete.
+ * same commit. Idempotent: a repeat finds nothing left to delete. Answers whether the tenant had
+ * a profile of that id.
  */
 export async function startErasure(
   store: Pick<Store, 'beginErasure'>,
@@ -78,13 +79,13 @@ export async function startErasure(
   subscriberId: string,
   now: number,
   notice?: ChannelNotice,
-): Promise<void> {
+): Promise<boolean> {
   const payload: ErasurePayload = {
     subscriberId,
     erasedId: erasedSubscriberId(key, tenantId, subscriberId),
     before: now,
   };
-  await store.beginErasure(
+  return store.beginErasure(
     { tenantId, ...payload, now, batch: ERASE_BATCH },
     (before) => eraseJob(tenantId, { ...payload, before }),
     notice,

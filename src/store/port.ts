@@ -1372,9 +1372,10 @@ export interface PersonalDataStore {
    * they gathered scrubbed as eraseMessages does); keeps only `erasedId`, time, change and source
    * of the consent log; erases the first batch of messages (eraseMessages) and queues `job` to do
    * the rest (eraseMessages, eraseSkippedSteps, scrubWaitingEvents). `notice` goes out with the
-   * commit (ChannelNotice).
+   * commit (ChannelNotice). Answers whether the tenant had a profile of that id (the rest is
+   * erased either way).
    */
-  beginErasure(request: ErasureRequest, job: ErasureJob, notice?: ChannelNotice): Promise<void>;
+  beginErasure(request: ErasureRequest, job: ErasureJob, notice?: ChannelNotice): Promise<boolean>;
   /**
    * Erases one batch of the subscriber's messages created up to `request.before`, in one
    * transaction: content, data, meta and errors emptied, timelines cut to times and statuses, the

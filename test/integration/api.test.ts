@@ -381,6 +381,11 @@ describe('auth and tenant isolation', () => {
     await waitFor(async () => (await inboxOf('iso_2')).length === 1, 'the delivery');
     const item = (await inboxOf('iso_2'))[0];
     expect((await server.call('GET', `/v1/messages/${item.id}`, undefined, other)).status).toBe(404);
+    // Its DELETE of the id finds no subscriber of its own, and erases nothing of this tenant's.
+    const erase = await server.call('DELETE', '/v1/subscribers/iso_2', undefined, other);
+    expect(erase.status).toBe(404);
+    expect(erase.body.error.code).toBe('not_found');
+    expect((await server.call('GET', '/v1/subscribers/iso_2')).body.email).toBe('iso@example.test');
     const otherToken = (await server.call('POST', '/v1/subscribers/iso_2/token', undefined, other)).body
       .token;
     expect((await server.call('GET', '/v1/inbox', undefined, { auth: otherToken })).body.items).toEqual([]);

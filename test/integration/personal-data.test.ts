@@ -267,9 +267,11 @@ describe('erasure', () => {
     const after = (await server.call('GET', '/v1/sandbox/messages?limit=200')).body.items;
     expect(after.some((c: { to: string }) => c.to === 'cal@example.com')).toBe(false);
 
-    // Idempotent.
-    expect((await server.call('DELETE', `/v1/subscribers/${id}`)).status).toBe(202);
-    expect((await server.call('DELETE', '/v1/subscribers/er_never_seen')).status).toBe(202);
+    // Once erased there is no such subscriber: again, or for an id never seen, 404.
+    const again = await server.call('DELETE', `/v1/subscribers/${id}`);
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('not_found');
+    expect((await server.call('DELETE', '/v1/subscribers/er_never_seen')).status).toBe(404);
 
     // A token (or an event) for the id afterwards starts a new, empty subscriber.
     const fresh = await server.call('POST', `/v1/subscribers/${id}/token`, {});

@@ -3657,11 +3657,15 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const personal = store.personalData;
         const sealed = personal.sealAddress(INLINE_EMAIL);
         expect(personal.sealAddress(INLINE_EMAIL)).toBe(sealed);
-        await store.beginErasure(
-          { tenantId: T, subscriberId: 'marm', erasedId: 'erased:m', before: 50, now: 50, batch: 10 },
-          { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: {} },
-        );
+        const erase = () =>
+          store.beginErasure(
+            { tenantId: T, subscriberId: 'marm', erasedId: 'erased:m', before: 50, now: 50, batch: 10 },
+            { tenantId: T, kind: 'erase-subscriber', lane: 'bulk', payload: {} },
+          );
+        // It answers whether there was a profile to erase: a second erasure finds none.
+        expect(await erase()).toBe(true);
         expect(await store.getSubscriber(T, 'marm')).toBeNull();
+        expect(await erase()).toBe(false);
         const again = personal.sealAddress(INLINE_EMAIL);
         expect(again).not.toBe(sealed);
         expect(personal.open(again)).toBe(INLINE_EMAIL);

@@ -315,11 +315,12 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     params: SUBSCRIBER_PARAMS,
   },
   'DELETE /v1/subscribers/{subscriberId}': {
-    summary: 'Erase a subscriber and their personal data (GDPR erasure); idempotent',
+    summary: 'Erase a subscriber and their personal data (GDPR erasure)',
     tag: 'Subscribers',
     success: {
       202: { description: 'erasing: the profile is gone, messages follow', schema: B.ErasureAccepted },
     },
+    errors: NOT_FOUND,
     // Not `ada`: the examples after this one still read her.
     params: { subscriberId: 'erased_example' },
   },

@@ -47,8 +47,9 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
       .send(Readable.from(exportSubscriber(store, subscriber, Date.now())));
   });
 
-  // Always 202, for an id never seen too: nothing is held about it then, and a caller retrying a
-  // GDPR request gets the same answer every time.
+  // 404 when the tenant has no subscriber of the id (never seen, another tenant's, erased already),
+  // as every route answers another tenant's ids. Whether there was one is known from the erasure's
+  // own delete, so a DELETE racing an event that names the id erases what that event made.
   app.delete('/v1/subscribers/:subscriberId', { schema: { params } }, async (request, reply) => {
     const { subscriberId } = request.params as { subscriberId: string };
     const erased: InboxChange = { type: 'subscriber.erased', tenantId: request.tenantId, subscriberId };
@@ -56,8 +57,9 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
     // own commit, so no failure after it can keep it from them (a process whose listener was
     // reconnecting checks its streams once back: src/inbox/relay.ts). This process's streams hear
     // it below, as a change the others already have (not relayed again).
+    let hadProfile: boolean;
     try {
-      await startErasure(
+      hadProfile = await startErasure(
         store,
         context.keys.erasure,
         request.tenantId,
@@ -73,6 +75,7 @@ export async function personalDataRoutes(app: FastifyInstance, context: ApiConte
       throw error;
     }
     context.inboxFeed.publish([erased], 'remote');
+    if (!hadProfile) throw notFound('subscriber', subscriberId);
     return reply.status(202).send({ subscriberId, status: 'erasing' });
   });
 }

@@ -159,7 +159,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         if (notice)
           await client.query('SELECT pg_notify($1, $2)', [channelName(notice.channel), notice.payload]);
         const { tenantId, subscriberId, erasedId } = request;
-        await client.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', [
+        const dropped = await client.query('DELETE FROM subscribers WHERE tenant_id = $1 AND id = $2', [
           tenantId,
           subscriberId,
         ]);
@@ -179,6 +179,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         await eraseBatch(client, request);
         const spec = typeof job === 'function' ? job(request.before) : job;
         await client.query(insertJobsFrom('$1'), [jobsParam([spec], request.now)]);
+        return (dropped.rowCount ?? 0) > 0;
       });
     },
     async eraseMessages(request) {

@@ -239,13 +239,14 @@ export function sqlitePersonalDataStore(
     // however late its delivery stamped it (one writer: no other subscriber of the id exists yet).
     const request = { ...asked, before: Math.max(asked.before, Date.now()) };
     const { tenantId, subscriberId, erasedId } = request;
-    dropSubscriber.run(tenantId, subscriberId);
+    const hadProfile = dropSubscriber.run(tenantId, subscriberId).changes > 0;
     noteErasure.run(tenantId, request.now);
     personal.forgetRecentValues();
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     eraseDigests(request);
     eraseBatch(request);
     jobs.enqueue(typeof job === 'function' ? job(request.before) : job, request.now);
+    return hadProfile;
   });
   const eraseMessages = db.transaction(eraseBatch);
   const scrubNamed = db.transaction(

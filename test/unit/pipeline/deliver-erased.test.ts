@@ -17,8 +17,8 @@ afterEach(async () => {
 });
 
 /** Erases `subscriberId` as DELETE /v1/subscribers/{id} begins it (its job left queued). */
-const erase = (on: Store, subscriberId: string) =>
-  on.beginErasure(
+const erase = async (on: Store, subscriberId: string): Promise<void> => {
+  await on.beginErasure(
     {
       tenantId: 't1',
       subscriberId,
@@ -29,6 +29,7 @@ const erase = (on: Store, subscriberId: string) =>
     },
     { tenantId: 't1', kind: 'erase-subscriber', lane: 'bulk', payload: {} },
   );
+};
 
 /**
  * A real SQLite store with an in-app workflow and two events: `evt_alone` to `a`, `evt_both` to
