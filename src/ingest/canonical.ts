@@ -22,10 +22,11 @@ class Key {
 }
 
 /**
- * A hash of a parsed request body as it was sent (keys in their order), computed without
- * recursion: a bulk body may hold items nested far deeper than JSON.stringify's stack allows
- * (they are refused one by one, but the request as a whole is still keyed and replayed).
- * Two bodies hash equally when they are the same JSON value written with the same key order.
+ * A hash of a parsed request body, computed without recursion: a bulk body may hold items nested
+ * far deeper than JSON.stringify's stack allows (they are refused one by one, but the request as
+ * a whole is still keyed and replayed). Two bodies hash equally when they are the same JSON value,
+ * whatever the order of their objects' keys (as payloadHash, which keys single events): a retry
+ * serialised again by another client or process is the same body, not a 409.
  */
 export function bodyHash(value: unknown): string {
   const hash = createHash('sha256');
@@ -44,7 +45,7 @@ export function bodyHash(value: unknown): string {
     } else if (node !== null && typeof node === 'object') {
       chunk += '{';
       stack.push(CLOSE_OBJECT);
-      const keys = Object.keys(node);
+      const keys = Object.keys(node).sort();
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i]!;
         stack.push(COMMA, (node as Record<string, unknown>)[key], new Key(key));

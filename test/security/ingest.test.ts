@@ -401,6 +401,29 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
     expect(other.body.error.code).toBe('idempotency_key_reused');
   });
 
+  it('replays the same body written with its keys in another order, as the single endpoint does', async () => {
+    // Found by the events audit: a retry serialised again (another client, another process)
+    // answered 409 idempotency_key_reused, while POST /v1/events took it as the same payload.
+    const headers = { 'idempotency-key': 'bulk-key-order' };
+    const before = await eventCount();
+    const first = await server.call(
+      'POST',
+      '/v1/events/bulk',
+      { events: [{ workflow: 'alert', to: ['order_1'], data: { a: 1, b: { c: 2, d: 3 } } }] },
+      { headers },
+    );
+    expect(first.status).toBe(202);
+    const again = await server.call(
+      'POST',
+      '/v1/events/bulk',
+      { events: [{ data: { b: { d: 3, c: 2 }, a: 1 }, to: ['order_1'], workflow: 'alert' }] },
+      { headers },
+    );
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    expect(await eventCount()).toBe(before + 1);
+  });
+
   it('names the header, not events[i].idempotencyKey, when an item keyed from it was used with another body', async () => {
     const headers = { 'idempotency-key': 'bulk-lost-answer' };
     expect((await server.call('POST', '/v1/events/bulk', bulk('lost'), { headers })).status).toBe(202);
