@@ -82,6 +82,19 @@ describe('idempotent ingest', () => {
     });
   });
 
+  it('names the Idempotency-Key header in the 409 when the key came only in the header', async () => {
+    // Found by the events audit: the detail named `idempotencyKey`, a field the caller never sent.
+    const headers = { 'idempotency-key': 'k-409-header' };
+    const first = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['idem_4'] }, { headers });
+    expect(first.status).toBe(202);
+    const res = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['idem_5'] }, { headers });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({
+      code: 'idempotency_key_reused',
+      details: [{ path: 'Idempotency-Key', message: 'was already used with a different payload' }],
+    });
+  });
+
   it('yields one event when 20 identical requests race', async () => {
     const body = { workflow: 'alert', to: ['racer'], data: { n: 20 }, idempotencyKey: 'race-1' };
     const results = await Promise.all(

@@ -87,7 +87,16 @@ function acceptedBody(eventId: string, duplicate: boolean) {
   return duplicate ? { eventId, status: 'accepted', duplicate: true } : { eventId, status: 'accepted' };
 }
 
-function rejection(result: Extract<AcceptResult, { ok: false }>, workflow: string): ApiError {
+/**
+ * Why an event was refused. `keyPath` names where its idempotency key came from: the body's
+ * `idempotencyKey`, or the `Idempotency-Key` header when only the header carried it (the caller
+ * sent no such field to fix).
+ */
+function rejection(
+  result: Extract<AcceptResult, { ok: false }>,
+  workflow: string,
+  keyPath: 'idempotencyKey' | 'Idempotency-Key' = 'idempotencyKey',
+): ApiError {
   return result.code === 'workflow_not_found'
     ? new ApiError(
         'workflow_not_found',
@@ -97,7 +106,7 @@ function rejection(result: Extract<AcceptResult, { ok: false }>, workflow: strin
     : new ApiError(
         'idempotency_key_reused',
         `this idempotency key was used in the last 24 h for a different payload (event ${result.eventId})`,
-        [{ path: 'idempotencyKey', message: 'was already used with a different payload' }],
+        [{ path: keyPath, message: 'was already used with a different payload' }],
       );
 }
 
@@ -129,7 +138,12 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       const unknownTopics = unknownTopicDetails(body, await knownTopicsOf(request.tenantId, [body]));
       if (unknownTopics.length > 0) throw topicNotFound(unknownTopics);
       const result = await ingest.accept(request.tenantId, body, header ?? body.idempotencyKey ?? null);
-      if (!result.ok) throw rejection(result, body.workflow);
+      if (!result.ok)
+        throw rejection(
+          result,
+          body.workflow,
+          body.idempotencyKey === undefined ? 'Idempotency-Key' : 'idempotencyKey',
+        );
       metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
       return reply.status(result.duplicate ? 200 : 202).send(acceptedBody(result.eventId, result.duplicate));
     },
