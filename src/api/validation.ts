@@ -119,6 +119,9 @@ export function errorDetails(errors: Iterable<SchemaError>, prefix = '', schema?
       add(path, patternMessage(error, schema));
     } else if (error.keyword === 'format') {
       add(path, formatMessage(error));
+    } else if (error.keyword === 'enum' && Array.isArray(error.params.allowedValues)) {
+      // "must be equal to one of the allowed values" left the caller guessing which those are.
+      add(path, `must be one of ${error.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`);
     } else {
       add(path, error.message);
     }

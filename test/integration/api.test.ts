@@ -166,7 +166,11 @@ describe('bad input', () => {
     ],
     [{ workflow: 'alert', to: ['ok', 42] }, 'to[1]', 'must be a subscriber id'],
     [{ workflow: 'alert', to: [{ topic: '' }] }, 'to[0].topic', 'must not have fewer than 1 characters'],
-    [{ workflow: 'alert', to: ['u'], priority: 'urgent' }, 'priority', ''],
+    [
+      { workflow: 'alert', to: ['u'], priority: 'urgent' },
+      'priority',
+      'must be one of "critical", "high", "normal", "bulk"',
+    ],
     [{ workflow: 'alert', to: ['u'], surprise: true }, 'surprise', 'is not a known field'],
     [
       { workflow: 'alert', to: ['u'], sendAt: 'tomorrow' },
@@ -205,6 +209,20 @@ describe('bad input', () => {
       );
     },
   );
+
+  it.each([
+    [
+      'channel=fax',
+      'channel',
+      'must be one of "in_app", "email", "sms", "push", "webpush", "chat", "webhook"',
+    ],
+    ['status=sended', 'status', 'must be one of "queued", "deferred", "suppressed"'],
+  ])('answers %s with the values the query field takes', async (query, path, message) => {
+    // Found by the events audit: "must be equal to one of the allowed values" named none of them.
+    const res = await server.call('GET', `/v1/messages?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.details).toEqual([{ path, message: expect.stringContaining(message) }]);
+  });
 
   it('checks subscriber time zones and locales, and stores valid ones', async () => {
     const bad = await server.call('PUT', '/v1/subscribers/tz_1', { timezone: 'Asia/Tokyoo' });
