@@ -518,6 +518,27 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
   });
 });
 
+describe('a bulk item larger than POST /v1/events accepts', () => {
+  it('is refused alone, with the 413 the single endpoint answers, naming events[i]', async () => {
+    // Found by the events audit: an event of 1.1 MB, refused by POST /v1/events (413), was
+    // accepted as an item of a bulk request, whose own limit is 16 MB.
+    const big = { workflow: 'alert', to: ['big_item'], data: { s: 'x'.repeat(1_100_000) } };
+    expect((await server.call('POST', '/v1/events', big)).status).toBe(413);
+    const before = await countRows(server.databaseUrl, ['events']);
+    const res = await server.call('POST', '/v1/events/bulk', {
+      events: [big, { workflow: 'alert', to: ['small_item'] }],
+    });
+    expect(res.status).toBe(202);
+    const [refused, accepted] = res.body.results;
+    expect(refused.error).toMatchObject({
+      code: 'payload_too_large',
+      details: [{ path: 'events[0]', message: expect.stringContaining('bytes') }],
+    });
+    expect(accepted).toEqual({ eventId: expect.stringMatching(/^evt_/), status: 'accepted' });
+    expect((await countRows(server.databaseUrl, ['events'])).events).toBe(before.events! + 1);
+  });
+});
+
 describe('Finding 11 — accepted input that should be refused with a field path', () => {
   it.each([
     {
