@@ -184,6 +184,18 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = (route) 
  */
 export const itemwiseBodyCompiler: FastifySchemaCompiler<TSchema> = (route) => schemaValidator(route, false);
 
+/** The known query parameters of `schema` that take one value but were given several times. */
+function repeatedParameters(schema: TSchema, data: unknown): ErrorDetail[] {
+  if (!data || typeof data !== 'object') return [];
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  return Object.entries(data as Record<string, unknown>)
+    .filter(
+      ([key, value]) =>
+        Array.isArray(value) && Object.hasOwn(properties, key) && properties[key]!.type !== 'array',
+    )
+    .map(([key]) => ({ path: key, message: 'is given more than once; send it once' }));
+}
+
 function schemaValidator(
   { schema, httpPart }: { schema: TSchema; httpPart?: string },
   limitBody: boolean,
@@ -201,6 +213,10 @@ function schemaValidator(
     if (part === 'querystring') {
       const problem = findJsonProblem(data);
       if (problem) return { error: validationError([problem], where) };
+      // `?status=sent&status=read` arrives as an array: "must be string" told the caller nothing
+      // of what went wrong. A parameter that takes one value is named as given more than once.
+      const repeated = repeatedParameters(schema, data);
+      if (repeated.length > 0) return { error: validationError(repeated, where) };
     }
     let input = data;
     // An empty body is checked as `{}`: fine where every field is optional, "x is required" otherwise.
