@@ -154,6 +154,25 @@ describe('idempotent ingest', () => {
   });
 });
 
+describe('the event view', () => {
+  it('shows the actor and locale the event was sent with, as it shows its data and schedule', async () => {
+    // Found by the events audit: both shape what its messages say, and neither was shown.
+    const sent = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: ['view_1'],
+      actor: 'user_1',
+      locale: 'es-MX',
+    });
+    expect(sent.status).toBe(202);
+    const view = (await server.call('GET', `/v1/events/${sent.body.eventId}`)).body;
+    expect(view).toMatchObject({ eventId: sent.body.eventId, actor: 'user_1', locale: 'es-MX' });
+    const plain = await server.call('POST', '/v1/events', { workflow: 'alert', to: ['view_1'] });
+    const plainView = (await server.call('GET', `/v1/events/${plain.body.eventId}`)).body;
+    expect(plainView).not.toHaveProperty('actor');
+    expect(plainView).not.toHaveProperty('locale');
+  });
+});
+
 describe('bad input', () => {
   it.each([
     [{ to: ['u'] }, 'workflow', 'is required'],

@@ -78,6 +78,10 @@ export const EventView = Type.Object({
   sendAt: Type.Optional(Type.String({ description: 'as sent: when the event was to be delivered' })),
   schedule: Type.Optional(Json),
   cancellationKey: Type.Optional(Type.String({ description: 'as sent' })),
+  actor: Type.Optional(Type.String({ description: 'as sent: `actor` in its templates and conditions' })),
+  locale: Type.Optional(
+    Type.String({ description: "as sent: the locale every recipient's messages render in" }),
+  ),
   messages: Type.Array(
     Type.Object({
       messageId: Type.String(),
