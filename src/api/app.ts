@@ -20,7 +20,13 @@ import { corsHeaders, isBrowserFacing, isReceipt, preflightHeaders } from './cor
 import { ApiError } from './errors.ts';
 import { unreadBodyError } from './no-body.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
-import { contentEncodingError, jsonCharsetError, printable, repeatedHeaderError } from './request-framing.ts';
+import {
+  contentEncodingError,
+  headerText,
+  jsonCharsetError,
+  printable,
+  repeatedHeaderError,
+} from './request-framing.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -378,6 +384,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
   app.addHook('preValidation', async (request) => {
     const query = request.query as Record<string, unknown> | undefined;
     if (query) for (const name of Object.keys(query)) if (query[name] === '') delete query[name];
+    // An Idempotency-Key sent in UTF-8 is read as the key the client sent (headerText).
+    const key = request.headers['idempotency-key'];
+    if (typeof key === 'string') request.headers['idempotency-key'] = headerText(key);
     // A JSON body on a route that reads none is refused, not dropped unread. The open routes
     // (unsubscribe, preference page, provider callbacks) read their bodies by hand.
     const route = request.routeOptions;

@@ -30,6 +30,25 @@ export function repeatedHeaderError(rawHeaders: readonly string[]): ApiError | n
   return null;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header's text as the client meant it. Node reads header bytes as Latin-1, so a key sent in
+ * UTF-8 (curl, Go, most HTTP libraries: `Idempotency-Key: clé` is the bytes 63 6C C3 A9) read as
+ * "clÃ©": it differed from the same key in the body (400 idempotency_key_mismatch), keyed another
+ * event than the body's, and a character whose UTF-8 holds a byte 0x80–0x9F (`’`, `注`) was
+ * refused as a control character. Bytes that are valid UTF-8 are read as UTF-8; others (a key
+ * Latin-1 encoded, as fetch sends `é`: the one byte E9) stay Latin-1. ASCII is both.
+ */
+export function headerText(value: string): string {
+  if (!/[\u0080-\u00ff]/.test(value)) return value;
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
 /** JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset is refused, not misread. */
 export function jsonCharsetError(contentType: string | undefined): ApiError | null {
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1];

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -367,6 +368,55 @@ describe('headers a request may carry once', () => {
       JSON.stringify({ workflow: 'alert', to: ['once'] }),
     );
     expect(once.status).toBe(202);
+  });
+});
+
+describe('an Idempotency-Key beyond ASCII', () => {
+  /** POST /v1/events with the Idempotency-Key header sent as exactly these bytes (raw HTTP/1.1). */
+  function withKeyBytes(bytes: Buffer, body: unknown) {
+    const { hostname, port } = new URL(server.url);
+    const json = Buffer.from(JSON.stringify(body), 'utf8');
+    const head = Buffer.from(
+      `POST /v1/events HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${server.key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${json.length}\r\nConnection: close\r\nIdempotency-Key: `,
+      'latin1',
+    );
+    return new Promise<{ status: number; body: Json }>((resolve, reject) => {
+      const socket = connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+        resolve({ status, body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) });
+      });
+      // Written, not ended: a client that half-closes is taken as gone. `Connection: close` ends it.
+      socket.write(Buffer.concat([head, bytes, Buffer.from('\r\n\r\n', 'latin1'), json]));
+    });
+  }
+
+  it('is the same key in the header, sent in UTF-8, as in the body', async () => {
+    // Found by the events audit: the header's UTF-8 bytes were read as Latin-1 ("clÃ©"), so the
+    // same key in both places was a 400 idempotency_key_mismatch, a key sent once in each made two
+    // events, and `注` (E6 B3 A8: a byte 0x80–0x9F read as a C1 control) was refused.
+    const key = 'clé-注文-1';
+    const event = { workflow: 'alert', to: ['utf8_key'] };
+    const both = await withKeyBytes(Buffer.from(key, 'utf8'), { ...event, idempotencyKey: key });
+    expect(both.status).toBe(202);
+    const bodyOnly = await server.call('POST', '/v1/events', { ...event, idempotencyKey: key });
+    expect(bodyOnly.status).toBe(200);
+    expect(bodyOnly.body).toEqual({ eventId: both.body.eventId, status: 'accepted', duplicate: true });
+  });
+
+  it('stays Latin-1 when its bytes are no UTF-8, as fetch sends é', async () => {
+    const key = 'café-2';
+    const event = { workflow: 'alert', to: ['latin1_key'] };
+    const first = await withKeyBytes(Buffer.from(key, 'latin1'), { ...event, idempotencyKey: key });
+    expect(first.status).toBe(202);
+    const again = await server.call('POST', '/v1/events', event, { headers: { 'idempotency-key': key } });
+    expect(again.status).toBe(200);
+    expect(again.body.eventId).toBe(first.body.eventId);
   });
 });
 
