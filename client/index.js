@@ -50,6 +50,17 @@ function backoffMs(attempt) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A header value as its UTF-8 bytes, one character per byte: fetch refuses a header character
+ * above U+00FF (`注`) and sends `é` as the one Latin-1 byte E9. The server reads a header's bytes
+ * as UTF-8 when they are UTF-8, so any key reaches it as given. ASCII is unchanged.
+ */
+function utf8Header(value) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: any character beyond ASCII is sought
+  if (!/[^\x00-\x7f]/.test(value)) return value;
+  return Array.from(new TextEncoder().encode(value), (byte) => String.fromCharCode(byte)).join('');
+}
+
 function newIdempotencyKey() {
   const c = globalThis.crypto;
   if (c && typeof c.randomUUID === 'function') return c.randomUUID();
@@ -319,7 +330,7 @@ export class Tidings {
   async request(method, path, init = {}) {
     const headers = { accept: 'application/json' };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
-    if (init.idempotencyKey !== undefined) headers['idempotency-key'] = init.idempotencyKey;
+    if (init.idempotencyKey !== undefined) headers['idempotency-key'] = utf8Header(init.idempotencyKey);
     let body;
     if (init.body !== undefined) {
       headers['content-type'] = 'application/json';
