@@ -54,14 +54,22 @@ export class ApiError extends Error {
   }
 }
 
-/** 400: the input is malformed; `details` names each offending field. */
+/**
+ * Most details one error lists; its message still counts them all ("(and 999 more)"). A bulk of
+ * 1,000 events of 1,000 bad recipients each (a 2 MB body) was answered with a million details,
+ * 112 MB, built and written on the event loop: every tenant's requests waited ~2 s (found by the
+ * events audit). The first hundred say what is wrong; the rest are more of the same.
+ */
+export const MAX_ERROR_DETAILS = 100;
+
+/** 400: the input is malformed; `details` names each offending field (the first MAX_ERROR_DETAILS). */
 export function validationError(details: ErrorDetail[], where = 'body'): ApiError {
-  return new ApiError('validation_failed', summarise(details, where), details);
+  return new ApiError('validation_failed', summarise(details, where), details.slice(0, MAX_ERROR_DETAILS));
 }
 
 /** 422: well-formed, but the named fields cannot be used (an integration's config or credentials). */
 export function unprocessableFields(details: ErrorDetail[], where = 'body'): ApiError {
-  return new ApiError('unprocessable', summarise(details, where), details);
+  return new ApiError('unprocessable', summarise(details, where), details.slice(0, MAX_ERROR_DETAILS));
 }
 
 function summarise(details: ErrorDetail[], where: string): string {

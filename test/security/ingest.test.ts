@@ -568,6 +568,28 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
   });
 });
 
+describe('errors listing many problems', () => {
+  it('list the first 100 details and count the rest, so a small body cannot ask for a huge answer', async () => {
+    // Found by the events audit: 1,000 items of 1,000 bad recipients (a 2 MB body) were answered
+    // with a million details, 112 MB, stalling every tenant's requests for ~2 s.
+    const bad = { workflow: 'alert', to: Array.from({ length: 1000 }, () => 1) };
+    const bulk = await server.call('POST', '/v1/events/bulk', { events: [bad, bad] });
+    expect(bulk.status).toBe(202);
+    for (const [i, result] of bulk.body.results.entries()) {
+      expect(result.error.code).toBe('validation_failed');
+      expect(result.error.details).toHaveLength(100);
+      expect(result.error.details[0].path).toBe(`events[${i}].to[0]`);
+      expect(result.error.message).toContain('(and 999 more)');
+    }
+    const topics = Array.from({ length: 150 }, (_, i) => ({ topic: `missing-${i}` }));
+    const single = await server.call('POST', '/v1/events', { workflow: 'alert', to: topics });
+    expect(single.status).toBe(422);
+    expect(single.body.error.code).toBe('topic_not_found');
+    expect(single.body.error.details).toHaveLength(100);
+    expect(single.body.error.message).toContain('(and 140 more)');
+  });
+});
+
 describe('a bulk item larger than POST /v1/events accepts', () => {
   it('is refused alone, with the 413 the single endpoint answers, naming events[i]', async () => {
     // Found by the events audit: an event of 1.1 MB, refused by POST /v1/events (413), was

@@ -8,7 +8,7 @@ import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
 import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
 import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, type ErrorDetail, notFound, validationError } from '../errors.ts';
+import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS, notFound, validationError } from '../errors.ts';
 import { eventDocument } from '../event-document.ts';
 import { IdParams } from '../schemas.ts';
 import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
@@ -89,11 +89,14 @@ function itemTooLarge(index: number, limit: number) {
   ).toBody().error;
 }
 
+/** 422 naming the recipients whose topic does not exist (the first MAX_ERROR_DETAILS; the message counts all). */
 function topicNotFound(details: ErrorDetail[]): ApiError {
+  const named = details.slice(0, 10).map((d) => d.path);
+  const more = details.length > named.length ? ` (and ${details.length - named.length} more)` : '';
   return new ApiError(
     'topic_not_found',
-    `no topic at ${details.map((d) => d.path).join(', ')}: create it with PUT /v1/topics/{key}`,
-    details,
+    `no topic at ${named.join(', ')}${more}: create it with PUT /v1/topics/{key}`,
+    details.slice(0, MAX_ERROR_DETAILS),
   );
 }
 
