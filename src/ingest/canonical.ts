@@ -26,9 +26,11 @@ class Key {
  * far deeper than JSON.stringify's stack allows (they are refused one by one, but the request as
  * a whole is still keyed and replayed). Two bodies hash equally when they are the same JSON value,
  * whatever the order of their objects' keys (as payloadHash, which keys single events): a retry
- * serialised again by another client or process is the same body, not a 409.
+ * serialised again by another client or process is the same body, not a 409. `keysAsSent` hashes
+ * keys in their order instead, as versions before 2026-12-07 stored it (see replayed in
+ * src/api/routes/events.ts).
  */
-export function bodyHash(value: unknown): string {
+export function bodyHash(value: unknown, keysAsSent = false): string {
   const hash = createHash('sha256');
   let chunk = '';
   const stack: unknown[] = [value];
@@ -45,7 +47,7 @@ export function bodyHash(value: unknown): string {
     } else if (node !== null && typeof node === 'object') {
       chunk += '{';
       stack.push(CLOSE_OBJECT);
-      const keys = Object.keys(node).sort();
+      const keys = keysAsSent ? Object.keys(node) : Object.keys(node).sort();
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i]!;
         stack.push(COMMA, (node as Record<string, unknown>)[key], new Key(key));

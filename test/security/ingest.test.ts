@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { bodyHash } from '../../src/ingest/canonical.ts';
 import { withPostgres } from '../helpers/pg-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { countRows } from '../helpers/store-under-test.ts';
@@ -472,6 +473,27 @@ describe('Finding 8 — bulk ignores Idempotency-Key', () => {
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
     expect(await eventCount()).toBe(before + 1);
+  });
+
+  it('replays a first answer stored by a version that hashed keys in their order (a retry across an upgrade)', async () => {
+    const body = { events: [{ workflow: 'alert', to: ['order_2'], data: { b: 1, a: 2 } }] };
+    const stored = { results: [{ eventId: 'evt_before_upgrade', status: 'accepted' }] };
+    await server.tidings.store.saveBulkResponse(
+      {
+        tenantId: 'default',
+        key: 'bulk-before-upgrade',
+        bodyHash: bodyHash(body, true),
+        response: stored,
+        createdAt: Date.now(),
+      },
+      86_400_000,
+    );
+    const headers = { 'idempotency-key': 'bulk-before-upgrade' };
+    const again = await server.call('POST', '/v1/events/bulk', body, { headers });
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(stored);
+    const other = { events: [{ workflow: 'alert', to: ['order_2'], data: { b: 1, a: 3 } }] };
+    expect((await server.call('POST', '/v1/events/bulk', other, { headers })).status).toBe(409);
   });
 
   it('names the header, not events[i].idempotencyKey, when an item keyed from it was used with another body', async () => {
