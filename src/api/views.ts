@@ -137,7 +137,8 @@ export function eventView(
     ...(event.payload.sendAt ? { sendAt: event.payload.sendAt } : {}),
     ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),
     ...(event.payload.cancellationKey ? { cancellationKey: event.payload.cancellationKey } : {}),
-    // What else the event's templates were given: `actor` in scope, `locale` for every recipient.
+    // What else the event's templates were given: `actor` in scope (after that subscriber's
+    // erasure, the erased id), `locale` for every recipient.
     ...(event.payload.actor !== undefined ? { actor: event.payload.actor } : {}),
     ...(event.payload.locale !== undefined ? { locale: event.payload.locale } : {}),
     messages: messages.map(eventMessageView),

@@ -28,7 +28,8 @@ const RULES_PAGE = 200;
  * What an erasure job carries from run to run: whose, and how far it got. Its parts, in order:
  * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
  * first, before any of those jobs runs and leaves its event behind — then the messages, then the
- * queue once more (`requeued`), then the skipped steps, then the rate-limit counters (`counters`,
+ * queue once more (`requeued`), then the skipped steps, then the events they were the actor of
+ * (`actors`: the first batch went with the erasure's first transaction), then the rate-limit counters (`counters`,
  * from the scope `rules` names); and
  * where writers run side by side (not SQLite's single writer), the messages
  * once more when ERASURE_CLOCK_MARGIN_MS have passed since the erasure (`late`): a delivery's write
@@ -36,7 +37,7 @@ const RULES_PAGE = 200;
  * see it (src/store/postgres/messages.ts), and commits under the old id.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
-  phase?: 'messages' | 'requeued' | 'skipped' | 'counters' | 'late';
+  phase?: 'messages' | 'requeued' | 'skipped' | 'actors' | 'counters' | 'late';
   waiting?: WaitingJobsCursor;
   rules?: string;
 }
@@ -118,7 +119,9 @@ async function eraseOneBatch(
       return next ? { ...who, phase: 'requeued', waiting: next } : { ...who, phase: 'skipped' };
     }
     case 'skipped':
-      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'counters' } : payload;
+      return (await store.eraseSkippedSteps(request)) < ERASE_BATCH ? { ...who, phase: 'actors' } : payload;
+    case 'actors':
+      return (await store.eraseActorEvents(request)) < ERASE_BATCH ? { ...who, phase: 'counters' } : payload;
     case 'counters': {
       const next = await store.eraseRateCounters(request, rules ?? null, RULES_PAGE);
       if (next !== null) return { ...who, phase: 'counters', rules: next };

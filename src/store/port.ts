@@ -1370,8 +1370,9 @@ export interface PersonalDataStore {
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
    * memberships, inbox change log, presence rows (of every holder) and open digests (the events
    * they gathered scrubbed as eraseMessages does); keeps only `erasedId`, time, change and source
-   * of the consent log; erases the first batch of messages (eraseMessages) and queues `job` to do
-   * the rest (eraseMessages, eraseSkippedSteps, scrubWaitingEvents). `notice` goes out with the
+   * of the consent log; erases the first batch of messages (eraseMessages) and of the events they
+   * were the actor of (eraseActorEvents) and queues `job` to do the rest (eraseMessages,
+   * eraseSkippedSteps, eraseActorEvents, scrubWaitingEvents). `notice` goes out with the
    * commit (ChannelNotice). Answers whether the tenant had a profile of that id (the rest is
    * erased either way).
    */
@@ -1390,6 +1391,14 @@ export interface PersonalDataStore {
    * Answers how many (fewer than `batch`: none are left).
    */
   eraseSkippedSteps(request: ErasureRequest): Promise<number>;
+  /**
+   * Names the subscriber by `erasedId` in one batch of the events (accepted up to
+   * `request.before`) whose `actor` they were: `actor` is the plain id of whoever caused the
+   * event, kept apart from its recipients (`to`, which eraseMessages scrubs) and left as it was
+   * otherwise. Read through an index of the events that carry an actor, never a scan. Answers how
+   * many it rewrote (fewer than `batch`: none are left).
+   */
+  eraseActorEvents(request: ErasureRequest): Promise<number>;
   /**
    * Scrubs (as eraseMessages does) the events that up to `limit` of the tenant's ready jobs,
    * after `after` in their claim order, will still fan out or deliver to the subscriber — and,

@@ -317,6 +317,74 @@ describe('erasure', () => {
     }
   });
 
+  it('names them by the erased id in the events they were the actor of, more than a batch of them too', async () => {
+    const id = 'er_actor';
+    await server.call('PUT', `/v1/subscribers/${id}`, { email: 'actor@example.com' });
+    const view = async (eventId: string) => (await server.call('GET', `/v1/events/${eventId}`)).body;
+    // One sent now, one due in an hour, and more than an erasure batch (100) sent in bulk.
+    const now = await server.call('POST', '/v1/events', {
+      workflow: 'feed',
+      to: ['er_actor_reader'],
+      actor: id,
+      data: { n: 1 },
+    });
+    const later = await server.call('POST', '/v1/events', {
+      workflow: 'feed',
+      to: ['er_actor_reader'],
+      actor: id,
+      data: { n: 2 },
+      sendAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const events = Array.from({ length: 150 }, (_, i) => ({
+      workflow: 'feed',
+      to: ['er_actor_reader'],
+      actor: id,
+      data: { n: 10 + i },
+    }));
+    const bulk = await server.call('POST', '/v1/events/bulk', { events });
+    expect(bulk.status).toBe(202);
+    const ids = [
+      now.body.eventId,
+      later.body.eventId,
+      ...bulk.body.results.map((r: { eventId: string }) => r.eventId),
+    ] as string[];
+    expect((await view(now.body.eventId)).actor).toBe(id);
+    // Another actor's event is not theirs.
+    const other = await server.call('POST', '/v1/events', {
+      workflow: 'feed',
+      to: ['er_actor_reader'],
+      actor: 'er_actor_other',
+      data: { n: 0 },
+    });
+
+    expect((await server.call('DELETE', `/v1/subscribers/${id}`)).status).toBe(202);
+    await waitFor(
+      async () => (await view(ids.at(-1)!)).actor !== id,
+      'the last of their events rewritten',
+      20_000,
+      50,
+    );
+    let erasedId: string | undefined;
+    for (const eventId of ids) {
+      const event = await view(eventId);
+      expect(event.actor).toMatch(/^erased:[A-Za-z0-9_-]{32}$/);
+      erasedId ??= event.actor;
+      expect(event.actor).toBe(erasedId);
+      // The recipient's event keeps what was for them.
+      expect(event.to).toEqual(['er_actor_reader']);
+      expect(event.data.n).toEqual(expect.any(Number));
+    }
+    expect((await view(other.body.eventId)).actor).toBe('er_actor_other');
+    // An event after the erasure names whoever holds the id now, as sent.
+    const after = await server.call('POST', '/v1/events', {
+      workflow: 'feed',
+      to: ['er_actor_reader'],
+      actor: id,
+      data: { n: 3 },
+    });
+    expect((await view(after.body.eventId)).actor).toBe(id);
+  });
+
   it('erases a subscriber with more messages than one batch through the durable job', async () => {
     const id = 'er_many';
     await fillInbox(id, 250);

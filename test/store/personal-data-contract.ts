@@ -328,6 +328,75 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it('names the subscriber by the erased id in the events they were the actor of, in batches, up to the erasure', async () => {
+    const store = current();
+    await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
+    for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
+    const accepted = (id: string, actor: string | undefined, now = 1000, tenantId = T) => ({
+      tenantId,
+      id,
+      input: {
+        workflow: 'w',
+        to: ['u2'],
+        // A data key of the name is not the actor.
+        data: { about: 'ada', actor: 'u1' },
+        ...(actor === undefined ? {} : { actor }),
+      },
+      idempotencyKey: null,
+      payloadHash: null,
+      now,
+      inlineSubscribers: [],
+      subscriberIds: ['u2'],
+      job: { kind: 'fanout' as const, runAt: null },
+    });
+    const results = await store.acceptEvents(
+      [
+        accepted('evt_a1', 'u1'),
+        accepted('evt_a2', 'u1'),
+        accepted('evt_a3', 'u1'),
+        accepted('evt_u2', 'u2'),
+        accepted('evt_none', undefined),
+        // Accepted after the erasure took effect (beginErasure's `before` is now at least): the
+        // id's next holder's.
+        accepted('evt_new', 'u1', Date.now() + 3_600_000),
+        accepted('evt_a1', 'u1', 1000, OTHER),
+      ],
+      1000,
+    );
+    expect(results.every((result) => result.ok)).toBe(true);
+
+    // The first batch (two) goes with the erasure's first transaction; the job goes on.
+    await store.beginErasure(erasureOfU1, eraseJob);
+    const actors = async (tenantId = T) =>
+      Object.fromEntries(
+        await Promise.all(
+          ['evt_a1', 'evt_a2', 'evt_a3', 'evt_u2', 'evt_none', 'evt_new'].map(async (id) => [
+            id,
+            (await store.getEvent(tenantId, id))?.payload.actor,
+          ]),
+        ),
+      );
+    expect(Object.values(await actors()).filter((actor) => actor === 'erased:h')).toHaveLength(2);
+    expect(await store.eraseActorEvents(erasureOfU1)).toBe(1);
+    expect(await store.eraseActorEvents(erasureOfU1)).toBe(0);
+    expect(await actors()).toEqual({
+      evt_a1: 'erased:h',
+      evt_a2: 'erased:h',
+      evt_a3: 'erased:h',
+      evt_u2: 'u2',
+      evt_none: undefined,
+      evt_new: 'u1',
+    });
+    // The rest of the event as it was: `to` and `data` are the recipients'.
+    expect((await store.getEvent(T, 'evt_a1'))!.payload).toEqual({
+      workflow: 'w',
+      to: ['u2'],
+      data: { about: 'ada', actor: 'u1' },
+      actor: 'erased:h',
+    });
+    expect((await store.getEvent(OTHER, 'evt_a1'))!.payload.actor).toBe('u1');
+  });
+
   it("drops, in the queue's last pass, the sends still waiting for their erased messages: no partition key names them beside those ids", async () => {
     const store = current();
     await store.upsertSubscriber(T, 'u1', {}, 1);

@@ -78,7 +78,12 @@ export const EventView = Type.Object({
   sendAt: Type.Optional(Type.String({ description: 'as sent: when the event was to be delivered' })),
   schedule: Type.Optional(Json),
   cancellationKey: Type.Optional(Type.String({ description: 'as sent' })),
-  actor: Type.Optional(Type.String({ description: 'as sent: `actor` in its templates and conditions' })),
+  actor: Type.Optional(
+    Type.String({
+      description:
+        'as sent: `actor` in its templates and conditions; once that subscriber is erased, the erased id ("erased:…")',
+    }),
+  ),
   locale: Type.Optional(
     Type.String({ description: "as sent: the locale every recipient's messages render in" }),
   ),

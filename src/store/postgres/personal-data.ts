@@ -102,6 +102,24 @@ async function eraseDigests(client: pg.PoolClient, request: ErasureRequest): Pro
   await scrubEvents(client, request, [...new Set(events.rows.map((row) => row.event_id))]);
 }
 
+/**
+ * One batch of the events they were the actor of, named by the erased id instead: read through
+ * the partial index of the events carrying one (049_events_by_actor.sql), whose condition is
+ * repeated here so that it applies.
+ */
+async function eraseActorBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
+  const { tenantId, subscriberId, erasedId, before, batch } = request;
+  const { rowCount } = await client.query(
+    `UPDATE events SET payload = jsonb_set(payload, '{actor}', to_jsonb($3::TEXT))
+      WHERE tenant_id = $1 AND id IN (
+        SELECT id FROM events
+         WHERE tenant_id = $1 AND payload ? 'actor' AND payload->>'actor' = $2 AND created_at <= $4
+         LIMIT $5 FOR UPDATE)`,
+    [tenantId, subscriberId, erasedId, before, batch],
+  );
+  return rowCount ?? 0;
+}
+
 async function eraseBatch(client: pg.PoolClient, request: ErasureRequest): Promise<number> {
   const { tenantId, subscriberId, erasedId, before, batch, now } = request;
   const { rows } = await client.query<{ id: string; event_id: string }>(
@@ -177,6 +195,7 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         );
         await eraseDigests(client, request);
         await eraseBatch(client, request);
+        await eraseActorBatch(client, request);
         const spec = typeof job === 'function' ? job(request.before) : job;
         await client.query(insertJobsFrom('$1'), [jobsParam([spec], request.now)]);
         return (dropped.rowCount ?? 0) > 0;
@@ -184,6 +203,9 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
     },
     async eraseMessages(request) {
       return transaction(pool, (client) => eraseBatch(client, request));
+    },
+    async eraseActorEvents(request) {
+      return transaction(pool, (client) => eraseActorBatch(client, request));
     },
     async eraseSkippedSteps(request) {
       const { tenantId, subscriberId, erasedId, before, batch } = request;

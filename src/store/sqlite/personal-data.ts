@@ -99,6 +99,14 @@ export function sqlitePersonalDataStore(
                         OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
   );
   const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
+  // The events they were the actor of, through the partial index of the events carrying one
+  // (049_events_by_actor.sql): its condition is repeated here so that it applies.
+  const actorPage = db.prepare(
+    `SELECT id, payload FROM events INDEXED BY events_by_actor
+      WHERE tenant_id = @tenantId AND instr(payload, '"actor":') > 0
+        AND json_extract(payload, '$.actor') = @subscriberId AND created_at <= @before
+      LIMIT @batch`,
+  );
   const cancel = db.prepare(
     `UPDATE messages SET status = 'cancelled', timeline = json_insert(timeline, '$[#]', json(@entry))
       WHERE tenant_id = @tenantId AND id = @id AND status IN (${CANCELLABLE_SQL})`,
@@ -181,6 +189,14 @@ export function sqlitePersonalDataStore(
       dropDigest.run(tenantId, digestId);
     }
   };
+  const eraseActorBatch = (request: ErasureRequest): number => {
+    const rows = actorPage.all(request) as { id: string; payload: string }[];
+    for (const row of rows) {
+      const payload = { ...JSON.parse(row.payload), actor: request.erasedId };
+      rewriteEvent.run(JSON.stringify(payload), request.tenantId, row.id);
+    }
+    return rows.length;
+  };
   const eraseBatch = (request: ErasureRequest): number => {
     const rows = page.all(request) as { id: string; event_id: string }[];
     const ids = rows.map((row) => row.id);
@@ -245,6 +261,7 @@ export function sqlitePersonalDataStore(
     for (const statement of forget) statement.run({ tenantId, subscriberId, erasedId });
     eraseDigests(request);
     eraseBatch(request);
+    eraseActorBatch(request);
     jobs.enqueue(typeof job === 'function' ? job(request.before) : job, request.now);
     return hadProfile;
   });
@@ -254,6 +271,7 @@ export function sqlitePersonalDataStore(
       scrubEvents(who, eventIds),
   );
   const eraseSkipped = db.transaction(eraseSkippedBatch);
+  const eraseActors = db.transaction(eraseActorBatch);
   const scrubWaiting = db.transaction(
     (
       request: ErasureRequest,
@@ -332,6 +350,9 @@ export function sqlitePersonalDataStore(
     },
     async eraseSkippedSteps(request) {
       return eraseSkipped.immediate(request);
+    },
+    async eraseActorEvents(request) {
+      return eraseActors.immediate(request);
     },
     async scrubWaitingEvents(request, after, limit, webhooksOnly = false) {
       return scrubWaiting.immediate(request, after, limit, webhooksOnly);
