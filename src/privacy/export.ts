@@ -1,9 +1,11 @@
 import { PAGE_BYTES } from '../api/sized-pages.ts';
 import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
-import type { MessageRecord, SubscriberRecord } from '../shared/model.ts';
-import { isoOrNull } from '../shared/time.ts';
+import { JOB_KINDS } from '../pipeline/deps.ts';
+import { directSubscriberIds } from '../pipeline/recipients.ts';
+import type { EventRecord, MessageRecord, SubscriberRecord } from '../shared/model.ts';
+import { iso, isoOrNull } from '../shared/time.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
-import type { Store } from '../store/port.ts';
+import type { Store, WaitingJobsCursor } from '../store/port.ts';
 import { emptyPreferences } from '../store/preference-merge.ts';
 import { consentLogJson } from './consent.ts';
 
@@ -30,9 +32,108 @@ function exportedMessage(message: MessageRecord, workflowVersion: number | null)
 }
 
 /**
+ * What an event not yet a message for the subscriber shows of itself: what it would be rendered
+ * from (its data), not its other recipients.
+ */
+function pendingEvent(event: EventRecord) {
+  return {
+    eventId: event.id,
+    workflow: event.workflow,
+    createdAt: iso(event.createdAt),
+    data: event.payload.data ?? {},
+    ...(event.payload.actor !== undefined ? { actor: event.payload.actor } : {}),
+    ...(event.payload.sendAt ? { sendAt: event.payload.sendAt } : {}),
+    ...(event.payload.schedule ? { schedule: event.payload.schedule } : {}),
+  };
+}
+
+/** The events of `ids` still stored (the retention may have taken one), by id. */
+async function eventsById(store: Store, tenantId: string, ids: Iterable<string>) {
+  const unique = [...new Set(ids)];
+  const events = unique.length === 0 ? [] : await store.getEvents(unique.map((id) => ({ tenantId, id })));
+  return new Map(events.map((event) => [event.id, event]));
+}
+
+/**
+ * The subscriber's events that are not messages yet (the export's `pending`), a page at a time:
+ * those their digests have gathered, then those the tenant's waiting jobs will still fan out or
+ * deliver to them (a `sendAt` or local-time schedule ahead, a topic's page not yet reached). The
+ * queue is read EXPORT_PAGE jobs per query, however many the tenant has; only the subscriber's
+ * events are held, a page of them at a time. What erasure scrubs of them (src/privacy/erasure.ts)
+ * is what is listed here.
+ */
+async function* pendingJson(
+  store: Store,
+  tenantId: string,
+  subscriberId: string,
+  slices: TimeSlices,
+): AsyncGenerator<string> {
+  let first = true;
+  let after: { digestId: string; eventId: string } | null = null;
+  for (;;) {
+    const refs = await store.pageDigestEvents(tenantId, subscriberId, after, EXPORT_PAGE);
+    const events = await eventsById(
+      store,
+      tenantId,
+      refs.map((ref) => ref.eventId),
+    );
+    for (const ref of refs) {
+      const event = events.get(ref.eventId);
+      if (!event || event.status === 'cancelled') continue;
+      await slices.yieldIfDue();
+      // Its key is kept only as a hash of what the template rendered: nothing to show of it.
+      const digest = { openedAt: iso(ref.openedAt), closesAt: iso(ref.closesAt) };
+      yield (first ? '' : ',') + JSON.stringify({ ...pendingEvent(event), reason: 'digest', digest });
+      first = false;
+    }
+    if (refs.length < EXPORT_PAGE) break;
+    const last = refs.at(-1)!;
+    after = { digestId: last.digestId, eventId: last.eventId };
+    await slices.yieldIfDue();
+  }
+  let cursor: WaitingJobsCursor | null = null;
+  do {
+    const page: Awaited<ReturnType<Store['pageWaitingJobs']>> = await store.pageWaitingJobs(
+      tenantId,
+      cursor,
+      EXPORT_PAGE,
+    );
+    // A deliver job's page names its recipients; an event's first fanout job names its events,
+    // whose `to` may name them (a fanout going on through a topic's members, `cursor`, has
+    // already paged the ids `to` names).
+    const due = new Map<string, { runAt: number; named: boolean }>();
+    for (const job of page.jobs) {
+      const payload = job.payload;
+      if (!payload) continue;
+      if (job.kind === JOB_KINDS.deliver) {
+        const ids = Array.isArray(payload.subscriberIds) ? payload.subscriberIds : [];
+        if (typeof payload.eventId === 'string' && ids.includes(subscriberId))
+          due.set(payload.eventId, { runAt: job.runAt, named: true });
+      } else if (job.kind === JOB_KINDS.fanout && payload.cursor === undefined) {
+        const named = Array.isArray(payload.eventIds) ? payload.eventIds : [payload.eventId];
+        for (const id of named)
+          if (typeof id === 'string' && !due.has(id)) due.set(id, { runAt: job.runAt, named: false });
+      }
+    }
+    const events = await eventsById(store, tenantId, due.keys());
+    for (const [eventId, { runAt, named }] of due) {
+      const event = events.get(eventId);
+      if (!event || event.status === 'cancelled') continue;
+      if (!named && !directSubscriberIds(event.payload.to).includes(subscriberId)) continue;
+      await slices.yieldIfDue();
+      yield (first ? '' : ',') +
+        JSON.stringify({ ...pendingEvent(event), reason: 'scheduled', dueAt: iso(runAt) });
+      first = false;
+    }
+    cursor = page.next;
+    await slices.yieldIfDue();
+  } while (cursor);
+}
+
+/**
  * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
  * document, produced piece by piece: the profile, preferences, devices (tokens masked), topics and
- * consent log first, then their messages newest first, with content, data and timeline, a page
+ * consent log first, then the events not yet messages for them (pending), then their messages newest first, with content, data and timeline, a page
  * at a time — so a subscriber with a million messages streams without ever being held in memory.
  */
 export async function* exportSubscriber(
@@ -62,6 +163,8 @@ export async function* exportSubscriber(
   const slices = new TimeSlices();
   yield ',"consentLog":[';
   yield* consentLogJson(store, tenantId, id, slices);
+  yield '],"pending":[';
+  yield* pendingJson(store, tenantId, id, slices);
   yield '],"messages":[';
   let first = true;
   let beforeId: string | undefined;

@@ -11,9 +11,11 @@ import {
 } from '../shared/model.ts';
 import type {
   ConsentRecord,
+  DigestEventRef,
   ErasureRequest,
   ExpiringTable,
   PreferencePatch,
+  WaitingJobRef,
   WaitingJobsCursor,
 } from './port.ts';
 
@@ -209,6 +211,35 @@ function waitingSendOf(job: WaitingJobRow, after: AfterMessages): boolean {
 /** A waiting job's payload: JSON text as SQLite hands it, or parsed as PostgreSQL does. */
 function payloadOf<T>(job: WaitingJobRow): T | null {
   return (typeof job.payload === 'string' ? JSON.parse(job.payload) : job.payload) as T | null;
+}
+
+/** A row of pageDigestEvents, as either store reads it. */
+export interface DigestEventRow {
+  digest_id: string;
+  workflow: string;
+  opened_at: number | string;
+  closes_at: number | string;
+  event_id: string;
+}
+
+export function toDigestEventRef(row: DigestEventRow): DigestEventRef {
+  return {
+    digestId: row.digest_id,
+    workflow: row.workflow,
+    openedAt: Number(row.opened_at),
+    closesAt: Number(row.closes_at),
+    eventId: row.event_id,
+  };
+}
+
+export function toWaitingJobRef(row: WaitingJobRow): WaitingJobRef {
+  return {
+    id: Number(row.id),
+    kind: row.kind,
+    runAt: Number(row.run_at),
+    payload:
+      row.payload === null || row.payload === undefined ? null : payloadOf<Record<string, unknown>>(row),
+  };
 }
 
 /** Where scrubWaitingEvents starts: before every ready job of the first lane. */

@@ -1352,6 +1352,24 @@ export interface WaitingJobsCursor {
   id: number;
 }
 
+/** One event an open digest of the subscriber gathered, with its digest (pageDigestEvents). */
+export interface DigestEventRef {
+  digestId: string;
+  workflow: string;
+  openedAt: number;
+  closesAt: number;
+  eventId: string;
+}
+
+/** A ready job of a fanout or deliver kind as the export reads it (pageWaitingJobs). */
+export interface WaitingJobRef {
+  id: number;
+  kind: string;
+  runAt: number;
+  /** The payload, parsed; null for a job of any other kind (its payload is not read). */
+  payload: Record<string, unknown> | null;
+}
+
 /** What the retention sweep deletes per tenant, oldest first, by id (ids sort by creation time). */
 export type ExpiringTable = 'events' | 'messages' | 'sandbox_captures' | 'skipped_steps';
 
@@ -1366,6 +1384,28 @@ export interface PersonalDataStore {
   ): Promise<ConsentRecord[]>;
   /** The keys of the topics the subscriber belongs to, in key order. */
   subscriberTopics(tenantId: string, subscriberId: string): Promise<string[]>;
+  /**
+   * The events the subscriber's digests (open, or closing and not yet written) have gathered, in
+   * digest id then event id order, after `after` (null: from the first), at most `limit`:
+   * what the export lists as pending before the digest becomes a message.
+   */
+  pageDigestEvents(
+    tenantId: string,
+    subscriberId: string,
+    after: { digestId: string; eventId: string } | null,
+    limit: number,
+  ): Promise<DigestEventRef[]>;
+  /**
+   * Up to `limit` of the tenant's ready jobs after `after` (null: the first) in their claim order
+   * (lane after lane; scrubWaitingEvents' order), with the payloads of `fanout` and `deliver`
+   * jobs only; and where to go on, or null after the last lane. Read-only: the export looks
+   * through them for events still to reach the subscriber (a `sendAt` or schedule ahead).
+   */
+  pageWaitingJobs(
+    tenantId: string,
+    after: WaitingJobsCursor | null,
+    limit: number,
+  ): Promise<{ jobs: WaitingJobRef[]; next: WaitingJobsCursor | null }>;
   /**
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
    * memberships, inbox change log, presence rows (of every holder) and open digests (the events

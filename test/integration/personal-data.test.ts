@@ -181,6 +181,89 @@ describe('export', () => {
     });
   });
 
+  it('lists what is held about them that is no message yet: events in an open digest and events due later, past a page of each', async () => {
+    const id = 'ex_pend';
+    const digest = {
+      channels: [{ channel: 'in_app', template: { title: '{{ count }} new' } }],
+      digest: { window: '10m', key: '{{ data.thread }}' },
+    };
+    expect((await server.call('PUT', '/v1/workflows/ex_digest', digest)).status).toBe(200);
+    await server.call('PUT', `/v1/subscribers/${id}`, { email: 'pend@example.com' });
+    const view = async (eventId: string) => (await server.call('GET', `/v1/events/${eventId}`)).body;
+    // More events in the digest than one page of the export (200).
+    const gathered = Array.from({ length: 205 }, (_, i) => ({
+      workflow: 'ex_digest',
+      to: [id],
+      data: { thread: 't1', digestsecret: `d${i}` },
+    }));
+    const joined = await server.call('POST', '/v1/events/bulk', { events: gathered });
+    expect(joined.status).toBe(202);
+    const joinedIds = joined.body.results.map((r: { eventId: string }) => r.eventId) as string[];
+    await waitFor(
+      async () => (await view(joinedIds.at(-1)!)).skipped?.length === 1,
+      'the last digest join',
+      20_000,
+      50,
+    );
+    // More of the tenant's jobs waiting than one page, each due sooner than theirs: another
+    // subscriber's events, each due at its own time (so a job of its own).
+    const inAnHour = Date.now() + 3_600_000;
+    const others = Array.from({ length: 210 }, (_, i) => ({
+      workflow: 'welcome',
+      to: ['ex_pend_other'],
+      data: { n: i, secret: 'not-theirs' },
+      sendAt: new Date(inAnHour - 60_000 + i).toISOString(),
+    }));
+    expect((await server.call('POST', '/v1/events/bulk', { events: others })).status).toBe(202);
+    const sendAt = new Date(inAnHour).toISOString();
+    const later = await server.call('POST', '/v1/events', {
+      workflow: 'welcome',
+      to: ['ex_pend_other', id],
+      data: { n: 1, secret: 'latersecret' },
+      sendAt,
+    });
+    expect(later.status).toBe(202);
+
+    const answer = await server.call('GET', `/v1/subscribers/${id}/export`);
+    expect(answer.status).toBe(200);
+    const doc = answer.body;
+    expect(doc.messages).toEqual([]);
+    const pending = doc.pending as { eventId: string; reason: string }[];
+    const digested = pending.filter((p) => p.reason === 'digest');
+    expect(digested.map((p) => p.eventId).sort()).toEqual([...joinedIds].sort());
+    expect(digested.find((p) => p.eventId === joinedIds[0])).toEqual({
+      eventId: joinedIds[0],
+      workflow: 'ex_digest',
+      createdAt: expect.any(String),
+      data: { thread: 't1', digestsecret: 'd0' },
+      reason: 'digest',
+      digest: { openedAt: expect.any(String), closesAt: expect.any(String) },
+    });
+    const { openedAt, closesAt } = (
+      digested[0] as unknown as { digest: { openedAt: string; closesAt: string } }
+    ).digest;
+    expect(Date.parse(closesAt) - Date.parse(openedAt)).toBe(600_000);
+    expect(pending.filter((p) => p.reason === 'scheduled')).toEqual([
+      {
+        eventId: later.body.eventId,
+        workflow: 'welcome',
+        createdAt: expect.any(String),
+        data: { n: 1, secret: 'latersecret' },
+        sendAt,
+        reason: 'scheduled',
+        dueAt: sendAt,
+      },
+    ]);
+    expect(pending).toHaveLength(206);
+    // Nobody else's.
+    expect(JSON.stringify(doc)).not.toContain('not-theirs');
+    expect(
+      (await server.call('GET', '/v1/subscribers/ex_pend_other/export')).body.pending.map(
+        (p: { eventId: string }) => p.eventId,
+      ),
+    ).toHaveLength(211);
+  });
+
   it('streams every message of a subscriber with more than a page of them', async () => {
     await fillInbox('ex_many', 250);
     const doc = (await server.call('GET', '/v1/subscribers/ex_many/export')).body;

@@ -328,6 +328,71 @@ export function personalDataContract(current: () => Store): void {
     ).toEqual(['fallback:u2', 'inbox-wake:u2']);
   });
 
+  it("reads, for the export, the events a subscriber's digests gathered and the tenant's waiting jobs, a page at a time", async () => {
+    const store = current();
+    for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
+    const join = (subscriberId: string, eventId: string, digestId: string, tenantId = T) => ({
+      tenantId,
+      workflow: 'w',
+      subscriberId,
+      key: `k:${digestId}`,
+      eventId,
+      digestId,
+      now: 1000,
+      windowMs: 60_000,
+      job: { kind: 'digest', lane: 'high' as const },
+      steps: [{ step: 0, channel: 'email' as const }],
+    });
+    await store.createMessages([], undefined, [], {
+      joins: [
+        join('u1', 'evt_1', 'dig_a'),
+        join('u1', 'evt_2', 'dig_a'),
+        join('u1', 'evt_3', 'dig_a'),
+        join('u2', 'evt_9', 'dig_b'),
+        join('u1', 'evt_8', 'dig_c', OTHER),
+      ],
+    });
+    const first = await store.pageDigestEvents(T, 'u1', null, 2);
+    expect(first).toEqual([
+      { digestId: 'dig_a', workflow: 'w', openedAt: 1000, closesAt: 61_000, eventId: 'evt_1' },
+      { digestId: 'dig_a', workflow: 'w', openedAt: 1000, closesAt: 61_000, eventId: 'evt_2' },
+    ]);
+    const rest = await store.pageDigestEvents(T, 'u1', { digestId: 'dig_a', eventId: 'evt_2' }, 2);
+    expect(rest.map((ref) => ref.eventId)).toEqual(['evt_3']);
+    expect(await store.pageDigestEvents(T, 'u3', null, 2)).toEqual([]);
+
+    // The waiting jobs: the digest closes queued above (high lane), then these, two per page.
+    await store.enqueueJobs([
+      { tenantId: T, kind: 'fanout', lane: 'normal', payload: { eventIds: ['evt_1'] }, runAt: 50_000 },
+      {
+        tenantId: T,
+        kind: 'deliver',
+        lane: 'normal',
+        payload: { eventId: 'evt_2', subscriberIds: ['u1'] },
+        runAt: 60_000,
+      },
+      { tenantId: T, kind: 'endpoint_event', lane: 'normal', payload: { big: 'x' }, runAt: 70_000 },
+      { tenantId: OTHER, kind: 'fanout', lane: 'normal', payload: { eventIds: ['evt_x'] }, runAt: 1 },
+    ]);
+    const jobs: { kind: string; runAt: number; payload: unknown }[] = [];
+    let cursor = null;
+    let pages = 0;
+    do {
+      const page: Awaited<ReturnType<Store['pageWaitingJobs']>> = await store.pageWaitingJobs(T, cursor, 2);
+      expect(page.jobs.length).toBeLessThanOrEqual(2);
+      jobs.push(...page.jobs.map(({ kind, runAt, payload }) => ({ kind, runAt, payload })));
+      cursor = page.next;
+      pages++;
+    } while (cursor);
+    expect(pages).toBeGreaterThan(2);
+    expect(jobs.filter((job) => job.kind !== 'digest')).toEqual([
+      { kind: 'fanout', runAt: 50_000, payload: { eventIds: ['evt_1'] } },
+      { kind: 'deliver', runAt: 60_000, payload: { eventId: 'evt_2', subscriberIds: ['u1'] } },
+      // Other kinds' payloads are not read.
+      { kind: 'endpoint_event', runAt: 70_000, payload: null },
+    ]);
+  });
+
   it('names the subscriber by the erased id in the events they were the actor of, in batches, up to the erasure', async () => {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);

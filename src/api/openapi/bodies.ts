@@ -409,6 +409,29 @@ export const SubscriberExport = Type.Object(
     devices: Type.Array(DeviceView, { description: 'tokens masked, as the device list shows them' }),
     topics: Type.Array(Type.String()),
     consentLog: Type.Array(ConsentEntry),
+    pending: Type.Array(
+      Type.Object({
+        eventId: Type.String(),
+        workflow: Type.String(),
+        createdAt: Time,
+        data: Json,
+        actor: Type.Optional(Type.String()),
+        sendAt: Type.Optional(Type.String({ description: 'as sent' })),
+        schedule: Type.Optional(Json),
+        reason: Type.Enum(['digest', 'scheduled'], {
+          description:
+            '`digest`: gathered into a digest window of theirs; `scheduled`: due later (or queued)',
+        }),
+        digest: Type.Optional(
+          Type.Object({ openedAt: Time, closesAt: Time }, { description: 'reason `digest`: its window' }),
+        ),
+        dueAt: Type.Optional(Time),
+      }),
+      {
+        description:
+          'events for them that are no message yet: gathered into a digest of theirs, or still to be fanned out or delivered to them (a sendAt or schedule ahead)',
+      },
+    ),
     messages: Type.Array(MessageView, {
       description:
         'newest first, each with `data` too; in-app messages also with `inbox`: {seenAt, readAt, archivedAt, snoozedUntil}',

@@ -4,6 +4,7 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
   type ConsentRow,
+  type DigestEventRow,
   EXPIRING,
   erasedEntry,
   expiryFloor,
@@ -14,6 +15,8 @@ import {
   rateCountersOf,
   scrubEventPayload,
   toConsent,
+  toDigestEventRef,
+  toWaitingJobRef,
   type WaitingJobRow,
   waitingFor,
 } from '../personal-data.ts';
@@ -167,6 +170,31 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
         [tenantId, subscriberId],
       );
       return rows.map((row) => row.topic_key);
+    },
+    async pageDigestEvents(tenantId, subscriberId, after, limit) {
+      const { rows } = await run<DigestEventRow>(
+        pool,
+        `SELECT d.id AS digest_id, d.workflow, d.opened_at, d.closes_at, e.event_id
+           FROM digests AS d
+           JOIN digest_events AS e ON e.tenant_id = d.tenant_id AND e.digest_id = d.id
+          WHERE d.tenant_id = $1 AND d.subscriber_id = $2 AND (d.id, e.event_id) > ($3, $4)
+          ORDER BY d.id, e.event_id LIMIT $5`,
+        [tenantId, subscriberId, after?.digestId ?? '', after?.eventId ?? '', limit],
+      );
+      return rows.map(toDigestEventRef);
+    },
+    async pageWaitingJobs(tenantId, after, limit) {
+      const from = after ?? FIRST_WAITING;
+      // The payloads of the kinds that carry events only: a webhook's may be large, and is not read.
+      const { rows } = await run<WaitingJobRow>(
+        pool,
+        `SELECT id, run_at, kind, CASE WHEN kind IN ('fanout', 'deliver') THEN payload END AS payload
+           FROM jobs
+          WHERE state = 'ready' AND lane = $1 AND tenant_id = $2 AND (run_at, id) > ($3, $4)
+          ORDER BY run_at, id LIMIT $5`,
+        [from.lane, tenantId, from.runAt, from.id, limit],
+      );
+      return { jobs: rows.map(toWaitingJobRef), next: nextWaiting(from, rows, limit) };
     },
     async beginErasure(asked, job, notice) {
       // Takes effect from now at least: a message a delivery stamped after `asked.before` and

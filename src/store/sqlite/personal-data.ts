@@ -4,6 +4,7 @@ import type { PersonalData } from '../../security/personal-data.ts';
 import { CANCELLABLE_SQL } from '../cancellation.ts';
 import {
   type ConsentRow,
+  type DigestEventRow,
   EXPIRING,
   erasedEntry,
   expiryFloor,
@@ -14,6 +15,8 @@ import {
   rateCountersOf,
   scrubEventPayload,
   toConsent,
+  toDigestEventRef,
+  toWaitingJobRef,
   type WaitingJobRow,
   waitingFor,
 } from '../personal-data.ts';
@@ -73,6 +76,21 @@ export function sqlitePersonalDataStore(
         WHERE tenant_id = ? AND subscriber_id = ? ORDER BY topic_key`,
     )
     .pluck();
+  const digestEventsPage = db.prepare(
+    `SELECT d.id AS digest_id, d.workflow, d.opened_at, d.closes_at, e.event_id
+       FROM digests AS d INDEXED BY digests_by_subscriber
+       JOIN digest_events AS e ON e.tenant_id = d.tenant_id AND e.digest_id = d.id
+      WHERE d.tenant_id = @tenantId AND d.subscriber_id = @subscriberId
+        AND (d.id, e.event_id) > (@digestId, @eventId)
+      ORDER BY d.id, e.event_id LIMIT @limit`,
+  );
+  // The payloads of the kinds that carry events only: a webhook's may be large, and is not read.
+  const readyJobsPage = db.prepare(
+    `SELECT id, run_at, kind, CASE WHEN kind IN ('fanout', 'deliver') THEN payload END AS payload
+       FROM jobs INDEXED BY jobs_ready
+      WHERE state = 'ready' AND lane = @lane AND tenant_id = @tenantId AND (run_at, id) > (@runAt, @id)
+      ORDER BY run_at, id LIMIT @limit`,
+  );
   const dropSubscriber = db.prepare('DELETE FROM subscribers WHERE tenant_id = ? AND id = ?');
   const forget = [
     'DELETE FROM preferences WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId',
@@ -340,6 +358,21 @@ export function sqlitePersonalDataStore(
     },
     async subscriberTopics(tenantId, subscriberId) {
       return topics.all(tenantId, subscriberId) as string[];
+    },
+    async pageDigestEvents(tenantId, subscriberId, after, limit) {
+      const rows = digestEventsPage.all({
+        tenantId,
+        subscriberId,
+        digestId: after?.digestId ?? '',
+        eventId: after?.eventId ?? '',
+        limit,
+      }) as DigestEventRow[];
+      return rows.map(toDigestEventRef);
+    },
+    async pageWaitingJobs(tenantId, after, limit) {
+      const from = after ?? FIRST_WAITING;
+      const rows = readyJobsPage.all({ ...from, tenantId, limit }) as WaitingJobRow[];
+      return { jobs: rows.map(toWaitingJobRef), next: nextWaiting(from, rows, limit) };
     },
     // No other process listens: a notice (ChannelNotice) has nobody to go to.
     async beginErasure(request, job) {
