@@ -37,7 +37,10 @@ export function signPreferenceLinkToken(key: Buffer, claims: PreferenceLinkClaim
  * The claims of a token this key signed (expired or not: the caller says which it was), or null
  * for anything else — forged, cut, altered.
  */
-export function verifyPreferenceLinkToken(key: Buffer, token: string): PreferenceLinkClaims | null {
+export function verifyPreferenceLinkToken(
+  key: Buffer | readonly Buffer[],
+  token: string,
+): PreferenceLinkClaims | null {
   const fields = openLink(key, PURPOSE, token);
   if (!fields) return null;
   const { t, s, e, c } = fields;

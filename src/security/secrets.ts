@@ -18,6 +18,14 @@ export interface Keys {
   preferenceLinkSigning: Buffer;
   /** Signs the open-pixel and click-tracking links of emails (src/security/tracking-token.ts). */
   trackingSigning: Buffer;
+  /**
+   * Verify the links of emails already sent: each signing key above first, then the same key of
+   * every previous secret (TIDINGS_SECRET_PREVIOUS). A rotation must not break the one-click
+   * unsubscribe link of a years-old email (it never expires), nor its tracked links.
+   */
+  unsubscribeKeyring: readonly Buffer[];
+  preferenceLinkKeyring: readonly Buffer[];
+  trackingKeyring: readonly Buffer[];
   /** Seals new values. */
   credentials: Buffer;
   /**
@@ -33,13 +41,25 @@ function deriveCredentialKey(masterSecret: string): Buffer {
   return Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'credentials', 32));
 }
 
+/** A link-signing key of `secret` for `purpose`. */
+function linkKey(secret: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'tidings', purpose, 32));
+}
+
 export function deriveKeys(masterSecret: string, previousSecrets: readonly string[] = []): Keys {
   const credentials = deriveCredentialKey(masterSecret);
+  const ring = (purpose: string) => [masterSecret, ...previousSecrets].map((s) => linkKey(s, purpose));
+  const [unsubscribeSigning, ...unsubscribePrevious] = ring('unsubscribe');
+  const [preferenceLinkSigning, ...preferencePrevious] = ring('preference-link');
+  const [trackingSigning, ...trackingPrevious] = ring('tracking-link');
   return {
     tokenSigning: new Uint8Array(hkdfSync('sha256', masterSecret, 'tidings', 'subscriber-token', 32)),
-    unsubscribeSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'unsubscribe', 32)),
-    preferenceLinkSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'preference-link', 32)),
-    trackingSigning: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'tracking-link', 32)),
+    unsubscribeSigning: unsubscribeSigning!,
+    preferenceLinkSigning: preferenceLinkSigning!,
+    trackingSigning: trackingSigning!,
+    unsubscribeKeyring: [unsubscribeSigning!, ...unsubscribePrevious],
+    preferenceLinkKeyring: [preferenceLinkSigning!, ...preferencePrevious],
+    trackingKeyring: [trackingSigning!, ...trackingPrevious],
     credentials,
     credentialKeyring: [credentials, ...previousSecrets.map(deriveCredentialKey)],
     erasure: Buffer.from(hkdfSync('sha256', masterSecret, 'tidings', 'erased-subscriber', 32)),

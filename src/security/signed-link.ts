@@ -26,12 +26,16 @@ export function signLink(key: Buffer, purpose: string, fields: Record<string, un
 }
 
 /**
- * The fields of a token this key signed for `purpose`, or null for anything else (forged, cut,
- * altered, another purpose's, or spelled in any base64url but the one signLink writes). The
- * caller still checks the fields' types: they are only as well-formed as the code that signed
- * them.
+ * The fields of a token this key (or one key of a keyring: the current secret's, then previous
+ * ones') signed for `purpose`, or null for anything else (forged, cut, altered, another purpose's,
+ * or spelled in any base64url but the one signLink writes). The caller still checks the fields'
+ * types: they are only as well-formed as the code that signed them.
  */
-export function openLink(key: Buffer, purpose: string, token: string): Record<string, unknown> | null {
+export function openLink(
+  key: Buffer | readonly Buffer[],
+  purpose: string,
+  token: string,
+): Record<string, unknown> | null {
   if (token.length > MAX_TOKEN_CHARS) return null;
   const [body, signature, extra] = token.split('.');
   if (!body || !signature || extra !== undefined) return null;
@@ -39,8 +43,12 @@ export function openLink(key: Buffer, purpose: string, token: string): Record<st
   // decodes to the same bytes, and would pass for the token that was issued.
   if (!isCanonicalBase64url(body) || !isCanonicalBase64url(signature)) return null;
   const given = Buffer.from(signature, 'base64url');
-  const expected = mac(key, purpose, body);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  const keys = Buffer.isBuffer(key) ? [key] : key;
+  const signedBy = (k: Buffer) => {
+    const expected = mac(k, purpose, body);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  if (!keys.some(signedBy)) return null;
   try {
     const fields: unknown = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
     return fields !== null && typeof fields === 'object' && !Array.isArray(fields)

@@ -28,7 +28,7 @@ export function signOpenToken(key: Buffer, claims: TrackingClaims): string {
   return signLink(key, OPEN, { t: claims.tenantId, m: claims.messageId });
 }
 
-export function verifyOpenToken(key: Buffer, token: string): TrackingClaims | null {
+export function verifyOpenToken(key: Buffer | readonly Buffer[], token: string): TrackingClaims | null {
   const fields = openLink(key, OPEN, token);
   if (!fields) return null;
   const { t, m } = fields;
@@ -41,7 +41,11 @@ export function signClickToken(key: Buffer, claims: TrackingClaims, target: stri
 }
 
 /** The claims of a click token this key signed for exactly `target`, or null (forged, or another URL). */
-export function verifyClickToken(key: Buffer, token: string, target: string): TrackingClaims | null {
+export function verifyClickToken(
+  key: Buffer | readonly Buffer[],
+  token: string,
+  target: string,
+): TrackingClaims | null {
   const fields = openLink(key, CLICK, token);
   if (!fields) return null;
   const { t, m, h } = fields;

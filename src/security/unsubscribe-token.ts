@@ -32,7 +32,10 @@ export function signUnsubscribeToken(key: Buffer, claims: UnsubscribeClaims): st
 }
 
 /** The claims of a token this key signed, or null for anything else (forged, cut, altered). */
-export function verifyUnsubscribeToken(key: Buffer, token: string): UnsubscribeClaims | null {
+export function verifyUnsubscribeToken(
+  key: Buffer | readonly Buffer[],
+  token: string,
+): UnsubscribeClaims | null {
   const fields = openLink(key, PURPOSE, token);
   if (!fields) return null;
   const { t, s, c, w, b } = fields;

@@ -232,6 +232,72 @@ describe('6. secrets at rest', () => {
     expect(old.stderr).toMatch(/TIDINGS_SECRET/);
   }, 150_000);
 
+  // Found by the acceptance audit: after a rotation every unsubscribe link of every email already
+  // sent answered 404, and its preference and tracked links failed too.
+  it('links in emails sent before a rotation (one-click unsubscribe, preference page, tracked click) keep working while TIDINGS_SECRET_PREVIOUS names the secret they were signed with', async () => {
+    const env = baseEnv(await databaseEnv(tempDataDir()));
+    const first = await startChild({ ...env, TIDINGS_SECRET: SECRET_A });
+    const workflow = await callJson(`${first.url}/v1/workflows/news`, 'PUT', KEY, {
+      category: 'news',
+      tracking: { clicks: true },
+      channels: [
+        {
+          channel: 'email',
+          template: {
+            subject: 'News',
+            html: '<a href="https://example.com/read">read</a> <a href="{{ links.preferences }}">preferences</a> <a href="{{ links.unsubscribe }}">unsubscribe</a>',
+          },
+        },
+      ],
+    });
+    expect(workflow.status, JSON.stringify(workflow.body)).toBe(200);
+    const event = await callJson(`${first.url}/v1/events`, 'POST', KEY, {
+      workflow: 'news',
+      to: [{ subscriberId: 'reader', email: 'reader@example.test' }],
+    });
+    expect(event.status).toBe(202);
+    let html = '';
+    for (let i = 0; i < 100 && !html; i++) {
+      const captures = await callJson(`${first.url}/v1/sandbox/messages`, 'GET', KEY);
+      html = captures.body.items?.[0]?.content?.html ?? '';
+      if (!html) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await stop(first);
+    // The links' paths (their origin is the first start's port).
+    const link = (pattern: RegExp) => {
+      const href = html.match(pattern)?.[1];
+      expect(href, html).toBeDefined();
+      const url = new URL(href!.replaceAll('&amp;', '&'));
+      return url.pathname + url.search;
+    };
+    const unsubscribe = link(/href="([^"]*\/v1\/unsubscribe\/[^"]+)"/);
+    const preferences = link(/href="([^"]*\/v1\/preferences-page\?token=[^"]+)"/);
+    const click = link(/href="([^"]*\/v1\/t\/c\/[^"]+)"/);
+
+    const rotating = await startChild({
+      ...env,
+      TIDINGS_SECRET: SECRET_B,
+      TIDINGS_SECRET_PREVIOUS: SECRET_A,
+    });
+    const get = (path: string) => fetch(`${rotating.url}${path}`, { redirect: 'manual' });
+    expect((await get(unsubscribe)).status).toBe(200);
+    expect((await get(preferences)).status).toBe(200);
+    const clicked = await get(click);
+    expect(clicked.status).toBe(302);
+    expect(clicked.headers.get('location')).toBe('https://example.com/read');
+    const oneClick = await fetch(`${rotating.url}${unsubscribe}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(oneClick.status).toBe(200);
+    const choices = await callJson(`${rotating.url}/v1/subscribers/reader/preferences`, 'GET', KEY);
+    expect(choices.body.categories).toEqual({ news: { email: false } });
+    // A link signed with neither secret still opens nothing.
+    expect((await get(unsubscribe.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).status).toBe(404);
+    await stop(rotating);
+  }, 120_000);
+
   it.runIf(!ON_SQLITE)('PostgreSQL without TIDINGS_SECRET refuses to start, saying so', async () => {
     const database = await databaseEnv(tempDataDir());
     // Each role refuses on its own: side by side (sharing the cores, so a longer limit each).

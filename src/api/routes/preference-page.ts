@@ -28,7 +28,7 @@ type Identity = {
 async function identify(context: ApiContext, token: unknown): Promise<Identity | 'expired' | null> {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return null;
   if (token.split('.').length === 2) {
-    const claims = verifyPreferenceLinkToken(context.keys.preferenceLinkSigning, token);
+    const claims = verifyPreferenceLinkToken(context.keys.preferenceLinkKeyring, token);
     if (!claims) return null;
     return claims.expiresAt <= Date.now() ? 'expired' : claims;
   }

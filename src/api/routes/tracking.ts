@@ -44,7 +44,8 @@ async function record(
  */
 export async function trackingRoutes(app: FastifyInstance, context: ApiContext): Promise<void> {
   const open = { auth: 'none' as const };
-  const key = context.keys.trackingSigning;
+  // Links of emails sent before a rotation verify under the previous secret's key too.
+  const key = context.keys.trackingKeyring;
 
   app.get(
     '/v1/t/o/:token',

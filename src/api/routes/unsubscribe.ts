@@ -39,7 +39,7 @@ function page(reply: FastifyReply, title: string, body: string) {
 }
 
 function claimsOf(context: ApiContext, token: string): UnsubscribeClaims {
-  const claims = verifyUnsubscribeToken(context.keys.unsubscribeSigning, token);
+  const claims = verifyUnsubscribeToken(context.keys.unsubscribeKeyring, token);
   if (!claims)
     throw new ApiError('not_found', 'this unsubscribe link is not valid (it may have been cut short)');
   return claims;
