@@ -486,7 +486,8 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
         ? describeOperations(documents.openapiObject, authOf)
         : documents.swaggerObject,
   });
-  app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
+  // Documented in itself: API.md has /openapi.json document every route, this one included.
+  app.get('/openapi.json', { config: { auth: 'none' } }, async () => app.swagger());
   app.get('/', { config: { auth: 'none' }, schema: { hide: true } }, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(LANDING_PAGE),
   );

@@ -77,6 +77,16 @@ describe('/openapi.json', () => {
     expect(Object.keys(OPERATIONS).filter((key) => !served.includes(key))).toEqual([]);
   });
 
+  // API.md ("Operations"): /openapi.json documents every route; it left out itself.
+  it('documents the open routes API.md names, /openapi.json itself included, as needing no key', () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/inbox.js']) {
+      const operation = document.paths[path]?.get;
+      expect(operation, `GET ${path}`).toBeDefined();
+      expect(operation.security, `GET ${path}`).toEqual([]);
+    }
+    expect(operationOf('GET /openapi.json').responses['200'].content['application/json']).toBeDefined();
+  });
+
   it('documents real statuses, the catalogue error schema and examples that fit their schemas', () => {
     expect(operationOf('POST /v1/events').responses['202']).toBeDefined();
     for (const key of Object.keys(OPERATIONS)) {

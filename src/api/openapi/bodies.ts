@@ -30,6 +30,12 @@ export const TimelineEntry = Type.Object(
 
 export const HealthStatus = Type.Object({ status: Type.Literal('ok') });
 export const ReadyStatus = Type.Object({ status: Type.Literal('ready') });
+/** This very document (/openapi.json): OpenAPI 3.1, every route under `paths`. */
+export const OpenApiDocument = Type.Object({
+  openapi: Type.Literal('3.1.0'),
+  info: Json,
+  paths: Json,
+});
 
 export const Accepted = Type.Object({
   eventId: Type.String(),

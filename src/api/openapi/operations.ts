@@ -181,6 +181,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Operations',
     success: { 200: { description: 'metrics', media: 'text/plain' } },
   },
+  'GET /openapi.json': {
+    summary: 'This OpenAPI 3.1 document: every route, its requests, answers and errors',
+    tag: 'Operations',
+    success: { 200: { description: 'the document', schema: B.OpenApiDocument } },
+  },
   'PUT /v1/workflows/{key}': {
     summary: 'Create or replace a workflow (a new version)',
     tag: 'Workflows',
