@@ -7,7 +7,7 @@ import { IngestService } from '../ingest/service.ts';
 import { ProviderRegistry } from '../providers/registry.ts';
 import { relayJobSignal } from '../queue/relay.ts';
 import { JobSignal } from '../queue/signal.ts';
-import { restrictExistingFiles, restrictNewFiles } from '../security/file-modes.ts';
+import { makePrivateDir, restrictExistingFiles, restrictNewFiles } from '../security/file-modes.ts';
 import { prepareMasterSecret } from '../security/master-secret.ts';
 import { dataKeyFrom } from '../security/personal-data.ts';
 import { sealLegacyData } from '../security/personal-data-key.ts';
@@ -90,6 +90,14 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   if (sealed > 0) logger.info({ sealed }, 'personal data an earlier version stored in clear is now sealed');
   const { generatedKey, keyFile } = await seedDefaultTenant(store, config);
   restrictExistingFiles([keyFile]);
+  // API.md: the data directory is created if missing, also when this start writes nothing there yet.
+  // A start that needs nothing there (PostgreSQL, key and secret given) still runs where it cannot
+  // make one (a read-only working directory): it says so instead of stopping.
+  try {
+    makePrivateDir(config.dataDir);
+  } catch (error) {
+    logger.warn({ err: error, dataDir: config.dataDir }, 'the data directory could not be created');
+  }
   const signal = new JobSignal(urgentWork);
   // Its count of open streams is shared with the worker threads (InboxFeed.hasAudience).
   const inboxFeed = new InboxFeed(InboxFeed.createAudience(), (error) =>

@@ -198,6 +198,28 @@ describe('tidings CLI', () => {
   });
 });
 
+describe('TIDINGS_DATA_DIR', () => {
+  afterEach(cleanupChildren);
+
+  // API.md: "created if missing". With the key and the secret given and the database elsewhere, a
+  // start has nothing to write there yet; the folder was still not made (found by the audit).
+  it('is created at start (private) when missing, even with nothing to write there yet', async () => {
+    const dataDir = path.join(tempDataDir(), 'not', 'yet');
+    const env = {
+      ...(await databaseEnv(tempDataDir())),
+      ...(ON_SQLITE ? { TIDINGS_DATABASE_URL: 'sqlite::memory:' } : {}),
+      TIDINGS_DATA_DIR: dataDir,
+      TIDINGS_API_KEY: 'tdk_data_dir_key_0123456789',
+      TIDINGS_SECRET: 'a-master-secret-for-the-data-dir-test-0123',
+    };
+    const child = await startChild(env);
+    expect(existsSync(dataDir)).toBe(true);
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    child.kill('SIGTERM');
+    await child.exited;
+  });
+});
+
 // One `tidings start` on a fresh data directory (generated key) serves these tests: each asks
 // something different of a running server, none needs one of its own.
 describe('a tidings start', () => {
