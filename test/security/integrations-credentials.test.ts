@@ -73,6 +73,31 @@ describe('finding 5: credentials re-targeted', () => {
     },
   );
 
+  // Found by the acceptance audit: a Twilio integration PUT again as the sandbox kept the Twilio
+  // auth token sealed in it (GET said hasCredentials: true), secrets the sandbox never uses.
+  it('an integration PUT again as the sandbox keeps no credentials of the provider it replaces', async () => {
+    const twilio = await put('texts', {
+      channel: 'sms',
+      provider: 'twilio',
+      config: { from: '+15555550100' },
+      credentials: { accountSid: `AC${'0'.repeat(32)}`, authToken: 'twilio-auth-token' },
+    });
+    expect(twilio.status).toBe(200);
+    expect(twilio.body.hasCredentials).toBe(true);
+    const sandbox = await put('texts', { channel: 'sms', provider: 'sandbox' });
+    expect(sandbox.status).toBe(200);
+    expect(sandbox.body.hasCredentials).toBe(false);
+    expect((await server.call('GET', '/v1/integrations/texts')).body.hasCredentials).toBe(false);
+    expect((await put('quiet', { channel: 'sms', provider: 'sandbox', credentials: {} })).body).toMatchObject(
+      {
+        hasCredentials: false,
+      },
+    );
+    // Back to Twilio, the credentials must come again.
+    const back = await put('texts', { channel: 'sms', provider: 'twilio', config: { from: '+15555550100' } });
+    expect(back.status).toBe(422);
+  });
+
   it('a webhook PUT with another URL and no secret answers 422 credentials_required', async () => {
     expect(
       (

@@ -235,6 +235,8 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
           sealedCredentials = seal(context.keys.credentials, split.credentials);
         }
       }
+      // The sandbox takes no credentials: one replacing another provider keeps none of its secrets.
+      if (body.provider === SANDBOX) sealedCredentials = null;
       const record = await store.putIntegration(
         {
           tenantId: request.tenantId,
