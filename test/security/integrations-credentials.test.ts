@@ -98,6 +98,32 @@ describe('finding 5: credentials re-targeted', () => {
     expect(back.status).toBe(422);
   });
 
+  // Found by the acceptance audit: Slack takes no credentials (its webhook URL is the secret), yet
+  // a Twilio integration PUT again as Slack with its whole URL answered 422 credentials_required,
+  // the Twilio credentials standing in the way.
+  it('an integration PUT again as a provider that takes no credentials needs none, and keeps none of the old one', async () => {
+    const twilio = await put('alerts', {
+      channel: 'sms',
+      provider: 'twilio',
+      config: { from: '+15555550100' },
+      credentials: { accountSid: `AC${'0'.repeat(32)}`, authToken: 'twilio-auth-token' },
+    });
+    expect(twilio.status).toBe(200);
+    const slack = await put('alerts', {
+      channel: 'chat',
+      provider: 'slack',
+      config: { webhookUrl: 'https://hooks.slack.com/services/T000/B000/slack-secret-token' },
+    });
+    expect(slack.status, JSON.stringify(slack.body)).toBe(200);
+    // Back to Twilio: its credentials were not carried along, so they must come again.
+    const back = await put('alerts', {
+      channel: 'sms',
+      provider: 'twilio',
+      config: { from: '+15555550100' },
+    });
+    expect(back.status).toBe(422);
+  });
+
   it('a webhook PUT with another URL and no secret answers 422 credentials_required', async () => {
     expect(
       (

@@ -203,10 +203,12 @@ export async function integrationRoutes(app: FastifyInstance, context: ApiContex
       if (body.credentials !== undefined)
         sealedCredentials = seal(context.keys.credentials, body.credentials);
       if (definition) {
-        // Omitted credentials keep the stored ones, so priorities can change without resending secrets.
-        const storedCredentials = existing?.sealedCredentials
-          ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
-          : {};
+        // Omitted credentials keep the stored ones, so priorities can change without resending
+        // secrets; another provider's mean nothing to this one, and are never carried over to it.
+        const storedCredentials =
+          existing?.sealedCredentials && existing.provider === body.provider
+            ? unseal<Fields>(context.keys.credentialKeyring, existing.sealedCredentials)
+            : {};
         const stored =
           existing?.provider === body.provider
             ? { config: existing.config, credentials: storedCredentials }
