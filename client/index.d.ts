@@ -293,6 +293,7 @@ export declare class Tidings {
         subscriber?: Record<string, unknown>;
         data?: Record<string, unknown>;
         locale?: string;
+        actor?: string;
       },
     ): Promise<{ channels: { channel: Channel; content: Record<string, unknown> }[] }>;
     stats(key: string): Promise<Record<string, unknown>>;

@@ -40,6 +40,8 @@ export interface PreviewInput {
   data: Record<string, unknown>;
   /** As the event's `"locale"`: over the subscriber's own. */
   locale: string | null;
+  /** As the event's `"actor"`: what templates and step conditions see as `actor` (null: none). */
+  actor?: string | null;
   defaultTimezone: string;
   now: number;
   /** Per email step with a layout: its current version (null when it is gone). */
@@ -110,7 +112,11 @@ export async function previewWorkflow(
   input: PreviewInput,
 ): Promise<PreviewChannel[]> {
   const { workflow, subscriber } = input;
-  const scope: RenderScope = { data: input.data, subscriber: subscriberScope(subscriber), actor: null };
+  const scope: RenderScope = {
+    data: input.data,
+    subscriber: subscriberScope(subscriber),
+    actor: input.actor ?? null,
+  };
   // The links a send's templates see (deliver.ts), each signed only when a template reads it.
   scope.links = templateLinks(
     input.links,

@@ -143,6 +143,26 @@ describe('step conditions ("if"), end to end', () => {
     ]);
   });
 
+  // Found by the acceptance audit: a preview ("rendered exactly as a send would") could not be
+  // given the event's actor, so a step on actor always previewed as skipped and {{ actor }} empty.
+  it('a preview takes the actor an event would carry: the condition and {{ actor }} see it', async () => {
+    await putWorkflow('cond-actor-preview', [
+      { channel: 'in_app', if: "actor != 'system'", template: { title: 'Changed by {{ actor }}' } },
+    ]);
+    const preview = (body: Json) => server.call('POST', '/v1/workflows/cond-actor-preview/preview', body);
+    const byPerson = await preview({ subscriberId: 'actor_p1', actor: 'user_7' });
+    expect(byPerson.status, JSON.stringify(byPerson.body)).toBe(200);
+    expect(byPerson.body.channels).toEqual([{ channel: 'in_app', content: { title: 'Changed by user_7' } }]);
+    const bySystem = await preview({ subscriberId: 'actor_p1', actor: 'system' });
+    expect(bySystem.body.channels[0]).toMatchObject({
+      content: null,
+      skipped: "condition false: actor != 'system'",
+    });
+    expect((await preview({ subscriberId: 'actor_p1', actor: 5 })).body.error.details).toEqual([
+      { path: 'actor', message: expect.any(String) },
+    ]);
+  });
+
   it('refuses a malformed condition at PUT with 400 naming channels[i].if (a well-formed one is saved)', async () => {
     await putWorkflow('cond-good', [
       { channel: 'in_app', template: { title: 'x' } },

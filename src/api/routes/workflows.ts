@@ -405,6 +405,13 @@ const PreviewBody = Type.Object(
     ),
     data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     locale: Type.Optional(Type.String({ format: 'bcp47-locale', maxLength: 64 })),
+    // As an event's `actor` (src/ingest/schema.ts): templates and step conditions read it.
+    actor: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        description: "as the event's actor: what {{ actor }} and step conditions see (none: null)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -560,6 +567,7 @@ export async function workflowRoutes(app: FastifyInstance, context: ApiContext):
         subscriber,
         data: (body.data ?? {}) as Record<string, unknown>,
         locale: body.locale ?? null,
+        actor: body.actor ?? null,
         defaultTimezone: settings.defaultTimezone,
         now,
         links: previewLinks,
