@@ -79,6 +79,37 @@ describe('email replyTo', () => {
     ]);
   });
 
+  // Found by the acceptance audit: "replyTo": "not an address" was saved, and then failed every
+  // email of the step at send. Written without Liquid it is known at PUT, as an integration's from is.
+  it('written as plain text, must be an address or "Name <address>" at PUT (400 naming it); a template is checked at send', async () => {
+    const answer = await mail.server.call('PUT', '/v1/workflows/support-literal', {
+      channels: [
+        {
+          channel: 'email',
+          replyTo: 'not an address',
+          template: { subject: 'S', text: 'T', replyTo: 'Desk <desk@' },
+          locales: { de: { subject: 'S', text: 'T', replyTo: 'Desk\r\nBcc: x@acme.example' } },
+        },
+      ],
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.details.map((d: Json) => d.path)).toEqual([
+      'channels[0].template.replyTo',
+      'channels[0].locales.de.replyTo',
+      'channels[0].replyTo',
+    ]);
+    const fine = await mail.server.call('PUT', '/v1/workflows/support-literal', {
+      channels: [
+        {
+          channel: 'email',
+          replyTo: '"Acme, Support" <desk@acme.example>',
+          template: { subject: 'S', text: 'T', replyTo: '{{ data.agent }} <desk@acme.example>' },
+        },
+      ],
+    });
+    expect(fine.status, JSON.stringify(fine.body)).toBe(200);
+  });
+
   it('may name a message of the workflow, which must be in the default locale like any template field’s', async () => {
     const step = {
       channel: 'email',

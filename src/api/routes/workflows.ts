@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { MAX_MAILBOX_LENGTH, parseMailbox } from '../../channels/email/content.ts';
 import { literalPushProblems } from '../../channels/push/template-rules.ts';
 import { displayNameProblem, Id, SubscriberFields } from '../../ingest/fields.ts';
 import type { LinkKeys } from '../../pipeline/links.ts';
@@ -101,6 +102,7 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
       details.push(...(await localeDetails(arm.locales, `${arm.at}.locales`, slices, options)));
       if (step.channel === 'push' || step.channel === 'webpush')
         details.push(...pushLiteralDetails(arm, step.channel));
+      if (step.channel === 'email') details.push(...templateReplyToDetails(arm));
     }
     if (step.replyTo !== undefined) details.push(...replyToDetails(step, i));
     const condition = step.if === undefined ? null : conditionError(step.if);
@@ -118,7 +120,36 @@ async function templateDetails(body: WorkflowBody): Promise<ErrorDetail[]> {
 function replyToDetails(step: Step, i: number): ErrorDetail[] {
   const path = `channels[${i}].replyTo`;
   if (step.channel !== 'email') return [{ path, message: 'is for email steps only' }];
-  return templateErrors({ replyTo: step.replyTo! }).map((e) => ({ path, message: e.message }));
+  const parse = templateErrors({ replyTo: step.replyTo! }).map((e) => ({ path, message: e.message }));
+  return parse.length > 0 ? parse : literalMailboxDetails(step.replyTo!, path);
+}
+
+/**
+ * A `replyTo` written as plain text (no Liquid in it) is known at PUT: one that is not an address
+ * or `Name <address>` would fail every email of the step at send, so it is a 400 now, as `from`
+ * is at an integration's PUT. One rendered from data is checked when it is sent.
+ */
+function literalMailboxDetails(source: string, path: string): ErrorDetail[] {
+  if (source.includes('{{') || source.includes('{%') || source.trim() === '') return [];
+  if (source.trim().length <= MAX_MAILBOX_LENGTH && parseMailbox(source) !== null) return [];
+  return [
+    {
+      path,
+      message: `must be an email address or "Name <address>" (at most ${MAX_MAILBOX_LENGTH} characters)`,
+    },
+  ];
+}
+
+/** An email arm's own `replyTo` template fields (its template's and each locale's), as the step's. */
+function templateReplyToDetails(arm: { at: string; template: Fields; locales?: Record<string, Fields> }) {
+  const details: ErrorDetail[] = [];
+  const check = (fields: Fields, path: string) => {
+    if (fields.replyTo !== undefined && templateErrors({ replyTo: fields.replyTo }).length === 0)
+      details.push(...literalMailboxDetails(fields.replyTo, `${path}.replyTo`));
+  };
+  check(arm.template, `${arm.at}.template`);
+  for (const [tag, fields] of Object.entries(arm.locales ?? {})) check(fields, `${arm.at}.locales.${tag}`);
+  return details;
 }
 
 /** A push arm's literal interruptionLevel, badge, data and collapseId, in its template and every locale's. */
