@@ -1010,10 +1010,13 @@ export interface WebhookEndpointStore {
   /**
    * Creates the endpoint with `sealedSecrets`, or updates its url and events and enables it again
    * (keeping its secrets: they are shown once, at creation). Answers it and whether it is new.
+   * With `maxEndpoints`, a new one that would give the tenant more than that throws
+   * WebhookEndpointLimitReached (counted and inserted atomically: racing PUTs cannot both pass).
    */
   putWebhookEndpoint(
     endpoint: Pick<WebhookEndpointRecord, 'tenantId' | 'id' | 'url' | 'events' | 'sealedSecrets'>,
     now: number,
+    maxEndpoints?: number,
   ): Promise<{ endpoint: WebhookEndpointRecord; created: boolean }>;
   getWebhookEndpoint(tenantId: string, id: string): Promise<WebhookEndpointRecord | null>;
   /** A tenant's endpoints, by id. */

@@ -166,6 +166,41 @@ describe('webhook endpoints API', () => {
     expect((await server.call('GET', '/v1/webhook-endpoints', undefined, { auth: null })).status).toBe(401);
   });
 
+  // Found by the acceptance audit: 25 PUTs at once on PostgreSQL left a tenant with 21 endpoints,
+  // each racing past the count the route read before inserting.
+  it('keeps a tenant at 20 endpoints when PUTs race for the last places (the rest answer 422)', async () => {
+    const tenant = await server.call('POST', '/v1/tenants', { name: 'Racing' }, { auth: OPERATOR_KEY });
+    const theirs = { auth: tenant.body.apiKey as string };
+    const hook = await receiver();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        server.call(
+          'PUT',
+          `/v1/webhook-endpoints/race-${i}`,
+          { url: hook.url, events: ['message.sent'] },
+          theirs,
+        ),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 422)).toHaveLength(10);
+    expect((await server.call('GET', '/v1/webhook-endpoints', undefined, theirs)).body.items).toHaveLength(
+      20,
+    );
+    // A re-PUT of one it has still passes at the limit.
+    expect(
+      (
+        await server.call(
+          'PUT',
+          '/v1/webhook-endpoints/race-0',
+          { url: hook.url, events: ['message.dead'] },
+          theirs,
+        )
+      ).status,
+    ).toBe(200);
+  });
+
   it("keeps another tenant's endpoints invisible", async () => {
     const hook = await receiver();
     await putEndpoint('shared-id', hook.url, ['message.sent']);

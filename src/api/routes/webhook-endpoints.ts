@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { hasUrlControlCharacters, URL_CONTROL_CHARACTERS_MESSAGE } from '../../shared/url-text.ts';
 import type { WebhookEndpointRecord } from '../../store/port.ts';
+import { WebhookEndpointLimitReached } from '../../store/webhook-endpoint-limit.ts';
 import { endpointEventJob } from '../../webhooks/emit.ts';
 import { PING } from '../../webhooks/events.ts';
 import {
@@ -42,6 +43,13 @@ function checkUrl(context: ApiContext, text: string): string {
   return url.href;
 }
 
+function tooManyEndpoints(): ApiError {
+  return new ApiError(
+    'unprocessable',
+    `a tenant has at most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints; delete one first`,
+  );
+}
+
 /**
  * Outbound status webhooks (API.md "Receipts, feedback, unsubscribe"). The signing secret is
  * shown once: in the answer to the PUT that creates the endpoint and to each rotation.
@@ -64,23 +72,26 @@ export async function webhookEndpointRoutes(app: FastifyInstance, context: ApiCo
       const body = request.body as WebhookEndpointBody;
       const url = checkUrl(context, body.url);
       const existing = await store.listWebhookEndpoints(request.tenantId);
-      if (existing.length >= MAX_WEBHOOK_ENDPOINTS && !existing.some((e) => e.id === endpointId)) {
-        throw new ApiError(
-          'unprocessable',
-          `a tenant has at most ${MAX_WEBHOOK_ENDPOINTS} webhook endpoints; delete one first`,
-        );
-      }
+      if (existing.length >= MAX_WEBHOOK_ENDPOINTS && !existing.some((e) => e.id === endpointId))
+        throw tooManyEndpoints();
       const fresh = newEndpointSecrets();
-      const { endpoint, created } = await store.putWebhookEndpoint(
-        {
-          tenantId: request.tenantId,
-          id: endpointId,
-          url,
-          events: body.events,
-          sealedSecrets: sealEndpointSecrets(context.keys.credentials, fresh.secrets),
-        },
-        Date.now(),
-      );
+      // Counted again where it is inserted: PUTs racing past the check above cannot both pass.
+      const { endpoint, created } = await store
+        .putWebhookEndpoint(
+          {
+            tenantId: request.tenantId,
+            id: endpointId,
+            url,
+            events: body.events,
+            sealedSecrets: sealEndpointSecrets(context.keys.credentials, fresh.secrets),
+          },
+          Date.now(),
+          MAX_WEBHOOK_ENDPOINTS,
+        )
+        .catch((error: unknown) => {
+          if (error instanceof WebhookEndpointLimitReached) throw tooManyEndpoints();
+          throw error;
+        });
       context.webhooks.invalidate(request.tenantId);
       // A re-PUT keeps the secret the receiver already holds: it was shown once, at creation.
       if (!created) return webhookEndpointView(endpoint);

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { WebhookEndpointStore } from '../port.ts';
 import { toWebhookEndpoint, type WebhookEndpointRow } from '../rows.ts';
+import { WebhookEndpointLimitReached } from '../webhook-endpoint-limit.ts';
 
 export function sqliteWebhookEndpointStore(db: Database.Database): WebhookEndpointStore {
   const get = db.prepare('SELECT * FROM webhook_endpoints WHERE tenant_id = ? AND id = ?');
@@ -24,9 +25,19 @@ export function sqliteWebhookEndpointStore(db: Database.Database): WebhookEndpoi
      WHERE tenant_id = ? AND id = ? AND url = ? AND enabled = 1`,
   );
 
+  const count = db.prepare('SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ?');
+
   const put = db.transaction(
-    (endpoint: Parameters<WebhookEndpointStore['putWebhookEndpoint']>[0], now: number) => {
+    (
+      endpoint: Parameters<WebhookEndpointStore['putWebhookEndpoint']>[0],
+      now: number,
+      maxEndpoints: number | undefined,
+    ) => {
       const created = get.get(endpoint.tenantId, endpoint.id) === undefined;
+      if (created && maxEndpoints !== undefined) {
+        const { n } = count.get(endpoint.tenantId) as { n: number };
+        if (n >= maxEndpoints) throw new WebhookEndpointLimitReached();
+      }
       const row = write.get({
         tenantId: endpoint.tenantId,
         id: endpoint.id,
@@ -40,8 +51,8 @@ export function sqliteWebhookEndpointStore(db: Database.Database): WebhookEndpoi
   );
 
   return {
-    async putWebhookEndpoint(endpoint, now) {
-      return put.immediate(endpoint, now);
+    async putWebhookEndpoint(endpoint, now, maxEndpoints) {
+      return put.immediate(endpoint, now, maxEndpoints);
     },
     async getWebhookEndpoint(tenantId, id) {
       const row = get.get(tenantId, id) as WebhookEndpointRow | undefined;
