@@ -281,6 +281,10 @@ describe('6. secrets at rest', () => {
     });
     const get = (path: string) => fetch(`${rotating.url}${path}`, { redirect: 'manual' });
     expect((await get(unsubscribe)).status).toBe(200);
+    // A browser opening it (text/html) sees the confirmation page, not the not-valid one.
+    const opened = await fetch(`${rotating.url}${unsubscribe}`, { headers: { accept: 'text/html' } });
+    expect(opened.status).toBe(200);
+    expect(await opened.text()).not.toContain('not valid');
     expect((await get(preferences)).status).toBe(200);
     const clicked = await get(click);
     expect(clicked.status).toBe(302);

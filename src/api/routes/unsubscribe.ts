@@ -80,7 +80,7 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
       // A person who opens a link cut short by their mail program reads a page saying so, not the
       // JSON error a program gets (a browser asks for text/html; fetch and curl do not).
       if (
-        !verifyUnsubscribeToken(context.keys.unsubscribeSigning, token) &&
+        !verifyUnsubscribeToken(context.keys.unsubscribeKeyring, token) &&
         asksForHtml(request.headers.accept)
       )
         return page(
