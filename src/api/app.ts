@@ -18,6 +18,7 @@ import { connectionLimits, openFilesLimit } from './connection-limits.ts';
 import type { ApiContext, AuthMode } from './context.ts';
 import { corsHeaders, isBrowserFacing, isReceipt, preflightHeaders } from './cors.ts';
 import { ApiError } from './errors.ts';
+import { forgetKeysOnRevocation } from './key-revocations.ts';
 import { unreadBodyError } from './no-body.ts';
 import { describeOperations, openapiPath } from './openapi/document.ts';
 import {
@@ -372,6 +373,9 @@ export async function buildApp(context: ApiContext): Promise<FastifyInstance> {
     tokenKey: context.keys.tokenSigning,
     operatorKey: context.config.operatorKey,
   });
+  // A key revoked by another process (or the CLI) stops working here at once too.
+  const stopHearingRevocations = await forgetKeysOnRevocation(context.store, authenticator.forgetKeys);
+  app.addHook('onClose', stopHearingRevocations);
   // Set on the raw response before Fastify even routes the request, so that every answer carries
   // them: refusals (a browser must be able to read the 401 that says "refresh your token", and a
   // 429's Retry-After), Fastify's own early errors (a bad URL, a too-long id) and hijacked streams.

@@ -9,7 +9,8 @@ import { ApiError } from './errors.ts';
 
 /**
  * How long a key lookup is trusted. A key revoked in this process stops working at once (the
- * cache is cleared); one revoked by another process (or the CLI) stops within this long.
+ * cache is cleared), as does one whose revocation the store announces (PostgreSQL:
+ * key-revocations.ts); otherwise (the CLI on a SQLite file) it stops within this long.
  */
 export const KEY_CACHE_TTL_MS = 10_000;
 const KEY_CACHE_MAX = 10_000;

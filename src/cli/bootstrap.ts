@@ -2,15 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
+import {
+  addTenantKey,
+  DEFAULT_KEY_LABEL,
+  DEFAULT_TENANT,
+  generateApiKey,
+  keyPrefix,
+} from '../security/api-keys.ts';
 import { hashApiKey } from '../security/secrets.ts';
 import type { Store } from '../store/port.ts';
 
-export const DEFAULT_TENANT = 'default';
-const DEFAULT_KEY_LABEL = 'default';
-
 // Key making lives in security/api-keys.ts (the tenant API uses it too); kept importable from here.
-export { addTenantKey, generateApiKey };
+export { addTenantKey, DEFAULT_TENANT, generateApiKey };
 
 /**
  * Makes sure the default tenant has a key: TIDINGS_API_KEY replaces any earlier default key;

@@ -1,7 +1,7 @@
 import { KEY_CACHE_TTL_MS } from '../api/auth.ts';
 import type { Config } from '../config/index.ts';
 import { displayNameProblem } from '../ingest/fields.ts';
-import { addTenantKey, generateApiKey, keyPrefix } from '../security/api-keys.ts';
+import { addTenantKey, generateApiKey, keyPrefix, reservedLabelProblem } from '../security/api-keys.ts';
 import { iso } from '../shared/time.ts';
 import { parseOptions, UsageError } from './arguments.ts';
 import { DEFAULT_TENANT } from './bootstrap.ts';
@@ -46,7 +46,7 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
     const tenantId = options.tenant ?? DEFAULT_TENANT;
     const label = options.label ?? CLI_KEY_LABEL;
     // The API's rule for a key's label (POST /v1/tenants/{id}/keys).
-    const problem = displayNameProblem(label, 100);
+    const problem = displayNameProblem(label, 100) ?? reservedLabelProblem(tenantId, label);
     if (problem) throw new UsageError(`--label ${problem}`);
     const store = await openStore(config);
     try {
@@ -88,7 +88,9 @@ export async function keyCommand(args: string[], config: Config): Promise<void> 
       await store.close();
     }
     process.stdout.write(
-      `revoked ${keyId}; running Tidings processes stop accepting it within ${KEY_CACHE_TTL_MS / 1000} s\n`,
+      store.capabilities.crossProcessWakeups
+        ? `revoked ${keyId}; running Tidings processes stopped accepting it\n`
+        : `revoked ${keyId}; running Tidings processes stop accepting it within ${KEY_CACHE_TTL_MS / 1000} s\n`,
     );
     return;
   }

@@ -1135,8 +1135,11 @@ export interface StoreChannel {
   close(): Promise<void>;
 }
 
-/** The channels Tidings uses: job wake-ups, and inbox changes for the realtime streams. */
-export type StoreChannelName = 'jobs' | 'inbox';
+/**
+ * The channels Tidings uses: job wake-ups, inbox changes for the realtime streams, and key
+ * revocations (src/api/key-revocations.ts).
+ */
+export type StoreChannelName = 'jobs' | 'inbox' | 'keys';
 
 /**
  * A payload for a channel, sent by the commit of the write it is given to (PostgreSQL NOTIFY in

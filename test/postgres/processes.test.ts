@@ -51,6 +51,36 @@ describe.runIf(postgresAvailable)('processes sharing one PostgreSQL database', (
     }
   }, 120_000);
 
+  it('a key revoked through one api process is refused at once by another, which had its lookup cached', async () => {
+    const url = await freshDatabaseUrl();
+    const operator = 'tdk_operator_key_for_revocations_0123456789';
+    const env = { TIDINGS_DATABASE_URL: url, TIDINGS_API_KEY: 'tdk_revocation_key_0123456789' };
+    const [revoking, other] = await Promise.all(
+      [0, 1].map(() =>
+        startChild(
+          { ...env, TIDINGS_OPERATOR_KEY: operator, TIDINGS_DATA_DIR: tempDataDir() },
+          { args: ['api'] },
+        ),
+      ),
+    );
+    const made = await callJson(`${revoking!.url}/v1/tenants/default/keys`, 'POST', operator, {});
+    expect(made.status).toBe(201);
+    // Looked up (and cached for 10 s) by the other process.
+    expect((await callJson(`${other!.url}/v1/workflows`, 'GET', made.body.apiKey)).status).toBe(200);
+    const revoked = await callJson(
+      `${revoking!.url}/v1/tenants/default/keys/${made.body.keyId}`,
+      'DELETE',
+      operator,
+    );
+    expect(revoked.status).toBe(204);
+    await waitFor(
+      async () => (await callJson(`${other!.url}/v1/workflows`, 'GET', made.body.apiKey)).status === 401,
+      'the other process to refuse the revoked key',
+      3_000,
+      50,
+    );
+  });
+
   it("carries inbox changes between processes: a stream on one api hears of a worker's delivery and another api's read", async () => {
     const url = await freshDatabaseUrl();
     const key = 'tdk_inbox_relay_key_0123456789';

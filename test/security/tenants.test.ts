@@ -132,6 +132,15 @@ describe('Tenant API (operators)', () => {
     expect((await server.call('DELETE', other, undefined, asOperator)).status).toBe(404);
     expect((await server.call('GET', '/v1/tenants/ten_nope/keys', undefined, asOperator)).status).toBe(404);
     expect((await server.call('POST', '/v1/tenants/ten_nope/keys', {}, asOperator)).status).toBe(404);
+
+    // The default tenant's `default` label is the key TIDINGS_API_KEY sets, replaced at every start:
+    // a key made under it would be revoked by the next one. Other tenants may use it.
+    const reserved = await server.call('POST', '/v1/tenants/default/keys', { label: 'default' }, asOperator);
+    expect(reserved.status).toBe(422);
+    expect(reserved.body.error.details).toEqual([
+      { path: 'label', message: expect.stringContaining('TIDINGS_API_KEY') },
+    ]);
+    expect((await server.call('POST', route, { label: 'default' }, asOperator)).status).toBe(201);
   });
 
   it('lists keys as the lists that are always one page do: any cursor or other parameter is a 400 naming it', async () => {

@@ -723,7 +723,8 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Add an API key to a tenant',
     tag: 'Tenants',
     success: { 201: { description: 'created: the key is shown this once', schema: B.KeyCreated } },
-    errors: NOT_FOUND,
+    // The default tenant's label `default` is TIDINGS_API_KEY's, replaced at every start.
+    errors: [...NOT_FOUND, 'unprocessable'],
   },
   'GET /v1/tenants/{tenantId}/keys': {
     summary: "A tenant's keys (prefixes only, never the secrets)",

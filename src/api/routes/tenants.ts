@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { DisplayName } from '../../ingest/fields.ts';
-import { addTenantKey, generateApiKey, keyPrefix } from '../../security/api-keys.ts';
+import { addTenantKey, generateApiKey, keyPrefix, reservedLabelProblem } from '../../security/api-keys.ts';
 import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
 import { CURSOR_MAX_LENGTH, OnePageQuery, pageOf, readCursor, refuseCursor } from '../cursors.ts';
-import { notFound } from '../errors.ts';
+import { notFound, unprocessableFields } from '../errors.ts';
 import { Id, Limit } from '../schemas.ts';
 
 const TenantBody = Type.Object({ name: DisplayName(200) }, { additionalProperties: false });
@@ -90,6 +90,8 @@ export async function tenantRoutes(
       const { tenantId } = request.params as Static<typeof TenantParams>;
       const label = (request.body as Static<typeof KeyBody> | undefined)?.label ?? ADDED_KEY_LABEL;
       if (!(await store.tenantExists(tenantId))) throw notFound('tenant', tenantId);
+      const reserved = reservedLabelProblem(tenantId, label);
+      if (reserved) throw unprocessableFields([{ path: 'label', message: reserved }]);
       const apiKey = generateApiKey();
       const keyId = await addTenantKey(store, tenantId, apiKey, label);
       return reply

@@ -1,7 +1,16 @@
 import type pg from 'pg';
 import { newId } from '../../shared/ids.ts';
 import type { ApiKeyRecord, TenantRecord, TenantStore } from '../port.ts';
+import { channelName } from './channel.ts';
 import { run, transaction } from './client.ts';
+
+/**
+ * A statement deleting keys `WHERE …` that tells every process listening on the `keys` channel
+ * (src/api/key-revocations.ts) by its own commit, so no process caches a revoked key's lookup.
+ */
+const revokeWhere = (where: string) =>
+  `WITH gone AS (DELETE FROM api_keys WHERE ${where} RETURNING id)
+   SELECT pg_notify('${channelName('keys')}', id) FROM gone`;
 
 const KEY_COLUMNS =
   'SELECT id, tenant_id AS "tenantId", prefix, label, created_at AS "createdAt" FROM api_keys';
@@ -62,10 +71,7 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
       const id = key.id ?? newId('key');
       await transaction(pool, async (client) => {
         if (replaceLabel)
-          await client.query('DELETE FROM api_keys WHERE tenant_id = $1 AND label = $2', [
-            key.tenantId,
-            key.label,
-          ]);
+          await client.query(revokeWhere('tenant_id = $1 AND label = $2'), [key.tenantId, key.label]);
         await client.query(
           `INSERT INTO api_keys (key_hash, id, tenant_id, label, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (key_hash) DO NOTHING`,
@@ -120,8 +126,8 @@ export function postgresTenantStore(pool: pg.Pool): TenantStore {
     async revokeApiKey(keyId, tenantId) {
       const { rowCount } =
         tenantId === null
-          ? await run(pool, 'DELETE FROM api_keys WHERE id = $1', [keyId])
-          : await run(pool, 'DELETE FROM api_keys WHERE id = $1 AND tenant_id = $2', [keyId, tenantId]);
+          ? await run(pool, revokeWhere('id = $1'), [keyId])
+          : await run(pool, revokeWhere('id = $1 AND tenant_id = $2'), [keyId, tenantId]);
       return (rowCount ?? 0) > 0;
     },
   };
