@@ -29,12 +29,12 @@ const RULES_PAGE = 200;
  * the events waiting jobs will still fan out or deliver to them (no phase yet; from `waiting`) —
  * first, before any of those jobs runs and leaves its event behind — then the messages, then the
  * queue once more (`requeued`), then the skipped steps, then the events they were the actor of
- * (`actors`: the first batch went with the erasure's first transaction), then the rate-limit counters (`counters`,
- * from the scope `rules` names); and
- * where writers run side by side (not SQLite's single writer), the messages
- * once more when ERASURE_CLOCK_MARGIN_MS have passed since the erasure (`late`): a delivery's write
- * that read the subscriber just before the erasure and was still running as it committed did not
- * see it (src/store/postgres/messages.ts), and commits under the old id.
+ * (`actors`: the first batch went with the erasure's first transaction), then the rate-limit
+ * counters (`counters`, from the scope `rules` names); and where writers run side by side (not
+ * SQLite's single writer), the messages once more when ERASURE_CLOCK_MARGIN_MS have passed since
+ * the erasure (`late`): a delivery's write that read the subscriber just before the erasure and
+ * was still running as it committed did not see it (src/store/postgres/messages.ts), and commits
+ * under the old id.
  */
 interface ErasurePayload extends Pick<ErasureRequest, 'subscriberId' | 'erasedId' | 'before'> {
   phase?: 'messages' | 'requeued' | 'skipped' | 'actors' | 'counters' | 'late';

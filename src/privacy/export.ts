@@ -133,8 +133,9 @@ async function* pendingJson(
 /**
  * Everything held about a subscriber (API.md `GET /v1/subscribers/{id}/export`) as one JSON
  * document, produced piece by piece: the profile, preferences, devices (tokens masked), topics and
- * consent log first, then the events not yet messages for them (pending), then their messages newest first, with content, data and timeline, a page
- * at a time — so a subscriber with a million messages streams without ever being held in memory.
+ * consent log first, then the events not yet messages for them (pending), then their messages
+ * newest first, with content, data and timeline, a page at a time — so a subscriber with a million
+ * messages streams without ever being held in memory.
  */
 export async function* exportSubscriber(
   store: Store,

@@ -93,7 +93,10 @@ function itemTooLarge(index: number, limit: number) {
   ).toBody().error;
 }
 
-/** 422 naming the recipients whose topic does not exist (the first MAX_ERROR_DETAILS; the message counts all). */
+/**
+ * 422 naming the recipients whose topic does not exist (the first MAX_ERROR_DETAILS; the message
+ * counts all).
+ */
 function topicNotFound(details: ErrorDetail[]): ApiError {
   const named = details.slice(0, 10).map((d) => d.path);
   const more = details.length > named.length ? ` (and ${details.length - named.length} more)` : '';

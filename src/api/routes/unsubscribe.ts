@@ -45,7 +45,10 @@ function claimsOf(context: ApiContext, token: string): UnsubscribeClaims {
   return claims;
 }
 
-/** True when the request's Accept names text/html, as a browser's navigation does (fetch and curl send any type). */
+/**
+ * Whether the request's Accept names text/html, as a browser's navigation does (fetch and curl send
+ * any type).
+ */
 function asksForHtml(accept: string | undefined): boolean {
   return accept !== undefined && /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept);
 }
