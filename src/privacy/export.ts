@@ -1,7 +1,6 @@
 import { PAGE_BYTES } from '../api/sized-pages.ts';
 import { deviceView, messageView, preferencesView, subscriberView } from '../api/views.ts';
 import { JOB_KINDS } from '../pipeline/deps.ts';
-import { directSubscriberIds } from '../pipeline/recipients.ts';
 import type { EventRecord, MessageRecord, SubscriberRecord } from '../shared/model.ts';
 import { iso, isoOrNull } from '../shared/time.ts';
 import { TimeSlices } from '../shared/time-slices.ts';
@@ -11,6 +10,8 @@ import { consentLogJson } from './consent.ts';
 
 /** Messages read per query at most: the export holds one page at a time, however many there are. */
 export const EXPORT_PAGE = 200;
+/** Event ids the store checks per query for naming the subscriber (the export's pending events). */
+const EVENTS_CHECKED = 500;
 
 /**
  * A message as the export shows it: its view, the event data it was rendered from and, for an
@@ -115,15 +116,31 @@ async function* pendingJson(
           if (typeof id === 'string' && !due.has(id)) due.set(id, { runAt: job.runAt, named: false });
       }
     }
-    const events = await eventsById(store, tenantId, due.keys());
-    for (const [eventId, { runAt, named }] of due) {
-      const event = events.get(eventId);
-      if (!event || event.status === 'cancelled') continue;
-      if (!named && !directSubscriberIds(event.payload.to).includes(subscriberId)) continue;
+    // A page of first fanout jobs names up to EXPORT_PAGE × 100 events, almost all of them others':
+    // the store says which name the subscriber, and only those are read whole, a chunk at a time.
+    const unnamed = [...due].filter(([, { named }]) => !named).map(([eventId]) => eventId);
+    const theirs = new Set<string>();
+    for (let i = 0; i < unnamed.length; i += EVENTS_CHECKED) {
+      for (const id of await store.eventsNaming(tenantId, unnamed.slice(i, i + EVENTS_CHECKED), subscriberId))
+        theirs.add(id);
       await slices.yieldIfDue();
-      yield (first ? '' : ',') +
-        JSON.stringify({ ...pendingEvent(event), reason: 'scheduled', dueAt: iso(runAt) });
-      first = false;
+    }
+    const pending = [...due].filter(([eventId, { named }]) => named || theirs.has(eventId));
+    for (let i = 0; i < pending.length; i += EXPORT_PAGE) {
+      const chunk = pending.slice(i, i + EXPORT_PAGE);
+      const events = await eventsById(
+        store,
+        tenantId,
+        chunk.map(([eventId]) => eventId),
+      );
+      for (const [eventId, { runAt }] of chunk) {
+        const event = events.get(eventId);
+        if (!event || event.status === 'cancelled') continue;
+        await slices.yieldIfDue();
+        yield (first ? '' : ',') +
+          JSON.stringify({ ...pendingEvent(event), reason: 'scheduled', dueAt: iso(runAt) });
+        first = false;
+      }
     }
     cursor = page.next;
     await slices.yieldIfDue();

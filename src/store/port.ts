@@ -1413,6 +1413,12 @@ export interface PersonalDataStore {
     limit: number,
   ): Promise<{ jobs: WaitingJobRef[]; next: WaitingJobsCursor | null }>;
   /**
+   * Which of `eventIds` (the tenant's) name the subscriber in their `to`, by id or as an inline
+   * subscriber: decided in the database, so only those are read whole (the export's pending
+   * events among a queue of many others'). In no particular order.
+   */
+  eventsNaming(tenantId: string, eventIds: readonly string[], subscriberId: string): Promise<string[]>;
+  /**
    * Starts an erasure, in one transaction: deletes the profile, preferences, devices, topic
    * memberships, inbox change log, presence rows (of every holder) and open digests (the events
    * they gathered scrubbed as eraseMessages does); keeps only `erasedId`, time, change and source

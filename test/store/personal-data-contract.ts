@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { dailyCapScope } from '../../src/policy/daily-cap.ts';
 import { idFloor } from '../../src/shared/ids.ts';
-import type { MessageRecord } from '../../src/shared/model.ts';
+import type { EventInput, MessageRecord } from '../../src/shared/model.ts';
 import type { ErasureRequest, JobSpec, Store } from '../../src/store/port.ts';
 import { messageRecord } from '../helpers/message-record.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -391,6 +391,38 @@ export function personalDataContract(current: () => Store): void {
       // Other kinds' payloads are not read.
       { kind: 'endpoint_event', runAt: 70_000, payload: null },
     ]);
+  });
+
+  it('says which events name a subscriber in their `to`, by id or inline, among ids of the tenant', async () => {
+    const store = current();
+    for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
+    const accepted = (id: string, to: unknown[], tenantId = T) => ({
+      tenantId,
+      id,
+      input: { workflow: 'w', to, data: { n: id } } as EventInput,
+      idempotencyKey: null,
+      payloadHash: null,
+      now: 1000,
+      inlineSubscribers: [],
+      subscriberIds: [],
+      job: { kind: 'fanout' as const, runAt: null },
+    });
+    const results = await store.acceptEvents(
+      [
+        accepted('evt_plain', ['u2', 'u1']),
+        accepted('evt_inline', [{ subscriberId: 'u1', email: 'u1@example.com' }]),
+        accepted('evt_topic', [{ topic: 'u1' }]),
+        accepted('evt_other', ['u2']),
+        accepted('evt_plain', ['u1'], OTHER),
+        accepted('evt_theirs', ['u1'], OTHER),
+      ],
+      1000,
+    );
+    expect(results.every((result) => result.ok)).toBe(true);
+    const ids = ['evt_plain', 'evt_inline', 'evt_topic', 'evt_other', 'evt_theirs', 'evt_missing'];
+    expect((await store.eventsNaming(T, ids, 'u1')).sort()).toEqual(['evt_inline', 'evt_plain']);
+    expect(await store.eventsNaming(T, ids, 'u3')).toEqual([]);
+    expect(await store.eventsNaming(T, [], 'u1')).toEqual([]);
   });
 
   it('names the subscriber by the erased id in the events they were the actor of, in batches, up to the erasure', async () => {

@@ -183,6 +183,18 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
       );
       return rows.map(toDigestEventRef);
     },
+    async eventsNaming(tenantId, eventIds, subscriberId) {
+      if (eventIds.length === 0) return [];
+      const { rows } = await run<{ id: string }>(
+        pool,
+        `SELECT id FROM events
+          WHERE tenant_id = $1 AND id = ANY($2::TEXT[])
+            AND (payload->'to' @> jsonb_build_array($3::TEXT)
+                 OR payload->'to' @> jsonb_build_array(jsonb_build_object('subscriberId', $3::TEXT)))`,
+        [tenantId, eventIds, subscriberId],
+      );
+      return rows.map((row) => row.id);
+    },
     async pageWaitingJobs(tenantId, after, limit) {
       const from = after ?? FIRST_WAITING;
       // The payloads of the kinds that carry events only: a webhook's may be large, and is not read.

@@ -116,6 +116,15 @@ export function sqlitePersonalDataStore(
                      WHERE (t.type = 'text' AND t.value = @subscriberId)
                         OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
   );
+  const namingEventIds = db
+    .prepare(
+      `SELECT id FROM events
+        WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids))
+          AND EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') AS t
+                       WHERE (t.type = 'text' AND t.value = @subscriberId)
+                          OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
+    )
+    .pluck();
   const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
   // The events they were the actor of, through the partial index of the events carrying one
   // (049_events_by_actor.sql): its condition is repeated here so that it applies.
@@ -368,6 +377,10 @@ export function sqlitePersonalDataStore(
         limit,
       }) as DigestEventRow[];
       return rows.map(toDigestEventRef);
+    },
+    async eventsNaming(tenantId, eventIds, subscriberId) {
+      if (eventIds.length === 0) return [];
+      return namingEventIds.all({ tenantId, ids: JSON.stringify(eventIds), subscriberId }) as string[];
     },
     async pageWaitingJobs(tenantId, after, limit) {
       const from = after ?? FIRST_WAITING;
