@@ -8,7 +8,14 @@ import { IDEMPOTENCY_WINDOW_MS } from '../../ingest/service.ts';
 import { topicKeys, unknownTopicDetails } from '../../ingest/topics.ts';
 import type { AcceptResult, BulkResponse } from '../../store/port.ts';
 import type { ApiContext } from '../context.ts';
-import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS, notFound, validationError } from '../errors.ts';
+import {
+  ApiError,
+  type ErrorDetail,
+  MAX_BULK_ITEM_DETAILS,
+  MAX_ERROR_DETAILS,
+  notFound,
+  validationError,
+} from '../errors.ts';
 import { eventDocument } from '../event-document.ts';
 import { IdParams } from '../schemas.ts';
 import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
@@ -94,16 +101,15 @@ function itemTooLarge(index: number, limit: number) {
 }
 
 /**
- * 422 naming the recipients whose topic does not exist (the first MAX_ERROR_DETAILS; the message
- * counts all).
+ * 422 naming the recipients whose topic does not exist (the first `max`; the message counts all).
  */
-function topicNotFound(details: ErrorDetail[]): ApiError {
+function topicNotFound(details: ErrorDetail[], max = MAX_ERROR_DETAILS): ApiError {
   const named = details.slice(0, 10).map((d) => d.path);
   const more = details.length > named.length ? ` (and ${details.length - named.length} more)` : '';
   return new ApiError(
     'topic_not_found',
     `no topic at ${named.join(', ')}${more}: create it with PUT /v1/topics/{key}`,
-    details.slice(0, MAX_ERROR_DETAILS),
+    details.slice(0, max),
   );
 }
 
@@ -192,7 +198,10 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     /** The request's body may be larger than POST /v1/events accepts (else no item can be). */
     mayExceed: boolean,
   ) {
-    if (!checked.ok) return { error: validationError(itemDetails(checked.details, index)).toBody().error };
+    if (!checked.ok) {
+      const details = itemDetails(checked.details, index);
+      return { error: validationError(details, 'body', MAX_BULK_ITEM_DETAILS).toBody().error };
+    }
     // An item is held to the body limit of POST /v1/events, whose body it would be (API.md: each
     // result is "the single endpoint's body"). Sized once valid (no deeper than 32 levels), as
     // compact JSON: never more than the item's bytes as sent, so what the single endpoint takes
@@ -201,7 +210,9 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       return { error: itemTooLarge(index, context.config.bodyLimit) };
     const unknownTopics = unknownTopicDetails(checked.value, topics);
     if (unknownTopics.length > 0) {
-      return { error: topicNotFound(itemDetails(unknownTopics, index)).toBody().error };
+      return {
+        error: topicNotFound(itemDetails(unknownTopics, index), MAX_BULK_ITEM_DETAILS).toBody().error,
+      };
     }
     const ownKey = checked.value.idempotencyKey;
     const key = ownKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
