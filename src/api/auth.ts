@@ -99,12 +99,17 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
   const now = options.now ?? Date.now;
   const operatorDigest = options.operatorKey === null ? null : sha256(options.operatorKey);
   const cache = new Map<string, { tenantId: string | null; at: number }>();
+  // Counts forgetKeys calls: a lookup read before a revocation was heard, and answered after it,
+  // is not cached (it would hold the revoked key for another KEY_CACHE_TTL_MS).
+  let forgotten = 0;
 
   async function tenantForKey(key: string): Promise<string | null> {
     const hash = hashApiKey(key);
     const hit = cache.get(hash);
     if (hit && now() - hit.at < KEY_CACHE_TTL_MS) return hit.tenantId;
+    const asOf = forgotten;
     const tenantId = await store.tenantForKeyHash(hash);
+    if (asOf !== forgotten) return tenantId;
     // Full (a flood of wrong keys, say): forget the oldest entry, not the valid keys in use.
     if (hit) cache.delete(hash);
     else if (cache.size >= KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
@@ -185,5 +190,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     );
   }
 
-  return { authenticate, forgetKeys: () => cache.clear(), refused };
+  const forgetKeys = () => {
+    forgotten++;
+    cache.clear();
+  };
+  return { authenticate, forgetKeys, refused };
 }
