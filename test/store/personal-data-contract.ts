@@ -12,6 +12,44 @@ import { waitFor } from '../helpers/wait.ts';
 const T = 'ten_a';
 const OTHER = 'ten_b';
 
+/**
+ * An event to accept (Store.acceptEvents) of workflow `w` with its first fanout job: `subscriberIds`
+ * are the plain ids `to` names (created with the event).
+ */
+function acceptedEvent(
+  id: string,
+  input: Omit<EventInput, 'workflow'>,
+  { tenantId = T, now = 1000, runAt = null as number | null, subscriberIds = [] as string[] } = {},
+) {
+  return {
+    tenantId,
+    id,
+    input: { workflow: 'w', ...input } as EventInput,
+    idempotencyKey: null,
+    payloadHash: null,
+    now,
+    inlineSubscribers: [],
+    subscriberIds,
+    job: { kind: 'fanout' as const, runAt },
+  };
+}
+
+/** A digest join (createMessages' `joins`) of workflow `w`, opened at 1000 for a minute. */
+function digestJoin(subscriberId: string, eventId: string, digestId: string, key: string, tenantId = T) {
+  return {
+    tenantId,
+    workflow: 'w',
+    subscriberId,
+    key,
+    eventId,
+    digestId,
+    now: 1000,
+    windowMs: 60_000,
+    job: { kind: 'digest', lane: 'high' as const },
+    steps: [{ step: 0, channel: 'email' as const }],
+  };
+}
+
 /** A message id made at `ms` (ids sort by creation time, as newId's do). */
 const msgId = (ms: number, n: number) => `${idFloor('msg', ms)}${String(n).padStart(16, '0')}`;
 
@@ -208,17 +246,8 @@ export function personalDataContract(current: () => Store): void {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
     for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
-    const accepted = (id: string, to: string[], runAt: number | null, tenantId = T) => ({
-      tenantId,
-      id,
-      input: { workflow: 'w', to, data: { about: 'ada' } },
-      idempotencyKey: null,
-      payloadHash: null,
-      now: 1000,
-      inlineSubscribers: [],
-      subscriberIds: to,
-      job: { kind: 'fanout' as const, runAt },
-    });
+    const accepted = (id: string, to: string[], runAt: number | null, tenantId = T) =>
+      acceptedEvent(id, { to, data: { about: 'ada' } }, { tenantId, runAt, subscriberIds: to });
     // Due later: its own (fanout) job, its shared ones, one with a page (deliver) naming u1 and
     // one not; another tenant's event of the same id stays as it is.
     const results = await store.acceptEvents(
@@ -261,18 +290,8 @@ export function personalDataContract(current: () => Store): void {
         },
       ]),
     );
-    const join = (subscriberId: string, eventId: string, digestId: string) => ({
-      tenantId: T,
-      workflow: 'w',
-      subscriberId,
-      key: 'thread-ada',
-      eventId,
-      digestId,
-      now: 1000,
-      windowMs: 60_000,
-      job: { kind: 'digest', lane: 'high' as const },
-      steps: [{ step: 0, channel: 'email' as const }],
-    });
+    const join = (subscriberId: string, eventId: string, digestId: string) =>
+      digestJoin(subscriberId, eventId, digestId, 'thread-ada');
     await store.createMessages([], undefined, [], {
       joins: [join('u1', 'evt_digest', 'dig_1'), join('u2', 'evt_others', 'dig_2')],
     });
@@ -331,18 +350,8 @@ export function personalDataContract(current: () => Store): void {
   it("reads, for the export, the events a subscriber's digests gathered and the tenant's waiting jobs, a page at a time", async () => {
     const store = current();
     for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
-    const join = (subscriberId: string, eventId: string, digestId: string, tenantId = T) => ({
-      tenantId,
-      workflow: 'w',
-      subscriberId,
-      key: `k:${digestId}`,
-      eventId,
-      digestId,
-      now: 1000,
-      windowMs: 60_000,
-      job: { kind: 'digest', lane: 'high' as const },
-      steps: [{ step: 0, channel: 'email' as const }],
-    });
+    const join = (subscriberId: string, eventId: string, digestId: string, tenantId = T) =>
+      digestJoin(subscriberId, eventId, digestId, `k:${digestId}`, tenantId);
     await store.createMessages([], undefined, [], {
       joins: [
         join('u1', 'evt_1', 'dig_a'),
@@ -396,17 +405,8 @@ export function personalDataContract(current: () => Store): void {
   it('says which events name a subscriber in their `to`, by id or inline, among ids of the tenant', async () => {
     const store = current();
     for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
-    const accepted = (id: string, to: unknown[], tenantId = T) => ({
-      tenantId,
-      id,
-      input: { workflow: 'w', to, data: { n: id } } as EventInput,
-      idempotencyKey: null,
-      payloadHash: null,
-      now: 1000,
-      inlineSubscribers: [],
-      subscriberIds: [],
-      job: { kind: 'fanout' as const, runAt: null },
-    });
+    const accepted = (id: string, to: unknown[], tenantId = T) =>
+      acceptedEvent(id, { to, data: { n: id } } as Omit<EventInput, 'workflow'>, { tenantId });
     const results = await store.acceptEvents(
       [
         accepted('evt_plain', ['u2', 'u1']),
@@ -429,23 +429,13 @@ export function personalDataContract(current: () => Store): void {
     const store = current();
     await store.upsertSubscriber(T, 'u1', { email: 'ada@example.com' }, 1);
     for (const tenantId of [T, OTHER]) await store.putWorkflow(tenantId, 'w', { channels: [] }, 1);
-    const accepted = (id: string, actor: string | undefined, now = 1000, tenantId = T) => ({
-      tenantId,
-      id,
-      input: {
-        workflow: 'w',
-        to: ['u2'],
+    const accepted = (id: string, actor: string | undefined, now = 1000, tenantId = T) =>
+      acceptedEvent(
+        id,
         // A data key of the name is not the actor.
-        data: { about: 'ada', actor: 'u1' },
-        ...(actor === undefined ? {} : { actor }),
-      },
-      idempotencyKey: null,
-      payloadHash: null,
-      now,
-      inlineSubscribers: [],
-      subscriberIds: ['u2'],
-      job: { kind: 'fanout' as const, runAt: null },
-    });
+        { to: ['u2'], data: { about: 'ada', actor: 'u1' }, ...(actor === undefined ? {} : { actor }) },
+        { tenantId, now, subscriberIds: ['u2'] },
+      );
     const results = await store.acceptEvents(
       [
         accepted('evt_a1', 'u1'),
