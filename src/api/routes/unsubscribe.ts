@@ -38,12 +38,13 @@ function page(reply: FastifyReply, title: string, body: string) {
     );
 }
 
-function claimsOf(context: ApiContext, token: string): UnsubscribeClaims {
-  const claims = verifyUnsubscribeToken(context.keys.unsubscribeKeyring, token);
-  if (!claims)
-    throw new ApiError('not_found', 'this unsubscribe link is not valid (it may have been cut short)');
-  return claims;
+/** The link's claims, or null for a link no secret of the keyring signed (cut short, forged). */
+function claimsOf(context: ApiContext, token: string): UnsubscribeClaims | null {
+  return verifyUnsubscribeToken(context.keys.unsubscribeKeyring, token);
 }
+
+const notValid = () =>
+  new ApiError('not_found', 'this unsubscribe link is not valid (it may have been cut short)');
 
 /**
  * Whether the request's Accept names text/html, as a browser's navigation does (fetch and curl send
@@ -79,19 +80,17 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
     '/v1/unsubscribe/:token',
     { config: open, schema: { params: Params, security: [] } },
     async (request, reply) => {
-      const token = (request.params as { token: string }).token;
-      // A person who opens a link cut short by their mail program reads a page saying so, not the
-      // JSON error a program gets (a browser asks for text/html; fetch and curl do not).
-      if (
-        !verifyUnsubscribeToken(context.keys.unsubscribeKeyring, token) &&
-        asksForHtml(request.headers.accept)
-      )
+      const claims = claimsOf(context, (request.params as { token: string }).token);
+      if (!claims) {
+        // A person who opens a link cut short by their mail program reads a page saying so, not
+        // the JSON error a program gets (a browser asks for text/html; fetch and curl do not).
+        if (!asksForHtml(request.headers.accept)) throw notValid();
         return page(
           reply.status(404),
           'Link not valid',
           '<p>This unsubscribe link is not valid: it may have been cut short. Open the whole link from the email, or use the preferences link in it.</p>',
         );
-      const claims = claimsOf(context, token);
+      }
       return page(
         reply,
         'Unsubscribe',
@@ -107,6 +106,7 @@ export async function unsubscribeRoutes(app: FastifyInstance, context: ApiContex
     { config: open, schema: { params: Params, security: [] } },
     async (request, reply) => {
       const claims = claimsOf(context, (request.params as { token: string }).token);
+      if (!claims) throw notValid();
       if (!isOneClick(request.body, request.headers['content-type'])) {
         throw new ApiError('validation_failed', 'the body must be List-Unsubscribe=One-Click (RFC 8058)', [
           { path: 'List-Unsubscribe', message: 'must be One-Click' },
