@@ -200,14 +200,15 @@ export async function* exportSubscriber(
     });
     // The version each message rendered with is its event's, as `GET /v1/messages` shows it (the
     // export showed null): the page's events read once each.
-    const eventIds = [...new Set(page.rows.map((m) => m.eventId))];
-    const events =
-      eventIds.length === 0 ? [] : await store.getEvents(eventIds.map((e) => ({ tenantId, id: e })));
-    const versions = new Map(events.map((e) => [e.id, e.workflowVersion]));
+    const events = await eventsById(
+      store,
+      tenantId,
+      page.rows.map((m) => m.eventId),
+    );
     for (const message of page.rows) {
       await slices.yieldIfDue();
-      yield (first ? '' : ',') +
-        JSON.stringify(exportedMessage(message, versions.get(message.eventId) ?? null));
+      const version = events.get(message.eventId)?.workflowVersion ?? null;
+      yield (first ? '' : ',') + JSON.stringify(exportedMessage(message, version));
       first = false;
     }
     if (!page.more) break;
