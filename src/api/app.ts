@@ -27,6 +27,7 @@ import {
   jsonCharsetError,
   printable,
   repeatedHeaderError,
+  STRICT_UTF8,
 } from './request-framing.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -224,8 +225,6 @@ function utf8Text(bytes: Buffer): string {
     );
   }
 }
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 function parseJson(body: string): unknown {
   // An empty body is allowed wherever a body is optional; required bodies fail validation instead.
   if (body.length === 0) return undefined;

@@ -30,7 +30,8 @@ export function repeatedHeaderError(rawHeaders: readonly string[]): ApiError | n
   return null;
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Throws on bytes that are not UTF-8; keeps a byte-order mark as text (a JSON parser refuses it). */
+export const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A header's text as the client meant it. Node reads header bytes as Latin-1, so a key sent in
@@ -43,7 +44,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export function headerText(value: string): string {
   if (!/[\u0080-\u00ff]/.test(value)) return value;
   try {
-    return UTF8.decode(Buffer.from(value, 'latin1'));
+    return STRICT_UTF8.decode(Buffer.from(value, 'latin1'));
   } catch {
     return value;
   }
