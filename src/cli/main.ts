@@ -143,13 +143,17 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
     case 'tenant': {
       const [action, name] = rest;
       if (action !== 'create' || !name) throw new UsageError('usage: tidings tenant create NAME');
-      const [{ openStore }, { addTenantKey, generateApiKey }, { newId }, { displayNameProblem }] =
-        await Promise.all([
-          import('./runtime.ts'),
-          import('../security/api-keys.ts'),
-          import('../shared/ids.ts'),
-          import('../ingest/fields.ts'),
-        ]);
+      const [
+        { openStore },
+        { addTenantKey, FIRST_KEY_LABEL, generateApiKey },
+        { newId },
+        { displayNameProblem },
+      ] = await Promise.all([
+        import('./runtime.ts'),
+        import('../security/api-keys.ts'),
+        import('../shared/ids.ts'),
+        import('../ingest/fields.ts'),
+      ]);
       // The API's rule for a tenant's name (POST /v1/tenants).
       const problem = displayNameProblem(name, 200);
       if (problem) throw new UsageError(`NAME ${problem}`);
@@ -157,9 +161,10 @@ async function run(args: string[], config: Config, logger: Logger): Promise<void
       const tenantId = newId('ten');
       await store.ensureTenant(tenantId, name);
       const key = generateApiKey();
-      await addTenantKey(store, tenantId, key, 'default');
+      const keyId = await addTenantKey(store, tenantId, key, FIRST_KEY_LABEL);
       await store.close();
-      process.stdout.write(`${JSON.stringify({ tenantId, name, apiKey: key })}\n`);
+      // As POST /v1/tenants answers: the key's id is what `tidings key revoke` takes.
+      process.stdout.write(`${JSON.stringify({ tenantId, name, apiKey: key, keyId })}\n`);
       return;
     }
     case 'key':

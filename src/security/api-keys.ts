@@ -15,6 +15,8 @@ export function keyPrefix(key: string): string {
 /** The default tenant and the label of its key TIDINGS_API_KEY sets (src/cli/bootstrap.ts). */
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_KEY_LABEL = 'default';
+/** The label of a new tenant's first key, made by `POST /v1/tenants` or `tidings tenant create`. */
+export const FIRST_KEY_LABEL = 'default';
 
 /**
  * Why a key may not be made with this label, or null. Every start with TIDINGS_API_KEY replaces

@@ -289,7 +289,14 @@ describe('a tidings start', () => {
     const lines = created.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const tenant = JSON.parse(lines[0]!);
-    expect(tenant).toEqual({ tenantId: expect.any(String), name: 'Acme Corp', apiKey: expect.any(String) });
+    expect(tenant).toEqual({
+      tenantId: expect.any(String),
+      name: 'Acme Corp',
+      apiKey: expect.any(String),
+      keyId: expect.any(String),
+    });
+    const listed = await runCli(['key', 'list', '--tenant', tenant.tenantId], env);
+    expect(listed.stdout).toContain(tenant.keyId);
     expect(tenant.tenantId).not.toBe('default');
 
     expect((await callJson(`${child.url}/v1/workflows`, 'GET', tenant.apiKey)).status).toBe(200);

@@ -1,7 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { DisplayName } from '../../ingest/fields.ts';
-import { addTenantKey, generateApiKey, keyPrefix, reservedLabelProblem } from '../../security/api-keys.ts';
+import {
+  addTenantKey,
+  FIRST_KEY_LABEL,
+  generateApiKey,
+  keyPrefix,
+  reservedLabelProblem,
+} from '../../security/api-keys.ts';
 import { newId } from '../../shared/ids.ts';
 import { iso } from '../../shared/time.ts';
 import type { ApiKeyRecord } from '../../store/port.ts';
@@ -26,8 +32,6 @@ const CURSOR_TAG = 't1';
 const TenantParams = Type.Object({ tenantId: Id });
 const KeyParams = Type.Object({ tenantId: Id, keyId: Id });
 
-/** The first key of a tenant made here, as `tidings tenant create` labels it. */
-const FIRST_KEY_LABEL = 'default';
 /** Keys added later, unless the operator names them. */
 const ADDED_KEY_LABEL = 'api';
 
