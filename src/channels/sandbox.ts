@@ -1,5 +1,6 @@
 import { newId } from '../shared/ids.ts';
 import type { MessageStore } from '../store/port.ts';
+import { checkedEnvelope } from './email/content.ts';
 import { emailMessageId } from './email/sender.ts';
 import type { ChannelProvider, MessageMeta, OutboundMessage } from './port.ts';
 import { collapseIdProblem } from './push/template-rules.ts';
@@ -40,6 +41,17 @@ function channelMeta(message: OutboundMessage): MessageMeta | null {
   }
 }
 
+/** Why every real provider of the channel would refuse the message as it is, or null. */
+function refusedByProviders(message: OutboundMessage): string | null {
+  if (message.channel === 'push') {
+    const { collapseId } = message.content;
+    return collapseId === undefined ? null : collapseIdProblem(collapseId);
+  }
+  if (message.channel !== 'email') return null;
+  const checked = checkedEnvelope(message.content);
+  return 'problem' in checked ? checked.problem : null;
+}
+
 /**
  * The built-in provider for every channel: it captures the message into the store instead of
  * sending it, so the embedded default works with no credentials and shows what would have gone out.
@@ -54,10 +66,10 @@ export function createSandboxProvider(store: Pick<MessageStore, 'saveSandboxCapt
         const what = message.channel === 'sms' ? 'phone number' : 'email address';
         return { kind: 'bad_address', reason: `the subscriber has no ${what}` };
       }
-      // A push APNs and FCM would refuse fails here too, not first in production.
-      const collapseId = message.channel === 'push' ? message.content.collapseId : undefined;
-      const tooLong = collapseId === undefined ? null : collapseIdProblem(collapseId);
-      if (tooLong !== null) return { kind: 'permanent', reason: tooLong };
+      // A push APNs and FCM would refuse, or an email every email provider would, fails here too,
+      // not first in production.
+      const refused = refusedByProviders(message);
+      if (refused !== null) return { kind: 'permanent', reason: refused };
       await store.saveSandboxCapture({
         id: newId('cap'),
         tenantId: message.tenantId,

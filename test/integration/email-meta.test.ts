@@ -47,6 +47,28 @@ describe('email meta', () => {
     expect(message.providerMessageId).toBe(received!.header('message-id'));
   });
 
+  it('a sandbox email whose rendered replyTo every provider would refuse fails, as it would in production', async () => {
+    const step = {
+      channel: 'email',
+      replyTo: '{{ data.reply }}',
+      template: { subject: 'Hi', text: 'Hello' },
+    };
+    expect((await sandbox.call('PUT', '/v1/workflows/reply', { channels: [step] })).status).toBe(200);
+    const sent = await sandbox.call('POST', '/v1/events', {
+      workflow: 'reply',
+      to: [{ subscriberId: 'dee', email: 'dee@example.com' }],
+      data: { reply: 'desk@acme.example\r\nBcc: all@acme.example' },
+    });
+    expect(sent.status).toBe(202);
+    const message = await waitFor(async () => {
+      const view = (await sandbox.call('GET', `/v1/events/${sent.body.eventId}`)).body;
+      return view.messages?.find((m: { status: string }) => m.status !== 'queued' && m.status !== 'sending');
+    }, 'the reply message settled');
+    expect(message.status).toBe('failed');
+    const timeline = message.timeline.map((entry: { detail: string }) => entry.detail).join('\n');
+    expect(timeline).toContain('replyTo is not an email address');
+  });
+
   it('a sandbox SMS names the segments and encoding its body costs, as Twilio would', async () => {
     const sms = { channels: [{ channel: 'sms', template: { body: 'Your code is 123456 ✅' } }] };
     expect((await sandbox.call('PUT', '/v1/workflows/code', sms)).status).toBe(200);

@@ -56,22 +56,32 @@ export interface EmailParts {
  * has none), or why the message cannot be sent as it is.
  */
 export function emailParts(content: Record<string, string>): EmailParts | { problem: string } {
-  const { subject = '', html, text, replyTo } = content;
-  if (html === undefined && text === undefined) return { problem: 'email content has neither html nor text' };
-  let replyToMailbox: Mailbox | undefined;
-  if (replyTo !== undefined && replyTo.trim() !== '') {
-    if (replyTo.trim().length > MAX_MAILBOX_LENGTH)
-      return { problem: `replyTo is longer than ${MAX_MAILBOX_LENGTH} characters (one header line)` };
-    const parsed = parseMailbox(replyTo);
-    if (!parsed) return { problem: 'replyTo is not an email address or "Name <address>"' };
-    replyToMailbox = parsed;
-  }
+  const checked = checkedEnvelope(content);
+  if ('problem' in checked) return checked;
+  const { subject = '', html, text } = content;
   return {
     subject,
     ...(html === undefined ? {} : { html }),
     text: text ?? htmlToText(html ?? ''),
-    ...(replyToMailbox ? { replyTo: replyToMailbox } : {}),
+    ...(checked.replyTo ? { replyTo: checked.replyTo } : {}),
   };
+}
+
+/**
+ * What every email provider refuses in the rendered content, before any text part is made: no
+ * body at all, or a `replyTo` that is not one mailbox (a rendered CR/LF would start a header of
+ * its own). The sandbox checks it too, so such a message fails there as it would in production.
+ */
+export function checkedEnvelope(
+  content: Record<string, string>,
+): { replyTo?: Mailbox } | { problem: string } {
+  const { html, text, replyTo } = content;
+  if (html === undefined && text === undefined) return { problem: 'email content has neither html nor text' };
+  if (replyTo === undefined || replyTo.trim() === '') return {};
+  if (replyTo.trim().length > MAX_MAILBOX_LENGTH)
+    return { problem: `replyTo is longer than ${MAX_MAILBOX_LENGTH} characters (one header line)` };
+  const parsed = parseMailbox(replyTo);
+  return parsed ? { replyTo: parsed } : { problem: 'replyTo is not an email address or "Name <address>"' };
 }
 
 /** Plain-text alternative for HTML-only templates, so text-only clients and spam filters see content. */
