@@ -117,6 +117,7 @@ export async function startTidings(config: Config, logger: Logger, roles: Role[]
   const metrics = createMetrics({
     circuits: () => store.listCircuits(null),
     queue: (now, cap) => store.queueStats(now, cap),
+    deadJobs: (cap) => store.deadJobsByKind(cap),
   });
   // Status changes the API makes (inbox reads, unsubscribes) queue webhook events too.
   const webhooks = new WebhookEmitter(store);

@@ -131,6 +131,13 @@ export interface JobStore {
   queueStats(now: number, cap: number): Promise<QueueStats[]>;
   listDeadJobs(limit: number): Promise<DeadJob[]>;
   /**
+   * The jobs that used up their attempts (state `dead`, until retention removes them), by kind:
+   * at most `cap` of them counted, so a scrape reads a bounded number of index entries. A dead
+   * send's message is in the dead letters; a dead fanout, delivery, digest or fallback is seen
+   * only here and in the log.
+   */
+  deadJobsByKind(cap: number): Promise<{ kind: string; dead: number }[]>;
+  /**
    * Housekeeping for stores whose deleted rows linger until vacuumed (PostgreSQL): removes the
    * queue's dead row versions when they pile up. Answers whether it did any work. Safe to call
    * from every process: one at a time does the work, the others return at once.

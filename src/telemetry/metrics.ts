@@ -7,6 +7,8 @@ const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'half_open', 'open'];
 
 /** Most due jobs a scrape counts per lane: the depth query reads at most this many index entries. */
 export const QUEUE_DEPTH_CAP = 100_000;
+/** Most dead jobs a scrape counts (the newest): a number past it already says what it has to. */
+export const DEAD_JOBS_CAP = 10_000;
 
 /** Where metrics read state that lives in the store (published by workers on other threads or processes). */
 export interface MetricSources {
@@ -14,6 +16,8 @@ export interface MetricSources {
   circuits?: () => Promise<readonly { tenantId: string; integrationId: string; state: CircuitState }[]>;
   /** The queue's backlog per lane (JobStore.queueStats), read at scrape time. */
   queue?: (now: number, cap: number) => Promise<readonly QueueStats[]>;
+  /** Dead jobs by kind (JobStore.deadJobsByKind), read at scrape time. */
+  deadJobs?: (cap: number) => Promise<readonly { kind: string; dead: number }[]>;
 }
 
 /**
@@ -53,7 +57,7 @@ function latencyHistogram(tally: DeliveryTally) {
 export function createMetrics(sources: MetricSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tidings_' });
-  const { circuits, queue } = sources;
+  const { circuits, queue, deadJobs } = sources;
   /** Delivery counts of this process: its own, and those its worker threads hand over. */
   const delivery = new DeliveryTally();
   registry.registerMetric(latencyHistogram(delivery) as unknown as Metric);
@@ -150,6 +154,20 @@ export function createMetrics(sources: MetricSources = {}) {
                 { lane: lane.lane },
                 lane.oldestRunAt === null ? 0 : Math.max(0, now - lane.oldestRunAt) / 1000,
               );
+          },
+        })
+      : null,
+    deadJobs: deadJobs
+      ? new Gauge({
+          name: 'tidings_jobs_dead',
+          help: `Jobs that used up their attempts, by kind, until retention removes them (the newest ${DEAD_JOBS_CAP} counted): a dead send's message is in GET /v1/dead-letters, other kinds only here and in the log`,
+          labelNames: ['kind'] as const,
+          registers: [registry],
+          async collect() {
+            this.reset();
+            // A store that cannot answer leaves the gauge out of this scrape rather than failing it.
+            const counts = await deadJobs(DEAD_JOBS_CAP).catch(() => []);
+            for (const { kind, dead } of counts) this.set({ kind }, dead);
           },
         })
       : null,

@@ -208,6 +208,9 @@ describe('trigger → inbox + email + webhook', () => {
     expect(dead.status).toBe('dead');
     expect(dead.timeline.filter((e: { status: string }) => e.status === 'sending')).toHaveLength(8);
     expect(dead.timeline.at(-1).detail).toMatch(/gave up after 8 attempts: HTTP 503/);
+    // Operators see dead jobs of every kind by kind at /metrics (a dead fanout has no dead letter).
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(Number(/^tidings_jobs_dead\{kind="send"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
 
     receiver.setDefaultResponse({ status: 200 });
     const replay = await server.call('POST', `/v1/dead-letters/${dead.messageId}/replay`);

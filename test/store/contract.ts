@@ -3206,6 +3206,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.listDeadJobs(10)).toMatchObject([
           { id: first!.id, lastError: 'still boom', attempts: 2 },
         ]);
+        expect(await store.deadJobsByKind(10)).toEqual([{ kind: first!.kind, dead: 1 }]);
       });
 
       it('gives back the attempt of a retry that failed for want of the store', async () => {

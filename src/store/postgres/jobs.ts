@@ -229,5 +229,15 @@ export function postgresJobStore(db: pg.Pool): JobStore {
       );
       return rows.map(toDeadJob);
     },
+    async deadJobsByKind(cap) {
+      const { rows } = await run<{ kind: string; dead: number }>(
+        db,
+        `SELECT kind, count(*)::INT AS dead
+           FROM (SELECT kind FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT $1) AS d
+          GROUP BY kind ORDER BY kind`,
+        [cap],
+      );
+      return rows;
+    },
   };
 }

@@ -137,6 +137,11 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
        (SELECT run_at FROM jobs WHERE state = 'ready' AND lane = @lane AND run_at <= @now LIMIT @cap)`,
   );
   const deadJobs = db.prepare(`SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?`);
+  // Through jobs_dead (id WHERE state = 'dead'): the newest `cap` dead jobs only.
+  const deadByKind = db.prepare(
+    `SELECT kind, COUNT(*) AS dead FROM (SELECT kind FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?)
+     GROUP BY kind ORDER BY kind`,
+  );
 
   const claim = db.transaction((request: ClaimRequest): Job[] => {
     const claimed: Job[] = [];
@@ -252,6 +257,9 @@ export function sqliteJobStore(db: Database.Database, jobs: JobStatements): JobS
     },
     async listDeadJobs(limit) {
       return (deadJobs.all(limit) as JobRow[]).map(toDeadJob);
+    },
+    async deadJobsByKind(cap) {
+      return deadByKind.all(cap) as { kind: string; dead: number }[];
     },
   };
 }
