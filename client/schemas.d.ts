@@ -10,6 +10,7 @@ export type TriggerInput = {
     phone?: string | null;
     locale?: string | null;
     timezone?: string | null;
+    /** custom fields: a JSON object of at most 65536 bytes as JSON (UTF-8) */
     data?: Record<string, unknown>;
   } | {
     /** 1–100 characters, not "." or ".."; no control or bidi-override characters (percent-encoded in a path) */
@@ -39,6 +40,7 @@ export type SubscriberFields = {
   phone?: string | null;
   locale?: string | null;
   timezone?: string | null;
+  /** custom fields: a JSON object of at most 65536 bytes as JSON (UTF-8) */
   data?: Record<string, unknown>;
 };
 
@@ -49,6 +51,7 @@ export type BulkSubscriber = {
   phone?: string | null;
   locale?: string | null;
   timezone?: string | null;
+  /** custom fields: a JSON object of at most 65536 bytes as JSON (UTF-8) */
   data?: Record<string, unknown>;
 };
 

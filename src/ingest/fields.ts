@@ -2,6 +2,7 @@ import Type from 'typebox';
 import { Format } from 'typebox/format';
 import { PatternString } from '../shared/pattern-schemas.ts';
 import { EMAIL_MAX_LENGTH, isDeliverableEmail, PHONE_PATTERN } from './addresses.ts';
+import { SubscriberData } from './subscriber-data.ts';
 
 /**
  * The field rules shared by events, subscribers and every route that names an id. They live
@@ -157,5 +158,5 @@ export const SubscriberFields = {
       Type.Null(),
     ]),
   ),
-  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  data: Type.Optional(SubscriberData),
 };

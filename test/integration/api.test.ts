@@ -2,6 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { MAX_SUBSCRIBER_DATA_BYTES } from '../../src/ingest/subscriber-data.ts';
 import { mintSubscriberToken } from '../../src/security/subscriber-token.ts';
 import { alteredEnd } from '../helpers/altered.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -267,6 +268,86 @@ describe('bad input', () => {
     });
     expect(good.status).toBe(200);
     expect(good.body).toMatchObject({ subscriberId: 'tz_1', timezone: 'Asia/Tokyo', locale: 'es-MX' });
+  });
+
+  it("holds a subscriber's data to 65536 bytes of JSON at PUT: up to it stored, beyond it a 400 naming data", async () => {
+    // Found by the subscriber-data audit: data was bounded only by the 1 MiB body, and every
+    // delivery, inbox render and export reads it whole (300 such profiles took a worker to 1.9 GB).
+    // Counted in UTF-8 bytes of its JSON: {"s":"…"} is 8 bytes around 2 bytes per "é".
+    const atLimit = { s: 'é'.repeat(32_764) };
+    expect(Buffer.byteLength(JSON.stringify(atLimit))).toBe(MAX_SUBSCRIBER_DATA_BYTES);
+    const kept = await server.call('PUT', '/v1/subscribers/data_cap_1', { data: atLimit });
+    expect(kept.status).toBe(200);
+    expect(kept.body.data.s).toHaveLength(32_764);
+
+    const over = { s: `${'é'.repeat(32_764)}x` };
+    for (const id of ['data_cap_1', 'data_cap_new']) {
+      const refused = await server.call('PUT', `/v1/subscribers/${id}`, { locale: 'de', data: over });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatchObject({
+        code: 'validation_failed',
+        details: [
+          { path: 'data', message: 'must be at most 65536 bytes as JSON (UTF-8); it is 65537 bytes' },
+        ],
+      });
+    }
+    // Nothing of a refused PUT was written: the subscriber is as before, the new one was not made.
+    const stored = await server.call('GET', '/v1/subscribers/data_cap_1');
+    expect(stored.body.locale).toBeNull();
+    expect(stored.body.data.s).toBe(atLimit.s);
+    expect((await server.call('GET', '/v1/subscribers/data_cap_new')).status).toBe(404);
+  });
+
+  it("refuses an event whose inline subscriber's data is over 65536 bytes, naming to[i].data, storing nothing", async () => {
+    await server.call('PUT', '/v1/subscribers/data_cap_2', {
+      email: 'before@example.com',
+      data: { plan: 'free' },
+    });
+    const before = await storedRows();
+    const big = { s: 'x'.repeat(MAX_SUBSCRIBER_DATA_BYTES) };
+    const res = await server.call('POST', '/v1/events', {
+      workflow: 'alert',
+      to: [
+        { subscriberId: 'data_cap_3', data: { plan: 'pro' } },
+        'data_cap_4',
+        { subscriberId: 'data_cap_2', email: 'after@example.com', data: big },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(res.body.error.message).toContain('to[2].data');
+    expect(res.body.error.details).toEqual([
+      { path: 'to[2].data', message: expect.stringContaining('must be at most 65536 bytes as JSON') },
+    ]);
+    expect(await storedRows()).toBe(before);
+    const unchanged = await server.call('GET', '/v1/subscribers/data_cap_2');
+    expect(unchanged.body).toMatchObject({ email: 'before@example.com', data: { plan: 'free' } });
+    expect((await server.call('GET', '/v1/subscribers/data_cap_3')).status).toBe(404);
+  });
+
+  it("refuses only the bulk event whose inline subscriber's data is over 65536 bytes, naming events[i].to[j].data", async () => {
+    const big = { s: 'x'.repeat(MAX_SUBSCRIBER_DATA_BYTES) };
+    const res = await server.call('POST', '/v1/events/bulk', {
+      events: [
+        { workflow: 'alert', to: [{ subscriberId: 'data_cap_5', data: { plan: 'pro' } }] },
+        { workflow: 'alert', to: ['data_cap_6', { subscriberId: 'data_cap_7', data: big }] },
+      ],
+    });
+    expect(res.status).toBe(202);
+    const [accepted, refused] = res.body.results;
+    expect(accepted).toEqual({ eventId: expect.stringMatching(/^evt_/), status: 'accepted' });
+    expect(refused.error).toMatchObject({
+      code: 'validation_failed',
+      details: [
+        {
+          path: 'events[1].to[1].data',
+          message: expect.stringContaining('must be at most 65536 bytes as JSON'),
+        },
+      ],
+    });
+    expect((await server.call('GET', '/v1/subscribers/data_cap_5')).body.data).toEqual({ plan: 'pro' });
+    for (const id of ['data_cap_6', 'data_cap_7'])
+      expect((await server.call('GET', `/v1/subscribers/${id}`)).status).toBe(404);
   });
 
   it('answers 422 for an unknown workflow', async () => {

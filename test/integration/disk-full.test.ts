@@ -74,10 +74,11 @@ describe.runIf(STORE_UNDER_TEST === 'sqlite' && canMount)('the embedded store on
     const filler = path.join(mountPoint, 'filler');
     fillUp(filler);
     // The log may still have room of its own: write until the store must grow and cannot.
-    const pad = 'x'.repeat(200_000);
+    // Within a subscriber's 64 KiB of data (MAX_SUBSCRIBER_DATA_BYTES): 400 of them pass 16 MB.
+    const pad = 'x'.repeat(60_000);
     let refused: Awaited<ReturnType<TestServer['call']>> | null = null;
     let id = '';
-    for (let i = 0; i < 100 && !refused; i++) {
+    for (let i = 0; i < 400 && !refused; i++) {
       id = `full_${i}`;
       const res = await server.call('PUT', `/v1/subscribers/${id}`, {
         email: `${id}@example.test`,

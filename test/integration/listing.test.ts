@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenantKey } from '../../src/cli/bootstrap.ts';
+import { MAX_SUBSCRIBER_DATA_BYTES } from '../../src/ingest/subscriber-data.ts';
 import { messageRecord } from '../helpers/message-record.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -305,6 +306,41 @@ describe('bulk subscriber upsert', () => {
     });
     expect(again.body.results[0]).toMatchObject({ email: 'bulk_1@example.com', locale: 'ja' });
     expect((await server.call('GET', '/v1/subscribers/bulk_1', undefined, other)).status).toBe(404);
+  });
+
+  it('refuses only the item whose data is over 65536 bytes as JSON, naming subscribers[i].data', async () => {
+    await server.call('PUT', '/v1/subscribers/bulk_cap_2', { data: { plan: 'free' } });
+    const response = await server.call('POST', '/v1/subscribers/bulk', {
+      subscribers: [
+        { subscriberId: 'bulk_cap_1', data: { s: 'x'.repeat(MAX_SUBSCRIBER_DATA_BYTES - 8) } },
+        { subscriberId: 'bulk_cap_2', locale: 'de', data: { s: 'x'.repeat(MAX_SUBSCRIBER_DATA_BYTES - 7) } },
+        { subscriberId: 'bulk_cap_3', data: { s: 'x'.repeat(MAX_SUBSCRIBER_DATA_BYTES) } },
+        { subscriberId: 'bulk_cap_4', data: { plan: 'pro' } },
+      ],
+    });
+    expect(response.status).toBe(202);
+    const [atLimit, over, beyond, small] = response.body.results;
+    expect(atLimit).toMatchObject({ subscriberId: 'bulk_cap_1' });
+    expect(over.error).toMatchObject({
+      code: 'validation_failed',
+      details: [
+        {
+          path: 'subscribers[1].data',
+          message: 'must be at most 65536 bytes as JSON (UTF-8); it is 65537 bytes',
+        },
+      ],
+    });
+    expect(beyond.error.details.map((d: Json) => d.path)).toEqual(['subscribers[2].data']);
+    expect(small).toMatchObject({ subscriberId: 'bulk_cap_4', data: { plan: 'pro' } });
+    expect((await server.call('GET', '/v1/subscribers/bulk_cap_1')).body.data.s).toHaveLength(
+      MAX_SUBSCRIBER_DATA_BYTES - 8,
+    );
+    // The refused items wrote nothing: the subscriber kept its data and locale, the new one is not made.
+    expect((await server.call('GET', '/v1/subscribers/bulk_cap_2')).body).toMatchObject({
+      locale: null,
+      data: { plan: 'free' },
+    });
+    expect((await server.call('GET', '/v1/subscribers/bulk_cap_3')).status).toBe(404);
   });
 
   it('takes 1000 items, refuses 1001 and an empty list', async () => {
