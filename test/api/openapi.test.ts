@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReference } from '../../scripts/api-reference/render.ts';
 import { ERROR_CODES } from '../../src/api/errors.ts';
 import { OPERATIONS } from '../../src/api/openapi/operations.ts';
+import { MAX_SUBSCRIBER_DATA_BYTES } from '../../src/ingest/subscriber-data.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -129,6 +130,22 @@ describe('/openapi.json', () => {
     expect(committed === renderReference(document), 'docs/reference.md is stale: run npm run docs:api').toBe(
       true,
     );
+  });
+
+  it("states the limit on a subscriber's data, which no JSON Schema keyword can", () => {
+    const body = (key: string) => operationOf(key).requestBody.content['application/json'].schema;
+    const inline = body('POST /v1/events').properties.to.items.anyOf.find(
+      (s: Json) => s.properties?.subscriberId,
+    );
+    const preview = body('POST /v1/workflows/{key}/preview').properties.subscriber;
+    for (const data of [
+      body('PUT /v1/subscribers/{subscriberId}').properties.data,
+      inline.properties.data,
+      preview.properties.data,
+    ]) {
+      expect(data['x-max-json-bytes']).toBe(MAX_SUBSCRIBER_DATA_BYTES);
+      expect(data.description).toContain(`at most ${MAX_SUBSCRIBER_DATA_BYTES} bytes as JSON`);
+    }
   });
 
   it('names who may call: open routes need no key, the others a bearer credential', () => {
