@@ -12,23 +12,22 @@ import Type from 'typebox';
 export const MAX_SUBSCRIBER_DATA_BYTES = 64 * 1024;
 
 /**
- * Sizes already measured, so the checker's second pass (a refused value is checked, then walked
- * again for its errors and its message) does not serialize the same object again. Weak: the
- * parsed bodies they belong to are dropped with their requests.
+ * Whether `value` takes at most MAX_SUBSCRIBER_DATA_BYTES as JSON in UTF-8: one JSON.stringify,
+ * and its bytes counted only when its length leaves the answer open (a UTF-16 unit is 1 to 3
+ * bytes in UTF-8; a surrogate pair, two units, is 4). A typical profile is a few hundred
+ * characters: accepted on its length alone.
  */
-const measured = new WeakMap<object, number>();
-
-/** `value`'s size as JSON in UTF-8 bytes: one JSON.stringify, never repeated for one object. */
-export function jsonBytes(value: object): number {
-  let bytes = measured.get(value);
-  if (bytes === undefined) {
-    bytes = Buffer.byteLength(JSON.stringify(value));
-    measured.set(value, bytes);
-  }
-  return bytes;
+function withinLimit(value: object): boolean {
+  const json = JSON.stringify(value);
+  if (json.length * 3 <= MAX_SUBSCRIBER_DATA_BYTES) return true;
+  if (json.length > MAX_SUBSCRIBER_DATA_BYTES) return false;
+  return Buffer.byteLength(json) <= MAX_SUBSCRIBER_DATA_BYTES;
 }
 
-export const SUBSCRIBER_DATA_MESSAGE = `must be at most ${MAX_SUBSCRIBER_DATA_BYTES} bytes as JSON (UTF-8)`;
+/** `value`'s size as JSON in UTF-8 bytes, for the message of a refused one. */
+const jsonBytes = (value: object) => Buffer.byteLength(JSON.stringify(value));
+
+const SUBSCRIBER_DATA_MESSAGE = `must be at most ${MAX_SUBSCRIBER_DATA_BYTES} bytes as JSON (UTF-8)`;
 
 /**
  * A subscriber's custom `data`: any JSON object of at most MAX_SUBSCRIBER_DATA_BYTES as JSON. The
@@ -42,7 +41,7 @@ export const SubscriberData = Type.Refine(
     description: `custom fields: a JSON object of at most ${MAX_SUBSCRIBER_DATA_BYTES} bytes as JSON (UTF-8)`,
     'x-max-json-bytes': MAX_SUBSCRIBER_DATA_BYTES,
   }),
-  (value) => value === null || typeof value !== 'object' || jsonBytes(value) <= MAX_SUBSCRIBER_DATA_BYTES,
+  (value) => value === null || typeof value !== 'object' || withinLimit(value),
   (value) =>
     value !== null && typeof value === 'object'
       ? `${SUBSCRIBER_DATA_MESSAGE}; it is ${jsonBytes(value)} bytes`
