@@ -57,7 +57,7 @@ import type { FallbackBuild } from './fallback.ts';
 import { fallbackJob, fallbackTimers } from './fallback-timers.ts';
 import { attachLayouts } from './layouts.ts';
 import { templateLinks } from './links.ts';
-import { deliveryPartsChanges, eventKey } from './open-parts.ts';
+import { deliveryPartsChanges, eventKey, fallbackPartsOf } from './open-parts.ts';
 import { withPauseOfNow } from './pause-of-now.ts';
 import { PinnedWorkflows } from './pinned-workflow.ts';
 import { anyRateLimited, applyRateLimits, type RateDecisions, type TargetSpan } from './rate-limits.ts';
@@ -997,8 +997,12 @@ async function writeDeliveries(
     ...deferred.flatMap((target) => deferredJobs(target, now)),
     ...fallbackTimers(targets, messages, skipped, deferred, now),
   ];
-  // An event none of whose recipients got anything counts its parts (open-parts.ts).
-  const parts = [...(ack.parts ?? []), ...deliveryPartsChanges(targets, deferred, madeFor)];
+  // An event none of whose recipients got anything counts its parts, and so does one that waits
+  // for a fallback step (open-parts.ts).
+  const parts = [
+    ...(ack.parts ?? []),
+    ...deliveryPartsChanges(targets, deferred, madeFor, fallbackPartsOf(followUps)),
+  ];
   const pending = new Set(deferred.flatMap((target) => (target.digest ? [target.digest.id] : [])));
   const closed = [...finished];
   for (const target of targets)

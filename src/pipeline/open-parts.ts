@@ -1,6 +1,8 @@
 import type { EventRecord } from '../shared/model.ts';
-import type { OpenPartsChange } from '../store/port.ts';
+import type { JobSpec, OpenPartsChange } from '../store/port.ts';
 import type { DeliveryTarget } from './deliver.ts';
+import { JOB_KINDS } from './deps.ts';
+import type { FallbackPayload } from './fallback-timers.ts';
 
 /**
  * Counting an event's open parts (EventRecord.openParts), so an event reads completed once all its
@@ -18,6 +20,16 @@ import type { DeliveryTarget } from './deliver.ts';
  * first written marks the event as counting every part from then on. Until one is written an
  * event has at most one part open at a time (a part handing its recipients on to one later job
  * writes nothing), so no part can make messages while another is still to run unseen.
+ *
+ * A fallback step still to fire is a part too: each `fallback` job (fallback-timers.ts) opens its
+ * part as it is inserted and closes it as it ends — completed, dropped by an erasure, or dead —
+ * kept by the store's triggers (migration 050), in the statement that writes the job: no write
+ * of its own. Opened on an event not counting every part yet, it marks it and replaces the stale
+ * count (the one part ran, and made the message the fallback follows). The stores apply a write's
+ * changes before its jobs' triggers. A delivery write that queues fallback jobs writes its own
+ * change even when it would not otherwise (fallbacksFor): on PostgreSQL that locks the event row
+ * with the write's others, in key order, before the jobs' triggers take it — in whatever order
+ * they fire, two writes could otherwise lock two events the other way round and deadlock.
  */
 
 /** One key per event, across tenants. */
@@ -34,13 +46,15 @@ function resolvesRecipients(target: DeliveryTarget): boolean {
  * The changes a delivery write makes: each of `targets` is a part it closes, each of `deferred` a
  * part it queues, each change named by the job the part belongs to (DeliveryTarget.job: the
  * store applies it only if that job was still held); `madeFor` holds the events (by eventKey)
- * it made something for. A target without a job is not counted (its event stays `accepted`
- * rather than read complete early).
+ * it made something for, `fallbacksFor` those it queues fallback jobs for (their changes are
+ * always written: see the top of this file). A target without a job is not counted (its event
+ * stays `accepted` rather than read complete early).
  */
 export function deliveryPartsChanges(
   targets: readonly DeliveryTarget[],
   deferred: readonly DeliveryTarget[],
   madeFor: ReadonlySet<string>,
+  fallbacksFor: ReadonlySet<string> = NONE,
 ): OpenPartsChange[] {
   const changes = new Map<string, OpenPartsChange>();
   const keyOf = (target: DeliveryTarget) => `${target.job}\u0000${eventKey(target.event)}`;
@@ -62,8 +76,19 @@ export function deliveryPartsChanges(
   return [...changes].flatMap(([key, change]) => {
     const event = events.get(key)!;
     const made = madeFor.has(eventKey(event));
-    return written(change, event, made) ? [change] : [];
+    return fallbacksFor.has(eventKey(event)) || written(change, event, made) ? [change] : [];
   });
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The events (by eventKey) that `jobs` queue fallback steps for: each job opens a part of its event. */
+export function fallbackPartsOf(jobs: readonly JobSpec[]): Set<string> {
+  const events = new Set<string>();
+  for (const job of jobs)
+    if (job.kind === JOB_KINDS.fallback)
+      events.add(eventKey({ tenantId: job.tenantId, id: (job.payload as FallbackPayload).eventId }));
+  return events;
 }
 
 /** Whether a part's change is written (see the top of this file). */

@@ -16,6 +16,18 @@ beforeAll(async () => {
   server = await startTestServer();
   const workflow = { channels: [{ channel: 'in_app', template: { title: 'Hello {{ data.n }}' } }] };
   expect((await server.call('PUT', '/v1/workflows/hello', workflow)).status).toBe(200);
+  // A fallback that would fire long after the test: only its recipient's erasure ends the wait.
+  const nudge = {
+    channels: [
+      { channel: 'in_app', template: { title: 'Hello {{ data.n }}' } },
+      {
+        channel: 'email',
+        fallback: { after: '1h', unless: 'read' },
+        template: { subject: 'Hi', text: 'Hi' },
+      },
+    ],
+  };
+  expect((await server.call('PUT', '/v1/workflows/nudge', nudge)).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -141,5 +153,24 @@ describe('an event with recipients', () => {
     expect(event.messages).toMatchObject([
       { subscriberId: 'present', channel: 'in_app', status: 'delivered' },
     ]);
+  });
+
+  it('reads processing while a fallback step waits, and completed once its recipient’s erasure drops it', async () => {
+    const res = await server.call('POST', '/v1/events', {
+      workflow: 'nudge',
+      to: ['waiting'],
+      data: { n: 8 },
+    });
+    expect(res.status).toBe(202);
+    const { eventId } = res.body;
+    // The in-app item is final when written; the email's timer, queued by that write, is not.
+    const event = await waitFor(async () => {
+      const read = await view(eventId);
+      return read.messages.length > 0 ? read : null;
+    }, 'the in-app item');
+    expect(event.messages).toMatchObject([{ channel: 'in_app', status: 'delivered' }]);
+    expect(event.status).toBe('processing');
+    await erase(['waiting']);
+    expect((await completed(eventId)).messages).toMatchObject([{ channel: 'in_app', status: 'delivered' }]);
   });
 });

@@ -136,6 +136,9 @@ async function smsCaptures(messageId: string): Promise<number> {
   return items.filter((c: Json) => c.messageId === messageId).length;
 }
 
+const statusOf = async (eventId: string): Promise<string> =>
+  (await server.call('GET', `/v1/events/${eventId}`)).body.status;
+
 /** Every job has run (fallback timers included): nothing more will happen on its own. */
 function queueDrained(): Promise<boolean> {
   return waitFor(async () => {
@@ -249,32 +252,44 @@ describe('fallback chains', () => {
     expect(email.timeline.at(-1).detail).toContain(`in_app message ${inApp.messageId} reached read`);
   });
 
-  it('sends the in-app fallback when the item stays unread', async () => {
+  it('sends the in-app fallback when the item stays unread; the event reads processing until then', async () => {
     const id = await subscriber();
     const eventId = await trigger('mention', id);
+    // Delivered when written, with the email's timer queued by the same write: final, but the
+    // fallback still to fire is the event's work.
+    await messageOn(eventId, 'in_app', (m) => m.status === 'delivered');
+    expect(await statusOf(eventId)).toBe('processing');
     const email = await messageOn(eventId, 'email', (m) => m.status === 'sent');
     const inApp = await messageOn(eventId, 'in_app', (m) => m.escalated);
     expect(inApp.status).toBe('delivered');
     expect(entryAt(email, 'sent') - Date.parse(inApp.createdAt)).toBeGreaterThanOrEqual(2000);
+    await waitFor(async () => (await statusOf(eventId)) === 'completed', 'the event to complete');
   });
 
   it('stops a pending fallback when the event is cancelled, by id or by cancellationKey', async () => {
     const byId = await subscriber();
     const byKey = await subscriber();
+    const waiting = await subscriber();
     const first = await trigger('alert', byId);
     const second = await trigger('alert', byKey, { cancellationKey: `incident-${byKey}` });
+    const third = await trigger('mention', waiting);
     await messageOn(first, 'push', (m) => m.status === 'sent');
     await messageOn(second, 'push', (m) => m.status === 'sent');
+    await messageOn(third, 'in_app', (m) => m.status === 'delivered');
+    // Their messages are final or sent, but each still waits for its fallback.
+    for (const eventId of [first, third]) expect(await statusOf(eventId)).toBe('processing');
     expect((await server.call('DELETE', `/v1/events/${first}`)).status).toBeLessThan(300);
     const cancel = await server.call('DELETE', `/v1/events?cancellationKey=incident-${byKey}`);
     expect(cancel.status).toBeLessThan(300);
-    // The fallback jobs fire 2 s after the pushes and find their events cancelled.
-    await waitFor(async () => {
-      const jobs = await server.tidings.store.countJobs();
-      return jobs.ready === 0 && jobs.leased === 0;
-    }, 'the fallback jobs to have run');
+    const cancelThird = await server.call('DELETE', `/v1/events/${third}`);
+    expect(cancelThird.status).toBe(200);
+    expect(cancelThird.body).toEqual({ eventId: third, status: 'cancelled', cancelledMessages: 0 });
+    // The fallback jobs fire 2 s after the first messages and find their events cancelled.
+    await queueDrained();
     expect((await messagesOf(first)).map((m) => m.channel)).toEqual(['push']);
     expect((await messagesOf(second)).map((m) => m.channel)).toEqual(['push']);
+    expect((await messagesOf(third)).map((m) => m.channel)).toEqual(['in_app']);
+    expect(await statusOf(third)).toBe('cancelled');
   });
 });
 

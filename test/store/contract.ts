@@ -831,6 +831,100 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         expect(await store.countJobs()).toMatchObject({ leased: 0, ready: 5 });
       });
 
+      it('counts each fallback job as an open part of its event, from its insert until it is done or dead', async () => {
+        // Apart: each with a first job of its own.
+        for (const ids of [['evt_1', 'evt_4'], ['evt_2'], ['evt_3']])
+          await store.acceptEvents(
+            ids.map((id) => acceptable({ id })),
+            DAY,
+          );
+        const parts = async (id: string) => {
+          const event = await store.getEvent(T, id);
+          return { open: event?.openParts, every: event?.countsEveryPart };
+        };
+        const fallback = (eventId: string): JobSpec =>
+          job({ kind: 'fallback', lane: 'bulk', payload: { eventId, subscriberId: 'u1', step: 1 } });
+        const claimFallbacks = async (owner: string) =>
+          store.claimJobs({
+            owner,
+            now: Date.now() + 10,
+            leaseMs: 60_000,
+            quotas: [{ lane: 'bulk', limit: 10 }],
+          });
+        // evt_1 was delivered by its first job alone (no change written): its count of 1 is stale.
+        // A send that settles queues the fallback: the event's one open part, counted from now on.
+        await store.enqueueJobs([fallback('evt_1')]);
+        expect(await parts('evt_1')).toEqual({ open: 1, every: true });
+        // Another device's send queues another.
+        await store.enqueueJobs([fallback('evt_1')]);
+        expect(await parts('evt_1')).toEqual({ open: 2, every: true });
+        const [done, dying] = await claimFallbacks('w1');
+        // Leased, it is still open; completed, its part is closed; dead after its retries, too.
+        expect(await parts('evt_1')).toEqual({ open: 2, every: true });
+        await store.completeJobs('w1', [done!.id]);
+        expect(await parts('evt_1')).toEqual({ open: 1, every: true });
+        await store.deadJob('w1', dying!.id, 'kept failing');
+        expect(await parts('evt_1')).toEqual({ open: 0, every: true });
+        // A fallback completed by another owner's write (its lease lost) closes nothing.
+        await store.enqueueJobs([fallback('evt_1')]);
+        const [again] = await claimFallbacks('w1');
+        await store.completeJobs('w2', [again!.id]);
+        expect(await parts('evt_1')).toEqual({ open: 1, every: true });
+        // A fallback that fires later again: its job completed with the next one queued.
+        await store.completeJobs('w1', [again!.id], [fallback('evt_1')]);
+        expect(await parts('evt_1')).toEqual({ open: 1, every: true });
+
+        // A delivery write queueing fallbacks: its own change (here its part closed) counts first,
+        // then each fallback opens its part; through either write that completes jobs.
+        const firsts = await store.claimJobs({
+          owner: 'w1',
+          now: Date.now() + 10,
+          leaseMs: 60_000,
+          quotas: [{ lane: 'normal', limit: 10 }],
+        });
+        const firstOf = (id: string) =>
+          firsts.find((j) => (j.payload as { eventIds: string[] }).eventIds.includes(id));
+        const [first2, first3] = [firstOf('evt_2'), firstOf('evt_3')];
+        const change = (jobId: number, eventId: string, by: number) => ({ jobId, tenantId: T, eventId, by });
+        await store.completeJobs('w1', [first2!.id], [fallback('evt_2')], [change(first2!.id, 'evt_2', -1)]);
+        expect(await parts('evt_2')).toEqual({ open: 1, every: true });
+        // A part handed on to one more job (a change of 0) and two fallbacks: three open parts.
+        await store.createMessages([], {
+          owner: 'w1',
+          jobIds: [first3!.id],
+          followUps: [job(), fallback('evt_3'), fallback('evt_3')],
+          parts: [change(first3!.id, 'evt_3', 0)],
+        });
+        expect(await parts('evt_3')).toEqual({ open: 3, every: true });
+
+        if (raw) {
+          // Events accepted before every part was counted keep reading by their messages.
+          await raw.exec(
+            store,
+            `UPDATE events SET counts_every_part = NULL WHERE tenant_id = '${T}' AND id = 'evt_4'`,
+          );
+          await store.enqueueJobs([fallback('evt_4')]);
+          const before = await parts('evt_4');
+          expect(before).toEqual({ open: 1, every: false });
+          const [legacy] = (await claimFallbacks('w3')).filter(
+            (j) => (j.payload as { eventId: string }).eventId === 'evt_4',
+          );
+          await store.completeJobs('w3', [legacy!.id]);
+          expect(await parts('evt_4')).toEqual(before);
+          // A part never opened is never closed: the count does not go below 0.
+          await store.enqueueJobs([fallback('evt_2')]);
+          await raw.exec(store, `UPDATE events SET open_parts = 0 WHERE tenant_id = '${T}' AND id = 'evt_2'`);
+          const stale = (await claimFallbacks('w4')).filter(
+            (j) => (j.payload as { eventId: string }).eventId === 'evt_2',
+          );
+          await store.completeJobs(
+            'w4',
+            stale.map((j) => j.id),
+          );
+          expect(await parts('evt_2')).toEqual({ open: 0, every: true });
+        }
+      });
+
       it('upserts inline subscribers and creates unknown plain ids with the event', async () => {
         await store.upsertSubscriber(T, 'known', { email: 'k@example.com' }, 1);
         await store.acceptEvents(

@@ -46,15 +46,17 @@ export function jobStatements(db: Database.Database) {
      * Deletes the jobs `owner` still holds and, if it held any, queues `followUps`: a job whose
      * lease was lost will run again elsewhere, and its follow-ups come from that run. Each of
      * `parts` is applied only if its job was held: a job run again elsewhere counts its own part,
-     * and counted twice it could read an event complete too early.
+     * and counted twice it could read an event complete too early. The changes go before the
+     * follow-ups: a fallback job opens its own part as it is inserted (migration 050), on a count
+     * that must already hold this write's change.
      */
     complete(owner: string, ids: number[], followUps: JobSpec[] = [], parts: OpenPartsChange[] = []): void {
       const removed = new Set<number>();
       for (const id of ids) if (remove.run(id, owner).changes > 0) removed.add(id);
       if (removed.size === 0) return;
-      for (const spec of followUps) enqueue(spec);
       for (const change of parts)
         if (removed.has(change.jobId)) changeOpenParts.run(change.by, change.tenantId, change.eventId);
+      for (const spec of followUps) enqueue(spec);
     },
     /** Whether `owner` still holds one of the jobs `ids` (complete would delete it). */
     holdsAny(owner: string, ids: number[]): boolean {

@@ -161,6 +161,33 @@ export const TABLES: readonly TableSpec[] = [
       updated_at: 'int',
     },
   },
+  // Before events: a fallback job opens its event's part as it is inserted (migration 050), and
+  // finds no event yet; the events arrive with their counts, those parts included.
+  {
+    name: 'jobs',
+    columns: {
+      id: 'int',
+      tenant_id: 'text',
+      kind: 'text',
+      lane: 'text',
+      partition_key: 'text',
+      run_at: 'int',
+      attempts: 'int',
+      max_attempts: 'int',
+      state: 'text',
+      lease_owner: 'text',
+      lease_until: 'int',
+      payload: 'json',
+      last_error: 'text',
+      created_at: 'int',
+    },
+    rewrite: {
+      state: `CASE WHEN r.state = 'leased' THEN 'ready' ELSE r.state END`,
+      lease_owner: UNLEASED('lease_owner'),
+      lease_until: UNLEASED('lease_until'),
+    },
+    keepsIdentity: true,
+  },
   {
     name: 'events',
     columns: {
@@ -316,31 +343,6 @@ export const TABLES: readonly TableSpec[] = [
       content: 'json',
       created_at: 'int',
     },
-  },
-  {
-    name: 'jobs',
-    columns: {
-      id: 'int',
-      tenant_id: 'text',
-      kind: 'text',
-      lane: 'text',
-      partition_key: 'text',
-      run_at: 'int',
-      attempts: 'int',
-      max_attempts: 'int',
-      state: 'text',
-      lease_owner: 'text',
-      lease_until: 'int',
-      payload: 'json',
-      last_error: 'text',
-      created_at: 'int',
-    },
-    rewrite: {
-      state: `CASE WHEN r.state = 'leased' THEN 'ready' ELSE r.state END`,
-      lease_owner: UNLEASED('lease_owner'),
-      lease_until: UNLEASED('lease_until'),
-    },
-    keepsIdentity: true,
   },
   // Moved by triggers as preferences, suppressions, settings and workflows are copied in: a row
   // made so is already there, and only equality between two readings counts.
