@@ -226,7 +226,9 @@ export declare class Tidings {
       options?: { idempotencyKey?: string },
     ): Promise<{ results: (Accepted | { error: ApiErrorBody })[] }>;
     get(eventId: string): Promise<EventView>;
-    cancel(eventId: string): Promise<{ eventId: string; status: 'cancelled'; cancelledMessages: number }>;
+    cancel(
+      eventId: string,
+    ): Promise<{ eventId: string; status: 'cancelled' | 'completed'; cancelledMessages: number }>;
     cancelByKey(
       cancellationKey: string,
     ): Promise<{ cancellationKey: string; cancelledEvents: number; cancelledMessages: number }>;

@@ -117,7 +117,9 @@ export const EventView = Type.Object({
 
 export const EventCancelled = Type.Object({
   eventId: Type.String(),
-  status: Type.Literal('cancelled'),
+  status: Type.Union([Type.Literal('cancelled'), Type.Literal('completed')], {
+    description: '`completed`: all its work was done and nothing was left to stop; it stays completed',
+  }),
   cancelledMessages: Type.Integer({ minimum: 0 }),
 });
 

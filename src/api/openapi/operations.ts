@@ -421,7 +421,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'DELETE /v1/events/{eventId}': {
     summary: 'Cancel what is not sent yet of one event',
     tag: 'Events',
-    success: ok(B.EventCancelled, 'cancelled'),
+    success: ok(
+      B.EventCancelled,
+      'cancelled; or `completed` when all its work was done and nothing was left to stop',
+    ),
     errors: NOT_FOUND,
   },
   'DELETE /v1/events': {

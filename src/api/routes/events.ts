@@ -17,6 +17,7 @@ import {
   validationError,
 } from '../errors.ts';
 import { eventDocument } from '../event-document.ts';
+import { eventWorkDone } from '../event-work-done.ts';
 import { IdParams } from '../schemas.ts';
 import { itemwiseBodyCompiler, typeboxValidatorCompiler } from '../validation.ts';
 
@@ -293,6 +294,8 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     const { eventId } = request.params as { eventId: string };
     const event = await store.getEvent(request.tenantId, eventId);
     if (!event) throw notFound('event', eventId);
+    // Nothing left to stop: a completed event stays completed rather than read cancelled.
+    if (await eventWorkDone(store, event)) return { eventId, status: 'completed', cancelledMessages: 0 };
     const cancelled = await store.cancelEvent(request.tenantId, eventId, Date.now());
     return { eventId, status: 'cancelled', cancelledMessages: cancelled };
   });
