@@ -22,6 +22,10 @@ import { JOB_KINDS } from './deps.ts';
  *   out (suppressed, failed, rate limited, paused) or a step skipped by its `if` → at once;
  * - a receipt for a message not yet sent (src/api/routes/receipts.ts) → due `after` later.
  * The job decides when it fires (policy/fallback.ts); running it twice is harmless.
+ *
+ * Each job, from its insert until it ends (run, dropped by an erasure, dead), is an open part of
+ * its event (open-parts.ts), kept by the store's triggers: the event reads `processing`, not
+ * `completed`, while a fallback still waits.
  */
 
 export interface FallbackPayload {

@@ -132,7 +132,8 @@ export interface WaitingJobRow {
  * for anyone else: a fallback step still to fire, an inbox snooze still to end, held messages
  * still to release (src/pipeline/release-deferred.ts). An erasure drops
  * the ready ones: a fallback that fired later found no message under the id (they were renamed)
- * and sent the event's next step to whoever held the id by then.
+ * and sent the event's next step to whoever held the id by then. A dropped fallback closes its
+ * event's open part as it is deleted (migration 050's triggers), so the event can complete.
  */
 const FOR_ONE_SUBSCRIBER = new Set(['fallback', 'inbox-wake', 'release-deferred']);
 
