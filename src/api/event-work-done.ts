@@ -13,7 +13,7 @@ const STOPPABLE: readonly MessageStatus[] = [...UNSENT_STATUSES, 'dead'];
  * `completed` (every part ran — fallback steps still to fire included, open-parts.ts — and every
  * message is final or `sent`), no message is a dead letter, and its workflow gathers no digest (an
  * event reads `completed` once gathered, but the digest's close still reads it, and leaves it out
- * once cancelled). A cancel then leaves it as it is (api-behaviour-notes.md "Cancelling a
+ * once cancelled) — nor has a fallback step, for an event from before parts were counted. A cancel then leaves it as it is (api-behaviour-notes.md "Cancelling a
  * completed event"). Asked without reading every message of a large event: one lookup per status
  * a cancel stops (through messages_by_event), then one message or skipped step, which is all
  * eventStatus needs once none of those is left.
@@ -25,7 +25,12 @@ export async function eventWorkDone(
   if (event.status !== 'accepted') return false;
   if (event.countsEveryPart && event.openParts !== null && event.openParts > 0) return false;
   const { tenantId, id: eventId } = event;
-  if ((await store.getWorkflow(tenantId, event.workflow))?.definition.digest) return false;
+  const definition = (await store.getWorkflow(tenantId, event.workflow))?.definition;
+  if (definition?.digest) return false;
+  // Every event accepted now whose fallback step was reached counts every part (its fallback job
+  // opened one): one that does not, with a fallback step, was accepted before parts were counted
+  // (migration 046) and may still have a fallback waiting, uncounted. Cancelled, as before.
+  if (!event.countsEveryPart && definition?.channels.some((step) => step.fallback)) return false;
   for (const status of STOPPABLE)
     if ((await store.listMessages({ tenantId, eventId, status, limit: 1 })).length > 0) return false;
   const some = await store.listEventMessages(tenantId, eventId, { limit: 1 });

@@ -86,3 +86,19 @@ export async function queuedJobs(
     return rows.map((row) => ({ kind: row.kind, runAt: Number(row.run_at), payload: row.payload }));
   });
 }
+
+/** Runs `sql` (literals only, read alike by both dialects) straight on the database behind `databaseUrl`. */
+export async function execSql(databaseUrl: string, sql: string): Promise<void> {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const db = new Database(path.resolve(databaseUrl.slice('sqlite:'.length)));
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  await withPostgres(databaseUrl, async (client) => {
+    await client.query(sql);
+  });
+}

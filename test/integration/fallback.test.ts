@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOOPBACK_TARGETS } from '../fakes/outbound.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { execSql } from '../helpers/store-under-test.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: views are read field by field and checked by assertions
@@ -275,12 +276,18 @@ describe('fallback chains', () => {
     const byId = await subscriber();
     const byKey = await subscriber();
     const waiting = await subscriber();
+    const legacy = await subscriber();
     const first = await trigger('alert', byId);
     const second = await trigger('alert', byKey, { cancellationKey: `incident-${byKey}` });
     const third = await trigger('mention', waiting);
+    const fourth = await trigger('mention', legacy);
     await messageOn(first, 'push', (m) => m.status === 'sent');
     await messageOn(second, 'push', (m) => m.status === 'sent');
     await messageOn(third, 'in_app', (m) => m.status === 'delivered');
+    await messageOn(fourth, 'in_app', (m) => m.status === 'delivered');
+    // As an event accepted before every part was counted (migration 046) reads: by its messages.
+    await execSql(server.databaseUrl, `UPDATE events SET counts_every_part = NULL WHERE id = '${fourth}'`);
+    expect(await statusOf(fourth)).toBe('completed');
     // Their messages are final or sent, but each still waits for its fallback.
     for (const eventId of [first, third]) expect(await statusOf(eventId)).toBe('processing');
     expect((await server.call('DELETE', `/v1/events/${first}`)).status).toBeLessThan(300);
@@ -289,11 +296,14 @@ describe('fallback chains', () => {
     const cancelThird = await server.call('DELETE', `/v1/events/${third}`);
     expect(cancelThird.status).toBe(200);
     expect(cancelThird.body).toEqual({ eventId: third, status: 'cancelled', cancelledMessages: 0 });
+    // Its fallback may still wait, uncounted: cancelled as before.
+    expect((await server.call('DELETE', `/v1/events/${fourth}`)).body.status).toBe('cancelled');
     // The fallback jobs fire 2 s after the first messages and find their events cancelled.
     await queueDrained();
     expect((await messagesOf(first)).map((m) => m.channel)).toEqual(['push']);
     expect((await messagesOf(second)).map((m) => m.channel)).toEqual(['push']);
     expect((await messagesOf(third)).map((m) => m.channel)).toEqual(['in_app']);
+    expect((await messagesOf(fourth)).map((m) => m.channel)).toEqual(['in_app']);
     expect(await statusOf(third)).toBe('cancelled');
   });
 });
