@@ -156,6 +156,12 @@ describe('cancel by cancellationKey, through the public API', () => {
     expect(after.status).toBe('completed');
     expect(after.messages.find((m: Json) => m.channel === 'email').status).toBe('sent');
     expect(smtp.received.map((mail) => mail.envelope.to)).toEqual([['quiet_1@example.com']]);
+    // Nothing left to stop (and no fallback step that a later bounce could fire): a cancel leaves
+    // the event completed rather than relabel it.
+    const done = await server.call('DELETE', `/v1/events/${later.body.eventId}`);
+    expect(done.status).toBe(200);
+    expect(done.body).toEqual({ eventId: later.body.eventId, status: 'completed', cancelledMessages: 0 });
+    expect((await eventView(later.body.eventId)).status).toBe('completed');
   });
 
   it("another tenant's events with the same key are untouched", async () => {
