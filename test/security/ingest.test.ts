@@ -143,22 +143,54 @@ describe("Finding 3 — one caller's bad input fails other callers' requests", (
 });
 
 describe('a bulk naming hundreds of thousands of topics', () => {
+  /**
+   * POSTs `body` to the bulk route with all but its last byte at once and that byte `holdMs`
+   * later: the server has read the rest by then, so its handler starts as the last byte arrives.
+   */
+  function bulkFromLastByte(body: string, holdMs: number) {
+    const bytes = Buffer.from(body);
+    let lastByteSent!: () => void;
+    const sent = new Promise<void>((resolve) => {
+      lastByteSent = resolve;
+    });
+    const headers = {
+      authorization: `Bearer ${server.key}`,
+      'content-type': 'application/json',
+      'content-length': String(bytes.length),
+    };
+    const answer = new Promise<{ status: number; body: Json }>((resolve, reject) => {
+      const request = httpRequest(`${server.url}/v1/events/bulk`, { method: 'POST', headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+      });
+      request.on('error', reject);
+      request.write(bytes.subarray(0, -1));
+      setTimeout(() => request.end(bytes.subarray(-1), lastByteSent), holdMs);
+    });
+    return { sent, answer };
+  }
+
   it("is checked a few milliseconds at a time: another tenant's events are accepted meanwhile", async () => {
     expect((await server.call('PUT', '/v1/topics/lookup-known', {})).status).toBe(200);
-    // A known topic first and last, 400 items of 1,000 topics nobody has between them: checked in
-    // one go (0.9 s for 520,000 topics on a 2-core machine), no other request was served until
-    // the last item had been handed to the ingest.
+    // One event to a topic that exists, then 400 of 1,000 topics nobody has. Checked in one go
+    // (0.9 s for 520,000 topics on a 2-core machine), no request that came after the bulk was
+    // served before its events were accepted (on SQLite; PostgreSQL's topic lookup was a round
+    // trip, during which others were served).
     const known = { workflow: 'alert', to: [{ topic: 'lookup-known' }] };
     const nowhere = Array.from({ length: 400 }, (_, i) => ({
       workflow: 'alert',
       to: Array.from({ length: 1000 }, (_, j) => ({ topic: `nowhere-${i}-${j}` })),
     }));
+    const bulk = bulkFromLastByte(JSON.stringify({ events: [known, ...nowhere] }), 300);
+    await bulk.sent;
     let done = false;
-    const bulk = server
-      .call('POST', '/v1/events/bulk', { events: [known, ...nowhere, known] })
-      .finally(() => {
-        done = true;
-      });
+    void bulk.answer.finally(() => {
+      done = true;
+    });
     const others: string[] = [];
     while (!done) {
       const res = await server.call(
@@ -170,22 +202,18 @@ describe('a bulk naming hundreds of thousands of topics', () => {
       expect(res.status).toBe(202);
       others.push(res.body.eventId);
     }
-    const answer = await bulk;
+    const answer = await bulk.answer;
     expect(answer.status).toBe(202);
     const results = answer.body.results as Json[];
-    expect(results.slice(1, -1).every((r) => r.error?.code === 'topic_not_found')).toBe(true);
+    expect(results.slice(1).every((r) => r.error?.code === 'topic_not_found')).toBe(true);
     const createdAt = async (eventId: string, auth?: string) =>
       Date.parse(
         (await server.call('GET', `/v1/events/${eventId}`, undefined, auth ? { auth } : {})).body.createdAt,
       );
-    const first = await createdAt(results[0].eventId);
-    const last = await createdAt(results.at(-1).eventId);
-    const between = [];
-    for (const eventId of others) {
-      const at = await createdAt(eventId, OTHER_KEY);
-      if (at > first && at < last) between.push(eventId);
-    }
-    expect(between.length).toBeGreaterThan(0);
+    const accepted = await createdAt(results[0].eventId);
+    const before: string[] = [];
+    for (const eventId of others) if ((await createdAt(eventId, OTHER_KEY)) < accepted) before.push(eventId);
+    expect(before.length).toBeGreaterThan(0);
   }, 30_000);
 });
 

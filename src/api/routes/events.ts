@@ -206,16 +206,11 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     return known;
   }
 
-  /**
-   * One bulk item, already validated: accepted under its own key or one derived from the
-   * request's, unless it is refused (unknown topic).
-   */
-  async function acceptItem(
-    tenantId: string,
+  /** Why one bulk item is refused before it reaches the ingest (invalid, too large, an unknown topic), or null. */
+  function refusal(
     checked: ReturnType<typeof validateEvent>,
     index: number,
     topics: ReadonlySet<string>,
-    bulkKey: string | null,
     /** The request's body may be larger than POST /v1/events accepts (else no item can be). */
     mayExceed: boolean,
   ) {
@@ -235,15 +230,20 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
         error: topicNotFound(itemDetails(unknownTopics, index), MAX_BULK_ITEM_DETAILS).toBody().error,
       };
     }
-    const ownKey = checked.value.idempotencyKey;
+    return null;
+  }
+
+  /** One bulk item that passed its checks: accepted under its own key or one derived from the request's. */
+  async function acceptItem(tenantId: string, body: EventBody, index: number, bulkKey: string | null) {
+    const ownKey = body.idempotencyKey;
     const key = ownKey ?? (bulkKey === null ? null : bulkItemKey(bulkKey, index));
-    const result = await ingest.accept(tenantId, checked.value, key);
+    const result = await ingest.accept(tenantId, body, key);
     if (!result.ok) {
       // A key derived from the header is no field of the item: the header is named instead.
       if (result.code === 'idempotency_key_reused' && ownKey === undefined)
         return { error: headerKeyReused(result.eventId, index).toBody().error };
       // Like every refused item, its fields are named under events[index].
-      const refused = rejection(result, checked.value.workflow).toBody().error;
+      const refused = rejection(result, body.workflow).toBody().error;
       return { error: { ...refused, details: itemDetails(refused.details, index) } };
     }
     metrics.eventsAccepted.inc({ outcome: result.duplicate ? 'duplicate' : 'accepted' });
@@ -296,14 +296,20 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       // Sizing each item costs a serialisation: skipped when the whole body is within the limit.
       const length = Number(request.headers['content-length'] ?? Number.NaN);
       const mayExceed = !(length <= context.config.bodyLimit);
-      // Each item's own checks run as it is handed to the ingest (its accept settles later, with
-      // the others in one commit, ingest/service.ts).
-      const accepts: ReturnType<typeof acceptItem>[] = [];
+      const refused: ReturnType<typeof refusal>[] = [];
       for (const [index, item] of checked.entries()) {
-        accepts.push(acceptItem(tenantId, item, index, topics, bulkKey, mayExceed));
+        refused.push(refusal(item, index, topics, mayExceed));
         await slices.yieldIfDue();
       }
-      const results = await Promise.all(accepts);
+      // The items that passed go to the ingest together, with no turn taken between them: they
+      // share its commits (ingest/service.ts), which a turn between two would split.
+      const results = await Promise.all(
+        checked.map((item, index) => {
+          const refusedItem = refused[index];
+          if (refusedItem || !item.ok) return refusedItem;
+          return acceptItem(tenantId, item.value, index, bulkKey);
+        }),
+      );
       if (bulkKey === null) return reply.status(202).send({ results });
       // A concurrent duplicate may have saved its answer first: both then answer with that one.
       const saved = await store.saveBulkResponse(
