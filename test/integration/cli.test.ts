@@ -305,21 +305,24 @@ describe('a tidings start', () => {
     expect((await callJson(`${child.url}/v1/events/${eventId}`, 'GET', tenant.apiKey)).status).toBe(404);
     expect((await callJson(`${child.url}/v1/events/${eventId}`, 'GET', defaultKey)).status).toBe(200);
 
-    const usage = await runCli(['tenant', 'create'], env);
+    // Usage errors, which write nothing: run side by side (each is a process start).
+    const [usage, reversed, label, blank, blankLabel] = await Promise.all([
+      runCli(['tenant', 'create'], env),
+      // The API's rule for names and labels holds here too: no bidi formatting characters.
+      runCli(['tenant', 'create', '\u202e evil'], env),
+      runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', 'ops\u200f1'], env),
+      // And a blank one (only spaces, or characters that show as nothing) is no name at all.
+      runCli(['tenant', 'create', ' \u3000 '], env),
+      runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', '\u200b'], env),
+    ]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('tenant create NAME');
-    // The API's rule for names and labels holds here too: no bidi formatting characters.
-    const reversed = await runCli(['tenant', 'create', '\u202e evil'], env);
     expect(reversed.code).toBe(2);
     expect(reversed.stderr).toContain('NAME must not contain control or bidi formatting characters');
-    const label = await runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', 'ops\u200f1'], env);
     expect(label.code).toBe(2);
     expect(label.stderr).toContain('--label must not contain');
-    // And a blank one (only spaces, or characters that show as nothing) is no name at all.
-    const blank = await runCli(['tenant', 'create', ' \u3000 '], env);
     expect(blank.code).toBe(2);
     expect(blank.stderr).toContain('NAME must not be blank');
-    const blankLabel = await runCli(['key', 'create', '--tenant', tenant.tenantId, '--label', '\u200b'], env);
     expect(blankLabel.code).toBe(2);
     expect(blankLabel.stderr).toContain('--label must not be blank');
   });
