@@ -148,6 +148,16 @@ describe('/openapi.json', () => {
     }
   });
 
+  it("documents a bulk route's items as the single route's body, though each is checked on its own", () => {
+    const body = (key: string) => operationOf(key).requestBody.content['application/json'].schema;
+    const event = body('POST /v1/events/bulk').properties.events.items;
+    expect(event.required).toEqual(expect.arrayContaining(['workflow', 'to']));
+    expect(Object.keys(event.properties)).toEqual(Object.keys(body('POST /v1/events').properties));
+    const subscriber = body('POST /v1/subscribers/bulk').properties.subscribers.items;
+    expect(subscriber.required).toEqual(['subscriberId']);
+    expect(subscriber.properties.data['x-max-json-bytes']).toBe(MAX_SUBSCRIBER_DATA_BYTES);
+  });
+
   it('names who may call: open routes need no key, the others a bearer credential', () => {
     expect(document.paths['/healthz'].get.security).toEqual([]);
     expect(document.paths['/v1/providers/{integrationId}/webhook'].post.security).toEqual([]);

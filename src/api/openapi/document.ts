@@ -117,7 +117,12 @@ interface Operation {
   summary?: string;
   tags?: string[];
   parameters?: { in: string; name: string; example?: unknown; description?: string; schema?: unknown }[];
-  requestBody?: { content?: Record<string, { example?: unknown }> };
+  requestBody?: {
+    content?: Record<
+      string,
+      { example?: unknown; schema?: { properties?: Record<string, { items?: unknown }> } }
+    >;
+  };
   responses?: Record<string, unknown>;
   security?: unknown[];
   /** How the route authenticates: none, server, subscriber, server-or-subscriber, operator. */
@@ -157,6 +162,9 @@ export function describeOperations<T>(document: T, authOf: (key: string) => Auth
       }
       const json = operation.requestBody?.content?.['application/json'];
       if (json && described.body !== undefined) json.example = described.body;
+      const bulk = described.bulkItems && json?.schema?.properties?.[described.bulkItems.property];
+      // A plain JSON copy: TypeBox keeps its own markers on a schema, which the document must not carry.
+      if (bulk) bulk.items = JSON.parse(JSON.stringify(described.bulkItems!.schema));
       const errors = new Set([...commonErrors(auth, method, operation), ...(described.errors ?? [])]);
       operation.responses = {
         ...successResponses(described),

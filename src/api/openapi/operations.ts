@@ -1,4 +1,5 @@
 import type { TSchema } from 'typebox';
+import { EventBody, InlineSubscriber } from '../../ingest/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import * as B from './bodies.ts';
 
@@ -35,6 +36,11 @@ export interface OperationDoc {
   params?: Record<string, string>;
   query?: Record<string, string>;
   body?: unknown;
+  /**
+   * A bulk route's items, checked one by one (so that one bad item refuses only itself: its route
+   * schema takes any item), documented as `schema` under the body's `property`.
+   */
+  bulkItems?: { property: string; schema: TSchema };
 }
 
 const DEMO_WORKFLOW = {
@@ -401,6 +407,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Events',
     success: { 202: { description: 'one result per event', schema: B.BulkResult } },
     errors: ['idempotency_key_reused'],
+    bulkItems: { property: 'events', schema: EventBody },
     body: {
       events: [
         { ...EVENT, idempotencyKey: 'bulk-ada', data: { name: 'Ada' } },
@@ -753,6 +760,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     success: {
       202: { description: 'one result per subscriber, in request order', schema: B.BulkSubscribers },
     },
+    bulkItems: { property: 'subscribers', schema: InlineSubscriber },
     body: {
       subscribers: [
         { subscriberId: 'ada', email: 'ada@example.com' },
