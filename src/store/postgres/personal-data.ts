@@ -49,6 +49,15 @@ export async function appendConsent(
 const STATUSES_ONLY = `(SELECT coalesce(jsonb_agg(jsonb_build_object('at', e->'at', 'status', e->'status')
   ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements(messages.timeline) WITH ORDINALITY AS t(e, n))`;
 
+/**
+ * The events among `$2` (of tenant `$1`) whose `to` names subscriber `$3`, by id or as an inline
+ * subscriber: a topic's event names nobody.
+ */
+const EVENTS_NAMING_SUBSCRIBER = `FROM events
+  WHERE tenant_id = $1 AND id = ANY($2::TEXT[])
+    AND (payload->'to' @> jsonb_build_array($3::TEXT)
+         OR payload->'to' @> jsonb_build_array(jsonb_build_object('subscriberId', $3::TEXT)))`;
+
 const FORGET = [
   'DELETE FROM preferences WHERE tenant_id = $1 AND subscriber_id = $2',
   'DELETE FROM devices WHERE tenant_id = $1 AND subscriber_id = $2',
@@ -68,13 +77,9 @@ async function scrubEvents(
 ): Promise<void> {
   if (eventIds.length === 0) return;
   const { tenantId, subscriberId, erasedId } = request;
-  // Only the events whose `to` names the subscriber (a topic's event names nobody) are locked.
+  // Only the events whose `to` names the subscriber are locked.
   const events = await client.query<{ id: string; payload: unknown }>(
-    `SELECT id, payload FROM events
-      WHERE tenant_id = $1 AND id = ANY($2::TEXT[])
-        AND (payload->'to' @> jsonb_build_array($3::TEXT)
-             OR payload->'to' @> jsonb_build_array(jsonb_build_object('subscriberId', $3::TEXT)))
-      FOR UPDATE`,
+    `SELECT id, payload ${EVENTS_NAMING_SUBSCRIBER} FOR UPDATE`,
     [tenantId, eventIds, subscriberId],
   );
   for (const event of events.rows) {
@@ -185,14 +190,11 @@ export function postgresPersonalDataStore(pool: pg.Pool, personal: PersonalData)
     },
     async eventsNaming(tenantId, eventIds, subscriberId) {
       if (eventIds.length === 0) return [];
-      const { rows } = await run<{ id: string }>(
-        pool,
-        `SELECT id FROM events
-          WHERE tenant_id = $1 AND id = ANY($2::TEXT[])
-            AND (payload->'to' @> jsonb_build_array($3::TEXT)
-                 OR payload->'to' @> jsonb_build_array(jsonb_build_object('subscriberId', $3::TEXT)))`,
-        [tenantId, eventIds, subscriberId],
-      );
+      const { rows } = await run<{ id: string }>(pool, `SELECT id ${EVENTS_NAMING_SUBSCRIBER}`, [
+        tenantId,
+        eventIds,
+        subscriberId,
+      ]);
       return rows.map((row) => row.id);
     },
     async pageWaitingJobs(tenantId, after, limit) {

@@ -58,6 +58,15 @@ const STATUSES_ONLY = `(SELECT json_group_array(json_object('at', json_extract(v
   'status', json_extract(value, '$.status'))) FROM json_each(messages.timeline))`;
 
 /** How many times, a second apart, an erasure's end tries to truncate the log (truncateLogSoon). */
+/**
+ * The events among `@ids` (of `@tenantId`) whose `to` names `@subscriberId`, by id or as an inline
+ * subscriber: a topic's event names nobody.
+ */
+const EVENTS_NAMING_SUBSCRIBER = `FROM events
+  WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids))
+    AND EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') AS t
+                 WHERE (t.type = 'text' AND t.value = @subscriberId)
+                    OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`;
 const LOG_TRUNCATE_TRIES = 60;
 const LOG_TRUNCATE_RETRY_MS = 1_000;
 
@@ -108,23 +117,9 @@ export function sqlitePersonalDataStore(
       WHERE tenant_id = @tenantId AND subscriber_id = @subscriberId AND created_at <= @before
       ORDER BY id LIMIT @batch`,
   );
-  // Only the events whose `to` names the subscriber (a topic's event names nobody): read no more.
-  const namingEvents = db.prepare(
-    `SELECT id, payload FROM events
-      WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids))
-        AND EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') AS t
-                     WHERE (t.type = 'text' AND t.value = @subscriberId)
-                        OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
-  );
-  const namingEventIds = db
-    .prepare(
-      `SELECT id FROM events
-        WHERE tenant_id = @tenantId AND id IN (SELECT value FROM json_each(@ids))
-          AND EXISTS (SELECT 1 FROM json_each(events.payload, '$.to') AS t
-                       WHERE (t.type = 'text' AND t.value = @subscriberId)
-                          OR (t.type = 'object' AND json_extract(t.value, '$.subscriberId') = @subscriberId))`,
-    )
-    .pluck();
+  // Only the events whose `to` names the subscriber: read no more.
+  const namingEvents = db.prepare(`SELECT id, payload ${EVENTS_NAMING_SUBSCRIBER}`);
+  const namingEventIds = db.prepare(`SELECT id ${EVENTS_NAMING_SUBSCRIBER}`).pluck();
   const rewriteEvent = db.prepare('UPDATE events SET payload = ? WHERE tenant_id = ? AND id = ?');
   // The events they were the actor of, through the partial index of the events carrying one
   // (049_events_by_actor.sql): its condition is repeated here so that it applies.
