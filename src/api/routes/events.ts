@@ -206,8 +206,11 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
     return known;
   }
 
-  /** Why one bulk item is refused before it reaches the ingest (invalid, too large, an unknown topic), or null. */
-  function refusal(
+  /**
+   * One bulk item's checks before it reaches the ingest: its body, or why it is refused (invalid,
+   * too large, an unknown topic).
+   */
+  function vetted(
     checked: ReturnType<typeof validateEvent>,
     index: number,
     topics: ReadonlySet<string>,
@@ -230,7 +233,7 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
         error: topicNotFound(itemDetails(unknownTopics, index), MAX_BULK_ITEM_DETAILS).toBody().error,
       };
     }
-    return null;
+    return { body: checked.value };
   }
 
   /** One bulk item that passed its checks: accepted under its own key or one derived from the request's. */
@@ -296,19 +299,15 @@ export async function eventRoutes(app: FastifyInstance, context: ApiContext): Pr
       // Sizing each item costs a serialisation: skipped when the whole body is within the limit.
       const length = Number(request.headers['content-length'] ?? Number.NaN);
       const mayExceed = !(length <= context.config.bodyLimit);
-      const refused: ReturnType<typeof refusal>[] = [];
+      const items: ReturnType<typeof vetted>[] = [];
       for (const [index, item] of checked.entries()) {
-        refused.push(refusal(item, index, topics, mayExceed));
+        items.push(vetted(item, index, topics, mayExceed));
         await slices.yieldIfDue();
       }
       // The items that passed go to the ingest together, with no turn taken between them: they
       // share its commits (ingest/service.ts), which a turn between two would split.
       const results = await Promise.all(
-        checked.map((item, index) => {
-          const refusedItem = refused[index];
-          if (refusedItem || !item.ok) return refusedItem;
-          return acceptItem(tenantId, item.value, index, bulkKey);
-        }),
+        items.map((item, index) => (item.body ? acceptItem(tenantId, item.body, index, bulkKey) : item)),
       );
       if (bulkKey === null) return reply.status(202).send({ results });
       // A concurrent duplicate may have saved its answer first: both then answer with that one.
