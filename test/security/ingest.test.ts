@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -49,6 +49,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
+
+/**
+ * A POST to `route` through node:http: its headers as given, its body sent by `send` (as a test
+ * needs it sent). Answers the status and the JSON body.
+ */
+function rawPost(
+  route: string,
+  headers: Record<string, string | string[]>,
+  send: (request: ClientRequest) => void,
+): Promise<{ status: number; body: Json }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${server.url}${route}`, { method: 'POST', headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        text += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
+    });
+    request.on('error', reject);
+    send(request);
+  });
+}
 
 /** Rows an accepted event (or bulk) would add, read straight from the database. */
 async function storedRows(): Promise<number> {
@@ -158,16 +181,7 @@ describe('a bulk naming hundreds of thousands of topics', () => {
       'content-type': 'application/json',
       'content-length': String(bytes.length),
     };
-    const answer = new Promise<{ status: number; body: Json }>((resolve, reject) => {
-      const request = httpRequest(`${server.url}/v1/events/bulk`, { method: 'POST', headers }, (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
-      });
-      request.on('error', reject);
+    const answer = rawPost('/v1/events/bulk', headers, (request) => {
       request.write(bytes.subarray(0, -1));
       setTimeout(() => request.end(bytes.subarray(-1), lastByteSent), holdMs);
     });
@@ -407,18 +421,7 @@ describe('bodies with a content coding', () => {
 describe('headers a request may carry once', () => {
   /** A request with headers repeated as given (fetch would join them into one line). */
   function rawRequest(headers: Record<string, string | string[]>, body = '{}') {
-    return new Promise<{ status: number; body: Json }>((resolve, reject) => {
-      const request = httpRequest(`${server.url}/v1/events`, { method: 'POST', headers }, (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text) }));
-      });
-      request.on('error', reject);
-      request.end(body);
-    });
+    return rawPost('/v1/events', headers, (request) => request.end(body));
   }
 
   it('refuses two Authorization, Content-Type or Idempotency-Key headers with 400 naming it, before any auth', async () => {
